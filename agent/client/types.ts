@@ -1,0 +1,75 @@
+/**
+ * The driver↔agent contract (HTTP/JSON, `/v1`, bearer token). Instances are keyed by instance
+ * uuid; container ids never cross this boundary. Errors come back as
+ * `{"error": {"code", "message", "details"}}` with the codes in AgentErrorCode.
+ * The HTTP shape is documented in docs/agent-api.md.
+ */
+
+export type InstancePowerState = 'running' | 'paused' | 'stopped' | 'crashed' | 'missing';
+
+export interface FlavorSpec {
+  vcpus: number;
+  memory_mb: number;
+  root_gb: number;
+  swap: number;
+  extra_specs: Record<string, string>;
+}
+
+/** What the driver asks for when it creates an instance (PUT /v1/instances/{uuid}). */
+export interface InstanceSpec {
+  /** Glance image id; the agent fetches it from the image store if the host lacks it. */
+  image_id: string;
+  flavor: FlavorSpec;
+  name: string;
+  hostname: string;
+  project_id: string;
+  user_id: string;
+  metadata: Record<string, string>;
+  /** base64, as nova carries it; may be null. */
+  user_data: string | null;
+  key_data: string | null;
+  /** Fixed IPv4 address from the instance's network info, when nova gave one. */
+  fixed_ip: string | null;
+  /** Request id from the RPC context, logged by the agent. */
+  request_id?: string;
+}
+
+/** What the agent reports about one instance. */
+export interface InstanceStatus {
+  uuid: string;
+  power_state: InstancePowerState;
+  image_id: string | null;
+  project_id: string | null;
+  ip_address: string | null;
+  created_at: string | null;
+  started_at: string | null;
+  exit_code: number | null;
+}
+
+export type InstanceAction =
+  | { action: 'start' }
+  | { action: 'stop'; timeout?: number }
+  | { action: 'reboot'; hard?: boolean; timeout?: number }
+  | { action: 'pause' } | { action: 'unpause' }
+  | { action: 'suspend' } | { action: 'resume' };
+
+export type AgentErrorCode =
+  | 'INSTANCE_NOT_FOUND' | 'INSTANCE_INVALID_STATE' | 'IMAGE_NOT_FOUND' | 'IMAGE_FETCH_FAILED'
+  | 'INVALID_INPUT' | 'UNAUTHORIZED' | 'RUNTIME_UNAVAILABLE' | 'RUNTIME_ERROR' | 'SERVICE_UNREACHABLE';
+
+/**
+ * The driver's view of the agent. Every method is safe to repeat:
+ * - createInstance: idempotent; a repeat for the same uuid returns the existing instance and
+ *   makes no second container. Post-condition: the instance is running, or it threw and left no
+ *   container behind.
+ * - deleteInstance: succeeds when the instance is already gone.
+ */
+export interface AgentClient {
+  createInstance(uuid: string, spec: InstanceSpec): Promise<InstanceStatus>;
+  getInstance(uuid: string): Promise<InstanceStatus | null>;
+  listInstances(): Promise<InstanceStatus[]>;
+  deleteInstance(uuid: string, opts?: { timeout?: number }): Promise<void>;
+  instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus>;
+  consoleLog(uuid: string, tailLines?: number): Promise<string>;
+  health(): Promise<{ ok: boolean; runtime: boolean }>;
+}

@@ -1,0 +1,98 @@
+/**
+ * Option declarations, oslo.config style: each option is declared once, here, with its section,
+ * type, default and help. Everything else (parsing, the sample file, the reference doc) is derived.
+ */
+export type OptionType = 'string' | 'int' | 'float' | 'bool' | 'url' | 'enum' | 'list';
+
+export interface OptionSpec<T = unknown> {
+  type: OptionType;
+  default: T;
+  help: string;
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
+  secret?: boolean;
+  /** Shown in the sample instead of a default computed at run time (e.g. the host name). */
+  sampleDefault?: string;
+}
+
+const str = (def: string, help: string, extra: Partial<OptionSpec<string>> = {}): OptionSpec<string> =>
+  ({ type: 'string', default: def, help, ...extra });
+const url = (def: string, help: string, extra: Partial<OptionSpec<string>> = {}): OptionSpec<string> =>
+  ({ type: 'url', default: def, help, ...extra });
+const int = (def: number, help: string, min?: number, max?: number): OptionSpec<number> =>
+  ({ type: 'int', default: def, help, min, max });
+const float = (def: number, help: string, min?: number, max?: number): OptionSpec<number> =>
+  ({ type: 'float', default: def, help, min, max });
+const bool = (def: boolean, help: string): OptionSpec<boolean> => ({ type: 'bool', default: def, help });
+const choice = <C extends string>(def: C, choices: readonly C[], help: string): OptionSpec<C> =>
+  ({ type: 'enum', default: def, help, choices });
+const list = (def: string[], help: string): OptionSpec<string[]> => ({ type: 'list', default: def, help });
+
+export const schema = {
+  DEFAULT: {
+    host: str('', 'Name of this compute node: the RPC server name (queue compute.<host>) and the host recorded on its instances. Defaults to the machine\'s host name.', { sampleDefault: '<hostname>' }),
+    transport_url: url('rabbit://guest:guest@127.0.0.1:5672/', 'AMQP 0-9-1 broker URL, oslo.messaging style: rabbit://user:pass@host:port/vhost.', { secret: true }),
+    control_exchange: str('nova', 'Exchange RPC requests and notifications are published on (nova\'s control_exchange).'),
+    state_path: str('/var/lib/berth', 'Directory for Berth\'s local state: SQLite files, the image store\'s blobs, config drives.'),
+    debug: bool(false, 'Log at debug level.'),
+    max_concurrent_builds: int(10, 'Builds (and other long instance operations) run at once; further messages wait in the broker.', 1, 1000),
+    rpc_response_timeout: int(60, 'Seconds the berth CLI waits for an RPC call reply.', 1, 3600),
+  },
+  database: {
+    connection: str('sqlite:///$state_path/driver.sqlite', 'Database of the compute driver: sqlite:///PATH (embedded default) or postgres://user:pass@host/db (shared).', { secret: true }),
+  },
+  agent: {
+    url: url('http://127.0.0.1:9393', 'Where the driver reaches the on-host agent: http://HOST:PORT or unix:///PATH.sock.'),
+    listen: str('127.0.0.1:9393', 'Where the agent listens: HOST:PORT or an absolute unix socket path.'),
+    token: str('', 'Bearer token the driver presents to the agent. Empty: the agent generates one in $state_path/agent.token at start-up and the driver reads it from there.', { secret: true }),
+    request_timeout: int(120, 'Seconds the driver waits for one agent request (image fetches can be long).', 1, 3600),
+    connect_retries: int(5, 'Times the driver retries an agent request that could not connect, with back-off, before failing the operation.', 0, 100),
+    max_body_bytes: int(1048576, 'Largest request body the agent accepts, in bytes.', 1024, 104857600),
+  },
+  glance: {
+    api_url: url('http://127.0.0.1:9292', 'Glance v2 API endpoint the agent fetches images from (the glance-bridge by default).'),
+  },
+  docker: {
+    host_url: url('unix:///var/run/docker.sock', 'Docker Engine API endpoint: unix:///PATH or http://HOST:PORT.'),
+    api_version: str('1.41', 'Docker Engine API version to speak (1.41 is Docker 20.10).'),
+    stop_timeout: int(10, 'Seconds a container is given to stop on SIGTERM before SIGKILL.', 0, 3600),
+  },
+  image_store: {
+    listen: str('127.0.0.1:9292', 'Where the glance-bridge listens (HOST:PORT). 9292 is Glance\'s port.'),
+    connection: str('sqlite:///$state_path/images.sqlite', 'Database of the image store\'s metadata.', { secret: true }),
+    blob_path: str('$state_path/blobs', 'Directory of the content-addressed blob store.'),
+    default_project: str('berth', 'Project owning images in noauth mode.'),
+    max_body_bytes: int(1048576, 'Largest JSON request body the image API accepts, in bytes.', 1024, 104857600),
+  },
+  registry: {
+    insecure_hosts: list(['127.0.0.1:5000', 'localhost:5000'], 'Registries spoken to over plain HTTP (loopback registries by default); all others use HTTPS.'),
+    username: str('', 'User for registries that require authentication.'),
+    password: str('', 'Password for registries that require authentication.', { secret: true }),
+    max_parallel_layers: int(4, 'Layers fetched at once by one import.', 1, 64),
+    request_timeout: int(60, 'Seconds without progress before a registry request is abandoned.', 1, 3600),
+    max_manifest_bytes: int(4194304, 'Largest manifest or index accepted, in bytes.', 1024, 104857600),
+    max_layer_bytes: int(10737418240, 'Largest single blob accepted, in bytes.', 1, Number.MAX_SAFE_INTEGER),
+  },
+  oslo_messaging_rabbit: {
+    amqp_durable_queues: bool(false, 'Declare exchange nova and the compute queues durable (must match the other nova services).'),
+    amqp_auto_delete: bool(false, 'Declare exchange nova and the topic queues auto-delete (must match the other nova services).'),
+    rabbit_ha_queues: bool(false, 'Add x-ha-policy: all to declared queues (classic mirrored queues).'),
+    rabbit_quorum_queue: bool(false, 'Declare topic queues as quorum queues (durable).'),
+    rabbit_transient_queues_ttl: int(1800, 'x-expires, in seconds, of fanout and reply queues; 0 omits it.', 0, 86400 * 365),
+    heartbeat_timeout_threshold: int(60, 'AMQP heartbeat timeout in seconds; 0 disables heartbeats.', 0, 3600),
+    connection_retry_max: int(30, 'Longest back-off between reconnect attempts, in seconds.', 1, 600),
+  },
+  notifications: {
+    notification_format: choice('versioned', ['versioned', 'unversioned', 'both'] as const, 'Which notifications to emit: nova\'s versioned ones, the legacy unversioned ones, or both.'),
+    driver: choice('messagingv2', ['messagingv2', 'messaging', 'noop'] as const, 'messagingv2 (enveloped), messaging (legacy bare body) or noop (none).'),
+    versioned_notifications_topic: str('versioned_notifications', 'Topic of versioned notifications (routing key <topic>.<priority>).'),
+    legacy_notifications_topic: str('notifications', 'Topic of legacy notifications.'),
+  },
+} as const satisfies Record<string, Record<string, OptionSpec>>;
+
+export type Schema = typeof schema;
+type ValueOf<S> = S extends OptionSpec<infer T> ? T : never;
+export type Config = {
+  readonly [Sec in keyof Schema]: { readonly [K in keyof Schema[Sec]]: ValueOf<Schema[Sec][K]> };
+};

@@ -1,0 +1,47 @@
+/**
+ * The view other Berth parts have of the image service: a Glance v2 API subset. Images are keyed
+ * by Glance id and, for their content, by the manifest digest; never by name.
+ */
+export type ImageStatus = 'queued' | 'saving' | 'active' | 'killed' | 'deleted' | 'deactivated' | 'importing' | 'uploading';
+
+/** A Glance v2 image as the API returns it (custom properties are top-level keys). */
+export interface GlanceImage {
+  id: string;
+  name: string | null;
+  status: ImageStatus;
+  visibility: 'public' | 'private' | 'shared' | 'community';
+  container_format: string | null;
+  disk_format: string | null;
+  size: number | null;
+  checksum: string | null;
+  os_hash_algo: string | null;
+  os_hash_value: string | null;
+  owner: string | null;
+  min_ram: number;
+  min_disk: number;
+  protected: boolean;
+  tags: string[];
+  created_at: string;
+  updated_at: string;
+  self: string;
+  file: string;
+  schema: string;
+  /** Berth's properties: the registry reference and manifest digest an image came from, and
+   * the Docker image id (config digest) a host gets after loading its `file`. */
+  docker_image?: string;
+  docker_digest?: string;
+  docker_image_id?: string;
+  [property: string]: unknown;
+}
+
+export interface ImportProgress { image_id: string; status: ImageStatus; bytes_done: number; bytes_total: number | null }
+
+export interface ImageService {
+  getImage(id: string): Promise<GlanceImage | null>;
+  listImages(filters?: Record<string, string>): Promise<GlanceImage[]>;
+  /** Streams the image's `file` (a docker-archive tar for container_format=docker). */
+  downloadImage(id: string): Promise<NodeJS.ReadableStream>;
+  /** Imports a registry reference (`docker://HOST/REPO:TAG`); resolves to the active image. */
+  importImage(source: string, opts?: { name?: string; onProgress?: (p: ImportProgress) => void }): Promise<GlanceImage>;
+  deleteImage(id: string): Promise<void>;
+}
