@@ -37,6 +37,7 @@ export const schema = {
     state_path: str('/var/lib/berth', 'Directory for Berth\'s local state: SQLite files, the image store\'s blobs, config drives.'),
     debug: bool(false, 'Log at debug level.'),
     max_concurrent_builds: int(10, 'Builds (and other long instance operations) run at once; further messages wait in the broker.', 1, 1000),
+    max_message_bytes: int(16777216, 'Largest RPC message accepted, in bytes; larger ones are dropped and logged.', 1024, 1073741824),
     rpc_response_timeout: int(60, 'Seconds the berth CLI waits for an RPC call reply.', 1, 3600),
   },
   database: {
@@ -73,6 +74,7 @@ export const schema = {
     request_timeout: int(60, 'Seconds without progress before a registry request is abandoned.', 1, 3600),
     max_manifest_bytes: int(4194304, 'Largest manifest or index accepted, in bytes.', 1024, 104857600),
     max_layer_bytes: int(10737418240, 'Largest single blob accepted, in bytes.', 1, Number.MAX_SAFE_INTEGER),
+    platform: str('linux/amd64', 'Platform (OS/ARCH[/VARIANT]) picked from multi-platform images (manifest lists, OCI indexes).'),
   },
   oslo_messaging_rabbit: {
     amqp_durable_queues: bool(false, 'Declare exchange nova and the compute queues durable (must match the other nova services).'),

@@ -1,0 +1,110 @@
+import type { AgentClient } from '../../agent/client/types.js';
+import type { Endpoint, MethodSpec } from '../rpc/dispatcher.js';
+import type { RequestContext } from '../rpc/envelope.js';
+import { notImplemented } from '../rpc/failure.js';
+import { decodeInstance, instanceUuid } from '../objects/instance.js';
+import { invalidField } from '../objects/primitive.js';
+import type { ComputeManager } from './manager.js';
+
+/**
+ * nova's compute RPC API, major version 6, as a Berth node implements it.
+ *
+ * Version history (of nova's ComputeAPI; Berth answers the same names and arguments):
+ *   6.0: Wallaby, all 5.x compatibility removed
+ *   6.1: rebuild_instance gains reimage_boot_volume
+ *   6.2: rebuild_instance gains target_state
+ */
+export const COMPUTE_RPC_VERSION = '6.2';
+
+/** Methods nova may send that a container node cannot perform: answered, never silently dropped. */
+export const UNSUPPORTED_METHODS = [
+  'live_migration', 'pre_live_migration', 'post_live_migration_at_destination', 'check_can_live_migrate_destination',
+  'check_can_live_migrate_source', 'rollback_live_migration_at_destination', 'live_migration_abort', 'live_migration_force_complete',
+  'prep_resize', 'resize_instance', 'finish_resize', 'confirm_resize', 'revert_resize', 'finish_revert_resize',
+  'rescue_instance', 'unrescue_instance', 'shelve_instance', 'shelve_offload_instance', 'unshelve_instance',
+  'attach_volume', 'detach_volume', 'swap_volume', 'reserve_block_device_name', 'remove_volume_connection',
+  'attach_interface', 'detach_interface', 'get_vnc_console', 'get_spice_console', 'get_serial_console', 'get_mks_console',
+  'get_rdp_console', 'trigger_crash_dump', 'quiesce_instance', 'unquiesce_instance', 'volume_snapshot_create', 'volume_snapshot_delete',
+] as const;
+
+function imageIdOf(image: unknown, fallback: string): string {
+  if (image === null || image === undefined) return fallback;
+  if (typeof image !== 'object' || Array.isArray(image)) throw invalidField('image', 'expected a Glance image dict');
+  const id = (image as Record<string, unknown>).id;
+  if (typeof id !== 'string' || id === '') throw invalidField('image.id', 'missing');
+  return id;
+}
+
+export function computeEndpoint(manager: ComputeManager, agent: AgentClient): Endpoint {
+  const instanceOnly = (name: Parameters<ComputeManager['powerAction']>[2], run: (uuid: string, args: Record<string, unknown>) => Promise<unknown>): MethodSpec => ({
+    required: ['instance'], optional: ['clean_shutdown', 'reboot_type', 'block_device_info'], long: true,
+    handler: async (ctx, args) => {
+      const uuid = instanceUuid(args.instance);
+      await manager.powerAction(ctx, uuid, name, async () => run(uuid, args) as never);
+    },
+  });
+  const methods: Record<string, MethodSpec> = {
+    build_and_run_instance: {
+      required: ['instance', 'image', 'request_spec', 'filter_properties', 'accel_uuids'],
+      optional: ['admin_password', 'injected_files', 'requested_networks', 'security_groups', 'block_device_mapping', 'node', 'limits', 'host_list'],
+      long: true,
+      handler: async (ctx, args) => {
+        const instance = decodeInstance(args.instance);
+        await manager.buildAndRun(ctx, instance, imageIdOf(args.image, instance.image_ref));
+      },
+    },
+    terminate_instance: {
+      required: ['instance', 'bdms'], long: true,
+      handler: async (ctx, args) => { await manager.terminate(ctx, instanceUuid(args.instance)); },
+    },
+    stop_instance: instanceOnly('stop', (uuid) => agent.instanceAction(uuid, { action: 'stop' })),
+    start_instance: instanceOnly('start', (uuid) => agent.instanceAction(uuid, { action: 'start' })),
+    pause_instance: instanceOnly('pause', (uuid) => agent.instanceAction(uuid, { action: 'pause' })),
+    unpause_instance: instanceOnly('unpause', (uuid) => agent.instanceAction(uuid, { action: 'unpause' })),
+    suspend_instance: instanceOnly('suspend', (uuid) => agent.instanceAction(uuid, { action: 'suspend' })),
+    resume_instance: instanceOnly('resume', (uuid) => agent.instanceAction(uuid, { action: 'resume' })),
+    reboot_instance: {
+      required: ['instance', 'block_device_info', 'reboot_type'], long: true,
+      handler: async (ctx, args) => {
+        const uuid = instanceUuid(args.instance);
+        if (args.reboot_type !== 'SOFT' && args.reboot_type !== 'HARD') throw invalidField('reboot_type', 'expected SOFT or HARD');
+        const hard = args.reboot_type === 'HARD';
+        await manager.powerAction(ctx, uuid, hard ? 'reboot_hard' : 'reboot', () => agent.instanceAction(uuid, { action: 'reboot', hard }));
+      },
+    },
+    get_console_output: {
+      required: ['instance', 'tail_length'],
+      handler: async (_ctx, args) => {
+        const uuid = instanceUuid(args.instance);
+        await manager.require(uuid);
+        const tail = args.tail_length;
+        if (tail !== null && (typeof tail !== 'number' || !Number.isInteger(tail) || tail < 0)) throw invalidField('tail_length', 'expected a non-negative integer or null');
+        return agent.consoleLog(uuid, tail ?? undefined);
+      },
+    },
+  };
+  for (const name of UNSUPPORTED_METHODS) {
+    methods[name] = {
+      required: [], optional: ['instance'],
+      handler: async (_ctx: RequestContext, args) => {
+        const failure = notImplemented(name);
+        // A cast has no caller to tell: the instance's fault record says what happened.
+        if (args.instance) await manager.recordFault(instanceUuid(args.instance), 501, failure.message, 'NotImplementedError').catch(() => undefined);
+        throw failure;
+      },
+    };
+  }
+  return { name: 'ComputeManager', namespace: null, version: COMPUTE_RPC_VERSION, methods };
+}
+
+/** nova's BaseRPCAPI endpoint (namespace `baseapi`, version 1.1). */
+export function baseApiEndpoint(service = 'compute'): Endpoint {
+  return {
+    name: 'BaseRPCAPI', namespace: 'baseapi', version: '1.1',
+    methods: {
+      ping: { required: ['arg'], handler: (_ctx, args) => ({ service, arg: args.arg }) },
+      get_backdoor_port: { required: [], handler: () => null },
+    },
+  };
+}
+

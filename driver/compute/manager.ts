@@ -1,0 +1,207 @@
+import type { AgentClient, InstanceSpec, InstanceStatus } from '../../agent/client/types.js';
+import { BerthError, describeError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { InstanceRow } from '../db/models.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { FaultInfo, NovaExtras } from '../notify/payload.js';
+import type { Instance } from '../objects/instance.js';
+import type { RequestContext } from '../rpc/envelope.js';
+import { novaError } from '../rpc/failure.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { canStart, TRANSITIONS, type InstanceActionName } from './states.js';
+import type { InstanceStore } from './store.js';
+import { PowerState } from '../db/models.js';
+
+export interface ManagerDeps {
+  host: string;
+  node: string;
+  store: InstanceStore;
+  agent: AgentClient;
+  notifier: Notifier;
+  log: Logger;
+}
+
+/** Nova exception names for the agent's error codes, so a fault reads as nova's would. */
+const FAULT_NAMES: Record<string, [string, number]> = {
+  IMAGE_NOT_FOUND: ['ImageNotFound', 404],
+  IMAGE_FETCH_FAILED: ['ImageUnacceptable', 400],
+  SERVICE_UNREACHABLE: ['ComputeServiceUnavailable', 503],
+  SERVICE_TIMEOUT: ['ComputeServiceUnavailable', 503],
+  RUNTIME_UNAVAILABLE: ['HypervisorUnavailable', 503],
+};
+
+function faultOf(err: unknown): FaultInfo & { code: number } {
+  if (err instanceof BerthError) {
+    const [name, code] = FAULT_NAMES[err.code] ?? ['NovaException', err.status >= 400 ? err.status : 500];
+    return { exception: name, message: err.message, code };
+  }
+  return { exception: 'NovaException', message: describeError(err), code: 500 };
+}
+
+/**
+ * The compute manager: runs the instance lifecycle against the agent, keeps the records true and
+ * emits the notifications. Every operation is idempotent for a redelivered message.
+ */
+export class ComputeManager {
+  private readonly locks = new KeyedMutex();
+  constructor(private readonly d: ManagerDeps) {}
+
+  private agentSpec(i: Instance, imageId: string, ctx: RequestContext): InstanceSpec {
+    const fixed = i.addresses.find((a) => a.version === 4);
+    return {
+      image_id: imageId,
+      flavor: { vcpus: i.flavor.vcpus, memory_mb: i.flavor.memory_mb, root_gb: i.flavor.root_gb, swap: i.flavor.swap, extra_specs: i.flavor.extra_specs },
+      name: i.display_name, hostname: i.hostname || `instance-${i.uuid.slice(0, 8)}`,
+      project_id: i.project_id, user_id: i.user_id, metadata: i.metadata, user_data: i.user_data, key_data: i.key_data,
+      fixed_ip: fixed?.address ?? null,
+      ...(typeof ctx.request_id === 'string' ? { request_id: ctx.request_id } : {}),
+    };
+  }
+
+  private payload(row: InstanceRow, ctx: RequestContext, fault: FaultInfo | null = null) {
+    return {
+      row, fault, requestId: (ctx.request_id as string | undefined) ?? null,
+      initiatorUser: (ctx.user_id as string | null | undefined) ?? null, initiatorProject: (ctx.project_id as string | null | undefined) ?? null,
+    };
+  }
+
+  /** build_and_run_instance: record, claim, spawn through the agent, then `active`. */
+  async buildAndRun(ctx: RequestContext, instance: Instance, imageId: string): Promise<void> {
+    await this.locks.run(instance.uuid, async () => {
+      const nova: NovaExtras = {
+        display_description: null, reservation_id: instance.reservation_id, availability_zone: instance.availability_zone,
+        key_name: instance.key_name, metadata: instance.metadata, addresses: instance.addresses,
+      };
+      const { row, created } = await this.d.store.createBuilding({
+        uuid: instance.uuid, display_name: instance.display_name, hostname: instance.hostname, project_id: instance.project_id,
+        user_id: instance.user_id, image_ref: imageId, flavor: instance.flavor, host: this.d.host, node: this.d.node,
+        spec: this.agentSpec(instance, imageId, ctx), nova,
+      });
+      if (!created && !(row.vm_state === 'building' && row.task_state === 'spawning')) {
+        this.d.log.info({ instance: instance.uuid, vm_state: row.vm_state }, 'build already handled; duplicate ignored');
+        return;
+      }
+      await this.spawn(ctx, row);
+    });
+  }
+
+  /** Spawns a recorded building instance. Also finishes builds interrupted by a restart. */
+  private async spawn(ctx: RequestContext, row: InstanceRow): Promise<void> {
+    const log = this.d.log.child({ instance: row.uuid, request_id: ctx.request_id });
+    const action = await this.d.store.startAction(row.uuid, 'create', ctx);
+    await this.d.notifier.instance(ctx, 'create', 'start', this.payload(row, ctx));
+    try {
+      const status = await this.d.agent.createInstance(row.uuid, JSON.parse(row.spec) as InstanceSpec);
+      await this.d.store.update(row, {
+        vm_state: 'active', task_state: null, power_state: PowerState.RUNNING, launched_at: new Date(), ip_address: status.ip_address,
+      });
+      await this.d.store.finishAction(action, 'Success');
+      await this.d.notifier.instance(ctx, 'create', 'end', this.payload(row, ctx));
+      log.info({ ip: status.ip_address }, 'instance active');
+    } catch (err) {
+      const fault = faultOf(err);
+      log.warn({ fault: fault.exception, reason: fault.message }, 'build failed');
+      // spawn leaves no partial instance behind.
+      await this.d.agent.deleteInstance(row.uuid).catch((e) => log.warn({ err: describeError(e) }, 'clean-up after failed build failed'));
+      await this.d.store.addFault(row.uuid, fault.code, fault.message, fault.exception);
+      await this.d.store.update(row, { vm_state: 'error', task_state: null, power_state: PowerState.NOSTATE });
+      await this.d.store.finishAction(action, 'Error', fault.message);
+      await this.d.notifier.instance(ctx, 'create', 'error', this.payload(row, ctx, fault));
+    }
+  }
+
+  /** terminate_instance: succeeds if the instance is already gone. */
+  async terminate(ctx: RequestContext, uuid: string): Promise<void> {
+    await this.locks.run(uuid, async () => {
+      const row = await this.d.store.get(uuid);
+      if (!row) {
+        // Not ours on record: make sure no container is left, and that is all.
+        await this.d.agent.deleteInstance(uuid);
+        return;
+      }
+      if (row.deleted) return;
+      const action = await this.d.store.startAction(uuid, 'delete', ctx);
+      await this.d.store.update(row, { task_state: 'deleting' });
+      await this.d.notifier.instance(ctx, 'delete', 'start', this.payload(row, ctx));
+      try {
+        await this.d.agent.deleteInstance(uuid);
+      } catch (err) {
+        const fault = faultOf(err);
+        await this.d.store.addFault(uuid, fault.code, fault.message, fault.exception);
+        await this.d.store.update(row, { vm_state: 'error', task_state: null });
+        await this.d.store.finishAction(action, 'Error', fault.message);
+        throw novaError('InstanceTerminationFailure', 400, `Failed to terminate instance: ${fault.message}`, { reason: fault.message });
+      }
+      const now = new Date();
+      await this.d.store.update(row, { vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, terminated_at: now, deleted_at: now, deleted: true });
+      await this.d.store.finishAction(action, 'Success');
+      await this.d.notifier.instance(ctx, 'delete', 'end', this.payload(row, ctx));
+    });
+  }
+
+  async recordFault(uuid: string, code: number, message: string, exception: string): Promise<void> {
+    if (await this.d.store.get(uuid)) await this.d.store.addFault(uuid, code, message, exception);
+  }
+
+  /** Loads an instance of this host or fails with nova's InstanceNotFound. */
+  async require(uuid: string): Promise<InstanceRow> {
+    const row = await this.d.store.get(uuid);
+    if (!row || row.deleted) throw novaError('InstanceNotFound', 404, `Instance ${uuid} could not be found.`, { instance_id: uuid });
+    return row;
+  }
+
+  /** A power action (stop, start, reboot, pause, ...) through the transition table. */
+  async powerAction(ctx: RequestContext, uuid: string, name: InstanceActionName, run: () => Promise<InstanceStatus>): Promise<void> {
+    await this.locks.run(uuid, async () => {
+      const row = await this.require(uuid);
+      const t = TRANSITIONS[name];
+      if (!canStart(name, row.vm_state, row.task_state)) {
+        throw novaError('InstanceInvalidState', 400,
+          `Instance ${uuid} in vm_state ${row.vm_state} (task_state ${row.task_state ?? 'None'}) cannot ${name}.`,
+          { instance_uuid: uuid, attr: 'vm_state', state: row.vm_state, method: name });
+      }
+      const action = await this.d.store.startAction(uuid, name, ctx);
+      await this.d.store.update(row, { task_state: t.task });
+      await this.d.notifier.instance(ctx, t.event, 'start', this.payload(row, ctx));
+      try {
+        await run();
+        await this.d.store.update(row, t.to === 'unchanged' ? { task_state: null } : { ...t.to, task_state: null });
+        await this.d.store.finishAction(action, 'Success');
+        await this.d.notifier.instance(ctx, t.event, 'end', this.payload(row, ctx));
+      } catch (err) {
+        const fault = faultOf(err);
+        await this.d.store.addFault(uuid, fault.code, fault.message, fault.exception);
+        await this.d.store.update(row, { task_state: null });
+        await this.d.store.finishAction(action, 'Error', fault.message);
+        await this.d.notifier.instance(ctx, t.event, 'error', this.payload(row, ctx, fault));
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * At start-up: finish builds a crash interrupted (the agent's create is idempotent), and clear
+   * stale task states, so no instance stays stuck in `building` or mid-task.
+   */
+  async recoverInterrupted(): Promise<number> {
+    let n = 0;
+    for (const row of await this.d.store.listActive(this.d.host)) {
+      if (row.vm_state === 'building') {
+        n++;
+        this.d.log.info({ instance: row.uuid }, 'finishing a build interrupted by a restart');
+        await this.locks.run(row.uuid, async () => {
+          // A redelivered build message may have finished it meanwhile.
+          await row.reload();
+          if (row.vm_state === 'building') await this.spawn({ request_id: `req-recover-${row.uuid}` }, row);
+        });
+      } else if (row.task_state === 'deleting') {
+        n++;
+        await this.terminate({}, row.uuid).catch((err) => this.d.log.warn({ err: describeError(err) }, 'interrupted delete failed'));
+      } else if (row.task_state !== null) {
+        n++;
+        await this.d.store.update(row, { task_state: null });
+      }
+    }
+    return n;
+  }
+}

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../common/log.js';
+import type { RequestContext } from '../rpc/envelope.js';
+import { encodeEnvelope, flattenContext, newUniqueId } from '../rpc/envelope.js';
+import { pyJson } from '../rpc/pyjson.js';
+import { declareControlExchange, topicQueueFlags, type RabbitDeclareOptions } from '../rpc/topology.js';
+import type { AmqpTransport } from '../rpc/transport.js';
+import { instancePayload, legacyPayload, type PayloadInput } from './payload.js';
+
+export interface NotifierOptions {
+  exchange: string;
+  host: string;
+  format: 'versioned' | 'unversioned' | 'both';
+  driver: 'messagingv2' | 'messaging' | 'noop';
+  versionedTopic: string;
+  legacyTopic: string;
+  rabbit: RabbitDeclareOptions;
+  log: Logger;
+}
+
+/** `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, as oslo stamps notifications. */
+function notificationTimestamp(d = new Date()): string {
+  return `${d.toISOString().replace('T', ' ').slice(0, 23)}000`;
+}
+
+/** The context as notifications carry it: a redacted copy (contract §9.1). */
+function sanitized(ctx: RequestContext): RequestContext {
+  return { ...ctx, auth_token: null, service_catalog: [], remote_address: null, timestamp: new Date().toISOString().replace('Z', '').padEnd(26, '0') };
+}
+
+/** Emits nova's instance notifications on `<topic>.<priority>`; never fails the operation. */
+export class Notifier {
+  private readonly declared = new Set<string>();
+  /** Events sent, for tests and metrics. */
+  sent = 0;
+
+  constructor(private readonly transport: AmqpTransport, private readonly opts: NotifierOptions) {
+    transport.onConnect(async (ch) => {
+      this.declared.clear();
+      if (opts.driver === 'noop') return;
+      await declareControlExchange(ch, opts.exchange, opts.rabbit);
+      for (const key of this.routingKeys()) {
+        await ch.assertQueue(key, topicQueueFlags(opts.rabbit));
+        await ch.bindQueue(key, opts.exchange, key);
+        this.declared.add(key);
+      }
+    });
+  }
+
+  private routingKeys(): string[] {
+    const keys: string[] = [];
+    for (const prio of ['info', 'error']) {
+      if (this.opts.format !== 'unversioned') keys.push(`${this.opts.versionedTopic}.${prio}`);
+      if (this.opts.format !== 'versioned') keys.push(`${this.opts.legacyTopic}.${prio}`);
+    }
+    return keys;
+  }
+
+  /** instance.<event>.<phase>; phase `error` is sent with priority ERROR. */
+  async instance(ctx: RequestContext, event: string, phase: 'start' | 'end' | 'error' | null, input: PayloadInput): Promise<void> {
+    if (this.opts.driver === 'noop') return;
+    const priority = phase === 'error' ? 'ERROR' : 'INFO';
+    const suffix = phase ? `.${phase}` : '';
+    const sends: Promise<void>[] = [];
+    if (this.opts.format !== 'unversioned') {
+      sends.push(this.send(ctx, `${this.opts.versionedTopic}.${priority.toLowerCase()}`, {
+        publisher_id: `nova-compute:${this.opts.host}`, event_type: `instance.${event}${suffix}`, priority, payload: instancePayload(event, input),
+      }));
+    }
+    if (this.opts.format !== 'versioned') {
+      const legacyEvent = event === 'create' && phase === 'error' ? 'create.error' : `${event}${suffix}`;
+      sends.push(this.send(ctx, `${this.opts.legacyTopic}.${priority.toLowerCase()}`, {
+        publisher_id: `compute.${this.opts.host}`, event_type: `compute.instance.${legacyEvent}`, priority, payload: legacyPayload(input),
+      }));
+    }
+    await Promise.all(sends);
+  }
+
+  private async send(ctx: RequestContext, routingKey: string, body: Record<string, unknown>): Promise<void> {
+    const message = {
+      message_id: randomUUID(), ...body, timestamp: notificationTimestamp(), _unique_id: newUniqueId(), ...flattenContext(sanitized(ctx)),
+    };
+    const bytes = this.opts.driver === 'messaging' ? Buffer.from(pyJson(message)) : encodeEnvelope(message);
+    try {
+      await this.transport.publish(this.opts.exchange, routingKey, bytes, {}, 10_000);
+      this.sent++;
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message, event_type: body.event_type }, 'notification not sent');
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import type { Logger } from '../../common/log.js';
+import { decodeBody, encodeEnvelope, MalformedMessage, newUniqueId, parseRequest, type RpcRequest } from './envelope.js';
+import { novaError, serializeFailure, toRpcFailure, type RpcFailure } from './failure.js';
+import type { Dispatcher } from './dispatcher.js';
+import { declareRpcServerQueues, newFanoutQueueName, type RabbitDeclareOptions } from './topology.js';
+import type { AmqpTransport, Delivery } from './transport.js';
+import { Semaphore } from './semaphore.js';
+
+/**
+ * Durable memory of processed messages, so that a redelivered message (same `_unique_id`) is not
+ * run twice. oslo keeps the last 16 ids in memory; Berth keeps them in its database because it
+ * acks only after the effect is recorded.
+ */
+export interface MessageLog {
+  seen(uniqueId: string): Promise<boolean>;
+  record(uniqueId: string, method: string): Promise<void>;
+}
+
+export interface RpcServerOptions {
+  exchange: string;
+  topic: string;
+  server: string;
+  rabbit: RabbitDeclareOptions;
+  maxMessageBytes: number;
+  maxConcurrentLong: number;
+  log: Logger;
+  messageLog?: MessageLog;
+}
+
+export interface RpcStats { received: number; malformed: number; duplicates: number; failures: number; inFlight: number }
+
+/**
+ * An oslo RPC server: consumes `<topic>`, `<topic>.<server>` and the fanout queue, dispatches each
+ * request, replies to calls (with call-monitor heartbeats) and acks only once the work is done.
+ */
+export class RpcServer {
+  readonly stats: RpcStats = { received: 0, malformed: 0, duplicates: 0, failures: 0, inFlight: 0 };
+  private readonly fanoutQueue: string;
+  private readonly longOps: Semaphore;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private stopping = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly transport: AmqpTransport, private readonly dispatcher: Dispatcher, private readonly opts: RpcServerOptions) {
+    this.fanoutQueue = newFanoutQueueName(opts.topic);
+    this.longOps = new Semaphore(opts.maxConcurrentLong);
+    transport.onConnect((ch) => declareRpcServerQueues(ch, opts.exchange, opts.topic, opts.server, opts.rabbit, this.fanoutQueue).then(() => undefined));
+    for (const q of [opts.topic, `${opts.topic}.${opts.server}`, this.fanoutQueue]) {
+      transport.consume(q, (d) => { void this.onDelivery(d); });
+    }
+  }
+
+  get queues(): string[] { return [this.opts.topic, `${this.opts.topic}.${this.opts.server}`, this.fanoutQueue]; }
+
+  private async onDelivery(d: Delivery): Promise<void> {
+    this.stats.received++;
+    if (this.stopping) return; // left unacked: redelivered to another consumer or after restart
+    const log = this.opts.log;
+    if (d.body.length > this.opts.maxMessageBytes) return this.reject(d, `message of ${d.body.length} bytes exceeds max_message_bytes`);
+    if (d.contentType !== 'application/json') return this.reject(d, `content type ${JSON.stringify(d.contentType ?? null)} is not application/json`);
+    let req: RpcRequest;
+    try {
+      req = parseRequest(decodeBody(d.body));
+    } catch (err) {
+      const reply = (err as { reply?: RpcRequest['reply'] }).reply;
+      if (err instanceof MalformedMessage && reply) {
+        // A call we can answer: tell the caller instead of letting it time out.
+        await this.sendReply(reply, null, novaError('InvalidInput', 400, `Invalid input received: ${err.message}`, { reason: err.message })).catch(() => undefined);
+      }
+      return this.reject(d, (err as Error).message);
+    }
+    const key = req.uniqueId;
+    if (key) {
+      const running = this.inFlight.get(key);
+      if (running) { this.stats.duplicates++; await running; d.ack(); return; }
+    }
+    const work = this.process(req, d).finally(() => {
+      if (key) this.inFlight.delete(key);
+      if (--this.stats.inFlight === 0) this.idleWaiters.splice(0).forEach((w) => w());
+    });
+    this.stats.inFlight++;
+    if (key) this.inFlight.set(key, work);
+    await work.catch((err) => log.error({ err }, 'unexpected error processing a message'));
+  }
+
+  private reject(d: Delivery, why: string): void {
+    this.stats.malformed++;
+    this.opts.log.warn({ queue: d.queue, why }, 'dropping malformed message');
+    d.drop();
+  }
+
+  private async process(req: RpcRequest, d: Delivery): Promise<void> {
+    const log = this.opts.log.child({ method: req.method, request_id: req.context.request_id, call: req.reply !== null });
+    if (req.uniqueId && !req.reply && this.opts.messageLog && await this.opts.messageLog.seen(req.uniqueId)) {
+      this.stats.duplicates++;
+      log.info({ unique_id: req.uniqueId }, 'duplicate message dropped');
+      d.ack();
+      return;
+    }
+    const heartbeat = this.startHeartbeat(req);
+    let result: unknown = null;
+    let failure: RpcFailure | null = null;
+    try {
+      const found = this.dispatcher.resolve(req);
+      const run = () => Promise.resolve(found.spec.handler(req.context, found.args));
+      result = found.spec.long ? await this.longOps.run(run) : await run();
+      if (req.uniqueId && !req.reply && this.opts.messageLog) await this.opts.messageLog.record(req.uniqueId, req.method);
+    } catch (err) {
+      failure = toRpcFailure(err);
+      this.stats.failures++;
+      if (failure.expected) log.info({ failure: failure.className, message: failure.message }, 'request failed');
+      else log.error({ err }, 'request failed');
+    } finally {
+      heartbeat?.stop();
+    }
+    if (req.reply) await this.sendReply(req.reply, result, failure).catch((err) => log.warn({ err: (err as Error).message }, 'reply not sent'));
+    d.ack();
+  }
+
+  private startHeartbeat(req: RpcRequest): { stop(): void } | null {
+    const monitor = req.reply?.monitorTimeout;
+    if (!req.reply || !monitor || monitor / 2 < 1) return null;
+    const reply = req.reply;
+    const timer = setInterval(() => {
+      void this.transport.publish('', reply.replyQueue, encodeEnvelope({ result: null, failure: null, ending: false, _msg_id: reply.msgId, _unique_id: newUniqueId() }), { mandatory: true }).catch(() => undefined);
+    }, (monitor / 2) * 1000);
+    return { stop: () => clearInterval(timer) };
+  }
+
+  private sendReply(reply: NonNullable<RpcRequest['reply']>, result: unknown, failure: RpcFailure | null): Promise<void> {
+    const body = encodeEnvelope({
+      result: failure ? null : result ?? null,
+      failure: failure ? serializeFailure(failure) : null,
+      ending: true,
+      _msg_id: reply.msgId,
+      _unique_id: newUniqueId(),
+    });
+    return this.transport.publish('', reply.replyQueue, body, { mandatory: true });
+  }
+
+  /** Stops taking new work and waits (up to `timeoutMs`) for the work in hand to finish. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.stopping = true;
+    if (this.stats.inFlight === 0) return true;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => { clearTimeout(t); resolve(true); });
+    });
+  }
+}

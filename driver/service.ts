@@ -1,0 +1,62 @@
+import type { AgentClient } from '../agent/client/types.js';
+import type { Config } from '../conf/options.js';
+import type { Logger } from '../common/log.js';
+import { openDriverDatabase } from './db/index.js';
+import { ComputeManager } from './compute/manager.js';
+import { InstanceStore } from './compute/store.js';
+import { baseApiEndpoint, computeEndpoint } from './compute/endpoint.js';
+import { Notifier } from './notify/notifier.js';
+import { Dispatcher } from './rpc/dispatcher.js';
+import { RpcServer } from './rpc/server.js';
+import { AmqpTransport } from './rpc/transport.js';
+
+export interface DriverDeps { config: Config; agent: AgentClient; log: Logger }
+
+export interface Driver {
+  manager: ComputeManager;
+  store: InstanceStore;
+  server: RpcServer;
+  notifier: Notifier;
+  transport: AmqpTransport;
+  /** Graceful: stop taking work, let in-flight work finish (up to `timeoutMs`), disconnect. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/** Builds the compute service from its dependencies, recovers interrupted work, then consumes. */
+export async function createDriver({ config, agent, log }: DriverDeps): Promise<Driver> {
+  const c = config;
+  const rabbit = c.oslo_messaging_rabbit;
+  const db = await openDriverDatabase(c.database.connection);
+  const store = new InstanceStore(db);
+  const transport = new AmqpTransport({
+    url: c.DEFAULT.transport_url, heartbeatSeconds: rabbit.heartbeat_timeout_threshold, retryMaxSeconds: rabbit.connection_retry_max,
+    prefetch: c.DEFAULT.max_concurrent_builds + 16, log: log.child({ component: 'transport' }), connectionName: `berth-compute:${process.pid}:${c.DEFAULT.host}`,
+  });
+  const notifier = new Notifier(transport, {
+    exchange: c.DEFAULT.control_exchange, host: c.DEFAULT.host, format: c.notifications.notification_format, driver: c.notifications.driver,
+    versionedTopic: c.notifications.versioned_notifications_topic, legacyTopic: c.notifications.legacy_notifications_topic, rabbit, log,
+  });
+  const manager = new ComputeManager({ host: c.DEFAULT.host, node: c.DEFAULT.host, store, agent, notifier, log: log.child({ component: 'manager' }) });
+  const dispatcher = new Dispatcher([computeEndpoint(manager, agent), baseApiEndpoint()]);
+  const server = new RpcServer(transport, dispatcher, {
+    exchange: c.DEFAULT.control_exchange, topic: 'compute', server: c.DEFAULT.host, rabbit,
+    maxMessageBytes: c.DEFAULT.max_message_bytes, maxConcurrentLong: c.DEFAULT.max_concurrent_builds,
+    log: log.child({ component: 'rpc' }), messageLog: store,
+  });
+  await transport.start();
+  // Notifications of recovered builds need the broker, so recovery runs once connected; the
+  // redelivered build messages then find the work done.
+  const recovered = await manager.recoverInterrupted();
+  if (recovered) log.info({ recovered }, 'recovered interrupted operations');
+  const prune = setInterval(() => { void store.pruneMessages(24 * 3600 * 1000).catch(() => undefined); }, 3600 * 1000);
+  prune.unref();
+  return {
+    manager, store, server, notifier, transport,
+    async stop(timeoutMs = 30_000) {
+      clearInterval(prune);
+      await server.drain(timeoutMs);
+      await transport.close();
+      await store.close();
+    },
+  };
+}
