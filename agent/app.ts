@@ -1,0 +1,98 @@
+import Koa from 'koa';
+import { Router } from '@koa/router';
+import { BerthError } from '../common/errors.js';
+import { bearerAuth, errorMiddleware, readJsonBody, requestIdMiddleware, requireUuid } from '../common/koa.js';
+import type { Logger } from '../common/log.js';
+import type { ImageService } from '../glance-bridge/client/types.js';
+import { AGENT_ERROR_CODES } from './errors.js';
+import { ImageCache } from './images.js';
+import { InstanceManager } from './instances.js';
+import type { ContainerRuntime } from './runtime/types.js';
+import { queryInt, validateAction, validateInstanceSpec } from './validate.js';
+
+export interface AgentAppDeps {
+  runtime: ContainerRuntime;
+  images: ImageService;
+  token: string;
+  log: Logger;
+  maxBodyBytes: number;
+  /** Seconds between SIGTERM and SIGKILL when a request names no timeout. */
+  stopTimeout: number;
+}
+
+const MAX_TIMEOUT = 3600;
+const MAX_TAIL = 10_000;
+
+/** The agent's HTTP API (docs/agent-api.md); validates, then hands work to InstanceManager. */
+export function createApp(deps: AgentAppDeps): Koa {
+  const manager = new InstanceManager({
+    runtime: deps.runtime, images: new ImageCache(deps.images, deps.runtime), log: deps.log, stopTimeout: deps.stopTimeout,
+  });
+  const app = new Koa();
+  app.use(requestIdMiddleware(deps.log));
+  app.use(errorMiddleware(deps.log));
+  app.use(agentErrorMiddleware(deps.log));
+
+  const open = new Router();
+  open.get('/healthz', async (ctx) => {
+    const runtime = await deps.runtime.ping();
+    ctx.status = runtime ? 200 : 503;
+    ctx.body = { ok: runtime, runtime };
+  });
+  app.use(open.routes());
+
+  const api = new Router({ prefix: '/v1' });
+  api.use(bearerAuth(deps.token));
+  api.get('/instances', async (ctx) => {
+    ctx.body = { instances: await manager.list() };
+  });
+  api.put('/instances/:uuid', async (ctx) => {
+    const uuid = requireUuid(ctx.params.uuid, 'uuid');
+    const spec = validateInstanceSpec(await readJsonBody(ctx, deps.maxBodyBytes));
+    const { instance, created } = await manager.create(uuid, spec);
+    ctx.status = created ? 201 : 200;
+    ctx.body = { instance };
+  });
+  api.get('/instances/:uuid', async (ctx) => {
+    ctx.body = { instance: await manager.get(requireUuid(ctx.params.uuid, 'uuid')) };
+  });
+  api.delete('/instances/:uuid', async (ctx) => {
+    const uuid = requireUuid(ctx.params.uuid, 'uuid');
+    const timeout = ctx.query.timeout === undefined ? undefined : queryInt(ctx.query.timeout, 'timeout', 0, MAX_TIMEOUT);
+    await manager.delete(uuid, timeout);
+    ctx.status = 204;
+  });
+  api.post('/instances/:uuid/action', async (ctx) => {
+    const uuid = requireUuid(ctx.params.uuid, 'uuid');
+    const action = validateAction(await readJsonBody(ctx, deps.maxBodyBytes));
+    ctx.body = { instance: await manager.act(uuid, action) };
+  });
+  api.get('/instances/:uuid/console', async (ctx) => {
+    const uuid = requireUuid(ctx.params.uuid, 'uuid');
+    const tail = queryInt(ctx.query.tail, 'tail', 100, MAX_TAIL);
+    ctx.body = { output: await manager.console(uuid, tail) };
+  });
+  app.use(api.routes());
+  app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => methodNotAllowed(), notImplemented: () => methodNotAllowed() }));
+  return app;
+}
+
+const methodNotAllowed = (): BerthError => new BerthError('METHOD_NOT_ALLOWED', 'method not allowed on this resource', { status: 405 });
+
+/**
+ * The shared error middleware hides every non-retryable 5xx behind INTERNAL_ERROR. The driver
+ * needs the agent's own 5xx codes (RUNTIME_ERROR, IMAGE_FETCH_FAILED) to decide what to record,
+ * and their messages are written to name the operation only, so they pass through here.
+ */
+function agentErrorMiddleware(log: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof BerthError) || err.status < 500 || err.retryable || !AGENT_ERROR_CODES.has(err.code)) throw err;
+      log.error({ err, cause: err.cause instanceof Error ? err.cause.message : undefined, path: ctx.path }, 'request failed');
+      ctx.status = err.status;
+      ctx.body = err.toBody();
+    }
+  };
+}

@@ -1,0 +1,82 @@
+import { BerthError } from '../../common/errors.js';
+import { parseEndpoint, requestJson, type Endpoint, type RequestOptions } from '../../common/http-client.js';
+import type { AgentClient, AgentErrorCode, InstanceAction, InstanceSpec, InstanceStatus } from './types.js';
+
+export interface AgentClientOptions {
+  /** `http://HOST:PORT` or `unix:///PATH.sock`. */
+  url: string;
+  token: string;
+  timeoutMs?: number;
+  /** Extra attempts for requests that could not reach the agent; every agent call is idempotent. */
+  retries?: number;
+  /** First back-off delay; it doubles per attempt up to 5 s. */
+  backoffMs?: number;
+}
+
+const KNOWN_CODES: ReadonlySet<string> = new Set<AgentErrorCode>([
+  'INSTANCE_NOT_FOUND', 'INSTANCE_INVALID_STATE', 'IMAGE_NOT_FOUND', 'IMAGE_FETCH_FAILED', 'INVALID_INPUT',
+  'UNAUTHORIZED', 'RUNTIME_UNAVAILABLE', 'RUNTIME_ERROR', 'SERVICE_UNREACHABLE',
+]);
+
+/** AgentClient over the agent's HTTP API (docs/agent-api.md). */
+export function createAgentClient(opts: AgentClientOptions): AgentClient {
+  const endpoint = parseEndpoint(opts.url);
+  const call = <T>(req: RequestOptions): Promise<{ status: number; body: T }> =>
+    withRetries(() => requestJson<T>(endpoint, authorized(req, opts), 'berth-agent'), opts.retries ?? 3, opts.backoffMs ?? 200);
+  const path = (uuid: string, rest = ''): string => `/v1/instances/${encodeURIComponent(uuid)}${rest}`;
+
+  return {
+    async createInstance(uuid: string, spec: InstanceSpec): Promise<InstanceStatus> {
+      return (await call<{ instance: InstanceStatus }>({ method: 'PUT', path: path(uuid), body: spec })).body.instance;
+    },
+    async getInstance(uuid: string): Promise<InstanceStatus | null> {
+      const res = await call<{ instance: InstanceStatus } | undefined>({ path: path(uuid), accept: [404] });
+      if (res.status === 404) {
+        const code = (res.body as { error?: { code?: string } } | undefined)?.error?.code;
+        if (code !== 'INSTANCE_NOT_FOUND') throw new BerthError('UPSTREAM_ERROR', `agent answered 404 ${code ?? ''} for ${path(uuid)}`, { status: 502 });
+        return null;
+      }
+      return res.body!.instance;
+    },
+    async listInstances(): Promise<InstanceStatus[]> {
+      return (await call<{ instances: InstanceStatus[] }>({ path: '/v1/instances' })).body.instances;
+    },
+    async deleteInstance(uuid: string, o: { timeout?: number } = {}): Promise<void> {
+      await call<unknown>({ method: 'DELETE', path: path(uuid, o.timeout === undefined ? '' : `?timeout=${o.timeout}`) });
+    },
+    async instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus> {
+      return (await call<{ instance: InstanceStatus }>({ method: 'POST', path: path(uuid, '/action'), body: action })).body.instance;
+    },
+    async consoleLog(uuid: string, tailLines?: number): Promise<string> {
+      return (await call<{ output: string }>({ path: path(uuid, tailLines === undefined ? '/console' : `/console?tail=${tailLines}`) })).body.output;
+    },
+    async health(): Promise<{ ok: boolean; runtime: boolean }> {
+      const res = await call<{ ok: boolean; runtime: boolean }>({ path: '/healthz', accept: [503] });
+      return { ok: res.body?.ok === true, runtime: res.body?.runtime === true };
+    },
+  };
+
+  function authorized(req: RequestOptions, o: AgentClientOptions): RequestOptions {
+    return { ...req, timeoutMs: o.timeoutMs ?? 120_000, headers: { ...req.headers, authorization: `Bearer ${o.token}` } };
+  }
+}
+
+/** Retries connection failures only; anything the agent answered is final. */
+async function withRetries<T>(attempt: () => Promise<T>, retries: number, backoffMs: number): Promise<T> {
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const unreachable = err instanceof BerthError && err.code === 'SERVICE_UNREACHABLE';
+      if (!unreachable || n >= retries) throw rebuild(err);
+      const delay = Math.min(backoffMs * 2 ** n, 5000);
+      await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * (delay / 2)));
+    }
+  }
+}
+
+/** Keeps the agent's codes; any other code from the agent becomes AGENT_ERROR with the original in details. */
+function rebuild(err: unknown): unknown {
+  if (!(err instanceof BerthError) || KNOWN_CODES.has(err.code) || err.code === 'SERVICE_TIMEOUT') return err;
+  return new BerthError('AGENT_ERROR', err.message, { status: err.status, retryable: err.retryable, details: { ...err.details, agent_code: err.code }, cause: err });
+}

@@ -1,0 +1,129 @@
+import type { Logger } from '../common/log.js';
+import type { InstanceAction, InstancePowerState, InstanceSpec, InstanceStatus } from './client/types.js';
+import { instanceNotFound, invalidState } from './errors.js';
+import type { ContainerInfo, ContainerRuntime } from './runtime/types.js';
+
+export const CONSOLE_MAX_BYTES = 1024 * 1024;
+
+export interface InstanceManagerDeps {
+  runtime: ContainerRuntime;
+  images: { ensureImage(glanceId: string): Promise<string> };
+  log: Logger;
+  /** Default grace period, in seconds, between SIGTERM and SIGKILL. */
+  stopTimeout: number;
+}
+
+/** Engine state → nova power state. An OOM kill or a dead container is a crash, not a stop. */
+export function powerStateOf(c: ContainerInfo): InstancePowerState {
+  switch (c.state) {
+    case 'running': case 'restarting': return 'running';
+    case 'paused': return 'paused';
+    case 'dead': return 'crashed';
+    default: return c.oomKilled ? 'crashed' : 'stopped';
+  }
+}
+
+export function toStatus(c: ContainerInfo): InstanceStatus {
+  return {
+    uuid: c.uuid, power_state: powerStateOf(c), image_id: c.glanceImageId, project_id: c.projectId,
+    ip_address: c.ipAddress, created_at: c.createdAt, started_at: c.startedAt, exit_code: c.exitCode,
+  };
+}
+
+type Step = 'noop' | 'start' | 'stop' | 'restart' | 'pause' | 'unpause' | 'unpause+restart';
+
+/**
+ * What each action does from each power state; a missing entry is INSTANCE_INVALID_STATE.
+ * Repeating an action whose target state is already reached is a no-op, so retries are safe.
+ * suspend/resume freeze and thaw the processes like pause/unpause: a container has no memory
+ * image to save to disk, and the instance reports `paused` while suspended.
+ */
+const TRANSITIONS: Record<InstanceAction['action'] | 'hard_reboot', Partial<Record<InstancePowerState, Step>>> = {
+  start: { stopped: 'start', crashed: 'start', running: 'noop' },
+  stop: { running: 'stop', stopped: 'noop', crashed: 'noop' },
+  reboot: { running: 'restart', stopped: 'start', crashed: 'start' },
+  hard_reboot: { running: 'restart', stopped: 'start', crashed: 'start', paused: 'unpause+restart' },
+  pause: { running: 'pause', paused: 'noop' },
+  unpause: { paused: 'unpause', running: 'noop' },
+  suspend: { running: 'pause', paused: 'noop' },
+  resume: { paused: 'unpause', running: 'noop' },
+};
+
+/** Instance operations over a ContainerRuntime; operations on one uuid run one at a time. */
+export class InstanceManager {
+  private readonly queues = new Map<string, Promise<unknown>>();
+  constructor(private readonly deps: InstanceManagerDeps) {}
+
+  /** Idempotent; leaves no container behind when it fails. */
+  create(uuid: string, spec: InstanceSpec): Promise<{ instance: InstanceStatus; created: boolean }> {
+    return this.serialized(uuid, async () => {
+      const { runtime, images, log } = this.deps;
+      const existing = await runtime.inspect(uuid);
+      if (existing && existing.state !== 'created') return { instance: toStatus(existing), created: false };
+      const imageId = await images.ensureImage(spec.image_id);
+      try {
+        const r = await runtime.createContainer({
+          uuid, imageId, glanceImageId: spec.image_id, projectId: spec.project_id, hostname: spec.hostname, flavor: spec.flavor,
+        });
+        log.info({ uuid, request_id: spec.request_id, created: r.created }, 'instance created');
+        return { instance: toStatus(r.info), created: r.created && !existing };
+      } catch (err) {
+        await runtime.remove(uuid, 0).catch((e: unknown) => log.warn({ uuid, err: e }, 'could not remove a partly created instance'));
+        throw err;
+      }
+    });
+  }
+
+  async get(uuid: string): Promise<InstanceStatus> {
+    const c = await this.deps.runtime.inspect(uuid);
+    if (!c) throw instanceNotFound(uuid);
+    return toStatus(c);
+  }
+
+  async list(): Promise<InstanceStatus[]> {
+    return (await this.deps.runtime.list()).map(toStatus);
+  }
+
+  /** Succeeds when the instance is already gone. */
+  delete(uuid: string, timeoutSec?: number): Promise<void> {
+    return this.serialized(uuid, () => this.deps.runtime.remove(uuid, timeoutSec ?? this.deps.stopTimeout));
+  }
+
+  act(uuid: string, action: InstanceAction): Promise<InstanceStatus> {
+    return this.serialized(uuid, async () => {
+      const before = await this.get(uuid);
+      const name = action.action === 'reboot' && action.hard ? 'hard_reboot' : action.action;
+      const step = TRANSITIONS[name][before.power_state];
+      if (!step) throw invalidState(uuid, action.action, before.power_state);
+      const timeout = 'timeout' in action && action.timeout !== undefined ? action.timeout : this.deps.stopTimeout;
+      await this.runStep(uuid, step, name === 'hard_reboot' ? 0 : timeout);
+      return this.get(uuid);
+    });
+  }
+
+  async console(uuid: string, tail: number): Promise<string> {
+    return this.deps.runtime.logs(uuid, { tail, maxBytes: CONSOLE_MAX_BYTES });
+  }
+
+  private async runStep(uuid: string, step: Step, timeout: number): Promise<void> {
+    const rt = this.deps.runtime;
+    switch (step) {
+      case 'noop': return;
+      case 'start': return rt.start(uuid);
+      case 'stop': return rt.stop(uuid, timeout);
+      case 'restart': return rt.restart(uuid, timeout);
+      case 'pause': return rt.pause(uuid);
+      case 'unpause': return rt.unpause(uuid);
+      case 'unpause+restart': await rt.unpause(uuid); return rt.restart(uuid, timeout);
+    }
+  }
+
+  private serialized<T>(uuid: string, op: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(uuid) ?? Promise.resolve();
+    const next = prev.then(op, op);
+    const tail = next.catch(() => undefined);
+    this.queues.set(uuid, tail);
+    void tail.then(() => { if (this.queues.get(uuid) === tail) this.queues.delete(uuid); });
+    return next;
+  }
+}

@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { defaultConfigFiles, loadConfig, type Config } from '../conf/index.js';
+import { listen, parseListen } from '../common/listen.js';
+import { createLogger, type Logger } from '../common/log.js';
+import type { ImageService } from '../glance-bridge/client/types.js';
+import { createApp } from './app.js';
+import { DockerRuntime } from './runtime/docker.js';
+import type { ContainerRuntime } from './runtime/types.js';
+
+export interface RunningAgent {
+  /** Where the agent answers: http://HOST:PORT or unix:///PATH. */
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+/** Seams for tests and the all-in-one tool; by default the agent builds the real ones from config. */
+export interface AgentOverrides {
+  runtime?: ContainerRuntime;
+  images?: ImageService;
+  log?: Logger;
+}
+
+export async function startAgent(config: Config, overrides: AgentOverrides = {}): Promise<RunningAgent> {
+  const log = overrides.log ?? createLogger('berth-agent', { debug: config.DEFAULT.debug });
+  const token = config.agent.token || loadOrCreateToken(config.DEFAULT.state_path);
+  const runtime = overrides.runtime ?? new DockerRuntime({ hostUrl: config.docker.host_url, apiVersion: config.docker.api_version });
+  const images = overrides.images ?? (await defaultImageService(config));
+  const app = createApp({ runtime, images, token, log, maxBodyBytes: config.agent.max_body_bytes, stopTimeout: config.docker.stop_timeout });
+  const server = createServer(app.callback());
+  const url = await listen(server, parseListen(config.agent.listen));
+  log.info({ url, runtime: config.docker.host_url, runtime_reachable: await runtime.ping() }, 'berth-agent listening');
+  return {
+    url,
+    token,
+    close: () => new Promise<void>((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()));
+      server.closeIdleConnections();
+    }),
+  };
+}
+
+/** Imported only when no ImageService is injected, so in-process starts need no image client. */
+async function defaultImageService(config: Config): Promise<ImageService> {
+  const { createImageClient } = await import('../glance-bridge/client/http.js');
+  return createImageClient({ url: config.glance.api_url });
+}
+
+/**
+ * The token the driver must present when none is configured: generated once, kept readable only
+ * by the agent's user, and reused across restarts so a running driver keeps working.
+ */
+export function loadOrCreateToken(statePath: string): string {
+  const file = join(statePath, 'agent.token');
+  try {
+    const existing = readFileSync(file, 'utf8').trim();
+    if (existing) return existing;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(statePath, { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString('hex');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig({ files: defaultConfigFiles() });
+  const log = createLogger('berth-agent', { debug: config.DEFAULT.debug });
+  const agent = await startAgent(config, { log });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'berth-agent stopping');
+    agent.close().then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'unclean shutdown'); process.exit(1); });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`berth-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

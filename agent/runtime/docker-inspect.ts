@@ -1,0 +1,41 @@
+import { LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT, type ContainerInfo, type ContainerState } from './types.js';
+
+/** The part of Docker's container inspect answer the agent reads (API 1.41). */
+export interface DockerContainer {
+  Created?: string;
+  State?: { Status?: string; OOMKilled?: boolean; ExitCode?: number; StartedAt?: string };
+  Config?: { Labels?: Record<string, string> | null };
+  NetworkSettings?: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> | null };
+}
+
+const STATES: ReadonlySet<string> = new Set<ContainerState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
+
+export function toContainerInfo(c: DockerContainer): ContainerInfo {
+  const labels = c.Config?.Labels ?? {};
+  const status = c.State?.Status ?? 'dead';
+  const state = (STATES.has(status) ? status : 'dead') as ContainerState;
+  return {
+    uuid: labels[LABEL_INSTANCE] ?? '',
+    state,
+    oomKilled: c.State?.OOMKilled === true,
+    exitCode: state === 'exited' || state === 'dead' ? c.State?.ExitCode ?? null : null,
+    projectId: labels[LABEL_PROJECT] ?? null,
+    glanceImageId: labels[LABEL_IMAGE] ?? null,
+    ipAddress: ipAddressOf(c),
+    createdAt: timestamp(c.Created),
+    startedAt: timestamp(c.State?.StartedAt),
+  };
+}
+
+function ipAddressOf(c: DockerContainer): string | null {
+  if (c.NetworkSettings?.IPAddress) return c.NetworkSettings.IPAddress;
+  for (const n of Object.values(c.NetworkSettings?.Networks ?? {})) if (n.IPAddress) return n.IPAddress;
+  return null;
+}
+
+/** Docker reports "never" as the zero time 0001-01-01T00:00:00Z. */
+function timestamp(t: string | undefined): string | null {
+  if (!t || t.startsWith('0001-')) return null;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}

@@ -1,0 +1,198 @@
+import { Readable } from 'node:stream';
+import { readBody } from '../../common/http-client.js';
+import { agentError, instanceNotFound, invalidState } from '../errors.js';
+import { DockerApi, refusal } from './docker-api.js';
+import { toContainerInfo, type DockerContainer } from './docker-inspect.js';
+import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
+import { readLogFrames } from './log-frames.js';
+import {
+  containerName, LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT,
+  type ContainerInfo, type ContainerRuntime, type ContainerSpec,
+} from './types.js';
+
+export interface DockerRuntimeOptions {
+  hostUrl: string;
+  apiVersion: string;
+  /** Longest wait for an image load, whose answer only comes after every layer is unpacked. */
+  loadTimeoutMs?: number;
+}
+
+/** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid>. */
+export class DockerRuntime implements ContainerRuntime {
+  private readonly api: DockerApi;
+  constructor(private readonly opts: DockerRuntimeOptions) {
+    this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      const res = await this.api.json<unknown>({ path: '/_ping', what: 'answer a ping', timeoutMs: 5000 });
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  async hasImage(imageId: string): Promise<boolean> {
+    const res = await this.api.json<{ Id?: string }>({ path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image' });
+    return res.status === 200 && res.body?.Id === imageId;
+  }
+
+  async loadImage(archive: NodeJS.ReadableStream): Promise<void> {
+    const source = archive instanceof Readable ? archive : new Readable().wrap(archive);
+    let sourceError: unknown;
+    source.once('error', (err) => { sourceError = err; });
+    let text: string;
+    let status: number;
+    try {
+      const res = await this.api.raw({
+        method: 'POST', path: '/images/load', query: { quiet: 1 }, stream: source,
+        headers: { 'content-type': 'application/x-tar' }, timeoutMs: this.opts.loadTimeoutMs ?? 600_000, what: 'load an image',
+      });
+      status = res.status;
+      text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
+    } catch (err) {
+      if (sourceError !== undefined) throw agentError('IMAGE_FETCH_FAILED', 'image download broke off while loading it into the runtime', {}, sourceError);
+      throw err;
+    }
+    const problem = status >= 300 ? messageOf(text) ?? `HTTP ${status}` : loadStreamError(text);
+    if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${problem}`);
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
+    const res = await this.api.json<{ Id: string }>({
+      method: 'POST', path: '/containers/create', query: { name: containerName(spec.uuid) },
+      body: createBody(spec), accept: [404, 409], what: 'create the container',
+    });
+    if (res.status === 404) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
+    const created = res.status !== 409;
+    const existing = await this.inspect(spec.uuid);
+    if (!existing) throw agentError('RUNTIME_ERROR', `container for instance ${spec.uuid} vanished while it was being created`);
+    if (created || existing.state === 'created') {
+      try {
+        await this.start(spec.uuid);
+      } catch (err) {
+        if (created) await this.remove(spec.uuid, 0).catch(() => undefined);
+        throw err;
+      }
+    }
+    return { info: (await this.inspect(spec.uuid)) ?? existing, created };
+  }
+
+  async inspect(uuid: string): Promise<ContainerInfo | null> {
+    const res = await this.api.json<DockerContainer>({ path: `/containers/${containerName(uuid)}/json`, accept: [404], what: 'inspect the container' });
+    if (res.status === 404 || !res.body) return null;
+    if (res.body.Config?.Labels?.[LABEL_INSTANCE] !== uuid) {
+      throw agentError('RUNTIME_ERROR', `the container name for instance ${uuid} is taken by a container Berth did not label`, { uuid });
+    }
+    return toContainerInfo(res.body);
+  }
+
+  async list(): Promise<ContainerInfo[]> {
+    const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
+      path: '/containers/json', query: { all: 1, filters: JSON.stringify({ label: [LABEL_INSTANCE] }) }, what: 'list containers',
+    });
+    const uuids = (res.body ?? []).map((c) => c.Labels?.[LABEL_INSTANCE]).filter((u): u is string => typeof u === 'string');
+    const infos = await Promise.all(uuids.map((u) => this.inspect(u).catch(() => null)));
+    return infos.filter((i): i is ContainerInfo => i !== null);
+  }
+
+  async stop(uuid: string, timeoutSec: number): Promise<void> {
+    await this.action(uuid, 'stop', { t: timeoutSec }, (timeoutSec + 30) * 1000);
+  }
+  async start(uuid: string): Promise<void> { await this.action(uuid, 'start'); }
+  async restart(uuid: string, timeoutSec: number): Promise<void> {
+    await this.action(uuid, 'restart', { t: timeoutSec }, (timeoutSec + 30) * 1000);
+  }
+  async kill(uuid: string, signal = 'SIGKILL'): Promise<void> { await this.action(uuid, 'kill', { signal }); }
+  async pause(uuid: string): Promise<void> { await this.action(uuid, 'pause'); }
+  async unpause(uuid: string): Promise<void> {
+    // Docker answers a 500, not a 409, when the container is not paused.
+    const info = await this.inspect(uuid);
+    if (!info) throw instanceNotFound(uuid);
+    if (info.state !== 'paused') throw invalidState(uuid, 'unpause', info.state);
+    await this.action(uuid, 'unpause');
+  }
+
+  async remove(uuid: string, timeoutSec: number): Promise<void> {
+    const info = await this.inspect(uuid);
+    if (!info) return;
+    // A graceful stop first, so the guest sees SIGTERM; force-remove kills whatever is left.
+    if (info.state === 'running' && timeoutSec > 0) await this.stop(uuid, timeoutSec).catch(() => undefined);
+    const res = await this.api.json<unknown>({
+      method: 'DELETE', path: `/containers/${containerName(uuid)}`, query: { force: 1, v: 1 }, accept: [404, 409], what: 'remove the container',
+    });
+    if (res.status === 409) await this.waitGone(uuid);
+  }
+
+  async logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string> {
+    if (!(await this.inspect(uuid))) throw instanceNotFound(uuid);
+    if (opts.tail <= 0) return '';
+    const res = await this.api.raw({ path: `/containers/${containerName(uuid)}/logs`, query: { stdout: 1, stderr: 1, tail: opts.tail }, what: 'read the console log' });
+    if (res.status === 404) { res.body.resume(); throw instanceNotFound(uuid); }
+    if (res.status >= 300) throw refusal('read the console log', res.status, (await readBody(res.body, 65536)).toString('utf8'));
+    return readLogFrames(res.body, opts.maxBytes);
+  }
+
+  private async action(uuid: string, verb: string, query: Record<string, string | number> = {}, timeoutMs?: number): Promise<void> {
+    const res = await this.api.json<unknown>({
+      method: 'POST', path: `/containers/${containerName(uuid)}/${verb}`, query, accept: [404, 409], timeoutMs, what: `${verb} the container`,
+    });
+    if (res.status === 404) throw instanceNotFound(uuid);
+    if (res.status === 409) {
+      const now = await this.inspect(uuid).catch(() => null);
+      throw invalidState(uuid, verb, now?.state ?? 'in another state');
+    }
+  }
+
+  /** Another removal is under way (Docker answers 409); wait for it rather than fail a delete. */
+  private async waitGone(uuid: string): Promise<void> {
+    for (let i = 0; i < 50; i++) {
+      if (!(await this.inspect(uuid))) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw agentError('RUNTIME_ERROR', `container for instance ${uuid} is still being removed`, { uuid });
+  }
+}
+
+function createBody(spec: ContainerSpec): Record<string, unknown> {
+  return {
+    Image: spec.imageId,
+    Hostname: spec.hostname,
+    Labels: { [LABEL_INSTANCE]: spec.uuid, [LABEL_PROJECT]: spec.projectId, [LABEL_IMAGE]: spec.glanceImageId },
+    Tty: false,
+    OpenStdin: false,
+    HostConfig: {
+      ...flavorLimits(spec.flavor),
+      Privileged: false,
+      SecurityOpt: ['no-new-privileges'],
+      CapDrop: ['ALL'],
+      CapAdd: [...GUEST_CAPABILITIES],
+      // Nova decides when an instance comes back; a restarting engine must not do it behind its back.
+      RestartPolicy: { Name: 'no' },
+      // Bounded on disk; the console endpoint reads from this log.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+    },
+  };
+}
+
+function messageOf(text: string): string | undefined {
+  try {
+    const m = (JSON.parse(text) as { message?: unknown }).message;
+    return typeof m === 'string' ? m : undefined;
+  } catch {
+    return text.trim() ? text.trim().slice(0, 300) : undefined;
+  }
+}
+
+/** The load answer is a stream of JSON messages; a failure arrives as one with `error`. */
+function loadStreamError(text: string): string | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    let msg: { error?: unknown; errorDetail?: { message?: unknown } };
+    try { msg = JSON.parse(line) as typeof msg; } catch { continue; }
+    if (msg.error !== undefined || msg.errorDetail !== undefined) return String(msg.errorDetail?.message ?? msg.error);
+  }
+  return undefined;
+}
+

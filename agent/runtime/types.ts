@@ -1,0 +1,96 @@
+/**
+ * The agent's view of the container engine. Every container is keyed by the instance uuid it
+ * hosts; engine ids (container ids, names) never leave the implementation. Images are keyed by
+ * the engine's content-addressed image id (`sha256:<config digest>`), never by name or tag.
+ *
+ * Errors are BerthErrors with the agent's codes:
+ * - INSTANCE_NOT_FOUND   no Berth container for that uuid
+ * - INSTANCE_INVALID_STATE the operation does not apply in the container's current state
+ * - IMAGE_NOT_FOUND      the image id is not present when a container is created from it
+ * - IMAGE_FETCH_FAILED   an image archive could not be loaded (bad archive, broken stream)
+ * - RUNTIME_UNAVAILABLE  the engine cannot be reached (retryable)
+ * - RUNTIME_ERROR        the engine refused for another reason
+ */
+import type { FlavorSpec } from '../client/types.js';
+
+/** Engine-level states, as Docker names them. */
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export const LABEL_INSTANCE = 'org.openstack.berth.instance';
+export const LABEL_PROJECT = 'org.openstack.berth.project';
+export const LABEL_IMAGE = 'org.openstack.berth.image';
+
+export const containerName = (uuid: string): string => `berth-${uuid}`;
+
+export interface ContainerSpec {
+  uuid: string;
+  /** Engine image id (`sha256:...`); the image must already be present. */
+  imageId: string;
+  /** Glance id the image came from, recorded as a label so reconciliation can report it. */
+  glanceImageId: string;
+  projectId: string;
+  hostname: string;
+  flavor: FlavorSpec;
+}
+
+export interface ContainerInfo {
+  uuid: string;
+  state: ContainerState;
+  /** Set when the engine killed the container for exceeding its memory limit. */
+  oomKilled: boolean;
+  exitCode: number | null;
+  projectId: string | null;
+  glanceImageId: string | null;
+  ipAddress: string | null;
+  createdAt: string | null;
+  startedAt: string | null;
+}
+
+export interface ContainerRuntime {
+  /** True when the engine answers. Never throws. */
+  ping(): Promise<boolean>;
+
+  /** True when an image with this engine id is present. */
+  hasImage(imageId: string): Promise<boolean>;
+
+  /**
+   * Loads a docker-archive tar. Idempotent: loading an image already present is a no-op.
+   * Post-condition: every image in the archive is present, or it threw IMAGE_FETCH_FAILED.
+   * Callers verify the id they expect with hasImage: archives name images by tag, not by id.
+   */
+  loadImage(archive: NodeJS.ReadableStream): Promise<void>;
+
+  /**
+   * Creates and starts the container for `spec.uuid`, labelled with instance, project and
+   * Glance image. Idempotent: when the uuid already has a container, makes no second one and
+   * returns it with `created: false` (starting it only if it was never started).
+   * Post-condition: the container is running, or it threw and no container made by this call
+   * remains.
+   */
+  createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }>;
+
+  /** The container for `uuid`, or null when there is none. */
+  inspect(uuid: string): Promise<ContainerInfo | null>;
+
+  /** Every Berth-labelled container, whatever its state; containers without the label are never listed. */
+  list(): Promise<ContainerInfo[]>;
+
+  /** SIGTERM, then SIGKILL after `timeoutSec`; also stops a paused container. A no-op when already stopped. */
+  stop(uuid: string, timeoutSec: number): Promise<void>;
+  /** A no-op when already running; INSTANCE_INVALID_STATE when paused. */
+  start(uuid: string): Promise<void>;
+  /** Stop (with `timeoutSec` grace) then start, from any state. */
+  restart(uuid: string, timeoutSec: number): Promise<void>;
+  /** INSTANCE_INVALID_STATE unless running. */
+  kill(uuid: string, signal?: string): Promise<void>;
+  /** Freezes every process. INSTANCE_INVALID_STATE unless running. */
+  pause(uuid: string): Promise<void>;
+  /** INSTANCE_INVALID_STATE unless paused. */
+  unpause(uuid: string): Promise<void>;
+
+  /** Removes the container whatever its state. Succeeds when it is already gone. */
+  remove(uuid: string, timeoutSec: number): Promise<void>;
+
+  /** The last `tail` lines of stdout and stderr, at most `maxBytes` (the newest bytes are kept). */
+  logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string>;
+}

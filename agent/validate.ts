@@ -1,0 +1,115 @@
+import { isIPv4 } from 'node:net';
+import { invalidInput } from '../common/errors.js';
+import { requireUuid } from '../common/koa.js';
+import type { FlavorSpec, InstanceAction, InstanceSpec } from './client/types.js';
+import { flavorLimits } from './runtime/limits.js';
+
+/**
+ * Request validation. Each failure is INVALID_INPUT naming the field; fields the agent does not
+ * know are ignored so the driver can add fields before every agent understands them.
+ */
+type Obj = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function object(v: unknown, field: string): Obj {
+  if (!isObject(v)) throw invalidInput(`${field} must be a JSON object`, { field });
+  return v;
+}
+
+function int(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalidInput(`${field} must be an integer from ${min} to ${max}`, { field });
+  }
+  return v;
+}
+
+function str(v: unknown, field: string, max: number, pattern?: RegExp, what = 'a string'): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max || (pattern && !pattern.test(v))) {
+    throw invalidInput(`${field} must be ${what} of 1 to ${max} characters`, { field });
+  }
+  return v;
+}
+
+const nullable = <T>(v: unknown, check: (v: unknown) => T): T | null => (v === null || v === undefined ? null : check(v));
+
+function stringMap(v: unknown, field: string, maxKeys: number, maxLen: number): Record<string, string> {
+  const o = object(v ?? {}, field);
+  const entries = Object.entries(o);
+  if (entries.length > maxKeys) throw invalidInput(`${field} has more than ${maxKeys} keys`, { field });
+  const out: Record<string, string> = {};
+  for (const [k, val] of entries) {
+    if (k.length === 0 || k.length > maxLen) throw invalidInput(`${field} keys must have 1 to ${maxLen} characters`, { field });
+    if (typeof val !== 'string' || val.length > maxLen) throw invalidInput(`${field}.${k} must be a string of at most ${maxLen} characters`, { field: `${field}.${k}` });
+    out[k] = val;
+  }
+  return out;
+}
+
+const HOSTNAME_RE = /^(?=.{1,63}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+const ID_RE = /^[A-Za-z0-9_.@-]+$/;
+const BASE64_RE = /^[A-Za-z0-9+/\r\n]*={0,2}\s*$/;
+const REQUEST_ID_RE = /^req-[0-9a-f-]{36}$/;
+
+function flavor(v: unknown): FlavorSpec {
+  const f = object(v, 'flavor');
+  const spec: FlavorSpec = {
+    vcpus: int(f.vcpus, 'flavor.vcpus', 1, 1024),
+    // Docker refuses memory limits under 6 MiB.
+    memory_mb: int(f.memory_mb, 'flavor.memory_mb', 6, 16 * 1024 * 1024),
+    root_gb: int(f.root_gb, 'flavor.root_gb', 0, 1024 * 1024),
+    swap: int(f.swap ?? 0, 'flavor.swap', 0, 16 * 1024 * 1024),
+    extra_specs: stringMap(f.extra_specs, 'flavor.extra_specs', 256, 255),
+  };
+  flavorLimits(spec);
+  return spec;
+}
+
+export function validateInstanceSpec(body: unknown): InstanceSpec {
+  const b = object(body, 'request body');
+  const spec: InstanceSpec = {
+    image_id: requireUuid(b.image_id, 'image_id'),
+    flavor: flavor(b.flavor),
+    name: str(b.name, 'name', 255),
+    hostname: str(b.hostname, 'hostname', 63, HOSTNAME_RE, 'a host name (letters, digits, hyphens, dots)'),
+    project_id: str(b.project_id, 'project_id', 255, ID_RE, 'an identifier'),
+    user_id: str(b.user_id, 'user_id', 255, ID_RE, 'an identifier'),
+    metadata: stringMap(b.metadata, 'metadata', 128, 255),
+    user_data: nullable(b.user_data, (v) => str(v, 'user_data', 65535, BASE64_RE, 'base64 text')),
+    key_data: nullable(b.key_data, (v) => str(v, 'key_data', 16384)),
+    fixed_ip: nullable(b.fixed_ip, ipv4),
+  };
+  if (b.request_id !== undefined) spec.request_id = str(b.request_id, 'request_id', 40, REQUEST_ID_RE, 'a request id req-<uuid>');
+  return spec;
+}
+
+function ipv4(v: unknown): string {
+  if (typeof v !== 'string' || !isIPv4(v)) throw invalidInput('fixed_ip must be an IPv4 address or null', { field: 'fixed_ip' });
+  return v;
+}
+
+const MAX_TIMEOUT = 3600;
+
+export function validateAction(body: unknown): InstanceAction {
+  const b = object(body, 'request body');
+  const timeout = (): { timeout?: number } => (b.timeout === undefined ? {} : { timeout: int(b.timeout, 'timeout', 0, MAX_TIMEOUT) });
+  switch (b.action) {
+    case 'start': case 'pause': case 'unpause': case 'suspend': case 'resume':
+      return { action: b.action };
+    case 'stop':
+      return { action: 'stop', ...timeout() };
+    case 'reboot': {
+      if (b.hard !== undefined && typeof b.hard !== 'boolean') throw invalidInput('hard must be true or false', { field: 'hard' });
+      return { action: 'reboot', hard: b.hard === true, ...timeout() };
+    }
+    default:
+      throw invalidInput('action must be one of start, stop, reboot, pause, unpause, suspend, resume', { field: 'action' });
+  }
+}
+
+/** An optional non-negative integer query parameter. */
+export function queryInt(value: string | string[] | undefined, field: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^\d{1,9}$/.test(value)) throw invalidInput(`${field} must be an integer from 0 to ${max}`, { field });
+  return int(Number(value), field, 0, max);
+}

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { FlavorSpec } from '../../agent/client/types.js';
+import type { ContainerRuntime, ContainerSpec } from '../../agent/runtime/types.js';
+import { BerthError } from '../../common/errors.js';
+
+/** What the suite needs from a backend under test. */
+export interface RuntimeHarness {
+  runtime: ContainerRuntime;
+  /** An image present in the runtime whose guest prints `berth-guest: booted <hostname>` and runs until SIGTERM. */
+  imageId: string;
+  /** A docker-archive and the image id it holds. */
+  archive(): Promise<{ stream: NodeJS.ReadableStream; imageId: string }>;
+  /** Makes a container without Berth's labels. */
+  addForeignContainer(): Promise<void>;
+  /** Removes everything the harness and the suite made, whatever state they were left in. */
+  cleanup(): Promise<void>;
+}
+
+const FLAVOR: FlavorSpec = { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} };
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof BerthError, `expected a BerthError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    return true;
+  });
+}
+
+async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One suite for every ContainerRuntime, so the fake cannot drift from Docker. */
+export function containerRuntimeConformance(name: string, makeHarness: () => Promise<RuntimeHarness>): void {
+  describe(`ContainerRuntime conformance: ${name}`, function () {
+    this.timeout(60_000);
+    let h: RuntimeHarness;
+    let rt: ContainerRuntime;
+    const spec = (overrides: Partial<ContainerSpec> = {}): ContainerSpec => ({
+      uuid: randomUUID(), imageId: h.imageId, glanceImageId: randomUUID(), projectId: 'conformance', hostname: 'guest-1', flavor: FLAVOR, ...overrides,
+    });
+    const state = async (uuid: string): Promise<string | undefined> => (await rt.inspect(uuid))?.state;
+
+    before(async () => { h = await makeHarness(); rt = h.runtime; });
+    after(async () => { await h?.cleanup(); });
+
+    it('answers a ping and knows which images it has', async () => {
+      assert.equal(await rt.ping(), true);
+      assert.equal(await rt.hasImage(h.imageId), true);
+      assert.equal(await rt.hasImage(`sha256:${'0'.repeat(64)}`), false);
+    });
+
+    it('loads a docker-archive so its image id is present', async () => {
+      const { stream, imageId } = await h.archive();
+      await rt.loadImage(stream);
+      assert.equal(await rt.hasImage(imageId), true);
+    });
+
+    it('creates a running, labelled container, and a second create makes no second one', async () => {
+      const s = spec();
+      const first = await rt.createContainer(s);
+      assert.equal(first.created, true);
+      assert.equal(first.info.state, 'running');
+      assert.equal(first.info.uuid, s.uuid);
+      assert.equal(first.info.projectId, 'conformance');
+      assert.equal(first.info.glanceImageId, s.glanceImageId);
+      assert.ok(first.info.createdAt && first.info.startedAt);
+      const second = await rt.createContainer(s);
+      assert.equal(second.created, false);
+      assert.equal(second.info.state, 'running');
+      assert.equal((await rt.list()).filter((c) => c.uuid === s.uuid).length, 1);
+    });
+
+    it('refuses a create from an absent image and leaves nothing', async () => {
+      const s = spec({ imageId: `sha256:${'1'.repeat(64)}` });
+      await rejectsWith(rt.createContainer(s), 'IMAGE_NOT_FOUND');
+      assert.equal(await rt.inspect(s.uuid), null);
+    });
+
+    it('moves through stop, start, pause, unpause, restart and kill', async () => {
+      const { uuid } = spec();
+      await rt.createContainer({ ...spec(), uuid });
+      await rt.stop(uuid, 5);
+      assert.equal(await state(uuid), 'exited');
+      await rt.stop(uuid, 5);
+      await rejectsWith(rt.pause(uuid), 'INSTANCE_INVALID_STATE');
+      await rejectsWith(rt.unpause(uuid), 'INSTANCE_INVALID_STATE');
+      await rt.start(uuid);
+      assert.equal(await state(uuid), 'running');
+      await rt.start(uuid);
+      await rejectsWith(rt.unpause(uuid), 'INSTANCE_INVALID_STATE');
+      await rt.pause(uuid);
+      assert.equal(await state(uuid), 'paused');
+      await rejectsWith(rt.pause(uuid), 'INSTANCE_INVALID_STATE');
+      await rejectsWith(rt.start(uuid), 'INSTANCE_INVALID_STATE');
+      await rt.unpause(uuid);
+      assert.equal(await state(uuid), 'running');
+      await rt.restart(uuid, 5);
+      assert.equal(await state(uuid), 'running');
+      await rt.kill(uuid);
+      await eventually(async () => (await state(uuid)) === 'exited');
+      assert.notEqual((await rt.inspect(uuid))?.exitCode, null);
+      await rejectsWith(rt.kill(uuid), 'INSTANCE_INVALID_STATE');
+    });
+
+    it('stops a paused container', async () => {
+      const s = spec();
+      await rt.createContainer(s);
+      await rt.pause(s.uuid);
+      await rt.stop(s.uuid, 5);
+      assert.equal(await state(s.uuid), 'exited');
+    });
+
+    it('removes in any state, and removing again succeeds', async () => {
+      const s = spec();
+      await rt.createContainer(s);
+      await rt.pause(s.uuid);
+      await rt.remove(s.uuid, 5);
+      await rt.remove(s.uuid, 5);
+      assert.equal(await rt.inspect(s.uuid), null);
+      assert.ok(!(await rt.list()).some((c) => c.uuid === s.uuid));
+    });
+
+    it('answers INSTANCE_NOT_FOUND for an unknown uuid', async () => {
+      const uuid = randomUUID();
+      assert.equal(await rt.inspect(uuid), null);
+      await rejectsWith(rt.stop(uuid, 1), 'INSTANCE_NOT_FOUND');
+      await rejectsWith(rt.start(uuid), 'INSTANCE_NOT_FOUND');
+      await rejectsWith(rt.restart(uuid, 1), 'INSTANCE_NOT_FOUND');
+      await rejectsWith(rt.pause(uuid), 'INSTANCE_NOT_FOUND');
+      await rejectsWith(rt.unpause(uuid), 'INSTANCE_NOT_FOUND');
+      await rejectsWith(rt.kill(uuid), 'INSTANCE_NOT_FOUND');
+      await rejectsWith(rt.logs(uuid, { tail: 10, maxBytes: 1024 }), 'INSTANCE_NOT_FOUND');
+      await rt.remove(uuid, 1);
+    });
+
+    it('lists only Berth-labelled containers', async () => {
+      await h.addForeignContainer();
+      const s = spec();
+      await rt.createContainer(s);
+      const listed = await rt.list();
+      assert.ok(listed.some((c) => c.uuid === s.uuid));
+      for (const c of listed) assert.match(c.uuid, /^[0-9a-f-]{36}$/);
+    });
+
+    it('returns the guest console, tail-limited', async () => {
+      const s = spec({ hostname: 'console-guest' });
+      await rt.createContainer(s);
+      await eventually(async () => (await rt.logs(s.uuid, { tail: 100, maxBytes: 65536 })).includes('berth-guest: booted console-guest'));
+      assert.equal(await rt.logs(s.uuid, { tail: 0, maxBytes: 65536 }), '');
+      const small = await rt.logs(s.uuid, { tail: 100, maxBytes: 10 });
+      assert.ok(Buffer.byteLength(small) <= 10);
+    });
+  });
+}

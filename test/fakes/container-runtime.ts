@@ -1,0 +1,152 @@
+import { agentError, instanceNotFound, invalidState } from '../../agent/errors.js';
+import type { ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState } from '../../agent/runtime/types.js';
+import { imageIdsInArchive } from './docker-archive.js';
+
+interface FakeContainer { info: ContainerInfo; spec: ContainerSpec; console: string }
+
+/**
+ * In-memory ContainerRuntime that follows Docker's answers state by state (the conformance suite
+ * holds it to that). Knobs let tests make the engine unreachable or make the next start fail.
+ */
+export class FakeContainerRuntime implements ContainerRuntime {
+  readonly images = new Set<string>();
+  readonly containers = new Map<string, FakeContainer>();
+  /** Containers the agent did not label: never listed, but they exist in the engine. */
+  readonly foreign: string[] = [];
+  unavailable = false;
+  failNextStart = false;
+  loads = 0;
+  private nextIp = 2;
+
+  async ping(): Promise<boolean> { return !this.unavailable; }
+
+  async hasImage(imageId: string): Promise<boolean> {
+    this.reachable();
+    return this.images.has(imageId);
+  }
+
+  async loadImage(archive: NodeJS.ReadableStream): Promise<void> {
+    this.reachable();
+    this.loads++;
+    let ids: string[];
+    try { ids = await imageIdsInArchive(archive); } catch (err) {
+      throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${(err as Error).message}`);
+    }
+    for (const id of ids) this.images.add(id);
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
+    this.reachable();
+    const existing = this.containers.get(spec.uuid);
+    if (existing) {
+      if (existing.info.state === 'created') await this.start(spec.uuid);
+      return { info: { ...existing.info }, created: false };
+    }
+    if (!this.images.has(spec.imageId)) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`);
+    const info: ContainerInfo = {
+      uuid: spec.uuid, state: 'created', oomKilled: false, exitCode: null, projectId: spec.projectId,
+      glanceImageId: spec.glanceImageId, ipAddress: null, createdAt: new Date().toISOString(), startedAt: null,
+    };
+    this.containers.set(spec.uuid, { info, spec, console: '' });
+    try {
+      await this.start(spec.uuid);
+    } catch (err) {
+      this.containers.delete(spec.uuid);
+      throw err;
+    }
+    return { info: { ...info }, created: true };
+  }
+
+  async inspect(uuid: string): Promise<ContainerInfo | null> {
+    this.reachable();
+    const c = this.containers.get(uuid);
+    return c ? { ...c.info } : null;
+  }
+
+  async list(): Promise<ContainerInfo[]> {
+    this.reachable();
+    return [...this.containers.values()].map((c) => ({ ...c.info }));
+  }
+
+  async stop(uuid: string): Promise<void> {
+    const c = this.get(uuid);
+    if (c.info.state === 'running' || c.info.state === 'paused') this.exit(c, 0);
+  }
+
+  async start(uuid: string): Promise<void> {
+    const c = this.get(uuid);
+    if (c.info.state === 'paused') throw invalidState(uuid, 'start', 'paused');
+    if (c.info.state === 'running') return;
+    if (this.failNextStart) {
+      this.failNextStart = false;
+      throw agentError('RUNTIME_ERROR', 'container runtime failed to start the container (HTTP 500)');
+    }
+    c.info.state = 'running';
+    c.info.exitCode = null;
+    c.info.startedAt = new Date().toISOString();
+    c.info.ipAddress = `172.17.0.${this.nextIp++}`;
+    c.console += `berth-guest: booted ${c.spec.hostname}\n`;
+  }
+
+  async restart(uuid: string): Promise<void> {
+    const c = this.get(uuid);
+    if (c.info.state === 'running' || c.info.state === 'paused') this.exit(c, 0);
+    await this.start(uuid);
+  }
+
+  async kill(uuid: string): Promise<void> {
+    const c = this.get(uuid);
+    if (c.info.state !== 'running') throw invalidState(uuid, 'kill', c.info.state);
+    this.exit(c, 137);
+  }
+
+  async pause(uuid: string): Promise<void> { this.move(uuid, 'pause', 'running', 'paused'); }
+  async unpause(uuid: string): Promise<void> { this.move(uuid, 'unpause', 'paused', 'running'); }
+
+  async remove(uuid: string): Promise<void> {
+    this.reachable();
+    this.containers.delete(uuid);
+  }
+
+  async logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string> {
+    const c = this.get(uuid);
+    if (opts.tail <= 0) return '';
+    const lines = c.console.split(/(?<=\n)/).slice(-opts.tail).join('');
+    const bytes = Buffer.from(lines);
+    return bytes.subarray(Math.max(0, bytes.length - opts.maxBytes)).toString('utf8');
+  }
+
+  /** Appends to an instance's console, as its guest would. */
+  writeConsole(uuid: string, text: string): void { this.get(uuid).console += text; }
+
+  /** Marks a container as killed by the kernel's OOM killer. */
+  oomKill(uuid: string): void {
+    const c = this.get(uuid);
+    this.exit(c, 137);
+    c.info.oomKilled = true;
+  }
+
+  private exit(c: FakeContainer, code: number): void {
+    c.info.state = 'exited';
+    c.info.exitCode = code;
+    c.info.ipAddress = null;
+    c.console += 'berth-guest: shutting down\n';
+  }
+
+  private move(uuid: string, op: string, from: ContainerState, to: ContainerState): void {
+    const c = this.get(uuid);
+    if (c.info.state !== from) throw invalidState(uuid, op, c.info.state);
+    c.info.state = to;
+  }
+
+  private get(uuid: string): FakeContainer {
+    this.reachable();
+    const c = this.containers.get(uuid);
+    if (!c) throw instanceNotFound(uuid);
+    return c;
+  }
+
+  private reachable(): void {
+    if (this.unavailable) throw agentError('RUNTIME_UNAVAILABLE', 'container runtime unavailable');
+  }
+}

@@ -1,0 +1,42 @@
+import type { Readable } from 'node:stream';
+import { parseEndpoint, readBody, requestJson, requestRaw } from '../../../common/http-client.js';
+import { readLogFrames } from '../../../agent/runtime/log-frames.js';
+
+/** Direct Docker Engine API calls for integration tests: set-up, inspection and clean-up. */
+export const DOCKER_URL = process.env.BERTH_TEST_DOCKER_URL ?? 'unix:///var/run/docker.sock';
+export const API_VERSION = '1.41';
+export const TEST_IMAGE = process.env.BERTH_TEST_IMAGE ?? '127.0.0.1:5000/berth/busybox:latest';
+export const TEST_LABEL = 'org.openstack.berth.test';
+
+const ep = parseEndpoint(DOCKER_URL);
+const v = (path: string): string => `/v${API_VERSION}${path}`;
+
+export async function docker<T>(method: string, path: string, body?: unknown, accept: number[] = []): Promise<{ status: number; body: T }> {
+  return requestJson<T>(ep, { method, path: v(path), body, accept }, 'docker');
+}
+
+export async function imageIdOf(ref: string): Promise<string> {
+  return (await docker<{ Id: string }>('GET', `/images/${encodeURIComponent(ref)}/json`)).body.Id;
+}
+
+/** `docker save` of one image, as a stream. */
+export async function saveImage(ref: string): Promise<Readable> {
+  const res = await requestRaw(ep, { path: v(`/images/${encodeURIComponent(ref)}/get`), timeoutMs: 120_000 }, 'docker');
+  if (res.status !== 200) throw new Error(`docker save ${ref}: HTTP ${res.status} ${(await readBody(res.body)).toString()}`);
+  return res.body;
+}
+
+/** Force-removes every container carrying `label` (KEY or KEY=VALUE). */
+export async function removeLabelled(label: string): Promise<number> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [label] }));
+  const { body } = await docker<Array<{ Id: string }>>('GET', `/containers/json?all=1&filters=${filters}`);
+  await Promise.all(body.map((c) => docker('DELETE', `/containers/${c.Id}?force=1&v=1`, undefined, [404, 409])));
+  return body.length;
+}
+
+/** Runs a command in a running container and returns its stdout+stderr. */
+export async function execIn(container: string, cmd: string[]): Promise<string> {
+  const { body } = await docker<{ Id: string }>('POST', `/containers/${container}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const res = await requestRaw(ep, { method: 'POST', path: v(`/exec/${body.Id}/start`), body: { Detach: false, Tty: false } }, 'docker');
+  return readLogFrames(res.body, 1024 * 1024);
+}

@@ -1,0 +1,24 @@
+import { randomUUID } from 'node:crypto';
+import { DockerRuntime } from '../../../agent/runtime/docker.js';
+import { LABEL_PROJECT } from '../../../agent/runtime/types.js';
+import { containerRuntimeConformance } from '../../conformance/container-runtime.js';
+import { API_VERSION, DOCKER_URL, TEST_IMAGE, TEST_LABEL, docker, imageIdOf, removeLabelled, saveImage } from './docker-helpers.js';
+
+containerRuntimeConformance('docker', async () => {
+  const runtime = new DockerRuntime({ hostUrl: DOCKER_URL, apiVersion: API_VERSION });
+  const imageId = await imageIdOf(TEST_IMAGE);
+  const cleanup = async (): Promise<void> => {
+    await removeLabelled(`${LABEL_PROJECT}=conformance`);
+    await removeLabelled(`${TEST_LABEL}=conformance`);
+  };
+  await cleanup();
+  return {
+    runtime,
+    imageId,
+    archive: async () => ({ stream: await saveImage(TEST_IMAGE), imageId }),
+    addForeignContainer: async () => {
+      await docker('POST', `/containers/create?name=not-berth-${randomUUID()}`, { Image: imageId, Labels: { [TEST_LABEL]: 'conformance' } });
+    },
+    cleanup,
+  };
+});

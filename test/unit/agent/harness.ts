@@ -1,0 +1,69 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { createApp } from '../../../agent/app.js';
+import { createAgentClient } from '../../../agent/client/http.js';
+import type { AgentClient, InstanceSpec } from '../../../agent/client/types.js';
+import { silentLogger } from '../../../common/log.js';
+import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
+import { buildDockerArchive } from '../../fakes/docker-archive.js';
+import { FakeImageService } from '../../fakes/glance-images.js';
+
+export const TOKEN = 'test-token-0123456789';
+
+export interface AgentHarness {
+  url: string;
+  runtime: FakeContainerRuntime;
+  store: FakeImageService;
+  client: AgentClient;
+  imageId: string;
+  spec(overrides?: Partial<InstanceSpec>): InstanceSpec;
+  raw(method: string, path: string, opts?: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: unknown }>;
+  close(): Promise<void>;
+}
+
+/** The agent app over fakes, listening on an ephemeral loopback port. */
+export async function startHarness(): Promise<AgentHarness> {
+  const runtime = new FakeContainerRuntime();
+  const store = new FakeImageService();
+  const archive = await buildDockerArchive('berth/guest:1');
+  const imageId = randomUUID();
+  store.add(imageId, { docker_image_id: archive.imageId }, archive.tar);
+  const app = createApp({ runtime, images: store, token: TOKEN, log: silentLogger(), maxBodyBytes: 4096, stopTimeout: 1 });
+  const server = http.createServer(app.callback());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url, runtime, store, imageId,
+    client: createAgentClient({ url, token: TOKEN, retries: 0 }),
+    spec: (overrides = {}) => ({
+      image_id: imageId, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'vm-1', hostname: 'vm-1',
+      project_id: 'demo', user_id: 'alice', metadata: { role: 'test' }, user_data: null, key_data: null, fixed_ip: null, ...overrides,
+    }),
+    raw: (method, path, opts = {}) => rawRequest(port, method, path, opts),
+    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+  };
+}
+
+function rawRequest(port: number, method: string, path: string, opts: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: unknown }> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
+  if (opts.body !== undefined) headers['content-type'] ??= 'application/json';
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown = text;
+        try { body = text ? JSON.parse(text) : undefined; } catch { /* not JSON: compared as text */ }
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+export const errorCode = (body: unknown): string | undefined => (body as { error?: { code?: string } } | undefined)?.error?.code;

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { ImageCache } from '../../../agent/images.js';
+import { BerthError } from '../../../common/errors.js';
+import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
+import { buildDockerArchive } from '../../fakes/docker-archive.js';
+import { FakeImageService } from '../../fakes/glance-images.js';
+
+const rejectsWith = (p: Promise<unknown>, code: string, message?: RegExp) =>
+  assert.rejects(p, (e: unknown) => e instanceof BerthError && e.code === code && (!message || message.test(e.message)));
+
+describe('ImageCache.ensureImage', () => {
+  let runtime: FakeContainerRuntime;
+  let store: FakeImageService;
+  let cache: ImageCache;
+  beforeEach(() => {
+    runtime = new FakeContainerRuntime();
+    store = new FakeImageService();
+    cache = new ImageCache(store, runtime);
+  });
+
+  it('loads an image the host lacks and returns its docker image id', async () => {
+    const a = await buildDockerArchive('berth/a:1');
+    const id = randomUUID();
+    store.add(id, { docker_image_id: a.imageId }, a.tar);
+    assert.equal(await cache.ensureImage(id), a.imageId);
+    assert.equal(runtime.loads, 1);
+    assert.equal(await cache.ensureImage(id), a.imageId);
+    assert.equal(store.downloads, 1, 'a present image is not fetched again');
+  });
+
+  it('goes by digest, not by name: an image already present is never downloaded', async () => {
+    const a = await buildDockerArchive('berth/a:1');
+    runtime.images.add(a.imageId);
+    const id = randomUUID();
+    store.add(id, { docker_image_id: a.imageId }, a.tar);
+    await cache.ensureImage(id);
+    assert.equal(store.downloads, 0);
+  });
+
+  it('shares one download between concurrent calls', async () => {
+    const a = await buildDockerArchive('berth/a:1');
+    const id = randomUUID();
+    store.add(id, { docker_image_id: a.imageId }, a.tar);
+    let open!: () => void;
+    store.gate = new Promise((r) => { open = r; });
+    const calls = [cache.ensureImage(id), cache.ensureImage(id), cache.ensureImage(id)];
+    await new Promise((r) => setImmediate(r));
+    open();
+    assert.deepEqual(await Promise.all(calls), [a.imageId, a.imageId, a.imageId]);
+    assert.equal(store.downloads, 1);
+    assert.equal(runtime.loads, 1);
+  });
+
+  it('answers IMAGE_NOT_FOUND for an image the store does not have', async () => {
+    await rejectsWith(cache.ensureImage(randomUUID()), 'IMAGE_NOT_FOUND');
+  });
+
+  it('refuses images that are not active, not docker, or lack docker_image_id', async () => {
+    const a = await buildDockerArchive('berth/a:1');
+    const queued = randomUUID(); store.add(queued, { status: 'queued', docker_image_id: a.imageId }, a.tar);
+    const bare = randomUUID(); store.add(bare, { container_format: 'bare', docker_image_id: a.imageId }, a.tar);
+    const noId = randomUUID(); store.add(noId, {}, a.tar);
+    const shortId = randomUUID(); store.add(shortId, { docker_image_id: 'sha256:abc' }, a.tar);
+    await rejectsWith(cache.ensureImage(queued), 'IMAGE_FETCH_FAILED', /status is queued/);
+    await rejectsWith(cache.ensureImage(bare), 'IMAGE_FETCH_FAILED', /container_format is bare/);
+    await rejectsWith(cache.ensureImage(noId), 'IMAGE_FETCH_FAILED', /docker_image_id/);
+    await rejectsWith(cache.ensureImage(shortId), 'IMAGE_FETCH_FAILED', /docker_image_id/);
+    assert.equal(store.downloads, 0);
+  });
+
+  it('fails when the loaded archive does not hold the promised image id', async () => {
+    const a = await buildDockerArchive('berth/a:1');
+    const other = await buildDockerArchive('berth/b:1');
+    const id = randomUUID();
+    store.add(id, { docker_image_id: other.imageId }, a.tar);
+    await rejectsWith(cache.ensureImage(id), 'IMAGE_FETCH_FAILED', /does not match/);
+  });
+
+  it('fails with IMAGE_FETCH_FAILED on an archive that is not one', async () => {
+    const a = await buildDockerArchive('berth/a:1');
+    const id = randomUUID();
+    store.add(id, { docker_image_id: a.imageId }, Buffer.from('not a tar at all'));
+    await rejectsWith(cache.ensureImage(id), 'IMAGE_FETCH_FAILED');
+  });
+
+  it('keeps an unreachable store retryable', async () => {
+    store.getImage = async () => { throw new BerthError('SERVICE_UNREACHABLE', 'image service unreachable', { status: 503, retryable: true }); };
+    await assert.rejects(cache.ensureImage(randomUUID()), (e: unknown) => e instanceof BerthError && e.code === 'SERVICE_UNREACHABLE' && e.retryable);
+  });
+});
