@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createAgentClient } from '../agent/client/http.js';
 import { createLogger } from '../common/log.js';
 import { ConfigError, defaultConfigFiles, loadConfig } from '../conf/load.js';
@@ -40,4 +41,9 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop());
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) void main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`berth-compute: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

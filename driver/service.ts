@@ -5,6 +5,7 @@ import { openDriverDatabase } from './db/index.js';
 import { ComputeManager } from './compute/manager.js';
 import { InstanceStore } from './compute/store.js';
 import { baseApiEndpoint, computeEndpoint } from './compute/endpoint.js';
+import { berthEndpoint } from './compute/berth-endpoint.js';
 import { Notifier } from './notify/notifier.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { RpcServer } from './rpc/server.js';
@@ -37,7 +38,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     versionedTopic: c.notifications.versioned_notifications_topic, legacyTopic: c.notifications.legacy_notifications_topic, rabbit, log,
   });
   const manager = new ComputeManager({ host: c.DEFAULT.host, node: c.DEFAULT.host, store, agent, notifier, log: log.child({ component: 'manager' }) });
-  const dispatcher = new Dispatcher([computeEndpoint(manager, agent), baseApiEndpoint()]);
+  const dispatcher = new Dispatcher([computeEndpoint(manager, agent), baseApiEndpoint(), berthEndpoint(c.DEFAULT.host, store, manager)]);
   const server = new RpcServer(transport, dispatcher, {
     exchange: c.DEFAULT.control_exchange, topic: 'compute', server: c.DEFAULT.host, rabbit,
     maxMessageBytes: c.DEFAULT.max_message_bytes, maxConcurrentLong: c.DEFAULT.max_concurrent_builds,

@@ -1,0 +1,52 @@
+import type { Endpoint } from '../rpc/dispatcher.js';
+import { typeError } from '../rpc/failure.js';
+import type { InstanceRow } from '../db/models.js';
+import { powerStateName } from './states.js';
+import type { ComputeManager } from './manager.js';
+import type { InstanceStore } from './store.js';
+
+/**
+ * Berth's own read-only RPC namespace (`berth`, 1.0) on the compute topic, so the berth CLI can
+ * inspect any node through the broker the way it drives it. Nova never sends it.
+ *
+ * Version history: 1.0: list_instances, show_instance.
+ */
+export interface InstanceView {
+  uuid: string; name: string; host: string; project_id: string; image: string; flavor: unknown;
+  vm_state: string; task_state: string | null; power_state: string; ip_address: string | null;
+  created_at: string; launched_at: string | null; terminated_at: string | null;
+}
+
+export function instanceView(r: InstanceRow): InstanceView {
+  return {
+    uuid: r.uuid, name: r.display_name, host: r.host, project_id: r.project_id, image: r.image_ref, flavor: JSON.parse(r.flavor),
+    vm_state: r.vm_state, task_state: r.task_state, power_state: powerStateName(r.power_state), ip_address: r.ip_address,
+    created_at: r.created_at.toISOString(), launched_at: r.launched_at?.toISOString() ?? null, terminated_at: r.terminated_at?.toISOString() ?? null,
+  };
+}
+
+export function berthEndpoint(host: string, store: InstanceStore, manager: ComputeManager): Endpoint {
+  return {
+    name: 'BerthAPI', namespace: 'berth', version: '1.0',
+    methods: {
+      list_instances: {
+        required: [], optional: ['all'],
+        handler: async (_ctx, args) => (await store.listAll(host, args.all === true)).map(instanceView),
+      },
+      show_instance: {
+        required: ['uuid'],
+        handler: async (_ctx, args) => {
+          if (typeof args.uuid !== 'string') throw typeError('show_instance() argument uuid must be a string');
+          const row = await manager.require(args.uuid.toLowerCase());
+          const fault = await store.latestFault(row.uuid);
+          const actions = await store.actions(row.uuid);
+          return {
+            ...instanceView(row),
+            fault: fault ? { code: fault.code, message: fault.message, exception: fault.details, created_at: fault.created_at.toISOString() } : null,
+            actions: actions.map((a) => ({ action: a.action, request_id: a.request_id, result: a.result, message: a.message, start_time: a.start_time.toISOString(), finish_time: a.finish_time?.toISOString() ?? null })),
+          };
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { BerthError, describeError } from '../../common/errors.js';
+import { ConfigError } from '../../conf/load.js';
+import { CliContext, UsageError, type GlobalOptions } from './context.js';
+import { registerConf } from './commands/conf.js';
+import { registerImage } from './commands/image.js';
+import { registerServer } from './commands/server.js';
+import { registerServices } from './commands/services.js';
+
+/**
+ * Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration, 3 a service is
+ * unreachable or down.
+ */
+const program = new Command('berth')
+  .description('Berth: a compute node whose instances are Docker containers')
+  .option('--config <file...>', 'berth.conf files (default: $BERTH_CONFIG or /etc/berth/berth.conf)')
+  .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json', 'value']).default('table'))
+  .option('--host <host>', 'target compute node (default: [DEFAULT] host)')
+  .exitOverride()
+  .showHelpAfterError(false);
+
+let ctx: CliContext | null = null;
+
+async function run(fn: (ctx: CliContext) => Promise<void>): Promise<void> {
+  ctx = new CliContext(program.opts<GlobalOptions>());
+  try {
+    await fn(ctx);
+  } finally {
+    await ctx.close().catch(() => undefined);
+  }
+}
+
+function fail(err: unknown): never {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  if (err instanceof ConfigError) { process.stderr.write(`berth: invalid configuration:\n${err.message}\n`); process.exit(2); }
+  if (err instanceof UsageError) { process.stderr.write(`berth: ${err.message}\n`); process.exit(2); }
+  if (err instanceof BerthError) {
+    process.stderr.write(`berth: ${err.message} [${err.code}]\n`);
+    process.exit(/UNREACHABLE|TIMEOUT/.test(err.code) ? 3 : 1);
+  }
+  process.stderr.write(`berth: ${describeError(err)}\n`);
+  process.exit(1);
+}
+
+registerServices(program, run);
+registerServer(program, run);
+registerImage(program, run);
+registerConf(program);
+
+program.parseAsync(process.argv).then(() => process.exit(process.exitCode ?? 0), fail);
