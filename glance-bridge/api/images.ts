@@ -1,0 +1,108 @@
+import { Router } from '@koa/router';
+import type Koa from 'koa';
+import { BerthError, invalidInput } from '../../common/errors.js';
+import { isUuid, readJsonBody } from '../../common/koa.js';
+import { archiveSize, createDockerArchive } from '../archive.js';
+import { imageError } from '../errors.js';
+import type { Importer } from '../importer.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { ImageRecord, ImageRepository } from '../store/images.js';
+import { parseCreateImage, parseListQuery } from './validate.js';
+import { toGlanceImage } from './views.js';
+
+export interface ImageRoutesDeps {
+  images: ImageRepository;
+  blobs: BlobStore;
+  importer: Importer;
+  maxBodyBytes: number;
+  defaultProject: string;
+}
+
+function imageId(ctx: Koa.Context): string {
+  const id = String(ctx.params.id ?? '');
+  // A malformed id names no image: 404, as Glance answers.
+  if (!isUuid(id)) throw imageError('IMAGE_NOT_FOUND', `no image with id ${id}`, { image_id: id });
+  return id;
+}
+
+function nextLink(query: Record<string, string | string[] | undefined>, marker: string): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (typeof v === 'string' && k !== 'marker') params.set(k, v);
+  params.set('marker', marker);
+  return `/v2/images?${params.toString()}`;
+}
+
+/** Glance v2 images API subset (https://docs.openstack.org/api-ref/image/v2/), plus Berth's one-step import. */
+export function imageRoutes(deps: ImageRoutesDeps): Router {
+  const router = new Router();
+  const view = (image: ImageRecord) => toGlanceImage(image, deps.importer.progress(image.id));
+
+  router.get('/v2/images', async (ctx) => {
+    const query = parseListQuery(ctx.query);
+    const { images, more } = await deps.images.list(query);
+    const last = images[images.length - 1];
+    ctx.body = {
+      images: images.map(view),
+      schema: '/v2/schemas/images',
+      first: '/v2/images',
+      ...(more && last ? { next: nextLink(ctx.query, last.id) } : {}),
+    };
+  });
+
+  router.post('/v2/images', async (ctx) => {
+    const image = await deps.images.create(parseCreateImage(await readJsonBody(ctx, deps.maxBodyBytes), deps.defaultProject));
+    ctx.status = 201;
+    ctx.set('location', `/v2/images/${image.id}`);
+    ctx.body = view(image);
+  });
+
+  router.get('/v2/images/:id', async (ctx) => {
+    ctx.body = view(await deps.images.require(imageId(ctx)));
+  });
+
+  router.delete('/v2/images/:id', async (ctx) => {
+    await deps.images.markDeleted(imageId(ctx));
+    ctx.status = 204;
+  });
+
+  router.get('/v2/images/:id/file', async (ctx) => {
+    const image = await deps.images.require(imageId(ctx));
+    if (image.status === 'deactivated') {
+      throw new BerthError('IMAGE_INVALID_STATE', `image ${image.id} is deactivated`, { status: 403, details: { image_id: image.id } });
+    }
+    const blobs = image.status === 'active' ? await deps.images.blobsOf(image.id) : null;
+    if (!blobs) {
+      ctx.status = 204;
+      return;
+    }
+    ctx.status = 200;
+    ctx.type = 'application/octet-stream';
+    if (image.checksum) ctx.set('content-md5', image.checksum);
+    // HEAD gets the headers only: a stream koa never reads would keep blob files open.
+    if (ctx.method !== 'HEAD') ctx.body = createDockerArchive(deps.blobs, blobs);
+    ctx.length = image.size ?? archiveSize(blobs);
+  });
+
+  router.post('/v2/images/:id/import', async (ctx) => {
+    const id = imageId(ctx);
+    const body = (await readJsonBody(ctx, deps.maxBodyBytes)) as { method?: { name?: unknown; uri?: unknown } } | undefined;
+    const method = body?.method;
+    if (typeof method !== 'object' || method === null) throw invalidInput('body must be {"method": {"name": "web-download", "uri": "docker://..."}}');
+    if (method.name !== 'web-download') throw invalidInput(`import method ${JSON.stringify(method.name)} is not supported (supported: web-download)`, { field: 'method.name' });
+    if (typeof method.uri !== 'string') throw invalidInput('method.uri must be a docker:// reference', { field: 'method.uri' });
+    await deps.importer.importInto(id, method.uri);
+    ctx.status = 202;
+  });
+
+  router.post('/v2/berth/import', async (ctx) => {
+    const body = (await readJsonBody(ctx, deps.maxBodyBytes)) as { source?: unknown; name?: unknown } | undefined;
+    if (typeof body?.source !== 'string') throw invalidInput('body must be {"source": "docker://HOST/REPO:TAG", "name": "..."}', { field: 'source' });
+    if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 255)) throw invalidInput('name must be a string of at most 255 characters', { field: 'name' });
+    const { image } = await deps.importer.startImport(body.source, body.name !== undefined ? { name: body.name as string } : {});
+    ctx.status = 202;
+    ctx.set('location', `/v2/images/${image.id}`);
+    ctx.body = { image: view(image) };
+  });
+
+  return router;
+}

@@ -1,0 +1,78 @@
+import { imageError } from './errors.js';
+import type { BlobStore } from './store/blobs.js';
+import type { Descriptor, RegistryClient, RepositoryRef } from './registry/types.js';
+
+export interface FetchOptions {
+  maxBlobBytes: number;
+  /** Bytes received, for progress; called for the fetching import only, not for sharers. */
+  onBytes?: (n: number) => void;
+}
+
+/**
+ * Brings blobs from a registry into the store, once per digest: a blob already stored is not
+ * fetched again, and imports asking for a digest that is being fetched wait for that fetch
+ * instead of starting their own (two images sharing a base layer download it once).
+ */
+export class BlobFetcher {
+  private readonly inFlight = new Map<string, Promise<void>>();
+
+  constructor(private readonly store: BlobStore, private readonly registry: RegistryClient) {}
+
+  /** Digests being fetched right now: blob GC must treat them as referenced. */
+  fetching(): Set<string> {
+    return new Set(this.inFlight.keys());
+  }
+
+  async ensure(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<'present' | 'fetched' | 'shared'> {
+    const running = this.inFlight.get(blob.digest);
+    if (running) {
+      await running;
+      return 'shared';
+    }
+    const stored = await this.store.size(blob.digest);
+    if (stored !== null) {
+      // Same digest means same bytes, so a different size means the manifest is wrong.
+      if (stored !== blob.size) throw imageError('BLOB_SIZE_MISMATCH', `manifest says blob ${blob.digest} has ${blob.size} bytes; it has ${stored}`, { digest: blob.digest, expected: blob.size, actual: stored });
+      return 'present';
+    }
+    // Checked again: another import may have started this digest while we looked at the disk.
+    const raced = this.inFlight.get(blob.digest);
+    if (raced) {
+      await raced;
+      return 'shared';
+    }
+    const fetch = this.fetchInto(repo, blob, opts).finally(() => this.inFlight.delete(blob.digest));
+    this.inFlight.set(blob.digest, fetch);
+    await fetch;
+    return 'fetched';
+  }
+
+  private async fetchInto(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<void> {
+    const { stream } = await this.registry.fetchBlob(repo, blob.digest);
+    await this.store.put(blob.digest, stream, { expectedSize: blob.size, maxBytes: opts.maxBlobBytes, ...(opts.onBytes ? { onBytes: opts.onBytes } : {}) });
+  }
+}
+
+/**
+ * Runs `fn` over `items` with at most `limit` at once. After a failure no new item starts, the
+ * running ones are let finish (so nothing is still writing when the caller cleans up), and the
+ * first failure is thrown.
+ */
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+}

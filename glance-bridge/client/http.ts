@@ -1,0 +1,85 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { BerthError, errorFromBody } from '../../common/errors.js';
+import { parseEndpoint, readBody, requestJson, requestRaw, type Endpoint } from '../../common/http-client.js';
+import type { GlanceImage, ImageService, ImportProgress } from './types.js';
+
+export interface ImageClientOptions {
+  /** Glance v2 endpoint: http://HOST:PORT or unix:///PATH.sock. */
+  url: string;
+  /** Sent as X-Auth-Token (Keystone); ignored by a noauth image service. */
+  token?: string;
+  pollIntervalMs?: number;
+  /** Longest an importImage call waits for the image to become active. */
+  importTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+const SERVICE = 'image service';
+
+/** ImageService over the Glance v2 HTTP API (the glance-bridge, or a real Glance for the read calls). */
+export function createImageClient(opts: ImageClientOptions): ImageService {
+  const ep: Endpoint = parseEndpoint(opts.url);
+  const headers: Record<string, string> = opts.token ? { 'x-auth-token': opts.token } : {};
+  const timeoutMs = opts.requestTimeoutMs ?? 30_000;
+  const json = <T>(method: string, path: string, body?: unknown, accept: number[] = []) =>
+    requestJson<T>(ep, { method, path, headers, body, timeoutMs, accept }, SERVICE);
+
+  const getImage = async (id: string): Promise<GlanceImage | null> => {
+    const res = await json<GlanceImage>('GET', `/v2/images/${encodeURIComponent(id)}`, undefined, [404]);
+    return res.status === 404 ? null : res.body;
+  };
+
+  return {
+    getImage,
+
+    async listImages(filters = {}) {
+      const images: GlanceImage[] = [];
+      let path: string | undefined = `/v2/images?${new URLSearchParams({ limit: '1000', ...filters }).toString()}`;
+      while (path) {
+        const res: { body: { images: GlanceImage[]; next?: string } } = await json('GET', path);
+        images.push(...res.body.images);
+        path = res.body.next;
+      }
+      return images;
+    },
+
+    async downloadImage(id) {
+      const res = await requestRaw(ep, { path: `/v2/images/${encodeURIComponent(id)}/file`, headers, timeoutMs }, SERVICE);
+      if (res.status === 200) return res.body;
+      const text = await readBody(res.body, 1024 * 1024).catch(() => Buffer.alloc(0));
+      if (res.status === 204) throw new BerthError('IMAGE_NO_DATA', `image ${id} has no data yet`, { status: 409, details: { image_id: id } });
+      let body: unknown;
+      try { body = JSON.parse(text.toString('utf8')); } catch { body = undefined; }
+      throw errorFromBody(body, res.status, `${SERVICE} GET /v2/images/${id}/file`);
+    },
+
+    async importImage(source, importOpts = {}) {
+      const res = await json<{ image: GlanceImage }>('POST', '/v2/berth/import', { source, ...(importOpts.name ? { name: importOpts.name } : {}) });
+      const deadline = Date.now() + (opts.importTimeoutMs ?? 3_600_000);
+      let image: GlanceImage | null = res.body.image;
+      for (;;) {
+        if (!image) throw new BerthError('IMAGE_IMPORT_FAILED', `image of ${source} was deleted during its import`, { status: 422 });
+        importOpts.onProgress?.(progressOf(image));
+        if (image.status === 'active') return image;
+        if (image.status !== 'importing' && image.status !== 'queued') {
+          const reason = typeof image.berth_import_error === 'string' ? image.berth_import_error : `image is ${image.status}`;
+          throw new BerthError('IMAGE_IMPORT_FAILED', `import of ${source} failed: ${reason}`, { status: 422, details: { image_id: image.id, reason } });
+        }
+        if (Date.now() > deadline) throw new BerthError('IMAGE_IMPORT_TIMEOUT', `import of ${source} still running after ${opts.importTimeoutMs ?? 3_600_000} ms`, { status: 504, retryable: true, details: { image_id: image.id } });
+        await delay(opts.pollIntervalMs ?? 1000);
+        image = await getImage(image.id);
+      }
+    },
+
+    async deleteImage(id) {
+      // Already gone counts as deleted, so retries are safe.
+      await json('DELETE', `/v2/images/${encodeURIComponent(id)}`, undefined, [404]);
+    },
+  };
+}
+
+function progressOf(image: GlanceImage): ImportProgress {
+  const done = typeof image.berth_import_bytes_done === 'number' ? image.berth_import_bytes_done : image.status === 'active' ? image.size ?? 0 : 0;
+  const total = typeof image.berth_import_bytes_total === 'number' ? image.berth_import_bytes_total : image.status === 'active' ? image.size : null;
+  return { image_id: image.id, status: image.status, bytes_done: done, bytes_total: total };
+}

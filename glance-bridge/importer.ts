@@ -1,0 +1,213 @@
+import { BerthError, describeError, invalidInput } from '../common/errors.js';
+import { readBody } from '../common/http-client.js';
+import type { Logger } from '../common/log.js';
+import { digestArchive } from './archive.js';
+import { BlobFetcher, forEachLimited } from './blob-fetcher.js';
+import type { ImportProgress } from './client/types.js';
+import { hasCode, imageError } from './errors.js';
+import { formatReference, parseReference } from './registry/reference.js';
+import { resolveImage, type ResolvedImage } from './registry/resolve.js';
+import type { Descriptor, Platform, RegistryClient } from './registry/types.js';
+import type { BlobStore } from './store/blobs.js';
+import type { ImageBlobs, ImageRecord, ImageRepository } from './store/images.js';
+
+export interface ImporterOptions {
+  defaultProject: string;
+  platform: Platform;
+  maxParallelLayers: number;
+  maxBlobBytes: number;
+}
+
+export interface ImporterDeps {
+  images: ImageRepository;
+  blobs: BlobStore;
+  registry: RegistryClient;
+  log: Logger;
+  options: ImporterOptions;
+}
+
+export interface StartedImport {
+  image: ImageRecord;
+  /** Settles with the image once active or killed (null if it was deleted meanwhile); never rejects. */
+  done: Promise<ImageRecord | null>;
+}
+
+/** Property naming why an import failed; the HTTP client turns it into IMAGE_IMPORT_FAILED. */
+export const IMPORT_ERROR_PROPERTY = 'berth_import_error';
+const CONFIG_LIMIT = 16 * 1024 * 1024;
+
+function blobsOf(resolved: ResolvedImage): ImageBlobs {
+  const entry = (d: Descriptor) => ({ digest: d.digest, media_type: d.mediaType, size: d.size });
+  return { config: entry(resolved.config), layers: resolved.layers.map(entry) };
+}
+
+/**
+ * Registry → store. An image becomes `active` only once every blob is stored and verified and the
+ * served archive's size and hashes are recorded; any failure leaves it `killed` with the reason in
+ * `berth_import_error`. Imports are keyed by manifest digest: importing content that is already
+ * active (or being imported) returns that image.
+ */
+export class Importer {
+  private readonly fetcher: BlobFetcher;
+  private readonly running = new Map<string, Promise<ImageRecord | null>>();
+  private readonly claiming = new Map<string, Promise<ImageRecord>>();
+  private readonly progressOf = new Map<string, { done: number; total: number }>();
+
+  constructor(private readonly deps: ImporterDeps) {
+    this.fetcher = new BlobFetcher(deps.blobs, deps.registry);
+  }
+
+  /**
+   * Resolves `source` now (so a bad reference fails the call) and fetches in the background.
+   */
+  async startImport(source: string, opts: { name?: string } = {}): Promise<StartedImport> {
+    const ref = parseReference(source);
+    const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
+    let claim = this.claiming.get(resolved.digest);
+    if (!claim) {
+      claim = this.claim(resolved, opts.name ?? `${ref.repository}:${ref.tag ?? ref.digest}`).finally(() => this.claiming.delete(resolved.digest));
+      this.claiming.set(resolved.digest, claim);
+    }
+    const image = await claim;
+    return { image, done: this.running.get(image.id) ?? Promise.resolve(image) };
+  }
+
+  /** startImport, then waits; IMAGE_IMPORT_FAILED if the image ends up killed. */
+  async importImage(source: string, opts: { name?: string } = {}): Promise<ImageRecord> {
+    const started = await this.startImport(source, opts);
+    const image = await started.done;
+    if (image?.status !== 'active') {
+      const why = image ? image.properties[IMPORT_ERROR_PROPERTY] ?? image.status : 'the image was deleted';
+      throw imageError('IMAGE_IMPORT_FAILED', `import of ${source} failed: ${why}`, { image_id: started.image.id });
+    }
+    return image;
+  }
+
+  /** Glance's web-download import into an existing queued image; the work runs in the background. */
+  async importInto(imageId: string, source: string): Promise<StartedImport> {
+    const ref = parseReference(source);
+    const image = await this.deps.images.require(imageId);
+    if (image.container_format !== null && image.container_format !== 'docker') {
+      throw invalidInput(`a docker:// import needs container_format docker, image ${imageId} has ${image.container_format}`);
+    }
+    if (image.status !== 'queued') {
+      throw imageError('IMAGE_INVALID_STATE', `image ${imageId} is ${image.status}; only queued images can be imported into`, { image_id: imageId, status: image.status });
+    }
+    const importing = await this.deps.images.transition(imageId, 'importing', {
+      container_format: 'docker', disk_format: 'raw',
+      properties: { ...image.properties, docker_image: formatReference(ref) },
+    });
+    const done = this.launch(imageId, async () => {
+      const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
+      const current = await this.deps.images.require(imageId);
+      await this.deps.images.update(imageId, 'importing', { properties: { ...current.properties, ...this.digestProperties(resolved) } });
+      await this.deps.images.setBlobs(imageId, blobsOf(resolved));
+      return resolved;
+    });
+    return { image: importing, done };
+  }
+
+  progress(imageId: string): ImportProgress | null {
+    const p = this.progressOf.get(imageId);
+    return p ? { image_id: imageId, status: 'importing', bytes_done: p.done, bytes_total: p.total } : null;
+  }
+
+  /** Digests running imports are writing: blob GC must keep them. */
+  fetching(): Set<string> {
+    return this.fetcher.fetching();
+  }
+
+  /** Imports left `importing` by a previous process cannot finish: mark them killed. */
+  async recoverInterrupted(): Promise<number> {
+    const stale = (await this.deps.images.findByStatus('importing')).filter((i) => !this.running.has(i.id));
+    for (const image of stale) await this.kill(image.id, 'interrupted by a restart of the image service');
+    return stale.length;
+  }
+
+  /** Waits for every running import to settle (for shutdown and tests). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  private digestProperties(resolved: ResolvedImage): Record<string, string> {
+    return { docker_digest: resolved.digest, ...(resolved.indexDigest ? { docker_index_digest: resolved.indexDigest } : {}) };
+  }
+
+  private async claim(resolved: ResolvedImage, name: string): Promise<ImageRecord> {
+    const existing = await this.deps.images.findByDockerDigest(resolved.digest, ['active', 'importing']);
+    if (existing) return existing;
+    const image = await this.deps.images.create({
+      name, status: 'importing', visibility: 'public', container_format: 'docker', disk_format: 'raw',
+      owner: this.deps.options.defaultProject,
+      properties: { docker_image: formatReference(resolved.reference), ...this.digestProperties(resolved) },
+    });
+    // Recorded before any fetch, so blob GC sees these digests as referenced from now on.
+    await this.deps.images.setBlobs(image.id, blobsOf(resolved));
+    this.launch(image.id, async () => resolved);
+    return image;
+  }
+
+  private launch(imageId: string, prepare: () => Promise<ResolvedImage>): Promise<ImageRecord | null> {
+    const job = (async (): Promise<ImageRecord | null> => {
+      try {
+        await this.fetchAndActivate(imageId, await prepare());
+      } catch (err) {
+        await this.kill(imageId, err).catch((killErr: unknown) => this.deps.log.error({ image_id: imageId, err: killErr }, 'could not mark failed import killed'));
+      } finally {
+        this.progressOf.delete(imageId);
+        this.running.delete(imageId);
+      }
+      return this.deps.images.get(imageId).catch(() => null);
+    })();
+    this.running.set(imageId, job);
+    return job;
+  }
+
+  private async fetchAndActivate(imageId: string, resolved: ResolvedImage): Promise<void> {
+    const unique = [...new Map([resolved.config, ...resolved.layers].map((d) => [d.digest, d])).values()];
+    const progress = { done: 0, total: unique.reduce((sum, d) => sum + d.size, 0) };
+    this.progressOf.set(imageId, progress);
+    const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, onBytes: (n: number) => { progress.done += n; } };
+    await forEachLimited(unique, this.deps.options.maxParallelLayers, async (d) => {
+      const how = await this.fetcher.ensure(resolved.reference, d, fetchOpts);
+      if (how !== 'fetched') progress.done += d.size;
+    });
+    const blobs = blobsOf(resolved);
+    await this.checkConfig(blobs);
+    const archive = await digestArchive(this.deps.blobs, blobs);
+    const current = await this.deps.images.require(imageId);
+    await this.deps.images.transition(imageId, 'active', {
+      size: archive.size, checksum: archive.md5, os_hash_algo: 'sha512', os_hash_value: archive.sha512,
+      properties: { ...current.properties, docker_image_id: resolved.config.digest },
+    });
+    this.deps.log.info({ image_id: imageId, docker_image: current.properties.docker_image, docker_digest: resolved.digest, size: archive.size }, 'image imported');
+  }
+
+  /** The config must be an image config whose diff_ids match the layers, or `docker load` refuses it. */
+  private async checkConfig(blobs: ImageBlobs): Promise<void> {
+    const bytes = await readBody(await this.deps.blobs.open(blobs.config.digest), CONFIG_LIMIT);
+    let config: { rootfs?: { type?: unknown; diff_ids?: unknown } };
+    try {
+      config = JSON.parse(bytes.toString('utf8')) as typeof config;
+    } catch {
+      throw imageError('IMAGE_CONFIG_INVALID', `image config ${blobs.config.digest} is not JSON`);
+    }
+    const diffIds = config.rootfs?.diff_ids;
+    if (config.rootfs?.type !== 'layers' || !Array.isArray(diffIds) || diffIds.length !== blobs.layers.length) {
+      throw imageError('IMAGE_CONFIG_INVALID', `image config ${blobs.config.digest} does not list one diff_id per layer (${blobs.layers.length} layers)`, { layers: blobs.layers.length });
+    }
+  }
+
+  private async kill(imageId: string, reason: unknown): Promise<void> {
+    const message = reason instanceof BerthError ? `${reason.code}: ${reason.message}` : typeof reason === 'string' ? reason : 'internal error (see the image service log)';
+    this.deps.log.warn({ image_id: imageId, err: reason instanceof Error ? reason : undefined, reason: describeError(reason) }, 'image import failed');
+    try {
+      const current = await this.deps.images.require(imageId);
+      await this.deps.images.transition(imageId, 'killed', { properties: { ...current.properties, [IMPORT_ERROR_PROPERTY]: message } });
+    } catch (err) {
+      // Deleted while importing: nothing left to mark.
+      if (!hasCode(err, 'IMAGE_NOT_FOUND') && !hasCode(err, 'IMAGE_INVALID_STATE')) throw err;
+    }
+  }
+
+}

@@ -1,0 +1,94 @@
+import { createServer } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import { migrate, openDatabase, tuneSqlite } from '../common/db.js';
+import { listen, parseListen } from '../common/listen.js';
+import { createLogger, type Logger } from '../common/log.js';
+import { defaultConfigFiles, loadConfig, type Config } from '../conf/index.js';
+import { createApp } from './app.js';
+import { collectUnreferencedBlobs } from './gc.js';
+import { Importer } from './importer.js';
+import { HttpRegistryClient } from './registry/http.js';
+import { parsePlatform } from './registry/manifest.js';
+import type { RegistryClient } from './registry/types.js';
+import { BlobStore } from './store/blobs.js';
+import { ImageRepository } from './store/images.js';
+import { MIGRATIONS_TABLE, migrations } from './store/migrations.js';
+
+export interface ImageServiceHandle {
+  url: string;
+  importer: Importer;
+  /** Removes blobs no image refers to; returns their digests. */
+  collectGarbage(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface ImageServiceOverrides {
+  log?: Logger;
+  registry?: RegistryClient;
+}
+
+/** Opens the store, marks imports a previous run left unfinished as killed, and listens. */
+export async function startImageService(config: Config, overrides: ImageServiceOverrides = {}): Promise<ImageServiceHandle> {
+  const log = overrides.log ?? createLogger('berth-images', { debug: config.DEFAULT.debug });
+  const db = openDatabase(config.image_store.connection);
+  await tuneSqlite(db);
+  await migrate(db, MIGRATIONS_TABLE, migrations);
+  const images = new ImageRepository(db);
+  const blobs = new BlobStore(config.image_store.blob_path);
+  await blobs.init();
+  const reg = config.registry;
+  const registry = overrides.registry ?? new HttpRegistryClient({
+    insecureHosts: [...reg.insecure_hosts],
+    credentials: reg.username ? { username: reg.username, password: reg.password } : null,
+    timeoutMs: reg.request_timeout * 1000,
+    maxManifestBytes: reg.max_manifest_bytes,
+    maxBlobBytes: reg.max_layer_bytes,
+  });
+  const importer = new Importer({
+    images, blobs, registry, log,
+    options: {
+      defaultProject: config.image_store.default_project,
+      platform: parsePlatform(reg.platform),
+      maxParallelLayers: reg.max_parallel_layers,
+      maxBlobBytes: reg.max_layer_bytes,
+    },
+  });
+  const interrupted = await importer.recoverInterrupted();
+  if (interrupted) log.warn({ count: interrupted }, 'imports interrupted by the last shutdown marked killed');
+
+  const app = createApp({ images, blobs, importer, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project });
+  const server = createServer(app.callback());
+  const url = await listen(server, parseListen(config.image_store.listen));
+  log.info({ url, blob_path: blobs.root }, 'berth-images listening');
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    importer,
+    collectGarbage: () => collectUnreferencedBlobs({ images, blobs, importer }),
+    close: () => {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+        // Long imports are not waited for: the next start marks them killed (recoverInterrupted).
+        await Promise.race([importer.drain(), delay(5000)]);
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig({ files: defaultConfigFiles() });
+  const service = await startImageService(config);
+  const stop = () => void service.close().then(() => process.exit(0), () => process.exit(1));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`berth-images: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,162 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { invalidInput } from '../../common/errors.js';
+import { imageError } from '../errors.js';
+
+const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
+
+export function isDigest(value: unknown): value is string {
+  return typeof value === 'string' && DIGEST_RE.test(value);
+}
+
+export function sha256Digest(data: Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+export interface PutOptions {
+  /** Size the manifest promised; a different size is refused even if the digest would match. */
+  expectedSize?: number;
+  maxBytes?: number;
+  /** Called with each chunk's length, for progress reporting. */
+  onBytes?: (n: number) => void;
+}
+
+export interface PutResult { digest: string; size: number; created: boolean }
+
+/** Counts and hashes what flows through, and stops the flow once it passes the size limit. */
+class DigestingCounter extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly limit: number, private readonly onBytes?: (n: number) => void) { super(); }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) {
+      done(imageError('BLOB_TOO_LARGE', `blob larger than ${this.limit} bytes`, { limit: this.limit }));
+      return;
+    }
+    this.hash.update(chunk);
+    this.onBytes?.(chunk.length);
+    done(null, chunk);
+  }
+}
+
+/**
+ * Content-addressed blobs under `root/sha256/<2 hex>/<hex>`. A blob becomes visible only whole
+ * and verified: it is written to `root/tmp`, hashed while streaming, fsynced, checked against the
+ * digest it was put under, then renamed into place (and the directory fsynced), so a crash or a
+ * bad download never leaves a readable blob with the wrong content.
+ */
+export class BlobStore {
+  constructor(readonly root: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(join(this.root, 'sha256'), { recursive: true });
+    await mkdir(join(this.root, 'tmp'), { recursive: true });
+  }
+
+  private pathOf(digest: string): string {
+    const hex = DIGEST_RE.exec(digest)?.[1];
+    if (!hex) throw invalidInput(`not a sha256 digest: ${JSON.stringify(digest)}`, { digest });
+    return join(this.root, 'sha256', hex.slice(0, 2), hex);
+  }
+
+  async size(digest: string): Promise<number | null> {
+    try {
+      return (await stat(this.pathOf(digest))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return (await this.size(digest)) !== null;
+  }
+
+  /** A read stream over the blob; BLOB_NOT_FOUND if it is absent. */
+  async open(digest: string): Promise<Readable> {
+    const path = this.pathOf(digest);
+    const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw imageError('BLOB_NOT_FOUND', `blob ${digest} is not in the store`, { digest });
+      throw err;
+    });
+    return handle.createReadStream();
+  }
+
+  /**
+   * Stores `source` under `digest`. Idempotent: when the blob is already present the source is
+   * discarded and `created` is false. On any failure nothing is visible and the temp file is gone.
+   */
+  async put(digest: string, source: Readable, opts: PutOptions = {}): Promise<PutResult> {
+    const final = this.pathOf(digest);
+    const existing = await this.size(digest);
+    if (existing !== null) {
+      source.destroy();
+      return { digest, size: existing, created: false };
+    }
+    const tmp = join(this.root, 'tmp', `${randomBytes(12).toString('hex')}.partial`);
+    const counter = new DigestingCounter(opts.maxBytes ?? Number.MAX_SAFE_INTEGER, opts.onBytes);
+    try {
+      await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }));
+      const actual = `sha256:${counter.hash.digest('hex')}`;
+      if (opts.expectedSize !== undefined && counter.bytes !== opts.expectedSize) {
+        throw imageError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${counter.bytes} bytes, expected ${opts.expectedSize}`, { digest, expected: opts.expectedSize, actual: counter.bytes });
+      }
+      if (actual !== digest) throw imageError('DIGEST_MISMATCH', `content of blob ${digest} hashes to ${actual}`, { expected: digest, actual });
+      await fsyncPath(tmp);
+      const dir = join(final, '..');
+      await mkdir(dir, { recursive: true });
+      await rename(tmp, final);
+      await fsyncPath(dir);
+      return { digest, size: counter.bytes, created: true };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Removes a blob; absent blobs are not an error. */
+  async remove(digest: string): Promise<void> {
+    await unlink(this.pathOf(digest)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  async *list(): AsyncGenerator<string> {
+    const base = join(this.root, 'sha256');
+    for (const shard of await readdir(base).catch(() => [] as string[])) {
+      for (const hex of await readdir(join(base, shard)).catch(() => [] as string[])) {
+        const digest = `sha256:${hex}`;
+        if (isDigest(digest)) yield digest;
+      }
+    }
+  }
+
+  /**
+   * Removes every blob not in `referenced`. The caller must include blobs that running imports
+   * are about to write (their records reference them before the fetch starts), or it races them.
+   */
+  async collectGarbage(referenced: ReadonlySet<string>): Promise<string[]> {
+    const removed: string[] = [];
+    for await (const digest of this.list()) {
+      if (referenced.has(digest)) continue;
+      await this.remove(digest);
+      removed.push(digest);
+    }
+    return removed;
+  }
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

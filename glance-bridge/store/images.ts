@@ -1,0 +1,184 @@
+import { randomUUID } from 'node:crypto';
+import { Op, type Sequelize, type WhereOptions } from 'sequelize';
+import type { ImageStatus } from '../client/types.js';
+import { invalidInput } from '../../common/errors.js';
+import { imageError } from '../errors.js';
+import { defineModels, type BlobRole, type ImageModels, type ImageRow, type Visibility } from './models.js';
+import { assertTransition } from './states.js';
+
+/** An image as the store knows it; the API view (views.ts) turns it into Glance's shape. */
+export interface ImageRecord {
+  id: string;
+  name: string | null;
+  status: ImageStatus;
+  visibility: Visibility;
+  container_format: string | null;
+  disk_format: string | null;
+  size: number | null;
+  checksum: string | null;
+  os_hash_algo: string | null;
+  os_hash_value: string | null;
+  owner: string | null;
+  min_ram: number;
+  min_disk: number;
+  protected: boolean;
+  tags: string[];
+  properties: Record<string, string>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export type NewImage = Partial<Omit<ImageRecord, 'created_at' | 'updated_at'>>;
+export type ImagePatch = Partial<Pick<ImageRecord, 'name' | 'container_format' | 'disk_format' | 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'properties'>>;
+
+export interface BlobEntry { digest: string; media_type: string; size: number }
+export interface ImageBlobs { config: BlobEntry; layers: BlobEntry[] }
+
+export interface ListQuery {
+  filters: Partial<Record<'name' | 'status' | 'container_format' | 'disk_format' | 'visibility' | 'docker_digest', string>>;
+  limit: number;
+  marker?: string;
+}
+
+function toRecord(row: ImageRow): ImageRecord {
+  const r = row.get({ plain: true });
+  return {
+    id: r.id, name: r.name, status: r.status, visibility: r.visibility,
+    container_format: r.container_format, disk_format: r.disk_format,
+    // BIGINT comes back as a string from PostgreSQL.
+    size: r.size === null ? null : Number(r.size),
+    checksum: r.checksum, os_hash_algo: r.os_hash_algo, os_hash_value: r.os_hash_value,
+    owner: r.owner, min_ram: r.min_ram, min_disk: r.min_disk, protected: Boolean(r.protected),
+    tags: r.tags ?? [], properties: r.properties ?? {},
+    created_at: new Date(r.created_at), updated_at: new Date(r.updated_at),
+  };
+}
+
+/** Image metadata: the only code that queries the images and image_blobs tables. */
+export class ImageRepository {
+  private readonly m: ImageModels;
+
+  constructor(readonly db: Sequelize) {
+    this.m = defineModels(db);
+  }
+
+  async create(init: NewImage): Promise<ImageRecord> {
+    const id = init.id ?? randomUUID();
+    if (await this.m.Image.findByPk(id)) throw imageError('IMAGE_CONFLICT', `an image with id ${id} already exists`, { image_id: id });
+    const properties = init.properties ?? {};
+    const row = await this.m.Image.create({
+      id, name: init.name ?? null, status: init.status ?? 'queued', visibility: init.visibility ?? 'shared',
+      container_format: init.container_format ?? null, disk_format: init.disk_format ?? null,
+      size: null, checksum: null, os_hash_algo: null, os_hash_value: null,
+      owner: init.owner ?? null, min_ram: init.min_ram ?? 0, min_disk: init.min_disk ?? 0,
+      protected: init.protected ?? false, tags: init.tags ?? [], properties,
+      docker_digest: properties.docker_digest ?? null,
+    });
+    return toRecord(row);
+  }
+
+  /** The image, or null when it does not exist or was deleted. */
+  async get(id: string): Promise<ImageRecord | null> {
+    const row = await this.m.Image.findOne({ where: { id, deleted: false } });
+    return row ? toRecord(row) : null;
+  }
+
+  async require(id: string): Promise<ImageRecord> {
+    const found = await this.get(id);
+    if (!found) throw imageError('IMAGE_NOT_FOUND', `no image with id ${id}`, { image_id: id });
+    return found;
+  }
+
+  /** Newest first, like Glance's default sort (created_at desc, id desc); fetches one extra to know if there is a next page. */
+  async list(q: ListQuery): Promise<{ images: ImageRecord[]; more: boolean }> {
+    const where: Record<string | symbol, unknown> = { deleted: false };
+    for (const [key, value] of Object.entries(q.filters)) if (value !== undefined) where[key] = value;
+    if (q.marker) {
+      const marker = await this.m.Image.findOne({ where: { id: q.marker, deleted: false } });
+      if (!marker) throw invalidInput(`marker ${q.marker} is not an image`, { marker: q.marker });
+      where[Op.or] = [
+        { created_at: { [Op.lt]: marker.created_at } },
+        { created_at: marker.created_at, id: { [Op.lt]: marker.id } },
+      ];
+    }
+    const rows = await this.m.Image.findAll({ where: where as WhereOptions, order: [['created_at', 'DESC'], ['id', 'DESC']], limit: q.limit + 1 });
+    return { images: rows.slice(0, q.limit).map(toRecord), more: rows.length > q.limit };
+  }
+
+  /** Live images holding this manifest digest in one of `statuses`, oldest first. */
+  async findByDockerDigest(digest: string, statuses: ImageStatus[]): Promise<ImageRecord | null> {
+    const row = await this.m.Image.findOne({ where: { docker_digest: digest, status: statuses, deleted: false }, order: [['created_at', 'ASC']] });
+    return row ? toRecord(row) : null;
+  }
+
+  async findByStatus(status: ImageStatus): Promise<ImageRecord[]> {
+    return (await this.m.Image.findAll({ where: { status, deleted: false } })).map(toRecord);
+  }
+
+  /**
+   * Moves an image to `to` (checked against the lifecycle table) and applies `patch`. The write
+   * is conditional on the status read, so a concurrent change (say, a delete during an import)
+   * makes it fail instead of being overwritten. Single statements, no transaction: on SQLite
+   * Sequelize runs each transaction on its own connection, which would meet SQLITE_BUSY.
+   */
+  async transition(id: string, to: ImageStatus, patch: ImagePatch = {}): Promise<ImageRecord> {
+    const current = await this.require(id);
+    assertTransition(id, current.status, to);
+    return this.updateWhile(current, to, patch);
+  }
+
+  /** Applies `patch` if the image is still in status `expected`; IMAGE_INVALID_STATE otherwise. */
+  async update(id: string, expected: ImageStatus, patch: ImagePatch): Promise<ImageRecord> {
+    const current = await this.require(id);
+    if (current.status !== expected) {
+      throw imageError('IMAGE_INVALID_STATE', `image ${id} is ${current.status}, not ${expected}`, { image_id: id, status: current.status });
+    }
+    return this.updateWhile(current, expected, patch);
+  }
+
+  private async updateWhile(current: ImageRecord, to: ImageStatus, patch: ImagePatch): Promise<ImageRecord> {
+    const properties = patch.properties ?? current.properties;
+    const [changed] = await this.m.Image.update(
+      { ...patch, status: to, properties, docker_digest: properties.docker_digest ?? null },
+      { where: { id: current.id, status: current.status, deleted: false } },
+    );
+    const now = await this.require(current.id);
+    if (changed === 0) {
+      throw imageError('IMAGE_INVALID_STATE', `image ${current.id} changed to ${now.status} meanwhile`, { image_id: current.id, status: now.status });
+    }
+    return now;
+  }
+
+  /** Soft delete, as Glance does; the blob rows go so their blobs become garbage. */
+  async markDeleted(id: string): Promise<void> {
+    const current = await this.require(id);
+    if (current.protected) throw imageError('IMAGE_PROTECTED', `image ${id} is protected`, { image_id: id });
+    const [changed] = await this.m.Image.update({ status: 'deleted', deleted: true, deleted_at: new Date() }, { where: { id, deleted: false } });
+    if (changed === 0) throw imageError('IMAGE_NOT_FOUND', `no image with id ${id}`, { image_id: id });
+    await this.m.ImageBlob.destroy({ where: { image_id: id } });
+  }
+
+  /** Replaces the image's blob list (destroy, then one multi-row insert). */
+  async setBlobs(imageId: string, blobs: ImageBlobs): Promise<void> {
+    const rows = [
+      { image_id: imageId, role: 'config' as BlobRole, position: 0, ...blobs.config },
+      ...blobs.layers.map((l, i) => ({ image_id: imageId, role: 'layer' as BlobRole, position: i, ...l })),
+    ];
+    await this.m.ImageBlob.destroy({ where: { image_id: imageId } });
+    await this.m.ImageBlob.bulkCreate(rows);
+  }
+
+  async blobsOf(imageId: string): Promise<ImageBlobs | null> {
+    const rows = await this.m.ImageBlob.findAll({ where: { image_id: imageId }, order: [['role', 'ASC'], ['position', 'ASC']] });
+    const entry = (r: (typeof rows)[number]): BlobEntry => ({ digest: r.digest, media_type: r.media_type, size: Number(r.size) });
+    const config = rows.find((r) => r.role === 'config');
+    if (!config) return null;
+    return { config: entry(config), layers: rows.filter((r) => r.role === 'layer').map(entry) };
+  }
+
+  /** Every digest a live image refers to: what blob GC must keep. */
+  async referencedDigests(): Promise<Set<string>> {
+    const rows = await this.m.ImageBlob.findAll({ attributes: ['digest'], group: ['digest'] });
+    return new Set(rows.map((r) => r.digest));
+  }
+}

@@ -1,0 +1,54 @@
+import { DataTypes } from 'sequelize';
+import type { Migration } from '../../common/db.js';
+
+/** Versioned schema of the image store; applied in order, recorded in `image_store_migrations`. */
+export const MIGRATIONS_TABLE = 'image_store_migrations';
+
+export const migrations: Migration[] = [
+  {
+    name: '0001-images-and-blobs',
+    up: async (qi) => {
+      await qi.createTable('images', {
+        id: { type: DataTypes.STRING(36), primaryKey: true },
+        name: { type: DataTypes.STRING(255), allowNull: true },
+        status: { type: DataTypes.STRING(30), allowNull: false },
+        visibility: { type: DataTypes.STRING(20), allowNull: false },
+        container_format: { type: DataTypes.STRING(32), allowNull: true },
+        disk_format: { type: DataTypes.STRING(32), allowNull: true },
+        size: { type: DataTypes.BIGINT, allowNull: true },
+        checksum: { type: DataTypes.STRING(32), allowNull: true },
+        os_hash_algo: { type: DataTypes.STRING(64), allowNull: true },
+        os_hash_value: { type: DataTypes.STRING(128), allowNull: true },
+        owner: { type: DataTypes.STRING(255), allowNull: true },
+        min_ram: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+        min_disk: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+        protected: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+        tags: { type: DataTypes.JSON, allowNull: false },
+        properties: { type: DataTypes.JSON, allowNull: false },
+        // Copied out of `properties` so lookups by content need no JSON query.
+        docker_digest: { type: DataTypes.STRING(71), allowNull: true },
+        created_at: { type: DataTypes.DATE, allowNull: false },
+        updated_at: { type: DataTypes.DATE, allowNull: false },
+        deleted: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+        deleted_at: { type: DataTypes.DATE, allowNull: true },
+      });
+      await qi.addIndex('images', ['docker_digest', 'status'], { name: 'images_docker_digest' });
+      await qi.addIndex('images', ['deleted', 'created_at'], { name: 'images_listing' });
+      await qi.createTable('image_blobs', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        image_id: { type: DataTypes.STRING(36), allowNull: false, references: { model: 'images', key: 'id' }, onDelete: 'CASCADE' },
+        role: { type: DataTypes.STRING(10), allowNull: false },
+        position: { type: DataTypes.INTEGER, allowNull: false },
+        digest: { type: DataTypes.STRING(71), allowNull: false },
+        media_type: { type: DataTypes.STRING(255), allowNull: false },
+        size: { type: DataTypes.BIGINT, allowNull: false },
+      });
+      await qi.addIndex('image_blobs', ['image_id', 'role', 'position'], { unique: true, name: 'image_blobs_order' });
+      await qi.addIndex('image_blobs', ['digest'], { name: 'image_blobs_digest' });
+    },
+    down: async (qi) => {
+      await qi.dropTable('image_blobs');
+      await qi.dropTable('images');
+    },
+  },
+];

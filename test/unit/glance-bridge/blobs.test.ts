@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { BerthError } from '../../../common/errors.js';
+import { readBody } from '../../../common/http-client.js';
+import { BlobStore, sha256Digest } from '../../../glance-bridge/store/blobs.js';
+
+async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => err instanceof BerthError && err.code === code);
+}
+
+describe('glance-bridge BlobStore', () => {
+  let dir: string;
+  let store: BlobStore;
+  const data = Buffer.from('hello layer');
+  const digest = sha256Digest(data);
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'berth-blobs-'));
+    store = new BlobStore(join(dir, 'blobs'));
+    await store.init();
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stores a blob under its digest and reads it back', async () => {
+    const res = await store.put(digest, Readable.from([data]), { expectedSize: data.length });
+    assert.deepEqual(res, { digest, size: data.length, created: true });
+    assert.equal(await store.has(digest), true);
+    assert.equal(await store.size(digest), data.length);
+    assert.deepEqual(await readBody(await store.open(digest)), data);
+    const hex = digest.slice(7);
+    assert.deepEqual(readdirSync(join(dir, 'blobs', 'sha256', hex.slice(0, 2))), [hex]);
+  });
+
+  it('is idempotent: a second put of the same digest keeps the first and reports created false', async () => {
+    await store.put(digest, Readable.from([data]));
+    const again = await store.put(digest, Readable.from([Buffer.from('other bytes entirely')]));
+    assert.equal(again.created, false);
+    assert.deepEqual(await readBody(await store.open(digest)), data);
+  });
+
+  it('refuses content that does not hash to the digest, leaving nothing behind', async () => {
+    await rejectsWithCode(store.put(digest, Readable.from([Buffer.from('tampered')])), 'DIGEST_MISMATCH');
+    assert.equal(await store.has(digest), false);
+    assert.deepEqual(readdirSync(join(dir, 'blobs', 'tmp')), []);
+  });
+
+  it('refuses a size different from the expected one', async () => {
+    await rejectsWithCode(store.put(digest, Readable.from([data]), { expectedSize: data.length + 1 }), 'BLOB_SIZE_MISMATCH');
+    assert.equal(await store.has(digest), false);
+  });
+
+  it('stops a blob over the size limit while streaming', async () => {
+    await rejectsWithCode(store.put(digest, Readable.from([data]), { maxBytes: 4 }), 'BLOB_TOO_LARGE');
+    assert.equal(await store.has(digest), false);
+    assert.deepEqual(readdirSync(join(dir, 'blobs', 'tmp')), []);
+  });
+
+  it('leaves nothing visible when the source stream fails midway', async () => {
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield Buffer.from('hello ');
+      throw new Error('connection reset');
+    }
+    await assert.rejects(store.put(digest, Readable.from(failing())), /connection reset/);
+    assert.equal(await store.has(digest), false);
+    assert.deepEqual(readdirSync(join(dir, 'blobs', 'tmp')), []);
+  });
+
+  it('answers BLOB_NOT_FOUND for an absent blob and refuses malformed digests', async () => {
+    await rejectsWithCode(store.open(digest), 'BLOB_NOT_FOUND');
+    await assert.rejects(store.has('sha256:../../etc/passwd'), BerthError);
+  });
+
+  it('removes blobs idempotently and collects the unreferenced ones', async () => {
+    const other = Buffer.from('another');
+    await store.put(digest, Readable.from([data]));
+    await store.put(sha256Digest(other), Readable.from([other]));
+    const removed = await store.collectGarbage(new Set([digest]));
+    assert.deepEqual(removed, [sha256Digest(other)]);
+    assert.equal(await store.has(digest), true);
+    await store.remove(digest);
+    await store.remove(digest);
+    assert.equal(await store.has(digest), false);
+  });
+});
