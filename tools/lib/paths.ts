@@ -17,10 +17,13 @@ export type ServiceName = 'agent' | 'images' | 'compute';
 
 const ENTRY: Record<ServiceName, string> = { agent: 'agent/main', images: 'glance-bridge/main', compute: 'driver/main' };
 
-/** How to run a service: the compiled entry point when built, else the TypeScript source via tsx. */
+/**
+ * How to run a service: the compiled entry point when built, else (or with BERTH_FROM_SOURCE set)
+ * the TypeScript source via tsx.
+ */
 export function serviceCommand(name: ServiceName): { command: string; args: string[] } {
   const root = projectRoot();
   const built = join(root, 'dist', `${ENTRY[name]}.js`);
-  if (existsSync(built)) return { command: process.execPath, args: ['--enable-source-maps', built] };
+  if (!process.env.BERTH_FROM_SOURCE && existsSync(built)) return { command: process.execPath, args: ['--enable-source-maps', built] };
   return { command: process.execPath, args: ['--import', 'tsx', join(root, `${ENTRY[name]}.ts`)] };
 }
