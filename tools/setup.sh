@@ -12,7 +12,7 @@ node_ok=$(node -e 'const [a,b]=process.versions.node.split(".").map(Number);proc
 [ "$node_ok" = true ] || { echo "setup: Node.js >= 20.19 is required (found: $(node --version 2>/dev/null || echo none))" >&2; exit 1; }
 
 say "system packages and services (RabbitMQ, dockerd, registry on loopback)"
-BERTH_EXTRA_PACKAGES="curl" bash tools/dev/services.sh start
+bash tools/dev/services.sh start
 
 say "npm dependencies"
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -8,8 +8,8 @@ set -euo pipefail
 
 DEV_DIR=${BERTH_DEV_DIR:-/var/lib/berth-dev}
 REGISTRY_PORT=${BERTH_REGISTRY_PORT:-5000}
-PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static iptables python3-oslo.messaging
-          python3-glanceclient postgresql ${BERTH_EXTRA_PACKAGES:-})
+PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static iptables curl python3-oslo.messaging
+          ${BERTH_EXTRA_PACKAGES:-})
 DOCKER=/usr/bin/docker
 
 log() { printf '[services] %s\n' "$*" >&2; }
