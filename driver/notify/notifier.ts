@@ -5,6 +5,9 @@ import { encodeEnvelope, flattenContext, newUniqueId } from '../rpc/envelope.js'
 import { pyJson } from '../rpc/pyjson.js';
 import { declareControlExchange, topicQueueFlags, type RabbitDeclareOptions } from '../rpc/topology.js';
 import type { AmqpTransport } from '../rpc/transport.js';
+
+/** What the notifier needs of the transport (a fake stands in for it in unit tests). */
+export type Publisher = Pick<AmqpTransport, 'onConnect' | 'publish'>;
 import { instancePayload, legacyPayload, type PayloadInput } from './payload.js';
 
 export interface NotifierOptions {
@@ -34,7 +37,7 @@ export class Notifier {
   /** Events sent, for tests and metrics. */
   sent = 0;
 
-  constructor(private readonly transport: AmqpTransport, private readonly opts: NotifierOptions) {
+  constructor(private readonly transport: Publisher, private readonly opts: NotifierOptions) {
     transport.onConnect(async (ch) => {
       this.declared.clear();
       if (opts.driver === 'noop') return;

@@ -1,0 +1,103 @@
+import { strict as assert } from 'node:assert';
+import { BerthError } from '../../../common/errors.js';
+import { silentLogger } from '../../../common/log.js';
+import { openDriverDatabase } from '../../../driver/db/index.js';
+import { ComputeManager } from '../../../driver/compute/manager.js';
+import { InstanceStore } from '../../../driver/compute/store.js';
+import { canStart } from '../../../driver/compute/states.js';
+import { Notifier } from '../../../driver/notify/notifier.js';
+import { decodeInstance } from '../../../driver/objects/instance.js';
+import { RpcFailure } from '../../../driver/rpc/failure.js';
+import { instancePrimitive } from '../../../tools/lib/nova-requests.js';
+import { FakeAgentClient } from '../../fakes/agent-client.js';
+import { FakePublisher } from '../../fakes/publisher.js';
+
+const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
+
+describe('compute manager (fake agent, in-memory database)', () => {
+  let agent: FakeAgentClient;
+  let pub: FakePublisher;
+  let store: InstanceStore;
+  let manager: ComputeManager;
+  const ctx = { request_id: 'req-00000000-0000-4000-8000-000000000000', user_id: 'u', project_id: 'p' };
+  const newInstance = () => decodeInstance(instancePrimitive({ image_id: 'img', flavor: { vcpus: 1, memory_mb: 64 } }));
+
+  beforeEach(async () => {
+    agent = new FakeAgentClient();
+    pub = new FakePublisher();
+    store = new InstanceStore(await openDriverDatabase('sqlite://'));
+    const notifier = new Notifier(pub, { exchange: 'nova', host: 'n1', format: 'both', driver: 'messagingv2', versionedTopic: 'versioned_notifications', legacyTopic: 'notifications', rabbit, log: silentLogger() });
+    manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, log: silentLogger() });
+  });
+  afterEach(() => store.close());
+
+  it('builds to active with start/end notifications in both formats and an action', async () => {
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    const row = await store.get(i.uuid);
+    assert.equal(row?.vm_state, 'active');
+    assert.equal(row?.task_state, null);
+    assert.equal(row?.power_state, 1);
+    assert.deepEqual(pub.events(), ['instance.create.start', 'compute.instance.create.start', 'instance.create.end', 'compute.instance.create.end']);
+    assert.equal(pub.published[0]!.routingKey, 'versioned_notifications.info');
+    assert.equal(pub.published[1]!.routingKey, 'notifications.info');
+    assert.deepEqual((await store.actions(i.uuid)).map((a) => a.result), ['Success']);
+  });
+
+  it('ignores a second build of the same instance', async () => {
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    await manager.buildAndRun(ctx, i, 'img');
+    assert.equal(agent.calls.filter((c) => c === 'createInstance').length, 1);
+  });
+
+  it('serializes concurrent operations on one instance', async () => {
+    const i = newInstance();
+    agent.createDelayMs = 50;
+    await Promise.all([manager.buildAndRun(ctx, i, 'img'), manager.buildAndRun(ctx, i, 'img'), manager.terminate(ctx, i.uuid)]);
+    assert.equal((await store.get(i.uuid))?.vm_state, 'deleted');
+    assert.equal(agent.calls.filter((c) => c === 'createInstance').length, 1);
+  });
+
+  it('leaves no container behind when a build fails, and records the fault', async () => {
+    agent.failNext('createInstance', new BerthError('IMAGE_FETCH_FAILED', 'image img is not a docker image', { status: 400 }));
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    const row = await store.get(i.uuid);
+    assert.equal(row?.vm_state, 'error');
+    assert.ok(agent.calls.includes('deleteInstance'));
+    const fault = await store.latestFault(i.uuid);
+    assert.equal(fault?.details, 'ImageUnacceptable');
+    const err = pub.published.find((p) => p.message.event_type === 'instance.create.error')!;
+    assert.equal(err.routingKey, 'versioned_notifications.error');
+    const payload = err.message.payload as { 'nova_object.data': { fault: { 'nova_object.data': { exception: string } } } };
+    assert.equal(payload['nova_object.data'].fault['nova_object.data'].exception, 'ImageUnacceptable');
+  });
+
+  it('refuses an action in the wrong state with InstanceInvalidState', async () => {
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    await assert.rejects(manager.powerAction(ctx, i.uuid, 'unpause', () => agent.instanceAction(i.uuid, { action: 'unpause' })),
+      (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState' && e.kwargs.code === 400);
+    await manager.powerAction(ctx, i.uuid, 'stop', () => agent.instanceAction(i.uuid, { action: 'stop' }));
+    assert.equal((await store.get(i.uuid))?.vm_state, 'stopped');
+    assert.ok(pub.events().includes('instance.power_off.end'));
+  });
+
+  it('finishes a build interrupted by a restart', async () => {
+    const i = newInstance();
+    await store.createBuilding({ uuid: i.uuid, display_name: 'x', hostname: 'x', project_id: 'p', user_id: 'u', image_ref: 'img', flavor: i.flavor, host: 'n1', node: 'n1', spec: { image_id: 'img', flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'x', hostname: 'x', project_id: 'p', user_id: 'u', metadata: {}, user_data: null, key_data: null, fixed_ip: null }, nova: {} });
+    assert.equal(await manager.recoverInterrupted(), 1);
+    assert.equal((await store.get(i.uuid))?.vm_state, 'active');
+    assert.ok(agent.instances.has(i.uuid));
+  });
+
+  it('has a transition table with nova\'s guards', () => {
+    assert.ok(canStart('stop', 'active', null));
+    assert.ok(!canStart('stop', 'active', 'rebooting'));
+    assert.ok(!canStart('start', 'active', null));
+    assert.ok(canStart('delete', 'building', 'spawning'));
+    assert.ok(!canStart('delete', 'deleted', null));
+    assert.ok(canStart('reboot_hard', 'error', null));
+  });
+});
