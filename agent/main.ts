@@ -1,7 +1,7 @@
+import { agentTokenFile } from './client/token.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { defaultConfigFiles, loadConfig, type Config } from '../conf/index.js';
 import { listen, parseListen } from '../common/listen.js';
@@ -55,7 +55,7 @@ async function defaultImageService(config: Config): Promise<ImageService> {
  * by the agent's user, and reused across restarts so a running driver keeps working.
  */
 export function loadOrCreateToken(statePath: string): string {
-  const file = join(statePath, 'agent.token');
+  const file = agentTokenFile(statePath);
   try {
     const existing = readFileSync(file, 'utf8').trim();
     if (existing) return existing;

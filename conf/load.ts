@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseIni, IniSyntaxError } from './ini.js';
+import { parseIniLenient } from './ini.js';
 import { schema, type Config, type OptionSpec } from './options.js';
 
 /** One problem in a configuration source, formatted `file: [section] key: what is wrong`. */
@@ -42,15 +42,12 @@ function readFile(file: string, raw: RawValues, problems: string[]): void {
     problems.push(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     return;
   }
-  try {
-    for (const e of parseIni(text)) {
-      if (!(e.section in schema)) { problems.push(`${file}: [${e.section}] ${e.key}: unknown section (line ${e.line})`); continue; }
-      if (!specOf(e.section, e.key)) { problems.push(`${file}: [${e.section}] ${e.key}: unknown option (line ${e.line})`); continue; }
-      raw.set(`${e.section}.${e.key}`, { value: e.value, origin: file });
-    }
-  } catch (err) {
-    if (err instanceof IniSyntaxError) problems.push(`${file}: ${err.message}`);
-    else throw err;
+  const { entries, errors } = parseIniLenient(text);
+  for (const err of errors) problems.push(`${file}: ${err.message}`);
+  for (const e of entries) {
+    if (!(e.section in schema)) { problems.push(`${file}: [${e.section}] ${e.key}: unknown section (line ${e.line})`); continue; }
+    if (!specOf(e.section, e.key)) { problems.push(`${file}: [${e.section}] ${e.key}: unknown option (line ${e.line})`); continue; }
+    raw.set(`${e.section}.${e.key}`, { value: e.value, origin: file });
   }
 }
 
@@ -132,7 +129,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   for (const section of Object.values(out)) {
     for (const key of Object.keys(section)) section[key] = interpolate(section[key], defaults);
   }
-  for (const section of Object.values(out)) Object.freeze(section);
+  for (const section of Object.values(out)) {
+    for (const v of Object.values(section)) if (Array.isArray(v)) Object.freeze(v);
+    Object.freeze(section);
+  }
   return Object.freeze(out) as unknown as Config;
 }
 

@@ -1,26 +1,16 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createAgentClient } from '../agent/client/http.js';
+import { readAgentToken } from '../agent/client/token.js';
 import { createLogger } from '../common/log.js';
 import { ConfigError, defaultConfigFiles, loadConfig } from '../conf/load.js';
 import type { Config } from '../conf/options.js';
 import { createDriver, type Driver } from './service.js';
 
-/** The agent token: from [agent] token, else the one the agent wrote under state_path. */
-export function agentToken(config: Config): string {
-  if (config.agent.token) return config.agent.token;
-  try {
-    return readFileSync(join(config.DEFAULT.state_path, 'agent.token'), 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
 
 export async function startDriver(config: Config): Promise<Driver> {
   const log = createLogger('berth-compute', { debug: config.DEFAULT.debug });
   const agent = createAgentClient({
-    url: config.agent.url, token: agentToken(config), timeoutMs: config.agent.request_timeout * 1000, retries: config.agent.connect_retries,
+    url: config.agent.url, token: readAgentToken(config.agent.token, config.DEFAULT.state_path), timeoutMs: config.agent.request_timeout * 1000, retries: config.agent.connect_retries,
   });
   const driver = await createDriver({ config, agent, log });
   log.info({ host: config.DEFAULT.host, queues: driver.server.queues }, 'berth-compute consuming');

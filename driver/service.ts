@@ -6,6 +6,7 @@ import { ComputeManager } from './compute/manager.js';
 import { InstanceStore } from './compute/store.js';
 import { baseApiEndpoint, computeEndpoint } from './compute/endpoint.js';
 import { berthEndpoint } from './compute/berth-endpoint.js';
+import { hostResources } from './compute/resources.js';
 import { Notifier } from './notify/notifier.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { RpcServer } from './rpc/server.js';
@@ -37,7 +38,9 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     exchange: c.DEFAULT.control_exchange, host: c.DEFAULT.host, format: c.notifications.notification_format, driver: c.notifications.driver,
     versionedTopic: c.notifications.versioned_notifications_topic, legacyTopic: c.notifications.legacy_notifications_topic, rabbit, log,
   });
-  const manager = new ComputeManager({ host: c.DEFAULT.host, node: c.DEFAULT.host, store, agent, notifier, log: log.child({ component: 'manager' }) });
+  const manager = new ComputeManager({
+    host: c.DEFAULT.host, node: c.DEFAULT.host, store, agent, notifier, resources: hostResources(c.compute, c.DEFAULT.state_path), log: log.child({ component: 'manager' }),
+  });
   const dispatcher = new Dispatcher([computeEndpoint(manager, agent), baseApiEndpoint(), berthEndpoint(c.DEFAULT.host, store, manager)]);
   const server = new RpcServer(transport, dispatcher, {
     exchange: c.DEFAULT.control_exchange, topic: 'compute', server: c.DEFAULT.host, rabbit,
@@ -49,15 +52,32 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   // redelivered build messages then find the work done.
   const recovered = await manager.recoverInterrupted();
   if (recovered) log.info({ recovered }, 'recovered interrupted operations');
-  const prune = setInterval(() => { void store.pruneMessages(24 * 3600 * 1000).catch(() => undefined); }, 3600 * 1000);
-  prune.unref();
+  await manager.syncPowerStates();
+  const timers = [
+    every(3600, () => store.pruneMessages(24 * 3600 * 1000)),
+    every(c.compute.report_interval, () => notifier.capacity(manager)),
+    ...(c.compute.sync_power_state_interval > 0 ? [every(c.compute.sync_power_state_interval, () => manager.syncPowerStates())] : []),
+  ];
+  await notifier.capacity(manager);
   return {
     manager, store, server, notifier, transport,
     async stop(timeoutMs = 30_000) {
-      clearInterval(prune);
+      timers.forEach(clearInterval);
       await server.drain(timeoutMs);
       await transport.close();
       await store.close();
     },
   };
+}
+
+/** A periodic task that never overlaps itself and never throws. */
+function every(seconds: number, task: () => Promise<unknown>): NodeJS.Timeout {
+  let running = false;
+  const t = setInterval(() => {
+    if (running) return;
+    running = true;
+    void task().catch(() => undefined).finally(() => { running = false; });
+  }, seconds * 1000);
+  t.unref();
+  return t;
 }

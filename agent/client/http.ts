@@ -1,5 +1,5 @@
 import { BerthError } from '../../common/errors.js';
-import { parseEndpoint, requestJson, type Endpoint, type RequestOptions } from '../../common/http-client.js';
+import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
 import type { AgentClient, AgentErrorCode, InstanceAction, InstanceSpec, InstanceStatus } from './types.js';
 
 export interface AgentClientOptions {

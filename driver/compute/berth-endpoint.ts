@@ -9,7 +9,7 @@ import type { InstanceStore } from './store.js';
  * Berth's own read-only RPC namespace (`berth`, 1.0) on the compute topic, so the berth CLI can
  * inspect any node through the broker the way it drives it. Nova never sends it.
  *
- * Version history: 1.0: list_instances, show_instance.
+ * Version history: 1.0: list_instances, show_instance, get_host_capacity, sync_power_states.
  */
 export interface InstanceView {
   uuid: string; name: string; host: string; project_id: string; image: string; flavor: unknown;
@@ -33,6 +33,8 @@ export function berthEndpoint(host: string, store: InstanceStore, manager: Compu
         required: [], optional: ['all'],
         handler: async (_ctx, args) => (await store.listAll(host, args.all === true)).map(instanceView),
       },
+      get_host_capacity: { required: [], handler: () => manager.hostCapacity() },
+      sync_power_states: { required: [], handler: () => manager.syncPowerStates() },
       show_instance: {
         required: ['uuid'],
         handler: async (_ctx, args) => {

@@ -6,10 +6,12 @@ import type { Notifier } from '../notify/notifier.js';
 import type { FaultInfo, NovaExtras } from '../notify/payload.js';
 import type { Instance } from '../objects/instance.js';
 import type { RequestContext } from '../rpc/envelope.js';
-import { novaError } from '../rpc/failure.js';
+import { novaError, RpcFailure } from '../rpc/failure.js';
+import { capacity, checkClaim, claimOf, sumUsage, type HostResources, type Usage } from './resources.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { canStart, TRANSITIONS, type InstanceActionName } from './states.js';
 import type { InstanceStore } from './store.js';
+import type { InstanceStatus as AgentStatus } from '../../agent/client/types.js';
 import { PowerState } from '../db/models.js';
 
 export interface ManagerDeps {
@@ -18,6 +20,7 @@ export interface ManagerDeps {
   store: InstanceStore;
   agent: AgentClient;
   notifier: Notifier;
+  resources: HostResources;
   log: Logger;
 }
 
@@ -31,6 +34,7 @@ const FAULT_NAMES: Record<string, [string, number]> = {
 };
 
 function faultOf(err: unknown): FaultInfo & { code: number } {
+  if (err instanceof RpcFailure) return { exception: err.className, message: err.message, code: Number(err.kwargs.code ?? 500) };
   if (err instanceof BerthError) {
     const [name, code] = FAULT_NAMES[err.code] ?? ['NovaException', err.status >= 400 ? err.status : 500];
     return { exception: name, message: err.message, code };
@@ -65,24 +69,50 @@ export class ComputeManager {
     };
   }
 
-  /** build_and_run_instance: record, claim, spawn through the agent, then `active`. */
+  /** build_and_run_instance: claim resources, record, spawn through the agent, then `active`. */
   async buildAndRun(ctx: RequestContext, instance: Instance, imageId: string): Promise<void> {
     await this.locks.run(instance.uuid, async () => {
       const nova: NovaExtras = {
         display_description: null, reservation_id: instance.reservation_id, availability_zone: instance.availability_zone,
         key_name: instance.key_name, metadata: instance.metadata, addresses: instance.addresses,
       };
-      const { row, created } = await this.d.store.createBuilding({
-        uuid: instance.uuid, display_name: instance.display_name, hostname: instance.hostname, project_id: instance.project_id,
-        user_id: instance.user_id, image_ref: imageId, flavor: instance.flavor, host: this.d.host, node: this.d.node,
-        spec: this.agentSpec(instance, imageId, ctx), nova,
+      let claimFailure: unknown = null;
+      // Check and record under one lock, so concurrent builds cannot both take the last slot.
+      const { row, created } = await this.locks.run('\0claims', async () => {
+        if (!(await this.d.store.get(instance.uuid))) {
+          try { checkClaim(this.d.resources, await this.usage(), claimOf(instance.flavor)); } catch (err) { claimFailure = err; }
+        }
+        return this.d.store.createBuilding({
+          uuid: instance.uuid, display_name: instance.display_name, hostname: instance.hostname, project_id: instance.project_id,
+          user_id: instance.user_id, image_ref: imageId, flavor: instance.flavor, host: this.d.host, node: this.d.node,
+          spec: this.agentSpec(instance, imageId, ctx), nova,
+        });
       });
       if (!created && !(row.vm_state === 'building' && row.task_state === 'spawning')) {
         this.d.log.info({ instance: instance.uuid, vm_state: row.vm_state }, 'build already handled; duplicate ignored');
         return;
       }
+      if (claimFailure) return this.failBuild(ctx, row, claimFailure, null);
       await this.spawn(ctx, row);
     });
+  }
+
+  /** What the instances of this node claim: all not deleted, except builds that never ran. */
+  async usage(): Promise<Usage> {
+    const rows = await this.d.store.listActive(this.d.host);
+    return sumUsage(rows.filter((r) => !(r.vm_state === 'error' && r.launched_at === null)).map((r) => claimOf(JSON.parse(r.flavor) as Instance['flavor'])));
+  }
+
+  /** Capacity, usage and free amounts per resource class (what a scheduler needs). */
+  async hostCapacity(): Promise<Record<string, unknown>> {
+    const used = await this.usage();
+    const resources: Record<string, unknown> = {};
+    for (const rc of ['VCPU', 'MEMORY_MB', 'DISK_GB'] as const) {
+      const inv = this.d.resources[rc];
+      resources[rc] = { ...inv, capacity: capacity(inv), used: used[rc], free: capacity(inv) - used[rc] };
+    }
+    const rows = await this.d.store.listActive(this.d.host);
+    return { host: this.d.host, node: this.d.node, hypervisor_type: 'docker', resources, instances: rows.length, updated_at: new Date().toISOString() };
   }
 
   /** Spawns a recorded building instance. Also finishes builds interrupted by a restart. */
@@ -99,15 +129,24 @@ export class ComputeManager {
       await this.d.notifier.instance(ctx, 'create', 'end', this.payload(row, ctx));
       log.info({ ip: status.ip_address }, 'instance active');
     } catch (err) {
-      const fault = faultOf(err);
-      log.warn({ fault: fault.exception, reason: fault.message }, 'build failed');
+      await this.failBuild(ctx, row, err, action);
+    }
+  }
+
+  /** A build that cannot finish: no container left behind, `error` with a fault, create.error. */
+  private async failBuild(ctx: RequestContext, row: InstanceRow, err: unknown, started: Awaited<ReturnType<InstanceStore['startAction']>> | null): Promise<void> {
+    const log = this.d.log.child({ instance: row.uuid, request_id: ctx.request_id });
+    const fault = faultOf(err);
+    log.warn({ fault: fault.exception, reason: fault.message }, 'build failed');
+    const action = started ?? await this.d.store.startAction(row.uuid, 'create', ctx);
+    if (started) {
       // spawn leaves no partial instance behind.
       await this.d.agent.deleteInstance(row.uuid).catch((e) => log.warn({ err: describeError(e) }, 'clean-up after failed build failed'));
-      await this.d.store.addFault(row.uuid, fault.code, fault.message, fault.exception);
-      await this.d.store.update(row, { vm_state: 'error', task_state: null, power_state: PowerState.NOSTATE });
-      await this.d.store.finishAction(action, 'Error', fault.message);
-      await this.d.notifier.instance(ctx, 'create', 'error', this.payload(row, ctx, fault));
     }
+    await this.d.store.addFault(row.uuid, fault.code, fault.message, fault.exception);
+    await this.d.store.update(row, { vm_state: 'error', task_state: null, power_state: PowerState.NOSTATE });
+    await this.d.store.finishAction(action, 'Error', fault.message);
+    await this.d.notifier.instance(ctx, 'create', 'error', this.payload(row, ctx, fault));
   }
 
   /** terminate_instance: succeeds if the instance is already gone. */
@@ -177,6 +216,53 @@ export class ComputeManager {
         throw err;
       }
     });
+  }
+
+  /**
+   * The power-state sync (nova's _sync_power_states): compares each record with what the agent
+   * reports and corrects drift (a container that stopped, died or vanished) with an
+   * instance.update notification. Instances with a task in progress are left alone.
+   */
+  async syncPowerStates(): Promise<{ corrected: number; unknown: string[] }> {
+    let reported: AgentStatus[];
+    try {
+      reported = await this.d.agent.listInstances();
+    } catch (err) {
+      this.d.log.warn({ err: describeError(err) }, 'power-state sync skipped: agent unavailable');
+      return { corrected: 0, unknown: [] };
+    }
+    const byUuid = new Map(reported.map((r) => [r.uuid, r]));
+    let corrected = 0;
+    const known = new Set<string>();
+    for (const row of await this.d.store.listActive(this.d.host)) {
+      known.add(row.uuid);
+      if (row.task_state !== null || row.vm_state === 'building') continue;
+      await this.locks.run(row.uuid, async () => {
+        await row.reload();
+        if (row.task_state !== null || row.deleted) return;
+        if (await this.correctDrift(row, byUuid.get(row.uuid) ?? null)) corrected++;
+      });
+    }
+    const unknown = reported.map((r) => r.uuid).filter((u) => !known.has(u));
+    if (unknown.length) this.d.log.warn({ instances: unknown }, 'the agent runs Berth containers this node has no record of');
+    return { corrected, unknown };
+  }
+
+  private async correctDrift(row: InstanceRow, status: AgentStatus | null): Promise<boolean> {
+    const power = status === null ? PowerState.NOSTATE
+      : ({ running: PowerState.RUNNING, paused: PowerState.PAUSED, stopped: PowerState.SHUTDOWN, crashed: PowerState.CRASHED, missing: PowerState.NOSTATE } as const)[status.power_state];
+    let vm = row.vm_state;
+    if (power === PowerState.NOSTATE && row.vm_state !== 'error') vm = 'error';
+    else if ((power === PowerState.SHUTDOWN || power === PowerState.CRASHED) && (row.vm_state === 'active' || row.vm_state === 'paused' || row.vm_state === 'suspended')) vm = 'stopped';
+    else if (power === PowerState.RUNNING && row.vm_state === 'stopped') vm = 'active';
+    if (vm === row.vm_state && power === row.power_state) return false;
+    const oldState = row.vm_state;
+    this.d.log.warn({ instance: row.uuid, vm_state: [oldState, vm], power_state: [row.power_state, power] }, 'correcting power-state drift');
+    if (power === PowerState.NOSTATE) await this.d.store.addFault(row.uuid, 404, `The container of instance ${row.uuid} vanished from the host.`, 'InstanceNotFound');
+    await this.d.store.update(row, { vm_state: vm, power_state: power });
+    const ctx: RequestContext = { request_id: `req-sync-${row.uuid}` };
+    await this.d.notifier.instance(ctx, 'update', null, { ...this.payload(row, ctx), stateUpdate: { old_state: oldState, state: vm, old_task_state: null, new_task_state: null } });
+    return true;
   }
 
   /**

@@ -79,6 +79,19 @@ export class Notifier {
     await Promise.all(sends);
   }
 
+  /**
+   * The node's capacity and usage, for schedulers: event `compute.capacity.update` on the
+   * versioned topic (a Berth event; nova reports the same figures through Placement).
+   */
+  async capacity(source: { hostCapacity(): Promise<Record<string, unknown>> }): Promise<void> {
+    if (this.opts.driver === 'noop' || this.opts.format === 'unversioned') return;
+    const data = await source.hostCapacity();
+    await this.send({}, `${this.opts.versionedTopic}.info`, {
+      publisher_id: `nova-compute:${this.opts.host}`, event_type: 'compute.capacity.update', priority: 'INFO',
+      payload: { 'nova_object.name': 'BerthHostCapacityPayload', 'nova_object.namespace': 'berth', 'nova_object.version': '1.0', 'nova_object.data': data },
+    });
+  }
+
   private async send(ctx: RequestContext, routingKey: string, body: Record<string, unknown>): Promise<void> {
     const message = {
       message_id: randomUUID(), ...body, timestamp: notificationTimestamp(), _unique_id: newUniqueId(), ...flattenContext(sanitized(ctx)),

@@ -37,7 +37,9 @@ function faultPayload(fault: FaultInfo | null) {
   });
 }
 
-export interface PayloadInput { row: InstanceRow; requestId: string | null; initiatorUser: string | null; initiatorProject: string | null; fault?: FaultInfo | null; snapshotImageId?: string }
+export interface StateUpdate { old_state: string; state: string; old_task_state: string | null; new_task_state: string | null }
+
+export interface PayloadInput { row: InstanceRow; requestId: string | null; initiatorUser: string | null; initiatorProject: string | null; fault?: FaultInfo | null; snapshotImageId?: string; stateUpdate?: StateUpdate }
 
 export function instancePayload(event: string, p: PayloadInput): Record<string, unknown> {
   const { row } = p;
@@ -63,6 +65,15 @@ export function instancePayload(event: string, p: PayloadInput): Record<string, 
   };
   if (event === 'create') {
     return obj('InstanceCreatePayload', '1.12', { keypairs: [], tags: [], trusted_image_certificates: null, instance_name: `instance-${row.uuid}`, ...data });
+  }
+  if (event === 'update') {
+    const su = p.stateUpdate ?? { old_state: row.vm_state, state: row.vm_state, old_task_state: row.task_state, new_task_state: row.task_state };
+    const { request_id: _r, action_initiator_user: _u, action_initiator_project: _p, locked_reason: _l, ...base } = data;
+    const now = new Date();
+    return obj('InstanceUpdatePayload', '1.9', {
+      ...base, state_update: obj('InstanceStateUpdatePayload', '1.0', { ...su }), old_display_name: null, tags: [],
+      audit_period: obj('AuditPeriodPayload', '1.0', { audit_period_beginning: wireDate(new Date(now.getFullYear(), now.getMonth(), 1)), audit_period_ending: wireDate(now) }),
+    });
   }
   if (event === 'snapshot') return obj('InstanceActionSnapshotPayload', '1.9', { snapshot_image_id: p.snapshotImageId ?? null, ...data });
   return obj('InstanceActionPayload', '1.8', data);

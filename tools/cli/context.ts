@@ -3,7 +3,7 @@ import { createAgentClient } from '../../agent/client/http.js';
 import { BerthError } from '../../common/errors.js';
 import { defaultConfigFiles, loadConfig } from '../../conf/load.js';
 import type { Config } from '../../conf/options.js';
-import { agentToken } from '../../driver/main.js';
+import { readAgentToken } from '../../agent/client/token.js';
 import { createImageClient } from '../../glance-bridge/client/http.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
 import { RpcClient } from '../lib/rpc-client.js';
@@ -29,7 +29,7 @@ export class CliContext {
   }
 
   agent(): AgentClient {
-    return createAgentClient({ url: this.config.agent.url, token: agentToken(this.config), retries: 0, timeoutMs: 10_000 });
+    return createAgentClient({ url: this.config.agent.url, token: readAgentToken(this.config.agent.token, this.config.DEFAULT.state_path), retries: 0, timeoutMs: 10_000 });
   }
 
   /** The broker client; it also listens to the versioned notifications (for `--wait`). */

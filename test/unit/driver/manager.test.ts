@@ -5,6 +5,7 @@ import { openDriverDatabase } from '../../../driver/db/index.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { canStart } from '../../../driver/compute/states.js';
+import { hostResources } from '../../../driver/compute/resources.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
 import { decodeInstance } from '../../../driver/objects/instance.js';
 import { RpcFailure } from '../../../driver/rpc/failure.js';
@@ -12,6 +13,7 @@ import { instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
 
+const resources = hostResources({ vcpus: 4, memory_mb: 1024, disk_gb: 10, reserved_host_cpus: 0, reserved_host_memory_mb: 256, reserved_host_disk_mb: 0, cpu_allocation_ratio: 1, ram_allocation_ratio: 1, disk_allocation_ratio: 1 }, '/');
 const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 
 describe('compute manager (fake agent, in-memory database)', () => {
@@ -27,7 +29,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     pub = new FakePublisher();
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
     const notifier = new Notifier(pub, { exchange: 'nova', host: 'n1', format: 'both', driver: 'messagingv2', versionedTopic: 'versioned_notifications', legacyTopic: 'notifications', rabbit, log: silentLogger() });
-    manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, log: silentLogger() });
+    manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, log: silentLogger() });
   });
   afterEach(() => store.close());
 
@@ -90,6 +92,53 @@ describe('compute manager (fake agent, in-memory database)', () => {
     assert.equal(await manager.recoverInterrupted(), 1);
     assert.equal((await store.get(i.uuid))?.vm_state, 'active');
     assert.ok(agent.instances.has(i.uuid));
+  });
+
+  it('refuses a build beyond capacity with ComputeResourcesUnavailable, before touching the agent', async () => {
+    const big = decodeInstance(instancePrimitive({ image_id: 'img', flavor: { vcpus: 1, memory_mb: 700 } }));
+    await manager.buildAndRun(ctx, big, 'img');
+    assert.equal((await store.get(big.uuid))?.vm_state, 'active');
+    const second = decodeInstance(instancePrimitive({ image_id: 'img', flavor: { vcpus: 1, memory_mb: 100 } }));
+    await manager.buildAndRun(ctx, second, 'img');
+    assert.equal((await store.get(second.uuid))?.vm_state, 'error');
+    const fault = await store.latestFault(second.uuid);
+    assert.equal(fault?.details, 'ComputeResourcesUnavailable');
+    assert.match(fault!.message, /MEMORY_MB: requested 100, free 68 of 768/);
+    assert.ok(!agent.instances.has(second.uuid));
+    // The failed build claims nothing; deleting the big one frees its memory.
+    await manager.terminate(ctx, big.uuid);
+    const cap = await manager.hostCapacity() as { resources: { MEMORY_MB: { used: number; free: number } } };
+    assert.deepEqual([cap.resources.MEMORY_MB.used, cap.resources.MEMORY_MB.free], [0, 768]);
+  });
+
+  it('claims under one lock: concurrent builds never over-commit', async () => {
+    agent.createDelayMs = 20;
+    const builds = Array.from({ length: 6 }, () => decodeInstance(instancePrimitive({ image_id: 'img', flavor: { vcpus: 1, memory_mb: 200 } })));
+    await Promise.all(builds.map((b) => manager.buildAndRun(ctx, b, 'img')));
+    const states = await Promise.all(builds.map(async (b) => (await store.get(b.uuid))?.vm_state));
+    assert.equal(states.filter((s) => s === 'active').length, 3);
+    assert.equal(states.filter((s) => s === 'error').length, 3);
+  });
+
+  it('corrects power-state drift: stopped, vanished, restarted containers', async () => {
+    const [a, b] = [newInstance(), newInstance()];
+    await manager.buildAndRun(ctx, a, 'img');
+    await manager.buildAndRun(ctx, b, 'img');
+    agent.instances.get(a.uuid)!.power_state = 'stopped';
+    agent.instances.delete(b.uuid);
+    pub.published.length = 0;
+    const r = await manager.syncPowerStates();
+    assert.equal(r.corrected, 2);
+    assert.deepEqual([(await store.get(a.uuid))?.vm_state, (await store.get(a.uuid))?.power_state], ['stopped', 4]);
+    assert.deepEqual([(await store.get(b.uuid))?.vm_state, (await store.get(b.uuid))?.power_state], ['error', 0]);
+    assert.match((await store.latestFault(b.uuid))!.message, /vanished/);
+    const update = pub.published.find((p) => p.message.event_type === 'instance.update')!;
+    const data = (update.message.payload as { 'nova_object.data': { state_update: { 'nova_object.data': Record<string, unknown> } } })['nova_object.data'];
+    assert.equal(data.state_update['nova_object.data'].old_state, 'active');
+    agent.instances.get(a.uuid)!.power_state = 'running';
+    await manager.syncPowerStates();
+    assert.equal((await store.get(a.uuid))?.vm_state, 'active');
+    assert.equal((await manager.syncPowerStates()).corrected, 0, 'a second pass finds nothing to correct');
   });
 
   it('has a transition table with nova\'s guards', () => {
