@@ -12,7 +12,7 @@ step "generated config sample and docs are current" node --import tsx tools/gen-
 
 printf '\n==> tests (unit and integration)\n'
 out=$(mktemp)
-BERTH_FROM_SOURCE=1 npx mocha --timeout 120000 'test/unit/**/*.test.ts' 'test/it/**/*.it.ts' 2>&1 | tee "$out"
+BERTH_FROM_SOURCE=1 npx mocha --no-colors --timeout 120000 'test/unit/**/*.test.ts' 'test/it/**/*.it.ts' 2>&1 | tee "$out"
 mocha_status=${PIPESTATUS[0]}
 passed=$(grep -Eo '^ +[0-9]+ passing' "$out" | grep -Eo '[0-9]+' | tail -1)
 failed=$(grep -Eo '^ +[0-9]+ failing' "$out" | grep -Eo '[0-9]+' | tail -1)

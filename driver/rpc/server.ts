@@ -119,11 +119,11 @@ export class RpcServer {
 
   private startHeartbeat(req: RpcRequest): { stop(): void } | null {
     const monitor = req.reply?.monitorTimeout;
-    if (!req.reply || !monitor || monitor / 2 < 1) return null;
+    if (!req.reply || !monitor || Math.trunc(monitor) / 2 < 1) return null;
     const reply = req.reply;
     const timer = setInterval(() => {
       void this.transport.publish('', reply.replyQueue, encodeEnvelope({ result: null, failure: null, ending: false, _msg_id: reply.msgId, _unique_id: newUniqueId() }), { mandatory: true }).catch(() => undefined);
-    }, (monitor / 2) * 1000);
+    }, (Math.trunc(monitor) / 2) * 1000);
     return { stop: () => clearInterval(timer) };
   }
 

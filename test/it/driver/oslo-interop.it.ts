@@ -151,14 +151,14 @@ describe('stock oslo.messaging 14.0.3 client against a Berth compute node', func
       const call = { mode: 'call', ...asJob(instanceRequest('get_console_output', inst, { tail_length: 1 })), call_monitor_timeout: 2 };
       // Two stock callers at once: one with room for the 5 s method, one whose overall timeout is 4 s.
       const [ok, capped] = await Promise.all([stock({ ...call, timeout: 10 }), stock({ ...call, timeout: 4 })]);
-      assert.deepEqual(ok.error, undefined, JSON.stringify(ok.error));
+      assert.deepEqual(ok.error, undefined, `stock call failed: ${JSON.stringify(ok)}`);
       assert.equal(ok.result, 'line 3');
       assert.ok(ok.elapsed >= 4.5, `took ${ok.elapsed} s`);
       // Without heartbeats the caller gives up after 2 s; every 1 s one arrives.
       assert.ok(ok.heartbeats! >= 3, `heartbeats received: ${ok.heartbeats}`);
       // oslo's call monitor only replaces the *per-reply* wait: `timeout` bounds the whole call,
       // so a 4 s call to a 5 s method times out at 4 s (not at 2 s: heartbeats kept it alive).
-      assert.equal(capped.error?.type, 'MessagingTimeout');
+      assert.equal(capped.error?.type, 'MessagingTimeout', JSON.stringify(capped));
       assert.ok(capped.elapsed >= 3.5 && capped.elapsed < 6, `timed out after ${capped.elapsed} s`);
       assert.ok(capped.heartbeats! >= 2, `heartbeats received: ${capped.heartbeats}`);
     } finally {
