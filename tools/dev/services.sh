@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (from Debian's packages) and starts, on loopback, the system services Berth runs on:
-# RabbitMQ, dockerd and a Docker registry. Idempotent; needs root. Usage:
+# RabbitMQ, dockerd, a Docker registry and PostgreSQL. Idempotent; needs root. Usage:
 #   tools/dev/services.sh install|start|stop|status|env
 # Environment: BERTH_DEV_DIR (state, default /var/lib/berth-dev), BERTH_REGISTRY_PORT (5000),
 #              BERTH_EXTRA_PACKAGES (more Debian packages to install).
@@ -9,6 +9,7 @@ set -euo pipefail
 DEV_DIR=${BERTH_DEV_DIR:-/var/lib/berth-dev}
 REGISTRY_PORT=${BERTH_REGISTRY_PORT:-5000}
 PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static iptables curl python3-oslo.messaging
+          python3-glanceclient python3-nova postgresql
           ${BERTH_EXTRA_PACKAGES:-})
 DOCKER=/usr/bin/docker
 
@@ -73,6 +74,22 @@ YML
   wait_for registry 30 curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/"
 }
 
+PG_VERSION=15
+start_postgres() {
+  # Debian's cluster, loopback only; a berth role and a berth_test database for the tests.
+  if ! pg_lsclusters -h 2>/dev/null | grep -q "^$PG_VERSION main"; then
+    pg_createcluster "$PG_VERSION" main >/dev/null
+  fi
+  if ! pg_lsclusters -h | grep -q "^$PG_VERSION main .* online"; then
+    pg_ctlcluster "$PG_VERSION" main start -o "-c listen_addresses=127.0.0.1"
+  fi
+  wait_for postgres 30 su postgres -c "psql -qtAc 'select 1'"
+  su postgres -c "psql -qtAc \"select 1 from pg_roles where rolname='berth'\"" | grep -q 1 \
+    || su postgres -c "psql -qc \"create role berth login password 'berth' createdb\"" >/dev/null
+  su postgres -c "psql -qtAc \"select 1 from pg_database where datname='berth_test'\"" | grep -q 1 \
+    || su postgres -c "createdb -O berth berth_test" >/dev/null
+}
+
 stop_pidfile() {
   local f="$DEV_DIR/$1.pid"
   [ -f "$f" ] || return 0
@@ -88,12 +105,15 @@ status() {
   $DOCKER info >/dev/null 2>&1 && echo "dockerd:  up (unix:///var/run/docker.sock)" || echo "dockerd:  down"
   curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/" >/dev/null 2>&1 \
     && echo "registry: up (http://127.0.0.1:$REGISTRY_PORT)" || echo "registry: down"
+  pg_lsclusters -h 2>/dev/null | grep -q "^$PG_VERSION main .* online" \
+    && echo "postgres: up (postgres://127.0.0.1:5432)" || echo "postgres: down"
 }
 
 case "${1:-}" in
   install) install_packages ;;
-  start) install_packages; start_rabbitmq; start_dockerd; start_registry ;;
-  stop) stop_pidfile registry; stop_pidfile dockerd; rabbitmqctl -q stop >/dev/null 2>&1 || true ;;
+  start) install_packages; start_rabbitmq; start_dockerd; start_registry; start_postgres ;;
+  stop) stop_pidfile registry; stop_pidfile dockerd; rabbitmqctl -q stop >/dev/null 2>&1 || true
+        pg_ctlcluster "$PG_VERSION" main stop >/dev/null 2>&1 || true ;;
   status) status ;;
   *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
 esac
