@@ -63,6 +63,9 @@ export const schema = {
     request_timeout: int(120, 'Seconds the driver waits for one agent request (image fetches can be long).', 1, 3600),
     connect_retries: int(5, 'Times the driver retries an agent request that could not connect, with back-off, before failing the operation.', 0, 100),
     max_body_bytes: int(1048576, 'Largest request body the agent accepts, in bytes.', 1024, 104857600),
+    inject_ssh_keys: bool(false, 'Also mount the instance\'s key_data read-only at /root/.ssh/authorized_keys in the container (for images with a root shell user); the keys are always in the config drive.'),
+    project_subnet_pool: str('172.30.0.0/16', 'IPv4 range (CIDR) the per-project bridge networks take their subnets from; subnets already used by other Docker networks are skipped.'),
+    project_subnet_prefix: int(24, 'Prefix length of each project\'s subnet, carved from project_subnet_pool.', 16, 29),
   },
   glance: {
     api_url: url('http://127.0.0.1:9292', 'Glance v2 API endpoint the agent fetches images from (the glance-bridge by default).'),
@@ -71,6 +74,7 @@ export const schema = {
     host_url: url('unix:///var/run/docker.sock', 'Docker Engine API endpoint: unix:///PATH or http://HOST:PORT.'),
     api_version: str('1.41', 'Docker Engine API version to speak (1.41 is Docker 20.10).'),
     stop_timeout: int(10, 'Seconds a container is given to stop on SIGTERM before SIGKILL.', 0, 3600),
+    restart_policy: choice('no', ['no', 'unless-stopped'] as const, 'Docker restart policy of instances: no (nova alone decides when an instance runs again; a dockerd restart leaves them stopped) or unless-stopped (running instances come back when dockerd restarts).'),
   },
   image_store: {
     listen: str('127.0.0.1:9292', 'Where the glance-bridge listens (HOST:PORT). 9292 is Glance\'s port.'),

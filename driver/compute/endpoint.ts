@@ -1,10 +1,12 @@
+import { loadavg, uptime as osUptime } from 'node:os';
 import type { AgentClient } from '../../agent/client/types.js';
 import type { Endpoint, MethodSpec } from '../rpc/dispatcher.js';
 import type { RequestContext } from '../rpc/envelope.js';
-import { notImplemented } from '../rpc/failure.js';
+import { notImplemented, novaError } from '../rpc/failure.js';
 import { decodeInstance, instanceUuid } from '../objects/instance.js';
 import { invalidField } from '../objects/primitive.js';
 import type { ComputeManager } from './manager.js';
+import { instanceDiagnostics, legacyDiagnostics } from './diagnostics.js';
 
 /**
  * nova's compute RPC API, major version 6, as a Berth node implements it.
@@ -33,6 +35,17 @@ function imageIdOf(image: unknown, fallback: string): string {
   const id = (image as Record<string, unknown>).id;
   if (typeof id !== 'string' || id === '') throw invalidField('image.id', 'missing');
   return id;
+}
+
+/** uptime(1)-style line, as nova's get_host_uptime returns it. */
+function hostUptime(): string {
+  const secs = Math.floor(osUptime());
+  const days = Math.floor(secs / 86400);
+  const hh = Math.floor((secs % 86400) / 3600);
+  const mm = String(Math.floor((secs % 3600) / 60)).padStart(2, '0');
+  const now = new Date().toTimeString().slice(0, 8);
+  const [l1, l5, l15] = loadavg().map((l) => l.toFixed(2));
+  return ` ${now} up ${days} days, ${hh}:${mm},  0 users,  load average: ${l1}, ${l5}, ${l15}`;
 }
 
 export function computeEndpoint(manager: ComputeManager, agent: AgentClient): Endpoint {
@@ -71,6 +84,54 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
         const hard = args.reboot_type === 'HARD';
         await manager.powerAction(ctx, uuid, hard ? 'reboot_hard' : 'reboot', () => agent.instanceAction(uuid, { action: 'reboot', hard }));
       },
+    },
+    rebuild_instance: {
+      required: ['instance', 'orig_image_ref', 'image_ref', 'injected_files', 'new_pass', 'orig_sys_metadata', 'bdms', 'recreate', 'on_shared_storage', 'preserve_ephemeral', 'migration', 'scheduled_node', 'limits', 'request_spec', 'accel_uuids'],
+      optional: ['reimage_boot_volume', 'target_state'], long: true,
+      handler: async (ctx, args) => {
+        const uuid = instanceUuid(args.instance);
+        if (args.recreate === true) throw notImplemented('evacuate (rebuild with recreate)');
+        if (args.preserve_ephemeral === true) throw novaError('PreserveEphemeralNotSupported', 400, 'The current driver does not support preserving ephemeral partitions.');
+        if (args.reimage_boot_volume === true) throw notImplemented('reimaging a boot volume');
+        if (typeof args.image_ref !== 'string' || args.image_ref === '') throw invalidField('image_ref', 'expected an image id');
+        await manager.rebuild(ctx, uuid, args.image_ref);
+      },
+    },
+    get_instance_diagnostics: {
+      required: ['instance'],
+      handler: async (_ctx, args) => {
+        const row = await manager.require(instanceUuid(args.instance));
+        return instanceDiagnostics(row, await agent.getInstance(row.uuid));
+      },
+    },
+    get_diagnostics: {
+      required: ['instance'],
+      handler: async (_ctx, args) => {
+        const row = await manager.require(instanceUuid(args.instance));
+        return legacyDiagnostics(row, await agent.getInstance(row.uuid));
+      },
+    },
+    set_admin_password: {
+      required: ['instance', 'new_pass'],
+      handler: async (_ctx, args) => {
+        await manager.require(instanceUuid(args.instance));
+        // Containers have no guest agent to set a password through; nova's answer for that case.
+        throw novaError('SetAdminPasswdNotSupported', 400, 'Set admin password is not supported.');
+      },
+    },
+    inject_network_info: {
+      required: ['instance'],
+      // The agent configures the container's network itself; there is nothing to inject.
+      handler: async (_ctx, args) => { await manager.require(instanceUuid(args.instance)); },
+    },
+    reset_network: {
+      required: ['instance'],
+      // Removed from nova's 6.x API; accepted for old callers, nothing to reset in a container.
+      handler: async (_ctx, args) => { await manager.require(instanceUuid(args.instance)); },
+    },
+    get_host_uptime: {
+      required: [],
+      handler: () => hostUptime(),
     },
     get_console_output: {
       required: ['instance', 'tail_length'],

@@ -11,7 +11,6 @@ import { capacity, checkClaim, claimOf, sumUsage, type HostResources, type Usage
 import { KeyedMutex } from './keyed-mutex.js';
 import { canStart, TRANSITIONS, type InstanceActionName } from './states.js';
 import type { InstanceStore } from './store.js';
-import type { InstanceStatus as AgentStatus } from '../../agent/client/types.js';
 import { PowerState } from '../db/models.js';
 
 export interface ManagerDeps {
@@ -190,7 +189,7 @@ export class ComputeManager {
   }
 
   /** A power action (stop, start, reboot, pause, ...) through the transition table. */
-  async powerAction(ctx: RequestContext, uuid: string, name: InstanceActionName, run: () => Promise<InstanceStatus>): Promise<void> {
+  async powerAction(ctx: RequestContext, uuid: string, name: InstanceActionName, run: (row: InstanceRow) => Promise<unknown>): Promise<void> {
     await this.locks.run(uuid, async () => {
       const row = await this.require(uuid);
       const t = TRANSITIONS[name];
@@ -203,7 +202,7 @@ export class ComputeManager {
       await this.d.store.update(row, { task_state: t.task });
       await this.d.notifier.instance(ctx, t.event, 'start', this.payload(row, ctx));
       try {
-        await run();
+        await run(row);
         await this.d.store.update(row, t.to === 'unchanged' ? { task_state: null } : { ...t.to, task_state: null });
         await this.d.store.finishAction(action, 'Success');
         await this.d.notifier.instance(ctx, t.event, 'end', this.payload(row, ctx));
@@ -219,12 +218,26 @@ export class ComputeManager {
   }
 
   /**
+   * rebuild_instance: the same instance (uuid, name, flavor, network, config drive) on a new
+   * image; the old container is removed and a new one started from `imageRef`.
+   */
+  async rebuild(ctx: RequestContext, uuid: string, imageRef: string): Promise<void> {
+    await this.powerAction(ctx, uuid, 'rebuild', async (row) => {
+      const spec = { ...(JSON.parse(row.spec) as InstanceSpec), image_id: imageRef };
+      await this.d.agent.deleteInstance(uuid);
+      await this.d.store.setImage(row, imageRef, spec);
+      const status = await this.d.agent.createInstance(uuid, spec);
+      await this.d.store.update(row, { launched_at: new Date(), ip_address: status.ip_address });
+    });
+  }
+
+  /**
    * The power-state sync (nova's _sync_power_states): compares each record with what the agent
    * reports and corrects drift (a container that stopped, died or vanished) with an
    * instance.update notification. Instances with a task in progress are left alone.
    */
   async syncPowerStates(): Promise<{ corrected: number; unknown: string[] }> {
-    let reported: AgentStatus[];
+    let reported: InstanceStatus[];
     try {
       reported = await this.d.agent.listInstances();
     } catch (err) {
@@ -248,7 +261,7 @@ export class ComputeManager {
     return { corrected, unknown };
   }
 
-  private async correctDrift(row: InstanceRow, status: AgentStatus | null): Promise<boolean> {
+  private async correctDrift(row: InstanceRow, status: InstanceStatus | null): Promise<boolean> {
     const power = status === null ? PowerState.NOSTATE
       : ({ running: PowerState.RUNNING, paused: PowerState.PAUSED, stopped: PowerState.SHUTDOWN, crashed: PowerState.CRASHED, missing: PowerState.NOSTATE } as const)[status.power_state];
     let vm = row.vm_state;

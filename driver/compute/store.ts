@@ -49,6 +49,10 @@ export class InstanceStore implements MessageLog {
     return n === 1;
   }
 
+  async setImage(row: InstanceRow, imageRef: string, spec: unknown): Promise<void> {
+    await row.update({ image_ref: imageRef, spec: JSON.stringify(spec) });
+  }
+
   async addFault(uuid: string, code: number, message: string, details = ''): Promise<void> {
     await InstanceFaultRow.create({ instance_uuid: uuid, code, message: message.slice(0, 255), details });
   }

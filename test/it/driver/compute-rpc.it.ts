@@ -105,6 +105,27 @@ describe('compute driver on a real RabbitMQ (fake agent)', function () {
     assert.equal(unsupported.module, 'builtins');
   });
 
+  it('rebuilds, reports diagnostics, host uptime, and refuses set_admin_password as nova does', async () => {
+    const inst = instancePrimitive({ image_id: 'img-1', flavor });
+    const uuid = (inst['nova_object.data'] as { uuid: string }).uuid;
+    peer.cast(h.exchange, toHost(), buildAndRunInstance(inst, imageDict({ id: 'img-1' })));
+    await waitUntil(async () => (await state(uuid)) === 'active', 10_000, 'instance active');
+    peer.cast(h.exchange, toHost(), instanceRequest('rebuild_instance', inst, {
+      orig_image_ref: 'img-1', image_ref: 'img-2', injected_files: [], new_pass: null, orig_sys_metadata: {}, bdms: null, recreate: false,
+      on_shared_storage: null, preserve_ephemeral: false, migration: null, scheduled_node: null, limits: null, request_spec: null, accel_uuids: [],
+    }));
+    await waitUntil(async () => (await h.driver.store.get(uuid))?.image_ref === 'img-2' && (await state(uuid)) === 'active', 10_000, 'rebuilt');
+    assert.equal(agent.instances.get(uuid)?.spec.image_id, 'img-2');
+    const diag = (await peer.call(h.exchange, toHost(), instanceRequest('get_instance_diagnostics', inst))).reply.result as Record<string, Record<string, unknown>>;
+    assert.equal(diag['nova_object.name'], 'Diagnostics');
+    assert.equal(diag['nova_object.data']!.state, 'running');
+    assert.equal(diag['nova_object.data']!.num_cpus, 1);
+    const uptime = (await peer.call(h.exchange, toHost(), { method: 'get_host_uptime', version: '6.0', args: {} })).reply.result as string;
+    assert.match(uptime, /up .* load average: [\d.]+, [\d.]+, [\d.]+$/);
+    const pw = JSON.parse((await peer.call(h.exchange, toHost(), instanceRequest('set_admin_password', inst, { new_pass: 'x' }))).reply.failure as string) as { class: string };
+    assert.equal(pw.class, 'SetAdminPasswdNotSupported');
+  });
+
   it('sends call-monitor heartbeats during a long call', async () => {
     agent.createDelayMs = 0;
     const inst = instancePrimitive({ image_id: 'img-1', flavor });

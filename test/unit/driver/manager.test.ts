@@ -141,6 +141,19 @@ describe('compute manager (fake agent, in-memory database)', () => {
     assert.equal((await manager.syncPowerStates()).corrected, 0, 'a second pass finds nothing to correct');
   });
 
+  it('rebuilds on a new image: new container, same instance, rebuild notifications', async () => {
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    pub.published.length = 0;
+    await manager.rebuild(ctx, i.uuid, 'img2');
+    const row = await store.get(i.uuid);
+    assert.deepEqual([row?.vm_state, row?.image_ref], ['active', 'img2']);
+    assert.equal(agent.instances.get(i.uuid)?.spec.image_id, 'img2');
+    assert.deepEqual(pub.events().filter((e) => e.startsWith('instance.')), ['instance.rebuild.start', 'instance.rebuild.end']);
+    await manager.powerAction(ctx, i.uuid, 'pause', () => agent.instanceAction(i.uuid, { action: 'pause' }));
+    await assert.rejects(manager.rebuild(ctx, i.uuid, 'img3'), (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState');
+  });
+
   it('has a transition table with nova\'s guards', () => {
     assert.ok(canStart('stop', 'active', null));
     assert.ok(!canStart('stop', 'active', 'rebooting'));
