@@ -21,7 +21,9 @@ export function instanceDiagnostics(row: InstanceRow, status: InstanceStatus | n
   const uptime = uptimeSeconds(status);
   const data: Record<string, unknown> = {
     state: status ? (status.power_state === 'stopped' ? 'shutdown' : status.power_state === 'missing' ? 'pending' : status.power_state) : powerStateName(row.power_state),
-    driver: 'docker', hypervisor: 'docker', hypervisor_os: 'linux', config_drive: true,
+    // `driver` is left unset: nova's field is an enum of its own drivers (libvirt, ...), and a
+    // caller rejects any other value. `hypervisor` is a free string.
+    hypervisor: 'docker', hypervisor_os: 'linux', config_drive: true,
     memory_details: prim('MemoryDiagnostics', { maximum: flavor.memory_mb }),
     cpu_details: [], nic_details: [], disk_details: [], num_cpus: flavor.vcpus, num_nics: status?.ip_address ? 1 : 0, num_disks: 0,
   };

@@ -1,31 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createAgentClient } from '../../../agent/client/http.js';
-import { startAgent } from '../../../agent/main.js';
-import { parseEndpoint, requestJson } from '../../../common/http-client.js';
-import { silentLogger } from '../../../common/log.js';
-import { loadConfig } from '../../../conf/load.js';
+import { requestJson } from '../../../common/http-client.js';
 import { encodeEnvelope } from '../../../driver/rpc/envelope.js';
-import { createDriver, type Driver } from '../../../driver/service.js';
-import { createImageClient } from '../../../glance-bridge/client/http.js';
-import { startImageService } from '../../../glance-bridge/main.js';
+import type { Driver } from '../../../driver/service.js';
 import { AmqpPeer } from '../../support/amqp.js';
 import { fixture } from '../../support/fixtures.js';
+import { containersOf, DOCKER, startStack, type Stack } from '../../support/stack.js';
 import { waitUntil } from '../../support/waits.js';
-
-const DOCKER = parseEndpoint(process.env.BERTH_TEST_DOCKER ?? 'unix:///var/run/docker.sock');
-const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
-const LABEL = 'org.openstack.berth.instance';
-
-interface DockerContainer { Id: string; State: string; Labels: Record<string, string>; HostConfig?: { Memory?: number } }
-
-async function containersOf(uuid: string): Promise<DockerContainer[]> {
-  const filters = encodeURIComponent(JSON.stringify({ label: [`${LABEL}=${uuid}`] }));
-  return (await requestJson<DockerContainer[]>(DOCKER, { path: `/v1.41/containers/json?all=1&filters=${filters}` }, 'dockerd')).body;
-}
 
 /**
  * The thin slice end to end on real services: RabbitMQ, dockerd and the registry. The image is
@@ -34,36 +16,21 @@ async function containersOf(uuid: string): Promise<DockerContainer[]> {
  */
 describe('boot end to end: RabbitMQ → driver → agent → dockerd, image from the registry via the store', function () {
   this.timeout(120_000);
-  const id = randomUUID().slice(0, 8);
-  const host = `e2e-${id}`;
-  const exchange = `berth-e2e-${id}`;
-  let state: string;
-  let images: Awaited<ReturnType<typeof startImageService>>;
-  let agent: Awaited<ReturnType<typeof startAgent>>;
+  let stack: Stack;
   let driver: Driver;
+  let host: string;
+  let exchange: string;
   let peer: AmqpPeer;
-  const uuids: string[] = [];
 
   before(async () => {
-    state = mkdtempSync(join(tmpdir(), 'berth-e2e-'));
-    const base = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: state, host, control_exchange: exchange }, image_store: { listen: '127.0.0.1:0' }, agent: { listen: '127.0.0.1:0' } } });
-    images = await startImageService(base, { log: silentLogger() });
-    const withImages = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: state, host, control_exchange: exchange }, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0' } } });
-    agent = await startAgent(withImages, { log: silentLogger() });
-    const config = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: state, host, control_exchange: exchange }, glance: { api_url: images.url }, agent: { url: agent.url } } });
-    driver = await createDriver({ config, agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }), log: silentLogger() });
+    stack = await startStack();
+    ({ driver, host, exchange } = stack);
     peer = await AmqpPeer.open();
   });
 
   after(async () => {
     await peer?.close();
-    await driver?.stop(5000);
-    for (const uuid of uuids) {
-      for (const c of await containersOf(uuid).catch(() => [])) await requestJson(DOCKER, { method: 'DELETE', path: `/v1.41/containers/${c.Id}?force=1`, accept: [404] }).catch(() => undefined);
-    }
-    await agent?.close();
-    await images?.close();
-    rmSync(state, { recursive: true, force: true });
+    await stack?.stop();
   });
 
   /** The captured conductor cast, re-addressed: new instance uuid, our image, smaller flavor. */
@@ -83,12 +50,12 @@ describe('boot end to end: RabbitMQ → driver → agent → dockerd, image from
   }
 
   it('imports the image, boots a real container from the build cast, and terminates it', async () => {
-    const image = await createImageClient({ url: images.url }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
+    const image = await stack.testImage();
     assert.equal(image.status, 'active');
     assert.match(String(image.docker_image_id), /^sha256:[0-9a-f]{64}$/);
 
     const uuid = randomUUID();
-    uuids.push(uuid);
+    stack.track(uuid);
     const events = await peer.listen(exchange, ['versioned_notifications.info', 'versioned_notifications.error']);
     peer.publishRaw(exchange, `compute.${host}`, buildCastFor(uuid, image.id));
 
@@ -102,7 +69,7 @@ describe('boot end to end: RabbitMQ → driver → agent → dockerd, image from
     assert.equal(inspect.HostConfig.Memory, 96 * 1024 * 1024);
     assert.equal(inspect.HostConfig.Privileged, false);
     const console = await waitUntil(async () => {
-      const out = await driver.manager.require(uuid).then(() => createAgentClient({ url: agent.url, token: agent.token }).consoleLog(uuid));
+      const out = await driver.manager.require(uuid).then(() => createAgentClient({ url: stack.agentUrl, token: stack.agentToken }).consoleLog(uuid));
       return out.includes('berth-guest: booted') ? out : undefined;
     }, 10_000, 'boot banner on the console');
     assert.match(console, /booted/);
@@ -117,7 +84,7 @@ describe('boot end to end: RabbitMQ → driver → agent → dockerd, image from
 
   it('fails a build whose image does not exist to error with a reason, and leaves no container', async () => {
     const uuid = randomUUID();
-    uuids.push(uuid);
+    stack.track(uuid);
     peer.publishRaw(exchange, `compute.${host}`, buildCastFor(uuid, randomUUID()));
     await waitUntil(async () => (await driver.store.get(uuid))?.vm_state === 'error', 30_000, 'instance error');
     const fault = await driver.store.latestFault(uuid);

@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAgentClient } from '../../agent/client/http.js';
+import { startAgent } from '../../agent/main.js';
+import { parseEndpoint, requestJson } from '../../common/http-client.js';
+import { silentLogger } from '../../common/log.js';
+import { loadConfig } from '../../conf/load.js';
+import { createDriver, type Driver } from '../../driver/service.js';
+import { createImageClient } from '../../glance-bridge/client/http.js';
+import type { GlanceImage } from '../../glance-bridge/client/types.js';
+import { startImageService } from '../../glance-bridge/main.js';
+
+export const DOCKER = parseEndpoint(process.env.BERTH_TEST_DOCKER ?? 'unix:///var/run/docker.sock');
+export const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
+export const INSTANCE_LABEL = 'org.openstack.berth.instance';
+
+export interface DockerContainer { Id: string; State: string; Labels: Record<string, string> }
+
+export async function containersOf(uuid: string): Promise<DockerContainer[]> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [`${INSTANCE_LABEL}=${uuid}`] }));
+  return (await requestJson<DockerContainer[]>(DOCKER, { path: `/v1.41/containers/json?all=1&filters=${filters}` }, 'dockerd')).body;
+}
+
+export async function removeContainersOf(uuid: string): Promise<void> {
+  for (const c of await containersOf(uuid).catch(() => [])) {
+    await requestJson(DOCKER, { method: 'DELETE', path: `/v1.41/containers/${c.Id}?force=1`, accept: [404] }).catch(() => undefined);
+  }
+}
+
+/**
+ * The whole node on real services, in this process: image service, agent (real dockerd) and
+ * compute driver (real RabbitMQ), isolated by host name, control exchange and state directory.
+ */
+export interface Stack {
+  host: string; exchange: string; driver: Driver; imagesUrl: string; agentUrl: string; agentToken: string;
+  /** The busybox test image, imported from the local registry. */
+  testImage(): Promise<GlanceImage>;
+  /** Instances whose containers are removed at stop, whatever happened. */
+  track(uuid: string): void;
+  stop(): Promise<void>;
+}
+
+export async function startStack(opts: { exchange?: string } = {}): Promise<Stack> {
+  const id = randomUUID().slice(0, 8);
+  const host = `stack-${id}`;
+  const exchange = opts.exchange ?? `berth-stack-${id}`;
+  const state = mkdtempSync(join(tmpdir(), 'berth-stack-'));
+  const base = { DEFAULT: { state_path: state, host, control_exchange: exchange } };
+  const images = await startImageService(loadConfig({ env: {}, overrides: { ...base, image_store: { listen: '127.0.0.1:0' } } }), { log: silentLogger() });
+  const agent = await startAgent(loadConfig({ env: {}, overrides: { ...base, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0' } } }), { log: silentLogger() });
+  const config = loadConfig({ env: {}, overrides: { ...base, glance: { api_url: images.url }, agent: { url: agent.url } } });
+  const driver = await createDriver({ config, agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }), log: silentLogger() });
+  const tracked: string[] = [];
+  let image: GlanceImage | null = null;
+  return {
+    host, exchange, driver, imagesUrl: images.url, agentUrl: agent.url, agentToken: agent.token,
+    async testImage() {
+      image ??= await createImageClient({ url: images.url }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
+      return image;
+    },
+    track: (uuid) => { tracked.push(uuid); },
+    async stop() {
+      await driver.stop(5000);
+      for (const uuid of tracked) await removeContainersOf(uuid);
+      await agent.close();
+      await images.close();
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
