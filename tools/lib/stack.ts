@@ -30,7 +30,7 @@ export async function removeContainersOf(uuid: string): Promise<void> {
 }
 
 /**
- * The whole node on real services, in this process: image service, agent (real dockerd) and
+ * The whole node on real services, in this process (for tests and benchmarks): image service, agent (real dockerd) and
  * compute driver (real RabbitMQ), isolated by host name, control exchange and state directory.
  */
 export interface Stack {

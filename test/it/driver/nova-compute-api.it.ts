@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { containersOf, startStack, type Stack } from '../../support/stack.js';
+import { containersOf, startStack, type Stack } from '../../../tools/lib/stack.js';
 import { STOCK_PYTHON } from '../../support/python.js';
 import { waitUntil } from '../../support/waits.js';
 

@@ -6,7 +6,7 @@ import { encodeEnvelope } from '../../../driver/rpc/envelope.js';
 import type { Driver } from '../../../driver/service.js';
 import { AmqpPeer } from '../../support/amqp.js';
 import { fixture } from '../../support/fixtures.js';
-import { containersOf, DOCKER, startStack, type Stack } from '../../support/stack.js';
+import { containersOf, DOCKER, startStack, type Stack } from '../../../tools/lib/stack.js';
 import { waitUntil } from '../../support/waits.js';
 
 /**
