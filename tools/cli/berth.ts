@@ -7,6 +7,7 @@ import { registerConf } from './commands/conf.js';
 import { registerImage } from './commands/image.js';
 import { registerServer } from './commands/server.js';
 import { registerServices } from './commands/services.js';
+import { registerHost } from './commands/host.js';
 
 /**
  * Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration, 3 a service is
@@ -46,6 +47,7 @@ function fail(err: unknown): never {
 registerServices(program, run);
 registerServer(program, run);
 registerImage(program, run);
+registerHost(program, run);
 registerConf(program);
 
 program.parseAsync(process.argv).then(() => process.exit(process.exitCode ?? 0), fail);

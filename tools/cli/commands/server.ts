@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { BerthError } from '../../../common/errors.js';
 import { isUuid } from '../../../common/koa.js';
 import type { GlanceImage } from '../../../glance-bridge/client/types.js';
 import { buildAndRunInstance, imageDict, instancePrimitive, instanceRequest, requestContext, terminateInstance } from '../../lib/nova-requests.js';
@@ -6,6 +7,8 @@ import type { CliContext } from '../context.js';
 import { UsageError } from '../context.js';
 import { printList, printObject, spinner } from '../output.js';
 import type { InstanceView } from '../../../driver/compute/berth-endpoint.js';
+import { canStart, type InstanceActionName } from '../../../driver/compute/states.js';
+import type { TaskState, VmState } from '../../../driver/db/models.js';
 
 type Run = (fn: (ctx: CliContext) => Promise<void>) => Promise<void>;
 
@@ -42,6 +45,13 @@ async function showInstance(ctx: CliContext, uuid: string): Promise<InstanceView
 function primitiveOf(v: InstanceView): Record<string, unknown> {
   const flavor = v.flavor as { vcpus: number; memory_mb: number; root_gb: number; swap: number; name: string; extra_specs: Record<string, string> };
   return instancePrimitive({ uuid: v.uuid, name: v.name, image_id: v.image, flavor, project_id: v.project_id, host: v.host, vm_state: v.vm_state, task_state: v.task_state });
+}
+
+/** nova-api's check_instance_state: refuse before sending what the node would refuse. */
+function checkState(view: InstanceView, action: InstanceActionName, verb: string): void {
+  if (!canStart(action, view.vm_state as VmState, view.task_state as TaskState | null)) {
+    throw new BerthError('INSTANCE_INVALID_STATE', `cannot ${verb} instance ${view.uuid}: it is ${view.vm_state}${view.task_state ? ` (${view.task_state})` : ''}`, { status: 409 });
+  }
 }
 
 /** Waits for `instance.<event>.end` or `.error` of one instance. */
@@ -146,7 +156,7 @@ export function registerServer(program: Command, run: Run): void {
       process.stdout.write(out.endsWith('\n') || out === '' ? out : `${out}\n`);
     }));
 
-  const simple: [string, string, string, Record<string, unknown>][] = [
+  const simple: [InstanceActionName, string, string, Record<string, unknown>][] = [
     ['stop', 'stop_instance', 'power_off', { clean_shutdown: true }],
     ['start', 'start_instance', 'power_on', {}],
     ['pause', 'pause_instance', 'pause', {}],
@@ -158,6 +168,7 @@ export function registerServer(program: Command, run: Run): void {
     server.command(`${verb} <uuid>`).description(`${verb} an instance (${method})`).option('--wait', 'wait for the result')
       .action((uuid: string, o) => run(async (ctx) => {
         const view = await showInstance(ctx, uuid);
+        checkState(view, verb, verb);
         const rpc = await ctx.rpcClient();
         const send = () => rpc.cast(ctx.computeKey, instanceRequest(method, primitiveOf(view), extra));
         if (o.wait) { if (await waitForEvent(ctx, uuid, event, 120, send) === 'error') process.exitCode = 1; } else await send();
@@ -167,6 +178,7 @@ export function registerServer(program: Command, run: Run): void {
   server.command('reboot <uuid>').description('reboot an instance (reboot_instance)').option('--hard', 'hard reboot').option('--wait', 'wait for the result')
     .action((uuid: string, o) => run(async (ctx) => {
       const view = await showInstance(ctx, uuid);
+      checkState(view, o.hard ? 'reboot_hard' : 'reboot', 'reboot');
       const rpc = await ctx.rpcClient();
       const send = () => rpc.cast(ctx.computeKey, instanceRequest('reboot_instance', primitiveOf(view), { block_device_info: null, reboot_type: o.hard ? 'HARD' : 'SOFT' }));
       if (o.wait) { if (await waitForEvent(ctx, uuid, 'reboot', 120, send) === 'error') process.exitCode = 1; } else await send();

@@ -1,0 +1,150 @@
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT } from '../../support/fixtures.js';
+import { containersOf, REGISTRY, startStack, type Stack } from '../../../tools/lib/stack.js';
+
+const exec = promisify(execFile);
+
+interface Result { code: number; stdout: string; stderr: string }
+
+/** The berth CLI as a user runs it, against a node started by the test. */
+describe('berth CLI against a running node', function () {
+  this.timeout(120_000);
+  let stack: Stack;
+  let env: NodeJS.ProcessEnv;
+  let scratch: string;
+  let uuid = '';
+
+  async function berth(...args: string[]): Promise<Result> {
+    try {
+      const { stdout, stderr } = await exec(join(ROOT, 'tools', 'berth'), args, { env, timeout: 90_000 });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+  }
+  const json = <T>(r: Result): T => { assert.equal(r.code, 0, r.stderr); return JSON.parse(r.stdout) as T; };
+
+  before(async () => {
+    stack = await startStack();
+    scratch = mkdtempSync(join(tmpdir(), 'berth-cli-'));
+    env = {
+      PATH: process.env.PATH, HOME: process.env.HOME, BERTH_FROM_SOURCE: '1', BERTH_CONFIG: '/nonexistent-so-defaults-apply',
+      BERTH__DEFAULT__HOST: stack.host, BERTH__DEFAULT__CONTROL_EXCHANGE: stack.exchange, BERTH__DEFAULT__STATE_PATH: scratch,
+      BERTH__GLANCE__API_URL: stack.imagesUrl, BERTH__AGENT__URL: stack.agentUrl, BERTH__AGENT__TOKEN: stack.agentToken,
+    };
+    env.BERTH_CONFIG = '';
+  });
+  after(async () => {
+    await stack?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('image import and image list/show', async () => {
+    const img = json<{ id: string; status: string; docker_digest: string }>(await berth('-f', 'json', 'image', 'import', `docker://${REGISTRY}/berth/busybox:latest`));
+    assert.equal(img.status, 'active');
+    const list = json<{ id: string }[]>(await berth('-f', 'json', 'image', 'list'));
+    assert.ok(list.some((i) => i.id === img.id));
+    const shown = json<{ docker_digest: string }>(await berth('-f', 'json', 'image', 'show', img.id));
+    assert.equal(shown.docker_digest, img.docker_digest);
+    const table = await berth('image', 'list');
+    assert.match(table.stdout, /\| Id +\| Name/);
+  });
+
+  it('server create --wait boots a real container; list, show, console-log, host show', async () => {
+    const created = json<{ uuid: string; vm_state: string; power_state: string }>(await berth('-f', 'json', 'server', 'create', '--image', 'berth/busybox:latest', '--flavor-vcpus', '1', '--flavor-ram', '96', '--name', 'cli-vm', '--wait'));
+    uuid = created.uuid;
+    stack.track(uuid);
+    assert.deepEqual([created.vm_state, created.power_state], ['active', 'running']);
+    assert.equal((await containersOf(uuid))[0]?.State, 'running');
+    const list = json<{ uuid: string }[]>(await berth('-f', 'json', 'server', 'list'));
+    assert.deepEqual(list.map((s) => s.uuid), [uuid]);
+    const shown = json<{ actions: { action: string }[] }>(await berth('-f', 'json', 'server', 'show', uuid));
+    assert.equal(shown.actions[0]?.action, 'create');
+    let log = '';
+    for (let i = 0; i < 20 && !log.includes('booted'); i++) {
+      log = (await berth('server', 'console-log', uuid, '--lines', '5')).stdout;
+      if (!log.includes('booted')) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.match(log, /berth-guest: booted cli-vm/);
+    const host = json<{ instances: number; resources: { MEMORY_MB: { used: number } } }>(await berth('-f', 'json', 'host', 'show'));
+    assert.equal(host.instances, 1);
+    assert.equal(host.resources.MEMORY_MB.used, 96);
+  });
+
+  it('server stop/start/pause/unpause/reboot --wait change the state', async () => {
+    assert.equal(json<{ vm_state: string }>(await berth('-f', 'json', 'server', 'stop', uuid, '--wait')).vm_state, 'stopped');
+    assert.equal(json<{ vm_state: string }>(await berth('-f', 'json', 'server', 'start', uuid, '--wait')).vm_state, 'active');
+    assert.equal(json<{ vm_state: string }>(await berth('-f', 'json', 'server', 'pause', uuid, '--wait')).vm_state, 'paused');
+    assert.equal(json<{ vm_state: string }>(await berth('-f', 'json', 'server', 'unpause', uuid, '--wait')).vm_state, 'active');
+    assert.equal(json<{ vm_state: string }>(await berth('-f', 'json', 'server', 'reboot', uuid, '--hard', '--wait')).vm_state, 'active');
+  });
+
+  it('a state the action does not allow gives one clear line and exit code 1', async () => {
+    const r = await berth('server', 'unpause', uuid, '--wait');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot unpause instance .*: it is active/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('server delete --wait removes the container', async () => {
+    const r = await berth('server', 'delete', uuid, '--wait');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await containersOf(uuid), []);
+    assert.deepEqual(json<unknown[]>(await berth('-f', 'json', 'server', 'list')), []);
+  });
+
+  it('bad flags and bad values: exit 2 with one line', async () => {
+    for (const args of [['server', 'create', '--image', 'x', '--flavor-vcpus', 'zero', '--flavor-ram', '64'], ['server', 'show', 'not-a-uuid'], ['server', 'frobnicate'], ['--format', 'xml', 'server', 'list']]) {
+      const r = await berth(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.ok(r.stderr.trim().length > 0);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+
+  it('conf check names every problem (exit 2); conf sample prints every section', async () => {
+    const bad = join(scratch, 'bad.conf');
+    writeFileSync(bad, '[DEFAULT]\nmax_concurrent_builds = lots\nbogus = 1\n[nosuch]\nx = 1\n');
+    const r = await berth('conf', 'check', bad);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /\[DEFAULT\] max_concurrent_builds: expected an integer/);
+    assert.match(r.stderr, /\[DEFAULT\] bogus: unknown option/);
+    assert.match(r.stderr, /\[nosuch\] x: unknown section/);
+    const good = join(scratch, 'good.conf');
+    writeFileSync(good, '[DEFAULT]\nmax_concurrent_builds = 4\n');
+    assert.equal((await berth('conf', 'check', good)).code, 0);
+    const sample = await berth('conf', 'sample');
+    for (const section of ['[DEFAULT]', '[database]', '[agent]', '[oslo_messaging_rabbit]', '[compute]']) assert.ok(sample.stdout.includes(section), section);
+  });
+
+  it('an unreachable broker or image service: one line, exit 3', async () => {
+    const saved = env;
+    env = { ...saved, BERTH__DEFAULT__TRANSPORT_URL: 'rabbit://guest:guest@127.0.0.1:9/' };
+    const r = await berth('server', 'list');
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /broker/);
+    env = { ...saved, BERTH__GLANCE__API_URL: 'http://127.0.0.1:9' };
+    const r2 = await berth('image', 'list');
+    assert.equal(r2.code, 3, r2.stderr);
+    assert.doesNotMatch(r2.stderr, /\n\s+at /);
+    env = saved;
+  });
+
+  it('status probes each service: up when it answers, exit 3 when one does not', async () => {
+    const r = await berth('-f', 'json', 'status');
+    assert.equal(r.code, 0, r.stdout);
+    assert.deepEqual((JSON.parse(r.stdout) as { status: string }[]).map((s) => s.status), ['up', 'up', 'up']);
+    const saved = env;
+    env = { ...saved, BERTH__AGENT__URL: 'http://127.0.0.1:9' };
+    const down = await berth('status');
+    env = saved;
+    assert.equal(down.code, 3);
+    assert.match(down.stdout, /berth-agent +\| - +\| down/);
+  });
+});
