@@ -2,6 +2,7 @@
  * Writes the files generated from conf/options.ts:
  *   conf/berth.conf.sample  <- renderSample()
  *   docs/configuration.md   <- renderReference()
+ *   docs/rpc-reference.md   <- renderRpcReference() (driver/compute/rpc-docs.ts)
  *
  *   node --import tsx tools/gen-docs.ts          regenerate them
  *   node --import tsx tools/gen-docs.ts --check  write nothing; exit 1 naming each stale file
@@ -10,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { renderReference, renderSample } from '../conf/sample.js';
+import { renderRpcReference } from '../driver/compute/rpc-reference.js';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -22,6 +24,7 @@ export interface GeneratedFile {
 export const generatedFiles: readonly GeneratedFile[] = [
   { path: 'conf/berth.conf.sample', render: renderSample },
   { path: 'docs/configuration.md', render: renderReference },
+  { path: 'docs/rpc-reference.md', render: renderRpcReference },
 ];
 
 /** The committed text of a generated file, or undefined when it does not exist. */
