@@ -4,11 +4,18 @@ import { BerthError } from '../common/errors.js';
 import { bearerAuth, errorMiddleware, readJsonBody, requestIdMiddleware, requireUuid } from '../common/koa.js';
 import type { Logger } from '../common/log.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
+import { createAgentMetrics, requestMetrics } from './agent-metrics.js';
+import { ConfigDrives } from './config-drive.js';
 import { AGENT_ERROR_CODES } from './errors.js';
 import { ImageCache } from './images.js';
 import { InstanceManager } from './instances.js';
+import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
+import { requirePool } from './network/ipv4.js';
+import { ProjectNetworks } from './network/project-networks.js';
+import { OPENAPI_DOCUMENT } from './openapi.js';
+import { Snapshots } from './snapshots.js';
 import type { ContainerRuntime } from './runtime/types.js';
-import { queryInt, validateAction, validateInstanceSpec } from './validate.js';
+import { queryInt, validateAction, validateInstanceSpec, validateSnapshot } from './validate.js';
 
 export interface AgentAppDeps {
   runtime: ContainerRuntime;
@@ -18,17 +25,37 @@ export interface AgentAppDeps {
   maxBodyBytes: number;
   /** Seconds between SIGTERM and SIGKILL when a request names no timeout. */
   stopTimeout: number;
+  /** Config drives live under `<statePath>/instances/<uuid>/`. */
+  statePath: string;
+  injectSshKeys: boolean;
+  /** CIDR the project networks' subnets are carved from, and their prefix length. */
+  subnetPool: string;
+  subnetPrefix: number;
 }
 
 const MAX_TIMEOUT = 3600;
 const MAX_TAIL = 10_000;
 
-/** The agent's HTTP API (docs/agent-api.md); validates, then hands work to InstanceManager. */
+/**
+ * The agent's HTTP API (docs/agent-api.md, docs/agent-openapi.json); validates, then hands work
+ * to InstanceManager, Snapshots or ProjectNetworks.
+ */
 export function createApp(deps: AgentAppDeps): Koa {
+  const metrics = createAgentMetrics(deps.runtime);
+  const networks = new ProjectNetworks(deps.runtime, requirePool(deps.subnetPool, deps.subnetPrefix), deps.subnetPrefix);
+  const images = new ImageCache(deps.images, deps.runtime, {
+    cacheHit: () => metrics.imageCacheHits.inc(),
+    fetched: (result) => metrics.imageFetches.inc({ result }),
+  });
   const manager = new InstanceManager({
-    runtime: deps.runtime, images: new ImageCache(deps.images, deps.runtime), log: deps.log, stopTimeout: deps.stopTimeout,
+    runtime: deps.runtime, images, networks,
+    drives: new ConfigDrives(deps.statePath, deps.injectSshKeys), log: deps.log, stopTimeout: deps.stopTimeout,
+  });
+  const snapshots = new Snapshots({
+    runtime: deps.runtime, images: deps.images, instances: manager, log: deps.log, onFinished: (result) => metrics.snapshots.inc({ result }),
   });
   const app = new Koa();
+  app.use(requestMetrics(metrics));
   app.use(requestIdMiddleware(deps.log));
   app.use(errorMiddleware(deps.log));
   app.use(agentErrorMiddleware(deps.log));
@@ -39,10 +66,17 @@ export function createApp(deps: AgentAppDeps): Koa {
     ctx.status = runtime ? 200 : 503;
     ctx.body = { ok: runtime, runtime };
   });
+  open.get('/metrics', bearerAuth(deps.token), async (ctx) => {
+    ctx.type = PROMETHEUS_CONTENT_TYPE;
+    ctx.body = await metrics.registry.render();
+  });
   app.use(open.routes());
 
   const api = new Router({ prefix: '/v1' });
   api.use(bearerAuth(deps.token));
+  api.get('/openapi.json', (ctx) => {
+    ctx.body = OPENAPI_DOCUMENT;
+  });
   api.get('/instances', async (ctx) => {
     ctx.body = { instances: await manager.list() };
   });
@@ -71,6 +105,22 @@ export function createApp(deps: AgentAppDeps): Koa {
     const uuid = requireUuid(ctx.params.uuid, 'uuid');
     const tail = queryInt(ctx.query.tail, 'tail', 100, MAX_TAIL);
     ctx.body = { output: await manager.console(uuid, tail) };
+  });
+  api.post('/instances/:uuid/snapshot', async (ctx) => {
+    const uuid = requireUuid(ctx.params.uuid, 'uuid');
+    const imageId = validateSnapshot(await readJsonBody(ctx, deps.maxBodyBytes));
+    const { task, created } = await snapshots.start(uuid, imageId);
+    ctx.status = created ? 202 : 200;
+    ctx.body = { snapshot: task };
+  });
+  api.get('/snapshots/:image_id', (ctx) => {
+    ctx.body = { snapshot: snapshots.get(requireUuid(ctx.params.image_id, 'image_id')) };
+  });
+  api.get('/networks', async (ctx) => {
+    ctx.body = { networks: await networks.list() };
+  });
+  api.post('/networks/prune', async (ctx) => {
+    ctx.body = { removed: await networks.prune() };
   });
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => methodNotAllowed(), notImplemented: () => methodNotAllowed() }));

@@ -5,6 +5,12 @@ import type { ContainerRuntime } from './runtime/types.js';
 
 const IMAGE_ID_RE = /^sha256:[0-9a-f]{64}$/;
 
+/** Hooks for counting; a shared fetch counts once. */
+export interface ImageCacheEvents {
+  cacheHit(): void;
+  fetched(result: 'loaded' | 'failed'): void;
+}
+
 /**
  * Makes Glance images present in the runtime. The host's cache is keyed by the Docker image id
  * the store records (`docker_image_id`, the config digest), never by name or tag, so a re-tagged
@@ -13,7 +19,7 @@ const IMAGE_ID_RE = /^sha256:[0-9a-f]{64}$/;
 export class ImageCache {
   private readonly inFlight = new Map<string, Promise<string>>();
 
-  constructor(private readonly images: ImageService, private readonly runtime: ContainerRuntime) {}
+  constructor(private readonly images: ImageService, private readonly runtime: ContainerRuntime, private readonly events?: ImageCacheEvents) {}
 
   /**
    * Resolves to the Docker image id of Glance image `glanceId` once it is present. Concurrent
@@ -30,11 +36,20 @@ export class ImageCache {
   private async fetch(glanceId: string): Promise<string> {
     const image = await this.describe(glanceId);
     const imageId = usableImageId(image);
-    if (await this.runtime.hasImage(imageId)) return imageId;
-    await this.runtime.loadImage(await this.download(glanceId));
-    if (!(await this.runtime.hasImage(imageId))) {
-      throw agentError('IMAGE_FETCH_FAILED', `image ${glanceId} loaded but its content does not match docker_image_id ${imageId}`, { image_id: glanceId });
+    if (await this.runtime.hasImage(imageId)) {
+      this.events?.cacheHit();
+      return imageId;
     }
+    try {
+      await this.runtime.loadImage(await this.download(glanceId));
+      if (!(await this.runtime.hasImage(imageId))) {
+        throw agentError('IMAGE_FETCH_FAILED', `image ${glanceId} loaded but its content does not match docker_image_id ${imageId}`, { image_id: glanceId });
+      }
+    } catch (err) {
+      this.events?.fetched('failed');
+      throw err;
+    }
+    this.events?.fetched('loaded');
     return imageId;
   }
 

@@ -1,13 +1,18 @@
 import type { Logger } from '../common/log.js';
 import type { InstanceAction, InstancePowerState, InstanceSpec, InstanceStatus } from './client/types.js';
+import { configDriveFiles, type ConfigDrives } from './config-drive.js';
 import { instanceNotFound, invalidState } from './errors.js';
-import type { ContainerInfo, ContainerRuntime } from './runtime/types.js';
+import type { ProjectNetworks } from './network/project-networks.js';
+import type { ContainerInfo, ContainerRuntime, ContainerSpec } from './runtime/types.js';
+import { KeyedSerializer } from './serial.js';
 
 export const CONSOLE_MAX_BYTES = 1024 * 1024;
 
 export interface InstanceManagerDeps {
   runtime: ContainerRuntime;
   images: { ensureImage(glanceId: string): Promise<string> };
+  networks: ProjectNetworks;
+  drives: ConfigDrives;
   log: Logger;
   /** Default grace period, in seconds, between SIGTERM and SIGKILL. */
   stopTimeout: number;
@@ -51,24 +56,31 @@ const TRANSITIONS: Record<InstanceAction['action'] | 'hard_reboot', Partial<Reco
 
 /** Instance operations over a ContainerRuntime; operations on one uuid run one at a time. */
 export class InstanceManager {
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly serial = new KeyedSerializer();
   constructor(private readonly deps: InstanceManagerDeps) {}
 
-  /** Idempotent; leaves no container behind when it fails. */
+  /**
+   * Idempotent; leaves no container and no config drive behind when it fails. The config drive
+   * is complete on disk before the container exists, so the guest reads it from its first boot.
+   */
   create(uuid: string, spec: InstanceSpec): Promise<{ instance: InstanceStatus; created: boolean }> {
     return this.serialized(uuid, async () => {
-      const { runtime, images, log } = this.deps;
+      const { runtime, images, networks, drives, log } = this.deps;
       const existing = await runtime.inspect(uuid);
       if (existing && existing.state !== 'created') return { instance: toStatus(existing), created: false };
       const imageId = await images.ensureImage(spec.image_id);
+      const base: ContainerSpec = { uuid, imageId, glanceImageId: spec.image_id, projectId: spec.project_id, hostname: spec.hostname, flavor: spec.flavor };
       try {
-        const r = await runtime.createContainer({
-          uuid, imageId, glanceImageId: spec.image_id, projectId: spec.project_id, hostname: spec.hostname, flavor: spec.flavor,
+        // A container an earlier call made but never started keeps its network and drive.
+        const r = existing ? await runtime.createContainer(base) : await networks.withAddress(spec.project_id, spec.fixed_ip, async (n) => {
+          const mounts = await drives.write(uuid, configDriveFiles(uuid, spec, n), spec.key_data);
+          return runtime.createContainer({ ...base, network: n.net, mounts });
         });
         log.info({ uuid, request_id: spec.request_id, created: r.created }, 'instance created');
         return { instance: toStatus(r.info), created: r.created && !existing };
       } catch (err) {
         await runtime.remove(uuid, 0).catch((e: unknown) => log.warn({ uuid, err: e }, 'could not remove a partly created instance'));
+        await drives.remove(uuid).catch((e: unknown) => log.warn({ uuid, err: e }, 'could not remove a config drive'));
         throw err;
       }
     });
@@ -86,7 +98,10 @@ export class InstanceManager {
 
   /** Succeeds when the instance is already gone. */
   delete(uuid: string, timeoutSec?: number): Promise<void> {
-    return this.serialized(uuid, () => this.deps.runtime.remove(uuid, timeoutSec ?? this.deps.stopTimeout));
+    return this.serialized(uuid, async () => {
+      await this.deps.runtime.remove(uuid, timeoutSec ?? this.deps.stopTimeout);
+      await this.deps.drives.remove(uuid);
+    });
   }
 
   act(uuid: string, action: InstanceAction): Promise<InstanceStatus> {
@@ -98,6 +113,28 @@ export class InstanceManager {
       const timeout = 'timeout' in action && action.timeout !== undefined ? action.timeout : this.deps.stopTimeout;
       await this.runStep(uuid, step, name === 'hard_reboot' ? 0 : timeout);
       return this.get(uuid);
+    });
+  }
+
+  /**
+   * Commits the instance's filesystem to a new engine image. A running guest is frozen for the
+   * commit and thawed afterwards, even when the commit fails; a paused one stays paused.
+   */
+  commitForSnapshot(uuid: string, onFrozen: () => void): Promise<string> {
+    return this.serialized(uuid, async () => {
+      const rt = this.deps.runtime;
+      const before = await this.get(uuid);
+      if (before.power_state !== 'running') {
+        onFrozen();
+        return rt.commit(uuid);
+      }
+      await rt.pause(uuid);
+      try {
+        onFrozen();
+        return await rt.commit(uuid);
+      } finally {
+        await rt.unpause(uuid);
+      }
     });
   }
 
@@ -119,11 +156,6 @@ export class InstanceManager {
   }
 
   private serialized<T>(uuid: string, op: () => Promise<T>): Promise<T> {
-    const prev = this.queues.get(uuid) ?? Promise.resolve();
-    const next = prev.then(op, op);
-    const tail = next.catch(() => undefined);
-    this.queues.set(uuid, tail);
-    void tail.then(() => { if (this.queues.get(uuid) === tail) this.queues.delete(uuid); });
-    return next;
+    return this.serial.run(uuid, op);
   }
 }

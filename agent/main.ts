@@ -28,9 +28,15 @@ export interface AgentOverrides {
 export async function startAgent(config: Config, overrides: AgentOverrides = {}): Promise<RunningAgent> {
   const log = overrides.log ?? createLogger('berth-agent', { debug: config.DEFAULT.debug });
   const token = config.agent.token || loadOrCreateToken(config.DEFAULT.state_path);
-  const runtime = overrides.runtime ?? new DockerRuntime({ hostUrl: config.docker.host_url, apiVersion: config.docker.api_version });
+  const runtime = overrides.runtime ?? new DockerRuntime({
+    hostUrl: config.docker.host_url, apiVersion: config.docker.api_version, restartPolicy: config.docker.restart_policy,
+  });
   const images = overrides.images ?? (await defaultImageService(config));
-  const app = createApp({ runtime, images, token, log, maxBodyBytes: config.agent.max_body_bytes, stopTimeout: config.docker.stop_timeout });
+  const app = createApp({
+    runtime, images, token, log, maxBodyBytes: config.agent.max_body_bytes, stopTimeout: config.docker.stop_timeout,
+    statePath: config.DEFAULT.state_path, injectSshKeys: config.agent.inject_ssh_keys,
+    subnetPool: config.agent.project_subnet_pool, subnetPrefix: config.agent.project_subnet_prefix,
+  });
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.agent.listen));
   log.info({ url, runtime: config.docker.host_url, runtime_reachable: await runtime.ping() }, 'berth-agent listening');

@@ -49,6 +49,7 @@ function stringMap(v: unknown, field: string, maxKeys: number, maxLen: number): 
 const HOSTNAME_RE = /^(?=.{1,63}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 const ID_RE = /^[A-Za-z0-9_.@-]+$/;
 const BASE64_RE = /^[A-Za-z0-9+/\r\n]*={0,2}\s*$/;
+const KEY_NAME_RE = /^[A-Za-z0-9_. @-]+$/;
 const REQUEST_ID_RE = /^req-[0-9a-f-]{36}$/;
 
 function flavor(v: unknown): FlavorSpec {
@@ -79,6 +80,7 @@ export function validateInstanceSpec(body: unknown): InstanceSpec {
     key_data: nullable(b.key_data, (v) => str(v, 'key_data', 16384)),
     fixed_ip: nullable(b.fixed_ip, ipv4),
   };
+  if (b.key_name !== undefined && b.key_name !== null) spec.key_name = str(b.key_name, 'key_name', 255, KEY_NAME_RE, 'a key pair name');
   if (b.request_id !== undefined) spec.request_id = str(b.request_id, 'request_id', 40, REQUEST_ID_RE, 'a request id req-<uuid>');
   return spec;
 }
@@ -89,6 +91,11 @@ function ipv4(v: unknown): string {
 }
 
 const MAX_TIMEOUT = 3600;
+
+/** Body of POST /v1/instances/{uuid}/snapshot: the queued Glance image to fill. */
+export function validateSnapshot(body: unknown): string {
+  return requireUuid(object(body, 'request body').image_id, 'image_id');
+}
 
 export function validateAction(body: unknown): InstanceAction {
   const b = object(body, 'request body');

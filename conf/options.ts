@@ -82,6 +82,7 @@ export const schema = {
     blob_path: str('$state_path/blobs', 'Directory of the content-addressed blob store.'),
     default_project: str('berth', 'Project owning images in noauth mode.'),
     max_body_bytes: int(1048576, 'Largest JSON request body the image API accepts, in bytes.', 1024, 104857600),
+    max_image_bytes: int(1099511627776, 'Largest image data an upload (PUT /v2/images/{id}/file) may store, in bytes; larger uploads are refused with 413 and the image is killed (Glance\'s image_size_cap).', 1, Number.MAX_SAFE_INTEGER),
   },
   registry: {
     insecure_hosts: list(['127.0.0.1:5000', 'localhost:5000'], 'Registries spoken to over plain HTTP (loopback registries by default); all others use HTTPS.'),
@@ -92,6 +93,10 @@ export const schema = {
     max_manifest_bytes: int(4194304, 'Largest manifest or index accepted, in bytes.', 1024, 104857600),
     max_layer_bytes: int(10737418240, 'Largest single blob accepted, in bytes.', 1, Number.MAX_SAFE_INTEGER),
     platform: str('linux/amd64', 'Platform (OS/ARCH[/VARIANT]) picked from multi-platform images (manifest lists, OCI indexes).'),
+    max_layers: int(128, 'Most layers an imported image may have; a manifest with more is refused before anything is fetched.', 1, 10000),
+    max_image_bytes: int(68719476736, 'Most bytes the config and layers of an imported image may declare in total; checked before anything is fetched.', 1, Number.MAX_SAFE_INTEGER),
+    max_uncompressed_bytes: int(68719476736, 'Most bytes one layer may unpack to; the layer scanner stops a larger one while it streams in.', 1, Number.MAX_SAFE_INTEGER),
+    max_uncompressed_ratio: int(100, 'Most uncompressed bytes per compressed byte of a layer (checked once a layer is past 64 MiB unpacked): stops decompression bombs.', 2, 100000),
   },
   oslo_messaging_rabbit: {
     amqp_durable_queues: bool(false, 'Declare exchange nova and the compute queues durable (must match the other nova services).'),

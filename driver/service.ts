@@ -7,6 +7,7 @@ import { InstanceStore } from './compute/store.js';
 import { baseApiEndpoint, computeEndpoint } from './compute/endpoint.js';
 import { berthEndpoint } from './compute/berth-endpoint.js';
 import { hostResources } from './compute/resources.js';
+import { createImageClient } from '../glance-bridge/client/http.js';
 import { Notifier } from './notify/notifier.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { RpcServer } from './rpc/server.js';
@@ -39,7 +40,8 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     versionedTopic: c.notifications.versioned_notifications_topic, legacyTopic: c.notifications.legacy_notifications_topic, rabbit, log,
   });
   const manager = new ComputeManager({
-    host: c.DEFAULT.host, node: c.DEFAULT.host, store, agent, notifier, resources: hostResources(c.compute, c.DEFAULT.state_path), log: log.child({ component: 'manager' }),
+    host: c.DEFAULT.host, node: c.DEFAULT.host, store, agent, notifier, resources: hostResources(c.compute, c.DEFAULT.state_path),
+    images: createImageClient({ url: c.glance.api_url }), log: log.child({ component: 'manager' }),
   });
   const dispatcher = new Dispatcher([computeEndpoint(manager, agent), baseApiEndpoint(), berthEndpoint(c.DEFAULT.host, store, manager)]);
   const server = new RpcServer(transport, dispatcher, {

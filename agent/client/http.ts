@@ -1,6 +1,8 @@
 import { BerthError } from '../../common/errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
-import type { AgentClient, AgentErrorCode, InstanceAction, InstanceSpec, InstanceStatus } from './types.js';
+import type {
+  AgentClient, AgentErrorCode, InstanceAction, InstanceSpec, InstanceStatus, SnapshotTask,
+} from './types.js';
 
 export interface AgentClientOptions {
   /** `http://HOST:PORT` or `unix:///PATH.sock`. */
@@ -15,7 +17,8 @@ export interface AgentClientOptions {
 
 const KNOWN_CODES: ReadonlySet<string> = new Set<AgentErrorCode>([
   'INSTANCE_NOT_FOUND', 'INSTANCE_INVALID_STATE', 'IMAGE_NOT_FOUND', 'IMAGE_FETCH_FAILED', 'INVALID_INPUT',
-  'UNAUTHORIZED', 'RUNTIME_UNAVAILABLE', 'RUNTIME_ERROR', 'SERVICE_UNREACHABLE',
+  'UNAUTHORIZED', 'RUNTIME_UNAVAILABLE', 'RUNTIME_ERROR', 'SERVICE_UNREACHABLE', 'SUBNET_POOL_EXHAUSTED',
+  'SNAPSHOT_NOT_FOUND', 'IMAGE_UPLOAD_FAILED',
 ]);
 
 /** AgentClient over the agent's HTTP API (docs/agent-api.md). */
@@ -49,6 +52,18 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     },
     async consoleLog(uuid: string, tailLines?: number): Promise<string> {
       return (await call<{ output: string }>({ path: path(uuid, tailLines === undefined ? '/console' : `/console?tail=${tailLines}`) })).body.output;
+    },
+    async snapshotInstance(uuid: string, imageId: string): Promise<SnapshotTask> {
+      return (await call<{ snapshot: SnapshotTask }>({ method: 'POST', path: path(uuid, '/snapshot'), body: { image_id: imageId } })).body.snapshot;
+    },
+    async getSnapshot(imageId: string): Promise<SnapshotTask | null> {
+      const res = await call<{ snapshot: SnapshotTask }>({ path: `/v1/snapshots/${encodeURIComponent(imageId)}`, accept: [404] });
+      if (res.status === 404) {
+        const code = (res.body as { error?: { code?: string } } | undefined)?.error?.code;
+        if (code !== 'SNAPSHOT_NOT_FOUND') throw new BerthError('UPSTREAM_ERROR', `agent answered 404 ${code ?? ''} for a snapshot`, { status: 502 });
+        return null;
+      }
+      return res.body.snapshot;
     },
     async health(): Promise<{ ok: boolean; runtime: boolean }> {
       const res = await call<{ ok: boolean; runtime: boolean }>({ path: '/healthz', accept: [503] });

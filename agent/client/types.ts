@@ -28,6 +28,8 @@ export interface InstanceSpec {
   /** base64, as nova carries it; may be null. */
   user_data: string | null;
   key_data: string | null;
+  /** Name of the key pair key_data came from; the config drive's public_keys is keyed by it ("default" when absent). */
+  key_name?: string | null;
   /** Fixed IPv4 address from the instance's network info, when nova gave one. */
   fixed_ip: string | null;
   /** Request id from the RPC context, logged by the agent. */
@@ -55,7 +57,25 @@ export type InstanceAction =
 
 export type AgentErrorCode =
   | 'INSTANCE_NOT_FOUND' | 'INSTANCE_INVALID_STATE' | 'IMAGE_NOT_FOUND' | 'IMAGE_FETCH_FAILED'
-  | 'INVALID_INPUT' | 'UNAUTHORIZED' | 'RUNTIME_UNAVAILABLE' | 'RUNTIME_ERROR' | 'SERVICE_UNREACHABLE';
+  | 'INVALID_INPUT' | 'UNAUTHORIZED' | 'RUNTIME_UNAVAILABLE' | 'RUNTIME_ERROR' | 'SERVICE_UNREACHABLE'
+  | 'SUBNET_POOL_EXHAUSTED' | 'SNAPSHOT_NOT_FOUND' | 'IMAGE_UPLOAD_FAILED';
+
+/**
+ * Progress of a snapshot (POST /v1/instances/{uuid}/snapshot), keyed by the Glance image it fills:
+ * freezing (pause) → committing → uploading (the guest runs again) → active, or failed.
+ */
+export type SnapshotState = 'freezing' | 'committing' | 'uploading' | 'active' | 'failed';
+
+export interface SnapshotTask {
+  image_id: string;
+  instance_uuid: string;
+  state: SnapshotState;
+  /** Bytes of the image export sent to the image store so far. */
+  bytes_uploaded: number;
+  error: { code: string; message: string } | null;
+  created_at: string;
+  updated_at: string;
+}
 
 /**
  * The driver's view of the agent. Every method is safe to repeat:
@@ -64,7 +84,7 @@ export type AgentErrorCode =
  *   container behind.
  * - deleteInstance: succeeds when the instance is already gone.
  */
-export interface AgentClient {
+export interface AgentClient extends AgentSnapshotClient {
   createInstance(uuid: string, spec: InstanceSpec): Promise<InstanceStatus>;
   getInstance(uuid: string): Promise<InstanceStatus | null>;
   listInstances(): Promise<InstanceStatus[]>;
@@ -72,4 +92,15 @@ export interface AgentClient {
   instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus>;
   consoleLog(uuid: string, tailLines?: number): Promise<string>;
   health(): Promise<{ ok: boolean; runtime: boolean }>;
+}
+
+/**
+ * Snapshot calls (part of AgentClient):
+ * - snapshotInstance: starts a snapshot into a queued Glance image and returns at once; a repeat
+ *   for the same image returns the task under way (or done) and uploads nothing twice.
+ * - getSnapshot: null when the agent knows no snapshot into that image.
+ */
+export interface AgentSnapshotClient {
+  snapshotInstance(uuid: string, imageId: string): Promise<SnapshotTask>;
+  getSnapshot(imageId: string): Promise<SnapshotTask | null>;
 }

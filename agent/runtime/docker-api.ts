@@ -52,7 +52,14 @@ export class DockerApi {
 
   async json<T>(call: DockerCall): Promise<DockerReply<T>> {
     const res = await this.raw(call);
-    const text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
+    let text: string;
+    try {
+      text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
+    } catch (err) {
+      // The engine went away mid-answer (a dockerd restart): as unavailable as a refused connection.
+      if (err instanceof BerthError) throw err;
+      throw agentError('RUNTIME_UNAVAILABLE', `container runtime unavailable while trying to ${call.what}`, {}, err);
+    }
     let body: unknown;
     try { body = text ? JSON.parse(text) : undefined; } catch { body = undefined; }
     const message = typeof (body as { message?: unknown } | undefined)?.message === 'string' ? (body as { message: string }).message : text.slice(0, 500);

@@ -5,7 +5,7 @@ export interface DockerContainer {
   Created?: string;
   State?: { Status?: string; OOMKilled?: boolean; ExitCode?: number; StartedAt?: string };
   Config?: { Labels?: Record<string, string> | null };
-  NetworkSettings?: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> | null };
+  NetworkSettings?: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } | null }> | null };
 }
 
 const STATES: ReadonlySet<string> = new Set<ContainerState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
@@ -27,9 +27,12 @@ export function toContainerInfo(c: DockerContainer): ContainerInfo {
   };
 }
 
+/** A stopped instance on a project network keeps reporting the fixed address it will take again. */
 function ipAddressOf(c: DockerContainer): string | null {
   if (c.NetworkSettings?.IPAddress) return c.NetworkSettings.IPAddress;
-  for (const n of Object.values(c.NetworkSettings?.Networks ?? {})) if (n.IPAddress) return n.IPAddress;
+  const networks = Object.values(c.NetworkSettings?.Networks ?? {});
+  for (const n of networks) if (n.IPAddress) return n.IPAddress;
+  for (const n of networks) if (n.IPAMConfig?.IPv4Address) return n.IPAMConfig.IPv4Address;
   return null;
 }
 

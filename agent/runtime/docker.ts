@@ -1,27 +1,35 @@
 import { Readable } from 'node:stream';
+import { BerthError } from '../../common/errors.js';
 import { readBody } from '../../common/http-client.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
 import { DockerApi, refusal } from './docker-api.js';
 import { toContainerInfo, type DockerContainer } from './docker-inspect.js';
+import { DockerNetworks } from './docker-network.js';
 import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
 import { readLogFrames } from './log-frames.js';
 import {
   containerName, LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT,
-  type ContainerInfo, type ContainerRuntime, type ContainerSpec,
+  type ContainerInfo, type ContainerRuntime, type ContainerSpec, type NetworkInfo, type NetworkSpec,
 } from './types.js';
+
+export type RestartPolicy = 'no' | 'unless-stopped';
 
 export interface DockerRuntimeOptions {
   hostUrl: string;
   apiVersion: string;
   /** Longest wait for an image load, whose answer only comes after every layer is unpacked. */
   loadTimeoutMs?: number;
+  /** `no` by default: nova decides when an instance comes back, not a restarting engine. */
+  restartPolicy?: RestartPolicy;
 }
 
 /** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid>. */
 export class DockerRuntime implements ContainerRuntime {
   private readonly api: DockerApi;
+  private readonly networks: DockerNetworks;
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
+    this.networks = new DockerNetworks(this.api);
   }
 
   async ping(): Promise<boolean> {
@@ -62,8 +70,11 @@ export class DockerRuntime implements ContainerRuntime {
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
     const res = await this.api.json<{ Id: string }>({
       method: 'POST', path: '/containers/create', query: { name: containerName(spec.uuid) },
-      body: createBody(spec), accept: [404, 409], what: 'create the container',
+      body: createBody(spec, this.opts.restartPolicy ?? 'no'), accept: [404, 409], what: 'create the container',
     });
+    if (res.status === 404 && spec.network && /network/i.test(res.message)) {
+      throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`, { uuid: spec.uuid });
+    }
     if (res.status === 404) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
     const created = res.status !== 409;
     const existing = await this.inspect(spec.uuid);
@@ -93,7 +104,12 @@ export class DockerRuntime implements ContainerRuntime {
       path: '/containers/json', query: { all: 1, filters: JSON.stringify({ label: [LABEL_INSTANCE] }) }, what: 'list containers',
     });
     const uuids = (res.body ?? []).map((c) => c.Labels?.[LABEL_INSTANCE]).filter((u): u is string => typeof u === 'string');
-    const infos = await Promise.all(uuids.map((u) => this.inspect(u).catch(() => null)));
+    // A container removed between the two calls inspects as null; an unreachable engine must
+    // fail the whole list, or the caller would take live instances for deleted ones.
+    const infos = await Promise.all(uuids.map((u) => this.inspect(u).catch((err: unknown) => {
+      if (err instanceof BerthError && err.code === 'RUNTIME_UNAVAILABLE') throw err;
+      return null;
+    })));
     return infos.filter((i): i is ContainerInfo => i !== null);
   }
 
@@ -134,6 +150,33 @@ export class DockerRuntime implements ContainerRuntime {
     return readLogFrames(res.body, opts.maxBytes);
   }
 
+  async commit(uuid: string): Promise<string> {
+    const res = await this.api.json<{ Id?: string }>({
+      method: 'POST', path: '/commit', query: { container: containerName(uuid), pause: 'false' }, accept: [404], timeoutMs: 600_000, what: 'commit the container',
+    });
+    if (res.status === 404) throw instanceNotFound(uuid);
+    if (typeof res.body?.Id !== 'string') throw agentError('RUNTIME_ERROR', `container runtime gave no image id for the commit of instance ${uuid}`);
+    return res.body.Id;
+  }
+
+  async exportImage(imageId: string): Promise<NodeJS.ReadableStream> {
+    // Docker answers a missing image here with a 500, so ask first.
+    if (!(await this.hasImage(imageId))) throw agentError('IMAGE_NOT_FOUND', 'image to export is not present in the container runtime');
+    const res = await this.api.raw({ path: `/images/${encodeURIComponent(imageId)}/get`, timeoutMs: 600_000, what: 'export an image' });
+    if (res.status === 404) { res.body.resume(); throw agentError('IMAGE_NOT_FOUND', 'image to export is not present in the container runtime'); }
+    if (res.status >= 300) throw refusal('export an image', res.status, (await readBody(res.body, 65536)).toString('utf8'));
+    return res.body;
+  }
+
+  async removeImage(imageId: string): Promise<void> {
+    await this.api.json<unknown>({ method: 'DELETE', path: `/images/${encodeURIComponent(imageId)}`, accept: [404, 409], what: 'remove an image' });
+  }
+
+  listNetworks(): Promise<NetworkInfo[]> { return this.networks.list(); }
+  createNetwork(spec: NetworkSpec): Promise<boolean> { return this.networks.create(spec); }
+  removeNetwork(name: string): Promise<boolean> { return this.networks.remove(name); }
+  networkAddresses(name: string): Promise<string[]> { return this.networks.addresses(name); }
+
   private async action(uuid: string, verb: string, query: Record<string, string | number> = {}, timeoutMs?: number): Promise<void> {
     const res = await this.api.json<unknown>({
       method: 'POST', path: `/containers/${containerName(uuid)}/${verb}`, query, accept: [404, 409], timeoutMs, what: `${verb} the container`,
@@ -155,10 +198,13 @@ export class DockerRuntime implements ContainerRuntime {
   }
 }
 
-function createBody(spec: ContainerSpec): Record<string, unknown> {
+function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy): Record<string, unknown> {
+  const net = spec.network;
   return {
     Image: spec.imageId,
     Hostname: spec.hostname,
+    ...(net ? { MacAddress: net.macAddress } : {}),
+    ...(net ? { NetworkingConfig: { EndpointsConfig: { [net.name]: { IPAMConfig: { IPv4Address: net.ipv4 } } } } } : {}),
     Labels: { [LABEL_INSTANCE]: spec.uuid, [LABEL_PROJECT]: spec.projectId, [LABEL_IMAGE]: spec.glanceImageId },
     Tty: false,
     OpenStdin: false,
@@ -168,8 +214,9 @@ function createBody(spec: ContainerSpec): Record<string, unknown> {
       SecurityOpt: ['no-new-privileges'],
       CapDrop: ['ALL'],
       CapAdd: [...GUEST_CAPABILITIES],
-      // Nova decides when an instance comes back; a restarting engine must not do it behind its back.
-      RestartPolicy: { Name: 'no' },
+      RestartPolicy: { Name: restartPolicy },
+      ...(net ? { NetworkMode: net.name } : {}),
+      Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: true })),
       // Bounded on disk; the console endpoint reads from this log.
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     },

@@ -31,7 +31,19 @@ export interface ContainerSpec {
   projectId: string;
   hostname: string;
   flavor: FlavorSpec;
+  /** The project network and the address the container takes on it; absent: the engine's default bridge. */
+  network?: ContainerNetwork;
+  /** Host paths bind-mounted read-only into the container (config drive, authorized_keys). */
+  mounts?: ReadOnlyMount[];
 }
+
+export interface ContainerNetwork { name: string; ipv4: string; macAddress: string }
+export interface ReadOnlyMount { source: string; target: string }
+
+/** An engine network as the agent sees it; `projectId` is set on Berth's project networks only. */
+export interface NetworkInfo { name: string; projectId: string | null; subnets: string[] }
+
+export interface NetworkSpec { name: string; projectId: string; subnet: string; gateway: string }
 
 export interface ContainerInfo {
   uuid: string;
@@ -93,4 +105,26 @@ export interface ContainerRuntime {
 
   /** The last `tail` lines of stdout and stderr, at most `maxBytes` (the newest bytes are kept). */
   logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string>;
+
+  /**
+   * Commits the container's filesystem to a new untagged image and returns its engine id. Does
+   * not pause: callers freeze the guest first when they need a consistent image.
+   */
+  commit(uuid: string): Promise<string>;
+  /** A docker-archive of one image, streamed. IMAGE_NOT_FOUND when it is absent. */
+  exportImage(imageId: string): Promise<NodeJS.ReadableStream>;
+  /** Removes an image no container uses; succeeds when it is already gone. */
+  removeImage(imageId: string): Promise<void>;
+
+  /** Every network of the engine, Berth's or not, with its IPv4 subnets. */
+  listNetworks(): Promise<NetworkInfo[]>;
+  /**
+   * Creates an isolated bridge network labelled with its project. Returns false and creates
+   * nothing when the name is taken or the subnet overlaps another network's.
+   */
+  createNetwork(spec: NetworkSpec): Promise<boolean>;
+  /** Removes a network. False when a container in any state still uses it; true when it is gone. */
+  removeNetwork(name: string): Promise<boolean>;
+  /** IPv4 addresses that containers in any state hold, or will take, on the network. */
+  networkAddresses(name: string): Promise<string[]>;
 }

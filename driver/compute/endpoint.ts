@@ -97,6 +97,22 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
         await manager.rebuild(ctx, uuid, args.image_ref);
       },
     },
+    snapshot_instance: {
+      required: ['image_id', 'instance'], long: true,
+      handler: async (ctx, args) => {
+        if (typeof args.image_id !== 'string' || args.image_id === '') throw invalidField('image_id', 'expected an image id');
+        await manager.snapshot(ctx, instanceUuid(args.instance), args.image_id);
+      },
+    },
+    backup_instance: {
+      required: ['image_id', 'instance', 'backup_type', 'rotation'], long: true,
+      handler: async (ctx, args) => {
+        if (typeof args.image_id !== 'string' || args.image_id === '') throw invalidField('image_id', 'expected an image id');
+        if (typeof args.backup_type !== 'string' || args.backup_type === '') throw invalidField('backup_type', 'expected a string such as daily');
+        if (typeof args.rotation !== 'number' || !Number.isInteger(args.rotation) || args.rotation < 0) throw invalidField('rotation', 'expected a non-negative integer');
+        await manager.snapshot(ctx, instanceUuid(args.instance), args.image_id, { type: args.backup_type, rotation: args.rotation });
+      },
+    },
     get_instance_diagnostics: {
       required: ['instance'],
       handler: async (_ctx, args) => {

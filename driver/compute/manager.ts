@@ -7,6 +7,8 @@ import type { FaultInfo, NovaExtras } from '../notify/payload.js';
 import type { Instance } from '../objects/instance.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { novaError, RpcFailure } from '../rpc/failure.js';
+import { rotateBackups, runSnapshot } from './snapshots.js';
+import type { ImageService } from '../../glance-bridge/client/types.js';
 import { capacity, checkClaim, claimOf, sumUsage, type HostResources, type Usage } from './resources.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { canStart, TRANSITIONS, type InstanceActionName } from './states.js';
@@ -20,6 +22,8 @@ export interface ManagerDeps {
   agent: AgentClient;
   notifier: Notifier;
   resources: HostResources;
+  /** The image service, for backup rotation; without it backups are not rotated. */
+  images?: ImageService;
   log: Logger;
 }
 
@@ -189,7 +193,7 @@ export class ComputeManager {
   }
 
   /** A power action (stop, start, reboot, pause, ...) through the transition table. */
-  async powerAction(ctx: RequestContext, uuid: string, name: InstanceActionName, run: (row: InstanceRow) => Promise<unknown>): Promise<void> {
+  async powerAction(ctx: RequestContext, uuid: string, name: InstanceActionName, run: (row: InstanceRow) => Promise<unknown>, extra: { snapshot_image_id?: string } = {}): Promise<void> {
     await this.locks.run(uuid, async () => {
       const row = await this.require(uuid);
       const t = TRANSITIONS[name];
@@ -200,18 +204,18 @@ export class ComputeManager {
       }
       const action = await this.d.store.startAction(uuid, name, ctx);
       await this.d.store.update(row, { task_state: t.task });
-      await this.d.notifier.instance(ctx, t.event, 'start', this.payload(row, ctx));
+      await this.d.notifier.instance(ctx, t.event, 'start', { ...this.payload(row, ctx), snapshotImageId: extra.snapshot_image_id });
       try {
         await run(row);
         await this.d.store.update(row, t.to === 'unchanged' ? { task_state: null } : { ...t.to, task_state: null });
         await this.d.store.finishAction(action, 'Success');
-        await this.d.notifier.instance(ctx, t.event, 'end', this.payload(row, ctx));
+        await this.d.notifier.instance(ctx, t.event, 'end', { ...this.payload(row, ctx), snapshotImageId: extra.snapshot_image_id });
       } catch (err) {
         const fault = faultOf(err);
         await this.d.store.addFault(uuid, fault.code, fault.message, fault.exception);
         await this.d.store.update(row, { task_state: null });
         await this.d.store.finishAction(action, 'Error', fault.message);
-        await this.d.notifier.instance(ctx, t.event, 'error', this.payload(row, ctx, fault));
+        await this.d.notifier.instance(ctx, t.event, 'error', { ...this.payload(row, ctx, fault), snapshotImageId: extra.snapshot_image_id });
         throw err;
       }
     });
@@ -229,6 +233,21 @@ export class ComputeManager {
       const status = await this.d.agent.createInstance(uuid, spec);
       await this.d.store.update(row, { launched_at: new Date(), ip_address: status.ip_address });
     });
+  }
+
+  /**
+   * snapshot_instance / backup_instance: the agent freezes the container only while committing,
+   * then streams the image into the Glance image the control plane created. The vm_state is
+   * unchanged; task_state goes image_snapshot → image_pending_upload → image_uploading → none.
+   */
+  async snapshot(ctx: RequestContext, uuid: string, imageId: string, backup?: { type: string; rotation: number }): Promise<void> {
+    await this.powerAction(ctx, uuid, backup ? 'backup' : 'createImage', async (row) => {
+      await runSnapshot(this.d.agent, uuid, imageId, async (task) => { await this.d.store.update(row, { task_state: task }); });
+    }, { snapshot_image_id: imageId });
+    if (backup && this.d.images) {
+      const removed = await rotateBackups(this.d.images, uuid, backup.type, backup.rotation, this.d.log);
+      if (removed.length) this.d.log.info({ instance: uuid, removed }, 'rotated backups');
+    }
   }
 
   /**

@@ -2,7 +2,8 @@ import { DataTypes, Model, type Sequelize } from 'sequelize';
 
 export type VmState = 'building' | 'active' | 'stopped' | 'paused' | 'suspended' | 'error' | 'deleted';
 export type TaskState = 'spawning' | 'deleting' | 'powering-off' | 'powering-on' | 'rebooting' | 'rebooting_hard'
-  | 'pausing' | 'unpausing' | 'suspending' | 'resuming' | 'rebuilding' | 'image_snapshot' | 'image_backup';
+  | 'pausing' | 'unpausing' | 'suspending' | 'resuming' | 'rebuilding' | 'image_snapshot' | 'image_backup'
+  | 'image_pending_upload' | 'image_uploading';
 
 /** nova's power_state integers. */
 export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;

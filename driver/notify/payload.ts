@@ -39,7 +39,7 @@ function faultPayload(fault: FaultInfo | null) {
 
 export interface StateUpdate { old_state: string; state: string; old_task_state: string | null; new_task_state: string | null }
 
-export interface PayloadInput { row: InstanceRow; requestId: string | null; initiatorUser: string | null; initiatorProject: string | null; fault?: FaultInfo | null; snapshotImageId?: string; stateUpdate?: StateUpdate }
+export interface PayloadInput { row: InstanceRow; requestId: string | null; initiatorUser: string | null; initiatorProject: string | null; fault?: FaultInfo | null; snapshotImageId?: string | undefined; stateUpdate?: StateUpdate }
 
 export function instancePayload(event: string, p: PayloadInput): Record<string, unknown> {
   const { row } = p;

@@ -1,6 +1,6 @@
 import type { Logger } from '../../common/log.js';
 import { decodeBody, encodeEnvelope, MalformedMessage, newUniqueId, parseRequest, type RpcRequest } from './envelope.js';
-import { novaError, serializeFailure, toRpcFailure, type RpcFailure } from './failure.js';
+import { novaError, RpcFailure, serializeFailure, toRpcFailure } from './failure.js';
 import type { Dispatcher } from './dispatcher.js';
 import { declareRpcServerQueues, newFanoutQueueName, type RabbitDeclareOptions } from './topology.js';
 import type { AmqpTransport, Delivery } from './transport.js';
@@ -26,6 +26,8 @@ export interface RpcServerOptions {
   log: Logger;
   messageLog?: MessageLog;
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface RpcStats { received: number; malformed: number; duplicates: number; failures: number; inFlight: number }
 
@@ -80,7 +82,12 @@ export class RpcServer {
     });
     this.stats.inFlight++;
     if (key) this.inFlight.set(key, work);
-    await work.catch((err) => log.error({ err }, 'unexpected error processing a message'));
+    await work.catch((err) => {
+      // Never leave a delivery unsettled: it would sit unacked until the connection drops, then
+      // come back and fail again. A message that breaks the server is a poison message.
+      log.error({ err }, 'unexpected error processing a message; dropped');
+      d.drop();
+    });
   }
 
   private reject(d: Delivery, why: string): void {
@@ -121,20 +128,28 @@ export class RpcServer {
     const monitor = req.reply?.monitorTimeout;
     if (!req.reply || !monitor || Math.trunc(monitor) / 2 < 1) return null;
     const reply = req.reply;
+    // Node runs a timer longer than 2^31-1 ms after 1 ms: a caller's huge _timeout would turn
+    // into a flood of heartbeats instead of none.
+    const intervalMs = Math.min((Math.trunc(monitor) / 2) * 1000, MAX_TIMER_MS);
     const timer = setInterval(() => {
       void this.transport.publish('', reply.replyQueue, encodeEnvelope({ result: null, failure: null, ending: false, _msg_id: reply.msgId, _unique_id: newUniqueId() }), { mandatory: true }).catch(() => undefined);
-    }, (Math.trunc(monitor) / 2) * 1000);
+    }, intervalMs);
     return { stop: () => clearInterval(timer) };
   }
 
-  private sendReply(reply: NonNullable<RpcRequest['reply']>, result: unknown, failure: RpcFailure | null): Promise<void> {
-    const body = encodeEnvelope({
-      result: failure ? null : result ?? null,
-      failure: failure ? serializeFailure(failure) : null,
-      ending: true,
-      _msg_id: reply.msgId,
-      _unique_id: newUniqueId(),
+  private async sendReply(reply: NonNullable<RpcRequest['reply']>, result: unknown, failure: RpcFailure | null): Promise<void> {
+    const encode = (r: unknown, f: RpcFailure | null) => encodeEnvelope({
+      result: f ? null : r ?? null, failure: f ? serializeFailure(f) : null, ending: true, _msg_id: reply.msgId, _unique_id: newUniqueId(),
     });
+    let body: Buffer;
+    try {
+      body = encode(result, failure);
+    } catch (err) {
+      // A result that cannot be encoded (e.g. a value echoed back nested too deep for the encoder)
+      // is still answered, with the error Python's json.dumps would raise.
+      this.stats.failures++;
+      body = encode(null, new RpcFailure('ValueError', 'builtins', `the result could not be serialized: ${(err as Error).message}`));
+    }
     return this.transport.publish('', reply.replyQueue, body, { mandatory: true });
   }
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { FlavorSpec } from '../../agent/client/types.js';
 import type { ContainerRuntime, ContainerSpec } from '../../agent/runtime/types.js';
 import { BerthError } from '../../common/errors.js';
+import { imageIdsInArchive } from '../fakes/docker-archive.js';
 
 /** What the suite needs from a backend under test. */
 export interface RuntimeHarness {
@@ -146,6 +147,51 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       const listed = await rt.list();
       assert.ok(listed.some((c) => c.uuid === s.uuid));
       for (const c of listed) assert.match(c.uuid, /^[0-9a-f-]{36}$/);
+    });
+
+    it('makes project networks, gives a container its fixed address, and removes unused networks only', async () => {
+      const name = `berth-conformance-${randomUUID().slice(0, 8)}`;
+      const s = spec({ network: { name, ipv4: '10.254.250.9', macAddress: '02:42:0a:fe:fa:09' } });
+      try {
+        assert.equal(await rt.createNetwork({ name, projectId: 'conformance', subnet: '10.254.250.0/24', gateway: '10.254.250.1' }), true);
+        assert.deepEqual((await rt.listNetworks()).find((n) => n.name === name), { name, projectId: 'conformance', subnets: ['10.254.250.0/24'] });
+        assert.equal(await rt.createNetwork({ name, projectId: 'conformance', subnet: '10.254.251.0/24', gateway: '10.254.251.1' }), false);
+        assert.equal(await rt.createNetwork({ name: `${name}-b`, projectId: 'conformance', subnet: '10.254.250.128/25', gateway: '10.254.250.129' }), false);
+        const { info } = await rt.createContainer(s);
+        assert.equal(info.ipAddress, '10.254.250.9');
+        assert.deepEqual(await rt.networkAddresses(name), ['10.254.250.9']);
+        await rt.stop(s.uuid, 5);
+        assert.equal((await rt.inspect(s.uuid))?.ipAddress, '10.254.250.9');
+        assert.deepEqual(await rt.networkAddresses(name), ['10.254.250.9']);
+        assert.equal(await rt.removeNetwork(name), false);
+        await rt.remove(s.uuid, 0);
+        assert.equal(await rt.removeNetwork(name), true);
+        assert.equal(await rt.removeNetwork(name), true);
+        assert.ok(!(await rt.listNetworks()).some((n) => n.name === name));
+      } finally {
+        await rt.remove(s.uuid, 0).catch(() => undefined);
+        await rt.removeNetwork(name).catch(() => undefined);
+        await rt.removeNetwork(`${name}-b`).catch(() => undefined);
+      }
+    });
+
+    it('commits a container to an image, exports it as a docker-archive, and removes it', async () => {
+      const s = spec();
+      await rt.createContainer(s);
+      await rt.pause(s.uuid);
+      const imageId = await rt.commit(s.uuid);
+      try {
+        assert.match(imageId, /^sha256:[0-9a-f]{64}$/);
+        assert.equal(await state(s.uuid), 'paused');
+        assert.equal(await rt.hasImage(imageId), true);
+        assert.deepEqual(await imageIdsInArchive(await rt.exportImage(imageId)), [imageId]);
+        await rejectsWith(rt.commit(randomUUID()), 'INSTANCE_NOT_FOUND');
+      } finally {
+        await rt.removeImage(imageId);
+      }
+      assert.equal(await rt.hasImage(imageId), false);
+      await rt.removeImage(imageId);
+      await rejectsWith(rt.exportImage(imageId), 'IMAGE_NOT_FOUND');
     });
 
     it('returns the guest console, tail-limited', async () => {

@@ -1,4 +1,4 @@
-import type { AgentClient, InstanceAction, InstanceSpec, InstanceStatus } from '../../agent/client/types.js';
+import type { AgentClient, InstanceAction, InstanceSpec, InstanceStatus, SnapshotTask } from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
 
 /**
@@ -76,6 +76,39 @@ export class FakeAgentClient implements AgentClient {
     this.get(uuid);
     const lines = ['berth-guest: booted', 'line 2', 'line 3'];
     return (tailLines === undefined ? lines : lines.slice(-tailLines)).join('\n');
+  }
+
+  readonly snapshots = new Map<string, SnapshotTask>();
+  /** Snapshots finish after this many getSnapshot polls (0: at once); `snapshotFails` makes them fail. */
+  snapshotPolls = 1;
+  snapshotFails: { code: string; message: string } | null = null;
+  private polls = new Map<string, number>();
+
+  async snapshotInstance(uuid: string, imageId: string): Promise<SnapshotTask> {
+    this.enter('snapshotInstance');
+    this.get(uuid);
+    const existing = this.snapshots.get(imageId);
+    if (existing) return { ...existing };
+    const now = new Date().toISOString();
+    const task: SnapshotTask = { image_id: imageId, instance_uuid: uuid, state: 'freezing', bytes_uploaded: 0, error: null, created_at: now, updated_at: now };
+    this.snapshots.set(imageId, task);
+    this.polls.set(imageId, 0);
+    return { ...task };
+  }
+
+  async getSnapshot(imageId: string): Promise<SnapshotTask | null> {
+    this.enter('getSnapshot');
+    const task = this.snapshots.get(imageId);
+    if (!task) return null;
+    const n = (this.polls.get(imageId) ?? 0) + 1;
+    this.polls.set(imageId, n);
+    if (task.state !== 'active' && task.state !== 'failed') {
+      if (n >= this.snapshotPolls) {
+        if (this.snapshotFails) Object.assign(task, { state: 'failed', error: this.snapshotFails });
+        else Object.assign(task, { state: 'active', bytes_uploaded: 1024 });
+      } else task.state = 'uploading';
+    }
+    return { ...task };
   }
 
   async health(): Promise<{ ok: boolean; runtime: boolean }> {

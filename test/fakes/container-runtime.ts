@@ -1,6 +1,8 @@
+import { Readable } from 'node:stream';
 import { agentError, instanceNotFound, invalidState } from '../../agent/errors.js';
-import type { ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState } from '../../agent/runtime/types.js';
-import { imageIdsInArchive } from './docker-archive.js';
+import { overlaps, parseCidr } from '../../agent/network/ipv4.js';
+import type { ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState, NetworkInfo, NetworkSpec } from '../../agent/runtime/types.js';
+import { buildDockerArchive, imageIdsInArchive } from './docker-archive.js';
 
 interface FakeContainer { info: ContainerInfo; spec: ContainerSpec; console: string }
 
@@ -13,9 +15,13 @@ export class FakeContainerRuntime implements ContainerRuntime {
   readonly containers = new Map<string, FakeContainer>();
   /** Containers the agent did not label: never listed, but they exist in the engine. */
   readonly foreign: string[] = [];
+  /** Networks by name; like Docker's, the default bridge is always there. */
+  readonly networks = new Map<string, NetworkInfo>([['bridge', { name: 'bridge', projectId: null, subnets: ['172.17.0.0/16'] }]]);
   unavailable = false;
   failNextStart = false;
   loads = 0;
+  /** docker-archives of committed images, by image id. */
+  readonly commits = new Map<string, Buffer>();
   private nextIp = 2;
 
   async ping(): Promise<boolean> { return !this.unavailable; }
@@ -43,6 +49,7 @@ export class FakeContainerRuntime implements ContainerRuntime {
       return { info: { ...existing.info }, created: false };
     }
     if (!this.images.has(spec.imageId)) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`);
+    if (spec.network && !this.networks.has(spec.network.name)) throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`);
     const info: ContainerInfo = {
       uuid: spec.uuid, state: 'created', oomKilled: false, exitCode: null, projectId: spec.projectId,
       glanceImageId: spec.glanceImageId, ipAddress: null, createdAt: new Date().toISOString(), startedAt: null,
@@ -84,7 +91,7 @@ export class FakeContainerRuntime implements ContainerRuntime {
     c.info.state = 'running';
     c.info.exitCode = null;
     c.info.startedAt = new Date().toISOString();
-    c.info.ipAddress = `172.17.0.${this.nextIp++}`;
+    c.info.ipAddress = c.spec.network?.ipv4 ?? `172.17.0.${this.nextIp++}`;
     c.console += `berth-guest: booted ${c.spec.hostname}\n`;
   }
 
@@ -116,6 +123,55 @@ export class FakeContainerRuntime implements ContainerRuntime {
     return bytes.subarray(Math.max(0, bytes.length - opts.maxBytes)).toString('utf8');
   }
 
+  async commit(uuid: string): Promise<string> {
+    this.get(uuid);
+    const archive = await buildDockerArchive(`berth/commit:${uuid}`, `${uuid}-${this.commits.size}`);
+    this.images.add(archive.imageId);
+    this.commits.set(archive.imageId, archive.tar);
+    return archive.imageId;
+  }
+
+  async exportImage(imageId: string): Promise<NodeJS.ReadableStream> {
+    this.reachable();
+    const archive = this.commits.get(imageId);
+    if (!archive || !this.images.has(imageId)) throw agentError('IMAGE_NOT_FOUND', 'image to export is not present in the container runtime');
+    return Readable.from([archive]);
+  }
+
+  async removeImage(imageId: string): Promise<void> {
+    this.reachable();
+    if ([...this.containers.values()].some((c) => c.spec.imageId === imageId)) return;
+    this.images.delete(imageId);
+    this.commits.delete(imageId);
+  }
+
+  async listNetworks(): Promise<NetworkInfo[]> {
+    this.reachable();
+    return [...this.networks.values()].map((n) => ({ ...n, subnets: [...n.subnets] }));
+  }
+
+  async createNetwork(spec: NetworkSpec): Promise<boolean> {
+    this.reachable();
+    const wanted = parseCidr(spec.subnet);
+    if (!wanted) throw agentError('RUNTIME_ERROR', 'container runtime failed to create a project network (HTTP 400)');
+    const clash = [...this.networks.values()].some((n) => n.name === spec.name || n.subnets.some((s) => overlaps(parseCidr(s)!, wanted)));
+    if (clash) return false;
+    this.networks.set(spec.name, { name: spec.name, projectId: spec.projectId, subnets: [spec.subnet] });
+    return true;
+  }
+
+  async removeNetwork(name: string): Promise<boolean> {
+    this.reachable();
+    if ([...this.containers.values()].some((c) => c.spec.network?.name === name)) return false;
+    this.networks.delete(name);
+    return true;
+  }
+
+  async networkAddresses(name: string): Promise<string[]> {
+    this.reachable();
+    return [...this.containers.values()].flatMap((c) => (c.spec.network?.name === name ? [c.spec.network.ipv4] : []));
+  }
+
   /** Appends to an instance's console, as its guest would. */
   writeConsole(uuid: string, text: string): void { this.get(uuid).console += text; }
 
@@ -129,7 +185,7 @@ export class FakeContainerRuntime implements ContainerRuntime {
   private exit(c: FakeContainer, code: number): void {
     c.info.state = 'exited';
     c.info.exitCode = code;
-    c.info.ipAddress = null;
+    c.info.ipAddress = c.spec.network?.ipv4 ?? null;
     c.console += 'berth-guest: shutting down\n';
   }
 

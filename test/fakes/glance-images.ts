@@ -10,6 +10,9 @@ export class FakeImageService implements ImageService {
   readonly records = new Map<string, GlanceImage>();
   private readonly files = new Map<string, () => Promise<NodeJS.ReadableStream>>();
   downloads = 0;
+  uploads = 0;
+  /** Holds each upload until this promise settles (to observe a snapshot mid-upload). */
+  uploadGate: Promise<void> = Promise.resolve();
   /** Resolves each download only once this promise settles (to hold a fetch in flight). */
   gate: Promise<void> = Promise.resolve();
 
@@ -44,6 +47,27 @@ export class FakeImageService implements ImageService {
 
   async importImage(): Promise<GlanceImage> {
     throw new BerthError('NOT_SUPPORTED', 'the fake image service does not import', { status: 501 });
+  }
+
+  /** Like Glance: only a queued image takes data; it becomes active with the bytes as its file. */
+  async uploadImage(id: string, data: NodeJS.ReadableStream): Promise<GlanceImage> {
+    this.uploads++;
+    const image = this.records.get(id);
+    if (!image) throw new BerthError('IMAGE_NOT_FOUND', `image ${id} not found`, { status: 404 });
+    if (image.status !== 'queued') throw new BerthError('IMAGE_INVALID_STATE', `image ${id} is ${image.status}, not queued`, { status: 409 });
+    image.status = 'saving';
+    const chunks: Buffer[] = [];
+    try {
+      for await (const c of data) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+      await this.uploadGate;
+    } catch (err) {
+      image.status = 'killed';
+      throw err;
+    }
+    const bytes = Buffer.concat(chunks);
+    Object.assign(image, { status: 'active', size: bytes.length, updated_at: new Date().toISOString() });
+    this.files.set(id, async () => Readable.from([bytes]));
+    return { ...image };
   }
 
   async deleteImage(id: string): Promise<void> {

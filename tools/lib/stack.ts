@@ -42,15 +42,25 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(opts: { exchange?: string } = {}): Promise<Stack> {
+/** Per-section option values; `overrides` are laid over every service's config (e.g. `[DEFAULT] max_concurrent_builds`). */
+export type StackOverrides = Partial<Record<string, Record<string, unknown>>>;
+
+/** `base` with each section of `extra` merged in, so the stack's own isolation keys survive unrelated overrides. */
+function mergeSections(base: StackOverrides, extra: StackOverrides): StackOverrides {
+  const out: StackOverrides = { ...base };
+  for (const [section, values] of Object.entries(extra)) out[section] = { ...out[section], ...values };
+  return out;
+}
+
+export async function startStack(opts: { exchange?: string; overrides?: StackOverrides } = {}): Promise<Stack> {
   const id = randomUUID().slice(0, 8);
   const host = `stack-${id}`;
   const exchange = opts.exchange ?? `berth-stack-${id}`;
   const state = mkdtempSync(join(tmpdir(), 'berth-stack-'));
-  const base = { DEFAULT: { state_path: state, host, control_exchange: exchange } };
-  const images = await startImageService(loadConfig({ env: {}, overrides: { ...base, image_store: { listen: '127.0.0.1:0' } } }), { log: silentLogger() });
-  const agent = await startAgent(loadConfig({ env: {}, overrides: { ...base, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0' } } }), { log: silentLogger() });
-  const config = loadConfig({ env: {}, overrides: { ...base, glance: { api_url: images.url }, agent: { url: agent.url } } });
+  const base = mergeSections(opts.overrides ?? {}, { DEFAULT: { state_path: state, host, control_exchange: exchange } });
+  const images = await startImageService(loadConfig({ env: {}, overrides: mergeSections(base, { image_store: { listen: '127.0.0.1:0' } }) }), { log: silentLogger() });
+  const agent = await startAgent(loadConfig({ env: {}, overrides: mergeSections(base, { glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0' } }) }), { log: silentLogger() });
+  const config = loadConfig({ env: {}, overrides: mergeSections(base, { glance: { api_url: images.url }, agent: { url: agent.url } }) });
   const driver = await createDriver({ config, agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }), log: silentLogger() });
   const tracked: string[] = [];
   let image: GlanceImage | null = null;
@@ -64,6 +74,8 @@ export async function startStack(opts: { exchange?: string } = {}): Promise<Stac
     async stop() {
       await driver.stop(5000);
       for (const uuid of tracked) await removeContainersOf(uuid);
+      // Project networks the agent made for these instances, now empty.
+      await requestJson(parseEndpoint(agent.url), { method: 'POST', path: '/v1/networks/prune', headers: { authorization: `Bearer ${agent.token}` } }).catch(() => undefined);
       await agent.close();
       await images.close();
       rmSync(state, { recursive: true, force: true });

@@ -7,12 +7,13 @@ import { Readable } from 'node:stream';
 import { createAgentClient } from '../../../agent/client/http.js';
 import type { AgentClient, InstanceSpec } from '../../../agent/client/types.js';
 import { startAgent, type RunningAgent } from '../../../agent/main.js';
+import { projectNetworkName } from '../../../agent/network/project-networks.js';
 import { LABEL_INSTANCE, LABEL_PROJECT } from '../../../agent/runtime/types.js';
 import { readBody } from '../../../common/http-client.js';
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/load.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
-import { DOCKER_URL, TEST_IMAGE, docker, execIn, imageIdOf, removeLabelled, saveImage } from './docker-helpers.js';
+import { DOCKER_URL, TEST_IMAGE, docker, execIn, imageIdOf, removeLabelled, removeNetworks, saveImage } from './docker-helpers.js';
 
 const PROJECT = 'berth-it-agent';
 
@@ -52,6 +53,7 @@ describe('berth-agent on dockerd', function () {
   after(async () => {
     await agent?.close();
     await removeLabelled(`${LABEL_PROJECT}=${PROJECT}`);
+    await removeNetworks([projectNetworkName(PROJECT)]);
     for (const id of committed) await docker('DELETE', `/images/${id}?force=1`, undefined, [404, 409]);
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });

@@ -40,3 +40,17 @@ export async function execIn(container: string, cmd: string[]): Promise<string> 
   const res = await requestRaw(ep, { method: 'POST', path: v(`/exec/${body.Id}/start`), body: { Detach: false, Tty: false } }, 'docker');
   return readLogFrames(res.body, 1024 * 1024);
 }
+
+/** Like execIn, with the command's exit code. */
+export async function execWithStatus(container: string, cmd: string[]): Promise<{ output: string; exitCode: number | null }> {
+  const { body } = await docker<{ Id: string }>('POST', `/containers/${container}/exec`, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const res = await requestRaw(ep, { method: 'POST', path: v(`/exec/${body.Id}/start`), body: { Detach: false, Tty: false } }, 'docker');
+  const output = await readLogFrames(res.body, 1024 * 1024);
+  const info = await docker<{ ExitCode: number | null }>('GET', `/exec/${body.Id}/json`);
+  return { output, exitCode: info.body.ExitCode };
+}
+
+/** Removes the named networks; a network already gone is fine. */
+export async function removeNetworks(names: string[]): Promise<void> {
+  for (const name of names) await docker('DELETE', `/networks/${encodeURIComponent(name)}`, undefined, [404, 403, 409]);
+}

@@ -1,6 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createApp } from '../../../agent/app.js';
 import { createAgentClient } from '../../../agent/client/http.js';
 import type { AgentClient, InstanceSpec } from '../../../agent/client/types.js';
@@ -17,32 +20,41 @@ export interface AgentHarness {
   store: FakeImageService;
   client: AgentClient;
   imageId: string;
+  /** state_path of this agent: config drives are under instances/<uuid>/. */
+  statePath: string;
   spec(overrides?: Partial<InstanceSpec>): InstanceSpec;
   raw(method: string, path: string, opts?: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: unknown }>;
   close(): Promise<void>;
 }
 
 /** The agent app over fakes, listening on an ephemeral loopback port. */
-export async function startHarness(): Promise<AgentHarness> {
+export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Promise<AgentHarness> {
   const runtime = new FakeContainerRuntime();
   const store = new FakeImageService();
   const archive = await buildDockerArchive('berth/guest:1');
   const imageId = randomUUID();
   store.add(imageId, { docker_image_id: archive.imageId }, archive.tar);
-  const app = createApp({ runtime, images: store, token: TOKEN, log: silentLogger(), maxBodyBytes: 4096, stopTimeout: 1 });
+  const statePath = mkdtempSync(join(tmpdir(), 'berth-agent-unit-'));
+  const app = createApp({
+    runtime, images: store, token: TOKEN, log: silentLogger(), maxBodyBytes: 4096, stopTimeout: 1,
+    statePath, injectSshKeys: opts.injectSshKeys ?? false, subnetPool: '10.99.0.0/22', subnetPrefix: 24,
+  });
   const server = http.createServer(app.callback());
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
   return {
-    url, runtime, store, imageId,
+    url, runtime, store, imageId, statePath,
     client: createAgentClient({ url, token: TOKEN, retries: 0 }),
     spec: (overrides = {}) => ({
       image_id: imageId, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'vm-1', hostname: 'vm-1',
       project_id: 'demo', user_id: 'alice', metadata: { role: 'test' }, user_data: null, key_data: null, fixed_ip: null, ...overrides,
     }),
     raw: (method, path, opts = {}) => rawRequest(port, method, path, opts),
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+    close: async () => {
+      await new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); });
+      rmSync(statePath, { recursive: true, force: true });
+    },
   };
 }
 

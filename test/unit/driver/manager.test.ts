@@ -12,6 +12,7 @@ import { RpcFailure } from '../../../driver/rpc/failure.js';
 import { instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { FakeImageService } from '../../fakes/glance-images.js';
 
 const resources = hostResources({ vcpus: 4, memory_mb: 1024, disk_gb: 10, reserved_host_cpus: 0, reserved_host_memory_mb: 256, reserved_host_disk_mb: 0, cpu_allocation_ratio: 1, ram_allocation_ratio: 1, disk_allocation_ratio: 1 }, '/');
 const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
@@ -21,6 +22,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
   let pub: FakePublisher;
   let store: InstanceStore;
   let manager: ComputeManager;
+  let images: FakeImageService;
   const ctx = { request_id: 'req-00000000-0000-4000-8000-000000000000', user_id: 'u', project_id: 'p' };
   const newInstance = () => decodeInstance(instancePrimitive({ image_id: 'img', flavor: { vcpus: 1, memory_mb: 64 } }));
 
@@ -29,7 +31,8 @@ describe('compute manager (fake agent, in-memory database)', () => {
     pub = new FakePublisher();
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
     const notifier = new Notifier(pub, { exchange: 'nova', host: 'n1', format: 'both', driver: 'messagingv2', versionedTopic: 'versioned_notifications', legacyTopic: 'notifications', rabbit, log: silentLogger() });
-    manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, log: silentLogger() });
+    images = new FakeImageService();
+    manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, images, log: silentLogger() });
   });
   afterEach(() => store.close());
 
@@ -152,6 +155,44 @@ describe('compute manager (fake agent, in-memory database)', () => {
     assert.deepEqual(pub.events().filter((e) => e.startsWith('instance.')), ['instance.rebuild.start', 'instance.rebuild.end']);
     await manager.powerAction(ctx, i.uuid, 'pause', () => agent.instanceAction(i.uuid, { action: 'pause' }));
     await assert.rejects(manager.rebuild(ctx, i.uuid, 'img3'), (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState');
+  });
+
+  it('snapshots: task states through the upload, vm_state kept, snapshot notifications name the image', async () => {
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    agent.snapshotPolls = 3;
+    pub.published.length = 0;
+    await manager.snapshot(ctx, i.uuid, 'snap-1');
+    const row = await store.get(i.uuid);
+    assert.deepEqual([row?.vm_state, row?.task_state], ['active', null]);
+    const snapEvents = pub.published.filter((p) => String(p.message.event_type).startsWith('instance.snapshot'));
+    assert.deepEqual(snapEvents.map((p) => p.message.event_type), ['instance.snapshot.start', 'instance.snapshot.end']);
+    const data = (snapEvents[1]!.message.payload as { 'nova_object.name': string; 'nova_object.data': { snapshot_image_id: string } });
+    assert.equal(data['nova_object.name'], 'InstanceActionSnapshotPayload');
+    assert.equal(data['nova_object.data'].snapshot_image_id, 'snap-1');
+    assert.deepEqual((await store.actions(i.uuid)).map((a) => `${a.action}:${a.result}`), ['create:Success', 'createImage:Success']);
+  });
+
+  it('a failed snapshot leaves the instance as it was, with a fault and snapshot.error', async () => {
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    agent.snapshotFails = { code: 'IMAGE_UPLOAD_FAILED', message: 'store refused the upload' };
+    await assert.rejects(manager.snapshot(ctx, i.uuid, 'snap-2'));
+    const row = await store.get(i.uuid);
+    assert.deepEqual([row?.vm_state, row?.task_state], ['active', null]);
+    assert.match((await store.latestFault(i.uuid))!.message, /store refused the upload/);
+    assert.ok(pub.events().includes('instance.snapshot.error'));
+  });
+
+  it('backup rotation keeps the newest `rotation` backups of that type', async () => {
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    const props = (n: number, type = 'daily') => ({ status: 'active' as const, image_type: 'backup', backup_type: type, instance_uuid: i.uuid, created_at: new Date(Date.UTC(2026, 0, n)).toISOString() });
+    for (const n of [1, 2, 3]) images.add(`old-${n}`, props(n));
+    images.add('weekly-1', props(1, 'weekly'));
+    images.add('new', props(9));
+    await manager.snapshot(ctx, i.uuid, 'new', { type: 'daily', rotation: 2 });
+    assert.deepEqual([...images.records.keys()].sort(), ['new', 'old-3', 'weekly-1']);
   });
 
   it('has a transition table with nova\'s guards', () => {

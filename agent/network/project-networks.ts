@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { invalidInput } from '../../common/errors.js';
+import { agentError } from '../errors.js';
+import { KeyedSerializer } from '../serial.js';
+import type { ContainerNetwork, ContainerRuntime, NetworkInfo } from '../runtime/types.js';
+import {
+  type Cidr, formatCidr, gatewayOf, instanceAddresses, isInstanceAddress, macFor, overlaps, parseCidr, splitPool,
+} from './ipv4.js';
+
+/** A project's network as the API reports it; the engine's network name stays inside the agent. */
+export interface ProjectNetwork { project_id: string; subnet: string; gateway: string }
+
+/** What one instance gets on its project's network. */
+export interface InstanceNetwork { net: ContainerNetwork; prefix: number; gateway: string }
+
+const NAME_PREFIX = 'berth-proj-';
+
+/** A digest, not the project id itself: ids may hold characters network names may not. */
+export const projectNetworkName = (projectId: string): string =>
+  `${NAME_PREFIX}${createHash('sha256').update(projectId).digest('hex').slice(0, 16)}`;
+
+const ALLOCATION = '\0subnet-allocation';
+
+/**
+ * One isolated bridge network per project, created on demand with a subnet carved from the pool.
+ * The allocation lives in the engine (each network's IPAM config and project label), so it
+ * survives agent and engine restarts with nothing stored here.
+ */
+export class ProjectNetworks {
+  private readonly serial = new KeyedSerializer();
+
+  constructor(private readonly runtime: ContainerRuntime, private readonly pool: Cidr, private readonly prefix: number) {}
+
+  /**
+   * Runs `use` with the project's network and an address for one instance. Operations on one
+   * project run one at a time, so two creates never pick the same address and a prune never
+   * removes a network a create is about to use.
+   */
+  withAddress<T>(projectId: string, fixedIp: string | null, use: (n: InstanceNetwork) => Promise<T>): Promise<T> {
+    return this.serial.run(projectId, async () => {
+      const { name, subnet } = await this.ensure(projectId);
+      const ipv4 = await this.pickAddress(name, subnet, fixedIp);
+      return use({ net: { name, ipv4, macAddress: macFor(ipv4) }, prefix: subnet.prefix, gateway: gatewayOf(subnet) });
+    });
+  }
+
+  async list(): Promise<ProjectNetwork[]> {
+    return (await this.runtime.listNetworks()).flatMap((n) => {
+      const subnet = ownSubnet(n);
+      return subnet && n.projectId ? [{ project_id: n.projectId, subnet: formatCidr(subnet), gateway: gatewayOf(subnet) }] : [];
+    });
+  }
+
+  /** Removes project networks no container uses any more; returns their project ids. */
+  async prune(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const n of await this.runtime.listNetworks()) {
+      const projectId = n.projectId;
+      if (!projectId || n.name !== projectNetworkName(projectId)) continue;
+      const gone = await this.serial.run(projectId, () => this.runtime.removeNetwork(n.name));
+      if (gone) removed.push(projectId);
+    }
+    return removed;
+  }
+
+  private async ensure(projectId: string): Promise<{ name: string; subnet: Cidr }> {
+    const name = projectNetworkName(projectId);
+    const found = await this.find(name);
+    if (found) return { name, subnet: found };
+    // Subnet choice is global: two projects must not race for one /N.
+    return this.serial.run(ALLOCATION, async () => {
+      const again = await this.find(name);
+      if (again) return { name, subnet: again };
+      return { name, subnet: await this.allocate(projectId, name) };
+    });
+  }
+
+  private async find(name: string): Promise<Cidr | null> {
+    const net = (await this.runtime.listNetworks()).find((n) => n.name === name);
+    if (!net) return null;
+    const subnet = ownSubnet(net);
+    if (!subnet) throw agentError('RUNTIME_ERROR', `network ${name} exists but has no IPv4 subnet`);
+    return subnet;
+  }
+
+  private async allocate(projectId: string, name: string): Promise<Cidr> {
+    const taken = (await this.runtime.listNetworks()).flatMap((n) => n.subnets).map(parseCidr).filter((c): c is Cidr => c !== null);
+    for (const candidate of splitPool(this.pool, this.prefix)) {
+      if (taken.some((t) => overlaps(t, candidate))) continue;
+      const spec = { name, projectId, subnet: formatCidr(candidate), gateway: gatewayOf(candidate) };
+      if (await this.runtime.createNetwork(spec)) return candidate;
+      // Another engine client took this subnet or the name meanwhile.
+      const now = await this.find(name);
+      if (now) return now;
+    }
+    throw agentError('SUBNET_POOL_EXHAUSTED', `no free /${this.prefix} subnet left in ${formatCidr(this.pool)} for project ${projectId}`, { project_id: projectId });
+  }
+
+  private async pickAddress(name: string, subnet: Cidr, fixedIp: string | null): Promise<string> {
+    const used = new Set(await this.runtime.networkAddresses(name));
+    if (fixedIp !== null) {
+      if (!isInstanceAddress(subnet, fixedIp)) {
+        throw invalidInput(`fixed_ip ${fixedIp} is not an instance address of the project's subnet ${formatCidr(subnet)}`, { field: 'fixed_ip', subnet: formatCidr(subnet) });
+      }
+      if (used.has(fixedIp)) throw invalidInput(`fixed_ip ${fixedIp} is already taken in the project's network`, { field: 'fixed_ip' });
+      return fixedIp;
+    }
+    for (const ip of instanceAddresses(subnet)) if (!used.has(ip)) return ip;
+    throw agentError('SUBNET_POOL_EXHAUSTED', `the project's subnet ${formatCidr(subnet)} has no free address`);
+  }
+}
+
+function ownSubnet(n: NetworkInfo): Cidr | null {
+  for (const s of n.subnets) {
+    const c = parseCidr(s);
+    if (c) return c;
+  }
+  return null;
+}

@@ -1,0 +1,117 @@
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BerthError, describeError, invalidInput } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { ImageService } from '../glance-bridge/client/types.js';
+import type { SnapshotState, SnapshotTask } from './client/types.js';
+import { agentError } from './errors.js';
+import type { InstanceManager } from './instances.js';
+import type { ContainerRuntime } from './runtime/types.js';
+
+export interface SnapshotDeps {
+  runtime: ContainerRuntime;
+  images: ImageService;
+  instances: InstanceManager;
+  log: Logger;
+  onFinished?: (result: 'active' | 'failed') => void;
+}
+
+/** Finished tasks kept for polling; older ones are forgotten first. */
+const MAX_FINISHED = 256;
+
+/**
+ * Snapshots: freeze, commit, thaw, then stream the engine's export of the commit into the image
+ * store. The export goes straight from dockerd to the store: nothing is staged on disk or held
+ * whole in memory. Tasks live in memory, keyed by the Glance image id they fill.
+ */
+export class Snapshots {
+  private readonly tasks = new Map<string, SnapshotTask>();
+
+  constructor(private readonly deps: SnapshotDeps) {}
+
+  /**
+   * Starts a snapshot in the background and returns its task at once; progress is polled with
+   * get(). A repeat for the same image returns the existing task (`created: false`) unless that
+   * one failed, which starts a fresh attempt.
+   */
+  async start(uuid: string, imageId: string): Promise<{ task: SnapshotTask; created: boolean }> {
+    const existing = this.tasks.get(imageId);
+    if (existing && existing.instance_uuid !== uuid) {
+      throw invalidInput(`image ${imageId} already receives a snapshot of another instance`, { field: 'image_id' });
+    }
+    if (existing && existing.state !== 'failed') return { task: { ...existing }, created: false };
+    if (!this.deps.images.uploadImage) {
+      throw agentError('IMAGE_UPLOAD_FAILED', 'the configured image service cannot receive image data');
+    }
+    await this.deps.instances.get(uuid);
+    const now = new Date().toISOString();
+    const task: SnapshotTask = { image_id: imageId, instance_uuid: uuid, state: 'freezing', bytes_uploaded: 0, error: null, created_at: now, updated_at: now };
+    this.tasks.set(imageId, task);
+    this.forgetOld();
+    void this.run(task);
+    return { task: { ...task }, created: true };
+  }
+
+  get(imageId: string): SnapshotTask {
+    const task = this.tasks.get(imageId);
+    if (!task) throw agentError('SNAPSHOT_NOT_FOUND', `no snapshot into image ${imageId} on this host`, { image_id: imageId });
+    return { ...task };
+  }
+
+  private async run(task: SnapshotTask): Promise<void> {
+    const { instances, log } = this.deps;
+    let committed: string | undefined;
+    try {
+      committed = await instances.commitForSnapshot(task.instance_uuid, () => this.move(task, 'committing'));
+      this.move(task, 'uploading');
+      await this.upload(task, committed);
+      await this.discard(committed);
+      committed = undefined;
+      this.move(task, 'active');
+      log.info({ uuid: task.instance_uuid, image_id: task.image_id, bytes: task.bytes_uploaded }, 'snapshot uploaded');
+    } catch (err) {
+      task.error = err instanceof BerthError ? { code: err.code, message: err.message } : { code: 'IMAGE_UPLOAD_FAILED', message: 'snapshot failed' };
+      this.move(task, 'failed');
+      log.warn({ uuid: task.instance_uuid, image_id: task.image_id, err }, 'snapshot failed');
+    } finally {
+      if (committed) await this.discard(committed);
+      this.deps.onFinished?.(task.state === 'active' ? 'active' : 'failed');
+    }
+  }
+
+  /** The commit was only a vehicle for the upload; booting the snapshot fetches it by id again. */
+  private async discard(committed: string): Promise<void> {
+    await this.deps.runtime.removeImage(committed).catch((err: unknown) => this.deps.log.warn({ err }, 'could not remove a committed snapshot image'));
+  }
+
+  private async upload(task: SnapshotTask, committed: string): Promise<void> {
+    const source = await this.deps.runtime.exportImage(committed);
+    const counter = new Transform({
+      transform: (chunk: Buffer, _enc, done) => {
+        task.bytes_uploaded += chunk.length;
+        task.updated_at = new Date().toISOString();
+        done(null, chunk);
+      },
+    });
+    try {
+      await Promise.all([
+        pipeline(source, counter),
+        this.deps.images.uploadImage!(task.image_id, counter),
+      ]);
+    } catch (err) {
+      counter.destroy();
+      if (err instanceof BerthError && (err.code === 'RUNTIME_UNAVAILABLE' || err.code === 'SERVICE_UNREACHABLE')) throw err;
+      throw agentError('IMAGE_UPLOAD_FAILED', `could not upload the snapshot into image ${task.image_id}: ${describeError(err)}`, { image_id: task.image_id }, err);
+    }
+  }
+
+  private move(task: SnapshotTask, state: SnapshotState): void {
+    task.state = state;
+    task.updated_at = new Date().toISOString();
+  }
+
+  private forgetOld(): void {
+    const finished = [...this.tasks.values()].filter((t) => t.state === 'active' || t.state === 'failed');
+    for (const t of finished.slice(0, Math.max(0, finished.length - MAX_FINISHED))) this.tasks.delete(t.image_id);
+  }
+}

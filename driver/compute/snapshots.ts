@@ -1,0 +1,45 @@
+import type { AgentClient, SnapshotTask } from '../../agent/client/types.js';
+import { BerthError, describeError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { ImageService } from '../../glance-bridge/client/types.js';
+
+/**
+ * Waits for the agent's snapshot into `imageId` to finish, reporting nova's task states on the
+ * way (image_snapshot while frozen and committing, image_uploading while the export streams).
+ */
+export async function runSnapshot(
+  agent: AgentClient, uuid: string, imageId: string, onTask: (task: 'image_pending_upload' | 'image_uploading') => Promise<void>,
+  opts: { pollMs?: number; timeoutMs?: number } = {},
+): Promise<SnapshotTask> {
+  let task = await agent.snapshotInstance(uuid, imageId);
+  const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
+  let reported: string | null = null;
+  while (task.state !== 'active' && task.state !== 'failed') {
+    const next = task.state === 'uploading' ? 'image_uploading' : 'image_pending_upload';
+    if (task.state !== 'freezing' && reported !== next) { reported = next; await onTask(next); }
+    if (Date.now() > deadline) throw new BerthError('SNAPSHOT_TIMEOUT', `snapshot of ${uuid} into image ${imageId} did not finish in time`, { status: 504 });
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+    const polled = await agent.getSnapshot(imageId);
+    if (!polled) throw new BerthError('SNAPSHOT_LOST', `the agent lost the snapshot into image ${imageId} (restarted?)`, { status: 500 });
+    task = polled;
+  }
+  if (task.state === 'failed') {
+    throw new BerthError(task.error?.code ?? 'SNAPSHOT_FAILED', `snapshot into image ${imageId} failed: ${task.error?.message ?? 'unknown error'}`, { status: 500 });
+  }
+  return task;
+}
+
+/**
+ * backup_instance's rotation (nova's _rotate_backups): keep the newest `rotation` backups of this
+ * instance and backup type, delete the older ones. Images carry nova's backup properties.
+ */
+export async function rotateBackups(images: ImageService, uuid: string, backupType: string, rotation: number, log: Logger): Promise<string[]> {
+  const backups = (await images.listImages({ instance_uuid: uuid, image_type: 'backup', backup_type: backupType }))
+    .filter((i) => i.status === 'active' && i.instance_uuid === uuid && i.backup_type === backupType && i.image_type === 'backup')
+    .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
+  const excess = backups.slice(Math.max(0, rotation));
+  for (const img of excess) {
+    await images.deleteImage(img.id).catch((err) => log.warn({ image: img.id, err: describeError(err) }, 'could not delete a rotated backup'));
+  }
+  return excess.map((i) => i.id);
+}
