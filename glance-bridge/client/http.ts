@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BerthError, errorFromBody } from '../../common/errors.js';
 import { parseEndpoint, readBody, requestJson, requestRaw, type Endpoint } from '../../common/http-client.js';
@@ -69,6 +70,25 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
         await delay(opts.pollIntervalMs ?? 1000);
         image = await getImage(image.id);
       }
+    },
+
+    async uploadImage(id, data) {
+      const stream = data instanceof Readable ? data : Readable.from(data as AsyncIterable<Buffer>);
+      const res = await requestRaw(ep, {
+        method: 'PUT', path: `/v2/images/${encodeURIComponent(id)}/file`,
+        headers: { ...headers, 'content-type': 'application/octet-stream' }, stream, timeoutMs,
+      }, SERVICE);
+      const text = await readBody(res.body, 1024 * 1024).catch(() => Buffer.alloc(0));
+      if (res.status !== 204 && res.status !== 200) {
+        // The service may refuse before reading everything (wrong state, over the size cap).
+        stream.destroy();
+        let body: unknown;
+        try { body = JSON.parse(text.toString('utf8')); } catch { body = undefined; }
+        throw errorFromBody(body, res.status, `${SERVICE} PUT /v2/images/${id}/file`);
+      }
+      const image = await getImage(id);
+      if (!image) throw new BerthError('IMAGE_NOT_FOUND', `image ${id} was deleted during its upload`, { status: 404, details: { image_id: id } });
+      return image;
     },
 
     async deleteImage(id) {

@@ -44,4 +44,9 @@ export interface ImageService {
   /** Imports a registry reference (`docker://HOST/REPO:TAG`); resolves to the active image. */
   importImage(source: string, opts?: { name?: string; onProgress?: (p: ImportProgress) => void }): Promise<GlanceImage>;
   deleteImage(id: string): Promise<void>;
+  /**
+   * Streams image data into a queued image (`PUT /v2/images/{id}/file`); resolves to the image,
+   * active. Optional until every ImageService implements it; callers fail clearly without it.
+   */
+  uploadImage?(id: string, data: NodeJS.ReadableStream): Promise<GlanceImage>;
 }
