@@ -59,7 +59,7 @@ export class ComputeManager {
       image_id: imageId,
       flavor: { vcpus: i.flavor.vcpus, memory_mb: i.flavor.memory_mb, root_gb: i.flavor.root_gb, swap: i.flavor.swap, extra_specs: i.flavor.extra_specs },
       name: i.display_name, hostname: i.hostname || `instance-${i.uuid.slice(0, 8)}`,
-      project_id: i.project_id, user_id: i.user_id, metadata: i.metadata, user_data: i.user_data, key_data: i.key_data,
+      project_id: i.project_id, user_id: i.user_id, metadata: i.metadata, user_data: i.user_data, key_data: i.key_data, key_name: i.key_name,
       fixed_ip: fixed?.address ?? null,
       ...(typeof ctx.request_id === 'string' ? { request_id: ctx.request_id } : {}),
     };
