@@ -3,6 +3,7 @@ import { errorMiddleware, requestIdMiddleware } from '../common/koa.js';
 import type { Logger } from '../common/log.js';
 import { imageRoutes } from './api/images.js';
 import type { Importer } from './importer.js';
+import type { ImageUploader } from './upload.js';
 import type { BlobStore } from './store/blobs.js';
 import type { ImageRepository } from './store/images.js';
 
@@ -10,6 +11,7 @@ export interface AppDeps {
   images: ImageRepository;
   blobs: BlobStore;
   importer: Importer;
+  uploader: ImageUploader;
   log: Logger;
   maxBodyBytes: number;
   /** Owner of everything in noauth mode. */

@@ -1,9 +1,12 @@
 import { imageError } from './errors.js';
+import { layerCompression, LayerScanner, type ScanLimits } from './layer-scan.js';
 import type { BlobStore } from './store/blobs.js';
 import type { Descriptor, RegistryClient, RepositoryRef } from './registry/types.js';
 
 export interface FetchOptions {
   maxBlobBytes: number;
+  /** Layers (gzip or plain tar) are scanned with these limits while they stream in. */
+  scan?: ScanLimits;
   /** Bytes received, for progress; called for the fetching import only, not for sharers. */
   onBytes?: (n: number) => void;
 }
@@ -48,8 +51,17 @@ export class BlobFetcher {
   }
 
   private async fetchInto(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<void> {
+    const compression = layerCompression(blob.mediaType);
+    const scanner = opts.scan && compression ? new LayerScanner(blob.digest, compression, opts.scan) : null;
     const { stream } = await this.registry.fetchBlob(repo, blob.digest);
-    await this.store.put(blob.digest, stream, { expectedSize: blob.size, maxBytes: opts.maxBlobBytes, ...(opts.onBytes ? { onBytes: opts.onBytes } : {}) });
+    try {
+      await this.store.put(blob.digest, stream, {
+        expectedSize: blob.size, maxBytes: opts.maxBlobBytes, ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
+        ...(scanner ? { observe: (chunk: Buffer) => scanner.write(chunk), verify: () => scanner.finish() } : {}),
+      });
+    } finally {
+      scanner?.destroy();
+    }
   }
 }
 

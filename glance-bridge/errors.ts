@@ -10,7 +10,7 @@ export type ImageErrorCode =
   | 'IMAGE_NO_DATA' | 'INVALID_REFERENCE' | 'MANIFEST_NOT_FOUND' | 'MANIFEST_INVALID' | 'MANIFEST_UNSUPPORTED'
   | 'MANIFEST_TOO_LARGE' | 'PLATFORM_NOT_FOUND' | 'IMAGE_CONFIG_INVALID' | 'DIGEST_MISMATCH'
   | 'BLOB_SIZE_MISMATCH' | 'BLOB_TOO_LARGE' | 'BLOB_NOT_FOUND' | 'REGISTRY_UNREACHABLE'
-  | 'REGISTRY_AUTH_FAILED' | 'REGISTRY_ERROR';
+  | 'REGISTRY_AUTH_FAILED' | 'REGISTRY_ERROR' | 'LAYER_INVALID' | 'LAYER_UNSAFE';
 
 const STATUS: Record<ImageErrorCode, { status: number; retryable: boolean }> = {
   IMAGE_NOT_FOUND: { status: 404, retryable: false },
@@ -34,6 +34,9 @@ const STATUS: Record<ImageErrorCode, { status: number; retryable: boolean }> = {
   REGISTRY_UNREACHABLE: { status: 503, retryable: true },
   REGISTRY_AUTH_FAILED: { status: 403, retryable: false },
   REGISTRY_ERROR: { status: 502, retryable: true },
+  // A layer that does not decompress, or whose tar could escape the container's root.
+  LAYER_INVALID: { status: 422, retryable: false },
+  LAYER_UNSAFE: { status: 422, retryable: false },
 };
 
 export function imageError(code: ImageErrorCode, message: string, details: ErrorDetails = {}, cause?: unknown): BerthError {

@@ -5,17 +5,28 @@ import { digestArchive } from './archive.js';
 import { BlobFetcher, forEachLimited } from './blob-fetcher.js';
 import type { ImportProgress } from './client/types.js';
 import { hasCode, imageError } from './errors.js';
+import type { ScanLimits } from './layer-scan.js';
+import { checkDeclaredSize, DEFAULT_LIMITS } from './limits.js';
 import { formatReference, parseReference } from './registry/reference.js';
 import { resolveImage, type ResolvedImage } from './registry/resolve.js';
 import type { Descriptor, Platform, RegistryClient } from './registry/types.js';
-import type { BlobStore } from './store/blobs.js';
-import type { ImageBlobs, ImageRecord, ImageRepository } from './store/images.js';
+import { isDigest, type BlobStore } from './store/blobs.js';
+import type { BlobEntry, ImageBlobs, ImageRecord, ImageRepository } from './store/images.js';
+import { decompressZstdBlob, TAR_LAYER, ZSTD_LAYER } from './zstd.js';
 
 export interface ImporterOptions {
   defaultProject: string;
   platform: Platform;
   maxParallelLayers: number;
   maxBlobBytes: number;
+  /** The zstd executable converting zstd layers (default: `zstd` on PATH). */
+  zstdCommand?: string;
+  /** Most layers an image may have (`[registry] max_layers`). */
+  maxLayers?: number;
+  /** Most bytes an image's config and layers may declare in total (`[registry] max_image_bytes`). */
+  maxImageBytes?: number;
+  /** Limits of the layer scanner (`[registry] max_uncompressed_bytes`, `max_uncompressed_ratio`). */
+  scan?: ScanLimits;
 }
 
 export interface ImporterDeps {
@@ -52,6 +63,8 @@ export class Importer {
   private readonly running = new Map<string, Promise<ImageRecord | null>>();
   private readonly claiming = new Map<string, Promise<ImageRecord>>();
   private readonly progressOf = new Map<string, { done: number; total: number }>();
+  /** diff_ids of zstd layers being converted, kept from GC until their image records them. */
+  private readonly converting = new Map<string, number>();
 
   constructor(private readonly deps: ImporterDeps) {
     this.fetcher = new BlobFetcher(deps.blobs, deps.registry);
@@ -63,6 +76,7 @@ export class Importer {
   async startImport(source: string, opts: { name?: string } = {}): Promise<StartedImport> {
     const ref = parseReference(source);
     const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
+    checkDeclaredSize(resolved, this.deps.options);
     let claim = this.claiming.get(resolved.digest);
     if (!claim) {
       claim = this.claim(resolved, opts.name ?? `${ref.repository}:${ref.tag ?? ref.digest}`).finally(() => this.claiming.delete(resolved.digest));
@@ -99,6 +113,7 @@ export class Importer {
     });
     const done = this.launch(imageId, async () => {
       const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
+      checkDeclaredSize(resolved, this.deps.options);
       const current = await this.deps.images.require(imageId);
       await this.deps.images.update(imageId, 'importing', { properties: { ...current.properties, ...this.digestProperties(resolved) } });
       await this.deps.images.setBlobs(imageId, blobsOf(resolved));
@@ -114,7 +129,7 @@ export class Importer {
 
   /** Digests running imports are writing: blob GC must keep them. */
   fetching(): Set<string> {
-    return this.fetcher.fetching();
+    return new Set([...this.fetcher.fetching(), ...this.converting.keys()]);
   }
 
   /** Imports left `importing` by a previous process cannot finish: mark them killed. */
@@ -167,35 +182,83 @@ export class Importer {
     const unique = [...new Map([resolved.config, ...resolved.layers].map((d) => [d.digest, d])).values()];
     const progress = { done: 0, total: unique.reduce((sum, d) => sum + d.size, 0) };
     this.progressOf.set(imageId, progress);
-    const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, onBytes: (n: number) => { progress.done += n; } };
-    await forEachLimited(unique, this.deps.options.maxParallelLayers, async (d) => {
+    const scan = this.deps.options.scan ?? DEFAULT_LIMITS.scan;
+    const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, scan, onBytes: (n: number) => { progress.done += n; } };
+    const fetchOne = async (d: Descriptor): Promise<void> => {
       const how = await this.fetcher.ensure(resolved.reference, d, fetchOpts);
       if (how !== 'fetched') progress.done += d.size;
-    });
-    const blobs = blobsOf(resolved);
-    await this.checkConfig(blobs);
-    const archive = await digestArchive(this.deps.blobs, blobs);
-    const current = await this.deps.images.require(imageId);
-    await this.deps.images.transition(imageId, 'active', {
-      size: archive.size, checksum: archive.md5, os_hash_algo: 'sha512', os_hash_value: archive.sha512,
-      properties: { ...current.properties, docker_image_id: resolved.config.digest },
-    });
-    this.deps.log.info({ image_id: imageId, docker_image: current.properties.docker_image, docker_digest: resolved.digest, size: archive.size }, 'image imported');
+    };
+    // The config first: a config that cannot describe these layers fails before any layer is fetched.
+    await fetchOne(resolved.config);
+    const diffIds = await this.readDiffIds(resolved.config, resolved.layers.length);
+    const converted: string[] = [];
+    try {
+      const served = new Map<string, BlobEntry>();
+      const layers = [...new Map(resolved.layers.map((d, i) => [d.digest, { d, diffId: diffIds[i]! }])).values()];
+      await forEachLimited(layers, this.deps.options.maxParallelLayers, async ({ d, diffId }) => {
+        if (d.mediaType !== ZSTD_LAYER) {
+          await fetchOne(d);
+          served.set(d.digest, { digest: d.digest, media_type: d.mediaType, size: d.size });
+          return;
+        }
+        this.converting.set(diffId, (this.converting.get(diffId) ?? 0) + 1);
+        converted.push(diffId);
+        served.set(d.digest, await this.zstdAsTar(d, diffId, fetchOne, progress, scan));
+      });
+      const blobs: ImageBlobs = { config: blobsOf(resolved).config, layers: resolved.layers.map((l) => served.get(l.digest)!) };
+      if (converted.length) await this.deps.images.setBlobs(imageId, blobs);
+      const archive = await digestArchive(this.deps.blobs, blobs);
+      const current = await this.deps.images.require(imageId);
+      await this.deps.images.transition(imageId, 'active', {
+        size: archive.size, checksum: archive.md5, os_hash_algo: 'sha512', os_hash_value: archive.sha512,
+        properties: { ...current.properties, docker_image_id: resolved.config.digest },
+      });
+      this.deps.log.info({ image_id: imageId, docker_image: current.properties.docker_image, docker_digest: resolved.digest, size: archive.size }, 'image imported');
+    } finally {
+      for (const digest of converted) {
+        const left = (this.converting.get(digest) ?? 1) - 1;
+        if (left > 0) this.converting.set(digest, left);
+        else this.converting.delete(digest);
+      }
+    }
   }
 
-  /** The config must be an image config whose diff_ids match the layers, or `docker load` refuses it. */
-  private async checkConfig(blobs: ImageBlobs): Promise<void> {
-    const bytes = await readBody(await this.deps.blobs.open(blobs.config.digest), CONFIG_LIMIT);
-    let config: { rootfs?: { type?: unknown; diff_ids?: unknown } };
+  /**
+   * Serves a zstd layer as its plain tar, stored under its diff_id. When that tar is already
+   * stored (another image shared the layer), the compressed blob is not even fetched. The
+   * compressed blob is not kept referenced: GC reclaims it.
+   */
+  private async zstdAsTar(d: Descriptor, diffId: string, fetchOne: (d: Descriptor) => Promise<void>, progress: { done: number }, scan: ScanLimits): Promise<BlobEntry> {
+    const stored = await this.deps.blobs.size(diffId);
+    if (stored !== null) {
+      progress.done += d.size;
+      return { digest: diffId, media_type: TAR_LAYER, size: stored };
+    }
+    await fetchOne(d);
+    const put = await decompressZstdBlob(this.deps.blobs, d.digest, scan.maxUncompressedBytes, {
+      scan, ...(this.deps.options.zstdCommand ? { command: this.deps.options.zstdCommand } : {}),
+    });
+    if (put.digest !== diffId) {
+      if (put.created) await this.deps.blobs.remove(put.digest);
+      throw imageError('DIGEST_MISMATCH', `layer ${d.digest} decompresses to ${put.digest}, but the config says its diff_id is ${diffId}`, { digest: d.digest, expected: diffId, actual: put.digest });
+    }
+    return { digest: diffId, media_type: TAR_LAYER, size: put.size };
+  }
+
+  /** The config must be an image config with one diff_id per layer, or `docker load` refuses it. */
+  private async readDiffIds(config: Descriptor, layers: number): Promise<string[]> {
+    const bytes = await readBody(await this.deps.blobs.open(config.digest), CONFIG_LIMIT);
+    let doc: { rootfs?: { type?: unknown; diff_ids?: unknown } };
     try {
-      config = JSON.parse(bytes.toString('utf8')) as typeof config;
+      doc = JSON.parse(bytes.toString('utf8')) as typeof doc;
     } catch {
-      throw imageError('IMAGE_CONFIG_INVALID', `image config ${blobs.config.digest} is not JSON`);
+      throw imageError('IMAGE_CONFIG_INVALID', `image config ${config.digest} is not JSON`);
     }
-    const diffIds = config.rootfs?.diff_ids;
-    if (config.rootfs?.type !== 'layers' || !Array.isArray(diffIds) || diffIds.length !== blobs.layers.length) {
-      throw imageError('IMAGE_CONFIG_INVALID', `image config ${blobs.config.digest} does not list one diff_id per layer (${blobs.layers.length} layers)`, { layers: blobs.layers.length });
+    const diffIds = doc.rootfs?.diff_ids;
+    if (doc.rootfs?.type !== 'layers' || !Array.isArray(diffIds) || diffIds.length !== layers || !diffIds.every(isDigest)) {
+      throw imageError('IMAGE_CONFIG_INVALID', `image config ${config.digest} does not list one sha256 diff_id per layer (${layers} layers)`, { layers });
     }
+    return diffIds as string[];
   }
 
   private async kill(imageId: string, reason: unknown): Promise<void> {

@@ -14,6 +14,7 @@ import type { RegistryClient } from './registry/types.js';
 import { BlobStore } from './store/blobs.js';
 import { ImageRepository } from './store/images.js';
 import { MIGRATIONS_TABLE, migrations } from './store/migrations.js';
+import { ImageUploader } from './upload.js';
 
 export interface ImageServiceHandle {
   url: string;
@@ -52,12 +53,16 @@ export async function startImageService(config: Config, overrides: ImageServiceO
       platform: parsePlatform(reg.platform),
       maxParallelLayers: reg.max_parallel_layers,
       maxBlobBytes: reg.max_layer_bytes,
+      maxLayers: reg.max_layers,
+      maxImageBytes: reg.max_image_bytes,
+      scan: { maxUncompressedBytes: reg.max_uncompressed_bytes, maxRatio: reg.max_uncompressed_ratio },
     },
   });
   const interrupted = await importer.recoverInterrupted();
   if (interrupted) log.warn({ count: interrupted }, 'imports interrupted by the last shutdown marked killed');
 
-  const app = createApp({ images, blobs, importer, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project });
+  const uploader = new ImageUploader({ images, blobs, log, maxImageBytes: config.image_store.max_image_bytes });
+  const app = createApp({ images, blobs, importer, uploader, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project });
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.image_store.listen));
   log.info({ url, blob_path: blobs.root }, 'berth-images listening');
@@ -65,7 +70,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   return {
     url,
     importer,
-    collectGarbage: () => collectUnreferencedBlobs({ images, blobs, importer }),
+    collectGarbage: () => collectUnreferencedBlobs({ images, blobs, importer, uploader }),
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });

@@ -1,10 +1,11 @@
 import { Router } from '@koa/router';
-import type Koa from 'koa';
-import { BerthError, invalidInput } from '../../common/errors.js';
-import { isUuid, readJsonBody } from '../../common/koa.js';
-import { archiveSize, createDockerArchive } from '../archive.js';
-import { imageError } from '../errors.js';
+import { invalidInput } from '../../common/errors.js';
+import { readJsonBody } from '../../common/koa.js';
 import type { Importer } from '../importer.js';
+import type { ImageUploader } from '../upload.js';
+import { addDataRoutes } from './data.js';
+import { addMetadataRoutes } from './metadata.js';
+import { imageId } from './params.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { ImageRecord, ImageRepository } from '../store/images.js';
 import { parseCreateImage, parseListQuery } from './validate.js';
@@ -14,15 +15,9 @@ export interface ImageRoutesDeps {
   images: ImageRepository;
   blobs: BlobStore;
   importer: Importer;
+  uploader: ImageUploader;
   maxBodyBytes: number;
   defaultProject: string;
-}
-
-function imageId(ctx: Koa.Context): string {
-  const id = String(ctx.params.id ?? '');
-  // A malformed id names no image: 404, as Glance answers.
-  if (!isUuid(id)) throw imageError('IMAGE_NOT_FOUND', `no image with id ${id}`, { image_id: id });
-  return id;
 }
 
 function nextLink(query: Record<string, string | string[] | undefined>, marker: string): string {
@@ -32,10 +27,12 @@ function nextLink(query: Record<string, string | string[] | undefined>, marker: 
   return `/v2/images?${params.toString()}`;
 }
 
-/** Glance v2 images API subset (https://docs.openstack.org/api-ref/image/v2/), plus Berth's one-step import. */
+/** Glance v2 images API (https://docs.openstack.org/api-ref/image/v2/), plus Berth's one-step import. */
 export function imageRoutes(deps: ImageRoutesDeps): Router {
   const router = new Router();
   const view = (image: ImageRecord) => toGlanceImage(image, deps.importer.progress(image.id));
+  addDataRoutes(router, deps);
+  addMetadataRoutes(router, { ...deps, view });
 
   router.get('/v2/images', async (ctx) => {
     const query = parseListQuery(ctx.query);
@@ -63,24 +60,6 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
   router.delete('/v2/images/:id', async (ctx) => {
     await deps.images.markDeleted(imageId(ctx));
     ctx.status = 204;
-  });
-
-  router.get('/v2/images/:id/file', async (ctx) => {
-    const image = await deps.images.require(imageId(ctx));
-    if (image.status === 'deactivated') {
-      throw new BerthError('IMAGE_INVALID_STATE', `image ${image.id} is deactivated`, { status: 403, details: { image_id: image.id } });
-    }
-    const blobs = image.status === 'active' ? await deps.images.blobsOf(image.id) : null;
-    if (!blobs) {
-      ctx.status = 204;
-      return;
-    }
-    ctx.status = 200;
-    ctx.type = 'application/octet-stream';
-    if (image.checksum) ctx.set('content-md5', image.checksum);
-    // HEAD gets the headers only: a stream koa never reads would keep blob files open.
-    if (ctx.method !== 'HEAD') ctx.body = createDockerArchive(deps.blobs, blobs);
-    ctx.length = image.size ?? archiveSize(blobs);
   });
 
   router.post('/v2/images/:id/import', async (ctx) => {

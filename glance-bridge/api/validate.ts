@@ -1,17 +1,19 @@
 import { invalidInput } from '../../common/errors.js';
 import { isUuid } from '../../common/koa.js';
-import type { NewImage, ListQuery } from '../store/images.js';
+import type { NewImage } from '../store/images.js';
+import { CORE_FILTERS, SORT_KEYS, type CoreFilter, type ListQuery, type SortKey, type SortSpec } from '../store/listing.js';
 import type { Visibility } from '../store/models.js';
 
 // Glance's defaults for [image_format] container_formats and disk_formats.
-const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
-const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
-const VISIBILITIES: Visibility[] = ['public', 'private', 'shared', 'community'];
+export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
+export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
+export const VISIBILITIES: Visibility[] = ['public', 'private', 'shared', 'community'];
 
 /** Set by the service, never by a caller (Glance answers 403 for these; Berth uses its INVALID_INPUT). */
-const READ_ONLY = new Set(['status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at',
+export const READ_ONLY = new Set(['status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at',
   'updated_at', 'self', 'file', 'schema', 'locations', 'direct_url', 'stores', 'deleted', 'deleted_at',
-  'docker_digest', 'docker_index_digest', 'docker_image_id', 'berth_import_error']);
+  'docker_digest', 'docker_index_digest', 'docker_image_id', 'berth_import_error', 'berth_upload_error',
+  'berth_import_bytes_done', 'berth_import_bytes_total']);
 
 function optString(body: Record<string, unknown>, key: string, max: number, choices?: string[]): string | null | undefined {
   const v = body[key];
@@ -65,25 +67,84 @@ export function parseCreateImage(body: unknown, owner: string): NewImage {
   };
 }
 
-const FILTERS = ['name', 'status', 'container_format', 'disk_format', 'visibility', 'docker_digest'] as const;
+type Query = Record<string, string | string[] | undefined>;
 
-/** Query of GET /v2/images: Glance's limit (default 25, at most 1000), marker and equality filters. */
-export function parseListQuery(query: Record<string, string | string[] | undefined>): ListQuery {
+const listOf = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+function sortKey(raw: string): SortKey {
+  if (!(SORT_KEYS as readonly string[]).includes(raw)) throw invalidInput(`sort key ${raw} is not one of ${SORT_KEYS.join(', ')}`, { field: 'sort_key' });
+  return raw as SortKey;
+}
+
+function sortDir(raw: string | undefined): 'asc' | 'desc' {
+  if (raw === undefined) return 'desc';
+  if (raw !== 'asc' && raw !== 'desc') throw invalidInput(`sort direction ${raw} must be asc or desc`, { field: 'sort_dir' });
+  return raw;
+}
+
+/** `sort=name:asc,created_at` or the older `sort_key=…&sort_dir=…` pairs; not both (Glance refuses the mix too). */
+function parseSort(query: Query): SortSpec[] | undefined {
+  const keys = listOf(query.sort_key);
+  const dirs = listOf(query.sort_dir);
+  if (query.sort !== undefined) {
+    if (keys.length || dirs.length) throw invalidInput('sort cannot be combined with sort_key or sort_dir', { field: 'sort' });
+    return listOf(query.sort).join(',').split(',').filter(Boolean).map((part) => {
+      const [key, dir, ...extra] = part.split(':');
+      if (extra.length) throw invalidInput(`bad sort item ${part}`, { field: 'sort' });
+      return { key: sortKey(key!.trim()), dir: sortDir(dir?.trim()) };
+    });
+  }
+  if (!keys.length) {
+    if (dirs.length > 1) throw invalidInput('one sort_dir without sort_key', { field: 'sort_dir' });
+    return dirs.length ? [{ key: 'created_at', dir: sortDir(dirs[0]) }] : undefined;
+  }
+  if (dirs.length > 1 && dirs.length !== keys.length) throw invalidInput('give one sort_dir, or one per sort_key', { field: 'sort_dir' });
+  return keys.map((k, i) => ({ key: sortKey(k), dir: sortDir(dirs.length > 1 ? dirs[i] : dirs[0]) }));
+}
+
+function nonNegative(raw: string | string[] | undefined, field: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isSafeInteger(n) || n < 0) throw invalidInput(`${field} must be a non-negative integer`, { field });
+  return n;
+}
+
+const CONTROL = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'tag', 'size_min', 'size_max', 'member_status', 'os_hidden']);
+
+/**
+ * Query of GET /v2/images, as Glance reads it: limit (default 25, at most 1000), marker, sorting,
+ * equality filters on core attributes, `tag` (repeatable, all must match), size_min/size_max,
+ * and any other parameter as a custom property filter.
+ */
+export function parseListQuery(query: Query): ListQuery {
   const filters: ListQuery['filters'] = {};
+  const properties: Record<string, string> = {};
   for (const [key, raw] of Object.entries(query)) {
-    if (key === 'limit' || key === 'marker') continue;
-    if (!(FILTERS as readonly string[]).includes(key)) throw invalidInput(`unsupported query parameter ${key} (supported: limit, marker, ${FILTERS.join(', ')})`, { field: key });
+    if (CONTROL.has(key)) continue;
     if (typeof raw !== 'string') throw invalidInput(`${key} may be given once`, { field: key });
-    filters[key as (typeof FILTERS)[number]] = raw;
+    if ((CORE_FILTERS as readonly string[]).includes(key)) {
+      if (key === 'visibility' && raw === 'all') continue;
+      if (key === 'visibility' && !(VISIBILITIES as string[]).includes(raw)) throw invalidInput(`visibility must be all or one of ${VISIBILITIES.join(', ')}`, { field: key });
+      filters[key as CoreFilter] = raw;
+    } else {
+      properties[key] = raw;
+    }
   }
   const limitRaw = query.limit;
   let limit = 25;
   if (limitRaw !== undefined) {
     limit = Number(limitRaw);
-    if (typeof limitRaw !== 'string' || !Number.isInteger(limit) || limit < 1) throw invalidInput('limit must be a positive integer', { field: 'limit' });
+    if (typeof limitRaw !== 'string' || !Number.isInteger(limit) || limit < 0) throw invalidInput('limit must be a non-negative integer', { field: 'limit' });
     limit = Math.min(limit, 1000);
   }
   const marker = query.marker;
   if (marker !== undefined && !isUuid(marker)) throw invalidInput('marker must be an image id', { field: 'marker' });
-  return { filters, limit, ...(marker !== undefined ? { marker: marker as string } : {}) };
+  const sort = parseSort(query);
+  const sizeMin = nonNegative(query.size_min, 'size_min');
+  const sizeMax = nonNegative(query.size_max, 'size_max');
+  return {
+    filters, limit, properties, tags: listOf(query.tag), ...(query.os_hidden === 'true' ? { hiddenOnly: true } : {}),
+    ...(sort ? { sort } : {}), ...(sizeMin !== undefined ? { sizeMin } : {}), ...(sizeMax !== undefined ? { sizeMax } : {}),
+    ...(marker !== undefined ? { marker: marker as string } : {}),
+  };
 }

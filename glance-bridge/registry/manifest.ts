@@ -15,7 +15,7 @@ export const MediaType = {
 /** Every manifest type the bridge can use, in the Accept header of each manifest request. */
 export const MANIFEST_ACCEPT = [MediaType.dockerManifest, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.ociIndex];
 
-/** Layer types `docker load` can read: tar, gzip, and zstd (stored as-is; see docs/image-service.md). */
+/** Layer types the bridge imports: tar and gzip as they come; zstd is converted to tar (../zstd.ts). */
 export const LAYER_TYPES: ReadonlySet<string> = new Set([
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
   'application/vnd.oci.image.layer.v1.tar',

@@ -23,6 +23,20 @@ export interface PutOptions {
   maxBytes?: number;
   /** Called with each chunk's length, for progress reporting. */
   onBytes?: (n: number) => void;
+  /** Sees every chunk before it is written (a layer scanner); may apply back-pressure. */
+  observe?: (chunk: Buffer) => void | Promise<void>;
+  /** Last say before the blob becomes visible, after size and digest checked out. */
+  verify?: () => Promise<void>;
+}
+
+export interface IngestOptions {
+  maxBytes?: number;
+  /** Sees every chunk before it is written (extra hashes, format checks); may apply back-pressure. */
+  observe?: (chunk: Buffer) => void | Promise<void>;
+  /** Called with the digest before the blob becomes visible, so GC can be told to keep it. */
+  beforePublish?: (digest: string) => void;
+  /** Last say before the blob becomes visible. */
+  verify?: () => Promise<void>;
 }
 
 export interface PutResult { digest: string; size: number; created: boolean }
@@ -31,7 +45,7 @@ export interface PutResult { digest: string; size: number; created: boolean }
 class DigestingCounter extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
-  constructor(private readonly limit: number, private readonly onBytes?: (n: number) => void) { super(); }
+  constructor(private readonly limit: number, private readonly onBytes?: (n: number) => void, private readonly observe?: IngestOptions['observe']) { super(); }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
@@ -41,7 +55,9 @@ class DigestingCounter extends Transform {
     }
     this.hash.update(chunk);
     this.onBytes?.(chunk.length);
-    done(null, chunk);
+    const observed = this.observe?.(chunk);
+    if (observed) observed.then(() => done(null, chunk), (err: unknown) => done(err as Error));
+    else done(null, chunk);
   }
 }
 
@@ -78,14 +94,48 @@ export class BlobStore {
     return (await this.size(digest)) !== null;
   }
 
-  /** A read stream over the blob; BLOB_NOT_FOUND if it is absent. */
-  async open(digest: string): Promise<Readable> {
+  /** A read stream over the blob (or bytes `start`..`end` inclusive); BLOB_NOT_FOUND if it is absent. */
+  async open(digest: string, range?: { start: number; end: number }): Promise<Readable> {
     const path = this.pathOf(digest);
     const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw imageError('BLOB_NOT_FOUND', `blob ${digest} is not in the store`, { digest });
       throw err;
     });
-    return handle.createReadStream();
+    return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+  }
+
+  /**
+   * Stores content whose digest is not known beforehand (uploads, converted layers): it is
+   * hashed while streaming and lands under the digest it turns out to have. Same guarantees as
+   * put: nothing is visible unless the whole stream arrived, and the temp file never outlives it.
+   */
+  async ingest(source: Readable, opts: IngestOptions = {}): Promise<PutResult> {
+    const tmp = join(this.root, 'tmp', `${randomBytes(12).toString('hex')}.partial`);
+    const counter = new DigestingCounter(opts.maxBytes ?? Number.MAX_SAFE_INTEGER, undefined, opts.observe);
+    try {
+      await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }));
+      const digest = `sha256:${counter.hash.digest('hex')}`;
+      await opts.verify?.();
+      const final = this.pathOf(digest);
+      opts.beforePublish?.(digest);
+      if ((await this.size(digest)) !== null) {
+        await rm(tmp, { force: true });
+        return { digest, size: counter.bytes, created: false };
+      }
+      await this.publish(tmp, final);
+      return { digest, size: counter.bytes, created: true };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  private async publish(tmp: string, final: string): Promise<void> {
+    await fsyncPath(tmp);
+    const dir = join(final, '..');
+    await mkdir(dir, { recursive: true });
+    await rename(tmp, final);
+    await fsyncPath(dir);
   }
 
   /**
@@ -100,7 +150,7 @@ export class BlobStore {
       return { digest, size: existing, created: false };
     }
     const tmp = join(this.root, 'tmp', `${randomBytes(12).toString('hex')}.partial`);
-    const counter = new DigestingCounter(opts.maxBytes ?? Number.MAX_SAFE_INTEGER, opts.onBytes);
+    const counter = new DigestingCounter(opts.maxBytes ?? Number.MAX_SAFE_INTEGER, opts.onBytes, opts.observe);
     try {
       await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }));
       const actual = `sha256:${counter.hash.digest('hex')}`;
@@ -108,11 +158,8 @@ export class BlobStore {
         throw imageError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${counter.bytes} bytes, expected ${opts.expectedSize}`, { digest, expected: opts.expectedSize, actual: counter.bytes });
       }
       if (actual !== digest) throw imageError('DIGEST_MISMATCH', `content of blob ${digest} hashes to ${actual}`, { expected: digest, actual });
-      await fsyncPath(tmp);
-      const dir = join(final, '..');
-      await mkdir(dir, { recursive: true });
-      await rename(tmp, final);
-      await fsyncPath(dir);
+      await opts.verify?.();
+      await this.publish(tmp, final);
       return { digest, size: counter.bytes, created: true };
     } catch (err) {
       await rm(tmp, { force: true });
@@ -141,10 +188,11 @@ export class BlobStore {
    * Removes every blob not in `referenced`. The caller must include blobs that running imports
    * are about to write (their records reference them before the fetch starts), or it races them.
    */
-  async collectGarbage(referenced: ReadonlySet<string>): Promise<string[]> {
+  async collectGarbage(referenced: ReadonlySet<string> | ((digest: string) => boolean | Promise<boolean>)): Promise<string[]> {
+    const keep = typeof referenced === 'function' ? referenced : (d: string) => referenced.has(d);
     const removed: string[] = [];
     for await (const digest of this.list()) {
-      if (referenced.has(digest)) continue;
+      if (await keep(digest)) continue;
       await this.remove(digest);
       removed.push(digest);
     }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Op, type Sequelize, type WhereOptions } from 'sequelize';
+import type { Sequelize, WhereOptions } from 'sequelize';
 import type { ImageStatus } from '../client/types.js';
 import { invalidInput } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 import { defineModels, type BlobRole, type ImageModels, type ImageRow, type Visibility } from './models.js';
+import { compareBy, matchesQuery, type ListQuery } from './listing.js';
 import { assertTransition } from './states.js';
 
 /** An image as the store knows it; the API view (views.ts) turns it into Glance's shape. */
@@ -29,16 +30,13 @@ export interface ImageRecord {
 }
 
 export type NewImage = Partial<Omit<ImageRecord, 'created_at' | 'updated_at'>>;
-export type ImagePatch = Partial<Pick<ImageRecord, 'name' | 'container_format' | 'disk_format' | 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'properties'>>;
+export type ImagePatch = Partial<Pick<ImageRecord, 'name' | 'container_format' | 'disk_format' | 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'properties'
+  | 'visibility' | 'tags' | 'min_ram' | 'min_disk' | 'protected' | 'owner'>>;
 
 export interface BlobEntry { digest: string; media_type: string; size: number }
 export interface ImageBlobs { config: BlobEntry; layers: BlobEntry[] }
 
-export interface ListQuery {
-  filters: Partial<Record<'name' | 'status' | 'container_format' | 'disk_format' | 'visibility' | 'docker_digest', string>>;
-  limit: number;
-  marker?: string;
-}
+export type { ListQuery } from './listing.js';
 
 function toRecord(row: ImageRow): ImageRecord {
   const r = row.get({ plain: true });
@@ -89,20 +87,23 @@ export class ImageRepository {
     return found;
   }
 
-  /** Newest first, like Glance's default sort (created_at desc, id desc); fetches one extra to know if there is a next page. */
+  /**
+   * One page of images matching `q`, in its sort order, after its marker. Core-column equality
+   * filters run in SQL; tags, custom properties, sorting and the marker are applied here, which
+   * keeps SQLite and PostgreSQL alike and is fine for the thousands of images one store holds.
+   */
   async list(q: ListQuery): Promise<{ images: ImageRecord[]; more: boolean }> {
-    const where: Record<string | symbol, unknown> = { deleted: false };
+    const where: Record<string, unknown> = { deleted: false };
     for (const [key, value] of Object.entries(q.filters)) if (value !== undefined) where[key] = value;
+    const rows = (await this.m.Image.findAll({ where: where as WhereOptions })).map(toRecord);
+    const sorted = rows.filter((r) => matchesQuery(r, q)).sort(compareBy(q.sort));
+    let start = 0;
     if (q.marker) {
-      const marker = await this.m.Image.findOne({ where: { id: q.marker, deleted: false } });
-      if (!marker) throw invalidInput(`marker ${q.marker} is not an image`, { marker: q.marker });
-      where[Op.or] = [
-        { created_at: { [Op.lt]: marker.created_at } },
-        { created_at: marker.created_at, id: { [Op.lt]: marker.id } },
-      ];
+      const at = sorted.findIndex((r) => r.id === q.marker);
+      if (at < 0) throw invalidInput(`marker ${q.marker} is not an image in this listing`, { marker: q.marker });
+      start = at + 1;
     }
-    const rows = await this.m.Image.findAll({ where: where as WhereOptions, order: [['created_at', 'DESC'], ['id', 'DESC']], limit: q.limit + 1 });
-    return { images: rows.slice(0, q.limit).map(toRecord), more: rows.length > q.limit };
+    return { images: sorted.slice(start, start + q.limit), more: sorted.length > start + q.limit };
   }
 
   /** Live images holding this manifest digest in one of `statuses`, oldest first. */
@@ -166,6 +167,25 @@ export class ImageRepository {
     ];
     await this.m.ImageBlob.destroy({ where: { image_id: imageId } });
     await this.m.ImageBlob.bulkCreate(rows);
+  }
+
+  /** Records uploaded data: one blob served as it is. */
+  async setFile(imageId: string, file: BlobEntry): Promise<void> {
+    await this.m.ImageBlob.destroy({ where: { image_id: imageId } });
+    await this.m.ImageBlob.create({ image_id: imageId, role: 'file', position: 0, ...file });
+  }
+
+  async clearFile(imageId: string): Promise<void> {
+    await this.m.ImageBlob.destroy({ where: { image_id: imageId, role: 'file' } });
+  }
+
+  async fileOf(imageId: string): Promise<BlobEntry | null> {
+    const row = await this.m.ImageBlob.findOne({ where: { image_id: imageId, role: 'file' } });
+    return row ? { digest: row.digest, media_type: row.media_type, size: Number(row.size) } : null;
+  }
+
+  async isReferenced(digest: string): Promise<boolean> {
+    return (await this.m.ImageBlob.count({ where: { digest } })) > 0;
   }
 
   async blobsOf(imageId: string): Promise<ImageBlobs | null> {

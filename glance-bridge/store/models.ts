@@ -27,7 +27,8 @@ export class ImageRow extends Model<InferAttributes<ImageRow>, InferCreationAttr
   declare deleted_at: CreationOptional<Date | null>;
 }
 
-export type BlobRole = 'config' | 'layer';
+/** 'file': uploaded data, served as stored (no config or layers). */
+export type BlobRole = 'config' | 'layer' | 'file';
 
 export class ImageBlobRow extends Model<InferAttributes<ImageBlobRow>, InferCreationAttributes<ImageBlobRow>> {
   declare id: CreationOptional<number>;

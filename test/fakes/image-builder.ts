@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { pack as tarPack } from 'tar-stream';
+import { execFileSync } from 'node:child_process';
+import { pack as tarPack, type Header } from 'tar-stream';
 import { MediaType } from '../../glance-bridge/registry/manifest.js';
 import type { Descriptor, Platform } from '../../glance-bridge/registry/types.js';
 
@@ -18,8 +19,12 @@ export interface BuiltImage {
   layers: BuiltBlob[];
 }
 
-/** A layer tar holding `files` (path → content), gzip-compressed unless `compress` is false. */
-export async function buildLayer(files: Record<string, string | Buffer>, opts: { compress?: boolean; oci?: boolean } = {}): Promise<{ blob: BuiltBlob; diffId: string }> {
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** A raw tar entry, for layers a well-behaved builder would never write. */
+export interface RawEntry { header: Partial<Header> & { name: string }; content?: string | Buffer }
+
+async function tarOf(files: Record<string, string | Buffer> | RawEntry[]): Promise<Buffer> {
   const pack = tarPack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -27,15 +32,33 @@ export async function buildLayer(files: Record<string, string | Buffer>, opts: {
     pack.on('end', () => resolve());
     pack.on('error', reject);
   });
-  for (const [name, content] of Object.entries(files)) pack.entry({ name, mode: 0o644, mtime: new Date(0) }, content);
+  const entries: RawEntry[] = Array.isArray(files) ? files : Object.entries(files).map(([name, content]) => ({ header: { name, mode: 0o644, mtime: new Date(0) }, content }));
+  for (const e of entries) {
+    if (e.content === undefined) pack.entry(e.header);
+    else pack.entry(e.header, e.content);
+  }
   pack.finalize();
   await done;
-  const tar = Buffer.concat(chunks);
-  const compress = opts.compress ?? true;
-  const bytes = compress ? gzipSync(tar) : tar;
-  const mediaType = opts.oci || !compress
-    ? (compress ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar')
-    : 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+  return Buffer.concat(chunks);
+}
+
+const LAYER_TYPE: Record<Compression, { docker: string; oci: string }> = {
+  gzip: { docker: 'application/vnd.docker.image.rootfs.diff.tar.gzip', oci: 'application/vnd.oci.image.layer.v1.tar+gzip' },
+  zstd: { docker: 'application/vnd.oci.image.layer.v1.tar+zstd', oci: 'application/vnd.oci.image.layer.v1.tar+zstd' },
+  none: { docker: 'application/vnd.oci.image.layer.v1.tar', oci: 'application/vnd.oci.image.layer.v1.tar' },
+};
+
+/** Compresses with Debian's zstd command, as the bridge decompresses with it. */
+export function zstdCompress(data: Buffer): Buffer {
+  return execFileSync('zstd', ['-q', '-c', '-3'], { input: data, maxBuffer: 1024 * 1024 * 1024 });
+}
+
+/** A layer tar holding `files` (path → content, or raw entries), gzip-compressed unless told otherwise. */
+export async function buildLayer(files: Record<string, string | Buffer> | RawEntry[], opts: { compress?: boolean; compression?: Compression; oci?: boolean } = {}): Promise<{ blob: BuiltBlob; diffId: string }> {
+  const tar = await tarOf(files);
+  const compression: Compression = opts.compression ?? ((opts.compress ?? true) ? 'gzip' : 'none');
+  const bytes = compression === 'gzip' ? gzipSync(tar) : compression === 'zstd' ? zstdCompress(tar) : tar;
+  const mediaType = LAYER_TYPE[compression][opts.oci ? 'oci' : 'docker'];
   return { blob: { bytes, descriptor: { mediaType, digest: sha256(bytes), size: bytes.length } }, diffId: sha256(tar) };
 }
 
@@ -46,12 +69,19 @@ export interface BuildOptions {
   oci?: boolean;
   /** false: uncompressed (OCI tar) layers. */
   compress?: boolean;
+  /** Per layer, overriding `compress`. */
+  compression?: Compression[];
+  /** Raw layer entries, overriding `layers`. */
+  rawLayers?: RawEntry[][];
 }
 
 export async function buildImage(opts: BuildOptions = {}): Promise<BuiltImage> {
   const platform = opts.platform ?? { os: 'linux', architecture: 'amd64' };
   const specs = opts.layers ?? [{ 'etc/berth-test': randomBytes(8).toString('hex') }, { 'srv/data.bin': randomBytes(2048) }];
-  const built = await Promise.all(specs.map((files) => buildLayer(files, { oci: opts.oci ?? false, compress: opts.compress ?? true })));
+  const sources: (Record<string, string | Buffer> | RawEntry[])[] = opts.rawLayers ?? specs;
+  const built = await Promise.all(sources.map((files, i) => buildLayer(files, {
+    oci: opts.oci ?? false, compress: opts.compress ?? true, ...(opts.compression?.[i] ? { compression: opts.compression[i] } : {}),
+  })));
   const config = Buffer.from(JSON.stringify({
     architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}),
     config: { Cmd: ['/bin/sh'] },
@@ -74,4 +104,28 @@ export function buildIndex(images: { image: BuiltImage; platform: Platform }[], 
     manifests: images.map(({ image, platform }) => ({ mediaType: image.mediaType, digest: image.manifestDigest, size: image.manifest.length, platform })),
   }));
   return { bytes, digest: sha256(bytes), mediaType };
+}
+
+/**
+ * What `docker save` writes for `image`: layer directories first, then the config, then
+ * manifest.json last (the order Docker 20.10 uses). `configName` overrides the config's file
+ * name, to test that ids come from content, not names.
+ */
+export async function buildDockerSave(image: BuiltImage, opts: { configName?: string } = {}): Promise<Buffer> {
+  const hex = (d: string) => d.slice('sha256:'.length);
+  const configName = opts.configName ?? `${hex(image.config.descriptor.digest)}.json`;
+  const pack = tarPack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
+    pack.on('end', () => resolve());
+    pack.on('error', reject);
+  });
+  const layerNames = image.layers.map((l) => `${hex(l.descriptor.digest)}/layer.tar`);
+  image.layers.forEach((l, i) => pack.entry({ name: layerNames[i]!, mode: 0o644, mtime: new Date(0) }, l.bytes));
+  pack.entry({ name: configName, mode: 0o644, mtime: new Date(0) }, image.config.bytes);
+  pack.entry({ name: 'manifest.json', mode: 0o644, mtime: new Date(0) }, JSON.stringify([{ Config: configName, RepoTags: ['berth/test:snap'], Layers: layerNames }]));
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
 }

@@ -46,7 +46,7 @@ describe('glance-bridge API', () => {
 
   beforeEach(async () => {
     h = await createHarness();
-    const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth' });
+    const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth' });
     server = createServer(app.callback());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -107,7 +107,7 @@ describe('glance-bridge API', () => {
     const named = await call(base, 'GET', '/v2/images?name=b&status=queued');
     assert.deepEqual(named.json.images.map((i: any) => i.name), ['b']);
     assert.equal((await client.listImages({ container_format: 'bare' })).length, 3);
-    assert.equal((await call(base, 'GET', '/v2/images?sort_key=name')).status, 400);
+    assert.equal((await call(base, 'GET', '/v2/images?sort_key=bogus')).status, 400);
     assert.equal((await call(base, 'GET', `/v2/images?marker=${'0'.repeat(8)}-0000-0000-0000-000000000000`)).status, 400);
   });
 

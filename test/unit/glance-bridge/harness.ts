@@ -8,6 +8,7 @@ import { Importer, type ImporterOptions } from '../../../glance-bridge/importer.
 import { BlobStore } from '../../../glance-bridge/store/blobs.js';
 import { ImageRepository } from '../../../glance-bridge/store/images.js';
 import { MIGRATIONS_TABLE, migrations } from '../../../glance-bridge/store/migrations.js';
+import { ImageUploader } from '../../../glance-bridge/upload.js';
 import { FakeRegistryClient } from '../../fakes/registry-client.js';
 
 /** A store on SQLite and a temp directory, with an importer over the fake registry. */
@@ -18,13 +19,14 @@ export interface Harness {
   blobs: BlobStore;
   registry: FakeRegistryClient;
   importer: Importer;
+  uploader: ImageUploader;
   close(): Promise<void>;
 }
 
 export const REPO = { registry: 'registry.test:5000', repository: 'team/app' };
 export const SOURCE = 'docker://registry.test:5000/team/app:v1';
 
-export async function createHarness(options: Partial<ImporterOptions> = {}): Promise<Harness> {
+export async function createHarness(options: Partial<ImporterOptions> & { maxImageBytes?: number } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-images-'));
   const db = openDatabase(`sqlite://${join(dir, 'images.sqlite')}`);
   await tuneSqlite(db);
@@ -37,8 +39,9 @@ export async function createHarness(options: Partial<ImporterOptions> = {}): Pro
     images, blobs, registry, log: process.env.DEBUG_GB ? createLogger('t') : silentLogger(),
     options: { defaultProject: 'berth', platform: { os: 'linux', architecture: 'amd64' }, maxParallelLayers: 4, maxBlobBytes: 64 * 1024 * 1024, ...options },
   });
+  const uploader = new ImageUploader({ images, blobs, log: silentLogger(), maxImageBytes: options.maxImageBytes ?? 64 * 1024 * 1024 });
   return {
-    dir, db, images, blobs, registry, importer,
+    dir, db, images, blobs, registry, importer, uploader,
     async close() {
       await importer.drain();
       await db.close();

@@ -1,0 +1,93 @@
+import type { Router } from '@koa/router';
+import type Koa from 'koa';
+import { BerthError } from '../../common/errors.js';
+import { archiveSize, createDockerArchive } from '../archive.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { BlobEntry, ImageRecord, ImageRepository } from '../store/images.js';
+import type { ImageUploader } from '../upload.js';
+import { imageId } from './params.js';
+
+export interface DataRoutesDeps {
+  images: ImageRepository;
+  blobs: BlobStore;
+  uploader: ImageUploader;
+}
+
+/** `bytes=A-B`, `bytes=A-` or `bytes=-N` against `size`; null: serve it all (absent, or several ranges). */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return header.includes(',') ? null : 'unsatisfiable';
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    return suffix === 0 || size === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return start >= size || end < start ? 'unsatisfiable' : { start, end };
+}
+
+async function serveFile(ctx: Koa.Context, blobs: BlobStore, image: ImageRecord, file: BlobEntry): Promise<void> {
+  ctx.type = 'application/octet-stream';
+  ctx.set('accept-ranges', 'bytes');
+  const range = parseRange(ctx.get('range') || undefined, file.size);
+  if (range === 'unsatisfiable') {
+    ctx.status = 416;
+    ctx.set('content-range', `bytes */${file.size}`);
+    ctx.body = { error: { code: 'RANGE_NOT_SATISFIABLE', message: `range ${ctx.get('range')} is outside the ${file.size} bytes of image ${image.id}`, details: {} } };
+    return;
+  }
+  if (range) {
+    ctx.status = 206;
+    ctx.set('content-range', `bytes ${range.start}-${range.end}/${file.size}`);
+    if (ctx.method !== 'HEAD') ctx.body = await blobs.open(file.digest, range);
+    ctx.length = range.end - range.start + 1;
+    return;
+  }
+  ctx.status = 200;
+  if (image.checksum) ctx.set('content-md5', image.checksum);
+  // HEAD gets the headers only: a stream koa never reads would keep blob files open.
+  if (ctx.method !== 'HEAD') ctx.body = await blobs.open(file.digest);
+  ctx.length = file.size;
+}
+
+/** Image data: Glance's upload and download, both streamed. */
+export function addDataRoutes(router: Router, deps: DataRoutesDeps): void {
+  router.put('/v2/images/:id/file', async (ctx) => {
+    const id = imageId(ctx);
+    const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/octet-stream') {
+      throw new BerthError('UNSUPPORTED_MEDIA_TYPE', `image data must be sent as application/octet-stream, not ${type || 'no content-type'}`, { status: 415 });
+    }
+    const length = ctx.get('content-length');
+    await deps.uploader.upload(id, ctx.req, length ? Number(length) : null);
+    ctx.status = 204;
+  });
+
+  router.get('/v2/images/:id/file', async (ctx) => {
+    const image = await deps.images.require(imageId(ctx));
+    if (image.status === 'deactivated') {
+      throw new BerthError('IMAGE_INVALID_STATE', `image ${image.id} is deactivated`, { status: 403, details: { image_id: image.id } });
+    }
+    if (image.status !== 'active') {
+      ctx.status = 204;
+      return;
+    }
+    const file = await deps.images.fileOf(image.id);
+    if (file) {
+      await serveFile(ctx, deps.blobs, image, file);
+      return;
+    }
+    const blobs = await deps.images.blobsOf(image.id);
+    if (!blobs) {
+      ctx.status = 204;
+      return;
+    }
+    // A generated archive has no cheap random access: Range is ignored and the whole is sent.
+    ctx.status = 200;
+    ctx.type = 'application/octet-stream';
+    if (image.checksum) ctx.set('content-md5', image.checksum);
+    if (ctx.method !== 'HEAD') ctx.body = createDockerArchive(deps.blobs, blobs);
+    ctx.length = image.size ?? archiveSize(blobs);
+  });
+}

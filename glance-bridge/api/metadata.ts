@@ -1,0 +1,76 @@
+import type { Router } from '@koa/router';
+import { BerthError, invalidInput } from '../../common/errors.js';
+import { readJsonBody } from '../../common/koa.js';
+import type { ImageRecord, ImageRepository } from '../store/images.js';
+import { imageId } from './params.js';
+import { imagePatchFrom, JSON_PATCH_TYPE } from './patch.js';
+import { imageSchema, imagesSchema } from './schemas.js';
+
+export interface MetadataRoutesDeps {
+  images: ImageRepository;
+  maxBodyBytes: number;
+  view: (image: ImageRecord) => unknown;
+}
+
+/** Glance's image_tag_quota default. */
+const MAX_TAGS = 128;
+
+/** Deactivation as Glance allows it: only between active and deactivated; repeating is a no-op. */
+async function setActivation(images: ImageRepository, id: string, to: 'active' | 'deactivated'): Promise<void> {
+  const image = await images.require(id);
+  if (image.status === to) return;
+  const from = to === 'active' ? 'deactivated' : 'active';
+  if (image.status !== from) {
+    const verb = to === 'active' ? 'reactivate' : 'deactivate';
+    throw new BerthError('IMAGE_INVALID_STATE', `Not allowed to ${verb} image in status '${image.status}'`, { status: 403, details: { image_id: id, status: image.status } });
+  }
+  await images.transition(id, to);
+}
+
+/** PATCH, tags, deactivate/reactivate and the schemas glanceclient builds its model from. */
+export function addMetadataRoutes(router: Router, deps: MetadataRoutesDeps): void {
+  router.get('/v2/schemas/image', (ctx) => { ctx.body = imageSchema(); });
+  router.get('/v2/schemas/images', (ctx) => { ctx.body = imagesSchema(); });
+
+  router.patch('/v2/images/:id', async (ctx) => {
+    const id = imageId(ctx);
+    const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
+    if (type !== JSON_PATCH_TYPE) {
+      throw new BerthError('UNSUPPORTED_MEDIA_TYPE', `PATCH needs content-type ${JSON_PATCH_TYPE}, not ${type || 'none'}`, { status: 415 });
+    }
+    const body = await readJsonBody(ctx, deps.maxBodyBytes);
+    const image = await deps.images.require(id);
+    ctx.body = deps.view(await deps.images.update(id, image.status, imagePatchFrom(body, image)));
+  });
+
+  router.put('/v2/images/:id/tags/:tag', async (ctx) => {
+    const id = imageId(ctx);
+    const tag = String(ctx.params.tag);
+    if (tag.length > 255) throw invalidInput('a tag has at most 255 characters', { field: 'tag' });
+    const image = await deps.images.require(id);
+    if (!image.tags.includes(tag)) {
+      if (image.tags.length >= MAX_TAGS) throw new BerthError('TOO_MANY_TAGS', `an image has at most ${MAX_TAGS} tags`, { status: 413, details: { image_id: id } });
+      await deps.images.update(id, image.status, { tags: [...image.tags, tag] });
+    }
+    ctx.status = 204;
+  });
+
+  router.delete('/v2/images/:id/tags/:tag', async (ctx) => {
+    const id = imageId(ctx);
+    const tag = String(ctx.params.tag);
+    const image = await deps.images.require(id);
+    if (!image.tags.includes(tag)) throw new BerthError('TAG_NOT_FOUND', `image ${id} has no tag ${tag}`, { status: 404, details: { image_id: id, tag } });
+    await deps.images.update(id, image.status, { tags: image.tags.filter((t) => t !== tag) });
+    ctx.status = 204;
+  });
+
+  router.post('/v2/images/:id/actions/deactivate', async (ctx) => {
+    await setActivation(deps.images, imageId(ctx), 'deactivated');
+    ctx.status = 204;
+  });
+
+  router.post('/v2/images/:id/actions/reactivate', async (ctx) => {
+    await setActivation(deps.images, imageId(ctx), 'active');
+    ctx.status = 204;
+  });
+}

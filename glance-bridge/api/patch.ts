@@ -1,0 +1,85 @@
+import { BerthError, invalidInput } from '../../common/errors.js';
+import { imageError } from '../errors.js';
+import type { ImagePatch, ImageRecord } from '../store/images.js';
+import { parseCreateImage, READ_ONLY } from './validate.js';
+
+/**
+ * PATCH /v2/images/{id} with `application/openstack-images-v2.1-json-patch`: a list of
+ * `{"op": "add"|"replace"|"remove", "path": "/attr", "value"}` (Glance's subset of RFC 6902).
+ * Glance's answers are kept: read-only attributes and removing a base attribute are 403,
+ * replacing or removing a custom property that is not there is 409, bad values are 400.
+ * The ops are applied to a copy and the result is validated like a create body, so a patch
+ * can never produce an image that POST would have refused.
+ */
+
+export const JSON_PATCH_TYPE = 'application/openstack-images-v2.1-json-patch';
+
+const BASE = new Set(['name', 'visibility', 'container_format', 'disk_format', 'min_ram', 'min_disk', 'protected', 'tags', 'owner']);
+const QUEUED_ONLY = new Set(['container_format', 'disk_format']);
+
+interface PatchOp { op: 'add' | 'replace' | 'remove'; attr: string; value?: unknown }
+
+const forbidden = (message: string, attr: string): BerthError =>
+  new BerthError('ATTRIBUTE_FORBIDDEN', message, { status: 403, details: { attribute: attr } });
+
+function parseOps(body: unknown): PatchOp[] {
+  if (!Array.isArray(body)) throw invalidInput('a JSON patch body is a list of {"op", "path", "value"} objects');
+  return body.map((raw: unknown, i) => {
+    const o = raw as { op?: unknown; path?: unknown; value?: unknown } | null;
+    if (typeof o !== 'object' || o === null) throw invalidInput(`patch item ${i} is not an object`);
+    if (o.op !== 'add' && o.op !== 'replace' && o.op !== 'remove') throw invalidInput(`patch item ${i}: op must be add, replace or remove`, { index: i });
+    if (typeof o.path !== 'string' || !/^\/[^/]+$/.test(o.path)) throw invalidInput(`patch item ${i}: path must be /ATTRIBUTE`, { index: i });
+    const attr = o.path.slice(1).replace(/~1/g, '/').replace(/~0/g, '~');
+    if (o.op !== 'remove' && !('value' in o)) throw invalidInput(`patch item ${i}: ${o.op} needs a value`, { index: i });
+    return { op: o.op, attr, ...(o.op !== 'remove' ? { value: o.value } : {}) };
+  });
+}
+
+/** The image attributes a patch may touch, as a create body. */
+function editableDocument(image: ImageRecord): Record<string, unknown> {
+  const doc: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(image.properties)) if (!READ_ONLY.has(k)) doc[k] = v;
+  return {
+    ...doc, name: image.name, visibility: image.visibility, container_format: image.container_format,
+    disk_format: image.disk_format, min_ram: image.min_ram, min_disk: image.min_disk,
+    protected: image.protected, tags: image.tags, owner: image.owner,
+  };
+}
+
+function applyOp(doc: Record<string, unknown>, op: PatchOp, image: ImageRecord): void {
+  const { attr } = op;
+  if (READ_ONLY.has(attr) || attr === 'id') throw forbidden(`Attribute '${attr}' is read-only.`, attr);
+  if (QUEUED_ONLY.has(attr) && image.status !== 'queued') {
+    throw forbidden(`Attribute ${attr} can be only replaced for a queued image.`, attr);
+  }
+  const base = BASE.has(attr);
+  if (op.op === 'remove') {
+    if (base) throw forbidden(`Attribute '${attr}' is a base attribute and cannot be removed.`, attr);
+    if (!(attr in doc)) throw imageError('IMAGE_CONFLICT', `Property ${attr} does not exist.`, { attribute: attr });
+    delete doc[attr];
+    return;
+  }
+  if (op.op === 'replace' && !base && !(attr in doc)) throw imageError('IMAGE_CONFLICT', `Property ${attr} does not exist.`, { attribute: attr });
+  doc[attr] = op.value;
+}
+
+/** The update a patch body asks for on `image`; throws before anything is written. */
+export function imagePatchFrom(body: unknown, image: ImageRecord): ImagePatch {
+  const doc = editableDocument(image);
+  for (const op of parseOps(body)) applyOp(doc, op, image);
+  if (doc.name === undefined) doc.name = null;
+  const next = parseCreateImage(doc, image.owner ?? '');
+  const kept = Object.fromEntries(Object.entries(image.properties).filter(([k]) => READ_ONLY.has(k)));
+  return {
+    name: next.name ?? null,
+    visibility: next.visibility!,
+    container_format: next.container_format ?? null,
+    disk_format: next.disk_format ?? null,
+    min_ram: next.min_ram!,
+    min_disk: next.min_disk!,
+    protected: next.protected!,
+    tags: next.tags!,
+    owner: next.owner ?? null,
+    properties: { ...next.properties, ...kept },
+  };
+}

@@ -1,0 +1,34 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { silentLogger } from '../../../common/log.js';
+import { createApp } from '../../../glance-bridge/app.js';
+import type { Harness } from './harness.js';
+
+export interface CallResult { status: number; headers: Headers; json: any; bytes: Buffer }
+
+/** The bridge's app over a harness, on a loopback port (uploads need a real request stream). */
+export async function startApiServer(h: Harness): Promise<{ base: string; close(): Promise<void> }> {
+  const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth' });
+  const server: Server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> {
+  const raw = body === undefined ? undefined : Buffer.isBuffer(body) ? new Uint8Array(body) : typeof body === 'string' ? body : JSON.stringify(body);
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(raw !== undefined ? { 'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json' } : {}), ...headers },
+    ...(raw !== undefined ? { body: raw } : {}),
+  });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  let json: unknown;
+  try { json = JSON.parse(bytes.toString('utf8')); } catch { json = undefined; }
+  return { status: res.status, headers: res.headers, json, bytes };
+}
