@@ -91,6 +91,10 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
       return image;
     },
 
+    async createImage(props) {
+      return (await json<GlanceImage>('POST', '/v2/images', props)).body;
+    },
+
     async deleteImage(id) {
       // Already gone counts as deleted, so retries are safe.
       await json('DELETE', `/v2/images/${encodeURIComponent(id)}`, undefined, [404]);

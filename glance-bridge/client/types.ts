@@ -44,6 +44,8 @@ export interface ImageService {
   /** Imports a registry reference (`docker://HOST/REPO:TAG`); resolves to the active image. */
   importImage(source: string, opts?: { name?: string; onProgress?: (p: ImportProgress) => void }): Promise<GlanceImage>;
   deleteImage(id: string): Promise<void>;
+  /** Creates a queued image record (POST /v2/images): custom properties are top-level keys. */
+  createImage(props: { name: string; container_format: string; disk_format: string; visibility?: GlanceImage['visibility'] } & Record<string, unknown>): Promise<GlanceImage>;
   /**
    * Streams image data into a queued image (`PUT /v2/images/{id}/file`); resolves to the image,
    * active. Optional until every ImageService implements it; callers fail clearly without it.

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
 import type { GlanceImage, ImageService } from '../../glance-bridge/client/types.js';
@@ -68,6 +69,10 @@ export class FakeImageService implements ImageService {
     Object.assign(image, { status: 'active', size: bytes.length, updated_at: new Date().toISOString() });
     this.files.set(id, async () => Readable.from([bytes]));
     return { ...image };
+  }
+
+  async createImage(props: { name: string; container_format: string; disk_format: string } & Record<string, unknown>): Promise<GlanceImage> {
+    return { ...this.add(randomUUID(), { ...props, status: 'queued' } as Partial<GlanceImage>) };
   }
 
   async deleteImage(id: string): Promise<void> {

@@ -85,6 +85,17 @@ describe('berth CLI against a running node', function () {
     assert.equal(json<{ vm_state: string }>(await berth('-f', 'json', 'server', 'reboot', uuid, '--hard', '--wait')).vm_state, 'active');
   });
 
+  it('server snapshot --wait makes an active image that boots; rebuild --wait moves the instance onto it', async () => {
+    const snap = json<{ id: string; status: string; docker_image_id: string; instance_uuid: string }>(await berth('-f', 'json', 'server', 'snapshot', uuid, '--name', 'cli-snap', '--wait'));
+    assert.equal(snap.status, 'active');
+    assert.equal(snap.instance_uuid, uuid);
+    assert.match(snap.docker_image_id, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(json<{ vm_state: string }>(await berth('-f', 'json', 'server', 'show', uuid)).vm_state, 'active');
+    const rebuilt = json<{ vm_state: string; image: string }>(await berth('-f', 'json', 'server', 'rebuild', uuid, '--image', snap.id, '--wait'));
+    assert.deepEqual([rebuilt.vm_state, rebuilt.image], ['active', snap.id]);
+    assert.equal((await containersOf(uuid))[0]?.State, 'running');
+  });
+
   it('a state the action does not allow gives one clear line and exit code 1', async () => {
     const r = await berth('server', 'unpause', uuid, '--wait');
     assert.equal(r.code, 1);

@@ -175,6 +175,40 @@ export function registerServer(program: Command, run: Run): void {
         printObject(await showInstance(ctx, uuid), ctx.format);
       }));
   }
+  server.command('snapshot <uuid>')
+    .description('snapshot an instance into a new image (snapshot_instance)')
+    .requiredOption('--name <name>', 'name of the new image')
+    .option('--wait', 'wait until the image is active')
+    .action((uuid: string, o) => run(async (ctx) => {
+      const view = await showInstance(ctx, uuid);
+      checkState(view, 'createImage', 'snapshot');
+      const images = ctx.images();
+      // Like nova-api: the image record exists (queued) before the node is asked to fill it.
+      const image = await images.createImage({ name: o.name, container_format: 'docker', disk_format: 'raw', visibility: 'private', image_type: 'snapshot', instance_uuid: uuid, base_image_ref: view.image });
+      const rpc = await ctx.rpcClient();
+      const send = () => rpc.cast(ctx.computeKey, instanceRequest('snapshot_instance', primitiveOf(view), { image_id: image.id }));
+      if (o.wait) { if (await waitForEvent(ctx, uuid, 'snapshot', 1800, send) === 'error') process.exitCode = 1; } else await send();
+      printObject((await images.getImage(image.id)) as unknown as Record<string, unknown>, ctx.format);
+    }));
+
+  server.command('rebuild <uuid>')
+    .description('rebuild an instance on another image (rebuild_instance)')
+    .requiredOption('--image <image>', 'image id, name, or registry reference')
+    .option('--wait', 'wait for the result')
+    .action((uuid: string, o) => run(async (ctx) => {
+      const view = await showInstance(ctx, uuid);
+      checkState(view, 'rebuild', 'rebuild');
+      const image = await resolveImage(ctx, o.image);
+      const rpc = await ctx.rpcClient();
+      const send = () => rpc.cast(ctx.computeKey, instanceRequest('rebuild_instance', primitiveOf(view), {
+        orig_image_ref: view.image, image_ref: image.id, injected_files: [], new_pass: null, orig_sys_metadata: {}, bdms: null,
+        recreate: false, on_shared_storage: null, preserve_ephemeral: false, migration: null, scheduled_node: null, limits: null,
+        request_spec: null, accel_uuids: [],
+      }));
+      if (o.wait) { if (await waitForEvent(ctx, uuid, 'rebuild', 300, send) === 'error') process.exitCode = 1; } else await send();
+      printObject(await showInstance(ctx, uuid), ctx.format);
+    }));
+
   server.command('reboot <uuid>').description('reboot an instance (reboot_instance)').option('--hard', 'hard reboot').option('--wait', 'wait for the result')
     .action((uuid: string, o) => run(async (ctx) => {
       const view = await showInstance(ctx, uuid);
