@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Sequelize, type QueryInterface } from 'sequelize';
+import { Sequelize, Transaction, type QueryInterface } from 'sequelize';
 import { Umzug, SequelizeStorage } from 'umzug';
 
 /**
@@ -12,7 +12,14 @@ export function openDatabase(connection: string): Sequelize {
     const path = connection.replace(/^sqlite:(\/\/)?/, '') || ':memory:';
     const storage = path === '' || path === '/' ? ':memory:' : path;
     if (storage !== ':memory:') mkdirSync(dirname(storage), { recursive: true });
-    const db = new Sequelize({ dialect: 'sqlite', storage, logging: false, pool: { max: 1, min: 0 } });
+    // IMMEDIATE: a transaction takes the write lock up front (waiting for it) instead of failing
+    // with SQLITE_BUSY when it upgrades from reading to writing under another writer.
+    const db = new Sequelize({ dialect: 'sqlite', storage, logging: false, pool: { max: 1, min: 0 }, transactionType: Transaction.TYPES.IMMEDIATE });
+    // sequelize opens one more SQLite connection per transaction, and a busy timeout is per
+    // connection: give every connection one, not just the first.
+    const cm = db.connectionManager as unknown as { getConnection(o?: unknown): Promise<{ configure(opt: 'busyTimeout', ms: number): void }> };
+    const open = cm.getConnection.bind(cm);
+    cm.getConnection = async (o) => { const c = await open(o); c.configure('busyTimeout', 5000); return c; };
     return db;
   }
   if (/^postgres(ql)?:\/\//.test(connection)) {

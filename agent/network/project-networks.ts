@@ -31,17 +31,34 @@ export class ProjectNetworks {
 
   constructor(private readonly runtime: ContainerRuntime, private readonly pool: Cidr, private readonly prefix: number) {}
 
+  /** Addresses handed to creates still under way, per network: not yet visible in the engine. */
+  private readonly reserved = new Map<string, Set<string>>();
+  /** Creates under way per project, so a prune leaves their network alone. */
+  private readonly inUse = new Map<string, number>();
+
   /**
-   * Runs `use` with the project's network and an address for one instance. Operations on one
-   * project run one at a time, so two creates never pick the same address and a prune never
-   * removes a network a create is about to use.
+   * Runs `use` with the project's network and an address for one instance. Picking the address
+   * is serialized per project and the address stays reserved until `use` is done, so two creates
+   * never take the same one while the creates themselves run in parallel; a prune never removes
+   * a network a create is using.
    */
-  withAddress<T>(projectId: string, fixedIp: string | null, use: (n: InstanceNetwork) => Promise<T>): Promise<T> {
-    return this.serial.run(projectId, async () => {
+  async withAddress<T>(projectId: string, fixedIp: string | null, use: (n: InstanceNetwork) => Promise<T>): Promise<T> {
+    const { name, subnet, ipv4 } = await this.serial.run(projectId, async () => {
       const { name, subnet } = await this.ensure(projectId);
-      const ipv4 = await this.pickAddress(name, subnet, fixedIp);
-      return use({ net: { name, ipv4, macAddress: macFor(ipv4) }, prefix: subnet.prefix, gateway: gatewayOf(subnet) });
+      const pending = this.reserved.get(name) ?? new Set<string>();
+      const ipv4 = await this.pickAddress(name, subnet, fixedIp, pending);
+      pending.add(ipv4);
+      this.reserved.set(name, pending);
+      this.inUse.set(projectId, (this.inUse.get(projectId) ?? 0) + 1);
+      return { name, subnet, ipv4 };
     });
+    try {
+      return await use({ net: { name, ipv4, macAddress: macFor(ipv4) }, prefix: subnet.prefix, gateway: gatewayOf(subnet) });
+    } finally {
+      this.reserved.get(name)?.delete(ipv4);
+      const n = (this.inUse.get(projectId) ?? 1) - 1;
+      if (n > 0) this.inUse.set(projectId, n); else this.inUse.delete(projectId);
+    }
   }
 
   async list(): Promise<ProjectNetwork[]> {
@@ -57,6 +74,7 @@ export class ProjectNetworks {
     for (const n of await this.runtime.listNetworks()) {
       const projectId = n.projectId;
       if (!projectId || n.name !== projectNetworkName(projectId)) continue;
+      if (this.inUse.has(projectId)) continue;
       const gone = await this.serial.run(projectId, () => this.runtime.removeNetwork(n.name));
       if (gone) removed.push(projectId);
     }
@@ -96,8 +114,8 @@ export class ProjectNetworks {
     throw agentError('SUBNET_POOL_EXHAUSTED', `no free /${this.prefix} subnet left in ${formatCidr(this.pool)} for project ${projectId}`, { project_id: projectId });
   }
 
-  private async pickAddress(name: string, subnet: Cidr, fixedIp: string | null): Promise<string> {
-    const used = new Set(await this.runtime.networkAddresses(name));
+  private async pickAddress(name: string, subnet: Cidr, fixedIp: string | null, pending: ReadonlySet<string>): Promise<string> {
+    const used = new Set([...await this.runtime.networkAddresses(name), ...pending]);
     if (fixedIp !== null) {
       if (!isInstanceAddress(subnet, fixedIp)) {
         throw invalidInput(`fixed_ip ${fixedIp} is not an instance address of the project's subnet ${formatCidr(subnet)}`, { field: 'fixed_ip', subnet: formatCidr(subnet) });

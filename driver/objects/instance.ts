@@ -1,4 +1,4 @@
-import { field, invalidField, unwrap, type Data } from './primitive.js';
+import { field, invalidField, show, unwrap, type Data } from './primitive.js';
 
 /** The parts of nova's Flavor (1.x) Berth uses. */
 export interface Flavor {
@@ -82,7 +82,7 @@ function decodeAddresses(d: Data, path: string): NetworkAddress[] {
 export function decodeInstance(value: unknown, path = 'instance'): Instance {
   const d = unwrap(value, 'Instance', path, [2]);
   const uuid = field.str(d, 'uuid', path);
-  if (!UUID_RE.test(uuid)) throw invalidField(`${path}.uuid`, `not a UUID: ${JSON.stringify(uuid)}`);
+  if (!UUID_RE.test(uuid)) throw invalidField(`${path}.uuid`, `not a UUID: ${show(uuid)}`);
   if (d.flavor === undefined || d.flavor === null) throw invalidField(`${path}.flavor`, 'missing');
   return {
     uuid: uuid.toLowerCase(),
@@ -113,6 +113,6 @@ export function decodeInstance(value: unknown, path = 'instance'): Instance {
 export function instanceUuid(value: unknown, path = 'instance'): string {
   const d = unwrap(value, 'Instance', path, [2]);
   const uuid = field.str(d, 'uuid', path);
-  if (!UUID_RE.test(uuid)) throw invalidField(`${path}.uuid`, `not a UUID: ${JSON.stringify(uuid)}`);
+  if (!UUID_RE.test(uuid)) throw invalidField(`${path}.uuid`, `not a UUID: ${show(uuid)}`);
   return uuid.toLowerCase();
 }

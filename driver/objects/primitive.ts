@@ -11,6 +11,13 @@ export function invalidField(path: string, why: string): RpcFailure {
   return novaError('InvalidInput', 400, `Invalid input received: ${path}: ${why}`, { reason: `${path}: ${why}` });
 }
 
+/** A short, safe rendering of a received value for an error message (never recurses). */
+export function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+  if (v === null || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v;
+}
+
 function isObject(v: unknown): v is Data {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -19,10 +26,10 @@ function isObject(v: unknown): v is Data {
 export function unwrap(value: unknown, name: string, path: string, majors: number[]): Data {
   if (!isObject(value)) throw invalidField(path, `expected a ${name} object`);
   const objName = value['nova_object.name'];
-  if (objName !== name) throw invalidField(path, `expected a ${name} object, got ${JSON.stringify(objName ?? null)}`);
+  if (objName !== name) throw invalidField(path, `expected a ${name} object, got ${show(objName ?? null)}`);
   const version = value['nova_object.version'];
   const major = typeof version === 'string' ? Number(version.split('.')[0]) : NaN;
-  if (!majors.includes(major)) throw invalidField(path, `unsupported ${name} version ${JSON.stringify(version ?? null)}`);
+  if (!majors.includes(major)) throw invalidField(path, `unsupported ${name} version ${show(version ?? null)}`);
   const data = value['nova_object.data'];
   if (!isObject(data)) throw invalidField(path, 'nova_object.data is not an object');
   return data;
@@ -84,7 +91,7 @@ export const field = {
     if (v === undefined || v === null) return null;
     if (typeof v !== 'string') throw invalidField(`${path}.${k}`, 'expected a date-time string');
     const t = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(v) ? v : `${v}Z`);
-    if (Number.isNaN(t)) throw invalidField(`${path}.${k}`, `not a date-time: ${JSON.stringify(v)}`);
+    if (Number.isNaN(t)) throw invalidField(`${path}.${k}`, `not a date-time: ${show(v)}`);
     return new Date(t);
   },
 };

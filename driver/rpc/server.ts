@@ -29,14 +29,14 @@ export interface RpcServerOptions {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export interface RpcStats { received: number; malformed: number; duplicates: number; failures: number; inFlight: number }
+export interface RpcStats { received: number; malformed: number; duplicates: number; failures: number; requeued: number; inFlight: number }
 
 /**
  * An oslo RPC server: consumes `<topic>`, `<topic>.<server>` and the fanout queue, dispatches each
  * request, replies to calls (with call-monitor heartbeats) and acks only once the work is done.
  */
 export class RpcServer {
-  readonly stats: RpcStats = { received: 0, malformed: 0, duplicates: 0, failures: 0, inFlight: 0 };
+  readonly stats: RpcStats = { received: 0, malformed: 0, duplicates: 0, failures: 0, requeued: 0, inFlight: 0 };
   private readonly fanoutQueue: string;
   private readonly longOps: Semaphore;
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -113,6 +113,15 @@ export class RpcServer {
       result = found.spec.long ? await this.longOps.run(run) : await run();
       if (req.uniqueId && !req.reply && this.opts.messageLog) await this.opts.messageLog.record(req.uniqueId, req.method);
     } catch (err) {
+      if (isTransient(err) && !d.redelivered) {
+        // The database was briefly unavailable: the broker redelivers the message once, and the
+        // operation, idempotent, runs again. A second failure is answered like any other.
+        heartbeat?.stop();
+        this.stats.requeued++;
+        log.warn({ err: (err as Error).message }, 'transient failure; message handed back for redelivery');
+        d.requeue();
+        return;
+      }
       failure = toRpcFailure(err);
       this.stats.failures++;
       if (failure.expected) log.info({ failure: failure.className, message: failure.message }, 'request failed');
@@ -162,4 +171,15 @@ export class RpcServer {
       this.idleWaiters.push(() => { clearTimeout(t); resolve(true); });
     });
   }
+}
+
+const TRANSIENT_DB_ERRORS = new Set(['SequelizeConnectionError', 'SequelizeConnectionRefusedError', 'SequelizeHostNotReachableError',
+  'SequelizeConnectionTimedOutError', 'SequelizeConnectionAcquireTimeoutError', 'SequelizeTimeoutError']);
+
+/** Database errors worth one more try: lost connections, lock timeouts, serialization failures. */
+export function isTransient(err: unknown): boolean {
+  const e = err as { name?: string; message?: string };
+  if (!e || typeof e.name !== 'string') return false;
+  if (TRANSIENT_DB_ERRORS.has(e.name)) return true;
+  return e.name === 'SequelizeDatabaseError' && /SQLITE_BUSY|SQLITE_LOCKED|deadlock detected|could not serialize/i.test(e.message ?? '');
 }

@@ -26,6 +26,8 @@ export interface Delivery {
   ack(): void;
   /** Rejects without requeue (the message is dropped). */
   drop(): void;
+  /** Hands the message back to the broker for redelivery. */
+  requeue(): void;
 }
 
 export interface PublishOptions { expiration?: string; mandatory?: boolean }
@@ -79,10 +81,14 @@ export class AmqpTransport extends EventEmitter {
 
   private async connectOnce(): Promise<void> {
     if (this.closing) return;
+    let opened: ChannelModel | null = null;
     try {
       const model = await connect(toAmqpUrl(this.opts.url, this.opts.heartbeatSeconds), {
+        // Replies are small and latency-bound: no Nagle delay.
+        noDelay: true,
         clientProperties: { connection_name: this.opts.connectionName ?? `berth-compute:${process.pid}` },
       } as SocketOptions);
+      opened = model;
       const channel = await model.createChannel();
       const gen = ++this.generation;
       model.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'AMQP connection error'));
@@ -105,7 +111,8 @@ export class AmqpTransport extends EventEmitter {
       this.emit('connected');
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, 'broker connection failed');
-      await this.model?.close().catch(() => undefined);
+      // A connection that failed half-way through set-up is closed, not leaked.
+      await opened?.close().catch(() => undefined);
       this.model = null;
       this.channel = null;
       this.scheduleReconnect();
@@ -127,6 +134,7 @@ export class AmqpTransport extends EventEmitter {
       redelivered: msg.fields.redelivered,
       ack: () => settle(() => channel.ack(msg)),
       drop: () => settle(() => channel.reject(msg, false)),
+      requeue: () => settle(() => channel.reject(msg, true)),
     };
   }
 

@@ -9,8 +9,8 @@ export interface Collected { routingKey: string; message: Record<string, unknown
 export class AmqpPeer {
   private constructor(private readonly conn: ChannelModel, readonly ch: Channel) {}
 
-  static async open(): Promise<AmqpPeer> {
-    const conn = await connect(AMQP_URL);
+  static async open(url = AMQP_URL): Promise<AmqpPeer> {
+    const conn = await connect(url);
     const ch = await conn.createChannel();
     return new AmqpPeer(conn, ch);
   }

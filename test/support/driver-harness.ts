@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentClient } from '../../agent/client/types.js';
-import { silentLogger } from '../../common/log.js';
+import { silentLogger, type Logger } from '../../common/log.js';
 import { loadConfig } from '../../conf/load.js';
 import type { Config } from '../../conf/options.js';
 import { newUniqueId } from '../../driver/rpc/envelope.js';
@@ -14,7 +14,7 @@ import { createDriver, type Driver } from '../../driver/service.js';
  */
 export interface DriverHarness { driver: Driver; config: Config; host: string; exchange: string; stateDir: string; stop(): Promise<void> }
 
-export async function startDriverHarness(agent: AgentClient, overrides: Record<string, Record<string, unknown>> = {}): Promise<DriverHarness> {
+export async function startDriverHarness(agent: AgentClient, overrides: Record<string, Record<string, unknown>> = {}, log: Logger = silentLogger()): Promise<DriverHarness> {
   const id = newUniqueId().slice(0, 8);
   const stateDir = mkdtempSync(join(tmpdir(), 'berth-driver-'));
   const host = overrides.DEFAULT?.host as string | undefined ?? `it-${id}`;
@@ -27,7 +27,7 @@ export async function startDriverHarness(agent: AgentClient, overrides: Record<s
       database: { connection: `sqlite:///${join(stateDir, 'driver.sqlite')}`, ...overrides.database },
     },
   });
-  const driver = await createDriver({ config, agent, log: silentLogger() });
+  const driver = await createDriver({ config, agent, log });
   return {
     driver, config, host, exchange, stateDir,
     async stop() {

@@ -27,6 +27,12 @@ describe('agent project networks', () => {
     assert.equal(h.runtime.networks.get(projectNetworkName('proj-a'))?.projectId, 'proj-a');
   });
 
+  it('gives concurrent creates in one project distinct addresses', async () => {
+    const made = await Promise.all(Array.from({ length: 8 }, () => create('proj-par')));
+    const ips = made.map((m) => m.ip_address);
+    assert.equal(new Set(ips).size, 8, `duplicate addresses: ${ips.join(', ')}`);
+  });
+
   it('skips subnets other networks already use', async () => {
     h.runtime.networks.set('other', { name: 'other', projectId: null, subnets: ['10.99.0.128/25'] });
     assert.equal((await create('proj-c')).ip_address, '10.99.1.2');

@@ -1,0 +1,73 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { requestJson } from '../../../common/http-client.js';
+import { DOCKER } from '../../lib/stack.js';
+
+/**
+ * The baselines: containers made straight through the Docker Engine API or the docker CLI,
+ * each carrying the run's bench label so that clean-up finds every one of them.
+ */
+export const BENCH_LABEL = 'org.openstack.berth.bench';
+export const PROJECT_LABEL = 'org.openstack.berth.project';
+const API = '/v1.41';
+const DOCKER_CLI = '/usr/bin/docker';
+const run = promisify(execFile);
+
+export interface RawContainerSpec { imageId: string; memoryMb: number; runId: string }
+
+/** POST /containers/create then /start, with the memory limit Berth's flavor would give. */
+export async function rawCreateStart(spec: RawContainerSpec): Promise<string> {
+  const memory = spec.memoryMb * 1024 * 1024;
+  const created = await requestJson<{ Id: string }>(DOCKER, {
+    method: 'POST', path: `${API}/containers/create`,
+    body: { Image: spec.imageId, Labels: { [BENCH_LABEL]: spec.runId }, HostConfig: { Memory: memory, MemorySwap: memory } },
+  }, 'dockerd');
+  await requestJson(DOCKER, { method: 'POST', path: `${API}/containers/${created.body.Id}/start` }, 'dockerd');
+  return created.body.Id;
+}
+
+/** `docker run -d` through the CLI, the way an operator would start the same image by hand. */
+export async function cliRun(spec: RawContainerSpec): Promise<string> {
+  const { stdout } = await run(DOCKER_CLI, [
+    '-H', 'unix:///var/run/docker.sock', 'run', '-d', '--memory', `${spec.memoryMb}m`, '--memory-swap', `${spec.memoryMb}m`,
+    '--label', `${BENCH_LABEL}=${spec.runId}`, spec.imageId,
+  ], { timeout: 60_000 });
+  return stdout.trim();
+}
+
+export async function removeContainer(id: string): Promise<void> {
+  await requestJson(DOCKER, { method: 'DELETE', path: `${API}/containers/${id}?force=1`, accept: [404, 409] }, 'dockerd');
+}
+
+async function containersLabelled(label: string): Promise<string[]> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [label] }));
+  const res = await requestJson<Array<{ Id: string }>>(DOCKER, { path: `${API}/containers/json?all=1&filters=${filters}` }, 'dockerd');
+  return res.body.map((c) => c.Id);
+}
+
+/**
+ * Removes every container labelled `<key>=<value>` (at most `limit` passes, since a build still
+ * finishing can add one after a listing) and every network with that label.
+ */
+export async function removeLabelled(key: string, value: string, limit = 5): Promise<number> {
+  let removed = 0;
+  for (let pass = 0; pass < limit; pass++) {
+    const ids = await containersLabelled(`${key}=${value}`).catch(() => []);
+    if (ids.length === 0) break;
+    await runBounded(ids, 16, (id) => removeContainer(id).catch(() => undefined));
+    removed += ids.length;
+  }
+  const filters = encodeURIComponent(JSON.stringify({ label: [`${key}=${value}`] }));
+  const nets = await requestJson<Array<{ Id: string }>>(DOCKER, { path: `${API}/networks?filters=${filters}` }, 'dockerd').catch(() => ({ body: [] }));
+  for (const n of nets.body) await requestJson(DOCKER, { method: 'DELETE', path: `${API}/networks/${n.Id}`, accept: [404, 409] }).catch(() => undefined);
+  return removed;
+}
+
+/** Runs `fn` over `items` with at most `width` in flight. */
+export async function runBounded<T, R>(items: readonly T[], width: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => { for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i); };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+  return out;
+}
