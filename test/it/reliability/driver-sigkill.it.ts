@@ -15,7 +15,7 @@ import { spawnDriverProcess, type DriverProcess } from '../../support/driver-pro
 import { waitUntil } from '../../support/waits.js';
 
 const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
-const BUILDS = 8;
+const BUILDS = 12;
 
 interface InstanceView { uuid: string; vm_state: string; task_state: string | null }
 interface InstanceDetail extends InstanceView { fault: { exception: string; message: string } | null }
@@ -62,7 +62,7 @@ describe('reliability: driver SIGKILL mid-build, restarted', function () {
     BERTH__DEFAULT__HOST: host, BERTH__DEFAULT__CONTROL_EXCHANGE: exchange, BERTH__DEFAULT__STATE_PATH: join(state, 'driver'),
     BERTH__DEFAULT__TRANSPORT_URL: process.env.BERTH_TEST_TRANSPORT_URL ?? AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/',
     BERTH__DATABASE__CONNECTION: `sqlite:///${join(state, 'driver', 'driver.sqlite')}`,
-    BERTH__AGENT__URL: agent!.url, BERTH__AGENT__TOKEN: agent!.token, BERTH__COMPUTE__VCPUS: '64',
+    BERTH__AGENT__URL: agent!.url, BERTH__AGENT__TOKEN: agent!.token, BERTH__COMPUTE__VCPUS: '64', BERTH__DEFAULT__MAX_CONCURRENT_BUILDS: '2',
   }, join(state, 'driver'), join(state, `driver-${n}.log`));
 
   const berthCall = async <T>(method: string, args: Record<string, unknown>): Promise<T> => {
