@@ -41,6 +41,23 @@ async function showInstance(ctx: CliContext, uuid: string): Promise<InstanceView
   return rpc.call(ctx.computeKey, { method: 'show_instance', namespace: 'berth', version: '1.0', args: { uuid } }, ctx.config.DEFAULT.rpc_response_timeout);
 }
 
+/** An instance for people: flavor, fault and actions on one line each. */
+function forPeople(v: InstanceView & Record<string, unknown>): Record<string, unknown> {
+  const f = v.flavor as { name?: string; vcpus: number; memory_mb: number; root_gb: number };
+  const fault = v.fault as { exception: string; message: string; created_at: string } | null | undefined;
+  const actions = (v.actions as { action: string; result: string | null; request_id: string | null }[] | undefined) ?? [];
+  return {
+    ...v,
+    flavor: `${f.name ?? '-'} (${f.vcpus} vCPU, ${f.memory_mb} MB RAM, ${f.root_gb} GB disk)`,
+    fault: fault ? `${fault.exception}: ${fault.message} (${fault.created_at})` : '',
+    actions: actions.map((a) => `${a.action}: ${a.result ?? 'running'} [${a.request_id ?? '-'}]`).join('; '),
+  };
+}
+
+function printInstance(ctx: CliContext, v: InstanceView & Record<string, unknown>): void {
+  printObject(ctx.format === 'json' ? v : forPeople(v), ctx.format);
+}
+
 /** The Instance primitive a control plane would send for an existing instance. */
 function primitiveOf(v: InstanceView): Record<string, unknown> {
   const flavor = v.flavor as { vcpus: number; memory_mb: number; root_gb: number; swap: number; name: string; extra_specs: Record<string, string> };
@@ -111,8 +128,7 @@ export function registerServer(program: Command, run: Run): void {
         return;
       }
       const outcome = await waitForEvent(ctx, uuid, 'create', o.timeout, send);
-      const shown = await showInstance(ctx, uuid);
-      printObject(shown, ctx.format);
+      printInstance(ctx, await showInstance(ctx, uuid));
       if (outcome === 'error') process.exitCode = 1;
     }));
 
@@ -143,7 +159,7 @@ export function registerServer(program: Command, run: Run): void {
     .description('one instance: state, fault, actions')
     .action((uuid: string) => run(async (ctx) => {
       if (!isUuid(uuid)) throw new UsageError(`not an instance uuid: ${JSON.stringify(uuid)}`);
-      printObject(await showInstance(ctx, uuid), ctx.format);
+      printInstance(ctx, await showInstance(ctx, uuid));
     }));
 
   server.command('console-log <uuid>')
@@ -172,7 +188,7 @@ export function registerServer(program: Command, run: Run): void {
         const rpc = await ctx.rpcClient();
         const send = () => rpc.cast(ctx.computeKey, instanceRequest(method, primitiveOf(view), extra));
         if (o.wait) { if (await waitForEvent(ctx, uuid, event, 120, send) === 'error') process.exitCode = 1; } else await send();
-        printObject(await showInstance(ctx, uuid), ctx.format);
+        printInstance(ctx, await showInstance(ctx, uuid));
       }));
   }
   server.command('snapshot <uuid>')
@@ -206,7 +222,7 @@ export function registerServer(program: Command, run: Run): void {
         request_spec: null, accel_uuids: [],
       }));
       if (o.wait) { if (await waitForEvent(ctx, uuid, 'rebuild', 300, send) === 'error') process.exitCode = 1; } else await send();
-      printObject(await showInstance(ctx, uuid), ctx.format);
+      printInstance(ctx, await showInstance(ctx, uuid));
     }));
 
   server.command('reboot <uuid>').description('reboot an instance (reboot_instance)').option('--hard', 'hard reboot').option('--wait', 'wait for the result')
@@ -216,6 +232,6 @@ export function registerServer(program: Command, run: Run): void {
       const rpc = await ctx.rpcClient();
       const send = () => rpc.cast(ctx.computeKey, instanceRequest('reboot_instance', primitiveOf(view), { block_device_info: null, reboot_type: o.hard ? 'HARD' : 'SOFT' }));
       if (o.wait) { if (await waitForEvent(ctx, uuid, 'reboot', 120, send) === 'error') process.exitCode = 1; } else await send();
-      printObject(await showInstance(ctx, uuid), ctx.format);
+      printInstance(ctx, await showInstance(ctx, uuid));
     }));
 }
