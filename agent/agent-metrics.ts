@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import type { InstancePowerState } from './client/types.js';
 import { powerStateOf } from './instances.js';
-import { CollectedGauge, Counter, Histogram, MetricsRegistry } from './metrics.js';
+import { CollectedGauge, Counter, Histogram, MetricsRegistry } from '../common/metrics.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
 /** What the agent counts; served at GET /metrics (docs/agent-api.md). */

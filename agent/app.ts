@@ -7,9 +7,11 @@ import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentMetrics, requestMetrics } from './agent-metrics.js';
 import { ConfigDrives } from './config-drive.js';
 import { AGENT_ERROR_CODES } from './errors.js';
+import { ImageCleaner } from './image-cleanup.js';
+import { ImageRecords } from './image-records.js';
 import { ImageCache } from './images.js';
 import { InstanceManager } from './instances.js';
-import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../common/metrics.js';
 import { requirePool } from './network/ipv4.js';
 import { ProjectNetworks } from './network/project-networks.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
@@ -31,7 +33,12 @@ export interface AgentAppDeps {
   /** CIDR the project networks' subnets are carved from, and their prefix length. */
   subnetPool: string;
   subnetPrefix: number;
+  /** Images the agent loaded and nothing used for this long are removed by the clean-up; 0 (default) keeps them. */
+  imageCacheMaxUnusedSeconds?: number;
 }
+
+/** The app and the periodic work its owner schedules. */
+export interface AgentServices { app: Koa; imageCleaner: ImageCleaner }
 
 const MAX_TIMEOUT = 3600;
 const MAX_TAIL = 10_000;
@@ -41,11 +48,19 @@ const MAX_TAIL = 10_000;
  * to InstanceManager, Snapshots or ProjectNetworks.
  */
 export function createApp(deps: AgentAppDeps): Koa {
+  return createAgentServices(deps).app;
+}
+
+export function createAgentServices(deps: AgentAppDeps): AgentServices {
   const metrics = createAgentMetrics(deps.runtime);
   const networks = new ProjectNetworks(deps.runtime, requirePool(deps.subnetPool, deps.subnetPrefix), deps.subnetPrefix);
+  const records = ImageRecords.at(deps.statePath);
   const images = new ImageCache(deps.images, deps.runtime, {
     cacheHit: () => metrics.imageCacheHits.inc(),
     fetched: (result) => metrics.imageFetches.inc({ result }),
+  }, records);
+  const imageCleaner = new ImageCleaner({
+    runtime: deps.runtime, records, forgetGlanceId: (g) => images.forget(g), maxUnusedMs: (deps.imageCacheMaxUnusedSeconds ?? 0) * 1000, log: deps.log,
   });
   const manager = new InstanceManager({
     runtime: deps.runtime, images, networks,
@@ -106,6 +121,22 @@ export function createApp(deps: AgentAppDeps): Koa {
     const tail = queryInt(ctx.query.tail, 'tail', 100, MAX_TAIL);
     ctx.body = { output: await manager.console(uuid, tail) };
   });
+  api.get('/instances/:uuid/stats', async (ctx) => {
+    ctx.body = { stats: await manager.stats(requireUuid(ctx.params.uuid, 'uuid')) };
+  });
+  api.get('/images/:image_id', async (ctx) => {
+    ctx.body = { image: await images.onHost(requireUuid(ctx.params.image_id, 'image_id')) };
+  });
+  api.put('/images/:image_id', async (ctx) => {
+    const imageId = requireUuid(ctx.params.image_id, 'image_id');
+    // An explicit fetch checks the engine again rather than trusting what was verified before.
+    images.forget(imageId);
+    await images.ensureImage(imageId);
+    ctx.body = { image: await images.onHost(imageId) };
+  });
+  api.post('/images/cleanup', async (ctx) => {
+    ctx.body = { removed: await imageCleaner.clean() };
+  });
   api.post('/instances/:uuid/snapshot', async (ctx) => {
     const uuid = requireUuid(ctx.params.uuid, 'uuid');
     const imageId = validateSnapshot(await readJsonBody(ctx, deps.maxBodyBytes));
@@ -124,7 +155,7 @@ export function createApp(deps: AgentAppDeps): Koa {
   });
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => methodNotAllowed(), notImplemented: () => methodNotAllowed() }));
-  return app;
+  return { app, imageCleaner };
 }
 
 const methodNotAllowed = (): BerthError => new BerthError('METHOD_NOT_ALLOWED', 'method not allowed on this resource', { status: 405 });

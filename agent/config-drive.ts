@@ -59,10 +59,8 @@ export class ConfigDrives {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const staging = join(dir, `.config-${randomBytes(6).toString('hex')}`);
     try {
-      for (const [rel, content] of files) {
-        await mkdir(dirname(join(staging, rel)), { recursive: true });
-        await writeFile(join(staging, rel), content, { mode: 0o644 });
-      }
+      for (const d of new Set([...files.keys()].map((rel) => dirname(join(staging, rel))))) await mkdir(d, { recursive: true });
+      await Promise.all([...files].map(([rel, content]) => writeFile(join(staging, rel), content, { mode: 0o644 })));
       await rm(join(dir, 'config'), { recursive: true, force: true });
       await rename(staging, join(dir, 'config'));
     } finally {

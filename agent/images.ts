@@ -1,6 +1,8 @@
 import { BerthError, describeError } from '../common/errors.js';
 import type { GlanceImage, ImageService } from '../glance-bridge/client/types.js';
 import { agentError } from './errors.js';
+import type { HostImage } from './client/types.js';
+import type { ImageRecords } from './image-records.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
 const IMAGE_ID_RE = /^sha256:[0-9a-f]{64}$/;
@@ -18,19 +20,52 @@ export interface ImageCacheEvents {
  */
 export class ImageCache {
   private readonly inFlight = new Map<string, Promise<string>>();
+  /**
+   * Glance ids already checked against the store and found present in the runtime, with their
+   * Docker image id. Content behind a Glance id never changes, so the answer stays true until
+   * the engine loses the image; a create that then meets IMAGE_NOT_FOUND calls `forget`.
+   */
+  private readonly verified = new Map<string, string>();
 
-  constructor(private readonly images: ImageService, private readonly runtime: ContainerRuntime, private readonly events?: ImageCacheEvents) {}
+  constructor(
+    private readonly images: ImageService,
+    private readonly runtime: ContainerRuntime,
+    private readonly events?: ImageCacheEvents,
+    /** Where loads are recorded for the clean-up; without it nothing is recorded. */
+    private readonly records?: ImageRecords,
+  ) {}
 
   /**
    * Resolves to the Docker image id of Glance image `glanceId` once it is present. Concurrent
    * calls for one image share a single download.
    */
   ensureImage(glanceId: string): Promise<string> {
+    const known = this.verified.get(glanceId);
+    if (known) {
+      this.events?.cacheHit();
+      this.records?.used(known);
+      return Promise.resolve(known);
+    }
     const running = this.inFlight.get(glanceId);
     if (running) return running;
-    const p = this.fetch(glanceId).finally(() => this.inFlight.delete(glanceId));
+    const p = this.fetch(glanceId).then((imageId) => {
+      this.verified.set(glanceId, imageId);
+      return imageId;
+    }).finally(() => this.inFlight.delete(glanceId));
     this.inFlight.set(glanceId, p);
     return p;
+  }
+
+  /** Drops what is remembered about `glanceId`, so the next ensureImage asks the store and the runtime again. */
+  forget(glanceId: string): void {
+    this.verified.delete(glanceId);
+  }
+
+  /** Where Glance image `glanceId` stands on this host; asks the store unless this agent verified it already. */
+  async onHost(glanceId: string): Promise<HostImage> {
+    const imageId = this.verified.get(glanceId) ?? usableImageId(await this.describe(glanceId));
+    const info = await this.runtime.inspectImage(imageId);
+    return { image_id: glanceId, present: info !== null, docker_image_id: imageId, size_bytes: info?.sizeBytes ?? null, loaded_by_agent: this.records?.get(imageId) !== undefined };
   }
 
   private async fetch(glanceId: string): Promise<string> {
@@ -38,10 +73,13 @@ export class ImageCache {
     const imageId = usableImageId(image);
     if (await this.runtime.hasImage(imageId)) {
       this.events?.cacheHit();
+      this.records?.used(imageId);
       return imageId;
     }
     try {
       await this.runtime.loadImage(await this.download(glanceId));
+      // Recorded before the check: whatever the archive put in the engine is this agent's to clean up.
+      await this.records?.loaded(imageId, glanceId);
       if (!(await this.runtime.hasImage(imageId))) {
         throw agentError('IMAGE_FETCH_FAILED', `image ${glanceId} loaded but its content does not match docker_image_id ${imageId}`, { image_id: glanceId });
       }

@@ -1,5 +1,6 @@
+import { BerthError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { InstanceAction, InstancePowerState, InstanceSpec, InstanceStatus } from './client/types.js';
+import type { InstanceAction, InstancePowerState, InstanceSpec, InstanceStats, InstanceStatus } from './client/types.js';
 import { configDriveFiles, type ConfigDrives } from './config-drive.js';
 import { instanceNotFound, invalidState } from './errors.js';
 import type { ProjectNetworks } from './network/project-networks.js';
@@ -10,7 +11,7 @@ export const CONSOLE_MAX_BYTES = 1024 * 1024;
 
 export interface InstanceManagerDeps {
   runtime: ContainerRuntime;
-  images: { ensureImage(glanceId: string): Promise<string> };
+  images: { ensureImage(glanceId: string): Promise<string>; forget(glanceId: string): void };
   networks: ProjectNetworks;
   drives: ConfigDrives;
   log: Logger;
@@ -65,24 +66,35 @@ export class InstanceManager {
    */
   create(uuid: string, spec: InstanceSpec): Promise<{ instance: InstanceStatus; created: boolean }> {
     return this.serialized(uuid, async () => {
-      const { runtime, images, networks, drives, log } = this.deps;
+      const { runtime, log } = this.deps;
       const existing = await runtime.inspect(uuid);
       if (existing && existing.state !== 'created') return { instance: toStatus(existing), created: false };
-      const imageId = await images.ensureImage(spec.image_id);
-      const base: ContainerSpec = { uuid, imageId, glanceImageId: spec.image_id, projectId: spec.project_id, hostname: spec.hostname, flavor: spec.flavor };
       try {
-        // A container an earlier call made but never started keeps its network and drive.
-        const r = existing ? await runtime.createContainer(base) : await networks.withAddress(spec.project_id, spec.fixed_ip, async (n) => {
-          const mounts = await drives.write(uuid, configDriveFiles(uuid, spec, n), spec.key_data);
-          return runtime.createContainer({ ...base, network: n.net, mounts });
+        const r = await this.createOnce(uuid, spec, existing !== null).catch(async (err: unknown) => {
+          // The engine lost an image this agent had verified: ask the store and the engine again.
+          if (!(err instanceof BerthError) || err.code !== 'IMAGE_NOT_FOUND') throw err;
+          this.deps.images.forget(spec.image_id);
+          return this.createOnce(uuid, spec, existing !== null);
         });
         log.info({ uuid, request_id: spec.request_id, created: r.created }, 'instance created');
         return { instance: toStatus(r.info), created: r.created && !existing };
       } catch (err) {
         await runtime.remove(uuid, 0).catch((e: unknown) => log.warn({ uuid, err: e }, 'could not remove a partly created instance'));
-        await drives.remove(uuid).catch((e: unknown) => log.warn({ uuid, err: e }, 'could not remove a config drive'));
+        await this.deps.drives.remove(uuid).catch((e: unknown) => log.warn({ uuid, err: e }, 'could not remove a config drive'));
         throw err;
       }
+    });
+  }
+
+  private async createOnce(uuid: string, spec: InstanceSpec, neverStarted: boolean): Promise<{ info: ContainerInfo; created: boolean }> {
+    const { runtime, images, networks, drives } = this.deps;
+    const imageId = await images.ensureImage(spec.image_id);
+    const base: ContainerSpec = { uuid, imageId, glanceImageId: spec.image_id, projectId: spec.project_id, hostname: spec.hostname, flavor: spec.flavor };
+    // A container an earlier call made but never started keeps its network and drive.
+    if (neverStarted) return runtime.createContainer(base);
+    return networks.withAddress(spec.project_id, spec.fixed_ip, async (n) => {
+      const mounts = await drives.write(uuid, configDriveFiles(uuid, spec, n), spec.key_data);
+      return runtime.createContainer({ ...base, network: n.net, mounts });
     });
   }
 
@@ -99,7 +111,8 @@ export class InstanceManager {
   /** Succeeds when the instance is already gone. */
   delete(uuid: string, timeoutSec?: number): Promise<void> {
     return this.serialized(uuid, async () => {
-      await this.deps.runtime.remove(uuid, timeoutSec ?? this.deps.stopTimeout);
+      const removed = await this.deps.runtime.remove(uuid, timeoutSec ?? this.deps.stopTimeout);
+      if (removed?.projectId) this.deps.networks.release(removed.projectId, removed.ipAddress);
       await this.deps.drives.remove(uuid);
     });
   }
@@ -136,6 +149,16 @@ export class InstanceManager {
         await rt.unpause(uuid);
       }
     });
+  }
+
+  async stats(uuid: string): Promise<InstanceStats> {
+    const c = await this.deps.runtime.inspect(uuid);
+    if (!c) throw instanceNotFound(uuid);
+    const sample = await this.deps.runtime.stats(uuid);
+    const power = powerStateOf(c);
+    const started = c.startedAt ? Date.parse(c.startedAt) : NaN;
+    const up = power === 'running' || power === 'paused' ? Math.max(0, Math.floor((Date.now() - started) / 1000)) : null;
+    return { uuid, power_state: power, ...sample, uptime_seconds: Number.isFinite(up) ? up : null, sampled_at: new Date().toISOString() };
   }
 
   async console(uuid: string, tail: number): Promise<string> {

@@ -6,8 +6,9 @@ import { pathToFileURL } from 'node:url';
 import { defaultConfigFiles, loadConfig, type Config } from '../conf/index.js';
 import { listen, parseListen } from '../common/listen.js';
 import { createLogger, type Logger } from '../common/log.js';
+import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
-import { createApp } from './app.js';
+import { createAgentServices } from './app.js';
 import { DockerRuntime } from './runtime/docker.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
@@ -29,14 +30,20 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   const log = overrides.log ?? createLogger('berth-agent', { debug: config.DEFAULT.debug });
   const token = config.agent.token || loadOrCreateToken(config.DEFAULT.state_path);
   const runtime = overrides.runtime ?? new DockerRuntime({
-    hostUrl: config.docker.host_url, apiVersion: config.docker.api_version, restartPolicy: config.docker.restart_policy,
+    hostUrl: config.docker.host_url, apiVersion: config.docker.api_version, restartPolicy: config.docker.restart_policy, host: config.DEFAULT.host,
   });
   const images = overrides.images ?? (await defaultImageService(config));
-  const app = createApp({
+  const { app, imageCleaner } = createAgentServices({
     runtime, images, token, log, maxBodyBytes: config.agent.max_body_bytes, stopTimeout: config.docker.stop_timeout,
     statePath: config.DEFAULT.state_path, injectSshKeys: config.agent.inject_ssh_keys,
     subnetPool: config.agent.project_subnet_pool, subnetPrefix: config.agent.project_subnet_prefix,
+    imageCacheMaxUnusedSeconds: config.agent.image_cache_max_unused_seconds,
   });
+  const cleanupEvery = config.agent.image_cache_cleanup_interval * 1000;
+  const cleanup = cleanupEvery > 0 && config.agent.image_cache_max_unused_seconds > 0
+    ? setInterval(() => { imageCleaner.clean().catch((err: unknown) => log.warn({ err }, 'image cache clean-up failed')); }, cleanupEvery)
+    : undefined;
+  cleanup?.unref();
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.agent.listen));
   log.info({ url, runtime: config.docker.host_url, runtime_reachable: await runtime.ping() }, 'berth-agent listening');
@@ -44,6 +51,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
     url,
     token,
     close: () => new Promise<void>((resolve, reject) => {
+      clearInterval(cleanup);
       server.close((err) => (err ? reject(err) : resolve()));
       server.closeIdleConnections();
     }),
@@ -75,9 +83,12 @@ export function loadOrCreateToken(statePath: string): string {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig({ files: defaultConfigFiles() });
+  const readConfig = (): Config => loadConfig({ files: defaultConfigFiles() });
+  const config = readConfig();
   const log = createLogger('berth-agent', { debug: config.DEFAULT.debug });
+  const levels = new LogLevelControl(log);
   const agent = await startAgent(config, { log });
+  process.on('SIGHUP', () => reloadLogLevel(levels, log, () => readConfig().DEFAULT.debug));
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

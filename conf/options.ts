@@ -39,6 +39,8 @@ export const schema = {
     max_concurrent_builds: int(10, 'Builds (and other long instance operations) run at once; further messages wait in the broker.', 1, 1000),
     max_message_bytes: int(16777216, 'Largest RPC message accepted, in bytes; larger ones are dropped and logged.', 1024, 1073741824),
     rpc_response_timeout: int(60, 'Seconds the berth CLI waits for an RPC call reply.', 1, 3600),
+    status_listen: str('127.0.0.1:9394', 'Where berth-compute serves /healthz, /readyz and /metrics (Prometheus), without authentication: HOST:PORT or an absolute unix socket path; empty disables it.'),
+    compute_hosts: list([], 'Compute nodes (their [DEFAULT] host names) `berth server list --all-hosts` asks when --hosts is not given; used by the CLI only.'),
   },
   compute: {
     vcpus: int(0, 'vCPUs this node offers before over-commit; 0 counts the host\'s CPUs.', 0, 4096),
@@ -66,6 +68,8 @@ export const schema = {
     inject_ssh_keys: bool(false, 'Also mount the instance\'s key_data read-only at /root/.ssh/authorized_keys in the container (for images with a root shell user); the keys are always in the config drive.'),
     project_subnet_pool: str('172.30.0.0/16', 'IPv4 range (CIDR) the per-project bridge networks take their subnets from; subnets already used by other Docker networks are skipped.'),
     project_subnet_prefix: int(24, 'Prefix length of each project\'s subnet, carved from project_subnet_pool.', 16, 29),
+    image_cache_max_unused_seconds: int(0, 'Images the agent loaded from the image store that no container uses and that were unused for this many seconds are removed from Docker. Images the agent did not load, and images any container uses, are never removed. 0 keeps every image.', 0, 31536000),
+    image_cache_cleanup_interval: int(600, 'Seconds between passes of the image cache clean-up (only when image_cache_max_unused_seconds is set); POST /v1/images/cleanup runs one at once.', 1, 86400),
   },
   glance: {
     api_url: url('http://127.0.0.1:9292', 'Glance v2 API endpoint the agent fetches images from (the glance-bridge by default).'),
@@ -83,6 +87,9 @@ export const schema = {
     default_project: str('berth', 'Project owning images in noauth mode.'),
     max_body_bytes: int(1048576, 'Largest JSON request body the image API accepts, in bytes.', 1024, 104857600),
     max_image_bytes: int(1099511627776, 'Largest image data an upload (PUT /v2/images/{id}/file) may store, in bytes; larger uploads are refused with 413 and the image is killed (Glance\'s image_size_cap).', 1, Number.MAX_SAFE_INTEGER),
+    max_images_per_project: int(0, 'Most live images one project may own; creating one more is refused with 413. 0: no limit.', 0, Number.MAX_SAFE_INTEGER),
+    max_bytes_per_project: int(0, 'Most bytes of image data one project may store; an upload that would pass it is refused with 413. 0: no limit.', 0, Number.MAX_SAFE_INTEGER),
+    registry_listen: str('127.0.0.1:5050', 'Where the read-only Registry v2 endpoint hosts pull imported images from listens (HOST:PORT); separate from listen because docker\'s /v2/ paths overlap Glance\'s /v2/images. Empty: not served.'),
   },
   registry: {
     insecure_hosts: list(['127.0.0.1:5000', 'localhost:5000'], 'Registries spoken to over plain HTTP (loopback registries by default); all others use HTTPS.'),

@@ -12,6 +12,11 @@ import { Notifier } from './notify/notifier.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { RpcServer } from './rpc/server.js';
 import { AmqpTransport } from './rpc/transport.js';
+import { DriverMetrics } from './http/metrics.js';
+import { computeReadiness } from './http/status.js';
+import type { ReadinessCheck } from '../common/status.js';
+import { InstanceRow } from './db/models.js';
+import type { Sequelize } from 'sequelize';
 
 export interface DriverDeps { config: Config; agent: AgentClient; log: Logger }
 
@@ -21,6 +26,9 @@ export interface Driver {
   server: RpcServer;
   notifier: Notifier;
   transport: AmqpTransport;
+  metrics: DriverMetrics;
+  /** What /readyz asks: broker, database, agent. */
+  readiness: ReadinessCheck[];
   /** Graceful: stop taking work, let in-flight work finish (up to `timeoutMs`), disconnect. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -30,12 +38,17 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   const c = config;
   const rabbit = c.oslo_messaging_rabbit;
   const db = await openDriverDatabase(c.database.connection);
-  const store = new InstanceStore(db);
+  const metrics = new DriverMetrics(() => countInstances(c.DEFAULT.host));
+  const store = new CountingStore(db, (code) => metrics.instanceFailed(code));
   const transport = new AmqpTransport({
     url: c.DEFAULT.transport_url, heartbeatSeconds: rabbit.heartbeat_timeout_threshold, retryMaxSeconds: rabbit.connection_retry_max,
     prefetch: c.DEFAULT.max_concurrent_builds + 16, log: log.child({ component: 'transport' }), connectionName: `berth-compute:${process.pid}:${c.DEFAULT.host}`,
   });
-  const notifier = new Notifier(transport, {
+  const publisher = {
+    onConnect: transport.onConnect.bind(transport),
+    publish: async (...args: Parameters<AmqpTransport['publish']>) => { await transport.publish(...args); metrics.notificationSent(); },
+  };
+  const notifier = new Notifier(publisher, {
     exchange: c.DEFAULT.control_exchange, host: c.DEFAULT.host, format: c.notifications.notification_format, driver: c.notifications.driver,
     versionedTopic: c.notifications.versioned_notifications_topic, legacyTopic: c.notifications.legacy_notifications_topic, rabbit, log,
   });
@@ -47,7 +60,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   const server = new RpcServer(transport, dispatcher, {
     exchange: c.DEFAULT.control_exchange, topic: 'compute', server: c.DEFAULT.host, rabbit,
     maxMessageBytes: c.DEFAULT.max_message_bytes, maxConcurrentLong: c.DEFAULT.max_concurrent_builds,
-    log: log.child({ component: 'rpc' }), messageLog: store,
+    log: log.child({ component: 'rpc' }), messageLog: store, observer: metrics.rpc,
   });
   await transport.start();
   // Notifications of recovered builds need the broker, so recovery runs once connected; the
@@ -62,7 +75,8 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   ];
   await notifier.capacity(manager);
   return {
-    manager, store, server, notifier, transport,
+    manager, store, server, notifier, transport, metrics,
+    readiness: computeReadiness({ broker: transport, db, agent }),
     async stop(timeoutMs = 30_000) {
       timers.forEach(clearInterval);
       await server.drain(timeoutMs);
@@ -82,4 +96,19 @@ function every(seconds: number, task: () => Promise<unknown>): NodeJS.Timeout {
   }, seconds * 1000);
   t.unref();
   return t;
+}
+
+/** Counts each fault it records, by its nova exception name. */
+class CountingStore extends InstanceStore {
+  constructor(db: Sequelize, private readonly onFault: (code: string) => void) { super(db); }
+
+  override async addFault(uuid: string, code: number, message: string, details = ''): Promise<void> {
+    await super.addFault(uuid, code, message, details);
+    this.onFault(details);
+  }
+}
+
+async function countInstances(host: string): Promise<Array<[{ vm_state: string }, number]>> {
+  const groups = await InstanceRow.count({ where: { host, deleted: false }, group: ['vm_state'] }) as unknown as Array<{ vm_state: string; count: number | string }>;
+  return groups.map((g) => [{ vm_state: g.vm_state }, Number(g.count)]);
 }

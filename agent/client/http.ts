@@ -1,7 +1,7 @@
 import { BerthError } from '../../common/errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
 import type {
-  AgentClient, AgentErrorCode, InstanceAction, InstanceSpec, InstanceStatus, SnapshotTask,
+  AgentClient, AgentErrorCode, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask,
 } from './types.js';
 
 export interface AgentClientOptions {
@@ -30,7 +30,9 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
 
   return {
     async createInstance(uuid: string, spec: InstanceSpec): Promise<InstanceStatus> {
-      return (await call<{ instance: InstanceStatus }>({ method: 'PUT', path: path(uuid), body: spec })).body.instance;
+      // The build's request id, so the agent's request log line carries the caller's id.
+      const headers = spec.request_id ? { 'x-openstack-request-id': spec.request_id } : undefined;
+      return (await call<{ instance: InstanceStatus }>({ method: 'PUT', path: path(uuid), body: spec, ...(headers ? { headers } : {}) })).body.instance;
     },
     async getInstance(uuid: string): Promise<InstanceStatus | null> {
       const res = await call<{ instance: InstanceStatus } | undefined>({ path: path(uuid), accept: [404] });
@@ -52,6 +54,9 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     },
     async consoleLog(uuid: string, tailLines?: number): Promise<string> {
       return (await call<{ output: string }>({ path: path(uuid, tailLines === undefined ? '/console' : `/console?tail=${tailLines}`) })).body.output;
+    },
+    async instanceStats(uuid: string): Promise<InstanceStats> {
+      return (await call<{ stats: InstanceStats }>({ path: path(uuid, '/stats') })).body.stats;
     },
     async snapshotInstance(uuid: string, imageId: string): Promise<SnapshotTask> {
       return (await call<{ snapshot: SnapshotTask }>({ method: 'POST', path: path(uuid, '/snapshot'), body: { image_id: imageId } })).body.snapshot;

@@ -48,6 +48,34 @@ export interface InstanceStatus {
   exit_code: number | null;
 }
 
+/**
+ * One sample of an instance's resource use (GET /v1/instances/{uuid}/stats). CPU percent is over
+ * Docker's sampling interval (about a second) and counts one full CPU as 100; null when the
+ * instance is not running.
+ */
+export interface InstanceStats {
+  uuid: string;
+  power_state: InstancePowerState;
+  cpu: { total_usage_ns: number; percent: number | null; online_cpus: number | null };
+  memory: { usage_bytes: number; limit_bytes: number | null };
+  network: { rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number };
+  pids: number | null;
+  /** Seconds since the instance last started; null when it is not running. */
+  uptime_seconds: number | null;
+  sampled_at: string;
+}
+
+/** A Glance image as this host holds it (GET/PUT /v1/images/{glance_id}). */
+export interface HostImage {
+  image_id: string;
+  present: boolean;
+  /** The content-addressed engine id the image store records (`sha256:…`). */
+  docker_image_id: string;
+  size_bytes: number | null;
+  /** Whether this agent loaded it (and so may remove it when unused; see [agent] image_cache_max_unused_seconds). */
+  loaded_by_agent: boolean;
+}
+
 export type InstanceAction =
   | { action: 'start' }
   | { action: 'stop'; timeout?: number }
@@ -91,6 +119,8 @@ export interface AgentClient extends AgentSnapshotClient {
   deleteInstance(uuid: string, opts?: { timeout?: number }): Promise<void>;
   instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus>;
   consoleLog(uuid: string, tailLines?: number): Promise<string>;
+  /** One resource-use sample; INSTANCE_NOT_FOUND when the instance is gone. Takes about a second for a running instance. */
+  instanceStats(uuid: string): Promise<InstanceStats>;
   health(): Promise<{ ok: boolean; runtime: boolean }>;
 }
 

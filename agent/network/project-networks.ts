@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { invalidInput } from '../../common/errors.js';
+import { BerthError, invalidInput } from '../../common/errors.js';
 import { agentError } from '../errors.js';
 import { KeyedSerializer } from '../serial.js';
-import type { ContainerNetwork, ContainerRuntime, NetworkInfo } from '../runtime/types.js';
+import { STALE_NETWORK, type ContainerNetwork, type ContainerRuntime, type NetworkInfo } from '../runtime/types.js';
 import {
   type Cidr, formatCidr, gatewayOf, instanceAddresses, isInstanceAddress, macFor, overlaps, parseCidr, splitPool,
 } from './ipv4.js';
@@ -35,30 +35,69 @@ export class ProjectNetworks {
   private readonly reserved = new Map<string, Set<string>>();
   /** Creates under way per project, so a prune leaves their network alone. */
   private readonly inUse = new Map<string, number>();
+  /**
+   * Each project's network and the addresses its containers hold, read from the engine once and
+   * kept up to date by this agent's creates and deletes. Another engine client (a second compute
+   * host on the same dockerd) can make it stale; the engine then refuses the address or the
+   * network, and the create re-reads the network and tries once more.
+   */
+  private readonly known = new Map<string, KnownNetwork>();
 
   /**
    * Runs `use` with the project's network and an address for one instance. Picking the address
    * is serialized per project and the address stays reserved until `use` is done, so two creates
    * never take the same one while the creates themselves run in parallel; a prune never removes
-   * a network a create is using.
+   * a network a create is using. When `use` fails with a STALE_NETWORK reason, the network is
+   * re-read from the engine and `use` runs once more with a fresh address.
    */
   async withAddress<T>(projectId: string, fixedIp: string | null, use: (n: InstanceNetwork) => Promise<T>): Promise<T> {
-    const { name, subnet, ipv4 } = await this.serial.run(projectId, async () => {
-      const { name, subnet } = await this.ensure(projectId);
-      const pending = this.reserved.get(name) ?? new Set<string>();
-      const ipv4 = await this.pickAddress(name, subnet, fixedIp, pending);
-      pending.add(ipv4);
-      this.reserved.set(name, pending);
-      this.inUse.set(projectId, (this.inUse.get(projectId) ?? 0) + 1);
-      return { name, subnet, ipv4 };
-    });
     try {
-      return await use({ net: { name, ipv4, macAddress: macFor(ipv4) }, prefix: subnet.prefix, gateway: gatewayOf(subnet) });
+      return await this.attempt(projectId, fixedIp, false, use);
+    } catch (err) {
+      if (!isStaleNetwork(err)) throw err;
+      return this.attempt(projectId, fixedIp, true, use);
+    }
+  }
+
+  /** Forgets an address a removed container held. */
+  release(projectId: string, ip: string | null): void {
+    if (ip) this.known.get(projectId)?.used.delete(ip);
+  }
+
+  private async attempt<T>(projectId: string, fixedIp: string | null, reread: boolean, use: (n: InstanceNetwork) => Promise<T>): Promise<T> {
+    const { net, ipv4 } = await this.serial.run(projectId, async () => {
+      const net = await this.knownNetwork(projectId, reread);
+      const pending = this.reserved.get(net.name) ?? new Set<string>();
+      const ipv4 = pickAddress(net.subnet, fixedIp, new Set([...net.used, ...pending]));
+      pending.add(ipv4);
+      this.reserved.set(net.name, pending);
+      this.inUse.set(projectId, (this.inUse.get(projectId) ?? 0) + 1);
+      return { net, ipv4 };
+    });
+    const { name, subnet } = net;
+    try {
+      const result = await use({ net: { name, ipv4, macAddress: macFor(ipv4) }, prefix: subnet.prefix, gateway: gatewayOf(subnet) });
+      // A re-read meanwhile may have replaced the entry before the engine showed this address.
+      net.used.add(ipv4);
+      this.known.get(projectId)?.used.add(ipv4);
+      return result;
+    } catch (err) {
+      if (isStaleNetwork(err)) this.known.delete(projectId);
+      throw err;
     } finally {
       this.reserved.get(name)?.delete(ipv4);
       const n = (this.inUse.get(projectId) ?? 1) - 1;
       if (n > 0) this.inUse.set(projectId, n); else this.inUse.delete(projectId);
     }
+  }
+
+  private async knownNetwork(projectId: string, reread: boolean): Promise<KnownNetwork> {
+    const cached = this.known.get(projectId);
+    if (cached && !reread) return cached;
+    const { name, subnet } = await this.ensure(projectId);
+    const net = { name, subnet, used: new Set(await this.runtime.networkAddresses(name)) };
+    this.known.set(projectId, net);
+    return net;
   }
 
   async list(): Promise<ProjectNetwork[]> {
@@ -75,7 +114,11 @@ export class ProjectNetworks {
       const projectId = n.projectId;
       if (!projectId || n.name !== projectNetworkName(projectId)) continue;
       if (this.inUse.has(projectId)) continue;
-      const gone = await this.serial.run(projectId, () => this.runtime.removeNetwork(n.name));
+      const gone = await this.serial.run(projectId, async () => {
+        const ok = await this.runtime.removeNetwork(n.name);
+        if (ok) this.known.delete(projectId);
+        return ok;
+      });
       if (gone) removed.push(projectId);
     }
     return removed;
@@ -113,19 +156,24 @@ export class ProjectNetworks {
     }
     throw agentError('SUBNET_POOL_EXHAUSTED', `no free /${this.prefix} subnet left in ${formatCidr(this.pool)} for project ${projectId}`, { project_id: projectId });
   }
+}
 
-  private async pickAddress(name: string, subnet: Cidr, fixedIp: string | null, pending: ReadonlySet<string>): Promise<string> {
-    const used = new Set([...await this.runtime.networkAddresses(name), ...pending]);
-    if (fixedIp !== null) {
-      if (!isInstanceAddress(subnet, fixedIp)) {
-        throw invalidInput(`fixed_ip ${fixedIp} is not an instance address of the project's subnet ${formatCidr(subnet)}`, { field: 'fixed_ip', subnet: formatCidr(subnet) });
-      }
-      if (used.has(fixedIp)) throw invalidInput(`fixed_ip ${fixedIp} is already taken in the project's network`, { field: 'fixed_ip' });
-      return fixedIp;
+interface KnownNetwork { name: string; subnet: Cidr; used: Set<string> }
+
+function isStaleNetwork(err: unknown): boolean {
+  return err instanceof BerthError && err.details.reason === STALE_NETWORK;
+}
+
+function pickAddress(subnet: Cidr, fixedIp: string | null, used: ReadonlySet<string>): string {
+  if (fixedIp !== null) {
+    if (!isInstanceAddress(subnet, fixedIp)) {
+      throw invalidInput(`fixed_ip ${fixedIp} is not an instance address of the project's subnet ${formatCidr(subnet)}`, { field: 'fixed_ip', subnet: formatCidr(subnet) });
     }
-    for (const ip of instanceAddresses(subnet)) if (!used.has(ip)) return ip;
-    throw agentError('SUBNET_POOL_EXHAUSTED', `the project's subnet ${formatCidr(subnet)} has no free address`);
+    if (used.has(fixedIp)) throw invalidInput(`fixed_ip ${fixedIp} is already taken in the project's network`, { field: 'fixed_ip' });
+    return fixedIp;
   }
+  for (const ip of instanceAddresses(subnet)) if (!used.has(ip)) return ip;
+  throw agentError('SUBNET_POOL_EXHAUSTED', `the project's subnet ${formatCidr(subnet)} has no free address`);
 }
 
 function ownSubnet(n: NetworkInfo): Cidr | null {

@@ -5,12 +5,15 @@ import { agentError, instanceNotFound, invalidState } from '../errors.js';
 import { DockerApi, refusal } from './docker-api.js';
 import { toContainerInfo, type DockerContainer } from './docker-inspect.js';
 import { DockerNetworks } from './docker-network.js';
+import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
 import { readLogFrames } from './log-frames.js';
 import {
-  containerName, LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT,
-  type ContainerInfo, type ContainerRuntime, type ContainerSpec, type NetworkInfo, type NetworkSpec,
+  containerName, LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT, ownedBy, STALE_NETWORK,
+  type ContainerInfo, type ContainerRuntime, type ContainerSpec, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
 } from './types.js';
+
+const LIST_INSPECT_WIDTH = 16;
 
 export type RestartPolicy = 'no' | 'unless-stopped';
 
@@ -21,6 +24,8 @@ export interface DockerRuntimeOptions {
   loadTimeoutMs?: number;
   /** `no` by default: nova decides when an instance comes back, not a restarting engine. */
   restartPolicy?: RestartPolicy;
+  /** The compute host whose containers these are ([DEFAULT] host); several may share one dockerd. */
+  host?: string;
 }
 
 /** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid>. */
@@ -44,6 +49,26 @@ export class DockerRuntime implements ContainerRuntime {
   async hasImage(imageId: string): Promise<boolean> {
     const res = await this.api.json<{ Id?: string }>({ path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image' });
     return res.status === 200 && res.body?.Id === imageId;
+  }
+
+  async inspectImage(imageId: string): Promise<ImageInfo | null> {
+    const res = await this.api.json<{ Id?: string; Size?: number }>({ path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image' });
+    if (res.status !== 200 || res.body?.Id !== imageId) return null;
+    return { imageId, sizeBytes: res.body.Size ?? 0 };
+  }
+
+  async imagesInUse(): Promise<Set<string>> {
+    const res = await this.api.json<Array<{ ImageID?: string }>>({ path: '/containers/json', query: { all: 1 }, what: 'list containers' });
+    return new Set((res.body ?? []).map((c) => c.ImageID).filter((id): id is string => typeof id === 'string'));
+  }
+
+  async stats(uuid: string): Promise<ContainerStats> {
+    if (!(await this.inspect(uuid))) throw instanceNotFound(uuid);
+    const res = await this.api.json<DockerStats>({
+      path: `/containers/${containerName(uuid)}/stats`, query: { stream: 'false' }, accept: [404], timeoutMs: 30_000, what: 'read the container\'s stats',
+    });
+    if (res.status === 404 || !res.body) throw instanceNotFound(uuid);
+    return toContainerStats(res.body);
   }
 
   async loadImage(archive: NodeJS.ReadableStream): Promise<void> {
@@ -70,24 +95,32 @@ export class DockerRuntime implements ContainerRuntime {
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
     const res = await this.api.json<{ Id: string }>({
       method: 'POST', path: '/containers/create', query: { name: containerName(spec.uuid) },
-      body: createBody(spec, this.opts.restartPolicy ?? 'no'), accept: [404, 409], what: 'create the container',
+      body: createBody(spec, this.opts.restartPolicy ?? 'no', this.opts.host), accept: [404, 409], what: 'create the container',
     });
     if (res.status === 404 && spec.network && /network/i.test(res.message)) {
-      throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`, { uuid: spec.uuid });
+      throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`, { uuid: spec.uuid, reason: STALE_NETWORK });
     }
     if (res.status === 404) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
-    const created = res.status !== 409;
-    const existing = await this.inspect(spec.uuid);
-    if (!existing) throw agentError('RUNTIME_ERROR', `container for instance ${spec.uuid} vanished while it was being created`);
-    if (created || existing.state === 'created') {
-      try {
-        await this.start(spec.uuid);
-      } catch (err) {
-        if (created) await this.remove(spec.uuid, 0).catch(() => undefined);
-        throw err;
-      }
+    if (res.status === 409) return { info: await this.startIfNeverStarted(spec.uuid), created: false };
+    const createdAt = new Date().toISOString();
+    try {
+      await this.start(spec.uuid);
+    } catch (err) {
+      await this.remove(spec.uuid, 0).catch(() => undefined);
+      throw addressConflict(err, spec);
     }
-    return { info: (await this.inspect(spec.uuid)) ?? existing, created };
+    // On a project network the address is the one asked for, so what the engine would report is
+    // known already; on the default bridge only the engine knows the address.
+    if (!spec.network) return { info: (await this.inspect(spec.uuid)) ?? vanished(spec.uuid), created: true };
+    return { info: startedInfo(spec, createdAt), created: true };
+  }
+
+  /** The container already exists (a repeated create): start it only when it never ran. */
+  private async startIfNeverStarted(uuid: string): Promise<ContainerInfo> {
+    const existing = (await this.inspect(uuid)) ?? vanished(uuid);
+    if (existing.state !== 'created') return existing;
+    await this.start(uuid);
+    return (await this.inspect(uuid)) ?? existing;
   }
 
   async inspect(uuid: string): Promise<ContainerInfo | null> {
@@ -103,13 +136,20 @@ export class DockerRuntime implements ContainerRuntime {
     const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
       path: '/containers/json', query: { all: 1, filters: JSON.stringify({ label: [LABEL_INSTANCE] }) }, what: 'list containers',
     });
-    const uuids = (res.body ?? []).map((c) => c.Labels?.[LABEL_INSTANCE]).filter((u): u is string => typeof u === 'string');
+    // Docker's label filter cannot say "this host or no host label", so that part is done here.
+    const uuids = (res.body ?? []).filter((c) => ownedBy(c.Labels, this.opts.host))
+      .map((c) => c.Labels?.[LABEL_INSTANCE]).filter((u): u is string => typeof u === 'string');
     // A container removed between the two calls inspects as null; an unreachable engine must
     // fail the whole list, or the caller would take live instances for deleted ones.
-    const infos = await Promise.all(uuids.map((u) => this.inspect(u).catch((err: unknown) => {
-      if (err instanceof BerthError && err.code === 'RUNTIME_UNAVAILABLE') throw err;
-      return null;
-    })));
+    // A bounded number in flight: hundreds of parallel inspects only queue up in dockerd and
+    // hold every answer in this process's memory at once.
+    const infos: (ContainerInfo | null)[] = [];
+    for (let i = 0; i < uuids.length; i += LIST_INSPECT_WIDTH) {
+      infos.push(...await Promise.all(uuids.slice(i, i + LIST_INSPECT_WIDTH).map((u) => this.inspect(u).catch((err: unknown) => {
+        if (err instanceof BerthError && err.code === 'RUNTIME_UNAVAILABLE') throw err;
+        return null;
+      }))));
+    }
     return infos.filter((i): i is ContainerInfo => i !== null);
   }
 
@@ -130,15 +170,16 @@ export class DockerRuntime implements ContainerRuntime {
     await this.action(uuid, 'unpause');
   }
 
-  async remove(uuid: string, timeoutSec: number): Promise<void> {
+  async remove(uuid: string, timeoutSec: number): Promise<ContainerInfo | null> {
     const info = await this.inspect(uuid);
-    if (!info) return;
+    if (!info) return null;
     // A graceful stop first, so the guest sees SIGTERM; force-remove kills whatever is left.
     if (info.state === 'running' && timeoutSec > 0) await this.stop(uuid, timeoutSec).catch(() => undefined);
     const res = await this.api.json<unknown>({
       method: 'DELETE', path: `/containers/${containerName(uuid)}`, query: { force: 1, v: 1 }, accept: [404, 409], what: 'remove the container',
     });
     if (res.status === 409) await this.waitGone(uuid);
+    return info;
   }
 
   async logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string> {
@@ -198,14 +239,17 @@ export class DockerRuntime implements ContainerRuntime {
   }
 }
 
-function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy): Record<string, unknown> {
+/** The Engine API body of a create; exported so that benchmarks can send the same one straight to dockerd. */
+export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, host: string | undefined): Record<string, unknown> {
   const net = spec.network;
   return {
     Image: spec.imageId,
     Hostname: spec.hostname,
     ...(net ? { MacAddress: net.macAddress } : {}),
     ...(net ? { NetworkingConfig: { EndpointsConfig: { [net.name]: { IPAMConfig: { IPv4Address: net.ipv4 } } } } } : {}),
-    Labels: { [LABEL_INSTANCE]: spec.uuid, [LABEL_PROJECT]: spec.projectId, [LABEL_IMAGE]: spec.glanceImageId },
+    Labels: {
+      [LABEL_INSTANCE]: spec.uuid, [LABEL_PROJECT]: spec.projectId, [LABEL_IMAGE]: spec.glanceImageId, ...(host ? { [LABEL_HOST]: host } : {}),
+    },
     Tty: false,
     OpenStdin: false,
     HostConfig: {
@@ -221,6 +265,24 @@ function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy): Record<s
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     },
   };
+}
+
+function startedInfo(spec: ContainerSpec, createdAt: string): ContainerInfo {
+  return {
+    uuid: spec.uuid, state: 'running', oomKilled: false, exitCode: null, projectId: spec.projectId, glanceImageId: spec.glanceImageId,
+    ipAddress: spec.network?.ipv4 ?? null, createdAt, startedAt: new Date().toISOString(),
+  };
+}
+
+function vanished(uuid: string): never {
+  throw agentError('RUNTIME_ERROR', `container for instance ${uuid} vanished while it was being created`, { uuid });
+}
+
+/** Docker only notices a taken static address at start, answering "Address already in use". */
+function addressConflict(err: unknown, spec: ContainerSpec): unknown {
+  const text = err instanceof BerthError && err.cause instanceof Error ? err.cause.message : '';
+  if (!spec.network || !/address already in use/i.test(text)) return err;
+  return agentError('RUNTIME_ERROR', `address ${spec.network.ipv4} of instance ${spec.uuid} is already in use on its network`, { uuid: spec.uuid, reason: STALE_NETWORK }, err);
 }
 
 function messageOf(text: string): string | undefined {

@@ -20,6 +20,25 @@ export const LABEL_INSTANCE = 'org.openstack.berth.instance';
 export const LABEL_PROJECT = 'org.openstack.berth.project';
 export const LABEL_IMAGE = 'org.openstack.berth.image';
 
+/** The compute host ([DEFAULT] host) a container belongs to; several hosts may share one engine. */
+export const LABEL_HOST = 'org.openstack.berth.host';
+
+/**
+ * Whether a container's labels make it `host`'s. Containers from before the host label existed
+ * have none and stay with whichever host sees them, as they did then.
+ */
+export function ownedBy(labels: Record<string, string> | null | undefined, host: string | undefined): boolean {
+  const owner = labels?.[LABEL_HOST];
+  return owner === undefined || host === undefined || owner === host;
+}
+
+/**
+ * `details.reason` of a create that failed because the agent's picture of the project network
+ * was out of date (the address was taken, or the network was removed): worth one retry after
+ * re-reading the network from the engine.
+ */
+export const STALE_NETWORK = 'stale_network';
+
 export const containerName = (uuid: string): string => `berth-${uuid}`;
 
 export interface ContainerSpec {
@@ -58,12 +77,29 @@ export interface ContainerInfo {
   startedAt: string | null;
 }
 
+/** Resource use of one container, as the engine measures it. */
+export interface ContainerStats {
+  /** `percent`: share of one CPU × 100 over the engine's sampling interval; null when it has no interval (not running). */
+  cpu: { total_usage_ns: number; percent: number | null; online_cpus: number | null };
+  /** Usage without reclaimable page cache; limit as the cgroup has it. */
+  memory: { usage_bytes: number; limit_bytes: number | null };
+  network: { rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number };
+  pids: number | null;
+}
+
+/** An image present in the engine. */
+export interface ImageInfo { imageId: string; sizeBytes: number }
+
 export interface ContainerRuntime {
   /** True when the engine answers. Never throws. */
   ping(): Promise<boolean>;
 
   /** True when an image with this engine id is present. */
   hasImage(imageId: string): Promise<boolean>;
+  /** The image with this engine id, or null when it is absent. */
+  inspectImage(imageId: string): Promise<ImageInfo | null>;
+  /** Engine ids of the images of every container in the engine, any state, any host, Berth's or not. */
+  imagesInUse(): Promise<Set<string>>;
 
   /**
    * Loads a docker-archive tar. Idempotent: loading an image already present is a no-op.
@@ -77,14 +113,18 @@ export interface ContainerRuntime {
    * Glance image. Idempotent: when the uuid already has a container, makes no second one and
    * returns it with `created: false` (starting it only if it was never started).
    * Post-condition: the container is running, or it threw and no container made by this call
-   * remains.
+   * remains. A static address another container holds fails with RUNTIME_ERROR whose
+   * `details.reason` is STALE_NETWORK, as does a network that no longer exists.
    */
   createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }>;
 
   /** The container for `uuid`, or null when there is none. */
   inspect(uuid: string): Promise<ContainerInfo | null>;
 
-  /** Every Berth-labelled container, whatever its state; containers without the label are never listed. */
+  /**
+   * Every Berth-labelled container of this runtime's host (see ownedBy), whatever its state;
+   * containers without the instance label, or labelled for another host, are never listed.
+   */
   list(): Promise<ContainerInfo[]>;
 
   /** SIGTERM, then SIGKILL after `timeoutSec`; also stops a paused container. A no-op when already stopped. */
@@ -100,8 +140,14 @@ export interface ContainerRuntime {
   /** INSTANCE_INVALID_STATE unless paused. */
   unpause(uuid: string): Promise<void>;
 
-  /** Removes the container whatever its state. Succeeds when it is already gone. */
-  remove(uuid: string, timeoutSec: number): Promise<void>;
+  /** Removes the container whatever its state; returns what it was. Succeeds (null) when it is already gone. */
+  remove(uuid: string, timeoutSec: number): Promise<ContainerInfo | null>;
+
+  /**
+   * One sample of the container's resource use; for a running container the engine measures CPU
+   * over about a second, so this takes that long. INSTANCE_NOT_FOUND when there is no container.
+   */
+  stats(uuid: string): Promise<ContainerStats>;
 
   /** The last `tail` lines of stdout and stderr, at most `maxBytes` (the newest bytes are kept). */
   logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string>;

@@ -25,6 +25,17 @@ export interface RpcServerOptions {
   maxConcurrentLong: number;
   log: Logger;
   messageLog?: MessageLog;
+  observer?: RpcObserver;
+}
+
+/**
+ * Hooks for metrics. `started` returns what to call when the request ends: with its outcome, or
+ * with null when it was handed back for redelivery (the redelivered copy is counted instead).
+ */
+export interface RpcObserver {
+  started(method: string, call: boolean): (outcome: 'ok' | 'failure' | null) => void;
+  /** A message not run: malformed ones have no method. */
+  skipped(method: string | null, call: boolean, outcome: 'malformed' | 'duplicate'): void;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -69,12 +80,18 @@ export class RpcServer {
         // A call we can answer: tell the caller instead of letting it time out.
         await this.sendReply(reply, null, novaError('InvalidInput', 400, `Invalid input received: ${err.message}`, { reason: err.message })).catch(() => undefined);
       }
-      return this.reject(d, (err as Error).message);
+      return this.reject(d, (err as Error).message, Boolean(reply));
     }
     const key = req.uniqueId;
     if (key) {
       const running = this.inFlight.get(key);
-      if (running) { this.stats.duplicates++; await running; d.ack(); return; }
+      if (running) {
+        this.stats.duplicates++;
+        this.opts.observer?.skipped(req.method, req.reply !== null, 'duplicate');
+        await running;
+        d.ack();
+        return;
+      }
     }
     const work = this.process(req, d).finally(() => {
       if (key) this.inFlight.delete(key);
@@ -90,8 +107,9 @@ export class RpcServer {
     });
   }
 
-  private reject(d: Delivery, why: string): void {
+  private reject(d: Delivery, why: string, call = false): void {
     this.stats.malformed++;
+    this.opts.observer?.skipped(null, call, 'malformed');
     this.opts.log.warn({ queue: d.queue, why }, 'dropping malformed message');
     d.drop();
   }
@@ -100,13 +118,16 @@ export class RpcServer {
     const log = this.opts.log.child({ method: req.method, request_id: req.context.request_id, call: req.reply !== null });
     if (req.uniqueId && !req.reply && this.opts.messageLog && await this.opts.messageLog.seen(req.uniqueId)) {
       this.stats.duplicates++;
+      this.opts.observer?.skipped(req.method, false, 'duplicate');
       log.info({ unique_id: req.uniqueId }, 'duplicate message dropped');
       d.ack();
       return;
     }
+    log.debug({ unique_id: req.uniqueId, namespace: req.namespace }, 'dispatching');
     const heartbeat = this.startHeartbeat(req);
     let result: unknown = null;
     let failure: RpcFailure | null = null;
+    const settled = this.opts.observer?.started(req.method, req.reply !== null);
     try {
       const found = this.dispatcher.resolve(req);
       const run = () => Promise.resolve(found.spec.handler(req.context, found.args));
@@ -120,6 +141,7 @@ export class RpcServer {
         this.stats.requeued++;
         log.warn({ err: (err as Error).message }, 'transient failure; message handed back for redelivery');
         d.requeue();
+        settled?.(null);
         return;
       }
       failure = toRpcFailure(err);
@@ -129,6 +151,7 @@ export class RpcServer {
     } finally {
       heartbeat?.stop();
     }
+    settled?.(failure ? 'failure' : 'ok');
     if (req.reply) await this.sendReply(req.reply, result, failure).catch((err) => log.warn({ err: (err as Error).message }, 'reply not sent'));
     d.ack();
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { FlavorSpec } from '../../agent/client/types.js';
-import type { ContainerRuntime, ContainerSpec } from '../../agent/runtime/types.js';
+import { STALE_NETWORK, type ContainerRuntime, type ContainerSpec } from '../../agent/runtime/types.js';
 import { BerthError } from '../../common/errors.js';
 import { imageIdsInArchive } from '../fakes/docker-archive.js';
 
@@ -14,6 +14,13 @@ export interface RuntimeHarness {
   archive(): Promise<{ stream: NodeJS.ReadableStream; imageId: string }>;
   /** Makes a container without Berth's labels. */
   addForeignContainer(): Promise<void>;
+  /** The compute host the runtime under test was made for. */
+  host: string;
+  /**
+   * Makes a never-started container with Berth's instance and project labels for `uuid`, and the
+   * host label `host` (none when null, as containers made before host labels existed).
+   */
+  addBerthContainer(uuid: string, host: string | null): Promise<void>;
   /** Removes everything the harness and the suite made, whatever state they were left in. */
   cleanup(): Promise<void>;
 }
@@ -147,6 +154,65 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       const listed = await rt.list();
       assert.ok(listed.some((c) => c.uuid === s.uuid));
       for (const c of listed) assert.match(c.uuid, /^[0-9a-f-]{36}$/);
+    });
+
+    it('lists only this host\'s containers, and unlabelled ones from before host labels', async () => {
+      const mine = spec();
+      await rt.createContainer(mine);
+      const other = randomUUID();
+      const legacy = randomUUID();
+      await h.addBerthContainer(other, `${h.host}-other`);
+      await h.addBerthContainer(legacy, null);
+      const listed = new Set((await rt.list()).map((c) => c.uuid));
+      assert.ok(listed.has(mine.uuid));
+      assert.ok(listed.has(legacy));
+      assert.ok(!listed.has(other));
+      await rt.remove(other, 0);
+      await rt.remove(legacy, 0);
+    });
+
+    it('refuses a static address a running container holds, naming a stale network, and leaves nothing', async () => {
+      const name = `berth-conformance-${randomUUID().slice(0, 8)}`;
+      const net = { name, ipv4: '10.254.249.9', macAddress: '02:42:0a:fe:f9:09' };
+      const first = spec({ network: net });
+      const second = spec({ network: net });
+      try {
+        assert.equal(await rt.createNetwork({ name, projectId: 'conformance', subnet: '10.254.249.0/24', gateway: '10.254.249.1' }), true);
+        await rt.createContainer(first);
+        await assert.rejects(rt.createContainer(second), (err: unknown) => err instanceof BerthError && err.code === 'RUNTIME_ERROR' && err.details.reason === STALE_NETWORK);
+        assert.equal(await rt.inspect(second.uuid), null);
+        const removed = await rt.remove(first.uuid, 0);
+        assert.equal(removed?.ipAddress, '10.254.249.9');
+        assert.equal(await rt.remove(first.uuid, 0), null);
+      } finally {
+        await rt.remove(first.uuid, 0).catch(() => undefined);
+        await rt.remove(second.uuid, 0).catch(() => undefined);
+        await rt.removeNetwork(name).catch(() => undefined);
+      }
+    });
+
+    it('reports an image\'s size and the images containers use', async () => {
+      assert.ok(((await rt.inspectImage(h.imageId))?.sizeBytes ?? 0) > 0);
+      assert.equal(await rt.inspectImage(`sha256:${'0'.repeat(64)}`), null);
+      const s = spec();
+      await rt.createContainer(s);
+      await rt.stop(s.uuid, 5);
+      assert.ok((await rt.imagesInUse()).has(h.imageId), 'a stopped container still uses its image');
+    });
+
+    it('samples a container\'s CPU, memory, network and pids', async () => {
+      const s = spec();
+      await rt.createContainer(s);
+      const st = await rt.stats(s.uuid);
+      assert.ok(st.cpu.total_usage_ns > 0);
+      assert.equal(typeof st.cpu.percent, 'number');
+      assert.equal(st.memory.limit_bytes, FLAVOR.memory_mb * 1024 * 1024);
+      assert.ok(st.memory.usage_bytes > 0);
+      assert.ok((st.pids ?? 0) >= 1);
+      for (const v of Object.values(st.network)) assert.ok(Number.isInteger(v) && v >= 0);
+      await rt.stop(s.uuid, 5);
+      assert.equal((await rt.stats(s.uuid)).cpu.percent, null);
+      await rejectsWith(rt.stats(randomUUID()), 'INSTANCE_NOT_FOUND');
     });
 
     it('makes project networks, gives a container its fixed address, and removes unused networks only', async () => {

@@ -1,4 +1,4 @@
-import type { AgentClient, InstanceAction, InstanceSpec, InstanceStatus, SnapshotTask } from '../../agent/client/types.js';
+import type { AgentClient, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
 
 /**
@@ -69,6 +69,18 @@ export class FakeAgentClient implements AgentClient {
     };
     i.power_state = next[action.action];
     return this.view(i);
+  }
+
+  async instanceStats(uuid: string): Promise<InstanceStats> {
+    this.enter('instanceStats');
+    const i = this.get(uuid);
+    const running = i.power_state === 'running';
+    return {
+      uuid, power_state: i.power_state, cpu: { total_usage_ns: 1_000_000, percent: running ? 1 : null, online_cpus: 1 },
+      memory: { usage_bytes: 1 << 20, limit_bytes: i.spec.flavor.memory_mb * 1024 * 1024 },
+      network: { rx_bytes: 0, tx_bytes: 0, rx_packets: 0, tx_packets: 0 }, pids: running ? 1 : 0,
+      uptime_seconds: running ? 1 : null, sampled_at: new Date().toISOString(),
+    };
   }
 
   async consoleLog(uuid: string, tailLines?: number): Promise<string> {

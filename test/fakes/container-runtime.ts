@@ -1,10 +1,15 @@
 import { Readable } from 'node:stream';
 import { agentError, instanceNotFound, invalidState } from '../../agent/errors.js';
 import { overlaps, parseCidr } from '../../agent/network/ipv4.js';
-import type { ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState, NetworkInfo, NetworkSpec } from '../../agent/runtime/types.js';
+import {
+  LABEL_HOST, ownedBy, STALE_NETWORK,
+  type ContainerInfo, type ContainerRuntime, type ContainerSpec, type ContainerState, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
+} from '../../agent/runtime/types.js';
 import { buildDockerArchive, imageIdsInArchive } from './docker-archive.js';
 
-interface FakeContainer { info: ContainerInfo; spec: ContainerSpec; console: string }
+const FAKE_IMAGE_SIZE = 4096;
+
+interface FakeContainer { info: ContainerInfo; spec: ContainerSpec; console: string; host?: string }
 
 /**
  * In-memory ContainerRuntime that follows Docker's answers state by state (the conformance suite
@@ -24,11 +29,37 @@ export class FakeContainerRuntime implements ContainerRuntime {
   readonly commits = new Map<string, Buffer>();
   private nextIp = 2;
 
+  /** `host`: the compute host whose containers this runtime lists, as DockerRuntime's option. */
+  constructor(private readonly opts: { host?: string } = {}) {}
+
   async ping(): Promise<boolean> { return !this.unavailable; }
 
   async hasImage(imageId: string): Promise<boolean> {
     this.reachable();
     return this.images.has(imageId);
+  }
+
+  async inspectImage(imageId: string): Promise<ImageInfo | null> {
+    this.reachable();
+    return this.images.has(imageId) ? { imageId, sizeBytes: FAKE_IMAGE_SIZE } : null;
+  }
+
+  async imagesInUse(): Promise<Set<string>> {
+    this.reachable();
+    return new Set([...this.containers.values()].map((c) => c.spec.imageId));
+  }
+
+  /** Figures that grow with the container's uptime, so successive samples differ like real ones. */
+  async stats(uuid: string): Promise<ContainerStats> {
+    const c = this.get(uuid);
+    const running = c.info.state === 'running' || c.info.state === 'paused';
+    const up = running && c.info.startedAt ? Math.max(1, Date.now() - Date.parse(c.info.startedAt)) : 0;
+    return {
+      cpu: { total_usage_ns: up * 1000, percent: running ? 0.1 : null, online_cpus: running ? 1 : null },
+      memory: { usage_bytes: running ? 1 << 20 : 0, limit_bytes: c.spec.flavor.memory_mb * 1024 * 1024 },
+      network: { rx_bytes: running ? 1000 : 0, tx_bytes: running ? 500 : 0, rx_packets: running ? 10 : 0, tx_packets: running ? 5 : 0 },
+      pids: running ? 1 : 0,
+    };
   }
 
   async loadImage(archive: NodeJS.ReadableStream): Promise<void> {
@@ -49,12 +80,17 @@ export class FakeContainerRuntime implements ContainerRuntime {
       return { info: { ...existing.info }, created: false };
     }
     if (!this.images.has(spec.imageId)) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`);
-    if (spec.network && !this.networks.has(spec.network.name)) throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`);
+    if (spec.network && !this.networks.has(spec.network.name)) {
+      throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`, { uuid: spec.uuid, reason: STALE_NETWORK });
+    }
+    if (spec.network && this.addressActive(spec.network.name, spec.network.ipv4)) {
+      throw agentError('RUNTIME_ERROR', `address ${spec.network.ipv4} of instance ${spec.uuid} is already in use on its network`, { uuid: spec.uuid, reason: STALE_NETWORK });
+    }
     const info: ContainerInfo = {
       uuid: spec.uuid, state: 'created', oomKilled: false, exitCode: null, projectId: spec.projectId,
       glanceImageId: spec.glanceImageId, ipAddress: null, createdAt: new Date().toISOString(), startedAt: null,
     };
-    this.containers.set(spec.uuid, { info, spec, console: '' });
+    this.containers.set(spec.uuid, { info, spec, console: '', host: this.opts.host });
     try {
       await this.start(spec.uuid);
     } catch (err) {
@@ -72,7 +108,18 @@ export class FakeContainerRuntime implements ContainerRuntime {
 
   async list(): Promise<ContainerInfo[]> {
     this.reachable();
-    return [...this.containers.values()].map((c) => ({ ...c.info }));
+    return [...this.containers.values()].filter((c) => ownedBy(c.host === undefined ? {} : { [LABEL_HOST]: c.host }, this.opts.host)).map((c) => ({ ...c.info }));
+  }
+
+  /** Adds a never-started Berth container labelled for `host` (undefined: made before host labels existed). */
+  addBerthContainer(spec: ContainerSpec, host: string | undefined): void {
+    this.containers.set(spec.uuid, {
+      info: {
+        uuid: spec.uuid, state: 'created', oomKilled: false, exitCode: null, projectId: spec.projectId, glanceImageId: spec.glanceImageId,
+        ipAddress: null, createdAt: new Date().toISOString(), startedAt: null,
+      },
+      spec, console: '', host,
+    });
   }
 
   async stop(uuid: string): Promise<void> {
@@ -110,9 +157,11 @@ export class FakeContainerRuntime implements ContainerRuntime {
   async pause(uuid: string): Promise<void> { this.move(uuid, 'pause', 'running', 'paused'); }
   async unpause(uuid: string): Promise<void> { this.move(uuid, 'unpause', 'paused', 'running'); }
 
-  async remove(uuid: string): Promise<void> {
+  async remove(uuid: string): Promise<ContainerInfo | null> {
     this.reachable();
+    const c = this.containers.get(uuid);
     this.containers.delete(uuid);
+    return c ? { ...c.info } : null;
   }
 
   async logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string> {
@@ -170,6 +219,11 @@ export class FakeContainerRuntime implements ContainerRuntime {
   async networkAddresses(name: string): Promise<string[]> {
     this.reachable();
     return [...this.containers.values()].flatMap((c) => (c.spec.network?.name === name ? [c.spec.network.ipv4] : []));
+  }
+
+  /** Docker refuses a static address a running or paused container holds (stopped ones hold theirs only on paper). */
+  private addressActive(network: string, ipv4: string): boolean {
+    return [...this.containers.values()].some((c) => c.spec.network?.name === network && c.spec.network.ipv4 === ipv4 && (c.info.state === 'running' || c.info.state === 'paused'));
   }
 
   /** Appends to an instance's console, as its guest would. */

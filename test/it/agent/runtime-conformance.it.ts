@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { DockerRuntime } from '../../../agent/runtime/docker.js';
-import { LABEL_PROJECT } from '../../../agent/runtime/types.js';
+import { LABEL_HOST, LABEL_INSTANCE, LABEL_PROJECT } from '../../../agent/runtime/types.js';
 import { containerRuntimeConformance } from '../../conformance/container-runtime.js';
 import { API_VERSION, DOCKER_URL, TEST_IMAGE, TEST_LABEL, docker, imageIdOf, removeLabelled, saveImage } from './docker-helpers.js';
 
 containerRuntimeConformance('docker', async () => {
-  const runtime = new DockerRuntime({ hostUrl: DOCKER_URL, apiVersion: API_VERSION });
+  const host = `conformance-${randomUUID().slice(0, 8)}`;
+  const runtime = new DockerRuntime({ hostUrl: DOCKER_URL, apiVersion: API_VERSION, host });
   const imageId = await imageIdOf(TEST_IMAGE);
   const cleanup = async (): Promise<void> => {
     await removeLabelled(`${LABEL_PROJECT}=conformance`);
@@ -18,6 +19,11 @@ containerRuntimeConformance('docker', async () => {
     archive: async () => ({ stream: await saveImage(TEST_IMAGE), imageId }),
     addForeignContainer: async () => {
       await docker('POST', `/containers/create?name=not-berth-${randomUUID()}`, { Image: imageId, Labels: { [TEST_LABEL]: 'conformance' } });
+    },
+    host,
+    addBerthContainer: async (uuid, owner) => {
+      const labels = { [LABEL_INSTANCE]: uuid, [LABEL_PROJECT]: 'conformance', ...(owner === null ? {} : { [LABEL_HOST]: owner }) };
+      await docker('POST', `/containers/create?name=berth-${uuid}`, { Image: imageId, Labels: labels });
     },
     cleanup,
   };

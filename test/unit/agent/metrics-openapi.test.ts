@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Router } from '@koa/router';
 import { createApp } from '../../../agent/app.js';
-import { Counter, Histogram, MetricsRegistry } from '../../../agent/metrics.js';
+import { Counter, Histogram, MetricsRegistry } from '../../../common/metrics.js';
 import { silentLogger } from '../../../common/log.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { FakeImageService } from '../../fakes/glance-images.js';

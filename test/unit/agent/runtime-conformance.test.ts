@@ -3,8 +3,11 @@ import { buildDockerArchive } from '../../fakes/docker-archive.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { containerRuntimeConformance } from '../../conformance/container-runtime.js';
 
+const FLAVOR = { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} };
+
 containerRuntimeConformance('fake', async () => {
-  const runtime = new FakeContainerRuntime();
+  const host = 'conformance-host';
+  const runtime = new FakeContainerRuntime({ host });
   const boot = await buildDockerArchive('berth/boot:1');
   runtime.images.add(boot.imageId);
   return {
@@ -15,6 +18,10 @@ containerRuntimeConformance('fake', async () => {
       return { stream: Readable.from([a.tar]), imageId: a.imageId };
     },
     addForeignContainer: async () => { runtime.foreign.push('not-berth'); },
+    host,
+    addBerthContainer: async (uuid, owner) => {
+      runtime.addBerthContainer({ uuid, imageId: boot.imageId, glanceImageId: uuid, projectId: 'conformance', hostname: 'h', flavor: FLAVOR }, owner ?? undefined);
+    },
     cleanup: async () => { runtime.containers.clear(); },
   };
 });

@@ -20,6 +20,14 @@ function positiveInt(name: string) {
   };
 }
 
+function commaList(name: string) {
+  return (v: string): string[] => {
+    const items = v.split(',').map((h) => h.trim()).filter(Boolean);
+    if (!items.length || items.some((h) => !/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(h))) throw new UsageError(`${name} must be a comma-separated list of host names, got ${JSON.stringify(v)}`);
+    return items;
+  };
+}
+
 /** An image by Glance id, by name, or by registry reference (imported first; matched by digest). */
 export async function resolveImage(ctx: CliContext, ref: string): Promise<GlanceImage> {
   const images = ctx.images();
@@ -147,12 +155,30 @@ export function registerServer(program: Command, run: Run): void {
     }));
 
   server.command('list')
-    .description('instances of the node')
+    .description('instances of the node, or of several nodes with --all-hosts')
     .option('--all', 'include deleted instances')
-    .action((o) => run(async (ctx) => {
-      const rpc = await ctx.rpcClient();
-      const rows = await rpc.call<InstanceView[]>(ctx.computeKey, { method: 'list_instances', namespace: 'berth', version: '1.0', args: { all: Boolean(o.all) } }, ctx.config.DEFAULT.rpc_response_timeout);
-      printList(['uuid', 'name', 'vm_state', 'task_state', 'power_state', 'ip_address', 'image'], rows as unknown as Record<string, unknown>[], ctx.format);
+    .option('--all-hosts', 'ask every node of --hosts (or [DEFAULT] compute_hosts) and add a host column')
+    .option('--hosts <list>', 'comma-separated compute nodes for --all-hosts (implies it)', commaList('--hosts'))
+    .action((o: { all?: boolean; allHosts?: boolean; hosts?: string[] }) => run(async (ctx) => {
+      const columns = ['uuid', 'name', 'vm_state', 'task_state', 'power_state', 'ip_address', 'image'];
+      const listOn = async (host: string) => {
+        const rpc = await ctx.rpcClient();
+        return rpc.call<InstanceView[]>(`compute.${host}`, { method: 'list_instances', namespace: 'berth', version: '1.0', args: { all: Boolean(o.all) } }, ctx.config.DEFAULT.rpc_response_timeout);
+      };
+      if (!o.allHosts && !o.hosts) {
+        printList(columns, await listOn(ctx.host) as unknown as Record<string, unknown>[], ctx.format);
+        return;
+      }
+      const hosts = o.hosts ?? ctx.config.DEFAULT.compute_hosts;
+      if (!hosts.length) throw new UsageError('--all-hosts needs the nodes: --hosts node1,node2 or [DEFAULT] compute_hosts');
+      // A fanout cast cannot be answered, so each node is asked on its own queue, all at once.
+      const answers = await Promise.allSettled(hosts.map(listOn));
+      const rows = answers.flatMap((a, i) => (a.status === 'fulfilled' ? a.value.map((v) => ({ ...v, host: hosts[i] })) : []));
+      printList(['host', ...columns], rows as unknown as Record<string, unknown>[], ctx.format);
+      const failed = answers.flatMap((a, i) => (a.status === 'rejected' ? [`${hosts[i]}: ${(a.reason as Error).message}`] : []));
+      for (const line of failed) process.stderr.write(`berth: ${line}\n`);
+      // The nodes that answered are listed; the exit code still says that some did not.
+      if (failed.length) process.exitCode = 3;
     }));
 
   server.command('show <uuid>')
