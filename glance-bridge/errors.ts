@@ -10,7 +10,8 @@ export type ImageErrorCode =
   | 'IMAGE_NO_DATA' | 'INVALID_REFERENCE' | 'MANIFEST_NOT_FOUND' | 'MANIFEST_INVALID' | 'MANIFEST_UNSUPPORTED'
   | 'MANIFEST_TOO_LARGE' | 'PLATFORM_NOT_FOUND' | 'IMAGE_CONFIG_INVALID' | 'DIGEST_MISMATCH'
   | 'BLOB_SIZE_MISMATCH' | 'BLOB_TOO_LARGE' | 'BLOB_NOT_FOUND' | 'REGISTRY_UNREACHABLE'
-  | 'REGISTRY_AUTH_FAILED' | 'REGISTRY_ERROR' | 'LAYER_INVALID' | 'LAYER_UNSAFE';
+  | 'REGISTRY_AUTH_FAILED' | 'REGISTRY_ERROR' | 'LAYER_INVALID' | 'LAYER_UNSAFE'
+  | 'IMAGE_FORBIDDEN' | 'MEMBER_NOT_FOUND' | 'MEMBER_CONFLICT' | 'MEMBER_FORBIDDEN' | 'QUOTA_EXCEEDED';
 
 const STATUS: Record<ImageErrorCode, { status: number; retryable: boolean }> = {
   IMAGE_NOT_FOUND: { status: 404, retryable: false },
@@ -37,6 +38,12 @@ const STATUS: Record<ImageErrorCode, { status: number; retryable: boolean }> = {
   // A layer that does not decompress, or whose tar could escape the container's root.
   LAYER_INVALID: { status: 422, retryable: false },
   LAYER_UNSAFE: { status: 422, retryable: false },
+  // Visible to the caller, but only its owner (or an admin) may change it.
+  IMAGE_FORBIDDEN: { status: 403, retryable: false },
+  MEMBER_NOT_FOUND: { status: 404, retryable: false },
+  MEMBER_CONFLICT: { status: 409, retryable: false },
+  MEMBER_FORBIDDEN: { status: 403, retryable: false },
+  QUOTA_EXCEEDED: { status: 413, retryable: false },
 };
 
 export function imageError(code: ImageErrorCode, message: string, details: ErrorDetails = {}, cause?: unknown): BerthError {

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { BerthError, describeError, invalidInput } from '../common/errors.js';
 import { readBody } from '../common/http-client.js';
 import type { Logger } from '../common/log.js';
@@ -12,6 +13,7 @@ import { resolveImage, type ResolvedImage } from './registry/resolve.js';
 import type { Descriptor, Platform, RegistryClient } from './registry/types.js';
 import { isDigest, type BlobStore } from './store/blobs.js';
 import type { BlobEntry, ImageBlobs, ImageRecord, ImageRepository } from './store/images.js';
+import { servedManifest } from './serve/manifest.js';
 import { decompressZstdBlob, TAR_LAYER, ZSTD_LAYER } from './zstd.js';
 
 export interface ImporterOptions {
@@ -25,8 +27,11 @@ export interface ImporterOptions {
   maxLayers?: number;
   /** Most bytes an image's config and layers may declare in total (`[registry] max_image_bytes`). */
   maxImageBytes?: number;
-  /** Limits of the layer scanner (`[registry] max_uncompressed_bytes`, `max_uncompressed_ratio`). */
-  scan?: ScanLimits;
+  /**
+   * Limits of the layer scanner (`[registry] max_uncompressed_bytes`, `max_uncompressed_ratio`).
+   * false turns the scanner off; only the import benchmark does, to measure what it costs.
+   */
+  scan?: ScanLimits | false;
 }
 
 export interface ImporterDeps {
@@ -45,6 +50,8 @@ export interface StartedImport {
 
 /** Property naming why an import failed; the HTTP client turns it into IMAGE_IMPORT_FAILED. */
 export const IMPORT_ERROR_PROPERTY = 'berth_import_error';
+/** Digest of the manifest the registry endpoint serves (differs from docker_digest after a zstd conversion). */
+export const MANIFEST_DIGEST_PROPERTY = 'berth_manifest_digest';
 const CONFIG_LIMIT = 16 * 1024 * 1024;
 
 function blobsOf(resolved: ResolvedImage): ImageBlobs {
@@ -182,8 +189,8 @@ export class Importer {
     const unique = [...new Map([resolved.config, ...resolved.layers].map((d) => [d.digest, d])).values()];
     const progress = { done: 0, total: unique.reduce((sum, d) => sum + d.size, 0) };
     this.progressOf.set(imageId, progress);
-    const scan = this.deps.options.scan ?? DEFAULT_LIMITS.scan;
-    const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, scan, onBytes: (n: number) => { progress.done += n; } };
+    const scan = this.deps.options.scan === false ? undefined : this.deps.options.scan ?? DEFAULT_LIMITS.scan;
+    const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, ...(scan ? { scan } : {}), onBytes: (n: number) => { progress.done += n; } };
     const fetchOne = async (d: Descriptor): Promise<void> => {
       const how = await this.fetcher.ensure(resolved.reference, d, fetchOpts);
       if (how !== 'fetched') progress.done += d.size;
@@ -207,11 +214,15 @@ export class Importer {
       });
       const blobs: ImageBlobs = { config: blobsOf(resolved).config, layers: resolved.layers.map((l) => served.get(l.digest)!) };
       if (converted.length) await this.deps.images.setBlobs(imageId, blobs);
+      const manifest = servedManifest(resolved, blobs.layers);
+      // The row first, so blob GC keeps the manifest blob from the moment it exists.
+      await this.deps.images.setManifest(imageId, { digest: manifest.digest, media_type: manifest.mediaType, size: manifest.bytes.length });
+      await this.deps.blobs.put(manifest.digest, Readable.from([manifest.bytes]), { expectedSize: manifest.bytes.length });
       const archive = await digestArchive(this.deps.blobs, blobs);
       const current = await this.deps.images.require(imageId);
       await this.deps.images.transition(imageId, 'active', {
         size: archive.size, checksum: archive.md5, os_hash_algo: 'sha512', os_hash_value: archive.sha512,
-        properties: { ...current.properties, docker_image_id: resolved.config.digest },
+        properties: { ...current.properties, docker_image_id: resolved.config.digest, [MANIFEST_DIGEST_PROPERTY]: manifest.digest },
       });
       this.deps.log.info({ image_id: imageId, docker_image: current.properties.docker_image, docker_digest: resolved.digest, size: archive.size }, 'image imported');
     } finally {
@@ -228,15 +239,15 @@ export class Importer {
    * stored (another image shared the layer), the compressed blob is not even fetched. The
    * compressed blob is not kept referenced: GC reclaims it.
    */
-  private async zstdAsTar(d: Descriptor, diffId: string, fetchOne: (d: Descriptor) => Promise<void>, progress: { done: number }, scan: ScanLimits): Promise<BlobEntry> {
+  private async zstdAsTar(d: Descriptor, diffId: string, fetchOne: (d: Descriptor) => Promise<void>, progress: { done: number }, scan: ScanLimits | undefined): Promise<BlobEntry> {
     const stored = await this.deps.blobs.size(diffId);
     if (stored !== null) {
       progress.done += d.size;
       return { digest: diffId, media_type: TAR_LAYER, size: stored };
     }
     await fetchOne(d);
-    const put = await decompressZstdBlob(this.deps.blobs, d.digest, scan.maxUncompressedBytes, {
-      scan, ...(this.deps.options.zstdCommand ? { command: this.deps.options.zstdCommand } : {}),
+    const put = await decompressZstdBlob(this.deps.blobs, d.digest, (scan ?? DEFAULT_LIMITS.scan).maxUncompressedBytes, {
+      ...(scan ? { scan } : {}), ...(this.deps.options.zstdCommand ? { command: this.deps.options.zstdCommand } : {}),
     });
     if (put.digest !== diffId) {
       if (put.created) await this.deps.blobs.remove(put.digest);

@@ -5,11 +5,16 @@ import { migrate, openDatabase, tuneSqlite } from '../common/db.js';
 import { listen, parseListen } from '../common/listen.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { defaultConfigFiles, loadConfig, type Config } from '../conf/index.js';
-import { createApp } from './app.js';
+import { createApp, createImageServiceMetrics, measureImports } from './app.js';
+import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
+import { randomUUID } from 'node:crypto';
+import { unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { collectUnreferencedBlobs } from './gc.js';
 import { Importer } from './importer.js';
 import { HttpRegistryClient } from './registry/http.js';
 import { parsePlatform } from './registry/manifest.js';
+import { startRegistryEndpoint, type RegistryEndpoint } from './serve/listener.js';
 import type { RegistryClient } from './registry/types.js';
 import { BlobStore } from './store/blobs.js';
 import { ImageRepository } from './store/images.js';
@@ -19,6 +24,8 @@ import { ImageUploader } from './upload.js';
 export interface ImageServiceHandle {
   url: string;
   importer: Importer;
+  /** The read-only Registry v2 endpoint hosts pull from (null when not configured). */
+  registryEndpoint: RegistryEndpoint | null;
   /** Removes blobs no image refers to; returns their digests. */
   collectGarbage(): Promise<string[]>;
   close(): Promise<void>;
@@ -62,7 +69,15 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   if (interrupted) log.warn({ count: interrupted }, 'imports interrupted by the last shutdown marked killed');
 
   const uploader = new ImageUploader({ images, blobs, log, maxImageBytes: config.image_store.max_image_bytes });
-  const app = createApp({ images, blobs, importer, uploader, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project });
+  const metrics = createImageServiceMetrics();
+  measureImports(importer, metrics);
+  const readiness = [
+    { name: 'database', probe: async () => { await db.query('SELECT 1'); } },
+    { name: 'blob_store', probe: () => probeWritable(blobs.root) },
+  ];
+  const app = createApp({ images, blobs, importer, uploader, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project, metrics, readiness,
+    quotas: { maxImages: config.image_store.max_images_per_project, maxBytes: config.image_store.max_bytes_per_project } });
+  const registryEndpoint = await startRegistryEndpoint(config, { images, blobs, log });
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.image_store.listen));
   log.info({ url, blob_path: blobs.root }, 'berth-images listening');
@@ -70,10 +85,12 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   return {
     url,
     importer,
+    registryEndpoint,
     collectGarbage: () => collectUnreferencedBlobs({ images, blobs, importer, uploader }),
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+        await registryEndpoint?.close();
         // Long imports are not waited for: the next start marks them killed (recoverInterrupted).
         await Promise.race([importer.drain(), delay(5000)]);
         await db.close();
@@ -83,9 +100,20 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   };
 }
 
+/** Writable means a file can be made and removed there, which also catches a read-only mount. */
+async function probeWritable(dir: string): Promise<void> {
+  const file = join(dir, `.readyz-${randomUUID()}`);
+  await writeFile(file, '');
+  await unlink(file);
+}
+
 async function main(): Promise<void> {
-  const config = loadConfig({ files: defaultConfigFiles() });
-  const service = await startImageService(config);
+  const readConfig = (): Config => loadConfig({ files: defaultConfigFiles() });
+  const config = readConfig();
+  const log = createLogger('berth-images', { debug: config.DEFAULT.debug });
+  const levels = new LogLevelControl(log);
+  const service = await startImageService(config, { log });
+  process.on('SIGHUP', () => reloadLogLevel(levels, log, () => readConfig().DEFAULT.debug));
   const stop = () => void service.close().then(() => process.exit(0), () => process.exit(1));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

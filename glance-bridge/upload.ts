@@ -35,12 +35,13 @@ export class ImageUploader {
     return this.publishing;
   }
 
-  async upload(id: string, source: Readable, declaredLength: number | null): Promise<ImageRecord> {
+  /** `maxBytes`: a lower limit than `maxImageBytes` for this upload (the owner's remaining quota). */
+  async upload(id: string, source: Readable, declaredLength: number | null, maxBytes?: number): Promise<ImageRecord> {
     const image = await this.deps.images.require(id);
     if (image.status !== 'queued') {
       throw imageError('IMAGE_CONFLICT', `image ${id} is ${image.status}; data can only be uploaded to a queued image`, { image_id: id, status: image.status });
     }
-    const max = this.deps.maxImageBytes;
+    const max = Math.min(this.deps.maxImageBytes, maxBytes ?? Number.MAX_SAFE_INTEGER);
     if (declaredLength !== null && declaredLength > max) {
       throw imageError('BLOB_TOO_LARGE', `image data of ${declaredLength} bytes is over the ${max} byte limit`, { image_id: id, limit: max });
     }

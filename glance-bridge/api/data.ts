@@ -5,12 +5,15 @@ import { archiveSize, createDockerArchive } from '../archive.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { BlobEntry, ImageRecord, ImageRepository } from '../store/images.js';
 import type { ImageUploader } from '../upload.js';
+import { hasCode } from '../errors.js';
 import { imageId } from './params.js';
+import { remainingBytes, storageQuotaExceeded, type ProjectQuotas } from './quotas.js';
 
 export interface DataRoutesDeps {
   images: ImageRepository;
   blobs: BlobStore;
   uploader: ImageUploader;
+  quotas?: ProjectQuotas;
 }
 
 /** `bytes=A-B`, `bytes=A-` or `bytes=-N` against `size`; null: serve it all (absent, or several ranges). */
@@ -59,8 +62,16 @@ export function addDataRoutes(router: Router, deps: DataRoutesDeps): void {
     if (type !== 'application/octet-stream') {
       throw new BerthError('UNSUPPORTED_MEDIA_TYPE', `image data must be sent as application/octet-stream, not ${type || 'no content-type'}`, { status: 415 });
     }
-    const length = ctx.get('content-length');
-    await deps.uploader.upload(id, ctx.req, length ? Number(length) : null);
+    const length = ctx.get('content-length') ? Number(ctx.get('content-length')) : null;
+    const owner = (await deps.images.require(id)).owner ?? '';
+    const remaining = await remainingBytes(deps.images, owner, deps.quotas);
+    if (remaining !== null && length !== null && length > remaining) throw storageQuotaExceeded(owner, length, remaining);
+    try {
+      await deps.uploader.upload(id, ctx.req, length, remaining ?? undefined);
+    } catch (err) {
+      if (remaining !== null && hasCode(err, 'BLOB_TOO_LARGE') && (err as BerthError).details.limit === remaining) throw storageQuotaExceeded(owner, null, remaining);
+      throw err;
+    }
     ctx.status = 204;
   });
 

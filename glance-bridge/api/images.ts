@@ -3,7 +3,12 @@ import { invalidInput } from '../../common/errors.js';
 import { readJsonBody } from '../../common/koa.js';
 import type { Importer } from '../importer.js';
 import type { ImageUploader } from '../upload.js';
+import { imageError } from '../errors.js';
+import { MemberRepository, MEMBER_STATUSES } from '../store/members.js';
+import { callerOf, imageAccessGuard, listedFor, type MemberStatusFilter, type VisibilityFilter } from './access.js';
 import { addDataRoutes } from './data.js';
+import { addMemberRoutes } from './members.js';
+import { checkImageCount, type ProjectQuotas } from './quotas.js';
 import { addMetadataRoutes } from './metadata.js';
 import { imageId } from './params.js';
 import type { BlobStore } from '../store/blobs.js';
@@ -18,6 +23,13 @@ export interface ImageRoutesDeps {
   uploader: ImageUploader;
   maxBodyBytes: number;
   defaultProject: string;
+  quotas?: ProjectQuotas;
+}
+
+function memberStatusFilter(raw: unknown): MemberStatusFilter {
+  if (raw === undefined) return 'accepted';
+  if (raw === 'all' || (MEMBER_STATUSES as readonly unknown[]).includes(raw)) return raw as MemberStatusFilter;
+  throw invalidInput(`member_status must be all or one of ${MEMBER_STATUSES.join(', ')}`, { field: 'member_status' });
 }
 
 function nextLink(query: Record<string, string | string[] | undefined>, marker: string): string {
@@ -31,12 +43,18 @@ function nextLink(query: Record<string, string | string[] | undefined>, marker: 
 export function imageRoutes(deps: ImageRoutesDeps): Router {
   const router = new Router();
   const view = (image: ImageRecord) => toGlanceImage(image, deps.importer.progress(image.id));
+  const members = new MemberRepository(deps.images.db);
+  router.param('id', imageAccessGuard({ images: deps.images, members, defaultProject: deps.defaultProject }));
   addDataRoutes(router, deps);
   addMetadataRoutes(router, { ...deps, view });
+  addMemberRoutes(router, { images: deps.images, members, maxBodyBytes: deps.maxBodyBytes });
 
   router.get('/v2/images', async (ctx) => {
     const query = parseListQuery(ctx.query);
-    const { images, more } = await deps.images.list(query);
+    const caller = callerOf(ctx, deps.defaultProject);
+    const visibility = (ctx.query.visibility === 'all' ? 'all' : query.filters.visibility) as VisibilityFilter;
+    const accept = listedFor(caller, await members.statusesOf(caller.project), visibility, memberStatusFilter(ctx.query.member_status));
+    const { images, more } = await deps.images.list({ ...query, accept });
     const last = images[images.length - 1];
     ctx.body = {
       images: images.map(view),
@@ -47,7 +65,11 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
   });
 
   router.post('/v2/images', async (ctx) => {
-    const image = await deps.images.create(parseCreateImage(await readJsonBody(ctx, deps.maxBodyBytes), deps.defaultProject));
+    const caller = callerOf(ctx, deps.defaultProject);
+    const init = parseCreateImage(await readJsonBody(ctx, deps.maxBodyBytes), caller.project);
+    if (init.owner !== caller.project && !caller.admin) throw imageError('IMAGE_FORBIDDEN', `only an admin may create images owned by another project (${init.owner})`, { owner: init.owner ?? null });
+    await checkImageCount(deps.images, init.owner ?? caller.project, deps.quotas);
+    const image = await deps.images.create(init);
     ctx.status = 201;
     ctx.set('location', `/v2/images/${image.id}`);
     ctx.body = view(image);

@@ -2,7 +2,7 @@ import type { GlanceImage, ImportProgress } from '../client/types.js';
 import type { ImageRecord } from '../store/images.js';
 
 /** Glance prints times without fractions: 2024-05-01T12:00:00Z. */
-const glanceTime = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+export const glanceTime = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * An image in Glance v2's shape: custom properties are top-level keys, beside the core ones.

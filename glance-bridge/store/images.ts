@@ -106,6 +106,12 @@ export class ImageRepository {
     return { images: sorted.slice(start, start + q.limit), more: sorted.length > start + q.limit };
   }
 
+  /** What `owner` holds: live images and the bytes of their data, for project quotas. */
+  async usage(owner: string): Promise<{ count: number; bytes: number }> {
+    const rows = await this.m.Image.findAll({ where: { owner, deleted: false }, attributes: ['size'] });
+    return { count: rows.length, bytes: rows.reduce((sum, r) => sum + Number(r.size ?? 0), 0) };
+  }
+
   /** Live images holding this manifest digest in one of `statuses`, oldest first. */
   async findByDockerDigest(digest: string, statuses: ImageStatus[]): Promise<ImageRecord | null> {
     const row = await this.m.Image.findOne({ where: { docker_digest: digest, status: statuses, deleted: false }, order: [['created_at', 'ASC']] });
@@ -173,6 +179,17 @@ export class ImageRepository {
   async setFile(imageId: string, file: BlobEntry): Promise<void> {
     await this.m.ImageBlob.destroy({ where: { image_id: imageId } });
     await this.m.ImageBlob.create({ image_id: imageId, role: 'file', position: 0, ...file });
+  }
+
+  /** Records the manifest hosts pull (replacing any earlier one); the blob may be written after. */
+  async setManifest(imageId: string, manifest: BlobEntry): Promise<void> {
+    await this.m.ImageBlob.destroy({ where: { image_id: imageId, role: 'manifest' } });
+    await this.m.ImageBlob.create({ image_id: imageId, role: 'manifest', position: 0, ...manifest });
+  }
+
+  async manifestOf(imageId: string): Promise<BlobEntry | null> {
+    const row = await this.m.ImageBlob.findOne({ where: { image_id: imageId, role: 'manifest' } });
+    return row ? { digest: row.digest, media_type: row.media_type, size: Number(row.size) } : null;
   }
 
   async clearFile(imageId: string): Promise<void> {

@@ -24,10 +24,13 @@ export interface ListQuery {
   sort?: SortSpec[];
   limit: number;
   marker?: string;
+  /** What the caller may see in a listing (visibility and membership, api/access.ts). */
+  accept?: (image: ImageRecord) => boolean;
 }
 
 export function matchesQuery(image: ImageRecord, q: ListQuery): boolean {
   if (q.hiddenOnly) return false;
+  if (q.accept && !q.accept(image)) return false;
   if (q.tags && !q.tags.every((t) => image.tags.includes(t))) return false;
   for (const [key, value] of Object.entries(q.properties ?? {})) if (image.properties[key] !== value) return false;
   if (q.sizeMin !== undefined && (image.size === null || image.size < q.sizeMin)) return false;

@@ -51,4 +51,22 @@ export const migrations: Migration[] = [
       await qi.dropTable('images');
     },
   },
+  {
+    name: '0002-image-members',
+    up: async (qi) => {
+      await qi.createTable('image_members', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        image_id: { type: DataTypes.STRING(36), allowNull: false, references: { model: 'images', key: 'id' }, onDelete: 'CASCADE' },
+        member: { type: DataTypes.STRING(255), allowNull: false },
+        status: { type: DataTypes.STRING(20), allowNull: false },
+        created_at: { type: DataTypes.DATE, allowNull: false },
+        updated_at: { type: DataTypes.DATE, allowNull: false },
+      });
+      await qi.addIndex('image_members', ['image_id', 'member'], { unique: true, name: 'image_members_pair' });
+      await qi.addIndex('image_members', ['member'], { name: 'image_members_member' });
+    },
+    down: async (qi) => {
+      await qi.dropTable('image_members');
+    },
+  },
 ];

@@ -27,8 +27,11 @@ export class ImageRow extends Model<InferAttributes<ImageRow>, InferCreationAttr
   declare deleted_at: CreationOptional<Date | null>;
 }
 
-/** 'file': uploaded data, served as stored (no config or layers). */
-export type BlobRole = 'config' | 'layer' | 'file';
+/**
+ * 'file': uploaded data, served as stored (no config or layers). 'manifest': the image manifest
+ * the registry endpoint serves for imported images.
+ */
+export type BlobRole = 'config' | 'layer' | 'file' | 'manifest';
 
 export class ImageBlobRow extends Model<InferAttributes<ImageBlobRow>, InferCreationAttributes<ImageBlobRow>> {
   declare id: CreationOptional<number>;
