@@ -1,22 +1,18 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../../lib/paths.js';
-import { readRssKb } from './driver-process.js';
+import { watchChild, type WatchedChild } from './child.js';
 
 /**
  * berth-agent as its own process, compiled JavaScript as in production (a private `tsc` build
  * under node_modules/.cache/, else the sources through tsx), configured only through
  * BERTH__SECTION__KEY variables, so that the memory measured is the agent's alone.
  */
-export interface AgentProcess {
+export interface AgentProcess extends WatchedChild {
   pid: number; url: string; token: string; host: string; runtime: string;
-  rssKb(): number;
-  peakRssKb(): number;
-  logTail(lines?: number): string;
-  stop(): Promise<void>;
 }
 
 const ROOT = projectRoot();
@@ -48,21 +44,5 @@ export async function startAgentProcess(opts: { host: string; imagesUrl: string;
   };
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });
   if (child.pid === undefined) throw new Error('could not start the agent process');
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const status = (): string => readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  return {
-    pid: child.pid, url: `http://127.0.0.1:${opts.port}`, token, host: opts.host, runtime,
-    rssKb: () => readRssKb(child.pid!),
-    peakRssKb: () => Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(status())?.[1] ?? NaN),
-    logTail: (lines = 20) => { try { return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return ''; } },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(stateDir, { recursive: true, force: true });
-    },
-  };
+  return { pid: child.pid, url: `http://127.0.0.1:${opts.port}`, token, host: opts.host, runtime, ...watchChild(child, logFile, stateDir) };
 }

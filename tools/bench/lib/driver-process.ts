@@ -1,25 +1,21 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../../lib/paths.js';
+import { watchChild, type WatchedChild } from './child.js';
 
 /**
  * berth-compute as its own process, configured only through BERTH__SECTION__KEY variables (an
  * empty config file keeps a host's /etc/berth/berth.conf out), so that its memory and its event
  * loop are its own.
  */
-export interface DriverProcess {
+export interface DriverProcess extends WatchedChild {
   pid: number; host: string; exchange: string; stateDir: string;
   /** How it was started: the built dist/ or the TypeScript sources through tsx. */
   runtime: string;
-  rssKb(): number;
-  logTail(lines?: number): string;
-  /** Log lines containing `text`. */
-  logCount(text: string): number;
-  stop(): Promise<void>;
 }
 
 export interface DriverProcessOptions { agentUrl: string; agentToken: string; amqpUrl: string; env?: Record<string, string> }
@@ -60,11 +56,6 @@ async function driverCommand(): Promise<{ args: string[]; runtime: string }> {
   return { args: ['--import', 'tsx', join(ROOT, 'driver/main.ts')], runtime: 'node --import tsx driver/main.ts' };
 }
 
-export function readRssKb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]);
-}
 
 export async function startDriverProcess(opts: DriverProcessOptions): Promise<DriverProcess> {
   const id = randomUUID().slice(0, 8);
@@ -86,20 +77,5 @@ export async function startDriverProcess(opts: DriverProcessOptions): Promise<Dr
   };
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });
   if (child.pid === undefined) throw new Error('could not start the driver process');
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    pid: child.pid, host, exchange, stateDir, runtime,
-    rssKb: () => readRssKb(child.pid!),
-    logCount: (text) => { try { return readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes(text)).length; } catch { return 0; } },
-    logTail: (lines = 20) => { try { return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return ''; } },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(stateDir, { recursive: true, force: true });
-    },
-  };
+  return { pid: child.pid, host, exchange, stateDir, runtime, ...watchChild(child, logFile, stateDir) };
 }
