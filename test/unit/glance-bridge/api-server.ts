@@ -1,23 +1,14 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../../common/log.js';
 import { createApp } from '../../../glance-bridge/app.js';
 import type { Harness } from './harness.js';
+import { serveOnLoopback } from '../../support/loopback.js';
 
 export interface CallResult { status: number; headers: Headers; json: any; bytes: Buffer }
 
 /** The bridge's app over a harness, on a loopback port (uploads need a real request stream). */
 export async function startApiServer(h: Harness): Promise<{ base: string; close(): Promise<void> }> {
   const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth' });
-  const server: Server = createServer(app.callback());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  return serveOnLoopback(app.callback());
 }
 
 export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> {

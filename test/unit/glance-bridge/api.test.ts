@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveOnLoopback } from '../../support/loopback.js';
 import { extract } from 'tar-stream';
 import { Readable } from 'node:stream';
 import { BerthError } from '../../../common/errors.js';
@@ -40,21 +39,19 @@ async function untar(bytes: Buffer): Promise<Map<string, Buffer>> {
 
 describe('glance-bridge API', () => {
   let h: Harness;
-  let server: Server;
+  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
   let base: string;
   let client: ImageService;
 
   beforeEach(async () => {
     h = await createHarness();
     const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth' });
-    server = createServer(app.callback());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await serveOnLoopback(app.callback());
+    base = server.base;
     client = createImageClient({ url: base, pollIntervalMs: 20 });
   });
   afterEach(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await h.close();
   });
 

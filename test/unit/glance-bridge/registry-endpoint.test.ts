@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../../common/log.js';
 import { MANIFEST_DIGEST_PROPERTY } from '../../../glance-bridge/importer.js';
 import { createRegistryApp, type RegistryEndpointStats } from '../../../glance-bridge/serve/registry-app.js';
 import { buildImage, sha256 } from '../../fakes/image-builder.js';
 import { call } from './api-server.js';
+import { serveOnLoopback } from '../../support/loopback.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 describe('glance-bridge read-only registry endpoint', () => {
   let h: Harness;
-  let server: Server;
+  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
   let base: string;
   let stats: RegistryEndpointStats;
 
@@ -19,13 +18,11 @@ describe('glance-bridge read-only registry endpoint', () => {
     h = await createHarness();
     const created = createRegistryApp({ images: h.images, blobs: h.blobs, log: silentLogger() });
     stats = created.stats;
-    server = createServer(created.app.callback());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await serveOnLoopback(created.app.callback());
+    base = server.base;
   });
   afterEach(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await h.close();
   });
 

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createApp, createImageServiceMetrics, measureImports, type ImageServiceMetrics } from '../../../glance-bridge/app.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { ReadinessCheck } from '../../../common/status.js';
 import { buildImage } from '../../fakes/image-builder.js';
+import { serveOnLoopback } from '../../support/loopback.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 function sample(text: string, key: string): number | undefined {
@@ -16,7 +15,7 @@ function sample(text: string, key: string): number | undefined {
 
 describe('glance-bridge /metrics, /healthz, /readyz and request ids', () => {
   let h: Harness;
-  let server: Server;
+  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
   let base: string;
   let metrics: ImageServiceMetrics;
   let logged: Record<string, unknown>[];
@@ -37,13 +36,11 @@ describe('glance-bridge /metrics, /healthz, /readyz and request ids', () => {
       images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: pino({ level: 'debug' }, sink),
       maxBodyBytes: 65536, defaultProject: 'berth', metrics, readiness,
     });
-    server = createServer(app.callback());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await serveOnLoopback(app.callback());
+    base = server.base;
   });
   afterEach(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await h.close();
   });
 

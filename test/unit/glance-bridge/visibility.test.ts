@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../../common/log.js';
 import { createApp } from '../../../glance-bridge/app.js';
 import { call } from './api-server.js';
+import { serveOnLoopback } from '../../support/loopback.js';
 import { createHarness, type Harness } from './harness.js';
 
 const as = (project: string, admin = false): Record<string, string> => ({ 'x-project-id': project, ...(admin ? { 'x-roles': 'member,admin' } : {}) });
@@ -14,19 +13,17 @@ const ADMIN = as('ops', true);
 
 describe('glance-bridge visibility, members and project quotas', () => {
   let h: Harness;
-  let server: Server;
+  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
   let base: string;
 
   async function start(quotas = { maxImages: 0, maxBytes: 0 }): Promise<void> {
     h = await createHarness();
     const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth', quotas });
-    server = createServer(app.callback());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await serveOnLoopback(app.callback());
+    base = server.base;
   }
   afterEach(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await h.close();
   });
 
