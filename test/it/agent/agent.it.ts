@@ -1,25 +1,21 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createAgentClient } from '../../../agent/client/http.js';
 import type { AgentClient, InstanceSpec } from '../../../agent/client/types.js';
-import { startAgent, type RunningAgent } from '../../../agent/main.js';
-import { projectNetworkName } from '../../../agent/network/project-networks.js';
+import { type RunningAgent } from '../../../agent/main.js';
 import { LABEL_INSTANCE, LABEL_PROJECT } from '../../../agent/runtime/types.js';
 import { readBody } from '../../../common/http-client.js';
-import { silentLogger } from '../../../common/log.js';
-import { loadConfig } from '../../../conf/load.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
-import { DOCKER_URL, TEST_IMAGE, docker, execIn, imageIdOf, removeLabelled, removeNetworks, saveImage } from './docker-helpers.js';
+import { TEST_IMAGE, docker, execIn, removeLabelled, saveImage, startTestAgent, type TestAgent } from './docker-helpers.js';
 
 const PROJECT = 'berth-it-agent';
 
 /** The agent in-process on the real dockerd, with an image service serving `docker save` output. */
 describe('berth-agent on dockerd', function () {
   this.timeout(120_000);
+  let t: TestAgent;
   let stateDir: string;
   let agent: RunningAgent;
   let client: AgentClient;
@@ -38,24 +34,12 @@ describe('berth-agent on dockerd', function () {
 
   before(async () => {
     await removeLabelled(`${LABEL_PROJECT}=${PROJECT}`);
-    stateDir = mkdtempSync(join(tmpdir(), 'berth-agent-it-'));
-    store = new FakeImageService();
-    baseGlanceId = randomUUID();
-    store.add(baseGlanceId, { docker_image_id: await imageIdOf(TEST_IMAGE) }, () => saveImage(TEST_IMAGE));
-    const config = loadConfig({
-      env: {},
-      overrides: { DEFAULT: { state_path: stateDir }, agent: { listen: '127.0.0.1:0', token: '' }, docker: { host_url: DOCKER_URL, stop_timeout: 5 } },
-    });
-    agent = await startAgent(config, { images: store, log: silentLogger() });
-    client = createAgentClient({ url: agent.url, token: agent.token, retries: 1 });
+    t = await startTestAgent({ agent: {} });
+    ({ agent, client, store, baseGlanceId, stateDir } = t);
   });
 
   after(async () => {
-    await agent?.close();
-    await removeLabelled(`${LABEL_PROJECT}=${PROJECT}`);
-    await removeNetworks([projectNetworkName(PROJECT)]);
-    for (const id of committed) await docker('DELETE', `/images/${id}?force=1`, undefined, [404, 409]);
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    await t?.close(PROJECT, committed);
   });
 
   it('keeps a generated token in state_path/agent.token, readable by its owner only', () => {

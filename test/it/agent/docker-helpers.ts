@@ -1,4 +1,16 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { createAgentClient } from '../../../agent/client/http.js';
+import type { AgentClient } from '../../../agent/client/types.js';
+import { startAgent, type RunningAgent } from '../../../agent/main.js';
+import { projectNetworkName } from '../../../agent/network/project-networks.js';
+import { LABEL_PROJECT } from '../../../agent/runtime/types.js';
+import { silentLogger } from '../../../common/log.js';
+import { loadConfig } from '../../../conf/load.js';
+import { FakeImageService } from '../../fakes/glance-images.js';
 import { parseEndpoint, readBody, requestJson, requestRaw } from '../../../common/http-client.js';
 import { readLogFrames } from '../../../agent/runtime/log-frames.js';
 
@@ -53,4 +65,39 @@ export async function execWithStatus(container: string, cmd: string[]): Promise<
 /** Removes the named networks; a network already gone is fine. */
 export async function removeNetworks(names: string[]): Promise<void> {
   for (const name of names) await docker('DELETE', `/networks/${encodeURIComponent(name)}`, undefined, [404, 403, 409]);
+}
+
+/**
+ * A real agent on the real dockerd for one test file: a fake image store holding the test image,
+ * and a clean-up that removes the project's containers and network and the given images.
+ */
+export interface TestAgent {
+  agent: RunningAgent; client: AgentClient; store: FakeImageService; baseGlanceId: string; stateDir: string;
+  close(project: string, images: string[]): Promise<void>;
+}
+
+export async function startTestAgent(overrides: { DEFAULT?: Record<string, unknown>; agent?: Record<string, unknown> } = {}): Promise<TestAgent> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'berth-agent-it-'));
+  const store = new FakeImageService();
+  const baseGlanceId = randomUUID();
+  store.add(baseGlanceId, { docker_image_id: await imageIdOf(TEST_IMAGE) }, () => saveImage(TEST_IMAGE));
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      DEFAULT: { state_path: stateDir, ...overrides.DEFAULT }, agent: { listen: '127.0.0.1:0', token: '', ...overrides.agent },
+      docker: { host_url: DOCKER_URL, stop_timeout: 5 },
+    },
+  });
+  const agent = await startAgent(config, { images: store, log: silentLogger() });
+  const client = createAgentClient({ url: agent.url, token: agent.token, retries: 1 });
+  return {
+    agent, client, store, baseGlanceId, stateDir,
+    async close(project, images) {
+      await agent.close();
+      await removeLabelled(`${LABEL_PROJECT}=${project}`);
+      await removeNetworks([projectNetworkName(project)]);
+      for (const id of images) await docker('DELETE', `/images/${id}?force=1`, undefined, [404, 409]);
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createAgentClient } from '../../../agent/client/http.js';
 import type { AgentClient, HostImage, InstanceSpec } from '../../../agent/client/types.js';
-import { startAgent, type RunningAgent } from '../../../agent/main.js';
-import { projectNetworkName } from '../../../agent/network/project-networks.js';
+import { type RunningAgent } from '../../../agent/main.js';
 import { LABEL_HOST, LABEL_PROJECT } from '../../../agent/runtime/types.js';
 import { parseEndpoint, readBody, requestJson } from '../../../common/http-client.js';
-import { silentLogger } from '../../../common/log.js';
-import { loadConfig } from '../../../conf/load.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
-import { DOCKER_URL, TEST_IMAGE, docker, imageIdOf, removeLabelled, removeNetworks, saveImage } from './docker-helpers.js';
+import { TEST_IMAGE, docker, removeLabelled, saveImage, startTestAgent, type TestAgent } from './docker-helpers.js';
 
 const PROJECT = 'berth-it-stats-images';
 
@@ -21,7 +14,7 @@ const PROJECT = 'berth-it-stats-images';
 describe('berth-agent stats and image cache on dockerd', function () {
   this.timeout(120_000);
   const host = `it-host-${randomUUID().slice(0, 8)}`;
-  let stateDir: string;
+  let t: TestAgent;
   let agent: RunningAgent;
   let client: AgentClient;
   let store: FakeImageService;
@@ -52,27 +45,12 @@ describe('berth-agent stats and image cache on dockerd', function () {
 
   before(async () => {
     await removeLabelled(`${LABEL_PROJECT}=${PROJECT}`);
-    stateDir = mkdtempSync(join(tmpdir(), 'berth-agent-it-'));
-    store = new FakeImageService();
-    baseGlanceId = randomUUID();
-    store.add(baseGlanceId, { docker_image_id: await imageIdOf(TEST_IMAGE) }, () => saveImage(TEST_IMAGE));
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        DEFAULT: { state_path: stateDir, host }, agent: { listen: '127.0.0.1:0', token: '', image_cache_max_unused_seconds: 1 },
-        docker: { host_url: DOCKER_URL, stop_timeout: 5 },
-      },
-    });
-    agent = await startAgent(config, { images: store, log: silentLogger() });
-    client = createAgentClient({ url: agent.url, token: agent.token, retries: 1 });
+    t = await startTestAgent({ DEFAULT: { host }, agent: { image_cache_max_unused_seconds: 1 } });
+    ({ agent, client, store, baseGlanceId } = t);
   });
 
   after(async () => {
-    await agent?.close();
-    await removeLabelled(`${LABEL_PROJECT}=${PROJECT}`);
-    await removeNetworks([projectNetworkName(PROJECT)]);
-    for (const id of images) await docker('DELETE', `/images/${id}?force=1`, undefined, [404, 409]);
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    await t?.close(PROJECT, images);
   });
 
   it('labels containers with the host and samples their stats', async () => {
