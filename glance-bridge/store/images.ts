@@ -1,33 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { Sequelize, WhereOptions } from 'sequelize';
-import type { ImageStatus } from '../client/types.js';
+import type { GlanceImage, ImageStatus } from '../client/types.js';
 import { invalidInput } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 import { defineModels, type BlobRole, type ImageModels, type ImageRow, type Visibility } from './models.js';
 import { compareBy, matchesQuery, type ListQuery } from './listing.js';
 import { assertTransition } from './states.js';
 
-/** An image as the store knows it; the API view (views.ts) turns it into Glance's shape. */
-export interface ImageRecord {
-  id: string;
-  name: string | null;
-  status: ImageStatus;
+/**
+ * An image as the store knows it: Glance's core attributes (the API view, views.ts, turns it into
+ * Glance's shape), with dates as dates and custom properties kept apart.
+ */
+type CoreAttribute = 'id' | 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'checksum' | 'os_hash_algo'
+  | 'os_hash_value' | 'owner' | 'min_ram' | 'min_disk' | 'protected' | 'tags';
+export type ImageRecord = Pick<GlanceImage, CoreAttribute> & {
   visibility: Visibility;
-  container_format: string | null;
-  disk_format: string | null;
-  size: number | null;
-  checksum: string | null;
-  os_hash_algo: string | null;
-  os_hash_value: string | null;
-  owner: string | null;
-  min_ram: number;
-  min_disk: number;
-  protected: boolean;
-  tags: string[];
   properties: Record<string, string>;
   created_at: Date;
   updated_at: Date;
-}
+};
 
 export type NewImage = Partial<Omit<ImageRecord, 'created_at' | 'updated_at'>>;
 export type ImagePatch = Partial<Pick<ImageRecord, 'name' | 'container_format' | 'disk_format' | 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'properties'
