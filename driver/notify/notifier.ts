@@ -33,19 +33,14 @@ function sanitized(ctx: RequestContext): RequestContext {
 
 /** Emits nova's instance notifications on `<topic>.<priority>`; never fails the operation. */
 export class Notifier {
-  private readonly declared = new Set<string>();
-  /** Events sent, for tests and metrics. */
-  sent = 0;
 
   constructor(private readonly transport: Publisher, private readonly opts: NotifierOptions) {
     transport.onConnect(async (ch) => {
-      this.declared.clear();
       if (opts.driver === 'noop') return;
       await declareControlExchange(ch, opts.exchange, opts.rabbit);
       for (const key of this.routingKeys()) {
         await ch.assertQueue(key, topicQueueFlags(opts.rabbit));
         await ch.bindQueue(key, opts.exchange, key);
-        this.declared.add(key);
       }
     });
   }
@@ -99,7 +94,6 @@ export class Notifier {
     const bytes = this.opts.driver === 'messaging' ? Buffer.from(pyJson(message)) : encodeEnvelope(message);
     try {
       await this.transport.publish(this.opts.exchange, routingKey, bytes, {}, 10_000);
-      this.sent++;
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message, event_type: body.event_type }, 'notification not sent');
     }
