@@ -29,6 +29,17 @@ const choice = <C extends string>(def: C, choices: readonly C[], help: string): 
   ({ type: 'enum', default: def, help, choices });
 const list = (def: string[], help: string): OptionSpec<string[]> => ({ type: 'list', default: def, help });
 
+/** The Keystone v3 password block oslo services share (keystoneauth's `password` plugin). */
+const keystoneAuth = (purpose: string) => ({
+  auth_url: str('', `Keystone v3 endpoint (e.g. http://controller:5000/v3) ${purpose}. Empty: Keystone is not used here.`),
+  username: str('', 'Keystone user name.'),
+  password: str('', 'Keystone password of that user.', { secret: true }),
+  project_name: str('service', 'Project the token is scoped to.'),
+  user_domain_name: str('Default', 'Domain of the user.'),
+  project_domain_name: str('Default', 'Domain of the project.'),
+  region_name: str('', 'Region whose catalog endpoints are used; empty: the first region offering the service.'),
+});
+
 export const schema = {
   DEFAULT: {
     host: str('', 'Name of this compute node: the RPC server name (queue compute.<host>) and the host recorded on its instances. Defaults to the machine\'s host name.', { sampleDefault: '<hostname>' }),
@@ -41,6 +52,21 @@ export const schema = {
     rpc_response_timeout: int(60, 'Seconds the berth CLI waits for an RPC call reply.', 1, 3600),
     status_listen: str('127.0.0.1:9394', 'Where berth-compute serves /healthz, /readyz and /metrics (Prometheus), without authentication: HOST:PORT or an absolute unix socket path; empty disables it.'),
     compute_hosts: list([], 'Compute nodes (their [DEFAULT] host names) `berth server list --all-hosts` asks when --hosts is not given; used by the CLI only.'),
+  },
+  nova: {
+    control_plane: choice('standalone', ['standalone', 'nova'] as const, 'Who is the authority for instances: standalone (Berth\'s own database; any oslo.messaging client drives the node) or nova (a real Nova: the node registers with nova-conductor and Placement, and every instance change is saved through the conductor).'),
+    service_version: int(64, 'nova-compute service version the node claims when it registers (nova mode). It must lie in the control plane\'s accepted window: 64 for Zed (61-63 are accepted by Zed too); older releases refuse newer numbers.', 1, 1000),
+    report_interval: int(10, 'Seconds between service heartbeats to nova-conductor (nova mode); Nova marks the node down after its service_down_time (60 s) without one.', 1, 300),
+    update_resources_interval: int(60, 'Seconds between refreshes of the ComputeNode record and the Placement inventory (nova mode).', 5, 86400),
+    conductor_topic: str('conductor', 'Routing key of nova-conductor (nova mode).'),
+    host_ip: str('127.0.0.1', 'IP address recorded as the hypervisor\'s host_ip (shown by `openstack hypervisor list`).'),
+  },
+  placement: {
+    ...keystoneAuth('of the service user that manages this node\'s resource provider in Placement (nova mode)'),
+    valid_interfaces: choice('public', ['public', 'internal', 'admin'] as const, 'Which catalog endpoint of Placement to use.'),
+  },
+  keystone_authtoken: {
+    ...keystoneAuth('that validates incoming X-Auth-Token headers (glance-bridge and agent with auth_strategy = keystone); also the service user doing the validation'),
   },
   compute: {
     vcpus: int(0, 'vCPUs this node offers before over-commit; 0 counts the host\'s CPUs.', 0, 4096),
@@ -73,6 +99,7 @@ export const schema = {
   },
   glance: {
     api_url: url('http://127.0.0.1:9292', 'Glance v2 API endpoint the agent fetches images from (the glance-bridge by default).'),
+    ...keystoneAuth('of the service user the agent and driver present to Glance (needed when api_url is a real Glance with Keystone)'),
   },
   docker: {
     host_url: url('unix:///var/run/docker.sock', 'Docker Engine API endpoint: unix:///PATH or http://HOST:PORT.'),

@@ -1,0 +1,73 @@
+import { Identity as PkgcloudIdentityClass } from 'pkgcloud/lib/pkgcloud/openstack/context/index.js';
+import { BerthError, describeError } from '../errors.js';
+import type { EndpointInterface, KeystoneCredentials, KeystoneSession } from './types.js';
+
+/** The part of pkgcloud's OpenStack identity Berth relies on. */
+interface PkgcloudIdentity {
+  authorize(cb: (err?: Error & { statusCode?: number }) => void): void;
+  token?: { id: string; expires: Date };
+  serviceCatalog?: { services: Record<string, PkgcloudService> };
+}
+interface PkgcloudService { type: string; endpoints: Array<{ interface?: string; region?: string; region_id?: string; url?: string }> }
+interface PkgcloudIdentityCtor { new (options: Record<string, unknown>): PkgcloudIdentity }
+
+/** Renew this long before the token expires, so a call never starts with a dying token. */
+const RENEW_MARGIN_MS = 5 * 60 * 1000;
+
+/** The identity root pkgcloud expects: the URL without a trailing `/v3`. */
+export function identityRoot(authUrl: string): string {
+  let url: URL;
+  try { url = new URL(authUrl); } catch { throw new BerthError('INVALID_CONFIG', `keystone auth_url is not a URL: ${JSON.stringify(authUrl)}`, { status: 400 }); }
+  return url.href.replace(/\/+$/, '').replace(/\/v3$/, '');
+}
+
+/** A service session over pkgcloud's Keystone v3 password authentication. */
+export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
+  for (const key of ['auth_url', 'username', 'password', 'project_name'] as const) {
+    if (!creds[key]) throw new BerthError('INVALID_CONFIG', `keystone credentials: ${key} is not set`, { status: 400, details: { option: key } });
+  }
+  const root = identityRoot(creds.auth_url);
+  let identity: PkgcloudIdentity | null = null;
+  let pending: Promise<PkgcloudIdentity> | null = null;
+
+  const authorize = (): Promise<PkgcloudIdentity> => {
+    const Identity = PkgcloudIdentityClass as PkgcloudIdentityCtor;
+    const id = new Identity({
+      url: root, keystoneAuthVersion: 'v3', username: creds.username, password: creds.password,
+      domainName: creds.user_domain_name, tenantName: creds.project_name, projectDomainName: creds.project_domain_name,
+    });
+    return new Promise((resolve, reject) => id.authorize((err) => {
+      if (!err) return resolve(id);
+      const status = err.statusCode ?? 0;
+      if (status === 401 || status === 403) {
+        return reject(new BerthError('AUTH_FAILED', `keystone at ${root} refused the credentials of user ${creds.username} (HTTP ${status})`, { status: 502 }));
+      }
+      reject(new BerthError('SERVICE_UNREACHABLE', `keystone at ${root}: ${describeError(err)}`, { status: 503, retryable: true, cause: err }));
+    }));
+  };
+
+  const current = async (): Promise<PkgcloudIdentity> => {
+    if (identity?.token && identity.token.expires.getTime() - Date.now() > RENEW_MARGIN_MS) return identity;
+    pending ??= authorize().then((id) => { identity = id; return id; }).finally(() => { pending = null; });
+    return pending;
+  };
+
+  return {
+    async token() {
+      const id = await current();
+      if (!id.token?.id) throw new BerthError('AUTH_FAILED', `keystone at ${root} returned no token`, { status: 502 });
+      return id.token.id;
+    },
+    async endpoint(serviceType: string, iface: EndpointInterface = 'public') {
+      const id = await current();
+      const services = Object.values(id.serviceCatalog?.services ?? {});
+      const svc = services.find((s) => s.type === serviceType);
+      const ep = svc?.endpoints.find((e) => e.interface === iface && (!creds.region_name || (e.region_id ?? e.region) === creds.region_name));
+      if (!ep?.url) {
+        throw new BerthError('ENDPOINT_NOT_FOUND', `the keystone catalog has no ${iface} ${serviceType} endpoint${creds.region_name ? ` in region ${creds.region_name}` : ''}`, { status: 502, details: { service_type: serviceType } });
+      }
+      return ep.url.replace(/\/+$/, '');
+    },
+    invalidate() { identity = null; },
+  };
+}
