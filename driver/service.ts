@@ -16,7 +16,10 @@ import { DriverMetrics } from './http/metrics.js';
 import { computeReadiness } from './http/status.js';
 import type { ReadinessCheck } from '../common/status.js';
 import { InstanceRow } from './db/models.js';
+import { every } from './compute/periodic.js';
 import type { Sequelize } from 'sequelize';
+import { StandaloneControlPlane, type ControlPlane } from './compute/control-plane.js';
+import { createNovaPlane } from './nova/index.js';
 
 export interface DriverDeps { config: Config; agent: AgentClient; log: Logger }
 
@@ -52,10 +55,17 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     exchange: c.DEFAULT.control_exchange, host: c.DEFAULT.host, format: c.notifications.notification_format, driver: c.notifications.driver,
     versionedTopic: c.notifications.versioned_notifications_topic, legacyTopic: c.notifications.legacy_notifications_topic, rabbit, log,
   });
+  const resources = hostResources(c.compute, c.DEFAULT.state_path);
+  // The manager's usage feeds the nova plane's ComputeNode record; the plane is built first.
+  let usage: () => ReturnType<ComputeManager['nodeUsage']> = () => Promise.reject(new Error('not started'));
+  const plane: ControlPlane = c.nova.control_plane === 'nova'
+    ? createNovaPlane({ config: c, transport, resources, usage: () => usage(), log: log.child({ component: 'nova' }) })
+    : new StandaloneControlPlane();
   const manager = new ComputeManager({
-    host: c.DEFAULT.host, node: c.DEFAULT.host, store, agent, notifier, resources: hostResources(c.compute, c.DEFAULT.state_path),
-    images: createImageClient({ url: c.glance.api_url }), log: log.child({ component: 'manager' }),
+    host: c.DEFAULT.host, node: c.DEFAULT.host, store, agent, notifier, resources, plane,
+    images: createImageClient({ url: c.glance.api_url, keystone: c.glance }), log: log.child({ component: 'manager' }),
   });
+  usage = () => manager.nodeUsage();
   const dispatcher = new Dispatcher([computeEndpoint(manager, agent), baseApiEndpoint(), berthEndpoint(c.DEFAULT.host, store, manager)]);
   const server = new RpcServer(transport, dispatcher, {
     exchange: c.DEFAULT.control_exchange, topic: 'compute', server: c.DEFAULT.host, rabbit,
@@ -63,6 +73,9 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     log: log.child({ component: 'rpc' }), messageLog: store, observer: metrics.rpc,
   });
   await transport.start();
+  // Registration needs the queues declared (done on connect) and runs on in the background
+  // while the conductor is away, as nova-compute waits for its conductor.
+  void plane.start();
   // Notifications of recovered builds need the broker, so recovery runs once connected; the
   // redelivered build messages then find the work done.
   const recovered = await manager.recoverInterrupted();
@@ -79,23 +92,12 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     readiness: computeReadiness({ broker: transport, db, agent }),
     async stop(timeoutMs = 30_000) {
       timers.forEach(clearInterval);
+      await plane.stop();
       await server.drain(timeoutMs);
       await transport.close();
       await store.close();
     },
   };
-}
-
-/** A periodic task that never overlaps itself and never throws. */
-function every(seconds: number, task: () => Promise<unknown>): NodeJS.Timeout {
-  let running = false;
-  const t = setInterval(() => {
-    if (running) return;
-    running = true;
-    void task().catch(() => undefined).finally(() => { running = false; });
-  }, seconds * 1000);
-  t.unref();
-  return t;
 }
 
 /** Counts each fault it records, by its nova exception name. */

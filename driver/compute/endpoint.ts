@@ -149,6 +149,13 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       required: [],
       handler: () => hostUptime(),
     },
+    set_host_enabled: {
+      required: ['enabled'],
+      handler: async (_ctx, args) => {
+        if (typeof args.enabled !== 'boolean') throw invalidField('enabled', 'expected true or false');
+        return manager.setHostEnabled(args.enabled);
+      },
+    },
     get_console_output: {
       required: ['instance', 'tail_length'],
       handler: async (_ctx, args) => {
@@ -170,6 +177,11 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
         throw failure;
       },
     };
+  }
+  // The instance object of every message is the latest nova knows; nova mode echoes it back on save.
+  for (const spec of Object.values(methods)) {
+    const inner = spec.handler;
+    spec.handler = (ctx, args) => { if (args.instance) manager.plane.observe(args.instance); return inner(ctx, args); };
   }
   return { name: 'ComputeManager', namespace: null, version: COMPUTE_RPC_VERSION, methods };
 }

@@ -14,6 +14,8 @@ import { KeyedMutex } from './keyed-mutex.js';
 import { canStart, TRANSITIONS, type InstanceActionName } from './states.js';
 import type { InstanceStore } from './store.js';
 import { PowerState } from '../db/models.js';
+import { StandaloneControlPlane, type ControlPlane, type InstanceSave, type ExpectedTask, type NodeUsage } from './control-plane.js';
+import { RemoteFailure } from '../rpc/caller.js';
 
 export interface ManagerDeps {
   host: string;
@@ -24,8 +26,14 @@ export interface ManagerDeps {
   resources: HostResources;
   /** The image service, for backup rotation; without it backups are not rotated. */
   images?: ImageService;
+  /** The authority for instances (standalone when not given). */
+  plane?: ControlPlane;
   log: Logger;
 }
+
+/** The authority's guard refused a save: the instance is being deleted or changed elsewhere. */
+const isGuardFailure = (err: unknown): boolean => err instanceof RemoteFailure
+  && ['UnexpectedTaskStateError', 'UnexpectedDeletingTaskStateError', 'InstanceNotFound'].includes(err.failureClass);
 
 /** Nova exception names for the agent's error codes, so a fault reads as nova's would. */
 const FAULT_NAMES: Record<string, [string, number]> = {
@@ -51,7 +59,18 @@ function faultOf(err: unknown): FaultInfo & { code: number } {
  */
 export class ComputeManager {
   private readonly locks = new KeyedMutex();
-  constructor(private readonly d: ManagerDeps) {}
+  readonly plane: ControlPlane;
+  constructor(private readonly d: ManagerDeps) { this.plane = d.plane ?? new StandaloneControlPlane(); }
+
+  /** Mirrors a change to the authority without failing the caller (used on paths already failing). */
+  private async mirror(ctx: RequestContext, uuid: string, changes: InstanceSave, fault?: FaultInfo & { code: number }): Promise<void> {
+    try {
+      if (fault) await this.plane.addFault(ctx, uuid, { code: fault.code, message: fault.message, exception: fault.exception });
+      await this.plane.saveInstance(ctx, uuid, changes);
+    } catch (err) {
+      this.d.log.warn({ instance: uuid, err: describeError(err) }, 'could not record the change with the control plane');
+    }
+  }
 
   private agentSpec(i: Instance, imageId: string, ctx: RequestContext): InstanceSpec {
     const fixed = i.addresses.find((a) => a.version === 4);
@@ -95,15 +114,48 @@ export class ComputeManager {
         this.d.log.info({ instance: instance.uuid, vm_state: row.vm_state }, 'build already handled; duplicate ignored');
         return;
       }
+      if (created && !claimFailure && !(await this.claimWithPlane(ctx, row))) return;
       if (claimFailure) return this.failBuild(ctx, row, claimFailure, null);
       await this.spawn(ctx, row);
     });
+  }
+
+  /**
+   * nova's first three build saves: building, then host and node (the claim), then spawning, each
+   * under its guard. False when the authority refused (the server was deleted meanwhile): the
+   * build stops without a container.
+   */
+  private async claimWithPlane(ctx: RequestContext, row: InstanceRow): Promise<boolean> {
+    const steps: Array<[InstanceSave, ExpectedTask | undefined]> = [
+      [{ vm_state: 'building', task_state: null }, ['scheduling', null]],
+      [{ host: this.d.host, launched_on: this.d.host, node: this.d.node }, undefined],
+      [{ task_state: 'spawning' }, [null]],
+    ];
+    try {
+      for (const [changes, expected] of steps) await this.plane.saveInstance(ctx, row.uuid, changes, expected);
+      return true;
+    } catch (err) {
+      if (!isGuardFailure(err)) { await this.failBuild(ctx, row, err, null); return false; }
+      this.d.log.info({ instance: row.uuid, reason: describeError(err) }, 'build abandoned: the control plane refused the claim (deleted meanwhile?)');
+      await this.d.store.update(row, { vm_state: 'deleted', task_state: null, deleted: true, deleted_at: new Date() });
+      return false;
+    }
   }
 
   /** What the instances of this node claim: all not deleted, except builds that never ran. */
   async usage(): Promise<Usage> {
     const rows = await this.d.store.listActive(this.d.host);
     return sumUsage(rows.filter((r) => !(r.vm_state === 'error' && r.launched_at === null)).map((r) => claimOf(JSON.parse(r.flavor) as Instance['flavor'])));
+  }
+
+  /** The ComputeNode counters a control plane publishes. */
+  async nodeUsage(): Promise<NodeUsage> {
+    const used = await this.usage();
+    const rows = await this.d.store.listActive(this.d.host);
+    return {
+      vcpus_used: used.VCPU, memory_mb_used: used.MEMORY_MB, local_gb_used: used.DISK_GB, running_vms: rows.length,
+      current_workload: rows.filter((r) => r.task_state !== null || r.vm_state === 'building').length,
+    };
   }
 
   /** Capacity, usage and free amounts per resource class (what a scheduler needs). */
@@ -125,8 +177,10 @@ export class ComputeManager {
     await this.d.notifier.instance(ctx, 'create', 'start', this.payload(row, ctx));
     try {
       const status = await this.d.agent.createInstance(row.uuid, JSON.parse(row.spec) as InstanceSpec);
+      const launchedAt = new Date();
+      await this.plane.saveInstance(ctx, row.uuid, { power_state: PowerState.RUNNING, vm_state: 'active', task_state: null, launched_at: launchedAt }, 'spawning');
       await this.d.store.update(row, {
-        vm_state: 'active', task_state: null, power_state: PowerState.RUNNING, launched_at: new Date(), ip_address: status.ip_address,
+        vm_state: 'active', task_state: null, power_state: PowerState.RUNNING, launched_at: launchedAt, ip_address: status.ip_address,
       });
       await this.d.store.finishAction(action, 'Success');
       await this.d.notifier.instance(ctx, 'create', 'end', this.payload(row, ctx));
@@ -149,6 +203,7 @@ export class ComputeManager {
     await this.d.store.addFault(row.uuid, fault.code, fault.message, fault.exception);
     await this.d.store.update(row, { vm_state: 'error', task_state: null, power_state: PowerState.NOSTATE });
     await this.d.store.finishAction(action, 'Error', fault.message);
+    if (!isGuardFailure(err)) await this.mirror(ctx, row.uuid, { vm_state: 'error', task_state: null, power_state: PowerState.NOSTATE }, fault);
     await this.d.notifier.instance(ctx, 'create', 'error', this.payload(row, ctx, fault));
   }
 
@@ -157,11 +212,16 @@ export class ComputeManager {
     await this.locks.run(uuid, async () => {
       const row = await this.d.store.get(uuid);
       if (!row) {
-        // Not ours on record: make sure no container is left, and that is all.
+        // Not ours on record: make sure no container is left, and close the authority's record.
         await this.d.agent.deleteInstance(uuid);
+        if (this.plane.mode !== 'standalone') await this.plane.instanceDeleted(ctx, uuid);
         return;
       }
-      if (row.deleted) return;
+      if (row.deleted) {
+        // A redelivered delete, or a build abandoned for a delete: nova's record may still be open.
+        if (this.plane.mode !== 'standalone') await this.plane.instanceDeleted(ctx, uuid);
+        return;
+      }
       const action = await this.d.store.startAction(uuid, 'delete', ctx);
       await this.d.store.update(row, { task_state: 'deleting' });
       await this.d.notifier.instance(ctx, 'delete', 'start', this.payload(row, ctx));
@@ -172,10 +232,12 @@ export class ComputeManager {
         await this.d.store.addFault(uuid, fault.code, fault.message, fault.exception);
         await this.d.store.update(row, { vm_state: 'error', task_state: null });
         await this.d.store.finishAction(action, 'Error', fault.message);
+        await this.mirror(ctx, uuid, { vm_state: 'error', task_state: null }, fault);
         throw novaError('InstanceTerminationFailure', 400, `Failed to terminate instance: ${fault.message}`, { reason: fault.message });
       }
       const now = new Date();
       await this.d.store.update(row, { vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, terminated_at: now, deleted_at: now, deleted: true });
+      await this.plane.instanceDeleted(ctx, uuid);
       await this.d.store.finishAction(action, 'Success');
       await this.d.notifier.instance(ctx, 'delete', 'end', this.payload(row, ctx));
     });
@@ -183,7 +245,11 @@ export class ComputeManager {
 
   async recordFault(uuid: string, code: number, message: string, exception: string): Promise<void> {
     if (await this.d.store.get(uuid)) await this.d.store.addFault(uuid, code, message, exception);
+    await this.plane.addFault({}, uuid, { code, message, exception }).catch(() => undefined);
   }
+
+  /** set_host_enabled: the scheduler's view of whether this node takes new instances. */
+  setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'> { return this.plane.setHostEnabled(enabled); }
 
   /** Loads an instance of this host or fails with nova's InstanceNotFound. */
   async require(uuid: string): Promise<InstanceRow> {
@@ -207,7 +273,10 @@ export class ComputeManager {
       await this.d.notifier.instance(ctx, t.event, 'start', { ...this.payload(row, ctx), snapshotImageId: extra.snapshot_image_id });
       try {
         await run(row);
-        await this.d.store.update(row, t.to === 'unchanged' ? { task_state: null } : { ...t.to, task_state: null });
+        const final = t.to === 'unchanged' ? { task_state: null } : { ...t.to, task_state: null };
+        // nova-api set the task state before casting; the last task state seen here is the guard.
+        await this.plane.saveInstance(ctx, uuid, final, row.task_state);
+        await this.d.store.update(row, final);
         await this.d.store.finishAction(action, 'Success');
         await this.d.notifier.instance(ctx, t.event, 'end', { ...this.payload(row, ctx), snapshotImageId: extra.snapshot_image_id });
       } catch (err) {
@@ -215,6 +284,7 @@ export class ComputeManager {
         await this.d.store.addFault(uuid, fault.code, fault.message, fault.exception);
         await this.d.store.update(row, { task_state: null });
         await this.d.store.finishAction(action, 'Error', fault.message);
+        if (!isGuardFailure(err)) await this.mirror(ctx, uuid, { task_state: null }, fault);
         await this.d.notifier.instance(ctx, t.event, 'error', { ...this.payload(row, ctx, fault), snapshotImageId: extra.snapshot_image_id });
         throw err;
       }
@@ -242,7 +312,10 @@ export class ComputeManager {
    */
   async snapshot(ctx: RequestContext, uuid: string, imageId: string, backup?: { type: string; rotation: number }): Promise<void> {
     await this.powerAction(ctx, uuid, backup ? 'backup' : 'createImage', async (row) => {
-      await runSnapshot(this.d.agent, uuid, imageId, async (task) => { await this.d.store.update(row, { task_state: task }); });
+      await runSnapshot(this.d.agent, uuid, imageId, async (task) => {
+        await this.plane.saveInstance(ctx, uuid, { task_state: task }, row.task_state);
+        await this.d.store.update(row, { task_state: task });
+      });
     }, { snapshot_image_id: imageId });
     if (backup && this.d.images) {
       const removed = await rotateBackups(this.d.images, uuid, backup.type, backup.rotation, this.d.log);
@@ -293,6 +366,7 @@ export class ComputeManager {
     if (power === PowerState.NOSTATE) await this.d.store.addFault(row.uuid, 404, `The container of instance ${row.uuid} vanished from the host.`, 'InstanceNotFound');
     await this.d.store.update(row, { vm_state: vm, power_state: power });
     const ctx: RequestContext = { request_id: `req-sync-${row.uuid}` };
+    await this.mirror(ctx, row.uuid, { vm_state: vm, power_state: power });
     await this.d.notifier.instance(ctx, 'update', null, { ...this.payload(row, ctx), stateUpdate: { old_state: oldState, state: vm, old_task_state: null, new_task_state: null } });
     return true;
   }

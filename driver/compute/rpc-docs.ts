@@ -41,7 +41,8 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   set_admin_password: { kind: 'call', summary: 'Containers have no guest agent: answered with nova\'s SetAdminPasswdNotSupported.', errors: ['InstanceNotFound', 'SetAdminPasswdNotSupported'] },
   inject_network_info: { kind: 'cast', summary: 'Accepted; the agent configures container networking itself.', errors: ['InstanceNotFound'] },
   reset_network: { kind: 'cast', summary: 'Removed from nova\'s 6.x API; accepted from old callers, nothing to reset.', errors: ['InstanceNotFound'] },
-  get_host_uptime: { kind: 'call', summary: 'The host\'s uptime(1) line.' },
+  get_host_uptime: { kind: 'call', summary: 'The host\'s uptime(1) line (nova-api asks it for `hypervisor list` at microversion 2.88 and later).' },
+  set_host_enabled: { kind: 'call', summary: 'enabled=false keeps the scheduler from placing new instances here: in nova mode the COMPUTE_STATUS_DISABLED trait is added to the node\'s Placement provider (removed again with true). Returns "enabled" or "disabled".', errors: ['InvalidInput (enabled not a boolean)'] },
 };
 
 export const BASEAPI_DOCS: Record<string, MethodDoc> = {

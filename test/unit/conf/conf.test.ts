@@ -148,7 +148,7 @@ describe('conf', () => {
 
     it('names the file, section and key of each kind of bad value', () => {
       const cases: Array<[string, RegExp]> = [
-        ['[nova]\nfoo = 1\n', /^FILE: \[nova\] foo: unknown section \(line 2\)$/],
+        ['[cinder]\nfoo = 1\n', /^FILE: \[nova\] foo: unknown section \(line 2\)$/],
         ['[DEFAULT]\n\nbogus = 1\n', /^FILE: \[DEFAULT\] bogus: unknown option \(line 3\)$/],
         ['[DEFAULT]\nmax_concurrent_builds = ten\n', /^FILE: \[DEFAULT\] max_concurrent_builds: expected an integer, got "ten"$/],
         ['[DEFAULT]\nmax_concurrent_builds = 1.5\n', /^FILE: \[DEFAULT\] max_concurrent_builds: expected an integer, got "1.5"$/],
@@ -179,7 +179,7 @@ describe('conf', () => {
         'max_concurrent_builds = 0',
         'debug = maybe',
         'no_such = 1',
-        '[nova]',
+        '[cinder]',
         'x = 1',
         '[notifications]',
         'driver = kafka',
@@ -195,7 +195,7 @@ describe('conf', () => {
       }));
       const expected = [
         `${bad}: [DEFAULT] no_such: unknown option (line 4)`,
-        `${bad}: [nova] x: unknown section (line 6)`,
+        `${bad}: [cinder] x: unknown section (line 6)`,
         `${broken}: line 2: expected "key = value" or "[section]", got "this line is wrong"`,
         'environment: BERTH__NOVA__FOO: no such option',
         `${bad}: [DEFAULT] debug: expected true or false, got "maybe"`,

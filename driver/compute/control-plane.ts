@@ -1,0 +1,62 @@
+import type { RequestContext } from '../rpc/envelope.js';
+
+/** Instance fields the authority keeps, under nova's names. */
+export interface InstanceSave {
+  vm_state?: string;
+  task_state?: string | null;
+  power_state?: number;
+  host?: string;
+  node?: string;
+  launched_on?: string;
+  launched_at?: Date;
+  terminated_at?: Date;
+}
+
+/** nova's expected_task_state guard: the save applies only while the task state is one of these. */
+export type ExpectedTask = string | null | Array<string | null>;
+
+export interface FaultRecord { code: number; message: string; exception: string; details?: string }
+
+/** The capacity figures a control plane publishes for this node. */
+export interface NodeUsage { vcpus_used: number; memory_mb_used: number; local_gb_used: number; running_vms: number; current_workload: number }
+
+/**
+ * Who is the authority for instances. The compute manager reports every state change here; the
+ * endpoints never know which plane is behind it.
+ *
+ * - standalone: Berth's own database is the authority; these calls have nothing to do.
+ * - nova: a real Nova's database, written through nova-conductor with its guards, plus Placement.
+ *
+ * A save rejected by the authority's guard throws (nova's UnexpectedTaskStateError): the
+ * operation must stop, as nova-compute's would.
+ */
+export interface ControlPlane {
+  readonly mode: 'standalone' | 'nova';
+  /** Registers the node and starts liveness reporting; resolves once the node is usable. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Remembers the instance object an RPC message carried (nova mode echoes it back on save). */
+  observe(instance: unknown): void;
+  saveInstance(ctx: RequestContext, uuid: string, changes: InstanceSave, expected?: ExpectedTask): Promise<void>;
+  addFault(ctx: RequestContext, uuid: string, fault: FaultRecord): Promise<void>;
+  /** The end of a delete: the record marked deleted, the scheduler's claims released, the record destroyed. */
+  instanceDeleted(ctx: RequestContext, uuid: string): Promise<void>;
+  /** set_host_enabled: whether the scheduler may place new instances here. */
+  setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'>;
+}
+
+/** Berth's own database is the authority: nothing to mirror. */
+export class StandaloneControlPlane implements ControlPlane {
+  readonly mode = 'standalone';
+  private enabled = true;
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+  observe(): void {}
+  async saveInstance(): Promise<void> {}
+  async addFault(): Promise<void> {}
+  async instanceDeleted(): Promise<void> {}
+  async setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'> {
+    this.enabled = enabled;
+    return this.enabled ? 'enabled' : 'disabled';
+  }
+}

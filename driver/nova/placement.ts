@@ -1,0 +1,99 @@
+import { BerthError } from '../../common/errors.js';
+import { parseEndpoint, requestJson } from '../../common/http-client.js';
+import type { EndpointInterface, KeystoneSession } from '../../common/keystone/index.js';
+import type { HostResources } from '../compute/resources.js';
+
+/** The microversion every request asks for (Zed's placement serves up to 1.39). */
+export const PLACEMENT_VERSION = 'placement 1.39';
+export const DISABLED_TRAIT = 'COMPUTE_STATUS_DISABLED';
+
+/** The Placement calls a compute node makes for its own resource provider. */
+export interface PlacementClient {
+  /** Creates the provider if absent; returns its generation. */
+  ensureProvider(uuid: string, name: string): Promise<number>;
+  /** Sets VCPU, MEMORY_MB and DISK_GB from the resource tracker (no request when unchanged). */
+  setInventory(uuid: string, resources: HostResources): Promise<void>;
+  /** Makes the provider carry exactly `traits` (custom traits are created first). */
+  setTraits(uuid: string, traits: string[]): Promise<void>;
+  getTraits(uuid: string): Promise<string[]>;
+  /** Releases every allocation of a consumer (an instance); absent allocations are fine. */
+  deleteAllocations(consumer: string): Promise<void>;
+}
+
+export function inventoriesOf(r: HostResources): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const rc of ['VCPU', 'MEMORY_MB', 'DISK_GB'] as const) {
+    const inv = r[rc];
+    out[rc] = { total: inv.total, reserved: Math.min(inv.reserved, inv.total), min_unit: 1, max_unit: inv.total, step_size: 1, allocation_ratio: inv.allocation_ratio };
+  }
+  return out;
+}
+
+/**
+ * Placement over HTTP with a Keystone token from the node's service session; a 401 renews the
+ * token once, a 409 generation conflict re-reads the provider and retries (bounded).
+ */
+export class HttpPlacement implements PlacementClient {
+  private lastInventory = '';
+
+  constructor(private readonly session: KeystoneSession, private readonly iface: EndpointInterface = 'public') {}
+
+  private async req<T>(method: string, path: string, body?: unknown, accept: number[] = []): Promise<{ status: number; body: T }> {
+    for (let attempt = 0; ; attempt++) {
+      const ep = parseEndpoint(await this.session.endpoint('placement', this.iface));
+      const res = await requestJson<T>(ep, {
+        method, path, ...(body === undefined ? {} : { body }),
+        headers: { 'x-auth-token': await this.session.token(), 'openstack-api-version': PLACEMENT_VERSION }, accept: [401, ...accept],
+      }, 'placement');
+      if (res.status !== 401) return res;
+      if (attempt > 0) throw new BerthError('AUTH_FAILED', `placement refused the service token for ${method} ${path}`, { status: 502 });
+      this.session.invalidate();
+    }
+  }
+
+  private async generation(uuid: string): Promise<number> {
+    const res = await this.req<{ generation: number }>('GET', `resource_providers/${uuid}`);
+    return res.body.generation;
+  }
+
+  /** Runs a generation-guarded update, re-reading the generation after a conflict. */
+  private async guarded(uuid: string, put: (generation: number) => Promise<number>): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const status = await put(await this.generation(uuid));
+      if (status !== 409) return;
+    }
+    throw new BerthError('PLACEMENT_CONFLICT', `resource provider ${uuid} kept changing under concurrent updates`, { status: 409, retryable: true });
+  }
+
+  async ensureProvider(uuid: string, name: string): Promise<number> {
+    const got = await this.req<{ generation: number }>('GET', `resource_providers/${uuid}`, undefined, [404]);
+    if (got.status === 200) return got.body.generation;
+    const made = await this.req<{ generation: number; errors?: unknown }>('POST', 'resource_providers', { uuid, name }, [409]);
+    if (made.status === 409) {
+      throw new BerthError('PLACEMENT_CONFLICT', `placement already has a resource provider named ${name} with another uuid; remove it (openstack resource provider delete) or rename this node`, { status: 409 });
+    }
+    this.lastInventory = '';
+    return made.body.generation;
+  }
+
+  async setInventory(uuid: string, resources: HostResources): Promise<void> {
+    const inventories = inventoriesOf(resources);
+    const key = JSON.stringify(inventories);
+    if (key === this.lastInventory) return;
+    await this.guarded(uuid, async (generation) => (await this.req('PUT', `resource_providers/${uuid}/inventories`, { resource_provider_generation: generation, inventories }, [409])).status);
+    this.lastInventory = key;
+  }
+
+  async getTraits(uuid: string): Promise<string[]> {
+    return (await this.req<{ traits: string[] }>('GET', `resource_providers/${uuid}/traits`)).body.traits;
+  }
+
+  async setTraits(uuid: string, traits: string[]): Promise<void> {
+    for (const t of traits.filter((x) => x.startsWith('CUSTOM_'))) await this.req('PUT', `traits/${t}`, undefined, []);
+    await this.guarded(uuid, async (generation) => (await this.req('PUT', `resource_providers/${uuid}/traits`, { resource_provider_generation: generation, traits: [...new Set(traits)].sort() }, [409])).status);
+  }
+
+  async deleteAllocations(consumer: string): Promise<void> {
+    await this.req('DELETE', `allocations/${consumer}`, undefined, [404]);
+  }
+}

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { RemoteFailure } from '../../driver/rpc/caller.js';
+import type { ConductorClient } from '../../driver/nova/conductor.js';
+import { novaTime, type Primitive } from '../../driver/nova/objects.js';
+
+type Row = Record<string, unknown>;
+const fail = (cls: string, message: string, code = 404) => new RemoteFailure(cls, 'nova.exception', message, { code });
+
+/**
+ * nova-conductor's object API over an in-memory "database", with the behaviour a compute node
+ * relies on: Service/ComputeNode lookups (null vs ComputeHostNotFound), creation filling ids,
+ * last_seen_up moving only when report_count grows, Instance.save's expected_task_state guard,
+ * destroy, and faults. `calls` records each call as `Name.method`.
+ */
+export class FakeConductor implements ConductorClient {
+  readonly services: Row[] = [];
+  readonly nodes: Row[] = [];
+  readonly instances = new Map<string, Row>();
+  readonly faults: Row[] = [];
+  readonly calls: string[] = [];
+  readonly saves: Array<{ uuid: string; changes: Row; kwargs: Record<string, unknown> }> = [];
+  private nextId = 1;
+
+  addInstance(p: Primitive): void {
+    this.instances.set(String(p['nova_object.data'].uuid), { ...p['nova_object.data'] });
+  }
+
+  private prim(name: string, version: string, data: Row): Primitive {
+    return { 'nova_object.name': name, 'nova_object.namespace': 'nova', 'nova_object.version': version, 'nova_object.data': { ...data } };
+  }
+
+  async objectClassActionVersions(objname: string, objmethod: string, args: unknown[]): Promise<unknown> {
+    this.calls.push(`${objname}.${objmethod}`);
+    if (objname === 'Service' && objmethod === 'get_by_host_and_binary') {
+      const s = this.services.find((r) => r.host === args[0] && r.binary === args[1] && !r.deleted);
+      return s ? this.prim('Service', '1.22', s) : null;
+    }
+    if (objname === 'ComputeNode' && objmethod === 'get_by_host_and_nodename') {
+      const n = this.nodes.find((r) => r.host === args[0] && r.hypervisor_hostname === args[1]);
+      if (!n) throw fail('ComputeHostNotFound', `Compute host ${String(args[0])} could not be found.`);
+      return this.prim('ComputeNode', '1.19', n);
+    }
+    if (objname === 'Instance' && objmethod === 'get_by_uuid') {
+      const i = this.instances.get(String(args[0]));
+      if (!i || i.deleted) throw fail('InstanceNotFound', `Instance ${String(args[0])} could not be found.`);
+      return this.prim('Instance', '2.7', i);
+    }
+    throw new RemoteFailure('NoSuchMethod', 'oslo_messaging.rpc.dispatcher', `no ${objname}.${objmethod} in the fake`, {});
+  }
+
+  async objectAction(objinst: Primitive, objmethod: string, kwargs: Record<string, unknown> = {}): Promise<[Record<string, unknown>, unknown]> {
+    const name = objinst['nova_object.name'];
+    this.calls.push(`${name}.${objmethod}`);
+    const data = objinst['nova_object.data'];
+    const changes = Object.fromEntries((objinst['nova_object.changes'] ?? []).map((k) => [k, data[k]]));
+    const now = novaTime(new Date());
+    if (objmethod === 'create') {
+      const filled: Row = { id: this.nextId++, created_at: now, updated_at: null, deleted_at: null, deleted: false };
+      if (name === 'Service') Object.assign(filled, { uuid: randomUUID(), disabled: false, disabled_reason: null, last_seen_up: null, forced_down: false });
+      if (name === 'ComputeNode') Object.assign(filled, { mapped: 0, service_id: null });
+      const row = { ...changes, ...filled };
+      if (name === 'Service') this.services.push(row);
+      else if (name === 'ComputeNode') this.nodes.push(row);
+      else if (name === 'InstanceFault') this.faults.push(row);
+      else throw fail('ObjectActionError', `cannot create ${name}`, 400);
+      return [{ ...filled, obj_what_changed: [] }, null];
+    }
+    if (objmethod === 'save') {
+      if (name === 'Instance') return [this.saveInstance(String(data.uuid), changes, kwargs, now), null];
+      const table = name === 'Service' ? this.services : this.nodes;
+      const row = table.find((r) => r.id === data.id);
+      if (!row) throw fail(name === 'Service' ? 'ServiceNotFound' : 'ComputeHostNotFound', `${name} ${String(data.id)} could not be found.`);
+      const updates: Row = { updated_at: now };
+      if (name === 'Service' && Number(changes.report_count ?? row.report_count) > Number(row.report_count)) updates.last_seen_up = now;
+      Object.assign(row, changes, updates);
+      return [{ ...updates, obj_what_changed: [] }, null];
+    }
+    if (objmethod === 'destroy' && name === 'Instance') {
+      const row = this.instances.get(String(data.uuid));
+      if (!row || row.deleted) throw fail('InstanceNotFound', `Instance ${String(data.uuid)} could not be found.`);
+      Object.assign(row, { deleted: true, deleted_at: now });
+      return [{ deleted: true, deleted_at: now, obj_what_changed: [] }, null];
+    }
+    throw fail('ObjectActionError', `${name}.${objmethod} is not in the fake`, 400);
+  }
+
+  private saveInstance(uuid: string, changes: Row, kwargs: Record<string, unknown>, now: string): Row {
+    const row = this.instances.get(uuid);
+    if (!row || row.deleted) throw fail('InstanceNotFound', `Instance ${uuid} could not be found.`);
+    if ('expected_task_state' in kwargs) {
+      const e = kwargs.expected_task_state;
+      const expected = Array.isArray(e) ? e : [e];
+      if (!expected.includes(row.task_state ?? null)) {
+        const cls = row.task_state === 'deleting' ? 'UnexpectedDeletingTaskStateError' : 'UnexpectedTaskStateError';
+        throw new RemoteFailure(cls, 'nova.exception', `Conflict updating instance ${uuid}. Expected: ${JSON.stringify(e)}. Actual: ${String(row.task_state)}`, { code: 409 });
+      }
+    }
+    Object.assign(row, changes, { updated_at: now });
+    this.saves.push({ uuid, changes, kwargs });
+    return { updated_at: now, obj_what_changed: [] };
+  }
+}

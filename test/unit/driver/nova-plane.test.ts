@@ -1,0 +1,177 @@
+import { strict as assert } from 'node:assert';
+import { BerthError } from '../../../common/errors.js';
+import { silentLogger } from '../../../common/log.js';
+import { openDriverDatabase } from '../../../driver/db/index.js';
+import { ComputeManager } from '../../../driver/compute/manager.js';
+import { InstanceStore } from '../../../driver/compute/store.js';
+import { hostResources } from '../../../driver/compute/resources.js';
+import { computeEndpoint } from '../../../driver/compute/endpoint.js';
+import { Notifier } from '../../../driver/notify/notifier.js';
+import { NovaControlPlane } from '../../../driver/nova/plane.js';
+import { newObject, type Primitive } from '../../../driver/nova/objects.js';
+import { FakeAgentClient } from '../../fakes/agent-client.js';
+import { fixture as sharedFixture } from '../../support/fixtures.js';
+import { FakeConductor } from '../../fakes/nova-conductor.js';
+import { FakePlacement } from '../../fakes/placement.js';
+import { FakePublisher } from '../../fakes/publisher.js';
+
+/** nova-cp fixtures show the body decoded (nova-control-plane.md §8). */
+const fixture = (name: string) => sharedFixture(`nova-cp/${name}`) as unknown as {
+  request: { body: { 'oslo.message': Record<string, unknown> & { args: Record<string, unknown> } } };
+};
+const resources = hostResources({ vcpus: 8, memory_mb: 16384, disk_gb: 100, reserved_host_cpus: 0, reserved_host_memory_mb: 512, reserved_host_disk_mb: 0, cpu_allocation_ratio: 16, ram_allocation_ratio: 1.5, disk_allocation_ratio: 1 }, '/');
+const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
+
+describe('nova control plane (fake conductor and placement)', () => {
+  let conductor: FakeConductor;
+  let placement: FakePlacement;
+  let store: InstanceStore;
+  let agent: FakeAgentClient;
+  let plane: NovaControlPlane;
+  let manager: ComputeManager;
+  const usage = async () => ({ vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0, running_vms: 0, current_workload: 0 });
+  const newPlane = () => new NovaControlPlane({
+    host: 'berth1', node: 'berth1', serviceVersion: 64, reportIntervalSeconds: 3600, updateIntervalSeconds: 3600, hostIp: '127.0.0.1',
+    resources, usage, conductor, placement, log: silentLogger(),
+  });
+
+  beforeEach(async () => {
+    conductor = new FakeConductor();
+    placement = new FakePlacement();
+    agent = new FakeAgentClient();
+    store = new InstanceStore(await openDriverDatabase('sqlite://'));
+    plane = newPlane();
+    const notifier = new Notifier(new FakePublisher(), { exchange: 'nova', host: 'berth1', format: 'versioned', driver: 'messagingv2', versionedTopic: 'versioned_notifications', legacyTopic: 'notifications', rabbit, log: silentLogger() });
+    manager = new ComputeManager({ host: 'berth1', node: 'berth1', store, agent, notifier, resources, plane, log: silentLogger() });
+  });
+  afterEach(async () => { await plane.stop(); await store.close(); });
+
+  it('registers in nova\'s order: Service, then ComputeNode, then the Placement provider', async () => {
+    await plane.start();
+    assert.deepEqual(conductor.calls, ['Service.get_by_host_and_binary', 'Service.create', 'ComputeNode.get_by_host_and_nodename', 'ComputeNode.create']);
+    const svc = conductor.services[0]!;
+    assert.deepEqual([svc.host, svc.binary, svc.topic, svc.version, svc.report_count], ['berth1', 'nova-compute', 'compute', 64, 0]);
+    const cn = conductor.nodes[0]!;
+    assert.equal(cn.hypervisor_type, 'docker');
+    assert.deepEqual([cn.vcpus, cn.memory_mb, cn.local_gb, cn.memory_mb_used, cn.free_ram_mb], [8, 16384, 100, 512, 16384 - 512]);
+    const rp = placement.providers.get(String(cn.uuid))!;
+    assert.equal(rp.name, 'berth1');
+    assert.deepEqual(rp.inventories.VCPU, { total: 8, reserved: 0, min_unit: 1, max_unit: 8, step_size: 1, allocation_ratio: 16 });
+    assert.deepEqual(rp.inventories.MEMORY_MB!.reserved, 512);
+    assert.ok(rp.traits.includes('COMPUTE_NODE'));
+    assert.ok(!rp.traits.includes('COMPUTE_STATUS_DISABLED'));
+  });
+
+  it('hand-built Service.create matches what nova accepted (fixture 13)', () => {
+    const sent = fixture('13-raw-Service.create.json').request.body['oslo.message'].args.objinst as Primitive;
+    assert.deepEqual(newObject('Service', { host: 'rawhost2', binary: 'nova-compute', topic: 'compute', report_count: 0, version: 64 }), sent);
+  });
+
+  it('after a restart it finds its rows again and keeps its provider uuid', async () => {
+    await plane.start();
+    const uuid = plane.providerUuid;
+    await plane.stop();
+    conductor.calls.length = 0;
+    const again = newPlane();
+    await again.start();
+    await again.stop();
+    assert.deepEqual(conductor.calls, ['Service.get_by_host_and_binary', 'ComputeNode.get_by_host_and_nodename', 'ComputeNode.save']);
+    assert.equal(again.providerUuid, uuid);
+    assert.equal(conductor.services.length, 1);
+    assert.equal(placement.providers.size, 1);
+  });
+
+  it('heartbeats raise report_count and move last_seen_up; a vanished service registers again', async () => {
+    await plane.start();
+    await plane.heartbeat();
+    await plane.heartbeat();
+    assert.equal(conductor.services[0]!.report_count, 2);
+    assert.ok(conductor.services[0]!.last_seen_up);
+    conductor.services.length = 0;
+    await plane.heartbeat();
+    assert.equal(conductor.services.length, 1, 'registered again');
+  });
+
+  it('builds the captured conductor cast with nova\'s four guarded saves (fixtures 08, 09)', async () => {
+    await plane.start();
+    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
+    const instance = msg.args.instance as Primitive;
+    conductor.addInstance(instance);
+    const ep = computeEndpoint(manager, agent);
+    await ep.methods.build_and_run_instance!.handler({ request_id: 'req-1' }, msg.args);
+    const uuid = String(instance['nova_object.data'].uuid);
+    const saves = conductor.saves.filter((s) => s.uuid === uuid);
+    assert.deepEqual(saves.map((s) => s.kwargs), [{ expected_task_state: ['scheduling', null] }, {}, { expected_task_state: [null] }, { expected_task_state: 'spawning' }]);
+    assert.deepEqual(saves[1]!.changes, { host: 'berth1', launched_on: 'berth1', node: 'berth1' });
+    const row = conductor.instances.get(uuid)!;
+    assert.deepEqual([row.vm_state, row.task_state, row.power_state], ['active', null, 1]);
+    assert.match(String(row.launched_at), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.equal((await agent.getInstance(uuid))?.power_state, 'running');
+  });
+
+  it('a server deleted while it was being scheduled is not built', async () => {
+    await plane.start();
+    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
+    const instance = msg.args.instance as Primitive;
+    conductor.addInstance(instance);
+    conductor.instances.get(String(instance['nova_object.data'].uuid))!.task_state = 'deleting';
+    await computeEndpoint(manager, agent).methods.build_and_run_instance!.handler({ request_id: 'req-1' }, msg.args);
+    assert.equal(agent.calls.filter((c) => c === 'createInstance').length, 0);
+    assert.equal((await store.get(String(instance['nova_object.data'].uuid)))?.deleted, true);
+  });
+
+  it('stop, then delete: saved under the API\'s task state; delete releases allocations and destroys the record', async () => {
+    await plane.start();
+    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
+    const instance = msg.args.instance as Primitive;
+    const uuid = String(instance['nova_object.data'].uuid);
+    conductor.addInstance(instance);
+    const ep = computeEndpoint(manager, agent);
+    await ep.methods.build_and_run_instance!.handler({}, msg.args);
+    conductor.instances.get(uuid)!.task_state = 'powering-off';
+    await ep.methods.stop_instance!.handler({}, { instance });
+    assert.deepEqual(conductor.saves.at(-1)!.kwargs, { expected_task_state: 'powering-off' });
+    assert.deepEqual([conductor.instances.get(uuid)!.vm_state, conductor.instances.get(uuid)!.power_state], ['stopped', 4]);
+    placement.allocations.set(uuid, { VCPU: 1 });
+    conductor.instances.get(uuid)!.task_state = 'deleting';
+    await ep.methods.terminate_instance!.handler({}, { instance, bdms: null });
+    const row = conductor.instances.get(uuid)!;
+    assert.equal(row.vm_state, 'deleted');
+    assert.equal(row.deleted, true);
+    assert.ok(!placement.allocations.has(uuid));
+    assert.deepEqual(conductor.calls.slice(-2), ['Instance.save', 'Instance.destroy']);
+  });
+
+  it('a failed build is an instance fault and error in nova too', async () => {
+    await plane.start();
+    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
+    const instance = msg.args.instance as Primitive;
+    const uuid = String(instance['nova_object.data'].uuid);
+    conductor.addInstance(instance);
+    agent.failNext('createInstance', new BerthError('RUNTIME_UNAVAILABLE', 'boom', { status: 503 }));
+    await computeEndpoint(manager, agent).methods.build_and_run_instance!.handler({}, msg.args);
+    assert.equal(conductor.instances.get(uuid)!.vm_state, 'error');
+    assert.equal(conductor.faults.length, 1);
+    assert.equal(conductor.faults[0]!.instance_uuid, uuid);
+  });
+
+  it('set_host_enabled toggles COMPUTE_STATUS_DISABLED on the provider', async () => {
+    await plane.start();
+    const ep = computeEndpoint(manager, agent);
+    assert.equal(await ep.methods.set_host_enabled!.handler({}, { enabled: false }), 'disabled');
+    assert.ok(placement.providers.get(plane.providerUuid!)!.traits.includes('COMPUTE_STATUS_DISABLED'));
+    assert.equal(await ep.methods.set_host_enabled!.handler({}, { enabled: true }), 'enabled');
+    assert.ok(!placement.providers.get(plane.providerUuid!)!.traits.includes('COMPUTE_STATUS_DISABLED'));
+    await assert.rejects(async () => ep.methods.set_host_enabled!.handler({}, { enabled: 'no' }), /enabled/);
+  });
+
+  it('after a restart an instance it never saw is read from nova before saving', async () => {
+    await plane.start();
+    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
+    const instance = msg.args.instance as Primitive;
+    const uuid = String(instance['nova_object.data'].uuid);
+    conductor.addInstance(instance);
+    await plane.saveInstance({}, uuid, { task_state: null }, ['scheduling', null]);
+    assert.ok(conductor.calls.includes('Instance.get_by_uuid'));
+  });
+});
