@@ -148,7 +148,7 @@ describe('conf', () => {
 
     it('names the file, section and key of each kind of bad value', () => {
       const cases: Array<[string, RegExp]> = [
-        ['[cinder]\nfoo = 1\n', /^FILE: \[nova\] foo: unknown section \(line 2\)$/],
+        ['[cinder]\nfoo = 1\n', /^FILE: \[cinder\] foo: unknown section \(line 2\)$/],
         ['[DEFAULT]\n\nbogus = 1\n', /^FILE: \[DEFAULT\] bogus: unknown option \(line 3\)$/],
         ['[DEFAULT]\nmax_concurrent_builds = ten\n', /^FILE: \[DEFAULT\] max_concurrent_builds: expected an integer, got "ten"$/],
         ['[DEFAULT]\nmax_concurrent_builds = 1.5\n', /^FILE: \[DEFAULT\] max_concurrent_builds: expected an integer, got "1.5"$/],
