@@ -123,6 +123,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       out[section]![key] = value;
     }
   }
+  problems.push(...crossChecks(out));
   if (problems.length) throw new ConfigError(problems);
   const defaults = out.DEFAULT!;
   if (defaults.host === '') defaults.host = hostname();
@@ -134,6 +135,24 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     Object.freeze(section);
   }
   return Object.freeze(out) as unknown as Config;
+}
+
+/** Rules that tie options together; each problem names every option involved. */
+function crossChecks(c: Record<string, Record<string, unknown>>): string[] {
+  const problems: string[] = [];
+  if (c.nova!.control_plane === 'nova') {
+    const missing = ['auth_url', 'username', 'password'].filter((k) => !c.placement![k]);
+    if (missing.length) problems.push(`[nova] control_plane = nova needs [placement] ${missing.join(', ')} (the service user that manages this node's resource provider)`);
+  }
+  if (c.image_store!.auth_strategy === 'keystone') {
+    const missing = ['auth_url', 'username', 'password'].filter((k) => !c.keystone_authtoken![k]);
+    if (missing.length) problems.push(`[image_store] auth_strategy = keystone needs [keystone_authtoken] ${missing.join(', ')}`);
+  }
+  for (const section of ['placement', 'keystone_authtoken', 'glance'] as const) {
+    const auth = c[section]!;
+    if (auth.auth_url && !(auth.username && auth.password)) problems.push(`[${section}] auth_url is set but username or password is not`);
+  }
+  return problems;
 }
 
 /** The config file named by --config-file / BERTH_CONFIG, or the system one if it exists. */

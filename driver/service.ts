@@ -19,7 +19,7 @@ import { InstanceRow } from './db/models.js';
 import { every } from './compute/periodic.js';
 import type { Sequelize } from 'sequelize';
 import { StandaloneControlPlane, type ControlPlane } from './compute/control-plane.js';
-import { createNovaPlane } from './nova/index.js';
+import { createNovaPlane, NovaControlPlane } from './nova/index.js';
 
 export interface DriverDeps { config: Config; agent: AgentClient; log: Logger }
 
@@ -89,7 +89,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   await notifier.capacity(manager);
   return {
     manager, store, server, notifier, transport, metrics,
-    readiness: computeReadiness({ broker: transport, db, agent }),
+    readiness: computeReadiness({ broker: transport, db, agent, ...(plane instanceof NovaControlPlane ? { plane } : {}) }),
     async stop(timeoutMs = 30_000) {
       timers.forEach(clearInterval);
       await plane.stop();

@@ -6,12 +6,14 @@ import type { Logger } from '../../common/log.js';
 import type { MetricsRegistry } from '../../common/metrics.js';
 import { createStatusApp, type ReadinessCheck } from '../../common/status.js';
 
-/** What the compute node needs to serve: the broker, the database and the agent. */
-export function computeReadiness(deps: { broker: { readonly connected: boolean }; db: Sequelize; agent: AgentClient }): ReadinessCheck[] {
+/** What the compute node needs to serve: the broker, the database, the agent (and nova registration in nova mode). */
+export function computeReadiness(deps: { broker: { readonly connected: boolean }; db: Sequelize; agent: AgentClient; plane?: { readonly registered: boolean } }): ReadinessCheck[] {
   return [
     { name: 'broker', probe: () => Promise.resolve(deps.broker.connected) },
     { name: 'database', probe: async () => { await deps.db.query('SELECT 1'); } },
     { name: 'agent', probe: async () => (await deps.agent.health()).ok },
+    // nova mode: the node is of no use to the scheduler until it has registered.
+    ...(deps.plane ? [{ name: 'nova', probe: () => Promise.resolve(deps.plane!.registered) }] : []),
   ];
 }
 

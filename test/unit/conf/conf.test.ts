@@ -273,4 +273,19 @@ describe('conf', () => {
       }
     });
   });
+  describe('rules across options', () => {
+    const problemsOf = (env: Record<string, string>): string[] => {
+      try { loadConfig({ env }); return []; } catch (err) { return (err as ConfigError).problems; }
+    };
+    it('nova mode needs the Placement service user, and says which options are missing', () => {
+      assert.deepEqual(problemsOf({ BERTH__NOVA__CONTROL_PLANE: 'nova', BERTH__PLACEMENT__AUTH_URL: 'http://k:5000/v3' }), [
+        "[nova] control_plane = nova needs [placement] username, password (the service user that manages this node's resource provider)",
+        '[placement] auth_url is set but username or password is not',
+      ]);
+      assert.deepEqual(problemsOf({ BERTH__NOVA__CONTROL_PLANE: 'nova', BERTH__PLACEMENT__AUTH_URL: 'http://k:5000/v3', BERTH__PLACEMENT__USERNAME: 'nova', BERTH__PLACEMENT__PASSWORD: 'x' }), []);
+    });
+    it('keystone auth for the image store needs [keystone_authtoken]', () => {
+      assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone' }), ['[image_store] auth_strategy = keystone needs [keystone_authtoken] auth_url, username, password']);
+    });
+  });
 });
