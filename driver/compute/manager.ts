@@ -312,14 +312,34 @@ export class ComputeManager {
    */
   async snapshot(ctx: RequestContext, uuid: string, imageId: string, backup?: { type: string; rotation: number }): Promise<void> {
     await this.powerAction(ctx, uuid, backup ? 'backup' : 'createImage', async (row) => {
-      await runSnapshot(this.d.agent, uuid, imageId, async (task) => {
-        await this.plane.saveInstance(ctx, uuid, { task_state: task }, row.task_state);
-        await this.d.store.update(row, { task_state: task });
-      });
+      try {
+        await runSnapshot(this.d.agent, uuid, imageId, async (task) => {
+          await this.plane.saveInstance(ctx, uuid, { task_state: task }, row.task_state);
+          await this.d.store.update(row, { task_state: task });
+        });
+      } catch (err) {
+        await this.discardImage(imageId);
+        throw err;
+      }
     }, { snapshot_image_id: imageId });
     if (backup && this.d.images) {
       const removed = await rotateBackups(this.d.images, uuid, backup.type, backup.rotation, this.d.log);
       if (removed.length) this.d.log.info({ instance: uuid, removed }, 'rotated backups');
+    }
+  }
+
+  /**
+   * nova's delete_image_on_error: a snapshot that failed leaves no queued image behind, so the
+   * caller waiting for it sees the failure instead of waiting forever.
+   */
+  private async discardImage(imageId: string): Promise<void> {
+    const images = this.d.images;
+    if (!images) return;
+    try {
+      const image = await images.getImage(imageId);
+      if (image && image.status !== 'active') await images.deleteImage(imageId);
+    } catch (err) {
+      this.d.log.warn({ image_id: imageId, err: describeError(err) }, 'could not remove the image of a failed snapshot');
     }
   }
 

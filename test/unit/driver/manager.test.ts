@@ -176,8 +176,10 @@ describe('compute manager (fake agent, in-memory database)', () => {
   it('a failed snapshot leaves the instance as it was, with a fault and snapshot.error', async () => {
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
+    images.add('snap-2', { status: 'queued' });
     agent.snapshotFails = { code: 'IMAGE_UPLOAD_FAILED', message: 'store refused the upload' };
     await assert.rejects(manager.snapshot(ctx, i.uuid, 'snap-2'));
+    assert.equal(images.records.has('snap-2'), false, 'the queued image is deleted, as nova\'s delete_image_on_error does');
     const row = await store.get(i.uuid);
     assert.deepEqual([row?.vm_state, row?.task_state], ['active', null]);
     assert.match((await store.latestFault(i.uuid))!.message, /store refused the upload/);
