@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTestCloud, openstack, type TestCloud } from '../../support/cloud.js';
+import { waitUntil } from '../../support/waits.js';
+
+// The test cloud of tools/dev/cloud.sh, with no compute node: what the nova-mode tests build on
+// (nova-control-plane.md §3 and §4.1).
+
+interface ServiceRow { Binary: string; Host: string; State: string; Status: string }
+interface FlavorRow { Name: string; RAM: number; Disk: number; VCPUs: number }
+interface ServerView { id: string; status: string; fault?: { message?: string } }
+
+describe('test cloud (tools/dev/cloud.sh)', function () {
+  this.timeout(180_000);
+  let cloud: TestCloud;
+
+  before(() => { cloud = loadTestCloud(); });
+
+  it('shows nova-conductor and nova-scheduler up', async () => {
+    // After a restart the rows turn up with the services' first heartbeat.
+    const rows = await waitUntil(async () => {
+      const list = await openstack<ServiceRow[]>(['compute', 'service', 'list'], { json: true });
+      const up = ['nova-conductor', 'nova-scheduler'].every((b) => list.some((r) => r.Binary === b && r.State === 'up'));
+      return up ? list : undefined;
+    }, 30_000, 'nova-conductor and nova-scheduler up', 2_000);
+    for (const binary of ['nova-conductor', 'nova-scheduler']) {
+      assert.equal(rows.find((r) => r.Binary === binary)?.Status, 'enabled', binary);
+    }
+  });
+
+  it('has the m1.tiny and m1.small flavors', async () => {
+    const flavors = await openstack<FlavorRow[]>(['flavor', 'list'], { json: true });
+    const pick = (name: string) => flavors.filter((f) => f.Name === name).map(({ Name, RAM, Disk, VCPUs }) => ({ Name, RAM, Disk, VCPUs }));
+    assert.deepEqual(pick('m1.tiny'), [{ Name: 'm1.tiny', RAM: 512, Disk: 1, VCPUs: 1 }]);
+    assert.deepEqual(pick('m1.small'), [{ Name: 'm1.small', RAM: 1024, Disk: 2, VCPUs: 1 }]);
+  });
+
+  it('answers nova\'s port query from the neutron stub, and 404 for what it does not serve', async () => {
+    const ports = await fetch(`${cloud.neutronUrl}/v2.0/ports?device_id=x`);
+    assert.equal(ports.status, 200);
+    assert.deepEqual(await ports.json(), { ports: [] });
+    const other = await fetch(`${cloud.neutronUrl}/v2.0/routers`);
+    assert.equal(other.status, 404);
+    await other.body?.cancel();
+  });
+
+  it('serves the placement version document', async () => {
+    const res = await fetch(`${cloud.placementUrl}/`);
+    assert.equal(res.status, 200);
+    const doc = await res.json() as { versions: { id: string; status: string; max_version: string }[] };
+    assert.equal(doc.versions[0]?.id, 'v1.0');
+    assert.equal(doc.versions[0]?.status, 'CURRENT');
+    assert.match(doc.versions[0]?.max_version ?? '', /^1\.\d+$/);
+  });
+
+  // Other integration tests register compute nodes in the same cloud, which stay up for nova's
+  // service_down_time after them: a trait no node has keeps the scheduler from finding any host
+  // whichever nodes are registered, on the same path as a cloud without compute nodes.
+  describe('a server no compute node can take', () => {
+    const suffix = randomUUID().slice(0, 8);
+    const dir = mkdtempSync(join(tmpdir(), 'berth-cloud-it-'));
+    let imageId: string | undefined;
+    let serverId: string | undefined;
+
+    after(async () => {
+      try {
+        if (serverId) await openstack(['server', 'delete', '--wait', serverId], { timeoutMs: 90_000 });
+        if (imageId) await openstack(['image', 'delete', imageId]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('ends in ERROR with "No valid host"', async () => {
+      // nova-api validates the image with glance, so even a server that cannot be placed needs one.
+      const file = join(dir, 'tiny.img');
+      writeFileSync(file, Buffer.alloc(1 << 20));
+      const image = await openstack<{ id: string }>(['image', 'create', '--disk-format', 'raw', '--container-format', 'bare',
+        '--property', 'trait:CUSTOM_BERTH_IT_NO_SUCH_HOST=required', '--file', file, `berth-it-cloud-${suffix}`], { json: true });
+      imageId = image.id;
+      const created = await openstack<ServerView>(['server', 'create', '--flavor', 'm1.tiny', '--image', image.id,
+        '--nic', 'none', `berth-it-novalidhost-${suffix}`], { json: true });
+      serverId = created.id;
+      const server = await waitUntil(async () => {
+        const view = await openstack<ServerView>(['server', 'show', created.id], { json: true });
+        return view.status === 'ERROR' || view.status === 'ACTIVE' ? view : undefined;
+      }, 60_000, `server ${created.id} to leave BUILD`, 1_000);
+      assert.equal(server.status, 'ERROR');
+      assert.match(server.fault?.message ?? '', /No valid host/);
+    });
+  });
+});

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { containersOf, removeContainersOf } from '../../../tools/lib/stack.js';
+import { startNovaNode, type NovaNode } from '../../../tools/lib/nova-node.js';
+import { loadTestCloud, openstack } from '../../support/cloud.js';
+import { waitUntil } from '../../support/waits.js';
+
+/**
+ * A Berth node joining the test cloud of tools/dev/cloud.sh (real keystone, placement, glance,
+ * nova-api, nova-conductor, nova-scheduler), driven only by the stock python-openstackclient
+ * (nova-control-plane.md §5). The node's host name is stable across runs, as a real node's is:
+ * its Service and ComputeNode rows are found again, not duplicated.
+ */
+const HOST = 'berth-it';
+const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
+
+interface ServiceRow { Binary: string; Host: string; State: string; Status: string }
+interface HypervisorRow { 'Hypervisor Hostname': string; 'Hypervisor Type': string; State: string }
+interface ServerView { id: string; status: string; 'OS-EXT-SRV-ATTR:host'?: string; fault?: { message?: string } }
+
+describe('a Berth node in a real Nova (control_plane = nova)', function () {
+  this.timeout(600_000);
+  let node: NovaNode;
+  const servers: string[] = [];
+  const snapshots: string[] = [];
+
+  const show = (id: string) => openstack<ServerView>(['server', 'show', id], { json: true });
+  const waitStatus = (id: string, status: string, ms = 90_000) => waitUntil(async () => {
+    const s = await show(id);
+    if (s.status === 'ERROR') throw new Error(`server ${id} went to ERROR: ${s.fault?.message ?? '?'}`);
+    return s.status === status ? s : undefined;
+  }, ms, `server ${id} ${status}`, 1000);
+  const serviceState = async () => (await openstack<ServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'], { json: true })).find((r) => r.Host === HOST);
+  const createServer = async (name: string): Promise<ServerView> => {
+    const s = await openstack<ServerView>(['server', 'create', '--image', node.imageId, '--flavor', 'm1.tiny', '--nic', 'none', '--host', HOST, '--wait', name], { json: true, timeoutMs: 180_000 });
+    servers.push(s.id);
+    return s;
+  };
+  const containerState = async (id: string) => (await containersOf(id))[0]?.State;
+
+  before(async () => {
+    const cloud = loadTestCloud();
+    // The image path of nova mode: registry → glance-bridge → the cloud's Glance, booted from there.
+    node = await startNovaNode(cloud, { host: HOST, registry: REGISTRY });
+  });
+
+  after(async () => {
+    for (const id of servers) await openstack(['server', 'delete', '--wait', id], { timeoutMs: 120_000 }).catch(() => undefined);
+    for (const id of snapshots) await openstack(['image', 'delete', id]).catch(() => undefined);
+    for (const id of servers) await removeContainersOf(id);
+    await node?.stop();
+  });
+
+  it('registers: compute service list shows it up, hypervisor list shows it', async () => {
+    const row = await waitUntil(async () => { const r = await serviceState(); return r?.State === 'up' ? r : undefined; }, 60_000, 'nova-compute up', 1000);
+    assert.equal(row.Status, 'enabled');
+    // Mapped to cell1 by the scheduler's periodic discovery; at 2.90 the list also calls get_host_uptime.
+    const hv = await waitUntil(async () => (await openstack<HypervisorRow[]>(['hypervisor', 'list'], { json: true })).find((h) => h['Hypervisor Hostname'] === HOST), 60_000, 'hypervisor listed', 2000);
+    assert.equal(hv['Hypervisor Type'], 'docker');
+    assert.equal(hv.State, 'up');
+  });
+
+  it('server create --nic none --wait reaches ACTIVE with a running container', async () => {
+    const s = await createServer('berth-it-vm1');
+    assert.equal(s.status, 'ACTIVE');
+    assert.equal(s['OS-EXT-SRV-ATTR:host'], HOST);
+    assert.equal(await containerState(s.id), 'running');
+  });
+
+  it('stop, start and reboot keep Nova\'s record and the container in step', async () => {
+    const id = servers[0]!;
+    await openstack(['server', 'stop', id]);
+    await waitStatus(id, 'SHUTOFF');
+    assert.equal(await containerState(id), 'exited');
+    await openstack(['server', 'start', id]);
+    await waitStatus(id, 'ACTIVE');
+    assert.equal(await containerState(id), 'running');
+    await openstack(['server', 'reboot', '--wait', id], { timeoutMs: 120_000 });
+    assert.equal((await show(id)).status, 'ACTIVE');
+    assert.equal(await containerState(id), 'running');
+  });
+
+  it('console log show returns the guest\'s console', async () => {
+    const log = await waitUntil(async () => { const l = await openstack(['console', 'log', 'show', servers[0]!]); return l.includes('berth-guest: booted') ? l : undefined; }, 30_000, 'boot line on the console', 1000);
+    assert.match(log, /berth-guest: booted/);
+  });
+
+  it('server image create lands an active snapshot in Glance', async () => {
+    const img = await openstack<{ id: string }>(['server', 'image', 'create', '--name', `berth-it-snap-${Date.now()}`, '--wait', servers[0]!], { json: true, timeoutMs: 180_000 });
+    snapshots.push(img.id);
+    const shown = await openstack<{ status: string; container_format: string; disk_format: string; size: number }>(['image', 'show', img.id], { json: true });
+    assert.equal(shown.status, 'active');
+    assert.equal(shown.container_format, 'docker');
+    assert.equal(shown.disk_format, 'raw');
+    assert.ok(shown.size > 0);
+    await waitStatus(servers[0]!, 'ACTIVE', 30_000);
+  });
+
+  it('server delete removes the container and the Placement allocations', async () => {
+    const id = servers[0]!;
+    await openstack(['server', 'delete', '--wait', id], { timeoutMs: 120_000 });
+    assert.deepEqual(await containersOf(id), []);
+    const allocations = await openstack<unknown[]>(['--os-placement-api-version', '1.12', 'resource', 'provider', 'allocation', 'show', id], { json: true });
+    assert.deepEqual(allocations, []);
+  });
+
+  it('a stopped node goes down within service_down_time; restarted, it is up with its instances intact', async () => {
+    const s = await createServer('berth-it-vm2');
+    await node.stopCompute();
+    await waitUntil(async () => (await serviceState())?.State === 'down', 90_000, 'nova-compute down', 2000);
+    assert.equal(await containerState(s.id), 'running', 'the instance outlives its compute service');
+    await node.startCompute();
+    await waitUntil(async () => (await serviceState())?.State === 'up', 60_000, 'nova-compute up again', 1000);
+    assert.equal((await show(s.id)).status, 'ACTIVE');
+    assert.equal(await containerState(s.id), 'running');
+  });
+});
