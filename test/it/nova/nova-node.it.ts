@@ -59,6 +59,22 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
     assert.equal(hv.State, 'up');
   });
 
+  it('keeps a Placement provider with its inventory and traits; compute service set --disable adds COMPUTE_STATUS_DISABLED', async () => {
+    const placement = ['--os-placement-api-version', '1.39'];
+    const [rp] = await openstack<Array<{ uuid: string }>>([...placement, 'resource', 'provider', 'list', '--name', HOST], { json: true });
+    assert.ok(rp, 'resource provider named after the node');
+    const inventory = await openstack<Array<{ resource_class: string; total: number; reserved: number }>>([...placement, 'resource', 'provider', 'inventory', 'list', rp.uuid], { json: true });
+    assert.deepEqual(inventory.map((i) => i.resource_class).sort(), ['DISK_GB', 'MEMORY_MB', 'VCPU']);
+    assert.equal(inventory.find((i) => i.resource_class === 'MEMORY_MB')!.reserved, node.config.compute.reserved_host_memory_mb);
+    const traits = async () => (await openstack<Array<{ name: string }>>([...placement, 'resource', 'provider', 'trait', 'list', rp.uuid], { json: true })).map((t) => t.name);
+    assert.ok((await traits()).includes('COMPUTE_NODE'));
+    // nova-api calls set_host_enabled on the node, which keeps the scheduler's request filter in step.
+    await openstack(['compute', 'service', 'set', '--disable', '--disable-reason', 'berth test', HOST, 'nova-compute']);
+    await waitUntil(async () => (await traits()).includes('COMPUTE_STATUS_DISABLED'), 30_000, 'disabled trait', 1000);
+    await openstack(['compute', 'service', 'set', '--enable', HOST, 'nova-compute']);
+    await waitUntil(async () => !(await traits()).includes('COMPUTE_STATUS_DISABLED'), 30_000, 'disabled trait removed', 1000);
+  });
+
   it('server create --nic none --wait reaches ACTIVE with a running container', async () => {
     const s = await createServer('berth-it-vm1');
     assert.equal(s.status, 'ACTIVE');
@@ -66,7 +82,7 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
     assert.equal(await containerState(s.id), 'running');
   });
 
-  it('stop, start and reboot keep Nova\'s record and the container in step', async () => {
+  it('stop, start, pause, unpause and reboot keep Nova\'s record and the container in step', async () => {
     const id = servers[0]!;
     await openstack(['server', 'stop', id]);
     await waitStatus(id, 'SHUTOFF');
@@ -74,6 +90,11 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
     await openstack(['server', 'start', id]);
     await waitStatus(id, 'ACTIVE');
     assert.equal(await containerState(id), 'running');
+    await openstack(['server', 'pause', id]);
+    await waitStatus(id, 'PAUSED');
+    assert.equal(await containerState(id), 'paused');
+    await openstack(['server', 'unpause', id]);
+    await waitStatus(id, 'ACTIVE');
     await openstack(['server', 'reboot', '--wait', id], { timeoutMs: 120_000 });
     assert.equal((await show(id)).status, 'ACTIVE');
     assert.equal(await containerState(id), 'running');
