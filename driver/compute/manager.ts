@@ -313,6 +313,9 @@ export class ComputeManager {
   async snapshot(ctx: RequestContext, uuid: string, imageId: string, backup?: { type: string; rotation: number }): Promise<void> {
     await this.powerAction(ctx, uuid, backup ? 'backup' : 'createImage', async (row) => {
       try {
+        // nova-api leaves a snapshot at image_snapshot_pending; the compute takes it to
+        // image_snapshot (a backup stays at image_backup), as nova's snapshot_instance does.
+        if (!backup) await this.plane.saveInstance(ctx, uuid, { task_state: 'image_snapshot' }, 'image_snapshot_pending');
         await runSnapshot(this.d.agent, uuid, imageId, async (task) => {
           await this.plane.saveInstance(ctx, uuid, { task_state: task }, row.task_state);
           await this.d.store.update(row, { task_state: task });

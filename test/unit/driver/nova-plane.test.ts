@@ -142,6 +142,25 @@ describe('nova control plane (fake conductor and placement)', () => {
     assert.deepEqual(conductor.calls.slice(-2), ['Instance.save', 'Instance.destroy']);
   });
 
+  it('a snapshot walks nova\'s task states from image_snapshot_pending to none, each under its guard', async () => {
+    await plane.start();
+    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
+    const instance = msg.args.instance as Primitive;
+    const uuid = String(instance['nova_object.data'].uuid);
+    conductor.addInstance(instance);
+    const ep = computeEndpoint(manager, agent);
+    await ep.methods.build_and_run_instance!.handler({}, msg.args);
+    conductor.instances.get(uuid)!.task_state = 'image_snapshot_pending';
+    agent.snapshotPolls = 3;
+    const before = conductor.saves.length;
+    await ep.methods.snapshot_instance!.handler({}, { instance, image_id: 'snap-1' });
+    const walk = conductor.saves.slice(before).map((s) => [s.changes.task_state, s.kwargs.expected_task_state]);
+    assert.deepEqual(walk[0], ['image_snapshot', 'image_snapshot_pending']);
+    assert.deepEqual(walk.at(-1), [null, 'image_uploading']);
+    // Each save is guarded by the state the one before it wrote.
+    for (let i = 1; i < walk.length; i++) assert.equal(walk[i]![1], walk[i - 1]![0]);
+  });
+
   it('a failed build is an instance fault and error in nova too', async () => {
     await plane.start();
     const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
