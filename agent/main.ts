@@ -61,7 +61,8 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
 /** Imported only when no ImageService is injected, so in-process starts need no image client. */
 async function defaultImageService(config: Config): Promise<ImageService> {
   const { createImageClient } = await import('../glance-bridge/client/http.js');
-  return createImageClient({ url: config.glance.api_url });
+  // With [glance] auth_url set (a real Glance), every call carries a token of the [glance] service user.
+  return createImageClient({ url: config.glance.api_url, keystone: config.glance });
 }
 
 /**

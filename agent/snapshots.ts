@@ -85,6 +85,7 @@ export class Snapshots {
   }
 
   private async upload(task: SnapshotTask, committed: string): Promise<void> {
+    await this.describeAsDocker(task.image_id);
     const source = await this.deps.runtime.exportImage(committed);
     const counter = new Transform({
       transform: (chunk: Buffer, _enc, done) => {
@@ -94,14 +95,31 @@ export class Snapshots {
       },
     });
     try {
-      await Promise.all([
+      const [, image] = await Promise.all([
         pipeline(source, counter),
         this.deps.images.uploadImage!(task.image_id, counter),
       ]);
+      // A Berth store reads docker_image_id from the archive; a plain Glance (nova mode) must be told.
+      if (image.docker_image_id === undefined && this.deps.images.setProperties && /^sha256:[0-9a-f]{64}$/.test(committed)) {
+        await this.deps.images.setProperties(task.image_id, { docker_image_id: committed });
+      }
     } catch (err) {
       counter.destroy();
       if (err instanceof BerthError && (err.code === 'RUNTIME_UNAVAILABLE' || err.code === 'SERVICE_UNREACHABLE')) throw err;
       throw agentError('IMAGE_UPLOAD_FAILED', `could not upload the snapshot into image ${task.image_id}: ${describeError(err)}`, { image_id: task.image_id }, err);
+    }
+  }
+
+  /**
+   * Nova creates a snapshot's image without formats and leaves them to the virt driver (Glance
+   * refuses data for an image without them), as nova-docker set docker/raw before its upload.
+   */
+  private async describeAsDocker(imageId: string): Promise<void> {
+    const { images } = this.deps;
+    if (!images.setFormats) return;
+    const image = await images.getImage(imageId);
+    if (image && image.status === 'queued' && (!image.container_format || !image.disk_format)) {
+      await images.setFormats(imageId, { container_format: image.container_format || 'docker', disk_format: image.disk_format || 'raw' });
     }
   }
 

@@ -117,6 +117,7 @@ export const schema = {
     max_images_per_project: int(0, 'Most live images one project may own; creating one more is refused with 413. 0: no limit.', 0, Number.MAX_SAFE_INTEGER),
     max_bytes_per_project: int(0, 'Most bytes of image data one project may store; an upload that would pass it is refused with 413. 0: no limit.', 0, Number.MAX_SAFE_INTEGER),
     registry_listen: str('127.0.0.1:5050', 'Where the read-only Registry v2 endpoint hosts pull imported images from listens (HOST:PORT); separate from listen because docker\'s /v2/ paths overlap Glance\'s /v2/images. Empty: not served.'),
+    auth_strategy: choice('noauth', ['noauth', 'keystone'] as const, 'How callers of the image API are identified: noauth (X-Project-Id or default_project, as Glance\'s noauth pipeline) or keystone (X-Auth-Token validated against [keystone_authtoken]; the token\'s project owns what it creates, admins see everything).'),
   },
   registry: {
     insecure_hosts: list(['127.0.0.1:5000', 'localhost:5000'], 'Registries spoken to over plain HTTP (loopback registries by default); all others use HTTPS.'),

@@ -4,7 +4,9 @@ import { errorMiddleware, requestIdMiddleware } from '../common/koa.js';
 import type { Logger } from '../common/log.js';
 import { Counter, Histogram, MetricsRegistry } from '../common/metrics.js';
 import { statusRoutes, type ReadinessCheck } from '../common/status.js';
+import { keystoneAuthMiddleware, type KeystoneAuth } from './api/auth.js';
 import { imageRoutes } from './api/images.js';
+import type { ExportTarget } from './export.js';
 import type { Importer } from './importer.js';
 import type { ImageUploader } from './upload.js';
 import type { ProjectQuotas } from './api/quotas.js';
@@ -26,6 +28,10 @@ export interface AppDeps {
   metrics?: ImageServiceMetrics;
   /** What /readyz asks (database, blob directory); none: always ready. */
   readiness?: ReadinessCheck[];
+  /** Keystone token validation (`auth_strategy = keystone`); none: noauth. */
+  auth?: KeystoneAuth;
+  /** The Glance that `POST /v2/images/{id}/actions/export` pushes to; none: exports are refused. */
+  exportTarget?: ExportTarget;
 }
 
 /** What the image service counts. Imports are counted by main.ts, which owns the importer. */
@@ -57,8 +63,8 @@ export function createImageServiceMetrics(): ImageServiceMetrics {
 }
 
 /**
- * The image service's HTTP API: a Glance v2 subset. noauth for now: every caller acts as the
- * default project with admin rights, so X-Auth-Token is accepted and ignored.
+ * The image service's HTTP API: a Glance v2 subset. With `auth`, every call but the status and
+ * discovery paths needs a Keystone token; without it, callers name their project (noauth).
  */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
@@ -76,6 +82,7 @@ export function createApp(deps: AppDeps): Koa {
     await next();
   });
   app.use(statusRoutes({ registry: metrics.registry, checks: deps.readiness ?? [], log: deps.log }));
+  if (deps.auth) app.use(keystoneAuthMiddleware(deps.auth));
   app.use(routes.routes());
   app.use(routes.allowedMethods());
   return app;

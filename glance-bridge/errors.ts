@@ -11,7 +11,8 @@ export type ImageErrorCode =
   | 'MANIFEST_TOO_LARGE' | 'PLATFORM_NOT_FOUND' | 'IMAGE_CONFIG_INVALID' | 'DIGEST_MISMATCH'
   | 'BLOB_SIZE_MISMATCH' | 'BLOB_TOO_LARGE' | 'BLOB_NOT_FOUND' | 'REGISTRY_UNREACHABLE'
   | 'REGISTRY_AUTH_FAILED' | 'REGISTRY_ERROR' | 'LAYER_INVALID' | 'LAYER_UNSAFE'
-  | 'IMAGE_FORBIDDEN' | 'MEMBER_NOT_FOUND' | 'MEMBER_CONFLICT' | 'MEMBER_FORBIDDEN' | 'QUOTA_EXCEEDED';
+  | 'IMAGE_FORBIDDEN' | 'MEMBER_NOT_FOUND' | 'MEMBER_CONFLICT' | 'MEMBER_FORBIDDEN' | 'QUOTA_EXCEEDED'
+  | 'EXPORT_NOT_CONFIGURED' | 'IMAGE_EXPORT_FAILED';
 
 const STATUS: Record<ImageErrorCode, { status: number; retryable: boolean }> = {
   IMAGE_NOT_FOUND: { status: 404, retryable: false },
@@ -44,6 +45,10 @@ const STATUS: Record<ImageErrorCode, { status: number; retryable: boolean }> = {
   MEMBER_CONFLICT: { status: 409, retryable: false },
   MEMBER_FORBIDDEN: { status: 403, retryable: false },
   QUOTA_EXCEEDED: { status: 413, retryable: false },
+  // No remote Glance in [glance]: the request conflicts with how this service is deployed.
+  EXPORT_NOT_CONFIGURED: { status: 409, retryable: false },
+  // The remote Glance failed or stored something else than was sent; a retry starts afresh.
+  IMAGE_EXPORT_FAILED: { status: 502, retryable: true },
 };
 
 export function imageError(code: ImageErrorCode, message: string, details: ErrorDetails = {}, cause?: unknown): BerthError {

@@ -20,6 +20,7 @@ import { BlobStore } from './store/blobs.js';
 import { ImageRepository } from './store/images.js';
 import { MIGRATIONS_TABLE, migrations } from './store/migrations.js';
 import { ImageUploader } from './upload.js';
+import { exportTargetOf, incomingAuth } from './keystone-setup.js';
 
 export interface ImageServiceHandle {
   url: string;
@@ -39,6 +40,8 @@ export interface ImageServiceOverrides {
 /** Opens the store, marks imports a previous run left unfinished as killed, and listens. */
 export async function startImageService(config: Config, overrides: ImageServiceOverrides = {}): Promise<ImageServiceHandle> {
   const log = overrides.log ?? createLogger('berth-images', { debug: config.DEFAULT.debug });
+  const auth = incomingAuth(config);
+  const exportTarget = exportTargetOf(config);
   const db = openDatabase(config.image_store.connection);
   await tuneSqlite(db);
   await migrate(db, MIGRATIONS_TABLE, migrations);
@@ -76,8 +79,9 @@ export async function startImageService(config: Config, overrides: ImageServiceO
     { name: 'blob_store', probe: () => probeWritable(blobs.root) },
   ];
   const app = createApp({ images, blobs, importer, uploader, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project, metrics, readiness,
-    quotas: { maxImages: config.image_store.max_images_per_project, maxBytes: config.image_store.max_bytes_per_project } });
-  const registryEndpoint = await startRegistryEndpoint(config, { images, blobs, log });
+    quotas: { maxImages: config.image_store.max_images_per_project, maxBytes: config.image_store.max_bytes_per_project },
+    ...(auth ? { auth } : {}), ...(exportTarget ? { exportTarget } : {}) });
+  const registryEndpoint = await startRegistryEndpoint(config, { images, blobs, log, ...(auth ? { validator: auth.validator } : {}) });
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.image_store.listen));
   log.info({ url, blob_path: blobs.root }, 'berth-images listening');

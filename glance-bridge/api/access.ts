@@ -8,11 +8,13 @@ import type { ImageRecord, ImageRepository } from '../store/images.js';
 /**
  * Who is asking. noauth, as Glance's own noauth pipeline: the project comes from `X-Project-Id`
  * (or the older `X-Tenant-Id`), else the default project; `X-Roles` containing `admin` makes an
- * admin. Keystone will fill the same fields from a validated token.
+ * admin. With Keystone, the auth middleware (auth.ts) has set the caller from the token already.
  */
 export interface Caller { project: string; admin: boolean }
 
 export function callerOf(ctx: Koa.Context, defaultProject: string): Caller {
+  const authenticated = ctx.state.caller as Caller | undefined;
+  if (authenticated) return authenticated;
   const project = (ctx.get('x-project-id') || ctx.get('x-tenant-id')).trim() || defaultProject;
   if (project.length > 255) throw invalidInput('X-Project-Id has at most 255 characters', { field: 'X-Project-Id' });
   const roles = ctx.get('x-roles').split(',').map((r) => r.trim().toLowerCase());

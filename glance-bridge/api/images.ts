@@ -7,6 +7,9 @@ import { imageError } from '../errors.js';
 import { MemberRepository, MEMBER_STATUSES } from '../store/members.js';
 import { callerOf, imageAccessGuard, listedFor, type MemberStatusFilter, type VisibilityFilter } from './access.js';
 import { addDataRoutes } from './data.js';
+import { addExportRoutes } from './export.js';
+import type { Logger } from '../../common/log.js';
+import type { ExportTarget } from '../export.js';
 import { addMemberRoutes } from './members.js';
 import { checkImageCount, type ProjectQuotas } from './quotas.js';
 import { addMetadataRoutes } from './metadata.js';
@@ -24,6 +27,8 @@ export interface ImageRoutesDeps {
   maxBodyBytes: number;
   defaultProject: string;
   quotas?: ProjectQuotas;
+  log: Logger;
+  exportTarget?: ExportTarget;
 }
 
 function memberStatusFilter(raw: unknown): MemberStatusFilter {
@@ -46,6 +51,7 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
   const members = new MemberRepository(deps.images.db);
   router.param('id', imageAccessGuard({ images: deps.images, members, defaultProject: deps.defaultProject }));
   addDataRoutes(router, deps);
+  addExportRoutes(router, deps);
   addMetadataRoutes(router, { ...deps, view });
   addMemberRoutes(router, { images: deps.images, members, maxBodyBytes: deps.maxBodyBytes });
 

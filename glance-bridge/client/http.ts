@@ -1,14 +1,22 @@
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BerthError, errorFromBody } from '../../common/errors.js';
-import { parseEndpoint, readBody, requestJson, requestRaw, type Endpoint } from '../../common/http-client.js';
+import { readBody, requestJson, requestRaw, type RawResponse, type RequestOptions } from '../../common/http-client.js';
+import type { KeystoneCredentials, KeystoneSession } from '../../common/keystone/index.js';
+import { imageClientAuth, unauthorized } from './auth.js';
 import type { GlanceImage, ImageService, ImportProgress } from './types.js';
 
 export interface ImageClientOptions {
-  /** Glance v2 endpoint: http://HOST:PORT or unix:///PATH.sock. */
+  /** Glance v2 endpoint: http://HOST:PORT or unix:///PATH.sock; empty: the Keystone catalog's `image` endpoint. */
   url: string;
   /** Sent as X-Auth-Token (Keystone); ignored by a noauth image service. */
   token?: string;
+  /**
+   * A `[glance]` auth block: when its auth_url is set, every call sends a token of this Keystone
+   * session, and a 401 makes it authenticate again once before the call fails.
+   */
+  keystone?: KeystoneCredentials;
+  session?: KeystoneSession;
   pollIntervalMs?: number;
   /** Longest an importImage call waits for the image to become active. */
   importTimeoutMs?: number;
@@ -17,13 +25,30 @@ export interface ImageClientOptions {
 
 const SERVICE = 'image service';
 
-/** ImageService over the Glance v2 HTTP API (the glance-bridge, or a real Glance for the read calls). */
+/** ImageService over the Glance v2 HTTP API: the glance-bridge, or a real Glance with Keystone. */
 export function createImageClient(opts: ImageClientOptions): ImageService {
-  const ep: Endpoint = parseEndpoint(opts.url);
-  const headers: Record<string, string> = opts.token ? { 'x-auth-token': opts.token } : {};
+  const auth = imageClientAuth(opts);
   const timeoutMs = opts.requestTimeoutMs ?? 30_000;
-  const json = <T>(method: string, path: string, body?: unknown, accept: number[] = []) =>
-    requestJson<T>(ep, { method, path, headers, body, timeoutMs, accept }, SERVICE);
+  const json = async <T>(method: string, path: string, body?: unknown, accept: number[] = [], contentType?: string): Promise<{ status: number; body: T }> => {
+    for (let attempt = 0; ; attempt++) {
+      const headers = { ...(contentType ? { 'content-type': contentType } : {}), ...(await auth.headers()) };
+      const res = await requestJson<T>(await auth.endpoint(), { method, path, headers, body, timeoutMs, accept: [...accept, 401] }, SERVICE);
+      if (res.status !== 401 || accept.includes(401)) return res;
+      if (attempt === 0 && auth.renew()) continue;
+      throw unauthorizedFrom(res.body, method, path);
+    }
+  };
+  /** A bodiless request whose answer is streamed; retried once with a fresh token after a 401. */
+  const raw = async (o: RequestOptions): Promise<RawResponse> => {
+    for (let attempt = 0; ; attempt++) {
+      const res = await requestRaw(await auth.endpoint(), { ...o, headers: { ...o.headers, ...(await auth.headers()) }, timeoutMs }, SERVICE);
+      if (res.status !== 401 || o.stream || attempt > 0 || !auth.renew()) return res;
+      res.body.resume();
+    }
+  };
+
+  const patch = async (id: string, ops: Array<{ op: string; path: string; value: string }>): Promise<GlanceImage> =>
+    (await json<GlanceImage>('PATCH', `/v2/images/${encodeURIComponent(id)}`, ops, [], 'application/openstack-images-v2.1-json-patch')).body;
 
   const getImage = async (id: string): Promise<GlanceImage | null> => {
     const res = await json<GlanceImage>('GET', `/v2/images/${encodeURIComponent(id)}`, undefined, [404]);
@@ -45,7 +70,7 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
     },
 
     async downloadImage(id) {
-      const res = await requestRaw(ep, { path: `/v2/images/${encodeURIComponent(id)}/file`, headers, timeoutMs }, SERVICE);
+      const res = await raw({ path: `/v2/images/${encodeURIComponent(id)}/file` });
       if (res.status === 200) return res.body;
       const text = await readBody(res.body, 1024 * 1024).catch(() => Buffer.alloc(0));
       if (res.status === 204) throw new BerthError('IMAGE_NO_DATA', `image ${id} has no data yet`, { status: 409, details: { image_id: id } });
@@ -72,13 +97,17 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
       }
     },
 
-    async uploadImage(id, data) {
+    async uploadImage(id, data, size) {
       const stream = data instanceof Readable ? data : Readable.from(data as AsyncIterable<Buffer>);
-      const res = await requestRaw(ep, {
-        method: 'PUT', path: `/v2/images/${encodeURIComponent(id)}/file`,
-        headers: { ...headers, 'content-type': 'application/octet-stream' }, stream, timeoutMs,
-      }, SERVICE);
+      // A stream cannot be sent twice: a cheap authenticated call first renews a stale token.
+      if (opts.keystone?.auth_url || opts.session) await getImage(id);
+      const path = `/v2/images/${encodeURIComponent(id)}/file`;
+      const res = await raw({
+        method: 'PUT', path, stream,
+        headers: { 'content-type': 'application/octet-stream', ...(size !== undefined ? { 'content-length': String(size) } : {}) },
+      });
       const text = await readBody(res.body, 1024 * 1024).catch(() => Buffer.alloc(0));
+      if (res.status === 401) { stream.destroy(); throw unauthorizedFrom(undefined, 'PUT', path); }
       if (res.status !== 204 && res.status !== 200) {
         // The service may refuse before reading everything (wrong state, over the size cap).
         stream.destroy();
@@ -95,11 +124,29 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
       return (await json<GlanceImage>('POST', '/v2/images', props)).body;
     },
 
+    async exportImage(id, exportOpts = {}) {
+      return (await json<{ image: GlanceImage }>('POST', `/v2/images/${encodeURIComponent(id)}/actions/export`, exportOpts)).body.image;
+    },
+
+    async setProperties(id, properties) {
+      return patch(id, Object.entries(properties).map(([key, value]) => ({ op: 'add', path: `/${key}`, value })));
+    },
+
+    async setFormats(id, formats) {
+      return patch(id, Object.entries(formats).map(([key, value]) => ({ op: 'replace', path: `/${key}`, value })));
+    },
+
     async deleteImage(id) {
       // Already gone counts as deleted, so retries are safe.
       await json('DELETE', `/v2/images/${encodeURIComponent(id)}`, undefined, [404]);
     },
   };
+}
+
+/** A Berth body keeps its code (a noauth bridge never sends one); anything else is our credentials' fault. */
+function unauthorizedFrom(body: unknown, method: string, path: string): BerthError {
+  const err = errorFromBody(body, 401, `${SERVICE} ${method} ${path}`);
+  return err.code === 'UPSTREAM_ERROR' ? unauthorized(method, path) : err;
 }
 
 function progressOf(image: GlanceImage): ImportProgress {

@@ -48,7 +48,17 @@ export interface ImageService {
   createImage(props: { name: string; container_format: string; disk_format: string; visibility?: GlanceImage['visibility'] } & Record<string, unknown>): Promise<GlanceImage>;
   /**
    * Streams image data into a queued image (`PUT /v2/images/{id}/file`); resolves to the image,
-   * active. Optional until every ImageService implements it; callers fail clearly without it.
+   * active. `size`, when known, is sent as Content-Length. Optional until every ImageService
+   * implements it; callers fail clearly without it.
    */
-  uploadImage?(id: string, data: NodeJS.ReadableStream): Promise<GlanceImage>;
+  uploadImage?(id: string, data: NodeJS.ReadableStream, size?: number): Promise<GlanceImage>;
+  /**
+   * Berth's export (`POST /v2/images/{id}/actions/export`): the glance-bridge copies its image into
+   * the Glance of its `[glance]` section; resolves to the remote image, active and verified.
+   */
+  exportImage?(id: string, opts?: { visibility?: GlanceImage['visibility']; name?: string }): Promise<GlanceImage>;
+  /** Adds (or overwrites) custom properties with Glance's JSON-patch `add` ops; resolves to the image. */
+  setProperties?(id: string, properties: Record<string, string>): Promise<GlanceImage>;
+  /** Sets container_format and disk_format of a queued image (JSON-patch `replace`, as Glance wants for core attributes). */
+  setFormats?(id: string, formats: { container_format: string; disk_format: string }): Promise<GlanceImage>;
 }

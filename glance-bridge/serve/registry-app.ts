@@ -1,16 +1,26 @@
 import Koa from 'koa';
+import { BerthError } from '../../common/errors.js';
+import type { TokenValidator } from '../../common/keystone/index.js';
 import type { Logger } from '../../common/log.js';
 import { parseRange } from '../api/data.js';
 import { isDigest, type BlobStore } from '../store/blobs.js';
 import type { ImageRecord, ImageRepository } from '../store/images.js';
+import { MemberRepository } from '../store/members.js';
 import { RegistryNames } from './names.js';
+import { readableBy, registryCaller } from './registry-auth.js';
 
 /** Counts of what the endpoint served (GETs only; HEADs move no data). */
 export interface RegistryEndpointStats { manifestsServed: number; blobsServed: number; blobBytesServed: number }
 
-export interface RegistryEndpointDeps { images: ImageRepository; blobs: BlobStore; log: Logger }
+export interface RegistryEndpointDeps {
+  images: ImageRepository;
+  blobs: BlobStore;
+  log: Logger;
+  /** With Keystone: anonymous pulls see public and community images, tokens their project's (registry-auth.ts). */
+  validator?: TokenValidator;
+}
 
-type RegistryCode = 'NAME_UNKNOWN' | 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'UNSUPPORTED' | 'RANGE_INVALID' | 'UNKNOWN';
+type RegistryCode = 'NAME_UNKNOWN' | 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'UNSUPPORTED' | 'RANGE_INVALID' | 'UNAUTHORIZED' | 'UNKNOWN';
 
 /** An error in the distribution spec's body shape, which docker prints to the user. */
 class RegistryError extends Error {
@@ -24,22 +34,24 @@ const ROUTE = new RegExp(`^/v2/(${COMPONENT}(?:/${COMPONENT})*)/(manifests|blobs
 /**
  * A read-only Registry HTTP API v2 over the store, so a host's dockerd can `docker pull` an
  * imported image and fetch only the layers it lacks. Served on its own listener: docker's `/v2/…`
- * paths and Glance's `/v2/images` share a prefix. No authentication or project scoping: the
- * endpoint is for the compute hosts, and listens on loopback by default.
+ * paths and Glance's `/v2/images` share a prefix. In noauth every image is served: the endpoint
+ * is for the compute hosts, and listens on loopback by default.
  */
 export function createRegistryApp(deps: RegistryEndpointDeps): { app: Koa; stats: RegistryEndpointStats } {
   const stats: RegistryEndpointStats = { manifestsServed: 0, blobsServed: 0, blobBytesServed: 0 };
   const names = new RegistryNames(deps.images);
+  const members = new MemberRepository(deps.images.db);
   const app = new Koa();
 
-  const findImages = async (name: string): Promise<ImageRecord[]> => {
-    const found = await names.imagesNamed(name);
+  const findImages = async (ctx: Koa.Context, name: string): Promise<ImageRecord[]> => {
+    let found = await names.imagesNamed(name);
+    if (deps.validator) found = await readableBy(await registryCaller(ctx, deps.validator), found, members);
     if (!found.length) throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known to this registry`, { name });
     return found;
   };
 
   const serveManifest = async (ctx: Koa.Context, name: string, reference: string): Promise<void> => {
-    const image = names.pick(name, await findImages(name), reference);
+    const image = names.pick(name, await findImages(ctx, name), reference);
     const manifest = image ? await deps.images.manifestOf(image.id) : null;
     if (!manifest) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest ${reference} of ${name} is not known to this registry`, { name, reference });
     ctx.status = 200;
@@ -63,7 +75,7 @@ export function createRegistryApp(deps: RegistryEndpointDeps): { app: Koa; stats
   };
 
   const serveBlob = async (ctx: Koa.Context, name: string, digest: string): Promise<void> => {
-    const images = await findImages(name);
+    const images = await findImages(ctx, name);
     const size = isDigest(digest) && await belongsTo(images, digest) ? await deps.blobs.size(digest) : null;
     if (size === null) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${digest} is not in repository ${name}`, { digest });
     ctx.set('docker-content-digest', digest);
@@ -91,7 +103,9 @@ export function createRegistryApp(deps: RegistryEndpointDeps): { app: Koa; stats
     try {
       await next();
     } catch (err) {
-      const known = err instanceof RegistryError ? err : null;
+      const known = err instanceof RegistryError ? err
+        : err instanceof BerthError && err.status === 401 ? new RegistryError(401, 'UNAUTHORIZED', err.message)
+          : err instanceof BerthError && err.retryable ? new RegistryError(err.status, 'UNKNOWN', err.message) : null;
       if (!known) deps.log.error({ err, path: ctx.path }, 'registry endpoint failed');
       ctx.status = known?.status ?? 500;
       ctx.body = { errors: [{ code: known?.code ?? 'UNKNOWN', message: known?.message ?? 'internal error (see the image service log)', detail: known?.detail ?? {} }] };

@@ -3,10 +3,25 @@ import type { CliContext } from '../context.js';
 import { UsageError } from '../context.js';
 import { printList, printObject, spinner } from '../output.js';
 import { isUuid } from '../../../common/koa.js';
+import { createImageClient } from '../../../glance-bridge/client/http.js';
+import type { GlanceImage, ImageService } from '../../../glance-bridge/client/types.js';
 
 type Run = (fn: (ctx: CliContext) => Promise<void>) => Promise<void>;
 
 function mib(n: number | null | undefined): string { return n ? `${(n / 1048576).toFixed(1)} MiB` : '0'; }
+
+const VISIBILITIES = ['public', 'private', 'shared', 'community'];
+
+/**
+ * With --to-glance, [glance] names the cloud's Glance, so the bridge is reached at its own
+ * `[image_store] listen`; with Keystone auth on the bridge, the [glance] user's token is sent.
+ */
+function bridgeClient(ctx: CliContext): ImageService {
+  const listen = ctx.config.image_store.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
+  const keystone = ctx.config.image_store.auth_strategy === 'keystone' ? { keystone: ctx.config.glance } : {};
+  // The export answers only once the whole image is in the remote Glance.
+  return createImageClient({ url: `http://${listen}`, ...keystone, requestTimeoutMs: 3_600_000 });
+}
 
 export function registerImage(program: Command, run: Run): void {
   const image = program.command('image').description('images in the image service');
@@ -14,14 +29,22 @@ export function registerImage(program: Command, run: Run): void {
   image.command('import <source>')
     .description('import a registry image (docker://HOST/REPO:TAG or @sha256:...) into the image store')
     .option('--name <name>', 'image name (default: the reference)')
-    .action((source: string, o) => run(async (ctx) => {
+    .option('--to-glance', 'then copy it into the Glance of [glance] (api_url, or the Keystone catalog\'s image endpoint), with the [glance] credentials')
+    .option('--visibility <visibility>', `visibility of the copy in Glance (with --to-glance): ${VISIBILITIES.join(', ')}`, 'private')
+    .action((source: string, o: { name?: string; toGlance?: boolean; visibility: string }) => run(async (ctx) => {
       if (!/^(docker:\/\/)?[^\s/]+\/\S+$/.test(source)) throw new UsageError(`not a registry reference: ${JSON.stringify(source)} (expected docker://HOST/REPO:TAG)`);
+      if (!VISIBILITIES.includes(o.visibility)) throw new UsageError(`--visibility must be one of ${VISIBILITIES.join(', ')}`);
+      const images = o.toGlance ? bridgeClient(ctx) : ctx.images();
       const spin = spinner(`importing ${source}`);
       try {
-        const img = await ctx.images().importImage(source.startsWith('docker://') ? source : `docker://${source}`, {
-          name: o.name,
+        let img = await images.importImage(source.startsWith('docker://') ? source : `docker://${source}`, {
+          ...(o.name ? { name: o.name } : {}),
           onProgress: (p) => spin.update(`importing ${source}: ${p.status} ${mib(p.bytes_done)}${p.bytes_total ? ` of ${mib(p.bytes_total)}` : ''}`),
         });
+        if (o.toGlance) {
+          spin.update(`copying ${source} (${mib(img.size)}) into Glance`);
+          img = await images.exportImage!(img.id, { visibility: o.visibility as GlanceImage['visibility'], ...(o.name ? { name: o.name } : {}) });
+        }
         spin.stop();
         printObject(img as unknown as Record<string, unknown>, ctx.format);
       } catch (err) {
