@@ -2,6 +2,7 @@ import { silentLogger, type Logger } from '../../common/log.js';
 import { BerthError } from '../../common/errors.js';
 import { decodeBody, encodeEnvelope, newUniqueId } from '../../driver/rpc/envelope.js';
 import { AmqpTransport } from '../../driver/rpc/transport.js';
+import { RemoteFailure } from '../../driver/rpc/caller.js';
 import { transientQueueArgs, type RabbitDeclareOptions } from '../../driver/rpc/topology.js';
 
 /**
@@ -10,11 +11,7 @@ import { transientQueueArgs, type RabbitDeclareOptions } from '../../driver/rpc/
  */
 export interface RpcClientOptions { url: string; exchange: string; rabbit: RabbitDeclareOptions; log?: Logger; connectTimeoutMs?: number }
 
-export class RemoteFailure extends BerthError {
-  constructor(readonly failureClass: string, readonly failureModule: string, message: string, readonly kwargs: Record<string, unknown>) {
-    super(`REMOTE_${failureClass.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`, message, { status: Number(kwargs.code ?? 500) || 500 });
-  }
-}
+export { RemoteFailure };
 
 export class RpcClient {
   private readonly transport: AmqpTransport;

@@ -35,6 +35,14 @@ describe('nova control plane (fake conductor and placement)', () => {
     resources, usage, conductor, placement, log: silentLogger(),
   });
 
+  /** The captured build cast (fixture 08), its instance already in nova's database as the conductor left it. */
+  const seedBuild = () => {
+    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
+    const instance = msg.args.instance as Primitive;
+    conductor.addInstance(instance);
+    return { msg, instance, uuid: String(instance['nova_object.data'].uuid) };
+  };
+
   beforeEach(async () => {
     conductor = new FakeConductor();
     placement = new FakePlacement();
@@ -94,12 +102,9 @@ describe('nova control plane (fake conductor and placement)', () => {
 
   it('builds the captured conductor cast with nova\'s four guarded saves (fixtures 08, 09)', async () => {
     await plane.start();
-    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
-    const instance = msg.args.instance as Primitive;
-    conductor.addInstance(instance);
+    const { msg, uuid } = seedBuild();
     const ep = computeEndpoint(manager, agent);
     await ep.methods.build_and_run_instance!.handler({ request_id: 'req-1' }, msg.args);
-    const uuid = String(instance['nova_object.data'].uuid);
     const saves = conductor.saves.filter((s) => s.uuid === uuid);
     assert.deepEqual(saves.map((s) => s.kwargs), [{ expected_task_state: ['scheduling', null] }, {}, { expected_task_state: [null] }, { expected_task_state: 'spawning' }]);
     assert.deepEqual(saves[1]!.changes, { host: 'berth1', launched_on: 'berth1', node: 'berth1' });
@@ -111,21 +116,16 @@ describe('nova control plane (fake conductor and placement)', () => {
 
   it('a server deleted while it was being scheduled is not built', async () => {
     await plane.start();
-    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
-    const instance = msg.args.instance as Primitive;
-    conductor.addInstance(instance);
-    conductor.instances.get(String(instance['nova_object.data'].uuid))!.task_state = 'deleting';
+    const { msg, uuid } = seedBuild();
+    conductor.instances.get(uuid)!.task_state = 'deleting';
     await computeEndpoint(manager, agent).methods.build_and_run_instance!.handler({ request_id: 'req-1' }, msg.args);
     assert.equal(agent.calls.filter((c) => c === 'createInstance').length, 0);
-    assert.equal((await store.get(String(instance['nova_object.data'].uuid)))?.deleted, true);
+    assert.equal((await store.get(uuid))?.deleted, true);
   });
 
   it('stop, then delete: saved under the API\'s task state; delete releases allocations and destroys the record', async () => {
     await plane.start();
-    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
-    const instance = msg.args.instance as Primitive;
-    const uuid = String(instance['nova_object.data'].uuid);
-    conductor.addInstance(instance);
+    const { msg, instance, uuid } = seedBuild();
     const ep = computeEndpoint(manager, agent);
     await ep.methods.build_and_run_instance!.handler({}, msg.args);
     conductor.instances.get(uuid)!.task_state = 'powering-off';
@@ -144,10 +144,7 @@ describe('nova control plane (fake conductor and placement)', () => {
 
   it('a snapshot walks nova\'s task states from image_snapshot_pending to none, each under its guard', async () => {
     await plane.start();
-    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
-    const instance = msg.args.instance as Primitive;
-    const uuid = String(instance['nova_object.data'].uuid);
-    conductor.addInstance(instance);
+    const { msg, instance, uuid } = seedBuild();
     const ep = computeEndpoint(manager, agent);
     await ep.methods.build_and_run_instance!.handler({}, msg.args);
     conductor.instances.get(uuid)!.task_state = 'image_snapshot_pending';
@@ -163,10 +160,7 @@ describe('nova control plane (fake conductor and placement)', () => {
 
   it('a failed build is an instance fault and error in nova too', async () => {
     await plane.start();
-    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
-    const instance = msg.args.instance as Primitive;
-    const uuid = String(instance['nova_object.data'].uuid);
-    conductor.addInstance(instance);
+    const { msg, uuid } = seedBuild();
     agent.failNext('createInstance', new BerthError('RUNTIME_UNAVAILABLE', 'boom', { status: 503 }));
     await computeEndpoint(manager, agent).methods.build_and_run_instance!.handler({}, msg.args);
     assert.equal(conductor.instances.get(uuid)!.vm_state, 'error');
@@ -186,10 +180,7 @@ describe('nova control plane (fake conductor and placement)', () => {
 
   it('after a restart an instance it never saw is read from nova before saving', async () => {
     await plane.start();
-    const msg = fixture('08-conductor-to-compute-cast-build_and_run_instance.json').request.body['oslo.message'];
-    const instance = msg.args.instance as Primitive;
-    const uuid = String(instance['nova_object.data'].uuid);
-    conductor.addInstance(instance);
+    const { uuid } = seedBuild();
     await plane.saveInstance({}, uuid, { task_state: null }, ['scheduling', null]);
     assert.ok(conductor.calls.includes('Instance.get_by_uuid'));
   });
