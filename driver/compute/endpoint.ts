@@ -27,6 +27,11 @@ export const UNSUPPORTED_METHODS = [
   'attach_volume', 'detach_volume', 'swap_volume', 'reserve_block_device_name', 'remove_volume_connection',
   'attach_interface', 'detach_interface', 'get_vnc_console', 'get_spice_console', 'get_serial_console', 'get_mks_console',
   'get_rdp_console', 'trigger_crash_dump', 'quiesce_instance', 'unquiesce_instance', 'volume_snapshot_create', 'volume_snapshot_delete',
+  'prep_snapshot_based_resize_at_dest', 'prep_snapshot_based_resize_at_source', 'finish_snapshot_based_resize_at_dest',
+  'confirm_snapshot_based_resize_at_source', 'revert_snapshot_based_resize_at_dest', 'finish_revert_snapshot_based_resize_at_source',
+  'drop_move_claim_at_destination', 'check_instance_shared_storage', 'soft_delete_instance', 'restore_instance',
+  'add_fixed_ip_to_instance', 'remove_fixed_ip_from_instance', 'allow_share', 'deny_share', 'validate_console_port',
+  'host_power_action', 'host_maintenance_mode', 'cache_images',
 ] as const;
 
 function imageIdOf(image: unknown, fallback: string): string {
@@ -148,6 +153,15 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     get_host_uptime: {
       required: [],
       handler: () => hostUptime(),
+    },
+    external_instance_event: {
+      required: ['instances', 'events'],
+      // Neutron and Cinder events (network-vif-plugged, volume-extended, ...) concern devices a
+      // container node does not attach; accepted so nova-api's relaying never errors.
+      handler: async (_ctx, args) => {
+        if (!Array.isArray(args.events)) throw invalidField('events', 'expected a list of InstanceExternalEvent');
+        return null;
+      },
     },
     set_host_enabled: {
       required: ['enabled'],

@@ -42,6 +42,7 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   inject_network_info: { kind: 'cast', summary: 'Accepted; the agent configures container networking itself.', errors: ['InstanceNotFound'] },
   reset_network: { kind: 'cast', summary: 'Removed from nova\'s 6.x API; accepted from old callers, nothing to reset.', errors: ['InstanceNotFound'] },
   get_host_uptime: { kind: 'call', summary: 'The host\'s uptime(1) line (nova-api asks it for `hypervisor list` at microversion 2.88 and later).' },
+  external_instance_event: { kind: 'cast', summary: 'Events nova-api relays from Neutron and Cinder (network-vif-plugged, volume-extended, ...): accepted and ignored, a container node attaches no such devices.', errors: ['InvalidInput (events not a list)'] },
   set_host_enabled: { kind: 'call', summary: 'enabled=false keeps the scheduler from placing new instances here: in nova mode the COMPUTE_STATUS_DISABLED trait is added to the node\'s Placement provider (removed again with true). Returns "enabled" or "disabled".', errors: ['InvalidInput (enabled not a boolean)'] },
 };
 
