@@ -78,7 +78,8 @@ export class HttpPlacement implements PlacementClient {
 
   async setInventory(uuid: string, resources: HostResources): Promise<void> {
     const inventories = inventoriesOf(resources);
-    const key = JSON.stringify(inventories);
+    // Keyed by provider too: the same resources for another provider still need their PUT.
+    const key = `${uuid} ${JSON.stringify(inventories)}`;
     if (key === this.lastInventory) return;
     await this.guarded(uuid, async (generation) => (await this.req('PUT', `resource_providers/${uuid}/inventories`, { resource_provider_generation: generation, inventories }, [409])).status);
     this.lastInventory = key;

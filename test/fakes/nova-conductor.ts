@@ -62,6 +62,7 @@ export class FakeConductor implements ConductorClient {
       if (name === 'Service') this.services.push(row);
       else if (name === 'ComputeNode') this.nodes.push(row);
       else if (name === 'InstanceFault') this.faults.push(row);
+      else if (name === 'Instance') this.instances.set(String(row.uuid), row);
       else throw fail('ObjectActionError', `cannot create ${name}`, 400);
       return [{ ...filled, obj_what_changed: [] }, null];
     }
@@ -92,7 +93,11 @@ export class FakeConductor implements ConductorClient {
       const expected = Array.isArray(e) ? e : [e];
       if (!expected.includes(row.task_state ?? null)) {
         const cls = row.task_state === 'deleting' ? 'UnexpectedDeletingTaskStateError' : 'UnexpectedTaskStateError';
-        throw new RemoteFailure(cls, 'nova.exception', `Conflict updating instance ${uuid}. Expected: ${JSON.stringify(e)}. Actual: ${String(row.task_state)}`, { code: 409 });
+        const [want, got] = [{ task_state: e }, { task_state: row.task_state ?? null }];
+        // nova's InstanceUpdateConflict keeps NovaException's default code, 500.
+        throw new RemoteFailure(cls, 'nova.exception', `Conflict updating instance ${uuid}. Expected: ${JSON.stringify(want)}. Actual: ${JSON.stringify(got)}`, {
+          instance_uuid: uuid, expected: want, actual: got, code: 500,
+        });
       }
     }
     Object.assign(row, changes, { updated_at: now });

@@ -1,33 +1,54 @@
+import { BerthError } from '../../common/errors.js';
 import type { HostResources } from '../../driver/compute/resources.js';
 import { inventoriesOf, type PlacementClient } from '../../driver/nova/placement.js';
 
-/** Placement's resource providers, inventories, traits and allocations, in memory. */
+/** The os-traits names Berth uses; Placement refuses a standard trait it does not know. */
+export const STANDARD_TRAITS = ['COMPUTE_NODE', 'COMPUTE_IMAGE_TYPE_RAW', 'COMPUTE_STATUS_DISABLED'];
+
+/** The error HttpPlacement gives for a status it does not expect (Placement's body has no Berth code). */
+const upstream = (what: string, status: number) => new BerthError('UPSTREAM_ERROR', `placement ${what}: HTTP ${status}`, { status: 502, retryable: status >= 500 });
+
+/**
+ * Placement's resource providers, inventories, traits and allocations, in memory, behaving as
+ * HttpPlacement against the real service does (test/conformance/placement.ts): unknown providers
+ * and unknown standard traits are errors, names are unique, an unchanged inventory costs no generation.
+ */
 export class FakePlacement implements PlacementClient {
   readonly providers = new Map<string, { name: string; generation: number; inventories: Record<string, Record<string, number>>; traits: string[] }>();
   readonly allocations = new Map<string, Record<string, number>>();
+  /** Traits Placement knows; tests may add to it. CUSTOM_ traits are added by setTraits, as HttpPlacement creates them. */
+  readonly knownTraits = new Set(STANDARD_TRAITS);
 
   async ensureProvider(uuid: string, name: string): Promise<number> {
-    const p = this.providers.get(uuid) ?? { name, generation: 0, inventories: {}, traits: [] };
-    this.providers.set(uuid, p);
-    return p.generation;
+    const existing = this.providers.get(uuid);
+    if (existing) return existing.generation;
+    if ([...this.providers.values()].some((p) => p.name === name)) {
+      throw new BerthError('PLACEMENT_CONFLICT', `placement already has a resource provider named ${name} with another uuid`, { status: 409 });
+    }
+    this.providers.set(uuid, { name, generation: 0, inventories: {}, traits: [] });
+    return 0;
   }
 
-  private must(uuid: string) {
+  private must(uuid: string, what: string) {
     const p = this.providers.get(uuid);
-    if (!p) throw new Error(`no resource provider ${uuid}`);
+    if (!p) throw upstream(`${what} resource_providers/${uuid}`, 404);
     return p;
   }
 
   async setInventory(uuid: string, resources: HostResources): Promise<void> {
-    const p = this.must(uuid);
-    p.inventories = inventoriesOf(resources);
+    const p = this.must(uuid, 'GET');
+    const inventories = inventoriesOf(resources);
+    if (JSON.stringify(inventories) === JSON.stringify(p.inventories)) return;
+    p.inventories = inventories;
     p.generation++;
   }
 
-  async getTraits(uuid: string): Promise<string[]> { return [...this.must(uuid).traits]; }
+  async getTraits(uuid: string): Promise<string[]> { return [...this.must(uuid, 'GET').traits]; }
 
   async setTraits(uuid: string, traits: string[]): Promise<void> {
-    const p = this.must(uuid);
+    const p = this.must(uuid, 'GET');
+    for (const t of traits) if (t.startsWith('CUSTOM_')) this.knownTraits.add(t);
+    if (traits.some((t) => !this.knownTraits.has(t))) throw upstream(`PUT resource_providers/${uuid}/traits`, 400);
     p.traits = [...new Set(traits)].sort();
     p.generation++;
   }

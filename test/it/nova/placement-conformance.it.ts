@@ -1,0 +1,56 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { keystoneSession } from '../../../common/keystone/index.js';
+import { HttpPlacement } from '../../../driver/nova/placement.js';
+import { placementConformance } from '../../conformance/placement.js';
+import { loadTestCloud, openstack } from '../../support/cloud.js';
+
+const PLACEMENT = ['--os-placement-api-version', '1.39'];
+
+interface InventoryRow { resource_class: string; total: number; reserved: number; min_unit: number; max_unit: number; step_size: number; allocation_ratio: number }
+
+/**
+ * The real Placement of the test cloud (tools/dev/cloud.sh) through HttpPlacement with the cloud's
+ * placement service user; read back with the stock client as the cloud's admin.
+ */
+placementConformance('placement', async () => {
+  const cloud = loadTestCloud();
+  const session = keystoneSession({
+    auth_url: cloud.keystoneUrl, username: cloud.placement.username, password: cloud.placement.password, project_name: cloud.serviceProject,
+    user_domain_name: 'Default', project_domain_name: 'Default', region_name: 'RegionOne',
+  });
+  const uuid = randomUUID();
+  const suffix = randomBytes(4).toString('hex');
+  const customTrait = `CUSTOM_BERTH_CONF_${suffix.toUpperCase()}`;
+  return {
+    placement: new HttpPlacement(session, 'public'),
+    uuid,
+    name: `berth-conf-${suffix}`,
+    customTrait,
+    inspect: {
+      async generation(id) {
+        try {
+          return (await openstack<{ generation: number }>([...PLACEMENT, 'resource', 'provider', 'show', id], { json: true })).generation;
+        } catch (err) {
+          if (/No resource provider|404/.test((err as Error).message)) return null;
+          throw err;
+        }
+      },
+      async inventories(id) {
+        const rows = await openstack<InventoryRow[]>([...PLACEMENT, 'resource', 'provider', 'inventory', 'list', id], { json: true });
+        return Object.fromEntries(rows.map(({ resource_class: rc, total, reserved, min_unit, max_unit, step_size, allocation_ratio }) => (
+          [rc, { total, reserved, min_unit, max_unit, step_size, allocation_ratio }])));
+      },
+      async traits(id) {
+        return (await openstack<Array<{ name: string }>>([...PLACEMENT, 'resource', 'provider', 'trait', 'list', id], { json: true })).map((t) => t.name);
+      },
+    },
+    async cleanup() {
+      await openstack([...PLACEMENT, 'resource', 'provider', 'delete', uuid]).catch((err: Error) => {
+        if (!/No resource provider|404/.test(err.message)) throw err;
+      });
+      await openstack([...PLACEMENT, 'trait', 'delete', customTrait]).catch((err: Error) => {
+        if (!/No such trait|404/.test(err.message)) throw err;
+      });
+    },
+  };
+});
