@@ -58,7 +58,26 @@ export function errorFromBody(body: unknown, status: number, fallback: string): 
       details: typeof err.details === 'object' && err.details !== null ? err.details : {},
     });
   }
-  return new BerthError('UPSTREAM_ERROR', `${fallback}: HTTP ${status}`, { status: 502, retryable: status >= 500 });
+  const said = foreignMessage(body);
+  return new BerthError('UPSTREAM_ERROR', `${fallback}: HTTP ${status}${said ? `: ${said}` : ''}`, { status: 502, retryable: status >= 500, details: { upstream_status: status } });
+}
+
+/**
+ * What an OpenStack service said, in the shapes they use: the API-WG `{"errors": [{title, detail}]}`
+ * (Placement), Keystone's `{"error": {message}}`, nova's `{"badRequest": {message}}`, Glance's
+ * `{"message"}`. Capped, so a large body never floods a log line.
+ */
+function foreignMessage(body: unknown): string {
+  if (typeof body !== 'object' || body === null) return '';
+  const b = body as Record<string, unknown>;
+  const pick = (o: unknown): string => {
+    if (typeof o !== 'object' || o === null) return '';
+    const r = o as Record<string, unknown>;
+    const text = [r.detail, r.message, r.title].find((v) => typeof v === 'string' && v.trim() !== '');
+    return typeof text === 'string' ? text.replace(/\s+/g, ' ').trim() : '';
+  };
+  const said = Array.isArray(b.errors) ? pick(b.errors[0]) : pick(b.error) || pick(b) || pick(Object.values(b)[0]);
+  return said.slice(0, 300);
 }
 
 export function describeError(err: unknown): string {
