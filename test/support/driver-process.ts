@@ -19,7 +19,8 @@ const READY = '"msg":"berth-compute consuming"';
 export async function spawnDriverProcess(settings: Record<string, string>, stateDir: string, logFile: string, readyTimeoutMs = 30_000): Promise<DriverProcess> {
   const emptyConf = join(stateDir, 'empty.conf');
   writeFileSync(emptyConf, '');
-  const env: NodeJS.ProcessEnv = { BERTH_CONFIG: emptyConf };
+  // No status server unless a test asks: test drivers would otherwise all contend for one port.
+  const env: NodeJS.ProcessEnv = { BERTH_CONFIG: emptyConf, BERTH__DEFAULT__STATUS_LISTEN: '' };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('BERTH__') && k !== 'BERTH_CONFIG') env[k] = v;
   Object.assign(env, settings);
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'driver', 'main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
