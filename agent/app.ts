@@ -1,10 +1,11 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import { BerthError } from '../common/errors.js';
-import { bearerAuth, errorMiddleware, readJsonBody, requestIdMiddleware, requireUuid } from '../common/koa.js';
+import { errorMiddleware, readJsonBody, requestIdMiddleware, requireUuid } from '../common/koa.js';
 import type { Logger } from '../common/log.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentMetrics, requestMetrics } from './agent-metrics.js';
+import { agentAuth, type AgentAuthStrategy, type AgentKeystoneAuth } from './auth.js';
 import { ConfigDrives } from './config-drive.js';
 import { AGENT_ERROR_CODES } from './errors.js';
 import { ImageCleaner } from './image-cleanup.js';
@@ -22,7 +23,11 @@ import { queryInt, validateAction, validateInstanceSpec, validateSnapshot } from
 export interface AgentAppDeps {
   runtime: ContainerRuntime;
   images: ImageService;
+  /** The bearer token of the token strategies. */
   token: string;
+  /** Default: the bearer token alone. */
+  authStrategy?: AgentAuthStrategy;
+  keystone?: AgentKeystoneAuth;
   log: Logger;
   maxBodyBytes: number;
   /** Seconds between SIGTERM and SIGKILL when a request names no timeout. */
@@ -69,6 +74,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   const snapshots = new Snapshots({
     runtime: deps.runtime, images: deps.images, instances: manager, log: deps.log, onFinished: (result) => metrics.snapshots.inc({ result }),
   });
+  const authenticated = agentAuth({ strategy: deps.authStrategy ?? 'token', token: deps.token, ...(deps.keystone ? { keystone: deps.keystone } : {}) });
   const app = new Koa();
   app.use(requestMetrics(metrics));
   app.use(requestIdMiddleware(deps.log));
@@ -81,14 +87,14 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     ctx.status = runtime ? 200 : 503;
     ctx.body = { ok: runtime, runtime };
   });
-  open.get('/metrics', bearerAuth(deps.token), async (ctx) => {
+  open.get('/metrics', authenticated, async (ctx) => {
     ctx.type = PROMETHEUS_CONTENT_TYPE;
     ctx.body = await metrics.registry.render();
   });
   app.use(open.routes());
 
   const api = new Router({ prefix: '/v1' });
-  api.use(bearerAuth(deps.token));
+  api.use(authenticated);
   api.get('/openapi.json', (ctx) => {
     ctx.body = OPENAPI_DOCUMENT;
   });

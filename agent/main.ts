@@ -7,8 +7,11 @@ import { defaultConfigFiles, loadConfig, type Config } from '../conf/index.js';
 import { listen, parseListen } from '../common/listen.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
+import { BerthError } from '../common/errors.js';
+import { keystoneSession, tokenValidator } from '../common/keystone/index.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentServices } from './app.js';
+import type { AgentKeystoneAuth } from './auth.js';
 import { DockerRuntime } from './runtime/docker.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
@@ -28,13 +31,15 @@ export interface AgentOverrides {
 
 export async function startAgent(config: Config, overrides: AgentOverrides = {}): Promise<RunningAgent> {
   const log = overrides.log ?? createLogger('berth-agent', { debug: config.DEFAULT.debug });
-  const token = config.agent.token || loadOrCreateToken(config.DEFAULT.state_path);
+  const keystone = incomingKeystoneAuth(config);
+  // A keystone-only agent has no bearer token; none is generated, so none can leak.
+  const token = config.agent.auth_strategy === 'keystone' ? '' : config.agent.token || loadOrCreateToken(config.DEFAULT.state_path);
   const runtime = overrides.runtime ?? new DockerRuntime({
     hostUrl: config.docker.host_url, apiVersion: config.docker.api_version, restartPolicy: config.docker.restart_policy, host: config.DEFAULT.host,
   });
   const images = overrides.images ?? (await defaultImageService(config));
   const { app, imageCleaner } = createAgentServices({
-    runtime, images, token, log, maxBodyBytes: config.agent.max_body_bytes, stopTimeout: config.docker.stop_timeout,
+    runtime, images, token, authStrategy: config.agent.auth_strategy, ...(keystone ? { keystone } : {}), log, maxBodyBytes: config.agent.max_body_bytes, stopTimeout: config.docker.stop_timeout,
     statePath: config.DEFAULT.state_path, injectSshKeys: config.agent.inject_ssh_keys,
     subnetPool: config.agent.project_subnet_pool, subnetPrefix: config.agent.project_subnet_prefix,
     imageCacheMaxUnusedSeconds: config.agent.image_cache_max_unused_seconds,
@@ -56,6 +61,23 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
       server.closeIdleConnections();
     }),
   };
+}
+
+/**
+ * Token validation for `[agent] auth_strategy` keystone and token+keystone, by the
+ * `[keystone_authtoken]` service user; a keystone strategy without that user stops start-up.
+ */
+export function incomingKeystoneAuth(config: Config): AgentKeystoneAuth | undefined {
+  if (config.agent.auth_strategy === 'token') return undefined;
+  const ks = config.keystone_authtoken;
+  const missing = (['auth_url', 'username', 'password'] as const).filter((k) => !ks[k]);
+  if (missing.length) {
+    throw new BerthError('INVALID_CONFIG', `[agent] auth_strategy = ${config.agent.auth_strategy} needs [keystone_authtoken] ${missing.join(', ')} (the service user that validates tokens)`, { status: 400, details: { missing } });
+  }
+  if (!config.agent.keystone_roles.length) {
+    throw new BerthError('INVALID_CONFIG', `[agent] auth_strategy = ${config.agent.auth_strategy} needs at least one role in [agent] keystone_roles`, { status: 400 });
+  }
+  return { validator: tokenValidator({ authUrl: ks.auth_url, session: keystoneSession(ks) }), roles: config.agent.keystone_roles, authUri: ks.auth_url };
 }
 
 /** Imported only when no ImageService is injected, so in-process starts need no image client. */

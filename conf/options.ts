@@ -89,6 +89,8 @@ export const schema = {
     listen: str('127.0.0.1:9393', 'Where the agent listens: HOST:PORT or an absolute unix socket path.'),
     token: str('', 'Bearer token the driver presents to the agent. Empty: the agent generates one in $state_path/agent.token at start-up and the driver reads it from there.', { secret: true }),
     request_timeout: int(120, 'Seconds the driver waits for one agent request (image fetches can be long).', 1, 3600),
+    auth_strategy: choice('token', ['token', 'keystone', 'token+keystone'] as const, 'How the agent authenticates callers: token (the bearer token above, compared in constant time), keystone (an X-Auth-Token validated against [keystone_authtoken] whose roles include one of keystone_roles; the driver then presents a token of the [keystone_authtoken] user) or token+keystone (either is accepted).'),
+    keystone_roles: list(['admin', 'service'], 'With a keystone auth_strategy: roles of which a token needs at least one (the agent is an infrastructure API, not a tenant one).'),
     connect_retries: int(5, 'Times the driver retries an agent request that could not connect, with back-off, before failing the operation.', 0, 100),
     max_body_bytes: int(1048576, 'Largest request body the agent accepts, in bytes.', 1024, 104857600),
     inject_ssh_keys: bool(false, 'Also mount the instance\'s key_data read-only at /root/.ssh/authorized_keys in the container (for images with a root shell user); the keys are always in the config drive.'),

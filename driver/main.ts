@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { createAgentClient } from '../agent/client/http.js';
-import { readAgentToken } from '../agent/client/token.js';
+import { agentClientAuth } from '../agent/client/token.js';
 import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { ConfigError, defaultConfigFiles, loadConfig } from '../conf/load.js';
@@ -15,7 +15,7 @@ export interface RunningDriver extends Driver {
 
 export async function startDriver(config: Config, log: Logger = createLogger('berth-compute', { debug: config.DEFAULT.debug })): Promise<RunningDriver> {
   const agent = createAgentClient({
-    url: config.agent.url, token: readAgentToken(config.agent.token, config.DEFAULT.state_path), timeoutMs: config.agent.request_timeout * 1000, retries: config.agent.connect_retries,
+    url: config.agent.url, ...agentClientAuth(config), timeoutMs: config.agent.request_timeout * 1000, retries: config.agent.connect_retries,
   });
   const driver = await createDriver({ config, agent, log });
   const status = config.DEFAULT.status_listen

@@ -1,5 +1,6 @@
 import { BerthError } from '../../common/errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
+import type { KeystoneSession } from '../../common/keystone/index.js';
 import type {
   AgentClient, AgentErrorCode, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask,
 } from './types.js';
@@ -7,7 +8,13 @@ import type {
 export interface AgentClientOptions {
   /** `http://HOST:PORT` or `unix:///PATH.sock`. */
   url: string;
+  /** Sent as `Authorization: Bearer` ([agent] auth_strategy token or token+keystone). */
   token: string;
+  /**
+   * Instead of the bearer token ([agent] auth_strategy keystone): every request carries a token of
+   * this session as X-Auth-Token, and a 401 makes it authenticate again once.
+   */
+  session?: KeystoneSession;
   timeoutMs?: number;
   /** Extra attempts for requests that could not reach the agent; every agent call is idempotent. */
   retries?: number;
@@ -17,7 +24,7 @@ export interface AgentClientOptions {
 
 const KNOWN_CODES: ReadonlySet<string> = new Set<AgentErrorCode>([
   'INSTANCE_NOT_FOUND', 'INSTANCE_INVALID_STATE', 'IMAGE_NOT_FOUND', 'IMAGE_FETCH_FAILED', 'INVALID_INPUT',
-  'UNAUTHORIZED', 'RUNTIME_UNAVAILABLE', 'RUNTIME_ERROR', 'SERVICE_UNREACHABLE', 'SUBNET_POOL_EXHAUSTED',
+  'UNAUTHORIZED', 'FORBIDDEN', 'RUNTIME_UNAVAILABLE', 'RUNTIME_ERROR', 'SERVICE_UNREACHABLE', 'SUBNET_POOL_EXHAUSTED',
   'SNAPSHOT_NOT_FOUND', 'IMAGE_UPLOAD_FAILED',
 ]);
 
@@ -25,7 +32,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<AgentErrorCode>([
 export function createAgentClient(opts: AgentClientOptions): AgentClient {
   const endpoint = parseEndpoint(opts.url);
   const call = <T>(req: RequestOptions): Promise<{ status: number; body: T }> =>
-    withRetries(() => requestJson<T>(endpoint, authorized(req, opts), 'berth-agent'), opts.retries ?? 3, opts.backoffMs ?? 200);
+    withRetries(() => send<T>(req), opts.retries ?? 3, opts.backoffMs ?? 200);
   const path = (uuid: string, rest = ''): string => `/v1/instances/${encodeURIComponent(uuid)}${rest}`;
 
   return {
@@ -76,8 +83,18 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     },
   };
 
-  function authorized(req: RequestOptions, o: AgentClientOptions): RequestOptions {
-    return { ...req, timeoutMs: o.timeoutMs ?? 120_000, headers: { ...req.headers, authorization: `Bearer ${o.token}` } };
+  async function send<T>(req: RequestOptions): Promise<{ status: number; body: T }> {
+    const session = opts.session;
+    if (!session) return requestJson<T>(endpoint, withAuth(req, { authorization: `Bearer ${opts.token}` }), 'berth-agent');
+    const first = await requestJson<T>(endpoint, withAuth({ ...req, accept: [...(req.accept ?? []), 401] }, { 'x-auth-token': await session.token() }), 'berth-agent');
+    if (first.status !== 401 || req.accept?.includes(401)) return first;
+    // The token was revoked or expired early: one fresh authentication, then the 401 is final.
+    session.invalidate();
+    return requestJson<T>(endpoint, withAuth(req, { 'x-auth-token': await session.token() }), 'berth-agent');
+  }
+
+  function withAuth(req: RequestOptions, auth: Record<string, string>): RequestOptions {
+    return { ...req, timeoutMs: opts.timeoutMs ?? 120_000, headers: { ...req.headers, ...auth } };
   }
 }
 

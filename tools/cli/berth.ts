@@ -2,7 +2,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BerthError, describeError } from '../../common/errors.js';
 import { ConfigError } from '../../conf/load.js';
-import { CliContext, UsageError, type GlobalOptions } from './context.js';
+import { CliContext, type GlobalOptions } from './context.js';
+import { UsageError } from './usage-error.js';
 import { registerConf } from './commands/conf.js';
 import { registerImage } from './commands/image.js';
 import { registerServer } from './commands/server.js';
@@ -18,6 +19,8 @@ const program = new Command('berth')
   .option('--config <file...>', 'berth.conf files (default: $BERTH_CONFIG or /etc/berth/berth.conf)')
   .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json', 'value']).default('table'))
   .option('--host <host>', 'target compute node (default: [DEFAULT] host)')
+  .option('--os-cloud <name>', 'OpenStack credentials from this clouds.yaml entry (default: $OS_CLOUD; without either, the OS_* variables)')
+  .option('--os-image-url <url>', 'image API to use with those credentials (default: $OS_IMAGE_URL, else the catalog\'s image endpoint)')
   .exitOverride()
   .showHelpAfterError(false);
 

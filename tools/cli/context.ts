@@ -1,35 +1,74 @@
 import type { AgentClient } from '../../agent/client/types.js';
 import { createAgentClient } from '../../agent/client/http.js';
-import { BerthError } from '../../common/errors.js';
+import { keystoneSession, type KeystoneSession } from '../../common/keystone/index.js';
 import { defaultConfigFiles, loadConfig } from '../../conf/load.js';
 import type { Config } from '../../conf/options.js';
-import { readAgentToken } from '../../agent/client/token.js';
+import { agentClientAuth } from '../../agent/client/token.js';
 import { createImageClient } from '../../glance-bridge/client/http.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
 import { RpcClient } from '../lib/rpc-client.js';
 import type { Format } from './output.js';
+import { resolveOsCredentials } from './os-cloud.js';
+
+export { UsageError } from './usage-error.js';
 
 /** What every command gets: the configuration and lazily made clients. */
-export interface GlobalOptions { config?: string[]; format?: Format; host?: string }
+export interface GlobalOptions { config?: string[]; format?: Format; host?: string; osCloud?: string; osImageUrl?: string }
 
 export class CliContext {
   readonly config: Config;
   readonly format: Format;
   readonly host: string;
   private rpc: RpcClient | null = null;
+  private session: KeystoneSession | null | undefined;
 
-  constructor(opts: GlobalOptions) {
+  constructor(private readonly opts: GlobalOptions) {
     this.config = loadConfig({ files: opts.config?.length ? opts.config : defaultConfigFiles() });
     this.format = opts.format ?? 'table';
     this.host = opts.host ?? this.config.DEFAULT.host;
   }
 
+  /** `--os-image-url` (or OS_IMAGE_URL): the image API to send the OpenStack credentials to. */
+  get osImageUrl(): string { return this.opts.osImageUrl ?? process.env.OS_IMAGE_URL ?? ''; }
+
+  /**
+   * A Keystone session from `--os-cloud`/OS_CLOUD or the OS_* variables, resolved on first use so
+   * commands that need no Keystone never read clouds.yaml; null when no credentials are given.
+   */
+  osSession(): KeystoneSession | null {
+    if (this.session === undefined) {
+      const found = resolveOsCredentials(this.opts.osCloud ? { cloud: this.opts.osCloud } : {});
+      this.session = found ? keystoneSession(found.creds) : null;
+    }
+    return this.session;
+  }
+
+  /**
+   * The image service: with OpenStack credentials, `--os-image-url` or else the catalog's image
+   * endpoint, sent the token; without, [glance] api_url as before.
+   */
   images(): ImageService {
+    const session = this.osSession();
+    if (!session) return createImageClient({ url: this.osImageUrl || this.config.glance.api_url });
+    return createImageClient({ url: this.osImageUrl, session });
+  }
+
+  /**
+   * The image service of the node ([glance] api_url), for server commands: the images they name
+   * must be the ones the node's agent fetches, whatever OpenStack credentials the shell holds.
+   */
+  nodeImages(): ImageService {
     return createImageClient({ url: this.config.glance.api_url });
   }
 
+  /** Where registry imports go (the glance-bridge): `--os-image-url` or [glance] api_url, with the token if any. */
+  importer(): ImageService {
+    const session = this.osSession();
+    return createImageClient({ url: this.osImageUrl || this.config.glance.api_url, ...(session ? { session } : {}) });
+  }
+
   agent(): AgentClient {
-    return createAgentClient({ url: this.config.agent.url, token: readAgentToken(this.config.agent.token, this.config.DEFAULT.state_path), retries: 0, timeoutMs: 10_000 });
+    return createAgentClient({ url: this.config.agent.url, ...agentClientAuth(this.config), retries: 0, timeoutMs: 10_000 });
   }
 
   /** The broker client; it also listens to the versioned notifications (for `--wait`). */
@@ -47,9 +86,4 @@ export class CliContext {
   get computeKey(): string { return `compute.${this.host}`; }
 
   async close(): Promise<void> { await this.rpc?.close(); }
-}
-
-/** A usage error: exit code 2. */
-export class UsageError extends BerthError {
-  constructor(message: string) { super('USAGE', message, { status: 400 }); }
 }

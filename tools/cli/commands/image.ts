@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { UsageError } from '../context.js';
+import { UsageError } from '../usage-error.js';
 import { printList, printObject, spinner } from '../output.js';
 import { isUuid } from '../../../common/koa.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
@@ -14,13 +14,16 @@ const VISIBILITIES = ['public', 'private', 'shared', 'community'];
 
 /**
  * With --to-glance, [glance] names the cloud's Glance, so the bridge is reached at its own
- * `[image_store] listen`; with Keystone auth on the bridge, the [glance] user's token is sent.
+ * `[image_store] listen` (or --os-image-url). The caller's OpenStack credentials (--os-cloud,
+ * OS_*) give the token when present; else, with Keystone auth on the bridge, the [glance] user's.
  */
 function bridgeClient(ctx: CliContext): ImageService {
   const listen = ctx.config.image_store.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
-  const keystone = ctx.config.image_store.auth_strategy === 'keystone' ? { keystone: ctx.config.glance } : {};
+  const url = ctx.osImageUrl || `http://${listen}`;
+  const session = ctx.osSession();
+  const auth = session ? { session } : ctx.config.image_store.auth_strategy === 'keystone' ? { keystone: ctx.config.glance } : {};
   // The export answers only once the whole image is in the remote Glance.
-  return createImageClient({ url: `http://${listen}`, ...keystone, requestTimeoutMs: 3_600_000 });
+  return createImageClient({ url, ...auth, requestTimeoutMs: 3_600_000 });
 }
 
 export function registerImage(program: Command, run: Run): void {
@@ -34,7 +37,7 @@ export function registerImage(program: Command, run: Run): void {
     .action((source: string, o: { name?: string; toGlance?: boolean; visibility: string }) => run(async (ctx) => {
       if (!/^(docker:\/\/)?[^\s/]+\/\S+$/.test(source)) throw new UsageError(`not a registry reference: ${JSON.stringify(source)} (expected docker://HOST/REPO:TAG)`);
       if (!VISIBILITIES.includes(o.visibility)) throw new UsageError(`--visibility must be one of ${VISIBILITIES.join(', ')}`);
-      const images = o.toGlance ? bridgeClient(ctx) : ctx.images();
+      const images = o.toGlance ? bridgeClient(ctx) : ctx.importer();
       const spin = spinner(`importing ${source}`);
       try {
         let img = await images.importImage(source.startsWith('docker://') ? source : `docker://${source}`, {

@@ -30,7 +30,7 @@ function commaList(name: string) {
 
 /** An image by Glance id, by name, or by registry reference (imported first; matched by digest). */
 export async function resolveImage(ctx: CliContext, ref: string): Promise<GlanceImage> {
-  const images = ctx.images();
+  const images = ctx.nodeImages();
   if (isUuid(ref as unknown)) {
     const img = await images.getImage(ref);
     if (!img) throw new UsageError(`no image with id ${ref}`);
@@ -224,7 +224,7 @@ export function registerServer(program: Command, run: Run): void {
     .action((uuid: string, o) => run(async (ctx) => {
       const view = await showInstance(ctx, uuid);
       checkState(view, 'createImage', 'snapshot');
-      const images = ctx.images();
+      const images = ctx.nodeImages();
       // Like nova-api: the image record exists (queued) before the node is asked to fill it.
       const image = await images.createImage({ name: o.name, container_format: 'docker', disk_format: 'raw', visibility: 'private', image_type: 'snapshot', instance_uuid: uuid, base_image_ref: view.image });
       const rpc = await ctx.rpcClient();
