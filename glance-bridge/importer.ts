@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { checkImageCount, remainingBytes, storageQuotaExceeded, type ProjectQuotas } from './api/quotas.js';
 import { BerthError, describeError, invalidInput } from '../common/errors.js';
 import { readBody } from '../common/http-client.js';
 import type { Logger } from '../common/log.js';
@@ -32,6 +33,8 @@ export interface ImporterOptions {
    * false turns the scanner off; only the import benchmark does, to measure what it costs.
    */
   scan?: ScanLimits | false;
+  /** `[image_store]` project quotas, applied to imports as to uploads; 0 or absent is no limit. */
+  quotas?: ProjectQuotas;
 }
 
 export interface ImporterDeps {
@@ -122,6 +125,8 @@ export class Importer {
       const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
       checkDeclaredSize(resolved, this.deps.options);
       const current = await this.deps.images.require(imageId);
+      // The image record exists already (counted at its creation); its bytes are checked here.
+      await this.checkQuotas(current.owner ?? this.deps.options.defaultProject, resolved, false);
       await this.deps.images.update(imageId, 'importing', { properties: { ...current.properties, ...this.digestProperties(resolved) } });
       await this.deps.images.setBlobs(imageId, blobsOf(resolved));
       return resolved;
@@ -151,13 +156,24 @@ export class Importer {
     await Promise.allSettled([...this.running.values()]);
   }
 
+  /** Refuses, before anything is fetched, an import that would pass the owner's image or byte quota. */
+  private async checkQuotas(owner: string, resolved: ResolvedImage, newImage: boolean): Promise<void> {
+    const quotas = this.deps.options.quotas;
+    if (newImage) await checkImageCount(this.deps.images, owner, quotas);
+    const remaining = await remainingBytes(this.deps.images, owner, quotas);
+    const declared = [resolved.config, ...resolved.layers].reduce((sum, d) => sum + d.size, 0);
+    if (remaining !== null && declared > remaining) throw storageQuotaExceeded(owner, declared, remaining);
+  }
+
   private digestProperties(resolved: ResolvedImage): Record<string, string> {
     return { docker_digest: resolved.digest, ...(resolved.indexDigest ? { docker_index_digest: resolved.indexDigest } : {}) };
   }
 
   private async claim(resolved: ResolvedImage, name: string): Promise<ImageRecord> {
     const existing = await this.deps.images.findByDockerDigest(resolved.digest, ['active', 'importing']);
+    // An image already imported (or importing) costs the project nothing more.
     if (existing) return existing;
+    await this.checkQuotas(this.deps.options.defaultProject, resolved, true);
     const image = await this.deps.images.create({
       name, status: 'importing', visibility: 'public', container_format: 'docker', disk_format: 'raw',
       owner: this.deps.options.defaultProject,

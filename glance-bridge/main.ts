@@ -56,6 +56,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
     maxManifestBytes: reg.max_manifest_bytes,
     maxBlobBytes: reg.max_layer_bytes,
   });
+  const quotas = { maxImages: config.image_store.max_images_per_project, maxBytes: config.image_store.max_bytes_per_project };
   const importer = new Importer({
     images, blobs, registry, log,
     options: {
@@ -66,6 +67,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
       maxLayers: reg.max_layers,
       maxImageBytes: reg.max_image_bytes,
       scan: { maxUncompressedBytes: reg.max_uncompressed_bytes, maxRatio: reg.max_uncompressed_ratio },
+      quotas,
     },
   });
   const interrupted = await importer.recoverInterrupted();
@@ -79,7 +81,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
     { name: 'blob_store', probe: () => probeWritable(blobs.root) },
   ];
   const app = createApp({ images, blobs, importer, uploader, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project, metrics, readiness,
-    quotas: { maxImages: config.image_store.max_images_per_project, maxBytes: config.image_store.max_bytes_per_project },
+    quotas,
     ...(auth ? { auth } : {}), ...(exportTarget ? { exportTarget } : {}) });
   const registryEndpoint = await startRegistryEndpoint(config, { images, blobs, log, ...(auth ? { validator: auth.validator } : {}) });
   const server = createServer(app.callback());
