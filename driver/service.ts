@@ -75,7 +75,10 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   await transport.start();
   // Registration needs the queues declared (done on connect) and runs on in the background
   // while the conductor is away, as nova-compute waits for its conductor.
-  void plane.start();
+  void plane.start()
+    .then(() => manager.reapDeletedElsewhere())
+    .then((reaped) => { if (reaped.length) log.warn({ instances: reaped }, 'reaped instances deleted while the node was away'); })
+    .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not compare instances with the control plane'));
   // Notifications of recovered builds need the broker, so recovery runs once connected; the
   // redelivered build messages then find the work done.
   const recovered = await manager.recoverInterrupted();

@@ -43,6 +43,11 @@ export interface ControlPlane {
   instanceDeleted(ctx: RequestContext, uuid: string): Promise<void>;
   /** set_host_enabled: whether the scheduler may place new instances here. */
   setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'>;
+  /**
+   * Which of these instances the authority no longer has: nova deletes the servers of a node that
+   * is down by itself ("local delete"), so their containers are left for the node to reap.
+   */
+  missingInstances(uuids: string[]): Promise<string[]>;
 }
 
 /** Berth's own database is the authority: nothing to mirror. */
@@ -59,4 +64,5 @@ export class StandaloneControlPlane implements ControlPlane {
     this.enabled = enabled;
     return this.enabled ? 'enabled' : 'disabled';
   }
+  async missingInstances(): Promise<string[]> { return []; }
 }

@@ -395,6 +395,26 @@ export class ComputeManager {
   }
 
   /**
+   * Removes the containers of instances the control plane deleted without this node (nova deletes
+   * a down node's servers by itself), as nova-compute's reaping of running deleted instances does.
+   */
+  async reapDeletedElsewhere(): Promise<string[]> {
+    const rows = (await this.d.store.listActive(this.d.host)).filter((r) => r.vm_state !== 'building');
+    const missing = await this.plane.missingInstances(rows.map((r) => r.uuid));
+    for (const uuid of missing) {
+      await this.locks.run(uuid, async () => {
+        const row = await this.d.store.get(uuid);
+        if (!row || row.deleted) return;
+        this.d.log.warn({ instance: uuid }, 'the control plane deleted this instance while the node was away; removing its container');
+        await this.d.agent.deleteInstance(uuid);
+        const now = new Date();
+        await this.d.store.update(row, { vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, terminated_at: now, deleted_at: now, deleted: true });
+      });
+    }
+    return missing;
+  }
+
+  /**
    * At start-up: finish builds a crash interrupted (the agent's create is idempotent), and clear
    * stale task states, so no instance stays stuck in `building` or mid-task.
    */

@@ -217,6 +217,20 @@ export class NovaControlPlane implements ControlPlane {
     this.instances.delete(uuid);
   }
 
+  async missingInstances(uuids: string[]): Promise<string[]> {
+    const missing: string[] = [];
+    for (const uuid of uuids) {
+      try {
+        await this.o.conductor.objectClassActionVersions('Instance', 'get_by_uuid', [uuid], {});
+      } catch (err) {
+        if (!remoteIs(err, 'InstanceNotFound')) throw err;
+        missing.push(uuid);
+        this.instances.delete(uuid);
+      }
+    }
+    return missing;
+  }
+
   async setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'> {
     const rp = this.providerUuid;
     if (!rp) throw new BerthError('NODE_NOT_REGISTERED', 'this node has not registered with nova yet', { status: 503, retryable: true });

@@ -124,14 +124,19 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
     assert.deepEqual(allocations, []);
   });
 
-  it('a stopped node goes down within service_down_time; restarted, it is up with its instances intact', async () => {
+  it('a stopped node goes down within service_down_time; restarted, it is up with its instances intact and reaps what nova deleted meanwhile', async () => {
     const s = await createServer('berth-it-vm2');
+    const gone = await createServer('berth-it-vm3');
     await node.stopCompute();
     await waitUntil(async () => (await serviceState())?.State === 'down', 90_000, 'nova-compute down', 2000);
     assert.equal(await containerState(s.id), 'running', 'the instance outlives its compute service');
+    // With the node down, nova-api deletes the server by itself; the container stays behind.
+    await openstack(['server', 'delete', '--wait', gone.id], { timeoutMs: 120_000 });
+    assert.equal(await containerState(gone.id), 'running');
     await node.startCompute();
     await waitUntil(async () => (await serviceState())?.State === 'up', 60_000, 'nova-compute up again', 1000);
     assert.equal((await show(s.id)).status, 'ACTIVE');
     assert.equal(await containerState(s.id), 'running');
+    await waitUntil(async () => (await containersOf(gone.id)).length === 0, 60_000, 'the deleted server\'s container reaped', 1000);
   });
 });

@@ -178,6 +178,17 @@ describe('nova control plane (fake conductor and placement)', () => {
     await assert.rejects(async () => ep.methods.set_host_enabled!.handler({}, { enabled: 'no' }), /enabled/);
   });
 
+  it('reaps the container of a server nova deleted while the node was away', async () => {
+    await plane.start();
+    const { msg, uuid } = seedBuild();
+    await computeEndpoint(manager, agent).methods.build_and_run_instance!.handler({}, msg.args);
+    assert.deepEqual(await manager.reapDeletedElsewhere(), [], 'nothing to reap while nova has it');
+    conductor.instances.get(uuid)!.deleted = true;
+    assert.deepEqual(await manager.reapDeletedElsewhere(), [uuid]);
+    assert.equal(await agent.getInstance(uuid), null);
+    assert.equal((await store.get(uuid))?.deleted, true);
+  });
+
   it('after a restart an instance it never saw is read from nova before saving', async () => {
     await plane.start();
     const { uuid } = seedBuild();
