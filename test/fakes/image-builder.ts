@@ -114,18 +114,10 @@ export function buildIndex(images: { image: BuiltImage; platform: Platform }[], 
 export async function buildDockerSave(image: BuiltImage, opts: { configName?: string } = {}): Promise<Buffer> {
   const hex = (d: string) => d.slice('sha256:'.length);
   const configName = opts.configName ?? `${hex(image.config.descriptor.digest)}.json`;
-  const pack = tarPack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-    pack.on('end', () => resolve());
-    pack.on('error', reject);
-  });
   const layerNames = image.layers.map((l) => `${hex(l.descriptor.digest)}/layer.tar`);
-  image.layers.forEach((l, i) => pack.entry({ name: layerNames[i]!, mode: 0o644, mtime: new Date(0) }, l.bytes));
-  pack.entry({ name: configName, mode: 0o644, mtime: new Date(0) }, image.config.bytes);
-  pack.entry({ name: 'manifest.json', mode: 0o644, mtime: new Date(0) }, JSON.stringify([{ Config: configName, RepoTags: ['berth/test:snap'], Layers: layerNames }]));
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  const files: Record<string, string | Buffer> = {};
+  image.layers.forEach((l, i) => { files[layerNames[i]!] = l.bytes; });
+  files[configName] = image.config.bytes;
+  files['manifest.json'] = JSON.stringify([{ Config: configName, RepoTags: ['berth/test:snap'], Layers: layerNames }]);
+  return tarOf(files);
 }
