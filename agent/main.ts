@@ -8,7 +8,7 @@ import { listen, parseListen } from '../common/listen.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
 import { BerthError } from '../common/errors.js';
-import { keystoneSession, tokenValidator } from '../common/keystone/index.js';
+import { incomingValidator } from '../common/keystone/index.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentServices } from './app.js';
 import type { AgentKeystoneAuth } from './auth.js';
@@ -69,15 +69,11 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
  */
 export function incomingKeystoneAuth(config: Config): AgentKeystoneAuth | undefined {
   if (config.agent.auth_strategy === 'token') return undefined;
-  const ks = config.keystone_authtoken;
-  const missing = (['auth_url', 'username', 'password'] as const).filter((k) => !ks[k]);
-  if (missing.length) {
-    throw new BerthError('INVALID_CONFIG', `[agent] auth_strategy = ${config.agent.auth_strategy} needs [keystone_authtoken] ${missing.join(', ')} (the service user that validates tokens)`, { status: 400, details: { missing } });
-  }
+  const incoming = incomingValidator(`[agent] auth_strategy = ${config.agent.auth_strategy}`, config.keystone_authtoken);
   if (!config.agent.keystone_roles.length) {
     throw new BerthError('INVALID_CONFIG', `[agent] auth_strategy = ${config.agent.auth_strategy} needs at least one role in [agent] keystone_roles`, { status: 400 });
   }
-  return { validator: tokenValidator({ authUrl: ks.auth_url, session: keystoneSession(ks) }), roles: config.agent.keystone_roles, authUri: ks.auth_url };
+  return { ...incoming, roles: config.agent.keystone_roles };
 }
 
 /** Imported only when no ImageService is injected, so in-process starts need no image client. */

@@ -1,5 +1,4 @@
-import { BerthError } from '../common/errors.js';
-import { keystoneSession, tokenValidator } from '../common/keystone/index.js';
+import { incomingValidator } from '../common/keystone/index.js';
 import type { Config } from '../conf/index.js';
 import type { KeystoneAuth } from './api/auth.js';
 import { createImageClient } from './client/http.js';
@@ -11,12 +10,7 @@ import type { ExportTarget } from './export.js';
  */
 export function incomingAuth(config: Config): KeystoneAuth | null {
   if (config.image_store.auth_strategy !== 'keystone') return null;
-  const ks = config.keystone_authtoken;
-  const missing = (['auth_url', 'username', 'password'] as const).filter((k) => !ks[k]);
-  if (missing.length) {
-    throw new BerthError('INVALID_CONFIG', `[image_store] auth_strategy = keystone needs [keystone_authtoken] ${missing.join(', ')} (the service user that validates tokens)`, { status: 400, details: { missing } });
-  }
-  return { validator: tokenValidator({ authUrl: ks.auth_url, session: keystoneSession(ks) }), authUri: ks.auth_url };
+  return incomingValidator('[image_store] auth_strategy = keystone', config.keystone_authtoken);
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);

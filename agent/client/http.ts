@@ -1,6 +1,6 @@
 import { BerthError } from '../../common/errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
-import type { KeystoneSession } from '../../common/keystone/index.js';
+import { withSessionToken, type KeystoneSession } from '../../common/keystone/index.js';
 import type {
   AgentClient, AgentErrorCode, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask,
 } from './types.js';
@@ -86,11 +86,10 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
   async function send<T>(req: RequestOptions): Promise<{ status: number; body: T }> {
     const session = opts.session;
     if (!session) return requestJson<T>(endpoint, withAuth(req, { authorization: `Bearer ${opts.token}` }), 'berth-agent');
-    const first = await requestJson<T>(endpoint, withAuth({ ...req, accept: [...(req.accept ?? []), 401] }, { 'x-auth-token': await session.token() }), 'berth-agent');
-    if (first.status !== 401 || req.accept?.includes(401)) return first;
-    // The token was revoked or expired early: one fresh authentication, then the 401 is final.
-    session.invalidate();
-    return requestJson<T>(endpoint, withAuth(req, { 'x-auth-token': await session.token() }), 'berth-agent');
+    if (req.accept?.includes(401)) return requestJson<T>(endpoint, withAuth(req, { 'x-auth-token': await session.token() }), 'berth-agent');
+    let attempt = 0;
+    // The second attempt, after a fresh authentication, lets requestJson raise the final 401.
+    return withSessionToken(session, (token) => requestJson<T>(endpoint, withAuth(attempt++ === 0 ? { ...req, accept: [...(req.accept ?? []), 401] } : req, { 'x-auth-token': token }), 'berth-agent'));
   }
 
   function withAuth(req: RequestOptions, auth: Record<string, string>): RequestOptions {

@@ -71,3 +71,16 @@ export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
     invalidate() { identity = null; },
   };
 }
+
+/**
+ * Sends with the session's token; a 401 means the token died before its expiry (revoked, Keystone
+ * restarted), so the session authenticates once more and the request is sent again. A second
+ * 401 is the caller's to report. `discard` releases the first response (e.g. drains its body).
+ */
+export async function withSessionToken<R extends { status: number }>(session: KeystoneSession, send: (token: string) => Promise<R>, discard?: (r: R) => void): Promise<R> {
+  const first = await send(await session.token());
+  if (first.status !== 401) return first;
+  discard?.(first);
+  session.invalidate();
+  return send(await session.token());
+}

@@ -1,6 +1,6 @@
 import { BerthError } from '../errors.js';
 import { parseEndpoint, requestJson } from '../http-client.js';
-import { identityRoot } from './session.js';
+import { identityRoot, withSessionToken } from './session.js';
 import type { KeystoneSession, TokenInfo, TokenValidator } from './types.js';
 
 interface TokenBody {
@@ -34,11 +34,10 @@ export function tokenValidator(o: ValidatorOptions): TokenValidator {
   const maxAgeMs = (o.maxCacheSeconds ?? 300) * 1000;
   const cache = new Map<string, { info: TokenInfo; until: number }>();
 
-  const ask = async (token: string, retried: boolean): Promise<TokenInfo> => {
-    const { status, body } = await requestJson<TokenBody>(ep, {
-      path: 'auth/tokens', headers: { 'x-auth-token': await o.session.token(), 'x-subject-token': token }, accept: [401, 403, 404],
-    }, 'keystone');
-    if (status === 401 && !retried) { o.session.invalidate(); return ask(token, true); }
+  const ask = async (token: string): Promise<TokenInfo> => {
+    const { status, body } = await withSessionToken(o.session, async (own) => requestJson<TokenBody>(ep, {
+      path: 'auth/tokens', headers: { 'x-auth-token': own, 'x-subject-token': token }, accept: [401, 403, 404],
+    }, 'keystone'));
     if (status === 403) throw new BerthError('AUTH_FAILED', 'keystone refused to validate tokens for this service user (it needs the service or admin role)', { status: 502 });
     if (status !== 200 || !body.token) throw new BerthError('AUTH_INVALID_TOKEN', 'the authentication token is invalid or expired', { status: 401 });
     const t = body.token;
@@ -55,7 +54,7 @@ export function tokenValidator(o: ValidatorOptions): TokenValidator {
       const now = Date.now();
       const hit = cache.get(token);
       if (hit && hit.until > now) return hit.info;
-      const info = await ask(token, false);
+      const info = await ask(token);
       if (info.expires_at.getTime() <= now) throw new BerthError('AUTH_INVALID_TOKEN', 'the authentication token has expired', { status: 401 });
       if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
       cache.set(token, { info, until: Math.min(info.expires_at.getTime(), now + maxAgeMs) });

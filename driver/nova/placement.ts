@@ -1,6 +1,6 @@
 import { BerthError } from '../../common/errors.js';
 import { parseEndpoint, requestJson } from '../../common/http-client.js';
-import type { EndpointInterface, KeystoneSession } from '../../common/keystone/index.js';
+import { withSessionToken, type EndpointInterface, type KeystoneSession } from '../../common/keystone/index.js';
 import type { HostResources } from '../compute/resources.js';
 
 /** The microversion every request asks for (Zed's placement serves up to 1.39). */
@@ -39,16 +39,13 @@ export class HttpPlacement implements PlacementClient {
   constructor(private readonly session: KeystoneSession, private readonly iface: EndpointInterface = 'public') {}
 
   private async req<T>(method: string, path: string, body?: unknown, accept: number[] = []): Promise<{ status: number; body: T }> {
-    for (let attempt = 0; ; attempt++) {
-      const ep = parseEndpoint(await this.session.endpoint('placement', this.iface));
-      const res = await requestJson<T>(ep, {
-        method, path, ...(body === undefined ? {} : { body }),
-        headers: { 'x-auth-token': await this.session.token(), 'openstack-api-version': PLACEMENT_VERSION }, accept: [401, ...accept],
-      }, 'placement');
-      if (res.status !== 401) return res;
-      if (attempt > 0) throw new BerthError('AUTH_FAILED', `placement refused the service token for ${method} ${path}`, { status: 502 });
-      this.session.invalidate();
-    }
+    const ep = parseEndpoint(await this.session.endpoint('placement', this.iface));
+    const res = await withSessionToken(this.session, (token) => requestJson<T>(ep, {
+      method, path, ...(body === undefined ? {} : { body }),
+      headers: { 'x-auth-token': token, 'openstack-api-version': PLACEMENT_VERSION }, accept: [401, ...accept],
+    }, 'placement'));
+    if (res.status === 401) throw new BerthError('AUTH_FAILED', `placement refused the service token for ${method} ${path}`, { status: 502 });
+    return res;
   }
 
   private async generation(uuid: string): Promise<number> {

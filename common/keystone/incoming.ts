@@ -1,0 +1,17 @@
+import { BerthError } from '../errors.js';
+import { keystoneSession } from './session.js';
+import type { KeystoneCredentials, TokenValidator } from './types.js';
+import { tokenValidator } from './validator.js';
+
+/**
+ * Validation of incoming tokens by the `[keystone_authtoken]` service user, for a service whose
+ * `setting` (e.g. `[agent] auth_strategy = keystone`) asks for it; stops start-up naming what is
+ * missing when that user is not configured.
+ */
+export function incomingValidator(setting: string, ks: KeystoneCredentials): { validator: TokenValidator; authUri: string } {
+  const missing = (['auth_url', 'username', 'password'] as const).filter((k) => !ks[k]);
+  if (missing.length) {
+    throw new BerthError('INVALID_CONFIG', `${setting} needs [keystone_authtoken] ${missing.join(', ')} (the service user that validates tokens)`, { status: 400, details: { missing } });
+  }
+  return { validator: tokenValidator({ authUrl: ks.auth_url, session: keystoneSession(ks) }), authUri: ks.auth_url };
+}
