@@ -53,25 +53,29 @@ export class RpcCaller {
     });
   }
 
-  async call<T>(routingKey: string, method: string, args: Record<string, unknown>, o: CallOptions): Promise<T> {
+  call<T>(routingKey: string, method: string, args: Record<string, unknown>, o: CallOptions): Promise<T> {
+    const message = { method, args, ...(o.namespace ? { namespace: o.namespace } : {}), version: o.version, ...flattenContext(o.context) };
+    return this.callMessage<T>(routingKey, message, o.timeoutSeconds);
+  }
+
+  /** A call of a message already built (method, args, version, `_context_*` keys); the call fields are added here. */
+  async callMessage<T>(routingKey: string, message: Record<string, unknown>, timeoutSeconds: number): Promise<T> {
+    const method = String(message.method);
     const msgId = newUniqueId();
     const answered = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(msgId);
-        reject(new BerthError('RPC_TIMEOUT', `no reply from ${routingKey} to ${method} within ${o.timeoutSeconds} s`, { status: 504, retryable: true }));
-      }, o.timeoutSeconds * 1000);
+        reject(new BerthError('RPC_TIMEOUT', `no reply from ${routingKey} to ${method} within ${timeoutSeconds} s`, { status: 504, retryable: true }));
+      }, timeoutSeconds * 1000);
       this.pending.set(msgId, {
         result: null,
         resolve: (v) => { clearTimeout(timer); resolve(v); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       });
     });
-    const message = {
-      method, args, ...(o.namespace ? { namespace: o.namespace } : {}), version: o.version, ...flattenContext(o.context),
-      _msg_id: msgId, _reply_q: this.replyQueue, _timeout: null, _unique_id: newUniqueId(),
-    };
+    const sent = { ...message, _msg_id: msgId, _reply_q: this.replyQueue, _timeout: null, _unique_id: newUniqueId() };
     try {
-      await this.transport.publish(this.exchange, routingKey, encodeEnvelope(message), { expiration: String(o.timeoutSeconds * 1000) }, o.timeoutSeconds * 1000);
+      await this.transport.publish(this.exchange, routingKey, encodeEnvelope(sent), { expiration: String(timeoutSeconds * 1000) }, timeoutSeconds * 1000);
     } catch (err) {
       this.pending.get(msgId)?.reject(new BerthError('BROKER_UNREACHABLE', `cannot send ${method} to ${routingKey}: ${(err as Error).message}`, { status: 503, retryable: true }));
     }

@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../../conf/index.js';
 import { createDriver, type Driver } from '../../driver/service.js';
 import { createImageClient } from '../../glance-bridge/client/http.js';
 import { startImageService, type ImageServiceHandle } from '../../glance-bridge/main.js';
+import { mergeSections } from './stack.js';
 
 /** What a Berth node needs to know of the OpenStack cloud it joins. */
 export interface CloudAccess {
@@ -48,7 +49,7 @@ export async function startNovaNode(cloud: CloudAccess, o: { host: string; regis
     registry: { insecure_hosts: [o.registry] },
     agent: { listen: '127.0.0.1:0', token: '' },
   };
-  const overrides = { ...base, ...Object.fromEntries(Object.entries(o.overrides ?? {}).map(([k, v]) => [k, { ...(base as Record<string, object>)[k], ...v }])) };
+  const overrides = mergeSections(base, o.overrides ?? {});
   const log = o.log ?? silentLogger();
   const cleanup: Array<() => Promise<unknown>> = [async () => rmSync(state, { recursive: true, force: true })];
   try {
@@ -62,7 +63,7 @@ export async function startNovaNode(cloud: CloudAccess, o: { host: string; regis
     cleanup.unshift(() => glance.deleteImage(imageId).catch(() => undefined));
     const agent = await startAgent(config, { log });
     cleanup.unshift(() => agent.close());
-    const driverConfig = loadConfig({ env: {}, overrides: { ...overrides, agent: { ...overrides.agent, url: agent.url, token: agent.token } } });
+    const driverConfig = loadConfig({ env: {}, overrides: mergeSections(overrides, { agent: { url: agent.url, token: agent.token } }) });
     const node: NovaNode = {
       host: o.host, config: driverConfig, driver: null, agent, imageId,
       async startCompute() {

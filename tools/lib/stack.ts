@@ -46,7 +46,7 @@ export interface Stack {
 export type StackOverrides = Partial<Record<string, Record<string, unknown>>>;
 
 /** `base` with each section of `extra` merged in, so the stack's own isolation keys survive unrelated overrides. */
-function mergeSections(base: StackOverrides, extra: StackOverrides): StackOverrides {
+export function mergeSections(base: StackOverrides, extra: StackOverrides): StackOverrides {
   const out: StackOverrides = { ...base };
   for (const [section, values] of Object.entries(extra)) out[section] = { ...out[section], ...values };
   return out;
