@@ -101,7 +101,7 @@ export class BlobStore {
       if (err.code === 'ENOENT') throw imageError('BLOB_NOT_FOUND', `blob ${digest} is not in the store`, { digest });
       throw err;
     });
-    return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+    return handle.createReadStream({ highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   /**

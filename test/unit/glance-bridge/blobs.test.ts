@@ -34,6 +34,17 @@ describe('glance-bridge BlobStore', () => {
     assert.deepEqual(readdirSync(join(dir, 'blobs', 'sha256', hex.slice(0, 2))), [hex]);
   });
 
+  it('reads blobs in chunks of up to 1 MiB, and ranges exactly', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 5, 3);
+    const bigDigest = sha256Digest(big);
+    await store.put(bigDigest, Readable.from([big]));
+    const chunks: Buffer[] = [];
+    for await (const c of await store.open(bigDigest)) chunks.push(c as Buffer);
+    assert.equal(Buffer.concat(chunks).length, big.length);
+    assert.equal(Math.max(...chunks.map((c) => c.length)), 1024 * 1024);
+    assert.equal((await readBody(await store.open(bigDigest, { start: 1024 * 1024 - 2, end: 1024 * 1024 + 1 }))).length, 4);
+  });
+
   it('is idempotent: a second put of the same digest keeps the first and reports created false', async () => {
     await store.put(digest, Readable.from([data]));
     const again = await store.put(digest, Readable.from([Buffer.from('other bytes entirely')]));
