@@ -1,7 +1,7 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import { BerthError } from '../common/errors.js';
-import { errorMiddleware, readJsonBody, requestIdMiddleware, requireUuid } from '../common/koa.js';
+import { errorMiddleware, logAppErrors, readJsonBody, requestIdMiddleware, requireUuid } from '../common/koa.js';
 import type { Logger } from '../common/log.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentMetrics, requestMetrics } from './agent-metrics.js';
@@ -76,6 +76,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   });
   const authenticated = agentAuth({ strategy: deps.authStrategy ?? 'token', token: deps.token, ...(deps.keystone ? { keystone: deps.keystone } : {}) });
   const app = new Koa();
+  logAppErrors(app, deps.log);
   app.use(requestMetrics(metrics));
   app.use(requestIdMiddleware(deps.log));
   app.use(errorMiddleware(deps.log));

@@ -92,3 +92,19 @@ export function requireUuid(s: unknown, what: string): string {
   if (!isUuid(s)) throw invalidInput(`${what} must be a lowercase UUID with dashes`, { field: what });
   return s;
 }
+
+const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/**
+ * Routes the errors Koa reports outside the middleware chain (a response body stream failing
+ * after the headers went out) to the service's log instead of Koa's default, which prints stack
+ * traces to stderr. A client that hangs up during a download is routine (dockerd abandons blob
+ * requests, users press Ctrl-C) and logged at debug; anything else is an error.
+ */
+export function logAppErrors(app: Koa, log: Logger): void {
+  app.on('error', (err: NodeJS.ErrnoException, ctx?: Koa.Context) => {
+    const where = { method: ctx?.method, path: ctx?.path };
+    if (err.code && CLIENT_GONE.has(err.code)) log.debug({ ...where, code: err.code }, 'client went away during the response');
+    else log.error({ ...where, err }, 'request failed after its response started');
+  });
+}

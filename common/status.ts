@@ -1,5 +1,5 @@
 import Koa from 'koa';
-import { errorMiddleware } from './koa.js';
+import { errorMiddleware, logAppErrors } from './koa.js';
 import type { Logger } from './log.js';
 import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from './metrics.js';
 
@@ -26,6 +26,7 @@ type CheckResult = { ok: true } | { ok: false; reason: string };
  */
 export function createStatusApp(deps: StatusAppDeps): Koa {
   const app = new Koa();
+  logAppErrors(app, deps.log);
   app.use(errorMiddleware(deps.log));
   app.use(statusRoutes(deps));
   return app;

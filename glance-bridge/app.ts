@@ -1,6 +1,6 @@
 import Koa from 'koa';
 import { Transform } from 'node:stream';
-import { errorMiddleware, requestIdMiddleware } from '../common/koa.js';
+import { errorMiddleware, logAppErrors, requestIdMiddleware } from '../common/koa.js';
 import type { Logger } from '../common/log.js';
 import { Counter, Histogram, MetricsRegistry } from '../common/metrics.js';
 import { statusRoutes, type ReadinessCheck } from '../common/status.js';
@@ -68,6 +68,7 @@ export function createImageServiceMetrics(): ImageServiceMetrics {
  */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
+  logAppErrors(app, deps.log);
   const routes = imageRoutes(deps);
   const metrics = deps.metrics ?? createImageServiceMetrics();
   app.use(requestIdMiddleware(deps.log));

@@ -1,5 +1,6 @@
 import Koa from 'koa';
 import { BerthError } from '../../common/errors.js';
+import { logAppErrors } from '../../common/koa.js';
 import type { TokenValidator } from '../../common/keystone/index.js';
 import type { Logger } from '../../common/log.js';
 import { parseRange } from '../api/data.js';
@@ -42,6 +43,7 @@ export function createRegistryApp(deps: RegistryEndpointDeps): { app: Koa; stats
   const names = new RegistryNames(deps.images);
   const members = new MemberRepository(deps.images.db);
   const app = new Koa();
+  logAppErrors(app, deps.log);
 
   const findImages = async (ctx: Koa.Context, name: string): Promise<ImageRecord[]> => {
     let found = await names.imagesNamed(name);

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { PassThrough } from 'node:stream';
+import Koa from 'koa';
+import sinon from 'sinon';
+import { logAppErrors } from '../../../common/koa.js';
+import type { Logger } from '../../../common/log.js';
+import { serveOnLoopback } from '../../support/loopback.js';
+
+function fakeLog(): Logger & { debug: sinon.SinonSpy; error: sinon.SinonSpy } {
+  return { debug: sinon.spy(), error: sinon.spy(), info: sinon.spy(), warn: sinon.spy() } as unknown as Logger & { debug: sinon.SinonSpy; error: sinon.SinonSpy };
+}
+
+/** An app whose body streams one chunk, then waits; `then` decides what happens next. */
+function streamingApp(log: Logger, then: (body: PassThrough) => void): Koa {
+  const app = new Koa();
+  logAppErrors(app, log);
+  app.use((ctx) => {
+    const body = new PassThrough();
+    body.write(Buffer.alloc(64 * 1024, 1));
+    ctx.body = body;
+    setTimeout(() => then(body), 50);
+  });
+  return app;
+}
+
+async function getAndHangUp(base: string): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const req = request(`${base}/blob`, (res) => res.once('data', () => { req.destroy(); resolve(); }));
+    req.on('error', () => resolve());
+    req.end();
+  });
+}
+
+describe('common logAppErrors', () => {
+  it('logs a client hanging up during a streamed response at debug, not as an error nor on stderr', async () => {
+    const log = fakeLog();
+    const stderr = sinon.spy(process.stderr, 'write');
+    const server = await serveOnLoopback(streamingApp(log, () => undefined).callback());
+    try {
+      await getAndHangUp(server.base);
+      for (let i = 0; i < 50 && !log.debug.called; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(log.debug.called, true);
+      for (const call of log.debug.getCalls()) assert.match(String(call.args[1]), /client went away/);
+      assert.equal(log.error.called, false);
+      assert.equal(stderr.called, false);
+    } finally {
+      stderr.restore();
+      await server.close();
+    }
+  });
+
+  it('logs any other failure of a response body as an error', async () => {
+    const log = fakeLog();
+    const server = await serveOnLoopback(streamingApp(log, (body) => body.destroy(new Error('disk read failed'))).callback());
+    try {
+      await new Promise<void>((resolve) => {
+        const req = request(`${server.base}/blob`, (res) => { res.resume(); res.on('close', () => resolve()); res.on('error', () => resolve()); });
+        req.on('error', () => resolve());
+        req.end();
+      });
+      for (let i = 0; i < 50 && !log.error.called; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(log.error.called, true);
+      for (const call of log.error.getCalls()) assert.match((call.args[0] as { err: Error }).err.message, /disk read failed/);
+      assert.equal(log.debug.called, false);
+    } finally {
+      await server.close();
+    }
+  });
+});
