@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../lib/paths.js';
+import { compiledCommand, type NodeCommand } from './lib/compiled.js';
 import { buildAndPush, DOCKER_CLI, dockerRmi, fetchManifest, removeFromRegistry, timed, writeContext } from './lib/bench-images.js';
 import { percentile, printResult, printTable } from './lib/report.js';
 import { runBench } from './lib/run.js';
@@ -29,11 +30,15 @@ const ROOT = projectRoot();
 
 interface ChildLine { ref?: string; ms?: number; archiveHashMs?: number; bytesFetched?: number; hwmKb?: number; idleHwmKb?: number }
 
+let command: Promise<NodeCommand> | undefined;
+/** The importer child, compiled once per run, as installed services run (compiled.ts). */
+const importerCommand = (): Promise<NodeCommand> => (command ??= compiledCommand('tools/bench/lib/import-child', 'berth-bench-import-dist'));
+
 /** Runs the importer process over a fresh store; one result line per reference. */
 async function importInChild(work: string, scan: boolean, refs: string[]): Promise<ChildLine[]> {
   const state = mkdtempSync(join(work, 'store-'));
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'tools/bench/lib/import-child.ts'), state, REGISTRY, scan ? 'scan' : 'noscan', ...refs],
+    const { stdout } = await run(process.execPath, [...(await importerCommand()).args, state, REGISTRY, scan ? 'scan' : 'noscan', ...refs],
       { cwd: ROOT, timeout: 15 * 60_000, maxBuffer: 1024 * 1024 });
     return stdout.trim().split('\n').map((l) => JSON.parse(l) as ChildLine);
   } finally {
@@ -53,6 +58,7 @@ runBench('import-throughput', 60 * 60_000, async (b) => {
   b.cleanup(() => removeFromRegistry(REGISTRY, repo, ['a', 'b', 'big'], existsSync(REGISTRY_STORAGE) ? REGISTRY_STORAGE : null));
   b.cleanup(async () => { for (const tag of ['a', 'b', 'big']) await dockerRmi(ref(tag)); });
 
+  b.log(`importer runs as: ${(await importerCommand()).runtime}`);
   b.log(`building and pushing ${repo}: a (8 × ${LAYER_MB} MB), b (7 layers of a + 1 new), big (8 × ${BIG_LAYER_MB} MB)`);
   const shared = await writeContext(join(work, 'a'), Array.from({ length: 8 }, () => ({ mb: LAYER_MB })));
   await writeContext(join(work, 'b'), [...shared.slice(0, 7).map((p) => ({ shared: p })), { mb: LAYER_MB }]);

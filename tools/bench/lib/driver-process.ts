@@ -1,11 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { projectRoot } from '../../lib/paths.js';
 import { watchChild, type WatchedChild } from './child.js';
+import { compiledCommand, type NodeCommand } from './compiled.js';
 
 /**
  * berth-compute as its own process, configured only through BERTH__SECTION__KEY variables (an
@@ -21,7 +21,6 @@ export interface DriverProcess extends WatchedChild {
 export interface DriverProcessOptions { agentUrl: string; agentToken: string; amqpUrl: string; env?: Record<string, string> }
 
 const ROOT = projectRoot();
-const run = promisify(execFile);
 const SOURCE_DIRS = ['driver', 'common', 'conf', 'agent/client', 'glance-bridge/client'];
 
 function newestSourceMtime(dir: string): number {
@@ -34,26 +33,19 @@ function newestSourceMtime(dir: string): number {
   return newest;
 }
 
-const COMPILED = join(ROOT, 'node_modules/.cache/berth-bench-dist');
-
 /**
  * The driver as it runs in production, compiled JavaScript, so that the TypeScript loader's own
  * memory and start-up are not measured: dist/ when it is at least as new as every source it is
  * built from, else a private build (node_modules/ keeps it out of the tree and lets it resolve
  * the dependencies), else the sources through tsx.
  */
-async function driverCommand(): Promise<{ args: string[]; runtime: string }> {
+async function driverCommand(): Promise<NodeCommand> {
   const built = join(ROOT, 'dist/driver/main.js');
   try {
     const builtAt = statSync(built).mtimeMs;
     if (SOURCE_DIRS.every((d) => newestSourceMtime(join(ROOT, d)) <= builtAt)) return { args: [built], runtime: 'node dist/driver/main.js' };
   } catch { /* not built */ }
-  const started = Date.now();
-  // Type errors elsewhere in the tree do not stop tsc from emitting, hence the freshness check.
-  await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', COMPILED], { cwd: ROOT, timeout: 180_000 }).catch(() => undefined);
-  const compiled = join(COMPILED, 'driver/main.js');
-  if (existsSync(compiled) && statSync(compiled).mtimeMs >= started - 1000) return { args: [compiled], runtime: 'node <fresh tsc build>/driver/main.js' };
-  return { args: ['--import', 'tsx', join(ROOT, 'driver/main.ts')], runtime: 'node --import tsx driver/main.ts' };
+  return compiledCommand('driver/main', 'berth-bench-dist');
 }
 
 
