@@ -92,6 +92,22 @@ export class DockerRuntime implements ContainerRuntime {
     if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${problem}`);
   }
 
+  async pullImage(reference: string): Promise<void> {
+    const at = reference.lastIndexOf('@');
+    const colon = reference.lastIndexOf(':');
+    // fromImage takes the repository, tag the tag or digest; a colon before the last slash is a port.
+    const [repository, tag] = at > 0 ? [reference.slice(0, at), reference.slice(at + 1)]
+      : colon > reference.lastIndexOf('/') ? [reference.slice(0, colon), reference.slice(colon + 1)] : [reference, 'latest'];
+    const res = await this.api.raw({
+      method: 'POST', path: '/images/create', query: { fromImage: repository, tag },
+      timeoutMs: this.opts.loadTimeoutMs ?? 600_000, what: 'pull an image',
+    });
+    // The answer is a progress stream; a failure after the headers arrives as a message with `error`.
+    const text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
+    const problem = res.status >= 300 ? messageOf(text) ?? `HTTP ${res.status}` : loadStreamError(text);
+    if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not pull ${reference}: ${problem}`, { reference });
+  }
+
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
     const res = await this.api.json<{ Id: string }>({
       method: 'POST', path: '/containers/create', query: { name: containerName(spec.uuid) },
@@ -294,7 +310,7 @@ function messageOf(text: string): string | undefined {
   }
 }
 
-/** The load answer is a stream of JSON messages; a failure arrives as one with `error`. */
+/** The load and pull answers are streams of JSON messages; a failure arrives as one with `error`. */
 function loadStreamError(text: string): string | undefined {
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;

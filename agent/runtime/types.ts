@@ -7,7 +7,7 @@
  * - INSTANCE_NOT_FOUND   no Berth container for that uuid
  * - INSTANCE_INVALID_STATE the operation does not apply in the container's current state
  * - IMAGE_NOT_FOUND      the image id is not present when a container is created from it
- * - IMAGE_FETCH_FAILED   an image archive could not be loaded (bad archive, broken stream)
+ * - IMAGE_FETCH_FAILED   an image archive could not be loaded (bad archive, broken stream), or a pull failed
  * - RUNTIME_UNAVAILABLE  the engine cannot be reached (retryable)
  * - RUNTIME_ERROR        the engine refused for another reason
  */
@@ -107,6 +107,14 @@ export interface ContainerRuntime {
    * Callers verify the id they expect with hasImage: archives name images by tag, not by id.
    */
   loadImage(archive: NodeJS.ReadableStream): Promise<void>;
+
+  /**
+   * Pulls `reference` (`HOST:PORT/REPOSITORY@sha256:…` or `…:TAG`) from its registry; the engine
+   * fetches only the layers it lacks. Post-condition: the image is present, or it threw
+   * IMAGE_FETCH_FAILED (unknown image, registry unreachable or refusing; RUNTIME_UNAVAILABLE when
+   * the engine itself is). Callers verify the id they expect with hasImage.
+   */
+  pullImage(reference: string): Promise<void>;
 
   /**
    * Creates and starts the container for `spec.uuid`, labelled with instance, project and

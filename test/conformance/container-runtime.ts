@@ -12,6 +12,10 @@ export interface RuntimeHarness {
   imageId: string;
   /** A docker-archive and the image id it holds. */
   archive(): Promise<{ stream: NodeJS.ReadableStream; imageId: string }>;
+  /** A reference the runtime can pull from a loopback registry, and the image id it names. */
+  pullable(): Promise<{ reference: string; imageId: string }>;
+  /** A reference on the same registry that names no image. */
+  unknownReference: string;
   /** Makes a container without Berth's labels. */
   addForeignContainer(): Promise<void>;
   /** The compute host the runtime under test was made for. */
@@ -67,6 +71,13 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       const { stream, imageId } = await h.archive();
       await rt.loadImage(stream);
       assert.equal(await rt.hasImage(imageId), true);
+    });
+
+    it('pulls an image by reference, and fails an unknown one with IMAGE_FETCH_FAILED', async () => {
+      const { reference, imageId } = await h.pullable();
+      await rt.pullImage(reference);
+      assert.equal(await rt.hasImage(imageId), true);
+      await rejectsWith(rt.pullImage(h.unknownReference), 'IMAGE_FETCH_FAILED');
     });
 
     it('creates a running, labelled container, and a second create makes no second one', async () => {

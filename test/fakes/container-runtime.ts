@@ -25,6 +25,9 @@ export class FakeContainerRuntime implements ContainerRuntime {
   unavailable = false;
   failNextStart = false;
   loads = 0;
+  pulls = 0;
+  /** What pullImage can fetch: image ids by reference, as a registry would serve them. */
+  readonly registry = new Map<string, string>();
   /** docker-archives of committed images, by image id. */
   readonly commits = new Map<string, Buffer>();
   private nextIp = 2;
@@ -70,6 +73,14 @@ export class FakeContainerRuntime implements ContainerRuntime {
       throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${(err as Error).message}`);
     }
     for (const id of ids) this.images.add(id);
+  }
+
+  async pullImage(reference: string): Promise<void> {
+    this.reachable();
+    const imageId = this.registry.get(reference);
+    if (!imageId) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not pull ${reference}: manifest unknown`, { reference });
+    this.pulls++;
+    this.images.add(imageId);
   }
 
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {

@@ -17,6 +17,8 @@ containerRuntimeConformance('docker', async () => {
     runtime,
     imageId,
     archive: async () => ({ stream: await saveImage(TEST_IMAGE), imageId }),
+    pullable: async () => ({ reference: TEST_IMAGE, imageId }),
+    unknownReference: `${TEST_IMAGE.slice(0, TEST_IMAGE.indexOf('/'))}/berth/no-such-image-${randomUUID().slice(0, 8)}:latest`,
     addForeignContainer: async () => {
       await docker('POST', `/containers/create?name=not-berth-${randomUUID()}`, { Image: imageId, Labels: { [TEST_LABEL]: 'conformance' } });
     },

@@ -17,6 +17,12 @@ containerRuntimeConformance('fake', async () => {
       const a = await buildDockerArchive('berth/loaded:1');
       return { stream: Readable.from([a.tar]), imageId: a.imageId };
     },
+    pullable: async () => {
+      const a = await buildDockerArchive('berth/pulled:1');
+      runtime.registry.set('registry.test:5000/berth/pulled@sha256:feed', a.imageId);
+      return { reference: 'registry.test:5000/berth/pulled@sha256:feed', imageId: a.imageId };
+    },
+    unknownReference: 'registry.test:5000/berth/absent:latest',
     addForeignContainer: async () => { runtime.foreign.push('not-berth'); },
     host,
     addBerthContainer: async (uuid, owner) => {
