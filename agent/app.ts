@@ -40,6 +40,8 @@ export interface AgentAppDeps {
   subnetPrefix: number;
   /** Images the agent loaded and nothing used for this long are removed by the clean-up; 0 (default) keeps them. */
   imageCacheMaxUnusedSeconds?: number;
+  /** `[agent] image_registry`: pull imported images from the image service's registry endpoint there. */
+  imageRegistry?: string;
 }
 
 /** The app and the periodic work its owner schedules. */
@@ -61,9 +63,9 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   const networks = new ProjectNetworks(deps.runtime, requirePool(deps.subnetPool, deps.subnetPrefix), deps.subnetPrefix);
   const records = ImageRecords.at(deps.statePath);
   const images = new ImageCache(deps.images, deps.runtime, {
-    cacheHit: () => metrics.imageCacheHits.inc(),
-    fetched: (result) => metrics.imageFetches.inc({ result }),
-  }, records);
+    events: { cacheHit: () => metrics.imageCacheHits.inc(), fetched: (result) => metrics.imageFetches.inc({ result }) },
+    records, log: deps.log, ...(deps.imageRegistry ? { registry: deps.imageRegistry } : {}),
+  });
   const imageCleaner = new ImageCleaner({
     runtime: deps.runtime, records, forgetGlanceId: (g) => images.forget(g), maxUnusedMs: (deps.imageCacheMaxUnusedSeconds ?? 0) * 1000, log: deps.log,
   });

@@ -3,6 +3,7 @@ import type { GlanceImage, ImageService } from '../glance-bridge/client/types.js
 import { agentError } from './errors.js';
 import type { HostImage } from './client/types.js';
 import type { ImageRecords } from './image-records.js';
+import type { Logger } from '../common/log.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
 const IMAGE_ID_RE = /^sha256:[0-9a-f]{64}$/;
@@ -10,7 +11,20 @@ const IMAGE_ID_RE = /^sha256:[0-9a-f]{64}$/;
 /** Hooks for counting; a shared fetch counts once. */
 export interface ImageCacheEvents {
   cacheHit(): void;
-  fetched(result: 'loaded' | 'failed'): void;
+  fetched(result: 'pulled' | 'loaded' | 'failed'): void;
+}
+
+/** Digest of the manifest the image service's registry endpoint serves for an imported image. */
+const MANIFEST_DIGEST_PROPERTY = 'berth_manifest_digest';
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+export interface ImageCacheOptions {
+  events?: ImageCacheEvents;
+  /** Where loads are recorded for the clean-up; without it nothing is recorded. */
+  records?: ImageRecords;
+  /** `[agent] image_registry`: HOST:PORT of the image service's registry endpoint; absent: always docker load. */
+  registry?: string;
+  log?: Logger;
 }
 
 /**
@@ -27,13 +41,17 @@ export class ImageCache {
    */
   private readonly verified = new Map<string, string>();
 
+  private readonly events: ImageCacheEvents | undefined;
+  private readonly records: ImageRecords | undefined;
+
   constructor(
     private readonly images: ImageService,
     private readonly runtime: ContainerRuntime,
-    private readonly events?: ImageCacheEvents,
-    /** Where loads are recorded for the clean-up; without it nothing is recorded. */
-    private readonly records?: ImageRecords,
-  ) {}
+    private readonly opts: ImageCacheOptions = {},
+  ) {
+    this.events = opts.events;
+    this.records = opts.records;
+  }
 
   /**
    * Resolves to the Docker image id of Glance image `glanceId` once it is present. Concurrent
@@ -76,19 +94,41 @@ export class ImageCache {
       this.records?.used(imageId);
       return imageId;
     }
+    let how: 'pulled' | 'loaded';
     try {
-      await this.runtime.loadImage(await this.download(glanceId));
+      how = await this.pull(image) ? 'pulled' : 'loaded';
+      if (how === 'loaded') await this.runtime.loadImage(await this.download(glanceId));
       // Recorded before the check: whatever the archive put in the engine is this agent's to clean up.
       await this.records?.loaded(imageId, glanceId);
       if (!(await this.runtime.hasImage(imageId))) {
-        throw agentError('IMAGE_FETCH_FAILED', `image ${glanceId} loaded but its content does not match docker_image_id ${imageId}`, { image_id: glanceId });
+        throw agentError('IMAGE_FETCH_FAILED', `image ${glanceId} ${how} but its content does not match docker_image_id ${imageId}`, { image_id: glanceId });
       }
     } catch (err) {
       this.events?.fetched('failed');
       throw err;
     }
-    this.events?.fetched('loaded');
+    this.events?.fetched(how);
     return imageId;
+  }
+
+  /**
+   * Pulls an imported image from the image service's registry endpoint, by the digest of the
+   * manifest it serves (so nothing but that content can come back). False when there is nothing
+   * to pull from, or the pull failed: the caller then loads the archive. A pull that left the wrong
+   * image is caught by the caller's image id check.
+   */
+  private async pull(image: GlanceImage): Promise<boolean> {
+    const digest = image[MANIFEST_DIGEST_PROPERTY];
+    if (!this.opts.registry || typeof digest !== 'string' || !DIGEST_RE.test(digest)) return false;
+    const reference = `${this.opts.registry}/berth/${image.id}@${digest}`;
+    try {
+      await this.runtime.pullImage(reference);
+      return true;
+    } catch (err) {
+      if (err instanceof BerthError && err.code === 'RUNTIME_UNAVAILABLE') throw err;
+      this.opts.log?.warn({ image_id: image.id, reference, err: describeError(err) }, 'pull from the image service\'s registry endpoint failed; loading the image archive instead');
+      return false;
+    }
   }
 
   private async describe(glanceId: string): Promise<GlanceImage> {

@@ -42,7 +42,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
     runtime, images, token, authStrategy: config.agent.auth_strategy, ...(keystone ? { keystone } : {}), log, maxBodyBytes: config.agent.max_body_bytes, stopTimeout: config.docker.stop_timeout,
     statePath: config.DEFAULT.state_path, injectSshKeys: config.agent.inject_ssh_keys,
     subnetPool: config.agent.project_subnet_pool, subnetPrefix: config.agent.project_subnet_prefix,
-    imageCacheMaxUnusedSeconds: config.agent.image_cache_max_unused_seconds,
+    imageCacheMaxUnusedSeconds: config.agent.image_cache_max_unused_seconds, imageRegistry: config.agent.image_registry,
   });
   const cleanupEvery = config.agent.image_cache_cleanup_interval * 1000;
   const cleanup = cleanupEvery > 0 && config.agent.image_cache_max_unused_seconds > 0

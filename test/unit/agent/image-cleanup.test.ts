@@ -26,7 +26,7 @@ describe('image cache clean-up', () => {
     runtime = new FakeContainerRuntime();
     store = new FakeImageService();
     records = ImageRecords.at(dir);
-    cache = new ImageCache(store, runtime, undefined, records);
+    cache = new ImageCache(store, runtime, { records });
     cleaner = new ImageCleaner({ runtime, records, forgetGlanceId: (g) => cache.forget(g), maxUnusedMs: HOUR, log: silentLogger() });
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));

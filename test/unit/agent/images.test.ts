@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ImageCache } from '../../../agent/images.js';
 import { BerthError } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildDockerArchive } from '../../fakes/docker-archive.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
@@ -87,5 +88,63 @@ describe('ImageCache.ensureImage', () => {
   it('keeps an unreachable store retryable', async () => {
     store.getImage = async () => { throw new BerthError('SERVICE_UNREACHABLE', 'image service unreachable', { status: 503, retryable: true }); };
     await assert.rejects(cache.ensureImage(randomUUID()), (e: unknown) => e instanceof BerthError && e.code === 'SERVICE_UNREACHABLE' && e.retryable);
+  });
+});
+
+describe('ImageCache with [agent] image_registry (pull through the image service)', () => {
+  const REGISTRY = 'images.test:5050';
+  const manifest = `sha256:${'ab'.repeat(32)}`;
+  let runtime: FakeContainerRuntime;
+  let store: FakeImageService;
+  let fetched: string[];
+  let warnings: string[];
+  let cache: ImageCache;
+  beforeEach(() => {
+    runtime = new FakeContainerRuntime();
+    store = new FakeImageService();
+    fetched = [];
+    warnings = [];
+    const log = { warn: (_o: unknown, msg: string) => { warnings.push(msg); } } as unknown as Logger;
+    cache = new ImageCache(store, runtime, { registry: REGISTRY, log, events: { cacheHit: () => undefined, fetched: (r) => { fetched.push(r); } } });
+  });
+
+  it('pulls an imported image by its served manifest digest, without downloading the archive', async () => {
+    const a = await buildDockerArchive('berth/a:1');
+    const id = randomUUID();
+    store.add(id, { docker_image_id: a.imageId, berth_manifest_digest: manifest }, a.tar);
+    runtime.registry.set(`${REGISTRY}/berth/${id}@${manifest}`, a.imageId);
+    assert.equal(await cache.ensureImage(id), a.imageId);
+    assert.deepEqual([runtime.pulls, runtime.loads, store.downloads], [1, 0, 0]);
+    assert.deepEqual(fetched, ['pulled']);
+  });
+
+  it('loads the archive for an uploaded image (no manifest digest), and after a failed pull, with a warning', async () => {
+    const a = await buildDockerArchive('berth/a:1');
+    const uploaded = randomUUID();
+    store.add(uploaded, { docker_image_id: a.imageId }, a.tar);
+    await cache.ensureImage(uploaded);
+    assert.deepEqual([runtime.pulls, runtime.loads], [0, 1]);
+    assert.deepEqual(warnings, []);
+
+    const b = await buildDockerArchive('berth/b:1');
+    const unservable = randomUUID();
+    store.add(unservable, { docker_image_id: b.imageId, berth_manifest_digest: manifest }, b.tar);
+    assert.equal(await cache.ensureImage(unservable), b.imageId);
+    assert.deepEqual([runtime.pulls, runtime.loads], [0, 2]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /loading the image archive instead/);
+    assert.deepEqual(fetched, ['loaded', 'loaded']);
+  });
+
+  it('fails a pull that brings other content than docker_image_id, and leaves the engine error retryable', async () => {
+    const a = await buildDockerArchive('berth/a:1');
+    const other = await buildDockerArchive('berth/other:1');
+    const id = randomUUID();
+    store.add(id, { docker_image_id: a.imageId, berth_manifest_digest: manifest }, a.tar);
+    runtime.registry.set(`${REGISTRY}/berth/${id}@${manifest}`, other.imageId);
+    await rejectsWith(cache.ensureImage(id), 'IMAGE_FETCH_FAILED', /pulled but its content does not match/);
+    runtime.unavailable = true;
+    await rejectsWith(cache.ensureImage(id), 'RUNTIME_UNAVAILABLE');
+    assert.equal(store.downloads, 0);
   });
 });
