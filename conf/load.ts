@@ -144,9 +144,15 @@ function crossChecks(c: Record<string, Record<string, unknown>>): string[] {
     const missing = ['auth_url', 'username', 'password'].filter((k) => !c.placement![k]);
     if (missing.length) problems.push(`[nova] control_plane = nova needs [placement] ${missing.join(', ')} (the service user that manages this node's resource provider)`);
   }
-  if (c.image_store!.auth_strategy === 'keystone') {
+  // Services validating incoming tokens do it as the [keystone_authtoken] service user.
+  for (const section of ['image_store', 'agent'] as const) {
+    const strategy = c[section]!.auth_strategy;
+    if (strategy !== 'keystone' && strategy !== 'token+keystone') continue;
     const missing = ['auth_url', 'username', 'password'].filter((k) => !c.keystone_authtoken![k]);
-    if (missing.length) problems.push(`[image_store] auth_strategy = keystone needs [keystone_authtoken] ${missing.join(', ')}`);
+    if (missing.length) problems.push(`[${section}] auth_strategy = ${strategy} needs [keystone_authtoken] ${missing.join(', ')}`);
+  }
+  if (c.agent!.auth_strategy !== 'token' && !(c.agent!.keystone_roles as string[]).length) {
+    problems.push(`[agent] auth_strategy = ${String(c.agent!.auth_strategy)} needs at least one role in [agent] keystone_roles`);
   }
   for (const section of ['placement', 'keystone_authtoken', 'glance'] as const) {
     const auth = c[section]!;

@@ -7,7 +7,6 @@ import type { AgentAuthStrategy } from '../../../agent/auth.js';
 import { createAgentClient } from '../../../agent/client/http.js';
 import { agentClientAuth } from '../../../agent/client/token.js';
 import { incomingKeystoneAuth } from '../../../agent/main.js';
-import { BerthError } from '../../../common/errors.js';
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/load.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
@@ -135,10 +134,9 @@ describe('agent: [agent] auth_strategy', () => {
     assert.ok(fromKeystone.session, 'no token file yet: a keystone session');
   });
 
-  it('start-up refuses a keystone strategy without the [keystone_authtoken] service user', () => {
-    const config = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: statePath }, agent: { auth_strategy: 'token+keystone' } } });
-    assert.throws(() => incomingKeystoneAuth(config), (e: unknown) => e instanceof BerthError && e.code === 'INVALID_CONFIG'
-      && /\[keystone_authtoken\] auth_url, username, password/.test(e.message));
+  it('a keystone strategy without the [keystone_authtoken] service user is refused with the config (berth conf check too)', () => {
+    assert.throws(() => loadConfig({ env: {}, overrides: { DEFAULT: { state_path: statePath }, agent: { auth_strategy: 'token+keystone' } } }),
+      /\[agent\] auth_strategy = token\+keystone needs \[keystone_authtoken\] auth_url, username, password/);
     assert.equal(incomingKeystoneAuth(loadConfig({ env: {}, overrides: { DEFAULT: { state_path: statePath } } })), undefined);
   });
 });

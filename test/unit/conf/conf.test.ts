@@ -287,5 +287,15 @@ describe('conf', () => {
     it('keystone auth for the image store needs [keystone_authtoken]', () => {
       assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone' }), ['[image_store] auth_strategy = keystone needs [keystone_authtoken] auth_url, username, password']);
     });
+    it('keystone auth for the agent needs [keystone_authtoken] and a role, in both keystone strategies', () => {
+      assert.deepEqual(problemsOf({ BERTH__AGENT__AUTH_STRATEGY: 'token+keystone', BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: 'http://k:5000/v3' }), [
+        '[agent] auth_strategy = token+keystone needs [keystone_authtoken] username, password',
+        '[keystone_authtoken] auth_url is set but username or password is not',
+      ]);
+      const user = { BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: 'http://k:5000/v3', BERTH__KEYSTONE_AUTHTOKEN__USERNAME: 'berth', BERTH__KEYSTONE_AUTHTOKEN__PASSWORD: 'x' };
+      assert.deepEqual(problemsOf({ BERTH__AGENT__AUTH_STRATEGY: 'keystone', BERTH__AGENT__KEYSTONE_ROLES: '', ...user }), ['[agent] auth_strategy = keystone needs at least one role in [agent] keystone_roles']);
+      assert.deepEqual(problemsOf({ BERTH__AGENT__AUTH_STRATEGY: 'keystone', ...user }), []);
+      assert.deepEqual(problemsOf({ BERTH__AGENT__KEYSTONE_ROLES: '' }), [], 'roles matter only with a keystone strategy');
+    });
   });
 });
