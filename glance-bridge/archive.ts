@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import type { BlobStore } from './store/blobs.js';
@@ -79,15 +80,111 @@ export function createDockerArchive(store: BlobStore, blobs: ImageBlobs, repoTag
 
 export interface ArchiveDigest { size: number; md5: string; sha512: string }
 
-/** Size, md5 (Glance's `checksum`) and sha512 (its `os_hash_value`) of the archive as served. */
-export async function digestArchive(store: BlobStore, blobs: ImageBlobs): Promise<ArchiveDigest> {
-  const md5 = createHash('md5');
-  const sha512 = createHash('sha512');
-  let size = 0;
-  for await (const chunk of createDockerArchive(store, blobs)) {
-    md5.update(chunk as Buffer);
-    sha512.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+/**
+ * The archive as a list of byte runs: literal bytes (tar headers, padding, the end blocks) and
+ * blobs to read from the store. Hashing walks this instead of generating the stream, so it reads
+ * each blob into one reused buffer and allocates nothing per chunk. The bytes are the ones
+ * createDockerArchive streams (tar-stream's ustar encoding; a test holds the two together).
+ */
+export type ArchiveSegment = { bytes: Buffer } | { digest: string; size: number };
+
+export function archiveSegments(blobs: ImageBlobs, repoTags: string[] = []): ArchiveSegment[] {
+  const out: ArchiveSegment[] = [];
+  for (const e of entriesOf(blobs, repoTags)) {
+    out.push({ bytes: ustarHeader(e.name, e.size) });
+    out.push(Buffer.isBuffer(e.content) ? { bytes: e.content } : { digest: e.content, size: e.size });
+    const pad = (512 - (e.size % 512)) % 512;
+    if (pad) out.push({ bytes: Buffer.alloc(pad) });
   }
-  return { size, md5: md5.digest('hex'), sha512: sha512.digest('hex') };
+  out.push({ bytes: Buffer.alloc(1024) });
+  return out;
+}
+
+const octal = (value: number, digits: number): string => `${value.toString(8).padStart(digits, '0')} `;
+
+/** A ustar header for a regular file as tar-stream writes one with FIXED_MTIME, mode 0644, uid and gid 0. */
+export function ustarHeader(name: string, size: number): Buffer {
+  const buf = Buffer.alloc(512);
+  if (Buffer.byteLength(name) !== name.length || name.length > 100) throw new Error(`archive entry name ${JSON.stringify(name)} needs a long-name header`);
+  buf.write(name, 0, 'ascii');
+  buf.write(octal(0o644, 6), 100, 'ascii');
+  buf.write(octal(0, 6), 108, 'ascii');
+  buf.write(octal(0, 6), 116, 'ascii');
+  if (size.toString(8).length > 11) {
+    // Sizes past 8 GiB: GNU base-256, big-endian in the 11 bytes after a 0x80 marker.
+    buf[124] = 0x80;
+    let rest = size;
+    for (let i = 11; i > 0; i--) {
+      buf[124 + i] = rest % 256;
+      rest = Math.floor(rest / 256);
+    }
+  } else {
+    buf.write(octal(size, 11), 124, 'ascii');
+  }
+  buf.write(octal(Math.floor(FIXED_MTIME.getTime() / 1000), 11), 136, 'ascii');
+  buf[156] = 0x30; // '0': a regular file
+  buf.write('ustar\u000000', 257, 'latin1');
+  buf.write(octal(0, 6), 329, 'ascii');
+  buf.write(octal(0, 6), 337, 'ascii');
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += buf[i]!;
+  buf.write(octal(sum, 6), 148, 'ascii');
+  return buf;
+}
+
+/** One blob open for reading from its start. */
+export interface BlobReader {
+  /** Reads up to `length` bytes into `buf` from where the last read ended; 0 at the end. */
+  read(buf: Buffer, length: number): number | Promise<number>;
+  close(): void | Promise<void>;
+}
+
+/** Where hashing reads blobs: the store, or a view that waits for blobs still arriving. */
+export interface BlobFiles { openFile(digest: string): Promise<BlobReader> }
+
+/** The store's blobs, read through the thread pool (for the event loop). */
+export function storeFiles(store: Pick<BlobStore, 'openFile'>): BlobFiles {
+  return {
+    async openFile(digest) {
+      const file: FileHandle = await store.openFile(digest);
+      return { read: async (buf, length) => (await file.read(buf, 0, length, null)).bytesRead, close: () => file.close() };
+    },
+  };
+}
+
+const READ_CHUNK = 1024 * 1024;
+
+/** Size and hex digests of the archive under each of `algorithms`, reading blobs into one reused buffer. */
+export async function hashArchive(files: BlobFiles, segments: ArchiveSegment[], algorithms: string[]): Promise<{ size: number; hex: string[] }> {
+  const hashes = algorithms.map((a) => createHash(a));
+  const update = (b: Buffer): void => { for (const h of hashes) h.update(b); };
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  let size = 0;
+  for (const seg of segments) {
+    if ('bytes' in seg) {
+      update(seg.bytes);
+      size += seg.bytes.length;
+      continue;
+    }
+    const file = await files.openFile(seg.digest);
+    try {
+      let left = seg.size;
+      while (left > 0) {
+        const bytesRead = await file.read(buf, Math.min(READ_CHUNK, left));
+        if (bytesRead === 0) throw new Error(`blob ${seg.digest} is shorter than its ${seg.size} bytes`);
+        update(buf.subarray(0, bytesRead));
+        left -= bytesRead;
+      }
+    } finally {
+      await file.close();
+    }
+    size += seg.size;
+  }
+  return { size, hex: hashes.map((h) => h.digest('hex')) };
+}
+
+/** Size, md5 (Glance's `checksum`) and sha512 (its `os_hash_value`) of the archive as served. */
+export async function digestArchive(store: Pick<BlobStore, 'openFile'>, blobs: ImageBlobs): Promise<ArchiveDigest> {
+  const { size, hex } = await hashArchive(storeFiles(store), archiveSegments(blobs), ['md5', 'sha512']);
+  return { size, md5: hex[0]!, sha512: hex[1]! };
 }

@@ -12,7 +12,7 @@ export type ImageErrorCode =
   | 'BLOB_SIZE_MISMATCH' | 'BLOB_TOO_LARGE' | 'BLOB_NOT_FOUND' | 'REGISTRY_UNREACHABLE'
   | 'REGISTRY_AUTH_FAILED' | 'REGISTRY_ERROR' | 'LAYER_INVALID' | 'LAYER_UNSAFE'
   | 'IMAGE_FORBIDDEN' | 'MEMBER_NOT_FOUND' | 'MEMBER_CONFLICT' | 'MEMBER_FORBIDDEN' | 'QUOTA_EXCEEDED'
-  | 'EXPORT_NOT_CONFIGURED' | 'IMAGE_EXPORT_FAILED';
+  | 'EXPORT_NOT_CONFIGURED' | 'IMAGE_EXPORT_FAILED' | 'IMAGE_HASH_FAILED';
 
 const STATUS: Record<ImageErrorCode, { status: number; retryable: boolean }> = {
   IMAGE_NOT_FOUND: { status: 404, retryable: false },
@@ -49,6 +49,8 @@ const STATUS: Record<ImageErrorCode, { status: number; retryable: boolean }> = {
   EXPORT_NOT_CONFIGURED: { status: 409, retryable: false },
   // The remote Glance failed or stored something else than was sent; a retry starts afresh.
   IMAGE_EXPORT_FAILED: { status: 502, retryable: true },
+  // The served archive could not be hashed at import (a worker failed): ours, and a new import may succeed.
+  IMAGE_HASH_FAILED: { status: 500, retryable: true },
 };
 
 export function imageError(code: ImageErrorCode, message: string, details: ErrorDetails = {}, cause?: unknown): BerthError {

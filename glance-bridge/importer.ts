@@ -3,7 +3,7 @@ import { checkImageCount, remainingBytes, storageQuotaExceeded, type ProjectQuot
 import { BerthError, describeError, invalidInput } from '../common/errors.js';
 import { readBody } from '../common/http-client.js';
 import type { Logger } from '../common/log.js';
-import { digestArchive } from './archive.js';
+import { ArchiveHasher } from './archive-hash.js';
 import { BlobFetcher, forEachLimited } from './blob-fetcher.js';
 import type { ImportProgress } from './client/types.js';
 import { hasCode, imageError } from './errors.js';
@@ -207,14 +207,18 @@ export class Importer {
     this.progressOf.set(imageId, progress);
     const scan = this.deps.options.scan === false ? undefined : this.deps.options.scan ?? DEFAULT_LIMITS.scan;
     const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, ...(scan ? { scan } : {}), onBytes: (n: number) => { progress.done += n; } };
+    let hasher: ArchiveHasher | null = null;
     const fetchOne = async (d: Descriptor): Promise<void> => {
       const how = await this.fetcher.ensure(resolved.reference, d, fetchOpts);
       if (how !== 'fetched') progress.done += d.size;
+      hasher?.ready(d.digest);
     };
     // The config first: a config that cannot describe these layers fails before any layer is fetched.
     await fetchOne(resolved.config);
     const diffIds = await this.readDiffIds(resolved.config, resolved.layers.length);
     const converted: string[] = [];
+    // The archive is known now unless a zstd layer will be served as its converted tar.
+    if (!resolved.layers.some((l) => l.mediaType === ZSTD_LAYER)) hasher = new ArchiveHasher(this.deps.blobs.root, blobsOf(resolved), [resolved.config.digest]);
     try {
       const served = new Map<string, BlobEntry>();
       const layers = [...new Map(resolved.layers.map((d, i) => [d.digest, { d, diffId: diffIds[i]! }])).values()];
@@ -234,7 +238,8 @@ export class Importer {
       // The row first, so blob GC keeps the manifest blob from the moment it exists.
       await this.deps.images.setManifest(imageId, { digest: manifest.digest, media_type: manifest.mediaType, size: manifest.bytes.length });
       await this.deps.blobs.put(manifest.digest, Readable.from([manifest.bytes]), { expectedSize: manifest.bytes.length });
-      const archive = await digestArchive(this.deps.blobs, blobs);
+      hasher ??= new ArchiveHasher(this.deps.blobs.root, blobs, [blobs.config.digest, ...blobs.layers.map((l) => l.digest)]);
+      const archive = await hasher.digest();
       const current = await this.deps.images.require(imageId);
       await this.deps.images.transition(imageId, 'active', {
         size: archive.size, checksum: archive.md5, os_hash_algo: 'sha512', os_hash_value: archive.sha512,
@@ -242,6 +247,7 @@ export class Importer {
       });
       this.deps.log.info({ image_id: imageId, docker_image: current.properties.docker_image, docker_digest: resolved.digest, size: archive.size }, 'image imported');
     } finally {
+      await hasher?.close();
       for (const digest of converted) {
         const left = (this.converting.get(digest) ?? 1) - 1;
         if (left > 0) this.converting.set(digest, left);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -75,7 +75,8 @@ export class BlobStore {
     await mkdir(join(this.root, 'tmp'), { recursive: true });
   }
 
-  private pathOf(digest: string): string {
+  /** Where blob `digest` is (or would be) stored; INVALID_INPUT for anything but a sha256 digest. */
+  pathOf(digest: string): string {
     const hex = DIGEST_RE.exec(digest)?.[1];
     if (!hex) throw invalidInput(`not a sha256 digest: ${JSON.stringify(digest)}`, { digest });
     return join(this.root, 'sha256', hex.slice(0, 2), hex);
@@ -96,12 +97,16 @@ export class BlobStore {
 
   /** A read stream over the blob (or bytes `start`..`end` inclusive); BLOB_NOT_FOUND if it is absent. */
   async open(digest: string, range?: { start: number; end: number }): Promise<Readable> {
-    const path = this.pathOf(digest);
-    const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+    const handle = await this.openFile(digest);
+    return handle.createReadStream({ highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
+  }
+
+  /** The blob's file, open for reading (the caller closes it); BLOB_NOT_FOUND if it is absent. */
+  async openFile(digest: string): Promise<FileHandle> {
+    return open(this.pathOf(digest), 'r').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw imageError('BLOB_NOT_FOUND', `blob ${digest} is not in the store`, { digest });
       throw err;
     });
-    return handle.createReadStream({ highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   /**

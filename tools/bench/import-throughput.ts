@@ -113,7 +113,7 @@ runBench('import-throughput', 60 * 60_000, async (b) => {
   ]);
   const scannerCost = med.berth! / med['berth, no scanner']!;
   process.stdout.write(`\nlayer scanner: import time with/without = ${scannerCost.toFixed(2)}×\n`);
-  process.stdout.write(`archive md5 + sha512 pass (part of every Berth import): ${(median(archiveHash) / 1000).toFixed(2)} s at the median\n`);
+  process.stdout.write(`archive md5 + sha512, one pass on one thread (for scale: imports hash in two worker threads while they download): ${(median(archiveHash) / 1000).toFixed(2)} s at the median\n`);
   return printResult('import-throughput', [
     ...(hasSkopeo ? [{ metric: 'time_vs_skopeo', value: med.berth! / med['skopeo copy']!, target: TARGETS.vsSkopeo }] : []),
     { metric: 'time_vs_docker_pull', value: med.berth! / med['docker pull']!, target: TARGETS.vsDockerPull },

@@ -3,7 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { archiveSize, createDockerArchive, digestArchive } from '../../../glance-bridge/archive.js';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { readBody } from '../../../common/http-client.js';
+import { archiveSegments, archiveSize, createDockerArchive, digestArchive, ustarHeader } from '../../../glance-bridge/archive.js';
+import { ArchiveHasher } from '../../../glance-bridge/archive-hash.js';
+import { BerthError } from '../../../common/errors.js';
 import { BlobStore } from '../../../glance-bridge/store/blobs.js';
 import type { ImageBlobs } from '../../../glance-bridge/store/images.js';
 import { buildImage } from '../../fakes/image-builder.js';
@@ -33,5 +39,51 @@ describe('glance-bridge docker archive', () => {
   it('ends the stream with an error when a blob is missing', async () => {
     await store.remove(blobs.layers[1]!.digest);
     await assert.rejects(async () => { for await (const _ of createDockerArchive(store, blobs)) { /* drain */ } }, /not in the store/);
+  });
+
+  it('hashes exactly the bytes it serves: the segments are the stream, and the digests are theirs', async () => {
+    const served = await readBody(createDockerArchive(store, blobs));
+    const parts: Buffer[] = [];
+    for (const seg of archiveSegments(blobs)) parts.push('bytes' in seg ? seg.bytes : await readBody(await store.open(seg.digest)));
+    assert.deepEqual(Buffer.concat(parts), served);
+    const d = await digestArchive(store, blobs);
+    assert.deepEqual(d, { size: served.length, md5: createHash('md5').update(served).digest('hex'), sha512: createHash('sha512').update(served).digest('hex') });
+  });
+
+  it('encodes ustar headers as tar-stream does, including sizes past 8 GiB', () => {
+    // tar-stream's own encoder (not exported), loaded by path for the comparison.
+    const require = createRequire(import.meta.url);
+    const headers = require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as { encode(h: object): Buffer };
+    const name = `${'ab'.repeat(32)}/layer.tar`;
+    for (const size of [0, 1, 511, 512, 700, 8 * 1024 ** 3 - 1, 8 * 1024 ** 3, 1e12]) {
+      const theirs = headers.encode({ name, size, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, type: 'file' });
+      assert.deepEqual(ustarHeader(name, size), theirs, `size ${size}`);
+    }
+    assert.throws(() => ustarHeader('x'.repeat(101), 1), /long-name header/);
+  });
+
+  it('ArchiveHasher: the same digests from its worker threads, each blob read only once it is ready', async () => {
+    const expected = await digestArchive(store, blobs);
+    const all = [blobs.config.digest, ...blobs.layers.map((l) => l.digest)];
+    const hasher = new ArchiveHasher(store.root, blobs, all.slice(0, 2));
+    try {
+      const result = hasher.digest();
+      const early = await Promise.race([result.then(() => 'done'), new Promise((r) => setTimeout(() => r('waiting'), 300))]);
+      assert.equal(early, 'waiting', 'it waits for the layers not yet ready');
+      for (const d of all.slice(2)) hasher.ready(d);
+      assert.deepEqual(await result, expected);
+    } finally {
+      await hasher.close();
+    }
+  });
+
+  it('ArchiveHasher: IMAGE_HASH_FAILED when a blob said to be ready is not there', async () => {
+    await store.remove(blobs.layers[1]!.digest);
+    const hasher = new ArchiveHasher(store.root, blobs, [blobs.config.digest, ...blobs.layers.map((l) => l.digest)]);
+    try {
+      await assert.rejects(hasher.digest(), (err: unknown) => err instanceof BerthError && err.code === 'IMAGE_HASH_FAILED' && /not in the store/.test(err.message));
+    } finally {
+      await hasher.close();
+    }
   });
 });

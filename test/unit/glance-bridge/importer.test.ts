@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../../../common/errors.js';
+import { readBody } from '../../../common/http-client.js';
+import { createDockerArchive } from '../../../glance-bridge/archive.js';
 import { collectUnreferencedBlobs } from '../../../glance-bridge/gc.js';
 import { IMPORT_ERROR_PROPERTY } from '../../../glance-bridge/importer.js';
 import { buildImage, buildIndex, sha256 } from '../../fakes/image-builder.js';
@@ -33,7 +36,10 @@ describe('glance-bridge Importer', () => {
     assert.match(done.checksum ?? '', /^[0-9a-f]{32}$/);
     assert.equal(done.os_hash_algo, 'sha512');
     assert.match(done.os_hash_value ?? '', /^[0-9a-f]{128}$/);
-    assert.ok((done.size ?? 0) > 0);
+    const served = await readBody(createDockerArchive(h.blobs, (await h.images.blobsOf(done.id))!));
+    assert.equal(done.size, served.length);
+    assert.equal(done.checksum, createHash('md5').update(served).digest('hex'));
+    assert.equal(done.os_hash_value, createHash('sha512').update(served).digest('hex'));
     for (const blob of [image.config, ...image.layers]) assert.equal(await h.blobs.has(blob.descriptor.digest), true);
     const blobs = await h.images.blobsOf(done.id);
     assert.deepEqual(blobs?.layers.map((l) => l.digest), image.layers.map((l) => l.descriptor.digest));

@@ -1,0 +1,50 @@
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../common/worker.js';
+import { archiveSegments, type ArchiveDigest, type ArchiveSegment } from './archive.js';
+import { imageError } from './errors.js';
+import type { ImageBlobs } from './store/images.js';
+
+/** What a hashing worker is given (archive-hash-worker.ts). */
+export interface HashJob { root: string; segments: ArchiveSegment[]; algorithm: string; ready: string[] }
+export type HashResult = { size: number; hex: string } | { error: string };
+
+/**
+ * The served archive's size, md5 (Glance's `checksum`) and sha512 (`os_hash_value`), computed
+ * while the import is still fetching: one worker thread per hash, each walking the archive in
+ * order and reading a blob as soon as `ready` says it is stored. The hashing of the first layers
+ * overlaps the download of the later ones, and the two hashes run side by side, off the event
+ * loop that is receiving the layers. Same bytes as digestArchive (archive.ts).
+ */
+export class ArchiveHasher {
+  private readonly workers: Worker[];
+  private readonly results: Promise<HashResult>[];
+
+  /** `ready`: digests of blobs already stored (at least the config). */
+  constructor(root: string, blobs: ImageBlobs, ready: Iterable<string>) {
+    const job = { root, segments: archiveSegments(blobs), ready: [...ready] };
+    this.workers = ['md5', 'sha512'].map((algorithm) => startWorker(import.meta.url, 'archive-hash-worker', { workerData: { ...job, algorithm } satisfies HashJob }));
+    this.results = this.workers.map((w) => new Promise<HashResult>((resolve) => {
+      w.once('message', (m: HashResult) => resolve(m));
+      w.once('error', (err) => resolve({ error: err.message }));
+      w.once('exit', (code) => resolve({ error: `the hashing worker exited with code ${code}` }));
+    }));
+  }
+
+  /** Blob `digest` is stored whole and verified. */
+  ready(digest: string): void {
+    for (const w of this.workers) w.postMessage({ ready: digest });
+  }
+
+  /** Both hashes; IMAGE_HASH_FAILED if a worker could not hash the archive. */
+  async digest(): Promise<ArchiveDigest> {
+    const [md5, sha512] = await Promise.all(this.results);
+    for (const r of [md5, sha512]) if (!r || 'error' in r) throw imageError('IMAGE_HASH_FAILED', `could not hash the image archive: ${r && 'error' in r ? r.error : 'no result'}`);
+    const [m, s] = [md5, sha512] as { size: number; hex: string }[];
+    return { size: m!.size, md5: m!.hex, sha512: s!.hex };
+  }
+
+  /** Stops the workers (after digest, or when the import failed). */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
