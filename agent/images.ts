@@ -1,11 +1,12 @@
 import { BerthError, describeError } from '../common/errors.js';
-import type { GlanceImage, ImageService } from '../glance-bridge/client/types.js';
+import { MANIFEST_DIGEST_PROPERTY, type GlanceImage, type ImageService } from '../glance-bridge/client/types.js';
 import { agentError } from './errors.js';
 import type { HostImage } from './client/types.js';
 import type { ImageRecords } from './image-records.js';
 import type { Logger } from '../common/log.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
+/** A sha256 digest: Docker image ids and manifest digests alike. */
 const IMAGE_ID_RE = /^sha256:[0-9a-f]{64}$/;
 
 /** Hooks for counting; a shared fetch counts once. */
@@ -14,9 +15,6 @@ export interface ImageCacheEvents {
   fetched(result: 'pulled' | 'loaded' | 'failed'): void;
 }
 
-/** Digest of the manifest the image service's registry endpoint serves for an imported image. */
-const MANIFEST_DIGEST_PROPERTY = 'berth_manifest_digest';
-const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 
 export interface ImageCacheOptions {
   events?: ImageCacheEvents;
@@ -119,7 +117,7 @@ export class ImageCache {
    */
   private async pull(image: GlanceImage): Promise<boolean> {
     const digest = image[MANIFEST_DIGEST_PROPERTY];
-    if (!this.opts.registry || typeof digest !== 'string' || !DIGEST_RE.test(digest)) return false;
+    if (!this.opts.registry || typeof digest !== 'string' || !IMAGE_ID_RE.test(digest)) return false;
     const reference = `${this.opts.registry}/berth/${image.id}@${digest}`;
     try {
       await this.runtime.pullImage(reference);

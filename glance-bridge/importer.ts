@@ -5,7 +5,7 @@ import { readBody } from '../common/http-client.js';
 import type { Logger } from '../common/log.js';
 import { ArchiveHasher } from './archive-hash.js';
 import { BlobFetcher, forEachLimited } from './blob-fetcher.js';
-import type { ImportProgress } from './client/types.js';
+import { MANIFEST_DIGEST_PROPERTY, type ImportProgress } from './client/types.js';
 import { hasCode, imageError } from './errors.js';
 import type { ScanLimits } from './layer-scan.js';
 import { checkDeclaredSize, DEFAULT_LIMITS } from './limits.js';
@@ -53,8 +53,6 @@ export interface StartedImport {
 
 /** Property naming why an import failed; the HTTP client turns it into IMAGE_IMPORT_FAILED. */
 export const IMPORT_ERROR_PROPERTY = 'berth_import_error';
-/** Digest of the manifest the registry endpoint serves (differs from docker_digest after a zstd conversion). */
-export const MANIFEST_DIGEST_PROPERTY = 'berth_manifest_digest';
 const CONFIG_LIMIT = 16 * 1024 * 1024;
 
 function blobsOf(resolved: ResolvedImage): ImageBlobs {

@@ -31,8 +31,16 @@ export interface GlanceImage {
   docker_image?: string;
   docker_digest?: string;
   docker_image_id?: string;
+  /** Digest of the manifest the registry endpoint serves for an imported image (MANIFEST_DIGEST_PROPERTY). */
+  berth_manifest_digest?: string;
   [property: string]: unknown;
 }
+
+/**
+ * Image property naming the manifest the image service's registry endpoint serves for an imported
+ * image (differs from docker_digest after a zstd conversion); hosts pull `berth/<id>@<it>`.
+ */
+export const MANIFEST_DIGEST_PROPERTY = 'berth_manifest_digest';
 
 export interface ImportProgress { image_id: string; status: ImageStatus; bytes_done: number; bytes_total: number | null }
 

@@ -1,4 +1,4 @@
-import { MANIFEST_DIGEST_PROPERTY } from '../importer.js';
+import { MANIFEST_DIGEST_PROPERTY } from '../client/types.js';
 import { parseReference } from '../registry/reference.js';
 import { isDigest } from '../store/blobs.js';
 import type { ImageRecord, ImageRepository } from '../store/images.js';
