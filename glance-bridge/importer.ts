@@ -3,6 +3,7 @@ import { checkImageCount, remainingBytes, storageQuotaExceeded, type ProjectQuot
 import { BerthError, describeError, invalidInput } from '../common/errors.js';
 import { readBody } from '../common/http-client.js';
 import type { Logger } from '../common/log.js';
+import { digestArchive } from './archive.js';
 import { ArchiveHasher } from './archive-hash.js';
 import { BlobFetcher, forEachLimited } from './blob-fetcher.js';
 import { MANIFEST_DIGEST_PROPERTY, type ImportProgress } from './client/types.js';
@@ -33,6 +34,12 @@ export interface ImporterOptions {
    * false turns the scanner off; only the import benchmark does, to measure what it costs.
    */
   scan?: ScanLimits | false;
+  /**
+   * Images whose blobs declare at least this many bytes have their archive hashed in worker
+   * threads while the layers download (archive-hash.ts); smaller ones once at the end, on the
+   * event loop, where starting two threads would cost more than it saves. Default 32 MiB.
+   */
+  hashInWorkersFrom?: number;
   /** `[image_store]` project quotas, applied to imports as to uploads; 0 or absent is no limit. */
   quotas?: ProjectQuotas;
 }
@@ -54,6 +61,7 @@ export interface StartedImport {
 /** Property naming why an import failed; the HTTP client turns it into IMAGE_IMPORT_FAILED. */
 export const IMPORT_ERROR_PROPERTY = 'berth_import_error';
 const CONFIG_LIMIT = 16 * 1024 * 1024;
+const HASH_IN_WORKERS_FROM = 32 * 1024 * 1024;
 
 function blobsOf(resolved: ResolvedImage): ImageBlobs {
   const entry = (d: Descriptor) => ({ digest: d.digest, media_type: d.mediaType, size: d.size });
@@ -216,7 +224,8 @@ export class Importer {
     const diffIds = await this.readDiffIds(resolved.config, resolved.layers.length);
     const converted: string[] = [];
     // The archive is known now unless a zstd layer will be served as its converted tar.
-    if (!resolved.layers.some((l) => l.mediaType === ZSTD_LAYER)) hasher = new ArchiveHasher(this.deps.blobs.root, blobsOf(resolved), [resolved.config.digest]);
+    const inWorkers = progress.total >= (this.deps.options.hashInWorkersFrom ?? HASH_IN_WORKERS_FROM);
+    if (inWorkers && !resolved.layers.some((l) => l.mediaType === ZSTD_LAYER)) hasher = new ArchiveHasher(this.deps.blobs.root, blobsOf(resolved), [resolved.config.digest]);
     try {
       const served = new Map<string, BlobEntry>();
       const layers = [...new Map(resolved.layers.map((d, i) => [d.digest, { d, diffId: diffIds[i]! }])).values()];
@@ -236,8 +245,8 @@ export class Importer {
       // The row first, so blob GC keeps the manifest blob from the moment it exists.
       await this.deps.images.setManifest(imageId, { digest: manifest.digest, media_type: manifest.mediaType, size: manifest.bytes.length });
       await this.deps.blobs.put(manifest.digest, Readable.from([manifest.bytes]), { expectedSize: manifest.bytes.length });
-      hasher ??= new ArchiveHasher(this.deps.blobs.root, blobs, [blobs.config.digest, ...blobs.layers.map((l) => l.digest)]);
-      const archive = await hasher.digest();
+      if (inWorkers) hasher ??= new ArchiveHasher(this.deps.blobs.root, blobs, [blobs.config.digest, ...blobs.layers.map((l) => l.digest)]);
+      const archive = hasher ? await hasher.digest() : await digestArchive(this.deps.blobs, blobs);
       const current = await this.deps.images.require(imageId);
       await this.deps.images.transition(imageId, 'active', {
         size: archive.size, checksum: archive.md5, os_hash_algo: 'sha512', os_hash_value: archive.sha512,

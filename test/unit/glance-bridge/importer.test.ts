@@ -45,6 +45,22 @@ describe('glance-bridge Importer', () => {
     assert.deepEqual(blobs?.layers.map((l) => l.digest), image.layers.map((l) => l.descriptor.digest));
   });
 
+  it('hashes in worker threads from [hashInWorkersFrom] bytes on, to the same checksum and sha512', async () => {
+    const image = await buildImage({ layers: [{ a: 'x'.repeat(5000) }, { b: 'y' }] });
+    h.registry.addImage(REPO, 'v1', image);
+    const small = await h.importer.importImage(SOURCE);
+    const w = await createHarness({ hashInWorkersFrom: 0 });
+    try {
+      w.registry.addImage(REPO, 'v1', image);
+      const viaWorkers = await w.importer.importImage(SOURCE);
+      assert.deepEqual([viaWorkers.size, viaWorkers.checksum, viaWorkers.os_hash_value], [small.size, small.checksum, small.os_hash_value]);
+      const served = await readBody(createDockerArchive(w.blobs, (await w.images.blobsOf(viaWorkers.id))!));
+      assert.equal(viaWorkers.checksum, createHash('md5').update(served).digest('hex'));
+    } finally {
+      await w.close();
+    }
+  });
+
   it('returns the existing image for content already imported, fetching no blobs', async () => {
     const image = await buildImage();
     h.registry.addImage(REPO, 'v1', image);
