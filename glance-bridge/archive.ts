@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
-import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import { Readable } from 'node:stream';
 import type { BlobStore } from './store/blobs.js';
 import type { ImageBlobs } from './store/images.js';
 
@@ -12,7 +11,10 @@ import type { ImageBlobs } from './store/images.js';
  * checks it against the config's diff_ids, so the loaded image id is `sha256:<config digest>`.
  *
  * The archive is deterministic (fixed order, names, modes and mtime), so its size and hashes can
- * be computed once at import and served as Content-Length and Content-MD5.
+ * be computed once at import and served as Content-Length and Content-MD5. Its bytes are defined
+ * once, by archiveSegments: streaming, sizing and hashing all walk that list. The tar headers are
+ * the ones tar-stream wrote when it generated the archive (a test compares them byte for byte),
+ * so images imported before keep their recorded checksums.
  */
 
 interface Entry { name: string; size: number; content: Buffer | string }
@@ -39,52 +41,40 @@ function entriesOf(blobs: ImageBlobs, repoTags: string[]): Entry[] {
 
 /** Bytes the archive will have: a 512-byte header and padded data per entry, then two zero blocks. */
 export function archiveSize(blobs: ImageBlobs, repoTags: string[] = []): number {
-  return entriesOf(blobs, repoTags).reduce((sum, e) => sum + 512 + Math.ceil(e.size / 512) * 512, 1024);
+  return archiveSegments(blobs, repoTags).reduce((sum, seg) => sum + ('bytes' in seg ? seg.bytes.length : seg.size), 0);
 }
 
-async function writeEntry(pack: Pack, entry: Entry, store: BlobStore): Promise<void> {
-  const header: Partial<Header> & { name: string } = { name: entry.name, size: entry.size, mode: 0o644, mtime: FIXED_MTIME, uid: 0, gid: 0, type: 'file' };
-  if (Buffer.isBuffer(entry.content)) {
-    const content = entry.content;
-    await new Promise<void>((resolve, reject) => pack.entry(header, content, (err) => (err ? reject(err) : resolve())));
-    return;
+async function* archiveBytes(store: Pick<BlobStore, 'open'>, segments: ArchiveSegment[]): AsyncGenerator<Buffer> {
+  for (const seg of segments) {
+    if ('bytes' in seg) {
+      yield seg.bytes;
+      continue;
+    }
+    // Leaving this loop early (the reader went away) destroys the blob's stream and closes its file.
+    let sent = 0;
+    for await (const chunk of await store.open(seg.digest)) {
+      sent += (chunk as Buffer).length;
+      if (sent > seg.size) break;
+      yield chunk as Buffer;
+    }
+    if (sent !== seg.size) throw new Error(`blob ${seg.digest} does not have the ${seg.size} bytes its image records`);
   }
-  const source = await store.open(entry.content);
-  await new Promise<void>((resolve, reject) => {
-    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    source.once('error', (err) => { sink.destroy(err); reject(err); });
-    source.pipe(sink);
-  });
 }
 
 /**
  * Streams the archive. Blobs are opened one at a time as the reader gets to them; nothing is
  * staged. A missing blob or a reader that goes away ends the stream and closes open files.
  */
-export function createDockerArchive(store: BlobStore, blobs: ImageBlobs, repoTags: string[] = []): Readable {
-  const pack = tarPack();
-  const out = new PassThrough();
-  pack.on('error', (err: Error) => out.destroy(err));
-  out.on('close', () => { if (!out.writableFinished) pack.destroy(); });
-  pack.pipe(out);
-  void (async () => {
-    try {
-      for (const entry of entriesOf(blobs, repoTags)) await writeEntry(pack, entry, store);
-      pack.finalize();
-    } catch (err) {
-      pack.destroy(err as Error);
-    }
-  })();
-  return out;
+export function createDockerArchive(store: Pick<BlobStore, 'open'>, blobs: ImageBlobs, repoTags: string[] = []): Readable {
+  return Readable.from(archiveBytes(store, archiveSegments(blobs, repoTags)), { objectMode: false });
 }
 
 export interface ArchiveDigest { size: number; md5: string; sha512: string }
 
 /**
  * The archive as a list of byte runs: literal bytes (tar headers, padding, the end blocks) and
- * blobs to read from the store. Hashing walks this instead of generating the stream, so it reads
- * each blob into one reused buffer and allocates nothing per chunk. The bytes are the ones
- * createDockerArchive streams (tar-stream's ustar encoding; a test holds the two together).
+ * blobs to read from the store. Hashing walks it with one reused buffer, allocating nothing per
+ * chunk; createDockerArchive streams it.
  */
 export type ArchiveSegment = { bytes: Buffer } | { digest: string; size: number };
 
@@ -102,7 +92,7 @@ export function archiveSegments(blobs: ImageBlobs, repoTags: string[] = []): Arc
 
 const octal = (value: number, digits: number): string => `${value.toString(8).padStart(digits, '0')} `;
 
-/** A ustar header for a regular file as tar-stream writes one with FIXED_MTIME, mode 0644, uid and gid 0. */
+/** A ustar header for a regular file, byte for byte as tar-stream writes one with FIXED_MTIME, mode 0644, uid and gid 0. */
 export function ustarHeader(name: string, size: number): Buffer {
   const buf = Buffer.alloc(512);
   if (Buffer.byteLength(name) !== name.length || name.length > 100) throw new Error(`archive entry name ${JSON.stringify(name)} needs a long-name header`);

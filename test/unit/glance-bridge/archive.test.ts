@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { pack as tarPack } from 'tar-stream';
 import { dirname } from 'node:path';
 import { readBody } from '../../../common/http-client.js';
 import { archiveSegments, archiveSize, createDockerArchive, digestArchive, ustarHeader } from '../../../glance-bridge/archive.js';
 import { ArchiveHasher } from '../../../glance-bridge/archive-hash.js';
 import { BerthError } from '../../../common/errors.js';
-import { BlobStore } from '../../../glance-bridge/store/blobs.js';
+import { BlobStore, sha256Digest } from '../../../glance-bridge/store/blobs.js';
 import type { ImageBlobs } from '../../../glance-bridge/store/images.js';
 import { buildImage } from '../../fakes/image-builder.js';
 
@@ -48,6 +49,38 @@ describe('glance-bridge docker archive', () => {
     assert.deepEqual(Buffer.concat(parts), served);
     const d = await digestArchive(store, blobs);
     assert.deepEqual(d, { size: served.length, md5: createHash('md5').update(served).digest('hex'), sha512: createHash('sha512').update(served).digest('hex') });
+  });
+
+  it('serves the very bytes tar-stream packed for the same entries (checksums recorded before stay true)', async () => {
+    const p = tarPack();
+    const hexOf = (d: string) => d.slice(7);
+    const config = await readBody(await store.open(blobs.config.digest));
+    const manifest = JSON.stringify([{ Config: `${hexOf(blobs.config.digest)}.json`, RepoTags: [], Layers: blobs.layers.map((l) => `${hexOf(l.digest)}/layer.tar`) }]);
+    const header = (name: string, size: number) => ({ name, size, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, type: 'file' as const });
+    p.entry(header('manifest.json', Buffer.byteLength(manifest)), manifest);
+    p.entry(header(`${hexOf(blobs.config.digest)}.json`, config.length), config);
+    for (const digest of new Set(blobs.layers.map((l) => l.digest))) {
+      const body = await readBody(await store.open(digest));
+      p.entry(header(`${hexOf(digest)}/layer.tar`, body.length), body);
+    }
+    p.finalize();
+    assert.deepEqual(await readBody(createDockerArchive(store, blobs)), await readBody(p as unknown as Readable));
+  });
+
+  it('closes the blob it was reading when the reader goes away', async () => {
+    const openFds = () => readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    const big = Buffer.alloc(4 * 1024 * 1024, 5);
+    const bigDigest = sha256Digest(big);
+    await store.put(bigDigest, Readable.from([big]));
+    const archive = createDockerArchive(store, { config: blobs.config, layers: [{ digest: bigDigest, media_type: 'application/vnd.oci.image.layer.v1.tar', size: big.length }] });
+    let seen = 0;
+    for await (const chunk of archive) {
+      seen += (chunk as Buffer).length;
+      if (seen > 2 * 1024 * 1024) break;
+    }
+    for (let i = 0; i < 50 && openFds() > before; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(openFds(), before);
   });
 
   it('encodes ustar headers as tar-stream does, including sizes past 8 GiB', () => {
