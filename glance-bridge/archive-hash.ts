@@ -37,10 +37,11 @@ export class ArchiveHasher {
 
   /** Both hashes; IMAGE_HASH_FAILED if a worker could not hash the archive. */
   async digest(): Promise<ArchiveDigest> {
-    const [md5, sha512] = await Promise.all(this.results);
-    for (const r of [md5, sha512]) if (!r || 'error' in r) throw imageError('IMAGE_HASH_FAILED', `could not hash the image archive: ${r && 'error' in r ? r.error : 'no result'}`);
-    const [m, s] = [md5, sha512] as { size: number; hex: string }[];
-    return { size: m!.size, md5: m!.hex, sha512: s!.hex };
+    const [md5, sha512] = (await Promise.all(this.results)).map((r) => {
+      if ('error' in r) throw imageError('IMAGE_HASH_FAILED', `could not hash the image archive: ${r.error}`);
+      return r;
+    }) as [{ size: number; hex: string }, { size: number; hex: string }];
+    return { size: md5.size, md5: md5.hex, sha512: sha512.hex };
   }
 
   /** Stops the workers (after digest, or when the import failed). */
