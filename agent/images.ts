@@ -39,17 +39,14 @@ export class ImageCache {
    */
   private readonly verified = new Map<string, string>();
 
-  private readonly events: ImageCacheEvents | undefined;
-  private readonly records: ImageRecords | undefined;
-
   constructor(
     private readonly images: ImageService,
     private readonly runtime: ContainerRuntime,
     private readonly opts: ImageCacheOptions = {},
-  ) {
-    this.events = opts.events;
-    this.records = opts.records;
-  }
+  ) {}
+
+  private get events(): ImageCacheEvents | undefined { return this.opts.events; }
+  private get records(): ImageRecords | undefined { return this.opts.records; }
 
   /**
    * Resolves to the Docker image id of Glance image `glanceId` once it is present. Concurrent
