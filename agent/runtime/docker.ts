@@ -88,7 +88,7 @@ export class DockerRuntime implements ContainerRuntime {
       if (sourceError !== undefined) throw agentError('IMAGE_FETCH_FAILED', 'image download broke off while loading it into the runtime', {}, sourceError);
       throw err;
     }
-    const problem = status >= 300 ? messageOf(text) ?? `HTTP ${status}` : loadStreamError(text);
+    const problem = streamProblem(status, text);
     if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${problem}`);
   }
 
@@ -104,7 +104,7 @@ export class DockerRuntime implements ContainerRuntime {
     });
     // The answer is a progress stream; a failure after the headers arrives as a message with `error`.
     const text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
-    const problem = res.status >= 300 ? messageOf(text) ?? `HTTP ${res.status}` : loadStreamError(text);
+    const problem = streamProblem(res.status, text);
     if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not pull ${reference}: ${problem}`, { reference });
   }
 
@@ -310,8 +310,12 @@ function messageOf(text: string): string | undefined {
   }
 }
 
-/** The load and pull answers are streams of JSON messages; a failure arrives as one with `error`. */
-function loadStreamError(text: string): string | undefined {
+/**
+ * What went wrong in a load or pull: an error status with its message, or, since those answers
+ * are streams of JSON messages sent after a 200, a message carrying `error`.
+ */
+function streamProblem(status: number, text: string): string | undefined {
+  if (status >= 300) return messageOf(text) ?? `HTTP ${status}`;
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     let msg: { error?: unknown; errorDetail?: { message?: unknown } };
