@@ -7,7 +7,6 @@ import { defaultConfigFiles, loadConfig, type Config } from '../conf/index.js';
 import { listen, parseListen } from '../common/listen.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
-import { BerthError } from '../common/errors.js';
 import { incomingValidator } from '../common/keystone/index.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentServices } from './app.js';
@@ -65,14 +64,12 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
 
 /**
  * Token validation for `[agent] auth_strategy` keystone and token+keystone, by the
- * `[keystone_authtoken]` service user; a keystone strategy without that user stops start-up.
+ * `[keystone_authtoken]` service user and the `[agent] keystone_roles` (both checked with the
+ * configuration, conf/load.ts).
  */
 export function incomingKeystoneAuth(config: Config): AgentKeystoneAuth | undefined {
   if (config.agent.auth_strategy === 'token') return undefined;
   const incoming = incomingValidator(`[agent] auth_strategy = ${config.agent.auth_strategy}`, config.keystone_authtoken);
-  if (!config.agent.keystone_roles.length) {
-    throw new BerthError('INVALID_CONFIG', `[agent] auth_strategy = ${config.agent.auth_strategy} needs at least one role in [agent] keystone_roles`, { status: 400 });
-  }
   return { ...incoming, roles: config.agent.keystone_roles };
 }
 
