@@ -29,6 +29,14 @@ async function rejectsWithNova(p: Promise<unknown>, failureClass: string, status
 }
 
 /** A small ComputeNode 1.19 with every non-nullable field (§5.3); never given a Placement provider. */
+/** The fields of `found`, after checking it is a `name` object primitive at `version`. */
+function primitiveData(found: unknown, name: string, version: string): Primitive['nova_object.data'] {
+  assert.ok(isPrimitive(found), `expected a primitive, got ${JSON.stringify(found)}`);
+  assert.equal(found['nova_object.name'], name);
+  assert.equal(found['nova_object.version'], version);
+  return found['nova_object.data'];
+}
+
 function computeNodeFor(host: string): Primitive {
   return newObject('ComputeNode', {
     uuid: randomUUID(), host, hypervisor_hostname: host,
@@ -85,10 +93,7 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
 
     it('Service.get_by_host_and_binary then returns the row as a Service primitive', async () => {
       const found = await lookupService();
-      assert.ok(isPrimitive(found), `expected a primitive, got ${JSON.stringify(found)}`);
-      assert.equal(found['nova_object.name'], 'Service');
-      assert.equal(found['nova_object.version'], '1.22');
-      const d = found['nova_object.data'];
+      const d = primitiveData(found, 'Service', '1.22');
       const sent = service['nova_object.data'];
       assert.deepEqual([d.id, d.uuid, d.host, d.binary, d.topic, d.report_count, d.version, d.disabled], [sent.id, sent.uuid, h.host, 'nova-compute', 'compute', 0, SERVICE_VERSION, false]);
     });
@@ -126,10 +131,7 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
 
     it('ComputeNode.get_by_host_and_nodename then finds it, and a save of its counters is read back', async () => {
       const found = await lookupNode();
-      assert.ok(isPrimitive(found), `expected a primitive, got ${JSON.stringify(found)}`);
-      assert.equal(found['nova_object.name'], 'ComputeNode');
-      assert.equal(found['nova_object.version'], '1.19');
-      const d = found['nova_object.data'];
+      const d = primitiveData(found, 'ComputeNode', '1.19');
       const sent = node['nova_object.data'];
       assert.deepEqual([d.id, d.uuid, d.host, d.hypervisor_hostname, d.hypervisor_type, d.vcpus, d.memory_mb], [sent.id, sent.uuid, h.host, h.host, 'docker', 1, 512]);
 
@@ -155,9 +157,8 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
       assert.match(String(updates.created_at), NOVA_TIME);
       instance = mergeUpdates(fresh, updates);
       const found = await c.objectClassActionVersions('Instance', 'get_by_uuid', [instance['nova_object.data'].uuid], {});
-      assert.ok(isPrimitive(found), `expected a primitive, got ${JSON.stringify(found)}`);
-      assert.equal(found['nova_object.version'], '2.7');
-      assert.deepEqual([found['nova_object.data'].id, found['nova_object.data'].task_state], [updates.id, 'scheduling']);
+      const d = primitiveData(found, 'Instance', '2.7');
+      assert.deepEqual([d.id, d.task_state], [updates.id, 'scheduling']);
     });
 
     it('Instance.save with expected_task_state saves on a match, and on a mismatch fails with UnexpectedTaskStateError', async () => {
