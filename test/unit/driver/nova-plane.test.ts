@@ -43,6 +43,15 @@ describe('nova control plane (fake conductor and placement)', () => {
     return { msg, instance, uuid: String(instance['nova_object.data'].uuid) };
   };
 
+  /** Starts the plane and builds the seeded instance through the compute endpoint. */
+  const startAndBuild = async (ctx: Record<string, unknown> = {}) => {
+    await plane.start();
+    const seeded = seedBuild();
+    const ep = computeEndpoint(manager, agent);
+    await ep.methods.build_and_run_instance!.handler(ctx, seeded.msg.args);
+    return { ...seeded, ep };
+  };
+
   beforeEach(async () => {
     conductor = new FakeConductor();
     placement = new FakePlacement();
@@ -101,10 +110,7 @@ describe('nova control plane (fake conductor and placement)', () => {
   });
 
   it('builds the captured conductor cast with nova\'s four guarded saves (fixtures 08, 09)', async () => {
-    await plane.start();
-    const { msg, uuid } = seedBuild();
-    const ep = computeEndpoint(manager, agent);
-    await ep.methods.build_and_run_instance!.handler({ request_id: 'req-1' }, msg.args);
+    const { uuid } = await startAndBuild({ request_id: 'req-1' });
     const saves = conductor.saves.filter((s) => s.uuid === uuid);
     assert.deepEqual(saves.map((s) => s.kwargs), [{ expected_task_state: ['scheduling', null] }, {}, { expected_task_state: [null] }, { expected_task_state: 'spawning' }]);
     assert.deepEqual(saves[1]!.changes, { host: 'berth1', launched_on: 'berth1', node: 'berth1' });
@@ -124,10 +130,7 @@ describe('nova control plane (fake conductor and placement)', () => {
   });
 
   it('stop, then delete: saved under the API\'s task state; delete releases allocations and destroys the record', async () => {
-    await plane.start();
-    const { msg, instance, uuid } = seedBuild();
-    const ep = computeEndpoint(manager, agent);
-    await ep.methods.build_and_run_instance!.handler({}, msg.args);
+    const { ep, instance, uuid } = await startAndBuild();
     conductor.instances.get(uuid)!.task_state = 'powering-off';
     await ep.methods.stop_instance!.handler({}, { instance });
     assert.deepEqual(conductor.saves.at(-1)!.kwargs, { expected_task_state: 'powering-off' });
@@ -143,10 +146,7 @@ describe('nova control plane (fake conductor and placement)', () => {
   });
 
   it('a snapshot walks nova\'s task states from image_snapshot_pending to none, each under its guard', async () => {
-    await plane.start();
-    const { msg, instance, uuid } = seedBuild();
-    const ep = computeEndpoint(manager, agent);
-    await ep.methods.build_and_run_instance!.handler({}, msg.args);
+    const { ep, instance, uuid } = await startAndBuild();
     conductor.instances.get(uuid)!.task_state = 'image_snapshot_pending';
     agent.snapshotPolls = 3;
     const before = conductor.saves.length;
@@ -179,9 +179,7 @@ describe('nova control plane (fake conductor and placement)', () => {
   });
 
   it('reaps the container of a server nova deleted while the node was away', async () => {
-    await plane.start();
-    const { msg, uuid } = seedBuild();
-    await computeEndpoint(manager, agent).methods.build_and_run_instance!.handler({}, msg.args);
+    const { uuid } = await startAndBuild();
     assert.deepEqual(await manager.reapDeletedElsewhere(), [], 'nothing to reap while nova has it');
     conductor.instances.get(uuid)!.deleted = true;
     assert.deepEqual(await manager.reapDeletedElsewhere(), [uuid]);
