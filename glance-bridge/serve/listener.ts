@@ -5,6 +5,8 @@ import { createRegistryApp, type RegistryEndpointDeps, type RegistryEndpointStat
 
 export interface RegistryEndpoint {
   url: string;
+  /** HOST:PORT, as image references name the registry (`[agent] image_registry`, `docker pull`). */
+  address: string;
   stats: RegistryEndpointStats;
   close(): Promise<void>;
 }
@@ -32,6 +34,7 @@ export async function startRegistryEndpoint(config: Config, deps: RegistryEndpoi
   deps.log.info({ url }, 'registry endpoint listening');
   return {
     url,
+    address: new URL(url).host,
     stats,
     close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
   };

@@ -29,7 +29,7 @@ describe('glance-bridge registry endpoint pulled by the real dockerd', () => {
     const started = await startTestService(realRegistryClient());
     service = started.service;
     cleanup = started.cleanup;
-    endpoint = new URL(service.registryEndpoint!.url).host;
+    endpoint = service.registryEndpoint!.address;
   });
   after(async () => {
     for (const id of pulledIds) await dockerRemoveImage(id).catch(() => undefined);

@@ -28,7 +28,7 @@ export async function startAgentNode(agentOptions: Record<string, unknown> = {})
   const statePath = mkdtempSync(join(tmpdir(), 'berth-bench-agent-'));
   const base = { DEFAULT: { state_path: statePath, host } };
   const images = await startImageService(loadConfig({ env: {}, overrides: { ...base, image_store: { listen: '127.0.0.1:0' } } }), { log: silentLogger() });
-  const registry = images.registryEndpoint ? { image_registry: new URL(images.registryEndpoint.url).host } : {};
+  const registry = images.registryEndpoint ? { image_registry: images.registryEndpoint.address } : {};
   const agent = await startAgent(loadConfig({
     env: {}, overrides: { ...base, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0', ...registry, ...agentOptions } },
   }), { log: silentLogger() });
