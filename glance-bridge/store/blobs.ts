@@ -62,6 +62,22 @@ class DigestingCounter extends Transform {
 }
 
 /**
+ * Streams `source` through `counter` into a new temp file. On failure it returns only once the
+ * file's stream is closed: pipeline rejects as soon as one stream fails, while the temp file may
+ * still be opening on the thread pool. Removing it before then would let the open create it after
+ * the removal, leaving a stray `.partial` behind.
+ */
+async function writeTemp(source: Readable, counter: Transform, tmp: string): Promise<void> {
+  const out = createWriteStream(tmp, { flags: 'wx' });
+  try {
+    await pipeline(source, counter, out);
+  } catch (err) {
+    if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
+    throw err;
+  }
+}
+
+/**
  * Content-addressed blobs under `root/sha256/<2 hex>/<hex>`. A blob becomes visible only whole
  * and verified: it is written to `root/tmp`, hashed while streaming, fsynced, checked against the
  * digest it was put under, then renamed into place (and the directory fsynced), so a crash or a
@@ -118,7 +134,7 @@ export class BlobStore {
     const tmp = join(this.root, 'tmp', `${randomBytes(12).toString('hex')}.partial`);
     const counter = new DigestingCounter(opts.maxBytes ?? Number.MAX_SAFE_INTEGER, undefined, opts.observe);
     try {
-      await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }));
+      await writeTemp(source, counter, tmp);
       const digest = `sha256:${counter.hash.digest('hex')}`;
       await opts.verify?.();
       const final = this.pathOf(digest);
@@ -157,7 +173,7 @@ export class BlobStore {
     const tmp = join(this.root, 'tmp', `${randomBytes(12).toString('hex')}.partial`);
     const counter = new DigestingCounter(opts.maxBytes ?? Number.MAX_SAFE_INTEGER, opts.onBytes, opts.observe);
     try {
-      await pipeline(source, counter, createWriteStream(tmp, { flags: 'wx' }));
+      await writeTemp(source, counter, tmp);
       const actual = `sha256:${counter.hash.digest('hex')}`;
       if (opts.expectedSize !== undefined && counter.bytes !== opts.expectedSize) {
         throw imageError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${counter.bytes} bytes, expected ${opts.expectedSize}`, { digest, expected: opts.expectedSize, actual: counter.bytes });

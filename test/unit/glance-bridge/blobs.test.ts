@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { pbkdf2 } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +78,21 @@ describe('glance-bridge BlobStore', () => {
     await assert.rejects(store.put(digest, Readable.from(failing())), /connection reset/);
     assert.equal(await store.has(digest), false);
     assert.deepEqual(readdirSync(join(dir, 'blobs', 'tmp')), []);
+  });
+
+  it('leaves no temp file when the source fails while the temp file is still opening (busy thread pool)', async () => {
+    // The temp file is opened on the libuv thread pool; keeping the pool busy makes the source
+    // fail before that open completes, the order in which a stray .partial used to survive.
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield Buffer.from('x');
+      throw new Error('connection reset');
+    }
+    for (let i = 0; i < 60; i++) {
+      for (let k = 0; k < 4; k++) pbkdf2('busy', 'pool', 50_000, 32, 'sha256', () => undefined);
+      await assert.rejects(store.put(digest, Readable.from(failing())), /connection reset/);
+      await assert.rejects(store.ingest(Readable.from(failing())), /connection reset/);
+      assert.deepEqual(readdirSync(join(dir, 'blobs', 'tmp')), [], `after round ${i}`);
+    }
   });
 
   it('answers BLOB_NOT_FOUND for an absent blob and refuses malformed digests', async () => {
