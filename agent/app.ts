@@ -35,6 +35,8 @@ export interface AgentAppDeps {
   /** Config drives live under `<statePath>/instances/<uuid>/`. */
   statePath: string;
   injectSshKeys: boolean;
+  /** The resolvers guests use, for their network_data.json; default Docker's embedded one (`[docker] network_attach = engine`). */
+  nameservers?: () => Promise<string[]>;
   /** CIDR the project networks' subnets are carved from, and their prefix length. */
   subnetPool: string;
   subnetPrefix: number;
@@ -71,7 +73,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   });
   const manager = new InstanceManager({
     runtime: deps.runtime, images, networks,
-    drives: new ConfigDrives(deps.statePath, deps.injectSshKeys), log: deps.log, stopTimeout: deps.stopTimeout,
+    drives: new ConfigDrives(deps.statePath, deps.injectSshKeys, deps.nameservers), log: deps.log, stopTimeout: deps.stopTimeout,
   });
   const snapshots = new Snapshots({
     runtime: deps.runtime, images: deps.images, instances: manager, log: deps.log, onFinished: (result) => metrics.snapshots.inc({ result }),

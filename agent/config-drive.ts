@@ -5,6 +5,7 @@ import type { InstanceSpec } from './client/types.js';
 import type { ReadOnlyMount } from './runtime/types.js';
 import { netmaskOf } from './network/ipv4.js';
 import type { InstanceNetwork } from './network/project-networks.js';
+import { ENGINE_RESOLVER } from './network/resolv.js';
 
 /** Where the guest finds its config drive (docs/agent-api.md). */
 export const CONFIG_DRIVE_TARGET = '/run/berth/config';
@@ -12,11 +13,8 @@ export const AUTHORIZED_KEYS_TARGET = '/root/.ssh/authorized_keys';
 
 /** Nova's default availability zone; Berth has no zones of its own. */
 const AVAILABILITY_ZONE = 'nova';
-/** Docker's resolver on user-defined networks. */
-const DOCKER_DNS = '127.0.0.11';
-
 /** The files of the OpenStack config-drive layout cloud-init reads, relative to the drive root. */
-export function configDriveFiles(uuid: string, spec: InstanceSpec, network: InstanceNetwork | null): Map<string, Buffer> {
+export function configDriveFiles(uuid: string, spec: InstanceSpec, network: InstanceNetwork | null, nameservers: string[] = [ENGINE_RESOLVER]): Map<string, Buffer> {
   const files = new Map<string, Buffer>();
   const json = (v: unknown): Buffer => Buffer.from(`${JSON.stringify(v, null, 2)}\n`);
   const keyName = spec.key_name ?? 'default';
@@ -28,11 +26,11 @@ export function configDriveFiles(uuid: string, spec: InstanceSpec, network: Inst
     meta: spec.metadata,
   }));
   if (spec.user_data !== null) files.set('openstack/latest/user_data', Buffer.from(spec.user_data, 'base64'));
-  files.set('openstack/latest/network_data.json', json(networkData(uuid, network)));
+  files.set('openstack/latest/network_data.json', json(networkData(uuid, network, nameservers)));
   return files;
 }
 
-function networkData(uuid: string, network: InstanceNetwork | null): unknown {
+function networkData(uuid: string, network: InstanceNetwork | null, nameservers: string[]): unknown {
   if (!network) return { links: [], networks: [], services: [] };
   const link = `tap${uuid.slice(0, 11)}`;
   return {
@@ -41,7 +39,7 @@ function networkData(uuid: string, network: InstanceNetwork | null): unknown {
       id: 'network0', type: 'ipv4', link, ip_address: network.net.ipv4, netmask: netmaskOf(network.prefix),
       routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: network.gateway }], network_id: network.net.name,
     }],
-    services: [{ type: 'dns', address: DOCKER_DNS }],
+    services: nameservers.map((address) => ({ type: 'dns', address })),
   };
 }
 
@@ -50,7 +48,15 @@ function networkData(uuid: string, network: InstanceNetwork | null): unknown {
  * beside the old one and renames it into place, so a container never mounts a half-written drive.
  */
 export class ConfigDrives {
-  constructor(private readonly statePath: string, private readonly injectSshKeys: boolean) {}
+  /**
+   * `nameservers`: the resolvers the guest's resolv.conf will name, for network_data.json (Docker's
+   * embedded one unless told otherwise).
+   */
+  constructor(
+    private readonly statePath: string,
+    private readonly injectSshKeys: boolean,
+    readonly nameservers: () => Promise<string[]> = () => Promise.resolve([ENGINE_RESOLVER]),
+  ) {}
 
   private dir(uuid: string): string { return join(this.statePath, 'instances', uuid); }
 

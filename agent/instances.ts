@@ -93,7 +93,7 @@ export class InstanceManager {
     // A container an earlier call made but never started keeps its network and drive.
     if (neverStarted) return runtime.createContainer(base);
     return networks.withAddress(spec.project_id, spec.fixed_ip, async (n) => {
-      const mounts = await drives.write(uuid, configDriveFiles(uuid, spec, n), spec.key_data);
+      const mounts = await drives.write(uuid, configDriveFiles(uuid, spec, n, await drives.nameservers()), spec.key_data);
       return runtime.createContainer({ ...base, network: n.net, mounts });
     });
   }

@@ -11,6 +11,7 @@ import { incomingValidator } from '../common/keystone/index.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentServices } from './app.js';
 import type { AgentKeystoneAuth } from './auth.js';
+import { hostGuestNameservers } from './network/resolv.js';
 import { DockerRuntime } from './runtime/docker.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
@@ -33,13 +34,17 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   const keystone = incomingKeystoneAuth(config);
   // A keystone-only agent has no bearer token; none is generated, so none can leak.
   const token = config.agent.auth_strategy === 'keystone' ? '' : config.agent.token || loadOrCreateToken(config.DEFAULT.state_path);
-  const runtime = overrides.runtime ?? new DockerRuntime({
+  const docker = overrides.runtime ? undefined : new DockerRuntime({
     hostUrl: config.docker.host_url, apiVersion: config.docker.api_version, restartPolicy: config.docker.restart_policy, host: config.DEFAULT.host,
+    networkAttach: config.docker.network_attach,
   });
+  const runtime = overrides.runtime ?? docker!;
   const images = overrides.images ?? (await defaultImageService(config));
   const { app, imageCleaner } = createAgentServices({
     runtime, images, token, authStrategy: config.agent.auth_strategy, ...(keystone ? { keystone } : {}), log, maxBodyBytes: config.agent.max_body_bytes, stopTimeout: config.docker.stop_timeout,
     statePath: config.DEFAULT.state_path, injectSshKeys: config.agent.inject_ssh_keys,
+    // A container the agent plugs in resolves through the host's nameservers, as dockerd wrote them.
+    ...(config.docker.network_attach === 'agent' ? { nameservers: () => hostGuestNameservers() } : {}),
     subnetPool: config.agent.project_subnet_pool, subnetPrefix: config.agent.project_subnet_prefix,
     imageCacheMaxUnusedSeconds: config.agent.image_cache_max_unused_seconds, imageRegistry: config.agent.image_registry,
   });
@@ -50,12 +55,15 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   cleanup?.unref();
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.agent.listen));
+  // Containers the agent plugged in need it again whenever something else starts them.
+  const plugWatch = docker?.keepPlugged(log);
   log.info({ url, runtime: config.docker.host_url, runtime_reachable: await runtime.ping() }, 'berth-agent listening');
   return {
     url,
     token,
     close: () => new Promise<void>((resolve, reject) => {
       clearInterval(cleanup);
+      plugWatch?.stop();
       server.close((err) => (err ? reject(err) : resolve()));
       server.closeIdleConnections();
     }),

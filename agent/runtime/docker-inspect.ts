@@ -1,9 +1,10 @@
+import { LABEL_IPV4 } from './docker-network.js';
 import { LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT, type ContainerInfo, type ContainerState } from './types.js';
 
 /** The part of Docker's container inspect answer the agent reads (API 1.41). */
 export interface DockerContainer {
   Created?: string;
-  State?: { Status?: string; OOMKilled?: boolean; ExitCode?: number; StartedAt?: string };
+  State?: { Status?: string; Running?: boolean; Pid?: number; OOMKilled?: boolean; ExitCode?: number; StartedAt?: string };
   Config?: { Labels?: Record<string, string> | null };
   NetworkSettings?: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } | null }> | null };
 }
@@ -29,6 +30,9 @@ export function toContainerInfo(c: DockerContainer): ContainerInfo {
 
 /** A stopped instance on a project network keeps reporting the fixed address it will take again. */
 function ipAddressOf(c: DockerContainer): string | null {
+  // Plugged in by the agent: the engine knows no address, the label has it.
+  const plugged = c.Config?.Labels?.[LABEL_IPV4];
+  if (plugged) return plugged;
   if (c.NetworkSettings?.IPAddress) return c.NetworkSettings.IPAddress;
   const networks = Object.values(c.NetworkSettings?.Networks ?? {});
   for (const n of networks) if (n.IPAddress) return n.IPAddress;

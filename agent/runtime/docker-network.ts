@@ -1,18 +1,37 @@
+import { agentError } from '../errors.js';
 import type { DockerApi } from './docker-api.js';
-import { LABEL_PROJECT, type NetworkInfo, type NetworkSpec } from './types.js';
+import { LABEL_PROJECT, STALE_NETWORK, type NetworkInfo, type NetworkSpec } from './types.js';
+
+/**
+ * Labels of a container the agent plugs into its project network itself (`[docker]
+ * network_attach = agent`): the engine sees it on no network, so its network, address and MAC
+ * live here, where a restarted agent or engine finds them again.
+ */
+export const LABEL_NETWORK = 'org.openstack.berth.network';
+export const LABEL_IPV4 = 'org.openstack.berth.ipv4';
+export const LABEL_MAC = 'org.openstack.berth.mac';
 
 interface DockerNetwork {
+  Id?: string;
   Name: string;
   Labels?: Record<string, string> | null;
-  IPAM?: { Config?: Array<{ Subnet?: string }> | null };
+  Options?: Record<string, string> | null;
+  IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string }> | null };
 }
 
 interface DockerContainerSummary {
+  Labels?: Record<string, string> | null;
   NetworkSettings?: { Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } | null }> | null };
 }
 
+/** What plugging a container into a project network needs from the engine's network. */
+export interface BridgeInfo { id: string; bridge: string; prefix: number; gateway: string }
+
 /** The network operations of the ContainerRuntime on the Docker Engine API. */
 export class DockerNetworks {
+  /** Per network name; an engine network never changes its bridge, subnet or gateway. */
+  private readonly bridges = new Map<string, BridgeInfo>();
+
   constructor(private readonly api: DockerApi) {}
 
   async list(): Promise<NetworkInfo[]> {
@@ -43,25 +62,61 @@ export class DockerNetworks {
   async remove(name: string): Promise<boolean> {
     if ((await this.members(name)).length > 0) return false;
     const res = await this.api.json<unknown>({ method: 'DELETE', path: `/networks/${encodeURIComponent(name)}`, accept: [403, 404, 409], what: 'remove a project network' });
+    this.bridges.delete(name);
     return res.status < 300 || res.status === 404;
   }
 
   async addresses(name: string): Promise<string[]> {
     const out: string[] = [];
     for (const c of await this.members(name)) {
-      const ep = c.NetworkSettings?.Networks?.[name];
-      // A stopped container holds no address yet still owns the one it is configured to take.
-      const ip = ep?.IPAMConfig?.IPv4Address || ep?.IPAddress;
+      const ip = addressOn(c, name);
       if (ip) out.push(ip);
     }
     return out;
   }
 
-  /** Containers in any state attached to the network; Docker's own inspect lists running ones only. */
-  private async members(name: string): Promise<DockerContainerSummary[]> {
-    const res = await this.api.json<DockerContainerSummary[]>({
-      path: '/containers/json', query: { all: 1, filters: JSON.stringify({ network: [name] }) }, what: 'list a network\'s containers',
-    });
-    return res.body ?? [];
+  /**
+   * The bridge, prefix and gateway of a network, for plugging a container into it. RUNTIME_ERROR
+   * with reason STALE_NETWORK when the network is gone; `fresh` reads past the cache.
+   */
+  async bridge(name: string, fresh = false): Promise<BridgeInfo> {
+    const known = this.bridges.get(name);
+    if (known && !fresh) return known;
+    const res = await this.api.json<DockerNetwork>({ path: `/networks/${encodeURIComponent(name)}`, accept: [404], what: 'inspect a project network' });
+    const n = res.body;
+    const config = (n?.IPAM?.Config ?? []).find((c) => c.Subnet?.includes('.'));
+    const prefix = Number(config?.Subnet?.split('/')[1]);
+    if (res.status === 404 || !n?.Id || !config?.Gateway || !Number.isInteger(prefix)) {
+      this.bridges.delete(name);
+      throw agentError('RUNTIME_ERROR', `project network ${name} no longer exists`, { reason: STALE_NETWORK });
+    }
+    // Docker names a user-defined network's bridge br-<first 12 of its id> unless told otherwise.
+    const info = { id: n.Id, bridge: n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`, prefix, gateway: config.Gateway };
+    this.bridges.set(name, info);
+    return info;
   }
+
+  /** Uuids (instance labels) of the containers, any state, holding or to take `ipv4` on the network. */
+  async holders(name: string, ipv4: string, instanceLabel: string): Promise<string[]> {
+    return (await this.members(name)).filter((c) => addressOn(c, name) === ipv4).map((c) => c.Labels?.[instanceLabel] ?? '?');
+  }
+
+  /**
+   * Containers in any state on the network: attached by the engine, or plugged by the agent
+   * (labelled). Docker's own network inspect lists running, engine-attached ones only.
+   */
+  private async members(name: string): Promise<DockerContainerSummary[]> {
+    const list = async (filters: Record<string, string[]>): Promise<DockerContainerSummary[]> => (await this.api.json<DockerContainerSummary[]>({
+      path: '/containers/json', query: { all: 1, filters: JSON.stringify(filters) }, what: 'list a network\'s containers',
+    })).body ?? [];
+    const [attached, plugged] = await Promise.all([list({ network: [name] }), list({ label: [`${LABEL_NETWORK}=${name}`] })]);
+    return [...attached, ...plugged];
+  }
+}
+
+/** A stopped container holds no address yet still owns the one it is configured to take. */
+function addressOn(c: DockerContainerSummary, name: string): string | undefined {
+  if (c.Labels?.[LABEL_NETWORK] === name) return c.Labels[LABEL_IPV4] || undefined;
+  const ep = c.NetworkSettings?.Networks?.[name];
+  return ep?.IPAMConfig?.IPv4Address || ep?.IPAddress || undefined;
 }

@@ -1,21 +1,33 @@
+import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { BerthError } from '../../common/errors.js';
-import { readBody } from '../../common/http-client.js';
+import { BerthError, describeError } from '../../common/errors.js';
+import { readBody, type RawResponse } from '../../common/http-client.js';
+import type { Logger } from '../../common/log.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
+import { KeyedSerializer } from '../serial.js';
 import { DockerApi, refusal } from './docker-api.js';
 import { toContainerInfo, type DockerContainer } from './docker-inspect.js';
-import { DockerNetworks } from './docker-network.js';
+import { DockerNetworks, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK } from './docker-network.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
 import { readLogFrames } from './log-frames.js';
 import {
   containerName, LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT, ownedBy, STALE_NETWORK,
-  type ContainerInfo, type ContainerRuntime, type ContainerSpec, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
+  type ContainerInfo, type ContainerNetwork, type ContainerRuntime, type ContainerSpec, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
 } from './types.js';
+import { VethPlumber } from './veth.js';
 
 const LIST_INSPECT_WIDTH = 16;
 
 export type RestartPolicy = 'no' | 'unless-stopped';
+
+/**
+ * Who connects a container to its project network: `agent` plugs a veth pair into the network's
+ * bridge right after each start (fast; eth0 appears just after the guest's first process
+ * started), `engine` lets dockerd attach it before the guest starts (with its embedded DNS, which
+ * costs 50–95 ms per container). See docs/operator-guide.md.
+ */
+export type NetworkAttach = 'agent' | 'engine';
 
 export interface DockerRuntimeOptions {
   hostUrl: string;
@@ -26,16 +38,26 @@ export interface DockerRuntimeOptions {
   restartPolicy?: RestartPolicy;
   /** The compute host whose containers these are ([DEFAULT] host); several may share one dockerd. */
   host?: string;
+  /** `agent` by default. */
+  networkAttach?: NetworkAttach;
 }
+
+/** Follows the engine's container starts, keeping plugged containers plugged; see keepPlugged. */
+export interface PlugWatch { stop(): void }
 
 /** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid>. */
 export class DockerRuntime implements ContainerRuntime {
   private readonly api: DockerApi;
   private readonly networks: DockerNetworks;
+  private readonly veth = new VethPlumber();
+  /** Plugging is one at a time per container: a start and its engine event may ask together. */
+  private readonly plugging = new KeyedSerializer();
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
     this.networks = new DockerNetworks(this.api);
   }
+
+  private get attach(): NetworkAttach { return this.opts.networkAttach ?? 'agent'; }
 
   async ping(): Promise<boolean> {
     try {
@@ -68,7 +90,10 @@ export class DockerRuntime implements ContainerRuntime {
       path: `/containers/${containerName(uuid)}/stats`, query: { stream: 'false' }, accept: [404], timeoutMs: 30_000, what: 'read the container\'s stats',
     });
     if (res.status === 404 || !res.body) throw instanceNotFound(uuid);
-    return toContainerStats(res.body);
+    const stats = toContainerStats(res.body);
+    // The engine knows nothing of a pair the agent plugged in; its host end counts the traffic.
+    const plugged = await this.veth.counters(uuid);
+    return plugged ? { ...stats, network: plugged } : stats;
   }
 
   async loadImage(archive: NodeJS.ReadableStream): Promise<void> {
@@ -109,9 +134,10 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
+    if (spec.network && this.attach === 'agent') await this.checkAddressFree(spec.uuid, spec.network);
     const res = await this.api.json<{ Id: string }>({
       method: 'POST', path: '/containers/create', query: { name: containerName(spec.uuid) },
-      body: createBody(spec, this.opts.restartPolicy ?? 'no', this.opts.host), accept: [404, 409], what: 'create the container',
+      body: createBody(spec, this.opts.restartPolicy ?? 'no', this.opts.host, this.attach), accept: [404, 409], what: 'create the container',
     });
     if (res.status === 404 && spec.network && /network/i.test(res.message)) {
       throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`, { uuid: spec.uuid, reason: STALE_NETWORK });
@@ -131,6 +157,17 @@ export class DockerRuntime implements ContainerRuntime {
     return { info: startedInfo(spec, createdAt), created: true };
   }
 
+  /**
+   * What the engine would refuse at start for a container it attaches itself: another container
+   * (any state) holding the address, or a network that is gone. Both are STALE_NETWORK.
+   */
+  private async checkAddressFree(uuid: string, net: ContainerNetwork): Promise<void> {
+    const [holders] = await Promise.all([this.networks.holders(net.name, net.ipv4, LABEL_INSTANCE), this.networks.bridge(net.name)]);
+    if (holders.some((h) => h !== uuid)) {
+      throw agentError('RUNTIME_ERROR', `address ${net.ipv4} of instance ${uuid} is already in use on its network`, { uuid, reason: STALE_NETWORK });
+    }
+  }
+
   /** The container already exists (a repeated create): start it only when it never ran. */
   private async startIfNeverStarted(uuid: string): Promise<ContainerInfo> {
     const existing = (await this.inspect(uuid)) ?? vanished(uuid);
@@ -140,12 +177,98 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async inspect(uuid: string): Promise<ContainerInfo | null> {
+    const c = await this.inspectRaw(uuid);
+    return c ? toContainerInfo(c) : null;
+  }
+
+  private async inspectRaw(uuid: string): Promise<DockerContainer | null> {
     const res = await this.api.json<DockerContainer>({ path: `/containers/${containerName(uuid)}/json`, accept: [404], what: 'inspect the container' });
     if (res.status === 404 || !res.body) return null;
     if (res.body.Config?.Labels?.[LABEL_INSTANCE] !== uuid) {
       throw agentError('RUNTIME_ERROR', `the container name for instance ${uuid} is taken by a container Berth did not label`, { uuid });
     }
-    return toContainerInfo(res.body);
+    return res.body;
+  }
+
+  /**
+   * Plugs a running container the agent attaches (labelled with its network) into its project's
+   * bridge; a no-op for any other container, or one already plugged. Runs after every start: a
+   * new start is a new network namespace, and the pair went with the old one.
+   */
+  private plug(uuid: string): Promise<void> {
+    return this.plugging.run(uuid, async () => {
+      const c = await this.inspectRaw(uuid);
+      const labels = c?.Config?.Labels ?? {};
+      const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
+      const pid = c?.State?.Pid ?? 0;
+      if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || pid <= 0) return;
+      const attach = async (fresh: boolean): Promise<void> => {
+        const { bridge, prefix, gateway } = await this.networks.bridge(name, fresh);
+        await this.veth.attach({ uuid, pid, bridge, ipv4, prefix, gateway, macAddress });
+      };
+      try {
+        await attach(false);
+      } catch (err) {
+        // The network was removed and made again under the same name: a new bridge.
+        if (!/cannot find device/i.test(describeError(err))) throw err;
+        await attach(true);
+      }
+    });
+  }
+
+  /**
+   * Keeps every plugged container of this host plugged whatever starts it: the engine restarting
+   * it (restart policy, a dockerd restart), or anyone's `docker start`. Follows the engine's
+   * start events, and on each (re)connection plugs whatever started while nobody listened.
+   */
+  keepPlugged(log: Logger): PlugWatch {
+    let stopped = false;
+    let current: RawResponse | undefined;
+    const onStart = (uuid: string): void => {
+      this.plug(uuid).catch((err: unknown) => log.warn({ uuid, err: describeError(err) }, 'could not plug a started instance into its project network'));
+    };
+    const follow = async (): Promise<void> => {
+      const res = await this.api.raw({
+        path: '/events', query: { filters: JSON.stringify({ type: ['container'], event: ['start'], label: [LABEL_NETWORK] }) },
+        timeoutMs: 0, what: 'follow container events',
+      });
+      if (res.status >= 300) { res.body.resume(); throw refusal('follow container events', res.status, ''); }
+      current = res;
+      await this.plugStarted(onStart);
+      for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
+        let ev: { Actor?: { Attributes?: Record<string, string> } };
+        try { ev = JSON.parse(line) as typeof ev; } catch { continue; }
+        const attrs = ev.Actor?.Attributes;
+        const uuid = attrs?.[LABEL_INSTANCE];
+        if (uuid && ownedBy(attrs, this.opts.host)) onStart(uuid);
+      }
+    };
+    void (async () => {
+      let delay = 250;
+      while (!stopped) {
+        const began = Date.now();
+        try {
+          await follow();
+        } catch (err) {
+          if (!stopped) log.debug({ err: describeError(err) }, 'container event stream broke off; following again');
+        }
+        if (Date.now() - began > 30_000) delay = 250;
+        if (!stopped) await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, 5000);
+      }
+    })();
+    return { stop: () => { stopped = true; current?.body.destroy(); this.veth.close(); } };
+  }
+
+  /** Plugs this host's running, labelled containers whose pair is missing. */
+  private async plugStarted(onStart: (uuid: string) => void): Promise<void> {
+    const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
+      path: '/containers/json', query: { filters: JSON.stringify({ label: [LABEL_NETWORK], status: ['running'] }) }, what: 'list containers',
+    });
+    for (const c of res.body ?? []) {
+      const uuid = c.Labels?.[LABEL_INSTANCE];
+      if (uuid && ownedBy(c.Labels, this.opts.host) && !(await this.veth.attached(uuid))) onStart(uuid);
+    }
   }
 
   async list(): Promise<ContainerInfo[]> {
@@ -172,9 +295,13 @@ export class DockerRuntime implements ContainerRuntime {
   async stop(uuid: string, timeoutSec: number): Promise<void> {
     await this.action(uuid, 'stop', { t: timeoutSec }, (timeoutSec + 30) * 1000);
   }
-  async start(uuid: string): Promise<void> { await this.action(uuid, 'start'); }
+  async start(uuid: string): Promise<void> {
+    await this.action(uuid, 'start');
+    await this.plug(uuid);
+  }
   async restart(uuid: string, timeoutSec: number): Promise<void> {
     await this.action(uuid, 'restart', { t: timeoutSec }, (timeoutSec + 30) * 1000);
+    await this.plug(uuid);
   }
   async kill(uuid: string, signal = 'SIGKILL'): Promise<void> { await this.action(uuid, 'kill', { signal }); }
   async pause(uuid: string): Promise<void> { await this.action(uuid, 'pause'); }
@@ -256,15 +383,18 @@ export class DockerRuntime implements ContainerRuntime {
 }
 
 /** The Engine API body of a create; exported so that benchmarks can send the same one straight to dockerd. */
-export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, host: string | undefined): Record<string, unknown> {
+export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, host: string | undefined, attach: NetworkAttach): Record<string, unknown> {
   const net = spec.network;
+  const byEngine = net && attach === 'engine' ? net : undefined;
+  const byAgent = net && attach === 'agent' ? net : undefined;
   return {
     Image: spec.imageId,
     Hostname: spec.hostname,
-    ...(net ? { MacAddress: net.macAddress } : {}),
-    ...(net ? { NetworkingConfig: { EndpointsConfig: { [net.name]: { IPAMConfig: { IPv4Address: net.ipv4 } } } } } : {}),
+    ...(byEngine ? { MacAddress: byEngine.macAddress } : {}),
+    ...(byEngine ? { NetworkingConfig: { EndpointsConfig: { [byEngine.name]: { IPAMConfig: { IPv4Address: byEngine.ipv4 } } } } } : {}),
     Labels: {
       [LABEL_INSTANCE]: spec.uuid, [LABEL_PROJECT]: spec.projectId, [LABEL_IMAGE]: spec.glanceImageId, ...(host ? { [LABEL_HOST]: host } : {}),
+      ...(byAgent ? { [LABEL_NETWORK]: byAgent.name, [LABEL_IPV4]: byAgent.ipv4, [LABEL_MAC]: byAgent.macAddress } : {}),
     },
     Tty: false,
     OpenStdin: false,
@@ -275,7 +405,9 @@ export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, ho
       CapDrop: ['ALL'],
       CapAdd: [...GUEST_CAPABILITIES],
       RestartPolicy: { Name: restartPolicy },
-      ...(net ? { NetworkMode: net.name } : {}),
+      ...(byEngine ? { NetworkMode: byEngine.name } : {}),
+      // The agent plugs eth0 in after start; the guest's own name resolves to its address.
+      ...(byAgent ? { NetworkMode: 'none', ExtraHosts: [`${spec.hostname}:${byAgent.ipv4}`] } : {}),
       Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: true })),
       // Bounded on disk; the console endpoint reads from this log.
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },

@@ -14,7 +14,7 @@ import { parseEndpoint, requestJson } from '../../../common/http-client.js';
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/load.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
-import { DOCKER_URL, TEST_IMAGE, docker, imageIdOf, removeLabelled, removeNetworks, saveImage } from './docker-helpers.js';
+import { DOCKER_URL, TEST_IMAGE, docker, execWithStatus, imageIdOf, removeLabelled, removeNetworks, saveImage } from './docker-helpers.js';
 
 const PROJECT = `berth-it-restart-${randomUUID().slice(0, 8)}`;
 const DEV_DIR = process.env.BERTH_DEV_DIR ?? '/var/lib/berth-dev';
@@ -122,5 +122,11 @@ describe('berth-agent across a dockerd restart', function () {
       return s?.power_state === 'running' ? s : undefined;
     });
     assert.equal(returned.ip_address, returns.ip_address);
+    // The restarted engine brought it back without a network; the agent plugs it in again.
+    const eth0 = await until('the returned instance has its address on eth0 again', 30, async () => {
+      const r = await execWithStatus(`berth-${returns.uuid}`, ['ip', '-4', 'addr', 'show', 'eth0']);
+      return r.exitCode === 0 && r.output.includes(`inet ${returns.ip_address}/`) ? r.output : undefined;
+    });
+    assert.ok(eth0);
   });
 });

@@ -81,9 +81,12 @@ describe('berth-agent identity and project networks on dockerd', function () {
     assert.equal(await cat(uuid, '/run/berth/config/openstack/latest/user_data'), userData);
 
     const net = JSON.parse(await cat(uuid, '/run/berth/config/openstack/latest/network_data.json')) as {
-      links: Array<{ ethernet_mac_address: string }>; networks: Array<{ ip_address: string }>;
+      links: Array<{ ethernet_mac_address: string }>; networks: Array<{ ip_address: string }>; services: Array<{ type: string; address: string }>;
     };
     assert.equal(net.networks[0]?.ip_address, status.ip_address);
+    // The resolvers it announces are the ones the guest's resolv.conf names.
+    const resolvers = [...(await cat(uuid, '/etc/resolv.conf')).matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]);
+    assert.deepEqual(net.services.map((s) => s.address), resolvers);
     assert.match(await execIn(`berth-${uuid}`, ['ip', '-4', 'addr', 'show', 'eth0']), new RegExp(`inet ${status.ip_address!.replaceAll('.', '\\.')}/`));
     assert.equal((await cat(uuid, '/sys/class/net/eth0/address')).trim(), net.links[0]?.ethernet_mac_address);
     assert.equal(await cat(uuid, '/root/.ssh/authorized_keys'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIItest it@berth\n');
@@ -129,6 +132,42 @@ describe('berth-agent identity and project networks on dockerd', function () {
     assert.equal((await client.instanceAction(uuid, { action: 'start' })).ip_address, `${prefix}.200`);
     await assert.rejects(client.createInstance(randomUUID(), spec(PROJECT_A, { fixed_ip: '192.0.2.10' })),
       (e: unknown) => (e as { code?: string; status?: number }).code === 'INVALID_INPUT' && (e as { status?: number }).status === 400);
+  });
+
+  it('gives the guest its eth0, route and own name again after every start, whoever starts it', async () => {
+    const status = await client.createInstance(randomUUID(), spec(PROJECT_A, { hostname: 'plug-guest' }));
+    const name = `berth-${status.uuid}`;
+    const ip = status.ip_address!;
+    const { body } = await api<{ networks: Array<{ project_id: string; gateway: string }> }>('GET', '/v1/networks');
+    const gateway = body.networks.find((n) => n.project_id === PROJECT_A)!.gateway;
+    const plugged = async (): Promise<boolean> => {
+      const r = await execWithStatus(name, ['ip', '-4', 'addr', 'show', 'eth0']);
+      return r.exitCode === 0 && r.output.includes(`inet ${ip}/`);
+    };
+    const check = async (when: string): Promise<void> => {
+      assert.ok(await plugged(), `eth0 has ${ip} ${when}`);
+      assert.match(await execIn(name, ['ip', 'route']), new RegExp(`^default via ${gateway.replaceAll('.', '\\.')} dev eth0`, 'm'), when);
+      assert.match(await cat(status.uuid, '/etc/hosts'), new RegExp(`^${ip.replaceAll('.', '\\.')}\\s+plug-guest$`, 'm'), when);
+    };
+    await check('after the create');
+    await client.instanceAction(status.uuid, { action: 'stop', timeout: 0 });
+    await client.instanceAction(status.uuid, { action: 'start' });
+    await check('after stop and start');
+    await client.instanceAction(status.uuid, { action: 'reboot', hard: true });
+    await check('after a hard reboot');
+    await client.instanceAction(status.uuid, { action: 'reboot', timeout: 0 });
+    await check('after a soft reboot');
+    // Started behind the agent's back: the engine's start event has the agent plug it in.
+    await docker('POST', `/containers/${name}/stop?t=0`);
+    await docker('POST', `/containers/${name}/start`);
+    for (let i = 0; i < 100 && !(await plugged()); i++) await new Promise((r) => setTimeout(r, 100));
+    await check('after a docker start the agent did not make');
+
+    // The traffic counters come from the host end of the pair, as the guest sees them.
+    await execWithStatus(name, ['timeout', '2', 'wget', '-q', '-O', '-', `http://${gateway}:9/`]);
+    const stats = await client.instanceStats(status.uuid);
+    assert.ok(stats.network.tx_packets > 0 && stats.network.tx_bytes > 0, JSON.stringify(stats.network));
+    await client.deleteInstance(status.uuid, { timeout: 0 });
   });
 
   it('keeps instances and networks across an agent restart, then prunes unused networks', async () => {
