@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Sequelize, Transaction, type QueryInterface } from 'sequelize';
 import { Umzug, SequelizeStorage } from 'umzug';
@@ -28,13 +29,99 @@ export function openDatabase(connection: string): Sequelize {
   throw new Error(`unsupported database connection ${JSON.stringify(connection.replace(/\/\/[^@]*@/, '//***@'))}: use sqlite:///PATH or postgres://...`);
 }
 
-/** SQLite pragmas for durability with concurrency: WAL, full fsync on commit, busy timeout. */
-export async function tuneSqlite(db: Sequelize): Promise<void> {
+/**
+ * SQLite pragmas for durability with concurrency: WAL, busy timeout, and either a full fsync on
+ * every commit or, with `groupCommit`, none at commit: the caller then makes its commits durable
+ * with a DurabilityBarrier before it tells anyone about them.
+ */
+export async function tuneSqlite(db: Sequelize, opts: { groupCommit?: boolean } = {}): Promise<void> {
   if (db.getDialect() !== 'sqlite') return;
   await db.query('PRAGMA journal_mode=WAL');
-  await db.query('PRAGMA synchronous=FULL');
+  await db.query(`PRAGMA synchronous=${opts.groupCommit ? 'NORMAL' : 'FULL'}`);
   await db.query('PRAGMA busy_timeout=5000');
   await db.query('PRAGMA foreign_keys=ON');
+}
+
+/** Makes every commit made before the call durable; see durabilityBarrier. */
+export type DurabilityBarrier = () => Promise<void>;
+
+/**
+ * Group commit for a database tuned with `groupCommit`. In WAL mode with synchronous=NORMAL a
+ * commit is appended to the -wal file with write() and not synced: it survives a crash of this
+ * process but not of the machine. The barrier syncs the -wal file once for every commit made so
+ * far, and callers arriving while a sync runs share the next one, so a hundred concurrent
+ * operations pay for a few syncs instead of one per commit. PostgreSQL (durable at each commit)
+ * and in-memory databases need nothing: their barrier does nothing.
+ */
+export function durabilityBarrier(db: Sequelize): DurabilityBarrier {
+  const storage = (db as unknown as { options: { storage?: string } }).options.storage;
+  if (db.getDialect() !== 'sqlite' || !storage || storage === ':memory:') return () => Promise.resolve();
+  const wal = `${storage}-wal`;
+  return new GroupSync(() => syncWal(wal)).durable;
+}
+
+/**
+ * Shares one run of `sync` among all callers that arrive before it starts. A caller arriving
+ * while a run is under way waits for the next run, since the one under way may have started
+ * before the caller's own commit.
+ */
+export class GroupSync {
+  private running: Promise<void> | null = null;
+  private next: Promise<void> | null = null;
+
+  constructor(private readonly sync: () => Promise<void>) {}
+
+  readonly durable = (): Promise<void> => {
+    // A sync under way may have started before this caller's commit: it waits for the next one.
+    if (this.next) return this.next;
+    if (!this.running) return this.start();
+    const next = this.running.catch(() => undefined).then(() => {
+      this.next = null;
+      return this.start();
+    });
+    this.next = next;
+    return next;
+  };
+
+  private start(): Promise<void> {
+    const run = this.sync().finally(() => { if (this.running === run) this.running = null; });
+    this.running = run;
+    return run;
+  }
+}
+
+/** Per -wal file: its inode, and its size, mtime and header when last synced. */
+const syncedWals = new Map<string, { ino: bigint; state: string }>();
+
+/**
+ * fdatasync of a -wal file, skipped when nothing was committed since the last sync (a ping must
+ * not cost a disk flush). A commit either appends to the file (size and mtime move) or, after a
+ * checkpoint, overwrites it from the start under a new header (new salts); either changes what is
+ * compared. A new -wal file also gets its directory entry synced.
+ */
+async function syncWal(wal: string): Promise<void> {
+  const fh = await open(wal, 'r').catch((err: unknown) => {
+    // No -wal file: the last connection closed, which checkpoints it into the database, synced.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!fh) return;
+  try {
+    const st = await fh.stat({ bigint: true });
+    const header = Buffer.alloc(32);
+    await fh.read(header, 0, 32, 0);
+    const state = `${st.size}:${st.mtimeNs}:${header.toString('hex')}`;
+    const last = syncedWals.get(wal);
+    if (last?.ino === st.ino && last.state === state) return;
+    await fh.datasync();
+    if (last?.ino !== st.ino) {
+      const dir = await open(dirname(wal), 'r');
+      try { await dir.sync(); } finally { await dir.close(); }
+    }
+    syncedWals.set(wal, { ino: st.ino, state });
+  } finally {
+    await fh.close();
+  }
 }
 
 export interface Migration { name: string; up: (qi: QueryInterface) => Promise<void>; down?: (qi: QueryInterface) => Promise<void> }

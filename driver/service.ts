@@ -54,6 +54,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   const notifier = new Notifier(publisher, {
     exchange: c.DEFAULT.control_exchange, host: c.DEFAULT.host, format: c.notifications.notification_format, driver: c.notifications.driver,
     versionedTopic: c.notifications.versioned_notifications_topic, legacyTopic: c.notifications.legacy_notifications_topic, rabbit, log,
+    beforePublish: store.durable,
   });
   const resources = hostResources(c.compute, c.DEFAULT.state_path);
   // The manager's usage feeds the nova plane's ComputeNode record; the plane is built first.

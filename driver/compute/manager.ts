@@ -12,7 +12,7 @@ import type { ImageService } from '../../glance-bridge/client/types.js';
 import { capacity, checkClaim, claimOf, sumUsage, type HostResources, type Usage } from './resources.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { canStart, TRANSITIONS, type InstanceActionName } from './states.js';
-import type { InstanceStore } from './store.js';
+import { countsTowardUsage, type InstanceStore } from './store.js';
 import { PowerState } from '../db/models.js';
 import { StandaloneControlPlane, type ControlPlane, type InstanceSave, type ExpectedTask, type NodeUsage } from './control-plane.js';
 import { RemoteFailure } from '../rpc/caller.js';
@@ -99,16 +99,24 @@ export class ComputeManager {
         key_name: instance.key_name, metadata: instance.metadata, addresses: instance.addresses,
       };
       let claimFailure: unknown = null;
+      const record = {
+        uuid: instance.uuid, display_name: instance.display_name, hostname: instance.hostname, project_id: instance.project_id,
+        user_id: instance.user_id, image_ref: imageId, flavor: instance.flavor, host: this.d.host, node: this.d.node,
+        spec: this.agentSpec(instance, imageId, ctx), nova,
+      };
+      // A repeat of this uuid cannot come in between: this runs under the instance's own lock.
+      const existing = await this.d.store.get(instance.uuid);
       // Check and record under one lock, so concurrent builds cannot both take the last slot.
-      const { row, created } = await this.locks.run('\0claims', async () => {
-        if (!(await this.d.store.get(instance.uuid))) {
-          try { checkClaim(this.d.resources, await this.usage(), claimOf(instance.flavor)); } catch (err) { claimFailure = err; }
+      const { row, created } = existing ? { row: existing, created: false } : await this.locks.run('\0claims', async () => {
+        const claim = claimOf(instance.flavor);
+        const used = await this.claimedUsage();
+        try { checkClaim(this.d.resources, used.usage, claim); } catch (err) { claimFailure = err; }
+        const inserted = await this.d.store.insertBuilding(record);
+        // Only this insert moved the version: the usage it read plus this claim is the usage now.
+        if (inserted.created && !claimFailure && this.d.store.usageVersion === used.version + 1) {
+          this.usageCache = { version: used.version + 1, usage: sumUsage([used.usage, claim]) };
         }
-        return this.d.store.createBuilding({
-          uuid: instance.uuid, display_name: instance.display_name, hostname: instance.hostname, project_id: instance.project_id,
-          user_id: instance.user_id, image_ref: imageId, flavor: instance.flavor, host: this.d.host, node: this.d.node,
-          spec: this.agentSpec(instance, imageId, ctx), nova,
-        });
+        return inserted;
       });
       if (!created && !(row.vm_state === 'building' && row.task_state === 'spawning')) {
         this.d.log.info({ instance: instance.uuid, vm_state: row.vm_state }, 'build already handled; duplicate ignored');
@@ -145,7 +153,23 @@ export class ComputeManager {
   /** What the instances of this node claim: all not deleted, except builds that never ran. */
   async usage(): Promise<Usage> {
     const rows = await this.d.store.listActive(this.d.host);
-    return sumUsage(rows.filter((r) => !(r.vm_state === 'error' && r.launched_at === null)).map((r) => claimOf(JSON.parse(r.flavor) as Instance['flavor'])));
+    return sumUsage(rows.filter(countsTowardUsage).map((r) => claimOf(JSON.parse(r.flavor) as Instance['flavor'])));
+  }
+
+  /** The usage a claim is checked against, and the store's usage version it holds for. */
+  private usageCache: { version: number; usage: Usage } | null = null;
+
+  /**
+   * usage(), read again only when a row started or stopped counting since the last read: with a
+   * hundred builds arriving together, each would otherwise read every instance of the node while
+   * holding the claims lock.
+   */
+  private async claimedUsage(): Promise<{ version: number; usage: Usage }> {
+    const version = this.d.store.usageVersion;
+    if (this.usageCache?.version === version) return this.usageCache;
+    // A change while reading moves the version on, and the next claim reads again.
+    this.usageCache = { version, usage: await this.usage() };
+    return this.usageCache;
   }
 
   /** The ComputeNode counters a control plane publishes. */

@@ -1,4 +1,5 @@
-import { Op, type Sequelize } from 'sequelize';
+import { Op, UniqueConstraintError, type Sequelize } from 'sequelize';
+import { durabilityBarrier, type DurabilityBarrier } from '../../common/db.js';
 import { InstanceActionRow, InstanceFaultRow, InstanceRow, ProcessedMessageRow, type TaskState, type VmState } from '../db/models.js';
 import type { MessageLog } from '../rpc/server.js';
 
@@ -7,11 +8,32 @@ export interface NewInstance {
   flavor: unknown; host: string; node: string; spec: unknown; nova: unknown;
 }
 
+/** Whether an instance's flavor counts toward its host's usage: not deleted, and not a build that failed before it ever ran. */
+export function countsTowardUsage(r: Pick<InstanceRow, 'deleted' | 'vm_state' | 'launched_at'>): boolean {
+  return !r.deleted && !(r.vm_state === 'error' && r.launched_at === null);
+}
+
 export type InstanceChanges = Partial<Pick<InstanceRow, 'vm_state' | 'task_state' | 'power_state' | 'ip_address' | 'launched_at' | 'terminated_at' | 'deleted_at' | 'deleted'>>;
 
 /** The driver's records: instances, their faults and actions, and processed message ids. */
 export class InstanceStore implements MessageLog {
-  constructor(private readonly db: Sequelize) {}
+  /**
+   * Makes every change recorded so far durable (one shared sync of the database's log, see
+   * common/db.ts). Commits themselves are not synced one by one: whatever leaves the driver (an
+   * acknowledgement, a reply, a notification) waits for this first.
+   */
+  readonly durable: DurabilityBarrier;
+
+  constructor(private readonly db: Sequelize) {
+    this.durable = durabilityBarrier(db);
+  }
+
+  private usageEpoch = 0;
+  /**
+   * Moves on whenever a row of this store starts or stops counting toward its host's usage
+   * (countsTowardUsage): a usage read at one version holds as long as the version does.
+   */
+  get usageVersion(): number { return this.usageEpoch; }
 
   get(uuid: string): Promise<InstanceRow | null> {
     return InstanceRow.findByPk(uuid);
@@ -27,14 +49,30 @@ export class InstanceStore implements MessageLog {
 
   /** Records a new building instance; returns the existing row instead if the uuid is known. */
   async createBuilding(i: NewInstance): Promise<{ row: InstanceRow; created: boolean }> {
-    const [row, created] = await InstanceRow.findOrCreate({
-      where: { uuid: i.uuid },
-      defaults: {
+    const existing = await InstanceRow.findByPk(i.uuid);
+    if (existing) return { row: existing, created: false };
+    return this.insertBuilding(i);
+  }
+
+  /**
+   * Inserts a building instance the caller found absent. A plain insert, not findOrCreate: that
+   * one wraps the two in a transaction of its own, which on SQLite takes a second connection and
+   * waits on the first one's writes in busy sleeps. The uuid is the key, so a row inserted
+   * meanwhile by anyone makes the insert fail, and that row is returned instead.
+   */
+  async insertBuilding(i: NewInstance): Promise<{ row: InstanceRow; created: boolean }> {
+    try {
+      const row = await InstanceRow.create({
         ...i, flavor: JSON.stringify(i.flavor), spec: JSON.stringify(i.spec), nova: JSON.stringify(i.nova),
         vm_state: 'building' satisfies VmState, task_state: 'spawning' satisfies TaskState, power_state: 0, deleted: false,
-      },
-    });
-    return { row, created };
+      });
+      this.usageEpoch++;
+      return { row, created: true };
+    } catch (err) {
+      const row = err instanceof UniqueConstraintError ? await InstanceRow.findByPk(i.uuid) : null;
+      if (row) return { row, created: false };
+      throw err;
+    }
   }
 
   /**
@@ -44,8 +82,11 @@ export class InstanceStore implements MessageLog {
   async update(row: InstanceRow, changes: InstanceChanges, expectedTask?: TaskState | null): Promise<boolean> {
     const where: Record<string, unknown> = { uuid: row.uuid };
     if (expectedTask !== undefined) where.task_state = expectedTask;
+    const counted = countsTowardUsage(row);
     const [n] = await InstanceRow.update(changes, { where });
     if (n === 1) await row.reload();
+    // Also when nothing matched: the row may have changed under another writer meanwhile.
+    if (n !== 1 || countsTowardUsage(row) !== counted) this.usageEpoch++;
     return n === 1;
   }
 

@@ -8,7 +8,8 @@ export * from './models.js';
 /** Opens the driver's database, applies pending migrations and binds the models. */
 export async function openDriverDatabase(connection: string): Promise<Sequelize> {
   const db = openDatabase(connection);
-  await tuneSqlite(db);
+  // Commits are made durable in groups, before a message is acknowledged or a notification sent.
+  await tuneSqlite(db, { groupCommit: true });
   await migrate(db, 'berth_driver_migrations', migrations);
   defineModels(db);
   return db;

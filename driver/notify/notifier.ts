@@ -19,6 +19,8 @@ export interface NotifierOptions {
   legacyTopic: string;
   rabbit: RabbitDeclareOptions;
   log: Logger;
+  /** Awaited before each instance notification: the state it announces is made durable first. */
+  beforePublish?: () => Promise<void>;
 }
 
 /** `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, as oslo stamps notifications. */
@@ -57,6 +59,9 @@ export class Notifier {
   /** instance.<event>.<phase>; phase `error` is sent with priority ERROR. */
   async instance(ctx: RequestContext, event: string, phase: 'start' | 'end' | 'error' | null, input: PayloadInput): Promise<void> {
     if (this.opts.driver === 'noop') return;
+    await this.opts.beforePublish?.().catch((err: unknown) => {
+      this.opts.log.warn({ err: (err as Error).message }, 'could not make the announced state durable before the notification');
+    });
     const priority = phase === 'error' ? 'ERROR' : 'INFO';
     const suffix = phase ? `.${phase}` : '';
     const sends: Promise<void>[] = [];

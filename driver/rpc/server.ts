@@ -14,6 +14,8 @@ import { Semaphore } from './semaphore.js';
 export interface MessageLog {
   seen(uniqueId: string): Promise<boolean>;
   record(uniqueId: string, method: string): Promise<void>;
+  /** Makes everything recorded so far durable; awaited before a reply or an ack leaves. */
+  durable(): Promise<void>;
 }
 
 export interface RpcServerOptions {
@@ -150,6 +152,15 @@ export class RpcServer {
       else log.error({ err }, 'request failed');
     } finally {
       heartbeat?.stop();
+    }
+    try {
+      await this.opts.messageLog?.durable();
+    } catch (err) {
+      // Nothing is answered or acknowledged that might not survive a crash of the machine.
+      log.error({ err: (err as Error).message }, 'could not make the recorded work durable; message handed back for redelivery');
+      settled?.(null);
+      d.requeue();
+      return;
     }
     settled?.(failure ? 'failure' : 'ok');
     if (req.reply) await this.sendReply(req.reply, result, failure).catch((err) => log.warn({ err: (err as Error).message }, 'reply not sent'));

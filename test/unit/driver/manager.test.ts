@@ -49,6 +49,22 @@ describe('compute manager (fake agent, in-memory database)', () => {
     assert.deepEqual((await store.actions(i.uuid)).map((a) => a.result), ['Success']);
   });
 
+  it('makes the database durable before each notification leaves, and still notifies when that fails', async () => {
+    const seenAtBarrier: number[] = [];
+    let fail = false;
+    const notifier = new Notifier(pub, {
+      exchange: 'nova', host: 'n1', format: 'both', driver: 'messagingv2', versionedTopic: 'versioned_notifications', legacyTopic: 'notifications', rabbit, log: silentLogger(),
+      beforePublish: async () => { seenAtBarrier.push(pub.published.length); if (fail) throw new Error('EIO'); },
+    });
+    const m = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, images, log: silentLogger() });
+    await m.buildAndRun(ctx, newInstance(), 'img');
+    // create.start and create.end, each sent in both formats: the barrier came before each pair.
+    assert.deepEqual(seenAtBarrier, [0, 2]);
+    fail = true;
+    await m.buildAndRun(ctx, newInstance(), 'img');
+    assert.equal(pub.published.length, 8);
+  });
+
   it('ignores a second build of the same instance', async () => {
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
@@ -121,6 +137,33 @@ describe('compute manager (fake agent, in-memory database)', () => {
     const states = await Promise.all(builds.map(async (b) => (await store.get(b.uuid))?.vm_state));
     assert.equal(states.filter((s) => s === 'active').length, 3);
     assert.equal(states.filter((s) => s === 'error').length, 3);
+  });
+
+  it('checks each claim against the usage as it is now: a delete or a failed build frees its share for the next build at once', async () => {
+    const sized = (memory_mb: number) => decodeInstance(instancePrimitive({ image_id: 'img', flavor: { vcpus: 1, memory_mb } }));
+    const stateOf = async (uuid: string) => (await store.get(uuid))?.vm_state;
+    // 768 MB to hand out. Every claim below is checked right after the change before it.
+    const a = sized(700);
+    await manager.buildAndRun(ctx, a, 'img');
+    const tooBig = sized(100);
+    await manager.buildAndRun(ctx, tooBig, 'img');
+    assert.equal(await stateOf(tooBig.uuid), 'error');
+    await manager.terminate(ctx, a.uuid);
+    const b = sized(700);
+    await manager.buildAndRun(ctx, b, 'img');
+    assert.equal(await stateOf(b.uuid), 'active', 'the deleted instance no longer counts');
+    // A build that fails in the agent never ran: its claim goes with it.
+    await manager.terminate(ctx, b.uuid);
+    agent.failNext('createInstance', new BerthError('IMAGE_FETCH_FAILED', 'image img is not a docker image', { status: 400 }));
+    const failed = sized(700);
+    await manager.buildAndRun(ctx, failed, 'img');
+    assert.equal(await stateOf(failed.uuid), 'error');
+    const c = sized(700);
+    await manager.buildAndRun(ctx, c, 'img');
+    assert.equal(await stateOf(c.uuid), 'active', 'the failed build no longer counts');
+    const d = sized(100);
+    await manager.buildAndRun(ctx, d, 'img');
+    assert.equal(await stateOf(d.uuid), 'error', 'the running one still does');
   });
 
   it('corrects power-state drift: stopped, vanished, restarted containers', async () => {

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataTypes, type Sequelize } from 'sequelize';
+import { durabilityBarrier, GroupSync, openDatabase, tuneSqlite } from '../../../common/db.js';
+
+/** A sync whose runs the test finishes by hand. */
+function manualSync(): { sync: () => Promise<void>; runs: Array<{ finish(err?: Error): void }> } {
+  const runs: Array<{ finish(err?: Error): void }> = [];
+  const sync = (): Promise<void> => new Promise<void>((resolve, reject) => {
+    runs.push({ finish: (err) => (err ? reject(err) : resolve()) });
+  });
+  return { sync, runs };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('group commit: GroupSync and the SQLite durability barrier', () => {
+  it('runs one sync for a lone caller', async () => {
+    const { sync, runs } = manualSync();
+    const g = new GroupSync(sync);
+    const p = g.durable();
+    assert.equal(runs.length, 1);
+    runs[0]!.finish();
+    await p;
+  });
+
+  it('makes every caller arriving during a sync wait for one shared next sync', async () => {
+    const { sync, runs } = manualSync();
+    const g = new GroupSync(sync);
+    let firstDone = false;
+    const first = g.durable().then(() => { firstDone = true; });
+    // These may have committed after the first sync began: the first run does not cover them.
+    const later = [g.durable(), g.durable(), g.durable()];
+    let laterDone = 0;
+    for (const p of later) void p.then(() => { laterDone++; });
+    assert.equal(runs.length, 1);
+    runs[0]!.finish();
+    await first;
+    await settle();
+    assert.equal(firstDone, true);
+    assert.equal(laterDone, 0, 'callers that arrived during the first sync are not released by it');
+    assert.equal(runs.length, 2, 'one more sync for all of them');
+    runs[1]!.finish();
+    await Promise.all(later);
+    assert.equal(runs.length, 2);
+  });
+
+  it('fails the callers of a failed sync, and the next caller syncs again', async () => {
+    const { sync, runs } = manualSync();
+    const g = new GroupSync(sync);
+    const failing = g.durable();
+    runs[0]!.finish(new Error('EIO'));
+    await assert.rejects(failing, /EIO/);
+    const again = g.durable();
+    assert.equal(runs.length, 2);
+    runs[1]!.finish();
+    await again;
+  });
+
+  it('a sync that failed still lets the callers waiting behind it have their own sync', async () => {
+    const { sync, runs } = manualSync();
+    const g = new GroupSync(sync);
+    const first = g.durable();
+    const second = g.durable();
+    runs[0]!.finish(new Error('EIO'));
+    await assert.rejects(first, /EIO/);
+    await settle();
+    assert.equal(runs.length, 2);
+    runs[1]!.finish();
+    await second;
+  });
+
+  describe('on a SQLite file tuned for group commit', () => {
+    let dir: string;
+    let db: Sequelize;
+    beforeEach(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'berth-group-sync-'));
+      db = openDatabase(`sqlite:///${join(dir, 'state.sqlite')}`);
+      await tuneSqlite(db, { groupCommit: true });
+    });
+    afterEach(async () => {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('commits without syncing (synchronous=NORMAL) in WAL mode, and the barrier syncs the -wal file', async () => {
+      const [[mode]] = await db.query('PRAGMA journal_mode') as [Array<{ journal_mode: string }>, unknown];
+      const [[sync]] = await db.query('PRAGMA synchronous') as [Array<{ synchronous: number }>, unknown];
+      assert.equal(mode?.journal_mode, 'wal');
+      assert.equal(sync?.synchronous, 1, 'NORMAL');
+      const Row = db.define('row', { v: DataTypes.INTEGER });
+      await Row.sync();
+      await Promise.all(Array.from({ length: 20 }, (_, i) => Row.create({ v: i })));
+      assert.ok(existsSync(join(dir, 'state.sqlite-wal')));
+      const barrier = durabilityBarrier(db);
+      await Promise.all([barrier(), barrier(), barrier()]);
+      assert.equal(await Row.count(), 20);
+    });
+
+    it('keeps full syncs at commit without group commit', async () => {
+      const plain = openDatabase(`sqlite:///${join(dir, 'plain.sqlite')}`);
+      try {
+        await tuneSqlite(plain);
+        const [[sync]] = await plain.query('PRAGMA synchronous') as [Array<{ synchronous: number }>, unknown];
+        assert.equal(sync?.synchronous, 2, 'FULL');
+      } finally {
+        await plain.close();
+      }
+    });
+  });
+
+  it('does nothing for an in-memory database', async () => {
+    const db = openDatabase('sqlite://');
+    try {
+      await durabilityBarrier(db)();
+    } finally {
+      await db.close();
+    }
+  });
+});
