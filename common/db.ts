@@ -57,7 +57,17 @@ export function durabilityBarrier(db: Sequelize): DurabilityBarrier {
   const storage = (db as unknown as { options: { storage?: string } }).options.storage;
   if (db.getDialect() !== 'sqlite' || !storage || storage === ':memory:') return () => Promise.resolve();
   const wal = `${storage}-wal`;
-  return new GroupSync(() => syncWal(wal)).durable;
+  // Write queries completed, and how many of them the last finished sync covers: a caller that
+  // wrote nothing since (a ping, a read) needs no sync at all.
+  let written = 0;
+  let synced = 0;
+  db.addHook('afterQuery', (options: { type?: string }) => { if (options.type !== 'SELECT') written++; });
+  const group = new GroupSync(async () => {
+    const upTo = written;
+    await syncWal(wal);
+    synced = Math.max(synced, upTo);
+  });
+  return () => (written === synced ? Promise.resolve() : group.durable());
 }
 
 /**
