@@ -81,6 +81,8 @@ describe('nova.compute.rpcapi.ComputeAPI (python3-nova) drives a Berth node', fu
     await nova('terminate');
     await waitUntil(async () => (await vmState()) === 'deleted', 30_000, 'deleted');
     assert.deepEqual(await containersOf(uuid()), []);
+    // The action is finished just after the row is marked deleted.
+    await waitUntil(async () => (await stack.driver.store.actions(uuid())).every((a) => a.result !== null), 10_000, 'delete action finished');
     const actions = (await stack.driver.store.actions(uuid())).map((a) => `${a.action}:${a.result}`);
     assert.deepEqual(actions, ['create:Success', 'stop:Success', 'start:Success', 'reboot_hard:Success', 'pause:Success', 'unpause:Success', 'delete:Success']);
   });

@@ -90,6 +90,8 @@ describe('stock oslo.messaging 14.0.3 client against a Berth compute node', func
     assert.equal(gone.sent, true);
     await waitUntil(async () => (await state(uuid)) === 'deleted', 10_000, 'instance deleted');
     assert.ok(!agent.instances.has(uuid), 'FakeAgentClient no longer has it');
+    // The action is finished just after the row is marked deleted.
+    await waitUntil(async () => (await h.driver.store.actions(uuid)).every((a) => a.result !== null), 10_000, 'delete action finished');
     const actions = await h.driver.store.actions(uuid);
     assert.deepEqual(actions.map((a) => [a.action, a.result]), [['create', 'Success'], ['delete', 'Success']]);
   });
