@@ -96,9 +96,17 @@ export class DockerNetworks {
     return info;
   }
 
-  /** Uuids (instance labels) of the containers, any state, holding or to take `ipv4` on the network. */
-  async holders(name: string, ipv4: string, instanceLabel: string): Promise<string[]> {
-    return (await this.members(name)).filter((c) => addressOn(c, name) === ipv4).map((c) => c.Labels?.[instanceLabel] ?? '?');
+  /**
+   * Uuids (instance labels) of the containers, any state, the agent plugged into the network with
+   * `ipv4`. One filtered listing that answers with those few containers only: listing the whole
+   * network at each create would grow with the number of instances.
+   */
+  async pluggedHolders(name: string, ipv4: string, instanceLabel: string): Promise<string[]> {
+    const res = await this.api.json<DockerContainerSummary[]>({
+      path: '/containers/json', what: 'list a network\'s containers',
+      query: { all: 1, filters: JSON.stringify({ label: [`${LABEL_NETWORK}=${name}`, `${LABEL_IPV4}=${ipv4}`] }) },
+    });
+    return (res.body ?? []).map((c) => c.Labels?.[instanceLabel] ?? '?');
   }
 
   /**

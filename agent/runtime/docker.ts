@@ -52,6 +52,10 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly veth = new VethPlumber();
   /** Plugging is one at a time per container: a start and its engine event may ask together. */
   private readonly plugging = new KeyedSerializer();
+  /** Per container, the pid of the process whose namespace was last plugged: its start event then costs one inspect. */
+  private readonly pluggedPid = new Map<string, number>();
+  /** Per container, when (ms) the last plug read its state: a start event older than that was seen by it. */
+  private readonly plugReadAt = new Map<string, number>();
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
     this.networks = new DockerNetworks(this.api);
@@ -158,11 +162,12 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   /**
-   * What the engine would refuse at start for a container it attaches itself: another container
-   * (any state) holding the address, or a network that is gone. Both are STALE_NETWORK.
+   * What the engine would refuse at start for a container it attaches itself: another plugged
+   * container (any state) labelled with the address, or a network that is gone. Both are
+   * STALE_NETWORK. (Containers the engine attached are in the addresses ProjectNetworks reads.)
    */
   private async checkAddressFree(uuid: string, net: ContainerNetwork): Promise<void> {
-    const [holders] = await Promise.all([this.networks.holders(net.name, net.ipv4, LABEL_INSTANCE), this.networks.bridge(net.name)]);
+    const [holders] = await Promise.all([this.networks.pluggedHolders(net.name, net.ipv4, LABEL_INSTANCE), this.networks.bridge(net.name)]);
     if (holders.some((h) => h !== uuid)) {
       throw agentError('RUNTIME_ERROR', `address ${net.ipv4} of instance ${uuid} is already in use on its network`, { uuid, reason: STALE_NETWORK });
     }
@@ -197,11 +202,13 @@ export class DockerRuntime implements ContainerRuntime {
    */
   private plug(uuid: string): Promise<void> {
     return this.plugging.run(uuid, async () => {
+      const readAt = Date.now();
       const c = await this.inspectRaw(uuid);
       const labels = c?.Config?.Labels ?? {};
       const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
       const pid = c?.State?.Pid ?? 0;
       if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || pid <= 0) return;
+      if (this.pluggedPid.get(uuid) === pid && await this.veth.attached(uuid)) return;
       const attach = async (fresh: boolean): Promise<void> => {
         const { bridge, prefix, gateway } = await this.networks.bridge(name, fresh);
         await this.veth.attach({ uuid, pid, bridge, ipv4, prefix, gateway, macAddress });
@@ -213,6 +220,8 @@ export class DockerRuntime implements ContainerRuntime {
         if (!/cannot find device/i.test(describeError(err))) throw err;
         await attach(true);
       }
+      this.pluggedPid.set(uuid, pid);
+      this.plugReadAt.set(uuid, readAt);
     });
   }
 
@@ -224,7 +233,10 @@ export class DockerRuntime implements ContainerRuntime {
   keepPlugged(log: Logger): PlugWatch {
     let stopped = false;
     let current: RawResponse | undefined;
-    const onStart = (uuid: string): void => {
+    const onStart = (uuid: string, startedAtMs?: number): void => {
+      // The start this agent made itself (create, start, reboot) was plugged by a read after it.
+      const readAt = this.plugReadAt.get(uuid);
+      if (startedAtMs !== undefined && readAt !== undefined && readAt > startedAtMs) return;
       this.plug(uuid).catch((err: unknown) => log.warn({ uuid, err: describeError(err) }, 'could not plug a started instance into its project network'));
     };
     const follow = async (): Promise<void> => {
@@ -236,11 +248,12 @@ export class DockerRuntime implements ContainerRuntime {
       current = res;
       await this.plugStarted(onStart);
       for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
-        let ev: { Actor?: { Attributes?: Record<string, string> } };
+        let ev: { timeNano?: number; Actor?: { Attributes?: Record<string, string> } };
         try { ev = JSON.parse(line) as typeof ev; } catch { continue; }
         const attrs = ev.Actor?.Attributes;
         const uuid = attrs?.[LABEL_INSTANCE];
-        if (uuid && ownedBy(attrs, this.opts.host)) onStart(uuid);
+        // timeNano exceeds 2^53: good to a fraction of a millisecond, which is what is compared.
+        if (uuid && ownedBy(attrs, this.opts.host)) onStart(uuid, typeof ev.timeNano === 'number' ? Math.ceil(ev.timeNano / 1e6) : undefined);
       }
     };
     void (async () => {
@@ -322,6 +335,8 @@ export class DockerRuntime implements ContainerRuntime {
       method: 'DELETE', path: `/containers/${containerName(uuid)}`, query: { force: 1, v: 1 }, accept: [404, 409], what: 'remove the container',
     });
     if (res.status === 409) await this.waitGone(uuid);
+    this.pluggedPid.delete(uuid);
+    this.plugReadAt.delete(uuid);
     return info;
   }
 

@@ -58,7 +58,7 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
   b.cleanup(() => images.close());
   const image = await createImageClient({ url: images.url }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
 
-  const agent = await startAgentProcess({ host: `bench-rss-${runId}`, imagesUrl: images.url, port: await freePort(), env: { BERTH__DOCKER__STOP_TIMEOUT: '0' } });
+  const agent = await startAgentProcess({ host: `bench-rss-${runId}`, imagesUrl: images.url, port: await freePort(), env: { BERTH__DOCKER__STOP_TIMEOUT: '0', ...(process.env.BENCH_NETWORK_ATTACH ? { BERTH__DOCKER__NETWORK_ATTACH: process.env.BENCH_NETWORK_ATTACH } : {}) } });
   const client = createAgentClient({ url: agent.url, token: agent.token, retries: 10, backoffMs: 200 });
   b.cleanup(async () => {
     await client.listInstances().then((all) => runBounded(all, WIDTH, (i) => client.deleteInstance(i.uuid, { timeout: 0 }).catch(() => undefined))).catch(() => undefined);

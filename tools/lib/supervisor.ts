@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serviceCommand, type ServiceName } from './paths.js';
+import { SERVICE_ENV, serviceCommand, type ServiceName } from './paths.js';
 
 /**
  * Starts Berth's services as detached background processes with pid files and log files under
@@ -35,7 +35,7 @@ export function startService(statePath: string, name: ServiceName, env: NodeJS.P
   mkdirSync(join(statePath, 'log'), { recursive: true });
   const out = openSync(paths.logFile, 'a');
   const { command, args } = serviceCommand(name);
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', out, out], env: { ...SERVICE_ENV, ...process.env, ...env } });
   closeSync(out);
   child.unref();
   writeFileSync(paths.pidFile, `${child.pid}\n`);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../../lib/paths.js';
+import { projectRoot, SERVICE_ENV } from '../../lib/paths.js';
 import { watchChild, type WatchedChild } from './child.js';
 import { compiledCommand } from './compiled.js';
 
@@ -26,7 +26,7 @@ export async function startAgentProcess(opts: { host: string; imagesUrl: string;
   const { args, runtime } = await compiledCommand('agent/main', 'berth-bench-agent-dist');
   const token = `bench-${opts.host}-token`;
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_CONFIG: emptyConf,
+    ...SERVICE_ENV, PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_CONFIG: emptyConf,
     BERTH__DEFAULT__HOST: opts.host, BERTH__DEFAULT__STATE_PATH: stateDir,
     BERTH__AGENT__LISTEN: `127.0.0.1:${opts.port}`, BERTH__AGENT__TOKEN: token, BERTH__GLANCE__API_URL: opts.imagesUrl,
     ...opts.env,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, openSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../../lib/paths.js';
+import { projectRoot, SERVICE_ENV } from '../../lib/paths.js';
 import { watchChild, type WatchedChild } from './child.js';
 import { compiledCommand, type NodeCommand } from './compiled.js';
 
@@ -60,7 +60,7 @@ export async function startDriverProcess(opts: DriverProcessOptions): Promise<Dr
   const out = openSync(logFile, 'a');
   const { args, runtime } = await driverCommand();
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_CONFIG: emptyConf,
+    ...SERVICE_ENV, PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_CONFIG: emptyConf,
     BERTH__DEFAULT__HOST: host, BERTH__DEFAULT__CONTROL_EXCHANGE: exchange, BERTH__DEFAULT__STATE_PATH: stateDir,
     BERTH__DEFAULT__TRANSPORT_URL: opts.amqpUrl.replace(/^amqp:/, 'rabbit:'),
     BERTH__DATABASE__CONNECTION: `sqlite:///${join(stateDir, 'driver.sqlite')}`,
