@@ -1,13 +1,12 @@
-import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { BerthError, describeError } from '../../common/errors.js';
-import { readBody, type RawResponse } from '../../common/http-client.js';
+import { BerthError } from '../../common/errors.js';
+import { readBody } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
-import { KeyedSerializer } from '../serial.js';
 import { DockerApi, refusal } from './docker-api.js';
 import { toContainerInfo, type DockerContainer } from './docker-inspect.js';
 import { DockerNetworks, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK } from './docker-network.js';
+import { DockerPlugs, type PlugWatch } from './docker-plugs.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
 import { readLogFrames } from './log-frames.js';
@@ -15,7 +14,6 @@ import {
   containerName, LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT, ownedBy, STALE_NETWORK,
   type ContainerInfo, type ContainerNetwork, type ContainerRuntime, type ContainerSpec, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
 } from './types.js';
-import { VethPlumber } from './veth.js';
 
 const LIST_INSPECT_WIDTH = 16;
 
@@ -42,23 +40,16 @@ export interface DockerRuntimeOptions {
   networkAttach?: NetworkAttach;
 }
 
-/** Follows the engine's container starts, keeping plugged containers plugged; see keepPlugged. */
-export interface PlugWatch { stop(): void }
 
 /** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid>. */
 export class DockerRuntime implements ContainerRuntime {
   private readonly api: DockerApi;
   private readonly networks: DockerNetworks;
-  private readonly veth = new VethPlumber();
-  /** Plugging is one at a time per container: a start and its engine event may ask together. */
-  private readonly plugging = new KeyedSerializer();
-  /** Per container, the pid of the process whose namespace was last plugged: its start event then costs one inspect. */
-  private readonly pluggedPid = new Map<string, number>();
-  /** Per container, when (ms) the last plug read its state: a start event older than that was seen by it. */
-  private readonly plugReadAt = new Map<string, number>();
+  private readonly plugs: DockerPlugs;
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
     this.networks = new DockerNetworks(this.api);
+    this.plugs = new DockerPlugs(this.api, this.networks, (uuid) => this.inspectRaw(uuid), opts.host);
   }
 
   private get attach(): NetworkAttach { return this.opts.networkAttach ?? 'agent'; }
@@ -96,7 +87,7 @@ export class DockerRuntime implements ContainerRuntime {
     if (res.status === 404 || !res.body) throw instanceNotFound(uuid);
     const stats = toContainerStats(res.body);
     // The engine knows nothing of a pair the agent plugged in; its host end counts the traffic.
-    const plugged = await this.veth.counters(uuid);
+    const plugged = await this.plugs.counters(uuid);
     return plugged ? { ...stats, network: plugged } : stats;
   }
 
@@ -196,93 +187,10 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   /**
-   * Plugs a running container the agent attaches (labelled with its network) into its project's
-   * bridge; a no-op for any other container, or one already plugged. Runs after every start: a
-   * new start is a new network namespace, and the pair went with the old one.
+   * Keeps every container this runtime plugged in plugged whatever starts it (see DockerPlugs.follow).
+   * The owner calls it once and stops the watch on shutdown.
    */
-  private plug(uuid: string): Promise<void> {
-    return this.plugging.run(uuid, async () => {
-      const readAt = Date.now();
-      const c = await this.inspectRaw(uuid);
-      const labels = c?.Config?.Labels ?? {};
-      const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
-      const pid = c?.State?.Pid ?? 0;
-      if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || pid <= 0) return;
-      if (this.pluggedPid.get(uuid) === pid && await this.veth.attached(uuid)) return;
-      const attach = async (fresh: boolean): Promise<void> => {
-        const { bridge, prefix, gateway } = await this.networks.bridge(name, fresh);
-        await this.veth.attach({ uuid, pid, bridge, ipv4, prefix, gateway, macAddress });
-      };
-      try {
-        await attach(false);
-      } catch (err) {
-        // The network was removed and made again under the same name: a new bridge.
-        if (!/cannot find device/i.test(describeError(err))) throw err;
-        await attach(true);
-      }
-      this.pluggedPid.set(uuid, pid);
-      this.plugReadAt.set(uuid, readAt);
-    });
-  }
-
-  /**
-   * Keeps every plugged container of this host plugged whatever starts it: the engine restarting
-   * it (restart policy, a dockerd restart), or anyone's `docker start`. Follows the engine's
-   * start events, and on each (re)connection plugs whatever started while nobody listened.
-   */
-  keepPlugged(log: Logger): PlugWatch {
-    let stopped = false;
-    let current: RawResponse | undefined;
-    const onStart = (uuid: string, startedAtMs?: number): void => {
-      // The start this agent made itself (create, start, reboot) was plugged by a read after it.
-      const readAt = this.plugReadAt.get(uuid);
-      if (startedAtMs !== undefined && readAt !== undefined && readAt > startedAtMs) return;
-      this.plug(uuid).catch((err: unknown) => log.warn({ uuid, err: describeError(err) }, 'could not plug a started instance into its project network'));
-    };
-    const follow = async (): Promise<void> => {
-      const res = await this.api.raw({
-        path: '/events', query: { filters: JSON.stringify({ type: ['container'], event: ['start'], label: [LABEL_NETWORK] }) },
-        timeoutMs: 0, what: 'follow container events',
-      });
-      if (res.status >= 300) { res.body.resume(); throw refusal('follow container events', res.status, ''); }
-      current = res;
-      await this.plugStarted(onStart);
-      for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
-        let ev: { timeNano?: number; Actor?: { Attributes?: Record<string, string> } };
-        try { ev = JSON.parse(line) as typeof ev; } catch { continue; }
-        const attrs = ev.Actor?.Attributes;
-        const uuid = attrs?.[LABEL_INSTANCE];
-        // timeNano exceeds 2^53: good to a fraction of a millisecond, which is what is compared.
-        if (uuid && ownedBy(attrs, this.opts.host)) onStart(uuid, typeof ev.timeNano === 'number' ? Math.ceil(ev.timeNano / 1e6) : undefined);
-      }
-    };
-    void (async () => {
-      let delay = 250;
-      while (!stopped) {
-        const began = Date.now();
-        try {
-          await follow();
-        } catch (err) {
-          if (!stopped) log.debug({ err: describeError(err) }, 'container event stream broke off; following again');
-        }
-        if (Date.now() - began > 30_000) delay = 250;
-        if (!stopped) await new Promise((r) => setTimeout(r, delay).unref());
-        delay = Math.min(delay * 2, 5000);
-      }
-    })();
-    return { stop: () => { stopped = true; current?.body.destroy(); this.veth.close(); } };
-  }
-
-  /** Plugs this host's running, labelled containers whose pair is missing. */
-  private async plugStarted(onStart: (uuid: string) => void): Promise<void> {
-    const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
-      path: '/containers/json', query: { filters: JSON.stringify({ label: [LABEL_NETWORK], status: ['running'] }) }, what: 'list containers',
-    });
-    for (const c of res.body ?? []) {
-      const uuid = c.Labels?.[LABEL_INSTANCE];
-      if (uuid && ownedBy(c.Labels, this.opts.host) && !(await this.veth.attached(uuid))) onStart(uuid);
-    }
-  }
+  keepPlugged(log: Logger): PlugWatch { return this.plugs.follow(log); }
 
   async list(): Promise<ContainerInfo[]> {
     const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
@@ -310,11 +218,11 @@ export class DockerRuntime implements ContainerRuntime {
   }
   async start(uuid: string): Promise<void> {
     await this.action(uuid, 'start');
-    await this.plug(uuid);
+    await this.plugs.plug(uuid);
   }
   async restart(uuid: string, timeoutSec: number): Promise<void> {
     await this.action(uuid, 'restart', { t: timeoutSec }, (timeoutSec + 30) * 1000);
-    await this.plug(uuid);
+    await this.plugs.plug(uuid);
   }
   async kill(uuid: string, signal = 'SIGKILL'): Promise<void> { await this.action(uuid, 'kill', { signal }); }
   async pause(uuid: string): Promise<void> { await this.action(uuid, 'pause'); }
@@ -335,8 +243,7 @@ export class DockerRuntime implements ContainerRuntime {
       method: 'DELETE', path: `/containers/${containerName(uuid)}`, query: { force: 1, v: 1 }, accept: [404, 409], what: 'remove the container',
     });
     if (res.status === 409) await this.waitGone(uuid);
-    this.pluggedPid.delete(uuid);
-    this.plugReadAt.delete(uuid);
+    this.plugs.forget(uuid);
     return info;
   }
 

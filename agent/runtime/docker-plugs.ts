@@ -1,0 +1,134 @@
+import { createInterface } from 'node:readline';
+import { describeError } from '../../common/errors.js';
+import type { RawResponse } from '../../common/http-client.js';
+import type { Logger } from '../../common/log.js';
+import { KeyedSerializer } from '../serial.js';
+import { refusal, type DockerApi } from './docker-api.js';
+import type { DockerContainer } from './docker-inspect.js';
+import { LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, type DockerNetworks } from './docker-network.js';
+import { LABEL_INSTANCE, ownedBy } from './types.js';
+import { VethPlumber, type VethCounters } from './veth.js';
+
+/** Follows the engine's container starts, keeping plugged containers plugged; see DockerPlugs.follow. */
+export interface PlugWatch { stop(): void }
+
+/** What the last plug of a container saw. */
+interface Plugged {
+  /** The pid whose network namespace got the pair. */
+  pid: number;
+  /** When (ms) the plug read the container's state: a start event older than that was seen by it. */
+  readAt: number;
+}
+
+/**
+ * The Docker runtime's side of `[docker] network_attach = agent`: plugs containers labelled with
+ * their project network into its bridge (VethPlumber) after every start, and follows the
+ * engine's start events for the starts the runtime did not make itself.
+ */
+export class DockerPlugs {
+  private readonly veth = new VethPlumber();
+  /** One plug at a time per container: a start and its engine event may ask together. */
+  private readonly serial = new KeyedSerializer();
+  private readonly plugged = new Map<string, Plugged>();
+
+  constructor(
+    private readonly api: DockerApi,
+    private readonly networks: DockerNetworks,
+    private readonly inspect: (uuid: string) => Promise<DockerContainer | null>,
+    private readonly host: string | undefined,
+  ) {}
+
+  /**
+   * Plugs a running container the agent attaches (labelled with its network) into its project's
+   * bridge; a no-op for any other container, or one already plugged. Runs after every start: a
+   * new start is a new network namespace, and the pair went with the old one.
+   */
+  plug(uuid: string): Promise<void> {
+    return this.serial.run(uuid, async () => {
+      const readAt = Date.now();
+      const c = await this.inspect(uuid);
+      const labels = c?.Config?.Labels ?? {};
+      const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
+      const pid = c?.State?.Pid ?? 0;
+      if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || pid <= 0) return;
+      if (this.plugged.get(uuid)?.pid === pid && await this.veth.attached(uuid)) return;
+      const attach = async (fresh: boolean): Promise<void> => {
+        const { bridge, prefix, gateway } = await this.networks.bridge(name, fresh);
+        await this.veth.attach({ uuid, pid, bridge, ipv4, prefix, gateway, macAddress });
+      };
+      try {
+        await attach(false);
+      } catch (err) {
+        // The network was removed and made again under the same name: a new bridge.
+        if (!/cannot find device/i.test(describeError(err))) throw err;
+        await attach(true);
+      }
+      this.plugged.set(uuid, { pid, readAt });
+    });
+  }
+
+  /** The guest's traffic counters, from the host end of its pair; null when it has none. */
+  counters(uuid: string): Promise<VethCounters | null> { return this.veth.counters(uuid); }
+
+  /** Drops what is remembered of a removed container. */
+  forget(uuid: string): void { this.plugged.delete(uuid); }
+
+  /**
+   * Keeps every plugged container of this host plugged whatever starts it: the engine restarting
+   * it (restart policy, a dockerd restart), or anyone's `docker start`. Follows the engine's
+   * start events, and on each (re)connection plugs whatever started while nobody listened.
+   */
+  follow(log: Logger): PlugWatch {
+    let stopped = false;
+    let current: RawResponse | undefined;
+    const onStart = (uuid: string, startedAtMs?: number): void => {
+      // The start this agent made itself (create, start, reboot) was plugged by a read after it.
+      const readAt = this.plugged.get(uuid)?.readAt;
+      if (startedAtMs !== undefined && readAt !== undefined && readAt > startedAtMs) return;
+      this.plug(uuid).catch((err: unknown) => log.warn({ uuid, err: describeError(err) }, 'could not plug a started instance into its project network'));
+    };
+    const followOnce = async (): Promise<void> => {
+      const res = await this.api.raw({
+        path: '/events', query: { filters: JSON.stringify({ type: ['container'], event: ['start'], label: [LABEL_NETWORK] }) },
+        timeoutMs: 0, what: 'follow container events',
+      });
+      if (res.status >= 300) { res.body.resume(); throw refusal('follow container events', res.status, ''); }
+      current = res;
+      await this.plugStarted(onStart);
+      for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
+        let ev: { timeNano?: number; Actor?: { Attributes?: Record<string, string> } };
+        try { ev = JSON.parse(line) as typeof ev; } catch { continue; }
+        const attrs = ev.Actor?.Attributes;
+        const uuid = attrs?.[LABEL_INSTANCE];
+        // timeNano exceeds 2^53: good to a fraction of a millisecond, which is what is compared.
+        if (uuid && ownedBy(attrs, this.host)) onStart(uuid, typeof ev.timeNano === 'number' ? Math.ceil(ev.timeNano / 1e6) : undefined);
+      }
+    };
+    void (async () => {
+      let delay = 250;
+      while (!stopped) {
+        const began = Date.now();
+        try {
+          await followOnce();
+        } catch (err) {
+          if (!stopped) log.debug({ err: describeError(err) }, 'container event stream broke off; following again');
+        }
+        if (Date.now() - began > 30_000) delay = 250;
+        if (!stopped) await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(delay * 2, 5000);
+      }
+    })();
+    return { stop: () => { stopped = true; current?.body.destroy(); this.veth.close(); } };
+  }
+
+  /** Plugs this host's running, labelled containers whose pair is missing. */
+  private async plugStarted(onStart: (uuid: string) => void): Promise<void> {
+    const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
+      path: '/containers/json', query: { filters: JSON.stringify({ label: [LABEL_NETWORK], status: ['running'] }) }, what: 'list containers',
+    });
+    for (const c of res.body ?? []) {
+      const uuid = c.Labels?.[LABEL_INSTANCE];
+      if (uuid && ownedBy(c.Labels, this.host) && !(await this.veth.attached(uuid))) onStart(uuid);
+    }
+  }
+}
