@@ -2,22 +2,24 @@
  * One importer in its own process, for the import benchmark: a fresh store under the given state
  * directory, the real registry client, and the bridge's Importer, so its memory and event loop
  * are its own. Imports the references given, one after the other, and prints one JSON line each:
- * wall time, bytes the registry client received, and the process's peak RSS so far.
+ * wall time, bytes the registry client received, and the process's peak RSS so far. With
+ * `+costs`, also what each computation every import must make costs over that image
+ * (import-floor.ts), measured after the import and its peak RSS.
  *
- * argv: STATE_DIR REGISTRY(HOST:PORT) scan|noscan REF...
+ * argv: STATE_DIR REGISTRY(HOST:PORT) scan|noscan[+costs] REF...
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { migrate, openDatabase, tuneSqlite } from '../../../common/db.js';
 import { silentLogger } from '../../../common/log.js';
-import { digestArchive } from '../../../glance-bridge/archive.js';
 import { Importer } from '../../../glance-bridge/importer.js';
 import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
 import type { FetchedBlob, RegistryClient, RepositoryRef } from '../../../glance-bridge/registry/types.js';
 import { BlobStore } from '../../../glance-bridge/store/blobs.js';
 import { ImageRepository } from '../../../glance-bridge/store/images.js';
 import { MIGRATIONS_TABLE, migrations } from '../../../glance-bridge/store/migrations.js';
+import { requiredCpu } from './import-floor.js';
 
 /** Counts the bytes of every blob and manifest body the importer receives. */
 class ByteCountingClient implements RegistryClient {
@@ -40,8 +42,11 @@ class ByteCountingClient implements RegistryClient {
 const peakRssKb = (): number => Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 
 async function main(): Promise<void> {
-  const [stateDir, registryHost, scanMode, ...refs] = process.argv.slice(2);
-  if (!stateDir || !registryHost || !scanMode || !refs.length) throw new Error('usage: import-child STATE_DIR REGISTRY scan|noscan REF...');
+  const [stateDir, registryHost, mode, ...refs] = process.argv.slice(2);
+  const [scanMode, costs] = (mode ?? '').split('+');
+  if (!stateDir || !registryHost || !['scan', 'noscan'].includes(scanMode!) || ![undefined, 'costs'].includes(costs) || !refs.length) {
+    throw new Error('usage: import-child STATE_DIR REGISTRY scan|noscan[+costs] REF...');
+  }
   const db = openDatabase(`sqlite://${join(stateDir, 'images.sqlite')}`);
   await tuneSqlite(db);
   await migrate(db, MIGRATIONS_TABLE, migrations);
@@ -60,11 +65,8 @@ async function main(): Promise<void> {
     const image = await importer.importImage(ref);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const hwmKb = peakRssKb();
-    // The served archive's size, md5 and sha512 in one single-thread pass, to show what the hashing costs.
-    const t1 = process.hrtime.bigint();
-    await digestArchive(blobs, (await images.blobsOf(image.id))!);
-    const archiveHashMs = Number(process.hrtime.bigint() - t1) / 1e6;
-    process.stdout.write(`${JSON.stringify({ ref, ms, archiveHashMs, bytesFetched: registry.bytes - before, size: image.size, hwmKb })}\n`);
+    const required = costs ? await requiredCpu(blobs, (await images.blobsOf(image.id))!) : undefined;
+    process.stdout.write(`${JSON.stringify({ ref, ms, bytesFetched: registry.bytes - before, size: image.size, hwmKb, required })}\n`);
   }
   await db.close();
 }
