@@ -45,6 +45,9 @@ export async function tuneSqlite(db: Sequelize, opts: { groupCommit?: boolean } 
 /** Makes every commit made before the call durable; see durabilityBarrier. */
 export type DurabilityBarrier = () => Promise<void>;
 
+/** What one sync of the -wal file did: flushed it, found it as last flushed, or found none. */
+export type WalSync = 'synced' | 'unchanged' | 'absent';
+
 /**
  * Group commit for a database tuned with `groupCommit`. In WAL mode with synchronous=NORMAL a
  * commit is appended to the -wal file with write() and not synced: it survives a crash of this
@@ -53,7 +56,7 @@ export type DurabilityBarrier = () => Promise<void>;
  * operations pay for a few syncs instead of one per commit. PostgreSQL (durable at each commit)
  * and in-memory databases need nothing: their barrier does nothing.
  */
-export function durabilityBarrier(db: Sequelize): DurabilityBarrier {
+export function durabilityBarrier(db: Sequelize, opts: { onSync?: (outcome: WalSync) => void } = {}): DurabilityBarrier {
   const storage = (db as unknown as { options: { storage?: string } }).options.storage;
   if (db.getDialect() !== 'sqlite' || !storage || storage === ':memory:') return () => Promise.resolve();
   const wal = `${storage}-wal`;
@@ -61,13 +64,34 @@ export function durabilityBarrier(db: Sequelize): DurabilityBarrier {
   // wrote nothing since (a ping, a read) needs no sync at all.
   let written = 0;
   let synced = 0;
+  // The sync under way, and how many writes it covers (those completed before it began).
+  let inFlight: { upTo: number; done: Promise<void> } | null = null;
   db.addHook('afterQuery', (options: { type?: string }) => { if (options.type !== 'SELECT') written++; });
   const group = new GroupSync(async () => {
     const upTo = written;
-    await syncWal(wal);
-    synced = Math.max(synced, upTo);
+    const done = syncWal(wal).then((outcome) => {
+      synced = Math.max(synced, upTo);
+      opts.onSync?.(outcome);
+    });
+    inFlight = { upTo, done };
+    try {
+      await done;
+    } finally {
+      if (inFlight?.done === done) inFlight = null;
+    }
   });
-  return () => (written === synced ? Promise.resolve() : group.durable());
+  return async () => {
+    const need = written;
+    if (need <= synced) return;
+    // GroupSync makes a caller arriving during a sync wait for the next one, as it cannot know
+    // whether that sync covers the caller's commits; here it is known.
+    const running = inFlight;
+    if (running && running.upTo >= need) {
+      const covered = await running.done.then(() => true, () => false);
+      if (covered) return;
+    }
+    await group.durable();
+  };
 }
 
 /**
@@ -109,26 +133,27 @@ const syncedWals = new Map<string, { ino: bigint; state: string }>();
  * checkpoint, overwrites it from the start under a new header (new salts); either changes what is
  * compared. A new -wal file also gets its directory entry synced.
  */
-async function syncWal(wal: string): Promise<void> {
+async function syncWal(wal: string): Promise<WalSync> {
   const fh = await open(wal, 'r').catch((err: unknown) => {
     // No -wal file: the last connection closed, which checkpoints it into the database, synced.
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   });
-  if (!fh) return;
+  if (!fh) return 'absent';
   try {
     const st = await fh.stat({ bigint: true });
     const header = Buffer.alloc(32);
     await fh.read(header, 0, 32, 0);
     const state = `${st.size}:${st.mtimeNs}:${header.toString('hex')}`;
     const last = syncedWals.get(wal);
-    if (last?.ino === st.ino && last.state === state) return;
+    if (last?.ino === st.ino && last.state === state) return 'unchanged';
     await fh.datasync();
     if (last?.ino !== st.ino) {
       const dir = await open(dirname(wal), 'r');
       try { await dir.sync(); } finally { await dir.close(); }
     }
     syncedWals.set(wal, { ino: st.ino, state });
+    return 'synced';
   } finally {
     await fh.close();
   }

@@ -99,6 +99,28 @@ describe('group commit: GroupSync and the SQLite durability barrier', () => {
       assert.equal(await Row.count(), 20);
     });
 
+    it('syncs only when something was written since the last sync, and not when the -wal file is as last synced', async () => {
+      const Row = db.define('row', { v: DataTypes.INTEGER });
+      await Row.sync();
+      const outcomes: string[] = [];
+      const barrier = durabilityBarrier(db, { onSync: (o) => outcomes.push(o) });
+      await Row.create({ v: 1 });
+      await barrier();
+      assert.deepEqual(outcomes, ['synced']);
+      // Nothing written since: no sync is even attempted.
+      await barrier();
+      await Row.findAll();
+      await barrier();
+      assert.deepEqual(outcomes, ['synced'], 'reads and repeated barriers cost no sync');
+      // A write query that changes nothing appends nothing to the -wal file: looked at, not flushed.
+      await Row.update({ v: 2 }, { where: { v: 999 } });
+      await barrier();
+      assert.deepEqual(outcomes, ['synced', 'unchanged']);
+      await Row.create({ v: 3 });
+      await Promise.all([barrier(), barrier()]);
+      assert.deepEqual(outcomes, ['synced', 'unchanged', 'synced']);
+    });
+
     it('keeps full syncs at commit without group commit', async () => {
       const plain = openDatabase(`sqlite:///${join(dir, 'plain.sqlite')}`);
       try {
