@@ -129,6 +129,8 @@ export const schema = {
     password: str('', 'Password for registries that require authentication.', { secret: true }),
     max_parallel_layers: int(4, 'Layers fetched at once by one import.', 1, 64),
     request_timeout: int(60, 'Seconds without progress before a registry request is abandoned.', 1, 3600),
+    retries: int(5, 'Attempts after the first that a registry request may make when the registry is unreachable, times out or answers 429 or 5xx. A blob download that breaks off resumes with a Range request from the byte where it stopped; only a fault with less than 1 MiB of progress since the previous one uses up an attempt. 0: no retries.', 0, 100),
+    retry_delay_ms: int(500, 'Wait before the first retry of a registry request, in milliseconds; it doubles for each further one (with jitter) up to 30 s, unless the registry asks for another with Retry-After.', 0, 60000),
     max_manifest_bytes: int(4194304, 'Largest manifest or index accepted, in bytes.', 1024, 104857600),
     max_layer_bytes: int(10737418240, 'Largest single blob accepted, in bytes.', 1, Number.MAX_SAFE_INTEGER),
     platform: str('linux/amd64', 'Platform (OS/ARCH[/VARIANT]) picked from multi-platform images (manifest lists, OCI indexes).'),

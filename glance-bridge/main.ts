@@ -55,6 +55,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
     timeoutMs: reg.request_timeout * 1000,
     maxManifestBytes: reg.max_manifest_bytes,
     maxBlobBytes: reg.max_layer_bytes,
+    retry: { retries: reg.retries, baseDelayMs: reg.retry_delay_ms, maxDelayMs: 30_000 },
   });
   const quotas = { maxImages: config.image_store.max_images_per_project, maxBytes: config.image_store.max_bytes_per_project };
   const importer = new Importer({

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { connect, createServer as createNetServer } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BerthError } from '../../../common/errors.js';
@@ -38,6 +40,42 @@ describe('glance-bridge HttpRegistryClient against the real registry', () => {
     await assert.rejects(client.fetchManifest({ registry: REGISTRY, repository: 'berth/nope' }, 'latest'), hasCode('MANIFEST_NOT_FOUND'));
     await assert.rejects(client.fetchManifest(repo, 'no-such-tag'), hasCode('MANIFEST_NOT_FOUND'));
     await assert.rejects(client.fetchBlob(repo, `sha256:${'0'.repeat(64)}`), hasCode('BLOB_NOT_FOUND'));
+  });
+
+  it('resumes a blob download from the real registry with a Range request after the connection breaks', async () => {
+    const resolved = await resolveImage(client, parseReference(`${REGISTRY}/berth/busybox:latest`), { os: 'linux', architecture: 'amd64' });
+    const layer = resolved.layers[0]!;
+    assert.ok(layer.size > 300_000, `the test layer is ${layer.size} bytes`);
+    // A TCP proxy in front of the registry that breaks the first connection 256 KiB into its answers.
+    const [regHost, regPort] = REGISTRY.split(':');
+    const requests: string[] = [];
+    let connections = 0;
+    const proxy = createNetServer((inbound) => {
+      const first = ++connections === 1;
+      let sent = 0;
+      const outbound = connect(Number(regPort), regHost!);
+      inbound.on('data', (d: Buffer) => { requests.push(d.toString('latin1')); outbound.write(d); });
+      outbound.on('data', (d: Buffer) => {
+        sent += d.length;
+        if (first && sent > 256 * 1024) { inbound.destroy(); outbound.destroy(); return; }
+        inbound.write(d);
+      });
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      inbound.on('close', () => outbound.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const viaProxy = new HttpRegistryClient({ insecureHosts: [host], timeoutMs: 10_000, maxManifestBytes: 4 << 20, maxBlobBytes: 1 << 30, retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 100 } });
+      const blob = await viaProxy.fetchBlob({ registry: host, repository: 'berth/busybox' }, layer.digest);
+      const bytes = await readBody(blob.stream);
+      assert.equal(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, layer.digest);
+      assert.ok(connections >= 2, 'a second connection after the break');
+      assert.ok(requests.some((r) => /^range: bytes=\d+-\r$/im.test(r)), 'the rest was asked for with Range');
+    } finally {
+      proxy.close();
+    }
   });
 
   it('enforces the manifest size cap', async () => {
@@ -91,7 +129,8 @@ describe('glance-bridge HttpRegistryClient auth and redirects (stub servers)', (
     });
     const web = await serve((_req, res) => { res.setHeader('content-type', 'text/html'); res.statusCode = 404; res.end('<html>hello</html>'); });
     servers.push(auth.server, registry.server, web.server);
-    const opts = { timeoutMs: 5000, maxManifestBytes: 1024, maxBlobBytes: 1024 };
+    // Connection refused is retried (a registry restarting): quickly here.
+    const opts = { timeoutMs: 5000, maxManifestBytes: 1024, maxBlobBytes: 1024, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 } };
     const client = new HttpRegistryClient({ insecureHosts: [registry.host, web.host], ...opts });
     await assert.rejects(client.fetchManifest({ registry: registry.host, repository: 'a' }, 'latest'), (err: unknown) => hasCode('REGISTRY_AUTH_FAILED')(err) && /DENIED/.test((err as Error).message));
     await assert.rejects(client.ping(web.host), hasCode('REGISTRY_UNREACHABLE'));

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BerthError } from '../../../common/errors.js';
+import { readBody } from '../../../common/http-client.js';
+import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
+import { retryDelay, type RetryPolicy } from '../../../glance-bridge/registry/retry.js';
+
+const BLOB = randomBytes(3 * 1024 * 1024 + 77);
+const DIGEST = `sha256:${createHash('sha256').update(BLOB).digest('hex')}`;
+const REPO = 'team/app';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
+
+/** A stub registry on loopback; `handler` sees each blob request with its 1-based number. */
+async function stubRegistry(handler: Handler): Promise<{ server: Server; host: string; requests: IncomingMessage[] }> {
+  const requests: IncomingMessage[] = [];
+  const server = createServer((req, res) => {
+    if (req.url === '/v2/') { res.end('{}'); return; }
+    requests.push(req);
+    handler(req, res, requests.length);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, host: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+/** Sends the blob from `from` (a 206 when the request had a Range), or all of it. */
+function sendBlob(req: IncomingMessage, res: ServerResponse, opts: { honourRange?: boolean; cutAfter?: number } = {}): void {
+  const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+  const from = m && opts.honourRange !== false ? Number(m[1]) : 0;
+  res.statusCode = from ? 206 : 200;
+  if (from) res.setHeader('content-range', `bytes ${from}-${BLOB.length - 1}/${BLOB.length}`);
+  res.setHeader('content-length', String(BLOB.length - from));
+  const body = BLOB.subarray(from);
+  if (opts.cutAfter === undefined) { res.end(body); return; }
+  res.write(body.subarray(0, opts.cutAfter), () => res.socket?.destroy());
+}
+
+describe('glance-bridge registry client: retries and resumed downloads', () => {
+  const servers: Server[] = [];
+  const delays: number[] = [];
+  const policy: RetryPolicy = { retries: 3, baseDelayMs: 100, maxDelayMs: 1000, sleep: async (ms) => { delays.push(ms); } };
+  const client = (host: string, timeoutMs = 5000) => new HttpRegistryClient({ insecureHosts: [host], timeoutMs, maxManifestBytes: 4096, maxBlobBytes: 1 << 30, retry: policy });
+  const fetchAll = async (host: string, timeoutMs?: number) => readBody((await client(host, timeoutMs).fetchBlob({ registry: host, repository: REPO }, DIGEST)).stream);
+
+  beforeEach(() => { delays.length = 0; });
+  afterEach(() => { for (const s of servers.splice(0)) s.close(); });
+
+  it('resumes a download that breaks off with a Range request from the byte where it stopped', async () => {
+    const reg = await stubRegistry((req, res, n) => sendBlob(req, res, n === 1 ? { cutAfter: 1024 * 1024 } : {}));
+    servers.push(reg.server);
+    const bytes = await fetchAll(reg.host);
+    assert.ok(bytes.equals(BLOB));
+    assert.equal(reg.requests.length, 2);
+    const from = Number(/^bytes=(\d+)-$/.exec(reg.requests[1]!.headers.range ?? '')?.[1]);
+    assert.ok(from > 0 && from <= 1024 * 1024, `resumed from ${reg.requests[1]!.headers.range}`);
+    assert.equal(delays.length, 1);
+  });
+
+  it('skips what it has when the registry ignores Range and sends the whole blob again', async () => {
+    const reg = await stubRegistry((req, res, n) => sendBlob(req, res, n === 1 ? { cutAfter: 500_000 } : { honourRange: false }));
+    servers.push(reg.server);
+    assert.ok((await fetchAll(reg.host)).equals(BLOB));
+    assert.equal(reg.requests.length, 2);
+  });
+
+  it('resumes a download that stalls, once the request timeout passes', async () => {
+    const reg = await stubRegistry((req, res, n) => {
+      if (n > 1) { sendBlob(req, res); return; }
+      res.setHeader('content-length', String(BLOB.length));
+      res.write(BLOB.subarray(0, 64 * 1024)); // then nothing more, connection kept open
+    });
+    servers.push(reg.server);
+    assert.ok((await fetchAll(reg.host, 300)).equals(BLOB));
+    assert.match(reg.requests[1]!.headers.range ?? '', /^bytes=\d+-$/);
+  });
+
+  it('gives up after the retries when every attempt breaks off without progress', async () => {
+    const reg = await stubRegistry((req, res) => sendBlob(req, res, { cutAfter: 10 }));
+    servers.push(reg.server);
+    await assert.rejects(fetchAll(reg.host), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_UNREACHABLE' && /3 attempts to resume/.test(err.message));
+    assert.equal(reg.requests.length, 4, 'the first request and three resumes');
+  });
+
+  it('does not count a fault after real progress against the retries', async () => {
+    // Each connection brings 1 MiB, then breaks: four faults, more than the three retries, and still whole.
+    const reg = await stubRegistry((req, res) => sendBlob(req, res, { cutAfter: 1024 * 1024 + 1 }));
+    servers.push(reg.server);
+    assert.ok((await fetchAll(reg.host)).equals(BLOB));
+    assert.equal(reg.requests.length, 4);
+  });
+
+  it('retries 503 and 429 with back-off (as long as Retry-After asks), and not 404', async () => {
+    const reg = await stubRegistry((req, res, n) => {
+      if (n === 1) { res.statusCode = 503; res.end(); return; }
+      if (n === 2) { res.statusCode = 429; res.setHeader('retry-after', '0.25'); res.end(); return; }
+      sendBlob(req, res);
+    });
+    servers.push(reg.server);
+    assert.ok((await fetchAll(reg.host)).equals(BLOB));
+    assert.equal(delays.length, 2);
+    assert.ok(delays[0]! >= 50 && delays[0]! <= 100, `first back-off ${delays[0]} ms`);
+    assert.equal(delays[1], 250);
+    const missing = await stubRegistry((_req, res) => { res.statusCode = 404; res.end('{"errors":[{"code":"BLOB_UNKNOWN","message":"no"}]}'); });
+    servers.push(missing.server);
+    await assert.rejects(fetchAll(missing.host), (err: unknown) => err instanceof BerthError && err.code === 'BLOB_NOT_FOUND');
+    assert.equal(missing.requests.length, 1);
+  });
+
+  it('refuses a resume answered from the wrong offset instead of splicing bytes', async () => {
+    const reg = await stubRegistry((req, res, n) => {
+      if (n === 1) { sendBlob(req, res, { cutAfter: 200_000 }); return; }
+      res.statusCode = 206;
+      res.setHeader('content-range', `bytes 0-${BLOB.length - 1}/${BLOB.length}`);
+      res.end(BLOB);
+    });
+    servers.push(reg.server);
+    await assert.rejects(fetchAll(reg.host), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_ERROR' && /Content-Range/.test(err.message));
+  });
+
+  it('retries an unreachable registry, then says so', async () => {
+    await assert.rejects(client('127.0.0.1:1').ping('127.0.0.1:1'), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_UNREACHABLE');
+    assert.equal(delays.length, 3);
+  });
+
+  it('backs off exponentially with jitter, capped', () => {
+    const p: RetryPolicy = { retries: 10, baseDelayMs: 100, maxDelayMs: 1000 };
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      const full = Math.min(1000, 100 * 2 ** (attempt - 1));
+      const d = retryDelay(p, attempt);
+      assert.ok(d >= full / 2 && d <= full, `attempt ${attempt}: ${d}`);
+    }
+  });
+});
