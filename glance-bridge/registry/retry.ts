@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream';
-import { finished } from 'node:stream';
+import { finished, PassThrough, type Readable } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 
@@ -60,19 +59,15 @@ export type Reopen = (offset: number) => Promise<Readable>;
  * 1 MiB of progress does not count against `retries`; `retries` faults in a row without it end
  * the stream with REGISTRY_UNREACHABLE (or the last request's own error).
  */
-export class ResumingBody extends Readable {
+export class ResumingBody extends PassThrough {
   private current: Readable | null = null;
   private offset = 0;
   private faults = 0;
   private sinceFault = 0;
 
   constructor(first: Readable, private readonly reopen: Reopen, private readonly policy: RetryPolicy, private readonly what: string) {
-    super({ highWaterMark: 1024 * 1024 });
+    super();
     this.attach(first);
-  }
-
-  override _read(): void {
-    this.current?.resume();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -83,18 +78,20 @@ export class ResumingBody extends Readable {
 
   private attach(body: Readable): void {
     this.current = body;
+    // Piped, the way the bytes would flow without this stream; the listener only counts them.
     body.on('data', (chunk: Buffer) => {
       this.offset += chunk.length;
       this.sinceFault += chunk.length;
-      if (!this.push(chunk)) body.pause();
     });
-    body.once('end', () => { if (this.current === body) this.push(null); });
+    body.pipe(this, { end: false });
+    body.once('end', () => { if (this.current === body) this.end(); });
     finished(body, (err) => {
       if (err && this.current === body && !this.destroyed) void this.recover(body, err);
     });
   }
 
   private async recover(broken: Readable, cause: Error): Promise<void> {
+    broken.unpipe(this);
     broken.removeAllListeners('data');
     broken.destroy();
     this.current = null;
