@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { invalidInput } from '../../common/errors.js';
 import { imageError } from '../errors.js';
@@ -61,6 +60,67 @@ class DigestingCounter extends Transform {
   }
 }
 
+// Bytes gathered before one writev: a download arrives in 64 KiB chunks, and writing each as it
+// comes costs a thread-pool round trip apiece (7% of a 400 MB import's time, measured).
+const WRITE_BATCH = 1024 * 1024;
+
+/** A new file (created exclusively) written with one writev per WRITE_BATCH bytes, copying nothing. */
+class TempFile extends Writable {
+  private handle: FileHandle | null = null;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly path: string) {
+    super({ highWaterMark: 2 * WRITE_BATCH });
+  }
+
+  override _construct(callback: (err?: Error | null) => void): void {
+    open(this.path, 'wx').then((h) => { this.handle = h; callback(); }, callback);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < WRITE_BATCH) callback();
+    else this.flushPending().then(() => callback(), callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.flushPending().then(() => callback(), callback);
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    const handle = this.handle;
+    this.handle = null;
+    if (!handle) { callback(err); return; }
+    handle.close().then(() => callback(err), (closeErr: Error) => callback(err ?? closeErr));
+  }
+
+  private async flushPending(): Promise<void> {
+    let buffers = this.pending;
+    let left = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    while (left > 0) {
+      const { bytesWritten } = await this.handle!.writev(buffers);
+      left -= bytesWritten;
+      if (left > 0) buffers = remainderOf(buffers, bytesWritten);
+    }
+  }
+}
+
+/** What is left of `buffers` once their first `written` bytes are gone (a short writev). */
+export function remainderOf(buffers: Buffer[], written: number): Buffer[] {
+  let skip = written;
+  const rest: Buffer[] = [];
+  for (const b of buffers) {
+    if (skip >= b.length) { skip -= b.length; continue; }
+    rest.push(skip ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return rest;
+}
+
 /**
  * Streams `source` through `counter` into a new temp file. On failure it returns only once the
  * file's stream is closed: pipeline rejects as soon as one stream fails, while the temp file may
@@ -68,7 +128,7 @@ class DigestingCounter extends Transform {
  * the removal, leaving a stray `.partial` behind.
  */
 async function writeTemp(source: Readable, counter: Transform, tmp: string): Promise<void> {
-  const out = createWriteStream(tmp, { flags: 'wx' });
+  const out = new TempFile(tmp);
   try {
     await pipeline(source, counter, out);
   } catch (err) {

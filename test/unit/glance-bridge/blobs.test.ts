@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { pbkdf2 } from 'node:crypto';
+import { pbkdf2, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BerthError } from '../../../common/errors.js';
 import { readBody } from '../../../common/http-client.js';
-import { BlobStore, sha256Digest } from '../../../glance-bridge/store/blobs.js';
+import { BlobStore, remainderOf, sha256Digest } from '../../../glance-bridge/store/blobs.js';
 
 async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (err: unknown) => err instanceof BerthError && err.code === code);
@@ -24,6 +24,23 @@ describe('glance-bridge BlobStore', () => {
     await store.init();
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes large blobs from chunks of any size in batches, byte for byte', async () => {
+    const big = randomBytes(5 * 1024 * 1024 + 13);
+    const chunks: Buffer[] = [];
+    for (let at = 0, n = 1; at < big.length; at += n, n = (n * 7 + 3) % 200_000 + 1) chunks.push(big.subarray(at, at + n));
+    const d = sha256Digest(big);
+    await store.put(d, Readable.from(chunks), { expectedSize: big.length });
+    assert.ok((await readBody(await store.open(d))).equals(big));
+  });
+
+  it('carries on a short writev from the byte it stopped at', () => {
+    const bufs = [Buffer.from('abc'), Buffer.from('defg'), Buffer.from('h')];
+    assert.deepEqual(remainderOf(bufs, 0).map(String), ['abc', 'defg', 'h']);
+    assert.deepEqual(remainderOf(bufs, 2).map(String), ['c', 'defg', 'h']);
+    assert.deepEqual(remainderOf(bufs, 3).map(String), ['defg', 'h']);
+    assert.deepEqual(remainderOf(bufs, 7).map(String), ['h']);
+  });
 
   it('stores a blob under its digest and reads it back', async () => {
     const res = await store.put(digest, Readable.from([data]), { expectedSize: data.length });
