@@ -64,11 +64,23 @@ class DigestingCounter extends Transform {
 // comes costs a thread-pool round trip apiece (7% of a 400 MB import's time, measured).
 const WRITE_BATCH = 1024 * 1024;
 
-/** A new file (created exclusively) written with one writev per WRITE_BATCH bytes, copying nothing. */
+// Bytes written before the file's data is flushed in the background, while the rest downloads:
+// otherwise the kernel holds it all dirty until the fsync that publishes the blob, which then
+// writes the whole blob to disk at once (about 0.1 s per 50 MB here) on the import's path.
+const SYNC_EVERY = 8 * 1024 * 1024;
+
+/**
+ * A new file (created exclusively) written with one writev per WRITE_BATCH bytes, copying
+ * nothing, and flushed to disk every SYNC_EVERY bytes without waiting (one flush at a time; a
+ * failed one fails the file when it is finished).
+ */
 class TempFile extends Writable {
   private handle: FileHandle | null = null;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  private unsynced = 0;
+  private syncing: Promise<void> | null = null;
+  private syncError: Error | null = null;
 
   constructor(private readonly path: string) {
     super({ highWaterMark: 2 * WRITE_BATCH });
@@ -86,7 +98,10 @@ class TempFile extends Writable {
   }
 
   override _final(callback: (err?: Error | null) => void): void {
-    this.flushPending().then(() => callback(), callback);
+    this.flushPending().then(async () => {
+      await this.syncing;
+      callback(this.syncError);
+    }, callback);
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
@@ -104,7 +119,12 @@ class TempFile extends Writable {
     while (left > 0) {
       const { bytesWritten } = await this.handle!.writev(buffers);
       left -= bytesWritten;
+      this.unsynced += bytesWritten;
       if (left > 0) buffers = remainderOf(buffers, bytesWritten);
+    }
+    if (this.unsynced >= SYNC_EVERY && !this.syncing && this.handle) {
+      this.unsynced = 0;
+      this.syncing = this.handle.datasync().catch((err: Error) => { this.syncError ??= err; }).finally(() => { this.syncing = null; });
     }
   }
 }

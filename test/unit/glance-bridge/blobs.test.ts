@@ -25,8 +25,9 @@ describe('glance-bridge BlobStore', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes large blobs from chunks of any size in batches, byte for byte', async () => {
-    const big = randomBytes(5 * 1024 * 1024 + 13);
+  it('writes large blobs from chunks of any size in batches, flushed as they go, byte for byte', async () => {
+    // Past 8 MiB, so that a background flush runs while the rest is written.
+    const big = randomBytes(17 * 1024 * 1024 + 13);
     const chunks: Buffer[] = [];
     for (let at = 0, n = 1; at < big.length; at += n, n = (n * 7 + 3) % 200_000 + 1) chunks.push(big.subarray(at, at + n));
     const d = sha256Digest(big);
