@@ -10,7 +10,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { migrate, openDatabase, tuneSqlite } from '../../../common/db.js';
 import { silentLogger } from '../../../common/log.js';
 import { Importer } from '../../../glance-bridge/importer.js';
@@ -33,9 +32,11 @@ class ByteCountingClient implements RegistryClient {
   }
   async fetchBlob(repo: RepositoryRef, digest: string): Promise<FetchedBlob> {
     const blob = await this.inner.fetchBlob(repo, digest);
-    const counter = new Transform({ transform: (chunk: Buffer, _enc, done) => { this.bytes += chunk.length; done(null, chunk); } });
-    blob.stream.on('error', (err) => counter.destroy(err));
-    return { ...blob, stream: blob.stream.pipe(counter) };
+    // A listener beside the importer's pipe, not a stream of its own in the path: counting must
+    // not slow what it measures. It is added when the importer starts reading ('resume' comes
+    // before the first chunk), since a 'data' listener would otherwise start the flow itself.
+    blob.stream.once('resume', () => blob.stream.on('data', (chunk: Buffer) => { this.bytes += chunk.length; }));
+    return blob;
   }
 }
 
