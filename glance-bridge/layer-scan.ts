@@ -58,13 +58,7 @@ export class LayerScanner {
     const options: ZlibOptions & TransformOptions = { chunkSize: GUNZIP_CHUNK, writableHighWaterMark: GUNZIP_BACKLOG };
     const gunzip = createGunzip(options);
     this.gunzip = gunzip;
-    gunzip.on('data', (chunk: Buffer) => {
-      try {
-        this.feedTar(chunk);
-      } catch (err) {
-        this.fail(err);
-      }
-    });
+    gunzip.on('data', (chunk: Buffer) => this.feedTar(chunk));
     this.inflated = new Promise<void>((resolve) => {
       gunzip.once('end', resolve);
       gunzip.once('close', resolve);
@@ -80,11 +74,7 @@ export class LayerScanner {
     this.throwIfFailed();
     this.compressed += chunk.length;
     if (!this.gunzip) {
-      try {
-        this.feedTar(chunk);
-      } catch (err) {
-        this.fail(err);
-      }
+      this.feedTar(chunk);
     } else if (!this.gunzip.write(chunk)) {
       await new Promise<void>((resolve) => {
         const done = () => { this.gunzip!.off('drain', done); resolve(); };
@@ -127,10 +117,15 @@ export class LayerScanner {
     throw imageError('LAYER_INVALID', `layer ${this.digest} is not a valid ${this.gunzip ? 'gzip-compressed ' : ''}tar: ${err.message}`, { digest: this.digest });
   }
 
+  /** Walks the next uncompressed bytes; a refusal is kept as the failure, not thrown. */
   private feedTar(chunk: Buffer): void {
-    this.uncompressed += chunk.length;
-    this.checkSize();
-    this.walker.write(chunk);
+    try {
+      this.uncompressed += chunk.length;
+      this.checkSize();
+      this.walker.write(chunk);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   private checkSize(): void {
