@@ -139,7 +139,9 @@ export class LayerScanner {
   }
 
   private unsafe(name: string, why: string): never {
-    throw imageError('LAYER_UNSAFE', `layer ${this.digest} has an unsafe entry ${JSON.stringify(name)}: ${why}`, { digest: this.digest, entry: name });
+    // The walk keeps names byte for byte (latin1); people read them as UTF-8.
+    const shown = Buffer.from(name, 'latin1').toString('utf8');
+    throw imageError('LAYER_UNSAFE', `layer ${this.digest} has an unsafe entry ${JSON.stringify(shown)}: ${why}`, { digest: this.digest, entry: shown });
   }
 
   /** Path components of an archive name, refusing absolute names and any `..`. */

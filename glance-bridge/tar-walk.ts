@@ -10,8 +10,16 @@
  * - the name is prefix + "/" + name in USTAR and PAX headers (a 131-byte prefix in STAR ones),
  *   and GNU headers have no prefix;
  * - PAX extended headers ('x') set the next entry's path, linkpath and size; GNU long names
- *   ('L', 'K') set its name and link name and win over PAX; PAX global headers ('g') apply to
- *   nothing (dockerd ignores them); each of these bodies is at most 1 MiB;
+ *   ('L', 'K') set its name and link name and win over PAX; empty values count for nothing;
+ *   each of these bodies is at most 1 MiB;
+ * - a PAX global header ('g') applies to no other entry, but Go hands it back as an entry of its
+ *   own, named by its `path` record or else its header, and dockerd's layer unpacking
+ *   (UnpackLayer, with the naive-diff storage drivers) treats that name like any other: it is
+ *   reported, as type 'pax-global';
+ * - in GNU headers whose atime or ctime field does not parse, the prefix field is taken as a
+ *   name prefix after all, if it is ASCII (Go's reading of files from its own pre-1.8 writer);
+ * - names are kept byte for byte (latin1): two names differing in bytes that are not UTF-8 stay
+ *   two names, as they are on disk;
  * - a '\0' entry whose name ends in "/" is a directory, and links, symlinks, devices, directories
  *   and fifos have no body, whatever their size field says;
  * - two zero blocks end the archive (what follows is never read); a zero block followed by
@@ -20,7 +28,7 @@
  * expanded file under a name given inside the sparse map's records.
  */
 
-export type TarEntryType = 'file' | 'contiguous-file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo';
+export type TarEntryType = 'file' | 'contiguous-file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo' | 'pax-global';
 
 export interface TarEntry { name: string; linkname: string; type: TarEntryType; size: number }
 
@@ -42,7 +50,7 @@ interface Pending { pax: Map<string, string> | null; longName?: string; longLink
 type State =
   | { kind: 'header' }
   | { kind: 'skip'; left: number }
-  | { kind: 'meta'; type: string; body: Buffer; filled: number; padding: number }
+  | { kind: 'meta'; type: string; header: Buffer; body: Buffer; filled: number; padding: number }
   | { kind: 'end' };
 
 export class TarWalker {
@@ -81,8 +89,8 @@ export class TarWalker {
             at += n;
             state.padding -= n;
             if (state.padding === 0) {
-              this.applyMeta(state.type, state.body);
               this.state = { kind: 'header' };
+              this.applyMeta(state.type, state.header, state.body);
             }
           }
           break;
@@ -132,12 +140,13 @@ export class TarWalker {
     // Go refuses a header whose numeric fields do not parse, even those nobody here needs.
     for (const [from, to, what] of [[100, 108, 'mode'], [108, 116, 'uid'], [116, 124, 'gid'], [136, 148, 'mtime']] as const) parseNumber(b.subarray(from, to), what);
     let size = parseNumber(b.subarray(124, 136), 'size');
+    if (size < 0) throw new TarFormatError('a negative size');
     if (META.has(typeflag)) {
       if (size > MAX_SPECIAL) throw new TarFormatError(`an extended header of ${size} bytes (at most ${MAX_SPECIAL})`);
-      this.state = { kind: 'meta', type: typeflag, body: Buffer.alloc(size), filled: 0, padding: padding(size) };
+      this.state = { kind: 'meta', type: typeflag, header: Buffer.from(b), body: Buffer.alloc(size), filled: 0, padding: padding(size) };
       if (size === 0) {
-        this.applyMeta(typeflag, Buffer.alloc(0));
         this.state = { kind: 'header' };
+        this.applyMeta(typeflag, Buffer.from(b), Buffer.alloc(0));
       }
       return;
     }
@@ -146,9 +155,9 @@ export class TarWalker {
     if (!type) throw new TarFormatError(`entry type ${JSON.stringify(typeflag)} is not supported`);
     const { pax, longName, longLink } = this.pending;
     this.pending = { pax: null };
-    const name = longName ?? pax?.get('path') ?? joinPrefix(b);
-    const linkname = longLink ?? pax?.get('linkpath') ?? cString(b.subarray(157, 257));
-    const paxSize = pax?.get('size');
+    const name = longName || pax?.get('path') || joinPrefix(b);
+    const linkname = longLink || pax?.get('linkpath') || cString(b.subarray(157, 257));
+    const paxSize = pax?.get('size') || undefined;
     if (paxSize !== undefined) {
       if (!/^[0-9]+$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) throw new TarFormatError(`a PAX size of ${JSON.stringify(paxSize)}`);
       size = Number(paxSize);
@@ -159,22 +168,25 @@ export class TarWalker {
     if (body > 0) this.state = { kind: 'skip', left: body + padding(body) };
   }
 
-  private applyMeta(type: string, body: Buffer): void {
-    if (type === 'L') this.pending.longName = cString(body);
-    else if (type === 'K') this.pending.longLink = cString(body);
+  private applyMeta(type: string, header: Buffer, body: Buffer): void {
+    // Go takes a long name or link only when it is not empty.
+    if (type === 'L') this.pending.longName = cString(body) || undefined;
+    else if (type === 'K') this.pending.longLink = cString(body) || undefined;
     else {
       const records = parsePax(body);
-      // Go hands a global header back as an entry of its own, which ends what was pending, and
-      // dockerd skips it; a local one replaces the records of any local one before it.
-      if (type === 'g') {
-        this.pending = { pax: null };
-        return;
-      }
       for (const [key, value] of records) {
         if (key.startsWith('GNU.sparse.')) throw new TarFormatError('GNU sparse entries are not supported');
         if ((key === 'path' || key === 'linkpath') && value.includes('\0')) throw new TarFormatError(`a PAX ${key} with a NUL byte`);
       }
-      this.pending.pax = new Map(records);
+      const pax = new Map(records);
+      if (type === 'g') {
+        // An entry of its own (see above), which also ends whatever was pending.
+        this.pending = { pax: null };
+        this.onEntry({ name: pax.get('path') || joinPrefix(header), linkname: '', type: 'pax-global', size: 0 });
+        return;
+      }
+      // A local header replaces the records of any local one before it.
+      this.pending.pax = pax;
     }
   }
 }
@@ -186,10 +198,10 @@ function isZero(b: Buffer): boolean {
   return true;
 }
 
-/** The NUL-terminated string at the start of `b`. */
+/** The NUL-terminated string at the start of `b`, byte for byte. */
 function cString(b: Buffer): string {
   const nul = b.indexOf(0);
-  return b.toString('utf8', 0, nul === -1 ? b.length : nul);
+  return b.toString('latin1', 0, nul === -1 ? b.length : nul);
 }
 
 /** name, or prefix/name, as Go reads them for the header's format. */
@@ -197,11 +209,27 @@ function joinPrefix(b: Buffer): string {
   const name = cString(b.subarray(0, 100));
   const magic = b.toString('latin1', 257, 263);
   const version = b.toString('latin1', 263, 265);
-  if (magic === 'ustar ' && version === ' \0') return name; // GNU: that area holds times
-  if (magic !== 'ustar\0') return name; // V7
-  const star = b.toString('latin1', 508, 512) === 'tar\0';
-  const prefix = cString(b.subarray(345, star ? 476 : 500));
+  let prefix = '';
+  if (magic === 'ustar\0') {
+    const star = b.toString('latin1', 508, 512) === 'tar\0';
+    prefix = cString(b.subarray(345, star ? 476 : 500));
+  } else if (magic === 'ustar ' && version === ' \0' && !(parses(b, 345, 357) && parses(b, 357, 369))) {
+    // GNU: that area holds atime and ctime, unless they do not parse (see the top of this file).
+    const text = cString(b.subarray(345, 500));
+    if (/^[\x00-\x7f]*$/.test(text)) prefix = text;
+  }
   return prefix ? `${prefix}/${name}` : name;
+}
+
+/** Whether the GNU time field at from..to is empty (first byte NUL) or parses as a number. */
+function parses(b: Buffer, from: number, to: number): boolean {
+  if (b[from] === 0) return true;
+  try {
+    parseNumber(b.subarray(from, to), 'time');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function checkChecksum(b: Buffer): void {
@@ -219,13 +247,14 @@ function checkChecksum(b: Buffer): void {
 /** A numeric field: base-256 when the high bit of its first byte is set, else octal. */
 function parseNumber(field: Buffer, what: string): number {
   if (field[0]! & 0x80) {
-    if (field[0]! & 0x40) throw new TarFormatError(`a negative ${what}`);
-    let n = field[0]! & 0x7f;
+    // Two's complement when the second bit is set too (a negative time, say).
+    const inv = field[0]! & 0x40 ? 0xff : 0;
+    let n = (field[0]! ^ inv) & 0x7f;
     for (let i = 1; i < field.length; i++) {
-      n = n * 256 + field[i]!;
+      n = n * 256 + (field[i]! ^ inv);
       if (!Number.isSafeInteger(n)) throw new TarFormatError(`a ${what} too large`);
     }
-    return n;
+    return inv ? -n - 1 : n;
   }
   return parseOctal(field, what);
 }
@@ -244,13 +273,13 @@ function parsePax(body: Buffer): Array<[string, string]> {
   const records: Array<[string, string]> = [];
   let at = 0;
   while (at < body.length) {
-    if (body[at] === 0) break; // NUL padding after the records, as some writers leave
     const space = body.indexOf(0x20, at);
-    const length = space === -1 ? NaN : Number(body.toString('latin1', at, space));
+    const digits = space === -1 ? '' : body.toString('latin1', at, space);
+    const length = /^[0-9]+$/.test(digits) ? Number(digits) : NaN;
     if (!Number.isSafeInteger(length) || length <= space - at + 1 || at + length > body.length || body[at + length - 1] !== 0x0a) {
       throw new TarFormatError('a malformed PAX record');
     }
-    const record = body.toString('utf8', space + 1, at + length - 1);
+    const record = body.toString('latin1', space + 1, at + length - 1);
     const eq = record.indexOf('=');
     if (eq <= 0) throw new TarFormatError('a malformed PAX record');
     records.push([record.slice(0, eq), record.slice(eq + 1)]);

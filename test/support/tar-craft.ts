@@ -19,7 +19,7 @@ export interface HeaderSpec {
 /** One 512-byte header, written field by field as the tar formats lay them out. */
 export function header(spec: HeaderSpec): Buffer {
   const b = Buffer.alloc(512);
-  b.write(spec.name, 0, 100, 'utf8');
+  b.write(spec.name, 0, 100, 'latin1');
   b.write('0000644\0', 100, 'latin1');
   b.write('0000000\0', 108, 'latin1');
   b.write('0000000\0', 116, 'latin1');
@@ -27,11 +27,11 @@ export function header(spec: HeaderSpec): Buffer {
   else b.write(`${(spec.size ?? 0).toString(8).padStart(11, '0')}\0`, 124, 'latin1');
   b.write('00000000000\0', 136, 'latin1');
   b.write(spec.type ?? '0', 156, 'latin1');
-  b.write(spec.linkname ?? '', 157, 100, 'utf8');
+  b.write(spec.linkname ?? '', 157, 100, 'latin1');
   const magic = spec.magic ?? 'ustar';
   if (magic === 'ustar') b.write('ustar\u000000', 257, 'latin1');
   if (magic === 'gnu') b.write('ustar  \0', 257, 'latin1');
-  if (spec.prefix) b.write(spec.prefix, 345, 155, 'utf8');
+  if (spec.prefix) b.write(spec.prefix, 345, 155, 'latin1');
   b.fill(0x20, 148, 156);
   let sum = 0;
   for (const c of b) sum += c;

@@ -66,7 +66,8 @@ function walked(layer: Buffer): Map<string, string> {
   const walker = new TarWalker((e) => entries.push(e));
   walker.write(layer);
   walker.end();
-  return new Map(entries.map((e) => [e.name.replace(/\/$/, ''), e.type === 'symlink' ? e.linkname : '']));
+  // A PAX global header is an entry to Go's reader, but nothing dockerd writes with its overlay2 import.
+  return new Map(entries.filter((e) => e.type !== 'pax-global').map((e) => [e.name.replace(/\/$/, ''), e.type === 'symlink' ? e.linkname : '']));
 }
 
 const base256 = (n: number): Buffer => {

@@ -52,10 +52,32 @@ describe('glance-bridge TarWalker (tar headers as Go reads them)', () => {
     assert.deepEqual(walk(bytes, 700), expected);
   });
 
-  it('joins the USTAR prefix, but not in GNU headers, whose prefix area holds times', () => {
+  it('joins the USTAR prefix; in GNU headers only when their time fields do not parse, as Go does', () => {
     assert.deepEqual(names(walk(Buffer.concat([file({ name: 'name', prefix: 'some/prefix' }), END]))), ['some/prefix/name']);
-    assert.deepEqual(names(walk(Buffer.concat([file({ name: 'name', prefix: 'ignored', magic: 'gnu' }), END]))), ['name']);
+    // GNU: atime and ctime live there; octal times are times, not a prefix.
+    assert.deepEqual(names(walk(Buffer.concat([file({ name: 'name', prefix: `${'0'.repeat(11)}\0${'0'.repeat(11)}\0`, magic: 'gnu' }), END]))), ['name']);
+    // An atime that does not parse: Go reads the area as a prefix (its pre-1.8 writer's files).
+    assert.deepEqual(names(walk(Buffer.concat([file({ name: 'passwd', prefix: 'lnk', magic: 'gnu' }), END]))), ['lnk/passwd']);
     assert.deepEqual(names(walk(Buffer.concat([file({ name: 'name', prefix: 'ignored', magic: 'v7' }), END]))), ['name']);
+  });
+
+  it('lets empty long names and empty PAX values count for nothing, and keeps names byte for byte', () => {
+    const bytes = Buffer.concat([
+      file({ name: '././@LongLink', type: 'L' }, Buffer.from('\0')), file({ name: 'own-name' }),
+      pax({ path: '', size: '' }), file({ name: 'own-too' }, Buffer.from('abc')),
+      file({ name: 'd\xff' }), file({ name: 'd\xfe' }), END,
+    ]);
+    assert.deepEqual(walk(bytes).map((e) => [e.name, e.size]), [['own-name', 0], ['own-too', 3], ['d\xff', 0], ['d\xfe', 0]]);
+  });
+
+  it('accepts negative base-256 times, as Go does', () => {
+    const b = header({ name: 'old' });
+    b.fill(0xff, 136, 148); // mtime -1
+    b.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const c of b) sum += c;
+    b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    assert.deepEqual(names(walk(Buffer.concat([b, END]))), ['old']);
   });
 
   it('takes GNU long names over PAX paths, and PAX paths, link paths and sizes over the header', () => {
@@ -73,12 +95,12 @@ describe('glance-bridge TarWalker (tar headers as Go reads them)', () => {
     ]);
   });
 
-  it('applies only the last PAX header before an entry, and no global one', () => {
+  it('applies only the last PAX header before an entry, and no global one, which is an entry of its own', () => {
     const bytes = Buffer.concat([
       pax({ path: 'first' }), pax({ linkpath: 'second-link' }), file({ name: 'plain', type: '2', linkname: 'x' }),
       pax({ path: 'global/name' }, 'g'), file({ name: 'not-renamed' }), END,
     ]);
-    assert.deepEqual(walk(bytes).map((e) => [e.name, e.linkname]), [['plain', 'second-link'], ['not-renamed', '']]);
+    assert.deepEqual(walk(bytes).map((e) => [e.name, e.linkname, e.type]), [['plain', 'second-link', 'symlink'], ['global/name', '', 'pax-global'], ['not-renamed', '', 'file']]);
   });
 
   it('gives header-only types no body whatever their size says, as Go does', () => {
@@ -130,6 +152,14 @@ describe('glance-bridge TarWalker (tar headers as Go reads them)', () => {
   it('makes the scanner refuse an entry hidden from a reader that trusts header-only sizes', async () => {
     const bytes = Buffer.concat([header({ name: 'innocent', type: '5', size: 512 }), file({ name: '../../etc/cron.d/x' }), END]);
     await assert.rejects(scanLayer(bytes), (err: unknown) => err instanceof BerthError && err.code === 'LAYER_UNSAFE' && /cron/.test(err.message));
+  });
+
+  it('makes the scanner refuse what Go would hand dockerd: a global header naming a whiteout of nothing, a write through a symlink named in non-UTF-8 bytes', async () => {
+    const refused = (bytes: Buffer) => assert.rejects(scanLayer(bytes), (err: unknown) => err instanceof BerthError && err.code === 'LAYER_UNSAFE');
+    await refused(Buffer.concat([pax({ path: 'etc/.wh.' }, 'g'), END]));
+    await refused(Buffer.concat([file({ name: 'etc/.wh.', type: 'g' }, Buffer.alloc(0)), END]));
+    await refused(Buffer.concat([file({ name: 'd\xff', type: '2', linkname: '/etc' }), file({ name: 'd\xfe' }), file({ name: 'd\xff/passwd' }), END]));
+    await refused(Buffer.concat([file({ name: 'lnk', type: '2', linkname: '/etc' }), file({ name: 'passwd', prefix: 'lnk', magic: 'gnu' }), END]));
   });
 
   it('makes the scanner refuse an unsafe name given by a PAX header or a GNU long name', async () => {
