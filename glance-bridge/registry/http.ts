@@ -40,7 +40,14 @@ export class HttpRegistryClient implements RegistryClient {
   }
 
   async ping(registry: string): Promise<void> {
-    const res = await withRetries(this.retry, () => getFollowingRedirects(new URL('/v2/', this.baseUrl(registry)), { timeoutMs: this.opts.timeoutMs }));
+    const res = await withRetries(this.retry, async () => {
+      const answer = await getFollowingRedirects(new URL('/v2/', this.baseUrl(registry)), { timeoutMs: this.opts.timeoutMs });
+      if (answer.status === 429 || answer.status >= 500) {
+        answer.body.resume();
+        throw imageError('REGISTRY_ERROR', `${registry} answered GET /v2/ with HTTP ${answer.status}`, { registry, status: answer.status, ...retryAfterOf(answer) });
+      }
+      return answer;
+    });
     res.body.resume();
     const speaksV2 = res.status === 200 || (res.status === 401 && res.headers['www-authenticate'] !== undefined);
     if (!speaksV2) {
@@ -78,9 +85,10 @@ export class HttpRegistryClient implements RegistryClient {
       res.body.destroy();
       throw imageError('BLOB_TOO_LARGE', `blob ${digest} is ${length} bytes, over the ${this.opts.maxBlobBytes} byte limit`, { digest, limit: this.opts.maxBlobBytes });
     }
-    // After a fault, the rest: 206 from where it broke off, or (a registry ignoring Range) the whole blob again, skipped to there.
+    // After a fault, the rest: 206 from where it broke off, or (a registry ignoring Range) the
+    // whole blob again, skipped to there. ResumingBody retries a failed reopen itself.
     const reopen = async (offset: number): Promise<Readable> => {
-      const again = await withRetries(this.retry, () => this.get(repo, path, { range: `bytes=${offset}-` }, 'BLOB_NOT_FOUND', [200, 206]));
+      const again = await this.get(repo, path, { range: `bytes=${offset}-` }, 'BLOB_NOT_FOUND', [200, 206]);
       if (again.status === 200) return pipeline(again.body, skipBytes(offset), () => undefined);
       const range = String(again.headers['content-range'] ?? '');
       if (Number(/^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(range)?.[1] ?? NaN) !== offset) {
@@ -107,9 +115,8 @@ export class HttpRegistryClient implements RegistryClient {
       res = await send(authorization);
     }
     if (ok.includes(res.status)) return res;
-    const retryAfter = Number(res.headers['retry-after']);
     const reason = await describeRegistryError(res);
-    const details = { registry: repo.registry, repository: repo.repository, status: res.status, ...(Number.isFinite(retryAfter) ? { retry_after: retryAfter } : {}) };
+    const details = { registry: repo.registry, repository: repo.repository, status: res.status, ...retryAfterOf(res) };
     if (res.status === 401 || res.status === 403) {
       this.auth.delete(key);
       throw imageError('REGISTRY_AUTH_FAILED', `${repo.registry} refused access to ${repo.repository}: ${reason}`, details);
@@ -138,4 +145,11 @@ function skipBytes(count: number): Transform {
       done(left > 0 ? new Error(`the blob ended ${left} bytes before where the download broke off`) : null);
     },
   });
+}
+
+/** `{ retry_after: seconds }` when the answer carries a Retry-After in seconds (a date is not followed). */
+function retryAfterOf(res: RegistryResponse): { retry_after?: number } {
+  const value = res.headers['retry-after'];
+  if (typeof value !== 'string' || !/^\s*\d+(\.\d+)?\s*$/.test(value)) return {};
+  return { retry_after: Number(value) };
 }

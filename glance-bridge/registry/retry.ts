@@ -55,9 +55,10 @@ export type Reopen = (offset: number) => Promise<Readable>;
 
 /**
  * A blob body that, when the connection breaks (reset, timeout, premature end), asks for the rest
- * with `reopen(bytesSoFar)` after a back-off, and goes on as one stream. A fault after at least
- * 1 MiB of progress does not count against `retries`; `retries` faults in a row without it end
- * the stream with REGISTRY_UNREACHABLE (or the last request's own error).
+ * with `reopen(bytesSoFar)` after a back-off, and goes on as one stream. A failed reopen is a
+ * fault too, retried here (reopen makes one request). A fault after at least 1 MiB of progress
+ * starts the count again; more than `retries` faults in a row end the stream with
+ * REGISTRY_UNREACHABLE (or the last request's own error), so `retries` = 0 survives none.
  */
 export class ResumingBody extends PassThrough {
   private current: Readable | null = null;

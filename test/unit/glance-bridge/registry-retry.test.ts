@@ -119,6 +119,32 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
     await assert.rejects(fetchAll(reg.host), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_ERROR' && /Content-Range/.test(err.message));
   });
 
+  it('retries a failed resume within the same count of faults, not in a nested loop of its own', async () => {
+    // The connection breaks, then every request fails with 503: 1 + 3 requests in all, not 1 + 3 × 4.
+    const reg = await stubRegistry((req, res, n) => {
+      if (n === 1) { sendBlob(req, res, { cutAfter: 100_000 }); return; }
+      res.statusCode = 503;
+      res.end();
+    });
+    servers.push(reg.server);
+    await assert.rejects(fetchAll(reg.host), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_ERROR');
+    assert.equal(reg.requests.length, 4);
+  });
+
+  it('retries a ping answered with 503, and ignores an empty Retry-After', async () => {
+    let pings = 0;
+    const server = createServer((req, res) => {
+      if (++pings < 3) { res.statusCode = 503; res.setHeader('retry-after', ''); res.end(); return; }
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await client(host).ping(host);
+    assert.equal(pings, 3);
+    assert.ok(delays.every((d) => d >= 50), `back-off, not an immediate retry: ${delays.join(', ')}`);
+  });
+
   it('retries an unreachable registry, then says so', async () => {
     await assert.rejects(client('127.0.0.1:1').ping('127.0.0.1:1'), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_UNREACHABLE');
     assert.equal(delays.length, 3);
