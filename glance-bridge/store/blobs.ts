@@ -117,7 +117,10 @@ class TempFile extends Writable {
     this.pending = [];
     this.pendingBytes = 0;
     while (left > 0) {
-      const { bytesWritten } = await this.handle!.writev(buffers);
+      const handle = this.handle;
+      if (!handle) throw new Error(`${this.path} was closed while being written`);
+      const { bytesWritten } = await handle.writev(buffers);
+      if (bytesWritten === 0) throw new Error(`writing ${this.path} made no progress`);
       left -= bytesWritten;
       this.unsynced += bytesWritten;
       if (left > 0) buffers = remainderOf(buffers, bytesWritten);
