@@ -71,7 +71,7 @@ export function durabilityBarrier(db: Sequelize, opts: { onSync?: (outcome: WalS
     const upTo = written;
     const done = syncWal(wal).then((outcome) => {
       synced = Math.max(synced, upTo);
-      opts.onSync?.(outcome);
+      try { opts.onSync?.(outcome); } catch { /* an observer's failure is not the sync's */ }
     });
     inFlight = { upTo, done };
     try {
@@ -124,14 +124,25 @@ export class GroupSync {
   }
 }
 
-/** Per -wal file: its inode, and its size, mtime and header when last synced. */
-const syncedWals = new Map<string, { ino: bigint; state: string }>();
+/**
+ * Per -wal file: its inode, its size, mtime and header when last synced, and whether that state
+ * can vouch for the file being unchanged since (see syncWal).
+ */
+const syncedWals = new Map<string, { ino: bigint; state: string; settled: boolean }>();
+
+// How long after its last write a file's mtime is trusted to move with any further write. Kernels
+// before 6.13 stamp files with a clock that ticks every few milliseconds, so a write in the same
+// tick as the one before leaves the mtime as it was; this margin is far above any tick.
+const MTIME_SETTLED_NS = 50_000_000n;
 
 /**
- * fdatasync of a -wal file, skipped when nothing was committed since the last sync (a ping must
- * not cost a disk flush). A commit either appends to the file (size and mtime move) or, after a
- * checkpoint, overwrites it from the start under a new header (new salts); either changes what is
- * compared. A new -wal file also gets its directory entry synced.
+ * fdatasync of a -wal file, skipped when nothing was committed since the last sync (a write
+ * query that changed no row must not cost a disk flush). A commit either appends to the file
+ * (size and mtime move), or overwrites frames in place after a checkpoint, under a new header (new
+ * salts) for the first one and with only the mtime moving for the next ones. So the skip trusts
+ * an unchanged mtime only when the state it compares with was read well after the file's last
+ * write: otherwise a commit in the same clock tick would look like no commit. A new -wal file
+ * also gets its directory entry synced.
  */
 async function syncWal(wal: string): Promise<WalSync> {
   const fh = await open(wal, 'r').catch((err: unknown) => {
@@ -141,18 +152,19 @@ async function syncWal(wal: string): Promise<WalSync> {
   });
   if (!fh) return 'absent';
   try {
+    const readAt = BigInt(Date.now()) * 1_000_000n; // wall clock, as file times are
     const st = await fh.stat({ bigint: true });
     const header = Buffer.alloc(32);
     await fh.read(header, 0, 32, 0);
     const state = `${st.size}:${st.mtimeNs}:${header.toString('hex')}`;
     const last = syncedWals.get(wal);
-    if (last?.ino === st.ino && last.state === state) return 'unchanged';
+    if (last?.ino === st.ino && last.state === state && last.settled) return 'unchanged';
     await fh.datasync();
     if (last?.ino !== st.ino) {
       const dir = await open(dirname(wal), 'r');
       try { await dir.sync(); } finally { await dir.close(); }
     }
-    syncedWals.set(wal, { ino: st.ino, state });
+    syncedWals.set(wal, { ino: st.ino, state, settled: readAt - st.mtimeNs > MTIME_SETTLED_NS });
     return 'synced';
   } finally {
     await fh.close();
