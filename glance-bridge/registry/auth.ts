@@ -55,7 +55,10 @@ export async function authorizationFor(challenge: Challenge, scope: string, cred
   if (res.status === 401 || res.status === 403) {
     throw imageError('REGISTRY_AUTH_FAILED', `token service ${url.host} refused ${creds ? 'the configured credentials' : 'anonymous access'}: ${await describeRegistryError(res)}`, { realm: url.origin });
   }
-  if (res.status !== 200) throw imageError('REGISTRY_ERROR', `token service ${url.host} answered HTTP ${res.status}`, { realm: url.origin });
+  if (res.status !== 200) {
+    res.body.resume();
+    throw imageError('REGISTRY_ERROR', `token service ${url.host} answered HTTP ${res.status}`, { realm: url.origin, status: res.status });
+  }
   let body: { token?: unknown; access_token?: unknown };
   try {
     body = JSON.parse((await readBody(res.body, 1024 * 1024)).toString('utf8')) as typeof body;

@@ -110,7 +110,7 @@ export class HttpRegistryClient implements RegistryClient {
       res.body.resume();
       const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
       if (!challenge) throw imageError('REGISTRY_AUTH_FAILED', `${repo.registry} asked for authentication without a usable challenge`, { registry: repo.registry });
-      const authorization = await authorizationFor(challenge, `repository:${repo.repository}:pull`, this.opts.credentials ?? null, this.opts.timeoutMs);
+      const authorization = await withRetries(this.retry, () => authorizationFor(challenge, `repository:${repo.repository}:pull`, this.opts.credentials ?? null, this.opts.timeoutMs));
       this.auth.set(key, authorization);
       res = await send(authorization);
     }

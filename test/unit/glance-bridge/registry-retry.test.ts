@@ -145,6 +145,30 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
     assert.ok(delays.every((d) => d >= 50), `back-off, not an immediate retry: ${delays.join(', ')}`);
   });
 
+  it('retries a token service that answers 503', async () => {
+    let tokenRequests = 0;
+    const auth = createServer((_req, res) => {
+      if (++tokenRequests === 1) { res.statusCode = 503; res.end(); return; }
+      res.setHeader('content-type', 'application/json');
+      res.end('{"token":"t"}');
+    });
+    await new Promise<void>((resolve) => auth.listen(0, '127.0.0.1', resolve));
+    servers.push(auth);
+    const realm = `http://127.0.0.1:${(auth.address() as AddressInfo).port}/token`;
+    const reg = await stubRegistry((req, res) => {
+      if (req.headers.authorization !== 'Bearer t') {
+        res.statusCode = 401;
+        res.setHeader('www-authenticate', `Bearer realm="${realm}",service="stub"`);
+        res.end();
+        return;
+      }
+      sendBlob(req, res);
+    });
+    servers.push(reg.server);
+    assert.ok((await fetchAll(reg.host)).equals(BLOB));
+    assert.equal(tokenRequests, 2);
+  });
+
   it('retries an unreachable registry, then says so', async () => {
     await assert.rejects(client('127.0.0.1:1').ping('127.0.0.1:1'), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_UNREACHABLE');
     assert.equal(delays.length, 3);
