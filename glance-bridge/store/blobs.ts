@@ -72,7 +72,8 @@ const SYNC_EVERY = 8 * 1024 * 1024;
 /**
  * A new file (created exclusively) written with one writev per WRITE_BATCH bytes, copying
  * nothing, and flushed to disk every SYNC_EVERY bytes without waiting (one flush at a time; a
- * failed one fails the file when it is finished).
+ * failed one fails the file when it is finished). Finishing it fsyncs it: once the stream has
+ * finished, its bytes are on disk.
  */
 class TempFile extends Writable {
   private handle: FileHandle | null = null;
@@ -100,8 +101,9 @@ class TempFile extends Writable {
   override _final(callback: (err?: Error | null) => void): void {
     this.flushPending().then(async () => {
       await this.syncing;
-      callback(this.syncError);
-    }, callback);
+      if (this.syncError) throw this.syncError;
+      await this.handle!.sync();
+    }).then(() => callback(), callback);
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
@@ -234,8 +236,8 @@ export class BlobStore {
     }
   }
 
+  /** Renames a finished (so fsynced: TempFile) temp file into place, and syncs its directory. */
   private async publish(tmp: string, final: string): Promise<void> {
-    await fsyncPath(tmp);
     const dir = join(final, '..');
     await mkdir(dir, { recursive: true });
     await rename(tmp, final);
