@@ -12,7 +12,7 @@ import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectUnreferencedBlobs } from './gc.js';
 import { Importer } from './importer.js';
-import { HttpRegistryClient } from './registry/http.js';
+import { DEFAULT_RETRY, HttpRegistryClient } from './registry/http.js';
 import { parsePlatform } from './registry/manifest.js';
 import { startRegistryEndpoint, type RegistryEndpoint } from './serve/listener.js';
 import type { RegistryClient } from './registry/types.js';
@@ -55,7 +55,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
     timeoutMs: reg.request_timeout * 1000,
     maxManifestBytes: reg.max_manifest_bytes,
     maxBlobBytes: reg.max_layer_bytes,
-    retry: { retries: reg.retries, baseDelayMs: reg.retry_delay_ms, maxDelayMs: 30_000 },
+    retry: { ...DEFAULT_RETRY, retries: reg.retries, baseDelayMs: reg.retry_delay_ms },
   });
   const quotas = { maxImages: config.image_store.max_images_per_project, maxBytes: config.image_store.max_bytes_per_project };
   const importer = new Importer({

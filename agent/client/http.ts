@@ -1,3 +1,4 @@
+import { jitteredBackoff } from '../../common/backoff.js';
 import { BerthError } from '../../common/errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
 import { withSessionToken, type KeystoneSession } from '../../common/keystone/index.js';
@@ -105,8 +106,7 @@ async function withRetries<T>(attempt: () => Promise<T>, retries: number, backof
     } catch (err) {
       const unreachable = err instanceof BerthError && err.code === 'SERVICE_UNREACHABLE';
       if (!unreachable || n >= retries) throw rebuild(err);
-      const delay = Math.min(backoffMs * 2 ** n, 5000);
-      await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * (delay / 2)));
+      await new Promise((r) => setTimeout(r, jitteredBackoff(backoffMs, n, 5000)));
     }
   }
 }

@@ -20,6 +20,7 @@ export interface HttpRegistryOptions {
   retry?: RetryPolicy;
 }
 
+/** What [registry] retries and retry_delay_ms default to, and the cap on any one wait. */
 export const DEFAULT_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 500, maxDelayMs: 30_000 };
 
 /** RegistryClient over the Registry HTTP API v2, with the Docker token flow. */
@@ -27,10 +28,10 @@ export class HttpRegistryClient implements RegistryClient {
   /** Authorization header per registry and repository: tokens are scoped to one repository. */
   private readonly auth = new Map<string, string>();
 
-  private readonly retry: RetryPolicy;
+  constructor(private readonly opts: HttpRegistryOptions) {}
 
-  constructor(private readonly opts: HttpRegistryOptions) {
-    this.retry = opts.retry ?? DEFAULT_RETRY;
+  private get retry(): RetryPolicy {
+    return this.opts.retry ?? DEFAULT_RETRY;
   }
 
   private baseUrl(registry: string): URL {
@@ -110,7 +111,8 @@ export class HttpRegistryClient implements RegistryClient {
       res.body.resume();
       const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
       if (!challenge) throw imageError('REGISTRY_AUTH_FAILED', `${repo.registry} asked for authentication without a usable challenge`, { registry: repo.registry });
-      const authorization = await withRetries(this.retry, () => authorizationFor(challenge, `repository:${repo.repository}:pull`, this.opts.credentials ?? null, this.opts.timeoutMs));
+      // A failing token service is retried with the request as a whole, by its caller.
+      const authorization = await authorizationFor(challenge, `repository:${repo.repository}:pull`, this.opts.credentials ?? null, this.opts.timeoutMs);
       this.auth.set(key, authorization);
       res = await send(authorization);
     }

@@ -1,4 +1,5 @@
 import { finished, PassThrough, type Readable } from 'node:stream';
+import { jitteredBackoff } from '../../common/backoff.js';
 import { BerthError } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 
@@ -34,8 +35,7 @@ export function isTransient(err: unknown): boolean {
 export function retryDelay(policy: RetryPolicy, attempt: number, err?: unknown): number {
   const asked = err instanceof BerthError ? Number(err.details.retry_after) : NaN;
   if (Number.isFinite(asked) && asked >= 0) return Math.min(asked * 1000, policy.maxDelayMs);
-  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  return exp / 2 + Math.random() * (exp / 2);
+  return jitteredBackoff(policy.baseDelayMs, attempt - 1, policy.maxDelayMs);
 }
 
 /** Runs `fn`, again after a back-off for each transient failure, at most `retries` more times. */
