@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Sequelize, Transaction, type QueryInterface } from 'sequelize';
+import { fsyncPath } from './fs.js';
 import { Umzug, SequelizeStorage } from 'umzug';
 
 /**
@@ -52,7 +53,7 @@ export type WalSync = 'synced' | 'unchanged' | 'absent';
  * Group commit for a database tuned with `groupCommit`. In WAL mode with synchronous=NORMAL a
  * commit is appended to the -wal file with write() and not synced: it survives a crash of this
  * process but not of the machine. The barrier syncs the -wal file once for every commit made so
- * far, and callers arriving while a sync runs share the next one, so a hundred concurrent
+ * far; callers arriving while a sync runs share it if it covers their writes, else the next one, so a hundred concurrent
  * operations pay for a few syncs instead of one per commit. PostgreSQL (durable at each commit)
  * and in-memory databases need nothing: their barrier does nothing.
  */
@@ -64,52 +65,36 @@ export function durabilityBarrier(db: Sequelize, opts: { onSync?: (outcome: WalS
   // wrote nothing since (a ping, a read) needs no sync at all.
   let written = 0;
   let synced = 0;
-  // The sync under way, and how many writes it covers (those completed before it began).
-  let inFlight: { upTo: number; done: Promise<void> } | null = null;
+  const memo: WalMemo = { last: null };
   db.addHook('afterQuery', (options: { type?: string }) => { if (options.type !== 'SELECT') written++; });
-  const group = new GroupSync(async () => {
-    const upTo = written;
-    const done = syncWal(wal).then((outcome) => {
-      synced = Math.max(synced, upTo);
-      try { opts.onSync?.(outcome); } catch { /* an observer's failure is not the sync's */ }
-    });
-    inFlight = { upTo, done };
-    try {
-      await done;
-    } finally {
-      if (inFlight?.done === done) inFlight = null;
-    }
-  });
-  return async () => {
-    const need = written;
-    if (need <= synced) return;
-    // GroupSync makes a caller arriving during a sync wait for the next one, as it cannot know
-    // whether that sync covers the caller's commits; here it is known.
-    const running = inFlight;
-    if (running && running.upTo >= need) {
-      const covered = await running.done.then(() => true, () => false);
-      if (covered) return;
-    }
-    await group.durable();
-  };
+  // A sync covers the writes completed before it began.
+  const group = new GroupSync(async (upTo) => {
+    const outcome = await syncWal(wal, memo);
+    synced = Math.max(synced, upTo);
+    try { opts.onSync?.(outcome); } catch { /* an observer's failure is not the sync's */ }
+  }, () => written);
+  return () => (written <= synced ? Promise.resolve() : group.durable(written));
 }
 
 /**
  * Shares one run of `sync` among all callers that arrive before it starts. A caller arriving
  * while a run is under way waits for the next run, since the one under way may have started
- * before the caller's own commit.
+ * before the caller's own commit, unless the run is known to cover it: `mark` says how far a run
+ * starting now reaches (given to `sync` too), and a caller may say how far it needs (`need`).
  */
 export class GroupSync {
-  private running: Promise<void> | null = null;
+  private running: { upTo: number; done: Promise<void> } | null = null;
   private next: Promise<void> | null = null;
 
-  constructor(private readonly sync: () => Promise<void>) {}
+  constructor(private readonly sync: (upTo: number) => Promise<void>, private readonly mark: () => number = () => -Infinity) {}
 
-  readonly durable = (): Promise<void> => {
-    // A sync under way may have started before this caller's commit: it waits for the next one.
+  readonly durable = (need = Infinity): Promise<void> => {
+    const running = this.running;
+    // Covered by the run under way: its end will do, or, should it fail, a run of the caller's own.
+    if (running && running.upTo >= need) return running.done.catch(() => this.durable(need));
     if (this.next) return this.next;
-    if (!this.running) return this.start();
-    const next = this.running.catch(() => undefined).then(() => {
+    if (!running) return this.start();
+    const next = running.done.catch(() => undefined).then(() => {
       this.next = null;
       return this.start();
     });
@@ -118,17 +103,18 @@ export class GroupSync {
   };
 
   private start(): Promise<void> {
-    const run = this.sync().finally(() => { if (this.running === run) this.running = null; });
-    this.running = run;
-    return run;
+    const upTo = this.mark();
+    const done = this.sync(upTo).finally(() => { if (this.running?.done === done) this.running = null; });
+    this.running = { upTo, done };
+    return done;
   }
 }
 
 /**
- * Per -wal file: its inode, its size, mtime and header when last synced, and whether that state
- * can vouch for the file being unchanged since (see syncWal).
+ * A -wal file's inode, its size, mtime and header when last synced, and whether that state can
+ * vouch for the file being unchanged since (see syncWal).
  */
-const syncedWals = new Map<string, { ino: bigint; state: string; settled: boolean }>();
+interface WalMemo { last: { ino: bigint; state: string; settled: boolean } | null }
 
 // How long after its last write a file's mtime is trusted to move with any further write. Kernels
 // before 6.13 stamp files with a clock that ticks every few milliseconds, so a write in the same
@@ -144,7 +130,7 @@ const MTIME_SETTLED_NS = 50_000_000n;
  * write: otherwise a commit in the same clock tick would look like no commit. A new -wal file
  * also gets its directory entry synced.
  */
-async function syncWal(wal: string): Promise<WalSync> {
+async function syncWal(wal: string, memo: WalMemo): Promise<WalSync> {
   const fh = await open(wal, 'r').catch((err: unknown) => {
     // No -wal file: the last connection closed, which checkpoints it into the database, synced.
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -157,14 +143,11 @@ async function syncWal(wal: string): Promise<WalSync> {
     const header = Buffer.alloc(32);
     await fh.read(header, 0, 32, 0);
     const state = `${st.size}:${st.mtimeNs}:${header.toString('hex')}`;
-    const last = syncedWals.get(wal);
+    const last = memo.last;
     if (last?.ino === st.ino && last.state === state && last.settled) return 'unchanged';
     await fh.datasync();
-    if (last?.ino !== st.ino) {
-      const dir = await open(dirname(wal), 'r');
-      try { await dir.sync(); } finally { await dir.close(); }
-    }
-    syncedWals.set(wal, { ino: st.ino, state, settled: readAt - st.mtimeNs > MTIME_SETTLED_NS });
+    if (last?.ino !== st.ino) await fsyncPath(dirname(wal));
+    memo.last = { ino: st.ino, state, settled: readAt - st.mtimeNs > MTIME_SETTLED_NS };
     return 'synced';
   } finally {
     await fh.close();

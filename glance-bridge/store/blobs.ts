@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { invalidInput } from '../../common/errors.js';
+import { fsyncPath } from '../../common/fs.js';
 import { imageError } from '../errors.js';
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
@@ -303,14 +304,5 @@ export class BlobStore {
       removed.push(digest);
     }
     return removed;
-  }
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

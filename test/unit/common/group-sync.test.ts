@@ -47,6 +47,32 @@ describe('group commit: GroupSync and the SQLite durability barrier', () => {
     assert.equal(runs.length, 2);
   });
 
+  it('lets a caller the running sync covers wait for that sync, and have its own if it fails', async () => {
+    const { sync, runs } = manualSync();
+    let mark = 5;
+    const g = new GroupSync(sync, () => mark);
+    const first = g.durable(5);
+    mark = 7;
+    const covered = g.durable(4);
+    const notCovered = g.durable(6);
+    assert.equal(runs.length, 1);
+    runs[0]!.finish();
+    await Promise.all([first, covered]);
+    await settle();
+    assert.equal(runs.length, 2, 'the caller needing 6 gets the next sync');
+    runs[1]!.finish();
+    await notCovered;
+    // The covering sync fails: the covered caller gets a sync of its own.
+    const third = g.durable(7);
+    const riding = g.durable(7);
+    runs[2]!.finish(new Error('EIO'));
+    await assert.rejects(third, /EIO/);
+    await settle();
+    assert.equal(runs.length, 4);
+    runs[3]!.finish();
+    await riding;
+  });
+
   it('fails the callers of a failed sync, and the next caller syncs again', async () => {
     const { sync, runs } = manualSync();
     const g = new GroupSync(sync);
