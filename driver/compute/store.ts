@@ -47,13 +47,6 @@ export class InstanceStore implements MessageLog {
     return InstanceRow.findAll({ where: includeDeleted ? { host } : { host, deleted: false }, order: [['created_at', 'ASC']] });
   }
 
-  /** Records a new building instance; returns the existing row instead if the uuid is known. */
-  async createBuilding(i: NewInstance): Promise<{ row: InstanceRow; created: boolean }> {
-    const existing = await InstanceRow.findByPk(i.uuid);
-    if (existing) return { row: existing, created: false };
-    return this.insertBuilding(i);
-  }
-
   /**
    * Inserts a building instance the caller found absent. A plain insert, not findOrCreate: that
    * one wraps the two in a transaction of its own, which on SQLite takes a second connection and

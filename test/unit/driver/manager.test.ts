@@ -107,7 +107,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
 
   it('finishes a build interrupted by a restart', async () => {
     const i = newInstance();
-    await store.createBuilding({ uuid: i.uuid, display_name: 'x', hostname: 'x', project_id: 'p', user_id: 'u', image_ref: 'img', flavor: i.flavor, host: 'n1', node: 'n1', spec: { image_id: 'img', flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'x', hostname: 'x', project_id: 'p', user_id: 'u', metadata: {}, user_data: null, key_data: null, fixed_ip: null }, nova: {} });
+    await store.insertBuilding({ uuid: i.uuid, display_name: 'x', hostname: 'x', project_id: 'p', user_id: 'u', image_ref: 'img', flavor: i.flavor, host: 'n1', node: 'n1', spec: { image_id: 'img', flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'x', hostname: 'x', project_id: 'p', user_id: 'u', metadata: {}, user_data: null, key_data: null, fixed_ip: null }, nova: {} });
     assert.equal(await manager.recoverInterrupted(), 1);
     assert.equal((await store.get(i.uuid))?.vm_state, 'active');
     assert.ok(agent.instances.has(i.uuid));
