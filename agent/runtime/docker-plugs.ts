@@ -5,8 +5,8 @@ import type { Logger } from '../../common/log.js';
 import { KeyedSerializer } from '../serial.js';
 import { refusal, type DockerApi } from './docker-api.js';
 import type { DockerContainer } from './docker-inspect.js';
-import { LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, type DockerNetworks } from './docker-network.js';
-import { LABEL_INSTANCE, ownedBy } from './types.js';
+import type { DockerNetworks } from './docker-network.js';
+import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, ownedBy } from './types.js';
 import { VethPlumber, type VethCounters } from './veth.js';
 
 /** Follows the engine's container starts, keeping plugged containers plugged; see DockerPlugs.follow. */
@@ -41,17 +41,18 @@ export class DockerPlugs {
   /**
    * Plugs a running container the agent attaches (labelled with its network) into its project's
    * bridge; a no-op for any other container, or one already plugged. Runs after every start: a
-   * new start is a new network namespace, and the pair went with the old one.
+   * new start is a new network namespace, and the pair went with the old one. Resolves with the
+   * container as it read it (null if it is gone), so a caller needs no inspect of its own.
    */
-  plug(uuid: string): Promise<void> {
+  plug(uuid: string): Promise<DockerContainer | null> {
     return this.serial.run(uuid, async () => {
       const readAt = Date.now();
       const c = await this.inspect(uuid);
       const labels = c?.Config?.Labels ?? {};
       const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
       const pid = c?.State?.Pid ?? 0;
-      if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || pid <= 0) return;
-      if (this.plugged.get(uuid)?.pid === pid && await this.veth.attached(uuid)) return;
+      if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || pid <= 0) return c;
+      if (this.plugged.get(uuid)?.pid === pid && await this.veth.attached(uuid)) return c;
       const attach = async (fresh: boolean): Promise<void> => {
         const { bridge, prefix, gateway } = await this.networks.bridge(name, fresh);
         await this.veth.attach({ uuid, pid, bridge, ipv4, prefix, gateway, macAddress });
@@ -64,6 +65,7 @@ export class DockerPlugs {
         await attach(true);
       }
       this.plugged.set(uuid, { pid, readAt });
+      return c;
     });
   }
 

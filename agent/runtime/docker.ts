@@ -5,13 +5,13 @@ import type { Logger } from '../../common/log.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
 import { DockerApi, refusal } from './docker-api.js';
 import { toContainerInfo, type DockerContainer } from './docker-inspect.js';
-import { DockerNetworks, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK } from './docker-network.js';
+import { DockerNetworks } from './docker-network.js';
 import { DockerPlugs, type PlugWatch } from './docker-plugs.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
 import { readLogFrames } from './log-frames.js';
 import {
-  containerName, LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT, ownedBy, STALE_NETWORK,
+  containerName, LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, ownedBy, STALE_NETWORK,
   type ContainerInfo, type ContainerNetwork, type ContainerRuntime, type ContainerSpec, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
 } from './types.js';
 
@@ -140,15 +140,22 @@ export class DockerRuntime implements ContainerRuntime {
     if (res.status === 404) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
     if (res.status === 409) return { info: await this.startIfNeverStarted(spec.uuid), created: false };
     const createdAt = new Date().toISOString();
+    let started: DockerContainer | null;
     try {
-      await this.start(spec.uuid);
+      // An engine-attached container needs no plugging, so no read of it either.
+      if (spec.network && this.attach === 'engine') {
+        await this.action(spec.uuid, 'start');
+        started = null;
+      } else {
+        started = await this.startAndPlug(spec.uuid);
+      }
     } catch (err) {
       await this.remove(spec.uuid, 0).catch(() => undefined);
       throw addressConflict(err, spec);
     }
     // On a project network the address is the one asked for, so what the engine would report is
-    // known already; on the default bridge only the engine knows the address.
-    if (!spec.network) return { info: (await this.inspect(spec.uuid)) ?? vanished(spec.uuid), created: true };
+    // known already; on the default bridge only the engine knows the address (read after start).
+    if (!spec.network) return { info: started ? toContainerInfo(started) : vanished(spec.uuid), created: true };
     return { info: startedInfo(spec, createdAt), created: true };
   }
 
@@ -158,18 +165,16 @@ export class DockerRuntime implements ContainerRuntime {
    * STALE_NETWORK. (Containers the engine attached are in the addresses ProjectNetworks reads.)
    */
   private async checkAddressFree(uuid: string, net: ContainerNetwork): Promise<void> {
-    const [holders] = await Promise.all([this.networks.pluggedHolders(net.name, net.ipv4, LABEL_INSTANCE), this.networks.bridge(net.name)]);
-    if (holders.some((h) => h !== uuid)) {
-      throw agentError('RUNTIME_ERROR', `address ${net.ipv4} of instance ${uuid} is already in use on its network`, { uuid, reason: STALE_NETWORK });
-    }
+    const [holders] = await Promise.all([this.networks.pluggedHolders(net.name, net.ipv4), this.networks.bridge(net.name)]);
+    if (holders.some((h) => h !== uuid)) throw addressInUse(uuid, net.ipv4);
   }
 
   /** The container already exists (a repeated create): start it only when it never ran. */
   private async startIfNeverStarted(uuid: string): Promise<ContainerInfo> {
     const existing = (await this.inspect(uuid)) ?? vanished(uuid);
     if (existing.state !== 'created') return existing;
-    await this.start(uuid);
-    return (await this.inspect(uuid)) ?? existing;
+    const started = await this.startAndPlug(uuid);
+    return started ? toContainerInfo(started) : existing;
   }
 
   async inspect(uuid: string): Promise<ContainerInfo | null> {
@@ -217,8 +222,12 @@ export class DockerRuntime implements ContainerRuntime {
     await this.action(uuid, 'stop', { t: timeoutSec }, (timeoutSec + 30) * 1000);
   }
   async start(uuid: string): Promise<void> {
+    await this.startAndPlug(uuid);
+  }
+  /** Starts the container and plugs it if the agent attaches it; resolves with the container as read then. */
+  private async startAndPlug(uuid: string): Promise<DockerContainer | null> {
     await this.action(uuid, 'start');
-    await this.plugs.plug(uuid);
+    return this.plugs.plug(uuid);
   }
   async restart(uuid: string, timeoutSec: number): Promise<void> {
     await this.action(uuid, 'restart', { t: timeoutSec }, (timeoutSec + 30) * 1000);
@@ -352,7 +361,11 @@ function vanished(uuid: string): never {
 function addressConflict(err: unknown, spec: ContainerSpec): unknown {
   const text = err instanceof BerthError && err.cause instanceof Error ? err.cause.message : '';
   if (!spec.network || !/address already in use/i.test(text)) return err;
-  return agentError('RUNTIME_ERROR', `address ${spec.network.ipv4} of instance ${spec.uuid} is already in use on its network`, { uuid: spec.uuid, reason: STALE_NETWORK }, err);
+  return addressInUse(spec.uuid, spec.network.ipv4, err);
+}
+
+function addressInUse(uuid: string, ipv4: string, cause?: unknown): BerthError {
+  return agentError('RUNTIME_ERROR', `address ${ipv4} of instance ${uuid} is already in use on its network`, { uuid, reason: STALE_NETWORK }, cause);
 }
 
 function messageOf(text: string): string | undefined {
