@@ -14,7 +14,7 @@ export const AUTHORIZED_KEYS_TARGET = '/root/.ssh/authorized_keys';
 /** Nova's default availability zone; Berth has no zones of its own. */
 const AVAILABILITY_ZONE = 'nova';
 /** The files of the OpenStack config-drive layout cloud-init reads, relative to the drive root. */
-export function configDriveFiles(uuid: string, spec: InstanceSpec, network: InstanceNetwork | null, nameservers: string[] = [ENGINE_RESOLVER]): Map<string, Buffer> {
+export function configDriveFiles(uuid: string, spec: InstanceSpec, network: InstanceNetwork | null, nameservers: string[]): Map<string, Buffer> {
   const files = new Map<string, Buffer>();
   const json = (v: unknown): Buffer => Buffer.from(`${JSON.stringify(v, null, 2)}\n`);
   const keyName = spec.key_name ?? 'default';

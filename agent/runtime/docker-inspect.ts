@@ -1,5 +1,4 @@
-import { LABEL_IPV4 } from './docker-network.js';
-import { LABEL_IMAGE, LABEL_INSTANCE, LABEL_PROJECT, type ContainerInfo, type ContainerState } from './types.js';
+import { LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_PROJECT, type ContainerInfo, type ContainerState } from './types.js';
 
 /** The part of Docker's container inspect answer the agent reads (API 1.41). */
 export interface DockerContainer {

@@ -1,15 +1,6 @@
 import { agentError } from '../errors.js';
 import type { DockerApi } from './docker-api.js';
-import { LABEL_PROJECT, STALE_NETWORK, type NetworkInfo, type NetworkSpec } from './types.js';
-
-/**
- * Labels of a container the agent plugs into its project network itself (`[docker]
- * network_attach = agent`): the engine sees it on no network, so its network, address and MAC
- * live here, where a restarted agent or engine finds them again.
- */
-export const LABEL_NETWORK = 'org.openstack.berth.network';
-export const LABEL_IPV4 = 'org.openstack.berth.ipv4';
-export const LABEL_MAC = 'org.openstack.berth.mac';
+import { LABEL_INSTANCE, LABEL_IPV4, LABEL_NETWORK, LABEL_PROJECT, STALE_NETWORK, type NetworkInfo, type NetworkSpec } from './types.js';
 
 interface DockerNetwork {
   Id?: string;
@@ -25,7 +16,7 @@ interface DockerContainerSummary {
 }
 
 /** What plugging a container into a project network needs from the engine's network. */
-export interface BridgeInfo { id: string; bridge: string; prefix: number; gateway: string }
+export interface BridgeInfo { bridge: string; prefix: number; gateway: string }
 
 /** The network operations of the ContainerRuntime on the Docker Engine API. */
 export class DockerNetworks {
@@ -91,7 +82,7 @@ export class DockerNetworks {
       throw agentError('RUNTIME_ERROR', `project network ${name} no longer exists`, { reason: STALE_NETWORK });
     }
     // Docker names a user-defined network's bridge br-<first 12 of its id> unless told otherwise.
-    const info = { id: n.Id, bridge: n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`, prefix, gateway: config.Gateway };
+    const info = { bridge: n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`, prefix, gateway: config.Gateway };
     this.bridges.set(name, info);
     return info;
   }
@@ -101,12 +92,9 @@ export class DockerNetworks {
    * `ipv4`. One filtered listing that answers with those few containers only: listing the whole
    * network at each create would grow with the number of instances.
    */
-  async pluggedHolders(name: string, ipv4: string, instanceLabel: string): Promise<string[]> {
-    const res = await this.api.json<DockerContainerSummary[]>({
-      path: '/containers/json', what: 'list a network\'s containers',
-      query: { all: 1, filters: JSON.stringify({ label: [`${LABEL_NETWORK}=${name}`, `${LABEL_IPV4}=${ipv4}`] }) },
-    });
-    return (res.body ?? []).map((c) => c.Labels?.[instanceLabel] ?? '?');
+  async pluggedHolders(name: string, ipv4: string): Promise<string[]> {
+    const holders = await this.containers({ label: [`${LABEL_NETWORK}=${name}`, `${LABEL_IPV4}=${ipv4}`] });
+    return holders.map((c) => c.Labels?.[LABEL_INSTANCE] ?? '?');
   }
 
   /**
@@ -114,11 +102,16 @@ export class DockerNetworks {
    * (labelled). Docker's own network inspect lists running, engine-attached ones only.
    */
   private async members(name: string): Promise<DockerContainerSummary[]> {
-    const list = async (filters: Record<string, string[]>): Promise<DockerContainerSummary[]> => (await this.api.json<DockerContainerSummary[]>({
-      path: '/containers/json', query: { all: 1, filters: JSON.stringify(filters) }, what: 'list a network\'s containers',
-    })).body ?? [];
-    const [attached, plugged] = await Promise.all([list({ network: [name] }), list({ label: [`${LABEL_NETWORK}=${name}`] })]);
+    const [attached, plugged] = await Promise.all([this.containers({ network: [name] }), this.containers({ label: [`${LABEL_NETWORK}=${name}`] })]);
     return [...attached, ...plugged];
+  }
+
+  /** Containers in any state matching the engine's list `filters`. */
+  private async containers(filters: Record<string, string[]>): Promise<DockerContainerSummary[]> {
+    const res = await this.api.json<DockerContainerSummary[]>({
+      path: '/containers/json', query: { all: 1, filters: JSON.stringify(filters) }, what: 'list a network\'s containers',
+    });
+    return res.body ?? [];
   }
 }
 

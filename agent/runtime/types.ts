@@ -24,6 +24,15 @@ export const LABEL_IMAGE = 'org.openstack.berth.image';
 export const LABEL_HOST = 'org.openstack.berth.host';
 
 /**
+ * Labels of a container the agent plugs into its project network itself (`[docker]
+ * network_attach = agent`): the engine sees it on no network, so its network, address and MAC
+ * live here, where a restarted agent or engine finds them again.
+ */
+export const LABEL_NETWORK = 'org.openstack.berth.network';
+export const LABEL_IPV4 = 'org.openstack.berth.ipv4';
+export const LABEL_MAC = 'org.openstack.berth.mac';
+
+/**
  * Whether a container's labels make it `host`'s. Containers from before the host label existed
  * have none and stay with whichever host sees them, as they did then.
  */
