@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { extract as tarExtract, type Extract } from 'tar-stream';
 import { invalidInput } from '../common/errors.js';
+import { drainedOrClosed } from '../common/streams.js';
 
 /**
  * Reads a `docker save` archive as it streams past (an upload is never buffered whole) and finds
@@ -29,13 +30,7 @@ export class DockerArchiveInspector {
   /** Feeds one chunk; resolves when the parser can take more. */
   async write(chunk: Buffer): Promise<void> {
     if (this.failure) throw notAnArchive(this.failure);
-    if (!this.extract.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const onDone = () => { this.extract.off('drain', onDone); this.extract.off('close', onDone); resolve(); };
-        this.extract.on('drain', onDone);
-        this.extract.on('close', onDone);
-      });
-    }
+    if (!this.extract.write(chunk)) await drainedOrClosed(this.extract);
     if (this.failure) throw notAnArchive(this.failure);
   }
 

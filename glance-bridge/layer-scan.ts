@@ -1,6 +1,7 @@
 import type { TransformOptions } from 'node:stream';
 import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
 import { BerthError } from '../common/errors.js';
+import { drainedOrClosed } from '../common/streams.js';
 import { imageError } from './errors.js';
 import { TarWalker, type TarEntry } from './tar-walk.js';
 
@@ -76,11 +77,7 @@ export class LayerScanner {
     if (!this.gunzip) {
       this.feedTar(chunk);
     } else if (!this.gunzip.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const done = () => { this.gunzip!.off('drain', done); resolve(); };
-        this.gunzip!.once('drain', done);
-        void this.inflated.then(done);
-      });
+      await drainedOrClosed(this.gunzip);
     }
     this.throwIfFailed();
   }
@@ -153,16 +150,15 @@ export class LayerScanner {
   }
 
   private checkEntry(h: TarEntry): void {
-    const type = h.type;
     const parts = this.components(h.name, 'the path');
     // A symlink earlier in this layer must not become a parent: writing through it lands wherever it points.
     for (let i = 1; i < parts.length; i++) {
       if (this.symlinks.has(parts.slice(0, i).join('/'))) this.unsafe(h.name, `it is written through the symlink ${parts.slice(0, i).join('/')}`);
     }
     const path = parts.join('/');
-    if (type === 'symlink') this.symlinks.add(path);
+    if (h.type === 'symlink') this.symlinks.add(path);
     else this.symlinks.delete(path);
-    if (type === 'link') this.components(h.linkname, 'the hard link target');
+    if (h.type === 'link') this.components(h.linkname, 'the hard link target');
     const base = parts.at(-1) ?? '';
     if (base.startsWith(WHITEOUT) && base !== OPAQUE) {
       const target = base.slice(WHITEOUT.length);

@@ -50,7 +50,7 @@ interface Pending { pax: Map<string, string> | null; longName?: string; longLink
 type State =
   | { kind: 'header' }
   | { kind: 'skip'; left: number }
-  | { kind: 'meta'; type: string; header: Buffer; body: Buffer; filled: number; padding: number }
+  | { kind: 'meta'; type: string; ownName: string; body: Buffer; filled: number; padding: number }
   | { kind: 'end' };
 
 export class TarWalker {
@@ -90,7 +90,7 @@ export class TarWalker {
             state.padding -= n;
             if (state.padding === 0) {
               this.state = { kind: 'header' };
-              this.applyMeta(state.type, state.header, state.body);
+              this.applyMeta(state.type, state.ownName, state.body);
             }
           }
           break;
@@ -143,11 +143,10 @@ export class TarWalker {
     if (size < 0) throw new TarFormatError('a negative size');
     if (META.has(typeflag)) {
       if (size > MAX_SPECIAL) throw new TarFormatError(`an extended header of ${size} bytes (at most ${MAX_SPECIAL})`);
-      this.state = { kind: 'meta', type: typeflag, header: Buffer.from(b), body: Buffer.alloc(size), filled: 0, padding: padding(size) };
-      if (size === 0) {
-        this.state = { kind: 'header' };
-        this.applyMeta(typeflag, Buffer.from(b), Buffer.alloc(0));
-      }
+      // A global header is named by its own header when its records do not name it.
+      const ownName = typeflag === 'g' ? joinPrefix(b) : '';
+      if (size === 0) this.applyMeta(typeflag, ownName, Buffer.alloc(0));
+      else this.state = { kind: 'meta', type: typeflag, ownName, body: Buffer.alloc(size), filled: 0, padding: padding(size) };
       return;
     }
     if (typeflag === 'S') throw new TarFormatError('GNU sparse entries are not supported');
@@ -168,7 +167,7 @@ export class TarWalker {
     if (body > 0) this.state = { kind: 'skip', left: body + padding(body) };
   }
 
-  private applyMeta(type: string, header: Buffer, body: Buffer): void {
+  private applyMeta(type: string, ownName: string, body: Buffer): void {
     // Go takes a long name or link only when it is not empty.
     if (type === 'L') this.pending.longName = cString(body) || undefined;
     else if (type === 'K') this.pending.longLink = cString(body) || undefined;
@@ -182,7 +181,7 @@ export class TarWalker {
       if (type === 'g') {
         // An entry of its own (see above), which also ends whatever was pending.
         this.pending = { pax: null };
-        this.onEntry({ name: pax.get('path') || joinPrefix(header), linkname: '', type: 'pax-global', size: 0 });
+        this.onEntry({ name: pax.get('path') || ownName, linkname: '', type: 'pax-global', size: 0 });
         return;
       }
       // A local header replaces the records of any local one before it.
