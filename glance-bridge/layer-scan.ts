@@ -23,7 +23,7 @@ export interface ScanLimits {
 // Small layers of zeros or text compress far beyond any sane ratio; only large ones are bombs.
 const RATIO_FLOOR = 64 * 1024 * 1024;
 const WHITEOUT = '.wh.';
-const GUNZIP_CHUNK = 512 * 1024;
+export const GUNZIP_CHUNK = 512 * 1024;
 // Compressed bytes the scanner may hold before the download waits for it: the download and the
 // decompression (on the thread pool) overlap instead of taking turns at every chunk.
 const GUNZIP_BACKLOG = 1024 * 1024;

@@ -12,16 +12,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
-import { layerCompression } from '../../../glance-bridge/layer-scan.js';
+import { GUNZIP_CHUNK, layerCompression } from '../../../glance-bridge/layer-scan.js';
 import type { BlobStore } from '../../../glance-bridge/store/blobs.js';
 import type { ImageBlobs } from '../../../glance-bridge/store/images.js';
 
 const run = promisify(execFile);
 const CHUNK = 1024 * 1024;
-const GUNZIP_CHUNK = 512 * 1024;
 
 /** CPU milliseconds (all threads of this process) that `fn` took. */
-export async function cpuMs(fn: () => Promise<void> | void): Promise<number> {
+async function cpuMs(fn: () => Promise<void> | void): Promise<number> {
   const start = process.cpuUsage();
   await fn();
   const used = process.cpuUsage(start);
