@@ -10,10 +10,20 @@ export interface HeaderSpec {
   size?: number;
   /** The size field as raw bytes (base-256 and the like). */
   sizeField?: Buffer;
+  /** The mtime field as raw bytes. */
+  mtimeField?: Buffer;
   linkname?: string;
   prefix?: string;
   magic?: 'ustar' | 'gnu' | 'v7';
   badChecksum?: boolean;
+}
+
+/** A 12-byte GNU base-256 numeric field holding `n` (which fits in 32 bits). */
+export function base256(n: number): Buffer {
+  const field = Buffer.alloc(12);
+  field[0] = 0x80;
+  field.writeUInt32BE(n, 8);
+  return field;
 }
 
 /** One 512-byte header, written field by field as the tar formats lay them out. */
@@ -25,7 +35,8 @@ export function header(spec: HeaderSpec): Buffer {
   b.write('0000000\0', 116, 'latin1');
   if (spec.sizeField) spec.sizeField.copy(b, 124);
   else b.write(`${(spec.size ?? 0).toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-  b.write('00000000000\0', 136, 'latin1');
+  if (spec.mtimeField) spec.mtimeField.copy(b, 136);
+  else b.write('00000000000\0', 136, 'latin1');
   b.write(spec.type ?? '0', 156, 'latin1');
   b.write(spec.linkname ?? '', 157, 100, 'latin1');
   const magic = spec.magic ?? 'ustar';

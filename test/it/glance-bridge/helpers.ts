@@ -12,7 +12,7 @@ import type { BuiltImage } from '../../fakes/image-builder.js';
 
 export const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 export const BUSYBOX = `docker://${REGISTRY}/berth/busybox:latest`;
-const DOCKER = parseEndpoint(process.env.BERTH_TEST_DOCKER_URL ?? 'unix:///var/run/docker.sock');
+export const DOCKER = parseEndpoint(process.env.BERTH_TEST_DOCKER_URL ?? 'unix:///var/run/docker.sock');
 
 /** Counts blob fetches of the real client, so tests can prove an import fetched nothing. */
 export class CountingRegistryClient implements RegistryClient {

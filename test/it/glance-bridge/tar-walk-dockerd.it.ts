@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { extract as tarExtract } from 'tar-stream';
-import { parseEndpoint, readBody, requestRaw } from '../../../common/http-client.js';
+import { readBody, requestRaw } from '../../../common/http-client.js';
 import { TarWalker, type TarEntry } from '../../../glance-bridge/tar-walk.js';
-import { END, file, header, pax } from '../../support/tar-craft.js';
+import { base256, END, file, header, pax } from '../../support/tar-craft.js';
+import { DOCKER, dockerRemoveImage } from './helpers.js';
 
-const DOCKER = parseEndpoint(process.env.BERTH_TEST_DOCKER_URL ?? 'unix:///var/run/docker.sock');
 const REPO = 'berth-test/tar-walk';
 // What dockerd adds to every container's file system, whatever the image holds.
 const ADDED = /^(\.dockerenv|dev(\/.*)?|proc|sys|etc|etc\/(hosts|hostname|resolv\.conf|mtab))$/;
@@ -57,7 +57,7 @@ async function unpackedByDockerd(layer: Buffer, tag: string): Promise<Map<string
       await docker('DELETE', `/containers/${id}?force=1`);
     }
   } finally {
-    await docker('DELETE', `/images/${encodeURIComponent(image)}?force=1`);
+    await dockerRemoveImage(image);
   }
 }
 
@@ -69,13 +69,6 @@ function walked(layer: Buffer): Map<string, string> {
   // A PAX global header is an entry to Go's reader, but nothing dockerd writes with its overlay2 import.
   return new Map(entries.filter((e) => e.type !== 'pax-global').map((e) => [e.name.replace(/\/$/, ''), e.type === 'symlink' ? e.linkname : '']));
 }
-
-const base256 = (n: number): Buffer => {
-  const field = Buffer.alloc(12);
-  field[0] = 0x80;
-  field.writeUInt32BE(n, 8);
-  return field;
-};
 
 const CASES: Array<[string, Buffer]> = [
   ['a directory claiming a body, hiding a file', Buffer.concat([header({ name: 'innocent', type: '5', size: 512 }), file({ name: 'hidden' }, Buffer.from('x')), END])],

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { BerthError } from '../../../common/errors.js';
 import { readBody } from '../../../common/http-client.js';
 import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
 import { retryDelay, type RetryPolicy } from '../../../glance-bridge/registry/retry.js';
+import { serveOnLoopback } from '../../support/loopback.js';
 
 const BLOB = randomBytes(3 * 1024 * 1024 + 77);
 const DIGEST = `sha256:${createHash('sha256').update(BLOB).digest('hex')}`;
@@ -13,16 +13,25 @@ const REPO = 'team/app';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
 
+/** Stub servers the current test opened, closed after it. */
+const open: Array<{ close(): Promise<void> }> = [];
+
+/** `handler` on a loopback port; resolves with its HOST:PORT. */
+async function serve(handler: RequestListener): Promise<string> {
+  const server = await serveOnLoopback(handler);
+  open.push(server);
+  return new URL(server.base).host;
+}
+
 /** A stub registry on loopback; `handler` sees each blob request with its 1-based number. */
-async function stubRegistry(handler: Handler): Promise<{ server: Server; host: string; requests: IncomingMessage[] }> {
+async function stubRegistry(handler: Handler): Promise<{ host: string; requests: IncomingMessage[] }> {
   const requests: IncomingMessage[] = [];
-  const server = createServer((req, res) => {
+  const host = await serve((req, res) => {
     if (req.url === '/v2/') { res.end('{}'); return; }
     requests.push(req);
     handler(req, res, requests.length);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, host: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+  return { host, requests };
 }
 
 /** Sends the blob from `from` (a 206 when the request had a Range), or all of it. */
@@ -38,18 +47,16 @@ function sendBlob(req: IncomingMessage, res: ServerResponse, opts: { honourRange
 }
 
 describe('glance-bridge registry client: retries and resumed downloads', () => {
-  const servers: Server[] = [];
   const delays: number[] = [];
   const policy: RetryPolicy = { retries: 3, baseDelayMs: 100, maxDelayMs: 1000, sleep: async (ms) => { delays.push(ms); } };
   const client = (host: string, timeoutMs = 5000) => new HttpRegistryClient({ insecureHosts: [host], timeoutMs, maxManifestBytes: 4096, maxBlobBytes: 1 << 30, retry: policy });
   const fetchAll = async (host: string, timeoutMs?: number) => readBody((await client(host, timeoutMs).fetchBlob({ registry: host, repository: REPO }, DIGEST)).stream);
 
   beforeEach(() => { delays.length = 0; });
-  afterEach(() => { for (const s of servers.splice(0)) s.close(); });
+  afterEach(async () => { await Promise.all(open.splice(0).map((s) => s.close())); });
 
   it('resumes a download that breaks off with a Range request from the byte where it stopped', async () => {
     const reg = await stubRegistry((req, res, n) => sendBlob(req, res, n === 1 ? { cutAfter: 1024 * 1024 } : {}));
-    servers.push(reg.server);
     const bytes = await fetchAll(reg.host);
     assert.ok(bytes.equals(BLOB));
     assert.equal(reg.requests.length, 2);
@@ -60,7 +67,6 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
 
   it('skips what it has when the registry ignores Range and sends the whole blob again', async () => {
     const reg = await stubRegistry((req, res, n) => sendBlob(req, res, n === 1 ? { cutAfter: 500_000 } : { honourRange: false }));
-    servers.push(reg.server);
     assert.ok((await fetchAll(reg.host)).equals(BLOB));
     assert.equal(reg.requests.length, 2);
   });
@@ -71,14 +77,12 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
       res.setHeader('content-length', String(BLOB.length));
       res.write(BLOB.subarray(0, 64 * 1024)); // then nothing more, connection kept open
     });
-    servers.push(reg.server);
     assert.ok((await fetchAll(reg.host, 300)).equals(BLOB));
     assert.match(reg.requests[1]!.headers.range ?? '', /^bytes=\d+-$/);
   });
 
   it('gives up after the retries when every attempt breaks off without progress', async () => {
     const reg = await stubRegistry((req, res) => sendBlob(req, res, { cutAfter: 10 }));
-    servers.push(reg.server);
     await assert.rejects(fetchAll(reg.host), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_UNREACHABLE' && /3 attempts to resume/.test(err.message));
     assert.equal(reg.requests.length, 4, 'the first request and three resumes');
   });
@@ -86,7 +90,6 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
   it('does not count a fault after real progress against the retries', async () => {
     // Each connection brings 1 MiB, then breaks: four faults, more than the three retries, and still whole.
     const reg = await stubRegistry((req, res) => sendBlob(req, res, { cutAfter: 1024 * 1024 + 1 }));
-    servers.push(reg.server);
     assert.ok((await fetchAll(reg.host)).equals(BLOB));
     assert.equal(reg.requests.length, 4);
   });
@@ -97,13 +100,11 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
       if (n === 2) { res.statusCode = 429; res.setHeader('retry-after', '0.25'); res.end(); return; }
       sendBlob(req, res);
     });
-    servers.push(reg.server);
     assert.ok((await fetchAll(reg.host)).equals(BLOB));
     assert.equal(delays.length, 2);
     assert.ok(delays[0]! >= 50 && delays[0]! <= 100, `first back-off ${delays[0]} ms`);
     assert.equal(delays[1], 250);
     const missing = await stubRegistry((_req, res) => { res.statusCode = 404; res.end('{"errors":[{"code":"BLOB_UNKNOWN","message":"no"}]}'); });
-    servers.push(missing.server);
     await assert.rejects(fetchAll(missing.host), (err: unknown) => err instanceof BerthError && err.code === 'BLOB_NOT_FOUND');
     assert.equal(missing.requests.length, 1);
   });
@@ -115,7 +116,6 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
       res.setHeader('content-range', `bytes 0-${BLOB.length - 1}/${BLOB.length}`);
       res.end(BLOB);
     });
-    servers.push(reg.server);
     await assert.rejects(fetchAll(reg.host), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_ERROR' && /Content-Range/.test(err.message));
   });
 
@@ -126,20 +126,16 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
       res.statusCode = 503;
       res.end();
     });
-    servers.push(reg.server);
     await assert.rejects(fetchAll(reg.host), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_ERROR');
     assert.equal(reg.requests.length, 4);
   });
 
   it('retries a ping answered with 503, and ignores an empty Retry-After', async () => {
     let pings = 0;
-    const server = createServer((req, res) => {
+    const host = await serve((_req, res) => {
       if (++pings < 3) { res.statusCode = 503; res.setHeader('retry-after', ''); res.end(); return; }
       res.end('{}');
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(server);
-    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
     await client(host).ping(host);
     assert.equal(pings, 3);
     assert.ok(delays.every((d) => d >= 50), `back-off, not an immediate retry: ${delays.join(', ')}`);
@@ -147,14 +143,12 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
 
   it('retries a token service that answers 503', async () => {
     let tokenRequests = 0;
-    const auth = createServer((_req, res) => {
+    const auth = await serve((_req, res) => {
       if (++tokenRequests === 1) { res.statusCode = 503; res.end(); return; }
       res.setHeader('content-type', 'application/json');
       res.end('{"token":"t"}');
     });
-    await new Promise<void>((resolve) => auth.listen(0, '127.0.0.1', resolve));
-    servers.push(auth);
-    const realm = `http://127.0.0.1:${(auth.address() as AddressInfo).port}/token`;
+    const realm = `http://${auth}/token`;
     const reg = await stubRegistry((req, res) => {
       if (req.headers.authorization !== 'Bearer t') {
         res.statusCode = 401;
@@ -164,7 +158,6 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
       }
       sendBlob(req, res);
     });
-    servers.push(reg.server);
     assert.ok((await fetchAll(reg.host)).equals(BLOB));
     assert.equal(tokenRequests, 2);
   });
