@@ -5,11 +5,8 @@ import { fileURLToPath } from 'node:url';
 /** The project's root folder. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/**
- * The shared wire fixtures (captured real oslo.messaging / nova messages). They live in the
- * `shared/` folder beside the repository; BERTH_SHARED overrides where that is.
- */
-export const SHARED = process.env.BERTH_SHARED ?? resolve(ROOT, '..', 'shared');
+/** The captured wire fixtures (real oslo.messaging and nova messages), kept in the repository. */
+export const FIXTURES = join(ROOT, 'test', 'fixtures');
 
 export interface Fixture {
   exchange: string;
@@ -20,8 +17,9 @@ export interface Fixture {
   failure_parsed?: Record<string, unknown>;
 }
 
+/** A captured message, by its path below test/fixtures/ (see test/fixtures/README.md). */
 export function fixture(name: string): Fixture {
-  const path = join(SHARED, 'fixtures', name);
-  if (!existsSync(path)) throw new Error(`fixture ${name} not found under ${SHARED}/fixtures (set BERTH_SHARED)`);
+  const path = join(FIXTURES, name);
+  if (!existsSync(path)) throw new Error(`fixture ${name} not found in test/fixtures/`);
   return JSON.parse(readFileSync(path, 'utf8')) as Fixture;
 }
