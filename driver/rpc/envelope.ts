@@ -69,12 +69,37 @@ export interface RpcRequest {
   reply: { msgId: string; replyQueue: string; monitorTimeout: number | null } | null;
 }
 
-/** Splits a decoded message into its parts; throws MalformedMessage naming what is wrong. */
-export function parseRequest(msg: Record<string, unknown>): RpcRequest {
+/** Context keys Berth reads, with the JSON types nova gives them (any other key passes through as sent). */
+const CONTEXT_TYPES: Record<string, (v: unknown) => boolean> = {
+  request_id: (v) => typeof v === 'string',
+  global_request_id: (v) => v === null || typeof v === 'string',
+  user_id: (v) => v === null || typeof v === 'string',
+  project_id: (v) => v === null || typeof v === 'string',
+  roles: (v) => Array.isArray(v) && v.every((r) => typeof r === 'string'),
+  is_admin: (v) => typeof v === 'boolean',
+};
+
+/**
+ * The `_context_*` keys of a message as a plain object. Each key becomes an own property whatever
+ * its name: a sender's `_context___proto__` is a key like any other, never the object's prototype.
+ */
+function contextOf(msg: Record<string, unknown>, reply: RpcRequest['reply']): RequestContext {
   const context: RequestContext = {};
   for (const [k, v] of Object.entries(msg)) {
-    if (k.startsWith('_context_')) context[k.slice('_context_'.length)] = v;
+    if (!k.startsWith('_context_')) continue;
+    const key = k.slice('_context_'.length);
+    const typeOk = Object.hasOwn(CONTEXT_TYPES, key) ? CONTEXT_TYPES[key]! : null;
+    if (typeOk && !typeOk(v)) {
+      const got = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+      throw Object.assign(new MalformedMessage(`_context_${key} has the wrong type (${got})`), { reply });
+    }
+    Object.defineProperty(context, key, { value: v, enumerable: true, writable: true, configurable: true });
   }
+  return context;
+}
+
+/** Splits a decoded message into its parts; throws MalformedMessage naming what is wrong. */
+export function parseRequest(msg: Record<string, unknown>): RpcRequest {
   const { method, args, namespace, version, _msg_id: msgId, _reply_q: replyQ, _timeout: timeout, _unique_id: uniqueId } = msg;
   let reply: RpcRequest['reply'] = null;
   if (msgId !== undefined || replyQ !== undefined) {
@@ -85,6 +110,7 @@ export function parseRequest(msg: Record<string, unknown>): RpcRequest {
     reply = { msgId, replyQueue: replyQ, monitorTimeout: monitor };
   }
   if (typeof method !== 'string' || method === '') throw Object.assign(new MalformedMessage('method is missing or not a string'), { reply });
+  const context = contextOf(msg, reply);
   if (args !== undefined && !isObject(args)) throw Object.assign(new MalformedMessage('args is not an object'), { reply });
   if (namespace !== undefined && namespace !== null && typeof namespace !== 'string') throw Object.assign(new MalformedMessage('namespace is not a string'), { reply });
   if (version !== undefined && typeof version !== 'string') throw Object.assign(new MalformedMessage('version is not a string'), { reply });

@@ -44,6 +44,32 @@ describe('oslo envelope', () => {
     assert.ok(!('_context_request_id' in req.args));
   });
 
+  it('keeps a context a plain object whatever key names a sender uses (no prototype through _context___proto__)', () => {
+    // As decoded from JSON: "__proto__" is then an own key of the message, as a broker delivers it.
+    const msg = JSON.parse('{"method": "x", "args": {}, "_context___proto__": {"is_admin": true, "polluted": 1}, "_context_project_id": "p1"}') as Record<string, unknown>;
+    const req = parseRequest(msg);
+    assert.equal(Object.getPrototypeOf(req.context), Object.prototype);
+    assert.equal(req.context.is_admin, undefined);
+    assert.equal((req.context as Record<string, unknown>).polluted, undefined);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(req.context, '__proto__')?.value, { is_admin: true, polluted: 1 });
+    assert.equal(req.context.project_id, 'p1');
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  it('refuses context fields Berth reads when they have the wrong type, keeping the reply address of a call', () => {
+    for (const [key, value] of [['project_id', 5], ['user_id', { id: 'u' }], ['roles', 'admin'], ['roles', [1]], ['is_admin', 'true'], ['request_id', null]] as const) {
+      try {
+        parseRequest({ method: 'x', args: {}, [`_context_${key}`]: value, _msg_id: 'a', _reply_q: 'reply_b' });
+        assert.fail(`expected ${key} = ${JSON.stringify(value)} to be refused`);
+      } catch (err) {
+        assert.ok(err instanceof MalformedMessage, String(err));
+        assert.match(err.message, new RegExp(`_context_${key} has the wrong type`));
+        assert.deepEqual((err as unknown as { reply: unknown }).reply, { msgId: 'a', replyQueue: 'reply_b', monitorTimeout: null });
+      }
+    }
+    assert.equal(parseRequest({ method: 'x', _context_project_id: null, _context_roles: ['member'], _context_is_admin: false }).context.project_id, null);
+  });
+
   it('treats a cast as having no reply and defaults version to 1.0', () => {
     const req = parseRequest({ method: 'x', args: {} });
     assert.equal(req.reply, null);
