@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Sequelize, Transaction, type QueryInterface } from 'sequelize';
-import { fsyncPath } from './fs.js';
+import { fsyncPath, makePrivateDirSync, makePrivateFileSync } from './fs.js';
 import { Umzug, SequelizeStorage } from 'umzug';
 
 /**
@@ -13,7 +13,7 @@ export function openDatabase(connection: string): Sequelize {
   if (connection.startsWith('sqlite:')) {
     const path = connection.replace(/^sqlite:(\/\/)?/, '') || ':memory:';
     const storage = path === '' || path === '/' ? ':memory:' : path;
-    if (storage !== ':memory:') mkdirSync(dirname(storage), { recursive: true });
+    if (storage !== ':memory:') privateSqliteFiles(storage);
     // IMMEDIATE: a transaction takes the write lock up front (waiting for it) instead of failing
     // with SQLITE_BUSY when it upgrades from reading to writing under another writer.
     const db = new Sequelize({ dialect: 'sqlite', storage, logging: false, pool: { max: 1, min: 0 }, transactionType: Transaction.TYPES.IMMEDIATE });
@@ -28,6 +28,17 @@ export function openDatabase(connection: string): Sequelize {
     return new Sequelize(connection.replace(/^postgresql:/, 'postgres:'), { dialect: 'postgres', logging: false, pool: { max: 10 } });
   }
   throw new Error(`unsupported database connection ${JSON.stringify(connection.replace(/\/\/[^@]*@/, '//***@'))}: use sqlite:///PATH or postgres://...`);
+}
+
+/**
+ * The database holds user data, key data and image metadata: its folder is made 0700 when Berth
+ * creates it, the database 0600 before SQLite opens it (its -wal and -shm files take that mode),
+ * and files an older version left readable to others are narrowed.
+ */
+function privateSqliteFiles(storage: string): void {
+  makePrivateDirSync(dirname(storage));
+  makePrivateFileSync(storage);
+  for (const extra of [`${storage}-wal`, `${storage}-shm`]) if (existsSync(extra)) makePrivateFileSync(extra);
 }
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { invalidInput } from '../../common/errors.js';
-import { fsyncPath } from '../../common/fs.js';
+import { fsyncPath, makePrivateDirSync } from '../../common/fs.js';
 import { imageError } from '../errors.js';
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
@@ -89,7 +89,7 @@ class TempFile extends Writable {
   }
 
   override _construct(callback: (err?: Error | null) => void): void {
-    open(this.path, 'wx').then((h) => { this.handle = h; callback(); }, callback);
+    open(this.path, 'wx', 0o600).then((h) => { this.handle = h; callback(); }, callback);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -173,8 +173,10 @@ export class BlobStore {
   constructor(readonly root: string) {}
 
   async init(): Promise<void> {
-    await mkdir(join(this.root, 'sha256'), { recursive: true });
-    await mkdir(join(this.root, 'tmp'), { recursive: true });
+    // Private image content: only the service's user reads the store (0700 folders, 0600 blobs).
+    makePrivateDirSync(this.root, { tighten: true });
+    await mkdir(join(this.root, 'sha256'), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.root, 'tmp'), { recursive: true, mode: 0o700 });
   }
 
   /** Where blob `digest` is (or would be) stored; INVALID_INPUT for anything but a sha256 digest. */
@@ -240,7 +242,7 @@ export class BlobStore {
   /** Renames a finished (so fsynced: TempFile) temp file into place, and syncs its directory. */
   private async publish(tmp: string, final: string): Promise<void> {
     const dir = join(final, '..');
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     await rename(tmp, final);
     await fsyncPath(dir);
   }
