@@ -52,28 +52,30 @@ function readFile(file: string, raw: RawValues, problems: string[]): void {
 }
 
 function convert(spec: OptionSpec, text: string): { value?: unknown; problem?: string } {
+  // A secret's value (a password in a malformed URL) is never printed, not even in an error.
+  const shown = spec.secret ? '(a secret value, not shown)' : JSON.stringify(text);
   switch (spec.type) {
     case 'string': return { value: text };
     case 'url':
       if (text === '') return { value: text };
-      try { new URL(text); return { value: text }; } catch { return { problem: `not a URL: ${JSON.stringify(text)}` }; }
+      try { new URL(text); return { value: text }; } catch { return { problem: `not a URL: ${shown}` }; }
     case 'bool': {
       const t = text.toLowerCase();
       if (['true', 'yes', 'on', '1'].includes(t)) return { value: true };
       if (['false', 'no', 'off', '0'].includes(t)) return { value: false };
-      return { problem: `expected true or false, got ${JSON.stringify(text)}` };
+      return { problem: `expected true or false, got ${shown}` };
     }
     case 'int': case 'float': {
       const n = Number(text);
       if (text.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
-        return { problem: `expected ${spec.type === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(text)}` };
+        return { problem: `expected ${spec.type === 'int' ? 'an integer' : 'a number'}, got ${shown}` };
       }
       if (spec.min !== undefined && n < spec.min) return { problem: `${n} is below the minimum ${spec.min}` };
       if (spec.max !== undefined && n > spec.max) return { problem: `${n} is above the maximum ${spec.max}` };
       return { value: n };
     }
     case 'enum':
-      return spec.choices!.includes(text) ? { value: text } : { problem: `expected one of ${spec.choices!.join(', ')}, got ${JSON.stringify(text)}` };
+      return spec.choices!.includes(text) ? { value: text } : { problem: `expected one of ${spec.choices!.join(', ')}, got ${shown}` };
     case 'list':
       return { value: text.split(',').map((s) => s.trim()).filter((s) => s !== '') };
   }
