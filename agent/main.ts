@@ -2,11 +2,10 @@ import { agentTokenFile } from './client/token.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { pathToFileURL } from 'node:url';
-import { defaultConfigFiles, loadConfig, type Config } from '../conf/index.js';
+import type { Config } from '../conf/index.js';
+import { isMain, runService, serviceLogger } from '../conf/service-main.js';
 import { listen, parseListen } from '../common/listen.js';
-import { createLogger, type Logger } from '../common/log.js';
-import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
+import type { Logger } from '../common/log.js';
 import { incomingValidator } from '../common/keystone/index.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentServices } from './app.js';
@@ -30,7 +29,7 @@ export interface AgentOverrides {
 }
 
 export async function startAgent(config: Config, overrides: AgentOverrides = {}): Promise<RunningAgent> {
-  const log = overrides.log ?? createLogger('berth-agent', { debug: config.DEFAULT.debug });
+  const log = overrides.log ?? serviceLogger('berth-agent', config);
   const keystone = incomingKeystoneAuth(config);
   // A keystone-only agent has no bearer token; none is generated, so none can leak.
   const token = config.agent.auth_strategy === 'keystone' ? '' : config.agent.token || loadOrCreateToken(config.DEFAULT.state_path);
@@ -106,27 +105,9 @@ export function loadOrCreateToken(statePath: string): string {
   return token;
 }
 
-async function main(): Promise<void> {
-  const readConfig = (): Config => loadConfig({ files: defaultConfigFiles() });
-  const config = readConfig();
-  const log = createLogger('berth-agent', { debug: config.DEFAULT.debug });
-  const levels = new LogLevelControl(log);
-  const agent = await startAgent(config, { log });
-  process.on('SIGHUP', () => reloadLogLevel(levels, log, () => readConfig().DEFAULT.debug));
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'berth-agent stopping');
-    agent.close().then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'unclean shutdown'); process.exit(1); });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`berth-agent: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+if (isMain(import.meta.url)) {
+  runService('berth-agent', async (config, log) => {
+    const agent = await startAgent(config, { log });
+    return { stop: () => agent.close() };
   });
 }

@@ -1,9 +1,7 @@
-import { pathToFileURL } from 'node:url';
 import { createAgentClient } from '../agent/client/http.js';
 import { agentClientAuth } from '../agent/client/token.js';
-import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
-import { createLogger, type Logger } from '../common/log.js';
-import { ConfigError, defaultConfigFiles, loadConfig } from '../conf/load.js';
+import type { Logger } from '../common/log.js';
+import { isMain, runService, serviceLogger } from '../conf/service-main.js';
 import type { Config } from '../conf/options.js';
 import { startStatusServer, type StatusServer } from './http/status.js';
 import { createDriver, type Driver } from './service.js';
@@ -13,7 +11,7 @@ export interface RunningDriver extends Driver {
   status: StatusServer | null;
 }
 
-export async function startDriver(config: Config, log: Logger = createLogger('berth-compute', { debug: config.DEFAULT.debug })): Promise<RunningDriver> {
+export async function startDriver(config: Config, log: Logger = serviceLogger('berth-compute', config)): Promise<RunningDriver> {
   const agent = createAgentClient({
     url: config.agent.url, ...agentClientAuth(config), timeoutMs: config.agent.request_timeout * 1000, retries: config.agent.connect_retries,
   });
@@ -32,28 +30,9 @@ export async function startDriver(config: Config, log: Logger = createLogger('be
   };
 }
 
-async function main(): Promise<void> {
-  const readConfig = (): Config => loadConfig({ files: defaultConfigFiles() });
-  let config: Config;
-  try {
-    config = readConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) { process.stderr.write(`berth-compute: invalid configuration:\n${err.message}\n`); process.exit(2); }
-    throw err;
-  }
-  const log = createLogger('berth-compute', { debug: config.DEFAULT.debug });
-  const levels = new LogLevelControl(log);
-  const driver = await startDriver(config, log);
-  // Only the log level is reloaded; other options need a restart (docs/operator-guide.md).
-  process.on('SIGHUP', () => reloadLogLevel(levels, log, () => readConfig().DEFAULT.debug));
-  const stop = async () => { await driver.stop(); process.exit(0); };
-  process.once('SIGTERM', () => void stop());
-  process.once('SIGINT', () => void stop());
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`berth-compute: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+if (isMain(import.meta.url)) {
+  runService('berth-compute', async (config, log) => {
+    const driver = await startDriver(config, log);
+    return { stop: () => driver.stop() };
   });
 }

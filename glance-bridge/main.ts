@@ -1,12 +1,11 @@
 import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { migrate, openDatabase, tuneSqlite } from '../common/db.js';
 import { listen, parseListen } from '../common/listen.js';
-import { createLogger, type Logger } from '../common/log.js';
-import { defaultConfigFiles, loadConfig, type Config } from '../conf/index.js';
+import type { Logger } from '../common/log.js';
+import type { Config } from '../conf/index.js';
+import { isMain, runService, serviceLogger } from '../conf/service-main.js';
 import { createApp, createImageServiceMetrics, measureImports } from './app.js';
-import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
 import { randomUUID } from 'node:crypto';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,7 +38,7 @@ export interface ImageServiceOverrides {
 
 /** Opens the store, marks imports a previous run left unfinished as killed, and listens. */
 export async function startImageService(config: Config, overrides: ImageServiceOverrides = {}): Promise<ImageServiceHandle> {
-  const log = overrides.log ?? createLogger('berth-images', { debug: config.DEFAULT.debug });
+  const log = overrides.log ?? serviceLogger('berth-images', config);
   const auth = incomingAuth(config);
   const exportTarget = exportTargetOf(config);
   const db = openDatabase(config.image_store.connection);
@@ -114,21 +113,9 @@ async function probeWritable(dir: string): Promise<void> {
   await unlink(file);
 }
 
-async function main(): Promise<void> {
-  const readConfig = (): Config => loadConfig({ files: defaultConfigFiles() });
-  const config = readConfig();
-  const log = createLogger('berth-images', { debug: config.DEFAULT.debug });
-  const levels = new LogLevelControl(log);
-  const service = await startImageService(config, { log });
-  process.on('SIGHUP', () => reloadLogLevel(levels, log, () => readConfig().DEFAULT.debug));
-  const stop = () => void service.close().then(() => process.exit(0), () => process.exit(1));
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`berth-images: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+if (isMain(import.meta.url)) {
+  runService('berth-images', async (config, log) => {
+    const service = await startImageService(config, { log });
+    return { stop: () => service.close() };
   });
 }
