@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { InstanceSpec } from './client/types.js';
 import type { ReadOnlyMount } from './runtime/types.js';
@@ -65,8 +65,13 @@ export class ConfigDrives {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const staging = join(dir, `.config-${randomBytes(6).toString('hex')}`);
     try {
-      for (const d of new Set([...files.keys()].map((rel) => dirname(join(staging, rel))))) await mkdir(d, { recursive: true });
-      await Promise.all([...files].map(([rel, content]) => writeFile(join(staging, rel), content, { mode: 0o644 })));
+      // The guest may read its config drive as any user: its folders and files are world-readable
+      // inside the private instance folder, set with chmod because the service's umask (0077
+      // under systemd) narrows the mode given at creation.
+      const dirs = [...new Set([...files.keys()].map((rel) => dirname(join(staging, rel))))];
+      for (const d of dirs) await mkdir(d, { recursive: true });
+      await Promise.all([...files].map(([rel, content]) => writeReadable(join(staging, rel), content)));
+      for (const d of dirs) for (let at = d; at.startsWith(staging); at = dirname(at)) await chmod(at, 0o755);
       await rm(join(dir, 'config'), { recursive: true, force: true });
       await rename(staging, join(dir, 'config'));
     } finally {
@@ -75,7 +80,7 @@ export class ConfigDrives {
     const mounts: ReadOnlyMount[] = [{ source: join(dir, 'config'), target: CONFIG_DRIVE_TARGET }];
     if (this.injectSshKeys && keyData) {
       const keys = join(dir, 'authorized_keys');
-      await writeFile(`${keys}.tmp`, keyData.endsWith('\n') ? keyData : `${keyData}\n`, { mode: 0o644 });
+      await writeReadable(`${keys}.tmp`, keyData.endsWith('\n') ? keyData : `${keyData}\n`);
       await rename(`${keys}.tmp`, keys);
       mounts.push({ source: keys, target: AUTHORIZED_KEYS_TARGET });
     }
@@ -86,4 +91,10 @@ export class ConfigDrives {
   async remove(uuid: string): Promise<void> {
     await rm(this.dir(uuid), { recursive: true, force: true });
   }
+}
+
+/** A file the guest reads: 0644 whatever the umask. */
+async function writeReadable(path: string, content: string | Buffer): Promise<void> {
+  await writeFile(path, content, { mode: 0o644 });
+  await chmod(path, 0o644);
 }

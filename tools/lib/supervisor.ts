@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SERVICE_ENV, serviceCommand, type ServiceName } from './paths.js';
+import { makePrivateDirSync } from '../../common/fs.js';
 
 /**
  * Starts Berth's services as detached background processes with pid files and log files under
@@ -31,9 +32,10 @@ export function startService(statePath: string, name: ServiceName, env: NodeJS.P
   const existing = runningPid(statePath, name);
   if (existing) return existing;
   const paths = servicePaths(statePath, name);
-  mkdirSync(join(statePath, 'run'), { recursive: true });
-  mkdirSync(join(statePath, 'log'), { recursive: true });
-  const out = openSync(paths.logFile, 'a');
+  makePrivateDirSync(statePath, { tighten: true });
+  makePrivateDirSync(join(statePath, 'run'));
+  makePrivateDirSync(join(statePath, 'log'));
+  const out = openSync(paths.logFile, 'a', 0o600);
   const { command, args } = serviceCommand(name);
   const child = spawn(command, args, { detached: true, stdio: ['ignore', out, out], env: { ...SERVICE_ENV, ...process.env, ...env } });
   closeSync(out);
