@@ -15,6 +15,7 @@ import { resolveImage, type ResolvedImage } from './registry/resolve.js';
 import type { Descriptor, Platform, RegistryClient } from './registry/types.js';
 import { isDigest, type BlobStore } from './store/blobs.js';
 import type { BlobEntry, ImageBlobs, ImageRecord, ImageRepository } from './store/images.js';
+import type { Visibility } from './store/models.js';
 import { servedManifest } from './serve/manifest.js';
 import { decompressZstdBlob, TAR_LAYER, ZSTD_LAYER } from './zstd.js';
 
@@ -52,6 +53,17 @@ export interface ImporterDeps {
   options: ImporterOptions;
 }
 
+/**
+ * Who an import is for. The HTTP API passes the caller's project and the visibility it may set
+ * (policy.ts); the defaults (the service's default project, public) are for the service's own
+ * callers: tools and benchmarks that import straight through this class.
+ */
+export interface ImportRequest {
+  name?: string;
+  owner?: string;
+  visibility?: Visibility;
+}
+
 export interface StartedImport {
   image: ImageRecord;
   /** Settles with the image once active or killed (null if it was deleted meanwhile); never rejects. */
@@ -71,8 +83,12 @@ function blobsOf(resolved: ResolvedImage): ImageBlobs {
 /**
  * Registry → store. An image becomes `active` only once every blob is stored and verified and the
  * served archive's size and hashes are recorded; any failure leaves it `killed` with the reason in
- * `berth_import_error`. Imports are keyed by manifest digest: importing content that is already
- * active (or being imported) returns that image.
+ * `berth_import_error`. Imports are keyed by owner and manifest digest: a project importing
+ * content it already holds (active or being imported) gets its own image back. Another project's
+ * image of the same content is never returned, whatever its visibility: the caller gets a record
+ * of its own, as Glance makes one per create, and only the blobs are shared. Returning it would
+ * tell the caller that the content exists and hand it an image it may not read, and the first
+ * importer would own everyone's copy (and could delete or change it under them).
  */
 export class Importer {
   private readonly fetcher: BlobFetcher;
@@ -89,21 +105,24 @@ export class Importer {
   /**
    * Resolves `source` now (so a bad reference fails the call) and fetches in the background.
    */
-  async startImport(source: string, opts: { name?: string } = {}): Promise<StartedImport> {
+  async startImport(source: string, opts: ImportRequest = {}): Promise<StartedImport> {
     const ref = parseReference(source);
     const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
     checkDeclaredSize(resolved, this.deps.options);
-    let claim = this.claiming.get(resolved.digest);
+    const owner = opts.owner ?? this.deps.options.defaultProject;
+    const key = `${owner}\n${resolved.digest}`;
+    let claim = this.claiming.get(key);
     if (!claim) {
-      claim = this.claim(resolved, opts.name ?? `${ref.repository}:${ref.tag ?? ref.digest}`).finally(() => this.claiming.delete(resolved.digest));
-      this.claiming.set(resolved.digest, claim);
+      const name = opts.name ?? `${ref.repository}:${ref.tag ?? ref.digest}`;
+      claim = this.claim(resolved, name, owner, opts.visibility ?? 'public').finally(() => this.claiming.delete(key));
+      this.claiming.set(key, claim);
     }
     const image = await claim;
     return { image, done: this.running.get(image.id) ?? Promise.resolve(image) };
   }
 
   /** startImport, then waits; IMAGE_IMPORT_FAILED if the image ends up killed. */
-  async importImage(source: string, opts: { name?: string } = {}): Promise<ImageRecord> {
+  async importImage(source: string, opts: ImportRequest = {}): Promise<ImageRecord> {
     const started = await this.startImport(source, opts);
     const image = await started.done;
     if (image?.status !== 'active') {
@@ -175,14 +194,13 @@ export class Importer {
     return { docker_digest: resolved.digest, ...(resolved.indexDigest ? { docker_index_digest: resolved.indexDigest } : {}) };
   }
 
-  private async claim(resolved: ResolvedImage, name: string): Promise<ImageRecord> {
-    const existing = await this.deps.images.findByDockerDigest(resolved.digest, ['active', 'importing']);
-    // An image already imported (or importing) costs the project nothing more.
+  private async claim(resolved: ResolvedImage, name: string, owner: string, visibility: Visibility): Promise<ImageRecord> {
+    const existing = await this.deps.images.findByDockerDigest(resolved.digest, ['active', 'importing'], owner);
+    // An image the project already imported (or is importing) costs it nothing more.
     if (existing) return existing;
-    await this.checkQuotas(this.deps.options.defaultProject, resolved, true);
+    await this.checkQuotas(owner, resolved, true);
     const image = await this.deps.images.create({
-      name, status: 'importing', visibility: 'public', container_format: 'docker', disk_format: 'raw',
-      owner: this.deps.options.defaultProject,
+      name, status: 'importing', visibility, container_format: 'docker', disk_format: 'raw', owner,
       properties: { docker_image: formatReference(resolved.reference), ...this.digestProperties(resolved) },
     });
     // Recorded before any fetch, so blob GC sees these digests as referenced from now on.

@@ -103,9 +103,10 @@ export class ImageRepository {
     return { count: rows.length, bytes: rows.reduce((sum, r) => sum + Number(r.size ?? 0), 0) };
   }
 
-  /** Live images holding this manifest digest in one of `statuses`, oldest first. */
-  async findByDockerDigest(digest: string, statuses: ImageStatus[]): Promise<ImageRecord | null> {
-    const row = await this.m.Image.findOne({ where: { docker_digest: digest, status: statuses, deleted: false }, order: [['created_at', 'ASC']] });
+  /** The oldest live image holding this manifest digest in one of `statuses` (of `owner` only, when given). */
+  async findByDockerDigest(digest: string, statuses: ImageStatus[], owner?: string): Promise<ImageRecord | null> {
+    const where = { docker_digest: digest, status: statuses, deleted: false, ...(owner !== undefined ? { owner } : {}) };
+    const row = await this.m.Image.findOne({ where, order: [['created_at', 'ASC']] });
     return row ? toRecord(row) : null;
   }
 

@@ -71,6 +71,20 @@ describe('glance-bridge Importer', () => {
     assert.equal(h.registry.blobFetches.length, fetches);
   });
 
+  it('gives each owner its own image of the same content, sharing the blobs, never another owner\'s image', async () => {
+    const image = await buildImage();
+    h.registry.addImage(REPO, 'v1', image);
+    const alices = await h.importer.importImage(SOURCE, { owner: 'alice', visibility: 'private' });
+    const fetches = h.registry.blobFetches.length;
+    const bobs = await h.importer.importImage(SOURCE, { owner: 'bob', visibility: 'shared' });
+    assert.notEqual(bobs.id, alices.id);
+    assert.deepEqual([bobs.owner, bobs.visibility, bobs.status], ['bob', 'shared', 'active']);
+    assert.equal(bobs.properties.docker_digest, alices.properties.docker_digest);
+    assert.equal(h.registry.blobFetches.length, fetches);
+    assert.equal((await h.importer.importImage(SOURCE, { owner: 'bob' })).id, bobs.id);
+    assert.equal((await h.importer.importImage(SOURCE, { owner: 'alice' })).id, alices.id);
+  });
+
   it('fetches a layer shared by two images once', async () => {
     const base = { 'bin/base': 'shared base layer' };
     const a = await buildImage({ layers: [base, { 'a.txt': 'a' }] });
