@@ -7,7 +7,9 @@ import { exportImage, type ExportOptions, type ExportTarget } from '../export.js
 import type { BlobStore } from '../store/blobs.js';
 import type { ImageRepository } from '../store/images.js';
 import type { Visibility } from '../store/models.js';
+import { callerIn } from './access.js';
 import { imageId } from './params.js';
+import { checkVisibility } from './policy.js';
 import { VISIBILITIES } from './validate.js';
 
 export interface ExportRoutesDeps {
@@ -37,6 +39,9 @@ export function addExportRoutes(router: Router, deps: ExportRoutesDeps): void {
   router.post('/v2/images/:id/actions/export', async (ctx) => {
     const id = imageId(ctx);
     const opts = parseExportBody(await readJsonBody(ctx, deps.maxBodyBytes));
+    // The copy is made with the service's [glance] credentials, so the remote Glance cannot apply
+    // its publicize_image policy to the caller: it is applied here.
+    checkVisibility(callerIn(ctx), opts.visibility);
     if (!deps.exportTarget) throw imageError('EXPORT_NOT_CONFIGURED', 'no remote Glance to export to: set [glance] api_url (or auth_url, for the catalog\'s image endpoint) of the image service', { image_id: id });
     const remote = await exportImage({ images: deps.images, blobs: deps.blobs, log: deps.log }, deps.exportTarget, id, opts);
     ctx.status = 200;

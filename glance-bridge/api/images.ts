@@ -3,7 +3,6 @@ import { invalidInput } from '../../common/errors.js';
 import { readJsonBody } from '../../common/koa.js';
 import type { Importer } from '../importer.js';
 import type { ImageUploader } from '../upload.js';
-import { imageError } from '../errors.js';
 import { MemberRepository, MEMBER_STATUSES } from '../store/members.js';
 import { callerOf, imageAccessGuard, listedFor, type MemberStatusFilter, type VisibilityFilter } from './access.js';
 import { addDataRoutes } from './data.js';
@@ -16,7 +15,9 @@ import { addMetadataRoutes } from './metadata.js';
 import { imageId } from './params.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { ImageRecord, ImageRepository } from '../store/images.js';
-import { parseCreateImage, parseListQuery } from './validate.js';
+import type { Visibility } from '../store/models.js';
+import { checkOwner, checkProperty, checkVisibility } from './policy.js';
+import { parseCreateImage, parseListQuery, VISIBILITIES } from './validate.js';
 import { toGlanceImage } from './views.js';
 
 export interface ImageRoutesDeps {
@@ -73,7 +74,9 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
   router.post('/v2/images', async (ctx) => {
     const caller = callerOf(ctx, deps.defaultProject);
     const init = parseCreateImage(await readJsonBody(ctx, deps.maxBodyBytes), caller.project);
-    if (init.owner !== caller.project && !caller.admin) throw imageError('IMAGE_FORBIDDEN', `only an admin may create images owned by another project (${init.owner})`, { owner: init.owner ?? null });
+    checkOwner(caller, init.owner);
+    checkVisibility(caller, init.visibility);
+    for (const key of Object.keys(init.properties ?? {})) checkProperty(caller, key);
     await checkImageCount(deps.images, init.owner ?? caller.project, deps.quotas);
     const image = await deps.images.create(init);
     ctx.status = 201;
@@ -102,10 +105,17 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
   });
 
   router.post('/v2/berth/import', async (ctx) => {
-    const body = (await readJsonBody(ctx, deps.maxBodyBytes)) as { source?: unknown; name?: unknown } | undefined;
-    if (typeof body?.source !== 'string') throw invalidInput('body must be {"source": "docker://HOST/REPO:TAG", "name": "..."}', { field: 'source' });
+    const body = (await readJsonBody(ctx, deps.maxBodyBytes)) as { source?: unknown; name?: unknown; visibility?: unknown } | undefined;
+    if (typeof body?.source !== 'string') throw invalidInput('body must be {"source": "docker://HOST/REPO:TAG", "name": "...", "visibility": "..."}', { field: 'source' });
     if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 255)) throw invalidInput('name must be a string of at most 255 characters', { field: 'name' });
-    const { image } = await deps.importer.startImport(body.source, body.name !== undefined ? { name: body.name as string } : {});
+    if (body.visibility !== undefined && !(VISIBILITIES as unknown[]).includes(body.visibility)) throw invalidInput(`visibility must be one of ${VISIBILITIES.join(', ')}`, { field: 'visibility' });
+    // Into the caller's own project, always: a project cannot import into the default project
+    // (whose images the operator curates) or any other. An admin's import is public by default,
+    // as operators seed the cloud's catalog this way; a project's is shared (Glance's default).
+    const caller = callerOf(ctx, deps.defaultProject);
+    const visibility = (body.visibility ?? (caller.admin ? 'public' : 'shared')) as Visibility;
+    checkVisibility(caller, visibility);
+    const { image } = await deps.importer.startImport(body.source, { owner: caller.project, visibility, ...(body.name !== undefined ? { name: body.name as string } : {}) });
     ctx.status = 202;
     ctx.set('location', `/v2/images/${image.id}`);
     ctx.body = { image: view(image) };

@@ -2,6 +2,7 @@ import type { Router } from '@koa/router';
 import { BerthError, invalidInput } from '../../common/errors.js';
 import { readJsonBody } from '../../common/koa.js';
 import type { ImageRecord, ImageRepository } from '../store/images.js';
+import { callerIn } from './access.js';
 import { imageId } from './params.js';
 import { imagePatchFrom, JSON_PATCH_TYPE } from './patch.js';
 import { imageSchema, imagesSchema } from './schemas.js';
@@ -40,7 +41,7 @@ export function addMetadataRoutes(router: Router, deps: MetadataRoutesDeps): voi
     }
     const body = await readJsonBody(ctx, deps.maxBodyBytes);
     const image = await deps.images.require(id);
-    ctx.body = deps.view(await deps.images.update(id, image.status, imagePatchFrom(body, image)));
+    ctx.body = deps.view(await deps.images.update(id, image.status, imagePatchFrom(body, image, callerIn(ctx))));
   });
 
   router.put('/v2/images/:id/tags/:tag', async (ctx) => {

@@ -1,6 +1,9 @@
 import { BerthError, invalidInput } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 import type { ImagePatch, ImageRecord } from '../store/images.js';
+import type { Visibility } from '../store/models.js';
+import type { Caller } from './access.js';
+import { checkProperty, checkVisibility } from './policy.js';
 import { parseCreateImage, READ_ONLY } from './validate.js';
 
 /**
@@ -46,9 +49,14 @@ function editableDocument(image: ImageRecord): Record<string, unknown> {
   };
 }
 
-function applyOp(doc: Record<string, unknown>, op: PatchOp, image: ImageRecord): void {
+function applyOp(doc: Record<string, unknown>, op: PatchOp, image: ImageRecord, caller: Caller): void {
   const { attr } = op;
   if (READ_ONLY.has(attr) || attr === 'id') throw forbidden(`Attribute '${attr}' is read-only.`, attr);
+  // Glance's policy (policy.ts) is checked on the ops, not on the result: an image an admin made
+  // public, or gave docker_image, stays editable by its owner in its other attributes.
+  checkProperty(caller, attr);
+  if (attr === 'owner' && !caller.admin) throw imageError('IMAGE_FORBIDDEN', 'Owner can\'t be updated by non admin.', { image_id: image.id });
+  if (attr === 'visibility' && op.op !== 'remove') checkVisibility(caller, op.value as Visibility);
   if (QUEUED_ONLY.has(attr) && image.status !== 'queued') {
     throw forbidden(`Attribute ${attr} can be only replaced for a queued image.`, attr);
   }
@@ -64,9 +72,9 @@ function applyOp(doc: Record<string, unknown>, op: PatchOp, image: ImageRecord):
 }
 
 /** The update a patch body asks for on `image`; throws before anything is written. */
-export function imagePatchFrom(body: unknown, image: ImageRecord): ImagePatch {
+export function imagePatchFrom(body: unknown, image: ImageRecord, caller: Caller): ImagePatch {
   const doc = editableDocument(image);
-  for (const op of parseOps(body)) applyOp(doc, op, image);
+  for (const op of parseOps(body)) applyOp(doc, op, image, caller);
   if (doc.name === undefined) doc.name = null;
   const next = parseCreateImage(doc, image.owner ?? '');
   const kept = Object.fromEntries(Object.entries(image.properties).filter(([k]) => READ_ONLY.has(k)));

@@ -40,7 +40,10 @@ describe('glance-bridge visibility, members and project quotas', () => {
     beforeEach(async () => {
       await start();
       ids = {};
-      for (const visibility of ['public', 'private', 'shared', 'community']) ids[visibility] = await create(ALICE, { name: visibility, visibility });
+      // Only an admin publicizes (image-policy.test.ts), for Alice here.
+      for (const visibility of ['public', 'private', 'shared', 'community']) {
+        ids[visibility] = await create(visibility === 'public' ? ADMIN : ALICE, { name: visibility, visibility, owner: 'alice' });
+      }
     });
 
     it('lets the owner list and read all its images (community ones too)', async () => {

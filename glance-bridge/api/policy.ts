@@ -1,0 +1,47 @@
+import { BerthError } from '../../common/errors.js';
+import { imageError } from '../errors.js';
+import type { Visibility } from '../store/models.js';
+import type { Caller } from './access.js';
+import { READ_ONLY } from './validate.js';
+
+/**
+ * Glance's default image policy, where it differs from "the owner may do anything":
+ * - `publicize_image` is admin-only: a project may make its images private, shared or community,
+ *   but only an admin makes one public (every project lists public images and hosts pull them
+ *   anonymously from the registry endpoint, so a public image speaks for the cloud);
+ * - only an admin sets an image's owner to another project, at creation or later (Glance:
+ *   "Owner can't be updated by non admin"): otherwise a project could push images into another
+ *   project's listing and quota, or disown one;
+ * - properties the service records and the nodes trust (Berth's `docker_*` and `berth_*`) are
+ *   read-only to projects, as Glance reserves `os_glance_*`. The agent pulls by
+ *   `berth_manifest_digest`, the registry endpoint maps names through `docker_image`: a project
+ *   writing them could pass its image off as another one.
+ */
+
+/** Properties whose names Berth reserves; the service's own (READ_ONLY) are refused to everyone. */
+const RESERVED_PREFIXES = ['docker_', 'berth_'];
+
+export function isReservedProperty(key: string): boolean {
+  return !READ_ONLY.has(key) && RESERVED_PREFIXES.some((p) => key.startsWith(p));
+}
+
+/** 403 unless `caller` may give an image this visibility. */
+export function checkVisibility(caller: Caller, visibility: Visibility | null | undefined): void {
+  if (visibility === 'public' && !caller.admin) {
+    throw imageError('IMAGE_FORBIDDEN', 'You are not authorized to complete publicize_image action: only an admin may make an image public', { visibility });
+  }
+}
+
+/** 403 unless `caller` may make `owner` the owner of an image (its own project, or any for an admin). */
+export function checkOwner(caller: Caller, owner: string | null | undefined): void {
+  if (owner !== undefined && owner !== caller.project && !caller.admin) {
+    throw imageError('IMAGE_FORBIDDEN', `only an admin may give an image to another project (${String(owner)})`, { owner: owner ?? null });
+  }
+}
+
+/** 403 (Glance's answer for reserved attributes) when a non-admin sets or removes a reserved property. */
+export function checkProperty(caller: Caller, key: string): void {
+  if (isReservedProperty(key) && !caller.admin) {
+    throw new BerthError('ATTRIBUTE_FORBIDDEN', `Attribute '${key}' is reserved: only the image service (or an admin) sets it.`, { status: 403, details: { attribute: key } });
+  }
+}
