@@ -25,6 +25,11 @@ function importedAs(image: ImageRecord): { repository: string; tag?: string } | 
 export class RegistryNames {
   constructor(private readonly images: ImageRepository) {}
 
+  /** Whether `name` is `berth/<image id>`, naming one image rather than a source repository. */
+  isIdName(name: string): boolean {
+    return BY_ID.test(name);
+  }
+
   /** Active images `name` may serve, newest first; empty when the name is unknown. */
   async imagesNamed(name: string): Promise<ImageRecord[]> {
     const id = BY_ID.exec(name)?.[1];

@@ -47,7 +47,7 @@ export function createRegistryApp(deps: RegistryEndpointDeps): { app: Koa; stats
 
   const findImages = async (ctx: Koa.Context, name: string): Promise<ImageRecord[]> => {
     let found = await names.imagesNamed(name);
-    if (deps.validator) found = await readableBy(await registryCaller(ctx, deps.validator), found, members);
+    if (deps.validator) found = await readableBy(await registryCaller(ctx, deps.validator), found, members, names.isIdName(name));
     if (!found.length) throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known to this registry`, { name });
     return found;
   };

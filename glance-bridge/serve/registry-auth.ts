@@ -2,7 +2,7 @@ import type Koa from 'koa';
 import { BerthError } from '../../common/errors.js';
 import type { TokenValidator } from '../../common/keystone/index.js';
 import { callerFromToken } from '../api/auth.js';
-import { canRead, type Caller } from '../api/access.js';
+import { canRead, listedFor, type Caller } from '../api/access.js';
 import type { MemberRepository } from '../store/members.js';
 import type { ImageRecord } from '../store/images.js';
 
@@ -38,15 +38,26 @@ export async function registryCaller(ctx: Koa.Context, validator: TokenValidator
   }
 }
 
-const ANONYMOUS: Caller = { project: '', admin: false };
-
-/** The images among `found` that `caller` may read, as the image API's visibility rules decide. */
-export async function readableBy(caller: Caller | null, found: ImageRecord[], members: MemberRepository): Promise<ImageRecord[]> {
-  const who = caller ?? ANONYMOUS;
+/**
+ * The images among `found` that `caller` may pull. By id (`berth/<id>`) that is what the image
+ * API lets it read (GET /v2/images/{id}). By source repository name the name is not the
+ * caller's choice of image but the store's, so only what the image API would list for it counts:
+ * its own images, public ones and shared ones it accepted, never another project's community
+ * image (Glance lists those only when asked), which anyone could otherwise import under a
+ * popular name to be pulled in place of the real one. Anonymous pulls get public images by name,
+ * public and community ones by id; an anonymous caller owns nothing, whatever an image's owner.
+ */
+export async function readableBy(caller: Caller | null, found: ImageRecord[], members: MemberRepository, byId = true): Promise<ImageRecord[]> {
   const out: ImageRecord[] = [];
   for (const image of found) {
-    const membership = caller && image.visibility === 'shared' ? (await members.get(image.id, caller.project))?.status ?? null : null;
-    if (canRead(image, who, membership)) out.push(image);
+    if (!caller) {
+      if (image.visibility === 'public' || (byId && image.visibility === 'community')) out.push(image);
+      continue;
+    }
+    const membership = image.visibility === 'shared' ? (await members.get(image.id, caller.project))?.status ?? null : null;
+    const allowed = byId ? canRead(image, caller, membership)
+      : listedFor(caller, new Map(membership ? [[image.id, membership]] : []), undefined)(image);
+    if (allowed) out.push(image);
   }
   return out;
 }

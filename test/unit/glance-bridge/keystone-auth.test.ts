@@ -107,6 +107,33 @@ describe('glance-bridge with auth_strategy = keystone', () => {
     assert.match(forged.headers.get('www-authenticate') ?? '', /^Basic realm=/);
   });
 
+  it('maps a repository name on the registry endpoint only to images the puller would list: never another project\'s community or private import', async () => {
+    const real = await buildImage();
+    const squatter = await buildImage();
+    h.registry.addImage(REPO, 'v1', real);
+    h.registry.addImage({ registry: 'evil.test:5000', repository: REPO.repository }, 'v1', squatter);
+    const alices = await h.importer.importImage(SOURCE, { owner: 'p-demo', visibility: 'private' });
+    // Imported later, so the newest image of team/app:v1: what a name lookup used to serve anyone.
+    const bobs = await h.importer.importImage('docker://evil.test:5000/team/app:v1', { owner: 'p-other', visibility: 'community' });
+    const digestOf = async (path: string, headers: Record<string, string> = {}) => {
+      const res = await call(registry.base, 'GET', path, undefined, headers);
+      return res.status === 200 ? res.headers.get('docker-content-digest') : res.status;
+    };
+    const byName = '/v2/team/app/manifests/v1';
+    assert.equal(await digestOf(byName), 404);
+    assert.equal(await digestOf(byName, { authorization: `Bearer ${ks.issue('alice')}` }), real.manifestDigest);
+    assert.equal(await digestOf(byName, { authorization: `Bearer ${ks.issue('bob')}` }), squatter.manifestDigest);
+    assert.equal(await digestOf(`/v2/team/app/blobs/${squatter.layers[0]!.descriptor.digest}`), 404);
+    // By id, as the image API reads by id: community for everyone, private for its project only.
+    assert.equal(await digestOf(`/v2/berth/${bobs.id}/manifests/latest`), squatter.manifestDigest);
+    assert.equal(await digestOf(`/v2/berth/${alices.id}/manifests/latest`), 404);
+    assert.equal(await digestOf(`/v2/berth/${alices.id}/manifests/latest`, { authorization: `Bearer ${ks.issue('bob')}` }), 404);
+    assert.equal(await digestOf(`/v2/berth/${alices.id}/blobs/${real.config.descriptor.digest}`, { authorization: `Bearer ${ks.issue('bob')}` }), 404);
+    // An anonymous pull owns nothing, whatever an admin made an image's owner.
+    await h.images.update(alices.id, 'active', { owner: '' });
+    assert.equal(await digestOf(`/v2/berth/${alices.id}/manifests/latest`), 404);
+  });
+
   it('refuses to start with auth_strategy = keystone and no service user, naming what is missing', () => {
     const env = (more: Record<string, string>) => ({ BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone', ...more });
     assert.throws(() => loadConfig({ env: env({ BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: ks.url }) }), /\[keystone_authtoken\] username, password/);
