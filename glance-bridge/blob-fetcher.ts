@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { imageError } from './errors.js';
 import { layerCompression, LayerScanner, type ScanLimits } from './layer-scan.js';
 import type { BlobStore } from './store/blobs.js';
@@ -9,6 +10,11 @@ export interface FetchOptions {
   scan?: ScanLimits;
   /** Bytes received, for progress; called for the fetching import only, not for sharers. */
   onBytes?: (n: number) => void;
+  /**
+   * Whether the importing project may use a blob already stored (or being fetched by another
+   * import) without showing that its source has it; absent: always. See `prove`.
+   */
+  mayReuse?: (digest: string) => Promise<boolean>;
 }
 
 /**
@@ -26,28 +32,61 @@ export class BlobFetcher {
     return new Set(this.inFlight.keys());
   }
 
-  async ensure(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<'present' | 'fetched' | 'shared'> {
+  async ensure(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<'present' | 'fetched' | 'shared' | 'proved'> {
     const running = this.inFlight.get(blob.digest);
     if (running) {
       await running;
-      return 'shared';
+      return this.reused(repo, blob, opts, 'shared');
     }
     const stored = await this.store.size(blob.digest);
     if (stored !== null) {
       // Same digest means same bytes, so a different size means the manifest is wrong.
       if (stored !== blob.size) throw imageError('BLOB_SIZE_MISMATCH', `manifest says blob ${blob.digest} has ${blob.size} bytes; it has ${stored}`, { digest: blob.digest, expected: blob.size, actual: stored });
-      return 'present';
+      return this.reused(repo, blob, opts, 'present');
     }
     // Checked again: another import may have started this digest while we looked at the disk.
     const raced = this.inFlight.get(blob.digest);
     if (raced) {
       await raced;
-      return 'shared';
+      return this.reused(repo, blob, opts, 'shared');
     }
     const fetch = this.fetchInto(repo, blob, opts).finally(() => this.inFlight.delete(blob.digest));
     this.inFlight.set(blob.digest, fetch);
     await fetch;
     return 'fetched';
+  }
+
+  private async reused(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions, how: 'present' | 'shared'): Promise<'present' | 'shared' | 'proved'> {
+    if (!opts.mayReuse || await opts.mayReuse(blob.digest)) return how;
+    await this.prove(repo, blob, opts);
+    return 'proved';
+  }
+
+  /**
+   * Downloads a blob the store holds already and checks that it hashes to its digest, keeping
+   * nothing. A digest is no secret (manifests, logs and `docker images` show them), so a manifest
+   * on a registry of one's own may name the layers or config of another project's private image:
+   * without this the store would give that content to whoever named it. Only a source that
+   * serves the very bytes passes, as docker's registry mounts a blob across repositories only
+   * for a puller of the source repository.
+   */
+  private async prove(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<void> {
+    const { stream } = await this.registry.fetchBlob(repo, blob.digest);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        if (bytes > blob.size) break;
+        hash.update(chunk);
+        opts.onBytes?.(chunk.length);
+      }
+    } finally {
+      stream.destroy();
+    }
+    if (bytes !== blob.size) throw imageError('BLOB_SIZE_MISMATCH', `blob ${blob.digest} from the registry has ${bytes > blob.size ? 'more than ' : ''}${bytes} bytes, expected ${blob.size}`, { digest: blob.digest, expected: blob.size });
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== blob.digest) throw imageError('DIGEST_MISMATCH', `content of blob ${blob.digest} from the registry hashes to ${actual}`, { expected: blob.digest, actual });
   }
 
   private async fetchInto(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<void> {

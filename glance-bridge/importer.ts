@@ -15,7 +15,9 @@ import { resolveImage, type ResolvedImage } from './registry/resolve.js';
 import type { Descriptor, Platform, RegistryClient } from './registry/types.js';
 import { isDigest, type BlobStore } from './store/blobs.js';
 import type { BlobEntry, ImageBlobs, ImageRecord, ImageRepository } from './store/images.js';
+import { MemberRepository } from './store/members.js';
 import type { Visibility } from './store/models.js';
+import { canRead } from './api/access.js';
 import { servedManifest } from './serve/manifest.js';
 import { decompressZstdBlob, TAR_LAYER, ZSTD_LAYER } from './zstd.js';
 
@@ -98,8 +100,11 @@ export class Importer {
   /** diff_ids of zstd layers being converted, kept from GC until their image records them. */
   private readonly converting = new Map<string, number>();
 
+  private readonly members: MemberRepository;
+
   constructor(private readonly deps: ImporterDeps) {
     this.fetcher = new BlobFetcher(deps.blobs, deps.registry);
+    this.members = new MemberRepository(deps.images.db);
   }
 
   /**
@@ -230,11 +235,13 @@ export class Importer {
     const progress = { done: 0, total: unique.reduce((sum, d) => sum + d.size, 0) };
     this.progressOf.set(imageId, progress);
     const scan = this.deps.options.scan === false ? undefined : this.deps.options.scan ?? DEFAULT_LIMITS.scan;
-    const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, ...(scan ? { scan } : {}), onBytes: (n: number) => { progress.done += n; } };
+    const owner = (await this.deps.images.require(imageId)).owner;
+    const mayReuse = (digest: string) => this.mayReuse(imageId, owner, digest);
+    const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, ...(scan ? { scan } : {}), onBytes: (n: number) => { progress.done += n; }, mayReuse };
     let hasher: ArchiveHasher | null = null;
     const fetchOne = async (d: Descriptor): Promise<void> => {
       const how = await this.fetcher.ensure(resolved.reference, d, fetchOpts);
-      if (how !== 'fetched') progress.done += d.size;
+      if (how === 'present' || how === 'shared') progress.done += d.size;
       hasher?.ready(d.digest);
     };
     // The config first: a config that cannot describe these layers fails before any layer is fetched.
@@ -255,7 +262,7 @@ export class Importer {
         }
         this.converting.set(diffId, (this.converting.get(diffId) ?? 0) + 1);
         converted.push(diffId);
-        served.set(d.digest, await this.zstdAsTar(d, diffId, fetchOne, progress, scan));
+        served.set(d.digest, await this.zstdAsTar(d, diffId, fetchOne, progress, scan, mayReuse));
       });
       const blobs: ImageBlobs = { config: blobsOf(resolved).config, layers: resolved.layers.map((l) => served.get(l.digest)!) };
       if (converted.length) await this.deps.images.setBlobs(imageId, blobs);
@@ -286,9 +293,11 @@ export class Importer {
    * stored (another image shared the layer), the compressed blob is not even fetched. The
    * compressed blob is not kept referenced: GC reclaims it.
    */
-  private async zstdAsTar(d: Descriptor, diffId: string, fetchOne: (d: Descriptor) => Promise<void>, progress: { done: number }, scan: ScanLimits | undefined): Promise<BlobEntry> {
+  private async zstdAsTar(d: Descriptor, diffId: string, fetchOne: (d: Descriptor) => Promise<void>, progress: { done: number }, scan: ScanLimits | undefined,
+    mayReuse: (digest: string) => Promise<boolean>): Promise<BlobEntry> {
     const stored = await this.deps.blobs.size(diffId);
-    if (stored !== null) {
+    // Converted again unless the project may use the stored tar (BlobFetcher.prove says why).
+    if (stored !== null && await mayReuse(diffId)) {
       progress.done += d.size;
       return { digest: diffId, media_type: TAR_LAYER, size: stored };
     }
@@ -301,6 +310,24 @@ export class Importer {
       throw imageError('DIGEST_MISMATCH', `layer ${d.digest} decompresses to ${put.digest}, but the config says its diff_id is ${diffId}`, { digest: d.digest, expected: diffId, actual: put.digest });
     }
     return { digest: diffId, media_type: TAR_LAYER, size: put.size };
+  }
+
+  /**
+   * Whether `owner` may use the stored blob `digest` without its source proving it has the bytes:
+   * when an active or importing image it may read (its own, public, community, or shared with it)
+   * holds it (an import under way verifies what it stores).
+   * Anything else (another project's private image, a blob no image holds) is fetched again.
+   */
+  private async mayReuse(imageId: string, owner: string | null, digest: string): Promise<boolean> {
+    if (owner === null) return false;
+    for (const id of await this.deps.images.imagesWithBlob(digest)) {
+      if (id === imageId) continue;
+      const image = await this.deps.images.get(id);
+      if (image?.status !== 'active' && image?.status !== 'importing') continue;
+      const membership = image.visibility === 'shared' ? (await this.members.get(id, owner))?.status ?? null : null;
+      if (canRead(image, { project: owner, admin: false }, membership)) return true;
+    }
+    return false;
   }
 
   /** The config must be an image config with one diff_id per layer, or `docker load` refuses it. */

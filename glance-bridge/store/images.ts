@@ -193,6 +193,12 @@ export class ImageRepository {
     return row ? { digest: row.digest, media_type: row.media_type, size: Number(row.size) } : null;
   }
 
+  /** Ids of the live images whose config, layers, file or manifest is `digest`. */
+  async imagesWithBlob(digest: string): Promise<string[]> {
+    const rows = await this.m.ImageBlob.findAll({ where: { digest }, attributes: ['image_id'], group: ['image_id'] });
+    return rows.map((r) => r.image_id);
+  }
+
   async isReferenced(digest: string): Promise<boolean> {
     return (await this.m.ImageBlob.count({ where: { digest } })) > 0;
   }

@@ -166,8 +166,9 @@ describe('glance-bridge image policy', () => {
       assert.notEqual(bobs.id, alices.id);
       assert.equal(bobs.owner, 'bob');
       assert.equal((await settled(bobs.id)).status, 'active');
-      // Same content, nothing downloaded again, and Alice's image stays hers and hidden.
-      assert.equal(h.registry.blobFetches.length, fetched);
+      // Same blobs, stored once; Bob's source had to serve them again, as he may not read Alice's
+      // image (importer.test.ts); Alice's image stays hers and hidden.
+      assert.ok(h.registry.blobFetches.length > fetched);
       assert.deepEqual(await h.images.blobsOf(bobs.id), await h.images.blobsOf(alices.id));
       assert.equal((await call(base, 'GET', `/v2/images/${alices.id}`, undefined, BOB)).status, 404);
       assert.deepEqual(((await call(base, 'GET', '/v2/images', undefined, BOB)).json.images as { id: string }[]).map((i) => i.id), [bobs.id]);

@@ -74,15 +74,40 @@ describe('glance-bridge Importer', () => {
   it('gives each owner its own image of the same content, sharing the blobs, never another owner\'s image', async () => {
     const image = await buildImage();
     h.registry.addImage(REPO, 'v1', image);
-    const alices = await h.importer.importImage(SOURCE, { owner: 'alice', visibility: 'private' });
+    const alices = await h.importer.importImage(SOURCE, { owner: 'alice', visibility: 'community' });
     const fetches = h.registry.blobFetches.length;
     const bobs = await h.importer.importImage(SOURCE, { owner: 'bob', visibility: 'shared' });
     assert.notEqual(bobs.id, alices.id);
     assert.deepEqual([bobs.owner, bobs.visibility, bobs.status], ['bob', 'shared', 'active']);
     assert.equal(bobs.properties.docker_digest, alices.properties.docker_digest);
+    // Alice's image is readable by Bob (community): its blobs serve him with nothing fetched.
     assert.equal(h.registry.blobFetches.length, fetches);
     assert.equal((await h.importer.importImage(SOURCE, { owner: 'bob' })).id, bobs.id);
     assert.equal((await h.importer.importImage(SOURCE, { owner: 'alice' })).id, alices.id);
+  });
+
+  it('makes a project\'s source serve the bytes of blobs it only shares with images it may not read', async () => {
+    const image = await buildImage();
+    h.registry.addImage(REPO, 'v1', image);
+    const alices = await h.importer.importImage(SOURCE, { owner: 'alice', visibility: 'private' });
+    const digests = [image.config, ...image.layers].map((b) => b.descriptor.digest);
+    // A registry of Bob's naming Alice's private blobs in a manifest, without having their bytes.
+    const evil = { registry: 'evil.test:5000', repository: 'bob/app' };
+    h.registry.addManifest(evil, 'v1', image.manifest, image.mediaType);
+    const kept = new Map(h.registry.blobs);
+    h.registry.blobs.clear();
+    const started = await h.importer.startImport('docker://evil.test:5000/bob/app:v1', { owner: 'bob', visibility: 'private' });
+    const bobs = await started.done;
+    assert.equal(bobs?.status, 'killed');
+    assert.match(bobs?.properties[IMPORT_ERROR_PROPERTY] ?? '', /BLOB_NOT_FOUND/);
+    assert.equal(await h.images.manifestOf(bobs!.id), null);
+    // A source that has the bytes proves it by serving them: fetched again, nothing new stored.
+    for (const [digest, bytes] of kept) h.registry.blobs.set(digest, bytes);
+    const fetches = h.registry.blobFetches.length;
+    const proved = await h.importer.importImage('docker://evil.test:5000/bob/app:v1', { owner: 'bob', visibility: 'private' });
+    assert.equal(proved.status, 'active');
+    assert.deepEqual(h.registry.blobFetches.slice(fetches).sort(), [...digests].sort());
+    assert.equal(proved.properties.docker_image_id, alices.properties.docker_image_id);
   });
 
   it('fetches a layer shared by two images once', async () => {
