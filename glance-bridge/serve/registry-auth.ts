@@ -9,9 +9,9 @@ import type { ImageRecord } from '../store/images.js';
 /**
  * Who pulls from the registry endpoint when the image service uses Keystone. Hosts' dockerd pull
  * without credentials, so an anonymous pull sees what Glance shows everyone: public and community
- * images (registry imports are public). A Keystone token, as `Authorization: Bearer TOKEN` or as
- * the password of Basic credentials (`docker login -u ANY -p TOKEN` for clients that send them),
- * sees what its project may read through the image API.
+ * images (an admin's registry imports are public, a project's are its own). A Keystone token, as
+ * `Authorization: Bearer TOKEN` or as the password of Basic credentials (`docker login -u ANY -p
+ * TOKEN` for clients that send them), sees what its project may read through the image API.
  */
 export function registryTokenOf(ctx: Koa.Context): string | null {
   const header = ctx.get('authorization');
