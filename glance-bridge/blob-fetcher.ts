@@ -15,7 +15,14 @@ export interface FetchOptions {
    * import) without showing that its source has it; absent: always. See `prove`.
    */
   mayReuse?: (digest: string) => Promise<boolean>;
+  /**
+   * Who fetches (the importing project): a download under way for the same party is shared
+   * without `mayReuse`, since its source is serving the very bytes to that party.
+   */
+  party?: string;
 }
+
+interface Download { done: Promise<void>; party: string | undefined }
 
 /**
  * Brings blobs from a registry into the store, once per digest: a blob already stored is not
@@ -23,7 +30,7 @@ export interface FetchOptions {
  * instead of starting their own (two images sharing a base layer download it once).
  */
 export class BlobFetcher {
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, Download>();
 
   constructor(private readonly store: BlobStore, private readonly registry: RegistryClient) {}
 
@@ -34,10 +41,7 @@ export class BlobFetcher {
 
   async ensure(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<'present' | 'fetched' | 'shared' | 'proved'> {
     const running = this.inFlight.get(blob.digest);
-    if (running) {
-      await running;
-      return this.reused(repo, blob, opts, 'shared');
-    }
+    if (running) return this.join(running, repo, blob, opts);
     const stored = await this.store.size(blob.digest);
     if (stored !== null) {
       // Same digest means same bytes, so a different size means the manifest is wrong.
@@ -46,17 +50,20 @@ export class BlobFetcher {
     }
     // Checked again: another import may have started this digest while we looked at the disk.
     const raced = this.inFlight.get(blob.digest);
-    if (raced) {
-      await raced;
-      return this.reused(repo, blob, opts, 'shared');
-    }
-    const fetch = this.fetchInto(repo, blob, opts).finally(() => this.inFlight.delete(blob.digest));
-    this.inFlight.set(blob.digest, fetch);
-    await fetch;
+    if (raced) return this.join(raced, repo, blob, opts);
+    const done = this.fetchInto(repo, blob, opts).finally(() => this.inFlight.delete(blob.digest));
+    this.inFlight.set(blob.digest, { done, party: opts.party });
+    await done;
     return 'fetched';
   }
 
-  private async reused(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions, how: 'present' | 'shared'): Promise<'present' | 'shared' | 'proved'> {
+  private async join(download: Download, repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<'shared' | 'proved'> {
+    await download.done;
+    if (download.party !== undefined && download.party === opts.party) return 'shared';
+    return this.reused(repo, blob, opts, 'shared');
+  }
+
+  private async reused<T extends 'present' | 'shared'>(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions, how: T): Promise<T | 'proved'> {
     if (!opts.mayReuse || await opts.mayReuse(blob.digest)) return how;
     await this.prove(repo, blob, opts);
     return 'proved';

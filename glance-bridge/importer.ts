@@ -237,7 +237,7 @@ export class Importer {
     const scan = this.deps.options.scan === false ? undefined : this.deps.options.scan ?? DEFAULT_LIMITS.scan;
     const owner = (await this.deps.images.require(imageId)).owner;
     const mayReuse = (digest: string) => this.mayReuse(imageId, owner, digest);
-    const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, ...(scan ? { scan } : {}), onBytes: (n: number) => { progress.done += n; }, mayReuse };
+    const fetchOpts = { maxBlobBytes: this.deps.options.maxBlobBytes, ...(scan ? { scan } : {}), onBytes: (n: number) => { progress.done += n; }, mayReuse, ...(owner !== null ? { party: owner } : {}) };
     let hasher: ArchiveHasher | null = null;
     const fetchOne = async (d: Descriptor): Promise<void> => {
       const how = await this.fetcher.ensure(resolved.reference, d, fetchOpts);
@@ -314,16 +314,18 @@ export class Importer {
 
   /**
    * Whether `owner` may use the stored blob `digest` without its source proving it has the bytes:
-   * when an active or importing image it may read (its own, public, community, or shared with it)
-   * holds it (an import under way verifies what it stores).
-   * Anything else (another project's private image, a blob no image holds) is fetched again.
+   * when an active image it may read (its own, public, community, or shared with it) holds it.
+   * Anything else (another project's private image, a blob no image holds) is fetched again. An
+   * image still importing does not count, not even the project's own: its blobs may be the very
+   * ones not yet proved, and two imports would vouch for each other. Downloads under way for the
+   * same project are shared all the same (BlobFetcher's `party`).
    */
   private async mayReuse(imageId: string, owner: string | null, digest: string): Promise<boolean> {
     if (owner === null) return false;
     for (const id of await this.deps.images.imagesWithBlob(digest)) {
       if (id === imageId) continue;
       const image = await this.deps.images.get(id);
-      if (image?.status !== 'active' && image?.status !== 'importing') continue;
+      if (image?.status !== 'active') continue;
       const membership = image.visibility === 'shared' ? (await this.members.get(id, owner))?.status ?? null : null;
       if (canRead(image, { project: owner, admin: false }, membership)) return true;
     }

@@ -110,6 +110,23 @@ describe('glance-bridge Importer', () => {
     assert.equal(proved.properties.docker_image_id, alices.properties.docker_image_id);
   });
 
+  it('does not let a project\'s concurrent imports vouch for each other\'s unproven blobs', async () => {
+    const image = await buildImage();
+    h.registry.addImage(REPO, 'v1', image);
+    await h.importer.importImage(SOURCE, { owner: 'alice', visibility: 'private' });
+    // Two manifests of Bob's (different digests, so two images) naming Alice's blobs, whose bytes
+    // Bob's registry does not have.
+    const evil = { registry: 'evil.test:5000', repository: 'bob/app' };
+    const doc = JSON.parse(image.manifest.toString('utf8')) as Record<string, unknown>;
+    h.registry.addManifest(evil, 'one', Buffer.from(JSON.stringify({ ...doc, annotations: { n: '1' } })), image.mediaType);
+    h.registry.addManifest(evil, 'two', Buffer.from(JSON.stringify({ ...doc, annotations: { n: '2' } })), image.mediaType);
+    h.registry.blobs.clear();
+    const started = await Promise.all(['one', 'two'].map((tag) => h.importer.startImport(`docker://evil.test:5000/bob/app:${tag}`, { owner: 'bob' })));
+    assert.notEqual(started[0]!.image.id, started[1]!.image.id);
+    const done = await Promise.all(started.map((s) => s.done));
+    assert.deepEqual(done.map((i) => i?.status), ['killed', 'killed']);
+  });
+
   it('fetches a layer shared by two images once', async () => {
     const base = { 'bin/base': 'shared base layer' };
     const a = await buildImage({ layers: [base, { 'a.txt': 'a' }] });
