@@ -181,6 +181,21 @@ describe('glance-bridge image policy', () => {
       assert.equal((await call(base, 'GET', `/v2/images/${alices.id}/file`, undefined, ALICE)).status, 200);
     });
 
+    it('makes web-download into a project\'s image prove blobs only another project\'s private image holds', async () => {
+      const built = await buildImage();
+      h.registry.addImage(REPO, 'v1', built);
+      const alices = await settled((await importAs(ALICE, { visibility: 'private' })).json.image.id as string);
+      assert.equal(alices.status, 'active');
+      // Bob's registry names Alice's blobs without having their bytes.
+      h.registry.addManifest({ registry: 'evil.test:5000', repository: 'bob/app' }, 'v1', built.manifest, built.mediaType);
+      h.registry.blobs.clear();
+      const target = await created(BOB, { name: 'target' });
+      const res = await call(base, 'POST', `/v2/images/${target.id}/import`, { method: { name: 'web-download', uri: 'docker://evil.test:5000/bob/app:v1' } }, BOB);
+      assert.equal(res.status, 202);
+      assert.equal((await settled(target.id)).status, 'killed');
+      assert.equal((await call(base, 'GET', `/v2/images/${target.id}/file`, undefined, BOB)).status, 204);
+    });
+
     it('keeps concurrent imports of one content by two projects apart', async () => {
       h.registry.addImage(REPO, 'v1', await buildImage());
       const [a, b] = await Promise.all([importAs(ALICE), importAs(BOB)]);
