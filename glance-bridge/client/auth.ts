@@ -21,6 +21,11 @@ export interface ImageClientAuthOptions {
   keystone?: KeystoneCredentials;
   /** An existing session (takes precedence over `keystone`). */
   session?: KeystoneSession;
+  /**
+   * Roles sent as `X-Roles` to a noauth image service, which believes them (Keystone mode ignores
+   * them): the operator's tools act as admin of a bridge of their own, e.g. to export as public.
+   */
+  roles?: string[];
 }
 
 export function imageClientAuth(o: ImageClientAuthOptions): ImageClientAuth {
@@ -38,7 +43,7 @@ export function imageClientAuth(o: ImageClientAuthOptions): ImageClientAuth {
     },
     async headers(): Promise<Record<string, string>> {
       if (session) return { 'x-auth-token': await session.token() };
-      return o.token ? { 'x-auth-token': o.token } : {};
+      return { ...(o.token ? { 'x-auth-token': o.token } : {}), ...(o.roles?.length ? { 'x-roles': o.roles.join(',') } : {}) };
     },
     renew() {
       session?.invalidate();

@@ -17,6 +17,8 @@ export interface ImageClientOptions {
    */
   keystone?: KeystoneCredentials;
   session?: KeystoneSession;
+  /** Sent as X-Roles to a noauth image service (see ImageClientAuthOptions.roles). */
+  roles?: string[];
   pollIntervalMs?: number;
   /** Longest an importImage call waits for the image to become active. */
   importTimeoutMs?: number;

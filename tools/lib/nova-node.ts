@@ -56,7 +56,8 @@ export async function startNovaNode(cloud: CloudAccess, o: { host: string; regis
     const config = loadConfig({ env: {}, overrides });
     const bridge: ImageServiceHandle = await startImageService(config, { log });
     cleanup.unshift(() => bridge.close());
-    const client = createImageClient({ url: bridge.url, requestTimeoutMs: 120_000, pollIntervalMs: 50 });
+    // As admin of this noauth bridge: only an admin exports an image as public.
+    const client = createImageClient({ url: bridge.url, roles: ['admin'], requestTimeoutMs: 120_000, pollIntervalMs: 50 });
     const local = await client.importImage(`docker://${o.registry}/berth/busybox:latest`);
     const imageId = (await client.exportImage!(local.id, { visibility: 'public', name: `berth-busybox-${o.host}` })).id;
     const glance = createImageClient({ url: cloud.glanceUrl, keystone: config.glance });

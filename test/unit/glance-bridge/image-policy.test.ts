@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import type { BerthError } from '../../../common/errors.js';
 import { silentLogger } from '../../../common/log.js';
 import { createApp } from '../../../glance-bridge/app.js';
+import { createImageClient } from '../../../glance-bridge/client/http.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 import { call } from './api-server.js';
@@ -194,6 +196,17 @@ describe('glance-bridge image policy', () => {
       assert.equal(res.status, 202);
       assert.equal((await settled(target.id)).status, 'killed');
       assert.equal((await call(base, 'GET', `/v2/images/${target.id}/file`, undefined, BOB)).status, 204);
+    });
+
+    it('lets the operator\'s image client act as admin of a noauth bridge by its roles option', async () => {
+      h.registry.addImage(REPO, 'v1', await buildImage());
+      const plain = await createImageClient({ url: base, pollIntervalMs: 10 }).importImage(SOURCE);
+      assert.deepEqual([plain.owner, plain.visibility], ['berth', 'shared']);
+      const operator = createImageClient({ url: base, roles: ['admin'], pollIntervalMs: 10 });
+      const image = await operator.createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' });
+      assert.equal(image.visibility, 'public');
+      await assert.rejects(createImageClient({ url: base }).createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' }),
+        (e: BerthError) => e.code === 'IMAGE_FORBIDDEN');
     });
 
     it('keeps concurrent imports of one content by two projects apart', async () => {

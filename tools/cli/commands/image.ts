@@ -21,7 +21,9 @@ function bridgeClient(ctx: CliContext): ImageService {
   const listen = ctx.config.image_store.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
   const url = ctx.osImageUrl || `http://${listen}`;
   const session = ctx.osSession();
-  const auth = session ? { session } : ctx.config.image_store.auth_strategy === 'keystone' ? { keystone: ctx.config.glance } : {};
+  // A noauth bridge believes X-Roles: the operator running this CLI acts as its admin, so imports
+  // stay public and exports may be (with Keystone, the token's roles decide).
+  const auth = session ? { session } : ctx.config.image_store.auth_strategy === 'keystone' ? { keystone: ctx.config.glance } : { roles: ['admin'] };
   // The export answers only once the whole image is in the remote Glance.
   return createImageClient({ url, ...auth, requestTimeoutMs: 3_600_000 });
 }
