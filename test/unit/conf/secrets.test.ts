@@ -51,12 +51,13 @@ describe('secrets are never printed', () => {
     assert.equal(redact('abc passport'), 'abc ***port');
   });
 
-  it('a service log line never carries a secret, whatever field or error message holds it', () => {
+  it('a service log line never carries a secret, whatever field or error message holds it', async () => {
     const file = join(dir, 'service.log');
     const fd = openSync(file, 'w');
     const log = createLogger('berth-test', { destination: fd, secrets: [PASSWORD] });
     log.warn({ err: new Error(`cannot connect to rabbit://berth:${PASSWORD}@broker:5672/`), url: `amqp://berth:${encodeURIComponent(PASSWORD)}@h` }, `login as berth/${PASSWORD} refused`);
-    log.flush();
+    // The destination writes asynchronously: wait for the line to reach the file.
+    await new Promise<void>((resolve, reject) => log.flush((err) => (err ? reject(err) : resolve())));
     closeSync(fd);
     const text = readFileSync(file, 'utf8');
     assert.ok(text.includes('login as berth/*** refused'), text);
