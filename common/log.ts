@@ -1,12 +1,12 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { redactor } from './redact.js';
 
 export type { Logger };
 
 export interface LoggerOptions {
   debug?: boolean;
-  /** File descriptor to write to (stdout by default). */
-  destination?: number;
+  /** File descriptor or stream to write to (stdout by default). */
+  destination?: number | DestinationStream;
   /** Values never to print (passwords, tokens): replaced by `***` in every line, whatever logged them. */
   secrets?: Iterable<string>;
 }
@@ -17,7 +17,7 @@ export function createLogger(service: string, opts: LoggerOptions = {}): Logger 
   // The last step before a line is written, so an error message or a URL carrying a secret is
   // caught too, not only fields a redaction path would name.
   const hooks = opts.secrets ? { streamWrite: redactor(opts.secrets) } : {};
-  return pino({ name: service, level, base: { service }, hooks }, pino.destination(opts.destination ?? 1));
+  return pino({ name: service, level, base: { service }, hooks }, typeof opts.destination === 'object' ? opts.destination : pino.destination(opts.destination ?? 1));
 }
 
 /** A logger that drops everything: for unit tests. */
