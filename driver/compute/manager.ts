@@ -350,7 +350,8 @@ export class ComputeManager {
       }
     }, { snapshot_image_id: imageId });
     if (backup && this.d.images) {
-      const removed = await rotateBackups(this.d.images, uuid, backup.type, backup.rotation, this.d.log);
+      const { project_id: owner } = await this.require(uuid);
+      const removed = await rotateBackups(this.d.images, { uuid, owner }, backup.type, backup.rotation, this.d.log);
       if (removed.length) this.d.log.info({ instance: uuid, removed }, 'rotated backups');
     }
   }

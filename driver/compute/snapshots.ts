@@ -31,11 +31,15 @@ export async function runSnapshot(
 
 /**
  * backup_instance's rotation (nova's _rotate_backups): keep the newest `rotation` backups of this
- * instance and backup type, delete the older ones. Images carry nova's backup properties.
+ * instance and backup type, delete the older ones. Images carry nova's backup properties, but any
+ * tenant can write those on its own images: only images owned by the instance's project count, so
+ * a crafted image of another project is neither deleted by this rotation nor pushes out a real
+ * backup. `owner` is the instance's project_id (nova lists with the owner's context).
  */
-export async function rotateBackups(images: ImageService, uuid: string, backupType: string, rotation: number, log: Logger): Promise<string[]> {
-  const backups = (await images.listImages({ instance_uuid: uuid, image_type: 'backup', backup_type: backupType }))
-    .filter((i) => i.status === 'active' && i.instance_uuid === uuid && i.backup_type === backupType && i.image_type === 'backup')
+export async function rotateBackups(images: ImageService, instance: { uuid: string; owner: string }, backupType: string, rotation: number, log: Logger): Promise<string[]> {
+  const { uuid, owner } = instance;
+  const backups = (await images.listImages({ owner, instance_uuid: uuid, image_type: 'backup', backup_type: backupType }))
+    .filter((i) => i.status === 'active' && i.owner === owner && i.instance_uuid === uuid && i.backup_type === backupType && i.image_type === 'backup')
     .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
   const excess = backups.slice(Math.max(0, rotation));
   for (const img of excess) {

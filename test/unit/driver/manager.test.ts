@@ -232,12 +232,30 @@ describe('compute manager (fake agent, in-memory database)', () => {
   it('backup rotation keeps the newest `rotation` backups of that type', async () => {
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
-    const props = (n: number, type = 'daily') => ({ status: 'active' as const, image_type: 'backup', backup_type: type, instance_uuid: i.uuid, created_at: new Date(Date.UTC(2026, 0, n)).toISOString() });
+    const props = (n: number, type = 'daily') => ({ status: 'active' as const, owner: i.project_id, image_type: 'backup', backup_type: type, instance_uuid: i.uuid, created_at: new Date(Date.UTC(2026, 0, n)).toISOString() });
     for (const n of [1, 2, 3]) images.add(`old-${n}`, props(n));
     images.add('weekly-1', props(1, 'weekly'));
     images.add('new', props(9));
     await manager.snapshot(ctx, i.uuid, 'new', { type: 'daily', rotation: 2 });
     assert.deepEqual([...images.records.keys()].sort(), ['new', 'old-3', 'weekly-1']);
+  });
+
+  it('backup rotation neither deletes nor counts images of another project that copy the backup properties', async () => {
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    const props = (n: number, owner: string | null = i.project_id) => ({ status: 'active' as const, owner, image_type: 'backup', backup_type: 'daily', instance_uuid: i.uuid, created_at: new Date(Date.UTC(2026, 0, n)).toISOString() });
+    images.add('own-1', props(1));
+    images.add('own-2', props(2));
+    // Another tenant's images, public, with the instance's uuid and nova's backup properties:
+    // the older one would be rotated away, the newer ones would push out the real backups.
+    images.add('crafted-old', { ...props(0, 'mallory'), visibility: 'public' });
+    images.add('crafted-new-1', { ...props(20, 'mallory'), visibility: 'public' });
+    images.add('crafted-new-2', { ...props(21, null), visibility: 'public' });
+    // The owner's own image with backup_type but not image_type backup is no backup either.
+    images.add('own-snapshot', { ...props(0), image_type: 'snapshot' });
+    images.add('new', props(9));
+    await manager.snapshot(ctx, i.uuid, 'new', { type: 'daily', rotation: 2 });
+    assert.deepEqual([...images.records.keys()].sort(), ['crafted-new-1', 'crafted-new-2', 'crafted-old', 'new', 'own-2', 'own-snapshot']);
   });
 
   it('has a transition table with nova\'s guards', () => {
