@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { checkImageCount, remainingBytes, storageQuotaExceeded, type ProjectQuotas } from './api/quotas.js';
+import { createCounted, reserveBytes, type HeldBytes, type ProjectQuotas } from './api/quotas.js';
 import { BerthError, describeError, invalidInput } from '../common/errors.js';
 import { readBody } from '../common/http-client.js';
 import type { Logger } from '../common/log.js';
@@ -151,16 +151,17 @@ export class Importer {
       container_format: 'docker', disk_format: 'raw',
       properties: { ...image.properties, docker_image: formatReference(ref) },
     });
+    let held: HeldBytes | null = null;
     const done = this.launch(imageId, async () => {
       const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
       checkDeclaredSize(resolved, this.deps.options);
       const current = await this.deps.images.require(imageId);
-      // The image record exists already (counted at its creation); its bytes are checked here.
-      await this.checkQuotas(current.owner ?? this.deps.options.defaultProject, resolved, false);
+      // The image record exists already (counted at its creation); its bytes are reserved here.
+      held = await this.reserveDeclared(current.owner ?? this.deps.options.defaultProject, resolved);
       await this.deps.images.update(imageId, 'importing', { properties: { ...current.properties, ...this.digestProperties(resolved) } });
       await this.deps.images.setBlobs(imageId, blobsOf(resolved));
       return resolved;
-    });
+    }, () => held?.release());
     return { image: importing, done };
   }
 
@@ -186,13 +187,13 @@ export class Importer {
     await Promise.allSettled([...this.running.values()]);
   }
 
-  /** Refuses, before anything is fetched, an import that would pass the owner's image or byte quota. */
-  private async checkQuotas(owner: string, resolved: ResolvedImage, newImage: boolean): Promise<void> {
-    const quotas = this.deps.options.quotas;
-    if (newImage) await checkImageCount(this.deps.images, owner, quotas);
-    const remaining = await remainingBytes(this.deps.images, owner, quotas);
+  /**
+   * Reserves, before anything is fetched, the bytes the manifest declares against the owner's byte
+   * quota (refused if they do not fit); held until the import settles and its size is recorded.
+   */
+  private async reserveDeclared(owner: string, resolved: ResolvedImage): Promise<HeldBytes> {
     const declared = [resolved.config, ...resolved.layers].reduce((sum, d) => sum + d.size, 0);
-    if (remaining !== null && declared > remaining) throw storageQuotaExceeded(owner, declared, remaining);
+    return reserveBytes(this.deps.images, owner, this.deps.options.quotas, declared);
   }
 
   private digestProperties(resolved: ResolvedImage): Record<string, string> {
@@ -203,24 +204,32 @@ export class Importer {
     const existing = await this.deps.images.findByDockerDigest(resolved.digest, ['active', 'importing'], owner);
     // An image the project already imported (or is importing) costs it nothing more.
     if (existing) return existing;
-    await this.checkQuotas(owner, resolved, true);
-    const image = await this.deps.images.create({
-      name, status: 'importing', visibility, container_format: 'docker', disk_format: 'raw', owner,
-      properties: { docker_image: formatReference(resolved.reference), ...this.digestProperties(resolved) },
-    });
-    // Recorded before any fetch, so blob GC sees these digests as referenced from now on.
-    await this.deps.images.setBlobs(image.id, blobsOf(resolved));
-    this.launch(image.id, async () => resolved);
+    const held = await this.reserveDeclared(owner, resolved);
+    let image: ImageRecord;
+    try {
+      image = await createCounted(this.deps.images, owner, this.deps.options.quotas, () => this.deps.images.create({
+        name, status: 'importing', visibility, container_format: 'docker', disk_format: 'raw', owner,
+        properties: { docker_image: formatReference(resolved.reference), ...this.digestProperties(resolved) },
+      }));
+      // Recorded before any fetch, so blob GC sees these digests as referenced from now on.
+      await this.deps.images.setBlobs(image.id, blobsOf(resolved));
+    } catch (err) {
+      held.release();
+      throw err;
+    }
+    this.launch(image.id, async () => resolved, () => held.release());
     return image;
   }
 
-  private launch(imageId: string, prepare: () => Promise<ResolvedImage>): Promise<ImageRecord | null> {
+  /** `settled`: runs once the image is active (its size recorded) or killed. */
+  private launch(imageId: string, prepare: () => Promise<ResolvedImage>, settled: () => void = () => undefined): Promise<ImageRecord | null> {
     const job = (async (): Promise<ImageRecord | null> => {
       try {
         await this.fetchAndActivate(imageId, await prepare());
       } catch (err) {
         await this.kill(imageId, err).catch((killErr: unknown) => this.deps.log.error({ image_id: imageId, err: killErr }, 'could not mark failed import killed'));
       } finally {
+        settled();
         this.progressOf.delete(imageId);
         this.running.delete(imageId);
       }

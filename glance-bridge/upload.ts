@@ -35,8 +35,13 @@ export class ImageUploader {
     return this.publishing;
   }
 
-  /** `maxBytes`: a lower limit than `maxImageBytes` for this upload (the owner's remaining quota). */
-  async upload(id: string, source: Readable, declaredLength: number | null, maxBytes?: number): Promise<ImageRecord> {
+  /**
+   * `maxBytes`: a lower limit than `maxImageBytes` for this upload. `cover`: called with the bytes
+   * received so far before each chunk is stored (the owner's quota reservation grows there); a
+   * rejection fails the upload.
+   */
+  async upload(id: string, source: Readable, declaredLength: number | null, opts: { maxBytes?: number; cover?: (total: number) => Promise<void> } = {}): Promise<ImageRecord> {
+    const { maxBytes } = opts;
     const image = await this.deps.images.require(id);
     if (image.status !== 'queued') {
       throw imageError('IMAGE_CONFLICT', `image ${id} is ${image.status}; data can only be uploaded to a queued image`, { image_id: id, status: image.status });
@@ -52,7 +57,7 @@ export class ImageUploader {
     });
     let digest: string | null = null;
     try {
-      const stored = await this.store(image, source, max);
+      const stored = await this.store(image, source, max, opts.cover);
       digest = stored.digest;
       await this.deps.images.setFile(id, { digest: stored.digest, media_type: 'application/octet-stream', size: stored.size });
       const current = await this.deps.images.require(id);
@@ -69,14 +74,18 @@ export class ImageUploader {
     }
   }
 
-  private async store(image: ImageRecord, source: Readable, max: number) {
+  private async store(image: ImageRecord, source: Readable, max: number, cover?: (total: number) => Promise<void>) {
     const md5 = createHash('md5');
     const sha512 = createHash('sha512');
     const inspector = image.container_format === 'docker' ? new DockerArchiveInspector() : null;
+    let received = 0;
     try {
       const put = await this.deps.blobs.ingest(source, {
         maxBytes: max,
-        observe: (chunk) => {
+        observe: async (chunk) => {
+          received += chunk.length;
+          // Held before it is written: bytes on disk are always covered by the owner's quota.
+          if (cover) await cover(received);
           md5.update(chunk);
           sha512.update(chunk);
           return inspector?.write(chunk);

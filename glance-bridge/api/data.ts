@@ -5,9 +5,8 @@ import { archiveSize, createDockerArchive } from '../archive.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { BlobEntry, ImageRecord, ImageRepository } from '../store/images.js';
 import type { ImageUploader } from '../upload.js';
-import { hasCode } from '../errors.js';
 import { imageId } from './params.js';
-import { remainingBytes, storageQuotaExceeded, type ProjectQuotas } from './quotas.js';
+import { reserveBytes, type ProjectQuotas } from './quotas.js';
 
 export interface DataRoutesDeps {
   images: ImageRepository;
@@ -64,13 +63,14 @@ export function addDataRoutes(router: Router, deps: DataRoutesDeps): void {
     }
     const length = ctx.get('content-length') ? Number(ctx.get('content-length')) : null;
     const owner = (await deps.images.require(id)).owner ?? '';
-    const remaining = await remainingBytes(deps.images, owner, deps.quotas);
-    if (remaining !== null && length !== null && length > remaining) throw storageQuotaExceeded(owner, length, remaining);
+    // The declared bytes are reserved before anything is written, and held until the size is
+    // recorded: concurrent uploads of one project count each other. Without Content-Length the
+    // reservation grows as data arrives.
+    const held = await reserveBytes(deps.images, owner, deps.quotas, length ?? 0, length);
     try {
-      await deps.uploader.upload(id, ctx.req, length, remaining ?? undefined);
-    } catch (err) {
-      if (remaining !== null && hasCode(err, 'BLOB_TOO_LARGE') && (err as BerthError).details.limit === remaining) throw storageQuotaExceeded(owner, null, remaining);
-      throw err;
+      await deps.uploader.upload(id, ctx.req, length, { cover: held.cover });
+    } finally {
+      held.release();
     }
     ctx.status = 204;
   });

@@ -10,7 +10,7 @@ import { addExportRoutes } from './export.js';
 import type { Logger } from '../../common/log.js';
 import type { ExportTarget } from '../export.js';
 import { addMemberRoutes } from './members.js';
-import { checkImageCount, type ProjectQuotas } from './quotas.js';
+import { createCounted, type ProjectQuotas } from './quotas.js';
 import { addMetadataRoutes } from './metadata.js';
 import { imageId } from './params.js';
 import type { BlobStore } from '../store/blobs.js';
@@ -77,8 +77,7 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
     checkOwner(caller, init.owner);
     checkVisibility(caller, init.visibility);
     for (const key of Object.keys(init.properties ?? {})) checkProperty(caller, key);
-    await checkImageCount(deps.images, init.owner ?? caller.project, deps.quotas);
-    const image = await deps.images.create(init);
+    const image = await createCounted(deps.images, init.owner ?? caller.project, deps.quotas, () => deps.images.create(init));
     ctx.status = 201;
     ctx.set('location', `/v2/images/${image.id}`);
     ctx.body = view(image);

@@ -5,6 +5,7 @@ import { invalidInput } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 import { defineModels, type BlobRole, type ImageModels, type ImageRow, type Visibility } from './models.js';
 import { compareBy, matchesQuery, type ListQuery } from './listing.js';
+import { StorageReservations } from './reservations.js';
 import { assertTransition } from './states.js';
 
 /**
@@ -46,6 +47,8 @@ function toRecord(row: ImageRow): ImageRecord {
 /** Image metadata: the only code that queries the images and image_blobs tables. */
 export class ImageRepository {
   private readonly m: ImageModels;
+  /** Bytes held by running uploads and imports, per project (reservations.ts): quota checks count them. */
+  readonly reservations = new StorageReservations(async (owner) => (await this.usage(owner)).bytes);
 
   constructor(readonly db: Sequelize) {
     this.m = defineModels(db);
