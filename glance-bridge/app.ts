@@ -24,6 +24,8 @@ export interface AppDeps {
   defaultProject: string;
   /** Per-project image count and byte limits; none: unlimited. */
   quotas?: ProjectQuotas;
+  /** `[image_store] image_property_quota`: most custom properties per image; default Glance's 128. */
+  propertyQuota?: number;
   /** Served at /metrics; made here when not given. */
   metrics?: ImageServiceMetrics;
   /** What /readyz asks (database, blob directory); none: always ready. */

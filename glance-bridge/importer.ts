@@ -45,6 +45,10 @@ export interface ImporterOptions {
   hashInWorkersFrom?: number;
   /** `[image_store]` project quotas, applied to imports as to uploads; 0 or absent is no limit. */
   quotas?: ProjectQuotas;
+  /** `[image_store] max_concurrent_imports`: imports running at once in this service; 0 or absent is no limit. */
+  maxConcurrentImports?: number;
+  /** `[image_store] max_concurrent_imports_per_project`: imports one project may have running; 0 or absent is no limit. */
+  maxConcurrentImportsPerProject?: number;
 }
 
 export interface ImporterDeps {
@@ -97,6 +101,8 @@ export class Importer {
   private readonly running = new Map<string, Promise<ImageRecord | null>>();
   private readonly claiming = new Map<string, Promise<ImageRecord>>();
   private readonly progressOf = new Map<string, { done: number; total: number }>();
+  /** Import slots taken, per project that asked (import-slots below). */
+  private readonly slots = new Map<string, number>();
   /** diff_ids of zstd layers being converted, kept from GC until their image records them. */
   private readonly converting = new Map<string, number>();
 
@@ -147,10 +153,17 @@ export class Importer {
     if (image.status !== 'queued') {
       throw imageError('IMAGE_INVALID_STATE', `image ${imageId} is ${image.status}; only queued images can be imported into`, { image_id: imageId, status: image.status });
     }
-    const importing = await this.deps.images.transition(imageId, 'importing', {
-      container_format: 'docker', disk_format: 'raw',
-      properties: { ...image.properties, docker_image: formatReference(ref) },
-    });
+    const slot = this.takeSlot(image.owner ?? this.deps.options.defaultProject);
+    let importing: ImageRecord;
+    try {
+      importing = await this.deps.images.transition(imageId, 'importing', {
+        container_format: 'docker', disk_format: 'raw',
+        properties: { ...image.properties, docker_image: formatReference(ref) },
+      });
+    } catch (err) {
+      slot();
+      throw err;
+    }
     let held: HeldBytes | null = null;
     const done = this.launch(imageId, async () => {
       const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
@@ -161,7 +174,7 @@ export class Importer {
       await this.deps.images.update(imageId, 'importing', { properties: { ...current.properties, ...this.digestProperties(resolved) } });
       await this.deps.images.setBlobs(imageId, blobsOf(resolved));
       return resolved;
-    }, () => held?.release());
+    }, () => { held?.release(); slot(); });
     return { image: importing, done };
   }
 
@@ -188,6 +201,34 @@ export class Importer {
   }
 
   /**
+   * Takes one import slot for `project` or refuses with 413, Glance's answer to a quota overrun
+   * (its image_count_uploading limit). Checked and taken in one synchronous step, so concurrent
+   * requests cannot all pass; returns the release. Imports answered by an existing image take none.
+   */
+  private takeSlot(project: string): () => void {
+    const { maxConcurrentImports: all, maxConcurrentImportsPerProject: perProject } = this.deps.options;
+    const total = [...this.slots.values()].reduce((sum, n) => sum + n, 0);
+    const mine = this.slots.get(project) ?? 0;
+    if (perProject && mine >= perProject) {
+      throw imageError('QUOTA_EXCEEDED', `Resource image_count_uploading is over limit of ${perProject} due to current usage ${mine} and delta 1: at most ${perProject} imports of one project run at once ([image_store] max_concurrent_imports_per_project); retry once one has finished`,
+        { project, limit: perProject, usage: mine, option: 'max_concurrent_imports_per_project' });
+    }
+    if (all && total >= all) {
+      throw imageError('QUOTA_EXCEEDED', `The image service is running its limit of ${all} concurrent imports ([image_store] max_concurrent_imports); retry once one has finished`,
+        { limit: all, usage: total, option: 'max_concurrent_imports' });
+    }
+    this.slots.set(project, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.slots.get(project) ?? 1) - 1;
+      if (left > 0) this.slots.set(project, left);
+      else this.slots.delete(project);
+    };
+  }
+
+  /**
    * Reserves, before anything is fetched, the bytes the manifest declares against the owner's byte
    * quota (refused if they do not fit); held until the import settles and its size is recorded.
    */
@@ -200,13 +241,16 @@ export class Importer {
     return { docker_digest: resolved.digest, ...(resolved.indexDigest ? { docker_index_digest: resolved.indexDigest } : {}) };
   }
 
+  /** The import counts against `owner`'s concurrent-import limit: imports go into the caller's project. */
   private async claim(resolved: ResolvedImage, name: string, owner: string, visibility: Visibility): Promise<ImageRecord> {
     const existing = await this.deps.images.findByDockerDigest(resolved.digest, ['active', 'importing'], owner);
     // An image the project already imported (or is importing) costs it nothing more.
     if (existing) return existing;
-    const held = await this.reserveDeclared(owner, resolved);
+    const slot = this.takeSlot(owner);
+    let held: HeldBytes | null = null;
     let image: ImageRecord;
     try {
+      held = await this.reserveDeclared(owner, resolved);
       image = await createCounted(this.deps.images, owner, this.deps.options.quotas, () => this.deps.images.create({
         name, status: 'importing', visibility, container_format: 'docker', disk_format: 'raw', owner,
         properties: { docker_image: formatReference(resolved.reference), ...this.digestProperties(resolved) },
@@ -214,10 +258,11 @@ export class Importer {
       // Recorded before any fetch, so blob GC sees these digests as referenced from now on.
       await this.deps.images.setBlobs(image.id, blobsOf(resolved));
     } catch (err) {
-      held.release();
+      held?.release();
+      slot();
       throw err;
     }
-    this.launch(image.id, async () => resolved, () => held.release());
+    this.launch(image.id, async () => resolved, () => { held?.release(); slot(); });
     return image;
   }
 

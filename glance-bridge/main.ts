@@ -68,6 +68,8 @@ export async function startImageService(config: Config, overrides: ImageServiceO
       maxImageBytes: reg.max_image_bytes,
       scan: { maxUncompressedBytes: reg.max_uncompressed_bytes, maxRatio: reg.max_uncompressed_ratio },
       quotas,
+      maxConcurrentImports: config.image_store.max_concurrent_imports,
+      maxConcurrentImportsPerProject: config.image_store.max_concurrent_imports_per_project,
     },
   });
   const interrupted = await importer.recoverInterrupted();
@@ -81,7 +83,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
     { name: 'blob_store', probe: () => probeWritable(blobs.root) },
   ];
   const app = createApp({ images, blobs, importer, uploader, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project, metrics, readiness,
-    quotas,
+    quotas, propertyQuota: config.image_store.image_property_quota,
     ...(auth ? { auth } : {}), ...(exportTarget ? { exportTarget } : {}) });
   const registryEndpoint = await startRegistryEndpoint(config, { images, blobs, log, ...(auth ? { validator: auth.validator } : {}) });
   const server = createServer(app.callback());

@@ -11,6 +11,7 @@ import type { Logger } from '../../common/log.js';
 import type { ExportTarget } from '../export.js';
 import { addMemberRoutes } from './members.js';
 import { createCounted, type ProjectQuotas } from './quotas.js';
+import { checkPropertyQuota } from './property-quota.js';
 import { addMetadataRoutes } from './metadata.js';
 import { imageId } from './params.js';
 import type { BlobStore } from '../store/blobs.js';
@@ -28,6 +29,8 @@ export interface ImageRoutesDeps {
   maxBodyBytes: number;
   defaultProject: string;
   quotas?: ProjectQuotas;
+  /** `[image_store] image_property_quota`; default Glance's 128. */
+  propertyQuota?: number;
   log: Logger;
   exportTarget?: ExportTarget;
 }
@@ -74,6 +77,7 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
   router.post('/v2/images', async (ctx) => {
     const caller = callerOf(ctx, deps.defaultProject);
     const init = parseCreateImage(await readJsonBody(ctx, deps.maxBodyBytes), caller.project);
+    checkPropertyQuota(init.properties ?? {}, {}, deps.propertyQuota, { next: init.tags ?? [], before: [] });
     checkOwner(caller, init.owner);
     checkVisibility(caller, init.visibility);
     for (const key of Object.keys(init.properties ?? {})) checkProperty(caller, key);

@@ -5,16 +5,17 @@ import type { ImageRecord, ImageRepository } from '../store/images.js';
 import { callerIn } from './access.js';
 import { imageId } from './params.js';
 import { imagePatchFrom, JSON_PATCH_TYPE } from './patch.js';
+import { checkPropertyQuota, MAX_TAGS } from './property-quota.js';
 import { imageSchema, imagesSchema } from './schemas.js';
 
 export interface MetadataRoutesDeps {
   images: ImageRepository;
   maxBodyBytes: number;
+  /** `[image_store] image_property_quota`; default Glance's 128. */
+  propertyQuota?: number;
   view: (image: ImageRecord) => unknown;
 }
 
-/** Glance's image_tag_quota default. */
-const MAX_TAGS = 128;
 
 /** Deactivation as Glance allows it: only between active and deactivated; repeating is a no-op. */
 async function setActivation(images: ImageRepository, id: string, to: 'active' | 'deactivated'): Promise<void> {
@@ -41,7 +42,9 @@ export function addMetadataRoutes(router: Router, deps: MetadataRoutesDeps): voi
     }
     const body = await readJsonBody(ctx, deps.maxBodyBytes);
     const image = await deps.images.require(id);
-    ctx.body = deps.view(await deps.images.update(id, image.status, imagePatchFrom(body, image, callerIn(ctx))));
+    const patch = imagePatchFrom(body, image, callerIn(ctx));
+    checkPropertyQuota(patch.properties ?? image.properties, image.properties, deps.propertyQuota, { next: patch.tags ?? image.tags, before: image.tags });
+    ctx.body = deps.view(await deps.images.update(id, image.status, patch));
   });
 
   router.put('/v2/images/:id/tags/:tag', async (ctx) => {
