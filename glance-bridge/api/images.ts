@@ -4,7 +4,7 @@ import { readJsonBody } from '../../common/koa.js';
 import type { Importer } from '../importer.js';
 import type { ImageUploader } from '../upload.js';
 import { MemberRepository, MEMBER_STATUSES } from '../store/members.js';
-import { callerOf, imageAccessGuard, listedFor, type MemberStatusFilter, type VisibilityFilter } from './access.js';
+import { callerOf, imageAccessGuard, type MemberStatusFilter, type VisibilityFilter } from './access.js';
 import { addDataRoutes } from './data.js';
 import { addExportRoutes } from './export.js';
 import type { Logger } from '../../common/log.js';
@@ -63,8 +63,8 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
     const query = parseListQuery(ctx.query);
     const caller = callerOf(ctx, deps.defaultProject);
     const visibility = (ctx.query.visibility === 'all' ? 'all' : query.filters.visibility) as VisibilityFilter;
-    const accept = listedFor(caller, await members.statusesOf(caller.project), visibility, memberStatusFilter(ctx.query.member_status));
-    const { images, more } = await deps.images.list({ ...query, accept });
+    const scope = { project: caller.project, admin: caller.admin, visibility, memberStatus: memberStatusFilter(ctx.query.member_status) };
+    const { images, more } = await deps.images.list({ ...query, scope });
     const last = images[images.length - 1];
     ctx.body = {
       images: images.map(view),

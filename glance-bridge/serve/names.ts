@@ -37,8 +37,8 @@ export class RegistryNames {
       const image = await this.images.get(id);
       return image?.status === 'active' ? [image] : [];
     }
-    const active = await this.images.findByStatus('active');
-    return active.filter((i) => importedAs(i)?.repository === name).sort((a, b) => b.created_at.getTime() - a.created_at.getTime());
+    // One indexed query on docker_repository; the check here only repeats what the column says.
+    return (await this.images.findActiveByRepository(name)).filter((i) => importedAs(i)?.repository === name);
   }
 
   /** The image `reference` (a tag or a served manifest digest) names among `candidates`. */

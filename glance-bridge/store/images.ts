@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Sequelize, WhereOptions } from 'sequelize';
+import { Op, col, fn, type OrderItem, type Sequelize, type WhereOptions } from 'sequelize';
 import type { GlanceImage, ImageStatus } from '../client/types.js';
 import { invalidInput } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 import { defineModels, type BlobRole, type ImageModels, type ImageRow, type Visibility } from './models.js';
-import { compareBy, matchesQuery, type ListQuery } from './listing.js';
+import { afterMarker, listOrder, listWhere, type ListQuery } from './listing.js';
+import { repositoryOf } from './repository.js';
 import { StorageReservations } from './reservations.js';
 import { assertTransition } from './states.js';
 
@@ -64,7 +65,7 @@ export class ImageRepository {
       size: null, checksum: null, os_hash_algo: null, os_hash_value: null,
       owner: init.owner ?? null, min_ram: init.min_ram ?? 0, min_disk: init.min_disk ?? 0,
       protected: init.protected ?? false, tags: init.tags ?? [], properties,
-      docker_digest: properties.docker_digest ?? null,
+      docker_digest: properties.docker_digest ?? null, docker_repository: repositoryOf(properties),
     });
     return toRecord(row);
   }
@@ -82,28 +83,39 @@ export class ImageRepository {
   }
 
   /**
-   * One page of images matching `q`, in its sort order, after its marker. Core-column equality
-   * filters run in SQL; tags, custom properties, sorting and the marker are applied here, which
-   * keeps SQLite and PostgreSQL alike and is fine for the thousands of images one store holds.
+   * One page of images matching `q`, in its sort order, after its marker. Filters (core columns,
+   * size, tags, custom properties, the caller's visibility and memberships), the order and the
+   * marker all run in SQL: a page reads at most `limit + 1` rows however many images the store
+   * holds. The marker must be an image of this listing (Glance answers 400 otherwise).
    */
   async list(q: ListQuery): Promise<{ images: ImageRecord[]; more: boolean }> {
-    const where: Record<string, unknown> = { deleted: false };
-    for (const [key, value] of Object.entries(q.filters)) if (value !== undefined) where[key] = value;
-    const rows = (await this.m.Image.findAll({ where: where as WhereOptions })).map(toRecord);
-    const sorted = rows.filter((r) => matchesQuery(r, q)).sort(compareBy(q.sort));
-    let start = 0;
+    const where = listWhere(this.db, q);
+    const and: WhereOptions[] = [where];
     if (q.marker) {
-      const at = sorted.findIndex((r) => r.id === q.marker);
-      if (at < 0) throw invalidInput(`marker ${q.marker} is not an image in this listing`, { marker: q.marker });
-      start = at + 1;
+      const at = await this.m.Image.findOne({ where: { [Op.and]: [where, { id: q.marker }] } });
+      if (!at) throw invalidInput(`marker ${q.marker} is not an image in this listing`, { marker: q.marker });
+      and.push(afterMarker(q.sort, at.get({ plain: true }) as unknown as Record<string, string | number | boolean | Date | null>));
     }
-    return { images: sorted.slice(start, start + q.limit), more: sorted.length > start + q.limit };
+    const rows = await this.m.Image.findAll({ where: { [Op.and]: and }, order: listOrder(q.sort) as OrderItem[], limit: q.limit + 1 });
+    return { images: rows.slice(0, q.limit).map(toRecord), more: rows.length > q.limit };
   }
 
-  /** What `owner` holds: live images and the bytes of their data, for project quotas. */
+  /** What `owner` holds: live images and the bytes of their data, for project quotas (one aggregate query). */
   async usage(owner: string): Promise<{ count: number; bytes: number }> {
-    const rows = await this.m.Image.findAll({ where: { owner, deleted: false }, attributes: ['size'] });
-    return { count: rows.length, bytes: rows.reduce((sum, r) => sum + Number(r.size ?? 0), 0) };
+    const [row] = await this.m.Image.findAll({
+      where: { owner, deleted: false }, raw: true,
+      attributes: [[fn('COUNT', col('id')), 'count'], [fn('COALESCE', fn('SUM', col('size')), 0), 'bytes']],
+    }) as unknown as Array<{ count: number | string; bytes: number | string }>;
+    return { count: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) };
+  }
+
+  /**
+   * Active images imported from registry repository `repository` (the docker_repository column,
+   * copied out of docker_image), newest first: what the registry endpoint serves under that name.
+   */
+  async findActiveByRepository(repository: string): Promise<ImageRecord[]> {
+    const rows = await this.m.Image.findAll({ where: { docker_repository: repository, status: 'active', deleted: false }, order: [['created_at', 'DESC'], ['id', 'DESC']] });
+    return rows.map(toRecord);
   }
 
   /** The oldest live image holding this manifest digest in one of `statuses` (of `owner` only, when given). */
@@ -141,7 +153,7 @@ export class ImageRepository {
   private async updateWhile(current: ImageRecord, to: ImageStatus, patch: ImagePatch): Promise<ImageRecord> {
     const properties = patch.properties ?? current.properties;
     const [changed] = await this.m.Image.update(
-      { ...patch, status: to, properties, docker_digest: properties.docker_digest ?? null },
+      { ...patch, status: to, properties, docker_digest: properties.docker_digest ?? null, docker_repository: repositoryOf(properties) },
       { where: { id: current.id, status: current.status, deleted: false } },
     );
     const now = await this.require(current.id);

@@ -1,4 +1,5 @@
-import type { ImageRecord } from './images.js';
+import { Op, literal, type Sequelize, type WhereOptions } from 'sequelize';
+import type { MemberStatus } from './members.js';
 
 /** Equality filters on columns (docker_digest is a column copied out of the properties). */
 export const CORE_FILTERS = ['name', 'status', 'container_format', 'disk_format', 'visibility', 'owner', 'docker_digest'] as const;
@@ -9,6 +10,18 @@ export const SORT_KEYS = ['name', 'status', 'container_format', 'disk_format', '
   'visibility', 'owner', 'min_ram', 'min_disk', 'protected'] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
 export interface SortSpec { key: SortKey; dir: 'asc' | 'desc' }
+
+/**
+ * Who lists, and what they asked to see: the rules of api/access.ts listedFor, as SQL. Shared
+ * images of other projects only where the caller's membership has `memberStatus`; community images
+ * of other projects only with `visibility` community or all.
+ */
+export interface ListScope {
+  project: string;
+  admin: boolean;
+  visibility: 'public' | 'private' | 'shared' | 'community' | 'all' | undefined;
+  memberStatus: MemberStatus | 'all';
+}
 
 export interface ListQuery {
   filters: Partial<Record<CoreFilter, string>>;
@@ -24,42 +37,84 @@ export interface ListQuery {
   sort?: SortSpec[];
   limit: number;
   marker?: string;
-  /** What the caller may see in a listing (visibility and membership, api/access.ts). */
-  accept?: (image: ImageRecord) => boolean;
+  /** What the caller may see; none: every image (the store's own callers). */
+  scope?: ListScope;
 }
 
-export function matchesQuery(image: ImageRecord, q: ListQuery): boolean {
-  if (q.hiddenOnly) return false;
-  if (q.accept && !q.accept(image)) return false;
-  if (q.tags && !q.tags.every((t) => image.tags.includes(t))) return false;
-  for (const [key, value] of Object.entries(q.properties ?? {})) if (image.properties[key] !== value) return false;
-  if (q.sizeMin !== undefined && (image.size === null || image.size < q.sizeMin)) return false;
-  if (q.sizeMax !== undefined && (image.size === null || image.size > q.sizeMax)) return false;
-  return true;
-}
+const NOTHING = literal('1 = 0');
+const EVERYTHING = literal('1 = 1');
 
-type Sortable = string | number | boolean | null;
-
-function valueOf(image: ImageRecord, key: SortKey): Sortable {
-  const v = image[key];
-  return v instanceof Date ? v.getTime() : v;
-}
-
-/** Nulls sort before everything, as in Glance on MySQL. */
-function compareValues(a: Sortable, b: Sortable): number {
-  if (a === b) return 0;
-  if (a === null) return -1;
-  if (b === null) return 1;
-  return a < b ? -1 : 1;
-}
-
-export function compareBy(sort: SortSpec[] = [{ key: 'created_at', dir: 'desc' }]): (a: ImageRecord, b: ImageRecord) => number {
-  const keys = sort.some((s) => s.key === 'id') ? sort : [...sort, { key: 'id' as const, dir: sort.at(-1)?.dir ?? 'desc' }];
-  return (a, b) => {
-    for (const { key, dir } of keys) {
-      const c = compareValues(valueOf(a, key), valueOf(b, key));
-      if (c !== 0) return dir === 'asc' ? c : -c;
-    }
-    return 0;
+/** The caller's scope as a condition (access.ts listedFor, row by row). */
+function scopeWhere(db: Sequelize, s: ListScope): WhereOptions {
+  const community = s.visibility === 'community' || s.visibility === 'all' ? EVERYTHING : s.visibility === undefined ? { owner: s.project } : NOTHING;
+  const statuses = s.memberStatus === 'all' ? '' : ` AND status = ${db.escape(s.memberStatus)}`;
+  const member = literal(`(SELECT image_id FROM image_members WHERE member = ${db.escape(s.project)}${statuses})`);
+  const others: WhereOptions[] = s.admin ? [EVERYTHING] : [{ owner: s.project }, { visibility: 'public' }, { visibility: 'shared', id: { [Op.in]: member } }];
+  return {
+    [Op.or]: [
+      { [Op.and]: [{ visibility: 'community' }, community] },
+      { [Op.and]: [{ visibility: { [Op.ne]: 'community' } }, { [Op.or]: others }] },
+    ],
   };
+}
+
+/** Tag and custom-property filters in each dialect's JSON functions (the columns are JSON text). */
+function jsonWhere(db: Sequelize, q: ListQuery): WhereOptions[] {
+  const pg = db.getDialect() === 'postgres';
+  const out: WhereOptions[] = [];
+  for (const tag of q.tags ?? []) {
+    out.push(literal(pg
+      ? `EXISTS (SELECT 1 FROM json_array_elements_text("tags") AS t(v) WHERE t.v = ${db.escape(tag)})`
+      : `EXISTS (SELECT 1 FROM json_each("tags") WHERE json_each.value = ${db.escape(tag)})`));
+  }
+  for (const [key, value] of Object.entries(q.properties ?? {})) {
+    out.push(literal(pg
+      ? `("properties" ->> ${db.escape(key)}) = ${db.escape(value)}`
+      : `EXISTS (SELECT 1 FROM json_each("properties") WHERE json_each.key = ${db.escape(key)} AND json_each.type = 'text' AND json_each.value = ${db.escape(value)})`));
+  }
+  return out;
+}
+
+/** Everything but the marker: live images matching the filters the caller may see. */
+export function listWhere(db: Sequelize, q: ListQuery): WhereOptions {
+  if (q.hiddenOnly) return NOTHING;
+  const and: WhereOptions[] = [{ deleted: false }];
+  for (const [key, value] of Object.entries(q.filters)) if (value !== undefined) and.push({ [key]: value });
+  if (q.sizeMin !== undefined) and.push({ size: { [Op.gte]: q.sizeMin } });
+  if (q.sizeMax !== undefined) and.push({ size: { [Op.lte]: q.sizeMax } });
+  and.push(...jsonWhere(db, q));
+  if (q.scope) and.push(scopeWhere(db, q.scope));
+  return { [Op.and]: and };
+}
+
+/** The sort keys, `id` last so the order is total. */
+function sortKeys(sort: SortSpec[] = [{ key: 'created_at', dir: 'desc' }]): SortSpec[] {
+  return sort.some((s) => s.key === 'id') ? sort : [...sort, { key: 'id', dir: sort.at(-1)?.dir ?? 'desc' }];
+}
+
+/** ORDER BY: nulls sort before everything ascending (as Glance on MySQL), so after everything descending. */
+export function listOrder(sort?: SortSpec[]): Array<[string, string]> {
+  return sortKeys(sort).map(({ key, dir }) => [key, dir === 'asc' ? 'ASC NULLS FIRST' : 'DESC NULLS LAST']);
+}
+
+type Value = string | number | boolean | Date | null;
+
+/**
+ * Rows after the marker row `at` in that order (keyset pagination): strictly after on the first
+ * key, or equal on it and after on the rest. Compared in SQL, so the database's collation decides
+ * both the order and the page boundary.
+ */
+export function afterMarker(sort: SortSpec[] | undefined, at: Record<string, Value>): WhereOptions {
+  const keys = sortKeys(sort);
+  const after = (i: number): WhereOptions => {
+    const { key, dir } = keys[i]!;
+    const v = at[key] ?? null;
+    const strictly: WhereOptions = dir === 'asc'
+      ? (v === null ? { [key]: { [Op.not]: null } } : { [key]: { [Op.gt]: v } })
+      : (v === null ? NOTHING : { [Op.or]: [{ [key]: { [Op.lt]: v } }, { [key]: { [Op.is]: null } }] });
+    if (i === keys.length - 1) return strictly;
+    const equal: WhereOptions = v === null ? { [key]: { [Op.is]: null } } : { [key]: v };
+    return { [Op.or]: [strictly, { [Op.and]: [equal, after(i + 1)] }] };
+  };
+  return after(0);
 }

@@ -1,5 +1,6 @@
 import { DataTypes } from 'sequelize';
 import type { Migration } from '../../common/db.js';
+import { repositoryOf } from './repository.js';
 
 /** Versioned schema of the image store; applied in order, recorded in `image_store_migrations`. */
 export const MIGRATIONS_TABLE = 'image_store_migrations';
@@ -67,6 +68,31 @@ export const migrations: Migration[] = [
     },
     down: async (qi) => {
       await qi.dropTable('image_members');
+    },
+  },
+  {
+    // Listings and registry name lookups filter in SQL (listing.ts): indexes for the columns they
+    // filter on, and the source repository as a column so a name needs no JSON scan.
+    name: '0003-listing-indexes',
+    up: async (qi) => {
+      await qi.addColumn('images', 'docker_repository', { type: DataTypes.STRING(255), allowNull: true });
+      const rows = await qi.sequelize.query('SELECT id, properties FROM images WHERE deleted = :no', { type: 'SELECT', replacements: { no: false } }) as Array<{ id: string; properties: unknown }>;
+      for (const row of rows) {
+        const properties = (typeof row.properties === 'string' ? JSON.parse(row.properties) : row.properties ?? {}) as Record<string, string>;
+        const repository = repositoryOf(properties);
+        if (repository) await qi.bulkUpdate('images', { docker_repository: repository }, { id: row.id });
+      }
+      await qi.addIndex('images', ['docker_repository', 'status', 'deleted'], { name: 'images_docker_repository' });
+      await qi.addIndex('images', ['owner', 'deleted', 'created_at'], { name: 'images_owner' });
+      await qi.addIndex('images', ['visibility', 'deleted', 'created_at'], { name: 'images_visibility' });
+      await qi.addIndex('images', ['status', 'deleted'], { name: 'images_status' });
+      await qi.addIndex('image_members', ['member', 'status'], { name: 'image_members_member_status' });
+    },
+    down: async (qi) => {
+      for (const [table, index] of [['images', 'images_docker_repository'], ['images', 'images_owner'], ['images', 'images_visibility'], ['images', 'images_status'], ['image_members', 'image_members_member_status']] as const) {
+        await qi.removeIndex(table, index);
+      }
+      await qi.removeColumn('images', 'docker_repository');
     },
   },
 ];

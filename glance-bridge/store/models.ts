@@ -21,6 +21,7 @@ export class ImageRow extends Model<InferAttributes<ImageRow>, InferCreationAttr
   declare tags: string[];
   declare properties: Record<string, string>;
   declare docker_digest: string | null;
+  declare docker_repository: CreationOptional<string | null>;
   declare created_at: CreationOptional<Date>;
   declare updated_at: CreationOptional<Date>;
   declare deleted: CreationOptional<boolean>;
@@ -69,6 +70,7 @@ export function defineModels(db: Sequelize): ImageModels {
     tags: { type: DataTypes.JSON, allowNull: false },
     properties: { type: DataTypes.JSON, allowNull: false },
     docker_digest: DataTypes.STRING(71),
+    docker_repository: DataTypes.STRING(255),
     created_at: DataTypes.DATE,
     updated_at: DataTypes.DATE,
     deleted: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
