@@ -55,6 +55,7 @@ export function listingCases(open: () => Promise<ListingStore>, close: (s: Listi
     assert.ok(s.rowsRead() <= 4, `the next page read ${s.rowsRead()} rows`);
     assert.deepEqual((await everyPage(s.images, q)).map((i) => i.name), ['hit-1', 'hit-2', 'hit-3', 'hit-4', 'hit-5']);
     assert.deepEqual((await s.images.list({ ...q, scope: { ...scope, project: 'bob' } })).images, [], 'shared images of others are not listed');
+    assert.deepEqual(await s.images.usage('alice'), { count: 6, bytes: 615 }, 'usage is one aggregate, numbers on both dialects');
   });
 
   it('lists exactly what access.ts listedFor allows, for every visibility, membership, filter and role', async () => {
@@ -97,6 +98,8 @@ export function listingCases(open: () => Promise<ListingStore>, close: (s: Listi
     assert.deepEqual(asc, ['b', 'e', 'c', 'a', 'd']);
     assert.deepEqual(await names('size:desc,name:desc'), [...asc].reverse());
     assert.equal((await names('size:asc')).length, 5, 'ties on size are paged by id, none lost or repeated');
+    const byDate = (await everyPage(s.images, { ...parseListQuery({ limit: '2' }), scope })).map((i) => i.name);
+    assert.deepEqual([...byDate].sort(), ['a', 'b', 'c', 'd', 'e'], 'the default order (created_at desc, a date marker) pages through all');
   });
 
   it('looks a registry name up with one indexed query, reading only that name\'s images', async () => {
