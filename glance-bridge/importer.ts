@@ -101,7 +101,7 @@ export class Importer {
   private readonly running = new Map<string, Promise<ImageRecord | null>>();
   private readonly claiming = new Map<string, Promise<ImageRecord>>();
   private readonly progressOf = new Map<string, { done: number; total: number }>();
-  /** Import slots taken, per project that asked (import-slots below). */
+  /** Import slots taken, per project that asked (takeSlot). */
   private readonly slots = new Map<string, number>();
   /** diff_ids of zstd layers being converted, kept from GC until their image records them. */
   private readonly converting = new Map<string, number>();
