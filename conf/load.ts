@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { parseAllowEntry } from '../common/address-policy.js';
+import { loadCredentials } from '../common/registry-credentials.js';
 import { parseIniLenient } from './ini.js';
 import { schema, type Config, type OptionSpec } from './options.js';
 
@@ -159,6 +161,40 @@ function crossChecks(c: Record<string, Record<string, unknown>>): string[] {
   for (const section of ['placement', 'keystone_authtoken', 'glance'] as const) {
     const auth = c[section]!;
     if (auth.auth_url && !(auth.username && auth.password)) problems.push(`[${section}] auth_url is set but username or password is not`);
+  }
+  problems.push(...registryChecks(c.registry!));
+  return problems;
+}
+
+/**
+ * [registry] credentials and allowlist. Before credentials_file, username/password went to any
+ * registry that asked (and to any token realm it named); they are refused without the
+ * credentials_host they belong to, saying how to upgrade, rather than silently sent nowhere.
+ */
+function registryChecks(r: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const username = String(r.username ?? '');
+  const host = String(r.credentials_host ?? '');
+  if ((username || r.password) && !host) {
+    problems.push('[registry] username/password are sent only to the registry named in [registry] credentials_host, which is not set. '
+      + 'Set credentials_host = HOST[:PORT] of the registry they belong to (docker.io for Docker Hub), '
+      + 'or better, move them to a Docker config.json ({"auths": {"HOST[:PORT]": {"auth": "BASE64(USER:PASSWORD)"}}}) named by [registry] credentials_file and remove username/password');
+  } else if (host && !username) {
+    problems.push(`[registry] credentials_host = ${host} needs [registry] username and password`);
+  } else if (host && !/^[a-zA-Z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(host)) {
+    problems.push(`[registry] credentials_host: expected HOST[:PORT], got ${JSON.stringify(host)}`);
+  }
+  for (const entry of (r.allowed_internal as string[] | undefined) ?? []) {
+    const parsed = parseAllowEntry(entry);
+    if (typeof parsed === 'string') problems.push(`[registry] allowed_internal: ${parsed}`);
+  }
+  // A file named through $state_path is read once interpolated, when the image service starts.
+  if ((r.credentials_file && !String(r.credentials_file).includes('$')) || (username && host)) {
+    try {
+      loadCredentials({ file: String(r.credentials_file ?? '').includes('$') ? '' : String(r.credentials_file ?? ''), legacy: { host, username, password: String(r.password ?? '') } });
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
   }
   return problems;
 }
