@@ -10,7 +10,7 @@ export type ImageErrorCode =
   | 'IMAGE_NO_DATA' | 'INVALID_REFERENCE' | 'MANIFEST_NOT_FOUND' | 'MANIFEST_INVALID' | 'MANIFEST_UNSUPPORTED'
   | 'MANIFEST_TOO_LARGE' | 'PLATFORM_NOT_FOUND' | 'IMAGE_CONFIG_INVALID' | 'DIGEST_MISMATCH'
   | 'BLOB_SIZE_MISMATCH' | 'BLOB_TOO_LARGE' | 'BLOB_NOT_FOUND' | 'REGISTRY_UNREACHABLE'
-  | 'REGISTRY_AUTH_FAILED' | 'REGISTRY_ERROR' | 'LAYER_INVALID' | 'LAYER_UNSAFE'
+  | 'REGISTRY_AUTH_FAILED' | 'REGISTRY_ERROR' | 'REGISTRY_DESTINATION_REFUSED' | 'LAYER_INVALID' | 'LAYER_UNSAFE'
   | 'IMAGE_FORBIDDEN' | 'MEMBER_NOT_FOUND' | 'MEMBER_CONFLICT' | 'MEMBER_FORBIDDEN' | 'QUOTA_EXCEEDED'
   | 'EXPORT_NOT_CONFIGURED' | 'IMAGE_EXPORT_FAILED' | 'IMAGE_HASH_FAILED';
 
@@ -36,6 +36,8 @@ const STATUS: Record<ImageErrorCode, { status: number; retryable: boolean }> = {
   REGISTRY_UNREACHABLE: { status: 503, retryable: true },
   REGISTRY_AUTH_FAILED: { status: 403, retryable: false },
   REGISTRY_ERROR: { status: 502, retryable: true },
+  // A registry, token realm or redirect that leads to an internal address, or downgrades to HTTP.
+  REGISTRY_DESTINATION_REFUSED: { status: 422, retryable: false },
   // A layer that does not decompress, or whose tar could escape the container's root.
   LAYER_INVALID: { status: 422, retryable: false },
   LAYER_UNSAFE: { status: 422, retryable: false },

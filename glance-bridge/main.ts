@@ -11,6 +11,7 @@ import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectUnreferencedBlobs } from './gc.js';
 import { Importer } from './importer.js';
+import { loadCredentials } from '../common/registry-credentials.js';
 import { DEFAULT_RETRY, HttpRegistryClient } from './registry/http.js';
 import { parsePlatform } from './registry/manifest.js';
 import { startRegistryEndpoint, type RegistryEndpoint } from './serve/listener.js';
@@ -50,7 +51,8 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   const reg = config.registry;
   const registry = overrides.registry ?? new HttpRegistryClient({
     insecureHosts: [...reg.insecure_hosts],
-    credentials: reg.username ? { username: reg.username, password: reg.password } : null,
+    credentials: loadCredentials({ file: reg.credentials_file, legacy: { host: reg.credentials_host, username: reg.username, password: reg.password } }),
+    allowedInternal: reg.allowed_internal,
     timeoutMs: reg.request_timeout * 1000,
     maxManifestBytes: reg.max_manifest_bytes,
     maxBlobBytes: reg.max_layer_bytes,

@@ -2,17 +2,27 @@ import { BerthError } from '../../common/errors.js';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { readBody } from '../../common/http-client.js';
 import { imageError, type ImageErrorCode } from '../errors.js';
-import { authorizationFor, parseChallenge, type Credentials } from './auth.js';
+import { registryKey, type Credentials, type CredentialTable } from '../../common/registry-credentials.js';
+import { authorizationFor, parseChallenge } from './auth.js';
+import { DestinationGuard, type Resolver } from './destination.js';
 import { MANIFEST_ACCEPT } from './manifest.js';
 import { DOCKER_HUB } from './reference.js';
 import { ResumingBody, withRetries, type RetryPolicy } from './retry.js';
-import { describeRegistryError, getFollowingRedirects, type RegistryResponse } from './transport.js';
+import { describeRegistryError, getFollowingRedirects, type RegistryResponse, type SendOptions } from './transport.js';
 import type { FetchedBlob, FetchedManifest, RegistryClient, RepositoryRef } from './types.js';
 
 export interface HttpRegistryOptions {
   /** `HOST[:PORT]` entries spoken to over plain HTTP; every other registry over HTTPS. */
   insecureHosts: string[];
-  credentials?: Credentials | null;
+  /** Credentials per registry (`HOST[:PORT]` as in references): each set is sent to its registry only. */
+  credentials?: CredentialTable | null;
+  /**
+   * Internal destinations that may be connected to anyway ([registry] allowed_internal): CIDRs,
+   * or HOST[:PORT]. Every other loopback, link-local, private or reserved address is refused.
+   */
+  allowedInternal?: readonly string[];
+  /** How host names are resolved (tests replace it; the default is the system's resolver). */
+  resolver?: Resolver;
   timeoutMs: number;
   maxManifestBytes: number;
   maxBlobBytes: number;
@@ -27,8 +37,19 @@ export const DEFAULT_RETRY: RetryPolicy = { retries: 5, baseDelayMs: 500, maxDel
 export class HttpRegistryClient implements RegistryClient {
   /** Authorization header per registry and repository: tokens are scoped to one repository. */
   private readonly auth = new Map<string, string>();
+  private readonly guard: DestinationGuard;
 
-  constructor(private readonly opts: HttpRegistryOptions) {}
+  constructor(private readonly opts: HttpRegistryOptions) {
+    this.guard = new DestinationGuard(opts.allowedInternal ?? [], opts.resolver);
+  }
+
+  private get send(): Omit<SendOptions, 'headers'> {
+    return { timeoutMs: this.opts.timeoutMs, guard: this.guard, insecureHosts: this.opts.insecureHosts };
+  }
+
+  private credentialsFor(registry: string): Credentials | null {
+    return this.opts.credentials?.get(registryKey(registry)) ?? null;
+  }
 
   private get retry(): RetryPolicy {
     return this.opts.retry ?? DEFAULT_RETRY;
@@ -42,7 +63,7 @@ export class HttpRegistryClient implements RegistryClient {
 
   async ping(registry: string): Promise<void> {
     const res = await withRetries(this.retry, async () => {
-      const answer = await getFollowingRedirects(new URL('/v2/', this.baseUrl(registry)), { timeoutMs: this.opts.timeoutMs });
+      const answer = await getFollowingRedirects(new URL('/v2/', this.baseUrl(registry)), this.send);
       if (answer.status === 429 || answer.status >= 500) {
         answer.body.resume();
         throw imageError('REGISTRY_ERROR', `${registry} answered GET /v2/ with HTTP ${answer.status}`, { registry, status: answer.status, ...retryAfterOf(answer) });
@@ -105,19 +126,25 @@ export class HttpRegistryClient implements RegistryClient {
   private async get(repo: RepositoryRef, path: string, headers: Record<string, string>, notFound: ImageErrorCode, ok: number[] = [200]): Promise<RegistryResponse> {
     const key = `${repo.registry}/${repo.repository}`;
     const url = new URL(path, this.baseUrl(repo.registry));
-    const send = (authorization?: string) => getFollowingRedirects(url, { headers: { ...headers, ...(authorization ? { authorization } : {}) }, timeoutMs: this.opts.timeoutMs });
+    const send = (authorization?: string) => getFollowingRedirects(url, { ...this.send, headers: { ...headers, ...(authorization ? { authorization } : {}) } });
     let res = await send(this.auth.get(key));
     if (res.status === 401) {
       res.body.resume();
       const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
       if (!challenge) throw imageError('REGISTRY_AUTH_FAILED', `${repo.registry} asked for authentication without a usable challenge`, { registry: repo.registry });
       // A failing token service is retried with the request as a whole, by its caller.
-      const authorization = await authorizationFor(challenge, `repository:${repo.repository}:pull`, this.opts.credentials ?? null, this.opts.timeoutMs);
+      const authorization = await authorizationFor(challenge, `repository:${repo.repository}:pull`, {
+        registry: this.baseUrl(repo.registry),
+        creds: this.credentialsFor(repo.registry),
+        insecure: this.opts.insecureHosts.includes(repo.registry),
+        send: this.send,
+      });
       this.auth.set(key, authorization);
       res = await send(authorization);
     }
     if (ok.includes(res.status)) return res;
-    const reason = await describeRegistryError(res);
+    // The registry's own error text helps the caller; a redirect target's is not repeated.
+    const reason = await describeRegistryError(res, res.url.origin === url.origin);
     const details = { registry: repo.registry, repository: repo.repository, status: res.status, ...retryAfterOf(res) };
     if (res.status === 401 || res.status === 403) {
       this.auth.delete(key);

@@ -54,7 +54,7 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
 
   const state = mkdtempSync(join(tmpdir(), 'berth-bench-images-'));
   b.cleanup(async () => rmSync(state, { recursive: true, force: true }));
-  const images = await startImageService(loadConfig({ env: {}, overrides: { DEFAULT: { state_path: state }, image_store: { listen: '127.0.0.1:0' } } }), { log: silentLogger() });
+  const images = await startImageService(loadConfig({ env: {}, overrides: { DEFAULT: { state_path: state }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }), { log: silentLogger() });
   b.cleanup(() => images.close());
   const image = await createImageClient({ url: images.url }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
 

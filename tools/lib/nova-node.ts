@@ -46,7 +46,7 @@ export async function startNovaNode(cloud: CloudAccess, o: { host: string; regis
     placement: service(cloud.placement),
     glance: { api_url: cloud.glanceUrl, ...service(cloud.glance) },
     image_store: { listen: '127.0.0.1:0', registry_listen: '' },
-    registry: { insecure_hosts: [o.registry] },
+    registry: { insecure_hosts: [o.registry], allowed_internal: [o.registry] },
     agent: { listen: '127.0.0.1:0', token: '' },
   };
   const overrides = mergeSections(base, o.overrides ?? {});

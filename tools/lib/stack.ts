@@ -58,7 +58,7 @@ export async function startStack(opts: { exchange?: string; overrides?: StackOve
   const exchange = opts.exchange ?? `berth-stack-${id}`;
   const state = mkdtempSync(join(tmpdir(), 'berth-stack-'));
   const base = mergeSections(opts.overrides ?? {}, { DEFAULT: { state_path: state, host, control_exchange: exchange } });
-  const images = await startImageService(loadConfig({ env: {}, overrides: mergeSections(base, { image_store: { listen: '127.0.0.1:0' } }) }), { log: silentLogger() });
+  const images = await startImageService(loadConfig({ env: {}, overrides: mergeSections(base, { image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } }) }), { log: silentLogger() });
   // The agent pulls imported images through the image service's registry endpoint, as a deployment with [agent] image_registry does.
   const registry = images.registryEndpoint ? { image_registry: images.registryEndpoint.address } : {};
   const agent = await startAgent(loadConfig({ env: {}, overrides: mergeSections(base, { glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0', ...registry } }) }), { log: silentLogger() });

@@ -41,7 +41,7 @@ describe('berth-agent pulls imported images through the image service registry e
     await run(DOCKER_CLI, ['push', tag], { timeout: 120_000 });
     await run(DOCKER_CLI, ['rmi', tag], { timeout: 60_000 });
     const base = { DEFAULT: { state_path: state, host: `pull-it-${randomUUID().slice(0, 8)}` } };
-    images = await startImageService(loadConfig({ env: {}, overrides: { ...base, image_store: { listen: '127.0.0.1:0' } } }), { log: silentLogger() });
+    images = await startImageService(loadConfig({ env: {}, overrides: { ...base, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }), { log: silentLogger() });
     const endpoint = images.registryEndpoint!.address;
     agent = await startAgent(loadConfig({
       env: {}, overrides: { ...base, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0', token: '', image_registry: endpoint }, docker: { host_url: DOCKER_URL } },

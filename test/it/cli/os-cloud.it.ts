@@ -96,7 +96,7 @@ describe('berth CLI: --os-cloud against the test cloud', function () {
   it('image import --to-glance: the token goes to a Keystone-protected bridge, which exports into Glance', async () => {
     const user = { auth_url: cloud.keystoneUrl, username: cloud.glance.username, password: cloud.glance.password, project_name: cloud.serviceProject };
     bridge = await startImageService(loadConfig({ env: {}, overrides: {
-      DEFAULT: { state_path: join(home, 'bridge') }, registry: { insecure_hosts: [REGISTRY] },
+      DEFAULT: { state_path: join(home, 'bridge') }, registry: { insecure_hosts: [REGISTRY], allowed_internal: [REGISTRY] },
       image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone' },
       glance: { api_url: '', ...user }, keystone_authtoken: user,
     } }), { log: silentLogger() });

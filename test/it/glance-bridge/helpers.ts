@@ -27,13 +27,13 @@ export class CountingRegistryClient implements RegistryClient {
 }
 
 export function realRegistryClient(): HttpRegistryClient {
-  return new HttpRegistryClient({ insecureHosts: [REGISTRY], timeoutMs: 30_000, maxManifestBytes: 4 * 1024 * 1024, maxBlobBytes: 1024 * 1024 * 1024 });
+  return new HttpRegistryClient({ insecureHosts: [REGISTRY], allowedInternal: [REGISTRY], timeoutMs: 30_000, maxManifestBytes: 4 * 1024 * 1024, maxBlobBytes: 1024 * 1024 * 1024 });
 }
 
 /** The image service on a temp state directory and a free port; `imageStore`: more `[image_store]` options. */
 export async function startTestService(registry: RegistryClient, imageStore: Record<string, unknown> = {}): Promise<{ service: ImageServiceHandle; cleanup(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-images-it-'));
-  const config = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', ...imageStore }, registry: { insecure_hosts: [REGISTRY] } } });
+  const config = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', ...imageStore }, registry: { insecure_hosts: [REGISTRY], allowed_internal: [REGISTRY] } } });
   const service = await startImageService(config, { log: silentLogger(), registry });
   return { service, async cleanup() { await service.close(); rmSync(dir, { recursive: true, force: true }); } };
 }

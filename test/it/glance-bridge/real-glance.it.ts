@@ -52,7 +52,7 @@ describe('glance-bridge with the real Glance and Keystone of the test cloud', fu
     dirs.push(dir);
     const user = { auth_url: cloud.keystoneUrl, username: cloud.glance.username, password: cloud.glance.password, project_name: cloud.serviceProject };
     return loadConfig({ env: {}, overrides: {
-      DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', registry_listen: '' }, registry: { insecure_hosts: [REGISTRY] },
+      DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', registry_listen: '' }, registry: { insecure_hosts: [REGISTRY], allowed_internal: [REGISTRY] },
       glance: { api_url: '', ...user }, keystone_authtoken: user, agent: { listen: '127.0.0.1:0', token: '' }, ...more,
     } });
   };

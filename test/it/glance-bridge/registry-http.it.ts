@@ -67,7 +67,7 @@ describe('glance-bridge HttpRegistryClient against the real registry', () => {
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     const host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     try {
-      const viaProxy = new HttpRegistryClient({ insecureHosts: [host], timeoutMs: 10_000, maxManifestBytes: 4 << 20, maxBlobBytes: 1 << 30, retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 100 } });
+      const viaProxy = new HttpRegistryClient({ insecureHosts: [host], allowedInternal: [host], timeoutMs: 10_000, maxManifestBytes: 4 << 20, maxBlobBytes: 1 << 30, retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 100 } });
       const blob = await viaProxy.fetchBlob({ registry: host, repository: 'berth/busybox' }, layer.digest);
       const bytes = await readBody(blob.stream);
       assert.equal(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, layer.digest);
@@ -79,7 +79,7 @@ describe('glance-bridge HttpRegistryClient against the real registry', () => {
   });
 
   it('enforces the manifest size cap', async () => {
-    const tiny = new HttpRegistryClient({ insecureHosts: [REGISTRY], timeoutMs: 10_000, maxManifestBytes: 100, maxBlobBytes: 10 });
+    const tiny = new HttpRegistryClient({ insecureHosts: [REGISTRY], allowedInternal: [REGISTRY], timeoutMs: 10_000, maxManifestBytes: 100, maxBlobBytes: 10 });
     await assert.rejects(tiny.fetchManifest(repo, 'latest'), hasCode('MANIFEST_TOO_LARGE'));
   });
 });
@@ -111,7 +111,8 @@ describe('glance-bridge HttpRegistryClient auth and redirects (stub servers)', (
       res.end();
     });
     servers.push(storage.server, auth.server, registry.server);
-    const client = new HttpRegistryClient({ insecureHosts: [registry.host], credentials: { username: 'u', password: 'p' }, timeoutMs: 5000, maxManifestBytes: 1024, maxBlobBytes: 1024 });
+    // Plain HTTP all the way: the storage a redirect leads to must be an insecure host too.
+    const client = new HttpRegistryClient({ insecureHosts: [registry.host, storage.host], allowedInternal: ['127.0.0.1'], credentials: new Map([[registry.host, { username: 'u', password: 'p' }]]), timeoutMs: 5000, maxManifestBytes: 1024, maxBlobBytes: 1024 });
     await client.ping(registry.host);
     const blob = await client.fetchBlob({ registry: registry.host, repository: 'team/app' }, `sha256:${'1'.repeat(64)}`);
     assert.equal((await readBody(blob.stream)).toString(), 'blob-bytes');
@@ -131,7 +132,7 @@ describe('glance-bridge HttpRegistryClient auth and redirects (stub servers)', (
     servers.push(auth.server, registry.server, web.server);
     // Connection refused is retried (a registry restarting): quickly here.
     const opts = { timeoutMs: 5000, maxManifestBytes: 1024, maxBlobBytes: 1024, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 } };
-    const client = new HttpRegistryClient({ insecureHosts: [registry.host, web.host], ...opts });
+    const client = new HttpRegistryClient({ insecureHosts: [registry.host, web.host], allowedInternal: ['127.0.0.1'], ...opts });
     await assert.rejects(client.fetchManifest({ registry: registry.host, repository: 'a' }, 'latest'), (err: unknown) => hasCode('REGISTRY_AUTH_FAILED')(err) && /DENIED/.test((err as Error).message));
     await assert.rejects(client.ping(web.host), hasCode('REGISTRY_UNREACHABLE'));
     await assert.rejects(client.ping('127.0.0.1:1'), hasCode('REGISTRY_UNREACHABLE'));

@@ -41,7 +41,7 @@ describe('reliability: driver SIGKILL mid-build, restarted', function () {
     state = mkdtempSync(join(tmpdir(), 'berth-kill-'));
     for (const d of ['agent', 'driver']) mkdirSync(join(state, d));
     const agentState = join(state, 'agent');
-    const base = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: agentState, host }, image_store: { listen: '127.0.0.1:0' }, agent: { listen: '127.0.0.1:0' } } });
+    const base = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: agentState, host }, image_store: { listen: '127.0.0.1:0' }, agent: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } });
     images = await startImageService(base, { log: silentLogger() });
     const withImages = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: agentState, host }, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0' } } });
     agent = await startAgent(withImages, { log: silentLogger() });

@@ -49,7 +49,7 @@ function sendBlob(req: IncomingMessage, res: ServerResponse, opts: { honourRange
 describe('glance-bridge registry client: retries and resumed downloads', () => {
   const delays: number[] = [];
   const policy: RetryPolicy = { retries: 3, baseDelayMs: 100, maxDelayMs: 1000, sleep: async (ms) => { delays.push(ms); } };
-  const client = (host: string, timeoutMs = 5000) => new HttpRegistryClient({ insecureHosts: [host], timeoutMs, maxManifestBytes: 4096, maxBlobBytes: 1 << 30, retry: policy });
+  const client = (host: string, timeoutMs = 5000) => new HttpRegistryClient({ insecureHosts: [host], allowedInternal: ['127.0.0.1'], timeoutMs, maxManifestBytes: 4096, maxBlobBytes: 1 << 30, retry: policy });
   const fetchAll = async (host: string, timeoutMs?: number) => readBody((await client(host, timeoutMs).fetchBlob({ registry: host, repository: REPO }, DIGEST)).stream);
 
   beforeEach(() => { delays.length = 0; });

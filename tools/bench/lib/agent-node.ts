@@ -27,7 +27,7 @@ export async function startAgentNode(agentOptions: Record<string, unknown> = {})
   const host = `bench-agent-${randomUUID().slice(0, 8)}`;
   const statePath = mkdtempSync(join(tmpdir(), 'berth-bench-agent-'));
   const base = { DEFAULT: { state_path: statePath, host } };
-  const images = await startImageService(loadConfig({ env: {}, overrides: { ...base, image_store: { listen: '127.0.0.1:0' } } }), { log: silentLogger() });
+  const images = await startImageService(loadConfig({ env: {}, overrides: { ...base, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }), { log: silentLogger() });
   const registry = images.registryEndpoint ? { image_registry: images.registryEndpoint.address } : {};
   const agent = await startAgent(loadConfig({
     env: {}, overrides: { ...base, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0', ...registry, ...agentOptions } },

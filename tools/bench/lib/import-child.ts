@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const images = new ImageRepository(db);
   const blobs = new BlobStore(join(stateDir, 'blobs'));
   await blobs.init();
-  const registry = new ByteCountingClient(new HttpRegistryClient({ insecureHosts: [registryHost], timeoutMs: 60_000, maxManifestBytes: 4 * 1024 * 1024, maxBlobBytes: 10 * 1024 ** 3 }));
+  const registry = new ByteCountingClient(new HttpRegistryClient({ insecureHosts: [registryHost], allowedInternal: [registryHost], timeoutMs: 60_000, maxManifestBytes: 4 * 1024 * 1024, maxBlobBytes: 10 * 1024 ** 3 }));
   const importer = new Importer({
     images, blobs, registry, log: silentLogger(),
     options: { defaultProject: 'bench', platform: { os: 'linux', architecture: 'amd64' }, maxParallelLayers: 4, maxBlobBytes: 10 * 1024 ** 3, ...(scanMode === 'noscan' ? { scan: false as const } : {}) },

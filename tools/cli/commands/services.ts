@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { requestJson, parseEndpoint } from '../../../common/http-client.js';
 import { describeError } from '../../../common/errors.js';
+import { defaultConfigFiles } from '../../../conf/load.js';
 import { PROCESS_NAMES, SERVICES, runningPid, servicePaths, startService, stopService } from '../../lib/supervisor.js';
 import { projectRoot, type ServiceName } from '../../lib/paths.js';
 import type { CliContext } from '../context.js';
@@ -44,6 +45,18 @@ function systemServicesUp(): boolean {
   return r.status === 0 && !/down/.test(r.stdout);
 }
 
+/**
+ * The development set-up (no berth.conf: defaults only) imports from the loopback registry
+ * tools/dev/services.sh runs, which the image service refuses as internal unless allowlisted: the
+ * services started here allow that one registry. A deployment with a config file gets nothing
+ * implicit; it lists its internal registries in [registry] allowed_internal itself.
+ */
+function devRegistryAllowance(): NodeJS.ProcessEnv {
+  if (defaultConfigFiles().length || process.env.BERTH__REGISTRY__ALLOWED_INTERNAL !== undefined) return {};
+  const port = process.env.BERTH_REGISTRY_PORT ?? '5000';
+  return { BERTH__REGISTRY__ALLOWED_INTERNAL: `127.0.0.1:${port},localhost:${port}` };
+}
+
 export function registerServices(program: Command, run: Run): void {
   program.command('up')
     .description('start the Berth services (images, agent, compute) in the background, after the system services')
@@ -55,8 +68,9 @@ export function registerServices(program: Command, run: Run): void {
       }
       const state = ctx.config.DEFAULT.state_path;
       const rows: Record<string, unknown>[] = [];
+      const env = devRegistryAllowance();
       for (const name of SERVICES) {
-        const pid = startService(state, name, {});
+        const pid = startService(state, name, env);
         const healthy = await waitHealthy(ctx, name, 60_000);
         rows.push({ service: PROCESS_NAMES[name], pid, status: healthy ? 'up' : 'FAILED', endpoint: endpointOf(ctx, name), log: servicePaths(state, name).logFile });
         if (!healthy) {
