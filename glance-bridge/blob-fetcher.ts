@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream';
+import { checkAnnouncedSize, DeclaredSizeLimit } from './declared-size.js';
 import { imageError } from './errors.js';
 import { layerCompression, LayerScanner, type ScanLimits } from './layer-scan.js';
 import type { BlobStore } from './store/blobs.js';
@@ -99,7 +101,15 @@ export class BlobFetcher {
   private async fetchInto(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<void> {
     const compression = layerCompression(blob.mediaType);
     const scanner = opts.scan && compression ? new LayerScanner(blob.digest, compression, opts.scan) : null;
-    const { stream } = await this.registry.fetchBlob(repo, blob.digest);
+    const { stream: body, size } = await this.registry.fetchBlob(repo, blob.digest);
+    try {
+      checkAnnouncedSize(blob.digest, blob.size, size);
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
+    // Bounded by what the manifest declared, not only by the global cap: the download stops there.
+    const stream = pipeline(body, new DeclaredSizeLimit(blob.digest, blob.size), () => undefined);
     try {
       await this.store.put(blob.digest, stream, {
         expectedSize: blob.size, maxBytes: opts.maxBlobBytes, ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
