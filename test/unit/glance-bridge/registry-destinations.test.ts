@@ -30,14 +30,14 @@ interface Stub { host: string; port: number; requests: IncomingMessage[] }
 const open: Array<ReturnType<typeof createServer>> = [];
 
 /** A stub HTTP server (HTTPS with `tls`) on `address`, recording its requests. */
-async function stub(address: string, handler: (req: IncomingMessage, res: ServerResponse) => void, tls?: { key: Buffer; cert: Buffer }): Promise<Stub> {
+async function stub(address: string, handler: (req: IncomingMessage, res: ServerResponse) => void, tls?: { key: Buffer; cert: Buffer }, port = 0): Promise<Stub> {
   const requests: IncomingMessage[] = [];
   const listener: RequestListener = (req, res) => { requests.push(req); handler(req, res); };
   const server = tls ? createTlsServer(tls, listener) : createServer(listener);
   open.push(server);
-  await new Promise<void>((resolve) => server.listen(0, address, resolve));
-  const port = (server.address() as AddressInfo).port;
-  return { host: `${address}:${port}`, port, requests };
+  await new Promise<void>((resolve) => server.listen(port, address, resolve));
+  const bound = (server.address() as AddressInfo).port;
+  return { host: `${address}:${bound}`, port: bound, requests };
 }
 
 /** A registry that challenges for a Bearer token from `realm` and serves anything once it has one. */
@@ -122,6 +122,21 @@ describe('glance-bridge registry client: destinations and credentials', () => {
       const c = client('127.0.0.1:1', { insecureHosts: [internal.host] });
       await assert.rejects(c.ping(internal.host), failsWith('REGISTRY_DESTINATION_REFUSED'));
       assert.equal(internal.requests.length, 0);
+    });
+
+    it('checks the address of each connection as it is made: a name rebound to an internal address is refused', async () => {
+      const reg = await stub('127.0.0.1', (_req, res) => { res.setHeader('connection', 'close'); res.end('{}'); });
+      // Same port on the address the name is rebound to: only the address check keeps the request from it.
+      const rebound = await stub('127.0.0.2', (_req, res) => res.end('blob'), undefined, reg.port);
+      const answers = ['127.0.0.1', '127.0.0.2'];
+      const looked: string[] = [];
+      const resolver: Resolver = async () => { const address = answers[Math.min(looked.length, 1)]!; looked.push(address); return [{ address, family: 4 }]; };
+      const name = `rebind.test:${reg.port}`;
+      const c = client(name, { resolver, allowedInternal: [reg.host] });
+      await c.ping(name);
+      await assert.rejects(fetchBlob(c, name), failsWith('REGISTRY_DESTINATION_REFUSED', /127\.0\.0\.2/));
+      assert.deepEqual(looked, ['127.0.0.1', '127.0.0.2'], 'one lookup per connection, the one connected with');
+      assert.equal(rebound.requests.length, 0);
     });
 
     it('reaches an allowlisted internal host by name, at the address its lookup returned', async () => {
