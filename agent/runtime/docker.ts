@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
 import { readBody } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
+import { untaggedArchive } from '../archive-untag.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
 import { DockerApi, refusal } from './docker-api.js';
 import { toContainerInfo, type DockerContainer } from './docker-inspect.js';
@@ -91,10 +92,17 @@ export class DockerRuntime implements ContainerRuntime {
     return plugged ? { ...stats, network: plugged } : stats;
   }
 
+  /**
+   * Loads an image archive with every name in it removed first (untaggedArchive): whatever store
+   * it came from, a load adds an image under its id and never moves a tag on this host.
+   */
   async loadImage(archive: NodeJS.ReadableStream): Promise<void> {
-    const source = archive instanceof Readable ? archive : new Readable().wrap(archive);
+    const download = archive instanceof Readable ? archive : new Readable().wrap(archive);
     let sourceError: unknown;
-    source.once('error', (err) => { sourceError = err; });
+    download.once('error', (err) => { sourceError = err; });
+    const source = untaggedArchive(download);
+    let refusedArchive: unknown;
+    source.once('error', (err) => { if (sourceError === undefined) refusedArchive = err; });
     let text: string;
     let status: number;
     try {
@@ -106,8 +114,12 @@ export class DockerRuntime implements ContainerRuntime {
       text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
     } catch (err) {
       if (sourceError !== undefined) throw agentError('IMAGE_FETCH_FAILED', 'image download broke off while loading it into the runtime', {}, sourceError);
+      if (refusedArchive !== undefined) throw refusedArchive;
       throw err;
     }
+    // The engine may have answered before the rewrite found what it refuses; what it loaded is
+    // then caught by the caller's image id check, and the refusal is the error to report.
+    if (refusedArchive !== undefined) throw refusedArchive;
     const problem = streamProblem(status, text);
     if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${problem}`);
   }
