@@ -15,8 +15,8 @@ interface DockerContainerSummary {
   NetworkSettings?: { Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } | null }> | null };
 }
 
-/** What plugging a container into a project network needs from the engine's network. */
-export interface BridgeInfo { bridge: string; prefix: number; gateway: string }
+/** What plugging a container into a project network needs from the engine's network; `projectId` is whose network it is. */
+export interface BridgeInfo { bridge: string; prefix: number; gateway: string; projectId: string | null }
 
 /** The network operations of the ContainerRuntime on the Docker Engine API. */
 export class DockerNetworks {
@@ -82,7 +82,9 @@ export class DockerNetworks {
       throw agentError('RUNTIME_ERROR', `project network ${name} no longer exists`, { reason: STALE_NETWORK });
     }
     // Docker names a user-defined network's bridge br-<first 12 of its id> unless told otherwise.
-    const info = { bridge: n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`, prefix, gateway: config.Gateway };
+    const info = {
+      bridge: n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`, prefix, gateway: config.Gateway, projectId: n.Labels?.[LABEL_PROJECT] || null,
+    };
     this.bridges.set(name, info);
     return info;
   }

@@ -6,7 +6,8 @@ import { KeyedSerializer } from '../serial.js';
 import { refusal, type DockerApi } from './docker-api.js';
 import type { DockerContainer } from './docker-inspect.js';
 import type { DockerNetworks } from './docker-network.js';
-import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, ownedBy } from './types.js';
+import { agentError } from '../errors.js';
+import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, ownedBy } from './types.js';
 import { VethPlumber, type VethCounters } from './veth.js';
 
 /** Follows the engine's container starts, keeping plugged containers plugged; see DockerPlugs.follow. */
@@ -54,7 +55,12 @@ export class DockerPlugs {
       if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || pid <= 0) return c;
       if (this.plugged.get(uuid)?.pid === pid && await this.veth.attached(uuid)) return c;
       const attach = async (fresh: boolean): Promise<void> => {
-        const { bridge, prefix, gateway } = await this.networks.bridge(name, fresh);
+        const { bridge, prefix, gateway, projectId } = await this.networks.bridge(name, fresh);
+        // The network labels are read from a container whose image is anybody's: a container is
+        // only ever plugged into its own project's network (the project label Berth always sets).
+        if (!projectId || projectId !== labels[LABEL_PROJECT]) {
+          throw agentError('RUNTIME_ERROR', `instance ${uuid} is labelled with network ${name}, which is not its project's`, { uuid });
+        }
         await this.veth.attach({ uuid, pid, bridge, ipv4, prefix, gateway, macAddress });
       };
       try {

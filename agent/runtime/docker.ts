@@ -12,7 +12,7 @@ import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
 import { readLogFrames } from './log-frames.js';
 import {
-  containerName, LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, ownedBy, STALE_NETWORK,
+  BERTH_LABEL_PREFIX, containerName, LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, ownedBy, STALE_NETWORK,
   type ContainerInfo, type ContainerNetwork, type ContainerRuntime, type ContainerSpec, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
 } from './types.js';
 
@@ -47,6 +47,7 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly api: DockerApi;
   private readonly networks: DockerNetworks;
   private readonly plugs: DockerPlugs;
+  private readonly imageLabels = new Map<string, string[]>();
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
     this.networks = new DockerNetworks(this.api);
@@ -142,9 +143,11 @@ export class DockerRuntime implements ContainerRuntime {
 
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
     if (spec.network && this.attach === 'agent') await this.checkAddressFree(spec.uuid, spec.network);
+    const inherited = await this.berthLabelsOfImage(spec.imageId);
+    if (inherited === null) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
     const res = await this.api.json<{ Id: string }>({
       method: 'POST', path: '/containers/create', query: { name: containerName(spec.uuid) },
-      body: createBody(spec, this.opts.restartPolicy ?? 'no', this.opts.host, this.attach), accept: [404, 409], what: 'create the container',
+      body: createBody(spec, this.opts.restartPolicy ?? 'no', this.opts.host, this.attach, inherited), accept: [404, 409], what: 'create the container',
     });
     if (res.status === 404 && spec.network && /network/i.test(res.message)) {
       throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`, { uuid: spec.uuid, reason: STALE_NETWORK });
@@ -169,6 +172,23 @@ export class DockerRuntime implements ContainerRuntime {
     // known already; on the default bridge only the engine knows the address (read after start).
     if (!spec.network) return { info: started ? toContainerInfo(started) : vanished(spec.uuid), created: true };
     return { info: startedInfo(spec, createdAt), created: true };
+  }
+
+  /**
+   * The labels under Berth's prefix an image would pass on to its containers; null when the image
+   * is not present. An image id names fixed content, so the answer is kept.
+   */
+  private async berthLabelsOfImage(imageId: string): Promise<string[] | null> {
+    const known = this.imageLabels.get(imageId);
+    if (known) return known;
+    const res = await this.api.json<{ Id?: string; Config?: { Labels?: Record<string, string> | null } }>({
+      path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image',
+    });
+    if (res.status !== 200 || res.body?.Id !== imageId) return null;
+    const keys = Object.keys(res.body.Config?.Labels ?? {}).filter((k) => k.startsWith(BERTH_LABEL_PREFIX));
+    if (this.imageLabels.size >= 4096) this.imageLabels.clear();
+    this.imageLabels.set(imageId, keys);
+    return keys;
   }
 
   /**
@@ -326,7 +346,11 @@ export class DockerRuntime implements ContainerRuntime {
 }
 
 /** The Engine API body of a create; exported so that benchmarks can send the same one straight to dockerd. */
-export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, host: string | undefined, attach: NetworkAttach): Record<string, unknown> {
+/**
+ * `inherited`: the image's labels under Berth's prefix, each overridden with '' unless Berth sets
+ * it here (see BERTH_LABEL_PREFIX).
+ */
+export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, host: string | undefined, attach: NetworkAttach, inherited: readonly string[] = []): Record<string, unknown> {
   const net = spec.network;
   const byEngine = net && attach === 'engine' ? net : undefined;
   const byAgent = net && attach === 'agent' ? net : undefined;
@@ -336,6 +360,7 @@ export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, ho
     ...(byEngine ? { MacAddress: byEngine.macAddress } : {}),
     ...(byEngine ? { NetworkingConfig: { EndpointsConfig: { [byEngine.name]: { IPAMConfig: { IPv4Address: byEngine.ipv4 } } } } } : {}),
     Labels: {
+      ...Object.fromEntries(inherited.map((k) => [k, ''])),
       [LABEL_INSTANCE]: spec.uuid, [LABEL_PROJECT]: spec.projectId, [LABEL_IMAGE]: spec.glanceImageId, ...(host ? { [LABEL_HOST]: host } : {}),
       ...(byAgent ? { [LABEL_NETWORK]: byAgent.name, [LABEL_IPV4]: byAgent.ipv4, [LABEL_MAC]: byAgent.macAddress } : {}),
     },

@@ -16,6 +16,15 @@ import type { FlavorSpec } from '../client/types.js';
 /** Engine-level states, as Docker names them. */
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
+/**
+ * Every label under this prefix on a container is Berth's to set. Docker copies an image's labels
+ * onto containers made from it, and an image is anybody's (a tenant's `LABEL`, or a snapshot,
+ * whose commit keeps the source instance's labels): at create, each label of the image under the
+ * prefix that Berth does not set itself is overridden with '' (Docker cannot remove one), and ''
+ * reads as absent.
+ */
+export const BERTH_LABEL_PREFIX = 'org.openstack.berth.';
+
 export const LABEL_INSTANCE = 'org.openstack.berth.instance';
 export const LABEL_PROJECT = 'org.openstack.berth.project';
 export const LABEL_IMAGE = 'org.openstack.berth.image';
@@ -38,7 +47,7 @@ export const LABEL_MAC = 'org.openstack.berth.mac';
  */
 export function ownedBy(labels: Record<string, string> | null | undefined, host: string | undefined): boolean {
   const owner = labels?.[LABEL_HOST];
-  return owner === undefined || host === undefined || owner === host;
+  return owner === undefined || owner === '' || host === undefined || owner === host;
 }
 
 /**

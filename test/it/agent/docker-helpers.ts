@@ -76,7 +76,7 @@ export interface TestAgent {
   close(project: string, images: string[]): Promise<void>;
 }
 
-export async function startTestAgent(overrides: { DEFAULT?: Record<string, unknown>; agent?: Record<string, unknown> } = {}): Promise<TestAgent> {
+export async function startTestAgent(overrides: { DEFAULT?: Record<string, unknown>; agent?: Record<string, unknown>; docker?: Record<string, unknown> } = {}): Promise<TestAgent> {
   const stateDir = mkdtempSync(join(tmpdir(), 'berth-agent-it-'));
   const store = new FakeImageService();
   const baseGlanceId = randomUUID();
@@ -85,7 +85,7 @@ export async function startTestAgent(overrides: { DEFAULT?: Record<string, unkno
     env: {},
     overrides: {
       DEFAULT: { state_path: stateDir, ...overrides.DEFAULT }, agent: { listen: '127.0.0.1:0', token: '', ...overrides.agent },
-      docker: { host_url: DOCKER_URL, stop_timeout: 5 },
+      docker: { host_url: DOCKER_URL, stop_timeout: 5, ...overrides.docker },
     },
   });
   const agent = await startAgent(config, { images: store, log: silentLogger() });
