@@ -10,6 +10,8 @@ import { incomingValidator } from '../common/keystone/index.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentServices } from './app.js';
 import type { AgentKeystoneAuth } from './auth.js';
+import { GuestFirewall, type GuestFirewallSpec } from './network/guest-firewall.js';
+import { formatCidr, parseCidr } from './network/ipv4.js';
 import { hostGuestNameservers } from './network/resolv.js';
 import { DockerRuntime } from './runtime/docker.js';
 import type { ContainerRuntime } from './runtime/types.js';
@@ -54,6 +56,13 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   cleanup?.unref();
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.agent.listen));
+  if (docker && config.agent.guest_firewall) {
+    // Before the agent reports itself ready: no guest it starts is ever unfiltered.
+    await new GuestFirewall(guestFirewallSpec(config, url), log).install().catch(async (err: unknown) => {
+      await new Promise((resolve) => server.close(resolve));
+      throw err;
+    });
+  }
   // Containers the agent plugged in need it again whenever something else starts them.
   const plugWatch = docker?.keepPlugged(log);
   log.info({ url, runtime: config.docker.host_url, runtime_reachable: await runtime.ping() }, 'berth-agent listening');
@@ -78,6 +87,33 @@ export function incomingKeystoneAuth(config: Config): AgentKeystoneAuth | undefi
   if (config.agent.auth_strategy === 'token') return undefined;
   const incoming = incomingValidator(`[agent] auth_strategy = ${config.agent.auth_strategy}`, config.keystone_authtoken);
   return { ...incoming, roles: config.agent.keystone_roles };
+}
+
+/**
+ * What guests may not reach on this host: the ports of Berth's services as configured here (the
+ * agent's as it listens, `url`), and the extra ones the operator names.
+ */
+export function guestFirewallSpec(config: Config, url: string): GuestFirewallSpec {
+  const ports = [url, config.glance.api_url, config.agent.image_registry, config.image_store.listen, config.image_store.registry_listen].map(portOf);
+  const pool = parseCidr(config.agent.project_subnet_pool);
+  if (!pool) throw new Error(`[agent] project_subnet_pool ${JSON.stringify(config.agent.project_subnet_pool)} is not an IPv4 CIDR`);
+  return {
+    chain: config.agent.guest_firewall_chain,
+    sources: [formatCidr(pool)],
+    blockedPorts: [...ports, ...config.agent.guest_blocked_ports.map(Number)].filter((p): p is number => p !== null && p !== 0),
+    allowMetadata: config.agent.guest_metadata_access,
+  };
+}
+
+/** The TCP port of a URL (its scheme's default when it names none) or of HOST:PORT; null for a unix socket or nothing. */
+function portOf(value: string): number | null {
+  if (!value || value.startsWith('unix:') || value.startsWith('/')) return null;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    const u = new URL(value);
+    return u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+  }
+  const addr = parseListen(value);
+  return 'port' in addr ? addr.port : null;
 }
 
 /** Imported only when no ImageService is injected, so in-process starts need no image client. */

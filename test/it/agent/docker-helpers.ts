@@ -84,7 +84,9 @@ export async function startTestAgent(overrides: { DEFAULT?: Record<string, unkno
   const config = loadConfig({
     env: {},
     overrides: {
-      DEFAULT: { state_path: stateDir, ...overrides.DEFAULT }, agent: { listen: '127.0.0.1:0', token: '', ...overrides.agent },
+      DEFAULT: { state_path: stateDir, ...overrides.DEFAULT },
+      // The guest firewall is host-wide state: only the tests of it turn it on, with a chain of their own.
+      agent: { listen: '127.0.0.1:0', token: '', guest_firewall: false, ...overrides.agent },
       docker: { host_url: DOCKER_URL, stop_timeout: 5, ...overrides.docker },
     },
   });
