@@ -11,7 +11,7 @@ export const CONSOLE_MAX_BYTES = 1024 * 1024;
 
 export interface InstanceManagerDeps {
   runtime: ContainerRuntime;
-  images: { ensureImage(glanceId: string): Promise<string>; forget(glanceId: string): void };
+  images: { ensureImage(glanceId: string, projectId?: string): Promise<string>; forget(glanceId: string): void };
   networks: ProjectNetworks;
   drives: ConfigDrives;
   log: Logger;
@@ -88,7 +88,7 @@ export class InstanceManager {
 
   private async createOnce(uuid: string, spec: InstanceSpec, neverStarted: boolean): Promise<{ info: ContainerInfo; created: boolean }> {
     const { runtime, images, networks, drives } = this.deps;
-    const imageId = await images.ensureImage(spec.image_id);
+    const imageId = await images.ensureImage(spec.image_id, spec.project_id);
     const base: ContainerSpec = { uuid, imageId, glanceImageId: spec.image_id, projectId: spec.project_id, hostname: spec.hostname, flavor: spec.flavor };
     // A container an earlier call made but never started keeps its network and drive.
     if (neverStarted) return runtime.createContainer(base);

@@ -97,7 +97,7 @@ export class DockerRuntime implements ContainerRuntime {
    * Loads an image archive with every name in it removed first (untaggedArchive): whatever store
    * it came from, a load adds an image under its id and never moves a tag on this host.
    */
-  async loadImage(archive: NodeJS.ReadableStream): Promise<void> {
+  async loadImage(archive: NodeJS.ReadableStream): Promise<string[]> {
     const download = archive instanceof Readable ? archive : new Readable().wrap(archive);
     let sourceError: unknown;
     download.once('error', (err) => { sourceError = err; });
@@ -123,9 +123,10 @@ export class DockerRuntime implements ContainerRuntime {
     if (refusedArchive !== undefined) throw refusedArchive;
     const problem = streamProblem(status, text);
     if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${problem}`);
+    return loadedIds(text);
   }
 
-  async pullImage(reference: string): Promise<void> {
+  async pullImage(reference: string): Promise<string> {
     const at = reference.lastIndexOf('@');
     const colon = reference.lastIndexOf(':');
     // fromImage takes the repository, tag the tag or digest; a colon before the last slash is a port.
@@ -139,6 +140,9 @@ export class DockerRuntime implements ContainerRuntime {
     const text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
     const problem = streamProblem(res.status, text);
     if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not pull ${reference}: ${problem}`, { reference });
+    const pulled = await this.api.json<{ Id?: string }>({ path: `/images/${encodeURIComponent(reference)}/json`, accept: [404], what: 'inspect a pulled image' });
+    if (pulled.status !== 200 || typeof pulled.body?.Id !== 'string') throw agentError('IMAGE_FETCH_FAILED', `container runtime pulled ${reference} but does not have it`, { reference });
+    return pulled.body.Id;
   }
 
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
@@ -412,6 +416,21 @@ function messageOf(text: string): string | undefined {
   } catch {
     return text.trim() ? text.trim().slice(0, 300) : undefined;
   }
+}
+
+/**
+ * The image ids a load reports: an untagged image is reported as `Loaded image ID: sha256:…`
+ * (moby image/tar/load.go), one message per image.
+ */
+function loadedIds(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    let msg: { stream?: unknown };
+    try { msg = JSON.parse(line) as typeof msg; } catch { continue; }
+    const m = typeof msg.stream === 'string' ? /^Loaded image ID: (sha256:[0-9a-f]{64})\s*$/.exec(msg.stream) : null;
+    if (m) out.push(m[1]!);
+  }
+  return out;
 }
 
 /**

@@ -120,19 +120,21 @@ export interface ContainerRuntime {
   imagesInUse(): Promise<Set<string>>;
 
   /**
-   * Loads a docker-archive tar. Idempotent: loading an image already present is a no-op.
-   * Post-condition: every image in the archive is present, or it threw IMAGE_FETCH_FAILED.
-   * Callers verify the id they expect with hasImage: archives name images by tag, not by id.
+   * Loads a docker-archive tar, with no name: whatever tags the archive names are not applied.
+   * Idempotent: loading an image already present is a no-op. Resolves with the ids of the images
+   * the archive held, as the engine computed them (the caller checks the one it expects is among
+   * them: the image being present says nothing of what this archive held); IMAGE_FETCH_FAILED
+   * when it could not.
    */
-  loadImage(archive: NodeJS.ReadableStream): Promise<void>;
+  loadImage(archive: NodeJS.ReadableStream): Promise<string[]>;
 
   /**
    * Pulls `reference` (`HOST:PORT/REPOSITORY@sha256:…` or `…:TAG`) from its registry; the engine
    * fetches only the layers it lacks. Post-condition: the image is present, or it threw
    * IMAGE_FETCH_FAILED (unknown image, registry unreachable or refusing; RUNTIME_UNAVAILABLE when
-   * the engine itself is). Callers verify the id they expect with hasImage.
+   * the engine itself is). Resolves with the engine id of what `reference` now names.
    */
-  pullImage(reference: string): Promise<void>;
+  pullImage(reference: string): Promise<string>;
 
   /**
    * Creates and starts the container for `spec.uuid`, labelled with instance, project and

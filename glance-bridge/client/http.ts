@@ -60,6 +60,12 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
   return {
     getImage,
 
+    async getMember(id, memberId) {
+      // Glance answers 404 both for no such member and for an image that is not shared.
+      const res = await json<{ status: string }>('GET', `/v2/images/${encodeURIComponent(id)}/members/${encodeURIComponent(memberId)}`, undefined, [404, 403]);
+      return res.status === 200 ? res.body : null;
+    },
+
     async listImages(filters = {}) {
       const images: GlanceImage[] = [];
       let path: string | undefined = `/v2/images?${new URLSearchParams({ limit: '1000', ...filters }).toString()}`;

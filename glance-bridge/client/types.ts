@@ -65,6 +65,11 @@ export interface ImageService {
    * the Glance of its `[glance]` section; resolves to the remote image, active and verified.
    */
   exportImage?(id: string, opts?: { visibility?: GlanceImage['visibility']; name?: string }): Promise<GlanceImage>;
+  /**
+   * The membership of project `memberId` in shared image `id` (GET /v2/images/{id}/members/{member}),
+   * null when it is not a member. Optional: without it, only the owner may use a shared image.
+   */
+  getMember?(id: string, memberId: string): Promise<{ status: string } | null>;
   /** Adds (or overwrites) custom properties with Glance's JSON-patch `add` ops; resolves to the image. */
   setProperties?(id: string, properties: Record<string, string>): Promise<GlanceImage>;
   /** Sets container_format and disk_format of a queued image (JSON-patch `replace`, as Glance wants for core attributes). */

@@ -65,7 +65,7 @@ export class FakeContainerRuntime implements ContainerRuntime {
     };
   }
 
-  async loadImage(archive: NodeJS.ReadableStream): Promise<void> {
+  async loadImage(archive: NodeJS.ReadableStream): Promise<string[]> {
     this.reachable();
     this.loads++;
     let ids: string[];
@@ -73,14 +73,16 @@ export class FakeContainerRuntime implements ContainerRuntime {
       throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${(err as Error).message}`);
     }
     for (const id of ids) this.images.add(id);
+    return ids;
   }
 
-  async pullImage(reference: string): Promise<void> {
+  async pullImage(reference: string): Promise<string> {
     this.reachable();
     const imageId = this.registry.get(reference);
     if (!imageId) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not pull ${reference}: manifest unknown`, { reference });
     this.pulls++;
     this.images.add(imageId);
+    return imageId;
   }
 
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {

@@ -30,6 +30,9 @@ export class FakeImageService implements ImageService {
     return image;
   }
 
+  /** Glance's members call; unset, like an image service without it. */
+  getMember?: (id: string, memberId: string) => Promise<{ status: string } | null>;
+
   async getImage(id: string): Promise<GlanceImage | null> {
     return this.records.get(id) ?? null;
   }

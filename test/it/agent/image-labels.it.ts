@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { InstanceSpec } from '../../../agent/client/types.js';
 import { LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT } from '../../../agent/runtime/types.js';
-import { TEST_IMAGE, docker, removeLabelled, startTestAgent, type TestAgent } from './docker-helpers.js';
+import { TEST_IMAGE, docker, removeLabelled, saveImage, startTestAgent, type TestAgent } from './docker-helpers.js';
 
 const PROJECT = 'berth-it-image-labels';
 
@@ -40,7 +40,7 @@ describe('berth-agent on dockerd: an image\'s own Berth labels', function () {
 
       it('creates, lists and reboots the instance with only the labels Berth set', async () => {
         const glanceId = randomUUID();
-        t.store.add(glanceId, { docker_image_id: hostileImage }, () => Promise.reject(new Error('the image is on the host already')));
+        t.store.add(glanceId, { docker_image_id: hostileImage }, () => saveImage(hostileImage));
         const uuid = randomUUID();
         const created = await t.client.createInstance(uuid, spec(glanceId));
         assert.equal(created.project_id, PROJECT);

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ImageRecords } from '../../../agent/image-records.js';
 import { ImageCache } from '../../../agent/images.js';
 import { BerthError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
@@ -30,13 +34,75 @@ describe('ImageCache.ensureImage', () => {
     assert.equal(store.downloads, 1, 'a present image is not fetched again');
   });
 
-  it('goes by digest, not by name: an image already present is never downloaded', async () => {
+  it('goes by digest, not by name: an image this agent loaded from the same Glance image is never downloaded again', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'berth-images-'));
+    try {
+      const a = await buildDockerArchive('berth/a:1');
+      const id = randomUUID();
+      store.add(id, { docker_image_id: a.imageId }, a.tar);
+      await new ImageCache(store, runtime, { records: ImageRecords.at(state) }).ensureImage(id);
+      // Another agent process (a restart): the record of the load stands for the verification.
+      assert.equal(await new ImageCache(store, runtime, { records: ImageRecords.at(state) }).ensureImage(id), a.imageId);
+      assert.equal(store.downloads, 1);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  it('fetches a Glance image\'s own content once even when an image of its docker_image_id is present, and does not take ownership of that image', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'berth-images-'));
+    try {
+      const records = ImageRecords.at(state);
+      const cached = new ImageCache(store, runtime, { records });
+      const a = await buildDockerArchive('berth/a:1');
+      runtime.images.add(a.imageId);
+      const id = randomUUID();
+      store.add(id, { docker_image_id: a.imageId }, a.tar);
+      assert.equal(await cached.ensureImage(id), a.imageId);
+      assert.equal(await cached.ensureImage(id), a.imageId);
+      assert.equal(store.downloads, 1);
+      assert.equal(records.get(a.imageId), undefined, 'an image that was on the host before is not this agent\'s to clean up');
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  it('does not lend an image on the host to a Glance image that only names its docker_image_id (another project\'s private image)', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'berth-images-'));
+    try {
+      const cached = new ImageCache(store, runtime, { records: ImageRecords.at(state) });
+      const secret = await buildDockerArchive('berth/secret:1');
+      const victim = randomUUID();
+      store.add(victim, { docker_image_id: secret.imageId, owner: 'project-a', visibility: 'private' }, secret.tar);
+      await cached.ensureImage(victim, 'project-a');
+      // Project B's own image, claiming A's content by id, with data of its own.
+      const own = await buildDockerArchive('berth/own:1');
+      const claim = randomUUID();
+      store.add(claim, { docker_image_id: secret.imageId, owner: 'project-b', visibility: 'private' }, own.tar);
+      await rejectsWith(cached.ensureImage(claim, 'project-b'), 'IMAGE_FETCH_FAILED', /does not match/);
+      await rejectsWith(cached.ensureImage(claim), 'IMAGE_FETCH_FAILED', /does not match/);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  it('lets a project use an image only when its owner and visibility let that project read it', async () => {
     const a = await buildDockerArchive('berth/a:1');
-    runtime.images.add(a.imageId);
-    const id = randomUUID();
-    store.add(id, { docker_image_id: a.imageId }, a.tar);
-    await cache.ensureImage(id);
-    assert.equal(store.downloads, 0);
+    const image = (props: Record<string, unknown>): string => { const id = randomUUID(); store.add(id, { docker_image_id: a.imageId, owner: 'owner', ...props }, a.tar); return id; };
+    const priv = image({ visibility: 'private' });
+    const pub = image({ visibility: 'public' });
+    const community = image({ visibility: 'community' });
+    const shared = image({ visibility: 'shared' });
+    assert.equal(await cache.ensureImage(priv, 'owner'), a.imageId);
+    await rejectsWith(cache.ensureImage(priv, 'other'), 'IMAGE_NOT_FOUND');
+    assert.equal(await cache.ensureImage(pub, 'other'), a.imageId);
+    assert.equal(await cache.ensureImage(community, 'other'), a.imageId);
+    // Without a members call, a shared image is its owner's only; with it, its members' too.
+    await rejectsWith(cache.ensureImage(shared, 'member'), 'IMAGE_NOT_FOUND');
+    store.getMember = async (id, member) => (id === shared && member === 'member' ? { status: 'accepted' } : null);
+    assert.equal(await cache.ensureImage(shared, 'member'), a.imageId);
+    await rejectsWith(cache.ensureImage(shared, 'other'), 'IMAGE_NOT_FOUND');
+    assert.equal(await cache.ensureImage(shared, 'owner'), a.imageId);
   });
 
   it('shares one download between concurrent calls', async () => {
