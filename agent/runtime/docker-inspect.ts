@@ -5,7 +5,7 @@ export interface DockerContainer {
   Created?: string;
   State?: { Status?: string; Running?: boolean; Pid?: number; OOMKilled?: boolean; ExitCode?: number; StartedAt?: string };
   Config?: { Labels?: Record<string, string> | null };
-  NetworkSettings?: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } | null }> | null };
+  NetworkSettings?: { SandboxKey?: string; IPAddress?: string; Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } | null }> | null };
 }
 
 const STATES: ReadonlySet<string> = new Set<ContainerState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);

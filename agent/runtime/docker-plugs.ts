@@ -15,8 +15,8 @@ export interface PlugWatch { stop(): void }
 
 /** What the last plug of a container saw. */
 interface Plugged {
-  /** The pid whose network namespace got the pair. */
-  pid: number;
+  /** The network namespace (sandbox key) that got the pair: a new start makes a new one. */
+  netns: string;
   /** When (ms) the plug read the container's state: a start event older than that was seen by it. */
   readAt: number;
 }
@@ -51,9 +51,9 @@ export class DockerPlugs {
       const c = await this.inspect(uuid);
       const labels = c?.Config?.Labels ?? {};
       const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
-      const pid = c?.State?.Pid ?? 0;
-      if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || pid <= 0) return c;
-      if (this.plugged.get(uuid)?.pid === pid && await this.veth.attached(uuid)) return c;
+      const netns = c?.NetworkSettings?.SandboxKey ?? '';
+      if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || !netns) return c;
+      if (this.plugged.get(uuid)?.netns === netns && await this.veth.attached(uuid)) return c;
       const attach = async (fresh: boolean): Promise<void> => {
         const { bridge, prefix, gateway, projectId } = await this.networks.bridge(name, fresh);
         // The network labels are read from a container whose image is anybody's: a container is
@@ -61,7 +61,7 @@ export class DockerPlugs {
         if (!projectId || projectId !== labels[LABEL_PROJECT]) {
           throw agentError('RUNTIME_ERROR', `instance ${uuid} is labelled with network ${name}, which is not its project's`, { uuid });
         }
-        await this.veth.attach({ uuid, pid, bridge, ipv4, prefix, gateway, macAddress });
+        await this.veth.attach({ uuid, netns, bridge, ipv4, prefix, gateway, macAddress });
       };
       try {
         await attach(false);
@@ -70,7 +70,7 @@ export class DockerPlugs {
         if (!/cannot find device/i.test(describeError(err))) throw err;
         await attach(true);
       }
-      this.plugged.set(uuid, { pid, readAt });
+      this.plugged.set(uuid, { netns, readAt });
       return c;
     });
   }

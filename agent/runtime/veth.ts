@@ -6,8 +6,13 @@ import { agentError } from '../errors.js';
 /** What one container gets on its project's bridge. */
 export interface VethAttachment {
   uuid: string;
-  /** Pid of the container's first process: its network namespace is the container's. */
-  pid: number;
+  /**
+   * The container's network namespace as the engine keeps it mounted (`NetworkSettings.SandboxKey`,
+   * /var/run/docker/netns/<sandbox>). Addressed by this path, never by the pid of the container's
+   * first process: that pid can exit and be reused by another process (another tenant's) between
+   * the engine's answer and the plug, and its namespace would get the pair.
+   */
+  netns: string;
   /** The Linux bridge of the project network. */
   bridge: string;
   ipv4: string;
@@ -89,14 +94,14 @@ export class VethPlumber {
     // A pair made here is removed again when any later step fails; an existing one is left alone.
     const guestSide = batch([`addr add ${a.ipv4}/${a.prefix} dev eth0`, 'link set eth0 up', `route add default via ${a.gateway} dev eth0`]);
     await this.shell.run(
-      `${IP} link add ${host} type veth peer name eth0 address ${a.macAddress} netns ${a.pid} && ` +
-      `{ ${IP} link set ${host} master ${a.bridge} up && ${guestSide} | ${NSENTER} --target ${a.pid} --net ${IP} -batch - ` +
+      `${IP} link add ${host} type veth peer name eth0 address ${a.macAddress} netns ${a.netns} && ` +
+      `{ ${IP} link set ${host} master ${a.bridge} up && ${guestSide} | ${NSENTER} --net=${a.netns} ${IP} -batch - ` +
       `|| { rc=$?; ${IP} link del ${host}; exit $rc; }; }`,
     );
   }
 
   private async guestHas(a: VethAttachment): Promise<boolean> {
-    return this.shell.run(`${NSENTER} --target ${a.pid} --net ${IP} -o -4 addr show dev eth0 | grep -qF ' ${a.ipv4}/${a.prefix} '`).then(() => true, () => false);
+    return this.shell.run(`${NSENTER} --net=${a.netns} ${IP} -o -4 addr show dev eth0 | grep -qF ' ${a.ipv4}/${a.prefix} '`).then(() => true, () => false);
   }
 }
 
@@ -108,13 +113,15 @@ function batch(lines: string[]): string {
 const NAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+/** An absolute path of plain segments (`ip` takes a name with a slash as a namespace file). */
+const NETNS_RE = /^(\/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}){1,16}$/;
 
 /** Everything that goes into a command line, checked: nothing read from labels is trusted. */
 function checkAttachment(a: VethAttachment): void {
   const bad = (what: string, value: unknown): never => {
     throw agentError('RUNTIME_ERROR', `cannot plug instance ${a.uuid} into its network: invalid ${what} ${JSON.stringify(value)}`, { uuid: a.uuid });
   };
-  if (!Number.isInteger(a.pid) || a.pid <= 0) bad('pid', a.pid);
+  if (typeof a.netns !== 'string' || !NETNS_RE.test(a.netns) || a.netns.split('/').includes('..')) bad('network namespace', a.netns);
   if (!NAME_RE.test(a.bridge)) bad('bridge name', a.bridge);
   if (!IPV4_RE.test(a.ipv4)) bad('address', a.ipv4);
   if (!IPV4_RE.test(a.gateway)) bad('gateway', a.gateway);

@@ -4,7 +4,7 @@ import { guestNameservers } from '../../../agent/network/resolv.js';
 import { hostLinkName, VethPlumber, type VethAttachment } from '../../../agent/runtime/veth.js';
 
 const good: VethAttachment = {
-  uuid: '6f1c2b9e-1d2c-4a7b-9b1e-0c5d3f2a8e41', pid: 4242, bridge: 'br-0123456789ab', ipv4: '172.30.1.4', prefix: 24, gateway: '172.30.1.1',
+  uuid: '6f1c2b9e-1d2c-4a7b-9b1e-0c5d3f2a8e41', netns: '/var/run/docker/netns/0123456789ab', bridge: 'br-0123456789ab', ipv4: '172.30.1.4', prefix: 24, gateway: '172.30.1.1',
   macAddress: '02:42:ac:1e:01:04',
 };
 
@@ -18,7 +18,7 @@ describe('agent veth plumbing: what reaches a command line', () => {
 
   for (const [field, value] of [
     ['bridge', 'br0;reboot'], ['bridge', 'a-bridge-name-too-long'], ['ipv4', '172.30.1.4 dev lo'], ['ipv4', '300.1.1.1'],
-    ['gateway', '$(id)'], ['macAddress', "02:42:ac:1e:01:04' x"], ['pid', 0], ['pid', 1.5], ['prefix', 33], ['prefix', 0],
+    ['gateway', '$(id)'], ['macAddress', "02:42:ac:1e:01:04' x"], ['netns', '4242'], ['netns', '/var/run/docker/netns/x; reboot'], ['netns', '/var/run/docker/netns/../../../proc/1/ns/net'], ['netns', ''], ['prefix', 33], ['prefix', 0],
   ] as const) {
     it(`refuses ${field} ${JSON.stringify(value)} before running anything`, async () => {
       const plumber = new VethPlumber();
