@@ -24,7 +24,7 @@ export type Compression = 'gzip' | 'zstd' | 'none';
 /** A raw tar entry, for layers a well-behaved builder would never write. */
 export interface RawEntry { header: Partial<Header> & { name: string }; content?: string | Buffer }
 
-async function tarOf(files: Record<string, string | Buffer> | RawEntry[]): Promise<Buffer> {
+export async function tarOf(files: Record<string, string | Buffer> | RawEntry[]): Promise<Buffer> {
   const pack = tarPack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -107,17 +107,19 @@ export function buildIndex(images: { image: BuiltImage; platform: Platform }[], 
 }
 
 /**
- * What `docker save` writes for `image`: layer directories first, then the config, then
- * manifest.json last (the order Docker 20.10 uses). `configName` overrides the config's file
- * name, to test that ids come from content, not names.
+ * What `docker save <image id>` writes for `image`: layer directories first, then the config, then
+ * manifest.json last (the order Docker 20.10 uses), naming no image. `configName` overrides the
+ * config's file name, to test that ids come from content, not names; `extra` adds files (an
+ * index.json, a repositories file); `repoTags` is what manifest.json names.
  */
-export async function buildDockerSave(image: BuiltImage, opts: { configName?: string } = {}): Promise<Buffer> {
+export async function buildDockerSave(image: BuiltImage, opts: { configName?: string; repoTags?: unknown; extra?: Record<string, string> } = {}): Promise<Buffer> {
   const hex = (d: string) => d.slice('sha256:'.length);
   const configName = opts.configName ?? `${hex(image.config.descriptor.digest)}.json`;
   const layerNames = image.layers.map((l) => `${hex(l.descriptor.digest)}/layer.tar`);
   const files: Record<string, string | Buffer> = {};
   image.layers.forEach((l, i) => { files[layerNames[i]!] = l.bytes; });
   files[configName] = image.config.bytes;
-  files['manifest.json'] = JSON.stringify([{ Config: configName, RepoTags: ['berth/test:snap'], Layers: layerNames }]);
+  Object.assign(files, opts.extra ?? {});
+  files['manifest.json'] = JSON.stringify([{ Config: configName, RepoTags: opts.repoTags === undefined ? null : opts.repoTags, Layers: layerNames }]);
   return tarOf(files);
 }

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { BerthError } from '../../../common/errors.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import { collectUnreferencedBlobs } from '../../../glance-bridge/gc.js';
-import { buildDockerSave, buildImage } from '../../fakes/image-builder.js';
+import { buildDockerSave, buildImage, tarOf } from '../../fakes/image-builder.js';
 import { call, startApiServer } from './api-server.js';
 import { createHarness, type Harness } from './harness.js';
 
@@ -134,6 +134,34 @@ describe('glance-bridge image upload (PUT /v2/images/{id}/file)', () => {
       assert.equal(res.status, 400, what);
       assert.equal(res.json.error.code, 'INVALID_INPUT', what);
       assert.equal((await h.images.require(id)).status, 'killed', what);
+    }
+  });
+
+  it('refuses docker archives that name images, which docker load would point at this content on a host', async () => {
+    const built = await buildImage();
+    const index = (annotations: Record<string, string>) => JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: built.manifestDigest, size: 1, annotations }] });
+    const cases: [string, Buffer][] = [
+      ['RepoTags', await buildDockerSave(built, { repoTags: ['busybox:latest'] })],
+      ['a repositories file', await buildDockerSave(built, { extra: { repositories: '{"registry":{"2":"x"}}' } })],
+      ['an index.json ref.name annotation', await buildDockerSave(built, { extra: { 'index.json': index({ 'org.opencontainers.image.ref.name': 'latest' }) } })],
+      ['an index.json containerd image name', await buildDockerSave(built, { extra: { 'index.json': index({ 'io.containerd.image.name': 'docker.io/library/busybox:latest' }) } })],
+      // Go's JSON decoder reads a lower-case key as RepoTags.
+      ['repotags in lower case', await tarOf({
+        [`${built.config.descriptor.digest.slice(7)}.json`]: built.config.bytes,
+        'manifest.json': JSON.stringify([{ Config: `${built.config.descriptor.digest.slice(7)}.json`, repotags: ['registry:2'], Layers: [] }]),
+      })],
+    ];
+    for (const [what, data] of cases) {
+      const id = await queued({ container_format: 'docker', disk_format: 'raw' });
+      const res = await call(api.base, 'PUT', `/v2/images/${id}/file`, data);
+      assert.equal(res.status, 400, what);
+      assert.equal(res.json.error.code, 'INVALID_INPUT', what);
+      assert.match(res.json.error.message, /docker save <image id>/, what);
+      assert.equal((await h.images.require(id)).status, 'killed', what);
+    }
+    for (const repoTags of [null, []]) {
+      const id = await queued({ container_format: 'docker', disk_format: 'raw' });
+      assert.equal((await call(api.base, 'PUT', `/v2/images/${id}/file`, await buildDockerSave(built, { repoTags }))).status, 204, JSON.stringify(repoTags));
     }
   });
 
