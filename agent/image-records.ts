@@ -6,6 +6,11 @@ import { dirname, join } from 'node:path';
 export interface LoadedImage {
   /** Glance ids whose content this is (one content can back several Glance images). */
   glanceIds: string[];
+  /**
+   * Those of `glanceIds` whose own content the engine reported as this image when the agent
+   * fetched it (records written before that was checked lack some, and are checked again).
+   */
+  verified: string[];
   loadedAt: number;
   /** Last time, in ms since the epoch, a create used it or a clean-up pass found a container using it. */
   lastUsedAt: number;
@@ -32,12 +37,18 @@ export class ImageRecords {
   get(imageId: string): LoadedImage | undefined { return this.records.get(imageId); }
   entries(): [string, LoadedImage][] { return [...this.records]; }
 
-  /** Records an image this agent has just loaded for `glanceId`. */
+  /** Records an image this agent has just loaded for `glanceId`, and verified to be that image's content. */
   loaded(imageId: string, glanceId: string, now = Date.now()): Promise<void> {
     const r = this.records.get(imageId);
     if (r && !r.glanceIds.includes(glanceId)) r.glanceIds.push(glanceId);
-    this.records.set(imageId, r ? { ...r, lastUsedAt: now } : { glanceIds: [glanceId], loadedAt: now, lastUsedAt: now });
+    if (r && !r.verified.includes(glanceId)) r.verified.push(glanceId);
+    this.records.set(imageId, r ? { ...r, lastUsedAt: now } : { glanceIds: [glanceId], verified: [glanceId], loadedAt: now, lastUsedAt: now });
     return this.save();
+  }
+
+  /** Whether the agent verified that Glance image `glanceId`'s content is engine image `imageId`. */
+  verifiedFor(imageId: string, glanceId: string): boolean {
+    return this.records.get(imageId)?.verified.includes(glanceId) ?? false;
   }
 
   /** Marks an image as used now; kept in memory until the next save. */
@@ -76,7 +87,8 @@ function readRecords(file: string): Map<string, LoadedImage> {
   for (const [id, v] of Object.entries(raw as Record<string, Partial<LoadedImage>>)) {
     if (!/^sha256:[0-9a-f]{64}$/.test(id) || !v || !Array.isArray(v.glanceIds)) continue;
     const glanceIds = v.glanceIds.filter((g): g is string => typeof g === 'string');
-    out.set(id, { glanceIds, loadedAt: Number(v.loadedAt) || 0, lastUsedAt: Number(v.lastUsedAt) || 0 });
+    const verified = Array.isArray(v.verified) ? v.verified.filter((g): g is string => typeof g === 'string' && glanceIds.includes(g)) : [];
+    out.set(id, { glanceIds, verified, loadedAt: Number(v.loadedAt) || 0, lastUsedAt: Number(v.lastUsedAt) || 0 });
   }
   return out;
 }

@@ -124,7 +124,7 @@ export class ImageCache {
     const imageId = usableImageId(image);
     const present = await this.runtime.hasImage(imageId);
     // Present, and loaded by this agent from this very Glance image: its content was checked then.
-    if (present && this.records?.get(imageId)?.glanceIds.includes(glanceId)) {
+    if (present && this.records?.verifiedFor(imageId, glanceId)) {
       this.events?.cacheHit();
       this.records.used(imageId);
       return { imageId, image, describedAt };

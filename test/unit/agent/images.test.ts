@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageRecords } from '../../../agent/image-records.js';
@@ -81,6 +81,22 @@ describe('ImageCache.ensureImage', () => {
       store.add(claim, { docker_image_id: secret.imageId, owner: 'project-b', visibility: 'private' }, own.tar);
       await rejectsWith(cached.ensureImage(claim, 'project-b'), 'IMAGE_FETCH_FAILED', /does not match/);
       await rejectsWith(cached.ensureImage(claim), 'IMAGE_FETCH_FAILED', /does not match/);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  it('checks again an image recorded by an agent that did not verify content (a record without `verified`)', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'berth-images-'));
+    try {
+      const secret = await buildDockerArchive('berth/secret:1');
+      const own = await buildDockerArchive('berth/own:1');
+      runtime.images.add(secret.imageId);
+      const claim = randomUUID();
+      store.add(claim, { docker_image_id: secret.imageId }, own.tar);
+      // What an agent wrote that recorded a load before checking what it loaded.
+      writeFileSync(join(state, 'agent-images.json'), JSON.stringify({ [secret.imageId]: { glanceIds: [claim], loadedAt: 1, lastUsedAt: 1 } }));
+      await rejectsWith(new ImageCache(store, runtime, { records: ImageRecords.at(state) }).ensureImage(claim), 'IMAGE_FETCH_FAILED', /does not match/);
     } finally {
       rmSync(state, { recursive: true, force: true });
     }
