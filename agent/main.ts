@@ -16,6 +16,8 @@ import { hostGuestNameservers } from './network/resolv.js';
 import { DockerRuntime } from './runtime/docker.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
+const FIREWALL_REFRESH_MS = 5 * 60_000;
+
 export interface RunningAgent {
   /** Where the agent answers: http://HOST:PORT or unix:///PATH. */
   url: string;
@@ -56,12 +58,19 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   cleanup?.unref();
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.agent.listen));
+  let firewallRefresh: NodeJS.Timeout | undefined;
   if (docker && config.agent.guest_firewall) {
     // Before the agent reports itself ready: no guest it starts is ever unfiltered.
-    await new GuestFirewall(guestFirewallSpec(config, url), log).install().catch(async (err: unknown) => {
+    const firewall = new GuestFirewall(guestFirewallSpec(config, url), log);
+    await firewall.install().catch(async (err: unknown) => {
       await new Promise((resolve) => server.close(resolve));
       throw err;
     });
+    // Written again now and then: another tool flushing the host's rules does not leave guests unfiltered for long.
+    firewallRefresh = setInterval(() => {
+      firewall.install().catch((err: unknown) => log.error({ err }, 'could not refresh the guest firewall'));
+    }, FIREWALL_REFRESH_MS);
+    firewallRefresh.unref();
   }
   // Containers the agent plugged in need it again whenever something else starts them.
   const plugWatch = docker?.keepPlugged(log);
@@ -71,6 +80,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
     token,
     close: () => new Promise<void>((resolve, reject) => {
       clearInterval(cleanup);
+      clearInterval(firewallRefresh);
       plugWatch?.stop();
       server.close((err) => (err ? reject(err) : resolve()));
       server.closeIdleConnections();

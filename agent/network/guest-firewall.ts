@@ -13,7 +13,8 @@ import type { Logger } from '../../common/log.js';
  * Installed at agent start, idempotently: the chain is written whole by one `iptables-restore
  * --noflush` (atomic: no moment without rules, whatever was there is replaced), then the jumps
  * are added where missing and jumps of this chain from other source ranges removed. It stays
- * when the agent stops: running guests stay filtered while the agent restarts.
+ * when the agent stops: running guests stay filtered while the agent restarts. The agent writes it
+ * again every few minutes, in case another tool flushed the host's rules.
  */
 
 export const METADATA_ADDRESS = '169.254.169.254';
