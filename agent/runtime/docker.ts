@@ -302,8 +302,16 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async commit(uuid: string): Promise<string> {
+    // A commit keeps the container's labels in the image: Berth's (instance, project, network,
+    // address) are blanked, so a snapshot neither tells its readers about the instance it came
+    // from nor carries them to the containers made from it.
+    const c = await this.inspectRaw(uuid);
+    if (!c) throw instanceNotFound(uuid);
+    const berth = Object.keys(c.Config?.Labels ?? {}).filter((k) => k.startsWith(BERTH_LABEL_PREFIX) && /^[A-Za-z0-9._-]+$/.test(k));
     const res = await this.api.json<{ Id?: string }>({
-      method: 'POST', path: '/commit', query: { container: containerName(uuid), pause: 'false' }, accept: [404], timeoutMs: 600_000, what: 'commit the container',
+      method: 'POST', path: '/commit',
+      query: { container: containerName(uuid), pause: 'false', ...(berth.length ? { changes: `LABEL ${berth.map((k) => `${k}=""`).join(' ')}` } : {}) },
+      accept: [404], timeoutMs: 600_000, what: 'commit the container',
     });
     if (res.status === 404) throw instanceNotFound(uuid);
     if (typeof res.body?.Id !== 'string') throw agentError('RUNTIME_ERROR', `container runtime gave no image id for the commit of instance ${uuid}`);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { InstanceSpec } from '../../../agent/client/types.js';
 import { LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT } from '../../../agent/runtime/types.js';
-import { TEST_IMAGE, docker, removeLabelled, saveImage, startTestAgent, type TestAgent } from './docker-helpers.js';
+import { DockerRuntime } from '../../../agent/runtime/docker.js';
+import { API_VERSION, DOCKER_URL, TEST_IMAGE, docker, removeLabelled, saveImage, startTestAgent, type TestAgent } from './docker-helpers.js';
 
 const PROJECT = 'berth-it-image-labels';
 
@@ -66,6 +67,13 @@ describe('berth-agent on dockerd: an image\'s own Berth labels', function () {
         const rebooted = await t.client.instanceAction(uuid, { action: 'reboot', hard: true });
         assert.equal(rebooted.power_state, 'running');
         assert.notEqual(rebooted.ip_address, hostile[LABEL_IPV4]);
+
+        // A snapshot's commit keeps no Berth label of the instance it came from.
+        const committed = await new DockerRuntime({ hostUrl: DOCKER_URL, apiVersion: API_VERSION }).commit(uuid);
+        images.push(committed);
+        const image = await docker<{ Config: { Labels: Record<string, string> | null } }>('GET', `/images/${committed}/json`);
+        const kept = Object.entries(image.body.Config.Labels ?? {}).filter(([k, v]) => k.startsWith('org.openstack.berth.') && v !== '');
+        assert.deepEqual(kept, []);
       });
     });
   }
