@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import { parseAllowEntry } from '../common/address-policy.js';
 import { loadCredentials } from '../common/registry-credentials.js';
@@ -163,7 +164,26 @@ function crossChecks(c: Record<string, Record<string, unknown>>): string[] {
     if (auth.auth_url && !(auth.username && auth.password)) problems.push(`[${section}] auth_url is set but username or password is not`);
   }
   problems.push(...registryChecks(c.registry!));
+  problems.push(...noauthChecks(c.image_store!));
   return problems;
+}
+
+/**
+ * noauth believes the X-Project-Id and X-Roles headers: on an address others reach, any caller
+ * would act as any project or as admin. It is refused there unless the operator says every
+ * client is trusted.
+ */
+function noauthChecks(store: Record<string, unknown>): string[] {
+  if (store.auth_strategy !== 'noauth' || store.noauth_beyond_loopback) return [];
+  return (['listen', 'registry_listen'] as const)
+    .filter((key) => typeof store[key] === 'string' && store[key] !== '' && !isLoopbackListen(store[key] as string))
+    .map((key) => `[image_store] ${key} = ${String(store[key])} is not a loopback address, and auth_strategy = noauth lets any caller act as any project or as admin: use auth_strategy = keystone, listen on loopback, or set noauth_beyond_loopback = true on a network where every client is trusted`);
+}
+
+/** HOST:PORT whose host is loopback (127.0.0.0/8, ::1, localhost). */
+function isLoopbackListen(listen: string): boolean {
+  const host = (/^\[(.*)\]:\d*$/.exec(listen)?.[1] ?? listen.replace(/:\d*$/, '')).toLowerCase();
+  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
 }
 
 /**

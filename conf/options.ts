@@ -129,6 +129,7 @@ export const schema = {
     image_property_quota: int(128, 'Most custom properties an image may have (Glance\'s image_property_quota); a create or patch that would leave more is refused with 413. Keys and values set through the API have at most 255 characters each.', 1, 100000),
     registry_listen: str('127.0.0.1:5050', 'Where the read-only Registry v2 endpoint hosts pull imported images from listens (HOST:PORT); separate from listen because docker\'s /v2/ paths overlap Glance\'s /v2/images. Empty: not served.'),
     auth_strategy: choice('noauth', ['noauth', 'keystone'] as const, 'How callers of the image API are identified: noauth (X-Project-Id or default_project, as Glance\'s noauth pipeline) or keystone (X-Auth-Token validated against [keystone_authtoken]; the token\'s project owns what it creates, admins see everything).'),
+    noauth_beyond_loopback: bool(false, 'With auth_strategy = noauth, allow listen and registry_listen on addresses other than loopback. noauth believes the X-Project-Id and X-Roles headers, so whoever reaches the port acts as any project, or as admin: set this only on a network where every client is trusted; a cloud with tenants uses keystone.'),
   },
   registry: {
     insecure_hosts: list(['127.0.0.1:5000', 'localhost:5000'], 'Registries spoken to over plain HTTP (loopback registries by default); all others use HTTPS. A redirect may lead to plain HTTP only from one of these to one of these. Loopback is still refused unless allowed_internal lists it.'),

@@ -284,6 +284,15 @@ describe('conf', () => {
       ]);
       assert.deepEqual(problemsOf({ BERTH__NOVA__CONTROL_PLANE: 'nova', BERTH__PLACEMENT__AUTH_URL: 'http://k:5000/v3', BERTH__PLACEMENT__USERNAME: 'nova', BERTH__PLACEMENT__PASSWORD: 'x' }), []);
     });
+    it('refuses a noauth image store on an address others reach, unless every client is trusted', () => {
+      assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__LISTEN: '0.0.0.0:9292', BERTH__IMAGE_STORE__REGISTRY_LISTEN: '10.0.0.5:5050' }), [
+        '[image_store] listen = 0.0.0.0:9292 is not a loopback address, and auth_strategy = noauth lets any caller act as any project or as admin: use auth_strategy = keystone, listen on loopback, or set noauth_beyond_loopback = true on a network where every client is trusted',
+        '[image_store] registry_listen = 10.0.0.5:5050 is not a loopback address, and auth_strategy = noauth lets any caller act as any project or as admin: use auth_strategy = keystone, listen on loopback, or set noauth_beyond_loopback = true on a network where every client is trusted',
+      ]);
+      for (const listen of ['127.0.0.1:9292', '127.0.1.1:9292', 'localhost:9292', '[::1]:9292']) assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__LISTEN: listen }), [], listen);
+      assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__LISTEN: '0.0.0.0:9292', BERTH__IMAGE_STORE__NOAUTH_BEYOND_LOOPBACK: 'true' }), []);
+      assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__LISTEN: '0.0.0.0:9292', BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone', BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: 'http://k:5000/v3', BERTH__KEYSTONE_AUTHTOKEN__USERNAME: 'glance', BERTH__KEYSTONE_AUTHTOKEN__PASSWORD: 'x' }), []);
+    });
     it('keystone auth for the image store needs [keystone_authtoken]', () => {
       assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone' }), ['[image_store] auth_strategy = keystone needs [keystone_authtoken] auth_url, username, password']);
     });
