@@ -1,14 +1,19 @@
 import { silentLogger } from '../../../common/log.js';
-import { createApp } from '../../../glance-bridge/app.js';
+import type Koa from 'koa';
+import { createApp, type AppDeps } from '../../../glance-bridge/app.js';
 import type { Harness } from './harness.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 
 export interface CallResult { status: number; headers: Headers; json: any; bytes: Buffer }
 
-/** The bridge's app over a harness, on a loopback port (uploads need a real request stream). */
-export async function startApiServer(h: Harness): Promise<{ base: string; close(): Promise<void> }> {
-  const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth' });
-  return serveOnLoopback(app.callback());
+/** The bridge's app over a harness (default project `berth`, 64 KiB JSON bodies), `extra` deps added. */
+export function appOver(h: Harness, extra: Partial<AppDeps> = {}): Koa {
+  return createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth', ...extra });
+}
+
+/** appOver on a loopback port (uploads need a real request stream). */
+export async function startApiServer(h: Harness, extra: Partial<AppDeps> = {}): Promise<{ base: string; close(): Promise<void> }> {
+  return serveOnLoopback(appOver(h, extra).callback());
 }
 
 export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> {

@@ -4,11 +4,10 @@ import { serveOnLoopback } from '../../support/loopback.js';
 import { extract } from 'tar-stream';
 import { Readable } from 'node:stream';
 import { BerthError } from '../../../common/errors.js';
-import { silentLogger } from '../../../common/log.js';
-import { createApp } from '../../../glance-bridge/app.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { ImageService } from '../../../glance-bridge/client/types.js';
 import { buildImage } from '../../fakes/image-builder.js';
+import { appOver } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 async function call(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; json: any; bytes: Buffer }> {
@@ -45,7 +44,7 @@ describe('glance-bridge API', () => {
 
   beforeEach(async () => {
     h = await createHarness();
-    const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth' });
+    const app = appOver(h);
     server = await serveOnLoopback(app.callback());
     base = server.base;
     client = createImageClient({ url: base, pollIntervalMs: 20 });

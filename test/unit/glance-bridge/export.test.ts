@@ -4,7 +4,6 @@ import { BerthError } from '../../../common/errors.js';
 import { keystoneSession, tokenValidator, type KeystoneCredentials } from '../../../common/keystone/index.js';
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/index.js';
-import { createApp } from '../../../glance-bridge/app.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { GlanceImage, ImageService } from '../../../glance-bridge/client/types.js';
 import { exportImage, SOURCE_DIGEST_PROPERTY, SOURCE_IMAGE_PROPERTY } from '../../../glance-bridge/export.js';
@@ -12,7 +11,7 @@ import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
 import { serveOnLoopback } from '../../support/loopback.js';
-import { call } from './api-server.js';
+import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 /**
@@ -40,13 +39,13 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
     [a, b] = [await createHarness(), await createHarness()];
     // No validation cache: B must notice a revoked token at once.
     const validator = tokenValidator({ authUrl: ks.url, session: keystoneSession(glanceCreds), maxCacheSeconds: 0 });
-    const appB = createApp({ images: b.images, blobs: b.blobs, importer: b.importer, uploader: b.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth', auth: { validator, authUri: ks.url } });
+    const appB = appOver(b, { auth: { validator, authUri: ks.url } });
     // The fake runtime stops reading an archive at its end marker; koa would print the cut-off download.
     appB.silent = true;
     apiB = await serveOnLoopback(appB.callback());
     catalog.image = apiB.base;
     target = createImageClient({ url: apiB.base, keystone: glanceCreds });
-    apiA = await serveOnLoopback(createApp({ images: a.images, blobs: a.blobs, importer: a.importer, uploader: a.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth', exportTarget: target }).callback());
+    apiA = await serveOnLoopback(appOver(a, { exportTarget: target }).callback());
     a.registry.addImage(REPO, 'v1', await buildImage({}));
     imageId = (await a.importer.importImage(SOURCE)).id;
   });
@@ -123,7 +122,7 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
     assert.equal(res.status, 409);
     assert.equal(res.json.error.code, 'IMAGE_INVALID_STATE');
     assert.equal((await call(apiA.base, 'POST', `/v2/images/${imageId}/actions/export`, { visibility: 'secret' })).status, 400);
-    const bare = createApp({ images: a.images, blobs: a.blobs, importer: a.importer, uploader: a.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth' });
+    const bare = appOver(a);
     const plain = await serveOnLoopback(bare.callback());
     try {
       const none = await call(plain.base, 'POST', `/v2/images/${imageId}/actions/export`);

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import type { BerthError } from '../../../common/errors.js';
-import { silentLogger } from '../../../common/log.js';
-import { createApp } from '../../../glance-bridge/app.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { serveOnLoopback } from '../../support/loopback.js';
-import { call } from './api-server.js';
+import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 const as = (project: string, admin = false): Record<string, string> => ({ 'x-project-id': project, ...(admin ? { 'x-roles': 'member,admin' } : {}) });
@@ -22,7 +20,7 @@ describe('glance-bridge image policy', () => {
 
   beforeEach(async () => {
     h = await createHarness();
-    const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth' });
+    const app = appOver(h);
     server = await serveOnLoopback(app.callback());
     base = server.base;
   });

@@ -3,13 +3,12 @@ import { BerthError } from '../../../common/errors.js';
 import { keystoneSession, tokenValidator } from '../../../common/keystone/index.js';
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/index.js';
-import { createApp } from '../../../glance-bridge/app.js';
 import { incomingAuth } from '../../../glance-bridge/keystone-setup.js';
 import { createRegistryApp } from '../../../glance-bridge/serve/registry-app.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
 import { serveOnLoopback } from '../../support/loopback.js';
-import { call } from './api-server.js';
+import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 const KEYSTONE_USERS = [
@@ -31,7 +30,7 @@ describe('glance-bridge with auth_strategy = keystone', () => {
     h = await createHarness();
     const session = keystoneSession({ auth_url: ks.url, username: 'glance', password: 'gl', project_name: 'service', user_domain_name: 'Default', project_domain_name: 'Default', region_name: '' });
     const validator = tokenValidator({ authUrl: ks.url, session });
-    const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth', auth: { validator, authUri: ks.url } });
+    const app = appOver(h, { auth: { validator, authUri: ks.url } });
     api = await serveOnLoopback(app.callback());
     registry = await serveOnLoopback(createRegistryApp({ images: h.images, blobs: h.blobs, log: silentLogger(), validator }).app.callback());
   });

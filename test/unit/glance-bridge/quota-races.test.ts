@@ -3,12 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BerthError } from '../../../common/errors.js';
-import { silentLogger } from '../../../common/log.js';
-import { createApp } from '../../../glance-bridge/app.js';
 import { StorageReservations } from '../../../glance-bridge/store/reservations.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { serveOnLoopback } from '../../support/loopback.js';
-import { call } from './api-server.js';
+import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 const ALICE = { 'x-project-id': 'alice' };
@@ -78,7 +76,7 @@ describe('glance-bridge quota races: concurrent uploads and imports share one qu
 
     async function start(quotas: { maxImages: number; maxBytes: number }): Promise<void> {
       h = await createHarness();
-      const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth', quotas });
+      const app = appOver(h, { quotas });
       server = await serveOnLoopback(app.callback());
       base = server.base;
     }

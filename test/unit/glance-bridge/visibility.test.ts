@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { silentLogger } from '../../../common/log.js';
-import { createApp } from '../../../glance-bridge/app.js';
-import { call } from './api-server.js';
+import { appOver, call } from './api-server.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 import { createHarness, type Harness } from './harness.js';
 
@@ -18,7 +16,7 @@ describe('glance-bridge visibility, members and project quotas', () => {
 
   async function start(quotas = { maxImages: 0, maxBytes: 0 }): Promise<void> {
     h = await createHarness();
-    const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth', quotas });
+    const app = appOver(h, { quotas });
     server = await serveOnLoopback(app.callback());
     base = server.base;
   }
