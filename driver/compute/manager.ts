@@ -10,7 +10,7 @@ import { novaError, RpcFailure } from '../rpc/failure.js';
 import { rotateBackups, runSnapshot } from './snapshots.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
 import { capacity, checkClaim, claimOf, sumUsage, type HostResources, type Usage } from './resources.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import { KeyedMutex } from '../../common/keyed-mutex.js';
 import { canStart, TRANSITIONS, type InstanceActionName } from './states.js';
 import { countsTowardUsage, type InstanceStore } from './store.js';
 import { PowerState } from '../db/models.js';

@@ -1,3 +1,5 @@
+import { KeyedMutex } from '../../common/keyed-mutex.js';
+
 /**
  * Bytes promised to uploads and imports still running, per project. An image's size is recorded
  * only once its data is stored, so a quota check that counted recorded sizes alone would let
@@ -29,21 +31,14 @@ export type Grant = { reservation: Reservation } | { remaining: number };
 
 export class StorageReservations {
   private readonly held = new Map<string, Set<Reservation>>();
-  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly decisions = new KeyedMutex();
 
   /** `recorded`: the bytes the project's live images have recorded (ImageRepository.usage). */
   constructor(private readonly recorded: (owner: string) => Promise<number>) {}
 
   /** Runs `task` alone among the project's quota decisions (checks and grants). */
-  async exclusive<T>(owner: string, task: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(owner) ?? Promise.resolve();
-    const next = prev.catch(() => undefined).then(task);
-    this.tails.set(owner, next);
-    try {
-      return await next;
-    } finally {
-      if (this.tails.get(owner) === next) this.tails.delete(owner);
-    }
+  exclusive<T>(owner: string, task: () => Promise<T>): Promise<T> {
+    return this.decisions.run(owner, task);
   }
 
   /** Bytes reserved by `owner`'s running uploads and imports. */

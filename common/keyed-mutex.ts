@@ -1,4 +1,4 @@
-/** Serializes work per key (nova's per-instance lock): operations on one instance never overlap. */
+/** Serializes work per key: operations on one key (an instance, a project's quota decisions) never overlap. */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<unknown>>();
 
