@@ -71,7 +71,7 @@ export interface RpcRequest {
 
 /** Context keys Berth reads, with the JSON types nova gives them (any other key passes through as sent). */
 const CONTEXT_TYPES: Record<string, (v: unknown) => boolean> = {
-  request_id: (v) => typeof v === 'string',
+  request_id: (v) => v === null || typeof v === 'string',
   global_request_id: (v) => v === null || typeof v === 'string',
   user_id: (v) => v === null || typeof v === 'string',
   project_id: (v) => v === null || typeof v === 'string',

@@ -94,7 +94,7 @@ export class HostileCorpus {
   private failing(label: string, msg: Record<string, unknown>, opts: { envelope?: boolean; call?: boolean } = {}): HostileCase {
     const call = opts.call ?? this.rng() < 0.6;
     const { msgId, keys } = this.addr(call);
-    const text = stringify({ version: '6.0', args: {}, ...msg, ...keys, _context_request_id: `req-${hex(this.rng, 8)}` });
+    const text = stringify({ version: '6.0', args: {}, _context_request_id: `req-${hex(this.rng, 8)}`, ...msg, ...keys });
     return { label: `${label} (${call ? 'call' : 'cast'})`, body: Buffer.from(opts.envelope === false ? text : envelope(text)), contentType: 'application/json', stage: 'failed', msgId };
   }
 
@@ -139,14 +139,15 @@ export class HostileCorpus {
         const args = { instance: brokenInstance(r), bdms: null, tail_length: 10, image: { id: 'img-hostile' }, request_spec: null, filter_properties: {}, accel_uuids: [] };
         return this.failing('broken instance', { method, args });
       }
-      case 9: { // well-formed instance of no instance here, hostile call-monitor timeouts and contexts
-        const c = this.failing('unknown instance', { method: pick(r, ['stop_instance', 'get_console_output', 'rescue_instance']), args: { instance: validInstance(r), tail_length: 5 },
+      case 9: { // well-formed instance of no instance here, hostile call-monitor timeouts and contexts:
+        // context fields of the wrong type make the message malformed, but a call still learns why
+        const c = this.failing('hostile context', { method: pick(r, ['stop_instance', 'get_console_output', 'rescue_instance']), args: { instance: validInstance(r), tail_length: 5 },
           _context___proto__: { request_id: 'polluted' }, _context_roles: 'admin', _context_user_id: pick(r, [42, {}, null]) });
         if (c.msgId) {
           const text = c.body.toString('utf8').replace('\\"_timeout\\":null', `\\"_timeout\\":${pick(r, ['1e10', '1e300', '3.9', '-5', '\\"60\\"', '{}', 'true'])}`);
-          return { ...c, body: Buffer.from(text) };
+          return { ...c, body: Buffer.from(text), stage: 'malformed' };
         }
-        return c;
+        return { ...c, stage: 'malformed' };
       }
       case 10: { // sizes just under (answered) and just over (dropped) max_message_bytes
         const over = r() < 0.5;
@@ -160,7 +161,8 @@ export class HostileCorpus {
         // A cast of ping succeeds (nothing is sent back); a call's reply cannot be encoded.
         if (which === 0) return this.failing('deep value echoed by ping', { method: 'ping', namespace: 'baseapi', version: '1.0', args: { arg: raw(deepArrayJson(100_000)) } }, { call: true });
         if (which === 1) return this.failing('deep args, unknown method', { method: unknownMethod(), args: { x: raw(deepObjectJson(20_000)) } });
-        return this.failing('deep context', { method: 'get_console_output', args: { instance: validInstance(r), tail_length: 1 }, _context_request_id: raw(deepArrayJson(100_000)) });
+        // A request id that is no string (deeply nested): malformed, and a call learns why.
+        return { ...this.failing('deep context', { method: 'get_console_output', args: { instance: validInstance(r), tail_length: 1 }, _context_request_id: raw(deepArrayJson(100_000)) }), stage: 'malformed' };
       }
       case 12: { // bytes that are not UTF-8, inside strings (decoded as U+FFFD) or outside them
         const c = this.failing('non-UTF-8 method name', { method: 'M' }, { envelope: false });

@@ -57,7 +57,7 @@ describe('oslo envelope', () => {
   });
 
   it('refuses context fields Berth reads when they have the wrong type, keeping the reply address of a call', () => {
-    for (const [key, value] of [['project_id', 5], ['user_id', { id: 'u' }], ['roles', 'admin'], ['roles', [1]], ['is_admin', 'true'], ['request_id', null]] as const) {
+    for (const [key, value] of [['project_id', 5], ['user_id', { id: 'u' }], ['roles', 'admin'], ['roles', [1]], ['is_admin', 'true'], ['request_id', 42]] as const) {
       try {
         parseRequest({ method: 'x', args: {}, [`_context_${key}`]: value, _msg_id: 'a', _reply_q: 'reply_b' });
         assert.fail(`expected ${key} = ${JSON.stringify(value)} to be refused`);
