@@ -71,7 +71,7 @@ describe('agent guest firewall', () => {
     const config = loadConfig({
       env: {}, overrides: {
         agent: { image_registry: '10.0.0.5:5050', guest_blocked_ports: ['5672'], project_subnet_pool: '10.77.0.0/16' },
-        glance: { api_url: 'https://glance.example:9292' }, image_store: { listen: '0.0.0.0:9300', registry_listen: '' },
+        glance: { api_url: 'https://glance.example:9292' }, image_store: { listen: '0.0.0.0:9300', registry_listen: '', noauth_beyond_loopback: true },
       },
     });
     const got = guestFirewallSpec(config, 'http://0.0.0.0:41234');
