@@ -110,7 +110,8 @@ describe('glance-bridge quotas and limits on the real image service', function (
       const backup = async (project: string, name: string) => {
         const created = await api(service.url, 'POST', '/v2/images', {
           name, container_format: 'bare', disk_format: 'raw', visibility: 'public', image_type: 'backup', backup_type: 'daily', instance_uuid: uuid,
-        }, as(project));
+          // Public, so that every project's listing shows it: making an image public takes an admin.
+        }, { ...as(project), 'x-roles': 'admin' });
         assert.equal(created.status, 201, JSON.stringify(created.json));
         const put = await fetch(`${service.url}/v2/images/${created.json.id as string}/file`, { method: 'PUT', headers: { ...as(project), 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
         assert.equal(put.status, 204);
