@@ -56,7 +56,7 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
   b.cleanup(async () => rmSync(state, { recursive: true, force: true }));
   const images = await startImageService(loadConfig({ env: {}, overrides: { DEFAULT: { state_path: state }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }), { log: silentLogger() });
   b.cleanup(() => images.close());
-  const image = await createImageClient({ url: images.url }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
+  const image = await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
 
   const agent = await startAgentProcess({ host: `bench-rss-${runId}`, imagesUrl: images.url, port: await freePort(), env: { BERTH__DOCKER__STOP_TIMEOUT: '0', ...(process.env.BENCH_NETWORK_ATTACH ? { BERTH__DOCKER__NETWORK_ATTACH: process.env.BENCH_NETWORK_ATTACH } : {}) } });
   const client = createAgentClient({ url: agent.url, token: agent.token, retries: 10, backoffMs: 200 });

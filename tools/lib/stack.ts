@@ -69,7 +69,8 @@ export async function startStack(opts: { exchange?: string; overrides?: StackOve
   return {
     host, exchange, driver, imagesUrl: images.url, agentUrl: agent.url, agentToken: agent.token,
     async testImage() {
-      image ??= await createImageClient({ url: images.url }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
+      // As the operator seeding the catalog: an admin's import is public, so any project boots it.
+      image ??= await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
       return image;
     },
     track: (uuid) => { tracked.push(uuid); },

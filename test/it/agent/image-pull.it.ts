@@ -57,7 +57,7 @@ describe('berth-agent pulls imported images through the image service registry e
   });
 
   it('fetches only the missing layer, and the image is the one the store recorded', async () => {
-    const imported = await createImageClient({ url: images.url }).importImage(`docker://${tag}`);
+    const imported = await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${tag}`);
     imageId = String(imported.docker_image_id);
     assert.equal((await docker('GET', `/images/${imageId}/json`, undefined, [404])).status, 404, 'the image is not on the host before the fetch');
     const before = { ...images.registryEndpoint!.stats };

@@ -60,7 +60,7 @@ describe('three compute nodes sharing a broker, a database and an image service'
     dbUrl.pathname = `/${dbName}`;
     mkdirSync(join(state, 'images'));
     images = await startImageService(loadConfig({ env: {}, overrides: { DEFAULT: { state_path: join(state, 'images') }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }), { log: silentLogger() });
-    image = await createImageClient({ url: images.url }).importImage(`docker://${REGISTRY}/berth/busybox:latest`) as typeof image;
+    image = await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`) as typeof image;
     // One at a time: the first driver applies the migrations to the shared database.
     for (const host of hosts) {
       const dir = join(state, host);

@@ -72,7 +72,7 @@ describe('reliability: driver SIGKILL mid-build, restarted', function () {
   };
 
   it('leaves no instance building, no orphan and no duplicate container', async () => {
-    const image = await createImageClient({ url: images!.url }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
+    const image = await createImageClient({ url: images!.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
     driver = await startDriver(1);
     const uuids: string[] = [];
     for (let i = 0; i < BUILDS; i++) {

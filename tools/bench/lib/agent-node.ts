@@ -35,7 +35,7 @@ export async function startAgentNode(agentOptions: Record<string, unknown> = {})
   const client = createAgentClient({ url: agent.url, token: agent.token, retries: 2 });
   return {
     host, client, url: agent.url, token: agent.token, statePath,
-    importImage: (ref) => createImageClient({ url: images.url }).importImage(ref.includes('://') ? ref : `docker://${REGISTRY}/${ref}`),
+    importImage: (ref) => createImageClient({ url: images.url, roles: ['admin'] }).importImage(ref.includes('://') ? ref : `docker://${REGISTRY}/${ref}`),
     async stop() {
       await requestJson(parseEndpoint(agent.url), { method: 'POST', path: '/v1/networks/prune', headers: { authorization: `Bearer ${agent.token}` } }).catch(() => undefined);
       await agent.close();
