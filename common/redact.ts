@@ -1,24 +1,36 @@
 /** What a redacted secret is replaced with. */
 export const REDACTED = '***';
 
-/** Secrets shorter than this are not searched for: they would blank out ordinary words. */
-export const MIN_SECRET_LENGTH = 4;
+/**
+ * Secrets at least this long are replaced wherever they appear. A shorter one (a development
+ * password like `guest` or `berth`) is also an ordinary word of the logs (`berth-compute
+ * consuming`): it is replaced only where a secret stands, as a URL's password (`:guest@`) or as a
+ * whole JSON string value (`"guest"`).
+ */
+export const ANYWHERE_MIN_LENGTH = 8;
 
 /**
- * A function that replaces every occurrence of the given secrets in a text by `***`: as written,
- * as JSON writes them inside a string (log lines are JSON) and percent-encoded (as in a URL).
+ * A function that replaces the given secrets in a text by `***`: as written, as JSON writes them
+ * inside a string (log lines are JSON) and percent-encoded (as in a URL).
  */
 export function redactor(secrets: Iterable<string>): (text: string) => string {
-  const forms = new Set<string>();
+  const anywhere = new Set<string>();
+  const placed = new Set<string>();
   for (const secret of secrets) {
-    if (secret.length < MIN_SECRET_LENGTH) continue;
-    forms.add(secret);
-    forms.add(JSON.stringify(secret).slice(1, -1));
-    forms.add(encodeURIComponent(secret));
+    if (secret === '') continue;
+    const forms = [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)];
+    for (const form of forms) (secret.length >= ANYWHERE_MIN_LENGTH ? anywhere : placed).add(form);
   }
-  if (forms.size === 0) return (text) => text;
+  const alternatives: string[] = [];
   // Longest first, so a secret that contains another is replaced whole.
-  const pattern = new RegExp([...forms].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g');
+  const longestFirst = (set: Set<string>) => [...set].sort((a, b) => b.length - a.length).map(escapeRegExp);
+  if (placed.size) {
+    const short = longestFirst(placed).join('|');
+    alternatives.push(`(?<=:)(?:${short})(?=@)`, `(?<=")(?:${short})(?=")`);
+  }
+  if (anywhere.size) alternatives.push(longestFirst(anywhere).join('|'));
+  if (!alternatives.length) return (text) => text;
+  const pattern = new RegExp(alternatives.join('|'), 'g');
   return (text) => text.replace(pattern, REDACTED);
 }
 

@@ -43,12 +43,18 @@ describe('secrets are never printed', () => {
     for (const s of [PASSWORD, 'agent-token-value', 'ks-password']) assert.ok(secrets.includes(s), `${s} in ${JSON.stringify(secrets)}`);
   });
 
-  it('redacts secrets as written, JSON-escaped and percent-encoded, longest first, and not short ones', () => {
-    const redact = redactor(['pa"ss/word', 'abc', 'pass']);
-    assert.equal(redact('x pa"ss/word y'), 'x *** y');
-    assert.equal(redact(JSON.stringify({ msg: 'pa"ss/word' })), '{"msg":"***"}');
-    assert.equal(redact(`u:${encodeURIComponent('pa"ss/word')}@h`), 'u:***@h');
-    assert.equal(redact('abc passport'), 'abc ***port');
+  it('redacts long secrets anywhere, as written, JSON-escaped and percent-encoded, longest first', () => {
+    const redact = redactor(['pa"ss/word-1', 'pa"ss/word-12']);
+    assert.equal(redact('x pa"ss/word-1 y pa"ss/word-123'), 'x *** y ***3');
+    assert.equal(redact(JSON.stringify({ msg: 'pa"ss/word-1' })), '{"msg":"***"}');
+    assert.equal(redact(`u:${encodeURIComponent('pa"ss/word-1')}@h`), 'u:***@h');
+  });
+
+  it('redacts a short secret where a secret stands (a URL password, a whole JSON value), not the word elsewhere', () => {
+    const redact = redactor(['berth', 'guest']);
+    assert.equal(redact('{"msg":"berth-compute consuming","url":"postgres://berth:berth@db/berth","password":"guest"}'),
+      '{"msg":"berth-compute consuming","url":"postgres://berth:***@db/berth","password":"***"}');
+    assert.equal(redact('rabbit://guest:guest@h1:5672,guest:guest@h2:5672/'), 'rabbit://guest:***@h1:5672,guest:***@h2:5672/');
   });
 
   it('a service log line never carries a secret, whatever field or error message holds it', () => {
