@@ -1,8 +1,31 @@
 import type { AgentClient, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
 
+type PowerState = InstanceStatus['power_state'];
+
 /**
- * An in-memory AgentClient for driver tests: instances keyed by uuid, states changed by actions.
+ * The agent's state rules (agent/instances.ts TRANSITIONS): the state each action leads to from
+ * each power state; a missing entry is INSTANCE_INVALID_STATE (409). Repeating an action whose
+ * target state is reached is a no-op. test/conformance/agent-client.ts pins both to the agent.
+ */
+const TRANSITIONS: Record<InstanceAction['action'] | 'hard_reboot', Partial<Record<PowerState, PowerState>>> = {
+  start: { stopped: 'running', crashed: 'running', running: 'running' },
+  stop: { running: 'stopped', stopped: 'stopped', crashed: 'crashed' },
+  reboot: { running: 'running', stopped: 'running', crashed: 'running' },
+  hard_reboot: { running: 'running', stopped: 'running', crashed: 'running', paused: 'running' },
+  pause: { running: 'paused', paused: 'paused' },
+  unpause: { paused: 'running', running: 'running' },
+  suspend: { running: 'paused', paused: 'paused' },
+  resume: { paused: 'running', running: 'running' },
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const invalidInput = (message: string, field: string): BerthError => new BerthError('INVALID_INPUT', message, { status: 400, details: { field } });
+
+/**
+ * An in-memory AgentClient for driver tests: instances keyed by uuid, moved by actions under the
+ * agent's state rules, with the agent's error codes and statuses.
  * `failNext` makes the next call of a method throw, to exercise the driver's error paths.
  */
 export class FakeAgentClient implements AgentClient {
@@ -22,8 +45,12 @@ export class FakeAgentClient implements AgentClient {
 
   private get(uuid: string) {
     const i = this.instances.get(uuid);
-    if (!i) throw new BerthError('INSTANCE_NOT_FOUND', `instance ${uuid} not found`, { status: 404 });
+    if (!i) throw new BerthError('INSTANCE_NOT_FOUND', `instance ${uuid} not found`, { status: 404, details: { uuid } });
     return i;
+  }
+
+  private static requireUuid(uuid: string): void {
+    if (!UUID.test(uuid)) throw invalidInput('uuid must be a lowercase UUID with dashes', 'uuid');
   }
 
   private view(i: InstanceStatus & { spec: InstanceSpec }): InstanceStatus {
@@ -33,6 +60,7 @@ export class FakeAgentClient implements AgentClient {
 
   async createInstance(uuid: string, spec: InstanceSpec): Promise<InstanceStatus> {
     this.enter('createInstance');
+    FakeAgentClient.requireUuid(uuid);
     if (this.createDelayMs) await new Promise((r) => setTimeout(r, this.createDelayMs));
     if (this.knownImages.size && !this.knownImages.has(spec.image_id)) {
       throw new BerthError('IMAGE_NOT_FOUND', `image ${spec.image_id} not found in the image store`, { status: 404 });
@@ -63,11 +91,21 @@ export class FakeAgentClient implements AgentClient {
 
   async instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus> {
     this.enter('instanceAction');
+    FakeAgentClient.requireUuid(uuid);
+    if (!Object.hasOwn(TRANSITIONS, action.action) || (action as { action: string }).action === 'hard_reboot') {
+      throw invalidInput('action must be one of start, stop, reboot, pause, unpause, suspend, resume', 'action');
+    }
     const i = this.get(uuid);
-    const next: Record<InstanceAction['action'], InstanceStatus['power_state']> = {
-      start: 'running', stop: 'stopped', reboot: 'running', pause: 'paused', unpause: 'running', suspend: 'paused', resume: 'running',
-    };
-    i.power_state = next[action.action];
+    const name = action.action === 'reboot' && action.hard ? 'hard_reboot' : action.action;
+    const next = TRANSITIONS[name][i.power_state];
+    if (!next) {
+      throw new BerthError('INSTANCE_INVALID_STATE', `cannot ${action.action} instance ${uuid} while it is ${i.power_state}`, {
+        status: 409, details: { uuid, operation: action.action, state: i.power_state },
+      });
+    }
+    const starts = next === 'running' && (i.power_state !== 'running' || action.action === 'reboot');
+    if (starts && i.power_state !== 'paused') i.started_at = new Date().toISOString();
+    i.power_state = next;
     return this.view(i);
   }
 
@@ -75,11 +113,12 @@ export class FakeAgentClient implements AgentClient {
     this.enter('instanceStats');
     const i = this.get(uuid);
     const running = i.power_state === 'running';
+    const up = running || i.power_state === 'paused';
     return {
       uuid, power_state: i.power_state, cpu: { total_usage_ns: 1_000_000, percent: running ? 1 : null, online_cpus: 1 },
       memory: { usage_bytes: 1 << 20, limit_bytes: i.spec.flavor.memory_mb * 1024 * 1024 },
       network: { rx_bytes: 0, tx_bytes: 0, rx_packets: 0, tx_packets: 0 }, pids: running ? 1 : 0,
-      uptime_seconds: running ? 1 : null, sampled_at: new Date().toISOString(),
+      uptime_seconds: up ? 1 : null, sampled_at: new Date().toISOString(),
     };
   }
 
@@ -87,7 +126,7 @@ export class FakeAgentClient implements AgentClient {
     this.enter('consoleLog');
     this.get(uuid);
     const lines = ['berth-guest: booted', 'line 2', 'line 3'];
-    return (tailLines === undefined ? lines : lines.slice(-tailLines)).join('\n');
+    return (tailLines === undefined ? lines : tailLines === 0 ? [] : lines.slice(-tailLines)).join('\n');
   }
 
   readonly snapshots = new Map<string, SnapshotTask>();
@@ -98,9 +137,10 @@ export class FakeAgentClient implements AgentClient {
 
   async snapshotInstance(uuid: string, imageId: string): Promise<SnapshotTask> {
     this.enter('snapshotInstance');
-    this.get(uuid);
     const existing = this.snapshots.get(imageId);
-    if (existing) return { ...existing };
+    if (existing && existing.instance_uuid !== uuid) throw invalidInput(`image ${imageId} already receives a snapshot of another instance`, 'image_id');
+    if (existing && existing.state !== 'failed') return { ...existing };
+    this.get(uuid);
     const now = new Date().toISOString();
     const task: SnapshotTask = { image_id: imageId, instance_uuid: uuid, state: 'freezing', bytes_uploaded: 0, error: null, created_at: now, updated_at: now };
     this.snapshots.set(imageId, task);
