@@ -93,7 +93,7 @@ export class ImageCache {
   /** Glance's rule (glance-bridge/api/access.ts canRead): the owner, public, community, or a member of a shared image. */
   private async requireReadable(image: GlanceImage, projectId: string): Promise<void> {
     if (image.owner === projectId || image.visibility === 'public' || image.visibility === 'community') return;
-    if (image.visibility === 'shared' && this.images.getMember) {
+    if (image.visibility === 'shared') {
       let member: unknown;
       try {
         member = await this.images.getMember(image.id, projectId);

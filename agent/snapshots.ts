@@ -40,9 +40,6 @@ export class Snapshots {
       throw invalidInput(`image ${imageId} already receives a snapshot of another instance`, { field: 'image_id' });
     }
     if (existing && existing.state !== 'failed') return { task: { ...existing }, created: false };
-    if (!this.deps.images.uploadImage) {
-      throw agentError('IMAGE_UPLOAD_FAILED', 'the configured image service cannot receive image data');
-    }
     await this.deps.instances.get(uuid);
     const now = new Date().toISOString();
     const task: SnapshotTask = { image_id: imageId, instance_uuid: uuid, state: 'freezing', bytes_uploaded: 0, error: null, created_at: now, updated_at: now };
@@ -97,10 +94,10 @@ export class Snapshots {
     try {
       const [, image] = await Promise.all([
         pipeline(source, counter),
-        this.deps.images.uploadImage!(task.image_id, counter),
+        this.deps.images.uploadImage(task.image_id, counter),
       ]);
       // A Berth store reads docker_image_id from the archive; a plain Glance (nova mode) must be told.
-      if (image.docker_image_id === undefined && this.deps.images.setProperties && /^sha256:[0-9a-f]{64}$/.test(committed)) {
+      if (image.docker_image_id === undefined && /^sha256:[0-9a-f]{64}$/.test(committed)) {
         await this.deps.images.setProperties(task.image_id, { docker_image_id: committed });
       }
     } catch (err) {
@@ -116,7 +113,6 @@ export class Snapshots {
    */
   private async describeAsDocker(imageId: string): Promise<void> {
     const { images } = this.deps;
-    if (!images.setFormats) return;
     const image = await images.getImage(imageId);
     if (image && image.status === 'queued' && (!image.container_format || !image.disk_format)) {
       await images.setFormats(imageId, { container_format: image.container_format || 'docker', disk_format: image.disk_format || 'raw' });

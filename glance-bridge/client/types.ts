@@ -56,22 +56,21 @@ export interface ImageService {
   createImage(props: { name: string; container_format: string; disk_format: string; visibility?: GlanceImage['visibility'] } & Record<string, unknown>): Promise<GlanceImage>;
   /**
    * Streams image data into a queued image (`PUT /v2/images/{id}/file`); resolves to the image,
-   * active. `size`, when known, is sent as Content-Length. Optional until every ImageService
-   * implements it; callers fail clearly without it.
+   * active. `size`, when known, is sent as Content-Length.
    */
-  uploadImage?(id: string, data: NodeJS.ReadableStream, size?: number): Promise<GlanceImage>;
+  uploadImage(id: string, data: NodeJS.ReadableStream, size?: number): Promise<GlanceImage>;
   /**
    * Berth's export (`POST /v2/images/{id}/actions/export`): the glance-bridge copies its image into
    * the Glance of its `[glance]` section; resolves to the remote image, active and verified.
    */
-  exportImage?(id: string, opts?: { visibility?: GlanceImage['visibility']; name?: string }): Promise<GlanceImage>;
+  exportImage(id: string, opts?: { visibility?: GlanceImage['visibility']; name?: string }): Promise<GlanceImage>;
   /**
    * The membership of project `memberId` in shared image `id` (GET /v2/images/{id}/members/{member}),
-   * null when it is not a member. Optional: without it, only the owner may use a shared image.
+   * null when it is not a member (or the image is not shared).
    */
-  getMember?(id: string, memberId: string): Promise<{ status: string } | null>;
+  getMember(id: string, memberId: string): Promise<{ status: string } | null>;
   /** Adds (or overwrites) custom properties with Glance's JSON-patch `add` ops; resolves to the image. */
-  setProperties?(id: string, properties: Record<string, string>): Promise<GlanceImage>;
+  setProperties(id: string, properties: Record<string, string>): Promise<GlanceImage>;
   /** Sets container_format and disk_format of a queued image (JSON-patch `replace`, as Glance wants for core attributes). */
-  setFormats?(id: string, formats: { container_format: string; disk_format: string }): Promise<GlanceImage>;
+  setFormats(id: string, formats: { container_format: string; disk_format: string }): Promise<GlanceImage>;
 }

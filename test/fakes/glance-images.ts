@@ -1,15 +1,32 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
-import type { GlanceImage, ImageService } from '../../glance-bridge/client/types.js';
+import type { GlanceImage, ImageService, ImportProgress } from '../../glance-bridge/client/types.js';
+
+/** Query keys of GET /v2/images that are not attribute filters. */
+const CONTROL = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'size_min', 'size_max', 'member_status', 'os_hidden']);
+
+const notFound = (id: string): BerthError => new BerthError('IMAGE_NOT_FOUND', `image ${id} not found`, { status: 404, details: { image_id: id } });
+
+/** What the fake imports for a `docker://` reference (see `importable`). */
+export interface FakeImportable { digest: string; docker_image_id: string; file: Buffer }
 
 /**
  * An in-memory ImageService holding Glance image records and, for each, a function producing its
- * `file`. Counts downloads so tests can see a shared fetch.
+ * `file`. It keeps the image service's rules that test/conformance/image-service.ts pins: an
+ * upload moves a queued image to active (once), list filters, IMAGE_NOT_FOUND for a missing
+ * image and IMAGE_NO_DATA for one without data, members of shared images only, formats of queued
+ * images only. Counts downloads so tests can see a shared fetch.
  */
 export class FakeImageService implements ImageService {
   readonly records = new Map<string, GlanceImage>();
   private readonly files = new Map<string, () => Promise<NodeJS.ReadableStream>>();
+  /** Members by image id, then by project (what POST /v2/images/{id}/members made). */
+  readonly members = new Map<string, Map<string, { status: string }>>();
+  /** The `docker://` references importImage can fetch; any other is MANIFEST_NOT_FOUND. */
+  readonly importable = new Map<string, FakeImportable>();
+  /** The remote Glance exportImage copies into; unset, an export is EXPORT_NOT_CONFIGURED. */
+  exportTarget: ImageService | null = null;
   downloads = 0;
   uploads = 0;
   /** Holds each upload until this promise settles (to observe a snapshot mid-upload). */
@@ -30,35 +47,68 @@ export class FakeImageService implements ImageService {
     return image;
   }
 
-  /** Glance's members call; unset, like an image service without it. */
-  getMember?: (id: string, memberId: string) => Promise<{ status: string } | null>;
+  /** Makes project `memberId` a member of image `id` (Glance's owner-side members call). */
+  addMember(id: string, memberId: string, status = 'pending'): void {
+    let m = this.members.get(id);
+    if (!m) this.members.set(id, (m = new Map()));
+    m.set(memberId, { status });
+  }
+
+  private require(id: string): GlanceImage {
+    const image = this.records.get(id);
+    if (!image) throw notFound(id);
+    return image;
+  }
 
   async getImage(id: string): Promise<GlanceImage | null> {
     return this.records.get(id) ?? null;
   }
 
-  async listImages(): Promise<GlanceImage[]> {
-    return [...this.records.values()];
+  /** Glance's filters: core attributes and custom properties by equality, `tag` by membership, `visibility=all` for none. */
+  async listImages(filters: Record<string, string> = {}): Promise<GlanceImage[]> {
+    const tests = Object.entries(filters).filter(([k, v]) => !CONTROL.has(k) && !(k === 'visibility' && v === 'all'));
+    return [...this.records.values()].filter((image) => tests.every(([k, v]) =>
+      (k === 'tag' ? image.tags.includes(v) : image[k] !== undefined && image[k] !== null && String(image[k]) === v)));
+  }
+
+  /** Glance's members call: null unless the image is shared and `memberId` is its member. */
+  async getMember(id: string, memberId: string): Promise<{ status: string } | null> {
+    const image = this.records.get(id);
+    if (!image || image.visibility !== 'shared') return null;
+    const m = this.members.get(id)?.get(memberId);
+    return m ? { ...m } : null;
   }
 
   async downloadImage(id: string): Promise<NodeJS.ReadableStream> {
     this.downloads++;
     await this.gate;
+    const image = this.require(id);
+    if (image.status === 'deactivated') throw new BerthError('IMAGE_INVALID_STATE', `image ${id} is deactivated`, { status: 403, details: { image_id: id } });
     const file = this.files.get(id);
-    if (!this.records.has(id) || !file) throw new BerthError('IMAGE_NOT_FOUND', `image ${id} has no data`, { status: 404 });
+    if (image.status !== 'active' || !file) throw new BerthError('IMAGE_NO_DATA', `image ${id} has no data yet`, { status: 409, details: { image_id: id } });
     return file();
   }
 
-  async importImage(): Promise<GlanceImage> {
-    throw new BerthError('NOT_SUPPORTED', 'the fake image service does not import', { status: 501 });
+  /** Imports a reference of `importable` into a new active image; any other is MANIFEST_NOT_FOUND, as the registry answers. */
+  async importImage(source: string, opts: { name?: string; onProgress?: (p: ImportProgress) => void } = {}): Promise<GlanceImage> {
+    const found = this.importable.get(source);
+    if (!found) throw new BerthError('MANIFEST_NOT_FOUND', `${source} not found`, { status: 404, details: { reference: source } });
+    const reference = source.replace(/^docker:\/\//, '');
+    const image = this.add(randomUUID(), {
+      name: opts.name ?? reference, visibility: 'shared', docker_image: reference, docker_digest: found.digest, docker_image_id: found.docker_image_id,
+      ...hashesOf(found.file),
+    }, found.file);
+    opts.onProgress?.({ image_id: image.id, status: 'active', bytes_done: found.file.length, bytes_total: found.file.length });
+    return { ...image };
   }
 
   /** Like Glance: only a queued image takes data; it becomes active with the bytes as its file. */
   async uploadImage(id: string, data: NodeJS.ReadableStream): Promise<GlanceImage> {
     this.uploads++;
-    const image = this.records.get(id);
-    if (!image) throw new BerthError('IMAGE_NOT_FOUND', `image ${id} not found`, { status: 404 });
-    if (image.status !== 'queued') throw new BerthError('IMAGE_INVALID_STATE', `image ${id} is ${image.status}, not queued`, { status: 409 });
+    const image = this.require(id);
+    if (image.status !== 'queued') {
+      throw new BerthError('IMAGE_CONFLICT', `image ${id} is ${image.status}; data can only be uploaded to a queued image`, { status: 409, details: { image_id: id, status: image.status } });
+    }
     image.status = 'saving';
     const chunks: Buffer[] = [];
     try {
@@ -69,17 +119,51 @@ export class FakeImageService implements ImageService {
       throw err;
     }
     const bytes = Buffer.concat(chunks);
-    Object.assign(image, { status: 'active', size: bytes.length, updated_at: new Date().toISOString() });
+    Object.assign(image, { status: 'active', ...hashesOf(bytes), updated_at: new Date().toISOString() });
     this.files.set(id, async () => Readable.from([bytes]));
     return { ...image };
   }
 
+  /** Glance's default visibility for a new image is `shared`. */
   async createImage(props: { name: string; container_format: string; disk_format: string } & Record<string, unknown>): Promise<GlanceImage> {
-    return { ...this.add(randomUUID(), { ...props, status: 'queued' } as Partial<GlanceImage>) };
+    return { ...this.add(randomUUID(), { visibility: 'shared', ...props, status: 'queued' } as Partial<GlanceImage>) };
+  }
+
+  /** Copies an active image into `exportTarget`, as the image service's export does. */
+  async exportImage(id: string, opts: { visibility?: GlanceImage['visibility']; name?: string } = {}): Promise<GlanceImage> {
+    const target = this.exportTarget;
+    if (!target) throw new BerthError('EXPORT_NOT_CONFIGURED', 'no remote Glance to export to', { status: 409, details: { image_id: id } });
+    const local = this.require(id);
+    const remote = await target.createImage({ name: opts.name ?? local.name ?? id, container_format: 'docker', disk_format: 'raw', visibility: opts.visibility ?? 'private' });
+    return target.uploadImage(remote.id, await this.downloadImage(id), local.size ?? undefined);
+  }
+
+  async setProperties(id: string, properties: Record<string, string>): Promise<GlanceImage> {
+    const image = this.require(id);
+    Object.assign(image, properties, { updated_at: new Date().toISOString() });
+    return { ...image };
+  }
+
+  /** Glance replaces the formats of a queued image only. */
+  async setFormats(id: string, formats: { container_format: string; disk_format: string }): Promise<GlanceImage> {
+    const image = this.require(id);
+    if (image.status !== 'queued') {
+      throw new BerthError('ATTRIBUTE_FORBIDDEN', 'Attribute container_format can be only replaced for a queued image.', { status: 403, details: { attribute: 'container_format' } });
+    }
+    Object.assign(image, formats, { updated_at: new Date().toISOString() });
+    return { ...image };
   }
 
   async deleteImage(id: string): Promise<void> {
     this.records.delete(id);
     this.files.delete(id);
+    this.members.delete(id);
   }
+}
+
+function hashesOf(bytes: Buffer): Pick<GlanceImage, 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value'> {
+  return {
+    size: bytes.length, checksum: createHash('md5').update(bytes).digest('hex'),
+    os_hash_algo: 'sha512', os_hash_value: createHash('sha512').update(bytes).digest('hex'),
+  };
 }

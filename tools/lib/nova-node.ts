@@ -59,7 +59,7 @@ export async function startNovaNode(cloud: CloudAccess, o: { host: string; regis
     // As admin of this noauth bridge: only an admin exports an image as public.
     const client = createImageClient({ url: bridge.url, roles: ['admin'], requestTimeoutMs: 120_000, pollIntervalMs: 50 });
     const local = await client.importImage(`docker://${o.registry}/berth/busybox:latest`);
-    const imageId = (await client.exportImage!(local.id, { visibility: 'public', name: `berth-busybox-${o.host}` })).id;
+    const imageId = (await client.exportImage(local.id, { visibility: 'public', name: `berth-busybox-${o.host}` })).id;
     const glance = createImageClient({ url: cloud.glanceUrl, keystone: config.glance });
     cleanup.unshift(() => glance.deleteImage(imageId).catch(() => undefined));
     const agent = await startAgent(config, { log });

@@ -48,7 +48,7 @@ export function registerImage(program: Command, run: Run): void {
         });
         if (o.toGlance) {
           spin.update(`copying ${source} (${mib(img.size)}) into Glance`);
-          img = await images.exportImage!(img.id, { visibility: o.visibility as GlanceImage['visibility'], ...(o.name ? { name: o.name } : {}) });
+          img = await images.exportImage(img.id, { visibility: o.visibility as GlanceImage['visibility'], ...(o.name ? { name: o.name } : {}) });
         }
         spin.stop();
         printObject(img as unknown as Record<string, unknown>, ctx.format);
