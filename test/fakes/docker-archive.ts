@@ -7,10 +7,10 @@ export interface FakeArchive { tar: Buffer; imageId: string }
  * A minimal docker-archive (what `docker save` writes): manifest.json naming a config blob and no
  * layers. Its image id is the sha256 of the config, as Docker computes it.
  */
-export async function buildDockerArchive(tag: string, seed = tag): Promise<FakeArchive> {
+export async function buildDockerArchive(tag: string | null, seed: string = tag ?? 'untagged'): Promise<FakeArchive> {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/sbin/init'] }, rootfs: { type: 'layers', diff_ids: [] }, comment: seed }));
   const hex = createHash('sha256').update(config).digest('hex');
-  const manifest = Buffer.from(JSON.stringify([{ Config: `${hex}.json`, RepoTags: [tag], Layers: [] }]));
+  const manifest = Buffer.from(JSON.stringify([{ Config: `${hex}.json`, RepoTags: tag === null ? null : [tag], Layers: [] }]));
   const pack = tar.pack();
   pack.entry({ name: `${hex}.json` }, config);
   pack.entry({ name: 'manifest.json' }, manifest);
