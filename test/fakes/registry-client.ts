@@ -12,6 +12,8 @@ interface StoredManifest { bytes: Buffer; contentType: string }
 export class FakeRegistryClient implements RegistryClient {
   readonly manifests = new Map<string, StoredManifest>();
   readonly blobs = new Map<string, Buffer>();
+  /** Repositories (`registry/repository`) each blob was pushed to, by digest: a registry serves a blob only in those. */
+  readonly blobRepositories = new Map<string, Set<string>>();
   readonly blobFetches: string[] = [];
   readonly manifestFetches: string[] = [];
   readonly registries = new Set<string>();
@@ -27,6 +29,11 @@ export class FakeRegistryClient implements RegistryClient {
   addManifest(repo: RepositoryRef, reference: string, bytes: Buffer, contentType: string): void {
     this.registries.add(repo.registry);
     this.manifests.set(this.key(repo, reference), { bytes, contentType });
+    for (const digest of blobsNamedBy(bytes)) {
+      let repos = this.blobRepositories.get(digest);
+      if (!repos) this.blobRepositories.set(digest, (repos = new Set()));
+      repos.add(`${repo.registry}/${repo.repository}`);
+    }
   }
 
   /** Publishes an image under `tag` and its digest, with its blobs. */
@@ -58,12 +65,24 @@ export class FakeRegistryClient implements RegistryClient {
     this.check(repo.registry);
     this.blobFetches.push(digest);
     const bytes = this.blobs.get(digest);
-    if (!bytes) throw imageError('BLOB_NOT_FOUND', `blob ${digest} not found (fake)`);
+    // A blob no manifest names (set directly by a test) is served in every repository.
+    const repos = this.blobRepositories.get(digest);
+    if (!bytes || (repos && !repos.has(`${repo.registry}/${repo.repository}`))) throw imageError('BLOB_NOT_FOUND', `blob ${digest} not found (fake)`);
     const gate = this.gate;
     async function* body(): AsyncGenerator<Buffer> {
       if (gate) await gate;
       yield bytes!;
     }
     return { stream: Readable.from(body()), size: bytes.length };
+  }
+}
+
+/** The config and layer digests an image manifest names (none for an index or unparsable bytes). */
+function blobsNamedBy(bytes: Buffer): string[] {
+  try {
+    const m = JSON.parse(bytes.toString('utf8')) as { config?: { digest?: unknown }; layers?: { digest?: unknown }[] };
+    return [m.config?.digest, ...(Array.isArray(m.layers) ? m.layers.map((l) => l?.digest) : [])].filter((d): d is string => typeof d === 'string');
+  } catch {
+    return [];
   }
 }
