@@ -41,9 +41,9 @@ describe('glance-bridge with the real Glance and Keystone of the test cloud', fu
   const agentCall = <T>(method: string, path: string, body?: unknown) => requestJson<T>(parseEndpoint(agent!.url), {
     method, path, body, headers: { authorization: `Bearer ${agent!.token}` }, timeoutMs: 120_000,
   }, 'agent');
-  const spec = (image_id: string): InstanceSpec => ({
+  const spec = (image_id: string, project = PROJECT): InstanceSpec => ({
     image_id, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'glance-vm', hostname: 'glance-guest',
-    project_id: PROJECT, user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null,
+    project_id: project, user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null,
   });
 
   /** `[glance]` and `[keystone_authtoken]` as the glance service user of the cloud; api_url empty: the catalog's. */
@@ -120,7 +120,11 @@ describe('glance-bridge with the real Glance and Keystone of the test cloud', fu
   it('a snapshot lands in Glance with its docker_image_id and boots again from there', async () => {
     assert.ok(busyboxInGlance && agent, 'the tests above exported busybox and started the agent');
     const uuid = randomUUID();
-    await agentCall('PUT', `/v1/instances/${uuid}`, spec(busyboxInGlance));
+    // The instance belongs to the project that owns the private image it boots (the glance
+    // service user's, which exported it), as its snapshot will: the agent lends an image only
+    // to a project that may read it.
+    const project = (await glance.getImage(busyboxInGlance))!.owner!;
+    await agentCall('PUT', `/v1/instances/${uuid}`, spec(busyboxInGlance, project));
     await execIn(`berth-${uuid}`, ['sh', '-c', `echo ${uuid} > /snapshot-marker`]);
     const target = await glance.createImage({ name: `berth-it-snapshot-${uuid.slice(0, 8)}`, container_format: 'docker', disk_format: 'raw' });
     remoteIds.push(target.id);
@@ -135,7 +139,7 @@ describe('glance-bridge with the real Glance and Keystone of the test cloud', fu
     assert.match(String(stored?.docker_image_id), /^sha256:[0-9a-f]{64}$/);
     loadedIds.push(stored!.docker_image_id!);
     const clone = randomUUID();
-    await agentCall('PUT', `/v1/instances/${clone}`, spec(target.id));
+    await agentCall('PUT', `/v1/instances/${clone}`, spec(target.id, project));
     assert.equal((await execIn(`berth-${clone}`, ['cat', '/snapshot-marker'])).trim(), uuid);
   });
 
