@@ -16,7 +16,7 @@ import { DriverMetrics } from './http/metrics.js';
 import { computeReadiness } from './http/status.js';
 import type { ReadinessCheck } from '../common/status.js';
 import { InstanceRow } from './db/models.js';
-import { every } from './compute/periodic.js';
+import { every } from '../common/periodic.js';
 import type { Sequelize } from 'sequelize';
 import { StandaloneControlPlane, type ControlPlane } from './compute/control-plane.js';
 import { createNovaPlane, NovaControlPlane } from './nova/index.js';

@@ -1,14 +1,11 @@
+import type { MethodDoc } from '../rpc/reference.js';
+
 /**
- * What integrators need to know of each RPC method beyond its arguments: call or cast, what it
- * does, the failures it answers with and the notifications it emits. docs/rpc-reference.md is
- * generated from this and the endpoints' parameter lists; a unit test keeps both complete.
+ * The compute node's RPC methods as integrators need to know them (see MethodDoc).
+ * docs/rpc-reference.md is generated from this and the endpoints' parameter lists; a unit test
+ * keeps both complete.
  */
-export interface MethodDoc {
-  kind: 'cast' | 'call' | 'cast or call';
-  summary: string;
-  errors?: string[];
-  notifications?: string[];
-}
+export type { MethodDoc };
 
 const phases = (event: string) => [`instance.${event}.start`, `instance.${event}.end`, `instance.${event}.error`];
 const power = (event: string, summary: string, from: string): MethodDoc => ({

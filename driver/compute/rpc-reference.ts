@@ -1,12 +1,13 @@
 import type { Endpoint } from '../rpc/dispatcher.js';
-import { BASEAPI_DOCS, BERTH_DOCS, COMPUTE_DOCS, unsupportedDoc, type MethodDoc } from './rpc-docs.js';
+import { renderReference, type MethodDoc } from '../rpc/reference.js';
+import { BASEAPI_DOCS, BERTH_DOCS, COMPUTE_DOCS, unsupportedDoc } from './rpc-docs.js';
 import { baseApiEndpoint, computeEndpoint, UNSUPPORTED_METHODS } from './endpoint.js';
 import { berthEndpoint } from './berth-endpoint.js';
 import type { ComputeManager } from './manager.js';
 import type { InstanceStore } from './store.js';
 import type { AgentClient } from '../../agent/client/types.js';
 
-/** The endpoints as the service builds them; handlers are never run here. */
+/** The endpoints as the service builds them, with their docs; handlers are never run here. */
 export function documentedEndpoints(): { endpoint: Endpoint; docs: Record<string, MethodDoc> }[] {
   const none = {} as never;
   return [
@@ -22,19 +23,8 @@ export function docOf(docs: Record<string, MethodDoc>, method: string): MethodDo
 
 /** docs/rpc-reference.md. */
 export function renderRpcReference(): string {
-  const out = [
+  return renderReference([
     '# RPC reference', '',
     'Generated from the endpoint definitions (`driver/compute/`); do not edit. Requests use oslo.messaging\'s rabbit wire format: exchange `nova` (`[DEFAULT] control_exchange`), routing key `compute.<host>` (or `compute` for any node; fanout exchange `compute_fanout`). Failures come back to calls in oslo\'s failure format; for casts they are logged and, where an instance is concerned, recorded as its fault. "fault X" means the instance goes to `error` with fault X.', '',
-  ];
-  for (const { endpoint, docs } of documentedEndpoints()) {
-    out.push(`## Namespace ${endpoint.namespace ? `\`${endpoint.namespace}\`` : '(none: nova\'s compute API)'}, version ${endpoint.version}`, '');
-    out.push('| method | kind | arguments | what it does | failures | notifications |', '|---|---|---|---|---|---|');
-    for (const [name, spec] of Object.entries(endpoint.methods).sort(([a], [b]) => a.localeCompare(b))) {
-      const d = docOf(docs, name);
-      const args = [...spec.required.map((a) => `\`${a}\``), ...(spec.optional ?? []).map((a) => `\`${a}\`?`)].join(', ') || '—';
-      out.push(`| \`${name}\` | ${d?.kind ?? '?'} | ${args} | ${d?.summary ?? ''} | ${(d?.errors ?? []).join(', ') || '—'} | ${(d?.notifications ?? []).map((n) => `\`${n}\``).join(', ') || '—'} |`);
-    }
-    out.push('');
-  }
-  return out.join('\n');
+  ], documentedEndpoints().map(({ endpoint, docs }) => ({ endpoint, docOf: (method: string) => docOf(docs, method) })));
 }

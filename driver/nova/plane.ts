@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BerthError, describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { ControlPlane, ExpectedTask, FaultRecord, InstanceSave, NodeUsage } from '../compute/control-plane.js';
-import { every } from '../compute/periodic.js';
+import { every } from '../../common/periodic.js';
 import type { HostResources } from '../compute/resources.js';
 import { RemoteFailure } from '../rpc/caller.js';
 import type { RequestContext } from '../rpc/envelope.js';
