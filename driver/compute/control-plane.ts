@@ -38,6 +38,13 @@ export interface ControlPlane {
   /** Remembers the instance object an RPC message carried (nova mode echoes it back on save). */
   observe(instance: unknown): void;
   saveInstance(ctx: RequestContext, uuid: string, changes: InstanceSave, expected?: ExpectedTask): Promise<void>;
+  /**
+   * The start of a build on this node: nova's first saves (building, then host and node, then
+   * spawning), each under its guard. Throws as saveInstance does when the authority refuses.
+   */
+  claimBuild(ctx: RequestContext, uuid: string, where: { host: string; node: string }): Promise<void>;
+  /** Whether an error is the authority's guard refusing a save (the instance is being deleted or changed elsewhere). */
+  refused(err: unknown): boolean;
   addFault(ctx: RequestContext, uuid: string, fault: FaultRecord): Promise<void>;
   /** The end of a delete: the record marked deleted, the scheduler's claims released, the record destroyed. */
   instanceDeleted(ctx: RequestContext, uuid: string): Promise<void>;
@@ -58,6 +65,8 @@ export class StandaloneControlPlane implements ControlPlane {
   async stop(): Promise<void> {}
   observe(): void {}
   async saveInstance(): Promise<void> {}
+  async claimBuild(): Promise<void> {}
+  refused(): boolean { return false; }
   async addFault(): Promise<void> {}
   async instanceDeleted(): Promise<void> {}
   async setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'> {

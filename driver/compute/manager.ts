@@ -1,21 +1,22 @@
 import type { AgentClient, InstanceSpec, InstanceStatus } from '../../agent/client/types.js';
-import { BerthError, describeError } from '../../common/errors.js';
+import { describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { InstanceRow } from '../db/models.js';
 import type { Notifier } from '../notify/notifier.js';
-import type { FaultInfo, NovaExtras } from '../notify/payload.js';
+import type { NovaExtras } from '../notify/payload.js';
 import type { Instance } from '../objects/instance.js';
 import type { RequestContext } from '../rpc/envelope.js';
-import { novaError, RpcFailure } from '../rpc/failure.js';
+import { novaError } from '../rpc/failure.js';
 import { rotateBackups, runSnapshot } from './snapshots.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
-import { capacity, checkClaim, claimOf, sumUsage, type HostResources, type Usage } from './resources.js';
+import type { HostResources, Usage } from './resources.js';
 import { KeyedMutex } from '../../common/keyed-mutex.js';
-import { canStart, TRANSITIONS, type InstanceActionName } from './states.js';
-import { countsTowardUsage, type InstanceStore } from './store.js';
+import { canStart, type InstanceActionName } from './states.js';
+import type { InstanceStore } from './store.js';
 import { PowerState } from '../db/models.js';
-import { StandaloneControlPlane, type ControlPlane, type InstanceSave, type ExpectedTask, type NodeUsage } from './control-plane.js';
-import { RemoteFailure } from '../rpc/caller.js';
+import { StandaloneControlPlane, type ControlPlane, type NodeUsage } from './control-plane.js';
+import { Claims } from './claims.js';
+import { Lifecycle, type Run } from './lifecycle.js';
 
 export interface ManagerDeps {
   host: string;
@@ -31,45 +32,20 @@ export interface ManagerDeps {
   log: Logger;
 }
 
-/** The authority's guard refused a save: the instance is being deleted or changed elsewhere. */
-const isGuardFailure = (err: unknown): boolean => err instanceof RemoteFailure
-  && ['UnexpectedTaskStateError', 'UnexpectedDeletingTaskStateError', 'InstanceNotFound'].includes(err.failureClass);
-
-/** Nova exception names for the agent's error codes, so a fault reads as nova's would. */
-const FAULT_NAMES: Record<string, [string, number]> = {
-  IMAGE_NOT_FOUND: ['ImageNotFound', 404],
-  IMAGE_FETCH_FAILED: ['ImageUnacceptable', 400],
-  SERVICE_UNREACHABLE: ['ComputeServiceUnavailable', 503],
-  SERVICE_TIMEOUT: ['ComputeServiceUnavailable', 503],
-  RUNTIME_UNAVAILABLE: ['HypervisorUnavailable', 503],
-};
-
-function faultOf(err: unknown): FaultInfo & { code: number } {
-  if (err instanceof RpcFailure) return { exception: err.className, message: err.message, code: Number(err.kwargs.code ?? 500) };
-  if (err instanceof BerthError) {
-    const [name, code] = FAULT_NAMES[err.code] ?? ['NovaException', err.status >= 400 ? err.status : 500];
-    return { exception: name, message: err.message, code };
-  }
-  return { exception: 'NovaException', message: describeError(err), code: 500 };
-}
-
 /**
- * The compute manager: runs the instance lifecycle against the agent, keeps the records true and
- * emits the notifications. Every operation is idempotent for a redelivered message.
+ * The compute manager: runs the instance lifecycle against the agent; the lifecycle module
+ * records each transition (store, control plane, instance action, notifications). Every
+ * operation is idempotent for a redelivered message.
  */
 export class ComputeManager {
   private readonly locks = new KeyedMutex();
   readonly plane: ControlPlane;
-  constructor(private readonly d: ManagerDeps) { this.plane = d.plane ?? new StandaloneControlPlane(); }
-
-  /** Mirrors a change to the authority without failing the caller (used on paths already failing). */
-  private async mirror(ctx: RequestContext, uuid: string, changes: InstanceSave, fault?: FaultInfo & { code: number }): Promise<void> {
-    try {
-      if (fault) await this.plane.addFault(ctx, uuid, { code: fault.code, message: fault.message, exception: fault.exception });
-      await this.plane.saveInstance(ctx, uuid, changes);
-    } catch (err) {
-      this.d.log.warn({ instance: uuid, err: describeError(err) }, 'could not record the change with the control plane');
-    }
+  private readonly life: Lifecycle;
+  private readonly claims: Claims;
+  constructor(private readonly d: ManagerDeps) {
+    this.plane = d.plane ?? new StandaloneControlPlane();
+    this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
+    this.claims = new Claims(d.store, d.host, d.node, d.resources);
   }
 
   private agentSpec(i: Instance, imageId: string, ctx: RequestContext): InstanceSpec {
@@ -84,13 +60,6 @@ export class ComputeManager {
     };
   }
 
-  private payload(row: InstanceRow, ctx: RequestContext, fault: FaultInfo | null = null) {
-    return {
-      row, fault, requestId: (ctx.request_id as string | undefined) ?? null,
-      initiatorUser: (ctx.user_id as string | null | undefined) ?? null, initiatorProject: (ctx.project_id as string | null | undefined) ?? null,
-    };
-  }
-
   /** build_and_run_instance: claim resources, record, spawn through the agent, then `active`. */
   async buildAndRun(ctx: RequestContext, instance: Instance, imageId: string): Promise<void> {
     await this.locks.run(instance.uuid, async () => {
@@ -98,7 +67,6 @@ export class ComputeManager {
         display_description: null, reservation_id: instance.reservation_id, availability_zone: instance.availability_zone,
         key_name: instance.key_name, metadata: instance.metadata, addresses: instance.addresses,
       };
-      let claimFailure: unknown = null;
       const record = {
         uuid: instance.uuid, display_name: instance.display_name, hostname: instance.hostname, project_id: instance.project_id,
         user_id: instance.user_id, image_ref: imageId, flavor: instance.flavor, host: this.d.host, node: this.d.node,
@@ -106,44 +74,28 @@ export class ComputeManager {
       };
       // A repeat of this uuid cannot come in between: this runs under the instance's own lock.
       const existing = await this.d.store.get(instance.uuid);
-      // Check and record under one lock, so concurrent builds cannot both take the last slot.
-      const { row, created } = existing ? { row: existing, created: false } : await this.locks.run('\0claims', async () => {
-        const claim = claimOf(instance.flavor);
-        const used = await this.claimedUsage();
-        try { checkClaim(this.d.resources, used.usage, claim); } catch (err) { claimFailure = err; }
-        const inserted = await this.d.store.insertBuilding(record);
-        // Only this insert moved the version: the usage it read plus this claim is the usage now.
-        if (inserted.created && !claimFailure && this.d.store.usageVersion === used.version + 1) {
-          this.usageCache = { version: used.version + 1, usage: sumUsage([used.usage, claim]) };
-        }
-        return inserted;
-      });
+      const { row, created, failure } = existing ? { row: existing, created: false, failure: null }
+        : await this.claims.claim(instance.flavor, () => this.d.store.insertBuilding(record));
       if (!created && !(row.vm_state === 'building' && row.task_state === 'spawning')) {
         this.d.log.info({ instance: instance.uuid, vm_state: row.vm_state }, 'build already handled; duplicate ignored');
         return;
       }
-      if (created && !claimFailure && !(await this.claimWithPlane(ctx, row))) return;
-      if (claimFailure) return this.failBuild(ctx, row, claimFailure, null);
+      if (created && !failure && !(await this.claimWithPlane(ctx, row))) return;
+      if (failure) return this.failBuild({ ctx, row, name: 'create', action: null }, failure);
       await this.spawn(ctx, row);
     });
   }
 
   /**
-   * nova's first three build saves: building, then host and node (the claim), then spawning, each
-   * under its guard. False when the authority refused (the server was deleted meanwhile): the
-   * build stops without a container.
+   * The control plane's claim of the build (nova's first saves, each under its guard). False when
+   * the authority refused (the server was deleted meanwhile): the build stops without a container.
    */
   private async claimWithPlane(ctx: RequestContext, row: InstanceRow): Promise<boolean> {
-    const steps: Array<[InstanceSave, ExpectedTask | undefined]> = [
-      [{ vm_state: 'building', task_state: null }, ['scheduling', null]],
-      [{ host: this.d.host, launched_on: this.d.host, node: this.d.node }, undefined],
-      [{ task_state: 'spawning' }, [null]],
-    ];
     try {
-      for (const [changes, expected] of steps) await this.plane.saveInstance(ctx, row.uuid, changes, expected);
+      await this.plane.claimBuild(ctx, row.uuid, { host: this.d.host, node: this.d.node });
       return true;
     } catch (err) {
-      if (!isGuardFailure(err)) { await this.failBuild(ctx, row, err, null); return false; }
+      if (!this.plane.refused(err)) { await this.failBuild({ ctx, row, name: 'create', action: null }, err); return false; }
       this.d.log.info({ instance: row.uuid, reason: describeError(err) }, 'build abandoned: the control plane refused the claim (deleted meanwhile?)');
       await this.d.store.update(row, { vm_state: 'deleted', task_state: null, deleted: true, deleted_at: new Date() });
       return false;
@@ -151,84 +103,33 @@ export class ComputeManager {
   }
 
   /** What the instances of this node claim: all not deleted, except builds that never ran. */
-  async usage(): Promise<Usage> {
-    const rows = await this.d.store.listActive(this.d.host);
-    return sumUsage(rows.filter(countsTowardUsage).map((r) => claimOf(JSON.parse(r.flavor) as Instance['flavor'])));
-  }
-
-  /** The usage a claim is checked against, and the store's usage version it holds for. */
-  private usageCache: { version: number; usage: Usage } | null = null;
-
-  /**
-   * usage(), read again only when a row started or stopped counting since the last read: with a
-   * hundred builds arriving together, each would otherwise read every instance of the node while
-   * holding the claims lock.
-   */
-  private async claimedUsage(): Promise<{ version: number; usage: Usage }> {
-    const version = this.d.store.usageVersion;
-    if (this.usageCache?.version === version) return this.usageCache;
-    // A change while reading moves the version on, and the next claim reads again.
-    this.usageCache = { version, usage: await this.usage() };
-    return this.usageCache;
-  }
-
+  usage(): Promise<Usage> { return this.claims.usage(); }
   /** The ComputeNode counters a control plane publishes. */
-  async nodeUsage(): Promise<NodeUsage> {
-    const used = await this.usage();
-    const rows = await this.d.store.listActive(this.d.host);
-    return {
-      vcpus_used: used.VCPU, memory_mb_used: used.MEMORY_MB, local_gb_used: used.DISK_GB, running_vms: rows.length,
-      current_workload: rows.filter((r) => r.task_state !== null || r.vm_state === 'building').length,
-    };
-  }
-
+  nodeUsage(): Promise<NodeUsage> { return this.claims.nodeUsage(); }
   /** Capacity, usage and free amounts per resource class (what a scheduler needs). */
-  async hostCapacity(): Promise<Record<string, unknown>> {
-    const used = await this.usage();
-    const resources: Record<string, unknown> = {};
-    for (const rc of ['VCPU', 'MEMORY_MB', 'DISK_GB'] as const) {
-      const inv = this.d.resources[rc];
-      resources[rc] = { ...inv, capacity: capacity(inv), used: used[rc], free: capacity(inv) - used[rc] };
-    }
-    const rows = await this.d.store.listActive(this.d.host);
-    return { host: this.d.host, node: this.d.node, hypervisor_type: 'docker', resources, instances: rows.length, updated_at: new Date().toISOString() };
-  }
+  hostCapacity(): Promise<Record<string, unknown>> { return this.claims.hostCapacity(); }
 
   /** Spawns a recorded building instance. Also finishes builds interrupted by a restart. */
   private async spawn(ctx: RequestContext, row: InstanceRow): Promise<void> {
-    const log = this.d.log.child({ instance: row.uuid, request_id: ctx.request_id });
-    const action = await this.d.store.startAction(row.uuid, 'create', ctx);
-    await this.d.notifier.instance(ctx, 'create', 'start', this.payload(row, ctx));
+    const run = await this.life.begin(ctx, row, 'create');
     try {
       const status = await this.d.agent.createInstance(row.uuid, JSON.parse(row.spec) as InstanceSpec);
-      const launchedAt = new Date();
-      await this.plane.saveInstance(ctx, row.uuid, { power_state: PowerState.RUNNING, vm_state: 'active', task_state: null, launched_at: launchedAt }, 'spawning');
-      await this.d.store.update(row, {
-        vm_state: 'active', task_state: null, power_state: PowerState.RUNNING, launched_at: launchedAt, ip_address: status.ip_address,
-      });
-      await this.d.store.finishAction(action, 'Success');
-      await this.d.notifier.instance(ctx, 'create', 'end', this.payload(row, ctx));
-      log.info({ ip: status.ip_address }, 'instance active');
+      await this.life.succeed(run, { launched_at: new Date() }, { ip_address: status.ip_address });
+      this.d.log.info({ instance: row.uuid, request_id: ctx.request_id, ip: status.ip_address }, 'instance active');
     } catch (err) {
-      await this.failBuild(ctx, row, err, action);
+      await this.failBuild(run, err);
     }
   }
 
   /** A build that cannot finish: no container left behind, `error` with a fault, create.error. */
-  private async failBuild(ctx: RequestContext, row: InstanceRow, err: unknown, started: Awaited<ReturnType<InstanceStore['startAction']>> | null): Promise<void> {
-    const log = this.d.log.child({ instance: row.uuid, request_id: ctx.request_id });
-    const fault = faultOf(err);
-    log.warn({ fault: fault.exception, reason: fault.message }, 'build failed');
-    const action = started ?? await this.d.store.startAction(row.uuid, 'create', ctx);
-    if (started) {
+  private async failBuild(run: Run, err: unknown): Promise<void> {
+    const log = this.d.log.child({ instance: run.row.uuid, request_id: run.ctx.request_id });
+    log.warn({ err: describeError(err) }, 'build failed');
+    if (run.action) {
       // spawn leaves no partial instance behind.
-      await this.d.agent.deleteInstance(row.uuid).catch((e) => log.warn({ err: describeError(e) }, 'clean-up after failed build failed'));
+      await this.d.agent.deleteInstance(run.row.uuid).catch((e) => log.warn({ err: describeError(e) }, 'clean-up after failed build failed'));
     }
-    await this.d.store.addFault(row.uuid, fault.code, fault.message, fault.exception);
-    await this.d.store.update(row, { vm_state: 'error', task_state: null, power_state: PowerState.NOSTATE });
-    await this.d.store.finishAction(action, 'Error', fault.message);
-    if (!isGuardFailure(err)) await this.mirror(ctx, row.uuid, { vm_state: 'error', task_state: null, power_state: PowerState.NOSTATE }, fault);
-    await this.d.notifier.instance(ctx, 'create', 'error', this.payload(row, ctx, fault));
+    await this.life.fail(run, err);
   }
 
   /** terminate_instance: succeeds if the instance is already gone. */
@@ -238,35 +139,27 @@ export class ComputeManager {
       if (!row) {
         // Not ours on record: make sure no container is left, and close the authority's record.
         await this.d.agent.deleteInstance(uuid);
-        if (this.plane.mode !== 'standalone') await this.plane.instanceDeleted(ctx, uuid);
+        await this.plane.instanceDeleted(ctx, uuid);
         return;
       }
       if (row.deleted) {
         // A redelivered delete, or a build abandoned for a delete: nova's record may still be open.
-        if (this.plane.mode !== 'standalone') await this.plane.instanceDeleted(ctx, uuid);
+        await this.plane.instanceDeleted(ctx, uuid);
         return;
       }
-      const action = await this.d.store.startAction(uuid, 'delete', ctx);
-      await this.d.store.update(row, { task_state: 'deleting' });
-      await this.d.notifier.instance(ctx, 'delete', 'start', this.payload(row, ctx));
+      const run = await this.life.begin(ctx, row, 'delete');
       try {
         await this.d.agent.deleteInstance(uuid);
       } catch (err) {
-        const fault = faultOf(err);
-        await this.d.store.addFault(uuid, fault.code, fault.message, fault.exception);
-        await this.d.store.update(row, { vm_state: 'error', task_state: null });
-        await this.d.store.finishAction(action, 'Error', fault.message);
-        await this.mirror(ctx, uuid, { vm_state: 'error', task_state: null }, fault);
+        const fault = await this.life.fail(run, err);
         throw novaError('InstanceTerminationFailure', 400, `Failed to terminate instance: ${fault.message}`, { reason: fault.message });
       }
       const now = new Date();
-      await this.d.store.update(row, { vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, terminated_at: now, deleted_at: now, deleted: true });
-      await this.plane.instanceDeleted(ctx, uuid);
-      await this.d.store.finishAction(action, 'Success');
-      await this.d.notifier.instance(ctx, 'delete', 'end', this.payload(row, ctx));
+      await this.life.succeed(run, { terminated_at: now }, { deleted_at: now, deleted: true });
     });
   }
 
+  /** A fault without a transition (a cast the node cannot perform), on the record and with the authority. */
   async recordFault(uuid: string, code: number, message: string, exception: string): Promise<void> {
     if (await this.d.store.get(uuid)) await this.d.store.addFault(uuid, code, message, exception);
     await this.plane.addFault({}, uuid, { code, message, exception }).catch(() => undefined);
@@ -282,34 +175,21 @@ export class ComputeManager {
     return row;
   }
 
-  /** A power action (stop, start, reboot, pause, ...) through the transition table. */
-  async powerAction(ctx: RequestContext, uuid: string, name: InstanceActionName, run: (row: InstanceRow) => Promise<unknown>, extra: { snapshot_image_id?: string } = {}): Promise<void> {
+  /** An action on a running instance (stop, start, reboot, pause, ...): guarded and recorded by the transition table. */
+  async powerAction(ctx: RequestContext, uuid: string, name: InstanceActionName, effect: (row: InstanceRow, run: Run) => Promise<unknown>, extra: { snapshot_image_id?: string } = {}): Promise<void> {
     await this.locks.run(uuid, async () => {
       const row = await this.require(uuid);
-      const t = TRANSITIONS[name];
       if (!canStart(name, row.vm_state, row.task_state)) {
         throw novaError('InstanceInvalidState', 400,
           `Instance ${uuid} in vm_state ${row.vm_state} (task_state ${row.task_state ?? 'None'}) cannot ${name}.`,
           { instance_uuid: uuid, attr: 'vm_state', state: row.vm_state, method: name });
       }
-      const action = await this.d.store.startAction(uuid, name, ctx);
-      await this.d.store.update(row, { task_state: t.task });
-      await this.d.notifier.instance(ctx, t.event, 'start', { ...this.payload(row, ctx), snapshotImageId: extra.snapshot_image_id });
+      const run = await this.life.begin(ctx, row, name, extra.snapshot_image_id === undefined ? undefined : { snapshotImageId: extra.snapshot_image_id });
       try {
-        await run(row);
-        const final = t.to === 'unchanged' ? { task_state: null } : { ...t.to, task_state: null };
-        // nova-api set the task state before casting; the last task state seen here is the guard.
-        await this.plane.saveInstance(ctx, uuid, final, row.task_state);
-        await this.d.store.update(row, final);
-        await this.d.store.finishAction(action, 'Success');
-        await this.d.notifier.instance(ctx, t.event, 'end', { ...this.payload(row, ctx), snapshotImageId: extra.snapshot_image_id });
+        await effect(row, run);
+        await this.life.succeed(run);
       } catch (err) {
-        const fault = faultOf(err);
-        await this.d.store.addFault(uuid, fault.code, fault.message, fault.exception);
-        await this.d.store.update(row, { task_state: null });
-        await this.d.store.finishAction(action, 'Error', fault.message);
-        if (!isGuardFailure(err)) await this.mirror(ctx, uuid, { task_state: null }, fault);
-        await this.d.notifier.instance(ctx, t.event, 'error', { ...this.payload(row, ctx, fault), snapshotImageId: extra.snapshot_image_id });
+        await this.life.fail(run, err);
         throw err;
       }
     });
@@ -335,15 +215,12 @@ export class ComputeManager {
    * unchanged; task_state goes image_snapshot → image_pending_upload → image_uploading → none.
    */
   async snapshot(ctx: RequestContext, uuid: string, imageId: string, backup?: { type: string; rotation: number }): Promise<void> {
-    await this.powerAction(ctx, uuid, backup ? 'backup' : 'createImage', async (row) => {
+    await this.powerAction(ctx, uuid, backup ? 'backup' : 'createImage', async (_row, run) => {
       try {
         // nova-api leaves a snapshot at image_snapshot_pending; the compute takes it to
         // image_snapshot (a backup stays at image_backup), as nova's snapshot_instance does.
         if (!backup) await this.plane.saveInstance(ctx, uuid, { task_state: 'image_snapshot' }, 'image_snapshot_pending');
-        await runSnapshot(this.d.agent, uuid, imageId, async (task) => {
-          await this.plane.saveInstance(ctx, uuid, { task_state: task }, row.task_state);
-          await this.d.store.update(row, { task_state: task });
-        });
+        await runSnapshot(this.d.agent, uuid, imageId, (task) => this.life.progress(run, task));
       } catch (err) {
         await this.discardImage(imageId);
         throw err;
@@ -393,30 +270,12 @@ export class ComputeManager {
       await this.locks.run(row.uuid, async () => {
         await row.reload();
         if (row.task_state !== null || row.deleted) return;
-        if (await this.correctDrift(row, byUuid.get(row.uuid) ?? null)) corrected++;
+        if (await this.life.drift(row, byUuid.get(row.uuid) ?? null)) corrected++;
       });
     }
     const unknown = reported.map((r) => r.uuid).filter((u) => !known.has(u));
     if (unknown.length) this.d.log.warn({ instances: unknown }, 'the agent runs Berth containers this node has no record of');
     return { corrected, unknown };
-  }
-
-  private async correctDrift(row: InstanceRow, status: InstanceStatus | null): Promise<boolean> {
-    const power = status === null ? PowerState.NOSTATE
-      : ({ running: PowerState.RUNNING, paused: PowerState.PAUSED, stopped: PowerState.SHUTDOWN, crashed: PowerState.CRASHED, missing: PowerState.NOSTATE } as const)[status.power_state];
-    let vm = row.vm_state;
-    if (power === PowerState.NOSTATE && row.vm_state !== 'error') vm = 'error';
-    else if ((power === PowerState.SHUTDOWN || power === PowerState.CRASHED) && (row.vm_state === 'active' || row.vm_state === 'paused' || row.vm_state === 'suspended')) vm = 'stopped';
-    else if (power === PowerState.RUNNING && row.vm_state === 'stopped') vm = 'active';
-    if (vm === row.vm_state && power === row.power_state) return false;
-    const oldState = row.vm_state;
-    this.d.log.warn({ instance: row.uuid, vm_state: [oldState, vm], power_state: [row.power_state, power] }, 'correcting power-state drift');
-    if (power === PowerState.NOSTATE) await this.d.store.addFault(row.uuid, 404, `The container of instance ${row.uuid} vanished from the host.`, 'InstanceNotFound');
-    await this.d.store.update(row, { vm_state: vm, power_state: power });
-    const ctx: RequestContext = { request_id: `req-sync-${row.uuid}` };
-    await this.mirror(ctx, row.uuid, { vm_state: vm, power_state: power });
-    await this.d.notifier.instance(ctx, 'update', null, { ...this.payload(row, ctx), stateUpdate: { old_state: oldState, state: vm, old_task_state: null, new_task_state: null } });
-    return true;
   }
 
   /**

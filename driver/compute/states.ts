@@ -1,25 +1,46 @@
+import type { InstanceStatus } from '../../agent/client/types.js';
 import { PowerState, type TaskState, type VmState } from '../db/models.js';
 
 /**
  * The lifecycle transition table, with nova's meanings (nova/compute/vm_states.py,
  * task_states.py and the check_instance_state guards of nova/compute/api.py). An action may
  * start only from the listed vm_states with no task in progress; while it runs the instance
- * carries the task_state; when it succeeds it lands in `to`.
+ * carries the task_state; when it succeeds it lands in `to`, when it fails in `onError`.
+ * driver/compute/lifecycle.ts records each step of a row to every sink (docs/architecture.md).
  */
 export type InstanceActionName = 'create' | 'delete' | 'stop' | 'start' | 'reboot' | 'reboot_hard' | 'pause' | 'unpause'
   | 'suspend' | 'resume' | 'rebuild' | 'createImage' | 'backup';
+
+/** The instance fields a transition sets. */
+export interface StateChange { vm_state?: VmState; task_state?: TaskState | null; power_state?: number }
 
 export interface Transition {
   from: readonly VmState[] | 'any';
   task: TaskState;
   to: { vm_state: VmState; power_state: number } | 'unchanged';
-  /** The notification event stem, `instance.<event>.start/end`. */
+  /** The notification event stem, `instance.<event>.start/end/error`. */
   event: string;
+  /** What the instance becomes when the action fails (with a fault). Default: the task cleared. */
+  onError?: StateChange;
+  /** Whether a failure is announced as `instance.<event>.error` (nova sends none for a delete). Default true. */
+  errorEvent?: boolean;
+  /**
+   * How success reaches the control plane: `save` (default) is one save guarded by the task
+   * state, written there before the local record so a refusal leaves the record untouched;
+   * `deleted` closes the authority's record after the local one is marked deleted, so a
+   * redelivered delete finds it deleted and only closes the authority's record again.
+   */
+  commit?: 'save' | 'deleted';
 }
 
+const TO_ERROR: StateChange = { vm_state: 'error', task_state: null, power_state: PowerState.NOSTATE };
+
 export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
-  create: { from: ['building'], task: 'spawning', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'create' },
-  delete: { from: 'any', task: 'deleting', to: { vm_state: 'deleted', power_state: PowerState.NOSTATE }, event: 'delete' },
+  create: { from: ['building'], task: 'spawning', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'create', onError: TO_ERROR },
+  delete: {
+    from: 'any', task: 'deleting', to: { vm_state: 'deleted', power_state: PowerState.NOSTATE }, event: 'delete',
+    onError: { vm_state: 'error', task_state: null }, errorEvent: false, commit: 'deleted',
+  },
   stop: { from: ['active', 'error'], task: 'powering-off', to: { vm_state: 'stopped', power_state: PowerState.SHUTDOWN }, event: 'power_off' },
   start: { from: ['stopped'], task: 'powering-on', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'power_on' },
   reboot: { from: ['active'], task: 'rebooting', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'reboot' },
@@ -32,6 +53,44 @@ export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
   createImage: { from: ['active', 'stopped', 'paused', 'suspended'], task: 'image_snapshot', to: 'unchanged', event: 'snapshot' },
   backup: { from: ['active', 'stopped', 'paused', 'suspended'], task: 'image_backup', to: 'unchanged', event: 'snapshot' },
 };
+
+/** The state a successful action leaves: its `to`, the task cleared. */
+export function finalState(t: Transition): StateChange {
+  return t.to === 'unchanged' ? { task_state: null } : { ...t.to, task_state: null };
+}
+
+/**
+ * The power-state sync's rows (nova's _sync_power_states, for an instance with no task): the
+ * first rule whose observed power state and vm_state match decides the vm_state; none matching
+ * keeps it. The record takes the observed power state either way.
+ */
+export interface DriftRule {
+  observed: readonly number[];
+  from: readonly VmState[] | 'any';
+  to: VmState;
+  /** A fault recorded with the correction. */
+  fault?: { code: number; exception: string; message: (uuid: string) => string };
+}
+
+export const DRIFT: readonly DriftRule[] = [
+  {
+    observed: [PowerState.NOSTATE], from: 'any', to: 'error',
+    fault: { code: 404, exception: 'InstanceNotFound', message: (uuid) => `The container of instance ${uuid} vanished from the host.` },
+  },
+  { observed: [PowerState.SHUTDOWN, PowerState.CRASHED], from: ['active', 'paused', 'suspended'], to: 'stopped' },
+  { observed: [PowerState.RUNNING], from: ['stopped'], to: 'active' },
+];
+
+/** The agent's power state as nova's power_state number; a container the agent does not list is NOSTATE. */
+export function observedPower(status: Pick<InstanceStatus, 'power_state'> | null): number {
+  if (status === null) return PowerState.NOSTATE;
+  return ({ running: PowerState.RUNNING, paused: PowerState.PAUSED, stopped: PowerState.SHUTDOWN, crashed: PowerState.CRASHED, missing: PowerState.NOSTATE } as const)[status.power_state];
+}
+
+/** The drift row for an instance in `vmState` whose container reports `power`, if any matches. */
+export function driftRule(vmState: VmState, power: number): DriftRule | undefined {
+  return DRIFT.find((r) => r.observed.includes(power) && (r.from === 'any' || r.from.includes(vmState)));
+}
 
 export function canStart(action: InstanceActionName, vmState: VmState, taskState: TaskState | null): boolean {
   const t = TRANSITIONS[action];

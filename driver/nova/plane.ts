@@ -191,6 +191,19 @@ export class NovaControlPlane implements ControlPlane {
     this.instances.set(uuid, saved);
   }
 
+  async claimBuild(ctx: RequestContext, uuid: string, where: { host: string; node: string }): Promise<void> {
+    const steps: Array<[InstanceSave, ExpectedTask | undefined]> = [
+      [{ vm_state: 'building', task_state: null }, ['scheduling', null]],
+      [{ host: where.host, launched_on: where.host, node: where.node }, undefined],
+      [{ task_state: 'spawning' }, [null]],
+    ];
+    for (const [changes, expected] of steps) await this.saveInstance(ctx, uuid, changes, expected);
+  }
+
+  refused(err: unknown): boolean {
+    return remoteIs(err, 'UnexpectedTaskStateError', 'UnexpectedDeletingTaskStateError', 'InstanceNotFound');
+  }
+
   async addFault(ctx: RequestContext, uuid: string, fault: FaultRecord): Promise<void> {
     const f = newObject('InstanceFault', {
       instance_uuid: uuid, code: fault.code, message: fault.message.slice(0, 255), details: fault.details ?? fault.exception, host: this.o.host,

@@ -1,0 +1,78 @@
+import { KeyedMutex } from '../../common/keyed-mutex.js';
+import type { InstanceRow } from '../db/models.js';
+import type { Instance } from '../objects/instance.js';
+import type { NodeUsage } from './control-plane.js';
+import { capacity, checkClaim, claimOf, sumUsage, type HostResources, type Usage } from './resources.js';
+import { countsTowardUsage, type InstanceStore } from './store.js';
+
+/**
+ * What the instances of this node claim, and the claim of a new build: checked and recorded under
+ * one lock, so concurrent builds cannot both take the last slot.
+ */
+export class Claims {
+  private readonly lock = new KeyedMutex();
+  /** The usage a claim is checked against, and the store's usage version it holds for. */
+  private cache: { version: number; usage: Usage } | null = null;
+
+  constructor(private readonly store: InstanceStore, private readonly host: string, private readonly node: string, private readonly resources: HostResources) {}
+
+  /** What the instances of this node claim: all not deleted, except builds that never ran. */
+  async usage(): Promise<Usage> {
+    const rows = await this.store.listActive(this.host);
+    return sumUsage(rows.filter(countsTowardUsage).map((r) => claimOf(JSON.parse(r.flavor) as Instance['flavor'])));
+  }
+
+  /**
+   * usage(), read again only when a row started or stopped counting since the last read: with a
+   * hundred builds arriving together, each would otherwise read every instance of the node while
+   * holding the claims lock.
+   */
+  private async claimedUsage(): Promise<{ version: number; usage: Usage }> {
+    const version = this.store.usageVersion;
+    if (this.cache?.version === version) return this.cache;
+    // A change while reading moves the version on, and the next claim reads again.
+    this.cache = { version, usage: await this.usage() };
+    return this.cache;
+  }
+
+  /**
+   * Checks the flavor's claim and records the build (`insert`) under the claims lock. The build is
+   * recorded even when the claim fails (it then fails with that fault): `failure` says why.
+   */
+  async claim(flavor: Instance['flavor'], insert: () => Promise<{ row: InstanceRow; created: boolean }>): Promise<{ row: InstanceRow; created: boolean; failure: unknown }> {
+    return this.lock.run('claims', async () => {
+      const claim = claimOf(flavor);
+      const used = await this.claimedUsage();
+      let failure: unknown = null;
+      try { checkClaim(this.resources, used.usage, claim); } catch (err) { failure = err; }
+      const inserted = await insert();
+      // Only this insert moved the version: the usage it read plus this claim is the usage now.
+      if (inserted.created && !failure && this.store.usageVersion === used.version + 1) {
+        this.cache = { version: used.version + 1, usage: sumUsage([used.usage, claim]) };
+      }
+      return { ...inserted, failure };
+    });
+  }
+
+  /** The ComputeNode counters a control plane publishes. */
+  async nodeUsage(): Promise<NodeUsage> {
+    const used = await this.usage();
+    const rows = await this.store.listActive(this.host);
+    return {
+      vcpus_used: used.VCPU, memory_mb_used: used.MEMORY_MB, local_gb_used: used.DISK_GB, running_vms: rows.length,
+      current_workload: rows.filter((r) => r.task_state !== null || r.vm_state === 'building').length,
+    };
+  }
+
+  /** Capacity, usage and free amounts per resource class (what a scheduler needs). */
+  async hostCapacity(): Promise<Record<string, unknown>> {
+    const used = await this.usage();
+    const resources: Record<string, unknown> = {};
+    for (const rc of ['VCPU', 'MEMORY_MB', 'DISK_GB'] as const) {
+      const inv = this.resources[rc];
+      resources[rc] = { ...inv, capacity: capacity(inv), used: used[rc], free: capacity(inv) - used[rc] };
+    }
+    const rows = await this.store.listActive(this.host);
+    return { host: this.host, node: this.node, hypervisor_type: 'docker', resources, instances: rows.length, updated_at: new Date().toISOString() };
+  }
+}
