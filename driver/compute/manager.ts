@@ -1,21 +1,21 @@
-import type { AgentClient, InstanceSpec, InstanceStatus } from '../../agent/client/types.js';
+import type { AgentClient, InstanceSpec } from '../../agent/client/types.js';
 import { describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { InstanceRow } from '../db/models.js';
 import type { Notifier } from '../notify/notifier.js';
-import type { NovaExtras } from '../notify/payload.js';
 import type { Instance } from '../objects/instance.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { novaError } from '../rpc/failure.js';
-import { rotateBackups, runSnapshot } from './snapshots.js';
+import { discardImage, rotateBackups, runSnapshot } from './snapshots.js';
+import { buildRecord } from './build-record.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
 import type { HostResources, Usage } from './resources.js';
 import { KeyedMutex } from '../../common/keyed-mutex.js';
 import { canStart, type InstanceActionName } from './states.js';
 import type { InstanceStore } from './store.js';
-import { PowerState } from '../db/models.js';
 import { StandaloneControlPlane, type ControlPlane, type NodeUsage } from './control-plane.js';
 import { Claims } from './claims.js';
+import { Reconciler } from './reconcile.js';
 import { Lifecycle, type Run } from './lifecycle.js';
 
 export interface ManagerDeps {
@@ -42,36 +42,18 @@ export class ComputeManager {
   readonly plane: ControlPlane;
   private readonly life: Lifecycle;
   private readonly claims: Claims;
+  private readonly reconcile: Reconciler;
   constructor(private readonly d: ManagerDeps) {
     this.plane = d.plane ?? new StandaloneControlPlane();
     this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
     this.claims = new Claims(d.store, d.host, d.node, d.resources);
-  }
-
-  private agentSpec(i: Instance, imageId: string, ctx: RequestContext): InstanceSpec {
-    const fixed = i.addresses.find((a) => a.version === 4);
-    return {
-      image_id: imageId,
-      flavor: { vcpus: i.flavor.vcpus, memory_mb: i.flavor.memory_mb, root_gb: i.flavor.root_gb, swap: i.flavor.swap, extra_specs: i.flavor.extra_specs },
-      name: i.display_name, hostname: i.hostname || `instance-${i.uuid.slice(0, 8)}`,
-      project_id: i.project_id, user_id: i.user_id, metadata: i.metadata, user_data: i.user_data, key_data: i.key_data, key_name: i.key_name,
-      fixed_ip: fixed?.address ?? null,
-      ...(typeof ctx.request_id === 'string' ? { request_id: ctx.request_id } : {}),
-    };
+    this.reconcile = new Reconciler({ ...d, plane: this.plane, locks: this.locks, life: this.life });
   }
 
   /** build_and_run_instance: claim resources, record, spawn through the agent, then `active`. */
   async buildAndRun(ctx: RequestContext, instance: Instance, imageId: string): Promise<void> {
     await this.locks.run(instance.uuid, async () => {
-      const nova: NovaExtras = {
-        display_description: null, reservation_id: instance.reservation_id, availability_zone: instance.availability_zone,
-        key_name: instance.key_name, metadata: instance.metadata, addresses: instance.addresses,
-      };
-      const record = {
-        uuid: instance.uuid, display_name: instance.display_name, hostname: instance.hostname, project_id: instance.project_id,
-        user_id: instance.user_id, image_ref: imageId, flavor: instance.flavor, host: this.d.host, node: this.d.node,
-        spec: this.agentSpec(instance, imageId, ctx), nova,
-      };
+      const record = buildRecord(instance, imageId, ctx, { host: this.d.host, node: this.d.node });
       // A repeat of this uuid cannot come in between: this runs under the instance's own lock.
       const existing = await this.d.store.get(instance.uuid);
       const { row, created, failure } = existing ? { row: existing, created: false, failure: null }
@@ -222,7 +204,7 @@ export class ComputeManager {
         if (!backup) await this.plane.saveInstance(ctx, uuid, { task_state: 'image_snapshot' }, 'image_snapshot_pending');
         await runSnapshot(this.d.agent, uuid, imageId, (task) => this.life.progress(run, task));
       } catch (err) {
-        await this.discardImage(imageId);
+        await discardImage(this.d.images, imageId, this.d.log);
         throw err;
       }
     }, { snapshot_image_id: imageId });
@@ -233,70 +215,10 @@ export class ComputeManager {
     }
   }
 
-  /**
-   * nova's delete_image_on_error: a snapshot that failed leaves no queued image behind, so the
-   * caller waiting for it sees the failure instead of waiting forever.
-   */
-  private async discardImage(imageId: string): Promise<void> {
-    const images = this.d.images;
-    if (!images) return;
-    try {
-      const image = await images.getImage(imageId);
-      if (image && image.status !== 'active') await images.deleteImage(imageId);
-    } catch (err) {
-      this.d.log.warn({ image_id: imageId, err: describeError(err) }, 'could not remove the image of a failed snapshot');
-    }
-  }
-
-  /**
-   * The power-state sync (nova's _sync_power_states): compares each record with what the agent
-   * reports and corrects drift (a container that stopped, died or vanished) with an
-   * instance.update notification. Instances with a task in progress are left alone.
-   */
-  async syncPowerStates(): Promise<{ corrected: number; unknown: string[] }> {
-    let reported: InstanceStatus[];
-    try {
-      reported = await this.d.agent.listInstances();
-    } catch (err) {
-      this.d.log.warn({ err: describeError(err) }, 'power-state sync skipped: agent unavailable');
-      return { corrected: 0, unknown: [] };
-    }
-    const byUuid = new Map(reported.map((r) => [r.uuid, r]));
-    let corrected = 0;
-    const known = new Set<string>();
-    for (const row of await this.d.store.listActive(this.d.host)) {
-      known.add(row.uuid);
-      if (row.task_state !== null || row.vm_state === 'building') continue;
-      await this.locks.run(row.uuid, async () => {
-        await row.reload();
-        if (row.task_state !== null || row.deleted) return;
-        if (await this.life.drift(row, byUuid.get(row.uuid) ?? null)) corrected++;
-      });
-    }
-    const unknown = reported.map((r) => r.uuid).filter((u) => !known.has(u));
-    if (unknown.length) this.d.log.warn({ instances: unknown }, 'the agent runs Berth containers this node has no record of');
-    return { corrected, unknown };
-  }
-
-  /**
-   * Removes the containers of instances the control plane deleted without this node (nova deletes
-   * a down node's servers by itself), as nova-compute's reaping of running deleted instances does.
-   */
-  async reapDeletedElsewhere(): Promise<string[]> {
-    const rows = (await this.d.store.listActive(this.d.host)).filter((r) => r.vm_state !== 'building');
-    const missing = await this.plane.missingInstances(rows.map((r) => r.uuid));
-    for (const uuid of missing) {
-      await this.locks.run(uuid, async () => {
-        const row = await this.d.store.get(uuid);
-        if (!row || row.deleted) return;
-        this.d.log.warn({ instance: uuid }, 'the control plane deleted this instance while the node was away; removing its container');
-        await this.d.agent.deleteInstance(uuid);
-        const now = new Date();
-        await this.d.store.update(row, { vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, terminated_at: now, deleted_at: now, deleted: true });
-      });
-    }
-    return missing;
-  }
+  /** The power-state sync (nova's _sync_power_states): see reconcile.ts. */
+  syncPowerStates(): Promise<{ corrected: number; unknown: string[] }> { return this.reconcile.syncPowerStates(); }
+  /** Removes the containers of instances the control plane deleted without this node: see reconcile.ts. */
+  reapDeletedElsewhere(): Promise<string[]> { return this.reconcile.reapDeletedElsewhere(); }
 
   /**
    * At start-up: finish builds a crash interrupted (the agent's create is idempotent), and clear

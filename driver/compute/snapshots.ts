@@ -47,3 +47,17 @@ export async function rotateBackups(images: ImageService, instance: { uuid: stri
   }
   return excess.map((i) => i.id);
 }
+
+/**
+ * nova's delete_image_on_error: a snapshot that failed leaves no queued image behind, so the
+ * caller waiting for it sees the failure instead of waiting forever.
+ */
+export async function discardImage(images: ImageService | undefined, imageId: string, log: Logger): Promise<void> {
+  if (!images) return;
+  try {
+    const image = await images.getImage(imageId);
+    if (image && image.status !== 'active') await images.deleteImage(imageId);
+  } catch (err) {
+    log.warn({ image_id: imageId, err: describeError(err) }, 'could not remove the image of a failed snapshot');
+  }
+}
