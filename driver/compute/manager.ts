@@ -16,7 +16,7 @@ import type { InstanceStore } from './store.js';
 import { StandaloneControlPlane, type ControlPlane, type NodeUsage } from './control-plane.js';
 import { Claims } from './claims.js';
 import { Reconciler } from './reconcile.js';
-import { Lifecycle, type Run } from './lifecycle.js';
+import { faultOf, Lifecycle, type Run } from './lifecycle.js';
 
 export interface ManagerDeps {
   host: string;
@@ -106,7 +106,8 @@ export class ComputeManager {
   /** A build that cannot finish: no container left behind, `error` with a fault, create.error. */
   private async failBuild(run: Run, err: unknown): Promise<void> {
     const log = this.d.log.child({ instance: run.row.uuid, request_id: run.ctx.request_id });
-    log.warn({ err: describeError(err) }, 'build failed');
+    const fault = faultOf(err);
+    log.warn({ fault: fault.exception, reason: fault.message }, 'build failed');
     if (run.action) {
       // spawn leaves no partial instance behind.
       await this.d.agent.deleteInstance(run.row.uuid).catch((e) => log.warn({ err: describeError(e) }, 'clean-up after failed build failed'));
