@@ -192,12 +192,11 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       },
     };
   }
-  // The instance object of every message is the latest nova knows; nova mode echoes it back on save.
-  for (const spec of Object.values(methods)) {
-    const inner = spec.handler;
-    spec.handler = (ctx, args) => { if (args.instance) manager.plane.observe(args.instance); return inner(ctx, args); };
-  }
-  return { name: 'ComputeManager', namespace: null, version: COMPUTE_RPC_VERSION, methods };
+  return {
+    name: 'ComputeManager', namespace: null, version: COMPUTE_RPC_VERSION, methods,
+    // The instance object of every message is the latest nova knows; nova mode echoes it back on save.
+    deserialize: (args) => { if (args.instance) manager.plane.observe(args.instance); return args; },
+  };
 }
 
 /** nova's BaseRPCAPI endpoint (namespace `baseapi`, version 1.1). */

@@ -23,6 +23,11 @@ export interface Endpoint {
   /** Highest version implemented, `X.Y`. */
   version: string;
   methods: Readonly<Record<string, MethodSpec>>;
+  /**
+   * Runs once on the checked arguments of every request before the handler (oslo's serializer
+   * step, deserialize_entity): where an endpoint takes in the objects its messages carry.
+   */
+  deserialize?: (args: Record<string, unknown>) => Record<string, unknown>;
 }
 
 function parseVersion(v: string): [number, number, number] | null {
@@ -54,7 +59,8 @@ export class Dispatcher {
       versionMatched = true;
       if (req.method.startsWith('_') || !Object.hasOwn(ep.methods, req.method)) continue;
       const spec = ep.methods[req.method]!;
-      return { spec, endpoint: ep, args: checkArgs(ep, req.method, spec, req.args) };
+      const args = checkArgs(ep, req.method, spec, req.args);
+      return { spec, endpoint: ep, args: ep.deserialize ? ep.deserialize(args) : args };
     }
     if (versionMatched) throw noSuchMethod(req.method);
     throw unsupportedVersion(req.version, req.method);

@@ -78,6 +78,18 @@ describe('dispatcher', () => {
     assert.deepEqual(extra.args, { instance: 1, tail_length: 2 });
   });
 
+  it('hands the checked arguments to the endpoint\'s deserializer once, before the handler', async () => {
+    const seen: Array<Record<string, unknown>> = [];
+    const ep: Endpoint = {
+      name: 'ComputeManager', namespace: null, version: '6.2',
+      methods: { stop_instance: { required: ['instance'], handler: (_ctx, args) => args.instance } },
+      deserialize: (args) => { seen.push(args); return { ...args, instance: { decoded: args.instance } }; },
+    };
+    const found = new Dispatcher([ep]).resolve(parseRequest({ method: 'stop_instance', args: { instance: 'i-1', bogus: 1 }, version: '6.0' }));
+    assert.deepEqual(seen, [{ instance: 'i-1' }]);
+    assert.deepEqual(await found.spec.handler({}, found.args), { decoded: 'i-1' });
+  });
+
   it('serializes nova exceptions with kwargs and code as the fixture does', () => {
     const want = expectedFailure('call-reply-failure-nova-exception');
     const f = new RpcFailure('InstanceNotFound', 'nova.exception', want.message as string, want.kwargs as Record<string, unknown>);

@@ -6,6 +6,8 @@ import { ComputeManager } from '../../../driver/compute/manager.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { hostResources } from '../../../driver/compute/resources.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
+import { Dispatcher } from '../../../driver/rpc/dispatcher.js';
+import { parseRequest } from '../../../driver/rpc/envelope.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
 import { NovaControlPlane } from '../../../driver/nova/plane.js';
 import { newObject, type Primitive } from '../../../driver/nova/objects.js';
@@ -192,5 +194,13 @@ describe('nova control plane (fake conductor and placement)', () => {
     const { uuid } = seedBuild();
     await plane.saveInstance({}, uuid, { task_state: null }, ['scheduling', null]);
     assert.ok(conductor.calls.includes('Instance.get_by_uuid'));
+  });
+
+  it('the dispatcher step hands each message\'s instance to the plane, which saves it without asking nova for it', async () => {
+    await plane.start();
+    const { msg, uuid } = seedBuild();
+    new Dispatcher([computeEndpoint(manager, agent)]).resolve(parseRequest(msg));
+    await plane.saveInstance({}, uuid, { task_state: null }, ['scheduling', null]);
+    assert.ok(!conductor.calls.includes('Instance.get_by_uuid'));
   });
 });
