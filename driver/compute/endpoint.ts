@@ -3,7 +3,7 @@ import type { AgentClient } from '../../agent/client/types.js';
 import type { Endpoint, MethodSpec } from '../rpc/dispatcher.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { notImplemented, novaError } from '../rpc/failure.js';
-import { decodeInstance, instanceUuid } from '../objects/instance.js';
+import { InstanceArg } from '../objects/instance.js';
 import { invalidField } from '../objects/primitive.js';
 import type { ComputeManager } from './manager.js';
 import { instanceDiagnostics, legacyDiagnostics } from './diagnostics.js';
@@ -53,11 +53,14 @@ function hostUptime(): string {
   return ` ${now} up ${days} days, ${hh}:${mm},  0 users,  load average: ${l1}, ${l5}, ${l15}`;
 }
 
+/** The instance argument, decoded by the endpoint's deserialize step. */
+const instanceOf = (args: Record<string, unknown>): InstanceArg => args.instance as InstanceArg;
+
 export function computeEndpoint(manager: ComputeManager, agent: AgentClient): Endpoint {
   const instanceOnly = (name: Parameters<ComputeManager['powerAction']>[2], run: (uuid: string, args: Record<string, unknown>) => Promise<unknown>): MethodSpec => ({
     required: ['instance'], optional: ['clean_shutdown', 'reboot_type', 'block_device_info'], long: true,
     handler: async (ctx, args) => {
-      const uuid = instanceUuid(args.instance);
+      const uuid = instanceOf(args).uuid;
       await manager.powerAction(ctx, uuid, name, async () => run(uuid, args) as never);
     },
   });
@@ -67,13 +70,13 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       optional: ['admin_password', 'injected_files', 'requested_networks', 'security_groups', 'block_device_mapping', 'node', 'limits', 'host_list'],
       long: true,
       handler: async (ctx, args) => {
-        const instance = decodeInstance(args.instance);
+        const instance = instanceOf(args).decode();
         await manager.buildAndRun(ctx, instance, imageIdOf(args.image, instance.image_ref));
       },
     },
     terminate_instance: {
       required: ['instance', 'bdms'], long: true,
-      handler: async (ctx, args) => { await manager.terminate(ctx, instanceUuid(args.instance)); },
+      handler: async (ctx, args) => { await manager.terminate(ctx, instanceOf(args).uuid); },
     },
     stop_instance: instanceOnly('stop', (uuid) => agent.instanceAction(uuid, { action: 'stop' })),
     start_instance: instanceOnly('start', (uuid) => agent.instanceAction(uuid, { action: 'start' })),
@@ -84,7 +87,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     reboot_instance: {
       required: ['instance', 'block_device_info', 'reboot_type'], long: true,
       handler: async (ctx, args) => {
-        const uuid = instanceUuid(args.instance);
+        const uuid = instanceOf(args).uuid;
         if (args.reboot_type !== 'SOFT' && args.reboot_type !== 'HARD') throw invalidField('reboot_type', 'expected SOFT or HARD');
         const hard = args.reboot_type === 'HARD';
         await manager.powerAction(ctx, uuid, hard ? 'reboot_hard' : 'reboot', () => agent.instanceAction(uuid, { action: 'reboot', hard }));
@@ -94,7 +97,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       required: ['instance', 'orig_image_ref', 'image_ref', 'injected_files', 'new_pass', 'orig_sys_metadata', 'bdms', 'recreate', 'on_shared_storage', 'preserve_ephemeral', 'migration', 'scheduled_node', 'limits', 'request_spec', 'accel_uuids'],
       optional: ['reimage_boot_volume', 'target_state'], long: true,
       handler: async (ctx, args) => {
-        const uuid = instanceUuid(args.instance);
+        const uuid = instanceOf(args).uuid;
         if (args.recreate === true) throw notImplemented('evacuate (rebuild with recreate)');
         if (args.preserve_ephemeral === true) throw novaError('PreserveEphemeralNotSupported', 400, 'The current driver does not support preserving ephemeral partitions.');
         if (args.reimage_boot_volume === true) throw notImplemented('reimaging a boot volume');
@@ -106,7 +109,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       required: ['image_id', 'instance'], long: true,
       handler: async (ctx, args) => {
         if (typeof args.image_id !== 'string' || args.image_id === '') throw invalidField('image_id', 'expected an image id');
-        await manager.snapshot(ctx, instanceUuid(args.instance), args.image_id);
+        await manager.snapshot(ctx, instanceOf(args).uuid, args.image_id);
       },
     },
     backup_instance: {
@@ -115,27 +118,27 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
         if (typeof args.image_id !== 'string' || args.image_id === '') throw invalidField('image_id', 'expected an image id');
         if (typeof args.backup_type !== 'string' || args.backup_type === '') throw invalidField('backup_type', 'expected a string such as daily');
         if (typeof args.rotation !== 'number' || !Number.isInteger(args.rotation) || args.rotation < 0) throw invalidField('rotation', 'expected a non-negative integer');
-        await manager.snapshot(ctx, instanceUuid(args.instance), args.image_id, { type: args.backup_type, rotation: args.rotation });
+        await manager.snapshot(ctx, instanceOf(args).uuid, args.image_id, { type: args.backup_type, rotation: args.rotation });
       },
     },
     get_instance_diagnostics: {
       required: ['instance'],
       handler: async (_ctx, args) => {
-        const row = await manager.require(instanceUuid(args.instance));
+        const row = await manager.require(instanceOf(args).uuid);
         return instanceDiagnostics(row, await agent.getInstance(row.uuid));
       },
     },
     get_diagnostics: {
       required: ['instance'],
       handler: async (_ctx, args) => {
-        const row = await manager.require(instanceUuid(args.instance));
+        const row = await manager.require(instanceOf(args).uuid);
         return legacyDiagnostics(row, await agent.getInstance(row.uuid));
       },
     },
     set_admin_password: {
       required: ['instance', 'new_pass'],
       handler: async (_ctx, args) => {
-        await manager.require(instanceUuid(args.instance));
+        await manager.require(instanceOf(args).uuid);
         // Containers have no guest agent to set a password through; nova's answer for that case.
         throw novaError('SetAdminPasswdNotSupported', 400, 'Set admin password is not supported.');
       },
@@ -143,12 +146,12 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     inject_network_info: {
       required: ['instance'],
       // The agent configures the container's network itself; there is nothing to inject.
-      handler: async (_ctx, args) => { await manager.require(instanceUuid(args.instance)); },
+      handler: async (_ctx, args) => { await manager.require(instanceOf(args).uuid); },
     },
     reset_network: {
       required: ['instance'],
       // Removed from nova's 6.x API; accepted for old callers, nothing to reset in a container.
-      handler: async (_ctx, args) => { await manager.require(instanceUuid(args.instance)); },
+      handler: async (_ctx, args) => { await manager.require(instanceOf(args).uuid); },
     },
     get_host_uptime: {
       required: [],
@@ -173,7 +176,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     get_console_output: {
       required: ['instance', 'tail_length'],
       handler: async (_ctx, args) => {
-        const uuid = instanceUuid(args.instance);
+        const uuid = instanceOf(args).uuid;
         await manager.require(uuid);
         const tail = args.tail_length;
         if (tail !== null && (typeof tail !== 'number' || !Number.isInteger(tail) || tail < 0)) throw invalidField('tail_length', 'expected a non-negative integer or null');
@@ -187,7 +190,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       handler: async (_ctx: RequestContext, args) => {
         const failure = notImplemented(name);
         // A cast has no caller to tell: the instance's fault record says what happened.
-        if (args.instance) await manager.recordFault(instanceUuid(args.instance), 501, failure.message, 'NotImplementedError').catch(() => undefined);
+        if (args.instance) await manager.recordFault(instanceOf(args).uuid, 501, failure.message, 'NotImplementedError').catch(() => undefined);
         throw failure;
       },
     };
@@ -195,7 +198,12 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
   return {
     name: 'ComputeManager', namespace: null, version: COMPUTE_RPC_VERSION, methods,
     // The instance object of every message is the latest nova knows; nova mode echoes it back on save.
-    deserialize: (args) => { if (args.instance) manager.plane.observe(args.instance); return args; },
+    deserialize: (args, spec) => {
+      const raw = args.instance;
+      if (raw === undefined || (!raw && !spec.required.includes('instance'))) return args;
+      manager.plane.observe(raw);
+      return { ...args, instance: new InstanceArg(raw) };
+    },
   };
 }
 

@@ -116,3 +116,13 @@ export function instanceUuid(value: unknown, path = 'instance'): string {
   if (!UUID_RE.test(uuid)) throw invalidField(`${path}.uuid`, `not a UUID: ${show(uuid)}`);
   return uuid.toLowerCase();
 }
+
+/**
+ * An Instance argument as the dispatcher hands it to a handler: decoded once, its uuid checked
+ * (enough for methods that must work even on a partly broken record), the full decode on demand.
+ */
+export class InstanceArg {
+  readonly uuid: string;
+  constructor(readonly primitive: unknown, private readonly path = 'instance') { this.uuid = instanceUuid(primitive, path); }
+  decode(): Instance { return decodeInstance(this.primitive, this.path); }
+}

@@ -27,7 +27,7 @@ export interface Endpoint {
    * Runs once on the checked arguments of every request before the handler (oslo's serializer
    * step, deserialize_entity): where an endpoint takes in the objects its messages carry.
    */
-  deserialize?: (args: Record<string, unknown>) => Record<string, unknown>;
+  deserialize?: (args: Record<string, unknown>, spec: MethodSpec) => Record<string, unknown>;
 }
 
 function parseVersion(v: string): [number, number, number] | null {
@@ -60,7 +60,7 @@ export class Dispatcher {
       if (req.method.startsWith('_') || !Object.hasOwn(ep.methods, req.method)) continue;
       const spec = ep.methods[req.method]!;
       const args = checkArgs(ep, req.method, spec, req.args);
-      return { spec, endpoint: ep, args: ep.deserialize ? ep.deserialize(args) : args };
+      return { spec, endpoint: ep, args: ep.deserialize ? ep.deserialize(args, spec) : args };
     }
     if (versionMatched) throw noSuchMethod(req.method);
     throw unsupportedVersion(req.version, req.method);

@@ -6,7 +6,7 @@ import { ComputeManager } from '../../../driver/compute/manager.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { hostResources } from '../../../driver/compute/resources.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
-import { Dispatcher } from '../../../driver/rpc/dispatcher.js';
+import { Dispatcher, type Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { parseRequest } from '../../../driver/rpc/envelope.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
 import { NovaControlPlane } from '../../../driver/nova/plane.js';
@@ -23,6 +23,12 @@ const fixture = (name: string) => sharedFixture(`nova-cp/${name}`) as unknown as
 };
 const resources = hostResources({ vcpus: 8, memory_mb: 16384, disk_gb: 100, reserved_host_cpus: 0, reserved_host_memory_mb: 512, reserved_host_disk_mb: 0, cpu_allocation_ratio: 16, ram_allocation_ratio: 1.5, disk_allocation_ratio: 1 }, '/');
 const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
+
+/** Runs a method as the dispatcher does: the endpoint's deserialize step, then the handler. */
+const invoke = (ep: Endpoint, method: string, ctx: Record<string, unknown>, args: Record<string, unknown>) => {
+  const spec = ep.methods[method]!;
+  return spec.handler(ctx, ep.deserialize ? ep.deserialize(args, spec) : args);
+};
 
 describe('nova control plane (fake conductor and placement)', () => {
   let conductor: FakeConductor;
@@ -50,7 +56,7 @@ describe('nova control plane (fake conductor and placement)', () => {
     await plane.start();
     const seeded = seedBuild();
     const ep = computeEndpoint(manager, agent);
-    await ep.methods.build_and_run_instance!.handler(ctx, seeded.msg.args);
+    await invoke(ep, 'build_and_run_instance', ctx, seeded.msg.args);
     return { ...seeded, ep };
   };
 
@@ -126,7 +132,7 @@ describe('nova control plane (fake conductor and placement)', () => {
     await plane.start();
     const { msg, uuid } = seedBuild();
     conductor.instances.get(uuid)!.task_state = 'deleting';
-    await computeEndpoint(manager, agent).methods.build_and_run_instance!.handler({ request_id: 'req-1' }, msg.args);
+    await invoke(computeEndpoint(manager, agent), 'build_and_run_instance', { request_id: 'req-1' }, msg.args);
     assert.equal(agent.calls.filter((c) => c === 'createInstance').length, 0);
     assert.equal((await store.get(uuid))?.deleted, true);
   });
@@ -134,12 +140,12 @@ describe('nova control plane (fake conductor and placement)', () => {
   it('stop, then delete: saved under the API\'s task state; delete releases allocations and destroys the record', async () => {
     const { ep, instance, uuid } = await startAndBuild();
     conductor.instances.get(uuid)!.task_state = 'powering-off';
-    await ep.methods.stop_instance!.handler({}, { instance });
+    await invoke(ep, 'stop_instance', {}, { instance });
     assert.deepEqual(conductor.saves.at(-1)!.kwargs, { expected_task_state: 'powering-off' });
     assert.deepEqual([conductor.instances.get(uuid)!.vm_state, conductor.instances.get(uuid)!.power_state], ['stopped', 4]);
     placement.allocations.set(uuid, { VCPU: 1 });
     conductor.instances.get(uuid)!.task_state = 'deleting';
-    await ep.methods.terminate_instance!.handler({}, { instance, bdms: null });
+    await invoke(ep, 'terminate_instance', {}, { instance, bdms: null });
     const row = conductor.instances.get(uuid)!;
     assert.equal(row.vm_state, 'deleted');
     assert.equal(row.deleted, true);
@@ -152,7 +158,7 @@ describe('nova control plane (fake conductor and placement)', () => {
     conductor.instances.get(uuid)!.task_state = 'image_snapshot_pending';
     agent.snapshotPolls = 3;
     const before = conductor.saves.length;
-    await ep.methods.snapshot_instance!.handler({}, { instance, image_id: 'snap-1' });
+    await invoke(ep, 'snapshot_instance', {}, { instance, image_id: 'snap-1' });
     const walk = conductor.saves.slice(before).map((s) => [s.changes.task_state, s.kwargs.expected_task_state]);
     assert.deepEqual(walk[0], ['image_snapshot', 'image_snapshot_pending']);
     assert.deepEqual(walk.at(-1), [null, 'image_uploading']);
@@ -164,7 +170,7 @@ describe('nova control plane (fake conductor and placement)', () => {
     await plane.start();
     const { msg, uuid } = seedBuild();
     agent.failNext('createInstance', new BerthError('RUNTIME_UNAVAILABLE', 'boom', { status: 503 }));
-    await computeEndpoint(manager, agent).methods.build_and_run_instance!.handler({}, msg.args);
+    await invoke(computeEndpoint(manager, agent), 'build_and_run_instance', {}, msg.args);
     assert.equal(conductor.instances.get(uuid)!.vm_state, 'error');
     assert.equal(conductor.faults.length, 1);
     assert.equal(conductor.faults[0]!.instance_uuid, uuid);
@@ -173,11 +179,11 @@ describe('nova control plane (fake conductor and placement)', () => {
   it('set_host_enabled toggles COMPUTE_STATUS_DISABLED on the provider', async () => {
     await plane.start();
     const ep = computeEndpoint(manager, agent);
-    assert.equal(await ep.methods.set_host_enabled!.handler({}, { enabled: false }), 'disabled');
+    assert.equal(await invoke(ep, 'set_host_enabled', {}, { enabled: false }), 'disabled');
     assert.ok(placement.providers.get(plane.providerUuid!)!.traits.includes('COMPUTE_STATUS_DISABLED'));
-    assert.equal(await ep.methods.set_host_enabled!.handler({}, { enabled: true }), 'enabled');
+    assert.equal(await invoke(ep, 'set_host_enabled', {}, { enabled: true }), 'enabled');
     assert.ok(!placement.providers.get(plane.providerUuid!)!.traits.includes('COMPUTE_STATUS_DISABLED'));
-    await assert.rejects(async () => ep.methods.set_host_enabled!.handler({}, { enabled: 'no' }), /enabled/);
+    await assert.rejects(async () => invoke(ep, 'set_host_enabled', {}, { enabled: 'no' }), /enabled/);
   });
 
   it('reaps the container of a server nova deleted while the node was away', async () => {
