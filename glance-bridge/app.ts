@@ -5,6 +5,7 @@ import type { Logger } from '../common/log.js';
 import { Counter, Histogram, MetricsRegistry } from '../common/metrics.js';
 import { statusRoutes, type ReadinessCheck } from '../common/status.js';
 import { keystoneAuthMiddleware, type KeystoneAuth } from './api/auth.js';
+import { trailingSlashMiddleware, versionsMiddleware } from './api/discovery.js';
 import { imageRoutes } from './api/images.js';
 import type { ExportTarget } from './export.js';
 import type { Importer } from './importer.js';
@@ -85,7 +86,9 @@ export function createApp(deps: AppDeps): Koa {
     await next();
   });
   app.use(statusRoutes({ registry: metrics.registry, checks: deps.readiness ?? [], log: deps.log }));
+  app.use(versionsMiddleware());
   if (deps.auth) app.use(keystoneAuthMiddleware(deps.auth));
+  app.use(trailingSlashMiddleware());
   app.use(routes.routes());
   app.use(routes.allowedMethods());
   return app;

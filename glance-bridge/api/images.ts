@@ -6,6 +6,7 @@ import type { ImageUploader } from '../upload.js';
 import { MemberRepository, MEMBER_STATUSES } from '../store/members.js';
 import { callerOf, imageAccessGuard, type MemberStatusFilter, type VisibilityFilter } from './access.js';
 import { addDataRoutes } from './data.js';
+import { addDiscoveryRoutes } from './discovery.js';
 import { addExportRoutes } from './export.js';
 import type { Logger } from '../../common/log.js';
 import type { ExportTarget } from '../export.js';
@@ -54,6 +55,7 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
   const view = (image: ImageRecord) => toGlanceImage(image, deps.importer.progress(image.id));
   const members = new MemberRepository(deps.images.db);
   router.param('id', imageAccessGuard({ images: deps.images, members, defaultProject: deps.defaultProject }));
+  addDiscoveryRoutes(router);
   addDataRoutes(router, deps);
   addExportRoutes(router, deps);
   addMetadataRoutes(router, { ...deps, view });
