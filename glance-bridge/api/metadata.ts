@@ -1,10 +1,10 @@
+import type Koa from 'koa';
 import type { Router } from '@koa/router';
 import { BerthError, invalidInput } from '../../common/errors.js';
-import { readJsonBody } from '../../common/koa.js';
 import type { ImageRecord, ImageRepository } from '../store/images.js';
 import { callerIn } from './access.js';
 import { imageId } from './params.js';
-import { imagePatchFrom, JSON_PATCH_TYPE } from './patch.js';
+import { imagePatchFrom, JSON_PATCH_TYPE, JSON_PATCH_V20_TYPE, patchDialect } from './patch.js';
 import { checkPropertyQuota, MAX_TAGS } from './property-quota.js';
 import { imageSchema, imagesSchema } from './schemas.js';
 
@@ -16,6 +16,24 @@ export interface MetadataRoutesDeps {
   view: (image: ImageRecord) => unknown;
 }
 
+/** A PATCH body (either JSON patch media type, checked by the route) of at most `limit` bytes. */
+async function readPatchBody(ctx: Koa.Context, limit: number): Promise<unknown> {
+  const tooLarge = () => new BerthError('BODY_TOO_LARGE', `request body over ${limit} bytes`, { status: 413 });
+  if (Number(ctx.get('content-length') || '0') > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw invalidInput('request body is not valid JSON');
+  }
+}
 
 /** Deactivation as Glance allows it: only between active and deactivated; repeating is a no-op. */
 async function setActivation(images: ImageRepository, id: string, to: 'active' | 'deactivated'): Promise<void> {
@@ -36,13 +54,14 @@ export function addMetadataRoutes(router: Router, deps: MetadataRoutesDeps): voi
 
   router.patch('/v2/images/:id', async (ctx) => {
     const id = imageId(ctx);
-    const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
-    if (type !== JSON_PATCH_TYPE) {
-      throw new BerthError('UNSUPPORTED_MEDIA_TYPE', `PATCH needs content-type ${JSON_PATCH_TYPE}, not ${type || 'none'}`, { status: 415 });
+    const dialect = patchDialect(ctx.get('content-type'));
+    if (!dialect) {
+      const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
+      throw new BerthError('UNSUPPORTED_MEDIA_TYPE', `PATCH needs content-type ${JSON_PATCH_TYPE} (or ${JSON_PATCH_V20_TYPE}), not ${type || 'none'}`, { status: 415 });
     }
-    const body = await readJsonBody(ctx, deps.maxBodyBytes);
+    const body = await readPatchBody(ctx, deps.maxBodyBytes);
     const image = await deps.images.require(id);
-    const patch = imagePatchFrom(body, image, callerIn(ctx));
+    const patch = imagePatchFrom(body, image, callerIn(ctx), dialect);
     checkPropertyQuota(patch.properties ?? image.properties, image.properties, deps.propertyQuota, { next: patch.tags ?? image.tags, before: image.tags });
     ctx.body = deps.view(await deps.images.update(id, image.status, patch));
   });

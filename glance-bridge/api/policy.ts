@@ -39,8 +39,17 @@ export function checkOwner(caller: Caller, owner: string | null | undefined): vo
   }
 }
 
-/** 403 (Glance's answer for reserved attributes) when a non-admin sets or removes a reserved property. */
+/** Glance's own namespace (Wallaby on): refused to everyone, admins included, on create and update. */
+export const GLANCE_RESERVED_PREFIX = 'os_glance';
+
+/**
+ * 403 (Glance's answer for reserved attributes) for `os_glance_*` names, and when a non-admin sets
+ * or removes a property Berth reserves.
+ */
 export function checkProperty(caller: Caller, key: string): void {
+  if (key.startsWith(GLANCE_RESERVED_PREFIX)) {
+    throw new BerthError('ATTRIBUTE_FORBIDDEN', `Attribute '${key}' is reserved.`, { status: 403, details: { attribute: key } });
+  }
   if (isReservedProperty(key) && !caller.admin) {
     throw new BerthError('ATTRIBUTE_FORBIDDEN', `Attribute '${key}' is reserved: only the image service (or an admin) sets it.`, { status: 403, details: { attribute: key } });
   }
