@@ -1,9 +1,24 @@
 import { Op, literal, type Sequelize, type WhereOptions } from 'sequelize';
 import type { MemberStatus } from './members.js';
 
-/** Equality filters on columns (docker_digest is a column copied out of the properties). */
-export const CORE_FILTERS = ['name', 'status', 'container_format', 'disk_format', 'visibility', 'owner', 'docker_digest'] as const;
+/**
+ * Equality filters on text columns: Glance's (every column of its images table filters by
+ * equality; docker_digest is Berth's, a column copied out of the properties).
+ */
+export const CORE_FILTERS = ['name', 'status', 'container_format', 'disk_format', 'visibility', 'owner', 'id', 'checksum',
+  'os_hash_algo', 'os_hash_value', 'docker_digest'] as const;
 export type CoreFilter = (typeof CORE_FILTERS)[number];
+
+/** The filters Glance also reads as `in:a,b,"c,d"` (any of) or `eq:a`. */
+export const LIST_OPERATOR_FILTERS = ['name', 'id', 'status', 'container_format', 'disk_format'] as const;
+export type ListOperatorFilter = (typeof LIST_OPERATOR_FILTERS)[number];
+
+/** Integer columns: `size=N` (equality) and `size_min`/`size_max` (inclusive range), and likewise. */
+export const NUMERIC_FILTERS = ['size', 'min_ram', 'min_disk'] as const;
+export type NumericFilter = (typeof NUMERIC_FILTERS)[number];
+
+export type TimeOperator = 'gt' | 'gte' | 'lt' | 'lte' | 'eq' | 'neq';
+export interface TimeFilter { column: 'created_at' | 'updated_at'; op: TimeOperator; at: Date }
 
 /** Glance's sortable attributes (glance/api/v2/images.py, _available_sort_keys). */
 export const SORT_KEYS = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at',
@@ -25,6 +40,17 @@ export interface ListScope {
 
 export interface ListQuery {
   filters: Partial<Record<CoreFilter, string>>;
+  /** `name=in:a,b`: the column has one of these values. */
+  anyOf?: Partial<Record<ListOperatorFilter, string[]>>;
+  /** `size=N`, `min_ram=N`, `min_disk=N`. */
+  numbers?: Partial<Record<NumericFilter, number>>;
+  /** `min_ram_min`, `min_disk_max`…: inclusive bounds (size's are sizeMin/sizeMax). */
+  ranges?: Array<{ column: NumericFilter; op: 'gte' | 'lte'; value: number }>;
+  protected?: boolean;
+  /** `created_at=gte:2024-01-01T00:00:00Z` and the like. */
+  times?: TimeFilter[];
+  /** A filter no image can match (`virtual_size`, which Berth never records; a non-numeric `size`). */
+  none?: boolean;
   /** Every one must be on the image. */
   tags?: string[];
   /** Custom properties that must have these values. */
@@ -75,11 +101,18 @@ function jsonWhere(db: Sequelize, q: ListQuery): WhereOptions[] {
   return out;
 }
 
+const TIME_OPS = { gt: Op.gt, gte: Op.gte, lt: Op.lt, lte: Op.lte, eq: Op.eq, neq: Op.ne } as const;
+
 /** Everything but the marker: live images matching the filters the caller may see. */
 export function listWhere(db: Sequelize, q: ListQuery): WhereOptions {
-  if (q.hiddenOnly) return NOTHING;
+  if (q.hiddenOnly || q.none) return NOTHING;
   const and: WhereOptions[] = [{ deleted: false }];
   for (const [key, value] of Object.entries(q.filters)) if (value !== undefined) and.push({ [key]: value });
+  for (const [key, values] of Object.entries(q.anyOf ?? {})) if (values) and.push({ [key]: { [Op.in]: values } });
+  for (const [key, value] of Object.entries(q.numbers ?? {})) if (value !== undefined) and.push({ [key]: value });
+  for (const r of q.ranges ?? []) and.push({ [r.column]: { [r.op === 'gte' ? Op.gte : Op.lte]: r.value } });
+  if (q.protected !== undefined) and.push({ protected: q.protected });
+  for (const t of q.times ?? []) and.push({ [t.column]: { [TIME_OPS[t.op]]: t.at } });
   if (q.sizeMin !== undefined) and.push({ size: { [Op.gte]: q.sizeMin } });
   if (q.sizeMax !== undefined) and.push({ size: { [Op.lte]: q.sizeMax } });
   and.push(...jsonWhere(db, q));
