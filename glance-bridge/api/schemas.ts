@@ -40,6 +40,7 @@ export function imageSchema(): Record<string, unknown> {
       self: readOnly({ type: 'string' }, 'An image self url'),
       file: readOnly({ type: 'string' }, 'An image file url'),
       schema: readOnly({ type: 'string' }, 'An image schema url'),
+      stores: readOnly({ type: 'string' }, 'Store in which image data resides. May be a comma-separated list of store identifiers.'),
       locations: { type: 'array', items: { type: 'object' }, description: 'A set of URLs to access the image file kept in external store' },
       berth_import_bytes_done: readOnly({ type: 'integer', is_base: false }, 'Bytes fetched so far by a running import'),
       berth_import_bytes_total: readOnly({ type: 'integer', is_base: false }, 'Bytes a running import has to fetch'),

@@ -1,5 +1,6 @@
 import type { GlanceImage, ImportProgress } from '../client/types.js';
 import type { ImageRecord } from '../store/images.js';
+import { STORE_ID } from './discovery.js';
 
 /** Glance prints times without fractions: 2024-05-01T12:00:00Z. */
 export const glanceTime = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -7,6 +8,7 @@ export const glanceTime = (d: Date): string => d.toISOString().replace(/\.\d{3}Z
 /**
  * An image in Glance v2's shape: custom properties are top-level keys, beside the core ones.
  * While an import runs, `berth_import_bytes_done`/`_total` tell how far it got (not stored).
+ * An image with data names the store it lives in (`stores`), as Glance with multiple stores does.
  */
 export function toGlanceImage(image: ImageRecord, progress: ImportProgress | null = null): GlanceImage {
   return {
@@ -33,6 +35,7 @@ export function toGlanceImage(image: ImageRecord, progress: ImportProgress | nul
     self: `/v2/images/${image.id}`,
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',
+    ...(image.status === 'active' || image.status === 'deactivated' ? { stores: STORE_ID } : {}),
     ...(progress ? { berth_import_bytes_done: progress.bytes_done, berth_import_bytes_total: progress.bytes_total } : {}),
   };
 }
