@@ -51,6 +51,17 @@ describe('glance-bridge parity with Glance Zed', () => {
       assert.equal((await call(api.base, 'POST', '/v2/info/import', {})).status, 405);
     });
 
+    it('names the store of an image with data (stores), as Glance with multiple stores does, and declares it in the schema', async () => {
+      const image = await create({ name: 's' });
+      assert.equal(image.stores, undefined, 'a queued image has no data');
+      assert.equal((await call(api.base, 'PUT', `/v2/images/${image.id}/file`, Buffer.from('data'))).status, 204);
+      assert.equal((await call(api.base, 'GET', `/v2/images/${image.id}`)).json.stores, 'berth');
+      const schema = (await call(api.base, 'GET', '/v2/schemas/image')).json;
+      assert.equal(schema.properties.stores.readOnly, true);
+      const refused = await call(api.base, 'POST', '/v2/images', { name: 'x', stores: 'berth' });
+      assert.ok(refused.status === 400 || refused.status === 403, 'stores is read-only');
+    });
+
     it('answers the cache API as a Glance without an image cache: 404, or 405 for methods it never routes', async () => {
       const image = await create({ name: 'c' });
       for (const [method, path] of [['GET', '/v2/cache'], ['DELETE', '/v2/cache'], ['PUT', `/v2/cache/${image.id}`], ['DELETE', `/v2/cache/${image.id}`]] as const) {

@@ -59,6 +59,15 @@ describe('glance-bridge with auth_strategy = keystone', () => {
     assert.equal((await call(api.base, 'GET', '/v2/images', undefined, tok('alice'))).status, 200);
   });
 
+  it('answers version discovery without a token, as Glance does, and nothing else under /v2 (the info routes and /v2/images/ included)', async () => {
+    assert.equal((await call(api.base, 'GET', '/')).status, 300);
+    assert.equal((await call(api.base, 'GET', '/versions')).status, 200);
+    for (const path of ['/v2/info/import', '/v2/info/stores', '/v2/cache', '/v2/images/']) {
+      assert.equal((await call(api.base, 'GET', path)).status, 401, path);
+    }
+    assert.equal((await call(api.base, 'GET', '/v2/info/import', undefined, tok('alice'))).status, 200);
+  });
+
   it('takes the project from the token, not from X-Project-Id, and hides private images from other projects', async () => {
     const image = await create({ ...tok('alice'), 'x-project-id': 'other', 'x-roles': 'admin' }, { name: 'mine', visibility: 'private' });
     assert.equal(image.owner, 'p-demo');
