@@ -7,6 +7,7 @@ import { statusRoutes, type ReadinessCheck } from '../common/status.js';
 import { keystoneAuthMiddleware, type KeystoneAuth } from './api/auth.js';
 import { trailingSlashMiddleware, versionsMiddleware } from './api/discovery.js';
 import { imageRoutes } from './api/images.js';
+import type { WebFetchOptions } from './api/web-download.js';
 import type { ExportTarget } from './export.js';
 import type { Importer } from './importer.js';
 import type { ImageUploader } from './upload.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   auth?: KeystoneAuth;
   /** The Glance that `POST /v2/images/{id}/actions/export` pushes to; none: exports are refused. */
   exportTarget?: ExportTarget;
+  /** How `web-download` fetches `http(s)://` URLs; none: only `docker://` references are imported. */
+  web?: WebFetchOptions;
 }
 
 /** What the image service counts. Imports are counted by main.ts, which owns the importer. */

@@ -21,6 +21,7 @@ import type { Visibility } from '../store/models.js';
 import { checkOwner, checkProperty, checkVisibility } from './policy.js';
 import { parseCreateImage, parseListQuery, VISIBILITIES } from './validate.js';
 import { toGlanceImage } from './views.js';
+import { parseWebUri, startWebDownload, type WebFetchOptions } from './web-download.js';
 
 export interface ImageRoutesDeps {
   images: ImageRepository;
@@ -34,6 +35,8 @@ export interface ImageRoutesDeps {
   propertyQuota?: number;
   log: Logger;
   exportTarget?: ExportTarget;
+  /** How `web-download` fetches `http(s)://` URLs; none: only `docker://` references are imported. */
+  web?: WebFetchOptions;
 }
 
 function memberStatusFilter(raw: unknown): MemberStatusFilter {
@@ -104,8 +107,14 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
     const method = body?.method;
     if (typeof method !== 'object' || method === null) throw invalidInput('body must be {"method": {"name": "web-download", "uri": "docker://..."}}');
     if (method.name !== 'web-download') throw invalidInput(`import method ${JSON.stringify(method.name)} is not supported (supported: web-download)`, { field: 'method.name' });
-    if (typeof method.uri !== 'string') throw invalidInput('method.uri must be a docker:// reference', { field: 'method.uri' });
-    await deps.importer.importInto(id, method.uri);
+    if (typeof method.uri !== 'string') throw invalidInput('method.uri must be a docker:// reference or an http(s):// URL', { field: 'method.uri' });
+    if (/^https?:\/\//i.test(method.uri)) {
+      if (!deps.web) throw invalidInput('this image service imports docker:// references only', { field: 'method.uri' });
+      const { done } = await startWebDownload({ ...deps, web: deps.web }, id, parseWebUri(method.uri));
+      void done.catch((err: unknown) => deps.log.error({ err, image_id: id }, 'web-download could not mark its image'));
+    } else {
+      await deps.importer.importInto(id, method.uri);
+    }
     ctx.status = 202;
   });
 
