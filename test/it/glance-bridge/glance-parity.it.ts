@@ -185,6 +185,17 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
     }
   });
 
+  it('web-download of http(s) URLs: a loopback address, another scheme and credentials are refused before any fetch (400)', async () => {
+    const ids = await createBoth({ name: `parity-web-${run}` });
+    for (const uri of ['http://127.0.0.1:1/disk.raw', 'ftp://example.com/disk.raw', 'http://user:pw@example.com/disk.raw']) {
+      const a = await both('POST', (side) => `/v2/images/${ids[side]}/import`, { method: { name: 'web-download', uri } });
+      assert.equal(a.berth.status, 400, uri);
+    }
+    const shown = await both('GET', (side) => `/v2/images/${ids[side]}`);
+    assert.equal(shown.berth.json.status, 'queued');
+    assert.equal(shown.glance.json.status, 'queued');
+  });
+
   it('listing filters on core attributes select the same images, and refuse the same bad values', async () => {
     const sizes = [3, 5, 8];
     const ids: Record<Side, string>[] = [];
