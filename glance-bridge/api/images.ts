@@ -14,6 +14,7 @@ import { addMemberRoutes } from './members.js';
 import { createCounted, type ProjectQuotas } from './quotas.js';
 import { checkPropertyQuota } from './property-quota.js';
 import { addMetadataRoutes } from './metadata.js';
+import { addMetadefRoutes } from './metadefs.js';
 import { imageId } from './params.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { ImageRecord, ImageRepository } from '../store/images.js';
@@ -59,6 +60,7 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
   const members = new MemberRepository(deps.images.db);
   router.param('id', imageAccessGuard({ images: deps.images, members, defaultProject: deps.defaultProject }));
   addDiscoveryRoutes(router);
+  addMetadefRoutes(router);
   addDataRoutes(router, deps);
   addExportRoutes(router, deps);
   addMetadataRoutes(router, { ...deps, view });
