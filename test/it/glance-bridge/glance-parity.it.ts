@@ -141,6 +141,18 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
     }
   });
 
+  it('metadefs: the read-only calls answer as Glance\'s catalog without definitions loaded (keys and statuses)', async () => {
+    for (const path of ['/v2/metadefs/namespaces', '/v2/metadefs/namespaces?limit=5&resource_types=OS::Glance::Image', '/v2/metadefs/resource_types']) {
+      const a = await both('GET', path);
+      assert.equal(a.berth.status, 200, path);
+      assert.deepEqual(Object.keys(a.berth.json).sort(), Object.keys(a.glance.json).sort(), path);
+      if (a.glance.json.first !== undefined) assert.equal(a.berth.json.first, a.glance.json.first, path);
+    }
+    for (const path of [`/v2/metadefs/namespaces/berth-parity-${run}`, `/v2/metadefs/namespaces/berth-parity-${run}/objects`, `/v2/metadefs/namespaces/berth-parity-${run}/properties`, `/v2/metadefs/namespaces?marker=berth-parity-${run}`]) {
+      assert.equal((await both('GET', path)).berth.status, 404, path);
+    }
+  });
+
   it('the cache API and locations answer as the test cloud\'s Glance, which has both off', async () => {
     const ids = await createBoth({ name: `parity-cache-${run}` });
     for (const [method, path, status] of [['GET', '/v2/cache', 404], ['DELETE', '/v2/cache', 404], ['PUT', '/v2/cache/ID', 404], ['DELETE', '/v2/cache/ID', 404], ['GET', '/v2/cache/ID', 405], ['GET', '/v2/images/ID/locations', 404]] as const) {

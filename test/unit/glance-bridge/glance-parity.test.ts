@@ -84,6 +84,22 @@ describe('glance-bridge parity with Glance Zed', () => {
     });
   });
 
+  describe('metadefs', () => {
+    it('serves an empty, read-only catalog: empty lists, 404 for any namespace, 405 for writes', async () => {
+      const list = await call(api.base, 'GET', '/v2/metadefs/namespaces?limit=5&resource_types=OS::Glance::Image');
+      assert.equal(list.status, 200);
+      assert.deepEqual(list.json, { namespaces: [], schema: '/v2/schemas/metadefs/namespaces', first: '/v2/metadefs/namespaces?limit=5&resource_types=OS%3A%3AGlance%3A%3AImage' });
+      assert.deepEqual((await call(api.base, 'GET', '/v2/metadefs/namespaces')).json.first, '/v2/metadefs/namespaces');
+      assert.deepEqual((await call(api.base, 'GET', '/v2/metadefs/resource_types')).json, { resource_types: [] });
+      for (const path of ['/v2/metadefs/namespaces/OS::Compute::Hypervisor', '/v2/metadefs/namespaces/x/objects', '/v2/metadefs/namespaces/x/properties/p', '/v2/metadefs/namespaces/x/tags', '/v2/metadefs/namespaces/x/resource_types', '/v2/metadefs/namespaces?marker=abc']) {
+        const res = await call(api.base, 'GET', path);
+        assert.equal(res.status, 404, path);
+        assert.match(res.json.error.message, /^Metadata definition namespace=.* was not found\.$/);
+      }
+      assert.equal((await call(api.base, 'POST', '/v2/metadefs/namespaces', { namespace: 'x' })).status, 405);
+    });
+  });
+
   describe('PATCH', () => {
     it('takes the v2.0 JSON patch (op as the key): unprotects a protected image, adds, replaces and removes', async () => {
       const image = await create({ name: 'p', protected: true, os_distro: 'debian' });
