@@ -102,6 +102,27 @@ export function listingCases(open: () => Promise<ListingStore>, close: (s: Listi
     assert.deepEqual([...byDate].sort(), ['a', 'b', 'c', 'd', 'e'], 'the default order (created_at desc, a date marker) pages through all');
   });
 
+  it('filters Glance\'s core columns in SQL: size and its range, in:, protected, min_ram ranges, times, checksum', async () => {
+    const made: ImageRecord[] = [];
+    for (let i = 0; i < 4; i++) {
+      const img = await s.images.create({ name: `c${i}`, owner: 'alice', visibility: 'private', min_ram: 100 * i, protected: i === 1 });
+      made.push(await s.images.update(img.id, 'queued', { size: 10 * i, checksum: `${i}`.repeat(32) }));
+    }
+    const names = async (query: Record<string, string>) => (await everyPage(s.images, parseListQuery({ sort: 'name:asc', ...query }))).map((i) => i.name);
+    assert.deepEqual(await names({ size: '20' }), ['c2']);
+    assert.deepEqual(await names({ size: 'x' }), []);
+    assert.deepEqual(await names({ size_min: '10', size_max: '20' }), ['c1', 'c2']);
+    assert.deepEqual(await names({ name: 'in:c0,"c3",nope' }), ['c0', 'c3']);
+    assert.deepEqual(await names({ id: `in:${made[1]!.id},${made[2]!.id}` }), ['c1', 'c2']);
+    assert.deepEqual(await names({ protected: 'true' }), ['c1']);
+    assert.deepEqual(await names({ min_ram_min: '150', min_ram_max: '250' }), ['c2']);
+    assert.deepEqual(await names({ checksum: '3'.repeat(32) }), ['c3']);
+    const at = made[2]!.created_at.toISOString();
+    assert.deepEqual(await names({ created_at: `gte:${new Date(Date.now() - 3600_000).toISOString()}` }), ['c0', 'c1', 'c2', 'c3']);
+    assert.deepEqual(await names({ created_at: `gt:${new Date(Date.now() + 3600_000).toISOString()}` }), []);
+    assert.ok((await names({ created_at: `lte:${at}` })).includes('c2'), 'lte includes the instant itself');
+  });
+
   it('looks a registry name up with one indexed query, reading only that name\'s images', async () => {
     for (let i = 0; i < 30; i++) {
       const img = await s.images.create({ name: `up-${i}`, owner: 'alice', visibility: 'public', status: 'active' });
