@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { collectUnreferencedBlobs } from './gc.js';
 import { Importer } from './importer.js';
 import { loadCredentials } from '../common/registry-credentials.js';
+import { DownloadSlots } from './api/web-download.js';
 import { DestinationGuard } from './registry/destination.js';
 import { DEFAULT_RETRY, HttpRegistryClient } from './registry/http.js';
 import { parsePlatform } from './registry/manifest.js';
@@ -88,8 +89,11 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   const app = createApp({ images, blobs, importer, uploader, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project, metrics, readiness,
     quotas, propertyQuota: config.image_store.image_property_quota,
     ...(auth ? { auth } : {}), ...(exportTarget ? { exportTarget } : {}),
-    // web-download of http(s):// URLs: the registry imports' destination checks and timeouts.
-    web: { guard: new DestinationGuard(reg.allowed_internal), timeoutMs: reg.request_timeout * 1000, insecureHosts: [...reg.insecure_hosts] } });
+    // web-download of http(s):// URLs: the registry imports' destination checks, timeouts and limits.
+    ...(config.image_store.web_download_urls ? { web: {
+      guard: new DestinationGuard(reg.allowed_internal), timeoutMs: reg.request_timeout * 1000, insecureHosts: [...reg.insecure_hosts],
+      slots: new DownloadSlots(config.image_store.max_concurrent_imports, config.image_store.max_concurrent_imports_per_project),
+    } } : {}) });
   const registryEndpoint = await startRegistryEndpoint(config, { images, blobs, log, ...(auth ? { validator: auth.validator } : {}) });
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.image_store.listen));

@@ -23,6 +23,40 @@ export interface WebFetchOptions {
   timeoutMs: number;
   /** `[registry] insecure_hosts`: the only hosts a plain-HTTP redirect may lead to. */
   insecureHosts: readonly string[];
+  /** Downloads running at once, counted apart from registry imports; none: unlimited. */
+  slots?: DownloadSlots;
+}
+
+/**
+ * `[image_store] max_concurrent_imports` and `…_per_project` for http(s) web-downloads: one more
+ * is refused with 413 until one finishes, as a registry import would be.
+ */
+export class DownloadSlots {
+  private readonly running = new Map<string, number>();
+
+  constructor(private readonly max: number, private readonly perProject: number) {}
+
+  take(project: string): () => void {
+    const total = [...this.running.values()].reduce((sum, n) => sum + n, 0);
+    const mine = this.running.get(project) ?? 0;
+    if (this.perProject && mine >= this.perProject) {
+      throw imageError('QUOTA_EXCEEDED', `Resource image_count_uploading is over limit of ${this.perProject} due to current usage ${mine} and delta 1: at most ${this.perProject} web-downloads of one project run at once ([image_store] max_concurrent_imports_per_project); retry once one has finished`,
+        { project, limit: this.perProject, usage: mine, option: 'max_concurrent_imports_per_project' });
+    }
+    if (this.max && total >= this.max) {
+      throw imageError('QUOTA_EXCEEDED', `The image service is running its limit of ${this.max} concurrent web-downloads ([image_store] max_concurrent_imports); retry once one has finished`,
+        { limit: this.max, usage: total, option: 'max_concurrent_imports' });
+    }
+    this.running.set(project, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.running.get(project) ?? 1) - 1;
+      if (left > 0) this.running.set(project, left);
+      else this.running.delete(project);
+    };
+  }
 }
 
 export interface WebDownloadDeps {
@@ -57,7 +91,8 @@ export async function startWebDownload(deps: WebDownloadDeps, id: string, url: U
     throw imageError('IMAGE_INVALID_STATE', `image ${id} is ${image.status}; only queued images can be imported into`, { image_id: id, status: image.status });
   }
   await precheck(deps.web.guard, url);
-  return { done: download(deps, id, url, image.owner ?? '') };
+  const release = deps.web.slots?.take(image.owner ?? '') ?? (() => undefined);
+  return { done: download(deps, id, url, image.owner ?? '').finally(release) };
 }
 
 /**
