@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DownloadSlots } from '../../../glance-bridge/api/web-download.js';
 import { DestinationGuard } from '../../../glance-bridge/registry/destination.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 import { call, startApiServer } from './api-server.js';
@@ -13,17 +14,24 @@ describe('glance-bridge web-download of http(s) URLs', () => {
   let origin: { base: string; close(): Promise<void> };
   const data = randomBytes(4096);
   const seen: { url: string; authorization: string | undefined }[] = [];
+  let finishSlow: () => void = () => undefined;
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     seen.push({ url: req.url ?? '', authorization: req.headers.authorization });
     if (req.url === '/disk.raw') { res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length }); res.end(data); return; }
+    if (req.url === '/slow') {
+      res.writeHead(200, { 'content-length': 8 });
+      res.write('1234');
+      finishSlow = () => res.end('5678');
+      return;
+    }
     if (req.url === '/to-internal') { res.writeHead(302, { location: req.headers['x-next'] as string ?? 'http://127.0.0.2:9/x' }); res.end(); return; }
     res.writeHead(404); res.end('nope');
   };
 
-  const start = async (allowed: string[], maxImageBytes?: number, web = true) => {
+  const start = async (allowed: string[], maxImageBytes?: number, web = true, slots?: DownloadSlots) => {
     h = await createHarness(maxImageBytes ? { maxImageBytes } : {});
-    api = await startApiServer(h, web ? { web: { guard: new DestinationGuard(allowed), timeoutMs: 5000, insecureHosts: [] } } : {});
+    api = await startApiServer(h, web ? { web: { guard: new DestinationGuard(allowed), timeoutMs: 5000, insecureHosts: [], ...(slots ? { slots } : {}) } } : {});
   };
   beforeEach(async () => {
     seen.length = 0;
@@ -110,6 +118,21 @@ describe('glance-bridge web-download of http(s) URLs', () => {
     await settled(id);
     assert.equal((await importUri(id, `${origin.base}/disk.raw`)).status, 409);
     assert.equal(seen.length, 1);
+  });
+
+  it('runs at most max_concurrent_imports_per_project downloads of a project at once (413 past it, free again once one ends)', async () => {
+    await start(['127.0.0.1'], undefined, true, new DownloadSlots(0, 1));
+    const first = await queued();
+    const second = await queued();
+    assert.equal((await importUri(first.id, `${origin.base}/slow`)).status, 202);
+    const refused = await importUri(second.id, `${origin.base}/disk.raw`);
+    assert.equal(refused.status, 413);
+    assert.equal(refused.json.error.code, 'QUOTA_EXCEEDED');
+    for (let i = 0; i < 100 && !seen.some((r) => r.url === '/slow'); i++) await new Promise((r) => setTimeout(r, 10));
+    finishSlow();
+    assert.equal((await settled(first.id)).status, 'active');
+    assert.equal((await importUri(second.id, `${origin.base}/disk.raw`)).status, 202);
+    assert.equal((await settled(second.id)).status, 'active');
   });
 
   it('takes docker:// references only when the service has no fetcher configured', async () => {
