@@ -7,6 +7,7 @@ import { statusRoutes, type ReadinessCheck } from '../common/status.js';
 import { keystoneAuthMiddleware, type KeystoneAuth } from './api/auth.js';
 import { trailingSlashMiddleware, versionsMiddleware } from './api/discovery.js';
 import { imageRoutes } from './api/images.js';
+import type { MetadefCatalog } from './metadefs/catalog.js';
 import type { WebFetchOptions } from './api/web-download.js';
 import type { ExportTarget } from './export.js';
 import type { Importer } from './importer.js';
@@ -38,6 +39,8 @@ export interface AppDeps {
   exportTarget?: ExportTarget;
   /** How `web-download` fetches `http(s)://` URLs; none: only `docker://` references are imported. */
   web?: WebFetchOptions;
+  /** The metadata definitions catalog served read-only at /v2/metadefs; none: an empty one. */
+  metadefs?: MetadefCatalog;
 }
 
 /** What the image service counts. Imports are counted by main.ts, which owns the importer. */

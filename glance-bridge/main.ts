@@ -19,6 +19,7 @@ import { parsePlatform } from './registry/manifest.js';
 import { startRegistryEndpoint, type RegistryEndpoint } from './serve/listener.js';
 import type { RegistryClient } from './registry/types.js';
 import { BlobStore } from './store/blobs.js';
+import { MetadefCatalog } from './metadefs/catalog.js';
 import { ImageRepository } from './store/images.js';
 import { MIGRATIONS_TABLE, migrations } from './store/migrations.js';
 import { ImageUploader } from './upload.js';
@@ -86,8 +87,9 @@ export async function startImageService(config: Config, overrides: ImageServiceO
     { name: 'database', probe: async () => { await db.query('SELECT 1'); } },
     { name: 'blob_store', probe: () => probeWritable(blobs.root) },
   ];
+  const metadefs = config.image_store.metadefs_path ? MetadefCatalog.loadDir(config.image_store.metadefs_path, config.image_store.default_project) : undefined;
   const app = createApp({ images, blobs, importer, uploader, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project, metrics, readiness,
-    quotas, propertyQuota: config.image_store.image_property_quota,
+    quotas, propertyQuota: config.image_store.image_property_quota, ...(metadefs ? { metadefs } : {}),
     ...(auth ? { auth } : {}), ...(exportTarget ? { exportTarget } : {}),
     // web-download of http(s):// URLs: the registry imports' destination checks, timeouts and limits.
     ...(config.image_store.web_download_urls ? { web: {

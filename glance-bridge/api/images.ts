@@ -15,6 +15,7 @@ import { createCounted, type ProjectQuotas } from './quotas.js';
 import { checkPropertyQuota } from './property-quota.js';
 import { addMetadataRoutes } from './metadata.js';
 import { addMetadefRoutes } from './metadefs.js';
+import { MetadefCatalog } from '../metadefs/catalog.js';
 import { imageId } from './params.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { ImageRecord, ImageRepository } from '../store/images.js';
@@ -38,6 +39,8 @@ export interface ImageRoutesDeps {
   exportTarget?: ExportTarget;
   /** How `web-download` fetches `http(s)://` URLs; none: only `docker://` references are imported. */
   web?: WebFetchOptions;
+  /** The metadata definitions catalog (`[image_store] metadefs_path`); none: an empty one. */
+  metadefs?: MetadefCatalog;
 }
 
 function memberStatusFilter(raw: unknown): MemberStatusFilter {
@@ -60,7 +63,7 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
   const members = new MemberRepository(deps.images.db);
   router.param('id', imageAccessGuard({ images: deps.images, members, defaultProject: deps.defaultProject }));
   addDiscoveryRoutes(router);
-  addMetadefRoutes(router);
+  addMetadefRoutes(router, deps.metadefs ?? new MetadefCatalog(), (ctx) => callerOf(ctx, deps.defaultProject));
   addDataRoutes(router, deps);
   addExportRoutes(router, deps);
   addMetadataRoutes(router, { ...deps, view });

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { keystoneSession } from '../../../common/keystone/index.js';
+import { silentLogger } from '../../../common/log.js';
+import { loadConfig } from '../../../conf/index.js';
+import { startImageService, type ImageServiceHandle } from '../../../glance-bridge/main.js';
+import { loadTestCloud } from '../../support/cloud.js';
+import { ROOT } from '../../support/fixtures.js';
+
+type Side = 'glance' | 'berth';
+
+/**
+ * One namespace of definitions, loaded into the test cloud's Glance through its API and into the
+ * image store from a file of Glance's format (`[image_store] metadefs_path`): every read-only
+ * call must answer with the same status, the same keys and value types, and the same names,
+ * prefixes and property definitions. Owners and dates differ by nature and are compared by type.
+ */
+describe('glance-bridge metadefs loaded from files answer as the real Glance Zed with the same definitions', function () {
+  this.timeout(120_000);
+  const namespace = `OS::Berth::TestGuest${randomBytes(3).toString('hex')}`;
+  const definition = { ...JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'metadefs', 'berth-test-guest.json'), 'utf8')) as Record<string, unknown>, namespace };
+  const base: Record<Side, string> = { glance: '', berth: '' };
+  let dir: string;
+  let service: ImageServiceHandle;
+  let token: string;
+  let loaded = false;
+
+  const send = async (side: Side, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base[side]}${path}`, {
+      method, headers: { 'x-auth-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let json: any;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    return { status: res.status, json };
+  };
+
+  before(async () => {
+    const cloud = loadTestCloud();
+    dir = mkdtempSync(join(tmpdir(), 'berth-metadefs-parity-'));
+    mkdirSync(join(dir, 'metadefs'));
+    writeFileSync(join(dir, 'metadefs', 'guest.json'), JSON.stringify(definition));
+    const user = { auth_url: cloud.keystoneUrl, username: cloud.glance.username, password: cloud.glance.password, project_name: cloud.serviceProject };
+    const config = loadConfig({ env: {}, overrides: {
+      DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone', metadefs_path: join(dir, 'metadefs') },
+      glance: { api_url: '', ...user }, keystone_authtoken: user,
+    } });
+    service = await startImageService(config, { log: silentLogger() });
+    token = await keystoneSession(config.glance).token();
+    base.glance = cloud.glanceUrl.replace(/\/+$/, '');
+    base.berth = service.url.replace(/\/+$/, '');
+    const created = await send('glance', 'POST', '/v2/metadefs/namespaces', definition);
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    loaded = true;
+  });
+  after(async () => {
+    if (loaded) {
+      // Protected, as the definition says: unprotect, then delete.
+      await send('glance', 'PUT', `/v2/metadefs/namespaces/${namespace}`, { namespace, visibility: 'public', protected: false });
+      await send('glance', 'DELETE', `/v2/metadefs/namespaces/${namespace}`);
+    }
+    await service?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Keys and value types, recursively; arrays by their first item. */
+  const shape = (v: unknown): unknown => {
+    if (v === null) return 'null';
+    if (Array.isArray(v)) return v.length ? [shape(v[0])] : [];
+    if (typeof v === 'object') return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, shape((v as Record<string, unknown>)[k])]));
+    return typeof v;
+  };
+  /** The answer without what differs by nature (owner, dates), tag lists as sets. */
+  const comparable = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(comparable).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    if (v !== null && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([k]) => !['owner', 'created_at', 'updated_at'].includes(k)).map(([k, x]) => [k, comparable(x)]));
+    }
+    return v;
+  };
+
+  const paths = () => {
+    const ns = `/v2/metadefs/namespaces/${namespace}`;
+    return [
+      `${ns}`, `${ns}?resource_type=OS::Glance::Image`, `${ns}?resource_type=OS::Nova::Flavor`, `${ns}/objects`, `${ns}/objects/Limits`,
+      `${ns}/properties`, `${ns}/properties/console`, `${ns}/tags`, `${ns}/tags/test`, `${ns}/resource_types`,
+    ];
+  };
+
+  it('shows the namespace and each of its parts with Glance\'s statuses, shapes and values', async () => {
+    for (const path of paths()) {
+      const [glance, berth] = await Promise.all([send('glance', 'GET', path), send('berth', 'GET', path)]);
+      assert.equal(glance.status, 200, `Glance: ${path}`);
+      assert.equal(berth.status, 200, path);
+      assert.deepEqual(shape(berth.json), shape(glance.json), `shape of ${path}`);
+      assert.deepEqual(comparable(berth.json), comparable(glance.json), `values of ${path}`);
+    }
+  });
+
+  it('lists it as Glance does, filtered by resource type', async () => {
+    for (const query of ['resource_types=OS::Nova::Flavor', 'resource_types=OS::Glance::Image&visibility=public']) {
+      const [glance, berth] = await Promise.all([send('glance', 'GET', `/v2/metadefs/namespaces?${query}`), send('berth', 'GET', `/v2/metadefs/namespaces?${query}`)]);
+      const mine = (a: { json: any }) => a.json.namespaces.filter((n: { namespace: string }) => n.namespace === namespace);
+      assert.equal(berth.status, glance.status, query);
+      assert.equal(mine(glance).length, 1, `Glance lists ${namespace} for ${query}`);
+      assert.deepEqual(shape(berth.json), shape(glance.json), query);
+      assert.deepEqual(comparable(mine(berth)), comparable(mine(glance)), query);
+      assert.equal(berth.json.first, glance.json.first, query);
+    }
+  });
+
+  it('answers 404 for what the namespace does not hold, as Glance does', async () => {
+    const ns = `/v2/metadefs/namespaces/${namespace}`;
+    for (const path of [`${ns}/objects/Nope`, `${ns}/properties/nope`, `${ns}/tags/nope`, `${ns}x`]) {
+      const [glance, berth] = await Promise.all([send('glance', 'GET', path), send('berth', 'GET', path)]);
+      assert.equal(glance.status, 404, `Glance: ${path}`);
+      assert.equal(berth.status, 404, path);
+    }
+  });
+});
