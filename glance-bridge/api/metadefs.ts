@@ -3,6 +3,7 @@ import type Koa from 'koa';
 import { BerthError, invalidInput } from '../../common/errors.js';
 import type { MetadefCatalog, MetadefNamespace, MetadefObject } from '../metadefs/catalog.js';
 import type { Caller } from './access.js';
+import { METADEF_SCHEMAS } from './metadef-schemas.js';
 
 /**
  * Glance's metadata definitions API, read-only: the catalog loaded from `[image_store]
@@ -115,6 +116,7 @@ export function addMetadefRoutes(router: Router, catalog: MetadefCatalog, caller
   router.get('/v2/metadefs/namespaces/:namespace/resource_types', (ctx) => {
     ctx.body = { resource_type_associations: namespaceIn(ctx).resource_type_associations.map((a) => ({ ...a, ...times })) };
   });
+  for (const [name, schema] of Object.entries(METADEF_SCHEMAS)) router.get(`/v2/schemas/metadefs/${name}`, (ctx) => { ctx.body = schema; });
   router.get('/v2/metadefs/resource_types', (ctx) => {
     ctx.body = { resource_types: catalog.resourceTypes().map((name) => ({ name, ...times })) };
   });

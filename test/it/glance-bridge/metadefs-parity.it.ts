@@ -113,6 +113,22 @@ describe('glance-bridge metadefs loaded from files answer as the real Glance Zed
     }
   });
 
+  it('publishes the metadefs schemas with Glance\'s names, members, required members and links', async () => {
+    for (const name of ['namespace', 'namespaces', 'object', 'objects', 'property', 'properties', 'tag', 'tags', 'resource_type', 'resource_types']) {
+      const path = `/v2/schemas/metadefs/${name}`;
+      const [glance, berth] = await Promise.all([send('glance', 'GET', path), send('berth', 'GET', path)]);
+      assert.equal(glance.status, 200, `Glance: ${path}`);
+      assert.equal(berth.status, 200, path);
+      const outline = (s: any) => ({
+        name: s.name, members: Object.keys(s.properties ?? {}).sort(), required: s.required, additional: s.additionalProperties,
+        links: s.links, definitions: Object.keys(s.definitions ?? {}).sort(),
+        // A list's members: the item's own members, or a map's definition's.
+        item: Object.keys(Object.values(s.properties ?? {}).map((p: any) => p?.items?.properties ?? p?.additionalProperties?.properties).find(Boolean) ?? {}).sort(),
+      });
+      assert.deepEqual(outline(berth.json), outline(glance.json), path);
+    }
+  });
+
   it('answers 404 for what the namespace does not hold, as Glance does', async () => {
     const ns = `/v2/metadefs/namespaces/${namespace}`;
     for (const path of [`${ns}/objects/Nope`, `${ns}/properties/nope`, `${ns}/tags/nope`, `${ns}x`]) {

@@ -93,6 +93,22 @@ describe('glance-bridge metadata definitions loaded from files', () => {
     assert.equal((await call(api.base, 'DELETE', GUEST, undefined, ADMIN)).status, 405);
   });
 
+  it('publishes the schemas of every answer at /v2/schemas/metadefs/*', async () => {
+    for (const [name, member] of [['namespace', 'namespace'], ['object', 'name'], ['property', 'name'], ['tag', 'name'], ['resource_type', 'name']]) {
+      const res = await get(`/v2/schemas/metadefs/${name}`);
+      assert.equal(res.status, 200, name);
+      assert.ok(res.json.properties[member!], `${name} describes ${member}`);
+      assert.equal(res.json.additionalProperties, false, name);
+    }
+    for (const [name, member] of [['namespaces', 'namespaces'], ['objects', 'objects'], ['properties', 'properties'], ['tags', 'tags'], ['resource_types', 'resource_type_associations']]) {
+      const res = await get(`/v2/schemas/metadefs/${name}`);
+      assert.equal(res.status, 200, name);
+      assert.deepEqual(Object.keys(res.json.properties).sort(), [member, 'first', 'next', 'schema'].sort(), name);
+      assert.deepEqual(res.json.links.map((l: { rel: string }) => l.rel), ['first', 'next', 'describedby'], name);
+    }
+    assert.equal((await get('/v2/schemas/metadefs/nope')).status, 404);
+  });
+
   describe('loading', () => {
     let dir: string;
     beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'berth-metadefs-')); });
