@@ -90,7 +90,7 @@ export class ImageCache {
     return v.imageId;
   }
 
-  /** Glance's rule (glance-bridge/api/access.ts canRead): the owner, public, community, or a member of a shared image. */
+  /** Glance's rule (glance-bridge/policy/access.ts canRead): the owner, public, community, or a member of a shared image. */
   private async requireReadable(image: GlanceImage, projectId: string): Promise<void> {
     if (image.owner === projectId || image.visibility === 'public' || image.visibility === 'community') return;
     if (image.visibility === 'shared') {

@@ -4,15 +4,15 @@ import { errorMiddleware, logAppErrors, requestIdMiddleware } from '../common/ko
 import type { Logger } from '../common/log.js';
 import { Counter, Histogram, MetricsRegistry } from '../common/metrics.js';
 import { statusRoutes, type ReadinessCheck } from '../common/status.js';
-import { keystoneAuthMiddleware, type KeystoneAuth } from './api/auth.js';
+import { keystoneAuthMiddleware, type KeystoneAuth } from './policy/auth.js';
 import { trailingSlashMiddleware, versionsMiddleware } from './api/discovery.js';
 import { imageRoutes } from './api/images.js';
 import type { MetadefCatalog } from './metadefs/catalog.js';
 import type { WebFetchOptions } from './api/web-download.js';
-import type { ExportTarget } from './export.js';
-import type { Importer } from './importer.js';
-import type { ImageUploader } from './upload.js';
-import type { ProjectQuotas } from './api/quotas.js';
+import type { ExportTarget } from './archive/export.js';
+import type { Importer } from './import/importer.js';
+import type { ImageUploader } from './import/upload.js';
+import type { ProjectQuotas } from './policy/quotas.js';
 import type { BlobStore } from './store/blobs.js';
 import type { ImageRepository } from './store/images.js';
 

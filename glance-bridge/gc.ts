@@ -1,7 +1,7 @@
-import type { Importer } from './importer.js';
+import type { Importer } from './import/importer.js';
 import type { BlobStore } from './store/blobs.js';
 import type { ImageRepository } from './store/images.js';
-import type { ImageUploader } from './upload.js';
+import type { ImageUploader } from './import/upload.js';
 
 /**
  * Removes blobs no live image refers to (deleted images' layers, and blobs of failed imports no

@@ -1,8 +1,8 @@
 import { incomingValidator } from '../common/keystone/index.js';
 import type { Config } from '../conf/index.js';
-import type { KeystoneAuth } from './api/auth.js';
+import type { KeystoneAuth } from './policy/auth.js';
 import { createImageClient } from './client/http.js';
-import type { ExportTarget } from './export.js';
+import type { ExportTarget } from './archive/export.js';
 
 /**
  * Incoming Keystone auth from `[image_store] auth_strategy` and `[keystone_authtoken]`; null in

@@ -10,19 +10,19 @@ import { randomUUID } from 'node:crypto';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectUnreferencedBlobs } from './gc.js';
-import { Importer } from './importer.js';
+import { Importer } from './import/importer.js';
 import { loadCredentials } from '../common/registry-credentials.js';
 import { DownloadSlots } from './api/web-download.js';
 import { DestinationGuard } from './registry/destination.js';
 import { DEFAULT_RETRY, HttpRegistryClient } from './registry/http.js';
 import { parsePlatform } from './registry/manifest.js';
-import { startRegistryEndpoint, type RegistryEndpoint } from './serve/listener.js';
+import { startRegistryEndpoint, type RegistryEndpoint } from './registry-endpoint/listener.js';
 import type { RegistryClient } from './registry/types.js';
 import { BlobStore } from './store/blobs.js';
 import { MetadefCatalog } from './metadefs/catalog.js';
 import { ImageRepository } from './store/images.js';
 import { MIGRATIONS_TABLE, migrations } from './store/migrations.js';
-import { ImageUploader } from './upload.js';
+import { ImageUploader } from './import/upload.js';
 import { exportTargetOf, incomingAuth } from './keystone-setup.js';
 
 export interface ImageServiceHandle {

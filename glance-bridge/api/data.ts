@@ -1,32 +1,20 @@
 import type { Router } from '@koa/router';
 import type Koa from 'koa';
 import { BerthError } from '../../common/errors.js';
-import { archiveSize, createDockerArchive } from '../archive.js';
+import { archiveSize, createDockerArchive } from '../archive/build.js';
 import type { BlobStore } from '../store/blobs.js';
-import type { BlobEntry, ImageRecord, ImageRepository } from '../store/images.js';
-import type { ImageUploader } from '../upload.js';
+import type { ImageRepository } from '../store/images.js';
+import type { BlobEntry, ImageRecord } from '../store/types.js';
+import type { ImageUploader } from '../import/upload.js';
+import { parseRange } from '../store/range.js';
 import { imageId } from './params.js';
-import { reserveBytes, type ProjectQuotas } from './quotas.js';
+import { reserveBytes, type ProjectQuotas } from '../policy/quotas.js';
 
 export interface DataRoutesDeps {
   images: ImageRepository;
   blobs: BlobStore;
   uploader: ImageUploader;
   quotas?: ProjectQuotas;
-}
-
-/** `bytes=A-B`, `bytes=A-` or `bytes=-N` against `size`; null: serve it all (absent, or several ranges). */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
-  if (!header) return null;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return header.includes(',') ? null : 'unsatisfiable';
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    return suffix === 0 || size === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  return start >= size || end < start ? 'unsatisfiable' : { start, end };
 }
 
 async function serveFile(ctx: Koa.Context, blobs: BlobStore, image: ImageRecord, file: BlobEntry): Promise<void> {

@@ -36,7 +36,7 @@ export const CACHE_OFF = 'Caching via API is not supported at this site.';
 
 /**
  * Version discovery at `/` (300 Multiple Choices, as an unversioned request) and `/versions`
- * (200); both are open paths in auth.ts. `/versions/` answers too, as Glance's does.
+ * (200); both are open paths in policy/auth.ts. `/versions/` answers too, as Glance's does.
  */
 export function versionsMiddleware(): Koa.Middleware {
   return async (ctx, next) => {

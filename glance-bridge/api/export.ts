@@ -3,13 +3,13 @@ import { invalidInput } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { readJsonBody } from '../../common/koa.js';
 import { imageError } from '../errors.js';
-import { exportImage, type ExportOptions, type ExportTarget } from '../export.js';
+import { exportImage, type ExportOptions, type ExportTarget } from '../archive/export.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { ImageRepository } from '../store/images.js';
 import type { Visibility } from '../store/models.js';
-import { callerIn } from './access.js';
+import { callerIn } from '../policy/access.js';
 import { imageId } from './params.js';
-import { checkVisibility } from './policy.js';
+import { checkVisibility } from '../policy/glance-policy.js';
 import { VISIBILITIES } from './validate.js';
 
 export interface ExportRoutesDeps {

@@ -3,8 +3,9 @@ import { invalidInput } from '../../common/errors.js';
 import { readJsonBody } from '../../common/koa.js';
 import { imageError } from '../errors.js';
 import { MEMBER_STATUSES, type MemberRecord, type MemberRepository, type MemberStatus } from '../store/members.js';
-import type { ImageRecord, ImageRepository } from '../store/images.js';
-import { callerIn, ownsImage, type Caller } from './access.js';
+import type { ImageRepository } from '../store/images.js';
+import type { ImageRecord } from '../store/types.js';
+import { callerIn, ownsImage, type Caller } from '../policy/access.js';
 import { imageId } from './params.js';
 import { glanceTime } from './views.js';
 
@@ -24,7 +25,7 @@ function requireOwner(image: ImageRecord, caller: Caller, what: string): void {
 /**
  * Image members (https://docs.openstack.org/api-ref/image/v2/#sharing): the owner adds and
  * removes projects, each member alone accepts or rejects; a member sees only its own entry.
- * Reading the image at all was checked by the `:id` guard (access.ts).
+ * Reading the image at all was checked by the `:id` guard (policy/access.ts).
  */
 export function addMemberRoutes(router: Router, deps: MemberRoutesDeps): void {
   router.get('/v2/schemas/member', (ctx) => { ctx.body = { name: 'member', properties: { image_id: { type: 'string' }, member_id: { type: 'string' }, status: { type: 'string', enum: MEMBER_STATUSES }, created_at: { type: 'string' }, updated_at: { type: 'string' }, schema: { type: 'string', readOnly: true } } }; });

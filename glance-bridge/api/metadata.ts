@@ -1,11 +1,12 @@
 import type Koa from 'koa';
 import type { Router } from '@koa/router';
 import { BerthError, invalidInput } from '../../common/errors.js';
-import type { ImageRecord, ImageRepository } from '../store/images.js';
-import { callerIn } from './access.js';
+import type { ImageRepository } from '../store/images.js';
+import type { ImageRecord } from '../store/types.js';
+import { callerIn } from '../policy/access.js';
 import { imageId } from './params.js';
 import { imagePatchFrom, JSON_PATCH_TYPE, JSON_PATCH_V20_TYPE, patchDialect } from './patch.js';
-import { checkPropertyQuota, MAX_TAGS } from './property-quota.js';
+import { checkPropertyQuota, MAX_TAGS } from '../policy/property-quota.js';
 import { imageSchema, imagesSchema } from './schemas.js';
 
 export interface MetadataRoutesDeps {

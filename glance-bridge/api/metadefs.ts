@@ -2,7 +2,7 @@ import type { Router } from '@koa/router';
 import type Koa from 'koa';
 import { BerthError, invalidInput } from '../../common/errors.js';
 import type { MetadefCatalog, MetadefNamespace, MetadefObject } from '../metadefs/catalog.js';
-import type { Caller } from './access.js';
+import type { Caller } from '../policy/access.js';
 import { METADEF_SCHEMAS } from './metadef-schemas.js';
 
 /**

@@ -1,10 +1,11 @@
 import { BerthError, invalidInput } from '../../common/errors.js';
 import { imageError } from '../errors.js';
-import type { ImagePatch, ImageRecord } from '../store/images.js';
+import type { ImagePatch, ImageRecord } from '../store/types.js';
 import type { Visibility } from '../store/models.js';
-import type { Caller } from './access.js';
-import { checkProperty, checkVisibility } from './policy.js';
-import { parseCreateImage, READ_ONLY } from './validate.js';
+import type { Caller } from '../policy/access.js';
+import { checkProperty, checkVisibility } from '../policy/glance-policy.js';
+import { READ_ONLY } from '../policy/glance-policy.js';
+import { parseCreateImage } from './validate.js';
 
 /**
  * PATCH /v2/images/{id} with `application/openstack-images-v2.1-json-patch`: a list of
@@ -84,7 +85,7 @@ function editableDocument(image: ImageRecord): Record<string, unknown> {
 function applyOp(doc: Record<string, unknown>, op: PatchOp, image: ImageRecord, caller: Caller): void {
   const { attr } = op;
   if (READ_ONLY.has(attr) || attr === 'id') throw forbidden(`Attribute '${attr}' is read-only.`, attr);
-  // Glance's policy (policy.ts) is checked on the ops, not on the result: an image an admin made
+  // Glance's policy (policy/glance-policy.ts) is checked on the ops, not on the result: an image an admin made
   // public, or gave docker_image, stays editable by its owner in its other attributes.
   checkProperty(caller, attr);
   if (attr === 'owner' && !caller.admin) throw imageError('IMAGE_FORBIDDEN', 'Owner can\'t be updated by non admin.', { image_id: image.id });

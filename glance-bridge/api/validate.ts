@@ -1,6 +1,7 @@
 import { invalidInput } from '../../common/errors.js';
 import { isUuid } from '../../common/koa.js';
-import type { NewImage } from '../store/images.js';
+import { READ_ONLY } from '../policy/glance-policy.js';
+import type { NewImage } from '../store/types.js';
 import { CORE_FILTERS, LIST_OPERATOR_FILTERS, NUMERIC_FILTERS, SORT_KEYS, type CoreFilter, type ListOperatorFilter, type ListQuery, type NumericFilter,
   type SortKey, type SortSpec, type TimeFilter, type TimeOperator } from '../store/listing.js';
 import type { Visibility } from '../store/models.js';
@@ -9,12 +10,6 @@ import type { Visibility } from '../store/models.js';
 export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
 export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
 export const VISIBILITIES: Visibility[] = ['public', 'private', 'shared', 'community'];
-
-/** Set by the service, never by a caller (Glance answers 403 for these; Berth uses its INVALID_INPUT). */
-export const READ_ONLY = new Set(['status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at',
-  'updated_at', 'self', 'file', 'schema', 'locations', 'direct_url', 'stores', 'deleted', 'deleted_at',
-  'docker_digest', 'docker_index_digest', 'docker_image_id', 'berth_import_error', 'berth_upload_error',
-  'berth_import_bytes_done', 'berth_import_bytes_total']);
 
 function optString(body: Record<string, unknown>, key: string, max: number, choices?: string[]): string | null | undefined {
   const v = body[key];

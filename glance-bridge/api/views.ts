@@ -1,5 +1,5 @@
 import type { GlanceImage, ImportProgress } from '../client/types.js';
-import type { ImageRecord } from '../store/images.js';
+import type { ImageRecord } from '../store/types.js';
 import { STORE_ID } from './discovery.js';
 
 /** Glance prints times without fractions: 2024-05-01T12:00:00Z. */

@@ -2,12 +2,12 @@ import { isIP } from 'node:net';
 import { describeError, invalidInput } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { hasCode, imageError } from '../errors.js';
-import { IMPORT_ERROR_PROPERTY } from '../importer.js';
+import { IMPORT_ERROR_PROPERTY } from '../import/importer.js';
 import type { DestinationGuard } from '../registry/destination.js';
 import { getFollowingRedirects } from '../registry/transport.js';
 import type { ImageRepository } from '../store/images.js';
-import type { ImageUploader } from '../upload.js';
-import { reserveBytes, type ProjectQuotas } from './quotas.js';
+import type { ImageUploader } from '../import/upload.js';
+import { reserveBytes, type ProjectQuotas } from '../policy/quotas.js';
 
 /**
  * Glance's `web-download` of an `http(s)://` URL into a queued image that is not a docker image

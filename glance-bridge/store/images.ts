@@ -1,35 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Op, col, fn, type OrderItem, type Sequelize, type WhereOptions } from 'sequelize';
-import type { GlanceImage, ImageStatus } from '../client/types.js';
+import type { ImageStatus } from '../client/types.js';
 import { invalidInput } from '../../common/errors.js';
 import { imageError } from '../errors.js';
-import { defineModels, type BlobRole, type ImageModels, type ImageRow, type Visibility } from './models.js';
+import { defineModels, type BlobRole, type ImageModels, type ImageRow } from './models.js';
 import { afterMarker, listOrder, listWhere, type ListQuery } from './listing.js';
 import { repositoryOf } from './repository.js';
 import { StorageReservations } from './reservations.js';
 import { assertTransition } from './states.js';
-
-/**
- * An image as the store knows it: Glance's core attributes (the API view, views.ts, turns it into
- * Glance's shape), with dates as dates and custom properties kept apart.
- */
-type CoreAttribute = 'id' | 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'checksum' | 'os_hash_algo'
-  | 'os_hash_value' | 'owner' | 'min_ram' | 'min_disk' | 'protected' | 'tags';
-export type ImageRecord = Pick<GlanceImage, CoreAttribute> & {
-  visibility: Visibility;
-  properties: Record<string, string>;
-  created_at: Date;
-  updated_at: Date;
-};
-
-export type NewImage = Partial<Omit<ImageRecord, 'created_at' | 'updated_at'>>;
-export type ImagePatch = Partial<Pick<ImageRecord, 'name' | 'container_format' | 'disk_format' | 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'properties'
-  | 'visibility' | 'tags' | 'min_ram' | 'min_disk' | 'protected' | 'owner'>>;
-
-export interface BlobEntry { digest: string; media_type: string; size: number }
-export interface ImageBlobs { config: BlobEntry; layers: BlobEntry[] }
-
-export type { ListQuery } from './listing.js';
+import type { BlobEntry, ImageBlobs, ImagePatch, ImageRecord, NewImage } from './types.js';
 
 function toRecord(row: ImageRow): ImageRecord {
   const r = row.get({ plain: true });

@@ -27,7 +27,7 @@ export type SortKey = (typeof SORT_KEYS)[number];
 export interface SortSpec { key: SortKey; dir: 'asc' | 'desc' }
 
 /**
- * Who lists, and what they asked to see: the rules of api/access.ts listedFor, as SQL. Shared
+ * Who lists, and what they asked to see: the rules of policy/access.ts listedFor, as SQL. Shared
  * images of other projects only where the caller's membership has `memberStatus`; community images
  * of other projects only with `visibility` community or all.
  */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { extract as tarExtract } from 'tar-stream';
 import { readBody, requestRaw } from '../../../common/http-client.js';
-import { TarWalker, type TarEntry } from '../../../glance-bridge/tar-walk.js';
+import { TarWalker, type TarEntry } from '../../../glance-bridge/import/tar-walk.js';
 import { base256, END, file, header, pax } from '../../support/tar-craft.js';
 import { DOCKER, dockerRemoveImage } from './helpers.js';
 

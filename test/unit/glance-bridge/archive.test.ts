@@ -8,11 +8,11 @@ import { createRequire } from 'node:module';
 import { pack as tarPack } from 'tar-stream';
 import { dirname } from 'node:path';
 import { readBody } from '../../../common/http-client.js';
-import { archiveSegments, archiveSize, createDockerArchive, digestArchive, ustarHeader } from '../../../glance-bridge/archive.js';
-import { ArchiveHasher } from '../../../glance-bridge/archive-hash.js';
+import { archiveSegments, archiveSize, createDockerArchive, digestArchive, ustarHeader } from '../../../glance-bridge/archive/build.js';
+import { ArchiveHasher } from '../../../glance-bridge/archive/hash.js';
 import { BerthError } from '../../../common/errors.js';
 import { BlobStore, sha256Digest } from '../../../glance-bridge/store/blobs.js';
-import type { ImageBlobs } from '../../../glance-bridge/store/images.js';
+import type { ImageBlobs } from '../../../glance-bridge/store/types.js';
 import { buildImage } from '../../fakes/image-builder.js';
 
 describe('glance-bridge docker archive', () => {

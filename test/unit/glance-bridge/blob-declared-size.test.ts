@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError } from '../../../common/errors.js';
-import { BlobFetcher } from '../../../glance-bridge/blob-fetcher.js';
+import { BlobFetcher } from '../../../glance-bridge/import/blob-fetcher.js';
 import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
 import { BlobStore } from '../../../glance-bridge/store/blobs.js';
 

@@ -6,7 +6,7 @@ import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/index.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { GlanceImage, ImageService } from '../../../glance-bridge/client/types.js';
-import { exportImage, SOURCE_DIGEST_PROPERTY, SOURCE_IMAGE_PROPERTY } from '../../../glance-bridge/export.js';
+import { exportImage, SOURCE_DIGEST_PROPERTY, SOURCE_IMAGE_PROPERTY } from '../../../glance-bridge/archive/export.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { fakeKeystone } from '../../fakes/keystone.js';

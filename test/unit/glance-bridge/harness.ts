@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import type { Sequelize } from 'sequelize';
 import { migrate, openDatabase, tuneSqlite } from '../../../common/db.js';
 import { createLogger, silentLogger } from '../../../common/log.js';
-import { Importer, type ImporterOptions } from '../../../glance-bridge/importer.js';
+import { Importer, type ImporterOptions } from '../../../glance-bridge/import/importer.js';
 import { BlobStore } from '../../../glance-bridge/store/blobs.js';
 import { ImageRepository } from '../../../glance-bridge/store/images.js';
 import { MIGRATIONS_TABLE, migrations } from '../../../glance-bridge/store/migrations.js';
-import { ImageUploader } from '../../../glance-bridge/upload.js';
+import { ImageUploader } from '../../../glance-bridge/import/upload.js';
 import { FakeRegistryClient } from '../../fakes/registry-client.js';
 
 /** A store on SQLite and a temp directory, with an importer over the fake registry. */

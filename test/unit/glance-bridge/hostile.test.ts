@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BerthError } from '../../../common/errors.js';
-import { IMPORT_ERROR_PROPERTY } from '../../../glance-bridge/importer.js';
+import { IMPORT_ERROR_PROPERTY } from '../../../glance-bridge/import/importer.js';
 import { MediaType } from '../../../glance-bridge/registry/manifest.js';
 import { buildImage, sha256, type BuiltImage, type Compression, type RawEntry } from '../../fakes/image-builder.js';
 import { createHarness, REPO, type Harness } from './harness.js';

@@ -12,7 +12,7 @@ const BOB = as('bob');
 const ADMIN = as('ops', true);
 const PATCH = { 'content-type': 'application/openstack-images-v2.1-json-patch' };
 
-/** Glance's default policy on the image API (policy.ts), and imports that never cross projects. */
+/** Glance's default policy on the image API (policy/glance-policy.ts), and imports that never cross projects. */
 describe('glance-bridge image policy', () => {
   let h: Harness;
   let server: Awaited<ReturnType<typeof serveOnLoopback>>;

@@ -4,9 +4,9 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../../../common/errors.js';
 import { readBody } from '../../../common/http-client.js';
-import { createDockerArchive } from '../../../glance-bridge/archive.js';
+import { createDockerArchive } from '../../../glance-bridge/archive/build.js';
 import { collectUnreferencedBlobs } from '../../../glance-bridge/gc.js';
-import { IMPORT_ERROR_PROPERTY } from '../../../glance-bridge/importer.js';
+import { IMPORT_ERROR_PROPERTY } from '../../../glance-bridge/import/importer.js';
 import { buildImage, buildIndex, sha256 } from '../../fakes/image-builder.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 

@@ -4,7 +4,7 @@ import { keystoneSession, tokenValidator } from '../../../common/keystone/index.
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/index.js';
 import { incomingAuth } from '../../../glance-bridge/keystone-setup.js';
-import { createRegistryApp } from '../../../glance-bridge/serve/registry-app.js';
+import { createRegistryApp } from '../../../glance-bridge/registry-endpoint/registry-app.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
 import { serveOnLoopback } from '../../support/loopback.js';

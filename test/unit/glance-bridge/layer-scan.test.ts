@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { BerthError } from '../../../common/errors.js';
 import { readBody } from '../../../common/http-client.js';
-import { LayerScanner } from '../../../glance-bridge/layer-scan.js';
+import { LayerScanner } from '../../../glance-bridge/import/layer-scan.js';
 
 const LIMITS = { maxUncompressedBytes: 64 * 1024 * 1024, maxRatio: 100 };
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import type { Sequelize } from 'sequelize';
-import { listedFor } from '../../../glance-bridge/api/access.js';
+import { listedFor } from '../../../glance-bridge/policy/access.js';
 import { parseListQuery, VISIBILITIES } from '../../../glance-bridge/api/validate.js';
-import { RegistryNames } from '../../../glance-bridge/serve/names.js';
-import type { ImageRecord, ImageRepository } from '../../../glance-bridge/store/images.js';
+import { RegistryNames } from '../../../glance-bridge/registry-endpoint/names.js';
+import type { ImageRepository } from '../../../glance-bridge/store/images.js';
+import type { ImageRecord } from '../../../glance-bridge/store/types.js';
 import type { ListQuery, ListScope } from '../../../glance-bridge/store/listing.js';
 import { MEMBER_STATUSES, MemberRepository } from '../../../glance-bridge/store/members.js';
 
@@ -29,7 +30,7 @@ async function everyPage(images: ImageRepository, q: ListQuery): Promise<ImageRe
 
 /**
  * The listing and name-lookup cases both databases must pass: results equal to the rules of
- * api/access.ts (listedFor) and Glance's filters, read with at most a page of rows.
+ * policy/access.ts (listedFor) and Glance's filters, read with at most a page of rows.
  */
 export function listingCases(open: () => Promise<ListingStore>, close: (s: ListingStore) => Promise<void>): void {
   let s: ListingStore;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate, openDatabase, tuneSqlite } from '../../../common/db.js';
-import { RegistryNames } from '../../../glance-bridge/serve/names.js';
+import { RegistryNames } from '../../../glance-bridge/registry-endpoint/names.js';
 import { ImageRepository } from '../../../glance-bridge/store/images.js';
 import { MIGRATIONS_TABLE, migrations } from '../../../glance-bridge/store/migrations.js';
 import { countRows, listingCases, type ListingStore } from './listing-cases.js';

@@ -1,6 +1,6 @@
 import { silentLogger } from '../../../common/log.js';
 import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
-import { createRegistryApp } from '../../../glance-bridge/serve/registry-app.js';
+import { createRegistryApp } from '../../../glance-bridge/registry-endpoint/registry-app.js';
 import { registryClientConformance } from '../../conformance/registry-client.js';
 import { FakeRegistryClient } from '../../fakes/registry-client.js';
 import { serveOnLoopback } from '../../support/loopback.js';

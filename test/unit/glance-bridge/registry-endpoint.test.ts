@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { silentLogger } from '../../../common/log.js';
 import { MANIFEST_DIGEST_PROPERTY } from '../../../glance-bridge/client/types.js';
-import { createRegistryApp, type RegistryEndpointStats } from '../../../glance-bridge/serve/registry-app.js';
+import { createRegistryApp, type RegistryEndpointStats } from '../../../glance-bridge/registry-endpoint/registry-app.js';
 import { buildImage, sha256 } from '../../fakes/image-builder.js';
 import { call } from './api-server.js';
 import { serveOnLoopback } from '../../support/loopback.js';

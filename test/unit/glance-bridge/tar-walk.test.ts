@@ -5,8 +5,8 @@ import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { BerthError } from '../../../common/errors.js';
 import { readBody } from '../../../common/http-client.js';
-import { LayerScanner } from '../../../glance-bridge/layer-scan.js';
-import { TarFormatError, TarWalker, type TarEntry } from '../../../glance-bridge/tar-walk.js';
+import { LayerScanner } from '../../../glance-bridge/import/layer-scan.js';
+import { TarFormatError, TarWalker, type TarEntry } from '../../../glance-bridge/import/tar-walk.js';
 import { base256, END, file, header, pax } from '../../support/tar-craft.js';
 
 /** The entries the walker reports for `bytes`, fed in chunks of `chunk` bytes. */

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readBody } from '../../../common/http-client.js';
-import { createDockerArchive } from '../../../glance-bridge/archive.js';
+import { createDockerArchive } from '../../../glance-bridge/archive/build.js';
 import { collectUnreferencedBlobs } from '../../../glance-bridge/gc.js';
-import { IMPORT_ERROR_PROPERTY } from '../../../glance-bridge/importer.js';
+import { IMPORT_ERROR_PROPERTY } from '../../../glance-bridge/import/importer.js';
 import { buildImage, sha256, zstdCompress } from '../../fakes/image-builder.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 

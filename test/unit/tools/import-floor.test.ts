@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { BlobStore, sha256Digest } from '../../../glance-bridge/store/blobs.js';
-import type { ImageBlobs } from '../../../glance-bridge/store/images.js';
+import type { ImageBlobs } from '../../../glance-bridge/store/types.js';
 import { childrenCpuMs, processCpuMs, requiredCpu } from '../../../tools/bench/lib/import-floor.js';
 
 const GZIP_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';

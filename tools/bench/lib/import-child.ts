@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrate, openDatabase, tuneSqlite } from '../../../common/db.js';
 import { silentLogger } from '../../../common/log.js';
-import { Importer } from '../../../glance-bridge/importer.js';
+import { Importer } from '../../../glance-bridge/import/importer.js';
 import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
 import type { FetchedBlob, RegistryClient, RepositoryRef } from '../../../glance-bridge/registry/types.js';
 import { BlobStore } from '../../../glance-bridge/store/blobs.js';

@@ -12,9 +12,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
-import { GUNZIP_CHUNK, layerCompression } from '../../../glance-bridge/layer-scan.js';
+import { GUNZIP_CHUNK, layerCompression } from '../../../glance-bridge/import/layer-scan.js';
 import type { BlobStore } from '../../../glance-bridge/store/blobs.js';
-import type { ImageBlobs } from '../../../glance-bridge/store/images.js';
+import type { ImageBlobs } from '../../../glance-bridge/store/types.js';
 
 const run = promisify(execFile);
 const CHUNK = 1024 * 1024;

@@ -1,10 +1,10 @@
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../common/worker.js';
-import { archiveSegments, type ArchiveDigest, type ArchiveSegment } from './archive.js';
-import { imageError } from './errors.js';
-import type { ImageBlobs } from './store/images.js';
+import { startWorker } from '../../common/worker.js';
+import { archiveSegments, type ArchiveDigest, type ArchiveSegment } from './build.js';
+import { imageError } from '../errors.js';
+import type { ImageBlobs } from '../store/types.js';
 
-/** What a hashing worker is given (archive-hash-worker.ts). */
+/** What a hashing worker is given (hash-worker.ts). */
 export interface HashJob { root: string; segments: ArchiveSegment[]; algorithm: string; ready: string[] }
 export type HashResult = { size: number; hex: string } | { error: string };
 
@@ -13,7 +13,7 @@ export type HashResult = { size: number; hex: string } | { error: string };
  * while the import is still fetching: one worker thread per hash, each walking the archive in
  * order and reading a blob as soon as `ready` says it is stored. The hashing of the first layers
  * overlaps the download of the later ones, and the two hashes run side by side, off the event
- * loop that is receiving the layers. Same bytes as digestArchive (archive.ts).
+ * loop that is receiving the layers. Same bytes as digestArchive (build.ts).
  */
 export class ArchiveHasher {
   private readonly workers: Worker[];
@@ -22,7 +22,7 @@ export class ArchiveHasher {
   /** `ready`: digests of blobs already stored (at least the config). */
   constructor(root: string, blobs: ImageBlobs, ready: Iterable<string>) {
     const job = { root, segments: archiveSegments(blobs), ready: [...ready] };
-    this.workers = ['md5', 'sha512'].map((algorithm) => startWorker(import.meta.url, 'archive-hash-worker', { workerData: { ...job, algorithm } satisfies HashJob }));
+    this.workers = ['md5', 'sha512'].map((algorithm) => startWorker(import.meta.url, 'hash-worker', { workerData: { ...job, algorithm } satisfies HashJob }));
     this.results = this.workers.map((w) => new Promise<HashResult>((resolve) => {
       w.once('message', (m: HashResult) => resolve(m));
       w.once('error', (err) => resolve({ error: err.message }));

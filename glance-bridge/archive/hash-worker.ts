@@ -1,13 +1,13 @@
 /**
- * Worker thread of ArchiveHasher (archive-hash.ts): hashes the served archive of one image with
+ * Worker thread of ArchiveHasher (hash.ts): hashes the served archive of one image with
  * one algorithm, reading each blob from the store once the importer says it is stored.
  * workerData: HashJob. Messages in: { ready: digest }. Message out, once: HashResult.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { hashArchive, type BlobFiles } from './archive.js';
-import type { HashJob, HashResult } from './archive-hash.js';
-import { BlobStore } from './store/blobs.js';
+import { hashArchive, type BlobFiles } from './build.js';
+import type { HashJob, HashResult } from './hash.js';
+import { BlobStore } from '../store/blobs.js';
 
 const port = parentPort!;
 const job = workerData as HashJob;

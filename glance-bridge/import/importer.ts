@@ -1,24 +1,25 @@
 import { Readable } from 'node:stream';
-import { createCounted, reserveBytes, type HeldBytes, type ProjectQuotas } from './api/quotas.js';
-import { BerthError, describeError, invalidInput } from '../common/errors.js';
-import { readBody } from '../common/http-client.js';
-import type { Logger } from '../common/log.js';
-import { digestArchive } from './archive.js';
-import { ArchiveHasher } from './archive-hash.js';
+import { createCounted, reserveBytes, type HeldBytes, type ProjectQuotas } from '../policy/quotas.js';
+import { BerthError, describeError, invalidInput } from '../../common/errors.js';
+import { readBody } from '../../common/http-client.js';
+import type { Logger } from '../../common/log.js';
+import { digestArchive } from '../archive/build.js';
+import { ArchiveHasher } from '../archive/hash.js';
 import { BlobFetcher, forEachLimited } from './blob-fetcher.js';
-import { MANIFEST_DIGEST_PROPERTY, type ImportProgress } from './client/types.js';
-import { hasCode, imageError } from './errors.js';
+import { MANIFEST_DIGEST_PROPERTY, type ImportProgress } from '../client/types.js';
+import { hasCode, imageError } from '../errors.js';
 import type { ScanLimits } from './layer-scan.js';
 import { checkDeclaredSize, DEFAULT_LIMITS } from './limits.js';
-import { formatReference, parseReference } from './registry/reference.js';
-import { resolveImage, type ResolvedImage } from './registry/resolve.js';
-import type { Descriptor, Platform, RegistryClient } from './registry/types.js';
-import { isDigest, type BlobStore } from './store/blobs.js';
-import type { BlobEntry, ImageBlobs, ImageRecord, ImageRepository } from './store/images.js';
-import { MemberRepository } from './store/members.js';
-import type { Visibility } from './store/models.js';
-import { canRead } from './api/access.js';
-import { servedManifest } from './serve/manifest.js';
+import { formatReference, parseReference } from '../registry/reference.js';
+import { resolveImage, type ResolvedImage } from '../registry/resolve.js';
+import type { Descriptor, Platform, RegistryClient } from '../registry/types.js';
+import { isDigest, type BlobStore } from '../store/blobs.js';
+import type { ImageRepository } from '../store/images.js';
+import type { BlobEntry, ImageBlobs, ImageRecord } from '../store/types.js';
+import { MemberRepository } from '../store/members.js';
+import type { Visibility } from '../store/models.js';
+import { canRead } from '../policy/access.js';
+import { servedManifest } from './served-manifest.js';
 import { decompressZstdBlob, TAR_LAYER, ZSTD_LAYER } from './zstd.js';
 
 export interface ImporterOptions {
@@ -39,7 +40,7 @@ export interface ImporterOptions {
   scan?: ScanLimits | false;
   /**
    * Images whose blobs declare at least this many bytes have their archive hashed in worker
-   * threads while the layers download (archive-hash.ts); smaller ones once at the end, on the
+   * threads while the layers download (archive/hash.ts); smaller ones once at the end, on the
    * event loop, where starting two threads would cost more than it saves. Default 32 MiB.
    */
   hashInWorkersFrom?: number;
@@ -61,7 +62,7 @@ export interface ImporterDeps {
 
 /**
  * Who an import is for. The HTTP API passes the caller's project and the visibility it may set
- * (policy.ts); the defaults (the service's default project, public) are for the service's own
+ * (policy/glance-policy.ts); the defaults (the service's default project, public) are for the service's own
  * callers: tools and benchmarks that import straight through this class.
  */
 export interface ImportRequest {

@@ -1,8 +1,8 @@
 import { MediaType } from '../registry/manifest.js';
 import type { ResolvedImage } from '../registry/resolve.js';
 import { sha256Digest } from '../store/blobs.js';
-import type { BlobEntry } from '../store/images.js';
-import { TAR_LAYER } from '../zstd.js';
+import type { BlobEntry } from '../store/types.js';
+import { TAR_LAYER } from './zstd.js';
 
 /** Docker's own name for an uncompressed layer, for schema 2 manifests. */
 const DOCKER_TAR_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';

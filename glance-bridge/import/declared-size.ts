@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { imageError } from './errors.js';
+import { imageError } from '../errors.js';
 
 /**
  * Passes a blob's bytes through until they pass the size its manifest declared, then fails with

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { BlobStore } from './store/blobs.js';
-import type { ImageBlobs } from './store/images.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { ImageBlobs } from '../store/types.js';
 
 /**
  * The `docker load` archive of an image, generated on the fly from stored blobs (moby's

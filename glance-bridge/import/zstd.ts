@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { imageError } from './errors.js';
+import { imageError } from '../errors.js';
 import { LayerScanner, type ScanLimits } from './layer-scan.js';
-import type { BlobStore, PutResult } from './store/blobs.js';
+import type { BlobStore, PutResult } from '../store/blobs.js';
 
 export const ZSTD_LAYER = 'application/vnd.oci.image.layer.v1.tar+zstd';
 export const TAR_LAYER = 'application/vnd.oci.image.layer.v1.tar';

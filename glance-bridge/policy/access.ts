@@ -3,7 +3,8 @@ import { invalidInput } from '../../common/errors.js';
 import { isUuid } from '../../common/koa.js';
 import { imageError } from '../errors.js';
 import type { MemberRepository, MemberStatus } from '../store/members.js';
-import type { ImageRecord, ImageRepository } from '../store/images.js';
+import type { ImageRepository } from '../store/images.js';
+import type { ImageRecord } from '../store/types.js';
 
 /**
  * Who is asking. noauth, as Glance's own noauth pipeline: the project comes from `X-Project-Id`

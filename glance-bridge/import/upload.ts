@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { BerthError, describeError } from '../common/errors.js';
-import type { Logger } from '../common/log.js';
-import { DockerArchiveInspector } from './archive-inspect.js';
-import { hasCode, imageError } from './errors.js';
-import type { BlobStore } from './store/blobs.js';
-import type { ImageRecord, ImageRepository } from './store/images.js';
+import { BerthError, describeError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { DockerArchiveInspector } from '../archive/inspect.js';
+import { hasCode, imageError } from '../errors.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { ImageRepository } from '../store/images.js';
+import type { ImageRecord } from '../store/types.js';
 
 export interface UploaderDeps {
   images: ImageRepository;

@@ -1,8 +1,8 @@
 import type { TransformOptions } from 'node:stream';
 import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
-import { BerthError } from '../common/errors.js';
-import { drainedOrClosed } from '../common/streams.js';
-import { imageError } from './errors.js';
+import { BerthError } from '../../common/errors.js';
+import { drainedOrClosed } from '../../common/streams.js';
+import { imageError } from '../errors.js';
 import { TarWalker, type TarEntry } from './tar-walk.js';
 
 /**

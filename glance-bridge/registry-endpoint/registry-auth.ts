@@ -1,10 +1,10 @@
 import type Koa from 'koa';
 import { BerthError } from '../../common/errors.js';
 import type { TokenValidator } from '../../common/keystone/index.js';
-import { callerFromToken } from '../api/auth.js';
-import { canRead, listedFor, type Caller } from '../api/access.js';
+import { callerFromToken } from '../policy/auth.js';
+import { canRead, listedFor, type Caller } from '../policy/access.js';
 import type { MemberRepository } from '../store/members.js';
-import type { ImageRecord } from '../store/images.js';
+import type { ImageRecord } from '../store/types.js';
 
 /**
  * Who pulls from the registry endpoint when the image service uses Keystone. Hosts' dockerd pull

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream';
 import { checkAnnouncedSize, DeclaredSizeLimit } from './declared-size.js';
-import { imageError } from './errors.js';
+import { imageError } from '../errors.js';
 import { layerCompression, LayerScanner, type ScanLimits } from './layer-scan.js';
-import type { BlobStore } from './store/blobs.js';
-import type { Descriptor, RegistryClient, RepositoryRef } from './registry/types.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { Descriptor, RegistryClient, RepositoryRef } from '../registry/types.js';
 
 export interface FetchOptions {
   maxBlobBytes: number;

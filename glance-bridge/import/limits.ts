@@ -1,5 +1,5 @@
-import { imageError } from './errors.js';
-import type { ResolvedImage } from './registry/resolve.js';
+import { imageError } from '../errors.js';
+import type { ResolvedImage } from '../registry/resolve.js';
 
 /** The import limits of `[registry]`; absent ones take DEFAULT_LIMITS (the options' defaults). */
 export interface DeclaredLimits {

@@ -1,7 +1,8 @@
 import { MANIFEST_DIGEST_PROPERTY } from '../client/types.js';
 import { parseReference } from '../registry/reference.js';
 import { isDigest } from '../store/blobs.js';
-import type { ImageRecord, ImageRepository } from '../store/images.js';
+import type { ImageRepository } from '../store/images.js';
+import type { ImageRecord } from '../store/types.js';
 
 const BY_ID = /^berth\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { extract as tarExtract, type Extract } from 'tar-stream';
-import { invalidInput } from '../common/errors.js';
-import { drainedOrClosed } from '../common/streams.js';
+import { invalidInput } from '../../common/errors.js';
+import { drainedOrClosed } from '../../common/streams.js';
 
 /**
  * Reads a `docker save` archive as it streams past (an upload is never buffered whole) and finds

@@ -1,12 +1,13 @@
 import type { Readable } from 'node:stream';
-import { BerthError, describeError, invalidInput } from '../common/errors.js';
-import type { Logger } from '../common/log.js';
-import { archiveSize, createDockerArchive } from './archive.js';
-import type { GlanceImage, ImageService } from './client/types.js';
-import { imageError } from './errors.js';
-import type { BlobStore } from './store/blobs.js';
-import type { ImageRecord, ImageRepository } from './store/images.js';
-import type { Visibility } from './store/models.js';
+import { BerthError, describeError, invalidInput } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { archiveSize, createDockerArchive } from './build.js';
+import type { GlanceImage, ImageService } from '../client/types.js';
+import { imageError } from '../errors.js';
+import type { BlobStore } from '../store/blobs.js';
+import type { ImageRepository } from '../store/images.js';
+import type { ImageRecord } from '../store/types.js';
+import type { Visibility } from '../store/models.js';
 
 /** The Glance exports go to: an image client of the cloud's Glance, authenticated with `[glance]`. */
 export type ExportTarget = ImageService;
