@@ -13,6 +13,15 @@
  *     product code   -> nothing from test/
  *     agent/client/, glance-bridge/client/ -> self-contained (no component internals), so
  *                       importing a client never drags a component's internals in
+ * - Inside glance-bridge/, layers by capability (docs/architecture.md, "Where each capability lives"):
+ *     registry/ (registry client)               -> none of the bridge's other folders
+ *     metadefs/ (the metadata definitions catalog) -> nothing above it
+ *     store/                                    -> registry/ only (and client/types, errors.ts)
+ *     policy/                                   -> store/
+ *     archive/                                  -> store/
+ *     import/                                   -> registry/, store/, policy/, archive/
+ *     api/, registry-endpoint/ (the two HTTP faces) -> anything below; never each other
+ *     app.ts, main.ts, gc.ts, keystone-setup.ts (the service's wiring at the root) -> imported by no folder
  * - No import cycles (import-x/no-cycle).
  */
 import { defineConfig } from 'eslint/config';
@@ -21,6 +30,10 @@ import { importX } from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 const COMPONENTS = ['./driver', './agent', './glance-bridge'];
+
+const BRIDGE_FACES = ['./glance-bridge/api', './glance-bridge/registry-endpoint'];
+const BRIDGE_BELOW_FACES = ['./glance-bridge/import', './glance-bridge/archive', './glance-bridge/store', './glance-bridge/policy', './glance-bridge/registry', './glance-bridge/metadefs'];
+const BRIDGE_WIRING = ['./glance-bridge/app.ts', './glance-bridge/main.ts', './glance-bridge/gc.ts', './glance-bridge/keystone-setup.ts'];
 
 const zones = [
   // driver: only the agent's and the image service's client modules.
@@ -36,6 +49,15 @@ const zones = [
   // Client modules are what other components link against: keep them free of their component's internals.
   { target: './agent/client', from: './agent', except: ['./client'], message: 'agent/client/ must not import agent/ internals.' },
   { target: './glance-bridge/client', from: './glance-bridge', except: ['./client'], message: 'glance-bridge/client/ must not import glance-bridge/ internals.' },
+  // glance-bridge/ inside: capabilities below, the two HTTP faces (api/, registry-endpoint/) on top, wiring at the root.
+  { target: BRIDGE_BELOW_FACES, from: BRIDGE_FACES, message: 'glance-bridge: import/, archive/, store/, policy/, registry/ and metadefs/ sit below the HTTP faces and must not import api/ or registry-endpoint/.' },
+  { target: './glance-bridge/api', from: './glance-bridge/registry-endpoint', message: 'glance-bridge/api/ must not import registry-endpoint/: what both HTTP faces share belongs below them (policy/, store/).' },
+  { target: './glance-bridge/registry-endpoint', from: './glance-bridge/api', message: 'glance-bridge/registry-endpoint/ must not import api/: what both HTTP faces share belongs below them (policy/, store/).' },
+  { target: ['./glance-bridge/archive', './glance-bridge/policy', './glance-bridge/store', './glance-bridge/registry'], from: './glance-bridge/import', message: 'glance-bridge: only the HTTP faces and the wiring may import import/ (the importer and uploads); archive/, policy/, store/ and registry/ sit below it.' },
+  { target: ['./glance-bridge/policy', './glance-bridge/store', './glance-bridge/registry'], from: './glance-bridge/archive', message: 'glance-bridge: policy/, store/ and registry/ must not import archive/ (docker-archive building sits above the store).' },
+  { target: ['./glance-bridge/archive', './glance-bridge/store', './glance-bridge/registry'], from: './glance-bridge/policy', message: 'glance-bridge: archive/, store/ and registry/ must not import policy/ (access, quotas and the Glance policy sit above the store).' },
+  { target: './glance-bridge/registry', from: './glance-bridge/store', message: 'glance-bridge/registry/ (the registry client) must not import store/.' },
+  { target: [...BRIDGE_BELOW_FACES, ...BRIDGE_FACES], from: BRIDGE_WIRING, message: 'glance-bridge: the wiring at the root (app.ts, main.ts, gc.ts, keystone-setup.ts) is imported by no folder of the bridge.' },
   // Product code never links test code.
   { target: [...COMPONENTS, './common', './conf', './tools'], from: './test', message: 'Product code must not import test/.' },
 ];
