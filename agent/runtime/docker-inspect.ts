@@ -1,4 +1,6 @@
-import { LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_PROJECT, type ContainerInfo, type ContainerState } from './types.js';
+import { agentError } from '../errors.js';
+import type { DockerApi } from './docker-api.js';
+import { containerName, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_PROJECT, type ContainerInfo, type ContainerState } from './types.js';
 
 /** The part of Docker's container inspect answer the agent reads (API 1.41). */
 export interface DockerContainer {
@@ -6,6 +8,16 @@ export interface DockerContainer {
   State?: { Status?: string; Running?: boolean; Pid?: number; OOMKilled?: boolean; ExitCode?: number; StartedAt?: string };
   Config?: { Labels?: Record<string, string> | null };
   NetworkSettings?: { SandboxKey?: string; IPAddress?: string; Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } | null }> | null };
+}
+
+/** The engine's inspect of the container of instance `uuid`; null when there is none, RUNTIME_ERROR when its name is taken by a container Berth did not label. */
+export async function inspectContainer(api: DockerApi, uuid: string): Promise<DockerContainer | null> {
+  const res = await api.json<DockerContainer>({ path: `/containers/${containerName(uuid)}/json`, accept: [404], what: 'inspect the container' });
+  if (res.status === 404 || !res.body) return null;
+  if (res.body.Config?.Labels?.[LABEL_INSTANCE] !== uuid) {
+    throw agentError('RUNTIME_ERROR', `the container name for instance ${uuid} is taken by a container Berth did not label`, { uuid });
+  }
+  return res.body;
 }
 
 const STATES: ReadonlySet<string> = new Set<ContainerState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);

@@ -5,9 +5,8 @@ import type { Logger } from '../../common/log.js';
 import { untaggedArchive } from '../archive-untag.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
 import { DockerApi, refusal } from './docker-api.js';
-import { toContainerInfo, type DockerContainer } from './docker-inspect.js';
-import { DockerNetworks } from './docker-network.js';
-import { DockerPlugs, type PlugWatch } from './docker-plugs.js';
+import { inspectContainer, toContainerInfo, type DockerContainer } from './docker-inspect.js';
+import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
 import { readLogFrames } from './log-frames.js';
@@ -45,13 +44,12 @@ export interface DockerRuntimeOptions {
 /** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid>. */
 export class DockerRuntime implements ContainerRuntime {
   private readonly api: DockerApi;
-  private readonly networks: DockerNetworks;
-  private readonly plugs: DockerPlugs;
+  /** Project networks on the engine, and the veth pairs of `network_attach = agent`. */
+  private readonly net: HostNetworking;
   private readonly imageLabels = new Map<string, string[]>();
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
-    this.networks = new DockerNetworks(this.api);
-    this.plugs = new DockerPlugs(this.api, this.networks, (uuid) => this.inspectRaw(uuid), opts.host);
+    this.net = new DockerHostNetworking(this.api, opts.host);
   }
 
   private get attach(): NetworkAttach { return this.opts.networkAttach ?? 'agent'; }
@@ -89,7 +87,7 @@ export class DockerRuntime implements ContainerRuntime {
     if (res.status === 404 || !res.body) throw instanceNotFound(uuid);
     const stats = toContainerStats(res.body);
     // The engine knows nothing of a pair the agent plugged in; its host end counts the traffic.
-    const plugged = await this.plugs.counters(uuid);
+    const plugged = await this.net.counters(uuid);
     return plugged ? { ...stats, network: plugged } : stats;
   }
 
@@ -201,7 +199,7 @@ export class DockerRuntime implements ContainerRuntime {
    * STALE_NETWORK. (Containers the engine attached are in the addresses ProjectNetworks reads.)
    */
   private async checkAddressFree(uuid: string, net: ContainerNetwork): Promise<void> {
-    const [holders] = await Promise.all([this.networks.pluggedHolders(net.name, net.ipv4), this.networks.bridge(net.name)]);
+    const [holders] = await Promise.all([this.net.pluggedHolders(net.name, net.ipv4), this.net.bridge(net.name)]);
     if (holders.some((h) => h !== uuid)) throw addressInUse(uuid, net.ipv4);
   }
 
@@ -214,24 +212,16 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async inspect(uuid: string): Promise<ContainerInfo | null> {
-    const c = await this.inspectRaw(uuid);
+    const c = await inspectContainer(this.api, uuid);
     return c ? toContainerInfo(c) : null;
   }
 
-  private async inspectRaw(uuid: string): Promise<DockerContainer | null> {
-    const res = await this.api.json<DockerContainer>({ path: `/containers/${containerName(uuid)}/json`, accept: [404], what: 'inspect the container' });
-    if (res.status === 404 || !res.body) return null;
-    if (res.body.Config?.Labels?.[LABEL_INSTANCE] !== uuid) {
-      throw agentError('RUNTIME_ERROR', `the container name for instance ${uuid} is taken by a container Berth did not label`, { uuid });
-    }
-    return res.body;
-  }
 
   /**
    * Keeps every container this runtime plugged in plugged whatever starts it (see DockerPlugs.follow).
    * The owner calls it once and stops the watch on shutdown.
    */
-  keepPlugged(log: Logger): PlugWatch { return this.plugs.follow(log); }
+  keepPlugged(log: Logger): PlugWatch { return this.net.follow(log); }
 
   async list(): Promise<ContainerInfo[]> {
     const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
@@ -263,11 +253,11 @@ export class DockerRuntime implements ContainerRuntime {
   /** Starts the container and plugs it if the agent attaches it; resolves with the container as read then. */
   private async startAndPlug(uuid: string): Promise<DockerContainer | null> {
     await this.action(uuid, 'start');
-    return this.plugs.plug(uuid);
+    return this.net.plug(uuid);
   }
   async restart(uuid: string, timeoutSec: number): Promise<void> {
     await this.action(uuid, 'restart', { t: timeoutSec }, (timeoutSec + 30) * 1000);
-    await this.plugs.plug(uuid);
+    await this.net.plug(uuid);
   }
   async kill(uuid: string, signal = 'SIGKILL'): Promise<void> { await this.action(uuid, 'kill', { signal }); }
   async pause(uuid: string): Promise<void> { await this.action(uuid, 'pause'); }
@@ -288,7 +278,7 @@ export class DockerRuntime implements ContainerRuntime {
       method: 'DELETE', path: `/containers/${containerName(uuid)}`, query: { force: 1, v: 1 }, accept: [404, 409], what: 'remove the container',
     });
     if (res.status === 409) await this.waitGone(uuid);
-    this.plugs.forget(uuid);
+    this.net.forget(uuid);
     return info;
   }
 
@@ -305,7 +295,7 @@ export class DockerRuntime implements ContainerRuntime {
     // A commit keeps the container's labels in the image: Berth's (instance, project, network,
     // address) are blanked, so a snapshot neither tells its readers about the instance it came
     // from nor carries them to the containers made from it.
-    const c = await this.inspectRaw(uuid);
+    const c = await inspectContainer(this.api, uuid);
     if (!c) throw instanceNotFound(uuid);
     const berth = Object.keys(c.Config?.Labels ?? {}).filter((k) => k.startsWith(BERTH_LABEL_PREFIX) && /^[A-Za-z0-9._-]+$/.test(k));
     const res = await this.api.json<{ Id?: string }>({
@@ -331,10 +321,10 @@ export class DockerRuntime implements ContainerRuntime {
     await this.api.json<unknown>({ method: 'DELETE', path: `/images/${encodeURIComponent(imageId)}`, accept: [404, 409], what: 'remove an image' });
   }
 
-  listNetworks(): Promise<NetworkInfo[]> { return this.networks.list(); }
-  createNetwork(spec: NetworkSpec): Promise<boolean> { return this.networks.create(spec); }
-  removeNetwork(name: string): Promise<boolean> { return this.networks.remove(name); }
-  networkAddresses(name: string): Promise<string[]> { return this.networks.addresses(name); }
+  listNetworks(): Promise<NetworkInfo[]> { return this.net.list(); }
+  createNetwork(spec: NetworkSpec): Promise<boolean> { return this.net.create(spec); }
+  removeNetwork(name: string): Promise<boolean> { return this.net.remove(name); }
+  networkAddresses(name: string): Promise<string[]> { return this.net.addresses(name); }
 
   private async action(uuid: string, verb: string, query: Record<string, string | number> = {}, timeoutMs?: number): Promise<void> {
     const res = await this.api.json<unknown>({

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import sinon from 'sinon';
 import type { DockerApi } from '../../../agent/runtime/docker-api.js';
 import type { DockerContainer } from '../../../agent/runtime/docker-inspect.js';
-import type { BridgeInfo, DockerNetworks } from '../../../agent/runtime/docker-network.js';
-import { DockerPlugs } from '../../../agent/runtime/docker-plugs.js';
+import type { BridgeInfo, DockerNetworks } from '../../../agent/network/docker-networks.js';
+import { DockerPlugs } from '../../../agent/network/docker-plugs.js';
 import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT } from '../../../agent/runtime/types.js';
-import { VethPlumber, type VethAttachment } from '../../../agent/runtime/veth.js';
+import { VethPlumber, type VethAttachment } from '../../../agent/network/veth.js';
 import { BerthError } from '../../../common/errors.js';
 
 const UUID = '6f1c2b9e-1d2c-4a7b-9b1e-0c5d3f2a8e41';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { BerthError } from '../../../common/errors.js';
 import { guestNameservers } from '../../../agent/network/resolv.js';
-import { hostLinkName, VethPlumber, type VethAttachment } from '../../../agent/runtime/veth.js';
+import { hostLinkName, VethPlumber, type VethAttachment } from '../../../agent/network/veth.js';
 
 const good: VethAttachment = {
   uuid: '6f1c2b9e-1d2c-4a7b-9b1e-0c5d3f2a8e41', netns: '/var/run/docker/netns/0123456789ab', bridge: 'br-0123456789ab', ipv4: '172.30.1.4', prefix: 24, gateway: '172.30.1.1',

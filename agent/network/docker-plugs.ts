@@ -3,11 +3,11 @@ import { describeError } from '../../common/errors.js';
 import type { RawResponse } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
 import { KeyedSerializer } from '../serial.js';
-import { refusal, type DockerApi } from './docker-api.js';
-import type { DockerContainer } from './docker-inspect.js';
-import type { DockerNetworks } from './docker-network.js';
+import { refusal, type DockerApi } from '../runtime/docker-api.js';
+import { inspectContainer, type DockerContainer } from '../runtime/docker-inspect.js';
+import type { DockerNetworks } from './docker-networks.js';
 import { agentError } from '../errors.js';
-import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, ownedBy } from './types.js';
+import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, ownedBy } from '../runtime/types.js';
 import { VethPlumber, type VethCounters } from './veth.js';
 
 /** Follows the engine's container starts, keeping plugged containers plugged; see DockerPlugs.follow. */
@@ -35,8 +35,9 @@ export class DockerPlugs {
   constructor(
     private readonly api: DockerApi,
     private readonly networks: DockerNetworks,
-    private readonly inspect: (uuid: string) => Promise<DockerContainer | null>,
-    private readonly host: string | undefined,
+    /** How a plug reads the container: the engine's inspect unless told. */
+    private readonly inspect: (uuid: string) => Promise<DockerContainer | null> = (uuid) => inspectContainer(api, uuid),
+    private readonly host: string | undefined = undefined,
   ) {}
 
   /**

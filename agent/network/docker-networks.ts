@@ -1,6 +1,6 @@
 import { agentError } from '../errors.js';
-import type { DockerApi } from './docker-api.js';
-import { LABEL_INSTANCE, LABEL_IPV4, LABEL_NETWORK, LABEL_PROJECT, STALE_NETWORK, type NetworkInfo, type NetworkSpec } from './types.js';
+import type { DockerApi } from '../runtime/docker-api.js';
+import { LABEL_INSTANCE, LABEL_IPV4, LABEL_NETWORK, LABEL_PROJECT, STALE_NETWORK, type NetworkInfo, type NetworkSpec } from '../runtime/types.js';
 
 interface DockerNetwork {
   Id?: string;

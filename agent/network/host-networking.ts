@@ -1,0 +1,57 @@
+import type { Logger } from '../../common/log.js';
+import type { DockerApi } from '../runtime/docker-api.js';
+import type { DockerContainer } from '../runtime/docker-inspect.js';
+import type { NetworkInfo, NetworkSpec } from '../runtime/types.js';
+import { DockerNetworks, type BridgeInfo } from './docker-networks.js';
+import { DockerPlugs, type PlugWatch } from './docker-plugs.js';
+import type { VethCounters } from './veth.js';
+
+export type { BridgeInfo } from './docker-networks.js';
+export type { PlugWatch } from './docker-plugs.js';
+
+/**
+ * Everything the container runtime asks of the host's networking, in one place: the project
+ * networks on the engine (DockerNetworks) and, with `[docker] network_attach = agent`, the veth
+ * pairs that plug containers into them (DockerPlugs, VethPlumber). The runtime holds one of these
+ * and nothing else of networking; it reads containers itself, so nothing here calls back into it.
+ */
+export interface HostNetworking {
+  list(): Promise<NetworkInfo[]>;
+  create(spec: NetworkSpec): Promise<boolean>;
+  remove(name: string): Promise<boolean>;
+  addresses(name: string): Promise<string[]>;
+  /** The engine network's bridge, prefix and gateway (`fresh`: not from what was remembered). */
+  bridge(name: string, fresh?: boolean): Promise<BridgeInfo>;
+  /** Plugged containers (any state) labelled with `ipv4` on network `name`. */
+  pluggedHolders(name: string, ipv4: string): Promise<string[]>;
+  /** Plugs a running container the agent attaches; resolves with the container as read then. */
+  plug(uuid: string): Promise<DockerContainer | null>;
+  /** The guest's traffic counters from the host end of its pair; null when it has none. */
+  counters(uuid: string): Promise<VethCounters | null>;
+  /** Drops what is remembered of a removed container. */
+  forget(uuid: string): void;
+  /** Keeps plugged containers plugged whatever starts them, until stopped. */
+  follow(log: Logger): PlugWatch;
+}
+
+/** HostNetworking on the Docker Engine API. */
+export class DockerHostNetworking implements HostNetworking {
+  private readonly networks: DockerNetworks;
+  private readonly plugs: DockerPlugs;
+
+  constructor(api: DockerApi, host: string | undefined) {
+    this.networks = new DockerNetworks(api);
+    this.plugs = new DockerPlugs(api, this.networks, undefined, host);
+  }
+
+  list(): Promise<NetworkInfo[]> { return this.networks.list(); }
+  create(spec: NetworkSpec): Promise<boolean> { return this.networks.create(spec); }
+  remove(name: string): Promise<boolean> { return this.networks.remove(name); }
+  addresses(name: string): Promise<string[]> { return this.networks.addresses(name); }
+  bridge(name: string, fresh = false): Promise<BridgeInfo> { return this.networks.bridge(name, fresh); }
+  pluggedHolders(name: string, ipv4: string): Promise<string[]> { return this.networks.pluggedHolders(name, ipv4); }
+  plug(uuid: string): Promise<DockerContainer | null> { return this.plugs.plug(uuid); }
+  counters(uuid: string): Promise<VethCounters | null> { return this.plugs.counters(uuid); }
+  forget(uuid: string): void { this.plugs.forget(uuid); }
+  follow(log: Logger): PlugWatch { return this.plugs.follow(log); }
+}
