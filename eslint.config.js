@@ -22,6 +22,7 @@
  *     import/                                   -> registry/, store/, policy/, archive/
  *     api/, registry-endpoint/ (the two HTTP faces) -> anything below; never each other
  *     app.ts, main.ts, gc.ts, keystone-setup.ts (the service's wiring at the root) -> imported by no folder
+ * - agent/runtime/ reaches host networking only through agent/network/host-networking.ts; agent/network/ never imports the runtime.
  * - No import cycles (import-x/no-cycle).
  */
 import { defineConfig } from 'eslint/config';
@@ -58,6 +59,9 @@ const zones = [
   { target: ['./glance-bridge/archive', './glance-bridge/store', './glance-bridge/registry'], from: './glance-bridge/policy', message: 'glance-bridge: archive/, store/ and registry/ must not import policy/ (access, quotas and the Glance policy sit above the store).' },
   { target: './glance-bridge/registry', from: './glance-bridge/store', message: 'glance-bridge/registry/ (the registry client) must not import store/.' },
   { target: [...BRIDGE_BELOW_FACES, ...BRIDGE_FACES], from: BRIDGE_WIRING, message: 'glance-bridge: the wiring at the root (app.ts, main.ts, gc.ts, keystone-setup.ts) is imported by no folder of the bridge.' },
+  // agent/ networking: the runtime holds a HostNetworking (agent/network/host-networking.ts) and nothing else of it; networking never calls into the runtime.
+  { target: './agent/runtime', from: ['./agent/network/docker-networks.ts', './agent/network/docker-plugs.ts', './agent/network/veth.ts'], message: 'agent/runtime/ reaches host networking only through agent/network/host-networking.ts (HostNetworking).' },
+  { target: './agent/network', from: './agent/runtime/docker.ts', message: 'agent/network/ must not import the Docker runtime (agent/runtime/docker.ts): it reads containers through runtime/docker-inspect.ts itself.' },
   // Product code never links test code.
   { target: [...COMPONENTS, './common', './conf', './tools'], from: './test', message: 'Product code must not import test/.' },
 ];
