@@ -1,13 +1,12 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
-import { BerthError } from '../common/errors.js';
+import { commonError, type BerthError } from '../common/errors.js';
 import { errorMiddleware, logAppErrors, readJsonBody, requestIdMiddleware, requireUuid } from '../common/koa.js';
 import type { Logger } from '../common/log.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentMetrics, requestMetrics } from './agent-metrics.js';
 import { agentAuth, type AgentAuthStrategy, type AgentKeystoneAuth } from './auth.js';
 import { ConfigDrives } from './config-drive.js';
-import { AGENT_ERROR_CODES } from './errors.js';
 import { ImageCleaner } from './image-cleanup.js';
 import { ImageRecords } from './image-records.js';
 import { ImageCache } from './images.js';
@@ -84,7 +83,6 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   app.use(requestMetrics(metrics));
   app.use(requestIdMiddleware(deps.log));
   app.use(errorMiddleware(deps.log));
-  app.use(agentErrorMiddleware(deps.log));
 
   const open = new Router();
   open.get('/healthz', async (ctx) => {
@@ -169,22 +167,4 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   return { app, imageCleaner };
 }
 
-const methodNotAllowed = (): BerthError => new BerthError('METHOD_NOT_ALLOWED', 'method not allowed on this resource', { status: 405 });
-
-/**
- * The shared error middleware hides every non-retryable 5xx behind INTERNAL_ERROR. The driver
- * needs the agent's own 5xx codes (RUNTIME_ERROR, IMAGE_FETCH_FAILED) to decide what to record,
- * and their messages are written to name the operation only, so they pass through here.
- */
-function agentErrorMiddleware(log: Logger): Koa.Middleware {
-  return async (ctx, next) => {
-    try {
-      await next();
-    } catch (err) {
-      if (!(err instanceof BerthError) || err.status < 500 || err.retryable || !AGENT_ERROR_CODES.has(err.code)) throw err;
-      log.error({ err, cause: err.cause instanceof Error ? err.cause.message : undefined, path: ctx.path }, 'request failed');
-      ctx.status = err.status;
-      ctx.body = err.toBody();
-    }
-  };
-}
+const methodNotAllowed = (): BerthError => commonError('METHOD_NOT_ALLOWED', 'method not allowed on this resource');

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type Koa from 'koa';
-import { BerthError } from '../common/errors.js';
+import { BerthError, commonError } from '../common/errors.js';
 import type { TokenValidator } from '../common/keystone/index.js';
 import { agentError } from './errors.js';
 
@@ -36,9 +36,9 @@ function bearerMatches(header: string, expected: Buffer): boolean {
  */
 export function agentAuth(o: AgentAuthOptions): Koa.Middleware {
   if (usesKeystone(o.strategy) && !o.keystone) {
-    throw new BerthError('INVALID_CONFIG', `[agent] auth_strategy = ${o.strategy} needs a Keystone token validator`, { status: 400 });
+    throw commonError('INVALID_CONFIG', `[agent] auth_strategy = ${o.strategy} needs a Keystone token validator`);
   }
-  if (o.strategy === 'token' && !o.token) throw new BerthError('INVALID_CONFIG', 'the agent has no bearer token', { status: 400 });
+  if (o.strategy === 'token' && !o.token) throw commonError('INVALID_CONFIG', 'the agent has no bearer token');
   const expected = Buffer.from(o.token);
   const keystone = usesKeystone(o.strategy) ? o.keystone : undefined;
   const roles = new Set(keystone?.roles ?? []);

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import { BerthError, errorFromBody } from './errors.js';
+import { BerthError, commonError, errorFromBody } from './errors.js';
 
 /**
  * A small HTTP client over node:http that also speaks to unix sockets (`unix:///path.sock`).
@@ -13,7 +13,7 @@ export interface Endpoint { base: URL; socketPath?: string }
 export function parseEndpoint(url: string): Endpoint {
   if (url.startsWith('unix://')) return { base: new URL('http://localhost/'), socketPath: url.slice('unix://'.length) };
   const base = new URL(url);
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new BerthError('INVALID_URL', `unsupported URL scheme in ${url}`, { status: 400 });
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw commonError('INVALID_URL', `unsupported URL scheme in ${url}`);
   return { base };
 }
 
@@ -52,10 +52,10 @@ export function requestRaw(ep: Endpoint, opts: RequestOptions, service = 'servic
       agent: ep.socketPath ? undefined : url.protocol === 'https:' ? keepAliveTls : keepAlive,
       timeout: opts.timeoutMs ?? 30_000,
     }, (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }));
-    req.on('timeout', () => req.destroy(new BerthError('SERVICE_TIMEOUT', `${service} did not answer ${opts.method ?? 'GET'} ${url.pathname} in time`, { status: 504, retryable: true })));
+    req.on('timeout', () => req.destroy(commonError('SERVICE_TIMEOUT', `${service} did not answer ${opts.method ?? 'GET'} ${url.pathname} in time`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof BerthError) return reject(err);
-      reject(new BerthError('SERVICE_UNREACHABLE', `${service} unreachable at ${ep.socketPath ?? ep.base.origin}: ${err.code ?? err.message}`, { status: 503, retryable: true, cause: err }));
+      reject(commonError('SERVICE_UNREACHABLE', `${service} unreachable at ${ep.socketPath ?? ep.base.origin}: ${err.code ?? err.message}`, {}, err));
     });
     if (opts.stream) opts.stream.on('error', (e) => req.destroy(e)).pipe(req);
     else req.end(payload);
@@ -67,7 +67,7 @@ export async function readBody(stream: Readable, limit = 64 * 1024 * 1024): Prom
   let size = 0;
   for await (const chunk of stream) {
     size += (chunk as Buffer).length;
-    if (size > limit) { stream.destroy(); throw new BerthError('RESPONSE_TOO_LARGE', `response larger than ${limit} bytes`, { status: 502 }); }
+    if (size > limit) { stream.destroy(); throw commonError('RESPONSE_TOO_LARGE', `response larger than ${limit} bytes`); }
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -80,7 +80,7 @@ export async function requestJson<T>(ep: Endpoint, opts: RequestOptions, service
   let body: unknown = undefined;
   if (buf.length) {
     try { body = JSON.parse(buf.toString('utf8')); } catch {
-      if (res.status < 300) throw new BerthError('UPSTREAM_BAD_RESPONSE', `${service} sent a body that is not JSON`, { status: 502 });
+      if (res.status < 300) throw commonError('UPSTREAM_BAD_RESPONSE', `${service} sent a body that is not JSON`);
     }
   }
   if (res.status >= 300 && !(opts.accept ?? []).includes(res.status)) {

@@ -1,11 +1,12 @@
 import type Koa from 'koa';
 import { timingSafeEqual, randomUUID } from 'node:crypto';
-import { BerthError, internalErrorBody, invalidInput } from './errors.js';
+import { BerthError, commonError, internalErrorBody, invalidInput } from './errors.js';
 import type { Logger } from './log.js';
 
 /**
- * Turns thrown errors into Berth's one error body. BerthErrors with a status below 500 are shown
- * as they are; anything else is logged and answered with a bare INTERNAL_ERROR.
+ * Turns thrown errors into Berth's one error body. An error marked `expose` (Koa's mark; a
+ * BerthError below 500 or retryable is, and a catalog may expose its 5xx codes) is shown as it is;
+ * anything else is logged and answered with a bare INTERNAL_ERROR.
  */
 export function errorMiddleware(log: Logger): Koa.Middleware {
   return async (ctx, next) => {
@@ -17,13 +18,11 @@ export function errorMiddleware(log: Logger): Koa.Middleware {
       }
     } catch (err) {
       const status = err instanceof BerthError ? err.status : (err as { status?: number }).status ?? 500;
-      if (err instanceof BerthError && status < 500) {
+      if (err instanceof BerthError && err.expose) {
         ctx.status = status;
         ctx.body = err.toBody();
-      } else if (err instanceof BerthError && err.retryable) {
-        ctx.status = status;
-        ctx.body = err.toBody();
-        log.warn({ err, code: err.code, path: ctx.path }, 'request failed');
+        if (status >= 500 && err.retryable) log.warn({ err, code: err.code, path: ctx.path }, 'request failed');
+        else if (status >= 500) log.error({ err, cause: err.cause instanceof Error ? err.cause.message : undefined, path: ctx.path }, 'request failed');
       } else if (!(err instanceof BerthError) && status < 500 && (err as { expose?: boolean }).expose) {
         ctx.status = status;
         ctx.body = { error: { code: 'BAD_REQUEST', message: (err as Error).message, details: {} } };
@@ -53,15 +52,15 @@ export function requestIdMiddleware(log: Logger): Koa.Middleware {
 export async function readJsonBody(ctx: Koa.Context, limit: number): Promise<unknown> {
   const type = ctx.get('content-type');
   if (type && !/^application\/([\w.+-]*\+)?json\b|^application\/openstack-images-v2\.1-json-patch\b/.test(type)) {
-    throw new BerthError('UNSUPPORTED_MEDIA_TYPE', `expected a JSON body, got content-type ${type}`, { status: 415 });
+    throw commonError('UNSUPPORTED_MEDIA_TYPE', `expected a JSON body, got content-type ${type}`);
   }
   const declared = Number(ctx.get('content-length') || '0');
-  if (declared > limit) throw new BerthError('BODY_TOO_LARGE', `request body over ${limit} bytes`, { status: 413 });
+  if (declared > limit) throw commonError('BODY_TOO_LARGE', `request body over ${limit} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new BerthError('BODY_TOO_LARGE', `request body over ${limit} bytes`, { status: 413 });
+    if (size > limit) throw commonError('BODY_TOO_LARGE', `request body over ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return undefined;
@@ -79,7 +78,7 @@ export function bearerAuth(token: string): Koa.Middleware {
     const m = /^Bearer (.+)$/.exec(ctx.get('authorization'));
     const given = Buffer.from(m?.[1] ?? '');
     const ok = given.length === expected.length && timingSafeEqual(given, expected);
-    if (!ok) throw new BerthError('UNAUTHORIZED', 'missing or wrong bearer token', { status: 401 });
+    if (!ok) throw commonError('UNAUTHORIZED', 'missing or wrong bearer token');
     await next();
   };
 }

@@ -3,6 +3,7 @@
  *   conf/berth.conf.sample  <- renderSample()
  *   docs/configuration.md   <- renderReference()
  *   docs/rpc-reference.md   <- renderRpcReference() (driver/compute/rpc-docs.ts)
+ *   docs/agent-openapi.json <- renderAgentOpenApi() (its error codes from agent/client/errors.ts)
  *
  *   node --import tsx tools/gen-docs.ts          regenerate them
  *   node --import tsx tools/gen-docs.ts --check  write nothing; exit 1 naming each stale file
@@ -10,6 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { renderAgentOpenApi } from '../agent/openapi.js';
 import { renderReference, renderSample } from '../conf/sample.js';
 import { renderRpcReference } from '../driver/compute/rpc-reference.js';
 
@@ -25,6 +27,7 @@ export const generatedFiles: readonly GeneratedFile[] = [
   { path: 'conf/berth.conf.sample', render: renderSample },
   { path: 'docs/configuration.md', render: renderReference },
   { path: 'docs/rpc-reference.md', render: renderRpcReference },
+  { path: 'docs/agent-openapi.json', render: renderAgentOpenApi },
 ];
 
 /** The committed text of a generated file, or undefined when it does not exist. */

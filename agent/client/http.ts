@@ -1,9 +1,10 @@
 import { jitteredBackoff } from '../../common/backoff.js';
-import { BerthError } from '../../common/errors.js';
+import { BerthError, commonError } from '../../common/errors.js';
+import { isAgentErrorCode } from './errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
 import { withSessionToken, type KeystoneSession } from '../../common/keystone/index.js';
 import type {
-  AgentClient, AgentErrorCode, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask,
+  AgentClient, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask,
 } from './types.js';
 
 export interface AgentClientOptions {
@@ -23,12 +24,6 @@ export interface AgentClientOptions {
   backoffMs?: number;
 }
 
-const KNOWN_CODES: ReadonlySet<string> = new Set<AgentErrorCode>([
-  'INSTANCE_NOT_FOUND', 'INSTANCE_INVALID_STATE', 'IMAGE_NOT_FOUND', 'IMAGE_FETCH_FAILED', 'INVALID_INPUT',
-  'UNAUTHORIZED', 'FORBIDDEN', 'RUNTIME_UNAVAILABLE', 'RUNTIME_ERROR', 'SERVICE_UNREACHABLE', 'SUBNET_POOL_EXHAUSTED',
-  'SNAPSHOT_NOT_FOUND', 'IMAGE_UPLOAD_FAILED',
-]);
-
 /** AgentClient over the agent's HTTP API (docs/agent-api.md). */
 export function createAgentClient(opts: AgentClientOptions): AgentClient {
   const endpoint = parseEndpoint(opts.url);
@@ -46,7 +41,7 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
       const res = await call<{ instance: InstanceStatus } | undefined>({ path: path(uuid), accept: [404] });
       if (res.status === 404) {
         const code = (res.body as { error?: { code?: string } } | undefined)?.error?.code;
-        if (code !== 'INSTANCE_NOT_FOUND') throw new BerthError('UPSTREAM_ERROR', `agent answered 404 ${code ?? ''} for ${path(uuid)}`, { status: 502 });
+        if (code !== 'INSTANCE_NOT_FOUND') throw commonError('UPSTREAM_ERROR', `agent answered 404 ${code ?? ''} for ${path(uuid)}`);
         return null;
       }
       return res.body!.instance;
@@ -73,7 +68,7 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
       const res = await call<{ snapshot: SnapshotTask }>({ path: `/v1/snapshots/${encodeURIComponent(imageId)}`, accept: [404] });
       if (res.status === 404) {
         const code = (res.body as { error?: { code?: string } } | undefined)?.error?.code;
-        if (code !== 'SNAPSHOT_NOT_FOUND') throw new BerthError('UPSTREAM_ERROR', `agent answered 404 ${code ?? ''} for a snapshot`, { status: 502 });
+        if (code !== 'SNAPSHOT_NOT_FOUND') throw commonError('UPSTREAM_ERROR', `agent answered 404 ${code ?? ''} for a snapshot`);
         return null;
       }
       return res.body.snapshot;
@@ -113,6 +108,6 @@ async function withRetries<T>(attempt: () => Promise<T>, retries: number, backof
 
 /** Keeps the agent's codes; any other code from the agent becomes AGENT_ERROR with the original in details. */
 function rebuild(err: unknown): unknown {
-  if (!(err instanceof BerthError) || KNOWN_CODES.has(err.code) || err.code === 'SERVICE_TIMEOUT') return err;
+  if (!(err instanceof BerthError) || isAgentErrorCode(err.code) || err.code === 'SERVICE_TIMEOUT') return err;
   return new BerthError('AGENT_ERROR', err.message, { status: err.status, retryable: err.retryable, details: { ...err.details, agent_code: err.code }, cause: err });
 }

@@ -1,7 +1,7 @@
 /**
  * The driver↔agent contract (HTTP/JSON, `/v1`, bearer token). Instances are keyed by instance
  * uuid; container ids never cross this boundary. Errors come back as
- * `{"error": {"code", "message", "details"}}` with the codes in AgentErrorCode.
+ * `{"error": {"code", "message", "details"}}` with the codes in AGENT_ERROR_CODES (./errors.ts).
  * The HTTP shape is documented in docs/agent-api.md.
  */
 
@@ -83,10 +83,7 @@ export type InstanceAction =
   | { action: 'pause' } | { action: 'unpause' }
   | { action: 'suspend' } | { action: 'resume' };
 
-export type AgentErrorCode =
-  | 'INSTANCE_NOT_FOUND' | 'INSTANCE_INVALID_STATE' | 'IMAGE_NOT_FOUND' | 'IMAGE_FETCH_FAILED'
-  | 'INVALID_INPUT' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'RUNTIME_UNAVAILABLE' | 'RUNTIME_ERROR' | 'SERVICE_UNREACHABLE'
-  | 'SUBNET_POOL_EXHAUSTED' | 'SNAPSHOT_NOT_FOUND' | 'IMAGE_UPLOAD_FAILED';
+export type { AgentErrorCode } from './errors.js';
 
 /**
  * Progress of a snapshot (POST /v1/instances/{uuid}/snapshot), keyed by the Glance image it fills:

@@ -1,4 +1,4 @@
-import { BerthError } from '../errors.js';
+import { commonError } from '../errors.js';
 import { keystoneSession } from './session.js';
 import type { KeystoneCredentials, TokenValidator } from './types.js';
 import { tokenValidator } from './validator.js';
@@ -11,7 +11,7 @@ import { tokenValidator } from './validator.js';
 export function incomingValidator(setting: string, ks: KeystoneCredentials): { validator: TokenValidator; authUri: string } {
   const missing = (['auth_url', 'username', 'password'] as const).filter((k) => !ks[k]);
   if (missing.length) {
-    throw new BerthError('INVALID_CONFIG', `${setting} needs [keystone_authtoken] ${missing.join(', ')} (the service user that validates tokens)`, { status: 400, details: { missing } });
+    throw commonError('INVALID_CONFIG', `${setting} needs [keystone_authtoken] ${missing.join(', ')} (the service user that validates tokens)`, { missing });
   }
   return { validator: tokenValidator({ authUrl: ks.auth_url, session: keystoneSession(ks) }), authUri: ks.auth_url };
 }

@@ -1,5 +1,5 @@
 import { Identity as PkgcloudIdentityClass } from 'pkgcloud/lib/pkgcloud/openstack/context/index.js';
-import { BerthError, describeError } from '../errors.js';
+import { commonError, describeError } from '../errors.js';
 import type { EndpointInterface, KeystoneCredentials, KeystoneSession } from './types.js';
 
 /** The part of pkgcloud's OpenStack identity Berth relies on. */
@@ -17,14 +17,14 @@ const RENEW_MARGIN_MS = 5 * 60 * 1000;
 /** The identity root pkgcloud expects: the URL without a trailing `/v3`. */
 export function identityRoot(authUrl: string): string {
   let url: URL;
-  try { url = new URL(authUrl); } catch { throw new BerthError('INVALID_CONFIG', `keystone auth_url is not a URL: ${JSON.stringify(authUrl)}`, { status: 400 }); }
+  try { url = new URL(authUrl); } catch { throw commonError('INVALID_CONFIG', `keystone auth_url is not a URL: ${JSON.stringify(authUrl)}`); }
   return url.href.replace(/\/+$/, '').replace(/\/v3$/, '');
 }
 
 /** A service session over pkgcloud's Keystone v3 password authentication. */
 export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
   for (const key of ['auth_url', 'username', 'password', 'project_name'] as const) {
-    if (!creds[key]) throw new BerthError('INVALID_CONFIG', `keystone credentials: ${key} is not set`, { status: 400, details: { option: key } });
+    if (!creds[key]) throw commonError('INVALID_CONFIG', `keystone credentials: ${key} is not set`, { option: key });
   }
   const root = identityRoot(creds.auth_url);
   let identity: PkgcloudIdentity | null = null;
@@ -40,9 +40,9 @@ export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
       if (!err) return resolve(id);
       const status = err.statusCode ?? 0;
       if (status === 401 || status === 403) {
-        return reject(new BerthError('AUTH_FAILED', `keystone at ${root} refused the credentials of user ${creds.username} (HTTP ${status})`, { status: 502 }));
+        return reject(commonError('AUTH_FAILED', `keystone at ${root} refused the credentials of user ${creds.username} (HTTP ${status})`));
       }
-      reject(new BerthError('SERVICE_UNREACHABLE', `keystone at ${root}: ${describeError(err)}`, { status: 503, retryable: true, cause: err }));
+      reject(commonError('SERVICE_UNREACHABLE', `keystone at ${root}: ${describeError(err)}`, {}, err));
     }));
   };
 
@@ -55,7 +55,7 @@ export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
   return {
     async token() {
       const id = await current();
-      if (!id.token?.id) throw new BerthError('AUTH_FAILED', `keystone at ${root} returned no token`, { status: 502 });
+      if (!id.token?.id) throw commonError('AUTH_FAILED', `keystone at ${root} returned no token`);
       return id.token.id;
     },
     async endpoint(serviceType: string, iface: EndpointInterface = 'public') {
@@ -64,7 +64,7 @@ export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
       const svc = services.find((s) => s.type === serviceType);
       const ep = svc?.endpoints.find((e) => e.interface === iface && (!creds.region_name || (e.region_id ?? e.region) === creds.region_name));
       if (!ep?.url) {
-        throw new BerthError('ENDPOINT_NOT_FOUND', `the keystone catalog has no ${iface} ${serviceType} endpoint${creds.region_name ? ` in region ${creds.region_name}` : ''}`, { status: 502, details: { service_type: serviceType } });
+        throw commonError('ENDPOINT_NOT_FOUND', `the keystone catalog has no ${iface} ${serviceType} endpoint${creds.region_name ? ` in region ${creds.region_name}` : ''}`, { service_type: serviceType });
       }
       return ep.url.replace(/\/+$/, '');
     },

@@ -1,4 +1,4 @@
-import { BerthError } from '../errors.js';
+import { commonError } from '../errors.js';
 import { parseEndpoint, requestJson } from '../http-client.js';
 import { identityRoot, withSessionToken } from './session.js';
 import type { KeystoneSession, TokenInfo, TokenValidator } from './types.js';
@@ -38,8 +38,8 @@ export function tokenValidator(o: ValidatorOptions): TokenValidator {
     const { status, body } = await withSessionToken(o.session, async (own) => requestJson<TokenBody>(ep, {
       path: 'auth/tokens', headers: { 'x-auth-token': own, 'x-subject-token': token }, accept: [401, 403, 404],
     }, 'keystone'));
-    if (status === 403) throw new BerthError('AUTH_FAILED', 'keystone refused to validate tokens for this service user (it needs the service or admin role)', { status: 502 });
-    if (status !== 200 || !body.token) throw new BerthError('AUTH_INVALID_TOKEN', 'the authentication token is invalid or expired', { status: 401 });
+    if (status === 403) throw commonError('AUTH_FAILED', 'keystone refused to validate tokens for this service user (it needs the service or admin role)');
+    if (status !== 200 || !body.token) throw commonError('AUTH_INVALID_TOKEN', 'the authentication token is invalid or expired');
     const t = body.token;
     const roles = (t.roles ?? []).map((r) => r.name ?? '').filter(Boolean);
     return {
@@ -50,12 +50,12 @@ export function tokenValidator(o: ValidatorOptions): TokenValidator {
 
   return {
     async validate(token: string) {
-      if (!token || token.length > 8192) throw new BerthError('AUTH_INVALID_TOKEN', 'the authentication token is missing or malformed', { status: 401 });
+      if (!token || token.length > 8192) throw commonError('AUTH_INVALID_TOKEN', 'the authentication token is missing or malformed');
       const now = Date.now();
       const hit = cache.get(token);
       if (hit && hit.until > now) return hit.info;
       const info = await ask(token);
-      if (info.expires_at.getTime() <= now) throw new BerthError('AUTH_INVALID_TOKEN', 'the authentication token has expired', { status: 401 });
+      if (info.expires_at.getTime() <= now) throw commonError('AUTH_INVALID_TOKEN', 'the authentication token has expired');
       if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
       cache.set(token, { info, until: Math.min(info.expires_at.getTime(), now + maxAgeMs) });
       return info;

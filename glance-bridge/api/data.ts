@@ -66,7 +66,7 @@ export function addDataRoutes(router: Router, deps: DataRoutesDeps): void {
   router.get('/v2/images/:id/file', async (ctx) => {
     const image = await deps.images.require(imageId(ctx));
     if (image.status === 'deactivated') {
-      throw new BerthError('IMAGE_INVALID_STATE', `image ${image.id} is deactivated`, { status: 403, details: { image_id: image.id } });
+      throw new BerthError('IMAGE_STATE_FORBIDDEN', `image ${image.id} is deactivated`, { status: 403, details: { image_id: image.id } });
     }
     if (image.status !== 'active') {
       ctx.status = 204;

@@ -43,7 +43,7 @@ async function setActivation(images: ImageRepository, id: string, to: 'active' |
   const from = to === 'active' ? 'deactivated' : 'active';
   if (image.status !== from) {
     const verb = to === 'active' ? 'reactivate' : 'deactivate';
-    throw new BerthError('IMAGE_INVALID_STATE', `Not allowed to ${verb} image in status '${image.status}'`, { status: 403, details: { image_id: id, status: image.status } });
+    throw new BerthError('IMAGE_STATE_FORBIDDEN', `Not allowed to ${verb} image in status '${image.status}'`, { status: 403, details: { image_id: id, status: image.status } });
   }
   await images.transition(id, to);
 }

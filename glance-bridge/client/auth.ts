@@ -1,5 +1,6 @@
-import { BerthError } from '../../common/errors.js';
+import { BerthError, commonError } from '../../common/errors.js';
 import { parseEndpoint, type Endpoint } from '../../common/http-client.js';
+import { imageError } from './errors.js';
 import { keystoneSession, type KeystoneCredentials, type KeystoneSession } from '../../common/keystone/index.js';
 
 /**
@@ -31,7 +32,7 @@ export interface ImageClientAuthOptions {
 export function imageClientAuth(o: ImageClientAuthOptions): ImageClientAuth {
   const session = o.session ?? (o.keystone?.auth_url ? keystoneSession(o.keystone) : null);
   if (!o.url && !session) {
-    throw new BerthError('INVALID_CONFIG', 'the image service has no URL: set [glance] api_url, or [glance] auth_url to find Glance in the Keystone catalog', { status: 400 });
+    throw commonError('INVALID_CONFIG', 'the image service has no URL: set [glance] api_url, or [glance] auth_url to find Glance in the Keystone catalog');
   }
   let endpoint: Promise<Endpoint> | null = o.url ? Promise.resolve(parseEndpoint(o.url)) : null;
   return {
@@ -54,5 +55,5 @@ export function imageClientAuth(o: ImageClientAuthOptions): ImageClientAuth {
 
 /** Glance refused the service's token even after a fresh authentication. */
 export function unauthorized(method: string, path: string): BerthError {
-  return new BerthError('IMAGE_SERVICE_UNAUTHORIZED', `the image service refused the credentials for ${method} ${path} (HTTP 401); check [glance] auth_url, username and password`, { status: 502 });
+  return imageError('IMAGE_SERVICE_UNAUTHORIZED', `the image service refused the credentials for ${method} ${path} (HTTP 401); check [glance] auth_url, username and password`);
 }

@@ -4,6 +4,7 @@ import { BerthError, errorFromBody } from '../../common/errors.js';
 import { readBody, requestJson, requestRaw, type RawResponse, type RequestOptions } from '../../common/http-client.js';
 import type { KeystoneCredentials, KeystoneSession } from '../../common/keystone/index.js';
 import { imageClientAuth, unauthorized } from './auth.js';
+import { imageError } from './errors.js';
 import type { GlanceImage, ImageService, ImportProgress } from './types.js';
 
 export interface ImageClientOptions {
@@ -81,7 +82,7 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
       const res = await raw({ path: `/v2/images/${encodeURIComponent(id)}/file` });
       if (res.status === 200) return res.body;
       const text = await readBody(res.body, 1024 * 1024).catch(() => Buffer.alloc(0));
-      if (res.status === 204) throw new BerthError('IMAGE_NO_DATA', `image ${id} has no data yet`, { status: 409, details: { image_id: id } });
+      if (res.status === 204) throw imageError('IMAGE_NO_DATA', `image ${id} has no data yet`, { image_id: id });
       let body: unknown;
       try { body = JSON.parse(text.toString('utf8')); } catch { body = undefined; }
       throw errorFromBody(body, res.status, `${SERVICE} GET /v2/images/${id}/file`);
@@ -92,14 +93,14 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
       const deadline = Date.now() + (opts.importTimeoutMs ?? 3_600_000);
       let image: GlanceImage | null = res.body.image;
       for (;;) {
-        if (!image) throw new BerthError('IMAGE_IMPORT_FAILED', `image of ${source} was deleted during its import`, { status: 422 });
+        if (!image) throw imageError('IMAGE_IMPORT_FAILED', `image of ${source} was deleted during its import`);
         importOpts.onProgress?.(progressOf(image));
         if (image.status === 'active') return image;
         if (image.status !== 'importing' && image.status !== 'queued') {
           const reason = typeof image.berth_import_error === 'string' ? image.berth_import_error : `image is ${image.status}`;
-          throw new BerthError('IMAGE_IMPORT_FAILED', `import of ${source} failed: ${reason}`, { status: 422, details: { image_id: image.id, reason } });
+          throw imageError('IMAGE_IMPORT_FAILED', `import of ${source} failed: ${reason}`, { image_id: image.id, reason });
         }
-        if (Date.now() > deadline) throw new BerthError('IMAGE_IMPORT_TIMEOUT', `import of ${source} still running after ${opts.importTimeoutMs ?? 3_600_000} ms`, { status: 504, retryable: true, details: { image_id: image.id } });
+        if (Date.now() > deadline) throw imageError('IMAGE_IMPORT_TIMEOUT', `import of ${source} still running after ${opts.importTimeoutMs ?? 3_600_000} ms`, { image_id: image.id });
         await delay(opts.pollIntervalMs ?? 1000);
         image = await getImage(image.id);
       }
@@ -124,7 +125,7 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
         throw errorFromBody(body, res.status, `${SERVICE} PUT /v2/images/${id}/file`);
       }
       const image = await getImage(id);
-      if (!image) throw new BerthError('IMAGE_NOT_FOUND', `image ${id} was deleted during its upload`, { status: 404, details: { image_id: id } });
+      if (!image) throw imageError('IMAGE_NOT_FOUND', `image ${id} was deleted during its upload`, { image_id: id });
       return image;
     },
 

@@ -1,5 +1,6 @@
 import type { AgentClient, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
+import { agentError } from '../../agent/client/errors.js';
 
 type PowerState = InstanceStatus['power_state'];
 
@@ -21,7 +22,7 @@ const TRANSITIONS: Record<InstanceAction['action'] | 'hard_reboot', Partial<Reco
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const invalidInput = (message: string, field: string): BerthError => new BerthError('INVALID_INPUT', message, { status: 400, details: { field } });
+const invalidInput = (message: string, field: string): BerthError => agentError('INVALID_INPUT', message, { field });
 
 /**
  * An in-memory AgentClient for driver tests: instances keyed by uuid, moved by actions under the
@@ -45,7 +46,7 @@ export class FakeAgentClient implements AgentClient {
 
   private get(uuid: string) {
     const i = this.instances.get(uuid);
-    if (!i) throw new BerthError('INSTANCE_NOT_FOUND', `instance ${uuid} not found`, { status: 404, details: { uuid } });
+    if (!i) throw agentError('INSTANCE_NOT_FOUND', `instance ${uuid} not found`, { uuid });
     return i;
   }
 
@@ -63,7 +64,7 @@ export class FakeAgentClient implements AgentClient {
     FakeAgentClient.requireUuid(uuid);
     if (this.createDelayMs) await new Promise((r) => setTimeout(r, this.createDelayMs));
     if (this.knownImages.size && !this.knownImages.has(spec.image_id)) {
-      throw new BerthError('IMAGE_NOT_FOUND', `image ${spec.image_id} not found in the image store`, { status: 404 });
+      throw agentError('IMAGE_NOT_FOUND', `image ${spec.image_id} not found in the image store`);
     }
     const existing = this.instances.get(uuid);
     if (existing) return this.view(existing);
@@ -99,9 +100,7 @@ export class FakeAgentClient implements AgentClient {
     const name = action.action === 'reboot' && action.hard ? 'hard_reboot' : action.action;
     const next = TRANSITIONS[name][i.power_state];
     if (!next) {
-      throw new BerthError('INSTANCE_INVALID_STATE', `cannot ${action.action} instance ${uuid} while it is ${i.power_state}`, {
-        status: 409, details: { uuid, operation: action.action, state: i.power_state },
-      });
+      throw agentError('INSTANCE_INVALID_STATE', `cannot ${action.action} instance ${uuid} while it is ${i.power_state}`, { uuid, operation: action.action, state: i.power_state });
     }
     const starts = next === 'running' && (i.power_state !== 'running' || action.action === 'reboot');
     if (starts && i.power_state !== 'paused') i.started_at = new Date().toISOString();

@@ -2,11 +2,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
 import type { GlanceImage, ImageService, ImportProgress } from '../../glance-bridge/client/types.js';
+import { imageError } from '../../glance-bridge/client/errors.js';
 
 /** Query keys of GET /v2/images that are not attribute filters. */
 const CONTROL = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'size_min', 'size_max', 'member_status', 'os_hidden']);
 
-const notFound = (id: string): BerthError => new BerthError('IMAGE_NOT_FOUND', `image ${id} not found`, { status: 404, details: { image_id: id } });
+const notFound = (id: string): BerthError => imageError('IMAGE_NOT_FOUND', `image ${id} not found`, { image_id: id });
 
 /** What the fake imports for a `docker://` reference (see `importable`). */
 export interface FakeImportable { digest: string; docker_image_id: string; file: Buffer }
@@ -83,16 +84,16 @@ export class FakeImageService implements ImageService {
     this.downloads++;
     await this.gate;
     const image = this.require(id);
-    if (image.status === 'deactivated') throw new BerthError('IMAGE_INVALID_STATE', `image ${id} is deactivated`, { status: 403, details: { image_id: id } });
+    if (image.status === 'deactivated') throw imageError('IMAGE_STATE_FORBIDDEN', `image ${id} is deactivated`, { image_id: id });
     const file = this.files.get(id);
-    if (image.status !== 'active' || !file) throw new BerthError('IMAGE_NO_DATA', `image ${id} has no data yet`, { status: 409, details: { image_id: id } });
+    if (image.status !== 'active' || !file) throw imageError('IMAGE_NO_DATA', `image ${id} has no data yet`, { image_id: id });
     return file();
   }
 
   /** Imports a reference of `importable` into a new active image; any other is MANIFEST_NOT_FOUND, as the registry answers. */
   async importImage(source: string, opts: { name?: string; onProgress?: (p: ImportProgress) => void } = {}): Promise<GlanceImage> {
     const found = this.importable.get(source);
-    if (!found) throw new BerthError('MANIFEST_NOT_FOUND', `${source} not found`, { status: 404, details: { reference: source } });
+    if (!found) throw imageError('MANIFEST_NOT_FOUND', `${source} not found`, { reference: source });
     const reference = source.replace(/^docker:\/\//, '');
     const image = this.add(randomUUID(), {
       name: opts.name ?? reference, visibility: 'shared', docker_image: reference, docker_digest: found.digest, docker_image_id: found.docker_image_id,
@@ -107,7 +108,7 @@ export class FakeImageService implements ImageService {
     this.uploads++;
     const image = this.require(id);
     if (image.status !== 'queued') {
-      throw new BerthError('IMAGE_CONFLICT', `image ${id} is ${image.status}; data can only be uploaded to a queued image`, { status: 409, details: { image_id: id, status: image.status } });
+      throw imageError('IMAGE_CONFLICT', `image ${id} is ${image.status}; data can only be uploaded to a queued image`, { image_id: id, status: image.status });
     }
     image.status = 'saving';
     const chunks: Buffer[] = [];
@@ -132,7 +133,7 @@ export class FakeImageService implements ImageService {
   /** Copies an active image into `exportTarget`, as the image service's export does. */
   async exportImage(id: string, opts: { visibility?: GlanceImage['visibility']; name?: string } = {}): Promise<GlanceImage> {
     const target = this.exportTarget;
-    if (!target) throw new BerthError('EXPORT_NOT_CONFIGURED', 'no remote Glance to export to', { status: 409, details: { image_id: id } });
+    if (!target) throw imageError('EXPORT_NOT_CONFIGURED', 'no remote Glance to export to', { image_id: id });
     const local = this.require(id);
     const remote = await target.createImage({ name: opts.name ?? local.name ?? id, container_format: 'docker', disk_format: 'raw', visibility: opts.visibility ?? 'private' });
     return target.uploadImage(remote.id, await this.downloadImage(id), local.size ?? undefined);
@@ -148,7 +149,7 @@ export class FakeImageService implements ImageService {
   async setFormats(id: string, formats: { container_format: string; disk_format: string }): Promise<GlanceImage> {
     const image = this.require(id);
     if (image.status !== 'queued') {
-      throw new BerthError('ATTRIBUTE_FORBIDDEN', 'Attribute container_format can be only replaced for a queued image.', { status: 403, details: { attribute: 'container_format' } });
+      throw imageError('ATTRIBUTE_FORBIDDEN', 'Attribute container_format can be only replaced for a queued image.', { attribute: 'container_format' });
     }
     Object.assign(image, formats, { updated_at: new Date().toISOString() });
     return { ...image };

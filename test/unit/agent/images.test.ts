@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageRecords } from '../../../agent/image-records.js';
 import { ImageCache } from '../../../agent/images.js';
-import { BerthError } from '../../../common/errors.js';
+import { BerthError, commonError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildDockerArchive } from '../../fakes/docker-archive.js';
@@ -168,7 +168,7 @@ describe('ImageCache.ensureImage', () => {
   });
 
   it('keeps an unreachable store retryable', async () => {
-    store.getImage = async () => { throw new BerthError('SERVICE_UNREACHABLE', 'image service unreachable', { status: 503, retryable: true }); };
+    store.getImage = async () => { throw commonError('SERVICE_UNREACHABLE', 'image service unreachable'); };
     await assert.rejects(cache.ensureImage(randomUUID()), (e: unknown) => e instanceof BerthError && e.code === 'SERVICE_UNREACHABLE' && e.retryable);
   });
 });

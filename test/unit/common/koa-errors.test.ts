@@ -3,7 +3,9 @@ import { request } from 'node:http';
 import { PassThrough } from 'node:stream';
 import Koa from 'koa';
 import sinon from 'sinon';
-import { logAppErrors } from '../../../common/koa.js';
+import { agentError } from '../../../agent/client/errors.js';
+import { BerthError, commonError } from '../../../common/errors.js';
+import { errorMiddleware, logAppErrors } from '../../../common/koa.js';
 import type { Logger } from '../../../common/log.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 
@@ -66,5 +68,40 @@ describe('common logAppErrors', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('common errorMiddleware', () => {
+  async function answer(err: Error): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
+    const app = new Koa();
+    app.use(errorMiddleware(fakeLog()));
+    app.use(() => { throw err; });
+    const server = await serveOnLoopback(app.callback());
+    try {
+      const res = await fetch(`${server.base}/x`);
+      return { status: res.status, body: await res.json() as { error: { code: string; message: string } } };
+    } finally {
+      await server.close();
+    }
+  }
+
+  it('shows an exposed error as it is, 5xx included', async () => {
+    assert.deepEqual(await answer(agentError('RUNTIME_ERROR', 'could not start instance x')), {
+      status: 500, body: { error: { code: 'RUNTIME_ERROR', message: 'could not start instance x', details: {} } },
+    });
+    assert.equal((await answer(commonError('BODY_TOO_LARGE', 'too big'))).status, 413);
+    assert.equal((await answer(commonError('SERVICE_UNREACHABLE', 'away'))).body.error.code, 'SERVICE_UNREACHABLE');
+  });
+
+  it('hides any other 5xx behind INTERNAL_ERROR', async () => {
+    assert.deepEqual(await answer(new BerthError('DB_BROKEN', 'password=hunter2 rejected', { status: 500 })), {
+      status: 500, body: { error: { code: 'INTERNAL_ERROR', message: 'internal error', details: {} } },
+    });
+    assert.equal((await answer(new Error('boom'))).body.error.code, 'INTERNAL_ERROR');
+  });
+
+  it('answers a foreign error Koa marks exposed as BAD_REQUEST', async () => {
+    const err = Object.assign(new Error('bad header'), { status: 400, expose: true });
+    assert.deepEqual(await answer(err), { status: 400, body: { error: { code: 'BAD_REQUEST', message: 'bad header', details: {} } } });
   });
 });

@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { BerthError } from '../../../common/errors.js';
 import { silentLogger } from '../../../common/log.js';
 import type { InstanceRow } from '../../../driver/db/models.js';
 import { Lifecycle, type LifecycleSinks } from '../../../driver/compute/lifecycle.js';
 import { DRIFT, driftRule, TRANSITIONS } from '../../../driver/compute/states.js';
 import type { PayloadInput } from '../../../driver/notify/payload.js';
+import { agentError } from '../../../agent/client/errors.js';
 
 /** The authority's guard refusing a save, as a plane recognises it. */
 class Refusal extends Error {}
@@ -62,7 +62,7 @@ describe('instance lifecycle (every sink, in order)', () => {
   it('the fault variant: fault and task cleared on the record, Error, both mirrored, then the .error notification with the fault', async () => {
     const run = await life.begin(ctx, rowOf({}), 'pause');
     journal.length = 0;
-    const fault = await life.fail(run, new BerthError('RUNTIME_UNAVAILABLE', 'docker is down', { status: 503 }));
+    const fault = await life.fail(run, agentError('RUNTIME_UNAVAILABLE', 'docker is down'));
     assert.deepEqual(fault, { exception: 'HypervisorUnavailable', message: 'docker is down', code: 503 });
     assert.deepEqual(journal, [
       'store.fault 503 HypervisorUnavailable',
@@ -84,7 +84,7 @@ describe('instance lifecycle (every sink, in order)', () => {
 
   it('a build that fails before it began opens its action first and lands in error with no power', async () => {
     const row = rowOf({ vm_state: 'building', task_state: 'spawning', power_state: 0 });
-    await life.fail({ ctx, row, name: 'create', action: null }, new BerthError('IMAGE_NOT_FOUND', 'no such image', { status: 404 }));
+    await life.fail({ ctx, row, name: 'create', action: null }, agentError('IMAGE_NOT_FOUND', 'no such image'));
     assert.deepEqual(journal, [
       'action.start create',
       'store.fault 404 ImageNotFound',

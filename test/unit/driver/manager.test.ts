@@ -1,5 +1,4 @@
 import { strict as assert } from 'node:assert';
-import { BerthError } from '../../../common/errors.js';
 import { silentLogger } from '../../../common/log.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
@@ -13,6 +12,7 @@ import { instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
+import { agentError } from '../../../agent/client/errors.js';
 
 const resources = hostResources({ vcpus: 4, memory_mb: 1024, disk_gb: 10, reserved_host_cpus: 0, reserved_host_memory_mb: 256, reserved_host_disk_mb: 0, cpu_allocation_ratio: 1, ram_allocation_ratio: 1, disk_allocation_ratio: 1 }, '/');
 const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
@@ -81,7 +81,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
   });
 
   it('leaves no container behind when a build fails, and records the fault', async () => {
-    agent.failNext('createInstance', new BerthError('IMAGE_FETCH_FAILED', 'image img is not a docker image', { status: 400 }));
+    agent.failNext('createInstance', agentError('IMAGE_FETCH_FAILED', 'image img is not a docker image'));
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
     const row = await store.get(i.uuid);
@@ -154,7 +154,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     assert.equal(await stateOf(b.uuid), 'active', 'the deleted instance no longer counts');
     // A build that fails in the agent never ran: its claim goes with it.
     await manager.terminate(ctx, b.uuid);
-    agent.failNext('createInstance', new BerthError('IMAGE_FETCH_FAILED', 'image img is not a docker image', { status: 400 }));
+    agent.failNext('createInstance', agentError('IMAGE_FETCH_FAILED', 'image img is not a docker image'));
     const failed = sized(700);
     await manager.buildAndRun(ctx, failed, 'img');
     assert.equal(await stateOf(failed.uuid), 'error');

@@ -1,5 +1,4 @@
 import { strict as assert } from 'node:assert';
-import { BerthError } from '../../../common/errors.js';
 import { silentLogger } from '../../../common/log.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
@@ -16,6 +15,7 @@ import { fixture as sharedFixture } from '../../support/fixtures.js';
 import { FakeConductor } from '../../fakes/nova-conductor.js';
 import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { agentError } from '../../../agent/client/errors.js';
 
 /** nova-cp fixtures show the body decoded (nova-control-plane.md §8). */
 const fixture = (name: string) => sharedFixture(`nova-cp/${name}`) as unknown as {
@@ -169,7 +169,7 @@ describe('nova control plane (fake conductor and placement)', () => {
   it('a failed build is an instance fault and error in nova too', async () => {
     await plane.start();
     const { msg, uuid } = seedBuild();
-    agent.failNext('createInstance', new BerthError('RUNTIME_UNAVAILABLE', 'boom', { status: 503 }));
+    agent.failNext('createInstance', agentError('RUNTIME_UNAVAILABLE', 'boom'));
     await invoke(computeEndpoint(manager, agent), 'build_and_run_instance', {}, msg.args);
     assert.equal(conductor.instances.get(uuid)!.vm_state, 'error');
     assert.equal(conductor.faults.length, 1);

@@ -1,0 +1,44 @@
+import { errorFactory, type ErrorCatalog, type ErrorFactory } from '../../common/errors.js';
+
+/**
+ * Every code the agent raises on purpose, declared once: the agent raises them through
+ * `agentError`, its client keeps them when it rebuilds an answer, and docs/agent-openapi.json
+ * lists them (tools/gen-docs.ts).
+ */
+export const AGENT_ERROR_CODES = [
+  'INSTANCE_NOT_FOUND', 'INSTANCE_INVALID_STATE', 'IMAGE_NOT_FOUND', 'IMAGE_FETCH_FAILED',
+  'INVALID_INPUT', 'UNAUTHORIZED', 'FORBIDDEN', 'RUNTIME_UNAVAILABLE', 'RUNTIME_ERROR', 'SERVICE_UNREACHABLE',
+  'SUBNET_POOL_EXHAUSTED', 'SNAPSHOT_NOT_FOUND', 'IMAGE_UPLOAD_FAILED',
+] as const;
+
+export type AgentErrorCode = typeof AGENT_ERROR_CODES[number];
+
+/**
+ * One status per code. Every agent code is exposed, 5xx included: the driver needs the agent's
+ * own 5xx codes (RUNTIME_ERROR, IMAGE_FETCH_FAILED) to decide what to record, and their messages
+ * are written to name the operation only.
+ */
+export const AGENT_ERRORS: ErrorCatalog<AgentErrorCode> = {
+  INSTANCE_NOT_FOUND: { status: 404, expose: true },
+  INSTANCE_INVALID_STATE: { status: 409, expose: true },
+  IMAGE_NOT_FOUND: { status: 404, expose: true },
+  IMAGE_FETCH_FAILED: { status: 502, expose: true },
+  INVALID_INPUT: { status: 400, expose: true },
+  UNAUTHORIZED: { status: 401, expose: true },
+  FORBIDDEN: { status: 403, expose: true },
+  RUNTIME_UNAVAILABLE: { status: 503, retryable: true, expose: true },
+  RUNTIME_ERROR: { status: 500, expose: true },
+  SERVICE_UNREACHABLE: { status: 503, retryable: true, expose: true },
+  SUBNET_POOL_EXHAUSTED: { status: 503, expose: true },
+  SNAPSHOT_NOT_FOUND: { status: 404, expose: true },
+  IMAGE_UPLOAD_FAILED: { status: 502, expose: true },
+};
+
+const KNOWN: ReadonlySet<string> = new Set(AGENT_ERROR_CODES);
+
+export function isAgentErrorCode(code: string): code is AgentErrorCode {
+  return KNOWN.has(code);
+}
+
+/** Builds an agent error; the status follows from the code so every raiser agrees on it. */
+export const agentError: ErrorFactory<AgentErrorCode> = errorFactory(AGENT_ERRORS);
