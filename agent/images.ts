@@ -1,4 +1,5 @@
 import { BerthError, describeError } from '../common/errors.js';
+import { SingleFlight } from '../common/single-flight.js';
 import { MANIFEST_DIGEST_PROPERTY, type GlanceImage, type ImageService } from '../glance-bridge/client/types.js';
 import { agentError } from './errors.js';
 import type { HostImage } from './client/types.js';
@@ -44,7 +45,7 @@ interface Verified { imageId: string; image: GlanceImage; describedAt: number }
  * shared image): the agent reads the store as a service and must not lend that reach to a tenant.
  */
 export class ImageCache {
-  private readonly inFlight = new Map<string, Promise<Verified>>();
+  private readonly inFlight = new SingleFlight<Verified>();
   /**
    * Glance ids whose content was verified to be their Docker image id. Content behind a Glance id
    * never changes, so the answer stays true until the engine loses the image; a create that then
@@ -76,15 +77,11 @@ export class ImageCache {
         this.verified.set(glanceId, v);
       }
     } else {
-      let running = this.inFlight.get(glanceId);
-      if (!running) {
-        running = this.fetch(glanceId).then((fetched) => {
-          this.verified.set(glanceId, fetched);
-          return fetched;
-        }).finally(() => this.inFlight.delete(glanceId));
-        this.inFlight.set(glanceId, running);
-      }
-      v = await running;
+      v = await this.inFlight.run(glanceId, async () => {
+        const fetched = await this.fetch(glanceId);
+        this.verified.set(glanceId, fetched);
+        return fetched;
+      });
     }
     if (projectId !== undefined) await this.requireReadable(v.image, projectId);
     return v.imageId;

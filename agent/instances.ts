@@ -5,7 +5,7 @@ import { configDriveFiles, type ConfigDrives } from './config-drive.js';
 import { instanceNotFound, invalidState } from './errors.js';
 import type { ProjectNetworks } from './network/project-networks.js';
 import type { ContainerInfo, ContainerRuntime, ContainerSpec } from './runtime/types.js';
-import { KeyedSerializer } from './serial.js';
+import { KeyedMutex } from '../common/keyed-mutex.js';
 
 export const CONSOLE_MAX_BYTES = 1024 * 1024;
 
@@ -57,7 +57,7 @@ const TRANSITIONS: Record<InstanceAction['action'] | 'hard_reboot', Partial<Reco
 
 /** Instance operations over a ContainerRuntime; operations on one uuid run one at a time. */
 export class InstanceManager {
-  private readonly serial = new KeyedSerializer();
+  private readonly serial = new KeyedMutex();
   constructor(private readonly deps: InstanceManagerDeps) {}
 
   /**

@@ -1,8 +1,26 @@
-/**
- * The wait before retry number `attempt` (0 for the first): `baseMs` doubling per attempt up to
- * `maxMs`, with jitter over its upper half so that clients failing together do not retry together.
- */
+export interface BackoffOptions {
+  /** The wait before the first retry (attempt 0), before jitter. */
+  baseMs: number;
+  /** The most it grows to, before jitter. */
+  maxMs: number;
+  /**
+   * The wait is spread uniformly over [lo, hi] times the doubled delay, so that clients failing
+   * together do not retry together; [1, 1] (the default) is no jitter.
+   */
+  jitter?: readonly [lo: number, hi: number];
+}
+
+/** The wait before retry number `attempt` (0 for the first): `baseMs` doubling per attempt up to `maxMs`, then jittered. */
+export function backoffDelay(attempt: number, o: BackoffOptions): number {
+  const full = Math.min(o.maxMs, o.baseMs * 2 ** attempt);
+  const [lo, hi] = o.jitter ?? [1, 1];
+  return full * (lo + Math.random() * (hi - lo));
+}
+
+/** Jitter over the upper half of the doubled delay. */
+export const UPPER_HALF_JITTER = [0.5, 1] as const;
+
+/** backoffDelay with jitter over its upper half; kept for callers that pass the three numbers. */
 export function jitteredBackoff(baseMs: number, attempt: number, maxMs: number): number {
-  const full = Math.min(maxMs, baseMs * 2 ** attempt);
-  return full / 2 + Math.random() * (full / 2);
+  return backoffDelay(attempt, { baseMs, maxMs, jitter: UPPER_HALF_JITTER });
 }

@@ -1,4 +1,8 @@
-/** Serializes work per key: operations on one key (an instance, a project's quota decisions) never overlap. */
+/**
+ * Serializes work per key: operations on one key (an instance, a network, a project's quota
+ * decisions) never overlap and run in the order they were asked for, each after the one before it
+ * settled, whether it succeeded or failed; different keys run concurrently.
+ */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<unknown>>();
 
@@ -11,5 +15,10 @@ export class KeyedMutex {
     } finally {
       if (this.tails.get(key) === next) this.tails.delete(key);
     }
+  }
+
+  /** Keys with an operation running or waiting. */
+  get size(): number {
+    return this.tails.size;
   }
 }

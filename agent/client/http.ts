@@ -1,4 +1,4 @@
-import { jitteredBackoff } from '../../common/backoff.js';
+import { backoffDelay, UPPER_HALF_JITTER } from '../../common/backoff.js';
 import { BerthError, commonError } from '../../common/errors.js';
 import { isAgentErrorCode } from './errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
@@ -101,7 +101,7 @@ async function withRetries<T>(attempt: () => Promise<T>, retries: number, backof
     } catch (err) {
       const unreachable = err instanceof BerthError && err.code === 'SERVICE_UNREACHABLE';
       if (!unreachable || n >= retries) throw rebuild(err);
-      await new Promise((r) => setTimeout(r, jitteredBackoff(backoffMs, n, 5000)));
+      await new Promise((r) => setTimeout(r, backoffDelay(n, { baseMs: backoffMs, maxMs: 5000, jitter: UPPER_HALF_JITTER })));
     }
   }
 }

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { describeError } from '../../common/errors.js';
 import type { RawResponse } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
-import { KeyedSerializer } from '../serial.js';
+import { KeyedMutex } from '../../common/keyed-mutex.js';
 import { refusal, type DockerApi } from '../runtime/docker-api.js';
 import { inspectContainer, type DockerContainer } from '../runtime/docker-inspect.js';
 import type { DockerNetworks } from './docker-networks.js';
@@ -29,7 +29,7 @@ interface Plugged {
 export class DockerPlugs {
   private readonly veth = new VethPlumber();
   /** One plug at a time per container: a start and its engine event may ask together. */
-  private readonly serial = new KeyedSerializer();
+  private readonly serial = new KeyedMutex();
   private readonly plugged = new Map<string, Plugged>();
 
   constructor(

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { BerthError, invalidInput } from '../../common/errors.js';
 import { agentError } from '../errors.js';
-import { KeyedSerializer } from '../serial.js';
+import { KeyedMutex } from '../../common/keyed-mutex.js';
 import { STALE_NETWORK, type ContainerNetwork, type ContainerRuntime, type NetworkInfo } from '../runtime/types.js';
 import {
   type Cidr, formatCidr, gatewayOf, instanceAddresses, isInstanceAddress, macFor, overlaps, parseCidr, splitPool,
@@ -27,7 +27,7 @@ const ALLOCATION = '\0subnet-allocation';
  * survives agent and engine restarts with nothing stored here.
  */
 export class ProjectNetworks {
-  private readonly serial = new KeyedSerializer();
+  private readonly serial = new KeyedMutex();
 
   constructor(private readonly runtime: ContainerRuntime, private readonly pool: Cidr, private readonly prefix: number) {}
 

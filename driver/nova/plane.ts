@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BerthError, describeError } from '../../common/errors.js';
+import { backoffDelay } from '../../common/backoff.js';
 import type { Logger } from '../../common/log.js';
 import type { ControlPlane, ExpectedTask, FaultRecord, InstanceSave, NodeUsage } from '../compute/control-plane.js';
 import { every } from '../../common/periodic.js';
@@ -58,9 +59,9 @@ export class NovaControlPlane implements ControlPlane {
         await this.register();
         break;
       } catch (err) {
-        const wait = Math.min(30, 2 ** attempt);
-        this.o.log.warn({ err: describeError(err), retry_in_s: wait }, 'registration with nova failed; retrying');
-        await new Promise((r) => setTimeout(r, wait * 1000).unref());
+        const waitMs = backoffDelay(attempt, { baseMs: 1000, maxMs: 30_000 });
+        this.o.log.warn({ err: describeError(err), retry_in_s: waitMs / 1000 }, 'registration with nova failed; retrying');
+        await new Promise((r) => setTimeout(r, waitMs).unref());
       }
     }
     if (this.stopped) return;

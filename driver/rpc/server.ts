@@ -4,7 +4,8 @@ import { novaError, RpcFailure, serializeFailure, toRpcFailure } from './failure
 import type { Dispatcher } from './dispatcher.js';
 import { declareRpcServerQueues, newFanoutQueueName, type RabbitDeclareOptions } from './topology.js';
 import type { AmqpTransport, Delivery } from './transport.js';
-import { Semaphore } from './semaphore.js';
+import { Semaphore } from '../../common/semaphore.js';
+import { SingleFlight } from '../../common/single-flight.js';
 
 /**
  * Durable memory of processed messages, so that a redelivered message (same `_unique_id`) is not
@@ -52,7 +53,8 @@ export class RpcServer {
   readonly stats: RpcStats = { received: 0, malformed: 0, duplicates: 0, failures: 0, requeued: 0, inFlight: 0 };
   private readonly fanoutQueue: string;
   private readonly longOps: Semaphore;
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Messages being processed, by unique id: a redelivered duplicate waits for the first. */
+  private readonly processing = new SingleFlight<void>();
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -86,7 +88,7 @@ export class RpcServer {
     }
     const key = req.uniqueId;
     if (key) {
-      const running = this.inFlight.get(key);
+      const running = this.processing.get(key);
       if (running) {
         this.stats.duplicates++;
         this.opts.observer?.skipped(req.method, req.reply !== null, 'duplicate');
@@ -95,12 +97,11 @@ export class RpcServer {
         return;
       }
     }
-    const work = this.process(req, d).finally(() => {
-      if (key) this.inFlight.delete(key);
+    const run = (): Promise<void> => this.process(req, d).finally(() => {
       if (--this.stats.inFlight === 0) this.idleWaiters.splice(0).forEach((w) => w());
     });
     this.stats.inFlight++;
-    if (key) this.inFlight.set(key, work);
+    const work = key ? this.processing.run(key, run) : run();
     await work.catch((err) => {
       // Never leave a delivery unsettled: it would sit unacked until the connection drops, then
       // come back and fail again. A message that breaks the server is a poison message.

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Channel, type ChannelModel, type ConsumeMessage, type SocketOptions } from 'amqplib';
+import { backoffDelay } from '../../common/backoff.js';
 import type { Logger } from '../../common/log.js';
 
 /**
@@ -151,8 +152,7 @@ export class AmqpTransport extends EventEmitter {
 
   private scheduleReconnect(): void {
     if (this.closing || this.reconnectTimer) return;
-    const base = Math.min(this.opts.retryMaxSeconds, 0.5 * 2 ** this.attempt++);
-    const delay = base * (0.8 + Math.random() * 0.4) * 1000;
+    const delay = backoffDelay(this.attempt++, { baseMs: 500, maxMs: this.opts.retryMaxSeconds * 1000, jitter: [0.8, 1.2] });
     this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; void this.connectOnce(); }, delay);
   }
 
