@@ -12,7 +12,7 @@ import { Notifier } from './notify/notifier.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { RpcServer } from './rpc/server.js';
 import { AmqpTransport } from './rpc/transport.js';
-import { DriverMetrics } from './http/metrics.js';
+import { DriverMetrics } from './metrics.js';
 import { computeReadiness } from './http/status.js';
 import type { ReadinessCheck } from '../common/status.js';
 import { InstanceRow } from './db/models.js';

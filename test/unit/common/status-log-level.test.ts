@@ -5,7 +5,7 @@ import { LogLevelControl, reloadLogLevel } from '../../../common/log-level.js';
 import { silentLogger } from '../../../common/log.js';
 import { createStatusApp } from '../../../common/status.js';
 import { MetricsRegistry } from '../../../common/metrics.js';
-import { DriverMetrics } from '../../../driver/http/metrics.js';
+import { DriverMetrics } from '../../../driver/metrics.js';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];

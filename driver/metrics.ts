@@ -1,5 +1,5 @@
-import { CollectedGauge, Counter, Histogram, MetricsRegistry } from '../../common/metrics.js';
-import type { RpcObserver } from '../rpc/server.js';
+import { CollectedGauge, Counter, Histogram, MetricsRegistry } from '../common/metrics.js';
+import type { RpcObserver } from './rpc/server.js';
 
 /** Seconds; from a ping answered at once to a build that loads an image. */
 const RPC_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
