@@ -72,6 +72,18 @@ describe('error codes: one status per code', () => {
     for (const code of AGENT_ERROR_CODES) assert.equal(listed[code]!.status, AGENT_ERRORS[code].status);
   });
 
+  it('the table of docs/agent-api.md gives every agent code its status and retryability', () => {
+    const text = readFileSync(new URL('docs/agent-api.md', root), 'utf8');
+    const rows = [...text.matchAll(/^\| (\d{3}) \| `([A-Z_]+)` \|.*\| (yes|no) \|$/gm)];
+    const catalog: Record<string, { status: number; retryable?: boolean }> = { ...COMMON_ERRORS, ...AGENT_ERRORS };
+    const wrong = rows
+      .filter(([, status, code, retry]) => catalog[code!]?.status !== Number(status) || (catalog[code!]?.retryable ?? false) !== (retry === 'yes'))
+      .map(([row]) => row);
+    assert.deepEqual(wrong, []);
+    const documented = new Set(rows.map((r) => r[2]));
+    assert.deepEqual(AGENT_ERROR_CODES.filter((c) => !documented.has(c)), []);
+  });
+
   it('the code lists and their catalogs name the same codes', () => {
     assert.deepEqual(Object.keys(AGENT_ERRORS).sort(), [...AGENT_ERROR_CODES].sort());
     assert.deepEqual(Object.keys(IMAGE_ERRORS).sort(), [...IMAGE_ERROR_CODES].sort());
