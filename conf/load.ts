@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { parseAllowEntry } from '../common/address-policy.js';
 import { loadCredentials } from '../common/registry-credentials.js';
@@ -17,6 +17,32 @@ export class ConfigError extends Error {
 type RawValues = Map<string, { value: string; origin: string }>;
 const ENV_PREFIX = 'BERTH__';
 
+/** Levenshtein distance, for "did you mean". */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** ` (did you mean X?)` when one of `known` is a likely misspelling of `given`, else ''. */
+export function didYouMean(given: string, known: string[]): string {
+  const g = given.toLowerCase();
+  let best = '';
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(g, k.toLowerCase());
+    if (d < bestD) { best = k; bestD = d; }
+  }
+  return best && bestD <= Math.max(1, Math.min(3, Math.floor(g.length / 3))) ? ` (did you mean ${best}?)` : '';
+}
+
+const sections = (): string[] => Object.keys(schema);
+const keysOf = (section: string): string[] => Object.keys((schema as Record<string, Record<string, OptionSpec>>)[section] ?? {});
+
 function specOf(section: string, key: string): OptionSpec | undefined {
   const sec = (schema as Record<string, Record<string, OptionSpec>>)[section];
   return sec?.[key];
@@ -30,7 +56,9 @@ function readEnv(env: NodeJS.ProcessEnv, raw: RawValues, problems: string[]): vo
     const section = parts[0] === 'DEFAULT' ? 'DEFAULT' : (parts[0] ?? '').toLowerCase();
     const key = (parts[1] ?? '').toLowerCase();
     if (parts.length !== 2 || !specOf(section, key)) {
-      problems.push(`environment: ${name}: no such option`);
+      const hint = parts.length !== 2 ? '' : section in schema ? didYouMean(key, keysOf(section)).replace(/did you mean (\S+)\?/, (_m, k: string) => `did you mean ${ENV_PREFIX}${parts[0]}__${k.toUpperCase()}?`)
+        : didYouMean(section, sections()).replace(/did you mean (\S+)\?/, (_m, sec: string) => `did you mean ${ENV_PREFIX}${sec === 'DEFAULT' ? sec : sec.toUpperCase()}__${parts[1]}?`);
+      problems.push(`environment: ${name}: no such option${hint}`);
       continue;
     }
     raw.set(`${section}.${key}`, { value, origin: `environment ${name}` });
@@ -48,8 +76,14 @@ function readFile(file: string, raw: RawValues, problems: string[]): void {
   const { entries, errors } = parseIniLenient(text);
   for (const err of errors) problems.push(`${file}: ${err.message}`);
   for (const e of entries) {
-    if (!(e.section in schema)) { problems.push(`${file}: [${e.section}] ${e.key}: unknown section (line ${e.line})`); continue; }
-    if (!specOf(e.section, e.key)) { problems.push(`${file}: [${e.section}] ${e.key}: unknown option (line ${e.line})`); continue; }
+    if (!(e.section in schema)) { problems.push(`${file}: [${e.section}] ${e.key}: unknown section (line ${e.line})${didYouMean(e.section, sections())}`); continue; }
+    if (!specOf(e.section, e.key)) {
+      // An option misplaced in another section is named with its section.
+      const elsewhere = sections().filter((sec) => specOf(sec, e.key)).map((sec) => `[${sec}] ${e.key}`);
+      const hint = didYouMean(e.key, keysOf(e.section)) || (elsewhere.length ? ` (it belongs in ${elsewhere.join(' or ')})` : '');
+      problems.push(`${file}: [${e.section}] ${e.key}: unknown option (line ${e.line})${hint}`);
+      continue;
+    }
     raw.set(`${e.section}.${e.key}`, { value: e.value, origin: file });
   }
 }
@@ -122,7 +156,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       if (override !== undefined) value = override;
       else if (given) {
         const r = convert(spec, given.value);
-        if (r.problem) problems.push(`${given.origin}: [${section}] ${key}: ${r.problem}`);
+        const problem = r.problem ?? formatProblem(section, key, spec, r.value);
+        if (problem) problems.push(`${given.origin}: [${section}] ${key}: ${problem}`);
         else value = r.value;
       }
       out[section]![key] = value;
@@ -140,6 +175,53 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     Object.freeze(section);
   }
   return Object.freeze(out) as unknown as Config;
+}
+
+/** The URL schemes each URL-valued option is read with; other URL options take http(s). */
+const SCHEMES: Record<string, string[]> = {
+  'DEFAULT.transport_url': ['rabbit', 'amqp'],
+  'database.connection': ['sqlite', 'postgres', 'postgresql'],
+  'image_store.connection': ['sqlite', 'postgres', 'postgresql'],
+  'agent.url': ['http', 'https', 'unix'],
+  'docker.host_url': ['unix', 'http', 'https'],
+};
+
+/** HOST:PORT with a port of 1-65535 (IPv6 hosts in brackets); '' when it is one, else the problem. */
+function hostPortProblem(text: string): string {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d+)$/.exec(text);
+  if (!m) return `expected HOST:PORT, got ${JSON.stringify(text)}`;
+  const host = m[1]!;
+  if (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : /^[\d.]+$/.test(host) && !isIPv4(host)) return `${host} is not an IP address, in ${JSON.stringify(text)}`;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return `port ${port} is out of range 1-65535, in ${JSON.stringify(text)}`;
+  return '';
+}
+
+/**
+ * What start-up would trip on beyond the type: listen addresses (HOST:PORT, or a unix socket
+ * path where the option takes one), URL schemes and ports, database URLs.
+ */
+function formatProblem(section: string, key: string, spec: OptionSpec, value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
+  if (key.endsWith('listen') || key === 'image_registry') {
+    if (value.startsWith('/') && /unix socket/.test(spec.help)) return undefined;
+    if (value.startsWith('/')) return `a unix socket path is not accepted here: expected HOST:PORT, got ${JSON.stringify(value)}`;
+    return hostPortProblem(value) || undefined;
+  }
+  const schemes = SCHEMES[`${section}.${key}`] ?? (spec.type === 'url' || key === 'auth_url' ? ['http', 'https'] : undefined);
+  if (!schemes) return undefined;
+  const shown = spec.secret ? '(a secret value, not shown)' : JSON.stringify(value);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+  if (!scheme) return `expected a URL (${schemes.map((x) => `${x}://`).join(', ')}), got ${shown}`;
+  // SQLAlchemy-style dialects: postgresql+psycopg2:// is postgresql.
+  const base = scheme.replace(/\+.*$/, '');
+  if (!schemes.includes(base)) return `the scheme ${scheme}:// is not one of ${schemes.map((x) => `${x}://`).join(', ')}`;
+  if (base === 'sqlite' || base === 'unix') return undefined;
+  let u: URL;
+  try { u = new URL(value.replace(/^[^:]+:/, 'http:')); } catch { return `not a URL: ${shown}`; }
+  if (!u.hostname) return `no host in ${shown}`;
+  if (u.port !== '' && (Number(u.port) < 1 || Number(u.port) > 65535)) return `port ${u.port} is out of range 1-65535`;
+  return undefined;
 }
 
 /** Rules that tie options together; each problem names every option involved. */

@@ -24,7 +24,10 @@ function typeLabel(spec: OptionSpec): string {
 
 /** The generated berth.conf.sample: every option, commented out, with its help and default. */
 export function renderSample(): string {
-  const out: string[] = ['# berth.conf: generated from conf/options.ts by `berth conf sample`. Do not edit.', ''];
+  const out: string[] = ['# berth.conf sample: every option with its help and default, commented out.',
+    '# Copy it to /etc/berth/berth.conf (or a file named by --config or $BERTH_CONFIG), uncomment',
+    '# and change what you need, then run `berth conf check FILE`.',
+    '# (Generated from conf/options.ts: change the options there, not this file; `berth conf sample` prints it.)', ''];
   for (const [section, options] of Object.entries(schema as Record<string, Record<string, OptionSpec>>)) {
     out.push(`[${section}]`, '');
     for (const [key, spec] of Object.entries(options)) {
