@@ -9,11 +9,15 @@ import type { ImageService } from '../../glance-bridge/client/types.js';
 import { RpcClient } from '../lib/rpc-client.js';
 import type { Format } from './output.js';
 import { resolveOsCredentials } from './os-cloud.js';
+import { probeBroker } from './broker-probe.js';
+
+/** How long the CLI gives the broker to accept a connection. */
+export const BROKER_CONNECT_TIMEOUT_MS = 5000;
 
 export { UsageError } from './usage-error.js';
 
 /** What every command gets: the configuration and lazily made clients. */
-export interface GlobalOptions { config?: string[]; format?: Format; host?: string; osCloud?: string; osImageUrl?: string }
+export interface GlobalOptions { config?: string[]; format?: Format; column?: string[]; host?: string; osCloud?: string; osImageUrl?: string }
 
 export class CliContext {
   readonly config: Config;
@@ -22,7 +26,7 @@ export class CliContext {
   private rpc: RpcClient | null = null;
   private session: KeystoneSession | null | undefined;
 
-  constructor(private readonly opts: GlobalOptions) {
+  constructor(readonly opts: GlobalOptions) {
     this.config = loadConfig({ files: opts.config?.length ? opts.config : defaultConfigFiles() });
     this.format = opts.format ?? 'table';
     this.host = opts.host ?? this.config.DEFAULT.host;
@@ -80,7 +84,10 @@ export class CliContext {
     const n = this.config.notifications;
     const eventKeys = [`${n.versioned_notifications_topic}.info`, `${n.versioned_notifications_topic}.error`];
     const c = this.config;
-    this.rpc = new RpcClient({ url: c.DEFAULT.transport_url, exchange: c.DEFAULT.control_exchange, rabbit: c.oslo_messaging_rabbit, connectTimeoutMs: 5000 });
+    // One plain attempt first: a refused password or connection fails at once, with its cause,
+    // where the client below would retry until its timeout.
+    await probeBroker(c.DEFAULT.transport_url, BROKER_CONNECT_TIMEOUT_MS);
+    this.rpc = new RpcClient({ url: c.DEFAULT.transport_url, exchange: c.DEFAULT.control_exchange, rabbit: c.oslo_messaging_rabbit, connectTimeoutMs: BROKER_CONNECT_TIMEOUT_MS });
     await this.rpc.connect(eventKeys);
     return this.rpc;
   }
