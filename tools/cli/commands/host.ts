@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { printJson, printTable } from '../output.js';
+import { printObject, printTable } from '../output.js';
 
 type Run = (fn: (ctx: CliContext) => Promise<void>) => Promise<void>;
 
@@ -16,7 +16,7 @@ export function registerHost(program: Command, run: Run): void {
     .action(() => run(async (ctx) => {
       const rpc = await ctx.rpcClient();
       const cap = await rpc.call<Capacity>(ctx.computeKey, { method: 'get_host_capacity', namespace: 'berth', version: '1.0', args: {} }, ctx.config.DEFAULT.rpc_response_timeout);
-      if (ctx.format === 'json') return printJson(cap);
+      if (ctx.format !== 'table' || (ctx.opts.column?.length ?? 0) > 0) return printObject(cap as unknown as Record<string, unknown>, ctx.format);
       process.stdout.write(`host ${cap.host} (node ${cap.node}, ${cap.hypervisor_type}), ${cap.instances} instance(s)\n`);
       printTable(['Resource', 'Total', 'Reserved', 'Ratio', 'Capacity', 'Used', 'Free'],
         Object.entries(cap.resources).map(([rc, r]) => [rc, r.total, r.reserved, r.allocation_ratio, r.capacity, r.used, r.free]));

@@ -3,6 +3,8 @@ import type { CliContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 import { printList, printObject, spinner } from '../output.js';
 import { isUuid } from '../../../common/koa.js';
+import { BerthError } from '../../../common/errors.js';
+import { forEach } from './server.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { GlanceImage, ImageService } from '../../../glance-bridge/client/types.js';
 
@@ -58,21 +60,43 @@ export function registerImage(program: Command, run: Run): void {
       }
     }));
 
-  image.command('list').description('images').action(() => run(async (ctx) => {
-    const images = await ctx.images().listImages();
-    printList(['id', 'name', 'status', 'size', 'docker_digest'], images as unknown as Record<string, unknown>[], ctx.format);
+  image.command('list').description('images')
+    .option('--long', 'more columns: visibility, formats, owner, created and updated times')
+    .action((o: { long?: boolean }) => run(async (ctx) => {
+      const images = await ctx.images().listImages();
+      const columns = ['id', 'name', 'status', 'size', 'docker_digest'];
+      if (o.long) columns.push('visibility', 'container_format', 'disk_format', 'owner', 'docker_image', 'created_at', 'updated_at');
+      printList(columns, images as unknown as Record<string, unknown>[], ctx.format);
+    }));
+
+  image.command('show <image>').description('one image, by name or id').action((ref: string) => run(async (ctx) => {
+    printObject(await findImage(ctx.images(), ref) as unknown as Record<string, unknown>, ctx.format);
   }));
 
-  image.command('show <id>').description('one image').action((id: string) => run(async (ctx) => {
-    if (!isUuid(id as unknown)) throw new UsageError(`not an image id: ${JSON.stringify(id)}`);
-    const img = await ctx.images().getImage(id);
-    if (!img) throw new UsageError(`no image with id ${id}`);
-    printObject(img as unknown as Record<string, unknown>, ctx.format);
+  image.command('delete <image...>').description('delete images by name or id; each is reported, exit 1 if any failed').action((refs: string[]) => run(async (ctx) => {
+    const images = ctx.images();
+    const deleted = await forEach(refs, async (ref) => {
+      const img = await findImage(images, ref);
+      await images.deleteImage(img.id);
+      if (ctx.format === 'table') process.stdout.write(`deleted ${img.id}\n`);
+      return { id: img.id, name: img.name, deleted: true };
+    });
+    if (ctx.format !== 'table') {
+      if (refs.length === 1 && deleted.length === 1) printObject(deleted[0]!, ctx.format);
+      else printList(['id', 'name', 'deleted'], deleted, ctx.format);
+    }
   }));
+}
 
-  image.command('delete <id>').description('delete an image').action((id: string) => run(async (ctx) => {
-    if (!isUuid(id as unknown)) throw new UsageError(`not an image id: ${JSON.stringify(id)}`);
-    await ctx.images().deleteImage(id);
-    process.stdout.write(`deleted ${id}\n`);
-  }));
+/** An image by id, or by a name only one image has. */
+async function findImage(images: ImageService, ref: string): Promise<GlanceImage> {
+  if (isUuid(ref as unknown)) {
+    const img = await images.getImage(ref);
+    if (!img) throw new BerthError('IMAGE_NOT_FOUND', `no image with id ${ref}`, { status: 404 });
+    return img;
+  }
+  const named = await images.listImages({ name: ref });
+  if (named.length > 1) throw new BerthError('IMAGE_AMBIGUOUS', `${named.length} images are named ${JSON.stringify(ref)}: use an id`, { status: 409 });
+  if (!named.length) throw new BerthError('IMAGE_NOT_FOUND', `no image with a name or id of ${JSON.stringify(ref)}`, { status: 404 });
+  return named[0]!;
 }
