@@ -1,7 +1,7 @@
 import { silentLogger, type Logger } from '../../common/log.js';
 import { BerthError } from '../../common/errors.js';
 import { decodeBody, encodeEnvelope, newUniqueId } from '../../driver/rpc/envelope.js';
-import { AmqpTransport } from '../../driver/rpc/transport.js';
+import { AmqpTransport, type TopologyChannel } from '../../driver/rpc/transport.js';
 import { RpcCaller } from '../../driver/rpc/caller.js';
 import type { RabbitDeclareOptions } from '../../driver/rpc/topology.js';
 
@@ -18,11 +18,13 @@ export class RpcClient {
   private listeners: ((routingKey: string, msg: Record<string, unknown>) => void)[] = [];
   private readonly eventQueue = `berth-cli-events_${newUniqueId()}`;
   private eventKeys: string[] = [];
+  private channel: TopologyChannel | null = null;
 
   constructor(private readonly opts: RpcClientOptions) {
     this.transport = new AmqpTransport({ url: opts.url, heartbeatSeconds: 30, retryMaxSeconds: 2, prefetch: 0, log: opts.log ?? silentLogger(), connectionName: `berth-cli:${process.pid}` });
     this.caller = new RpcCaller(this.transport, opts.exchange, opts.rabbit);
     this.transport.onConnect(async (ch) => {
+      this.channel = ch;
       await ch.assertQueue(this.eventQueue, { durable: false, autoDelete: true, exclusive: true });
       for (const k of this.eventKeys) await ch.bindQueue(this.eventQueue, opts.exchange, k);
     });
@@ -55,5 +57,15 @@ export class RpcClient {
     }
   }
 
-  async close(): Promise<void> { await this.transport.close(); }
+  /**
+   * Closes the connection once the broker has taken every message published: a cast just before
+   * (a command without --wait) was otherwise lost when the process closed the connection at once.
+   * A synchronous method on the same channel is answered only after the broker handled the
+   * publishes before it.
+   */
+  async close(): Promise<void> {
+    // Declaring its own event queue again (the same arguments: a no-op) is such a method.
+    await this.channel?.assertQueue(this.eventQueue, { durable: false, autoDelete: true, exclusive: true }).catch(() => undefined);
+    await this.transport.close();
+  }
 }
