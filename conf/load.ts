@@ -37,7 +37,7 @@ export function didYouMean(given: string, known: string[]): string {
     const d = editDistance(g, k.toLowerCase());
     if (d < bestD) { best = k; bestD = d; }
   }
-  return best && bestD <= Math.max(1, Math.min(3, Math.floor(g.length / 3))) ? ` (did you mean ${best}?)` : '';
+  return best && bestD <= Math.min(3, Math.max(2, Math.floor(g.length / 3))) ? ` (did you mean ${best}?)` : '';
 }
 
 const sections = (): string[] => Object.keys(schema);
