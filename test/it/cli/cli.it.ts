@@ -18,6 +18,8 @@ describe('berth CLI against a running node', function () {
   let env: NodeJS.ProcessEnv;
   let scratch: string;
   let uuid = '';
+  let waitKeys: string[] = [];
+  let imageId = '';
 
   async function berth(...args: string[]): Promise<Result> {
     try {
@@ -48,6 +50,7 @@ describe('berth CLI against a running node', function () {
   it('image import and image list/show', async () => {
     const img = json<{ id: string; status: string; docker_digest: string }>(await berth('-f', 'json', 'image', 'import', `docker://${REGISTRY}/berth/busybox:latest`));
     assert.equal(img.status, 'active');
+    imageId = img.id;
     const list = json<{ id: string }[]>(await berth('-f', 'json', 'image', 'list'));
     assert.ok(list.some((i) => i.id === img.id));
     const shown = json<{ docker_digest: string }>(await berth('-f', 'json', 'image', 'show', img.id));
@@ -60,6 +63,7 @@ describe('berth CLI against a running node', function () {
     const created = json<{ uuid: string; vm_state: string; power_state: string }>(await berth('-f', 'json', 'server', 'create', '--image', 'berth/busybox:latest', '--flavor-vcpus', '1', '--flavor-ram', '96', '--name', 'cli-vm', '--wait'));
     uuid = created.uuid;
     stack.track(uuid);
+    waitKeys = Object.keys(created).sort();
     assert.deepEqual([created.vm_state, created.power_state], ['active', 'running']);
     assert.equal((await containersOf(uuid))[0]?.State, 'running');
     const list = json<{ uuid: string }[]>(await berth('-f', 'json', 'server', 'list'));
@@ -111,12 +115,72 @@ describe('berth CLI against a running node', function () {
   });
 
   it('bad flags and bad values: exit 2 with one line', async () => {
-    for (const args of [['server', 'create', '--image', 'x', '--flavor-vcpus', 'zero', '--flavor-ram', '64'], ['server', 'show', 'not-a-uuid'], ['server', 'frobnicate'], ['--format', 'xml', 'server', 'list']]) {
+    for (const args of [['server', 'create', '--image', 'x', '--flavor-vcpus', 'zero', '--flavor-ram', '64'], ['server', 'show', 'not-a-uuid'], ['server', 'show'], ['server', 'frobnicate'], ['--format', 'xml', 'server', 'list']]) {
       const r = await berth(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.ok(r.stderr.trim().length > 0);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     }
+  });
+
+  it('an instance or image named by name; an unknown name is bad usage, one line', async () => {
+    const r = await berth('server', 'show', 'not-a-uuid');
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /no instance with a name or id of "not-a-uuid"/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    const img = json<{ id: string; name: string }>(await berth('-f', 'json', 'image', 'show', imageId));
+    assert.equal(json<{ id: string }>(await berth('-f', 'json', 'image', 'show', img.name)).id, img.id);
+    assert.equal((await berth('image', 'show', 'no-such-image')).code, 2);
+  });
+
+  it('server create gives the same keys with or without --wait; names work for show, actions and delete', async () => {
+    const created = json<Record<string, unknown>>(await berth('-f', 'json', 'server', 'create', '--image', 'berth/busybox:latest', '--flavor-vcpus', '1', '--flavor-ram', '64', '--name', 'cli-nowait'));
+    const id = created.id as string;
+    stack.track(id);
+    assert.deepEqual(Object.keys(created).sort(), waitKeys);
+    assert.deepEqual([created.status, created.uuid, created.name], ['BUILD', id, 'cli-nowait']);
+    let shown: Result = { code: -1, stdout: '', stderr: '' };
+    for (let i = 0; i < 30; i++) {
+      shown = await berth('-f', 'value', '-c', 'status', 'server', 'show', 'cli-nowait');
+      if (shown.code === 0 && shown.stdout.trim() !== 'BUILD') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(shown.stdout.trim(), 'ACTIVE', `${shown.stderr}\n${(await berth('server', 'show', id)).stdout}`);
+    assert.deepEqual(Object.keys(json<Record<string, unknown>>(await berth('-f', 'json', 'server', 'show', id))).sort(), waitKeys);
+    assert.equal((await berth('-f', 'value', '-c', 'vm_state', 'server', 'stop', 'cli-nowait', '--wait')).stdout, 'stopped\n');
+    const csv = (await berth('-f', 'csv', 'server', 'list', '--long')).stdout.split('\n');
+    assert.match(csv[0]!, /^"Uuid","Name","Vm State","Task State","Power State","Ip Address","Image","Status","Project Id","Flavor Name","Created At","Launched At"$/);
+    assert.match(csv[1]!, new RegExp(`^"${id}","cli-nowait","stopped",.*"SHUTOFF","berth"`));
+    const yaml = (await berth('-f', 'yaml', '-c', 'uuid', 'server', 'list')).stdout;
+    assert.equal(yaml, `- uuid: ${id}\n`);
+    // Several at once: each reported; one unknown name makes the exit code 1, the others are still done.
+    const r = await berth('server', 'delete', 'cli-nowait', 'no-such-server', '--wait');
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, `deleted ${id}\n`);
+    assert.match(r.stderr, /^berth: no-such-server: no instance with a name or id of "no-such-server"/m);
+    assert.deepEqual(await containersOf(id), []);
+  });
+
+  it('a --wait that runs out of time exits 1 (not 2) and says what it last saw', async () => {
+    const saved = env;
+    // A node nobody serves: the build request goes nowhere, so nothing ever finishes.
+    env = { ...saved, BERTH__DEFAULT__RPC_RESPONSE_TIMEOUT: '2' };
+    const r = await berth('--host', 'nosuch-node', 'server', 'create', '--image', imageId, '--flavor-vcpus', '1', '--flavor-ram', '64', '--wait', '--timeout', '2');
+    env = saved;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^berth: timed out after 2s waiting for instance\.create\.end of [0-9a-f-]{36}; no notification seen$/m);
+  });
+
+  it('a broker refusing the password says so at once (exit 1), not after the connect time', async () => {
+    const saved = env;
+    env = { ...saved, BERTH__DEFAULT__TRANSPORT_URL: 'rabbit://guest:wrong-password@127.0.0.1:5672/' };
+    const t0 = Date.now();
+    const r = await berth('server', 'list');
+    env = saved;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /the broker at rabbit:\/\/127\.0\.0\.1:5672\/ refused the user name or password \(ACCESS_REFUSED\)/);
+    assert.doesNotMatch(r.stderr, /wrong-password/);
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
   });
 
   it('conf check names every problem (exit 2); conf sample prints every section', async () => {

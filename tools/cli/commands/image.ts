@@ -3,7 +3,6 @@ import type { CliContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 import { printList, printObject, spinner } from '../output.js';
 import { isUuid } from '../../../common/koa.js';
-import { BerthError } from '../../../common/errors.js';
 import { forEach } from './server.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { GlanceImage, ImageService } from '../../../glance-bridge/client/types.js';
@@ -92,11 +91,11 @@ export function registerImage(program: Command, run: Run): void {
 async function findImage(images: ImageService, ref: string): Promise<GlanceImage> {
   if (isUuid(ref as unknown)) {
     const img = await images.getImage(ref);
-    if (!img) throw new BerthError('IMAGE_NOT_FOUND', `no image with id ${ref}`, { status: 404 });
+    if (!img) throw new UsageError(`no image with id ${ref}`);
     return img;
   }
   const named = await images.listImages({ name: ref });
-  if (named.length > 1) throw new BerthError('IMAGE_AMBIGUOUS', `${named.length} images are named ${JSON.stringify(ref)}: use an id`, { status: 409 });
-  if (!named.length) throw new BerthError('IMAGE_NOT_FOUND', `no image with a name or id of ${JSON.stringify(ref)}`, { status: 404 });
+  if (named.length > 1) throw new UsageError(`${named.length} images are named ${JSON.stringify(ref)}: use an id`);
+  if (!named.length) throw new UsageError(`no image with a name or id of ${JSON.stringify(ref)}`);
   return named[0]!;
 }

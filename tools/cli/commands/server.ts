@@ -73,8 +73,9 @@ async function resolveServer(ctx: CliContext, ref: string): Promise<ServerView> 
   const rpc = await ctx.rpcClient();
   const all = await rpc.call<InstanceView[]>(ctx.computeKey, { method: 'list_instances', namespace: 'berth', version: '1.0', args: { all: false } }, ctx.config.DEFAULT.rpc_response_timeout);
   const named = all.filter((i) => i.name === ref);
-  if (named.length > 1) throw new BerthError('INSTANCE_AMBIGUOUS', `${named.length} instances are named ${JSON.stringify(ref)} on ${ctx.host}: use an id`, { status: 409 });
-  if (!named.length) throw new BerthError('INSTANCE_NOT_FOUND', `no instance with a name or id of ${JSON.stringify(ref)} on ${ctx.host}`, { status: 404 });
+  // As for images (resolveImage): a name that matches nothing, or several, is bad usage (exit 2).
+  if (named.length > 1) throw new UsageError(`${named.length} instances are named ${JSON.stringify(ref)} on ${ctx.host}: use an id`);
+  if (!named.length) throw new UsageError(`no instance with a name or id of ${JSON.stringify(ref)} on ${ctx.host}`);
   return showInstance(ctx, named[0]!.uuid);
 }
 
