@@ -186,14 +186,18 @@ const SCHEMES: Record<string, string[]> = {
   'docker.host_url': ['unix', 'http', 'https'],
 };
 
-/** HOST:PORT with a port of 1-65535 (IPv6 hosts in brackets); '' when it is one, else the problem. */
-function hostPortProblem(text: string): string {
+/**
+ * HOST:PORT with a port of 1-65535, or 0 where a service listens (the system picks a free port,
+ * as tests and one-off stacks ask); IPv6 hosts in brackets. '' when it is one, else the problem.
+ */
+function hostPortProblem(text: string, listening: boolean): string {
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d+)$/.exec(text);
   if (!m) return `expected HOST:PORT, got ${JSON.stringify(text)}`;
   const host = m[1]!;
   if (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : /^[\d.]+$/.test(host) && !isIPv4(host)) return `${host} is not an IP address, in ${JSON.stringify(text)}`;
   const port = Number(m[2]);
-  if (port < 1 || port > 65535) return `port ${port} is out of range 1-65535, in ${JSON.stringify(text)}`;
+  const lowest = listening ? 0 : 1;
+  if (port < lowest || port > 65535) return `port ${port} is out of range ${lowest}-65535, in ${JSON.stringify(text)}`;
   return '';
 }
 
@@ -206,7 +210,7 @@ function formatProblem(section: string, key: string, spec: OptionSpec, value: un
   if (key.endsWith('listen') || key === 'image_registry') {
     if (value.startsWith('/') && /unix socket/.test(spec.help)) return undefined;
     if (value.startsWith('/')) return `a unix socket path is not accepted here: expected HOST:PORT, got ${JSON.stringify(value)}`;
-    return hostPortProblem(value) || undefined;
+    return hostPortProblem(value, key.endsWith('listen')) || undefined;
   }
   const schemes = SCHEMES[`${section}.${key}`] ?? (spec.type === 'url' || key === 'auth_url' ? ['http', 'https'] : undefined);
   if (!schemes) return undefined;

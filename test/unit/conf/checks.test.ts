@@ -25,9 +25,10 @@ describe('conf check: what start-up would trip on', () => {
   };
   const accepts = (text: string) => assert.deepEqual(problems(text), [], text);
 
-  it('listen addresses: HOST:PORT with a port of 1-65535 and a real IP address', () => {
-    assert.deepEqual(problems('[DEFAULT]\nstatus_listen = 127.0.0.1:99999\n'), ['[DEFAULT] status_listen: port 99999 is out of range 1-65535, in "127.0.0.1:99999"']);
-    assert.deepEqual(problems('[agent]\nlisten = 127.0.0.1:0\n'), ['[agent] listen: port 0 is out of range 1-65535, in "127.0.0.1:0"']);
+  it('listen addresses: HOST:PORT with a port of 0-65535 (0: the system picks one) and a real IP address; a destination needs 1-65535', () => {
+    assert.deepEqual(problems('[DEFAULT]\nstatus_listen = 127.0.0.1:99999\n'), ['[DEFAULT] status_listen: port 99999 is out of range 0-65535, in "127.0.0.1:99999"']);
+    accepts('[agent]\nlisten = 127.0.0.1:0\n[DEFAULT]\nstatus_listen = 127.0.0.1:0\n');
+    assert.deepEqual(problems('[agent]\nimage_registry = 127.0.0.1:0\n'), ['[agent] image_registry: port 0 is out of range 1-65535, in "127.0.0.1:0"']);
     assert.deepEqual(problems('[image_store]\nlisten = 127.0.0.1\n'), ['[image_store] listen: expected HOST:PORT, got "127.0.0.1"']);
     assert.deepEqual(problems('[image_store]\nregistry_listen = 300.0.0.1:5050\n'), ['[image_store] registry_listen: 300.0.0.1 is not an IP address, in "300.0.0.1:5050"']);
     accepts('[DEFAULT]\nstatus_listen = [::1]:9394\n[agent]\nlisten = localhost:9393\n[image_store]\nlisten = 127.0.0.1:9292\nregistry_listen = 127.0.0.1:5050\n');
