@@ -1,6 +1,7 @@
 import type { Router } from '@koa/router';
 import type Koa from 'koa';
-import { BerthError } from '../../common/errors.js';
+import { commonError } from '../../common/errors.js';
+import { imageError } from '../errors.js';
 import { archiveSize, createDockerArchive } from '../archive/build.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { ImageRepository } from '../store/images.js';
@@ -47,7 +48,7 @@ export function addDataRoutes(router: Router, deps: DataRoutesDeps): void {
     const id = imageId(ctx);
     const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/octet-stream') {
-      throw new BerthError('UNSUPPORTED_MEDIA_TYPE', `image data must be sent as application/octet-stream, not ${type || 'no content-type'}`, { status: 415 });
+      throw commonError('UNSUPPORTED_MEDIA_TYPE', `image data must be sent as application/octet-stream, not ${type || 'no content-type'}`);
     }
     const length = ctx.get('content-length') ? Number(ctx.get('content-length')) : null;
     const owner = (await deps.images.require(id)).owner ?? '';
@@ -66,7 +67,7 @@ export function addDataRoutes(router: Router, deps: DataRoutesDeps): void {
   router.get('/v2/images/:id/file', async (ctx) => {
     const image = await deps.images.require(imageId(ctx));
     if (image.status === 'deactivated') {
-      throw new BerthError('IMAGE_STATE_FORBIDDEN', `image ${image.id} is deactivated`, { status: 403, details: { image_id: image.id } });
+      throw imageError('IMAGE_STATE_FORBIDDEN', `image ${image.id} is deactivated`, { image_id: image.id });
     }
     if (image.status !== 'active') {
       ctx.status = 204;

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import type { Router } from '@koa/router';
-import { BerthError } from '../../common/errors.js';
+import { commonError, type BerthError } from '../../common/errors.js';
 
 /**
  * What Glance Zed answers about itself: the versions document, `/v2/info/import` and
@@ -29,7 +29,7 @@ export function versionsDocument(origin: string): { versions: Array<{ id: string
   return { versions: VERSIONS.map(([id, status]) => ({ id, status, links: [{ rel: 'self', href }] })) };
 }
 
-const notFound = (message: string): BerthError => new BerthError('NOT_FOUND', message, { status: 404 });
+const notFound = (message: string): BerthError => commonError('NOT_FOUND', message);
 
 /** Glance's message for every cache call where `image_cache_dir` is unset. */
 export const CACHE_OFF = 'Caching via API is not supported at this site.';

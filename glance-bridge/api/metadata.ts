@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import type { Router } from '@koa/router';
-import { BerthError, invalidInput } from '../../common/errors.js';
+import { commonError, invalidInput } from '../../common/errors.js';
+import { imageError } from '../errors.js';
 import type { ImageRepository } from '../store/images.js';
 import type { ImageRecord } from '../store/types.js';
 import { callerIn } from '../policy/access.js';
@@ -19,7 +20,7 @@ export interface MetadataRoutesDeps {
 
 /** A PATCH body (either JSON patch media type, checked by the route) of at most `limit` bytes. */
 async function readPatchBody(ctx: Koa.Context, limit: number): Promise<unknown> {
-  const tooLarge = () => new BerthError('BODY_TOO_LARGE', `request body over ${limit} bytes`, { status: 413 });
+  const tooLarge = () => commonError('BODY_TOO_LARGE', `request body over ${limit} bytes`);
   if (Number(ctx.get('content-length') || '0') > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -43,7 +44,7 @@ async function setActivation(images: ImageRepository, id: string, to: 'active' |
   const from = to === 'active' ? 'deactivated' : 'active';
   if (image.status !== from) {
     const verb = to === 'active' ? 'reactivate' : 'deactivate';
-    throw new BerthError('IMAGE_STATE_FORBIDDEN', `Not allowed to ${verb} image in status '${image.status}'`, { status: 403, details: { image_id: id, status: image.status } });
+    throw imageError('IMAGE_STATE_FORBIDDEN', `Not allowed to ${verb} image in status '${image.status}'`, { image_id: id, status: image.status });
   }
   await images.transition(id, to);
 }
@@ -58,7 +59,7 @@ export function addMetadataRoutes(router: Router, deps: MetadataRoutesDeps): voi
     const dialect = patchDialect(ctx.get('content-type'));
     if (!dialect) {
       const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
-      throw new BerthError('UNSUPPORTED_MEDIA_TYPE', `PATCH needs content-type ${JSON_PATCH_TYPE} (or ${JSON_PATCH_V20_TYPE}), not ${type || 'none'}`, { status: 415 });
+      throw commonError('UNSUPPORTED_MEDIA_TYPE', `PATCH needs content-type ${JSON_PATCH_TYPE} (or ${JSON_PATCH_V20_TYPE}), not ${type || 'none'}`);
     }
     const body = await readPatchBody(ctx, deps.maxBodyBytes);
     const image = await deps.images.require(id);
@@ -73,7 +74,7 @@ export function addMetadataRoutes(router: Router, deps: MetadataRoutesDeps): voi
     if (tag.length > 255) throw invalidInput('a tag has at most 255 characters', { field: 'tag' });
     const image = await deps.images.require(id);
     if (!image.tags.includes(tag)) {
-      if (image.tags.length >= MAX_TAGS) throw new BerthError('TOO_MANY_TAGS', `an image has at most ${MAX_TAGS} tags`, { status: 413, details: { image_id: id } });
+      if (image.tags.length >= MAX_TAGS) throw imageError('TOO_MANY_TAGS', `an image has at most ${MAX_TAGS} tags`, { image_id: id });
       await deps.images.update(id, image.status, { tags: [...image.tags, tag] });
     }
     ctx.status = 204;
@@ -83,7 +84,7 @@ export function addMetadataRoutes(router: Router, deps: MetadataRoutesDeps): voi
     const id = imageId(ctx);
     const tag = String(ctx.params.tag);
     const image = await deps.images.require(id);
-    if (!image.tags.includes(tag)) throw new BerthError('TAG_NOT_FOUND', `image ${id} has no tag ${tag}`, { status: 404, details: { image_id: id, tag } });
+    if (!image.tags.includes(tag)) throw imageError('TAG_NOT_FOUND', `image ${id} has no tag ${tag}`, { image_id: id, tag });
     await deps.images.update(id, image.status, { tags: image.tags.filter((t) => t !== tag) });
     ctx.status = 204;
   });

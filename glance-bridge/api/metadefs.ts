@@ -1,6 +1,6 @@
 import type { Router } from '@koa/router';
 import type Koa from 'koa';
-import { BerthError, invalidInput } from '../../common/errors.js';
+import { commonError, invalidInput, type BerthError } from '../../common/errors.js';
 import type { MetadefCatalog, MetadefNamespace, MetadefObject } from '../metadefs/catalog.js';
 import type { Caller } from '../policy/access.js';
 import { METADEF_SCHEMAS } from './metadef-schemas.js';
@@ -13,9 +13,9 @@ import { METADEF_SCHEMAS } from './metadef-schemas.js';
  * 405: the catalog is not kept here.
  */
 const missing = (namespace: string): BerthError =>
-  new BerthError('NOT_FOUND', `Metadata definition namespace=${namespace} was not found.`, { status: 404, details: { namespace } });
+  commonError('NOT_FOUND', `Metadata definition namespace=${namespace} was not found.`, { namespace });
 const missingPart = (what: string, name: string, namespace: string): BerthError =>
-  new BerthError('NOT_FOUND', `Could not find ${what} ${name}`, { status: 404, details: { namespace, name } });
+  commonError('NOT_FOUND', `Could not find ${what} ${name}`, { namespace, name });
 
 const LIST_DEFAULT = 25;
 const LIST_MAX = 1000;

@@ -1,4 +1,4 @@
-import { BerthError, invalidInput } from '../../common/errors.js';
+import { invalidInput, type BerthError } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 import type { ImagePatch, ImageRecord } from '../store/types.js';
 import type { Visibility } from '../store/models.js';
@@ -34,7 +34,7 @@ const QUEUED_ONLY = new Set(['container_format', 'disk_format']);
 interface PatchOp { op: 'add' | 'replace' | 'remove'; attr: string; value?: unknown }
 
 const forbidden = (message: string, attr: string): BerthError =>
-  new BerthError('ATTRIBUTE_FORBIDDEN', message, { status: 403, details: { attribute: attr } });
+  imageError('ATTRIBUTE_FORBIDDEN', message, { attribute: attr });
 
 const OPS = ['add', 'replace', 'remove'] as const;
 

@@ -1,5 +1,5 @@
 import type Koa from 'koa';
-import { BerthError } from '../../common/errors.js';
+import { BerthError, commonError } from '../../common/errors.js';
 import type { TokenInfo, TokenValidator } from '../../common/keystone/index.js';
 import type { Caller } from './access.js';
 
@@ -18,7 +18,7 @@ const OPEN_PATHS = new Set(['/', '/versions', '/healthcheck']);
 /** The caller a validated token makes: its project owns what it creates; admin roles see all. */
 export function callerFromToken(info: TokenInfo): Caller {
   if (!info.project_id) {
-    throw new BerthError('AUTH_INVALID_TOKEN', 'the authentication token is not scoped to a project', { status: 401 });
+    throw commonError('AUTH_INVALID_TOKEN', 'the authentication token is not scoped to a project');
   }
   return { project: info.project_id, admin: info.is_admin };
 }
@@ -40,7 +40,7 @@ export function keystoneAuthMiddleware(auth: KeystoneAuth): Koa.Middleware {
     if (OPEN_PATHS.has(ctx.path)) return next();
     try {
       const token = bearerOrAuthToken(ctx);
-      if (!token) throw new BerthError('AUTH_REQUIRED', 'The request you have made requires authentication: send a Keystone token in X-Auth-Token', { status: 401 });
+      if (!token) throw commonError('AUTH_REQUIRED', 'The request you have made requires authentication: send a Keystone token in X-Auth-Token');
       ctx.state.caller = callerFromToken(await auth.validator.validate(token));
     } catch (err) {
       if (err instanceof BerthError && err.status === 401) ctx.set('www-authenticate', challenge);

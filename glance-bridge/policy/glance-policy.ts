@@ -1,4 +1,3 @@
-import { BerthError } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 import type { Visibility } from '../store/models.js';
 import type { Caller } from './access.js';
@@ -53,9 +52,9 @@ export const GLANCE_RESERVED_PREFIX = 'os_glance';
  */
 export function checkProperty(caller: Caller, key: string): void {
   if (key.startsWith(GLANCE_RESERVED_PREFIX)) {
-    throw new BerthError('ATTRIBUTE_FORBIDDEN', `Attribute '${key}' is reserved.`, { status: 403, details: { attribute: key } });
+    throw imageError('ATTRIBUTE_FORBIDDEN', `Attribute '${key}' is reserved.`, { attribute: key });
   }
   if (isReservedProperty(key) && !caller.admin) {
-    throw new BerthError('ATTRIBUTE_FORBIDDEN', `Attribute '${key}' is reserved: only the image service (or an admin) sets it.`, { status: 403, details: { attribute: key } });
+    throw imageError('ATTRIBUTE_FORBIDDEN', `Attribute '${key}' is reserved: only the image service (or an admin) sets it.`, { attribute: key });
   }
 }
