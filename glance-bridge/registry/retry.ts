@@ -1,5 +1,5 @@
 import { finished, PassThrough, type Readable } from 'node:stream';
-import { jitteredBackoff } from '../../common/backoff.js';
+import { backoffDelay, UPPER_HALF_JITTER } from '../../common/backoff.js';
 import { BerthError } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 
@@ -35,7 +35,7 @@ export function isTransient(err: unknown): boolean {
 export function retryDelay(policy: RetryPolicy, attempt: number, err?: unknown): number {
   const asked = err instanceof BerthError ? Number(err.details.retry_after) : NaN;
   if (Number.isFinite(asked) && asked >= 0) return Math.min(asked * 1000, policy.maxDelayMs);
-  return jitteredBackoff(policy.baseDelayMs, attempt - 1, policy.maxDelayMs);
+  return backoffDelay(attempt - 1, { baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: UPPER_HALF_JITTER });
 }
 
 /** Runs `fn`, again after a back-off for each transient failure, at most `retries` more times. */
