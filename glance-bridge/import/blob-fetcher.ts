@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream';
 import { checkAnnouncedSize, DeclaredSizeLimit } from './declared-size.js';
+import { SingleFlight } from '../../common/single-flight.js';
 import { imageError } from '../errors.js';
 import { layerCompression, LayerScanner, type ScanLimits } from './layer-scan.js';
 import type { BlobStore } from '../store/blobs.js';
@@ -24,15 +25,14 @@ export interface FetchOptions {
   party?: string;
 }
 
-interface Download { done: Promise<void>; party: string | undefined }
-
 /**
  * Brings blobs from a registry into the store, once per digest: a blob already stored is not
  * fetched again, and imports asking for a digest that is being fetched wait for that fetch
- * instead of starting their own (two images sharing a base layer download it once).
+ * instead of starting their own (two images sharing a base layer download it once). A download
+ * settles with the party that started it, so that a joiner of the same party is not asked to prove.
  */
 export class BlobFetcher {
-  private readonly inFlight = new Map<string, Download>();
+  private readonly inFlight = new SingleFlight<string | undefined>();
 
   constructor(private readonly store: BlobStore, private readonly registry: RegistryClient) {}
 
@@ -53,15 +53,16 @@ export class BlobFetcher {
     // Checked again: another import may have started this digest while we looked at the disk.
     const raced = this.inFlight.get(blob.digest);
     if (raced) return this.join(raced, repo, blob, opts);
-    const done = this.fetchInto(repo, blob, opts).finally(() => this.inFlight.delete(blob.digest));
-    this.inFlight.set(blob.digest, { done, party: opts.party });
-    await done;
+    await this.inFlight.run(blob.digest, async () => {
+      await this.fetchInto(repo, blob, opts);
+      return opts.party;
+    });
     return 'fetched';
   }
 
-  private async join(download: Download, repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<'shared' | 'proved'> {
-    await download.done;
-    if (download.party !== undefined && download.party === opts.party) return 'shared';
+  private async join(download: Promise<string | undefined>, repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<'shared' | 'proved'> {
+    const party = await download;
+    if (party !== undefined && party === opts.party) return 'shared';
     return this.reused(repo, blob, opts, 'shared');
   }
 
