@@ -1,5 +1,6 @@
 import { createCounted, type HeldBytes } from '../policy/quotas.js';
 import { BerthError, describeError, invalidInput } from '../../common/errors.js';
+import { SingleFlight } from '../../common/single-flight.js';
 import type { ImportProgress } from '../client/types.js';
 import { hasCode, imageError } from '../errors.js';
 import { checkDeclaredSize } from './limits.js';
@@ -46,8 +47,15 @@ export const IMPORT_ERROR_PROPERTY = 'berth_import_error';
 export class Importer {
   private readonly imageFetch: ImageFetch;
   private readonly slots: ImportSlots;
+  /**
+   * The background job of each image being imported. A plain map, not a SingleFlight: a job is
+   * never joined (one image id is launched once, its state transition sees to that), drain needs
+   * every job, and the entry goes as the import settles, before the job reads the image back, so
+   * that recoverInterrupted never takes a settled import for a running one.
+   */
   private readonly running = new Map<string, Promise<ImageRecord | null>>();
-  private readonly claiming = new Map<string, Promise<ImageRecord>>();
+  /** Claims under way, keyed by owner and manifest digest. */
+  private readonly claiming = new SingleFlight<ImageRecord>();
 
   constructor(private readonly deps: ImporterDeps) {
     this.imageFetch = new ImageFetch(deps);
@@ -63,13 +71,11 @@ export class Importer {
     checkDeclaredSize(resolved, this.deps.options);
     const owner = opts.owner ?? this.deps.options.defaultProject;
     const key = `${owner}\n${resolved.digest}`;
-    let claim = this.claiming.get(key);
-    if (!claim) {
+    // Concurrent requests for the same content and owner share one claim, so they get one image.
+    const image = await this.claiming.run(key, () => {
       const name = opts.name ?? `${ref.repository}:${ref.tag ?? ref.digest}`;
-      claim = this.claim(resolved, name, owner, opts.visibility ?? 'public').finally(() => this.claiming.delete(key));
-      this.claiming.set(key, claim);
-    }
-    const image = await claim;
+      return this.claim(resolved, name, owner, opts.visibility ?? 'public');
+    });
     return { image, done: this.running.get(image.id) ?? Promise.resolve(image) };
   }
 
