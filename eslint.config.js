@@ -61,7 +61,7 @@ const zones = [
   { target: [...BRIDGE_BELOW_FACES, ...BRIDGE_FACES], from: BRIDGE_WIRING, message: 'glance-bridge: the wiring at the root (app.ts, main.ts, gc.ts, keystone-setup.ts) is imported by no folder of the bridge.' },
   // agent/ networking: the runtime holds a HostNetworking (agent/network/host-networking.ts) and nothing else of it; networking never calls into the runtime.
   { target: './agent/runtime', from: ['./agent/network/docker-networks.ts', './agent/network/docker-plugs.ts', './agent/network/veth.ts'], message: 'agent/runtime/ reaches host networking only through agent/network/host-networking.ts (HostNetworking).' },
-  { target: './agent/network', from: './agent/runtime/docker.ts', message: 'agent/network/ must not import the Docker runtime (agent/runtime/docker.ts): it reads containers through runtime/docker-inspect.ts itself.' },
+  { target: './agent/network', from: ['./agent/runtime/docker.ts', './agent/runtime/docker-images.ts', './agent/runtime/docker-create-body.ts'], message: 'agent/network/ must not import the Docker runtime (agent/runtime/docker.ts and its images and create-body parts): it reads containers through runtime/docker-inspect.ts itself.' },
   // Product code never links test code.
   { target: [...COMPONENTS, './common', './conf', './tools'], from: './test', message: 'Product code must not import test/.' },
 ];

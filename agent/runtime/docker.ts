@@ -1,31 +1,22 @@
-import { Readable } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
 import { readBody } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
-import { untaggedArchive } from '../archive-untag.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
 import { DockerApi, refusal } from './docker-api.js';
+import { createBody, type NetworkAttach, type RestartPolicy } from './docker-create-body.js';
+import { DockerImages } from './docker-images.js';
 import { inspectContainer, toContainerInfo, type DockerContainer } from './docker-inspect.js';
 import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
-import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
 import { readLogFrames } from './log-frames.js';
 import {
-  BERTH_LABEL_PREFIX, containerName, LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, ownedBy, STALE_NETWORK,
+  containerName, LABEL_INSTANCE, ownedBy, STALE_NETWORK,
   type ContainerInfo, type ContainerNetwork, type ContainerRuntime, type ContainerSpec, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
 } from './types.js';
 
+export { createBody, type NetworkAttach, type RestartPolicy } from './docker-create-body.js';
+
 const LIST_INSPECT_WIDTH = 16;
-
-export type RestartPolicy = 'no' | 'unless-stopped';
-
-/**
- * Who connects a container to its project network: `agent` plugs a veth pair into the network's
- * bridge right after each start (fast; eth0 appears just after the guest's first process
- * started), `engine` lets dockerd attach it before the guest starts (with its embedded DNS, which
- * costs 50–95 ms per container). See docs/operator-guide.md.
- */
-export type NetworkAttach = 'agent' | 'engine';
 
 export interface DockerRuntimeOptions {
   hostUrl: string;
@@ -46,9 +37,10 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly api: DockerApi;
   /** Project networks on the engine, and the veth pairs of `network_attach = agent`. */
   private readonly net: HostNetworking;
-  private readonly imageLabels = new Map<string, string[]>();
+  private readonly images: DockerImages;
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
+    this.images = new DockerImages(this.api, opts.loadTimeoutMs);
     this.net = new DockerHostNetworking(this.api, opts.host);
   }
 
@@ -63,16 +55,8 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async hasImage(imageId: string): Promise<boolean> {
-    const res = await this.api.json<{ Id?: string }>({ path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image' });
-    return res.status === 200 && res.body?.Id === imageId;
-  }
-
-  async inspectImage(imageId: string): Promise<ImageInfo | null> {
-    const res = await this.api.json<{ Id?: string; Size?: number }>({ path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image' });
-    if (res.status !== 200 || res.body?.Id !== imageId) return null;
-    return { imageId, sizeBytes: res.body.Size ?? 0 };
-  }
+  hasImage(imageId: string): Promise<boolean> { return this.images.hasImage(imageId); }
+  inspectImage(imageId: string): Promise<ImageInfo | null> { return this.images.inspectImage(imageId); }
 
   async imagesInUse(): Promise<Set<string>> {
     const res = await this.api.json<Array<{ ImageID?: string }>>({ path: '/containers/json', query: { all: 1 }, what: 'list containers' });
@@ -95,57 +79,12 @@ export class DockerRuntime implements ContainerRuntime {
    * Loads an image archive with every name in it removed first (untaggedArchive): whatever store
    * it came from, a load adds an image under its id and never moves a tag on this host.
    */
-  async loadImage(archive: NodeJS.ReadableStream): Promise<string[]> {
-    const download = archive instanceof Readable ? archive : new Readable().wrap(archive);
-    let sourceError: unknown;
-    download.once('error', (err) => { sourceError = err; });
-    const source = untaggedArchive(download);
-    let refusedArchive: unknown;
-    source.once('error', (err) => { if (sourceError === undefined) refusedArchive = err; });
-    let text: string;
-    let status: number;
-    try {
-      const res = await this.api.raw({
-        method: 'POST', path: '/images/load', query: { quiet: 1 }, stream: source,
-        headers: { 'content-type': 'application/x-tar' }, timeoutMs: this.opts.loadTimeoutMs ?? 600_000, what: 'load an image',
-      });
-      status = res.status;
-      text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
-    } catch (err) {
-      if (sourceError !== undefined) throw agentError('IMAGE_FETCH_FAILED', 'image download broke off while loading it into the runtime', {}, sourceError);
-      if (refusedArchive !== undefined) throw refusedArchive;
-      throw err;
-    }
-    // The engine may have answered before the rewrite found what it refuses; what it loaded is
-    // then caught by the caller's image id check, and the refusal is the error to report.
-    if (refusedArchive !== undefined) throw refusedArchive;
-    const problem = streamProblem(status, text);
-    if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${problem}`);
-    return loadedIds(text);
-  }
-
-  async pullImage(reference: string): Promise<string> {
-    const at = reference.lastIndexOf('@');
-    const colon = reference.lastIndexOf(':');
-    // fromImage takes the repository, tag the tag or digest; a colon before the last slash is a port.
-    const [repository, tag] = at > 0 ? [reference.slice(0, at), reference.slice(at + 1)]
-      : colon > reference.lastIndexOf('/') ? [reference.slice(0, colon), reference.slice(colon + 1)] : [reference, 'latest'];
-    const res = await this.api.raw({
-      method: 'POST', path: '/images/create', query: { fromImage: repository, tag },
-      timeoutMs: this.opts.loadTimeoutMs ?? 600_000, what: 'pull an image',
-    });
-    // The answer is a progress stream; a failure after the headers arrives as a message with `error`.
-    const text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
-    const problem = streamProblem(res.status, text);
-    if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not pull ${reference}: ${problem}`, { reference });
-    const pulled = await this.api.json<{ Id?: string }>({ path: `/images/${encodeURIComponent(reference)}/json`, accept: [404], what: 'inspect a pulled image' });
-    if (pulled.status !== 200 || typeof pulled.body?.Id !== 'string') throw agentError('IMAGE_FETCH_FAILED', `container runtime pulled ${reference} but does not have it`, { reference });
-    return pulled.body.Id;
-  }
+  loadImage(archive: NodeJS.ReadableStream): Promise<string[]> { return this.images.loadImage(archive); }
+  pullImage(reference: string): Promise<string> { return this.images.pullImage(reference); }
 
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
     if (spec.network && this.attach === 'agent') await this.checkAddressFree(spec.uuid, spec.network);
-    const inherited = await this.berthLabelsOfImage(spec.imageId);
+    const inherited = await this.images.berthLabelsOfImage(spec.imageId);
     if (inherited === null) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
     const res = await this.api.json<{ Id: string }>({
       method: 'POST', path: '/containers/create', query: { name: containerName(spec.uuid) },
@@ -174,23 +113,6 @@ export class DockerRuntime implements ContainerRuntime {
     // known already; on the default bridge only the engine knows the address (read after start).
     if (!spec.network) return { info: started ? toContainerInfo(started) : vanished(spec.uuid), created: true };
     return { info: startedInfo(spec, createdAt), created: true };
-  }
-
-  /**
-   * The labels under Berth's prefix an image would pass on to its containers; null when the image
-   * is not present. An image id names fixed content, so the answer is kept.
-   */
-  private async berthLabelsOfImage(imageId: string): Promise<string[] | null> {
-    const known = this.imageLabels.get(imageId);
-    if (known) return known;
-    const res = await this.api.json<{ Id?: string; Config?: { Labels?: Record<string, string> | null } }>({
-      path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image',
-    });
-    if (res.status !== 200 || res.body?.Id !== imageId) return null;
-    const keys = Object.keys(res.body.Config?.Labels ?? {}).filter((k) => k.startsWith(BERTH_LABEL_PREFIX));
-    if (this.imageLabels.size >= 4096) this.imageLabels.clear();
-    this.imageLabels.set(imageId, keys);
-    return keys;
   }
 
   /**
@@ -291,35 +213,9 @@ export class DockerRuntime implements ContainerRuntime {
     return readLogFrames(res.body, opts.maxBytes);
   }
 
-  async commit(uuid: string): Promise<string> {
-    // A commit keeps the container's labels in the image: Berth's (instance, project, network,
-    // address) are blanked, so a snapshot neither tells its readers about the instance it came
-    // from nor carries them to the containers made from it.
-    const c = await inspectContainer(this.api, uuid);
-    if (!c) throw instanceNotFound(uuid);
-    const berth = Object.keys(c.Config?.Labels ?? {}).filter((k) => k.startsWith(BERTH_LABEL_PREFIX) && /^[A-Za-z0-9._-]+$/.test(k));
-    const res = await this.api.json<{ Id?: string }>({
-      method: 'POST', path: '/commit',
-      query: { container: containerName(uuid), pause: 'false', ...(berth.length ? { changes: `LABEL ${berth.map((k) => `${k}=""`).join(' ')}` } : {}) },
-      accept: [404], timeoutMs: 600_000, what: 'commit the container',
-    });
-    if (res.status === 404) throw instanceNotFound(uuid);
-    if (typeof res.body?.Id !== 'string') throw agentError('RUNTIME_ERROR', `container runtime gave no image id for the commit of instance ${uuid}`);
-    return res.body.Id;
-  }
-
-  async exportImage(imageId: string): Promise<NodeJS.ReadableStream> {
-    // Docker answers a missing image here with a 500, so ask first.
-    if (!(await this.hasImage(imageId))) throw agentError('IMAGE_NOT_FOUND', 'image to export is not present in the container runtime');
-    const res = await this.api.raw({ path: `/images/${encodeURIComponent(imageId)}/get`, timeoutMs: 600_000, what: 'export an image' });
-    if (res.status === 404) { res.body.resume(); throw agentError('IMAGE_NOT_FOUND', 'image to export is not present in the container runtime'); }
-    if (res.status >= 300) throw refusal('export an image', res.status, (await readBody(res.body, 65536)).toString('utf8'));
-    return res.body;
-  }
-
-  async removeImage(imageId: string): Promise<void> {
-    await this.api.json<unknown>({ method: 'DELETE', path: `/images/${encodeURIComponent(imageId)}`, accept: [404, 409], what: 'remove an image' });
-  }
+  commit(uuid: string): Promise<string> { return this.images.commit(uuid); }
+  exportImage(imageId: string): Promise<NodeJS.ReadableStream> { return this.images.exportImage(imageId); }
+  removeImage(imageId: string): Promise<void> { return this.images.removeImage(imageId); }
 
   listNetworks(): Promise<NetworkInfo[]> { return this.net.list(); }
   createNetwork(spec: NetworkSpec): Promise<boolean> { return this.net.create(spec); }
@@ -347,44 +243,6 @@ export class DockerRuntime implements ContainerRuntime {
   }
 }
 
-/** The Engine API body of a create; exported so that benchmarks can send the same one straight to dockerd. */
-/**
- * `inherited`: the image's labels under Berth's prefix, each overridden with '' unless Berth sets
- * it here (see BERTH_LABEL_PREFIX).
- */
-export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, host: string | undefined, attach: NetworkAttach, inherited: readonly string[] = []): Record<string, unknown> {
-  const net = spec.network;
-  const byEngine = net && attach === 'engine' ? net : undefined;
-  const byAgent = net && attach === 'agent' ? net : undefined;
-  return {
-    Image: spec.imageId,
-    Hostname: spec.hostname,
-    ...(byEngine ? { MacAddress: byEngine.macAddress } : {}),
-    ...(byEngine ? { NetworkingConfig: { EndpointsConfig: { [byEngine.name]: { IPAMConfig: { IPv4Address: byEngine.ipv4 } } } } } : {}),
-    Labels: {
-      ...Object.fromEntries(inherited.map((k) => [k, ''])),
-      [LABEL_INSTANCE]: spec.uuid, [LABEL_PROJECT]: spec.projectId, [LABEL_IMAGE]: spec.glanceImageId, ...(host ? { [LABEL_HOST]: host } : {}),
-      ...(byAgent ? { [LABEL_NETWORK]: byAgent.name, [LABEL_IPV4]: byAgent.ipv4, [LABEL_MAC]: byAgent.macAddress } : {}),
-    },
-    Tty: false,
-    OpenStdin: false,
-    HostConfig: {
-      ...flavorLimits(spec.flavor),
-      Privileged: false,
-      SecurityOpt: ['no-new-privileges'],
-      CapDrop: ['ALL'],
-      CapAdd: [...GUEST_CAPABILITIES],
-      RestartPolicy: { Name: restartPolicy },
-      ...(byEngine ? { NetworkMode: byEngine.name } : {}),
-      // The agent plugs eth0 in after start; the guest's own name resolves to its address.
-      ...(byAgent ? { NetworkMode: 'none', ExtraHosts: [`${spec.hostname}:${byAgent.ipv4}`] } : {}),
-      Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: true })),
-      // Bounded on disk; the console endpoint reads from this log.
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-    },
-  };
-}
-
 function startedInfo(spec: ContainerSpec, createdAt: string): ContainerInfo {
   return {
     uuid: spec.uuid, state: 'running', oomKilled: false, exitCode: null, projectId: spec.projectId, glanceImageId: spec.glanceImageId,
@@ -405,44 +263,5 @@ function addressConflict(err: unknown, spec: ContainerSpec): unknown {
 
 function addressInUse(uuid: string, ipv4: string, cause?: unknown): BerthError {
   return agentError('RUNTIME_ERROR', `address ${ipv4} of instance ${uuid} is already in use on its network`, { uuid, reason: STALE_NETWORK }, cause);
-}
-
-function messageOf(text: string): string | undefined {
-  try {
-    const m = (JSON.parse(text) as { message?: unknown }).message;
-    return typeof m === 'string' ? m : undefined;
-  } catch {
-    return text.trim() ? text.trim().slice(0, 300) : undefined;
-  }
-}
-
-/**
- * The image ids a load reports: an untagged image is reported as `Loaded image ID: sha256:…`
- * (moby image/tar/load.go), one message per image.
- */
-function loadedIds(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    let msg: { stream?: unknown };
-    try { msg = JSON.parse(line) as typeof msg; } catch { continue; }
-    const m = typeof msg.stream === 'string' ? /^Loaded image ID: (sha256:[0-9a-f]{64})\s*$/.exec(msg.stream) : null;
-    if (m) out.push(m[1]!);
-  }
-  return out;
-}
-
-/**
- * What went wrong in a load or pull: an error status with its message, or, since those answers
- * are streams of JSON messages sent after a 200, a message carrying `error`.
- */
-function streamProblem(status: number, text: string): string | undefined {
-  if (status >= 300) return messageOf(text) ?? `HTTP ${status}`;
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    let msg: { error?: unknown; errorDetail?: { message?: unknown } };
-    try { msg = JSON.parse(line) as typeof msg; } catch { continue; }
-    if (msg.error !== undefined || msg.errorDetail !== undefined) return String(msg.errorDetail?.message ?? msg.error);
-  }
-  return undefined;
 }
 
