@@ -20,7 +20,10 @@ export function backoffDelay(attempt: number, o: BackoffOptions): number {
 /** Jitter over the upper half of the doubled delay. */
 export const UPPER_HALF_JITTER = [0.5, 1] as const;
 
-/** backoffDelay with jitter over its upper half; kept for callers that pass the three numbers. */
+/**
+ * backoffDelay with jitter over its upper half, taking the three numbers. No product code calls it
+ * any more (callers pass UPPER_HALF_JITTER to backoffDelay); the kit's unit test still does.
+ */
 export function jitteredBackoff(baseMs: number, attempt: number, maxMs: number): number {
   return backoffDelay(attempt, { baseMs, maxMs, jitter: UPPER_HALF_JITTER });
 }
