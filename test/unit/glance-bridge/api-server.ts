@@ -3,6 +3,7 @@ import type Koa from 'koa';
 import { createApp, type AppDeps } from '../../../glance-bridge/app.js';
 import type { Harness } from './harness.js';
 import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessFetch, isInProcess, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 
 export interface CallResult { status: number; headers: Headers; json: any; bytes: Buffer }
 
@@ -11,14 +12,20 @@ export function appOver(h: Harness, extra: Partial<AppDeps> = {}): Koa {
   return createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth', ...extra });
 }
 
-/** appOver on a loopback port (uploads need a real request stream). */
-export async function startApiServer(h: Harness, extra: Partial<AppDeps> = {}): Promise<{ base: string; close(): Promise<void> }> {
+/** appOver served in-process: no socket, yet uploads still arrive as a real request stream. */
+export async function startApiServer(h: Harness, extra: Partial<AppDeps> = {}): Promise<InProcessServer> {
+  return serveInProcess(appOver(h, extra).callback());
+}
+
+/** appOver on a loopback port: only for tests of an HTTP client, which must open a connection. */
+export async function startApiServerOnLoopback(h: Harness, extra: Partial<AppDeps> = {}): Promise<{ base: string; close(): Promise<void> }> {
   return serveOnLoopback(appOver(h, extra).callback());
 }
 
+/** A request to `base` (in-process, or a loopback server for client tests), the response collected. */
 export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> {
   const raw = body === undefined ? undefined : Buffer.isBuffer(body) ? new Uint8Array(body) : typeof body === 'string' ? body : JSON.stringify(body);
-  const res = await fetch(`${base}${path}`, {
+  const res = await (isInProcess(base) ? inProcessFetch : fetch)(`${base}${path}`, {
     method,
     headers: { ...(raw !== undefined ? { 'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json' } : {}), ...headers },
     ...(raw !== undefined ? { body: raw } : {}),

@@ -4,7 +4,7 @@ import { imageServiceConformance } from '../../conformance/image-service.js';
 import { buildDockerArchive } from '../../fakes/docker-archive.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { buildImage } from '../../fakes/image-builder.js';
-import { call, startApiServer } from './api-server.js';
+import { call, startApiServerOnLoopback } from './api-server.js';
 import { REPO, createHarness } from './harness.js';
 
 imageServiceConformance('fake', async () => {
@@ -27,7 +27,7 @@ imageServiceConformance('fake', async () => {
 /** The HTTP client on the image service's app over a SQLite store and the fake registry. */
 imageServiceConformance('HTTP client on the image service app', async () => {
   const h = await createHarness();
-  const server = await startApiServer(h);
+  const server = await startApiServerOnLoopback(h);
   return {
     images: createImageClient({ url: server.base, pollIntervalMs: 20 }),
     addMember: async (id, member) => {

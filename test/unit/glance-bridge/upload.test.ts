@@ -7,7 +7,7 @@ import { BerthError } from '../../../common/errors.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import { collectUnreferencedBlobs } from '../../../glance-bridge/gc.js';
 import { buildDockerSave, buildImage, tarOf } from '../../fakes/image-builder.js';
-import { call, startApiServer } from './api-server.js';
+import { call, startApiServer, startApiServerOnLoopback } from './api-server.js';
 import { createHarness, type Harness } from './harness.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -181,7 +181,7 @@ describe('glance-bridge HTTP client uploadImage', () => {
   let api: { base: string; close(): Promise<void> };
   beforeEach(async () => {
     h = await createHarness({ maxImageBytes: 64 * 1024 });
-    api = await startApiServer(h);
+    api = await startApiServerOnLoopback(h);
   });
   afterEach(async () => {
     await api.close();
