@@ -5,7 +5,7 @@ import { silentLogger } from '../../../common/log.js';
 import { createApp } from '../../../glance-bridge/app.js';
 import { JSON_PATCH_TYPE } from '../../../glance-bridge/api/patch.js';
 import { buildImage, type BuiltImage } from '../../fakes/image-builder.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { call } from './api-server.js';
 import { createHarness, REPO, type Harness } from './harness.js';
 
@@ -17,7 +17,7 @@ const props = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i)
 
 describe('glance-bridge per-image and per-service limits', () => {
   let h: Harness;
-  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
+  let server: InProcessServer;
   let base: string;
   let go = (): void => undefined;
 
@@ -26,7 +26,7 @@ describe('glance-bridge per-image and per-service limits', () => {
     h = await createHarness(importLimits);
     const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 1024 * 1024, defaultProject: 'berth',
       ...(propertyQuota !== undefined ? { propertyQuota } : {}) });
-    server = await serveOnLoopback(app.callback());
+    server = serveInProcess(app.callback());
     base = server.base;
   }
   afterEach(async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { BerthError } from '../../../common/errors.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import { buildImage } from '../../fakes/image-builder.js';
+import { serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
@@ -15,13 +16,13 @@ const PATCH = { 'content-type': 'application/openstack-images-v2.1-json-patch' }
 /** Glance's default policy on the image API (policy/glance-policy.ts), and imports that never cross projects. */
 describe('glance-bridge image policy', () => {
   let h: Harness;
-  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
+  let server: InProcessServer;
   let base: string;
 
   beforeEach(async () => {
     h = await createHarness();
     const app = appOver(h);
-    server = await serveOnLoopback(app.callback());
+    server = serveInProcess(app.callback());
     base = server.base;
   });
   afterEach(async () => {
@@ -198,13 +199,19 @@ describe('glance-bridge image policy', () => {
 
     it('lets the operator\'s image client act as admin of a noauth bridge by its roles option', async () => {
       h.registry.addImage(REPO, 'v1', await buildImage());
-      const plain = await createImageClient({ url: base, pollIntervalMs: 10 }).importImage(SOURCE);
-      assert.deepEqual([plain.owner, plain.visibility], ['berth', 'shared']);
-      const operator = createImageClient({ url: base, roles: ['admin'], pollIntervalMs: 10 });
-      const image = await operator.createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' });
-      assert.equal(image.visibility, 'public');
-      await assert.rejects(createImageClient({ url: base }).createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' }),
-        (e: BerthError) => e.code === 'IMAGE_FORBIDDEN');
+      // The image client is under test here: it needs a port to connect to.
+      const loopback = await serveOnLoopback(appOver(h).callback());
+      try {
+        const plain = await createImageClient({ url: loopback.base, pollIntervalMs: 10 }).importImage(SOURCE);
+        assert.deepEqual([plain.owner, plain.visibility], ['berth', 'shared']);
+        const operator = createImageClient({ url: loopback.base, roles: ['admin'], pollIntervalMs: 10 });
+        const image = await operator.createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' });
+        assert.equal(image.visibility, 'public');
+        await assert.rejects(createImageClient({ url: loopback.base }).createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' }),
+          (e: BerthError) => e.code === 'IMAGE_FORBIDDEN');
+      } finally {
+        await loopback.close();
+      }
     });
 
     it('keeps concurrent imports of one content by two projects apart', async () => {

@@ -7,7 +7,7 @@ import { incomingAuth } from '../../../glance-bridge/keystone-setup.js';
 import { createRegistryApp } from '../../../glance-bridge/registry-endpoint/registry-app.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
@@ -21,8 +21,8 @@ const KEYSTONE_USERS = [
 describe('glance-bridge with auth_strategy = keystone', () => {
   let ks: Awaited<ReturnType<typeof fakeKeystone>>;
   let h: Harness;
-  let api: Awaited<ReturnType<typeof serveOnLoopback>>;
-  let registry: Awaited<ReturnType<typeof serveOnLoopback>>;
+  let api: InProcessServer;
+  let registry: InProcessServer;
   const tok = (user: string) => ({ 'x-auth-token': ks.issue(user) });
 
   beforeEach(async () => {
@@ -31,8 +31,8 @@ describe('glance-bridge with auth_strategy = keystone', () => {
     const session = keystoneSession({ auth_url: ks.url, username: 'glance', password: 'gl', project_name: 'service', user_domain_name: 'Default', project_domain_name: 'Default', region_name: '' });
     const validator = tokenValidator({ authUrl: ks.url, session });
     const app = appOver(h, { auth: { validator, authUri: ks.url } });
-    api = await serveOnLoopback(app.callback());
-    registry = await serveOnLoopback(createRegistryApp({ images: h.images, blobs: h.blobs, log: silentLogger(), validator }).app.callback());
+    api = serveInProcess(app.callback());
+    registry = serveInProcess(createRegistryApp({ images: h.images, blobs: h.blobs, log: silentLogger(), validator }).app.callback());
   });
   afterEach(async () => {
     await api.close();

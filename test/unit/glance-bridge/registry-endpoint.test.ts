@@ -5,12 +5,12 @@ import { MANIFEST_DIGEST_PROPERTY } from '../../../glance-bridge/client/types.js
 import { createRegistryApp, type RegistryEndpointStats } from '../../../glance-bridge/registry-endpoint/registry-app.js';
 import { buildImage, sha256 } from '../../fakes/image-builder.js';
 import { call } from './api-server.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 describe('glance-bridge read-only registry endpoint', () => {
   let h: Harness;
-  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
+  let server: InProcessServer;
   let base: string;
   let stats: RegistryEndpointStats;
 
@@ -18,7 +18,7 @@ describe('glance-bridge read-only registry endpoint', () => {
     h = await createHarness();
     const created = createRegistryApp({ images: h.images, blobs: h.blobs, log: silentLogger() });
     stats = created.stats;
-    server = await serveOnLoopback(created.app.callback());
+    server = serveInProcess(created.app.callback());
     base = server.base;
   });
   afterEach(async () => {

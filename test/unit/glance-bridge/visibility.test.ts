@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { appOver, call } from './api-server.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessFetch, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { createHarness, type Harness } from './harness.js';
 
 const as = (project: string, admin = false): Record<string, string> => ({ 'x-project-id': project, ...(admin ? { 'x-roles': 'member,admin' } : {}) });
@@ -11,13 +11,13 @@ const ADMIN = as('ops', true);
 
 describe('glance-bridge visibility, members and project quotas', () => {
   let h: Harness;
-  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
+  let server: InProcessServer;
   let base: string;
 
   async function start(quotas = { maxImages: 0, maxBytes: 0 }): Promise<void> {
     h = await createHarness();
     const app = appOver(h, { quotas });
-    server = await serveOnLoopback(app.callback());
+    server = serveInProcess(app.callback());
     base = server.base;
   }
   afterEach(async () => {
@@ -174,7 +174,7 @@ describe('glance-bridge visibility, members and project quotas', () => {
       assert.match(refused.json.error.message, /exceeds the quota: The size of the data 600 will exceed the limit\. 400 bytes remaining\./);
       assert.equal((await call(base, 'GET', `/v2/images/${second}`, undefined, ALICE)).json.status, 'queued');
       // Chunked, so no Content-Length: the stream is cut at the quota.
-      const res = await fetch(`${base}/v2/images/${second}/file`, {
+      const res = await inProcessFetch(`${base}/v2/images/${second}/file`, {
         method: 'PUT', headers: { ...ALICE, 'content-type': 'application/octet-stream' }, duplex: 'half',
         body: new ReadableStream({ start(c) { c.enqueue(new Uint8Array(300)); c.enqueue(new Uint8Array(300)); c.close(); } }),
       } as RequestInit);
