@@ -5,6 +5,7 @@ import { createApp, createImageServiceMetrics, measureImports, type ImageService
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { ReadinessCheck } from '../../../common/status.js';
 import { buildImage } from '../../fakes/image-builder.js';
+import { inProcessFetch as fetch, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
@@ -15,7 +16,8 @@ function sample(text: string, key: string): number | undefined {
 
 describe('glance-bridge /metrics, /healthz, /readyz and request ids', () => {
   let h: Harness;
-  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
+  let server: InProcessServer;
+  let app: ReturnType<typeof createApp>;
   let base: string;
   let metrics: ImageServiceMetrics;
   let logged: Record<string, unknown>[];
@@ -32,11 +34,11 @@ describe('glance-bridge /metrics, /healthz, /readyz and request ids', () => {
       { name: 'database', probe: async () => { await h.db.query('SELECT 1'); } },
       { name: 'blob_store', probe: async () => { if (blobDown) throw new Error('EROFS: read-only file system'); } },
     ];
-    const app = createApp({
+    app = createApp({
       images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: pino({ level: 'debug' }, sink),
       maxBodyBytes: 65536, defaultProject: 'berth', metrics, readiness,
     });
-    server = await serveOnLoopback(app.callback());
+    server = serveInProcess(app.callback());
     base = server.base;
   });
   afterEach(async () => {
@@ -48,10 +50,17 @@ describe('glance-bridge /metrics, /healthz, /readyz and request ids', () => {
 
   it('counts an import, a cache hit, a rejected import, a download with its bytes and an upload', async () => {
     h.registry.addImage(REPO, 'v1', await buildImage());
-    const client = createImageClient({ url: base });
-    const image = await client.importImage(SOURCE, { name: 'app' });
-    await client.importImage(SOURCE, { name: 'again' });
-    await assert.rejects(client.importImage('docker://registry.test:5000/team/absent:v1'));
+    // The imports go through the image client, which needs a port to connect to.
+    const loopback = await serveOnLoopback(app.callback());
+    const client = createImageClient({ url: loopback.base });
+    let image;
+    try {
+      image = await client.importImage(SOURCE, { name: 'app' });
+      await client.importImage(SOURCE, { name: 'again' });
+      await assert.rejects(client.importImage('docker://registry.test:5000/team/absent:v1'));
+    } finally {
+      await loopback.close();
+    }
     const file = await fetch(`${base}/v2/images/${image.id}/file`);
     const bytes = Buffer.from(await file.arrayBuffer());
     const queued = await (await fetch(`${base}/v2/images`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'up', container_format: 'bare', disk_format: 'raw' }) })).json() as { id: string };
