@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BerthError } from '../../../common/errors.js';
 import { StorageReservations } from '../../../glance-bridge/store/reservations.js';
 import { buildImage } from '../../fakes/image-builder.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessRequest, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
@@ -17,7 +16,7 @@ const ALICE = { 'x-project-id': 'alice' };
  */
 function heldUpload(base: string, id: string, size: number, release: Promise<void>, chunked = false): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(`${base}/v2/images/${id}/file`, {
+    const req = inProcessRequest(`${base}/v2/images/${id}/file`, {
       method: 'PUT',
       headers: { ...ALICE, 'content-type': 'application/octet-stream', ...(chunked ? {} : { 'content-length': String(size) }) },
     });
@@ -71,13 +70,13 @@ describe('glance-bridge quota races: concurrent uploads and imports share one qu
 
   describe('over HTTP', () => {
     let h: Harness;
-    let server: Awaited<ReturnType<typeof serveOnLoopback>>;
+    let server: InProcessServer;
     let base: string;
 
     async function start(quotas: { maxImages: number; maxBytes: number }): Promise<void> {
       h = await createHarness();
       const app = appOver(h, { quotas });
-      server = await serveOnLoopback(app.callback());
+      server = serveInProcess(app.callback());
       base = server.base;
     }
     afterEach(async () => {
