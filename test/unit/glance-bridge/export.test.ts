@@ -10,6 +10,7 @@ import { exportImage, SOURCE_DIGEST_PROPERTY, SOURCE_IMAGE_PROPERTY } from '../.
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
+import { serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
@@ -17,13 +18,14 @@ import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 /**
  * Bridge A (noauth, holding an imported image) exports into bridge B, which plays the cloud's
  * Glance with Keystone auth on; an agent-side image client with `[glance]` credentials then
- * boots from B. Both bridges are real apps on loopback; Keystone is the fake.
+ * boots from B. B is on loopback, as the image clients under test must connect to it; A is called
+ * in-process; Keystone is the fake.
  */
 describe('glance-bridge export into a Keystone-protected Glance', () => {
   let ks: Awaited<ReturnType<typeof fakeKeystone>>;
   let a: Harness;
   let b: Harness;
-  let apiA: Awaited<ReturnType<typeof serveOnLoopback>>;
+  let apiA: InProcessServer;
   let apiB: Awaited<ReturnType<typeof serveOnLoopback>>;
   const catalog: Record<string, string> = {};
   let glanceCreds: KeystoneCredentials;
@@ -45,7 +47,7 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
     apiB = await serveOnLoopback(appB.callback());
     catalog.image = apiB.base;
     target = createImageClient({ url: apiB.base, keystone: glanceCreds });
-    apiA = await serveOnLoopback(appOver(a, { exportTarget: target }).callback());
+    apiA = serveInProcess(appOver(a, { exportTarget: target }).callback());
     a.registry.addImage(REPO, 'v1', await buildImage({}));
     imageId = (await a.importer.importImage(SOURCE)).id;
   });
@@ -123,7 +125,7 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
     assert.equal(res.json.error.code, 'IMAGE_INVALID_STATE');
     assert.equal((await call(apiA.base, 'POST', `/v2/images/${imageId}/actions/export`, { visibility: 'secret' })).status, 400);
     const bare = appOver(a);
-    const plain = await serveOnLoopback(bare.callback());
+    const plain = serveInProcess(bare.callback());
     try {
       const none = await call(plain.base, 'POST', `/v2/images/${imageId}/actions/export`);
       assert.equal(none.status, 409);
