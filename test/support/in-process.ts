@@ -138,10 +138,19 @@ function lookup(url: URL): Server {
   return server;
 }
 
-/** A client request to the in-process listener at `url`'s origin (see `serveInProcess`). */
-export function inProcessRequest(url: string | URL, opts: { method?: string; headers?: Record<string, string> } = {}): ClientRequest {
+type RequestOpts = { method?: string; headers?: Record<string, string> };
+
+/**
+ * A client request to the in-process listener at `url`'s origin (see `serveInProcess`), called
+ * as `http.request(url[, options][, onResponse])` is; write the body, then `end()` it.
+ */
+export function inProcessRequest(url: string | URL, opts?: RequestOpts | ((res: IncomingMessage) => void), onResponse?: (res: IncomingMessage) => void): ClientRequest {
   const u = new URL(String(url));
-  return open(lookup(u), u, opts.method ?? 'GET', opts.headers ?? {});
+  const options = typeof opts === 'function' ? {} : opts ?? {};
+  const callback = typeof opts === 'function' ? opts : onResponse;
+  const req = open(lookup(u), u, options.method ?? 'GET', options.headers ?? {});
+  if (callback) req.once('response', callback);
+  return req;
 }
 
 /**

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { PassThrough } from 'node:stream';
 import Koa from 'koa';
 import sinon from 'sinon';
@@ -7,7 +6,7 @@ import { agentError } from '../../../agent/client/errors.js';
 import { BerthError, commonError } from '../../../common/errors.js';
 import { errorMiddleware, logAppErrors } from '../../../common/koa.js';
 import type { Logger } from '../../../common/log.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessFetch, inProcessRequest, serveInProcess } from '../../support/in-process.js';
 
 function fakeLog(): Logger & { debug: sinon.SinonSpy; error: sinon.SinonSpy } {
   return { debug: sinon.spy(), error: sinon.spy(), info: sinon.spy(), warn: sinon.spy() } as unknown as Logger & { debug: sinon.SinonSpy; error: sinon.SinonSpy };
@@ -28,7 +27,7 @@ function streamingApp(log: Logger, then: (body: PassThrough) => void): Koa {
 
 async function getAndHangUp(base: string): Promise<void> {
   await new Promise<void>((resolve) => {
-    const req = request(`${base}/blob`, (res) => res.once('data', () => { req.destroy(); resolve(); }));
+    const req = inProcessRequest(`${base}/blob`, (res) => res.once('data', () => { req.destroy(); resolve(); }));
     req.on('error', () => resolve());
     req.end();
   });
@@ -38,7 +37,7 @@ describe('common logAppErrors', () => {
   it('logs a client hanging up during a streamed response at debug, not as an error nor on stderr', async () => {
     const log = fakeLog();
     const stderr = sinon.spy(process.stderr, 'write');
-    const server = await serveOnLoopback(streamingApp(log, () => undefined).callback());
+    const server = serveInProcess(streamingApp(log, () => undefined).callback());
     try {
       await getAndHangUp(server.base);
       for (let i = 0; i < 50 && !log.debug.called; i++) await new Promise((r) => setTimeout(r, 20));
@@ -54,10 +53,10 @@ describe('common logAppErrors', () => {
 
   it('logs any other failure of a response body as an error', async () => {
     const log = fakeLog();
-    const server = await serveOnLoopback(streamingApp(log, (body) => body.destroy(new Error('disk read failed'))).callback());
+    const server = serveInProcess(streamingApp(log, (body) => body.destroy(new Error('disk read failed'))).callback());
     try {
       await new Promise<void>((resolve) => {
-        const req = request(`${server.base}/blob`, (res) => { res.resume(); res.on('close', () => resolve()); res.on('error', () => resolve()); });
+        const req = inProcessRequest(`${server.base}/blob`, (res) => { res.resume(); res.on('close', () => resolve()); res.on('error', () => resolve()); });
         req.on('error', () => resolve());
         req.end();
       });
@@ -76,9 +75,9 @@ describe('common errorMiddleware', () => {
     const app = new Koa();
     app.use(errorMiddleware(fakeLog()));
     app.use(() => { throw err; });
-    const server = await serveOnLoopback(app.callback());
+    const server = serveInProcess(app.callback());
     try {
-      const res = await fetch(`${server.base}/x`);
+      const res = await inProcessFetch(`${server.base}/x`);
       return { status: res.status, body: await res.json() as { error: { code: string; message: string } } };
     } finally {
       await server.close();
