@@ -1,0 +1,104 @@
+import { strict as assert } from 'node:assert';
+import net from 'node:net';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ROOT } from '../../support/fixtures.js';
+
+/**
+ * Unit tests open no listening sockets: an app is tested through its request listener
+ * (`app.callback()`) with test/support/in-process.ts. Loaded with the other unit files, this
+ * file wraps `net.Server.prototype.listen` (http, https and net servers all come through it),
+ * records which test file asked for a port, and fails the run in a root `after` hook when a
+ * file not listed below did.
+ *
+ * A file stays here only where a socket is the point: an HTTP client under test (the agent
+ * client, the image client, the registry client, the Keystone session and token validator, the
+ * CLI's Glance client, the web-download fetcher) opens a real connection to a stub server; the
+ * product offers no seam to hand it an in-process connection.
+ */
+export const ALLOWED: Record<string, string> = {
+  // The agent harness (test/unit/agent/harness.ts) serves the agent for its HTTP client, which
+  // nearly every test of these files drives; its `raw` requests go in-process.
+  'test/unit/agent/agent-client-conformance.test.ts': 'agent HTTP client conformance against the agent app',
+  'test/unit/agent/app.test.ts': 'the agent HTTP client drives the agent app (harness)',
+  'test/unit/agent/app-input.test.ts': 'the agent HTTP client (harness), and a refused connection is retried',
+  'test/unit/agent/config-drive.test.ts': 'the agent HTTP client drives the agent app (harness)',
+  'test/unit/agent/create-caching.test.ts': 'the agent HTTP client drives the agent app (harness)',
+  'test/unit/agent/metrics-openapi.test.ts': 'the agent HTTP client drives the agent app (harness)',
+  'test/unit/agent/networks.test.ts': 'the agent HTTP client drives the agent app (harness)',
+  'test/unit/agent/snapshot.test.ts': 'the agent HTTP client drives the agent app (harness)',
+  'test/unit/agent/snapshot-glance.test.ts': 'the agent HTTP client drives the agent app (harness)',
+  'test/unit/agent/stats-images.test.ts': 'the agent HTTP client drives the agent app (harness)',
+  'test/unit/agent/client-token.test.ts': 'the agent HTTP client against a stub server',
+  'test/unit/agent/keystone-auth.test.ts': 'the agent HTTP client, and Keystone auth against the fake Keystone server',
+  'test/unit/agent/request-id.test.ts': 'the agent HTTP client sends the request id',
+  'test/unit/cli/os-cloud.test.ts': 'the CLI\'s Glance client against a stub server, Keystone against the fake Keystone server',
+  'test/unit/common/keystone.test.ts': 'the Keystone session and token validator against the fake Keystone server',
+  'test/unit/glance-bridge/api.test.ts': 'every test drives the bridge through its HTTP image client',
+  'test/unit/glance-bridge/blob-declared-size.test.ts': 'the registry blob client against a stub server',
+  'test/unit/glance-bridge/export.test.ts': 'the export\'s image client connects to bridge B; the fake Keystone server',
+  'test/unit/glance-bridge/image-policy.test.ts': 'one test drives the bridge through its HTTP image client',
+  'test/unit/glance-bridge/image-service-conformance.test.ts': 'the HTTP image client\'s conformance against the bridge',
+  'test/unit/glance-bridge/keystone-auth.test.ts': 'the bridge validates tokens against the fake Keystone server',
+  'test/unit/glance-bridge/registry-client-conformance.test.ts': 'the registry client\'s conformance against the registry endpoint',
+  'test/unit/glance-bridge/registry-destinations.test.ts': 'the registry client against stub registries, TLS and ports included',
+  'test/unit/glance-bridge/registry-retry.test.ts': 'the registry client\'s retries against a stub server',
+  'test/unit/glance-bridge/status-metrics.test.ts': 'one test imports through the HTTP image client',
+  'test/unit/glance-bridge/upload.test.ts': 'the HTTP image client\'s uploadImage',
+  'test/unit/glance-bridge/web-download.test.ts': 'the web-download fetcher against a stub origin server',
+};
+
+const SELF = 'test/unit/repo/no-listening-sockets.test.ts';
+
+/** The innermost unit test file named in a stack, relative to the repository root. */
+export function testFileOf(stack: string): string | undefined {
+  for (const m of stack.matchAll(/(?:file:\/\/)?(\/[^\s():]+\.test\.ts)/g)) {
+    const path = m[1]!.startsWith('/') && m[0].startsWith('file://') ? fileURLToPath(`file://${m[1]}`) : m[1]!;
+    const file = relative(ROOT, path);
+    if (file.startsWith('test/unit/') && file !== SELF) return file;
+  }
+  return undefined;
+}
+
+const listened = new Map<string, number>();
+const ran = new Set<string>();
+let current: string | undefined;
+const original = net.Server.prototype.listen;
+
+net.Server.prototype.listen = function listen(this: net.Server, ...args: unknown[]) {
+  const file = testFileOf(new Error().stack ?? '') ?? current ?? '(a file not known)';
+  listened.set(file, (listened.get(file) ?? 0) + 1);
+  return (original as (...a: unknown[]) => net.Server).apply(this, args);
+} as typeof net.Server.prototype.listen;
+
+// Root hooks: outside any describe, so they apply to every unit test file.
+beforeEach(function noteTheTestFile() {
+  current = this.currentTest?.file ? relative(ROOT, this.currentTest.file) : undefined;
+  if (current) ran.add(current);
+});
+
+after(function unitTestsOpenNoListeningSocketsOutsideTheAllowedList() {
+  net.Server.prototype.listen = original;
+  const offenders = [...listened.keys()].filter((f) => !(f in ALLOWED)).map((f) => `${f} (${listened.get(f)} listen calls)`);
+  assert.deepEqual(offenders, [], 'these unit test files open listening sockets: test the app through app.callback() with test/support/in-process.ts, or list the file with the reason a socket is needed');
+  // A file that ran and no longer listens leaves the list.
+  const stale = Object.keys(ALLOWED).filter((f) => ran.has(f) && !listened.has(f));
+  assert.deepEqual(stale, [], 'these files no longer open sockets: remove them from ALLOWED');
+});
+
+describe('unit tests open no listening sockets', () => {
+  it('names the unit test file that asked for a port, whether the stack gives paths or file URLs', () => {
+    const inner = `${ROOT}/test/unit/glance-bridge/x.test.ts`;
+    assert.equal(testFileOf(`Error\n    at listen (${ROOT}/${SELF}:1:1)\n    at serveOnLoopback (${ROOT}/test/support/loopback.ts:7:3)\n    at Context.<anonymous> (${inner}:3:9)`), 'test/unit/glance-bridge/x.test.ts');
+    assert.equal(testFileOf(`Error\n    at async Context.<anonymous> (file://${inner}:3:9)`), 'test/unit/glance-bridge/x.test.ts');
+    assert.equal(testFileOf(`Error\n    at Server.listen (node:net:1:1)`), undefined);
+  });
+
+  it('lists each allowed file with its reason, and only files that exist', async () => {
+    const { existsSync } = await import('node:fs');
+    for (const [file, why] of Object.entries(ALLOWED)) {
+      assert.ok(existsSync(`${ROOT}/${file}`), file);
+      assert.ok(why.length > 10, file);
+    }
+  });
+});
