@@ -99,10 +99,14 @@ export function isInProcess(base: string): boolean {
 }
 let seq = 0;
 
+const byListener = new WeakMap<RequestListener, Server>();
+
 function serverFor(listener: RequestListener | Server): Server {
   if (listener instanceof Server) return listener;
   // An http.Server that is never listened on: it only parses what arrives on the in-memory ends.
-  return new Server(listener);
+  let server = byListener.get(listener);
+  if (!server) byListener.set(listener, server = new Server(listener));
+  return server;
 }
 
 /** A client request over a fresh in-memory connection to `server`. */

@@ -11,6 +11,7 @@ import { silentLogger } from '../../../common/log.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildDockerArchive } from '../../fakes/docker-archive.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
+import { inject } from '../../support/in-process.js';
 
 export const TOKEN = 'test-token-0123456789';
 
@@ -27,7 +28,10 @@ export interface AgentHarness {
   close(): Promise<void>;
 }
 
-/** The agent app over fakes, listening on an ephemeral loopback port. */
+/**
+ * The agent app over fakes. `raw` requests reach it in-process; `client` (the agent's HTTP client,
+ * under test in most agent files) needs a port, so the app also listens on loopback.
+ */
 export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Promise<AgentHarness> {
   const runtime = new FakeContainerRuntime();
   const store = new FakeImageService();
@@ -39,7 +43,8 @@ export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Prom
     runtime, images: store, token: TOKEN, log: silentLogger(), maxBodyBytes: 4096, stopTimeout: 1,
     statePath, injectSshKeys: opts.injectSshKeys ?? false, subnetPool: '10.99.0.0/22', subnetPrefix: 24,
   });
-  const server = http.createServer(app.callback());
+  const listener = app.callback();
+  const server = http.createServer(listener);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
@@ -50,7 +55,7 @@ export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Prom
       image_id: imageId, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'vm-1', hostname: 'vm-1',
       project_id: 'demo', user_id: 'alice', metadata: { role: 'test' }, user_data: null, key_data: null, fixed_ip: null, ...overrides,
     }),
-    raw: (method, path, opts = {}) => rawRequest(port, method, path, opts),
+    raw: (method, path, opts = {}) => rawRequest(listener, method, path, opts),
     close: async () => {
       await new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); });
       rmSync(statePath, { recursive: true, force: true });
@@ -58,24 +63,15 @@ export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Prom
   };
 }
 
-function rawRequest(port: number, method: string, path: string, opts: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: unknown }> {
+async function rawRequest(listener: http.RequestListener, method: string, path: string, opts: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: unknown }> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
   if (opts.body !== undefined) headers['content-type'] ??= 'application/json';
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text;
-        try { body = text ? JSON.parse(text) : undefined; } catch { /* not JSON: compared as text */ }
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
+  const res = await inject(listener, { method, path, headers, ...(opts.body !== undefined ? { body: opts.body } : {}) });
+  const text = res.text();
+  let body: unknown = text;
+  try { body = text ? JSON.parse(text) : undefined; } catch { /* not JSON: compared as text */ }
+  return { status: res.status, body };
 }
 
 export const errorCode = (body: unknown): string | undefined => (body as { error?: { code?: string } } | undefined)?.error?.code;
