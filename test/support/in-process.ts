@@ -100,6 +100,8 @@ export function isInProcess(base: string): boolean {
 let seq = 0;
 
 const byListener = new WeakMap<RequestListener, Server>();
+/** The server ends of a server's in-memory connections still open: `close()` tears them down. */
+const connections = new WeakMap<Server, Set<PipeEnd>>();
 
 function serverFor(listener: RequestListener | Server): Server {
   if (listener instanceof Server) return listener;
@@ -112,6 +114,10 @@ function serverFor(listener: RequestListener | Server): Server {
 /** A client request over a fresh in-memory connection to `server`. */
 function open(server: Server, url: URL, method: string, headers: Record<string, string>): ClientRequest {
   const [client, end] = pipePair();
+  let live = connections.get(server);
+  if (!live) connections.set(server, live = new Set());
+  live.add(end);
+  end.once('close', () => live.delete(end));
   server.emit('connection', end);
   return httpRequest({
     method, path: `${url.pathname}${url.search}`, host: url.hostname, port: 80, defaultPort: 80, headers,
@@ -130,7 +136,7 @@ export function serveInProcess(listener: RequestListener | Server): InProcessSer
     fetch: (input, init) => inProcessFetch(new URL(String(input), base), init),
     async close() {
       servers.delete(base);
-      server.closeAllConnections();
+      for (const end of connections.get(server) ?? []) end.destroy();
     },
   };
 }

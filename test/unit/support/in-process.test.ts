@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import Koa from 'koa';
-import { inject, inProcessFetch, serveInProcess } from '../../support/in-process.js';
+import { inject, inProcessFetch, inProcessRequest, serveInProcess } from '../../support/in-process.js';
 
 describe('test support: in-process HTTP', () => {
   it('gives koa a request with method, url, headers, a loopback peer and plain HTTP', async () => {
@@ -51,5 +51,21 @@ describe('test support: in-process HTTP', () => {
     assert.equal(await (await server.fetch('/s')).text(), 'one,two');
     await server.close();
     await assert.rejects(inProcessFetch(`${server.base}/s`), /no in-process listener/);
+  });
+
+  it('tears down the connections still open when the server is closed', async () => {
+    const app = new Koa();
+    app.use((ctx) => { const body = new PassThrough(); body.write('first'); ctx.body = body; });
+    const server = serveInProcess(app.callback());
+    const ended = new Promise<string>((resolve) => {
+      const req = inProcessRequest(`${server.base}/hang`, (res) => {
+        res.once('data', () => void server.close());
+        res.on('error', () => resolve('error'));
+        res.on('close', () => resolve('close'));
+      });
+      req.on('error', () => resolve('error'));
+      req.end();
+    });
+    assert.ok(['close', 'error'].includes(await ended));
   });
 });
