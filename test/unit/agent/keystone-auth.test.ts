@@ -12,6 +12,7 @@ import { loadConfig } from '../../../conf/load.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
+import { inject } from '../../support/in-process.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 
 const TOKEN = 'bearer-token-0123456789';
@@ -30,7 +31,7 @@ describe('agent: [agent] auth_strategy', () => {
     },
   });
 
-  /** An agent over fakes with the strategy's auth, and a fetch helper for raw requests. */
+  /** An agent over fakes with the strategy's auth, and a helper for raw requests. */
   async function agentWith(strategy: AgentAuthStrategy) {
     const keystone = incomingKeystoneAuth(keystoneConfig(strategy));
     const app = createApp({
@@ -38,11 +39,13 @@ describe('agent: [agent] auth_strategy', () => {
       authStrategy: strategy, ...(keystone ? { keystone } : {}), log: silentLogger(), maxBodyBytes: 4096, stopTimeout: 1,
       statePath, injectSshKeys: false, subnetPool: '10.98.0.0/22', subnetPrefix: 24,
     });
-    const server = await serveOnLoopback(app.callback());
+    // Raw requests reach the app in-process; the agent client under test needs the loopback port.
+    const listener = app.callback();
+    const server = await serveOnLoopback(listener);
     servers.push(server);
     const get = async (path: string, headers: Record<string, string>) => {
-      const res = await fetch(`${server.base}${path}`, { headers });
-      const text = await res.text();
+      const res = await inject(listener, { path, headers });
+      const text = res.text();
       const body = (res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : {}) as { error?: { code: string; message: string } };
       return { status: res.status, challenge: res.headers.get('www-authenticate'), body };
     };
