@@ -19,6 +19,7 @@ import { ROOT } from '../../support/fixtures.js';
 export const ALLOWED: Record<string, string> = {
   // The agent harness (test/unit/agent/harness.ts) serves the agent for its HTTP client, which
   // nearly every test of these files drives; its `raw` requests go in-process.
+  'test/unit/cli/program.test.ts': 'the CLI\'s broker probe must time out against a port that accepts and never answers',
   'test/unit/agent/agent-client-conformance.test.ts': 'agent HTTP client conformance against the agent app',
   'test/unit/agent/app.test.ts': 'the agent HTTP client drives the agent app (harness)',
   'test/unit/agent/app-input.test.ts': 'the agent HTTP client (harness), and a refused connection is retried',
