@@ -8,6 +8,7 @@ step() { printf '\n==> %s\n' "$1"; shift; "$@" || { echo "FAILED: $*"; status=1;
 
 step "type check" npx tsc --noEmit -p .
 step "lint (boundaries, cycles)" npx eslint .
+step "formatting (npm run format)" npx prettier --check --log-level warn '**/*.{ts,js}'
 step "generated config sample and docs are current" node --import tsx tools/gen-docs.ts --check
 
 printf '\n==> tests (unit and integration)\n'
