@@ -33,7 +33,14 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 const COMPONENTS = ['./driver', './agent', './glance-bridge'];
 
 const BRIDGE_FACES = ['./glance-bridge/api', './glance-bridge/registry-endpoint'];
-const BRIDGE_BELOW_FACES = ['./glance-bridge/import', './glance-bridge/archive', './glance-bridge/store', './glance-bridge/policy', './glance-bridge/registry', './glance-bridge/metadefs'];
+const BRIDGE_BELOW_FACES = [
+  './glance-bridge/import',
+  './glance-bridge/archive',
+  './glance-bridge/store',
+  './glance-bridge/policy',
+  './glance-bridge/registry',
+  './glance-bridge/metadefs',
+];
 const BRIDGE_WIRING = ['./glance-bridge/app.ts', './glance-bridge/main.ts', './glance-bridge/gc.ts', './glance-bridge/keystone-setup.ts'];
 
 const zones = [
@@ -49,19 +56,63 @@ const zones = [
   { target: ['./common', './conf'], from: [...COMPONENTS, './tools'], message: 'common/ and conf/ must not import driver/, agent/, glance-bridge/ or tools/.' },
   // Client modules are what other components link against: keep them free of their component's internals.
   { target: './agent/client', from: './agent', except: ['./client'], message: 'agent/client/ must not import agent/ internals.' },
-  { target: './glance-bridge/client', from: './glance-bridge', except: ['./client'], message: 'glance-bridge/client/ must not import glance-bridge/ internals.' },
+  {
+    target: './glance-bridge/client',
+    from: './glance-bridge',
+    except: ['./client'],
+    message: 'glance-bridge/client/ must not import glance-bridge/ internals.',
+  },
   // glance-bridge/ inside: capabilities below, the two HTTP faces (api/, registry-endpoint/) on top, wiring at the root.
-  { target: BRIDGE_BELOW_FACES, from: BRIDGE_FACES, message: 'glance-bridge: import/, archive/, store/, policy/, registry/ and metadefs/ sit below the HTTP faces and must not import api/ or registry-endpoint/.' },
-  { target: './glance-bridge/api', from: './glance-bridge/registry-endpoint', message: 'glance-bridge/api/ must not import registry-endpoint/: what both HTTP faces share belongs below them (policy/, store/).' },
-  { target: './glance-bridge/registry-endpoint', from: './glance-bridge/api', message: 'glance-bridge/registry-endpoint/ must not import api/: what both HTTP faces share belongs below them (policy/, store/).' },
-  { target: ['./glance-bridge/archive', './glance-bridge/policy', './glance-bridge/store', './glance-bridge/registry'], from: './glance-bridge/import', message: 'glance-bridge: only the HTTP faces and the wiring may import import/ (the importer and uploads); archive/, policy/, store/ and registry/ sit below it.' },
-  { target: ['./glance-bridge/policy', './glance-bridge/store', './glance-bridge/registry'], from: './glance-bridge/archive', message: 'glance-bridge: policy/, store/ and registry/ must not import archive/ (docker-archive building sits above the store).' },
-  { target: ['./glance-bridge/archive', './glance-bridge/store', './glance-bridge/registry'], from: './glance-bridge/policy', message: 'glance-bridge: archive/, store/ and registry/ must not import policy/ (access, quotas and the Glance policy sit above the store).' },
+  {
+    target: BRIDGE_BELOW_FACES,
+    from: BRIDGE_FACES,
+    message:
+      'glance-bridge: import/, archive/, store/, policy/, registry/ and metadefs/ sit below the HTTP faces and must not import api/ or registry-endpoint/.',
+  },
+  {
+    target: './glance-bridge/api',
+    from: './glance-bridge/registry-endpoint',
+    message: 'glance-bridge/api/ must not import registry-endpoint/: what both HTTP faces share belongs below them (policy/, store/).',
+  },
+  {
+    target: './glance-bridge/registry-endpoint',
+    from: './glance-bridge/api',
+    message: 'glance-bridge/registry-endpoint/ must not import api/: what both HTTP faces share belongs below them (policy/, store/).',
+  },
+  {
+    target: ['./glance-bridge/archive', './glance-bridge/policy', './glance-bridge/store', './glance-bridge/registry'],
+    from: './glance-bridge/import',
+    message:
+      'glance-bridge: only the HTTP faces and the wiring may import import/ (the importer and uploads); archive/, policy/, store/ and registry/ sit below it.',
+  },
+  {
+    target: ['./glance-bridge/policy', './glance-bridge/store', './glance-bridge/registry'],
+    from: './glance-bridge/archive',
+    message: 'glance-bridge: policy/, store/ and registry/ must not import archive/ (docker-archive building sits above the store).',
+  },
+  {
+    target: ['./glance-bridge/archive', './glance-bridge/store', './glance-bridge/registry'],
+    from: './glance-bridge/policy',
+    message: 'glance-bridge: archive/, store/ and registry/ must not import policy/ (access, quotas and the Glance policy sit above the store).',
+  },
   { target: './glance-bridge/registry', from: './glance-bridge/store', message: 'glance-bridge/registry/ (the registry client) must not import store/.' },
-  { target: [...BRIDGE_BELOW_FACES, ...BRIDGE_FACES], from: BRIDGE_WIRING, message: 'glance-bridge: the wiring at the root (app.ts, main.ts, gc.ts, keystone-setup.ts) is imported by no folder of the bridge.' },
+  {
+    target: [...BRIDGE_BELOW_FACES, ...BRIDGE_FACES],
+    from: BRIDGE_WIRING,
+    message: 'glance-bridge: the wiring at the root (app.ts, main.ts, gc.ts, keystone-setup.ts) is imported by no folder of the bridge.',
+  },
   // agent/ networking: the runtime holds a HostNetworking (agent/network/host-networking.ts) and nothing else of it; networking never calls into the runtime.
-  { target: './agent/runtime', from: ['./agent/network/docker-networks.ts', './agent/network/docker-plugs.ts', './agent/network/veth.ts'], message: 'agent/runtime/ reaches host networking only through agent/network/host-networking.ts (HostNetworking).' },
-  { target: './agent/network', from: ['./agent/runtime/docker.ts', './agent/runtime/docker-images.ts', './agent/runtime/docker-create-body.ts'], message: 'agent/network/ must not import the Docker runtime (agent/runtime/docker.ts and its images and create-body parts): it reads containers through runtime/docker-inspect.ts itself.' },
+  {
+    target: './agent/runtime',
+    from: ['./agent/network/docker-networks.ts', './agent/network/docker-plugs.ts', './agent/network/veth.ts'],
+    message: 'agent/runtime/ reaches host networking only through agent/network/host-networking.ts (HostNetworking).',
+  },
+  {
+    target: './agent/network',
+    from: ['./agent/runtime/docker.ts', './agent/runtime/docker-images.ts', './agent/runtime/docker-create-body.ts'],
+    message:
+      'agent/network/ must not import the Docker runtime (agent/runtime/docker.ts and its images and create-body parts): it reads containers through runtime/docker-inspect.ts itself.',
+  },
   // Product code never links test code.
   { target: [...COMPONENTS, './common', './conf', './tools'], from: './test', message: 'Product code must not import test/.' },
 ];
@@ -83,9 +134,7 @@ export default defineConfig(
     settings: {
       'import-x/extensions': ['.ts', '.js'],
       'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
-      'import-x/resolver-next': [
-        createTypeScriptImportResolver({ project: './tsconfig.json', alwaysTryTypes: true }),
-      ],
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json', alwaysTryTypes: true })],
     },
     rules: {
       'no-debugger': 'error',
@@ -104,10 +153,16 @@ export default defineConfig(
       'import-x/no-restricted-paths': ['error', { basePath: import.meta.dirname, zones }],
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       // `_`-prefixed names are deliberately unused (callbacks, destructuring holes).
-      '@typescript-eslint/no-unused-vars': ['error', {
-        argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_',
-        ignoreRestSiblings: true,
-      }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          caughtErrorsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          ignoreRestSiblings: true,
+        },
+      ],
     },
   },
 

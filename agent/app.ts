@@ -46,7 +46,10 @@ export interface AgentAppDeps {
 }
 
 /** The app and the periodic work its owner schedules. */
-export interface AgentServices { app: Koa; imageCleaner: ImageCleaner }
+export interface AgentServices {
+  app: Koa;
+  imageCleaner: ImageCleaner;
+}
 
 const MAX_TIMEOUT = 3600;
 const MAX_TAIL = 10_000;
@@ -65,17 +68,31 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   const records = ImageRecords.at(deps.statePath);
   const images = new ImageCache(deps.images, deps.runtime, {
     events: { cacheHit: () => metrics.imageCacheHits.inc(), fetched: (result) => metrics.imageFetches.inc({ result }) },
-    records, log: deps.log, ...(deps.imageRegistry ? { registry: deps.imageRegistry } : {}),
+    records,
+    log: deps.log,
+    ...(deps.imageRegistry ? { registry: deps.imageRegistry } : {}),
   });
   const imageCleaner = new ImageCleaner({
-    runtime: deps.runtime, records, forgetGlanceId: (g) => images.forget(g), maxUnusedMs: (deps.imageCacheMaxUnusedSeconds ?? 0) * 1000, log: deps.log,
+    runtime: deps.runtime,
+    records,
+    forgetGlanceId: (g) => images.forget(g),
+    maxUnusedMs: (deps.imageCacheMaxUnusedSeconds ?? 0) * 1000,
+    log: deps.log,
   });
   const manager = new InstanceManager({
-    runtime: deps.runtime, images, networks,
-    drives: new ConfigDrives(deps.statePath, deps.injectSshKeys, deps.nameservers), log: deps.log, stopTimeout: deps.stopTimeout,
+    runtime: deps.runtime,
+    images,
+    networks,
+    drives: new ConfigDrives(deps.statePath, deps.injectSshKeys, deps.nameservers),
+    log: deps.log,
+    stopTimeout: deps.stopTimeout,
   });
   const snapshots = new Snapshots({
-    runtime: deps.runtime, images: deps.images, instances: manager, log: deps.log, onFinished: (result) => metrics.snapshots.inc({ result }),
+    runtime: deps.runtime,
+    images: deps.images,
+    instances: manager,
+    log: deps.log,
+    onFinished: (result) => metrics.snapshots.inc({ result }),
   });
   const authenticated = agentAuth({ strategy: deps.authStrategy ?? 'token', token: deps.token, ...(deps.keystone ? { keystone: deps.keystone } : {}) });
   const app = new Koa();

@@ -39,12 +39,15 @@ export function untaggedArchive(source: NodeJS.ReadableStream): Readable {
   const input = source instanceof Readable ? source : new Readable().wrap(source);
   input.on('error', (err) => extract.destroy(err));
   input.pipe(extract as unknown as NodeJS.WritableStream);
-  rewrite(extract, pack).then(() => pack.finalize(), (err: unknown) => {
-    input.unpipe(extract as unknown as NodeJS.WritableStream);
-    input.destroy();
-    extract.destroy();
-    pack.destroy(err as Error);
-  });
+  rewrite(extract, pack).then(
+    () => pack.finalize(),
+    (err: unknown) => {
+      input.unpipe(extract as unknown as NodeJS.WritableStream);
+      input.destroy();
+      extract.destroy();
+      pack.destroy(err as Error);
+    },
+  );
   return Readable.from(pack, { objectMode: false });
 }
 
@@ -53,7 +56,10 @@ async function rewrite(extract: Extract, pack: Pack): Promise<void> {
   for await (const entry of extract) {
     const h = entry.header;
     const name = normalise(h.name);
-    if (name === '' && h.type === 'directory') { entry.resume(); continue; }
+    if (name === '' && h.type === 'directory') {
+      entry.resume();
+      continue;
+    }
     if (name === '') throw refused(`entry ${JSON.stringify(h.name)} names the archive's root`);
     if (!PASSED_TYPES.has(h.type ?? 'file')) throw refused(`entry ${JSON.stringify(name)} is a ${String(h.type)}`);
     for (let dir = posix.dirname(name); dir !== '.'; dir = posix.dirname(dir)) {
@@ -77,9 +83,14 @@ async function rewrite(extract: Extract, pack: Pack): Promise<void> {
     // Only what locates and describes the entry is kept: pax records (a size, a path) are not
     // passed on, so nothing the engine reads can disagree with what was checked here.
     const header: EntryHeader = {
-      name: h.type === 'directory' ? `${name}/` : name, type: h.type ?? 'file', mode: h.mode ?? 0o644, mtime: h.mtime ?? new Date(0),
-      size: h.type === 'file' ? h.size ?? 0 : 0, uid: 0, gid: 0,
-      ...(h.type === 'symlink' || h.type === 'link' ? { linkname: h.type === 'link' ? normalise(h.linkname ?? '') : h.linkname ?? '' } : {}),
+      name: h.type === 'directory' ? `${name}/` : name,
+      type: h.type ?? 'file',
+      mode: h.mode ?? 0o644,
+      mtime: h.mtime ?? new Date(0),
+      size: h.type === 'file' ? (h.size ?? 0) : 0,
+      uid: 0,
+      gid: 0,
+      ...(h.type === 'symlink' || h.type === 'link' ? { linkname: h.type === 'link' ? normalise(h.linkname ?? '') : (h.linkname ?? '') } : {}),
     };
     await write(pack, header, h.type === 'file' ? entry : null);
     if (h.type !== 'file') entry.resume();
@@ -89,7 +100,10 @@ async function rewrite(extract: Extract, pack: Pack): Promise<void> {
 /** Writes one entry: literal bytes, the body of an entry being read, or nothing. */
 async function write(pack: Pack, header: EntryHeader, body: Buffer | AsyncIterable<unknown> | null): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const done = (err?: Error | null): void => { if (err) reject(err); else resolve(); };
+    const done = (err?: Error | null): void => {
+      if (err) reject(err);
+      else resolve();
+    };
     if (body === null) {
       pack.entry(header, done);
       return;
@@ -104,7 +118,10 @@ async function write(pack: Pack, header: EntryHeader, body: Buffer | AsyncIterab
         if (!sink.write(chunk as Buffer)) await drainedOrClosed(sink);
       }
       (sink as unknown as { end(): void }).end();
-    })().catch((err: unknown) => { sink.destroy(err as Error); reject(err as Error); });
+    })().catch((err: unknown) => {
+      sink.destroy(err as Error);
+      reject(err as Error);
+    });
   });
 }
 

@@ -53,7 +53,13 @@ export function agentAuth(o: AgentAuthOptions): Koa.Middleware {
     if (usesToken(o.strategy) && bearerMatches(ctx.get('authorization'), expected)) return next();
     const subject = ctx.get('x-auth-token').trim();
     if (!keystone || !subject) {
-      return refuse(ctx, keystone ? 'missing credentials: send a Keystone token in X-Auth-Token' + (usesToken(o.strategy) ? ' or the bearer token' : '') : 'missing or wrong bearer token', 'missing');
+      return refuse(
+        ctx,
+        keystone
+          ? 'missing credentials: send a Keystone token in X-Auth-Token' + (usesToken(o.strategy) ? ' or the bearer token' : '')
+          : 'missing or wrong bearer token',
+        'missing',
+      );
     }
     let info;
     try {
@@ -64,7 +70,9 @@ export function agentAuth(o: AgentAuthOptions): Koa.Middleware {
       throw err;
     }
     if (!info.roles.some((r) => roles.has(r))) {
-      throw agentError('FORBIDDEN', `the token of user ${info.user_name || info.user_id} has none of the roles the agent requires (${[...roles].join(', ')})`, { required_roles: [...roles] });
+      throw agentError('FORBIDDEN', `the token of user ${info.user_name || info.user_id} has none of the roles the agent requires (${[...roles].join(', ')})`, {
+        required_roles: [...roles],
+      });
     }
     ctx.state.keystoneUser = info.user_name || info.user_id;
     return next();

@@ -18,13 +18,20 @@ export function configDriveFiles(uuid: string, spec: InstanceSpec, network: Inst
   const files = new Map<string, Buffer>();
   const json = (v: unknown): Buffer => Buffer.from(`${JSON.stringify(v, null, 2)}\n`);
   const keyName = spec.key_name ?? 'default';
-  files.set('openstack/latest/meta_data.json', json({
-    uuid, name: spec.name, hostname: spec.hostname, project_id: spec.project_id, launch_index: 0,
-    availability_zone: AVAILABILITY_ZONE,
-    public_keys: spec.key_data ? { [keyName]: spec.key_data } : {},
-    keys: spec.key_data ? [{ name: keyName, type: 'ssh', data: spec.key_data }] : [],
-    meta: spec.metadata,
-  }));
+  files.set(
+    'openstack/latest/meta_data.json',
+    json({
+      uuid,
+      name: spec.name,
+      hostname: spec.hostname,
+      project_id: spec.project_id,
+      launch_index: 0,
+      availability_zone: AVAILABILITY_ZONE,
+      public_keys: spec.key_data ? { [keyName]: spec.key_data } : {},
+      keys: spec.key_data ? [{ name: keyName, type: 'ssh', data: spec.key_data }] : [],
+      meta: spec.metadata,
+    }),
+  );
   if (spec.user_data !== null) files.set('openstack/latest/user_data', Buffer.from(spec.user_data, 'base64'));
   files.set('openstack/latest/network_data.json', json(networkData(uuid, network, nameservers)));
   return files;
@@ -35,10 +42,17 @@ function networkData(uuid: string, network: InstanceNetwork | null, nameservers:
   const link = `tap${uuid.slice(0, 11)}`;
   return {
     links: [{ id: link, type: 'bridge', ethernet_mac_address: network.net.macAddress, mtu: 1500, vif_id: uuid }],
-    networks: [{
-      id: 'network0', type: 'ipv4', link, ip_address: network.net.ipv4, netmask: netmaskOf(network.prefix),
-      routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: network.gateway }], network_id: network.net.name,
-    }],
+    networks: [
+      {
+        id: 'network0',
+        type: 'ipv4',
+        link,
+        ip_address: network.net.ipv4,
+        netmask: netmaskOf(network.prefix),
+        routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: network.gateway }],
+        network_id: network.net.name,
+      },
+    ],
     services: nameservers.map((address) => ({ type: 'dns', address })),
   };
 }
@@ -58,7 +72,9 @@ export class ConfigDrives {
     readonly nameservers: () => Promise<string[]> = () => Promise.resolve([ENGINE_RESOLVER]),
   ) {}
 
-  private dir(uuid: string): string { return join(this.statePath, 'instances', uuid); }
+  private dir(uuid: string): string {
+    return join(this.statePath, 'instances', uuid);
+  }
 
   async write(uuid: string, files: Map<string, Buffer>, keyData: string | null): Promise<ReadOnlyMount[]> {
     const dir = this.dir(uuid);

@@ -25,7 +25,9 @@ export class ImageCleaner {
 
   /** One pass; concurrent calls share it. Resolves to the Glance ids whose images were removed. */
   clean(now = Date.now()): Promise<string[]> {
-    this.running ??= this.pass(now).finally(() => { this.running = null; });
+    this.running ??= this.pass(now).finally(() => {
+      this.running = null;
+    });
     return this.running;
   }
 

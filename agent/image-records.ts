@@ -34,8 +34,12 @@ export class ImageRecords {
     return new ImageRecords(join(statePath, 'agent-images.json'));
   }
 
-  get(imageId: string): LoadedImage | undefined { return this.records.get(imageId); }
-  entries(): [string, LoadedImage][] { return [...this.records]; }
+  get(imageId: string): LoadedImage | undefined {
+    return this.records.get(imageId);
+  }
+  entries(): [string, LoadedImage][] {
+    return [...this.records];
+  }
 
   /** Records an image this agent has just loaded for `glanceId`, and verified to be that image's content. */
   loaded(imageId: string, glanceId: string, now = Date.now()): Promise<void> {
@@ -65,11 +69,13 @@ export class ImageRecords {
   /** Writes are queued so that two never interleave. */
   save(): Promise<void> {
     const body = `${JSON.stringify(Object.fromEntries(this.records), null, 1)}\n`;
-    this.writing = this.writing.catch(() => undefined).then(async () => {
-      await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-      await writeFile(`${this.file}.tmp`, body, { mode: 0o600 });
-      await rename(`${this.file}.tmp`, this.file);
-    });
+    this.writing = this.writing
+      .catch(() => undefined)
+      .then(async () => {
+        await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+        await writeFile(`${this.file}.tmp`, body, { mode: 0o600 });
+        await rename(`${this.file}.tmp`, this.file);
+      });
     return this.writing;
   }
 }

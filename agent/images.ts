@@ -16,7 +16,6 @@ export interface ImageCacheEvents {
   fetched(result: 'pulled' | 'loaded' | 'failed'): void;
 }
 
-
 export interface ImageCacheOptions {
   events?: ImageCacheEvents;
   /** Where loads are recorded for the clean-up; without it nothing is recorded. */
@@ -30,7 +29,11 @@ export interface ImageCacheOptions {
 const ACCESS_TTL_MS = 60_000;
 
 /** A Glance image whose content this agent verified is the engine image `imageId`. */
-interface Verified { imageId: string; image: GlanceImage; describedAt: number }
+interface Verified {
+  imageId: string;
+  image: GlanceImage;
+  describedAt: number;
+}
 
 /**
  * Makes Glance images present in the runtime. The host's cache is keyed by the Docker image id
@@ -59,8 +62,12 @@ export class ImageCache {
     private readonly opts: ImageCacheOptions = {},
   ) {}
 
-  private get events(): ImageCacheEvents | undefined { return this.opts.events; }
-  private get records(): ImageRecords | undefined { return this.opts.records; }
+  private get events(): ImageCacheEvents | undefined {
+    return this.opts.events;
+  }
+  private get records(): ImageRecords | undefined {
+    return this.opts.records;
+  }
 
   /**
    * Resolves to the Docker image id of Glance image `glanceId` once it is present. With
@@ -112,7 +119,13 @@ export class ImageCache {
   async onHost(glanceId: string): Promise<HostImage> {
     const imageId = this.verified.get(glanceId)?.imageId ?? usableImageId(await this.describe(glanceId));
     const info = await this.runtime.inspectImage(imageId);
-    return { image_id: glanceId, present: info !== null, docker_image_id: imageId, size_bytes: info?.sizeBytes ?? null, loaded_by_agent: this.records?.get(imageId) !== undefined };
+    return {
+      image_id: glanceId,
+      present: info !== null,
+      docker_image_id: imageId,
+      size_bytes: info?.sizeBytes ?? null,
+      loaded_by_agent: this.records?.get(imageId) !== undefined,
+    };
   }
 
   private async fetch(glanceId: string): Promise<Verified> {
@@ -161,7 +174,10 @@ export class ImageCache {
       return await this.runtime.pullImage(reference);
     } catch (err) {
       if (err instanceof BerthError && err.code === 'RUNTIME_UNAVAILABLE') throw err;
-      this.opts.log?.warn({ image_id: image.id, reference, err: describeError(err) }, 'pull from the image service\'s registry endpoint failed; loading the image archive instead');
+      this.opts.log?.warn(
+        { image_id: image.id, reference, err: describeError(err) },
+        "pull from the image service's registry endpoint failed; loading the image archive instead",
+      );
       return null;
     }
   }
@@ -197,7 +213,8 @@ function usableImageId(image: GlanceImage): string {
 
 /** Unreachable stores stay retryable; a 404 means the image is gone; anything else is a failed fetch. */
 function storeFailure(err: unknown, glanceId: string, what: string): BerthError {
-  if (err instanceof BerthError && err.status === 404) return agentError('IMAGE_NOT_FOUND', `image ${glanceId} not found in the image service`, { image_id: glanceId });
+  if (err instanceof BerthError && err.status === 404)
+    return agentError('IMAGE_NOT_FOUND', `image ${glanceId} not found in the image service`, { image_id: glanceId });
   if (err instanceof BerthError && err.code === 'SERVICE_UNREACHABLE') return err;
   return agentError('IMAGE_FETCH_FAILED', `could not ${what} image ${glanceId}: ${describeError(err)}`, { image_id: glanceId }, err);
 }

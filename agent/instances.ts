@@ -22,17 +22,28 @@ export interface InstanceManagerDeps {
 /** Engine state → nova power state. An OOM kill or a dead container is a crash, not a stop. */
 export function powerStateOf(c: ContainerInfo): InstancePowerState {
   switch (c.state) {
-    case 'running': case 'restarting': return 'running';
-    case 'paused': return 'paused';
-    case 'dead': return 'crashed';
-    default: return c.oomKilled ? 'crashed' : 'stopped';
+    case 'running':
+    case 'restarting':
+      return 'running';
+    case 'paused':
+      return 'paused';
+    case 'dead':
+      return 'crashed';
+    default:
+      return c.oomKilled ? 'crashed' : 'stopped';
   }
 }
 
 export function toStatus(c: ContainerInfo): InstanceStatus {
   return {
-    uuid: c.uuid, power_state: powerStateOf(c), image_id: c.glanceImageId, project_id: c.projectId,
-    ip_address: c.ipAddress, created_at: c.createdAt, started_at: c.startedAt, exit_code: c.exitCode,
+    uuid: c.uuid,
+    power_state: powerStateOf(c),
+    image_id: c.glanceImageId,
+    project_id: c.projectId,
+    ip_address: c.ipAddress,
+    created_at: c.createdAt,
+    started_at: c.startedAt,
+    exit_code: c.exitCode,
   };
 }
 
@@ -168,13 +179,21 @@ export class InstanceManager {
   private async runStep(uuid: string, step: Step, timeout: number): Promise<void> {
     const rt = this.deps.runtime;
     switch (step) {
-      case 'noop': return;
-      case 'start': return rt.start(uuid);
-      case 'stop': return rt.stop(uuid, timeout);
-      case 'restart': return rt.restart(uuid, timeout);
-      case 'pause': return rt.pause(uuid);
-      case 'unpause': return rt.unpause(uuid);
-      case 'unpause+restart': await rt.unpause(uuid); return rt.restart(uuid, timeout);
+      case 'noop':
+        return;
+      case 'start':
+        return rt.start(uuid);
+      case 'stop':
+        return rt.stop(uuid, timeout);
+      case 'restart':
+        return rt.restart(uuid, timeout);
+      case 'pause':
+        return rt.pause(uuid);
+      case 'unpause':
+        return rt.unpause(uuid);
+      case 'unpause+restart':
+        await rt.unpause(uuid);
+        return rt.restart(uuid, timeout);
     }
   }
 

@@ -37,24 +37,42 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   const keystone = incomingKeystoneAuth(config);
   // A keystone-only agent has no bearer token; none is generated, so none can leak.
   const token = config.agent.auth_strategy === 'keystone' ? '' : config.agent.token || loadOrCreateToken(config.DEFAULT.state_path);
-  const docker = overrides.runtime ? undefined : new DockerRuntime({
-    hostUrl: config.docker.host_url, apiVersion: config.docker.api_version, restartPolicy: config.docker.restart_policy, host: config.DEFAULT.host,
-    networkAttach: config.docker.network_attach,
-  });
+  const docker = overrides.runtime
+    ? undefined
+    : new DockerRuntime({
+        hostUrl: config.docker.host_url,
+        apiVersion: config.docker.api_version,
+        restartPolicy: config.docker.restart_policy,
+        host: config.DEFAULT.host,
+        networkAttach: config.docker.network_attach,
+      });
   const runtime = overrides.runtime ?? docker!;
   const images = overrides.images ?? (await defaultImageService(config));
   const { app, imageCleaner } = createAgentServices({
-    runtime, images, token, authStrategy: config.agent.auth_strategy, ...(keystone ? { keystone } : {}), log, maxBodyBytes: config.agent.max_body_bytes, stopTimeout: config.docker.stop_timeout,
-    statePath: config.DEFAULT.state_path, injectSshKeys: config.agent.inject_ssh_keys,
+    runtime,
+    images,
+    token,
+    authStrategy: config.agent.auth_strategy,
+    ...(keystone ? { keystone } : {}),
+    log,
+    maxBodyBytes: config.agent.max_body_bytes,
+    stopTimeout: config.docker.stop_timeout,
+    statePath: config.DEFAULT.state_path,
+    injectSshKeys: config.agent.inject_ssh_keys,
     // A container the agent plugs in resolves through the host's nameservers, as dockerd wrote them.
     ...(config.docker.network_attach === 'agent' ? { nameservers: () => hostGuestNameservers() } : {}),
-    subnetPool: config.agent.project_subnet_pool, subnetPrefix: config.agent.project_subnet_prefix,
-    imageCacheMaxUnusedSeconds: config.agent.image_cache_max_unused_seconds, imageRegistry: config.agent.image_registry,
+    subnetPool: config.agent.project_subnet_pool,
+    subnetPrefix: config.agent.project_subnet_prefix,
+    imageCacheMaxUnusedSeconds: config.agent.image_cache_max_unused_seconds,
+    imageRegistry: config.agent.image_registry,
   });
   const cleanupEvery = config.agent.image_cache_cleanup_interval * 1000;
-  const cleanup = cleanupEvery > 0 && config.agent.image_cache_max_unused_seconds > 0
-    ? setInterval(() => { imageCleaner.clean().catch((err: unknown) => log.warn({ err }, 'image cache clean-up failed')); }, cleanupEvery)
-    : undefined;
+  const cleanup =
+    cleanupEvery > 0 && config.agent.image_cache_max_unused_seconds > 0
+      ? setInterval(() => {
+          imageCleaner.clean().catch((err: unknown) => log.warn({ err }, 'image cache clean-up failed'));
+        }, cleanupEvery)
+      : undefined;
   cleanup?.unref();
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.agent.listen));
@@ -78,13 +96,14 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   return {
     url,
     token,
-    close: () => new Promise<void>((resolve, reject) => {
-      clearInterval(cleanup);
-      clearInterval(firewallRefresh);
-      plugWatch?.stop();
-      server.close((err) => (err ? reject(err) : resolve()));
-      server.closeIdleConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        clearInterval(cleanup);
+        clearInterval(firewallRefresh);
+        plugWatch?.stop();
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+      }),
   };
 }
 

@@ -10,9 +10,11 @@ export const OPENAPI_DOCUMENT: Readonly<Record<string, unknown>> = document;
  */
 export function renderAgentOpenApi(): string {
   const doc = structuredClone(document) as { components: { schemas: { Error: Record<string, unknown> } } };
-  doc.components.schemas.Error['x-error-codes'] = Object.fromEntries(AGENT_ERROR_CODES.map((code) => {
-    const spec = AGENT_ERRORS[code];
-    return [code, { status: spec.status, retryable: spec.retryable ?? false }];
-  }));
+  doc.components.schemas.Error['x-error-codes'] = Object.fromEntries(
+    AGENT_ERROR_CODES.map((code) => {
+      const spec = AGENT_ERRORS[code];
+      return [code, { status: spec.status, retryable: spec.retryable ?? false }];
+    }),
+  );
   return `${JSON.stringify(doc, null, 2)}\n`;
 }

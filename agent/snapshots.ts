@@ -92,10 +92,7 @@ export class Snapshots {
       },
     });
     try {
-      const [, image] = await Promise.all([
-        pipeline(source, counter),
-        this.deps.images.uploadImage(task.image_id, counter),
-      ]);
+      const [, image] = await Promise.all([pipeline(source, counter), this.deps.images.uploadImage(task.image_id, counter)]);
       // A Berth store reads docker_image_id from the archive; a plain Glance (nova mode) must be told.
       if (image.docker_image_id === undefined && /^sha256:[0-9a-f]{64}$/.test(committed)) {
         await this.deps.images.setProperties(task.image_id, { docker_image_id: committed });
@@ -103,7 +100,12 @@ export class Snapshots {
     } catch (err) {
       counter.destroy();
       if (err instanceof BerthError && (err.code === 'RUNTIME_UNAVAILABLE' || err.code === 'SERVICE_UNREACHABLE')) throw err;
-      throw agentError('IMAGE_UPLOAD_FAILED', `could not upload the snapshot into image ${task.image_id}: ${describeError(err)}`, { image_id: task.image_id }, err);
+      throw agentError(
+        'IMAGE_UPLOAD_FAILED',
+        `could not upload the snapshot into image ${task.image_id}: ${describeError(err)}`,
+        { image_id: task.image_id },
+        err,
+      );
     }
   }
 

@@ -44,7 +44,8 @@ function stringMap(v: unknown, field: string, maxKeys: number, maxLen: number): 
   const out: Record<string, string> = {};
   for (const [k, val] of entries) {
     if (k.length === 0 || k.length > maxLen) throw invalidInput(`${field} keys must have 1 to ${maxLen} characters`, { field });
-    if (typeof val !== 'string' || val.length > maxLen) throw invalidInput(`${field}.${k} must be a string of at most ${maxLen} characters`, { field: `${field}.${k}` });
+    if (typeof val !== 'string' || val.length > maxLen)
+      throw invalidInput(`${field}.${k} must be a string of at most ${maxLen} characters`, { field: `${field}.${k}` });
     out[k] = val;
   }
   return out;
@@ -123,7 +124,11 @@ export function validateAction(body: unknown): InstanceAction {
   const b = object(body, 'request body');
   const timeout = (): { timeout?: number } => (b.timeout === undefined ? {} : { timeout: int(b.timeout, 'timeout', 0, MAX_TIMEOUT) });
   switch (b.action) {
-    case 'start': case 'pause': case 'unpause': case 'suspend': case 'resume':
+    case 'start':
+    case 'pause':
+    case 'unpause':
+    case 'suspend':
+    case 'resume':
       return { action: b.action };
     case 'stop':
       return { action: 'stop', ...timeout() };

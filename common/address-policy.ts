@@ -9,14 +9,34 @@ import { BlockList, isIP } from 'node:net';
 
 const INTERNAL = new BlockList();
 for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15],
-  ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) INTERNAL.addSubnet(net, prefix, 'ipv4');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  INTERNAL.addSubnet(net, prefix, 'ipv4');
 // ::/96 covers the unspecified address, loopback and the deprecated IPv4-compatible addresses.
 for (const [net, prefix] of [
-  ['::', 96], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-] as const) INTERNAL.addSubnet(net, prefix, 'ipv6');
+  ['::', 96],
+  ['100::', 64],
+  ['2001:db8::', 32],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const)
+  INTERNAL.addSubnet(net, prefix, 'ipv6');
 
 /** The 8 16-bit groups of an IPv6 address (which must be valid), zone id dropped. */
 function groupsOf(v6: string): number[] {
@@ -26,7 +46,7 @@ function groupsOf(v6: string): number[] {
     const [a, b, c, d] = v4[1]!.split('.').map(Number) as [number, number, number, number];
     text = `${text.slice(0, -v4[1]!.length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
-  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
+  const [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
   const fill = tail === undefined ? [] : new Array<string>(8 - h.length - t.length).fill('0');
@@ -116,8 +136,10 @@ export class AddressAllowlist {
     // An IPv4-mapped peer matches the entries written for its IPv4 address too.
     const mapped = isIP(bare) === 6 ? embeddedIPv4(bare) : null;
     const addresses = mapped ? [bare, mapped] : [bare];
-    return this.entries.some((e) => addresses.some((a) => e.kind === 'cidr'
-      ? e.list.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4')
-      : (e.host === host || e.host === a) && (e.port === null || e.port === port)));
+    return this.entries.some((e) =>
+      addresses.some((a) =>
+        e.kind === 'cidr' ? e.list.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4') : (e.host === host || e.host === a) && (e.port === null || e.port === port),
+      ),
+    );
   }
 }

@@ -21,7 +21,11 @@ export function openDatabase(connection: string): Sequelize {
     // connection: give every connection one, not just the first.
     const cm = db.connectionManager as unknown as { getConnection(o?: unknown): Promise<{ configure(opt: 'busyTimeout', ms: number): void }> };
     const open = cm.getConnection.bind(cm);
-    cm.getConnection = async (o) => { const c = await open(o); c.configure('busyTimeout', 5000); return c; };
+    cm.getConnection = async (o) => {
+      const c = await open(o);
+      c.configure('busyTimeout', 5000);
+      return c;
+    };
     return db;
   }
   if (/^postgres(ql)?:\/\//.test(connection)) {
@@ -77,13 +81,22 @@ export function durabilityBarrier(db: Sequelize, opts: { onSync?: (outcome: WalS
   let written = 0;
   let synced = 0;
   const memo: WalMemo = { last: null };
-  db.addHook('afterQuery', (options: { type?: string }) => { if (options.type !== 'SELECT') written++; });
+  db.addHook('afterQuery', (options: { type?: string }) => {
+    if (options.type !== 'SELECT') written++;
+  });
   // A sync covers the writes completed before it began.
-  const group = new GroupSync(async (upTo) => {
-    const outcome = await syncWal(wal, memo);
-    synced = Math.max(synced, upTo);
-    try { opts.onSync?.(outcome); } catch { /* an observer's failure is not the sync's */ }
-  }, () => written);
+  const group = new GroupSync(
+    async (upTo) => {
+      const outcome = await syncWal(wal, memo);
+      synced = Math.max(synced, upTo);
+      try {
+        opts.onSync?.(outcome);
+      } catch {
+        /* an observer's failure is not the sync's */
+      }
+    },
+    () => written,
+  );
   return () => (written <= synced ? Promise.resolve() : group.durable(written));
 }
 
@@ -97,7 +110,10 @@ export class GroupSync {
   private running: { upTo: number; done: Promise<void> } | null = null;
   private next: Promise<void> | null = null;
 
-  constructor(private readonly sync: (upTo: number) => Promise<void>, private readonly mark: () => number = () => -Infinity) {}
+  constructor(
+    private readonly sync: (upTo: number) => Promise<void>,
+    private readonly mark: () => number = () => -Infinity,
+  ) {}
 
   readonly durable = (need = Infinity): Promise<void> => {
     const running = this.running;
@@ -105,17 +121,21 @@ export class GroupSync {
     if (running && running.upTo >= need) return running.done.catch(() => this.durable(need));
     if (this.next) return this.next;
     if (!running) return this.start();
-    const next = running.done.catch(() => undefined).then(() => {
-      this.next = null;
-      return this.start();
-    });
+    const next = running.done
+      .catch(() => undefined)
+      .then(() => {
+        this.next = null;
+        return this.start();
+      });
     this.next = next;
     return next;
   };
 
   private start(): Promise<void> {
     const upTo = this.mark();
-    const done = this.sync(upTo).finally(() => { if (this.running?.done === done) this.running = null; });
+    const done = this.sync(upTo).finally(() => {
+      if (this.running?.done === done) this.running = null;
+    });
     this.running = { upTo, done };
     return done;
   }
@@ -125,7 +145,9 @@ export class GroupSync {
  * A -wal file's inode, its size, mtime and header when last synced, and whether that state can
  * vouch for the file being unchanged since (see syncWal).
  */
-interface WalMemo { last: { ino: bigint; state: string; settled: boolean } | null }
+interface WalMemo {
+  last: { ino: bigint; state: string; settled: boolean } | null;
+}
 
 // How long after its last write a file's mtime is trusted to move with any further write. Kernels
 // before 6.13 stamp files with a clock that ticks every few milliseconds, so a write in the same
@@ -165,7 +187,11 @@ async function syncWal(wal: string, memo: WalMemo): Promise<WalSync> {
   }
 }
 
-export interface Migration { name: string; up: (qi: QueryInterface) => Promise<void>; down?: (qi: QueryInterface) => Promise<void> }
+export interface Migration {
+  name: string;
+  up: (qi: QueryInterface) => Promise<void>;
+  down?: (qi: QueryInterface) => Promise<void>;
+}
 
 /** Applies versioned migrations in order, recording them in a per-component table. */
 export async function migrate(db: Sequelize, table: string, migrations: Migration[]): Promise<string[]> {
@@ -173,7 +199,9 @@ export async function migrate(db: Sequelize, table: string, migrations: Migratio
     migrations: migrations.map((m) => ({
       name: m.name,
       up: async () => m.up(db.getQueryInterface()),
-      down: async () => { if (m.down) await m.down(db.getQueryInterface()); },
+      down: async () => {
+        if (m.down) await m.down(db.getQueryInterface());
+      },
     })),
     storage: new SequelizeStorage({ sequelize: db, tableName: table }),
     logger: undefined,

@@ -66,7 +66,10 @@ export function errorFactory<C extends string>(catalog: ErrorCatalog<C>): ErrorF
   return (code, message, details = {}, cause) => {
     const spec = catalog[code];
     return new BerthError(code, message, {
-      status: spec.status, retryable: spec.retryable ?? false, details, cause,
+      status: spec.status,
+      retryable: spec.retryable ?? false,
+      details,
+      cause,
       ...(spec.expose === undefined ? {} : { expose: spec.expose }),
     });
   };
@@ -82,11 +85,27 @@ export function hasErrorCode<C extends string>(err: unknown, code: C): err is Be
  * service, whatever its own catalog.
  */
 export const COMMON_ERROR_CODES = [
-  'INVALID_INPUT', 'BAD_REQUEST', 'NOT_FOUND', 'UNAUTHORIZED', 'METHOD_NOT_ALLOWED', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE',
-  'INTERNAL_ERROR', 'UPSTREAM_ERROR', 'UPSTREAM_BAD_RESPONSE', 'RESPONSE_TOO_LARGE', 'SERVICE_UNREACHABLE', 'SERVICE_TIMEOUT',
-  'INVALID_CONFIG', 'INVALID_URL', 'AUTH_FAILED', 'AUTH_REQUIRED', 'AUTH_INVALID_TOKEN', 'ENDPOINT_NOT_FOUND',
+  'INVALID_INPUT',
+  'BAD_REQUEST',
+  'NOT_FOUND',
+  'UNAUTHORIZED',
+  'METHOD_NOT_ALLOWED',
+  'BODY_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'INTERNAL_ERROR',
+  'UPSTREAM_ERROR',
+  'UPSTREAM_BAD_RESPONSE',
+  'RESPONSE_TOO_LARGE',
+  'SERVICE_UNREACHABLE',
+  'SERVICE_TIMEOUT',
+  'INVALID_CONFIG',
+  'INVALID_URL',
+  'AUTH_FAILED',
+  'AUTH_REQUIRED',
+  'AUTH_INVALID_TOKEN',
+  'ENDPOINT_NOT_FOUND',
 ] as const;
-export type CommonErrorCode = typeof COMMON_ERROR_CODES[number];
+export type CommonErrorCode = (typeof COMMON_ERROR_CODES)[number];
 
 export const COMMON_ERRORS: ErrorCatalog<CommonErrorCode> = {
   INVALID_INPUT: { status: 400 },
@@ -115,11 +134,9 @@ export const COMMON_ERRORS: ErrorCatalog<CommonErrorCode> = {
 
 export const commonError: ErrorFactory<CommonErrorCode> = errorFactory(COMMON_ERRORS);
 
-export const invalidInput = (message: string, details: ErrorDetails = {}): BerthError =>
-  new BerthError('INVALID_INPUT', message, { status: 400, details });
+export const invalidInput = (message: string, details: ErrorDetails = {}): BerthError => new BerthError('INVALID_INPUT', message, { status: 400, details });
 
-export const notFound = (code: string, message: string, details: ErrorDetails = {}): BerthError =>
-  new BerthError(code, message, { status: 404, details });
+export const notFound = (code: string, message: string, details: ErrorDetails = {}): BerthError => new BerthError(code, message, { status: 404, details });
 
 /** The body a 5xx sends: never the internals of what went wrong. */
 export function internalErrorBody(): ErrorBody {
@@ -137,7 +154,11 @@ export function errorFromBody(body: unknown, status: number, fallback: string): 
     });
   }
   const said = foreignMessage(body);
-  return new BerthError('UPSTREAM_ERROR', `${fallback}: HTTP ${status}${said ? `: ${said}` : ''}`, { status: 502, retryable: status >= 500, details: { upstream_status: status } });
+  return new BerthError('UPSTREAM_ERROR', `${fallback}: HTTP ${status}${said ? `: ${said}` : ''}`, {
+    status: 502,
+    retryable: status >= 500,
+    details: { upstream_status: status },
+  });
 }
 
 /**

@@ -8,7 +8,10 @@ import { BerthError, commonError, errorFromBody } from './errors.js';
  * Connection failures become BerthError `SERVICE_UNREACHABLE` (retryable); HTTP errors are rebuilt
  * from Berth's error body when there is one.
  */
-export interface Endpoint { base: URL; socketPath?: string }
+export interface Endpoint {
+  base: URL;
+  socketPath?: string;
+}
 
 export function parseEndpoint(url: string): Endpoint {
   if (url.startsWith('unix://')) return { base: new URL('http://localhost/'), socketPath: url.slice('unix://'.length) };
@@ -29,7 +32,11 @@ export interface RequestOptions {
   accept?: number[];
 }
 
-export interface RawResponse { status: number; headers: http.IncomingHttpHeaders; body: Readable }
+export interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Readable;
+}
 
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const keepAliveTls = new https.Agent({ keepAlive: true, maxSockets: 64 });
@@ -45,13 +52,17 @@ export function requestRaw(ep: Endpoint, opts: RequestOptions, service = 'servic
   }
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, {
-      method: opts.method ?? 'GET',
-      headers,
-      socketPath: ep.socketPath,
-      agent: ep.socketPath ? undefined : url.protocol === 'https:' ? keepAliveTls : keepAlive,
-      timeout: opts.timeoutMs ?? 30_000,
-    }, (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }));
+    const req = mod.request(
+      url,
+      {
+        method: opts.method ?? 'GET',
+        headers,
+        socketPath: ep.socketPath,
+        agent: ep.socketPath ? undefined : url.protocol === 'https:' ? keepAliveTls : keepAlive,
+        timeout: opts.timeoutMs ?? 30_000,
+      },
+      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
+    );
     req.on('timeout', () => req.destroy(commonError('SERVICE_TIMEOUT', `${service} did not answer ${opts.method ?? 'GET'} ${url.pathname} in time`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof BerthError) return reject(err);
@@ -67,7 +78,10 @@ export async function readBody(stream: Readable, limit = 64 * 1024 * 1024): Prom
   let size = 0;
   for await (const chunk of stream) {
     size += (chunk as Buffer).length;
-    if (size > limit) { stream.destroy(); throw commonError('RESPONSE_TOO_LARGE', `response larger than ${limit} bytes`); }
+    if (size > limit) {
+      stream.destroy();
+      throw commonError('RESPONSE_TOO_LARGE', `response larger than ${limit} bytes`);
+    }
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -79,7 +93,9 @@ export async function requestJson<T>(ep: Endpoint, opts: RequestOptions, service
   const buf = await readBody(res.body);
   let body: unknown = undefined;
   if (buf.length) {
-    try { body = JSON.parse(buf.toString('utf8')); } catch {
+    try {
+      body = JSON.parse(buf.toString('utf8'));
+    } catch {
       if (res.status < 300) throw commonError('UPSTREAM_BAD_RESPONSE', `${service} sent a body that is not JSON`);
     }
   }

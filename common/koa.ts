@@ -17,7 +17,7 @@ export function errorMiddleware(log: Logger): Koa.Middleware {
         ctx.body = { error: { code: 'NOT_FOUND', message: `no route for ${ctx.method} ${ctx.path}`, details: {} } };
       }
     } catch (err) {
-      const status = err instanceof BerthError ? err.status : (err as { status?: number }).status ?? 500;
+      const status = err instanceof BerthError ? err.status : ((err as { status?: number }).status ?? 500);
       if (err instanceof BerthError && err.expose) {
         ctx.status = status;
         ctx.body = err.toBody();

@@ -17,7 +17,9 @@ export class LogLevelControl {
     };
   }
 
-  get level(): string { return this.root.level; }
+  get level(): string {
+    return this.root.level;
+  }
 
   /** Returns the previous level. */
   set(level: string): string {
@@ -47,5 +49,8 @@ export function reloadLogLevel(control: LogLevelControl, log: Logger, readDebug:
   }
   const wanted = process.env.BERTH_LOG_LEVEL || (debug ? 'debug' : 'info');
   const previous = control.set(wanted);
-  log.info({ log_level: wanted, previous_log_level: previous, debug }, previous === wanted ? 'SIGHUP: configuration re-read, log level unchanged' : 'SIGHUP: log level changed');
+  log.info(
+    { log_level: wanted, previous_log_level: previous, debug },
+    previous === wanted ? 'SIGHUP: configuration re-read, log level unchanged' : 'SIGHUP: log level changed',
+  );
 }

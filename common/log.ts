@@ -17,7 +17,10 @@ export function createLogger(service: string, opts: LoggerOptions = {}): Logger 
   // The last step before a line is written, so an error message or a URL carrying a secret is
   // caught too, not only fields a redaction path would name.
   const hooks = opts.secrets ? { streamWrite: redactor(opts.secrets) } : {};
-  return pino({ name: service, level, base: { service }, hooks }, typeof opts.destination === 'object' ? opts.destination : pino.destination(opts.destination ?? 1));
+  return pino(
+    { name: service, level, base: { service }, hooks },
+    typeof opts.destination === 'object' ? opts.destination : pino.destination(opts.destination ?? 1),
+  );
 }
 
 /** A logger that drops everything: for unit tests. */

@@ -15,11 +15,16 @@ const keyOf = (labels: Labels): string => JSON.stringify(Object.entries(labels).
 
 const formatNumber = (n: number): string => (Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : '-Inf');
 
-interface Metric { render(): Promise<string[]> | string[] }
+interface Metric {
+  render(): Promise<string[]> | string[];
+}
 
 export class Counter implements Metric {
   private readonly values = new Map<string, { labels: Labels; value: number }>();
-  constructor(readonly name: string, private readonly help: string) {}
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+  ) {}
 
   inc(labels: Labels = {}, by = 1): void {
     const key = keyOf(labels);
@@ -37,12 +42,18 @@ export class Counter implements Metric {
 
 export class Histogram implements Metric {
   private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
-  constructor(readonly name: string, private readonly help: string, private readonly buckets: readonly number[]) {}
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+    private readonly buckets: readonly number[],
+  ) {}
 
   observe(labels: Labels, value: number): void {
     const key = keyOf(labels);
     const s = this.series.get(key) ?? { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-    this.buckets.forEach((le, i) => { if (value <= le) s.counts[i]! += 1; });
+    this.buckets.forEach((le, i) => {
+      if (value <= le) s.counts[i]! += 1;
+    });
     s.sum += value;
     s.count += 1;
     this.series.set(key, s);
@@ -61,7 +72,11 @@ export class Histogram implements Metric {
 
 /** A gauge whose samples are read when scraped, so it never goes stale between scrapes. */
 export class CollectedGauge implements Metric {
-  constructor(readonly name: string, private readonly help: string, private readonly collect: () => Promise<Array<[Labels, number]>>) {}
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+    private readonly collect: () => Promise<Array<[Labels, number]>>,
+  ) {}
 
   async render(): Promise<string[]> {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];

@@ -8,7 +8,11 @@ export function every(seconds: number, task: () => Promise<unknown>, onError: (e
   const t = setInterval(() => {
     if (running) return;
     running = true;
-    void task().catch(onError).finally(() => { running = false; });
+    void task()
+      .catch(onError)
+      .finally(() => {
+        running = false;
+      });
   }, seconds * 1000);
   t.unref();
   return t;

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 
 /** A user name and password for one registry. */
-export interface Credentials { username: string; password: string }
+export interface Credentials {
+  username: string;
+  password: string;
+}
 
 /** How image references name Docker Hub (glance-bridge/registry/reference.ts DOCKER_HUB). */
 const DOCKER_HUB = 'docker.io';
@@ -24,7 +27,11 @@ const HUB_NAMES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io
 
 /** The `HOST[:PORT]` a config.json key or a reference's registry names, lowercased. */
 export function registryKey(key: string): string {
-  const host = key.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
+  const host = key
+    .trim()
+    .replace(/^[a-z]+:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase();
   return HUB_NAMES.has(host) ? DOCKER_HUB : host;
 }
 
@@ -37,7 +44,8 @@ export function parseCredentials(text: string, origin: string): Map<string, Cred
     throw new Error(`${origin}: not JSON (${(err as Error).message})`);
   }
   const auths = (doc as { auths?: unknown } | null)?.auths;
-  if (typeof auths !== 'object' || auths === null || Array.isArray(auths)) throw new Error(`${origin}: no "auths" object (Docker's config.json format: {"auths": {"HOST[:PORT]": {"auth": "base64(user:password)"}}})`);
+  if (typeof auths !== 'object' || auths === null || Array.isArray(auths))
+    throw new Error(`${origin}: no "auths" object (Docker's config.json format: {"auths": {"HOST[:PORT]": {"auth": "base64(user:password)"}}})`);
   const table = new Map<string, Credentials>();
   for (const [key, entry] of Object.entries(auths as Record<string, unknown>)) {
     const where = `${origin}: auths[${JSON.stringify(key)}]`;
@@ -78,7 +86,8 @@ export function loadCredentials(opts: { file: string; legacy?: { host: string; u
   const legacy = opts.legacy;
   if (legacy?.username) {
     const host = registryKey(legacy.host);
-    if (table.has(host)) throw new Error(`[registry] credentials_host ${legacy.host}: that registry also has credentials in [registry] credentials_file; keep one`);
+    if (table.has(host))
+      throw new Error(`[registry] credentials_host ${legacy.host}: that registry also has credentials in [registry] credentials_file; keep one`);
     table.set(host, { username: legacy.username, password: legacy.password });
   }
   return table;

@@ -15,6 +15,10 @@ export class Semaphore {
     }
   }
 
-  get pending(): number { return this.waiting.length; }
-  get running(): number { return this.active; }
+  get pending(): number {
+    return this.waiting.length;
+  }
+  get running(): number {
+    return this.active;
+  }
 }

@@ -42,7 +42,9 @@ export function statusRoutes(deps: StatusAppDeps): Koa.Middleware {
         return;
       case '/readyz': {
         const results = await runChecks(deps.checks, deps.probeTimeoutMs ?? 3000);
-        const down = Object.entries(results).filter(([, r]) => !r.ok).map(([name]) => name);
+        const down = Object.entries(results)
+          .filter(([, r]) => !r.ok)
+          .map(([name]) => name);
         ctx.status = down.length ? 503 : 200;
         ctx.body = down.length
           ? { error: { code: 'NOT_READY', message: `not ready: ${down.join(', ')} down`, details: { down, checks: results } } }
@@ -66,7 +68,9 @@ async function runChecks(checks: readonly ReadinessCheck[], timeoutMs: number): 
 
 async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<CheckResult> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<CheckResult>((resolve) => { timer = setTimeout(() => resolve({ ok: false, reason: `no answer within ${timeoutMs} ms` }), timeoutMs); });
+  const timeout = new Promise<CheckResult>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, reason: `no answer within ${timeoutMs} ms` }), timeoutMs);
+  });
   const probe = check.probe().then(
     (r): CheckResult => (r === false ? { ok: false, reason: 'reported down' } : { ok: true }),
     (err: unknown): CheckResult => ({ ok: false, reason: err instanceof Error ? err.message : String(err) }),

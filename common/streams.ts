@@ -12,7 +12,11 @@ interface WritableLike {
 export function drainedOrClosed(stream: WritableLike): Promise<void> {
   if (stream.destroyed) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    const done = (): void => { stream.off('drain', done); stream.off('close', done); resolve(); };
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
     stream.on('drain', done);
     stream.on('close', done);
   });

@@ -16,7 +16,11 @@ export function startWorker(from: string, name: string, options: WorkerOptions =
   if (!existsSync(fileURLToPath(source))) throw new Error(`worker module ${name} not found beside ${from}`);
   // Resolved from here, not from the worker's working directory. require.resolve finds tsx's
   // CommonJS build of the API; the ES module build beside it is the one that works from import().
-  const loader = pathToFileURL(createRequire(from).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const loader = pathToFileURL(
+    createRequire(from)
+      .resolve('tsx/esm/api')
+      .replace(/\.cjs$/, '.mjs'),
+  ).href;
   const boot = `import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source.href)}); });`;
   return new Worker(boot, { ...options, eval: true });
 }

@@ -35,7 +35,10 @@ export function didYouMean(given: string, known: string[]): string {
   let bestD = Infinity;
   for (const k of known) {
     const d = editDistance(g, k.toLowerCase());
-    if (d < bestD) { best = k; bestD = d; }
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
   }
   return best && bestD <= Math.min(3, Math.max(2, Math.floor(g.length / 3))) ? ` (did you mean ${best}?)` : '';
 }
@@ -56,8 +59,15 @@ function readEnv(env: NodeJS.ProcessEnv, raw: RawValues, problems: string[]): vo
     const section = parts[0] === 'DEFAULT' ? 'DEFAULT' : (parts[0] ?? '').toLowerCase();
     const key = (parts[1] ?? '').toLowerCase();
     if (parts.length !== 2 || !specOf(section, key)) {
-      const hint = parts.length !== 2 ? '' : section in schema ? didYouMean(key, keysOf(section)).replace(/did you mean (\S+)\?/, (_m, k: string) => `did you mean ${ENV_PREFIX}${parts[0]}__${k.toUpperCase()}?`)
-        : didYouMean(section, sections()).replace(/did you mean (\S+)\?/, (_m, sec: string) => `did you mean ${ENV_PREFIX}${sec === 'DEFAULT' ? sec : sec.toUpperCase()}__${parts[1]}?`);
+      const hint =
+        parts.length !== 2
+          ? ''
+          : section in schema
+            ? didYouMean(key, keysOf(section)).replace(/did you mean (\S+)\?/, (_m, k: string) => `did you mean ${ENV_PREFIX}${parts[0]}__${k.toUpperCase()}?`)
+            : didYouMean(section, sections()).replace(
+                /did you mean (\S+)\?/,
+                (_m, sec: string) => `did you mean ${ENV_PREFIX}${sec === 'DEFAULT' ? sec : sec.toUpperCase()}__${parts[1]}?`,
+              );
       problems.push(`environment: ${name}: no such option${hint}`);
       continue;
     }
@@ -76,10 +86,15 @@ function readFile(file: string, raw: RawValues, problems: string[]): void {
   const { entries, errors } = parseIniLenient(text);
   for (const err of errors) problems.push(`${file}: ${err.message}`);
   for (const e of entries) {
-    if (!(e.section in schema)) { problems.push(`${file}: [${e.section}] ${e.key}: unknown section (line ${e.line})${didYouMean(e.section, sections())}`); continue; }
+    if (!(e.section in schema)) {
+      problems.push(`${file}: [${e.section}] ${e.key}: unknown section (line ${e.line})${didYouMean(e.section, sections())}`);
+      continue;
+    }
     if (!specOf(e.section, e.key)) {
       // An option misplaced in another section is named with its section.
-      const elsewhere = sections().filter((sec) => specOf(sec, e.key)).map((sec) => `[${sec}] ${e.key}`);
+      const elsewhere = sections()
+        .filter((sec) => specOf(sec, e.key))
+        .map((sec) => `[${sec}] ${e.key}`);
       const hint = didYouMean(e.key, keysOf(e.section)) || (elsewhere.length ? ` (it belongs in ${elsewhere.join(' or ')})` : '');
       problems.push(`${file}: [${e.section}] ${e.key}: unknown option (line ${e.line})${hint}`);
       continue;
@@ -92,17 +107,24 @@ function convert(spec: OptionSpec, text: string): { value?: unknown; problem?: s
   // A secret's value (a password in a malformed URL) is never printed, not even in an error.
   const shown = spec.secret ? '(a secret value, not shown)' : JSON.stringify(text);
   switch (spec.type) {
-    case 'string': return { value: text };
+    case 'string':
+      return { value: text };
     case 'url':
       if (text === '') return { value: text };
-      try { new URL(text); return { value: text }; } catch { return { problem: `not a URL: ${shown}` }; }
+      try {
+        new URL(text);
+        return { value: text };
+      } catch {
+        return { problem: `not a URL: ${shown}` };
+      }
     case 'bool': {
       const t = text.toLowerCase();
       if (['true', 'yes', 'on', '1'].includes(t)) return { value: true };
       if (['false', 'no', 'off', '0'].includes(t)) return { value: false };
       return { problem: `expected true or false, got ${shown}` };
     }
-    case 'int': case 'float': {
+    case 'int':
+    case 'float': {
       const n = Number(text);
       if (text.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
         return { problem: `expected ${spec.type === 'int' ? 'an integer' : 'a number'}, got ${shown}` };
@@ -114,7 +136,12 @@ function convert(spec: OptionSpec, text: string): { value?: unknown; problem?: s
     case 'enum':
       return spec.choices!.includes(text) ? { value: text } : { problem: `expected one of ${spec.choices!.join(', ')}, got ${shown}` };
     case 'list':
-      return { value: text.split(',').map((s) => s.trim()).filter((s) => s !== '') };
+      return {
+        value: text
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      };
   }
 }
 
@@ -194,7 +221,8 @@ function hostPortProblem(text: string, listening: boolean): string {
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d+)$/.exec(text);
   if (!m) return `expected HOST:PORT, got ${JSON.stringify(text)}`;
   const host = m[1]!;
-  if (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : /^[\d.]+$/.test(host) && !isIPv4(host)) return `${host} is not an IP address, in ${JSON.stringify(text)}`;
+  if (host.startsWith('[') ? !isIPv6(host.slice(1, -1)) : /^[\d.]+$/.test(host) && !isIPv4(host))
+    return `${host} is not an IP address, in ${JSON.stringify(text)}`;
   const port = Number(m[2]);
   const lowest = listening ? 0 : 1;
   if (port < lowest || port > 65535) return `port ${port} is out of range ${lowest}-65535, in ${JSON.stringify(text)}`;
@@ -222,7 +250,11 @@ function formatProblem(section: string, key: string, spec: OptionSpec, value: un
   if (!schemes.includes(base)) return `the scheme ${scheme}:// is not one of ${schemes.map((x) => `${x}://`).join(', ')}`;
   if (base === 'sqlite' || base === 'unix') return undefined;
   let u: URL;
-  try { u = new URL(value.replace(/^[^:]+:/, 'http:')); } catch { return `not a URL: ${shown}`; }
+  try {
+    u = new URL(value.replace(/^[^:]+:/, 'http:'));
+  } catch {
+    return `not a URL: ${shown}`;
+  }
   if (!u.hostname) return `no host in ${shown}`;
   if (u.port !== '' && (Number(u.port) < 1 || Number(u.port) > 65535)) return `port ${u.port} is out of range 1-65535`;
   return undefined;
@@ -233,7 +265,8 @@ function crossChecks(c: Record<string, Record<string, unknown>>): string[] {
   const problems: string[] = [];
   if (c.nova!.control_plane === 'nova') {
     const missing = ['auth_url', 'username', 'password'].filter((k) => !c.placement![k]);
-    if (missing.length) problems.push(`[nova] control_plane = nova needs [placement] ${missing.join(', ')} (the service user that manages this node's resource provider)`);
+    if (missing.length)
+      problems.push(`[nova] control_plane = nova needs [placement] ${missing.join(', ')} (the service user that manages this node's resource provider)`);
   }
   // Services validating incoming tokens do it as the [keystone_authtoken] service user.
   for (const section of ['image_store', 'agent'] as const) {
@@ -263,7 +296,10 @@ function noauthChecks(store: Record<string, unknown>): string[] {
   if (store.auth_strategy !== 'noauth' || store.noauth_beyond_loopback) return [];
   return (['listen', 'registry_listen'] as const)
     .filter((key) => typeof store[key] === 'string' && store[key] !== '' && !isLoopbackListen(store[key] as string))
-    .map((key) => `[image_store] ${key} = ${String(store[key])} is not a loopback address, and auth_strategy = noauth lets any caller act as any project or as admin: use auth_strategy = keystone, listen on loopback, or set noauth_beyond_loopback = true on a network where every client is trusted`);
+    .map(
+      (key) =>
+        `[image_store] ${key} = ${String(store[key])} is not a loopback address, and auth_strategy = noauth lets any caller act as any project or as admin: use auth_strategy = keystone, listen on loopback, or set noauth_beyond_loopback = true on a network where every client is trusted`,
+    );
 }
 
 /** HOST:PORT whose host is loopback (127.0.0.0/8, ::1, localhost). */
@@ -282,9 +318,11 @@ function registryChecks(r: Record<string, unknown>): string[] {
   const username = String(r.username ?? '');
   const host = String(r.credentials_host ?? '');
   if ((username || r.password) && !host) {
-    problems.push('[registry] username/password are sent only to the registry named in [registry] credentials_host, which is not set. '
-      + 'Set credentials_host = HOST[:PORT] of the registry they belong to (docker.io for Docker Hub), '
-      + 'or better, move them to a Docker config.json ({"auths": {"HOST[:PORT]": {"auth": "BASE64(USER:PASSWORD)"}}}) named by [registry] credentials_file and remove username/password');
+    problems.push(
+      '[registry] username/password are sent only to the registry named in [registry] credentials_host, which is not set. ' +
+        'Set credentials_host = HOST[:PORT] of the registry they belong to (docker.io for Docker Hub), ' +
+        'or better, move them to a Docker config.json ({"auths": {"HOST[:PORT]": {"auth": "BASE64(USER:PASSWORD)"}}}) named by [registry] credentials_file and remove username/password',
+    );
   } else if (host && !username) {
     problems.push(`[registry] credentials_host = ${host} needs [registry] username and password`);
   } else if (host && !/^[a-zA-Z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(host)) {
@@ -297,7 +335,10 @@ function registryChecks(r: Record<string, unknown>): string[] {
   // A file named through $state_path is read once interpolated, when the image service starts.
   if ((r.credentials_file && !String(r.credentials_file).includes('$')) || (username && host)) {
     try {
-      loadCredentials({ file: String(r.credentials_file ?? '').includes('$') ? '' : String(r.credentials_file ?? ''), legacy: { host, username, password: String(r.password ?? '') } });
+      loadCredentials({
+        file: String(r.credentials_file ?? '').includes('$') ? '' : String(r.credentials_file ?? ''),
+        legacy: { host, username, password: String(r.password ?? '') },
+      });
     } catch (err) {
       problems.push((err as Error).message);
     }
@@ -308,5 +349,10 @@ function registryChecks(r: Record<string, unknown>): string[] {
 /** The config file named by --config-file / BERTH_CONFIG, or the system one if it exists. */
 export function defaultConfigFiles(env: NodeJS.ProcessEnv = process.env): string[] {
   if (env.BERTH_CONFIG) return env.BERTH_CONFIG.split(':').filter(Boolean);
-  try { readFileSync('/etc/berth/berth.conf'); return ['/etc/berth/berth.conf']; } catch { return []; }
+  try {
+    readFileSync('/etc/berth/berth.conf');
+    return ['/etc/berth/berth.conf'];
+  } catch {
+    return [];
+  }
 }

@@ -31,7 +31,11 @@ export function secretsIn(value: string): string[] {
     const raw = m[1] ?? '';
     if (raw === '') continue;
     passwords.push(raw);
-    try { passwords.push(decodeURIComponent(raw)); } catch { /* not percent-encoded */ }
+    try {
+      passwords.push(decodeURIComponent(raw));
+    } catch {
+      /* not percent-encoded */
+    }
   }
   return passwords;
 }

@@ -8,7 +8,9 @@ import type { Config } from './options.js';
 import { secretValues } from './secrets.js';
 
 /** A running service, as its main module starts it. */
-export interface StartedService { stop(): Promise<void> }
+export interface StartedService {
+  stop(): Promise<void>;
+}
 
 /** True when `moduleUrl` (a main module's import.meta.url) is the script node was started with. */
 export function isMain(moduleUrl: string): boolean {
@@ -52,7 +54,13 @@ export function runService(service: string, start: (config: Config, log: Logger)
       if (stopping) return;
       stopping = true;
       log.info({ signal }, `${service} stopping`);
-      running.stop().then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'unclean shutdown'); process.exit(1); });
+      running.stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'unclean shutdown');
+          process.exit(1);
+        },
+      );
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

@@ -13,11 +13,18 @@ export interface RunningDriver extends Driver {
 
 export async function startDriver(config: Config, log: Logger = serviceLogger('berth-compute', config)): Promise<RunningDriver> {
   const agent = createAgentClient({
-    url: config.agent.url, ...agentClientAuth(config), timeoutMs: config.agent.request_timeout * 1000, retries: config.agent.connect_retries,
+    url: config.agent.url,
+    ...agentClientAuth(config),
+    timeoutMs: config.agent.request_timeout * 1000,
+    retries: config.agent.connect_retries,
   });
   const driver = await createDriver({ config, agent, log });
   const status = config.DEFAULT.status_listen
-    ? await startStatusServer(config.DEFAULT.status_listen, { registry: driver.metrics.registry, checks: driver.readiness, log: log.child({ component: 'status' }) })
+    ? await startStatusServer(config.DEFAULT.status_listen, {
+        registry: driver.metrics.registry,
+        checks: driver.readiness,
+        log: log.child({ component: 'status' }),
+      })
     : null;
   log.info({ host: config.DEFAULT.host, queues: driver.server.queues }, 'berth-compute consuming');
   return {

@@ -11,14 +11,21 @@ export type InstanceCounter = () => Promise<Array<[{ vm_state: string }, number]
 /** What the compute node counts; served at GET /metrics of its status server. */
 export class DriverMetrics {
   readonly registry = new MetricsRegistry();
-  private readonly messages = this.registry.register(new Counter('berth_rpc_messages_total',
-    'RPC messages received, by method, kind (call, cast) and outcome (ok, failure, malformed, duplicate); malformed ones have method "unknown".'));
-  private readonly latency = this.registry.register(new Histogram('berth_rpc_duration_seconds',
-    'Time from dispatch to the end of the work (the reply or the ack), by method.', RPC_BUCKETS));
-  private readonly failures = this.registry.register(new Counter('berth_instance_failures_total',
-    'Faults recorded on instances, by code (the nova exception name, e.g. ImageNotFound).'));
-  private readonly notifications = this.registry.register(new Counter('berth_notifications_sent_total',
-    'Notifications published to the broker (versioned and legacy each count).'));
+  private readonly messages = this.registry.register(
+    new Counter(
+      'berth_rpc_messages_total',
+      'RPC messages received, by method, kind (call, cast) and outcome (ok, failure, malformed, duplicate); malformed ones have method "unknown".',
+    ),
+  );
+  private readonly latency = this.registry.register(
+    new Histogram('berth_rpc_duration_seconds', 'Time from dispatch to the end of the work (the reply or the ack), by method.', RPC_BUCKETS),
+  );
+  private readonly failures = this.registry.register(
+    new Counter('berth_instance_failures_total', 'Faults recorded on instances, by code (the nova exception name, e.g. ImageNotFound).'),
+  );
+  private readonly notifications = this.registry.register(
+    new Counter('berth_notifications_sent_total', 'Notifications published to the broker (versioned and legacy each count).'),
+  );
   private buildsInFlight = 0;
 
   constructor(countInstances: InstanceCounter) {
@@ -44,7 +51,11 @@ export class DriverMetrics {
     },
   };
 
-  instanceFailed(code: string): void { this.failures.inc({ code: code || 'unknown' }); }
+  instanceFailed(code: string): void {
+    this.failures.inc({ code: code || 'unknown' });
+  }
 
-  notificationSent(): void { this.notifications.inc(); }
+  notificationSent(): void {
+    this.notifications.inc();
+  }
 }

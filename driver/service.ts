@@ -21,7 +21,11 @@ import type { Sequelize } from 'sequelize';
 import { StandaloneControlPlane, type ControlPlane } from './compute/control-plane.js';
 import { createNovaPlane, NovaControlPlane } from './nova/index.js';
 
-export interface DriverDeps { config: Config; agent: AgentClient; log: Logger }
+export interface DriverDeps {
+  config: Config;
+  agent: AgentClient;
+  log: Logger;
+}
 
 export interface Driver {
   manager: ComputeManager;
@@ -44,41 +48,71 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   const metrics = new DriverMetrics(() => countInstances(c.DEFAULT.host));
   const store = new CountingStore(db, (code) => metrics.instanceFailed(code));
   const transport = new AmqpTransport({
-    url: c.DEFAULT.transport_url, heartbeatSeconds: rabbit.heartbeat_timeout_threshold, retryMaxSeconds: rabbit.connection_retry_max,
-    prefetch: c.DEFAULT.max_concurrent_builds + 16, log: log.child({ component: 'transport' }), connectionName: `berth-compute:${process.pid}:${c.DEFAULT.host}`,
+    url: c.DEFAULT.transport_url,
+    heartbeatSeconds: rabbit.heartbeat_timeout_threshold,
+    retryMaxSeconds: rabbit.connection_retry_max,
+    prefetch: c.DEFAULT.max_concurrent_builds + 16,
+    log: log.child({ component: 'transport' }),
+    connectionName: `berth-compute:${process.pid}:${c.DEFAULT.host}`,
   });
   const publisher = {
     onConnect: transport.onConnect.bind(transport),
-    publish: async (...args: Parameters<AmqpTransport['publish']>) => { await transport.publish(...args); metrics.notificationSent(); },
+    publish: async (...args: Parameters<AmqpTransport['publish']>) => {
+      await transport.publish(...args);
+      metrics.notificationSent();
+    },
   };
   const notifier = new Notifier(publisher, {
-    exchange: c.DEFAULT.control_exchange, host: c.DEFAULT.host, format: c.notifications.notification_format, driver: c.notifications.driver,
-    versionedTopic: c.notifications.versioned_notifications_topic, legacyTopic: c.notifications.legacy_notifications_topic, rabbit, log,
+    exchange: c.DEFAULT.control_exchange,
+    host: c.DEFAULT.host,
+    format: c.notifications.notification_format,
+    driver: c.notifications.driver,
+    versionedTopic: c.notifications.versioned_notifications_topic,
+    legacyTopic: c.notifications.legacy_notifications_topic,
+    rabbit,
+    log,
     beforePublish: store.durable,
   });
   const resources = hostResources(c.compute, c.DEFAULT.state_path);
   // The manager's usage feeds the nova plane's ComputeNode record; the plane is built first.
   let usage: () => ReturnType<ComputeManager['nodeUsage']> = () => Promise.reject(new Error('not started'));
-  const plane: ControlPlane = c.nova.control_plane === 'nova'
-    ? createNovaPlane({ config: c, transport, resources, usage: () => usage(), log: log.child({ component: 'nova' }) })
-    : new StandaloneControlPlane();
+  const plane: ControlPlane =
+    c.nova.control_plane === 'nova'
+      ? createNovaPlane({ config: c, transport, resources, usage: () => usage(), log: log.child({ component: 'nova' }) })
+      : new StandaloneControlPlane();
   const manager = new ComputeManager({
-    host: c.DEFAULT.host, node: c.DEFAULT.host, store, agent, notifier, resources, plane,
-    images: createImageClient({ url: c.glance.api_url, keystone: c.glance }), log: log.child({ component: 'manager' }),
+    host: c.DEFAULT.host,
+    node: c.DEFAULT.host,
+    store,
+    agent,
+    notifier,
+    resources,
+    plane,
+    images: createImageClient({ url: c.glance.api_url, keystone: c.glance }),
+    log: log.child({ component: 'manager' }),
   });
   usage = () => manager.nodeUsage();
   const dispatcher = new Dispatcher([computeEndpoint(manager, agent), baseApiEndpoint(), berthEndpoint(c.DEFAULT.host, store, manager)]);
   const server = new RpcServer(transport, dispatcher, {
-    exchange: c.DEFAULT.control_exchange, topic: 'compute', server: c.DEFAULT.host, rabbit,
-    maxMessageBytes: c.DEFAULT.max_message_bytes, maxConcurrentLong: c.DEFAULT.max_concurrent_builds,
-    log: log.child({ component: 'rpc' }), messageLog: store, observer: metrics.rpc,
+    exchange: c.DEFAULT.control_exchange,
+    topic: 'compute',
+    server: c.DEFAULT.host,
+    rabbit,
+    maxMessageBytes: c.DEFAULT.max_message_bytes,
+    maxConcurrentLong: c.DEFAULT.max_concurrent_builds,
+    log: log.child({ component: 'rpc' }),
+    messageLog: store,
+    observer: metrics.rpc,
   });
   await transport.start();
   // Registration needs the queues declared (done on connect) and runs on in the background
   // while the conductor is away, as nova-compute waits for its conductor.
-  void plane.start()
+  void plane
+    .start()
     .then(() => manager.reapDeletedElsewhere())
-    .then((reaped) => { if (reaped.length) log.warn({ instances: reaped }, 'reaped instances deleted while the node was away'); })
+    .then((reaped) => {
+      if (reaped.length) log.warn({ instances: reaped }, 'reaped instances deleted while the node was away');
+    })
     .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not compare instances with the control plane'));
   // Notifications of recovered builds need the broker, so recovery runs once connected; the
   // redelivered build messages then find the work done.
@@ -92,7 +126,12 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   ];
   await notifier.capacity(manager);
   return {
-    manager, store, server, notifier, transport, metrics,
+    manager,
+    store,
+    server,
+    notifier,
+    transport,
+    metrics,
     readiness: computeReadiness({ broker: transport, db, agent, ...(plane instanceof NovaControlPlane ? { plane } : {}) }),
     async stop(timeoutMs = 30_000) {
       timers.forEach(clearInterval);
@@ -106,7 +145,12 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
 
 /** Counts each fault it records, by its nova exception name. */
 class CountingStore extends InstanceStore {
-  constructor(db: Sequelize, private readonly onFault: (code: string) => void) { super(db); }
+  constructor(
+    db: Sequelize,
+    private readonly onFault: (code: string) => void,
+  ) {
+    super(db);
+  }
 
   override async addFault(uuid: string, code: number, message: string, details = ''): Promise<void> {
     await super.addFault(uuid, code, message, details);
@@ -115,6 +159,9 @@ class CountingStore extends InstanceStore {
 }
 
 async function countInstances(host: string): Promise<Array<[{ vm_state: string }, number]>> {
-  const groups = await InstanceRow.count({ where: { host, deleted: false }, group: ['vm_state'] }) as unknown as Array<{ vm_state: string; count: number | string }>;
+  const groups = (await InstanceRow.count({ where: { host, deleted: false }, group: ['vm_state'] })) as unknown as Array<{
+    vm_state: string;
+    count: number | string;
+  }>;
   return groups.map((g) => [{ vm_state: g.vm_state }, Number(g.count)]);
 }

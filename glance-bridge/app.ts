@@ -61,9 +61,16 @@ export function createImageServiceMetrics(): ImageServiceMetrics {
   const registry = new MetricsRegistry();
   return {
     registry,
-    imports: registry.register(new Counter('berth_image_imports_total', 'Registry imports by outcome: active, killed, rejected (refused before any fetch) or existing (answered by an image already imported or importing).')),
+    imports: registry.register(
+      new Counter(
+        'berth_image_imports_total',
+        'Registry imports by outcome: active, killed, rejected (refused before any fetch) or existing (answered by an image already imported or importing).',
+      ),
+    ),
     importBytes: registry.register(new Counter('berth_image_import_bytes_total', 'Bytes of the images imports made active.')),
-    importDuration: registry.register(new Histogram('berth_image_import_duration_seconds', 'Time from an import request to its image being active or killed, by outcome.', IMPORT_BUCKETS)),
+    importDuration: registry.register(
+      new Histogram('berth_image_import_duration_seconds', 'Time from an import request to its image being active or killed, by outcome.', IMPORT_BUCKETS),
+    ),
     cacheHits: registry.register(new Counter('berth_image_import_cache_hits_total', 'Import requests answered by an existing image, with nothing fetched.')),
     uploads: registry.register(new Counter('berth_image_uploads_total', 'Image data uploads (PUT /v2/images/{id}/file) by HTTP status.')),
     downloads: registry.register(new Counter('berth_image_downloads_total', 'Image data downloads (GET /v2/images/{id}/file) by HTTP status.')),
@@ -116,9 +123,14 @@ function dataTransferMetrics(m: ImageServiceMetrics): Koa.Middleware {
     if (body && typeof (body as NodeJS.ReadableStream).pipe === 'function') {
       const length = ctx.response.length;
       // Counted as sent, so an aborted download counts only what left.
-      ctx.body = (body as NodeJS.ReadableStream).pipe(new Transform({
-        transform(chunk: Buffer, _enc, done) { m.downloadBytes.inc({}, chunk.length); done(null, chunk); },
-      }));
+      ctx.body = (body as NodeJS.ReadableStream).pipe(
+        new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            m.downloadBytes.inc({}, chunk.length);
+            done(null, chunk);
+          },
+        }),
+      );
       if (length !== undefined) ctx.length = length;
     }
   };
@@ -130,14 +142,20 @@ function dataTransferMetrics(m: ImageServiceMetrics): Koa.Middleware {
  */
 export function measureImports(importer: Importer, m: ImageServiceMetrics): void {
   const settle = (started: number, done: Promise<{ status: string; size: number | null } | null>): void => {
-    void done.then((image) => {
-      const outcome = image?.status === 'active' ? 'active' : 'killed';
-      m.imports.inc({ outcome });
-      m.importDuration.observe({ outcome }, (Date.now() - started) / 1000);
-      if (outcome === 'active') m.importBytes.inc({}, image?.size ?? 0);
-    }, () => undefined);
+    void done.then(
+      (image) => {
+        const outcome = image?.status === 'active' ? 'active' : 'killed';
+        m.imports.inc({ outcome });
+        m.importDuration.observe({ outcome }, (Date.now() - started) / 1000);
+        if (outcome === 'active') m.importBytes.inc({}, image?.size ?? 0);
+      },
+      () => undefined,
+    );
   };
-  const rejected = (err: unknown): never => { m.imports.inc({ outcome: 'rejected' }); throw err; };
+  const rejected = (err: unknown): never => {
+    m.imports.inc({ outcome: 'rejected' });
+    throw err;
+  };
   const startImport = importer.startImport.bind(importer);
   importer.startImport = async (source, opts) => {
     const started = Date.now();

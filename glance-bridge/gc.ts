@@ -11,7 +11,12 @@ import type { ImageUploader } from './import/upload.js';
  * against the uploads in progress and then the database: an upload leaves the pending set only
  * after its row is written.
  */
-export async function collectUnreferencedBlobs(deps: { images: ImageRepository; blobs: BlobStore; importer: Importer; uploader?: ImageUploader }): Promise<string[]> {
+export async function collectUnreferencedBlobs(deps: {
+  images: ImageRepository;
+  blobs: BlobStore;
+  importer: Importer;
+  uploader?: ImageUploader;
+}): Promise<string[]> {
   const keep = await deps.images.referencedDigests();
   return deps.blobs.collectGarbage(async (digest) => {
     if (keep.has(digest) || deps.importer.fetching().has(digest)) return true;

@@ -52,18 +52,23 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   const blobs = new BlobStore(config.image_store.blob_path);
   await blobs.init();
   const reg = config.registry;
-  const registry = overrides.registry ?? new HttpRegistryClient({
-    insecureHosts: [...reg.insecure_hosts],
-    credentials: loadCredentials({ file: reg.credentials_file, legacy: { host: reg.credentials_host, username: reg.username, password: reg.password } }),
-    allowedInternal: reg.allowed_internal,
-    timeoutMs: reg.request_timeout * 1000,
-    maxManifestBytes: reg.max_manifest_bytes,
-    maxBlobBytes: reg.max_layer_bytes,
-    retry: { ...DEFAULT_RETRY, retries: reg.retries, baseDelayMs: reg.retry_delay_ms },
-  });
+  const registry =
+    overrides.registry ??
+    new HttpRegistryClient({
+      insecureHosts: [...reg.insecure_hosts],
+      credentials: loadCredentials({ file: reg.credentials_file, legacy: { host: reg.credentials_host, username: reg.username, password: reg.password } }),
+      allowedInternal: reg.allowed_internal,
+      timeoutMs: reg.request_timeout * 1000,
+      maxManifestBytes: reg.max_manifest_bytes,
+      maxBlobBytes: reg.max_layer_bytes,
+      retry: { ...DEFAULT_RETRY, retries: reg.retries, baseDelayMs: reg.retry_delay_ms },
+    });
   const quotas = { maxImages: config.image_store.max_images_per_project, maxBytes: config.image_store.max_bytes_per_project };
   const importer = new Importer({
-    images, blobs, registry, log,
+    images,
+    blobs,
+    registry,
+    log,
     options: {
       defaultProject: config.image_store.default_project,
       platform: parsePlatform(reg.platform),
@@ -84,18 +89,42 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   const metrics = createImageServiceMetrics();
   measureImports(importer, metrics);
   const readiness = [
-    { name: 'database', probe: async () => { await db.query('SELECT 1'); } },
+    {
+      name: 'database',
+      probe: async () => {
+        await db.query('SELECT 1');
+      },
+    },
     { name: 'blob_store', probe: () => probeWritable(blobs.root) },
   ];
   const metadefs = config.image_store.metadefs_path ? MetadefCatalog.loadDir(config.image_store.metadefs_path, config.image_store.default_project) : undefined;
-  const app = createApp({ images, blobs, importer, uploader, log, maxBodyBytes: config.image_store.max_body_bytes, defaultProject: config.image_store.default_project, metrics, readiness,
-    quotas, propertyQuota: config.image_store.image_property_quota, ...(metadefs ? { metadefs } : {}),
-    ...(auth ? { auth } : {}), ...(exportTarget ? { exportTarget } : {}),
+  const app = createApp({
+    images,
+    blobs,
+    importer,
+    uploader,
+    log,
+    maxBodyBytes: config.image_store.max_body_bytes,
+    defaultProject: config.image_store.default_project,
+    metrics,
+    readiness,
+    quotas,
+    propertyQuota: config.image_store.image_property_quota,
+    ...(metadefs ? { metadefs } : {}),
+    ...(auth ? { auth } : {}),
+    ...(exportTarget ? { exportTarget } : {}),
     // web-download of http(s):// URLs: the registry imports' destination checks, timeouts and limits.
-    ...(config.image_store.web_download_urls ? { web: {
-      guard: new DestinationGuard(reg.allowed_internal), timeoutMs: reg.request_timeout * 1000, insecureHosts: [...reg.insecure_hosts],
-      slots: new DownloadSlots(config.image_store.max_concurrent_imports, config.image_store.max_concurrent_imports_per_project),
-    } } : {}) });
+    ...(config.image_store.web_download_urls
+      ? {
+          web: {
+            guard: new DestinationGuard(reg.allowed_internal),
+            timeoutMs: reg.request_timeout * 1000,
+            insecureHosts: [...reg.insecure_hosts],
+            slots: new DownloadSlots(config.image_store.max_concurrent_imports, config.image_store.max_concurrent_imports_per_project),
+          },
+        }
+      : {}),
+  });
   const registryEndpoint = await startRegistryEndpoint(config, { images, blobs, log, ...(auth ? { validator: auth.validator } : {}) });
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.image_store.listen));
@@ -108,7 +137,10 @@ export async function startImageService(config: Config, overrides: ImageServiceO
     collectGarbage: () => collectUnreferencedBlobs({ images, blobs, importer, uploader }),
     close: () => {
       closing ??= (async () => {
-        await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
         await registryEndpoint?.close();
         // Long imports are not waited for: the next start marks them killed (recoverInterrupted).
         await Promise.race([importer.drain(), delay(5000)]);

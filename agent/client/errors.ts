@@ -6,12 +6,22 @@ import { errorFactory, type ErrorCatalog, type ErrorFactory } from '../../common
  * lists them (tools/gen-docs.ts).
  */
 export const AGENT_ERROR_CODES = [
-  'INSTANCE_NOT_FOUND', 'INSTANCE_INVALID_STATE', 'IMAGE_NOT_FOUND', 'IMAGE_FETCH_FAILED',
-  'INVALID_INPUT', 'UNAUTHORIZED', 'FORBIDDEN', 'RUNTIME_UNAVAILABLE', 'RUNTIME_ERROR', 'SERVICE_UNREACHABLE',
-  'SUBNET_POOL_EXHAUSTED', 'SNAPSHOT_NOT_FOUND', 'IMAGE_UPLOAD_FAILED',
+  'INSTANCE_NOT_FOUND',
+  'INSTANCE_INVALID_STATE',
+  'IMAGE_NOT_FOUND',
+  'IMAGE_FETCH_FAILED',
+  'INVALID_INPUT',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'RUNTIME_UNAVAILABLE',
+  'RUNTIME_ERROR',
+  'SERVICE_UNREACHABLE',
+  'SUBNET_POOL_EXHAUSTED',
+  'SNAPSHOT_NOT_FOUND',
+  'IMAGE_UPLOAD_FAILED',
 ] as const;
 
-export type AgentErrorCode = typeof AGENT_ERROR_CODES[number];
+export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
 
 /**
  * One status per code. Every agent code is exposed, 5xx included: the driver needs the agent's

@@ -3,9 +3,7 @@ import { BerthError, commonError } from '../../common/errors.js';
 import { isAgentErrorCode } from './errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
 import { withSessionToken, type KeystoneSession } from '../../common/keystone/index.js';
-import type {
-  AgentClient, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask,
-} from './types.js';
+import type { AgentClient, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from './types.js';
 
 export interface AgentClientOptions {
   /** `http://HOST:PORT` or `unix:///PATH.sock`. */
@@ -27,8 +25,7 @@ export interface AgentClientOptions {
 /** AgentClient over the agent's HTTP API (docs/agent-api.md). */
 export function createAgentClient(opts: AgentClientOptions): AgentClient {
   const endpoint = parseEndpoint(opts.url);
-  const call = <T>(req: RequestOptions): Promise<{ status: number; body: T }> =>
-    withRetries(() => send<T>(req), opts.retries ?? 3, opts.backoffMs ?? 200);
+  const call = <T>(req: RequestOptions): Promise<{ status: number; body: T }> => withRetries(() => send<T>(req), opts.retries ?? 3, opts.backoffMs ?? 200);
   const path = (uuid: string, rest = ''): string => `/v1/instances/${encodeURIComponent(uuid)}${rest}`;
 
   return {
@@ -85,7 +82,9 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     if (req.accept?.includes(401)) return requestJson<T>(endpoint, withAuth(req, { 'x-auth-token': await session.token() }), 'berth-agent');
     let attempt = 0;
     // The second attempt, after a fresh authentication, lets requestJson raise the final 401.
-    return withSessionToken(session, (token) => requestJson<T>(endpoint, withAuth(attempt++ === 0 ? { ...req, accept: [...(req.accept ?? []), 401] } : req, { 'x-auth-token': token }), 'berth-agent'));
+    return withSessionToken(session, (token) =>
+      requestJson<T>(endpoint, withAuth(attempt++ === 0 ? { ...req, accept: [...(req.accept ?? []), 401] } : req, { 'x-auth-token': token }), 'berth-agent'),
+    );
   }
 
   function withAuth(req: RequestOptions, auth: Record<string, string>): RequestOptions {
@@ -109,5 +108,10 @@ async function withRetries<T>(attempt: () => Promise<T>, retries: number, backof
 /** Keeps the agent's codes; any other code from the agent becomes AGENT_ERROR with the original in details. */
 function rebuild(err: unknown): unknown {
   if (!(err instanceof BerthError) || isAgentErrorCode(err.code) || err.code === 'SERVICE_TIMEOUT') return err;
-  return new BerthError('AGENT_ERROR', err.message, { status: err.status, retryable: err.retryable, details: { ...err.details, agent_code: err.code }, cause: err });
+  return new BerthError('AGENT_ERROR', err.message, {
+    status: err.status,
+    retryable: err.retryable,
+    details: { ...err.details, agent_code: err.code },
+    cause: err,
+  });
 }

@@ -80,8 +80,10 @@ export type InstanceAction =
   | { action: 'start' }
   | { action: 'stop'; timeout?: number }
   | { action: 'reboot'; hard?: boolean; timeout?: number }
-  | { action: 'pause' } | { action: 'unpause' }
-  | { action: 'suspend' } | { action: 'resume' };
+  | { action: 'pause' }
+  | { action: 'unpause' }
+  | { action: 'suspend' }
+  | { action: 'resume' };
 
 export type { AgentErrorCode } from './errors.js';
 

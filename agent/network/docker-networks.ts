@@ -16,7 +16,12 @@ interface DockerContainerSummary {
 }
 
 /** What plugging a container into a project network needs from the engine's network; `projectId` is whose network it is. */
-export interface BridgeInfo { bridge: string; prefix: number; gateway: string; projectId: string | null }
+export interface BridgeInfo {
+  bridge: string;
+  prefix: number;
+  gateway: string;
+  projectId: string | null;
+}
 
 /** The network operations of the ContainerRuntime on the Docker Engine API. */
 export class DockerNetworks {
@@ -36,7 +41,10 @@ export class DockerNetworks {
 
   async create(spec: NetworkSpec): Promise<boolean> {
     const res = await this.api.json<unknown>({
-      method: 'POST', path: '/networks/create', accept: [403, 409], what: 'create a project network',
+      method: 'POST',
+      path: '/networks/create',
+      accept: [403, 409],
+      what: 'create a project network',
       body: {
         Name: spec.name,
         // Without it Docker happily makes a second network of the same name.
@@ -52,7 +60,12 @@ export class DockerNetworks {
 
   async remove(name: string): Promise<boolean> {
     if ((await this.members(name)).length > 0) return false;
-    const res = await this.api.json<unknown>({ method: 'DELETE', path: `/networks/${encodeURIComponent(name)}`, accept: [403, 404, 409], what: 'remove a project network' });
+    const res = await this.api.json<unknown>({
+      method: 'DELETE',
+      path: `/networks/${encodeURIComponent(name)}`,
+      accept: [403, 404, 409],
+      what: 'remove a project network',
+    });
     this.bridges.delete(name);
     return res.status < 300 || res.status === 404;
   }
@@ -83,7 +96,10 @@ export class DockerNetworks {
     }
     // Docker names a user-defined network's bridge br-<first 12 of its id> unless told otherwise.
     const info = {
-      bridge: n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`, prefix, gateway: config.Gateway, projectId: n.Labels?.[LABEL_PROJECT] || null,
+      bridge: n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`,
+      prefix,
+      gateway: config.Gateway,
+      projectId: n.Labels?.[LABEL_PROJECT] || null,
     };
     this.bridges.set(name, info);
     return info;
@@ -111,7 +127,9 @@ export class DockerNetworks {
   /** Containers in any state matching the engine's list `filters`. */
   private async containers(filters: Record<string, string[]>): Promise<DockerContainerSummary[]> {
     const res = await this.api.json<DockerContainerSummary[]>({
-      path: '/containers/json', query: { all: 1, filters: JSON.stringify(filters) }, what: 'list a network\'s containers',
+      path: '/containers/json',
+      query: { all: 1, filters: JSON.stringify(filters) },
+      what: "list a network's containers",
     });
     return res.body ?? [];
   }

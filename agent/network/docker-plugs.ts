@@ -11,7 +11,9 @@ import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, ow
 import { VethPlumber, type VethCounters } from './veth.js';
 
 /** Follows the engine's container starts, keeping plugged containers plugged; see DockerPlugs.follow. */
-export interface PlugWatch { stop(): void }
+export interface PlugWatch {
+  stop(): void;
+}
 
 /** What the last plug of a container saw. */
 interface Plugged {
@@ -54,7 +56,7 @@ export class DockerPlugs {
       const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
       const netns = c?.NetworkSettings?.SandboxKey ?? '';
       if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || !netns) return c;
-      if (this.plugged.get(uuid)?.netns === netns && await this.veth.attached(uuid)) return c;
+      if (this.plugged.get(uuid)?.netns === netns && (await this.veth.attached(uuid))) return c;
       const attach = async (fresh: boolean): Promise<void> => {
         const { bridge, prefix, gateway, projectId } = await this.networks.bridge(name, fresh);
         // The network labels are read from a container whose image is anybody's: a container is
@@ -77,10 +79,14 @@ export class DockerPlugs {
   }
 
   /** The guest's traffic counters, from the host end of its pair; null when it has none. */
-  counters(uuid: string): Promise<VethCounters | null> { return this.veth.counters(uuid); }
+  counters(uuid: string): Promise<VethCounters | null> {
+    return this.veth.counters(uuid);
+  }
 
   /** Drops what is remembered of a removed container. */
-  forget(uuid: string): void { this.plugged.delete(uuid); }
+  forget(uuid: string): void {
+    this.plugged.delete(uuid);
+  }
 
   /**
    * Keeps every plugged container of this host plugged whatever starts it: the engine restarting
@@ -98,15 +104,24 @@ export class DockerPlugs {
     };
     const followOnce = async (): Promise<void> => {
       const res = await this.api.raw({
-        path: '/events', query: { filters: JSON.stringify({ type: ['container'], event: ['start'], label: [LABEL_NETWORK] }) },
-        timeoutMs: 0, what: 'follow container events',
+        path: '/events',
+        query: { filters: JSON.stringify({ type: ['container'], event: ['start'], label: [LABEL_NETWORK] }) },
+        timeoutMs: 0,
+        what: 'follow container events',
       });
-      if (res.status >= 300) { res.body.resume(); throw refusal('follow container events', res.status, ''); }
+      if (res.status >= 300) {
+        res.body.resume();
+        throw refusal('follow container events', res.status, '');
+      }
       current = res;
       await this.plugStarted(onStart);
       for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
         let ev: { timeNano?: number; Actor?: { Attributes?: Record<string, string> } };
-        try { ev = JSON.parse(line) as typeof ev; } catch { continue; }
+        try {
+          ev = JSON.parse(line) as typeof ev;
+        } catch {
+          continue;
+        }
         const attrs = ev.Actor?.Attributes;
         const uuid = attrs?.[LABEL_INSTANCE];
         // timeNano exceeds 2^53: good to a fraction of a millisecond, which is what is compared.
@@ -127,13 +142,21 @@ export class DockerPlugs {
         delay = Math.min(delay * 2, 5000);
       }
     })();
-    return { stop: () => { stopped = true; current?.body.destroy(); this.veth.close(); } };
+    return {
+      stop: () => {
+        stopped = true;
+        current?.body.destroy();
+        this.veth.close();
+      },
+    };
   }
 
   /** Plugs this host's running, labelled containers whose pair is missing. */
   private async plugStarted(onStart: (uuid: string) => void): Promise<void> {
     const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
-      path: '/containers/json', query: { filters: JSON.stringify({ label: [LABEL_NETWORK], status: ['running'] }) }, what: 'list containers',
+      path: '/containers/json',
+      query: { filters: JSON.stringify({ label: [LABEL_NETWORK], status: ['running'] }) },
+      what: 'list containers',
     });
     for (const c of res.body ?? []) {
       const uuid = c.Labels?.[LABEL_INSTANCE];

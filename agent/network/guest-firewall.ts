@@ -37,16 +37,18 @@ export interface GuestFirewallSpec {
 /** Runs a program with arguments (and standard input), resolving with its standard output. */
 export type Runner = (file: string, args: string[], stdin?: string) => Promise<string>;
 
-const run: Runner = (file, args, stdin) => new Promise((resolve, reject) => {
-  const child = execFile(file, args, { timeout: 30_000 }, (err, stdout, stderr) => {
-    if (err) reject(new Error(`${file} ${args.join(' ')}: ${stderr.trim() || err.message}`));
-    else resolve(stdout);
+const run: Runner = (file, args, stdin) =>
+  new Promise((resolve, reject) => {
+    const child = execFile(file, args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${file} ${args.join(' ')}: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+    if (stdin !== undefined) child.stdin?.end(stdin);
   });
-  if (stdin !== undefined) child.stdin?.end(stdin);
-});
 
 export function checkGuestFirewallSpec(spec: GuestFirewallSpec): void {
-  if (!/^[A-Za-z0-9_-]{1,28}$/.test(spec.chain)) throw new Error(`guest firewall chain name ${JSON.stringify(spec.chain)} must be 1 to 28 letters, digits, - or _`);
+  if (!/^[A-Za-z0-9_-]{1,28}$/.test(spec.chain))
+    throw new Error(`guest firewall chain name ${JSON.stringify(spec.chain)} must be 1 to 28 letters, digits, - or _`);
   for (const s of spec.sources) {
     const [ip, prefix] = s.split('/');
     if (!ip || !isIPv4(ip) || !/^\d{1,2}$/.test(prefix ?? '') || Number(prefix) > 32) throw new Error(`guest source ${JSON.stringify(s)} is not an IPv4 CIDR`);
@@ -58,18 +60,25 @@ export function checkGuestFirewallSpec(spec: GuestFirewallSpec): void {
 export function guestChainRules(spec: GuestFirewallSpec): string {
   const c = spec.chain;
   const lines = ['*filter', `:${c} - [0:0]`];
-  if (!spec.allowMetadata) lines.push(`-A ${c} -d ${METADATA_ADDRESS}/32 -p tcp -j REJECT --reject-with tcp-reset`, `-A ${c} -d ${METADATA_ADDRESS}/32 -j DROP`);
+  if (!spec.allowMetadata)
+    lines.push(`-A ${c} -d ${METADATA_ADDRESS}/32 -p tcp -j REJECT --reject-with tcp-reset`, `-A ${c} -d ${METADATA_ADDRESS}/32 -j DROP`);
   const ports = [...new Set(spec.blockedPorts)].sort((a, b) => a - b);
   for (let i = 0; i < ports.length; i += MULTIPORT_MAX) {
     // Addressed to the host itself: a guest's connections to other machines' ports are not this chain's business.
-    lines.push(`-A ${c} -p tcp -m addrtype --dst-type LOCAL -m multiport --dports ${ports.slice(i, i + MULTIPORT_MAX).join(',')} -j REJECT --reject-with tcp-reset`);
+    lines.push(
+      `-A ${c} -p tcp -m addrtype --dst-type LOCAL -m multiport --dports ${ports.slice(i, i + MULTIPORT_MAX).join(',')} -j REJECT --reject-with tcp-reset`,
+    );
   }
   lines.push('COMMIT', '');
   return lines.join('\n');
 }
 
 export class GuestFirewall {
-  constructor(private readonly spec: GuestFirewallSpec, private readonly log?: Logger, private readonly exec: Runner = run) {
+  constructor(
+    private readonly spec: GuestFirewallSpec,
+    private readonly log?: Logger,
+    private readonly exec: Runner = run,
+  ) {
     checkGuestFirewallSpec(spec);
   }
 
@@ -80,7 +89,7 @@ export class GuestFirewall {
     for (const hook of HOOKS) {
       const existing = await this.jumps(hook);
       if (existing === null) {
-        this.log?.warn({ chain: hook }, 'no such iptables chain (Docker creates DOCKER-USER); guests\' forwarded metadata traffic is not filtered');
+        this.log?.warn({ chain: hook }, "no such iptables chain (Docker creates DOCKER-USER); guests' forwarded metadata traffic is not filtered");
         continue;
       }
       for (const source of sources) {

@@ -44,14 +44,34 @@ export class DockerHostNetworking implements HostNetworking {
     this.plugs = new DockerPlugs(api, this.networks, undefined, host);
   }
 
-  list(): Promise<NetworkInfo[]> { return this.networks.list(); }
-  create(spec: NetworkSpec): Promise<boolean> { return this.networks.create(spec); }
-  remove(name: string): Promise<boolean> { return this.networks.remove(name); }
-  addresses(name: string): Promise<string[]> { return this.networks.addresses(name); }
-  bridge(name: string, fresh = false): Promise<BridgeInfo> { return this.networks.bridge(name, fresh); }
-  pluggedHolders(name: string, ipv4: string): Promise<string[]> { return this.networks.pluggedHolders(name, ipv4); }
-  plug(uuid: string): Promise<DockerContainer | null> { return this.plugs.plug(uuid); }
-  counters(uuid: string): Promise<VethCounters | null> { return this.plugs.counters(uuid); }
-  forget(uuid: string): void { this.plugs.forget(uuid); }
-  follow(log: Logger): PlugWatch { return this.plugs.follow(log); }
+  list(): Promise<NetworkInfo[]> {
+    return this.networks.list();
+  }
+  create(spec: NetworkSpec): Promise<boolean> {
+    return this.networks.create(spec);
+  }
+  remove(name: string): Promise<boolean> {
+    return this.networks.remove(name);
+  }
+  addresses(name: string): Promise<string[]> {
+    return this.networks.addresses(name);
+  }
+  bridge(name: string, fresh = false): Promise<BridgeInfo> {
+    return this.networks.bridge(name, fresh);
+  }
+  pluggedHolders(name: string, ipv4: string): Promise<string[]> {
+    return this.networks.pluggedHolders(name, ipv4);
+  }
+  plug(uuid: string): Promise<DockerContainer | null> {
+    return this.plugs.plug(uuid);
+  }
+  counters(uuid: string): Promise<VethCounters | null> {
+    return this.plugs.counters(uuid);
+  }
+  forget(uuid: string): void {
+    this.plugs.forget(uuid);
+  }
+  follow(log: Logger): PlugWatch {
+    return this.plugs.follow(log);
+  }
 }

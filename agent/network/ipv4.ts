@@ -2,7 +2,10 @@ import { isIPv4 } from 'node:net';
 import { invalidInput } from '../../common/errors.js';
 
 /** An IPv4 network as numbers: `base` is the network address, `prefix` its length. */
-export interface Cidr { base: number; prefix: number }
+export interface Cidr {
+  base: number;
+  prefix: number;
+}
 
 export function ipToInt(ip: string): number {
   return ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
@@ -55,7 +58,7 @@ export function isInstanceAddress(c: Cidr, ip: string): boolean {
 }
 
 export function netmaskOf(prefix: number): string {
-  return intToIp(prefix === 0 ? 0 : (2 ** 32 - 2 ** (32 - prefix)));
+  return intToIp(prefix === 0 ? 0 : 2 ** 32 - 2 ** (32 - prefix));
 }
 
 /** The MAC Docker itself derives from an address (02:42 + the four octets), set explicitly so

@@ -3,21 +3,26 @@ import { BerthError, invalidInput } from '../../common/errors.js';
 import { agentError } from '../errors.js';
 import { KeyedMutex } from '../../common/keyed-mutex.js';
 import { STALE_NETWORK, type ContainerNetwork, type ContainerRuntime, type NetworkInfo } from '../runtime/types.js';
-import {
-  type Cidr, formatCidr, gatewayOf, instanceAddresses, isInstanceAddress, macFor, overlaps, parseCidr, splitPool,
-} from './ipv4.js';
+import { type Cidr, formatCidr, gatewayOf, instanceAddresses, isInstanceAddress, macFor, overlaps, parseCidr, splitPool } from './ipv4.js';
 
 /** A project's network as the API reports it; the engine's network name stays inside the agent. */
-export interface ProjectNetwork { project_id: string; subnet: string; gateway: string }
+export interface ProjectNetwork {
+  project_id: string;
+  subnet: string;
+  gateway: string;
+}
 
 /** What one instance gets on its project's network. */
-export interface InstanceNetwork { net: ContainerNetwork; prefix: number; gateway: string }
+export interface InstanceNetwork {
+  net: ContainerNetwork;
+  prefix: number;
+  gateway: string;
+}
 
 const NAME_PREFIX = 'berth-proj-';
 
 /** A digest, not the project id itself: ids may hold characters network names may not. */
-export const projectNetworkName = (projectId: string): string =>
-  `${NAME_PREFIX}${createHash('sha256').update(projectId).digest('hex').slice(0, 16)}`;
+export const projectNetworkName = (projectId: string): string => `${NAME_PREFIX}${createHash('sha256').update(projectId).digest('hex').slice(0, 16)}`;
 
 const ALLOCATION = '\0subnet-allocation';
 
@@ -29,7 +34,11 @@ const ALLOCATION = '\0subnet-allocation';
 export class ProjectNetworks {
   private readonly serial = new KeyedMutex();
 
-  constructor(private readonly runtime: ContainerRuntime, private readonly pool: Cidr, private readonly prefix: number) {}
+  constructor(
+    private readonly runtime: ContainerRuntime,
+    private readonly pool: Cidr,
+    private readonly prefix: number,
+  ) {}
 
   /** Addresses handed to creates still under way, per network: not yet visible in the engine. */
   private readonly reserved = new Map<string, Set<string>>();
@@ -87,7 +96,8 @@ export class ProjectNetworks {
     } finally {
       this.reserved.get(name)?.delete(ipv4);
       const n = (this.inUse.get(projectId) ?? 1) - 1;
-      if (n > 0) this.inUse.set(projectId, n); else this.inUse.delete(projectId);
+      if (n > 0) this.inUse.set(projectId, n);
+      else this.inUse.delete(projectId);
     }
   }
 
@@ -145,7 +155,10 @@ export class ProjectNetworks {
   }
 
   private async allocate(projectId: string, name: string): Promise<Cidr> {
-    const taken = (await this.runtime.listNetworks()).flatMap((n) => n.subnets).map(parseCidr).filter((c): c is Cidr => c !== null);
+    const taken = (await this.runtime.listNetworks())
+      .flatMap((n) => n.subnets)
+      .map(parseCidr)
+      .filter((c): c is Cidr => c !== null);
     for (const candidate of splitPool(this.pool, this.prefix)) {
       if (taken.some((t) => overlaps(t, candidate))) continue;
       const spec = { name, projectId, subnet: formatCidr(candidate), gateway: gatewayOf(candidate) };
@@ -154,11 +167,17 @@ export class ProjectNetworks {
       const now = await this.find(name);
       if (now) return now;
     }
-    throw agentError('SUBNET_POOL_EXHAUSTED', `no free /${this.prefix} subnet left in ${formatCidr(this.pool)} for project ${projectId}`, { project_id: projectId });
+    throw agentError('SUBNET_POOL_EXHAUSTED', `no free /${this.prefix} subnet left in ${formatCidr(this.pool)} for project ${projectId}`, {
+      project_id: projectId,
+    });
   }
 }
 
-interface KnownNetwork { name: string; subnet: Cidr; used: Set<string> }
+interface KnownNetwork {
+  name: string;
+  subnet: Cidr;
+  used: Set<string>;
+}
 
 function isStaleNetwork(err: unknown): boolean {
   return err instanceof BerthError && err.details.reason === STALE_NETWORK;
@@ -167,7 +186,10 @@ function isStaleNetwork(err: unknown): boolean {
 function pickAddress(subnet: Cidr, fixedIp: string | null, used: ReadonlySet<string>): string {
   if (fixedIp !== null) {
     if (!isInstanceAddress(subnet, fixedIp)) {
-      throw invalidInput(`fixed_ip ${fixedIp} is not an instance address of the project's subnet ${formatCidr(subnet)}`, { field: 'fixed_ip', subnet: formatCidr(subnet) });
+      throw invalidInput(`fixed_ip ${fixedIp} is not an instance address of the project's subnet ${formatCidr(subnet)}`, {
+        field: 'fixed_ip',
+        subnet: formatCidr(subnet),
+      });
     }
     if (used.has(fixedIp)) throw invalidInput(`fixed_ip ${fixedIp} is already taken in the project's network`, { field: 'fixed_ip' });
     return fixedIp;

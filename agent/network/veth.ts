@@ -22,7 +22,12 @@ export interface VethAttachment {
 }
 
 /** Traffic as the guest sees it (the host end counts the other way round). */
-export interface VethCounters { rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number }
+export interface VethCounters {
+  rx_bytes: number;
+  tx_bytes: number;
+  rx_packets: number;
+  tx_packets: number;
+}
 
 /**
  * Host end of an instance's veth pair: `vb` + 12 hex digits of its uuid's digest, within the
@@ -70,7 +75,10 @@ export class VethPlumber {
 
   /** True when the host end of the container's pair exists (it vanishes with the namespace). */
   async attached(uuid: string): Promise<boolean> {
-    return stat(`/sys/class/net/${hostLinkName(uuid)}`).then(() => true, () => false);
+    return stat(`/sys/class/net/${hostLinkName(uuid)}`).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** The guest's traffic counters, read from the host end; null when it is not plugged. */
@@ -87,7 +95,9 @@ export class VethPlumber {
   }
 
   /** Stops the helper shell; a later attach starts a new one. */
-  close(): void { this.shell.close(); }
+  close(): void {
+    this.shell.close();
+  }
 
   private async plug(a: VethAttachment, host: string): Promise<void> {
     // The guest end is made inside the container's namespace, with its MAC, in the same request.
@@ -95,13 +105,16 @@ export class VethPlumber {
     const guestSide = batch([`addr add ${a.ipv4}/${a.prefix} dev eth0`, 'link set eth0 up', `route add default via ${a.gateway} dev eth0`]);
     await this.shell.run(
       `${IP} link add ${host} type veth peer name eth0 address ${a.macAddress} netns ${a.netns} && ` +
-      `{ ${IP} link set ${host} master ${a.bridge} up && ${guestSide} | ${NSENTER} --net=${a.netns} ${IP} -batch - ` +
-      `|| { rc=$?; ${IP} link del ${host}; exit $rc; }; }`,
+        `{ ${IP} link set ${host} master ${a.bridge} up && ${guestSide} | ${NSENTER} --net=${a.netns} ${IP} -batch - ` +
+        `|| { rc=$?; ${IP} link del ${host}; exit $rc; }; }`,
     );
   }
 
   private async guestHas(a: VethAttachment): Promise<boolean> {
-    return this.shell.run(`${NSENTER} --net=${a.netns} ${IP} -o -4 addr show dev eth0 | grep -qF ' ${a.ipv4}/${a.prefix} '`).then(() => true, () => false);
+    return this.shell.run(`${NSENTER} --net=${a.netns} ${IP} -o -4 addr show dev eth0 | grep -qF ' ${a.ipv4}/${a.prefix} '`).then(
+      () => true,
+      () => false,
+    );
   }
 }
 
@@ -155,7 +168,8 @@ class HelperShell {
   }
 
   private start(): ChildProcessWithoutNullStreams {
-    const loop = 'while IFS= read -r id && IFS= read -r cmd; do ' +
+    const loop =
+      'while IFS= read -r id && IFS= read -r cmd; do ' +
       'err=$( (eval "$cmd") 2>&1 >/dev/null ); rc=$?; ' +
       'printf \'%s %s %s\\n\' "$id" "$rc" "$(printf \'%s\' "$err" | tr \'\\n\' \' \' | cut -c1-400)"; done';
     const child = spawn('/bin/sh', ['-c', loop], { stdio: ['pipe', 'pipe', 'pipe'] });

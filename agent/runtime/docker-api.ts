@@ -18,7 +18,11 @@ export interface DockerCall {
 }
 
 /** The message Docker puts in its error bodies: `{"message": "..."}`. */
-export interface DockerReply<T> { status: number; body: T | undefined; message: string }
+export interface DockerReply<T> {
+  status: number;
+  body: T | undefined;
+  message: string;
+}
 
 /**
  * Docker Engine API over HTTP (usually a unix socket) at a pinned API version, so a daemon
@@ -28,20 +32,28 @@ export interface DockerReply<T> { status: number; body: T | undefined; message: 
  */
 export class DockerApi {
   private readonly endpoint: Endpoint;
-  constructor(hostUrl: string, private readonly apiVersion: string, private readonly timeoutMs = 60_000) {
+  constructor(
+    hostUrl: string,
+    private readonly apiVersion: string,
+    private readonly timeoutMs = 60_000,
+  ) {
     this.endpoint = parseEndpoint(hostUrl);
   }
 
   async raw(call: DockerCall): Promise<RawResponse> {
     try {
-      return await requestRaw(this.endpoint, {
-        method: call.method ?? 'GET',
-        path: this.versioned(call.path, call.query),
-        body: call.body,
-        stream: call.stream,
-        headers: call.headers,
-        timeoutMs: call.timeoutMs ?? this.timeoutMs,
-      }, 'docker');
+      return await requestRaw(
+        this.endpoint,
+        {
+          method: call.method ?? 'GET',
+          path: this.versioned(call.path, call.query),
+          body: call.body,
+          stream: call.stream,
+          headers: call.headers,
+          timeoutMs: call.timeoutMs ?? this.timeoutMs,
+        },
+        'docker',
+      );
     } catch (err) {
       if (err instanceof BerthError && (err.code === 'SERVICE_UNREACHABLE' || err.code === 'SERVICE_TIMEOUT')) {
         throw agentError('RUNTIME_UNAVAILABLE', `container runtime unavailable while trying to ${call.what}`, {}, err);
@@ -61,7 +73,11 @@ export class DockerApi {
       throw agentError('RUNTIME_UNAVAILABLE', `container runtime unavailable while trying to ${call.what}`, {}, err);
     }
     let body: unknown;
-    try { body = text ? JSON.parse(text) : undefined; } catch { body = undefined; }
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = undefined;
+    }
     const message = typeof (body as { message?: unknown } | undefined)?.message === 'string' ? (body as { message: string }).message : text.slice(0, 500);
     if (res.status >= 300 && res.status !== 304 && !(call.accept ?? []).includes(res.status)) {
       throw refusal(call.what, res.status, message);

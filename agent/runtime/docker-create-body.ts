@@ -16,7 +16,13 @@ export type NetworkAttach = 'agent' | 'engine';
  * `inherited`: the image's labels under Berth's prefix, each overridden with '' unless Berth sets
  * it here (see BERTH_LABEL_PREFIX).
  */
-export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, host: string | undefined, attach: NetworkAttach, inherited: readonly string[] = []): Record<string, unknown> {
+export function createBody(
+  spec: ContainerSpec,
+  restartPolicy: RestartPolicy,
+  host: string | undefined,
+  attach: NetworkAttach,
+  inherited: readonly string[] = [],
+): Record<string, unknown> {
   const net = spec.network;
   const byEngine = net && attach === 'engine' ? net : undefined;
   const byAgent = net && attach === 'agent' ? net : undefined;
@@ -27,7 +33,10 @@ export function createBody(spec: ContainerSpec, restartPolicy: RestartPolicy, ho
     ...(byEngine ? { NetworkingConfig: { EndpointsConfig: { [byEngine.name]: { IPAMConfig: { IPv4Address: byEngine.ipv4 } } } } } : {}),
     Labels: {
       ...Object.fromEntries(inherited.map((k) => [k, ''])),
-      [LABEL_INSTANCE]: spec.uuid, [LABEL_PROJECT]: spec.projectId, [LABEL_IMAGE]: spec.glanceImageId, ...(host ? { [LABEL_HOST]: host } : {}),
+      [LABEL_INSTANCE]: spec.uuid,
+      [LABEL_PROJECT]: spec.projectId,
+      [LABEL_IMAGE]: spec.glanceImageId,
+      ...(host ? { [LABEL_HOST]: host } : {}),
       ...(byAgent ? { [LABEL_NETWORK]: byAgent.name, [LABEL_IPV4]: byAgent.ipv4, [LABEL_MAC]: byAgent.macAddress } : {}),
     },
     Tty: false,

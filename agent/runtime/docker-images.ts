@@ -14,7 +14,10 @@ export class DockerImages {
   private readonly imageLabels = new Map<string, string[]>();
 
   /** `loadTimeoutMs`: longest wait for a load or pull (10 minutes by default). */
-  constructor(private readonly api: DockerApi, private readonly loadTimeoutMs?: number) {}
+  constructor(
+    private readonly api: DockerApi,
+    private readonly loadTimeoutMs?: number,
+  ) {}
 
   async hasImage(imageId: string): Promise<boolean> {
     const res = await this.api.json<{ Id?: string }>({ path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image' });
@@ -22,7 +25,11 @@ export class DockerImages {
   }
 
   async inspectImage(imageId: string): Promise<ImageInfo | null> {
-    const res = await this.api.json<{ Id?: string; Size?: number }>({ path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image' });
+    const res = await this.api.json<{ Id?: string; Size?: number }>({
+      path: `/images/${encodeURIComponent(imageId)}/json`,
+      accept: [404],
+      what: 'inspect an image',
+    });
     if (res.status !== 200 || res.body?.Id !== imageId) return null;
     return { imageId, sizeBytes: res.body.Size ?? 0 };
   }
@@ -34,16 +41,25 @@ export class DockerImages {
   async loadImage(archive: NodeJS.ReadableStream): Promise<string[]> {
     const download = archive instanceof Readable ? archive : new Readable().wrap(archive);
     let sourceError: unknown;
-    download.once('error', (err) => { sourceError = err; });
+    download.once('error', (err) => {
+      sourceError = err;
+    });
     const source = untaggedArchive(download);
     let refusedArchive: unknown;
-    source.once('error', (err) => { if (sourceError === undefined) refusedArchive = err; });
+    source.once('error', (err) => {
+      if (sourceError === undefined) refusedArchive = err;
+    });
     let text: string;
     let status: number;
     try {
       const res = await this.api.raw({
-        method: 'POST', path: '/images/load', query: { quiet: 1 }, stream: source,
-        headers: { 'content-type': 'application/x-tar' }, timeoutMs: this.loadTimeoutMs ?? 600_000, what: 'load an image',
+        method: 'POST',
+        path: '/images/load',
+        query: { quiet: 1 },
+        stream: source,
+        headers: { 'content-type': 'application/x-tar' },
+        timeoutMs: this.loadTimeoutMs ?? 600_000,
+        what: 'load an image',
       });
       status = res.status;
       text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
@@ -64,18 +80,30 @@ export class DockerImages {
     const at = reference.lastIndexOf('@');
     const colon = reference.lastIndexOf(':');
     // fromImage takes the repository, tag the tag or digest; a colon before the last slash is a port.
-    const [repository, tag] = at > 0 ? [reference.slice(0, at), reference.slice(at + 1)]
-      : colon > reference.lastIndexOf('/') ? [reference.slice(0, colon), reference.slice(colon + 1)] : [reference, 'latest'];
+    const [repository, tag] =
+      at > 0
+        ? [reference.slice(0, at), reference.slice(at + 1)]
+        : colon > reference.lastIndexOf('/')
+          ? [reference.slice(0, colon), reference.slice(colon + 1)]
+          : [reference, 'latest'];
     const res = await this.api.raw({
-      method: 'POST', path: '/images/create', query: { fromImage: repository, tag },
-      timeoutMs: this.loadTimeoutMs ?? 600_000, what: 'pull an image',
+      method: 'POST',
+      path: '/images/create',
+      query: { fromImage: repository, tag },
+      timeoutMs: this.loadTimeoutMs ?? 600_000,
+      what: 'pull an image',
     });
     // The answer is a progress stream; a failure after the headers arrives as a message with `error`.
     const text = (await readBody(res.body, 16 * 1024 * 1024)).toString('utf8');
     const problem = streamProblem(res.status, text);
     if (problem !== undefined) throw agentError('IMAGE_FETCH_FAILED', `container runtime could not pull ${reference}: ${problem}`, { reference });
-    const pulled = await this.api.json<{ Id?: string }>({ path: `/images/${encodeURIComponent(reference)}/json`, accept: [404], what: 'inspect a pulled image' });
-    if (pulled.status !== 200 || typeof pulled.body?.Id !== 'string') throw agentError('IMAGE_FETCH_FAILED', `container runtime pulled ${reference} but does not have it`, { reference });
+    const pulled = await this.api.json<{ Id?: string }>({
+      path: `/images/${encodeURIComponent(reference)}/json`,
+      accept: [404],
+      what: 'inspect a pulled image',
+    });
+    if (pulled.status !== 200 || typeof pulled.body?.Id !== 'string')
+      throw agentError('IMAGE_FETCH_FAILED', `container runtime pulled ${reference} but does not have it`, { reference });
     return pulled.body.Id;
   }
 
@@ -87,7 +115,9 @@ export class DockerImages {
     const known = this.imageLabels.get(imageId);
     if (known) return known;
     const res = await this.api.json<{ Id?: string; Config?: { Labels?: Record<string, string> | null } }>({
-      path: `/images/${encodeURIComponent(imageId)}/json`, accept: [404], what: 'inspect an image',
+      path: `/images/${encodeURIComponent(imageId)}/json`,
+      accept: [404],
+      what: 'inspect an image',
     });
     if (res.status !== 200 || res.body?.Id !== imageId) return null;
     const keys = Object.keys(res.body.Config?.Labels ?? {}).filter((k) => k.startsWith(BERTH_LABEL_PREFIX));
@@ -104,9 +134,12 @@ export class DockerImages {
     if (!c) throw instanceNotFound(uuid);
     const berth = Object.keys(c.Config?.Labels ?? {}).filter((k) => k.startsWith(BERTH_LABEL_PREFIX) && /^[A-Za-z0-9._-]+$/.test(k));
     const res = await this.api.json<{ Id?: string }>({
-      method: 'POST', path: '/commit',
+      method: 'POST',
+      path: '/commit',
       query: { container: containerName(uuid), pause: 'false', ...(berth.length ? { changes: `LABEL ${berth.map((k) => `${k}=""`).join(' ')}` } : {}) },
-      accept: [404], timeoutMs: 600_000, what: 'commit the container',
+      accept: [404],
+      timeoutMs: 600_000,
+      what: 'commit the container',
     });
     if (res.status === 404) throw instanceNotFound(uuid);
     if (typeof res.body?.Id !== 'string') throw agentError('RUNTIME_ERROR', `container runtime gave no image id for the commit of instance ${uuid}`);
@@ -117,7 +150,10 @@ export class DockerImages {
     // Docker answers a missing image here with a 500, so ask first.
     if (!(await this.hasImage(imageId))) throw agentError('IMAGE_NOT_FOUND', 'image to export is not present in the container runtime');
     const res = await this.api.raw({ path: `/images/${encodeURIComponent(imageId)}/get`, timeoutMs: 600_000, what: 'export an image' });
-    if (res.status === 404) { res.body.resume(); throw agentError('IMAGE_NOT_FOUND', 'image to export is not present in the container runtime'); }
+    if (res.status === 404) {
+      res.body.resume();
+      throw agentError('IMAGE_NOT_FOUND', 'image to export is not present in the container runtime');
+    }
     if (res.status >= 300) throw refusal('export an image', res.status, (await readBody(res.body, 65536)).toString('utf8'));
     return res.body;
   }
@@ -144,7 +180,11 @@ function loadedIds(text: string): string[] {
   const out: string[] = [];
   for (const line of text.split('\n')) {
     let msg: { stream?: unknown };
-    try { msg = JSON.parse(line) as typeof msg; } catch { continue; }
+    try {
+      msg = JSON.parse(line) as typeof msg;
+    } catch {
+      continue;
+    }
     const m = typeof msg.stream === 'string' ? /^Loaded image ID: (sha256:[0-9a-f]{64})\s*$/.exec(msg.stream) : null;
     if (m) out.push(m[1]!);
   }
@@ -160,7 +200,11 @@ function streamProblem(status: number, text: string): string | undefined {
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     let msg: { error?: unknown; errorDetail?: { message?: unknown } };
-    try { msg = JSON.parse(line) as typeof msg; } catch { continue; }
+    try {
+      msg = JSON.parse(line) as typeof msg;
+    } catch {
+      continue;
+    }
     if (msg.error !== undefined || msg.errorDetail !== undefined) return String(msg.errorDetail?.message ?? msg.error);
   }
   return undefined;

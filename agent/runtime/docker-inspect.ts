@@ -7,7 +7,11 @@ export interface DockerContainer {
   Created?: string;
   State?: { Status?: string; Running?: boolean; Pid?: number; OOMKilled?: boolean; ExitCode?: number; StartedAt?: string };
   Config?: { Labels?: Record<string, string> | null };
-  NetworkSettings?: { SandboxKey?: string; IPAddress?: string; Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } | null }> | null };
+  NetworkSettings?: {
+    SandboxKey?: string;
+    IPAddress?: string;
+    Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } | null }> | null;
+  };
 }
 
 /** The engine's inspect of the container of instance `uuid`; null when there is none, RUNTIME_ERROR when its name is taken by a container Berth did not label. */
@@ -30,7 +34,7 @@ export function toContainerInfo(c: DockerContainer): ContainerInfo {
     uuid: labels[LABEL_INSTANCE] ?? '',
     state,
     oomKilled: c.State?.OOMKilled === true,
-    exitCode: state === 'exited' || state === 'dead' ? c.State?.ExitCode ?? null : null,
+    exitCode: state === 'exited' || state === 'dead' ? (c.State?.ExitCode ?? null) : null,
     projectId: labels[LABEL_PROJECT] ?? null,
     glanceImageId: labels[LABEL_IMAGE] ?? null,
     ipAddress: ipAddressOf(c),

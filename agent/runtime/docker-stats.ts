@@ -11,7 +11,11 @@ export interface DockerStats {
   networks?: Record<string, { rx_bytes?: number; tx_bytes?: number; rx_packets?: number; tx_packets?: number }>;
 }
 
-interface DockerCpu { cpu_usage?: { total_usage?: number; percpu_usage?: number[] }; system_cpu_usage?: number; online_cpus?: number }
+interface DockerCpu {
+  cpu_usage?: { total_usage?: number; percpu_usage?: number[] };
+  system_cpu_usage?: number;
+  online_cpus?: number;
+}
 
 /**
  * Docker's own arithmetic (as its CLI does it): CPU percent is the container's share of the

@@ -10,8 +10,18 @@ import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../ne
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { readLogFrames } from './log-frames.js';
 import {
-  containerName, LABEL_INSTANCE, ownedBy, STALE_NETWORK,
-  type ContainerInfo, type ContainerNetwork, type ContainerRuntime, type ContainerSpec, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
+  containerName,
+  LABEL_INSTANCE,
+  ownedBy,
+  STALE_NETWORK,
+  type ContainerInfo,
+  type ContainerNetwork,
+  type ContainerRuntime,
+  type ContainerSpec,
+  type ContainerStats,
+  type ImageInfo,
+  type NetworkInfo,
+  type NetworkSpec,
 } from './types.js';
 
 export { createBody, type NetworkAttach, type RestartPolicy } from './docker-create-body.js';
@@ -31,7 +41,6 @@ export interface DockerRuntimeOptions {
   networkAttach?: NetworkAttach;
 }
 
-
 /** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid>. */
 export class DockerRuntime implements ContainerRuntime {
   private readonly api: DockerApi;
@@ -44,7 +53,9 @@ export class DockerRuntime implements ContainerRuntime {
     this.net = new DockerHostNetworking(this.api, opts.host);
   }
 
-  private get attach(): NetworkAttach { return this.opts.networkAttach ?? 'agent'; }
+  private get attach(): NetworkAttach {
+    return this.opts.networkAttach ?? 'agent';
+  }
 
   async ping(): Promise<boolean> {
     try {
@@ -55,8 +66,12 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  hasImage(imageId: string): Promise<boolean> { return this.images.hasImage(imageId); }
-  inspectImage(imageId: string): Promise<ImageInfo | null> { return this.images.inspectImage(imageId); }
+  hasImage(imageId: string): Promise<boolean> {
+    return this.images.hasImage(imageId);
+  }
+  inspectImage(imageId: string): Promise<ImageInfo | null> {
+    return this.images.inspectImage(imageId);
+  }
 
   async imagesInUse(): Promise<Set<string>> {
     const res = await this.api.json<Array<{ ImageID?: string }>>({ path: '/containers/json', query: { all: 1 }, what: 'list containers' });
@@ -66,7 +81,11 @@ export class DockerRuntime implements ContainerRuntime {
   async stats(uuid: string): Promise<ContainerStats> {
     if (!(await this.inspect(uuid))) throw instanceNotFound(uuid);
     const res = await this.api.json<DockerStats>({
-      path: `/containers/${containerName(uuid)}/stats`, query: { stream: 'false' }, accept: [404], timeoutMs: 30_000, what: 'read the container\'s stats',
+      path: `/containers/${containerName(uuid)}/stats`,
+      query: { stream: 'false' },
+      accept: [404],
+      timeoutMs: 30_000,
+      what: "read the container's stats",
     });
     if (res.status === 404 || !res.body) throw instanceNotFound(uuid);
     const stats = toContainerStats(res.body);
@@ -79,21 +98,31 @@ export class DockerRuntime implements ContainerRuntime {
    * Loads an image archive with every name in it removed first (untaggedArchive): whatever store
    * it came from, a load adds an image under its id and never moves a tag on this host.
    */
-  loadImage(archive: NodeJS.ReadableStream): Promise<string[]> { return this.images.loadImage(archive); }
-  pullImage(reference: string): Promise<string> { return this.images.pullImage(reference); }
+  loadImage(archive: NodeJS.ReadableStream): Promise<string[]> {
+    return this.images.loadImage(archive);
+  }
+  pullImage(reference: string): Promise<string> {
+    return this.images.pullImage(reference);
+  }
 
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
     if (spec.network && this.attach === 'agent') await this.checkAddressFree(spec.uuid, spec.network);
     const inherited = await this.images.berthLabelsOfImage(spec.imageId);
-    if (inherited === null) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
+    if (inherited === null)
+      throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
     const res = await this.api.json<{ Id: string }>({
-      method: 'POST', path: '/containers/create', query: { name: containerName(spec.uuid) },
-      body: createBody(spec, this.opts.restartPolicy ?? 'no', this.opts.host, this.attach, inherited), accept: [404, 409], what: 'create the container',
+      method: 'POST',
+      path: '/containers/create',
+      query: { name: containerName(spec.uuid) },
+      body: createBody(spec, this.opts.restartPolicy ?? 'no', this.opts.host, this.attach, inherited),
+      accept: [404, 409],
+      what: 'create the container',
     });
     if (res.status === 404 && spec.network && /network/i.test(res.message)) {
       throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`, { uuid: spec.uuid, reason: STALE_NETWORK });
     }
-    if (res.status === 404) throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
+    if (res.status === 404)
+      throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
     if (res.status === 409) return { info: await this.startIfNeverStarted(spec.uuid), created: false };
     const createdAt = new Date().toISOString();
     let started: DockerContainer | null;
@@ -138,30 +167,41 @@ export class DockerRuntime implements ContainerRuntime {
     return c ? toContainerInfo(c) : null;
   }
 
-
   /**
    * Keeps every container this runtime plugged in plugged whatever starts it (see DockerPlugs.follow).
    * The owner calls it once and stops the watch on shutdown.
    */
-  keepPlugged(log: Logger): PlugWatch { return this.net.follow(log); }
+  keepPlugged(log: Logger): PlugWatch {
+    return this.net.follow(log);
+  }
 
   async list(): Promise<ContainerInfo[]> {
     const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
-      path: '/containers/json', query: { all: 1, filters: JSON.stringify({ label: [LABEL_INSTANCE] }) }, what: 'list containers',
+      path: '/containers/json',
+      query: { all: 1, filters: JSON.stringify({ label: [LABEL_INSTANCE] }) },
+      what: 'list containers',
     });
     // Docker's label filter cannot say "this host or no host label", so that part is done here.
-    const uuids = (res.body ?? []).filter((c) => ownedBy(c.Labels, this.opts.host))
-      .map((c) => c.Labels?.[LABEL_INSTANCE]).filter((u): u is string => typeof u === 'string');
+    const uuids = (res.body ?? [])
+      .filter((c) => ownedBy(c.Labels, this.opts.host))
+      .map((c) => c.Labels?.[LABEL_INSTANCE])
+      .filter((u): u is string => typeof u === 'string');
     // A container removed between the two calls inspects as null; an unreachable engine must
     // fail the whole list, or the caller would take live instances for deleted ones.
     // A bounded number in flight: hundreds of parallel inspects only queue up in dockerd and
     // hold every answer in this process's memory at once.
     const infos: (ContainerInfo | null)[] = [];
     for (let i = 0; i < uuids.length; i += LIST_INSPECT_WIDTH) {
-      infos.push(...await Promise.all(uuids.slice(i, i + LIST_INSPECT_WIDTH).map((u) => this.inspect(u).catch((err: unknown) => {
-        if (err instanceof BerthError && err.code === 'RUNTIME_UNAVAILABLE') throw err;
-        return null;
-      }))));
+      infos.push(
+        ...(await Promise.all(
+          uuids.slice(i, i + LIST_INSPECT_WIDTH).map((u) =>
+            this.inspect(u).catch((err: unknown) => {
+              if (err instanceof BerthError && err.code === 'RUNTIME_UNAVAILABLE') throw err;
+              return null;
+            }),
+          ),
+        )),
+      );
     }
     return infos.filter((i): i is ContainerInfo => i !== null);
   }
@@ -181,8 +221,12 @@ export class DockerRuntime implements ContainerRuntime {
     await this.action(uuid, 'restart', { t: timeoutSec }, (timeoutSec + 30) * 1000);
     await this.net.plug(uuid);
   }
-  async kill(uuid: string, signal = 'SIGKILL'): Promise<void> { await this.action(uuid, 'kill', { signal }); }
-  async pause(uuid: string): Promise<void> { await this.action(uuid, 'pause'); }
+  async kill(uuid: string, signal = 'SIGKILL'): Promise<void> {
+    await this.action(uuid, 'kill', { signal });
+  }
+  async pause(uuid: string): Promise<void> {
+    await this.action(uuid, 'pause');
+  }
   async unpause(uuid: string): Promise<void> {
     // Docker answers a 500, not a 409, when the container is not paused.
     const info = await this.inspect(uuid);
@@ -197,7 +241,11 @@ export class DockerRuntime implements ContainerRuntime {
     // A graceful stop first, so the guest sees SIGTERM; force-remove kills whatever is left.
     if (info.state === 'running' && timeoutSec > 0) await this.stop(uuid, timeoutSec).catch(() => undefined);
     const res = await this.api.json<unknown>({
-      method: 'DELETE', path: `/containers/${containerName(uuid)}`, query: { force: 1, v: 1 }, accept: [404, 409], what: 'remove the container',
+      method: 'DELETE',
+      path: `/containers/${containerName(uuid)}`,
+      query: { force: 1, v: 1 },
+      accept: [404, 409],
+      what: 'remove the container',
     });
     if (res.status === 409) await this.waitGone(uuid);
     this.net.forget(uuid);
@@ -207,24 +255,50 @@ export class DockerRuntime implements ContainerRuntime {
   async logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string> {
     if (!(await this.inspect(uuid))) throw instanceNotFound(uuid);
     if (opts.tail <= 0) return '';
-    const res = await this.api.raw({ path: `/containers/${containerName(uuid)}/logs`, query: { stdout: 1, stderr: 1, tail: opts.tail }, what: 'read the console log' });
-    if (res.status === 404) { res.body.resume(); throw instanceNotFound(uuid); }
+    const res = await this.api.raw({
+      path: `/containers/${containerName(uuid)}/logs`,
+      query: { stdout: 1, stderr: 1, tail: opts.tail },
+      what: 'read the console log',
+    });
+    if (res.status === 404) {
+      res.body.resume();
+      throw instanceNotFound(uuid);
+    }
     if (res.status >= 300) throw refusal('read the console log', res.status, (await readBody(res.body, 65536)).toString('utf8'));
     return readLogFrames(res.body, opts.maxBytes);
   }
 
-  commit(uuid: string): Promise<string> { return this.images.commit(uuid); }
-  exportImage(imageId: string): Promise<NodeJS.ReadableStream> { return this.images.exportImage(imageId); }
-  removeImage(imageId: string): Promise<void> { return this.images.removeImage(imageId); }
+  commit(uuid: string): Promise<string> {
+    return this.images.commit(uuid);
+  }
+  exportImage(imageId: string): Promise<NodeJS.ReadableStream> {
+    return this.images.exportImage(imageId);
+  }
+  removeImage(imageId: string): Promise<void> {
+    return this.images.removeImage(imageId);
+  }
 
-  listNetworks(): Promise<NetworkInfo[]> { return this.net.list(); }
-  createNetwork(spec: NetworkSpec): Promise<boolean> { return this.net.create(spec); }
-  removeNetwork(name: string): Promise<boolean> { return this.net.remove(name); }
-  networkAddresses(name: string): Promise<string[]> { return this.net.addresses(name); }
+  listNetworks(): Promise<NetworkInfo[]> {
+    return this.net.list();
+  }
+  createNetwork(spec: NetworkSpec): Promise<boolean> {
+    return this.net.create(spec);
+  }
+  removeNetwork(name: string): Promise<boolean> {
+    return this.net.remove(name);
+  }
+  networkAddresses(name: string): Promise<string[]> {
+    return this.net.addresses(name);
+  }
 
   private async action(uuid: string, verb: string, query: Record<string, string | number> = {}, timeoutMs?: number): Promise<void> {
     const res = await this.api.json<unknown>({
-      method: 'POST', path: `/containers/${containerName(uuid)}/${verb}`, query, accept: [404, 409], timeoutMs, what: `${verb} the container`,
+      method: 'POST',
+      path: `/containers/${containerName(uuid)}/${verb}`,
+      query,
+      accept: [404, 409],
+      timeoutMs,
+      what: `${verb} the container`,
     });
     if (res.status === 404) throw instanceNotFound(uuid);
     if (res.status === 409) {
@@ -245,8 +319,15 @@ export class DockerRuntime implements ContainerRuntime {
 
 function startedInfo(spec: ContainerSpec, createdAt: string): ContainerInfo {
   return {
-    uuid: spec.uuid, state: 'running', oomKilled: false, exitCode: null, projectId: spec.projectId, glanceImageId: spec.glanceImageId,
-    ipAddress: spec.network?.ipv4 ?? null, createdAt, startedAt: new Date().toISOString(),
+    uuid: spec.uuid,
+    state: 'running',
+    oomKilled: false,
+    exitCode: null,
+    projectId: spec.projectId,
+    glanceImageId: spec.glanceImageId,
+    ipAddress: spec.network?.ipv4 ?? null,
+    createdAt,
+    startedAt: new Date().toISOString(),
   };
 }
 
@@ -264,4 +345,3 @@ function addressConflict(err: unknown, spec: ContainerSpec): unknown {
 function addressInUse(uuid: string, ipv4: string, cause?: unknown): BerthError {
   return agentError('RUNTIME_ERROR', `address ${ipv4} of instance ${uuid} is already in use on its network`, { uuid, reason: STALE_NETWORK }, cause);
 }
-

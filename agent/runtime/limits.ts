@@ -30,7 +30,9 @@ function intSpec(flavor: FlavorSpec, key: IntSpec): number | undefined {
   const { min, max } = INT_SPECS[key];
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw invalidInput(`flavor.extra_specs["${key}"] must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`, { field: `flavor.extra_specs.${key}` });
+    throw invalidInput(`flavor.extra_specs["${key}"] must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`, {
+      field: `flavor.extra_specs.${key}`,
+    });
   }
   return n;
 }

@@ -35,8 +35,13 @@ class TailBuffer {
     while (this.size > this.max && this.chunks.length) {
       const first = this.chunks[0]!;
       const excess = this.size - this.max;
-      if (first.length <= excess) { this.chunks.shift(); this.size -= first.length; }
-      else { this.chunks[0] = first.subarray(excess); this.size -= excess; }
+      if (first.length <= excess) {
+        this.chunks.shift();
+        this.size -= first.length;
+      } else {
+        this.chunks[0] = first.subarray(excess);
+        this.size -= excess;
+      }
     }
   }
 

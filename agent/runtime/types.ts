@@ -74,13 +74,29 @@ export interface ContainerSpec {
   mounts?: ReadOnlyMount[];
 }
 
-export interface ContainerNetwork { name: string; ipv4: string; macAddress: string }
-export interface ReadOnlyMount { source: string; target: string }
+export interface ContainerNetwork {
+  name: string;
+  ipv4: string;
+  macAddress: string;
+}
+export interface ReadOnlyMount {
+  source: string;
+  target: string;
+}
 
 /** An engine network as the agent sees it; `projectId` is set on Berth's project networks only. */
-export interface NetworkInfo { name: string; projectId: string | null; subnets: string[] }
+export interface NetworkInfo {
+  name: string;
+  projectId: string | null;
+  subnets: string[];
+}
 
-export interface NetworkSpec { name: string; projectId: string; subnet: string; gateway: string }
+export interface NetworkSpec {
+  name: string;
+  projectId: string;
+  subnet: string;
+  gateway: string;
+}
 
 export interface ContainerInfo {
   uuid: string;
@@ -106,7 +122,10 @@ export interface ContainerStats {
 }
 
 /** An image present in the engine. */
-export interface ImageInfo { imageId: string; sizeBytes: number }
+export interface ImageInfo {
+  imageId: string;
+  sizeBytes: number;
+}
 
 export interface ContainerRuntime {
   /** True when the engine answers. Never throws. */

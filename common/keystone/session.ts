@@ -8,8 +8,13 @@ interface PkgcloudIdentity {
   token?: { id: string; expires: Date };
   serviceCatalog?: { services: Record<string, PkgcloudService> };
 }
-interface PkgcloudService { type: string; endpoints: Array<{ interface?: string; region?: string; region_id?: string; url?: string }> }
-interface PkgcloudIdentityCtor { new (options: Record<string, unknown>): PkgcloudIdentity }
+interface PkgcloudService {
+  type: string;
+  endpoints: Array<{ interface?: string; region?: string; region_id?: string; url?: string }>;
+}
+interface PkgcloudIdentityCtor {
+  new (options: Record<string, unknown>): PkgcloudIdentity;
+}
 
 /** Renew this long before the token expires, so a call never starts with a dying token. */
 const RENEW_MARGIN_MS = 5 * 60 * 1000;
@@ -17,7 +22,11 @@ const RENEW_MARGIN_MS = 5 * 60 * 1000;
 /** The identity root pkgcloud expects: the URL without a trailing `/v3`. */
 export function identityRoot(authUrl: string): string {
   let url: URL;
-  try { url = new URL(authUrl); } catch { throw commonError('INVALID_CONFIG', `keystone auth_url is not a URL: ${JSON.stringify(authUrl)}`); }
+  try {
+    url = new URL(authUrl);
+  } catch {
+    throw commonError('INVALID_CONFIG', `keystone auth_url is not a URL: ${JSON.stringify(authUrl)}`);
+  }
   return url.href.replace(/\/+$/, '').replace(/\/v3$/, '');
 }
 
@@ -33,22 +42,36 @@ export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
   const authorize = (): Promise<PkgcloudIdentity> => {
     const Identity = PkgcloudIdentityClass as PkgcloudIdentityCtor;
     const id = new Identity({
-      url: root, keystoneAuthVersion: 'v3', username: creds.username, password: creds.password,
-      domainName: creds.user_domain_name, tenantName: creds.project_name, projectDomainName: creds.project_domain_name,
+      url: root,
+      keystoneAuthVersion: 'v3',
+      username: creds.username,
+      password: creds.password,
+      domainName: creds.user_domain_name,
+      tenantName: creds.project_name,
+      projectDomainName: creds.project_domain_name,
     });
-    return new Promise((resolve, reject) => id.authorize((err) => {
-      if (!err) return resolve(id);
-      const status = err.statusCode ?? 0;
-      if (status === 401 || status === 403) {
-        return reject(commonError('AUTH_FAILED', `keystone at ${root} refused the credentials of user ${creds.username} (HTTP ${status})`));
-      }
-      reject(commonError('SERVICE_UNREACHABLE', `keystone at ${root}: ${describeError(err)}`, {}, err));
-    }));
+    return new Promise((resolve, reject) =>
+      id.authorize((err) => {
+        if (!err) return resolve(id);
+        const status = err.statusCode ?? 0;
+        if (status === 401 || status === 403) {
+          return reject(commonError('AUTH_FAILED', `keystone at ${root} refused the credentials of user ${creds.username} (HTTP ${status})`));
+        }
+        reject(commonError('SERVICE_UNREACHABLE', `keystone at ${root}: ${describeError(err)}`, {}, err));
+      }),
+    );
   };
 
   const current = async (): Promise<PkgcloudIdentity> => {
     if (identity?.token && identity.token.expires.getTime() - Date.now() > RENEW_MARGIN_MS) return identity;
-    pending ??= authorize().then((id) => { identity = id; return id; }).finally(() => { pending = null; });
+    pending ??= authorize()
+      .then((id) => {
+        identity = id;
+        return id;
+      })
+      .finally(() => {
+        pending = null;
+      });
     return pending;
   };
 
@@ -64,11 +87,17 @@ export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
       const svc = services.find((s) => s.type === serviceType);
       const ep = svc?.endpoints.find((e) => e.interface === iface && (!creds.region_name || (e.region_id ?? e.region) === creds.region_name));
       if (!ep?.url) {
-        throw commonError('ENDPOINT_NOT_FOUND', `the keystone catalog has no ${iface} ${serviceType} endpoint${creds.region_name ? ` in region ${creds.region_name}` : ''}`, { service_type: serviceType });
+        throw commonError(
+          'ENDPOINT_NOT_FOUND',
+          `the keystone catalog has no ${iface} ${serviceType} endpoint${creds.region_name ? ` in region ${creds.region_name}` : ''}`,
+          { service_type: serviceType },
+        );
       }
       return ep.url.replace(/\/+$/, '');
     },
-    invalidate() { identity = null; },
+    invalidate() {
+      identity = null;
+    },
   };
 }
 
@@ -77,7 +106,11 @@ export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
  * restarted), so the session authenticates once more and the request is sent again. A second
  * 401 is the caller's to report. `discard` releases the first response (e.g. drains its body).
  */
-export async function withSessionToken<R extends { status: number }>(session: KeystoneSession, send: (token: string) => Promise<R>, discard?: (r: R) => void): Promise<R> {
+export async function withSessionToken<R extends { status: number }>(
+  session: KeystoneSession,
+  send: (token: string) => Promise<R>,
+  discard?: (r: R) => void,
+): Promise<R> {
   const first = await send(await session.token());
   if (first.status !== 401) return first;
   discard?.(first);

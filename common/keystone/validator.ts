@@ -35,16 +35,29 @@ export function tokenValidator(o: ValidatorOptions): TokenValidator {
   const cache = new Map<string, { info: TokenInfo; until: number }>();
 
   const ask = async (token: string): Promise<TokenInfo> => {
-    const { status, body } = await withSessionToken(o.session, async (own) => requestJson<TokenBody>(ep, {
-      path: 'auth/tokens', headers: { 'x-auth-token': own, 'x-subject-token': token }, accept: [401, 403, 404],
-    }, 'keystone'));
+    const { status, body } = await withSessionToken(o.session, async (own) =>
+      requestJson<TokenBody>(
+        ep,
+        {
+          path: 'auth/tokens',
+          headers: { 'x-auth-token': own, 'x-subject-token': token },
+          accept: [401, 403, 404],
+        },
+        'keystone',
+      ),
+    );
     if (status === 403) throw commonError('AUTH_FAILED', 'keystone refused to validate tokens for this service user (it needs the service or admin role)');
     if (status !== 200 || !body.token) throw commonError('AUTH_INVALID_TOKEN', 'the authentication token is invalid or expired');
     const t = body.token;
     const roles = (t.roles ?? []).map((r) => r.name ?? '').filter(Boolean);
     return {
-      user_id: t.user?.id ?? '', user_name: t.user?.name ?? '', project_id: t.project?.id ?? null, project_name: t.project?.name ?? null,
-      roles, expires_at: new Date(t.expires_at ?? 0), is_admin: roles.some((r) => admin.has(r)),
+      user_id: t.user?.id ?? '',
+      user_name: t.user?.name ?? '',
+      project_id: t.project?.id ?? null,
+      project_name: t.project?.name ?? null,
+      roles,
+      expires_at: new Date(t.expires_at ?? 0),
+      is_admin: roles.some((r) => admin.has(r)),
     };
   };
 

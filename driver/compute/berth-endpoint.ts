@@ -12,25 +12,48 @@ import type { InstanceStore } from './store.js';
  * Version history: 1.0: list_instances, show_instance, get_host_capacity, sync_power_states.
  */
 export interface InstanceView {
-  uuid: string; name: string; host: string; project_id: string; image: string; flavor: unknown;
-  vm_state: string; task_state: string | null; power_state: string; ip_address: string | null;
-  created_at: string; launched_at: string | null; terminated_at: string | null;
+  uuid: string;
+  name: string;
+  host: string;
+  project_id: string;
+  image: string;
+  flavor: unknown;
+  vm_state: string;
+  task_state: string | null;
+  power_state: string;
+  ip_address: string | null;
+  created_at: string;
+  launched_at: string | null;
+  terminated_at: string | null;
 }
 
 export function instanceView(r: InstanceRow): InstanceView {
   return {
-    uuid: r.uuid, name: r.display_name, host: r.host, project_id: r.project_id, image: r.image_ref, flavor: JSON.parse(r.flavor),
-    vm_state: r.vm_state, task_state: r.task_state, power_state: powerStateName(r.power_state), ip_address: r.ip_address,
-    created_at: r.created_at.toISOString(), launched_at: r.launched_at?.toISOString() ?? null, terminated_at: r.terminated_at?.toISOString() ?? null,
+    uuid: r.uuid,
+    name: r.display_name,
+    host: r.host,
+    project_id: r.project_id,
+    image: r.image_ref,
+    flavor: JSON.parse(r.flavor),
+    vm_state: r.vm_state,
+    task_state: r.task_state,
+    power_state: powerStateName(r.power_state),
+    ip_address: r.ip_address,
+    created_at: r.created_at.toISOString(),
+    launched_at: r.launched_at?.toISOString() ?? null,
+    terminated_at: r.terminated_at?.toISOString() ?? null,
   };
 }
 
 export function berthEndpoint(host: string, store: InstanceStore, manager: ComputeManager): Endpoint {
   return {
-    name: 'BerthAPI', namespace: 'berth', version: '1.0',
+    name: 'BerthAPI',
+    namespace: 'berth',
+    version: '1.0',
     methods: {
       list_instances: {
-        required: [], optional: ['all'],
+        required: [],
+        optional: ['all'],
         handler: async (_ctx, args) => (await store.listAll(host, args.all === true)).map(instanceView),
       },
       get_host_capacity: { required: [], handler: () => manager.hostCapacity() },
@@ -45,7 +68,14 @@ export function berthEndpoint(host: string, store: InstanceStore, manager: Compu
           return {
             ...instanceView(row),
             fault: fault ? { code: fault.code, message: fault.message, exception: fault.details, created_at: fault.created_at.toISOString() } : null,
-            actions: actions.map((a) => ({ action: a.action, request_id: a.request_id, result: a.result, message: a.message, start_time: a.start_time.toISOString(), finish_time: a.finish_time?.toISOString() ?? null })),
+            actions: actions.map((a) => ({
+              action: a.action,
+              request_id: a.request_id,
+              result: a.result,
+              message: a.message,
+              start_time: a.start_time.toISOString(),
+              finish_time: a.finish_time?.toISOString() ?? null,
+            })),
           };
         },
       },

@@ -14,7 +14,12 @@ export class Claims {
   /** The usage a claim is checked against, and the store's usage version it holds for. */
   private cache: { version: number; usage: Usage } | null = null;
 
-  constructor(private readonly store: InstanceStore, private readonly host: string, private readonly node: string, private readonly resources: HostResources) {}
+  constructor(
+    private readonly store: InstanceStore,
+    private readonly host: string,
+    private readonly node: string,
+    private readonly resources: HostResources,
+  ) {}
 
   /** What the instances of this node claim: all not deleted, except builds that never ran. */
   async usage(): Promise<Usage> {
@@ -39,12 +44,19 @@ export class Claims {
    * Checks the flavor's claim and records the build (`insert`) under the claims lock. The build is
    * recorded even when the claim fails (it then fails with that fault): `failure` says why.
    */
-  async claim(flavor: Instance['flavor'], insert: () => Promise<{ row: InstanceRow; created: boolean }>): Promise<{ row: InstanceRow; created: boolean; failure: unknown }> {
+  async claim(
+    flavor: Instance['flavor'],
+    insert: () => Promise<{ row: InstanceRow; created: boolean }>,
+  ): Promise<{ row: InstanceRow; created: boolean; failure: unknown }> {
     return this.lock.run('claims', async () => {
       const claim = claimOf(flavor);
       const used = await this.claimedUsage();
       let failure: unknown = null;
-      try { checkClaim(this.resources, used.usage, claim); } catch (err) { failure = err; }
+      try {
+        checkClaim(this.resources, used.usage, claim);
+      } catch (err) {
+        failure = err;
+      }
       const inserted = await insert();
       // Only this insert moved the version: the usage it read plus this claim is the usage now.
       if (inserted.created && !failure && this.store.usageVersion === used.version + 1) {
@@ -59,7 +71,10 @@ export class Claims {
     const used = await this.usage();
     const rows = await this.store.listActive(this.host);
     return {
-      vcpus_used: used.VCPU, memory_mb_used: used.MEMORY_MB, local_gb_used: used.DISK_GB, running_vms: rows.length,
+      vcpus_used: used.VCPU,
+      memory_mb_used: used.MEMORY_MB,
+      local_gb_used: used.DISK_GB,
+      running_vms: rows.length,
       current_workload: rows.filter((r) => r.task_state !== null || r.vm_state === 'building').length,
     };
   }

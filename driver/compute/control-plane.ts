@@ -15,10 +15,21 @@ export interface InstanceSave {
 /** nova's expected_task_state guard: the save applies only while the task state is one of these. */
 export type ExpectedTask = string | null | Array<string | null>;
 
-export interface FaultRecord { code: number; message: string; exception: string; details?: string }
+export interface FaultRecord {
+  code: number;
+  message: string;
+  exception: string;
+  details?: string;
+}
 
 /** The capacity figures a control plane publishes for this node. */
-export interface NodeUsage { vcpus_used: number; memory_mb_used: number; local_gb_used: number; running_vms: number; current_workload: number }
+export interface NodeUsage {
+  vcpus_used: number;
+  memory_mb_used: number;
+  local_gb_used: number;
+  running_vms: number;
+  current_workload: number;
+}
 
 /**
  * Who is the authority for instances. The compute manager reports every state change here; the
@@ -66,12 +77,16 @@ export class StandaloneControlPlane implements ControlPlane {
   observe(): void {}
   async saveInstance(): Promise<void> {}
   async claimBuild(): Promise<void> {}
-  refused(): boolean { return false; }
+  refused(): boolean {
+    return false;
+  }
   async addFault(): Promise<void> {}
   async instanceDeleted(): Promise<void> {}
   async setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'> {
     this.enabled = enabled;
     return this.enabled ? 'enabled' : 'disabled';
   }
-  async missingInstances(): Promise<string[]> { return []; }
+  async missingInstances(): Promise<string[]> {
+    return [];
+  }
 }

@@ -20,18 +20,60 @@ export const COMPUTE_RPC_VERSION = '6.2';
 
 /** Methods nova may send that a container node cannot perform: answered, never silently dropped. */
 export const UNSUPPORTED_METHODS = [
-  'live_migration', 'pre_live_migration', 'post_live_migration_at_destination', 'check_can_live_migrate_destination',
-  'check_can_live_migrate_source', 'rollback_live_migration_at_destination', 'live_migration_abort', 'live_migration_force_complete',
-  'prep_resize', 'resize_instance', 'finish_resize', 'confirm_resize', 'revert_resize', 'finish_revert_resize',
-  'rescue_instance', 'unrescue_instance', 'shelve_instance', 'shelve_offload_instance', 'unshelve_instance',
-  'attach_volume', 'detach_volume', 'swap_volume', 'reserve_block_device_name', 'remove_volume_connection',
-  'attach_interface', 'detach_interface', 'get_vnc_console', 'get_spice_console', 'get_serial_console', 'get_mks_console',
-  'get_rdp_console', 'trigger_crash_dump', 'quiesce_instance', 'unquiesce_instance', 'volume_snapshot_create', 'volume_snapshot_delete',
-  'prep_snapshot_based_resize_at_dest', 'prep_snapshot_based_resize_at_source', 'finish_snapshot_based_resize_at_dest',
-  'confirm_snapshot_based_resize_at_source', 'revert_snapshot_based_resize_at_dest', 'finish_revert_snapshot_based_resize_at_source',
-  'drop_move_claim_at_destination', 'check_instance_shared_storage', 'soft_delete_instance', 'restore_instance',
-  'add_fixed_ip_to_instance', 'remove_fixed_ip_from_instance', 'allow_share', 'deny_share', 'validate_console_port',
-  'host_power_action', 'host_maintenance_mode', 'cache_images',
+  'live_migration',
+  'pre_live_migration',
+  'post_live_migration_at_destination',
+  'check_can_live_migrate_destination',
+  'check_can_live_migrate_source',
+  'rollback_live_migration_at_destination',
+  'live_migration_abort',
+  'live_migration_force_complete',
+  'prep_resize',
+  'resize_instance',
+  'finish_resize',
+  'confirm_resize',
+  'revert_resize',
+  'finish_revert_resize',
+  'rescue_instance',
+  'unrescue_instance',
+  'shelve_instance',
+  'shelve_offload_instance',
+  'unshelve_instance',
+  'attach_volume',
+  'detach_volume',
+  'swap_volume',
+  'reserve_block_device_name',
+  'remove_volume_connection',
+  'attach_interface',
+  'detach_interface',
+  'get_vnc_console',
+  'get_spice_console',
+  'get_serial_console',
+  'get_mks_console',
+  'get_rdp_console',
+  'trigger_crash_dump',
+  'quiesce_instance',
+  'unquiesce_instance',
+  'volume_snapshot_create',
+  'volume_snapshot_delete',
+  'prep_snapshot_based_resize_at_dest',
+  'prep_snapshot_based_resize_at_source',
+  'finish_snapshot_based_resize_at_dest',
+  'confirm_snapshot_based_resize_at_source',
+  'revert_snapshot_based_resize_at_dest',
+  'finish_revert_snapshot_based_resize_at_source',
+  'drop_move_claim_at_destination',
+  'check_instance_shared_storage',
+  'soft_delete_instance',
+  'restore_instance',
+  'add_fixed_ip_to_instance',
+  'remove_fixed_ip_from_instance',
+  'allow_share',
+  'deny_share',
+  'validate_console_port',
+  'host_power_action',
+  'host_maintenance_mode',
+  'cache_images',
 ] as const;
 
 function imageIdOf(image: unknown, fallback: string): string {
@@ -57,8 +99,13 @@ function hostUptime(): string {
 const instanceOf = (args: Record<string, unknown>): InstanceArg => args.instance as InstanceArg;
 
 export function computeEndpoint(manager: ComputeManager, agent: AgentClient): Endpoint {
-  const instanceOnly = (name: Parameters<ComputeManager['powerAction']>[2], run: (uuid: string, args: Record<string, unknown>) => Promise<unknown>): MethodSpec => ({
-    required: ['instance'], optional: ['clean_shutdown', 'reboot_type', 'block_device_info'], long: true,
+  const instanceOnly = (
+    name: Parameters<ComputeManager['powerAction']>[2],
+    run: (uuid: string, args: Record<string, unknown>) => Promise<unknown>,
+  ): MethodSpec => ({
+    required: ['instance'],
+    optional: ['clean_shutdown', 'reboot_type', 'block_device_info'],
+    long: true,
     handler: async (ctx, args) => {
       const uuid = instanceOf(args).uuid;
       await manager.powerAction(ctx, uuid, name, async () => run(uuid, args) as never);
@@ -75,8 +122,11 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       },
     },
     terminate_instance: {
-      required: ['instance', 'bdms'], long: true,
-      handler: async (ctx, args) => { await manager.terminate(ctx, instanceOf(args).uuid); },
+      required: ['instance', 'bdms'],
+      long: true,
+      handler: async (ctx, args) => {
+        await manager.terminate(ctx, instanceOf(args).uuid);
+      },
     },
     stop_instance: instanceOnly('stop', (uuid) => agent.instanceAction(uuid, { action: 'stop' })),
     start_instance: instanceOnly('start', (uuid) => agent.instanceAction(uuid, { action: 'start' })),
@@ -85,7 +135,8 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     suspend_instance: instanceOnly('suspend', (uuid) => agent.instanceAction(uuid, { action: 'suspend' })),
     resume_instance: instanceOnly('resume', (uuid) => agent.instanceAction(uuid, { action: 'resume' })),
     reboot_instance: {
-      required: ['instance', 'block_device_info', 'reboot_type'], long: true,
+      required: ['instance', 'block_device_info', 'reboot_type'],
+      long: true,
       handler: async (ctx, args) => {
         const uuid = instanceOf(args).uuid;
         if (args.reboot_type !== 'SOFT' && args.reboot_type !== 'HARD') throw invalidField('reboot_type', 'expected SOFT or HARD');
@@ -94,30 +145,51 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       },
     },
     rebuild_instance: {
-      required: ['instance', 'orig_image_ref', 'image_ref', 'injected_files', 'new_pass', 'orig_sys_metadata', 'bdms', 'recreate', 'on_shared_storage', 'preserve_ephemeral', 'migration', 'scheduled_node', 'limits', 'request_spec', 'accel_uuids'],
-      optional: ['reimage_boot_volume', 'target_state'], long: true,
+      required: [
+        'instance',
+        'orig_image_ref',
+        'image_ref',
+        'injected_files',
+        'new_pass',
+        'orig_sys_metadata',
+        'bdms',
+        'recreate',
+        'on_shared_storage',
+        'preserve_ephemeral',
+        'migration',
+        'scheduled_node',
+        'limits',
+        'request_spec',
+        'accel_uuids',
+      ],
+      optional: ['reimage_boot_volume', 'target_state'],
+      long: true,
       handler: async (ctx, args) => {
         const uuid = instanceOf(args).uuid;
         if (args.recreate === true) throw notImplemented('evacuate (rebuild with recreate)');
-        if (args.preserve_ephemeral === true) throw novaError('PreserveEphemeralNotSupported', 400, 'The current driver does not support preserving ephemeral partitions.');
+        if (args.preserve_ephemeral === true)
+          throw novaError('PreserveEphemeralNotSupported', 400, 'The current driver does not support preserving ephemeral partitions.');
         if (args.reimage_boot_volume === true) throw notImplemented('reimaging a boot volume');
         if (typeof args.image_ref !== 'string' || args.image_ref === '') throw invalidField('image_ref', 'expected an image id');
         await manager.rebuild(ctx, uuid, args.image_ref);
       },
     },
     snapshot_instance: {
-      required: ['image_id', 'instance'], long: true,
+      required: ['image_id', 'instance'],
+      long: true,
       handler: async (ctx, args) => {
         if (typeof args.image_id !== 'string' || args.image_id === '') throw invalidField('image_id', 'expected an image id');
         await manager.snapshot(ctx, instanceOf(args).uuid, args.image_id);
       },
     },
     backup_instance: {
-      required: ['image_id', 'instance', 'backup_type', 'rotation'], long: true,
+      required: ['image_id', 'instance', 'backup_type', 'rotation'],
+      long: true,
       handler: async (ctx, args) => {
         if (typeof args.image_id !== 'string' || args.image_id === '') throw invalidField('image_id', 'expected an image id');
         if (typeof args.backup_type !== 'string' || args.backup_type === '') throw invalidField('backup_type', 'expected a string such as daily');
-        if (typeof args.rotation !== 'number' || !Number.isInteger(args.rotation) || args.rotation < 0) throw invalidField('rotation', 'expected a non-negative integer');
+        if (typeof args.rotation !== 'number' || !Number.isInteger(args.rotation) || args.rotation < 0)
+          throw invalidField('rotation', 'expected a non-negative integer');
         await manager.snapshot(ctx, instanceOf(args).uuid, args.image_id, { type: args.backup_type, rotation: args.rotation });
       },
     },
@@ -146,12 +218,16 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     inject_network_info: {
       required: ['instance'],
       // The agent configures the container's network itself; there is nothing to inject.
-      handler: async (_ctx, args) => { await manager.require(instanceOf(args).uuid); },
+      handler: async (_ctx, args) => {
+        await manager.require(instanceOf(args).uuid);
+      },
     },
     reset_network: {
       required: ['instance'],
       // Removed from nova's 6.x API; accepted for old callers, nothing to reset in a container.
-      handler: async (_ctx, args) => { await manager.require(instanceOf(args).uuid); },
+      handler: async (_ctx, args) => {
+        await manager.require(instanceOf(args).uuid);
+      },
     },
     get_host_uptime: {
       required: [],
@@ -179,14 +255,16 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
         const uuid = instanceOf(args).uuid;
         await manager.require(uuid);
         const tail = args.tail_length;
-        if (tail !== null && (typeof tail !== 'number' || !Number.isInteger(tail) || tail < 0)) throw invalidField('tail_length', 'expected a non-negative integer or null');
+        if (tail !== null && (typeof tail !== 'number' || !Number.isInteger(tail) || tail < 0))
+          throw invalidField('tail_length', 'expected a non-negative integer or null');
         return agent.consoleLog(uuid, tail ?? undefined);
       },
     },
   };
   for (const name of UNSUPPORTED_METHODS) {
     methods[name] = {
-      required: [], optional: ['instance'],
+      required: [],
+      optional: ['instance'],
       handler: async (_ctx: RequestContext, args) => {
         const failure = notImplemented(name);
         // A cast has no caller to tell: the instance's fault record says what happened.
@@ -196,7 +274,10 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     };
   }
   return {
-    name: 'ComputeManager', namespace: null, version: COMPUTE_RPC_VERSION, methods,
+    name: 'ComputeManager',
+    namespace: null,
+    version: COMPUTE_RPC_VERSION,
+    methods,
     // The instance object of every message is the latest nova knows; nova mode echoes it back on save.
     deserialize: (args, spec) => {
       const raw = args.instance;
@@ -210,11 +291,12 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
 /** nova's BaseRPCAPI endpoint (namespace `baseapi`, version 1.1). */
 export function baseApiEndpoint(service = 'compute'): Endpoint {
   return {
-    name: 'BaseRPCAPI', namespace: 'baseapi', version: '1.1',
+    name: 'BaseRPCAPI',
+    namespace: 'baseapi',
+    version: '1.1',
     methods: {
       ping: { required: ['arg'], handler: (_ctx, args) => ({ service, arg: args.arg }) },
       get_backdoor_port: { required: [], handler: () => null },
     },
   };
 }
-

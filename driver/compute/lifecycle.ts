@@ -64,8 +64,11 @@ export class Lifecycle {
   /** The notification payload of an instance as recorded. */
   payload(row: InstanceRow, ctx: RequestContext, fault: FaultInfo | null = null): PayloadInput {
     return {
-      row, fault, requestId: (ctx.request_id as string | undefined) ?? null,
-      initiatorUser: (ctx.user_id as string | null | undefined) ?? null, initiatorProject: (ctx.project_id as string | null | undefined) ?? null,
+      row,
+      fault,
+      requestId: (ctx.request_id as string | undefined) ?? null,
+      initiatorUser: (ctx.user_id as string | null | undefined) ?? null,
+      initiatorProject: (ctx.project_id as string | null | undefined) ?? null,
     };
   }
 
@@ -154,7 +157,10 @@ export class Lifecycle {
     await this.s.store.update(row, { vm_state: vm, power_state: power });
     const ctx: RequestContext = { request_id: `req-sync-${row.uuid}` };
     await this.mirror(ctx, row.uuid, { vm_state: vm, power_state: power });
-    await this.s.notifier.instance(ctx, 'update', null, { ...this.payload(row, ctx), stateUpdate: { old_state: oldState, state: vm, old_task_state: null, new_task_state: null } });
+    await this.s.notifier.instance(ctx, 'update', null, {
+      ...this.payload(row, ctx),
+      stateUpdate: { old_state: oldState, state: vm, old_task_state: null, new_task_state: null },
+    });
     return true;
   }
 }

@@ -56,7 +56,8 @@ export class ComputeManager {
       const record = buildRecord(instance, imageId, ctx, { host: this.d.host, node: this.d.node });
       // A repeat of this uuid cannot come in between: this runs under the instance's own lock.
       const existing = await this.d.store.get(instance.uuid);
-      const { row, created, failure } = existing ? { row: existing, created: false, failure: null }
+      const { row, created, failure } = existing
+        ? { row: existing, created: false, failure: null }
         : await this.claims.claim(instance.flavor, () => this.d.store.insertBuilding(record));
       if (!created && !(row.vm_state === 'building' && row.task_state === 'spawning')) {
         this.d.log.info({ instance: instance.uuid, vm_state: row.vm_state }, 'build already handled; duplicate ignored');
@@ -77,7 +78,10 @@ export class ComputeManager {
       await this.plane.claimBuild(ctx, row.uuid, { host: this.d.host, node: this.d.node });
       return true;
     } catch (err) {
-      if (!this.plane.refused(err)) { await this.failBuild({ ctx, row, name: 'create', action: null }, err); return false; }
+      if (!this.plane.refused(err)) {
+        await this.failBuild({ ctx, row, name: 'create', action: null }, err);
+        return false;
+      }
       this.d.log.info({ instance: row.uuid, reason: describeError(err) }, 'build abandoned: the control plane refused the claim (deleted meanwhile?)');
       await this.d.store.update(row, { vm_state: 'deleted', task_state: null, deleted: true, deleted_at: new Date() });
       return false;
@@ -85,11 +89,17 @@ export class ComputeManager {
   }
 
   /** What the instances of this node claim: all not deleted, except builds that never ran. */
-  usage(): Promise<Usage> { return this.claims.usage(); }
+  usage(): Promise<Usage> {
+    return this.claims.usage();
+  }
   /** The ComputeNode counters a control plane publishes. */
-  nodeUsage(): Promise<NodeUsage> { return this.claims.nodeUsage(); }
+  nodeUsage(): Promise<NodeUsage> {
+    return this.claims.nodeUsage();
+  }
   /** Capacity, usage and free amounts per resource class (what a scheduler needs). */
-  hostCapacity(): Promise<Record<string, unknown>> { return this.claims.hostCapacity(); }
+  hostCapacity(): Promise<Record<string, unknown>> {
+    return this.claims.hostCapacity();
+  }
 
   /** Spawns a recorded building instance. Also finishes builds interrupted by a restart. */
   private async spawn(ctx: RequestContext, row: InstanceRow): Promise<void> {
@@ -149,7 +159,9 @@ export class ComputeManager {
   }
 
   /** set_host_enabled: the scheduler's view of whether this node takes new instances. */
-  setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'> { return this.plane.setHostEnabled(enabled); }
+  setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'> {
+    return this.plane.setHostEnabled(enabled);
+  }
 
   /** Loads an instance of this host or fails with nova's InstanceNotFound. */
   async require(uuid: string): Promise<InstanceRow> {
@@ -159,13 +171,22 @@ export class ComputeManager {
   }
 
   /** An action on a running instance (stop, start, reboot, pause, ...): guarded and recorded by the transition table. */
-  async powerAction(ctx: RequestContext, uuid: string, name: InstanceActionName, effect: (row: InstanceRow, run: Run) => Promise<unknown>, extra: { snapshot_image_id?: string } = {}): Promise<void> {
+  async powerAction(
+    ctx: RequestContext,
+    uuid: string,
+    name: InstanceActionName,
+    effect: (row: InstanceRow, run: Run) => Promise<unknown>,
+    extra: { snapshot_image_id?: string } = {},
+  ): Promise<void> {
     await this.locks.run(uuid, async () => {
       const row = await this.require(uuid);
       if (!canStart(name, row.vm_state, row.task_state)) {
-        throw novaError('InstanceInvalidState', 400,
-          `Instance ${uuid} in vm_state ${row.vm_state} (task_state ${row.task_state ?? 'None'}) cannot ${name}.`,
-          { instance_uuid: uuid, attr: 'vm_state', state: row.vm_state, method: name });
+        throw novaError('InstanceInvalidState', 400, `Instance ${uuid} in vm_state ${row.vm_state} (task_state ${row.task_state ?? 'None'}) cannot ${name}.`, {
+          instance_uuid: uuid,
+          attr: 'vm_state',
+          state: row.vm_state,
+          method: name,
+        });
       }
       const run = await this.life.begin(ctx, row, name, extra.snapshot_image_id === undefined ? undefined : { snapshotImageId: extra.snapshot_image_id });
       try {
@@ -198,17 +219,23 @@ export class ComputeManager {
    * unchanged; task_state goes image_snapshot → image_pending_upload → image_uploading → none.
    */
   async snapshot(ctx: RequestContext, uuid: string, imageId: string, backup?: { type: string; rotation: number }): Promise<void> {
-    await this.powerAction(ctx, uuid, backup ? 'backup' : 'createImage', async (_row, run) => {
-      try {
-        // nova-api leaves a snapshot at image_snapshot_pending; the compute takes it to
-        // image_snapshot (a backup stays at image_backup), as nova's snapshot_instance does.
-        if (!backup) await this.plane.saveInstance(ctx, uuid, { task_state: 'image_snapshot' }, 'image_snapshot_pending');
-        await runSnapshot(this.d.agent, uuid, imageId, (task) => this.life.progress(run, task));
-      } catch (err) {
-        await discardImage(this.d.images, imageId, this.d.log);
-        throw err;
-      }
-    }, { snapshot_image_id: imageId });
+    await this.powerAction(
+      ctx,
+      uuid,
+      backup ? 'backup' : 'createImage',
+      async (_row, run) => {
+        try {
+          // nova-api leaves a snapshot at image_snapshot_pending; the compute takes it to
+          // image_snapshot (a backup stays at image_backup), as nova's snapshot_instance does.
+          if (!backup) await this.plane.saveInstance(ctx, uuid, { task_state: 'image_snapshot' }, 'image_snapshot_pending');
+          await runSnapshot(this.d.agent, uuid, imageId, (task) => this.life.progress(run, task));
+        } catch (err) {
+          await discardImage(this.d.images, imageId, this.d.log);
+          throw err;
+        }
+      },
+      { snapshot_image_id: imageId },
+    );
     if (backup && this.d.images) {
       const { project_id: owner } = await this.require(uuid);
       const removed = await rotateBackups(this.d.images, { uuid, owner }, backup.type, backup.rotation, this.d.log);
@@ -217,9 +244,13 @@ export class ComputeManager {
   }
 
   /** The power-state sync (nova's _sync_power_states): see reconcile.ts. */
-  syncPowerStates(): Promise<{ corrected: number; unknown: string[] }> { return this.reconcile.syncPowerStates(); }
+  syncPowerStates(): Promise<{ corrected: number; unknown: string[] }> {
+    return this.reconcile.syncPowerStates();
+  }
   /** Removes the containers of instances the control plane deleted without this node: see reconcile.ts. */
-  reapDeletedElsewhere(): Promise<string[]> { return this.reconcile.reapDeletedElsewhere(); }
+  reapDeletedElsewhere(): Promise<string[]> {
+    return this.reconcile.reapDeletedElsewhere();
+  }
 
   /**
    * At start-up: finish builds a crash interrupted (the agent's create is idempotent), and clear

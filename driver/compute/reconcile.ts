@@ -66,7 +66,14 @@ export class Reconciler {
         this.d.log.warn({ instance: uuid }, 'the control plane deleted this instance while the node was away; removing its container');
         await this.d.agent.deleteInstance(uuid);
         const now = new Date();
-        await this.d.store.update(row, { vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, terminated_at: now, deleted_at: now, deleted: true });
+        await this.d.store.update(row, {
+          vm_state: 'deleted',
+          task_state: null,
+          power_state: PowerState.NOSTATE,
+          terminated_at: now,
+          deleted_at: now,
+          deleted: true,
+        });
       });
     }
     return missing;

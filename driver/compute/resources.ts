@@ -7,14 +7,28 @@ import { novaError } from '../rpc/failure.js';
  * The resource tracker: what this node offers (totals, reserved amounts, allocation ratios, as
  * nova's resource tracker and Placement inventories have them) and what its instances claim.
  */
-export interface Inventory { total: number; reserved: number; allocation_ratio: number }
-export interface HostResources { VCPU: Inventory; MEMORY_MB: Inventory; DISK_GB: Inventory }
+export interface Inventory {
+  total: number;
+  reserved: number;
+  allocation_ratio: number;
+}
+export interface HostResources {
+  VCPU: Inventory;
+  MEMORY_MB: Inventory;
+  DISK_GB: Inventory;
+}
 export type Usage = { VCPU: number; MEMORY_MB: number; DISK_GB: number };
 
 export interface ResourceOptions {
-  vcpus: number; memory_mb: number; disk_gb: number;
-  reserved_host_cpus: number; reserved_host_memory_mb: number; reserved_host_disk_mb: number;
-  cpu_allocation_ratio: number; ram_allocation_ratio: number; disk_allocation_ratio: number;
+  vcpus: number;
+  memory_mb: number;
+  disk_gb: number;
+  reserved_host_cpus: number;
+  reserved_host_memory_mb: number;
+  reserved_host_disk_mb: number;
+  cpu_allocation_ratio: number;
+  ram_allocation_ratio: number;
+  disk_allocation_ratio: number;
 }
 
 function diskGb(path: string): number {
@@ -44,7 +58,11 @@ export function claimOf(f: Pick<Flavor, 'vcpus' | 'memory_mb' | 'root_gb' | 'eph
 }
 
 export function sumUsage(claims: Usage[]): Usage {
-  return claims.reduce((a, c) => ({ VCPU: a.VCPU + c.VCPU, MEMORY_MB: a.MEMORY_MB + c.MEMORY_MB, DISK_GB: a.DISK_GB + c.DISK_GB }), { VCPU: 0, MEMORY_MB: 0, DISK_GB: 0 });
+  return claims.reduce((a, c) => ({ VCPU: a.VCPU + c.VCPU, MEMORY_MB: a.MEMORY_MB + c.MEMORY_MB, DISK_GB: a.DISK_GB + c.DISK_GB }), {
+    VCPU: 0,
+    MEMORY_MB: 0,
+    DISK_GB: 0,
+  });
 }
 
 /** Throws nova's ComputeResourcesUnavailable naming every resource the claim would exceed. */

@@ -23,8 +23,13 @@ export function docOf(docs: Record<string, MethodDoc>, method: string): MethodDo
 
 /** docs/rpc-reference.md. */
 export function renderRpcReference(): string {
-  return renderReference([
-    '# RPC reference', '',
-    'Generated from the endpoint definitions (`driver/compute/`); do not edit. Requests use oslo.messaging\'s rabbit wire format: exchange `nova` (`[DEFAULT] control_exchange`), routing key `compute.<host>` (or `compute` for any node; fanout exchange `compute_fanout`). Failures come back to calls in oslo\'s failure format; for casts they are logged and, where an instance is concerned, recorded as its fault. "fault X" means the instance goes to `error` with fault X.', '',
-  ], documentedEndpoints().map(({ endpoint, docs }) => ({ endpoint, docOf: (method: string) => docOf(docs, method) })));
+  return renderReference(
+    [
+      '# RPC reference',
+      '',
+      'Generated from the endpoint definitions (`driver/compute/`); do not edit. Requests use oslo.messaging\'s rabbit wire format: exchange `nova` (`[DEFAULT] control_exchange`), routing key `compute.<host>` (or `compute` for any node; fanout exchange `compute_fanout`). Failures come back to calls in oslo\'s failure format; for casts they are logged and, where an instance is concerned, recorded as its fault. "fault X" means the instance goes to `error` with fault X.',
+      '',
+    ],
+    documentedEndpoints().map(({ endpoint, docs }) => ({ endpoint, docOf: (method: string) => docOf(docs, method) })),
+  );
 }

@@ -8,7 +8,10 @@ import type { ImageService } from '../../glance-bridge/client/types.js';
  * way (image_snapshot while frozen and committing, image_uploading while the export streams).
  */
 export async function runSnapshot(
-  agent: AgentClient, uuid: string, imageId: string, onTask: (task: 'image_pending_upload' | 'image_uploading') => Promise<void>,
+  agent: AgentClient,
+  uuid: string,
+  imageId: string,
+  onTask: (task: 'image_pending_upload' | 'image_uploading') => Promise<void>,
   opts: { pollMs?: number; timeoutMs?: number } = {},
 ): Promise<SnapshotTask> {
   let task = await agent.snapshotInstance(uuid, imageId);
@@ -16,7 +19,10 @@ export async function runSnapshot(
   let reported: string | null = null;
   while (task.state !== 'active' && task.state !== 'failed') {
     const next = task.state === 'uploading' ? 'image_uploading' : 'image_pending_upload';
-    if (task.state !== 'freezing' && reported !== next) { reported = next; await onTask(next); }
+    if (task.state !== 'freezing' && reported !== next) {
+      reported = next;
+      await onTask(next);
+    }
     if (Date.now() > deadline) throw new BerthError('SNAPSHOT_TIMEOUT', `snapshot of ${uuid} into image ${imageId} did not finish in time`, { status: 504 });
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
     const polled = await agent.getSnapshot(imageId);
@@ -24,7 +30,9 @@ export async function runSnapshot(
     task = polled;
   }
   if (task.state === 'failed') {
-    throw new BerthError(task.error?.code ?? 'SNAPSHOT_FAILED', `snapshot into image ${imageId} failed: ${task.error?.message ?? 'unknown error'}`, { status: 500 });
+    throw new BerthError(task.error?.code ?? 'SNAPSHOT_FAILED', `snapshot into image ${imageId} failed: ${task.error?.message ?? 'unknown error'}`, {
+      status: 500,
+    });
   }
   return task;
 }
@@ -36,7 +44,13 @@ export async function runSnapshot(
  * a crafted image of another project is neither deleted by this rotation nor pushes out a real
  * backup. `owner` is the instance's project_id (nova lists with the owner's context).
  */
-export async function rotateBackups(images: ImageService, instance: { uuid: string; owner: string }, backupType: string, rotation: number, log: Logger): Promise<string[]> {
+export async function rotateBackups(
+  images: ImageService,
+  instance: { uuid: string; owner: string },
+  backupType: string,
+  rotation: number,
+  log: Logger,
+): Promise<string[]> {
   const { uuid, owner } = instance;
   const backups = (await images.listImages({ owner, instance_uuid: uuid, image_type: 'backup', backup_type: backupType }))
     .filter((i) => i.status === 'active' && i.owner === owner && i.instance_uuid === uuid && i.backup_type === backupType && i.image_type === 'backup')

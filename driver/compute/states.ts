@@ -8,11 +8,15 @@ import { PowerState, type TaskState, type VmState } from '../db/models.js';
  * carries the task_state; when it succeeds it lands in `to`, when it fails in `onError`.
  * driver/compute/lifecycle.ts records each step of a row to every sink (docs/architecture.md).
  */
-export type InstanceActionName = 'create' | 'delete' | 'stop' | 'start' | 'reboot' | 'reboot_hard' | 'pause' | 'unpause'
-  | 'suspend' | 'resume' | 'rebuild' | 'createImage' | 'backup';
+export type InstanceActionName =
+  'create' | 'delete' | 'stop' | 'start' | 'reboot' | 'reboot_hard' | 'pause' | 'unpause' | 'suspend' | 'resume' | 'rebuild' | 'createImage' | 'backup';
 
 /** The instance fields a transition sets. */
-export interface StateChange { vm_state?: VmState; task_state?: TaskState | null; power_state?: number }
+export interface StateChange {
+  vm_state?: VmState;
+  task_state?: TaskState | null;
+  power_state?: number;
+}
 
 export interface Transition {
   from: readonly VmState[] | 'any';
@@ -38,13 +42,23 @@ const TO_ERROR: StateChange = { vm_state: 'error', task_state: null, power_state
 export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
   create: { from: ['building'], task: 'spawning', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'create', onError: TO_ERROR },
   delete: {
-    from: 'any', task: 'deleting', to: { vm_state: 'deleted', power_state: PowerState.NOSTATE }, event: 'delete',
-    onError: { vm_state: 'error', task_state: null }, errorEvent: false, commit: 'deleted',
+    from: 'any',
+    task: 'deleting',
+    to: { vm_state: 'deleted', power_state: PowerState.NOSTATE },
+    event: 'delete',
+    onError: { vm_state: 'error', task_state: null },
+    errorEvent: false,
+    commit: 'deleted',
   },
   stop: { from: ['active', 'error'], task: 'powering-off', to: { vm_state: 'stopped', power_state: PowerState.SHUTDOWN }, event: 'power_off' },
   start: { from: ['stopped'], task: 'powering-on', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'power_on' },
   reboot: { from: ['active'], task: 'rebooting', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'reboot' },
-  reboot_hard: { from: ['active', 'stopped', 'paused', 'suspended', 'error'], task: 'rebooting_hard', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'reboot' },
+  reboot_hard: {
+    from: ['active', 'stopped', 'paused', 'suspended', 'error'],
+    task: 'rebooting_hard',
+    to: { vm_state: 'active', power_state: PowerState.RUNNING },
+    event: 'reboot',
+  },
   pause: { from: ['active'], task: 'pausing', to: { vm_state: 'paused', power_state: PowerState.PAUSED }, event: 'pause' },
   unpause: { from: ['paused'], task: 'unpausing', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'unpause' },
   suspend: { from: ['active'], task: 'suspending', to: { vm_state: 'suspended', power_state: PowerState.SUSPENDED }, event: 'suspend' },
@@ -74,7 +88,9 @@ export interface DriftRule {
 
 export const DRIFT: readonly DriftRule[] = [
   {
-    observed: [PowerState.NOSTATE], from: 'any', to: 'error',
+    observed: [PowerState.NOSTATE],
+    from: 'any',
+    to: 'error',
     fault: { code: 404, exception: 'InstanceNotFound', message: (uuid) => `The container of instance ${uuid} vanished from the host.` },
   },
   { observed: [PowerState.SHUTDOWN, PowerState.CRASHED], from: ['active', 'paused', 'suspended'], to: 'stopped' },
@@ -84,7 +100,9 @@ export const DRIFT: readonly DriftRule[] = [
 /** The agent's power state as nova's power_state number; a container the agent does not list is NOSTATE. */
 export function observedPower(status: Pick<InstanceStatus, 'power_state'> | null): number {
   if (status === null) return PowerState.NOSTATE;
-  return ({ running: PowerState.RUNNING, paused: PowerState.PAUSED, stopped: PowerState.SHUTDOWN, crashed: PowerState.CRASHED, missing: PowerState.NOSTATE } as const)[status.power_state];
+  return (
+    { running: PowerState.RUNNING, paused: PowerState.PAUSED, stopped: PowerState.SHUTDOWN, crashed: PowerState.CRASHED, missing: PowerState.NOSTATE } as const
+  )[status.power_state];
 }
 
 /** The drift row for an instance in `vmState` whose container reports `power`, if any matches. */
@@ -101,4 +119,6 @@ export function canStart(action: InstanceActionName, vmState: VmState, taskState
 
 const POWER_NAMES: Record<number, string> = { 0: 'pending', 1: 'running', 3: 'paused', 4: 'shutdown', 6: 'crashed', 7: 'suspended' };
 /** The power_state string notifications carry. */
-export function powerStateName(p: number): string { return POWER_NAMES[p] ?? 'pending'; }
+export function powerStateName(p: number): string {
+  return POWER_NAMES[p] ?? 'pending';
+}

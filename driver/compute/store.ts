@@ -4,8 +4,17 @@ import { InstanceActionRow, InstanceFaultRow, InstanceRow, ProcessedMessageRow, 
 import type { MessageLog } from '../rpc/server.js';
 
 export interface NewInstance {
-  uuid: string; display_name: string; hostname: string; project_id: string; user_id: string; image_ref: string;
-  flavor: unknown; host: string; node: string; spec: unknown; nova: unknown;
+  uuid: string;
+  display_name: string;
+  hostname: string;
+  project_id: string;
+  user_id: string;
+  image_ref: string;
+  flavor: unknown;
+  host: string;
+  node: string;
+  spec: unknown;
+  nova: unknown;
 }
 
 /** Whether an instance's flavor counts toward its host's usage: not deleted, and not a build that failed before it ever ran. */
@@ -13,7 +22,9 @@ export function countsTowardUsage(r: Pick<InstanceRow, 'deleted' | 'vm_state' | 
   return !r.deleted && !(r.vm_state === 'error' && r.launched_at === null);
 }
 
-export type InstanceChanges = Partial<Pick<InstanceRow, 'vm_state' | 'task_state' | 'power_state' | 'ip_address' | 'launched_at' | 'terminated_at' | 'deleted_at' | 'deleted'>>;
+export type InstanceChanges = Partial<
+  Pick<InstanceRow, 'vm_state' | 'task_state' | 'power_state' | 'ip_address' | 'launched_at' | 'terminated_at' | 'deleted_at' | 'deleted'>
+>;
 
 /** The driver's records: instances, their faults and actions, and processed message ids. */
 export class InstanceStore implements MessageLog {
@@ -33,7 +44,9 @@ export class InstanceStore implements MessageLog {
    * Moves on whenever a row of this store starts or stops counting toward its host's usage
    * (countsTowardUsage): a usage read at one version holds as long as the version does.
    */
-  get usageVersion(): number { return this.usageEpoch; }
+  get usageVersion(): number {
+    return this.usageEpoch;
+  }
 
   get(uuid: string): Promise<InstanceRow | null> {
     return InstanceRow.findByPk(uuid);
@@ -56,8 +69,14 @@ export class InstanceStore implements MessageLog {
   async insertBuilding(i: NewInstance): Promise<{ row: InstanceRow; created: boolean }> {
     try {
       const row = await InstanceRow.create({
-        ...i, flavor: JSON.stringify(i.flavor), spec: JSON.stringify(i.spec), nova: JSON.stringify(i.nova),
-        vm_state: 'building' satisfies VmState, task_state: 'spawning' satisfies TaskState, power_state: 0, deleted: false,
+        ...i,
+        flavor: JSON.stringify(i.flavor),
+        spec: JSON.stringify(i.spec),
+        nova: JSON.stringify(i.nova),
+        vm_state: 'building' satisfies VmState,
+        task_state: 'spawning' satisfies TaskState,
+        power_state: 0,
+        deleted: false,
       });
       this.usageEpoch++;
       return { row, created: true };
@@ -95,9 +114,18 @@ export class InstanceStore implements MessageLog {
     return InstanceFaultRow.findOne({ where: { instance_uuid: uuid }, order: [['id', 'DESC']] });
   }
 
-  async startAction(uuid: string, action: string, ctx: { request_id?: string; user_id?: string | null; project_id?: string | null }): Promise<InstanceActionRow> {
+  async startAction(
+    uuid: string,
+    action: string,
+    ctx: { request_id?: string; user_id?: string | null; project_id?: string | null },
+  ): Promise<InstanceActionRow> {
     return InstanceActionRow.create({
-      instance_uuid: uuid, action, request_id: ctx.request_id ?? null, user_id: ctx.user_id ?? null, project_id: ctx.project_id ?? null, start_time: new Date(),
+      instance_uuid: uuid,
+      action,
+      request_id: ctx.request_id ?? null,
+      user_id: ctx.user_id ?? null,
+      project_id: ctx.project_id ?? null,
+      start_time: new Date(),
     });
   }
 
@@ -122,5 +150,7 @@ export class InstanceStore implements MessageLog {
     return ProcessedMessageRow.destroy({ where: { processed_at: { [Op.lt]: new Date(Date.now() - maxAgeMs) } } });
   }
 
-  close(): Promise<void> { return this.db.close(); }
+  close(): Promise<void> {
+    return this.db.close();
+  }
 }

@@ -1,9 +1,22 @@
 import { DataTypes, Model, type Sequelize } from 'sequelize';
 
 export type VmState = 'building' | 'active' | 'stopped' | 'paused' | 'suspended' | 'error' | 'deleted';
-export type TaskState = 'spawning' | 'deleting' | 'powering-off' | 'powering-on' | 'rebooting' | 'rebooting_hard'
-  | 'pausing' | 'unpausing' | 'suspending' | 'resuming' | 'rebuilding' | 'image_snapshot' | 'image_backup'
-  | 'image_pending_upload' | 'image_uploading';
+export type TaskState =
+  | 'spawning'
+  | 'deleting'
+  | 'powering-off'
+  | 'powering-on'
+  | 'rebooting'
+  | 'rebooting_hard'
+  | 'pausing'
+  | 'unpausing'
+  | 'suspending'
+  | 'resuming'
+  | 'rebuilding'
+  | 'image_snapshot'
+  | 'image_backup'
+  | 'image_pending_upload'
+  | 'image_uploading';
 
 /** nova's power_state integers. */
 export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;
@@ -66,24 +79,61 @@ export class ProcessedMessageRow extends Model {
 const common = { timestamps: true, createdAt: 'created_at', updatedAt: 'updated_at', underscored: true } as const;
 
 export function defineModels(db: Sequelize): void {
-  InstanceRow.init({
-    uuid: { type: DataTypes.STRING(36), primaryKey: true },
-    display_name: DataTypes.STRING, hostname: DataTypes.STRING, project_id: DataTypes.STRING, user_id: DataTypes.STRING,
-    image_ref: DataTypes.STRING, flavor: DataTypes.TEXT, host: DataTypes.STRING, node: DataTypes.STRING,
-    vm_state: DataTypes.STRING, task_state: DataTypes.STRING, power_state: DataTypes.INTEGER,
-    ip_address: DataTypes.STRING, spec: DataTypes.TEXT, nova: DataTypes.TEXT,
-    launched_at: DataTypes.DATE, terminated_at: DataTypes.DATE, deleted_at: DataTypes.DATE, deleted: DataTypes.BOOLEAN,
-  }, { sequelize: db, tableName: 'instances', ...common });
-  InstanceFaultRow.init({
-    id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
-    instance_uuid: DataTypes.STRING, code: DataTypes.INTEGER, message: DataTypes.STRING, details: DataTypes.TEXT,
-  }, { sequelize: db, tableName: 'instance_faults', ...common, updatedAt: false });
-  InstanceActionRow.init({
-    id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
-    instance_uuid: DataTypes.STRING, action: DataTypes.STRING, request_id: DataTypes.STRING, user_id: DataTypes.STRING,
-    project_id: DataTypes.STRING, result: DataTypes.STRING, message: DataTypes.TEXT, start_time: DataTypes.DATE, finish_time: DataTypes.DATE,
-  }, { sequelize: db, tableName: 'instance_actions', timestamps: false });
-  ProcessedMessageRow.init({
-    unique_id: { type: DataTypes.STRING(64), primaryKey: true }, method: DataTypes.STRING, processed_at: DataTypes.DATE,
-  }, { sequelize: db, tableName: 'processed_messages', timestamps: false });
+  InstanceRow.init(
+    {
+      uuid: { type: DataTypes.STRING(36), primaryKey: true },
+      display_name: DataTypes.STRING,
+      hostname: DataTypes.STRING,
+      project_id: DataTypes.STRING,
+      user_id: DataTypes.STRING,
+      image_ref: DataTypes.STRING,
+      flavor: DataTypes.TEXT,
+      host: DataTypes.STRING,
+      node: DataTypes.STRING,
+      vm_state: DataTypes.STRING,
+      task_state: DataTypes.STRING,
+      power_state: DataTypes.INTEGER,
+      ip_address: DataTypes.STRING,
+      spec: DataTypes.TEXT,
+      nova: DataTypes.TEXT,
+      launched_at: DataTypes.DATE,
+      terminated_at: DataTypes.DATE,
+      deleted_at: DataTypes.DATE,
+      deleted: DataTypes.BOOLEAN,
+    },
+    { sequelize: db, tableName: 'instances', ...common },
+  );
+  InstanceFaultRow.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      instance_uuid: DataTypes.STRING,
+      code: DataTypes.INTEGER,
+      message: DataTypes.STRING,
+      details: DataTypes.TEXT,
+    },
+    { sequelize: db, tableName: 'instance_faults', ...common, updatedAt: false },
+  );
+  InstanceActionRow.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      instance_uuid: DataTypes.STRING,
+      action: DataTypes.STRING,
+      request_id: DataTypes.STRING,
+      user_id: DataTypes.STRING,
+      project_id: DataTypes.STRING,
+      result: DataTypes.STRING,
+      message: DataTypes.TEXT,
+      start_time: DataTypes.DATE,
+      finish_time: DataTypes.DATE,
+    },
+    { sequelize: db, tableName: 'instance_actions', timestamps: false },
+  );
+  ProcessedMessageRow.init(
+    {
+      unique_id: { type: DataTypes.STRING(64), primaryKey: true },
+      method: DataTypes.STRING,
+      processed_at: DataTypes.DATE,
+    },
+    { sequelize: db, tableName: 'processed_messages', timestamps: false },
+  );
 }

@@ -35,8 +35,10 @@ function sanitized(ctx: RequestContext): RequestContext {
 
 /** Emits nova's instance notifications on `<topic>.<priority>`; never fails the operation. */
 export class Notifier {
-
-  constructor(private readonly transport: Publisher, private readonly opts: NotifierOptions) {
+  constructor(
+    private readonly transport: Publisher,
+    private readonly opts: NotifierOptions,
+  ) {
     transport.onConnect(async (ch) => {
       if (opts.driver === 'noop') return;
       await declareControlExchange(ch, opts.exchange, opts.rabbit);
@@ -66,15 +68,25 @@ export class Notifier {
     const suffix = phase ? `.${phase}` : '';
     const sends: Promise<void>[] = [];
     if (this.opts.format !== 'unversioned') {
-      sends.push(this.send(ctx, `${this.opts.versionedTopic}.${priority.toLowerCase()}`, {
-        publisher_id: `nova-compute:${this.opts.host}`, event_type: `instance.${event}${suffix}`, priority, payload: instancePayload(event, input),
-      }));
+      sends.push(
+        this.send(ctx, `${this.opts.versionedTopic}.${priority.toLowerCase()}`, {
+          publisher_id: `nova-compute:${this.opts.host}`,
+          event_type: `instance.${event}${suffix}`,
+          priority,
+          payload: instancePayload(event, input),
+        }),
+      );
     }
     if (this.opts.format !== 'versioned') {
       const legacyEvent = event === 'create' && phase === 'error' ? 'create.error' : `${event}${suffix}`;
-      sends.push(this.send(ctx, `${this.opts.legacyTopic}.${priority.toLowerCase()}`, {
-        publisher_id: `compute.${this.opts.host}`, event_type: `compute.instance.${legacyEvent}`, priority, payload: legacyPayload(input),
-      }));
+      sends.push(
+        this.send(ctx, `${this.opts.legacyTopic}.${priority.toLowerCase()}`, {
+          publisher_id: `compute.${this.opts.host}`,
+          event_type: `compute.instance.${legacyEvent}`,
+          priority,
+          payload: legacyPayload(input),
+        }),
+      );
     }
     await Promise.all(sends);
   }
@@ -87,14 +99,20 @@ export class Notifier {
     if (this.opts.driver === 'noop' || this.opts.format === 'unversioned') return;
     const data = await source.hostCapacity();
     await this.send({}, `${this.opts.versionedTopic}.info`, {
-      publisher_id: `nova-compute:${this.opts.host}`, event_type: 'compute.capacity.update', priority: 'INFO',
+      publisher_id: `nova-compute:${this.opts.host}`,
+      event_type: 'compute.capacity.update',
+      priority: 'INFO',
       payload: { 'nova_object.name': 'BerthHostCapacityPayload', 'nova_object.namespace': 'berth', 'nova_object.version': '1.0', 'nova_object.data': data },
     });
   }
 
   private async send(ctx: RequestContext, routingKey: string, body: Record<string, unknown>): Promise<void> {
     const message = {
-      message_id: randomUUID(), ...body, timestamp: notificationTimestamp(), _unique_id: newUniqueId(), ...flattenContext(sanitized(ctx)),
+      message_id: randomUUID(),
+      ...body,
+      timestamp: notificationTimestamp(),
+      _unique_id: newUniqueId(),
+      ...flattenContext(sanitized(ctx)),
     };
     const bytes = this.opts.driver === 'messaging' ? Buffer.from(pyJson(message)) : encodeEnvelope(message);
     try {

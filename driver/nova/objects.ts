@@ -12,16 +12,34 @@ export interface Primitive {
 }
 
 /** The versions this node understands; the conductor backports what it returns to them. */
-export const OBJECT_VERSIONS = { Service: '1.22', ComputeNode: '1.19', HVSpec: '1.2', PciDevicePoolList: '1.1', PciDevicePool: '1.1', Instance: '2.7', InstanceFault: '1.2' } as const;
+export const OBJECT_VERSIONS = {
+  Service: '1.22',
+  ComputeNode: '1.19',
+  HVSpec: '1.2',
+  PciDevicePoolList: '1.1',
+  PciDevicePool: '1.1',
+  Instance: '2.7',
+  InstanceFault: '1.2',
+} as const;
 
 export function isPrimitive(v: unknown): v is Primitive {
-  return typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)['nova_object.name'] === 'string'
-    && typeof (v as Record<string, unknown>)['nova_object.data'] === 'object';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Record<string, unknown>)['nova_object.name'] === 'string' &&
+    typeof (v as Record<string, unknown>)['nova_object.data'] === 'object'
+  );
 }
 
 /** A new object whose every given field counts as changed (what `create` needs). */
 export function newObject(name: keyof typeof OBJECT_VERSIONS, data: Record<string, unknown>): Primitive {
-  return { 'nova_object.name': name, 'nova_object.namespace': 'nova', 'nova_object.version': OBJECT_VERSIONS[name], 'nova_object.data': data, 'nova_object.changes': Object.keys(data) };
+  return {
+    'nova_object.name': name,
+    'nova_object.namespace': 'nova',
+    'nova_object.version': OBJECT_VERSIONS[name],
+    'nova_object.data': data,
+    'nova_object.changes': Object.keys(data),
+  };
 }
 
 /** The object with `fields` set and listed as its only changes (what `save` sends). */
@@ -45,6 +63,9 @@ export function novaTime(d: Date): string {
 }
 
 export const emptyPciPools = (): Primitive => ({
-  'nova_object.name': 'PciDevicePoolList', 'nova_object.namespace': 'nova', 'nova_object.version': '1.1',
-  'nova_object.data': { objects: [] }, 'nova_object.changes': ['objects'],
+  'nova_object.name': 'PciDevicePoolList',
+  'nova_object.namespace': 'nova',
+  'nova_object.version': '1.1',
+  'nova_object.data': { objects: [] },
+  'nova_object.changes': ['objects'],
 });

@@ -24,7 +24,14 @@ export function inventoriesOf(r: HostResources): Record<string, Record<string, n
   const out: Record<string, Record<string, number>> = {};
   for (const rc of ['VCPU', 'MEMORY_MB', 'DISK_GB'] as const) {
     const inv = r[rc];
-    out[rc] = { total: inv.total, reserved: Math.min(inv.reserved, inv.total), min_unit: 1, max_unit: inv.total, step_size: 1, allocation_ratio: inv.allocation_ratio };
+    out[rc] = {
+      total: inv.total,
+      reserved: Math.min(inv.reserved, inv.total),
+      min_unit: 1,
+      max_unit: inv.total,
+      step_size: 1,
+      allocation_ratio: inv.allocation_ratio,
+    };
   }
   return out;
 }
@@ -36,14 +43,26 @@ export function inventoriesOf(r: HostResources): Record<string, Record<string, n
 export class HttpPlacement implements PlacementClient {
   private lastInventory = '';
 
-  constructor(private readonly session: KeystoneSession, private readonly iface: EndpointInterface = 'public') {}
+  constructor(
+    private readonly session: KeystoneSession,
+    private readonly iface: EndpointInterface = 'public',
+  ) {}
 
   private async req<T>(method: string, path: string, body?: unknown, accept: number[] = []): Promise<{ status: number; body: T }> {
     const ep = parseEndpoint(await this.session.endpoint('placement', this.iface));
-    const res = await withSessionToken(this.session, (token) => requestJson<T>(ep, {
-      method, path, ...(body === undefined ? {} : { body }),
-      headers: { 'x-auth-token': token, 'openstack-api-version': PLACEMENT_VERSION }, accept: [401, ...accept],
-    }, 'placement'));
+    const res = await withSessionToken(this.session, (token) =>
+      requestJson<T>(
+        ep,
+        {
+          method,
+          path,
+          ...(body === undefined ? {} : { body }),
+          headers: { 'x-auth-token': token, 'openstack-api-version': PLACEMENT_VERSION },
+          accept: [401, ...accept],
+        },
+        'placement',
+      ),
+    );
     if (res.status === 401) throw new BerthError('AUTH_FAILED', `placement refused the service token for ${method} ${path}`, { status: 502 });
     return res;
   }
@@ -67,7 +86,11 @@ export class HttpPlacement implements PlacementClient {
     if (got.status === 200) return got.body.generation;
     const made = await this.req<{ generation: number; errors?: unknown }>('POST', 'resource_providers', { uuid, name }, [409]);
     if (made.status === 409) {
-      throw new BerthError('PLACEMENT_CONFLICT', `placement already has a resource provider named ${name} with another uuid; remove it (openstack resource provider delete) or rename this node`, { status: 409 });
+      throw new BerthError(
+        'PLACEMENT_CONFLICT',
+        `placement already has a resource provider named ${name} with another uuid; remove it (openstack resource provider delete) or rename this node`,
+        { status: 409 },
+      );
     }
     this.lastInventory = '';
     return made.body.generation;
@@ -78,7 +101,11 @@ export class HttpPlacement implements PlacementClient {
     // Keyed by provider too: the same resources for another provider still need their PUT.
     const key = `${uuid} ${JSON.stringify(inventories)}`;
     if (key === this.lastInventory) return;
-    await this.guarded(uuid, async (generation) => (await this.req('PUT', `resource_providers/${uuid}/inventories`, { resource_provider_generation: generation, inventories }, [409])).status);
+    await this.guarded(
+      uuid,
+      async (generation) =>
+        (await this.req('PUT', `resource_providers/${uuid}/inventories`, { resource_provider_generation: generation, inventories }, [409])).status,
+    );
     this.lastInventory = key;
   }
 
@@ -88,7 +115,12 @@ export class HttpPlacement implements PlacementClient {
 
   async setTraits(uuid: string, traits: string[]): Promise<void> {
     for (const t of traits.filter((x) => x.startsWith('CUSTOM_'))) await this.req('PUT', `traits/${t}`, undefined, []);
-    await this.guarded(uuid, async (generation) => (await this.req('PUT', `resource_providers/${uuid}/traits`, { resource_provider_generation: generation, traits: [...new Set(traits)].sort() }, [409])).status);
+    await this.guarded(
+      uuid,
+      async (generation) =>
+        (await this.req('PUT', `resource_providers/${uuid}/traits`, { resource_provider_generation: generation, traits: [...new Set(traits)].sort() }, [409]))
+          .status,
+    );
   }
 
   async deleteAllocations(consumer: string): Promise<void> {

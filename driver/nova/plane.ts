@@ -49,8 +49,12 @@ export class NovaControlPlane implements ControlPlane {
 
   constructor(private readonly o: NovaPlaneOptions) {}
 
-  get registered(): boolean { return this.service !== null && this.computeNode !== null; }
-  get providerUuid(): string | null { return (this.computeNode?.['nova_object.data'].uuid as string | undefined) ?? null; }
+  get registered(): boolean {
+    return this.service !== null && this.computeNode !== null;
+  }
+  get providerUuid(): string | null {
+    return (this.computeNode?.['nova_object.data'].uuid as string | undefined) ?? null;
+  }
 
   /** Registers, retrying with back-off while the conductor or Placement is away; then reports periodically. */
   async start(): Promise<void> {
@@ -77,7 +81,9 @@ export class NovaControlPlane implements ControlPlane {
   }
 
   private async register(): Promise<void> {
-    this.registering ??= this.doRegister().finally(() => { this.registering = null; });
+    this.registering ??= this.doRegister().finally(() => {
+      this.registering = null;
+    });
     return this.registering;
   }
 
@@ -129,13 +135,29 @@ export class NovaControlPlane implements ControlPlane {
     const memUsed = u.memory_mb_used + r.MEMORY_MB.reserved;
     const diskUsed = u.local_gb_used + r.DISK_GB.reserved;
     return {
-      vcpus: r.VCPU.total, memory_mb: r.MEMORY_MB.total, local_gb: r.DISK_GB.total,
-      vcpus_used: u.vcpus_used, memory_mb_used: memUsed, local_gb_used: diskUsed,
-      free_ram_mb: r.MEMORY_MB.total - memUsed, free_disk_gb: r.DISK_GB.total - diskUsed, disk_available_least: r.DISK_GB.total - diskUsed,
-      hypervisor_type: HYPERVISOR_TYPE, hypervisor_version: 1, current_workload: u.current_workload, running_vms: u.running_vms,
-      cpu_info: '{}', metrics: '[]', stats: {}, host_ip: this.o.hostIp, numa_topology: null, supported_hv_specs: [],
+      vcpus: r.VCPU.total,
+      memory_mb: r.MEMORY_MB.total,
+      local_gb: r.DISK_GB.total,
+      vcpus_used: u.vcpus_used,
+      memory_mb_used: memUsed,
+      local_gb_used: diskUsed,
+      free_ram_mb: r.MEMORY_MB.total - memUsed,
+      free_disk_gb: r.DISK_GB.total - diskUsed,
+      disk_available_least: r.DISK_GB.total - diskUsed,
+      hypervisor_type: HYPERVISOR_TYPE,
+      hypervisor_version: 1,
+      current_workload: u.current_workload,
+      running_vms: u.running_vms,
+      cpu_info: '{}',
+      metrics: '[]',
+      stats: {},
+      host_ip: this.o.hostIp,
+      numa_topology: null,
+      supported_hv_specs: [],
       pci_device_pools: emptyPciPools(),
-      cpu_allocation_ratio: r.VCPU.allocation_ratio, ram_allocation_ratio: r.MEMORY_MB.allocation_ratio, disk_allocation_ratio: r.DISK_GB.allocation_ratio,
+      cpu_allocation_ratio: r.VCPU.allocation_ratio,
+      ram_allocation_ratio: r.MEMORY_MB.allocation_ratio,
+      disk_allocation_ratio: r.DISK_GB.allocation_ratio,
     };
   }
 
@@ -207,7 +229,11 @@ export class NovaControlPlane implements ControlPlane {
 
   async addFault(ctx: RequestContext, uuid: string, fault: FaultRecord): Promise<void> {
     const f = newObject('InstanceFault', {
-      instance_uuid: uuid, code: fault.code, message: fault.message.slice(0, 255), details: fault.details ?? fault.exception, host: this.o.host,
+      instance_uuid: uuid,
+      code: fault.code,
+      message: fault.message.slice(0, 255),
+      details: fault.details ?? fault.exception,
+      host: this.o.host,
     });
     await this.o.conductor.objectAction(f, 'create', {}, ctx);
   }
@@ -249,7 +275,8 @@ export class NovaControlPlane implements ControlPlane {
     const rp = this.providerUuid;
     if (!rp) throw new BerthError('NODE_NOT_REGISTERED', 'this node has not registered with nova yet', { status: 503, retryable: true });
     const traits = new Set(await this.o.placement.getTraits(rp));
-    if (enabled) traits.delete(DISABLED_TRAIT); else traits.add(DISABLED_TRAIT);
+    if (enabled) traits.delete(DISABLED_TRAIT);
+    else traits.add(DISABLED_TRAIT);
     await this.o.placement.setTraits(rp, [...traits]);
     return enabled ? 'enabled' : 'disabled';
   }

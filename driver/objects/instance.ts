@@ -12,7 +12,12 @@ export interface Flavor {
   extra_specs: Record<string, string>;
 }
 
-export interface NetworkAddress { address: string; version: number; network_label: string | null; mac: string | null }
+export interface NetworkAddress {
+  address: string;
+  version: number;
+  network_label: string | null;
+  mac: string | null;
+}
 
 /** The parts of nova's Instance (2.x) Berth uses, decoded and validated. */
 export interface Instance {
@@ -63,7 +68,11 @@ function decodeAddresses(d: Data, path: string): NetworkAddress[] {
   const raw = cd.network_info;
   if (raw === undefined || raw === null || raw === '') return [];
   let vifs: unknown;
-  try { vifs = typeof raw === 'string' ? JSON.parse(raw) : raw; } catch { throw invalidField(`${path}.info_cache.network_info`, 'not valid JSON'); }
+  try {
+    vifs = typeof raw === 'string' ? JSON.parse(raw) : raw;
+  } catch {
+    throw invalidField(`${path}.info_cache.network_info`, 'not valid JSON');
+  }
   if (!Array.isArray(vifs)) throw invalidField(`${path}.info_cache.network_info`, 'expected a list of VIFs');
   const out: NetworkAddress[] = [];
   for (const vif of vifs as Data[]) {
@@ -71,7 +80,12 @@ function decodeAddresses(d: Data, path: string): NetworkAddress[] {
     for (const subnet of (Array.isArray(net.subnets) ? net.subnets : []) as Data[]) {
       for (const ip of (Array.isArray(subnet?.ips) ? subnet.ips : []) as Data[]) {
         if (typeof ip?.address === 'string') {
-          out.push({ address: ip.address, version: Number(ip.version ?? subnet.version ?? 4), network_label: typeof net.label === 'string' ? net.label : null, mac: typeof vif.address === 'string' ? vif.address : null });
+          out.push({
+            address: ip.address,
+            version: Number(ip.version ?? subnet.version ?? 4),
+            network_label: typeof net.label === 'string' ? net.label : null,
+            mac: typeof vif.address === 'string' ? vif.address : null,
+          });
         }
       }
     }
@@ -123,6 +137,13 @@ export function instanceUuid(value: unknown, path = 'instance'): string {
  */
 export class InstanceArg {
   readonly uuid: string;
-  constructor(readonly primitive: unknown, private readonly path = 'instance') { this.uuid = instanceUuid(primitive, path); }
-  decode(): Instance { return decodeInstance(this.primitive, this.path); }
+  constructor(
+    readonly primitive: unknown,
+    private readonly path = 'instance',
+  ) {
+    this.uuid = instanceUuid(primitive, path);
+  }
+  decode(): Instance {
+    return decodeInstance(this.primitive, this.path);
+  }
 }

@@ -5,9 +5,15 @@ import type { AmqpTransport } from './transport.js';
 
 /** A failure the remote side answered, as oslo serialized it (class, module, kwargs). */
 export class RemoteFailure extends BerthError {
-  constructor(readonly failureClass: string, readonly failureModule: string, message: string, readonly kwargs: Record<string, unknown>) {
+  constructor(
+    readonly failureClass: string,
+    readonly failureModule: string,
+    message: string,
+    readonly kwargs: Record<string, unknown>,
+  ) {
     super(`REMOTE_${failureClass.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`, message, {
-      status: Number(kwargs.code ?? 500) || 500, details: { class: failureClass, module: failureModule },
+      status: Number(kwargs.code ?? 500) || 500,
+      details: { class: failureClass, module: failureModule },
     });
   }
 }
@@ -29,7 +35,11 @@ export class RpcCaller {
   readonly replyQueue = `reply_${newUniqueId()}`;
   private readonly pending = new Map<string, { result: unknown; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
-  constructor(private readonly transport: AmqpTransport, private readonly exchange: string, rabbit: RabbitDeclareOptions) {
+  constructor(
+    private readonly transport: AmqpTransport,
+    private readonly exchange: string,
+    rabbit: RabbitDeclareOptions,
+  ) {
     transport.onConnect(async (ch) => {
       const args = transientQueueArgs(rabbit);
       await ch.assertQueue(this.replyQueue, { durable: false, autoDelete: false, ...(args ? { arguments: args } : {}) });
@@ -37,7 +47,11 @@ export class RpcCaller {
     transport.consume(this.replyQueue, (d) => {
       d.ack();
       let reply: Record<string, unknown>;
-      try { reply = decodeBody(d.body); } catch { return; }
+      try {
+        reply = decodeBody(d.body);
+      } catch {
+        return;
+      }
       const waiter = this.pending.get(String(reply._msg_id));
       if (!waiter) return;
       if (typeof reply.failure === 'string') {
@@ -69,15 +83,23 @@ export class RpcCaller {
       }, timeoutSeconds * 1000);
       this.pending.set(msgId, {
         result: null,
-        resolve: (v) => { clearTimeout(timer); resolve(v); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       });
     });
     const sent = { ...message, _msg_id: msgId, _reply_q: this.replyQueue, _timeout: null, _unique_id: newUniqueId() };
     try {
       await this.transport.publish(this.exchange, routingKey, encodeEnvelope(sent), { expiration: String(timeoutSeconds * 1000) }, timeoutSeconds * 1000);
     } catch (err) {
-      this.pending.get(msgId)?.reject(new BerthError('BROKER_UNREACHABLE', `cannot send ${method} to ${routingKey}: ${(err as Error).message}`, { status: 503, retryable: true }));
+      this.pending
+        .get(msgId)
+        ?.reject(new BerthError('BROKER_UNREACHABLE', `cannot send ${method} to ${routingKey}: ${(err as Error).message}`, { status: 503, retryable: true }));
     }
     return answered as Promise<T>;
   }

@@ -45,7 +45,11 @@ export function versionCompatible(implemented: string, requested: string): boole
   return req[2] <= imp[2];
 }
 
-export interface Dispatched { spec: MethodSpec; endpoint: Endpoint; args: Record<string, unknown> }
+export interface Dispatched {
+  spec: MethodSpec;
+  endpoint: Endpoint;
+  args: Record<string, unknown>;
+}
 
 export class Dispatcher {
   constructor(private readonly endpoints: readonly Endpoint[]) {}

@@ -112,7 +112,8 @@ export function parseRequest(msg: Record<string, unknown>): RpcRequest {
   if (typeof method !== 'string' || method === '') throw Object.assign(new MalformedMessage('method is missing or not a string'), { reply });
   const context = contextOf(msg, reply);
   if (args !== undefined && !isObject(args)) throw Object.assign(new MalformedMessage('args is not an object'), { reply });
-  if (namespace !== undefined && namespace !== null && typeof namespace !== 'string') throw Object.assign(new MalformedMessage('namespace is not a string'), { reply });
+  if (namespace !== undefined && namespace !== null && typeof namespace !== 'string')
+    throw Object.assign(new MalformedMessage('namespace is not a string'), { reply });
   if (version !== undefined && typeof version !== 'string') throw Object.assign(new MalformedMessage('version is not a string'), { reply });
   return {
     method,

@@ -10,13 +10,16 @@ function str(s: string): string {
 export function pyJson(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   switch (typeof value) {
-    case 'string': return str(value);
+    case 'string':
+      return str(value);
     case 'number':
       if (Number.isNaN(value)) return 'NaN';
       if (!Number.isFinite(value)) return value > 0 ? 'Infinity' : '-Infinity';
       return JSON.stringify(value);
-    case 'boolean': return value ? 'true' : 'false';
-    case 'bigint': return value.toString();
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return value.toString();
     case 'object': {
       if (Array.isArray(value)) return `[${value.map(pyJson).join(', ')}]`;
       if (value instanceof Date) return str(value.toISOString().replace('Z', '').padEnd(26, '0'));
@@ -26,6 +29,7 @@ export function pyJson(value: unknown): string {
       }
       return `{${parts.join(', ')}}`;
     }
-    default: return 'null';
+    default:
+      return 'null';
   }
 }

@@ -24,12 +24,14 @@ export interface DocumentedEndpoint {
 export function renderReference(intro: readonly string[], endpoints: readonly DocumentedEndpoint[]): string {
   const out = [...intro];
   for (const { endpoint, docOf } of endpoints) {
-    out.push(`## Namespace ${endpoint.namespace ? `\`${endpoint.namespace}\`` : '(none: nova\'s compute API)'}, version ${endpoint.version}`, '');
+    out.push(`## Namespace ${endpoint.namespace ? `\`${endpoint.namespace}\`` : "(none: nova's compute API)"}, version ${endpoint.version}`, '');
     out.push('| method | kind | arguments | what it does | failures | notifications |', '|---|---|---|---|---|---|');
     for (const [name, spec] of Object.entries(endpoint.methods).sort(([a], [b]) => a.localeCompare(b))) {
       const d = docOf(name);
       const args = [...spec.required.map((a) => `\`${a}\``), ...(spec.optional ?? []).map((a) => `\`${a}\`?`)].join(', ') || '—';
-      out.push(`| \`${name}\` | ${d?.kind ?? '?'} | ${args} | ${d?.summary ?? ''} | ${(d?.errors ?? []).join(', ') || '—'} | ${(d?.notifications ?? []).map((n) => `\`${n}\``).join(', ') || '—'} |`);
+      out.push(
+        `| \`${name}\` | ${d?.kind ?? '?'} | ${args} | ${d?.summary ?? ''} | ${(d?.errors ?? []).join(', ') || '—'} | ${(d?.notifications ?? []).map((n) => `\`${n}\``).join(', ') || '—'} |`,
+      );
     }
     out.push('');
   }

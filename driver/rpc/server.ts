@@ -43,7 +43,14 @@ export interface RpcObserver {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export interface RpcStats { received: number; malformed: number; duplicates: number; failures: number; requeued: number; inFlight: number }
+export interface RpcStats {
+  received: number;
+  malformed: number;
+  duplicates: number;
+  failures: number;
+  requeued: number;
+  inFlight: number;
+}
 
 /**
  * An oslo RPC server: consumes `<topic>`, `<topic>.<server>` and the fanout queue, dispatches each
@@ -58,16 +65,24 @@ export class RpcServer {
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly transport: AmqpTransport, private readonly dispatcher: Dispatcher, private readonly opts: RpcServerOptions) {
+  constructor(
+    private readonly transport: AmqpTransport,
+    private readonly dispatcher: Dispatcher,
+    private readonly opts: RpcServerOptions,
+  ) {
     this.fanoutQueue = newFanoutQueueName(opts.topic);
     this.longOps = new Semaphore(opts.maxConcurrentLong);
     transport.onConnect((ch) => declareRpcServerQueues(ch, opts.exchange, opts.topic, opts.server, opts.rabbit, this.fanoutQueue).then(() => undefined));
     for (const q of [opts.topic, `${opts.topic}.${opts.server}`, this.fanoutQueue]) {
-      transport.consume(q, (d) => { void this.onDelivery(d); });
+      transport.consume(q, (d) => {
+        void this.onDelivery(d);
+      });
     }
   }
 
-  get queues(): string[] { return [this.opts.topic, `${this.opts.topic}.${this.opts.server}`, this.fanoutQueue]; }
+  get queues(): string[] {
+    return [this.opts.topic, `${this.opts.topic}.${this.opts.server}`, this.fanoutQueue];
+  }
 
   private async onDelivery(d: Delivery): Promise<void> {
     this.stats.received++;
@@ -82,7 +97,9 @@ export class RpcServer {
       const reply = (err as { reply?: RpcRequest['reply'] }).reply;
       if (err instanceof MalformedMessage && reply) {
         // A call we can answer: tell the caller instead of letting it time out.
-        await this.sendReply(reply, null, novaError('InvalidInput', 400, `Invalid input received: ${err.message}`, { reason: err.message })).catch(() => undefined);
+        await this.sendReply(reply, null, novaError('InvalidInput', 400, `Invalid input received: ${err.message}`, { reason: err.message })).catch(
+          () => undefined,
+        );
       }
       return this.reject(d, (err as Error).message, Boolean(reply));
     }
@@ -97,9 +114,10 @@ export class RpcServer {
         return;
       }
     }
-    const run = (): Promise<void> => this.process(req, d).finally(() => {
-      if (--this.stats.inFlight === 0) this.idleWaiters.splice(0).forEach((w) => w());
-    });
+    const run = (): Promise<void> =>
+      this.process(req, d).finally(() => {
+        if (--this.stats.inFlight === 0) this.idleWaiters.splice(0).forEach((w) => w());
+      });
     this.stats.inFlight++;
     const work = key ? this.processing.run(key, run) : run();
     await work.catch((err) => {
@@ -119,7 +137,7 @@ export class RpcServer {
 
   private async process(req: RpcRequest, d: Delivery): Promise<void> {
     const log = this.opts.log.child({ method: req.method, request_id: req.context.request_id, call: req.reply !== null });
-    if (req.uniqueId && !req.reply && this.opts.messageLog && await this.opts.messageLog.seen(req.uniqueId)) {
+    if (req.uniqueId && !req.reply && this.opts.messageLog && (await this.opts.messageLog.seen(req.uniqueId))) {
       this.stats.duplicates++;
       this.opts.observer?.skipped(req.method, false, 'duplicate');
       log.info({ unique_id: req.uniqueId }, 'duplicate message dropped');
@@ -176,15 +194,24 @@ export class RpcServer {
     // into a flood of heartbeats instead of none.
     const intervalMs = Math.min((Math.trunc(monitor) / 2) * 1000, MAX_TIMER_MS);
     const timer = setInterval(() => {
-      void this.transport.publish('', reply.replyQueue, encodeEnvelope({ result: null, failure: null, ending: false, _msg_id: reply.msgId, _unique_id: newUniqueId() }), { mandatory: true }).catch(() => undefined);
+      void this.transport
+        .publish('', reply.replyQueue, encodeEnvelope({ result: null, failure: null, ending: false, _msg_id: reply.msgId, _unique_id: newUniqueId() }), {
+          mandatory: true,
+        })
+        .catch(() => undefined);
     }, intervalMs);
     return { stop: () => clearInterval(timer) };
   }
 
   private async sendReply(reply: NonNullable<RpcRequest['reply']>, result: unknown, failure: RpcFailure | null): Promise<void> {
-    const encode = (r: unknown, f: RpcFailure | null) => encodeEnvelope({
-      result: f ? null : r ?? null, failure: f ? serializeFailure(f) : null, ending: true, _msg_id: reply.msgId, _unique_id: newUniqueId(),
-    });
+    const encode = (r: unknown, f: RpcFailure | null) =>
+      encodeEnvelope({
+        result: f ? null : (r ?? null),
+        failure: f ? serializeFailure(f) : null,
+        ending: true,
+        _msg_id: reply.msgId,
+        _unique_id: newUniqueId(),
+      });
     let body: Buffer;
     try {
       body = encode(result, failure);
@@ -203,13 +230,22 @@ export class RpcServer {
     if (this.stats.inFlight === 0) return true;
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), timeoutMs);
-      this.idleWaiters.push(() => { clearTimeout(t); resolve(true); });
+      this.idleWaiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
     });
   }
 }
 
-const TRANSIENT_DB_ERRORS = new Set(['SequelizeConnectionError', 'SequelizeConnectionRefusedError', 'SequelizeHostNotReachableError',
-  'SequelizeConnectionTimedOutError', 'SequelizeConnectionAcquireTimeoutError', 'SequelizeTimeoutError']);
+const TRANSIENT_DB_ERRORS = new Set([
+  'SequelizeConnectionError',
+  'SequelizeConnectionRefusedError',
+  'SequelizeHostNotReachableError',
+  'SequelizeConnectionTimedOutError',
+  'SequelizeConnectionAcquireTimeoutError',
+  'SequelizeTimeoutError',
+]);
 
 /** Database errors worth one more try: lost connections, lock timeouts, serialization failures. */
 export function isTransient(err: unknown): boolean {

@@ -33,7 +33,14 @@ export async function declareControlExchange(ch: TopologyChannel, exchange: stri
  * Declares what an RPC server for (topic, server) consumes: `<topic>`, `<topic>.<server>` and a
  * fresh `<topic>_fanout_<hex32>` bound to the `<topic>_fanout` exchange. Returns the queue names.
  */
-export async function declareRpcServerQueues(ch: TopologyChannel, exchange: string, topic: string, server: string, o: RabbitDeclareOptions, fanoutQueue: string): Promise<string[]> {
+export async function declareRpcServerQueues(
+  ch: TopologyChannel,
+  exchange: string,
+  topic: string,
+  server: string,
+  o: RabbitDeclareOptions,
+  fanoutQueue: string,
+): Promise<string[]> {
   await declareControlExchange(ch, exchange, o);
   const flags = topicQueueFlags(o);
   const queues = [topic, `${topic}.${server}`];

@@ -31,7 +31,10 @@ export interface Delivery {
   requeue(): void;
 }
 
-export interface PublishOptions { expiration?: string; mandatory?: boolean }
+export interface PublishOptions {
+  expiration?: string;
+  mandatory?: boolean;
+}
 
 export interface TopologyChannel {
   assertExchange(name: string, type: 'topic' | 'fanout' | 'direct', opts: { durable: boolean; autoDelete: boolean }): Promise<void>;
@@ -52,14 +55,22 @@ export class AmqpTransport extends EventEmitter {
   private readyWaiters: (() => void)[] = [];
   private reconnectTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: TransportOptions) { super(); }
+  constructor(private readonly opts: TransportOptions) {
+    super();
+  }
 
-  get connected(): boolean { return this.channel !== null; }
+  get connected(): boolean {
+    return this.channel !== null;
+  }
 
   /** Registers a topology step, run on every (re)connection before consumers start. */
-  onConnect(setup: Setup): void { this.setups.push(setup); }
+  onConnect(setup: Setup): void {
+    this.setups.push(setup);
+  }
 
-  consume(queue: string, handler: (d: Delivery) => void): void { this.consumers.push({ queue, handler }); }
+  consume(queue: string, handler: (d: Delivery) => void): void {
+    this.consumers.push({ queue, handler });
+  }
 
   /** Connects, retrying until it succeeds or `close()` is called; resolves on the first success. */
   start(): Promise<void> {
@@ -71,11 +82,17 @@ export class AmqpTransport extends EventEmitter {
   waitReady(timeoutMs?: number): Promise<void> {
     if (this.channel) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = timeoutMs === undefined ? null : setTimeout(() => {
-        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
-        reject(new Error(`broker not reachable within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = () => { if (timer) clearTimeout(timer); resolve(); };
+      const timer =
+        timeoutMs === undefined
+          ? null
+          : setTimeout(() => {
+              this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
+              reject(new Error(`broker not reachable within ${timeoutMs} ms`));
+            }, timeoutMs);
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
       this.readyWaiters.push(done);
     });
   }
@@ -95,19 +112,28 @@ export class AmqpTransport extends EventEmitter {
       model.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'AMQP connection error'));
       model.on('close', () => this.lost(gen, 'connection closed'));
       channel.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'AMQP channel error'));
-      channel.on('close', () => { if (gen === this.generation) void model.close().catch(() => undefined); });
+      channel.on('close', () => {
+        if (gen === this.generation) void model.close().catch(() => undefined);
+      });
       channel.on('return', (msg) => this.opts.log.warn({ routing_key: msg.fields.routingKey }, 'reply returned unroutable: caller gone, dropped'));
       if (this.opts.prefetch > 0) await channel.prefetch(this.opts.prefetch, false);
       const topo = topologyOf(channel);
       for (const s of this.setups) await s(topo);
       for (const c of this.consumers) {
-        await channel.consume(c.queue, (msg) => { if (msg) c.handler(this.delivery(channel, gen, c.queue, msg)); }, { noAck: false });
+        await channel.consume(
+          c.queue,
+          (msg) => {
+            if (msg) c.handler(this.delivery(channel, gen, c.queue, msg));
+          },
+          { noAck: false },
+        );
       }
       this.model = model;
       this.channel = channel;
       this.attempt = 0;
       this.opts.log.info({ generation: gen }, 'connected to the broker');
-      const waiters = this.readyWaiters; this.readyWaiters = [];
+      const waiters = this.readyWaiters;
+      this.readyWaiters = [];
       waiters.forEach((w) => w());
       this.emit('connected');
     } catch (err) {
@@ -126,7 +152,11 @@ export class AmqpTransport extends EventEmitter {
       if (settled) return;
       settled = true;
       if (gen !== this.generation || this.channel !== channel) return;
-      try { fn(); } catch (err) { this.opts.log.warn({ err: (err as Error).message }, 'ack failed; the broker will redeliver'); }
+      try {
+        fn();
+      } catch (err) {
+        this.opts.log.warn({ err: (err as Error).message }, 'ack failed; the broker will redeliver');
+      }
     };
     return {
       queue,
@@ -153,7 +183,10 @@ export class AmqpTransport extends EventEmitter {
   private scheduleReconnect(): void {
     if (this.closing || this.reconnectTimer) return;
     const delay = backoffDelay(this.attempt++, { baseMs: 500, maxMs: this.opts.retryMaxSeconds * 1000, jitter: [0.8, 1.2] });
-    this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; void this.connectOnce(); }, delay);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connectOnce();
+    }, delay);
   }
 
   /** Publishes once connected (waiting up to `waitMs`); throws if the broker stays away. */
@@ -198,10 +231,19 @@ export function toAmqpUrl(transportUrl: string, heartbeatSeconds: number): strin
 
 function topologyOf(ch: Channel): TopologyChannel {
   return {
-    assertExchange: async (name, type, o) => { await ch.assertExchange(name, type, { durable: o.durable, autoDelete: o.autoDelete }); },
-    assertQueue: async (name, o) => {
-      await ch.assertQueue(name, { durable: o.durable, autoDelete: o.autoDelete, exclusive: o.exclusive ?? false, ...(o.arguments ? { arguments: o.arguments } : {}) });
+    assertExchange: async (name, type, o) => {
+      await ch.assertExchange(name, type, { durable: o.durable, autoDelete: o.autoDelete });
     },
-    bindQueue: async (q, ex, key) => { await ch.bindQueue(q, ex, key); },
+    assertQueue: async (name, o) => {
+      await ch.assertQueue(name, {
+        durable: o.durable,
+        autoDelete: o.autoDelete,
+        exclusive: o.exclusive ?? false,
+        ...(o.arguments ? { arguments: o.arguments } : {}),
+      });
+    },
+    bindQueue: async (q, ex, key) => {
+      await ch.bindQueue(q, ex, key);
+    },
   };
 }

@@ -25,7 +25,9 @@ async function serveFile(ctx: Koa.Context, blobs: BlobStore, image: ImageRecord,
   if (range === 'unsatisfiable') {
     ctx.status = 416;
     ctx.set('content-range', `bytes */${file.size}`);
-    ctx.body = { error: { code: 'RANGE_NOT_SATISFIABLE', message: `range ${ctx.get('range')} is outside the ${file.size} bytes of image ${image.id}`, details: {} } };
+    ctx.body = {
+      error: { code: 'RANGE_NOT_SATISFIABLE', message: `range ${ctx.get('range')} is outside the ${file.size} bytes of image ${image.id}`, details: {} },
+    };
     return;
   }
   if (range) {

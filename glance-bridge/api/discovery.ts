@@ -20,8 +20,10 @@ export const STORE_ID = 'berth';
  */
 const VERSIONS: Array<[string, 'CURRENT' | 'SUPPORTED']> = [
   ['v2.15', 'CURRENT'],
-  ...['v2.13', 'v2.12', 'v2.11', 'v2.10', 'v2.9', 'v2.8', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0']
-    .map((id): [string, 'SUPPORTED'] => [id, 'SUPPORTED']),
+  ...['v2.13', 'v2.12', 'v2.11', 'v2.10', 'v2.9', 'v2.8', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'].map((id): [string, 'SUPPORTED'] => [
+    id,
+    'SUPPORTED',
+  ]),
 ];
 
 export function versionsDocument(origin: string): { versions: Array<{ id: string; status: string; links: Array<{ rel: string; href: string }> }> } {
@@ -69,7 +71,9 @@ export function addDiscoveryRoutes(router: Router): void {
   });
   // Glance routes GET and DELETE /v2/cache and DELETE and PUT /v2/cache/{id} to a controller that
   // answers 404 while the cache is off; any other method is 405.
-  const off = (): never => { throw notFound(CACHE_OFF); };
+  const off = (): never => {
+    throw notFound(CACHE_OFF);
+  };
   router.get('/v2/cache', off);
   router.delete('/v2/cache', off);
   router.put('/v2/cache/:image', off);

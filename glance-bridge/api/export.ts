@@ -25,8 +25,10 @@ function parseExportBody(body: unknown): ExportOptions {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidInput('body must be {"visibility": "...", "name": "..."} or empty');
   const b = body as Record<string, unknown>;
   for (const key of Object.keys(b)) if (key !== 'visibility' && key !== 'name') throw invalidInput(`unknown export option ${key}`, { field: key });
-  if (b.visibility !== undefined && !(VISIBILITIES as unknown[]).includes(b.visibility)) throw invalidInput(`visibility must be one of ${VISIBILITIES.join(', ')}`, { field: 'visibility' });
-  if (b.name !== undefined && (typeof b.name !== 'string' || b.name.length > 255)) throw invalidInput('name must be a string of at most 255 characters', { field: 'name' });
+  if (b.visibility !== undefined && !(VISIBILITIES as unknown[]).includes(b.visibility))
+    throw invalidInput(`visibility must be one of ${VISIBILITIES.join(', ')}`, { field: 'visibility' });
+  if (b.name !== undefined && (typeof b.name !== 'string' || b.name.length > 255))
+    throw invalidInput('name must be a string of at most 255 characters', { field: 'name' });
   return { ...(b.visibility !== undefined ? { visibility: b.visibility as Visibility } : {}), ...(b.name !== undefined ? { name: b.name as string } : {}) };
 }
 
@@ -42,7 +44,12 @@ export function addExportRoutes(router: Router, deps: ExportRoutesDeps): void {
     // The copy is made with the service's [glance] credentials, so the remote Glance cannot apply
     // its publicize_image policy to the caller: it is applied here.
     checkVisibility(callerIn(ctx), opts.visibility);
-    if (!deps.exportTarget) throw imageError('EXPORT_NOT_CONFIGURED', 'no remote Glance to export to: set [glance] api_url (or auth_url, for the catalog\'s image endpoint) of the image service', { image_id: id });
+    if (!deps.exportTarget)
+      throw imageError(
+        'EXPORT_NOT_CONFIGURED',
+        "no remote Glance to export to: set [glance] api_url (or auth_url, for the catalog's image endpoint) of the image service",
+        { image_id: id },
+      );
     const remote = await exportImage({ images: deps.images, blobs: deps.blobs, log: deps.log }, deps.exportTarget, id, opts);
     ctx.status = 200;
     ctx.body = { image: remote };

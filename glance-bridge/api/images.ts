@@ -112,7 +112,8 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
     const body = (await readJsonBody(ctx, deps.maxBodyBytes)) as { method?: { name?: unknown; uri?: unknown } } | undefined;
     const method = body?.method;
     if (typeof method !== 'object' || method === null) throw invalidInput('body must be {"method": {"name": "web-download", "uri": "docker://..."}}');
-    if (method.name !== 'web-download') throw invalidInput(`import method ${JSON.stringify(method.name)} is not supported (supported: web-download)`, { field: 'method.name' });
+    if (method.name !== 'web-download')
+      throw invalidInput(`import method ${JSON.stringify(method.name)} is not supported (supported: web-download)`, { field: 'method.name' });
     if (typeof method.uri !== 'string') throw invalidInput('method.uri must be a docker:// reference or an http(s):// URL', { field: 'method.uri' });
     if (/^https?:\/\//i.test(method.uri)) {
       if (!deps.web) throw invalidInput('this image service imports docker:// references only', { field: 'method.uri' });
@@ -126,16 +127,23 @@ export function imageRoutes(deps: ImageRoutesDeps): Router {
 
   router.post('/v2/berth/import', async (ctx) => {
     const body = (await readJsonBody(ctx, deps.maxBodyBytes)) as { source?: unknown; name?: unknown; visibility?: unknown } | undefined;
-    if (typeof body?.source !== 'string') throw invalidInput('body must be {"source": "docker://HOST/REPO:TAG", "name": "...", "visibility": "..."}', { field: 'source' });
-    if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 255)) throw invalidInput('name must be a string of at most 255 characters', { field: 'name' });
-    if (body.visibility !== undefined && !(VISIBILITIES as unknown[]).includes(body.visibility)) throw invalidInput(`visibility must be one of ${VISIBILITIES.join(', ')}`, { field: 'visibility' });
+    if (typeof body?.source !== 'string')
+      throw invalidInput('body must be {"source": "docker://HOST/REPO:TAG", "name": "...", "visibility": "..."}', { field: 'source' });
+    if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 255))
+      throw invalidInput('name must be a string of at most 255 characters', { field: 'name' });
+    if (body.visibility !== undefined && !(VISIBILITIES as unknown[]).includes(body.visibility))
+      throw invalidInput(`visibility must be one of ${VISIBILITIES.join(', ')}`, { field: 'visibility' });
     // Into the caller's own project, always: a project cannot import into the default project
     // (whose images the operator curates) or any other. An admin's import is public by default,
     // as operators seed the cloud's catalog this way; a project's is shared (Glance's default).
     const caller = callerOf(ctx, deps.defaultProject);
     const visibility = (body.visibility ?? (caller.admin ? 'public' : 'shared')) as Visibility;
     checkVisibility(caller, visibility);
-    const { image } = await deps.importer.startImport(body.source, { owner: caller.project, visibility, ...(body.name !== undefined ? { name: body.name as string } : {}) });
+    const { image } = await deps.importer.startImport(body.source, {
+      owner: caller.project,
+      visibility,
+      ...(body.name !== undefined ? { name: body.name as string } : {}),
+    });
     ctx.status = 202;
     ctx.set('location', `/v2/images/${image.id}`);
     ctx.body = { image: view(image) };

@@ -51,8 +51,12 @@ async function setActivation(images: ImageRepository, id: string, to: 'active' |
 
 /** PATCH, tags, deactivate/reactivate and the schemas glanceclient builds its model from. */
 export function addMetadataRoutes(router: Router, deps: MetadataRoutesDeps): void {
-  router.get('/v2/schemas/image', (ctx) => { ctx.body = imageSchema(); });
-  router.get('/v2/schemas/images', (ctx) => { ctx.body = imagesSchema(); });
+  router.get('/v2/schemas/image', (ctx) => {
+    ctx.body = imageSchema();
+  });
+  router.get('/v2/schemas/images', (ctx) => {
+    ctx.body = imagesSchema();
+  });
 
   router.patch('/v2/images/:id', async (ctx) => {
     const id = imageId(ctx);

@@ -9,7 +9,11 @@ const str = (extra: Schema = {}): Schema => ({ type: 'string', ...extra });
 const date = (what: string, when: 'creation' | 'modification'): Schema =>
   str({ readOnly: true, format: 'date-time', description: when === 'creation' ? `When the ${what} was created` : `When the ${what} was last changed` });
 const link = str({ readOnly: true });
-const LINKS = [{ rel: 'first', href: '{first}' }, { rel: 'next', href: '{next}' }, { rel: 'describedby', href: '{schema}' }];
+const LINKS = [
+  { rel: 'first', href: '{first}' },
+  { rel: 'next', href: '{next}' },
+  { rel: 'describedby', href: '{schema}' },
+];
 const PROPERTY_TYPES = ['array', 'boolean', 'integer', 'number', 'object', 'string', null];
 
 const DEFINITIONS: Schema = {
@@ -44,7 +48,11 @@ const PROPERTY_MEMBERS: Schema = {
 /** A map of property name → definition, as namespaces and objects hold them. */
 const PROPERTY_MAP: Schema = {
   type: 'object',
-  additionalProperties: { type: 'object', required: ['title', 'type'], properties: Object.fromEntries(Object.entries(PROPERTY_MEMBERS).filter(([k]) => k !== 'name')) },
+  additionalProperties: {
+    type: 'object',
+    required: ['title', 'type'],
+    properties: Object.fromEntries(Object.entries(PROPERTY_MEMBERS).filter(([k]) => k !== 'name')),
+  },
 };
 const WITH_PROPERTY_MAP: Schema = { ...DEFINITIONS, property: PROPERTY_MAP };
 
@@ -52,8 +60,11 @@ const association: Schema = {
   name: 'resource_type_association',
   properties: {
     name: str({ maxLength: 80, description: 'The resource type (a Heat resource type name where one exists, e.g. OS::Glance::Image)' }),
-    prefix: str({ maxLength: 80, description: 'Prefix of the namespace\'s property names when applied to this resource type, separator included (e.g. hw_)' }),
-    properties_target: str({ maxLength: 80, description: 'Which key/value set of the resource the properties apply to, where it has several (e.g. image for volume image metadata)' }),
+    prefix: str({ maxLength: 80, description: "Prefix of the namespace's property names when applied to this resource type, separator included (e.g. hw_)" }),
+    properties_target: str({
+      maxLength: 80,
+      description: 'Which key/value set of the resource the properties apply to, where it has several (e.g. image for volume image metadata)',
+    }),
     created_at: date('association', 'creation'),
     updated_at: date('association', 'modification'),
   },
@@ -71,20 +82,32 @@ const tag: Schema = {
 const object: Schema = {
   name: 'object',
   properties: {
-    name: str({ maxLength: 80 }), description: str(), required: { $ref: '#/definitions/stringArray' }, properties: { $ref: '#/definitions/property' },
-    schema: link, self: link, created_at: date('object', 'creation'), updated_at: date('object', 'modification'),
+    name: str({ maxLength: 80 }),
+    description: str(),
+    required: { $ref: '#/definitions/stringArray' },
+    properties: { $ref: '#/definitions/property' },
+    schema: link,
+    self: link,
+    created_at: date('object', 'creation'),
+    updated_at: date('object', 'modification'),
   },
   additionalProperties: false,
   required: ['name'],
   definitions: WITH_PROPERTY_MAP,
 };
 
-const property: Schema = { name: 'property', properties: PROPERTY_MEMBERS, additionalProperties: false, required: ['type', 'title', 'name'], definitions: DEFINITIONS };
+const property: Schema = {
+  name: 'property',
+  properties: PROPERTY_MEMBERS,
+  additionalProperties: false,
+  required: ['type', 'title', 'name'],
+  definitions: DEFINITIONS,
+};
 
 const namespace: Schema = {
   name: 'namespace',
   properties: {
-    namespace: str({ maxLength: 80, description: 'The namespace\'s unique name' }),
+    namespace: str({ maxLength: 80, description: "The namespace's unique name" }),
     display_name: str({ maxLength: 80, description: 'A name for people, shown by user interfaces' }),
     description: str({ maxLength: 500, description: 'What the namespace defines' }),
     visibility: str({ enum: ['public', 'private'], description: 'Who sees the namespace: everyone, or its owner and admins' }),
@@ -96,7 +119,13 @@ const namespace: Schema = {
     self: link,
     resource_type_associations: { type: 'array', items: { type: 'object', properties: { name: str(), prefix: str(), properties_target: str() } } },
     properties: { $ref: '#/definitions/property' },
-    objects: { type: 'array', items: { type: 'object', properties: { name: str(), description: str(), required: { $ref: '#/definitions/stringArray' }, properties: { $ref: '#/definitions/property' } } } },
+    objects: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { name: str(), description: str(), required: { $ref: '#/definitions/stringArray' }, properties: { $ref: '#/definitions/property' } },
+      },
+    },
     tags: { type: 'array', items: { type: 'object', properties: { name: str() } } },
   },
   additionalProperties: false,

@@ -12,8 +12,7 @@ import { METADEF_SCHEMAS } from './metadef-schemas.js';
  * with its objects, properties and tags, `?resource_type=` prefixing property names. Writes are
  * 405: the catalog is not kept here.
  */
-const missing = (namespace: string): BerthError =>
-  commonError('NOT_FOUND', `Metadata definition namespace=${namespace} was not found.`, { namespace });
+const missing = (namespace: string): BerthError => commonError('NOT_FOUND', `Metadata definition namespace=${namespace} was not found.`, { namespace });
 const missingPart = (what: string, name: string, namespace: string): BerthError =>
   commonError('NOT_FOUND', `Could not find ${what} ${name}`, { namespace, name });
 
@@ -42,13 +41,21 @@ export function addMetadefRoutes(router: Router, catalog: MetadefCatalog, caller
     namespace: ns.namespace,
     ...(ns.display_name !== undefined ? { display_name: ns.display_name } : {}),
     ...(ns.description !== undefined ? { description: ns.description } : {}),
-    visibility: ns.visibility, protected: ns.protected, owner: ns.owner, ...times,
+    visibility: ns.visibility,
+    protected: ns.protected,
+    owner: ns.owner,
+    ...times,
     ...(ns.resource_type_associations.length ? { resource_type_associations: ns.resource_type_associations.map((a) => ({ ...a, ...times })) } : {}),
-    self: href(ns), schema: NS_SCHEMA,
+    self: href(ns),
+    schema: NS_SCHEMA,
   });
   const objectView = (ns: MetadefNamespace, o: MetadefObject, prefix: string) => ({
-    ...o, properties: prefixed(o.properties, prefix), ...(o.required ? { required: o.required.map((r) => `${prefix}${r}`) } : {}),
-    ...times, self: `${href(ns)}/objects/${o.name}`, schema: OBJECT_SCHEMA,
+    ...o,
+    properties: prefixed(o.properties, prefix),
+    ...(o.required ? { required: o.required.map((r) => `${prefix}${r}`) } : {}),
+    ...times,
+    self: `${href(ns)}/objects/${o.name}`,
+    schema: OBJECT_SCHEMA,
   });
 
   router.get('/v2/metadefs/namespaces', (ctx) => {
@@ -65,7 +72,11 @@ export function addMetadefRoutes(router: Router, catalog: MetadefCatalog, caller
     const page = found.slice(0, q.limit);
     const query = new URLSearchParams(ctx.querystring);
     const first = query.toString();
-    const body: Record<string, unknown> = { namespaces: page.map(summary), schema: '/v2/schemas/metadefs/namespaces', first: `/v2/metadefs/namespaces${first ? `?${first}` : ''}` };
+    const body: Record<string, unknown> = {
+      namespaces: page.map(summary),
+      schema: '/v2/schemas/metadefs/namespaces',
+      first: `/v2/metadefs/namespaces${first ? `?${first}` : ''}`,
+    };
     if (page.length > 0 && page.length === q.limit) {
       query.set('marker', page[page.length - 1]!.namespace);
       body.next = `/v2/metadefs/namespaces?${query.toString()}`;
@@ -116,13 +127,23 @@ export function addMetadefRoutes(router: Router, catalog: MetadefCatalog, caller
   router.get('/v2/metadefs/namespaces/:namespace/resource_types', (ctx) => {
     ctx.body = { resource_type_associations: namespaceIn(ctx).resource_type_associations.map((a) => ({ ...a, ...times })) };
   });
-  for (const [name, schema] of Object.entries(METADEF_SCHEMAS)) router.get(`/v2/schemas/metadefs/${name}`, (ctx) => { ctx.body = schema; });
+  for (const [name, schema] of Object.entries(METADEF_SCHEMAS))
+    router.get(`/v2/schemas/metadefs/${name}`, (ctx) => {
+      ctx.body = schema;
+    });
   router.get('/v2/metadefs/resource_types', (ctx) => {
     ctx.body = { resource_types: catalog.resourceTypes().map((name) => ({ name, ...times })) };
   });
 }
 
-interface ListQuery { limit: number; marker?: string; visibility?: string; resourceTypes?: string[]; sortKey: (typeof SORT_KEYS)[number]; sortDir: 'asc' | 'desc' }
+interface ListQuery {
+  limit: number;
+  marker?: string;
+  visibility?: string;
+  resourceTypes?: string[];
+  sortKey: (typeof SORT_KEYS)[number];
+  sortDir: 'asc' | 'desc';
+}
 
 function listQuery(query: Record<string, string | string[] | undefined>): ListQuery {
   const one = (key: string): string | undefined => {
@@ -134,17 +155,29 @@ function listQuery(query: Record<string, string | string[] | undefined>): ListQu
   if (!Number.isInteger(limit) || limit < 0) throw invalidInput('limit param must be an integer', { field: 'limit' });
   if (limit > LIST_MAX) throw invalidInput(`limit param must not be higher than ${LIST_MAX}`, { field: 'limit' });
   const sortKey = one('sort_key') ?? 'created_at';
-  if (!(SORT_KEYS as readonly string[]).includes(sortKey)) throw invalidInput(`Invalid sort key: ${sortKey}. It must be one of the following: ${SORT_KEYS.join(', ')}.`, { field: 'sort_key' });
+  if (!(SORT_KEYS as readonly string[]).includes(sortKey))
+    throw invalidInput(`Invalid sort key: ${sortKey}. It must be one of the following: ${SORT_KEYS.join(', ')}.`, { field: 'sort_key' });
   const sortDir = one('sort_dir') ?? 'desc';
   if (sortDir !== 'asc' && sortDir !== 'desc') throw invalidInput(`Invalid sort direction: ${sortDir}`, { field: 'sort_dir' });
   const visibility = one('visibility');
-  if (visibility !== undefined && visibility !== 'public' && visibility !== 'private') throw invalidInput(`Invalid visibility value: ${visibility}`, { field: 'visibility' });
+  if (visibility !== undefined && visibility !== 'public' && visibility !== 'private')
+    throw invalidInput(`Invalid visibility value: ${visibility}`, { field: 'visibility' });
   const types = one('resource_types');
   const marker = one('marker');
   return {
-    limit, sortKey: sortKey as ListQuery['sortKey'], sortDir,
-    ...(marker !== undefined ? { marker } : {}), ...(visibility !== undefined ? { visibility } : {}),
-    ...(types !== undefined ? { resourceTypes: types.split(',').map((t) => t.trim()).filter(Boolean) } : {}),
+    limit,
+    sortKey: sortKey as ListQuery['sortKey'],
+    sortDir,
+    ...(marker !== undefined ? { marker } : {}),
+    ...(visibility !== undefined ? { visibility } : {}),
+    ...(types !== undefined
+      ? {
+          resourceTypes: types
+            .split(',')
+            .map((t) => t.trim())
+            .filter(Boolean),
+        }
+      : {}),
   };
 }
 
@@ -164,6 +197,7 @@ function prefixFor(ns: MetadefNamespace, resourceType: unknown): string {
 function prefixed(properties: Record<string, Record<string, unknown>>, prefix: string): Record<string, Record<string, unknown>> {
   if (!prefix) return properties;
   const out: Record<string, Record<string, unknown>> = {};
-  for (const [name, schema] of Object.entries(properties)) Object.defineProperty(out, `${prefix}${name}`, { value: schema, enumerable: true, writable: true, configurable: true });
+  for (const [name, schema] of Object.entries(properties))
+    Object.defineProperty(out, `${prefix}${name}`, { value: schema, enumerable: true, writable: true, configurable: true });
   return out;
 }

@@ -31,10 +31,13 @@ export function patchDialect(contentType: string): PatchDialect | undefined {
 const BASE = new Set(['name', 'visibility', 'container_format', 'disk_format', 'min_ram', 'min_disk', 'protected', 'tags', 'owner']);
 const QUEUED_ONLY = new Set(['container_format', 'disk_format']);
 
-interface PatchOp { op: 'add' | 'replace' | 'remove'; attr: string; value?: unknown }
+interface PatchOp {
+  op: 'add' | 'replace' | 'remove';
+  attr: string;
+  value?: unknown;
+}
 
-const forbidden = (message: string, attr: string): BerthError =>
-  imageError('ATTRIBUTE_FORBIDDEN', message, { attribute: attr });
+const forbidden = (message: string, attr: string): BerthError => imageError('ATTRIBUTE_FORBIDDEN', message, { attribute: attr });
 
 const OPS = ['add', 'replace', 'remove'] as const;
 
@@ -42,20 +45,26 @@ const OPS = ['add', 'replace', 'remove'] as const;
 function opAndPath(o: Record<string, unknown>, i: number, dialect: PatchDialect): { op: unknown; path: unknown } {
   if (dialect === 'v2.1') return { op: o.op, path: o.path };
   const named = OPS.filter((k) => k in o);
-  if (named.length > 1) throw invalidInput(`patch item ${i}: Operation objects must contain only one member named "add", "remove", or "replace".`, { index: i });
-  if (named.length === 0) throw invalidInput(`patch item ${i}: Operation objects must contain exactly one member named "add", "remove", or "replace".`, { index: i });
+  if (named.length > 1)
+    throw invalidInput(`patch item ${i}: Operation objects must contain only one member named "add", "remove", or "replace".`, { index: i });
+  if (named.length === 0)
+    throw invalidInput(`patch item ${i}: Operation objects must contain exactly one member named "add", "remove", or "replace".`, { index: i });
   return { op: named[0], path: o[named[0]!] };
 }
 
 const LOCATIONS_OFF: Record<PatchOp['op'], string> = {
-  add: 'It\'s not allowed to add locations if locations are invisible.',
-  replace: 'It\'s not allowed to update locations if locations are invisible.',
-  remove: 'It\'s not allowed to remove locations if locations are invisible.',
+  add: "It's not allowed to add locations if locations are invisible.",
+  replace: "It's not allowed to update locations if locations are invisible.",
+  remove: "It's not allowed to remove locations if locations are invisible.",
 };
 
 function parseOps(body: unknown, dialect: PatchDialect): PatchOp[] {
   if (!Array.isArray(body)) {
-    throw invalidInput(dialect === 'v2.1' ? 'a JSON patch body is a list of {"op", "path", "value"} objects' : 'a JSON patch body is a list of {"add"|"replace"|"remove": "/path", "value"} objects');
+    throw invalidInput(
+      dialect === 'v2.1'
+        ? 'a JSON patch body is a list of {"op", "path", "value"} objects'
+        : 'a JSON patch body is a list of {"add"|"replace"|"remove": "/path", "value"} objects',
+    );
   }
   return body.map((raw: unknown, i) => {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalidInput(`patch item ${i} is not an object`);
@@ -76,9 +85,16 @@ function editableDocument(image: ImageRecord): Record<string, unknown> {
   const doc: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(image.properties)) if (!READ_ONLY.has(k)) doc[k] = v;
   return {
-    ...doc, name: image.name, visibility: image.visibility, container_format: image.container_format,
-    disk_format: image.disk_format, min_ram: image.min_ram, min_disk: image.min_disk,
-    protected: image.protected, tags: image.tags, owner: image.owner,
+    ...doc,
+    name: image.name,
+    visibility: image.visibility,
+    container_format: image.container_format,
+    disk_format: image.disk_format,
+    min_ram: image.min_ram,
+    min_disk: image.min_disk,
+    protected: image.protected,
+    tags: image.tags,
+    owner: image.owner,
   };
 }
 
@@ -88,7 +104,7 @@ function applyOp(doc: Record<string, unknown>, op: PatchOp, image: ImageRecord, 
   // Glance's policy (policy/glance-policy.ts) is checked on the ops, not on the result: an image an admin made
   // public, or gave docker_image, stays editable by its owner in its other attributes.
   checkProperty(caller, attr);
-  if (attr === 'owner' && !caller.admin) throw imageError('IMAGE_FORBIDDEN', 'Owner can\'t be updated by non admin.', { image_id: image.id });
+  if (attr === 'owner' && !caller.admin) throw imageError('IMAGE_FORBIDDEN', "Owner can't be updated by non admin.", { image_id: image.id });
   if (attr === 'visibility' && op.op !== 'remove') checkVisibility(caller, op.value as Visibility);
   if (QUEUED_ONLY.has(attr) && image.status !== 'queued') {
     throw forbidden(`Attribute ${attr} can be only replaced for a queued image.`, attr);

@@ -17,7 +17,11 @@ export function imageSchema(): Record<string, unknown> {
     name: 'image',
     additionalProperties: { type: 'string' },
     properties: {
-      id: { type: 'string', pattern: '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$', description: 'An identifier for the image' },
+      id: {
+        type: 'string',
+        pattern: '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$',
+        description: 'An identifier for the image',
+      },
       name: nullable('string', { maxLength: 255, description: 'Descriptive name for the image' }),
       status: readOnly({ type: 'string', enum: STATUSES }, 'Status of the image'),
       visibility: { type: 'string', enum: VISIBILITIES, description: 'Scope of image accessibility' },

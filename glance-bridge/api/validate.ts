@@ -2,8 +2,20 @@ import { invalidInput } from '../../common/errors.js';
 import { isUuid } from '../../common/koa.js';
 import { READ_ONLY } from '../policy/glance-policy.js';
 import type { NewImage } from '../store/types.js';
-import { CORE_FILTERS, LIST_OPERATOR_FILTERS, NUMERIC_FILTERS, SORT_KEYS, type CoreFilter, type ListOperatorFilter, type ListQuery, type NumericFilter,
-  type SortKey, type SortSpec, type TimeFilter, type TimeOperator } from '../store/listing.js';
+import {
+  CORE_FILTERS,
+  LIST_OPERATOR_FILTERS,
+  NUMERIC_FILTERS,
+  SORT_KEYS,
+  type CoreFilter,
+  type ListOperatorFilter,
+  type ListQuery,
+  type NumericFilter,
+  type SortKey,
+  type SortSpec,
+  type TimeFilter,
+  type TimeOperator,
+} from '../store/listing.js';
 import type { Visibility } from '../store/models.js';
 
 // Glance's defaults for [image_format] container_formats and disk_formats.
@@ -34,7 +46,8 @@ export function parseCreateImage(body: unknown, owner: string): NewImage {
   if (b.id !== undefined && !isUuid(b.id)) throw invalidInput('id must be a lowercase UUID with dashes', { field: 'id' });
   if (b.protected !== undefined && typeof b.protected !== 'boolean') throw invalidInput('protected must be a boolean', { field: 'protected' });
   const tags = b.tags ?? [];
-  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && t.length <= 255)) throw invalidInput('tags must be a list of strings', { field: 'tags' });
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string' && t.length <= 255))
+    throw invalidInput('tags must be a list of strings', { field: 'tags' });
 
   const core = new Set(['id', 'name', 'visibility', 'container_format', 'disk_format', 'min_ram', 'min_disk', 'protected', 'tags', 'owner', 'os_hidden']);
   const properties: Record<string, string> = {};
@@ -84,11 +97,15 @@ function parseSort(query: Query): SortSpec[] | undefined {
   const dirs = listOf(query.sort_dir);
   if (query.sort !== undefined) {
     if (keys.length || dirs.length) throw invalidInput('sort cannot be combined with sort_key or sort_dir', { field: 'sort' });
-    return listOf(query.sort).join(',').split(',').filter(Boolean).map((part) => {
-      const [key, dir, ...extra] = part.split(':');
-      if (extra.length) throw invalidInput(`bad sort item ${part}`, { field: 'sort' });
-      return { key: sortKey(key!.trim()), dir: sortDir(dir?.trim()) };
-    });
+    return listOf(query.sort)
+      .join(',')
+      .split(',')
+      .filter(Boolean)
+      .map((part) => {
+        const [key, dir, ...extra] = part.split(':');
+        if (extra.length) throw invalidInput(`bad sort item ${part}`, { field: 'sort' });
+        return { key: sortKey(key!.trim()), dir: sortDir(dir?.trim()) };
+      });
   }
   if (!keys.length) {
     if (dirs.length > 1) throw invalidInput('one sort_dir without sort_key', { field: 'sort_dir' });
@@ -100,7 +117,8 @@ function parseSort(query: Query): SortSpec[] | undefined {
 
 /** A range bound: any integer, as Glance's int(); anything else is its 400. */
 function rangeBound(raw: string, field: string): number {
-  if (!/^\s*[-+]?\d+\s*$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw invalidInput('Unable to filter on a range with a non-numeric value.', { field });
+  if (!/^\s*[-+]?\d+\s*$/.test(raw) || !Number.isSafeInteger(Number(raw)))
+    throw invalidInput('Unable to filter on a range with a non-numeric value.', { field });
   return Number(raw);
 }
 
@@ -115,7 +133,7 @@ function splitInValues(raw: string, field: string): string[] {
   const out: string[] = [];
   const re = /"((?:[^"\\]|\\.)*)",?|([^,"]+),?|,/gy;
   let m: RegExpExecArray | null;
-  while (re.lastIndex < raw.length && (m = re.exec(raw)) !== null) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2] ?? '');
+  while (re.lastIndex < raw.length && (m = re.exec(raw)) !== null) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? ''));
   if (re.lastIndex < raw.length) throw invalidInput(`Invalid filter value ${raw}. The quote is not closed.`, { field });
   return out;
 }
@@ -134,7 +152,8 @@ function timeFilter(column: 'created_at' | 'updated_at', raw: string): TimeFilte
     value = m[2]!;
   }
   const at = new Date(value);
-  if (!ISO_8601.test(value) || Number.isNaN(at.getTime())) throw invalidInput(`Bad "${column}" query filter format. Use ISO 8601 DateTime notation.`, { field: column });
+  if (!ISO_8601.test(value) || Number.isNaN(at.getTime()))
+    throw invalidInput(`Bad "${column}" query filter format. Use ISO 8601 DateTime notation.`, { field: column });
   return { column, op, at };
 }
 
@@ -174,8 +193,10 @@ export function parseListQuery(query: Query): ListQuery {
       const value = rangeBound(raw, key);
       const [, column, end] = range as unknown as [string, NumericFilter | 'virtual_size', 'min' | 'max'];
       if (column === 'virtual_size') none = true;
-      else if (column === 'size') { if (end === 'min') sizeMin = value; else sizeMax = value; }
-      else ranges.push({ column, op: end === 'min' ? 'gte' : 'lte', value });
+      else if (column === 'size') {
+        if (end === 'min') sizeMin = value;
+        else sizeMax = value;
+      } else ranges.push({ column, op: end === 'min' ? 'gte' : 'lte', value });
     } else if ((NUMERIC_FILTERS as readonly string[]).includes(key)) {
       // Glance compares the column with the text as it is: a value that is no integer matches nothing.
       if (INTEGER.test(raw) && Number.isSafeInteger(Number(raw))) numbers[key as NumericFilter] = Number(raw);
@@ -188,7 +209,8 @@ export function parseListQuery(query: Query): ListQuery {
       times.push(timeFilter(key, raw));
     } else if ((CORE_FILTERS as readonly string[]).includes(key)) {
       if (key === 'visibility' && raw === 'all') continue;
-      if (key === 'visibility' && !(VISIBILITIES as string[]).includes(raw)) throw invalidInput(`visibility must be all or one of ${VISIBILITIES.join(', ')}`, { field: key });
+      if (key === 'visibility' && !(VISIBILITIES as string[]).includes(raw))
+        throw invalidInput(`visibility must be all or one of ${VISIBILITIES.join(', ')}`, { field: key });
       if ((LIST_OPERATOR_FILTERS as readonly string[]).includes(key)) {
         const { op, value } = listOperator(raw);
         if (op === 'in') anyOf[key as ListOperatorFilter] = splitInValues(value, key);
@@ -212,10 +234,20 @@ export function parseListQuery(query: Query): ListQuery {
   if (marker !== undefined && !isUuid(marker)) throw invalidInput('marker must be an image id', { field: 'marker' });
   const sort = parseSort(query);
   return {
-    filters, limit, properties, ...(Object.keys(anyOf).length ? { anyOf } : {}), ...(Object.keys(numbers).length ? { numbers } : {}),
-    ...(ranges.length ? { ranges } : {}), ...(times.length ? { times } : {}), ...(prot !== undefined ? { protected: prot } : {}),
-    ...(none ? { none } : {}), tags: listOf(query.tag), ...(query.os_hidden === 'true' ? { hiddenOnly: true } : {}),
-    ...(sort ? { sort } : {}), ...(sizeMin !== undefined ? { sizeMin } : {}), ...(sizeMax !== undefined ? { sizeMax } : {}),
+    filters,
+    limit,
+    properties,
+    ...(Object.keys(anyOf).length ? { anyOf } : {}),
+    ...(Object.keys(numbers).length ? { numbers } : {}),
+    ...(ranges.length ? { ranges } : {}),
+    ...(times.length ? { times } : {}),
+    ...(prot !== undefined ? { protected: prot } : {}),
+    ...(none ? { none } : {}),
+    tags: listOf(query.tag),
+    ...(query.os_hidden === 'true' ? { hiddenOnly: true } : {}),
+    ...(sort ? { sort } : {}),
+    ...(sizeMin !== undefined ? { sizeMin } : {}),
+    ...(sizeMax !== undefined ? { sizeMax } : {}),
     ...(marker !== undefined ? { marker: marker as string } : {}),
   };
 }

@@ -34,18 +34,27 @@ export interface WebFetchOptions {
 export class DownloadSlots {
   private readonly running = new Map<string, number>();
 
-  constructor(private readonly max: number, private readonly perProject: number) {}
+  constructor(
+    private readonly max: number,
+    private readonly perProject: number,
+  ) {}
 
   take(project: string): () => void {
     const total = [...this.running.values()].reduce((sum, n) => sum + n, 0);
     const mine = this.running.get(project) ?? 0;
     if (this.perProject && mine >= this.perProject) {
-      throw imageError('QUOTA_EXCEEDED', `Resource image_count_uploading is over limit of ${this.perProject} due to current usage ${mine} and delta 1: at most ${this.perProject} web-downloads of one project run at once ([image_store] max_concurrent_imports_per_project); retry once one has finished`,
-        { project, limit: this.perProject, usage: mine, option: 'max_concurrent_imports_per_project' });
+      throw imageError(
+        'QUOTA_EXCEEDED',
+        `Resource image_count_uploading is over limit of ${this.perProject} due to current usage ${mine} and delta 1: at most ${this.perProject} web-downloads of one project run at once ([image_store] max_concurrent_imports_per_project); retry once one has finished`,
+        { project, limit: this.perProject, usage: mine, option: 'max_concurrent_imports_per_project' },
+      );
     }
     if (this.max && total >= this.max) {
-      throw imageError('QUOTA_EXCEEDED', `The image service is running its limit of ${this.max} concurrent web-downloads ([image_store] max_concurrent_imports); retry once one has finished`,
-        { limit: this.max, usage: total, option: 'max_concurrent_imports' });
+      throw imageError(
+        'QUOTA_EXCEEDED',
+        `The image service is running its limit of ${this.max} concurrent web-downloads ([image_store] max_concurrent_imports); retry once one has finished`,
+        { limit: this.max, usage: total, option: 'max_concurrent_imports' },
+      );
     }
     this.running.set(project, mine + 1);
     let released = false;
@@ -75,7 +84,8 @@ export function parseWebUri(raw: string): URL {
   } catch {
     throw invalidInput('method.uri must be a docker:// reference or an http(s):// URL', { field: 'method.uri' });
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalidInput(`method.uri scheme ${url.protocol} is not supported (docker://, http://, https://)`, { field: 'method.uri' });
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw invalidInput(`method.uri scheme ${url.protocol} is not supported (docker://, http://, https://)`, { field: 'method.uri' });
   if (url.username || url.password) throw invalidInput('method.uri must not carry credentials', { field: 'method.uri' });
   return url;
 }
@@ -86,7 +96,10 @@ export function parseWebUri(raw: string): URL {
  */
 export async function startWebDownload(deps: WebDownloadDeps, id: string, url: URL): Promise<{ done: Promise<void> }> {
   const image = await deps.images.require(id);
-  if (image.container_format === 'docker') throw invalidInput('an http(s):// web-download needs a container_format other than docker; docker images are imported from docker:// references', { field: 'method.uri' });
+  if (image.container_format === 'docker')
+    throw invalidInput('an http(s):// web-download needs a container_format other than docker; docker images are imported from docker:// references', {
+      field: 'method.uri',
+    });
   if (image.status !== 'queued') {
     throw imageError('IMAGE_INVALID_STATE', `image ${id} is ${image.status}; only queued images can be imported into`, { image_id: id, status: image.status });
   }
@@ -101,7 +114,11 @@ export async function startWebDownload(deps: WebDownloadDeps, id: string, url: U
  * name may resolve elsewhere a moment later).
  */
 async function precheck(guard: DestinationGuard, url: URL): Promise<void> {
-  const refused = (reason: unknown) => invalidInput(`URI for web-download does not pass filtering: ${url.origin}${url.pathname}`, { field: 'method.uri', reason: reason instanceof Error ? reason.message : String(reason) });
+  const refused = (reason: unknown) =>
+    invalidInput(`URI for web-download does not pass filtering: ${url.origin}${url.pathname}`, {
+      field: 'method.uri',
+      reason: reason instanceof Error ? reason.message : String(reason),
+    });
   try {
     guard.checkLiteral(url);
   } catch (err) {
@@ -116,7 +133,12 @@ async function precheck(guard: DestinationGuard, url: URL): Promise<void> {
 
 async function download(deps: WebDownloadDeps, id: string, url: URL, owner: string): Promise<void> {
   try {
-    const res = await getFollowingRedirects(url, { guard: deps.web.guard, timeoutMs: deps.web.timeoutMs, insecureHosts: deps.web.insecureHosts, headers: { accept: '*/*' } });
+    const res = await getFollowingRedirects(url, {
+      guard: deps.web.guard,
+      timeoutMs: deps.web.timeoutMs,
+      insecureHosts: deps.web.insecureHosts,
+      headers: { accept: '*/*' },
+    });
     if (res.status !== 200) {
       res.body.destroy();
       // Only the status: what some other server answered is not repeated.

@@ -17,7 +17,11 @@ import type { ImageBlobs } from '../store/types.js';
  * so images imported before keep their recorded checksums.
  */
 
-interface Entry { name: string; size: number; content: Buffer | string }
+interface Entry {
+  name: string;
+  size: number;
+  content: Buffer | string;
+}
 
 const hex = (digest: string): string => digest.slice('sha256:'.length);
 const FIXED_MTIME = new Date(0);
@@ -69,7 +73,11 @@ export function createDockerArchive(store: Pick<BlobStore, 'open'>, blobs: Image
   return Readable.from(archiveBytes(store, archiveSegments(blobs, repoTags)), { objectMode: false });
 }
 
-export interface ArchiveDigest { size: number; md5: string; sha512: string }
+export interface ArchiveDigest {
+  size: number;
+  md5: string;
+  sha512: string;
+}
 
 /**
  * The archive as a list of byte runs: literal bytes (tar headers, padding, the end blocks) and
@@ -130,7 +138,9 @@ export interface BlobReader {
 }
 
 /** Where hashing reads blobs: the store, or a view that waits for blobs still arriving. */
-export interface BlobFiles { openFile(digest: string): Promise<BlobReader> }
+export interface BlobFiles {
+  openFile(digest: string): Promise<BlobReader>;
+}
 
 /** The store's blobs, read through the thread pool (for the event loop). */
 export function storeFiles(store: Pick<BlobStore, 'openFile'>): BlobFiles {
@@ -147,7 +157,9 @@ const READ_CHUNK = 1024 * 1024;
 /** Size and hex digests of the archive under each of `algorithms`, reading blobs into one reused buffer. */
 export async function hashArchive(files: BlobFiles, segments: ArchiveSegment[], algorithms: string[]): Promise<{ size: number; hex: string[] }> {
   const hashes = algorithms.map((a) => createHash(a));
-  const update = (b: Buffer): void => { for (const h of hashes) h.update(b); };
+  const update = (b: Buffer): void => {
+    for (const h of hashes) h.update(b);
+  };
   const buf = Buffer.allocUnsafe(READ_CHUNK);
   let size = 0;
   for (const seg of segments) {

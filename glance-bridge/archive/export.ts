@@ -12,8 +12,15 @@ import type { Visibility } from '../store/models.js';
 /** The Glance exports go to: an image client of the cloud's Glance, authenticated with `[glance]`. */
 export type ExportTarget = ImageService;
 
-export interface ExportDeps { images: ImageRepository; blobs: BlobStore; log: Logger }
-export interface ExportOptions { visibility?: Visibility; name?: string }
+export interface ExportDeps {
+  images: ImageRepository;
+  blobs: BlobStore;
+  log: Logger;
+}
+export interface ExportOptions {
+  visibility?: Visibility;
+  name?: string;
+}
 
 /** On the remote image: where the content came from, under names any Glance accepts at creation. */
 export const SOURCE_IMAGE_PROPERTY = 'berth_source_image';
@@ -32,7 +39,10 @@ async function archiveOf(deps: ExportDeps, image: ImageRecord): Promise<{ stream
 
 function checkExportable(image: ImageRecord): void {
   if (image.status !== 'active') {
-    throw imageError('IMAGE_INVALID_STATE', `image ${image.id} is ${image.status}; only active images can be exported`, { image_id: image.id, status: image.status });
+    throw imageError('IMAGE_INVALID_STATE', `image ${image.id} is ${image.status}; only active images can be exported`, {
+      image_id: image.id,
+      status: image.status,
+    });
   }
   if (image.container_format !== 'docker') {
     throw invalidInput(`image ${image.id} has container_format ${String(image.container_format)}; only docker images are exported`, { image_id: image.id });
@@ -48,7 +58,10 @@ function verifyCopy(local: ImageRecord, remote: GlanceImage, size: number): void
   if (local.os_hash_value && remote.os_hash_value && remote.os_hash_value !== local.os_hash_value) wrong.push('a different os_hash_value');
   if (local.os_hash_value && !remote.os_hash_value && !local.checksum) wrong.push('no os_hash_value to compare');
   if (wrong.length) {
-    throw imageError('IMAGE_EXPORT_FAILED', `the remote Glance stored image ${remote.id} with ${wrong.join(', ')}`, { image_id: local.id, remote_image_id: remote.id });
+    throw imageError('IMAGE_EXPORT_FAILED', `the remote Glance stored image ${remote.id} with ${wrong.join(', ')}`, {
+      image_id: local.id,
+      remote_image_id: remote.id,
+    });
   }
 }
 
@@ -64,8 +77,12 @@ export async function exportImage(deps: ExportDeps, target: ExportTarget, imageI
   checkExportable(local);
   const p = local.properties;
   const remote = await target.createImage({
-    name: opts.name ?? local.name ?? local.id, container_format: 'docker', disk_format: 'raw', visibility: opts.visibility ?? 'private',
-    min_ram: local.min_ram, min_disk: local.min_disk,
+    name: opts.name ?? local.name ?? local.id,
+    container_format: 'docker',
+    disk_format: 'raw',
+    visibility: opts.visibility ?? 'private',
+    min_ram: local.min_ram,
+    min_disk: local.min_disk,
     [SOURCE_IMAGE_PROPERTY]: local.id,
     ...(p.docker_image ? { docker_image: p.docker_image } : {}),
     ...(p.docker_digest ? { [SOURCE_DIGEST_PROPERTY]: p.docker_digest } : {}),
@@ -80,13 +97,24 @@ export async function exportImage(deps: ExportDeps, target: ExportTarget, imageI
       if (Object.keys(boot).length) copy = await target.setProperties(remote.id, boot);
     }
     if (p.docker_image_id && copy.docker_image_id !== p.docker_image_id) {
-      throw imageError('IMAGE_EXPORT_FAILED', `the remote Glance gives image ${remote.id} docker_image_id ${String(copy.docker_image_id)} instead of ${p.docker_image_id}`, { image_id: local.id, remote_image_id: remote.id });
+      throw imageError(
+        'IMAGE_EXPORT_FAILED',
+        `the remote Glance gives image ${remote.id} docker_image_id ${String(copy.docker_image_id)} instead of ${p.docker_image_id}`,
+        { image_id: local.id, remote_image_id: remote.id },
+      );
     }
     deps.log.info({ image_id: local.id, remote_image_id: remote.id, bytes: size }, 'image exported');
     return copy;
   } catch (err) {
-    await target.deleteImage(remote.id).catch((delErr: unknown) => deps.log.warn({ err: delErr, remote_image_id: remote.id }, 'could not delete the remote image of a failed export'));
+    await target
+      .deleteImage(remote.id)
+      .catch((delErr: unknown) => deps.log.warn({ err: delErr, remote_image_id: remote.id }, 'could not delete the remote image of a failed export'));
     if (err instanceof BerthError && (err.code === 'IMAGE_EXPORT_FAILED' || err.code === 'IMAGE_NO_DATA')) throw err;
-    throw imageError('IMAGE_EXPORT_FAILED', `export of image ${local.id} failed: ${describeError(err)}`, { image_id: local.id, remote_image_id: remote.id }, err);
+    throw imageError(
+      'IMAGE_EXPORT_FAILED',
+      `export of image ${local.id} failed: ${describeError(err)}`,
+      { image_id: local.id, remote_image_id: remote.id },
+      err,
+    );
   }
 }

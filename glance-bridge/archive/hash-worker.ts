@@ -36,7 +36,9 @@ const files: BlobFiles = {
   },
 };
 
-hashArchive(files, job.segments, [job.algorithm]).then(
-  (r) => port.postMessage({ size: r.size, hex: r.hex[0]! } satisfies HashResult),
-  (err: unknown) => port.postMessage({ error: err instanceof Error ? err.message : String(err) } satisfies HashResult),
-).finally(() => port.close());
+hashArchive(files, job.segments, [job.algorithm])
+  .then(
+    (r) => port.postMessage({ size: r.size, hex: r.hex[0]! } satisfies HashResult),
+    (err: unknown) => port.postMessage({ error: err instanceof Error ? err.message : String(err) } satisfies HashResult),
+  )
+  .finally(() => port.close());

@@ -5,7 +5,12 @@ import { imageError } from '../errors.js';
 import type { ImageBlobs } from '../store/types.js';
 
 /** What a hashing worker is given (hash-worker.ts). */
-export interface HashJob { root: string; segments: ArchiveSegment[]; algorithm: string; ready: string[] }
+export interface HashJob {
+  root: string;
+  segments: ArchiveSegment[];
+  algorithm: string;
+  ready: string[];
+}
 export type HashResult = { size: number; hex: string } | { error: string };
 
 /**
@@ -23,11 +28,14 @@ export class ArchiveHasher {
   constructor(root: string, blobs: ImageBlobs, ready: Iterable<string>) {
     const job = { root, segments: archiveSegments(blobs), ready: [...ready] };
     this.workers = ['md5', 'sha512'].map((algorithm) => startWorker(import.meta.url, 'hash-worker', { workerData: { ...job, algorithm } satisfies HashJob }));
-    this.results = this.workers.map((w) => new Promise<HashResult>((resolve) => {
-      w.once('message', (m: HashResult) => resolve(m));
-      w.once('error', (err) => resolve({ error: err.message }));
-      w.once('exit', (code) => resolve({ error: `the hashing worker exited with code ${code}` }));
-    }));
+    this.results = this.workers.map(
+      (w) =>
+        new Promise<HashResult>((resolve) => {
+          w.once('message', (m: HashResult) => resolve(m));
+          w.once('error', (err) => resolve({ error: err.message }));
+          w.once('exit', (code) => resolve({ error: `the hashing worker exited with code ${code}` }));
+        }),
+    );
   }
 
   /** Blob `digest` is stored whole and verified. */

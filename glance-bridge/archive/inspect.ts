@@ -29,7 +29,9 @@ export class DockerArchiveInspector {
 
   constructor() {
     this.consumed = this.consume();
-    this.consumed.catch((err: unknown) => { this.failure = err as Error; });
+    this.consumed.catch((err: unknown) => {
+      this.failure = err as Error;
+    });
   }
 
   /** Feeds one chunk; resolves when the parser can take more. */
@@ -49,7 +51,11 @@ export class DockerArchiveInspector {
     }
     if (!this.manifest) throw invalidInput('docker archive has no manifest.json (expected the output of docker save)');
     let doc: unknown;
-    try { doc = JSON.parse(this.manifest.toString('utf8')); } catch { doc = null; }
+    try {
+      doc = JSON.parse(this.manifest.toString('utf8'));
+    } catch {
+      doc = null;
+    }
     const entries = Array.isArray(doc) ? (doc as Record<string, unknown>[]) : [];
     if (entries.length !== 1 || typeof entries[0]?.Config !== 'string') {
       throw invalidInput(`docker archive manifest.json must describe exactly one image (it has ${entries.length})`);
@@ -103,14 +109,24 @@ function normalise(name: string): string {
 function refuseNames(entries: Record<string, unknown>[], index: Buffer | null, repositories: boolean): void {
   const how = 'save the image by id (docker save <image id>) rather than by name';
   // Go matches JSON field names case-insensitively: `repotags` counts as RepoTags.
-  const tags = entries.flatMap((e) => Object.entries(e).filter(([k]) => k.toLowerCase() === 'repotags').map(([, v]) => v));
-  if (tags.some((t) => t !== null && !(Array.isArray(t) && t.length === 0))) throw invalidInput(`docker archive manifest.json names the image (RepoTags): ${how}`);
+  const tags = entries.flatMap((e) =>
+    Object.entries(e)
+      .filter(([k]) => k.toLowerCase() === 'repotags')
+      .map(([, v]) => v),
+  );
+  if (tags.some((t) => t !== null && !(Array.isArray(t) && t.length === 0)))
+    throw invalidInput(`docker archive manifest.json names the image (RepoTags): ${how}`);
   if (repositories) throw invalidInput(`docker archive has a repositories file naming images: ${how}`);
   if (!index) return;
   let doc: unknown;
-  try { doc = JSON.parse(index.toString('utf8')); } catch { throw invalidInput('docker archive index.json is not JSON'); }
+  try {
+    doc = JSON.parse(index.toString('utf8'));
+  } catch {
+    throw invalidInput('docker archive index.json is not JSON');
+  }
   const text = JSON.stringify(doc);
-  if (NAME_ANNOTATIONS.some((a) => text.includes(JSON.stringify(a)))) throw invalidInput(`docker archive index.json names the image (${NAME_ANNOTATIONS.join(', ')}): ${how}`);
+  if (NAME_ANNOTATIONS.some((a) => text.includes(JSON.stringify(a))))
+    throw invalidInput(`docker archive index.json names the image (${NAME_ANNOTATIONS.join(', ')}): ${how}`);
 }
 
 function notAnArchive(err: Error): Error {

@@ -39,7 +39,9 @@ export function imageClientAuth(o: ImageClientAuthOptions): ImageClientAuth {
     endpoint() {
       endpoint ??= session!.endpoint('image').then(parseEndpoint);
       // A catalog lookup that failed (Keystone down) is tried again on the next call.
-      endpoint.catch(() => { if (!o.url) endpoint = null; });
+      endpoint.catch(() => {
+        if (!o.url) endpoint = null;
+      });
       return endpoint;
     },
     async headers(): Promise<Record<string, string>> {
@@ -55,5 +57,8 @@ export function imageClientAuth(o: ImageClientAuthOptions): ImageClientAuth {
 
 /** Glance refused the service's token even after a fresh authentication. */
 export function unauthorized(method: string, path: string): BerthError {
-  return imageError('IMAGE_SERVICE_UNAUTHORIZED', `the image service refused the credentials for ${method} ${path} (HTTP 401); check [glance] auth_url, username and password`);
+  return imageError(
+    'IMAGE_SERVICE_UNAUTHORIZED',
+    `the image service refused the credentials for ${method} ${path} (HTTP 401); check [glance] auth_url, username and password`,
+  );
 }

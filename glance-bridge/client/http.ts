@@ -84,7 +84,11 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
       const text = await readBody(res.body, 1024 * 1024).catch(() => Buffer.alloc(0));
       if (res.status === 204) throw imageError('IMAGE_NO_DATA', `image ${id} has no data yet`, { image_id: id });
       let body: unknown;
-      try { body = JSON.parse(text.toString('utf8')); } catch { body = undefined; }
+      try {
+        body = JSON.parse(text.toString('utf8'));
+      } catch {
+        body = undefined;
+      }
       throw errorFromBody(body, res.status, `${SERVICE} GET /v2/images/${id}/file`);
     },
 
@@ -100,7 +104,8 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
           const reason = typeof image.berth_import_error === 'string' ? image.berth_import_error : `image is ${image.status}`;
           throw imageError('IMAGE_IMPORT_FAILED', `import of ${source} failed: ${reason}`, { image_id: image.id, reason });
         }
-        if (Date.now() > deadline) throw imageError('IMAGE_IMPORT_TIMEOUT', `import of ${source} still running after ${opts.importTimeoutMs ?? 3_600_000} ms`, { image_id: image.id });
+        if (Date.now() > deadline)
+          throw imageError('IMAGE_IMPORT_TIMEOUT', `import of ${source} still running after ${opts.importTimeoutMs ?? 3_600_000} ms`, { image_id: image.id });
         await delay(opts.pollIntervalMs ?? 1000);
         image = await getImage(image.id);
       }
@@ -112,16 +117,25 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
       if (opts.keystone?.auth_url || opts.session) await getImage(id);
       const path = `/v2/images/${encodeURIComponent(id)}/file`;
       const res = await raw({
-        method: 'PUT', path, stream,
+        method: 'PUT',
+        path,
+        stream,
         headers: { 'content-type': 'application/octet-stream', ...(size !== undefined ? { 'content-length': String(size) } : {}) },
       });
       const text = await readBody(res.body, 1024 * 1024).catch(() => Buffer.alloc(0));
-      if (res.status === 401) { stream.destroy(); throw unauthorizedFrom(undefined, 'PUT', path); }
+      if (res.status === 401) {
+        stream.destroy();
+        throw unauthorizedFrom(undefined, 'PUT', path);
+      }
       if (res.status !== 204 && res.status !== 200) {
         // The service may refuse before reading everything (wrong state, over the size cap).
         stream.destroy();
         let body: unknown;
-        try { body = JSON.parse(text.toString('utf8')); } catch { body = undefined; }
+        try {
+          body = JSON.parse(text.toString('utf8'));
+        } catch {
+          body = undefined;
+        }
         throw errorFromBody(body, res.status, `${SERVICE} PUT /v2/images/${id}/file`);
       }
       const image = await getImage(id);
@@ -138,11 +152,17 @@ export function createImageClient(opts: ImageClientOptions): ImageService {
     },
 
     async setProperties(id, properties) {
-      return patch(id, Object.entries(properties).map(([key, value]) => ({ op: 'add', path: `/${key}`, value })));
+      return patch(
+        id,
+        Object.entries(properties).map(([key, value]) => ({ op: 'add', path: `/${key}`, value })),
+      );
     },
 
     async setFormats(id, formats) {
-      return patch(id, Object.entries(formats).map(([key, value]) => ({ op: 'replace', path: `/${key}`, value })));
+      return patch(
+        id,
+        Object.entries(formats).map(([key, value]) => ({ op: 'replace', path: `/${key}`, value })),
+      );
     },
 
     async deleteImage(id) {
@@ -159,7 +179,7 @@ function unauthorizedFrom(body: unknown, method: string, path: string): BerthErr
 }
 
 function progressOf(image: GlanceImage): ImportProgress {
-  const done = typeof image.berth_import_bytes_done === 'number' ? image.berth_import_bytes_done : image.status === 'active' ? image.size ?? 0 : 0;
+  const done = typeof image.berth_import_bytes_done === 'number' ? image.berth_import_bytes_done : image.status === 'active' ? (image.size ?? 0) : 0;
   const total = typeof image.berth_import_bytes_total === 'number' ? image.berth_import_bytes_total : image.status === 'active' ? image.size : null;
   return { image_id: image.id, status: image.status, bytes_done: done, bytes_total: total };
 }

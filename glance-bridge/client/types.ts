@@ -42,7 +42,12 @@ export interface GlanceImage {
  */
 export const MANIFEST_DIGEST_PROPERTY = 'berth_manifest_digest';
 
-export interface ImportProgress { image_id: string; status: ImageStatus; bytes_done: number; bytes_total: number | null }
+export interface ImportProgress {
+  image_id: string;
+  status: ImageStatus;
+  bytes_done: number;
+  bytes_total: number | null;
+}
 
 export interface ImageService {
   getImage(id: string): Promise<GlanceImage | null>;
@@ -53,7 +58,9 @@ export interface ImageService {
   importImage(source: string, opts?: { name?: string; onProgress?: (p: ImportProgress) => void }): Promise<GlanceImage>;
   deleteImage(id: string): Promise<void>;
   /** Creates a queued image record (POST /v2/images): custom properties are top-level keys. */
-  createImage(props: { name: string; container_format: string; disk_format: string; visibility?: GlanceImage['visibility'] } & Record<string, unknown>): Promise<GlanceImage>;
+  createImage(
+    props: { name: string; container_format: string; disk_format: string; visibility?: GlanceImage['visibility'] } & Record<string, unknown>,
+  ): Promise<GlanceImage>;
   /**
    * Streams image data into a queued image (`PUT /v2/images/{id}/file`); resolves to the image,
    * active. `size`, when known, is sent as Content-Length.

@@ -34,7 +34,10 @@ export interface FetchOptions {
 export class BlobFetcher {
   private readonly inFlight = new SingleFlight<string | undefined>();
 
-  constructor(private readonly store: BlobStore, private readonly registry: RegistryClient) {}
+  constructor(
+    private readonly store: BlobStore,
+    private readonly registry: RegistryClient,
+  ) {}
 
   /** Digests being fetched right now: blob GC must treat them as referenced. */
   fetching(): Set<string> {
@@ -47,7 +50,12 @@ export class BlobFetcher {
     const stored = await this.store.size(blob.digest);
     if (stored !== null) {
       // Same digest means same bytes, so a different size means the manifest is wrong.
-      if (stored !== blob.size) throw imageError('BLOB_SIZE_MISMATCH', `manifest says blob ${blob.digest} has ${blob.size} bytes; it has ${stored}`, { digest: blob.digest, expected: blob.size, actual: stored });
+      if (stored !== blob.size)
+        throw imageError('BLOB_SIZE_MISMATCH', `manifest says blob ${blob.digest} has ${blob.size} bytes; it has ${stored}`, {
+          digest: blob.digest,
+          expected: blob.size,
+          actual: stored,
+        });
       return this.reused(repo, blob, opts, 'present');
     }
     // Checked again: another import may have started this digest while we looked at the disk.
@@ -67,7 +75,7 @@ export class BlobFetcher {
   }
 
   private async reused<T extends 'present' | 'shared'>(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions, how: T): Promise<T | 'proved'> {
-    if (!opts.mayReuse || await opts.mayReuse(blob.digest)) return how;
+    if (!opts.mayReuse || (await opts.mayReuse(blob.digest))) return how;
     await this.prove(repo, blob, opts);
     return 'proved';
   }
@@ -94,9 +102,15 @@ export class BlobFetcher {
     } finally {
       stream.destroy();
     }
-    if (bytes !== blob.size) throw imageError('BLOB_SIZE_MISMATCH', `blob ${blob.digest} from the registry has ${bytes > blob.size ? 'more than ' : ''}${bytes} bytes, expected ${blob.size}`, { digest: blob.digest, expected: blob.size });
+    if (bytes !== blob.size)
+      throw imageError(
+        'BLOB_SIZE_MISMATCH',
+        `blob ${blob.digest} from the registry has ${bytes > blob.size ? 'more than ' : ''}${bytes} bytes, expected ${blob.size}`,
+        { digest: blob.digest, expected: blob.size },
+      );
     const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== blob.digest) throw imageError('DIGEST_MISMATCH', `content of blob ${blob.digest} from the registry hashes to ${actual}`, { expected: blob.digest, actual });
+    if (actual !== blob.digest)
+      throw imageError('DIGEST_MISMATCH', `content of blob ${blob.digest} from the registry hashes to ${actual}`, { expected: blob.digest, actual });
   }
 
   private async fetchInto(repo: RepositoryRef, blob: Descriptor, opts: FetchOptions): Promise<void> {
@@ -113,7 +127,9 @@ export class BlobFetcher {
     const stream = pipeline(body, new DeclaredSizeLimit(blob.digest, blob.size), () => undefined);
     try {
       await this.store.put(blob.digest, stream, {
-        expectedSize: blob.size, maxBytes: opts.maxBlobBytes, ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
+        expectedSize: blob.size,
+        maxBytes: opts.maxBlobBytes,
+        ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
         ...(scanner ? { observe: (chunk: Buffer) => scanner.write(chunk), verify: () => scanner.finish() } : {}),
       });
     } finally {

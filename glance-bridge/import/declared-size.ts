@@ -10,12 +10,23 @@ import { imageError } from '../errors.js';
 export class DeclaredSizeLimit extends Transform {
   private received = 0;
 
-  constructor(private readonly digest: string, private readonly declared: number) { super(); }
+  constructor(
+    private readonly digest: string,
+    private readonly declared: number,
+  ) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.received += chunk.length;
     if (this.received > this.declared) {
-      done(imageError('BLOB_SIZE_MISMATCH', `blob ${this.digest} is larger than the ${this.declared} bytes its manifest declares: ${this.received} bytes received when the download was cut off`, { digest: this.digest, declared: this.declared, received: this.received }));
+      done(
+        imageError(
+          'BLOB_SIZE_MISMATCH',
+          `blob ${this.digest} is larger than the ${this.declared} bytes its manifest declares: ${this.received} bytes received when the download was cut off`,
+          { digest: this.digest, declared: this.declared, received: this.received },
+        ),
+      );
       return;
     }
     done(null, chunk);
@@ -25,5 +36,9 @@ export class DeclaredSizeLimit extends Transform {
 /** BLOB_SIZE_MISMATCH when the registry announces (Content-Length) another size than the manifest declares. */
 export function checkAnnouncedSize(digest: string, declared: number, announced: number | null): void {
   if (announced === null || announced === declared) return;
-  throw imageError('BLOB_SIZE_MISMATCH', `blob ${digest}: the manifest declares ${declared} bytes, the registry announces ${announced} (Content-Length); nothing was read`, { digest, declared, announced, received: 0 });
+  throw imageError(
+    'BLOB_SIZE_MISMATCH',
+    `blob ${digest}: the manifest declares ${declared} bytes, the registry announces ${announced} (Content-Length); nothing was read`,
+    { digest, declared, announced, received: 0 },
+  );
 }

@@ -76,10 +76,18 @@ export class ImageFetch {
     const unique = [...new Map([resolved.config, ...resolved.layers].map((d) => [d.digest, d])).values()];
     const progress = { done: 0, total: unique.reduce((sum, d) => sum + d.size, 0) };
     this.progressOf.set(imageId, progress);
-    const scan = this.options.scan === false ? undefined : this.options.scan ?? DEFAULT_LIMITS.scan;
+    const scan = this.options.scan === false ? undefined : (this.options.scan ?? DEFAULT_LIMITS.scan);
     const owner = (await this.images.require(imageId)).owner;
     const mayReuse = (digest: string) => this.mayReuse(imageId, owner, digest);
-    const fetchOpts = { maxBlobBytes: this.options.maxBlobBytes, ...(scan ? { scan } : {}), onBytes: (n: number) => { progress.done += n; }, mayReuse, ...(owner !== null ? { party: owner } : {}) };
+    const fetchOpts = {
+      maxBlobBytes: this.options.maxBlobBytes,
+      ...(scan ? { scan } : {}),
+      onBytes: (n: number) => {
+        progress.done += n;
+      },
+      mayReuse,
+      ...(owner !== null ? { party: owner } : {}),
+    };
     let hasher: ArchiveHasher | null = null;
     const fetchOne = async (d: Descriptor): Promise<void> => {
       const how = await this.fetcher.ensure(resolved.reference, d, fetchOpts);
@@ -92,7 +100,8 @@ export class ImageFetch {
     const converted: string[] = [];
     // The archive is known now unless a zstd layer will be served as its converted tar.
     const inWorkers = progress.total >= (this.options.hashInWorkersFrom ?? HASH_IN_WORKERS_FROM);
-    if (inWorkers && !resolved.layers.some((l) => l.mediaType === ZSTD_LAYER)) hasher = new ArchiveHasher(this.blobs.root, blobsOf(resolved), [resolved.config.digest]);
+    if (inWorkers && !resolved.layers.some((l) => l.mediaType === ZSTD_LAYER))
+      hasher = new ArchiveHasher(this.blobs.root, blobsOf(resolved), [resolved.config.digest]);
     try {
       const served = new Map<string, BlobEntry>();
       const layers = [...new Map(resolved.layers.map((d, i) => [d.digest, { d, diffId: diffIds[i]! }])).values()];
@@ -116,7 +125,10 @@ export class ImageFetch {
       const archive = hasher ? await hasher.digest() : await digestArchive(this.blobs, blobs);
       const current = await this.images.require(imageId);
       await this.images.transition(imageId, 'active', {
-        size: archive.size, checksum: archive.md5, os_hash_algo: 'sha512', os_hash_value: archive.sha512,
+        size: archive.size,
+        checksum: archive.md5,
+        os_hash_algo: 'sha512',
+        os_hash_value: archive.sha512,
         properties: { ...current.properties, docker_image_id: resolved.config.digest, [MANIFEST_DIGEST_PROPERTY]: manifest.digest },
       });
       this.log.info({ image_id: imageId, docker_image: current.properties.docker_image, docker_digest: resolved.digest, size: archive.size }, 'image imported');
@@ -135,21 +147,32 @@ export class ImageFetch {
    * stored (another image shared the layer), the compressed blob is not even fetched. The
    * compressed blob is not kept referenced: GC reclaims it.
    */
-  private async zstdAsTar(d: Descriptor, diffId: string, fetchOne: (d: Descriptor) => Promise<void>, progress: { done: number }, scan: ScanLimits | undefined,
-    mayReuse: (digest: string) => Promise<boolean>): Promise<BlobEntry> {
+  private async zstdAsTar(
+    d: Descriptor,
+    diffId: string,
+    fetchOne: (d: Descriptor) => Promise<void>,
+    progress: { done: number },
+    scan: ScanLimits | undefined,
+    mayReuse: (digest: string) => Promise<boolean>,
+  ): Promise<BlobEntry> {
     const stored = await this.blobs.size(diffId);
     // Converted again unless the project may use the stored tar (BlobFetcher.prove says why).
-    if (stored !== null && await mayReuse(diffId)) {
+    if (stored !== null && (await mayReuse(diffId))) {
       progress.done += d.size;
       return { digest: diffId, media_type: TAR_LAYER, size: stored };
     }
     await fetchOne(d);
     const put = await decompressZstdBlob(this.blobs, d.digest, (scan ?? DEFAULT_LIMITS.scan).maxUncompressedBytes, {
-      ...(scan ? { scan } : {}), ...(this.options.zstdCommand ? { command: this.options.zstdCommand } : {}),
+      ...(scan ? { scan } : {}),
+      ...(this.options.zstdCommand ? { command: this.options.zstdCommand } : {}),
     });
     if (put.digest !== diffId) {
       if (put.created) await this.blobs.remove(put.digest);
-      throw imageError('DIGEST_MISMATCH', `layer ${d.digest} decompresses to ${put.digest}, but the config says its diff_id is ${diffId}`, { digest: d.digest, expected: diffId, actual: put.digest });
+      throw imageError('DIGEST_MISMATCH', `layer ${d.digest} decompresses to ${put.digest}, but the config says its diff_id is ${diffId}`, {
+        digest: d.digest,
+        expected: diffId,
+        actual: put.digest,
+      });
     }
     return { digest: diffId, media_type: TAR_LAYER, size: put.size };
   }
@@ -168,7 +191,7 @@ export class ImageFetch {
       if (id === imageId) continue;
       const image = await this.images.get(id);
       if (image?.status !== 'active') continue;
-      const membership = image.visibility === 'shared' ? (await this.members.get(id, owner))?.status ?? null : null;
+      const membership = image.visibility === 'shared' ? ((await this.members.get(id, owner))?.status ?? null) : null;
       if (canRead(image, { project: owner, admin: false }, membership)) return true;
     }
     return false;

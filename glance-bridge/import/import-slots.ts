@@ -12,7 +12,10 @@ export class ImportSlots {
   /** Import slots taken, per project that asked (take). */
   private readonly slots = new Map<string, number>();
 
-  constructor(private readonly images: ImageRepository, private readonly options: ImporterOptions) {}
+  constructor(
+    private readonly images: ImageRepository,
+    private readonly options: ImporterOptions,
+  ) {}
 
   /**
    * Takes one import slot for `project` or refuses with 413, Glance's answer to a quota overrun
@@ -24,12 +27,18 @@ export class ImportSlots {
     const total = [...this.slots.values()].reduce((sum, n) => sum + n, 0);
     const mine = this.slots.get(project) ?? 0;
     if (perProject && mine >= perProject) {
-      throw imageError('QUOTA_EXCEEDED', `Resource image_count_uploading is over limit of ${perProject} due to current usage ${mine} and delta 1: at most ${perProject} imports of one project run at once ([image_store] max_concurrent_imports_per_project); retry once one has finished`,
-        { project, limit: perProject, usage: mine, option: 'max_concurrent_imports_per_project' });
+      throw imageError(
+        'QUOTA_EXCEEDED',
+        `Resource image_count_uploading is over limit of ${perProject} due to current usage ${mine} and delta 1: at most ${perProject} imports of one project run at once ([image_store] max_concurrent_imports_per_project); retry once one has finished`,
+        { project, limit: perProject, usage: mine, option: 'max_concurrent_imports_per_project' },
+      );
     }
     if (all && total >= all) {
-      throw imageError('QUOTA_EXCEEDED', `The image service is running its limit of ${all} concurrent imports ([image_store] max_concurrent_imports); retry once one has finished`,
-        { limit: all, usage: total, option: 'max_concurrent_imports' });
+      throw imageError(
+        'QUOTA_EXCEEDED',
+        `The image service is running its limit of ${all} concurrent imports ([image_store] max_concurrent_imports); retry once one has finished`,
+        { limit: all, usage: total, option: 'max_concurrent_imports' },
+      );
     }
     this.slots.set(project, mine + 1);
     let released = false;

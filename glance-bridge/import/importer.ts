@@ -84,7 +84,7 @@ export class Importer {
     const started = await this.startImport(source, opts);
     const image = await started.done;
     if (image?.status !== 'active') {
-      const why = image ? image.properties[IMPORT_ERROR_PROPERTY] ?? image.status : 'the image was deleted';
+      const why = image ? (image.properties[IMPORT_ERROR_PROPERTY] ?? image.status) : 'the image was deleted';
       throw imageError('IMAGE_IMPORT_FAILED', `import of ${source} failed: ${why}`, { image_id: started.image.id });
     }
     return image;
@@ -98,13 +98,17 @@ export class Importer {
       throw invalidInput(`a docker:// import needs container_format docker, image ${imageId} has ${image.container_format}`);
     }
     if (image.status !== 'queued') {
-      throw imageError('IMAGE_INVALID_STATE', `image ${imageId} is ${image.status}; only queued images can be imported into`, { image_id: imageId, status: image.status });
+      throw imageError('IMAGE_INVALID_STATE', `image ${imageId} is ${image.status}; only queued images can be imported into`, {
+        image_id: imageId,
+        status: image.status,
+      });
     }
     const slot = this.slots.take(image.owner ?? this.deps.options.defaultProject);
     let importing: ImageRecord;
     try {
       importing = await this.deps.images.transition(imageId, 'importing', {
-        container_format: 'docker', disk_format: 'raw',
+        container_format: 'docker',
+        disk_format: 'raw',
         properties: { ...image.properties, docker_image: formatReference(ref) },
       });
     } catch (err) {
@@ -112,16 +116,23 @@ export class Importer {
       throw err;
     }
     let held: HeldBytes | null = null;
-    const done = this.launch(imageId, async () => {
-      const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
-      checkDeclaredSize(resolved, this.deps.options);
-      const current = await this.deps.images.require(imageId);
-      // The image record exists already (counted at its creation); its bytes are reserved here.
-      held = await this.slots.reserveDeclared(current.owner ?? this.deps.options.defaultProject, resolved);
-      await this.deps.images.update(imageId, 'importing', { properties: { ...current.properties, ...this.digestProperties(resolved) } });
-      await this.deps.images.setBlobs(imageId, blobsOf(resolved));
-      return resolved;
-    }, () => { held?.release(); slot(); });
+    const done = this.launch(
+      imageId,
+      async () => {
+        const resolved = await resolveImage(this.deps.registry, ref, this.deps.options.platform);
+        checkDeclaredSize(resolved, this.deps.options);
+        const current = await this.deps.images.require(imageId);
+        // The image record exists already (counted at its creation); its bytes are reserved here.
+        held = await this.slots.reserveDeclared(current.owner ?? this.deps.options.defaultProject, resolved);
+        await this.deps.images.update(imageId, 'importing', { properties: { ...current.properties, ...this.digestProperties(resolved) } });
+        await this.deps.images.setBlobs(imageId, blobsOf(resolved));
+        return resolved;
+      },
+      () => {
+        held?.release();
+        slot();
+      },
+    );
     return { image: importing, done };
   }
 
@@ -161,10 +172,17 @@ export class Importer {
     let image: ImageRecord;
     try {
       held = await this.slots.reserveDeclared(owner, resolved);
-      image = await createCounted(this.deps.images, owner, this.deps.options.quotas, () => this.deps.images.create({
-        name, status: 'importing', visibility, container_format: 'docker', disk_format: 'raw', owner,
-        properties: { docker_image: formatReference(resolved.reference), ...this.digestProperties(resolved) },
-      }));
+      image = await createCounted(this.deps.images, owner, this.deps.options.quotas, () =>
+        this.deps.images.create({
+          name,
+          status: 'importing',
+          visibility,
+          container_format: 'docker',
+          disk_format: 'raw',
+          owner,
+          properties: { docker_image: formatReference(resolved.reference), ...this.digestProperties(resolved) },
+        }),
+      );
       // Recorded before any fetch, so blob GC sees these digests as referenced from now on.
       await this.deps.images.setBlobs(image.id, blobsOf(resolved));
     } catch (err) {
@@ -172,7 +190,14 @@ export class Importer {
       slot();
       throw err;
     }
-    this.launch(image.id, async () => resolved, () => { held?.release(); slot(); });
+    this.launch(
+      image.id,
+      async () => resolved,
+      () => {
+        held?.release();
+        slot();
+      },
+    );
     return image;
   }
 
@@ -182,7 +207,9 @@ export class Importer {
       try {
         await this.imageFetch.fetchAndActivate(imageId, await prepare());
       } catch (err) {
-        await this.kill(imageId, err).catch((killErr: unknown) => this.deps.log.error({ image_id: imageId, err: killErr }, 'could not mark failed import killed'));
+        await this.kill(imageId, err).catch((killErr: unknown) =>
+          this.deps.log.error({ image_id: imageId, err: killErr }, 'could not mark failed import killed'),
+        );
       } finally {
         settled();
         this.imageFetch.forget(imageId);
@@ -195,7 +222,8 @@ export class Importer {
   }
 
   private async kill(imageId: string, reason: unknown): Promise<void> {
-    const message = reason instanceof BerthError ? `${reason.code}: ${reason.message}` : typeof reason === 'string' ? reason : 'internal error (see the image service log)';
+    const message =
+      reason instanceof BerthError ? `${reason.code}: ${reason.message}` : typeof reason === 'string' ? reason : 'internal error (see the image service log)';
     this.deps.log.warn({ image_id: imageId, err: reason instanceof Error ? reason : undefined, reason: describeError(reason) }, 'image import failed');
     try {
       const current = await this.deps.images.require(imageId);
@@ -205,5 +233,4 @@ export class Importer {
       if (!hasCode(err, 'IMAGE_NOT_FOUND') && !hasCode(err, 'IMAGE_INVALID_STATE')) throw err;
     }
   }
-
 }

@@ -48,7 +48,12 @@ export class LayerScanner {
   private readonly inflated: Promise<void>;
 
   /** `compressedSize`: for a tar converted from another compression, the size the ratio is taken against. */
-  constructor(private readonly digest: string, compression: Compression, private readonly limits: ScanLimits, private readonly compressedSize?: number) {
+  constructor(
+    private readonly digest: string,
+    compression: Compression,
+    private readonly limits: ScanLimits,
+    private readonly compressedSize?: number,
+  ) {
     if (compression !== 'gzip') {
       this.gunzip = null;
       this.inflated = Promise.resolve();
@@ -111,7 +116,9 @@ export class LayerScanner {
     const err = this.failure;
     if (!err) return;
     if (err instanceof BerthError) throw err;
-    throw imageError('LAYER_INVALID', `layer ${this.digest} is not a valid ${this.gunzip ? 'gzip-compressed ' : ''}tar: ${err.message}`, { digest: this.digest });
+    throw imageError('LAYER_INVALID', `layer ${this.digest} is not a valid ${this.gunzip ? 'gzip-compressed ' : ''}tar: ${err.message}`, {
+      digest: this.digest,
+    });
   }
 
   /** Walks the next uncompressed bytes; a refusal is kept as the failure, not thrown. */
@@ -131,7 +138,11 @@ export class LayerScanner {
     const overRatio = this.uncompressed > RATIO_FLOOR && this.uncompressed > maxRatio * Math.max(compressed, 1);
     if (this.uncompressed > maxUncompressedBytes || overRatio) {
       const why = overRatio ? `more than ${maxRatio} times its compressed size` : `more than ${maxUncompressedBytes} bytes`;
-      throw imageError('BLOB_TOO_LARGE', `layer ${this.digest} unpacks to ${why} (a decompression bomb?)`, { digest: this.digest, limit: maxUncompressedBytes, ratio: maxRatio });
+      throw imageError('BLOB_TOO_LARGE', `layer ${this.digest} unpacks to ${why} (a decompression bomb?)`, {
+        digest: this.digest,
+        limit: maxUncompressedBytes,
+        ratio: maxRatio,
+      });
     }
   }
 

@@ -18,13 +18,24 @@ export function checkDeclaredSize(resolved: ResolvedImage, opts: DeclaredLimits)
   const maxLayers = opts.maxLayers ?? DEFAULT_LIMITS.maxLayers;
   const maxImage = opts.maxImageBytes ?? DEFAULT_LIMITS.maxImageBytes;
   if (resolved.layers.length > maxLayers) {
-    throw imageError('MANIFEST_TOO_LARGE', `image ${resolved.digest} has ${resolved.layers.length} layers; at most ${maxLayers} are accepted ([registry] max_layers)`, { layers: resolved.layers.length, limit: maxLayers });
+    throw imageError(
+      'MANIFEST_TOO_LARGE',
+      `image ${resolved.digest} has ${resolved.layers.length} layers; at most ${maxLayers} are accepted ([registry] max_layers)`,
+      { layers: resolved.layers.length, limit: maxLayers },
+    );
   }
   for (const d of [resolved.config, ...resolved.layers]) {
-    if (d.size > opts.maxBlobBytes) throw imageError('BLOB_TOO_LARGE', `blob ${d.digest} declares ${d.size} bytes, over the ${opts.maxBlobBytes} byte limit`, { digest: d.digest, limit: opts.maxBlobBytes });
+    if (d.size > opts.maxBlobBytes)
+      throw imageError('BLOB_TOO_LARGE', `blob ${d.digest} declares ${d.size} bytes, over the ${opts.maxBlobBytes} byte limit`, {
+        digest: d.digest,
+        limit: opts.maxBlobBytes,
+      });
   }
   const total = [resolved.config, ...resolved.layers].reduce((sum, d) => sum + d.size, 0);
   if (total > maxImage) {
-    throw imageError('MANIFEST_TOO_LARGE', `image ${resolved.digest} declares ${total} bytes; at most ${maxImage} are accepted ([registry] max_image_bytes)`, { size: total, limit: maxImage });
+    throw imageError('MANIFEST_TOO_LARGE', `image ${resolved.digest} declares ${total} bytes; at most ${maxImage} are accepted ([registry] max_image_bytes)`, {
+      size: total,
+      limit: maxImage,
+    });
   }
 }

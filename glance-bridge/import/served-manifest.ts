@@ -7,7 +7,11 @@ import { TAR_LAYER } from './zstd.js';
 /** Docker's own name for an uncompressed layer, for schema 2 manifests. */
 const DOCKER_TAR_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
 
-export interface ServedManifest { bytes: Buffer; digest: string; mediaType: string }
+export interface ServedManifest {
+  bytes: Buffer;
+  digest: string;
+  mediaType: string;
+}
 
 /**
  * The manifest hosts pull from the store's registry endpoint. It must name the blobs the store

@@ -30,7 +30,12 @@
 
 export type TarEntryType = 'file' | 'contiguous-file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo' | 'pax-global';
 
-export interface TarEntry { name: string; linkname: string; type: TarEntryType; size: number }
+export interface TarEntry {
+  name: string;
+  linkname: string;
+  type: TarEntryType;
+  size: number;
+}
 
 /** A tar stream that is not one, or that ended early. */
 export class TarFormatError extends Error {}
@@ -38,14 +43,25 @@ export class TarFormatError extends Error {}
 const BLOCK = 512;
 const MAX_SPECIAL = 1024 * 1024;
 const TYPES: Record<string, TarEntryType> = {
-  '0': 'file', '\0': 'file', '7': 'contiguous-file', '1': 'link', '2': 'symlink',
-  '3': 'character-device', '4': 'block-device', '5': 'directory', '6': 'fifo',
+  '0': 'file',
+  '\0': 'file',
+  '7': 'contiguous-file',
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'character-device',
+  '4': 'block-device',
+  '5': 'directory',
+  '6': 'fifo',
 };
 const HEADER_ONLY = new Set<TarEntryType>(['link', 'symlink', 'character-device', 'block-device', 'directory', 'fifo']);
 const META = new Set(['x', 'g', 'L', 'K']);
 
 /** What the extended headers before an entry say of it: the last PAX header's records, GNU long names. */
-interface Pending { pax: Map<string, string> | null; longName?: string; longLink?: string }
+interface Pending {
+  pax: Map<string, string> | null;
+  longName?: string;
+  longLink?: string;
+}
 
 type State =
   | { kind: 'header' }
@@ -138,7 +154,13 @@ export class TarWalker {
     checkChecksum(b);
     const typeflag = String.fromCharCode(b[156]!);
     // Go refuses a header whose numeric fields do not parse, even those nobody here needs.
-    for (const [from, to, what] of [[100, 108, 'mode'], [108, 116, 'uid'], [116, 124, 'gid'], [136, 148, 'mtime']] as const) parseNumber(b.subarray(from, to), what);
+    for (const [from, to, what] of [
+      [100, 108, 'mode'],
+      [108, 116, 'uid'],
+      [116, 124, 'gid'],
+      [136, 148, 'mtime'],
+    ] as const)
+      parseNumber(b.subarray(from, to), what);
     let size = parseNumber(b.subarray(124, 136), 'size');
     if (size < 0) throw new TarFormatError('a negative size');
     if (META.has(typeflag)) {

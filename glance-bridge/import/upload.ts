@@ -41,7 +41,12 @@ export class ImageUploader {
    * received so far before each chunk is stored (the owner's quota reservation grows there); a
    * rejection fails the upload.
    */
-  async upload(id: string, source: Readable, declaredLength: number | null, opts: { maxBytes?: number; cover?: (total: number) => Promise<void> } = {}): Promise<ImageRecord> {
+  async upload(
+    id: string,
+    source: Readable,
+    declaredLength: number | null,
+    opts: { maxBytes?: number; cover?: (total: number) => Promise<void> } = {},
+  ): Promise<ImageRecord> {
     const { maxBytes } = opts;
     const image = await this.deps.images.require(id);
     if (image.status !== 'queued') {
@@ -64,7 +69,11 @@ export class ImageUploader {
       const current = await this.deps.images.require(id);
       const properties = stored.dockerImageId ? { ...current.properties, docker_image_id: stored.dockerImageId } : current.properties;
       return await this.deps.images.transition(id, 'active', {
-        size: stored.size, checksum: stored.md5, os_hash_algo: 'sha512', os_hash_value: stored.sha512, properties,
+        size: stored.size,
+        checksum: stored.md5,
+        os_hash_algo: 'sha512',
+        os_hash_value: stored.sha512,
+        properties,
       });
     } catch (err) {
       source.destroy();
@@ -91,7 +100,9 @@ export class ImageUploader {
           sha512.update(chunk);
           return inspector?.write(chunk);
         },
-        beforePublish: (digest) => { this.publishing.add(digest); },
+        beforePublish: (digest) => {
+          this.publishing.add(digest);
+        },
       });
       // Checked before the blob is recorded: a bad archive never becomes the image's data.
       const dockerImageId = inspector ? await inspector.finish() : null;

@@ -15,7 +15,12 @@ export const ZSTD_COMMAND = 'zstd';
  * digest is the layer's diff_id. zstd's default decompression memory limit (128 MiB window)
  * bounds its memory; `maxBytes` bounds the output.
  */
-export async function decompressZstdBlob(blobs: BlobStore, digest: string, maxBytes: number, opts: { command?: string; scan?: ScanLimits } = {}): Promise<PutResult> {
+export async function decompressZstdBlob(
+  blobs: BlobStore,
+  digest: string,
+  maxBytes: number,
+  opts: { command?: string; scan?: ScanLimits } = {},
+): Promise<PutResult> {
   const compressedSize = await blobs.size(digest);
   const scanner = opts.scan ? new LayerScanner(digest, 'none', opts.scan, compressedSize ?? undefined) : null;
   try {
@@ -30,17 +35,28 @@ async function convert(blobs: BlobStore, digest: string, maxBytes: number, comma
   const source = await blobs.open(digest);
   const child = spawn(command, ['-d', '-c', '-q', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-2000); });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr = (stderr + c).slice(-2000);
+  });
   const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT'
-      ? imageError('MANIFEST_UNSUPPORTED', `layer ${digest} is zstd-compressed and the zstd command is not installed to convert it for dockerd`, { digest })
-      : err));
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'ENOENT'
+          ? imageError('MANIFEST_UNSUPPORTED', `layer ${digest} is zstd-compressed and the zstd command is not installed to convert it for dockerd`, { digest })
+          : err,
+      ),
+    );
     child.once('close', (code) => resolve(code));
   });
-  child.stdin.on('error', () => { /* zstd exited early; its status says why */ });
+  child.stdin.on('error', () => {
+    /* zstd exited early; its status says why */
+  });
   source.pipe(child.stdin);
   try {
-    const [put, code] = await Promise.all([blobs.ingest(child.stdout, { maxBytes, ...(scanner ? { observe: (c: Buffer) => scanner.write(c), verify: () => scanner.finish() } : {}) }), exited]);
+    const [put, code] = await Promise.all([
+      blobs.ingest(child.stdout, { maxBytes, ...(scanner ? { observe: (c: Buffer) => scanner.write(c), verify: () => scanner.finish() } : {}) }),
+      exited,
+    ]);
     if (code !== 0) {
       if (put.created) await blobs.remove(put.digest);
       throw imageError('LAYER_INVALID', `layer ${digest} is not valid zstd: ${stderr.trim() || `zstd exited ${code}`}`, { digest });

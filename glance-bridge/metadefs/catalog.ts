@@ -7,8 +7,17 @@ import { join } from 'node:path';
  * ships in /etc/glance/metadefs, which `glance-manage db_load_metadefs` loads. The catalog is
  * read once at start-up and served read-only.
  */
-export interface ResourceTypeAssociation { name: string; prefix?: string; properties_target?: string }
-export interface MetadefObject { name: string; description?: string; required?: string[]; properties: Record<string, Record<string, unknown>> }
+export interface ResourceTypeAssociation {
+  name: string;
+  prefix?: string;
+  properties_target?: string;
+}
+export interface MetadefObject {
+  name: string;
+  description?: string;
+  required?: string[];
+  properties: Record<string, Record<string, unknown>>;
+}
 export interface MetadefNamespace {
   namespace: string;
   display_name?: string;
@@ -31,7 +40,10 @@ export class MetadefCatalog {
   private readonly byName: Map<string, MetadefNamespace>;
 
   /** `loadedAt`: the created_at and updated_at of everything, as Glance stamps a load. */
-  constructor(namespaces: MetadefNamespace[] = [], readonly loadedAt = new Date()) {
+  constructor(
+    namespaces: MetadefNamespace[] = [],
+    readonly loadedAt = new Date(),
+  ) {
     this.byName = new Map(namespaces.map((n) => [n.namespace, n]));
   }
 
@@ -42,7 +54,9 @@ export class MetadefCatalog {
   static loadDir(dir: string, owner: string): MetadefCatalog {
     let names: string[];
     try {
-      names = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+      names = readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort();
     } catch (err) {
       throw new MetadefFileError(`[image_store] metadefs_path ${dir}: cannot read the folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
@@ -62,11 +76,17 @@ export class MetadefCatalog {
     return new MetadefCatalog(namespaces);
   }
 
-  get size(): number { return this.byName.size; }
+  get size(): number {
+    return this.byName.size;
+  }
 
-  namespaces(): MetadefNamespace[] { return [...this.byName.values()]; }
+  namespaces(): MetadefNamespace[] {
+    return [...this.byName.values()];
+  }
 
-  get(namespace: string): MetadefNamespace | undefined { return this.byName.get(namespace); }
+  get(namespace: string): MetadefNamespace | undefined {
+    return this.byName.get(namespace);
+  }
 
   /** The resource types some namespace is associated with, each once. */
   resourceTypes(): string[] {
@@ -78,7 +98,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /** One file's namespace, checked as Glance's schema checks it (the fields Glance stores). */
 export function parseNamespace(raw: unknown, owner: string, file: string): MetadefNamespace {
-  const fail = (what: string): never => { throw new MetadefFileError(`${file}: ${what}`); };
+  const fail = (what: string): never => {
+    throw new MetadefFileError(`${file}: ${what}`);
+  };
   if (!isObject(raw)) return fail('not a JSON object');
   const text = (key: string, max: number): string | undefined => {
     const v = raw[key];
@@ -94,7 +116,8 @@ export function parseNamespace(raw: unknown, owner: string, file: string): Metad
   const properties = schemaMap(raw.properties, 'properties', fail);
   const objects = list(raw.objects, 'objects', fail).map((o, i) => {
     if (!isObject(o) || typeof o.name !== 'string' || o.name === '') return fail(`objects[${i}] needs a name`);
-    if (o.required !== undefined && !(Array.isArray(o.required) && o.required.every((r) => typeof r === 'string'))) fail(`objects[${i}].required must be a list of property names`);
+    if (o.required !== undefined && !(Array.isArray(o.required) && o.required.every((r) => typeof r === 'string')))
+      fail(`objects[${i}].required must be a list of property names`);
     return {
       name: o.name,
       ...(typeof o.description === 'string' ? { description: o.description } : {}),
@@ -102,18 +125,32 @@ export function parseNamespace(raw: unknown, owner: string, file: string): Metad
       properties: schemaMap(o.properties, `objects[${i}].properties`, fail),
     };
   });
-  const tags = list(raw.tags, 'tags', fail).map((t, i) => (isObject(t) && typeof t.name === 'string' && t.name !== '' ? t.name : fail(`tags[${i}] needs a name`)));
+  const tags = list(raw.tags, 'tags', fail).map((t, i) =>
+    isObject(t) && typeof t.name === 'string' && t.name !== '' ? t.name : fail(`tags[${i}] needs a name`),
+  );
   const associations = list(raw.resource_type_associations, 'resource_type_associations', fail).map((a, i) => {
     if (!isObject(a) || typeof a.name !== 'string' || a.name === '') return fail(`resource_type_associations[${i}] needs a name`);
-    for (const k of ['prefix', 'properties_target'] as const) if (a[k] !== undefined && typeof a[k] !== 'string') fail(`resource_type_associations[${i}].${k} must be a string`);
-    return { name: a.name, ...(typeof a.prefix === 'string' ? { prefix: a.prefix } : {}), ...(typeof a.properties_target === 'string' ? { properties_target: a.properties_target } : {}) };
+    for (const k of ['prefix', 'properties_target'] as const)
+      if (a[k] !== undefined && typeof a[k] !== 'string') fail(`resource_type_associations[${i}].${k} must be a string`);
+    return {
+      name: a.name,
+      ...(typeof a.prefix === 'string' ? { prefix: a.prefix } : {}),
+      ...(typeof a.properties_target === 'string' ? { properties_target: a.properties_target } : {}),
+    };
   });
   const display = text('display_name', 80);
   const description = text('description', 500);
   return {
-    namespace, visibility: visibility as 'public' | 'private', protected: raw.protected === true, owner: text('owner', 255) ?? owner,
-    ...(display !== undefined ? { display_name: display } : {}), ...(description !== undefined ? { description } : {}),
-    resource_type_associations: associations, properties, objects, tags,
+    namespace,
+    visibility: visibility as 'public' | 'private',
+    protected: raw.protected === true,
+    owner: text('owner', 255) ?? owner,
+    ...(display !== undefined ? { display_name: display } : {}),
+    ...(description !== undefined ? { description } : {}),
+    resource_type_associations: associations,
+    properties,
+    objects,
+    tags,
   };
 }
 

@@ -11,14 +11,20 @@ import type { ImageRecord } from '../store/types.js';
  * (or the older `X-Tenant-Id`), else the default project; `X-Roles` containing `admin` makes an
  * admin. With Keystone, the auth middleware (auth.ts) has set the caller from the token already.
  */
-export interface Caller { project: string; admin: boolean }
+export interface Caller {
+  project: string;
+  admin: boolean;
+}
 
 export function callerOf(ctx: Koa.Context, defaultProject: string): Caller {
   const authenticated = ctx.state.caller as Caller | undefined;
   if (authenticated) return authenticated;
   const project = (ctx.get('x-project-id') || ctx.get('x-tenant-id')).trim() || defaultProject;
   if (project.length > 255) throw invalidInput('X-Project-Id has at most 255 characters', { field: 'X-Project-Id' });
-  const roles = ctx.get('x-roles').split(',').map((r) => r.trim().toLowerCase());
+  const roles = ctx
+    .get('x-roles')
+    .split(',')
+    .map((r) => r.trim().toLowerCase());
   return { project, admin: roles.includes('admin') };
 }
 
@@ -42,7 +48,12 @@ export type MemberStatusFilter = MemberStatus | 'all';
  * membership has `memberStatus` (default accepted); community images of other projects only
  * when asked for (`visibility=community` or `all`), though they stay readable by id.
  */
-export function listedFor(caller: Caller, memberships: ReadonlyMap<string, MemberStatus>, filter: VisibilityFilter, memberStatus: MemberStatusFilter = 'accepted'): (image: ImageRecord) => boolean {
+export function listedFor(
+  caller: Caller,
+  memberships: ReadonlyMap<string, MemberStatus>,
+  filter: VisibilityFilter,
+  memberStatus: MemberStatusFilter = 'accepted',
+): (image: ImageRecord) => boolean {
   return (image) => {
     if (image.visibility === 'community') return filter === 'community' || filter === 'all' || (filter === undefined && image.owner === caller.project);
     if (owns(image, caller) || image.visibility === 'public') return true;
@@ -51,7 +62,11 @@ export function listedFor(caller: Caller, memberships: ReadonlyMap<string, Membe
   };
 }
 
-export interface AccessDeps { images: ImageRepository; members: MemberRepository; defaultProject: string }
+export interface AccessDeps {
+  images: ImageRepository;
+  members: MemberRepository;
+  defaultProject: string;
+}
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
@@ -67,7 +82,7 @@ export function imageAccessGuard(deps: AccessDeps) {
     if (!isUuid(id)) return next();
     const image = await deps.images.get(id);
     if (!image) return next();
-    const membership = image.visibility === 'shared' ? (await deps.members.get(id, caller.project))?.status ?? null : null;
+    const membership = image.visibility === 'shared' ? ((await deps.members.get(id, caller.project))?.status ?? null) : null;
     if (!canRead(image, caller, membership)) throw imageError('IMAGE_NOT_FOUND', `no image with id ${id}`, { image_id: id });
     const memberRoute = /\/members(\/|$)/.test(ctx.path);
     if (!READ_METHODS.has(ctx.method) && !memberRoute && !owns(image, caller)) {

@@ -3,10 +3,31 @@ import type { Visibility } from '../store/models.js';
 import type { Caller } from './access.js';
 
 /** Set by the service, never by a caller (Glance answers 403 for these; Berth uses its INVALID_INPUT). */
-export const READ_ONLY = new Set(['status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at',
-  'updated_at', 'self', 'file', 'schema', 'locations', 'direct_url', 'stores', 'deleted', 'deleted_at',
-  'docker_digest', 'docker_index_digest', 'docker_image_id', 'berth_import_error', 'berth_upload_error',
-  'berth_import_bytes_done', 'berth_import_bytes_total']);
+export const READ_ONLY = new Set([
+  'status',
+  'size',
+  'virtual_size',
+  'checksum',
+  'os_hash_algo',
+  'os_hash_value',
+  'created_at',
+  'updated_at',
+  'self',
+  'file',
+  'schema',
+  'locations',
+  'direct_url',
+  'stores',
+  'deleted',
+  'deleted_at',
+  'docker_digest',
+  'docker_index_digest',
+  'docker_image_id',
+  'berth_import_error',
+  'berth_upload_error',
+  'berth_import_bytes_done',
+  'berth_import_bytes_total',
+]);
 
 /**
  * Glance's default image policy, where it differs from "the owner may do anything":

@@ -16,17 +16,38 @@ export const MAX_PROPERTY_LENGTH = 255;
  * a patch that does not add properties passes even on an image already over a lowered quota, as
  * in Glance.
  */
-export function checkPropertyQuota(next: Record<string, string>, before: Record<string, string>, quota = DEFAULT_PROPERTY_QUOTA, tags?: { next: string[]; before: string[] }): void {
+export function checkPropertyQuota(
+  next: Record<string, string>,
+  before: Record<string, string>,
+  quota = DEFAULT_PROPERTY_QUOTA,
+  tags?: { next: string[]; before: string[] },
+): void {
   for (const [key, value] of Object.entries(next)) {
     if (before[key] === value) continue;
-    if (key.length > MAX_PROPERTY_LENGTH) throw invalidInput(`property name ${key.slice(0, 32)}... has ${key.length} characters; at most ${MAX_PROPERTY_LENGTH} are allowed`, { field: key.slice(0, 64), limit: MAX_PROPERTY_LENGTH });
-    if (value.length > MAX_PROPERTY_LENGTH) throw invalidInput(`property ${key} has a value of ${value.length} characters; at most ${MAX_PROPERTY_LENGTH} are allowed`, { field: key, limit: MAX_PROPERTY_LENGTH });
+    if (key.length > MAX_PROPERTY_LENGTH)
+      throw invalidInput(`property name ${key.slice(0, 32)}... has ${key.length} characters; at most ${MAX_PROPERTY_LENGTH} are allowed`, {
+        field: key.slice(0, 64),
+        limit: MAX_PROPERTY_LENGTH,
+      });
+    if (value.length > MAX_PROPERTY_LENGTH)
+      throw invalidInput(`property ${key} has a value of ${value.length} characters; at most ${MAX_PROPERTY_LENGTH} are allowed`, {
+        field: key,
+        limit: MAX_PROPERTY_LENGTH,
+      });
   }
   const attempted = Object.keys(next).length;
   if (attempted > quota && attempted > Object.keys(before).length) {
-    throw imageError('QUOTA_EXCEEDED', `The limit has been exceeded on the number of allowed image properties. Attempted: ${attempted}, Maximum: ${quota}`, { attempted, limit: quota, option: 'image_property_quota' });
+    throw imageError('QUOTA_EXCEEDED', `The limit has been exceeded on the number of allowed image properties. Attempted: ${attempted}, Maximum: ${quota}`, {
+      attempted,
+      limit: quota,
+      option: 'image_property_quota',
+    });
   }
   if (tags && tags.next.length > MAX_TAGS && tags.next.length > tags.before.length) {
-    throw imageError('QUOTA_EXCEEDED', `The limit has been exceeded on the number of allowed image tags. Attempted: ${tags.next.length}, Maximum: ${MAX_TAGS}`, { attempted: tags.next.length, limit: MAX_TAGS });
+    throw imageError(
+      'QUOTA_EXCEEDED',
+      `The limit has been exceeded on the number of allowed image tags. Attempted: ${tags.next.length}, Maximum: ${MAX_TAGS}`,
+      { attempted: tags.next.length, limit: MAX_TAGS },
+    );
   }
 }

@@ -3,14 +3,21 @@ import type { ImageRepository } from '../store/images.js';
 import type { Reservation } from '../store/reservations.js';
 
 /** `[image_store] max_images_per_project` and `max_bytes_per_project`; 0 is no limit. */
-export interface ProjectQuotas { maxImages: number; maxBytes: number }
+export interface ProjectQuotas {
+  maxImages: number;
+  maxBytes: number;
+}
 
 /** Refuses a new image for `owner` at its count quota, in the words of Glance's unified limits. */
 export async function checkImageCount(images: ImageRepository, owner: string, quotas: ProjectQuotas | undefined): Promise<void> {
   if (!quotas?.maxImages) return;
   const { count } = await images.usage(owner);
   if (count >= quotas.maxImages) {
-    throw imageError('QUOTA_EXCEEDED', `Resource image_count_total is over limit of ${quotas.maxImages} due to current usage ${count} and delta 1`, { project: owner, limit: quotas.maxImages, usage: count });
+    throw imageError('QUOTA_EXCEEDED', `Resource image_count_total is over limit of ${quotas.maxImages} due to current usage ${count} and delta 1`, {
+      project: owner,
+      limit: quotas.maxImages,
+      usage: count,
+    });
   }
 }
 
@@ -36,7 +43,11 @@ export async function remainingBytes(images: ImageRepository, owner: string, quo
 /** Glance's wording for an upload over the storage quota (glance/quota/__init__.py). */
 export function storageQuotaExceeded(owner: string, size: number | null, remaining: number) {
   const what = size === null ? 'The size of the data' : `The size of the data ${size}`;
-  return imageError('QUOTA_EXCEEDED', `Denying attempt to upload image because it exceeds the quota: ${what} will exceed the limit. ${remaining} bytes remaining.`, { project: owner, remaining });
+  return imageError(
+    'QUOTA_EXCEEDED',
+    `Denying attempt to upload image because it exceeds the quota: ${what} will exceed the limit. ${remaining} bytes remaining.`,
+    { project: owner, remaining },
+  );
 }
 
 /** Bytes held for one running upload or import; `release` once its size is recorded or it failed. */
@@ -56,7 +67,13 @@ export const RESERVATION_STEP = 64 * 1024 * 1024;
  * reservation are one step, so concurrent uploads or imports that each fit cannot together pass
  * the quota. `size` names the declared size in the refusal (null: unknown).
  */
-export async function reserveBytes(images: ImageRepository, owner: string, quotas: ProjectQuotas | undefined, bytes: number, size: number | null = bytes): Promise<HeldBytes> {
+export async function reserveBytes(
+  images: ImageRepository,
+  owner: string,
+  quotas: ProjectQuotas | undefined,
+  bytes: number,
+  size: number | null = bytes,
+): Promise<HeldBytes> {
   const limit = quotas?.maxBytes;
   if (!limit) return UNLIMITED;
   const granted = await images.reservations.reserve(owner, bytes, limit);

@@ -36,6 +36,10 @@ export async function startRegistryEndpoint(config: Config, deps: RegistryEndpoi
     url,
     address: new URL(url).host,
     stats,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -45,7 +45,7 @@ export class RegistryNames {
   /** The image `reference` (a tag or a served manifest digest) names among `candidates`. */
   pick(name: string, candidates: ImageRecord[], reference: string): ImageRecord | null {
     if (isDigest(reference)) return candidates.find((i) => i.properties[MANIFEST_DIGEST_PROPERTY] === reference) ?? null;
-    if (BY_ID.test(name)) return reference === 'latest' ? candidates[0] ?? null : null;
+    if (BY_ID.test(name)) return reference === 'latest' ? (candidates[0] ?? null) : null;
     return candidates.find((i) => importedAs(i)?.tag === reference) ?? null;
   }
 }

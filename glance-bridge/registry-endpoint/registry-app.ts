@@ -12,7 +12,11 @@ import { RegistryNames } from './names.js';
 import { readableBy, registryCaller } from './registry-auth.js';
 
 /** Counts of what the endpoint served (GETs only; HEADs move no data). */
-export interface RegistryEndpointStats { manifestsServed: number; blobsServed: number; blobBytesServed: number }
+export interface RegistryEndpointStats {
+  manifestsServed: number;
+  blobsServed: number;
+  blobBytesServed: number;
+}
 
 export interface RegistryEndpointDeps {
   images: ImageRepository;
@@ -26,7 +30,14 @@ type RegistryCode = 'NAME_UNKNOWN' | 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'UNSU
 
 /** An error in the distribution spec's body shape, which docker prints to the user. */
 class RegistryError extends Error {
-  constructor(readonly status: number, readonly code: RegistryCode, message: string, readonly detail: Record<string, unknown> = {}) { super(message); }
+  constructor(
+    readonly status: number,
+    readonly code: RegistryCode,
+    message: string,
+    readonly detail: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
 }
 
 // Repository name components of the distribution spec, joined by slashes.
@@ -79,7 +90,7 @@ export function createRegistryApp(deps: RegistryEndpointDeps): { app: Koa; stats
 
   const serveBlob = async (ctx: Koa.Context, name: string, digest: string): Promise<void> => {
     const images = await findImages(ctx, name);
-    const size = isDigest(digest) && await belongsTo(images, digest) ? await deps.blobs.size(digest) : null;
+    const size = isDigest(digest) && (await belongsTo(images, digest)) ? await deps.blobs.size(digest) : null;
     if (size === null) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${digest} is not in repository ${name}`, { digest });
     ctx.set('docker-content-digest', digest);
     ctx.set('accept-ranges', 'bytes');
@@ -106,12 +117,19 @@ export function createRegistryApp(deps: RegistryEndpointDeps): { app: Koa; stats
     try {
       await next();
     } catch (err) {
-      const known = err instanceof RegistryError ? err
-        : err instanceof BerthError && err.status === 401 ? new RegistryError(401, 'UNAUTHORIZED', err.message)
-          : err instanceof BerthError && err.retryable ? new RegistryError(err.status, 'UNKNOWN', err.message) : null;
+      const known =
+        err instanceof RegistryError
+          ? err
+          : err instanceof BerthError && err.status === 401
+            ? new RegistryError(401, 'UNAUTHORIZED', err.message)
+            : err instanceof BerthError && err.retryable
+              ? new RegistryError(err.status, 'UNKNOWN', err.message)
+              : null;
       if (!known) deps.log.error({ err, path: ctx.path }, 'registry endpoint failed');
       ctx.status = known?.status ?? 500;
-      ctx.body = { errors: [{ code: known?.code ?? 'UNKNOWN', message: known?.message ?? 'internal error (see the image service log)', detail: known?.detail ?? {} }] };
+      ctx.body = {
+        errors: [{ code: known?.code ?? 'UNKNOWN', message: known?.message ?? 'internal error (see the image service log)', detail: known?.detail ?? {} }],
+      };
     }
   });
 

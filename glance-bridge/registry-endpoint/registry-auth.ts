@@ -54,9 +54,8 @@ export async function readableBy(caller: Caller | null, found: ImageRecord[], me
       if (image.visibility === 'public' || (byId && image.visibility === 'community')) out.push(image);
       continue;
     }
-    const membership = image.visibility === 'shared' ? (await members.get(image.id, caller.project))?.status ?? null : null;
-    const allowed = byId ? canRead(image, caller, membership)
-      : listedFor(caller, new Map(membership ? [[image.id, membership]] : []), undefined)(image);
+    const membership = image.visibility === 'shared' ? ((await members.get(image.id, caller.project))?.status ?? null) : null;
+    const allowed = byId ? canRead(image, caller, membership) : listedFor(caller, new Map(membership ? [[image.id, membership]] : []), undefined)(image);
     if (allowed) out.push(image);
   }
   return out;

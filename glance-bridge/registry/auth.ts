@@ -3,7 +3,10 @@ import type { Credentials } from '../../common/registry-credentials.js';
 import { imageError } from '../errors.js';
 import { describeRegistryError, getFollowingRedirects, type SendOptions } from './transport.js';
 
-export interface Challenge { scheme: string; params: Record<string, string> }
+export interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
 
 /**
  * Parses a WWW-Authenticate header (RFC 7235): `Bearer realm="…",service="…",scope="…"`.
@@ -18,7 +21,7 @@ export function parseChallenge(header: string): Challenge | null {
   const rest = m[2] ?? '';
   let p: RegExpExecArray | null;
   while (re.lastIndex < rest.length && (p = re.exec(rest))) {
-    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3] ?? '';
+    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? '');
   }
   return { scheme: m[1]!.toLowerCase(), params };
 }
@@ -72,7 +75,12 @@ export async function authorizationFor(challenge: Challenge, scope: string, ctx:
   const { creds } = ctx;
   const registry = ctx.registry.host;
   if (challenge.scheme === 'basic') {
-    if (!creds) throw imageError('REGISTRY_AUTH_FAILED', `registry ${registry} requires a user name and password, and none is configured for it ([registry] credentials_file)`, { registry });
+    if (!creds)
+      throw imageError(
+        'REGISTRY_AUTH_FAILED',
+        `registry ${registry} requires a user name and password, and none is configured for it ([registry] credentials_file)`,
+        { registry },
+      );
     return basicAuthorization(creds);
   }
   if (challenge.scheme !== 'bearer') throw imageError('REGISTRY_AUTH_FAILED', `unsupported registry auth scheme ${challenge.scheme}`);
@@ -86,7 +94,11 @@ export async function authorizationFor(challenge: Challenge, scope: string, ctx:
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw imageError('REGISTRY_AUTH_FAILED', `token realm ${url.protocol} is not HTTP`);
   // A token fetched over plain HTTP can be read on the way; only a plain-HTTP registry may ask for that.
   if (url.protocol === 'http:' && !(ctx.insecure && ctx.registry.protocol === 'http:')) {
-    throw imageError('REGISTRY_DESTINATION_REFUSED', `registry ${registry} named a token realm over plain HTTP (${url.host}); only a registry in [registry] insecure_hosts may`, { registry, realm: url.origin });
+    throw imageError(
+      'REGISTRY_DESTINATION_REFUSED',
+      `registry ${registry} named a token realm over plain HTTP (${url.host}); only a registry in [registry] insecure_hosts may`,
+      { registry, realm: url.origin },
+    );
   }
   if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
   url.searchParams.set('scope', challenge.params.scope ?? scope);
@@ -98,7 +110,11 @@ export async function authorizationFor(challenge: Challenge, scope: string, ctx:
   // What a token service on another host says is not repeated: it may be anything the tenant pointed us at.
   const disclose = url.hostname.toLowerCase() === ctx.registry.hostname.toLowerCase() && res.url.origin === url.origin;
   if (res.status === 401 || res.status === 403) {
-    throw imageError('REGISTRY_AUTH_FAILED', `token service ${url.host} refused ${withCreds ? 'the configured credentials' : 'anonymous access'}: ${await describeRegistryError(res, disclose)}`, { realm: url.origin });
+    throw imageError(
+      'REGISTRY_AUTH_FAILED',
+      `token service ${url.host} refused ${withCreds ? 'the configured credentials' : 'anonymous access'}: ${await describeRegistryError(res, disclose)}`,
+      { realm: url.origin },
+    );
   }
   if (res.status !== 200) {
     res.body.destroy();

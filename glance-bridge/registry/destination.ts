@@ -30,7 +30,10 @@ export class DestinationGuard {
    */
   private readonly agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 
-  constructor(allowedInternal: readonly string[] = [], private readonly resolver: Resolver = systemResolver) {
+  constructor(
+    allowedInternal: readonly string[] = [],
+    private readonly resolver: Resolver = systemResolver,
+  ) {
     this.allowlist = new AddressAllowlist(allowedInternal);
   }
 
@@ -38,7 +41,11 @@ export class DestinationGuard {
   check(url: URL, address: string): void {
     if (this.allowlist.allows(url.hostname, defaultPort(url), address)) return;
     // The address is not named: a tenant must not learn what internal names resolve to.
-    throw imageError('REGISTRY_DESTINATION_REFUSED', `${url.host} is an internal address; the image service does not connect there (an operator can allow it in [registry] allowed_internal)`, { host: url.host });
+    throw imageError(
+      'REGISTRY_DESTINATION_REFUSED',
+      `${url.host} is an internal address; the image service does not connect there (an operator can allow it in [registry] allowed_internal)`,
+      { host: url.host },
+    );
   }
 
   /**
@@ -57,15 +64,17 @@ export class DestinationGuard {
   /** A `lookup` for http.request that resolves `url`'s host and refuses it if any address is refused. */
   lookupFor(url: URL): LookupFunction {
     return (hostname, options, callback) => {
-      this.resolver(hostname).then((found) => {
-        if (found.length === 0) throw Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' });
-        // Every address, not only the first: with several, the socket may try each of them.
-        for (const a of found) this.check(url, a.address);
-        const wanted = options.family === 6 || options.family === 4 ? found.filter((a) => a.family === options.family) : found;
-        const usable = wanted.length ? wanted : found;
-        if (options.all) callback(null, usable);
-        else callback(null, usable[0]!.address, usable[0]!.family);
-      }).catch((err: NodeJS.ErrnoException) => callback(err, '', 0));
+      this.resolver(hostname)
+        .then((found) => {
+          if (found.length === 0) throw Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' });
+          // Every address, not only the first: with several, the socket may try each of them.
+          for (const a of found) this.check(url, a.address);
+          const wanted = options.family === 6 || options.family === 4 ? found.filter((a) => a.family === options.family) : found;
+          const usable = wanted.length ? wanted : found;
+          if (options.all) callback(null, usable);
+          else callback(null, usable[0]!.address, usable[0]!.family);
+        })
+        .catch((err: NodeJS.ErrnoException) => callback(err, '', 0));
     };
   }
 }

@@ -66,14 +66,21 @@ export class HttpRegistryClient implements RegistryClient {
       const answer = await getFollowingRedirects(new URL('/v2/', this.baseUrl(registry)), this.send);
       if (answer.status === 429 || answer.status >= 500) {
         answer.body.resume();
-        throw imageError('REGISTRY_ERROR', `${registry} answered GET /v2/ with HTTP ${answer.status}`, { registry, status: answer.status, ...retryAfterOf(answer) });
+        throw imageError('REGISTRY_ERROR', `${registry} answered GET /v2/ with HTTP ${answer.status}`, {
+          registry,
+          status: answer.status,
+          ...retryAfterOf(answer),
+        });
       }
       return answer;
     });
     res.body.resume();
     const speaksV2 = res.status === 200 || (res.status === 401 && res.headers['www-authenticate'] !== undefined);
     if (!speaksV2) {
-      throw imageError('REGISTRY_UNREACHABLE', `${registry} does not answer as a Registry v2 endpoint (GET /v2/ gave HTTP ${res.status})`, { registry, status: res.status });
+      throw imageError('REGISTRY_UNREACHABLE', `${registry} does not answer as a Registry v2 endpoint (GET /v2/ gave HTTP ${res.status})`, {
+        registry,
+        status: res.status,
+      });
     }
   }
 
@@ -85,11 +92,24 @@ export class HttpRegistryClient implements RegistryClient {
     const path = `/v2/${repo.repository}/manifests/${reference}`;
     const res = await this.get(repo, path, { accept: MANIFEST_ACCEPT.join(', ') }, 'MANIFEST_NOT_FOUND');
     const declared = Number(res.headers['content-length'] ?? '0');
-    const tooLarge = () => imageError('MANIFEST_TOO_LARGE', `manifest ${reference} of ${repo.repository} is over ${this.opts.maxManifestBytes} bytes`, { limit: this.opts.maxManifestBytes });
-    if (declared > this.opts.maxManifestBytes) { res.body.destroy(); throw tooLarge(); }
+    const tooLarge = () =>
+      imageError('MANIFEST_TOO_LARGE', `manifest ${reference} of ${repo.repository} is over ${this.opts.maxManifestBytes} bytes`, {
+        limit: this.opts.maxManifestBytes,
+      });
+    if (declared > this.opts.maxManifestBytes) {
+      res.body.destroy();
+      throw tooLarge();
+    }
     const bytes = await readBody(res.body, this.opts.maxManifestBytes).catch((err: unknown) => {
       if (err instanceof BerthError && err.code === 'RESPONSE_TOO_LARGE') throw tooLarge();
-      throw err instanceof BerthError ? err : imageError('REGISTRY_UNREACHABLE', `${repo.registry} broke off sending manifest ${reference}: ${(err as Error).message}`, { registry: repo.registry }, err);
+      throw err instanceof BerthError
+        ? err
+        : imageError(
+            'REGISTRY_UNREACHABLE',
+            `${repo.registry} broke off sending manifest ${reference}: ${(err as Error).message}`,
+            { registry: repo.registry },
+            err,
+          );
     });
     const digestHeader = res.headers['docker-content-digest'];
     return {
@@ -105,7 +125,10 @@ export class HttpRegistryClient implements RegistryClient {
     const length = res.headers['content-length'] === undefined ? null : Number(res.headers['content-length']);
     if (length !== null && length > this.opts.maxBlobBytes) {
       res.body.destroy();
-      throw imageError('BLOB_TOO_LARGE', `blob ${digest} is ${length} bytes, over the ${this.opts.maxBlobBytes} byte limit`, { digest, limit: this.opts.maxBlobBytes });
+      throw imageError('BLOB_TOO_LARGE', `blob ${digest} is ${length} bytes, over the ${this.opts.maxBlobBytes} byte limit`, {
+        digest,
+        limit: this.opts.maxBlobBytes,
+      });
     }
     // After a fault, the rest: 206 from where it broke off, or (a registry ignoring Range) the
     // whole blob again, skipped to there. ResumingBody retries a failed reopen itself.
@@ -115,7 +138,11 @@ export class HttpRegistryClient implements RegistryClient {
       const range = String(again.headers['content-range'] ?? '');
       if (Number(/^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(range)?.[1] ?? NaN) !== offset) {
         again.body.destroy();
-        throw imageError('REGISTRY_ERROR', `${repo.registry} answered a request for blob ${digest} from byte ${offset} with Content-Range ${JSON.stringify(range)}`, { registry: repo.registry, digest, offset });
+        throw imageError(
+          'REGISTRY_ERROR',
+          `${repo.registry} answered a request for blob ${digest} from byte ${offset} with Content-Range ${JSON.stringify(range)}`,
+          { registry: repo.registry, digest, offset },
+        );
       }
       return again.body;
     };
@@ -123,7 +150,13 @@ export class HttpRegistryClient implements RegistryClient {
   }
 
   /** A GET that answers the auth challenge once, then maps failures to the bridge's codes. */
-  private async get(repo: RepositoryRef, path: string, headers: Record<string, string>, notFound: ImageErrorCode, ok: number[] = [200]): Promise<RegistryResponse> {
+  private async get(
+    repo: RepositoryRef,
+    path: string,
+    headers: Record<string, string>,
+    notFound: ImageErrorCode,
+    ok: number[] = [200],
+  ): Promise<RegistryResponse> {
     const key = `${repo.registry}/${repo.repository}`;
     const url = new URL(path, this.baseUrl(repo.registry));
     const send = (authorization?: string) => getFollowingRedirects(url, { ...this.send, headers: { ...headers, ...(authorization ? { authorization } : {}) } });
@@ -131,7 +164,8 @@ export class HttpRegistryClient implements RegistryClient {
     if (res.status === 401) {
       res.body.resume();
       const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
-      if (!challenge) throw imageError('REGISTRY_AUTH_FAILED', `${repo.registry} asked for authentication without a usable challenge`, { registry: repo.registry });
+      if (!challenge)
+        throw imageError('REGISTRY_AUTH_FAILED', `${repo.registry} asked for authentication without a usable challenge`, { registry: repo.registry });
       // A failing token service is retried with the request as a whole, by its caller.
       const authorization = await authorizationFor(challenge, `repository:${repo.repository}:pull`, {
         registry: this.baseUrl(repo.registry),

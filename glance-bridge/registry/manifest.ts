@@ -25,8 +25,7 @@ export const LAYER_TYPES: ReadonlySet<string> = new Set([
 const CONFIG_TYPES: ReadonlySet<string> = new Set([MediaType.dockerConfig, MediaType.ociConfig]);
 
 export type ManifestDocument =
-  | { kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[] }
-  | { kind: 'index'; mediaType: string; manifests: Descriptor[] };
+  { kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[] } | { kind: 'index'; mediaType: string; manifests: Descriptor[] };
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 
@@ -38,7 +37,9 @@ function parseJsonObject(bytes: Buffer, contentType: string): Record<string, unk
   const text = bytes.toString('utf8').trimStart();
   // A proxy login page or a web server's error page: say so rather than "Unexpected token <".
   if (/^text\/html\b/i.test(contentType) || text.startsWith('<')) {
-    throw invalid(`registry answered with HTML (content-type ${contentType || 'none'}) instead of a manifest; is this a registry?`, { content_type: contentType });
+    throw invalid(`registry answered with HTML (content-type ${contentType || 'none'}) instead of a manifest; is this a registry?`, {
+      content_type: contentType,
+    });
   }
   let doc: unknown;
   try {
@@ -56,7 +57,9 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
   if (typeof d.mediaType !== 'string' || d.mediaType === '') throw invalid(`${where} has no mediaType`);
   if (typeof d.digest !== 'string') throw invalid(`${where} has no digest`);
   if (!DIGEST_RE.test(d.digest)) {
-    throw imageError('MANIFEST_UNSUPPORTED', `${where} digest ${JSON.stringify(d.digest)} is not sha256; only sha256 content is supported`, { digest: d.digest });
+    throw imageError('MANIFEST_UNSUPPORTED', `${where} digest ${JSON.stringify(d.digest)} is not sha256; only sha256 content is supported`, {
+      digest: d.digest,
+    });
   }
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw invalid(`${where} has no valid size`);
   return d as Descriptor;
@@ -70,13 +73,18 @@ function parseList(value: unknown, where: string): Descriptor[] {
 function parseImage(doc: Record<string, unknown>, mediaType: string): ManifestDocument {
   const config = parseDescriptor(doc.config, 'config');
   if (!CONFIG_TYPES.has(config.mediaType)) {
-    throw imageError('MANIFEST_UNSUPPORTED', `config media type ${config.mediaType} is not a container image (an OCI artifact?)`, { media_type: config.mediaType });
+    throw imageError('MANIFEST_UNSUPPORTED', `config media type ${config.mediaType} is not a container image (an OCI artifact?)`, {
+      media_type: config.mediaType,
+    });
   }
   const layers = parseList(doc.layers, 'layers');
   for (const layer of layers) {
     if (!LAYER_TYPES.has(layer.mediaType)) {
       // Includes foreign/non-distributable layers, which live outside the registry (Windows bases).
-      throw imageError('MANIFEST_UNSUPPORTED', `layer ${layer.digest} has unsupported media type ${layer.mediaType}`, { digest: layer.digest, media_type: layer.mediaType });
+      throw imageError('MANIFEST_UNSUPPORTED', `layer ${layer.digest} has unsupported media type ${layer.mediaType}`, {
+        digest: layer.digest,
+        media_type: layer.mediaType,
+      });
     }
   }
   return { kind: 'image', mediaType, config, layers };
@@ -90,7 +98,11 @@ export function parseManifest(bytes: Buffer, contentType: string): ManifestDocum
   const doc = parseJsonObject(bytes, contentType);
   const declared = typeof doc.mediaType === 'string' ? doc.mediaType : contentType.split(';')[0]!.trim();
   if (doc.schemaVersion === 1 || declared === MediaType.dockerSchema1 || declared === MediaType.dockerSchema1Signed) {
-    throw imageError('MANIFEST_UNSUPPORTED', 'Docker schema 1 manifests are not supported (deprecated since Docker 1.10); push the image again with a current Docker or use its digest-addressed schema 2 copy', { media_type: declared || 'schema1' });
+    throw imageError(
+      'MANIFEST_UNSUPPORTED',
+      'Docker schema 1 manifests are not supported (deprecated since Docker 1.10); push the image again with a current Docker or use its digest-addressed schema 2 copy',
+      { media_type: declared || 'schema1' },
+    );
   }
   if (doc.schemaVersion !== 2) throw invalid(`unknown manifest schemaVersion ${JSON.stringify(doc.schemaVersion)}`);
   if (declared === MediaType.dockerManifestList || declared === MediaType.ociIndex || (Array.isArray(doc.manifests) && !doc.layers)) {
@@ -110,11 +122,17 @@ export function parsePlatform(value: string): Platform {
 
 /** The index entry for `want`; attestation and unknown-platform entries never match. */
 export function selectPlatform(manifests: Descriptor[], want: Platform): Descriptor {
-  const candidates = manifests.filter((m) => m.platform && m.platform.os === want.os && m.platform.architecture === want.architecture
-    && (m.mediaType === MediaType.dockerManifest || m.mediaType === MediaType.ociManifest));
+  const candidates = manifests.filter(
+    (m) =>
+      m.platform &&
+      m.platform.os === want.os &&
+      m.platform.architecture === want.architecture &&
+      (m.mediaType === MediaType.dockerManifest || m.mediaType === MediaType.ociManifest),
+  );
   const exact = want.variant ? candidates.find((m) => m.platform!.variant === want.variant) : candidates[0];
   if (exact) return exact;
-  const available = manifests.filter((m) => m.platform && m.platform.os !== 'unknown')
+  const available = manifests
+    .filter((m) => m.platform && m.platform.os !== 'unknown')
     .map((m) => [m.platform!.os, m.platform!.architecture, m.platform!.variant].filter(Boolean).join('/'));
   const wanted = [want.os, want.architecture, want.variant].filter(Boolean).join('/');
   throw imageError('PLATFORM_NOT_FOUND', `image has no ${wanted} variant (has: ${available.join(', ') || 'none'})`, { platform: wanted, available });

@@ -23,14 +23,22 @@ const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(
  * Fetches `reference` and checks the bytes against `expected` (the digest the caller asked for or
  * an index named) and against the registry's Docker-Content-Digest header when it is sha256.
  */
-async function fetchVerified(client: RegistryClient, ref: ImageReference, reference: string, expected?: string): Promise<{ digest: string; doc: ManifestDocument; bytes: Buffer }> {
+async function fetchVerified(
+  client: RegistryClient,
+  ref: ImageReference,
+  reference: string,
+  expected?: string,
+): Promise<{ digest: string; doc: ManifestDocument; bytes: Buffer }> {
   const fetched = await client.fetchManifest(ref, reference);
   const digest = sha256(fetched.bytes);
   if (expected && digest !== expected) {
     throw imageError('DIGEST_MISMATCH', `manifest ${expected} of ${ref.repository} hashes to ${digest}`, { expected, actual: digest });
   }
   if (fetched.headerDigest?.startsWith('sha256:') && fetched.headerDigest !== digest) {
-    throw imageError('DIGEST_MISMATCH', `registry says manifest ${reference} is ${fetched.headerDigest} but it hashes to ${digest}`, { expected: fetched.headerDigest, actual: digest });
+    throw imageError('DIGEST_MISMATCH', `registry says manifest ${reference} is ${fetched.headerDigest} but it hashes to ${digest}`, {
+      expected: fetched.headerDigest,
+      actual: digest,
+    });
   }
   return { digest, doc: parseManifest(fetched.bytes, fetched.contentType), bytes: fetched.bytes };
 }
@@ -51,5 +59,13 @@ export async function resolveImage(client: RegistryClient, ref: ImageReference, 
   if (inner.doc.kind !== 'image') {
     throw imageError('MANIFEST_UNSUPPORTED', `index entry ${chosen.digest} is itself an index`, { digest: chosen.digest });
   }
-  return { reference: ref, digest: inner.digest, indexDigest: top.digest, mediaType: inner.doc.mediaType, config: inner.doc.config, layers: inner.doc.layers, manifestBytes: inner.bytes };
+  return {
+    reference: ref,
+    digest: inner.digest,
+    indexDigest: top.digest,
+    mediaType: inner.doc.mediaType,
+    config: inner.doc.config,
+    layers: inner.doc.layers,
+    manifestBytes: inner.bytes,
+  };
 }

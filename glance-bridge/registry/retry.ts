@@ -66,7 +66,12 @@ export class ResumingBody extends PassThrough {
   private faults = 0;
   private sinceFault = 0;
 
-  constructor(first: Readable, private readonly reopen: Reopen, private readonly policy: RetryPolicy, private readonly what: string) {
+  constructor(
+    first: Readable,
+    private readonly reopen: Reopen,
+    private readonly policy: RetryPolicy,
+    private readonly what: string,
+  ) {
     super();
     this.attach(first);
   }
@@ -85,7 +90,9 @@ export class ResumingBody extends PassThrough {
       this.sinceFault += chunk.length;
     });
     body.pipe(this, { end: false });
-    body.once('end', () => { if (this.current === body) this.end(); });
+    body.once('end', () => {
+      if (this.current === body) this.end();
+    });
     finished(body, (err) => {
       if (err && this.current === body && !this.destroyed) void this.recover(body, err);
     });
@@ -102,7 +109,16 @@ export class ResumingBody extends PassThrough {
       this.sinceFault = 0;
       this.faults++;
       if (this.faults > this.policy.retries) {
-        this.destroy(last instanceof BerthError ? last : imageError('REGISTRY_UNREACHABLE', `${this.what} broke off after ${this.offset} bytes and ${this.policy.retries} attempts to resume it: ${describe(last)}`, { offset: this.offset }, last));
+        this.destroy(
+          last instanceof BerthError
+            ? last
+            : imageError(
+                'REGISTRY_UNREACHABLE',
+                `${this.what} broke off after ${this.offset} bytes and ${this.policy.retries} attempts to resume it: ${describe(last)}`,
+                { offset: this.offset },
+                last,
+              ),
+        );
         return;
       }
       await (this.policy.sleep ?? sleepFor)(retryDelay(this.policy, this.faults, last));

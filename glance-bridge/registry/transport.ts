@@ -6,7 +6,12 @@ import { BerthError } from '../../common/errors.js';
 import { imageError } from '../errors.js';
 import type { DestinationGuard } from './destination.js';
 
-export interface RegistryResponse { status: number; headers: IncomingHttpHeaders; body: Readable; url: URL }
+export interface RegistryResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Readable;
+  url: URL;
+}
 
 export interface SendOptions {
   headers?: Record<string, string>;
@@ -46,7 +51,11 @@ export async function getFollowingRedirects(start: URL, opts: SendOptions): Prom
     }
     if (next.protocol !== 'http:' && next.protocol !== 'https:') throw imageError('REGISTRY_ERROR', `redirect to unsupported scheme ${next.protocol}`);
     if (next.protocol === 'http:' && (url.protocol !== 'http:' || !opts.insecureHosts.includes(next.host))) {
-      throw imageError('REGISTRY_DESTINATION_REFUSED', `${url.host} redirected to plain HTTP at ${next.host}; only a registry in [registry] insecure_hosts may be reached without TLS, and never after HTTPS`, { url: url.origin, location: next.origin });
+      throw imageError(
+        'REGISTRY_DESTINATION_REFUSED',
+        `${url.host} redirected to plain HTTP at ${next.host}; only a registry in [registry] insecure_hosts may be reached without TLS, and never after HTTPS`,
+        { url: url.origin, location: next.origin },
+      );
     }
     if (next.origin !== url.origin) {
       const { authorization: _dropped, ...rest } = headers;
@@ -61,17 +70,23 @@ function requestOnce(url: URL, headers: Record<string, string>, opts: SendOption
   opts.guard.checkLiteral(url);
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, {
-      method: 'GET',
-      headers,
-      agent: opts.guard.agentFor(url),
-      lookup: opts.guard.lookupFor(url),
-      timeout: opts.timeoutMs,
-    }, (res) => {
-      res.on('error', () => {});
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
-    });
-    req.on('timeout', () => req.destroy(imageError('REGISTRY_UNREACHABLE', `registry ${url.host} did not answer GET ${url.pathname} in time`, { registry: url.host })));
+    const req = mod.request(
+      url,
+      {
+        method: 'GET',
+        headers,
+        agent: opts.guard.agentFor(url),
+        lookup: opts.guard.lookupFor(url),
+        timeout: opts.timeoutMs,
+      },
+      (res) => {
+        res.on('error', () => {});
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(imageError('REGISTRY_UNREACHABLE', `registry ${url.host} did not answer GET ${url.pathname} in time`, { registry: url.host })),
+    );
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof BerthError) return reject(err);
       reject(imageError('REGISTRY_UNREACHABLE', `registry ${url.host} unreachable: ${err.code ?? err.message}`, { registry: url.host }, err));
@@ -98,7 +113,10 @@ export async function describeRegistryError(res: RegistryResponse, disclose = tr
   let size = 0;
   for await (const chunk of res.body) {
     size += (chunk as Buffer).length;
-    if (size > 64 * 1024) { res.body.destroy(); break; }
+    if (size > 64 * 1024) {
+      res.body.destroy();
+      break;
+    }
     chunks.push(chunk as Buffer);
   }
   try {
@@ -109,6 +127,8 @@ export async function describeRegistryError(res: RegistryResponse, disclose = tr
       const clean = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
       return clean.length > MESSAGE_CHARS ? `${clean.slice(0, MESSAGE_CHARS)}…` : clean;
     }
-  } catch { /* not the spec's JSON: the status says enough */ }
+  } catch {
+    /* not the spec's JSON: the status says enough */
+  }
   return `HTTP ${res.status}`;
 }

@@ -39,13 +39,23 @@ export interface IngestOptions {
   verify?: () => Promise<void>;
 }
 
-export interface PutResult { digest: string; size: number; created: boolean }
+export interface PutResult {
+  digest: string;
+  size: number;
+  created: boolean;
+}
 
 /** Counts and hashes what flows through, and stops the flow once it passes the size limit. */
 class DigestingCounter extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
-  constructor(private readonly limit: number, private readonly onBytes?: (n: number) => void, private readonly observe?: IngestOptions['observe']) { super(); }
+  constructor(
+    private readonly limit: number,
+    private readonly onBytes?: (n: number) => void,
+    private readonly observe?: IngestOptions['observe'],
+  ) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
@@ -56,7 +66,11 @@ class DigestingCounter extends Transform {
     this.hash.update(chunk);
     this.onBytes?.(chunk.length);
     const observed = this.observe?.(chunk);
-    if (observed) observed.then(() => done(null, chunk), (err: unknown) => done(err as Error));
+    if (observed)
+      observed.then(
+        () => done(null, chunk),
+        (err: unknown) => done(err as Error),
+      );
     else done(null, chunk);
   }
 }
@@ -89,7 +103,10 @@ class TempFile extends Writable {
   }
 
   override _construct(callback: (err?: Error | null) => void): void {
-    open(this.path, 'wx', 0o600).then((h) => { this.handle = h; callback(); }, callback);
+    open(this.path, 'wx', 0o600).then((h) => {
+      this.handle = h;
+      callback();
+    }, callback);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -100,18 +117,26 @@ class TempFile extends Writable {
   }
 
   override _final(callback: (err?: Error | null) => void): void {
-    this.flushPending().then(async () => {
-      await this.syncing;
-      if (this.syncError) throw this.syncError;
-      await this.handle!.sync();
-    }).then(() => callback(), callback);
+    this.flushPending()
+      .then(async () => {
+        await this.syncing;
+        if (this.syncError) throw this.syncError;
+        await this.handle!.sync();
+      })
+      .then(() => callback(), callback);
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     const handle = this.handle;
     this.handle = null;
-    if (!handle) { callback(err); return; }
-    handle.close().then(() => callback(err), (closeErr: Error) => callback(err ?? closeErr));
+    if (!handle) {
+      callback(err);
+      return;
+    }
+    handle.close().then(
+      () => callback(err),
+      (closeErr: Error) => callback(err ?? closeErr),
+    );
   }
 
   private async flushPending(): Promise<void> {
@@ -130,7 +155,14 @@ class TempFile extends Writable {
     }
     if (this.unsynced >= SYNC_EVERY && !this.syncing && this.handle) {
       this.unsynced = 0;
-      this.syncing = this.handle.datasync().catch((err: Error) => { this.syncError ??= err; }).finally(() => { this.syncing = null; });
+      this.syncing = this.handle
+        .datasync()
+        .catch((err: Error) => {
+          this.syncError ??= err;
+        })
+        .finally(() => {
+          this.syncing = null;
+        });
     }
   }
 }
@@ -140,7 +172,10 @@ export function remainderOf(buffers: Buffer[], written: number): Buffer[] {
   let skip = written;
   const rest: Buffer[] = [];
   for (const b of buffers) {
-    if (skip >= b.length) { skip -= b.length; continue; }
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
     rest.push(skip ? b.subarray(skip) : b);
     skip = 0;
   }
@@ -264,7 +299,11 @@ export class BlobStore {
       await writeTemp(source, counter, tmp);
       const actual = `sha256:${counter.hash.digest('hex')}`;
       if (opts.expectedSize !== undefined && counter.bytes !== opts.expectedSize) {
-        throw imageError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${counter.bytes} bytes, expected ${opts.expectedSize}`, { digest, expected: opts.expectedSize, actual: counter.bytes });
+        throw imageError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${counter.bytes} bytes, expected ${opts.expectedSize}`, {
+          digest,
+          expected: opts.expectedSize,
+          actual: counter.bytes,
+        });
       }
       if (actual !== digest) throw imageError('DIGEST_MISMATCH', `content of blob ${digest} hashes to ${actual}`, { expected: digest, actual });
       await opts.verify?.();

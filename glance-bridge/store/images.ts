@@ -13,14 +13,25 @@ import type { BlobEntry, ImageBlobs, ImagePatch, ImageRecord, NewImage } from '.
 function toRecord(row: ImageRow): ImageRecord {
   const r = row.get({ plain: true });
   return {
-    id: r.id, name: r.name, status: r.status, visibility: r.visibility,
-    container_format: r.container_format, disk_format: r.disk_format,
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    visibility: r.visibility,
+    container_format: r.container_format,
+    disk_format: r.disk_format,
     // BIGINT comes back as a string from PostgreSQL.
     size: r.size === null ? null : Number(r.size),
-    checksum: r.checksum, os_hash_algo: r.os_hash_algo, os_hash_value: r.os_hash_value,
-    owner: r.owner, min_ram: r.min_ram, min_disk: r.min_disk, protected: Boolean(r.protected),
-    tags: r.tags ?? [], properties: r.properties ?? {},
-    created_at: new Date(r.created_at), updated_at: new Date(r.updated_at),
+    checksum: r.checksum,
+    os_hash_algo: r.os_hash_algo,
+    os_hash_value: r.os_hash_value,
+    owner: r.owner,
+    min_ram: r.min_ram,
+    min_disk: r.min_disk,
+    protected: Boolean(r.protected),
+    tags: r.tags ?? [],
+    properties: r.properties ?? {},
+    created_at: new Date(r.created_at),
+    updated_at: new Date(r.updated_at),
   };
 }
 
@@ -39,12 +50,24 @@ export class ImageRepository {
     if (await this.m.Image.findByPk(id)) throw imageError('IMAGE_CONFLICT', `an image with id ${id} already exists`, { image_id: id });
     const properties = init.properties ?? {};
     const row = await this.m.Image.create({
-      id, name: init.name ?? null, status: init.status ?? 'queued', visibility: init.visibility ?? 'shared',
-      container_format: init.container_format ?? null, disk_format: init.disk_format ?? null,
-      size: null, checksum: null, os_hash_algo: null, os_hash_value: null,
-      owner: init.owner ?? null, min_ram: init.min_ram ?? 0, min_disk: init.min_disk ?? 0,
-      protected: init.protected ?? false, tags: init.tags ?? [], properties,
-      docker_digest: properties.docker_digest ?? null, docker_repository: repositoryOf(properties),
+      id,
+      name: init.name ?? null,
+      status: init.status ?? 'queued',
+      visibility: init.visibility ?? 'shared',
+      container_format: init.container_format ?? null,
+      disk_format: init.disk_format ?? null,
+      size: null,
+      checksum: null,
+      os_hash_algo: null,
+      os_hash_value: null,
+      owner: init.owner ?? null,
+      min_ram: init.min_ram ?? 0,
+      min_disk: init.min_disk ?? 0,
+      protected: init.protected ?? false,
+      tags: init.tags ?? [],
+      properties,
+      docker_digest: properties.docker_digest ?? null,
+      docker_repository: repositoryOf(properties),
     });
     return toRecord(row);
   }
@@ -81,10 +104,14 @@ export class ImageRepository {
 
   /** What `owner` holds: live images and the bytes of their data, for project quotas (one aggregate query). */
   async usage(owner: string): Promise<{ count: number; bytes: number }> {
-    const [row] = await this.m.Image.findAll({
-      where: { owner, deleted: false }, raw: true,
-      attributes: [[fn('COUNT', col('id')), 'count'], [fn('COALESCE', fn('SUM', col('size')), 0), 'bytes']],
-    }) as unknown as Array<{ count: number | string; bytes: number | string }>;
+    const [row] = (await this.m.Image.findAll({
+      where: { owner, deleted: false },
+      raw: true,
+      attributes: [
+        [fn('COUNT', col('id')), 'count'],
+        [fn('COALESCE', fn('SUM', col('size')), 0), 'bytes'],
+      ],
+    })) as unknown as Array<{ count: number | string; bytes: number | string }>;
     return { count: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) };
   }
 
@@ -93,7 +120,13 @@ export class ImageRepository {
    * copied out of docker_image), newest first: what the registry endpoint serves under that name.
    */
   async findActiveByRepository(repository: string): Promise<ImageRecord[]> {
-    const rows = await this.m.Image.findAll({ where: { docker_repository: repository, status: 'active', deleted: false }, order: [['created_at', 'DESC'], ['id', 'DESC']] });
+    const rows = await this.m.Image.findAll({
+      where: { docker_repository: repository, status: 'active', deleted: false },
+      order: [
+        ['created_at', 'DESC'],
+        ['id', 'DESC'],
+      ],
+    });
     return rows.map(toRecord);
   }
 
@@ -198,7 +231,13 @@ export class ImageRepository {
   }
 
   async blobsOf(imageId: string): Promise<ImageBlobs | null> {
-    const rows = await this.m.ImageBlob.findAll({ where: { image_id: imageId }, order: [['role', 'ASC'], ['position', 'ASC']] });
+    const rows = await this.m.ImageBlob.findAll({
+      where: { image_id: imageId },
+      order: [
+        ['role', 'ASC'],
+        ['position', 'ASC'],
+      ],
+    });
     const entry = (r: (typeof rows)[number]): BlobEntry => ({ digest: r.digest, media_type: r.media_type, size: Number(r.size) });
     const config = rows.find((r) => r.role === 'config');
     if (!config) return null;

@@ -5,8 +5,19 @@ import type { MemberStatus } from './members.js';
  * Equality filters on text columns: Glance's (every column of its images table filters by
  * equality; docker_digest is Berth's, a column copied out of the properties).
  */
-export const CORE_FILTERS = ['name', 'status', 'container_format', 'disk_format', 'visibility', 'owner', 'id', 'checksum',
-  'os_hash_algo', 'os_hash_value', 'docker_digest'] as const;
+export const CORE_FILTERS = [
+  'name',
+  'status',
+  'container_format',
+  'disk_format',
+  'visibility',
+  'owner',
+  'id',
+  'checksum',
+  'os_hash_algo',
+  'os_hash_value',
+  'docker_digest',
+] as const;
 export type CoreFilter = (typeof CORE_FILTERS)[number];
 
 /** The filters Glance also reads as `in:a,b,"c,d"` (any of) or `eq:a`. */
@@ -18,13 +29,33 @@ export const NUMERIC_FILTERS = ['size', 'min_ram', 'min_disk'] as const;
 export type NumericFilter = (typeof NUMERIC_FILTERS)[number];
 
 export type TimeOperator = 'gt' | 'gte' | 'lt' | 'lte' | 'eq' | 'neq';
-export interface TimeFilter { column: 'created_at' | 'updated_at'; op: TimeOperator; at: Date }
+export interface TimeFilter {
+  column: 'created_at' | 'updated_at';
+  op: TimeOperator;
+  at: Date;
+}
 
 /** Glance's sortable attributes (glance/api/v2/images.py, _available_sort_keys). */
-export const SORT_KEYS = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at',
-  'visibility', 'owner', 'min_ram', 'min_disk', 'protected'] as const;
+export const SORT_KEYS = [
+  'name',
+  'status',
+  'container_format',
+  'disk_format',
+  'size',
+  'id',
+  'created_at',
+  'updated_at',
+  'visibility',
+  'owner',
+  'min_ram',
+  'min_disk',
+  'protected',
+] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
-export interface SortSpec { key: SortKey; dir: 'asc' | 'desc' }
+export interface SortSpec {
+  key: SortKey;
+  dir: 'asc' | 'desc';
+}
 
 /**
  * Who lists, and what they asked to see: the rules of policy/access.ts listedFor, as SQL. Shared
@@ -77,10 +108,7 @@ function scopeWhere(db: Sequelize, s: ListScope): WhereOptions {
   const member = literal(`(SELECT image_id FROM image_members WHERE member = ${db.escape(s.project)}${statuses})`);
   const others: WhereOptions[] = s.admin ? [EVERYTHING] : [{ owner: s.project }, { visibility: 'public' }, { visibility: 'shared', id: { [Op.in]: member } }];
   return {
-    [Op.or]: [
-      { [Op.and]: [{ visibility: 'community' }, community] },
-      { [Op.and]: [{ visibility: { [Op.ne]: 'community' } }, { [Op.or]: others }] },
-    ],
+    [Op.or]: [{ [Op.and]: [{ visibility: 'community' }, community] }, { [Op.and]: [{ visibility: { [Op.ne]: 'community' } }, { [Op.or]: others }] }],
   };
 }
 
@@ -89,14 +117,22 @@ function jsonWhere(db: Sequelize, q: ListQuery): WhereOptions[] {
   const pg = db.getDialect() === 'postgres';
   const out: WhereOptions[] = [];
   for (const tag of q.tags ?? []) {
-    out.push(literal(pg
-      ? `EXISTS (SELECT 1 FROM json_array_elements_text("tags") AS t(v) WHERE t.v = ${db.escape(tag)})`
-      : `EXISTS (SELECT 1 FROM json_each("tags") WHERE json_each.value = ${db.escape(tag)})`));
+    out.push(
+      literal(
+        pg
+          ? `EXISTS (SELECT 1 FROM json_array_elements_text("tags") AS t(v) WHERE t.v = ${db.escape(tag)})`
+          : `EXISTS (SELECT 1 FROM json_each("tags") WHERE json_each.value = ${db.escape(tag)})`,
+      ),
+    );
   }
   for (const [key, value] of Object.entries(q.properties ?? {})) {
-    out.push(literal(pg
-      ? `("properties" ->> ${db.escape(key)}) = ${db.escape(value)}`
-      : `EXISTS (SELECT 1 FROM json_each("properties") WHERE json_each.key = ${db.escape(key)} AND json_each.type = 'text' AND json_each.value = ${db.escape(value)})`));
+    out.push(
+      literal(
+        pg
+          ? `("properties" ->> ${db.escape(key)}) = ${db.escape(value)}`
+          : `EXISTS (SELECT 1 FROM json_each("properties") WHERE json_each.key = ${db.escape(key)} AND json_each.type = 'text' AND json_each.value = ${db.escape(value)})`,
+      ),
+    );
   }
   return out;
 }
@@ -142,9 +178,14 @@ export function afterMarker(sort: SortSpec[] | undefined, at: Record<string, Val
   const after = (i: number): WhereOptions => {
     const { key, dir } = keys[i]!;
     const v = at[key] ?? null;
-    const strictly: WhereOptions = dir === 'asc'
-      ? (v === null ? { [key]: { [Op.not]: null } } : { [key]: { [Op.gt]: v } })
-      : (v === null ? NOTHING : { [Op.or]: [{ [key]: { [Op.lt]: v } }, { [key]: { [Op.is]: null } }] });
+    const strictly: WhereOptions =
+      dir === 'asc'
+        ? v === null
+          ? { [key]: { [Op.not]: null } }
+          : { [key]: { [Op.gt]: v } }
+        : v === null
+          ? NOTHING
+          : { [Op.or]: [{ [key]: { [Op.lt]: v } }, { [key]: { [Op.is]: null } }] };
     if (i === keys.length - 1) return strictly;
     const equal: WhereOptions = v === null ? { [key]: { [Op.is]: null } } : { [key]: v };
     return { [Op.or]: [strictly, { [Op.and]: [equal, after(i + 1)] }] };

@@ -5,7 +5,13 @@ import { imageError } from '../errors.js';
 export type MemberStatus = 'pending' | 'accepted' | 'rejected';
 export const MEMBER_STATUSES: readonly MemberStatus[] = ['pending', 'accepted', 'rejected'];
 
-export interface MemberRecord { image_id: string; member: string; status: MemberStatus; created_at: Date; updated_at: Date }
+export interface MemberRecord {
+  image_id: string;
+  member: string;
+  status: MemberStatus;
+  created_at: Date;
+  updated_at: Date;
+}
 
 class MemberRow extends Model<InferAttributes<MemberRow>, InferCreationAttributes<MemberRow>> {
   declare id: CreationOptional<number>;
@@ -17,7 +23,11 @@ class MemberRow extends Model<InferAttributes<MemberRow>, InferCreationAttribute
 }
 
 const toRecord = (r: MemberRow): MemberRecord => ({
-  image_id: r.image_id, member: r.member, status: r.status, created_at: new Date(r.created_at), updated_at: new Date(r.updated_at),
+  image_id: r.image_id,
+  member: r.member,
+  status: r.status,
+  created_at: new Date(r.created_at),
+  updated_at: new Date(r.updated_at),
 });
 
 /** Image members (table `image_members`, from migration 0002): the only code that queries it. */
@@ -27,19 +37,30 @@ export class MemberRepository {
   constructor(db: Sequelize) {
     // A fresh subclass per database, as in models.ts.
     class Member extends MemberRow {}
-    Member.init({
-      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
-      image_id: { type: DataTypes.STRING(36), allowNull: false },
-      member: { type: DataTypes.STRING(255), allowNull: false },
-      status: { type: DataTypes.STRING(20), allowNull: false },
-      created_at: DataTypes.DATE,
-      updated_at: DataTypes.DATE,
-    }, { sequelize: db, tableName: 'image_members', timestamps: true, createdAt: 'created_at', updatedAt: 'updated_at' });
+    Member.init(
+      {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        image_id: { type: DataTypes.STRING(36), allowNull: false },
+        member: { type: DataTypes.STRING(255), allowNull: false },
+        status: { type: DataTypes.STRING(20), allowNull: false },
+        created_at: DataTypes.DATE,
+        updated_at: DataTypes.DATE,
+      },
+      { sequelize: db, tableName: 'image_members', timestamps: true, createdAt: 'created_at', updatedAt: 'updated_at' },
+    );
     this.Member = Member;
   }
 
   async list(imageId: string): Promise<MemberRecord[]> {
-    return (await this.Member.findAll({ where: { image_id: imageId }, order: [['created_at', 'ASC'], ['member', 'ASC']] })).map(toRecord);
+    return (
+      await this.Member.findAll({
+        where: { image_id: imageId },
+        order: [
+          ['created_at', 'ASC'],
+          ['member', 'ASC'],
+        ],
+      })
+    ).map(toRecord);
   }
 
   async get(imageId: string, member: string): Promise<MemberRecord | null> {
@@ -64,7 +85,8 @@ export class MemberRepository {
   }
 
   async add(imageId: string, member: string): Promise<MemberRecord> {
-    if (await this.get(imageId, member)) throw imageError('MEMBER_CONFLICT', `${member} is already a member of image ${imageId}`, { image_id: imageId, member });
+    if (await this.get(imageId, member))
+      throw imageError('MEMBER_CONFLICT', `${member} is already a member of image ${imageId}`, { image_id: imageId, member });
     return toRecord(await this.Member.create({ image_id: imageId, member, status: 'pending' }));
   }
 

@@ -76,9 +76,12 @@ export const migrations: Migration[] = [
     name: '0003-listing-indexes',
     up: async (qi) => {
       await qi.addColumn('images', 'docker_repository', { type: DataTypes.STRING(255), allowNull: true });
-      const rows = await qi.sequelize.query('SELECT id, properties FROM images WHERE deleted = :no', { type: 'SELECT', replacements: { no: false } }) as Array<{ id: string; properties: unknown }>;
+      const rows = (await qi.sequelize.query('SELECT id, properties FROM images WHERE deleted = :no', {
+        type: 'SELECT',
+        replacements: { no: false },
+      })) as Array<{ id: string; properties: unknown }>;
       for (const row of rows) {
-        const properties = (typeof row.properties === 'string' ? JSON.parse(row.properties) : row.properties ?? {}) as Record<string, string>;
+        const properties = (typeof row.properties === 'string' ? JSON.parse(row.properties) : (row.properties ?? {})) as Record<string, string>;
         const repository = repositoryOf(properties);
         if (repository) await qi.bulkUpdate('images', { docker_repository: repository }, { id: row.id });
       }
@@ -89,7 +92,13 @@ export const migrations: Migration[] = [
       await qi.addIndex('image_members', ['member', 'status'], { name: 'image_members_member_status' });
     },
     down: async (qi) => {
-      for (const [table, index] of [['images', 'images_docker_repository'], ['images', 'images_owner'], ['images', 'images_visibility'], ['images', 'images_status'], ['image_members', 'image_members_member_status']] as const) {
+      for (const [table, index] of [
+        ['images', 'images_docker_repository'],
+        ['images', 'images_owner'],
+        ['images', 'images_visibility'],
+        ['images', 'images_status'],
+        ['image_members', 'image_members_member_status'],
+      ] as const) {
         await qi.removeIndex(table, index);
       }
       await qi.removeColumn('images', 'docker_repository');

@@ -44,7 +44,10 @@ export class ImageBlobRow extends Model<InferAttributes<ImageBlobRow>, InferCrea
   declare size: number;
 }
 
-export interface ImageModels { Image: typeof ImageRow; ImageBlob: typeof ImageBlobRow }
+export interface ImageModels {
+  Image: typeof ImageRow;
+  ImageBlob: typeof ImageBlobRow;
+}
 
 /** Binds the models to a database; the tables themselves come from ./migrations.ts. */
 export function defineModels(db: Sequelize): ImageModels {
@@ -52,40 +55,46 @@ export function defineModels(db: Sequelize): ImageModels {
   // (or a migration tool) may hold several at once.
   class Image extends ImageRow {}
   class ImageBlob extends ImageBlobRow {}
-  Image.init({
-    id: { type: DataTypes.STRING(36), primaryKey: true },
-    name: DataTypes.STRING(255),
-    status: { type: DataTypes.STRING(30), allowNull: false },
-    visibility: { type: DataTypes.STRING(20), allowNull: false },
-    container_format: DataTypes.STRING(32),
-    disk_format: DataTypes.STRING(32),
-    size: DataTypes.BIGINT,
-    checksum: DataTypes.STRING(32),
-    os_hash_algo: DataTypes.STRING(64),
-    os_hash_value: DataTypes.STRING(128),
-    owner: DataTypes.STRING(255),
-    min_ram: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
-    min_disk: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
-    protected: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
-    tags: { type: DataTypes.JSON, allowNull: false },
-    properties: { type: DataTypes.JSON, allowNull: false },
-    docker_digest: DataTypes.STRING(71),
-    docker_repository: DataTypes.STRING(255),
-    created_at: DataTypes.DATE,
-    updated_at: DataTypes.DATE,
-    deleted: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
-    deleted_at: DataTypes.DATE,
-  }, { sequelize: db, tableName: 'images', timestamps: true, createdAt: 'created_at', updatedAt: 'updated_at' });
+  Image.init(
+    {
+      id: { type: DataTypes.STRING(36), primaryKey: true },
+      name: DataTypes.STRING(255),
+      status: { type: DataTypes.STRING(30), allowNull: false },
+      visibility: { type: DataTypes.STRING(20), allowNull: false },
+      container_format: DataTypes.STRING(32),
+      disk_format: DataTypes.STRING(32),
+      size: DataTypes.BIGINT,
+      checksum: DataTypes.STRING(32),
+      os_hash_algo: DataTypes.STRING(64),
+      os_hash_value: DataTypes.STRING(128),
+      owner: DataTypes.STRING(255),
+      min_ram: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      min_disk: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      protected: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      tags: { type: DataTypes.JSON, allowNull: false },
+      properties: { type: DataTypes.JSON, allowNull: false },
+      docker_digest: DataTypes.STRING(71),
+      docker_repository: DataTypes.STRING(255),
+      created_at: DataTypes.DATE,
+      updated_at: DataTypes.DATE,
+      deleted: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      deleted_at: DataTypes.DATE,
+    },
+    { sequelize: db, tableName: 'images', timestamps: true, createdAt: 'created_at', updatedAt: 'updated_at' },
+  );
 
-  ImageBlob.init({
-    id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
-    image_id: { type: DataTypes.STRING(36), allowNull: false },
-    role: { type: DataTypes.STRING(10), allowNull: false },
-    position: { type: DataTypes.INTEGER, allowNull: false },
-    digest: { type: DataTypes.STRING(71), allowNull: false },
-    media_type: { type: DataTypes.STRING(255), allowNull: false },
-    size: { type: DataTypes.BIGINT, allowNull: false },
-  }, { sequelize: db, tableName: 'image_blobs', timestamps: false });
+  ImageBlob.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      image_id: { type: DataTypes.STRING(36), allowNull: false },
+      role: { type: DataTypes.STRING(10), allowNull: false },
+      position: { type: DataTypes.INTEGER, allowNull: false },
+      digest: { type: DataTypes.STRING(71), allowNull: false },
+      media_type: { type: DataTypes.STRING(255), allowNull: false },
+      size: { type: DataTypes.BIGINT, allowNull: false },
+    },
+    { sequelize: db, tableName: 'image_blobs', timestamps: false },
+  );
 
   return { Image, ImageBlob };
 }

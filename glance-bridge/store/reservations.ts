@@ -12,7 +12,11 @@ import { KeyedMutex } from '../../common/keyed-mutex.js';
 export class Reservation {
   private released = false;
 
-  constructor(private readonly ledger: StorageReservations, readonly owner: string, public bytes: number) {}
+  constructor(
+    private readonly ledger: StorageReservations,
+    readonly owner: string,
+    public bytes: number,
+  ) {}
 
   /** Gives the bytes back (idempotent); call it once the image's size is recorded, or on failure. */
   release(): void {

@@ -44,17 +44,21 @@ export function agentClientConformance(name: string, makeHarness: () => Promise<
       await c.createInstance(uuid, h.spec(overrides));
       return uuid;
     };
-    const act = async (uuid: string, action: InstanceAction): Promise<InstanceStatus['power_state']> =>
-      (await c.instanceAction(uuid, action)).power_state;
+    const act = async (uuid: string, action: InstanceAction): Promise<InstanceStatus['power_state']> => (await c.instanceAction(uuid, action)).power_state;
     const power = async (uuid: string): Promise<string | undefined> => (await c.getInstance(uuid))?.power_state;
     const refused = (uuid: string, action: InstanceAction, state: string): Promise<void> =>
       rejectsWith(c.instanceAction(uuid, action), 'INSTANCE_INVALID_STATE', 409, { uuid, operation: action.action, state });
 
-    before(async () => { h = await makeHarness(); c = h.client; });
+    before(async () => {
+      h = await makeHarness();
+      c = h.client;
+    });
     afterEach(async () => {
       for (const uuid of made.splice(0)) await c.deleteInstance(uuid, { timeout: 0 }).catch(() => undefined);
     });
-    after(async () => { await h?.cleanup(); });
+    after(async () => {
+      await h?.cleanup();
+    });
 
     it('reports itself healthy', async () => {
       assert.deepEqual(await c.health(), { ok: true, runtime: true });

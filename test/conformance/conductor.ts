@@ -39,12 +39,32 @@ function primitiveData(found: unknown, name: string, version: string): Primitive
 
 function computeNodeFor(host: string): Primitive {
   return newObject('ComputeNode', {
-    uuid: randomUUID(), host, hypervisor_hostname: host,
-    vcpus: 1, memory_mb: 512, local_gb: 1, vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0,
-    free_ram_mb: 512, free_disk_gb: 1, disk_available_least: 1, current_workload: 0, running_vms: 0,
-    hypervisor_type: 'docker', hypervisor_version: 1, cpu_info: '{}', metrics: '[]', stats: {}, host_ip: '127.0.0.1',
-    numa_topology: null, supported_hv_specs: [], pci_device_pools: emptyPciPools(),
-    cpu_allocation_ratio: 16, ram_allocation_ratio: 1.5, disk_allocation_ratio: 1,
+    uuid: randomUUID(),
+    host,
+    hypervisor_hostname: host,
+    vcpus: 1,
+    memory_mb: 512,
+    local_gb: 1,
+    vcpus_used: 0,
+    memory_mb_used: 0,
+    local_gb_used: 0,
+    free_ram_mb: 512,
+    free_disk_gb: 1,
+    disk_available_least: 1,
+    current_workload: 0,
+    running_vms: 0,
+    hypervisor_type: 'docker',
+    hypervisor_version: 1,
+    cpu_info: '{}',
+    metrics: '[]',
+    stats: {},
+    host_ip: '127.0.0.1',
+    numa_topology: null,
+    supported_hv_specs: [],
+    pci_device_pools: emptyPciPools(),
+    cpu_allocation_ratio: 16,
+    ram_allocation_ratio: 1.5,
+    disk_allocation_ratio: 1,
   });
 }
 
@@ -65,7 +85,10 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
     const lookupService = () => c.objectClassActionVersions('Service', 'get_by_host_and_binary', [h.host, 'nova-compute']);
     const lookupNode = () => c.objectClassActionVersions('ComputeNode', 'get_by_host_and_nodename', [h.host, h.host]);
 
-    before(async () => { h = await makeHarness(); c = h.conductor; });
+    before(async () => {
+      h = await makeHarness();
+      c = h.conductor;
+    });
     after(async () => {
       // A failed case may leave its instance; nova refuses to delete a service still hosting one.
       for (const i of instances) await c?.objectAction(withChanges(i, {}), 'destroy').catch(() => undefined);
@@ -95,7 +118,10 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
       const found = await lookupService();
       const d = primitiveData(found, 'Service', '1.22');
       const sent = service['nova_object.data'];
-      assert.deepEqual([d.id, d.uuid, d.host, d.binary, d.topic, d.report_count, d.version, d.disabled], [sent.id, sent.uuid, h.host, 'nova-compute', 'compute', 0, SERVICE_VERSION, false]);
+      assert.deepEqual(
+        [d.id, d.uuid, d.host, d.binary, d.topic, d.report_count, d.version, d.disabled],
+        [sent.id, sent.uuid, h.host, 'nova-compute', 'compute', 0, SERVICE_VERSION, false],
+      );
     });
 
     it('Service.save with report_count + 1 sets last_seen_up (the heartbeat)', async () => {
@@ -104,7 +130,7 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
       assert.equal(returned, null);
       assert.match(String(updates.last_seen_up), NOVA_TIME);
       service = mergeUpdates(changed, updates);
-      const d = (await lookupService() as Primitive)['nova_object.data'];
+      const d = ((await lookupService()) as Primitive)['nova_object.data'];
       assert.equal(d.report_count, 1);
       assert.equal(d.last_seen_up, updates.last_seen_up);
     });
@@ -133,11 +159,14 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
       const found = await lookupNode();
       const d = primitiveData(found, 'ComputeNode', '1.19');
       const sent = node['nova_object.data'];
-      assert.deepEqual([d.id, d.uuid, d.host, d.hypervisor_hostname, d.hypervisor_type, d.vcpus, d.memory_mb], [sent.id, sent.uuid, h.host, h.host, 'docker', 1, 512]);
+      assert.deepEqual(
+        [d.id, d.uuid, d.host, d.hypervisor_hostname, d.hypervisor_type, d.vcpus, d.memory_mb],
+        [sent.id, sent.uuid, h.host, h.host, 'docker', 1, 512],
+      );
 
       const [updates] = await c.objectAction(withChanges(node, { vcpus_used: 1, free_ram_mb: 256, memory_mb_used: 256 }), 'save');
       assert.ok(Array.isArray(updates.obj_what_changed));
-      const again = (await lookupNode() as Primitive)['nova_object.data'];
+      const again = ((await lookupNode()) as Primitive)['nova_object.data'];
       assert.deepEqual([again.vcpus_used, again.free_ram_mb, again.memory_mb_used], [1, 256, 256]);
     });
 
@@ -147,8 +176,15 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
 
     it('Instance.create fills id and created_at; get_by_uuid then returns it at version 2.7', async () => {
       const fresh = newObject('Instance', {
-        uuid: randomUUID(), host: h.host, node: h.host, vm_state: 'building', task_state: 'scheduling', power_state: 0,
-        project_id: 'berth-conformance', user_id: 'berth-conformance', display_name: 'conformance',
+        uuid: randomUUID(),
+        host: h.host,
+        node: h.host,
+        vm_state: 'building',
+        task_state: 'scheduling',
+        power_state: 0,
+        project_id: 'berth-conformance',
+        user_id: 'berth-conformance',
+        display_name: 'conformance',
       });
       instances.push(fresh);
       const [updates, returned] = await c.objectAction(fresh, 'create');
@@ -167,7 +203,7 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
       await rejectsWithNova(c.objectAction(spawning, 'save', { expected_task_state: ['block_device_mapping'] }), 'UnexpectedTaskStateError', 500);
       const [updates] = await c.objectAction(spawning, 'save', { expected_task_state: ['scheduling'] });
       instance = mergeUpdates(spawning, updates);
-      const found = await c.objectClassActionVersions('Instance', 'get_by_uuid', [uuid], {}) as Primitive;
+      const found = (await c.objectClassActionVersions('Instance', 'get_by_uuid', [uuid], {})) as Primitive;
       assert.equal(found['nova_object.data'].task_state, 'spawning');
     });
 

@@ -54,12 +54,23 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
     let h: RuntimeHarness;
     let rt: ContainerRuntime;
     const spec = (overrides: Partial<ContainerSpec> = {}): ContainerSpec => ({
-      uuid: randomUUID(), imageId: h.imageId, glanceImageId: randomUUID(), projectId: 'conformance', hostname: 'guest-1', flavor: FLAVOR, ...overrides,
+      uuid: randomUUID(),
+      imageId: h.imageId,
+      glanceImageId: randomUUID(),
+      projectId: 'conformance',
+      hostname: 'guest-1',
+      flavor: FLAVOR,
+      ...overrides,
     });
     const state = async (uuid: string): Promise<string | undefined> => (await rt.inspect(uuid))?.state;
 
-    before(async () => { h = await makeHarness(); rt = h.runtime; });
-    after(async () => { await h?.cleanup(); });
+    before(async () => {
+      h = await makeHarness();
+      rt = h.runtime;
+    });
+    after(async () => {
+      await h?.cleanup();
+    });
 
     it('answers a ping and knows which images it has', async () => {
       assert.equal(await rt.ping(), true);
@@ -167,7 +178,7 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       for (const c of listed) assert.match(c.uuid, /^[0-9a-f-]{36}$/);
     });
 
-    it('lists only this host\'s containers, and unlabelled ones from before host labels', async () => {
+    it("lists only this host's containers, and unlabelled ones from before host labels", async () => {
       const mine = spec();
       await rt.createContainer(mine);
       const other = randomUUID();
@@ -190,7 +201,10 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       try {
         assert.equal(await rt.createNetwork({ name, projectId: 'conformance', subnet: '10.254.249.0/24', gateway: '10.254.249.1' }), true);
         await rt.createContainer(first);
-        await assert.rejects(rt.createContainer(second), (err: unknown) => err instanceof BerthError && err.code === 'RUNTIME_ERROR' && err.details.reason === STALE_NETWORK);
+        await assert.rejects(
+          rt.createContainer(second),
+          (err: unknown) => err instanceof BerthError && err.code === 'RUNTIME_ERROR' && err.details.reason === STALE_NETWORK,
+        );
         assert.equal(await rt.inspect(second.uuid), null);
         const removed = await rt.remove(first.uuid, 0);
         assert.equal(removed?.ipAddress, '10.254.249.9');
@@ -202,7 +216,7 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       }
     });
 
-    it('reports an image\'s size and the images containers use', async () => {
+    it("reports an image's size and the images containers use", async () => {
       assert.ok(((await rt.inspectImage(h.imageId))?.sizeBytes ?? 0) > 0);
       assert.equal(await rt.inspectImage(`sha256:${'0'.repeat(64)}`), null);
       const s = spec();
@@ -211,7 +225,7 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       assert.ok((await rt.imagesInUse()).has(h.imageId), 'a stopped container still uses its image');
     });
 
-    it('samples a container\'s CPU, memory, network and pids', async () => {
+    it("samples a container's CPU, memory, network and pids", async () => {
       const s = spec();
       await rt.createContainer(s);
       const st = await rt.stats(s.uuid);
@@ -231,7 +245,10 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       const s = spec({ network: { name, ipv4: '10.254.250.9', macAddress: '02:42:0a:fe:fa:09' } });
       try {
         assert.equal(await rt.createNetwork({ name, projectId: 'conformance', subnet: '10.254.250.0/24', gateway: '10.254.250.1' }), true);
-        assert.deepEqual((await rt.listNetworks()).find((n) => n.name === name), { name, projectId: 'conformance', subnets: ['10.254.250.0/24'] });
+        assert.deepEqual(
+          (await rt.listNetworks()).find((n) => n.name === name),
+          { name, projectId: 'conformance', subnets: ['10.254.250.0/24'] },
+        );
         assert.equal(await rt.createNetwork({ name, projectId: 'conformance', subnet: '10.254.251.0/24', gateway: '10.254.251.1' }), false);
         assert.equal(await rt.createNetwork({ name: `${name}-b`, projectId: 'conformance', subnet: '10.254.250.128/25', gateway: '10.254.250.129' }), false);
         const { info } = await rt.createContainer(s);

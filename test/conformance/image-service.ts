@@ -46,8 +46,13 @@ export function imageServiceConformance(name: string, makeHarness: () => Promise
       return { image: await s.uploadImage(id, Readable.from([tar]), tar.length), tar };
     };
 
-    before(async () => { h = await makeHarness(); s = h.images; });
-    after(async () => { await h?.cleanup(); });
+    before(async () => {
+      h = await makeHarness();
+      s = h.images;
+    });
+    after(async () => {
+      await h?.cleanup();
+    });
 
     it('creates a queued image with its formats and custom properties as top-level keys, shared unless told', async () => {
       const image = await queued({ conformance: 'yes' });
@@ -87,7 +92,7 @@ export function imageServiceConformance(name: string, makeHarness: () => Promise
       assert.equal(image.checksum, createHash('md5').update(tar).digest('hex'));
       assert.equal(image.os_hash_algo, 'sha512');
       assert.equal(image.os_hash_value, createHash('sha512').update(tar).digest('hex'));
-      assert.deepEqual(await readBody(await s.downloadImage(image.id) as Readable, 1 << 20), tar);
+      assert.deepEqual(await readBody((await s.downloadImage(image.id)) as Readable, 1 << 20), tar);
       assert.equal((await s.getImage(image.id))?.status, 'active');
       await rejectsWith(upload(image.id), 'IMAGE_CONFLICT', 409);
     });
@@ -98,7 +103,10 @@ export function imageServiceConformance(name: string, makeHarness: () => Promise
       const b = await queued({ conformance_run: tag, container_format: 'bare' });
       await upload(a.id);
       const ids = async (filters: Record<string, string>): Promise<string[]> =>
-        (await s.listImages(filters)).map((i) => i.id).filter((id) => id === a.id || id === b.id).sort();
+        (await s.listImages(filters))
+          .map((i) => i.id)
+          .filter((id) => id === a.id || id === b.id)
+          .sort();
       assert.deepEqual(await ids({ conformance_run: tag }), [a.id, b.id].sort());
       assert.deepEqual(await ids({ name: a.name! }), [a.id]);
       assert.deepEqual(await ids({ conformance_run: tag, status: 'queued' }), [b.id]);

@@ -55,8 +55,13 @@ export function placementConformance(name: string, makeHarness: () => Promise<Pl
     let h: PlacementHarness;
     let p: PlacementClient;
 
-    before(async () => { h = await makeHarness(); p = h.placement; });
-    after(async () => { await h?.cleanup(); });
+    before(async () => {
+      h = await makeHarness();
+      p = h.placement;
+    });
+    after(async () => {
+      await h?.cleanup();
+    });
 
     it('calls about a provider that does not exist fail', async () => {
       assert.equal(await h.inspect.generation(h.uuid), null);
@@ -95,15 +100,15 @@ export function placementConformance(name: string, makeHarness: () => Promise<Pl
     it('setTraits makes the provider carry exactly the given traits, creating a CUSTOM_ one', async () => {
       await p.setTraits(h.uuid, ['COMPUTE_NODE', h.customTrait, 'COMPUTE_NODE']);
       const expected = ['COMPUTE_NODE', h.customTrait].sort();
-      assert.deepEqual([...await p.getTraits(h.uuid)].sort(), expected);
-      assert.deepEqual([...await h.inspect.traits(h.uuid)].sort(), expected);
+      assert.deepEqual([...(await p.getTraits(h.uuid))].sort(), expected);
+      assert.deepEqual([...(await h.inspect.traits(h.uuid))].sort(), expected);
       await p.setTraits(h.uuid, ['COMPUTE_NODE', 'COMPUTE_STATUS_DISABLED']);
-      assert.deepEqual([...await p.getTraits(h.uuid)].sort(), ['COMPUTE_NODE', 'COMPUTE_STATUS_DISABLED']);
+      assert.deepEqual([...(await p.getTraits(h.uuid))].sort(), ['COMPUTE_NODE', 'COMPUTE_STATUS_DISABLED']);
     });
 
     it('setTraits refuses an unknown standard trait and leaves the traits as they were', async () => {
       await rejectsWithCode(p.setTraits(h.uuid, ['COMPUTE_NODE', 'BERTH_NO_SUCH_TRAIT']), 'UPSTREAM_ERROR');
-      assert.deepEqual([...await p.getTraits(h.uuid)].sort(), ['COMPUTE_NODE', 'COMPUTE_STATUS_DISABLED']);
+      assert.deepEqual([...(await p.getTraits(h.uuid))].sort(), ['COMPUTE_NODE', 'COMPUTE_STATUS_DISABLED']);
     });
 
     it('deleteAllocations of a consumer without allocations succeeds', async () => {

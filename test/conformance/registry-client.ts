@@ -46,7 +46,9 @@ export function registryClientConformance(name: string, makeHarness: () => Promi
       repository = `conformance/app-${randomUUID().slice(0, 8)}`;
       await h.publish(repository, tag, image);
     });
-    after(async () => { await h?.cleanup(); });
+    after(async () => {
+      await h?.cleanup();
+    });
 
     it('pings a registry, and an address where none answers is REGISTRY_UNREACHABLE (503)', async () => {
       await h.client.ping(h.registry);
@@ -79,7 +81,11 @@ export function registryClientConformance(name: string, makeHarness: () => Promi
 
     it('answers BLOB_NOT_FOUND (404) for an unknown blob, and for a blob of another repository', async () => {
       await rejectsWith(h.client.fetchBlob(repo(), `sha256:${'0'.repeat(64)}`), 'BLOB_NOT_FOUND', 404);
-      await rejectsWith(h.client.fetchBlob({ registry: h.registry, repository: `${repository}-absent` }, image.config.descriptor.digest), 'BLOB_NOT_FOUND', 404);
+      await rejectsWith(
+        h.client.fetchBlob({ registry: h.registry, repository: `${repository}-absent` }, image.config.descriptor.digest),
+        'BLOB_NOT_FOUND',
+        404,
+      );
     });
   });
 }

@@ -36,12 +36,17 @@ export class FakeAgentClient implements AgentClient {
   private failures = new Map<string, BerthError>();
   knownImages = new Set<string>();
 
-  failNext(method: keyof AgentClient, err: BerthError): void { this.failures.set(method, err); }
+  failNext(method: keyof AgentClient, err: BerthError): void {
+    this.failures.set(method, err);
+  }
 
   private enter(method: string): void {
     this.calls.push(method);
     const f = this.failures.get(method);
-    if (f) { this.failures.delete(method); throw f; }
+    if (f) {
+      this.failures.delete(method);
+      throw f;
+    }
   }
 
   private get(uuid: string) {
@@ -69,7 +74,17 @@ export class FakeAgentClient implements AgentClient {
     const existing = this.instances.get(uuid);
     if (existing) return this.view(existing);
     const now = new Date().toISOString();
-    const i = { uuid, power_state: 'running' as const, image_id: spec.image_id, project_id: spec.project_id, ip_address: spec.fixed_ip ?? `172.30.0.${this.instances.size + 2}`, created_at: now, started_at: now, exit_code: null, spec };
+    const i = {
+      uuid,
+      power_state: 'running' as const,
+      image_id: spec.image_id,
+      project_id: spec.project_id,
+      ip_address: spec.fixed_ip ?? `172.30.0.${this.instances.size + 2}`,
+      created_at: now,
+      started_at: now,
+      exit_code: null,
+      spec,
+    };
     this.instances.set(uuid, i);
     return this.view(i);
   }
@@ -100,7 +115,11 @@ export class FakeAgentClient implements AgentClient {
     const name = action.action === 'reboot' && action.hard ? 'hard_reboot' : action.action;
     const next = TRANSITIONS[name][i.power_state];
     if (!next) {
-      throw agentError('INSTANCE_INVALID_STATE', `cannot ${action.action} instance ${uuid} while it is ${i.power_state}`, { uuid, operation: action.action, state: i.power_state });
+      throw agentError('INSTANCE_INVALID_STATE', `cannot ${action.action} instance ${uuid} while it is ${i.power_state}`, {
+        uuid,
+        operation: action.action,
+        state: i.power_state,
+      });
     }
     const starts = next === 'running' && (i.power_state !== 'running' || action.action === 'reboot');
     if (starts && i.power_state !== 'paused') i.started_at = new Date().toISOString();
@@ -114,10 +133,14 @@ export class FakeAgentClient implements AgentClient {
     const running = i.power_state === 'running';
     const up = running || i.power_state === 'paused';
     return {
-      uuid, power_state: i.power_state, cpu: { total_usage_ns: 1_000_000, percent: running ? 1 : null, online_cpus: 1 },
+      uuid,
+      power_state: i.power_state,
+      cpu: { total_usage_ns: 1_000_000, percent: running ? 1 : null, online_cpus: 1 },
       memory: { usage_bytes: 1 << 20, limit_bytes: i.spec.flavor.memory_mb * 1024 * 1024 },
-      network: { rx_bytes: 0, tx_bytes: 0, rx_packets: 0, tx_packets: 0 }, pids: running ? 1 : 0,
-      uptime_seconds: up ? 1 : null, sampled_at: new Date().toISOString(),
+      network: { rx_bytes: 0, tx_bytes: 0, rx_packets: 0, tx_packets: 0 },
+      pids: running ? 1 : 0,
+      uptime_seconds: up ? 1 : null,
+      sampled_at: new Date().toISOString(),
     };
   }
 

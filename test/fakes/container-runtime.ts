@@ -2,14 +2,28 @@ import { Readable } from 'node:stream';
 import { agentError, instanceNotFound, invalidState } from '../../agent/errors.js';
 import { overlaps, parseCidr } from '../../agent/network/ipv4.js';
 import {
-  LABEL_HOST, ownedBy, STALE_NETWORK,
-  type ContainerInfo, type ContainerRuntime, type ContainerSpec, type ContainerState, type ContainerStats, type ImageInfo, type NetworkInfo, type NetworkSpec,
+  LABEL_HOST,
+  ownedBy,
+  STALE_NETWORK,
+  type ContainerInfo,
+  type ContainerRuntime,
+  type ContainerSpec,
+  type ContainerState,
+  type ContainerStats,
+  type ImageInfo,
+  type NetworkInfo,
+  type NetworkSpec,
 } from '../../agent/runtime/types.js';
 import { buildDockerArchive, imageIdsInArchive } from './docker-archive.js';
 
 const FAKE_IMAGE_SIZE = 4096;
 
-interface FakeContainer { info: ContainerInfo; spec: ContainerSpec; console: string; host?: string }
+interface FakeContainer {
+  info: ContainerInfo;
+  spec: ContainerSpec;
+  console: string;
+  host?: string;
+}
 
 /**
  * In-memory ContainerRuntime that follows Docker's answers state by state (the conformance suite
@@ -35,7 +49,9 @@ export class FakeContainerRuntime implements ContainerRuntime {
   /** `host`: the compute host whose containers this runtime lists, as DockerRuntime's option. */
   constructor(private readonly opts: { host?: string } = {}) {}
 
-  async ping(): Promise<boolean> { return !this.unavailable; }
+  async ping(): Promise<boolean> {
+    return !this.unavailable;
+  }
 
   async hasImage(imageId: string): Promise<boolean> {
     this.reachable();
@@ -69,7 +85,9 @@ export class FakeContainerRuntime implements ContainerRuntime {
     this.reachable();
     this.loads++;
     let ids: string[];
-    try { ids = await imageIdsInArchive(archive); } catch (err) {
+    try {
+      ids = await imageIdsInArchive(archive);
+    } catch (err) {
       throw agentError('IMAGE_FETCH_FAILED', `container runtime could not load the image archive: ${(err as Error).message}`);
     }
     for (const id of ids) this.images.add(id);
@@ -97,11 +115,21 @@ export class FakeContainerRuntime implements ContainerRuntime {
       throw agentError('RUNTIME_ERROR', `the network of instance ${spec.uuid} vanished while it was being created`, { uuid: spec.uuid, reason: STALE_NETWORK });
     }
     if (spec.network && this.addressActive(spec.network.name, spec.network.ipv4)) {
-      throw agentError('RUNTIME_ERROR', `address ${spec.network.ipv4} of instance ${spec.uuid} is already in use on its network`, { uuid: spec.uuid, reason: STALE_NETWORK });
+      throw agentError('RUNTIME_ERROR', `address ${spec.network.ipv4} of instance ${spec.uuid} is already in use on its network`, {
+        uuid: spec.uuid,
+        reason: STALE_NETWORK,
+      });
     }
     const info: ContainerInfo = {
-      uuid: spec.uuid, state: 'created', oomKilled: false, exitCode: null, projectId: spec.projectId,
-      glanceImageId: spec.glanceImageId, ipAddress: null, createdAt: new Date().toISOString(), startedAt: null,
+      uuid: spec.uuid,
+      state: 'created',
+      oomKilled: false,
+      exitCode: null,
+      projectId: spec.projectId,
+      glanceImageId: spec.glanceImageId,
+      ipAddress: null,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
     };
     this.containers.set(spec.uuid, { info, spec, console: '', host: this.opts.host });
     try {
@@ -121,17 +149,28 @@ export class FakeContainerRuntime implements ContainerRuntime {
 
   async list(): Promise<ContainerInfo[]> {
     this.reachable();
-    return [...this.containers.values()].filter((c) => ownedBy(c.host === undefined ? {} : { [LABEL_HOST]: c.host }, this.opts.host)).map((c) => ({ ...c.info }));
+    return [...this.containers.values()]
+      .filter((c) => ownedBy(c.host === undefined ? {} : { [LABEL_HOST]: c.host }, this.opts.host))
+      .map((c) => ({ ...c.info }));
   }
 
   /** Adds a never-started Berth container labelled for `host` (undefined: made before host labels existed). */
   addBerthContainer(spec: ContainerSpec, host: string | undefined): void {
     this.containers.set(spec.uuid, {
       info: {
-        uuid: spec.uuid, state: 'created', oomKilled: false, exitCode: null, projectId: spec.projectId, glanceImageId: spec.glanceImageId,
-        ipAddress: null, createdAt: new Date().toISOString(), startedAt: null,
+        uuid: spec.uuid,
+        state: 'created',
+        oomKilled: false,
+        exitCode: null,
+        projectId: spec.projectId,
+        glanceImageId: spec.glanceImageId,
+        ipAddress: null,
+        createdAt: new Date().toISOString(),
+        startedAt: null,
       },
-      spec, console: '', host,
+      spec,
+      console: '',
+      host,
     });
   }
 
@@ -167,8 +206,12 @@ export class FakeContainerRuntime implements ContainerRuntime {
     this.exit(c, 137);
   }
 
-  async pause(uuid: string): Promise<void> { this.move(uuid, 'pause', 'running', 'paused'); }
-  async unpause(uuid: string): Promise<void> { this.move(uuid, 'unpause', 'paused', 'running'); }
+  async pause(uuid: string): Promise<void> {
+    this.move(uuid, 'pause', 'running', 'paused');
+  }
+  async unpause(uuid: string): Promise<void> {
+    this.move(uuid, 'unpause', 'paused', 'running');
+  }
 
   async remove(uuid: string): Promise<ContainerInfo | null> {
     this.reachable();
@@ -180,7 +223,10 @@ export class FakeContainerRuntime implements ContainerRuntime {
   async logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string> {
     const c = this.get(uuid);
     if (opts.tail <= 0) return '';
-    const lines = c.console.split(/(?<=\n)/).slice(-opts.tail).join('');
+    const lines = c.console
+      .split(/(?<=\n)/)
+      .slice(-opts.tail)
+      .join('');
     const bytes = Buffer.from(lines);
     return bytes.subarray(Math.max(0, bytes.length - opts.maxBytes)).toString('utf8');
   }
@@ -236,11 +282,15 @@ export class FakeContainerRuntime implements ContainerRuntime {
 
   /** Docker refuses a static address a running or paused container holds (stopped ones hold theirs only on paper). */
   private addressActive(network: string, ipv4: string): boolean {
-    return [...this.containers.values()].some((c) => c.spec.network?.name === network && c.spec.network.ipv4 === ipv4 && (c.info.state === 'running' || c.info.state === 'paused'));
+    return [...this.containers.values()].some(
+      (c) => c.spec.network?.name === network && c.spec.network.ipv4 === ipv4 && (c.info.state === 'running' || c.info.state === 'paused'),
+    );
   }
 
   /** Appends to an instance's console, as its guest would. */
-  writeConsole(uuid: string, text: string): void { this.get(uuid).console += text; }
+  writeConsole(uuid: string, text: string): void {
+    this.get(uuid).console += text;
+  }
 
   /** Marks a container as killed by the kernel's OOM killer. */
   oomKill(uuid: string): void {

@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
 import tar from 'tar-stream';
 
-export interface FakeArchive { tar: Buffer; imageId: string }
+export interface FakeArchive {
+  tar: Buffer;
+  imageId: string;
+}
 
 /**
  * A minimal docker-archive (what `docker save` writes): manifest.json naming a config blob and no
  * layers. Its image id is the sha256 of the config, as Docker computes it.
  */
 export async function buildDockerArchive(tag: string | null, seed: string = tag ?? 'untagged'): Promise<FakeArchive> {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/sbin/init'] }, rootfs: { type: 'layers', diff_ids: [] }, comment: seed }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/sbin/init'] }, rootfs: { type: 'layers', diff_ids: [] }, comment: seed }),
+  );
   const hex = createHash('sha256').update(config).digest('hex');
   const manifest = Buffer.from(JSON.stringify([{ Config: `${hex}.json`, RepoTags: tag === null ? null : [tag], Layers: [] }]));
   const pack = tar.pack();
@@ -27,8 +32,13 @@ export async function imageIdsInArchive(archive: NodeJS.ReadableStream): Promise
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, stream, next) => {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-      stream.on('end', () => { files.set(header.name, Buffer.concat(chunks)); next(); });
+      stream.on('data', (c: unknown) => {
+        chunks.push(c as Buffer);
+      });
+      stream.on('end', () => {
+        files.set(header.name, Buffer.concat(chunks));
+        next();
+      });
       stream.on('error', reject);
     });
     extract.on('finish', resolve);

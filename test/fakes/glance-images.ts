@@ -10,7 +10,11 @@ const CONTROL = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'siz
 const notFound = (id: string): BerthError => imageError('IMAGE_NOT_FOUND', `image ${id} not found`, { image_id: id });
 
 /** What the fake imports for a `docker://` reference (see `importable`). */
-export interface FakeImportable { digest: string; docker_image_id: string; file: Buffer }
+export interface FakeImportable {
+  digest: string;
+  docker_image_id: string;
+  file: Buffer;
+}
 
 /**
  * An in-memory ImageService holding Glance image records and, for each, a function producing its
@@ -38,9 +42,26 @@ export class FakeImageService implements ImageService {
   add(id: string, props: Partial<GlanceImage>, file?: Buffer | (() => Promise<NodeJS.ReadableStream>)): GlanceImage {
     const now = new Date().toISOString();
     const image: GlanceImage = {
-      id, name: `image-${id.slice(0, 8)}`, status: 'active', visibility: 'public', container_format: 'docker', disk_format: 'raw',
-      size: null, checksum: null, os_hash_algo: null, os_hash_value: null, owner: null, min_ram: 0, min_disk: 0, protected: false,
-      tags: [], created_at: now, updated_at: now, self: `/v2/images/${id}`, file: `/v2/images/${id}/file`, schema: '/v2/schemas/image',
+      id,
+      name: `image-${id.slice(0, 8)}`,
+      status: 'active',
+      visibility: 'public',
+      container_format: 'docker',
+      disk_format: 'raw',
+      size: null,
+      checksum: null,
+      os_hash_algo: null,
+      os_hash_value: null,
+      owner: null,
+      min_ram: 0,
+      min_disk: 0,
+      protected: false,
+      tags: [],
+      created_at: now,
+      updated_at: now,
+      self: `/v2/images/${id}`,
+      file: `/v2/images/${id}/file`,
+      schema: '/v2/schemas/image',
       ...props,
     };
     this.records.set(id, image);
@@ -68,8 +89,9 @@ export class FakeImageService implements ImageService {
   /** Glance's filters: core attributes and custom properties by equality, `tag` by membership, `visibility=all` for none. */
   async listImages(filters: Record<string, string> = {}): Promise<GlanceImage[]> {
     const tests = Object.entries(filters).filter(([k, v]) => !CONTROL.has(k) && !(k === 'visibility' && v === 'all'));
-    return [...this.records.values()].filter((image) => tests.every(([k, v]) =>
-      (k === 'tag' ? image.tags.includes(v) : image[k] !== undefined && image[k] !== null && String(image[k]) === v)));
+    return [...this.records.values()].filter((image) =>
+      tests.every(([k, v]) => (k === 'tag' ? image.tags.includes(v) : image[k] !== undefined && image[k] !== null && String(image[k]) === v)),
+    );
   }
 
   /** Glance's members call: null unless the image is shared and `memberId` is its member. */
@@ -95,10 +117,18 @@ export class FakeImageService implements ImageService {
     const found = this.importable.get(source);
     if (!found) throw imageError('MANIFEST_NOT_FOUND', `${source} not found`, { reference: source });
     const reference = source.replace(/^docker:\/\//, '');
-    const image = this.add(randomUUID(), {
-      name: opts.name ?? reference, visibility: 'shared', docker_image: reference, docker_digest: found.digest, docker_image_id: found.docker_image_id,
-      ...hashesOf(found.file),
-    }, found.file);
+    const image = this.add(
+      randomUUID(),
+      {
+        name: opts.name ?? reference,
+        visibility: 'shared',
+        docker_image: reference,
+        docker_digest: found.digest,
+        docker_image_id: found.docker_image_id,
+        ...hashesOf(found.file),
+      },
+      found.file,
+    );
     opts.onProgress?.({ image_id: image.id, status: 'active', bytes_done: found.file.length, bytes_total: found.file.length });
     return { ...image };
   }
@@ -135,7 +165,12 @@ export class FakeImageService implements ImageService {
     const target = this.exportTarget;
     if (!target) throw imageError('EXPORT_NOT_CONFIGURED', 'no remote Glance to export to', { image_id: id });
     const local = this.require(id);
-    const remote = await target.createImage({ name: opts.name ?? local.name ?? id, container_format: 'docker', disk_format: 'raw', visibility: opts.visibility ?? 'private' });
+    const remote = await target.createImage({
+      name: opts.name ?? local.name ?? id,
+      container_format: 'docker',
+      disk_format: 'raw',
+      visibility: opts.visibility ?? 'private',
+    });
     return target.uploadImage(remote.id, await this.downloadImage(id), local.size ?? undefined);
   }
 
@@ -164,7 +199,9 @@ export class FakeImageService implements ImageService {
 
 function hashesOf(bytes: Buffer): Pick<GlanceImage, 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value'> {
   return {
-    size: bytes.length, checksum: createHash('md5').update(bytes).digest('hex'),
-    os_hash_algo: 'sha512', os_hash_value: createHash('sha512').update(bytes).digest('hex'),
+    size: bytes.length,
+    checksum: createHash('md5').update(bytes).digest('hex'),
+    os_hash_algo: 'sha512',
+    os_hash_value: createHash('sha512').update(bytes).digest('hex'),
   };
 }

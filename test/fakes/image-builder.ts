@@ -9,7 +9,10 @@ import type { Descriptor, Platform } from '../../glance-bridge/registry/types.js
 
 export const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-export interface BuiltBlob { descriptor: Descriptor; bytes: Buffer }
+export interface BuiltBlob {
+  descriptor: Descriptor;
+  bytes: Buffer;
+}
 
 export interface BuiltImage {
   manifest: Buffer;
@@ -22,7 +25,10 @@ export interface BuiltImage {
 export type Compression = 'gzip' | 'zstd' | 'none';
 
 /** A raw tar entry, for layers a well-behaved builder would never write. */
-export interface RawEntry { header: Partial<Header> & { name: string }; content?: string | Buffer }
+export interface RawEntry {
+  header: Partial<Header> & { name: string };
+  content?: string | Buffer;
+}
 
 export async function tarOf(files: Record<string, string | Buffer> | RawEntry[]): Promise<Buffer> {
   const pack = tarPack();
@@ -32,7 +38,9 @@ export async function tarOf(files: Record<string, string | Buffer> | RawEntry[])
     pack.on('end', () => resolve());
     pack.on('error', reject);
   });
-  const entries: RawEntry[] = Array.isArray(files) ? files : Object.entries(files).map(([name, content]) => ({ header: { name, mode: 0o644, mtime: new Date(0) }, content }));
+  const entries: RawEntry[] = Array.isArray(files)
+    ? files
+    : Object.entries(files).map(([name, content]) => ({ header: { name, mode: 0o644, mtime: new Date(0) }, content }));
   for (const e of entries) {
     if (e.content === undefined) pack.entry(e.header);
     else pack.entry(e.header, e.content);
@@ -54,7 +62,10 @@ export function zstdCompress(data: Buffer): Buffer {
 }
 
 /** A layer tar holding `files` (path → content, or raw entries), gzip-compressed unless told otherwise. */
-export async function buildLayer(files: Record<string, string | Buffer> | RawEntry[], opts: { compress?: boolean; compression?: Compression; oci?: boolean } = {}): Promise<{ blob: BuiltBlob; diffId: string }> {
+export async function buildLayer(
+  files: Record<string, string | Buffer> | RawEntry[],
+  opts: { compress?: boolean; compression?: Compression; oci?: boolean } = {},
+): Promise<{ blob: BuiltBlob; diffId: string }> {
   const tar = await tarOf(files);
   const compression: Compression = opts.compression ?? ((opts.compress ?? true) ? 'gzip' : 'none');
   const bytes = compression === 'gzip' ? gzipSync(tar) : compression === 'zstd' ? zstdCompress(tar) : tar;
@@ -79,30 +90,55 @@ export async function buildImage(opts: BuildOptions = {}): Promise<BuiltImage> {
   const platform = opts.platform ?? { os: 'linux', architecture: 'amd64' };
   const specs = opts.layers ?? [{ 'etc/berth-test': randomBytes(8).toString('hex') }, { 'srv/data.bin': randomBytes(2048) }];
   const sources: (Record<string, string | Buffer> | RawEntry[])[] = opts.rawLayers ?? specs;
-  const built = await Promise.all(sources.map((files, i) => buildLayer(files, {
-    oci: opts.oci ?? false, compress: opts.compress ?? true, ...(opts.compression?.[i] ? { compression: opts.compression[i] } : {}),
-  })));
-  const config = Buffer.from(JSON.stringify({
-    architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}),
-    config: { Cmd: ['/bin/sh'] },
-    rootfs: { type: 'layers', diff_ids: built.map((b) => b.diffId) },
-    history: built.map(() => ({ created_by: 'berth test' })),
-  }));
-  const configBlob: BuiltBlob = { bytes: config, descriptor: { mediaType: opts.oci ? MediaType.ociConfig : MediaType.dockerConfig, digest: sha256(config), size: config.length } };
+  const built = await Promise.all(
+    sources.map((files, i) =>
+      buildLayer(files, {
+        oci: opts.oci ?? false,
+        compress: opts.compress ?? true,
+        ...(opts.compression?.[i] ? { compression: opts.compression[i] } : {}),
+      }),
+    ),
+  );
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      config: { Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: built.map((b) => b.diffId) },
+      history: built.map(() => ({ created_by: 'berth test' })),
+    }),
+  );
+  const configBlob: BuiltBlob = {
+    bytes: config,
+    descriptor: { mediaType: opts.oci ? MediaType.ociConfig : MediaType.dockerConfig, digest: sha256(config), size: config.length },
+  };
   const mediaType = opts.oci ? MediaType.ociManifest : MediaType.dockerManifest;
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType, config: configBlob.descriptor, layers: built.map((b) => b.blob.descriptor),
-  }, null, 3));
+  const manifest = Buffer.from(
+    JSON.stringify(
+      {
+        schemaVersion: 2,
+        mediaType,
+        config: configBlob.descriptor,
+        layers: built.map((b) => b.blob.descriptor),
+      },
+      null,
+      3,
+    ),
+  );
   return { manifest, manifestDigest: sha256(manifest), mediaType, config: configBlob, layers: built.map((b) => b.blob) };
 }
 
 /** A manifest list (or OCI index) over the given platform images. */
 export function buildIndex(images: { image: BuiltImage; platform: Platform }[], oci = false): { bytes: Buffer; digest: string; mediaType: string } {
   const mediaType = oci ? MediaType.ociIndex : MediaType.dockerManifestList;
-  const bytes = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType,
-    manifests: images.map(({ image, platform }) => ({ mediaType: image.mediaType, digest: image.manifestDigest, size: image.manifest.length, platform })),
-  }));
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      manifests: images.map(({ image, platform }) => ({ mediaType: image.mediaType, digest: image.manifestDigest, size: image.manifest.length, platform })),
+    }),
+  );
   return { bytes, digest: sha256(bytes), mediaType };
 }
 
@@ -112,12 +148,17 @@ export function buildIndex(images: { image: BuiltImage; platform: Platform }[], 
  * config's file name, to test that ids come from content, not names; `extra` adds files (an
  * index.json, a repositories file); `repoTags` is what manifest.json names.
  */
-export async function buildDockerSave(image: BuiltImage, opts: { configName?: string; repoTags?: unknown; extra?: Record<string, string> } = {}): Promise<Buffer> {
+export async function buildDockerSave(
+  image: BuiltImage,
+  opts: { configName?: string; repoTags?: unknown; extra?: Record<string, string> } = {},
+): Promise<Buffer> {
   const hex = (d: string) => d.slice('sha256:'.length);
   const configName = opts.configName ?? `${hex(image.config.descriptor.digest)}.json`;
   const layerNames = image.layers.map((l) => `${hex(l.descriptor.digest)}/layer.tar`);
   const files: Record<string, string | Buffer> = {};
-  image.layers.forEach((l, i) => { files[layerNames[i]!] = l.bytes; });
+  image.layers.forEach((l, i) => {
+    files[layerNames[i]!] = l.bytes;
+  });
   files[configName] = image.config.bytes;
   Object.assign(files, opts.extra ?? {});
   files['manifest.json'] = JSON.stringify([{ Config: configName, RepoTags: opts.repoTags === undefined ? null : opts.repoTags, Layers: layerNames }]);

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { serveOnLoopback } from '../support/loopback.js';
 
-export interface FakeUser { name: string; password: string; project: string; roles: string[] }
+export interface FakeUser {
+  name: string;
+  password: string;
+  project: string;
+  roles: string[];
+}
 
 /**
  * A Keystone v3 stand-in for unit tests: password authentication with project scope, token
@@ -18,23 +23,37 @@ export async function fakeKeystone(opts: { users: FakeUser[]; catalog?: Record<s
   };
   const tokenBody = (user: FakeUser, expires: Date, withCatalog: boolean) => ({
     token: {
-      expires_at: expires.toISOString(), issued_at: new Date().toISOString(), methods: ['password'],
+      expires_at: expires.toISOString(),
+      issued_at: new Date().toISOString(),
+      methods: ['password'],
       user: { id: `u-${user.name}`, name: user.name, domain: { id: 'default', name: 'Default' } },
       project: { id: `p-${user.project}`, name: user.project, domain: { id: 'default', name: 'Default' } },
       roles: user.roles.map((r) => ({ id: `r-${r}`, name: r })),
-      ...(withCatalog ? {
-        catalog: Object.entries(opts.catalog ?? {}).map(([type, url]) => ({
-          type, name: type, id: `s-${type}`,
-          endpoints: ['public', 'internal', 'admin'].map((i) => ({ id: `${type}-${i}`, interface: i, region: 'RegionOne', region_id: 'RegionOne', url: url.replace('{base}', base) })),
-        })),
-      } : {}),
+      ...(withCatalog
+        ? {
+            catalog: Object.entries(opts.catalog ?? {}).map(([type, url]) => ({
+              type,
+              name: type,
+              id: `s-${type}`,
+              endpoints: ['public', 'internal', 'admin'].map((i) => ({
+                id: `${type}-${i}`,
+                interface: i,
+                region: 'RegionOne',
+                region_id: 'RegionOne',
+                url: url.replace('{base}', base),
+              })),
+            })),
+          }
+        : {}),
     },
   });
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     if (req.url === '/v3/auth/tokens' && req.method === 'POST') {
-      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { auth?: { identity?: { password?: { user?: { name?: string; password?: string } } }; scope?: { project?: { name?: string } } } };
+      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as {
+        auth?: { identity?: { password?: { user?: { name?: string; password?: string } } }; scope?: { project?: { name?: string } } };
+      };
       const u = body.auth?.identity?.password?.user;
       const user = opts.users.find((x) => x.name === u?.name && x.password === u?.password && x.project === body.auth?.scope?.project?.name);
       if (!user) return json(res, 401, { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } });
@@ -54,10 +73,14 @@ export async function fakeKeystone(opts: { users: FakeUser[]; catalog?: Record<s
     }
     json(res, 404, { error: { code: 404, title: 'Not Found' } });
   };
-  const server = await serveOnLoopback((req, res) => { void handler(req, res); });
+  const server = await serveOnLoopback((req, res) => {
+    void handler(req, res);
+  });
   base = server.base;
   return {
-    url: `${server.base}/v3`, counts, close: server.close,
+    url: `${server.base}/v3`,
+    counts,
+    close: server.close,
     /** Issues a token directly, as another client of the same Keystone would have. */
     issue(name: string): string {
       const user = opts.users.find((x) => x.name === name);
@@ -66,6 +89,8 @@ export async function fakeKeystone(opts: { users: FakeUser[]; catalog?: Record<s
       tokens.set(id, { user, expires: new Date(Date.now() + 3600_000) });
       return id;
     },
-    revokeAll() { tokens.clear(); },
+    revokeAll() {
+      tokens.clear();
+    },
   };
 }

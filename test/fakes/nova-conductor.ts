@@ -95,9 +95,17 @@ export class FakeConductor implements ConductorClient {
         const cls = row.task_state === 'deleting' ? 'UnexpectedDeletingTaskStateError' : 'UnexpectedTaskStateError';
         const [want, got] = [{ task_state: e }, { task_state: row.task_state ?? null }];
         // nova's InstanceUpdateConflict keeps NovaException's default code, 500.
-        throw new RemoteFailure(cls, 'nova.exception', `Conflict updating instance ${uuid}. Expected: ${JSON.stringify(want)}. Actual: ${JSON.stringify(got)}`, {
-          instance_uuid: uuid, expected: want, actual: got, code: 500,
-        });
+        throw new RemoteFailure(
+          cls,
+          'nova.exception',
+          `Conflict updating instance ${uuid}. Expected: ${JSON.stringify(want)}. Actual: ${JSON.stringify(got)}`,
+          {
+            instance_uuid: uuid,
+            expected: want,
+            actual: got,
+            code: 500,
+          },
+        );
       }
     }
     Object.assign(row, changes, { updated_at: now });

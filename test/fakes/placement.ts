@@ -6,7 +6,8 @@ import { inventoriesOf, type PlacementClient } from '../../driver/nova/placement
 export const STANDARD_TRAITS = ['COMPUTE_NODE', 'COMPUTE_IMAGE_TYPE_RAW', 'COMPUTE_STATUS_DISABLED'];
 
 /** The error HttpPlacement gives for a status it does not expect (Placement's body has no Berth code). */
-const upstream = (what: string, status: number) => new BerthError('UPSTREAM_ERROR', `placement ${what}: HTTP ${status}`, { status: 502, retryable: status >= 500 });
+const upstream = (what: string, status: number) =>
+  new BerthError('UPSTREAM_ERROR', `placement ${what}: HTTP ${status}`, { status: 502, retryable: status >= 500 });
 
 /**
  * Placement's resource providers, inventories, traits and allocations, in memory, behaving as
@@ -43,7 +44,9 @@ export class FakePlacement implements PlacementClient {
     p.generation++;
   }
 
-  async getTraits(uuid: string): Promise<string[]> { return [...this.must(uuid, 'GET').traits]; }
+  async getTraits(uuid: string): Promise<string[]> {
+    return [...this.must(uuid, 'GET').traits];
+  }
 
   async setTraits(uuid: string, traits: string[]): Promise<void> {
     const p = this.must(uuid, 'GET');
@@ -53,5 +56,7 @@ export class FakePlacement implements PlacementClient {
     p.generation++;
   }
 
-  async deleteAllocations(consumer: string): Promise<void> { this.allocations.delete(consumer); }
+  async deleteAllocations(consumer: string): Promise<void> {
+    this.allocations.delete(consumer);
+  }
 }

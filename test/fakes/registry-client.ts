@@ -3,7 +3,10 @@ import { imageError } from '../../glance-bridge/errors.js';
 import type { FetchedBlob, FetchedManifest, RegistryClient, RepositoryRef } from '../../glance-bridge/registry/types.js';
 import type { BuiltImage } from './image-builder.js';
 
-interface StoredManifest { bytes: Buffer; contentType: string }
+interface StoredManifest {
+  bytes: Buffer;
+  contentType: string;
+}
 
 /**
  * An in-memory registry behind the RegistryClient contract. Like the HTTP client it neither

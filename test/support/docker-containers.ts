@@ -5,7 +5,11 @@ export const DOCKER = parseEndpoint(process.env.BERTH_TEST_DOCKER ?? 'unix:///va
 export const LABEL_INSTANCE = 'org.openstack.berth.instance';
 export const LABEL_PROJECT = 'org.openstack.berth.project';
 
-export interface LabelledContainer { Id: string; State: string; Labels: Record<string, string> }
+export interface LabelledContainer {
+  Id: string;
+  State: string;
+  Labels: Record<string, string>;
+}
 
 export async function containersWithLabel(label: string): Promise<LabelledContainer[]> {
   const filters = encodeURIComponent(JSON.stringify({ label: [label] }));

@@ -23,7 +23,11 @@ export async function spawnDriverProcess(settings: Record<string, string>, state
   const env: NodeJS.ProcessEnv = { BERTH_CONFIG: emptyConf, BERTH__DEFAULT__STATUS_LISTEN: '' };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('BERTH__') && k !== 'BERTH_CONFIG') env[k] = v;
   Object.assign(env, settings);
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'driver', 'main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'driver', 'main.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`driver process not consuming within ${readyTimeoutMs} ms; see ${logFile}`)), readyTimeoutMs);
@@ -31,10 +35,16 @@ export async function spawnDriverProcess(settings: Record<string, string>, state
     child.stdout!.on('data', (chunk: Buffer) => {
       appendFileSync(logFile, chunk);
       buffered = (buffered + chunk.toString('utf8')).slice(-4096);
-      if (buffered.includes(READY)) { clearTimeout(timer); resolve(); }
+      if (buffered.includes(READY)) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
     child.stderr!.on('data', (chunk: Buffer) => appendFileSync(logFile, chunk));
-    void exited.then((how) => { clearTimeout(timer); reject(new Error(`driver process exited (${String(how)}) before consuming; see ${logFile}`)); });
+    void exited.then((how) => {
+      clearTimeout(timer);
+      reject(new Error(`driver process exited (${String(how)}) before consuming; see ${logFile}`));
+    });
   });
   try {
     await ready;
@@ -49,7 +59,10 @@ export async function spawnDriverProcess(settings: Record<string, string>, state
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill(signal);
       const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 10_000).unref());
-      if (await Promise.race([exited, timeout]) === 'timeout') { child.kill('SIGKILL'); await exited; }
+      if ((await Promise.race([exited, timeout])) === 'timeout') {
+        child.kill('SIGKILL');
+        await exited;
+      }
     },
   };
 }

@@ -26,7 +26,10 @@ class PipeEnd extends Duplex {
   private resumePeer: (() => void) | null = null;
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    if (this.peer.destroyed) { done(); return; }
+    if (this.peer.destroyed) {
+      done();
+      return;
+    }
     if (this.peer.push(chunk)) done();
     else this.peer.resumePeer = done;
   }
@@ -51,12 +54,24 @@ class PipeEnd extends Duplex {
     done(err);
   }
 
-  setNoDelay(): this { return this; }
-  setKeepAlive(): this { return this; }
-  setTimeout(): this { return this; }
-  ref(): this { return this; }
-  unref(): this { return this; }
-  address(): { address: string; family: string; port: number } { return { address: this.localAddress, family: 'IPv4', port: this.localPort }; }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  setTimeout(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  address(): { address: string; family: string; port: number } {
+    return { address: this.localAddress, family: 'IPv4', port: this.localPort };
+  }
 }
 
 function pipePair(): [client: PipeEnd, server: PipeEnd] {
@@ -107,7 +122,7 @@ function serverFor(listener: RequestListener | Server): Server {
   if (listener instanceof Server) return listener;
   // An http.Server that is never listened on: it only parses what arrives on the in-memory ends.
   let server = byListener.get(listener);
-  if (!server) byListener.set(listener, server = new Server(listener));
+  if (!server) byListener.set(listener, (server = new Server(listener)));
   return server;
 }
 
@@ -115,12 +130,17 @@ function serverFor(listener: RequestListener | Server): Server {
 function open(server: Server, url: URL, method: string, headers: Record<string, string>): ClientRequest {
   const [client, end] = pipePair();
   let live = connections.get(server);
-  if (!live) connections.set(server, live = new Set());
+  if (!live) connections.set(server, (live = new Set()));
   live.add(end);
   end.once('close', () => live.delete(end));
   server.emit('connection', end);
   return httpRequest({
-    method, path: `${url.pathname}${url.search}`, host: url.hostname, port: 80, defaultPort: 80, headers,
+    method,
+    path: `${url.pathname}${url.search}`,
+    host: url.hostname,
+    port: 80,
+    defaultPort: 80,
+    headers,
     createConnection: () => client as unknown as import('node:net').Socket,
   });
 }
@@ -154,9 +174,13 @@ type RequestOpts = { method?: string; headers?: Record<string, string> };
  * A client request to the in-process listener at `url`'s origin (see `serveInProcess`), called
  * as `http.request(url[, options][, onResponse])` is; write the body, then `end()` it.
  */
-export function inProcessRequest(url: string | URL, opts?: RequestOpts | ((res: IncomingMessage) => void), onResponse?: (res: IncomingMessage) => void): ClientRequest {
+export function inProcessRequest(
+  url: string | URL,
+  opts?: RequestOpts | ((res: IncomingMessage) => void),
+  onResponse?: (res: IncomingMessage) => void,
+): ClientRequest {
   const u = new URL(String(url));
-  const options = typeof opts === 'function' ? {} : opts ?? {};
+  const options = typeof opts === 'function' ? {} : (opts ?? {});
   const callback = typeof opts === 'function' ? opts : onResponse;
   const req = open(lookup(u), u, options.method ?? 'GET', options.headers ?? {});
   if (callback) req.once('response', callback);
@@ -198,7 +222,11 @@ async function pump(req: ClientRequest, body: AsyncIterable<Uint8Array | string>
     if (req.destroyed) return;
     if (!req.write(chunk)) {
       await new Promise<void>((resolve) => {
-        const done = (): void => { req.off('drain', done); req.off('close', done); resolve(); };
+        const done = (): void => {
+          req.off('drain', done);
+          req.off('close', done);
+          resolve();
+        };
         req.on('drain', done);
         req.on('close', done);
       });
@@ -216,7 +244,13 @@ function collected(res: IncomingMessage, bytes: Buffer): InProcessResponse {
     rawHeaders: res.headers,
     bytes,
     text: () => bytes.toString('utf8'),
-    json: () => { try { return JSON.parse(bytes.toString('utf8')); } catch { return undefined; } },
+    json: () => {
+      try {
+        return JSON.parse(bytes.toString('utf8'));
+      } catch {
+        return undefined;
+      }
+    },
   };
 }
 
@@ -226,7 +260,9 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 export async function inProcessFetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
   const url = new URL(String(input));
   const headers: Record<string, string> = {};
-  new Headers(init.headers).forEach((value, name) => { headers[name] = value; });
+  new Headers(init.headers).forEach((value, name) => {
+    headers[name] = value;
+  });
   const b = init.body;
   let body: Body | undefined;
   if (b === undefined || b === null) body = undefined;
@@ -235,7 +271,12 @@ export async function inProcessFetch(input: string | URL, init: RequestInit = {}
   else if (typeof (b as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') body = b as AsyncIterable<Uint8Array>;
   else throw new TypeError('inProcessFetch: unsupported body type');
   if (typeof b === 'string' && !('content-type' in headers)) headers['content-type'] = 'text/plain;charset=UTF-8';
-  const res = await inject(url.origin, { method: init.method ?? 'GET', path: `${url.pathname}${url.search}`, headers, ...(body !== undefined ? { body } : {}) });
+  const res = await inject(url.origin, {
+    method: init.method ?? 'GET',
+    path: `${url.pathname}${url.search}`,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
   const method = (init.method ?? 'GET').toUpperCase();
   return new Response(NULL_BODY.has(res.status) || method === 'HEAD' ? null : new Uint8Array(res.bytes), { status: res.status, headers: res.headers });
 }

@@ -17,7 +17,12 @@ patterns so that they do not match themselves):
  * Paths inside string data that is not a path (a tenant's hostile `../../etc/passwd` in a test) stay
  * below the root when resolved from a test folder, so they do not count.
  */
-export interface OutsidePath { file: string; line: number; text: string; why: string }
+export interface OutsidePath {
+  file: string;
+  line: number;
+  text: string;
+  why: string;
+}
 
 /** Folders that hold no project source: dependencies, build output, state, captured data. */
 const SKIP_DIRS = new Set(['node_modules', 'dist', '.git', '.state', 'coverage']);
@@ -115,13 +120,24 @@ function callArguments(text: string, start: number): string[] | undefined {
       else if (c === quote) quote = '';
       continue;
     }
-    if (c === "'" || c === '"' || c === '`') { quote = c; current += c; continue; }
+    if (c === "'" || c === '"' || c === '`') {
+      quote = c;
+      current += c;
+      continue;
+    }
     if (c === '(' || c === '[' || c === '{') depth += 1;
     if (c === ')' || c === ']' || c === '}') {
-      if (depth === 0) { args.push(current); return args; }
+      if (depth === 0) {
+        args.push(current);
+        return args;
+      }
       depth -= 1;
     }
-    if (c === ',' && depth === 0) { args.push(current); current = ''; continue; }
+    if (c === ',' && depth === 0) {
+      args.push(current);
+      current = '';
+      continue;
+    }
     current += c;
   }
   return undefined;

@@ -31,19 +31,30 @@ export function startOsloClient<T = Record<string, unknown>>(job: Record<string,
   let stderr = '';
   let onReady: () => void = () => undefined;
   let readyFailed: (e: Error) => void = () => undefined;
-  const ready = new Promise<void>((res, rej) => { onReady = res; readyFailed = rej; });
+  const ready = new Promise<void>((res, rej) => {
+    onReady = res;
+    readyFailed = rej;
+  });
   ready.catch(() => undefined);
   const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     stdout += chunk;
     if (/^\{"ready": true\}$/m.test(stdout)) onReady();
   });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-8000); });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-8000);
+  });
   const result = new Promise<T>((resolve, reject) => {
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const lines = stdout.trim().split('\n').filter((l) => l.startsWith('{'));
+      const lines = stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('{'));
       const last = lines.at(-1);
       const fail = (why: string) => {
         const e = new Error(`oslo_client.py ${why} (exit ${code}, signal ${signal})\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr}`);
@@ -53,13 +64,23 @@ export function startOsloClient<T = Record<string, unknown>>(job: Record<string,
       if (signal) return fail(`killed after ${limitMs} ms or by signal`);
       if (!last) return fail('printed no result');
       let parsed: Record<string, unknown>;
-      try { parsed = JSON.parse(last) as Record<string, unknown>; } catch { return fail('printed a non-JSON result'); }
+      try {
+        parsed = JSON.parse(last) as Record<string, unknown>;
+      } catch {
+        return fail('printed a non-JSON result');
+      }
       if (parsed.fatal || code !== 0) return fail(`failed: ${JSON.stringify(parsed.fatal ?? parsed)}`);
       resolve(parsed as T);
     });
   });
   child.stdin.end(JSON.stringify(job));
-  return { ready, result, kill: () => { child.kill('SIGKILL'); } };
+  return {
+    ready,
+    result,
+    kill: () => {
+      child.kill('SIGKILL');
+    },
+  };
 }
 
 /** Runs one job (or a `jobs` batch) to completion. */

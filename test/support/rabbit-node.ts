@@ -30,7 +30,10 @@ export interface RabbitNode {
 
 async function freePort(): Promise<number> {
   const srv = createServer();
-  await new Promise<void>((resolve, reject) => { srv.once('error', reject); srv.listen(0, '127.0.0.1', resolve); });
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', resolve);
+  });
   const { port } = srv.address() as { port: number };
   await new Promise<void>((resolve) => srv.close(() => resolve()));
   return port;
@@ -47,9 +50,16 @@ export async function startRabbitNode(): Promise<RabbitNode> {
   writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.default = 127.0.0.1:${port}\nloopback_users.guest = true\n`);
   writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
   const env = {
-    ...process.env, RABBITMQ_NODENAME: name, RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1', RABBITMQ_NODE_PORT: String(port),
-    RABBITMQ_DIST_PORT: String(distPort), RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq'), RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
-    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'), RABBITMQ_LOG_BASE: join(dir, 'log'), ERL_EPMD_ADDRESS: '127.0.0.1',
+    ...process.env,
+    RABBITMQ_NODENAME: name,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
   };
   const stop = async () => {
     await ctl(name, 'shutdown').catch(() => undefined);
@@ -58,13 +68,22 @@ export async function startRabbitNode(): Promise<RabbitNode> {
   try {
     await run('rabbitmq-server', ['-detached'], { env, timeout: 30_000 });
     // The node registers with epmd a few seconds after -detached returns.
-    await waitUntil(async () => { await ctl(name, 'await_startup', '--timeout', '5'); return true; }, 60_000, `RabbitMQ node ${name}`, 250);
+    await waitUntil(
+      async () => {
+        await ctl(name, 'await_startup', '--timeout', '5');
+        return true;
+      },
+      60_000,
+      `RabbitMQ node ${name}`,
+      250,
+    );
   } catch (err) {
     await stop();
     throw err;
   }
   return {
-    name, port,
+    name,
+    port,
     amqpUrl: `amqp://guest:guest@127.0.0.1:${port}`,
     transportUrl: `rabbit://guest:guest@127.0.0.1:${port}/`,
     async restart() {

@@ -51,16 +51,21 @@ export function header(spec: HeaderSpec): Buffer {
 }
 
 export const pad = (data: Buffer): Buffer => Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
-export const file = (spec: HeaderSpec, body: Buffer = Buffer.alloc(spec.size ?? 0)): Buffer => Buffer.concat([header({ ...spec, size: spec.size ?? body.length }), pad(body)]);
+export const file = (spec: HeaderSpec, body: Buffer = Buffer.alloc(spec.size ?? 0)): Buffer =>
+  Buffer.concat([header({ ...spec, size: spec.size ?? body.length }), pad(body)]);
 export const END = Buffer.alloc(1024);
 
 /** A PAX extended header ('x', or 'g') carrying `records`. */
 export function pax(records: Record<string, string>, type = 'x'): Buffer {
-  const body = Buffer.from(Object.entries(records).map(([k, v]) => {
-    const rest = ` ${k}=${v}\n`;
-    let length = rest.length + 1;
-    while (String(length).length + rest.length !== length) length++;
-    return `${length}${rest}`;
-  }).join(''));
+  const body = Buffer.from(
+    Object.entries(records)
+      .map(([k, v]) => {
+        const rest = ` ${k}=${v}\n`;
+        let length = rest.length + 1;
+        while (String(length).length + rest.length !== length) length++;
+        return `${length}${rest}`;
+      })
+      .join(''),
+  );
   return file({ name: 'PaxHeader', type }, body);
 }

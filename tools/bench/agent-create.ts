@@ -54,11 +54,21 @@ runBench('agent-create', 10 * 60_000, async (run) => {
   const rawIp = first.ip_address!.replace(/\.\d+$/, '.250');
   const viaDocker = async (): Promise<number> => {
     const uuid = randomUUID();
-    const body = createBody({
-      uuid, imageId: String(image.docker_image_id), glanceImageId: image.id, projectId: project, hostname: 'bench', flavor: spec.flavor,
-      network: { name: projectNetworkName(project), ipv4: rawIp, macAddress: macFor(rawIp) },
-      mounts: [{ source: drive, target: '/run/berth/config' }],
-    }, 'no', `${node.host}-baseline`, 'engine');
+    const body = createBody(
+      {
+        uuid,
+        imageId: String(image.docker_image_id),
+        glanceImageId: image.id,
+        projectId: project,
+        hostname: 'bench',
+        flavor: spec.flavor,
+        network: { name: projectNetworkName(project), ipv4: rawIp, macAddress: macFor(rawIp) },
+        mounts: [{ source: drive, target: '/run/berth/config' }],
+      },
+      'no',
+      `${node.host}-baseline`,
+      'engine',
+    );
     (body.Labels as Record<string, string>)[BENCH_LABEL] = runId;
     const t0 = process.hrtime.bigint();
     const created = await requestJson<{ Id: string }>(DOCKER, { method: 'POST', path: `${API}/containers/create?name=bench-raw-${uuid}`, body }, 'dockerd');

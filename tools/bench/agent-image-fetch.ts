@@ -56,14 +56,20 @@ runBench('agent-image-fetch', 20 * 60_000, async (b) => {
 
   const viaAgent = (n: AgentNode, glanceId: string) => async (): Promise<number> => {
     await removeImage(imageId);
-    return timed(() => requestJson(parseEndpoint(n.url), { method: 'PUT', path: `/v1/images/${glanceId}`, headers: { authorization: `Bearer ${n.token}` }, timeoutMs: 600_000 }, 'berth-agent'));
+    return timed(() =>
+      requestJson(
+        parseEndpoint(n.url),
+        { method: 'PUT', path: `/v1/images/${glanceId}`, headers: { authorization: `Bearer ${n.token}` }, timeoutMs: 600_000 },
+        'berth-agent',
+      ),
+    );
   };
   const viaPull = async (): Promise<number> => {
     await removeImage(imageId);
     return timed(() => run(DOCKER_CLI, ['pull', '-q', tag], { timeout: 600_000 }));
   };
   const contenders = [
-    { path: 'agent: PUT /v1/images/{id} (dockerd pulls from the store\'s registry endpoint)', fetch: viaAgent(node, image.id), ms: [] as number[] },
+    { path: "agent: PUT /v1/images/{id} (dockerd pulls from the store's registry endpoint)", fetch: viaAgent(node, image.id), ms: [] as number[] },
     { path: 'agent without image_registry (store archive → docker load)', fetch: viaAgent(loadNode, loadImage.id), ms: [] as number[] },
     { path: 'docker pull from the loopback registry', fetch: viaPull, ms: [] as number[] },
   ];
@@ -74,8 +80,10 @@ runBench('agent-image-fetch', 20 * 60_000, async (b) => {
   const size = (await requestJson<{ Size: number }>(DOCKER, { path: `/v1.41/images/${encodeURIComponent(imageId)}/json` }, 'dockerd')).body.Size;
   const mbps = (ms: number): number => size / 1e6 / (ms / 1000);
   const rows = contenders.map((c) => ({ c, s: summarize(c.ms) }));
-  printTable(`image fetch into dockerd, ${(size / 1e6).toFixed(0)} MB image (${LAYERS.length} random layers), ${ROUNDS} rounds each`,
-    rows.map(({ c, s }) => ({ path: c.path, n: s.n, 'median ms': s.median, 'min ms': s.min, 'max ms': s.max, 'MB/s at median': mbps(s.median) })));
+  printTable(
+    `image fetch into dockerd, ${(size / 1e6).toFixed(0)} MB image (${LAYERS.length} random layers), ${ROUNDS} rounds each`,
+    rows.map(({ c, s }) => ({ path: c.path, n: s.n, 'median ms': s.median, 'min ms': s.min, 'max ms': s.max, 'MB/s at median': mbps(s.median) })),
+  );
   const a = rows[0]!.s;
   const p = rows[2]!.s;
   const ratio = mbps(a.median) / mbps(p.median);

@@ -54,19 +54,39 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
 
   const state = mkdtempSync(join(tmpdir(), 'berth-bench-images-'));
   b.cleanup(async () => rmSync(state, { recursive: true, force: true }));
-  const images = await startImageService(loadConfig({ env: {}, overrides: { DEFAULT: { state_path: state }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }), { log: silentLogger() });
+  const images = await startImageService(
+    loadConfig({ env: {}, overrides: { DEFAULT: { state_path: state }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }),
+    { log: silentLogger() },
+  );
   b.cleanup(() => images.close());
   const image = await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
 
-  const agent = await startAgentProcess({ host: `bench-rss-${runId}`, imagesUrl: images.url, port: await freePort(), env: { BERTH__DOCKER__STOP_TIMEOUT: '0', ...(process.env.BENCH_NETWORK_ATTACH ? { BERTH__DOCKER__NETWORK_ATTACH: process.env.BENCH_NETWORK_ATTACH } : {}) } });
+  const agent = await startAgentProcess({
+    host: `bench-rss-${runId}`,
+    imagesUrl: images.url,
+    port: await freePort(),
+    env: { BERTH__DOCKER__STOP_TIMEOUT: '0', ...(process.env.BENCH_NETWORK_ATTACH ? { BERTH__DOCKER__NETWORK_ATTACH: process.env.BENCH_NETWORK_ATTACH } : {}) },
+  });
   const client = createAgentClient({ url: agent.url, token: agent.token, retries: 10, backoffMs: 200 });
   b.cleanup(async () => {
-    await client.listInstances().then((all) => runBounded(all, WIDTH, (i) => client.deleteInstance(i.uuid, { timeout: 0 }).catch(() => undefined))).catch(() => undefined);
+    await client
+      .listInstances()
+      .then((all) => runBounded(all, WIDTH, (i) => client.deleteInstance(i.uuid, { timeout: 0 }).catch(() => undefined)))
+      .catch(() => undefined);
     await fetch(`${agent.url}/v1/networks/prune`, { method: 'POST', headers: { authorization: `Bearer ${agent.token}` } }).catch(() => undefined);
     await agent.stop();
   });
   b.log(`agent pid ${agent.pid}: ${agent.runtime}`);
-  for (let i = 0; i < 100 && !(await client.health().then((h) => h.ok, () => false)); i++) await sleep(100);
+  for (
+    let i = 0;
+    i < 100 &&
+    !(await client.health().then(
+      (h) => h.ok,
+      () => false,
+    ));
+    i++
+  )
+    await sleep(100);
   await sleep(SETTLE_MS);
   const idleKb = agent.rssKb();
 
@@ -81,7 +101,8 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
   await sleep(SETTLE_MS);
   const loadedKb = agent.rssKb();
   const listed = await client.listInstances();
-  if (listed.filter((i) => i.power_state === 'running').length < INSTANCES) throw new Error(`the agent lists ${listed.length} instances, not ${INSTANCES} running ones`);
+  if (listed.filter((i) => i.power_state === 'running').length < INSTANCES)
+    throw new Error(`the agent lists ${listed.length} instances, not ${INSTANCES} running ones`);
   await sleep(SETTLE_MS);
   const afterListKb = agent.rssKb();
   const peakKb = agent.peakRssKb();
@@ -92,6 +113,8 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
     { state: 'after listing all of them (reconcile)', instances: INSTANCES, 'RSS MB': mb(afterListKb) },
     { state: 'peak over the run (VmHWM)', instances: INSTANCES, 'RSS MB': mb(peakKb) },
   ]);
-  process.stdout.write(`\ncreates took ${((Date.now() - t0) / 1000).toFixed(0)} s; growth over idle ${mb(Math.max(loadedKb, afterListKb) - idleKb).toFixed(1)} MB\n`);
+  process.stdout.write(
+    `\ncreates took ${((Date.now() - t0) / 1000).toFixed(0)} s; growth over idle ${mb(Math.max(loadedKb, afterListKb) - idleKb).toFixed(1)} MB\n`,
+  );
   return printResult('agent-rss', [{ metric: 'rss_mb', value: mb(Math.max(loadedKb, afterListKb)), target: TARGET_MB }]);
 });

@@ -68,6 +68,8 @@ runBench('boot-latency', 15 * 60_000, async (run) => {
   ].map(({ path, n, median, p90, min, max }) => ({ path, n, 'median ms': median, 'p90 ms': p90, 'min ms': min, 'max ms': max }));
   printTable(`boot latency, ${ROUNDS} sequential boots each, busybox, ${BENCH_FLAVOR.memory_mb} MB, image on the host`, rows);
   const ratio = summarize(berth).median / summarize(raw).median;
-  process.stdout.write(`\nberth/raw at the median: ${ratio.toFixed(2)}x; berth/cli at the median: ${(summarize(berth).median / summarize(cli).median).toFixed(2)}x\n`);
+  process.stdout.write(
+    `\nberth/raw at the median: ${ratio.toFixed(2)}x; berth/cli at the median: ${(summarize(berth).median / summarize(cli).median).toFixed(2)}x\n`,
+  );
   return printResult('boot-latency', [{ metric: 'ratio', value: ratio, target: TARGET }]);
 });

@@ -28,8 +28,10 @@ async function unfinishedReport(stack: Stack, batch: BatchOutcome): Promise<stri
   const summary = [...states].map(([k, n]) => `${n} × ${k}`).join('; ');
   const first = [...batch.sentNs.values()].reduce((a, b) => (a < b ? a : b));
   const last = [...batch.endNs.values()].reduce((a, b) => (a > b ? a : b), first);
-  return `${batch.endNs.size} of ${batch.sentNs.size} builds active (the last after ${(Number(last - first) / 1e6).toFixed(0)} ms), `
-    + `${batch.failed.length} instance.create.error, ${batch.pending.length} with no outcome: ${summary}`;
+  return (
+    `${batch.endNs.size} of ${batch.sentNs.size} builds active (the last after ${(Number(last - first) / 1e6).toFixed(0)} ms), ` +
+    `${batch.failed.length} instance.create.error, ${batch.pending.length} with no outcome: ${summary}`
+  );
 }
 
 runBench('concurrent-builds', 20 * 60_000, async (run) => {
@@ -39,7 +41,9 @@ runBench('concurrent-builds', 20 * 60_000, async (run) => {
   run.cleanup(() => removeLabelled(BENCH_LABEL, runId));
   // Capacity is raised so that the resource tracker admits every build on a two-core host;
   // claims are bookkeeping, the containers are what is measured.
-  const stack = await startStack({ overrides: { DEFAULT: { max_concurrent_builds: WIDTH }, compute: { cpu_allocation_ratio: 1000, disk_allocation_ratio: 100 } } });
+  const stack = await startStack({
+    overrides: { DEFAULT: { max_concurrent_builds: WIDTH }, compute: { cpu_allocation_ratio: 1000, disk_allocation_ratio: 100 } },
+  });
   run.cleanup(() => stack.stop());
   const client = await BenchClient.open();
   run.cleanup(() => client.close());
@@ -68,7 +72,13 @@ runBench('concurrent-builds', 20 * 60_000, async (run) => {
 
   run.log(`${WIDTH} raw create+start in flight together`);
   const t1 = process.hrtime.bigint();
-  const rawEach = await Promise.all(builds.map(async () => { const s = process.hrtime.bigint(); await rawCreateStart(spec); return elapsedMs(s); }));
+  const rawEach = await Promise.all(
+    builds.map(async () => {
+      const s = process.hrtime.bigint();
+      await rawCreateStart(spec);
+      return elapsedMs(s);
+    }),
+  );
   const rawWall = elapsedMs(t1);
   run.log(`raw: ${rawWall.toFixed(0)} ms; removing its containers`);
   await removeLabelled(BENCH_LABEL, runId);

@@ -36,17 +36,24 @@ runBench('driver-rss', 10 * 60_000, async (run) => {
   run.cleanup(() => agent.close());
   // Capacity is raised so that the resource tracker admits every stub instance.
   const driver = await startDriverProcess({
-    agentUrl: agent.url, agentToken: agent.token, amqpUrl: AMQP_URL,
+    agentUrl: agent.url,
+    agentToken: agent.token,
+    amqpUrl: AMQP_URL,
     env: {
       ...(MAX_BUILDS ? { BERTH__DEFAULT__MAX_CONCURRENT_BUILDS: MAX_BUILDS } : {}),
-      BERTH__COMPUTE__VCPUS: '4096', BERTH__COMPUTE__MEMORY_MB: String(INSTANCES * 128 + 1024), BERTH__COMPUTE__DISK_GB: String(INSTANCES * 2) },
+      BERTH__COMPUTE__VCPUS: '4096',
+      BERTH__COMPUTE__MEMORY_MB: String(INSTANCES * 128 + 1024),
+      BERTH__COMPUTE__DISK_GB: String(INSTANCES * 2),
+    },
   });
   run.cleanup(async () => {
     await driver.stop();
     await client.removeTopology({ queues: [`compute.${driver.host}`], exchanges: [driver.exchange] });
   });
   run.log(`driver pid ${driver.pid}: ${driver.runtime}`);
-  await client.waitForQueue(`compute.${driver.host}`, 60_000).catch((err: Error) => { throw new Error(`${err.message}\n${driver.logTail()}`); });
+  await client.waitForQueue(`compute.${driver.host}`, 60_000).catch((err: Error) => {
+    throw new Error(`${err.message}\n${driver.logTail()}`);
+  });
   await client.listen(driver.exchange, VERSIONED_KEYS);
   await sleep(SETTLE_MS);
   const idleKb = driver.rssKb();
@@ -56,8 +63,10 @@ runBench('driver-rss', 10 * 60_000, async (run) => {
   const t0 = Date.now();
   const batch = await castBatch(client, driver, builds, { stallMs: STALL_MS, timeoutMs: BUILDS_TIMEOUT_MS });
   if (batch.failed.length || batch.pending.length) {
-    throw new Error(`${batch.endNs.size} of ${INSTANCES} builds active, ${batch.failed.length} instance.create.error, ${batch.pending.length} with no outcome `
-      + `(no build event for ${STALL_MS / 1000} s); the driver logged ${driver.logCount('request failed')} failed requests, e.g.\n${driver.logTail(3)}`);
+    throw new Error(
+      `${batch.endNs.size} of ${INSTANCES} builds active, ${batch.failed.length} instance.create.error, ${batch.pending.length} with no outcome ` +
+        `(no build event for ${STALL_MS / 1000} s); the driver logged ${driver.logCount('request failed')} failed requests, e.g.\n${driver.logTail(3)}`,
+    );
   }
   run.log(`all ${INSTANCES} active after ${((Date.now() - t0) / 1000).toFixed(1)} s; stub agent holds ${agent.count()}`);
   await sleep(SETTLE_MS);
@@ -69,6 +78,8 @@ runBench('driver-rss', 10 * 60_000, async (run) => {
     { state: `${INSTANCES} instances active, ${SETTLE_MS / 1000} s after the last`, instances: INSTANCES, 'RSS MB': mb(loadedKb) },
     { state: 'peak over the run (VmHWM)', instances: INSTANCES, 'RSS MB': mb(peakKb) },
   ]);
-  process.stdout.write(`\ngrowth over idle: ${mb(loadedKb - idleKb).toFixed(1)} MB (${((loadedKb - idleKb) / INSTANCES).toFixed(1)} kB per instance); ratio to idle ${(loadedKb / idleKb).toFixed(2)}x\n`);
+  process.stdout.write(
+    `\ngrowth over idle: ${mb(loadedKb - idleKb).toFixed(1)} MB (${((loadedKb - idleKb) / INSTANCES).toFixed(1)} kB per instance); ratio to idle ${(loadedKb / idleKb).toFixed(2)}x\n`,
+  );
   return printResult('driver-rss', [{ metric: 'rss_mb', value: mb(loadedKb), target: TARGET_MB }]);
 });

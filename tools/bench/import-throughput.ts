@@ -32,7 +32,14 @@ const TARGETS = { vsSkopeo: 1.0, vsDockerPull: 1 / 3, sharedFetch: 1.05, rssMb: 
 const run = promisify(execFile);
 const ROOT = projectRoot();
 
-interface ChildLine { ref?: string; ms?: number; bytesFetched?: number; hwmKb?: number; idleHwmKb?: number; required?: RequiredCpu }
+interface ChildLine {
+  ref?: string;
+  ms?: number;
+  bytesFetched?: number;
+  hwmKb?: number;
+  idleHwmKb?: number;
+  required?: RequiredCpu;
+}
 
 let command: Promise<NodeCommand> | undefined;
 /** The importer child, compiled once per run, as installed services run (compiled.ts). */
@@ -44,9 +51,16 @@ async function importInChild(work: string, scan: boolean, refs: string[], costs 
   try {
     const mode = `${scan ? 'scan' : 'noscan'}${costs ? '+costs' : ''}`;
     // The environment the image service runs in (berth-images.service, berth up).
-    const { stdout } = await run(process.execPath, [...(await importerCommand()).args, state, REGISTRY, mode, ...refs],
-      { cwd: ROOT, timeout: 15 * 60_000, maxBuffer: 1024 * 1024, env: { ...process.env, ...SERVICE_ENV } });
-    return stdout.trim().split('\n').map((l) => JSON.parse(l) as ChildLine);
+    const { stdout } = await run(process.execPath, [...(await importerCommand()).args, state, REGISTRY, mode, ...refs], {
+      cwd: ROOT,
+      timeout: 15 * 60_000,
+      maxBuffer: 1024 * 1024,
+      env: { ...process.env, ...SERVICE_ENV },
+    });
+    return stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ChildLine);
   } finally {
     rmSync(state, { recursive: true, force: true });
   }
@@ -72,13 +86,21 @@ runBench('import-throughput', 60 * 60_000, async (b) => {
   const work = mkdtempSync(join(tmpdir(), 'berth-bench-import-'));
   b.cleanup(async () => rmSync(work, { recursive: true, force: true }));
   b.cleanup(() => removeFromRegistry(REGISTRY, repo, ['a', 'b', 'big'], existsSync(REGISTRY_STORAGE) ? REGISTRY_STORAGE : null));
-  b.cleanup(async () => { for (const tag of ['a', 'b', 'big']) await dockerRmi(ref(tag)); });
+  b.cleanup(async () => {
+    for (const tag of ['a', 'b', 'big']) await dockerRmi(ref(tag));
+  });
 
   b.log(`importer runs as: ${(await importerCommand()).runtime}`);
   b.log(`building and pushing ${repo}: a (8 × ${LAYER_MB} MB), b (7 layers of a + 1 new), big (8 × ${BIG_LAYER_MB} MB)`);
-  const shared = await writeContext(join(work, 'a'), Array.from({ length: 8 }, () => ({ mb: LAYER_MB })));
+  const shared = await writeContext(
+    join(work, 'a'),
+    Array.from({ length: 8 }, () => ({ mb: LAYER_MB })),
+  );
   await writeContext(join(work, 'b'), [...shared.slice(0, 7).map((p) => ({ shared: p })), { mb: LAYER_MB }]);
-  await writeContext(join(work, 'big'), Array.from({ length: 8 }, () => ({ mb: BIG_LAYER_MB })));
+  await writeContext(
+    join(work, 'big'),
+    Array.from({ length: 8 }, () => ({ mb: BIG_LAYER_MB })),
+  );
   for (const tag of ['a', 'b', 'big']) {
     await buildAndPush(join(work, tag), ref(tag));
     rmSync(join(work, tag), { recursive: true, force: true });
@@ -103,7 +125,9 @@ runBench('import-throughput', 60 * 60_000, async (b) => {
     if (hasSkopeo) {
       const dest = join(work, `oci-${round}`);
       const skopeoBefore = childrenCpuMs();
-      times['skopeo copy']!.push(await timed(() => run(SKOPEO, ['copy', '-q', '--src-tls-verify=false', `docker://${ref('a')}`, `oci:${dest}:a`], { timeout: 15 * 60_000 })));
+      times['skopeo copy']!.push(
+        await timed(() => run(SKOPEO, ['copy', '-q', '--src-tls-verify=false', `docker://${ref('a')}`, `oci:${dest}:a`], { timeout: 15 * 60_000 })),
+      );
       cpu.skopeo!.push(childrenCpuMs() - skopeoBefore);
       rmSync(dest, { recursive: true, force: true });
     }
@@ -127,9 +151,16 @@ runBench('import-throughput', 60 * 60_000, async (b) => {
   const rssMb = bigRun[1]!.hwmKb! / 1024;
 
   const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
-  printTable(`import of ${imageMb.toFixed(0)} MB in 8 layers, ${ROUNDS} rounds (median)`, Object.entries(times).map(([who, v]) => ({
-    who, median_s: median(v) / 1000, min_s: Math.min(...v) / 1000, max_s: Math.max(...v) / 1000, 'MB/s': imageMb / (median(v) / 1000),
-  })));
+  printTable(
+    `import of ${imageMb.toFixed(0)} MB in 8 layers, ${ROUNDS} rounds (median)`,
+    Object.entries(times).map(([who, v]) => ({
+      who,
+      median_s: median(v) / 1000,
+      min_s: Math.min(...v) / 1000,
+      max_s: Math.max(...v) / 1000,
+      'MB/s': imageMb / (median(v) / 1000),
+    })),
+  );
   printTable('second image sharing 7 of 8 layers, and memory', [
     { figure: 'bytes fetched for the second image', value: fetchedForB },
     { figure: 'its new layer (compressed)', value: newLayer },
@@ -141,11 +172,16 @@ runBench('import-throughput', 60 * 60_000, async (b) => {
   // The lower bound: on `cores` cores, no import can take less wall time than the CPU time it
   // cannot avoid (plus what the registry spends serving it) spread perfectly over all of them.
   const cores = availableParallelism();
-  const must = ([
-    ['sha256', 'sha256 of every blob (digest check)'], ['md5', 'md5 of the blobs (Glance checksum)'],
-    ['sha512', 'sha512 of the blobs (os_hash_value)'], ['gunzip', 'gunzip of the layers (scanner)'],
-    ['curl', 'curl downloading the blobs to files'], ['registry', 'registry serving them'],
-  ] as const).map(([key, work]) => ({ work, ms: median(cpu[key]!) }));
+  const must = (
+    [
+      ['sha256', 'sha256 of every blob (digest check)'],
+      ['md5', 'md5 of the blobs (Glance checksum)'],
+      ['sha512', 'sha512 of the blobs (os_hash_value)'],
+      ['gunzip', 'gunzip of the layers (scanner)'],
+      ['curl', 'curl downloading the blobs to files'],
+      ['registry', 'registry serving them'],
+    ] as const
+  ).map(([key, work]) => ({ work, ms: median(cpu[key]!) }));
   // The registry's CPU is unknown (NaN) when its pid is: counted as none, so the bound stays one.
   const floor = must.reduce((sum, m) => sum + (Number.isFinite(m.ms) ? m.ms : 0), 0) / cores;
   printTable(`CPU every import of this image must spend here (s, median of ${ROUNDS})`, [
@@ -153,7 +189,10 @@ runBench('import-throughput', 60 * 60_000, async (b) => {
     { work: `sum over ${cores} cores: lower bound`, cpu_s: floor / 1000 },
     ...(hasSkopeo ? [{ work: 'for comparison: skopeo copy, its own CPU', cpu_s: median(cpu.skopeo!) / 1000 }] : []),
   ]);
-  if (hasSkopeo) process.stdout.write(`\nlower bound on this machine: ${(floor / med['skopeo copy']!).toFixed(2)}× skopeo's time, ${(floor / med['docker pull']!).toFixed(2)}× docker pull's\n`);
+  if (hasSkopeo)
+    process.stdout.write(
+      `\nlower bound on this machine: ${(floor / med['skopeo copy']!).toFixed(2)}× skopeo's time, ${(floor / med['docker pull']!).toFixed(2)}× docker pull's\n`,
+    );
   return printResult('import-throughput', [
     ...(hasSkopeo ? [{ metric: 'time_vs_skopeo', value: med.berth! / med['skopeo copy']!, target: TARGETS.vsSkopeo }] : []),
     { metric: 'time_vs_docker_pull', value: med.berth! / med['docker pull']!, target: TARGETS.vsDockerPull },

@@ -22,14 +22,27 @@ const TARGET = 1.5;
 runBench('nova-boot', 20 * 60_000, async (run) => {
   const cloud = loadTestCloud();
   const admin = keystoneSession({
-    auth_url: cloud.keystoneUrl, username: cloud.admin.username, password: cloud.admin.password, project_name: cloud.admin.projectName,
-    user_domain_name: 'Default', project_domain_name: 'Default', region_name: 'RegionOne',
+    auth_url: cloud.keystoneUrl,
+    username: cloud.admin.username,
+    password: cloud.admin.password,
+    project_name: cloud.admin.projectName,
+    user_domain_name: 'Default',
+    project_domain_name: 'Default',
+    region_name: 'RegionOne',
   });
   const compute = parseEndpoint(cloud.computeUrl);
-  const api = async <T>(method: string, path: string, body?: unknown, accept: number[] = []) => requestJson<T>(compute, {
-    method, path, ...(body === undefined ? {} : { body }), accept,
-    headers: { 'x-auth-token': await admin.token(), 'openstack-api-version': 'compute 2.90' },
-  }, 'nova-api');
+  const api = async <T>(method: string, path: string, body?: unknown, accept: number[] = []) =>
+    requestJson<T>(
+      compute,
+      {
+        method,
+        path,
+        ...(body === undefined ? {} : { body }),
+        accept,
+        headers: { 'x-auth-token': await admin.token(), 'openstack-api-version': 'compute 2.90' },
+      },
+      'nova-api',
+    );
   const flavorId = (await api<{ flavors: Array<{ id: string; name: string }> }>('GET', 'flavors')).body.flavors.find((f) => f.name === 'm1.tiny')!.id;
 
   run.log('starting the Berth node and the reference compute');
@@ -69,7 +82,18 @@ runBench('nova-boot', 20 * 60_000, async (run) => {
   // Both nodes must be mapped to a cell before the scheduler may place on them; the first boot waits for that.
   run.log('warm-up (waits for host mapping, loads the image into dockerd)');
   for (const host of [BERTH_HOST, REF_HOST]) {
-    await until(`${host} bootable`, async () => { try { await boot(host); return true; } catch { return false; } }, 180_000);
+    await until(
+      `${host} bootable`,
+      async () => {
+        try {
+          await boot(host);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      180_000,
+    );
   }
   const berth: number[] = [];
   const ref: number[] = [];

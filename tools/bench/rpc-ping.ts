@@ -21,18 +21,27 @@ const WARMUP = 50;
 const TARGET = 1.0;
 const CALL_TIMEOUT_MS = 10_000;
 
-interface Server { exchange: string; routingKey: string }
+interface Server {
+  exchange: string;
+  routingKey: string;
+}
 
 /** Starts oslo_ping_server.py and resolves once it says it consumes. */
 async function startOsloServer(run: BenchRun, client: BenchClient, id: string): Promise<Server> {
   const exchange = `berth-bench-oslo-${id}`;
   const topic = `bench-ping-${id}`;
   const server = `oslo-${id}`;
-  const child = spawn('/usr/bin/python3', [`${projectRoot()}/tools/bench/oslo_ping_server.py`, AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/', exchange, topic, server, '1200'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    '/usr/bin/python3',
+    [`${projectRoot()}/tools/bench/oslo_ping_server.py`, AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/', exchange, topic, server, '1200'],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-4000); });
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-4000);
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   run.cleanup(async () => {
     child.stdin!.end();
@@ -44,7 +53,12 @@ async function startOsloServer(run: BenchRun, client: BenchClient, id: string): 
   const lines = createInterface({ input: child.stdout! });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`oslo server not ready within 30 s: ${stderr}`)), 30_000);
-    lines.on('line', (l) => { if (l.trim() === 'ready') { clearTimeout(timer); resolve(); } });
+    lines.on('line', (l) => {
+      if (l.trim() === 'ready') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
     void exited.then(() => reject(new Error(`oslo server exited: ${stderr}`)));
   });
   return { exchange, routingKey: `${topic}.${server}` };
@@ -78,12 +92,17 @@ runBench('rpc-ping', 10 * 60_000, async (run) => {
     await client.removeTopology({ queues: [`compute.${driver.host}`], exchanges: [driver.exchange] });
   });
   run.log(`driver pid ${driver.pid}: ${driver.runtime}`);
-  await client.waitForQueue(`compute.${driver.host}`, 60_000).catch((err: Error) => { throw new Error(`${err.message}\n${driver.logTail()}`); });
+  await client.waitForQueue(`compute.${driver.host}`, 60_000).catch((err: Error) => {
+    throw new Error(`${err.message}\n${driver.logTail()}`);
+  });
   const berth: Server = { exchange: driver.exchange, routingKey: `compute.${driver.host}` };
   const oslo = await startOsloServer(run, client, id);
 
   run.log(`warm-up: ${WARMUP} calls each`);
-  for (let i = 0; i < WARMUP; i++) { await ping(client, berth, `w${i}`); await ping(client, oslo, `w${i}`); }
+  for (let i = 0; i < WARMUP; i++) {
+    await ping(client, berth, `w${i}`);
+    await ping(client, oslo, `w${i}`);
+  }
   const berthMs: number[] = [];
   const osloMs: number[] = [];
   for (let i = 0; i < CALLS; i++) {
@@ -97,5 +116,8 @@ runBench('rpc-ping', 10 * 60_000, async (run) => {
     row(`berth-compute (${driver.runtime.split(' (')[0]})`, b),
     row('stock oslo.messaging server (python3, threading executor)', o),
   ]);
-  return printResult('rpc-ping', [{ metric: 'ratio_p50', value: b.median / o.median, target: TARGET }, { metric: 'ratio_p99', value: b.p99 / o.p99, target: TARGET }]);
+  return printResult('rpc-ping', [
+    { metric: 'ratio_p50', value: b.median / o.median, target: TARGET },
+    { metric: 'ratio_p99', value: b.p99 / o.p99, target: TARGET },
+  ]);
 });

@@ -32,7 +32,7 @@ const program = new Command('berth')
   .option('-c, --column <column>', 'print only this column or field; repeat for several', repeatable)
   .option('--host <host>', 'target compute node (default: [DEFAULT] host)')
   .option('--os-cloud <name>', 'OpenStack credentials from this clouds.yaml entry (default: $OS_CLOUD; without either, the OS_* variables)')
-  .option('--os-image-url <url>', 'image API to use with those credentials (default: $OS_IMAGE_URL, else the catalog\'s image endpoint)')
+  .option('--os-image-url <url>', "image API to use with those credentials (default: $OS_IMAGE_URL, else the catalog's image endpoint)")
   .exitOverride()
   .showHelpAfterError(false);
 
@@ -51,9 +51,18 @@ async function run(fn: (ctx: CliContext) => Promise<void>): Promise<void> {
 
 function fail(err: unknown): never {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-  if (err instanceof ConfigError) { process.stderr.write(`berth: invalid configuration:\n${err.message}\n`); process.exit(2); }
-  if (err instanceof WaitTimeout) { process.stderr.write(`berth: ${err.message}\n`); process.exit(1); }
-  if (err instanceof UsageError) { process.stderr.write(`berth: ${err.message}\n`); process.exit(2); }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`berth: invalid configuration:\n${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof WaitTimeout) {
+    process.stderr.write(`berth: ${err.message}\n`);
+    process.exit(1);
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`berth: ${err.message}\n`);
+    process.exit(2);
+  }
   if (err instanceof BerthError) {
     process.stderr.write(`berth: ${err.message} [${err.code}]\n`);
     process.exit(/UNREACHABLE|TIMEOUT/.test(err.code) ? 3 : 1);

@@ -11,20 +11,29 @@ export async function probeBroker(transportUrl: string, timeoutMs: number): Prom
   const shown = transportUrl.replace(/\/\/[^@]*@/, '//');
   const unreachable = (why: string) => new BerthError('BROKER_UNREACHABLE', `cannot reach the broker at ${shown}: ${why}`, { status: 503 });
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(unreachable(`no answer within ${timeoutMs / 1000}s (timeout)`)), timeoutMs); });
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(unreachable(`no answer within ${timeoutMs / 1000}s (timeout)`)), timeoutMs);
+  });
   const attempt = connect(toAmqpUrl(transportUrl, 0), { timeout: timeoutMs });
   try {
     const model = await Promise.race([attempt, expired]);
     await model.close().catch(() => undefined);
   } catch (err) {
     if (err instanceof BerthError) {
-      attempt.then((m) => m.close(), () => undefined).catch(() => undefined);
+      attempt
+        .then(
+          (m) => m.close(),
+          () => undefined,
+        )
+        .catch(() => undefined);
       throw err;
     }
     const e = err as NodeJS.ErrnoException;
     const text = String(e.message ?? e);
     if (/ACCESS.REFUSED|403/.test(text)) {
-      throw new BerthError('BROKER_AUTH_REFUSED', `the broker at ${shown} refused the user name or password (ACCESS_REFUSED): check [DEFAULT] transport_url`, { status: 503 });
+      throw new BerthError('BROKER_AUTH_REFUSED', `the broker at ${shown} refused the user name or password (ACCESS_REFUSED): check [DEFAULT] transport_url`, {
+        status: 503,
+      });
     }
     if (e.code === 'ECONNREFUSED') throw unreachable('connection refused (nothing listens there)');
     if (e.code === 'ETIMEDOUT' || /timeout|timed out/i.test(text)) throw unreachable(`no answer within ${timeoutMs / 1000}s (timeout)`);

@@ -17,7 +17,14 @@ export const BROKER_CONNECT_TIMEOUT_MS = 5000;
 export { UsageError } from './usage-error.js';
 
 /** What every command gets: the configuration and lazily made clients. */
-export interface GlobalOptions { config?: string[]; format?: Format; column?: string[]; host?: string; osCloud?: string; osImageUrl?: string }
+export interface GlobalOptions {
+  config?: string[];
+  format?: Format;
+  column?: string[];
+  host?: string;
+  osCloud?: string;
+  osImageUrl?: string;
+}
 
 export class CliContext {
   readonly config: Config;
@@ -33,7 +40,9 @@ export class CliContext {
   }
 
   /** `--os-image-url` (or OS_IMAGE_URL): the image API to send the OpenStack credentials to. */
-  get osImageUrl(): string { return this.opts.osImageUrl ?? process.env.OS_IMAGE_URL ?? ''; }
+  get osImageUrl(): string {
+    return this.opts.osImageUrl ?? process.env.OS_IMAGE_URL ?? '';
+  }
 
   /**
    * A Keystone session from `--os-cloud`/OS_CLOUD or the OS_* variables, resolved on first use so
@@ -87,13 +96,22 @@ export class CliContext {
     // One plain attempt first: a refused password or connection fails at once, with its cause,
     // where the client below would retry until its timeout.
     await probeBroker(c.DEFAULT.transport_url, BROKER_CONNECT_TIMEOUT_MS);
-    this.rpc = new RpcClient({ url: c.DEFAULT.transport_url, exchange: c.DEFAULT.control_exchange, rabbit: c.oslo_messaging_rabbit, connectTimeoutMs: BROKER_CONNECT_TIMEOUT_MS });
+    this.rpc = new RpcClient({
+      url: c.DEFAULT.transport_url,
+      exchange: c.DEFAULT.control_exchange,
+      rabbit: c.oslo_messaging_rabbit,
+      connectTimeoutMs: BROKER_CONNECT_TIMEOUT_MS,
+    });
     await this.rpc.connect(eventKeys);
     return this.rpc;
   }
 
   /** The RPC routing key of the target node. */
-  get computeKey(): string { return `compute.${this.host}`; }
+  get computeKey(): string {
+    return `compute.${this.host}`;
+  }
 
-  async close(): Promise<void> { await this.rpc?.close(); }
+  async close(): Promise<void> {
+    await this.rpc?.close();
+  }
 }

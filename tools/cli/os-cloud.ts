@@ -10,7 +10,10 @@ import { UsageError } from './usage-error.js';
  * OS_CLOUD) names an entry of clouds.yaml; without one, plain OS_* variables; without
  * OS_AUTH_URL either, none (the CLI then talks to the noauth glance-bridge as before).
  */
-export interface OsCredentials { creds: KeystoneCredentials; source: string }
+export interface OsCredentials {
+  creds: KeystoneCredentials;
+  source: string;
+}
 
 export interface ResolveOptions {
   cloud?: string;
@@ -39,7 +42,11 @@ export function resolveOsCredentials(o: ResolveOptions = {}): OsCredentials | nu
   return env.OS_AUTH_URL ? fromEnv(env) : null;
 }
 
-interface CloudEntry { auth_type?: unknown; auth?: Record<string, unknown>; region_name?: unknown }
+interface CloudEntry {
+  auth_type?: unknown;
+  auth?: Record<string, unknown>;
+  region_name?: unknown;
+}
 
 /** The first file that has the cloud wins; a file that does not parse stops the search. */
 function fromCloudsYaml(name: string, files: string[]): OsCredentials {
@@ -66,7 +73,10 @@ function credsOfEntry(name: string, entry: CloudEntry, file: string): KeystoneCr
   const missing = ['auth_url', 'username', 'password', 'project_name'].filter((k) => !text(k));
   if (missing.length) throw new UsageError(`${file}: cloud ${name}: auth lacks ${missing.join(', ')}`);
   return {
-    auth_url: text('auth_url'), username: text('username'), password: text('password'), project_name: text('project_name'),
+    auth_url: text('auth_url'),
+    username: text('username'),
+    password: text('password'),
+    project_name: text('project_name'),
     user_domain_name: text('user_domain_name') || text('domain_name') || 'Default',
     project_domain_name: text('project_domain_name') || text('domain_name') || 'Default',
     region_name: typeof entry.region_name === 'string' ? entry.region_name : '',
@@ -78,8 +88,12 @@ function fromEnv(env: NodeJS.ProcessEnv): OsCredentials {
   if (missing.length) throw new UsageError(`OS_AUTH_URL is set but ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not`);
   return {
     creds: {
-      auth_url: env.OS_AUTH_URL!, username: env.OS_USERNAME!, password: env.OS_PASSWORD!, project_name: env.OS_PROJECT_NAME!,
-      user_domain_name: env.OS_USER_DOMAIN_NAME || 'Default', project_domain_name: env.OS_PROJECT_DOMAIN_NAME || 'Default',
+      auth_url: env.OS_AUTH_URL!,
+      username: env.OS_USERNAME!,
+      password: env.OS_PASSWORD!,
+      project_name: env.OS_PROJECT_NAME!,
+      user_domain_name: env.OS_USER_DOMAIN_NAME || 'Default',
+      project_domain_name: env.OS_PROJECT_DOMAIN_NAME || 'Default',
       region_name: env.OS_REGION_NAME ?? '',
     },
     source: 'OS_* environment variables',

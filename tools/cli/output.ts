@@ -3,11 +3,13 @@ import { stringify as toYaml } from 'yaml';
 import { UsageError } from './usage-error.js';
 
 export const FORMATS = ['table', 'json', 'yaml', 'value', 'csv'] as const;
-export type Format = typeof FORMATS[number];
+export type Format = (typeof FORMATS)[number];
 
 /** `-c COLUMN` (repeatable): the columns or fields to print, by key (`vm_state`) or heading (`"Vm State"`). */
 let selected: string[] = [];
-export function selectColumns(columns: string[] | undefined): void { selected = columns ?? []; }
+export function selectColumns(columns: string[] | undefined): void {
+  selected = columns ?? [];
+}
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -66,11 +68,21 @@ export function printObject(obj: Record<string, unknown>, format: Format): void 
   const keys = pick(Object.keys(obj));
   const shown = subset(obj, keys);
   switch (format) {
-    case 'json': return printJson(shown);
-    case 'yaml': process.stdout.write(toYaml(shown)); return;
-    case 'value': process.stdout.write(keys.map((k) => `${cell(obj[k])}\n`).join('')); return;
-    case 'csv': return printCsv(keys, [keys.map((k) => obj[k])]);
-    default: return printTable(['Field', 'Value'], keys.map((k) => [k, obj[k]]));
+    case 'json':
+      return printJson(shown);
+    case 'yaml':
+      process.stdout.write(toYaml(shown));
+      return;
+    case 'value':
+      process.stdout.write(keys.map((k) => `${cell(obj[k])}\n`).join(''));
+      return;
+    case 'csv':
+      return printCsv(keys, [keys.map((k) => obj[k])]);
+    default:
+      return printTable(
+        ['Field', 'Value'],
+        keys.map((k) => [k, obj[k]]),
+      );
   }
 }
 
@@ -82,23 +94,41 @@ export function printList(columns: string[], items: Record<string, unknown>[], f
   const keys = pick(selected.length ? [...new Set([...columns, ...items.flatMap((i) => Object.keys(i))])] : columns);
   const rows = items.map((i) => keys.map((c) => i[c]));
   switch (format) {
-    case 'json': return printJson(selected.length ? items.map((i) => subset(i, keys)) : items);
-    case 'yaml': process.stdout.write(items.length ? toYaml(selected.length ? items.map((i) => subset(i, keys)) : items) : '[]\n'); return;
-    case 'value': process.stdout.write(rows.map((r) => `${r.map(cell).join(' ')}\n`).join('')); return;
-    case 'csv': return printCsv(keys.map(heading), rows);
-    default: return printTable(keys.map(heading), rows);
+    case 'json':
+      return printJson(selected.length ? items.map((i) => subset(i, keys)) : items);
+    case 'yaml':
+      process.stdout.write(items.length ? toYaml(selected.length ? items.map((i) => subset(i, keys)) : items) : '[]\n');
+      return;
+    case 'value':
+      process.stdout.write(rows.map((r) => `${r.map(cell).join(' ')}\n`).join(''));
+      return;
+    case 'csv':
+      return printCsv(keys.map(heading), rows);
+    default:
+      return printTable(keys.map(heading), rows);
   }
 }
 
 /** A spinner on stderr while waiting (only on a terminal). */
 export function spinner(text: string): { update(t: string): void; stop(final?: string): void } {
-  if (!process.stderr.isTTY) return { update: () => undefined, stop: (f) => { if (f) process.stderr.write(`${f}\n`); } };
+  if (!process.stderr.isTTY)
+    return {
+      update: () => undefined,
+      stop: (f) => {
+        if (f) process.stderr.write(`${f}\n`);
+      },
+    };
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
   let i = 0;
   let current = text;
   const t = setInterval(() => process.stderr.write(`\r${frames[i++ % frames.length]} ${current}\x1b[K`), 100);
   return {
-    update: (s) => { current = s; },
-    stop: (final) => { clearInterval(t); process.stderr.write(`\r\x1b[K${final ? `${final}\n` : ''}`); },
+    update: (s) => {
+      current = s;
+    },
+    stop: (final) => {
+      clearInterval(t);
+      process.stderr.write(`\r\x1b[K${final ? `${final}\n` : ''}`);
+    },
   };
 }

@@ -37,10 +37,16 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   res.end(text);
   // The body of a request is never needed for an answer, only drained.
   req.resume();
-  process.stdout.write(`${JSON.stringify({
-    time: new Date().toISOString(), method, path: url.pathname, query: url.search.slice(1), status,
-    requestId: req.headers['x-openstack-request-id'] ?? null,
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      time: new Date().toISOString(),
+      method,
+      path: url.pathname,
+      query: url.search.slice(1),
+      status,
+      requestId: req.headers['x-openstack-request-id'] ?? null,
+    })}\n`,
+  );
 }
 
 function portFromArgs(): number {
@@ -63,5 +69,8 @@ server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), listening: `127.0.0.1:${port}` })}\n`);
 });
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => { server.close(); process.exit(0); });
+  process.on(signal, () => {
+    server.close();
+    process.exit(0);
+  });
 }

@@ -11,7 +11,10 @@ export const CLOUD_STATE = process.env.BERTH_CLOUD_STATE ?? '/var/lib/berth-cp';
 const OPENSTACK = '/usr/bin/openstack';
 const NOVA_MANAGE = '/usr/bin/nova-manage';
 
-export interface ServiceUser { username: string; password: string }
+export interface ServiceUser {
+  username: string;
+  password: string;
+}
 
 export interface TestCloud {
   state: string;
@@ -57,18 +60,23 @@ export function loadTestCloud(state = CLOUD_STATE): TestCloud {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EACCES' ? 'is not readable (mode 600, owned by root)' : 'does not exist';
-    throw new Error(`test cloud: ${file} ${why}. Start the cloud as root with: tools/dev/cloud.sh start `
-      + `(after tools/dev/cloud.sh install on a fresh machine; BERTH_CLOUD_STATE selects another state directory)`);
+    throw new Error(
+      `test cloud: ${file} ${why}. Start the cloud as root with: tools/dev/cloud.sh start ` +
+        `(after tools/dev/cloud.sh install on a fresh machine; BERTH_CLOUD_STATE selects another state directory)`,
+    );
   }
   const vars = parseEnvFile(text);
   const need = (name: string): string => {
     const v = vars[name];
-    if (v === undefined || v === '') throw new Error(`test cloud: ${file} lacks ${name}; recreate it with tools/dev/cloud.sh reset && tools/dev/cloud.sh start`);
+    if (v === undefined || v === '')
+      throw new Error(`test cloud: ${file} lacks ${name}; recreate it with tools/dev/cloud.sh reset && tools/dev/cloud.sh start`);
     return v;
   };
   const osEnv = Object.fromEntries(Object.entries(vars).filter(([k]) => k.startsWith('OS_')));
   cached = {
-    state, vars, osEnv,
+    state,
+    vars,
+    osEnv,
     admin: { username: need('OS_USERNAME'), password: need('OS_PASSWORD'), projectName: need('OS_PROJECT_NAME') },
     nova: { username: need('BERTH_CLOUD_NOVA_USER'), password: need('BERTH_CLOUD_NOVA_PASS') },
     placement: { username: need('BERTH_CLOUD_PLACEMENT_USER'), password: need('BERTH_CLOUD_PLACEMENT_PASS') },

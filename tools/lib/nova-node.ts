@@ -37,9 +37,18 @@ export interface NovaNode {
  * A whole Berth node in nova mode, in this process, for tests and benchmarks: glance-bridge
  * (imports the registry image and exports it to the cloud's Glance), agent, compute driver.
  */
-export async function startNovaNode(cloud: CloudAccess, o: { host: string; registry: string; log?: Logger; overrides?: Record<string, Record<string, unknown>> }): Promise<NovaNode> {
+export async function startNovaNode(
+  cloud: CloudAccess,
+  o: { host: string; registry: string; log?: Logger; overrides?: Record<string, Record<string, unknown>> },
+): Promise<NovaNode> {
   const state = mkdtempSync(join(tmpdir(), 'berth-nova-node-'));
-  const service = (u: { username: string; password: string }) => ({ auth_url: cloud.keystoneUrl, username: u.username, password: u.password, project_name: cloud.serviceProject, region_name: 'RegionOne' });
+  const service = (u: { username: string; password: string }) => ({
+    auth_url: cloud.keystoneUrl,
+    username: u.username,
+    password: u.password,
+    project_name: cloud.serviceProject,
+    region_name: 'RegionOne',
+  });
   const base = {
     DEFAULT: { state_path: state, host: o.host, transport_url: cloud.transportUrl, status_listen: '' },
     nova: { control_plane: 'nova', report_interval: 5, update_resources_interval: 10 },
@@ -66,7 +75,11 @@ export async function startNovaNode(cloud: CloudAccess, o: { host: string; regis
     cleanup.unshift(() => agent.close());
     const driverConfig = loadConfig({ env: {}, overrides: mergeSections(overrides, { agent: { url: agent.url, token: agent.token } }) });
     const node: NovaNode = {
-      host: o.host, config: driverConfig, driver: null, agent, imageId,
+      host: o.host,
+      config: driverConfig,
+      driver: null,
+      agent,
+      imageId,
       async startCompute() {
         node.driver ??= await createDriver({ config: driverConfig, agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }), log });
       },

@@ -5,12 +5,23 @@ import type { GlanceImage } from '../../glance-bridge/client/types.js';
  * Builds compute RPC requests as nova's conductor and API send them (nova object primitives,
  * `_context_*` keys), for the berth CLI, benchmarks and tests.
  */
-const prim = (name: string, version: string, data: Record<string, unknown>) =>
-  ({ 'nova_object.name': name, 'nova_object.namespace': 'nova', 'nova_object.version': version, 'nova_object.data': data });
+const prim = (name: string, version: string, data: Record<string, unknown>) => ({
+  'nova_object.name': name,
+  'nova_object.namespace': 'nova',
+  'nova_object.version': version,
+  'nova_object.data': data,
+});
 
 const wireDate = (d: Date) => `${d.toISOString().slice(0, 19)}Z`;
 
-export interface FlavorInput { vcpus: number; memory_mb: number; root_gb?: number; swap?: number; name?: string; extra_specs?: Record<string, string> }
+export interface FlavorInput {
+  vcpus: number;
+  memory_mb: number;
+  root_gb?: number;
+  swap?: number;
+  name?: string;
+  extra_specs?: Record<string, string>;
+}
 
 export interface InstanceInput {
   uuid?: string;
@@ -29,10 +40,24 @@ export interface InstanceInput {
 
 export function flavorPrimitive(f: FlavorInput): Record<string, unknown> {
   return prim('Flavor', '1.2', {
-    id: 1, name: f.name ?? `berth.${f.vcpus}c${f.memory_mb}m`, memory_mb: f.memory_mb, vcpus: f.vcpus, root_gb: f.root_gb ?? 1,
-    ephemeral_gb: 0, flavorid: f.name ?? `berth-${f.vcpus}-${f.memory_mb}`, swap: f.swap ?? 0, rxtx_factor: 1.0, vcpu_weight: 0,
-    disabled: false, is_public: true, extra_specs: f.extra_specs ?? {}, description: null, created_at: wireDate(new Date()),
-    updated_at: null, deleted_at: null, deleted: false,
+    id: 1,
+    name: f.name ?? `berth.${f.vcpus}c${f.memory_mb}m`,
+    memory_mb: f.memory_mb,
+    vcpus: f.vcpus,
+    root_gb: f.root_gb ?? 1,
+    ephemeral_gb: 0,
+    flavorid: f.name ?? `berth-${f.vcpus}-${f.memory_mb}`,
+    swap: f.swap ?? 0,
+    rxtx_factor: 1.0,
+    vcpu_weight: 0,
+    disabled: false,
+    is_public: true,
+    extra_specs: f.extra_specs ?? {},
+    description: null,
+    created_at: wireDate(new Date()),
+    updated_at: null,
+    deleted_at: null,
+    deleted: false,
   });
 }
 
@@ -41,24 +66,71 @@ export function instancePrimitive(i: InstanceInput): Record<string, unknown> {
   const name = i.name ?? `instance-${uuid.slice(0, 8)}`;
   const now = wireDate(new Date());
   return prim('Instance', '2.7', {
-    id: 1, uuid, user_id: i.user_id ?? 'berth', project_id: i.project_id ?? 'berth', image_ref: i.image_id, hostname: name.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
-    display_name: name, display_description: name, power_state: 0, vm_state: i.vm_state ?? 'building', task_state: i.task_state === undefined ? 'scheduling' : i.task_state,
-    memory_mb: i.flavor.memory_mb, vcpus: i.flavor.vcpus, root_gb: i.flavor.root_gb ?? 1, ephemeral_gb: 0, host: i.host ?? null, node: i.host ?? null,
-    user_data: i.user_data ?? null, key_name: null, key_data: i.key_data ?? null, reservation_id: `r-${uuid.slice(0, 8)}`, launched_at: null,
-    terminated_at: null, availability_zone: 'nova', locked: false, metadata: i.metadata ?? {}, system_metadata: {}, config_drive: '',
-    flavor: flavorPrimitive(i.flavor), info_cache: prim('InstanceInfoCache', '1.5', { instance_uuid: uuid, network_info: '[]' }),
-    created_at: now, updated_at: now, deleted_at: null, deleted: false,
+    id: 1,
+    uuid,
+    user_id: i.user_id ?? 'berth',
+    project_id: i.project_id ?? 'berth',
+    image_ref: i.image_id,
+    hostname: name.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
+    display_name: name,
+    display_description: name,
+    power_state: 0,
+    vm_state: i.vm_state ?? 'building',
+    task_state: i.task_state === undefined ? 'scheduling' : i.task_state,
+    memory_mb: i.flavor.memory_mb,
+    vcpus: i.flavor.vcpus,
+    root_gb: i.flavor.root_gb ?? 1,
+    ephemeral_gb: 0,
+    host: i.host ?? null,
+    node: i.host ?? null,
+    user_data: i.user_data ?? null,
+    key_name: null,
+    key_data: i.key_data ?? null,
+    reservation_id: `r-${uuid.slice(0, 8)}`,
+    launched_at: null,
+    terminated_at: null,
+    availability_zone: 'nova',
+    locked: false,
+    metadata: i.metadata ?? {},
+    system_metadata: {},
+    config_drive: '',
+    flavor: flavorPrimitive(i.flavor),
+    info_cache: prim('InstanceInfoCache', '1.5', { instance_uuid: uuid, network_info: '[]' }),
+    created_at: now,
+    updated_at: now,
+    deleted_at: null,
+    deleted: false,
   });
 }
 
 export function requestContext(project = 'berth', user = 'berth'): Record<string, unknown> {
   const requestId = `req-${randomUUID()}`;
   return {
-    user, user_id: user, project, project_id: project, system_scope: null, domain: null, user_domain: null, project_domain: null,
-    is_admin: true, read_only: false, show_deleted: false, auth_token: null, request_id: requestId, global_request_id: null,
-    resource_uuid: null, roles: ['admin', 'member', 'reader'], user_identity: `${user} ${project} - - -`, is_admin_project: true,
-    read_deleted: 'no', remote_address: '127.0.0.1', timestamp: new Date().toISOString().replace('Z', '').padEnd(26, '0'),
-    quota_class: null, user_name: user, service_catalog: [], project_name: project,
+    user,
+    user_id: user,
+    project,
+    project_id: project,
+    system_scope: null,
+    domain: null,
+    user_domain: null,
+    project_domain: null,
+    is_admin: true,
+    read_only: false,
+    show_deleted: false,
+    auth_token: null,
+    request_id: requestId,
+    global_request_id: null,
+    resource_uuid: null,
+    roles: ['admin', 'member', 'reader'],
+    user_identity: `${user} ${project} - - -`,
+    is_admin_project: true,
+    read_deleted: 'no',
+    remote_address: '127.0.0.1',
+    timestamp: new Date().toISOString().replace('Z', '').padEnd(26, '0'),
+    quota_class: null,
+    user_name: user,
+    service_catalog: [],
+    project_name: project,
   };
 }
 
@@ -71,21 +143,54 @@ function withContext(method: string, args: Record<string, unknown>, ctx = reques
 /** The Glance image dict nova passes as build_and_run_instance's `image`. */
 export function imageDict(image: Pick<GlanceImage, 'id'> & Partial<GlanceImage>): Record<string, unknown> {
   return {
-    id: image.id, name: image.name ?? null, status: image.status ?? 'active', visibility: image.visibility ?? 'public', owner: image.owner ?? null,
-    size: image.size ?? 0, disk_format: image.disk_format ?? 'raw', container_format: image.container_format ?? 'docker', checksum: image.checksum ?? null,
-    min_ram: 0, min_disk: 0, created_at: image.created_at ?? null, updated_at: image.updated_at ?? null, deleted: false, deleted_at: null, properties: {},
+    id: image.id,
+    name: image.name ?? null,
+    status: image.status ?? 'active',
+    visibility: image.visibility ?? 'public',
+    owner: image.owner ?? null,
+    size: image.size ?? 0,
+    disk_format: image.disk_format ?? 'raw',
+    container_format: image.container_format ?? 'docker',
+    checksum: image.checksum ?? null,
+    min_ram: 0,
+    min_disk: 0,
+    created_at: image.created_at ?? null,
+    updated_at: image.updated_at ?? null,
+    deleted: false,
+    deleted_at: null,
+    properties: {},
   };
 }
 
 export function buildAndRunInstance(instance: Record<string, unknown>, image: Record<string, unknown>, ctx?: Record<string, unknown>): Record<string, unknown> {
-  return withContext('build_and_run_instance', {
-    instance, image, request_spec: null, filter_properties: {}, accel_uuids: [], admin_password: null, injected_files: [],
-    requested_networks: null, security_groups: ['default'], block_device_mapping: null, node: null, limits: {}, host_list: [],
-  }, ctx);
+  return withContext(
+    'build_and_run_instance',
+    {
+      instance,
+      image,
+      request_spec: null,
+      filter_properties: {},
+      accel_uuids: [],
+      admin_password: null,
+      injected_files: [],
+      requested_networks: null,
+      security_groups: ['default'],
+      block_device_mapping: null,
+      node: null,
+      limits: {},
+      host_list: [],
+    },
+    ctx,
+  );
 }
 
 /** A request on an existing instance: `instance` plus the method's other arguments. */
-export function instanceRequest(method: string, instance: Record<string, unknown>, extra: Record<string, unknown> = {}, ctx?: Record<string, unknown>): Record<string, unknown> {
+export function instanceRequest(
+  method: string,
+  instance: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+  ctx?: Record<string, unknown>,
+): Record<string, unknown> {
   return withContext(method, { instance, ...extra }, ctx);
 }
 

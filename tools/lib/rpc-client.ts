@@ -9,8 +9,13 @@ import type { RabbitDeclareOptions } from '../../driver/rpc/topology.js';
  * An oslo RPC client (what nova-api or nova-conductor is to a compute node): casts, calls with a
  * reply queue `reply_<hex32>`, and a listener for notifications.
  */
-export interface RpcClientOptions { url: string; exchange: string; rabbit: RabbitDeclareOptions; log?: Logger; connectTimeoutMs?: number }
-
+export interface RpcClientOptions {
+  url: string;
+  exchange: string;
+  rabbit: RabbitDeclareOptions;
+  log?: Logger;
+  connectTimeoutMs?: number;
+}
 
 export class RpcClient {
   private readonly transport: AmqpTransport;
@@ -21,7 +26,14 @@ export class RpcClient {
   private channel: TopologyChannel | null = null;
 
   constructor(private readonly opts: RpcClientOptions) {
-    this.transport = new AmqpTransport({ url: opts.url, heartbeatSeconds: 30, retryMaxSeconds: 2, prefetch: 0, log: opts.log ?? silentLogger(), connectionName: `berth-cli:${process.pid}` });
+    this.transport = new AmqpTransport({
+      url: opts.url,
+      heartbeatSeconds: 30,
+      retryMaxSeconds: 2,
+      prefetch: 0,
+      log: opts.log ?? silentLogger(),
+      connectionName: `berth-cli:${process.pid}`,
+    });
     this.caller = new RpcCaller(this.transport, opts.exchange, opts.rabbit);
     this.transport.onConnect(async (ch) => {
       this.channel = ch;
@@ -30,7 +42,12 @@ export class RpcClient {
     });
     this.transport.consume(this.eventQueue, (d) => {
       d.ack();
-      try { const m = decodeBody(d.body); this.listeners.forEach((l) => l(String(m.event_type ?? ''), m)); } catch { /* not ours */ }
+      try {
+        const m = decodeBody(d.body);
+        this.listeners.forEach((l) => l(String(m.event_type ?? ''), m));
+      } catch {
+        /* not ours */
+      }
     });
   }
 
@@ -39,10 +56,25 @@ export class RpcClient {
     this.eventKeys = eventKeys;
     const timeout = this.opts.connectTimeoutMs ?? 10_000;
     const started = this.transport.start();
-    await Promise.race([started, new Promise((_, reject) => setTimeout(() => reject(new BerthError('BROKER_UNREACHABLE', `cannot reach the broker at ${this.opts.url.replace(/\/\/[^@]*@/, '//')} within ${timeout / 1000}s`, { status: 503 })), timeout))]);
+    await Promise.race([
+      started,
+      new Promise((_, reject) =>
+        setTimeout(
+          () =>
+            reject(
+              new BerthError('BROKER_UNREACHABLE', `cannot reach the broker at ${this.opts.url.replace(/\/\/[^@]*@/, '//')} within ${timeout / 1000}s`, {
+                status: 503,
+              }),
+            ),
+          timeout,
+        ),
+      ),
+    ]);
   }
 
-  onEvent(fn: (eventType: string, msg: Record<string, unknown>) => void): void { this.listeners.push(fn); }
+  onEvent(fn: (eventType: string, msg: Record<string, unknown>) => void): void {
+    this.listeners.push(fn);
+  }
 
   async cast(routingKey: string, message: Record<string, unknown>): Promise<void> {
     await this.transport.publish(this.opts.exchange, routingKey, encodeEnvelope({ ...message, _unique_id: newUniqueId() }));
@@ -52,7 +84,8 @@ export class RpcClient {
     try {
       return await this.caller.callMessage<T>(routingKey, message, timeoutSeconds);
     } catch (err) {
-      if (err instanceof BerthError && err.code === 'RPC_TIMEOUT') throw new BerthError('RPC_TIMEOUT', `${err.message} (is the compute service running?)`, { status: 504 });
+      if (err instanceof BerthError && err.code === 'RPC_TIMEOUT')
+        throw new BerthError('RPC_TIMEOUT', `${err.message} (is the compute service running?)`, { status: 504 });
       throw err;
     }
   }

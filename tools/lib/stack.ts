@@ -16,7 +16,11 @@ export const DOCKER = parseEndpoint(process.env.BERTH_TEST_DOCKER ?? 'unix:///va
 export const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 export const INSTANCE_LABEL = 'org.openstack.berth.instance';
 
-export interface DockerContainer { Id: string; State: string; Labels: Record<string, string> }
+export interface DockerContainer {
+  Id: string;
+  State: string;
+  Labels: Record<string, string>;
+}
 
 export async function containersOf(uuid: string): Promise<DockerContainer[]> {
   const filters = encodeURIComponent(JSON.stringify({ label: [`${INSTANCE_LABEL}=${uuid}`] }));
@@ -34,7 +38,12 @@ export async function removeContainersOf(uuid: string): Promise<void> {
  * compute driver (real RabbitMQ), isolated by host name, control exchange and state directory.
  */
 export interface Stack {
-  host: string; exchange: string; driver: Driver; imagesUrl: string; agentUrl: string; agentToken: string;
+  host: string;
+  exchange: string;
+  driver: Driver;
+  imagesUrl: string;
+  agentUrl: string;
+  agentToken: string;
   /** The busybox test image, imported from the local registry. */
   testImage(): Promise<GlanceImage>;
   /** Instances whose containers are removed at stop, whatever happened. */
@@ -58,27 +67,42 @@ export async function startStack(opts: { exchange?: string; overrides?: StackOve
   const exchange = opts.exchange ?? `berth-stack-${id}`;
   const state = mkdtempSync(join(tmpdir(), 'berth-stack-'));
   const base = mergeSections(opts.overrides ?? {}, { DEFAULT: { state_path: state, host, control_exchange: exchange } });
-  const images = await startImageService(loadConfig({ env: {}, overrides: mergeSections(base, { image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } }) }), { log: silentLogger() });
+  const images = await startImageService(
+    loadConfig({ env: {}, overrides: mergeSections(base, { image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } }) }),
+    { log: silentLogger() },
+  );
   // The agent pulls imported images through the image service's registry endpoint, as a deployment with [agent] image_registry does.
   const registry = images.registryEndpoint ? { image_registry: images.registryEndpoint.address } : {};
-  const agent = await startAgent(loadConfig({ env: {}, overrides: mergeSections(base, { glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0', ...registry } }) }), { log: silentLogger() });
+  const agent = await startAgent(
+    loadConfig({ env: {}, overrides: mergeSections(base, { glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0', ...registry } }) }),
+    { log: silentLogger() },
+  );
   const config = loadConfig({ env: {}, overrides: mergeSections(base, { glance: { api_url: images.url }, agent: { url: agent.url } }) });
   const driver = await createDriver({ config, agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }), log: silentLogger() });
   const tracked: string[] = [];
   let image: GlanceImage | null = null;
   return {
-    host, exchange, driver, imagesUrl: images.url, agentUrl: agent.url, agentToken: agent.token,
+    host,
+    exchange,
+    driver,
+    imagesUrl: images.url,
+    agentUrl: agent.url,
+    agentToken: agent.token,
     async testImage() {
       // As the operator seeding the catalog: an admin's import is public, so any project boots it.
       image ??= await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
       return image;
     },
-    track: (uuid) => { tracked.push(uuid); },
+    track: (uuid) => {
+      tracked.push(uuid);
+    },
     async stop() {
       await driver.stop(5000);
       for (const uuid of tracked) await removeContainersOf(uuid);
       // Project networks the agent made for these instances, now empty.
-      await requestJson(parseEndpoint(agent.url), { method: 'POST', path: '/v1/networks/prune', headers: { authorization: `Bearer ${agent.token}` } }).catch(() => undefined);
+      await requestJson(parseEndpoint(agent.url), { method: 'POST', path: '/v1/networks/prune', headers: { authorization: `Bearer ${agent.token}` } }).catch(
+        () => undefined,
+      );
       await agent.close();
       await images.close();
       rmSync(state, { recursive: true, force: true });

@@ -11,7 +11,10 @@ import { makePrivateDirSync } from '../../common/fs.js';
 export const SERVICES: ServiceName[] = ['images', 'agent', 'compute'];
 export const PROCESS_NAMES: Record<ServiceName, string> = { images: 'berth-images', agent: 'berth-agent', compute: 'berth-compute' };
 
-export interface ServicePaths { pidFile: string; logFile: string }
+export interface ServicePaths {
+  pidFile: string;
+  logFile: string;
+}
 
 export function servicePaths(statePath: string, name: ServiceName): ServicePaths {
   return { pidFile: join(statePath, 'run', `${PROCESS_NAMES[name]}.pid`), logFile: join(statePath, 'log', `${PROCESS_NAMES[name]}.log`) };
@@ -48,14 +51,26 @@ export function startService(statePath: string, name: ServiceName, env: NodeJS.P
 export async function stopService(statePath: string, name: ServiceName, graceMs = 35_000): Promise<boolean> {
   const pid = runningPid(statePath, name);
   const { pidFile } = servicePaths(statePath, name);
-  if (!pid) { rmSync(pidFile, { force: true }); return false; }
+  if (!pid) {
+    rmSync(pidFile, { force: true });
+    return false;
+  }
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    try { process.kill(pid, 0); } catch { rmSync(pidFile, { force: true }); return true; }
+    try {
+      process.kill(pid, 0);
+    } catch {
+      rmSync(pidFile, { force: true });
+      return true;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
   rmSync(pidFile, { force: true });
   return true;
 }

@@ -11,13 +11,23 @@ agentClientConformance('HTTP client on the agent over dockerd', async () => {
   return {
     client: t.client,
     spec: (overrides = {}) => ({
-      image_id: t.baseGlanceId, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'conformance-vm',
-      hostname: 'conformance-guest', user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null, ...overrides, project_id: PROJECT,
+      image_id: t.baseGlanceId,
+      flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+      name: 'conformance-vm',
+      hostname: 'conformance-guest',
+      user_id: 'tester',
+      metadata: {},
+      user_data: null,
+      key_data: null,
+      fixed_ip: null,
+      ...overrides,
+      project_id: PROJECT,
     }),
     missingImageId: randomUUID(),
     queuedImage: async () => (await t.store.createImage({ name: 'conformance-snap', container_format: 'docker', disk_format: 'raw' })).id,
     cleanup: async () => {
-      for (const record of t.store.records.values()) if (record.docker_image_id && record.id !== t.baseGlanceId) snapshots.push(record.docker_image_id as string);
+      for (const record of t.store.records.values())
+        if (record.docker_image_id && record.id !== t.baseGlanceId) snapshots.push(record.docker_image_id as string);
       await t.close(PROJECT, snapshots);
     },
   };

@@ -24,8 +24,17 @@ describe('berth-agent on dockerd', function () {
   const committed: string[] = [];
 
   const spec = (image_id: string, overrides: Partial<InstanceSpec> = {}): InstanceSpec => ({
-    image_id, flavor: { vcpus: 1, memory_mb: 96, root_gb: 1, swap: 32, extra_specs: { 'quota:pids_limit': '200' } }, name: 'it-vm',
-    hostname: 'it-guest', project_id: PROJECT, user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null, ...overrides,
+    image_id,
+    flavor: { vcpus: 1, memory_mb: 96, root_gb: 1, swap: 32, extra_specs: { 'quota:pids_limit': '200' } },
+    name: 'it-vm',
+    hostname: 'it-guest',
+    project_id: PROJECT,
+    user_id: 'tester',
+    metadata: {},
+    user_data: null,
+    key_data: null,
+    fixed_ip: null,
+    ...overrides,
   });
   const countContainers = async (uuid: string): Promise<number> => {
     const filters = encodeURIComponent(JSON.stringify({ label: [`${LABEL_INSTANCE}=${uuid}`] }));
@@ -53,7 +62,7 @@ describe('berth-agent on dockerd', function () {
     assert.deepEqual(await client.health(), { ok: true, runtime: true });
   });
 
-  it('boots an instance with the flavor\'s limits and a locked-down container', async () => {
+  it("boots an instance with the flavor's limits and a locked-down container", async () => {
     const uuid = randomUUID();
     const status = await client.createInstance(uuid, spec(baseGlanceId));
     assert.equal(status.power_state, 'running');
@@ -93,9 +102,15 @@ describe('berth-agent on dockerd', function () {
   it('loads an image the host lacks from the image service, then boots it', async () => {
     // A unique image: commit a container of the test image with a fresh label, save it, drop it.
     const tag = `berth-it/agent-load:${randomUUID().slice(0, 8)}`;
-    const made = await docker<{ Id: string }>('POST', `/containers/create?name=berth-it-src-${randomUUID()}`, { Image: TEST_IMAGE, Labels: { [LABEL_PROJECT]: PROJECT } });
+    const made = await docker<{ Id: string }>('POST', `/containers/create?name=berth-it-src-${randomUUID()}`, {
+      Image: TEST_IMAGE,
+      Labels: { [LABEL_PROJECT]: PROJECT },
+    });
     const [repo, version] = tag.split(':');
-    const commit = await docker<{ Id: string }>('POST', `/commit?container=${made.body.Id}&repo=${encodeURIComponent(repo!)}&tag=${version}&changes=${encodeURIComponent(`LABEL berth.it=${version}`)}`);
+    const commit = await docker<{ Id: string }>(
+      'POST',
+      `/commit?container=${made.body.Id}&repo=${encodeURIComponent(repo!)}&tag=${version}&changes=${encodeURIComponent(`LABEL berth.it=${version}`)}`,
+    );
     const imageId = commit.body.Id;
     committed.push(imageId);
     const archive = await readBody(await saveImage(tag), 512 * 1024 * 1024);

@@ -14,7 +14,9 @@ async function retagged(archive: Buffer, tags: string[], imageHex: string): Prom
   const extract = tarExtract();
   const pack = tarPack();
   const out: Buffer[] = [];
-  const collected = (async () => { for await (const c of pack) out.push(c as Buffer); })();
+  const collected = (async () => {
+    for await (const c of pack) out.push(c as Buffer);
+  })();
   Readable.from([archive]).pipe(extract as unknown as NodeJS.WritableStream);
   for await (const entry of extract) {
     const chunks: Buffer[] = [];
@@ -57,12 +59,15 @@ describe('berth-agent image archives on dockerd: no tags', function () {
     await t?.close(PROJECT, images);
   });
 
-  it('loads an archive whose manifest.json and repositories name <victim>:latest, and the host\'s tag still points where it did', async () => {
+  it("loads an archive whose manifest.json and repositories name <victim>:latest, and the host's tag still points where it did", async () => {
     // A unique image of the tenant's, saved, then removed so that the agent really loads it.
     const src = `berth-it-src-${randomUUID()}`;
     const made = await docker<{ Id: string }>('POST', `/containers/create?name=${src}`, { Image: TEST_IMAGE, Labels: { [LABEL_PROJECT]: PROJECT } });
     const own = `berth-it-hostile-${randomUUID().slice(0, 8)}`;
-    const commit = await docker<{ Id: string }>('POST', `/commit?container=${made.body.Id}&repo=${own}&tag=x&changes=${encodeURIComponent('LABEL berth.it=hostile')}`);
+    const commit = await docker<{ Id: string }>(
+      'POST',
+      `/commit?container=${made.body.Id}&repo=${own}&tag=x&changes=${encodeURIComponent('LABEL berth.it=hostile')}`,
+    );
     images.push(commit.body.Id);
     const saved = await readBody(await saveImage(`${own}:x`), 512 * 1024 * 1024);
     await docker('DELETE', `/containers/${made.body.Id}?force=1`);
@@ -71,12 +76,16 @@ describe('berth-agent image archives on dockerd: no tags', function () {
 
     const glanceId = randomUUID();
     t.store.add(glanceId, { docker_image_id: commit.body.Id }, async () => Readable.from([hostile]));
-    const res = await requestJson<{ image: HostImage }>(parseEndpoint(t.agent.url), { method: 'PUT', path: `/v1/images/${glanceId}`, headers: { authorization: `Bearer ${t.agent.token}` } });
+    const res = await requestJson<{ image: HostImage }>(parseEndpoint(t.agent.url), {
+      method: 'PUT',
+      path: `/v1/images/${glanceId}`,
+      headers: { authorization: `Bearer ${t.agent.token}` },
+    });
     const image = res.body.image;
     assert.equal(image.present, true);
     assert.equal(image.docker_image_id, commit.body.Id);
 
-    assert.equal(await imageIdOf(`${victim}:latest`), knownId, 'the host\'s tag was moved by the archive');
+    assert.equal(await imageIdOf(`${victim}:latest`), knownId, "the host's tag was moved by the archive");
     const loaded = await docker<{ RepoTags: string[] | null }>('GET', `/images/${commit.body.Id}/json`);
     assert.deepEqual(loaded.body.RepoTags ?? [], [], 'the loaded image got a name from the archive');
   });

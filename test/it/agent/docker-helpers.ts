@@ -72,11 +72,17 @@ export async function removeNetworks(names: string[]): Promise<void> {
  * and a clean-up that removes the project's containers and network and the given images.
  */
 export interface TestAgent {
-  agent: RunningAgent; client: AgentClient; store: FakeImageService; baseGlanceId: string; stateDir: string;
+  agent: RunningAgent;
+  client: AgentClient;
+  store: FakeImageService;
+  baseGlanceId: string;
+  stateDir: string;
   close(project: string, images: string[]): Promise<void>;
 }
 
-export async function startTestAgent(overrides: { DEFAULT?: Record<string, unknown>; agent?: Record<string, unknown>; docker?: Record<string, unknown> } = {}): Promise<TestAgent> {
+export async function startTestAgent(
+  overrides: { DEFAULT?: Record<string, unknown>; agent?: Record<string, unknown>; docker?: Record<string, unknown> } = {},
+): Promise<TestAgent> {
   const stateDir = mkdtempSync(join(tmpdir(), 'berth-agent-it-'));
   const store = new FakeImageService();
   const baseGlanceId = randomUUID();
@@ -93,7 +99,11 @@ export async function startTestAgent(overrides: { DEFAULT?: Record<string, unkno
   const agent = await startAgent(config, { images: store, log: silentLogger() });
   const client = createAgentClient({ url: agent.url, token: agent.token, retries: 1 });
   return {
-    agent, client, store, baseGlanceId, stateDir,
+    agent,
+    client,
+    store,
+    baseGlanceId,
+    stateDir,
     async close(project, images) {
       await agent.close();
       await removeLabelled(`${LABEL_PROJECT}=${project}`);

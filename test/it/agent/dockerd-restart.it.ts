@@ -32,15 +32,23 @@ async function until<T>(what: string, seconds: number, probe: () => Promise<T | 
   }
 }
 
-const dockerdUp = (): Promise<boolean> => docker('GET', '/_ping').then(() => true, () => false);
+const dockerdUp = (): Promise<boolean> =>
+  docker('GET', '/_ping').then(
+    () => true,
+    () => false,
+  );
 
 /** The dev services script, in its own session so a signal to this test's process group spares dockerd. */
 function startServices(): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [SERVICES, 'start'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
     let out = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`services.sh start exited ${code}: ${out.slice(-2000)}`))));
   });
@@ -63,7 +71,8 @@ describe('berth-agent across a dockerd restart', function () {
     const config = loadConfig({
       env: {},
       overrides: {
-        DEFAULT: { state_path: dir }, agent: { listen: '127.0.0.1:0', token: '' },
+        DEFAULT: { state_path: dir },
+        agent: { listen: '127.0.0.1:0', token: '' },
         docker: { host_url: DOCKER_URL, stop_timeout: 1, restart_policy: restartPolicy },
       },
     });
@@ -73,8 +82,16 @@ describe('berth-agent across a dockerd restart', function () {
   }
 
   const spec = (): InstanceSpec => ({
-    image_id: glanceId, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'restart-vm', hostname: 'restart-guest',
-    project_id: PROJECT, user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null,
+    image_id: glanceId,
+    flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+    name: 'restart-vm',
+    hostname: 'restart-guest',
+    project_id: PROJECT,
+    user_id: 'tester',
+    metadata: {},
+    user_data: null,
+    key_data: null,
+    fixed_ip: null,
   });
 
   before(async () => {
@@ -103,7 +120,12 @@ describe('berth-agent across a dockerd restart', function () {
     process.kill(pid, 'SIGTERM');
     // Gone, not merely silent: a second dockerd refuses to start beside a dying one.
     await until('dockerd exits', 60, async () => {
-      try { process.kill(pid, 0); return undefined; } catch { return true; }
+      try {
+        process.kill(pid, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
     });
 
     const down = await list();

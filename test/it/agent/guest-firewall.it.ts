@@ -20,7 +20,9 @@ describe('berth-agent guest firewall on dockerd', function () {
 
   const port = (s: Server): number => (s.address() as AddressInfo).port;
   const serve = async (): Promise<Server> => {
-    const s = createServer((_req, res) => { res.end('reached\n'); });
+    const s = createServer((_req, res) => {
+      res.end('reached\n');
+    });
     await new Promise<void>((resolve) => s.listen(0, '0.0.0.0', resolve));
     return s;
   };
@@ -34,10 +36,20 @@ describe('berth-agent guest firewall on dockerd', function () {
     other = await serve();
     blocked = await serve();
     // The agent listens beyond loopback, as it does on a compute host the driver reaches over the network.
-    t = await startTestAgent({ agent: { listen: '0.0.0.0:0', guest_firewall: true, guest_firewall_chain: CHAIN, guest_blocked_ports: [String(port(blocked))] } });
+    t = await startTestAgent({
+      agent: { listen: '0.0.0.0:0', guest_firewall: true, guest_firewall_chain: CHAIN, guest_blocked_ports: [String(port(blocked))] },
+    });
     const spec: InstanceSpec = {
-      image_id: t.baseGlanceId, flavor: { vcpus: 1, memory_mb: 48, root_gb: 1, swap: 0, extra_specs: {} }, name: 'fw', hostname: 'fw-guest',
-      project_id: PROJECT, user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null,
+      image_id: t.baseGlanceId,
+      flavor: { vcpus: 1, memory_mb: 48, root_gb: 1, swap: 0, extra_specs: {} },
+      name: 'fw',
+      hostname: 'fw-guest',
+      project_id: PROJECT,
+      user_id: 'tester',
+      metadata: {},
+      user_data: null,
+      key_data: null,
+      fixed_ip: null,
     };
     guest = await t.client.createInstance(randomUUID(), spec);
   });
@@ -55,7 +67,7 @@ describe('berth-agent guest firewall on dockerd', function () {
     assert.match(r.output, /reached/);
   });
 
-  it('a guest cannot connect to the agent\'s own port, nor to a port named in guest_blocked_ports', async () => {
+  it("a guest cannot connect to the agent's own port, nor to a port named in guest_blocked_ports", async () => {
     const agentPort = Number(new URL(t.agent.url).port);
     for (const p of [agentPort, port(blocked)]) {
       const r = await fromGuest(p);
@@ -66,7 +78,10 @@ describe('berth-agent guest firewall on dockerd', function () {
 
   it('installing again changes nothing (one jump per hook)', async () => {
     const { execFileSync } = await import('node:child_process');
-    const count = (): number => execFileSync('iptables', ['-w', '-S', 'INPUT'], { encoding: 'utf8' }).split('\n').filter((l) => l.endsWith(`-j ${CHAIN}`)).length;
+    const count = (): number =>
+      execFileSync('iptables', ['-w', '-S', 'INPUT'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.endsWith(`-j ${CHAIN}`)).length;
     assert.equal(count(), 1);
     await new GuestFirewall({ chain: CHAIN, sources: ['172.30.0.0/16'], blockedPorts: [port(blocked)], allowMetadata: false }).install();
     assert.equal(count(), 1);

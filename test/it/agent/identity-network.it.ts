@@ -30,8 +30,17 @@ describe('berth-agent identity and project networks on dockerd', function () {
   const store = new FakeImageService();
 
   const spec = (project: string, overrides: Partial<InstanceSpec> = {}): InstanceSpec => ({
-    image_id: glanceId, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'net-vm', hostname: 'net-guest',
-    project_id: project, user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null, ...overrides,
+    image_id: glanceId,
+    flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+    name: 'net-vm',
+    hostname: 'net-guest',
+    project_id: project,
+    user_id: 'tester',
+    metadata: {},
+    user_data: null,
+    key_data: null,
+    fixed_ip: null,
+    ...overrides,
   });
   const cat = async (uuid: string, path: string): Promise<string> => execIn(`berth-${uuid}`, ['cat', path]);
   const api = <T>(method: string, path: string) =>
@@ -49,7 +58,8 @@ describe('berth-agent identity and project networks on dockerd', function () {
     config = loadConfig({
       env: {},
       overrides: {
-        DEFAULT: { state_path: stateDir }, agent: { listen: '127.0.0.1:0', token: '', inject_ssh_keys: true },
+        DEFAULT: { state_path: stateDir },
+        agent: { listen: '127.0.0.1:0', token: '', inject_ssh_keys: true },
         docker: { host_url: DOCKER_URL, stop_timeout: 2 },
       },
     });
@@ -66,10 +76,17 @@ describe('berth-agent identity and project networks on dockerd', function () {
   it('mounts the config drive read-only in the OpenStack layout, with keys installed', async () => {
     const uuid = randomUUID();
     const userData = '#!/bin/sh\necho hello from user data\n';
-    const status = await client.createInstance(uuid, spec(PROJECT_A, {
-      name: 'drive-vm', hostname: 'drive-guest', metadata: { role: 'web' }, key_name: 'it-key',
-      key_data: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIItest it@berth', user_data: Buffer.from(userData).toString('base64'),
-    }));
+    const status = await client.createInstance(
+      uuid,
+      spec(PROJECT_A, {
+        name: 'drive-vm',
+        hostname: 'drive-guest',
+        metadata: { role: 'web' },
+        key_name: 'it-key',
+        key_data: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIItest it@berth',
+        user_data: Buffer.from(userData).toString('base64'),
+      }),
+    );
     const meta = JSON.parse(await cat(uuid, '/run/berth/config/openstack/latest/meta_data.json')) as Record<string, unknown>;
     assert.equal(meta.uuid, uuid);
     assert.equal(meta.name, 'drive-vm');
@@ -81,12 +98,17 @@ describe('berth-agent identity and project networks on dockerd', function () {
     assert.equal(await cat(uuid, '/run/berth/config/openstack/latest/user_data'), userData);
 
     const net = JSON.parse(await cat(uuid, '/run/berth/config/openstack/latest/network_data.json')) as {
-      links: Array<{ ethernet_mac_address: string }>; networks: Array<{ ip_address: string }>; services: Array<{ type: string; address: string }>;
+      links: Array<{ ethernet_mac_address: string }>;
+      networks: Array<{ ip_address: string }>;
+      services: Array<{ type: string; address: string }>;
     };
     assert.equal(net.networks[0]?.ip_address, status.ip_address);
     // The resolvers it announces are the ones the guest's resolv.conf names.
     const resolvers = [...(await cat(uuid, '/etc/resolv.conf')).matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]);
-    assert.deepEqual(net.services.map((s) => s.address), resolvers);
+    assert.deepEqual(
+      net.services.map((s) => s.address),
+      resolvers,
+    );
     assert.match(await execIn(`berth-${uuid}`, ['ip', '-4', 'addr', 'show', 'eth0']), new RegExp(`inet ${status.ip_address!.replaceAll('.', '\\.')}/`));
     assert.equal((await cat(uuid, '/sys/class/net/eth0/address')).trim(), net.links[0]?.ethernet_mac_address);
     assert.equal(await cat(uuid, '/root/.ssh/authorized_keys'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIItest it@berth\n');
@@ -99,12 +121,10 @@ describe('berth-agent identity and project networks on dockerd', function () {
     assert.equal(existsSync(join(stateDir, 'instances', uuid)), false);
   });
 
-  it('isolates projects: an instance reaches its own project\'s instances, not another project\'s', async () => {
+  it("isolates projects: an instance reaches its own project's instances, not another project's", async () => {
     // Guests lack CAP_NET_RAW, so busybox ping cannot run; HTTP to busybox httpd shows reachability
     // instead. `timeout` bounds the blocked attempt (this busybox's `wget -T` crashes).
-    const [a1, a2, b1] = await Promise.all([
-      create(PROJECT_A), create(PROJECT_A), create(PROJECT_B),
-    ]);
+    const [a1, a2, b1] = await Promise.all([create(PROJECT_A), create(PROJECT_A), create(PROJECT_B)]);
     for (const s of [a2, b1]) await execIn(`berth-${s.uuid}`, ['httpd', '-p', '8080', '-h', '/run/berth/config']);
     const fetch = (from: InstanceStatus, to: InstanceStatus) =>
       execWithStatus(`berth-${from.uuid}`, ['timeout', '3', 'wget', '-q', '-O', '-', `http://${to.ip_address}:8080/openstack/latest/meta_data.json`]);
@@ -124,14 +144,20 @@ describe('berth-agent identity and project networks on dockerd', function () {
 
   it('takes a fixed IP from the project subnet, keeps it across stop/start, refuses one outside', async () => {
     const { body } = await api<{ networks: Array<{ project_id: string; subnet: string }> }>('GET', '/v1/networks');
-    const prefix = body.networks.find((n) => n.project_id === PROJECT_A)!.subnet.split('.').slice(0, 3).join('.');
+    const prefix = body.networks
+      .find((n) => n.project_id === PROJECT_A)!
+      .subnet.split('.')
+      .slice(0, 3)
+      .join('.');
     const uuid = randomUUID();
     const status = await client.createInstance(uuid, spec(PROJECT_A, { fixed_ip: `${prefix}.200` }));
     assert.equal(status.ip_address, `${prefix}.200`);
     assert.equal((await client.instanceAction(uuid, { action: 'stop', timeout: 0 })).ip_address, `${prefix}.200`);
     assert.equal((await client.instanceAction(uuid, { action: 'start' })).ip_address, `${prefix}.200`);
-    await assert.rejects(client.createInstance(randomUUID(), spec(PROJECT_A, { fixed_ip: '192.0.2.10' })),
-      (e: unknown) => (e as { code?: string; status?: number }).code === 'INVALID_INPUT' && (e as { status?: number }).status === 400);
+    await assert.rejects(
+      client.createInstance(randomUUID(), spec(PROJECT_A, { fixed_ip: '192.0.2.10' })),
+      (e: unknown) => (e as { code?: string; status?: number }).code === 'INVALID_INPUT' && (e as { status?: number }).status === 400,
+    );
   });
 
   it('gives the guest its eth0, route and own name again after every start, whoever starts it', async () => {

@@ -41,11 +41,23 @@ describe('berth-agent pulls imported images through the image service registry e
     await run(DOCKER_CLI, ['push', tag], { timeout: 120_000 });
     await run(DOCKER_CLI, ['rmi', tag], { timeout: 60_000 });
     const base = { DEFAULT: { state_path: state, host: `pull-it-${randomUUID().slice(0, 8)}` } };
-    images = await startImageService(loadConfig({ env: {}, overrides: { ...base, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }), { log: silentLogger() });
+    images = await startImageService(
+      loadConfig({ env: {}, overrides: { ...base, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }),
+      { log: silentLogger() },
+    );
     const endpoint = images.registryEndpoint!.address;
-    agent = await startAgent(loadConfig({
-      env: {}, overrides: { ...base, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0', token: '', image_registry: endpoint }, docker: { host_url: DOCKER_URL } },
-    }), { log: silentLogger() });
+    agent = await startAgent(
+      loadConfig({
+        env: {},
+        overrides: {
+          ...base,
+          glance: { api_url: images.url },
+          agent: { listen: '127.0.0.1:0', token: '', image_registry: endpoint },
+          docker: { host_url: DOCKER_URL },
+        },
+      }),
+      { log: silentLogger() },
+    );
   });
 
   after(async () => {
@@ -61,14 +73,20 @@ describe('berth-agent pulls imported images through the image service registry e
     imageId = String(imported.docker_image_id);
     assert.equal((await docker('GET', `/images/${imageId}/json`, undefined, [404])).status, 404, 'the image is not on the host before the fetch');
     const before = { ...images.registryEndpoint!.stats };
-    const res = await requestJson<{ image: HostImage }>(parseEndpoint(agent.url), { method: 'PUT', path: `/v1/images/${imported.id}`, headers: { authorization: `Bearer ${agent.token}` } });
+    const res = await requestJson<{ image: HostImage }>(parseEndpoint(agent.url), {
+      method: 'PUT',
+      path: `/v1/images/${imported.id}`,
+      headers: { authorization: `Bearer ${agent.token}` },
+    });
     assert.equal(res.body.image.present, true);
     assert.equal(res.body.image.docker_image_id, imageId);
     assert.equal((await docker('GET', `/images/${imageId}/json`)).status, 200);
     const stats = images.registryEndpoint!.stats;
     assert.equal(stats.manifestsServed - before.manifestsServed, 1);
-    assert.equal(stats.blobsServed - before.blobsServed, 2, 'the config and the new layer; busybox\'s layer was on the host already');
-    const metrics = (await readBody((await requestRaw(parseEndpoint(agent.url), { path: '/metrics', headers: { authorization: `Bearer ${agent.token}` } })).body)).toString('utf8');
+    assert.equal(stats.blobsServed - before.blobsServed, 2, "the config and the new layer; busybox's layer was on the host already");
+    const metrics = (
+      await readBody((await requestRaw(parseEndpoint(agent.url), { path: '/metrics', headers: { authorization: `Bearer ${agent.token}` } })).body)
+    ).toString('utf8');
     assert.match(metrics, /berth_agent_image_fetches_total\{result="pulled"\} 1/);
   });
 });

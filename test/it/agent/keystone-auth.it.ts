@@ -28,8 +28,13 @@ describe('berth-agent: Keystone tokens from the test cloud', function () {
   let memberCreated = false;
 
   const creds = (username: string, password: string): KeystoneCredentials => ({
-    auth_url: cloud.keystoneUrl, username, password, project_name: cloud.serviceProject,
-    user_domain_name: 'Default', project_domain_name: 'Default', region_name: '',
+    auth_url: cloud.keystoneUrl,
+    username,
+    password,
+    project_name: cloud.serviceProject,
+    user_domain_name: 'Default',
+    project_domain_name: 'Default',
+    region_name: '',
   });
   const listWith = (headers: Record<string, string>) => fetch(`${agent.url}/v1/instances`, { headers });
 
@@ -78,7 +83,7 @@ describe('berth-agent: Keystone tokens from the test cloud', function () {
     }
   });
 
-  it('the driver\'s agent client authenticates with the [keystone_authtoken] session', async () => {
+  it("the driver's agent client authenticates with the [keystone_authtoken] session", async () => {
     const client = createAgentClient({ url: agent.url, ...agentClientAuth(config), retries: 0 });
     assert.ok(Array.isArray(await client.listInstances()));
   });

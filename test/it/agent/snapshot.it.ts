@@ -25,8 +25,16 @@ describe('berth-agent snapshot on dockerd', function () {
   let snapshotImageId: string | undefined;
 
   const spec = (image_id: string): InstanceSpec => ({
-    image_id, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'snap-vm', hostname: 'snap-guest',
-    project_id: PROJECT, user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null,
+    image_id,
+    flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+    name: 'snap-vm',
+    hostname: 'snap-guest',
+    project_id: PROJECT,
+    user_id: 'tester',
+    metadata: {},
+    user_data: null,
+    key_data: null,
+    fixed_ip: null,
   });
   const call = <T>(method: string, path: string, body?: unknown) =>
     requestJson<T>(parseEndpoint(agent.url), { method, path, body, headers: { authorization: `Bearer ${agent.token}` } }, 'agent');
@@ -48,7 +56,7 @@ describe('berth-agent snapshot on dockerd', function () {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  it('pauses, commits, unpauses and uploads an image that boots with the guest\'s files', async () => {
+  it("pauses, commits, unpauses and uploads an image that boots with the guest's files", async () => {
     const baseId = randomUUID();
     store.add(baseId, { docker_image_id: await imageIdOf(TEST_IMAGE) }, () => saveImage(TEST_IMAGE));
     const uuid = randomUUID();

@@ -22,8 +22,16 @@ describe('berth-agent stats and image cache on dockerd', function () {
   const images: string[] = [];
 
   const spec = (image_id: string): InstanceSpec => ({
-    image_id, flavor: { vcpus: 1, memory_mb: 48, root_gb: 1, swap: 0, extra_specs: {} }, name: 'it-vm', hostname: 'it-stats',
-    project_id: PROJECT, user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null,
+    image_id,
+    flavor: { vcpus: 1, memory_mb: 48, root_gb: 1, swap: 0, extra_specs: {} },
+    name: 'it-vm',
+    hostname: 'it-stats',
+    project_id: PROJECT,
+    user_id: 'tester',
+    metadata: {},
+    user_data: null,
+    key_data: null,
+    fixed_ip: null,
   });
   const call = async <T>(method: string, path: string): Promise<{ status: number; body: T }> =>
     requestJson<T>(parseEndpoint(agent.url), { method, path, headers: { authorization: `Bearer ${agent.token}` }, accept: [404] });
@@ -31,9 +39,15 @@ describe('berth-agent stats and image cache on dockerd', function () {
   /** A unique image the host does not have, served by the store; removed in `after` whatever happens. */
   async function uniqueImage(): Promise<{ glanceId: string; imageId: string }> {
     const tag = `berth-it/cache:${randomUUID().slice(0, 8)}`;
-    const made = await docker<{ Id: string }>('POST', `/containers/create?name=berth-it-src-${randomUUID()}`, { Image: TEST_IMAGE, Labels: { [LABEL_PROJECT]: PROJECT } });
+    const made = await docker<{ Id: string }>('POST', `/containers/create?name=berth-it-src-${randomUUID()}`, {
+      Image: TEST_IMAGE,
+      Labels: { [LABEL_PROJECT]: PROJECT },
+    });
     const [repo, version] = tag.split(':');
-    const commit = await docker<{ Id: string }>('POST', `/commit?container=${made.body.Id}&repo=${encodeURIComponent(repo!)}&tag=${version}&changes=${encodeURIComponent(`LABEL berth.it=${version}`)}`);
+    const commit = await docker<{ Id: string }>(
+      'POST',
+      `/commit?container=${made.body.Id}&repo=${encodeURIComponent(repo!)}&tag=${version}&changes=${encodeURIComponent(`LABEL berth.it=${version}`)}`,
+    );
     images.push(commit.body.Id);
     const archive = await readBody(await saveImage(tag), 512 * 1024 * 1024);
     await docker('DELETE', `/containers/${made.body.Id}?force=1`);
@@ -76,7 +90,10 @@ describe('berth-agent stats and image cache on dockerd', function () {
     // (The base image was downloaded once already, by the first create: an image on the host stands
     // for a Glance image only once the agent saw that image's content become it.)
     const downloads = store.downloads;
-    const [a, b] = await Promise.all([call<{ image: HostImage }>('PUT', `/v1/images/${glanceId}`), call<{ image: HostImage }>('PUT', `/v1/images/${glanceId}`)]);
+    const [a, b] = await Promise.all([
+      call<{ image: HostImage }>('PUT', `/v1/images/${glanceId}`),
+      call<{ image: HostImage }>('PUT', `/v1/images/${glanceId}`),
+    ]);
     assert.equal(store.downloads - downloads, 1);
     for (const r of [a, b]) {
       assert.equal(r.status, 200);

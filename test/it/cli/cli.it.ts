@@ -9,7 +9,11 @@ import { containersOf, REGISTRY, startStack, type Stack } from '../../../tools/l
 
 const exec = promisify(execFile);
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** The berth CLI as a user runs it, against a node started by the test. */
 describe('berth CLI against a running node', function () {
@@ -30,15 +34,25 @@ describe('berth CLI against a running node', function () {
       return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
     }
   }
-  const json = <T>(r: Result): T => { assert.equal(r.code, 0, r.stderr); return JSON.parse(r.stdout) as T; };
+  const json = <T>(r: Result): T => {
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as T;
+  };
 
   before(async () => {
     stack = await startStack();
     scratch = mkdtempSync(join(tmpdir(), 'berth-cli-'));
     env = {
-      PATH: process.env.PATH, HOME: process.env.HOME, BERTH_FROM_SOURCE: '1', BERTH_CONFIG: '/nonexistent-so-defaults-apply',
-      BERTH__DEFAULT__HOST: stack.host, BERTH__DEFAULT__CONTROL_EXCHANGE: stack.exchange, BERTH__DEFAULT__STATE_PATH: scratch,
-      BERTH__GLANCE__API_URL: stack.imagesUrl, BERTH__AGENT__URL: stack.agentUrl, BERTH__AGENT__TOKEN: stack.agentToken,
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      BERTH_FROM_SOURCE: '1',
+      BERTH_CONFIG: '/nonexistent-so-defaults-apply',
+      BERTH__DEFAULT__HOST: stack.host,
+      BERTH__DEFAULT__CONTROL_EXCHANGE: stack.exchange,
+      BERTH__DEFAULT__STATE_PATH: scratch,
+      BERTH__GLANCE__API_URL: stack.imagesUrl,
+      BERTH__AGENT__URL: stack.agentUrl,
+      BERTH__AGENT__TOKEN: stack.agentToken,
     };
     env.BERTH_CONFIG = '';
   });
@@ -48,7 +62,9 @@ describe('berth CLI against a running node', function () {
   });
 
   it('image import and image list/show', async () => {
-    const img = json<{ id: string; status: string; docker_digest: string }>(await berth('-f', 'json', 'image', 'import', `docker://${REGISTRY}/berth/busybox:latest`));
+    const img = json<{ id: string; status: string; docker_digest: string }>(
+      await berth('-f', 'json', 'image', 'import', `docker://${REGISTRY}/berth/busybox:latest`),
+    );
     assert.equal(img.status, 'active');
     imageId = img.id;
     const list = json<{ id: string }[]>(await berth('-f', 'json', 'image', 'list'));
@@ -60,14 +76,33 @@ describe('berth CLI against a running node', function () {
   });
 
   it('server create --wait boots a real container; list, show, console-log, host show', async () => {
-    const created = json<{ uuid: string; vm_state: string; power_state: string }>(await berth('-f', 'json', 'server', 'create', '--image', 'berth/busybox:latest', '--flavor-vcpus', '1', '--flavor-ram', '96', '--name', 'cli-vm', '--wait'));
+    const created = json<{ uuid: string; vm_state: string; power_state: string }>(
+      await berth(
+        '-f',
+        'json',
+        'server',
+        'create',
+        '--image',
+        'berth/busybox:latest',
+        '--flavor-vcpus',
+        '1',
+        '--flavor-ram',
+        '96',
+        '--name',
+        'cli-vm',
+        '--wait',
+      ),
+    );
     uuid = created.uuid;
     stack.track(uuid);
     waitKeys = Object.keys(created).sort();
     assert.deepEqual([created.vm_state, created.power_state], ['active', 'running']);
     assert.equal((await containersOf(uuid))[0]?.State, 'running');
     const list = json<{ uuid: string }[]>(await berth('-f', 'json', 'server', 'list'));
-    assert.deepEqual(list.map((s) => s.uuid), [uuid]);
+    assert.deepEqual(
+      list.map((s) => s.uuid),
+      [uuid],
+    );
     const shown = json<{ actions: { action: string }[] }>(await berth('-f', 'json', 'server', 'show', uuid));
     assert.equal(shown.actions[0]?.action, 'create');
     let log = '';
@@ -90,7 +125,9 @@ describe('berth CLI against a running node', function () {
   });
 
   it('server snapshot --wait makes an active image that boots; rebuild --wait moves the instance onto it', async () => {
-    const snap = json<{ id: string; status: string; docker_image_id: string; instance_uuid: string }>(await berth('-f', 'json', 'server', 'snapshot', uuid, '--name', 'cli-snap', '--wait'));
+    const snap = json<{ id: string; status: string; docker_image_id: string; instance_uuid: string }>(
+      await berth('-f', 'json', 'server', 'snapshot', uuid, '--name', 'cli-snap', '--wait'),
+    );
     assert.equal(snap.status, 'active');
     assert.equal(snap.instance_uuid, uuid);
     assert.match(snap.docker_image_id, /^sha256:[0-9a-f]{64}$/);
@@ -115,7 +152,13 @@ describe('berth CLI against a running node', function () {
   });
 
   it('bad flags and bad values: exit 2 with one line', async () => {
-    for (const args of [['server', 'create', '--image', 'x', '--flavor-vcpus', 'zero', '--flavor-ram', '64'], ['server', 'show', 'not-a-uuid'], ['server', 'show'], ['server', 'frobnicate'], ['--format', 'xml', 'server', 'list']]) {
+    for (const args of [
+      ['server', 'create', '--image', 'x', '--flavor-vcpus', 'zero', '--flavor-ram', '64'],
+      ['server', 'show', 'not-a-uuid'],
+      ['server', 'show'],
+      ['server', 'frobnicate'],
+      ['--format', 'xml', 'server', 'list'],
+    ]) {
       const r = await berth(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.ok(r.stderr.trim().length > 0);
@@ -134,7 +177,9 @@ describe('berth CLI against a running node', function () {
   });
 
   it('server create gives the same keys with or without --wait; names work for show, actions and delete', async () => {
-    const created = json<Record<string, unknown>>(await berth('-f', 'json', 'server', 'create', '--image', 'berth/busybox:latest', '--flavor-vcpus', '1', '--flavor-ram', '64', '--name', 'cli-nowait'));
+    const created = json<Record<string, unknown>>(
+      await berth('-f', 'json', 'server', 'create', '--image', 'berth/busybox:latest', '--flavor-vcpus', '1', '--flavor-ram', '64', '--name', 'cli-nowait'),
+    );
     const id = created.id as string;
     stack.track(id);
     assert.deepEqual(Object.keys(created).sort(), waitKeys);
@@ -149,7 +194,10 @@ describe('berth CLI against a running node', function () {
     assert.deepEqual(Object.keys(json<Record<string, unknown>>(await berth('-f', 'json', 'server', 'show', id))).sort(), waitKeys);
     assert.equal((await berth('-f', 'value', '-c', 'vm_state', 'server', 'stop', 'cli-nowait', '--wait')).stdout, 'stopped\n');
     const csv = (await berth('-f', 'csv', 'server', 'list', '--long')).stdout.split('\n');
-    assert.match(csv[0]!, /^"Uuid","Name","Vm State","Task State","Power State","Ip Address","Image","Status","Project Id","Flavor Name","Created At","Launched At"$/);
+    assert.match(
+      csv[0]!,
+      /^"Uuid","Name","Vm State","Task State","Power State","Ip Address","Image","Status","Project Id","Flavor Name","Created At","Launched At"$/,
+    );
     assert.match(csv[1]!, new RegExp(`^"${id}","cli-nowait","stopped",.*"SHUTOFF","berth"`));
     const yaml = (await berth('-f', 'yaml', '-c', 'uuid', 'server', 'list')).stdout;
     assert.equal(yaml, `- uuid: ${id}\n`);
@@ -165,7 +213,21 @@ describe('berth CLI against a running node', function () {
     const saved = env;
     // A node nobody serves: the build request goes nowhere, so nothing ever finishes.
     env = { ...saved, BERTH__DEFAULT__RPC_RESPONSE_TIMEOUT: '2' };
-    const r = await berth('--host', 'nosuch-node', 'server', 'create', '--image', imageId, '--flavor-vcpus', '1', '--flavor-ram', '64', '--wait', '--timeout', '2');
+    const r = await berth(
+      '--host',
+      'nosuch-node',
+      'server',
+      'create',
+      '--image',
+      imageId,
+      '--flavor-vcpus',
+      '1',
+      '--flavor-ram',
+      '64',
+      '--wait',
+      '--timeout',
+      '2',
+    );
     env = saved;
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /^berth: timed out after 2s waiting for instance\.create\.end of [0-9a-f-]{36}; no notification seen$/m);
@@ -214,7 +276,10 @@ describe('berth CLI against a running node', function () {
   it('status probes each service: up when it answers, exit 3 when one does not', async () => {
     const r = await berth('-f', 'json', 'status');
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual((JSON.parse(r.stdout) as { status: string }[]).map((s) => s.status), ['up', 'up', 'up']);
+    assert.deepEqual(
+      (JSON.parse(r.stdout) as { status: string }[]).map((s) => s.status),
+      ['up', 'up', 'up'],
+    );
     const saved = env;
     env = { ...saved, BERTH__AGENT__URL: 'http://127.0.0.1:9' };
     const down = await berth('status');

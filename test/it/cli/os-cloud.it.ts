@@ -14,7 +14,11 @@ import { BUSYBOX, REGISTRY } from '../glance-bridge/helpers.js';
 
 const exec = promisify(execFile);
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** `berth image …` with `--os-cloud`, against the Keystone-protected Glance of the test cloud. */
 describe('berth CLI: --os-cloud against the test cloud', function () {
@@ -24,14 +28,23 @@ describe('berth CLI: --os-cloud against the test cloud', function () {
   let env: NodeJS.ProcessEnv;
   const created: string[] = [];
   let bridge: ImageServiceHandle | undefined;
-  const adminSession = () => keystoneSession({
-    auth_url: cloud.keystoneUrl, username: cloud.admin.username, password: cloud.admin.password, project_name: cloud.admin.projectName,
-    user_domain_name: 'Default', project_domain_name: 'Default', region_name: '',
-  });
+  const adminSession = () =>
+    keystoneSession({
+      auth_url: cloud.keystoneUrl,
+      username: cloud.admin.username,
+      password: cloud.admin.password,
+      project_name: cloud.admin.projectName,
+      user_domain_name: 'Default',
+      project_domain_name: 'Default',
+      region_name: '',
+    });
   /** Glance's own API with an admin token (openstack image create would wait for data on stdin). */
-  const glance = async (method: string, path: string, body?: unknown): Promise<Response> => fetch(`${cloud.glanceUrl}${path}`, {
-    method, headers: { 'x-auth-token': await adminSession().token(), 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}),
-  });
+  const glance = async (method: string, path: string, body?: unknown): Promise<Response> =>
+    fetch(`${cloud.glanceUrl}${path}`, {
+      method,
+      headers: { 'x-auth-token': await adminSession().token(), 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
 
   async function berth(...args: string[]): Promise<Result> {
     try {
@@ -46,13 +59,22 @@ describe('berth CLI: --os-cloud against the test cloud', function () {
   before(() => {
     home = mkdtempSync(join(tmpdir(), 'berth-os-cloud-it-'));
     mkdirSync(join(home, '.config', 'openstack'), { recursive: true });
-    const entry = (password: string) => [
-      '    auth:', `      auth_url: ${cloud.keystoneUrl}`, `      username: ${cloud.admin.username}`, `      password: "${password}"`,
-      `      project_name: ${cloud.admin.projectName}`, '      user_domain_name: Default', '      project_domain_name: Default',
-      `    region_name: ${cloud.vars.OS_REGION_NAME ?? 'RegionOne'}`,
-    ].join('\n');
-    writeFileSync(join(home, '.config', 'openstack', 'clouds.yaml'),
-      `clouds:\n  test:\n${entry(cloud.admin.password)}\n  wrong:\n${entry('not-the-password')}\n`, { mode: 0o600 });
+    const entry = (password: string) =>
+      [
+        '    auth:',
+        `      auth_url: ${cloud.keystoneUrl}`,
+        `      username: ${cloud.admin.username}`,
+        `      password: "${password}"`,
+        `      project_name: ${cloud.admin.projectName}`,
+        '      user_domain_name: Default',
+        '      project_domain_name: Default',
+        `    region_name: ${cloud.vars.OS_REGION_NAME ?? 'RegionOne'}`,
+      ].join('\n');
+    writeFileSync(
+      join(home, '.config', 'openstack', 'clouds.yaml'),
+      `clouds:\n  test:\n${entry(cloud.admin.password)}\n  wrong:\n${entry('not-the-password')}\n`,
+      { mode: 0o600 },
+    );
     // No OS_* of the caller's shell, and no berth.conf: only clouds.yaml speaks.
     env = { PATH: process.env.PATH, HOME: home, BERTH_FROM_SOURCE: '1', BERTH_CONFIG: '', BERTH__DEFAULT__STATE_PATH: home };
   });
@@ -62,7 +84,7 @@ describe('berth CLI: --os-cloud against the test cloud', function () {
     rmSync(home, { recursive: true, force: true });
   });
 
-  it('image list --os-cloud test: the catalog\'s Glance, with the token', async () => {
+  it("image list --os-cloud test: the catalog's Glance, with the token", async () => {
     const r = await berth('-f', 'json', 'image', 'list', '--os-cloud', 'test');
     assert.equal(r.code, 0, r.stderr);
     assert.ok(Array.isArray(JSON.parse(r.stdout)));
@@ -95,12 +117,33 @@ describe('berth CLI: --os-cloud against the test cloud', function () {
 
   it('image import --to-glance: the token goes to a Keystone-protected bridge, which exports into Glance', async () => {
     const user = { auth_url: cloud.keystoneUrl, username: cloud.glance.username, password: cloud.glance.password, project_name: cloud.serviceProject };
-    bridge = await startImageService(loadConfig({ env: {}, overrides: {
-      DEFAULT: { state_path: join(home, 'bridge') }, registry: { insecure_hosts: [REGISTRY], allowed_internal: [REGISTRY] },
-      image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone' },
-      glance: { api_url: '', ...user }, keystone_authtoken: user,
-    } }), { log: silentLogger() });
-    const r = await berth('-f', 'json', 'image', 'import', BUSYBOX, '--to-glance', '--name', `berth-it-os-cloud-${Date.now()}`, '--os-cloud', 'test', '--os-image-url', bridge.url);
+    bridge = await startImageService(
+      loadConfig({
+        env: {},
+        overrides: {
+          DEFAULT: { state_path: join(home, 'bridge') },
+          registry: { insecure_hosts: [REGISTRY], allowed_internal: [REGISTRY] },
+          image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone' },
+          glance: { api_url: '', ...user },
+          keystone_authtoken: user,
+        },
+      }),
+      { log: silentLogger() },
+    );
+    const r = await berth(
+      '-f',
+      'json',
+      'image',
+      'import',
+      BUSYBOX,
+      '--to-glance',
+      '--name',
+      `berth-it-os-cloud-${Date.now()}`,
+      '--os-cloud',
+      'test',
+      '--os-image-url',
+      bridge.url,
+    );
     assert.equal(r.code, 0, r.stderr);
     const exported = JSON.parse(r.stdout) as { id: string; status: string };
     created.push(exported.id);

@@ -9,23 +9,44 @@ import { waitUntil } from '../../support/waits.js';
 // The test cloud of tools/dev/cloud.sh, with no compute node: what the nova-mode tests build on
 // (nova-control-plane.md §3 and §4.1).
 
-interface ServiceRow { Binary: string; Host: string; State: string; Status: string }
-interface FlavorRow { Name: string; RAM: number; Disk: number; VCPUs: number }
-interface ServerView { id: string; status: string; fault?: { message?: string } }
+interface ServiceRow {
+  Binary: string;
+  Host: string;
+  State: string;
+  Status: string;
+}
+interface FlavorRow {
+  Name: string;
+  RAM: number;
+  Disk: number;
+  VCPUs: number;
+}
+interface ServerView {
+  id: string;
+  status: string;
+  fault?: { message?: string };
+}
 
 describe('test cloud (tools/dev/cloud.sh)', function () {
   this.timeout(180_000);
   let cloud: TestCloud;
 
-  before(() => { cloud = loadTestCloud(); });
+  before(() => {
+    cloud = loadTestCloud();
+  });
 
   it('shows nova-conductor and nova-scheduler up', async () => {
     // After a restart the rows turn up with the services' first heartbeat.
-    const rows = await waitUntil(async () => {
-      const list = await openstack<ServiceRow[]>(['compute', 'service', 'list'], { json: true });
-      const up = ['nova-conductor', 'nova-scheduler'].every((b) => list.some((r) => r.Binary === b && r.State === 'up'));
-      return up ? list : undefined;
-    }, 30_000, 'nova-conductor and nova-scheduler up', 2_000);
+    const rows = await waitUntil(
+      async () => {
+        const list = await openstack<ServiceRow[]>(['compute', 'service', 'list'], { json: true });
+        const up = ['nova-conductor', 'nova-scheduler'].every((b) => list.some((r) => r.Binary === b && r.State === 'up'));
+        return up ? list : undefined;
+      },
+      30_000,
+      'nova-conductor and nova-scheduler up',
+      2_000,
+    );
     for (const binary of ['nova-conductor', 'nova-scheduler']) {
       assert.equal(rows.find((r) => r.Binary === binary)?.Status, 'enabled', binary);
     }
@@ -38,7 +59,7 @@ describe('test cloud (tools/dev/cloud.sh)', function () {
     assert.deepEqual(pick('m1.small'), [{ Name: 'm1.small', RAM: 1024, Disk: 2, VCPUs: 1 }]);
   });
 
-  it('answers nova\'s port query from the neutron stub, and 404 for what it does not serve', async () => {
+  it("answers nova's port query from the neutron stub, and 404 for what it does not serve", async () => {
     const ports = await fetch(`${cloud.neutronUrl}/v2.0/ports?device_id=x`);
     assert.equal(ports.status, 200);
     assert.deepEqual(await ports.json(), { ports: [] });
@@ -50,7 +71,7 @@ describe('test cloud (tools/dev/cloud.sh)', function () {
   it('serves the placement version document', async () => {
     const res = await fetch(`${cloud.placementUrl}/`);
     assert.equal(res.status, 200);
-    const doc = await res.json() as { versions: { id: string; status: string; max_version: string }[] };
+    const doc = (await res.json()) as { versions: { id: string; status: string; max_version: string }[] };
     assert.equal(doc.versions[0]?.id, 'v1.0');
     assert.equal(doc.versions[0]?.status, 'CURRENT');
     assert.match(doc.versions[0]?.max_version ?? '', /^1\.\d+$/);
@@ -78,16 +99,37 @@ describe('test cloud (tools/dev/cloud.sh)', function () {
       // nova-api validates the image with glance, so even a server that cannot be placed needs one.
       const file = join(dir, 'tiny.img');
       writeFileSync(file, Buffer.alloc(1 << 20));
-      const image = await openstack<{ id: string }>(['image', 'create', '--disk-format', 'raw', '--container-format', 'bare',
-        '--property', 'trait:CUSTOM_BERTH_IT_NO_SUCH_HOST=required', '--file', file, `berth-it-cloud-${suffix}`], { json: true });
+      const image = await openstack<{ id: string }>(
+        [
+          'image',
+          'create',
+          '--disk-format',
+          'raw',
+          '--container-format',
+          'bare',
+          '--property',
+          'trait:CUSTOM_BERTH_IT_NO_SUCH_HOST=required',
+          '--file',
+          file,
+          `berth-it-cloud-${suffix}`,
+        ],
+        { json: true },
+      );
       imageId = image.id;
-      const created = await openstack<ServerView>(['server', 'create', '--flavor', 'm1.tiny', '--image', image.id,
-        '--nic', 'none', `berth-it-novalidhost-${suffix}`], { json: true });
+      const created = await openstack<ServerView>(
+        ['server', 'create', '--flavor', 'm1.tiny', '--image', image.id, '--nic', 'none', `berth-it-novalidhost-${suffix}`],
+        { json: true },
+      );
       serverId = created.id;
-      const server = await waitUntil(async () => {
-        const view = await openstack<ServerView>(['server', 'show', created.id], { json: true });
-        return view.status === 'ERROR' || view.status === 'ACTIVE' ? view : undefined;
-      }, 60_000, `server ${created.id} to leave BUILD`, 1_000);
+      const server = await waitUntil(
+        async () => {
+          const view = await openstack<ServerView>(['server', 'show', created.id], { json: true });
+          return view.status === 'ERROR' || view.status === 'ACTIVE' ? view : undefined;
+        },
+        60_000,
+        `server ${created.id} to leave BUILD`,
+        1_000,
+      );
       assert.equal(server.status, 'ERROR');
       assert.match(server.fault?.message ?? '', /No valid host/);
     });

@@ -15,7 +15,10 @@ describe('compute driver with its agent unreachable (real HTTP client, nothing l
     h = await startDriverHarness(createAgentClient({ url: 'http://127.0.0.1:9', token: 't', retries: 2, timeoutMs: 2000 }));
     peer = await AmqpPeer.open();
   });
-  after(async () => { await peer?.close(); await h?.stop(); });
+  after(async () => {
+    await peer?.close();
+    await h?.stop();
+  });
 
   it('fails the build to error with a fault naming the agent, and keeps serving', async () => {
     const inst = instancePrimitive({ image_id: 'img', flavor: { vcpus: 1, memory_mb: 64 } });

@@ -79,12 +79,23 @@ describe('compute driver on a real RabbitMQ (fake agent)', function () {
     peer.cast(h.exchange, toHost(), terminateInstance(inst));
     await waitUntil(async () => (await state(uuid)) === 'deleted', 10_000, 'instance deleted');
     assert.ok(!agent.instances.has(uuid));
-    await events.waitFor((c) => c.message.event_type === 'instance.delete.end' && (c.message.payload as { 'nova_object.data': { uuid: string } })['nova_object.data'].uuid === uuid, 5000, 'delete.end');
+    await events.waitFor(
+      (c) =>
+        c.message.event_type === 'instance.delete.end' && (c.message.payload as { 'nova_object.data': { uuid: string } })['nova_object.data'].uuid === uuid,
+      5000,
+      'delete.end',
+    );
     peer.cast(h.exchange, toHost(), terminateInstance(inst));
     const { reply } = await peer.call(h.exchange, toHost(), { method: 'ping', namespace: 'baseapi', version: '1.0', args: { arg: 'after' } });
     assert.deepEqual(reply.result, { service: 'compute', arg: 'after' });
     const actions = await h.driver.store.actions(uuid);
-    assert.deepEqual(actions.map((a) => [a.action, a.result]), [['create', 'Success'], ['delete', 'Success']]);
+    assert.deepEqual(
+      actions.map((a) => [a.action, a.result]),
+      [
+        ['create', 'Success'],
+        ['delete', 'Success'],
+      ],
+    );
   });
 
   it('answers calls in oslo format: result, NoSuchMethod, UnsupportedVersion, TypeError, nova exceptions', async () => {
@@ -92,7 +103,8 @@ describe('compute driver on a real RabbitMQ (fake agent)', function () {
     assert.deepEqual(ping.reply.result, { service: 'compute', arg: 'hi' });
     assert.equal(ping.reply.failure, null);
     assert.equal(ping.reply.ending, true);
-    const failure = async (msg: Record<string, unknown>) => JSON.parse((await peer.call(h.exchange, toHost(), msg)).reply.failure as string) as Record<string, unknown>;
+    const failure = async (msg: Record<string, unknown>) =>
+      JSON.parse((await peer.call(h.exchange, toHost(), msg)).reply.failure as string) as Record<string, unknown>;
     assert.equal((await failure({ method: 'no_such_method', version: '6.0', args: {} })).class, 'NoSuchMethod');
     assert.equal((await failure({ method: 'get_console_output', version: '7.0', args: {} })).class, 'UnsupportedVersion');
     assert.equal((await failure({ method: 'get_console_output', version: '6.0', args: {} })).class, 'TypeError');
@@ -110,19 +122,40 @@ describe('compute driver on a real RabbitMQ (fake agent)', function () {
     const uuid = (inst['nova_object.data'] as { uuid: string }).uuid;
     peer.cast(h.exchange, toHost(), buildAndRunInstance(inst, imageDict({ id: 'img-1' })));
     await waitUntil(async () => (await state(uuid)) === 'active', 10_000, 'instance active');
-    peer.cast(h.exchange, toHost(), instanceRequest('rebuild_instance', inst, {
-      orig_image_ref: 'img-1', image_ref: 'img-2', injected_files: [], new_pass: null, orig_sys_metadata: {}, bdms: null, recreate: false,
-      on_shared_storage: null, preserve_ephemeral: false, migration: null, scheduled_node: null, limits: null, request_spec: null, accel_uuids: [],
-    }));
+    peer.cast(
+      h.exchange,
+      toHost(),
+      instanceRequest('rebuild_instance', inst, {
+        orig_image_ref: 'img-1',
+        image_ref: 'img-2',
+        injected_files: [],
+        new_pass: null,
+        orig_sys_metadata: {},
+        bdms: null,
+        recreate: false,
+        on_shared_storage: null,
+        preserve_ephemeral: false,
+        migration: null,
+        scheduled_node: null,
+        limits: null,
+        request_spec: null,
+        accel_uuids: [],
+      }),
+    );
     await waitUntil(async () => (await h.driver.store.get(uuid))?.image_ref === 'img-2' && (await state(uuid)) === 'active', 10_000, 'rebuilt');
     assert.equal(agent.instances.get(uuid)?.spec.image_id, 'img-2');
-    const diag = (await peer.call(h.exchange, toHost(), instanceRequest('get_instance_diagnostics', inst))).reply.result as Record<string, Record<string, unknown>>;
+    const diag = (await peer.call(h.exchange, toHost(), instanceRequest('get_instance_diagnostics', inst))).reply.result as Record<
+      string,
+      Record<string, unknown>
+    >;
     assert.equal(diag['nova_object.name'], 'Diagnostics');
     assert.equal(diag['nova_object.data']!.state, 'running');
     assert.equal(diag['nova_object.data']!.num_cpus, 1);
     const uptime = (await peer.call(h.exchange, toHost(), { method: 'get_host_uptime', version: '6.0', args: {} })).reply.result as string;
     assert.match(uptime, /up .* load average: [\d.]+, [\d.]+, [\d.]+$/);
-    const pw = JSON.parse((await peer.call(h.exchange, toHost(), instanceRequest('set_admin_password', inst, { new_pass: 'x' }))).reply.failure as string) as { class: string };
+    const pw = JSON.parse((await peer.call(h.exchange, toHost(), instanceRequest('set_admin_password', inst, { new_pass: 'x' }))).reply.failure as string) as {
+      class: string;
+    };
     assert.equal(pw.class, 'SetAdminPasswdNotSupported');
   });
 
@@ -133,7 +166,10 @@ describe('compute driver on a real RabbitMQ (fake agent)', function () {
     const uuid = (inst['nova_object.data'] as { uuid: string }).uuid;
     await waitUntil(async () => (await state(uuid)) === 'active', 10_000, 'instance active');
     const slow = agent.consoleLog.bind(agent);
-    agent.consoleLog = async (u, t) => { await new Promise((r) => setTimeout(r, 2500)); return slow(u, t); };
+    agent.consoleLog = async (u, t) => {
+      await new Promise((r) => setTimeout(r, 2500));
+      return slow(u, t);
+    };
     try {
       const { reply, heartbeats } = await peer.call(h.exchange, toHost(), { ...instanceRequest('get_console_output', inst, { tail_length: 1 }), _timeout: 2 });
       assert.equal(reply.result, 'line 3');
@@ -152,13 +188,20 @@ describe('compute driver on a real RabbitMQ (fake agent)', function () {
     const fault = await h.driver.store.latestFault(uuid);
     assert.equal(fault?.details, 'ImageNotFound');
     assert.match(fault!.message, /nope/);
-    const err = await events.waitFor((c) => c.message.event_type === 'instance.create.error' && JSON.stringify(c.message.payload).includes(uuid), 5000, 'create.error');
+    const err = await events.waitFor(
+      (c) => c.message.event_type === 'instance.create.error' && JSON.stringify(c.message.payload).includes(uuid),
+      5000,
+      'create.error',
+    );
     assert.equal(err.message.priority, 'ERROR');
     assert.equal(err.routingKey, 'versioned_notifications.error');
   });
 
   it('survives an unreachable agent: the build fails with a fault, the service stays up', async () => {
-    agent.failNext('createInstance', new BerthError('SERVICE_UNREACHABLE', 'agent unreachable at http://127.0.0.1:1: ECONNREFUSED', { status: 503, retryable: true }));
+    agent.failNext(
+      'createInstance',
+      new BerthError('SERVICE_UNREACHABLE', 'agent unreachable at http://127.0.0.1:1: ECONNREFUSED', { status: 503, retryable: true }),
+    );
     const inst = instancePrimitive({ image_id: 'img-1', flavor });
     const uuid = (inst['nova_object.data'] as { uuid: string }).uuid;
     peer.cast(h.exchange, toHost(), buildAndRunInstance(inst, imageDict({ id: 'img-1' })));
@@ -185,7 +228,11 @@ describe('compute driver on a real RabbitMQ (fake agent)', function () {
 
   it('rejects an instance it cannot decode with InvalidInput naming the field', async () => {
     const inst = instancePrimitive({ image_id: 'img-1', flavor });
-    (inst['nova_object.data'] as Record<string, unknown>).flavor = { 'nova_object.name': 'Flavor', 'nova_object.version': '1.2', 'nova_object.data': { vcpus: 'two', memory_mb: 64 } };
+    (inst['nova_object.data'] as Record<string, unknown>).flavor = {
+      'nova_object.name': 'Flavor',
+      'nova_object.version': '1.2',
+      'nova_object.data': { vcpus: 'two', memory_mb: 64 },
+    };
     const msg = buildAndRunInstance(inst, imageDict({ id: 'img-1' }));
     const r2 = await peer.call(h.exchange, toHost(), msg);
     const f = JSON.parse(r2.reply.failure as string) as { class: string; message: string };

@@ -26,11 +26,15 @@ describe('nova.compute.rpcapi.ComputeAPI (python3-nova) drives a Berth node', fu
     const uuid = randomUUID();
     stack.track(uuid);
     job = {
-      url: process.env.BERTH_TEST_TRANSPORT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/', exchange: stack.exchange, host: stack.host,
+      url: process.env.BERTH_TEST_TRANSPORT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/',
+      exchange: stack.exchange,
+      host: stack.host,
       instance: { uuid, image_id: image.id, name: 'nova-driven', memory_mb: 96, vcpus: 1 },
     };
   });
-  after(async () => { await stack?.stop(); });
+  after(async () => {
+    await stack?.stop();
+  });
 
   const uuid = () => (job.instance as { uuid: string }).uuid;
   async function nova(step: string, extra: Record<string, unknown> = {}): Promise<unknown> {
@@ -59,7 +63,14 @@ describe('nova.compute.rpcapi.ComputeAPI (python3-nova) drives a Berth node', fu
 
     const actionsBefore = (await stack.driver.store.actions(uuid())).length;
     await nova('reboot', { reboot_type: 'HARD' });
-    await waitUntil(async () => (await stack.driver.store.actions(uuid())).length > actionsBefore && (await vmState()) === 'active' && (await stack.driver.store.get(uuid()))?.task_state === null, 30_000, 'rebooted');
+    await waitUntil(
+      async () =>
+        (await stack.driver.store.actions(uuid())).length > actionsBefore &&
+        (await vmState()) === 'active' &&
+        (await stack.driver.store.get(uuid()))?.task_state === null,
+      30_000,
+      'rebooted',
+    );
     assert.equal(await containerState(), 'running');
 
     await nova('pause');
@@ -68,13 +79,18 @@ describe('nova.compute.rpcapi.ComputeAPI (python3-nova) drives a Berth node', fu
     await nova('unpause');
     await waitUntil(async () => (await vmState()) === 'active', 30_000, 'unpaused');
 
-    const console = await waitUntil(async () => {
-      const out = await nova('console', { tail_length: 50 }) as string;
-      return out.includes('berth-guest: booted') ? out : undefined;
-    }, 20_000, 'console output with the boot banner', 500);
+    const console = await waitUntil(
+      async () => {
+        const out = (await nova('console', { tail_length: 50 })) as string;
+        return out.includes('berth-guest: booted') ? out : undefined;
+      },
+      20_000,
+      'console output with the boot banner',
+      500,
+    );
     assert.match(console, /berth-guest: booted nova-driven/);
 
-    const diag = await nova('diagnostics') as { 'nova_object.data': { hypervisor: string; num_cpus: number } };
+    const diag = (await nova('diagnostics')) as { 'nova_object.data': { hypervisor: string; num_cpus: number } };
     assert.equal(diag['nova_object.data'].hypervisor, 'docker');
     assert.equal(diag['nova_object.data'].num_cpus, 1);
 

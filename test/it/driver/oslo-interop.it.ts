@@ -14,9 +14,28 @@ import { buildAndRunInstance, imageDict, instancePrimitive, instanceRequest, ter
  * listener consumes the driver's notifications (oslo-wire-contract.md §5, §6, §9, §11).
  */
 
-interface OsloError { type: string; module: string; str: string; exc_type: string | null; value?: string }
-interface RpcResult { result?: unknown; sent?: boolean; error?: OsloError; elapsed: number; heartbeats?: number }
-interface Notification { priority: string; ctxt: Record<string, unknown>; publisher_id: string; event_type: string; payload: Record<string, unknown>; metadata: Record<string, unknown> }
+interface OsloError {
+  type: string;
+  module: string;
+  str: string;
+  exc_type: string | null;
+  value?: string;
+}
+interface RpcResult {
+  result?: unknown;
+  sent?: boolean;
+  error?: OsloError;
+  elapsed: number;
+  heartbeats?: number;
+}
+interface Notification {
+  priority: string;
+  ctxt: Record<string, unknown>;
+  publisher_id: string;
+  event_type: string;
+  payload: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+}
 
 /** A nova-requests message (method, args, version, `_context_*`) as stock client arguments. */
 function asJob(msg: Record<string, unknown>): Record<string, unknown> {
@@ -64,7 +83,7 @@ describe('stock oslo.messaging 14.0.3 client against a Berth compute node', func
   }
 
   it('call: ping (namespace baseapi, 1.0) to the server and to the topic returns the BaseAPI answer', async () => {
-    const arg = { nested: ['x', 1, null, true], 'ünï': 'cöde' };
+    const arg = { nested: ['x', 1, null, true], ünï: 'cöde' };
     const [toServer, toTopic] = await stockBatch([
       { mode: 'call', method: 'ping', namespace: 'baseapi', version: '1.0', args: { arg }, timeout: 10 },
       { mode: 'call', method: 'ping', namespace: 'baseapi', version: '1.0', args: { arg: 'topic' }, timeout: 10, server: null },
@@ -93,7 +112,13 @@ describe('stock oslo.messaging 14.0.3 client against a Berth compute node', func
     // The action is finished just after the row is marked deleted.
     await waitUntil(async () => (await h.driver.store.actions(uuid)).every((a) => a.result !== null), 10_000, 'delete action finished');
     const actions = await h.driver.store.actions(uuid);
-    assert.deepEqual(actions.map((a) => [a.action, a.result]), [['create', 'Success'], ['delete', 'Success']]);
+    assert.deepEqual(
+      actions.map((a) => [a.action, a.result]),
+      [
+        ['create', 'Success'],
+        ['delete', 'Success'],
+      ],
+    );
   });
 
   it('fanout cast (exchange compute_fanout) reaches the node', async () => {
@@ -147,7 +172,10 @@ describe('stock oslo.messaging 14.0.3 client against a Berth compute node', func
   it('call monitor: heartbeats keep a 5 s call alive past call_monitor_timeout=2; the overall timeout still applies', async () => {
     const inst = await buildActive();
     const slow = agent.consoleLog.bind(agent);
-    agent.consoleLog = async (u, t) => { await new Promise((r) => setTimeout(r, 5000)); return slow(u, t); };
+    agent.consoleLog = async (u, t) => {
+      await new Promise((r) => setTimeout(r, 5000));
+      return slow(u, t);
+    };
     try {
       const call = { mode: 'call', ...asJob(instanceRequest('get_console_output', inst, { tail_length: 1 })), call_monitor_timeout: 2 };
       // Two stock callers at once: one with room for the 5 s method, one whose overall timeout is 4 s.
@@ -170,10 +198,19 @@ describe('stock oslo.messaging 14.0.3 client against a Berth compute node', func
   it('a stock notification listener receives instance.create.end from nova-compute:<host>', async () => {
     const pool = `berth-it-oslo-${newUniqueId().slice(0, 8)}`;
     pools.push(pool);
-    const listener = startOsloClient<{ notifications: Notification[]; matched: boolean }>({
-      mode: 'listen', url: h.config.DEFAULT.transport_url, exchange: h.exchange, topic: 'versioned_notifications', pool,
-      duration: 15, until_event: 'instance.create.end', until_publisher: `nova-compute:${h.host}`,
-    }, 25_000);
+    const listener = startOsloClient<{ notifications: Notification[]; matched: boolean }>(
+      {
+        mode: 'listen',
+        url: h.config.DEFAULT.transport_url,
+        exchange: h.exchange,
+        topic: 'versioned_notifications',
+        pool,
+        duration: 15,
+        until_event: 'instance.create.end',
+        until_publisher: `nova-compute:${h.host}`,
+      },
+      25_000,
+    );
     try {
       await listener.ready;
       const inst = await buildActive();
@@ -181,7 +218,10 @@ describe('stock oslo.messaging 14.0.3 client against a Berth compute node', func
       const { notifications, matched } = await listener.result;
       assert.ok(matched, `saw only ${notifications.map((n) => n.event_type).join(', ')}`);
       const ours = notifications.filter((n) => (n.payload['nova_object.data'] as { uuid?: string } | undefined)?.uuid === uuid);
-      assert.deepEqual(ours.map((n) => n.event_type), ['instance.create.start', 'instance.create.end']);
+      assert.deepEqual(
+        ours.map((n) => n.event_type),
+        ['instance.create.start', 'instance.create.end'],
+      );
       const end = ours[1]!;
       assert.equal(end.publisher_id, `nova-compute:${h.host}`);
       assert.equal(end.priority, 'info');

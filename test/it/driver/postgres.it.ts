@@ -31,9 +31,37 @@ describe('driver database on PostgreSQL', function () {
     url.pathname = `/${dbName}`;
     store = new InstanceStore(await openDriverDatabase(url.toString()));
     agent = new FakeAgentClient();
-    const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
-    const notifier = new Notifier(new FakePublisher(), { exchange: 'nova', host: 'pg1', format: 'versioned', driver: 'messagingv2', versionedTopic: 'versioned_notifications', legacyTopic: 'notifications', rabbit, log: silentLogger() });
-    const resources = hostResources({ vcpus: 8, memory_mb: 4096, disk_gb: 100, reserved_host_cpus: 0, reserved_host_memory_mb: 0, reserved_host_disk_mb: 0, cpu_allocation_ratio: 1, ram_allocation_ratio: 1, disk_allocation_ratio: 1 }, '/');
+    const rabbit = {
+      amqp_durable_queues: false,
+      amqp_auto_delete: false,
+      rabbit_ha_queues: false,
+      rabbit_quorum_queue: false,
+      rabbit_transient_queues_ttl: 1800,
+    };
+    const notifier = new Notifier(new FakePublisher(), {
+      exchange: 'nova',
+      host: 'pg1',
+      format: 'versioned',
+      driver: 'messagingv2',
+      versionedTopic: 'versioned_notifications',
+      legacyTopic: 'notifications',
+      rabbit,
+      log: silentLogger(),
+    });
+    const resources = hostResources(
+      {
+        vcpus: 8,
+        memory_mb: 4096,
+        disk_gb: 100,
+        reserved_host_cpus: 0,
+        reserved_host_memory_mb: 0,
+        reserved_host_disk_mb: 0,
+        cpu_allocation_ratio: 1,
+        ram_allocation_ratio: 1,
+        disk_allocation_ratio: 1,
+      },
+      '/',
+    );
     manager = new ComputeManager({ host: 'pg1', node: 'pg1', store, agent, notifier, resources, log: silentLogger() });
   });
 
@@ -54,7 +82,10 @@ describe('driver database on PostgreSQL', function () {
     const row = await store.get(i.uuid);
     assert.equal(row?.vm_state, 'deleted');
     assert.ok(row?.deleted_at instanceof Date);
-    assert.deepEqual((await store.actions(i.uuid)).map((a) => a.action), ['create', 'stop', 'delete']);
+    assert.deepEqual(
+      (await store.actions(i.uuid)).map((a) => a.action),
+      ['create', 'stop', 'delete'],
+    );
     const tables = await admin.query(`SELECT count(*)::int AS n FROM pg_database WHERE datname = $1`, [dbName]);
     assert.equal(tables.rows[0].n, 1);
   });

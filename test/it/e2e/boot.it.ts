@@ -59,19 +59,28 @@ describe('boot end to end: RabbitMQ → driver → agent → dockerd, image from
     const events = await peer.listen(exchange, ['versioned_notifications.info', 'versioned_notifications.error']);
     peer.publishRaw(exchange, `compute.${host}`, buildCastFor(uuid, image.id));
 
-    await events.waitFor((c) => c.message.event_type === 'instance.create.end' || c.message.event_type === 'instance.create.error', 60_000, 'instance.create.end');
+    await events.waitFor(
+      (c) => c.message.event_type === 'instance.create.end' || c.message.event_type === 'instance.create.error',
+      60_000,
+      'instance.create.end',
+    );
     const row = await driver.store.get(uuid);
     assert.equal(row?.vm_state, 'active', `fault: ${(await driver.store.latestFault(uuid))?.message}`);
     const [container] = await containersOf(uuid);
     assert.ok(container, 'a container labelled with the instance uuid exists');
     assert.equal(container.State, 'running');
-    const inspect = (await requestJson<{ HostConfig: { Memory: number; Privileged: boolean } }>(DOCKER, { path: `/v1.41/containers/${container.Id}/json` })).body;
+    const inspect = (await requestJson<{ HostConfig: { Memory: number; Privileged: boolean } }>(DOCKER, { path: `/v1.41/containers/${container.Id}/json` }))
+      .body;
     assert.equal(inspect.HostConfig.Memory, 96 * 1024 * 1024);
     assert.equal(inspect.HostConfig.Privileged, false);
-    const console = await waitUntil(async () => {
-      const out = await driver.manager.require(uuid).then(() => createAgentClient({ url: stack.agentUrl, token: stack.agentToken }).consoleLog(uuid));
-      return out.includes('berth-guest: booted') ? out : undefined;
-    }, 10_000, 'boot banner on the console');
+    const console = await waitUntil(
+      async () => {
+        const out = await driver.manager.require(uuid).then(() => createAgentClient({ url: stack.agentUrl, token: stack.agentToken }).consoleLog(uuid));
+        return out.includes('berth-guest: booted') ? out : undefined;
+      },
+      10_000,
+      'boot banner on the console',
+    );
     assert.match(console, /booted/);
 
     const terminate = structuredClone(fixture('oslo/compute-terminate_instance-cast.json').message);

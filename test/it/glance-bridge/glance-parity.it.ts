@@ -10,7 +10,12 @@ import { startImageService, type ImageServiceHandle } from '../../../glance-brid
 import { loadTestCloud, type TestCloud } from '../../support/cloud.js';
 
 type Side = 'glance' | 'berth';
-interface Answer { status: number; type: string; json: any; text: string }
+interface Answer {
+  status: number;
+  type: string;
+  json: any;
+  text: string;
+}
 
 /**
  * The same requests to the real Glance 25 (Zed) of the test cloud (tools/dev/cloud.sh) and to the
@@ -33,10 +38,15 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
     cloud = loadTestCloud();
     dir = mkdtempSync(join(tmpdir(), 'berth-glance-parity-'));
     const user = { auth_url: cloud.keystoneUrl, username: cloud.glance.username, password: cloud.glance.password, project_name: cloud.serviceProject };
-    const config = loadConfig({ env: {}, overrides: {
-      DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone' },
-      glance: { api_url: '', ...user }, keystone_authtoken: user,
-    } });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        DEFAULT: { state_path: dir },
+        image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone' },
+        glance: { api_url: '', ...user },
+        keystone_authtoken: user,
+      },
+    });
     service = await startImageService(config, { log: silentLogger() });
     token = await keystoneSession(config.glance).token();
     base.glance = cloud.glanceUrl.replace(/\/+$/, '');
@@ -45,7 +55,9 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
   after(async () => {
     for (const side of ['glance', 'berth'] as const) {
       for (const id of created[side]) {
-        await send(side, 'PATCH', `/v2/images/${id}`, [{ op: 'replace', path: '/protected', value: false }], { 'content-type': 'application/openstack-images-v2.1-json-patch' }).catch(() => undefined);
+        await send(side, 'PATCH', `/v2/images/${id}`, [{ op: 'replace', path: '/protected', value: false }], {
+          'content-type': 'application/openstack-images-v2.1-json-patch',
+        }).catch(() => undefined);
         await send(side, 'DELETE', `/v2/images/${id}`).catch(() => undefined);
       }
     }
@@ -66,7 +78,11 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
     });
     const text = await res.text();
     let json: unknown;
-    try { json = JSON.parse(text); } catch { json = undefined; }
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
     return { status: res.status, type: res.headers.get('content-type') ?? '', json, text };
   }
 
@@ -78,18 +94,32 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
     if (key === 'virtual_size') return 'integer or null';
     if (v === null) return 'null';
     if (Array.isArray(v)) return v.length ? [shape(v[0])] : [];
-    if (typeof v === 'object') return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, shape((v as Record<string, unknown>)[k], k)]));
+    if (typeof v === 'object')
+      return Object.fromEntries(
+        Object.keys(v as object)
+          .sort()
+          .map((k) => [k, shape((v as Record<string, unknown>)[k], k)]),
+      );
     return typeof v;
   }
 
   /** One request to both (`path` may differ per side: image ids do); the statuses must match. */
-  async function both(method: string, path: string | ((side: Side) => string), body?: unknown | ((side: Side) => unknown), headers: Record<string, string> = {}): Promise<Record<Side, Answer>> {
+  async function both(
+    method: string,
+    path: string | ((side: Side) => string),
+    body?: unknown | ((side: Side) => unknown),
+    headers: Record<string, string> = {},
+  ): Promise<Record<Side, Answer>> {
     const at = (side: Side) => (typeof path === 'function' ? path(side) : path);
     const payload = (side: Side) => (typeof body === 'function' ? (body as (s: Side) => unknown)(side) : body);
     const glance = await send('glance', method, at('glance'), payload('glance'), headers);
     const berth = await send('berth', method, at('berth'), payload('berth'), headers);
     const what = `${method} ${at('berth')} ${JSON.stringify(payload('berth')) ?? ''}`;
-    assert.equal(berth.status, glance.status, `${what}: the store answered ${berth.status} (${berth.text.slice(0, 300)}), Glance ${glance.status} (${glance.text.replace(/\s+/g, ' ').slice(0, 300)})`);
+    assert.equal(
+      berth.status,
+      glance.status,
+      `${what}: the store answered ${berth.status} (${berth.text.slice(0, 300)}), Glance ${glance.status} (${glance.text.replace(/\s+/g, ' ').slice(0, 300)})`,
+    );
     return { glance, berth };
   }
 
@@ -123,7 +153,7 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
     }
   });
 
-  it('info: /v2/info/import lists a subset of Glance\'s methods; /v2/info/stores one default store, in Glance\'s shape', async () => {
+  it("info: /v2/info/import lists a subset of Glance's methods; /v2/info/stores one default store, in Glance's shape", async () => {
     const imports = await both('GET', '/v2/info/import');
     sameShape(imports, '/v2/info/import');
     assert.deepEqual(imports.berth.json['import-methods'].value, ['web-download']);
@@ -136,26 +166,43 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
   });
 
   it('trailing slashes: /v2/images/ and /v2/schemas/image/ are 404, GET and DELETE alike', async () => {
-    for (const [method, path] of [['GET', '/v2/images/'], ['DELETE', '/v2/images/'], ['GET', '/v2/schemas/image/'], ['GET', '/v2/info/import/']]) {
+    for (const [method, path] of [
+      ['GET', '/v2/images/'],
+      ['DELETE', '/v2/images/'],
+      ['GET', '/v2/schemas/image/'],
+      ['GET', '/v2/info/import/'],
+    ]) {
       assert.equal((await both(method!, path!)).berth.status, 404);
     }
   });
 
-  it('metadefs: the read-only calls answer as Glance\'s catalog without definitions loaded (keys and statuses)', async () => {
+  it("metadefs: the read-only calls answer as Glance's catalog without definitions loaded (keys and statuses)", async () => {
     for (const path of ['/v2/metadefs/namespaces', '/v2/metadefs/namespaces?limit=5&resource_types=OS::Glance::Image', '/v2/metadefs/resource_types']) {
       const a = await both('GET', path);
       assert.equal(a.berth.status, 200, path);
       assert.deepEqual(Object.keys(a.berth.json).sort(), Object.keys(a.glance.json).sort(), path);
       if (a.glance.json.first !== undefined) assert.equal(a.berth.json.first, a.glance.json.first, path);
     }
-    for (const path of [`/v2/metadefs/namespaces/berth-parity-${run}`, `/v2/metadefs/namespaces/berth-parity-${run}/objects`, `/v2/metadefs/namespaces/berth-parity-${run}/properties`, `/v2/metadefs/namespaces?marker=berth-parity-${run}`]) {
+    for (const path of [
+      `/v2/metadefs/namespaces/berth-parity-${run}`,
+      `/v2/metadefs/namespaces/berth-parity-${run}/objects`,
+      `/v2/metadefs/namespaces/berth-parity-${run}/properties`,
+      `/v2/metadefs/namespaces?marker=berth-parity-${run}`,
+    ]) {
       assert.equal((await both('GET', path)).berth.status, 404, path);
     }
   });
 
-  it('the cache API and locations answer as the test cloud\'s Glance, which has both off', async () => {
+  it("the cache API and locations answer as the test cloud's Glance, which has both off", async () => {
     const ids = await createBoth({ name: `parity-cache-${run}` });
-    for (const [method, path, status] of [['GET', '/v2/cache', 404], ['DELETE', '/v2/cache', 404], ['PUT', '/v2/cache/ID', 404], ['DELETE', '/v2/cache/ID', 404], ['GET', '/v2/cache/ID', 405], ['GET', '/v2/images/ID/locations', 404]] as const) {
+    for (const [method, path, status] of [
+      ['GET', '/v2/cache', 404],
+      ['DELETE', '/v2/cache', 404],
+      ['PUT', '/v2/cache/ID', 404],
+      ['DELETE', '/v2/cache/ID', 404],
+      ['GET', '/v2/cache/ID', 405],
+      ['GET', '/v2/images/ID/locations', 404],
+    ] as const) {
       const a = await both(method, (side) => path.replace('ID', ids[side]));
       assert.equal(a.berth.status, status, `${method} ${path}`);
     }
@@ -172,9 +219,17 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
   it('PATCH with the v2.0 media type: unprotects a protected image, adds and removes properties; refuses bad items', async () => {
     const ids = await createBoth({ name: `parity-v20-${run}`, protected: true, os_distro: 'debian' });
     assert.equal((await both('DELETE', (side) => `/v2/images/${ids[side]}`)).berth.status, 403);
-    const patched = await both('PATCH', (side) => `/v2/images/${ids[side]}`, [
-      { replace: '/protected', value: false }, { add: '/hw_arch', value: 'x86_64' }, { remove: '/os_distro' }, { replace: '/name', value: `parity-v20b-${run}` },
-    ], V20);
+    const patched = await both(
+      'PATCH',
+      (side) => `/v2/images/${ids[side]}`,
+      [
+        { replace: '/protected', value: false },
+        { add: '/hw_arch', value: 'x86_64' },
+        { remove: '/os_distro' },
+        { replace: '/name', value: `parity-v20b-${run}` },
+      ],
+      V20,
+    );
     assert.equal(patched.berth.status, 200);
     sameShape(patched, 'PATCH v2.0');
     assert.equal(patched.berth.json.protected, false);
@@ -218,9 +273,24 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
       ids.push(made);
     }
     const names = (a: Answer) => (a.json.images as { name: string }[]).map((i) => i.name).sort();
-    const queries = ['size=5', 'size=6', 'size=abc', 'size_min=5', 'size_max=5', 'size_min=4&size_max=6', 'size_min=-1', 'min_ram=256', 'min_ram_min=200',
-      'protected=true', 'protected=false', `name=in:parity-list-${run}-0,parity-list-${run}-2`, `name=eq:parity-list-${run}-1`,
-      'created_at=gte:2000-01-01T00:00:00Z', 'updated_at=lt:2000-01-01T00:00:00Z', 'os_hidden=false'];
+    const queries = [
+      'size=5',
+      'size=6',
+      'size=abc',
+      'size_min=5',
+      'size_max=5',
+      'size_min=4&size_max=6',
+      'size_min=-1',
+      'min_ram=256',
+      'min_ram_min=200',
+      'protected=true',
+      'protected=false',
+      `name=in:parity-list-${run}-0,parity-list-${run}-2`,
+      `name=eq:parity-list-${run}-1`,
+      'created_at=gte:2000-01-01T00:00:00Z',
+      'updated_at=lt:2000-01-01T00:00:00Z',
+      'os_hidden=false',
+    ];
     for (const q of queries) {
       const a = await both('GET', `/v2/images?tag=${tag}&${q}`);
       assert.equal(a.berth.status, 200, q);

@@ -19,8 +19,12 @@ function runGlanceClient(job: Record<string, unknown>, limitMs = 60_000): Promis
   const child = spawn(STOCK_PYTHON, [HELPER], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
-  child.stderr.setEncoding('utf8').on('data', (c: string) => { err = (err + c).slice(-8000); });
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    err = (err + c).slice(-8000);
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
   child.stdin.end(JSON.stringify(job));
   return new Promise((resolve, reject) => {
@@ -80,7 +84,10 @@ describe('glance-bridge with the stock python-glanceclient (v2, noauth)', () => 
     assert.equal(shown!.size, data.length);
     assert.equal(shown!.checksum, createHash('md5').update(data).digest('hex'));
     assert.equal(shown!.os_hash_value, createHash('sha512').update(data).digest('hex'));
-    assert.deepEqual(listed!.images.map((i: Result) => i.id), [created!.id]);
+    assert.deepEqual(
+      listed!.images.map((i: Result) => i.id),
+      [created!.id],
+    );
     assert.equal(downloaded!.size, data.length);
     assert.deepEqual(readFileSync(download), data);
     assert.equal(updated!.name, 'gc-renamed', JSON.stringify(updated));
@@ -92,7 +99,7 @@ describe('glance-bridge with the stock python-glanceclient (v2, noauth)', () => 
     assert.match(gone!.error.text, /no image with id/);
   });
 
-  it('shows the service\'s message for 404, 409 and 403', async () => {
+  it("shows the service's message for 404, 409 and 403", async () => {
     const file = join(dir, 'small.bin');
     writeFileSync(file, 'x');
     const results = await runGlanceClient({

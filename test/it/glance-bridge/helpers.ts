@@ -18,8 +18,12 @@ export const DOCKER = parseEndpoint(process.env.BERTH_TEST_DOCKER_URL ?? 'unix:/
 export class CountingRegistryClient implements RegistryClient {
   blobFetches = 0;
   constructor(private readonly inner: RegistryClient) {}
-  ping(registry: string) { return this.inner.ping(registry); }
-  fetchManifest(repo: RepositoryRef, reference: string) { return this.inner.fetchManifest(repo, reference); }
+  ping(registry: string) {
+    return this.inner.ping(registry);
+  }
+  fetchManifest(repo: RepositoryRef, reference: string) {
+    return this.inner.fetchManifest(repo, reference);
+  }
   fetchBlob(repo: RepositoryRef, digest: string): Promise<FetchedBlob> {
     this.blobFetches++;
     return this.inner.fetchBlob(repo, digest);
@@ -27,15 +31,37 @@ export class CountingRegistryClient implements RegistryClient {
 }
 
 export function realRegistryClient(): HttpRegistryClient {
-  return new HttpRegistryClient({ insecureHosts: [REGISTRY], allowedInternal: [REGISTRY], timeoutMs: 30_000, maxManifestBytes: 4 * 1024 * 1024, maxBlobBytes: 1024 * 1024 * 1024 });
+  return new HttpRegistryClient({
+    insecureHosts: [REGISTRY],
+    allowedInternal: [REGISTRY],
+    timeoutMs: 30_000,
+    maxManifestBytes: 4 * 1024 * 1024,
+    maxBlobBytes: 1024 * 1024 * 1024,
+  });
 }
 
 /** The image service on a temp state directory and a free port; `imageStore`: more `[image_store]` options. */
-export async function startTestService(registry: RegistryClient, imageStore: Record<string, unknown> = {}): Promise<{ service: ImageServiceHandle; cleanup(): Promise<void> }> {
+export async function startTestService(
+  registry: RegistryClient,
+  imageStore: Record<string, unknown> = {},
+): Promise<{ service: ImageServiceHandle; cleanup(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-images-it-'));
-  const config = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', ...imageStore }, registry: { insecure_hosts: [REGISTRY], allowed_internal: [REGISTRY] } } });
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      DEFAULT: { state_path: dir },
+      image_store: { listen: '127.0.0.1:0', ...imageStore },
+      registry: { insecure_hosts: [REGISTRY], allowed_internal: [REGISTRY] },
+    },
+  });
   const service = await startImageService(config, { log: silentLogger(), registry });
-  return { service, async cleanup() { await service.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    service,
+    async cleanup() {
+      await service.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Pushes a built image to the real registry with the monolithic upload of the distribution spec. */
@@ -61,7 +87,11 @@ export async function deleteManifest(repository: string, digest: string): Promis
 /** `docker load` over the Engine API; returns the image id dockerd reports. */
 export async function dockerLoad(archive: NodeJS.ReadableStream): Promise<string> {
   const stream = archive instanceof Readable ? archive : Readable.from(archive);
-  const res = await requestRaw(DOCKER, { method: 'POST', path: '/v1.41/images/load', stream, headers: { 'content-type': 'application/x-tar' }, timeoutMs: 120_000 }, 'docker');
+  const res = await requestRaw(
+    DOCKER,
+    { method: 'POST', path: '/v1.41/images/load', stream, headers: { 'content-type': 'application/x-tar' }, timeoutMs: 120_000 },
+    'docker',
+  );
   const text = (await readBody(res.body)).toString('utf8');
   if (res.status !== 200) throw new Error(`docker load: HTTP ${res.status} ${text}`);
   const id = /Loaded image ID: (sha256:[0-9a-f]{64})/.exec(text)?.[1];

@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { ImageService } from '../../../glance-bridge/client/types.js';
 import { buildImage } from '../../fakes/image-builder.js';
-import { BUSYBOX, CountingRegistryClient, REGISTRY, deleteManifest, dockerHasImage, dockerLoad, dockerRemoveImage, pushImage, realRegistryClient, startTestService } from './helpers.js';
+import {
+  BUSYBOX,
+  CountingRegistryClient,
+  REGISTRY,
+  deleteManifest,
+  dockerHasImage,
+  dockerLoad,
+  dockerRemoveImage,
+  pushImage,
+  realRegistryClient,
+  startTestService,
+} from './helpers.js';
 
 describe('glance-bridge import from the real registry into the real dockerd', () => {
   let registry: CountingRegistryClient;
@@ -15,12 +26,16 @@ describe('glance-bridge import from the real registry into the real dockerd', ()
     cleanup = started.cleanup;
     client = createImageClient({ url: started.service.url, pollIntervalMs: 50 });
   });
-  after(async () => { await cleanup(); });
+  after(async () => {
+    await cleanup();
+  });
 
   it('imports the test image: active, docker/raw, with docker_image, docker_digest and docker_image_id', async () => {
-    const manifest = await (await fetch(`http://${REGISTRY}/v2/berth/busybox/manifests/latest`, {
-      headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
-    })).json() as { config: { digest: string } };
+    const manifest = (await (
+      await fetch(`http://${REGISTRY}/v2/berth/busybox/manifests/latest`, {
+        headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      })
+    ).json()) as { config: { digest: string } };
     const image = await client.importImage(BUSYBOX, { name: 'busybox' });
     assert.equal(image.status, 'active');
     assert.equal(image.container_format, 'docker');

@@ -16,21 +16,26 @@ describe('glance-bridge listings and registry name lookups in SQL (PostgreSQL)',
     admin = new pg.Client({ connectionString: ADMIN_URL });
     await admin.connect();
   });
-  after(async () => { await admin?.end(); });
+  after(async () => {
+    await admin?.end();
+  });
 
   const names = new Map<unknown, string>();
-  listingCases(async () => {
-    const dbName = `berth_it_${randomUUID().slice(0, 8)}`;
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    const url = new URL(ADMIN_URL);
-    url.pathname = `/${dbName}`;
-    const db = openDatabase(url.toString());
-    await migrate(db, MIGRATIONS_TABLE, migrations);
-    const store = { db, images: new ImageRepository(db), ...countRows(db) };
-    names.set(store, dbName);
-    return store;
-  }, async (s) => {
-    await s.db.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${names.get(s)!}`).catch(() => undefined);
-  });
+  listingCases(
+    async () => {
+      const dbName = `berth_it_${randomUUID().slice(0, 8)}`;
+      await admin.query(`CREATE DATABASE ${dbName}`);
+      const url = new URL(ADMIN_URL);
+      url.pathname = `/${dbName}`;
+      const db = openDatabase(url.toString());
+      await migrate(db, MIGRATIONS_TABLE, migrations);
+      const store = { db, images: new ImageRepository(db), ...countRows(db) };
+      names.set(store, dbName);
+      return store;
+    },
+    async (s) => {
+      await s.db.close();
+      await admin.query(`DROP DATABASE IF EXISTS ${names.get(s)!}`).catch(() => undefined);
+    },
+  );
 });

@@ -21,7 +21,10 @@ type Side = 'glance' | 'berth';
 describe('glance-bridge metadefs loaded from files answer as the real Glance Zed with the same definitions', function () {
   this.timeout(120_000);
   const namespace = `OS::Berth::TestGuest${randomBytes(3).toString('hex')}`;
-  const definition = { ...JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'metadefs', 'berth-test-guest.json'), 'utf8')) as Record<string, unknown>, namespace };
+  const definition = {
+    ...(JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'metadefs', 'berth-test-guest.json'), 'utf8')) as Record<string, unknown>),
+    namespace,
+  };
   const base: Record<Side, string> = { glance: '', berth: '' };
   let dir: string;
   let service: ImageServiceHandle;
@@ -30,12 +33,17 @@ describe('glance-bridge metadefs loaded from files answer as the real Glance Zed
 
   const send = async (side: Side, method: string, path: string, body?: unknown) => {
     const res = await fetch(`${base[side]}${path}`, {
-      method, headers: { 'x-auth-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      method,
+      headers: { 'x-auth-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.text();
     let json: any;
-    try { json = JSON.parse(text); } catch { json = undefined; }
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
     return { status: res.status, json };
   };
 
@@ -45,10 +53,15 @@ describe('glance-bridge metadefs loaded from files answer as the real Glance Zed
     mkdirSync(join(dir, 'metadefs'));
     writeFileSync(join(dir, 'metadefs', 'guest.json'), JSON.stringify(definition));
     const user = { auth_url: cloud.keystoneUrl, username: cloud.glance.username, password: cloud.glance.password, project_name: cloud.serviceProject };
-    const config = loadConfig({ env: {}, overrides: {
-      DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone', metadefs_path: join(dir, 'metadefs') },
-      glance: { api_url: '', ...user }, keystone_authtoken: user,
-    } });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        DEFAULT: { state_path: dir },
+        image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone', metadefs_path: join(dir, 'metadefs') },
+        glance: { api_url: '', ...user },
+        keystone_authtoken: user,
+      },
+    });
     service = await startImageService(config, { log: silentLogger() });
     token = await keystoneSession(config.glance).token();
     base.glance = cloud.glanceUrl.replace(/\/+$/, '');
@@ -71,14 +84,23 @@ describe('glance-bridge metadefs loaded from files answer as the real Glance Zed
   const shape = (v: unknown): unknown => {
     if (v === null) return 'null';
     if (Array.isArray(v)) return v.length ? [shape(v[0])] : [];
-    if (typeof v === 'object') return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, shape((v as Record<string, unknown>)[k])]));
+    if (typeof v === 'object')
+      return Object.fromEntries(
+        Object.keys(v as object)
+          .sort()
+          .map((k) => [k, shape((v as Record<string, unknown>)[k])]),
+      );
     return typeof v;
   };
   /** The answer without what differs by nature (owner, dates), tag lists as sets. */
   const comparable = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(comparable).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
     if (v !== null && typeof v === 'object') {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([k]) => !['owner', 'created_at', 'updated_at'].includes(k)).map(([k, x]) => [k, comparable(x)]));
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>)
+          .filter(([k]) => !['owner', 'created_at', 'updated_at'].includes(k))
+          .map(([k, x]) => [k, comparable(x)]),
+      );
     }
     return v;
   };
@@ -86,12 +108,20 @@ describe('glance-bridge metadefs loaded from files answer as the real Glance Zed
   const paths = () => {
     const ns = `/v2/metadefs/namespaces/${namespace}`;
     return [
-      `${ns}`, `${ns}?resource_type=OS::Glance::Image`, `${ns}?resource_type=OS::Nova::Flavor`, `${ns}/objects`, `${ns}/objects/Limits`,
-      `${ns}/properties`, `${ns}/properties/console`, `${ns}/tags`, `${ns}/tags/test`, `${ns}/resource_types`,
+      `${ns}`,
+      `${ns}?resource_type=OS::Glance::Image`,
+      `${ns}?resource_type=OS::Nova::Flavor`,
+      `${ns}/objects`,
+      `${ns}/objects/Limits`,
+      `${ns}/properties`,
+      `${ns}/properties/console`,
+      `${ns}/tags`,
+      `${ns}/tags/test`,
+      `${ns}/resource_types`,
     ];
   };
 
-  it('shows the namespace and each of its parts with Glance\'s statuses, shapes and values', async () => {
+  it("shows the namespace and each of its parts with Glance's statuses, shapes and values", async () => {
     for (const path of paths()) {
       const [glance, berth] = await Promise.all([send('glance', 'GET', path), send('berth', 'GET', path)]);
       assert.equal(glance.status, 200, `Glance: ${path}`);
@@ -103,7 +133,10 @@ describe('glance-bridge metadefs loaded from files answer as the real Glance Zed
 
   it('lists it as Glance does, filtered by resource type', async () => {
     for (const query of ['resource_types=OS::Nova::Flavor', 'resource_types=OS::Glance::Image&visibility=public']) {
-      const [glance, berth] = await Promise.all([send('glance', 'GET', `/v2/metadefs/namespaces?${query}`), send('berth', 'GET', `/v2/metadefs/namespaces?${query}`)]);
+      const [glance, berth] = await Promise.all([
+        send('glance', 'GET', `/v2/metadefs/namespaces?${query}`),
+        send('berth', 'GET', `/v2/metadefs/namespaces?${query}`),
+      ]);
       const mine = (a: { json: any }) => a.json.namespaces.filter((n: { namespace: string }) => n.namespace === namespace);
       assert.equal(berth.status, glance.status, query);
       assert.equal(mine(glance).length, 1, `Glance lists ${namespace} for ${query}`);
@@ -113,17 +146,25 @@ describe('glance-bridge metadefs loaded from files answer as the real Glance Zed
     }
   });
 
-  it('publishes the metadefs schemas with Glance\'s names, members, required members and links', async () => {
+  it("publishes the metadefs schemas with Glance's names, members, required members and links", async () => {
     for (const name of ['namespace', 'namespaces', 'object', 'objects', 'property', 'properties', 'tag', 'tags', 'resource_type', 'resource_types']) {
       const path = `/v2/schemas/metadefs/${name}`;
       const [glance, berth] = await Promise.all([send('glance', 'GET', path), send('berth', 'GET', path)]);
       assert.equal(glance.status, 200, `Glance: ${path}`);
       assert.equal(berth.status, 200, path);
       const outline = (s: any) => ({
-        name: s.name, members: Object.keys(s.properties ?? {}).sort(), required: s.required, additional: s.additionalProperties,
-        links: s.links, definitions: Object.keys(s.definitions ?? {}).sort(),
+        name: s.name,
+        members: Object.keys(s.properties ?? {}).sort(),
+        required: s.required,
+        additional: s.additionalProperties,
+        links: s.links,
+        definitions: Object.keys(s.definitions ?? {}).sort(),
         // A list's members: the item's own members, or a map's definition's.
-        item: Object.keys(Object.values(s.properties ?? {}).map((p: any) => p?.items?.properties ?? p?.additionalProperties?.properties).find(Boolean) ?? {}).sort(),
+        item: Object.keys(
+          Object.values(s.properties ?? {})
+            .map((p: any) => p?.items?.properties ?? p?.additionalProperties?.properties)
+            .find(Boolean) ?? {},
+        ).sort(),
       });
       assert.deepEqual(outline(berth.json), outline(glance.json), path);
     }

@@ -13,7 +13,9 @@ const as = (project: string) => ({ 'x-project-id': project });
 
 async function api(base: string, method: string, path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; json: any }> {
   const res = await fetch(`${base}${path}`, {
-    method, headers: { 'content-type': 'application/json', ...headers }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
@@ -22,11 +24,19 @@ async function api(base: string, method: string, path: string, body: unknown, he
 /** PUT with Content-Length whose second half waits for `release`: the uploads overlap for sure. */
 function heldUpload(base: string, id: string, headers: Record<string, string>, size: number, release: Promise<void>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(`${base}/v2/images/${id}/file`, { method: 'PUT', headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(size) } });
-    req.on('response', (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+    const req = request(`${base}/v2/images/${id}/file`, {
+      method: 'PUT',
+      headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(size) },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
     req.on('error', (err) => (req.writableEnded ? undefined : reject(err)));
     req.write(Buffer.alloc(size / 2));
-    void release.then(() => { if (!req.destroyed) req.end(Buffer.alloc(size / 2)); });
+    void release.then(() => {
+      if (!req.destroyed) req.end(Buffer.alloc(size / 2));
+    });
   });
 }
 
@@ -34,10 +44,20 @@ function heldUpload(base: string, id: string, headers: Record<string, string>, s
 class HeldRegistry implements RegistryClient {
   private gate: Promise<void>;
   private release!: () => void;
-  constructor(private readonly inner: RegistryClient) { this.gate = new Promise((r) => { this.release = r; }); }
-  open(): void { this.release(); }
-  ping(registry: string) { return this.inner.ping(registry); }
-  fetchManifest(repo: RepositoryRef, reference: string) { return this.inner.fetchManifest(repo, reference); }
+  constructor(private readonly inner: RegistryClient) {
+    this.gate = new Promise((r) => {
+      this.release = r;
+    });
+  }
+  open(): void {
+    this.release();
+  }
+  ping(registry: string) {
+    return this.inner.ping(registry);
+  }
+  fetchManifest(repo: RepositoryRef, reference: string) {
+    return this.inner.fetchManifest(repo, reference);
+  }
   async fetchBlob(repo: RepositoryRef, digest: string): Promise<FetchedBlob> {
     await this.gate;
     return this.inner.fetchBlob(repo, digest);
@@ -51,21 +71,27 @@ describe('glance-bridge quotas and limits on the real image service', function (
     const { service, cleanup } = await startTestService(realRegistryClient(), { max_bytes_per_project: 1000 });
     try {
       const ids: string[] = [];
-      for (let i = 0; i < 4; i++) ids.push((await api(service.url, 'POST', '/v2/images', { name: `u${i}`, container_format: 'bare', disk_format: 'raw' }, as('alice'))).json.id);
+      for (let i = 0; i < 4; i++)
+        ids.push((await api(service.url, 'POST', '/v2/images', { name: `u${i}`, container_format: 'bare', disk_format: 'raw' }, as('alice'))).json.id);
       let go!: () => void;
-      const release = new Promise<void>((r) => { go = r; });
+      const release = new Promise<void>((r) => {
+        go = r;
+      });
       const uploads = ids.map((id) => heldUpload(service.url, id, as('alice'), 400, release));
       await delay(300);
       go();
       assert.deepEqual((await Promise.all(uploads)).sort(), [204, 204, 413, 413]);
       const listed = (await api(service.url, 'GET', '/v2/images?owner=alice&status=active', undefined, as('alice'))).json.images as { size: number }[];
-      assert.equal(listed.reduce((sum, i) => sum + i.size, 0), 800);
+      assert.equal(
+        listed.reduce((sum, i) => sum + i.size, 0),
+        800,
+      );
     } finally {
       await cleanup();
     }
   });
 
-  it('refuses a project\'s second running import with 413 naming max_concurrent_imports_per_project; another project still imports', async () => {
+  it("refuses a project's second running import with 413 naming max_concurrent_imports_per_project; another project still imports", async () => {
     const tag = randomUUID().slice(0, 8);
     for (const t of ['a', 'b', 'c']) await pushImage('berth/quota-it', `${tag}-${t}`, await buildImage({ layers: [{ [`${t}.bin`]: randomBytes(512) }] }));
     const registry = new HeldRegistry(realRegistryClient());
@@ -90,7 +116,7 @@ describe('glance-bridge quotas and limits on the real image service', function (
     }
   });
 
-  it('refuses more than 128 custom properties (Glance\'s image_property_quota default) and values over 255 characters', async () => {
+  it("refuses more than 128 custom properties (Glance's image_property_quota default) and values over 255 characters", async () => {
     const { service, cleanup } = await startTestService(realRegistryClient());
     try {
       const props = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`p${i}`, 'v']));
@@ -103,17 +129,33 @@ describe('glance-bridge quotas and limits on the real image service', function (
     }
   });
 
-  it('backup rotation through the image client keeps the project\'s backups when another project crafts images with the same properties', async () => {
+  it("backup rotation through the image client keeps the project's backups when another project crafts images with the same properties", async () => {
     const { service, cleanup } = await startTestService(realRegistryClient());
     try {
       const uuid = randomUUID();
       const backup = async (project: string, name: string) => {
-        const created = await api(service.url, 'POST', '/v2/images', {
-          name, container_format: 'bare', disk_format: 'raw', visibility: 'public', image_type: 'backup', backup_type: 'daily', instance_uuid: uuid,
-          // Public, so that every project's listing shows it: making an image public takes an admin.
-        }, { ...as(project), 'x-roles': 'admin' });
+        const created = await api(
+          service.url,
+          'POST',
+          '/v2/images',
+          {
+            name,
+            container_format: 'bare',
+            disk_format: 'raw',
+            visibility: 'public',
+            image_type: 'backup',
+            backup_type: 'daily',
+            instance_uuid: uuid,
+            // Public, so that every project's listing shows it: making an image public takes an admin.
+          },
+          { ...as(project), 'x-roles': 'admin' },
+        );
         assert.equal(created.status, 201, JSON.stringify(created.json));
-        const put = await fetch(`${service.url}/v2/images/${created.json.id as string}/file`, { method: 'PUT', headers: { ...as(project), 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
+        const put = await fetch(`${service.url}/v2/images/${created.json.id as string}/file`, {
+          method: 'PUT',
+          headers: { ...as(project), 'content-type': 'application/octet-stream' },
+          body: new Uint8Array(8),
+        });
         assert.equal(put.status, 204);
         await delay(5);
         return created.json.id as string;

@@ -38,12 +38,29 @@ describe('glance-bridge with the real Glance and Keystone of the test cloud', fu
   let glance: ImageService;
   let busyboxInGlance: string | undefined;
 
-  const agentCall = <T>(method: string, path: string, body?: unknown) => requestJson<T>(parseEndpoint(agent!.url), {
-    method, path, body, headers: { authorization: `Bearer ${agent!.token}` }, timeoutMs: 120_000,
-  }, 'agent');
+  const agentCall = <T>(method: string, path: string, body?: unknown) =>
+    requestJson<T>(
+      parseEndpoint(agent!.url),
+      {
+        method,
+        path,
+        body,
+        headers: { authorization: `Bearer ${agent!.token}` },
+        timeoutMs: 120_000,
+      },
+      'agent',
+    );
   const spec = (image_id: string, project = PROJECT): InstanceSpec => ({
-    image_id, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'glance-vm', hostname: 'glance-guest',
-    project_id: project, user_id: 'tester', metadata: {}, user_data: null, key_data: null, fixed_ip: null,
+    image_id,
+    flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+    name: 'glance-vm',
+    hostname: 'glance-guest',
+    project_id: project,
+    user_id: 'tester',
+    metadata: {},
+    user_data: null,
+    key_data: null,
+    fixed_ip: null,
   });
 
   /** `[glance]` and `[keystone_authtoken]` as the glance service user of the cloud; api_url empty: the catalog's. */
@@ -51,10 +68,18 @@ describe('glance-bridge with the real Glance and Keystone of the test cloud', fu
     const dir = mkdtempSync(join(tmpdir(), 'berth-real-glance-'));
     dirs.push(dir);
     const user = { auth_url: cloud.keystoneUrl, username: cloud.glance.username, password: cloud.glance.password, project_name: cloud.serviceProject };
-    return loadConfig({ env: {}, overrides: {
-      DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', registry_listen: '' }, registry: { insecure_hosts: [REGISTRY], allowed_internal: [REGISTRY] },
-      glance: { api_url: '', ...user }, keystone_authtoken: user, agent: { listen: '127.0.0.1:0', token: '' }, ...more,
-    } });
+    return loadConfig({
+      env: {},
+      overrides: {
+        DEFAULT: { state_path: dir },
+        image_store: { listen: '127.0.0.1:0', registry_listen: '' },
+        registry: { insecure_hosts: [REGISTRY], allowed_internal: [REGISTRY] },
+        glance: { api_url: '', ...user },
+        keystone_authtoken: user,
+        agent: { listen: '127.0.0.1:0', token: '' },
+        ...more,
+      },
+    });
   };
   const startBridge = async (config: Config) => {
     const service = await startImageService(config, { log: silentLogger() });

@@ -8,7 +8,11 @@ registryClientConformance('HTTP client on docker-registry', async () => {
   const pushed: [string, string][] = [];
   return {
     client: new HttpRegistryClient({
-      insecureHosts: [REGISTRY, unreachable], allowedInternal: [REGISTRY, unreachable], timeoutMs: 30_000, maxManifestBytes: 4 << 20, maxBlobBytes: 1 << 30,
+      insecureHosts: [REGISTRY, unreachable],
+      allowedInternal: [REGISTRY, unreachable],
+      timeoutMs: 30_000,
+      maxManifestBytes: 4 << 20,
+      maxBlobBytes: 1 << 30,
       retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 },
     }),
     registry: REGISTRY,

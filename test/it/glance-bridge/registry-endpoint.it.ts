@@ -68,7 +68,11 @@ describe('glance-bridge registry endpoint pulled by the real dockerd', () => {
   });
 
   it('docker pull of an image whose zstd layer was converted loads as the config digest', async () => {
-    const built = await buildImage({ oci: true, compression: ['gzip', 'zstd'], layers: [{ 'etc/z': randomBytes(8).toString('hex') }, { 'srv/z.bin': randomBytes(64 * 1024) }] });
+    const built = await buildImage({
+      oci: true,
+      compression: ['gzip', 'zstd'],
+      layers: [{ 'etc/z': randomBytes(8).toString('hex') }, { 'srv/z.bin': randomBytes(64 * 1024) }],
+    });
     const image = await importBuilt('zstd', built);
     assert.notEqual(image.properties.berth_manifest_digest, image.properties.docker_digest);
     await dockerPull(`${endpoint}/berth/${image.id}@${image.properties.berth_manifest_digest}`);

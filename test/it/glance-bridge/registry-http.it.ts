@@ -54,10 +54,17 @@ describe('glance-bridge HttpRegistryClient against the real registry', () => {
       const first = ++connections === 1;
       let sent = 0;
       const outbound = connect(Number(regPort), regHost!);
-      inbound.on('data', (d: Buffer) => { requests.push(d.toString('latin1')); outbound.write(d); });
+      inbound.on('data', (d: Buffer) => {
+        requests.push(d.toString('latin1'));
+        outbound.write(d);
+      });
       outbound.on('data', (d: Buffer) => {
         sent += d.length;
-        if (first && sent > 256 * 1024) { inbound.destroy(); outbound.destroy(); return; }
+        if (first && sent > 256 * 1024) {
+          inbound.destroy();
+          outbound.destroy();
+          return;
+        }
         inbound.write(d);
       });
       inbound.on('error', () => outbound.destroy());
@@ -67,12 +74,22 @@ describe('glance-bridge HttpRegistryClient against the real registry', () => {
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     const host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     try {
-      const viaProxy = new HttpRegistryClient({ insecureHosts: [host], allowedInternal: [host], timeoutMs: 10_000, maxManifestBytes: 4 << 20, maxBlobBytes: 1 << 30, retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 100 } });
+      const viaProxy = new HttpRegistryClient({
+        insecureHosts: [host],
+        allowedInternal: [host],
+        timeoutMs: 10_000,
+        maxManifestBytes: 4 << 20,
+        maxBlobBytes: 1 << 30,
+        retry: { retries: 3, baseDelayMs: 10, maxDelayMs: 100 },
+      });
       const blob = await viaProxy.fetchBlob({ registry: host, repository: 'berth/busybox' }, layer.digest);
       const bytes = await readBody(blob.stream);
       assert.equal(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, layer.digest);
       assert.ok(connections >= 2, 'a second connection after the break');
-      assert.ok(requests.some((r) => /^range: bytes=\d+-\r$/im.test(r)), 'the rest was asked for with Range');
+      assert.ok(
+        requests.some((r) => /^range: bytes=\d+-\r$/im.test(r)),
+        'the rest was asked for with Range',
+      );
     } finally {
       proxy.close();
     }
@@ -86,11 +103,19 @@ describe('glance-bridge HttpRegistryClient against the real registry', () => {
 
 describe('glance-bridge HttpRegistryClient auth and redirects (stub servers)', () => {
   const servers: Server[] = [];
-  after(() => { for (const s of servers) { s.closeAllConnections(); s.close(); } });
+  after(() => {
+    for (const s of servers) {
+      s.closeAllConnections();
+      s.close();
+    }
+  });
 
   it('follows the bearer token flow and drops Authorization on a cross-origin blob redirect', async () => {
     const seen: { tokenAuth?: string; storageAuth?: string | undefined; scope?: string | null } = {};
-    const storage = await serve((req, res) => { seen.storageAuth = req.headers.authorization; res.end('blob-bytes'); });
+    const storage = await serve((req, res) => {
+      seen.storageAuth = req.headers.authorization;
+      res.end('blob-bytes');
+    });
     const auth = await serve((req, res) => {
       const url = new URL(req.url!, 'http://x');
       seen.tokenAuth = req.headers.authorization;
@@ -105,14 +130,24 @@ describe('glance-bridge HttpRegistryClient auth and redirects (stub servers)', (
         res.end('{"errors":[{"code":"UNAUTHORIZED","message":"auth required"}]}');
         return;
       }
-      if (req.url === '/v2/') { res.end('{}'); return; }
+      if (req.url === '/v2/') {
+        res.end('{}');
+        return;
+      }
       res.statusCode = 307;
       res.setHeader('location', `http://${storage.host}/bucket/blob?sig=1`);
       res.end();
     });
     servers.push(storage.server, auth.server, registry.server);
     // Plain HTTP all the way: the storage a redirect leads to must be an insecure host too.
-    const client = new HttpRegistryClient({ insecureHosts: [registry.host, storage.host], allowedInternal: ['127.0.0.1'], credentials: new Map([[registry.host, { username: 'u', password: 'p' }]]), timeoutMs: 5000, maxManifestBytes: 1024, maxBlobBytes: 1024 });
+    const client = new HttpRegistryClient({
+      insecureHosts: [registry.host, storage.host],
+      allowedInternal: ['127.0.0.1'],
+      credentials: new Map([[registry.host, { username: 'u', password: 'p' }]]),
+      timeoutMs: 5000,
+      maxManifestBytes: 1024,
+      maxBlobBytes: 1024,
+    });
     await client.ping(registry.host);
     const blob = await client.fetchBlob({ registry: registry.host, repository: 'team/app' }, `sha256:${'1'.repeat(64)}`);
     assert.equal((await readBody(blob.stream)).toString(), 'blob-bytes');
@@ -122,18 +157,28 @@ describe('glance-bridge HttpRegistryClient auth and redirects (stub servers)', (
   });
 
   it('reports refused tokens as REGISTRY_AUTH_FAILED and a web page as not a registry', async () => {
-    const auth = await serve((_req, res) => { res.statusCode = 401; res.end('{"errors":[{"code":"DENIED","message":"bad creds"}]}'); });
+    const auth = await serve((_req, res) => {
+      res.statusCode = 401;
+      res.end('{"errors":[{"code":"DENIED","message":"bad creds"}]}');
+    });
     const registry = await serve((req, res) => {
       res.statusCode = 401;
       res.setHeader('www-authenticate', `Bearer realm="http://${auth.host}/token",service="stub"`);
       res.end();
     });
-    const web = await serve((_req, res) => { res.setHeader('content-type', 'text/html'); res.statusCode = 404; res.end('<html>hello</html>'); });
+    const web = await serve((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.statusCode = 404;
+      res.end('<html>hello</html>');
+    });
     servers.push(auth.server, registry.server, web.server);
     // Connection refused is retried (a registry restarting): quickly here.
     const opts = { timeoutMs: 5000, maxManifestBytes: 1024, maxBlobBytes: 1024, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 } };
     const client = new HttpRegistryClient({ insecureHosts: [registry.host, web.host], allowedInternal: ['127.0.0.1'], ...opts });
-    await assert.rejects(client.fetchManifest({ registry: registry.host, repository: 'a' }, 'latest'), (err: unknown) => hasCode('REGISTRY_AUTH_FAILED')(err) && /DENIED/.test((err as Error).message));
+    await assert.rejects(
+      client.fetchManifest({ registry: registry.host, repository: 'a' }, 'latest'),
+      (err: unknown) => hasCode('REGISTRY_AUTH_FAILED')(err) && /DENIED/.test((err as Error).message),
+    );
     await assert.rejects(client.ping(web.host), hasCode('REGISTRY_UNREACHABLE'));
     await assert.rejects(client.ping('127.0.0.1:1'), hasCode('REGISTRY_UNREACHABLE'));
   });

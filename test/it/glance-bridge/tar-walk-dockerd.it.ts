@@ -18,10 +18,21 @@ const ADDED = /^(\.dockerenv|dev(\/.*)?|proc|sys|etc|etc\/(hosts|hostname|resolv
 
 async function docker(method: string, path: string, body?: Buffer | object): Promise<{ status: number; bytes: Buffer }> {
   const raw = Buffer.isBuffer(body);
-  const res = await requestRaw(DOCKER, {
-    method, path: `/v1.41${path}`, timeoutMs: 60_000,
-    ...(body === undefined ? {} : { stream: Readable.from([raw ? body : Buffer.from(JSON.stringify(body))]), headers: { 'content-type': raw ? 'application/x-tar' : 'application/json' } }),
-  }, 'docker');
+  const res = await requestRaw(
+    DOCKER,
+    {
+      method,
+      path: `/v1.41${path}`,
+      timeoutMs: 60_000,
+      ...(body === undefined
+        ? {}
+        : {
+            stream: Readable.from([raw ? body : Buffer.from(JSON.stringify(body))]),
+            headers: { 'content-type': raw ? 'application/x-tar' : 'application/json' },
+          }),
+    },
+    'docker',
+  );
   return { status: res.status, bytes: await readBody(res.body) };
 }
 
@@ -31,7 +42,7 @@ async function listTar(bytes: Buffer): Promise<Map<string, string>> {
   const ex = tarExtract();
   const done = (async () => {
     for await (const entry of ex) {
-      out.set(entry.header.name.replace(/\/$/, ''), entry.header.type === 'symlink' ? entry.header.linkname ?? '' : '');
+      out.set(entry.header.name.replace(/\/$/, ''), entry.header.type === 'symlink' ? (entry.header.linkname ?? '') : '');
       entry.resume();
     }
   })();
@@ -71,12 +82,40 @@ function walked(layer: Buffer): Map<string, string> {
 }
 
 const CASES: Array<[string, Buffer]> = [
-  ['a directory claiming a body, hiding a file', Buffer.concat([header({ name: 'innocent', type: '5', size: 512 }), file({ name: 'hidden' }, Buffer.from('x')), END])],
-  ['a symlink claiming a body, hiding a file', Buffer.concat([header({ name: 'link', type: '2', linkname: 'target', size: 1024 }), file({ name: 'hidden2' }), Buffer.alloc(512), END])],
+  [
+    'a directory claiming a body, hiding a file',
+    Buffer.concat([header({ name: 'innocent', type: '5', size: 512 }), file({ name: 'hidden' }, Buffer.from('x')), END]),
+  ],
+  [
+    'a symlink claiming a body, hiding a file',
+    Buffer.concat([header({ name: 'link', type: '2', linkname: 'target', size: 1024 }), file({ name: 'hidden2' }), Buffer.alloc(512), END]),
+  ],
   ["a '\\0' entry with a trailing slash and a size", Buffer.concat([header({ name: 'olddir/', type: '\0', size: 512 }), file({ name: 'after-olddir' }), END])],
-  ['a PAX size and path over the header', Buffer.concat([pax({ path: 'from-pax', size: '1024' }), header({ name: 'short', size: 1 }), Buffer.alloc(1024), file({ name: 'after' }), END])],
-  ['two PAX headers and a global one', Buffer.concat([pax({ path: 'first' }), pax({ linkpath: 'second-link' }), file({ name: 'plain', type: '2', linkname: 'x' }), pax({ path: 'global-name' }, 'g'), file({ name: 'not-renamed' }), END])],
-  ['a GNU long name over a PAX path, and a USTAR prefix', Buffer.concat([file({ name: '././@LongLink', type: 'L' }, Buffer.from('gnu-long-name\0')), pax({ path: 'pax-name' }), file({ name: 'short' }), file({ name: 'name', prefix: 'pre' }), END])],
+  [
+    'a PAX size and path over the header',
+    Buffer.concat([pax({ path: 'from-pax', size: '1024' }), header({ name: 'short', size: 1 }), Buffer.alloc(1024), file({ name: 'after' }), END]),
+  ],
+  [
+    'two PAX headers and a global one',
+    Buffer.concat([
+      pax({ path: 'first' }),
+      pax({ linkpath: 'second-link' }),
+      file({ name: 'plain', type: '2', linkname: 'x' }),
+      pax({ path: 'global-name' }, 'g'),
+      file({ name: 'not-renamed' }),
+      END,
+    ]),
+  ],
+  [
+    'a GNU long name over a PAX path, and a USTAR prefix',
+    Buffer.concat([
+      file({ name: '././@LongLink', type: 'L' }, Buffer.from('gnu-long-name\0')),
+      pax({ path: 'pax-name' }),
+      file({ name: 'short' }),
+      file({ name: 'name', prefix: 'pre' }),
+      END,
+    ]),
+  ],
   ['a base-256 size', Buffer.concat([header({ name: 'big', sizeField: base256(1024) }), Buffer.alloc(1024), file({ name: 'after-big' }), END])],
 ];
 
@@ -86,9 +125,22 @@ describe('glance-bridge tar walker against dockerd (real Engine)', function () {
   for (const [what, layer] of CASES) {
     it(`sees what dockerd unpacks: ${what}`, async () => {
       const mine = walked(layer);
-      const theirs = await unpackedByDockerd(layer, what.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60));
+      const theirs = await unpackedByDockerd(
+        layer,
+        what
+          .replace(/[^a-z0-9]+/gi, '-')
+          .toLowerCase()
+          .slice(0, 60),
+      );
       // dockerd creates the parents of nested names itself; the walker reports entries only.
-      const parents = new Set([...mine.keys()].flatMap((n) => n.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))));
+      const parents = new Set(
+        [...mine.keys()].flatMap((n) =>
+          n
+            .split('/')
+            .slice(0, -1)
+            .map((_, i, parts) => parts.slice(0, i + 1).join('/')),
+        ),
+      );
       const unpacked = new Map([...theirs].filter(([name]) => !ADDED.test(name) && !parents.has(name)));
       assert.deepEqual(new Map([...mine].sort()), new Map([...unpacked].sort()));
     });

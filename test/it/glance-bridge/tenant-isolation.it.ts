@@ -15,7 +15,14 @@ const USERS = [
   { name: 'ops', password: 'o', project: 'ops', roles: ['admin'] },
 ];
 
-interface Image { id: string; owner: string; visibility: string; status: string; berth_manifest_digest?: string; [k: string]: unknown }
+interface Image {
+  id: string;
+  owner: string;
+  visibility: string;
+  status: string;
+  berth_manifest_digest?: string;
+  [k: string]: unknown;
+}
 
 /**
  * The real image service (main.ts: SQLite on a temp directory, the blob store, the registry
@@ -33,10 +40,15 @@ describe('glance-bridge keeps projects apart (real service, keystone mode, real 
     ks = await fakeKeystone({ users: USERS });
     dir = mkdtempSync(join(tmpdir(), 'berth-images-it-'));
     const user = { auth_url: ks.url, username: 'glance', password: 'gl', project_name: 'service' };
-    const config = loadConfig({ env: {}, overrides: {
-      DEFAULT: { state_path: dir }, image_store: { listen: '127.0.0.1:0', auth_strategy: 'keystone' },
-      registry: { insecure_hosts: [REGISTRY] }, keystone_authtoken: user,
-    } });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        DEFAULT: { state_path: dir },
+        image_store: { listen: '127.0.0.1:0', auth_strategy: 'keystone' },
+        registry: { insecure_hosts: [REGISTRY] },
+        keystone_authtoken: user,
+      },
+    });
     registry = new CountingRegistryClient(realRegistryClient());
     service = await startImageService(config, { log: silentLogger(), registry });
   });
@@ -75,7 +87,7 @@ describe('glance-bridge keeps projects apart (real service, keystone mode, real 
   let alices: Image;
   let bobs: Image;
 
-  it('gives each project its own record of the same import: another project\'s private image is neither returned nor readable', async () => {
+  it("gives each project its own record of the same import: another project's private image is neither returned nor readable", async () => {
     alices = await importAs('alice', { visibility: 'private' });
     assert.deepEqual([alices.status, alices.owner, alices.visibility], ['active', 'p-demo', 'private']);
     const fetched = registry.blobFetches;
@@ -86,20 +98,30 @@ describe('glance-bridge keeps projects apart (real service, keystone mode, real 
     assert.ok(registry.blobFetches > fetched);
     assert.equal((await api('bob', 'GET', `/v2/images/${alices.id}`)).status, 404);
     assert.equal((await api('bob', 'GET', `/v2/images/${alices.id}/file`)).status, 404);
-    assert.deepEqual(((await api('bob', 'GET', '/v2/images')).json.images as Image[]).map((i) => i.id), [bobs.id]);
+    assert.deepEqual(
+      ((await api('bob', 'GET', '/v2/images')).json.images as Image[]).map((i) => i.id),
+      [bobs.id],
+    );
     // Re-importing returns the project's own image.
     assert.equal((await importAs('alice')).id, alices.id);
     assert.equal((await api('ops', 'GET', '/v2/images?owner=berth')).json.images.length, 0);
   });
 
-  it('applies Glance\'s policy: no public images, owner changes or reserved properties from a project', async () => {
+  it("applies Glance's policy: no public images, owner changes or reserved properties from a project", async () => {
     const forbidden = async (res: { status: number; json: any }, code: string) => {
       assert.equal(res.status, 403, JSON.stringify(res.json));
       assert.equal(res.json.error.code, code);
     };
-    const patch = (user: string, ops: unknown) => api(user, 'PATCH', `/v2/images/${alices.id}`, JSON.stringify(ops), 'application/openstack-images-v2.1-json-patch');
-    await forbidden(await api('alice', 'POST', '/v2/images', { name: 'p', visibility: 'public', container_format: 'docker', disk_format: 'raw' }), 'IMAGE_FORBIDDEN');
-    await forbidden(await api('alice', 'POST', '/v2/images', { name: 'p', container_format: 'docker', disk_format: 'raw', docker_image: `${REGISTRY}/berth/busybox:latest` }), 'ATTRIBUTE_FORBIDDEN');
+    const patch = (user: string, ops: unknown) =>
+      api(user, 'PATCH', `/v2/images/${alices.id}`, JSON.stringify(ops), 'application/openstack-images-v2.1-json-patch');
+    await forbidden(
+      await api('alice', 'POST', '/v2/images', { name: 'p', visibility: 'public', container_format: 'docker', disk_format: 'raw' }),
+      'IMAGE_FORBIDDEN',
+    );
+    await forbidden(
+      await api('alice', 'POST', '/v2/images', { name: 'p', container_format: 'docker', disk_format: 'raw', docker_image: `${REGISTRY}/berth/busybox:latest` }),
+      'ATTRIBUTE_FORBIDDEN',
+    );
     await forbidden(await api('alice', 'POST', '/v2/berth/import', { source: BUSYBOX, visibility: 'public' }), 'IMAGE_FORBIDDEN');
     await forbidden(await patch('alice', [{ op: 'replace', path: '/visibility', value: 'public' }]), 'IMAGE_FORBIDDEN');
     await forbidden(await patch('alice', [{ op: 'replace', path: '/owner', value: 'p-other' }]), 'IMAGE_FORBIDDEN');

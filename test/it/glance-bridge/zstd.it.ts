@@ -14,7 +14,9 @@ describe('glance-bridge zstd layers from the real registry into dockerd 20.10', 
     cleanup = started.cleanup;
     client = createImageClient({ url: started.service.url, pollIntervalMs: 50 });
   });
-  after(async () => { await cleanup?.(); });
+  after(async () => {
+    await cleanup?.();
+  });
 
   it('imports an OCI image with a zstd layer and serves an archive dockerd loads as the config digest', async () => {
     // Unique content, so dockerd has never seen this image and must read every layer from the archive.

@@ -10,7 +10,10 @@ import { waitUntil } from '../../support/waits.js';
 type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 
 function logLines(file: string): LogLine[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
 }
 
 describe('berth-compute process: SIGHUP re-reads the configuration and applies [DEFAULT] debug', function () {
@@ -26,13 +29,21 @@ describe('berth-compute process: SIGHUP re-reads the configuration and applies [
   before(async () => {
     state = mkdtempSync(join(tmpdir(), 'berth-sighup-'));
     logFile = join(state, 'driver.log');
-    driver = await spawnDriverProcess({
-      BERTH__DEFAULT__HOST: host, BERTH__DEFAULT__CONTROL_EXCHANGE: exchange, BERTH__DEFAULT__STATE_PATH: state,
-      BERTH__DEFAULT__TRANSPORT_URL: process.env.BERTH_TEST_TRANSPORT_URL ?? AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/',
-      BERTH__DATABASE__CONNECTION: `sqlite:///${join(state, 'driver.sqlite')}`, BERTH__DEFAULT__STATUS_LISTEN: '',
-      // The agent is not needed to answer pings.
-      BERTH__AGENT__URL: 'http://127.0.0.1:9', BERTH__AGENT__TOKEN: 't',
-    }, state, logFile);
+    driver = await spawnDriverProcess(
+      {
+        BERTH__DEFAULT__HOST: host,
+        BERTH__DEFAULT__CONTROL_EXCHANGE: exchange,
+        BERTH__DEFAULT__STATE_PATH: state,
+        BERTH__DEFAULT__TRANSPORT_URL: process.env.BERTH_TEST_TRANSPORT_URL ?? AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/',
+        BERTH__DATABASE__CONNECTION: `sqlite:///${join(state, 'driver.sqlite')}`,
+        BERTH__DEFAULT__STATUS_LISTEN: '',
+        // The agent is not needed to answer pings.
+        BERTH__AGENT__URL: 'http://127.0.0.1:9',
+        BERTH__AGENT__TOKEN: 't',
+      },
+      state,
+      logFile,
+    );
     peer = await AmqpPeer.open();
   });
   after(async () => {
@@ -51,7 +62,14 @@ describe('berth-compute process: SIGHUP re-reads the configuration and applies [
   const hup = async (expect: string) => {
     const before = logLines(logFile).length;
     process.kill(driver!.pid, 'SIGHUP');
-    return waitUntil(() => logLines(logFile).slice(before).find((l) => l.msg?.startsWith(expect)), 10_000, expect);
+    return waitUntil(
+      () =>
+        logLines(logFile)
+          .slice(before)
+          .find((l) => l.msg?.startsWith(expect)),
+      10_000,
+      expect,
+    );
   };
 
   it('starts at info: no debug lines', async () => {
@@ -60,7 +78,7 @@ describe('berth-compute process: SIGHUP re-reads the configuration and applies [
     assert.equal(debugLines().length, 0);
   });
 
-  it('switches to debug on SIGHUP when the file says debug = true, including the RPC server\'s logger', async () => {
+  it("switches to debug on SIGHUP when the file says debug = true, including the RPC server's logger", async () => {
     writeConf('[DEFAULT]\ndebug = true\n');
     const line = await hup('SIGHUP: log level changed');
     assert.equal(line.log_level, 'debug');

@@ -77,7 +77,9 @@ describe('compute status server: metrics after a known sequence, readiness (real
     assert.equal(rpc('unknown', 'malformed'), 1);
     // Only these three series for the methods sent; a fanout from another run on the same broker
     // (compute_fanout is shared) may add its own method's series, which is not counted here.
-    const sent = [...m.keys()].filter((k) => k.startsWith('berth_rpc_messages_total') && /method="(build_and_run_instance|terminate_instance|unknown)"/.test(k));
+    const sent = [...m.keys()].filter(
+      (k) => k.startsWith('berth_rpc_messages_total') && /method="(build_and_run_instance|terminate_instance|unknown)"/.test(k),
+    );
     assert.equal(sent.length, 3, page.text);
     assert.equal(m.get('berth_rpc_duration_seconds_count{method="build_and_run_instance"}'), 2);
     assert.equal(m.get('berth_rpc_duration_seconds_count{method="terminate_instance"}'), 1);
@@ -112,7 +114,8 @@ describe('compute status server: metrics after a known sequence, readiness (real
 
   it('/readyz is 503 naming the agent when the agent does not answer', async () => {
     // The fake's health always answers; this one call behaves as an unreachable agent's.
-    agent.health = () => Promise.reject(new BerthError('SERVICE_UNREACHABLE', 'berth-agent unreachable: connect ECONNREFUSED', { status: 503, retryable: true }));
+    agent.health = () =>
+      Promise.reject(new BerthError('SERVICE_UNREACHABLE', 'berth-agent unreachable: connect ECONNREFUSED', { status: 503, retryable: true }));
     let res: { status: number; text: string };
     try {
       res = await get(status.url, '/readyz');

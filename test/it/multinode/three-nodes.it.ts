@@ -25,8 +25,17 @@ const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 const ADMIN_URL = process.env.BERTH_TEST_POSTGRES ?? 'postgres://berth:berth@127.0.0.1:5432/berth_test';
 const TRANSPORT_URL = process.env.BERTH_TEST_TRANSPORT_URL ?? AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/';
 
-interface Node { host: string; agent: RunningAgent; driver: DriverProcess; statusUrl: string }
-interface InstanceView { uuid: string; host: string; vm_state: string }
+interface Node {
+  host: string;
+  agent: RunningAgent;
+  driver: DriverProcess;
+  statusUrl: string;
+}
+interface InstanceView {
+  uuid: string;
+  host: string;
+  vm_state: string;
+}
 
 function metric(text: string, key: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${key} `));
@@ -59,23 +68,50 @@ describe('three compute nodes sharing a broker, a database and an image service'
     const dbUrl = new URL(ADMIN_URL);
     dbUrl.pathname = `/${dbName}`;
     mkdirSync(join(state, 'images'));
-    images = await startImageService(loadConfig({ env: {}, overrides: { DEFAULT: { state_path: join(state, 'images') }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } }), { log: silentLogger() });
-    image = await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`) as typeof image;
+    images = await startImageService(
+      loadConfig({
+        env: {},
+        overrides: { DEFAULT: { state_path: join(state, 'images') }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } },
+      }),
+      { log: silentLogger() },
+    );
+    image = (await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`)) as typeof image;
     // One at a time: the first driver applies the migrations to the shared database.
     for (const host of hosts) {
       const dir = join(state, host);
       mkdirSync(dir);
-      const agent = await startAgent(loadConfig({ env: {}, overrides: {
-        DEFAULT: { state_path: join(dir, 'agent'), host }, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0' },
-      } }), { log: silentLogger() });
+      const agent = await startAgent(
+        loadConfig({
+          env: {},
+          overrides: {
+            DEFAULT: { state_path: join(dir, 'agent'), host },
+            glance: { api_url: images.url },
+            agent: { listen: '127.0.0.1:0' },
+          },
+        }),
+        { log: silentLogger() },
+      );
       const logFile = join(state, `${host}.log`);
-      const driver = await spawnDriverProcess({
-        BERTH__DEFAULT__HOST: host, BERTH__DEFAULT__CONTROL_EXCHANGE: exchange, BERTH__DEFAULT__STATE_PATH: dir,
-        BERTH__DEFAULT__TRANSPORT_URL: TRANSPORT_URL, BERTH__DATABASE__CONNECTION: dbUrl.toString(),
-        BERTH__DEFAULT__STATUS_LISTEN: '127.0.0.1:0', BERTH__GLANCE__API_URL: images.url,
-        BERTH__AGENT__URL: agent.url, BERTH__AGENT__TOKEN: agent.token, BERTH__COMPUTE__VCPUS: '8', BERTH__COMPUTE__MEMORY_MB: '4096',
-      }, dir, logFile);
-      const listening = readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes('"status server listening"'));
+      const driver = await spawnDriverProcess(
+        {
+          BERTH__DEFAULT__HOST: host,
+          BERTH__DEFAULT__CONTROL_EXCHANGE: exchange,
+          BERTH__DEFAULT__STATE_PATH: dir,
+          BERTH__DEFAULT__TRANSPORT_URL: TRANSPORT_URL,
+          BERTH__DATABASE__CONNECTION: dbUrl.toString(),
+          BERTH__DEFAULT__STATUS_LISTEN: '127.0.0.1:0',
+          BERTH__GLANCE__API_URL: images.url,
+          BERTH__AGENT__URL: agent.url,
+          BERTH__AGENT__TOKEN: agent.token,
+          BERTH__COMPUTE__VCPUS: '8',
+          BERTH__COMPUTE__MEMORY_MB: '4096',
+        },
+        dir,
+        logFile,
+      );
+      const listening = readFileSync(logFile, 'utf8')
+        .split('\n')
+        .find((l) => l.includes('"status server listening"'));
       assert.ok(listening, `${host} started no status server`);
       nodes.push({ host, agent, driver, statusUrl: (JSON.parse(listening) as { url: string }).url });
     }
@@ -95,7 +131,8 @@ describe('three compute nodes sharing a broker, a database and an image service'
   });
 
   const scrape = async (n: Node) => (await fetch(`${n.statusUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  const agentMetrics = async (n: Node) => (await fetch(`${n.agent.url}/metrics`, { headers: { authorization: `Bearer ${n.agent.token}` }, signal: AbortSignal.timeout(10_000) })).text();
+  const agentMetrics = async (n: Node) =>
+    (await fetch(`${n.agent.url}/metrics`, { headers: { authorization: `Bearer ${n.agent.token}` }, signal: AbortSignal.timeout(10_000) })).text();
   const berthCall = async <T>(host: string, method: string, args: Record<string, unknown>): Promise<T> => {
     const { reply } = await peer!.call(exchange, `compute.${host}`, { method, namespace: 'berth', version: '1.0', args }, 15_000);
     assert.equal(reply.failure, null, String(reply.failure));
@@ -104,9 +141,15 @@ describe('three compute nodes sharing a broker, a database and an image service'
   const listOn = (host: string) => berthCall<InstanceView[]>(host, 'list_instances', {});
   async function berth(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, HOME: process.env.HOME, BERTH_FROM_SOURCE: '1', BERTH_CONFIG: '',
-      BERTH__DEFAULT__CONTROL_EXCHANGE: exchange, BERTH__DEFAULT__TRANSPORT_URL: TRANSPORT_URL, BERTH__DEFAULT__STATE_PATH: state,
-      BERTH__DEFAULT__RPC_RESPONSE_TIMEOUT: '3', BERTH__DEFAULT__HOST: hosts[0],
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      BERTH_FROM_SOURCE: '1',
+      BERTH_CONFIG: '',
+      BERTH__DEFAULT__CONTROL_EXCHANGE: exchange,
+      BERTH__DEFAULT__TRANSPORT_URL: TRANSPORT_URL,
+      BERTH__DEFAULT__STATE_PATH: state,
+      BERTH__DEFAULT__RPC_RESPONSE_TIMEOUT: '3',
+      BERTH__DEFAULT__HOST: hosts[0],
     };
     try {
       const { stdout, stderr } = await exec(join(ROOT, 'tools', 'berth'), args, { env, timeout: 60_000 });
@@ -134,13 +177,20 @@ describe('three compute nodes sharing a broker, a database and an image service'
     peer!.cast(exchange, `compute.${hosts[1]}`, buildAndRunInstance(built, imageDict(image as never)));
     await waitUntil(async () => (await listOn(hosts[1]!)).find((i) => i.uuid === uuid && i.vm_state === 'active'), 60_000, 'instance active on node2');
     const [on1, on2, on3] = await Promise.all(hosts.map(listOn));
-    assert.deepEqual(on2!.map((i) => [i.uuid, i.host]), [[uuid, hosts[1]]]);
+    assert.deepEqual(
+      on2!.map((i) => [i.uuid, i.host]),
+      [[uuid, hosts[1]]],
+    );
     assert.deepEqual(on1, []);
     assert.deepEqual(on3, []);
-    const builds = await Promise.all(nodes.map(async (n) => metric(await scrape(n), 'berth_rpc_messages_total{method="build_and_run_instance",kind="cast",outcome="ok"}')));
+    const builds = await Promise.all(
+      nodes.map(async (n) => metric(await scrape(n), 'berth_rpc_messages_total{method="build_and_run_instance",kind="cast",outcome="ok"}')),
+    );
     assert.deepEqual(builds, [undefined, 1, undefined]);
     // Only node2's agent was asked to create a container.
-    const creates = await Promise.all(nodes.map(async (n) => (await agentMetrics(n)).split('\n').some((l) => l.startsWith('berth_agent_requests_total{method="PUT"'))));
+    const creates = await Promise.all(
+      nodes.map(async (n) => (await agentMetrics(n)).split('\n').some((l) => l.startsWith('berth_agent_requests_total{method="PUT"'))),
+    );
     assert.deepEqual(creates, [false, true, false]);
   });
 
@@ -156,7 +206,10 @@ describe('three compute nodes sharing a broker, a database and an image service'
     const json = await berth('server', 'list', '--hosts', hosts.join(','), '-f', 'json');
     assert.equal(json.code, 0, json.stderr);
     const rows = JSON.parse(json.stdout) as Array<{ host: string; uuid: string }>;
-    assert.deepEqual(rows.map((r) => [r.host, r.uuid]), [[hosts[1], uuid]]);
+    assert.deepEqual(
+      rows.map((r) => [r.host, r.uuid]),
+      [[hosts[1], uuid]],
+    );
     const table = await berth('server', 'list', '--all-hosts', '--hosts', hosts.join(','));
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^\| Host +\| Uuid +\|/m);
@@ -167,7 +220,10 @@ describe('three compute nodes sharing a broker, a database and an image service'
     const gone = `node9-${id}`;
     const res = await berth('server', 'list', '--hosts', `${hosts[1]},${gone}`, '-f', 'json');
     assert.equal(res.code, 3);
-    assert.deepEqual((JSON.parse(res.stdout) as Array<{ host: string }>).map((r) => r.host), [hosts[1]]);
+    assert.deepEqual(
+      (JSON.parse(res.stdout) as Array<{ host: string }>).map((r) => r.host),
+      [hosts[1]],
+    );
     assert.equal(res.stderr.trim().split('\n').length, 1);
     assert.match(res.stderr, new RegExp(`^berth: ${gone}: no reply`));
     const usage = await berth('server', 'list', '--all-hosts');
@@ -175,11 +231,14 @@ describe('three compute nodes sharing a broker, a database and an image service'
     assert.match(usage.stderr, /--hosts/);
   });
 
-  it('deletes on node2; the records stay each node\'s own', async () => {
+  it("deletes on node2; the records stay each node's own", async () => {
     peer!.cast(exchange, `compute.${hosts[1]}`, terminateInstance(built));
     await waitUntil(async () => (await listOn(hosts[1]!)).length === 0, 60_000, 'instance gone from node2');
     const deleted = await berthCall<Array<InstanceView>>(hosts[1]!, 'list_instances', { all: true });
-    assert.deepEqual(deleted.map((i) => [i.uuid, i.vm_state]), [[uuid, 'deleted']]);
+    assert.deepEqual(
+      deleted.map((i) => [i.uuid, i.vm_state]),
+      [[uuid, 'deleted']],
+    );
     for (const host of [hosts[0]!, hosts[2]!]) assert.deepEqual(await berthCall(host, 'list_instances', { all: true }), []);
     assert.deepEqual(await containersWithLabel(`${LABEL_PROJECT}=${project}`), []);
   });

@@ -36,7 +36,14 @@ async function forgetHost(conductor: ConductorClient, host: string): Promise<voi
 conductorConformance('nova-conductor', async () => {
   const cloud = loadTestCloud();
   const host = `berth-conf-${randomBytes(4).toString('hex')}`;
-  const transport = new AmqpTransport({ url: cloud.transportUrl, heartbeatSeconds: 60, retryMaxSeconds: 5, prefetch: 10, log: silentLogger(), connectionName: host });
+  const transport = new AmqpTransport({
+    url: cloud.transportUrl,
+    heartbeatSeconds: 60,
+    retryMaxSeconds: 5,
+    prefetch: 10,
+    log: silentLogger(),
+    connectionName: host,
+  });
   const conductor = new AmqpConductor(new RpcCaller(transport, 'nova', RABBIT), 'conductor', 30);
   void transport.start();
   await transport.waitReady(20_000);
@@ -44,7 +51,11 @@ conductorConformance('nova-conductor', async () => {
     conductor,
     host,
     async cleanup() {
-      try { await forgetHost(conductor, host); } finally { await transport.close(); }
+      try {
+        await forgetHost(conductor, host);
+      } finally {
+        await transport.close();
+      }
     },
   };
 });

@@ -13,9 +13,23 @@ import { waitUntil } from '../../support/waits.js';
 const HOST = 'berth-it';
 const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 
-interface ServiceRow { Binary: string; Host: string; State: string; Status: string }
-interface HypervisorRow { 'Hypervisor Hostname': string; 'Hypervisor Type': string; State: string }
-interface ServerView { id: string; status: string; 'OS-EXT-SRV-ATTR:host'?: string; fault?: { message?: string } }
+interface ServiceRow {
+  Binary: string;
+  Host: string;
+  State: string;
+  Status: string;
+}
+interface HypervisorRow {
+  'Hypervisor Hostname': string;
+  'Hypervisor Type': string;
+  State: string;
+}
+interface ServerView {
+  id: string;
+  status: string;
+  'OS-EXT-SRV-ATTR:host'?: string;
+  fault?: { message?: string };
+}
 
 describe('a Berth node in a real Nova (control_plane = nova)', function () {
   this.timeout(600_000);
@@ -24,14 +38,24 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
   const snapshots: string[] = [];
 
   const show = (id: string) => openstack<ServerView>(['server', 'show', id], { json: true });
-  const waitStatus = (id: string, status: string, ms = 90_000) => waitUntil(async () => {
-    const s = await show(id);
-    if (s.status === 'ERROR') throw new Error(`server ${id} went to ERROR: ${s.fault?.message ?? '?'}`);
-    return s.status === status ? s : undefined;
-  }, ms, `server ${id} ${status}`, 1000);
-  const serviceState = async () => (await openstack<ServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'], { json: true })).find((r) => r.Host === HOST);
+  const waitStatus = (id: string, status: string, ms = 90_000) =>
+    waitUntil(
+      async () => {
+        const s = await show(id);
+        if (s.status === 'ERROR') throw new Error(`server ${id} went to ERROR: ${s.fault?.message ?? '?'}`);
+        return s.status === status ? s : undefined;
+      },
+      ms,
+      `server ${id} ${status}`,
+      1000,
+    );
+  const serviceState = async () =>
+    (await openstack<ServiceRow[]>(['compute', 'service', 'list', '--service', 'nova-compute'], { json: true })).find((r) => r.Host === HOST);
   const createServer = async (name: string): Promise<ServerView> => {
-    const s = await openstack<ServerView>(['server', 'create', '--image', node.imageId, '--flavor', 'm1.tiny', '--nic', 'none', '--host', HOST, '--wait', name], { json: true, timeoutMs: 180_000 });
+    const s = await openstack<ServerView>(
+      ['server', 'create', '--image', node.imageId, '--flavor', 'm1.tiny', '--nic', 'none', '--host', HOST, '--wait', name],
+      { json: true, timeoutMs: 180_000 },
+    );
     servers.push(s.id);
     return s;
   };
@@ -51,10 +75,23 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
   });
 
   it('registers: compute service list shows it up, hypervisor list shows it', async () => {
-    const row = await waitUntil(async () => { const r = await serviceState(); return r?.State === 'up' ? r : undefined; }, 60_000, 'nova-compute up', 1000);
+    const row = await waitUntil(
+      async () => {
+        const r = await serviceState();
+        return r?.State === 'up' ? r : undefined;
+      },
+      60_000,
+      'nova-compute up',
+      1000,
+    );
     assert.equal(row.Status, 'enabled');
     // Mapped to cell1 by the scheduler's periodic discovery; at 2.90 the list also calls get_host_uptime.
-    const hv = await waitUntil(async () => (await openstack<HypervisorRow[]>(['hypervisor', 'list'], { json: true })).find((h) => h['Hypervisor Hostname'] === HOST), 60_000, 'hypervisor listed', 2000);
+    const hv = await waitUntil(
+      async () => (await openstack<HypervisorRow[]>(['hypervisor', 'list'], { json: true })).find((h) => h['Hypervisor Hostname'] === HOST),
+      60_000,
+      'hypervisor listed',
+      2000,
+    );
     assert.equal(hv['Hypervisor Type'], 'docker');
     assert.equal(hv.State, 'up');
   });
@@ -63,10 +100,14 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
     const placement = ['--os-placement-api-version', '1.39'];
     const [rp] = await openstack<Array<{ uuid: string }>>([...placement, 'resource', 'provider', 'list', '--name', HOST], { json: true });
     assert.ok(rp, 'resource provider named after the node');
-    const inventory = await openstack<Array<{ resource_class: string; total: number; reserved: number }>>([...placement, 'resource', 'provider', 'inventory', 'list', rp.uuid], { json: true });
+    const inventory = await openstack<Array<{ resource_class: string; total: number; reserved: number }>>(
+      [...placement, 'resource', 'provider', 'inventory', 'list', rp.uuid],
+      { json: true },
+    );
     assert.deepEqual(inventory.map((i) => i.resource_class).sort(), ['DISK_GB', 'MEMORY_MB', 'VCPU']);
     assert.equal(inventory.find((i) => i.resource_class === 'MEMORY_MB')!.reserved, node.config.compute.reserved_host_memory_mb);
-    const traits = async () => (await openstack<Array<{ name: string }>>([...placement, 'resource', 'provider', 'trait', 'list', rp.uuid], { json: true })).map((t) => t.name);
+    const traits = async () =>
+      (await openstack<Array<{ name: string }>>([...placement, 'resource', 'provider', 'trait', 'list', rp.uuid], { json: true })).map((t) => t.name);
     assert.ok((await traits()).includes('COMPUTE_NODE'));
     // nova-api calls set_host_enabled on the node, which keeps the scheduler's request filter in step.
     await openstack(['compute', 'service', 'set', '--disable', '--disable-reason', 'berth test', HOST, 'nova-compute']);
@@ -82,7 +123,7 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
     assert.equal(await containerState(s.id), 'running');
   });
 
-  it('stop, start, pause, unpause and reboot keep Nova\'s record and the container in step', async () => {
+  it("stop, start, pause, unpause and reboot keep Nova's record and the container in step", async () => {
     const id = servers[0]!;
     await openstack(['server', 'stop', id]);
     await waitStatus(id, 'SHUTOFF');
@@ -100,13 +141,24 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
     assert.equal(await containerState(id), 'running');
   });
 
-  it('console log show returns the guest\'s console', async () => {
-    const log = await waitUntil(async () => { const l = await openstack(['console', 'log', 'show', servers[0]!]); return l.includes('berth-guest: booted') ? l : undefined; }, 30_000, 'boot line on the console', 1000);
+  it("console log show returns the guest's console", async () => {
+    const log = await waitUntil(
+      async () => {
+        const l = await openstack(['console', 'log', 'show', servers[0]!]);
+        return l.includes('berth-guest: booted') ? l : undefined;
+      },
+      30_000,
+      'boot line on the console',
+      1000,
+    );
     assert.match(log, /berth-guest: booted/);
   });
 
   it('server image create lands an active snapshot in Glance', async () => {
-    const img = await openstack<{ id: string }>(['server', 'image', 'create', '--name', `berth-it-snap-${Date.now()}`, '--wait', servers[0]!], { json: true, timeoutMs: 180_000 });
+    const img = await openstack<{ id: string }>(['server', 'image', 'create', '--name', `berth-it-snap-${Date.now()}`, '--wait', servers[0]!], {
+      json: true,
+      timeoutMs: 180_000,
+    });
     snapshots.push(img.id);
     const shown = await openstack<{ status: string; container_format: string; disk_format: string; size: number }>(['image', 'show', img.id], { json: true });
     assert.equal(shown.status, 'active');
@@ -137,6 +189,6 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
     await waitUntil(async () => (await serviceState())?.State === 'up', 60_000, 'nova-compute up again', 1000);
     assert.equal((await show(s.id)).status, 'ACTIVE');
     assert.equal(await containerState(s.id), 'running');
-    await waitUntil(async () => (await containersOf(gone.id)).length === 0, 60_000, 'the deleted server\'s container reaped', 1000);
+    await waitUntil(async () => (await containersOf(gone.id)).length === 0, 60_000, "the deleted server's container reaped", 1000);
   });
 });

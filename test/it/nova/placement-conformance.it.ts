@@ -6,7 +6,15 @@ import { loadTestCloud, openstack } from '../../support/cloud.js';
 
 const PLACEMENT = ['--os-placement-api-version', '1.39'];
 
-interface InventoryRow { resource_class: string; total: number; reserved: number; min_unit: number; max_unit: number; step_size: number; allocation_ratio: number }
+interface InventoryRow {
+  resource_class: string;
+  total: number;
+  reserved: number;
+  min_unit: number;
+  max_unit: number;
+  step_size: number;
+  allocation_ratio: number;
+}
 
 /**
  * The real Placement of the test cloud (tools/dev/cloud.sh) through HttpPlacement with the cloud's
@@ -15,8 +23,13 @@ interface InventoryRow { resource_class: string; total: number; reserved: number
 placementConformance('placement', async () => {
   const cloud = loadTestCloud();
   const session = keystoneSession({
-    auth_url: cloud.keystoneUrl, username: cloud.placement.username, password: cloud.placement.password, project_name: cloud.serviceProject,
-    user_domain_name: 'Default', project_domain_name: 'Default', region_name: 'RegionOne',
+    auth_url: cloud.keystoneUrl,
+    username: cloud.placement.username,
+    password: cloud.placement.password,
+    project_name: cloud.serviceProject,
+    user_domain_name: 'Default',
+    project_domain_name: 'Default',
+    region_name: 'RegionOne',
   });
   const uuid = randomUUID();
   const suffix = randomBytes(4).toString('hex');
@@ -37,8 +50,12 @@ placementConformance('placement', async () => {
       },
       async inventories(id) {
         const rows = await openstack<InventoryRow[]>([...PLACEMENT, 'resource', 'provider', 'inventory', 'list', id], { json: true });
-        return Object.fromEntries(rows.map(({ resource_class: rc, total, reserved, min_unit, max_unit, step_size, allocation_ratio }) => (
-          [rc, { total, reserved, min_unit, max_unit, step_size, allocation_ratio }])));
+        return Object.fromEntries(
+          rows.map(({ resource_class: rc, total, reserved, min_unit, max_unit, step_size, allocation_ratio }) => [
+            rc,
+            { total, reserved, min_unit, max_unit, step_size, allocation_ratio },
+          ]),
+        );
       },
       async traits(id) {
         return (await openstack<Array<{ name: string }>>([...PLACEMENT, 'resource', 'provider', 'trait', 'list', id], { json: true })).map((t) => t.name);

@@ -17,8 +17,14 @@ import { waitUntil } from '../../support/waits.js';
 const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 const BUILDS = 12;
 
-interface InstanceView { uuid: string; vm_state: string; task_state: string | null }
-interface InstanceDetail extends InstanceView { fault: { exception: string; message: string } | null }
+interface InstanceView {
+  uuid: string;
+  vm_state: string;
+  task_state: string | null;
+}
+interface InstanceDetail extends InstanceView {
+  fault: { exception: string; message: string } | null;
+}
 
 /**
  * berth-compute killed with SIGKILL while builds run against a real agent and dockerd, then
@@ -41,9 +47,20 @@ describe('reliability: driver SIGKILL mid-build, restarted', function () {
     state = mkdtempSync(join(tmpdir(), 'berth-kill-'));
     for (const d of ['agent', 'driver']) mkdirSync(join(state, d));
     const agentState = join(state, 'agent');
-    const base = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: agentState, host }, image_store: { listen: '127.0.0.1:0' }, agent: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } } });
+    const base = loadConfig({
+      env: {},
+      overrides: {
+        DEFAULT: { state_path: agentState, host },
+        image_store: { listen: '127.0.0.1:0' },
+        agent: { listen: '127.0.0.1:0' },
+        registry: { allowed_internal: [REGISTRY] },
+      },
+    });
     images = await startImageService(base, { log: silentLogger() });
-    const withImages = loadConfig({ env: {}, overrides: { DEFAULT: { state_path: agentState, host }, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0' } } });
+    const withImages = loadConfig({
+      env: {},
+      overrides: { DEFAULT: { state_path: agentState, host }, glance: { api_url: images.url }, agent: { listen: '127.0.0.1:0' } },
+    });
     agent = await startAgent(withImages, { log: silentLogger() });
     peer = await AmqpPeer.open();
   });
@@ -58,12 +75,22 @@ describe('reliability: driver SIGKILL mid-build, restarted', function () {
     else rmSync(state, { recursive: true, force: true });
   });
 
-  const startDriver = (n: number) => spawnDriverProcess({
-    BERTH__DEFAULT__HOST: host, BERTH__DEFAULT__CONTROL_EXCHANGE: exchange, BERTH__DEFAULT__STATE_PATH: join(state, 'driver'),
-    BERTH__DEFAULT__TRANSPORT_URL: process.env.BERTH_TEST_TRANSPORT_URL ?? AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/',
-    BERTH__DATABASE__CONNECTION: `sqlite:///${join(state, 'driver', 'driver.sqlite')}`,
-    BERTH__AGENT__URL: agent!.url, BERTH__AGENT__TOKEN: agent!.token, BERTH__COMPUTE__VCPUS: '64', BERTH__DEFAULT__MAX_CONCURRENT_BUILDS: '2',
-  }, join(state, 'driver'), join(state, `driver-${n}.log`));
+  const startDriver = (n: number) =>
+    spawnDriverProcess(
+      {
+        BERTH__DEFAULT__HOST: host,
+        BERTH__DEFAULT__CONTROL_EXCHANGE: exchange,
+        BERTH__DEFAULT__STATE_PATH: join(state, 'driver'),
+        BERTH__DEFAULT__TRANSPORT_URL: process.env.BERTH_TEST_TRANSPORT_URL ?? AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/',
+        BERTH__DATABASE__CONNECTION: `sqlite:///${join(state, 'driver', 'driver.sqlite')}`,
+        BERTH__AGENT__URL: agent!.url,
+        BERTH__AGENT__TOKEN: agent!.token,
+        BERTH__COMPUTE__VCPUS: '64',
+        BERTH__DEFAULT__MAX_CONCURRENT_BUILDS: '2',
+      },
+      join(state, 'driver'),
+      join(state, `driver-${n}.log`),
+    );
 
   const berthCall = async <T>(method: string, args: Record<string, unknown>): Promise<T> => {
     const { reply } = await peer!.call(exchange, `compute.${host}`, { method, namespace: 'berth', version: '1.0', args }, 10_000);
@@ -91,13 +118,25 @@ describe('reliability: driver SIGKILL mid-build, restarted', function () {
     driver = await startDriver(2);
     const startMs = Date.now() - t0;
     let seen: InstanceView[] = [];
-    const settled = await waitUntil(async () => {
-      const rows = await berthCall<InstanceView[]>('list_instances', {});
-      seen = rows.filter((r) => uuids.includes(r.uuid));
-      return seen.length === BUILDS && seen.every((r) => r.vm_state !== 'building' && r.task_state === null) ? seen : undefined;
-    }, 60_000, 'every build settled after the restart', 250).catch((err: Error) => {
-      const errors = [1, 2].flatMap((n) => readFileSync(join(state, `driver-${n}.log`), 'utf8').split('\n').filter((l) => l.includes('"level":50')).map((l) => `driver ${n}: ${l.slice(0, 300)}`));
-      throw new Error(`${err.message}; last seen: ${seen.map((r) => `${r.uuid.slice(0, 8)} ${r.vm_state}/${r.task_state ?? '-'}`).join(', ')} (${seen.length} of ${BUILDS} recorded)\n${errors.join('\n')}`);
+    const settled = await waitUntil(
+      async () => {
+        const rows = await berthCall<InstanceView[]>('list_instances', {});
+        seen = rows.filter((r) => uuids.includes(r.uuid));
+        return seen.length === BUILDS && seen.every((r) => r.vm_state !== 'building' && r.task_state === null) ? seen : undefined;
+      },
+      60_000,
+      'every build settled after the restart',
+      250,
+    ).catch((err: Error) => {
+      const errors = [1, 2].flatMap((n) =>
+        readFileSync(join(state, `driver-${n}.log`), 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"level":50'))
+          .map((l) => `driver ${n}: ${l.slice(0, 300)}`),
+      );
+      throw new Error(
+        `${err.message}; last seen: ${seen.map((r) => `${r.uuid.slice(0, 8)} ${r.vm_state}/${r.task_state ?? '-'}`).join(', ')} (${seen.length} of ${BUILDS} recorded)\n${errors.join('\n')}`,
+      );
     });
     const recoveredMs = Date.now() - t0;
 
@@ -120,6 +159,8 @@ describe('reliability: driver SIGKILL mid-build, restarted', function () {
       assert.equal(containers.find((c) => c.Labels[LABEL_INSTANCE] === uuid)?.State, 'running');
     }
     const recovered = /"recovered":(\d+),[^\n]*recovered interrupted operations/.exec(readFileSync(join(state, 'driver-2.log'), 'utf8'))?.[1] ?? '0';
-    console.log(`      ${atKill} of ${BUILDS} containers existed at SIGKILL, ${recovered} builds finished by start-up recovery; restarted driver consuming after ${startMs} ms, all settled after ${recoveredMs} ms: ${active.size} active, ${BUILDS - active.size} error`);
+    console.log(
+      `      ${atKill} of ${BUILDS} containers existed at SIGKILL, ${recovered} builds finished by start-up recovery; restarted driver consuming after ${startMs} ms, all settled after ${recoveredMs} ms: ${active.size} active, ${BUILDS - active.size} error`,
+    );
   });
 });

@@ -28,8 +28,11 @@ describe('reliability: 1,000 malformed and hostile messages', function () {
 
   before(async () => {
     agent = new CountingAgentClient();
-    h = await startDriverHarness(agent, { DEFAULT: { max_message_bytes: MAX_BYTES } },
-      process.env.BERTH_TEST_LOG ? createLogger('berth-compute', { destination: 2 }) : silentLogger());
+    h = await startDriverHarness(
+      agent,
+      { DEFAULT: { max_message_bytes: MAX_BYTES } },
+      process.env.BERTH_TEST_LOG ? createLogger('berth-compute', { destination: 2 }) : silentLogger(),
+    );
     peer = await AmqpPeer.open();
   });
   after(async () => {
@@ -44,13 +47,20 @@ describe('reliability: 1,000 malformed and hostile messages', function () {
     await peer.ch.assertQueue(replyQueue, { exclusive: true, autoDelete: true, arguments: { 'x-expires': 600_000 } });
     const finals = new Map<string, Record<string, unknown>[]>();
     let heartbeats = 0;
-    await peer.ch.consume(replyQueue, (m) => {
-      if (!m) return;
-      const reply = decodeBody(m.content);
-      if (reply.ending !== true) { heartbeats++; return; }
-      const id = String(reply._msg_id);
-      finals.set(id, [...(finals.get(id) ?? []), reply]);
-    }, { noAck: true });
+    await peer.ch.consume(
+      replyQueue,
+      (m) => {
+        if (!m) return;
+        const reply = decodeBody(m.content);
+        if (reply.ending !== true) {
+          heartbeats++;
+          return;
+        }
+        const id = String(reply._msg_id);
+        finals.set(id, [...(finals.get(id) ?? []), reply]);
+      },
+      { noAck: true },
+    );
 
     let pings = 0;
     const ping = async () => {
@@ -77,10 +87,15 @@ describe('reliability: 1,000 malformed and hostile messages', function () {
         peer.publishRaw(exchange, serverQueue, c.body, c.contentType);
       }
       const want = sent + count.loops + (pings - before.pings);
-      await waitUntil(() => stats.received - before.received >= want && stats.inFlight === 0 && [...expected.keys()].every((id) => finals.has(id)), 30_000,
-        `batch ending at message ${sent} (${want} deliveries, ${expected.size} replies)`).catch((err: Error) => {
+      await waitUntil(
+        () => stats.received - before.received >= want && stats.inFlight === 0 && [...expected.keys()].every((id) => finals.has(id)),
+        30_000,
+        `batch ending at message ${sent} (${want} deliveries, ${expected.size} replies)`,
+      ).catch((err: Error) => {
         const missing = [...expected].filter(([id]) => !finals.has(id)).map(([, label]) => label);
-        throw new Error(`${err.message}; received ${stats.received - before.received}, in flight ${stats.inFlight}, no reply yet: ${missing.slice(0, 10).join('; ')}`);
+        throw new Error(
+          `${err.message}; received ${stats.received - before.received}, in flight ${stats.inFlight}, no reply yet: ${missing.slice(0, 10).join('; ')}`,
+        );
       });
       await ping();
     }
@@ -110,7 +125,9 @@ describe('reliability: 1,000 malformed and hostile messages', function () {
     const { messageCount } = await peer.ch.checkQueue(serverQueue);
     assert.equal(messageCount, 0, `${serverQueue} is empty, nothing left unacked`);
     await peer.ch.deleteQueue(serverQueue);
-    console.log(`      ${TOTAL} hostile messages (${(count.bytes / 2 ** 20).toFixed(1)} MiB; ${count.malformed} malformed, ${count.failed} failing, ${expected.size} calls answered) `
-      + `in ${elapsedMs} ms with ${TOTAL / BATCH} pings: ${Math.round(TOTAL / (elapsedMs / 1000))} msg/s; RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth / 2 ** 20).toFixed(1)} MiB`);
+    console.log(
+      `      ${TOTAL} hostile messages (${(count.bytes / 2 ** 20).toFixed(1)} MiB; ${count.malformed} malformed, ${count.failed} failing, ${expected.size} calls answered) ` +
+        `in ${elapsedMs} ms with ${TOTAL / BATCH} pings: ${Math.round(TOTAL / (elapsedMs / 1000))} msg/s; RSS ${rssGrowth >= 0 ? '+' : ''}${(rssGrowth / 2 ** 20).toFixed(1)} MiB`,
+    );
   });
 });

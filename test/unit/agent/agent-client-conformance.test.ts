@@ -10,12 +10,23 @@ agentClientConformance('fake', async () => {
   return {
     client,
     spec: (overrides = {}) => ({
-      image_id: imageId, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'vm-1', hostname: 'vm-1',
-      project_id: 'demo', user_id: 'alice', metadata: {}, user_data: null, key_data: null, fixed_ip: null, ...overrides,
+      image_id: imageId,
+      flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+      name: 'vm-1',
+      hostname: 'vm-1',
+      project_id: 'demo',
+      user_id: 'alice',
+      metadata: {},
+      user_data: null,
+      key_data: null,
+      fixed_ip: null,
+      ...overrides,
     }),
     missingImageId: randomUUID(),
     queuedImage: async () => randomUUID(),
-    cleanup: async () => { client.instances.clear(); },
+    cleanup: async () => {
+      client.instances.clear();
+    },
   };
 });
 

@@ -8,8 +8,12 @@ import { errorCode, startHarness, type AgentHarness } from './harness.js';
 
 describe('agent API input handling', () => {
   let h: AgentHarness;
-  before(async () => { h = await startHarness(); });
-  after(async () => { await h.close(); });
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => {
+    await h.close();
+  });
 
   const put = (uuid: string, body: unknown) => h.raw('PUT', `/v1/instances/${uuid}`, { body: typeof body === 'string' ? body : JSON.stringify(body) });
 
@@ -19,11 +23,19 @@ describe('agent API input handling', () => {
       assert.equal(res.status, 401, `token ${String(token)}`);
       assert.equal(errorCode(res.body), 'UNAUTHORIZED');
     }
-    await assert.rejects(createAgentClient({ url: h.url, token: 'nope', retries: 0 }).listInstances(), (e: unknown) => e instanceof BerthError && e.code === 'UNAUTHORIZED');
+    await assert.rejects(
+      createAgentClient({ url: h.url, token: 'nope', retries: 0 }).listInstances(),
+      (e: unknown) => e instanceof BerthError && e.code === 'UNAUTHORIZED',
+    );
   });
 
   it('answers unknown routes with 404 and the error body', async () => {
-    for (const [method, path] of [['GET', '/nope'], ['GET', '/v1/nope'], ['GET', '/v2/instances'], ['PATCH', '/']]) {
+    for (const [method, path] of [
+      ['GET', '/nope'],
+      ['GET', '/v1/nope'],
+      ['GET', '/v2/instances'],
+      ['PATCH', '/'],
+    ]) {
       const res = await h.raw(method!, path!);
       assert.equal(res.status, 404, `${method} ${path}`);
       assert.equal(errorCode(res.body), 'NOT_FOUND');
@@ -41,7 +53,7 @@ describe('agent API input handling', () => {
     ['fractional vcpus', (s) => ({ ...s, flavor: { ...(s.flavor as object), vcpus: 1.5 } }), 'flavor.vcpus'],
     ['zero vcpus', (s) => ({ ...s, flavor: { ...(s.flavor as object), vcpus: 0 } }), 'flavor.vcpus'],
     ['memory as a string', (s) => ({ ...s, flavor: { ...(s.flavor as object), memory_mb: '512' } }), 'flavor.memory_mb'],
-    ['memory under Docker\'s floor', (s) => ({ ...s, flavor: { ...(s.flavor as object), memory_mb: 4 } }), 'flavor.memory_mb'],
+    ["memory under Docker's floor", (s) => ({ ...s, flavor: { ...(s.flavor as object), memory_mb: 4 } }), 'flavor.memory_mb'],
     ['negative swap', (s) => ({ ...s, flavor: { ...(s.flavor as object), swap: -1 } }), 'flavor.swap'],
     ['a numeric extra spec value', (s) => ({ ...s, flavor: { ...(s.flavor as object), extra_specs: { 'quota:cpu_shares': 5 } } }), 'flavor.extra_specs'],
     ['a bad quota extra spec', (s) => ({ ...s, flavor: { ...(s.flavor as object), extra_specs: { 'quota:cpu_period': '10' } } }), 'quota:cpu_period'],
@@ -61,7 +73,7 @@ describe('agent API input handling', () => {
       const res = await put(randomUUID(), mutate(h.spec() as unknown as Record<string, unknown>));
       assert.equal(res.status, 400);
       assert.equal(errorCode(res.body), 'INVALID_INPUT');
-      assert.ok(((res.body as { error: { message: string } }).error.message).includes(field), JSON.stringify(res.body));
+      assert.ok((res.body as { error: { message: string } }).error.message.includes(field), JSON.stringify(res.body));
     });
   }
 
@@ -78,8 +90,13 @@ describe('agent API input handling', () => {
 
   it('refuses ids that are not lowercase uuids, including path tricks', async () => {
     const paths = [
-      '/v1/instances/..%2F..%2Fetc%2Fpasswd', '/v1/instances/%2e%2e', `/v1/instances/${randomUUID().toUpperCase()}`,
-      '/v1/instances/%E0%A4%A', '/v1/instances/%00', `/v1/instances/${'a'.repeat(5000)}`, '/v1/instances/berth-x/console',
+      '/v1/instances/..%2F..%2Fetc%2Fpasswd',
+      '/v1/instances/%2e%2e',
+      `/v1/instances/${randomUUID().toUpperCase()}`,
+      '/v1/instances/%E0%A4%A',
+      '/v1/instances/%00',
+      `/v1/instances/${'a'.repeat(5000)}`,
+      '/v1/instances/berth-x/console',
     ];
     for (const path of paths) {
       for (const method of ['GET', 'DELETE']) {
@@ -96,7 +113,15 @@ describe('agent API input handling', () => {
     const uuid = randomUUID();
     await h.client.createInstance(uuid, h.spec());
     const action = (body: unknown) => h.raw('POST', `/v1/instances/${uuid}/action`, { body: JSON.stringify(body) });
-    for (const body of [{}, { action: 'explode' }, { action: 'stop', timeout: -1 }, { action: 'stop', timeout: '5' }, { action: 'reboot', hard: 'yes' }, null, 'stop']) {
+    for (const body of [
+      {},
+      { action: 'explode' },
+      { action: 'stop', timeout: -1 },
+      { action: 'stop', timeout: '5' },
+      { action: 'reboot', hard: 'yes' },
+      null,
+      'stop',
+    ]) {
       const res = await action(body);
       assert.equal(res.status, 400, JSON.stringify(body));
       assert.equal(errorCode(res.body), 'INVALID_INPUT');
@@ -111,7 +136,10 @@ describe('agent API input handling', () => {
     const values: unknown[] = [null, true, 0, -1, 1e308, 'x', '', [], {}, [1, 2], { a: { b: null } }, 'é\u0000'];
     const fields = ['image_id', 'flavor', 'name', 'hostname', 'project_id', 'user_id', 'metadata', 'user_data', 'key_data', 'fixed_ip', 'request_id'];
     let seed = 7;
-    const next = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
     for (let i = 0; i < 150; i++) {
       const spec = h.spec() as unknown as Record<string, unknown>;
       const flavor = { ...(spec.flavor as Record<string, unknown>) };

@@ -8,8 +8,12 @@ const rejectsWith = (p: Promise<unknown>, code: string, status?: number) =>
 
 describe('agent API', () => {
   let h: AgentHarness;
-  beforeEach(async () => { h = await startHarness(); });
-  afterEach(async () => { await h.close(); });
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
   it('creates an instance: 201 first, 200 on a repeat, one container', async () => {
     const uuid = randomUUID();
@@ -30,7 +34,10 @@ describe('agent API', () => {
     const uuid = randomUUID();
     await h.client.createInstance(uuid, h.spec());
     assert.equal((await h.client.getInstance(uuid))?.power_state, 'running');
-    assert.deepEqual((await h.client.listInstances()).map((i) => i.uuid), [uuid]);
+    assert.deepEqual(
+      (await h.client.listInstances()).map((i) => i.uuid),
+      [uuid],
+    );
     await h.client.deleteInstance(uuid, { timeout: 0 });
     await h.client.deleteInstance(uuid);
     assert.equal(await h.client.getInstance(uuid), null);
@@ -104,6 +111,9 @@ describe('agent API', () => {
     h.runtime.unavailable = true;
     assert.deepEqual(await h.client.health(), { ok: false, runtime: false });
     assert.equal((await h.raw('GET', '/healthz', { token: null })).status, 503);
-    await assert.rejects(h.client.listInstances(), (e: unknown) => e instanceof BerthError && e.code === 'RUNTIME_UNAVAILABLE' && e.status === 503 && e.retryable);
+    await assert.rejects(
+      h.client.listInstances(),
+      (e: unknown) => e instanceof BerthError && e.code === 'RUNTIME_UNAVAILABLE' && e.status === 503 && e.retryable,
+    );
   });
 });

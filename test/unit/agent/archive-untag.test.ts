@@ -31,7 +31,10 @@ async function entriesOf(stream: Readable): Promise<Map<string, { type: string; 
 
 const untag = async (entries: Entry[]) => entriesOf(untaggedArchive(Readable.from([await archive(entries)])));
 const json = (b: Buffer | undefined): unknown => JSON.parse(b!.toString('utf8'));
-const refusedWith = (pattern: RegExp) => (e: unknown): boolean => e instanceof BerthError && e.code === 'IMAGE_FETCH_FAILED' && pattern.test(e.message);
+const refusedWith =
+  (pattern: RegExp) =>
+  (e: unknown): boolean =>
+    e instanceof BerthError && e.code === 'IMAGE_FETCH_FAILED' && pattern.test(e.message);
 
 const CONFIG = 'a'.repeat(64);
 const LAYER = 'b'.repeat(64);
@@ -46,25 +49,44 @@ describe('agent image archives lose their names before docker load', () => {
       { name: `${LAYER}/layer.tar`, body: layer },
       { name: 'manifest.json', body: JSON.stringify([{ ...tagged[0], Parent: 'sha256:p', LayerSources: {} }]) },
     ]);
-    assert.deepEqual(json(out.get('manifest.json')?.body), [{ Config: `${CONFIG}.json`, RepoTags: [], Layers: [`${LAYER}/layer.tar`], Parent: 'sha256:p', LayerSources: {} }]);
+    assert.deepEqual(json(out.get('manifest.json')?.body), [
+      { Config: `${CONFIG}.json`, RepoTags: [], Layers: [`${LAYER}/layer.tar`], Parent: 'sha256:p', LayerSources: {} },
+    ]);
     assert.deepEqual(out.get(`${LAYER}/layer.tar`)?.body, layer);
     assert.equal(out.get(`${CONFIG}.json`)?.body.toString(), '{"rootfs":{}}');
     assert.equal(out.get(`${LAYER}/`)?.type, 'directory');
   });
 
-  it('drops tags under any spelling the engine\'s JSON decoder would match (repotags, REPOTAGS)', async () => {
-    const out = await untag([{ name: 'manifest.json', body: JSON.stringify([{ Config: 'c.json', repotags: ['busybox:latest'], REPOTAGS: ['registry:2'], Layers: [] }]) }]);
+  it("drops tags under any spelling the engine's JSON decoder would match (repotags, REPOTAGS)", async () => {
+    const out = await untag([
+      { name: 'manifest.json', body: JSON.stringify([{ Config: 'c.json', repotags: ['busybox:latest'], REPOTAGS: ['registry:2'], Layers: [] }]) },
+    ]);
     assert.deepEqual(json(out.get('manifest.json')?.body), [{ Config: 'c.json', RepoTags: [], Layers: [] }]);
   });
 
   it('drops the image name annotations of index.json and the legacy repositories file', async () => {
     const index = {
-      schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', annotations: { 'io.containerd.image.name': 'docker.io/library/busybox:latest' },
-      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${CONFIG}`, size: 10, annotations: { 'io.containerd.image.name': 'docker.io/library/busybox:latest', 'org.opencontainers.image.ref.name': 'latest' } }],
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      annotations: { 'io.containerd.image.name': 'docker.io/library/busybox:latest' },
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: `sha256:${CONFIG}`,
+          size: 10,
+          annotations: { 'io.containerd.image.name': 'docker.io/library/busybox:latest', 'org.opencontainers.image.ref.name': 'latest' },
+        },
+      ],
     };
-    const out = await untag([{ name: 'index.json', body: JSON.stringify(index) }, { name: 'repositories', body: '{"busybox":{"latest":"x"}}' }, { name: 'oci-layout', body: '{}' }]);
+    const out = await untag([
+      { name: 'index.json', body: JSON.stringify(index) },
+      { name: 'repositories', body: '{"busybox":{"latest":"x"}}' },
+      { name: 'oci-layout', body: '{}' },
+    ]);
     assert.deepEqual(json(out.get('index.json')?.body), {
-      schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${CONFIG}`, size: 10 }],
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${CONFIG}`, size: 10 }],
     });
     assert.equal(out.has('repositories'), false);
     assert.equal(out.has('oci-layout'), true);
@@ -89,10 +111,31 @@ describe('agent image archives lose their names before docker load', () => {
   });
 
   const hostile: Array<[string, Entry[], RegExp]> = [
-    ['manifest.json as a symlink to a tagged copy', [{ name: 'tags.json', body: JSON.stringify(tagged) }, { name: 'manifest.json', type: 'symlink', linkname: 'tags.json' }], /manifest\.json is a symlink/],
-    ['manifest.json as a hard link', [{ name: 'tags.json', body: JSON.stringify(tagged) }, { name: 'manifest.json', type: 'link', linkname: 'tags.json' }], /manifest\.json is a link/],
+    [
+      'manifest.json as a symlink to a tagged copy',
+      [
+        { name: 'tags.json', body: JSON.stringify(tagged) },
+        { name: 'manifest.json', type: 'symlink', linkname: 'tags.json' },
+      ],
+      /manifest\.json is a symlink/,
+    ],
+    [
+      'manifest.json as a hard link',
+      [
+        { name: 'tags.json', body: JSON.stringify(tagged) },
+        { name: 'manifest.json', type: 'link', linkname: 'tags.json' },
+      ],
+      /manifest\.json is a link/,
+    ],
     ['repositories as a symlink', [{ name: 'repositories', type: 'symlink', linkname: 'r' }], /repositories is a symlink/],
-    ['manifest.json reached through a directory symlink', [{ name: 'd', type: 'symlink', linkname: '.' }, { name: 'd/manifest.json', body: JSON.stringify(tagged) }], /goes through the link "d"/],
+    [
+      'manifest.json reached through a directory symlink',
+      [
+        { name: 'd', type: 'symlink', linkname: '.' },
+        { name: 'd/manifest.json', body: JSON.stringify(tagged) },
+      ],
+      /goes through the link "d"/,
+    ],
     ['a device entry', [{ name: 'dev', type: 'character-device' }], /is a character-device/],
     ['a manifest.json that is not JSON', [{ name: 'manifest.json', body: '[{"RepoTags": ["busybox' }], /not JSON/],
     ['a manifest.json that is not a list', [{ name: 'manifest.json', body: '{"RepoTags": ["busybox:latest"]}' }], /not a list/],

@@ -13,22 +13,31 @@ describe('agent client error rebuilding', () => {
   let url: string;
   let reply: { status: number; body: unknown };
   before(async () => {
-    server = http.createServer((_req, res) => { res.writeHead(reply.status, { 'content-type': 'application/json' }); res.end(JSON.stringify(reply.body)); });
+    server = http.createServer((_req, res) => {
+      res.writeHead(reply.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(reply.body));
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  after(async () => { await new Promise<void>((r) => server.close(() => r())); });
+  after(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+  });
 
-  it('keeps the agent\'s codes and marks 503s retryable', async () => {
+  it("keeps the agent's codes and marks 503s retryable", async () => {
     reply = { status: 503, body: { error: { code: 'RUNTIME_UNAVAILABLE', message: 'down', details: {} } } };
-    await assert.rejects(createAgentClient({ url, token: 't', retries: 0 }).listInstances(),
-      (e: unknown) => e instanceof BerthError && e.code === 'RUNTIME_UNAVAILABLE' && e.retryable && e.status === 503);
+    await assert.rejects(
+      createAgentClient({ url, token: 't', retries: 0 }).listInstances(),
+      (e: unknown) => e instanceof BerthError && e.code === 'RUNTIME_UNAVAILABLE' && e.retryable && e.status === 503,
+    );
   });
 
   it('turns codes it does not know into AGENT_ERROR, keeping the original in details', async () => {
     reply = { status: 413, body: { error: { code: 'BODY_TOO_LARGE', message: 'too big', details: {} } } };
-    await assert.rejects(createAgentClient({ url, token: 't', retries: 0 }).listInstances(),
-      (e: unknown) => e instanceof BerthError && e.code === 'AGENT_ERROR' && e.details.agent_code === 'BODY_TOO_LARGE');
+    await assert.rejects(
+      createAgentClient({ url, token: 't', retries: 0 }).listInstances(),
+      (e: unknown) => e instanceof BerthError && e.code === 'AGENT_ERROR' && e.details.agent_code === 'BODY_TOO_LARGE',
+    );
   });
 
   it('getInstance answers null only for INSTANCE_NOT_FOUND', async () => {

@@ -11,12 +11,21 @@ const modeOf = (path: string): number => statSync(path).mode & 0o777;
 describe('agent config drive under a private umask', () => {
   let dir: string;
   let umask: number;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'berth-drive-modes-')); umask = process.umask(0o077); });
-  afterEach(() => { process.umask(umask); rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'berth-drive-modes-'));
+    umask = process.umask(0o077);
+  });
+  afterEach(() => {
+    process.umask(umask);
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-  it('keeps the instance folder private and the drive\'s folders 0755 and files 0644', async () => {
+  it("keeps the instance folder private and the drive's folders 0755 and files 0644", async () => {
     const drives = new ConfigDrives(dir, true);
-    const files = new Map([['openstack/latest/meta_data.json', Buffer.from('{}')], ['openstack/latest/user_data', Buffer.from('#!/bin/sh\n')]]);
+    const files = new Map([
+      ['openstack/latest/meta_data.json', Buffer.from('{}')],
+      ['openstack/latest/user_data', Buffer.from('#!/bin/sh\n')],
+    ]);
     const mounts = await drives.write('7f0e8b5c-4a49-4d7e-9a51-0c0f3f3c2a11', files, 'ssh-ed25519 AAAA test');
     const [config, keys] = mounts.map((m) => m.source);
     assert.equal(modeOf(join(config!, '..')), 0o700);

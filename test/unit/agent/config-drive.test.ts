@@ -6,7 +6,9 @@ import { startHarness, type AgentHarness } from './harness.js';
 
 describe('agent config drive', () => {
   let h: AgentHarness;
-  afterEach(async () => { await h.close(); });
+  afterEach(async () => {
+    await h.close();
+  });
 
   const drive = (uuid: string, file: string): string => join(h.statePath, 'instances', uuid, 'config', 'openstack', 'latest', file);
   const json = (uuid: string, file: string): Record<string, unknown> => JSON.parse(readFileSync(drive(uuid, file), 'utf8')) as Record<string, unknown>;
@@ -14,12 +16,23 @@ describe('agent config drive', () => {
   it('writes meta_data.json, user_data and network_data.json and mounts them read-only', async () => {
     h = await startHarness();
     const uuid = randomUUID();
-    const status = await h.client.createInstance(uuid, h.spec({
-      user_data: Buffer.from('#cloud-config\nhostname: x\n').toString('base64'), key_data: 'ssh-ed25519 AAAA test@host', key_name: 'mykey',
-    }));
+    const status = await h.client.createInstance(
+      uuid,
+      h.spec({
+        user_data: Buffer.from('#cloud-config\nhostname: x\n').toString('base64'),
+        key_data: 'ssh-ed25519 AAAA test@host',
+        key_name: 'mykey',
+      }),
+    );
     assert.deepEqual(json(uuid, 'meta_data.json'), {
-      uuid, name: 'vm-1', hostname: 'vm-1', project_id: 'demo', launch_index: 0, availability_zone: 'nova',
-      public_keys: { mykey: 'ssh-ed25519 AAAA test@host' }, keys: [{ name: 'mykey', type: 'ssh', data: 'ssh-ed25519 AAAA test@host' }],
+      uuid,
+      name: 'vm-1',
+      hostname: 'vm-1',
+      project_id: 'demo',
+      launch_index: 0,
+      availability_zone: 'nova',
+      public_keys: { mykey: 'ssh-ed25519 AAAA test@host' },
+      keys: [{ name: 'mykey', type: 'ssh', data: 'ssh-ed25519 AAAA test@host' }],
       meta: { role: 'test' },
     });
     assert.equal(readFileSync(drive(uuid, 'user_data'), 'utf8'), '#cloud-config\nhostname: x\n');

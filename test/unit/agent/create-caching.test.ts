@@ -8,8 +8,13 @@ import { startHarness, type AgentHarness } from './harness.js';
 /** The create path asks the engine and the store only what it cannot know already. */
 describe('agent create: what is remembered between creates', () => {
   let h: AgentHarness;
-  beforeEach(async () => { h = await startHarness(); });
-  afterEach(async () => { sinon.restore(); await h.close(); });
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    sinon.restore();
+    await h.close();
+  });
 
   const create = (project = 'demo') => h.client.createInstance(randomUUID(), h.spec({ project_id: project }));
 
@@ -34,7 +39,7 @@ describe('agent create: what is remembered between creates', () => {
     assert.equal(h.runtime.loads, 2);
   });
 
-  it('hands a deleted instance\'s address out again', async () => {
+  it("hands a deleted instance's address out again", async () => {
     const uuid = randomUUID();
     const first = await h.client.createInstance(uuid, h.spec());
     await h.client.deleteInstance(uuid);
@@ -46,7 +51,12 @@ describe('agent create: what is remembered between creates', () => {
     const net = projectNetworkName('demo');
     // Another compute host on the same engine starts an instance at the address this agent would pick.
     await h.runtime.createContainer({
-      uuid: randomUUID(), imageId: [...h.runtime.images][0]!, glanceImageId: h.imageId, projectId: 'demo', hostname: 'other', flavor: h.spec().flavor,
+      uuid: randomUUID(),
+      imageId: [...h.runtime.images][0]!,
+      glanceImageId: h.imageId,
+      projectId: 'demo',
+      hostname: 'other',
+      flavor: h.spec().flavor,
       network: { name: net, ipv4: '10.99.0.3', macAddress: macFor('10.99.0.3') },
     });
     const next = await create();
@@ -54,7 +64,7 @@ describe('agent create: what is remembered between creates', () => {
     assert.equal(next.power_state, 'running');
   });
 
-  it('makes the project network again when it was removed behind the agent\'s back', async () => {
+  it("makes the project network again when it was removed behind the agent's back", async () => {
     const uuid = randomUUID();
     await h.client.createInstance(uuid, h.spec({ project_id: 'gone' }));
     await h.client.deleteInstance(uuid);
@@ -66,6 +76,9 @@ describe('agent create: what is remembered between creates', () => {
 
   it('still refuses a fixed address that is taken', async () => {
     await h.client.createInstance(randomUUID(), h.spec({ fixed_ip: '10.99.0.9' }));
-    await assert.rejects(h.client.createInstance(randomUUID(), h.spec({ fixed_ip: '10.99.0.9' })), (e: Error & { code?: string }) => e.code === 'INVALID_INPUT');
+    await assert.rejects(
+      h.client.createInstance(randomUUID(), h.spec({ fixed_ip: '10.99.0.9' })),
+      (e: Error & { code?: string }) => e.code === 'INVALID_INPUT',
+    );
   });
 });

@@ -15,7 +15,16 @@ const SANDBOX = '/var/run/docker/netns/61dd1bc624a1';
 const container = (labels: Record<string, string> = {}): DockerContainer => ({
   State: { Status: 'running', Running: true, Pid: 1 },
   NetworkSettings: { SandboxKey: SANDBOX },
-  Config: { Labels: { [LABEL_INSTANCE]: UUID, [LABEL_PROJECT]: 'project-a', [LABEL_NETWORK]: 'berth-project-a', [LABEL_IPV4]: '172.30.1.4', [LABEL_MAC]: '02:42:ac:1e:01:04', ...labels } },
+  Config: {
+    Labels: {
+      [LABEL_INSTANCE]: UUID,
+      [LABEL_PROJECT]: 'project-a',
+      [LABEL_NETWORK]: 'berth-project-a',
+      [LABEL_IPV4]: '172.30.1.4',
+      [LABEL_MAC]: '02:42:ac:1e:01:04',
+      ...labels,
+    },
+  },
 });
 
 describe('agent DockerPlugs: which namespace, which network', () => {
@@ -48,8 +57,10 @@ describe('agent DockerPlugs: which namespace, which network', () => {
   });
 
   it('refuses to plug a container into a network of another project than the one Berth labelled it with', async () => {
-    await assert.rejects(plugsFor(container({ [LABEL_NETWORK]: 'berth-project-b' })).plug(UUID),
-      (e: unknown) => e instanceof BerthError && e.code === 'RUNTIME_ERROR' && /not its project's/.test(e.message));
+    await assert.rejects(
+      plugsFor(container({ [LABEL_NETWORK]: 'berth-project-b' })).plug(UUID),
+      (e: unknown) => e instanceof BerthError && e.code === 'RUNTIME_ERROR' && /not its project's/.test(e.message),
+    );
     assert.equal(attach.callCount, 0);
   });
 });

@@ -9,14 +9,25 @@ function fakeIptables(chains: Record<string, string[]> = { INPUT: [], 'DOCKER-US
   const restored: string[] = [];
   const exec: Runner = async (file, args, stdin) => {
     calls.push([file, ...args].join(' '));
-    if (file === 'iptables-restore') { restored.push(stdin ?? ''); return ''; }
+    if (file === 'iptables-restore') {
+      restored.push(stdin ?? '');
+      return '';
+    }
     const [, op, chain, ...rest] = args;
     const rules = chains[chain!];
     if (op === '-F' || op === '-X') return '';
     if (!rules) throw new Error(`iptables: No chain/target/match by that name.`);
     if (op === '-S') return [`-N ${chain}`, ...rules.map((r) => `-A ${chain} ${r}`)].join('\n');
-    if (op === '-I') { rules.splice(Number(rest[0]) - 1, 0, rest.slice(1).join(' ')); return ''; }
-    if (op === '-D') { const i = rules.indexOf(rest.join(' ')); if (i < 0) throw new Error('Bad rule'); rules.splice(i, 1); return ''; }
+    if (op === '-I') {
+      rules.splice(Number(rest[0]) - 1, 0, rest.slice(1).join(' '));
+      return '';
+    }
+    if (op === '-D') {
+      const i = rules.indexOf(rest.join(' '));
+      if (i < 0) throw new Error('Bad rule');
+      rules.splice(i, 1);
+      return '';
+    }
     throw new Error(`unexpected ${args.join(' ')}`);
   };
   return { exec, calls, restored, chains };
@@ -25,15 +36,19 @@ function fakeIptables(chains: Record<string, string[]> = { INPUT: [], 'DOCKER-US
 const spec: GuestFirewallSpec = { chain: 'BERTH-GUEST', sources: ['172.30.0.0/16'], blockedPorts: [9393, 9292, 5050, 9292], allowMetadata: false };
 
 describe('agent guest firewall', () => {
-  it('writes one chain refusing guests\' connections to the host\'s Berth ports and all traffic to the metadata address', () => {
-    assert.equal(guestChainRules(spec), [
-      '*filter',
-      ':BERTH-GUEST - [0:0]',
-      '-A BERTH-GUEST -d 169.254.169.254/32 -p tcp -j REJECT --reject-with tcp-reset',
-      '-A BERTH-GUEST -d 169.254.169.254/32 -j DROP',
-      '-A BERTH-GUEST -p tcp -m addrtype --dst-type LOCAL -m multiport --dports 5050,9292,9393 -j REJECT --reject-with tcp-reset',
-      'COMMIT', '',
-    ].join('\n'));
+  it("writes one chain refusing guests' connections to the host's Berth ports and all traffic to the metadata address", () => {
+    assert.equal(
+      guestChainRules(spec),
+      [
+        '*filter',
+        ':BERTH-GUEST - [0:0]',
+        '-A BERTH-GUEST -d 169.254.169.254/32 -p tcp -j REJECT --reject-with tcp-reset',
+        '-A BERTH-GUEST -d 169.254.169.254/32 -j DROP',
+        '-A BERTH-GUEST -p tcp -m addrtype --dst-type LOCAL -m multiport --dports 5050,9292,9393 -j REJECT --reject-with tcp-reset',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
     assert.doesNotMatch(guestChainRules({ ...spec, allowMetadata: true }), /169\.254/);
     const many = guestChainRules({ ...spec, blockedPorts: Array.from({ length: 20 }, (_, i) => 1000 + i) });
     assert.equal(many.match(/multiport/g)?.length, 2, 'multiport takes 15 ports per rule');
@@ -57,7 +72,9 @@ describe('agent guest firewall', () => {
     const ipt = fakeIptables({ INPUT: [] });
     await new GuestFirewall(spec, undefined, ipt.exec).install();
     assert.deepEqual(ipt.chains.INPUT, ['-s 172.30.0.0/16 -j BERTH-GUEST']);
-    const refusing: Runner = async () => { throw new Error('iptables-restore: Permission denied (you must be root)'); };
+    const refusing: Runner = async () => {
+      throw new Error('iptables-restore: Permission denied (you must be root)');
+    };
     await assert.rejects(new GuestFirewall(spec, undefined, refusing).install(), /Permission denied/);
   });
 
@@ -67,11 +84,13 @@ describe('agent guest firewall', () => {
     assert.throws(() => new GuestFirewall({ ...spec, sources: ['0.0.0.0/0 -j ACCEPT'] }), /not an IPv4 CIDR/);
   });
 
-  it('blocks the ports Berth\'s services listen on as configured, the agent\'s as it listens', () => {
+  it("blocks the ports Berth's services listen on as configured, the agent's as it listens", () => {
     const config = loadConfig({
-      env: {}, overrides: {
+      env: {},
+      overrides: {
         agent: { image_registry: '10.0.0.5:5050', guest_blocked_ports: ['5672'], project_subnet_pool: '10.77.0.0/16' },
-        glance: { api_url: 'https://glance.example:9292' }, image_store: { listen: '0.0.0.0:9300', registry_listen: '', noauth_beyond_loopback: true },
+        glance: { api_url: 'https://glance.example:9292' },
+        image_store: { listen: '0.0.0.0:9300', registry_listen: '', noauth_beyond_loopback: true },
       },
     });
     const got = guestFirewallSpec(config, 'http://0.0.0.0:41234');

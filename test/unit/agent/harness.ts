@@ -24,7 +24,11 @@ export interface AgentHarness {
   /** state_path of this agent: config drives are under instances/<uuid>/. */
   statePath: string;
   spec(overrides?: Partial<InstanceSpec>): InstanceSpec;
-  raw(method: string, path: string, opts?: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: unknown }>;
+  raw(
+    method: string,
+    path: string,
+    opts?: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null },
+  ): Promise<{ status: number; body: unknown }>;
   close(): Promise<void>;
 }
 
@@ -40,8 +44,16 @@ export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Prom
   store.add(imageId, { docker_image_id: archive.imageId }, archive.tar);
   const statePath = mkdtempSync(join(tmpdir(), 'berth-agent-unit-'));
   const app = createApp({
-    runtime, images: store, token: TOKEN, log: silentLogger(), maxBodyBytes: 4096, stopTimeout: 1,
-    statePath, injectSshKeys: opts.injectSshKeys ?? false, subnetPool: '10.99.0.0/22', subnetPrefix: 24,
+    runtime,
+    images: store,
+    token: TOKEN,
+    log: silentLogger(),
+    maxBodyBytes: 4096,
+    stopTimeout: 1,
+    statePath,
+    injectSshKeys: opts.injectSshKeys ?? false,
+    subnetPool: '10.99.0.0/22',
+    subnetPrefix: 24,
   });
   const listener = app.callback();
   const server = http.createServer(listener);
@@ -49,28 +61,53 @@ export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Prom
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
   return {
-    url, runtime, store, imageId, statePath,
+    url,
+    runtime,
+    store,
+    imageId,
+    statePath,
     client: createAgentClient({ url, token: TOKEN, retries: 0 }),
     spec: (overrides = {}) => ({
-      image_id: imageId, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'vm-1', hostname: 'vm-1',
-      project_id: 'demo', user_id: 'alice', metadata: { role: 'test' }, user_data: null, key_data: null, fixed_ip: null, ...overrides,
+      image_id: imageId,
+      flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+      name: 'vm-1',
+      hostname: 'vm-1',
+      project_id: 'demo',
+      user_id: 'alice',
+      metadata: { role: 'test' },
+      user_data: null,
+      key_data: null,
+      fixed_ip: null,
+      ...overrides,
     }),
     raw: (method, path, opts = {}) => rawRequest(listener, method, path, opts),
     close: async () => {
-      await new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); });
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
       rmSync(statePath, { recursive: true, force: true });
     },
   };
 }
 
-async function rawRequest(listener: http.RequestListener, method: string, path: string, opts: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null }): Promise<{ status: number; body: unknown }> {
+async function rawRequest(
+  listener: http.RequestListener,
+  method: string,
+  path: string,
+  opts: { body?: string | Buffer; headers?: Record<string, string>; token?: string | null },
+): Promise<{ status: number; body: unknown }> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
   if (opts.body !== undefined) headers['content-type'] ??= 'application/json';
   const res = await inject(listener, { method, path, headers, ...(opts.body !== undefined ? { body: opts.body } : {}) });
   const text = res.text();
   let body: unknown = text;
-  try { body = text ? JSON.parse(text) : undefined; } catch { /* not JSON: compared as text */ }
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON: compared as text */
+  }
   return { status: res.status, body };
 }
 

@@ -49,7 +49,7 @@ describe('ImageCache.ensureImage', () => {
     }
   });
 
-  it('fetches a Glance image\'s own content once even when an image of its docker_image_id is present, and does not take ownership of that image', async () => {
+  it("fetches a Glance image's own content once even when an image of its docker_image_id is present, and does not take ownership of that image", async () => {
     const state = mkdtempSync(join(tmpdir(), 'berth-images-'));
     try {
       const records = ImageRecords.at(state);
@@ -61,13 +61,13 @@ describe('ImageCache.ensureImage', () => {
       assert.equal(await cached.ensureImage(id), a.imageId);
       assert.equal(await cached.ensureImage(id), a.imageId);
       assert.equal(store.downloads, 1);
-      assert.equal(records.get(a.imageId), undefined, 'an image that was on the host before is not this agent\'s to clean up');
+      assert.equal(records.get(a.imageId), undefined, "an image that was on the host before is not this agent's to clean up");
     } finally {
       rmSync(state, { recursive: true, force: true });
     }
   });
 
-  it('does not lend an image on the host to a Glance image that only names its docker_image_id (another project\'s private image)', async () => {
+  it("does not lend an image on the host to a Glance image that only names its docker_image_id (another project's private image)", async () => {
     const state = mkdtempSync(join(tmpdir(), 'berth-images-'));
     try {
       const cached = new ImageCache(store, runtime, { records: ImageRecords.at(state) });
@@ -104,7 +104,11 @@ describe('ImageCache.ensureImage', () => {
 
   it('lets a project use an image only when its owner and visibility let that project read it', async () => {
     const a = await buildDockerArchive('berth/a:1');
-    const image = (props: Record<string, unknown>): string => { const id = randomUUID(); store.add(id, { docker_image_id: a.imageId, owner: 'owner', ...props }, a.tar); return id; };
+    const image = (props: Record<string, unknown>): string => {
+      const id = randomUUID();
+      store.add(id, { docker_image_id: a.imageId, owner: 'owner', ...props }, a.tar);
+      return id;
+    };
     const priv = image({ visibility: 'private' });
     const pub = image({ visibility: 'public' });
     const community = image({ visibility: 'community' });
@@ -126,7 +130,9 @@ describe('ImageCache.ensureImage', () => {
     const id = randomUUID();
     store.add(id, { docker_image_id: a.imageId }, a.tar);
     let open!: () => void;
-    store.gate = new Promise((r) => { open = r; });
+    store.gate = new Promise((r) => {
+      open = r;
+    });
     const calls = [cache.ensureImage(id), cache.ensureImage(id), cache.ensureImage(id)];
     await new Promise((r) => setImmediate(r));
     open();
@@ -141,10 +147,14 @@ describe('ImageCache.ensureImage', () => {
 
   it('refuses images that are not active, not docker, or lack docker_image_id', async () => {
     const a = await buildDockerArchive('berth/a:1');
-    const queued = randomUUID(); store.add(queued, { status: 'queued', docker_image_id: a.imageId }, a.tar);
-    const bare = randomUUID(); store.add(bare, { container_format: 'bare', docker_image_id: a.imageId }, a.tar);
-    const noId = randomUUID(); store.add(noId, {}, a.tar);
-    const shortId = randomUUID(); store.add(shortId, { docker_image_id: 'sha256:abc' }, a.tar);
+    const queued = randomUUID();
+    store.add(queued, { status: 'queued', docker_image_id: a.imageId }, a.tar);
+    const bare = randomUUID();
+    store.add(bare, { container_format: 'bare', docker_image_id: a.imageId }, a.tar);
+    const noId = randomUUID();
+    store.add(noId, {}, a.tar);
+    const shortId = randomUUID();
+    store.add(shortId, { docker_image_id: 'sha256:abc' }, a.tar);
     await rejectsWith(cache.ensureImage(queued), 'IMAGE_FETCH_FAILED', /status is queued/);
     await rejectsWith(cache.ensureImage(bare), 'IMAGE_FETCH_FAILED', /container_format is bare/);
     await rejectsWith(cache.ensureImage(noId), 'IMAGE_FETCH_FAILED', /docker_image_id/);
@@ -168,7 +178,9 @@ describe('ImageCache.ensureImage', () => {
   });
 
   it('keeps an unreachable store retryable', async () => {
-    store.getImage = async () => { throw commonError('SERVICE_UNREACHABLE', 'image service unreachable'); };
+    store.getImage = async () => {
+      throw commonError('SERVICE_UNREACHABLE', 'image service unreachable');
+    };
     await assert.rejects(cache.ensureImage(randomUUID()), (e: unknown) => e instanceof BerthError && e.code === 'SERVICE_UNREACHABLE' && e.retryable);
   });
 });
@@ -186,8 +198,21 @@ describe('ImageCache with [agent] image_registry (pull through the image service
     store = new FakeImageService();
     fetched = [];
     warnings = [];
-    const log = { warn: (_o: unknown, msg: string) => { warnings.push(msg); } } as unknown as Logger;
-    cache = new ImageCache(store, runtime, { registry: REGISTRY, log, events: { cacheHit: () => undefined, fetched: (r) => { fetched.push(r); } } });
+    const log = {
+      warn: (_o: unknown, msg: string) => {
+        warnings.push(msg);
+      },
+    } as unknown as Logger;
+    cache = new ImageCache(store, runtime, {
+      registry: REGISTRY,
+      log,
+      events: {
+        cacheHit: () => undefined,
+        fetched: (r) => {
+          fetched.push(r);
+        },
+      },
+    });
   });
 
   it('pulls an imported image by its served manifest digest, without downloading the archive', async () => {

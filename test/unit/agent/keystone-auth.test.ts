@@ -22,22 +22,32 @@ describe('agent: [agent] auth_strategy', () => {
   let statePath: string;
   const servers: Array<{ close(): Promise<void> }> = [];
 
-  const keystoneConfig = (strategy: AgentAuthStrategy, token = '') => loadConfig({
-    env: {},
-    overrides: {
-      DEFAULT: { state_path: statePath },
-      agent: { auth_strategy: strategy, token },
-      keystone_authtoken: { auth_url: ks.url, username: 'berth', password: 'svc', project_name: 'service' },
-    },
-  });
+  const keystoneConfig = (strategy: AgentAuthStrategy, token = '') =>
+    loadConfig({
+      env: {},
+      overrides: {
+        DEFAULT: { state_path: statePath },
+        agent: { auth_strategy: strategy, token },
+        keystone_authtoken: { auth_url: ks.url, username: 'berth', password: 'svc', project_name: 'service' },
+      },
+    });
 
   /** An agent over fakes with the strategy's auth, and a helper for raw requests. */
   async function agentWith(strategy: AgentAuthStrategy) {
     const keystone = incomingKeystoneAuth(keystoneConfig(strategy));
     const app = createApp({
-      runtime: new FakeContainerRuntime(), images: new FakeImageService(), token: strategy === 'keystone' ? '' : TOKEN,
-      authStrategy: strategy, ...(keystone ? { keystone } : {}), log: silentLogger(), maxBodyBytes: 4096, stopTimeout: 1,
-      statePath, injectSshKeys: false, subnetPool: '10.98.0.0/22', subnetPrefix: 24,
+      runtime: new FakeContainerRuntime(),
+      images: new FakeImageService(),
+      token: strategy === 'keystone' ? '' : TOKEN,
+      authStrategy: strategy,
+      ...(keystone ? { keystone } : {}),
+      log: silentLogger(),
+      maxBodyBytes: 4096,
+      stopTimeout: 1,
+      statePath,
+      injectSshKeys: false,
+      subnetPool: '10.98.0.0/22',
+      subnetPrefix: 24,
     });
     // Raw requests reach the app in-process; the agent client under test needs the loopback port.
     const listener = app.callback();
@@ -138,8 +148,10 @@ describe('agent: [agent] auth_strategy', () => {
   });
 
   it('a keystone strategy without the [keystone_authtoken] service user is refused with the config (berth conf check too)', () => {
-    assert.throws(() => loadConfig({ env: {}, overrides: { DEFAULT: { state_path: statePath }, agent: { auth_strategy: 'token+keystone' } } }),
-      /\[agent\] auth_strategy = token\+keystone needs \[keystone_authtoken\] auth_url, username, password/);
+    assert.throws(
+      () => loadConfig({ env: {}, overrides: { DEFAULT: { state_path: statePath }, agent: { auth_strategy: 'token+keystone' } } }),
+      /\[agent\] auth_strategy = token\+keystone needs \[keystone_authtoken\] auth_url, username, password/,
+    );
     assert.equal(incomingKeystoneAuth(loadConfig({ env: {}, overrides: { DEFAULT: { state_path: statePath } } })), undefined);
   });
 });

@@ -9,7 +9,11 @@ const flavor = (extra_specs: Record<string, string> = {}) => ({ vcpus: 2, memory
 describe('flavorLimits', () => {
   it('derives memory, swap, CPU and pid limits from the flavor', () => {
     assert.deepEqual(flavorLimits(flavor()), {
-      Memory: 512 * 1048576, MemorySwap: 768 * 1048576, CpuShares: 2048, PidsLimit: 1024, NanoCpus: 2e9,
+      Memory: 512 * 1048576,
+      MemorySwap: 768 * 1048576,
+      CpuShares: 2048,
+      PidsLimit: 1024,
+      NanoCpus: 2e9,
     });
   });
 
@@ -29,7 +33,10 @@ describe('flavorLimits', () => {
 
   for (const bad of ['-1', 'abc', '1e3', '', '0']) {
     it(`rejects quota:pids_limit=${JSON.stringify(bad)} as INVALID_INPUT`, () => {
-      assert.throws(() => flavorLimits(flavor({ 'quota:pids_limit': bad })), (e: unknown) => e instanceof BerthError && e.code === 'INVALID_INPUT' && /pids_limit/.test(e.message));
+      assert.throws(
+        () => flavorLimits(flavor({ 'quota:pids_limit': bad })),
+        (e: unknown) => e instanceof BerthError && e.code === 'INVALID_INPUT' && /pids_limit/.test(e.message),
+      );
     });
   }
 });

@@ -11,8 +11,12 @@ import { TOKEN, startHarness, type AgentHarness } from './harness.js';
 
 describe('agent /metrics', () => {
   let h: AgentHarness;
-  beforeEach(async () => { h = await startHarness(); });
-  afterEach(async () => { await h.close(); });
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
   const scrape = async (): Promise<string> => {
     const res = await h.raw('GET', '/metrics');
@@ -76,14 +80,23 @@ describe('Prometheus registry', () => {
 
 describe('agent OpenAPI document', () => {
   const file = JSON.parse(readFileSync(new URL('../../../docs/agent-openapi.json', import.meta.url), 'utf8')) as {
-    openapi: string; paths: Record<string, Record<string, unknown>>;
+    openapi: string;
+    paths: Record<string, Record<string, unknown>>;
   };
 
   /** Every (method, path) the app's routers answer, paths in OpenAPI's {param} form. */
   function routesOf(): Set<string> {
     const app = createApp({
-      runtime: new FakeContainerRuntime(), images: new FakeImageService(), token: TOKEN, log: silentLogger(), maxBodyBytes: 4096, stopTimeout: 1,
-      statePath: '/nonexistent', injectSshKeys: false, subnetPool: '10.99.0.0/22', subnetPrefix: 24,
+      runtime: new FakeContainerRuntime(),
+      images: new FakeImageService(),
+      token: TOKEN,
+      log: silentLogger(),
+      maxBodyBytes: 4096,
+      stopTimeout: 1,
+      statePath: '/nonexistent',
+      injectSshKeys: false,
+      subnetPool: '10.99.0.0/22',
+      subnetPrefix: 24,
     });
     const routes = new Set<string>();
     for (const mw of app.middleware as Array<{ router?: Router }>) {
@@ -101,8 +114,13 @@ describe('agent OpenAPI document', () => {
     assert.match(file.openapi, /^3\.0\.\d+$/);
     const served = routesOf();
     assert.ok(served.size >= 10, `found only ${served.size} routes`);
-    const documented = new Set(Object.entries(file.paths).flatMap(([path, item]) =>
-      Object.keys(item).filter((k) => k !== 'parameters').map((m) => `${m} ${path}`)));
+    const documented = new Set(
+      Object.entries(file.paths).flatMap(([path, item]) =>
+        Object.keys(item)
+          .filter((k) => k !== 'parameters')
+          .map((m) => `${m} ${path}`),
+      ),
+    );
     for (const r of served) assert.ok(documented.has(r), `route ${r} is missing from docs/agent-openapi.json`);
     for (const d of documented) assert.ok(served.has(d), `docs/agent-openapi.json documents ${d}, which the app does not serve`);
   });

@@ -7,8 +7,12 @@ import { errorCode, startHarness, type AgentHarness } from './harness.js';
 
 describe('agent project networks', () => {
   let h: AgentHarness;
-  beforeEach(async () => { h = await startHarness(); });
-  afterEach(async () => { await h.close(); });
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
   const create = (project: string, fixed_ip: string | null = null) => h.client.createInstance(randomUUID(), h.spec({ project_id: project, fixed_ip }));
 

@@ -13,18 +13,31 @@ import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildDockerArchive } from '../../fakes/docker-archive.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 
-describe('agent: the build\'s request id from the driver', () => {
+describe("agent: the build's request id from the driver", () => {
   it('arrives as X-Openstack-Request-Id and is logged with the request and the created instance', async () => {
     const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({ write(chunk: Buffer, _e, done) { lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>); done(); } });
+    const sink = new Writable({
+      write(chunk: Buffer, _e, done) {
+        lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
+        done();
+      },
+    });
     const store = new FakeImageService();
     const archive = await buildDockerArchive('berth/guest:1');
     const imageId = randomUUID();
     store.add(imageId, { docker_image_id: archive.imageId }, archive.tar);
     const statePath = mkdtempSync(join(tmpdir(), 'berth-agent-reqid-'));
     const app = createApp({
-      runtime: new FakeContainerRuntime(), images: store, token: 'tok', log: pino({ level: 'debug' }, sink), maxBodyBytes: 4096, stopTimeout: 1,
-      statePath, injectSshKeys: false, subnetPool: '10.98.0.0/22', subnetPrefix: 24,
+      runtime: new FakeContainerRuntime(),
+      images: store,
+      token: 'tok',
+      log: pino({ level: 'debug' }, sink),
+      maxBodyBytes: 4096,
+      stopTimeout: 1,
+      statePath,
+      injectSshKeys: false,
+      subnetPool: '10.98.0.0/22',
+      subnetPrefix: 24,
     });
     const server = http.createServer(app.callback());
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -33,14 +46,26 @@ describe('agent: the build\'s request id from the driver', () => {
       const requestId = `req-${randomUUID()}`;
       const uuid = randomUUID();
       await client.createInstance(uuid, {
-        image_id: imageId, flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'vm', hostname: 'vm',
-        project_id: 'demo', user_id: 'alice', metadata: {}, user_data: null, key_data: null, fixed_ip: null, request_id: requestId,
+        image_id: imageId,
+        flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+        name: 'vm',
+        hostname: 'vm',
+        project_id: 'demo',
+        user_id: 'alice',
+        metadata: {},
+        user_data: null,
+        key_data: null,
+        fixed_ip: null,
+        request_id: requestId,
       });
       const request = lines.find((l) => l.msg === 'request' && l.method === 'PUT');
-      assert.equal(request?.request_id, requestId, 'the HTTP request is logged under the caller\'s id');
+      assert.equal(request?.request_id, requestId, "the HTTP request is logged under the caller's id");
       assert.equal(lines.find((l) => l.msg === 'instance created')?.request_id, requestId);
     } finally {
-      await new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); });
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
       rmSync(statePath, { recursive: true, force: true });
     }
   });

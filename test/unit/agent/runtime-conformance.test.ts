@@ -23,11 +23,18 @@ containerRuntimeConformance('fake', async () => {
       return { reference: 'registry.test:5000/berth/pulled@sha256:feed', imageId: a.imageId };
     },
     unknownReference: 'registry.test:5000/berth/absent:latest',
-    addForeignContainer: async () => { runtime.foreign.push('not-berth'); },
+    addForeignContainer: async () => {
+      runtime.foreign.push('not-berth');
+    },
     host,
     addBerthContainer: async (uuid, owner) => {
-      runtime.addBerthContainer({ uuid, imageId: boot.imageId, glanceImageId: uuid, projectId: 'conformance', hostname: 'h', flavor: FLAVOR }, owner ?? undefined);
+      runtime.addBerthContainer(
+        { uuid, imageId: boot.imageId, glanceImageId: uuid, projectId: 'conformance', hostname: 'h', flavor: FLAVOR },
+        owner ?? undefined,
+      );
     },
-    cleanup: async () => { runtime.containers.clear(); },
+    cleanup: async () => {
+      runtime.containers.clear();
+    },
   };
 });

@@ -8,8 +8,12 @@ import { startHarness, type AgentHarness } from './harness.js';
 /** A snapshot into a plain Glance (nova mode): Glance does not read docker_image_id from the archive. */
 describe('agent snapshots into a plain Glance', () => {
   let h: AgentHarness;
-  beforeEach(async () => { h = await startHarness(); });
-  afterEach(async () => { await h.close(); });
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
   it('sets docker/raw on the formatless image nova made, and records the committed image id as docker_image_id', async () => {
     const patched: Record<string, string>[] = [];

@@ -6,8 +6,12 @@ import { errorCode, startHarness, type AgentHarness } from './harness.js';
 
 describe('agent snapshots', () => {
   let h: AgentHarness;
-  beforeEach(async () => { h = await startHarness(); });
-  afterEach(async () => { await h.close(); });
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
   const queued = (): string => {
     const id = randomUUID();
@@ -30,7 +34,9 @@ describe('agent snapshots', () => {
     await h.client.createInstance(uuid, h.spec());
     const imageId = queued();
     let release!: () => void;
-    h.store.uploadGate = new Promise((r) => { release = r; });
+    h.store.uploadGate = new Promise((r) => {
+      release = r;
+    });
     const res = await post(uuid, imageId);
     assert.equal(res.status, 202);
     assert.equal((res.body as { snapshot: SnapshotTask }).snapshot.instance_uuid, uuid);

@@ -2,14 +2,20 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { errorCode, startHarness, type AgentHarness } from './harness.js';
 
-interface HostImageBody { image: { image_id: string; present: boolean; docker_image_id: string; size_bytes: number | null; loaded_by_agent: boolean } }
+interface HostImageBody {
+  image: { image_id: string; present: boolean; docker_image_id: string; size_bytes: number | null; loaded_by_agent: boolean };
+}
 
 describe('agent stats and host images API', () => {
   let h: AgentHarness;
-  beforeEach(async () => { h = await startHarness(); });
-  afterEach(async () => { await h.close(); });
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
-  it('samples an instance\'s resource use and uptime', async () => {
+  it("samples an instance's resource use and uptime", async () => {
     const uuid = randomUUID();
     await h.client.createInstance(uuid, h.spec());
     const s = await h.client.instanceStats(uuid);

@@ -7,8 +7,15 @@ import { UsageError } from '../../../tools/cli/usage-error.js';
 /** What a print function writes to stdout. */
 function captured(fn: () => void): string {
   const chunks: string[] = [];
-  const stub = sinon.stub(process.stdout, 'write').callsFake((c: string | Uint8Array) => { chunks.push(String(c)); return true; });
-  try { fn(); } finally { stub.restore(); }
+  const stub = sinon.stub(process.stdout, 'write').callsFake((c: string | Uint8Array) => {
+    chunks.push(String(c));
+    return true;
+  });
+  try {
+    fn();
+  } finally {
+    stub.restore();
+  }
   return chunks.join('');
 }
 
@@ -42,7 +49,10 @@ describe('berth CLI output: -f and -c as the openstack client prints them', () =
     assert.deepEqual(JSON.parse(list('json')), items);
     assert.deepEqual(parseYaml(list('yaml')), items);
     assert.deepEqual(parseYaml(one('yaml')), items[0]);
-    assert.equal(captured(() => printList(columns, [], 'yaml')), '[]\n');
+    assert.equal(
+      captured(() => printList(columns, [], 'yaml')),
+      '[]\n',
+    );
     assert.deepEqual(JSON.parse(captured(() => printList(columns, [], 'json'))), []);
   });
 
@@ -50,8 +60,14 @@ describe('berth CLI output: -f and -c as the openstack client prints them', () =
     selectColumns(['name', 'Uuid']);
     assert.equal(list('value'), 'vm one u1\nsay "hi" u2\n');
     assert.equal(list('csv'), '"Name","Uuid"\n"vm one","u1"\n"say ""hi""","u2"\n');
-    assert.deepEqual(JSON.parse(list('json')), [{ name: 'vm one', uuid: 'u1' }, { name: 'say "hi"', uuid: 'u2' }]);
-    assert.deepEqual(parseYaml(list('yaml')), [{ name: 'vm one', uuid: 'u1' }, { name: 'say "hi"', uuid: 'u2' }]);
+    assert.deepEqual(JSON.parse(list('json')), [
+      { name: 'vm one', uuid: 'u1' },
+      { name: 'say "hi"', uuid: 'u2' },
+    ]);
+    assert.deepEqual(parseYaml(list('yaml')), [
+      { name: 'vm one', uuid: 'u1' },
+      { name: 'say "hi"', uuid: 'u2' },
+    ]);
     assert.match(list('table'), /^\| Name +\| Uuid \|$/m);
     selectColumns(['Vm State']);
     assert.equal(one('value'), 'active\n');
@@ -65,6 +81,9 @@ describe('berth CLI output: -f and -c as the openstack client prints them', () =
 
   it('-c with an unknown column is bad usage naming the columns', () => {
     selectColumns(['nope']);
-    assert.throws(() => list('table'), (err: unknown) => err instanceof UsageError && /-c nope: no such column \(columns: uuid, name, vm_state, extra\)/.test(err.message));
+    assert.throws(
+      () => list('table'),
+      (err: unknown) => err instanceof UsageError && /-c nope: no such column \(columns: uuid, name, vm_state, extra\)/.test(err.message),
+    );
   });
 });

@@ -9,7 +9,12 @@ import { parse as parseYaml } from 'yaml';
 import { ROOT } from '../../support/fixtures.js';
 
 const exec = promisify(execFile);
-interface Result { code: number; stdout: string; stderr: string; ms: number }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 /**
  * The berth CLI as a subprocess, on what needs no running service: options, formats, exit codes,
@@ -30,14 +35,23 @@ describe('berth CLI: options, formats and exit codes (no services)', function ()
       return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '', ms: Date.now() - t0 };
     }
   }
-  const conf = (name: string, text: string) => { const f = join(dir, name); writeFileSync(f, text); return f; };
+  const conf = (name: string, text: string) => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    return f;
+  };
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'berth-cli-unit-'));
     // Nothing answers on port 9 (discard): every service is down, and the broker refuses at once.
     env = {
-      PATH: process.env.PATH, HOME: dir, BERTH_FROM_SOURCE: '1', BERTH_CONFIG: join(dir, 'none.conf'),
-      BERTH__DEFAULT__STATE_PATH: dir, BERTH__AGENT__URL: 'http://127.0.0.1:9', BERTH__GLANCE__API_URL: 'http://127.0.0.1:9',
+      PATH: process.env.PATH,
+      HOME: dir,
+      BERTH_FROM_SOURCE: '1',
+      BERTH_CONFIG: join(dir, 'none.conf'),
+      BERTH__DEFAULT__STATE_PATH: dir,
+      BERTH__AGENT__URL: 'http://127.0.0.1:9',
+      BERTH__GLANCE__API_URL: 'http://127.0.0.1:9',
     };
     writeFileSync(join(dir, 'none.conf'), '[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:9/\n');
   });
@@ -73,7 +87,9 @@ describe('berth CLI: options, formats and exit codes (no services)', function ()
 
   it('a broker that accepts the connection and never answers: a timeout, named as such, within the connect time', async () => {
     const sockets: Socket[] = [];
-    const silent: Server = createServer((s) => { sockets.push(s); });
+    const silent: Server = createServer((s) => {
+      sockets.push(s);
+    });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as { port: number }).port;
     try {
@@ -92,7 +108,10 @@ describe('berth CLI: options, formats and exit codes (no services)', function ()
     assert.equal(table.code, 3);
     assert.match(table.stdout, /\| Service +\| Pid \| Status +\| Endpoint/);
     const json = JSON.parse((await berth('-f', 'json', 'status')).stdout) as { service: string; status: string }[];
-    assert.deepEqual(json.map((s) => s.status), ['down', 'down', 'down']);
+    assert.deepEqual(
+      json.map((s) => s.status),
+      ['down', 'down', 'down'],
+    );
     assert.deepEqual(parseYaml((await berth('-f', 'yaml', 'status')).stdout), json);
     assert.equal((await berth('-f', 'value', '-c', 'service', '-c', 'status', 'status')).stdout, 'berth-images down\nberth-agent down\nberth-compute down\n');
     assert.equal((await berth('status', '-f', 'csv', '-c', 'Service')).stdout, '"Service"\n"berth-images"\n"berth-agent"\n"berth-compute"\n');

@@ -3,9 +3,32 @@ import { AddressAllowlist, embeddedIPv4, isInternalAddress, parseAllowEntry } fr
 
 describe('common address policy', () => {
   it('classes loopback, link-local, private, CGNAT, unspecified, multicast and reserved addresses as internal', () => {
-    for (const a of ['127.0.0.1', '127.1.2.3', '169.254.169.254', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1',
-      '100.127.255.255', '0.0.0.0', '224.0.0.1', '239.1.1.1', '240.0.0.1', '255.255.255.255', '198.18.0.1', '192.0.2.1',
-      '::', '::1', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'fe80::1%eth0', 'ff02::1', '2001:db8::1']) {
+    for (const a of [
+      '127.0.0.1',
+      '127.1.2.3',
+      '169.254.169.254',
+      '10.0.0.1',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '100.64.0.1',
+      '100.127.255.255',
+      '0.0.0.0',
+      '224.0.0.1',
+      '239.1.1.1',
+      '240.0.0.1',
+      '255.255.255.255',
+      '198.18.0.1',
+      '192.0.2.1',
+      '::',
+      '::1',
+      'fc00::1',
+      'fd12:3456::1',
+      'fe80::1',
+      'fe80::1%eth0',
+      'ff02::1',
+      '2001:db8::1',
+    ]) {
       assert.equal(isInternalAddress(a), true, a);
     }
   });
@@ -17,7 +40,15 @@ describe('common address policy', () => {
   });
 
   it('sees the IPv4 address in IPv4-mapped, NAT64 and 6to4 IPv6 forms', () => {
-    for (const a of ['::ffff:127.0.0.1', '::ffff:7f00:1', '::FFFF:169.254.169.254', '::ffff:a9fe:a9fe', '64:ff9b::a9fe:a9fe', '2002:7f00:1::1', '0:0:0:0:0:ffff:a00:1']) {
+    for (const a of [
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '::FFFF:169.254.169.254',
+      '::ffff:a9fe:a9fe',
+      '64:ff9b::a9fe:a9fe',
+      '2002:7f00:1::1',
+      '0:0:0:0:0:ffff:a00:1',
+    ]) {
       assert.equal(isInternalAddress(a), true, a);
     }
     assert.equal(embeddedIPv4('::ffff:7f00:1'), '127.0.0.1');

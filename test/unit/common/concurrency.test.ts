@@ -10,7 +10,10 @@ const tick = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: Error) => void } {
   let resolve!: (v: T) => void;
   let reject!: (e: Error) => void;
-  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 
@@ -19,16 +22,21 @@ describe('common concurrency kit', () => {
     it('runs the operations on one key one at a time, in order, even when one fails', async () => {
       const m = new KeyedMutex();
       const log: string[] = [];
-      const op = (name: string, fail = false) => async (): Promise<string> => {
-        log.push(`start ${name}`);
-        await tick();
-        log.push(`end ${name}`);
-        if (fail) throw new Error(name);
-        return name;
-      };
+      const op =
+        (name: string, fail = false) =>
+        async (): Promise<string> => {
+          log.push(`start ${name}`);
+          await tick();
+          log.push(`end ${name}`);
+          if (fail) throw new Error(name);
+          return name;
+        };
       const results = await Promise.allSettled([m.run('a', op('1')), m.run('a', op('2', true)), m.run('a', op('3'))]);
       assert.deepEqual(log, ['start 1', 'end 1', 'start 2', 'end 2', 'start 3', 'end 3']);
-      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
       assert.equal(m.size, 0, 'an idle key is forgotten');
     });
 
@@ -37,7 +45,9 @@ describe('common concurrency kit', () => {
       const gate = deferred();
       const a = m.run('a', () => gate.promise);
       let bRan = false;
-      await m.run('b', async () => { bRan = true; });
+      await m.run('b', async () => {
+        bRan = true;
+      });
       assert.equal(bRan, true);
       gate.resolve();
       await a;
@@ -49,7 +59,13 @@ describe('common concurrency kit', () => {
       const s = new Semaphore(2);
       const gates = [deferred(), deferred(), deferred()];
       const started: number[] = [];
-      const runs = gates.map((g, i) => s.run(async () => { started.push(i); await g.promise; if (i === 0) throw new Error('first fails'); }));
+      const runs = gates.map((g, i) =>
+        s.run(async () => {
+          started.push(i);
+          await g.promise;
+          if (i === 0) throw new Error('first fails');
+        }),
+      );
       await tick();
       assert.deepEqual(started, [0, 1]);
       assert.deepEqual([s.running, s.pending], [2, 1]);
@@ -69,7 +85,10 @@ describe('common concurrency kit', () => {
       const f = new SingleFlight<number>();
       let calls = 0;
       const gate = deferred<number>();
-      const task = (): Promise<number> => { calls++; return gate.promise; };
+      const task = (): Promise<number> => {
+        calls++;
+        return gate.promise;
+      };
       const [a, b] = [f.run('k', task), f.run('k', task)];
       assert.equal(f.get('k'), a);
       assert.deepEqual([...f.keys()], ['k']);
@@ -91,7 +110,12 @@ describe('common concurrency kit', () => {
 
     it('turns a task that throws before returning a promise into a rejection', async () => {
       const f = new SingleFlight<number>();
-      await assert.rejects(f.run('k', () => { throw new Error('sync'); }), /sync/);
+      await assert.rejects(
+        f.run('k', () => {
+          throw new Error('sync');
+        }),
+        /sync/,
+      );
       assert.equal(f.size, 0);
     });
   });
@@ -100,7 +124,10 @@ describe('common concurrency kit', () => {
     afterEach(() => sinon.restore());
 
     it('doubles from baseMs per attempt up to maxMs, without jitter by default', () => {
-      assert.deepEqual([0, 1, 2, 5, 6, 20].map((n) => backoffDelay(n, { baseMs: 1000, maxMs: 30_000 })), [1000, 2000, 4000, 30_000, 30_000, 30_000]);
+      assert.deepEqual(
+        [0, 1, 2, 5, 6, 20].map((n) => backoffDelay(n, { baseMs: 1000, maxMs: 30_000 })),
+        [1000, 2000, 4000, 30_000, 30_000, 30_000],
+      );
     });
 
     it('spreads the delay over its jitter range', () => {

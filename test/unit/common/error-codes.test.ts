@@ -20,7 +20,8 @@ function statusesByCode(): Map<string, Map<number, string[]>> {
   for (const [name, catalog] of Object.entries(CATALOGS)) {
     for (const [code, spec] of Object.entries(catalog)) add(code, spec.status, `${name} catalog`);
   }
-  const files = execFileSync('git', ['ls-files', '*.ts'], { cwd: root, encoding: 'utf8' }).split('\n')
+  const files = execFileSync('git', ['ls-files', '*.ts'], { cwd: root, encoding: 'utf8' })
+    .split('\n')
     .filter((f) => f !== '' && (!f.startsWith('test/') || f.startsWith('test/fakes/')));
   for (const file of files) {
     const text = readFileSync(new URL(file, root), 'utf8');
@@ -81,7 +82,10 @@ describe('error codes: one status per code', () => {
       .map(([row]) => row);
     assert.deepEqual(wrong, []);
     const documented = new Set(rows.map((r) => r[2]));
-    assert.deepEqual(AGENT_ERROR_CODES.filter((c) => !documented.has(c)), []);
+    assert.deepEqual(
+      AGENT_ERROR_CODES.filter((c) => !documented.has(c)),
+      [],
+    );
   });
 
   it('the code lists and their catalogs name the same codes', () => {
@@ -111,8 +115,10 @@ describe('error factories', () => {
     const e = agentError('INSTANCE_NOT_FOUND', 'gone');
     const label = (code: typeof e.code): string => {
       switch (code) {
-        case 'INSTANCE_NOT_FOUND': return 'missing';
-        default: return 'other';
+        case 'INSTANCE_NOT_FOUND':
+          return 'missing';
+        default:
+          return 'other';
       }
     };
     assert.equal(label(e.code), 'missing');

@@ -9,7 +9,10 @@ describe('common/errors: errorFromBody', () => {
 
   it('keeps what an OpenStack service said, in each of their shapes', () => {
     const cases: Array<[unknown, RegExp]> = [
-      [{ errors: [{ status: 400, title: 'Bad Request', detail: 'No such trait(s): CUSTOM_X.', code: 'placement.undefined_code' }] }, /HTTP 400: No such trait\(s\): CUSTOM_X\.$/],
+      [
+        { errors: [{ status: 400, title: 'Bad Request', detail: 'No such trait(s): CUSTOM_X.', code: 'placement.undefined_code' }] },
+        /HTTP 400: No such trait\(s\): CUSTOM_X\.$/,
+      ],
       [{ error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } }, /requires authentication/],
       [{ badRequest: { code: 400, message: 'Invalid flavorRef provided.' } }, /Invalid flavorRef provided/],
       [{ message: '409 Conflict\n\nImage status transition from active to saving is not allowed' }, /409 Conflict Image status transition/],

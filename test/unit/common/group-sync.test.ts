@@ -8,9 +8,10 @@ import { durabilityBarrier, GroupSync, openDatabase, tuneSqlite } from '../../..
 /** A sync whose runs the test finishes by hand. */
 function manualSync(): { sync: () => Promise<void>; runs: Array<{ finish(err?: Error): void }> } {
   const runs: Array<{ finish(err?: Error): void }> = [];
-  const sync = (): Promise<void> => new Promise<void>((resolve, reject) => {
-    runs.push({ finish: (err) => (err ? reject(err) : resolve()) });
-  });
+  const sync = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      runs.push({ finish: (err) => (err ? reject(err) : resolve()) });
+    });
   return { sync, runs };
 }
 
@@ -30,11 +31,16 @@ describe('group commit: GroupSync and the SQLite durability barrier', () => {
     const { sync, runs } = manualSync();
     const g = new GroupSync(sync);
     let firstDone = false;
-    const first = g.durable().then(() => { firstDone = true; });
+    const first = g.durable().then(() => {
+      firstDone = true;
+    });
     // These may have committed after the first sync began: the first run does not cover them.
     const later = [g.durable(), g.durable(), g.durable()];
     let laterDone = 0;
-    for (const p of later) void p.then(() => { laterDone++; });
+    for (const p of later)
+      void p.then(() => {
+        laterDone++;
+      });
     assert.equal(runs.length, 1);
     runs[0]!.finish();
     await first;
@@ -112,8 +118,8 @@ describe('group commit: GroupSync and the SQLite durability barrier', () => {
     });
 
     it('commits without syncing (synchronous=NORMAL) in WAL mode, and the barrier syncs the -wal file', async () => {
-      const [[mode]] = await db.query('PRAGMA journal_mode') as [Array<{ journal_mode: string }>, unknown];
-      const [[sync]] = await db.query('PRAGMA synchronous') as [Array<{ synchronous: number }>, unknown];
+      const [[mode]] = (await db.query('PRAGMA journal_mode')) as [Array<{ journal_mode: string }>, unknown];
+      const [[sync]] = (await db.query('PRAGMA synchronous')) as [Array<{ synchronous: number }>, unknown];
       assert.equal(mode?.journal_mode, 'wal');
       assert.equal(sync?.synchronous, 1, 'NORMAL');
       const Row = db.define('row', { v: DataTypes.INTEGER });
@@ -159,7 +165,7 @@ describe('group commit: GroupSync and the SQLite durability barrier', () => {
       const plain = openDatabase(`sqlite:///${join(dir, 'plain.sqlite')}`);
       try {
         await tuneSqlite(plain);
-        const [[sync]] = await plain.query('PRAGMA synchronous') as [Array<{ synchronous: number }>, unknown];
+        const [[sync]] = (await plain.query('PRAGMA synchronous')) as [Array<{ synchronous: number }>, unknown];
         assert.equal(sync?.synchronous, 2, 'FULL');
       } finally {
         await plain.close();

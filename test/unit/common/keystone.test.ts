@@ -6,8 +6,14 @@ import { fakeKeystone } from '../../fakes/keystone.js';
 describe('common/keystone', () => {
   let ks: Awaited<ReturnType<typeof fakeKeystone>>;
   const creds = (over: Partial<KeystoneCredentials> = {}): KeystoneCredentials => ({
-    auth_url: ks.url, username: 'nova', password: 'secret', project_name: 'service',
-    user_domain_name: 'Default', project_domain_name: 'Default', region_name: 'RegionOne', ...over,
+    auth_url: ks.url,
+    username: 'nova',
+    password: 'secret',
+    project_name: 'service',
+    user_domain_name: 'Default',
+    project_domain_name: 'Default',
+    region_name: 'RegionOne',
+    ...over,
   });
 
   beforeEach(async () => {
@@ -43,13 +49,22 @@ describe('common/keystone', () => {
     assert.equal(await s.endpoint('placement'), 'http://127.0.0.1:1/placement');
     assert.equal(await s.endpoint('image', 'internal'), 'http://127.0.0.1:2');
     await assert.rejects(s.endpoint('network'), (e: BerthError) => e.code === 'ENDPOINT_NOT_FOUND' && /network/.test(e.message));
-    await assert.rejects(keystoneSession(creds({ region_name: 'Elsewhere' })).endpoint('image'), (e: BerthError) => e.code === 'ENDPOINT_NOT_FOUND' && /Elsewhere/.test(e.message));
+    await assert.rejects(
+      keystoneSession(creds({ region_name: 'Elsewhere' })).endpoint('image'),
+      (e: BerthError) => e.code === 'ENDPOINT_NOT_FOUND' && /Elsewhere/.test(e.message),
+    );
   });
 
   it('wrong credentials give AUTH_FAILED naming the user; missing options are named', async () => {
     await assert.rejects(keystoneSession(creds({ password: 'nope' })).token(), (e: BerthError) => e.code === 'AUTH_FAILED' && /nova/.test(e.message));
-    assert.throws(() => keystoneSession(creds({ password: '' })), (e: BerthError) => e.code === 'INVALID_CONFIG' && /password/.test(e.message));
-    assert.throws(() => keystoneSession(creds({ auth_url: 'not a url' })), (e: BerthError) => e.code === 'INVALID_CONFIG');
+    assert.throws(
+      () => keystoneSession(creds({ password: '' })),
+      (e: BerthError) => e.code === 'INVALID_CONFIG' && /password/.test(e.message),
+    );
+    assert.throws(
+      () => keystoneSession(creds({ auth_url: 'not a url' })),
+      (e: BerthError) => e.code === 'INVALID_CONFIG',
+    );
   });
 
   it('an unreachable keystone is a retryable SERVICE_UNREACHABLE', async () => {

@@ -9,7 +9,10 @@ import type { Logger } from '../../../common/log.js';
 import { inProcessFetch, inProcessRequest, serveInProcess } from '../../support/in-process.js';
 
 function fakeLog(): Logger & { debug: sinon.SinonSpy; error: sinon.SinonSpy } {
-  return { debug: sinon.spy(), error: sinon.spy(), info: sinon.spy(), warn: sinon.spy() } as unknown as Logger & { debug: sinon.SinonSpy; error: sinon.SinonSpy };
+  return { debug: sinon.spy(), error: sinon.spy(), info: sinon.spy(), warn: sinon.spy() } as unknown as Logger & {
+    debug: sinon.SinonSpy;
+    error: sinon.SinonSpy;
+  };
 }
 
 /** An app whose body streams one chunk, then waits; `then` decides what happens next. */
@@ -27,7 +30,12 @@ function streamingApp(log: Logger, then: (body: PassThrough) => void): Koa {
 
 async function getAndHangUp(base: string): Promise<void> {
   await new Promise<void>((resolve) => {
-    const req = inProcessRequest(`${base}/blob`, (res) => res.once('data', () => { req.destroy(); resolve(); }));
+    const req = inProcessRequest(`${base}/blob`, (res) =>
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      }),
+    );
     req.on('error', () => resolve());
     req.end();
   });
@@ -56,7 +64,11 @@ describe('common logAppErrors', () => {
     const server = serveInProcess(streamingApp(log, (body) => body.destroy(new Error('disk read failed'))).callback());
     try {
       await new Promise<void>((resolve) => {
-        const req = inProcessRequest(`${server.base}/blob`, (res) => { res.resume(); res.on('close', () => resolve()); res.on('error', () => resolve()); });
+        const req = inProcessRequest(`${server.base}/blob`, (res) => {
+          res.resume();
+          res.on('close', () => resolve());
+          res.on('error', () => resolve());
+        });
         req.on('error', () => resolve());
         req.end();
       });
@@ -74,11 +86,13 @@ describe('common errorMiddleware', () => {
   async function answer(err: Error): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
     const app = new Koa();
     app.use(errorMiddleware(fakeLog()));
-    app.use(() => { throw err; });
+    app.use(() => {
+      throw err;
+    });
     const server = serveInProcess(app.callback());
     try {
       const res = await inProcessFetch(`${server.base}/x`);
-      return { status: res.status, body: await res.json() as { error: { code: string; message: string } } };
+      return { status: res.status, body: (await res.json()) as { error: { code: string; message: string } } };
     } finally {
       await server.close();
     }
@@ -86,7 +100,8 @@ describe('common errorMiddleware', () => {
 
   it('shows an exposed error as it is, 5xx included', async () => {
     assert.deepEqual(await answer(agentError('RUNTIME_ERROR', 'could not start instance x')), {
-      status: 500, body: { error: { code: 'RUNTIME_ERROR', message: 'could not start instance x', details: {} } },
+      status: 500,
+      body: { error: { code: 'RUNTIME_ERROR', message: 'could not start instance x', details: {} } },
     });
     assert.equal((await answer(commonError('BODY_TOO_LARGE', 'too big'))).status, 413);
     assert.equal((await answer(commonError('SERVICE_UNREACHABLE', 'away'))).body.error.code, 'SERVICE_UNREACHABLE');
@@ -94,7 +109,8 @@ describe('common errorMiddleware', () => {
 
   it('hides any other 5xx behind INTERNAL_ERROR', async () => {
     assert.deepEqual(await answer(new BerthError('DB_BROKEN', 'password=hunter2 rejected', { status: 500 })), {
-      status: 500, body: { error: { code: 'INTERNAL_ERROR', message: 'internal error', details: {} } },
+      status: 500,
+      body: { error: { code: 'INTERNAL_ERROR', message: 'internal error', details: {} } },
     });
     assert.equal((await answer(new Error('boom'))).body.error.code, 'INTERNAL_ERROR');
   });

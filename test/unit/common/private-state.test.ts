@@ -71,7 +71,7 @@ describe('state on disk is private', () => {
     assert.equal(modeOf(path), 0o600);
   });
 
-  it('the state folder is made private; a folder that is not Berth\'s own is left as the operator made it', () => {
+  it("the state folder is made private; a folder that is not Berth's own is left as the operator made it", () => {
     const state = join(dir, 'var-lib-berth');
     mkdirSync(state, { mode: 0o755 });
     chmodSync(state, 0o755);

@@ -9,7 +9,12 @@ import { DriverMetrics } from '../../../driver/metrics.js';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({ write(chunk: Buffer, _e, done) { lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>); done(); } });
+  const sink = new Writable({
+    write(chunk: Buffer, _e, done) {
+      lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
+      done();
+    },
+  });
   return { log: pino({ level: 'info' }, sink), lines };
 }
 
@@ -22,9 +27,16 @@ async function get(app: ReturnType<typeof createStatusApp>, path: string): Promi
   req.push(null);
   const res = new ServerResponse(req);
   const chunks: Buffer[] = [];
-  res.write = ((c: string | Buffer) => { chunks.push(Buffer.from(c)); return true; }) as typeof res.write;
+  res.write = ((c: string | Buffer) => {
+    chunks.push(Buffer.from(c));
+    return true;
+  }) as typeof res.write;
   const ended = new Promise<void>((resolve) => {
-    res.end = ((c?: string | Buffer) => { if (c) chunks.push(Buffer.from(c)); resolve(); return res; }) as typeof res.end;
+    res.end = ((c?: string | Buffer) => {
+      if (c) chunks.push(Buffer.from(c));
+      resolve();
+      return res;
+    }) as typeof res.end;
   });
   await app.callback()(req, res);
   await ended;
@@ -43,7 +55,10 @@ describe('log level control (SIGHUP)', () => {
     child.debug('shown');
     grandchild.debug('shown too');
     log.child({ component: 'later' }).debug('and later children');
-    assert.deepEqual(lines.filter((l) => l.level === 20).map((l) => l.msg), ['shown', 'shown too', 'and later children']);
+    assert.deepEqual(
+      lines.filter((l) => l.level === 20).map((l) => l.msg),
+      ['shown', 'shown too', 'and later children'],
+    );
     const changed = lines.find((l) => l.msg === 'SIGHUP: log level changed')!;
     assert.equal(changed.log_level, 'debug');
     assert.equal(changed.previous_log_level, 'info');
@@ -52,7 +67,9 @@ describe('log level control (SIGHUP)', () => {
   it('keeps the level when the configuration cannot be read', () => {
     const { log, lines } = capture();
     const control = new LogLevelControl(log);
-    reloadLogLevel(control, log, () => { throw new Error('berth.conf: [DEFAULT] debug: not a boolean'); });
+    reloadLogLevel(control, log, () => {
+      throw new Error('berth.conf: [DEFAULT] debug: not a boolean');
+    });
     assert.equal(control.level, 'info');
     assert.match(String(lines.at(-1)!.err), /not a boolean/);
   });
@@ -61,7 +78,9 @@ describe('log level control (SIGHUP)', () => {
 describe('status app', () => {
   it('is ready only when every check answers in time, naming what is down', async () => {
     const app = createStatusApp({
-      registry: new MetricsRegistry(), log: silentLogger(), probeTimeoutMs: 50,
+      registry: new MetricsRegistry(),
+      log: silentLogger(),
+      probeTimeoutMs: 50,
       checks: [
         { name: 'broker', probe: () => Promise.resolve(true) },
         { name: 'database', probe: () => new Promise(() => undefined) },

@@ -32,8 +32,12 @@ describe('conf', () => {
     return file;
   };
 
-  before(() => { dir = mkdtempSync(join(tmpdir(), 'berth-conf-test-')); });
-  after(() => { rmSync(dir, { recursive: true, force: true }); });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'berth-conf-test-'));
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   describe('parseIni', () => {
     it('reads sections, key = value and key: value, skipping comments and blank lines', () => {
@@ -46,18 +50,31 @@ describe('conf', () => {
     });
 
     it('keeps everything after the first separator as the value, and allows empty values', () => {
-      assert.deepEqual(parseIni('[s]\na = b = c\nempty =\n').map((e) => [e.key, e.value]), [['a', 'b = c'], ['empty', '']]);
+      assert.deepEqual(
+        parseIni('[s]\na = b = c\nempty =\n').map((e) => [e.key, e.value]),
+        [
+          ['a', 'b = c'],
+          ['empty', ''],
+        ],
+      );
     });
 
     it('rejects a line that is neither a section nor an option, naming the line', () => {
-      assert.throws(() => parseIni('[s]\na = 1\nnonsense\n'), (e: unknown) =>
-        e instanceof IniSyntaxError && e.line === 3 && /^line 3: expected "key = value" or "\[section\]", got "nonsense"$/.test(e.message));
-      assert.throws(() => parseIni('[s]\n= 1\n'), (e: unknown) => e instanceof IniSyntaxError && e.line === 2);
+      assert.throws(
+        () => parseIni('[s]\na = 1\nnonsense\n'),
+        (e: unknown) => e instanceof IniSyntaxError && e.line === 3 && /^line 3: expected "key = value" or "\[section\]", got "nonsense"$/.test(e.message),
+      );
+      assert.throws(
+        () => parseIni('[s]\n= 1\n'),
+        (e: unknown) => e instanceof IniSyntaxError && e.line === 2,
+      );
     });
 
     it('rejects an option outside any section', () => {
-      assert.throws(() => parseIni('debug = true\n'), (e: unknown) =>
-        e instanceof IniSyntaxError && e.line === 1 && /option outside any \[section\]/.test(e.message));
+      assert.throws(
+        () => parseIni('debug = true\n'),
+        (e: unknown) => e instanceof IniSyntaxError && e.line === 1 && /option outside any \[section\]/.test(e.message),
+      );
     });
   });
 
@@ -85,18 +102,20 @@ describe('conf', () => {
     });
 
     it('lets an INI file override defaults, converting each type', () => {
-      const file = write([
-        '[DEFAULT]',
-        'host = compute-7',
-        'debug = yes',
-        'max_concurrent_builds = 3',
-        'transport_url = rabbit://u:p@mq:5672/nova',
-        '[registry]',
-        'insecure_hosts = reg.local:5000, , other:80',
-        '[notifications]',
-        'notification_format = both',
-        '',
-      ].join('\n'));
+      const file = write(
+        [
+          '[DEFAULT]',
+          'host = compute-7',
+          'debug = yes',
+          'max_concurrent_builds = 3',
+          'transport_url = rabbit://u:p@mq:5672/nova',
+          '[registry]',
+          'insecure_hosts = reg.local:5000, , other:80',
+          '[notifications]',
+          'notification_format = both',
+          '',
+        ].join('\n'),
+      );
       const cfg = loadConfig({ files: [file], env: {} });
       assert.equal(cfg.DEFAULT.host, 'compute-7');
       assert.equal(cfg.DEFAULT.debug, true);
@@ -116,14 +135,9 @@ describe('conf', () => {
     });
 
     it('interpolates $state_path and ${state_path} from [DEFAULT], leaving unknown references alone', () => {
-      const file = write([
-        '[DEFAULT]',
-        'state_path = /srv/berth',
-        '[image_store]',
-        'blob_path = ${state_path}/b',
-        'default_project = $no_such_option',
-        '',
-      ].join('\n'));
+      const file = write(
+        ['[DEFAULT]', 'state_path = /srv/berth', '[image_store]', 'blob_path = ${state_path}/b', 'default_project = $no_such_option', ''].join('\n'),
+      );
       const cfg = loadConfig({ files: [file], env: {} });
       assert.equal(cfg.database.connection, 'sqlite:////srv/berth/driver.sqlite', 'a default that refers to $state_path');
       assert.equal(cfg.image_store.connection, 'sqlite:////srv/berth/images.sqlite');
@@ -170,29 +184,36 @@ describe('conf', () => {
 
     it('names an unreadable file', () => {
       const missing = join(dir, 'does-not-exist.conf');
-      assert.deepEqual(problemsOf(() => loadConfig({ files: [missing], env: {} })), [`${missing}: cannot read: ENOENT`]);
+      assert.deepEqual(
+        problemsOf(() => loadConfig({ files: [missing], env: {} })),
+        [`${missing}: cannot read: ENOENT`],
+      );
     });
 
     it('reports every problem at once, across files and the environment', () => {
-      const bad = write([
-        '[DEFAULT]',
-        'max_concurrent_builds = 0',
-        'debug = maybe',
-        'no_such = 1',
-        '[cinder]',
-        'x = 1',
-        '[notifications]',
-        'driver = kafka',
-        '[agent]',
-        'url = not a url',
-        'request_timeout = soon',
-        '',
-      ].join('\n'));
+      const bad = write(
+        [
+          '[DEFAULT]',
+          'max_concurrent_builds = 0',
+          'debug = maybe',
+          'no_such = 1',
+          '[cinder]',
+          'x = 1',
+          '[notifications]',
+          'driver = kafka',
+          '[agent]',
+          'url = not a url',
+          'request_timeout = soon',
+          '',
+        ].join('\n'),
+      );
       const broken = write('[DEFAULT]\nthis line is wrong\n');
-      const problems = problemsOf(() => loadConfig({
-        files: [bad, broken],
-        env: { BERTH__NOVA__FOO: '1', BERTH__DOCKER__STOP_TIMEOUT: '-1' },
-      }));
+      const problems = problemsOf(() =>
+        loadConfig({
+          files: [bad, broken],
+          env: { BERTH__NOVA__FOO: '1', BERTH__DOCKER__STOP_TIMEOUT: '-1' },
+        }),
+      );
       const expected = [
         `${bad}: [DEFAULT] no_such: unknown option (line 4)`,
         `${bad}: [cinder] x: unknown section (line 6)`,
@@ -212,9 +233,15 @@ describe('conf', () => {
       const cfg = loadConfig({ env: {} });
       assert.ok(Object.isFrozen(cfg));
       for (const section of Object.values(cfg)) assert.ok(Object.isFrozen(section));
-      assert.throws(() => { (cfg as unknown as Record<string, unknown>).DEFAULT = {}; }, TypeError);
-      assert.throws(() => { (cfg.DEFAULT as unknown as Record<string, unknown>).debug = true; }, TypeError);
-      assert.throws(() => { (cfg.database as unknown as Record<string, unknown>).extra = 1; }, TypeError);
+      assert.throws(() => {
+        (cfg as unknown as Record<string, unknown>).DEFAULT = {};
+      }, TypeError);
+      assert.throws(() => {
+        (cfg.DEFAULT as unknown as Record<string, unknown>).debug = true;
+      }, TypeError);
+      assert.throws(() => {
+        (cfg.database as unknown as Record<string, unknown>).extra = 1;
+      }, TypeError);
     });
 
     it('does not share list values with the schema defaults', () => {
@@ -251,7 +278,10 @@ describe('conf', () => {
     });
 
     it('loads, uncommented, to the defaults', () => {
-      const uncommented = renderSample().split('\n').map((l) => l.replace(/^#(\w+ = )/, '$1')).join('\n');
+      const uncommented = renderSample()
+        .split('\n')
+        .map((l) => l.replace(/^#(\w+ = )/, '$1'))
+        .join('\n');
       const file = write(uncommented, 'uncommented.conf');
       const fromSample = loadConfig({ files: [file], env: {} }) as unknown as Record<string, Record<string, unknown>>;
       const defaults = loadConfig({ env: {} }) as unknown as Record<string, Record<string, unknown>>;
@@ -275,34 +305,65 @@ describe('conf', () => {
   });
   describe('rules across options', () => {
     const problemsOf = (env: Record<string, string>): string[] => {
-      try { loadConfig({ env }); return []; } catch (err) { return (err as ConfigError).problems; }
+      try {
+        loadConfig({ env });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
     };
     it('nova mode needs the Placement service user, and says which options are missing', () => {
       assert.deepEqual(problemsOf({ BERTH__NOVA__CONTROL_PLANE: 'nova', BERTH__PLACEMENT__AUTH_URL: 'http://k:5000/v3' }), [
         "[nova] control_plane = nova needs [placement] username, password (the service user that manages this node's resource provider)",
         '[placement] auth_url is set but username or password is not',
       ]);
-      assert.deepEqual(problemsOf({ BERTH__NOVA__CONTROL_PLANE: 'nova', BERTH__PLACEMENT__AUTH_URL: 'http://k:5000/v3', BERTH__PLACEMENT__USERNAME: 'nova', BERTH__PLACEMENT__PASSWORD: 'x' }), []);
+      assert.deepEqual(
+        problemsOf({
+          BERTH__NOVA__CONTROL_PLANE: 'nova',
+          BERTH__PLACEMENT__AUTH_URL: 'http://k:5000/v3',
+          BERTH__PLACEMENT__USERNAME: 'nova',
+          BERTH__PLACEMENT__PASSWORD: 'x',
+        }),
+        [],
+      );
     });
     it('refuses a noauth image store on an address others reach, unless every client is trusted', () => {
       assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__LISTEN: '0.0.0.0:9292', BERTH__IMAGE_STORE__REGISTRY_LISTEN: '10.0.0.5:5050' }), [
         '[image_store] listen = 0.0.0.0:9292 is not a loopback address, and auth_strategy = noauth lets any caller act as any project or as admin: use auth_strategy = keystone, listen on loopback, or set noauth_beyond_loopback = true on a network where every client is trusted',
         '[image_store] registry_listen = 10.0.0.5:5050 is not a loopback address, and auth_strategy = noauth lets any caller act as any project or as admin: use auth_strategy = keystone, listen on loopback, or set noauth_beyond_loopback = true on a network where every client is trusted',
       ]);
-      for (const listen of ['127.0.0.1:9292', '127.0.1.1:9292', 'localhost:9292', '[::1]:9292']) assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__LISTEN: listen }), [], listen);
+      for (const listen of ['127.0.0.1:9292', '127.0.1.1:9292', 'localhost:9292', '[::1]:9292'])
+        assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__LISTEN: listen }), [], listen);
       assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__LISTEN: '0.0.0.0:9292', BERTH__IMAGE_STORE__NOAUTH_BEYOND_LOOPBACK: 'true' }), []);
-      assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__LISTEN: '0.0.0.0:9292', BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone', BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: 'http://k:5000/v3', BERTH__KEYSTONE_AUTHTOKEN__USERNAME: 'glance', BERTH__KEYSTONE_AUTHTOKEN__PASSWORD: 'x' }), []);
+      assert.deepEqual(
+        problemsOf({
+          BERTH__IMAGE_STORE__LISTEN: '0.0.0.0:9292',
+          BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone',
+          BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: 'http://k:5000/v3',
+          BERTH__KEYSTONE_AUTHTOKEN__USERNAME: 'glance',
+          BERTH__KEYSTONE_AUTHTOKEN__PASSWORD: 'x',
+        }),
+        [],
+      );
     });
     it('keystone auth for the image store needs [keystone_authtoken]', () => {
-      assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone' }), ['[image_store] auth_strategy = keystone needs [keystone_authtoken] auth_url, username, password']);
+      assert.deepEqual(problemsOf({ BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone' }), [
+        '[image_store] auth_strategy = keystone needs [keystone_authtoken] auth_url, username, password',
+      ]);
     });
     it('keystone auth for the agent needs [keystone_authtoken] and a role, in both keystone strategies', () => {
       assert.deepEqual(problemsOf({ BERTH__AGENT__AUTH_STRATEGY: 'token+keystone', BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: 'http://k:5000/v3' }), [
         '[agent] auth_strategy = token+keystone needs [keystone_authtoken] username, password',
         '[keystone_authtoken] auth_url is set but username or password is not',
       ]);
-      const user = { BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: 'http://k:5000/v3', BERTH__KEYSTONE_AUTHTOKEN__USERNAME: 'berth', BERTH__KEYSTONE_AUTHTOKEN__PASSWORD: 'x' };
-      assert.deepEqual(problemsOf({ BERTH__AGENT__AUTH_STRATEGY: 'keystone', BERTH__AGENT__KEYSTONE_ROLES: '', ...user }), ['[agent] auth_strategy = keystone needs at least one role in [agent] keystone_roles']);
+      const user = {
+        BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: 'http://k:5000/v3',
+        BERTH__KEYSTONE_AUTHTOKEN__USERNAME: 'berth',
+        BERTH__KEYSTONE_AUTHTOKEN__PASSWORD: 'x',
+      };
+      assert.deepEqual(problemsOf({ BERTH__AGENT__AUTH_STRATEGY: 'keystone', BERTH__AGENT__KEYSTONE_ROLES: '', ...user }), [
+        '[agent] auth_strategy = keystone needs at least one role in [agent] keystone_roles',
+      ]);
       assert.deepEqual(problemsOf({ BERTH__AGENT__AUTH_STRATEGY: 'keystone', ...user }), []);
       assert.deepEqual(problemsOf({ BERTH__AGENT__KEYSTONE_ROLES: '' }), [], 'roles matter only with a keystone strategy');
     });

@@ -15,7 +15,9 @@ const PASSWORD = 'Rabb1t-s3cret';
 // option marked secret.
 describe('secrets are never printed', () => {
   let dir: string;
-  before(() => { dir = mkdtempSync(join(tmpdir(), 'berth-secrets-')); });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'berth-secrets-'));
+  });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a malformed secret option is named in the error without its value', () => {
@@ -38,7 +40,14 @@ describe('secrets are never printed', () => {
     assert.deepEqual(secretsIn('postgres://berth@db/berth'), []);
     assert.deepEqual(secretsIn('sqlite:///var/lib/berth/driver.sqlite'), []);
     assert.deepEqual(secretsIn('an-agent-token'), ['an-agent-token']);
-    const config = loadConfig({ env: {}, overrides: { DEFAULT: { transport_url: `rabbit://berth:${PASSWORD}@127.0.0.1:5672/` }, agent: { token: 'agent-token-value' }, keystone_authtoken: { password: 'ks-password' } } });
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        DEFAULT: { transport_url: `rabbit://berth:${PASSWORD}@127.0.0.1:5672/` },
+        agent: { token: 'agent-token-value' },
+        keystone_authtoken: { password: 'ks-password' },
+      },
+    });
     const secrets = secretValues(config);
     for (const s of [PASSWORD, 'agent-token-value', 'ks-password']) assert.ok(secrets.includes(s), `${s} in ${JSON.stringify(secrets)}`);
   });
@@ -52,15 +61,27 @@ describe('secrets are never printed', () => {
 
   it('redacts a short secret where a secret stands (a URL password, a whole JSON value), not the word elsewhere', () => {
     const redact = redactor(['berth', 'guest']);
-    assert.equal(redact('{"msg":"berth-compute consuming","url":"postgres://berth:berth@db/berth","password":"guest"}'),
-      '{"msg":"berth-compute consuming","url":"postgres://berth:***@db/berth","password":"***"}');
+    assert.equal(
+      redact('{"msg":"berth-compute consuming","url":"postgres://berth:berth@db/berth","password":"guest"}'),
+      '{"msg":"berth-compute consuming","url":"postgres://berth:***@db/berth","password":"***"}',
+    );
     assert.equal(redact('rabbit://guest:guest@h1:5672,guest:guest@h2:5672/'), 'rabbit://guest:***@h1:5672,guest:***@h2:5672/');
   });
 
   it('a service log line never carries a secret, whatever field or error message holds it', () => {
     const lines: string[] = [];
-    const log = createLogger('berth-test', { destination: { write: (line: string) => { lines.push(line); } }, secrets: [PASSWORD] });
-    log.warn({ err: new Error(`cannot connect to rabbit://berth:${PASSWORD}@broker:5672/`), url: `amqp://berth:${encodeURIComponent(PASSWORD)}@h` }, `login as berth/${PASSWORD} refused`);
+    const log = createLogger('berth-test', {
+      destination: {
+        write: (line: string) => {
+          lines.push(line);
+        },
+      },
+      secrets: [PASSWORD],
+    });
+    log.warn(
+      { err: new Error(`cannot connect to rabbit://berth:${PASSWORD}@broker:5672/`), url: `amqp://berth:${encodeURIComponent(PASSWORD)}@h` },
+      `login as berth/${PASSWORD} refused`,
+    );
     const text = lines.join('');
     assert.ok(text.includes('login as berth/*** refused'), text);
     assert.ok(text.includes('rabbit://berth:***@broker') && text.includes('amqp://berth:***@h'), text);
@@ -71,7 +92,11 @@ describe('secrets are never printed', () => {
   it('a service started with a malformed secret option exits 2 naming the option, without the value', () => {
     const conf = join(dir, 'service.conf');
     writeFileSync(conf, `[DEFAULT]\nstate_path = ${join(dir, 'state')}\ntransport_url = rabbit://berth:${PASSWORD}@[broker/\n`);
-    const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'driver', 'main.ts')], { env: { ...process.env, BERTH_CONFIG: conf }, encoding: 'utf8', timeout: 60_000 });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'driver', 'main.ts')], {
+      env: { ...process.env, BERTH_CONFIG: conf },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(run.status, 2, run.stderr);
     assert.match(run.stderr, /berth-compute: invalid configuration:\n.*\[DEFAULT\] transport_url: not a URL/);
     assert.ok(!run.stderr.includes(PASSWORD) && !run.stdout.includes(PASSWORD), run.stderr);

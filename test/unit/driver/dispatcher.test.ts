@@ -7,7 +7,9 @@ import { fixture } from '../../support/fixtures.js';
 
 // Named as the endpoint class of the server that produced the fixtures.
 const compute: Endpoint = {
-  name: 'ComputeEndpoint', namespace: null, version: '6.1',
+  name: 'ComputeEndpoint',
+  namespace: null,
+  version: '6.1',
   methods: {
     get_console_output: { required: ['instance', 'tail_length'], handler: () => 'out' },
     _private: { required: [], handler: () => 'secret' },
@@ -16,7 +18,12 @@ const compute: Endpoint = {
 const dispatcher = new Dispatcher([compute, baseApiEndpoint()]);
 
 function failureOf(fn: () => unknown): RpcFailure {
-  try { fn(); } catch (err) { if (err instanceof RpcFailure) return err; throw err; }
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof RpcFailure) return err;
+    throw err;
+  }
   assert.fail('expected an RpcFailure');
 }
 
@@ -46,7 +53,10 @@ describe('dispatcher', () => {
 
   it('answers an unknown method with NoSuchMethod exactly as oslo does', () => {
     const req = parseRequest({ method: 'no_such_method', args: {}, version: '6.0' });
-    assertSameFailure(failureOf(() => dispatcher.resolve(req)), 'call-reply-failure-no-such-method');
+    assertSameFailure(
+      failureOf(() => dispatcher.resolve(req)),
+      'call-reply-failure-no-such-method',
+    );
   });
 
   it('refuses private methods with NoSuchMethod', () => {
@@ -56,7 +66,10 @@ describe('dispatcher', () => {
 
   it('answers a too-new version with UnsupportedVersion', () => {
     const req = parseRequest({ method: 'get_console_output', args: {}, version: '7.0' });
-    assertSameFailure(failureOf(() => dispatcher.resolve(req)), 'call-reply-failure-unsupported-version');
+    assertSameFailure(
+      failureOf(() => dispatcher.resolve(req)),
+      'call-reply-failure-unsupported-version',
+    );
   });
 
   it('reports a namespace nobody serves as UnsupportedVersion', () => {
@@ -66,7 +79,10 @@ describe('dispatcher', () => {
 
   it('raises the TypeError Python would for a missing argument', () => {
     const req = parseRequest({ method: 'get_console_output', args: { instance: {} }, version: '6.0' });
-    assertSameFailure(failureOf(() => dispatcher.resolve(req)), 'call-reply-failure-type-error');
+    assertSameFailure(
+      failureOf(() => dispatcher.resolve(req)),
+      'call-reply-failure-type-error',
+    );
   });
 
   it('drops unknown arguments and routes the baseapi ping', async () => {
@@ -78,12 +94,17 @@ describe('dispatcher', () => {
     assert.deepEqual(extra.args, { instance: 1, tail_length: 2 });
   });
 
-  it('hands the checked arguments to the endpoint\'s deserializer once, before the handler', async () => {
+  it("hands the checked arguments to the endpoint's deserializer once, before the handler", async () => {
     const seen: Array<Record<string, unknown>> = [];
     const ep: Endpoint = {
-      name: 'ComputeManager', namespace: null, version: '6.2',
+      name: 'ComputeManager',
+      namespace: null,
+      version: '6.2',
       methods: { stop_instance: { required: ['instance'], handler: (_ctx, args) => args.instance } },
-      deserialize: (args) => { seen.push(args); return { ...args, instance: { decoded: args.instance } }; },
+      deserialize: (args) => {
+        seen.push(args);
+        return { ...args, instance: { decoded: args.instance } };
+      },
     };
     const found = new Dispatcher([ep]).resolve(parseRequest({ method: 'stop_instance', args: { instance: 'i-1', bogus: 1 }, version: '6.0' }));
     assert.deepEqual(seen, [{ instance: 'i-1' }]);

@@ -5,7 +5,14 @@ import { fixture } from '../../support/fixtures.js';
 
 describe('oslo envelope', () => {
   it('decodes every captured request to the message the fixture records', () => {
-    for (const name of ['cast-request', 'call-request', 'call-request-with-call-monitor', 'call-request-namespace-baseapi', 'fanout-cast-request', 'compute-build_and_run_instance-cast']) {
+    for (const name of [
+      'cast-request',
+      'call-request',
+      'call-request-with-call-monitor',
+      'call-request-namespace-baseapi',
+      'fanout-cast-request',
+      'compute-build_and_run_instance-cast',
+    ]) {
       const f = fixture(`oslo/${name}.json`);
       assert.deepEqual(decodeBody(Buffer.from(f.body)), f.message, name);
     }
@@ -46,7 +53,10 @@ describe('oslo envelope', () => {
 
   it('keeps a context a plain object whatever key names a sender uses (no prototype through _context___proto__)', () => {
     // As decoded from JSON: "__proto__" is then an own key of the message, as a broker delivers it.
-    const msg = JSON.parse('{"method": "x", "args": {}, "_context___proto__": {"is_admin": true, "polluted": 1}, "_context_project_id": "p1"}') as Record<string, unknown>;
+    const msg = JSON.parse('{"method": "x", "args": {}, "_context___proto__": {"is_admin": true, "polluted": 1}, "_context_project_id": "p1"}') as Record<
+      string,
+      unknown
+    >;
     const req = parseRequest(msg);
     assert.equal(Object.getPrototypeOf(req.context), Object.prototype);
     assert.equal(req.context.is_admin, undefined);
@@ -57,7 +67,14 @@ describe('oslo envelope', () => {
   });
 
   it('refuses context fields Berth reads when they have the wrong type, keeping the reply address of a call', () => {
-    for (const [key, value] of [['project_id', 5], ['user_id', { id: 'u' }], ['roles', 'admin'], ['roles', [1]], ['is_admin', 'true'], ['request_id', 42]] as const) {
+    for (const [key, value] of [
+      ['project_id', 5],
+      ['user_id', { id: 'u' }],
+      ['roles', 'admin'],
+      ['roles', [1]],
+      ['is_admin', 'true'],
+      ['request_id', 42],
+    ] as const) {
       try {
         parseRequest({ method: 'x', args: {}, [`_context_${key}`]: value, _msg_id: 'a', _reply_q: 'reply_b' });
         assert.fail(`expected ${key} = ${JSON.stringify(value)} to be refused`);

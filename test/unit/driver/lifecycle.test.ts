@@ -11,7 +11,9 @@ class Refusal extends Error {}
 
 /** One line per sink call, in the order the lifecycle made them. */
 const show = (changes: Record<string, unknown>) =>
-  Object.entries(changes).map(([k, v]) => `${k}=${v instanceof Date ? 'date' : String(v)}`).join(',');
+  Object.entries(changes)
+    .map(([k, v]) => `${k}=${v instanceof Date ? 'date' : String(v)}`)
+    .join(',');
 
 describe('instance lifecycle (every sink, in order)', () => {
   let journal: string[];
@@ -25,19 +27,39 @@ describe('instance lifecycle (every sink, in order)', () => {
     notified = [];
     const sinks: LifecycleSinks = {
       store: {
-        update: async (row, changes) => { Object.assign(row, changes); journal.push(`store.update ${show(changes)}`); return true; },
-        addFault: async (_uuid, code, _message, details) => { journal.push(`store.fault ${code} ${details}`); },
-        startAction: async (_uuid, action) => { journal.push(`action.start ${action}`); return { action } as never; },
-        finishAction: async (_action, result) => { journal.push(`action.finish ${result}`); },
+        update: async (row, changes) => {
+          Object.assign(row, changes);
+          journal.push(`store.update ${show(changes)}`);
+          return true;
+        },
+        addFault: async (_uuid, code, _message, details) => {
+          journal.push(`store.fault ${code} ${details}`);
+        },
+        startAction: async (_uuid, action) => {
+          journal.push(`action.start ${action}`);
+          return { action } as never;
+        },
+        finishAction: async (_action, result) => {
+          journal.push(`action.finish ${result}`);
+        },
       },
       plane: {
-        saveInstance: async (_ctx, _uuid, changes, expected) => { journal.push(`plane.save ${show(changes as Record<string, unknown>)} guard=${String(expected)}`); },
-        addFault: async (_ctx, _uuid, fault) => { journal.push(`plane.fault ${fault.code} ${fault.exception}`); },
-        instanceDeleted: async () => { journal.push('plane.deleted'); },
+        saveInstance: async (_ctx, _uuid, changes, expected) => {
+          journal.push(`plane.save ${show(changes as Record<string, unknown>)} guard=${String(expected)}`);
+        },
+        addFault: async (_ctx, _uuid, fault) => {
+          journal.push(`plane.fault ${fault.code} ${fault.exception}`);
+        },
+        instanceDeleted: async () => {
+          journal.push('plane.deleted');
+        },
         refused: (err) => err instanceof Refusal,
       },
       notifier: {
-        instance: async (_ctx, event, phase, input) => { journal.push(`notify ${event}${phase ? `.${phase}` : ''}`); notified.push({ event, phase, input }); },
+        instance: async (_ctx, event, phase, input) => {
+          journal.push(`notify ${event}${phase ? `.${phase}` : ''}`);
+          notified.push({ event, phase, input });
+        },
       },
       log: silentLogger(),
     };
@@ -148,7 +170,7 @@ describe('instance lifecycle (every sink, in order)', () => {
   });
 
   describe('drift rows', () => {
-    it('a vanished container: the row\'s fault, error on the record, mirrored, instance.update', async () => {
+    it("a vanished container: the row's fault, error on the record, mirrored, instance.update", async () => {
       const row = rowOf({ vm_state: 'active', power_state: 1 });
       assert.equal(await life.drift(row, null), true);
       assert.deepEqual(journal, [
@@ -163,7 +185,10 @@ describe('instance lifecycle (every sink, in order)', () => {
     it('a stopped container of an active instance stops it, a running one of a stopped instance starts it; no fault', async () => {
       await life.drift(rowOf({ vm_state: 'active', power_state: 1 }), { power_state: 'stopped' } as never);
       await life.drift(rowOf({ vm_state: 'stopped', power_state: 4 }), { power_state: 'running' } as never);
-      assert.deepEqual(journal.filter((l) => l.startsWith('store')), ['store.update vm_state=stopped,power_state=4', 'store.update vm_state=active,power_state=1']);
+      assert.deepEqual(
+        journal.filter((l) => l.startsWith('store')),
+        ['store.update vm_state=stopped,power_state=4', 'store.update vm_state=active,power_state=1'],
+      );
     });
 
     it('a record that agrees is left alone; an unmatched state keeps its vm_state but takes the power state', async () => {
@@ -171,7 +196,10 @@ describe('instance lifecycle (every sink, in order)', () => {
       assert.equal(journal.length, 0);
       assert.equal(driftRule('stopped', 6), undefined);
       await life.drift(rowOf({ vm_state: 'stopped', power_state: 4 }), { power_state: 'crashed' } as never);
-      assert.deepEqual(journal.filter((l) => l.startsWith('store')), ['store.update vm_state=stopped,power_state=6']);
+      assert.deepEqual(
+        journal.filter((l) => l.startsWith('store')),
+        ['store.update vm_state=stopped,power_state=6'],
+      );
     });
 
     it('the first matching row decides', () => {

@@ -14,7 +14,20 @@ import { FakePublisher } from '../../fakes/publisher.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { agentError } from '../../../agent/client/errors.js';
 
-const resources = hostResources({ vcpus: 4, memory_mb: 1024, disk_gb: 10, reserved_host_cpus: 0, reserved_host_memory_mb: 256, reserved_host_disk_mb: 0, cpu_allocation_ratio: 1, ram_allocation_ratio: 1, disk_allocation_ratio: 1 }, '/');
+const resources = hostResources(
+  {
+    vcpus: 4,
+    memory_mb: 1024,
+    disk_gb: 10,
+    reserved_host_cpus: 0,
+    reserved_host_memory_mb: 256,
+    reserved_host_disk_mb: 0,
+    cpu_allocation_ratio: 1,
+    ram_allocation_ratio: 1,
+    disk_allocation_ratio: 1,
+  },
+  '/',
+);
 const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 
 describe('compute manager (fake agent, in-memory database)', () => {
@@ -30,7 +43,16 @@ describe('compute manager (fake agent, in-memory database)', () => {
     agent = new FakeAgentClient();
     pub = new FakePublisher();
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
-    const notifier = new Notifier(pub, { exchange: 'nova', host: 'n1', format: 'both', driver: 'messagingv2', versionedTopic: 'versioned_notifications', legacyTopic: 'notifications', rabbit, log: silentLogger() });
+    const notifier = new Notifier(pub, {
+      exchange: 'nova',
+      host: 'n1',
+      format: 'both',
+      driver: 'messagingv2',
+      versionedTopic: 'versioned_notifications',
+      legacyTopic: 'notifications',
+      rabbit,
+      log: silentLogger(),
+    });
     images = new FakeImageService();
     manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, images, log: silentLogger() });
   });
@@ -46,15 +68,28 @@ describe('compute manager (fake agent, in-memory database)', () => {
     assert.deepEqual(pub.events(), ['instance.create.start', 'compute.instance.create.start', 'instance.create.end', 'compute.instance.create.end']);
     assert.equal(pub.published[0]!.routingKey, 'versioned_notifications.info');
     assert.equal(pub.published[1]!.routingKey, 'notifications.info');
-    assert.deepEqual((await store.actions(i.uuid)).map((a) => a.result), ['Success']);
+    assert.deepEqual(
+      (await store.actions(i.uuid)).map((a) => a.result),
+      ['Success'],
+    );
   });
 
   it('makes the database durable before each notification leaves, and still notifies when that fails', async () => {
     const seenAtBarrier: number[] = [];
     let fail = false;
     const notifier = new Notifier(pub, {
-      exchange: 'nova', host: 'n1', format: 'both', driver: 'messagingv2', versionedTopic: 'versioned_notifications', legacyTopic: 'notifications', rabbit, log: silentLogger(),
-      beforePublish: async () => { seenAtBarrier.push(pub.published.length); if (fail) throw new Error('EIO'); },
+      exchange: 'nova',
+      host: 'n1',
+      format: 'both',
+      driver: 'messagingv2',
+      versionedTopic: 'versioned_notifications',
+      legacyTopic: 'notifications',
+      rabbit,
+      log: silentLogger(),
+      beforePublish: async () => {
+        seenAtBarrier.push(pub.published.length);
+        if (fail) throw new Error('EIO');
+      },
     });
     const m = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, images, log: silentLogger() });
     await m.buildAndRun(ctx, newInstance(), 'img');
@@ -98,8 +133,10 @@ describe('compute manager (fake agent, in-memory database)', () => {
   it('refuses an action in the wrong state with InstanceInvalidState', async () => {
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
-    await assert.rejects(manager.powerAction(ctx, i.uuid, 'unpause', () => agent.instanceAction(i.uuid, { action: 'unpause' })),
-      (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState' && e.kwargs.code === 400);
+    await assert.rejects(
+      manager.powerAction(ctx, i.uuid, 'unpause', () => agent.instanceAction(i.uuid, { action: 'unpause' })),
+      (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState' && e.kwargs.code === 400,
+    );
     await manager.powerAction(ctx, i.uuid, 'stop', () => agent.instanceAction(i.uuid, { action: 'stop' }));
     assert.equal((await store.get(i.uuid))?.vm_state, 'stopped');
     assert.ok(pub.events().includes('instance.power_off.end'));
@@ -107,7 +144,30 @@ describe('compute manager (fake agent, in-memory database)', () => {
 
   it('finishes a build interrupted by a restart', async () => {
     const i = newInstance();
-    await store.insertBuilding({ uuid: i.uuid, display_name: 'x', hostname: 'x', project_id: 'p', user_id: 'u', image_ref: 'img', flavor: i.flavor, host: 'n1', node: 'n1', spec: { image_id: 'img', flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'x', hostname: 'x', project_id: 'p', user_id: 'u', metadata: {}, user_data: null, key_data: null, fixed_ip: null }, nova: {} });
+    await store.insertBuilding({
+      uuid: i.uuid,
+      display_name: 'x',
+      hostname: 'x',
+      project_id: 'p',
+      user_id: 'u',
+      image_ref: 'img',
+      flavor: i.flavor,
+      host: 'n1',
+      node: 'n1',
+      spec: {
+        image_id: 'img',
+        flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+        name: 'x',
+        hostname: 'x',
+        project_id: 'p',
+        user_id: 'u',
+        metadata: {},
+        user_data: null,
+        key_data: null,
+        fixed_ip: null,
+      },
+      nova: {},
+    });
     assert.equal(await manager.recoverInterrupted(), 1);
     assert.equal((await store.get(i.uuid))?.vm_state, 'active');
     assert.ok(agent.instances.has(i.uuid));
@@ -126,7 +186,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     assert.ok(!agent.instances.has(second.uuid));
     // The failed build claims nothing; deleting the big one frees its memory.
     await manager.terminate(ctx, big.uuid);
-    const cap = await manager.hostCapacity() as { resources: { MEMORY_MB: { used: number; free: number } } };
+    const cap = (await manager.hostCapacity()) as { resources: { MEMORY_MB: { used: number; free: number } } };
     assert.deepEqual([cap.resources.MEMORY_MB.used, cap.resources.MEMORY_MB.free], [0, 768]);
   });
 
@@ -195,7 +255,10 @@ describe('compute manager (fake agent, in-memory database)', () => {
     const row = await store.get(i.uuid);
     assert.deepEqual([row?.vm_state, row?.image_ref], ['active', 'img2']);
     assert.equal(agent.instances.get(i.uuid)?.spec.image_id, 'img2');
-    assert.deepEqual(pub.events().filter((e) => e.startsWith('instance.')), ['instance.rebuild.start', 'instance.rebuild.end']);
+    assert.deepEqual(
+      pub.events().filter((e) => e.startsWith('instance.')),
+      ['instance.rebuild.start', 'instance.rebuild.end'],
+    );
     await manager.powerAction(ctx, i.uuid, 'pause', () => agent.instanceAction(i.uuid, { action: 'pause' }));
     await assert.rejects(manager.rebuild(ctx, i.uuid, 'img3'), (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState');
   });
@@ -209,11 +272,17 @@ describe('compute manager (fake agent, in-memory database)', () => {
     const row = await store.get(i.uuid);
     assert.deepEqual([row?.vm_state, row?.task_state], ['active', null]);
     const snapEvents = pub.published.filter((p) => String(p.message.event_type).startsWith('instance.snapshot'));
-    assert.deepEqual(snapEvents.map((p) => p.message.event_type), ['instance.snapshot.start', 'instance.snapshot.end']);
-    const data = (snapEvents[1]!.message.payload as { 'nova_object.name': string; 'nova_object.data': { snapshot_image_id: string } });
+    assert.deepEqual(
+      snapEvents.map((p) => p.message.event_type),
+      ['instance.snapshot.start', 'instance.snapshot.end'],
+    );
+    const data = snapEvents[1]!.message.payload as { 'nova_object.name': string; 'nova_object.data': { snapshot_image_id: string } };
     assert.equal(data['nova_object.name'], 'InstanceActionSnapshotPayload');
     assert.equal(data['nova_object.data'].snapshot_image_id, 'snap-1');
-    assert.deepEqual((await store.actions(i.uuid)).map((a) => `${a.action}:${a.result}`), ['create:Success', 'createImage:Success']);
+    assert.deepEqual(
+      (await store.actions(i.uuid)).map((a) => `${a.action}:${a.result}`),
+      ['create:Success', 'createImage:Success'],
+    );
   });
 
   it('a failed snapshot leaves the instance as it was, with a fault and snapshot.error', async () => {
@@ -222,7 +291,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     images.add('snap-2', { status: 'queued' });
     agent.snapshotFails = { code: 'IMAGE_UPLOAD_FAILED', message: 'store refused the upload' };
     await assert.rejects(manager.snapshot(ctx, i.uuid, 'snap-2'));
-    assert.equal(images.records.has('snap-2'), false, 'the queued image is deleted, as nova\'s delete_image_on_error does');
+    assert.equal(images.records.has('snap-2'), false, "the queued image is deleted, as nova's delete_image_on_error does");
     const row = await store.get(i.uuid);
     assert.deepEqual([row?.vm_state, row?.task_state], ['active', null]);
     assert.match((await store.latestFault(i.uuid))!.message, /store refused the upload/);
@@ -232,7 +301,14 @@ describe('compute manager (fake agent, in-memory database)', () => {
   it('backup rotation keeps the newest `rotation` backups of that type', async () => {
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
-    const props = (n: number, type = 'daily') => ({ status: 'active' as const, owner: i.project_id, image_type: 'backup', backup_type: type, instance_uuid: i.uuid, created_at: new Date(Date.UTC(2026, 0, n)).toISOString() });
+    const props = (n: number, type = 'daily') => ({
+      status: 'active' as const,
+      owner: i.project_id,
+      image_type: 'backup',
+      backup_type: type,
+      instance_uuid: i.uuid,
+      created_at: new Date(Date.UTC(2026, 0, n)).toISOString(),
+    });
     for (const n of [1, 2, 3]) images.add(`old-${n}`, props(n));
     images.add('weekly-1', props(1, 'weekly'));
     images.add('new', props(9));
@@ -243,7 +319,14 @@ describe('compute manager (fake agent, in-memory database)', () => {
   it('backup rotation neither deletes nor counts images of another project that copy the backup properties', async () => {
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
-    const props = (n: number, owner: string | null = i.project_id) => ({ status: 'active' as const, owner, image_type: 'backup', backup_type: 'daily', instance_uuid: i.uuid, created_at: new Date(Date.UTC(2026, 0, n)).toISOString() });
+    const props = (n: number, owner: string | null = i.project_id) => ({
+      status: 'active' as const,
+      owner,
+      image_type: 'backup',
+      backup_type: 'daily',
+      instance_uuid: i.uuid,
+      created_at: new Date(Date.UTC(2026, 0, n)).toISOString(),
+    });
     images.add('own-1', props(1));
     images.add('own-2', props(2));
     // Another tenant's images, public, with the instance's uuid and nova's backup properties:
@@ -258,7 +341,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     assert.deepEqual([...images.records.keys()].sort(), ['crafted-new-1', 'crafted-new-2', 'crafted-old', 'new', 'own-2', 'own-snapshot']);
   });
 
-  it('has a transition table with nova\'s guards', () => {
+  it("has a transition table with nova's guards", () => {
     assert.ok(canStart('stop', 'active', null));
     assert.ok(!canStart('stop', 'active', 'rebooting'));
     assert.ok(!canStart('start', 'active', null));

@@ -18,10 +18,24 @@ import { FakePublisher } from '../../fakes/publisher.js';
 import { agentError } from '../../../agent/client/errors.js';
 
 /** nova-cp fixtures show the body decoded (nova-control-plane.md §8). */
-const fixture = (name: string) => sharedFixture(`nova-cp/${name}`) as unknown as {
-  request: { body: { 'oslo.message': Record<string, unknown> & { args: Record<string, unknown> } } };
-};
-const resources = hostResources({ vcpus: 8, memory_mb: 16384, disk_gb: 100, reserved_host_cpus: 0, reserved_host_memory_mb: 512, reserved_host_disk_mb: 0, cpu_allocation_ratio: 16, ram_allocation_ratio: 1.5, disk_allocation_ratio: 1 }, '/');
+const fixture = (name: string) =>
+  sharedFixture(`nova-cp/${name}`) as unknown as {
+    request: { body: { 'oslo.message': Record<string, unknown> & { args: Record<string, unknown> } } };
+  };
+const resources = hostResources(
+  {
+    vcpus: 8,
+    memory_mb: 16384,
+    disk_gb: 100,
+    reserved_host_cpus: 0,
+    reserved_host_memory_mb: 512,
+    reserved_host_disk_mb: 0,
+    cpu_allocation_ratio: 16,
+    ram_allocation_ratio: 1.5,
+    disk_allocation_ratio: 1,
+  },
+  '/',
+);
 const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 
 /** Runs a method as the dispatcher does: the endpoint's deserialize step, then the handler. */
@@ -38,10 +52,20 @@ describe('nova control plane (fake conductor and placement)', () => {
   let plane: NovaControlPlane;
   let manager: ComputeManager;
   const usage = async () => ({ vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0, running_vms: 0, current_workload: 0 });
-  const newPlane = () => new NovaControlPlane({
-    host: 'berth1', node: 'berth1', serviceVersion: 64, reportIntervalSeconds: 3600, updateIntervalSeconds: 3600, hostIp: '127.0.0.1',
-    resources, usage, conductor, placement, log: silentLogger(),
-  });
+  const newPlane = () =>
+    new NovaControlPlane({
+      host: 'berth1',
+      node: 'berth1',
+      serviceVersion: 64,
+      reportIntervalSeconds: 3600,
+      updateIntervalSeconds: 3600,
+      hostIp: '127.0.0.1',
+      resources,
+      usage,
+      conductor,
+      placement,
+      log: silentLogger(),
+    });
 
   /** The captured build cast (fixture 08), its instance already in nova's database as the conductor left it. */
   const seedBuild = () => {
@@ -66,12 +90,24 @@ describe('nova control plane (fake conductor and placement)', () => {
     agent = new FakeAgentClient();
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
     plane = newPlane();
-    const notifier = new Notifier(new FakePublisher(), { exchange: 'nova', host: 'berth1', format: 'versioned', driver: 'messagingv2', versionedTopic: 'versioned_notifications', legacyTopic: 'notifications', rabbit, log: silentLogger() });
+    const notifier = new Notifier(new FakePublisher(), {
+      exchange: 'nova',
+      host: 'berth1',
+      format: 'versioned',
+      driver: 'messagingv2',
+      versionedTopic: 'versioned_notifications',
+      legacyTopic: 'notifications',
+      rabbit,
+      log: silentLogger(),
+    });
     manager = new ComputeManager({ host: 'berth1', node: 'berth1', store, agent, notifier, resources, plane, log: silentLogger() });
   });
-  afterEach(async () => { await plane.stop(); await store.close(); });
+  afterEach(async () => {
+    await plane.stop();
+    await store.close();
+  });
 
-  it('registers in nova\'s order: Service, then ComputeNode, then the Placement provider', async () => {
+  it("registers in nova's order: Service, then ComputeNode, then the Placement provider", async () => {
     await plane.start();
     assert.deepEqual(conductor.calls, ['Service.get_by_host_and_binary', 'Service.create', 'ComputeNode.get_by_host_and_nodename', 'ComputeNode.create']);
     const svc = conductor.services[0]!;
@@ -117,10 +153,13 @@ describe('nova control plane (fake conductor and placement)', () => {
     assert.equal(conductor.services.length, 1, 'registered again');
   });
 
-  it('builds the captured conductor cast with nova\'s four guarded saves (fixtures 08, 09)', async () => {
+  it("builds the captured conductor cast with nova's four guarded saves (fixtures 08, 09)", async () => {
     const { uuid } = await startAndBuild({ request_id: 'req-1' });
     const saves = conductor.saves.filter((s) => s.uuid === uuid);
-    assert.deepEqual(saves.map((s) => s.kwargs), [{ expected_task_state: ['scheduling', null] }, {}, { expected_task_state: [null] }, { expected_task_state: 'spawning' }]);
+    assert.deepEqual(
+      saves.map((s) => s.kwargs),
+      [{ expected_task_state: ['scheduling', null] }, {}, { expected_task_state: [null] }, { expected_task_state: 'spawning' }],
+    );
     assert.deepEqual(saves[1]!.changes, { host: 'berth1', launched_on: 'berth1', node: 'berth1' });
     const row = conductor.instances.get(uuid)!;
     assert.deepEqual([row.vm_state, row.task_state, row.power_state], ['active', null, 1]);
@@ -137,7 +176,7 @@ describe('nova control plane (fake conductor and placement)', () => {
     assert.equal((await store.get(uuid))?.deleted, true);
   });
 
-  it('stop, then delete: saved under the API\'s task state; delete releases allocations and destroys the record', async () => {
+  it("stop, then delete: saved under the API's task state; delete releases allocations and destroys the record", async () => {
     const { ep, instance, uuid } = await startAndBuild();
     conductor.instances.get(uuid)!.task_state = 'powering-off';
     await invoke(ep, 'stop_instance', {}, { instance });
@@ -153,7 +192,7 @@ describe('nova control plane (fake conductor and placement)', () => {
     assert.deepEqual(conductor.calls.slice(-2), ['Instance.save', 'Instance.destroy']);
   });
 
-  it('a snapshot walks nova\'s task states from image_snapshot_pending to none, each under its guard', async () => {
+  it("a snapshot walks nova's task states from image_snapshot_pending to none, each under its guard", async () => {
     const { ep, instance, uuid } = await startAndBuild();
     conductor.instances.get(uuid)!.task_state = 'image_snapshot_pending';
     agent.snapshotPolls = 3;
@@ -202,7 +241,7 @@ describe('nova control plane (fake conductor and placement)', () => {
     assert.ok(conductor.calls.includes('Instance.get_by_uuid'));
   });
 
-  it('the dispatcher step hands each message\'s instance to the plane, which saves it without asking nova for it', async () => {
+  it("the dispatcher step hands each message's instance to the plane, which saves it without asking nova for it", async () => {
     await plane.start();
     const { msg, uuid } = seedBuild();
     new Dispatcher([computeEndpoint(manager, agent)]).resolve(parseRequest(msg));

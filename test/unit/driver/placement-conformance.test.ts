@@ -15,6 +15,8 @@ placementConformance('fake', async () => {
       inventories: async (uuid) => structuredClone(provider(uuid)?.inventories ?? {}),
       traits: async (uuid) => [...(provider(uuid)?.traits ?? [])],
     },
-    cleanup: async () => { placement.providers.clear(); },
+    cleanup: async () => {
+      placement.providers.clear();
+    },
   };
 });

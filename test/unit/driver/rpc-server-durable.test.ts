@@ -10,7 +10,9 @@ class FakeTransport {
   readonly handlers = new Map<string, (d: Delivery) => void>();
   readonly published: Array<{ routingKey: string; body: Record<string, unknown> }> = [];
   onConnect(): void {}
-  consume(queue: string, handler: (d: Delivery) => void): void { this.handlers.set(queue, handler); }
+  consume(queue: string, handler: (d: Delivery) => void): void {
+    this.handlers.set(queue, handler);
+  }
   async publish(_exchange: string, routingKey: string, body: Buffer): Promise<void> {
     const outer = JSON.parse(body.toString('utf8')) as { 'oslo.message': string };
     this.published.push({ routingKey, body: JSON.parse(outer['oslo.message']) as Record<string, unknown> });
@@ -21,10 +23,17 @@ type Outcome = 'ack' | 'drop' | 'requeue';
 
 function delivery(message: Record<string, unknown>): { d: Delivery; settled: Promise<Outcome> } {
   let settle!: (o: Outcome) => void;
-  const settled = new Promise<Outcome>((r) => { settle = r; });
+  const settled = new Promise<Outcome>((r) => {
+    settle = r;
+  });
   const d: Delivery = {
-    queue: 'compute', body: encodeEnvelope(message), contentType: 'application/json', redelivered: false,
-    ack: () => settle('ack'), drop: () => settle('drop'), requeue: () => settle('requeue'),
+    queue: 'compute',
+    body: encodeEnvelope(message),
+    contentType: 'application/json',
+    redelivered: false,
+    ack: () => settle('ack'),
+    drop: () => settle('drop'),
+    requeue: () => settle('requeue'),
   };
   return { d, settled };
 }
@@ -33,16 +42,24 @@ function delivery(message: Record<string, unknown>): { d: Delivery; settled: Pro
 class ManualLog implements MessageLog {
   readonly events: string[] = [];
   private waiting: Array<{ resolve(): void; reject(e: Error): void }> = [];
-  async seen(): Promise<boolean> { return false; }
-  async record(id: string): Promise<void> { this.events.push(`record ${id}`); }
+  async seen(): Promise<boolean> {
+    return false;
+  }
+  async record(id: string): Promise<void> {
+    this.events.push(`record ${id}`);
+  }
   durable(): Promise<void> {
     this.events.push('durable');
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
   release(err?: Error): void {
-    for (const w of this.waiting.splice(0)) if (err) w.reject(err); else w.resolve();
+    for (const w of this.waiting.splice(0))
+      if (err) w.reject(err);
+      else w.resolve();
   }
-  get pending(): number { return this.waiting.length; }
+  get pending(): number {
+    return this.waiting.length;
+  }
 }
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -61,20 +78,37 @@ describe('RPC server: nothing answered or acknowledged before the recorded work 
     log = new ManualLog();
     handled = [];
     const endpoint: Endpoint = {
-      name: 'Test', namespace: null, version: '6.0',
-      methods: { work: { required: [], handler: () => { handled.push('work'); return 'done'; } } },
+      name: 'Test',
+      namespace: null,
+      version: '6.0',
+      methods: {
+        work: {
+          required: [],
+          handler: () => {
+            handled.push('work');
+            return 'done';
+          },
+        },
+      },
     };
     new RpcServer(transport as unknown as AmqpTransport, new Dispatcher([endpoint]), {
-      exchange: 'nova', topic: 'compute', server: 'node1',
+      exchange: 'nova',
+      topic: 'compute',
+      server: 'node1',
       rabbit: { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 },
-      maxMessageBytes: 1 << 20, maxConcurrentLong: 4, log: silentLogger(), messageLog: log,
+      maxMessageBytes: 1 << 20,
+      maxConcurrentLong: 4,
+      log: silentLogger(),
+      messageLog: log,
     });
   });
 
   it('acks a cast only once the barrier after its record has passed', async () => {
     const { d, settled } = delivery({ method: 'work', args: {}, version: '6.0', _unique_id: 'u1' });
     let outcome: Outcome | null = null;
-    void settled.then((o) => { outcome = o; });
+    void settled.then((o) => {
+      outcome = o;
+    });
     transport.handlers.get('compute')!(d);
     await until('the barrier is reached', () => log.pending === 1);
     assert.deepEqual(log.events, ['record u1', 'durable']);

@@ -5,11 +5,25 @@ import type { Harness } from './harness.js';
 import { serveOnLoopback } from '../../support/loopback.js';
 import { inProcessFetch, isInProcess, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 
-export interface CallResult { status: number; headers: Headers; json: any; bytes: Buffer }
+export interface CallResult {
+  status: number;
+  headers: Headers;
+  json: any;
+  bytes: Buffer;
+}
 
 /** The bridge's app over a harness (default project `berth`, 64 KiB JSON bodies), `extra` deps added. */
 export function appOver(h: Harness, extra: Partial<AppDeps> = {}): Koa {
-  return createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 65536, defaultProject: 'berth', ...extra });
+  return createApp({
+    images: h.images,
+    blobs: h.blobs,
+    importer: h.importer,
+    uploader: h.uploader,
+    log: silentLogger(),
+    maxBodyBytes: 65536,
+    defaultProject: 'berth',
+    ...extra,
+  });
 }
 
 /** appOver served in-process: no socket, yet uploads still arrive as a real request stream. */
@@ -32,6 +46,10 @@ export async function call(base: string, method: string, path: string, body?: un
   });
   const bytes = Buffer.from(await res.arrayBuffer());
   let json: unknown;
-  try { json = JSON.parse(bytes.toString('utf8')); } catch { json = undefined; }
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    json = undefined;
+  }
   return { status: res.status, headers: res.headers, json, bytes };
 }

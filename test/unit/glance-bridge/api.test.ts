@@ -17,7 +17,11 @@ async function call(base: string, method: string, path: string, body?: unknown):
   });
   const bytes = Buffer.from(await res.arrayBuffer());
   let json: unknown;
-  try { json = JSON.parse(bytes.toString('utf8')); } catch { json = undefined; }
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    json = undefined;
+  }
   return { status: res.status, headers: res.headers, json, bytes };
 }
 
@@ -78,7 +82,9 @@ describe('glance-bridge API', () => {
     const entries = await untar(file.bytes);
     const manifest = JSON.parse(entries.get('manifest.json')!.toString('utf8'));
     const hex = (d: string) => d.slice(7);
-    assert.deepEqual(manifest, [{ Config: `${hex(image.config.descriptor.digest)}.json`, RepoTags: [], Layers: image.layers.map((l) => `${hex(l.descriptor.digest)}/layer.tar`) }]);
+    assert.deepEqual(manifest, [
+      { Config: `${hex(image.config.descriptor.digest)}.json`, RepoTags: [], Layers: image.layers.map((l) => `${hex(l.descriptor.digest)}/layer.tar`) },
+    ]);
     assert.deepEqual(entries.get(`${hex(image.config.descriptor.digest)}.json`), image.config.bytes);
     assert.deepEqual(entries.get(`${hex(image.layers[1]!.descriptor.digest)}/layer.tar`), image.layers[1]!.bytes);
 
@@ -101,20 +107,38 @@ describe('glance-bridge API', () => {
     const names = [...page1.json.images, ...page2.json.images].map((i: any) => i.name).sort();
     assert.deepEqual(names, ['a', 'b', 'c']);
     const named = await call(base, 'GET', '/v2/images?name=b&status=queued');
-    assert.deepEqual(named.json.images.map((i: any) => i.name), ['b']);
+    assert.deepEqual(
+      named.json.images.map((i: any) => i.name),
+      ['b'],
+    );
     assert.equal((await client.listImages({ container_format: 'bare' })).length, 3);
     assert.equal((await call(base, 'GET', '/v2/images?sort_key=bogus')).status, 400);
     assert.equal((await call(base, 'GET', `/v2/images?marker=${'0'.repeat(8)}-0000-0000-0000-000000000000`)).status, 400);
   });
 
   it('creates queued images, validates input, and deletes', async () => {
-    const created = await call(base, 'POST', '/v2/images', { name: 'x', container_format: 'docker', disk_format: 'raw', tags: ['t'], min_ram: 64, os_distro: 'busybox' });
+    const created = await call(base, 'POST', '/v2/images', {
+      name: 'x',
+      container_format: 'docker',
+      disk_format: 'raw',
+      tags: ['t'],
+      min_ram: 64,
+      os_distro: 'busybox',
+    });
     assert.equal(created.status, 201);
     assert.equal(created.json.status, 'queued');
     assert.equal(created.json.owner, 'berth');
     assert.equal(created.json.os_distro, 'busybox');
     assert.equal(created.headers.get('location'), `/v2/images/${created.json.id}`);
-    for (const bad of [{ status: 'active' }, { container_format: 'tarball' }, { min_ram: -1 }, { tags: 'x' }, { custom: 5 }, { docker_image_id: 'sha256:x' }, { id: 'nope' }]) {
+    for (const bad of [
+      { status: 'active' },
+      { container_format: 'tarball' },
+      { min_ram: -1 },
+      { tags: 'x' },
+      { custom: 5 },
+      { docker_image_id: 'sha256:x' },
+      { id: 'nope' },
+    ]) {
       const res = await call(base, 'POST', '/v2/images', bad);
       assert.equal(res.status, 400, JSON.stringify(bad));
       assert.equal(res.json.error.code, 'INVALID_INPUT');
@@ -163,8 +187,13 @@ describe('glance-bridge API', () => {
     const broken = await buildImage();
     h.registry.addImage(REPO, 'broken', broken);
     h.registry.blobs.set(broken.layers[0]!.descriptor.digest, Buffer.from('garbage'));
-    await assert.rejects(client.importImage('docker://registry.test:5000/team/app:broken'),
-      (err: unknown) => err instanceof BerthError && err.code === 'IMAGE_IMPORT_FAILED' && /BLOB_SIZE_MISMATCH/.test(err.message));
-    await assert.rejects(client.downloadImage((await client.listImages({ status: 'killed' }))[0]!.id), (err: unknown) => err instanceof BerthError && err.code === 'IMAGE_NO_DATA');
+    await assert.rejects(
+      client.importImage('docker://registry.test:5000/team/app:broken'),
+      (err: unknown) => err instanceof BerthError && err.code === 'IMAGE_IMPORT_FAILED' && /BLOB_SIZE_MISMATCH/.test(err.message),
+    );
+    await assert.rejects(
+      client.downloadImage((await client.listImages({ status: 'killed' }))[0]!.id),
+      (err: unknown) => err instanceof BerthError && err.code === 'IMAGE_NO_DATA',
+    );
   });
 });

@@ -39,7 +39,11 @@ describe('glance-bridge docker archive', () => {
 
   it('ends the stream with an error when a blob is missing', async () => {
     await store.remove(blobs.layers[1]!.digest);
-    await assert.rejects(async () => { for await (const _ of createDockerArchive(store, blobs)) { /* drain */ } }, /not in the store/);
+    await assert.rejects(async () => {
+      for await (const _ of createDockerArchive(store, blobs)) {
+        /* drain */
+      }
+    }, /not in the store/);
   });
 
   it('hashes exactly the bytes it serves: the segments are the stream, and the digests are theirs', async () => {
@@ -48,14 +52,20 @@ describe('glance-bridge docker archive', () => {
     for (const seg of archiveSegments(blobs)) parts.push('bytes' in seg ? seg.bytes : await readBody(await store.open(seg.digest)));
     assert.deepEqual(Buffer.concat(parts), served);
     const d = await digestArchive(store, blobs);
-    assert.deepEqual(d, { size: served.length, md5: createHash('md5').update(served).digest('hex'), sha512: createHash('sha512').update(served).digest('hex') });
+    assert.deepEqual(d, {
+      size: served.length,
+      md5: createHash('md5').update(served).digest('hex'),
+      sha512: createHash('sha512').update(served).digest('hex'),
+    });
   });
 
   it('serves the very bytes tar-stream packed for the same entries (checksums recorded before stay true)', async () => {
     const p = tarPack();
     const hexOf = (d: string) => d.slice(7);
     const config = await readBody(await store.open(blobs.config.digest));
-    const manifest = JSON.stringify([{ Config: `${hexOf(blobs.config.digest)}.json`, RepoTags: [], Layers: blobs.layers.map((l) => `${hexOf(l.digest)}/layer.tar`) }]);
+    const manifest = JSON.stringify([
+      { Config: `${hexOf(blobs.config.digest)}.json`, RepoTags: [], Layers: blobs.layers.map((l) => `${hexOf(l.digest)}/layer.tar`) },
+    ]);
     const header = (name: string, size: number) => ({ name, size, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, type: 'file' as const });
     p.entry(header('manifest.json', Buffer.byteLength(manifest)), manifest);
     p.entry(header(`${hexOf(blobs.config.digest)}.json`, config.length), config);
@@ -73,7 +83,10 @@ describe('glance-bridge docker archive', () => {
     const big = Buffer.alloc(4 * 1024 * 1024, 5);
     const bigDigest = sha256Digest(big);
     await store.put(bigDigest, Readable.from([big]));
-    const archive = createDockerArchive(store, { config: blobs.config, layers: [{ digest: bigDigest, media_type: 'application/vnd.oci.image.layer.v1.tar', size: big.length }] });
+    const archive = createDockerArchive(store, {
+      config: blobs.config,
+      layers: [{ digest: bigDigest, media_type: 'application/vnd.oci.image.layer.v1.tar', size: big.length }],
+    });
     let seen = 0;
     for await (const chunk of archive) {
       seen += (chunk as Buffer).length;
@@ -114,7 +127,10 @@ describe('glance-bridge docker archive', () => {
     await store.remove(blobs.layers[1]!.digest);
     const hasher = new ArchiveHasher(store.root, blobs, [blobs.config.digest, ...blobs.layers.map((l) => l.digest)]);
     try {
-      await assert.rejects(hasher.digest(), (err: unknown) => err instanceof BerthError && err.code === 'IMAGE_HASH_FAILED' && /not in the store/.test(err.message));
+      await assert.rejects(
+        hasher.digest(),
+        (err: unknown) => err instanceof BerthError && err.code === 'IMAGE_HASH_FAILED' && /not in the store/.test(err.message),
+      );
     } finally {
       await hasher.close();
     }

@@ -42,11 +42,20 @@ describe('glance-bridge blob downloads bounded by the declared size', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const fetcher = () => new BlobFetcher(store, new HttpRegistryClient({
-    insecureHosts: [host], allowedInternal: [host], timeoutMs: 5000, maxManifestBytes: 4096, maxBlobBytes: 1 << 30,
-    retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 },
-  }));
-  const ensure = () => fetcher().ensure({ registry: host, repository: 'team/app' }, { mediaType: LAYER, digest: DIGEST, size: DECLARED }, { maxBlobBytes: 1 << 30 });
+  const fetcher = () =>
+    new BlobFetcher(
+      store,
+      new HttpRegistryClient({
+        insecureHosts: [host],
+        allowedInternal: [host],
+        timeoutMs: 5000,
+        maxManifestBytes: 4096,
+        maxBlobBytes: 1 << 30,
+        retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+      }),
+    );
+  const ensure = () =>
+    fetcher().ensure({ registry: host, repository: 'team/app' }, { mediaType: LAYER, digest: DIGEST, size: DECLARED }, { maxBlobBytes: 1 << 30 });
 
   it('cuts off a body (no Content-Length) that goes on past the declared size, naming digest, declared and received sizes', async () => {
     // 64 MiB, chunked: without the bound, all of it would be read before the size is compared.
@@ -54,12 +63,17 @@ describe('glance-bridge blob downloads bounded by the declared size', () => {
     let sent = 0;
     let closed = false;
     handler = (res) => {
-      res.on('close', () => { closed = true; });
+      res.on('close', () => {
+        closed = true;
+      });
       const chunk = Buffer.alloc(64 * 1024, 1);
       const pump = (): void => {
         while (sent < total && !closed) {
           sent += chunk.length;
-          if (!res.write(chunk)) { res.once('drain', pump); return; }
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
         }
         if (!closed) res.end();
       };
@@ -97,7 +111,10 @@ describe('glance-bridge blob downloads bounded by the declared size', () => {
   });
 
   it('still stores a blob of exactly the declared size', async () => {
-    handler = (res) => { res.setHeader('content-length', String(DECLARED)); res.end(CONTENT); };
+    handler = (res) => {
+      res.setHeader('content-length', String(DECLARED));
+      res.end(CONTENT);
+    };
     assert.equal(await ensure(), 'fetched');
     assert.equal(await store.size(DIGEST), DECLARED);
   });

@@ -29,7 +29,7 @@ describe('glance-bridge BlobStore', () => {
     // Past 8 MiB, so that a background flush runs while the rest is written.
     const big = randomBytes(17 * 1024 * 1024 + 13);
     const chunks: Buffer[] = [];
-    for (let at = 0, n = 1; at < big.length; at += n, n = (n * 7 + 3) % 200_000 + 1) chunks.push(big.subarray(at, at + n));
+    for (let at = 0, n = 1; at < big.length; at += n, n = ((n * 7 + 3) % 200_000) + 1) chunks.push(big.subarray(at, at + n));
     const d = sha256Digest(big);
     await store.put(d, Readable.from(chunks), { expectedSize: big.length });
     assert.ok((await readBody(await store.open(d))).equals(big));

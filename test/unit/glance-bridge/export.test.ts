@@ -34,10 +34,21 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
 
   beforeEach(async () => {
     ks = await fakeKeystone({
-      users: [{ name: 'glance', password: 'gl', project: 'service', roles: ['admin', 'service'] }, { name: 'bob', password: 'b', project: 'other', roles: ['member'] }],
+      users: [
+        { name: 'glance', password: 'gl', project: 'service', roles: ['admin', 'service'] },
+        { name: 'bob', password: 'b', project: 'other', roles: ['member'] },
+      ],
       catalog,
     });
-    glanceCreds = { auth_url: ks.url, username: 'glance', password: 'gl', project_name: 'service', user_domain_name: 'Default', project_domain_name: 'Default', region_name: '' };
+    glanceCreds = {
+      auth_url: ks.url,
+      username: 'glance',
+      password: 'gl',
+      project_name: 'service',
+      user_domain_name: 'Default',
+      project_domain_name: 'Default',
+      region_name: '',
+    };
     [a, b] = [await createHarness(), await createHarness()];
     // No validation cache: B must notice a revoked token at once.
     const validator = tokenValidator({ authUrl: ks.url, session: keystoneSession(glanceCreds), maxCacheSeconds: 0 });
@@ -80,13 +91,18 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
     assert.equal(remote.docker_image_id, local.properties.docker_image_id);
 
     // The agent's wiring: [glance] api_url empty, so Glance is found in the Keystone catalog.
-    const config = loadConfig({ env: { BERTH__GLANCE__API_URL: '', BERTH__GLANCE__AUTH_URL: ks.url, BERTH__GLANCE__USERNAME: 'glance', BERTH__GLANCE__PASSWORD: 'gl' } });
+    const config = loadConfig({
+      env: { BERTH__GLANCE__API_URL: '', BERTH__GLANCE__AUTH_URL: ks.url, BERTH__GLANCE__USERNAME: 'glance', BERTH__GLANCE__PASSWORD: 'gl' },
+    });
     const runtime = new FakeContainerRuntime();
     const cache = new ImageCache(createImageClient({ url: config.glance.api_url, keystone: config.glance }), runtime);
     assert.equal(await cache.ensureImage(remote.id), local.properties.docker_image_id);
     assert.ok(await runtime.hasImage(local.properties.docker_image_id!));
     // Without credentials the private copy is not to be had.
-    await assert.rejects(createImageClient({ url: apiB.base }).getImage(remote.id), (e: BerthError) => e.status === 401 || e.code === 'IMAGE_SERVICE_UNAUTHORIZED');
+    await assert.rejects(
+      createImageClient({ url: apiB.base }).getImage(remote.id),
+      (e: BerthError) => e.status === 401 || e.code === 'IMAGE_SERVICE_UNAUTHORIZED',
+    );
   });
 
   it('authenticates again once when Keystone revoked the token, for reads, downloads and uploads', async () => {
@@ -112,9 +128,14 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
   });
 
   it('deletes the remote image when what it stored does not match', async () => {
-    const lying: ImageService = { ...target, uploadImage: async (id, data, size) => ({ ...(await target.uploadImage(id, data, size)), checksum: '0'.repeat(32) }) };
-    await assert.rejects(exportImage({ images: a.images, blobs: a.blobs, log: silentLogger() }, lying, imageId),
-      (e: BerthError) => e.code === 'IMAGE_EXPORT_FAILED' && /checksum/.test(e.message));
+    const lying: ImageService = {
+      ...target,
+      uploadImage: async (id, data, size) => ({ ...(await target.uploadImage(id, data, size)), checksum: '0'.repeat(32) }),
+    };
+    await assert.rejects(
+      exportImage({ images: a.images, blobs: a.blobs, log: silentLogger() }, lying, imageId),
+      (e: BerthError) => e.code === 'IMAGE_EXPORT_FAILED' && /checksum/.test(e.message),
+    );
     assert.equal((await remoteImages()).length, 0);
   });
 

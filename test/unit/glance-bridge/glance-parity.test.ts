@@ -64,7 +64,12 @@ describe('glance-bridge parity with Glance Zed', () => {
 
     it('answers the cache API as a Glance without an image cache: 404, or 405 for methods it never routes', async () => {
       const image = await create({ name: 'c' });
-      for (const [method, path] of [['GET', '/v2/cache'], ['DELETE', '/v2/cache'], ['PUT', `/v2/cache/${image.id}`], ['DELETE', `/v2/cache/${image.id}`]] as const) {
+      for (const [method, path] of [
+        ['GET', '/v2/cache'],
+        ['DELETE', '/v2/cache'],
+        ['PUT', `/v2/cache/${image.id}`],
+        ['DELETE', `/v2/cache/${image.id}`],
+      ] as const) {
         const res = await call(api.base, method, path);
         assert.equal(res.status, 404, `${method} ${path}`);
         assert.equal(res.json.error.message, 'Caching via API is not supported at this site.');
@@ -88,10 +93,21 @@ describe('glance-bridge parity with Glance Zed', () => {
     it('serves an empty, read-only catalog: empty lists, 404 for any namespace, 405 for writes', async () => {
       const list = await call(api.base, 'GET', '/v2/metadefs/namespaces?limit=5&resource_types=OS::Glance::Image');
       assert.equal(list.status, 200);
-      assert.deepEqual(list.json, { namespaces: [], schema: '/v2/schemas/metadefs/namespaces', first: '/v2/metadefs/namespaces?limit=5&resource_types=OS%3A%3AGlance%3A%3AImage' });
+      assert.deepEqual(list.json, {
+        namespaces: [],
+        schema: '/v2/schemas/metadefs/namespaces',
+        first: '/v2/metadefs/namespaces?limit=5&resource_types=OS%3A%3AGlance%3A%3AImage',
+      });
       assert.deepEqual((await call(api.base, 'GET', '/v2/metadefs/namespaces')).json.first, '/v2/metadefs/namespaces');
       assert.deepEqual((await call(api.base, 'GET', '/v2/metadefs/resource_types')).json, { resource_types: [] });
-      for (const path of ['/v2/metadefs/namespaces/OS::Compute::Hypervisor', '/v2/metadefs/namespaces/x/objects', '/v2/metadefs/namespaces/x/properties/p', '/v2/metadefs/namespaces/x/tags', '/v2/metadefs/namespaces/x/resource_types', '/v2/metadefs/namespaces?marker=abc']) {
+      for (const path of [
+        '/v2/metadefs/namespaces/OS::Compute::Hypervisor',
+        '/v2/metadefs/namespaces/x/objects',
+        '/v2/metadefs/namespaces/x/properties/p',
+        '/v2/metadefs/namespaces/x/tags',
+        '/v2/metadefs/namespaces/x/resource_types',
+        '/v2/metadefs/namespaces?marker=abc',
+      ]) {
         const res = await call(api.base, 'GET', path);
         assert.equal(res.status, 404, path);
         assert.match(res.json.error.message, /^Metadata definition namespace=.* was not found\.$/);
@@ -104,12 +120,11 @@ describe('glance-bridge parity with Glance Zed', () => {
     it('takes the v2.0 JSON patch (op as the key): unprotects a protected image, adds, replaces and removes', async () => {
       const image = await create({ name: 'p', protected: true, os_distro: 'debian' });
       assert.equal((await call(api.base, 'DELETE', `/v2/images/${image.id}`)).status, 403);
-      const res = await patch(image.id, [
-        { replace: '/protected', value: false },
-        { replace: '/name', value: 'renamed' },
-        { add: '/hw_arch', value: 'x86_64' },
-        { remove: '/os_distro' },
-      ], V20);
+      const res = await patch(
+        image.id,
+        [{ replace: '/protected', value: false }, { replace: '/name', value: 'renamed' }, { add: '/hw_arch', value: 'x86_64' }, { remove: '/os_distro' }],
+        V20,
+      );
       assert.equal(res.status, 200, JSON.stringify(res.json));
       assert.equal(res.json.protected, false);
       assert.equal(res.json.name, 'renamed');
@@ -185,7 +200,11 @@ describe('glance-bridge parity with Glance Zed', () => {
     };
 
     it('filters size, size_min and size_max on the image size, not as a custom property', async () => {
-      for (const [name, size] of [['s10', 10], ['s20', 20], ['s30', 30]] as const) {
+      for (const [name, size] of [
+        ['s10', 10],
+        ['s20', 20],
+        ['s30', 30],
+      ] as const) {
         const image = await create({ name });
         await h.images.update(image.id, 'queued', { size });
       }
@@ -202,7 +221,7 @@ describe('glance-bridge parity with Glance Zed', () => {
       assert.equal(bad.json.error.message, 'Unable to filter on a range with a non-numeric value.');
     });
 
-    it('filters the other columns of Glance\'s images table: id, checksum, min_ram, min_disk, protected, times, in:', async () => {
+    it("filters the other columns of Glance's images table: id, checksum, min_ram, min_disk, protected, times, in:", async () => {
       const a = await create({ name: 'a', min_ram: 512, min_disk: 1, protected: true });
       const b = await create({ name: 'b', min_ram: 1024 });
       await create({ name: 'c,d' });
@@ -225,10 +244,10 @@ describe('glance-bridge parity with Glance Zed', () => {
       assert.deepEqual(await names('created_at=lt:2000-01-01T00:00:00Z'), []);
       assert.deepEqual(await names(`updated_at=${encodeURIComponent('gt:2999-01-01T00:00:00+00:00')}`), []);
       for (const [q, message] of [
-        ['protected=maybe', 'Invalid value \'maybe\' for \'protected\' filter. Valid values are \'true\' or \'false\'.'],
-        ['os_hidden=maybe', 'Invalid value \'maybe\' for \'os_hidden\' filter. Valid values are \'true\' or \'false\'.'],
+        ['protected=maybe', "Invalid value 'maybe' for 'protected' filter. Valid values are 'true' or 'false'."],
+        ['os_hidden=maybe', "Invalid value 'maybe' for 'os_hidden' filter. Valid values are 'true' or 'false'."],
         ['created_at=soon', 'Bad "created_at" query filter format. Use ISO 8601 DateTime notation.'],
-        ['created_at=after:2000-01-01T00:00:00Z', 'Unable to filter on a unknown operator \'after\'.'],
+        ['created_at=after:2000-01-01T00:00:00Z', "Unable to filter on a unknown operator 'after'."],
         ['changes-since=2000-01-01T00:00:00Z', 'The "changes-since" filter is no longer available on v2.'],
       ]) {
         const res = await call(api.base, 'GET', `/v2/images?${q}`);

@@ -17,10 +17,11 @@ describe('glance-bridge Glance v2 metadata API', () => {
     await h.close();
   });
 
-  const create = async (body: Record<string, unknown>) => (await call(api.base, 'POST', '/v2/images', { container_format: 'bare', disk_format: 'raw', ...body })).json as Record<string, any>;
+  const create = async (body: Record<string, unknown>) =>
+    (await call(api.base, 'POST', '/v2/images', { container_format: 'bare', disk_format: 'raw', ...body })).json as Record<string, any>;
   const patch = (id: string, ops: unknown, headers = PATCH) => call(api.base, 'PATCH', `/v2/images/${id}`, JSON.stringify(ops), headers);
 
-  it('patches base attributes and custom properties with Glance\'s answers for bad ops', async () => {
+  it("patches base attributes and custom properties with Glance's answers for bad ops", async () => {
     const image = await create({ name: 'before', tags: ['a'], os_distro: 'busybox' });
     const ok = await patch(image.id, [
       { op: 'replace', path: '/name', value: 'after' },
@@ -97,9 +98,21 @@ describe('glance-bridge Glance v2 metadata API', () => {
     await create({ name: 'a', tags: ['x', 'y'], os_distro: 'debian' });
     // Images of another project: only an admin creates them, and lists them (they are shared, not public).
     const admin = { 'x-roles': 'admin' };
-    assert.equal((await call(api.base, 'POST', '/v2/images', { container_format: 'bare', disk_format: 'raw', name: 'b', tags: ['x'], os_distro: 'alpine', owner: 'other' }, admin)).status, 201);
+    assert.equal(
+      (
+        await call(
+          api.base,
+          'POST',
+          '/v2/images',
+          { container_format: 'bare', disk_format: 'raw', name: 'b', tags: ['x'], os_distro: 'alpine', owner: 'other' },
+          admin,
+        )
+      ).status,
+      201,
+    );
     await create({ name: 'c', container_format: 'docker' });
-    const names = async (q: string) => ((await call(api.base, 'GET', `/v2/images?${q}`, undefined, admin)).json.images as { name: string }[]).map((i) => i.name).sort();
+    const names = async (q: string) =>
+      ((await call(api.base, 'GET', `/v2/images?${q}`, undefined, admin)).json.images as { name: string }[]).map((i) => i.name).sort();
     assert.deepEqual(await names('tag=x'), ['a', 'b']);
     assert.deepEqual(await names('tag=x&tag=y'), ['a']);
     assert.deepEqual(await names('os_distro=alpine'), ['b']);
@@ -111,7 +124,13 @@ describe('glance-bridge Glance v2 metadata API', () => {
   });
 
   it('sorts by sort_key/sort_dir or sort=key:dir and pages through with next', async () => {
-    for (const [name, min_ram] of [['m', 3], ['k', 1], ['z', 2], ['a', 2]] as const) await create({ name, min_ram });
+    for (const [name, min_ram] of [
+      ['m', 3],
+      ['k', 1],
+      ['z', 2],
+      ['a', 2],
+    ] as const)
+      await create({ name, min_ram });
     const order = async (q: string) => ((await call(api.base, 'GET', `/v2/images?${q}`)).json.images as { name: string }[]).map((i) => i.name);
     assert.deepEqual(await order('sort_key=name&sort_dir=asc'), ['a', 'k', 'm', 'z']);
     assert.deepEqual(await order('sort=name:desc'), ['z', 'm', 'k', 'a']);

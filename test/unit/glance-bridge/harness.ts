@@ -36,12 +36,21 @@ export async function createHarness(options: Partial<ImporterOptions> & { maxIma
   await blobs.init();
   const registry = new FakeRegistryClient();
   const importer = new Importer({
-    images, blobs, registry, log: process.env.DEBUG_GB ? createLogger('t') : silentLogger(),
+    images,
+    blobs,
+    registry,
+    log: process.env.DEBUG_GB ? createLogger('t') : silentLogger(),
     options: { defaultProject: 'berth', platform: { os: 'linux', architecture: 'amd64' }, maxParallelLayers: 4, maxBlobBytes: 64 * 1024 * 1024, ...options },
   });
   const uploader = new ImageUploader({ images, blobs, log: silentLogger(), maxImageBytes: options.maxImageBytes ?? 64 * 1024 * 1024 });
   return {
-    dir, db, images, blobs, registry, importer, uploader,
+    dir,
+    db,
+    images,
+    blobs,
+    registry,
+    importer,
+    uploader,
     async close() {
       await importer.drain();
       await db.close();

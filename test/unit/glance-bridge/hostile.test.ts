@@ -17,16 +17,26 @@ const dir = (name: string): RawEntry => ({ header: { name, type: 'directory', mo
 /** A manifest over `layers` descriptors that need not exist: refused before any fetch. */
 function manifestOnly(h: Harness, tag: string, layers: { size: number }[], configSize = 100): void {
   const config = { mediaType: MediaType.dockerConfig, digest: sha256(Buffer.from(tag)), size: configSize };
-  const bytes = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: MediaType.dockerManifest, config,
-    layers: layers.map((l, i) => ({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: sha256(Buffer.from(`${tag}-${i}`)), size: l.size })),
-  }));
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.dockerManifest,
+      config,
+      layers: layers.map((l, i) => ({
+        mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+        digest: sha256(Buffer.from(`${tag}-${i}`)),
+        size: l.size,
+      })),
+    }),
+  );
   h.registry.addManifest(REPO, tag, bytes, MediaType.dockerManifest);
 }
 
 describe('glance-bridge hostile input', () => {
   let h: Harness;
-  afterEach(async () => { await h?.close(); });
+  afterEach(async () => {
+    await h?.close();
+  });
 
   async function importKilled(tag: string, image: BuiltImage): Promise<string> {
     h.registry.addImage(REPO, tag, image);
@@ -66,9 +76,22 @@ describe('glance-bridge hostile input', () => {
   it('accepts what real layers contain: absolute symlink targets, links inside, whiteouts, opaque dirs', async () => {
     h = await createHarness();
     const image = await buildImage({
-      oci: true, compression: ['gzip'],
-      rawLayers: [[dir('bin'), file('bin/busybox'), symlink('bin/sh', '/bin/busybox'), hardlink('bin/ash', 'bin/busybox'),
-        dir('etc'), file('etc/.wh.motd'), dir('var/cache'), file('var/cache/.wh..wh..opq'), symlink('lib', 'usr/lib'), file('./etc/hostname')]],
+      oci: true,
+      compression: ['gzip'],
+      rawLayers: [
+        [
+          dir('bin'),
+          file('bin/busybox'),
+          symlink('bin/sh', '/bin/busybox'),
+          hardlink('bin/ash', 'bin/busybox'),
+          dir('etc'),
+          file('etc/.wh.motd'),
+          dir('var/cache'),
+          file('var/cache/.wh..wh..opq'),
+          symlink('lib', 'usr/lib'),
+          file('./etc/hostname'),
+        ],
+      ],
     });
     h.registry.addImage(REPO, 'ok', image);
     const done = await h.importer.importImage('registry.test:5000/team/app:ok');
@@ -124,17 +147,28 @@ describe('glance-bridge hostile input', () => {
 
   it('refuses manifests declaring countless layers or huge blobs before creating an image', async () => {
     h = await createHarness({ maxLayers: 128, maxImageBytes: 10 * 1024 * 1024, maxBlobBytes: 4 * 1024 * 1024 });
-    manifestOnly(h, 'countless', Array.from({ length: 129 }, () => ({ size: 10 })));
+    manifestOnly(
+      h,
+      'countless',
+      Array.from({ length: 129 }, () => ({ size: 10 })),
+    );
     manifestOnly(h, 'huge-blob', [{ size: 2 ** 50 }]);
-    manifestOnly(h, 'huge-total', Array.from({ length: 4 }, () => ({ size: 3 * 1024 * 1024 })));
+    manifestOnly(
+      h,
+      'huge-total',
+      Array.from({ length: 4 }, () => ({ size: 3 * 1024 * 1024 })),
+    );
     const expected: Record<string, [string, RegExp]> = {
-      'countless': ['MANIFEST_TOO_LARGE', /129 layers; at most 128/],
+      countless: ['MANIFEST_TOO_LARGE', /129 layers; at most 128/],
       'huge-blob': ['BLOB_TOO_LARGE', /declares 1125899906842624 bytes/],
       'huge-total': ['MANIFEST_TOO_LARGE', /declares 12583012 bytes/],
     };
     for (const [tag, [code, message]] of Object.entries(expected)) {
-      await assert.rejects(h.importer.startImport(`registry.test:5000/team/app:${tag}`),
-        (err: unknown) => err instanceof BerthError && err.code === code && message.test(err.message), tag);
+      await assert.rejects(
+        h.importer.startImport(`registry.test:5000/team/app:${tag}`),
+        (err: unknown) => err instanceof BerthError && err.code === code && message.test(err.message),
+        tag,
+      );
     }
     assert.deepEqual(h.registry.blobFetches, []);
     assert.deepEqual((await h.images.list({ filters: {}, limit: 10 })).images, []);

@@ -24,8 +24,16 @@ describe('glance-bridge per-image and per-service limits', () => {
   async function start(opts: { propertyQuota?: number; maxConcurrentImports?: number; maxConcurrentImportsPerProject?: number } = {}): Promise<void> {
     const { propertyQuota, ...importLimits } = opts;
     h = await createHarness(importLimits);
-    const app = createApp({ images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: silentLogger(), maxBodyBytes: 1024 * 1024, defaultProject: 'berth',
-      ...(propertyQuota !== undefined ? { propertyQuota } : {}) });
+    const app = createApp({
+      images: h.images,
+      blobs: h.blobs,
+      importer: h.importer,
+      uploader: h.uploader,
+      log: silentLogger(),
+      maxBodyBytes: 1024 * 1024,
+      defaultProject: 'berth',
+      ...(propertyQuota !== undefined ? { propertyQuota } : {}),
+    });
     server = serveInProcess(app.callback());
     base = server.base;
   }
@@ -35,10 +43,11 @@ describe('glance-bridge per-image and per-service limits', () => {
     await h.close();
   });
 
-  const patch = (id: string, ops: unknown[], headers = ALICE) => call(base, 'PATCH', `/v2/images/${id}`, JSON.stringify(ops), { ...headers, 'content-type': JSON_PATCH_TYPE });
+  const patch = (id: string, ops: unknown[], headers = ALICE) =>
+    call(base, 'PATCH', `/v2/images/${id}`, JSON.stringify(ops), { ...headers, 'content-type': JSON_PATCH_TYPE });
 
   describe('image properties (image_property_quota, 255-character keys and values)', () => {
-    it('refuses a create with more than 128 custom properties by default, with 413 in Glance\'s words', async () => {
+    it("refuses a create with more than 128 custom properties by default, with 413 in Glance's words", async () => {
       await start();
       const over = await call(base, 'POST', '/v2/images', { name: 'many', ...props(129) }, ALICE);
       assert.equal(over.status, 413);
@@ -56,7 +65,15 @@ describe('glance-bridge per-image and per-service limits', () => {
       assert.equal(add.status, 413);
       assert.match(add.json.error.message, /Attempted: 4, Maximum: 3/);
       assert.equal((await patch(id, [{ op: 'replace', path: '/p0', value: 'w' }])).status, 200);
-      assert.equal((await patch(id, [{ op: 'remove', path: '/p0' }, { op: 'add', path: '/p3', value: 'v' }])).status, 200);
+      assert.equal(
+        (
+          await patch(id, [
+            { op: 'remove', path: '/p0' },
+            { op: 'add', path: '/p3', value: 'v' },
+          ])
+        ).status,
+        200,
+      );
       assert.equal((await call(base, 'POST', '/v2/images', { name: 'q', ...props(4) }, ALICE)).status, 413);
     });
 
@@ -87,11 +104,14 @@ describe('glance-bridge per-image and per-service limits', () => {
     });
     const hold = () => {
       for (const [tag, image] of Object.entries(images)) h.registry.addImage(REPO, tag, image);
-      h.registry.gate = new Promise<void>((resolve) => { go = resolve; });
+      h.registry.gate = new Promise<void>((resolve) => {
+        go = resolve;
+      });
     };
-    const isLimit = (option: string) => (e: unknown) => e instanceof BerthError && e.status === 413 && e.code === 'QUOTA_EXCEEDED' && e.message.includes(`[image_store] ${option}`);
+    const isLimit = (option: string) => (e: unknown) =>
+      e instanceof BerthError && e.status === 413 && e.code === 'QUOTA_EXCEEDED' && e.message.includes(`[image_store] ${option}`);
 
-    it('refuses a project\'s import past max_concurrent_imports_per_project, and anyone\'s past max_concurrent_imports', async () => {
+    it("refuses a project's import past max_concurrent_imports_per_project, and anyone's past max_concurrent_imports", async () => {
       await start({ maxConcurrentImports: 2, maxConcurrentImportsPerProject: 1 });
       hold();
       const first = await h.importer.startImport(source('a1'), { owner: 'alice' });
@@ -117,10 +137,20 @@ describe('glance-bridge per-image and per-service limits', () => {
       assert.equal((await call(base, 'POST', '/v2/berth/import', { source: source('b1') }, BOB)).status, 202);
       // web-download into a queued image counts against its owner too.
       const queued = await call(base, 'POST', '/v2/images', { name: 'wd', container_format: 'docker', disk_format: 'raw' }, CAROL);
-      assert.equal((await call(base, 'POST', `/v2/images/${queued.json.id as string}/import`, { method: { name: 'web-download', uri: source('c1') } }, CAROL)).status, 202);
+      assert.equal(
+        (await call(base, 'POST', `/v2/images/${queued.json.id as string}/import`, { method: { name: 'web-download', uri: source('c1') } }, CAROL)).status,
+        202,
+      );
       const queued2 = await call(base, 'POST', '/v2/images', { name: 'wd2', container_format: 'docker', disk_format: 'raw' }, CAROL);
-      assert.equal((await call(base, 'POST', `/v2/images/${queued2.json.id as string}/import`, { method: { name: 'web-download', uri: source('a2') } }, CAROL)).status, 413);
-      assert.equal((await call(base, 'GET', `/v2/images/${queued2.json.id as string}`, undefined, CAROL)).json.status, 'queued', 'a refused web-download leaves the image queued');
+      assert.equal(
+        (await call(base, 'POST', `/v2/images/${queued2.json.id as string}/import`, { method: { name: 'web-download', uri: source('a2') } }, CAROL)).status,
+        413,
+      );
+      assert.equal(
+        (await call(base, 'GET', `/v2/images/${queued2.json.id as string}`, undefined, CAROL)).json.status,
+        'queued',
+        'a refused web-download leaves the image queued',
+      );
     });
   });
 });

@@ -30,14 +30,17 @@ describe('glance-bridge image policy', () => {
     await h.close();
   });
 
-  const create = (headers: Record<string, string>, body: Record<string, unknown>) => call(base, 'POST', '/v2/images', { container_format: 'docker', disk_format: 'raw', ...body }, headers);
+  const create = (headers: Record<string, string>, body: Record<string, unknown>) =>
+    call(base, 'POST', '/v2/images', { container_format: 'docker', disk_format: 'raw', ...body }, headers);
   const created = async (headers: Record<string, string>, body: Record<string, unknown>) => {
     const res = await create(headers, body);
     assert.equal(res.status, 201, JSON.stringify(res.json));
     return res.json as { id: string; owner: string; visibility: string };
   };
-  const patch = (headers: Record<string, string>, id: string, ops: unknown) => call(base, 'PATCH', `/v2/images/${id}`, JSON.stringify(ops), { ...headers, ...PATCH });
-  const importAs = (headers: Record<string, string>, body: Record<string, unknown> = {}) => call(base, 'POST', '/v2/berth/import', { source: SOURCE, ...body }, headers);
+  const patch = (headers: Record<string, string>, id: string, ops: unknown) =>
+    call(base, 'PATCH', `/v2/images/${id}`, JSON.stringify(ops), { ...headers, ...PATCH });
+  const importAs = (headers: Record<string, string>, body: Record<string, unknown> = {}) =>
+    call(base, 'POST', '/v2/berth/import', { source: SOURCE, ...body }, headers);
   const settled = async (id: string) => {
     await h.importer.drain();
     return h.images.require(id);
@@ -49,7 +52,8 @@ describe('glance-bridge image policy', () => {
       assert.equal(res.status, 403);
       assert.equal(res.json.error.code, 'IMAGE_FORBIDDEN');
       assert.equal((await call(base, 'GET', '/v2/images', undefined, BOB)).json.images.length, 0);
-      for (const visibility of ['community', 'shared', 'private']) assert.equal((await created(ALICE, { name: visibility, visibility })).visibility, visibility);
+      for (const visibility of ['community', 'shared', 'private'])
+        assert.equal((await created(ALICE, { name: visibility, visibility })).visibility, visibility);
       assert.equal((await created(ADMIN, { name: 'pub', visibility: 'public', owner: 'alice' })).visibility, 'public');
     });
 
@@ -65,14 +69,20 @@ describe('glance-bridge image policy', () => {
       assert.equal((await patch(ALICE, image.id, [{ op: 'replace', path: '/name', value: 'renamed' }])).status, 200);
     });
 
-    it('refuses to export to the cloud\'s Glance as public for a non-admin, before anything is sent', async () => {
+    it("refuses to export to the cloud's Glance as public for a non-admin, before anything is sent", async () => {
       const image = await created(ALICE, { name: 'mine' });
       const res = await call(base, 'POST', `/v2/images/${image.id}/actions/export`, { visibility: 'public' }, ALICE);
       assert.equal(res.status, 403);
       assert.equal(res.json.error.code, 'IMAGE_FORBIDDEN');
       // Any other visibility goes on to the export itself (none is configured here).
-      assert.equal((await call(base, 'POST', `/v2/images/${image.id}/actions/export`, { visibility: 'community' }, ALICE)).json.error.code, 'EXPORT_NOT_CONFIGURED');
-      assert.equal((await call(base, 'POST', `/v2/images/${image.id}/actions/export`, { visibility: 'public' }, ADMIN)).json.error.code, 'EXPORT_NOT_CONFIGURED');
+      assert.equal(
+        (await call(base, 'POST', `/v2/images/${image.id}/actions/export`, { visibility: 'community' }, ALICE)).json.error.code,
+        'EXPORT_NOT_CONFIGURED',
+      );
+      assert.equal(
+        (await call(base, 'POST', `/v2/images/${image.id}/actions/export`, { visibility: 'public' }, ADMIN)).json.error.code,
+        'EXPORT_NOT_CONFIGURED',
+      );
     });
   });
 
@@ -96,7 +106,12 @@ describe('glance-bridge image policy', () => {
   });
 
   describe('properties the nodes trust', () => {
-    const RESERVED = { docker_image: 'registry.test:5000/team/app:v1', berth_manifest_digest: `sha256:${'a'.repeat(64)}`, berth_source_image: 'x', berth_anything: 'y' };
+    const RESERVED = {
+      docker_image: 'registry.test:5000/team/app:v1',
+      berth_manifest_digest: `sha256:${'a'.repeat(64)}`,
+      berth_source_image: 'x',
+      berth_anything: 'y',
+    };
 
     it('refuses docker_image and berth_* properties at creation by a non-admin (403)', async () => {
       for (const [key, value] of Object.entries(RESERVED)) {
@@ -127,7 +142,10 @@ describe('glance-bridge image policy', () => {
       }
       const after = await h.images.require(image.id);
       assert.deepEqual(after.properties, image.properties);
-      const renamed = await patch(ALICE, image.id, [{ op: 'replace', path: '/name', value: 'renamed' }, { op: 'add', path: '/os_distro', value: 'busybox' }]);
+      const renamed = await patch(ALICE, image.id, [
+        { op: 'replace', path: '/name', value: 'renamed' },
+        { op: 'add', path: '/os_distro', value: 'busybox' },
+      ]);
       assert.equal(renamed.status, 200);
       assert.equal(renamed.json.docker_image, image.properties.docker_image);
       assert.equal(renamed.json.berth_manifest_digest, image.properties.berth_manifest_digest);
@@ -135,7 +153,7 @@ describe('glance-bridge image policy', () => {
   });
 
   describe('POST /v2/berth/import', () => {
-    it('imports into the caller\'s project, shared by default; public only for an admin', async () => {
+    it("imports into the caller's project, shared by default; public only for an admin", async () => {
       h.registry.addImage(REPO, 'v1', await buildImage());
       const refused = await importAs(ALICE, { visibility: 'public' });
       assert.equal(refused.status, 403);
@@ -154,7 +172,7 @@ describe('glance-bridge image policy', () => {
       assert.equal(curated.json.image.visibility, 'public');
     });
 
-    it('never returns another project\'s image of the same content: each project gets its own, the blobs are shared', async () => {
+    it("never returns another project's image of the same content: each project gets its own, the blobs are shared", async () => {
       h.registry.addImage(REPO, 'v1', await buildImage());
       const alice = await importAs(ALICE, { visibility: 'private' });
       const alices = await settled(alice.json.image.id as string);
@@ -172,7 +190,10 @@ describe('glance-bridge image policy', () => {
       assert.ok(h.registry.blobFetches.length > fetched);
       assert.deepEqual(await h.images.blobsOf(bobs.id), await h.images.blobsOf(alices.id));
       assert.equal((await call(base, 'GET', `/v2/images/${alices.id}`, undefined, BOB)).status, 404);
-      assert.deepEqual(((await call(base, 'GET', '/v2/images', undefined, BOB)).json.images as { id: string }[]).map((i) => i.id), [bobs.id]);
+      assert.deepEqual(
+        ((await call(base, 'GET', '/v2/images', undefined, BOB)).json.images as { id: string }[]).map((i) => i.id),
+        [bobs.id],
+      );
 
       // A project importing what it already holds gets its own image back.
       assert.equal((await importAs(ALICE)).json.image.id, alices.id);
@@ -182,7 +203,7 @@ describe('glance-bridge image policy', () => {
       assert.equal((await call(base, 'GET', `/v2/images/${alices.id}/file`, undefined, ALICE)).status, 200);
     });
 
-    it('makes web-download into a project\'s image prove blobs only another project\'s private image holds', async () => {
+    it("makes web-download into a project's image prove blobs only another project's private image holds", async () => {
       const built = await buildImage();
       h.registry.addImage(REPO, 'v1', built);
       const alices = await settled((await importAs(ALICE, { visibility: 'private' })).json.image.id as string);
@@ -191,13 +212,19 @@ describe('glance-bridge image policy', () => {
       h.registry.addManifest({ registry: 'evil.test:5000', repository: 'bob/app' }, 'v1', built.manifest, built.mediaType);
       h.registry.blobs.clear();
       const target = await created(BOB, { name: 'target' });
-      const res = await call(base, 'POST', `/v2/images/${target.id}/import`, { method: { name: 'web-download', uri: 'docker://evil.test:5000/bob/app:v1' } }, BOB);
+      const res = await call(
+        base,
+        'POST',
+        `/v2/images/${target.id}/import`,
+        { method: { name: 'web-download', uri: 'docker://evil.test:5000/bob/app:v1' } },
+        BOB,
+      );
       assert.equal(res.status, 202);
       assert.equal((await settled(target.id)).status, 'killed');
       assert.equal((await call(base, 'GET', `/v2/images/${target.id}/file`, undefined, BOB)).status, 204);
     });
 
-    it('lets the operator\'s image client act as admin of a noauth bridge by its roles option', async () => {
+    it("lets the operator's image client act as admin of a noauth bridge by its roles option", async () => {
       h.registry.addImage(REPO, 'v1', await buildImage());
       // The image client is under test here: it needs a port to connect to.
       const loopback = await serveOnLoopback(appOver(h).callback());
@@ -207,8 +234,10 @@ describe('glance-bridge image policy', () => {
         const operator = createImageClient({ url: loopback.base, roles: ['admin'], pollIntervalMs: 10 });
         const image = await operator.createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' });
         assert.equal(image.visibility, 'public');
-        await assert.rejects(createImageClient({ url: loopback.base }).createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' }),
-          (e: BerthError) => e.code === 'IMAGE_FORBIDDEN');
+        await assert.rejects(
+          createImageClient({ url: loopback.base }).createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' }),
+          (e: BerthError) => e.code === 'IMAGE_FORBIDDEN',
+        );
       } finally {
         await loopback.close();
       }

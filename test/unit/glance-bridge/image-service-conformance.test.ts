@@ -11,7 +11,9 @@ imageServiceConformance('fake', async () => {
   const images = new FakeImageService();
   return {
     images,
-    addMember: async (id, member) => { images.addMember(id, member); },
+    addMember: async (id, member) => {
+      images.addMember(id, member);
+    },
     importable: async () => {
       const source = `docker://registry.test:5000/team/app:v${randomUUID().slice(0, 8)}`;
       const digest = `sha256:${randomUUID().replace(/-/g, '').padEnd(64, '0')}`;
@@ -20,7 +22,9 @@ imageServiceConformance('fake', async () => {
       return { source, digest };
     },
     unimportable: 'docker://registry.test:5000/team/app:absent',
-    cleanup: async () => { images.records.clear(); },
+    cleanup: async () => {
+      images.records.clear();
+    },
   };
 });
 
@@ -41,6 +45,9 @@ imageServiceConformance('HTTP client on the image service app', async () => {
       return { source: `docker://${REPO.registry}/${REPO.repository}:${tag}`, digest: image.manifestDigest };
     },
     unimportable: `docker://${REPO.registry}/${REPO.repository}:absent`,
-    cleanup: async () => { await server.close(); await h.close(); },
+    cleanup: async () => {
+      await server.close();
+      await h.close();
+    },
   };
 });

@@ -6,7 +6,10 @@ import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 describe('glance-bridge Importer: project quotas', () => {
   let h: Harness | undefined;
-  afterEach(async () => { await h?.close(); h = undefined; });
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
 
   const isQuota = (err: unknown) => err instanceof BerthError && err.code === 'QUOTA_EXCEEDED' && err.status === 413;
 
@@ -17,7 +20,10 @@ describe('glance-bridge Importer: project quotas', () => {
     h.registry.addImage(REPO, 'v1', one);
     h.registry.addImage(REPO, 'v2', two);
     await h.importer.importImage(SOURCE);
-    await assert.rejects(h.importer.startImport(SOURCE.replace(/:v1$/, ":v2")), (e: unknown) => isQuota(e) && /image_count_total is over limit of 1/.test((e as Error).message));
+    await assert.rejects(
+      h.importer.startImport(SOURCE.replace(/:v1$/, ':v2')),
+      (e: unknown) => isQuota(e) && /image_count_total is over limit of 1/.test((e as Error).message),
+    );
     assert.equal(await h.blobs.has(two.layers[0]!.descriptor.digest), false, 'nothing fetched');
     assert.equal((await h.importer.importImage(SOURCE)).status, 'active', 'the same content again is no new image');
   });

@@ -12,14 +12,21 @@ import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<BerthError> {
   let caught: unknown;
-  await assert.rejects(p, (err: unknown) => { caught = err; return err instanceof BerthError && err.code === code; });
+  await assert.rejects(p, (err: unknown) => {
+    caught = err;
+    return err instanceof BerthError && err.code === code;
+  });
   return caught as BerthError;
 }
 
 describe('glance-bridge Importer', () => {
   let h: Harness;
-  beforeEach(async () => { h = await createHarness(); });
-  afterEach(async () => { await h.close(); });
+  beforeEach(async () => {
+    h = await createHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
   it('imports an image: active, docker formats, the three docker properties, archive hashes', async () => {
     const image = await buildImage();
@@ -42,7 +49,10 @@ describe('glance-bridge Importer', () => {
     assert.equal(done.os_hash_value, createHash('sha512').update(served).digest('hex'));
     for (const blob of [image.config, ...image.layers]) assert.equal(await h.blobs.has(blob.descriptor.digest), true);
     const blobs = await h.images.blobsOf(done.id);
-    assert.deepEqual(blobs?.layers.map((l) => l.digest), image.layers.map((l) => l.descriptor.digest));
+    assert.deepEqual(
+      blobs?.layers.map((l) => l.digest),
+      image.layers.map((l) => l.descriptor.digest),
+    );
   });
 
   it('hashes in worker threads from [hashInWorkersFrom] bytes on, to the same checksum and sha512', async () => {
@@ -71,7 +81,7 @@ describe('glance-bridge Importer', () => {
     assert.equal(h.registry.blobFetches.length, fetches);
   });
 
-  it('gives each owner its own image of the same content, sharing the blobs, never another owner\'s image', async () => {
+  it("gives each owner its own image of the same content, sharing the blobs, never another owner's image", async () => {
     const image = await buildImage();
     h.registry.addImage(REPO, 'v1', image);
     const alices = await h.importer.importImage(SOURCE, { owner: 'alice', visibility: 'community' });
@@ -86,7 +96,7 @@ describe('glance-bridge Importer', () => {
     assert.equal((await h.importer.importImage(SOURCE, { owner: 'alice' })).id, alices.id);
   });
 
-  it('makes a project\'s source serve the bytes of blobs it only shares with images it may not read', async () => {
+  it("makes a project's source serve the bytes of blobs it only shares with images it may not read", async () => {
     const image = await buildImage();
     h.registry.addImage(REPO, 'v1', image);
     const alices = await h.importer.importImage(SOURCE, { owner: 'alice', visibility: 'private' });
@@ -110,7 +120,7 @@ describe('glance-bridge Importer', () => {
     assert.equal(proved.properties.docker_image_id, alices.properties.docker_image_id);
   });
 
-  it('does not let a project\'s concurrent imports vouch for each other\'s unproven blobs', async () => {
+  it("does not let a project's concurrent imports vouch for each other's unproven blobs", async () => {
     const image = await buildImage();
     h.registry.addImage(REPO, 'v1', image);
     await h.importer.importImage(SOURCE, { owner: 'alice', visibility: 'private' });
@@ -124,7 +134,10 @@ describe('glance-bridge Importer', () => {
     const started = await Promise.all(['one', 'two'].map((tag) => h.importer.startImport(`docker://evil.test:5000/bob/app:${tag}`, { owner: 'bob' })));
     assert.notEqual(started[0]!.image.id, started[1]!.image.id);
     const done = await Promise.all(started.map((s) => s.done));
-    assert.deepEqual(done.map((i) => i?.status), ['killed', 'killed']);
+    assert.deepEqual(
+      done.map((i) => i?.status),
+      ['killed', 'killed'],
+    );
   });
 
   it('fetches a layer shared by two images once', async () => {
@@ -147,7 +160,9 @@ describe('glance-bridge Importer', () => {
     h.registry.addImage(REPO, 'a', a);
     h.registry.addImage(REPO, 'b', b);
     let open!: () => void;
-    h.registry.gate = new Promise((resolve) => { open = resolve; });
+    h.registry.gate = new Promise((resolve) => {
+      open = resolve;
+    });
     const ia = h.importer.importImage('registry.test:5000/team/app:a');
     const ib = h.importer.importImage('registry.test:5000/team/app:b');
     await new Promise((r) => setTimeout(r, 50));
@@ -158,7 +173,7 @@ describe('glance-bridge Importer', () => {
     assert.equal(h.registry.blobFetches.filter((d) => d === a.layers[0]!.descriptor.digest).length, 1);
   });
 
-  it('lets blob GC remove a deleted image\'s layers but keep those another image shares', async () => {
+  it("lets blob GC remove a deleted image's layers but keep those another image shares", async () => {
     const base = { 'bin/base': 'shared by both' };
     const a = await buildImage({ layers: [base, { 'a.txt': 'only a' }] });
     const b = await buildImage({ layers: [base, { 'b.txt': 'only b' }] });
@@ -203,7 +218,12 @@ describe('glance-bridge Importer', () => {
   });
 
   it('refuses Docker schema 1 manifests with a clear error', async () => {
-    h.registry.addManifest(REPO, 'v1', Buffer.from(JSON.stringify({ schemaVersion: 1, name: 'team/app', tag: 'v1', fsLayers: [] })), 'application/vnd.docker.distribution.manifest.v1+prettyjws');
+    h.registry.addManifest(
+      REPO,
+      'v1',
+      Buffer.from(JSON.stringify({ schemaVersion: 1, name: 'team/app', tag: 'v1', fsLayers: [] })),
+      'application/vnd.docker.distribution.manifest.v1+prettyjws',
+    );
     const err = await rejectsWithCode(h.importer.importImage(SOURCE), 'MANIFEST_UNSUPPORTED');
     assert.match(err.message, /schema 1/);
   });
@@ -250,7 +270,14 @@ describe('glance-bridge Importer', () => {
   it('kills the image when the config does not list one diff_id per layer', async () => {
     const image = await buildImage();
     const config = Buffer.from(JSON.stringify({ os: 'linux', architecture: 'amd64', rootfs: { type: 'layers', diff_ids: [] } }));
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: image.mediaType, config: { ...image.config.descriptor, digest: sha256(config), size: config.length }, layers: image.layers.map((l) => l.descriptor) }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: image.mediaType,
+        config: { ...image.config.descriptor, digest: sha256(config), size: config.length },
+        layers: image.layers.map((l) => l.descriptor),
+      }),
+    );
     h.registry.addImage(REPO, null, image);
     h.registry.blobs.set(sha256(config), config);
     h.registry.addManifest(REPO, 'v1', manifest, image.mediaType);

@@ -28,7 +28,15 @@ describe('glance-bridge with auth_strategy = keystone', () => {
   beforeEach(async () => {
     ks = await fakeKeystone({ users: KEYSTONE_USERS });
     h = await createHarness();
-    const session = keystoneSession({ auth_url: ks.url, username: 'glance', password: 'gl', project_name: 'service', user_domain_name: 'Default', project_domain_name: 'Default', region_name: '' });
+    const session = keystoneSession({
+      auth_url: ks.url,
+      username: 'glance',
+      password: 'gl',
+      project_name: 'service',
+      user_domain_name: 'Default',
+      project_domain_name: 'Default',
+      region_name: '',
+    });
     const validator = tokenValidator({ authUrl: ks.url, session });
     const app = appOver(h, { auth: { validator, authUri: ks.url } });
     api = serveInProcess(app.callback());
@@ -48,7 +56,10 @@ describe('glance-bridge with auth_strategy = keystone', () => {
   };
 
   it('refuses a missing or unknown token with 401, the error body and the Keystone challenge', async () => {
-    for (const [headers, code] of [[{}, 'AUTH_REQUIRED'], [{ 'x-auth-token': 'tok-forged' }, 'AUTH_INVALID_TOKEN']] as const) {
+    for (const [headers, code] of [
+      [{}, 'AUTH_REQUIRED'],
+      [{ 'x-auth-token': 'tok-forged' }, 'AUTH_INVALID_TOKEN'],
+    ] as const) {
       const res = await call(api.base, 'GET', '/v2/images', undefined, headers);
       assert.equal(res.status, 401);
       assert.equal(res.json.error.code, code);
@@ -78,11 +89,13 @@ describe('glance-bridge with auth_strategy = keystone', () => {
     assert.equal((await call(api.base, 'GET', `/v2/images/${image.id}`, undefined, tok('alice'))).status, 200);
   });
 
-  it('lets an admin token see and change every project\'s images', async () => {
+  it("lets an admin token see and change every project's images", async () => {
     const image = await create(tok('alice'), { name: 'mine', visibility: 'private' });
     assert.equal((await call(api.base, 'GET', '/v2/images', undefined, tok('ops'))).json.images.length, 1);
-    const patched = await call(api.base, 'PATCH', `/v2/images/${image.id}`, JSON.stringify([{ op: 'replace', path: '/name', value: 'renamed' }]),
-      { ...tok('ops'), 'content-type': 'application/openstack-images-v2.1-json-patch' });
+    const patched = await call(api.base, 'PATCH', `/v2/images/${image.id}`, JSON.stringify([{ op: 'replace', path: '/name', value: 'renamed' }]), {
+      ...tok('ops'),
+      'content-type': 'application/openstack-images-v2.1-json-patch',
+    });
     assert.equal(patched.status, 200, JSON.stringify(patched.json));
     assert.equal(patched.json.name, 'renamed');
   });
@@ -115,7 +128,7 @@ describe('glance-bridge with auth_strategy = keystone', () => {
     assert.match(forged.headers.get('www-authenticate') ?? '', /^Basic realm=/);
   });
 
-  it('maps a repository name on the registry endpoint only to images the puller would list: never another project\'s community or private import', async () => {
+  it("maps a repository name on the registry endpoint only to images the puller would list: never another project's community or private import", async () => {
     const real = await buildImage();
     const squatter = await buildImage();
     h.registry.addImage(REPO, 'v1', real);
@@ -145,11 +158,16 @@ describe('glance-bridge with auth_strategy = keystone', () => {
   it('refuses to start with auth_strategy = keystone and no service user, naming what is missing', () => {
     const env = (more: Record<string, string>) => ({ BERTH__IMAGE_STORE__AUTH_STRATEGY: 'keystone', ...more });
     assert.throws(() => loadConfig({ env: env({ BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: ks.url }) }), /\[keystone_authtoken\] username, password/);
-    const valid = loadConfig({ env: env({ BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: ks.url, BERTH__KEYSTONE_AUTHTOKEN__USERNAME: 'glance', BERTH__KEYSTONE_AUTHTOKEN__PASSWORD: 'gl' }) });
+    const valid = loadConfig({
+      env: env({ BERTH__KEYSTONE_AUTHTOKEN__AUTH_URL: ks.url, BERTH__KEYSTONE_AUTHTOKEN__USERNAME: 'glance', BERTH__KEYSTONE_AUTHTOKEN__PASSWORD: 'gl' }),
+    });
     assert.ok(incomingAuth(valid));
     // The service checks again, for configurations not made by loadConfig.
     const bare = { ...valid, keystone_authtoken: { ...valid.keystone_authtoken, auth_url: '', password: '' } };
-    assert.throws(() => incomingAuth(bare), (e: BerthError) => e.code === 'INVALID_CONFIG' && /\[keystone_authtoken\] auth_url, password/.test(e.message));
+    assert.throws(
+      () => incomingAuth(bare),
+      (e: BerthError) => e.code === 'INVALID_CONFIG' && /\[keystone_authtoken\] auth_url, password/.test(e.message),
+    );
     assert.equal(incomingAuth(loadConfig({ env: {} })), null);
   });
 });

@@ -29,11 +29,13 @@ async function scan(bytes: Buffer, chunk: number, compression: 'gzip' | 'none' =
 
 describe('glance-bridge LayerScanner', () => {
   it('accepts a gzip layer of several large files, fed in small or in large chunks', async () => {
-    const layer = gzipSync(await tarOf([
-      { name: 'usr/bin/a', body: randomBytes(3 * 1024 * 1024) },
-      { name: 'usr/bin/b', body: Buffer.alloc(700 * 1024, 7) },
-      { name: 'etc/empty', body: Buffer.alloc(0) },
-    ]));
+    const layer = gzipSync(
+      await tarOf([
+        { name: 'usr/bin/a', body: randomBytes(3 * 1024 * 1024) },
+        { name: 'usr/bin/b', body: Buffer.alloc(700 * 1024, 7) },
+        { name: 'etc/empty', body: Buffer.alloc(0) },
+      ]),
+    );
     await scan(layer, 16 * 1024);
     await scan(layer, 4 * 1024 * 1024);
   });
@@ -41,13 +43,24 @@ describe('glance-bridge LayerScanner', () => {
   it('refuses, without hanging, a layer whose last entry is cut short', async () => {
     const whole = await tarOf([{ name: 'big', body: randomBytes(256 * 1024) }]);
     const cut = whole.subarray(0, 512 + 100 * 1024);
-    for (const [bytes, compression] of [[gzipSync(cut), 'gzip'], [cut, 'none']] as const) {
-      await assert.rejects(scan(bytes, 64 * 1024, compression), (err: unknown) => err instanceof BerthError && err.code === 'LAYER_INVALID' && /sha256:test/.test(err.message));
+    for (const [bytes, compression] of [
+      [gzipSync(cut), 'gzip'],
+      [cut, 'none'],
+    ] as const) {
+      await assert.rejects(
+        scan(bytes, 64 * 1024, compression),
+        (err: unknown) => err instanceof BerthError && err.code === 'LAYER_INVALID' && /sha256:test/.test(err.message),
+      );
     }
   });
 
   it('still refuses an unsafe entry that follows a large one', async () => {
-    const layer = gzipSync(await tarOf([{ name: 'big', body: randomBytes(2 * 1024 * 1024) }, { name: '../escape', body: Buffer.from('x') }]));
+    const layer = gzipSync(
+      await tarOf([
+        { name: 'big', body: randomBytes(2 * 1024 * 1024) },
+        { name: '../escape', body: Buffer.from('x') },
+      ]),
+    );
     await assert.rejects(scan(layer, 1024 * 1024), (err: unknown) => err instanceof BerthError && err.code === 'LAYER_UNSAFE');
   });
 });

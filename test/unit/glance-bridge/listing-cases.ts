@@ -9,13 +9,25 @@ import type { ListQuery, ListScope } from '../../../glance-bridge/store/listing.
 import { MEMBER_STATUSES, MemberRepository } from '../../../glance-bridge/store/members.js';
 
 /** A store with images, and a way to count the rows its queries bring back. */
-export interface ListingStore { db: Sequelize; images: ImageRepository; rowsRead(): number; reset(): void }
+export interface ListingStore {
+  db: Sequelize;
+  images: ImageRepository;
+  rowsRead(): number;
+  reset(): void;
+}
 
 /** Counts every row Sequelize materialises from a find, on any model of `db`. */
 export function countRows(db: Sequelize): { rowsRead(): number; reset(): void } {
   let n = 0;
-  db.addHook('afterFind', (result: unknown) => { n += Array.isArray(result) ? result.length : result ? 1 : 0; });
-  return { rowsRead: () => n, reset: () => { n = 0; } };
+  db.addHook('afterFind', (result: unknown) => {
+    n += Array.isArray(result) ? result.length : result ? 1 : 0;
+  });
+  return {
+    rowsRead: () => n,
+    reset: () => {
+      n = 0;
+    },
+  };
 }
 
 async function everyPage(images: ImageRepository, q: ListQuery): Promise<ImageRecord[]> {
@@ -34,27 +46,47 @@ async function everyPage(images: ImageRepository, q: ListQuery): Promise<ImageRe
  */
 export function listingCases(open: () => Promise<ListingStore>, close: (s: ListingStore) => Promise<void>): void {
   let s: ListingStore;
-  beforeEach(async () => { s = await open(); });
-  afterEach(async () => { await close(s); });
+  beforeEach(async () => {
+    s = await open();
+  });
+  afterEach(async () => {
+    await close(s);
+  });
 
   it('reads one page of rows, not the whole store, for a filtered listing (tags, properties, size, scope)', async () => {
-    for (let i = 0; i < 40; i++) await s.images.create({ name: `noise-${i}`, owner: `p${i % 5}`, visibility: 'private', properties: { os_distro: 'other' }, tags: ['n'] });
+    for (let i = 0; i < 40; i++)
+      await s.images.create({ name: `noise-${i}`, owner: `p${i % 5}`, visibility: 'private', properties: { os_distro: 'other' }, tags: ['n'] });
     for (let i = 0; i < 6; i++) {
-      const img = await s.images.create({ name: `hit-${i}`, owner: 'alice', visibility: 'shared', properties: { os_distro: 'debian', 'we"ird.key': 'v' }, tags: ['x', 'y'] });
+      const img = await s.images.create({
+        name: `hit-${i}`,
+        owner: 'alice',
+        visibility: 'shared',
+        properties: { os_distro: 'debian', 'we"ird.key': 'v' },
+        tags: ['x', 'y'],
+      });
       await s.images.update(img.id, 'queued', { size: 100 + i });
     }
     const scope: ListScope = { project: 'alice', admin: false, visibility: undefined, memberStatus: 'accepted' };
     const q = { ...parseListQuery({ os_distro: 'debian', 'we"ird.key': 'v', tag: ['x', 'y'], size_min: '101', sort: 'name:asc', limit: '2' }), scope };
     s.reset();
     const first = await s.images.list(q);
-    assert.deepEqual(first.images.map((i) => i.name), ['hit-1', 'hit-2']);
+    assert.deepEqual(
+      first.images.map((i) => i.name),
+      ['hit-1', 'hit-2'],
+    );
     assert.equal(first.more, true);
     assert.ok(s.rowsRead() <= 3, `a page of 2 read ${s.rowsRead()} rows`);
     s.reset();
     const second = await s.images.list({ ...q, marker: first.images[1]!.id });
-    assert.deepEqual(second.images.map((i) => i.name), ['hit-3', 'hit-4']);
+    assert.deepEqual(
+      second.images.map((i) => i.name),
+      ['hit-3', 'hit-4'],
+    );
     assert.ok(s.rowsRead() <= 4, `the next page read ${s.rowsRead()} rows`);
-    assert.deepEqual((await everyPage(s.images, q)).map((i) => i.name), ['hit-1', 'hit-2', 'hit-3', 'hit-4', 'hit-5']);
+    assert.deepEqual(
+      (await everyPage(s.images, q)).map((i) => i.name),
+      ['hit-1', 'hit-2', 'hit-3', 'hit-4', 'hit-5'],
+    );
     assert.deepEqual((await s.images.list({ ...q, scope: { ...scope, project: 'bob' } })).images, [], 'shared images of others are not listed');
     assert.deepEqual(await s.images.usage('alice'), { count: 6, bytes: 615 }, 'usage is one aggregate, numbers on both dialects');
   });
@@ -79,9 +111,14 @@ export function listingCases(open: () => Promise<ListingStore>, close: (s: Listi
       for (const visibility of [undefined, 'all', ...VISIBILITIES] as const) {
         for (const memberStatus of ['all', ...MEMBER_STATUSES] as const) {
           const filters = visibility && visibility !== 'all' ? { visibility } : {};
-          const got = (await s.images.list({ filters, limit: 1000, scope: { project: 'alice', admin, visibility, memberStatus } })).images.map((i) => i.name).sort();
+          const got = (await s.images.list({ filters, limit: 1000, scope: { project: 'alice', admin, visibility, memberStatus } })).images
+            .map((i) => i.name)
+            .sort();
           const accept = listedFor({ project: 'alice', admin }, memberships, visibility, memberStatus);
-          const want = mine.filter((i) => accept(i) && (!filters.visibility || i.visibility === filters.visibility)).map((i) => i.name).sort();
+          const want = mine
+            .filter((i) => accept(i) && (!filters.visibility || i.visibility === filters.visibility))
+            .map((i) => i.name)
+            .sort();
           assert.deepEqual(got, want, JSON.stringify({ admin, visibility, memberStatus }));
         }
       }
@@ -89,7 +126,13 @@ export function listingCases(open: () => Promise<ListingStore>, close: (s: Listi
   });
 
   it('sorts with nulls first ascending and last descending, and pages through ties by id', async () => {
-    for (const [name, size] of [['a', 3], ['b', null], ['c', 1], ['d', 3], ['e', null]] as const) {
+    for (const [name, size] of [
+      ['a', 3],
+      ['b', null],
+      ['c', 1],
+      ['d', 3],
+      ['e', null],
+    ] as const) {
       const img = await s.images.create({ name, owner: 'alice', visibility: 'private' });
       if (size !== null) await s.images.update(img.id, 'queued', { size });
     }
@@ -103,7 +146,7 @@ export function listingCases(open: () => Promise<ListingStore>, close: (s: Listi
     assert.deepEqual([...byDate].sort(), ['a', 'b', 'c', 'd', 'e'], 'the default order (created_at desc, a date marker) pages through all');
   });
 
-  it('filters Glance\'s core columns in SQL: size and its range, in:, protected, min_ram ranges, times, checksum', async () => {
+  it("filters Glance's core columns in SQL: size and its range, in:, protected, min_ram ranges, times, checksum", async () => {
     const made: ImageRecord[] = [];
     for (let i = 0; i < 4; i++) {
       const img = await s.images.create({ name: `c${i}`, owner: 'alice', visibility: 'private', min_ram: 100 * i, protected: i === 1 });
@@ -124,7 +167,7 @@ export function listingCases(open: () => Promise<ListingStore>, close: (s: Listi
     assert.ok((await names({ created_at: `lte:${at}` })).includes('c2'), 'lte includes the instant itself');
   });
 
-  it('looks a registry name up with one indexed query, reading only that name\'s images', async () => {
+  it("looks a registry name up with one indexed query, reading only that name's images", async () => {
     for (let i = 0; i < 30; i++) {
       const img = await s.images.create({ name: `up-${i}`, owner: 'alice', visibility: 'public', status: 'active' });
       assert.equal(img.status, 'active');

@@ -20,11 +20,16 @@ function heldUpload(base: string, id: string, size: number, release: Promise<voi
       method: 'PUT',
       headers: { ...ALICE, 'content-type': 'application/octet-stream', ...(chunked ? {} : { 'content-length': String(size) }) },
     });
-    req.on('response', (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
     // A refusal may come before the body is sent; the server then drops the rest.
     req.on('error', (err) => (req.writableEnded ? undefined : reject(err)));
     req.write(Buffer.alloc(Math.floor(size / 2)));
-    void release.then(() => { if (!req.destroyed) req.end(Buffer.alloc(size - Math.floor(size / 2))); });
+    void release.then(() => {
+      if (!req.destroyed) req.end(Buffer.alloc(size - Math.floor(size / 2)));
+    });
   });
 }
 
@@ -61,7 +66,10 @@ describe('glance-bridge quota races: concurrent uploads and imports share one qu
 
     it('decides concurrent reservations one at a time: of four that each fit, only those that fit together pass', async () => {
       // A slow usage query is where unserialised checks interleave.
-      const ledger = new StorageReservations(async () => { await delay(10); return 0; });
+      const ledger = new StorageReservations(async () => {
+        await delay(10);
+        return 0;
+      });
       const grants = await Promise.all([1, 2, 3, 4].map(() => ledger.reserve('p', 400, 1000)));
       assert.equal(grants.filter((g) => 'reservation' in g).length, 2);
       assert.equal(ledger.reserved('p'), 800);
@@ -94,7 +102,9 @@ describe('glance-bridge quota races: concurrent uploads and imports share one qu
       await start({ maxImages: 0, maxBytes: 1000 });
       const ids = await Promise.all([1, 2, 3, 4].map((n) => create(`race-${n}`)));
       let go!: () => void;
-      const release = new Promise<void>((resolve) => { go = resolve; });
+      const release = new Promise<void>((resolve) => {
+        go = resolve;
+      });
       const uploads = ids.map((id) => heldUpload(base, id, 400, release));
       await delay(200);
       go();
@@ -111,12 +121,17 @@ describe('glance-bridge quota races: concurrent uploads and imports share one qu
       await start({ maxImages: 0, maxBytes: 1000 });
       const ids = await Promise.all([1, 2, 3].map((n) => create(`chunked-${n}`)));
       let go!: () => void;
-      const release = new Promise<void>((resolve) => { go = resolve; });
+      const release = new Promise<void>((resolve) => {
+        go = resolve;
+      });
       const uploads = ids.map((id) => heldUpload(base, id, 400, release, true));
       await delay(200);
       go();
       const statuses = await Promise.all(uploads);
-      assert.ok(statuses.every((s) => s === 204 || s === 413), JSON.stringify(statuses));
+      assert.ok(
+        statuses.every((s) => s === 204 || s === 413),
+        JSON.stringify(statuses),
+      );
       assert.ok(statuses.includes(413), 'at least one is refused');
       assert.ok((await h.images.usage('alice')).bytes <= 1000, 'the quota holds');
       assert.equal(h.images.reservations.reserved('alice'), 0);
@@ -128,7 +143,11 @@ describe('glance-bridge quota races: concurrent uploads and imports share one qu
       const res = await call(base, 'PUT', `/v2/images/${id}/file`, Buffer.alloc(900), { ...ALICE, 'content-type': 'application/json' });
       assert.equal(res.status, 415);
       const docker = await call(base, 'POST', '/v2/images', { name: 'docker', container_format: 'docker', disk_format: 'raw' }, ALICE);
-      assert.equal((await call(base, 'PUT', `/v2/images/${docker.json.id as string}/file`, Buffer.alloc(900), ALICE)).status, 400, 'not a docker save archive: killed');
+      assert.equal(
+        (await call(base, 'PUT', `/v2/images/${docker.json.id as string}/file`, Buffer.alloc(900), ALICE)).status,
+        400,
+        'not a docker save archive: killed',
+      );
       assert.equal(h.images.reservations.reserved('alice'), 0);
       assert.equal((await call(base, 'PUT', `/v2/images/${id}/file`, Buffer.alloc(1000), ALICE)).status, 204, 'the whole quota is free again');
     });
@@ -144,7 +163,11 @@ describe('glance-bridge quota races: concurrent uploads and imports share one qu
   describe('imports', () => {
     let h: Harness | undefined;
     let go = (): void => undefined;
-    afterEach(async () => { go(); await h?.close(); h = undefined; });
+    afterEach(async () => {
+      go();
+      await h?.close();
+      h = undefined;
+    });
 
     it('two concurrent imports that each fit the byte quota but not together: the second is refused before any fetch', async () => {
       const one = await buildImage({ layers: [{ 'a.bin': randomBytes(3000) }] });
@@ -153,10 +176,14 @@ describe('glance-bridge quota races: concurrent uploads and imports share one qu
       h = await createHarness({ quotas: { maxImages: 0, maxBytes: Math.max(declared(one), declared(two)) + 1000 } });
       h.registry.addImage(REPO, 'v1', one);
       h.registry.addImage(REPO, 'v2', two);
-      h.registry.gate = new Promise<void>((resolve) => { go = resolve; });
+      h.registry.gate = new Promise<void>((resolve) => {
+        go = resolve;
+      });
       const first = await h.importer.startImport(SOURCE);
-      await assert.rejects(h.importer.startImport(SOURCE.replace(/:v1$/, ':v2')),
-        (e: unknown) => e instanceof BerthError && e.code === 'QUOTA_EXCEEDED' && e.status === 413);
+      await assert.rejects(
+        h.importer.startImport(SOURCE.replace(/:v1$/, ':v2')),
+        (e: unknown) => e instanceof BerthError && e.code === 'QUOTA_EXCEEDED' && e.status === 413,
+      );
       go();
       assert.equal((await first.done)?.status, 'active');
       assert.equal(h.images.reservations.reserved('berth'), 0, 'released once the size is recorded');

@@ -10,8 +10,11 @@ registryClientConformance('fake', async () => {
   const client = new FakeRegistryClient();
   const registry = 'registry.test:5000';
   return {
-    client, registry,
-    publish: async (repository, tag, image) => { client.addImage({ registry, repository }, tag, image); },
+    client,
+    registry,
+    publish: async (repository, tag, image) => {
+      client.addImage({ registry, repository }, tag, image);
+    },
     unreachable: 'unreachable.test:5000',
     cleanup: async () => undefined,
   };
@@ -24,7 +27,14 @@ registryClientConformance('HTTP client on the image service registry endpoint', 
   const registry = new URL(server.base).host;
   const unreachable = '127.0.0.1:9';
   return {
-    client: new HttpRegistryClient({ insecureHosts: [registry, unreachable], allowedInternal: ['127.0.0.1'], timeoutMs: 5000, maxManifestBytes: 4 << 20, maxBlobBytes: 64 << 20, retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 } }),
+    client: new HttpRegistryClient({
+      insecureHosts: [registry, unreachable],
+      allowedInternal: ['127.0.0.1'],
+      timeoutMs: 5000,
+      maxManifestBytes: 4 << 20,
+      maxBlobBytes: 64 << 20,
+      retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+    }),
     registry,
     publish: async (repository, tag, image) => {
       const upstream = 'registry.test:5000';
@@ -32,6 +42,9 @@ registryClientConformance('HTTP client on the image service registry endpoint', 
       await h.importer.importImage(`docker://${upstream}/${repository}:${tag}`);
     },
     unreachable,
-    cleanup: async () => { await server.close(); await h.close(); },
+    cleanup: async () => {
+      await server.close();
+      await h.close();
+    },
   };
 });

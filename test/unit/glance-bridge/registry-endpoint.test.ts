@@ -77,7 +77,12 @@ describe('glance-bridge read-only registry endpoint', () => {
 
   it('refuses writes with 405 UNSUPPORTED', async () => {
     const { built } = await imported();
-    for (const [method, path] of [['PUT', '/v2/team/app/manifests/v1'], ['DELETE', `/v2/team/app/blobs/${built.config.descriptor.digest}`], ['POST', '/v2/team/app/blobs/uploads/'], ['POST', '/v2/']]) {
+    for (const [method, path] of [
+      ['PUT', '/v2/team/app/manifests/v1'],
+      ['DELETE', `/v2/team/app/blobs/${built.config.descriptor.digest}`],
+      ['POST', '/v2/team/app/blobs/uploads/'],
+      ['POST', '/v2/'],
+    ]) {
       const res = await call(base, method!, path!);
       assert.equal(res.status, path === '/v2/team/app/blobs/uploads/' ? 404 : 405, `${method} ${path}`);
       assert.equal(res.json.errors[0].code, 'UNSUPPORTED');

@@ -27,7 +27,10 @@ async function serve(handler: RequestListener): Promise<string> {
 async function stubRegistry(handler: Handler): Promise<{ host: string; requests: IncomingMessage[] }> {
   const requests: IncomingMessage[] = [];
   const host = await serve((req, res) => {
-    if (req.url === '/v2/') { res.end('{}'); return; }
+    if (req.url === '/v2/') {
+      res.end('{}');
+      return;
+    }
     requests.push(req);
     handler(req, res, requests.length);
   });
@@ -42,18 +45,34 @@ function sendBlob(req: IncomingMessage, res: ServerResponse, opts: { honourRange
   if (from) res.setHeader('content-range', `bytes ${from}-${BLOB.length - 1}/${BLOB.length}`);
   res.setHeader('content-length', String(BLOB.length - from));
   const body = BLOB.subarray(from);
-  if (opts.cutAfter === undefined) { res.end(body); return; }
+  if (opts.cutAfter === undefined) {
+    res.end(body);
+    return;
+  }
   res.write(body.subarray(0, opts.cutAfter), () => res.socket?.destroy());
 }
 
 describe('glance-bridge registry client: retries and resumed downloads', () => {
   const delays: number[] = [];
-  const policy: RetryPolicy = { retries: 3, baseDelayMs: 100, maxDelayMs: 1000, sleep: async (ms) => { delays.push(ms); } };
-  const client = (host: string, timeoutMs = 5000) => new HttpRegistryClient({ insecureHosts: [host], allowedInternal: ['127.0.0.1'], timeoutMs, maxManifestBytes: 4096, maxBlobBytes: 1 << 30, retry: policy });
-  const fetchAll = async (host: string, timeoutMs?: number) => readBody((await client(host, timeoutMs).fetchBlob({ registry: host, repository: REPO }, DIGEST)).stream);
+  const policy: RetryPolicy = {
+    retries: 3,
+    baseDelayMs: 100,
+    maxDelayMs: 1000,
+    sleep: async (ms) => {
+      delays.push(ms);
+    },
+  };
+  const client = (host: string, timeoutMs = 5000) =>
+    new HttpRegistryClient({ insecureHosts: [host], allowedInternal: ['127.0.0.1'], timeoutMs, maxManifestBytes: 4096, maxBlobBytes: 1 << 30, retry: policy });
+  const fetchAll = async (host: string, timeoutMs?: number) =>
+    readBody((await client(host, timeoutMs).fetchBlob({ registry: host, repository: REPO }, DIGEST)).stream);
 
-  beforeEach(() => { delays.length = 0; });
-  afterEach(async () => { await Promise.all(open.splice(0).map((s) => s.close())); });
+  beforeEach(() => {
+    delays.length = 0;
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
 
   it('resumes a download that breaks off with a Range request from the byte where it stopped', async () => {
     const reg = await stubRegistry((req, res, n) => sendBlob(req, res, n === 1 ? { cutAfter: 1024 * 1024 } : {}));
@@ -73,7 +92,10 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
 
   it('resumes a download that stalls, once the request timeout passes', async () => {
     const reg = await stubRegistry((req, res, n) => {
-      if (n > 1) { sendBlob(req, res); return; }
+      if (n > 1) {
+        sendBlob(req, res);
+        return;
+      }
       res.setHeader('content-length', String(BLOB.length));
       res.write(BLOB.subarray(0, 64 * 1024)); // then nothing more, connection kept open
     });
@@ -83,7 +105,10 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
 
   it('gives up after the retries when every attempt breaks off without progress', async () => {
     const reg = await stubRegistry((req, res) => sendBlob(req, res, { cutAfter: 10 }));
-    await assert.rejects(fetchAll(reg.host), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_UNREACHABLE' && /3 attempts to resume/.test(err.message));
+    await assert.rejects(
+      fetchAll(reg.host),
+      (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_UNREACHABLE' && /3 attempts to resume/.test(err.message),
+    );
     assert.equal(reg.requests.length, 4, 'the first request and three resumes');
   });
 
@@ -96,22 +121,37 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
 
   it('retries 503 and 429 with back-off (as long as Retry-After asks), and not 404', async () => {
     const reg = await stubRegistry((req, res, n) => {
-      if (n === 1) { res.statusCode = 503; res.end(); return; }
-      if (n === 2) { res.statusCode = 429; res.setHeader('retry-after', '0.25'); res.end(); return; }
+      if (n === 1) {
+        res.statusCode = 503;
+        res.end();
+        return;
+      }
+      if (n === 2) {
+        res.statusCode = 429;
+        res.setHeader('retry-after', '0.25');
+        res.end();
+        return;
+      }
       sendBlob(req, res);
     });
     assert.ok((await fetchAll(reg.host)).equals(BLOB));
     assert.equal(delays.length, 2);
     assert.ok(delays[0]! >= 50 && delays[0]! <= 100, `first back-off ${delays[0]} ms`);
     assert.equal(delays[1], 250);
-    const missing = await stubRegistry((_req, res) => { res.statusCode = 404; res.end('{"errors":[{"code":"BLOB_UNKNOWN","message":"no"}]}'); });
+    const missing = await stubRegistry((_req, res) => {
+      res.statusCode = 404;
+      res.end('{"errors":[{"code":"BLOB_UNKNOWN","message":"no"}]}');
+    });
     await assert.rejects(fetchAll(missing.host), (err: unknown) => err instanceof BerthError && err.code === 'BLOB_NOT_FOUND');
     assert.equal(missing.requests.length, 1);
   });
 
   it('refuses a resume answered from the wrong offset instead of splicing bytes', async () => {
     const reg = await stubRegistry((req, res, n) => {
-      if (n === 1) { sendBlob(req, res, { cutAfter: 200_000 }); return; }
+      if (n === 1) {
+        sendBlob(req, res, { cutAfter: 200_000 });
+        return;
+      }
       res.statusCode = 206;
       res.setHeader('content-range', `bytes 0-${BLOB.length - 1}/${BLOB.length}`);
       res.end(BLOB);
@@ -122,7 +162,10 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
   it('retries a failed resume within the same count of faults, not in a nested loop of its own', async () => {
     // The connection breaks, then every request fails with 503: 1 + 3 requests in all, not 1 + 3 × 4.
     const reg = await stubRegistry((req, res, n) => {
-      if (n === 1) { sendBlob(req, res, { cutAfter: 100_000 }); return; }
+      if (n === 1) {
+        sendBlob(req, res, { cutAfter: 100_000 });
+        return;
+      }
       res.statusCode = 503;
       res.end();
     });
@@ -133,18 +176,30 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
   it('retries a ping answered with 503, and ignores an empty Retry-After', async () => {
     let pings = 0;
     const host = await serve((_req, res) => {
-      if (++pings < 3) { res.statusCode = 503; res.setHeader('retry-after', ''); res.end(); return; }
+      if (++pings < 3) {
+        res.statusCode = 503;
+        res.setHeader('retry-after', '');
+        res.end();
+        return;
+      }
       res.end('{}');
     });
     await client(host).ping(host);
     assert.equal(pings, 3);
-    assert.ok(delays.every((d) => d >= 50), `back-off, not an immediate retry: ${delays.join(', ')}`);
+    assert.ok(
+      delays.every((d) => d >= 50),
+      `back-off, not an immediate retry: ${delays.join(', ')}`,
+    );
   });
 
   it('retries a token service that answers 503', async () => {
     let tokenRequests = 0;
     const auth = await serve((_req, res) => {
-      if (++tokenRequests === 1) { res.statusCode = 503; res.end(); return; }
+      if (++tokenRequests === 1) {
+        res.statusCode = 503;
+        res.end();
+        return;
+      }
       res.setHeader('content-type', 'application/json');
       res.end('{"token":"t"}');
     });

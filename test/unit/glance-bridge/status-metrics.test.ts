@@ -29,14 +29,36 @@ describe('glance-bridge /metrics, /healthz, /readyz and request ids', () => {
     measureImports(h.importer, metrics);
     logged = [];
     blobDown = false;
-    const sink = new Writable({ write(chunk: Buffer, _e, done) { logged.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>); done(); } });
+    const sink = new Writable({
+      write(chunk: Buffer, _e, done) {
+        logged.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
+        done();
+      },
+    });
     const readiness: ReadinessCheck[] = [
-      { name: 'database', probe: async () => { await h.db.query('SELECT 1'); } },
-      { name: 'blob_store', probe: async () => { if (blobDown) throw new Error('EROFS: read-only file system'); } },
+      {
+        name: 'database',
+        probe: async () => {
+          await h.db.query('SELECT 1');
+        },
+      },
+      {
+        name: 'blob_store',
+        probe: async () => {
+          if (blobDown) throw new Error('EROFS: read-only file system');
+        },
+      },
     ];
     app = createApp({
-      images: h.images, blobs: h.blobs, importer: h.importer, uploader: h.uploader, log: pino({ level: 'debug' }, sink),
-      maxBodyBytes: 65536, defaultProject: 'berth', metrics, readiness,
+      images: h.images,
+      blobs: h.blobs,
+      importer: h.importer,
+      uploader: h.uploader,
+      log: pino({ level: 'debug' }, sink),
+      maxBodyBytes: 65536,
+      defaultProject: 'berth',
+      metrics,
+      readiness,
     });
     server = serveInProcess(app.callback());
     base = server.base;
@@ -63,8 +85,18 @@ describe('glance-bridge /metrics, /healthz, /readyz and request ids', () => {
     }
     const file = await fetch(`${base}/v2/images/${image.id}/file`);
     const bytes = Buffer.from(await file.arrayBuffer());
-    const queued = await (await fetch(`${base}/v2/images`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'up', container_format: 'bare', disk_format: 'raw' }) })).json() as { id: string };
-    const put = await fetch(`${base}/v2/images/${queued.id}/file`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(Buffer.from('hello')) });
+    const queued = (await (
+      await fetch(`${base}/v2/images`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'up', container_format: 'bare', disk_format: 'raw' }),
+      })
+    ).json()) as { id: string };
+    const put = await fetch(`${base}/v2/images/${queued.id}/file`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(Buffer.from('hello')),
+    });
     assert.equal(put.status, 204);
 
     const text = await scrape();
@@ -86,15 +118,18 @@ describe('glance-bridge /metrics, /healthz, /readyz and request ids', () => {
     blobDown = true;
     const res = await fetch(`${base}/readyz`);
     assert.equal(res.status, 503);
-    const body = await res.json() as { error: { code: string; details: { down: string[]; checks: Record<string, { reason?: string }> } } };
+    const body = (await res.json()) as { error: { code: string; details: { down: string[]; checks: Record<string, { reason?: string }> } } };
     assert.equal(body.error.code, 'NOT_READY');
     assert.deepEqual(body.error.details.down, ['blob_store']);
     assert.match(body.error.details.checks.blob_store!.reason!, /read-only/);
   });
 
-  it('logs the caller\'s X-Openstack-Request-Id', async () => {
+  it("logs the caller's X-Openstack-Request-Id", async () => {
     const id = 'req-0b9c6a3e-59e8-4f5f-9d0c-2a1f3b4c5d6e';
     await fetch(`${base}/v2/images`, { headers: { 'x-openstack-request-id': id } });
-    assert.ok(logged.some((l) => l.request_id === id && l.path === '/v2/images'), JSON.stringify(logged));
+    assert.ok(
+      logged.some((l) => l.request_id === id && l.path === '/v2/images'),
+      JSON.stringify(logged),
+    );
   });
 });

@@ -63,11 +63,23 @@ describe('glance-bridge TarWalker (tar headers as Go reads them)', () => {
 
   it('lets empty long names and empty PAX values count for nothing, and keeps names byte for byte', () => {
     const bytes = Buffer.concat([
-      file({ name: '././@LongLink', type: 'L' }, Buffer.from('\0')), file({ name: 'own-name' }),
-      pax({ path: '', size: '' }), file({ name: 'own-too' }, Buffer.from('abc')),
-      file({ name: 'd\xff' }), file({ name: 'd\xfe' }), END,
+      file({ name: '././@LongLink', type: 'L' }, Buffer.from('\0')),
+      file({ name: 'own-name' }),
+      pax({ path: '', size: '' }),
+      file({ name: 'own-too' }, Buffer.from('abc')),
+      file({ name: 'd\xff' }),
+      file({ name: 'd\xfe' }),
+      END,
     ]);
-    assert.deepEqual(walk(bytes).map((e) => [e.name, e.size]), [['own-name', 0], ['own-too', 3], ['d\xff', 0], ['d\xfe', 0]]);
+    assert.deepEqual(
+      walk(bytes).map((e) => [e.name, e.size]),
+      [
+        ['own-name', 0],
+        ['own-too', 3],
+        ['d\xff', 0],
+        ['d\xfe', 0],
+      ],
+    );
   });
 
   it('accepts negative base-256 times, as Go does', () => {
@@ -79,9 +91,15 @@ describe('glance-bridge TarWalker (tar headers as Go reads them)', () => {
     const longName = file({ name: '././@LongLink', type: 'L' }, Buffer.from('gnu/long/name\0'));
     const longLink = file({ name: '././@LongLink', type: 'K' }, Buffer.from('gnu/target\0'));
     const bytes = Buffer.concat([
-      pax({ path: 'pax/path', linkpath: 'pax/target' }), longName, longLink, file({ name: 'short', type: '2' }),
-      pax({ path: 'pax/only', size: '1024' }), header({ name: 'short2', size: 1 }), Buffer.alloc(1024),
-      file({ name: 'after' }), END,
+      pax({ path: 'pax/path', linkpath: 'pax/target' }),
+      longName,
+      longLink,
+      file({ name: 'short', type: '2' }),
+      pax({ path: 'pax/only', size: '1024' }),
+      header({ name: 'short2', size: 1 }),
+      Buffer.alloc(1024),
+      file({ name: 'after' }),
+      END,
     ]);
     assert.deepEqual(walk(bytes), [
       { name: 'gnu/long/name', linkname: 'gnu/target', type: 'symlink', size: 0 },
@@ -92,10 +110,21 @@ describe('glance-bridge TarWalker (tar headers as Go reads them)', () => {
 
   it('applies only the last PAX header before an entry, and no global one, which is an entry of its own', () => {
     const bytes = Buffer.concat([
-      pax({ path: 'first' }), pax({ linkpath: 'second-link' }), file({ name: 'plain', type: '2', linkname: 'x' }),
-      pax({ path: 'global/name' }, 'g'), file({ name: 'not-renamed' }), END,
+      pax({ path: 'first' }),
+      pax({ linkpath: 'second-link' }),
+      file({ name: 'plain', type: '2', linkname: 'x' }),
+      pax({ path: 'global/name' }, 'g'),
+      file({ name: 'not-renamed' }),
+      END,
     ]);
-    assert.deepEqual(walk(bytes).map((e) => [e.name, e.linkname, e.type]), [['plain', 'second-link', 'symlink'], ['global/name', '', 'pax-global'], ['not-renamed', '', 'file']]);
+    assert.deepEqual(
+      walk(bytes).map((e) => [e.name, e.linkname, e.type]),
+      [
+        ['plain', 'second-link', 'symlink'],
+        ['global/name', '', 'pax-global'],
+        ['not-renamed', '', 'file'],
+      ],
+    );
   });
 
   it('gives header-only types no body whatever their size says, as Go does', () => {
@@ -104,12 +133,24 @@ describe('glance-bridge TarWalker (tar headers as Go reads them)', () => {
     assert.deepEqual(names(walk(bytes)), ['link', 'hidden']);
     // A '\0' entry named with a trailing slash is a directory, body-less too.
     const dir = Buffer.concat([header({ name: 'dir/', type: '\0', size: 512 }), file({ name: 'next' }), END]);
-    assert.deepEqual(walk(dir).map((e) => [e.name, e.type]), [['dir/', 'directory'], ['next', 'file']]);
+    assert.deepEqual(
+      walk(dir).map((e) => [e.name, e.type]),
+      [
+        ['dir/', 'directory'],
+        ['next', 'file'],
+      ],
+    );
   });
 
   it('reads base-256 sizes', () => {
     const bytes = Buffer.concat([header({ name: 'big', sizeField: base256(1024) }), Buffer.alloc(1024), file({ name: 'after' }), END]);
-    assert.deepEqual(walk(bytes).map((e) => [e.name, e.size]), [['big', 1024], ['after', 0]]);
+    assert.deepEqual(
+      walk(bytes).map((e) => [e.name, e.size]),
+      [
+        ['big', 1024],
+        ['after', 0],
+      ],
+    );
   });
 
   it('stops at two zero blocks, and refuses a zero block followed by a header', () => {
@@ -156,8 +197,14 @@ describe('glance-bridge TarWalker (tar headers as Go reads them)', () => {
 
   it('makes the scanner refuse an unsafe name given by a PAX header or a GNU long name', async () => {
     for (const meta of [pax({ path: '../escape' }), file({ name: '././@LongLink', type: 'L' }, Buffer.from('/abs/path\0'))]) {
-      await assert.rejects(scanLayer(Buffer.concat([meta, file({ name: 'harmless' }), END])), (err: unknown) => err instanceof BerthError && err.code === 'LAYER_UNSAFE');
+      await assert.rejects(
+        scanLayer(Buffer.concat([meta, file({ name: 'harmless' }), END])),
+        (err: unknown) => err instanceof BerthError && err.code === 'LAYER_UNSAFE',
+      );
     }
-    await assert.rejects(scanLayer(Buffer.concat([file({ name: 'a', badChecksum: true }), END])), (err: unknown) => err instanceof BerthError && err.code === 'LAYER_INVALID' && /checksum/.test(err.message));
+    await assert.rejects(
+      scanLayer(Buffer.concat([file({ name: 'a', badChecksum: true }), END])),
+      (err: unknown) => err instanceof BerthError && err.code === 'LAYER_INVALID' && /checksum/.test(err.message),
+    );
   });
 });

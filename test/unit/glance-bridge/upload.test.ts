@@ -33,7 +33,11 @@ describe('glance-bridge image upload (PUT /v2/images/{id}/file)', () => {
     return created.json.id as string;
   }
 
-  const storedBlobs = async () => { const all: string[] = []; for await (const d of h.blobs.list()) all.push(d); return all; };
+  const storedBlobs = async () => {
+    const all: string[] = [];
+    for await (const d of h.blobs.list()) all.push(d);
+    return all;
+  };
 
   it('stores the data, goes active with size, checksum and sha512, and streams it back with ranges', async () => {
     const id = await queued();
@@ -139,17 +143,30 @@ describe('glance-bridge image upload (PUT /v2/images/{id}/file)', () => {
 
   it('refuses docker archives that name images, which docker load would point at this content on a host', async () => {
     const built = await buildImage();
-    const index = (annotations: Record<string, string>) => JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: built.manifestDigest, size: 1, annotations }] });
+    const index = (annotations: Record<string, string>) =>
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: built.manifestDigest, size: 1, annotations }],
+      });
     const cases: [string, Buffer][] = [
       ['RepoTags', await buildDockerSave(built, { repoTags: ['busybox:latest'] })],
       ['a repositories file', await buildDockerSave(built, { extra: { repositories: '{"registry":{"2":"x"}}' } })],
-      ['an index.json ref.name annotation', await buildDockerSave(built, { extra: { 'index.json': index({ 'org.opencontainers.image.ref.name': 'latest' }) } })],
-      ['an index.json containerd image name', await buildDockerSave(built, { extra: { 'index.json': index({ 'io.containerd.image.name': 'docker.io/library/busybox:latest' }) } })],
+      [
+        'an index.json ref.name annotation',
+        await buildDockerSave(built, { extra: { 'index.json': index({ 'org.opencontainers.image.ref.name': 'latest' }) } }),
+      ],
+      [
+        'an index.json containerd image name',
+        await buildDockerSave(built, { extra: { 'index.json': index({ 'io.containerd.image.name': 'docker.io/library/busybox:latest' }) } }),
+      ],
       // Go's JSON decoder reads a lower-case key as RepoTags.
-      ['repotags in lower case', await tarOf({
-        [`${built.config.descriptor.digest.slice(7)}.json`]: built.config.bytes,
-        'manifest.json': JSON.stringify([{ Config: `${built.config.descriptor.digest.slice(7)}.json`, repotags: ['registry:2'], Layers: [] }]),
-      })],
+      [
+        'repotags in lower case',
+        await tarOf({
+          [`${built.config.descriptor.digest.slice(7)}.json`]: built.config.bytes,
+          'manifest.json': JSON.stringify([{ Config: `${built.config.descriptor.digest.slice(7)}.json`, repotags: ['registry:2'], Layers: [] }]),
+        }),
+      ],
     ];
     for (const [what, data] of cases) {
       const id = await queued({ container_format: 'docker', disk_format: 'raw' });

@@ -30,8 +30,10 @@ describe('glance-bridge visibility, members and project quotas', () => {
     assert.equal(res.status, 201, JSON.stringify(res.json));
     return res.json.id as string;
   };
-  const listed = async (headers: Record<string, string>, q = '') => ((await call(base, 'GET', `/v2/images${q}`, undefined, headers)).json.images as { name: string }[]).map((i) => i.name).sort();
-  const status = async (headers: Record<string, string>, method: string, path: string, body?: unknown) => (await call(base, method, path, body, headers)).status;
+  const listed = async (headers: Record<string, string>, q = '') =>
+    ((await call(base, 'GET', `/v2/images${q}`, undefined, headers)).json.images as { name: string }[]).map((i) => i.name).sort();
+  const status = async (headers: Record<string, string>, method: string, path: string, body?: unknown) =>
+    (await call(base, method, path, body, headers)).status;
 
   describe('visibility', () => {
     let ids: Record<string, string>;
@@ -67,7 +69,10 @@ describe('glance-bridge visibility, members and project quotas', () => {
       assert.equal(await status(BOB, 'GET', `/v2/images/${ids.public}`), 200);
       assert.equal(await status(BOB, 'DELETE', `/v2/images/${ids.public}`), 403);
       assert.equal(await status(BOB, 'PUT', `/v2/images/${ids.community}/tags/mine`), 403);
-      const patched = await call(base, 'PATCH', `/v2/images/${ids.public}`, JSON.stringify([{ op: 'replace', path: '/name', value: 'x' }]), { ...BOB, 'content-type': 'application/openstack-images-v2.1-json-patch' });
+      const patched = await call(base, 'PATCH', `/v2/images/${ids.public}`, JSON.stringify([{ op: 'replace', path: '/name', value: 'x' }]), {
+        ...BOB,
+        'content-type': 'application/openstack-images-v2.1-json-patch',
+      });
       assert.equal(patched.status, 403);
       assert.equal(patched.json.error.code, 'IMAGE_FORBIDDEN');
     });
@@ -136,10 +141,16 @@ describe('glance-bridge visibility, members and project quotas', () => {
       await call(base, 'POST', members(shared), { member: 'bob' }, ALICE);
       await call(base, 'POST', members(shared), { member: 'carol' }, ALICE);
       const ofOwner = await call(base, 'GET', members(shared), undefined, ALICE);
-      assert.deepEqual((ofOwner.json.members as { member_id: string }[]).map((m) => m.member_id), ['bob', 'carol']);
+      assert.deepEqual(
+        (ofOwner.json.members as { member_id: string }[]).map((m) => m.member_id),
+        ['bob', 'carol'],
+      );
       assert.equal(ofOwner.json.schema, '/v2/schemas/members');
       const ofBob = await call(base, 'GET', members(shared), undefined, BOB);
-      assert.deepEqual((ofBob.json.members as { member_id: string }[]).map((m) => m.member_id), ['bob']);
+      assert.deepEqual(
+        (ofBob.json.members as { member_id: string }[]).map((m) => m.member_id),
+        ['bob'],
+      );
       assert.equal(await status(BOB, 'GET', `${members(shared)}/carol`), 404);
       assert.equal(await status(BOB, 'GET', `${members(shared)}/bob`), 200);
     });
@@ -153,7 +164,7 @@ describe('glance-bridge visibility, members and project quotas', () => {
   });
 
   describe('quotas', () => {
-    it('refuses an image over max_images_per_project with 413 in Glance\'s words, per project', async () => {
+    it("refuses an image over max_images_per_project with 413 in Glance's words, per project", async () => {
       await start({ maxImages: 2, maxBytes: 0 });
       await create(ALICE, { name: 'one' });
       await create(ALICE, { name: 'two' });
@@ -175,8 +186,16 @@ describe('glance-bridge visibility, members and project quotas', () => {
       assert.equal((await call(base, 'GET', `/v2/images/${second}`, undefined, ALICE)).json.status, 'queued');
       // Chunked, so no Content-Length: the stream is cut at the quota.
       const res = await inProcessFetch(`${base}/v2/images/${second}/file`, {
-        method: 'PUT', headers: { ...ALICE, 'content-type': 'application/octet-stream' }, duplex: 'half',
-        body: new ReadableStream({ start(c) { c.enqueue(new Uint8Array(300)); c.enqueue(new Uint8Array(300)); c.close(); } }),
+        method: 'PUT',
+        headers: { ...ALICE, 'content-type': 'application/octet-stream' },
+        duplex: 'half',
+        body: new ReadableStream({
+          start(c) {
+            c.enqueue(new Uint8Array(300));
+            c.enqueue(new Uint8Array(300));
+            c.close();
+          },
+        }),
       } as RequestInit);
       assert.equal(res.status, 413);
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'QUOTA_EXCEEDED');

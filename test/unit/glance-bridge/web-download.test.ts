@@ -18,20 +18,32 @@ describe('glance-bridge web-download of http(s) URLs', () => {
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     seen.push({ url: req.url ?? '', authorization: req.headers.authorization });
-    if (req.url === '/disk.raw') { res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length }); res.end(data); return; }
+    if (req.url === '/disk.raw') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length });
+      res.end(data);
+      return;
+    }
     if (req.url === '/slow') {
       res.writeHead(200, { 'content-length': 8 });
       res.write('1234');
       finishSlow = () => res.end('5678');
       return;
     }
-    if (req.url === '/to-internal') { res.writeHead(302, { location: req.headers['x-next'] as string ?? 'http://127.0.0.2:9/x' }); res.end(); return; }
-    res.writeHead(404); res.end('nope');
+    if (req.url === '/to-internal') {
+      res.writeHead(302, { location: (req.headers['x-next'] as string) ?? 'http://127.0.0.2:9/x' });
+      res.end();
+      return;
+    }
+    res.writeHead(404);
+    res.end('nope');
   };
 
   const start = async (allowed: string[], maxImageBytes?: number, web = true, slots?: DownloadSlots) => {
     h = await createHarness(maxImageBytes ? { maxImageBytes } : {});
-    api = await startApiServer(h, web ? { web: { guard: new DestinationGuard(allowed), timeoutMs: 5000, insecureHosts: [], ...(slots ? { slots } : {}) } } : {});
+    api = await startApiServer(
+      h,
+      web ? { web: { guard: new DestinationGuard(allowed), timeoutMs: 5000, insecureHosts: [], ...(slots ? { slots } : {}) } } : {},
+    );
   };
   beforeEach(async () => {
     seen.length = 0;
@@ -44,7 +56,8 @@ describe('glance-bridge web-download of http(s) URLs', () => {
     await origin.close();
   });
 
-  const queued = async (body: Record<string, unknown> = {}) => (await call(api!.base, 'POST', '/v2/images', { name: 'web', container_format: 'bare', disk_format: 'raw', ...body })).json as { id: string };
+  const queued = async (body: Record<string, unknown> = {}) =>
+    (await call(api!.base, 'POST', '/v2/images', { name: 'web', container_format: 'bare', disk_format: 'raw', ...body })).json as { id: string };
   const importUri = (id: string, uri: string) => call(api!.base, 'POST', `/v2/images/${id}/import`, { method: { name: 'web-download', uri } });
   const settled = async (id: string) => {
     for (let i = 0; i < 200; i++) {

@@ -11,7 +11,9 @@ import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 describe('glance-bridge zstd layers', () => {
   let h: Harness;
-  afterEach(async () => { await h?.close(); });
+  afterEach(async () => {
+    await h?.close();
+  });
 
   it('serves a zstd layer as its plain tar under the diff_id, and lets GC reclaim the compressed blob', async () => {
     h = await createHarness();
@@ -64,7 +66,10 @@ describe('glance-bridge zstd layers', () => {
     h.registry.addImage(REPO, 'garbage', await withLayer(randomBytes(300)));
     h.registry.addImage(REPO, 'lying', await withLayer(zstdCompress(Buffer.alloc(1024))));
 
-    const cases: [string, RegExp][] = [['garbage', /LAYER_INVALID: .*not valid zstd/], ['lying', /DIGEST_MISMATCH: .*decompresses to/]];
+    const cases: [string, RegExp][] = [
+      ['garbage', /LAYER_INVALID: .*not valid zstd/],
+      ['lying', /DIGEST_MISMATCH: .*decompresses to/],
+    ];
     for (const [tag, why] of cases) {
       const started = await h.importer.startImport(`registry.test:5000/team/app:${tag}`);
       const image = await started.done;
@@ -75,7 +80,7 @@ describe('glance-bridge zstd layers', () => {
     await h.close();
 
     h = await createHarness({ zstdCommand: '/nonexistent/zstd' });
-    const fine = await buildImage({ oci: true, compression: ['zstd'] , layers: [{ a: 'a' }] });
+    const fine = await buildImage({ oci: true, compression: ['zstd'], layers: [{ a: 'a' }] });
     h.registry.addImage(REPO, 'v1', fine);
     const started = await h.importer.startImport(SOURCE);
     const image = await started.done;

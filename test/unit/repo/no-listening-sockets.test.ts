@@ -19,7 +19,7 @@ import { ROOT } from '../../support/fixtures.js';
 export const ALLOWED: Record<string, string> = {
   // The agent harness (test/unit/agent/harness.ts) serves the agent for its HTTP client, which
   // nearly every test of these files drives; its `raw` requests go in-process.
-  'test/unit/cli/program.test.ts': 'the CLI\'s broker probe must time out against a port that accepts and never answers',
+  'test/unit/cli/program.test.ts': "the CLI's broker probe must time out against a port that accepts and never answers",
   'test/unit/agent/agent-client-conformance.test.ts': 'agent HTTP client conformance against the agent app',
   'test/unit/agent/app.test.ts': 'the agent HTTP client drives the agent app (harness)',
   'test/unit/agent/app-input.test.ts': 'the agent HTTP client (harness), and a refused connection is retried',
@@ -33,19 +33,19 @@ export const ALLOWED: Record<string, string> = {
   'test/unit/agent/client-token.test.ts': 'the agent HTTP client against a stub server',
   'test/unit/agent/keystone-auth.test.ts': 'the agent HTTP client, and Keystone auth against the fake Keystone server',
   'test/unit/agent/request-id.test.ts': 'the agent HTTP client sends the request id',
-  'test/unit/cli/os-cloud.test.ts': 'the CLI\'s Glance client against a stub server, Keystone against the fake Keystone server',
+  'test/unit/cli/os-cloud.test.ts': "the CLI's Glance client against a stub server, Keystone against the fake Keystone server",
   'test/unit/common/keystone.test.ts': 'the Keystone session and token validator against the fake Keystone server',
   'test/unit/glance-bridge/api.test.ts': 'every test drives the bridge through its HTTP image client',
   'test/unit/glance-bridge/blob-declared-size.test.ts': 'the registry blob client against a stub server',
-  'test/unit/glance-bridge/export.test.ts': 'the export\'s image client connects to bridge B; the fake Keystone server',
+  'test/unit/glance-bridge/export.test.ts': "the export's image client connects to bridge B; the fake Keystone server",
   'test/unit/glance-bridge/image-policy.test.ts': 'one test drives the bridge through its HTTP image client',
-  'test/unit/glance-bridge/image-service-conformance.test.ts': 'the HTTP image client\'s conformance against the bridge',
+  'test/unit/glance-bridge/image-service-conformance.test.ts': "the HTTP image client's conformance against the bridge",
   'test/unit/glance-bridge/keystone-auth.test.ts': 'the bridge validates tokens against the fake Keystone server',
-  'test/unit/glance-bridge/registry-client-conformance.test.ts': 'the registry client\'s conformance against the registry endpoint',
+  'test/unit/glance-bridge/registry-client-conformance.test.ts': "the registry client's conformance against the registry endpoint",
   'test/unit/glance-bridge/registry-destinations.test.ts': 'the registry client against stub registries, TLS and ports included',
-  'test/unit/glance-bridge/registry-retry.test.ts': 'the registry client\'s retries against a stub server',
+  'test/unit/glance-bridge/registry-retry.test.ts': "the registry client's retries against a stub server",
   'test/unit/glance-bridge/status-metrics.test.ts': 'one test imports through the HTTP image client',
-  'test/unit/glance-bridge/upload.test.ts': 'the HTTP image client\'s uploadImage',
+  'test/unit/glance-bridge/upload.test.ts': "the HTTP image client's uploadImage",
   'test/unit/glance-bridge/web-download.test.ts': 'the web-download fetcher against a stub origin server',
 };
 
@@ -81,7 +81,11 @@ beforeEach(function noteTheTestFile() {
 after(function unitTestsOpenNoListeningSocketsOutsideTheAllowedList() {
   net.Server.prototype.listen = original;
   const offenders = [...listened.keys()].filter((f) => !(f in ALLOWED)).map((f) => `${f} (${listened.get(f)} listen calls)`);
-  assert.deepEqual(offenders, [], 'these unit test files open listening sockets: test the app through app.callback() with test/support/in-process.ts, or list the file with the reason a socket is needed');
+  assert.deepEqual(
+    offenders,
+    [],
+    'these unit test files open listening sockets: test the app through app.callback() with test/support/in-process.ts, or list the file with the reason a socket is needed',
+  );
   // A file that ran and no longer listens leaves the list.
   const stale = Object.keys(ALLOWED).filter((f) => ran.has(f) && !listened.has(f));
   assert.deepEqual(stale, [], 'these files no longer open sockets: remove them from ALLOWED');
@@ -90,7 +94,12 @@ after(function unitTestsOpenNoListeningSocketsOutsideTheAllowedList() {
 describe('unit tests open no listening sockets', () => {
   it('names the unit test file that asked for a port, whether the stack gives paths or file URLs', () => {
     const inner = `${ROOT}/test/unit/glance-bridge/x.test.ts`;
-    assert.equal(testFileOf(`Error\n    at listen (${ROOT}/${SELF}:1:1)\n    at serveOnLoopback (${ROOT}/test/support/loopback.ts:7:3)\n    at Context.<anonymous> (${inner}:3:9)`), 'test/unit/glance-bridge/x.test.ts');
+    assert.equal(
+      testFileOf(
+        `Error\n    at listen (${ROOT}/${SELF}:1:1)\n    at serveOnLoopback (${ROOT}/test/support/loopback.ts:7:3)\n    at Context.<anonymous> (${inner}:3:9)`,
+      ),
+      'test/unit/glance-bridge/x.test.ts',
+    );
     assert.equal(testFileOf(`Error\n    at async Context.<anonymous> (file://${inner}:3:9)`), 'test/unit/glance-bridge/x.test.ts');
     assert.equal(testFileOf(`Error\n    at Server.listen (node:net:1:1)`), undefined);
   });

@@ -16,10 +16,11 @@ describe('the repository stands alone', () => {
   });
 
   // .ci/run clones the checkout into an empty folder and names the clone in BERTH_CI_CLONE.
-  if (process.env.BERTH_CI_CLONE) it('in CI, runs from a clone whose folder holds nothing else, as a user\'s clone', () => {
-    assert.equal(ROOT, process.env.BERTH_CI_CLONE);
-    assert.deepEqual(readdirSync(dirname(ROOT)), [basename(ROOT)]);
-  });
+  if (process.env.BERTH_CI_CLONE)
+    it("in CI, runs from a clone whose folder holds nothing else, as a user's clone", () => {
+      assert.equal(ROOT, process.env.BERTH_CI_CLONE);
+      assert.deepEqual(readdirSync(dirname(ROOT)), [basename(ROOT)]);
+    });
 
   describe('the check itself', () => {
     // The samples spell the parent folder %UP%, the sibling %SH% and the variable's tail %ED%, so that this file

@@ -7,7 +7,9 @@ import { inject, inProcessFetch, inProcessRequest, serveInProcess } from '../../
 describe('test support: in-process HTTP', () => {
   it('gives koa a request with method, url, headers, a loopback peer and plain HTTP', async () => {
     const app = new Koa();
-    app.use((ctx) => { ctx.body = { method: ctx.method, url: ctx.url, h: ctx.get('x-h'), ip: ctx.ip, protocol: ctx.protocol, host: ctx.host }; });
+    app.use((ctx) => {
+      ctx.body = { method: ctx.method, url: ctx.url, h: ctx.get('x-h'), ip: ctx.ip, protocol: ctx.protocol, host: ctx.host };
+    });
     const res = await inject(app.callback(), { method: 'DELETE', path: '/a?b=1', headers: { 'x-h': 'v' } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /json/);
@@ -30,10 +32,18 @@ describe('test support: in-process HTTP', () => {
       ctx.status = 204;
     });
     await inject(app.callback(), { method: 'PUT', body: Buffer.alloc(1000) });
-    async function* chunks() { for (let i = 0; i < 64; i++) { produced += 256 * 1024; yield Buffer.alloc(256 * 1024); } }
+    async function* chunks() {
+      for (let i = 0; i < 64; i++) {
+        produced += 256 * 1024;
+        yield Buffer.alloc(256 * 1024);
+      }
+    }
     const res = await inject(app.callback(), { method: 'PUT', body: chunks() });
     assert.equal(res.status, 204);
-    assert.deepEqual(seen, [{ length: '1000', te: undefined, bytes: 1000 }, { length: undefined, te: 'chunked', bytes: 64 * 256 * 1024 }]);
+    assert.deepEqual(seen, [
+      { length: '1000', te: undefined, bytes: 1000 },
+      { length: undefined, te: 'chunked', bytes: 64 * 256 * 1024 },
+    ]);
   });
 
   it('collects a streamed response body, and fetch-like calls reach a served origin only while it is open', async () => {
@@ -55,7 +65,11 @@ describe('test support: in-process HTTP', () => {
 
   it('tears down the connections still open when the server is closed', async () => {
     const app = new Koa();
-    app.use((ctx) => { const body = new PassThrough(); body.write('first'); ctx.body = body; });
+    app.use((ctx) => {
+      const body = new PassThrough();
+      body.write('first');
+      ctx.body = body;
+    });
     const server = serveInProcess(app.callback());
     const ended = new Promise<string>((resolve) => {
       const req = inProcessRequest(`${server.base}/hang`, (res) => {

@@ -12,7 +12,11 @@ import { compiledCommand } from './compiled.js';
  * BERTH__SECTION__KEY variables, so that the memory measured is the agent's alone.
  */
 export interface AgentProcess extends WatchedChild {
-  pid: number; url: string; token: string; host: string; runtime: string;
+  pid: number;
+  url: string;
+  token: string;
+  host: string;
+  runtime: string;
 }
 
 const ROOT = projectRoot();
@@ -26,9 +30,14 @@ export async function startAgentProcess(opts: { host: string; imagesUrl: string;
   const { args, runtime } = await compiledCommand('agent/main', 'berth-bench-agent-dist');
   const token = `bench-${opts.host}-token`;
   const env: Record<string, string> = {
-    ...SERVICE_ENV, PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_CONFIG: emptyConf,
-    BERTH__DEFAULT__HOST: opts.host, BERTH__DEFAULT__STATE_PATH: stateDir,
-    BERTH__AGENT__LISTEN: `127.0.0.1:${opts.port}`, BERTH__AGENT__TOKEN: token, BERTH__GLANCE__API_URL: opts.imagesUrl,
+    ...SERVICE_ENV,
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    BERTH_CONFIG: emptyConf,
+    BERTH__DEFAULT__HOST: opts.host,
+    BERTH__DEFAULT__STATE_PATH: stateDir,
+    BERTH__AGENT__LISTEN: `127.0.0.1:${opts.port}`,
+    BERTH__AGENT__TOKEN: token,
+    BERTH__GLANCE__API_URL: opts.imagesUrl,
     ...opts.env,
   };
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });

@@ -55,7 +55,10 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-interface Manifest { config: { digest: string; size: number }; layers: { digest: string; size: number }[] }
+interface Manifest {
+  config: { digest: string; size: number };
+  layers: { digest: string; size: number }[];
+}
 
 export async function fetchManifest(registry: string, repo: string, tag: string): Promise<{ manifest: Manifest; digest: string; bytes: number }> {
   const res = await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });

@@ -6,8 +6,15 @@ import type { BenchClient, NotificationEvent } from './amqp-client.js';
 /** Flavor of every benchmark instance: small, so that hundreds fit the machine. */
 export const BENCH_FLAVOR = { vcpus: 1, memory_mb: 64 } as const;
 
-export interface BenchNode { exchange: string; host: string }
-export interface BenchBuild { uuid: string; build: Record<string, unknown>; terminate: Record<string, unknown> }
+export interface BenchNode {
+  exchange: string;
+  host: string;
+}
+export interface BenchBuild {
+  uuid: string;
+  build: Record<string, unknown>;
+  terminate: Record<string, unknown>;
+}
 
 /** A build cast for one new instance of `image` in `project`, and the terminate cast that undoes it. */
 export function benchBuild(image: Pick<GlanceImage, 'id'>, project: string, host: string): BenchBuild {
@@ -17,7 +24,10 @@ export function benchBuild(image: Pick<GlanceImage, 'id'>, project: string, host
   return { uuid, build: buildAndRunInstance(instance, imageDict(image), requestContext(project)), terminate: terminateInstance(live, requestContext(project)) };
 }
 
-const isEvent = (uuid: string, ...types: string[]) => (e: NotificationEvent) => e.uuid === uuid && types.includes(e.eventType);
+const isEvent =
+  (uuid: string, ...types: string[]) =>
+  (e: NotificationEvent) =>
+    e.uuid === uuid && types.includes(e.eventType);
 
 /**
  * Casts the build and resolves with the arrival time of its `instance.create.end`;
@@ -39,7 +49,12 @@ export async function castTerminate(client: BenchClient, node: BenchNode, b: Ben
   await done;
 }
 
-export interface BatchOutcome { sentNs: Map<string, bigint>; endNs: Map<string, bigint>; failed: string[]; pending: string[] }
+export interface BatchOutcome {
+  sentNs: Map<string, bigint>;
+  endNs: Map<string, bigint>;
+  failed: string[];
+  pending: string[];
+}
 
 /**
  * Casts every build at once and waits until each has `instance.create.end` or
@@ -47,13 +62,22 @@ export interface BatchOutcome { sentNs: Map<string, bigint>; endNs: Map<string, 
  * finished for `stallMs` (a build that ends in neither would otherwise hold the run) or after
  * `timeoutMs` in all.
  */
-export async function castBatch(client: BenchClient, node: BenchNode, builds: readonly BenchBuild[], o: { stallMs: number; timeoutMs: number }): Promise<BatchOutcome> {
+export async function castBatch(
+  client: BenchClient,
+  node: BenchNode,
+  builds: readonly BenchBuild[],
+  o: { stallMs: number; timeoutMs: number },
+): Promise<BatchOutcome> {
   const out: BatchOutcome = { sentNs: new Map(), endNs: new Map(), failed: [], pending: [] };
   const pending = new Set(builds.map((b) => b.uuid));
   const started = Date.now();
   let lastProgress = started;
   await new Promise<void>((resolve) => {
-    const finish = () => { clearInterval(watch); stop(); resolve(); };
+    const finish = () => {
+      clearInterval(watch);
+      stop();
+      resolve();
+    };
     const stop = client.onEvent((e) => {
       if (!e.uuid || !pending.has(e.uuid) || !e.eventType.startsWith('instance.create.') || e.eventType === 'instance.create.start') return;
       if (e.eventType === 'instance.create.end') out.endNs.set(e.uuid, e.atNs);

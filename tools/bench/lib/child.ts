@@ -21,7 +21,13 @@ export interface WatchedChild {
 export function watchChild(child: ChildProcess, logFile: string, stateDir: string): WatchedChild {
   const pid = child.pid!;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const log = (): string[] => { try { return readFileSync(logFile, 'utf8').trimEnd().split('\n'); } catch { return []; } };
+  const log = (): string[] => {
+    try {
+      return readFileSync(logFile, 'utf8').trimEnd().split('\n');
+    } catch {
+      return [];
+    }
+  };
   return {
     rssKb: () => readRssKb(pid),
     peakRssKb: () => Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN),

@@ -7,7 +7,10 @@ import { projectRoot } from '../../lib/paths.js';
 const ROOT = projectRoot();
 const run = promisify(execFile);
 
-export interface NodeCommand { args: string[]; runtime: string }
+export interface NodeCommand {
+  args: string[];
+  runtime: string;
+}
 
 /**
  * How to run the TypeScript module `entry` (relative to the project root, without extension) as
@@ -19,7 +22,10 @@ export async function compiledCommand(entry: string, cacheName: string): Promise
   const outDir = join(ROOT, 'node_modules/.cache', cacheName);
   const started = Date.now();
   // Type errors elsewhere in the tree do not stop tsc from emitting, hence the freshness check.
-  await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', outDir], { cwd: ROOT, timeout: 300_000 }).catch(() => undefined);
+  await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', outDir], {
+    cwd: ROOT,
+    timeout: 300_000,
+  }).catch(() => undefined);
   const compiled = join(outDir, `${entry}.js`);
   if (existsSync(compiled) && statSync(compiled).mtimeMs >= started - 1000) return { args: [compiled], runtime: `node <fresh tsc build>/${entry}.js` };
   return { args: ['--import', 'tsx', join(ROOT, `${entry}.ts`)], runtime: `node --import tsx ${entry}.ts` };

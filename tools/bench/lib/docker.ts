@@ -13,25 +13,47 @@ const API = '/v1.41';
 const DOCKER_CLI = '/usr/bin/docker';
 const run = promisify(execFile);
 
-export interface RawContainerSpec { imageId: string; memoryMb: number; runId: string }
+export interface RawContainerSpec {
+  imageId: string;
+  memoryMb: number;
+  runId: string;
+}
 
 /** POST /containers/create then /start, with the memory limit Berth's flavor would give. */
 export async function rawCreateStart(spec: RawContainerSpec): Promise<string> {
   const memory = spec.memoryMb * 1024 * 1024;
-  const created = await requestJson<{ Id: string }>(DOCKER, {
-    method: 'POST', path: `${API}/containers/create`,
-    body: { Image: spec.imageId, Labels: { [BENCH_LABEL]: spec.runId }, HostConfig: { Memory: memory, MemorySwap: memory } },
-  }, 'dockerd');
+  const created = await requestJson<{ Id: string }>(
+    DOCKER,
+    {
+      method: 'POST',
+      path: `${API}/containers/create`,
+      body: { Image: spec.imageId, Labels: { [BENCH_LABEL]: spec.runId }, HostConfig: { Memory: memory, MemorySwap: memory } },
+    },
+    'dockerd',
+  );
   await requestJson(DOCKER, { method: 'POST', path: `${API}/containers/${created.body.Id}/start` }, 'dockerd');
   return created.body.Id;
 }
 
 /** `docker run -d` through the CLI, the way an operator would start the same image by hand. */
 export async function cliRun(spec: RawContainerSpec): Promise<string> {
-  const { stdout } = await run(DOCKER_CLI, [
-    '-H', 'unix:///var/run/docker.sock', 'run', '-d', '--memory', `${spec.memoryMb}m`, '--memory-swap', `${spec.memoryMb}m`,
-    '--label', `${BENCH_LABEL}=${spec.runId}`, spec.imageId,
-  ], { timeout: 60_000 });
+  const { stdout } = await run(
+    DOCKER_CLI,
+    [
+      '-H',
+      'unix:///var/run/docker.sock',
+      'run',
+      '-d',
+      '--memory',
+      `${spec.memoryMb}m`,
+      '--memory-swap',
+      `${spec.memoryMb}m`,
+      '--label',
+      `${BENCH_LABEL}=${spec.runId}`,
+      spec.imageId,
+    ],
+    { timeout: 60_000 },
+  );
   return stdout.trim();
 }
 
@@ -67,7 +89,9 @@ export async function removeLabelled(key: string, value: string, limit = 5): Pro
 export async function runBounded<T, R>(items: readonly T[], width: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array<R>(items.length);
   let next = 0;
-  const lane = async () => { for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i); };
+  const lane = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i);
+  };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
   return out;
 }

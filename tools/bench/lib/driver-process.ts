@@ -13,12 +13,20 @@ import { compiledCommand, type NodeCommand } from './compiled.js';
  * loop are its own.
  */
 export interface DriverProcess extends WatchedChild {
-  pid: number; host: string; exchange: string; stateDir: string;
+  pid: number;
+  host: string;
+  exchange: string;
+  stateDir: string;
   /** How it was started: the built dist/ or the TypeScript sources through tsx. */
   runtime: string;
 }
 
-export interface DriverProcessOptions { agentUrl: string; agentToken: string; amqpUrl: string; env?: Record<string, string> }
+export interface DriverProcessOptions {
+  agentUrl: string;
+  agentToken: string;
+  amqpUrl: string;
+  env?: Record<string, string>;
+}
 
 const ROOT = projectRoot();
 const SOURCE_DIRS = ['driver', 'common', 'conf', 'agent/client', 'glance-bridge/client'];
@@ -44,10 +52,11 @@ async function driverCommand(): Promise<NodeCommand> {
   try {
     const builtAt = statSync(built).mtimeMs;
     if (SOURCE_DIRS.every((d) => newestSourceMtime(join(ROOT, d)) <= builtAt)) return { args: [built], runtime: 'node dist/driver/main.js' };
-  } catch { /* not built */ }
+  } catch {
+    /* not built */
+  }
   return compiledCommand('driver/main', 'berth-bench-dist');
 }
-
 
 export async function startDriverProcess(opts: DriverProcessOptions): Promise<DriverProcess> {
   const id = randomUUID().slice(0, 8);
@@ -60,11 +69,16 @@ export async function startDriverProcess(opts: DriverProcessOptions): Promise<Dr
   const out = openSync(logFile, 'a');
   const { args, runtime } = await driverCommand();
   const env: Record<string, string> = {
-    ...SERVICE_ENV, PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_CONFIG: emptyConf,
-    BERTH__DEFAULT__HOST: host, BERTH__DEFAULT__CONTROL_EXCHANGE: exchange, BERTH__DEFAULT__STATE_PATH: stateDir,
+    ...SERVICE_ENV,
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    BERTH_CONFIG: emptyConf,
+    BERTH__DEFAULT__HOST: host,
+    BERTH__DEFAULT__CONTROL_EXCHANGE: exchange,
+    BERTH__DEFAULT__STATE_PATH: stateDir,
     BERTH__DEFAULT__TRANSPORT_URL: opts.amqpUrl.replace(/^amqp:/, 'rabbit:'),
     BERTH__DATABASE__CONNECTION: `sqlite:///${join(stateDir, 'driver.sqlite')}`,
-    BERTH__AGENT__URL: opts.agentUrl, BERTH__AGENT__TOKEN: opts.agentToken,
+    BERTH__AGENT__URL: opts.agentUrl,
+    BERTH__AGENT__TOKEN: opts.agentToken,
     ...opts.env,
   };
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });

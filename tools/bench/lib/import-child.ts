@@ -24,7 +24,9 @@ import { requiredCpu } from './import-floor.js';
 class ByteCountingClient implements RegistryClient {
   bytes = 0;
   constructor(private readonly inner: RegistryClient) {}
-  ping(registry: string) { return this.inner.ping(registry); }
+  ping(registry: string) {
+    return this.inner.ping(registry);
+  }
   async fetchManifest(repo: RepositoryRef, reference: string) {
     const m = await this.inner.fetchManifest(repo, reference);
     this.bytes += m.bytes.length;
@@ -35,7 +37,11 @@ class ByteCountingClient implements RegistryClient {
     // A listener beside the importer's pipe, not a stream of its own in the path: counting must
     // not slow what it measures. It is added when the importer starts reading ('resume' comes
     // before the first chunk), since a 'data' listener would otherwise start the flow itself.
-    blob.stream.once('resume', () => blob.stream.on('data', (chunk: Buffer) => { this.bytes += chunk.length; }));
+    blob.stream.once('resume', () =>
+      blob.stream.on('data', (chunk: Buffer) => {
+        this.bytes += chunk.length;
+      }),
+    );
     return blob;
   }
 }
@@ -54,10 +60,27 @@ async function main(): Promise<void> {
   const images = new ImageRepository(db);
   const blobs = new BlobStore(join(stateDir, 'blobs'));
   await blobs.init();
-  const registry = new ByteCountingClient(new HttpRegistryClient({ insecureHosts: [registryHost], allowedInternal: [registryHost], timeoutMs: 60_000, maxManifestBytes: 4 * 1024 * 1024, maxBlobBytes: 10 * 1024 ** 3 }));
+  const registry = new ByteCountingClient(
+    new HttpRegistryClient({
+      insecureHosts: [registryHost],
+      allowedInternal: [registryHost],
+      timeoutMs: 60_000,
+      maxManifestBytes: 4 * 1024 * 1024,
+      maxBlobBytes: 10 * 1024 ** 3,
+    }),
+  );
   const importer = new Importer({
-    images, blobs, registry, log: silentLogger(),
-    options: { defaultProject: 'bench', platform: { os: 'linux', architecture: 'amd64' }, maxParallelLayers: 4, maxBlobBytes: 10 * 1024 ** 3, ...(scanMode === 'noscan' ? { scan: false as const } : {}) },
+    images,
+    blobs,
+    registry,
+    log: silentLogger(),
+    options: {
+      defaultProject: 'bench',
+      platform: { os: 'linux', architecture: 'amd64' },
+      maxParallelLayers: 4,
+      maxBlobBytes: 10 * 1024 ** 3,
+      ...(scanMode === 'noscan' ? { scan: false as const } : {}),
+    },
   });
   process.stdout.write(`${JSON.stringify({ idleHwmKb: peakRssKb() })}\n`);
   for (const ref of refs) {
@@ -73,6 +96,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`import-child: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`import-child: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

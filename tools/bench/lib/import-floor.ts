@@ -55,13 +55,21 @@ function chunks(buf: Buffer, update: (chunk: Buffer) => void): void {
 async function gunzipAll(buf: Buffer): Promise<void> {
   const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
   const drained = new Promise<void>((resolve, reject) => {
-    gunzip.on('data', () => undefined).once('end', resolve).once('error', reject);
+    gunzip
+      .on('data', () => undefined)
+      .once('end', resolve)
+      .once('error', reject);
   });
   gunzip.end(buf);
   await drained;
 }
 
-export interface RequiredCpu { sha256: number; md5: number; sha512: number; gunzip: number }
+export interface RequiredCpu {
+  sha256: number;
+  md5: number;
+  sha512: number;
+  gunzip: number;
+}
 
 /**
  * CPU milliseconds each mandatory computation takes over the image's stored blobs, each on one
@@ -75,7 +83,11 @@ export async function requiredCpu(store: BlobStore, image: ImageBlobs): Promise<
   const sha512 = createHash('sha512');
   for (const blob of [image.config, ...image.layers]) {
     const bytes = await readFile(store.pathOf(blob.digest));
-    totals.sha256 += await cpuMs(() => { const h = createHash('sha256'); chunks(bytes, (c) => h.update(c)); h.digest(); });
+    totals.sha256 += await cpuMs(() => {
+      const h = createHash('sha256');
+      chunks(bytes, (c) => h.update(c));
+      h.digest();
+    });
     totals.md5 += await cpuMs(() => chunks(bytes, (c) => md5.update(c)));
     totals.sha512 += await cpuMs(() => chunks(bytes, (c) => sha512.update(c)));
     if (blob !== image.config && layerCompression(blob.media_type) === 'gzip') totals.gunzip += await cpuMs(() => gunzipAll(bytes));
@@ -85,7 +97,10 @@ export async function requiredCpu(store: BlobStore, image: ImageBlobs): Promise<
   return totals;
 }
 
-export interface DownloadCpu { curl: number; registry: number }
+export interface DownloadCpu {
+  curl: number;
+  registry: number;
+}
 
 /**
  * CPU milliseconds curl spends downloading `digests` one after the other into files under `dir`

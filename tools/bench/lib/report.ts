@@ -2,7 +2,14 @@
  * Figures and verdicts for the benchmarks: percentiles, a plain table, and the closing
  * `RESULT <name> <metric>=<value> target<=<limit> PASS|FAIL` line that scripts grep for.
  */
-export interface Summary { n: number; min: number; median: number; p90: number; p99: number; max: number }
+export interface Summary {
+  n: number;
+  min: number;
+  median: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
 
 /** Nearest-rank percentile of `values` (p in 0..100). */
 export function percentile(values: readonly number[], p: number): number {
@@ -14,8 +21,12 @@ export function percentile(values: readonly number[], p: number): number {
 
 export function summarize(values: readonly number[]): Summary {
   return {
-    n: values.length, min: Math.min(...values), median: percentile(values, 50), p90: percentile(values, 90),
-    p99: percentile(values, 99), max: Math.max(...values),
+    n: values.length,
+    min: Math.min(...values),
+    median: percentile(values, 50),
+    p90: percentile(values, 90),
+    p99: percentile(values, 99),
+    max: Math.max(...values),
   };
 }
 
@@ -32,7 +43,11 @@ export function printTable(title: string, rows: readonly Record<string, unknown>
   for (const row of cells) process.stdout.write(`${line(row)}\n`);
 }
 
-export interface Verdict { metric: string; value: number; target: number }
+export interface Verdict {
+  metric: string;
+  value: number;
+  target: number;
+}
 
 /** The closing line; PASS only when every metric is finite and within its target. */
 export function printResult(name: string, verdicts: readonly Verdict[]): boolean {

@@ -5,7 +5,10 @@ import { printAborted } from './report.js';
  * reverse order whatever happens: normal end, failure, deadline, SIGINT or SIGTERM.
  * Exit status: 0 PASS, 1 FAIL, 2 aborted.
  */
-export interface BenchRun { cleanup(step: () => Promise<unknown>): void; log(line: string): void }
+export interface BenchRun {
+  cleanup(step: () => Promise<unknown>): void;
+  log(line: string): void;
+}
 
 export function runBench(name: string, deadlineMs: number, body: (run: BenchRun) => Promise<boolean>): void {
   const steps: (() => Promise<unknown>)[] = [];
@@ -18,12 +21,17 @@ export function runBench(name: string, deadlineMs: number, body: (run: BenchRun)
     }
     process.exit(code);
   };
-  const abort = (err: unknown): void => { printAborted(name, err); void finish(2); };
+  const abort = (err: unknown): void => {
+    printAborted(name, err);
+    void finish(2);
+  };
   const deadline = setTimeout(() => abort(new Error(`deadline of ${deadlineMs / 1000} s passed`)), deadlineMs);
   process.once('SIGINT', () => abort(new Error('interrupted')));
   process.once('SIGTERM', () => abort(new Error('terminated')));
   const run: BenchRun = {
-    cleanup: (step) => { steps.push(step); },
+    cleanup: (step) => {
+      steps.push(step);
+    },
     log: (line) => process.stderr.write(`[${name}] ${line}\n`),
   };
   body(run).then((pass) => finish(pass ? 0 : 1), abort);

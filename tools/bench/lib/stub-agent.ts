@@ -6,9 +6,23 @@ import type { AddressInfo } from 'node:net';
  * benchmark measures the driver alone. It speaks just enough of docs/agent-api.md for the
  * routes the driver uses; it runs no containers.
  */
-export interface StubAgent { url: string; token: string; count(): number; close(): Promise<void> }
+export interface StubAgent {
+  url: string;
+  token: string;
+  count(): number;
+  close(): Promise<void>;
+}
 
-interface StubInstance { uuid: string; power_state: string; image_id: string | null; project_id: string | null; ip_address: null; created_at: string; started_at: string; exit_code: null }
+interface StubInstance {
+  uuid: string;
+  power_state: string;
+  image_id: string | null;
+  project_id: string | null;
+  ip_address: null;
+  created_at: string;
+  started_at: string;
+  exit_code: null;
+}
 
 const INSTANCE_PATH = /^\/v1\/instances\/([0-9a-fA-F-]{36})(\/action|\/console)?$/;
 
@@ -35,12 +49,24 @@ export async function startStubAgent(token: string): Promise<StubAgent> {
         if (found) return send(200, { instance: found });
         const spec = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { image_id?: string; project_id?: string };
         const now = new Date().toISOString();
-        const inst: StubInstance = { uuid, power_state: 'running', image_id: spec.image_id ?? null, project_id: spec.project_id ?? null, ip_address: null, created_at: now, started_at: now, exit_code: null };
+        const inst: StubInstance = {
+          uuid,
+          power_state: 'running',
+          image_id: spec.image_id ?? null,
+          project_id: spec.project_id ?? null,
+          ip_address: null,
+          created_at: now,
+          started_at: now,
+          exit_code: null,
+        };
         instances.set(uuid, inst);
         return send(201, { instance: inst });
       }
       if (!m[2] && req.method === 'GET') return found ? send(200, { instance: found }) : missing();
-      if (!m[2] && req.method === 'DELETE') { instances.delete(uuid); return send(204); }
+      if (!m[2] && req.method === 'DELETE') {
+        instances.delete(uuid);
+        return send(204);
+      }
       if (m[2] === '/action' && req.method === 'POST') return found ? send(200, { instance: found }) : missing();
       if (m[2] === '/console' && req.method === 'GET') return found ? send(200, { output: '' }) : missing();
       return send(405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} ${path}`, details: {} } });
@@ -49,7 +75,13 @@ export async function startStubAgent(token: string): Promise<StubAgent> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`, token, count: () => instances.size,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    url: `http://127.0.0.1:${port}`,
+    token,
+    count: () => instances.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

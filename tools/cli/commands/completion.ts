@@ -4,11 +4,7 @@ import { FORMATS } from '../output.js';
 
 /** Every command path (`""`, `" server"`, `" server create"`) with the words that may follow it. */
 function tree(cmd: Command, path = '', out = new Map<string, string[]>()): Map<string, string[]> {
-  const words = [
-    ...cmd.commands.map((c) => c.name()),
-    ...cmd.options.flatMap((o) => [o.long, o.short].filter((x): x is string => Boolean(x))),
-    '--help',
-  ];
+  const words = [...cmd.commands.map((c) => c.name()), ...cmd.options.flatMap((o) => [o.long, o.short].filter((x): x is string => Boolean(x))), '--help'];
   out.set(path, words);
   for (const sub of cmd.commands) tree(sub, `${path} ${sub.name()}`, out);
   return out;
@@ -20,7 +16,10 @@ function tree(cmd: Command, path = '', out = new Map<string, string[]>()): Map<s
  */
 export function bashCompletion(program: Command): string {
   const cases = [...tree(program)].map(([path, words]) => `    "${path}") words="${words.join(' ')}" ;;`).join('\n');
-  const commands = [...tree(program).keys()].filter(Boolean).map((p) => `"${p}"`).join(' ');
+  const commands = [...tree(program).keys()]
+    .filter(Boolean)
+    .map((p) => `"${p}"`)
+    .join(' ');
   return `# bash completion for berth: source it, or save it as /etc/bash_completion.d/berth
 _berth() {
   local cur prev path="" w i words cand
@@ -47,7 +46,8 @@ complete -o default -F _berth berth
 }
 
 export function registerCompletion(program: Command): void {
-  program.command('completion <shell>')
+  program
+    .command('completion <shell>')
     .description('print a shell completion script: bash or zsh (eval "$(berth completion bash)")')
     .action((shell: string) => {
       if (shell === 'bash') process.stdout.write(bashCompletion(program));

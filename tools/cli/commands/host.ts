@@ -5,20 +5,33 @@ import { printObject, printTable } from '../output.js';
 type Run = (fn: (ctx: CliContext) => Promise<void>) => Promise<void>;
 
 interface Capacity {
-  host: string; node: string; hypervisor_type: string; instances: number; updated_at: string;
+  host: string;
+  node: string;
+  hypervisor_type: string;
+  instances: number;
+  updated_at: string;
   resources: Record<string, { total: number; reserved: number; allocation_ratio: number; capacity: number; used: number; free: number }>;
 }
 
 export function registerHost(program: Command, run: Run): void {
   const host = program.command('host').description('compute nodes');
-  host.command('show')
+  host
+    .command('show')
     .description('capacity, usage and instance count of a node (--host to pick one)')
-    .action(() => run(async (ctx) => {
-      const rpc = await ctx.rpcClient();
-      const cap = await rpc.call<Capacity>(ctx.computeKey, { method: 'get_host_capacity', namespace: 'berth', version: '1.0', args: {} }, ctx.config.DEFAULT.rpc_response_timeout);
-      if (ctx.format !== 'table' || (ctx.opts.column?.length ?? 0) > 0) return printObject(cap as unknown as Record<string, unknown>, ctx.format);
-      process.stdout.write(`host ${cap.host} (node ${cap.node}, ${cap.hypervisor_type}), ${cap.instances} instance(s)\n`);
-      printTable(['Resource', 'Total', 'Reserved', 'Ratio', 'Capacity', 'Used', 'Free'],
-        Object.entries(cap.resources).map(([rc, r]) => [rc, r.total, r.reserved, r.allocation_ratio, r.capacity, r.used, r.free]));
-    }));
+    .action(() =>
+      run(async (ctx) => {
+        const rpc = await ctx.rpcClient();
+        const cap = await rpc.call<Capacity>(
+          ctx.computeKey,
+          { method: 'get_host_capacity', namespace: 'berth', version: '1.0', args: {} },
+          ctx.config.DEFAULT.rpc_response_timeout,
+        );
+        if (ctx.format !== 'table' || (ctx.opts.column?.length ?? 0) > 0) return printObject(cap as unknown as Record<string, unknown>, ctx.format);
+        process.stdout.write(`host ${cap.host} (node ${cap.node}, ${cap.hypervisor_type}), ${cap.instances} instance(s)\n`);
+        printTable(
+          ['Resource', 'Total', 'Reserved', 'Ratio', 'Capacity', 'Used', 'Free'],
+          Object.entries(cap.resources).map(([rc, r]) => [rc, r.total, r.reserved, r.allocation_ratio, r.capacity, r.used, r.free]),
+        );
+      }),
+    );
 }

@@ -58,46 +58,73 @@ function devRegistryAllowance(): NodeJS.ProcessEnv {
 }
 
 export function registerServices(program: Command, run: Run): void {
-  program.command('up')
+  program
+    .command('up')
     .description('start the Berth services (images, agent, compute) in the background, after the system services')
     .option('--no-system', 'do not start RabbitMQ, dockerd and the registry')
-    .action((o) => run(async (ctx) => {
-      if (o.system !== false && !systemServicesUp()) {
-        const r = spawnSync('bash', [join(projectRoot(), 'tools/dev/services.sh'), 'start'], { stdio: 'inherit' });
-        if (r.status !== 0) throw new Error('could not start the system services (tools/dev/services.sh start)');
-      }
-      const state = ctx.config.DEFAULT.state_path;
-      const rows: Record<string, unknown>[] = [];
-      const env = devRegistryAllowance();
-      for (const name of SERVICES) {
-        const pid = startService(state, name, env);
-        const healthy = await waitHealthy(ctx, name, 60_000);
-        rows.push({ service: PROCESS_NAMES[name], pid, status: healthy ? 'up' : 'FAILED', endpoint: endpointOf(ctx, name), log: servicePaths(state, name).logFile });
-        if (!healthy) {
-          printList(['service', 'pid', 'status', 'endpoint', 'log'], rows, ctx.format);
-          throw new Error(`${PROCESS_NAMES[name]} did not become healthy; see ${servicePaths(state, name).logFile}`);
+    .action((o) =>
+      run(async (ctx) => {
+        if (o.system !== false && !systemServicesUp()) {
+          const r = spawnSync('bash', [join(projectRoot(), 'tools/dev/services.sh'), 'start'], { stdio: 'inherit' });
+          if (r.status !== 0) throw new Error('could not start the system services (tools/dev/services.sh start)');
         }
-      }
-      printList(['service', 'pid', 'status', 'endpoint', 'log'], rows, ctx.format);
-    }));
+        const state = ctx.config.DEFAULT.state_path;
+        const rows: Record<string, unknown>[] = [];
+        const env = devRegistryAllowance();
+        for (const name of SERVICES) {
+          const pid = startService(state, name, env);
+          const healthy = await waitHealthy(ctx, name, 60_000);
+          rows.push({
+            service: PROCESS_NAMES[name],
+            pid,
+            status: healthy ? 'up' : 'FAILED',
+            endpoint: endpointOf(ctx, name),
+            log: servicePaths(state, name).logFile,
+          });
+          if (!healthy) {
+            printList(['service', 'pid', 'status', 'endpoint', 'log'], rows, ctx.format);
+            throw new Error(`${PROCESS_NAMES[name]} did not become healthy; see ${servicePaths(state, name).logFile}`);
+          }
+        }
+        printList(['service', 'pid', 'status', 'endpoint', 'log'], rows, ctx.format);
+      }),
+    );
 
-  program.command('down').description('stop the Berth services (gracefully; in-flight work finishes)').action(() => run(async (ctx) => {
-    for (const name of [...SERVICES].reverse()) {
-      const stopped = await stopService(ctx.config.DEFAULT.state_path, name);
-      process.stdout.write(`${PROCESS_NAMES[name]}: ${stopped ? 'stopped' : 'not running'}\n`);
-    }
-  }));
+  program
+    .command('down')
+    .description('stop the Berth services (gracefully; in-flight work finishes)')
+    .action(() =>
+      run(async (ctx) => {
+        for (const name of [...SERVICES].reverse()) {
+          const stopped = await stopService(ctx.config.DEFAULT.state_path, name);
+          process.stdout.write(`${PROCESS_NAMES[name]}: ${stopped ? 'stopped' : 'not running'}\n`);
+        }
+      }),
+    );
 
-  program.command('status').description('whether each Berth service runs and answers').action(() => run(async (ctx) => {
-    const rows: Record<string, unknown>[] = [];
-    let allUp = true;
-    for (const name of SERVICES) {
-      const pid = runningPid(ctx.config.DEFAULT.state_path, name);
-      const healthy = await probe(ctx, name).catch((e) => { void describeError(e); return false; });
-      allUp &&= healthy;
-      rows.push({ service: PROCESS_NAMES[name], pid: pid ?? '-', status: healthy ? 'up' : pid ? 'not answering' : 'down', endpoint: endpointOf(ctx, name) });
-    }
-    printList(['service', 'pid', 'status', 'endpoint'], rows, ctx.format);
-    if (!allUp) process.exitCode = 3;
-  }));
+  program
+    .command('status')
+    .description('whether each Berth service runs and answers')
+    .action(() =>
+      run(async (ctx) => {
+        const rows: Record<string, unknown>[] = [];
+        let allUp = true;
+        for (const name of SERVICES) {
+          const pid = runningPid(ctx.config.DEFAULT.state_path, name);
+          const healthy = await probe(ctx, name).catch((e) => {
+            void describeError(e);
+            return false;
+          });
+          allUp &&= healthy;
+          rows.push({
+            service: PROCESS_NAMES[name],
+            pid: pid ?? '-',
+            status: healthy ? 'up' : pid ? 'not answering' : 'down',
+            endpoint: endpointOf(ctx, name),
+          });
+        }
+        printList(['service', 'pid', 'status', 'endpoint'], rows, ctx.format);
+        if (!allUp) process.exitCode = 3;
+      }),
+    );
 }
