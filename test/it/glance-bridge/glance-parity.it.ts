@@ -1,21 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { keystoneSession } from '../../../common/keystone/index.js';
-import { silentLogger } from '../../../common/log.js';
-import { loadConfig } from '../../../conf/index.js';
-import { startImageService, type ImageServiceHandle } from '../../../glance-bridge/main.js';
-import { loadTestCloud, type TestCloud } from '../../support/cloud.js';
-
-type Side = 'glance' | 'berth';
-interface Answer {
-  status: number;
-  type: string;
-  json: any;
-  text: string;
-}
+import { shape, startParityPair, type Answer, type ParityPair, type Side } from './parity.js';
 
 /**
  * The same requests to the real Glance 25 (Zed) of the test cloud (tools/dev/cloud.sh) and to the
@@ -27,32 +12,16 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
   this.timeout(120_000);
   const run = randomBytes(4).toString('hex');
   const tag = `berth-parity-${run}`;
-  let cloud: TestCloud;
-  let dir: string;
-  let service: ImageServiceHandle;
-  let token: string;
-  const base: Record<Side, string> = { glance: '', berth: '' };
+  let pair: ParityPair;
   const created: Record<Side, string[]> = { glance: [], berth: [] };
+  const send = (side: Side, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> =>
+    pair.send(side, method, path, body, headers);
 
   before(async () => {
-    cloud = loadTestCloud();
-    dir = mkdtempSync(join(tmpdir(), 'berth-glance-parity-'));
-    const user = { auth_url: cloud.keystoneUrl, username: cloud.glance.username, password: cloud.glance.password, project_name: cloud.serviceProject };
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        DEFAULT: { state_path: dir },
-        image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone' },
-        glance: { api_url: '', ...user },
-        keystone_authtoken: user,
-      },
-    });
-    service = await startImageService(config, { log: silentLogger() });
-    token = await keystoneSession(config.glance).token();
-    base.glance = cloud.glanceUrl.replace(/\/+$/, '');
-    base.berth = service.url.replace(/\/+$/, '');
+    pair = await startParityPair();
   });
   after(async () => {
+    if (!pair) return;
     for (const side of ['glance', 'berth'] as const) {
       for (const id of created[side]) {
         await send(side, 'PATCH', `/v2/images/${id}`, [{ op: 'replace', path: '/protected', value: false }], {
@@ -61,47 +30,8 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
         await send(side, 'DELETE', `/v2/images/${id}`).catch(() => undefined);
       }
     }
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await pair.close();
   });
-
-  async function send(side: Side, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-    const raw = body === undefined ? undefined : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body);
-    const res = await fetch(`${base[side]}${path}`, {
-      method,
-      headers: {
-        'x-auth-token': token,
-        ...(raw !== undefined ? { 'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json' } : {}),
-        ...headers,
-      },
-      ...(raw !== undefined ? { body: raw } : {}),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, type: res.headers.get('content-type') ?? '', json, text };
-  }
-
-  /**
-   * Keys and value types, recursively (an array: the shape of its first item). virtual_size is
-   * integer or null alike: Glance measures it from the data, the store never does (image-service.md).
-   */
-  function shape(v: unknown, key = ''): unknown {
-    if (key === 'virtual_size') return 'integer or null';
-    if (v === null) return 'null';
-    if (Array.isArray(v)) return v.length ? [shape(v[0])] : [];
-    if (typeof v === 'object')
-      return Object.fromEntries(
-        Object.keys(v as object)
-          .sort()
-          .map((k) => [k, shape((v as Record<string, unknown>)[k], k)]),
-      );
-    return typeof v;
-  }
 
   /** One request to both (`path` may differ per side: image ids do); the statuses must match. */
   async function both(
@@ -149,7 +79,7 @@ describe('glance-bridge answers as the real Glance Zed of the test cloud', funct
       sameShape(a, path);
       const list = (x: Answer) => (x.json.versions as { id: string; status: string }[]).map((v) => `${v.id} ${v.status}`);
       assert.deepEqual(list(a.berth), list(a.glance));
-      for (const v of a.berth.json.versions) assert.equal(v.links[0].href, `${base.berth}/v2/`);
+      for (const v of a.berth.json.versions) assert.equal(v.links[0].href, `${pair.base.berth}/v2/`);
     }
   });
 

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { keystoneSession } from '../../../common/keystone/index.js';
-import { silentLogger } from '../../../common/log.js';
-import { loadConfig } from '../../../conf/index.js';
-import { startImageService, type ImageServiceHandle } from '../../../glance-bridge/main.js';
-import { loadTestCloud } from '../../support/cloud.js';
 import { ROOT } from '../../support/fixtures.js';
-
-type Side = 'glance' | 'berth';
+import { shape, startParityPair, type ParityPair, type Side } from './parity.js';
 
 /**
  * One namespace of definitions, loaded into the test cloud's Glance through its API and into the
@@ -25,47 +18,16 @@ describe('glance-bridge metadefs loaded from files answer as the real Glance Zed
     ...(JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'metadefs', 'berth-test-guest.json'), 'utf8')) as Record<string, unknown>),
     namespace,
   };
-  const base: Record<Side, string> = { glance: '', berth: '' };
-  let dir: string;
-  let service: ImageServiceHandle;
-  let token: string;
+  let pair: ParityPair;
   let loaded = false;
-
-  const send = async (side: Side, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base[side]}${path}`, {
-      method,
-      headers: { 'x-auth-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, json };
-  };
+  const send = (side: Side, method: string, path: string, body?: unknown) => pair.send(side, method, path, body);
 
   before(async () => {
-    const cloud = loadTestCloud();
-    dir = mkdtempSync(join(tmpdir(), 'berth-metadefs-parity-'));
-    mkdirSync(join(dir, 'metadefs'));
-    writeFileSync(join(dir, 'metadefs', 'guest.json'), JSON.stringify(definition));
-    const user = { auth_url: cloud.keystoneUrl, username: cloud.glance.username, password: cloud.glance.password, project_name: cloud.serviceProject };
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        DEFAULT: { state_path: dir },
-        image_store: { listen: '127.0.0.1:0', registry_listen: '', auth_strategy: 'keystone', metadefs_path: join(dir, 'metadefs') },
-        glance: { api_url: '', ...user },
-        keystone_authtoken: user,
-      },
+    pair = await startParityPair({}, (dir) => {
+      mkdirSync(join(dir, 'metadefs'));
+      writeFileSync(join(dir, 'metadefs', 'guest.json'), JSON.stringify(definition));
+      return { metadefs_path: join(dir, 'metadefs') };
     });
-    service = await startImageService(config, { log: silentLogger() });
-    token = await keystoneSession(config.glance).token();
-    base.glance = cloud.glanceUrl.replace(/\/+$/, '');
-    base.berth = service.url.replace(/\/+$/, '');
     const created = await send('glance', 'POST', '/v2/metadefs/namespaces', definition);
     assert.equal(created.status, 201, JSON.stringify(created.json));
     loaded = true;
@@ -76,22 +38,9 @@ describe('glance-bridge metadefs loaded from files answer as the real Glance Zed
       await send('glance', 'PUT', `/v2/metadefs/namespaces/${namespace}`, { namespace, visibility: 'public', protected: false });
       await send('glance', 'DELETE', `/v2/metadefs/namespaces/${namespace}`);
     }
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await pair?.close();
   });
 
-  /** Keys and value types, recursively; arrays by their first item. */
-  const shape = (v: unknown): unknown => {
-    if (v === null) return 'null';
-    if (Array.isArray(v)) return v.length ? [shape(v[0])] : [];
-    if (typeof v === 'object')
-      return Object.fromEntries(
-        Object.keys(v as object)
-          .sort()
-          .map((k) => [k, shape((v as Record<string, unknown>)[k])]),
-      );
-    return typeof v;
-  };
   /** The answer without what differs by nature (owner, dates), tag lists as sets. */
   const comparable = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(comparable).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
