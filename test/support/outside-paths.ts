@@ -3,9 +3,9 @@ import { join, posix } from 'node:path';
 
 /**
  * Finds places in the project's files that name a path above the repository root: a user's clone
- * has nothing there (no `../shared`, no sibling checkout), so a file that reads or writes there
+ * has nothing there (no sibling folder of the checkout), so a file that reads or writes there
  * works only on the machine it was written on. What it recognises (this file writes its own
-patterns so that they do not match themselves):
+ * patterns so that they do not match themselves):
  * - relative paths (`../x`, `./../x`, `"$(dirname "$0")/../.."`), resolved from the file's folder,
  *   as imports, `new URL(…, import.meta.url)` and a script's own folder resolve them;
  * - `join(…)` / `resolve(…)` whose first argument is the file's folder (`import.meta.url`,

@@ -235,31 +235,29 @@ describe('glance-bridge registry client: destinations and credentials', () => {
       let dir: string;
       let tls: { key: Buffer; cert: Buffer };
       let rejectUnauthorized: string | undefined;
-      before(function () {
+      before(() => {
         dir = mkdtempSync(join(tmpdir(), 'berth-tls-'));
-        try {
-          execFileSync(
-            'openssl',
-            [
-              'req',
-              '-x509',
-              '-newkey',
-              'rsa:2048',
-              '-nodes',
-              '-keyout',
-              join(dir, 'key.pem'),
-              '-out',
-              join(dir, 'cert.pem'),
-              '-days',
-              '1',
-              '-subj',
-              '/CN=127.0.0.1',
-            ],
-            { stdio: 'ignore' },
-          );
-        } catch {
-          this.skip();
-        }
+        // openssl makes the stub's self-signed certificate (tools/dev/services.sh installs it).
+        execFileSync(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            '-newkey',
+            'rsa:2048',
+            '-nodes',
+            '-keyout',
+            join(dir, 'key.pem'),
+            '-out',
+            join(dir, 'cert.pem'),
+            '-days',
+            '1',
+            '-subj',
+            '/CN=127.0.0.1',
+          ],
+          { stdio: 'ignore' },
+        );
+
         tls = { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
         // The stub's certificate is self-signed: accepted for these tests only.
         rejectUnauthorized = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
