@@ -3,6 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { parseAllowEntry } from '../common/address-policy.js';
 import { loadCredentials } from '../common/registry-credentials.js';
+import { brokerChecks, transportUrlProblem } from './broker-checks.js';
 import { parseIniLenient } from './ini.js';
 import { schema, type Config, type OptionSpec } from './options.js';
 
@@ -206,7 +207,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
 /** The URL schemes each URL-valued option is read with; other URL options take http(s). */
 const SCHEMES: Record<string, string[]> = {
-  'DEFAULT.transport_url': ['rabbit', 'amqp'],
+  'DEFAULT.transport_url': ['rabbit', 'amqp', 'amqps'],
   'database.connection': ['sqlite', 'postgres', 'postgresql'],
   'image_store.connection': ['sqlite', 'postgres', 'postgresql'],
   'agent.url': ['http', 'https', 'unix'],
@@ -249,6 +250,7 @@ function formatProblem(section: string, key: string, spec: OptionSpec, value: un
   const base = scheme.replace(/\+.*$/, '');
   if (!schemes.includes(base)) return `the scheme ${scheme}:// is not one of ${schemes.map((x) => `${x}://`).join(', ')}`;
   if (base === 'sqlite' || base === 'unix') return undefined;
+  if (key === 'transport_url') return transportUrlProblem(value) || undefined;
   let u: URL;
   try {
     u = new URL(value.replace(/^[^:]+:/, 'http:'));
@@ -282,6 +284,7 @@ function crossChecks(c: Record<string, Record<string, unknown>>): string[] {
     const auth = c[section]!;
     if (auth.auth_url && !(auth.username && auth.password)) problems.push(`[${section}] auth_url is set but username or password is not`);
   }
+  problems.push(...brokerChecks(c.DEFAULT!.transport_url as string, c.oslo_messaging_rabbit as unknown as Parameters<typeof brokerChecks>[1]));
   problems.push(...registryChecks(c.registry!));
   problems.push(...noauthChecks(c.image_store!));
   return problems;

@@ -49,8 +49,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   const store = new CountingStore(db, (code) => metrics.instanceFailed(code));
   const transport = new AmqpTransport({
     url: c.DEFAULT.transport_url,
-    heartbeatSeconds: rabbit.heartbeat_timeout_threshold,
-    retryMaxSeconds: rabbit.connection_retry_max,
+    rabbit,
     prefetch: c.DEFAULT.max_concurrent_builds + 16,
     log: log.child({ component: 'transport' }),
     connectionName: `berth-compute:${process.pid}:${c.DEFAULT.host}`,
@@ -103,6 +102,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     log: log.child({ component: 'rpc' }),
     messageLog: store,
     observer: metrics.rpc,
+    missingReplyQueueRetryMs: rabbit.kombu_missing_consumer_retry_timeout * 1000,
   });
   await transport.start();
   // Registration needs the queues declared (done on connect) and runs on in the background

@@ -3,7 +3,7 @@ import { decodeBody, encodeEnvelope, MalformedMessage, newUniqueId, parseRequest
 import { novaError, RpcFailure, serializeFailure, toRpcFailure } from './failure.js';
 import type { Dispatcher } from './dispatcher.js';
 import { declareRpcServerQueues, newFanoutQueueName, type RabbitDeclareOptions } from './topology.js';
-import type { AmqpTransport, Delivery } from './transport.js';
+import { MessageUndeliverable, type AmqpTransport, type Delivery } from './transport.js';
 import { Semaphore } from '../../common/semaphore.js';
 import { SingleFlight } from '../../common/single-flight.js';
 
@@ -29,6 +29,8 @@ export interface RpcServerOptions {
   log: Logger;
   messageLog?: MessageLog;
   observer?: RpcObserver;
+  /** How long a reply is retried while the caller's reply queue is missing (kombu_missing_consumer_retry_timeout), in ms. */
+  missingReplyQueueRetryMs?: number;
 }
 
 /**
@@ -221,7 +223,17 @@ export class RpcServer {
       this.stats.failures++;
       body = encode(null, new RpcFailure('ValueError', 'builtins', `the result could not be serialized: ${(err as Error).message}`));
     }
-    return this.transport.publish('', reply.replyQueue, body, { mandatory: true });
+    // The caller's reply queue can be missing for a while: the caller is failing over to another
+    // broker node and has not declared it there yet. oslo retries every 0.25 s, then abandons.
+    const deadline = Date.now() + (this.opts.missingReplyQueueRetryMs ?? 60_000);
+    for (;;) {
+      try {
+        return await this.transport.publish('', reply.replyQueue, body, { mandatory: true });
+      } catch (err) {
+        if (!(err instanceof MessageUndeliverable) || Date.now() >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
 
   /** Stops taking new work and waits (up to `timeoutMs`) for the work in hand to finish. */

@@ -1,3 +1,4 @@
+import { declareOptionsProblem } from '../../common/broker-options.js';
 import { newUniqueId } from './envelope.js';
 import type { TopologyChannel } from './transport.js';
 
@@ -8,14 +9,33 @@ export interface RabbitDeclareOptions {
   rabbit_ha_queues: boolean;
   rabbit_quorum_queue: boolean;
   rabbit_transient_queues_ttl: number;
+  rabbit_quorum_delivery_limit?: number;
+  rabbit_quroum_max_memory_length?: number;
+  rabbit_quroum_max_memory_bytes?: number;
 }
 
-/** Queue arguments and flags exactly as oslo.messaging declares them (contract §2). */
+/** Exchanges and topic queues are durable when asked, and always with quorum queues (oslo's `durable`). */
+function durable(o: RabbitDeclareOptions): boolean {
+  return o.amqp_durable_queues || o.rabbit_quorum_queue;
+}
+
+/**
+ * Queue arguments and flags of topic queues exactly as oslo.messaging declares them (contract §2):
+ * x-ha-policy with rabbit_ha_queues; x-queue-type quorum with rabbit_quorum_queue, plus
+ * x-delivery-limit, x-max-in-memory-length and x-max-in-memory-bytes when those are set.
+ */
 export function topicQueueFlags(o: RabbitDeclareOptions): { durable: boolean; autoDelete: boolean; arguments?: Record<string, unknown> } {
+  const problem = declareOptionsProblem(o);
+  if (problem) throw new Error(`Configuration error: ${problem}`);
   const args: Record<string, unknown> = {};
   if (o.rabbit_ha_queues) args['x-ha-policy'] = 'all';
-  if (o.rabbit_quorum_queue) return { durable: true, autoDelete: false, arguments: { ...args, 'x-queue-type': 'quorum' } };
-  return { durable: o.amqp_durable_queues, autoDelete: o.amqp_auto_delete, ...(Object.keys(args).length ? { arguments: args } : {}) };
+  if (o.rabbit_quorum_queue) {
+    args['x-queue-type'] = 'quorum';
+    if (o.rabbit_quorum_delivery_limit) args['x-delivery-limit'] = o.rabbit_quorum_delivery_limit;
+    if (o.rabbit_quroum_max_memory_length) args['x-max-in-memory-length'] = o.rabbit_quroum_max_memory_length;
+    if (o.rabbit_quroum_max_memory_bytes) args['x-max-in-memory-bytes'] = o.rabbit_quroum_max_memory_bytes;
+  }
+  return { durable: durable(o), autoDelete: o.amqp_auto_delete, ...(Object.keys(args).length ? { arguments: args } : {}) };
 }
 
 export function transientQueueArgs(o: RabbitDeclareOptions): Record<string, unknown> | undefined {
@@ -26,7 +46,7 @@ export function transientQueueArgs(o: RabbitDeclareOptions): Record<string, unkn
 }
 
 export async function declareControlExchange(ch: TopologyChannel, exchange: string, o: RabbitDeclareOptions): Promise<void> {
-  await ch.assertExchange(exchange, 'topic', { durable: o.amqp_durable_queues, autoDelete: o.amqp_auto_delete });
+  await ch.assertExchange(exchange, 'topic', { durable: durable(o), autoDelete: o.amqp_auto_delete });
 }
 
 /**

@@ -1,21 +1,34 @@
 import { EventEmitter } from 'node:events';
-import { connect, type Channel, type ChannelModel, type ConsumeMessage, type SocketOptions } from 'amqplib';
-import { backoffDelay } from '../../common/backoff.js';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../common/log.js';
+import { failoverPlan, hostLabel, openBrokerConnection, resolveBroker, type BrokerConnectOptions, type ResolvedBroker } from './broker-connect.js';
+import type { FailoverPlan } from './failover.js';
+import type { BrokerHost } from '../../common/transport-url.js';
 
 /**
- * The only module that knows the broker. One connection, one channel (as oslo has it); on any
- * connection or channel loss it reconnects with capped exponential back-off and re-runs every
- * registered setup step (declarations, consumers). Messages not yet acked when a channel dies are
- * redelivered by the broker, so an ack on a dead channel is simply dropped.
+ * The only module that knows the broker. One connection, one channel (as oslo has it), to one host
+ * of the transport URL at a time; on any connection or channel loss it fails over between the
+ * hosts as oslo.messaging does (FailoverPlan) and re-runs every registered setup step
+ * (declarations, consumers, the reply queue). Messages not yet acked when a channel dies are
+ * redelivered by the broker, so an ack on a dead channel is simply dropped. Publishes wait for the
+ * broker's confirm (oslo's confirm_publish) and are sent again on the next connection when the
+ * confirm was lost: at least once, the receiver drops duplicates by `_unique_id`.
  */
 export interface TransportOptions {
   url: string;
-  heartbeatSeconds: number;
-  retryMaxSeconds: number;
+  rabbit: BrokerConnectOptions;
   prefetch: number;
   log: Logger;
   connectionName?: string;
+  /** Budget of one connection attempt (kombu's connect_timeout). */
+  connectTimeoutMs?: number;
+  /** Injected for tests: the order hosts are shuffled in. */
+  random?: () => number;
+}
+
+/** A mandatory message the broker returned: no queue is bound to its routing key (oslo's MessageUndeliverable). */
+export class MessageUndeliverable extends Error {
+  readonly code = 'MESSAGE_UNDELIVERABLE';
 }
 
 export interface Delivery {
@@ -46,21 +59,32 @@ type Setup = (ch: TopologyChannel) => Promise<void>;
 
 export class AmqpTransport extends EventEmitter {
   private model: ChannelModel | null = null;
-  private channel: Channel | null = null;
+  private channel: ConfirmChannel | null = null;
   private generation = 0;
   private closing = false;
-  private attempt = 0;
+  private readonly broker: ResolvedBroker;
+  private readonly plan: FailoverPlan;
   private readonly setups: Setup[] = [];
   private readonly consumers: { queue: string; handler: (d: Delivery) => void }[] = [];
   private readyWaiters: (() => void)[] = [];
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Mandatory messages the broker returned, until their confirm arrives (the return comes first). */
+  private returned: { routingKey: string; body: Buffer }[] = [];
+  private host: BrokerHost | null = null;
 
   constructor(private readonly opts: TransportOptions) {
     super();
+    this.broker = resolveBroker(opts.url, opts.rabbit);
+    this.plan = failoverPlan(this.broker, opts.random);
   }
 
   get connected(): boolean {
     return this.channel !== null;
+  }
+
+  /** The broker host the transport is connected to (`host:port`), or null between connections. */
+  get connectedHost(): string | null {
+    return this.channel && this.host ? hostLabel(this.host) : null;
   }
 
   /** Registers a topology step, run on every (re)connection before consumers start. */
@@ -99,23 +123,26 @@ export class AmqpTransport extends EventEmitter {
 
   private async connectOnce(): Promise<void> {
     if (this.closing) return;
+    const host = this.plan.current;
     let opened: ChannelModel | null = null;
     try {
-      const model = await connect(toAmqpUrl(this.opts.url, this.opts.heartbeatSeconds), {
-        // Replies are small and latency-bound: no Nagle delay.
-        noDelay: true,
-        clientProperties: { connection_name: this.opts.connectionName ?? `berth-compute:${process.pid}` },
-      } as SocketOptions);
+      const model = await openBrokerConnection(this.broker, host, {
+        connectionName: this.opts.connectionName ?? `berth-compute:${process.pid}`,
+        timeoutMs: this.opts.connectTimeoutMs ?? 5000,
+      });
       opened = model;
-      const channel = await model.createChannel();
+      if (this.closing) throw new Error('transport closed');
+      const channel = await model.createConfirmChannel();
       const gen = ++this.generation;
-      model.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'AMQP connection error'));
+      model.on('error', (err: Error) => this.opts.log.warn({ err: err.message, host: hostLabel(host) }, 'AMQP connection error'));
       model.on('close', () => this.lost(gen, 'connection closed'));
       channel.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'AMQP channel error'));
       channel.on('close', () => {
         if (gen === this.generation) void model.close().catch(() => undefined);
       });
-      channel.on('return', (msg) => this.opts.log.warn({ routing_key: msg.fields.routingKey }, 'reply returned unroutable: caller gone, dropped'));
+      channel.on('return', (msg: ConsumeMessage) => {
+        this.returned.push({ routingKey: msg.fields.routingKey, body: msg.content });
+      });
       if (this.opts.prefetch > 0) await channel.prefetch(this.opts.prefetch, false);
       const topo = topologyOf(channel);
       for (const s of this.setups) await s(topo);
@@ -130,19 +157,26 @@ export class AmqpTransport extends EventEmitter {
       }
       this.model = model;
       this.channel = channel;
-      this.attempt = 0;
-      this.opts.log.info({ generation: gen }, 'connected to the broker');
+      this.host = host;
+      this.returned = [];
+      this.plan.connected();
+      this.opts.log.info({ generation: gen, host: hostLabel(host) }, 'connected to the broker');
       const waiters = this.readyWaiters;
       this.readyWaiters = [];
       waiters.forEach((w) => w());
-      this.emit('connected');
+      this.emit('connected', hostLabel(host));
     } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message }, 'broker connection failed');
       // A connection that failed half-way through set-up is closed, not leaked.
       await opened?.close().catch(() => undefined);
       this.model = null;
       this.channel = null;
-      this.scheduleReconnect();
+      if (this.closing) return;
+      const delay = this.plan.failed();
+      this.opts.log.warn(
+        { err: (err as Error).message, host: hostLabel(host), next: hostLabel(this.plan.current), retry_in_ms: delay },
+        'broker connection failed',
+      );
+      this.scheduleReconnect(delay);
     }
   }
 
@@ -175,33 +209,64 @@ export class AmqpTransport extends EventEmitter {
     this.model = null;
     this.channel = null;
     if (this.closing) return;
-    this.opts.log.warn({ why }, 'lost the broker; reconnecting');
+    const delay = this.plan.lost();
+    this.opts.log.warn({ why, host: this.host ? hostLabel(this.host) : null, retry_in_ms: delay }, 'lost the broker; reconnecting');
     this.emit('disconnected');
-    this.scheduleReconnect();
+    this.scheduleReconnect(delay);
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(delayMs: number): void {
     if (this.closing || this.reconnectTimer) return;
-    const delay = backoffDelay(this.attempt++, { baseMs: 500, maxMs: this.opts.retryMaxSeconds * 1000, jitter: [0.8, 1.2] });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       void this.connectOnce();
-    }, delay);
+    }, delayMs);
   }
 
-  /** Publishes once connected (waiting up to `waitMs`); throws if the broker stays away. */
+  /**
+   * Publishes once connected and waits for the broker's confirm. A publish whose connection dies
+   * before the confirm is sent again on the next connection (to whichever host), until `waitMs`
+   * has passed: the message may then arrive twice, never zero times unless this throws. A
+   * mandatory message with no queue to go to throws MessageUndeliverable.
+   */
   async publish(exchange: string, routingKey: string, body: Buffer, opts: PublishOptions = {}, waitMs = 30_000): Promise<void> {
-    await this.waitReady(waitMs);
-    const ch = this.channel!;
-    ch.publish(exchange, routingKey, body, {
-      contentType: 'application/json',
-      contentEncoding: 'utf-8',
-      deliveryMode: 2,
-      priority: 0,
-      headers: {},
-      mandatory: opts.mandatory ?? false,
-      ...(opts.expiration ? { expiration: opts.expiration } : {}),
-    });
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      await this.waitReady(Math.max(0, deadline - Date.now()));
+      const ch = this.channel!;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          ch.publish(
+            exchange,
+            routingKey,
+            body,
+            {
+              contentType: 'application/json',
+              contentEncoding: 'utf-8',
+              deliveryMode: 2,
+              priority: 0,
+              headers: {},
+              mandatory: opts.mandatory ?? false,
+              ...(opts.expiration ? { expiration: opts.expiration } : {}),
+            },
+            (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
+          );
+        });
+      } catch (err) {
+        if (Date.now() >= deadline || this.closing) throw err;
+        this.opts.log.info({ err: (err as Error).message, routing_key: routingKey }, 'publish not confirmed; sending again once reconnected');
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (opts.mandatory) {
+        const i = this.returned.findIndex((r) => r.routingKey === routingKey && r.body.equals(body));
+        if (i >= 0) {
+          this.returned.splice(i, 1);
+          throw new MessageUndeliverable(`no queue for routing key ${routingKey}`);
+        }
+      }
+      return;
+    }
   }
 
   async close(): Promise<void> {
@@ -212,21 +277,6 @@ export class AmqpTransport extends EventEmitter {
     this.channel = null;
     await model?.close().catch(() => undefined);
   }
-}
-
-/**
- * oslo's `rabbit://user:pass@host:port/vhost` as amqplib takes it. A path of `/` or none is the
- * default vhost `/` (as kombu reads it); only the first of several comma-separated hosts is used.
- */
-export function toAmqpUrl(transportUrl: string, heartbeatSeconds: number): string {
-  const m = /^(?:rabbit|amqp):\/\/(?:([^@/]*)@)?([^/?]+)(\/[^?]*)?(\?.*)?$/.exec(transportUrl);
-  if (!m) throw new Error(`transport_url must look like rabbit://user:pass@host:5672/vhost, got ${transportUrl.replace(/\/\/[^@]*@/, '//***@')}`);
-  const [, auth, hosts, path, query] = m;
-  const host = hosts!.split(',')[0]!.replace(/^[^@]*@/, '');
-  const vhost = !path || path === '/' ? '' : path;
-  const params = new URLSearchParams((query ?? '').replace(/^\?/, ''));
-  if (!params.has('heartbeat')) params.set('heartbeat', String(heartbeatSeconds));
-  return `amqp://${auth ? `${auth}@` : ''}${host}${vhost}?${params.toString()}`;
 }
 
 function topologyOf(ch: Channel): TopologyChannel {

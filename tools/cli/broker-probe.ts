@@ -1,45 +1,65 @@
-import { connect } from 'amqplib';
 import { BerthError } from '../../common/errors.js';
-import { toAmqpUrl } from '../../driver/rpc/transport.js';
+import { hostLabel, openBrokerConnection, resolveBroker, type BrokerConnectOptions } from '../../driver/rpc/broker-connect.js';
 
 /**
- * One connection attempt to the broker, so a refusal is told apart at once: the password refused
- * (ACCESS_REFUSED), the connection refused, or no answer within `timeoutMs`. Exit code 3 (a
- * service is unreachable) for all three; the message names the cause.
+ * One connection attempt to each host of the broker at once, so a refusal is told apart at once:
+ * the password refused (ACCESS_REFUSED), the connection refused, a TLS failure, or no answer
+ * within `timeoutMs`. The first host that lets the client in is enough. Exit code 3 (a service is
+ * unreachable) for every cause; the message names the cause per host.
  */
-export async function probeBroker(transportUrl: string, timeoutMs: number): Promise<void> {
-  const shown = transportUrl.replace(/\/\/[^@]*@/, '//');
-  const unreachable = (why: string) => new BerthError('BROKER_UNREACHABLE', `cannot reach the broker at ${shown}: ${why}`, { status: 503 });
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(unreachable(`no answer within ${timeoutMs / 1000}s (timeout)`)), timeoutMs);
-  });
-  const attempt = connect(toAmqpUrl(transportUrl, 0), { timeout: timeoutMs });
+export async function probeBroker(transportUrl: string, rabbit: BrokerConnectOptions, timeoutMs: number): Promise<void> {
+  // Credentials left out: the message names the hosts only.
+  const shown = transportUrl.replace(/([/,])[^/,]*@/g, '$1');
+  let broker;
   try {
-    const model = await Promise.race([attempt, expired]);
-    await model.close().catch(() => undefined);
+    broker = resolveBroker(transportUrl, rabbit);
   } catch (err) {
-    if (err instanceof BerthError) {
-      attempt
-        .then(
-          (m) => m.close(),
-          () => undefined,
-        )
-        .catch(() => undefined);
-      throw err;
-    }
-    const e = err as NodeJS.ErrnoException;
-    const text = String(e.message ?? e);
-    if (/ACCESS.REFUSED|403/.test(text)) {
-      throw new BerthError('BROKER_AUTH_REFUSED', `the broker at ${shown} refused the user name or password (ACCESS_REFUSED): check [DEFAULT] transport_url`, {
-        status: 503,
-      });
-    }
-    if (e.code === 'ECONNREFUSED') throw unreachable('connection refused (nothing listens there)');
-    if (e.code === 'ETIMEDOUT' || /timeout|timed out/i.test(text)) throw unreachable(`no answer within ${timeoutMs / 1000}s (timeout)`);
-    if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') throw unreachable(`unknown host (${e.code})`);
-    throw unreachable(e.code ? `${e.code}: ${text}` : text);
-  } finally {
-    clearTimeout(timer);
+    throw new BerthError('CONFIG_INVALID', (err as Error).message, { status: 400 });
   }
+  const causes = await Promise.all(
+    broker.url.hosts.map(async (host) => {
+      let timer: NodeJS.Timeout | undefined;
+      const attempt = openBrokerConnection(broker, host, { connectionName: `berth-cli-probe:${process.pid}`, timeoutMs, heartbeatSeconds: 0 });
+      const expired = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      });
+      try {
+        const model = await Promise.race([attempt, expired]);
+        if (model === 'timeout') {
+          attempt.then((m) => m.close()).catch(() => undefined);
+          return { host, auth: false, why: `no answer within ${timeoutMs / 1000}s (timeout)` };
+        }
+        await model.close().catch(() => undefined);
+        return null;
+      } catch (err) {
+        return { host, ...classify(err, timeoutMs) };
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  if (causes.some((c) => c === null)) return;
+  const failed = causes.filter((c) => c !== null);
+  const one = failed.length === 1;
+  const per = failed.map((c) => (one ? c.why : `${hostLabel(c.host)}: ${c.why}`)).join('; ');
+  if (failed.every((c) => c.auth)) {
+    throw new BerthError('BROKER_AUTH_REFUSED', `the broker at ${shown} refused the user name or password (ACCESS_REFUSED): check [DEFAULT] transport_url`, {
+      status: 503,
+    });
+  }
+  throw new BerthError('BROKER_UNREACHABLE', `cannot reach the broker at ${shown}: ${per}`, { status: 503 });
+}
+
+function classify(err: unknown, timeoutMs: number): { auth: boolean; why: string } {
+  const e = err as NodeJS.ErrnoException;
+  const text = String(e.message ?? e);
+  if (/ACCESS.REFUSED|403/.test(text)) return { auth: true, why: 'user name or password refused (ACCESS_REFUSED)' };
+  if (e.code === 'BROKER_TLS_CONFIG') return { auth: false, why: text };
+  if (e.code === 'ECONNREFUSED') return { auth: false, why: 'connection refused (nothing listens there)' };
+  if (e.code === 'ETIMEDOUT' || /timeout|timed out/i.test(text)) return { auth: false, why: `no answer within ${timeoutMs / 1000}s (timeout)` };
+  if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return { auth: false, why: `unknown host (${e.code})` };
+  if (/certificate|SSL|TLS|self.signed|wrong version number/i.test(text) || /^ERR_TLS|^ERR_SSL|CERT/.test(e.code ?? '')) {
+    return { auth: false, why: `TLS handshake failed: ${e.code ? `${e.code}: ` : ''}${text}` };
+  }
+  return { auth: false, why: e.code ? `${e.code}: ${text}` : text };
 }

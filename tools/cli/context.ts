@@ -95,7 +95,7 @@ export class CliContext {
     const c = this.config;
     // One plain attempt first: a refused password or connection fails at once, with its cause,
     // where the client below would retry until its timeout.
-    await probeBroker(c.DEFAULT.transport_url, BROKER_CONNECT_TIMEOUT_MS);
+    await probeBroker(c.DEFAULT.transport_url, c.oslo_messaging_rabbit, BROKER_CONNECT_TIMEOUT_MS);
     this.rpc = new RpcClient({
       url: c.DEFAULT.transport_url,
       exchange: c.DEFAULT.control_exchange,

@@ -3,7 +3,7 @@ import { BerthError } from '../../common/errors.js';
 import { decodeBody, encodeEnvelope, newUniqueId } from '../../driver/rpc/envelope.js';
 import { AmqpTransport, type TopologyChannel } from '../../driver/rpc/transport.js';
 import { RpcCaller } from '../../driver/rpc/caller.js';
-import type { RabbitDeclareOptions } from '../../driver/rpc/topology.js';
+import type { Config } from '../../conf/options.js';
 
 /**
  * An oslo RPC client (what nova-api or nova-conductor is to a compute node): casts, calls with a
@@ -12,7 +12,8 @@ import type { RabbitDeclareOptions } from '../../driver/rpc/topology.js';
 export interface RpcClientOptions {
   url: string;
   exchange: string;
-  rabbit: RabbitDeclareOptions;
+  /** [oslo_messaging_rabbit]: queue flags, failover, TLS. */
+  rabbit: Config['oslo_messaging_rabbit'];
   log?: Logger;
   connectTimeoutMs?: number;
 }
@@ -28,8 +29,8 @@ export class RpcClient {
   constructor(private readonly opts: RpcClientOptions) {
     this.transport = new AmqpTransport({
       url: opts.url,
-      heartbeatSeconds: 30,
-      retryMaxSeconds: 2,
+      // A command waits seconds, not minutes: rounds of attempts stay 2 s apart at most.
+      rabbit: { ...opts.rabbit, heartbeat_timeout_threshold: 30, rabbit_interval_max: Math.min(opts.rabbit.rabbit_interval_max, 2) },
       prefetch: 0,
       log: opts.log ?? silentLogger(),
       connectionName: `berth-cli:${process.pid}`,

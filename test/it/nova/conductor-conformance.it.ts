@@ -3,6 +3,7 @@ import { silentLogger } from '../../../common/log.js';
 import { AmqpConductor, type ConductorClient } from '../../../driver/nova/conductor.js';
 import { isPrimitive } from '../../../driver/nova/objects.js';
 import { RemoteFailure, RpcCaller } from '../../../driver/rpc/caller.js';
+import { rabbitDefaults } from '../../../driver/rpc/broker-connect.js';
 import { AmqpTransport } from '../../../driver/rpc/transport.js';
 import { conductorConformance } from '../../conformance/conductor.js';
 import { loadTestCloud, openstack } from '../../support/cloud.js';
@@ -38,8 +39,7 @@ conductorConformance('nova-conductor', async () => {
   const host = `berth-conf-${randomBytes(4).toString('hex')}`;
   const transport = new AmqpTransport({
     url: cloud.transportUrl,
-    heartbeatSeconds: 60,
-    retryMaxSeconds: 5,
+    rabbit: { ...rabbitDefaults(), rabbit_interval_max: 5 },
     prefetch: 10,
     log: silentLogger(),
     connectionName: host,

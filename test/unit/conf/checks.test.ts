@@ -53,7 +53,9 @@ describe('conf check: what start-up would trip on', () => {
   });
 
   it('URL schemes: the broker, the databases, the agent, docker and HTTP endpoints', () => {
-    assert.deepEqual(problems('[DEFAULT]\ntransport_url = http://example\n'), ['[DEFAULT] transport_url: the scheme http:// is not one of rabbit://, amqp://']);
+    assert.deepEqual(problems('[DEFAULT]\ntransport_url = http://example\n'), [
+      '[DEFAULT] transport_url: the scheme http:// is not one of rabbit://, amqp://, amqps://',
+    ]);
     assert.deepEqual(problems('[database]\nconnection = mysql://u:p@db/berth\n'), [
       '[database] connection: the scheme mysql:// is not one of sqlite://, postgres://, postgresql://',
     ]);
