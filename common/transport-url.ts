@@ -52,7 +52,7 @@ export function parseTransportUrl(text: string): TransportUrl {
     if (!part) continue;
     hosts.push(parseHost(part, tls ? 5671 : 5672));
   }
-  if (hosts.length === 0) throw new TransportUrlError(`transport_url names no host: ${redactUrl(text)}`);
+  if (hosts.length === 0) throw new TransportUrlError(`transport_url: no host in ${redactUrl(text)}`);
   const path = m[3] ?? '';
   const vhost = path === '' || path === '/' ? '/' : decode(path.slice(1), 'the vhost');
   const query: Record<string, string> = {};
@@ -108,7 +108,9 @@ function decode(s: string, what: string): string {
 
 /** The URL with every password replaced by `***`, for logs and messages. */
 export function redactUrl(text: string): string {
-  return text.replace(/([/,])([^/,@]*?):[^,]*@/g, '$1$2:***@');
+  const hide = (t: string) => t.replace(/([/,])([^/,@]*?):[^,]*@/g, '$1$2:***@');
+  // Without a scheme the credentials start the text.
+  return text.includes('://') ? hide(text) : hide(`/${text}`).slice(1);
 }
 
 /** `host:port` (`[v6]:port`) for logs. */

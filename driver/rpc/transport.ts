@@ -24,6 +24,8 @@ export interface TransportOptions {
   connectTimeoutMs?: number;
   /** Injected for tests: the order hosts are shuffled in. */
   random?: () => number;
+  /** Injected for tests: one connection attempt (openBrokerConnection by default). */
+  open?: typeof openBrokerConnection;
 }
 
 /** A mandatory message the broker returned: no queue is bound to its routing key (oslo's MessageUndeliverable). */
@@ -126,7 +128,7 @@ export class AmqpTransport extends EventEmitter {
     const host = this.plan.current;
     let opened: ChannelModel | null = null;
     try {
-      const model = await openBrokerConnection(this.broker, host, {
+      const model = await (this.opts.open ?? openBrokerConnection)(this.broker, host, {
         connectionName: this.opts.connectionName ?? `berth-compute:${process.pid}`,
         timeoutMs: this.opts.connectTimeoutMs ?? 5000,
       });
