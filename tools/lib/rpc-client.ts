@@ -73,6 +73,11 @@ export class RpcClient {
     ]);
   }
 
+  /** The broker host this client is connected to (`host:port`), or null while it reconnects. */
+  get connectedHost(): string | null {
+    return this.transport.connectedHost;
+  }
+
   onEvent(fn: (eventType: string, msg: Record<string, unknown>) => void): void {
     this.listeners.push(fn);
   }
