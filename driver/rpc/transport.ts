@@ -73,6 +73,8 @@ export class AmqpTransport extends EventEmitter {
   /** Mandatory messages the broker returned, until their confirm arrives (the return comes first). */
   private returned: { routingKey: string; body: Buffer }[] = [];
   private host: BrokerHost | null = null;
+  /** Why the broker closed a channel (a channel-level error such as 404), by channel. */
+  private readonly channelErrors = new WeakMap<Channel, Error>();
 
   constructor(private readonly opts: TransportOptions) {
     super();
@@ -138,7 +140,10 @@ export class AmqpTransport extends EventEmitter {
       const gen = ++this.generation;
       model.on('error', (err: Error) => this.opts.log.warn({ err: err.message, host: hostLabel(host) }, 'AMQP connection error'));
       model.on('close', () => this.lost(gen, 'connection closed'));
-      channel.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'AMQP channel error'));
+      channel.on('error', (err: Error) => {
+        this.channelErrors.set(channel, err);
+        this.opts.log.warn({ err: err.message }, 'AMQP channel error');
+      });
       channel.on('close', () => {
         if (gen === this.generation) void model.close().catch(() => undefined);
       });
@@ -236,8 +241,10 @@ export class AmqpTransport extends EventEmitter {
     for (;;) {
       await this.waitReady(Math.max(0, deadline - Date.now()));
       const ch = this.channel!;
-      try {
-        await new Promise<void>((resolve, reject) => {
+      // The executor runs at once: a throw from publish is seen here, before anything was sent.
+      let thrown: Error | null = null;
+      const confirmed = new Promise<void>((resolve, reject) => {
+        try {
           ch.publish(
             exchange,
             routingKey,
@@ -253,8 +260,24 @@ export class AmqpTransport extends EventEmitter {
             },
             (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
           );
-        });
+        } catch (err) {
+          thrown = err as Error;
+          reject(thrown);
+        }
+      });
+      // A message that cannot be encoded (a routing key over 255 bytes) fails at once; only a
+      // channel that is closing is waited out.
+      if (thrown && !/closed/i.test((thrown as Error).message)) {
+        confirmed.catch(() => undefined);
+        throw thrown;
+      }
+      try {
+        await confirmed;
       } catch (err) {
+        // The broker closed the channel because of this publish (e.g. 404, no such exchange): the
+        // same message would fail the same way on any node.
+        const refused = this.channelErrors.get(ch);
+        if (refused) throw refused;
         if (Date.now() >= deadline || this.closing) throw err;
         this.opts.log.info({ err: (err as Error).message, routing_key: routingKey }, 'publish not confirmed; sending again once reconnected');
         await new Promise((r) => setTimeout(r, 50));

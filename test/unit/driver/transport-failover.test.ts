@@ -49,11 +49,17 @@ class FakeChannel extends EventEmitter {
 class FakeConnection extends EventEmitter {
   channel = new FakeChannel();
   createConfirmChannel = async () => this.channel;
-  close = async () => undefined;
+  private closed = false;
+  /** As amqplib: closing the connection emits 'close' (once). */
+  close = async () => {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('close');
+  };
   /** The node died: the socket closes. */
   drop(): void {
     this.channel.die();
-    this.emit('close');
+    void this.close();
   }
 }
 
@@ -155,6 +161,28 @@ describe('broker transport: failover between the hosts of transport_url', () => 
     await failed;
     // a, b at 0 s; a, b at 1 s; a, b at 4 s; the next round would be at 9 s: pauses only after whole cycles
     assert.deepEqual(c.attempts, ['a', 'b', 'a', 'b', 'a', 'b']);
+    await t.close();
+  });
+
+  it('a publish the broker refuses (the channel closed with an error) or that cannot be encoded is not sent again', async () => {
+    const c = cluster('a');
+    const t = transport(c, 'rabbit://a/');
+    const started = t.start();
+    await clock.tickAsync(0);
+    await started;
+    const ch = c.last('a').channel;
+    ch.autoConfirm = false;
+    const refused = t.publish('missing-exchange', 'k', Buffer.from('x'));
+    await clock.tickAsync(0);
+    ch.emit('error', new Error('Channel closed by server: 404 (NOT-FOUND) no exchange'));
+    ch.die();
+    await assert.rejects(refused, /404/);
+    await clock.tickAsync(2000);
+    const again = c.last('a').channel;
+    again.publish = () => {
+      throw new TypeError("Field 'routingKey' is the wrong type; must be a string (up to 255 chars)");
+    };
+    await assert.rejects(t.publish('', 'q'.repeat(300), Buffer.from('x')), /routingKey/);
     await t.close();
   });
 
