@@ -13,6 +13,7 @@ import { probeBroker } from '../../../tools/cli/broker-probe.js';
 import { buildAndRunInstance, imageDict, instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { RpcClient } from '../../../tools/lib/rpc-client.js';
 import { CountingAgentClient } from '../../support/counting-agent.js';
+import { runOsloClient } from '../../support/python.js';
 import { startDriverHarness, type DriverHarness } from '../../support/driver-harness.js';
 import { waitUntil } from '../../support/waits.js';
 
@@ -185,6 +186,26 @@ describe('reliability: the broker node a compute node uses dies (3-node cluster,
       assert.ok(lostAt > 0 && reconnectedAt > lostAt, 'the compute node saw the loss and reconnected');
       assert.notEqual(driver.transport.connectedHost, connected, 'the compute node moved to another broker node');
       assert.notEqual(client!.connectedHost, connected, 'the client moved to another broker node');
+
+      // The stock oslo.messaging client, with the same three hosts and quorum queues (as a URL
+      // query override), finds a live node and is answered; its declarations agree with Berth's.
+      const stock = await runOsloClient<{ result?: unknown; error?: unknown }>(
+        {
+          url: `${transportUrl}?rabbit_quorum_queue=true`,
+          exchange,
+          server: host,
+          mode: 'call',
+          topic: 'compute',
+          method: 'ping',
+          namespace: 'baseapi',
+          version: '1.0',
+          args: { arg: 'stock' },
+          ctxt: {},
+          timeout: 20,
+        },
+        40_000,
+      );
+      assert.deepEqual(stock, { ...stock, result: { service: 'compute', arg: 'stock' } }, JSON.stringify(stock));
 
       await waitUntil(
         async () => {
