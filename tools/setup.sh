@@ -3,8 +3,9 @@
 # npm dependencies), builds, starts RabbitMQ, dockerd and a registry on loopback, builds and pushes
 # the test image, starts the Berth services and boots a demo instance from that image.
 #   BERTH_SETUP_NO_DEMO=1  stop after the services are up (what CI uses before the tests)
-#   BERTH_SETUP_NO_CLOUD=1 skip the test OpenStack cloud (keystone, placement, glance, nova on
-#                          loopback) that the nova-mode tests join; everything else works without it
+#   BERTH_SETUP_NO_CLOUD=1 skip the test OpenStack cloud (keystone, placement, glance, nova and
+#                          neutron on loopback) that the nova-mode tests join; everything else
+#                          works without it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
@@ -30,7 +31,7 @@ say "test image from Debian's busybox-static"
 bash tools/dev/build-test-image.sh
 
 if [ "${BERTH_SETUP_NO_CLOUD:-}" != 1 ]; then
-  say "test OpenStack cloud for nova mode (Debian's Zed: keystone, placement, glance, nova; loopback only)"
+  say "test OpenStack cloud for nova mode (Debian's Zed: keystone, placement, glance, nova, neutron; loopback only)"
   bash tools/dev/cloud.sh install
   bash tools/dev/cloud.sh start
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A test OpenStack control plane (Zed, from Debian 12's packages) on loopback, for the nova-mode
-# integration tests: MariaDB, a private RabbitMQ node, Keystone, Placement, Glance, nova-api,
-# nova-conductor, nova-scheduler and a neutron stub (nova-control-plane.md §3).
+# integration tests: MariaDB, a private RabbitMQ node, Keystone, Placement, Glance, nova-api (with
+# the metadata API), nova-conductor, nova-scheduler and Neutron (server, linuxbridge, DHCP and
+# metadata agents; tools/dev/cloud-neutron.sh), or a neutron stub (nova-control-plane.md §3).
 # Needs root. Usage:
 #   tools/dev/cloud.sh install                  Debian packages (idempotent)
 #   tools/dev/cloud.sh start                    bring up; a no-op when already up
@@ -14,6 +15,12 @@
 # State: BERTH_CLOUD_STATE (default /var/lib/berth-cp). A start after a stop reuses it (databases,
 # users, catalog, flavors); a state left by a start that did not finish is deleted and rebuilt.
 # Credentials and URLs for tests: $STATE/cloud.env (mode 600), meant to be sourced.
+# A second, independent cloud on the same host: another BERTH_CLOUD_STATE with
+# BERTH_CLOUD_PORT_OFFSET=N (every port below + N; its RabbitMQ node is novacpN@localhost, its
+# provider link, VNI range and Neutron agent host its own). Give the same two variables to every
+# later command (stop, status, env, ...) of that cloud; tests find it through BERTH_CLOUD_STATE.
+# BERTH_CLOUD_NEUTRON=stub runs tools/dev/neutron-stub.ts instead of Neutron (servers with
+# --nic none only).
 # Longer than a usual file: the service configs are inline, and start, stop and the reference
 # compute share one set of PID bookkeeping.
 set -euo pipefail
@@ -22,12 +29,31 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 STATE=${BERTH_CLOUD_STATE:-/var/lib/berth-cp}
 PACKAGES=(rabbitmq-server mariadb-server keystone python3-openstackclient python3-osc-placement
           placement-api nova-api nova-conductor nova-scheduler glance-api python3-nova)
-RMQ_PORT=5699 RMQ_DIST_PORT=25699 DB_PORT=23306 KEYSTONE_PORT=25000 PLACEMENT_PORT=28778
-GLANCE_PORT=29292 NOVA_PORT=28774 NEUTRON_PORT=29696
-ALL_PORTS=("$RMQ_PORT" "$RMQ_DIST_PORT" "$DB_PORT" "$KEYSTONE_PORT" "$PLACEMENT_PORT" "$GLANCE_PORT" "$NOVA_PORT" "$NEUTRON_PORT")
-RMQ_NODE=novacp@localhost
+NEUTRON_PACKAGES=(neutron-server neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent dnsmasq-base
+                  haproxy ebtables ipset conntrack bridge-utils iproute2 sudo curl)
+PORT_OFFSET=${BERTH_CLOUD_PORT_OFFSET:-0}
+[[ $PORT_OFFSET =~ ^[0-9]{1,4}$ ]] && (( PORT_OFFSET <= 1000 && PORT_OFFSET % 10 == 0 )) \
+  || { echo "[cloud] BERTH_CLOUD_PORT_OFFSET must be a multiple of 10 from 0 to 1000 (the ports of two clouds then never meet)" >&2; exit 2; }
+RMQ_PORT=$((5699 + PORT_OFFSET)) RMQ_DIST_PORT=$((25699 + PORT_OFFSET)) DB_PORT=$((23306 + PORT_OFFSET))
+KEYSTONE_PORT=$((25000 + PORT_OFFSET)) PLACEMENT_PORT=$((28778 + PORT_OFFSET)) GLANCE_PORT=$((29292 + PORT_OFFSET))
+NOVA_PORT=$((28774 + PORT_OFFSET)) NOVA_METADATA_PORT=$((28775 + PORT_OFFSET)) NEUTRON_PORT=$((29696 + PORT_OFFSET))
+ALL_PORTS=("$RMQ_PORT" "$RMQ_DIST_PORT" "$DB_PORT" "$KEYSTONE_PORT" "$PLACEMENT_PORT" "$GLANCE_PORT" "$NOVA_PORT"
+           "$NOVA_METADATA_PORT" "$NEUTRON_PORT")
+if (( PORT_OFFSET == 0 )); then RMQ_NODE=novacp@localhost; else RMQ_NODE=novacp$PORT_OFFSET@localhost; fi
+# The host name the Neutron agents report: a Berth node binds ports to it ([neutron] binding_host).
+if (( PORT_OFFSET == 0 )); then NEUTRON_HOST=berth-net; else NEUTRON_HOST=berth-net-$PORT_OFFSET; fi
+NEUTRON_MODE=${BERTH_CLOUD_NEUTRON:-real}
+[[ $NEUTRON_MODE =~ ^(real|stub)$ ]] || { echo "[cloud] BERTH_CLOUD_NEUTRON must be real or stub" >&2; exit 2; }
 # Python services, stopped first; the datastores after them.
-SERVICES=(nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub)
+if [ "$NEUTRON_MODE" = real ]; then
+  SERVICES=(nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-metadata-agent
+            neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
+else
+  SERVICES=(nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub)
+fi
+# Whichever of the two a state ran before, stop stops it.
+ALL_SERVICES=(nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub neutron-metadata-agent
+              neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
 # Debian's OpenStack lives in /usr/bin/python3's dist-packages; another python3 first on PATH
 # (pyenv) would not see it.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
@@ -41,6 +67,8 @@ export RABBITMQ_NODENAME=$RMQ_NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_N
   RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 
 log() { printf '[cloud] %s\n' "$*" >&2; }
+# shellcheck source=tools/dev/cloud-neutron.sh
+source "$ROOT/tools/dev/cloud-neutron.sh"
 die() { log "$*"; exit 1; }
 
 # ---------------------------------------------------------------- processes
@@ -59,6 +87,7 @@ running_pid() {
     mariadb) want=mariadbd ;; rabbitmq) want=beam ;; rabbitmq-launcher) want=rabbitmq ;;
     placement) want=placement-api ;;
     keystone) want=keystone-wsgi-public ;; compute-*) want="--config-file $STATE/ref-compute" ;;
+    neutron-server|neutron-*-agent) want="--config-file $STATE/neutron/neutron.conf" ;;
     *) want=$1 ;;
   esac
   tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$want" || return 1
@@ -173,6 +202,7 @@ export BERTH_CLOUD_GLANCE_URL=http://127.0.0.1:$GLANCE_PORT
 export BERTH_CLOUD_COMPUTE_URL=http://127.0.0.1:$NOVA_PORT/v2.1
 export BERTH_CLOUD_NEUTRON_URL=http://127.0.0.1:$NEUTRON_PORT
 export BERTH_CLOUD_NOVA_CONF=$STATE/nova/nova.conf
+export BERTH_CLOUD_PORT_OFFSET=$PORT_OFFSET
 EOF
   )
 }
@@ -269,10 +299,13 @@ EOF
 transport_url = $BERTH_CLOUD_TRANSPORT_URL
 my_ip = 127.0.0.1
 state_path = $STATE/nova/state
-enabled_apis = osapi_compute
+enabled_apis = $([ "$NEUTRON_MODE" = real ] && echo osapi_compute,metadata || echo osapi_compute)
 osapi_compute_listen = 127.0.0.1
 osapi_compute_listen_port = $NOVA_PORT
 osapi_compute_workers = 1
+metadata_listen = 127.0.0.1
+metadata_listen_port = $NOVA_METADATA_PORT
+metadata_workers = 1
 [api]
 auth_strategy = keystone
 [api_database]
@@ -291,9 +324,12 @@ region_name = RegionOne
 $(auth_block nova "$BERTH_CLOUD_NOVA_PASS")
 [placement]
 $(auth_block placement "$BERTH_CLOUD_PLACEMENT_PASS")
-# nova-api deletes never-scheduled servers locally and then calls neutron as admin.
+# nova-api deletes never-scheduled servers locally and then calls neutron as admin. Its
+# metadata API answers the requests neutron's metadata agent signs with the shared secret.
 [neutron]
 $(auth_block nova "$BERTH_CLOUD_NOVA_PASS")
+service_metadata_proxy = true
+metadata_proxy_shared_secret = $BERTH_CLOUD_METADATA_SECRET
 [oslo_concurrency]
 lock_path = $STATE/nova/locks
 [wsgi]
@@ -471,9 +507,13 @@ parallel() {
 # Relies on errexit: the step that fails has printed its log tail, and ends the script (or its job).
 bring_up() { # bring_up fresh|reuse
   local mode=$1
-  parallel "up_mariadb $mode" "up_rabbitmq $mode" up_neutron_stub
+  if [ "$NEUTRON_MODE" = real ]; then
+    parallel "up_mariadb $mode" "up_rabbitmq $mode"
+  else
+    parallel "up_mariadb $mode" "up_rabbitmq $mode" up_neutron_stub
+  fi
   parallel "up_keystone $mode" "up_placement $mode" "up_glance $mode" "sync_nova_databases $mode"
-  up_nova
+  if [ "$NEUTRON_MODE" = real ]; then parallel up_nova up_neutron; else up_nova; fi
   [ "$mode" = reuse ] || create_flavors
 }
 
@@ -483,7 +523,7 @@ all_running() {
 }
 
 make_state() {
-  mkdir -p "$STATE"/{mysql/data,rmq/mnesia,rmq/log,keystone,placement,glance/locks,nova/state,nova/locks,logs,pids}
+  mkdir -p "$STATE"/{mysql/data,rmq/mnesia,rmq/log,keystone,placement,glance/locks,nova/state,nova/locks,neutron,logs,pids}
   touch "$STATE/.berth-cloud"
   # mysqld and rabbitmq run as their own users and must traverse it.
   chmod 755 "$STATE"
@@ -507,7 +547,10 @@ start_cloud() {
     make_state; write_env
   fi
   require_env
-  [ $mode = reuse ] || write_configs
+  # A state made before Neutron gets its variables now; the configs follow cloud.env every start.
+  neutron_env; require_env
+  mkdir -p "$STATE/neutron"
+  write_configs
   trap "log 'start failed ($mode state); logs in $STATE/logs; tools/dev/cloud.sh stop stops what did start'" EXIT
   bring_up $mode
   trap - EXIT
@@ -524,7 +567,8 @@ stop_cloud() {
   [ -d "$STATE/pids" ] || { log "nothing to stop"; return 0; }
   for f in "$STATE"/pids/compute-*; do [ -e "$f" ] && computes+=("$(basename "$f")"); done
   # Conductor and scheduler ignore SIGTERM for longer than that (oslo.service's graceful stop).
-  stop_components 3 "${computes[@]}" "${SERVICES[@]}"
+  stop_components 3 "${computes[@]}" "${ALL_SERVICES[@]}"
+  stop_neutron_children
   # The datastores get longer: a killed mysqld or beam may leave state a restart cannot reuse.
   stop_components 15 mariadb rabbitmq
   stop_components 3 rabbitmq-launcher
@@ -533,15 +577,21 @@ stop_cloud() {
   log "stopped"
 }
 
-reset_cloud() { stop_cloud; wipe_state; rm -f "$STATE.lock"; log "state deleted: $STATE"; }
+reset_cloud() {
+  local links
+  links=$(neutron_kernel_objects)
+  stop_cloud
+  neutron_cleanup "$links"
+  wipe_state; rm -f "$STATE.lock"; log "state deleted: $STATE"
+}
 
 cloud_status() {
   local c pid down=0 f
   local -A where=([mariadb]=$DB_PORT [rabbitmq]=$RMQ_PORT [keystone]=$KEYSTONE_PORT [placement]=$PLACEMENT_PORT
-    [glance-api]=$GLANCE_PORT [nova-api]=$NOVA_PORT [neutron-stub]=$NEUTRON_PORT)
+    [glance-api]=$GLANCE_PORT [nova-api]=$NOVA_PORT [neutron-stub]=$NEUTRON_PORT [neutron-server]=$NEUTRON_PORT)
   for c in mariadb rabbitmq "${SERVICES[@]}"; do
-    if pid=$(running_pid "$c"); then printf '%-15s up    pid %-8s %s\n' "$c" "$pid" "${where[$c]:+127.0.0.1:${where[$c]}}"
-    else printf '%-15s down\n' "$c"; down=1; fi
+    if pid=$(running_pid "$c"); then printf '%-26s up    pid %-8s %s\n' "$c" "$pid" "${where[$c]:+127.0.0.1:${where[$c]}}"
+    else printf '%-26s down\n' "$c"; down=1; fi
   done
   for f in "$STATE"/pids/compute-*; do
     [ -e "$f" ] || continue; c=$(basename "$f")
@@ -616,9 +666,18 @@ reference_compute_stop() {
 
 # ---------------------------------------------------------------- install, main
 
+# Debian's neutron packages would ask (debconf) to configure a database, RabbitMQ, Keystone and the
+# catalog: start does all of that for the test cloud.
+NEUTRON_DEBCONF='neutron-common neutron/configure_db boolean false
+neutron-common neutron/configure_rabbit boolean false
+neutron-common neutron/configure_ksat boolean false
+neutron-common neutron/configure_nova boolean false
+neutron-api neutron/configure_api-endpoint boolean false
+neutron-metadata-agent neutron-metadata/configure boolean false'
+
 install_packages() {
   local missing=() p t0=$EPOCHREALTIME had_policy=0
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "${NEUTRON_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if (( ${#missing[@]} == 0 )); then log "packages present"; return 0; fi
@@ -627,6 +686,7 @@ install_packages() {
   # The packages' scripts must not start services on the default ports: start runs them on loopback.
   [ -e /usr/sbin/policy-rc.d ] && had_policy=1
   [ $had_policy = 1 ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
+  debconf-set-selections <<<"$NEUTRON_DEBCONF"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
   [ $had_policy = 1 ] || rm -f /usr/sbin/policy-rc.d
   log "packages installed in $(elapsed "$t0") s"

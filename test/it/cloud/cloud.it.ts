@@ -15,6 +15,10 @@ interface ServiceRow {
   State: string;
   Status: string;
 }
+interface AgentRow {
+  'Agent Type': string;
+  Alive: boolean;
+}
 interface FlavorRow {
   Name: string;
   RAM: number;
@@ -59,13 +63,35 @@ describe('test cloud (tools/dev/cloud.sh)', function () {
     assert.deepEqual(pick('m1.small'), [{ Name: 'm1.small', RAM: 1024, Disk: 2, VCPUs: 1 }]);
   });
 
-  it("answers nova's port query from the neutron stub, and 404 for what it does not serve", async () => {
-    const ports = await fetch(`${cloud.neutronUrl}/v2.0/ports?device_id=x`);
-    assert.equal(ports.status, 200);
-    assert.deepEqual(await ports.json(), { ports: [] });
-    const other = await fetch(`${cloud.neutronUrl}/v2.0/routers`);
-    assert.equal(other.status, 404);
-    await other.body?.cancel();
+  it("runs Neutron behind Keystone, with the linuxbridge, DHCP and metadata agents alive on the cloud's network host", async () => {
+    const anonymous = await fetch(`${cloud.neutronUrl}/v2.0/ports`);
+    assert.equal(anonymous.status, 401);
+    await anonymous.body?.cancel();
+    const host = cloud.vars.BERTH_CLOUD_NEUTRON_HOST;
+    assert.ok(host, "cloud.env names the Neutron agents' host");
+    const agents = await openstack<AgentRow[]>(['network', 'agent', 'list', '--host', host], { json: true });
+    const alive = agents.filter((a) => a.Alive === true).map((a) => a['Agent Type']);
+    assert.deepEqual(alive.sort(), ['DHCP agent', 'Linux bridge agent', 'Metadata agent']);
+  });
+
+  it('has the shared test network with its subnet, served by a DHCP port', async () => {
+    const name = cloud.vars.BERTH_CLOUD_NEUTRON_NET ?? '';
+    const net = await openstack<{ id: string; shared: boolean; status: string; mtu: number }>(['network', 'show', name], { json: true });
+    assert.equal(net.shared, true);
+    assert.equal(net.status, 'ACTIVE');
+    // vxlan on top of the 1500-byte loopback-routed underlay
+    assert.equal(net.mtu, 1450);
+    const subnets = await openstack<Array<{ Subnet: string }>>(['subnet', 'list', '--network', net.id], { json: true });
+    assert.deepEqual(
+      subnets.map((s) => s.Subnet),
+      [cloud.vars.BERTH_CLOUD_NEUTRON_CIDR],
+    );
+    await waitUntil(
+      async () => (await openstack<unknown[]>(['port', 'list', '--network', net.id, '--device-owner', 'network:dhcp'], { json: true })).length === 1,
+      60_000,
+      'the DHCP port of the test network',
+      1000,
+    );
   });
 
   it('serves the placement version document', async () => {

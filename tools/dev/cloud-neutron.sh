@@ -1,0 +1,261 @@
+# shellcheck shell=bash
+# Neutron for the test cloud of tools/dev/cloud.sh (sourced by it; not run alone): neutron-server
+# with ML2 (linuxbridge + l2population, port_security; flat and vxlan), the linuxbridge agent
+# (iptables firewall), the DHCP agent (isolated metadata) and the metadata agent, on loopback, with
+# their own RabbitMQ vhost. Each cloud (BERTH_CLOUD_PORT_OFFSET) gets its own provider link, VNI
+# range, agent host name and iptables chain prefix, so two clouds on one host keep apart. The
+# agents only ever touch the bridges, taps, namespaces and chains of this cloud's networks.
+
+NEUTRON_COMPONENTS=(neutron-metadata-agent neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
+# The linuxbridge agent's name prefixes its iptables chains (neutron takes argv[0], cut to 16
+# characters): a per-cloud name keeps two clouds' agents from rewriting each other's chains.
+NEUTRON_LB_NAME=neutron-lb-$PORT_OFFSET
+# The provider link of physnet1 (this kernel has no dummy links: a veth pair, one end unused).
+NEUTRON_PROVIDER=bcpn${PORT_OFFSET}a NEUTRON_PROVIDER_PEER=bcpn${PORT_OFFSET}b
+# VXLAN network ids of this cloud: disjoint from another cloud's on the same host (vxlan-<VNI>
+# devices are host-wide).
+NEUTRON_VNI_FIRST=$((PORT_OFFSET * 10 + 1)) NEUTRON_VNI_LAST=$((PORT_OFFSET * 10 + 1000))
+# The network and subnet a start creates for the tests (shared with every project).
+NEUTRON_TEST_NET=berth-net NEUTRON_TEST_CIDR=10.77.$((PORT_OFFSET % 256)).0/24
+
+# Variables that states made before Neutron lack: appended once, so an old state keeps its secrets.
+neutron_env() {
+  grep -q '^export BERTH_CLOUD_NEUTRON_PASS=' "$STATE/cloud.env" && return 0
+  local pass secret
+  pass=$(gen_pass) secret=$(gen_pass)
+  cat >> "$STATE/cloud.env" <<EOF
+export BERTH_CLOUD_NEUTRON_USER=neutron
+export BERTH_CLOUD_NEUTRON_PASS=$pass
+export BERTH_CLOUD_METADATA_SECRET=$secret
+export BERTH_CLOUD_NEUTRON_HOST=$NEUTRON_HOST
+export BERTH_CLOUD_NEUTRON_NET=$NEUTRON_TEST_NET
+export BERTH_CLOUD_NEUTRON_CIDR=$NEUTRON_TEST_CIDR
+export BERTH_CLOUD_NEUTRON_TRANSPORT_URL=rabbit://openstack:$BERTH_CLOUD_RABBIT_PASS@127.0.0.1:$RMQ_PORT/neutron
+EOF
+}
+
+write_neutron_configs() {
+  local d=$STATE/neutron
+  mkdir -p "$d/state" "$d/locks"
+  umask 077
+  cat > "$d/neutron.conf" <<EOF
+[DEFAULT]
+host = $NEUTRON_HOST
+core_plugin = ml2
+service_plugins =
+auth_strategy = keystone
+bind_host = 127.0.0.1
+bind_port = $NEUTRON_PORT
+api_workers = 1
+rpc_workers = 1
+rpc_state_report_workers = 1
+state_path = $d/state
+api_paste_config = /etc/neutron/api-paste.ini
+transport_url = $BERTH_CLOUD_NEUTRON_TRANSPORT_URL
+notify_nova_on_port_status_changes = true
+notify_nova_on_port_data_changes = true
+# Agents report every 10 s and count as down after 40 s (defaults 30/75): a start waits less.
+[agent]
+root_helper = sudo
+report_interval = 10
+[database]
+connection = $BERTH_CLOUD_DB_URL/neutron
+[keystone_authtoken]
+$(auth_block neutron "$BERTH_CLOUD_NEUTRON_PASS")
+[nova]
+$(auth_block nova "$BERTH_CLOUD_NOVA_PASS")
+[oslo_concurrency]
+lock_path = $d/locks
+[experimental]
+linuxbridge = true
+EOF
+  cat > "$d/ml2_conf.ini" <<EOF
+[ml2]
+type_drivers = flat,vxlan
+tenant_network_types = vxlan
+mechanism_drivers = linuxbridge,l2population
+extension_drivers = port_security
+[ml2_type_flat]
+flat_networks = physnet1
+[ml2_type_vxlan]
+vni_ranges = $NEUTRON_VNI_FIRST:$NEUTRON_VNI_LAST
+[securitygroup]
+enable_security_group = true
+enable_ipset = true
+EOF
+  cat > "$d/linuxbridge_agent.ini" <<EOF
+[linux_bridge]
+physical_interface_mappings = physnet1:$NEUTRON_PROVIDER
+[vxlan]
+enable_vxlan = true
+local_ip = 127.0.0.1
+l2_population = true
+[securitygroup]
+enable_security_group = true
+firewall_driver = iptables
+EOF
+  cat > "$d/dhcp_agent.ini" <<EOF
+[DEFAULT]
+interface_driver = linuxbridge
+dhcp_driver = neutron.agent.linux.dhcp.Dnsmasq
+enable_isolated_metadata = true
+force_metadata = true
+EOF
+  cat > "$d/metadata_agent.ini" <<EOF
+[DEFAULT]
+nova_metadata_host = 127.0.0.1
+nova_metadata_port = $NOVA_METADATA_PORT
+metadata_proxy_shared_secret = $BERTH_CLOUD_METADATA_SECRET
+metadata_proxy_socket = $d/state/metadata_proxy
+metadata_workers = 1
+EOF
+  ln -sfn /usr/bin/neutron-linuxbridge-agent "$d/$NEUTRON_LB_NAME"
+}
+
+neutron_args() { # the config files of a neutron component
+  local d=$STATE/neutron
+  case $1 in
+    neutron-server) echo "--config-file $d/neutron.conf --config-file $d/ml2_conf.ini" ;;
+    neutron-linuxbridge-agent) echo "--config-file $d/neutron.conf --config-file $d/linuxbridge_agent.ini" ;;
+    neutron-dhcp-agent) echo "--config-file $d/neutron.conf --config-file $d/dhcp_agent.ini" ;;
+    neutron-metadata-agent) echo "--config-file $d/neutron.conf --config-file $d/metadata_agent.ini" ;;
+  esac
+}
+
+# Once per state (an old state without Neutron gets it at its next start): database, vhost,
+# service user, schema.
+init_neutron() {
+  [ -f "$STATE/neutron/.initialised" ] && return 0
+  run_logged neutron-server mariadb_sql "CREATE DATABASE IF NOT EXISTS neutron"
+  rmqctl add_vhost neutron >/dev/null 2>&1 || true
+  run_logged rabbitmq rmqctl set_permissions -p neutron "$BERTH_CLOUD_RABBIT_USER" '.*' '.*' '.*'
+  local out
+  out=$(printf '%s\n' "user create --domain default --or-show --password $BERTH_CLOUD_NEUTRON_PASS $BERTH_CLOUD_NEUTRON_USER" \
+    "role add --project service --user $BERTH_CLOUD_NEUTRON_USER admin" \
+    'role assignment list --names --project service -f value -c User' | openstack_batch neutron-identity)
+  grep -q "^$BERTH_CLOUD_NEUTRON_USER@Default" <<<"$out" || { log "keystone: user neutron has no role in project service"; log_tail neutron-identity; return 1; }
+  # shellcheck disable=SC2046
+  run_logged neutron-server neutron-db-manage $(neutron_args neutron-server) upgrade head
+  touch "$STATE/neutron/.initialised"
+}
+
+provider_link() {
+  ip link show "$NEUTRON_PROVIDER" >/dev/null 2>&1 \
+    || ip link add "$NEUTRON_PROVIDER" type veth peer name "$NEUTRON_PROVIDER_PEER"
+  ip link set "$NEUTRON_PROVIDER" up
+  ip link set "$NEUTRON_PROVIDER_PEER" up
+}
+
+# neutron 21's linuxbridge agent cannot delete an ebtables (nft) rule with --among-src, which it
+# tries when it processes a port again after a restart, and then resyncs forever. Before it
+# starts, the nat-table chains of this cloud's own ports (and the PREROUTING jumps to them) are
+# removed; it writes them anew. Other clouds' and other programs' rules are not touched.
+clear_port_ebtables() {
+  local ids id tap chain rules
+  ids=$(mariadb_sql "select id from neutron.ports" 2>/dev/null) || return 0
+  [ -n "$ids" ] || return 0
+  rules=$(ebtables -t nat -L PREROUTING 2>/dev/null) || return 0
+  for id in $ids; do
+    tap=tap${id:0:11}
+    for chain in "neutronMAC-$tap" "neutronARP-$tap"; do
+      grep -q -- "-j $chain\$" <<<"$rules" && ebtables -t nat -D PREROUTING -i "$tap" -j "$chain" 2>/dev/null
+      grep -q -- "-p ARP -i $tap -j $chain\$" <<<"$rules" && ebtables -t nat -D PREROUTING -p ARP -i "$tap" -j "$chain" 2>/dev/null
+      ebtables -t nat -F "$chain" 2>/dev/null && ebtables -t nat -X "$chain" 2>/dev/null
+    done
+  done
+  return 0
+}
+
+agent_alive() { # agent_alive BINARY: the agent reported and counts as alive
+  neutron_api_count "agents?binary=$1&host=$NEUTRON_HOST&alive=true" agents -ge 1
+}
+
+# neutron_api_count PATH KEY OP N: a GET on the API as admin, comparing the list's length.
+neutron_api_count() {
+  local n
+  n=$(curl -fsS -H "X-Auth-Token: $(admin_token)" "http://127.0.0.1:$NEUTRON_PORT/v2.0/$1" \
+    | /usr/bin/python3 -c "import json,sys; print(len(json.load(sys.stdin)['$2']))") || return 1
+  [ "$n" "$3" "$4" ]
+}
+
+admin_token() { # cached for the length of one start
+  if [ -z "${ADMIN_TOKEN:-}" ]; then
+    ADMIN_TOKEN=$(curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' \
+      -d "{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"$OS_USERNAME\",\"domain\":{\"name\":\"Default\"},\"password\":\"$OS_PASSWORD\"}}},\"scope\":{\"project\":{\"name\":\"$OS_PROJECT_NAME\",\"domain\":{\"name\":\"Default\"}}}}}" \
+      "$OS_AUTH_URL/auth/tokens" | awk 'tolower($1) == "x-subject-token:" { sub(/\r$/, "", $2); print $2 }')
+  fi
+  echo "$ADMIN_TOKEN"
+}
+
+spawn_neutron() { # spawn_neutron NAME [BINARY]
+  local name=$1 bin=${2:-$1}
+  running_pid "$name" >/dev/null && return 0
+  # shellcheck disable=SC2046
+  spawn "$name" "$bin" $(neutron_args "$name") --log-file "$STATE/logs/$name.log"
+}
+
+# After the database and keystone: the server first (the agents report to it), then the agents
+# together. Resolves once every agent counts as alive.
+up_neutron() {
+  local t0=$EPOCHREALTIME b
+  write_neutron_configs
+  init_neutron
+  provider_link
+  spawn_and_wait neutron-server "$NEUTRON_PORT" neutron-server $(neutron_args neutron-server) --log-file "$STATE/logs/neutron-server.log"
+  log "neutron-server up after $(elapsed "$t0") s"
+  if ! running_pid neutron-linuxbridge-agent >/dev/null; then clear_port_ebtables; fi
+  spawn_neutron neutron-linuxbridge-agent "$STATE/neutron/$NEUTRON_LB_NAME"
+  spawn_neutron neutron-dhcp-agent
+  spawn_neutron neutron-metadata-agent
+  for b in neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent; do
+    WAIT_PID=$(cat "$STATE/pids/$b") wait_up "$b" 120 agent_alive "$b"
+  done
+  log "neutron agents alive after $(elapsed "$t0") s"
+  test_network
+}
+
+test_network() {
+  [ -f "$STATE/neutron/.network" ] && return 0
+  local out
+  out=$(printf '%s\n' "network create --share $NEUTRON_TEST_NET" \
+    "subnet create --network $NEUTRON_TEST_NET --subnet-range $NEUTRON_TEST_CIDR $NEUTRON_TEST_NET" \
+    'subnet list -f value -c Name -c Subnet' | openstack_batch neutron-network)
+  grep -q "^$NEUTRON_TEST_NET $NEUTRON_TEST_CIDR\$" <<<"$out" || { log "the test network was not created"; log_tail neutron-network; return 1; }
+  touch "$STATE/neutron/.network"
+}
+
+# The kernel objects of this cloud's networks (bridges, DHCP namespaces, vxlan devices), found
+# through its database while it runs; reset deletes them after the stop.
+neutron_kernel_objects() {
+  local id
+  for id in $(mariadb_sql "select id from neutron.networks" 2>/dev/null || true); do
+    echo "link brq${id:0:11}"; echo "netns qdhcp-$id"
+  done
+  for id in $(mariadb_sql "select segmentation_id from neutron.networksegments where network_type = 'vxlan'" 2>/dev/null || true); do
+    echo "link vxlan-$id"
+  done
+}
+
+neutron_cleanup() { # neutron_cleanup "$(neutron_kernel_objects)"
+  local kind name
+  while read -r kind name; do
+    case $kind in
+      link) ip link del "$name" 2>/dev/null || true ;;
+      netns) ip netns del "$name" 2>/dev/null || true ;;
+    esac
+  done <<<"$1"
+  ip link del "$NEUTRON_PROVIDER" 2>/dev/null || true
+}
+
+# dnsmasq and haproxy (the DHCP namespaces' metadata proxy) daemonize out of the DHCP agent's
+# process group: stopped by the PID files under this cloud's state, each checked to be ours.
+stop_neutron_children() {
+  local f pid
+  [ -d "$STATE/neutron/state" ] || return 0
+  while IFS= read -r f; do
+    pid=$(cat "$f" 2>/dev/null) || continue
+    [[ $pid =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] || continue
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$STATE/neutron/" || continue
+    kill -TERM "$pid" 2>/dev/null || true
+  done < <(find "$STATE/neutron/state" \( -name pid -o -name '*.pid' -o -name '*.pid.*' \) -type f 2>/dev/null)
+}
