@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs';
 import { AGENT_ERROR_CODES, AGENT_ERRORS, agentError } from '../../../agent/client/errors.js';
 import { renderAgentOpenApi } from '../../../agent/openapi.js';
 import { BerthError, COMMON_ERRORS, commonError, type ErrorCatalog } from '../../../common/errors.js';
+import { NEUTRON_ERRORS } from '../../../driver/neutron/client.js';
 import { IMAGE_ERROR_CODES, IMAGE_ERRORS, imageError } from '../../../glance-bridge/client/errors.js';
 
 const root = new URL('../../../', import.meta.url);
-const CATALOGS: Record<string, ErrorCatalog<string>> = { common: COMMON_ERRORS, agent: AGENT_ERRORS, image: IMAGE_ERRORS };
+const CATALOGS: Record<string, ErrorCatalog<string>> = { common: COMMON_ERRORS, agent: AGENT_ERRORS, image: IMAGE_ERRORS, neutron: NEUTRON_ERRORS };
 
 /** Every status each code is given anywhere: the catalogs, and the raisers that still name a status by hand. */
 function statusesByCode(): Map<string, Map<number, string[]>> {

@@ -1,0 +1,18 @@
+import { neutronConformance } from '../../conformance/neutron.js';
+import { FakeNeutron } from '../../fakes/neutron.js';
+
+neutronConformance('fake', async () => {
+  const neutron = new FakeNeutron();
+  neutron.agentHosts.add('conformance-host');
+  const routes = [{ destination: '192.0.2.0/24', nexthop: '10.66.0.254' }];
+  const { network, subnet } = neutron.addNetwork({ cidr: '10.66.0.0/24', mtu: 1450, dns_nameservers: ['10.66.0.53'], host_routes: routes });
+  return {
+    neutron,
+    network: { id: network.id, subnetId: subnet.id, cidr: subnet.cidr, gateway: '10.66.0.1', mtu: 1450, dns: ['10.66.0.53'], routes },
+    projectId: 'p-conformance',
+    host: 'conformance-host',
+    cleanup: async () => {
+      neutron.ports.clear();
+    },
+  };
+});
