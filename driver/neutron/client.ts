@@ -111,6 +111,9 @@ export const NEUTRON_ERROR_CODES = [
   'NEUTRON_FORBIDDEN',
   'NEUTRON_UNAVAILABLE',
   'NEUTRON_ERROR',
+  'PORT_IN_USE',
+  'PORT_BINDING_FAILED',
+  'VIF_TYPE_UNSUPPORTED',
 ] as const;
 export type NeutronErrorCode = (typeof NEUTRON_ERROR_CODES)[number];
 
@@ -121,6 +124,12 @@ export const NEUTRON_ERRORS: ErrorCatalog<NeutronErrorCode> = {
   NEUTRON_FORBIDDEN: { status: 403 },
   NEUTRON_UNAVAILABLE: { status: 503, retryable: true },
   NEUTRON_ERROR: { status: 502 },
+  /** A requested port belongs to another device. */
+  PORT_IN_USE: { status: 409 },
+  /** Neutron could not bind a port to this node (no live L2 agent for the host, or none for the network's type). */
+  PORT_BINDING_FAILED: { status: 409 },
+  /** A VIF of a type other than `bridge`: a container cannot be plugged into it. */
+  VIF_TYPE_UNSUPPORTED: { status: 400 },
 };
 
 export const neutronError: ErrorFactory<NeutronErrorCode> = errorFactory(NEUTRON_ERRORS);
