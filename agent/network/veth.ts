@@ -147,7 +147,7 @@ function checkAttachment(a: VethAttachment): void {
  * line and a command line, and answers `<id> <exit status> <stderr on one line>`. Forking from
  * this small shell costs next to nothing; forking the agent costs a copy of its page tables.
  */
-class HelperShell {
+export class HelperShell {
   private child: ChildProcessWithoutNullStreams | null = null;
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void; command: string }>();
   private nextId = 1;

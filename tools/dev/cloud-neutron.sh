@@ -110,6 +110,11 @@ metadata_proxy_socket = $d/state/metadata_proxy
 metadata_workers = 1
 EOF
   ln -sfn /usr/bin/neutron-linuxbridge-agent "$d/$NEUTRON_LB_NAME"
+  # dnsmasq drops to nobody and must read its hosts file: the agents make their files readable
+  # (the configs above stay 600), in directories nobody can traverse.
+  umask 022
+  chmod 755 "$d"
+  find "$d/state" -type d -exec chmod 755 {} +
 }
 
 neutron_args() { # the config files of a neutron component

@@ -1,0 +1,100 @@
+import { stat } from 'node:fs/promises';
+import { agentError } from '../errors.js';
+import { HelperShell } from './veth.js';
+
+/** A Neutron port bound to this host as a `bridge` VIF, as the compute side hands it over. */
+export interface BridgeVif {
+  portId: string;
+  /** Host end of the pair, `tap` + port id (14 characters): the name the linuxbridge agent watches for. */
+  tap: string;
+  /** The network's bridge, `brq` + network id (14 characters); made here when the agent has not yet. */
+  bridge: string;
+  mac: string;
+  mtu: number;
+  /** IPv4 addresses with their prefix; empty: the guest asks Neutron's DHCP. */
+  addresses: Array<{ address: string; prefix: number }>;
+  gateway: string | null;
+  routes: Array<{ destination: string; nexthop: string }>;
+}
+
+export interface VifAttachment {
+  uuid: string;
+  /** The container's network namespace file (the engine's SandboxKey); see VethAttachment. */
+  netns: string;
+  /** The guest's interface name: eth0, eth1, ... in the order of the instance's VIFs. */
+  ifname: string;
+  vif: BridgeVif;
+}
+
+const IP = '/usr/sbin/ip';
+const NSENTER = '/usr/bin/nsenter';
+
+/**
+ * Plugs containers into Neutron networks the way os-vif's linux_bridge plugin plugs a VM: a veth
+ * pair whose host end is the port's tap on the network's brq bridge and whose other end is the
+ * guest's interface with the port's MAC, the network's MTU, and (when given) its addresses,
+ * gateway and routes. The linuxbridge agent on this host sees the tap, applies the port's
+ * security groups to it (iptables) and reports the port ACTIVE; for compute ports it leaves
+ * adding the tap to the bridge to the compute node, as here.
+ */
+export class NeutronPlumber {
+  private readonly shell = new HelperShell();
+
+  /** Idempotent: a tap that exists already is left as it is. */
+  async attach(a: VifAttachment): Promise<void> {
+    check(a);
+    if (await this.attached(a.vif.tap)) return;
+    const { tap, bridge, mac, mtu } = a.vif;
+    const guest: string[] = [...a.vif.addresses.map((x) => `addr add ${x.address}/${x.prefix} dev ${a.ifname}`), `link set ${a.ifname} up`];
+    if (a.vif.gateway && a.vif.addresses.length) guest.push(`route add default via ${a.vif.gateway} dev ${a.ifname}`);
+    for (const r of a.vif.routes) if (a.vif.addresses.length) guest.push(`route add ${r.destination} via ${r.nexthop} dev ${a.ifname}`);
+    // The bridge may be made concurrently by the agent: "exists" from either side is fine.
+    await this.shell.run(
+      `{ [ -e /sys/class/net/${bridge} ] || ${IP} link add ${bridge} type bridge 2>/dev/null || [ -e /sys/class/net/${bridge} ]; } && ${IP} link set ${bridge} up && ` +
+        `${IP} link add ${tap} mtu ${mtu} type veth peer name ${a.ifname} address ${mac} mtu ${mtu} netns ${a.netns} && ` +
+        `{ ${IP} link set ${tap} master ${bridge} up && printf '%s\\n' ${guest.map((l) => `'${l}'`).join(' ')} | ${NSENTER} --net=${a.netns} ${IP} -batch - ` +
+        `|| { rc=$?; ${IP} link del ${tap}; exit $rc; }; }`,
+    );
+  }
+
+  /** Removes the pair (its guest end goes with it); a tap already gone is fine. */
+  async detach(tap: string): Promise<void> {
+    if (!NAME_RE.test(tap)) throw agentError('RUNTIME_ERROR', `invalid tap name ${JSON.stringify(tap)}`);
+    await this.shell.run(`${IP} link del ${tap} 2>/dev/null || [ ! -e /sys/class/net/${tap} ]`);
+  }
+
+  /** True when the tap exists (it vanishes with the container's namespace). */
+  async attached(tap: string): Promise<boolean> {
+    return stat(`/sys/class/net/${tap}`).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  close(): void {
+    this.shell.close();
+  }
+}
+
+const NAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const CIDR_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/([0-9]|[12]\d|3[0-2])$/;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const NETNS_RE = /^(\/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}){1,16}$/;
+
+/** Every token that goes into a command line, checked: nothing from outside is trusted. */
+function check(a: VifAttachment): void {
+  const bad = (what: string, value: unknown): never => {
+    throw agentError('RUNTIME_ERROR', `cannot plug instance ${a.uuid} into port ${a.vif.portId}: invalid ${what} ${JSON.stringify(value)}`, { uuid: a.uuid });
+  };
+  const v = a.vif;
+  if (typeof a.netns !== 'string' || !NETNS_RE.test(a.netns) || a.netns.split('/').includes('..')) bad('network namespace', a.netns);
+  if (!/^eth\d{1,2}$/.test(a.ifname)) bad('interface name', a.ifname);
+  if (!/^tap[0-9a-f-]{11}$/.test(v.tap)) bad('tap name', v.tap);
+  if (!/^brq[0-9a-f-]{11}$/.test(v.bridge)) bad('bridge name', v.bridge);
+  if (!MAC_RE.test(v.mac)) bad('MAC address', v.mac);
+  if (!Number.isInteger(v.mtu) || v.mtu < 576 || v.mtu > 65535) bad('MTU', v.mtu);
+  for (const x of v.addresses) if (!IPV4_RE.test(x.address) || !Number.isInteger(x.prefix) || x.prefix < 1 || x.prefix > 32) bad('address', x);
+  if (v.gateway !== null && !IPV4_RE.test(v.gateway)) bad('gateway', v.gateway);
+  for (const r of v.routes) if (!CIDR_RE.test(r.destination) || !IPV4_RE.test(r.nexthop)) bad('route', r);
+}
