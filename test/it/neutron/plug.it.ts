@@ -29,6 +29,7 @@ describe('Neutron VIFs plugged into containers (real Neutron)', function () {
   let networkId: string;
   let projectId: string;
   const instances: Array<{ uuid: string; vifs: ModelVif[]; container: string }> = [];
+  const groups: string[] = [];
 
   before(async () => {
     if (!host) throw new Error(`${cloud.state}/cloud.env has no BERTH_CLOUD_NEUTRON_HOST: the cloud runs without Neutron`);
@@ -54,15 +55,16 @@ describe('Neutron VIFs plugged into containers (real Neutron)', function () {
       await deallocateForInstance(neutron, i.uuid, i.vifs).catch(() => undefined);
     }
     await removeLabelled(LABEL).catch(() => undefined);
+    for (const g of groups) await openstack(['security', 'group', 'delete', g]).catch(() => undefined);
     plumber.close();
   });
 
   /** A running container without networking (only lo), its namespace file, and its ports. */
-  async function instance(): Promise<{ uuid: string; vifs: ModelVif[]; container: string; netns: string }> {
+  async function instance(securityGroups: string[] = []): Promise<{ uuid: string; vifs: ModelVif[]; container: string; netns: string }> {
     const uuid = randomUUID();
     const vifs = await allocateForInstance(
       neutron,
-      { uuid, project_id: projectId, availability_zone: 'nova', security_groups: [] },
+      { uuid, project_id: projectId, availability_zone: 'nova', security_groups: securityGroups },
       [{ network_id: networkId, port_id: null, address: null }],
       host,
       log,
@@ -115,6 +117,32 @@ describe('Neutron VIFs plugged into containers (real Neutron)', function () {
     const target = vifPlug(b.vifs[0]!).addresses[0]!.address;
     const r = await execWithStatus(a.container, ['ping', '-c', '2', '-W', '3', target]);
     assert.equal(r.exitCode, 0, r.output);
+  });
+
+  it("enforces the port's security group on the tap: ping allowed, TCP/22 not, and rule changes at run time", async () => {
+    const sg = `berth-sg-${randomUUID().slice(0, 8)}`;
+    await openstack(['security', 'group', 'create', sg]);
+    groups.push(sg);
+    const icmp = await openstack<{ id: string }>(['security', 'group', 'rule', 'create', '--ingress', '--protocol', 'icmp', sg], { json: true });
+    const server = await instance([sg]);
+    const client = await instance();
+    for (const x of [server, client]) await plumber.attach({ uuid: x.uuid, netns: x.netns, ifname: 'eth0', vif: vifPlug(x.vifs[0]!) });
+    for (const x of [server, client]) await active(x.vifs[0]!.id);
+    const started = await execWithStatus(server.container, ['sh', '-c', 'mkdir -p /tmp/www && echo berth > /tmp/www/index.html && httpd -p 22 -h /tmp/www']);
+    assert.equal(started.exitCode, 0, started.output);
+    const ip = vifPlug(server.vifs[0]!).addresses[0]!.address;
+    const ping = () => execWithStatus(client.container, ['ping', '-c', '1', '-W', '2', ip]);
+    // busybox's wget crashes in this static build: a GET through nc
+    const get = (c: string, to: string) => execWithStatus(c, ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${to} 22`]);
+    const tcp22 = () => get(client.container, ip);
+    assert.equal((await ping()).exitCode, 0, 'ping is allowed');
+    assert.doesNotMatch((await tcp22()).output, /berth/, 'TCP/22 is not');
+    // the server itself answers locally: only the filter on its tap stood in the way
+    assert.match((await get(server.container, '127.0.0.1')).output, /\r?\n\r?\nberth\n$/);
+    await openstack(['security', 'group', 'rule', 'create', '--ingress', '--protocol', 'tcp', '--dst-port', '22', sg]);
+    await waitUntil(async () => /\r?\n\r?\nberth\n$/.test((await tcp22()).output), 60_000, 'TCP/22 allowed once the rule is added', 500);
+    await openstack(['security', 'group', 'rule', 'delete', icmp.id]);
+    await waitUntil(async () => (await ping()).exitCode !== 0, 60_000, 'ping refused once its rule is deleted', 500);
   });
 
   it('leaves no port and no tap after unplug and release', async () => {
