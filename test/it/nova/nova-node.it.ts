@@ -10,7 +10,7 @@ import { waitUntil } from '../../support/waits.js';
  * (nova-control-plane.md §5). The node's host name is stable across runs, as a real node's is:
  * its Service and ComputeNode rows are found again, not duplicated.
  */
-const HOST = 'berth-it';
+let HOST = 'berth-it';
 const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 
 interface ServiceRow {
@@ -63,6 +63,10 @@ describe('a Berth node in a real Nova (control_plane = nova)', function () {
 
   before(async () => {
     const cloud = loadTestCloud();
+    // A second test cloud (BERTH_CLOUD_PORT_OFFSET) shares dockerd with the first: its node needs
+    // a host name of its own, or each node would reap the other's containers as deleted by its nova.
+    const offset = cloud.vars.BERTH_CLOUD_PORT_OFFSET ?? '0';
+    if (offset !== '0') HOST = `berth-it-${offset}`;
     // The image path of nova mode: registry → glance-bridge → the cloud's Glance, booted from there.
     node = await startNovaNode(cloud, { host: HOST, registry: REGISTRY });
   });
