@@ -229,7 +229,8 @@ test_network() {
   touch "$STATE/neutron/.network"
 }
 
-# The kernel objects of this cloud's networks (bridges, DHCP namespaces, vxlan devices), found
+# The kernel objects of this cloud's networks (bridges, DHCP namespaces, vxlan devices, security
+# group ipsets), found
 # through its database while it runs; reset deletes them after the stop.
 neutron_kernel_objects() {
   local id
@@ -239,14 +240,38 @@ neutron_kernel_objects() {
   for id in $(mariadb_sql "select segmentation_id from neutron.networksegments where network_type = 'vxlan'" 2>/dev/null || true); do
     echo "link vxlan-$id"
   done
+  for id in $(mariadb_sql "select id from neutron.securitygroups" 2>/dev/null || true); do
+    echo "ipset NIPv4${id:0:25}"; echo "ipset NIPv6${id:0:25}"
+  done
+}
+
+# The iptables chains this cloud's linuxbridge agent left (they outlive it, as the real agent's
+# do): the rules that jump to them, then the chains. Chains of other clouds and programs stay.
+clear_agent_iptables() {
+  local cmd t line chain
+  for cmd in iptables ip6tables; do
+    for t in filter raw mangle nat; do
+      while IFS= read -r line; do
+        eval "$cmd -t $t -D ${line#-A }" 2>/dev/null || true
+      done < <($cmd -t "$t" -S 2>/dev/null | grep -E "^-A [^ ]+ .*-j $NEUTRON_LB_NAME-" | grep -vE "^-A $NEUTRON_LB_NAME-")
+      for chain in $($cmd -t "$t" -S 2>/dev/null | awk -v p="$NEUTRON_LB_NAME-" '$1 == "-N" && index($2, p) == 1 { print $2 }'); do
+        $cmd -t "$t" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $($cmd -t "$t" -S 2>/dev/null | awk -v p="$NEUTRON_LB_NAME-" '$1 == "-N" && index($2, p) == 1 { print $2 }'); do
+        $cmd -t "$t" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
 }
 
 neutron_cleanup() { # neutron_cleanup "$(neutron_kernel_objects)"
   local kind name
+  clear_agent_iptables
   while read -r kind name; do
     case $kind in
       link) ip link del "$name" 2>/dev/null || true ;;
       netns) ip netns del "$name" 2>/dev/null || true ;;
+      ipset) ipset destroy "$name" 2>/dev/null || true ;;
     esac
   done <<<"$1"
   ip link del "$NEUTRON_PROVIDER" 2>/dev/null || true
