@@ -23,6 +23,8 @@ export interface FetchOptions {
    * without `mayReuse`, since its source is serving the very bytes to that party.
    */
   party?: string;
+  /** Per-stage timeline of the import (fetch-image.ts stageLog), when debug logging is on. */
+  trace?: (stage: string, fields?: Record<string, unknown>) => void;
 }
 
 /**
@@ -130,7 +132,13 @@ export class BlobFetcher {
         expectedSize: blob.size,
         maxBytes: opts.maxBlobBytes,
         ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
-        ...(scanner ? { observe: (chunk: Buffer) => scanner.write(chunk), verify: () => scanner.finish() } : {}),
+        ...(scanner ? { observe: (chunk: Buffer) => scanner.write(chunk) } : {}),
+        verify: async () => {
+          opts.trace?.('blob written', { digest: blob.digest });
+          if (!scanner) return;
+          await scanner.finish();
+          opts.trace?.('blob scanned', { digest: blob.digest });
+        },
       });
     } finally {
       scanner?.destroy();

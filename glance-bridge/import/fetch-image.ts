@@ -22,6 +22,20 @@ import { decompressZstdBlob, TAR_LAYER, ZSTD_LAYER } from './zstd.js';
 const CONFIG_LIMIT = 16 * 1024 * 1024;
 const HASH_IN_WORKERS_FROM = 32 * 1024 * 1024;
 
+/** A stage of one import, logged at debug level with the milliseconds since the import started. */
+export type StageLog = (stage: string, fields?: Record<string, unknown>) => void;
+
+/**
+ * The per-stage timeline of one import (blob started, body received, scanned, stored; hashes
+ * known; active), logged at debug level only, for profiling where an import's time goes; null when
+ * debug logging is off, so that the import pays nothing for it.
+ */
+export function stageLog(log: Logger, imageId: string): StageLog | null {
+  if (!log.isLevelEnabled('debug')) return null;
+  const start = performance.now();
+  return (stage, fields = {}) => log.debug({ image_id: imageId, stage, ms: Math.round(performance.now() - start), ...fields }, 'import stage');
+}
+
 export function blobsOf(resolved: ResolvedImage): ImageBlobs {
   const entry = (d: Descriptor) => ({ digest: d.digest, media_type: d.mediaType, size: d.size });
   return { config: entry(resolved.config), layers: resolved.layers.map(entry) };
@@ -73,6 +87,7 @@ export class ImageFetch {
    * manifest, hashes the served archive and makes the image active; throws if any step fails.
    */
   async fetchAndActivate(imageId: string, resolved: ResolvedImage): Promise<void> {
+    const stage = stageLog(this.log, imageId);
     const unique = [...new Map([resolved.config, ...resolved.layers].map((d) => [d.digest, d])).values()];
     const progress = { done: 0, total: unique.reduce((sum, d) => sum + d.size, 0) };
     this.progressOf.set(imageId, progress);
@@ -87,10 +102,13 @@ export class ImageFetch {
       },
       mayReuse,
       ...(owner !== null ? { party: owner } : {}),
+      ...(stage ? { trace: stage } : {}),
     };
     let hasher: ArchiveHasher | null = null;
     const fetchOne = async (d: Descriptor): Promise<void> => {
+      stage?.('blob started', { digest: d.digest, size: d.size });
       const how = await this.fetcher.ensure(resolved.reference, d, fetchOpts);
+      stage?.('blob stored', { digest: d.digest, how });
       if (how === 'present' || how === 'shared') progress.done += d.size;
       hasher?.ready(d.digest);
     };
@@ -115,6 +133,7 @@ export class ImageFetch {
         converted.push(diffId);
         served.set(d.digest, await this.zstdAsTar(d, diffId, fetchOne, progress, scan, mayReuse));
       });
+      stage?.('blobs stored');
       const blobs: ImageBlobs = { config: blobsOf(resolved).config, layers: resolved.layers.map((l) => served.get(l.digest)!) };
       if (converted.length) await this.images.setBlobs(imageId, blobs);
       const manifest = servedManifest(resolved, blobs.layers);
@@ -123,6 +142,7 @@ export class ImageFetch {
       await this.blobs.put(manifest.digest, Readable.from([manifest.bytes]), { expectedSize: manifest.bytes.length });
       if (inWorkers) hasher ??= new ArchiveHasher(this.blobs.root, blobs, [blobs.config.digest, ...blobs.layers.map((l) => l.digest)]);
       const archive = hasher ? await hasher.digest() : await digestArchive(this.blobs, blobs);
+      stage?.('hashes known', { size: archive.size });
       const current = await this.images.require(imageId);
       await this.images.transition(imageId, 'active', {
         size: archive.size,
@@ -131,6 +151,7 @@ export class ImageFetch {
         os_hash_value: archive.sha512,
         properties: { ...current.properties, docker_image_id: resolved.config.digest, [MANIFEST_DIGEST_PROPERTY]: manifest.digest },
       });
+      stage?.('active');
       this.log.info({ image_id: imageId, docker_image: current.properties.docker_image, docker_digest: resolved.digest, size: archive.size }, 'image imported');
     } finally {
       await hasher?.close();
