@@ -128,6 +128,8 @@ export class LayerScanner {
   async finish(): Promise<void> {
     this.throwIfFailed();
     if (this.gunzip) {
+      if (this.gunzip.writableNeedDrain) await drainedOrClosed(this.gunzip);
+      this.throwIfFailed();
       this.flushBatch();
       this.gunzip.end();
       await this.inflated;
