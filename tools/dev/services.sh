@@ -9,7 +9,7 @@ set -euo pipefail
 DEV_DIR=${BERTH_DEV_DIR:-/var/lib/berth-dev}
 REGISTRY_PORT=${BERTH_REGISTRY_PORT:-5000}
 PACKAGES=(rabbitmq-server docker.io docker-registry busybox-static iptables iproute2 util-linux curl openssl python3-oslo.messaging
-          python3-glanceclient python3-nova postgresql zstd
+          python3-glanceclient python3-nova postgresql zstd skopeo
           ${BERTH_EXTRA_PACKAGES:-})
 DOCKER=/usr/bin/docker
 

@@ -6,12 +6,20 @@
  * `+costs`, also what each computation every import must make costs over that image
  * (import-floor.ts), measured after the import and its peak RSS.
  *
- * argv: STATE_DIR REGISTRY(HOST:PORT) scan|noscan[+costs] REF...
+ * With `+glance`, each image is then exported into the Glance that BENCH_GLANCE (JSON: `url` and a
+ * `[glance]`-style `keystone` block) names, as `berth image import --to-glance` does, and the line
+ * has the export's time too; the remote copy is deleted afterwards.
+ *
+ * argv: STATE_DIR REGISTRY(HOST:PORT) scan|noscan[+costs][+glance] REF...
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrate, openDatabase, tuneSqlite } from '../../../common/db.js';
-import { silentLogger } from '../../../common/log.js';
+import { createLogger, silentLogger } from '../../../common/log.js';
+import type { KeystoneCredentials } from '../../../common/keystone/index.js';
+import { exportImage } from '../../../glance-bridge/archive/export.js';
+import { createImageClient } from '../../../glance-bridge/client/http.js';
+import type { ImageService } from '../../../glance-bridge/client/types.js';
 import { Importer } from '../../../glance-bridge/import/importer.js';
 import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
 import type { FetchedBlob, RegistryClient, RepositoryRef } from '../../../glance-bridge/registry/types.js';
@@ -46,14 +54,36 @@ class ByteCountingClient implements RegistryClient {
   }
 }
 
+/** CPU milliseconds (utime + stime) of each live thread of this process, for the trace. */
+function cpuByThread(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      // Every thread is called node: the main one is told by its id, the others by their ids.
+      const name = tid === String(process.pid) ? 'main' : `thread ${tid}`;
+      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
 const peakRssKb = (): number => Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 
 async function main(): Promise<void> {
   const [stateDir, registryHost, mode, ...refs] = process.argv.slice(2);
-  const [scanMode, costs] = (mode ?? '').split('+');
-  if (!stateDir || !registryHost || !['scan', 'noscan'].includes(scanMode!) || ![undefined, 'costs'].includes(costs) || !refs.length) {
-    throw new Error('usage: import-child STATE_DIR REGISTRY scan|noscan[+costs] REF...');
+  const [scanMode, ...extras] = (mode ?? '').split('+');
+  const costs = extras.includes('costs');
+  const toGlance = extras.includes('glance');
+  if (!stateDir || !registryHost || !['scan', 'noscan'].includes(scanMode!) || extras.some((e) => !['costs', 'glance'].includes(e)) || !refs.length) {
+    throw new Error('usage: import-child STATE_DIR REGISTRY scan|noscan[+costs][+glance] REF...');
   }
+  const target = toGlance ? (JSON.parse(process.env.BENCH_GLANCE ?? 'null') as { url: string; keystone: KeystoneCredentials } | null) : null;
+  if (toGlance && !target) throw new Error('+glance needs BENCH_GLANCE');
+  const glance: ImageService | null = target ? createImageClient({ url: target.url, keystone: target.keystone, requestTimeoutMs: 600_000 }) : null;
+  const trace = Boolean(process.env.BENCH_IMPORT_TRACE);
   const db = openDatabase(`sqlite://${join(stateDir, 'images.sqlite')}`);
   await tuneSqlite(db);
   await migrate(db, MIGRATIONS_TABLE, migrations);
@@ -73,7 +103,9 @@ async function main(): Promise<void> {
     images,
     blobs,
     registry,
-    log: silentLogger(),
+    // BENCH_IMPORT_TRACE=1: the import's per-stage timeline (debug lines, fetch-image.ts) and the
+    // CPU time of each of the process's threads on stderr.
+    log: trace ? createLogger('import-child', { debug: true, destination: 2 }) : silentLogger(),
     options: {
       defaultProject: 'bench',
       platform: { os: 'linux', architecture: 'amd64' },
@@ -85,12 +117,29 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ idleHwmKb: peakRssKb() })}\n`);
   for (const ref of refs) {
     const before = registry.bytes;
+    const threadsBefore = trace ? cpuByThread() : {};
+    const processBefore = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const image = await importer.importImage(ref);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (trace) {
+      // The hashing workers have ended by now: what the process used beyond its live threads is theirs.
+      const cpuMs = Object.fromEntries(Object.entries(cpuByThread()).map(([k, v]) => [k, v - (threadsBefore[k] ?? 0)]));
+      const used = process.cpuUsage(processBefore);
+      const processMs = (used.user + used.system) / 1000;
+      cpuMs['(ended threads)'] = processMs - Object.values(cpuMs).reduce((a, b) => a + b, 0);
+      process.stderr.write(`${JSON.stringify({ ref, processMs, threadCpuMs: cpuMs })}\n`);
+    }
     const hwmKb = peakRssKb();
+    let exportMs: number | undefined;
+    if (glance) {
+      const t1 = process.hrtime.bigint();
+      const remote = await exportImage({ images, blobs, log: silentLogger() }, glance, image.id, { visibility: 'private', name: `berth-bench-${image.id}` });
+      exportMs = Number(process.hrtime.bigint() - t1) / 1e6;
+      await glance.deleteImage(remote.id);
+    }
     const required = costs ? await requiredCpu(blobs, (await images.blobsOf(image.id))!) : undefined;
-    process.stdout.write(`${JSON.stringify({ ref, ms, bytesFetched: registry.bytes - before, size: image.size, hwmKb, required })}\n`);
+    process.stdout.write(`${JSON.stringify({ ref, ms, exportMs, bytesFetched: registry.bytes - before, size: image.size, hwmKb, required })}\n`);
   }
   await db.close();
 }
