@@ -43,12 +43,17 @@ export class ArchiveHasher {
     for (const w of this.workers) w.postMessage({ ready: digest });
   }
 
-  /** Both hashes; IMAGE_HASH_FAILED if a worker could not hash the archive. */
+  /**
+   * Both hashes; IMAGE_HASH_FAILED as soon as either worker fails, without waiting for the other
+   * (which may be waiting for blobs that will never be said ready).
+   */
   async digest(): Promise<ArchiveDigest> {
-    const [md5, sha512] = (await Promise.all(this.results)).map((r) => {
+    const checked = this.results.map(async (result) => {
+      const r = await result;
       if ('error' in r) throw imageError('IMAGE_HASH_FAILED', `could not hash the image archive: ${r.error}`);
       return r;
-    }) as [{ size: number; hex: string }, { size: number; hex: string }];
+    });
+    const [md5, sha512] = (await Promise.all(checked)) as [{ size: number; hex: string }, { size: number; hex: string }];
     return { size: md5.size, md5: md5.hex, sha512: sha512.hex };
   }
 

@@ -135,4 +135,34 @@ describe('glance-bridge docker archive', () => {
       await hasher.close();
     }
   });
+  it('ArchiveHasher: IMAGE_HASH_FAILED, not a hang, when a hashing worker dies while waiting for a blob', async () => {
+    const hasher = new ArchiveHasher(store.root, blobs, [blobs.config.digest]);
+    try {
+      const result = hasher.digest();
+      // The sha512 worker ends (as a crashed thread would) while the layers are not yet ready.
+      const workers = (hasher as unknown as { workers: { terminate(): Promise<number> }[] }).workers;
+      await workers[1]!.terminate();
+      await assert.rejects(result, (err: unknown) => err instanceof BerthError && err.code === 'IMAGE_HASH_FAILED' && /exited/.test(err.message));
+    } finally {
+      await hasher.close();
+    }
+  });
+
+  it('ArchiveHasher: md5 and sha512 equal to node:crypto over the served archive of megabyte layers', async () => {
+    const image = await buildImage({ layers: [{ big: 'z'.repeat(3 * 1024 * 1024 + 17) }, { other: 'w'.repeat(1024 * 1024) }] });
+    for (const b of [image.config, ...image.layers]) await store.put(b.descriptor.digest, Readable.from([b.bytes]));
+    const entry = (b: typeof image.config) => ({ digest: b.descriptor.digest, media_type: b.descriptor.mediaType, size: b.descriptor.size });
+    const big: ImageBlobs = { config: entry(image.config), layers: image.layers.map(entry) };
+    const served = await readBody(createDockerArchive(store, big), 64 * 1024 * 1024);
+    const hasher = new ArchiveHasher(store.root, big, [big.config.digest, ...big.layers.map((l) => l.digest)]);
+    try {
+      assert.deepEqual(await hasher.digest(), {
+        size: served.length,
+        md5: createHash('md5').update(served).digest('hex'),
+        sha512: createHash('sha512').update(served).digest('hex'),
+      });
+    } finally {
+      await hasher.close();
+    }
+  });
 });
