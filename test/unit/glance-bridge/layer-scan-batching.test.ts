@@ -58,7 +58,7 @@ async function watchedScan(bytes: Buffer, chunk: number): Promise<{ writes: numb
 }
 
 describe('glance-bridge LayerScanner: batched input to gunzip', () => {
-  it('gives gunzip 1 MiB writes, whatever the size of the chunks it is fed, and never more than one batch unread', async () => {
+  it('gives gunzip whole batches, whatever the size of the chunks it is fed, and never more than one batch unread', async () => {
     const layer = gzipSync(await tarOf([{ name: 'blob', body: randomBytes(5 * 1024 * 1024 + 123) }]), { level: 1 });
     for (const chunk of [64 * 1024, 7777, 3 * 1024 * 1024]) {
       const { writes, maxAhead, maxHeld } = await watchedScan(layer, chunk);
