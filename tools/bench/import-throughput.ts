@@ -6,7 +6,9 @@
  * 7 of the 8 layers (bytes the registry client receives vs. the new layer), and the importer's
  * peak RSS while importing a ~1 GB image. Last, the lower bound this machine sets: the CPU time of
  * what every import must compute and of a plain download of the same blobs, over its cores
- * (lib/import-floor.ts).
+ * (lib/import-floor.ts), against which Berth's time to active is judged (issue 20). With the test
+ * cloud, also the way into Glance: Berth's import and `--to-glance` export against `skopeo copy …
+ * docker-archive:` then `openstack image create --file`.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
