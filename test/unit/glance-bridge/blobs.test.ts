@@ -98,7 +98,9 @@ describe('glance-bridge BlobStore', () => {
     assert.deepEqual(readdirSync(join(dir, 'blobs', 'tmp')), []);
   });
 
-  it('leaves no temp file when the source fails while the temp file is still opening (busy thread pool)', async () => {
+  it('leaves no temp file when the source fails while the temp file is still opening (busy thread pool)', async function () {
+    // Correctness, not speed: 240 key derivations keep the pool busy, slow on a loaded machine.
+    this.timeout(60_000);
     // The temp file is opened on the libuv thread pool; keeping the pool busy makes the source
     // fail before that open completes, the order in which a stray .partial used to survive.
     async function* failing(): AsyncGenerator<Buffer> {

@@ -38,8 +38,10 @@ describe('bench import floor', () => {
 
   it('counts the CPU time of children once they are waited for', async () => {
     const before = childrenCpuMs();
-    // A child that keeps one core busy for 300 ms.
-    await promisify(execFile)(process.execPath, ['-e', 'const end = Date.now() + 300; while (Date.now() < end);']);
+    // A child that spins until it has used 300 ms of CPU by its own clock (not the wall clock,
+    // which on a loaded machine passes with little CPU given to the child).
+    const spin = 'const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; }; while (cpu() < 300);';
+    await promisify(execFile)(process.execPath, ['-e', spin]);
     assert.ok(childrenCpuMs() - before >= 150, `children CPU grew by ${childrenCpuMs() - before} ms`);
   });
 
