@@ -17,7 +17,7 @@ import { ProjectNetworks } from './network/project-networks.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 import { Snapshots } from './snapshots.js';
 import type { ContainerRuntime } from './runtime/types.js';
-import { queryInt, validateAction, validateInstanceSpec, validateSnapshot } from './validate.js';
+import { queryInt, validateAction, validateFlavorChange, validateInstanceSpec, validateSnapshot } from './validate.js';
 
 export interface AgentAppDeps {
   runtime: ContainerRuntime;
@@ -141,6 +141,11 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     const uuid = requireUuid(ctx.params.uuid, 'uuid');
     const action = validateAction(await readJsonBody(ctx, deps.maxBodyBytes));
     ctx.body = { instance: await manager.act(uuid, action) };
+  });
+  api.put('/instances/:uuid/flavor', async (ctx) => {
+    const uuid = requireUuid(ctx.params.uuid, 'uuid');
+    const flavor = validateFlavorChange(await readJsonBody(ctx, deps.maxBodyBytes));
+    ctx.body = { instance: await manager.resize(uuid, flavor) };
   });
   api.get('/instances/:uuid/console', async (ctx) => {
     const uuid = requireUuid(ctx.params.uuid, 'uuid');

@@ -1,6 +1,6 @@
 import { BerthError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { InstanceAction, InstancePowerState, InstanceSpec, InstanceStats, InstanceStatus } from './client/types.js';
+import type { FlavorSpec, InstanceAction, InstancePowerState, InstanceSpec, InstanceStats, InstanceStatus } from './client/types.js';
 import { configDriveFiles, type ConfigDrives } from './config-drive.js';
 import { instanceNotFound, invalidState } from './errors.js';
 import type { ProjectNetworks } from './network/project-networks.js';
@@ -136,6 +136,18 @@ export class InstanceManager {
       if (!step) throw invalidState(uuid, action.action, before.power_state);
       const timeout = 'timeout' in action && action.timeout !== undefined ? action.timeout : this.deps.stopTimeout;
       await this.runStep(uuid, step, name === 'hard_reboot' ? 0 : timeout);
+      return this.get(uuid);
+    });
+  }
+
+  /**
+   * Resize in place: the flavor's limits applied to the container in whatever state it is in (a
+   * running guest keeps running). Repeating it with the same flavor changes nothing.
+   */
+  resize(uuid: string, flavor: FlavorSpec): Promise<InstanceStatus> {
+    return this.serialized(uuid, async () => {
+      await this.deps.runtime.updateLimits(uuid, flavor);
+      this.deps.log.info({ uuid, vcpus: flavor.vcpus, memory_mb: flavor.memory_mb }, 'instance limits updated');
       return this.get(uuid);
     });
   }

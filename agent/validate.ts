@@ -115,6 +115,11 @@ function ipv4(v: unknown): string {
 
 const MAX_TIMEOUT = 3600;
 
+/** Body of PUT /v1/instances/{uuid}/flavor: the flavor whose limits the instance takes in place. */
+export function validateFlavorChange(body: unknown): FlavorSpec {
+  return flavor(object(body, 'request body').flavor);
+}
+
 /** Body of POST /v1/instances/{uuid}/snapshot: the queued Glance image to fill. */
 export function validateSnapshot(body: unknown): string {
   return requireUuid(object(body, 'request body').image_id, 'image_id');

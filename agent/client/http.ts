@@ -3,7 +3,7 @@ import { BerthError, commonError } from '../../common/errors.js';
 import { isAgentErrorCode } from './errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
 import { withSessionToken, type KeystoneSession } from '../../common/keystone/index.js';
-import type { AgentClient, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from './types.js';
+import type { AgentClient, FlavorSpec, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from './types.js';
 
 export interface AgentClientOptions {
   /** `http://HOST:PORT` or `unix:///PATH.sock`. */
@@ -51,6 +51,9 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     },
     async instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus> {
       return (await call<{ instance: InstanceStatus }>({ method: 'POST', path: path(uuid, '/action'), body: action })).body.instance;
+    },
+    async resizeInstance(uuid: string, flavor: FlavorSpec): Promise<InstanceStatus> {
+      return (await call<{ instance: InstanceStatus }>({ method: 'PUT', path: path(uuid, '/flavor'), body: { flavor } })).body.instance;
     },
     async consoleLog(uuid: string, tailLines?: number): Promise<string> {
       return (await call<{ output: string }>({ path: path(uuid, tailLines === undefined ? '/console' : `/console?tail=${tailLines}`) })).body.output;

@@ -117,6 +117,11 @@ export interface AgentClient extends AgentSnapshotClient {
   listInstances(): Promise<InstanceStatus[]>;
   deleteInstance(uuid: string, opts?: { timeout?: number }): Promise<void>;
   instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus>;
+  /**
+   * Applies a flavor's limits to the instance in place (resize on the same host); the guest keeps
+   * its power state. Repeatable. INVALID_INPUT when the engine cannot change the kind of CPU bound.
+   */
+  resizeInstance(uuid: string, flavor: FlavorSpec): Promise<InstanceStatus>;
   consoleLog(uuid: string, tailLines?: number): Promise<string>;
   /** One resource-use sample; INSTANCE_NOT_FOUND when the instance is gone. Takes about a second for a running instance. */
   instanceStats(uuid: string): Promise<InstanceStats>;

@@ -1,6 +1,7 @@
 import { BerthError } from '../../common/errors.js';
 import { readBody } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
+import type { FlavorSpec } from '../client/types.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
 import { DockerApi, refusal } from './docker-api.js';
 import { createBody, type NetworkAttach, type RestartPolicy } from './docker-create-body.js';
@@ -9,6 +10,8 @@ import { inspectContainer, toContainerInfo, type DockerContainer } from './docke
 import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { readLogFrames } from './log-frames.js';
+import { updateContainerLimits } from './docker-update.js';
+import { addressConflict, addressInUse } from './docker-address.js';
 import {
   containerName,
   LABEL_INSTANCE,
@@ -268,6 +271,9 @@ export class DockerRuntime implements ContainerRuntime {
     return readLogFrames(res.body, opts.maxBytes);
   }
 
+  updateLimits(uuid: string, flavor: FlavorSpec): Promise<void> {
+    return updateContainerLimits(this.api, uuid, flavor);
+  }
   commit(uuid: string): Promise<string> {
     return this.images.commit(uuid);
   }
@@ -333,15 +339,4 @@ function startedInfo(spec: ContainerSpec, createdAt: string): ContainerInfo {
 
 function vanished(uuid: string): never {
   throw agentError('RUNTIME_ERROR', `container for instance ${uuid} vanished while it was being created`, { uuid });
-}
-
-/** Docker only notices a taken static address at start, answering "Address already in use". */
-function addressConflict(err: unknown, spec: ContainerSpec): unknown {
-  const text = err instanceof BerthError && err.cause instanceof Error ? err.cause.message : '';
-  if (!spec.network || !/address already in use/i.test(text)) return err;
-  return addressInUse(spec.uuid, spec.network.ipv4, err);
-}
-
-function addressInUse(uuid: string, ipv4: string, cause?: unknown): BerthError {
-  return agentError('RUNTIME_ERROR', `address ${ipv4} of instance ${uuid} is already in use on its network`, { uuid, reason: STALE_NETWORK }, cause);
 }

@@ -200,6 +200,14 @@ export interface ContainerRuntime {
   logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string>;
 
   /**
+   * Applies `flavor`'s limits (memory, swap, CPU, pids: limits.ts) to the existing container in
+   * place, in any state; a running guest keeps running. INSTANCE_NOT_FOUND when there is none;
+   * INVALID_INPUT when the engine cannot change the kind of CPU bound in place (vCPUs to
+   * quota:cpu_quota/cpu_period or back), leaving the container as it was.
+   */
+  updateLimits(uuid: string, flavor: FlavorSpec): Promise<void>;
+
+  /**
    * Commits the container's filesystem to a new untagged image and returns its engine id. Does
    * not pause: callers freeze the guest first when they need a consistent image.
    */

@@ -212,6 +212,22 @@ export function agentClientConformance(name: string, makeHarness: () => Promise<
       assert.equal(stopped.uptime_seconds, null);
     });
 
+    it('resizes in place: new limits, same power state, repeatable; refuses a bad flavor (400) and an unknown uuid (404)', async () => {
+      const spec = h.spec();
+      const uuid = await create();
+      const bigger = { ...spec.flavor, vcpus: spec.flavor.vcpus + 1, memory_mb: spec.flavor.memory_mb + 32 };
+      const started = (await c.getInstance(uuid))?.started_at;
+      assert.equal((await c.resizeInstance(uuid, bigger)).power_state, 'running');
+      assert.equal((await c.resizeInstance(uuid, bigger)).power_state, 'running');
+      assert.equal((await c.getInstance(uuid))?.started_at, started, 'the guest was not restarted');
+      assert.equal((await c.instanceStats(uuid)).memory.limit_bytes, bigger.memory_mb * 1024 * 1024);
+      await act(uuid, { action: 'stop', timeout: 0 });
+      assert.equal((await c.resizeInstance(uuid, spec.flavor)).power_state, 'stopped');
+      await rejectsWith(c.resizeInstance(uuid, { ...spec.flavor, memory_mb: 1 }), 'INVALID_INPUT', 400);
+      await rejectsWith(c.resizeInstance(uuid, { ...spec.flavor, extra_specs: { 'quota:cpu_quota': '50000' } }), 'INVALID_INPUT', 400);
+      await rejectsWith(c.resizeInstance(randomUUID(), spec.flavor), 'INSTANCE_NOT_FOUND', 404);
+    });
+
     it('snapshots into a queued image once, refuses that image to another instance, and finishes active', async () => {
       const uuid = await create();
       const other = await create();

@@ -138,6 +138,28 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       await rejectsWith(rt.kill(uuid), 'INSTANCE_INVALID_STATE');
     });
 
+    it("updates a running, paused or stopped container's limits in place, and refuses a change of CPU bound kind", async () => {
+      const s = spec();
+      await rt.createContainer(s);
+      const before = await rt.inspect(s.uuid);
+      await rt.updateLimits(s.uuid, { ...FLAVOR, vcpus: 2, memory_mb: 96 });
+      assert.equal(await state(s.uuid), 'running');
+      assert.equal((await rt.inspect(s.uuid))?.startedAt, before?.startedAt, 'the guest was not restarted');
+      assert.equal((await rt.stats(s.uuid)).memory.limit_bytes, 96 * 1024 * 1024);
+      await rt.pause(s.uuid);
+      await rt.updateLimits(s.uuid, { ...FLAVOR, memory_mb: 80 });
+      assert.equal(await state(s.uuid), 'paused');
+      await rt.unpause(s.uuid);
+      await rt.stop(s.uuid, 5);
+      await rt.updateLimits(s.uuid, { ...FLAVOR, memory_mb: 72, swap: 8, extra_specs: { 'quota:pids_limit': '64' } });
+      assert.equal(await state(s.uuid), 'exited');
+      await rt.start(s.uuid);
+      assert.equal((await rt.stats(s.uuid)).memory.limit_bytes, 72 * 1024 * 1024);
+      await rejectsWith(rt.updateLimits(s.uuid, { ...FLAVOR, extra_specs: { 'quota:cpu_quota': '50000' } }), 'INVALID_INPUT');
+      assert.equal((await rt.stats(s.uuid)).memory.limit_bytes, 72 * 1024 * 1024);
+      await rejectsWith(rt.updateLimits(randomUUID(), FLAVOR), 'INSTANCE_NOT_FOUND');
+    });
+
     it('stops a paused container', async () => {
       const s = spec();
       await rt.createContainer(s);

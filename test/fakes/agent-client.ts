@@ -1,4 +1,4 @@
-import type { AgentClient, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from '../../agent/client/types.js';
+import type { AgentClient, FlavorSpec, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
 import { agentError } from '../../agent/client/errors.js';
 
@@ -142,6 +142,22 @@ export class FakeAgentClient implements AgentClient {
       uptime_seconds: up ? 1 : null,
       sampled_at: new Date().toISOString(),
     };
+  }
+
+  /** The agent's in-place resize: limits change, the power state does not; the flavor is validated as the agent does. */
+  async resizeInstance(uuid: string, flavor: FlavorSpec): Promise<InstanceStatus> {
+    this.enter('resizeInstance');
+    FakeAgentClient.requireUuid(uuid);
+    if (!Number.isInteger(flavor.vcpus) || flavor.vcpus < 1) throw invalidInput('flavor.vcpus must be an integer from 1 to 1024', 'flavor.vcpus');
+    if (!Number.isInteger(flavor.memory_mb) || flavor.memory_mb < 6)
+      throw invalidInput('flavor.memory_mb must be an integer from 6 to 16777216', 'flavor.memory_mb');
+    const i = this.get(uuid);
+    const quota = (f: FlavorSpec) => f.extra_specs['quota:cpu_quota'] !== undefined || f.extra_specs['quota:cpu_period'] !== undefined;
+    if (quota(flavor) !== quota(i.spec.flavor)) {
+      throw invalidInput(`instance ${uuid} cannot move between a vCPU bound and a quota:cpu_quota/cpu_period bound in place`, 'flavor');
+    }
+    i.spec = { ...i.spec, flavor };
+    return this.view(i);
   }
 
   async consoleLog(uuid: string, tailLines?: number): Promise<string> {

@@ -14,6 +14,8 @@ import {
   type NetworkInfo,
   type NetworkSpec,
 } from '../../agent/runtime/types.js';
+import type { FlavorSpec } from '../../agent/client/types.js';
+import { flavorLimits } from '../../agent/runtime/limits.js';
 import { buildDockerArchive, imageIdsInArchive } from './docker-archive.js';
 
 const FAKE_IMAGE_SIZE = 4096;
@@ -229,6 +231,19 @@ export class FakeContainerRuntime implements ContainerRuntime {
       .join('');
     const bytes = Buffer.from(lines);
     return bytes.subarray(Math.max(0, bytes.length - opts.maxBytes)).toString('utf8');
+  }
+
+  /** Docker's update: the new limits in any state; no switch between a NanoCpus and a quota/period CPU bound. */
+  async updateLimits(uuid: string, flavor: FlavorSpec): Promise<void> {
+    const c = this.get(uuid);
+    const bound = (f: FlavorSpec) => ('CpuQuota' in flavorLimits(f) ? 'quota' : 'nano');
+    if (bound(flavor) !== bound(c.spec.flavor)) {
+      throw agentError('INVALID_INPUT', `instance ${uuid} cannot move between a vCPU bound and a quota:cpu_quota/cpu_period bound in place`, {
+        uuid,
+        field: 'flavor',
+      });
+    }
+    c.spec = { ...c.spec, flavor };
   }
 
   async commit(uuid: string): Promise<string> {
