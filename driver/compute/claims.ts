@@ -1,6 +1,6 @@
 import { KeyedMutex } from '../../common/keyed-mutex.js';
 import type { InstanceRow } from '../db/models.js';
-import type { Instance } from '../objects/instance.js';
+import { decodeFlavor, type Instance } from '../objects/instance.js';
 import type { NodeUsage } from './control-plane.js';
 import { capacity, checkClaim, claimOf, sumUsage, type HostResources, type Usage } from './resources.js';
 import { countsTowardUsage, type InstanceStore } from './store.js';
@@ -21,10 +21,31 @@ export class Claims {
     private readonly resources: HostResources,
   ) {}
 
-  /** What the instances of this node claim: all not deleted, except builds that never ran. */
+  /**
+   * What the instances of this node claim: all not deleted, except builds that never ran; and
+   * each open resize's other flavor (nova's move claim: until it is confirmed or reverted, a
+   * same-host resize holds both the old and the new flavor).
+   */
   async usage(): Promise<Usage> {
-    const rows = await this.store.listActive(this.host);
-    return sumUsage(rows.filter(countsTowardUsage).map((r) => claimOf(JSON.parse(r.flavor) as Instance['flavor'])));
+    const rows = (await this.store.listActive(this.host)).filter(countsTowardUsage);
+    const live = new Set(rows.map((r) => r.uuid));
+    const moves = (await this.store.openMigrations(this.host)).filter((m) => live.has(m.instance_uuid));
+    // Until finish_resize the instance carries the old flavor and the move the new; after, the reverse.
+    // A move records nova's Flavor primitives.
+    const held = moves.map((m) => decodeFlavor(JSON.parse(m.status === 'finished' ? m.old_flavor : m.new_flavor), 'migration.flavor'));
+    return sumUsage([...rows.map((r) => JSON.parse(r.flavor) as Instance['flavor']), ...held].map(claimOf));
+  }
+
+  /**
+   * A move claim (nova's resize_claim): the new flavor checked against what the node has left,
+   * then the move recorded (`insert`) under the claims lock. Throws ComputeResourcesUnavailable
+   * and records nothing when it does not fit.
+   */
+  async moveClaim<T>(flavor: Instance['flavor'], insert: () => Promise<T>): Promise<T> {
+    return this.lock.run('claims', async () => {
+      checkClaim(this.resources, (await this.claimedUsage()).usage, claimOf(flavor));
+      return insert();
+    });
   }
 
   /**

@@ -10,6 +10,15 @@ export interface InstanceSave {
   launched_on?: string;
   launched_at?: Date;
   terminated_at?: Date;
+  /** nova's Flavor primitives (a resize moves them), and the flavor's figures the instance carries. */
+  flavor?: unknown;
+  old_flavor?: unknown;
+  new_flavor?: unknown;
+  vcpus?: number;
+  memory_mb?: number;
+  root_gb?: number;
+  ephemeral_gb?: number;
+  instance_type_id?: number;
 }
 
 /** nova's expected_task_state guard: the save applies only while the task state is one of these. */
@@ -20,6 +29,12 @@ export interface FaultRecord {
   message: string;
   exception: string;
   details?: string;
+}
+
+/** A move (resize, migration) as the authority knows it: nova's Migration primitive in nova mode, null standalone. */
+export interface MoveRecord {
+  uuid: string;
+  nova: unknown;
 }
 
 /** The capacity figures a control plane publishes for this node. */
@@ -66,6 +81,12 @@ export interface ControlPlane {
    * is down by itself ("local delete"), so their containers are left for the node to reap.
    */
   missingInstances(uuids: string[]): Promise<string[]>;
+  /** A move's status with the authority (nova's `migration.save()`); returns its record as the authority has it now. */
+  saveMigration(ctx: RequestContext, migration: MoveRecord, status: string): Promise<unknown>;
+  /** A confirmed move: the allocations its migration consumer holds are released (nova's _delete_allocation_after_move). */
+  dropMoveAllocations(ctx: RequestContext, migrationUuid: string): Promise<void>;
+  /** A move undone: what its migration consumer holds goes back to the instance (nova's _revert_allocation). */
+  revertMoveAllocations(ctx: RequestContext, migrationUuid: string, instanceUuid: string): Promise<void>;
 }
 
 /** Berth's own database is the authority: nothing to mirror. */
@@ -89,4 +110,9 @@ export class StandaloneControlPlane implements ControlPlane {
   async missingInstances(): Promise<string[]> {
     return [];
   }
+  async saveMigration(): Promise<unknown> {
+    return null;
+  }
+  async dropMoveAllocations(): Promise<void> {}
+  async revertMoveAllocations(): Promise<void> {}
 }

@@ -7,6 +7,7 @@ import { InstanceArg } from '../objects/instance.js';
 import { invalidField } from '../objects/primitive.js';
 import type { ComputeManager } from './manager.js';
 import { instanceDiagnostics, legacyDiagnostics } from './diagnostics.js';
+import { moveMethods } from './move-endpoint.js';
 
 /**
  * nova's compute RPC API, major version 6, as a Berth node implements it.
@@ -20,20 +21,6 @@ export const COMPUTE_RPC_VERSION = '6.2';
 
 /** Methods nova may send that a container node cannot perform: answered, never silently dropped. */
 export const UNSUPPORTED_METHODS = [
-  'live_migration',
-  'pre_live_migration',
-  'post_live_migration_at_destination',
-  'check_can_live_migrate_destination',
-  'check_can_live_migrate_source',
-  'rollback_live_migration_at_destination',
-  'live_migration_abort',
-  'live_migration_force_complete',
-  'prep_resize',
-  'resize_instance',
-  'finish_resize',
-  'confirm_resize',
-  'revert_resize',
-  'finish_revert_resize',
   'rescue_instance',
   'unrescue_instance',
   'shelve_instance',
@@ -112,6 +99,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     },
   });
   const methods: Record<string, MethodSpec> = {
+    ...moveMethods(manager),
     build_and_run_instance: {
       required: ['instance', 'image', 'request_spec', 'filter_properties', 'accel_uuids'],
       optional: ['admin_password', 'injected_files', 'requested_networks', 'security_groups', 'block_device_mapping', 'node', 'limits', 'host_list'],

@@ -55,8 +55,11 @@ export interface Run {
   extra?: Pick<PayloadInput, 'snapshotImageId'>;
 }
 
-/** Fields saved with a transition's own state (the launch or termination time). */
-export type Stamps = Pick<InstanceSave, 'launched_at' | 'terminated_at'>;
+/** Fields saved with a transition's own state (the launch or termination time, a resize's flavors). */
+export type Stamps = Pick<
+  InstanceSave,
+  'launched_at' | 'terminated_at' | 'flavor' | 'old_flavor' | 'new_flavor' | 'vcpus' | 'memory_mb' | 'root_gb' | 'ephemeral_gb' | 'instance_type_id'
+>;
 
 export class Lifecycle {
   constructor(private readonly s: LifecycleSinks) {}
@@ -89,6 +92,8 @@ export class Lifecycle {
   /** An action begins: the instance action opened, its task state on the record, `<event>.start`. */
   async begin(ctx: RequestContext, row: InstanceRow, name: InstanceActionName, extra?: Run['extra']): Promise<Run> {
     const t = TRANSITIONS[name];
+    // A step that takes the instance from the authority's task goes there first: a refusal stops it here.
+    if (t.claim && t.task) await this.s.plane.saveInstance(ctx, row.uuid, { task_state: t.task }, [...t.claim]);
     const run: Run = { ctx, row, name, action: await this.s.store.startAction(row.uuid, name, ctx), ...(extra ? { extra } : {}) };
     // A build is recorded already spawning; nova-api set the others' task on its own record.
     if (row.task_state !== t.task) await this.s.store.update(row, { task_state: t.task });
@@ -103,19 +108,22 @@ export class Lifecycle {
   }
 
   /**
-   * The action succeeded: its final state (with `stamps`) to the authority and the record in the
-   * order of its `commit`, `local` to the record only, the action closed Success, `<event>.end`.
+   * The action succeeded: its final state (with `stamps`; the times also on the record, the
+   * flavor fields to the authority only) to the authority and the record in the order of its
+   * `commit`, `local` to the record only, the action closed Success, `<event>.end`.
    */
   async succeed(run: Run, stamps: Stamps = {}, local: InstanceChanges = {}): Promise<void> {
     const t = TRANSITIONS[run.name];
     const { ctx, row } = run;
-    const final = { ...finalState(t), ...stamps };
+    const { launched_at, terminated_at, ...planeOnly } = stamps;
+    const times = { ...(launched_at ? { launched_at } : {}), ...(terminated_at ? { terminated_at } : {}) };
+    const final = { ...finalState(t, run.row.power_state), ...times };
     if (t.commit === 'deleted') {
       await this.s.store.update(row, { ...final, ...local });
       await this.s.plane.instanceDeleted(ctx, row.uuid);
     } else {
       // nova-api set the task state before casting; the last task state seen here is the guard.
-      await this.s.plane.saveInstance(ctx, row.uuid, final, row.task_state);
+      await this.s.plane.saveInstance(ctx, row.uuid, { ...final, ...planeOnly }, row.task_state);
       await this.s.store.update(row, { ...final, ...local });
     }
     if (run.action) await this.s.store.finishAction(run.action, 'Success');

@@ -17,6 +17,7 @@ import { StandaloneControlPlane, type ControlPlane, type NodeUsage } from './con
 import { Claims } from './claims.js';
 import { Reconciler } from './reconcile.js';
 import { faultOf, Lifecycle, type Run } from './lifecycle.js';
+import { Outcome, Resizes } from './resize.js';
 
 export interface ManagerDeps {
   host: string;
@@ -43,11 +44,14 @@ export class ComputeManager {
   private readonly life: Lifecycle;
   private readonly claims: Claims;
   private readonly reconcile: Reconciler;
+  /** Resize on this host: see resize.ts. */
+  readonly resizes: Resizes;
   constructor(private readonly d: ManagerDeps) {
     this.plane = d.plane ?? new StandaloneControlPlane();
     this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
     this.claims = new Claims(d.store, d.host, d.node, d.resources);
     this.reconcile = new Reconciler({ ...d, plane: this.plane, locks: this.locks, life: this.life });
+    this.resizes = new Resizes({ ...d, plane: this.plane, claims: this.claims, step: (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect) });
   }
 
   /** build_and_run_instance: claim resources, record, spawn through the agent, then `active`. */
@@ -175,6 +179,7 @@ export class ComputeManager {
     ctx: RequestContext,
     uuid: string,
     name: InstanceActionName,
+    /** What it returns, when an Outcome, adds to what success records. */
     effect: (row: InstanceRow, run: Run) => Promise<unknown>,
     extra: { snapshot_image_id?: string } = {},
   ): Promise<void> {
@@ -190,8 +195,9 @@ export class ComputeManager {
       }
       const run = await this.life.begin(ctx, row, name, extra.snapshot_image_id === undefined ? undefined : { snapshotImageId: extra.snapshot_image_id });
       try {
-        await effect(row, run);
-        await this.life.succeed(run);
+        const outcome = await effect(row, run);
+        if (outcome instanceof Outcome) await this.life.succeed(run, outcome.stamps, outcome.local);
+        else await this.life.succeed(run);
       } catch (err) {
         await this.life.fail(run, err);
         throw err;

@@ -73,6 +73,47 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
     errors: ['InstanceNotFound', 'InstanceInvalidState'],
     notifications: phases('snapshot'),
   },
+  prep_resize: {
+    kind: 'cast',
+    summary:
+      "Resize on the instance's own host (nova's allow_resize_to_same_host): claims the new flavor on top of the old one (a move claim, held until confirm or revert), records the migration (pre-migrating), then runs resize_instance and finish_resize here in turn. An instance on another host is refused (MigrationError) and a cold migration (same flavor) with UnableToMigrateToSelf, as nova answers for a driver that cannot migrate to the same host. A failed step leaves the migration in error and hands the migration consumer's Placement allocations back to the instance. Allowed from vm_state active or stopped (task none or resize_prep).",
+    errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationError', 'UnableToMigrateToSelf', 'ComputeResourcesUnavailable'],
+    notifications: [...phases('resize_prep'), ...phases('resize'), ...phases('resize_finish')],
+  },
+  resize_instance: {
+    kind: 'cast',
+    summary:
+      'The source half of a same-host resize (prep_resize runs it itself): task resize_migrating (saved guarded by resize_prep) → resize_migrated, migration migrating → post-migrating, old_flavor recorded. Nothing leaves the host.',
+    errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationNotFound'],
+    notifications: phases('resize'),
+  },
+  finish_resize: {
+    kind: 'cast',
+    summary:
+      "Applies the new flavor's limits (memory, swap, CPU, pids) to the container in place through the agent (Docker's update API; the guest keeps running, or stays stopped), saves the flavor fields, migration finished; the instance becomes resized with its power state unchanged. A failure leaves it in error.",
+    errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationNotFound', 'fault InvalidInput (the engine cannot change the kind of CPU bound in place)'],
+    notifications: phases('resize_finish'),
+  },
+  confirm_resize: {
+    kind: 'cast',
+    summary:
+      "Releases the old flavor's claim and the migration consumer's Placement allocations, migration confirmed; the instance becomes active (stopped if powered off), old_flavor and new_flavor cleared. A migration already confirmed, or not finished, is left as it is (nova's checks).",
+    errors: ['InstanceNotFound', 'InstanceInvalidState'],
+    notifications: phases('resize_confirm'),
+  },
+  revert_resize: {
+    kind: 'cast',
+    summary:
+      "Both halves of a revert on the one host: the old flavor's limits back on the container, the flavor fields restored, the migration consumer's allocations moved back to the instance (nova's _revert_allocation), migration reverted; active (stopped if powered off). Repeatable.",
+    errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationNotFound (not finished)'],
+    notifications: phases('resize_revert'),
+  },
+  finish_revert_resize: {
+    kind: 'cast',
+    summary: 'revert_resize did the source half already on this host; a migration not yet reverted is reverted as revert_resize does, a reverted one is left.',
+    errors: ['InstanceNotFound', 'InstanceInvalidState'],
+    notifications: phases('resize_revert'),
+  },
   get_console_output: {
     kind: 'call',
     summary: "The container's console (stdout and stderr), the last tail_length lines (all when null), capped at 1 MiB.",
@@ -105,6 +146,25 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
     errors: ['InvalidInput (enabled not a boolean)'],
   },
 };
+
+const liveMigration: MethodDoc = {
+  kind: 'cast or call',
+  summary:
+    "Refused with nova's MigrationPreCheckError, which the conductor answers as a refused request (HTTP 400 from nova-api): a running container moves between hosts only through CRIU checkpoints, which work for trivial containers only. Cold migration or resize instead.",
+  errors: ['MigrationPreCheckError'],
+};
+for (const m of [
+  'check_can_live_migrate_destination',
+  'check_can_live_migrate_source',
+  'live_migration',
+  'pre_live_migration',
+  'post_live_migration_at_destination',
+  'rollback_live_migration_at_destination',
+  'live_migration_abort',
+  'live_migration_force_complete',
+]) {
+  COMPUTE_DOCS[m] = liveMigration;
+}
 
 export const BASEAPI_DOCS: Record<string, MethodDoc> = {
   ping: { kind: 'call', summary: 'Returns {"service": "compute", "arg": arg}. Routed to the shared compute topic or a host.' },

@@ -9,7 +9,24 @@ import { PowerState, type TaskState, type VmState } from '../db/models.js';
  * driver/compute/lifecycle.ts records each step of a row to every sink (docs/architecture.md).
  */
 export type InstanceActionName =
-  'create' | 'delete' | 'stop' | 'start' | 'reboot' | 'reboot_hard' | 'pause' | 'unpause' | 'suspend' | 'resume' | 'rebuild' | 'createImage' | 'backup';
+  | 'create'
+  | 'delete'
+  | 'stop'
+  | 'start'
+  | 'reboot'
+  | 'reboot_hard'
+  | 'pause'
+  | 'unpause'
+  | 'suspend'
+  | 'resume'
+  | 'rebuild'
+  | 'createImage'
+  | 'backup'
+  | 'resize_prep'
+  | 'resize'
+  | 'resize_finish'
+  | 'resize_confirm'
+  | 'resize_revert';
 
 /** The instance fields a transition sets. */
 export interface StateChange {
@@ -18,10 +35,28 @@ export interface StateChange {
   power_state?: number;
 }
 
+/**
+ * Where a successful action lands: a vm_state and power_state (`kept`: the power state stays as
+ * it is, as an in-place resize leaves the guest), `unchanged` (the task cleared, snapshots), a
+ * task state handed on to the next step of an action that spans several messages (resize), or
+ * `by-power`: active, or stopped when the guest is powered off (nova's confirm and revert of a
+ * resize, which find the instance as the user left it).
+ */
+export type Landing = { vm_state: VmState; power_state: number | 'kept' } | 'unchanged' | { task_state: TaskState } | 'by-power';
+
 export interface Transition {
   from: readonly VmState[] | 'any';
-  task: TaskState;
-  to: { vm_state: VmState; power_state: number } | 'unchanged';
+  /** The task states it may start from (nova-api sets some before casting). Default: none in progress. */
+  fromTask?: readonly (TaskState | null)[];
+  /** The task state while it runs; null for actions nova runs with none (confirm of a resize). */
+  task: TaskState | null;
+  /**
+   * A step of a multi-message action that takes the instance from the control plane's task state
+   * (nova's `instance.save(expected_task_state=...)` at the start of resize_instance and
+   * finish_resize): `begin` saves `task` there first, guarded by these.
+   */
+  claim?: readonly (TaskState | null)[];
+  to: Landing;
   /** The notification event stem, `instance.<event>.start/end/error`. */
   event: string;
   /** What the instance becomes when the action fails (with a fault). Default: the task cleared. */
@@ -66,11 +101,45 @@ export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
   rebuild: { from: ['active', 'stopped', 'error'], task: 'rebuilding', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'rebuild' },
   createImage: { from: ['active', 'stopped', 'paused', 'suspended'], task: 'image_snapshot', to: 'unchanged', event: 'snapshot' },
   backup: { from: ['active', 'stopped', 'paused', 'suspended'], task: 'image_backup', to: 'unchanged', event: 'snapshot' },
+  // Resize on the same host (nova's prep_resize → resize_instance → finish_resize, then
+  // confirm_resize or revert_resize): the container's limits change in place, so the guest
+  // keeps its power state throughout. Each step is its own message and its own row.
+  resize_prep: {
+    from: ['active', 'stopped'],
+    fromTask: [null, 'resize_prep'],
+    task: 'resize_prep',
+    to: { task_state: 'resize_prep' },
+    event: 'resize_prep',
+  },
+  resize: {
+    from: ['active', 'stopped'],
+    fromTask: ['resize_prep'],
+    task: 'resize_migrating',
+    claim: ['resize_prep'],
+    to: { task_state: 'resize_migrated' },
+    event: 'resize',
+  },
+  resize_finish: {
+    from: ['active', 'stopped'],
+    fromTask: ['resize_migrated'],
+    task: 'resize_finish',
+    claim: ['resize_migrated'],
+    to: { vm_state: 'resized', power_state: 'kept' },
+    event: 'resize_finish',
+    // nova's _error_out_instance_on_exception without a state to restore: the guest may be half-changed.
+    onError: { vm_state: 'error', task_state: null },
+  },
+  resize_confirm: { from: ['resized'], task: null, to: 'by-power', event: 'resize_confirm' },
+  resize_revert: { from: ['resized'], fromTask: [null, 'resize_reverting'], task: 'resize_reverting', to: 'by-power', event: 'resize_revert' },
 };
 
-/** The state a successful action leaves: its `to`, the task cleared. */
-export function finalState(t: Transition): StateChange {
-  return t.to === 'unchanged' ? { task_state: null } : { ...t.to, task_state: null };
+/** The state a successful action leaves: its `to`, the task cleared (or handed on), for a guest now in `power`. */
+export function finalState(t: Transition, power: number): StateChange {
+  const to = t.to;
+  if (to === 'unchanged') return { task_state: null };
+  if (to === 'by-power') return { vm_state: power === PowerState.SHUTDOWN ? 'stopped' : 'active', power_state: power, task_state: null };
+  if ('task_state' in to) return { task_state: to.task_state };
+  return { vm_state: to.vm_state, power_state: to.power_state === 'kept' ? power : to.power_state, task_state: null };
 }
 
 /**
@@ -113,7 +182,7 @@ export function driftRule(vmState: VmState, power: number): DriftRule | undefine
 export function canStart(action: InstanceActionName, vmState: VmState, taskState: TaskState | null): boolean {
   const t = TRANSITIONS[action];
   if (vmState === 'deleted') return false;
-  if (action !== 'delete' && taskState !== null) return false;
+  if (action !== 'delete' && !(t.fromTask ?? [null]).includes(taskState)) return false;
   return t.from === 'any' || t.from.includes(vmState);
 }
 

@@ -1,6 +1,15 @@
 import { Op, UniqueConstraintError, type Sequelize } from 'sequelize';
 import { durabilityBarrier, type DurabilityBarrier } from '../../common/db.js';
-import { InstanceActionRow, InstanceFaultRow, InstanceRow, ProcessedMessageRow, type TaskState, type VmState } from '../db/models.js';
+import {
+  InstanceActionRow,
+  InstanceFaultRow,
+  InstanceRow,
+  MigrationRow,
+  ProcessedMessageRow,
+  type MigrationStatus,
+  type TaskState,
+  type VmState,
+} from '../db/models.js';
 import type { MessageLog } from '../rpc/server.js';
 
 export interface NewInstance {
@@ -23,7 +32,26 @@ export function countsTowardUsage(r: Pick<InstanceRow, 'deleted' | 'vm_state' | 
 }
 
 export type InstanceChanges = Partial<
-  Pick<InstanceRow, 'vm_state' | 'task_state' | 'power_state' | 'ip_address' | 'launched_at' | 'terminated_at' | 'deleted_at' | 'deleted'>
+  Pick<InstanceRow, 'vm_state' | 'task_state' | 'power_state' | 'ip_address' | 'launched_at' | 'terminated_at' | 'deleted_at' | 'deleted' | 'flavor' | 'spec'>
+>;
+
+/** A move whose claim still counts on its hosts: not confirmed, reverted or failed. */
+export const OPEN_MIGRATION: readonly MigrationStatus[] = ['pre-migrating', 'migrating', 'post-migrating', 'finished'];
+
+export type NewMigration = Pick<
+  MigrationRow,
+  | 'uuid'
+  | 'instance_uuid'
+  | 'migration_type'
+  | 'source_compute'
+  | 'dest_compute'
+  | 'source_node'
+  | 'dest_node'
+  | 'old_flavor'
+  | 'new_flavor'
+  | 'old_vm_state'
+  | 'status'
+  | 'nova'
 >;
 
 /** The driver's records: instances, their faults and actions, and processed message ids. */
@@ -98,8 +126,35 @@ export class InstanceStore implements MessageLog {
     const [n] = await InstanceRow.update(changes, { where });
     if (n === 1) await row.reload();
     // Also when nothing matched: the row may have changed under another writer meanwhile.
-    if (n !== 1 || countsTowardUsage(row) !== counted) this.usageEpoch++;
+    if (n !== 1 || countsTowardUsage(row) !== counted || changes.flavor !== undefined) this.usageEpoch++;
     return n === 1;
+  }
+
+  /** Records a move; its claim counts toward the host's usage while it is open (OPEN_MIGRATION). */
+  async insertMigration(m: NewMigration): Promise<MigrationRow> {
+    const row = await MigrationRow.create({ ...m });
+    this.usageEpoch++;
+    return row;
+  }
+
+  /** The move's new status (and nova's record of it, when the authority answered one). */
+  async updateMigration(m: MigrationRow, status: MigrationStatus, nova?: unknown): Promise<void> {
+    await m.update({ status, ...(nova ? { nova: JSON.stringify(nova) } : {}) });
+    this.usageEpoch++;
+  }
+
+  getMigration(uuid: string): Promise<MigrationRow | null> {
+    return MigrationRow.findOne({ where: { uuid } });
+  }
+
+  /** The instance's newest move, open or not. */
+  latestMigration(instanceUuid: string): Promise<MigrationRow | null> {
+    return MigrationRow.findOne({ where: { instance_uuid: instanceUuid }, order: [['id', 'DESC']] });
+  }
+
+  /** Open moves into or out of `host`. */
+  openMigrations(host: string): Promise<MigrationRow[]> {
+    return MigrationRow.findAll({ where: { [Op.or]: [{ source_compute: host }, { dest_compute: host }], status: [...OPEN_MIGRATION] } });
   }
 
   async setImage(row: InstanceRow, imageRef: string, spec: unknown): Promise<void> {

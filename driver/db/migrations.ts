@@ -61,4 +61,30 @@ export const migrations: Migration[] = [
       await qi.addIndex('processed_messages', ['processed_at']);
     },
   },
+  {
+    name: '0002-migrations',
+    async up(qi: QueryInterface) {
+      const ts = { type: DataTypes.DATE, allowNull: false };
+      const str = (n: number) => ({ type: DataTypes.STRING(n), allowNull: false, defaultValue: '' });
+      await qi.createTable('migrations', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        uuid: { type: DataTypes.STRING(36), allowNull: false, unique: true },
+        instance_uuid: { type: DataTypes.STRING(36), allowNull: false },
+        migration_type: str(16),
+        source_compute: str(255),
+        dest_compute: str(255),
+        source_node: str(255),
+        dest_node: str(255),
+        old_flavor: { type: DataTypes.TEXT, allowNull: false },
+        new_flavor: { type: DataTypes.TEXT, allowNull: false },
+        old_vm_state: str(32),
+        status: str(32),
+        nova: { type: DataTypes.TEXT, allowNull: false, defaultValue: '' },
+        created_at: ts,
+        updated_at: ts,
+      });
+      await qi.addIndex('migrations', ['instance_uuid']);
+      await qi.addIndex('migrations', ['dest_compute', 'status']);
+    },
+  },
 ];

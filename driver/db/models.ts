@@ -1,6 +1,6 @@
 import { DataTypes, Model, type Sequelize } from 'sequelize';
 
-export type VmState = 'building' | 'active' | 'stopped' | 'paused' | 'suspended' | 'error' | 'deleted';
+export type VmState = 'building' | 'active' | 'stopped' | 'paused' | 'suspended' | 'resized' | 'error' | 'deleted';
 export type TaskState =
   | 'spawning'
   | 'deleting'
@@ -16,7 +16,12 @@ export type TaskState =
   | 'image_snapshot'
   | 'image_backup'
   | 'image_pending_upload'
-  | 'image_uploading';
+  | 'image_uploading'
+  | 'resize_prep'
+  | 'resize_migrating'
+  | 'resize_migrated'
+  | 'resize_finish'
+  | 'resize_reverting';
 
 /** nova's power_state integers. */
 export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;
@@ -68,6 +73,31 @@ export class InstanceActionRow extends Model {
   declare message: string | null;
   declare start_time: Date;
   declare finish_time: Date | null;
+}
+
+/** nova's Migration statuses a same-host resize goes through (nova/compute/manager.py, resource_tracker.py). */
+export type MigrationStatus = 'pre-migrating' | 'migrating' | 'post-migrating' | 'finished' | 'confirmed' | 'reverted' | 'error';
+
+/** A move of an instance (nova's Migration): for a resize, the flavors on either side and how far it got. */
+export class MigrationRow extends Model {
+  declare id: number;
+  declare uuid: string;
+  declare instance_uuid: string;
+  declare migration_type: 'resize' | 'migration';
+  declare source_compute: string;
+  declare dest_compute: string;
+  declare source_node: string;
+  declare dest_node: string;
+  /** Flavor JSON. */
+  declare old_flavor: string;
+  declare new_flavor: string;
+  /** The vm_state the instance had when the move began (nova's system_metadata old_vm_state). */
+  declare old_vm_state: string;
+  declare status: MigrationStatus;
+  /** nova's Migration primitive as last seen (nova mode), '' standalone. */
+  declare nova: string;
+  declare created_at: Date;
+  declare updated_at: Date;
 }
 
 export class ProcessedMessageRow extends Model {
@@ -127,6 +157,24 @@ export function defineModels(db: Sequelize): void {
       finish_time: DataTypes.DATE,
     },
     { sequelize: db, tableName: 'instance_actions', timestamps: false },
+  );
+  MigrationRow.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      uuid: DataTypes.STRING(36),
+      instance_uuid: DataTypes.STRING(36),
+      migration_type: DataTypes.STRING,
+      source_compute: DataTypes.STRING,
+      dest_compute: DataTypes.STRING,
+      source_node: DataTypes.STRING,
+      dest_node: DataTypes.STRING,
+      old_flavor: DataTypes.TEXT,
+      new_flavor: DataTypes.TEXT,
+      old_vm_state: DataTypes.STRING,
+      status: DataTypes.STRING,
+      nova: DataTypes.TEXT,
+    },
+    { sequelize: db, tableName: 'migrations', ...common },
   );
   ProcessedMessageRow.init(
     {

@@ -18,6 +18,18 @@ export interface PlacementClient {
   getTraits(uuid: string): Promise<string[]>;
   /** Releases every allocation of a consumer (an instance); absent allocations are fine. */
   deleteAllocations(consumer: string): Promise<void>;
+  /**
+   * nova's move_allocations: what `source` holds becomes `target`'s (replacing what it had) and
+   * `source` is left with none, in one request. False, changing nothing, when `source` holds none.
+   */
+  moveAllocations(source: string, target: string): Promise<boolean>;
+}
+
+interface ConsumerAllocations {
+  allocations: Record<string, { resources: Record<string, number> }>;
+  consumer_generation?: number | null;
+  project_id?: string;
+  user_id?: string;
 }
 
 export function inventoriesOf(r: HostResources): Record<string, Record<string, number>> {
@@ -125,5 +137,21 @@ export class HttpPlacement implements PlacementClient {
 
   async deleteAllocations(consumer: string): Promise<void> {
     await this.req('DELETE', `allocations/${consumer}`, undefined, [404]);
+  }
+
+  async moveAllocations(source: string, target: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const src = (await this.req<ConsumerAllocations>('GET', `allocations/${source}`)).body;
+      if (!Object.keys(src.allocations ?? {}).length) return false;
+      const tgt = (await this.req<ConsumerAllocations>('GET', `allocations/${target}`)).body;
+      const owner = { project_id: src.project_id, user_id: src.user_id };
+      const body = {
+        [source]: { allocations: {}, consumer_generation: src.consumer_generation ?? null, ...owner },
+        [target]: { allocations: src.allocations, consumer_generation: tgt.consumer_generation ?? null, ...owner },
+      };
+      // A consumer generation conflict: another writer moved one of them; read both again.
+      if ((await this.req('POST', 'allocations', body, [409])).status !== 409) return true;
+    }
+    throw new BerthError('PLACEMENT_CONFLICT', `the allocations of ${source} kept changing while moving them to ${target}`, { status: 409, retryable: true });
   }
 }

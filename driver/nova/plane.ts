@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BerthError, describeError } from '../../common/errors.js';
 import { backoffDelay } from '../../common/backoff.js';
 import type { Logger } from '../../common/log.js';
-import type { ControlPlane, ExpectedTask, FaultRecord, InstanceSave, NodeUsage } from '../compute/control-plane.js';
+import type { ControlPlane, ExpectedTask, FaultRecord, InstanceSave, MoveRecord, NodeUsage } from '../compute/control-plane.js';
 import { every } from '../../common/periodic.js';
 import type { HostResources } from '../compute/resources.js';
 import { RemoteFailure } from '../rpc/caller.js';
@@ -255,6 +255,21 @@ export class NovaControlPlane implements ControlPlane {
       if (!remoteIs(err, 'InstanceNotFound', 'ObjectActionError')) throw err;
     }
     this.instances.delete(uuid);
+  }
+
+  async saveMigration(ctx: RequestContext, migration: MoveRecord, status: string): Promise<unknown> {
+    if (!isPrimitive(migration.nova)) return null;
+    return this.save(migration.nova, { status }, {}, ctx);
+  }
+
+  async dropMoveAllocations(_ctx: RequestContext, migrationUuid: string): Promise<void> {
+    await this.o.placement.deleteAllocations(migrationUuid);
+  }
+
+  async revertMoveAllocations(_ctx: RequestContext, migrationUuid: string, instanceUuid: string): Promise<void> {
+    if (!(await this.o.placement.moveAllocations(migrationUuid, instanceUuid))) {
+      this.o.log.warn({ instance: instanceUuid, migration: migrationUuid }, 'the migration holds no allocations to give back to the instance');
+    }
   }
 
   async missingInstances(uuids: string[]): Promise<string[]> {

@@ -11,6 +11,10 @@ export interface ProviderInspector {
   /** Resource class → total, reserved, min_unit, max_unit, step_size, allocation_ratio. */
   inventories(uuid: string): Promise<Record<string, Record<string, number>>>;
   traits(uuid: string): Promise<string[]>;
+  /** Gives `consumer` an allocation of `resources` on the provider `uuid`, as a scheduler would. */
+  allocate(consumer: string, uuid: string, resources: Record<string, number>): Promise<void>;
+  /** Resource class → amount `consumer` holds, over every provider; {} when none. */
+  allocations(consumer: string): Promise<Record<string, number>>;
 }
 
 /** What the suite needs from a Placement under test. */
@@ -113,6 +117,18 @@ export function placementConformance(name: string, makeHarness: () => Promise<Pl
 
     it('deleteAllocations of a consumer without allocations succeeds', async () => {
       await p.deleteAllocations(randomUUID());
+    });
+
+    it("moveAllocations hands a migration consumer's allocations to the instance, once; deleteAllocations drops them", async () => {
+      const [migration, instance] = [randomUUID(), randomUUID()];
+      await h.inspect.allocate(migration, h.uuid, { MEMORY_MB: 64 });
+      assert.equal(await p.moveAllocations(migration, instance), true);
+      assert.deepEqual(await h.inspect.allocations(instance), { MEMORY_MB: 64 });
+      assert.deepEqual(await h.inspect.allocations(migration), {});
+      assert.equal(await p.moveAllocations(migration, instance), false);
+      assert.deepEqual(await h.inspect.allocations(instance), { MEMORY_MB: 64 });
+      await p.deleteAllocations(instance);
+      assert.deepEqual(await h.inspect.allocations(instance), {});
     });
   });
 }

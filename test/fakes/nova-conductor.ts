@@ -17,6 +17,8 @@ export class FakeConductor implements ConductorClient {
   readonly nodes: Row[] = [];
   readonly instances = new Map<string, Row>();
   readonly faults: Row[] = [];
+  /** Migrations by uuid, as the conductor created them for a move; Migration.save updates them. */
+  readonly migrations = new Map<string, Row>();
   readonly calls: string[] = [];
   readonly saves: Array<{ uuid: string; changes: Row; kwargs: Record<string, unknown> }> = [];
   private nextId = 1;
@@ -68,6 +70,12 @@ export class FakeConductor implements ConductorClient {
     }
     if (objmethod === 'save') {
       if (name === 'Instance') return [this.saveInstance(String(data.uuid), changes, kwargs, now), null];
+      if (name === 'Migration') {
+        const m = this.migrations.get(String(data.uuid));
+        if (!m) throw fail('MigrationNotFound', `Migration ${String(data.uuid)} could not be found.`);
+        Object.assign(m, changes, { updated_at: now });
+        return [{ updated_at: now, obj_what_changed: [] }, null];
+      }
       const table = name === 'Service' ? this.services : this.nodes;
       const row = table.find((r) => r.id === data.id);
       if (!row) throw fail(name === 'Service' ? 'ServiceNotFound' : 'ComputeHostNotFound', `${name} ${String(data.id)} could not be found.`);

@@ -59,4 +59,12 @@ export class FakePlacement implements PlacementClient {
   async deleteAllocations(consumer: string): Promise<void> {
     this.allocations.delete(consumer);
   }
+
+  async moveAllocations(source: string, target: string): Promise<boolean> {
+    const held = this.allocations.get(source);
+    if (!held || !Object.keys(held).length) return false;
+    this.allocations.set(target, { ...held });
+    this.allocations.delete(source);
+    return true;
+  }
 }

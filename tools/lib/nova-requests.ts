@@ -197,3 +197,65 @@ export function instanceRequest(
 export function terminateInstance(instance: Record<string, unknown>, ctx?: Record<string, unknown>): Record<string, unknown> {
   return instanceRequest('terminate_instance', instance, { bdms: prim('BlockDeviceMappingList', '1.18', { objects: [] }) }, ctx);
 }
+
+/** nova's Migration (1.7) for a move of `instanceUuid` on `host`, as the conductor creates it. */
+export function migrationPrimitive(m: {
+  instance_uuid: string;
+  host: string;
+  uuid?: string;
+  migration_type?: 'resize' | 'migration';
+  status?: string;
+}): Record<string, unknown> {
+  return prim('Migration', '1.7', {
+    id: 1,
+    uuid: m.uuid ?? randomUUID(),
+    instance_uuid: m.instance_uuid,
+    source_compute: m.host,
+    dest_compute: m.host,
+    source_node: m.host,
+    dest_node: m.host,
+    dest_host: null,
+    status: m.status ?? 'pre-migrating',
+    migration_type: m.migration_type ?? 'resize',
+    hidden: false,
+    memory_total: null,
+    memory_processed: null,
+    memory_remaining: null,
+    disk_total: null,
+    disk_processed: null,
+    disk_remaining: null,
+    cross_cell_move: false,
+    user_id: null,
+    project_id: null,
+    created_at: wireDate(new Date()),
+    updated_at: null,
+    deleted_at: null,
+    deleted: false,
+  });
+}
+
+/** prep_resize as the conductor casts it to the chosen host (6.0). */
+export function prepResize(
+  instance: Record<string, unknown>,
+  flavor: Record<string, unknown>,
+  migration: Record<string, unknown>,
+  host: string,
+  ctx?: Record<string, unknown>,
+): Record<string, unknown> {
+  return instanceRequest(
+    'prep_resize',
+    instance,
+    { image: {}, flavor, request_spec: null, filter_properties: {}, node: host, clean_shutdown: true, migration, host_list: [] },
+    ctx,
+  );
+}
+
+/** confirm_resize or revert_resize as nova-api casts them. */
+export function resizeDecision(
+  method: 'confirm_resize' | 'revert_resize',
+  instance: Record<string, unknown>,
+  migration: Record<string, unknown>,
+  ctx?: Record<string, unknown>,
+): Record<string, unknown> {
+  return instanceRequest(method, instance, method === 'revert_resize' ? { migration, request_spec: null } : { migration }, ctx);
+}

@@ -34,6 +34,7 @@ placementConformance('placement', async () => {
   const uuid = randomUUID();
   const suffix = randomBytes(4).toString('hex');
   const customTrait = `CUSTOM_BERTH_CONF_${suffix.toUpperCase()}`;
+  const consumers: string[] = [];
   return {
     placement: new HttpPlacement(session, 'public'),
     uuid,
@@ -60,8 +61,23 @@ placementConformance('placement', async () => {
       async traits(id) {
         return (await openstack<Array<{ name: string }>>([...PLACEMENT, 'resource', 'provider', 'trait', 'list', id], { json: true })).map((t) => t.name);
       },
+      async allocate(consumer, rp, resources) {
+        consumers.push(consumer);
+        const amounts = Object.entries(resources).map(([rc, n]) => `${rc}=${n}`);
+        const owner = ['--project-id', randomUUID(), '--user-id', randomUUID()];
+        await openstack([...PLACEMENT, 'resource', 'provider', 'allocation', 'set', '--allocation', [`rp=${rp}`, ...amounts].join(','), ...owner, consumer]);
+      },
+      async allocations(consumer) {
+        const rows = await openstack<Array<{ resources: Record<string, number> }>>([...PLACEMENT, 'resource', 'provider', 'allocation', 'show', consumer], {
+          json: true,
+        });
+        const out: Record<string, number> = {};
+        for (const r of rows) for (const [rc, n] of Object.entries(r.resources)) out[rc] = (out[rc] ?? 0) + n;
+        return out;
+      },
     },
     async cleanup() {
+      for (const c of consumers) await openstack([...PLACEMENT, 'resource', 'provider', 'allocation', 'delete', c]).catch(() => undefined);
       await openstack([...PLACEMENT, 'resource', 'provider', 'delete', uuid]).catch((err: Error) => {
         if (!/No resource provider|404/.test(err.message)) throw err;
       });

@@ -16,6 +16,7 @@ import { FakeConductor } from '../../fakes/nova-conductor.js';
 import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
 import { agentError } from '../../../agent/client/errors.js';
+import { flavorPrimitive, migrationPrimitive, prepResize, resizeDecision } from '../../../tools/lib/nova-requests.js';
 
 /** nova-cp fixtures show the body decoded (nova-control-plane.md §8). */
 const fixture = (name: string) =>
@@ -247,5 +248,62 @@ describe('nova control plane (fake conductor and placement)', () => {
     new Dispatcher([computeEndpoint(manager, agent)]).resolve(parseRequest(msg));
     await plane.saveInstance({}, uuid, { task_state: null }, ['scheduling', null]);
     assert.ok(!conductor.calls.includes('Instance.get_by_uuid'));
+  });
+  it('resizes on this host in nova: task states under their guards, the migration saved, Placement allocations as nova-compute moves them', async () => {
+    const { uuid } = await startAndBuild();
+    const prim = () => ({
+      'nova_object.name': 'Instance',
+      'nova_object.namespace': 'nova',
+      'nova_object.version': '2.7',
+      'nova_object.data': { ...conductor.instances.get(uuid)! },
+    });
+    const flavor = flavorPrimitive({ vcpus: 2, memory_mb: 256, name: 'big' });
+    const move = async () => {
+      const migration = migrationPrimitive({ instance_uuid: uuid, host: 'berth1' });
+      const muuid = String((migration['nova_object.data'] as { uuid: string }).uuid);
+      conductor.migrations.set(muuid, { ...(migration['nova_object.data'] as Record<string, unknown>) });
+      // What the conductor's MigrationTask and the scheduler leave: the old flavor held by the migration, the new by the instance.
+      placement.allocations.set(muuid, { VCPU: 1, MEMORY_MB: 128 });
+      placement.allocations.set(uuid, { VCPU: 2, MEMORY_MB: 256 });
+      // nova-api set resize_prep before the conductor cast prep_resize.
+      conductor.instances.get(uuid)!.task_state = 'resize_prep';
+      const ep = computeEndpoint(manager, agent);
+      await invoke(ep, 'prep_resize', {}, prepResize(prim(), flavor, migration, 'berth1').args as Record<string, unknown>);
+      return { ep, migration, muuid };
+    };
+
+    const before = conductor.instances.get(uuid)!.memory_mb;
+    const first = await move();
+    const inst = conductor.instances.get(uuid)!;
+    assert.equal(inst.vm_state, 'resized');
+    assert.equal(inst.task_state, null);
+    assert.equal(inst.memory_mb, 256);
+    assert.equal((inst.flavor as Primitive)['nova_object.data'].name, 'big');
+    assert.equal(conductor.migrations.get(first.muuid)!.status, 'finished');
+    const guards = conductor.saves
+      .filter((s) => s.uuid === uuid && 'expected_task_state' in s.kwargs)
+      .map((s) => [s.changes.task_state, s.kwargs.expected_task_state]);
+    assert.deepEqual(guards.slice(-5), [
+      ['resize_prep', 'resize_prep'],
+      ['resize_migrating', ['resize_prep']],
+      ['resize_migrated', 'resize_migrating'],
+      ['resize_finish', ['resize_migrated']],
+      [null, 'resize_finish'],
+    ]);
+    // nova-api sets resize_reverting (and the migration reverting) before it casts revert_resize.
+    conductor.instances.get(uuid)!.task_state = 'resize_reverting';
+    await invoke(first.ep, 'revert_resize', {}, resizeDecision('revert_resize', prim(), first.migration).args as Record<string, unknown>);
+    assert.equal(conductor.instances.get(uuid)!.vm_state, 'active');
+    assert.equal(conductor.instances.get(uuid)!.memory_mb, before);
+    assert.equal(conductor.migrations.get(first.muuid)!.status, 'reverted');
+    assert.deepEqual(placement.allocations.get(uuid), { VCPU: 1, MEMORY_MB: 128 });
+    assert.equal(placement.allocations.has(first.muuid), false);
+
+    const second = await move();
+    await invoke(second.ep, 'confirm_resize', {}, resizeDecision('confirm_resize', prim(), second.migration).args as Record<string, unknown>);
+    assert.equal(conductor.instances.get(uuid)!.vm_state, 'active');
+    assert.equal(conductor.migrations.get(second.muuid)!.status, 'confirmed');
+    assert.deepEqual(placement.allocations.get(uuid), { VCPU: 2, MEMORY_MB: 256 });
+    assert.equal(placement.allocations.has(second.muuid), false);
   });
 });

@@ -14,6 +14,10 @@ placementConformance('fake', async () => {
       generation: async (uuid) => provider(uuid)?.generation ?? null,
       inventories: async (uuid) => structuredClone(provider(uuid)?.inventories ?? {}),
       traits: async (uuid) => [...(provider(uuid)?.traits ?? [])],
+      allocate: async (consumer, _uuid, resources) => {
+        placement.allocations.set(consumer, { ...resources });
+      },
+      allocations: async (consumer) => ({ ...(placement.allocations.get(consumer) ?? {}) }),
     },
     cleanup: async () => {
       placement.providers.clear();
