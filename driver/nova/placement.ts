@@ -30,6 +30,8 @@ interface ConsumerAllocations {
   consumer_generation?: number | null;
   project_id?: string;
   user_id?: string;
+  /** Since microversion 1.38: INSTANCE, MIGRATION, ... (required when writing). */
+  consumer_type?: string;
 }
 
 export function inventoriesOf(r: HostResources): Record<string, Record<string, number>> {
@@ -146,8 +148,13 @@ export class HttpPlacement implements PlacementClient {
       const tgt = (await this.req<ConsumerAllocations>('GET', `allocations/${target}`)).body;
       const owner = { project_id: src.project_id, user_id: src.user_id };
       const body = {
-        [source]: { allocations: {}, consumer_generation: src.consumer_generation ?? null, ...owner },
-        [target]: { allocations: src.allocations, consumer_generation: tgt.consumer_generation ?? null, ...owner },
+        [source]: { allocations: {}, consumer_generation: src.consumer_generation ?? null, consumer_type: src.consumer_type ?? 'MIGRATION', ...owner },
+        [target]: {
+          allocations: src.allocations,
+          consumer_generation: tgt.consumer_generation ?? null,
+          consumer_type: tgt.consumer_type ?? 'INSTANCE',
+          ...owner,
+        },
       };
       // A consumer generation conflict: another writer moved one of them; read both again.
       if ((await this.req('POST', 'allocations', body, [409])).status !== 409) return true;

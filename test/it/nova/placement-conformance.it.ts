@@ -64,7 +64,7 @@ placementConformance('placement', async () => {
       async allocate(consumer, rp, resources) {
         consumers.push(consumer);
         const amounts = Object.entries(resources).map(([rc, n]) => `${rc}=${n}`);
-        const owner = ['--project-id', randomUUID(), '--user-id', randomUUID()];
+        const owner = ['--project-id', randomUUID(), '--user-id', randomUUID(), '--consumer-type', 'MIGRATION'];
         await openstack([...PLACEMENT, 'resource', 'provider', 'allocation', 'set', '--allocation', [`rp=${rp}`, ...amounts].join(','), ...owner, consumer]);
       },
       async allocations(consumer) {
