@@ -65,8 +65,10 @@ export function berthEndpoint(host: string, store: InstanceStore, manager: Compu
           const row = await manager.require(args.uuid.toLowerCase());
           const fault = await store.latestFault(row.uuid);
           const actions = await store.actions(row.uuid);
+          const move = await store.latestMigration(row.uuid);
           return {
             ...instanceView(row),
+            migration: move ? { uuid: move.uuid, status: move.status, type: move.migration_type, created_at: move.created_at.toISOString() } : null,
             fault: fault ? { code: fault.code, message: fault.message, exception: fault.details, created_at: fault.created_at.toISOString() } : null,
             actions: actions.map((a) => ({
               action: a.action,

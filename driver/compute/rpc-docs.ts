@@ -173,7 +173,11 @@ export const BASEAPI_DOCS: Record<string, MethodDoc> = {
 
 export const BERTH_DOCS: Record<string, MethodDoc> = {
   list_instances: { kind: 'call', summary: "The node's instances (all=true includes deleted ones)." },
-  show_instance: { kind: 'call', summary: 'One instance with its latest fault and its instance actions.', errors: ['InstanceNotFound'] },
+  show_instance: {
+    kind: 'call',
+    summary: 'One instance with its latest fault, its instance actions and its latest migration (uuid, status, type; null when it never moved).',
+    errors: ['InstanceNotFound'],
+  },
   get_host_capacity: {
     kind: 'call',
     summary:

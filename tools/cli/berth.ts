@@ -9,6 +9,7 @@ import { UsageError } from './usage-error.js';
 import { registerConf } from './commands/conf.js';
 import { registerImage } from './commands/image.js';
 import { registerServer } from './commands/server.js';
+import { registerResize } from './commands/server-resize.js';
 import { registerServices } from './commands/services.js';
 import { registerHost } from './commands/host.js';
 import { registerCompletion } from './commands/completion.js';
@@ -72,7 +73,7 @@ function fail(err: unknown): never {
 }
 
 registerServices(program, run);
-registerServer(program, run);
+registerResize(registerServer(program, run), run);
 registerImage(program, run);
 registerHost(program, run);
 registerConf(program);

@@ -124,6 +124,24 @@ describe('berth CLI against a running node', function () {
     assert.equal(json<{ vm_state: string }>(await berth('-f', 'json', 'server', 'reboot', uuid, '--hard', '--wait')).vm_state, 'active');
   });
 
+  it('server resize --wait to VERIFY_RESIZE, resize-revert and resize-confirm --wait; the container stays the same', async () => {
+    type Shown = { status: string; vm_state: string; flavor: { memory_mb: number }; migration: { status: string } | null };
+    const before = (await containersOf(uuid))[0]?.Id;
+    const resize = () => berth('-f', 'json', 'server', 'resize', uuid, '--flavor-vcpus', '2', '--flavor-ram', '128', '--wait');
+    let shown = json<Shown>(await resize());
+    assert.deepEqual([shown.status, shown.flavor.memory_mb, shown.migration?.status], ['VERIFY_RESIZE', 128, 'finished']);
+    shown = json<Shown>(await berth('-f', 'json', 'server', 'resize-revert', uuid, '--wait'));
+    assert.deepEqual([shown.status, shown.flavor.memory_mb, shown.migration?.status], ['ACTIVE', 96, 'reverted']);
+    const again = await berth('server', 'resize-confirm', uuid);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /no finished resize/);
+    json<Shown>(await resize());
+    shown = json<Shown>(await berth('-f', 'json', 'server', 'resize-confirm', uuid, '--wait'));
+    assert.deepEqual([shown.status, shown.flavor.memory_mb, shown.migration?.status], ['ACTIVE', 128, 'confirmed']);
+    assert.equal((await containersOf(uuid))[0]?.Id, before);
+    assert.equal((await containersOf(uuid))[0]?.State, 'running');
+  });
+
   it('server snapshot --wait makes an active image that boots; rebuild --wait moves the instance onto it', async () => {
     const snap = json<{ id: string; status: string; docker_image_id: string; instance_uuid: string }>(
       await berth('-f', 'json', 'server', 'snapshot', uuid, '--name', 'cli-snap', '--wait'),

@@ -11,9 +11,9 @@ import type { InstanceView } from '../../../driver/compute/berth-endpoint.js';
 import { canStart, type InstanceActionName } from '../../../driver/compute/states.js';
 import type { TaskState, VmState } from '../../../driver/db/models.js';
 
-type Run = (fn: (ctx: CliContext) => Promise<void>) => Promise<void>;
+export type Run = (fn: (ctx: CliContext) => Promise<void>) => Promise<void>;
 
-function positiveInt(name: string) {
+export function positiveInt(name: string) {
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
@@ -49,7 +49,7 @@ export async function resolveImage(ctx: CliContext, ref: string): Promise<Glance
   return byName[0]!;
 }
 
-async function showInstance(ctx: CliContext, uuid: string): Promise<InstanceView & Record<string, unknown>> {
+export async function showInstance(ctx: CliContext, uuid: string): Promise<InstanceView & Record<string, unknown>> {
   const rpc = await ctx.rpcClient();
   return rpc.call(ctx.computeKey, { method: 'show_instance', namespace: 'berth', version: '1.0', args: { uuid } }, ctx.config.DEFAULT.rpc_response_timeout);
 }
@@ -72,10 +72,13 @@ function statusOf(vmState: string, taskState: string | null): string {
   if (vmState === 'active' && taskState?.startsWith('rebooting_hard')) return 'HARD_REBOOT';
   if (vmState === 'active' && taskState?.startsWith('reboot')) return 'REBOOT';
   if (vmState === 'active' && taskState?.startsWith('rebuild')) return 'REBUILD';
+  if (taskState === 'resize_reverting') return 'REVERT_RESIZE';
+  if (taskState?.startsWith('resize_')) return 'RESIZE';
+  if (vmState === 'resized') return 'VERIFY_RESIZE';
   return s[vmState] ?? vmState.toUpperCase();
 }
 
-type ServerView = InstanceView & Record<string, unknown>;
+export type ServerView = InstanceView & Record<string, unknown>;
 
 /** An instance as every server command prints it: `id`, `name` and `status` first, then the node's view. */
 function withId(v: ServerView): ServerView {
@@ -84,7 +87,7 @@ function withId(v: ServerView): ServerView {
 }
 
 /** An instance by uuid or by name (a name must be unique on the node). */
-async function resolveServer(ctx: CliContext, ref: string): Promise<ServerView> {
+export async function resolveServer(ctx: CliContext, ref: string): Promise<ServerView> {
   if (isUuid(ref)) return showInstance(ctx, ref.toLowerCase());
   const rpc = await ctx.rpcClient();
   const all = await rpc.call<InstanceView[]>(
@@ -133,7 +136,7 @@ function forPeople(v: InstanceView & Record<string, unknown>): Record<string, un
   };
 }
 
-function printInstance(ctx: CliContext, v: InstanceView & Record<string, unknown>): void {
+export function printInstance(ctx: CliContext, v: InstanceView & Record<string, unknown>): void {
   const view = withId(v);
   printObject(ctx.format === 'json' || ctx.format === 'yaml' ? view : forPeople(view), ctx.format);
 }
@@ -145,7 +148,7 @@ function printInstances(ctx: CliContext, views: ServerView[]): void {
 }
 
 /** The Instance primitive a control plane would send for an existing instance. */
-function primitiveOf(v: InstanceView): Record<string, unknown> {
+export function primitiveOf(v: InstanceView): Record<string, unknown> {
   const flavor = v.flavor as { vcpus: number; memory_mb: number; root_gb: number; swap: number; name: string; extra_specs: Record<string, string> };
   return instancePrimitive({
     uuid: v.uuid,
@@ -160,7 +163,7 @@ function primitiveOf(v: InstanceView): Record<string, unknown> {
 }
 
 /** nova-api's check_instance_state: refuse before sending what the node would refuse. */
-function checkState(view: InstanceView, action: InstanceActionName, verb: string): void {
+export function checkState(view: InstanceView, action: InstanceActionName, verb: string): void {
   if (!canStart(action, view.vm_state as VmState, view.task_state as TaskState | null)) {
     throw new BerthError(
       'INSTANCE_INVALID_STATE',
@@ -170,8 +173,19 @@ function checkState(view: InstanceView, action: InstanceActionName, verb: string
   }
 }
 
-/** Waits for `instance.<event>.end` or `.error` of one instance. */
-async function waitForEvent(ctx: CliContext, uuid: string, event: string, timeoutS: number, send: () => Promise<void>): Promise<'end' | 'error'> {
+/**
+ * Waits for `instance.<event>.end` or `.error` of one instance; for an action of several steps
+ * (a list of events), the last one's `.end` or any one's `.error`.
+ */
+export async function waitForEvent(
+  ctx: CliContext,
+  uuid: string,
+  steps: string | readonly string[],
+  timeoutS: number,
+  send: () => Promise<void>,
+): Promise<'end' | 'error'> {
+  const all = typeof steps === 'string' ? [steps] : steps;
+  const event = all.at(-1)!;
   const rpc = await ctx.rpcClient();
   const spin = spinner(`waiting for ${event} of ${uuid}`);
   let lastEvent = '';
@@ -197,7 +211,7 @@ async function waitForEvent(ctx: CliContext, uuid: string, event: string, timeou
         clearTimeout(t);
         resolve('end');
       }
-      if (type === `instance.${event}.error`) {
+      if (all.some((e) => type === `instance.${e}.error`)) {
         clearTimeout(t);
         resolve('error');
       }
@@ -215,11 +229,12 @@ async function waitForEvent(ctx: CliContext, uuid: string, event: string, timeou
 }
 
 /** `--timeout` of a waiting command, with its default. */
-function timeoutOption(def: number): [string, string, (v: string) => number, number] {
+export function timeoutOption(def: number): [string, string, (v: string) => number, number] {
   return ['--timeout <s>', `seconds to wait with --wait (default ${def})`, positiveInt('--timeout'), def];
 }
 
-export function registerServer(program: Command, run: Run): void {
+/** The `server` commands; returns the group, so that other modules add theirs (server-resize.ts). */
+export function registerServer(program: Command, run: Run): Command {
   const server = program.command('server').description('instances on a compute node');
 
   server
@@ -274,6 +289,7 @@ export function registerServer(program: Command, run: Run): void {
             terminated_at: null,
             fault: null,
             actions: [],
+            migration: null,
           });
           return;
         }
@@ -499,4 +515,5 @@ export function registerServer(program: Command, run: Run): void {
         })(ctx, refs),
       ),
     );
+  return server;
 }
