@@ -47,7 +47,15 @@ export function toStatus(c: ContainerInfo): InstanceStatus {
   };
 }
 
-type Step = 'noop' | 'start' | 'stop' | 'restart' | 'pause' | 'unpause' | 'unpause+restart';
+type Step = 'noop' | 'start' | 'stop' | 'restart' | 'pause' | 'unpause' | 'unpause+restart' | 'quit';
+
+/**
+ * The signal trigger_crash_dump sends (where a VM gets an NMI): SIGQUIT, the conventional "dump
+ * and quit" request. As PID 1 of its namespace the guest's init only sees it if it handles it
+ * (Go runtimes dump their goroutines, JVMs print thread dumps, many inits pass it on); otherwise
+ * the kernel drops it and nothing changes.
+ */
+export const CRASH_DUMP_SIGNAL = 'SIGQUIT';
 
 /**
  * What each action does from each power state; a missing entry is INSTANCE_INVALID_STATE.
@@ -64,6 +72,7 @@ const TRANSITIONS: Record<InstanceAction['action'] | 'hard_reboot', Partial<Reco
   unpause: { paused: 'unpause', running: 'noop' },
   suspend: { running: 'pause', paused: 'noop' },
   resume: { paused: 'unpause', running: 'noop' },
+  crash_dump: { running: 'quit' },
 };
 
 /** Instance operations over a ContainerRuntime; operations on one uuid run one at a time. */
@@ -203,6 +212,8 @@ export class InstanceManager {
         return rt.pause(uuid);
       case 'unpause':
         return rt.unpause(uuid);
+      case 'quit':
+        return rt.kill(uuid, CRASH_DUMP_SIGNAL);
       case 'unpause+restart':
         await rt.unpause(uuid);
         return rt.restart(uuid, timeout);

@@ -134,6 +134,7 @@ export function validateAction(body: unknown): InstanceAction {
     case 'unpause':
     case 'suspend':
     case 'resume':
+    case 'crash_dump':
       return { action: b.action };
     case 'stop':
       return { action: 'stop', ...timeout() };
@@ -142,7 +143,7 @@ export function validateAction(body: unknown): InstanceAction {
       return { action: 'reboot', hard: b.hard === true, ...timeout() };
     }
     default:
-      throw invalidInput('action must be one of start, stop, reboot, pause, unpause, suspend, resume', { field: 'action' });
+      throw invalidInput('action must be one of start, stop, reboot, pause, unpause, suspend, resume, crash_dump', { field: 'action' });
   }
 }
 

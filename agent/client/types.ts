@@ -83,7 +83,9 @@ export type InstanceAction =
   | { action: 'pause' }
   | { action: 'unpause' }
   | { action: 'suspend' }
-  | { action: 'resume' };
+  | { action: 'resume' }
+  /** nova's trigger_crash_dump: SIGQUIT to the guest's init, running instances only; the power state is unchanged. */
+  | { action: 'crash_dump' };
 
 export type { AgentErrorCode } from './errors.js';
 

@@ -3,6 +3,7 @@ import type { AgentClient } from '../../agent/client/types.js';
 import type { Endpoint, MethodSpec } from '../rpc/dispatcher.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { notImplemented, novaError } from '../rpc/failure.js';
+import { BerthError } from '../../common/errors.js';
 import { InstanceArg } from '../objects/instance.js';
 import { invalidField } from '../objects/primitive.js';
 import type { ComputeManager } from './manager.js';
@@ -38,7 +39,6 @@ export const UNSUPPORTED_METHODS = [
   'get_serial_console',
   'get_mks_console',
   'get_rdp_console',
-  'trigger_crash_dump',
   'quiesce_instance',
   'unquiesce_instance',
   'volume_snapshot_create',
@@ -122,6 +122,14 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     unpause_instance: instanceOnly('unpause', (uuid) => agent.instanceAction(uuid, { action: 'unpause' })),
     suspend_instance: instanceOnly('suspend', (uuid) => agent.instanceAction(uuid, { action: 'suspend' })),
     resume_instance: instanceOnly('resume', (uuid) => agent.instanceAction(uuid, { action: 'resume' })),
+    trigger_crash_dump: instanceOnly('trigger_crash_dump', (uuid) =>
+      agent.instanceAction(uuid, { action: 'crash_dump' }).catch((err: unknown) => {
+        // A guest that is not running has no process to signal: nova's answer for that case.
+        if (err instanceof BerthError && err.code === 'INSTANCE_INVALID_STATE')
+          throw novaError('InstanceNotRunning', 409, `Instance ${uuid} is not running.`, { instance_id: uuid });
+        throw err;
+      }),
+    ),
     reboot_instance: {
       required: ['instance', 'block_device_info', 'reboot_type'],
       long: true,

@@ -46,6 +46,13 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   unpause_instance: power('unpause', 'Thaws a paused container.', 'paused'),
   suspend_instance: power('suspend', 'Freezes the container; the instance is reported suspended.', 'active'),
   resume_instance: power('resume', 'Thaws a suspended container.', 'suspended'),
+  trigger_crash_dump: {
+    kind: 'cast',
+    summary:
+      "Sends SIGQUIT (where a VM gets an NMI) to the guest's init; the guest decides what to dump (as PID 1 it sees the signal only if it handles it). No state changes. Allowed from vm_state active, paused, resized or error; a guest that is not running is InstanceNotRunning (a fault).",
+    errors: ['InstanceNotFound', 'InstanceInvalidState', 'fault InstanceNotRunning'],
+    notifications: ['instance.trigger_crash_dump.start', 'instance.trigger_crash_dump.end'],
+  },
   reboot_instance: power(
     'reboot',
     'SOFT restarts the container gracefully (active only); HARD kills and starts it (also from stopped, paused, suspended, error).',

@@ -26,7 +26,8 @@ export type InstanceActionName =
   | 'resize'
   | 'resize_finish'
   | 'resize_confirm'
-  | 'resize_revert';
+  | 'resize_revert'
+  | 'trigger_crash_dump';
 
 /** The instance fields a transition sets. */
 export interface StateChange {
@@ -130,6 +131,8 @@ export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
     onError: { vm_state: 'error', task_state: null },
   },
   resize_confirm: { from: ['resized'], task: null, to: 'by-power', event: 'resize_confirm' },
+  // nova's trigger_crash_dump changes no state (ALLOW_TRIGGER_CRASH_DUMP); the agent sends SIGQUIT.
+  trigger_crash_dump: { from: ['active', 'paused', 'resized', 'error'], task: null, to: 'unchanged', event: 'trigger_crash_dump', errorEvent: false },
   resize_revert: { from: ['resized'], fromTask: [null, 'resize_reverting'], task: 'resize_reverting', to: 'by-power', event: 'resize_revert' },
 };
 

@@ -212,6 +212,14 @@ export function agentClientConformance(name: string, makeHarness: () => Promise<
       assert.equal(stopped.uptime_seconds, null);
     });
 
+    it('sends a crash dump request to a running guest (its state unchanged), and refuses a stopped one (409)', async () => {
+      const uuid = await create();
+      assert.equal(await act(uuid, { action: 'crash_dump' }), 'running');
+      assert.equal(await act(uuid, { action: 'crash_dump' }), 'running');
+      await act(uuid, { action: 'stop', timeout: 0 });
+      await refused(uuid, { action: 'crash_dump' }, 'stopped');
+    });
+
     it('resizes in place: new limits, same power state, repeatable; refuses a bad flavor (400) and an unknown uuid (404)', async () => {
       const spec = h.spec();
       const uuid = await create();

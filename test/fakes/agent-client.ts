@@ -18,6 +18,7 @@ const TRANSITIONS: Record<InstanceAction['action'] | 'hard_reboot', Partial<Reco
   unpause: { paused: 'running', running: 'running' },
   suspend: { running: 'paused', paused: 'paused' },
   resume: { paused: 'running', running: 'running' },
+  crash_dump: { running: 'running' },
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -109,7 +110,7 @@ export class FakeAgentClient implements AgentClient {
     this.enter('instanceAction');
     FakeAgentClient.requireUuid(uuid);
     if (!Object.hasOwn(TRANSITIONS, action.action) || (action as { action: string }).action === 'hard_reboot') {
-      throw invalidInput('action must be one of start, stop, reboot, pause, unpause, suspend, resume', 'action');
+      throw invalidInput('action must be one of start, stop, reboot, pause, unpause, suspend, resume, crash_dump', 'action');
     }
     const i = this.get(uuid);
     const name = action.action === 'reboot' && action.hard ? 'hard_reboot' : action.action;
@@ -121,7 +122,7 @@ export class FakeAgentClient implements AgentClient {
         state: i.power_state,
       });
     }
-    const starts = next === 'running' && (i.power_state !== 'running' || action.action === 'reboot');
+    const starts = next === 'running' && (i.power_state !== 'running' || action.action === 'reboot') && action.action !== 'crash_dump';
     if (starts && i.power_state !== 'paused') i.started_at = new Date().toISOString();
     i.power_state = next;
     return this.view(i);

@@ -202,10 +202,15 @@ export class FakeContainerRuntime implements ContainerRuntime {
     await this.start(uuid);
   }
 
-  async kill(uuid: string): Promise<void> {
+  /**
+   * The fake guest is the test image's: as PID 1 it ends on SIGKILL and on SIGTERM/SIGINT (which
+   * it handles); any other signal has no handler and the kernel drops it.
+   */
+  async kill(uuid: string, signal = 'SIGKILL'): Promise<void> {
     const c = this.get(uuid);
     if (c.info.state !== 'running') throw invalidState(uuid, 'kill', c.info.state);
-    this.exit(c, 137);
+    if (signal === 'SIGKILL') this.exit(c, 137);
+    else if (signal === 'SIGTERM' || signal === 'SIGINT') this.exit(c, 143);
   }
 
   async pause(uuid: string): Promise<void> {

@@ -200,6 +200,27 @@ describe('same-host resize (fake agent, in-memory database)', () => {
     await assert.rejects(resize(uuid, now()), (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState');
   });
 
+  it('trigger_crash_dump signals a running guest and changes no state; a stopped one is InstanceNotRunning', async () => {
+    const { uuid, now } = await boot();
+    pub.published.length = 0;
+    await invoke(ep, { method: 'trigger_crash_dump', args: { instance: now() } });
+    assert.deepEqual(pub.events(), ['instance.trigger_crash_dump.start', 'instance.trigger_crash_dump.end']);
+    assert.deepEqual([(await row(uuid)).vm_state, (await row(uuid)).task_state], ['active', null]);
+    await manager.powerAction({}, uuid, 'stop', () => agent.instanceAction(uuid, { action: 'stop' }));
+    await assert.rejects(
+      invoke(ep, { method: 'trigger_crash_dump', args: { instance: now() } }),
+      (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState',
+    );
+    await manager.powerAction({}, uuid, 'start', () => agent.instanceAction(uuid, { action: 'start' }));
+    await manager.powerAction({}, uuid, 'pause', () => agent.instanceAction(uuid, { action: 'pause' }));
+    await assert.rejects(
+      invoke(ep, { method: 'trigger_crash_dump', args: { instance: now() } }),
+      (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceNotRunning',
+    );
+    assert.equal((await store.latestFault(uuid))?.details, 'InstanceNotRunning');
+    assert.equal((await row(uuid)).vm_state, 'paused');
+  });
+
   it('refuses live migration with MigrationPreCheckError', async () => {
     const { now } = await boot();
     for (const method of ['check_can_live_migrate_destination', 'live_migration']) {
