@@ -55,7 +55,8 @@ async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<void>
  */
 export function placementConformance(name: string, makeHarness: () => Promise<PlacementHarness>): void {
   describe(`PlacementClient conformance: ${name}`, function () {
-    this.timeout(60_000);
+    // Each real case reads back through the openstack client, several seconds a call on a loaded machine.
+    this.timeout(180_000);
     let h: PlacementHarness;
     let p: PlacementClient;
 
