@@ -51,8 +51,6 @@ export const UNSUPPORTED_METHODS = [
   'finish_revert_snapshot_based_resize_at_source',
   'drop_move_claim_at_destination',
   'check_instance_shared_storage',
-  'soft_delete_instance',
-  'restore_instance',
   'add_fixed_ip_to_instance',
   'remove_fixed_ip_from_instance',
   'allow_share',
@@ -122,6 +120,8 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     unpause_instance: instanceOnly('unpause', (uuid) => agent.instanceAction(uuid, { action: 'unpause' })),
     suspend_instance: instanceOnly('suspend', (uuid) => agent.instanceAction(uuid, { action: 'suspend' })),
     resume_instance: instanceOnly('resume', (uuid) => agent.instanceAction(uuid, { action: 'resume' })),
+    soft_delete_instance: instanceOnly('soft_delete', (uuid) => agent.instanceAction(uuid, { action: 'stop' })),
+    restore_instance: instanceOnly('restore', (uuid) => agent.instanceAction(uuid, { action: 'start' })),
     trigger_crash_dump: instanceOnly('trigger_crash_dump', (uuid) =>
       agent.instanceAction(uuid, { action: 'crash_dump' }).catch((err: unknown) => {
         // A guest that is not running has no process to signal: nova's answer for that case.

@@ -46,6 +46,12 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   unpause_instance: power('unpause', 'Thaws a paused container.', 'paused'),
   suspend_instance: power('suspend', 'Freezes the container; the instance is reported suspended.', 'active'),
   resume_instance: power('resume', 'Thaws a suspended container.', 'suspended'),
+  soft_delete_instance: power(
+    'soft_delete',
+    'Stops the container and keeps it, with its claim, as soft-delete (task soft-deleting) until restore_instance or terminate_instance. Reclaiming after [DEFAULT] reclaim_instance_interval is not done by the node yet.',
+    'active, stopped or error',
+  ),
+  restore_instance: power('restore', 'Starts the kept container of a soft-deleted instance again (task restoring): active.', 'soft-delete'),
   trigger_crash_dump: {
     kind: 'cast',
     summary:

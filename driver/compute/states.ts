@@ -27,7 +27,9 @@ export type InstanceActionName =
   | 'resize_finish'
   | 'resize_confirm'
   | 'resize_revert'
-  | 'trigger_crash_dump';
+  | 'trigger_crash_dump'
+  | 'soft_delete'
+  | 'restore';
 
 /** The instance fields a transition sets. */
 export interface StateChange {
@@ -131,6 +133,22 @@ export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
     onError: { vm_state: 'error', task_state: null },
   },
   resize_confirm: { from: ['resized'], task: null, to: 'by-power', event: 'resize_confirm' },
+  // Soft delete (nova's [DEFAULT] reclaim_instance_interval): the container is stopped and kept,
+  // its claim too, until restored or deleted. A paused or suspended instance is refused here.
+  soft_delete: {
+    from: ['active', 'stopped', 'error'],
+    fromTask: [null, 'soft-deleting'],
+    task: 'soft-deleting',
+    to: { vm_state: 'soft-delete', power_state: PowerState.SHUTDOWN },
+    event: 'soft_delete',
+  },
+  restore: {
+    from: ['soft-delete'],
+    fromTask: [null, 'restoring'],
+    task: 'restoring',
+    to: { vm_state: 'active', power_state: PowerState.RUNNING },
+    event: 'restore',
+  },
   // nova's trigger_crash_dump changes no state (ALLOW_TRIGGER_CRASH_DUMP); the agent sends SIGQUIT.
   trigger_crash_dump: { from: ['active', 'paused', 'resized', 'error'], task: null, to: 'unchanged', event: 'trigger_crash_dump', errorEvent: false },
   resize_revert: { from: ['resized'], fromTask: [null, 'resize_reverting'], task: 'resize_reverting', to: 'by-power', event: 'resize_revert' },

@@ -1,6 +1,6 @@
 import { DataTypes, Model, type Sequelize } from 'sequelize';
 
-export type VmState = 'building' | 'active' | 'stopped' | 'paused' | 'suspended' | 'resized' | 'error' | 'deleted';
+export type VmState = 'building' | 'active' | 'stopped' | 'paused' | 'suspended' | 'resized' | 'soft-delete' | 'error' | 'deleted';
 export type TaskState =
   | 'spawning'
   | 'deleting'
@@ -21,7 +21,9 @@ export type TaskState =
   | 'resize_migrating'
   | 'resize_migrated'
   | 'resize_finish'
-  | 'resize_reverting';
+  | 'resize_reverting'
+  | 'soft-deleting'
+  | 'restoring';
 
 /** nova's power_state integers. */
 export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;

@@ -124,7 +124,7 @@ describe('berth CLI against a running node', function () {
     assert.equal(json<{ vm_state: string }>(await berth('-f', 'json', 'server', 'reboot', uuid, '--hard', '--wait')).vm_state, 'active');
   });
 
-  it('server resize --wait to VERIFY_RESIZE, resize-revert and resize-confirm --wait; the container stays the same', async () => {
+  it('server resize --wait to VERIFY_RESIZE, resize-revert and resize-confirm --wait (the container stays the same); soft-delete and restore --wait', async () => {
     type Shown = { status: string; vm_state: string; flavor: { memory_mb: number }; migration: { status: string } | null };
     const before = (await containersOf(uuid))[0]?.Id;
     const resize = () => berth('-f', 'json', 'server', 'resize', uuid, '--flavor-vcpus', '2', '--flavor-ram', '128', '--wait');
@@ -139,6 +139,12 @@ describe('berth CLI against a running node', function () {
     shown = json<Shown>(await berth('-f', 'json', 'server', 'resize-confirm', uuid, '--wait'));
     assert.deepEqual([shown.status, shown.flavor.memory_mb, shown.migration?.status], ['ACTIVE', 128, 'confirmed']);
     assert.equal((await containersOf(uuid))[0]?.Id, before);
+    assert.equal((await containersOf(uuid))[0]?.State, 'running');
+    shown = json<Shown>(await berth('-f', 'json', 'server', 'soft-delete', uuid, '--wait'));
+    assert.equal(shown.status, 'SOFT_DELETED');
+    assert.equal((await containersOf(uuid))[0]?.State, 'exited');
+    shown = json<Shown>(await berth('-f', 'json', 'server', 'restore', uuid, '--wait'));
+    assert.equal(shown.status, 'ACTIVE');
     assert.equal((await containersOf(uuid))[0]?.State, 'running');
   });
 

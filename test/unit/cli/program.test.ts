@@ -148,7 +148,7 @@ describe('berth CLI: options, formats and exit codes (no services)', function ()
     };
     assert.deepEqual(complete('berth', 'se'), ['server']);
     assert.ok(complete('berth', 'server', '').includes('delete'));
-    assert.deepEqual(complete('berth', '-f', 'json', 'server', 're'), ['reboot', 'rebuild', 'resize', 'resize-confirm', 'resize-revert', 'resume']);
+    assert.deepEqual(complete('berth', '-f', 'json', 'server', 're'), ['reboot', 'rebuild', 'resize', 'resize-confirm', 'resize-revert', 'restore', 'resume']);
     assert.deepEqual(complete('berth', 'server', 'list', '--lo'), ['--long']);
     assert.deepEqual(complete('berth', '-f', 'y'), ['yaml']);
     const zsh = (await berth('completion', 'zsh')).stdout;

@@ -221,6 +221,25 @@ describe('same-host resize (fake agent, in-memory database)', () => {
     assert.equal((await row(uuid)).vm_state, 'paused');
   });
 
+  it('soft-deletes (container stopped and kept, claim kept) and restores; refuses a restore of an active one', async () => {
+    const { uuid, now } = await boot();
+    pub.published.length = 0;
+    await invoke(ep, { method: 'soft_delete_instance', args: { instance: now() } });
+    let r = await row(uuid);
+    assert.deepEqual([r.vm_state, r.task_state, r.power_state], ['soft-delete', null, 4]);
+    assert.equal(agent.instances.get(uuid)!.power_state, 'stopped');
+    assert.deepEqual(await manager.usage(), { VCPU: 1, MEMORY_MB: 128, DISK_GB: 1 });
+    await invoke(ep, { method: 'restore_instance', args: { instance: now() } });
+    r = await row(uuid);
+    assert.deepEqual([r.vm_state, r.task_state, r.power_state], ['active', null, 1]);
+    assert.equal(agent.instances.get(uuid)!.power_state, 'running');
+    assert.deepEqual(pub.events(), ['instance.soft_delete.start', 'instance.soft_delete.end', 'instance.restore.start', 'instance.restore.end']);
+    await assert.rejects(
+      invoke(ep, { method: 'restore_instance', args: { instance: now() } }),
+      (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState',
+    );
+  });
+
   it('refuses live migration with MigrationPreCheckError', async () => {
     const { now } = await boot();
     for (const method of ['check_can_live_migrate_destination', 'live_migration']) {

@@ -67,7 +67,7 @@ function statusOf(vmState: string, taskState: string | null): string {
     rescued: 'RESCUE',
     shelved: 'SHELVED',
     shelved_offloaded: 'SHELVED_OFFLOADED',
-    soft_deleted: 'SOFT_DELETED',
+    'soft-delete': 'SOFT_DELETED',
   };
   if (vmState === 'active' && taskState?.startsWith('rebooting_hard')) return 'HARD_REBOOT';
   if (vmState === 'active' && taskState?.startsWith('reboot')) return 'REBOOT';
@@ -423,7 +423,21 @@ export function registerServer(program: Command, run: Run): Command {
     ['unpause', 'unpause_instance', 'unpause', {}],
     ['suspend', 'suspend_instance', 'suspend', {}],
     ['resume', 'resume_instance', 'resume', {}],
+    ['restore', 'restore_instance', 'restore', {}],
   ];
+  server
+    .command('soft-delete <server...>')
+    .description('soft-delete instances (soft_delete_instance): stopped and kept until restore or delete')
+    .option('--wait', 'wait for the result')
+    .option(...timeoutOption(120))
+    .action((refs: string[], o) =>
+      run((ctx) =>
+        act(o, 'soft_delete', async (view) => {
+          checkState(view, 'soft_delete', 'soft-delete');
+          return instanceRequest('soft_delete_instance', primitiveOf(view));
+        })(ctx, refs),
+      ),
+    );
   for (const [verb, method, event, extra] of simple) {
     server
       .command(`${verb} <server...>`)
