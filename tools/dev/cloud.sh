@@ -303,6 +303,8 @@ enabled_apis = $([ "$NEUTRON_MODE" = real ] && echo osapi_compute,metadata || ec
 osapi_compute_listen = 127.0.0.1
 osapi_compute_listen_port = $NOVA_PORT
 osapi_compute_workers = 1
+# A single Berth node resizes in place (nova's scheduler may then pick the instance's own host).
+allow_resize_to_same_host = true
 metadata_listen = 127.0.0.1
 metadata_listen_port = $NOVA_METADATA_PORT
 metadata_workers = 1
