@@ -1,7 +1,7 @@
 import type { InstanceStatus } from '../../agent/client/types.js';
 import { BerthError, describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { InstanceActionRow, InstanceRow } from '../db/models.js';
+import type { InstanceActionRow, InstanceRow, VmState } from '../db/models.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { FaultInfo, PayloadInput } from '../notify/payload.js';
 import type { RequestContext } from '../rpc/envelope.js';
@@ -53,6 +53,11 @@ export interface Run {
   action: InstanceActionRow | null;
   /** Extra payload fields of the action's notifications. */
   extra?: Pick<PayloadInput, 'snapshotImageId'>;
+  /**
+   * Where success leaves the instance instead of the transition's `to`, when the action decides
+   * it as it runs (a rebuild of a stopped instance leaves it stopped, as nova's does).
+   */
+  to?: { vm_state: VmState; power_state: number };
 }
 
 /** Fields saved with a transition's own state (the launch or termination time, a resize's flavors). */
@@ -117,7 +122,7 @@ export class Lifecycle {
     const { ctx, row } = run;
     const { launched_at, terminated_at, ...planeOnly } = stamps;
     const times = { ...(launched_at ? { launched_at } : {}), ...(terminated_at ? { terminated_at } : {}) };
-    const final = { ...finalState(t, run.row.power_state), ...times };
+    const final = { ...finalState(t, run.row.power_state), ...(run.to ?? {}), ...times };
     if (t.commit === 'deleted') {
       await this.s.store.update(row, { ...final, ...local });
       await this.s.plane.instanceDeleted(ctx, row.uuid);

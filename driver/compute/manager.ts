@@ -1,7 +1,7 @@
 import type { AgentClient, InstanceSpec } from '../../agent/client/types.js';
 import { describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { InstanceRow } from '../db/models.js';
+import { PowerState, type InstanceRow } from '../db/models.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { Instance } from '../objects/instance.js';
 import type { RequestContext } from '../rpc/envelope.js';
@@ -207,15 +207,21 @@ export class ComputeManager {
 
   /**
    * rebuild_instance: the same instance (uuid, name, flavor, network, config drive) on a new
-   * image; the old container is removed and a new one started from `imageRef`.
+   * image; the old container is removed and a new one started from `imageRef`. A stopped
+   * instance is stopped again and stays stopped, as nova's rebuild powers it off after a rebuild
+   * from vm_state stopped.
    */
   async rebuild(ctx: RequestContext, uuid: string, imageRef: string): Promise<void> {
-    await this.powerAction(ctx, uuid, 'rebuild', async (row) => {
+    await this.powerAction(ctx, uuid, 'rebuild', async (row, run) => {
+      const wasStopped = row.vm_state === 'stopped';
       const spec = { ...(JSON.parse(row.spec) as InstanceSpec), image_id: imageRef };
       await this.d.agent.deleteInstance(uuid);
       await this.d.store.setImage(row, imageRef, spec);
       const status = await this.d.agent.createInstance(uuid, spec);
       await this.d.store.update(row, { launched_at: new Date(), ip_address: status.ip_address });
+      if (!wasStopped) return;
+      await this.d.agent.instanceAction(uuid, { action: 'stop' });
+      run.to = { vm_state: 'stopped', power_state: PowerState.SHUTDOWN };
     });
   }
 

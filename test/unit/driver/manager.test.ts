@@ -263,6 +263,17 @@ describe('compute manager (fake agent, in-memory database)', () => {
     await assert.rejects(manager.rebuild(ctx, i.uuid, 'img3'), (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState');
   });
 
+  it('rebuilds a stopped instance and leaves it stopped (nova powers it off again)', async () => {
+    const i = newInstance();
+    await manager.buildAndRun(ctx, i, 'img');
+    await manager.powerAction(ctx, i.uuid, 'stop', () => agent.instanceAction(i.uuid, { action: 'stop' }));
+    await manager.rebuild(ctx, i.uuid, 'img2');
+    const row = await store.get(i.uuid);
+    assert.deepEqual([row?.vm_state, row?.task_state, row?.power_state, row?.image_ref], ['stopped', null, 4, 'img2']);
+    assert.equal(agent.instances.get(i.uuid)?.power_state, 'stopped', 'the new container is not left running');
+    assert.equal(agent.instances.get(i.uuid)?.spec.image_id, 'img2');
+  });
+
   it('snapshots: task states through the upload, vm_state kept, snapshot notifications name the image', async () => {
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
