@@ -9,6 +9,7 @@ import { invalidField } from '../objects/primitive.js';
 import type { ComputeManager } from './manager.js';
 import { instanceDiagnostics, legacyDiagnostics } from './diagnostics.js';
 import { moveMethods } from './move-endpoint.js';
+import { agentTailFor, novaConsoleTail } from './console.js';
 
 /**
  * nova's compute RPC API, major version 6, as a Berth node implements it.
@@ -253,7 +254,8 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
         const tail = args.tail_length;
         if (tail !== null && (typeof tail !== 'number' || !Number.isInteger(tail) || tail < 0))
           throw invalidField('tail_length', 'expected a non-negative integer or null');
-        return agent.consoleLog(uuid, tail ?? undefined);
+        const n = tail as number | null;
+        return novaConsoleTail(await agent.consoleLog(uuid, agentTailFor(n)), n);
       },
     },
   };

@@ -129,7 +129,8 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   },
   get_console_output: {
     kind: 'call',
-    summary: "The container's console (stdout and stderr), the last tail_length lines (all when null), capped at 1 MiB.",
+    summary:
+      "The container's console (stdout and stderr) as nova gives it: the newest 100 KiB, then the last tail_length pieces split on newlines (a log ending in a newline gives tail_length - 1 lines and an empty piece; all when null).",
     errors: ['InstanceNotFound'],
   },
   get_diagnostics: { kind: 'call', summary: 'A dict: state, uptime, memory limit, vcpus, IP address, start time, exit code.', errors: ['InstanceNotFound'] },
