@@ -8,12 +8,13 @@ import { PROCESS_NAMES, SERVICES, runningPid, servicePaths, startService, stopSe
 import { projectRoot, type ServiceName } from '../../lib/paths.js';
 import type { CliContext } from '../context.js';
 import { printList } from '../output.js';
+import { imageServiceUp, imageServiceUrl } from '../service-probe.js';
 
 type Run = (fn: (ctx: CliContext) => Promise<void>) => Promise<void>;
 
 function endpointOf(ctx: CliContext, name: ServiceName): string {
   if (name === 'agent') return ctx.config.agent.url;
-  if (name === 'images') return ctx.config.glance.api_url;
+  if (name === 'images') return imageServiceUrl(ctx.config);
   return `${ctx.config.DEFAULT.transport_url.replace(/\/\/[^@]*@/, '//')} (queue compute.${ctx.host})`;
 }
 
@@ -21,7 +22,7 @@ function endpointOf(ctx: CliContext, name: ServiceName): string {
 async function probe(ctx: CliContext, name: ServiceName): Promise<boolean> {
   try {
     if (name === 'agent') return (await requestJson(parseEndpoint(ctx.config.agent.url), { path: '/healthz', timeoutMs: 2000, accept: [503] })).status < 500;
-    if (name === 'images') return (await requestJson(parseEndpoint(ctx.config.glance.api_url), { path: '/v2/images?limit=1', timeoutMs: 2000 })).status === 200;
+    if (name === 'images') return await imageServiceUp(ctx.config);
     const rpc = await ctx.rpcClient();
     await rpc.call(ctx.computeKey, { method: 'ping', namespace: 'baseapi', version: '1.0', args: { arg: 'berth' } }, 3);
     return true;
