@@ -49,6 +49,7 @@ export interface AgentAppDeps {
 export interface AgentServices {
   app: Koa;
   imageCleaner: ImageCleaner;
+  networks: ProjectNetworks;
 }
 
 const MAX_TIMEOUT = 3600;
@@ -186,7 +187,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   });
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => methodNotAllowed(), notImplemented: () => methodNotAllowed() }));
-  return { app, imageCleaner };
+  return { app, imageCleaner, networks };
 }
 
 const methodNotAllowed = (): BerthError => commonError('METHOD_NOT_ALLOWED', 'method not allowed on this resource');

@@ -134,6 +134,13 @@ export class InstanceManager {
       const removed = await this.deps.runtime.remove(uuid, timeoutSec ?? this.deps.stopTimeout);
       if (removed?.projectId) this.deps.networks.release(removed.projectId, removed.ipAddress);
       await this.deps.drives.remove(uuid);
+      // The project's last instance here: its network goes too, so networks do not pile up.
+      if (removed?.projectId) {
+        const projectId = removed.projectId;
+        await this.deps.networks
+          .pruneProject(projectId)
+          .catch((err: unknown) => this.deps.log.warn({ project_id: projectId, err }, "could not remove the project's unused network"));
+      }
     });
   }
 

@@ -48,7 +48,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
       });
   const runtime = overrides.runtime ?? docker!;
   const images = overrides.images ?? (await defaultImageService(config));
-  const { app, imageCleaner } = createAgentServices({
+  const { app, imageCleaner, networks } = createAgentServices({
     runtime,
     images,
     token,
@@ -92,6 +92,13 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   }
   // Containers the agent plugged in need it again whenever something else starts them.
   const plugWatch = docker?.keepPlugged(log);
+  // Networks left by instances removed while the agent was down (or by older versions) go now.
+  if (docker) {
+    await networks.prune().then(
+      (removed) => removed.length && log.info({ projects: removed }, 'removed unused project networks'),
+      (err: unknown) => log.warn({ err }, 'could not prune unused project networks at start-up'),
+    );
+  }
   log.info({ url, runtime: config.docker.host_url, runtime_reachable: await runtime.ping() }, 'berth-agent listening');
   return {
     url,

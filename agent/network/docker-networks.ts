@@ -1,6 +1,7 @@
 import { agentError } from '../errors.js';
 import type { DockerApi } from '../runtime/docker-api.js';
-import { LABEL_INSTANCE, LABEL_IPV4, LABEL_NETWORK, LABEL_PROJECT, STALE_NETWORK, type NetworkInfo, type NetworkSpec } from '../runtime/types.js';
+import { LABEL_HOST, LABEL_IPV4, LABEL_NETWORK, LABEL_PROJECT, ownedBy, STALE_NETWORK, type NetworkInfo, type NetworkSpec } from '../runtime/types.js';
+import { AddressBook } from './address-book.js';
 
 interface DockerNetwork {
   Id?: string;
@@ -28,13 +29,21 @@ export class DockerNetworks {
   /** Per network name; an engine network never changes its bridge, subnet or gateway. */
   private readonly bridges = new Map<string, BridgeInfo>();
 
-  constructor(private readonly api: DockerApi) {}
+  /** The address book, loaded by the first create that needs it; null until then or after a reset. */
+  private book: Promise<AddressBook> | null = null;
+
+  constructor(
+    private readonly api: DockerApi,
+    /** The compute host ([DEFAULT] host) whose networks these are; several may share one dockerd. */
+    private readonly host?: string,
+  ) {}
 
   async list(): Promise<NetworkInfo[]> {
     const res = await this.api.json<DockerNetwork[]>({ path: '/networks', what: 'list networks' });
     return (res.body ?? []).map((n) => ({
       name: n.Name,
       projectId: n.Labels?.[LABEL_PROJECT] ?? null,
+      ownedHere: ownedBy(n.Labels, this.host),
       subnets: (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => typeof s === 'string' && s.includes('.')),
     }));
   }
@@ -51,7 +60,8 @@ export class DockerNetworks {
         CheckDuplicate: true,
         Driver: 'bridge',
         IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: spec.gateway }] },
-        Labels: { [LABEL_PROJECT]: spec.projectId },
+        // The host label: agents sharing the engine never prune each other's networks.
+        Labels: { [LABEL_PROJECT]: spec.projectId, ...(this.host ? { [LABEL_HOST]: this.host } : {}) },
       },
     });
     // 409: the name is taken; 403: "Pool overlaps with other one on this address space".
@@ -107,12 +117,47 @@ export class DockerNetworks {
 
   /**
    * Uuids (instance labels) of the containers, any state, the agent plugged into the network with
-   * `ipv4`. One filtered listing that answers with those few containers only: listing the whole
-   * network at each create would grow with the number of instances.
+   * `ipv4`, from the address book (AddressBook): no listing of containers per create.
    */
   async pluggedHolders(name: string, ipv4: string): Promise<string[]> {
-    const holders = await this.containers({ label: [`${LABEL_NETWORK}=${name}`, `${LABEL_IPV4}=${ipv4}`] });
-    return holders.map((c) => c.Labels?.[LABEL_INSTANCE] ?? '?');
+    return (await this.addressBook()).holdersOf(name, ipv4);
+  }
+
+  /** A container the agent created (from its labels), or one the engine reported created. */
+  noteCreated(labels: Record<string, string> | null | undefined): void {
+    void this.book?.then(
+      (b) => b.add(labels),
+      () => undefined,
+    );
+  }
+
+  /** A container that was removed. */
+  noteRemoved(uuid: string): void {
+    void this.book?.then(
+      (b) => b.remove(uuid),
+      () => undefined,
+    );
+  }
+
+  /** Reads the book from the engine again at its next use (after missed events). */
+  resetAddressBook(): void {
+    this.book = null;
+  }
+
+  private addressBook(): Promise<AddressBook> {
+    if (!this.book) {
+      const loading = this.containers({ label: [LABEL_NETWORK] }).then((all) => {
+        const book = new AddressBook();
+        for (const c of all) book.add(c.Labels);
+        return book;
+      });
+      // A failed read is not remembered: the next create reads again.
+      loading.catch(() => {
+        if (this.book === loading) this.book = null;
+      });
+      this.book = loading;
+    }
+    return this.book;
   }
 
   /**

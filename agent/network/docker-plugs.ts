@@ -105,7 +105,7 @@ export class DockerPlugs {
     const followOnce = async (): Promise<void> => {
       const res = await this.api.raw({
         path: '/events',
-        query: { filters: JSON.stringify({ type: ['container'], event: ['start'], label: [LABEL_NETWORK] }) },
+        query: { filters: JSON.stringify({ type: ['container'], event: ['start', 'create', 'destroy'], label: [LABEL_NETWORK] }) },
         timeoutMs: 0,
         what: 'follow container events',
       });
@@ -114,9 +114,11 @@ export class DockerPlugs {
         throw refusal('follow container events', res.status, '');
       }
       current = res;
+      // Creates and removals while nobody listened: the address book is read again.
+      this.networks.resetAddressBook();
       await this.plugStarted(onStart);
       for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
-        let ev: { timeNano?: number; Actor?: { Attributes?: Record<string, string> } };
+        let ev: { Action?: string; timeNano?: number; Actor?: { Attributes?: Record<string, string> } };
         try {
           ev = JSON.parse(line) as typeof ev;
         } catch {
@@ -124,8 +126,11 @@ export class DockerPlugs {
         }
         const attrs = ev.Actor?.Attributes;
         const uuid = attrs?.[LABEL_INSTANCE];
+        // Every host's containers go in the address book: they share the engine's networks.
+        if (ev.Action === 'create') this.networks.noteCreated(attrs);
+        else if (ev.Action === 'destroy' && uuid) this.networks.noteRemoved(uuid);
         // timeNano exceeds 2^53: good to a fraction of a millisecond, which is what is compared.
-        if (uuid && ownedBy(attrs, this.host)) onStart(uuid, typeof ev.timeNano === 'number' ? Math.ceil(ev.timeNano / 1e6) : undefined);
+        else if (uuid && ownedBy(attrs, this.host)) onStart(uuid, typeof ev.timeNano === 'number' ? Math.ceil(ev.timeNano / 1e6) : undefined);
       }
     };
     void (async () => {

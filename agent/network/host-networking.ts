@@ -28,6 +28,8 @@ export interface HostNetworking {
   plug(uuid: string): Promise<DockerContainer | null>;
   /** The guest's traffic counters from the host end of its pair; null when it has none. */
   counters(uuid: string): Promise<VethCounters | null>;
+  /** Records the address a container the agent created holds (its instance, network and address labels). */
+  noteCreated(labels: Record<string, string>): void;
   /** Drops what is remembered of a removed container. */
   forget(uuid: string): void;
   /** Keeps plugged containers plugged whatever starts them, until stopped. */
@@ -40,7 +42,7 @@ export class DockerHostNetworking implements HostNetworking {
   private readonly plugs: DockerPlugs;
 
   constructor(api: DockerApi, host: string | undefined) {
-    this.networks = new DockerNetworks(api);
+    this.networks = new DockerNetworks(api, host);
     this.plugs = new DockerPlugs(api, this.networks, undefined, host);
   }
 
@@ -68,8 +70,12 @@ export class DockerHostNetworking implements HostNetworking {
   counters(uuid: string): Promise<VethCounters | null> {
     return this.plugs.counters(uuid);
   }
+  noteCreated(labels: Record<string, string>): void {
+    this.networks.noteCreated(labels);
+  }
   forget(uuid: string): void {
     this.plugs.forget(uuid);
+    this.networks.noteRemoved(uuid);
   }
   follow(log: Logger): PlugWatch {
     return this.plugs.follow(log);

@@ -117,21 +117,43 @@ export class ProjectNetworks {
     });
   }
 
-  /** Removes project networks no container uses any more; returns their project ids. */
+  /**
+   * Removes this host's project networks no container uses any more; returns their project ids.
+   * Networks another compute host sharing the engine made (its host label) are left alone.
+   */
   async prune(): Promise<string[]> {
     const removed: string[] = [];
     for (const n of await this.runtime.listNetworks()) {
       const projectId = n.projectId;
-      if (!projectId || n.name !== projectNetworkName(projectId)) continue;
-      if (this.inUse.has(projectId)) continue;
-      const gone = await this.serial.run(projectId, async () => {
-        const ok = await this.runtime.removeNetwork(n.name);
-        if (ok) this.known.delete(projectId);
-        return ok;
-      });
-      if (gone) removed.push(projectId);
+      if (!projectId || n.name !== projectNetworkName(projectId) || n.ownedHere === false) continue;
+      if (await this.removeIfUnused(projectId, n.name)) removed.push(projectId);
     }
     return removed;
+  }
+
+  /**
+   * After an instance of the project went: removes the project's network when it was the last
+   * one there. Known to hold addresses still: nothing to do, no engine call. Otherwise the
+   * network is looked up (it may be another host's) and the engine's removal checks its members.
+   */
+  async pruneProject(projectId: string): Promise<boolean> {
+    const known = this.known.get(projectId);
+    if ((known && known.used.size > 0) || this.inUse.has(projectId)) return false;
+    const name = projectNetworkName(projectId);
+    const n = (await this.runtime.listNetworks()).find((x) => x.name === name);
+    if (!n || n.ownedHere === false || n.projectId !== projectId) return false;
+    return this.removeIfUnused(projectId, name);
+  }
+
+  private async removeIfUnused(projectId: string, name: string): Promise<boolean> {
+    if (this.inUse.has(projectId)) return false;
+    return this.serial.run(projectId, async () => {
+      // A create may have taken an address while this waited for the project's turn.
+      if (this.inUse.has(projectId) || (this.known.get(projectId)?.used.size ?? 0) > 0) return false;
+      const ok = await this.runtime.removeNetwork(name);
+      if (ok) this.known.delete(projectId);
+      return ok;
+    });
   }
 
   private async ensure(projectId: string): Promise<{ name: string; subnet: Cidr }> {

@@ -15,6 +15,8 @@ import { addressConflict, addressInUse } from './docker-address.js';
 import {
   containerName,
   LABEL_INSTANCE,
+  LABEL_IPV4,
+  LABEL_NETWORK,
   ownedBy,
   STALE_NETWORK,
   type ContainerInfo,
@@ -127,6 +129,9 @@ export class DockerRuntime implements ContainerRuntime {
     if (res.status === 404)
       throw agentError('IMAGE_NOT_FOUND', `image ${spec.glanceImageId} is not present in the container runtime`, { image_id: spec.glanceImageId });
     if (res.status === 409) return { info: await this.startIfNeverStarted(spec.uuid), created: false };
+    if (spec.network && this.attach === 'agent') {
+      this.net.noteCreated({ [LABEL_INSTANCE]: spec.uuid, [LABEL_NETWORK]: spec.network.name, [LABEL_IPV4]: spec.network.ipv4 });
+    }
     const createdAt = new Date().toISOString();
     let started: DockerContainer | null;
     try {
@@ -151,9 +156,12 @@ export class DockerRuntime implements ContainerRuntime {
    * What the engine would refuse at start for a container it attaches itself: another plugged
    * container (any state) labelled with the address, or a network that is gone. Both are
    * STALE_NETWORK. (Containers the engine attached are in the addresses ProjectNetworks reads.)
+   * The network is inspected afresh each time, one engine call whatever the number of
+   * instances: a network removed behind the agent's back (`docker network rm`, a prune) is
+   * noticed here and recreated by the retry, not found broken at plug time.
    */
   private async checkAddressFree(uuid: string, net: ContainerNetwork): Promise<void> {
-    const [holders] = await Promise.all([this.net.pluggedHolders(net.name, net.ipv4), this.net.bridge(net.name)]);
+    const [holders] = await Promise.all([this.net.pluggedHolders(net.name, net.ipv4), this.net.bridge(net.name, true)]);
     if (holders.some((h) => h !== uuid)) throw addressInUse(uuid, net.ipv4);
   }
 

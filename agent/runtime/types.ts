@@ -89,6 +89,8 @@ export interface NetworkInfo {
   name: string;
   projectId: string | null;
   subnets: string[];
+  /** false: another compute host sharing the engine made it (its host label); never pruned here. Absent: true. */
+  ownedHere?: boolean;
 }
 
 export interface NetworkSpec {

@@ -196,7 +196,7 @@ describe('berth-agent identity and project networks on dockerd', function () {
     await client.deleteInstance(status.uuid, { timeout: 0 });
   });
 
-  it('keeps instances and networks across an agent restart, then prunes unused networks', async () => {
+  it("keeps instances and networks across an agent restart, then removes a project's network with its last instance", async () => {
     const before = (await client.listInstances()).filter((i) => i.project_id === PROJECT_A || i.project_id === PROJECT_B);
     await agent.close();
     agent = await startAgent(config, { images: store, log: silentLogger() });
@@ -206,7 +206,6 @@ describe('berth-agent identity and project networks on dockerd', function () {
 
     for (const i of after.filter((x) => x.project_id === PROJECT_B)) await client.deleteInstance(i.uuid, { timeout: 0 });
     const pruned = await api<{ removed: string[] }>('POST', '/v1/networks/prune');
-    assert.ok(pruned.body.removed.includes(PROJECT_B));
     assert.ok(!pruned.body.removed.includes(PROJECT_A));
     assert.equal((await docker('GET', `/networks/${projectNetworkName(PROJECT_B)}`, undefined, [404])).status, 404);
     assert.equal((await docker('GET', `/networks/${projectNetworkName(PROJECT_A)}`)).status, 200);

@@ -61,17 +61,28 @@ describe('agent project networks', () => {
     assert.equal(errorCode(res.body), 'SUBNET_POOL_EXHAUSTED');
   });
 
-  it('prunes only networks without instances, then recreates on demand', async () => {
+  it("removes a project's network with its last instance, not before, and recreates it on demand", async () => {
     const keep = await create('proj-a');
-    const gone = randomUUID();
-    await h.client.createInstance(gone, h.spec({ project_id: 'proj-b' }));
-    await h.client.deleteInstance(gone);
-    const res = await h.raw('POST', '/v1/networks/prune');
-    assert.deepEqual(res.body, { removed: ['proj-b'] });
-    assert.ok(h.runtime.networks.has(projectNetworkName('proj-a')));
+    const [b1, b2] = [await create('proj-b'), await create('proj-b')];
+    await h.client.deleteInstance(b1.uuid);
+    assert.ok(h.runtime.networks.has(projectNetworkName('proj-b')), 'an instance is left in proj-b');
+    await h.client.deleteInstance(b2.uuid);
     assert.equal(h.runtime.networks.has(projectNetworkName('proj-b')), false);
+    assert.ok(h.runtime.networks.has(projectNetworkName('proj-a')));
     assert.equal(keep.ip_address, '10.99.0.2');
     assert.equal((await create('proj-b')).ip_address, '10.99.1.2');
+  });
+
+  it('prunes only networks without instances, and never those another host on the engine made', async () => {
+    await create('proj-a');
+    // Left by instances removed while the agent was down, and one of another compute host.
+    h.runtime.networks.set(projectNetworkName('proj-old'), { name: projectNetworkName('proj-old'), projectId: 'proj-old', subnets: ['10.99.2.0/24'] });
+    const theirs = { name: projectNetworkName('proj-theirs'), projectId: 'proj-theirs', subnets: ['10.99.3.0/24'], ownedHere: false };
+    h.runtime.networks.set(theirs.name, theirs);
+    const res = await h.raw('POST', '/v1/networks/prune');
+    assert.deepEqual(res.body, { removed: ['proj-old'] });
+    assert.ok(h.runtime.networks.has(projectNetworkName('proj-a')));
+    assert.ok(h.runtime.networks.has(theirs.name));
   });
 
   it('serializes concurrent creates in one project onto distinct addresses', async () => {
