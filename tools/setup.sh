@@ -34,6 +34,8 @@ if [ "${BERTH_SETUP_NO_CLOUD:-}" != 1 ]; then
   say "test OpenStack cloud for nova mode (Debian's Zed: keystone, placement, glance, nova, neutron; loopback only)"
   bash tools/dev/cloud.sh install
   bash tools/dev/cloud.sh start
+  say "Tempest (Debian's tempest 33), run against that cloud by tools/dev/tempest.sh"
+  bash tools/dev/tempest.sh install
 fi
 
 ln -sf "$PWD/tools/berth" /usr/local/bin/berth

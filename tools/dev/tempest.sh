@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# OpenStack's own test suite, Tempest (Debian's `tempest` 33, Zed-compatible), against the test
+# cloud of tools/dev/cloud.sh with a Berth node joined to it (docs/tempest.md). Needs root and the
+# cloud started. Usage:
+#   tools/dev/tempest.sh install          Debian's tempest package (idempotent)
+#   tools/dev/tempest.sh run [SET]        start the node, write tempest.conf, run SET (default
+#                                         compute), stop the node; exit 0 only when nothing failed
+#                                         (npm run test:tempest [-- SET])
+#   tools/dev/tempest.sh node start|stop  the Berth node alone (for running tempest by hand)
+#   tools/dev/tempest.sh conf             (re)write tempest.conf for a running node
+#   tools/dev/tempest.sh summary          counts and test ids of the last run, as JSON
+# SET: quick (the compute subset npm test runs, a few minutes), compute (all of
+# tempest.api.compute, the longer run), or any stestr regex.
+# State: BERTH_TEMPEST_STATE (default /var/lib/berth-tempest): the Tempest workspace
+# (workspace/etc/tempest.conf, its .stestr results), the node's log and info, summary.json.
+# Environment: BERTH_TEMPEST_CONCURRENCY (2), BERTH_TEMPEST_HOST (berth-tempest),
+# BERTH_TEMPEST_PORT_BASE (43000: the node listens on BASE+292 and BASE+393), BERTH_CLOUD_STATE.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+STATE=${BERTH_TEMPEST_STATE:-/var/lib/berth-tempest}
+CLOUD_STATE=${BERTH_CLOUD_STATE:-/var/lib/berth-cp}
+WORKSPACE=$STATE/workspace
+CONCURRENCY=${BERTH_TEMPEST_CONCURRENCY:-2}
+NODE_INFO=$STATE/node.json NODE_PID=$STATE/node.pid NODE_LOG=$STATE/node.log
+TRAIT=CUSTOM_BERTH_TEMPEST
+# The subset npm test runs: every test of these classes passes on a Berth node in a few minutes.
+QUICK='^tempest\.api\.compute\.(flavors\.test_flavors\.|keypairs\.test_keypairs\.|limits\.|servers\.test_create_server\.ServersTestJSON\.|servers\.test_instance_actions\.|servers\.test_servers\.ServersTestJSON\.|admin\.test_hypervisor\.)'
+COMPUTE='^tempest\.api\.compute\.'
+# Debian's OpenStack lives in /usr/bin/python3's dist-packages; another python3 first on PATH
+# (pyenv) would not see it.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+unset PYTHONPATH PYTHONHOME PYENV_VERSION VIRTUAL_ENV
+
+log() { printf '[tempest] %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+install() {
+  if dpkg-query -W -f='${Status}' tempest 2>/dev/null | grep -q 'install ok installed'; then log "tempest present"; return; fi
+  log "installing Debian's tempest"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tempest >/dev/null
+}
+
+cloud_env() {
+  [ -r "$CLOUD_STATE/cloud.env" ] || die "no $CLOUD_STATE/cloud.env: start the test cloud (tools/dev/cloud.sh start)"
+  # shellcheck disable=SC1091
+  source "$CLOUD_STATE/cloud.env"
+  bash "$ROOT/tools/dev/cloud.sh" status >/dev/null || die "the test cloud is not (fully) up: tools/dev/cloud.sh status"
+}
+
+node_pid() {
+  local pid
+  [ -s "$NODE_PID" ] || return 1
+  pid=$(cat "$NODE_PID")
+  tr "\\0" " " 2>/dev/null < "/proc/$pid/cmdline" | grep -qF 'tempest-node.ts' || return 1
+  echo "$pid"
+}
+
+node_start() {
+  mkdir -p "$STATE"
+  if node_pid >/dev/null; then log "node already running"; return; fi
+  rm -f "$NODE_INFO"
+  # setsid execs the node in a session of its own: its PID is the one recorded, and its group
+  # is what node_stop signals.
+  cd "$ROOT"
+  setsid node --import tsx tools/dev/tempest-node.ts "$NODE_INFO" >>"$NODE_LOG" 2>&1 </dev/null 8>&- &
+  echo $! > "$NODE_PID"
+  local deadline=$((SECONDS + 180))
+  until [ -s "$NODE_INFO" ]; do
+    node_pid >/dev/null || { tail -n 30 "$NODE_LOG" >&2; die "the Berth node exited during start-up (log: $NODE_LOG)"; }
+    (( SECONDS < deadline )) || { tail -n 30 "$NODE_LOG" >&2; die "the Berth node did not start within 180 s"; }
+    sleep 1
+  done
+  wait_hypervisor
+  pin_to_node
+  log "node $(node_host) up, image $(node_image)"
+}
+
+node_stop() {
+  local pid i
+  pid=$(node_pid) || { log "node not running"; rm -f "$NODE_PID"; return 0; }
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+  for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && { log "node still running after 30 s: SIGKILL"; kill -KILL -- "-$pid" 2>/dev/null || true; }
+  rm -f "$NODE_PID"
+  log "node stopped"
+}
+
+json_field() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$NODE_INFO" "$1"; }
+node_host() { json_field host; }
+node_image() { json_field image_id; }
+os() { openstack "$@"; }
+
+# Nova maps the new host to its cell within the scheduler's discovery interval.
+wait_hypervisor() {
+  local host deadline=$((SECONDS + 120))
+  host=$(node_host)
+  until os hypervisor list -f value -c 'Hypervisor Hostname' -c State 2>/dev/null | grep -q "^$host up"; do
+    (( SECONDS < deadline )) || die "hypervisor $host did not come up in nova within 120 s"
+    sleep 2
+  done
+}
+
+# Other Berth nodes may join the shared test cloud while Tempest runs; servers booted from the
+# Tempest image go to this node only (an image trait the node's resource provider alone carries).
+pin_to_node() {
+  local host image rp traits
+  host=$(node_host) image=$(node_image)
+  rp=$(os resource provider list --name "$host" -f value -c uuid)
+  [ -n "$rp" ] || die "no resource provider named $host"
+  os --os-placement-api-version 1.6 trait create "$TRAIT" >/dev/null
+  traits=$(os --os-placement-api-version 1.6 resource provider trait list "$rp" -f value -c name)
+  # shellcheck disable=SC2046
+  os --os-placement-api-version 1.6 resource provider trait set $(printf -- '--trait %s ' $traits "$TRAIT") "$rp" >/dev/null
+  os image set --property "trait:$TRAIT=required" "$image"
+}
+
+flavor_id() { os flavor show "$1" -f value -c id; }
+
+write_conf() {
+  local image
+  image=$(node_image)
+  [ -d "$WORKSPACE" ] || tempest init --workspace-path "$STATE/workspaces.yaml" --name berth "$WORKSPACE" >/dev/null
+  mkdir -p "$WORKSPACE/etc" "$WORKSPACE/logs"
+  cat > "$WORKSPACE/etc/tempest.conf" <<EOF
+# Written by tools/dev/tempest.sh for the test cloud with Berth node $(node_host) joined.
+[DEFAULT]
+log_file = $WORKSPACE/logs/tempest.log
+debug = false
+
+[auth]
+use_dynamic_credentials = true
+create_isolated_networks = false
+admin_username = $OS_USERNAME
+admin_password = $OS_PASSWORD
+admin_project_name = $OS_PROJECT_NAME
+admin_domain_name = Default
+
+[identity]
+uri_v3 = $OS_AUTH_URL
+auth_version = v3
+region = RegionOne
+
+[identity-feature-enabled]
+api_v2 = false
+api_v2_admin = false
+
+[compute]
+image_ref = $image
+image_ref_alt = $image
+flavor_ref = $(flavor_id m1.tiny)
+flavor_ref_alt = $(flavor_id m1.small)
+min_compute_nodes = 1
+max_microversion = $OS_COMPUTE_API_VERSION
+build_timeout = 120
+
+# What Berth implements today; each flag turns on as the feature lands (docs/tempest.md).
+[compute-feature-enabled]
+console_output = true
+pause = true
+suspend = true
+snapshot = true
+disk_config = true
+enable_instance_password = true
+resize = false
+cold_migration = false
+live_migration = false
+shelve = false
+rescue = false
+change_password = false
+interface_attach = false
+metadata_service = false
+config_drive = true
+personality = false
+attach_encrypted_volume = false
+vnc_console = false
+spice_console = false
+serial_console = false
+
+[service_available]
+nova = true
+glance = true
+neutron = false
+cinder = false
+swift = false
+
+[image-feature-enabled]
+api_v1 = false
+api_v2 = true
+
+[validation]
+run_validation = false
+
+[oslo_concurrency]
+lock_path = $WORKSPACE/tempest_lock
+EOF
+  log "wrote $WORKSPACE/etc/tempest.conf"
+}
+
+# Counts and test ids of the last run, from stestr's subunit stream: JSON on stdout.
+summary() {
+  (cd "$WORKSPACE" && stestr last --subunit) | /usr/bin/python3 -c '
+import json, sys, subunit, testtools
+counts = {"passed": 0, "skipped": 0, "failed": 0}
+skipped, failed = {}, []
+class R(testtools.StreamResult):
+    def status(self, test_id=None, test_status=None, file_name=None, file_bytes=None, **kw):
+        if test_id is None: return
+        if test_status == "success": counts["passed"] += 1
+        elif test_status == "skip":
+            counts["skipped"] += 1; skipped.setdefault(test_id, "")
+        elif test_status in ("fail", "uxsuccess"):
+            counts["failed"] += 1; failed.append(test_id)
+        if file_name == "reason" and file_bytes: skipped[test_id] = skipped.get(test_id, "") + file_bytes.decode("utf8", "replace")
+r = R(); r.startTestRun()
+subunit.ByteStreamToStreamResult(sys.stdin.buffer, non_subunit_name="stdout").run(r)
+r.stopTestRun()
+print(json.dumps({**counts, "total": sum(counts.values()), "failed_tests": sorted(set(failed)), "skipped_tests": skipped}, indent=1))
+'
+}
+
+run_set() {
+  local set=$1 regex status=0
+  case $set in
+    quick) regex=$QUICK ;;
+    compute) regex=$COMPUTE ;;
+    *) regex=$set ;;
+  esac
+  mkdir -p "$STATE"
+  # One run at a time per state directory: a second would stop the first one's node.
+  exec 8>"$STATE/run.lock"
+  flock -n 8 || die "another Tempest run holds $STATE/run.lock"
+  cloud_env
+  node_start
+  trap node_stop EXIT
+  write_conf
+  log "running $set with concurrency $CONCURRENCY"
+  (cd "$WORKSPACE" && tempest run --regex "$regex" --concurrency "$CONCURRENCY") || status=$?
+  summary > "$STATE/summary.json" || die "could not read the results of the run"
+  /usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print("tempest %s: %d passed, %d skipped, %d failed" % (sys.argv[2], s["passed"], s["skipped"], s["failed"]))' "$STATE/summary.json" "$set"
+  return $status
+}
+
+case ${1:-} in
+  install) install ;;
+  run) run_set "${2:-compute}" ;;
+  node)
+    case ${2:-} in
+      start) cloud_env; node_start ;;
+      stop) node_stop ;;
+      *) die "usage: $0 node start|stop" ;;
+    esac ;;
+  conf) cloud_env; write_conf ;;
+  summary) summary ;;
+  *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
