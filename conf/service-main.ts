@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { makePrivateDirSync } from '../common/fs.js';
 import { LogLevelControl, reloadLogLevel } from '../common/log-level.js';
@@ -12,9 +13,21 @@ export interface StartedService {
   stop(): Promise<void>;
 }
 
-/** True when `moduleUrl` (a main module's import.meta.url) is the script node was started with. */
+/**
+ * True when `moduleUrl` (a main module's import.meta.url) is the script node was started with.
+ * Node names the main module by its real path, so a script started through a symlinked directory
+ * is compared by its real path too.
+ */
 export function isMain(moduleUrl: string): boolean {
-  return Boolean(process.argv[1]) && moduleUrl === pathToFileURL(process.argv[1]!).href;
+  const script = process.argv[1];
+  if (!script) return false;
+  let real = script;
+  try {
+    real = realpathSync(script);
+  } catch {
+    /* not a file: compared as given */
+  }
+  return moduleUrl === pathToFileURL(real).href || moduleUrl === pathToFileURL(script).href;
 }
 
 /** The logger a service runs with: its level from `[DEFAULT] debug`, every secret of the configuration redacted. */
