@@ -4,7 +4,8 @@
  * projects since one project subnet holds 253 addresses); the baseline is the same process idle.
  * Measured after the creates and again after listing every instance (the reconcile the driver
  * runs). The machine's available memory is checked first and watched during the creates; every
- * container and network made is removed at the end.
+ * container and network made is removed at the end. The creates are timed per hundred: the last
+ * hundred may take at most 1.3x the first (a create must not cost more as containers accumulate).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,6 +33,8 @@ const TARGET_MB = 100;
 const HOST_MB_PER_CONTAINER = 20;
 const MIN_AVAILABLE_MB = 2048;
 const SETTLE_MS = 5_000;
+/** The last hundred creates may take at most this many times the first hundred. */
+const HUNDRED_RATIO_TARGET = 1.3;
 
 const availableMb = (): number => Number(/^MemAvailable:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,6 +49,7 @@ async function freePort(): Promise<number> {
 }
 
 runBench('agent-rss', 20 * 60_000, async (b) => {
+  if (INSTANCES < 200) throw new Error('BENCH_INSTANCES must be at least 200: the first and the last hundred creates are compared');
   const needMb = INSTANCES * HOST_MB_PER_CONTAINER + MIN_AVAILABLE_MB;
   if (availableMb() < needMb) throw new Error(`needs about ${needMb} MB available for ${INSTANCES} containers, the machine has ${availableMb().toFixed(0)} MB`);
   const runId = randomUUID().slice(0, 8);
@@ -93,11 +97,18 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
   b.log(`creating ${INSTANCES} containers, ${WIDTH} at a time`);
   const t0 = Date.now();
   const uuids = Array.from({ length: INSTANCES }, () => randomUUID());
+  // When the 100th, 200th, ... create finished (in completion order).
+  const hundredsAt: number[] = [];
+  let done = 0;
   await runBounded(uuids, WIDTH, async (uuid, i) => {
     if (availableMb() < MIN_AVAILABLE_MB) throw new Error(`stopped at ${i} containers: under ${MIN_AVAILABLE_MB} MB of memory left`);
     await client.createInstance(uuid, benchInstance(image.id, projects[Math.floor(i / PER_PROJECT)]!, MEMORY_MB));
-    if ((i + 1) % 100 === 0) b.log(`${i + 1} created after ${((Date.now() - t0) / 1000).toFixed(0)} s, agent RSS ${mb(agent.rssKb()).toFixed(1)} MB`);
+    if (++done % 100 === 0) {
+      hundredsAt.push(Date.now());
+      b.log(`${done} created after ${((Date.now() - t0) / 1000).toFixed(0)} s, agent RSS ${mb(agent.rssKb()).toFixed(1)} MB`);
+    }
   });
+  const perHundred = hundredsAt.map((t, k) => (t - (k === 0 ? t0 : hundredsAt[k - 1]!)) / 1000);
   await sleep(SETTLE_MS);
   const loadedKb = agent.rssKb();
   const listed = await client.listInstances();
@@ -113,8 +124,15 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
     { state: 'after listing all of them (reconcile)', instances: INSTANCES, 'RSS MB': mb(afterListKb) },
     { state: 'peak over the run (VmHWM)', instances: INSTANCES, 'RSS MB': mb(peakKb) },
   ]);
+  printTable(
+    `time per hundred creates, ${WIDTH} in flight (the first hundred is the baseline)`,
+    perHundred.map((secs, k) => ({ creates: `${k * 100 + 1}-${(k + 1) * 100}`, seconds: secs, 'x first': secs / perHundred[0]! })),
+  );
   process.stdout.write(
     `\ncreates took ${((Date.now() - t0) / 1000).toFixed(0)} s; growth over idle ${mb(Math.max(loadedKb, afterListKb) - idleKb).toFixed(1)} MB\n`,
   );
-  return printResult('agent-rss', [{ metric: 'rss_mb', value: mb(Math.max(loadedKb, afterListKb)), target: TARGET_MB }]);
+  return printResult('agent-rss', [
+    { metric: 'rss_mb', value: mb(Math.max(loadedKb, afterListKb)), target: TARGET_MB },
+    { metric: 'last_hundred_x_first', value: perHundred[perHundred.length - 1]! / perHundred[0]!, target: HUNDRED_RATIO_TARGET },
+  ]);
 });
