@@ -93,8 +93,9 @@ export class Snapshots {
     });
     try {
       const [, image] = await Promise.all([pipeline(source, counter), this.deps.images.uploadImage(task.image_id, counter)]);
-      // A Berth store reads docker_image_id from the archive; a plain Glance (nova mode) must be told.
-      if (image.docker_image_id === undefined && /^sha256:[0-9a-f]{64}$/.test(committed)) {
+      // A Berth store reads docker_image_id from the archive; a plain Glance (nova mode) must be
+      // told, also over the base image's id that nova copies onto a snapshot with its properties.
+      if (image.docker_image_id !== committed && /^sha256:[0-9a-f]{64}$/.test(committed)) {
         await this.deps.images.setProperties(task.image_id, { docker_image_id: committed });
       }
     } catch (err) {

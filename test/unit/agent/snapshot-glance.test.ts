@@ -15,7 +15,8 @@ describe('agent snapshots into a plain Glance', () => {
     await h.close();
   });
 
-  it('sets docker/raw on the formatless image nova made, and records the committed image id as docker_image_id', async () => {
+  /** Snapshots instance into a queued image made with `fields`; the patches the agent sent and the image's archive id. */
+  async function snapshotInto(fields: Partial<GlanceImage>): Promise<{ patched: Record<string, string>[]; imageId: string; loadedId: string }> {
     const patched: Record<string, string>[] = [];
     Object.assign(h.store, {
       setFormats: async (id: string, formats: Record<string, string>): Promise<GlanceImage> => {
@@ -30,7 +31,7 @@ describe('agent snapshots into a plain Glance', () => {
     const uuid = randomUUID();
     await h.client.createInstance(uuid, h.spec());
     const imageId = randomUUID();
-    h.store.add(imageId, { status: 'queued', size: null, container_format: null, disk_format: null });
+    h.store.add(imageId, { status: 'queued', size: null, container_format: null, disk_format: null, ...fields });
     assert.equal((await h.raw('POST', `/v1/instances/${uuid}/snapshot`, { body: JSON.stringify({ image_id: imageId }) })).status, 202);
     let task: SnapshotTask | undefined;
     for (let i = 0; i < 200; i++) {
@@ -40,7 +41,21 @@ describe('agent snapshots into a plain Glance', () => {
     }
     assert.equal(task?.state, 'active', JSON.stringify(task));
     const [loadedId] = await imageIdsInArchive(await h.store.downloadImage(imageId));
+    return { patched, imageId, loadedId: loadedId! };
+  }
+
+  it('sets docker/raw on the formatless image nova made, and records the committed image id as docker_image_id', async () => {
+    const { patched, imageId, loadedId } = await snapshotInto({});
     assert.deepEqual(patched, [{ container_format: 'docker', disk_format: 'raw' }, { docker_image_id: loadedId }]);
+    assert.equal((await h.store.getImage(imageId))?.docker_image_id, loadedId);
+  });
+
+  it("replaces the docker_image_id nova copied from the instance's base image with the snapshot's own", async () => {
+    // nova's snapshot image inherits the base image's properties; booting it must fetch the snapshot, not the base.
+    const base = `sha256:${'b'.repeat(64)}`;
+    const { patched, imageId, loadedId } = await snapshotInto({ docker_image_id: base });
+    assert.notEqual(loadedId, base);
+    assert.deepEqual(patched.at(-1), { docker_image_id: loadedId });
     assert.equal((await h.store.getImage(imageId))?.docker_image_id, loadedId);
   });
 });
