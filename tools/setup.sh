@@ -42,7 +42,7 @@ ln -sf "$PWD/tools/berth" /usr/local/bin/berth
 [ "${BERTH_SETUP_NO_DEMO:-}" = 1 ] && exit 0
 
 say "Berth services"
-tools/berth up --no-system
+tools/berth dev up
 
 say "demo instance"
 tools/berth server create --image "docker://127.0.0.1:${BERTH_REGISTRY_PORT:-5000}/berth/busybox:latest" \

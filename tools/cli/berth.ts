@@ -13,6 +13,7 @@ import { registerResize } from './commands/server-resize.js';
 import { registerServices } from './commands/services.js';
 import { registerHost } from './commands/host.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerDev } from './commands/dev.js';
 import { FORMATS, selectColumns } from './output.js';
 import { WaitTimeout } from './wait-timeout.js';
 import { projectRoot } from '../lib/paths.js';
@@ -77,6 +78,7 @@ registerResize(registerServer(program, run), run);
 registerImage(program, run);
 registerHost(program, run);
 registerConf(program);
+registerDev(program, run);
 registerCompletion(program);
 
 program.parseAsync(process.argv).then(() => process.exit(process.exitCode ?? 0), fail);

@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { requestJson, parseEndpoint } from '../../../common/http-client.js';
 import { describeError } from '../../../common/errors.js';
-import { defaultConfigFiles } from '../../../conf/load.js';
 import { PROCESS_NAMES, SERVICES, runningPid, servicePaths, startService, stopService } from '../../lib/supervisor.js';
-import { projectRoot, type ServiceName } from '../../lib/paths.js';
+import type { ServiceName } from '../../lib/paths.js';
 import type { CliContext } from '../context.js';
 import { printList } from '../output.js';
 import { imageServiceUp, imageServiceUrl } from '../service-probe.js';
@@ -41,55 +38,37 @@ async function waitHealthy(ctx: CliContext, name: ServiceName, timeoutMs: number
   return false;
 }
 
-function systemServicesUp(): boolean {
-  const r = spawnSync('bash', [join(projectRoot(), 'tools/dev/services.sh'), 'status'], { encoding: 'utf8' });
-  return r.status === 0 && !/down/.test(r.stdout);
-}
-
 /**
- * The development set-up (no berth.conf: defaults only) imports from the loopback registry
- * tools/dev/services.sh runs, which the image service refuses as internal unless allowlisted: the
- * services started here allow that one registry. A deployment with a config file gets nothing
- * implicit; it lists its internal registries in [registry] allowed_internal itself.
+ * Starts Berth's own services (images, agent, compute) with the node's configuration, each
+ * waited for until it answers. Nothing else: no packages, no system services, no files outside
+ * `state_path` (the development stack is `berth dev up`).
  */
-function devRegistryAllowance(): NodeJS.ProcessEnv {
-  if (defaultConfigFiles().length || process.env.BERTH__REGISTRY__ALLOWED_INTERNAL !== undefined) return {};
-  const port = process.env.BERTH_REGISTRY_PORT ?? '5000';
-  return { BERTH__REGISTRY__ALLOWED_INTERNAL: `127.0.0.1:${port},localhost:${port}` };
+export async function startServices(ctx: CliContext, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const state = ctx.config.DEFAULT.state_path;
+  const rows: Record<string, unknown>[] = [];
+  for (const name of SERVICES) {
+    const pid = startService(state, name, env);
+    const healthy = await waitHealthy(ctx, name, 60_000);
+    rows.push({
+      service: PROCESS_NAMES[name],
+      pid,
+      status: healthy ? 'up' : 'FAILED',
+      endpoint: endpointOf(ctx, name),
+      log: servicePaths(state, name).logFile,
+    });
+    if (!healthy) {
+      printList(['service', 'pid', 'status', 'endpoint', 'log'], rows, ctx.format);
+      throw new Error(`${PROCESS_NAMES[name]} did not become healthy; see ${servicePaths(state, name).logFile}`);
+    }
+  }
+  printList(['service', 'pid', 'status', 'endpoint', 'log'], rows, ctx.format);
 }
 
 export function registerServices(program: Command, run: Run): void {
   program
     .command('up')
-    .description('start the Berth services (images, agent, compute) in the background, after the system services')
-    .option('--no-system', 'do not start RabbitMQ, dockerd and the registry')
-    .action((o) =>
-      run(async (ctx) => {
-        if (o.system !== false && !systemServicesUp()) {
-          const r = spawnSync('bash', [join(projectRoot(), 'tools/dev/services.sh'), 'start'], { stdio: 'inherit' });
-          if (r.status !== 0) throw new Error('could not start the system services (tools/dev/services.sh start)');
-        }
-        const state = ctx.config.DEFAULT.state_path;
-        const rows: Record<string, unknown>[] = [];
-        const env = devRegistryAllowance();
-        for (const name of SERVICES) {
-          const pid = startService(state, name, env);
-          const healthy = await waitHealthy(ctx, name, 60_000);
-          rows.push({
-            service: PROCESS_NAMES[name],
-            pid,
-            status: healthy ? 'up' : 'FAILED',
-            endpoint: endpointOf(ctx, name),
-            log: servicePaths(state, name).logFile,
-          });
-          if (!healthy) {
-            printList(['service', 'pid', 'status', 'endpoint', 'log'], rows, ctx.format);
-            throw new Error(`${PROCESS_NAMES[name]} did not become healthy; see ${servicePaths(state, name).logFile}`);
-          }
-        }
-        printList(['service', 'pid', 'status', 'endpoint', 'log'], rows, ctx.format);
-      }),
-    );
+    .description("start Berth's services (images, agent, compute) in the background with the node's configuration; installs and changes nothing else")
+    .action(() => run((ctx) => startServices(ctx)));
 
   program
     .command('down')
