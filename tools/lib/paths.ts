@@ -1,15 +1,27 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The folder holding Berth's package.json, whether running from sources or from dist/. */
+/**
+ * The folder holding Berth's package.json, whether running from sources, from dist/, or from an
+ * installed release package (which has dist/ but no sources beside its package.json).
+ */
 export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'driver'))) return dir;
+    if (isBerthPackage(join(dir, 'package.json'))) return dir;
     const up = resolve(dir, '..');
     if (up === dir) throw new Error('cannot find the Berth installation (no package.json above this file)');
     dir = up;
+  }
+}
+
+function isBerthPackage(file: string): boolean {
+  if (!existsSync(file)) return false;
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === 'berth';
+  } catch {
+    return false;
   }
 }
 
