@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { open, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Sequelize, Transaction, type QueryInterface } from 'sequelize';
+import { QueryTypes, Sequelize, Transaction, type QueryInterface } from 'sequelize';
+import { BerthError } from './errors.js';
 import { fsyncPath, makePrivateDirSync, makePrivateFileSync } from './fs.js';
 import { Umzug, SequelizeStorage } from 'umzug';
 
@@ -193,19 +195,152 @@ export interface Migration {
   down?: (qi: QueryInterface) => Promise<void>;
 }
 
-/** Applies versioned migrations in order, recording them in a per-component table. */
+/** A database whose schema a newer Berth has migrated: this version must not run on it. */
+export class SchemaTooNewError extends BerthError {
+  constructor(table: string, unknown: string[]) {
+    super(
+      'DB_SCHEMA_NEWER',
+      `the database has migrations this version of Berth does not know (${unknown.join(', ')} in ${table}): a newer Berth upgraded it. ` +
+        'Upgrade this node to that version (or newer); see "Upgrading" in docs/operator-guide.md',
+      { status: 500 },
+    );
+  }
+}
+
+/** A database whose schema lacks migrations this version needs, when it may not apply them itself. */
+export class SchemaTooOldError extends BerthError {
+  constructor(table: string, pending: string[]) {
+    super('DB_SCHEMA_OLD', `the database lacks migrations this version needs (${pending.join(', ')} in ${table}): run \`berth db sync\` first`, {
+      status: 500,
+    });
+  }
+}
+
+/** Names recorded in a migrations table, in order; none when the table does not exist yet. */
+export async function appliedMigrations(db: Sequelize, table: string): Promise<string[]> {
+  const qi = db.getQueryInterface();
+  const tables = (await qi.showAllTables()).map((t) => (typeof t === 'string' ? t : (t as { tableName: string }).tableName));
+  if (!tables.includes(table)) return [];
+  const rows = (await db.query(`SELECT name FROM ${qi.quoteIdentifier(table)} ORDER BY name`, { type: QueryTypes.SELECT })) as Array<{ name: string }>;
+  return rows.map((r) => r.name);
+}
+
+/** Refuses a schema with migrations this version does not know (a newer Berth's). */
+export async function checkSchema(db: Sequelize, table: string, migrations: Migration[]): Promise<{ applied: string[]; pending: string[] }> {
+  const applied = await appliedMigrations(db, table);
+  const known = new Set(migrations.map((m) => m.name));
+  const unknown = applied.filter((n) => !known.has(n));
+  if (unknown.length) throw new SchemaTooNewError(table, unknown);
+  return { applied, pending: migrations.map((m) => m.name).filter((n) => !applied.includes(n)) };
+}
+
+/**
+ * Applies versioned migrations in order, recording them in a per-component table, under a lock
+ * so that several processes migrating the same database at once (two \`berth db sync\`, or nodes
+ * starting together on a shared PostgreSQL) apply each migration exactly once: PostgreSQL's
+ * advisory lock keyed by the table name, or for SQLite a lock file beside the database. A schema
+ * that a newer Berth migrated is refused (SchemaTooNewError), before and under the lock.
+ */
 export async function migrate(db: Sequelize, table: string, migrations: Migration[]): Promise<string[]> {
-  const umzug = new Umzug({
-    migrations: migrations.map((m) => ({
-      name: m.name,
-      up: async () => m.up(db.getQueryInterface()),
-      down: async () => {
-        if (m.down) await m.down(db.getQueryInterface());
-      },
-    })),
-    storage: new SequelizeStorage({ sequelize: db, tableName: table }),
-    logger: undefined,
+  await checkSchema(db, table, migrations);
+  return withMigrationLock(db, table, async () => {
+    await checkSchema(db, table, migrations);
+    const umzug = new Umzug({
+      migrations: migrations.map((m) => ({
+        name: m.name,
+        up: async () => m.up(db.getQueryInterface()),
+        down: async () => {
+          if (m.down) await m.down(db.getQueryInterface());
+        },
+      })),
+      storage: new SequelizeStorage({ sequelize: db, tableName: table }),
+      logger: undefined,
+    });
+    const done = await umzug.up();
+    return done.map((m) => m.name);
   });
-  const done = await umzug.up();
-  return done.map((m) => m.name);
+}
+
+/**
+ * What a service does with its schema at start-up: apply what is pending under the migration lock
+ * (`autoSync`, the default), or only check it, refusing a schema older than this version needs.
+ * A schema a newer Berth migrated is refused either way.
+ */
+export async function prepareSchema(db: Sequelize, table: string, migrations: Migration[], opts: { autoSync: boolean }): Promise<void> {
+  if (opts.autoSync) {
+    await migrate(db, table, migrations);
+    return;
+  }
+  const { pending } = await checkSchema(db, table, migrations);
+  if (pending.length) throw new SchemaTooOldError(table, pending);
+}
+
+/** A stable 63-bit advisory lock key for a migrations table. */
+function advisoryKey(table: string): string {
+  return BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`berth-migrate:${table}`).digest('hex').slice(0, 16))).toString();
+}
+
+async function withMigrationLock<T>(db: Sequelize, table: string, fn: () => Promise<T>): Promise<T> {
+  if (db.getDialect() === 'postgres') {
+    // A session-level lock held on one connection of its own while the migrations run on others.
+    const cm = db.connectionManager as unknown as { getConnection(): Promise<PgConnection>; releaseConnection(c: PgConnection): Promise<void> };
+    const conn = await cm.getConnection();
+    const key = advisoryKey(table);
+    try {
+      await conn.query(`SELECT pg_advisory_lock(${key})`);
+      try {
+        return await fn();
+      } finally {
+        await conn.query(`SELECT pg_advisory_unlock(${key})`);
+      }
+    } finally {
+      await cm.releaseConnection(conn);
+    }
+  }
+  const storage = (db as unknown as { options: { storage?: string } }).options.storage;
+  if (db.getDialect() !== 'sqlite' || !storage || storage === ':memory:') return fn();
+  const release = await lockFile(`${storage}.migrate-lock`);
+  try {
+    return await fn();
+  } finally {
+    await release();
+  }
+}
+
+interface PgConnection {
+  query(sql: string): Promise<unknown>;
+}
+
+/**
+ * An exclusive lock file holding its owner's pid: made with O_EXCL, waited for while another live
+ * process holds it, taken over when its holder is gone (a crash mid-migration).
+ */
+export async function lockFile(path: string, timeoutMs = 300_000): Promise<() => Promise<void>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return () => rm(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (holder > 0 && !alive(holder)) {
+      await rm(path, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new BerthError('DB_LOCKED', `${path} is held by process ${holder || '?'}: another migration runs`, { status: 503 });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -48,6 +48,10 @@ export const schema = {
     control_exchange: str('nova', "Exchange RPC requests and notifications are published on (nova's control_exchange)."),
     state_path: str('/var/lib/berth', "Directory for Berth's local state: SQLite files, the image store's blobs, config drives."),
     debug: bool(false, 'Log at debug level.'),
+    db_auto_sync: bool(
+      true,
+      'Apply pending database migrations when berth-compute and berth-images start, under the same lock as `berth db sync`. false: upgrades are an explicit step (`berth db sync`, see the upgrade order in the operator guide) and a service refuses to start on a schema older than it needs. Either way a service refuses a schema a newer Berth migrated.',
+    ),
     max_concurrent_builds: int(10, 'Builds (and other long instance operations) run at once; further messages wait in the broker.', 1, 1000),
     max_message_bytes: int(16777216, 'Largest RPC message accepted, in bytes; larger ones are dropped and logged.', 1024, 1073741824),
     rpc_response_timeout: int(60, 'Seconds the berth CLI waits for an RPC call reply.', 1, 3600),

@@ -44,7 +44,7 @@ export interface Driver {
 export async function createDriver({ config, agent, log }: DriverDeps): Promise<Driver> {
   const c = config;
   const rabbit = c.oslo_messaging_rabbit;
-  const db = await openDriverDatabase(c.database.connection);
+  const db = await openDriverDatabase(c.database.connection, { autoSync: c.DEFAULT.db_auto_sync });
   const metrics = new DriverMetrics(() => countInstances(c.DEFAULT.host));
   const store = new CountingStore(db, (code) => metrics.instanceFailed(code));
   const transport = new AmqpTransport({

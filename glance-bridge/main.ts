@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { migrate, openDatabase, tuneSqlite } from '../common/db.js';
+import { openDatabase, prepareSchema, tuneSqlite } from '../common/db.js';
 import { listen, parseListen } from '../common/listen.js';
 import type { Logger } from '../common/log.js';
 import type { Config } from '../conf/index.js';
@@ -47,7 +47,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   const exportTarget = exportTargetOf(config);
   const db = openDatabase(config.image_store.connection);
   await tuneSqlite(db);
-  await migrate(db, MIGRATIONS_TABLE, migrations);
+  await prepareSchema(db, MIGRATIONS_TABLE, migrations, { autoSync: config.DEFAULT.db_auto_sync });
   const images = new ImageRepository(db);
   const blobs = new BlobStore(config.image_store.blob_path);
   await blobs.init();

@@ -14,6 +14,7 @@ import { registerServices } from './commands/services.js';
 import { registerHost } from './commands/host.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerDev } from './commands/dev.js';
+import { registerDb } from './commands/db.js';
 import { FORMATS, selectColumns } from './output.js';
 import { WaitTimeout } from './wait-timeout.js';
 import { projectRoot } from '../lib/paths.js';
@@ -78,6 +79,7 @@ registerResize(registerServer(program, run), run);
 registerImage(program, run);
 registerHost(program, run);
 registerConf(program);
+registerDb(program, run);
 registerDev(program, run);
 registerCompletion(program);
 
