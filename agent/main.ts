@@ -1,6 +1,6 @@
 import { agentTokenFile } from './client/token.js';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Config } from '../conf/index.js';
 import { isMain, runService, serviceLogger } from '../conf/service-main.js';
@@ -161,20 +161,34 @@ async function defaultImageService(config: Config): Promise<ImageService> {
 
 /**
  * The token the driver must present when none is configured: generated once, kept readable only
- * by the agent's user, and reused across restarts so a running driver keeps working.
+ * by the agent's user, and reused across restarts so a running driver keeps working. When the
+ * agent runs as root in a state folder owned by another user (the units run berth-compute as
+ * `berth`, who owns /var/lib/berth), the file is handed to that user, still 0600, so the driver
+ * reads it and no one else does.
  */
 export function loadOrCreateToken(statePath: string): string {
   const file = agentTokenFile(statePath);
+  let token = '';
   try {
-    const existing = readFileSync(file, 'utf8').trim();
-    if (existing) return existing;
+    token = readFileSync(file, 'utf8').trim();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  mkdirSync(statePath, { recursive: true, mode: 0o700 });
-  const token = randomBytes(32).toString('hex');
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  if (!token) {
+    mkdirSync(statePath, { recursive: true, mode: 0o700 });
+    token = randomBytes(32).toString('hex');
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  }
+  shareWithStateOwner(statePath, file);
   return token;
+}
+
+function shareWithStateOwner(statePath: string, file: string): void {
+  if (process.getuid?.() !== 0) return;
+  const owner = statSync(statePath);
+  const st = statSync(file);
+  if (st.uid !== owner.uid || st.gid !== owner.gid) chownSync(file, owner.uid, owner.gid);
+  if ((st.mode & 0o777) !== 0o600) chmodSync(file, 0o600);
 }
 
 if (isMain(import.meta.url)) {
