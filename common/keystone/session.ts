@@ -1,4 +1,3 @@
-import { Identity as PkgcloudIdentityClass } from 'pkgcloud/lib/pkgcloud/openstack/context/index.js';
 import { commonError, describeError } from '../errors.js';
 import type { EndpointInterface, KeystoneCredentials, KeystoneSession } from './types.js';
 
@@ -30,6 +29,16 @@ export function identityRoot(authUrl: string): string {
   return url.href.replace(/\/+$/, '').replace(/\/v3$/, '');
 }
 
+/**
+ * pkgcloud's OpenStack identity, loaded on first use: pkgcloud pulls in ~0.3 s of modules, which
+ * only a process that really authenticates to Keystone should pay (the CLI starts without it).
+ */
+let identityCtor: Promise<PkgcloudIdentityCtor> | null = null;
+function loadIdentity(): Promise<PkgcloudIdentityCtor> {
+  identityCtor ??= import('pkgcloud/lib/pkgcloud/openstack/context/index.js').then((m) => (m as unknown as { Identity: PkgcloudIdentityCtor }).Identity);
+  return identityCtor;
+}
+
 /** A service session over pkgcloud's Keystone v3 password authentication. */
 export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
   for (const key of ['auth_url', 'username', 'password', 'project_name'] as const) {
@@ -39,8 +48,8 @@ export function keystoneSession(creds: KeystoneCredentials): KeystoneSession {
   let identity: PkgcloudIdentity | null = null;
   let pending: Promise<PkgcloudIdentity> | null = null;
 
-  const authorize = (): Promise<PkgcloudIdentity> => {
-    const Identity = PkgcloudIdentityClass as PkgcloudIdentityCtor;
+  const authorize = async (): Promise<PkgcloudIdentity> => {
+    const Identity = await loadIdentity();
     const id = new Identity({
       url: root,
       keystoneAuthVersion: 'v3',

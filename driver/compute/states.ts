@@ -1,5 +1,5 @@
 import type { InstanceStatus } from '../../agent/client/types.js';
-import { PowerState, type TaskState, type VmState } from '../db/models.js';
+import { PowerState, type TaskState, type VmState } from '../db/vm-states.js';
 
 /**
  * The lifecycle transition table, with nova's meanings (nova/compute/vm_states.py,

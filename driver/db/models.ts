@@ -1,32 +1,7 @@
 import { DataTypes, Model, type Sequelize } from 'sequelize';
 
-export type VmState = 'building' | 'active' | 'stopped' | 'paused' | 'suspended' | 'resized' | 'soft-delete' | 'error' | 'deleted';
-export type TaskState =
-  | 'spawning'
-  | 'deleting'
-  | 'powering-off'
-  | 'powering-on'
-  | 'rebooting'
-  | 'rebooting_hard'
-  | 'pausing'
-  | 'unpausing'
-  | 'suspending'
-  | 'resuming'
-  | 'rebuilding'
-  | 'image_snapshot'
-  | 'image_backup'
-  | 'image_pending_upload'
-  | 'image_uploading'
-  | 'resize_prep'
-  | 'resize_migrating'
-  | 'resize_migrated'
-  | 'resize_finish'
-  | 'resize_reverting'
-  | 'soft-deleting'
-  | 'restoring';
-
-/** nova's power_state integers. */
-export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;
+export { PowerState, type TaskState, type VmState } from './vm-states.js';
+import type { TaskState, VmState } from './vm-states.js';
 
 export class InstanceRow extends Model {
   declare uuid: string;

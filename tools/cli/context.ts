@@ -6,10 +6,9 @@ import type { Config } from '../../conf/options.js';
 import { agentClientAuth } from '../../agent/client/token.js';
 import { createImageClient } from '../../glance-bridge/client/http.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
-import { RpcClient } from '../lib/rpc-client.js';
+import type { RpcClient } from '../lib/rpc-client.js';
 import type { Format } from './output.js';
 import { resolveOsCredentials } from './os-cloud.js';
-import { probeBroker } from './broker-probe.js';
 
 /** How long the CLI gives the broker to accept a connection. */
 export const BROKER_CONNECT_TIMEOUT_MS = 5000;
@@ -95,6 +94,8 @@ export class CliContext {
     const c = this.config;
     // One plain attempt first: a refused password or connection fails at once, with its cause,
     // where the client below would retry until its timeout.
+    // The AMQP client is loaded here, not at start: commands without the broker never pay for it.
+    const [{ probeBroker }, { RpcClient }] = await Promise.all([import('./broker-probe.js'), import('../lib/rpc-client.js')]);
     await probeBroker(c.DEFAULT.transport_url, c.oslo_messaging_rabbit, BROKER_CONNECT_TIMEOUT_MS);
     this.rpc = new RpcClient({
       url: c.DEFAULT.transport_url,

@@ -1,9 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import type { KeystoneCredentials } from '../../common/keystone/index.js';
 import { UsageError } from './usage-error.js';
+
+/** yaml, loaded when first needed (most commands never print or read YAML: the CLI starts faster). */
+const parseYaml = (text: string): unknown => (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
 
 /**
  * OpenStack credentials the way python-openstackclient finds them: `--os-cloud NAME` (or

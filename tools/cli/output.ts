@@ -1,6 +1,9 @@
 /** Output for people (tables) and for scripts (`-f json|yaml|value|csv`), as the openstack client prints them. */
-import { stringify as toYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { UsageError } from './usage-error.js';
+
+/** yaml, loaded when first needed (most commands never print or read YAML: the CLI starts faster). */
+const toYaml = (value: unknown): string => (createRequire(import.meta.url)('yaml') as typeof import('yaml')).stringify(value);
 
 export const FORMATS = ['table', 'json', 'yaml', 'value', 'csv'] as const;
 export type Format = (typeof FORMATS)[number];
