@@ -12,6 +12,7 @@ import { ImageRecords } from './image-records.js';
 import { ImageCache } from './images.js';
 import { InstanceManager } from './instances.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../common/metrics.js';
+import { readiness } from '../common/status.js';
 import { requirePool } from './network/ipv4.js';
 import { ProjectNetworks } from './network/project-networks.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
@@ -107,6 +108,13 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     const runtime = await deps.runtime.ping();
     ctx.status = runtime ? 200 : 503;
     ctx.body = { ok: runtime, runtime };
+  });
+  // Ready when its dependency answers: dockerd (the image service is asked per request and
+  // retried; an agent without it still serves every instance it has).
+  open.get('/readyz', async (ctx) => {
+    const r = await readiness([{ name: 'runtime', probe: () => deps.runtime.ping() }]);
+    ctx.status = r.status;
+    ctx.body = r.body;
   });
   open.get('/metrics', authenticated, async (ctx) => {
     ctx.type = PROMETHEUS_CONTENT_TYPE;

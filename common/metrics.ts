@@ -1,102 +1,102 @@
+import client from 'prom-client';
+
 /**
- * A small Prometheus registry: counters, histograms and gauges collected at scrape time, written
- * in the text exposition format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/).
+ * Berth's metrics over prom-client, the maintained Prometheus client: each registry also carries
+ * the process metrics prom-client collects (resident memory, CPU seconds, open file descriptors,
+ * event-loop lag, GC durations, heap) beside the service's own counters, histograms and gauges,
+ * and prom-client writes the text exposition format 0.0.4.
+ *
+ * A metric's label names are those of its first observation (every call site of a metric passes
+ * the same label keys); until then it is shown with its HELP and TYPE and no samples.
  */
 type Labels = Record<string, string>;
 
-const escapeValue = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-
-function formatLabels(labels: Labels): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeValue(v)}"`);
-  return parts.length ? `{${parts.join(',')}}` : '';
+/** prom-client's view of a metric: what Registry.metrics() reads from each registered one. */
+interface Exposed {
+  name: string;
+  get(): Promise<client.MetricObjectWithValues<client.MetricValue<string>>>;
 }
 
-const keyOf = (labels: Labels): string => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
-
-const formatNumber = (n: number): string => (Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : '-Inf');
-
-interface Metric {
-  render(): Promise<string[]> | string[];
-}
-
-export class Counter implements Metric {
-  private readonly values = new Map<string, { labels: Labels; value: number }>();
+/** Registered at once, backed by a prom-client metric made at the first observation. */
+abstract class LazyMetric<M extends { get(): Promise<client.MetricObjectWithValues<client.MetricValue<string>>> }> implements Exposed {
+  protected inner: M | null = null;
   constructor(
     readonly name: string,
-    private readonly help: string,
+    protected readonly help: string,
+    private readonly type: client.MetricType,
   ) {}
 
+  protected abstract make(labelNames: string[]): M;
+
+  protected metric(labels: Labels): M {
+    this.inner ??= this.make(Object.keys(labels));
+    return this.inner;
+  }
+
+  get(): Promise<client.MetricObjectWithValues<client.MetricValue<string>>> {
+    if (this.inner) return this.inner.get();
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, values: [], aggregator: 'sum', collect: () => undefined });
+  }
+}
+
+export class Counter extends LazyMetric<client.Counter> {
+  constructor(name: string, help: string) {
+    super(name, help, 'counter' as unknown as client.MetricType);
+  }
+  protected make(labelNames: string[]): client.Counter {
+    return new client.Counter({ name: this.name, help: this.help, labelNames, registers: [] });
+  }
   inc(labels: Labels = {}, by = 1): void {
-    const key = keyOf(labels);
-    const entry = this.values.get(key) ?? { labels, value: 0 };
-    entry.value += by;
-    this.values.set(key, entry);
-  }
-
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const { labels, value } of this.values.values()) lines.push(`${this.name}${formatLabels(labels)} ${formatNumber(value)}`);
-    return lines;
+    this.metric(labels).inc(labels, by);
   }
 }
 
-export class Histogram implements Metric {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+export class Histogram extends LazyMetric<client.Histogram> {
   constructor(
-    readonly name: string,
-    private readonly help: string,
+    name: string,
+    help: string,
     private readonly buckets: readonly number[],
-  ) {}
-
-  observe(labels: Labels, value: number): void {
-    const key = keyOf(labels);
-    const s = this.series.get(key) ?? { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-    this.buckets.forEach((le, i) => {
-      if (value <= le) s.counts[i]! += 1;
-    });
-    s.sum += value;
-    s.count += 1;
-    this.series.set(key, s);
+  ) {
+    super(name, help, 'histogram' as unknown as client.MetricType);
   }
-
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const s of this.series.values()) {
-      this.buckets.forEach((le, i) => lines.push(`${this.name}_bucket${formatLabels({ ...s.labels, le: String(le) })} ${s.counts[i]}`));
-      lines.push(`${this.name}_bucket${formatLabels({ ...s.labels, le: '+Inf' })} ${s.count}`);
-      lines.push(`${this.name}_sum${formatLabels(s.labels)} ${s.sum}`, `${this.name}_count${formatLabels(s.labels)} ${s.count}`);
-    }
-    return lines;
+  protected make(labelNames: string[]): client.Histogram {
+    return new client.Histogram({ name: this.name, help: this.help, labelNames, buckets: [...this.buckets], registers: [] });
+  }
+  observe(labels: Labels, value: number): void {
+    this.metric(labels).observe(labels, value);
   }
 }
 
 /** A gauge whose samples are read when scraped, so it never goes stale between scrapes. */
-export class CollectedGauge implements Metric {
+export class CollectedGauge implements Exposed {
   constructor(
     readonly name: string,
     private readonly help: string,
     private readonly collect: () => Promise<Array<[Labels, number]>>,
   ) {}
 
-  async render(): Promise<string[]> {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    for (const [labels, value] of await this.collect()) lines.push(`${this.name}${formatLabels(labels)} ${formatNumber(value)}`);
-    return lines;
+  async get(): Promise<client.MetricObjectWithValues<client.MetricValue<string>>> {
+    const values = (await this.collect()).map(([labels, value]) => ({ labels, value }));
+    return { name: this.name, help: this.help, type: 'gauge' as unknown as client.MetricType, values, aggregator: 'sum', collect: () => undefined };
   }
 }
 
 export class MetricsRegistry {
-  private readonly metrics: Metric[] = [];
+  private readonly registry = new client.Registry();
 
-  register<M extends Metric>(metric: M): M {
-    this.metrics.push(metric);
+  /** `processMetrics: false` leaves out prom-client's process metrics (for registries that are not a service's). */
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) client.collectDefaultMetrics({ register: this.registry });
+  }
+
+  register<M extends Exposed>(metric: M): M {
+    this.registry.registerMetric(metric as unknown as client.Metric);
     return metric;
   }
 
-  async render(): Promise<string> {
-    const blocks = await Promise.all(this.metrics.map((m) => m.render()));
-    return `${blocks.flat().join('\n')}\n`;
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 }
 
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export const PROMETHEUS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;

@@ -41,14 +41,9 @@ export function statusRoutes(deps: StatusAppDeps): Koa.Middleware {
         ctx.body = { status: 'ok' };
         return;
       case '/readyz': {
-        const results = await runChecks(deps.checks, deps.probeTimeoutMs ?? 3000);
-        const down = Object.entries(results)
-          .filter(([, r]) => !r.ok)
-          .map(([name]) => name);
-        ctx.status = down.length ? 503 : 200;
-        ctx.body = down.length
-          ? { error: { code: 'NOT_READY', message: `not ready: ${down.join(', ')} down`, details: { down, checks: results } } }
-          : { status: 'ready', checks: results };
+        const r = await readiness(deps.checks, deps.probeTimeoutMs ?? 3000);
+        ctx.status = r.status;
+        ctx.body = r.body;
         return;
       }
       case '/metrics':
@@ -59,6 +54,17 @@ export function statusRoutes(deps: StatusAppDeps): Koa.Middleware {
         return next();
     }
   };
+}
+
+/** /readyz's answer: 200 with every check, or 503 NOT_READY naming those down. */
+export async function readiness(checks: readonly ReadinessCheck[], timeoutMs = 3000): Promise<{ status: number; body: unknown }> {
+  const results = await runChecks(checks, timeoutMs);
+  const down = Object.entries(results)
+    .filter(([, r]) => !r.ok)
+    .map(([name]) => name);
+  return down.length
+    ? { status: 503, body: { error: { code: 'NOT_READY', message: `not ready: ${down.join(', ')} down`, details: { down, checks: results } } } }
+    : { status: 200, body: { status: 'ready', checks: results } };
 }
 
 async function runChecks(checks: readonly ReadinessCheck[], timeoutMs: number): Promise<Record<string, CheckResult>> {

@@ -30,6 +30,33 @@ describe('agent /metrics', () => {
     assert.equal((await h.raw('GET', '/healthz', { token: null })).status, 200);
   });
 
+  it('/readyz answers without a token: ready while the runtime answers, 503 NOT_READY naming it when not', async () => {
+    const ok = await h.raw('GET', '/readyz', { token: null });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(ok.body, { status: 'ready', checks: { runtime: { ok: true } } });
+    h.runtime.unavailable = true;
+    const down = await h.raw('GET', '/readyz', { token: null });
+    h.runtime.unavailable = false;
+    assert.equal(down.status, 503);
+    const body = down.body as { error: { code: string; details: { down: string[] } } };
+    assert.equal(body.error.code, 'NOT_READY');
+    assert.deepEqual(body.error.details.down, ['runtime']);
+  });
+
+  it('serves the process metrics (memory, CPU, open files, event-loop lag, GC) beside its own', async () => {
+    const text = await scrape();
+    for (const name of [
+      'process_resident_memory_bytes',
+      'process_cpu_seconds_total',
+      'process_open_fds',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_gc_duration_seconds',
+      'berth_agent_requests_total',
+    ]) {
+      assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
+    }
+  });
+
   it('counts requests by route template, times them, and counts instances and image fetches', async () => {
     const a = randomUUID();
     await h.client.createInstance(a, h.spec());
@@ -41,7 +68,7 @@ describe('agent /metrics', () => {
     assert.match(text, /^berth_agent_requests_total\{method="PUT",route="\/v1\/instances\/:uuid",status="201"\} 2$/m);
     assert.match(text, /^berth_agent_requests_total\{method="GET",route="\/v1\/instances\/:uuid",status="200"\} 1$/m);
     assert.match(text, /^berth_agent_requests_total\{method="GET",route="\/v1\/instances\/:uuid",status="404"\} 1$/m);
-    assert.match(text, /^berth_agent_request_duration_seconds_bucket\{method="PUT",route="\/v1\/instances\/:uuid",le="\+Inf"\} 2$/m);
+    assert.match(text, /^berth_agent_request_duration_seconds_bucket\{le="\+Inf",method="PUT",route="\/v1\/instances\/:uuid"\} 2$/m);
     assert.match(text, /^berth_agent_request_duration_seconds_count\{method="PUT",route="\/v1\/instances\/:uuid"\} 2$/m);
     assert.match(text, /^berth_agent_instances\{power_state="running"\} 1$/m);
     assert.match(text, /^berth_agent_instances\{power_state="paused"\} 1$/m);
