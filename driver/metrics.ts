@@ -35,6 +35,25 @@ export class DriverMetrics {
     this.notifications.inc({}, 0);
   }
 
+  /**
+   * The node's capacity (after allocation ratios and reserved amounts) and what instances claim,
+   * by resource class, read from the claims at each scrape.
+   */
+  watchCapacity(capacity: () => Promise<Record<string, unknown>>): void {
+    const read = async (key: 'capacity' | 'used'): Promise<Array<[{ resource: string }, number]>> => {
+      const resources = ((await capacity()).resources ?? {}) as Record<string, { capacity: number; used: number }>;
+      return Object.entries(resources).map(([resource, r]) => [{ resource }, Number(r[key])]);
+    };
+    this.registry.register(
+      new CollectedGauge(
+        'berth_node_resource_capacity',
+        'What the node offers, by resource class (VCPU, MEMORY_MB, DISK_GB), after allocation ratios and reserved amounts.',
+        () => read('capacity'),
+      ),
+    );
+    this.registry.register(new CollectedGauge('berth_node_resource_used', "What this node's instances claim, by resource class.", () => read('used')));
+  }
+
   readonly rpc: RpcObserver = {
     started: (method, call) => {
       const started = process.hrtime.bigint();

@@ -91,6 +91,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     log: log.child({ component: 'manager' }),
   });
   usage = () => manager.nodeUsage();
+  metrics.watchCapacity(() => manager.hostCapacity());
   const dispatcher = new Dispatcher([computeEndpoint(manager, agent), baseApiEndpoint(), berthEndpoint(c.DEFAULT.host, store, manager)]);
   const server = new RpcServer(transport, dispatcher, {
     exchange: c.DEFAULT.control_exchange,

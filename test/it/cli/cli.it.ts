@@ -112,6 +112,10 @@ describe('berth CLI against a running node', function () {
     }
     assert.match(log, /berth-guest: booted cli-vm/);
     const host = json<{ instances: number; resources: { MEMORY_MB: { used: number } } }>(await berth('-f', 'json', 'host', 'show'));
+    // The table draws usage against capacity as a bar per resource.
+    const drawn = await berth('host', 'show');
+    assert.equal(drawn.code, 0, drawn.stderr);
+    assert.match(drawn.stdout, /MEMORY_MB .*\[#*\.*\] +\d+%/);
     assert.equal(host.instances, 1);
     assert.equal(host.resources.MEMORY_MB.used, 96);
   });

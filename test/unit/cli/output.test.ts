@@ -87,3 +87,14 @@ describe('berth CLI output: -f and -c as the openstack client prints them', () =
     );
   });
 });
+
+describe('host show usage bars', () => {
+  it('fills in proportion to usage over capacity, with the percentage', async () => {
+    const { usageBar } = await import('../../../tools/cli/commands/host.js');
+    assert.equal(usageBar(0, 8, 10), '[..........]   0%');
+    assert.equal(usageBar(2, 8, 10), '[###.......]  25%');
+    assert.equal(usageBar(8, 8, 10), '[##########] 100%');
+    assert.equal(usageBar(12, 8, 10), '[##########] 150%');
+    assert.equal(usageBar(0, 0, 10), '[..........]   0%');
+  });
+});

@@ -13,6 +13,17 @@ interface Capacity {
   resources: Record<string, { total: number; reserved: number; allocation_ratio: number; capacity: number; used: number; free: number }>;
 }
 
+/**
+ * Usage against capacity as a bar of `width` cells: `[#######.............]  35%`. Plain ASCII,
+ * so it survives any terminal, a pipe and a log; over capacity (an allocation ratio lowered
+ * under running instances) fills the bar and shows the real percentage.
+ */
+export function usageBar(used: number, capacity: number, width = 20): string {
+  const share = capacity > 0 ? used / capacity : used > 0 ? 1 : 0;
+  const filled = Math.min(width, Math.round(Math.max(0, share) * width));
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${`${Math.round(share * 100)}%`.padStart(4)}`;
+}
+
 export function registerHost(program: Command, run: Run): void {
   const host = program.command('host').description('compute nodes');
   host
@@ -29,8 +40,17 @@ export function registerHost(program: Command, run: Run): void {
         if (ctx.format !== 'table' || (ctx.opts.column?.length ?? 0) > 0) return printObject(cap as unknown as Record<string, unknown>, ctx.format);
         process.stdout.write(`host ${cap.host} (node ${cap.node}, ${cap.hypervisor_type}), ${cap.instances} instance(s)\n`);
         printTable(
-          ['Resource', 'Total', 'Reserved', 'Ratio', 'Capacity', 'Used', 'Free'],
-          Object.entries(cap.resources).map(([rc, r]) => [rc, r.total, r.reserved, r.allocation_ratio, r.capacity, r.used, r.free]),
+          ['Resource', 'Total', 'Reserved', 'Ratio', 'Capacity', 'Used', 'Free', 'Usage'],
+          Object.entries(cap.resources).map(([rc, r]) => [
+            rc,
+            r.total,
+            r.reserved,
+            r.allocation_ratio,
+            r.capacity,
+            r.used,
+            r.free,
+            usageBar(r.used, r.capacity),
+          ]),
         );
       }),
     );
