@@ -91,7 +91,10 @@ describe('release package: built by one command, installed into a clean folder',
     );
     assert.ok(registry.served.length > 100, `${registry.served.length} tarballs served`);
     const modules = readdirSync(join(installed, 'node_modules'));
-    for (const dev of ['typescript', 'mocha', 'tsx', 'sinon', 'eslint', 'prettier', '@types']) assert.ok(!modules.includes(dev), `${dev} was installed`);
+    for (const dev of ['typescript', 'tsx', 'sinon', 'eslint', 'prettier', '@types']) assert.ok(!modules.includes(dev), `${dev} was installed`);
+    // pkgcloud's liboneandone depends on an old mocha itself; the project's own (a dev dependency) is not there.
+    const mocha = join(installed, 'node_modules', 'mocha', 'package.json');
+    if (existsSync(mocha)) assert.doesNotMatch((JSON.parse(readFileSync(mocha, 'utf8')) as { version: string }).version, /^12\./);
     for (const prod of ['berth', 'amqplib', 'koa', 'sequelize', 'sqlite3', 'prom-client']) assert.ok(modules.includes(prod), `${prod} missing`);
     assert.ok(existsSync(join(installed, 'node_modules', '.bin', 'berth')));
   });
