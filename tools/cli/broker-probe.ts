@@ -4,8 +4,9 @@ import { hostLabel, openBrokerConnection, resolveBroker, type BrokerConnectOptio
 /**
  * One connection attempt to each host of the broker at once, so a refusal is told apart at once:
  * the password refused (ACCESS_REFUSED), the connection refused, a TLS failure, or no answer
- * within `timeoutMs`. The first host that lets the client in is enough. Exit code 3 (a service is
- * unreachable) for every cause; the message names the cause per host.
+ * within `timeoutMs`. The first host that lets the client in is enough. A refused password is
+ * BROKER_AUTH_REFUSED (exit code 1); every other cause BROKER_UNREACHABLE (exit code 3, a service is
+ * unreachable); the message names the cause per host.
  */
 export async function probeBroker(transportUrl: string, rabbit: BrokerConnectOptions, timeoutMs: number): Promise<void> {
   // Credentials left out: the message names the hosts only.

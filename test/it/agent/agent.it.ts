@@ -68,7 +68,8 @@ describe('berth-agent on dockerd', function () {
     assert.equal(status.power_state, 'running');
     assert.ok(status.ip_address, 'has an address on the bridge');
     const name = `berth-${uuid}`;
-    const limit = (await execIn(name, ['cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes'])).trim();
+    // cgroup v2 (Debian 12's default): memory.max at the container's cgroup root; v1: the memory controller's file.
+    const limit = (await execIn(name, ['sh', '-c', 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes'])).trim();
     assert.equal(limit, String(96 * 1024 * 1024));
     const { body } = await docker<{ HostConfig: Record<string, unknown>; Config: { Hostname: string } }>('GET', `/containers/${name}/json`);
     assert.equal(body.HostConfig.Privileged, false);
