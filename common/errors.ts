@@ -104,6 +104,7 @@ export const COMMON_ERROR_CODES = [
   'AUTH_REQUIRED',
   'AUTH_INVALID_TOKEN',
   'ENDPOINT_NOT_FOUND',
+  'NOT_READY',
 ] as const;
 export type CommonErrorCode = (typeof COMMON_ERROR_CODES)[number];
 
@@ -130,6 +131,8 @@ export const COMMON_ERRORS: ErrorCatalog<CommonErrorCode> = {
   AUTH_REQUIRED: { status: 401 },
   AUTH_INVALID_TOKEN: { status: 401 },
   ENDPOINT_NOT_FOUND: { status: 502 },
+  // /readyz: a dependency of the service does not answer (the body names which).
+  NOT_READY: { status: 503, retryable: true },
 };
 
 export const commonError: ErrorFactory<CommonErrorCode> = errorFactory(COMMON_ERRORS);

@@ -91,10 +91,20 @@ describe('release package: built by one command, installed into a clean folder',
     );
     assert.ok(registry.served.length > 100, `${registry.served.length} tarballs served`);
     const modules = readdirSync(join(installed, 'node_modules'));
-    for (const dev of ['typescript', 'tsx', 'sinon', 'eslint', 'prettier', '@types']) assert.ok(!modules.includes(dev), `${dev} was installed`);
+    for (const dev of ['typescript', 'tsx', 'sinon', 'eslint', 'prettier']) assert.ok(!modules.includes(dev), `${dev} was installed`);
     // pkgcloud's liboneandone depends on an old mocha itself; the project's own (a dev dependency) is not there.
     const mocha = join(installed, 'node_modules', 'mocha', 'package.json');
     if (existsSync(mocha)) assert.doesNotMatch((JSON.parse(readFileSync(mocha, 'utf8')) as { version: string }).version, /^12\./);
+    // Every package installed is one a production dependency needs (a non-dev entry of the lock).
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const needed = new Set(
+      Object.entries(lock.packages)
+        .filter(([path, e]) => path && !e.dev)
+        .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)),
+    );
+    const top = modules.flatMap((m) => (m.startsWith('@') ? readdirSync(join(installed, 'node_modules', m)).map((n) => `${m}/${n}`) : [m]));
+    const extra = top.filter((m) => !m.startsWith('.') && m !== 'berth' && !needed.has(m));
+    assert.deepEqual(extra, [], `installed but needed by no production dependency: ${extra.join(', ')}`);
     for (const prod of ['berth', 'amqplib', 'koa', 'sequelize', 'sqlite3', 'prom-client']) assert.ok(modules.includes(prod), `${prod} missing`);
     assert.ok(existsSync(join(installed, 'node_modules', '.bin', 'berth')));
   });
