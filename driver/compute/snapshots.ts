@@ -1,5 +1,6 @@
 import type { AgentClient, SnapshotTask } from '../../agent/client/types.js';
 import { BerthError, describeError } from '../../common/errors.js';
+import { driverError } from '../errors.js';
 import type { Logger } from '../../common/log.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
 
@@ -23,16 +24,16 @@ export async function runSnapshot(
       reported = next;
       await onTask(next);
     }
-    if (Date.now() > deadline) throw new BerthError('SNAPSHOT_TIMEOUT', `snapshot of ${uuid} into image ${imageId} did not finish in time`, { status: 504 });
+    if (Date.now() > deadline) throw driverError('SNAPSHOT_TIMEOUT', `snapshot of ${uuid} into image ${imageId} did not finish in time`);
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
     const polled = await agent.getSnapshot(imageId);
-    if (!polled) throw new BerthError('SNAPSHOT_LOST', `the agent lost the snapshot into image ${imageId} (restarted?)`, { status: 500 });
+    if (!polled) throw driverError('SNAPSHOT_LOST', `the agent lost the snapshot into image ${imageId} (restarted?)`);
     task = polled;
   }
   if (task.state === 'failed') {
-    throw new BerthError(task.error?.code ?? 'SNAPSHOT_FAILED', `snapshot into image ${imageId} failed: ${task.error?.message ?? 'unknown error'}`, {
-      status: 500,
-    });
+    const message = `snapshot into image ${imageId} failed: ${task.error?.message ?? 'unknown error'}`;
+    // The agent's own code, when it gave one, is what the fault is recorded by (a peer's code, as errorFromBody keeps it).
+    throw task.error?.code ? new BerthError(task.error.code, message, { status: 500 }) : driverError('SNAPSHOT_FAILED', message);
   }
   return task;
 }

@@ -1,4 +1,5 @@
-import { BerthError } from '../../common/errors.js';
+import { commonError } from '../../common/errors.js';
+import { driverError } from '../errors.js';
 import { parseEndpoint, requestJson } from '../../common/http-client.js';
 import { withSessionToken, type EndpointInterface, type KeystoneSession } from '../../common/keystone/index.js';
 import type { HostResources } from '../compute/resources.js';
@@ -77,7 +78,7 @@ export class HttpPlacement implements PlacementClient {
         'placement',
       ),
     );
-    if (res.status === 401) throw new BerthError('AUTH_FAILED', `placement refused the service token for ${method} ${path}`, { status: 502 });
+    if (res.status === 401) throw commonError('AUTH_FAILED', `placement refused the service token for ${method} ${path}`);
     return res;
   }
 
@@ -92,7 +93,7 @@ export class HttpPlacement implements PlacementClient {
       const status = await put(await this.generation(uuid));
       if (status !== 409) return;
     }
-    throw new BerthError('PLACEMENT_CONFLICT', `resource provider ${uuid} kept changing under concurrent updates`, { status: 409, retryable: true });
+    throw driverError('PLACEMENT_CONFLICT', `resource provider ${uuid} kept changing under concurrent updates`);
   }
 
   async ensureProvider(uuid: string, name: string): Promise<number> {
@@ -100,10 +101,9 @@ export class HttpPlacement implements PlacementClient {
     if (got.status === 200) return got.body.generation;
     const made = await this.req<{ generation: number; errors?: unknown }>('POST', 'resource_providers', { uuid, name }, [409]);
     if (made.status === 409) {
-      throw new BerthError(
+      throw driverError(
         'PLACEMENT_CONFLICT',
         `placement already has a resource provider named ${name} with another uuid; remove it (openstack resource provider delete) or rename this node`,
-        { status: 409 },
       );
     }
     this.lastInventory = '';

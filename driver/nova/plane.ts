@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { BerthError, describeError } from '../../common/errors.js';
+import { describeError, hasErrorCode } from '../../common/errors.js';
+import { driverError } from '../errors.js';
 import { backoffDelay } from '../../common/backoff.js';
 import type { Logger } from '../../common/log.js';
 import type { ControlPlane, ExpectedTask, FaultRecord, InstanceSave, MoveRecord, NodeUsage } from '../compute/control-plane.js';
@@ -202,7 +203,7 @@ export class NovaControlPlane implements ControlPlane {
     const known = this.instances.get(uuid);
     if (known) return known;
     const got = await this.o.conductor.objectClassActionVersions('Instance', 'get_by_uuid', [uuid], {});
-    if (!isPrimitive(got)) throw new BerthError('INSTANCE_NOT_FOUND', `nova has no instance ${uuid}`, { status: 404 });
+    if (!isPrimitive(got)) throw driverError('INSTANCE_NOT_FOUND', `nova has no instance ${uuid}`);
     this.observe(got);
     return this.instances.get(uuid)!;
   }
@@ -243,7 +244,7 @@ export class NovaControlPlane implements ControlPlane {
     try {
       inst = await this.instance(uuid);
     } catch (err) {
-      if (remoteIs(err, 'InstanceNotFound') || (err instanceof BerthError && err.code === 'INSTANCE_NOT_FOUND')) return;
+      if (remoteIs(err, 'InstanceNotFound') || hasErrorCode(err, 'INSTANCE_NOT_FOUND')) return;
       throw err;
     }
     const now = new Date();
@@ -288,7 +289,7 @@ export class NovaControlPlane implements ControlPlane {
 
   async setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'> {
     const rp = this.providerUuid;
-    if (!rp) throw new BerthError('NODE_NOT_REGISTERED', 'this node has not registered with nova yet', { status: 503, retryable: true });
+    if (!rp) throw driverError('NODE_NOT_REGISTERED', 'this node has not registered with nova yet');
     const traits = new Set(await this.o.placement.getTraits(rp));
     if (enabled) traits.delete(DISABLED_TRAIT);
     else traits.add(DISABLED_TRAIT);

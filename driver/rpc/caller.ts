@@ -1,9 +1,14 @@
 import { BerthError } from '../../common/errors.js';
+import { DRIVER_ERRORS, driverError, isDriverErrorCode } from '../errors.js';
 import { decodeBody, encodeEnvelope, flattenContext, newUniqueId, type RequestContext } from './envelope.js';
 import { transientQueueArgs, type RabbitDeclareOptions } from './topology.js';
 import type { AmqpTransport } from './transport.js';
 
-/** A failure the remote side answered, as oslo serialized it (class, module, kwargs). */
+/**
+ * A failure the remote side answered, as oslo serialized it (class, module, kwargs). Its code is
+ * the `berth_code` a Berth service put in the kwargs (driver/rpc/failure.ts), so a typed code
+ * crosses the RPC unchanged; any other peer's failure is `REMOTE_<CLASS>`.
+ */
 export class RemoteFailure extends BerthError {
   constructor(
     readonly failureClass: string,
@@ -11,8 +16,10 @@ export class RemoteFailure extends BerthError {
     message: string,
     readonly kwargs: Record<string, unknown>,
   ) {
-    super(`REMOTE_${failureClass.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`, message, {
+    const berthCode = typeof kwargs.berth_code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(kwargs.berth_code) ? kwargs.berth_code : null;
+    super(berthCode ?? `REMOTE_${failureClass.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`, message, {
       status: Number(kwargs.code ?? 500) || 500,
+      retryable: berthCode !== null && isDriverErrorCode(berthCode) && DRIVER_ERRORS[berthCode].retryable === true,
       details: { class: failureClass, module: failureModule },
     });
   }
@@ -79,7 +86,7 @@ export class RpcCaller {
     const answered = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(msgId);
-        reject(new BerthError('RPC_TIMEOUT', `no reply from ${routingKey} to ${method} within ${timeoutSeconds} s`, { status: 504, retryable: true }));
+        reject(driverError('RPC_TIMEOUT', `no reply from ${routingKey} to ${method} within ${timeoutSeconds} s`));
       }, timeoutSeconds * 1000);
       this.pending.set(msgId, {
         result: null,
@@ -97,15 +104,14 @@ export class RpcCaller {
     try {
       await this.transport.publish(this.exchange, routingKey, encodeEnvelope(sent), { expiration: String(timeoutSeconds * 1000) }, timeoutSeconds * 1000);
     } catch (err) {
-      this.pending
-        .get(msgId)
-        ?.reject(new BerthError('BROKER_UNREACHABLE', `cannot send ${method} to ${routingKey}: ${(err as Error).message}`, { status: 503, retryable: true }));
+      this.pending.get(msgId)?.reject(driverError('BROKER_UNREACHABLE', `cannot send ${method} to ${routingKey}: ${(err as Error).message}`));
     }
     return answered as Promise<T>;
   }
 }
 
-function parseFailure(text: string): RemoteFailure {
+/** A reply's `failure` as the caller raises it. */
+export function parseFailure(text: string): RemoteFailure {
   try {
     const f = JSON.parse(text) as { class?: string; module?: string; message?: string; kwargs?: Record<string, unknown> };
     return new RemoteFailure(f.class ?? 'RemoteError', f.module ?? 'builtins', f.message ?? 'remote failure', f.kwargs ?? {});

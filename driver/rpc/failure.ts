@@ -35,7 +35,11 @@ export const notImplemented = (what: string): RpcFailure =>
 export const novaError = (className: string, code: number, message: string, kwargs: Record<string, unknown> = {}): RpcFailure =>
   new RpcFailure(className, 'nova.exception', message, { ...kwargs, code });
 
-/** Maps anything thrown inside an endpoint to the failure the caller should see. */
+/**
+ * Maps anything thrown inside an endpoint to the failure the caller should see. A BerthError
+ * (the driver's own codes, driver/errors.ts, or a peer's it passes on) is a nova.exception
+ * NovaException with its status as `code` and its typed code as `berth_code`.
+ */
 export function toRpcFailure(err: unknown): RpcFailure {
   if (err instanceof RpcFailure) return err;
   if (err instanceof BerthError) {

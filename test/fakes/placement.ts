@@ -1,4 +1,5 @@
 import { BerthError } from '../../common/errors.js';
+import { driverError } from '../../driver/errors.js';
 import type { HostResources } from '../../driver/compute/resources.js';
 import { inventoriesOf, type PlacementClient } from '../../driver/nova/placement.js';
 
@@ -24,7 +25,7 @@ export class FakePlacement implements PlacementClient {
     const existing = this.providers.get(uuid);
     if (existing) return existing.generation;
     if ([...this.providers.values()].some((p) => p.name === name)) {
-      throw new BerthError('PLACEMENT_CONFLICT', `placement already has a resource provider named ${name} with another uuid`, { status: 409 });
+      throw driverError('PLACEMENT_CONFLICT', `placement already has a resource provider named ${name} with another uuid`);
     }
     this.providers.set(uuid, { name, generation: 0, inventories: {}, traits: [] });
     return 0;

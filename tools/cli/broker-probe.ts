@@ -1,4 +1,5 @@
 import { BerthError } from '../../common/errors.js';
+import { driverError } from '../../driver/errors.js';
 import { hostLabel, openBrokerConnection, resolveBroker, type BrokerConnectOptions } from '../../driver/rpc/broker-connect.js';
 
 /**
@@ -44,11 +45,9 @@ export async function probeBroker(transportUrl: string, rabbit: BrokerConnectOpt
   const one = failed.length === 1;
   const per = failed.map((c) => (one ? c.why : `${hostLabel(c.host)}: ${c.why}`)).join('; ');
   if (failed.every((c) => c.auth)) {
-    throw new BerthError('BROKER_AUTH_REFUSED', `the broker at ${shown} refused the user name or password (ACCESS_REFUSED): check [DEFAULT] transport_url`, {
-      status: 503,
-    });
+    throw driverError('BROKER_AUTH_REFUSED', `the broker at ${shown} refused the user name or password (ACCESS_REFUSED): check [DEFAULT] transport_url`);
   }
-  throw new BerthError('BROKER_UNREACHABLE', `cannot reach the broker at ${shown}: ${per}`, { status: 503 });
+  throw driverError('BROKER_UNREACHABLE', `cannot reach the broker at ${shown}: ${per}`);
 }
 
 function classify(err: unknown, timeoutMs: number): { auth: boolean; why: string } {

@@ -1,5 +1,6 @@
 import { silentLogger, type Logger } from '../../common/log.js';
-import { BerthError } from '../../common/errors.js';
+import { hasErrorCode } from '../../common/errors.js';
+import { driverError } from '../../driver/errors.js';
 import { decodeBody, encodeEnvelope, newUniqueId } from '../../driver/rpc/envelope.js';
 import { AmqpTransport, type TopologyChannel } from '../../driver/rpc/transport.js';
 import { RpcCaller } from '../../driver/rpc/caller.js';
@@ -61,12 +62,7 @@ export class RpcClient {
       started,
       new Promise((_, reject) =>
         setTimeout(
-          () =>
-            reject(
-              new BerthError('BROKER_UNREACHABLE', `cannot reach the broker at ${this.opts.url.replace(/\/\/[^@]*@/, '//')} within ${timeout / 1000}s`, {
-                status: 503,
-              }),
-            ),
+          () => reject(driverError('BROKER_UNREACHABLE', `cannot reach the broker at ${this.opts.url.replace(/\/\/[^@]*@/, '//')} within ${timeout / 1000}s`)),
           timeout,
         ),
       ),
@@ -90,8 +86,7 @@ export class RpcClient {
     try {
       return await this.caller.callMessage<T>(routingKey, message, timeoutSeconds);
     } catch (err) {
-      if (err instanceof BerthError && err.code === 'RPC_TIMEOUT')
-        throw new BerthError('RPC_TIMEOUT', `${err.message} (is the compute service running?)`, { status: 504 });
+      if (hasErrorCode(err, 'RPC_TIMEOUT')) throw driverError('RPC_TIMEOUT', `${err.message} (is the compute service running?)`);
       throw err;
     }
   }

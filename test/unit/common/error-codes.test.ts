@@ -4,11 +4,20 @@ import { readFileSync } from 'node:fs';
 import { AGENT_ERROR_CODES, AGENT_ERRORS, agentError } from '../../../agent/client/errors.js';
 import { renderAgentOpenApi } from '../../../agent/openapi.js';
 import { BerthError, COMMON_ERRORS, commonError, type ErrorCatalog } from '../../../common/errors.js';
+import { DRIVER_ERROR_CODES, DRIVER_ERRORS, driverError } from '../../../driver/errors.js';
 import { NEUTRON_ERRORS } from '../../../driver/neutron/client.js';
+import { parseFailure, RemoteFailure } from '../../../driver/rpc/caller.js';
+import { serializeFailure, toRpcFailure } from '../../../driver/rpc/failure.js';
 import { IMAGE_ERROR_CODES, IMAGE_ERRORS, imageError } from '../../../glance-bridge/client/errors.js';
 
 const root = new URL('../../../', import.meta.url);
-const CATALOGS: Record<string, ErrorCatalog<string>> = { common: COMMON_ERRORS, agent: AGENT_ERRORS, image: IMAGE_ERRORS, neutron: NEUTRON_ERRORS };
+const CATALOGS: Record<string, ErrorCatalog<string>> = {
+  common: COMMON_ERRORS,
+  agent: AGENT_ERRORS,
+  image: IMAGE_ERRORS,
+  neutron: NEUTRON_ERRORS,
+  driver: DRIVER_ERRORS,
+};
 
 /** Every status each code is given anywhere: the catalogs, and the raisers that still name a status by hand. */
 function statusesByCode(): Map<string, Map<number, string[]>> {
@@ -45,7 +54,11 @@ describe('error codes: one status per code', () => {
     const seen = statusesByCode();
     assert.deepEqual([...seen.get('IMAGE_STATE_FORBIDDEN')!.keys()], [403]);
     assert.deepEqual([...seen.get('IMAGE_INVALID_STATE')!.keys()], [409]);
-    assert.ok(seen.has('PLACEMENT_CONFLICT'), 'raisers outside the catalogs are scanned too');
+    assert.ok(
+      [...seen.get('INVALID_INPUT')!.values()].flat().some((where) => where.startsWith('common/errors.ts:')),
+      'raisers outside the catalogs are scanned too',
+    );
+    assert.deepEqual([...seen.get('PLACEMENT_CONFLICT')!.keys()], [409]);
   });
 
   it('every code the agent API documents for a response is a known code with that status', () => {
@@ -92,6 +105,20 @@ describe('error codes: one status per code', () => {
   it('the code lists and their catalogs name the same codes', () => {
     assert.deepEqual(Object.keys(AGENT_ERRORS).sort(), [...AGENT_ERROR_CODES].sort());
     assert.deepEqual(Object.keys(IMAGE_ERRORS).sort(), [...IMAGE_ERROR_CODES].sort());
+    assert.deepEqual(Object.keys(DRIVER_ERRORS).sort(), [...DRIVER_ERROR_CODES].sort());
+  });
+
+  it('no product file or fake raises a catalogued driver code by hand: they go through driverError', () => {
+    const files = execFileSync('git', ['ls-files', '*.ts'], { cwd: root, encoding: 'utf8' })
+      .split('\n')
+      .filter((f) => f !== '' && (!f.startsWith('test/') || f.startsWith('test/fakes/')));
+    const codes = new Set<string>(DRIVER_ERROR_CODES);
+    const byHand: string[] = [];
+    for (const file of files) {
+      const text = readFileSync(new URL(file, root), 'utf8');
+      for (const m of text.matchAll(/new BerthError\(\s*'([A-Z_]+)'/g)) if (codes.has(m[1]!)) byHand.push(`${file}: ${m[1]}`);
+    }
+    assert.deepEqual(byHand, []);
   });
 });
 
@@ -123,5 +150,30 @@ describe('error factories', () => {
       }
     };
     assert.equal(label(e.code), 'missing');
+  });
+});
+
+describe('driver error codes over RPC', () => {
+  it("each crosses in oslo's failure format and comes back with its code, status and retryability", () => {
+    for (const code of DRIVER_ERROR_CODES) {
+      const sent = driverError(code, `something about ${code}`, { uuid: 'u-1' });
+      const wire = JSON.parse(serializeFailure(toRpcFailure(sent))) as Record<string, unknown>;
+      assert.equal(wire.class, 'NovaException', code);
+      assert.equal(wire.module, 'nova.exception', code);
+      assert.equal(wire.message, sent.message, code);
+      assert.deepEqual(wire.kwargs, { code: DRIVER_ERRORS[code].status, berth_code: code }, code);
+      const got = parseFailure(JSON.stringify(wire));
+      assert.ok(got instanceof RemoteFailure, code);
+      assert.deepEqual([got.code, got.status, got.retryable, got.message], [code, sent.status, sent.retryable, sent.message]);
+    }
+  });
+
+  it("another peer's failure keeps its class as the code, and is not taken for a Berth code", () => {
+    const nova = parseFailure(JSON.stringify({ class: 'InstanceNotFound', module: 'nova.exception', message: 'gone', kwargs: { code: 404 } }));
+    assert.deepEqual([nova.code, nova.status, nova.retryable], ['REMOTE_INSTANCE_NOT_FOUND', 404, false]);
+    const odd = parseFailure(
+      JSON.stringify({ class: 'NovaException', module: 'nova.exception', message: 'x', kwargs: { code: 500, berth_code: 'not a code' } }),
+    );
+    assert.equal(odd.code, 'REMOTE_NOVA_EXCEPTION');
   });
 });
