@@ -7,7 +7,17 @@ import type { FaultInfo, PayloadInput } from '../notify/payload.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { RpcFailure } from '../rpc/failure.js';
 import type { ControlPlane, InstanceSave } from './control-plane.js';
-import { driftRule, finalState, observedPower, TRANSITIONS, type InstanceActionName, type StateChange, type Transition } from './states.js';
+import {
+  driftRule,
+  finalState,
+  observedPower,
+  REMOVALS,
+  TRANSITIONS,
+  type InstanceActionName,
+  type RemovalName,
+  type StateChange,
+  type Transition,
+} from './states.js';
 import type { InstanceChanges, InstanceStore } from './store.js';
 
 /**
@@ -152,6 +162,17 @@ export class Lifecycle {
     if (!this.s.plane.refused(err)) await this.mirror(ctx, row.uuid, onError, fault);
     if (t.errorEvent !== false) await this.notify(run, t, 'error', fault);
     return fault;
+  }
+
+  /**
+   * The record of a server the authority removed already (a REMOVALS row): logged, then the row's
+   * state, deleted, on the record only. `detail` goes into the log line.
+   */
+  async removed(row: InstanceRow, name: RemovalName, detail: Record<string, unknown> = {}): Promise<void> {
+    const r = REMOVALS[name];
+    this.s.log[r.log.level]({ instance: row.uuid, ...detail }, r.log.message);
+    const now = new Date();
+    await this.s.store.update(row, { ...r.to, deleted: true, deleted_at: now, ...(r.terminated ? { terminated_at: now } : {}) });
   }
 
   /**

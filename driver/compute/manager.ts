@@ -86,8 +86,7 @@ export class ComputeManager {
         await this.failBuild({ ctx, row, name: 'create', action: null }, err);
         return false;
       }
-      this.d.log.info({ instance: row.uuid, reason: describeError(err) }, 'build abandoned: the control plane refused the claim (deleted meanwhile?)');
-      await this.d.store.update(row, { vm_state: 'deleted', task_state: null, deleted: true, deleted_at: new Date() });
+      await this.life.removed(row, 'claim_refused', { reason: describeError(err) });
       return false;
     }
   }

@@ -2,7 +2,6 @@ import type { AgentClient, InstanceStatus } from '../../agent/client/types.js';
 import { describeError } from '../../common/errors.js';
 import type { KeyedMutex } from '../../common/keyed-mutex.js';
 import type { Logger } from '../../common/log.js';
-import { PowerState } from '../db/models.js';
 import type { ControlPlane } from './control-plane.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { InstanceStore } from './store.js';
@@ -63,17 +62,8 @@ export class Reconciler {
       await this.d.locks.run(uuid, async () => {
         const row = await this.d.store.get(uuid);
         if (!row || row.deleted) return;
-        this.d.log.warn({ instance: uuid }, 'the control plane deleted this instance while the node was away; removing its container');
         await this.d.agent.deleteInstance(uuid);
-        const now = new Date();
-        await this.d.store.update(row, {
-          vm_state: 'deleted',
-          task_state: null,
-          power_state: PowerState.NOSTATE,
-          terminated_at: now,
-          deleted_at: now,
-          deleted: true,
-        });
+        await this.d.life.removed(row, 'deleted_elsewhere');
       });
     }
     return missing;

@@ -154,6 +154,39 @@ export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
   resize_revert: { from: ['resized'], fromTask: [null, 'resize_reverting'], task: 'resize_reverting', to: 'by-power', event: 'resize_revert' },
 };
 
+/**
+ * The ends of a record that are not this node's actions: the authority (the control plane) has
+ * removed the server already, so the node only records it gone. Nothing goes to the control
+ * plane, no instance action is opened and nothing is announced: nova did each of those when it
+ * deleted the server. Lifecycle.removed records a row; the caller does the effect first (the
+ * reaper removes the container, an abandoned build never made one).
+ */
+export type RemovalName = 'claim_refused' | 'deleted_elsewhere';
+
+export interface Removal {
+  /** The state the record lands in; it is marked deleted, with `deleted_at`. */
+  to: StateChange & { vm_state: 'deleted' };
+  /** Whether `terminated_at` is stamped too (a container had run). */
+  terminated: boolean;
+  /** What the node's log says, and at which level. */
+  log: { level: 'info' | 'warn'; message: string };
+}
+
+export const REMOVALS: Readonly<Record<RemovalName, Removal>> = {
+  // nova's guarded build saves refused: the server was deleted before this node claimed it.
+  claim_refused: {
+    to: { vm_state: 'deleted', task_state: null },
+    terminated: false,
+    log: { level: 'info', message: 'build abandoned: the control plane refused the claim (deleted meanwhile?)' },
+  },
+  // nova deleted a down node's server by itself; the node reaps it when it is back.
+  deleted_elsewhere: {
+    to: { vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE },
+    terminated: true,
+    log: { level: 'warn', message: 'the control plane deleted this instance while the node was away; its container is removed' },
+  },
+};
+
 /** The state a successful action leaves: its `to`, the task cleared (or handed on), for a guest now in `power`. */
 export function finalState(t: Transition, power: number): StateChange {
   const to = t.to;

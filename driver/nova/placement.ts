@@ -159,6 +159,6 @@ export class HttpPlacement implements PlacementClient {
       // A consumer generation conflict: another writer moved one of them; read both again.
       if ((await this.req('POST', 'allocations', body, [409])).status !== 409) return true;
     }
-    throw new BerthError('PLACEMENT_CONFLICT', `the allocations of ${source} kept changing while moving them to ${target}`, { status: 409, retryable: true });
+    throw driverError('PLACEMENT_CONFLICT', `the allocations of ${source} kept changing while moving them to ${target}`);
   }
 }

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { silentLogger } from '../../../common/log.js';
 import type { InstanceRow } from '../../../driver/db/models.js';
 import { Lifecycle, type LifecycleSinks } from '../../../driver/compute/lifecycle.js';
-import { DRIFT, driftRule, TRANSITIONS } from '../../../driver/compute/states.js';
+import { DRIFT, driftRule, REMOVALS, TRANSITIONS } from '../../../driver/compute/states.js';
 import type { PayloadInput } from '../../../driver/notify/payload.js';
 import { agentError } from '../../../agent/client/errors.js';
 
@@ -205,6 +205,27 @@ describe('instance lifecycle (every sink, in order)', () => {
     it('the first matching row decides', () => {
       assert.equal(driftRule('error', 0), DRIFT[0]);
       assert.equal(driftRule('suspended', 6)?.to, 'stopped');
+    });
+  });
+
+  describe('removal rows (the authority removed the server already)', () => {
+    it('a refused claim: deleted on the record only, no termination time; nothing to the plane, no action, no notification', async () => {
+      const row = rowOf({ vm_state: 'building', task_state: 'spawning', power_state: 0 });
+      await life.removed(row, 'claim_refused', { reason: 'guard' });
+      assert.deepEqual(journal, ['store.update vm_state=deleted,task_state=null,deleted=true,deleted_at=date']);
+      assert.equal(notified.length, 0);
+      assert.equal(row.vm_state, 'deleted');
+    });
+
+    it('a server deleted elsewhere: deleted with no power and its termination time, on the record only', async () => {
+      const row = rowOf({ vm_state: 'active', power_state: 1 });
+      await life.removed(row, 'deleted_elsewhere');
+      assert.deepEqual(journal, ['store.update vm_state=deleted,task_state=null,power_state=0,deleted=true,deleted_at=date,terminated_at=date']);
+      assert.equal(notified.length, 0);
+    });
+
+    it('each row lands in deleted with no task', () => {
+      for (const [name, r] of Object.entries(REMOVALS)) assert.deepEqual([r.to.vm_state, r.to.task_state], ['deleted', null], name);
     });
   });
 });

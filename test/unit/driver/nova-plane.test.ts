@@ -174,7 +174,9 @@ describe('nova control plane (fake conductor and placement)', () => {
     conductor.instances.get(uuid)!.task_state = 'deleting';
     await invoke(computeEndpoint(manager, agent), 'build_and_run_instance', { request_id: 'req-1' }, msg.args);
     assert.equal(agent.calls.filter((c) => c === 'createInstance').length, 0);
-    assert.equal((await store.get(uuid))?.deleted, true);
+    const row = await store.get(uuid);
+    assert.deepEqual([row?.vm_state, row?.task_state, row?.deleted, row?.terminated_at ?? null], ['deleted', null, true, null]);
+    assert.equal(await store.latestFault(uuid), null, 'abandoned, not failed: no fault');
   });
 
   it("stop, then delete: saved under the API's task state; delete releases allocations and destroys the record", async () => {
@@ -232,7 +234,9 @@ describe('nova control plane (fake conductor and placement)', () => {
     conductor.instances.get(uuid)!.deleted = true;
     assert.deepEqual(await manager.reapDeletedElsewhere(), [uuid]);
     assert.equal(await agent.getInstance(uuid), null);
-    assert.equal((await store.get(uuid))?.deleted, true);
+    const row = await store.get(uuid);
+    assert.deepEqual([row?.vm_state, row?.task_state, row?.power_state, row?.deleted], ['deleted', null, 0, true]);
+    assert.ok(row?.terminated_at instanceof Date, 'a container had run: its termination time is recorded');
   });
 
   it('after a restart an instance it never saw is read from nova before saving', async () => {
