@@ -11,13 +11,18 @@ import { BerthError, commonError, errorFromBody } from './errors.js';
 export interface Endpoint {
   base: URL;
   socketPath?: string;
+  /**
+   * The connection pool to use instead of the shared keep-alive one: whatever its
+   * `createConnection` returns is the connection (tests hand in an in-memory one).
+   */
+  agent?: http.Agent;
 }
 
-export function parseEndpoint(url: string): Endpoint {
+export function parseEndpoint(url: string, agent?: http.Agent): Endpoint {
   if (url.startsWith('unix://')) return { base: new URL('http://localhost/'), socketPath: url.slice('unix://'.length) };
   const base = new URL(url);
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw commonError('INVALID_URL', `unsupported URL scheme in ${url}`);
-  return { base };
+  return agent ? { base, agent } : { base };
 }
 
 export interface RequestOptions {
@@ -58,7 +63,7 @@ export function requestRaw(ep: Endpoint, opts: RequestOptions, service = 'servic
         method: opts.method ?? 'GET',
         headers,
         socketPath: ep.socketPath,
-        agent: ep.socketPath ? undefined : url.protocol === 'https:' ? keepAliveTls : keepAlive,
+        agent: ep.socketPath ? undefined : (ep.agent ?? (url.protocol === 'https:' ? keepAliveTls : keepAlive)),
         timeout: opts.timeoutMs ?? 30_000,
       },
       (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),

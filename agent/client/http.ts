@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { backoffDelay, UPPER_HALF_JITTER } from '../../common/backoff.js';
 import { BerthError, commonError } from '../../common/errors.js';
 import { isAgentErrorCode } from './errors.js';
@@ -20,11 +21,13 @@ export interface AgentClientOptions {
   retries?: number;
   /** First back-off delay; it doubles per attempt up to 5 s. */
   backoffMs?: number;
+  /** The connection pool, instead of the shared keep-alive one (common/http-client.ts). */
+  agent?: Agent;
 }
 
 /** AgentClient over the agent's HTTP API (docs/agent-api.md). */
 export function createAgentClient(opts: AgentClientOptions): AgentClient {
-  const endpoint = parseEndpoint(opts.url);
+  const endpoint = parseEndpoint(opts.url, opts.agent);
   const call = <T>(req: RequestOptions): Promise<{ status: number; body: T }> => withRetries(() => send<T>(req), opts.retries ?? 3, opts.backoffMs ?? 200);
   const path = (uuid: string, rest = ''): string => `/v1/instances/${encodeURIComponent(uuid)}${rest}`;
 

@@ -1,4 +1,4 @@
-import { Server, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestListener } from 'node:http';
+import { Agent, Server, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestListener } from 'node:http';
 import { Duplex } from 'node:stream';
 
 /**
@@ -126,14 +126,20 @@ function serverFor(listener: RequestListener | Server): Server {
   return server;
 }
 
-/** A client request over a fresh in-memory connection to `server`. */
-function open(server: Server, url: URL, method: string, headers: Record<string, string>): ClientRequest {
+/** A fresh in-memory connection to `server`: the server takes one end, the client end is returned. */
+function connect(server: Server): PipeEnd {
   const [client, end] = pipePair();
   let live = connections.get(server);
   if (!live) connections.set(server, (live = new Set()));
   live.add(end);
   end.once('close', () => live.delete(end));
   server.emit('connection', end);
+  return client;
+}
+
+/** A client request over a fresh in-memory connection to `server`. */
+function open(server: Server, url: URL, method: string, headers: Record<string, string>): ClientRequest {
+  const client = connect(server);
   return httpRequest({
     method,
     path: `${url.pathname}${url.search}`,
@@ -144,6 +150,28 @@ function open(server: Server, url: URL, method: string, headers: Record<string, 
     createConnection: () => client as unknown as import('node:net').Socket,
   });
 }
+
+/**
+ * The connection pool an HTTP client under test is given (its `agent` option) instead of a port:
+ * each connection it asks for is an in-memory one to the in-process listener whose origin the
+ * request names. A host nothing is served at refuses the connection (ECONNREFUSED), as a closed
+ * port does.
+ */
+export class InProcessAgent extends Agent {
+  override createConnection(options: { host?: string | null; port?: number | string | null }): PipeEnd {
+    const port = Number(options.port ?? 80);
+    const origin = `http://${options.host ?? 'localhost'}${port === 80 ? '' : `:${port}`}`;
+    const server = servers.get(origin);
+    if (server) return connect(server);
+    const [client] = pipePair();
+    const refused = Object.assign(new Error(`connect ECONNREFUSED ${origin} (nothing served in-process there)`), { code: 'ECONNREFUSED' });
+    process.nextTick(() => client.destroy(refused));
+    return client;
+  }
+}
+
+/** One InProcessAgent for every test: it routes by origin. */
+export const inProcessAgent = new InProcessAgent();
 
 /** `listener` under a fresh in-process origin; `close()` forgets it and ends what is still open. */
 export function serveInProcess(listener: RequestListener | Server): InProcessServer {

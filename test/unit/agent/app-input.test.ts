@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import http from 'node:http';
 import { createAgentClient } from '../../../agent/client/http.js';
 import { BerthError } from '../../../common/errors.js';
+import { inProcessAgent, serveInProcess } from '../../support/in-process.js';
 import { errorCode, startHarness, type AgentHarness } from './harness.js';
 
 describe('agent API input handling', () => {
@@ -24,7 +23,7 @@ describe('agent API input handling', () => {
       assert.equal(errorCode(res.body), 'UNAUTHORIZED');
     }
     await assert.rejects(
-      createAgentClient({ url: h.url, token: 'nope', retries: 0 }).listInstances(),
+      createAgentClient({ url: h.url, token: 'nope', retries: 0, agent: inProcessAgent }).listInstances(),
       (e: unknown) => e instanceof BerthError && e.code === 'UNAUTHORIZED',
     );
   });
@@ -155,12 +154,11 @@ describe('agent API input handling', () => {
   });
 
   it('client: a refused connection is retried, then SERVICE_UNREACHABLE (retryable)', async () => {
-    const server = http.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
-    await new Promise<void>((r) => server.close(() => r()));
+    // An origin nothing is served at: the in-process agent refuses the connection, as a closed port does.
+    const served = serveInProcess(() => undefined);
+    await served.close();
     const started = Date.now();
-    const client = createAgentClient({ url: `http://127.0.0.1:${port}`, token: 't', retries: 2, backoffMs: 50 });
+    const client = createAgentClient({ url: served.base, token: 't', retries: 2, backoffMs: 50, agent: inProcessAgent });
     await assert.rejects(client.listInstances(), (e: unknown) => e instanceof BerthError && e.code === 'SERVICE_UNREACHABLE' && e.retryable);
     assert.ok(Date.now() - started >= 50, 'backed off between attempts');
   });

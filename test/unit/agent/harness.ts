@@ -1,5 +1,4 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,7 @@ import { silentLogger } from '../../../common/log.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildDockerArchive } from '../../fakes/docker-archive.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
-import { inject } from '../../support/in-process.js';
+import { inject, inProcessAgent, serveInProcess } from '../../support/in-process.js';
 
 export const TOKEN = 'test-token-0123456789';
 
@@ -33,8 +32,9 @@ export interface AgentHarness {
 }
 
 /**
- * The agent app over fakes. `raw` requests reach it in-process; `client` (the agent's HTTP client,
- * under test in most agent files) needs a port, so the app also listens on loopback.
+ * The agent app over fakes, served in-process: `raw` requests reach its listener directly, and
+ * `client` (the agent's HTTP client, under test in most agent files) connects to it through the
+ * in-process agent. Nothing listens.
  */
 export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Promise<AgentHarness> {
   const runtime = new FakeContainerRuntime();
@@ -56,17 +56,15 @@ export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Prom
     subnetPrefix: 24,
   });
   const listener = app.callback();
-  const server = http.createServer(listener);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
+  const served = serveInProcess(listener);
+  const url = served.base;
   return {
     url,
     runtime,
     store,
     imageId,
     statePath,
-    client: createAgentClient({ url, token: TOKEN, retries: 0 }),
+    client: createAgentClient({ url, token: TOKEN, retries: 0, agent: inProcessAgent }),
     spec: (overrides = {}) => ({
       image_id: imageId,
       flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
@@ -82,10 +80,7 @@ export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Prom
     }),
     raw: (method, path, opts = {}) => rawRequest(listener, method, path, opts),
     close: async () => {
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      });
+      await served.close();
       rmSync(statePath, { recursive: true, force: true });
     },
   };

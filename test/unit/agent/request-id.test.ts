@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -12,6 +10,7 @@ import { createAgentClient } from '../../../agent/client/http.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildDockerArchive } from '../../fakes/docker-archive.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
+import { inProcessAgent, serveInProcess } from '../../support/in-process.js';
 
 describe("agent: the build's request id from the driver", () => {
   it('arrives as X-Openstack-Request-Id and is logged with the request and the created instance', async () => {
@@ -39,10 +38,9 @@ describe("agent: the build's request id from the driver", () => {
       subnetPool: '10.98.0.0/22',
       subnetPrefix: 24,
     });
-    const server = http.createServer(app.callback());
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const server = serveInProcess(app.callback());
     try {
-      const client = createAgentClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 'tok', retries: 0 });
+      const client = createAgentClient({ url: server.base, token: 'tok', retries: 0, agent: inProcessAgent });
       const requestId = `req-${randomUUID()}`;
       const uuid = randomUUID();
       await client.createInstance(uuid, {
@@ -62,10 +60,7 @@ describe("agent: the build's request id from the driver", () => {
       assert.equal(request?.request_id, requestId, "the HTTP request is logged under the caller's id");
       assert.equal(lines.find((l) => l.msg === 'instance created')?.request_id, requestId);
     } finally {
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      });
+      await server.close();
       rmSync(statePath, { recursive: true, force: true });
     }
   });

@@ -17,22 +17,8 @@ import { ROOT } from '../../support/fixtures.js';
  * product offers no seam to hand it an in-process connection.
  */
 export const ALLOWED: Record<string, string> = {
-  // The agent harness (test/unit/agent/harness.ts) serves the agent for its HTTP client, which
-  // nearly every test of these files drives; its `raw` requests go in-process.
   'test/unit/cli/program.test.ts': "the CLI's broker probe must time out against a port that accepts and never answers",
-  'test/unit/agent/agent-client-conformance.test.ts': 'agent HTTP client conformance against the agent app',
-  'test/unit/agent/app.test.ts': 'the agent HTTP client drives the agent app (harness)',
-  'test/unit/agent/app-input.test.ts': 'the agent HTTP client (harness), and a refused connection is retried',
-  'test/unit/agent/config-drive.test.ts': 'the agent HTTP client drives the agent app (harness)',
-  'test/unit/agent/create-caching.test.ts': 'the agent HTTP client drives the agent app (harness)',
-  'test/unit/agent/metrics-openapi.test.ts': 'the agent HTTP client drives the agent app (harness)',
-  'test/unit/agent/networks.test.ts': 'the agent HTTP client drives the agent app (harness)',
-  'test/unit/agent/snapshot.test.ts': 'the agent HTTP client drives the agent app (harness)',
-  'test/unit/agent/snapshot-glance.test.ts': 'the agent HTTP client drives the agent app (harness)',
-  'test/unit/agent/stats-images.test.ts': 'the agent HTTP client drives the agent app (harness)',
-  'test/unit/agent/client-token.test.ts': 'the agent HTTP client against a stub server',
   'test/unit/agent/keystone-auth.test.ts': 'the agent HTTP client, and Keystone auth against the fake Keystone server',
-  'test/unit/agent/request-id.test.ts': 'the agent HTTP client sends the request id',
   'test/unit/cli/os-cloud.test.ts': "the CLI's Glance client against a stub server, Keystone against the fake Keystone server",
   'test/unit/common/keystone.test.ts': 'the Keystone session and token validator against the fake Keystone server',
   'test/unit/glance-bridge/api.test.ts': 'every test drives the bridge through its HTTP image client',
