@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { BerthError, commonError } from '../../common/errors.js';
 import { parseEndpoint, type Endpoint } from '../../common/http-client.js';
 import { imageError } from './errors.js';
@@ -27,6 +28,8 @@ export interface ImageClientAuthOptions {
    * them): the operator's tools act as admin of a bridge of their own, e.g. to export as public.
    */
   roles?: string[];
+  /** The connection pool, instead of the shared keep-alive one (common/http-client.ts). */
+  agent?: Agent;
 }
 
 export function imageClientAuth(o: ImageClientAuthOptions): ImageClientAuth {
@@ -34,10 +37,10 @@ export function imageClientAuth(o: ImageClientAuthOptions): ImageClientAuth {
   if (!o.url && !session) {
     throw commonError('INVALID_CONFIG', 'the image service has no URL: set [glance] api_url, or [glance] auth_url to find Glance in the Keystone catalog');
   }
-  let endpoint: Promise<Endpoint> | null = o.url ? Promise.resolve(parseEndpoint(o.url)) : null;
+  let endpoint: Promise<Endpoint> | null = o.url ? Promise.resolve(parseEndpoint(o.url, o.agent)) : null;
   return {
     endpoint() {
-      endpoint ??= session!.endpoint('image').then(parseEndpoint);
+      endpoint ??= session!.endpoint('image').then((url) => parseEndpoint(url, o.agent));
       // A catalog lookup that failed (Keystone down) is tried again on the next call.
       endpoint.catch(() => {
         if (!o.url) endpoint = null;

@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BerthError, errorFromBody } from '../../common/errors.js';
@@ -24,6 +25,8 @@ export interface ImageClientOptions {
   /** Longest an importImage call waits for the image to become active. */
   importTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** The connection pool, instead of the shared keep-alive one (common/http-client.ts). */
+  agent?: Agent;
 }
 
 const SERVICE = 'image service';

@@ -2,7 +2,6 @@ import { silentLogger } from '../../../common/log.js';
 import type Koa from 'koa';
 import { createApp, type AppDeps } from '../../../glance-bridge/app.js';
 import type { Harness } from './harness.js';
-import { serveOnLoopback } from '../../support/loopback.js';
 import { inProcessFetch, isInProcess, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 
 export interface CallResult {
@@ -31,12 +30,7 @@ export async function startApiServer(h: Harness, extra: Partial<AppDeps> = {}): 
   return serveInProcess(appOver(h, extra).callback());
 }
 
-/** appOver on a loopback port: only for tests of an HTTP client, which must open a connection. */
-export async function startApiServerOnLoopback(h: Harness, extra: Partial<AppDeps> = {}): Promise<{ base: string; close(): Promise<void> }> {
-  return serveOnLoopback(appOver(h, extra).callback());
-}
-
-/** A request to `base` (in-process, or a loopback server for client tests), the response collected. */
+/** A request to `base` (in-process, or a real server), the response collected. */
 export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> {
   const raw = body === undefined ? undefined : Buffer.isBuffer(body) ? new Uint8Array(body) : typeof body === 'string' ? body : JSON.stringify(body);
   const res = await (isInProcess(base) ? inProcessFetch : fetch)(`${base}${path}`, {

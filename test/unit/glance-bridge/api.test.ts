@@ -1,29 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { serveOnLoopback } from '../../support/loopback.js';
 import { extract } from 'tar-stream';
 import { Readable } from 'node:stream';
 import { BerthError } from '../../../common/errors.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { ImageService } from '../../../glance-bridge/client/types.js';
 import { buildImage } from '../../fakes/image-builder.js';
-import { appOver } from './api-server.js';
+import { inProcessAgent, inProcessFetch, serveInProcess, type InProcessServer } from '../../support/in-process.js';
+import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
-
-async function call(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; json: any; bytes: Buffer }> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-  });
-  const bytes = Buffer.from(await res.arrayBuffer());
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, bytes };
-}
 
 async function untar(bytes: Buffer): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
@@ -42,16 +27,16 @@ async function untar(bytes: Buffer): Promise<Map<string, Buffer>> {
 
 describe('glance-bridge API', () => {
   let h: Harness;
-  let server: Awaited<ReturnType<typeof serveOnLoopback>>;
+  let server: InProcessServer;
   let base: string;
   let client: ImageService;
 
   beforeEach(async () => {
     h = await createHarness();
     const app = appOver(h);
-    server = await serveOnLoopback(app.callback());
+    server = serveInProcess(app.callback());
     base = server.base;
-    client = createImageClient({ url: base, pollIntervalMs: 20 });
+    client = createImageClient({ url: base, pollIntervalMs: 20, agent: inProcessAgent });
   });
   afterEach(async () => {
     await server.close();
@@ -75,7 +60,7 @@ describe('glance-bridge API', () => {
     assert.equal(createHash('md5').update(file.bytes).digest('hex'), glance.checksum);
     assert.equal(createHash('sha512').update(file.bytes).digest('hex'), glance.os_hash_value);
 
-    const head = await fetch(`${base}/v2/images/${glance.id}/file`, { method: 'HEAD' });
+    const head = await inProcessFetch(`${base}/v2/images/${glance.id}/file`, { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(Number(head.headers.get('content-length')), glance.size);
 

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import type { BerthError } from '../../../common/errors.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import { buildImage } from '../../fakes/image-builder.js';
-import { serveInProcess, type InProcessServer } from '../../support/in-process.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessAgent, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
@@ -226,20 +225,24 @@ describe('glance-bridge image policy', () => {
 
     it("lets the operator's image client act as admin of a noauth bridge by its roles option", async () => {
       h.registry.addImage(REPO, 'v1', await buildImage());
-      // The image client is under test here: it needs a port to connect to.
-      const loopback = await serveOnLoopback(appOver(h).callback());
+      const served = serveInProcess(appOver(h).callback());
       try {
-        const plain = await createImageClient({ url: loopback.base, pollIntervalMs: 10 }).importImage(SOURCE);
+        const plain = await createImageClient({ url: served.base, pollIntervalMs: 10, agent: inProcessAgent }).importImage(SOURCE);
         assert.deepEqual([plain.owner, plain.visibility], ['berth', 'shared']);
-        const operator = createImageClient({ url: loopback.base, roles: ['admin'], pollIntervalMs: 10 });
+        const operator = createImageClient({ url: served.base, roles: ['admin'], pollIntervalMs: 10, agent: inProcessAgent });
         const image = await operator.createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' });
         assert.equal(image.visibility, 'public');
         await assert.rejects(
-          createImageClient({ url: loopback.base }).createImage({ name: 'pub', container_format: 'docker', disk_format: 'raw', visibility: 'public' }),
+          createImageClient({ url: served.base, agent: inProcessAgent }).createImage({
+            name: 'pub',
+            container_format: 'docker',
+            disk_format: 'raw',
+            visibility: 'public',
+          }),
           (e: BerthError) => e.code === 'IMAGE_FORBIDDEN',
         );
       } finally {
-        await loopback.close();
+        await served.close();
       }
     });
 

@@ -4,7 +4,8 @@ import { imageServiceConformance } from '../../conformance/image-service.js';
 import { buildDockerArchive } from '../../fakes/docker-archive.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { buildImage } from '../../fakes/image-builder.js';
-import { call, startApiServerOnLoopback } from './api-server.js';
+import { inProcessAgent } from '../../support/in-process.js';
+import { call, startApiServer } from './api-server.js';
 import { REPO, createHarness } from './harness.js';
 
 imageServiceConformance('fake', async () => {
@@ -31,9 +32,9 @@ imageServiceConformance('fake', async () => {
 /** The HTTP client on the image service's app over a SQLite store and the fake registry. */
 imageServiceConformance('HTTP client on the image service app', async () => {
   const h = await createHarness();
-  const server = await startApiServerOnLoopback(h);
+  const server = await startApiServer(h);
   return {
-    images: createImageClient({ url: server.base, pollIntervalMs: 20 }),
+    images: createImageClient({ url: server.base, pollIntervalMs: 20, agent: inProcessAgent }),
     addMember: async (id, member) => {
       const res = await call(server.base, 'POST', `/v2/images/${id}/members`, { member });
       if (res.status !== 200) throw new Error(`adding member ${member}: HTTP ${res.status} ${res.bytes.toString()}`);

@@ -5,8 +5,7 @@ import { createApp, createImageServiceMetrics, measureImports, type ImageService
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { ReadinessCheck } from '../../../common/status.js';
 import { buildImage } from '../../fakes/image-builder.js';
-import { inProcessFetch as fetch, serveInProcess, type InProcessServer } from '../../support/in-process.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessAgent, inProcessFetch as fetch, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
 function sample(text: string, key: string): number | undefined {
@@ -72,17 +71,10 @@ describe('glance-bridge /metrics, /healthz, /readyz and request ids', () => {
 
   it('counts an import, a cache hit, a rejected import, a download with its bytes and an upload', async () => {
     h.registry.addImage(REPO, 'v1', await buildImage());
-    // The imports go through the image client, which needs a port to connect to.
-    const loopback = await serveOnLoopback(app.callback());
-    const client = createImageClient({ url: loopback.base });
-    let image;
-    try {
-      image = await client.importImage(SOURCE, { name: 'app' });
-      await client.importImage(SOURCE, { name: 'again' });
-      await assert.rejects(client.importImage('docker://registry.test:5000/team/absent:v1'));
-    } finally {
-      await loopback.close();
-    }
+    const client = createImageClient({ url: base, agent: inProcessAgent });
+    const image = await client.importImage(SOURCE, { name: 'app' });
+    await client.importImage(SOURCE, { name: 'again' });
+    await assert.rejects(client.importImage('docker://registry.test:5000/team/absent:v1'));
     const file = await fetch(`${base}/v2/images/${image.id}/file`);
     const bytes = Buffer.from(await file.arrayBuffer());
     const queued = (await (

@@ -7,7 +7,8 @@ import { BerthError } from '../../../common/errors.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import { collectUnreferencedBlobs } from '../../../glance-bridge/gc.js';
 import { buildDockerSave, buildImage, tarOf } from '../../fakes/image-builder.js';
-import { call, startApiServer, startApiServerOnLoopback } from './api-server.js';
+import { inProcessAgent } from '../../support/in-process.js';
+import { call, startApiServer } from './api-server.js';
 import { createHarness, type Harness } from './harness.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -198,7 +199,7 @@ describe('glance-bridge HTTP client uploadImage', () => {
   let api: { base: string; close(): Promise<void> };
   beforeEach(async () => {
     h = await createHarness({ maxImageBytes: 64 * 1024 });
-    api = await startApiServerOnLoopback(h);
+    api = await startApiServer(h);
   });
   afterEach(async () => {
     await api.close();
@@ -206,7 +207,7 @@ describe('glance-bridge HTTP client uploadImage', () => {
   });
 
   it('streams data into a queued image and returns it active; refusals keep their codes', async () => {
-    const client = createImageClient({ url: api.base });
+    const client = createImageClient({ url: api.base, agent: inProcessAgent });
     const built = await buildImage();
     const archive = await buildDockerSave(built);
     const id = (await call(api.base, 'POST', '/v2/images', { name: 'snap', container_format: 'docker', disk_format: 'raw' })).json.id as string;
