@@ -4,10 +4,10 @@ import type { RequestContext } from '../rpc/envelope.js';
 import { encodeEnvelope, flattenContext, newUniqueId } from '../rpc/envelope.js';
 import { pyJson } from '../rpc/pyjson.js';
 import { declareControlExchange, topicQueueFlags, type RabbitDeclareOptions } from '../rpc/topology.js';
-import type { AmqpTransport } from '../rpc/transport.js';
+import type { Transport } from '../rpc/transport.js';
 
 /** What the notifier needs of the transport (a fake stands in for it in unit tests). */
-export type Publisher = Pick<AmqpTransport, 'onConnect' | 'publish'>;
+export type Publisher = Pick<Transport, 'onConnect' | 'publish'>;
 import { instancePayload, legacyPayload, type PayloadInput } from './payload.js';
 
 export interface NotifierOptions {

@@ -4,7 +4,7 @@ import { keystoneSession } from '../../common/keystone/index.js';
 import type { NodeUsage } from '../compute/control-plane.js';
 import type { HostResources } from '../compute/resources.js';
 import { RpcCaller } from '../rpc/caller.js';
-import type { AmqpTransport } from '../rpc/transport.js';
+import type { Transport } from '../rpc/transport.js';
 import { AmqpConductor } from './conductor.js';
 import { HttpPlacement } from './placement.js';
 import { NovaControlPlane } from './plane.js';
@@ -13,7 +13,7 @@ export { NovaControlPlane } from './plane.js';
 
 export interface NovaPlaneDeps {
   config: Config;
-  transport: AmqpTransport;
+  transport: Transport;
   resources: HostResources;
   usage: () => Promise<NodeUsage>;
   log: Logger;

@@ -2,7 +2,7 @@ import { BerthError } from '../../common/errors.js';
 import { DRIVER_ERRORS, driverError, isDriverErrorCode } from '../errors.js';
 import { decodeBody, encodeEnvelope, flattenContext, newUniqueId, type RequestContext } from './envelope.js';
 import { transientQueueArgs, type RabbitDeclareOptions } from './topology.js';
-import type { AmqpTransport } from './transport.js';
+import type { Transport } from './transport.js';
 
 /**
  * A failure the remote side answered, as oslo serialized it (class, module, kwargs). Its code is
@@ -43,7 +43,7 @@ export class RpcCaller {
   private readonly pending = new Map<string, { result: unknown; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
   constructor(
-    private readonly transport: AmqpTransport,
+    private readonly transport: Transport,
     private readonly exchange: string,
     rabbit: RabbitDeclareOptions,
   ) {

@@ -3,7 +3,7 @@ import { decodeBody, encodeEnvelope, MalformedMessage, newUniqueId, parseRequest
 import { novaError, RpcFailure, serializeFailure, toRpcFailure } from './failure.js';
 import type { Dispatcher } from './dispatcher.js';
 import { declareRpcServerQueues, newFanoutQueueName, type RabbitDeclareOptions } from './topology.js';
-import { MessageUndeliverable, type AmqpTransport, type Delivery } from './transport.js';
+import { MessageUndeliverable, type Delivery, type Transport } from './transport.js';
 import { Semaphore } from '../../common/semaphore.js';
 import { SingleFlight } from '../../common/single-flight.js';
 
@@ -68,7 +68,7 @@ export class RpcServer {
   private idleWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly transport: AmqpTransport,
+    private readonly transport: Transport,
     private readonly dispatcher: Dispatcher,
     private readonly opts: RpcServerOptions,
   ) {

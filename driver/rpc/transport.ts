@@ -59,7 +59,30 @@ export interface TopologyChannel {
 
 type Setup = (ch: TopologyChannel) => Promise<void>;
 
-export class AmqpTransport extends EventEmitter {
+/**
+ * The broker boundary: what the RPC server, the RPC caller and the notifier ask of a connection
+ * to the broker. `AmqpTransport` is the real one (amqplib); `MemoryTransport`
+ * (test/fakes/transport.ts) is the in-process fake, and test/conformance/transport.ts holds both
+ * to the same rules: topology steps run before consumers start; the default exchange routes by
+ * queue name, a direct or topic exchange by binding key, a fanout one to every bound queue; a
+ * message unsettled stays with its queue, a requeued one comes back marked redelivered, a dropped
+ * one is gone; publishing waits for the connection.
+ */
+export interface Transport {
+  readonly connected: boolean;
+  /** Registers a topology step, run on every (re)connection before consumers start. */
+  onConnect(setup: Setup): void;
+  /** Consumes `queue` (declared by a topology step) on every (re)connection. */
+  consume(queue: string, handler: (d: Delivery) => void): void;
+  /** Connects, retrying until it succeeds or `close()` is called; resolves on the first success. */
+  start(): Promise<void>;
+  waitReady(timeoutMs?: number): Promise<void>;
+  /** Publishes once connected (waiting up to `waitMs`); throws if the broker stays away. */
+  publish(exchange: string, routingKey: string, body: Buffer, opts?: PublishOptions, waitMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class AmqpTransport extends EventEmitter implements Transport {
   private model: ChannelModel | null = null;
   private channel: ConfirmChannel | null = null;
   private generation = 0;
