@@ -14,7 +14,7 @@ import { InstanceManager } from './instances.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../common/metrics.js';
 import { readiness } from '../common/status.js';
 import { requirePool } from './network/ipv4.js';
-import { ProjectNetworks } from './network/project-networks.js';
+import { ProjectNetworks, type ProjectNetworking } from './network/project-networks.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 import { Snapshots } from './snapshots.js';
 import type { ContainerRuntime } from './runtime/types.js';
@@ -40,6 +40,8 @@ export interface AgentAppDeps {
   /** CIDR the project networks' subnets are carved from, and their prefix length. */
   subnetPool: string;
   subnetPrefix: number;
+  /** The project networks instances join; default ProjectNetworks over `runtime` and the pool. */
+  networks?: ProjectNetworking;
   /** Images the agent loaded and nothing used for this long are removed by the clean-up; 0 (default) keeps them. */
   imageCacheMaxUnusedSeconds?: number;
   /** `[agent] image_registry`: pull imported images from the image service's registry endpoint there. */
@@ -66,7 +68,7 @@ export function createApp(deps: AgentAppDeps): Koa {
 
 export function createAgentServices(deps: AgentAppDeps): AgentServices {
   const metrics = createAgentMetrics(deps.runtime);
-  const networks = new ProjectNetworks(deps.runtime, requirePool(deps.subnetPool, deps.subnetPrefix), deps.subnetPrefix);
+  const networks = deps.networks ?? new ProjectNetworks(deps.runtime, requirePool(deps.subnetPool, deps.subnetPrefix), deps.subnetPrefix);
   const records = ImageRecords.at(deps.statePath);
   const images = new ImageCache(deps.images, deps.runtime, {
     events: { cacheHit: () => metrics.imageCacheHits.inc(), fetched: (result) => metrics.imageFetches.inc({ result }) },

@@ -3,7 +3,7 @@ import type { Logger } from '../common/log.js';
 import type { FlavorSpec, InstanceAction, InstancePowerState, InstanceSpec, InstanceStats, InstanceStatus } from './client/types.js';
 import { configDriveFiles, type ConfigDrives } from './config-drive.js';
 import { instanceNotFound, invalidState } from './errors.js';
-import type { ProjectNetworks } from './network/project-networks.js';
+import type { ProjectNetworking } from './network/project-networks.js';
 import type { ContainerInfo, ContainerRuntime, ContainerSpec } from './runtime/types.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
 
@@ -12,7 +12,7 @@ export const CONSOLE_MAX_BYTES = 1024 * 1024;
 export interface InstanceManagerDeps {
   runtime: ContainerRuntime;
   images: { ensureImage(glanceId: string, projectId?: string): Promise<string>; forget(glanceId: string): void };
-  networks: ProjectNetworks;
+  networks: ProjectNetworking;
   drives: ConfigDrives;
   log: Logger;
   /** Default grace period, in seconds, between SIGTERM and SIGKILL. */

@@ -27,11 +27,35 @@ export const projectNetworkName = (projectId: string): string => `${NAME_PREFIX}
 const ALLOCATION = '\0subnet-allocation';
 
 /**
+ * The project networks instances join, as the agent's instance manager and HTTP API use them.
+ * `ProjectNetworks` below is the real one (over the ContainerRuntime); `FakeProjectNetworks`
+ * (test/fakes/project-networks.ts) keeps the same rules in memory, and
+ * test/conformance/project-networks.ts holds both to them: one subnet per project carved in
+ * order from the pool, the gateway its first host address and instances from the second on, a
+ * fixed address honoured only inside the subnet and only when free, no address handed out twice,
+ * an address free again once released or once its `use` failed, SUBNET_POOL_EXHAUSTED when no
+ * subnet or address is left, and a prune that removes only networks no instance holds.
+ */
+export interface ProjectNetworking {
+  /**
+   * Runs `use` with the project's network and an address for one instance (created on demand);
+   * the address is the instance's once `use` succeeds.
+   */
+  withAddress<T>(projectId: string, fixedIp: string | null, use: (n: InstanceNetwork) => Promise<T>): Promise<T>;
+  /** Forgets an address a removed instance held. */
+  release(projectId: string, ip: string | null): void;
+  /** The projects' networks. */
+  list(): Promise<ProjectNetwork[]>;
+  /** Removes project networks no instance uses any more; returns their project ids. */
+  prune(): Promise<string[]>;
+}
+
+/**
  * One isolated bridge network per project, created on demand with a subnet carved from the pool.
  * The allocation lives in the engine (each network's IPAM config and project label), so it
  * survives agent and engine restarts with nothing stored here.
  */
-export class ProjectNetworks {
+export class ProjectNetworks implements ProjectNetworking {
   private readonly serial = new KeyedMutex();
 
   constructor(
