@@ -33,6 +33,8 @@ export class DestinationGuard {
   constructor(
     allowedInternal: readonly string[] = [],
     private readonly resolver: Resolver = systemResolver,
+    /** A pool given by the client's owner (HttpRegistryOptions.agent), for both schemes. */
+    private readonly given?: http.Agent,
   ) {
     this.allowlist = new AddressAllowlist(allowedInternal);
   }
@@ -58,6 +60,7 @@ export class DestinationGuard {
   }
 
   agentFor(url: URL): http.Agent {
+    if (this.given) return this.given;
     return this.agents[url.protocol === 'https:' ? 'https:' : 'http:'];
   }
 

@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { BerthError } from '../../common/errors.js';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { readBody } from '../../common/http-client.js';
@@ -23,6 +24,11 @@ export interface HttpRegistryOptions {
   allowedInternal?: readonly string[];
   /** How host names are resolved (tests replace it; the default is the system's resolver). */
   resolver?: Resolver;
+  /**
+   * One connection pool for both schemes instead of the guard's own (tests hand in an in-memory
+   * one). Host names are checked only where its `createConnection` uses the `lookup` it is given.
+   */
+  agent?: Agent;
   timeoutMs: number;
   maxManifestBytes: number;
   maxBlobBytes: number;
@@ -40,7 +46,7 @@ export class HttpRegistryClient implements RegistryClient {
   private readonly guard: DestinationGuard;
 
   constructor(private readonly opts: HttpRegistryOptions) {
-    this.guard = new DestinationGuard(opts.allowedInternal ?? [], opts.resolver);
+    this.guard = new DestinationGuard(opts.allowedInternal ?? [], opts.resolver, opts.agent);
   }
 
   private get send(): Omit<SendOptions, 'headers'> {

@@ -26,6 +26,8 @@ class PipeEnd extends Duplex {
   private resumePeer: (() => void) | null = null;
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.touch();
+    this.peer.touch();
     if (this.peer.destroyed) {
       done();
       return;
@@ -46,11 +48,21 @@ class PipeEnd extends Duplex {
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    // A connection torn down at one end is gone at the other, as a reset TCP connection is.
+    // A connection torn down at one end is closed at the other, as a TCP connection whose socket
+    // is destroyed: the peer still reads what was written before, then the end of the stream
+    // (a response cut short is seen as cut short), and is gone once it has read that.
     const resume = this.resumePeer;
     this.resumePeer = null;
     resume?.();
-    if (!this.peer.destroyed) this.peer.destroy();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const peer = this.peer;
+    if (!peer.destroyed) {
+      if (peer.readableLength === 0 && !peer.isPaused()) peer.destroy();
+      else {
+        peer.push(null);
+        peer.once('end', () => peer.destroy());
+      }
+    }
     done(err);
   }
 
@@ -60,8 +72,22 @@ class PipeEnd extends Duplex {
   setKeepAlive(): this {
     return this;
   }
-  setTimeout(): this {
+  private idleMs = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+
+  /** As net.Socket's: 'timeout' after `ms` with nothing read or written (0 turns it off). */
+  setTimeout(ms: number, onTimeout?: () => void): this {
+    this.idleMs = ms;
+    if (onTimeout) this.once('timeout', onTimeout);
+    this.touch();
     return this;
+  }
+
+  /** Activity on the connection: the idle timer starts again. */
+  touch(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = this.idleMs > 0 && !this.destroyed ? setTimeout(() => this.emit('timeout'), this.idleMs) : null;
+    this.idleTimer?.unref();
   }
   ref(): this {
     return this;

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError } from '../../../common/errors.js';
 import { BlobFetcher } from '../../../glance-bridge/import/blob-fetcher.js';
 import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
 import { BlobStore } from '../../../glance-bridge/store/blobs.js';
+import { inProcessAgent, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 
 /**
  * A blob download is bounded by the size its manifest declared, not only by the global layer cap
@@ -24,7 +24,7 @@ const LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 describe('glance-bridge blob downloads bounded by the declared size', () => {
   let dir: string;
   let store: BlobStore;
-  let server: ReturnType<typeof createServer>;
+  let server: InProcessServer;
   let host: string;
   let handler: (res: ServerResponse) => void;
 
@@ -32,13 +32,11 @@ describe('glance-bridge blob downloads bounded by the declared size', () => {
     dir = mkdtempSync(join(tmpdir(), 'berth-declared-'));
     store = new BlobStore(join(dir, 'blobs'));
     await store.init();
-    server = createServer((_req, res) => handler(res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = serveInProcess((_req, res) => handler(res));
+    host = new URL(server.base).host;
   });
   afterEach(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -47,7 +45,7 @@ describe('glance-bridge blob downloads bounded by the declared size', () => {
       store,
       new HttpRegistryClient({
         insecureHosts: [host],
-        allowedInternal: [host],
+        agent: inProcessAgent,
         timeoutMs: 5000,
         maxManifestBytes: 4096,
         maxBlobBytes: 1 << 30,

@@ -3,7 +3,7 @@ import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
 import { createRegistryApp } from '../../../glance-bridge/registry-endpoint/registry-app.js';
 import { registryClientConformance } from '../../conformance/registry-client.js';
 import { FakeRegistryClient } from '../../fakes/registry-client.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessAgent, serveInProcess } from '../../support/in-process.js';
 import { createHarness } from './harness.js';
 
 registryClientConformance('fake', async () => {
@@ -23,13 +23,16 @@ registryClientConformance('fake', async () => {
 /** The HTTP client on the image service's own registry endpoint, serving what its store imported. */
 registryClientConformance('HTTP client on the image service registry endpoint', async () => {
   const h = await createHarness();
-  const server = await serveOnLoopback(createRegistryApp({ images: h.images, blobs: h.blobs, log: silentLogger() }).app.callback());
+  const server = serveInProcess(createRegistryApp({ images: h.images, blobs: h.blobs, log: silentLogger() }).app.callback());
   const registry = new URL(server.base).host;
-  const unreachable = '127.0.0.1:9';
+  // An origin nothing is served at: the in-process pool refuses its connections.
+  const gone = serveInProcess(() => undefined);
+  await gone.close();
+  const unreachable = new URL(gone.base).host;
   return {
     client: new HttpRegistryClient({
       insecureHosts: [registry, unreachable],
-      allowedInternal: ['127.0.0.1'],
+      agent: inProcessAgent,
       timeoutMs: 5000,
       maxManifestBytes: 4 << 20,
       maxBlobBytes: 64 << 20,

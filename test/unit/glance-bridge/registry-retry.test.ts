@@ -5,7 +5,7 @@ import { BerthError } from '../../../common/errors.js';
 import { readBody } from '../../../common/http-client.js';
 import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
 import { retryDelay, type RetryPolicy } from '../../../glance-bridge/registry/retry.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessAgent, serveInProcess } from '../../support/in-process.js';
 
 const BLOB = randomBytes(3 * 1024 * 1024 + 77);
 const DIGEST = `sha256:${createHash('sha256').update(BLOB).digest('hex')}`;
@@ -16,14 +16,14 @@ type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
 /** Stub servers the current test opened, closed after it. */
 const open: Array<{ close(): Promise<void> }> = [];
 
-/** `handler` on a loopback port; resolves with its HOST:PORT. */
+/** `handler` served in-process; resolves with its host. */
 async function serve(handler: RequestListener): Promise<string> {
-  const server = await serveOnLoopback(handler);
+  const server = serveInProcess(handler);
   open.push(server);
   return new URL(server.base).host;
 }
 
-/** A stub registry on loopback; `handler` sees each blob request with its 1-based number. */
+/** A stub registry served in-process; `handler` sees each blob request with its 1-based number. */
 async function stubRegistry(handler: Handler): Promise<{ host: string; requests: IncomingMessage[] }> {
   const requests: IncomingMessage[] = [];
   const host = await serve((req, res) => {
@@ -63,7 +63,7 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
     },
   };
   const client = (host: string, timeoutMs = 5000) =>
-    new HttpRegistryClient({ insecureHosts: [host], allowedInternal: ['127.0.0.1'], timeoutMs, maxManifestBytes: 4096, maxBlobBytes: 1 << 30, retry: policy });
+    new HttpRegistryClient({ insecureHosts: [host], agent: inProcessAgent, timeoutMs, maxManifestBytes: 4096, maxBlobBytes: 1 << 30, retry: policy });
   const fetchAll = async (host: string, timeoutMs?: number) =>
     readBody((await client(host, timeoutMs).fetchBlob({ registry: host, repository: REPO }, DIGEST)).stream);
 
@@ -218,7 +218,10 @@ describe('glance-bridge registry client: retries and resumed downloads', () => {
   });
 
   it('retries an unreachable registry, then says so', async () => {
-    await assert.rejects(client('127.0.0.1:1').ping('127.0.0.1:1'), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_UNREACHABLE');
+    const gone = serveInProcess(() => undefined);
+    await gone.close();
+    const host = new URL(gone.base).host;
+    await assert.rejects(client(host).ping(host), (err: unknown) => err instanceof BerthError && err.code === 'REGISTRY_UNREACHABLE');
     assert.equal(delays.length, 3);
   });
 

@@ -21,12 +21,9 @@ export const ALLOWED: Record<string, string> = {
   'test/unit/agent/keystone-auth.test.ts': 'the agent HTTP client, and Keystone auth against the fake Keystone server',
   'test/unit/cli/os-cloud.test.ts': "the CLI's Glance client against a stub server, Keystone against the fake Keystone server",
   'test/unit/common/keystone.test.ts': 'the Keystone session and token validator against the fake Keystone server',
-  'test/unit/glance-bridge/blob-declared-size.test.ts': 'the registry blob client against a stub server',
   'test/unit/glance-bridge/export.test.ts': "the export's image client connects to bridge B; the fake Keystone server",
   'test/unit/glance-bridge/keystone-auth.test.ts': 'the bridge validates tokens against the fake Keystone server',
-  'test/unit/glance-bridge/registry-client-conformance.test.ts': "the registry client's conformance against the registry endpoint",
   'test/unit/glance-bridge/registry-destinations.test.ts': 'the registry client against stub registries, TLS and ports included',
-  'test/unit/glance-bridge/registry-retry.test.ts': "the registry client's retries against a stub server",
   'test/unit/glance-bridge/web-download.test.ts': 'the web-download fetcher against a stub origin server',
 };
 
