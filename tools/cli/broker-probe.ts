@@ -9,7 +9,13 @@ import { hostLabel, openBrokerConnection, resolveBroker, type BrokerConnectOptio
  * BROKER_AUTH_REFUSED (exit code 1); every other cause BROKER_UNREACHABLE (exit code 3, a service is
  * unreachable); the message names the cause per host.
  */
-export async function probeBroker(transportUrl: string, rabbit: BrokerConnectOptions, timeoutMs: number): Promise<void> {
+export async function probeBroker(
+  transportUrl: string,
+  rabbit: BrokerConnectOptions,
+  timeoutMs: number,
+  /** One connection attempt (tests hand in their own). */
+  open: typeof openBrokerConnection = openBrokerConnection,
+): Promise<void> {
   // Credentials left out: the message names the hosts only.
   const shown = transportUrl.replace(/([/,])[^/,]*@/g, '$1');
   let broker;
@@ -21,7 +27,7 @@ export async function probeBroker(transportUrl: string, rabbit: BrokerConnectOpt
   const causes = await Promise.all(
     broker.url.hosts.map(async (host) => {
       let timer: NodeJS.Timeout | undefined;
-      const attempt = openBrokerConnection(broker, host, { connectionName: `berth-cli-probe:${process.pid}`, timeoutMs, heartbeatSeconds: 0 });
+      const attempt = open(broker, host, { connectionName: `berth-cli-probe:${process.pid}`, timeoutMs, heartbeatSeconds: 0 });
       const expired = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), timeoutMs);
       });

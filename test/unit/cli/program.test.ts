@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +17,8 @@ interface Result {
 
 /**
  * The berth CLI as a subprocess, on what needs no running service: options, formats, exit codes,
- * the broker's refusals (on ports nothing or a silent listener holds), completion.
+ * the broker's refusals (on a port nothing holds), completion. A broker that accepts and never
+ * answers is test/it/cli/broker-silence.it.ts (a listening port) and, in-process, broker-probe.test.ts.
  */
 describe('berth CLI: options, formats and exit codes (no services)', function () {
   this.timeout(60_000);
@@ -83,24 +83,6 @@ describe('berth CLI: options, formats and exit codes (no services)', function ()
     assert.equal(r.code, 3);
     assert.match(r.stderr, /connection refused/);
     assert.ok(r.ms - base.ms < 3000, `took ${r.ms - base.ms} ms beyond start-up`);
-  });
-
-  it('a broker that accepts the connection and never answers: a timeout, named as such, within the connect time', async () => {
-    const sockets: Socket[] = [];
-    const silent: Server = createServer((s) => {
-      sockets.push(s);
-    });
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-    const port = (silent.address() as { port: number }).port;
-    try {
-      const r = await berth('--config', conf('silent.conf', `[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:${port}/\n`), 'server', 'list');
-      assert.equal(r.code, 3, r.stderr);
-      assert.match(r.stderr, /cannot reach the broker at .*: no answer within 5s \(timeout\)/);
-      assert.ok(r.ms < 12_000, `took ${r.ms} ms`);
-    } finally {
-      for (const s of sockets) s.destroy();
-      silent.close();
-    }
   });
 
   it('-f table|json|yaml|value|csv and -c on a listing', async () => {

@@ -17,7 +17,6 @@ import { ROOT } from '../../support/fixtures.js';
  * product offers no seam to hand it an in-process connection.
  */
 export const ALLOWED: Record<string, string> = {
-  'test/unit/cli/program.test.ts': "the CLI's broker probe must time out against a port that accepts and never answers",
   'test/unit/agent/keystone-auth.test.ts': 'the agent HTTP client, and Keystone auth against the fake Keystone server',
   'test/unit/cli/os-cloud.test.ts': "the CLI's Glance client against a stub server, Keystone against the fake Keystone server",
   'test/unit/common/keystone.test.ts': 'the Keystone session and token validator against the fake Keystone server',
