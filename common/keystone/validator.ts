@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { commonError } from '../errors.js';
 import { parseEndpoint, requestJson } from '../http-client.js';
 import { identityRoot, withSessionToken } from './session.js';
@@ -21,6 +22,8 @@ export interface ValidatorOptions {
   /** How many validated tokens to remember (each until its expiry or `maxCacheSeconds`). */
   cacheSize?: number;
   maxCacheSeconds?: number;
+  /** The connection pool, instead of the shared keep-alive one (common/http-client.ts). */
+  agent?: Agent;
 }
 
 /**
@@ -28,7 +31,7 @@ export interface ValidatorOptions {
  * expires (bounded by `maxCacheSeconds`), so a busy service asks Keystone once per token.
  */
 export function tokenValidator(o: ValidatorOptions): TokenValidator {
-  const ep = parseEndpoint(`${identityRoot(o.authUrl)}/v3/`);
+  const ep = parseEndpoint(`${identityRoot(o.authUrl)}/v3/`, o.agent);
   const admin = new Set(o.adminRoles ?? ['admin']);
   const maxEntries = o.cacheSize ?? 1000;
   const maxAgeMs = (o.maxCacheSeconds ?? 300) * 1000;

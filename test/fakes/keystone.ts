@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { serveInProcess } from '../support/in-process.js';
 import { serveOnLoopback } from '../support/loopback.js';
 
 export interface FakeUser {
@@ -13,7 +14,7 @@ export interface FakeUser {
  * A Keystone v3 stand-in for unit tests: password authentication with project scope, token
  * validation, and a catalog. It counts requests so tests can see caching at work.
  */
-export async function fakeKeystone(opts: { users: FakeUser[]; catalog?: Record<string, string>; tokenTtlSeconds?: number }) {
+export async function fakeKeystone(opts: { users: FakeUser[]; catalog?: Record<string, string>; tokenTtlSeconds?: number; inProcess?: boolean }) {
   const tokens = new Map<string, { user: FakeUser; expires: Date }>();
   const counts = { issued: 0, validated: 0 };
   let base = '';
@@ -73,9 +74,11 @@ export async function fakeKeystone(opts: { users: FakeUser[]; catalog?: Record<s
     }
     json(res, 404, { error: { code: 404, title: 'Not Found' } });
   };
-  const server = await serveOnLoopback((req, res) => {
+  // In-process: reached only by clients given the in-process pool (or Node's global agent routed there).
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     void handler(req, res);
-  });
+  };
+  const server = opts.inProcess ? serveInProcess(listener) : await serveOnLoopback(listener);
   base = server.base;
   return {
     url: `${server.base}/v3`,

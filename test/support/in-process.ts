@@ -1,4 +1,5 @@
 import { Agent, Server, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestListener } from 'node:http';
+import httpGlobal from 'node:http';
 import { Duplex } from 'node:stream';
 
 /**
@@ -198,6 +199,19 @@ export class InProcessAgent extends Agent {
 
 /** One InProcessAgent for every test: it routes by origin. */
 export const inProcessAgent = new InProcessAgent();
+
+/**
+ * Routes Node's global HTTP agent in-process until the returned function is called, for a client
+ * that offers no pool of its own: pkgcloud's Keystone identity (common/keystone/session.ts) sends
+ * through the `request` library, which uses `http.globalAgent`.
+ */
+export function routeGlobalAgentInProcess(): () => void {
+  const saved = httpGlobal.globalAgent;
+  httpGlobal.globalAgent = inProcessAgent;
+  return () => {
+    httpGlobal.globalAgent = saved;
+  };
+}
 
 /** `listener` under a fresh in-process origin; `close()` forgets it and ends what is still open. */
 export function serveInProcess(listener: RequestListener | Server): InProcessServer {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { BerthError } from '../../../common/errors.js';
 import { keystoneSession, tokenValidator, type KeystoneCredentials } from '../../../common/keystone/index.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
+import { inProcessAgent, routeGlobalAgentInProcess } from '../../support/in-process.js';
 
 describe('common/keystone', () => {
   let ks: Awaited<ReturnType<typeof fakeKeystone>>;
@@ -16,8 +17,12 @@ describe('common/keystone', () => {
     ...over,
   });
 
+  let restore: () => void;
   beforeEach(async () => {
+    // pkgcloud sends through Node's global agent; the validator is given the in-process pool.
+    restore = routeGlobalAgentInProcess();
     ks = await fakeKeystone({
+      inProcess: true,
       users: [
         { name: 'nova', password: 'secret', project: 'service', roles: ['admin', 'service'] },
         { name: 'alice', password: 'a', project: 'demo', roles: ['member'] },
@@ -25,7 +30,10 @@ describe('common/keystone', () => {
       catalog: { placement: 'http://127.0.0.1:1/placement/', image: 'http://127.0.0.1:2' },
     });
   });
-  afterEach(() => ks.close());
+  afterEach(async () => {
+    await ks.close();
+    restore();
+  });
 
   it('authenticates once through pkgcloud, then reuses the token', async () => {
     const s = keystoneSession(creds());
@@ -73,7 +81,7 @@ describe('common/keystone', () => {
   });
 
   it('validates incoming tokens, caches them, and tells admin from member', async () => {
-    const v = tokenValidator({ authUrl: ks.url, session: keystoneSession(creds()) });
+    const v = tokenValidator({ authUrl: ks.url, session: keystoneSession(creds()), agent: inProcessAgent });
     const alice = ks.issue('alice');
     const info = await v.validate(alice);
     assert.equal(info.project_name, 'demo');
@@ -87,7 +95,7 @@ describe('common/keystone', () => {
   });
 
   it('re-authenticates the service once when its own token was revoked', async () => {
-    const v = tokenValidator({ authUrl: ks.url, session: keystoneSession(creds()) });
+    const v = tokenValidator({ authUrl: ks.url, session: keystoneSession(creds()), agent: inProcessAgent });
     await v.validate(ks.issue('alice'));
     ks.revokeAll();
     const bob = ks.issue('alice');
