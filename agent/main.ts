@@ -1,7 +1,7 @@
 import { agentTokenFile } from './client/token.js';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type Agent } from 'node:http';
 import type { Config } from '../conf/index.js';
 import { isMain, runService, serviceLogger } from '../conf/service-main.js';
 import { listen, parseListen } from '../common/listen.js';
@@ -119,9 +119,9 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
  * `[keystone_authtoken]` service user and the `[agent] keystone_roles` (both checked with the
  * configuration, conf/load.ts).
  */
-export function incomingKeystoneAuth(config: Config): AgentKeystoneAuth | undefined {
+export function incomingKeystoneAuth(config: Config, agent?: Agent): AgentKeystoneAuth | undefined {
   if (config.agent.auth_strategy === 'token') return undefined;
-  const incoming = incomingValidator(`[agent] auth_strategy = ${config.agent.auth_strategy}`, config.keystone_authtoken);
+  const incoming = incomingValidator(`[agent] auth_strategy = ${config.agent.auth_strategy}`, config.keystone_authtoken, agent);
   return { ...incoming, roles: config.agent.keystone_roles };
 }
 

@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { incomingValidator } from '../common/keystone/index.js';
 import type { Config } from '../conf/index.js';
 import type { KeystoneAuth } from './policy/auth.js';
@@ -8,9 +9,9 @@ import type { ExportTarget } from './archive/export.js';
  * Incoming Keystone auth from `[image_store] auth_strategy` and `[keystone_authtoken]`; null in
  * noauth. A keystone strategy without its service user stops start-up, naming what is missing.
  */
-export function incomingAuth(config: Config): KeystoneAuth | null {
+export function incomingAuth(config: Config, agent?: Agent): KeystoneAuth | null {
   if (config.image_store.auth_strategy !== 'keystone') return null;
-  return incomingValidator('[image_store] auth_strategy = keystone', config.keystone_authtoken);
+  return incomingValidator('[image_store] auth_strategy = keystone', config.keystone_authtoken, agent);
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);

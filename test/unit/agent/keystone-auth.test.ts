@@ -12,8 +12,7 @@ import { loadConfig } from '../../../conf/load.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
-import { inject } from '../../support/in-process.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inject, inProcessAgent, routeGlobalAgentInProcess, serveInProcess } from '../../support/in-process.js';
 
 const TOKEN = 'bearer-token-0123456789';
 
@@ -34,7 +33,7 @@ describe('agent: [agent] auth_strategy', () => {
 
   /** An agent over fakes with the strategy's auth, and a helper for raw requests. */
   async function agentWith(strategy: AgentAuthStrategy) {
-    const keystone = incomingKeystoneAuth(keystoneConfig(strategy));
+    const keystone = incomingKeystoneAuth(keystoneConfig(strategy), inProcessAgent);
     const app = createApp({
       runtime: new FakeContainerRuntime(),
       images: new FakeImageService(),
@@ -49,9 +48,9 @@ describe('agent: [agent] auth_strategy', () => {
       subnetPool: '10.98.0.0/22',
       subnetPrefix: 24,
     });
-    // Raw requests reach the app in-process; the agent client under test needs the loopback port.
+    // Raw requests reach the listener directly; the agent client through the in-process pool.
     const listener = app.callback();
-    const server = await serveOnLoopback(listener);
+    const server = serveInProcess(listener);
     servers.push(server);
     const get = async (path: string, headers: Record<string, string>) => {
       const res = await inject(listener, { path, headers });
@@ -62,9 +61,13 @@ describe('agent: [agent] auth_strategy', () => {
     return { url: server.base, get };
   }
 
+  let restore: () => void;
   beforeEach(async () => {
     statePath = mkdtempSync(join(tmpdir(), 'berth-agent-auth-'));
+    // pkgcloud's sessions go through Node's global agent, routed in-process here.
+    restore = routeGlobalAgentInProcess();
     ks = await fakeKeystone({
+      inProcess: true,
       users: [
         { name: 'berth', password: 'svc', project: 'service', roles: ['service'] },
         { name: 'nova', password: 'n', project: 'service', roles: ['admin'] },
@@ -75,6 +78,7 @@ describe('agent: [agent] auth_strategy', () => {
   afterEach(async () => {
     await Promise.all(servers.splice(0).map((s) => s.close()));
     await ks.close();
+    restore();
     rmSync(statePath, { recursive: true, force: true });
   });
 
@@ -130,11 +134,11 @@ describe('agent: [agent] auth_strategy', () => {
   it('the agent client presents a [keystone_authtoken] session token and renews it after a revocation', async () => {
     const first = await agentWith('keystone');
     const auth = agentClientAuth(keystoneConfig('keystone'));
-    assert.deepEqual(await createAgentClient({ url: first.url, ...auth, retries: 0 }).listInstances(), []);
+    assert.deepEqual(await createAgentClient({ url: first.url, ...auth, retries: 0, agent: inProcessAgent }).listInstances(), []);
     ks.revokeAll();
     // A fresh agent: validations are cached per token, so the first agent would still accept the revoked one.
     const second = await agentWith('keystone');
-    assert.deepEqual(await createAgentClient({ url: second.url, ...auth, retries: 0 }).listInstances(), []);
+    assert.deepEqual(await createAgentClient({ url: second.url, ...auth, retries: 0, agent: inProcessAgent }).listInstances(), []);
     assert.equal(ks.counts.issued, 4, 'two agent sessions, the client session, and its renewal after the revocation');
   });
 
@@ -142,7 +146,7 @@ describe('agent: [agent] auth_strategy', () => {
     const agent = await agentWith('token+keystone');
     const auth = agentClientAuth(keystoneConfig('token+keystone', TOKEN));
     assert.equal(auth.session, undefined);
-    assert.deepEqual(await createAgentClient({ url: agent.url, ...auth, retries: 0 }).listInstances(), []);
+    assert.deepEqual(await createAgentClient({ url: agent.url, ...auth, retries: 0, agent: inProcessAgent }).listInstances(), []);
     const fromKeystone = agentClientAuth(keystoneConfig('token+keystone'));
     assert.ok(fromKeystone.session, 'no token file yet: a keystone session');
   });

@@ -17,7 +17,6 @@ import { ROOT } from '../../support/fixtures.js';
  * product offers no seam to hand it an in-process connection.
  */
 export const ALLOWED: Record<string, string> = {
-  'test/unit/agent/keystone-auth.test.ts': 'the agent HTTP client, and Keystone auth against the fake Keystone server',
   'test/unit/cli/os-cloud.test.ts': "the CLI's Glance client against a stub server, Keystone against the fake Keystone server",
   'test/unit/glance-bridge/export.test.ts': "the export's image client connects to bridge B; the fake Keystone server",
   'test/unit/glance-bridge/keystone-auth.test.ts': 'the bridge validates tokens against the fake Keystone server',
