@@ -7,7 +7,7 @@ import { incomingAuth } from '../../../glance-bridge/keystone-setup.js';
 import { createRegistryApp } from '../../../glance-bridge/registry-endpoint/registry-app.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
-import { serveInProcess, type InProcessServer } from '../../support/in-process.js';
+import { inProcessAgent, routeGlobalAgentInProcess, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
@@ -25,8 +25,11 @@ describe('glance-bridge with auth_strategy = keystone', () => {
   let registry: InProcessServer;
   const tok = (user: string) => ({ 'x-auth-token': ks.issue(user) });
 
+  let restore: () => void;
   beforeEach(async () => {
-    ks = await fakeKeystone({ users: KEYSTONE_USERS });
+    // pkgcloud's session goes through Node's global agent, routed in-process here; the validator gets the pool.
+    restore = routeGlobalAgentInProcess();
+    ks = await fakeKeystone({ users: KEYSTONE_USERS, inProcess: true });
     h = await createHarness();
     const session = keystoneSession({
       auth_url: ks.url,
@@ -37,7 +40,7 @@ describe('glance-bridge with auth_strategy = keystone', () => {
       project_domain_name: 'Default',
       region_name: '',
     });
-    const validator = tokenValidator({ authUrl: ks.url, session });
+    const validator = tokenValidator({ authUrl: ks.url, session, agent: inProcessAgent });
     const app = appOver(h, { auth: { validator, authUri: ks.url } });
     api = serveInProcess(app.callback());
     registry = serveInProcess(createRegistryApp({ images: h.images, blobs: h.blobs, log: silentLogger(), validator }).app.callback());
@@ -47,6 +50,7 @@ describe('glance-bridge with auth_strategy = keystone', () => {
     await registry.close();
     await h.close();
     await ks.close();
+    restore();
   });
 
   const create = async (headers: Record<string, string>, body: Record<string, unknown>) => {
