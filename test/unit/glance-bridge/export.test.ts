@@ -10,8 +10,7 @@ import { exportImage, SOURCE_DIGEST_PROPERTY, SOURCE_IMAGE_PROPERTY } from '../.
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildImage } from '../../fakes/image-builder.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
-import { serveInProcess, type InProcessServer } from '../../support/in-process.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessAgent, routeGlobalAgentInProcess, serveInProcess, type InProcessServer } from '../../support/in-process.js';
 import { appOver, call } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
@@ -26,14 +25,18 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
   let a: Harness;
   let b: Harness;
   let apiA: InProcessServer;
-  let apiB: Awaited<ReturnType<typeof serveOnLoopback>>;
+  let apiB: InProcessServer;
+  let restore: () => void;
   const catalog: Record<string, string> = {};
   let glanceCreds: KeystoneCredentials;
   let target: ImageService;
   let imageId: string;
 
   beforeEach(async () => {
+    // pkgcloud's sessions go through Node's global agent, routed in-process; every other client gets the pool.
+    restore = routeGlobalAgentInProcess();
     ks = await fakeKeystone({
+      inProcess: true,
       users: [
         { name: 'glance', password: 'gl', project: 'service', roles: ['admin', 'service'] },
         { name: 'bob', password: 'b', project: 'other', roles: ['member'] },
@@ -51,13 +54,13 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
     };
     [a, b] = [await createHarness(), await createHarness()];
     // No validation cache: B must notice a revoked token at once.
-    const validator = tokenValidator({ authUrl: ks.url, session: keystoneSession(glanceCreds), maxCacheSeconds: 0 });
+    const validator = tokenValidator({ authUrl: ks.url, session: keystoneSession(glanceCreds), maxCacheSeconds: 0, agent: inProcessAgent });
     const appB = appOver(b, { auth: { validator, authUri: ks.url } });
     // The fake runtime stops reading an archive at its end marker; koa would print the cut-off download.
     appB.silent = true;
-    apiB = await serveOnLoopback(appB.callback());
+    apiB = serveInProcess(appB.callback());
     catalog.image = apiB.base;
-    target = createImageClient({ url: apiB.base, keystone: glanceCreds });
+    target = createImageClient({ url: apiB.base, keystone: glanceCreds, agent: inProcessAgent });
     apiA = serveInProcess(appOver(a, { exportTarget: target }).callback());
     a.registry.addImage(REPO, 'v1', await buildImage({}));
     imageId = (await a.importer.importImage(SOURCE)).id;
@@ -68,6 +71,7 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
     await a.close();
     await b.close();
     await ks.close();
+    restore();
   });
 
   const remoteImages = async () => (await call(apiB.base, 'GET', '/v2/images', undefined, { 'x-auth-token': ks.issue('glance') })).json.images as GlanceImage[];
@@ -95,18 +99,18 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
       env: { BERTH__GLANCE__API_URL: '', BERTH__GLANCE__AUTH_URL: ks.url, BERTH__GLANCE__USERNAME: 'glance', BERTH__GLANCE__PASSWORD: 'gl' },
     });
     const runtime = new FakeContainerRuntime();
-    const cache = new ImageCache(createImageClient({ url: config.glance.api_url, keystone: config.glance }), runtime);
+    const cache = new ImageCache(createImageClient({ url: config.glance.api_url, keystone: config.glance, agent: inProcessAgent }), runtime);
     assert.equal(await cache.ensureImage(remote.id), local.properties.docker_image_id);
     assert.ok(await runtime.hasImage(local.properties.docker_image_id!));
     // Without credentials the private copy is not to be had.
     await assert.rejects(
-      createImageClient({ url: apiB.base }).getImage(remote.id),
+      createImageClient({ url: apiB.base, agent: inProcessAgent }).getImage(remote.id),
       (e: BerthError) => e.status === 401 || e.code === 'IMAGE_SERVICE_UNAUTHORIZED',
     );
   });
 
   it('authenticates again once when Keystone revoked the token, for reads, downloads and uploads', async () => {
-    const client = createImageClient({ url: apiB.base, keystone: glanceCreds });
+    const client = createImageClient({ url: apiB.base, keystone: glanceCreds, agent: inProcessAgent });
     await client.listImages();
     const issued = ks.counts.issued;
     ks.revokeAll();
@@ -122,7 +126,7 @@ describe('glance-bridge export into a Keystone-protected Glance', () => {
   });
 
   it('fails the call when Keystone refuses the [glance] user, and leaves nothing remote', async () => {
-    const wrong = createImageClient({ url: apiB.base, keystone: { ...glanceCreds, password: 'nope' } });
+    const wrong = createImageClient({ url: apiB.base, keystone: { ...glanceCreds, password: 'nope' }, agent: inProcessAgent });
     await assert.rejects(exportImage({ images: a.images, blobs: a.blobs, log: silentLogger() }, wrong, imageId), (e: BerthError) => e.code === 'AUTH_FAILED');
     assert.equal((await remoteImages()).length, 0);
   });

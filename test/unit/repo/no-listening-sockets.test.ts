@@ -18,7 +18,6 @@ import { ROOT } from '../../support/fixtures.js';
  */
 export const ALLOWED: Record<string, string> = {
   'test/unit/cli/os-cloud.test.ts': "the CLI's Glance client against a stub server, Keystone against the fake Keystone server",
-  'test/unit/glance-bridge/export.test.ts': "the export's image client connects to bridge B; the fake Keystone server",
   'test/unit/glance-bridge/registry-destinations.test.ts': 'the registry client against stub registries, TLS and ports included',
   'test/unit/glance-bridge/web-download.test.ts': 'the web-download fetcher against a stub origin server',
 };
