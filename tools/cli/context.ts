@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import type { AgentClient } from '../../agent/client/types.js';
 import { createAgentClient } from '../../agent/client/http.js';
 import { keystoneSession, type KeystoneSession } from '../../common/keystone/index.js';
@@ -32,7 +33,11 @@ export class CliContext {
   private rpc: RpcClient | null = null;
   private session: KeystoneSession | null | undefined;
 
-  constructor(readonly opts: GlobalOptions) {
+  /** `connections`: the HTTP connection pool of the image clients (tests hand in an in-process one). */
+  constructor(
+    readonly opts: GlobalOptions,
+    private readonly connections: { agent?: Agent } = {},
+  ) {
     this.config = loadConfig({ files: opts.config?.length ? opts.config : defaultConfigFiles() });
     this.format = opts.format ?? 'table';
     this.host = opts.host ?? this.config.DEFAULT.host;
@@ -61,8 +66,8 @@ export class CliContext {
    */
   images(): ImageService {
     const session = this.osSession();
-    if (!session) return createImageClient({ url: this.osImageUrl || this.config.glance.api_url });
-    return createImageClient({ url: this.osImageUrl, session });
+    if (!session) return createImageClient({ url: this.osImageUrl || this.config.glance.api_url, ...this.connections });
+    return createImageClient({ url: this.osImageUrl, session, ...this.connections });
   }
 
   /**
@@ -73,13 +78,13 @@ export class CliContext {
     // A noauth image service believes X-Roles: the operator on the node acts as its admin, so a
     // registry image `server create --image docker://…` imports is public, as `image import`'s are.
     const roles = this.config.image_store.auth_strategy === 'noauth' ? { roles: ['admin'] } : {};
-    return createImageClient({ url: this.config.glance.api_url, ...roles });
+    return createImageClient({ url: this.config.glance.api_url, ...roles, ...this.connections });
   }
 
   /** Where registry imports go (the glance-bridge): `--os-image-url` or [glance] api_url, with the token if any. */
   importer(): ImageService {
     const session = this.osSession();
-    return createImageClient({ url: this.osImageUrl || this.config.glance.api_url, ...(session ? { session } : {}) });
+    return createImageClient({ url: this.osImageUrl || this.config.glance.api_url, ...(session ? { session } : {}), ...this.connections });
   }
 
   agent(): AgentClient {

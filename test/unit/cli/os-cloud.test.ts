@@ -7,7 +7,7 @@ import { CliContext } from '../../../tools/cli/context.js';
 import { cloudsYamlFiles, resolveOsCredentials } from '../../../tools/cli/os-cloud.js';
 import { UsageError } from '../../../tools/cli/usage-error.js';
 import { fakeKeystone } from '../../fakes/keystone.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessAgent, routeGlobalAgentInProcess, serveInProcess } from '../../support/in-process.js';
 
 const cloudYaml = (name: string, user: string, extra = '') => `clouds:
   ${name}:
@@ -114,18 +114,24 @@ describe('berth CLI: OpenStack credentials (--os-cloud, clouds.yaml, OS_*)', () 
 
   it("image commands send the token to the catalog's image endpoint", async () => {
     const seen: string[] = [];
-    const glance = await serveOnLoopback((req: IncomingMessage, res: ServerResponse) => {
+    const glance = serveInProcess((req: IncomingMessage, res: ServerResponse) => {
       seen.push(String(req.headers['x-auth-token'] ?? ''));
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ images: [{ id: 'i-1', name: 'one' }] }));
     });
-    const ks = await fakeKeystone({ users: [{ name: 'alice', password: 'a', project: 'demo', roles: ['member'] }], catalog: { image: glance.base } });
+    // pkgcloud's session goes through Node's global agent, routed in-process; the image client gets the pool.
+    const restore = routeGlobalAgentInProcess();
+    const ks = await fakeKeystone({
+      users: [{ name: 'alice', password: 'a', project: 'demo', roles: ['member'] }],
+      catalog: { image: glance.base },
+      inProcess: true,
+    });
     const saved = { ...process.env };
     try {
       for (const k of Object.keys(process.env)) if (k.startsWith('OS_')) delete process.env[k];
       Object.assign(process.env, { OS_AUTH_URL: ks.url, OS_USERNAME: 'alice', OS_PASSWORD: 'a', OS_PROJECT_NAME: 'demo' });
       writeFileSync(join(root, 'berth.conf'), '[DEFAULT]\n');
-      const ctx = new CliContext({ config: [join(root, 'berth.conf')] });
+      const ctx = new CliContext({ config: [join(root, 'berth.conf')] }, { agent: inProcessAgent });
       assert.deepEqual(
         (await ctx.images().listImages()).map((i) => i.id),
         ['i-1'],
@@ -136,6 +142,7 @@ describe('berth CLI: OpenStack credentials (--os-cloud, clouds.yaml, OS_*)', () 
       Object.assign(process.env, saved);
       await ks.close();
       await glance.close();
+      restore();
     }
   });
 });

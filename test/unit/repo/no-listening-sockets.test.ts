@@ -11,15 +11,18 @@ import { ROOT } from '../../support/fixtures.js';
  * records which test file asked for a port, and fails the run in a root `after` hook when a
  * file not listed below did.
  *
- * A file stays here only where a socket is the point: an HTTP client under test (the agent
- * client, the image client, the registry client, the Keystone session and token validator, the
- * CLI's Glance client, the web-download fetcher) opens a real connection to a stub server; the
- * product offers no seam to hand it an in-process connection.
+ * A file stays here only where a socket is the point. HTTP clients under test are given the
+ * in-process connection pool (`inProcessAgent`; pkgcloud's Keystone session goes through Node's
+ * global agent, `routeGlobalAgentInProcess`). What is left tests the registry importer's
+ * destination guard, which decides by the address a connection really goes to (127.0.0.1 allowed,
+ * 127.0.0.2 not, names resolved at connect time, `localhost`, `::ffff:127.0.0.1`, ports, TLS):
+ * its stubs must listen on those addresses.
  */
 export const ALLOWED: Record<string, string> = {
-  'test/unit/cli/os-cloud.test.ts': "the CLI's Glance client against a stub server, Keystone against the fake Keystone server",
-  'test/unit/glance-bridge/registry-destinations.test.ts': 'the registry client against stub registries, TLS and ports included',
-  'test/unit/glance-bridge/web-download.test.ts': 'the web-download fetcher against a stub origin server',
+  'test/unit/glance-bridge/registry-destinations.test.ts':
+    'the destination guard decides by the address connected to: stub registries on 127.0.0.1 and 127.0.0.2, TLS and ports included',
+  'test/unit/glance-bridge/web-download.test.ts':
+    'the web-download destination checks (by address, by name, as ::ffff:127.0.0.1) need the origin on a loopback address',
 };
 
 const SELF = 'test/unit/repo/no-listening-sockets.test.ts';
