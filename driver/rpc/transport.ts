@@ -91,7 +91,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
   private readonly plan: FailoverPlan;
   private readonly setups: Setup[] = [];
   private readonly consumers: { queue: string; handler: (d: Delivery) => void }[] = [];
-  private readyWaiters: (() => void)[] = [];
+  private readonly readyWaiters: (() => void)[] = [];
   private reconnectTimer: NodeJS.Timeout | null = null;
   /** Mandatory messages the broker returned, until their confirm arrives (the return comes first). */
   private returned: { routingKey: string; body: Buffer }[] = [];
@@ -132,20 +132,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
 
   waitReady(timeoutMs?: number): Promise<void> {
     if (this.channel) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer =
-        timeoutMs === undefined
-          ? null
-          : setTimeout(() => {
-              this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
-              reject(new Error(`broker not reachable within ${timeoutMs} ms`));
-            }, timeoutMs);
-      const done = () => {
-        if (timer) clearTimeout(timer);
-        resolve();
-      };
-      this.readyWaiters.push(done);
-    });
+    return waitFor(this.readyWaiters, timeoutMs);
   }
 
   private async connectOnce(): Promise<void> {
@@ -191,9 +178,7 @@ export class AmqpTransport extends EventEmitter implements Transport {
       this.returned = [];
       this.plan.connected();
       this.opts.log.info({ generation: gen, host: hostLabel(host) }, 'connected to the broker');
-      const waiters = this.readyWaiters;
-      this.readyWaiters = [];
-      waiters.forEach((w) => w());
+      this.readyWaiters.splice(0).forEach((w) => w());
       this.emit('connected', hostLabel(host));
     } catch (err) {
       // A connection that failed half-way through set-up is closed, not leaked.
@@ -325,6 +310,28 @@ export class AmqpTransport extends EventEmitter implements Transport {
     this.channel = null;
     await model?.close().catch(() => undefined);
   }
+}
+
+/**
+ * A promise settled when the transport connects: `waiters` is the transport's list, whose
+ * functions it calls then; rejects after `timeoutMs` (if given) with the waiter taken off.
+ */
+export function waitFor(waiters: Array<() => void>, timeoutMs?: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer =
+      timeoutMs === undefined
+        ? null
+        : setTimeout(() => {
+            const i = waiters.indexOf(done);
+            if (i >= 0) waiters.splice(i, 1);
+            reject(new Error(`broker not reachable within ${timeoutMs} ms`));
+          }, timeoutMs);
+    const done = (): void => {
+      if (timer) clearTimeout(timer);
+      resolve();
+    };
+    waiters.push(done);
+  });
 }
 
 function topologyOf(ch: Channel): TopologyChannel {

@@ -1,4 +1,4 @@
-import type { Delivery, PublishOptions, TopologyChannel, Transport } from '../../driver/rpc/transport.js';
+import { waitFor, type Delivery, type PublishOptions, type TopologyChannel, type Transport } from '../../driver/rpc/transport.js';
 
 type Setup = (ch: TopologyChannel) => Promise<void>;
 
@@ -105,7 +105,7 @@ export class MemoryTransport implements Transport {
   private readonly setups: Setup[] = [];
   private readonly consumers: Array<{ queue: string; handler: (d: Delivery) => void }> = [];
   private readonly unsettled = new Set<{ queue: string; message: Message }>();
-  private readyWaiters: Array<() => void> = [];
+  private readonly readyWaiters: Array<() => void> = [];
   private open = false;
   /** Every message published through this transport, for tests that read what was sent. */
   readonly published: Array<{ exchange: string; routingKey: string; body: Buffer; opts: PublishOptions }> = [];
@@ -131,27 +131,11 @@ export class MemoryTransport implements Transport {
     for (const s of this.setups) await s(topology);
     for (const c of this.consumers) this.broker.addConsumer(c.queue, { owner: this, handler: c.handler });
     this.open = true;
-    const waiters = this.readyWaiters;
-    this.readyWaiters = [];
-    waiters.forEach((w) => w());
+    this.readyWaiters.splice(0).forEach((w) => w());
   }
 
   waitReady(timeoutMs?: number): Promise<void> {
-    if (this.open) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer =
-        timeoutMs === undefined
-          ? null
-          : setTimeout(() => {
-              this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
-              reject(new Error(`broker not reachable within ${timeoutMs} ms`));
-            }, timeoutMs);
-      const done = (): void => {
-        if (timer) clearTimeout(timer);
-        resolve();
-      };
-      this.readyWaiters.push(done);
-    });
+    return this.open ? Promise.resolve() : waitFor(this.readyWaiters, timeoutMs);
   }
 
   async publish(exchange: string, routingKey: string, body: Buffer, opts: PublishOptions = {}, waitMs = 30_000): Promise<void> {
