@@ -52,7 +52,7 @@ export interface AgentAppDeps {
 export interface AgentServices {
   app: Koa;
   imageCleaner: ImageCleaner;
-  networks: ProjectNetworks;
+  networks: ProjectNetworking;
 }
 
 const MAX_TIMEOUT = 3600;

@@ -48,6 +48,8 @@ export interface ProjectNetworking {
   list(): Promise<ProjectNetwork[]>;
   /** Removes project networks no instance uses any more; returns their project ids. */
   prune(): Promise<string[]>;
+  /** After an instance of the project went: removes its network when no instance holds it; true when removed. */
+  pruneProject(projectId: string): Promise<boolean>;
 }
 
 /**

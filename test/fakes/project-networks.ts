@@ -50,6 +50,13 @@ export class FakeProjectNetworks implements ProjectNetworking {
     return removed;
   }
 
+  async pruneProject(projectId: string): Promise<boolean> {
+    const net = this.nets.get(projectId);
+    if (!net || net.held.size > 0 || this.busy.get(projectId)) return false;
+    this.nets.delete(projectId);
+    return true;
+  }
+
   private networkOf(projectId: string): { subnet: Cidr; held: Set<string> } {
     const known = this.nets.get(projectId);
     if (known) return known;
