@@ -11,7 +11,7 @@ import { createImageClient } from '../glance-bridge/client/http.js';
 import { Notifier } from './notify/notifier.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { RpcServer } from './rpc/server.js';
-import { AmqpTransport } from './rpc/transport.js';
+import { AmqpTransport } from './rpc/amqp-transport.js';
 import { DriverMetrics } from './metrics.js';
 import { computeReadiness } from './http/status.js';
 import type { ReadinessCheck } from '../common/status.js';

@@ -2,7 +2,8 @@ import { silentLogger, type Logger } from '../../common/log.js';
 import { hasErrorCode } from '../../common/errors.js';
 import { driverError } from '../../driver/errors.js';
 import { decodeBody, encodeEnvelope, newUniqueId } from '../../driver/rpc/envelope.js';
-import { AmqpTransport, type TopologyChannel } from '../../driver/rpc/transport.js';
+import { AmqpTransport } from '../../driver/rpc/amqp-transport.js';
+import type { TopologyChannel } from '../../driver/rpc/transport.js';
 import { RpcCaller } from '../../driver/rpc/caller.js';
 import type { Config } from '../../conf/options.js';
 

@@ -1,6 +1,6 @@
 import { silentLogger } from '../../../common/log.js';
 import { rabbitDefaults } from '../../../driver/rpc/broker-connect.js';
-import { AmqpTransport } from '../../../driver/rpc/transport.js';
+import { AmqpTransport } from '../../../driver/rpc/amqp-transport.js';
 import { transportConformance } from '../../conformance/transport.js';
 import { AMQP_URL } from '../../support/amqp.js';
 

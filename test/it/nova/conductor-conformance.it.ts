@@ -4,7 +4,7 @@ import { AmqpConductor, type ConductorClient } from '../../../driver/nova/conduc
 import { isPrimitive } from '../../../driver/nova/objects.js';
 import { RemoteFailure, RpcCaller } from '../../../driver/rpc/caller.js';
 import { rabbitDefaults } from '../../../driver/rpc/broker-connect.js';
-import { AmqpTransport } from '../../../driver/rpc/transport.js';
+import { AmqpTransport } from '../../../driver/rpc/amqp-transport.js';
 import { conductorConformance } from '../../conformance/conductor.js';
 import { loadTestCloud, openstack } from '../../support/cloud.js';
 

@@ -8,7 +8,7 @@ import { createLogger, silentLogger } from '../../../common/log.js';
 import type { BerthError } from '../../../common/errors.js';
 import { rabbitDefaults } from '../../../driver/rpc/broker-connect.js';
 import { newUniqueId } from '../../../driver/rpc/envelope.js';
-import { AmqpTransport } from '../../../driver/rpc/transport.js';
+import { AmqpTransport } from '../../../driver/rpc/amqp-transport.js';
 import { probeBroker } from '../../../tools/cli/broker-probe.js';
 import { buildAndRunInstance, imageDict, instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { RpcClient } from '../../../tools/lib/rpc-client.js';

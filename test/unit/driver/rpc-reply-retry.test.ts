@@ -4,7 +4,8 @@ import { silentLogger } from '../../../common/log.js';
 import { Dispatcher, type Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { encodeEnvelope } from '../../../driver/rpc/envelope.js';
 import { RpcServer } from '../../../driver/rpc/server.js';
-import { MessageUndeliverable, type AmqpTransport, type Delivery } from '../../../driver/rpc/transport.js';
+import type { AmqpTransport } from '../../../driver/rpc/amqp-transport.js';
+import { MessageUndeliverable, type Delivery } from '../../../driver/rpc/transport.js';
 
 /** A transport whose broker returns replies while the caller's reply queue is missing. */
 class ReturningTransport {

@@ -3,7 +3,8 @@ import { silentLogger } from '../../../common/log.js';
 import { Dispatcher, type Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { encodeEnvelope } from '../../../driver/rpc/envelope.js';
 import { RpcServer, type MessageLog } from '../../../driver/rpc/server.js';
-import type { AmqpTransport, Delivery } from '../../../driver/rpc/transport.js';
+import type { AmqpTransport } from '../../../driver/rpc/amqp-transport.js';
+import type { Delivery } from '../../../driver/rpc/transport.js';
 
 /** The transport seam of RpcServer: deliveries are handed in by the test, publishes recorded. */
 class FakeTransport {

@@ -5,7 +5,8 @@ import sinon from 'sinon';
 import { silentLogger } from '../../../common/log.js';
 import type { BrokerHost } from '../../../common/transport-url.js';
 import { rabbitDefaults } from '../../../driver/rpc/broker-connect.js';
-import { AmqpTransport, MessageUndeliverable } from '../../../driver/rpc/transport.js';
+import { AmqpTransport } from '../../../driver/rpc/amqp-transport.js';
+import { MessageUndeliverable } from '../../../driver/rpc/transport.js';
 
 /** A broker node as the transport sees it: up (accepts connections) or down (refuses them). */
 class FakeNode {
