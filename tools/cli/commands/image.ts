@@ -3,7 +3,7 @@ import type { CliContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 import { printList, printObject, spinner } from '../output.js';
 import { isUuid } from '../../../common/koa.js';
-import { forEach } from './server.js';
+import { forEach } from './server-lookup.js';
 import { createImageClient } from '../../../glance-bridge/client/http.js';
 import type { GlanceImage, ImageService } from '../../../glance-bridge/client/types.js';
 

@@ -2,18 +2,10 @@ import type { Command } from 'commander';
 import { BerthError } from '../../../common/errors.js';
 import { flavorPrimitive, migrationPrimitive, prepResize, requestContext, resizeDecision } from '../../lib/nova-requests.js';
 import type { CliContext } from '../context.js';
-import {
-  checkState,
-  positiveInt,
-  primitiveOf,
-  printInstance,
-  resolveServer,
-  showInstance,
-  timeoutOption,
-  waitForEvent,
-  type Run,
-  type ServerView,
-} from './server.js';
+import { positiveInt, timeoutOption, type Run } from './server-args.js';
+import { resolveServer, showInstance, type ServerView } from './server-lookup.js';
+import { checkState, primitiveOf, printInstance } from './server-view.js';
+import { waitForEvent } from './server-wait.js';
 
 /** The steps of a resize as their notifications name them (one message runs them all on a Berth node). */
 const RESIZE_STEPS = ['resize_prep', 'resize', 'resize_finish'] as const;
