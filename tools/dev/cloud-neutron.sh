@@ -56,7 +56,8 @@ notify_nova_on_port_status_changes = true
 notify_nova_on_port_data_changes = true
 # Agents report every 10 s and count as down after 40 s (defaults 30/75): a start waits less.
 [agent]
-root_helper = sudo
+# As root already; the PATH puts the ebtables wrapper (write_ebtables_wrapper) first.
+root_helper = env PATH=$d/bin:/usr/sbin:/usr/bin:/sbin:/bin
 report_interval = 10
 [database]
 connection = $BERTH_CLOUD_DB_URL/neutron
@@ -110,6 +111,7 @@ metadata_proxy_socket = $d/state/metadata_proxy
 metadata_workers = 1
 EOF
   ln -sfn /usr/bin/neutron-linuxbridge-agent "$d/$NEUTRON_LB_NAME"
+  write_ebtables_wrapper "$d/bin"
   # dnsmasq drops to nobody and must read its hosts file: the agents make their files readable
   # (the configs above stay 600), in directories nobody can traverse.
   umask 022
@@ -155,6 +157,48 @@ provider_link() {
 # tries when it processes a port again after a restart, and then resyncs forever. Before it
 # starts, the nat-table chains of this cloud's own ports (and the PREROUTING jumps to them) are
 # removed; it writes them anew. Other clouds' and other programs' rules are not touched.
+# ebtables (nft flavour) cannot delete a rule holding an among match by its spec ("RULE_DELETE
+# failed (Invalid argument)"), which the linuxbridge agent does whenever it processes a port with
+# port security again (a security group change, a port update, a tap gone); it then resyncs
+# forever and plugs no new tap. The agents find this wrapper first on their PATH: such a rule is
+# deleted by its number in the chain's listing instead; every other call goes through unchanged.
+write_ebtables_wrapper() {
+  mkdir -p "$1"
+  cat > "$1/ebtables" <<'WRAPPER'
+#!/bin/bash
+set -u
+real=/usr/sbin/ebtables
+case " $* " in *" -D "*" --among-"*) ;; *) exec "$real" "$@" ;; esac
+"$real" "$@" 2>/dev/null && exit 0
+macs() { # a MAC list as ebtables lists it: fa:16:3e:0a:00:01 -> fa:16:3e:a:0:1
+  local out='' one m o
+  IFS=, read -ra list <<<"$1"
+  for one in "${list[@]}"; do
+    m=''
+    IFS=: read -ra octets <<<"$one"
+    for o in "${octets[@]}"; do m+="${m:+:}$(printf '%x' "0x$o")"; done
+    out+="${out:+,}$m"
+  done
+  printf '%s' "$out"
+}
+args=("$@") table=filter chain='' spec=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    -t) table=$2; shift 2 ;;
+    --concurrent) shift ;;
+    -D) chain=$2; shift 2 ;;
+    --among-src|--among-dst) spec+=("$1" "$(macs "$2")"); shift 2 ;;
+    *) spec+=("$1"); shift ;;
+  esac
+done
+n=$("$real" -t "$table" -L "$chain" --Ln 2>/dev/null \
+  | awk -v want="${spec[*]}" '$1 ~ /^[0-9]+$/ { num = $1; $1 = ""; sub(/^ /, ""); if ($0 == want) { print num; exit } }')
+[ -n "$n" ] || exec "$real" "${args[@]}"
+exec "$real" -t "$table" --concurrent -D "$chain" "$n"
+WRAPPER
+  chmod 755 "$1/ebtables"
+}
+
 clear_port_ebtables() {
   local ids id tap chain rules
   ids=$(mariadb_sql "select id from neutron.ports" 2>/dev/null) || return 0
