@@ -112,6 +112,11 @@ export class InstanceManager {
     const base: ContainerSpec = { uuid, imageId, glanceImageId: spec.image_id, projectId: spec.project_id, hostname: spec.hostname, flavor: spec.flavor };
     // A container an earlier call made but never started keeps its network and drive.
     if (neverStarted) return runtime.createContainer(base);
+    if (spec.vifs?.length) {
+      // On Neutron's ports: no project network; the VIFs are plugged after the start.
+      const mounts = await drives.write(uuid, configDriveFiles(uuid, spec, null, spec.vifs[0]!.dns), spec.key_data);
+      return runtime.createContainer({ ...base, vifs: spec.vifs, mounts });
+    }
     return networks.withAddress(spec.project_id, spec.fixed_ip, async (n) => {
       const mounts = await drives.write(uuid, configDriveFiles(uuid, spec, n, await drives.nameservers()), spec.key_data);
       return runtime.createContainer({ ...base, network: n.net, mounts });

@@ -1,7 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { invalidInput } from '../common/errors.js';
 import { requireUuid } from '../common/koa.js';
-import type { FlavorSpec, InstanceAction, InstanceSpec } from './client/types.js';
+import type { FlavorSpec, InstanceAction, InstanceSpec, VifSpec } from './client/types.js';
 import { flavorLimits } from './runtime/limits.js';
 
 /**
@@ -104,8 +104,53 @@ export function validateInstanceSpec(body: unknown): InstanceSpec {
     fixed_ip: nullable(b.fixed_ip, ipv4),
   };
   if (b.key_name !== undefined && b.key_name !== null) spec.key_name = str(b.key_name, 'key_name', 255, KEY_NAME_RE, 'a key pair name');
+  if (b.vifs !== undefined && b.vifs !== null) spec.vifs = vifList(b.vifs);
   if (b.request_id !== undefined) spec.request_id = str(b.request_id, 'request_id', 40, REQUEST_ID_RE, 'a request id req-<uuid>');
   return spec;
+}
+
+const MAX_VIFS = 16;
+const TAP_RE = /^tap[0-9a-f-]{11}$/;
+const BRIDGE_RE = /^brq[0-9a-f-]{11}$/;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+/** `vifs`: Neutron bridge VIFs, each checked field by field (they become command-line tokens at plug time). */
+function vifList(v: unknown): VifSpec[] {
+  if (!Array.isArray(v) || v.length > MAX_VIFS) throw invalidInput(`vifs must be a list of at most ${MAX_VIFS} VIFs`, { field: 'vifs' });
+  return v.map((item, i) => {
+    const f = `vifs[${i}]`;
+    const o = object(item, f);
+    const addr = (x: unknown, field: string): string => str(x, field, 15, isIPv4, 'an IPv4 address');
+    const list = (x: unknown, field: string): unknown[] => {
+      if (!Array.isArray(x) || x.length > 64) throw invalidInput(`${field} must be a list of at most 64 entries`, { field });
+      return x;
+    };
+    return {
+      portId: requireUuid(o.portId, `${f}.portId`),
+      tap: str(o.tap, `${f}.tap`, 14, TAP_RE, 'a tap name (tap + port id, 14 characters)'),
+      bridge: str(o.bridge, `${f}.bridge`, 14, BRIDGE_RE, 'a bridge name (brq + network id, 14 characters)'),
+      mac: str(o.mac, `${f}.mac`, 17, MAC_RE, 'a MAC address'),
+      mtu: int(o.mtu, `${f}.mtu`, 576, 65535),
+      addresses: list(o.addresses, `${f}.addresses`).map((a, j) => {
+        const x = object(a, `${f}.addresses[${j}]`);
+        return { address: addr(x.address, `${f}.addresses[${j}].address`), prefix: int(x.prefix, `${f}.addresses[${j}].prefix`, 1, 32) };
+      }),
+      gateway: nullable(o.gateway, (g) => addr(g, `${f}.gateway`)),
+      routes: list(o.routes, `${f}.routes`).map((r, j) => {
+        const x = object(r, `${f}.routes[${j}]`);
+        return {
+          destination: str(x.destination, `${f}.routes[${j}].destination`, 18, isIPv4Cidr, 'an IPv4 CIDR'),
+          nexthop: addr(x.nexthop, `${f}.routes[${j}].nexthop`),
+        };
+      }),
+      dns: list(o.dns ?? [], `${f}.dns`).map((d, j) => addr(d, `${f}.dns[${j}]`)),
+    };
+  });
+}
+
+function isIPv4Cidr(v: string): boolean {
+  const [a, p, ...rest] = v.split('/');
+  return rest.length === 0 && a !== undefined && isIPv4(a) && p !== undefined && /^([0-9]|[12]\d|3[0-2])$/.test(p);
 }
 
 function ipv4(v: unknown): string {

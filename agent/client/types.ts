@@ -34,6 +34,29 @@ export interface InstanceSpec {
   fixed_ip: string | null;
   /** Request id from the RPC context, logged by the agent. */
   request_id?: string;
+  /**
+   * Neutron ports bound to this host as `bridge` VIFs, in the guest's order (eth0, eth1, ...).
+   * When given, the instance is on these and on no project network: the agent plugs each after
+   * every start of the container (nova mode with Neutron; see docs/agent-api.md).
+   */
+  vifs?: VifSpec[];
+}
+
+/** One Neutron VIF to plug (the compute side's plug of a `bridge` VIF, like os-vif's linux_bridge). */
+export interface VifSpec {
+  portId: string;
+  /** Host end of the pair: `tap` + port id (14 characters), the name the linuxbridge agent watches for. */
+  tap: string;
+  /** The network's bridge: `brq` + network id (14 characters). */
+  bridge: string;
+  mac: string;
+  mtu: number;
+  /** IPv4 addresses with their prefix; empty: the guest asks Neutron's DHCP. */
+  addresses: Array<{ address: string; prefix: number }>;
+  gateway: string | null;
+  routes: Array<{ destination: string; nexthop: string }>;
+  /** The subnets' DNS servers. */
+  dns: string[];
 }
 
 /** What the agent reports about one instance. */

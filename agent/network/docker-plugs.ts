@@ -4,11 +4,12 @@ import type { RawResponse } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
 import { KeyedMutex } from '../../common/keyed-mutex.js';
 import { refusal, type DockerApi } from '../runtime/docker-api.js';
-import { inspectContainer, type DockerContainer } from '../runtime/docker-inspect.js';
+import { inspectContainer, vifsOf, type DockerContainer } from '../runtime/docker-inspect.js';
 import type { DockerNetworks } from './docker-networks.js';
 import { agentError } from '../errors.js';
-import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, ownedBy } from '../runtime/types.js';
+import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, LABEL_VIFS, ownedBy } from '../runtime/types.js';
 import { VethPlumber, type VethCounters } from './veth.js';
+import { NeutronPlumber } from './neutron-vifs.js';
 
 /** Follows the engine's container starts, keeping plugged containers plugged; see DockerPlugs.follow. */
 export interface PlugWatch {
@@ -30,6 +31,7 @@ interface Plugged {
  */
 export class DockerPlugs {
   private readonly veth = new VethPlumber();
+  private readonly neutron = new NeutronPlumber();
   /** One plug at a time per container: a start and its engine event may ask together. */
   private readonly serial = new KeyedMutex();
   private readonly plugged = new Map<string, Plugged>();
@@ -55,6 +57,13 @@ export class DockerPlugs {
       const labels = c?.Config?.Labels ?? {};
       const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
       const netns = c?.NetworkSettings?.SandboxKey ?? '';
+      const vifs = vifsOf(labels);
+      if (vifs.length && c?.State?.Running === true && netns) {
+        // Neutron's ports: each VIF's tap goes with the namespace, so a new start plugs them all again.
+        for (const [i, vif] of vifs.entries()) await this.neutron.attach({ uuid, netns, ifname: `eth${i}`, vif });
+        this.plugged.set(uuid, { netns, readAt });
+        return c;
+      }
       if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || !netns) return c;
       if (this.plugged.get(uuid)?.netns === netns && (await this.veth.attached(uuid))) return c;
       const attach = async (fresh: boolean): Promise<void> => {
@@ -105,7 +114,8 @@ export class DockerPlugs {
     const followOnce = async (): Promise<void> => {
       const res = await this.api.raw({
         path: '/events',
-        query: { filters: JSON.stringify({ type: ['container'], event: ['start', 'create', 'destroy'], label: [LABEL_NETWORK] }) },
+        // Every Berth container: a plug reads its labels and does nothing for one on no network.
+        query: { filters: JSON.stringify({ type: ['container'], event: ['start', 'create', 'destroy'], label: [LABEL_INSTANCE] }) },
         timeoutMs: 0,
         what: 'follow container events',
       });
@@ -130,7 +140,8 @@ export class DockerPlugs {
         if (ev.Action === 'create') this.networks.noteCreated(attrs);
         else if (ev.Action === 'destroy' && uuid) this.networks.noteRemoved(uuid);
         // timeNano exceeds 2^53: good to a fraction of a millisecond, which is what is compared.
-        else if (uuid && ownedBy(attrs, this.host)) onStart(uuid, typeof ev.timeNano === 'number' ? Math.ceil(ev.timeNano / 1e6) : undefined);
+        else if (uuid && ownedBy(attrs, this.host) && (attrs?.[LABEL_NETWORK] || attrs?.[LABEL_VIFS]))
+          onStart(uuid, typeof ev.timeNano === 'number' ? Math.ceil(ev.timeNano / 1e6) : undefined);
       }
     };
     void (async () => {
@@ -152,6 +163,7 @@ export class DockerPlugs {
         stopped = true;
         current?.body.destroy();
         this.veth.close();
+        this.neutron.close();
       },
     };
   }
@@ -160,12 +172,17 @@ export class DockerPlugs {
   private async plugStarted(onStart: (uuid: string) => void): Promise<void> {
     const res = await this.api.json<Array<{ Labels?: Record<string, string> }>>({
       path: '/containers/json',
-      query: { filters: JSON.stringify({ label: [LABEL_NETWORK], status: ['running'] }) },
+      query: { filters: JSON.stringify({ label: [LABEL_INSTANCE], status: ['running'] }) },
       what: 'list containers',
     });
     for (const c of res.body ?? []) {
       const uuid = c.Labels?.[LABEL_INSTANCE];
-      if (uuid && ownedBy(c.Labels, this.host) && !(await this.veth.attached(uuid))) onStart(uuid);
+      if (!uuid || !ownedBy(c.Labels, this.host)) continue;
+      const vifs = vifsOf(c.Labels);
+      if (vifs.length) {
+        const missing = await Promise.all(vifs.map(async (v) => !(await this.neutron.attached(v.tap))));
+        if (missing.some(Boolean)) onStart(uuid);
+      } else if (c.Labels?.[LABEL_NETWORK] && !(await this.veth.attached(uuid))) onStart(uuid);
     }
   }
 }

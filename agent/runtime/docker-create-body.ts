@@ -1,5 +1,5 @@
 import { flavorLimits, GUEST_CAPABILITIES } from './limits.js';
-import { LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, type ContainerSpec } from './types.js';
+import { LABEL_HOST, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, LABEL_VIFS, type ContainerSpec } from './types.js';
 
 export type RestartPolicy = 'no' | 'unless-stopped';
 
@@ -26,6 +26,9 @@ export function createBody(
   const net = spec.network;
   const byEngine = net && attach === 'engine' ? net : undefined;
   const byAgent = net && attach === 'agent' ? net : undefined;
+  // Neutron VIFs are always plugged by the agent, after each start (the engine knows no Neutron).
+  const vifs = spec.vifs?.length ? spec.vifs : undefined;
+  const vifAddress = vifs?.flatMap((v) => v.addresses)[0]?.address;
   return {
     Image: spec.imageId,
     Hostname: spec.hostname,
@@ -38,6 +41,7 @@ export function createBody(
       [LABEL_IMAGE]: spec.glanceImageId,
       ...(host ? { [LABEL_HOST]: host } : {}),
       ...(byAgent ? { [LABEL_NETWORK]: byAgent.name, [LABEL_IPV4]: byAgent.ipv4, [LABEL_MAC]: byAgent.macAddress } : {}),
+      ...(vifs ? { [LABEL_VIFS]: JSON.stringify(vifs) } : {}),
     },
     Tty: false,
     OpenStdin: false,
@@ -51,6 +55,7 @@ export function createBody(
       ...(byEngine ? { NetworkMode: byEngine.name } : {}),
       // The agent plugs eth0 in after start; the guest's own name resolves to its address.
       ...(byAgent ? { NetworkMode: 'none', ExtraHosts: [`${spec.hostname}:${byAgent.ipv4}`] } : {}),
+      ...(vifs ? { NetworkMode: 'none', ...(vifAddress ? { ExtraHosts: [`${spec.hostname}:${vifAddress}`] } : {}) } : {}),
       Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: true })),
       // Bounded on disk; the console endpoint reads from this log.
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },

@@ -1,6 +1,7 @@
 import { agentError } from '../errors.js';
 import type { DockerApi } from './docker-api.js';
-import { containerName, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_PROJECT, type ContainerInfo, type ContainerState } from './types.js';
+import { containerName, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_PROJECT, LABEL_VIFS, type ContainerInfo, type ContainerState } from './types.js';
+import type { VifSpec } from '../client/types.js';
 
 /** The part of Docker's container inspect answer the agent reads (API 1.41). */
 export interface DockerContainer {
@@ -48,11 +49,25 @@ function ipAddressOf(c: DockerContainer): string | null {
   // Plugged in by the agent: the engine knows no address, the label has it.
   const plugged = c.Config?.Labels?.[LABEL_IPV4];
   if (plugged) return plugged;
+  const vifs = vifsOf(c.Config?.Labels);
+  if (vifs.length) return vifs.flatMap((v) => v.addresses)[0]?.address ?? null;
   if (c.NetworkSettings?.IPAddress) return c.NetworkSettings.IPAddress;
   const networks = Object.values(c.NetworkSettings?.Networks ?? {});
   for (const n of networks) if (n.IPAddress) return n.IPAddress;
   for (const n of networks) if (n.IPAMConfig?.IPv4Address) return n.IPAMConfig.IPv4Address;
   return null;
+}
+
+/** The Neutron VIFs a container is labelled with (LABEL_VIFS); none when absent or unreadable. */
+export function vifsOf(labels: Record<string, string> | null | undefined): VifSpec[] {
+  const raw = labels?.[LABEL_VIFS];
+  if (!raw) return [];
+  try {
+    const v = JSON.parse(raw) as unknown;
+    return Array.isArray(v) ? (v as VifSpec[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Docker reports "never" as the zero time 0001-01-01T00:00:00Z. */

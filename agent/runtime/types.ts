@@ -11,7 +11,7 @@
  * - RUNTIME_UNAVAILABLE  the engine cannot be reached (retryable)
  * - RUNTIME_ERROR        the engine refused for another reason
  */
-import type { FlavorSpec } from '../client/types.js';
+import type { FlavorSpec, VifSpec } from '../client/types.js';
 
 /** Engine-level states, as Docker names them. */
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -42,6 +42,12 @@ export const LABEL_IPV4 = 'org.openstack.berth.ipv4';
 export const LABEL_MAC = 'org.openstack.berth.mac';
 
 /**
+ * The Neutron VIFs of a container (JSON list of VifSpec, in the guest's interface order): the
+ * engine sees it on no network; the agent plugs each after every start, also after its own restart.
+ */
+export const LABEL_VIFS = 'org.openstack.berth.vifs';
+
+/**
  * Whether a container's labels make it `host`'s. Containers from before the host label existed
  * have none and stay with whichever host sees them, as they did then.
  */
@@ -70,6 +76,8 @@ export interface ContainerSpec {
   flavor: FlavorSpec;
   /** The project network and the address the container takes on it; absent: the engine's default bridge. */
   network?: ContainerNetwork;
+  /** Neutron VIFs the agent plugs after each start (instead of `network`). */
+  vifs?: VifSpec[];
   /** Host paths bind-mounted read-only into the container (config drive, authorized_keys). */
   mounts?: ReadOnlyMount[];
 }

@@ -4,6 +4,53 @@ import { createAgentClient } from '../../../agent/client/http.js';
 import { BerthError } from '../../../common/errors.js';
 import { inProcessAgent, serveInProcess } from '../../support/in-process.js';
 import { errorCode, startHarness, type AgentHarness } from './harness.js';
+import { validateInstanceSpec } from '../../../agent/validate.js';
+
+/** A Neutron bridge VIF as the compute side hands it over. */
+const VIF = {
+  portId: '3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b',
+  tap: 'tap3f1e2d4c-5b',
+  bridge: 'brq9a8b7c6d-5e',
+  mac: 'fa:16:3e:12:34:56',
+  mtu: 1450,
+  addresses: [{ address: '10.77.0.23', prefix: 24 }],
+  gateway: '10.77.0.1',
+  routes: [{ destination: '192.168.0.0/16', nexthop: '10.77.0.254' }],
+  dns: ['10.77.0.2'],
+};
+
+describe('agent spec validation: Neutron VIFs', () => {
+  it('keeps a well-formed VIF list field by field, in order', () => {
+    const base = { image_id: randomUUID(), flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} }, name: 'a', hostname: 'a' };
+    const spec = validateInstanceSpec({
+      ...base,
+      project_id: 'p',
+      user_id: 'u',
+      metadata: {},
+      user_data: null,
+      key_data: null,
+      fixed_ip: null,
+      vifs: [VIF, { ...VIF, tap: 'tap00000000-00' }],
+    });
+    assert.deepEqual(spec.vifs, [VIF, { ...VIF, tap: 'tap00000000-00' }]);
+    const none = validateInstanceSpec({ ...base, project_id: 'p', user_id: 'u', metadata: {}, user_data: null, key_data: null, fixed_ip: null });
+    assert.equal(none.vifs, undefined);
+    assert.throws(
+      () =>
+        validateInstanceSpec({
+          ...base,
+          project_id: 'p',
+          user_id: 'u',
+          metadata: {},
+          user_data: null,
+          key_data: null,
+          fixed_ip: null,
+          vifs: Array(17).fill(VIF),
+        }),
+      /vifs must be a list of at most 16/,
+    );
+  });
+});
 
 describe('agent API input handling', () => {
   let h: AgentHarness;
@@ -66,6 +113,18 @@ describe('agent API input handling', () => {
     ['user_data not base64', (s) => ({ ...s, user_data: '#!/bin/sh\necho hi' }), 'user_data'],
     ['a fixed_ip that is not IPv4', (s) => ({ ...s, fixed_ip: '10.0.0.300' }), 'fixed_ip'],
     ['a malformed request_id', (s) => ({ ...s, request_id: 'req-1' }), 'request_id'],
+    ['vifs that are not a list', (s) => ({ ...s, vifs: { a: 1 } }), 'vifs'],
+    ['a VIF tap with a shell character', (s) => ({ ...s, vifs: [{ ...VIF, tap: 'tap;rm -rf /x' }] }), 'vifs[0].tap'],
+    ['a VIF bridge not of a network', (s) => ({ ...s, vifs: [{ ...VIF, bridge: 'docker0' }] }), 'vifs[0].bridge'],
+    ['a VIF MAC that is not one', (s) => ({ ...s, vifs: [{ ...VIF, mac: 'fa:16:3e:zz:00:01' }] }), 'vifs[0].mac'],
+    ['a VIF MTU below IPv4 minimum', (s) => ({ ...s, vifs: [{ ...VIF, mtu: 100 }] }), 'vifs[0].mtu'],
+    ['a VIF address not IPv4', (s) => ({ ...s, vifs: [{ ...VIF, addresses: [{ address: '10.77.0.300', prefix: 24 }] }] }), 'vifs[0].addresses[0].address'],
+    [
+      'a VIF route not a CIDR',
+      (s) => ({ ...s, vifs: [{ ...VIF, routes: [{ destination: '10.0.0.0', nexthop: '10.77.0.1' }] }] }),
+      'vifs[0].routes[0].destination',
+    ],
+    ['a VIF DNS server not IPv4', (s) => ({ ...s, vifs: [{ ...VIF, dns: ['dns.example'] }] }), 'vifs[0].dns[0]'],
   ];
   for (const [what, mutate, field] of badSpecs) {
     it(`refuses a spec with ${what}: 400 INVALID_INPUT naming ${field}`, async () => {

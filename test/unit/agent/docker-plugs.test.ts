@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import sinon from 'sinon';
 import type { DockerApi } from '../../../agent/runtime/docker-api.js';
-import type { DockerContainer } from '../../../agent/runtime/docker-inspect.js';
+import { toContainerInfo, type DockerContainer } from '../../../agent/runtime/docker-inspect.js';
+import { NeutronPlumber, type VifAttachment } from '../../../agent/network/neutron-vifs.js';
+import type { VifSpec } from '../../../agent/client/types.js';
 import type { BridgeInfo, DockerNetworks } from '../../../agent/network/docker-networks.js';
 import { DockerPlugs } from '../../../agent/network/docker-plugs.js';
-import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT } from '../../../agent/runtime/types.js';
+import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, LABEL_VIFS, type ContainerSpec } from '../../../agent/runtime/types.js';
+import { createBody } from '../../../agent/runtime/docker-create-body.js';
 import { VethPlumber, type VethAttachment } from '../../../agent/network/veth.js';
 import { BerthError } from '../../../common/errors.js';
 
@@ -62,5 +65,97 @@ describe('agent DockerPlugs: which namespace, which network', () => {
       (e: unknown) => e instanceof BerthError && e.code === 'RUNTIME_ERROR' && /not its project's/.test(e.message),
     );
     assert.equal(attach.callCount, 0);
+  });
+});
+
+describe('agent DockerPlugs: Neutron VIFs', () => {
+  const vif = (n: number): VifSpec => ({
+    portId: `3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5${n}`,
+    tap: `tap3f1e2d4c-5${n}`,
+    bridge: 'brq9a8b7c6d-5e',
+    mac: `fa:16:3e:12:34:5${n}`,
+    mtu: 1450,
+    addresses: [{ address: `10.77.0.2${n}`, prefix: 24 }],
+    gateway: '10.77.0.1',
+    routes: [],
+    dns: [],
+  });
+  const onNeutron = (vifs: VifSpec[]): DockerContainer => ({
+    State: { Status: 'running', Running: true, Pid: 1 },
+    NetworkSettings: { SandboxKey: SANDBOX },
+    Config: { Labels: { [LABEL_INSTANCE]: UUID, [LABEL_PROJECT]: 'project-a', [LABEL_VIFS]: JSON.stringify(vifs) } },
+  });
+  let neutron: sinon.SinonStub<[VifAttachment], Promise<void>>;
+  let veth: sinon.SinonStub<[VethAttachment], Promise<void>>;
+  beforeEach(() => {
+    neutron = sinon.stub(NeutronPlumber.prototype, 'attach').resolves();
+    veth = sinon.stub(VethPlumber.prototype, 'attach').resolves();
+  });
+  afterEach(() => sinon.restore());
+  const plugsFor = (c: DockerContainer) => new DockerPlugs({} as DockerApi, {} as DockerNetworks, async () => c, undefined);
+
+  it('plugs every VIF of the label into the sandbox, eth0, eth1 ... in order, and no project network', async () => {
+    await plugsFor(onNeutron([vif(1), vif(2)])).plug(UUID);
+    assert.deepEqual(
+      neutron.getCalls().map((c) => [c.args[0].ifname, c.args[0].vif.tap, c.args[0].netns]),
+      [
+        ['eth0', 'tap3f1e2d4c-51', SANDBOX],
+        ['eth1', 'tap3f1e2d4c-52', SANDBOX],
+      ],
+    );
+    assert.equal(veth.callCount, 0);
+  });
+
+  it('plugs again on every start (a new start is a new namespace); nothing into a stopped container', async () => {
+    const c = onNeutron([vif(1)]);
+    const plugs = plugsFor(c);
+    await plugs.plug(UUID);
+    c.NetworkSettings = { SandboxKey: '/var/run/docker/netns/aaaaaaaaaaaa' };
+    await plugs.plug(UUID);
+    assert.deepEqual(
+      neutron.getCalls().map((x) => x.args[0].netns),
+      [SANDBOX, '/var/run/docker/netns/aaaaaaaaaaaa'],
+    );
+    await plugsFor({ ...c, State: { Status: 'exited', Running: false } }).plug(UUID);
+    assert.equal(neutron.callCount, 2);
+  });
+
+  it('reports the first VIF address as the instance address', () => {
+    assert.equal(toContainerInfo(onNeutron([vif(3), vif(4)])).ipAddress, '10.77.0.23');
+  });
+});
+
+describe('agent create body: an instance on Neutron VIFs', () => {
+  const spec = (vifs?: VifSpec[]): ContainerSpec => ({
+    uuid: UUID,
+    imageId: 'sha256:abc',
+    glanceImageId: 'img',
+    projectId: 'project-a',
+    hostname: 'web-1',
+    flavor: { vcpus: 1, memory_mb: 64, root_gb: 1, swap: 0, extra_specs: {} },
+    ...(vifs ? { vifs } : {}),
+  });
+  const VIF: VifSpec = {
+    portId: '3f1e2d4c-5b6a-4978-8a9b-0c1d2e3f4a5b',
+    tap: 'tap3f1e2d4c-5b',
+    bridge: 'brq9a8b7c6d-5e',
+    mac: 'fa:16:3e:12:34:56',
+    mtu: 1450,
+    addresses: [{ address: '10.77.0.23', prefix: 24 }],
+    gateway: '10.77.0.1',
+    routes: [],
+    dns: [],
+  };
+
+  it('is on no engine network, carries its VIFs in a label, and its host name resolves to its Neutron address', () => {
+    const body = createBody(spec([VIF]), 'no', 'node-1', 'agent') as { Labels: Record<string, string>; HostConfig: Record<string, unknown> };
+    assert.equal(body.HostConfig.NetworkMode, 'none');
+    assert.deepEqual(JSON.parse(body.Labels[LABEL_VIFS]!), [VIF]);
+    assert.deepEqual(body.HostConfig.ExtraHosts, ['web-1:10.77.0.23']);
+  });
+
+  it('lets no image bring a VIF label of its own: an inherited one is blanked', () => {
+    const body = createBody(spec(), 'no', 'node-1', 'agent', [LABEL_VIFS]) as { Labels: Record<string, string> };
+    assert.equal(body.Labels[LABEL_VIFS], '');
   });
 });
