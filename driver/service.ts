@@ -20,6 +20,10 @@ import { every } from '../common/periodic.js';
 import type { Sequelize } from 'sequelize';
 import { StandaloneControlPlane, type ControlPlane } from './compute/control-plane.js';
 import { createNovaPlane, NovaControlPlane } from './nova/index.js';
+import { InstancePorts } from './compute/instance-ports.js';
+import { InstanceEvents } from './compute/vif-events.js';
+import { HttpNeutron } from './neutron/http.js';
+import { keystoneSession } from '../common/keystone/index.js';
 
 export interface DriverDeps {
   config: Config;
@@ -88,6 +92,19 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     resources,
     plane,
     images: createImageClient({ url: c.glance.api_url, keystone: c.glance }),
+    ...(plane.mode === 'nova' && c.neutron.auth_url
+      ? {
+          ports: new InstancePorts({
+            neutron: new HttpNeutron(keystoneSession(c.neutron), c.neutron.valid_interfaces, c.neutron.endpoint_override),
+            plane,
+            events: new InstanceEvents(),
+            host: c.neutron.binding_host || c.DEFAULT.host,
+            vifPluggingTimeout: c.compute.vif_plugging_timeout,
+            vifPluggingIsFatal: c.compute.vif_plugging_is_fatal,
+            log: log.child({ component: 'neutron' }),
+          }),
+        }
+      : {}),
     log: log.child({ component: 'manager' }),
   });
   usage = () => manager.nodeUsage();

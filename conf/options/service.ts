@@ -53,6 +53,17 @@ export const serviceSections = {
     ...keystoneAuth("of the service user that manages this node's resource provider in Placement (nova mode)"),
     valid_interfaces: choice('public', ['public', 'internal', 'admin'] as const, 'Which catalog endpoint of Placement to use.'),
   },
+  neutron: {
+    ...keystoneAuth(
+      "of the service user that creates and binds instance ports in Neutron (nova mode; needs the admin role to bind a port to a host, as nova's [neutron] user). Empty: no Neutron ports; instances are on project networks whatever the request",
+    ),
+    valid_interfaces: choice('public', ['public', 'internal', 'admin'] as const, 'Which catalog endpoint of Neutron to use.'),
+    endpoint_override: str('', "Neutron's URL (http://host:9696), used instead of the catalog's network endpoint; empty: the catalog's."),
+    binding_host: str(
+      '',
+      "Host name the linuxbridge agent of this machine reports to Neutron, which instance ports are bound to (binding:host_id); empty: [DEFAULT] host, as when nova-compute and the agent share the machine's name.",
+    ),
+  },
   keystone_authtoken: {
     ...keystoneAuth(
       'that validates incoming X-Auth-Token headers (glance-bridge and agent with auth_strategy = keystone); also the service user doing the validation',
@@ -69,6 +80,16 @@ export const serviceSections = {
     ram_allocation_ratio: float(1.0, "Memory over-commit ratio (nova's ram_allocation_ratio).", 0.01, 1000),
     disk_allocation_ratio: float(1.0, "Disk over-commit ratio (nova's disk_allocation_ratio).", 0.01, 1000),
     report_interval: int(60, 'Seconds between capacity reports (a notification and the answer to get_host_capacity are refreshed).', 1, 86400),
+    vif_plugging_timeout: int(
+      300,
+      "Seconds a build waits for Neutron's network-vif-plugged events of the instance's ports after plugging them (nova's vif_plugging_timeout); 0: no wait.",
+      0,
+      3600,
+    ),
+    vif_plugging_is_fatal: bool(
+      true,
+      "Whether a build whose network-vif-plugged events did not all come within vif_plugging_timeout fails (nova's vif_plugging_is_fatal); false: it goes ACTIVE anyway.",
+    ),
     sync_power_state_interval: int(
       60,
       'Seconds between comparisons of the records with the containers the agent reports; drift is corrected with notifications. 0 disables (the pass still runs at start-up).',

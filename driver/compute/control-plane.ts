@@ -74,6 +74,11 @@ export interface ControlPlane {
   addFault(ctx: RequestContext, uuid: string, fault: FaultRecord): Promise<void>;
   /** The end of a delete: the record marked deleted, the scheduler's claims released, the record destroyed. */
   instanceDeleted(ctx: RequestContext, uuid: string): Promise<void>;
+  /**
+   * Saves an instance's network_info (nova's network model, a list of VIFs) as its info cache, so
+   * `openstack server show` lists its addresses (nova's update_instance_cache_with_nw_info).
+   */
+  saveNetworkInfo(ctx: RequestContext, uuid: string, networkInfo: unknown[]): Promise<void>;
   /** set_host_enabled: whether the scheduler may place new instances here. */
   setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'>;
   /**
@@ -103,6 +108,7 @@ export class StandaloneControlPlane implements ControlPlane {
   }
   async addFault(): Promise<void> {}
   async instanceDeleted(): Promise<void> {}
+  async saveNetworkInfo(): Promise<void> {}
   async setHostEnabled(enabled: boolean): Promise<'enabled' | 'disabled'> {
     this.enabled = enabled;
     return this.enabled ? 'enabled' : 'disabled';

@@ -7,6 +7,8 @@ import { BerthError } from '../../common/errors.js';
 import { InstanceArg } from '../objects/instance.js';
 import { invalidField } from '../objects/primitive.js';
 import type { ComputeManager } from './manager.js';
+import { parseRequestedNetworks } from '../neutron/allocate.js';
+import { isPrimitive } from '../nova/objects.js';
 import { instanceDiagnostics, legacyDiagnostics } from './diagnostics.js';
 import { moveMethods } from './move-endpoint.js';
 import { agentTailFor, novaConsoleTail } from './console.js';
@@ -105,7 +107,11 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       long: true,
       handler: async (ctx, args) => {
         const instance = instanceOf(args).decode();
-        await manager.buildAndRun(ctx, instance, imageIdOf(args.image, instance.image_ref));
+        const securityGroups = Array.isArray(args.security_groups) ? args.security_groups.filter((g): g is string => typeof g === 'string') : [];
+        await manager.buildAndRun(ctx, instance, imageIdOf(args.image, instance.image_ref), {
+          requested: parseRequestedNetworks(args.requested_networks),
+          securityGroups,
+        });
       },
     },
     terminate_instance: {
@@ -232,10 +238,11 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     },
     external_instance_event: {
       required: ['instances', 'events'],
-      // Neutron and Cinder events (network-vif-plugged, volume-extended, ...) concern devices a
-      // container node does not attach; accepted so nova-api's relaying never errors.
+      // Neutron's events (network-vif-plugged ...) go to the builds waiting for them; others
+      // (Cinder's volume-extended ...) concern devices a container node does not attach.
       handler: async (_ctx, args) => {
         if (!Array.isArray(args.events)) throw invalidField('events', 'expected a list of InstanceExternalEvent');
+        manager.externalEvents(args.events.map(externalEvent).filter((e) => e !== null));
         return null;
       },
     },
@@ -296,5 +303,17 @@ export function baseApiEndpoint(service = 'compute'): Endpoint {
       ping: { required: ['arg'], handler: (_ctx, args) => ({ service, arg: args.arg }) },
       get_backdoor_port: { required: [], handler: () => null },
     },
+  };
+}
+
+/** One InstanceExternalEvent (primitive or plain); null when it names no instance or event. */
+function externalEvent(v: unknown): { instance_uuid: string; name: string; tag: string | null; status: string } | null {
+  const d = (isPrimitive(v) ? v['nova_object.data'] : v) as Record<string, unknown> | null;
+  if (!d || typeof d.instance_uuid !== 'string' || typeof d.name !== 'string') return null;
+  return {
+    instance_uuid: d.instance_uuid,
+    name: d.name,
+    tag: typeof d.tag === 'string' ? d.tag : null,
+    status: typeof d.status === 'string' ? d.status : 'completed',
   };
 }

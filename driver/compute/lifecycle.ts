@@ -42,6 +42,8 @@ const FAULT_NAMES: Record<string, [string, number]> = {
   SERVICE_UNREACHABLE: ['ComputeServiceUnavailable', 503],
   SERVICE_TIMEOUT: ['ComputeServiceUnavailable', 503],
   RUNTIME_UNAVAILABLE: ['HypervisorUnavailable', 503],
+  PORT_BINDING_FAILED: ['PortBindingFailed', 400],
+  PORT_IN_USE: ['PortInUse', 409],
 };
 
 /** The instance fault an error is recorded as. */

@@ -18,6 +18,11 @@ import { Claims } from './claims.js';
 import { Reconciler } from './reconcile.js';
 import { faultOf, Lifecycle, type Run } from './lifecycle.js';
 import { Outcome, Resizes } from './resize.js';
+import { storedNeutron, type BuildNetworks, type InstancePorts, type StoredNeutron } from './instance-ports.js';
+import type { InstanceEvent } from './vif-events.js';
+
+/** The record's spec: what the agent gets, and (nova mode with Neutron) the instance's networking. */
+type StoredSpec = InstanceSpec & { neutron?: StoredNeutron };
 
 export interface ManagerDeps {
   host: string;
@@ -30,6 +35,8 @@ export interface ManagerDeps {
   images?: ImageService;
   /** The authority for instances (standalone when not given). */
   plane?: ControlPlane;
+  /** Neutron's ports of instances (nova mode with [neutron]); without it instances are on project networks. */
+  ports?: InstancePorts;
   log: Logger;
 }
 
@@ -55,9 +62,11 @@ export class ComputeManager {
   }
 
   /** build_and_run_instance: claim resources, record, spawn through the agent, then `active`. */
-  async buildAndRun(ctx: RequestContext, instance: Instance, imageId: string): Promise<void> {
+  async buildAndRun(ctx: RequestContext, instance: Instance, imageId: string, networks?: BuildNetworks): Promise<void> {
     await this.locks.run(instance.uuid, async () => {
       const record = buildRecord(instance, imageId, ctx, { host: this.d.host, node: this.d.node });
+      const neutron = this.d.ports ? storedNeutron(networks, instance.availability_zone) : null;
+      if (neutron) record.spec = { ...(record.spec as InstanceSpec), neutron };
       // A repeat of this uuid cannot come in between: this runs under the instance's own lock.
       const existing = await this.d.store.get(instance.uuid);
       const { row, created, failure } = existing
@@ -107,12 +116,41 @@ export class ComputeManager {
   /** Spawns a recorded building instance. Also finishes builds interrupted by a restart. */
   private async spawn(ctx: RequestContext, row: InstanceRow): Promise<void> {
     const run = await this.life.begin(ctx, row, 'create');
+    let plugged: { wait(): Promise<void>; cancel(): void } | null = null;
     try {
-      const status = await this.d.agent.createInstance(row.uuid, JSON.parse(row.spec) as InstanceSpec);
+      let { neutron, ...spec } = JSON.parse(row.spec) as StoredSpec;
+      if (neutron && this.d.ports) {
+        if (neutron.auto)
+          throw novaError('UnableToAutoAllocateNetwork', 400, 'Unable to automatically allocate a network: this node takes --network NET or --port PORT', {});
+        const inst = { uuid: row.uuid, project_id: row.project_id, availability_zone: neutron.availability_zone, security_groups: neutron.security_groups };
+        const built = await this.d.ports.allocate(ctx, inst, neutron.requests);
+        neutron = { ...neutron, network_info: built.networkInfo };
+        spec = { ...spec, vifs: built.vifs };
+        await this.d.store.setImage(row, row.image_ref, { ...spec, neutron });
+        // Expected before the plug: Neutron may report a port up as soon as its tap appears.
+        plugged = this.d.ports.expectPlugged(row.uuid, built.networkInfo);
+      }
+      const status = await this.d.agent.createInstance(row.uuid, spec);
+      await plugged?.wait();
       await this.life.succeed(run, { launched_at: new Date() }, { ip_address: status.ip_address });
       this.d.log.info({ instance: row.uuid, request_id: ctx.request_id, ip: status.ip_address }, 'instance active');
     } catch (err) {
+      plugged?.cancel();
       await this.failBuild(run, err);
+    }
+  }
+
+  /** Releases the Neutron ports of an instance that has them on record. */
+  private async releasePorts(row: InstanceRow): Promise<void> {
+    const { neutron } = JSON.parse(row.spec) as StoredSpec;
+    if (neutron && this.d.ports) await this.d.ports.release(row.uuid, neutron);
+  }
+
+  /** external_instance_event: Neutron's events about an instance's ports, to the build waiting for them. */
+  externalEvents(events: Array<InstanceEvent & { instance_uuid: string }>): void {
+    for (const ev of events) {
+      const taken = this.d.ports?.deliver(ev.instance_uuid, ev) ?? false;
+      this.d.log.info({ instance: ev.instance_uuid, event: ev.name, tag: ev.tag, status: ev.status, awaited: taken }, 'external instance event');
     }
   }
 
@@ -124,6 +162,8 @@ export class ComputeManager {
     if (run.action) {
       // spawn leaves no partial instance behind.
       await this.d.agent.deleteInstance(run.row.uuid).catch((e) => log.warn({ err: describeError(e) }, 'clean-up after failed build failed'));
+      // nova's _cleanup_allocated_networks: a failed build keeps no port.
+      await this.releasePorts(run.row).catch((e) => log.warn({ err: describeError(e) }, 'could not release the ports of a failed build'));
     }
     await this.life.fail(run, err);
   }
@@ -146,6 +186,7 @@ export class ComputeManager {
       const run = await this.life.begin(ctx, row, 'delete');
       try {
         await this.d.agent.deleteInstance(uuid);
+        await this.releasePorts(row);
       } catch (err) {
         const fault = await this.life.fail(run, err);
         throw novaError('InstanceTerminationFailure', 400, `Failed to terminate instance: ${fault.message}`, { reason: fault.message });

@@ -116,7 +116,11 @@ export async function allocateForInstance(
  * those the caller made (preserve_on_delete in the saved network_info), which are unbound and kept.
  * A port already gone is fine. Resolves with the ids handled.
  */
-export async function deallocateForInstance(neutron: NeutronClient, uuid: string, saved: ModelVif[]): Promise<{ deleted: string[]; unbound: string[] }> {
+export async function deallocateForInstance(
+  neutron: NeutronClient,
+  uuid: string,
+  saved: Array<Pick<ModelVif, 'id' | 'preserve_on_delete'>>,
+): Promise<{ deleted: string[]; unbound: string[] }> {
   const preserve = new Set(saved.filter((v) => v.preserve_on_delete).map((v) => v.id));
   const deleted: string[] = [];
   const unbound: string[] = [];

@@ -20,6 +20,7 @@ export const OBJECT_VERSIONS = {
   PciDevicePool: '1.1',
   Instance: '2.7',
   InstanceFault: '1.2',
+  InstanceInfoCache: '1.5',
 } as const;
 
 export function isPrimitive(v: unknown): v is Primitive {

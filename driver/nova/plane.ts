@@ -239,6 +239,12 @@ export class NovaControlPlane implements ControlPlane {
     await this.o.conductor.objectAction(f, 'create', {}, ctx);
   }
 
+  async saveNetworkInfo(ctx: RequestContext, uuid: string, networkInfo: unknown[]): Promise<void> {
+    // nova's NetworkModelField travels as the model's JSON text.
+    const cache = newObject('InstanceInfoCache', { instance_uuid: uuid, network_info: JSON.stringify(networkInfo) });
+    await this.o.conductor.objectAction(cache, 'save', {}, ctx);
+  }
+
   async instanceDeleted(ctx: RequestContext, uuid: string): Promise<void> {
     let inst: Primitive;
     try {

@@ -80,7 +80,8 @@ export class FakeAgentClient implements AgentClient {
       power_state: 'running' as const,
       image_id: spec.image_id,
       project_id: spec.project_id,
-      ip_address: spec.fixed_ip ?? `172.30.0.${this.instances.size + 2}`,
+      // On Neutron's VIFs the address is the first VIF's, as the agent reports it.
+      ip_address: spec.vifs?.flatMap((v) => v.addresses)[0]?.address ?? spec.fixed_ip ?? `172.30.0.${this.instances.size + 2}`,
       created_at: now,
       started_at: now,
       exit_code: null,

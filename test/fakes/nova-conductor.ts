@@ -19,6 +19,8 @@ export class FakeConductor implements ConductorClient {
   readonly faults: Row[] = [];
   /** Migrations by uuid, as the conductor created them for a move; Migration.save updates them. */
   readonly migrations = new Map<string, Row>();
+  /** Each instance's info cache: its network_info as the JSON text nova stores. */
+  readonly infoCaches = new Map<string, string>();
   readonly calls: string[] = [];
   readonly saves: Array<{ uuid: string; changes: Row; kwargs: Record<string, unknown> }> = [];
   private nextId = 1;
@@ -67,6 +69,13 @@ export class FakeConductor implements ConductorClient {
       else if (name === 'Instance') this.instances.set(String(row.uuid), row);
       else throw fail('ObjectActionError', `cannot create ${name}`, 400);
       return [{ ...filled, obj_what_changed: [] }, null];
+    }
+    if (objmethod === 'save' && name === 'InstanceInfoCache') {
+      const uuid = String(data.instance_uuid);
+      const row = this.instances.get(uuid);
+      if (!row || row.deleted) throw fail('InstanceInfoCacheNotFound', `Info cache for instance ${uuid} could not be found.`);
+      if ('network_info' in changes) this.infoCaches.set(uuid, String(changes.network_info));
+      return [{ updated_at: now, obj_what_changed: [] }, null];
     }
     if (objmethod === 'save') {
       if (name === 'Instance') return [this.saveInstance(String(data.uuid), changes, kwargs, now), null];

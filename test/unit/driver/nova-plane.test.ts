@@ -208,6 +208,15 @@ describe('nova control plane (fake conductor and placement)', () => {
     for (let i = 1; i < walk.length; i++) assert.equal(walk[i]![1], walk[i - 1]![0]);
   });
 
+  it("saves network_info as the instance's InstanceInfoCache (1.5), the model as JSON text, through the conductor", async () => {
+    await plane.start();
+    const { uuid } = seedBuild();
+    const vif = { id: 'port-1', address: 'fa:16:3e:00:00:01', network: { id: 'net-1', subnets: [{ cidr: '10.77.0.0/24', ips: [{ address: '10.77.0.5' }] }] } };
+    await plane.saveNetworkInfo({ request_id: 'req-1' }, uuid, [vif]);
+    assert.equal(conductor.calls.at(-1), 'InstanceInfoCache.save');
+    assert.deepEqual(JSON.parse(conductor.infoCaches.get(uuid)!), [vif]);
+  });
+
   it('a failed build is an instance fault and error in nova too', async () => {
     await plane.start();
     const { msg, uuid } = seedBuild();

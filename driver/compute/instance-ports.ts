@@ -1,0 +1,127 @@
+import type { VifSpec } from '../../agent/client/types.js';
+import type { Logger } from '../../common/log.js';
+import { allocateForInstance, deallocateForInstance, savedNetworkInfo, type InstanceNetworking, type NetworkRequest } from '../neutron/allocate.js';
+import type { NeutronClient } from '../neutron/client.js';
+import { buildNetworkInfo, vifPlug, type ModelVif } from '../neutron/network-info.js';
+import type { RequestContext } from '../rpc/envelope.js';
+import { novaError } from '../rpc/failure.js';
+import type { ControlPlane } from './control-plane.js';
+import type { InstanceEvent, InstanceEvents } from './vif-events.js';
+
+export interface InstancePortsDeps {
+  neutron: NeutronClient;
+  plane: Pick<ControlPlane, 'saveNetworkInfo'>;
+  events: InstanceEvents;
+  host: string;
+  /** [compute] vif_plugging_timeout, seconds; 0: no wait. */
+  vifPluggingTimeout: number;
+  /** [compute] vif_plugging_is_fatal. */
+  vifPluggingIsFatal: boolean;
+  log: Logger;
+}
+
+/** What an instance's record keeps of its networking (in its spec, under `neutron`). */
+export interface StoredNeutron {
+  requests: NetworkRequest[];
+  security_groups: string[];
+  availability_zone: string | null;
+  /** nova's `auto` request (auto-allocated topology), which this node refuses. */
+  auto?: boolean;
+  /** nova's network_info once the ports are allocated. */
+  network_info?: ModelVif[];
+}
+
+/** What a build on Neutron's ports hands to the agent and keeps on its record. */
+export interface BuildNetworking {
+  /** nova's network_info, saved as the instance's info cache and kept to release the ports. */
+  networkInfo: ModelVif[];
+  /** The plug of each VIF, in the guest's order. */
+  vifs: VifSpec[];
+}
+
+/**
+ * An instance's Neutron ports over its life on this node, as nova-compute handles them: allocated
+ * and bound to this host before the spawn (`_build_networks_for_instance`), network_info saved as
+ * the info cache, the spawn waiting for Neutron's `network-vif-plugged` events of the ports not yet
+ * ACTIVE (`wait_for_instance_event`, vif_plugging_timeout / vif_plugging_is_fatal), and released on
+ * delete or a failed build (`deallocate_for_instance`).
+ */
+export class InstancePorts {
+  constructor(private readonly d: InstancePortsDeps) {}
+
+  /**
+   * The ports of a build. A repeat (a redelivered message, a build a restart interrupted) finds
+   * the ports this instance already has and makes no second set.
+   */
+  async allocate(ctx: RequestContext, inst: InstanceNetworking, requests: NetworkRequest[]): Promise<BuildNetworking> {
+    const existing = await this.d.neutron.listPorts({ device_id: inst.uuid });
+    const networkInfo = existing.length
+      ? await buildNetworkInfo(this.d.neutron, existing, new Set(requests.flatMap((r) => (r.port_id ? [r.port_id] : []))))
+      : await allocateForInstance(this.d.neutron, inst, requests, this.d.host, this.d.log);
+    const vifs = networkInfo.map(vifPlug);
+    await this.d.plane.saveNetworkInfo(ctx, inst.uuid, networkInfo);
+    return { networkInfo, vifs };
+  }
+
+  /**
+   * Starts waiting for `network-vif-plugged` of the VIFs not yet active, before they are plugged
+   * (an event may come as soon as the tap appears). `wait` ends the wait: a missing or failed
+   * event fails it with VirtualInterfaceCreateException when vif_plugging_is_fatal, else is logged.
+   */
+  expectPlugged(uuid: string, networkInfo: ModelVif[]): { wait(): Promise<void>; cancel(): void } {
+    const names = this.d.vifPluggingTimeout > 0 ? networkInfo.filter((v) => !v.active).map((v) => `network-vif-plugged-${v.id}`) : [];
+    const handle = this.d.events.expect(uuid, names);
+    return {
+      cancel: () => handle.cancel(),
+      wait: async () => {
+        const { missing, failed } = await handle.wait(this.d.vifPluggingTimeout);
+        if (!missing.length && !failed.length) return;
+        const what = failed.length ? `failed: ${failed.join(', ')}` : `not received within ${this.d.vifPluggingTimeout} s: ${missing.join(', ')}`;
+        if (!this.d.vifPluggingIsFatal) {
+          this.d.log.warn({ instance: uuid, missing, failed }, `network-vif-plugged events ${what}; continuing (vif_plugging_is_fatal = false)`);
+          return;
+        }
+        throw novaError('VirtualInterfaceCreateException', 500, `Virtual Interface creation failed: network-vif-plugged events ${what}`, {});
+      },
+    };
+  }
+
+  /** An external instance event from nova-api (Neutron's notification): see InstanceEvents. */
+  deliver(uuid: string, ev: InstanceEvent): boolean {
+    return this.d.events.deliver(uuid, ev);
+  }
+
+  /**
+   * Releases an instance's ports: the ones the caller made (preserve_on_delete in the saved
+   * network_info, or requested by port id) unbound, the others deleted.
+   */
+  async release(uuid: string, stored: StoredNeutron): Promise<void> {
+    const saved = savedNetworkInfo(stored.network_info ?? []).map((v) => ({ id: v.id, preserve_on_delete: v.preserve_on_delete }));
+    for (const r of stored.requests) if (r.port_id) saved.push({ id: r.port_id, preserve_on_delete: true });
+    const done = await deallocateForInstance(this.d.neutron, uuid, saved);
+    if (done.deleted.length || done.unbound.length) this.d.log.info({ instance: uuid, ...done }, 'released the instance ports');
+  }
+}
+
+/** The networks a build asks for (build_and_run_instance's requested_networks, security_groups). */
+export interface BuildNetworks {
+  requested: NetworkRequest[] | 'none' | 'auto';
+  securityGroups: string[];
+}
+
+/**
+ * What a build keeps of its networks when the node uses Neutron: null for `--nic none` and for a
+ * request of no networks (the instance stays on its project network); `auto` (nova's
+ * auto-allocated topology) is kept to be refused at spawn.
+ */
+export function storedNeutron(networks: BuildNetworks | undefined, az: string | null): StoredNeutron | null {
+  if (!networks || networks.requested === 'none') return null;
+  const auto = networks.requested === 'auto';
+  if (!auto && networks.requested.length === 0) return null;
+  return {
+    requests: auto ? [] : (networks.requested as NetworkRequest[]),
+    security_groups: networks.securityGroups,
+    availability_zone: az,
+    ...(auto ? { auto } : {}),
+  };
+}
