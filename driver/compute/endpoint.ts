@@ -240,9 +240,12 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       required: ['instances', 'events'],
       // Neutron's events (network-vif-plugged ...) go to the builds waiting for them; others
       // (Cinder's volume-extended ...) concern devices a container node does not attach.
-      handler: async (_ctx, args) => {
+      handler: async (ctx, args) => {
         if (!Array.isArray(args.events)) throw invalidField('events', 'expected a list of InstanceExternalEvent');
-        manager.externalEvents(args.events.map(externalEvent).filter((e) => e !== null));
+        await manager.externalEvents(
+          ctx,
+          args.events.map(externalEvent).filter((e) => e !== null),
+        );
         return null;
       },
     },

@@ -86,6 +86,25 @@ export class InstancePorts {
     };
   }
 
+  /**
+   * network_info read again from the instance's ports (after network-changed or
+   * network-vif-deleted) and saved as its info cache; ports the caller made stay marked so.
+   */
+  async refresh(ctx: RequestContext, uuid: string, stored: StoredNeutron): Promise<ModelVif[]> {
+    const preserve = new Set(
+      savedNetworkInfo(stored.network_info ?? [])
+        .filter((v) => v.preserve_on_delete)
+        .map((v) => v.id),
+    );
+    for (const r of stored.requests) if (r.port_id) preserve.add(r.port_id);
+    // Ports in the order the instance has them (eth0, eth1 ...), new ones after.
+    const order = new Map(savedNetworkInfo(stored.network_info ?? []).map((v, i) => [v.id, i]));
+    const ports = (await this.d.neutron.listPorts({ device_id: uuid })).sort((a, b) => (order.get(a.id) ?? 1e6) - (order.get(b.id) ?? 1e6));
+    const networkInfo = await buildNetworkInfo(this.d.neutron, ports, preserve);
+    await this.d.plane.saveNetworkInfo(ctx, uuid, networkInfo);
+    return networkInfo;
+  }
+
   /** An external instance event from nova-api (Neutron's notification): see InstanceEvents. */
   deliver(uuid: string, ev: InstanceEvent): boolean {
     return this.d.events.deliver(uuid, ev);

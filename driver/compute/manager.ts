@@ -146,11 +146,29 @@ export class ComputeManager {
     if (neutron && this.d.ports) await this.d.ports.release(row.uuid, neutron);
   }
 
-  /** external_instance_event: Neutron's events about an instance's ports, to the build waiting for them. */
-  externalEvents(events: Array<InstanceEvent & { instance_uuid: string }>): void {
+  /**
+   * external_instance_event (nova's `_process_instance_event`): each event goes to the build
+   * waiting for it (network-vif-plugged, -unplugged); network-changed and network-vif-deleted
+   * refresh the instance's network_info from Neutron and save it as the info cache again.
+   */
+  async externalEvents(ctx: RequestContext, events: Array<InstanceEvent & { instance_uuid: string }>): Promise<void> {
+    const refresh = new Set<string>();
+    // Every waiting build gets its events first: a refresh waits for the build's lock.
     for (const ev of events) {
       const taken = this.d.ports?.deliver(ev.instance_uuid, ev) ?? false;
       this.d.log.info({ instance: ev.instance_uuid, event: ev.name, tag: ev.tag, status: ev.status, awaited: taken }, 'external instance event');
+      if (ev.name === 'network-changed' || ev.name === 'network-vif-deleted') refresh.add(ev.instance_uuid);
+    }
+    for (const uuid of refresh) {
+      void this.locks
+        .run(uuid, async () => {
+          const row = await this.d.store.get(uuid);
+          const { neutron, ...spec } = row && !row.deleted ? (JSON.parse(row.spec) as StoredSpec) : {};
+          if (!row || !neutron?.network_info || !this.d.ports) return;
+          const networkInfo = await this.d.ports.refresh(ctx, row.uuid, neutron);
+          await this.d.store.setImage(row, row.image_ref, { ...spec, neutron: { ...neutron, network_info: networkInfo } });
+        })
+        .catch((err: unknown) => this.d.log.warn({ instance: uuid, err: describeError(err) }, 'could not refresh the network info cache'));
     }
   }
 

@@ -31,6 +31,12 @@ const resources = hostResources(
 const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 const L2_HOST = 'l2-host';
 
+/** Polls (bounded: 2 s) until `ok` holds. */
+async function waitFor(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(ok(), 'condition not reached within 2 s');
+}
+
 describe('compute manager with Neutron ports (fake agent, fake Neutron)', () => {
   let agent: FakeAgentClient;
   let store: InstanceStore;
@@ -183,6 +189,29 @@ describe('compute manager with Neutron ports (fake agent, fake Neutron)', () => 
     await manager.buildAndRun(ctx, b, 'img', { requested: 'auto', securityGroups: [] });
     assert.equal((await store.get(b.uuid))?.vm_state, 'error');
     assert.equal((await store.latestFault(b.uuid))!.details, 'UnableToAutoAllocateNetwork');
+  });
+
+  it('network-changed and network-vif-deleted refresh the saved network_info from Neutron; a plugged event nobody awaits is dropped', async () => {
+    const i = newInstance();
+    const stop = relayPlugged(i.uuid);
+    await manager.buildAndRun(ctx, i, 'img', onNet());
+    stop();
+    const [port] = [...neutron.ports.values()];
+    const ep = computeEndpoint(manager, agent);
+    const send = (name: string) =>
+      ep.methods.external_instance_event!.handler(ctx, { instances: [], events: [{ name, tag: port!.id, status: 'completed', instance_uuid: i.uuid }] });
+    const cachedAddress = () =>
+      (caches.get(i.uuid) as Array<{ network: { subnets: Array<{ ips: Array<{ address: string }> }> } }>)[0]?.network.subnets[0]?.ips[0]?.address;
+    port!.fixed_ips = [{ subnet_id: port!.fixed_ips[0]!.subnet_id, ip_address: '10.77.0.200' }];
+    await send('network-changed');
+    await waitFor(() => cachedAddress() === '10.77.0.200');
+    neutron.ports.delete(port!.id);
+    await send('network-vif-deleted');
+    await waitFor(() => caches.get(i.uuid)?.length === 0);
+    const row = await store.get(i.uuid);
+    assert.deepEqual((JSON.parse(row!.spec) as { neutron: { network_info: unknown[] } }).neutron.network_info, []);
+    await send('network-vif-plugged');
+    assert.equal(row?.vm_state, 'active');
   });
 
   it('a repeated build (a restart mid-build) reuses the ports the instance has, making no second set', async () => {
