@@ -29,6 +29,8 @@ export function createBody(
   // Neutron VIFs are always plugged by the agent, after each start (the engine knows no Neutron).
   const vifs = spec.vifs?.length ? spec.vifs : undefined;
   const vifAddress = vifs?.flatMap((v) => v.addresses)[0]?.address;
+  // The subnets' DNS servers are the guest's resolvers (none: the engine's default for a container on no network).
+  const vifDns = [...new Set(vifs?.flatMap((v) => v.dns) ?? [])];
   return {
     Image: spec.imageId,
     Hostname: spec.hostname,
@@ -55,7 +57,9 @@ export function createBody(
       ...(byEngine ? { NetworkMode: byEngine.name } : {}),
       // The agent plugs eth0 in after start; the guest's own name resolves to its address.
       ...(byAgent ? { NetworkMode: 'none', ExtraHosts: [`${spec.hostname}:${byAgent.ipv4}`] } : {}),
-      ...(vifs ? { NetworkMode: 'none', ...(vifAddress ? { ExtraHosts: [`${spec.hostname}:${vifAddress}`] } : {}) } : {}),
+      ...(vifs
+        ? { NetworkMode: 'none', ...(vifAddress ? { ExtraHosts: [`${spec.hostname}:${vifAddress}`] } : {}), ...(vifDns.length ? { Dns: vifDns } : {}) }
+        : {}),
       Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: true })),
       // Bounded on disk; the console endpoint reads from this log.
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },

@@ -154,6 +154,23 @@ describe('agent create body: an instance on Neutron VIFs', () => {
     assert.deepEqual(body.HostConfig.ExtraHosts, ['web-1:10.77.0.23']);
   });
 
+  it("names the subnets' DNS servers (each once, in order) as the guest's resolvers, and none when the subnets have none", () => {
+    const two = createBody(
+      spec([
+        { ...VIF, dns: ['10.77.0.2', '10.77.0.3'] },
+        { ...VIF, tap: 'tap00000000-00', dns: ['10.77.0.3', '10.88.0.2'] },
+      ]),
+      'no',
+      undefined,
+      'agent',
+    ) as {
+      HostConfig: Record<string, unknown>;
+    };
+    assert.deepEqual(two.HostConfig.Dns, ['10.77.0.2', '10.77.0.3', '10.88.0.2']);
+    const none = createBody(spec([VIF]), 'no', undefined, 'agent') as { HostConfig: Record<string, unknown> };
+    assert.equal('Dns' in none.HostConfig, false);
+  });
+
   it('lets no image bring a VIF label of its own: an inherited one is blanked', () => {
     const body = createBody(spec(), 'no', 'node-1', 'agent', [LABEL_VIFS]) as { Labels: Record<string, string> };
     assert.equal(body.Labels[LABEL_VIFS], '');
