@@ -24,7 +24,7 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   build_and_run_instance: {
     kind: 'cast',
     summary:
-      'Claims vcpus, memory and disk from the flavor, records the instance (building/spawning), fetches the image if the host lacks it, creates and starts its container, then active/running. Idempotent per instance uuid and per message id.',
+      'Claims vcpus, memory and disk from the flavor, records the instance (building/spawning), fetches the image if the host lacks it, creates and starts its container, then active/running. In nova mode with [neutron], `requested_networks` (`--network`, `--port`) get ports bound to this host, plugged into the container as eth0, eth1 ..., awaited as network-vif-plugged ([compute] vif_plugging_timeout, vif_plugging_is_fatal) and saved as the info cache; `--nic none` keeps the project network. Idempotent per instance uuid and per message id.',
     errors: [
       'InvalidInput (undecodable instance)',
       'fault ComputeResourcesUnavailable',
@@ -150,7 +150,7 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   external_instance_event: {
     kind: 'cast',
     summary:
-      'Events nova-api relays from Neutron and Cinder (network-vif-plugged, volume-extended, ...): accepted and ignored, a container node attaches no such devices.',
+      "Events nova-api relays from Neutron and Cinder: network-vif-plugged (and -unplugged) go to the build waiting for them, network-changed and network-vif-deleted refresh the instance's network info cache from Neutron; others (volume-extended ...) are accepted and ignored.",
     errors: ['InvalidInput (events not a list)'],
   },
   set_host_enabled: {

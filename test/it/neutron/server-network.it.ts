@@ -84,7 +84,7 @@ describe('a Berth node builds servers on Neutron networks (real nova, real Neutr
     await node?.stop();
   });
 
-  it('server create --network goes ACTIVE; server show lists the address the container has on eth0; the port is ACTIVE on this host; delete leaves no port and no tap', async () => {
+  it('server create --network goes ACTIVE; server show lists the address the container has on eth0; the port is ACTIVE on this host; reboot and stop/start plug it again; delete leaves no port and no tap', async () => {
     const name = `berth-net-${Date.now()}`;
     const created = await openstack<ServerView>(
       ['server', 'create', '--image', node.imageId, '--flavor', 'm1.tiny', '--network', NET, '--host', HOST, '--wait', name],
@@ -113,6 +113,21 @@ describe('a Berth node builds servers on Neutron networks (real nova, real Neutr
     assert.equal(ports.length, 1);
     assert.equal(ports[0]!.Status, 'ACTIVE');
     const tap = `tap${ports[0]!.ID}`.slice(0, 14);
+    await stat(`/sys/class/net/${tap}`);
+
+    // A new start is a new network namespace: the agent plugs the port again, same address.
+    const eth0Has = async () => {
+      const [c] = await containersOf(created.id);
+      const r = await execWithStatus(c!.Id, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+      return r.exitCode === 0 && r.output.includes(`inet ${address}/`);
+    };
+    await openstack(['server', 'reboot', '--hard', '--wait', created.id], { timeoutMs: 180_000 });
+    await waitUntil(eth0Has, 30_000, 'eth0 plugged again after the reboot', 500);
+    await openstack(['server', 'stop', created.id], { timeoutMs: 60_000 });
+    await waitUntil(async () => (await openstack<ServerView>(['server', 'show', created.id], { json: true })).status === 'SHUTOFF', 120_000, 'SHUTOFF', 1000);
+    await openstack(['server', 'start', created.id], { timeoutMs: 60_000 });
+    await waitUntil(async () => (await openstack<ServerView>(['server', 'show', created.id], { json: true })).status === 'ACTIVE', 120_000, 'ACTIVE', 1000);
+    await waitUntil(eth0Has, 30_000, 'eth0 plugged again after stop and start', 500);
     await stat(`/sys/class/net/${tap}`);
 
     await openstack(['server', 'delete', '--wait', created.id], { timeoutMs: 180_000 });
