@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { parseFlavors } from './flavors.js';
 import { parseAllowEntry } from '../common/address-policy.js';
 import { loadCredentials } from '../common/registry-credentials.js';
 import { brokerChecks, transportUrlProblem } from './broker-checks.js';
@@ -91,6 +92,7 @@ export function crossChecks(c: Record<string, Record<string, unknown>>): string[
   problems.push(...brokerChecks(c.DEFAULT!.transport_url as string, c.oslo_messaging_rabbit as unknown as Parameters<typeof brokerChecks>[1]));
   problems.push(...registryChecks(c.registry!));
   problems.push(...noauthChecks(c.image_store!));
+  problems.push(...parseFlavors(c.DEFAULT!.flavors as string[]).problems);
   return problems;
 }
 

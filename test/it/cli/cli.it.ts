@@ -53,6 +53,7 @@ describe('berth CLI against a running node', function () {
       BERTH__GLANCE__API_URL: stack.imagesUrl,
       BERTH__AGENT__URL: stack.agentUrl,
       BERTH__AGENT__TOKEN: stack.agentToken,
+      BERTH__DEFAULT__FLAVORS: 'm1.cli:1:96:1, m1.other:2:128',
     };
     env.BERTH_CONFIG = '';
   });
@@ -77,21 +78,7 @@ describe('berth CLI against a running node', function () {
 
   it('server create --wait boots a real container; list, show, console-log, host show', async () => {
     const created = json<{ uuid: string; vm_state: string; power_state: string }>(
-      await berth(
-        '-f',
-        'json',
-        'server',
-        'create',
-        '--image',
-        'berth/busybox:latest',
-        '--flavor-vcpus',
-        '1',
-        '--flavor-ram',
-        '96',
-        '--name',
-        'cli-vm',
-        '--wait',
-      ),
+      await berth('-f', 'json', 'server', 'create', '--image', 'berth/busybox:latest', '--flavor', 'm1.cli', '--name', 'cli-vm', '--wait'),
     );
     uuid = created.uuid;
     stack.track(uuid);
@@ -131,7 +118,7 @@ describe('berth CLI against a running node', function () {
   it('server resize --wait to VERIFY_RESIZE, resize-revert and resize-confirm --wait (the container stays the same); soft-delete and restore --wait', async () => {
     type Shown = { status: string; vm_state: string; flavor: { memory_mb: number }; migration: { status: string } | null };
     const before = (await containersOf(uuid))[0]?.Id;
-    const resize = () => berth('-f', 'json', 'server', 'resize', uuid, '--flavor-vcpus', '2', '--flavor-ram', '128', '--wait');
+    const resize = () => berth('-f', 'json', 'server', 'resize', uuid, '--flavor', 'm1.other', '--wait');
     let shown = json<Shown>(await resize());
     assert.deepEqual([shown.status, shown.flavor.memory_mb, shown.migration?.status], ['VERIFY_RESIZE', 128, 'finished']);
     shown = json<Shown>(await berth('-f', 'json', 'server', 'resize-revert', uuid, '--wait'));
@@ -182,6 +169,9 @@ describe('berth CLI against a running node', function () {
   it('bad flags and bad values: exit 2 with one line', async () => {
     for (const args of [
       ['server', 'create', '--image', 'x', '--flavor-vcpus', 'zero', '--flavor-ram', '64'],
+      ['server', 'create', '--image', 'x'],
+      ['server', 'create', '--image', 'x', '--flavor', 'm1.clj'],
+      ['server', 'create', '--image', 'x', '--flavor', 'm1.cli', '--flavor-ram', '64'],
       ['server', 'show', 'not-a-uuid'],
       ['server', 'show'],
       ['server', 'frobnicate'],
@@ -192,6 +182,8 @@ describe('berth CLI against a running node', function () {
       assert.ok(r.stderr.trim().length > 0);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     }
+    const unknown = await berth('server', 'create', '--image', 'x', '--flavor', 'm1.clj');
+    assert.match(unknown.stderr, /unknown flavor "m1.clj" \(did you mean m1.cli\?\); \[DEFAULT\] flavors names m1.cli, m1.other/);
   });
 
   it('an instance or image named by name; an unknown name is bad usage, one line', async () => {

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { BerthError } from '../../../common/errors.js';
 import { flavorPrimitive, migrationPrimitive, prepResize, requestContext, resizeDecision } from '../../lib/nova-requests.js';
-import type { CliContext } from '../context.js';
-import { positiveInt, timeoutOption, type Run } from './server-args.js';
+import { UsageError, type CliContext } from '../context.js';
+import { addFlavorOptions, chosenFlavor } from './flavor-args.js';
+import { timeoutOption, type Run } from './server-args.js';
 import { resolveServer, showInstance, type ServerView } from './server-lookup.js';
 import { checkState, primitiveOf, printInstance } from './server-view.js';
 import { waitForEvent } from './server-wait.js';
@@ -43,25 +44,17 @@ async function send(
  * for a resize on the instance's own host (prep_resize, then confirm_resize or revert_resize).
  */
 export function registerResize(server: Command, run: Run): void {
-  server
-    .command('resize <server>')
-    .description('resize an instance in place to a new flavor (prep_resize); confirm or revert it afterwards')
-    .requiredOption('--flavor-vcpus <n>', 'vCPUs', positiveInt('--flavor-vcpus'))
-    .requiredOption('--flavor-ram <mb>', 'memory in MiB', positiveInt('--flavor-ram'))
-    .option('--flavor-disk <gb>', 'root disk in GiB', positiveInt('--flavor-disk'), 1)
-    .option('--flavor-name <name>', 'name of the new flavor')
+  addFlavorOptions(server.command('resize <server>').description('resize an instance in place to a new flavor (prep_resize); confirm or revert it afterwards'))
+    .option('--flavor-name <name>', 'name of the new flavor given by its sizes')
     .option('--wait', 'wait until the instance is resized (VERIFY_RESIZE) or failed')
     .option(...timeoutOption(300))
     .action((ref: string, o) =>
       run(async (ctx) => {
+        const chosen = chosenFlavor(ctx.config, o);
+        if (o.flavorName !== undefined && o.flavor !== undefined) throw new UsageError('--flavor-name names sizes given one by one, not --flavor NAME');
         const view = await resolveServer(ctx, ref);
         checkState(view, 'resize_prep', 'resize');
-        const flavor = flavorPrimitive({
-          vcpus: o.flavorVcpus,
-          memory_mb: o.flavorRam,
-          root_gb: o.flavorDisk,
-          ...(o.flavorName ? { name: o.flavorName } : {}),
-        });
+        const flavor = flavorPrimitive({ ...chosen, ...(o.flavorName ? { name: o.flavorName } : {}) });
         const migration = migrationPrimitive({ instance_uuid: view.uuid, host: ctx.host });
         await send(ctx, view, prepResize(primitiveOf(view), flavor, migration, ctx.host, requestContext(view.project_id)), o, RESIZE_STEPS);
       }),

@@ -11,18 +11,18 @@ import { commaList, positiveInt, timeoutOption, type Run } from './server-args.j
 import { forEach, resolveImage, resolveServer, showInstance, type ServerView } from './server-lookup.js';
 import { checkState, primitiveOf, printInstance, printInstances, statusOf } from './server-view.js';
 import { waitForEvent } from './server-wait.js';
+import { addFlavorOptions, chosenFlavor } from './flavor-args.js';
 
 /** The `server` commands; returns the group, so that other modules add theirs (server-resize.ts). */
 export function registerServer(program: Command, run: Run): Command {
   const server = program.command('server').description('instances on a compute node');
 
-  server
-    .command('create')
-    .description('boot an instance (sends build_and_run_instance as a control plane would)')
-    .requiredOption('--image <image>', 'image id, name, or registry reference (docker://HOST/REPO:TAG)')
-    .requiredOption('--flavor-vcpus <n>', 'vCPUs', positiveInt('--flavor-vcpus'))
-    .requiredOption('--flavor-ram <mb>', 'memory in MiB', positiveInt('--flavor-ram'))
-    .option('--flavor-disk <gb>', 'root disk in GiB', positiveInt('--flavor-disk'), 1)
+  addFlavorOptions(
+    server
+      .command('create')
+      .description('boot an instance (sends build_and_run_instance as a control plane would)')
+      .requiredOption('--image <image>', 'image id, name, or registry reference (docker://HOST/REPO:TAG)'),
+  )
     .option('--name <name>', 'display name')
     .option('--project <id>', 'owning project', 'berth')
     .option('--property <key=value...>', 'instance metadata')
@@ -30,6 +30,7 @@ export function registerServer(program: Command, run: Run): Command {
     .option(...timeoutOption(300))
     .action((o) =>
       run(async (ctx) => {
+        const flavor = chosenFlavor(ctx.config, o);
         const image = await resolveImage(ctx, o.image);
         const metadata: Record<string, string> = {};
         for (const kv of (o.property ?? []) as string[]) {
@@ -41,7 +42,7 @@ export function registerServer(program: Command, run: Run): Command {
           image_id: image.id,
           name: o.name,
           project_id: o.project,
-          flavor: { vcpus: o.flavorVcpus, memory_mb: o.flavorRam, root_gb: o.flavorDisk },
+          flavor,
           metadata,
         });
         const data = inst['nova_object.data'] as { uuid: string; display_name: string; flavor: { 'nova_object.data': Record<string, unknown> } };
@@ -58,7 +59,14 @@ export function registerServer(program: Command, run: Run): Command {
             host: ctx.host,
             project_id: o.project,
             image: image.id,
-            flavor: { name: f.name, vcpus: o.flavorVcpus, memory_mb: o.flavorRam, root_gb: o.flavorDisk, swap: f.swap ?? 0, extra_specs: f.extra_specs ?? {} },
+            flavor: {
+              name: f.name,
+              vcpus: flavor.vcpus,
+              memory_mb: flavor.memory_mb,
+              root_gb: flavor.root_gb,
+              swap: f.swap ?? 0,
+              extra_specs: f.extra_specs ?? {},
+            },
             vm_state: 'building',
             task_state: 'scheduling',
             power_state: 'pending',
