@@ -174,7 +174,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
           throw novaError('PreserveEphemeralNotSupported', 400, 'The current driver does not support preserving ephemeral partitions.');
         if (args.reimage_boot_volume === true) throw notImplemented('reimaging a boot volume');
         if (typeof args.image_ref !== 'string' || args.image_ref === '') throw invalidField('image_ref', 'expected an image id');
-        await manager.rebuild(ctx, uuid, args.image_ref);
+        await manager.imageActions.rebuild(ctx, uuid, args.image_ref);
       },
     },
     snapshot_instance: {
@@ -182,7 +182,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       long: true,
       handler: async (ctx, args) => {
         if (typeof args.image_id !== 'string' || args.image_id === '') throw invalidField('image_id', 'expected an image id');
-        await manager.snapshot(ctx, instanceOf(args).uuid, args.image_id);
+        await manager.imageActions.snapshot(ctx, instanceOf(args).uuid, args.image_id);
       },
     },
     backup_instance: {
@@ -193,7 +193,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
         if (typeof args.backup_type !== 'string' || args.backup_type === '') throw invalidField('backup_type', 'expected a string such as daily');
         if (typeof args.rotation !== 'number' || !Number.isInteger(args.rotation) || args.rotation < 0)
           throw invalidField('rotation', 'expected a non-negative integer');
-        await manager.snapshot(ctx, instanceOf(args).uuid, args.image_id, { type: args.backup_type, rotation: args.rotation });
+        await manager.imageActions.snapshot(ctx, instanceOf(args).uuid, args.image_id, { type: args.backup_type, rotation: args.rotation });
       },
     },
     get_instance_diagnostics: {

@@ -1,12 +1,11 @@
 import type { AgentClient, InstanceSpec } from '../../agent/client/types.js';
 import { describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { PowerState, type InstanceRow } from '../db/models.js';
+import type { InstanceRow } from '../db/models.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { Instance } from '../objects/instance.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { novaError } from '../rpc/failure.js';
-import { discardImage, rotateBackups, runSnapshot } from './snapshots.js';
 import { buildRecord } from './build-record.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
 import type { HostResources, Usage } from './resources.js';
@@ -18,11 +17,10 @@ import { Claims } from './claims.js';
 import { Reconciler } from './reconcile.js';
 import { faultOf, Lifecycle, type Run } from './lifecycle.js';
 import { Outcome, Resizes } from './resize.js';
-import { storedNeutron, type BuildNetworks, type InstancePorts, type StoredNeutron } from './instance-ports.js';
+import type { BuildNetworks, InstancePorts } from './instance-ports.js';
 import type { InstanceEvent } from './vif-events.js';
-
-/** The record's spec: what the agent gets, and (nova mode with Neutron) the instance's networking. */
-type StoredSpec = InstanceSpec & { neutron?: StoredNeutron };
+import { SpawnNetworks, type Plugged } from './spawn-networks.js';
+import { ImageActions, type Action } from './image-actions.js';
 
 export interface ManagerDeps {
   host: string;
@@ -51,13 +49,19 @@ export class ComputeManager {
   private readonly life: Lifecycle;
   private readonly claims: Claims;
   private readonly reconcile: Reconciler;
+  private readonly net: SpawnNetworks;
   /** Resize on this host: see resize.ts. */
   readonly resizes: Resizes;
+  /** Rebuild, snapshot and backup: see image-actions.ts. */
+  readonly imageActions: ImageActions;
   constructor(private readonly d: ManagerDeps) {
     this.plane = d.plane ?? new StandaloneControlPlane();
     this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
     this.claims = new Claims(d.store, d.host, d.node, d.resources);
     this.reconcile = new Reconciler({ ...d, plane: this.plane, locks: this.locks, life: this.life });
+    this.net = new SpawnNetworks({ ...d, locks: this.locks });
+    const action: Action = (ctx, uuid, name, effect, extra) => this.powerAction(ctx, uuid, name, effect, extra);
+    this.imageActions = new ImageActions({ ...d, plane: this.plane, life: this.life, action, require: (uuid) => this.require(uuid) });
     this.resizes = new Resizes({ ...d, plane: this.plane, claims: this.claims, step: (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect) });
   }
 
@@ -65,7 +69,7 @@ export class ComputeManager {
   async buildAndRun(ctx: RequestContext, instance: Instance, imageId: string, networks?: BuildNetworks): Promise<void> {
     await this.locks.run(instance.uuid, async () => {
       const record = buildRecord(instance, imageId, ctx, { host: this.d.host, node: this.d.node });
-      const neutron = this.d.ports ? storedNeutron(networks, instance.availability_zone) : null;
+      const neutron = this.net.recordOf(networks, instance.availability_zone);
       if (neutron) record.spec = { ...(record.spec as InstanceSpec), neutron };
       // A repeat of this uuid cannot come in between: this runs under the instance's own lock.
       const existing = await this.d.store.get(instance.uuid);
@@ -116,21 +120,11 @@ export class ComputeManager {
   /** Spawns a recorded building instance. Also finishes builds interrupted by a restart. */
   private async spawn(ctx: RequestContext, row: InstanceRow): Promise<void> {
     const run = await this.life.begin(ctx, row, 'create');
-    let plugged: { wait(): Promise<void>; cancel(): void } | null = null;
+    let plugged: Plugged | null = null;
     try {
-      let { neutron, ...spec } = JSON.parse(row.spec) as StoredSpec;
-      if (neutron && this.d.ports) {
-        if (neutron.auto)
-          throw novaError('UnableToAutoAllocateNetwork', 400, 'Unable to automatically allocate a network: this node takes --network NET or --port PORT', {});
-        const inst = { uuid: row.uuid, project_id: row.project_id, availability_zone: neutron.availability_zone, security_groups: neutron.security_groups };
-        const built = await this.d.ports.allocate(ctx, inst, neutron.requests);
-        neutron = { ...neutron, network_info: built.networkInfo };
-        spec = { ...spec, vifs: built.vifs };
-        await this.d.store.setImage(row, row.image_ref, { ...spec, neutron });
-        // Expected before the plug: Neutron may report a port up as soon as its tap appears.
-        plugged = this.d.ports.expectPlugged(row.uuid, built.networkInfo);
-      }
-      const status = await this.d.agent.createInstance(row.uuid, spec);
+      const prepared = await this.net.prepare(ctx, row);
+      plugged = prepared.plugged;
+      const status = await this.d.agent.createInstance(row.uuid, prepared.spec);
       await plugged?.wait();
       await this.life.succeed(run, { launched_at: new Date() }, { ip_address: status.ip_address });
       this.d.log.info({ instance: row.uuid, request_id: ctx.request_id, ip: status.ip_address }, 'instance active');
@@ -140,36 +134,9 @@ export class ComputeManager {
     }
   }
 
-  /** Releases the Neutron ports of an instance that has them on record. */
-  private async releasePorts(row: InstanceRow): Promise<void> {
-    const { neutron } = JSON.parse(row.spec) as StoredSpec;
-    if (neutron && this.d.ports) await this.d.ports.release(row.uuid, neutron);
-  }
-
-  /**
-   * external_instance_event (nova's `_process_instance_event`): each event goes to the build
-   * waiting for it (network-vif-plugged, -unplugged); network-changed and network-vif-deleted
-   * refresh the instance's network_info from Neutron and save it as the info cache again.
-   */
+  /** external_instance_event: see spawn-networks.ts. */
   async externalEvents(ctx: RequestContext, events: Array<InstanceEvent & { instance_uuid: string }>): Promise<void> {
-    const refresh = new Set<string>();
-    // Every waiting build gets its events first: a refresh waits for the build's lock.
-    for (const ev of events) {
-      const taken = this.d.ports?.deliver(ev.instance_uuid, ev) ?? false;
-      this.d.log.info({ instance: ev.instance_uuid, event: ev.name, tag: ev.tag, status: ev.status, awaited: taken }, 'external instance event');
-      if (ev.name === 'network-changed' || ev.name === 'network-vif-deleted') refresh.add(ev.instance_uuid);
-    }
-    for (const uuid of refresh) {
-      void this.locks
-        .run(uuid, async () => {
-          const row = await this.d.store.get(uuid);
-          const { neutron, ...spec } = row && !row.deleted ? (JSON.parse(row.spec) as StoredSpec) : {};
-          if (!row || !neutron?.network_info || !this.d.ports) return;
-          const networkInfo = await this.d.ports.refresh(ctx, row.uuid, neutron);
-          await this.d.store.setImage(row, row.image_ref, { ...spec, neutron: { ...neutron, network_info: networkInfo } });
-        })
-        .catch((err: unknown) => this.d.log.warn({ instance: uuid, err: describeError(err) }, 'could not refresh the network info cache'));
-    }
+    this.net.events(ctx, events);
   }
 
   /** A build that cannot finish: no container left behind, `error` with a fault, create.error. */
@@ -181,7 +148,7 @@ export class ComputeManager {
       // spawn leaves no partial instance behind.
       await this.d.agent.deleteInstance(run.row.uuid).catch((e) => log.warn({ err: describeError(e) }, 'clean-up after failed build failed'));
       // nova's _cleanup_allocated_networks: a failed build keeps no port.
-      await this.releasePorts(run.row).catch((e) => log.warn({ err: describeError(e) }, 'could not release the ports of a failed build'));
+      await this.net.release(run.row).catch((e) => log.warn({ err: describeError(e) }, 'could not release the ports of a failed build'));
     }
     await this.life.fail(run, err);
   }
@@ -204,7 +171,7 @@ export class ComputeManager {
       const run = await this.life.begin(ctx, row, 'delete');
       try {
         await this.d.agent.deleteInstance(uuid);
-        await this.releasePorts(row);
+        await this.net.release(row);
       } catch (err) {
         const fault = await this.life.fail(run, err);
         throw novaError('InstanceTerminationFailure', 400, `Failed to terminate instance: ${fault.message}`, { reason: fault.message });
@@ -261,56 +228,6 @@ export class ComputeManager {
         throw err;
       }
     });
-  }
-
-  /**
-   * rebuild_instance: the same instance (uuid, name, flavor, network, config drive) on a new
-   * image; the old container is removed and a new one started from `imageRef`. A stopped
-   * instance is stopped again and stays stopped, as nova's rebuild powers it off after a rebuild
-   * from vm_state stopped.
-   */
-  async rebuild(ctx: RequestContext, uuid: string, imageRef: string): Promise<void> {
-    await this.powerAction(ctx, uuid, 'rebuild', async (row, run) => {
-      const wasStopped = row.vm_state === 'stopped';
-      const spec = { ...(JSON.parse(row.spec) as InstanceSpec), image_id: imageRef };
-      await this.d.agent.deleteInstance(uuid);
-      await this.d.store.setImage(row, imageRef, spec);
-      const status = await this.d.agent.createInstance(uuid, spec);
-      await this.d.store.update(row, { launched_at: new Date(), ip_address: status.ip_address });
-      if (!wasStopped) return;
-      await this.d.agent.instanceAction(uuid, { action: 'stop' });
-      run.to = { vm_state: 'stopped', power_state: PowerState.SHUTDOWN };
-    });
-  }
-
-  /**
-   * snapshot_instance / backup_instance: the agent freezes the container only while committing,
-   * then streams the image into the Glance image the control plane created. The vm_state is
-   * unchanged; task_state goes image_snapshot → image_pending_upload → image_uploading → none.
-   */
-  async snapshot(ctx: RequestContext, uuid: string, imageId: string, backup?: { type: string; rotation: number }): Promise<void> {
-    await this.powerAction(
-      ctx,
-      uuid,
-      backup ? 'backup' : 'createImage',
-      async (_row, run) => {
-        try {
-          // nova-api leaves a snapshot at image_snapshot_pending; the compute takes it to
-          // image_snapshot (a backup stays at image_backup), as nova's snapshot_instance does.
-          if (!backup) await this.plane.saveInstance(ctx, uuid, { task_state: 'image_snapshot' }, 'image_snapshot_pending');
-          await runSnapshot(this.d.agent, uuid, imageId, (task) => this.life.progress(run, task));
-        } catch (err) {
-          await discardImage(this.d.images, imageId, this.d.log);
-          throw err;
-        }
-      },
-      { snapshot_image_id: imageId },
-    );
-    if (backup && this.d.images) {
-      const { project_id: owner } = await this.require(uuid);
-      const removed = await rotateBackups(this.d.images, { uuid, owner }, backup.type, backup.rotation, this.d.log);
-      if (removed.length) this.d.log.info({ instance: uuid, removed }, 'rotated backups');
-    }
   }
 
   /** The power-state sync (nova's _sync_power_states): see reconcile.ts. */

@@ -251,7 +251,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
     pub.published.length = 0;
-    await manager.rebuild(ctx, i.uuid, 'img2');
+    await manager.imageActions.rebuild(ctx, i.uuid, 'img2');
     const row = await store.get(i.uuid);
     assert.deepEqual([row?.vm_state, row?.image_ref], ['active', 'img2']);
     assert.equal(agent.instances.get(i.uuid)?.spec.image_id, 'img2');
@@ -260,14 +260,14 @@ describe('compute manager (fake agent, in-memory database)', () => {
       ['instance.rebuild.start', 'instance.rebuild.end'],
     );
     await manager.powerAction(ctx, i.uuid, 'pause', () => agent.instanceAction(i.uuid, { action: 'pause' }));
-    await assert.rejects(manager.rebuild(ctx, i.uuid, 'img3'), (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState');
+    await assert.rejects(manager.imageActions.rebuild(ctx, i.uuid, 'img3'), (e: unknown) => e instanceof RpcFailure && e.className === 'InstanceInvalidState');
   });
 
   it('rebuilds a stopped instance and leaves it stopped (nova powers it off again)', async () => {
     const i = newInstance();
     await manager.buildAndRun(ctx, i, 'img');
     await manager.powerAction(ctx, i.uuid, 'stop', () => agent.instanceAction(i.uuid, { action: 'stop' }));
-    await manager.rebuild(ctx, i.uuid, 'img2');
+    await manager.imageActions.rebuild(ctx, i.uuid, 'img2');
     const row = await store.get(i.uuid);
     assert.deepEqual([row?.vm_state, row?.task_state, row?.power_state, row?.image_ref], ['stopped', null, 4, 'img2']);
     assert.equal(agent.instances.get(i.uuid)?.power_state, 'stopped', 'the new container is not left running');
@@ -279,7 +279,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     await manager.buildAndRun(ctx, i, 'img');
     agent.snapshotPolls = 3;
     pub.published.length = 0;
-    await manager.snapshot(ctx, i.uuid, 'snap-1');
+    await manager.imageActions.snapshot(ctx, i.uuid, 'snap-1');
     const row = await store.get(i.uuid);
     assert.deepEqual([row?.vm_state, row?.task_state], ['active', null]);
     const snapEvents = pub.published.filter((p) => String(p.message.event_type).startsWith('instance.snapshot'));
@@ -301,7 +301,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     await manager.buildAndRun(ctx, i, 'img');
     images.add('snap-2', { status: 'queued' });
     agent.snapshotFails = { code: 'IMAGE_UPLOAD_FAILED', message: 'store refused the upload' };
-    await assert.rejects(manager.snapshot(ctx, i.uuid, 'snap-2'));
+    await assert.rejects(manager.imageActions.snapshot(ctx, i.uuid, 'snap-2'));
     assert.equal(images.records.has('snap-2'), false, "the queued image is deleted, as nova's delete_image_on_error does");
     const row = await store.get(i.uuid);
     assert.deepEqual([row?.vm_state, row?.task_state], ['active', null]);
@@ -323,7 +323,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     for (const n of [1, 2, 3]) images.add(`old-${n}`, props(n));
     images.add('weekly-1', props(1, 'weekly'));
     images.add('new', props(9));
-    await manager.snapshot(ctx, i.uuid, 'new', { type: 'daily', rotation: 2 });
+    await manager.imageActions.snapshot(ctx, i.uuid, 'new', { type: 'daily', rotation: 2 });
     assert.deepEqual([...images.records.keys()].sort(), ['new', 'old-3', 'weekly-1']);
   });
 
@@ -348,7 +348,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     // The owner's own image with backup_type but not image_type backup is no backup either.
     images.add('own-snapshot', { ...props(0), image_type: 'snapshot' });
     images.add('new', props(9));
-    await manager.snapshot(ctx, i.uuid, 'new', { type: 'daily', rotation: 2 });
+    await manager.imageActions.snapshot(ctx, i.uuid, 'new', { type: 'daily', rotation: 2 });
     assert.deepEqual([...images.records.keys()].sort(), ['crafted-new-1', 'crafted-new-2', 'crafted-old', 'new', 'own-2', 'own-snapshot']);
   });
 

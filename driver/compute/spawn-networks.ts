@@ -1,0 +1,91 @@
+import type { InstanceSpec } from '../../agent/client/types.js';
+import { describeError } from '../../common/errors.js';
+import type { KeyedMutex } from '../../common/keyed-mutex.js';
+import type { Logger } from '../../common/log.js';
+import type { InstanceRow } from '../db/models.js';
+import type { RequestContext } from '../rpc/envelope.js';
+import { novaError } from '../rpc/failure.js';
+import { storedNeutron, type BuildNetworks, type InstancePorts, type StoredNeutron } from './instance-ports.js';
+import type { InstanceStore } from './store.js';
+import type { InstanceEvent } from './vif-events.js';
+
+/** The record's spec: what the agent gets, and (nova mode with Neutron) the instance's networking. */
+type StoredSpec = InstanceSpec & { neutron?: StoredNeutron };
+
+/** The wait for Neutron's network-vif-plugged events of a spawn. */
+export interface Plugged {
+  wait(): Promise<void>;
+  cancel(): void;
+}
+
+export interface SpawnNetworksDeps {
+  store: InstanceStore;
+  /** Neutron's ports of instances (nova mode with [neutron]); without it instances are on project networks. */
+  ports?: InstancePorts;
+  /** The manager's per-instance lock: a refresh never overlaps an operation on the instance. */
+  locks: KeyedMutex;
+  log: Logger;
+}
+
+/**
+ * The networking steps of an instance's lifecycle with Neutron (nova-compute's
+ * `_build_networks_for_instance`, `_cleanup_allocated_networks`, `_process_instance_event`); each
+ * is a no-op for an instance on a project network.
+ */
+export class SpawnNetworks {
+  constructor(private readonly d: SpawnNetworksDeps) {}
+
+  /** What a new build's record keeps of its requested networks, or null without Neutron. */
+  recordOf(networks: BuildNetworks | undefined, az: string | null): StoredNeutron | null {
+    return this.d.ports ? storedNeutron(networks, az) : null;
+  }
+
+  /**
+   * The spec the agent gets for a recorded build: with Neutron, its ports allocated and bound (the
+   * record keeps their network_info), and the wait for their plug registered before the plug.
+   */
+  async prepare(ctx: RequestContext, row: InstanceRow): Promise<{ spec: InstanceSpec; plugged: Plugged | null }> {
+    const { neutron, ...spec } = JSON.parse(row.spec) as StoredSpec;
+    if (!neutron || !this.d.ports) return { spec, plugged: null };
+    if (neutron.auto)
+      throw novaError('UnableToAutoAllocateNetwork', 400, 'Unable to automatically allocate a network: this node takes --network NET or --port PORT', {});
+    const inst = { uuid: row.uuid, project_id: row.project_id, availability_zone: neutron.availability_zone, security_groups: neutron.security_groups };
+    const built = await this.d.ports.allocate(ctx, inst, neutron.requests);
+    const withVifs = { ...spec, vifs: built.vifs };
+    await this.d.store.setImage(row, row.image_ref, { ...withVifs, neutron: { ...neutron, network_info: built.networkInfo } });
+    // Expected before the plug: Neutron may report a port up as soon as its tap appears.
+    return { spec: withVifs, plugged: this.d.ports.expectPlugged(row.uuid, built.networkInfo) };
+  }
+
+  /** Releases the Neutron ports of an instance that has them on record. */
+  async release(row: InstanceRow): Promise<void> {
+    const { neutron } = JSON.parse(row.spec) as StoredSpec;
+    if (neutron && this.d.ports) await this.d.ports.release(row.uuid, neutron);
+  }
+
+  /**
+   * external_instance_event (nova's `_process_instance_event`): each event goes to the build
+   * waiting for it (network-vif-plugged, -unplugged); network-changed and network-vif-deleted
+   * refresh the instance's network_info from Neutron and save it as the info cache again.
+   */
+  events(ctx: RequestContext, events: Array<InstanceEvent & { instance_uuid: string }>): void {
+    const refresh = new Set<string>();
+    // Every waiting build gets its events first: a refresh waits for the build's lock.
+    for (const ev of events) {
+      const taken = this.d.ports?.deliver(ev.instance_uuid, ev) ?? false;
+      this.d.log.info({ instance: ev.instance_uuid, event: ev.name, tag: ev.tag, status: ev.status, awaited: taken }, 'external instance event');
+      if (ev.name === 'network-changed' || ev.name === 'network-vif-deleted') refresh.add(ev.instance_uuid);
+    }
+    for (const uuid of refresh) {
+      void this.d.locks
+        .run(uuid, async () => {
+          const row = await this.d.store.get(uuid);
+          const { neutron, ...spec } = row && !row.deleted ? (JSON.parse(row.spec) as StoredSpec) : {};
+          if (!row || !neutron?.network_info || !this.d.ports) return;
+          const networkInfo = await this.d.ports.refresh(ctx, row.uuid, neutron);
+          await this.d.store.setImage(row, row.image_ref, { ...spec, neutron: { ...neutron, network_info: networkInfo } });
+        })
+        .catch((err: unknown) => this.d.log.warn({ instance: uuid, err: describeError(err) }, 'could not refresh the network info cache'));
+    }
+  }
+}
