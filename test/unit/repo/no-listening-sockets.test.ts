@@ -11,19 +11,15 @@ import { ROOT } from '../../support/fixtures.js';
  * records which test file asked for a port, and fails the run in a root `after` hook when a
  * file not listed below did.
  *
- * A file stays here only where a socket is the point. HTTP clients under test are given the
- * in-process connection pool (`inProcessAgent`; pkgcloud's Keystone session goes through Node's
- * global agent, `routeGlobalAgentInProcess`). What is left tests the registry importer's
- * destination guard, which decides by the address a connection really goes to (127.0.0.1 allowed,
- * 127.0.0.2 not, names resolved at connect time, `localhost`, `::ffff:127.0.0.1`, ports, TLS):
- * its stubs must listen on those addresses.
+ * HTTP clients under test are given the in-process connection pool (`inProcessAgent`; pkgcloud's
+ * Keystone session goes through Node's global agent, `routeGlobalAgentInProcess`). Tests whose
+ * subject is a real socket, the registry importer's and web-download's destination guards (which
+ * decide by the address a connection really goes to: 127.0.0.1 allowed, 127.0.0.2 not, names
+ * resolved at connect time, `localhost`, `::ffff:127.0.0.1`, ports, TLS), are integration tests
+ * (test/it/glance-bridge/registry-destinations.it.ts, web-download.it.ts). The list below must
+ * stay empty unless a unit test has no other way.
  */
-export const ALLOWED: Record<string, string> = {
-  'test/unit/glance-bridge/registry-destinations.test.ts':
-    'the destination guard decides by the address connected to: stub registries on 127.0.0.1 and 127.0.0.2, TLS and ports included',
-  'test/unit/glance-bridge/web-download.test.ts':
-    'the web-download destination checks (by address, by name, as ::ffff:127.0.0.1) need the origin on a loopback address',
-};
+export const ALLOWED: Record<string, string> = {};
 
 const SELF = 'test/unit/repo/no-listening-sockets.test.ts';
 

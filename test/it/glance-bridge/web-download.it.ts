@@ -4,8 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DownloadSlots } from '../../../glance-bridge/api/web-download.js';
 import { DestinationGuard } from '../../../glance-bridge/registry/destination.js';
 import { serveOnLoopback } from '../../support/loopback.js';
-import { call, startApiServer } from './api-server.js';
-import { createHarness, type Harness } from './harness.js';
+import { call, startApiServer } from '../../unit/glance-bridge/api-server.js';
+import { createHarness, type Harness } from '../../unit/glance-bridge/harness.js';
 
 /** web-download of http(s):// URLs into non-docker images, through the registry imports' destination checks. */
 describe('glance-bridge web-download of http(s) URLs', () => {
