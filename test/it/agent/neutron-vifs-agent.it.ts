@@ -120,12 +120,15 @@ describe('berth-agent: instances on Neutron VIFs (dockerd)', function () {
     // Restarted while the agent is down: the agent plugs it when it comes back.
     await agent.close();
     await docker('POST', `/containers/${name}/restart?t=0`);
+    // The kernel removes a veth whose peer's namespace is gone asynchronously.
+    for (let i = 0; i < 100 && (await tapExists()); i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(await tapExists(), false, 'the tap went with the old namespace');
     agent = await startAgent(config, { images: store, log: silentLogger() });
     client = createAgentClient({ url: agent.url, token: agent.token, retries: 1 });
     await waitPlugged('after an agent restart');
 
     await client.deleteInstance(status.uuid, { timeout: 0 });
+    for (let i = 0; i < 100 && (await tapExists()); i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(await tapExists(), false, 'no tap after delete');
   });
 });
