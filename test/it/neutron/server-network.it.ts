@@ -65,9 +65,9 @@ describe('a Berth node builds servers on Neutron networks (real nova, real Neutr
     // Mapped to cell1 by the scheduler's periodic host discovery before it can be chosen.
     await waitUntil(
       async () =>
-        (await openstack<Array<{ 'Hypervisor Hostname': string; State: string }>>(['hypervisor', 'list'], { json: true })).find(
-          (h) => h['Hypervisor Hostname'] === HOST && h.State === 'up',
-        ),
+        (
+          await openstack<Array<{ 'Hypervisor Hostname': string; State: string }>>(['--os-compute-api-version', '2.87', 'hypervisor', 'list'], { json: true })
+        ).find((h) => h['Hypervisor Hostname'] === HOST && h.State === 'up'),
       180_000,
       'hypervisor listed and up',
       2000,
