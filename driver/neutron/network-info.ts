@@ -1,3 +1,4 @@
+import type { VifSpec } from '../../agent/client/types.js';
 import { bridgeName, neutronError, tapName, type NeutronClient, type NeutronNetwork, type NeutronPort, type NeutronSubnet } from './client.js';
 
 /** An address in nova's network model (nova/network/model.py IP). */
@@ -98,21 +99,8 @@ export function vifOf(p: NeutronPort, net: NeutronNetwork, subnets: ReadonlyMap<
   };
 }
 
-/** What the node needs to plug one VIF into its container, like os-vif's linux_bridge plugin. */
-export interface VifPlug {
-  portId: string;
-  /** Host end of the veth pair: `tap` + port id (14 characters). */
-  tap: string;
-  /** The linuxbridge agent's bridge of the network: `brq` + network id (14 characters). */
-  bridge: string;
-  mac: string;
-  mtu: number;
-  /** IPv4 addresses with their prefix length. */
-  addresses: Array<{ address: string; prefix: number }>;
-  gateway: string | null;
-  routes: Array<{ destination: string; nexthop: string }>;
-  dns: string[];
-}
+/** What the node needs to plug one VIF into its container: the agent API's VifSpec. */
+export type VifPlug = VifSpec;
 
 /**
  * The plug of a VIF; only `bridge` VIFs (the linuxbridge mechanism) can be plugged into a

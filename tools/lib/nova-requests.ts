@@ -259,3 +259,23 @@ export function resizeDecision(
 ): Record<string, unknown> {
   return instanceRequest(method, instance, method === 'revert_resize' ? { migration, request_spec: null } : { migration }, ctx);
 }
+
+/** rebuild_instance onto `imageRef` in place (not an evacuation), as nova-api casts it. */
+export function rebuildInstance(instance: Record<string, unknown>, origImageRef: string, imageRef: string): Record<string, unknown> {
+  return instanceRequest('rebuild_instance', instance, {
+    orig_image_ref: origImageRef,
+    image_ref: imageRef,
+    injected_files: [],
+    new_pass: null,
+    orig_sys_metadata: {},
+    bdms: null,
+    recreate: false,
+    on_shared_storage: null,
+    preserve_ephemeral: false,
+    migration: null,
+    scheduled_node: null,
+    limits: null,
+    request_spec: null,
+    accel_uuids: [],
+  });
+}

@@ -6,7 +6,7 @@ import { AmqpPeer, eventType, type Collector } from '../../support/amqp.js';
 import { startDriverHarness, type DriverHarness } from '../../support/driver-harness.js';
 import { fixture } from '../../support/fixtures.js';
 import { waitUntil } from '../../support/waits.js';
-import { buildAndRunInstance, imageDict, instancePrimitive, instanceRequest, terminateInstance } from '../../../tools/lib/nova-requests.js';
+import { buildAndRunInstance, imageDict, instancePrimitive, instanceRequest, rebuildInstance, terminateInstance } from '../../../tools/lib/nova-requests.js';
 
 describe('compute driver on a real RabbitMQ (fake agent)', function () {
   this.timeout(60_000);
@@ -122,26 +122,7 @@ describe('compute driver on a real RabbitMQ (fake agent)', function () {
     const uuid = (inst['nova_object.data'] as { uuid: string }).uuid;
     peer.cast(h.exchange, toHost(), buildAndRunInstance(inst, imageDict({ id: 'img-1' })));
     await waitUntil(async () => (await state(uuid)) === 'active', 10_000, 'instance active');
-    peer.cast(
-      h.exchange,
-      toHost(),
-      instanceRequest('rebuild_instance', inst, {
-        orig_image_ref: 'img-1',
-        image_ref: 'img-2',
-        injected_files: [],
-        new_pass: null,
-        orig_sys_metadata: {},
-        bdms: null,
-        recreate: false,
-        on_shared_storage: null,
-        preserve_ephemeral: false,
-        migration: null,
-        scheduled_node: null,
-        limits: null,
-        request_spec: null,
-        accel_uuids: [],
-      }),
-    );
+    peer.cast(h.exchange, toHost(), rebuildInstance(inst, 'img-1', 'img-2'));
     await waitUntil(async () => (await h.driver.store.get(uuid))?.image_ref === 'img-2' && (await state(uuid)) === 'active', 10_000, 'rebuilt');
     assert.equal(agent.instances.get(uuid)?.spec.image_id, 'img-2');
     const diag = (await peer.call(h.exchange, toHost(), instanceRequest('get_instance_diagnostics', inst))).reply.result as Record<

@@ -1,7 +1,15 @@
 import type { Command } from 'commander';
 import { BerthError } from '../../../common/errors.js';
 import { isUuid } from '../../../common/koa.js';
-import { buildAndRunInstance, imageDict, instancePrimitive, instanceRequest, requestContext, terminateInstance } from '../../lib/nova-requests.js';
+import {
+  buildAndRunInstance,
+  imageDict,
+  instancePrimitive,
+  instanceRequest,
+  rebuildInstance,
+  requestContext,
+  terminateInstance,
+} from '../../lib/nova-requests.js';
 import type { CliContext } from '../context.js';
 import { UsageError } from '../context.js';
 import { printList, printObject } from '../output.js';
@@ -282,22 +290,7 @@ export function registerServer(program: Command, run: Run): Command {
         const image = await resolveImage(ctx, o.image);
         await act(o, 'rebuild', async (view) => {
           checkState(view, 'rebuild', 'rebuild');
-          return instanceRequest('rebuild_instance', primitiveOf(view), {
-            orig_image_ref: view.image,
-            image_ref: image.id,
-            injected_files: [],
-            new_pass: null,
-            orig_sys_metadata: {},
-            bdms: null,
-            recreate: false,
-            on_shared_storage: null,
-            preserve_ephemeral: false,
-            migration: null,
-            scheduled_node: null,
-            limits: null,
-            request_spec: null,
-            accel_uuids: [],
-          });
+          return rebuildInstance(primitiveOf(view), view.image, image.id);
         })(ctx, refs);
       }),
     );
