@@ -14,7 +14,9 @@
 # State: BERTH_TEMPEST_STATE (default /var/lib/berth-tempest): the Tempest workspace
 # (workspace/etc/tempest.conf, its .stestr results), the node's log and info, summary.json.
 # Environment: BERTH_TEMPEST_CONCURRENCY (2), BERTH_TEMPEST_HOST (berth-tempest),
-# BERTH_TEMPEST_PORT_BASE (43000: the node listens on BASE+292 and BASE+393), BERTH_CLOUD_STATE.
+# BERTH_TEMPEST_PORT_BASE (43000: the node listens on BASE+292 and BASE+393), BERTH_TEMPEST_TRAIT
+# (CUSTOM_BERTH_TEMPEST: the trait that pins the test image to this node; give each concurrent
+# run its own), BERTH_CLOUD_STATE.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +25,7 @@ CLOUD_STATE=${BERTH_CLOUD_STATE:-/var/lib/berth-cp}
 WORKSPACE=$STATE/workspace
 CONCURRENCY=${BERTH_TEMPEST_CONCURRENCY:-2}
 NODE_INFO=$STATE/node.json NODE_PID=$STATE/node.pid NODE_LOG=$STATE/node.log
-TRAIT=CUSTOM_BERTH_TEMPEST
+TRAIT=${BERTH_TEMPEST_TRAIT:-CUSTOM_BERTH_TEMPEST}
 # The subset npm test runs: every test of these classes passes on a Berth node in a few minutes.
 QUICK='^tempest\.api\.compute\.(flavors\.test_flavors\.|keypairs\.test_keypairs\.|limits\.|servers\.test_create_server\.ServersTestJSON\.|servers\.test_instance_actions\.|servers\.test_servers\.ServersTestJSON\.|admin\.test_hypervisor\.)'
 COMPUTE='^tempest\.api\.compute\.'

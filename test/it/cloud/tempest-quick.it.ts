@@ -39,7 +39,13 @@ describe('Tempest compute subset (tools/dev/tempest.sh run quick)', function () 
         'bash',
         [join(ROOT, 'tools/dev/tempest.sh'), 'run', 'quick'],
         {
-          env: { ...process.env, BERTH_TEMPEST_STATE: state, BERTH_TEMPEST_HOST: 'berth-tempest-it', BERTH_TEMPEST_PORT_BASE: '43500' },
+          env: {
+            ...process.env,
+            BERTH_TEMPEST_STATE: state,
+            BERTH_TEMPEST_HOST: 'berth-tempest-it',
+            BERTH_TEMPEST_PORT_BASE: '43500',
+            BERTH_TEMPEST_TRAIT: 'CUSTOM_BERTH_TEMPEST_IT',
+          },
           timeout: 14 * 60_000,
           killSignal: 'SIGTERM',
           maxBuffer: 64 << 20,
