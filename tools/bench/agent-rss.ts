@@ -6,6 +6,10 @@
  * runs). The machine's available memory is checked first and watched during the creates; every
  * container and network made is removed at the end. The creates are timed per hundred: the last
  * hundred may take at most 1.3x the first (a create must not cost more as containers accumulate).
+ * The baseline for that growth is measured first in the same run: as many containers made straight
+ * through the Engine API (same image, memory limit, bridge networks of 125 with a static address
+ * each, same width), timed the same way and removed before the agent starts; the agent's growth
+ * over the engine's own is printed beside it.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,7 +24,7 @@ import { startImageService } from '../../glance-bridge/main.js';
 import { REGISTRY } from '../lib/stack.js';
 import { benchInstance } from './lib/agent-node.js';
 import { startAgentProcess } from './lib/agent-process.js';
-import { PROJECT_LABEL, removeLabelled, runBounded } from './lib/docker.js';
+import { BENCH_LABEL, PROJECT_LABEL, createBridgeNetwork, pullImage, rawCreateStart, removeLabelled, runBounded } from './lib/docker.js';
 import { printResult, printTable } from './lib/report.js';
 import { runBench } from './lib/run.js';
 
@@ -48,6 +52,29 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Runs `create` for each of `count` items, `WIDTH` at a time, and returns how long each hundred took
+ * (from the start to the 100th to finish, then from each hundredth to the next).
+ */
+async function timedHundreds(count: number, create: (i: number) => Promise<void>, progress: (done: number, secs: number) => void): Promise<number[]> {
+  const t0 = Date.now();
+  const hundredsAt: number[] = [];
+  let done = 0;
+  await runBounded(
+    Array.from({ length: count }, (_, i) => i),
+    WIDTH,
+    async (i) => {
+      if (availableMb() < MIN_AVAILABLE_MB) throw new Error(`stopped at ${i} containers: under ${MIN_AVAILABLE_MB} MB of memory left`);
+      await create(i);
+      if (++done % 100 === 0) {
+        hundredsAt.push(Date.now());
+        progress(done, (Date.now() - t0) / 1000);
+      }
+    },
+  );
+  return hundredsAt.map((t, k) => (t - (k === 0 ? t0 : hundredsAt[k - 1]!)) / 1000);
+}
+
 runBench('agent-rss', 20 * 60_000, async (b) => {
   if (INSTANCES < 200) throw new Error('BENCH_INSTANCES must be at least 200: the first and the last hundred creates are compared');
   const needMb = INSTANCES * HOST_MB_PER_CONTAINER + MIN_AVAILABLE_MB;
@@ -64,6 +91,28 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
   );
   b.cleanup(() => images.close());
   const image = await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`);
+
+  // The engine's own growth: the same creates straight through the Engine API, then removed.
+  b.log(`baseline: ${INSTANCES} containers straight through the Engine API, ${WIDTH} at a time`);
+  const rawRun = `bench-raw-${runId}`;
+  b.cleanup(() => removeLabelled(BENCH_LABEL, rawRun));
+  const rawImage = await pullImage(`${REGISTRY}/berth/busybox`, 'latest');
+  const rawNets: Array<{ name: string; prefix: string }> = [];
+  for (let k = 0; k < projects.length; k++) rawNets.push(await createBridgeNetwork(`${rawRun}-${k}`, rawRun));
+  const enginePerHundred = await timedHundreds(
+    INSTANCES,
+    async (i) => {
+      const net = rawNets[Math.floor(i / PER_PROJECT)]!;
+      await rawCreateStart({
+        imageId: rawImage,
+        memoryMb: MEMORY_MB,
+        runId: rawRun,
+        network: { name: net.name, ipv4: `${net.prefix}.${2 + (i % PER_PROJECT)}` },
+      });
+    },
+    (done, secs) => b.log(`engine: ${done} created after ${secs.toFixed(0)} s`),
+  );
+  b.log(`removed ${await removeLabelled(BENCH_LABEL, rawRun)} baseline containers`);
 
   const agent = await startAgentProcess({
     host: `bench-rss-${runId}`,
@@ -97,18 +146,13 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
   b.log(`creating ${INSTANCES} containers, ${WIDTH} at a time`);
   const t0 = Date.now();
   const uuids = Array.from({ length: INSTANCES }, () => randomUUID());
-  // When the 100th, 200th, ... create finished (in completion order).
-  const hundredsAt: number[] = [];
-  let done = 0;
-  await runBounded(uuids, WIDTH, async (uuid, i) => {
-    if (availableMb() < MIN_AVAILABLE_MB) throw new Error(`stopped at ${i} containers: under ${MIN_AVAILABLE_MB} MB of memory left`);
-    await client.createInstance(uuid, benchInstance(image.id, projects[Math.floor(i / PER_PROJECT)]!, MEMORY_MB));
-    if (++done % 100 === 0) {
-      hundredsAt.push(Date.now());
-      b.log(`${done} created after ${((Date.now() - t0) / 1000).toFixed(0)} s, agent RSS ${mb(agent.rssKb()).toFixed(1)} MB`);
-    }
-  });
-  const perHundred = hundredsAt.map((t, k) => (t - (k === 0 ? t0 : hundredsAt[k - 1]!)) / 1000);
+  const perHundred = await timedHundreds(
+    INSTANCES,
+    async (i) => {
+      await client.createInstance(uuids[i]!, benchInstance(image.id, projects[Math.floor(i / PER_PROJECT)]!, MEMORY_MB));
+    },
+    (done, secs) => b.log(`${done} created after ${secs.toFixed(0)} s, agent RSS ${mb(agent.rssKb()).toFixed(1)} MB`),
+  );
   await sleep(SETTLE_MS);
   const loadedKb = agent.rssKb();
   const listed = await client.listInstances();
@@ -125,14 +169,23 @@ runBench('agent-rss', 20 * 60_000, async (b) => {
     { state: 'peak over the run (VmHWM)', instances: INSTANCES, 'RSS MB': mb(peakKb) },
   ]);
   printTable(
-    `time per hundred creates, ${WIDTH} in flight (the first hundred is the baseline)`,
-    perHundred.map((secs, k) => ({ creates: `${k * 100 + 1}-${(k + 1) * 100}`, seconds: secs, 'x first': secs / perHundred[0]! })),
+    `time per hundred creates, ${WIDTH} in flight: through the agent, and straight through the Engine API (baseline)`,
+    perHundred.map((secs, k) => ({
+      creates: `${k * 100 + 1}-${(k + 1) * 100}`,
+      'agent s': secs,
+      'agent x first': secs / perHundred[0]!,
+      'engine s': enginePerHundred[k] ?? NaN,
+      'engine x first': (enginePerHundred[k] ?? NaN) / enginePerHundred[0]!,
+    })),
   );
+  const agentGrowth = perHundred[perHundred.length - 1]! / perHundred[0]!;
+  const engineGrowth = enginePerHundred[enginePerHundred.length - 1]! / enginePerHundred[0]!;
   process.stdout.write(
     `\ncreates took ${((Date.now() - t0) / 1000).toFixed(0)} s; growth over idle ${mb(Math.max(loadedKb, afterListKb) - idleKb).toFixed(1)} MB\n`,
   );
   return printResult('agent-rss', [
     { metric: 'rss_mb', value: mb(Math.max(loadedKb, afterListKb)), target: TARGET_MB },
-    { metric: 'last_hundred_x_first', value: perHundred[perHundred.length - 1]! / perHundred[0]!, target: HUNDRED_RATIO_TARGET },
+    { metric: 'last_hundred_x_first', value: agentGrowth, target: HUNDRED_RATIO_TARGET },
+    { metric: 'growth_vs_engine', value: agentGrowth / engineGrowth, target: HUNDRED_RATIO_TARGET },
   ]);
 });

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { requestJson } from '../../../common/http-client.js';
+import { readBody, requestJson, requestRaw } from '../../../common/http-client.js';
 import { DOCKER } from '../../lib/stack.js';
 
 /**
@@ -17,6 +17,8 @@ export interface RawContainerSpec {
   imageId: string;
   memoryMb: number;
   runId: string;
+  /** A user-defined bridge network and the static address to take on it (the way Berth attaches). */
+  network?: { name: string; ipv4: string };
 }
 
 /** POST /containers/create then /start, with the memory limit Berth's flavor would give. */
@@ -27,7 +29,12 @@ export async function rawCreateStart(spec: RawContainerSpec): Promise<string> {
     {
       method: 'POST',
       path: `${API}/containers/create`,
-      body: { Image: spec.imageId, Labels: { [BENCH_LABEL]: spec.runId }, HostConfig: { Memory: memory, MemorySwap: memory } },
+      body: {
+        Image: spec.imageId,
+        Labels: { [BENCH_LABEL]: spec.runId },
+        HostConfig: { Memory: memory, MemorySwap: memory, ...(spec.network ? { NetworkMode: spec.network.name } : {}) },
+        ...(spec.network ? { NetworkingConfig: { EndpointsConfig: { [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.ipv4 } } } } } : {}),
+      },
     },
     'dockerd',
   );
@@ -55,6 +62,45 @@ export async function cliRun(spec: RawContainerSpec): Promise<string> {
     { timeout: 60_000 },
   );
   return stdout.trim();
+}
+
+/** Pulls `repo:tag` into dockerd (from the loopback registry, which dockerd trusts without TLS). */
+export async function pullImage(repo: string, tag: string): Promise<string> {
+  const q = `fromImage=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`;
+  const res = await requestRaw(DOCKER, { method: 'POST', path: `${API}/images/create?${q}`, timeoutMs: 120_000 }, 'dockerd');
+  // dockerd streams the pull's progress and closes the stream when the pull is over.
+  const progress = (await readBody(res.body)).toString('utf8');
+  if (res.status >= 300 || progress.includes('"error"')) throw new Error(`docker pull ${repo}:${tag} failed: ${res.status} ${progress.slice(-300)}`);
+  const img = await requestJson<{ Id: string }>(DOCKER, { path: `${API}/images/${encodeURIComponent(`${repo}:${tag}`)}/json` }, 'dockerd');
+  return img.body.Id;
+}
+
+/**
+ * A bridge network labelled for the run, on the first free /24 of 172.29.0.0/16 (dockerd answers
+ * 403 for a subnet another network holds); returns its name and the subnet's first three octets.
+ */
+export async function createBridgeNetwork(name: string, runId: string): Promise<{ name: string; prefix: string }> {
+  for (let k = 0; k < 256; k++) {
+    const prefix = `172.29.${k}`;
+    const res = await requestJson(
+      DOCKER,
+      {
+        method: 'POST',
+        path: `${API}/networks/create`,
+        accept: [403],
+        body: {
+          Name: name,
+          CheckDuplicate: true,
+          Driver: 'bridge',
+          IPAM: { Driver: 'default', Config: [{ Subnet: `${prefix}.0/24`, Gateway: `${prefix}.1` }] },
+          Labels: { [BENCH_LABEL]: runId },
+        },
+      },
+      'dockerd',
+    );
+    if (res.status < 300) return { name, prefix };
+  }
+  throw new Error('no free /24 in 172.29.0.0/16 for a benchmark network');
 }
 
 export async function removeContainer(id: string): Promise<void> {
