@@ -80,10 +80,13 @@ export async function startImageService(config: Config, overrides: ImageServiceO
       quotas,
       maxConcurrentImports: config.image_store.max_concurrent_imports,
       maxConcurrentImportsPerProject: config.image_store.max_concurrent_imports_per_project,
+      activeBeforeHashes: config.image_store.active_before_hashes,
     },
   });
   const interrupted = await importer.recoverInterrupted();
   if (interrupted) log.warn({ count: interrupted }, 'imports interrupted by the last shutdown marked killed');
+  const unhashed = await importer.hashes.recover();
+  if (unhashed) log.info({ count: unhashed }, 'hashing active images whose hashes the last shutdown left unknown');
 
   const uploader = new ImageUploader({ images, blobs, log, maxImageBytes: config.image_store.max_image_bytes });
   const metrics = createImageServiceMetrics();
@@ -144,6 +147,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
         await registryEndpoint?.close();
         // Long imports are not waited for: the next start marks them killed (recoverInterrupted).
         await Promise.race([importer.drain(), delay(5000)]);
+        await importer.hashes.stop();
         await db.close();
       })();
       return closing;

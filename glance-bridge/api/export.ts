@@ -3,7 +3,7 @@ import { invalidInput } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { readJsonBody } from '../../common/koa.js';
 import { imageError } from '../errors.js';
-import { exportImage, type ExportOptions, type ExportTarget } from '../archive/export.js';
+import { exportImage, type ExportDeps, type ExportOptions, type ExportTarget } from '../archive/export.js';
 import type { BlobStore } from '../store/blobs.js';
 import type { ImageRepository } from '../store/images.js';
 import type { Visibility } from '../store/models.js';
@@ -18,6 +18,8 @@ export interface ExportRoutesDeps {
   log: Logger;
   maxBodyBytes: number;
   exportTarget?: ExportTarget;
+  /** The importer's hashes still being computed: an export waits for them. */
+  importer?: { hashes: ExportDeps['hashes'] };
 }
 
 function parseExportBody(body: unknown): ExportOptions {
@@ -50,7 +52,7 @@ export function addExportRoutes(router: Router, deps: ExportRoutesDeps): void {
         "no remote Glance to export to: set [glance] api_url (or auth_url, for the catalog's image endpoint) of the image service",
         { image_id: id },
       );
-    const remote = await exportImage({ images: deps.images, blobs: deps.blobs, log: deps.log }, deps.exportTarget, id, opts);
+    const remote = await exportImage({ images: deps.images, blobs: deps.blobs, log: deps.log, hashes: deps.importer?.hashes }, deps.exportTarget, id, opts);
     ctx.status = 200;
     ctx.body = { image: remote };
   });

@@ -16,6 +16,8 @@ export interface ExportDeps {
   images: ImageRepository;
   blobs: BlobStore;
   log: Logger;
+  /** Hashes of images that turned active before them (import/deferred-hashes.ts): an export waits for them. */
+  hashes?: { settle(imageId: string): Promise<void> } | undefined;
 }
 export interface ExportOptions {
   visibility?: Visibility;
@@ -73,6 +75,8 @@ function verifyCopy(local: ImageRecord, remote: GlanceImage, size: number): void
  * failed export deletes the remote image, so the remote never keeps a partial copy.
  */
 export async function exportImage(deps: ExportDeps, target: ExportTarget, imageId: string, opts: ExportOptions = {}): Promise<GlanceImage> {
+  // The copy is checked against the hashes recorded here: an image that turned active before them waits.
+  await deps.hashes?.settle(imageId);
   const local = await deps.images.require(imageId);
   checkExportable(local);
   const p = local.properties;

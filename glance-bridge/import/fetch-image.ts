@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { readBody } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
-import { digestArchive } from '../archive/build.js';
+import { archiveSize, digestArchive } from '../archive/build.js';
 import { ArchiveHasher } from '../archive/hash.js';
 import { MANIFEST_DIGEST_PROPERTY } from '../client/types.js';
 import { imageError } from '../errors.js';
@@ -13,6 +13,7 @@ import type { ImageRepository } from '../store/images.js';
 import { MemberRepository } from '../store/members.js';
 import type { BlobEntry, ImageBlobs } from '../store/types.js';
 import { BlobFetcher, forEachLimited } from './blob-fetcher.js';
+import type { DeferredHashes } from './deferred-hashes.js';
 import type { ImporterDeps, ImporterOptions } from './importer-options.js';
 import type { ScanLimits } from './layer-scan.js';
 import { DEFAULT_LIMITS } from './limits.js';
@@ -58,7 +59,10 @@ export class ImageFetch {
   /** diff_ids of zstd layers being converted, kept from GC until their image records them. */
   private readonly converting = new Map<string, number>();
 
-  constructor(deps: ImporterDeps) {
+  constructor(
+    deps: ImporterDeps,
+    private readonly hashes: DeferredHashes,
+  ) {
     this.images = deps.images;
     this.blobs = deps.blobs;
     this.log = deps.log;
@@ -85,6 +89,8 @@ export class ImageFetch {
   /**
    * Fetches every blob of `resolved` into the store for image `imageId`, records the served
    * manifest, hashes the served archive and makes the image active; throws if any step fails.
+   * With `activeBeforeHashes`, an image hashed in workers turns active once its blobs are stored
+   * and verified, and DeferredHashes records the hashes when the workers finish.
    */
   async fetchAndActivate(imageId: string, resolved: ResolvedImage): Promise<void> {
     const stage = stageLog(this.log, imageId);
@@ -141,18 +147,39 @@ export class ImageFetch {
       await this.images.setManifest(imageId, { digest: manifest.digest, media_type: manifest.mediaType, size: manifest.bytes.length });
       await this.blobs.put(manifest.digest, Readable.from([manifest.bytes]), { expectedSize: manifest.bytes.length });
       if (inWorkers) hasher ??= new ArchiveHasher(this.blobs.root, blobs, [blobs.config.digest, ...blobs.layers.map((l) => l.digest)]);
-      const archive = hasher ? await hasher.digest() : await digestArchive(this.blobs, blobs);
-      stage?.('hashes known', { size: archive.size });
-      const current = await this.images.require(imageId);
-      await this.images.transition(imageId, 'active', {
-        size: archive.size,
-        checksum: archive.md5,
-        os_hash_algo: 'sha512',
-        os_hash_value: archive.sha512,
-        properties: { ...current.properties, docker_image_id: resolved.config.digest, [MANIFEST_DIGEST_PROPERTY]: manifest.digest },
+      // Read just before the transition, so properties set while the import ran are kept.
+      const propertiesNow = async () => ({
+        ...(await this.images.require(imageId)).properties,
+        docker_image_id: resolved.config.digest,
+        [MANIFEST_DIGEST_PROPERTY]: manifest.digest,
       });
+      let activated;
+      if (hasher && this.options.activeBeforeHashes) {
+        const size = archiveSize(blobs);
+        activated = await this.images.transition(imageId, 'active', { size, properties: await propertiesNow() });
+        const workers = hasher;
+        hasher = null; // the workers are DeferredHashes' now
+        const digest = workers.digest().then((d) => {
+          stage?.('hashes known', { size: d.size });
+          return d;
+        });
+        this.hashes.track(imageId, size, digest, () => workers.close());
+      } else {
+        const archive = hasher ? await hasher.digest() : await digestArchive(this.blobs, blobs);
+        stage?.('hashes known', { size: archive.size });
+        activated = await this.images.transition(imageId, 'active', {
+          size: archive.size,
+          checksum: archive.md5,
+          os_hash_algo: 'sha512',
+          os_hash_value: archive.sha512,
+          properties: await propertiesNow(),
+        });
+      }
       stage?.('active');
-      this.log.info({ image_id: imageId, docker_image: current.properties.docker_image, docker_digest: resolved.digest, size: archive.size }, 'image imported');
+      this.log.info(
+        { image_id: imageId, docker_image: activated.properties.docker_image, docker_digest: resolved.digest, size: activated.size },
+        'image imported',
+      );
     } finally {
       await hasher?.close();
       for (const digest of converted) {

@@ -27,6 +27,12 @@ export interface ImporterOptions {
    * event loop, where starting two threads would cost more than it saves. Default 32 MiB.
    */
   hashInWorkersFrom?: number;
+  /**
+   * `[image_store] active_before_hashes`: an image hashed in workers (hashInWorkersFrom) turns
+   * active once its blobs are stored and verified; its Glance hashes are recorded when the
+   * workers finish (deferred-hashes.ts). Default false: active only with the hashes known.
+   */
+  activeBeforeHashes?: boolean;
   /** `[image_store]` project quotas, applied to imports as to uploads; 0 or absent is no limit. */
   quotas?: ProjectQuotas;
   /** `[image_store] max_concurrent_imports`: imports running at once in this service; 0 or absent is no limit. */

@@ -8,6 +8,7 @@ import { formatReference, parseReference } from '../registry/reference.js';
 import { resolveImage, type ResolvedImage } from '../registry/resolve.js';
 import type { ImageRecord } from '../store/types.js';
 import type { Visibility } from '../store/models.js';
+import { DeferredHashes } from './deferred-hashes.js';
 import { blobsOf, ImageFetch } from './fetch-image.js';
 import type { ImporterDeps } from './importer-options.js';
 import { ImportSlots } from './import-slots.js';
@@ -36,7 +37,8 @@ export const IMPORT_ERROR_PROPERTY = 'berth_import_error';
 
 /**
  * Registry → store. An image becomes `active` only once every blob is stored and verified and the
- * served archive's size and hashes are recorded; any failure leaves it `killed` with the reason in
+ * served archive's size and hashes are recorded (or, with `activeBeforeHashes`, its size, the
+ * hashes following: deferred-hashes.ts); any failure leaves it `killed` with the reason in
  * `berth_import_error`. Imports are keyed by owner and manifest digest: a project importing
  * content it already holds (active or being imported) gets its own image back. Another project's
  * image of the same content is never returned, whatever its visibility: the caller gets a record
@@ -57,8 +59,12 @@ export class Importer {
   /** Claims under way, keyed by owner and manifest digest. */
   private readonly claiming = new SingleFlight<ImageRecord>();
 
+  /** Hashes of images that turned active before them (`activeBeforeHashes`). */
+  readonly hashes: DeferredHashes;
+
   constructor(private readonly deps: ImporterDeps) {
-    this.imageFetch = new ImageFetch(deps);
+    this.hashes = new DeferredHashes(deps);
+    this.imageFetch = new ImageFetch(deps, this.hashes);
     this.slots = new ImportSlots(deps.images, deps.options);
   }
 

@@ -175,6 +175,25 @@ export class ImageRepository {
     return now;
   }
 
+  /**
+   * Records the hashes of an active image that became active before they were known
+   * (import/deferred-hashes.ts); false when the image is gone, not active or already has them.
+   */
+  async setHashes(id: string, hashes: { checksum: string; os_hash_algo: string; os_hash_value: string }): Promise<boolean> {
+    const [changed] = await this.m.Image.update(hashes, { where: { id, status: 'active', deleted: false, checksum: null } });
+    return changed > 0;
+  }
+
+  /** Ids of active images with data but no hashes recorded: imports whose hashing a stop interrupted. */
+  async activeWithoutHashes(): Promise<string[]> {
+    const rows = await this.m.Image.findAll({ where: { status: 'active', deleted: false, checksum: null }, attributes: ['id'] });
+    const ids = rows.map((r) => r.id);
+    const withBlobs = ids.length
+      ? new Set((await this.m.ImageBlob.findAll({ where: { image_id: ids, role: 'config' }, attributes: ['image_id'] })).map((r) => r.image_id))
+      : new Set<string>();
+    return ids.filter((id) => withBlobs.has(id));
+  }
+
   /** Soft delete, as Glance does; the blob rows go so their blobs become garbage. */
   async markDeleted(id: string): Promise<void> {
     const current = await this.require(id);

@@ -1,46 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { STOCK_PYTHON } from '../../support/python.js';
-import { realRegistryClient, startTestService } from './helpers.js';
-
-const HELPER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'support', 'glance_client.py');
-
-type Result = Record<string, any>;
-
-/** Runs test/support/glance_client.py with Debian's python3 (and so Debian's glanceclient). */
-function runGlanceClient(job: Record<string, unknown>, limitMs = 60_000): Promise<Result[]> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONNOUSERSITE: '1', PYTHONDONTWRITEBYTECODE: '1' };
-  for (const k of ['PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV', 'http_proxy', 'HTTP_PROXY', 'no_proxy', 'NO_PROXY']) delete env[k];
-  const child = spawn(STOCK_PYTHON, [HELPER], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => {
-    out += c;
-  });
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    err = (err + c).slice(-8000);
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
-  child.stdin.end(JSON.stringify(job));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const last = out.trim().split('\n').at(-1) ?? '';
-      try {
-        if (code !== 0) throw new Error(`exit ${code}`);
-        resolve((JSON.parse(last) as { results: Result[] }).results);
-      } catch (e) {
-        reject(new Error(`glance_client.py failed (${(e as Error).message})\nstdout: ${out.slice(-2000)}\nstderr: ${err}`));
-      }
-    });
-  });
-}
+import { join } from 'node:path';
+import { realRegistryClient, runGlanceClient, startTestService, type Result } from './helpers.js';
 
 describe('glance-bridge with the stock python-glanceclient (v2, noauth)', () => {
   let endpoint: string;

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { parseEndpoint, readBody, requestRaw } from '../../../common/http-client.js';
 import { silentLogger } from '../../../common/log.js';
@@ -9,6 +11,7 @@ import { HttpRegistryClient } from '../../../glance-bridge/registry/http.js';
 import type { FetchedBlob, RegistryClient, RepositoryRef } from '../../../glance-bridge/registry/types.js';
 import { startImageService, type ImageServiceHandle } from '../../../glance-bridge/main.js';
 import type { BuiltImage } from '../../fakes/image-builder.js';
+import { STOCK_PYTHON } from '../../support/python.js';
 
 export const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 export const BUSYBOX = `docker://${REGISTRY}/berth/busybox:latest`;
@@ -108,4 +111,38 @@ export async function dockerHasImage(id: string): Promise<boolean> {
   const res = await requestRaw(DOCKER, { path: `/v1.41/images/${id}/json` }, 'docker');
   res.body.resume();
   return res.status === 200;
+}
+
+const HELPER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'support', 'glance_client.py');
+
+export type Result = Record<string, any>;
+
+/** Runs test/support/glance_client.py with Debian's python3 (and so Debian's glanceclient). */
+export function runGlanceClient(job: Record<string, unknown>, limitMs = 60_000): Promise<Result[]> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONNOUSERSITE: '1', PYTHONDONTWRITEBYTECODE: '1' };
+  for (const k of ['PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV', 'http_proxy', 'HTTP_PROXY', 'no_proxy', 'NO_PROXY']) delete env[k];
+  const child = spawn(STOCK_PYTHON, [HELPER], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    err = (err + c).slice(-8000);
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+  child.stdin.end(JSON.stringify(job));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const last = out.trim().split('\n').at(-1) ?? '';
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`);
+        resolve((JSON.parse(last) as { results: Result[] }).results);
+      } catch (e) {
+        reject(new Error(`glance_client.py failed (${(e as Error).message})\nstdout: ${out.slice(-2000)}\nstderr: ${err}`));
+      }
+    });
+  });
 }

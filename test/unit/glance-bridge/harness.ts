@@ -53,6 +53,7 @@ export async function createHarness(options: Partial<ImporterOptions> & { maxIma
     uploader,
     async close() {
       await importer.drain();
+      await importer.hashes.drain();
       await db.close();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -10,7 +10,8 @@
  * `[glance]`-style `keystone` block) names, as `berth image import --to-glance` does, and the line
  * has the export's time too; the remote copy is deleted afterwards.
  *
- * argv: STATE_DIR REGISTRY(HOST:PORT) scan|noscan[+costs][+glance] REF...
+ * argv: STATE_DIR REGISTRY(HOST:PORT) scan|noscan[+costs][+glance][+hashfirst] REF...
+ * (+hashfirst: active only with Glance's hashes known, `[image_store] active_before_hashes = false`)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,8 +76,15 @@ async function main(): Promise<void> {
   const [scanMode, ...extras] = (mode ?? '').split('+');
   const costs = extras.includes('costs');
   const toGlance = extras.includes('glance');
-  if (!stateDir || !registryHost || !['scan', 'noscan'].includes(scanMode!) || extras.some((e) => !['costs', 'glance'].includes(e)) || !refs.length) {
-    throw new Error('usage: import-child STATE_DIR REGISTRY scan|noscan[+costs][+glance] REF...');
+  const hashFirst = extras.includes('hashfirst');
+  if (
+    !stateDir ||
+    !registryHost ||
+    !['scan', 'noscan'].includes(scanMode!) ||
+    extras.some((e) => !['costs', 'glance', 'hashfirst'].includes(e)) ||
+    !refs.length
+  ) {
+    throw new Error('usage: import-child STATE_DIR REGISTRY scan|noscan[+costs][+glance][+hashfirst] REF...');
   }
   const target = toGlance ? (JSON.parse(process.env.BENCH_GLANCE ?? 'null') as { url: string; keystone: KeystoneCredentials } | null) : null;
   if (toGlance && !target) throw new Error('+glance needs BENCH_GLANCE');
@@ -114,6 +122,8 @@ async function main(): Promise<void> {
       maxParallelLayers: 4,
       maxBlobBytes: 10 * 1024 ** 3,
       ...(scanMode === 'noscan' ? { scan: false as const } : {}),
+      // The service's default (`[image_store] active_before_hashes`), unless +hashfirst.
+      activeBeforeHashes: !hashFirst,
     },
   });
   process.stdout.write(`${JSON.stringify({ idleHwmKb: peakRssKb() })}\n`);
@@ -124,6 +134,9 @@ async function main(): Promise<void> {
     const t0 = process.hrtime.bigint();
     const image = await importer.importImage(ref);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    // Until Glance's hashes are recorded (the same instant as active with +hashfirst).
+    await importer.hashes.settle(image.id);
+    const hashesMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const used = process.cpuUsage(processBefore);
     // CPU time of the whole import (every thread, the ended hashing workers included).
     const cpuMs = (used.user + used.system) / 1000;
@@ -138,12 +151,17 @@ async function main(): Promise<void> {
     if (glance) {
       const t1 = process.hrtime.bigint();
       const { exportImage } = await import('../../../glance-bridge/archive/export.js');
-      const remote = await exportImage({ images, blobs, log: silentLogger() }, glance, image.id, { visibility: 'private', name: `berth-bench-${image.id}` });
+      const remote = await exportImage({ images, blobs, log: silentLogger(), hashes: importer.hashes }, glance, image.id, {
+        visibility: 'private',
+        name: `berth-bench-${image.id}`,
+      });
       exportMs = Number(process.hrtime.bigint() - t1) / 1e6;
       await glance.deleteImage(remote.id);
     }
     const required = costs ? await requiredCpu(blobs, (await images.blobsOf(image.id))!) : undefined;
-    process.stdout.write(`${JSON.stringify({ ref, ms, cpuMs, exportMs, bytesFetched: registry.bytes - before, size: image.size, hwmKb, required })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ref, ms, hashesMs, cpuMs, exportMs, bytesFetched: registry.bytes - before, size: (await images.require(image.id)).size, hwmKb, required })}\n`,
+    );
   }
   await db.close();
 }
