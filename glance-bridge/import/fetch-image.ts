@@ -124,7 +124,9 @@ export class ImageFetch {
     const converted: string[] = [];
     // The archive is known now unless a zstd layer will be served as its converted tar.
     const inWorkers = progress.total >= (this.options.hashInWorkersFrom ?? HASH_IN_WORKERS_FROM);
-    if (inWorkers && !resolved.layers.some((l) => l.mediaType === ZSTD_LAYER))
+    // With active_before_hashes the hashing starts once the blobs are stored: while they download
+    // it would only take CPU from the download (on 2 cores every thread is busy then).
+    if (inWorkers && !this.options.activeBeforeHashes && !resolved.layers.some((l) => l.mediaType === ZSTD_LAYER))
       hasher = new ArchiveHasher(this.blobs.root, blobsOf(resolved), [resolved.config.digest]);
     try {
       const served = new Map<string, BlobEntry>();

@@ -29,8 +29,9 @@ export interface ImporterOptions {
   hashInWorkersFrom?: number;
   /**
    * `[image_store] active_before_hashes`: an image hashed in workers (hashInWorkersFrom) turns
-   * active once its blobs are stored and verified; its Glance hashes are recorded when the
-   * workers finish (deferred-hashes.ts). Default false: active only with the hashes known.
+   * active once its blobs are stored and verified; the workers start then, and its Glance hashes
+   * are recorded when they finish (deferred-hashes.ts). Default false: the workers hash while the
+   * layers download, and the image is active only with the hashes known.
    */
   activeBeforeHashes?: boolean;
   /** `[image_store]` project quotas, applied to imports as to uploads; 0 or absent is no limit. */
