@@ -4,7 +4,7 @@ import type { RawResponse } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
 import { KeyedMutex } from '../../common/keyed-mutex.js';
 import { refusal, type DockerApi } from '../runtime/docker-api.js';
-import { inspectContainer, vifsOf, type DockerContainer } from '../runtime/docker-inspect.js';
+import { vifsOf, type DockerContainer } from '../runtime/docker-inspect.js';
 import type { DockerNetworks } from './docker-networks.js';
 import { agentError } from '../errors.js';
 import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, LABEL_VIFS, ownedBy } from '../runtime/types.js';
@@ -40,7 +40,7 @@ export class DockerPlugs {
     private readonly api: DockerApi,
     private readonly networks: DockerNetworks,
     /** How a plug reads the container: the engine's inspect unless told. */
-    private readonly inspect: (uuid: string) => Promise<DockerContainer | null> = (uuid) => inspectContainer(api, uuid),
+    private readonly inspect: (uuid: string) => Promise<DockerContainer | null>,
     private readonly host: string | undefined = undefined,
   ) {}
 

@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/log.js';
 import type { DockerApi } from '../runtime/docker-api.js';
-import type { DockerContainer } from '../runtime/docker-inspect.js';
+import type { ContainerNames } from '../runtime/container-names.js';
+import { inspectContainer, type DockerContainer } from '../runtime/docker-inspect.js';
 import type { NetworkInfo, NetworkSpec } from '../runtime/types.js';
 import { DockerNetworks, type BridgeInfo } from './docker-networks.js';
 import { DockerPlugs, type PlugWatch } from './docker-plugs.js';
@@ -41,9 +42,9 @@ export class DockerHostNetworking implements HostNetworking {
   private readonly networks: DockerNetworks;
   private readonly plugs: DockerPlugs;
 
-  constructor(api: DockerApi, host: string | undefined) {
+  constructor(api: DockerApi, host: string | undefined, names: ContainerNames) {
     this.networks = new DockerNetworks(api, host);
-    this.plugs = new DockerPlugs(api, this.networks, undefined, host);
+    this.plugs = new DockerPlugs(api, this.networks, (uuid) => inspectContainer(api, names, uuid), host);
   }
 
   list(): Promise<NetworkInfo[]> {

@@ -4,7 +4,8 @@ import { untaggedArchive } from '../archive-untag.js';
 import { agentError, instanceNotFound } from '../errors.js';
 import { refusal, type DockerApi } from './docker-api.js';
 import { inspectContainer } from './docker-inspect.js';
-import { BERTH_LABEL_PREFIX, containerName, type ImageInfo } from './types.js';
+import { BERTH_LABEL_PREFIX, type ImageInfo } from './types.js';
+import type { ContainerNames } from './container-names.js';
 
 /**
  * The images side of the Docker runtime: inspecting, loading, pulling, exporting and removing
@@ -16,6 +17,7 @@ export class DockerImages {
   /** `loadTimeoutMs`: longest wait for a load or pull (10 minutes by default). */
   constructor(
     private readonly api: DockerApi,
+    private readonly names: ContainerNames,
     private readonly loadTimeoutMs?: number,
   ) {}
 
@@ -130,13 +132,13 @@ export class DockerImages {
     // A commit keeps the container's labels in the image: Berth's (instance, project, network,
     // address) are blanked, so a snapshot neither tells its readers about the instance it came
     // from nor carries them to the containers made from it.
-    const c = await inspectContainer(this.api, uuid);
+    const c = await inspectContainer(this.api, this.names, uuid);
     if (!c) throw instanceNotFound(uuid);
     const berth = Object.keys(c.Config?.Labels ?? {}).filter((k) => k.startsWith(BERTH_LABEL_PREFIX) && /^[A-Za-z0-9._-]+$/.test(k));
     const res = await this.api.json<{ Id?: string }>({
       method: 'POST',
       path: '/commit',
-      query: { container: containerName(uuid), pause: 'false', ...(berth.length ? { changes: `LABEL ${berth.map((k) => `${k}=""`).join(' ')}` } : {}) },
+      query: { container: await this.names.of(uuid), pause: 'false', ...(berth.length ? { changes: `LABEL ${berth.map((k) => `${k}=""`).join(' ')}` } : {}) },
       accept: [404],
       timeoutMs: 600_000,
       what: 'commit the container',

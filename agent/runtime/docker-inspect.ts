@@ -1,6 +1,7 @@
 import { agentError } from '../errors.js';
 import type { DockerApi } from './docker-api.js';
-import { containerName, LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_PROJECT, LABEL_VIFS, type ContainerInfo, type ContainerState } from './types.js';
+import type { ContainerNames } from './container-names.js';
+import { LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_PROJECT, LABEL_VIFS, type ContainerInfo, type ContainerState } from './types.js';
 import type { VifSpec } from '../client/types.js';
 
 /** The part of Docker's container inspect answer the agent reads (API 1.41). */
@@ -16,8 +17,8 @@ export interface DockerContainer {
 }
 
 /** The engine's inspect of the container of instance `uuid`; null when there is none, RUNTIME_ERROR when its name is taken by a container Berth did not label. */
-export async function inspectContainer(api: DockerApi, uuid: string): Promise<DockerContainer | null> {
-  const res = await api.json<DockerContainer>({ path: `/containers/${containerName(uuid)}/json`, accept: [404], what: 'inspect the container' });
+export async function inspectContainer(api: DockerApi, names: ContainerNames, uuid: string): Promise<DockerContainer | null> {
+  const res = await api.json<DockerContainer>({ path: `/containers/${await names.of(uuid)}/json`, accept: [404], what: 'inspect the container' });
   if (res.status === 404 || !res.body) return null;
   if (res.body.Config?.Labels?.[LABEL_INSTANCE] !== uuid) {
     throw agentError('RUNTIME_ERROR', `the container name for instance ${uuid} is taken by a container Berth did not label`, { uuid });

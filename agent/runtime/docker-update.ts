@@ -2,7 +2,6 @@ import type { FlavorSpec } from '../client/types.js';
 import { agentError, instanceNotFound } from '../errors.js';
 import type { DockerApi } from './docker-api.js';
 import { flavorLimits } from './limits.js';
-import { containerName } from './types.js';
 
 /**
  * Applies a flavor's cgroup limits to an existing container in place (Engine API
@@ -11,11 +10,11 @@ import { containerName } from './types.js';
  * cannot switch a container between a NanoCpus bound and a quota/period bound (it refuses the
  * update): that case is INVALID_INPUT naming both, and the container is left as it was.
  */
-export async function updateContainerLimits(api: DockerApi, uuid: string, flavor: FlavorSpec): Promise<void> {
+export async function updateContainerLimits(api: DockerApi, name: string, uuid: string, flavor: FlavorSpec): Promise<void> {
   const limits = flavorLimits(flavor);
   const res = await api.json<unknown>({
     method: 'POST',
-    path: `/containers/${containerName(uuid)}/update`,
+    path: `/containers/${name}/update`,
     body: limits,
     accept: [400, 404, 409],
     what: "update the container's limits",

@@ -12,8 +12,8 @@ import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { readLogFrames } from './log-frames.js';
 import { updateContainerLimits } from './docker-update.js';
 import { addressConflict, addressInUse } from './docker-address.js';
+import { ContainerNames } from './container-names.js';
 import {
-  containerName,
   LABEL_INSTANCE,
   LABEL_IPV4,
   LABEL_NETWORK,
@@ -46,16 +46,18 @@ export interface DockerRuntimeOptions {
   networkAttach?: NetworkAttach;
 }
 
-/** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid>. */
+/** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid> (see ContainerNames). */
 export class DockerRuntime implements ContainerRuntime {
   private readonly api: DockerApi;
   /** Project networks on the engine, and the veth pairs of `network_attach = agent`. */
   private readonly net: HostNetworking;
   private readonly images: DockerImages;
+  private readonly names: ContainerNames;
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
-    this.images = new DockerImages(this.api, opts.loadTimeoutMs);
-    this.net = new DockerHostNetworking(this.api, opts.host);
+    this.names = new ContainerNames(this.api, opts.host);
+    this.images = new DockerImages(this.api, this.names, opts.loadTimeoutMs);
+    this.net = new DockerHostNetworking(this.api, opts.host, this.names);
   }
 
   private get attach(): NetworkAttach {
@@ -86,7 +88,7 @@ export class DockerRuntime implements ContainerRuntime {
   async stats(uuid: string): Promise<ContainerStats> {
     if (!(await this.inspect(uuid))) throw instanceNotFound(uuid);
     const res = await this.api.json<DockerStats>({
-      path: `/containers/${containerName(uuid)}/stats`,
+      path: `/containers/${await this.names.of(uuid)}/stats`,
       query: { stream: 'false' },
       accept: [404],
       timeoutMs: 30_000,
@@ -118,7 +120,7 @@ export class DockerRuntime implements ContainerRuntime {
     const res = await this.api.json<{ Id: string }>({
       method: 'POST',
       path: '/containers/create',
-      query: { name: containerName(spec.uuid) },
+      query: { name: await this.names.of(spec.uuid) },
       body: createBody(spec, this.opts.restartPolicy ?? 'no', this.opts.host, this.attach, inherited),
       accept: [404, 409],
       what: 'create the container',
@@ -174,7 +176,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async inspect(uuid: string): Promise<ContainerInfo | null> {
-    const c = await inspectContainer(this.api, uuid);
+    const c = await inspectContainer(this.api, this.names, uuid);
     return c ? toContainerInfo(c) : null;
   }
 
@@ -253,13 +255,14 @@ export class DockerRuntime implements ContainerRuntime {
     if (info.state === 'running' && timeoutSec > 0) await this.stop(uuid, timeoutSec).catch(() => undefined);
     const res = await this.api.json<unknown>({
       method: 'DELETE',
-      path: `/containers/${containerName(uuid)}`,
+      path: `/containers/${await this.names.of(uuid)}`,
       query: { force: 1, v: 1 },
       accept: [404, 409],
       what: 'remove the container',
     });
     if (res.status === 409) await this.waitGone(uuid);
     this.net.forget(uuid);
+    this.names.forget(uuid);
     return info;
   }
 
@@ -267,7 +270,7 @@ export class DockerRuntime implements ContainerRuntime {
     if (!(await this.inspect(uuid))) throw instanceNotFound(uuid);
     if (opts.tail <= 0) return '';
     const res = await this.api.raw({
-      path: `/containers/${containerName(uuid)}/logs`,
+      path: `/containers/${await this.names.of(uuid)}/logs`,
       query: { stdout: 1, stderr: 1, tail: opts.tail },
       what: 'read the console log',
     });
@@ -279,8 +282,8 @@ export class DockerRuntime implements ContainerRuntime {
     return readLogFrames(res.body, opts.maxBytes);
   }
 
-  updateLimits(uuid: string, flavor: FlavorSpec): Promise<void> {
-    return updateContainerLimits(this.api, uuid, flavor);
+  async updateLimits(uuid: string, flavor: FlavorSpec): Promise<void> {
+    return updateContainerLimits(this.api, await this.names.of(uuid), uuid, flavor);
   }
   commit(uuid: string): Promise<string> {
     return this.images.commit(uuid);
@@ -308,7 +311,7 @@ export class DockerRuntime implements ContainerRuntime {
   private async action(uuid: string, verb: string, query: Record<string, string | number> = {}, timeoutMs?: number): Promise<void> {
     const res = await this.api.json<unknown>({
       method: 'POST',
-      path: `/containers/${containerName(uuid)}/${verb}`,
+      path: `/containers/${await this.names.of(uuid)}/${verb}`,
       query,
       accept: [404, 409],
       timeoutMs,
