@@ -11,6 +11,7 @@ import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/index.js';
 import { startImageService, type ImageServiceHandle } from '../../../glance-bridge/main.js';
 import { STOCK_PYTHON } from '../../support/python.js';
+import { waitUntil } from '../../support/waits.js';
 import { BUSYBOX, REGISTRY, realRegistryClient, runGlanceClient } from './helpers.js';
 
 const run = promisify(execFile);
@@ -89,11 +90,12 @@ describe('glance-bridge: an image whose hashes are not known yet, with stock gla
     // Stopped in the window: the next start takes the hashing up again and records the same hashes as the import did.
     const third = await start();
     // Nothing asks for the hashes: the start-up recovery alone records them (bounded wait).
-    for (let i = 0; i < 300; i++) {
-      const shownNow = (await (await fetch(`${third.url}/v2/images/${image.id}`)).json()) as { checksum: string | null };
-      if (shownNow.checksum) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitUntil(
+      async () => ((await (await fetch(`${third.url}/v2/images/${image.id}`)).json()) as { checksum: string | null }).checksum,
+      30_000,
+      'the hashes recorded at start',
+      100,
+    );
     const [after] = await runGlanceClient({ endpoint: third.url, ops: [{ op: 'show', id: image.id }] });
     assert.equal(after!.checksum, recorded);
     assert.equal(after!.os_hash_value, image.os_hash_value);

@@ -4,18 +4,9 @@ import { backoffDelay, jitteredBackoff, UPPER_HALF_JITTER } from '../../../commo
 import { KeyedMutex } from '../../../common/keyed-mutex.js';
 import { Semaphore } from '../../../common/semaphore.js';
 import { SingleFlight } from '../../../common/single-flight.js';
+import { deferred } from '../../support/waits.js';
 
 const tick = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: Error) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 describe('common concurrency kit', () => {
   describe('KeyedMutex', () => {

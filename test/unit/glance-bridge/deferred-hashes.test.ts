@@ -9,6 +9,7 @@ import type { GlanceImage, ImageService } from '../../../glance-bridge/client/ty
 import { DeferredHashes } from '../../../glance-bridge/import/deferred-hashes.js';
 import type { ImageRecord } from '../../../glance-bridge/store/types.js';
 import { buildImage } from '../../fakes/image-builder.js';
+import { deferred } from '../../support/waits.js';
 import { call, startApiServer } from './api-server.js';
 import { createHarness, REPO, SOURCE, type Harness } from './harness.js';
 
@@ -29,17 +30,6 @@ async function activeWithoutHashes(h: Harness): Promise<ImageRecord> {
   const image = await h.importer.importImage(SOURCE);
   await clearHashes(h, image.id);
   return h.images.require(image.id);
-}
-
-/** A promise of a digest and the means to settle it. */
-function controlled(): { promise: Promise<ArchiveDigest>; resolve(d: ArchiveDigest): void; reject(e: Error): void } {
-  let resolve!: (d: ArchiveDigest) => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<ArchiveDigest>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
 }
 
 describe('glance-bridge: Glance hashes recorded after active (active_before_hashes)', () => {
@@ -85,7 +75,7 @@ describe('glance-bridge: Glance hashes recorded after active (active_before_hash
   it('serves an image in the window without Content-MD5 and with null hashes, then with both once recorded', async () => {
     const image = await activeWithoutHashes(h);
     const hashes = new DeferredHashes({ images: h.images, blobs: h.blobs, log: silentLogger() });
-    const digest = controlled();
+    const digest = deferred<ArchiveDigest>();
     const done = sinon.fake.resolves(undefined);
     hashes.track(image.id, image.size!, digest.promise, done);
     const api = await startApiServer(h);
@@ -148,7 +138,7 @@ describe('glance-bridge: Glance hashes recorded after active (active_before_hash
   it('records nothing once stopped, and stops the workers it holds', async () => {
     const image = await activeWithoutHashes(h);
     const hashes = new DeferredHashes({ images: h.images, blobs: h.blobs, log: silentLogger() });
-    const digest = controlled();
+    const digest = deferred<ArchiveDigest>();
     const stopWorkers = sinon.fake(async () => digest.reject(new Error('terminated')));
     hashes.track(image.id, image.size!, digest.promise, stopWorkers);
     await hashes.stop();
@@ -162,7 +152,7 @@ describe('glance-bridge: Glance hashes recorded after active (active_before_hash
     const image = await activeWithoutHashes(h);
     const want = await servedHashes(h, image);
     const hashes = new DeferredHashes({ images: h.images, blobs: h.blobs, log: silentLogger() });
-    const digest = controlled();
+    const digest = deferred<ArchiveDigest>();
     hashes.track(image.id, image.size!, digest.promise, async () => undefined);
     const remote: GlanceImage = { id: 'remote-1', status: 'queued', size: null } as unknown as GlanceImage;
     const uploaded: GlanceImage = { ...remote, status: 'active', size: want.size, checksum: 'f'.repeat(32), docker_image_id: image.properties.docker_image_id };
