@@ -1,15 +1,14 @@
 import { BerthError } from '../../common/errors.js';
-import { readBody } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
 import type { FlavorSpec } from '../client/types.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
-import { DockerApi, refusal } from './docker-api.js';
+import { DockerApi } from './docker-api.js';
 import { createBody, type NetworkAttach, type RestartPolicy } from './docker-create-body.js';
 import { DockerImages } from './docker-images.js';
 import { inspectContainer, toContainerInfo, type DockerContainer } from './docker-inspect.js';
 import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
-import { readLogFrames } from './log-frames.js';
+import { containerLogs } from './log-frames.js';
 import { updateContainerLimits } from './docker-update.js';
 import { addressConflict, addressInUse } from './docker-address.js';
 import { ContainerNames } from './container-names.js';
@@ -268,18 +267,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string> {
     if (!(await this.inspect(uuid))) throw instanceNotFound(uuid);
-    if (opts.tail <= 0) return '';
-    const res = await this.api.raw({
-      path: `/containers/${await this.names.of(uuid)}/logs`,
-      query: { stdout: 1, stderr: 1, tail: opts.tail },
-      what: 'read the console log',
-    });
-    if (res.status === 404) {
-      res.body.resume();
-      throw instanceNotFound(uuid);
-    }
-    if (res.status >= 300) throw refusal('read the console log', res.status, (await readBody(res.body, 65536)).toString('utf8'));
-    return readLogFrames(res.body, opts.maxBytes);
+    return opts.tail <= 0 ? '' : containerLogs(this.api, uuid, await this.names.of(uuid), opts);
   }
 
   async updateLimits(uuid: string, flavor: FlavorSpec): Promise<void> {

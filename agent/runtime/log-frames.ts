@@ -1,9 +1,23 @@
+import { readBody } from '../../common/http-client.js';
+import { instanceNotFound } from '../errors.js';
+import { refusal, type DockerApi } from './docker-api.js';
 /**
  * Docker multiplexes stdout and stderr of a container without a TTY into frames with an 8-byte
  * header: [stream, 0, 0, 0, size as uint32 big-endian], then `size` bytes of payload.
  * https://docs.docker.com/engine/api/v1.41/#operation/ContainerAttach
  */
 const HEADER = 8;
+
+/** The newest `tail` lines (at most `maxBytes`) of the console of the container `name` of instance `uuid`. */
+export async function containerLogs(api: DockerApi, uuid: string, name: string, opts: { tail: number; maxBytes: number }): Promise<string> {
+  const res = await api.raw({ path: `/containers/${name}/logs`, query: { stdout: 1, stderr: 1, tail: opts.tail }, what: 'read the console log' });
+  if (res.status === 404) {
+    res.body.resume();
+    throw instanceNotFound(uuid);
+  }
+  if (res.status >= 300) throw refusal('read the console log', res.status, (await readBody(res.body, 65536)).toString('utf8'));
+  return readLogFrames(res.body, opts.maxBytes);
+}
 
 /** Reads a multiplexed log stream, keeping only the newest `maxBytes` of payload. */
 export async function readLogFrames(stream: AsyncIterable<Buffer | string>, maxBytes: number): Promise<string> {
