@@ -105,6 +105,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
           }),
         }
       : {}),
+    shelvedOffloadTime: c.compute.shelved_offload_time,
     log: log.child({ component: 'manager' }),
   });
   usage = () => manager.nodeUsage();
@@ -141,6 +142,9 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     every(3600, () => store.pruneMessages(24 * 3600 * 1000)),
     every(c.compute.report_interval, () => notifier.capacity(manager)),
     ...(c.compute.sync_power_state_interval > 0 ? [every(c.compute.sync_power_state_interval, () => manager.syncPowerStates())] : []),
+    ...(c.compute.shelved_offload_time > 0 && c.compute.shelved_poll_interval > 0
+      ? [every(c.compute.shelved_poll_interval, () => manager.shelves.pollShelved())]
+      : []),
   ];
   await notifier.capacity(manager);
   return {

@@ -100,6 +100,18 @@ export const serviceSections = {
       0,
       86400,
     ),
+    shelved_offload_time: int(
+      0,
+      "Seconds a shelved instance keeps its stopped container (and its claim) on this node before it is offloaded (nova's shelved_offload_time): 0 offloads at once after the shelve, -1 never (only shelve_offload_instance does).",
+      -1,
+      1 << 30,
+    ),
+    shelved_poll_interval: int(
+      3600,
+      "Seconds between checks for shelved instances due to be offloaded, when shelved_offload_time is positive (nova's shelved_poll_interval); 0 disables the check.",
+      0,
+      86400,
+    ),
   },
   database: {
     connection: str(

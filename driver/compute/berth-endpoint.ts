@@ -4,6 +4,7 @@ import type { InstanceRow } from '../db/models.js';
 import { powerStateName } from './states.js';
 import type { ComputeManager } from './manager.js';
 import type { InstanceStore } from './store.js';
+import type { NovaExtras } from '../notify/payload.js';
 
 /**
  * Berth's own read-only RPC namespace (`berth`, 1.0) on the compute topic, so the berth CLI can
@@ -68,6 +69,7 @@ export function berthEndpoint(host: string, store: InstanceStore, manager: Compu
           const move = await store.latestMigration(row.uuid);
           return {
             ...instanceView(row),
+            system_metadata: (JSON.parse(row.nova) as NovaExtras).system_metadata ?? {},
             migration: move ? { uuid: move.uuid, status: move.status, type: move.migration_type, created_at: move.created_at.toISOString() } : null,
             fault: fault ? { code: fault.code, message: fault.message, exception: fault.details, created_at: fault.created_at.toISOString() } : null,
             actions: actions.map((a) => ({

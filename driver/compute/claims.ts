@@ -49,6 +49,19 @@ export class Claims {
   }
 
   /**
+   * The claim of an instance that counts toward this host's usage already (an unshelve, whose
+   * record took this host and task spawning): checked against what the others leave, under the
+   * claims lock. Throws ComputeResourcesUnavailable when it does not fit.
+   */
+  async heldClaim(flavor: Instance['flavor']): Promise<void> {
+    await this.lock.run('claims', async () => {
+      const own = claimOf(flavor);
+      const used = await this.usage();
+      checkClaim(this.resources, { VCPU: used.VCPU - own.VCPU, MEMORY_MB: used.MEMORY_MB - own.MEMORY_MB, DISK_GB: used.DISK_GB - own.DISK_GB }, own);
+    });
+  }
+
+  /**
    * usage(), read again only when a row started or stopped counting since the last read: with a
    * hundred builds arriving together, each would otherwise read every instance of the node while
    * holding the claims lock.
@@ -90,7 +103,8 @@ export class Claims {
   /** The ComputeNode counters a control plane publishes. */
   async nodeUsage(): Promise<NodeUsage> {
     const used = await this.usage();
-    const rows = await this.store.listActive(this.host);
+    // A shelved and offloaded instance is on no host (the record keeps the node it left, for listing).
+    const rows = (await this.store.listActive(this.host)).filter((r) => r.vm_state !== 'shelved_offloaded');
     return {
       vcpus_used: used.VCPU,
       memory_mb_used: used.MEMORY_MB,

@@ -5,9 +5,16 @@ export interface InstanceSave {
   vm_state?: string;
   task_state?: string | null;
   power_state?: number;
-  host?: string;
-  node?: string;
-  launched_on?: string;
+  /** null: the instance is on no host (shelved and offloaded). */
+  host?: string | null;
+  node?: string | null;
+  launched_on?: string | null;
+  image_ref?: string;
+  /**
+   * Keys of nova's system_metadata to set, or to remove (null); keys not named are kept. Nova
+   * mode saves the whole merged dict, as nova's Instance.save does.
+   */
+  system_metadata?: Record<string, string | null>;
   launched_at?: Date;
   terminated_at?: Date;
   /** nova's Flavor primitives (a resize moves them), and the flavor's figures the instance carries. */
@@ -92,6 +99,11 @@ export interface ControlPlane {
   dropMoveAllocations(ctx: RequestContext, migrationUuid: string): Promise<void>;
   /** A move undone: what its migration consumer holds goes back to the instance (nova's _revert_allocation). */
   revertMoveAllocations(ctx: RequestContext, migrationUuid: string, instanceUuid: string): Promise<void>;
+  /**
+   * The instance holds nothing on any host any more (a shelve offload, a failed unshelve): its
+   * allocations are removed (nova's delete_allocation_for_instance with force).
+   */
+  releaseAllocations(ctx: RequestContext, instanceUuid: string): Promise<void>;
 }
 
 /** Berth's own database is the authority: nothing to mirror. */
@@ -121,4 +133,5 @@ export class StandaloneControlPlane implements ControlPlane {
   }
   async dropMoveAllocations(): Promise<void> {}
   async revertMoveAllocations(): Promise<void> {}
+  async releaseAllocations(): Promise<void> {}
 }

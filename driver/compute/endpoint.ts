@@ -11,6 +11,7 @@ import { parseRequestedNetworks } from '../neutron/allocate.js';
 import { isPrimitive } from '../nova/objects.js';
 import { instanceDiagnostics, legacyDiagnostics } from './diagnostics.js';
 import { moveMethods } from './move-endpoint.js';
+import { shelveMethods } from './shelve-endpoint.js';
 import { agentTailFor, novaConsoleTail } from './console.js';
 
 /**
@@ -27,9 +28,6 @@ export const COMPUTE_RPC_VERSION = '6.2';
 export const UNSUPPORTED_METHODS = [
   'rescue_instance',
   'unrescue_instance',
-  'shelve_instance',
-  'shelve_offload_instance',
-  'unshelve_instance',
   'attach_volume',
   'detach_volume',
   'swap_volume',
@@ -101,6 +99,8 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
   });
   const methods: Record<string, MethodSpec> = {
     ...moveMethods(manager),
+    // shelve_instance, shelve_offload_instance, unshelve_instance and start_instance (which also unshelves).
+    ...shelveMethods(manager),
     build_and_run_instance: {
       required: ['instance', 'image', 'request_spec', 'filter_properties', 'accel_uuids'],
       optional: ['admin_password', 'injected_files', 'requested_networks', 'security_groups', 'block_device_mapping', 'node', 'limits', 'host_list'],
@@ -122,7 +122,6 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       },
     },
     stop_instance: instanceOnly('stop', (uuid) => agent.instanceAction(uuid, { action: 'stop' })),
-    start_instance: instanceOnly('start', (uuid) => agent.instanceAction(uuid, { action: 'start' })),
     pause_instance: instanceOnly('pause', (uuid) => agent.instanceAction(uuid, { action: 'pause' })),
     unpause_instance: instanceOnly('unpause', (uuid) => agent.instanceAction(uuid, { action: 'unpause' })),
     suspend_instance: instanceOnly('suspend', (uuid) => agent.instanceAction(uuid, { action: 'suspend' })),

@@ -1,7 +1,7 @@
 import type { InstanceStatus } from '../../agent/client/types.js';
 import { BerthError, describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { InstanceActionRow, InstanceRow, VmState } from '../db/models.js';
+import type { InstanceActionRow, InstanceRow, TaskState, VmState } from '../db/models.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { FaultInfo, PayloadInput } from '../notify/payload.js';
 import type { RequestContext } from '../rpc/envelope.js';
@@ -69,13 +69,24 @@ export interface Run {
    * Where success leaves the instance instead of the transition's `to`, when the action decides
    * it as it runs (a rebuild of a stopped instance leaves it stopped, as nova's does).
    */
-  to?: { vm_state: VmState; power_state: number };
+  to?: { vm_state: VmState; power_state: number; task_state?: TaskState | null };
 }
 
-/** Fields saved with a transition's own state (the launch or termination time, a resize's flavors). */
+/** Fields saved with a transition's own state (the launch or termination time, a resize's flavors, a shelve's system_metadata). */
 export type Stamps = Pick<
   InstanceSave,
-  'launched_at' | 'terminated_at' | 'flavor' | 'old_flavor' | 'new_flavor' | 'vcpus' | 'memory_mb' | 'root_gb' | 'ephemeral_gb' | 'instance_type_id'
+  | 'launched_at'
+  | 'terminated_at'
+  | 'flavor'
+  | 'old_flavor'
+  | 'new_flavor'
+  | 'vcpus'
+  | 'memory_mb'
+  | 'root_gb'
+  | 'ephemeral_gb'
+  | 'instance_type_id'
+  | 'system_metadata'
+  | 'image_ref'
 >;
 
 export class Lifecycle {

@@ -21,6 +21,7 @@ import type { BuildNetworks, InstancePorts } from './instance-ports.js';
 import type { InstanceEvent } from './vif-events.js';
 import { SpawnNetworks, type Plugged } from './spawn-networks.js';
 import { ImageActions, type Action } from './image-actions.js';
+import { Shelves } from './shelve.js';
 
 export interface ManagerDeps {
   host: string;
@@ -35,6 +36,8 @@ export interface ManagerDeps {
   plane?: ControlPlane;
   /** Neutron's ports of instances (nova mode with [neutron]); without it instances are on project networks. */
   ports?: InstancePorts;
+  /** nova's shelved_offload_time (seconds; 0 offloads at once, -1 never). Default 0, as nova's. */
+  shelvedOffloadTime?: number;
   log: Logger;
 }
 
@@ -54,6 +57,8 @@ export class ComputeManager {
   readonly resizes: Resizes;
   /** Rebuild, snapshot and backup: see image-actions.ts. */
   readonly imageActions: ImageActions;
+  /** Shelve, offload and unshelve: see shelve.ts. */
+  readonly shelves: Shelves;
   constructor(private readonly d: ManagerDeps) {
     this.plane = d.plane ?? new StandaloneControlPlane();
     this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
@@ -63,6 +68,16 @@ export class ComputeManager {
     const action: Action = (ctx, uuid, name, effect, extra) => this.powerAction(ctx, uuid, name, effect, extra);
     this.imageActions = new ImageActions({ ...d, plane: this.plane, life: this.life, action, require: (uuid) => this.require(uuid) });
     this.resizes = new Resizes({ ...d, plane: this.plane, claims: this.claims, step: (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect) });
+    this.shelves = new Shelves({
+      ...d,
+      plane: this.plane,
+      claims: this.claims,
+      life: this.life,
+      net: this.net,
+      locks: this.locks,
+      action,
+      offloadTime: d.shelvedOffloadTime ?? 0,
+    });
   }
 
   /** build_and_run_instance: claim resources, record, spawn through the agent, then `active`. */

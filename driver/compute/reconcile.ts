@@ -39,7 +39,8 @@ export class Reconciler {
     const known = new Set<string>();
     for (const row of await this.d.store.listActive(this.d.host)) {
       known.add(row.uuid);
-      if (row.task_state !== null || row.vm_state === 'building') continue;
+      // A shelved and offloaded instance has no container to compare.
+      if (row.task_state !== null || row.vm_state === 'building' || row.vm_state === 'shelved_offloaded') continue;
       await this.d.locks.run(row.uuid, async () => {
         await row.reload();
         if (row.task_state !== null || row.deleted) return;

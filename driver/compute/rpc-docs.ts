@@ -1,4 +1,5 @@
 import type { MethodDoc } from '../rpc/reference.js';
+import { SHELVE_DOCS } from './shelve-docs.js';
 
 /**
  * The compute node's RPC methods as integrators need to know them (see MethodDoc).
@@ -41,7 +42,11 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
     notifications: ['instance.delete.start', 'instance.delete.end'],
   },
   stop_instance: power('power_off', 'Stops the container (SIGTERM, then SIGKILL after [docker] stop_timeout).', 'active or error'),
-  start_instance: power('power_on', 'Starts a stopped container.', 'stopped'),
+  start_instance: power(
+    'power_on',
+    "Starts a stopped container. Of a shelved instance (nova's conductor unshelves one not offloaded this way, task powering-on), also deletes the shelved snapshot and removes the shelve keys from system_metadata.",
+    'stopped or shelved',
+  ),
   pause_instance: power('pause', 'Freezes the container (cgroup freezer).', 'active'),
   unpause_instance: power('unpause', 'Thaws a paused container.', 'paused'),
   suspend_instance: power('suspend', 'Freezes the container; the instance is reported suspended.', 'active'),
@@ -159,6 +164,7 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
       'enabled=false keeps the scheduler from placing new instances here: in nova mode the COMPUTE_STATUS_DISABLED trait is added to the node\'s Placement provider (removed again with true). Returns "enabled" or "disabled".',
     errors: ['InvalidInput (enabled not a boolean)'],
   },
+  ...SHELVE_DOCS,
 };
 
 const liveMigration: MethodDoc = {
@@ -189,7 +195,8 @@ export const BERTH_DOCS: Record<string, MethodDoc> = {
   list_instances: { kind: 'call', summary: "The node's instances (all=true includes deleted ones)." },
   show_instance: {
     kind: 'call',
-    summary: 'One instance with its latest fault, its instance actions and its latest migration (uuid, status, type; null when it never moved).',
+    summary:
+      "One instance with its latest fault, its instance actions, its latest migration (uuid, status, type; null when it never moved) and the system_metadata keys the node set (a shelve's shelved_at, shelved_image_id, shelved_host).",
     errors: ['InstanceNotFound'],
   },
   get_host_capacity: {

@@ -29,7 +29,11 @@ export type InstanceActionName =
   | 'resize_revert'
   | 'trigger_crash_dump'
   | 'soft_delete'
-  | 'restore';
+  | 'restore'
+  | 'shelve'
+  | 'shelve_offload'
+  | 'unshelve'
+  | 'start_shelved';
 
 /** The instance fields a transition sets. */
 export interface StateChange {
@@ -152,6 +156,45 @@ export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
   // nova's trigger_crash_dump changes no state (ALLOW_TRIGGER_CRASH_DUMP); the agent sends SIGQUIT.
   trigger_crash_dump: { from: ['active', 'paused', 'resized', 'error'], task: null, to: 'unchanged', event: 'trigger_crash_dump', errorEvent: false },
   resize_revert: { from: ['resized'], fromTask: [null, 'resize_reverting'], task: 'resize_reverting', to: 'by-power', event: 'resize_revert' },
+  // Shelve (nova's shelve_instance, shelve_offload_instance, unshelve_instance; driver/compute/shelve.ts).
+  // nova-api sets the task state before casting; nova sends no `.error` notification for any of
+  // them (a failure is the fault and the instance action), and reverts_task_state clears the task.
+  shelve: {
+    from: ['active', 'stopped', 'paused', 'suspended'],
+    fromTask: [null, 'shelving'],
+    task: 'shelving',
+    to: { vm_state: 'shelved', power_state: PowerState.SHUTDOWN },
+    event: 'shelve',
+    errorEvent: false,
+  },
+  shelve_offload: {
+    from: ['shelved'],
+    fromTask: [null, 'shelving_offloading'],
+    task: 'shelving_offloading',
+    to: { vm_state: 'shelved_offloaded', power_state: PowerState.SHUTDOWN },
+    event: 'shelve_offload',
+    errorEvent: false,
+  },
+  // Boots the instance again from its shelved snapshot on the host the scheduler chose. A failure
+  // leaves it shelved_offloaded (nova nils out host and node and reverts the task state).
+  unshelve: {
+    from: ['shelved_offloaded'],
+    fromTask: [null, 'unshelving', 'spawning'],
+    task: 'spawning',
+    claim: [null, 'unshelving', 'spawning'],
+    to: { vm_state: 'active', power_state: PowerState.RUNNING },
+    event: 'unshelve',
+    errorEvent: false,
+  },
+  // Unshelve of an instance still on its host (not offloaded): nova's conductor sends
+  // start_instance with task powering-on, which starts the stopped container again.
+  start_shelved: {
+    from: ['shelved'],
+    fromTask: [null, 'powering-on'],
+    task: 'powering-on',
+    to: { vm_state: 'active', power_state: PowerState.RUNNING },
+    event: 'power_on',
+  },
 };
 
 /**

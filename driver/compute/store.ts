@@ -26,13 +26,33 @@ export interface NewInstance {
   nova: unknown;
 }
 
-/** Whether an instance's flavor counts toward its host's usage: not deleted, and not a build that failed before it ever ran. */
-export function countsTowardUsage(r: Pick<InstanceRow, 'deleted' | 'vm_state' | 'launched_at'>): boolean {
-  return !r.deleted && !(r.vm_state === 'error' && r.launched_at === null);
+/**
+ * Whether an instance's flavor counts toward its host's usage: not deleted, not a build that
+ * failed before it ever ran, and not shelved and offloaded (it has no container on any host)
+ * unless it is being unshelved here (task spawning: its claim is this host's from then on).
+ */
+export function countsTowardUsage(r: Pick<InstanceRow, 'deleted' | 'vm_state' | 'task_state' | 'launched_at'>): boolean {
+  return !r.deleted && !(r.vm_state === 'error' && r.launched_at === null) && !(r.vm_state === 'shelved_offloaded' && r.task_state !== 'spawning');
 }
 
 export type InstanceChanges = Partial<
-  Pick<InstanceRow, 'vm_state' | 'task_state' | 'power_state' | 'ip_address' | 'launched_at' | 'terminated_at' | 'deleted_at' | 'deleted' | 'flavor' | 'spec'>
+  Pick<
+    InstanceRow,
+    | 'vm_state'
+    | 'task_state'
+    | 'power_state'
+    | 'ip_address'
+    | 'launched_at'
+    | 'terminated_at'
+    | 'deleted_at'
+    | 'deleted'
+    | 'flavor'
+    | 'spec'
+    | 'host'
+    | 'node'
+    | 'nova'
+    | 'image_ref'
+  >
 >;
 
 /** A move whose claim still counts on its hosts: not confirmed, reverted or failed. */

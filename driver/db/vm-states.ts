@@ -1,6 +1,7 @@
 // The instance state vocabulary (nova's), apart from the models so that code which only names
 // states (the CLI) does not load sequelize.
-export type VmState = 'building' | 'active' | 'stopped' | 'paused' | 'suspended' | 'resized' | 'soft-delete' | 'error' | 'deleted';
+export type VmState =
+  'building' | 'active' | 'stopped' | 'paused' | 'suspended' | 'resized' | 'soft-delete' | 'shelved' | 'shelved_offloaded' | 'error' | 'deleted';
 export type TaskState =
   | 'spawning'
   | 'deleting'
@@ -23,7 +24,12 @@ export type TaskState =
   | 'resize_finish'
   | 'resize_reverting'
   | 'soft-deleting'
-  | 'restoring';
+  | 'restoring'
+  | 'shelving'
+  | 'shelving_image_pending_upload'
+  | 'shelving_image_uploading'
+  | 'shelving_offloading'
+  | 'unshelving';
 
 /** nova's power_state integers. */
 export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const;

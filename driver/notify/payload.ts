@@ -22,6 +22,8 @@ export interface NovaExtras {
   key_name?: string | null;
   metadata?: Record<string, string>;
   addresses?: { address: string; version: number; network_label: string | null; mac: string | null }[];
+  /** nova's system_metadata keys this node sets (a shelve's shelved_at, shelved_image_id, shelved_host). */
+  system_metadata?: Record<string, string>;
 }
 
 export interface FaultInfo {

@@ -209,10 +209,30 @@ export class NovaControlPlane implements ControlPlane {
   }
 
   async saveInstance(ctx: RequestContext, uuid: string, changes: InstanceSave, expected?: ExpectedTask): Promise<void> {
+    const { system_metadata: sysmeta, ...rest } = changes;
     const fields: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(changes)) if (v !== undefined) fields[k] = v instanceof Date ? novaTime(v) : v;
-    const saved = await this.save(await this.instance(uuid), fields, expected === undefined ? {} : { expected_task_state: expected }, ctx);
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) fields[k] = v instanceof Date ? novaTime(v) : v;
+    let inst = await this.instance(uuid);
+    if (sysmeta) {
+      // nova saves system_metadata whole (keys left out are deleted): merge into what it has.
+      if (typeof inst['nova_object.data'].system_metadata !== 'object' || inst['nova_object.data'].system_metadata === null) inst = await this.reload(uuid);
+      const merged = { ...(inst['nova_object.data'].system_metadata as Record<string, string | null>) };
+      for (const [k, v] of Object.entries(sysmeta)) {
+        if (v === null) delete merged[k];
+        else merged[k] = v;
+      }
+      fields.system_metadata = merged;
+    }
+    const saved = await this.save(inst, fields, expected === undefined ? {} : { expected_task_state: expected }, ctx);
     this.instances.set(uuid, saved);
+  }
+
+  /** The instance read again from nova with its system_metadata (a message may carry it without). */
+  private async reload(uuid: string): Promise<Primitive> {
+    const got = await this.o.conductor.objectClassActionVersions('Instance', 'get_by_uuid', [uuid], { expected_attrs: ['system_metadata'] });
+    if (!isPrimitive(got)) throw driverError('INSTANCE_NOT_FOUND', `nova has no instance ${uuid}`);
+    this.observe(got);
+    return this.instances.get(uuid)!;
   }
 
   async claimBuild(ctx: RequestContext, uuid: string, where: { host: string; node: string }): Promise<void> {
@@ -277,6 +297,10 @@ export class NovaControlPlane implements ControlPlane {
     if (!(await this.o.placement.moveAllocations(migrationUuid, instanceUuid))) {
       this.o.log.warn({ instance: instanceUuid, migration: migrationUuid }, 'the migration holds no allocations to give back to the instance');
     }
+  }
+
+  async releaseAllocations(_ctx: RequestContext, instanceUuid: string): Promise<void> {
+    await this.o.placement.deleteAllocations(instanceUuid);
   }
 
   async missingInstances(uuids: string[]): Promise<string[]> {

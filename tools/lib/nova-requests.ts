@@ -279,3 +279,26 @@ export function rebuildInstance(instance: Record<string, unknown>, origImageRef:
     accel_uuids: [],
   });
 }
+
+/** shelve_instance into `imageId` (the `<name>-shelved` snapshot image nova-api creates first), as nova-api casts it. */
+export function shelveInstance(instance: Record<string, unknown>, imageId: string, ctx?: Record<string, unknown>): Record<string, unknown> {
+  return instanceRequest('shelve_instance', instance, { image_id: imageId, clean_shutdown: true, accel_uuids: [] }, ctx);
+}
+
+/** shelve_offload_instance of a shelved instance, as nova-api casts it. */
+export function shelveOffloadInstance(instance: Record<string, unknown>, ctx?: Record<string, unknown>): Record<string, unknown> {
+  return instanceRequest('shelve_offload_instance', instance, { clean_shutdown: true, accel_uuids: [] }, ctx);
+}
+
+/**
+ * unshelve_instance of a shelved and offloaded instance on the node chosen (`node`), as nova's
+ * conductor casts it after scheduling: `image` is the shelved snapshot's Glance image dict.
+ */
+export function unshelveInstance(
+  instance: Record<string, unknown>,
+  image: Record<string, unknown> | null,
+  node: string,
+  ctx?: Record<string, unknown>,
+): Record<string, unknown> {
+  return instanceRequest('unshelve_instance', instance, { image, filter_properties: { limits: {} }, node, request_spec: null, accel_uuids: [] }, ctx);
+}

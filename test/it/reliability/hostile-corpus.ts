@@ -315,7 +315,7 @@ export class HostileCorpus {
         return this.failing('bare message, no envelope', { method: unknownMethod() }, { envelope: false });
       default:
         return this.failing('unsupported operation', {
-          method: pick(r, ['resize_instance', 'attach_volume', 'shelve_instance']),
+          method: pick(r, ['resize_instance', 'attach_volume', 'rescue_instance']),
           args: { instance: validInstance(r) },
         });
     }
