@@ -10,6 +10,7 @@ import { registerConf } from './commands/conf.js';
 import { registerImage } from './commands/image.js';
 import { registerServer } from './commands/server.js';
 import { registerResize } from './commands/server-resize.js';
+import { registerShelve } from './commands/server-shelve.js';
 import { registerServices } from './commands/services.js';
 import { registerHost } from './commands/host.js';
 import { registerCompletion } from './commands/completion.js';
@@ -75,7 +76,9 @@ function fail(err: unknown): never {
 }
 
 registerServices(program, run);
-registerResize(registerServer(program, run), run);
+const serverGroup = registerServer(program, run);
+registerResize(serverGroup, run);
+registerShelve(serverGroup, run);
 registerImage(program, run);
 registerHost(program, run);
 registerConf(program);
