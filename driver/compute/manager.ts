@@ -269,6 +269,11 @@ export class ComputeManager {
           await row.reload();
           if (row.vm_state === 'building') await this.spawn({ request_id: `req-recover-${row.uuid}` }, row);
         });
+      } else if (row.vm_state === 'shelved_offloaded' && row.task_state === 'spawning') {
+        // An unshelve a crash interrupted: no half-made container is kept; the unshelve can be sent again.
+        n++;
+        await this.d.agent.deleteInstance(row.uuid).catch((err) => this.d.log.warn({ err: describeError(err) }, 'clean-up of an interrupted unshelve failed'));
+        await this.d.store.update(row, { task_state: null });
       } else if (row.task_state === 'deleting') {
         n++;
         await this.terminate({}, row.uuid).catch((err) => this.d.log.warn({ err: describeError(err) }, 'interrupted delete failed'));

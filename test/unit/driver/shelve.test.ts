@@ -294,6 +294,18 @@ describe('shelve, shelve offload and unshelve (fake agent and image service, in-
     assert.equal(await images.getImage(imageId), null);
   });
 
+  it('a restart after an interrupted unshelve removes any half-made container and clears the task', async () => {
+    await setUp(0);
+    const { uuid, now } = await boot();
+    await invoke(ep, shelveInstance(now(), await shelveImage()));
+    await store.update(await row(uuid), { task_state: 'spawning' });
+    await agent.createInstance(uuid, JSON.parse((await row(uuid)).spec));
+    assert.equal(await manager.recoverInterrupted(), 1);
+    assert.deepEqual([(await row(uuid)).vm_state, (await row(uuid)).task_state], ['shelved_offloaded', null]);
+    assert.ok(!agent.instances.has(uuid));
+    assert.deepEqual(await manager.usage(), { VCPU: 0, MEMORY_MB: 0, DISK_GB: 0 });
+  });
+
   it("offloads shelved instances once shelved_offload_time has passed (nova's _poll_shelved_instances)", async () => {
     await setUp(600);
     const { uuid, now } = await boot();
