@@ -77,11 +77,6 @@ async function sendAndWait(
   return now;
 }
 
-/** A context whose lookups go to another node (`--from`): its routing key and name. */
-function onNode(ctx: CliContext, host: string): CliContext {
-  return Object.create(ctx, { host: { value: host }, computeKey: { value: `compute.${host}` } }) as CliContext;
-}
-
 /**
  * `berth server shelve` and `berth server unshelve` (python-openstackclient's `server shelve
  * [--offload]` and `server unshelve [--host]`): the messages nova-api and nova's conductor send.
@@ -135,24 +130,22 @@ export function registerShelve(server: Command, run: Run): void {
   server
     .command('unshelve <server>')
     .description('unshelve an instance: start it again where it is, or boot its snapshot on the node given by the global --host')
-    .option('--from <node>', 'the node whose record of the instance is read, when it is not the --host the instance unshelves on')
     .option('--wait', 'wait until the instance is active (or the unshelve failed)')
     .option(...timeoutOption(600))
     .action((ref: string, o) =>
       run(async (ctx) => {
-        const from = o.from ? onNode(ctx, String(o.from)) : ctx;
-        const view = await resolveServer(from, ref);
+        const view = await resolveServer(ctx, ref);
         const ctxArgs = requestContext(view.project_id);
         const active = (v: ServerView) => v.vm_state === 'active' && v.task_state === null;
         const wait = { on: Boolean(o.wait), timeout: o.timeout, what: 'the unshelve', done: active };
         if (view.vm_state === 'shelved') {
           // Not offloaded: nova's conductor starts it on its own node.
-          if (from !== ctx && view.host !== ctx.host)
+          if (view.host !== ctx.host)
             throw new BerthError('INSTANCE_INVALID_STATE', `${view.uuid} is shelved on ${view.host}, not offloaded: it unshelves there`, { status: 409 });
           checkState(view, 'start_shelved', 'unshelve');
           printInstance(
             ctx,
-            await sendAndWait(from, view, instanceRequest('start_instance', primitiveNow(view, 'shelved', 'powering-on', view.host), {}, ctxArgs), wait),
+            await sendAndWait(ctx, view, instanceRequest('start_instance', primitiveNow(view, 'shelved', 'powering-on', view.host), {}, ctxArgs), wait),
           );
           return;
         }
