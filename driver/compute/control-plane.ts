@@ -9,7 +9,6 @@ export interface InstanceSave {
   host?: string | null;
   node?: string | null;
   launched_on?: string | null;
-  image_ref?: string;
   /**
    * Keys of nova's system_metadata to set, or to remove (null); keys not named are kept. Nova
    * mode saves the whole merged dict, as nova's Instance.save does.

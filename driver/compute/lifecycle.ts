@@ -86,7 +86,6 @@ export type Stamps = Pick<
   | 'ephemeral_gb'
   | 'instance_type_id'
   | 'system_metadata'
-  | 'image_ref'
 >;
 
 export class Lifecycle {

@@ -51,7 +51,6 @@ export type InstanceChanges = Partial<
     | 'host'
     | 'node'
     | 'nova'
-    | 'image_ref'
   >
 >;
 
