@@ -97,6 +97,11 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     instances: manager,
     log: deps.log,
     onFinished: (result) => metrics.snapshots.inc({ result }),
+    baseLayers: async (uuid) => {
+      const glanceId = (await deps.runtime.inspect(uuid))?.glanceImageId;
+      if (!glanceId) return [];
+      return (await deps.runtime.inspectImage(await images.ensureImage(glanceId)))?.layers ?? [];
+    },
   });
   const authenticated = agentAuth({ strategy: deps.authStrategy ?? 'token', token: deps.token, ...(deps.keystone ? { keystone: deps.keystone } : {}) });
   const app = new Koa();
@@ -181,8 +186,8 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   });
   api.post('/instances/:uuid/snapshot', async (ctx) => {
     const uuid = requireUuid(ctx.params.uuid, 'uuid');
-    const imageId = validateSnapshot(await readJsonBody(ctx, deps.maxBodyBytes));
-    const { task, created } = await snapshots.start(uuid, imageId);
+    const { imageId, opts } = validateSnapshot(await readJsonBody(ctx, deps.maxBodyBytes));
+    const { task, created } = await snapshots.start(uuid, imageId, opts);
     ctx.status = created ? 202 : 200;
     ctx.body = { snapshot: task };
   });

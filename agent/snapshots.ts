@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import { BerthError, describeError, invalidInput } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
-import type { SnapshotState, SnapshotTask } from './client/types.js';
+import type { SnapshotOptions, SnapshotState, SnapshotTask } from './client/types.js';
+import { trimmedArchive } from './layer-trim.js';
 import { agentError } from './errors.js';
 import type { InstanceManager } from './instances.js';
 import type { ContainerRuntime } from './runtime/types.js';
@@ -14,6 +15,8 @@ export interface SnapshotDeps {
   instances: InstanceManager;
   log: Logger;
   onFinished?: (result: 'active' | 'failed') => void;
+  /** The diff ids of the image instance `uuid` was created from (omit_base_layers); empty when unknown. */
+  baseLayers?: (uuid: string) => Promise<string[]>;
 }
 
 /** Finished tasks kept for polling; older ones are forgotten first. */
@@ -26,6 +29,8 @@ const MAX_FINISHED = 256;
  */
 export class Snapshots {
   private readonly tasks = new Map<string, SnapshotTask>();
+  /** Tasks whose upload leaves the base image's layers out. */
+  private readonly trimmed = new Set<string>();
 
   constructor(private readonly deps: SnapshotDeps) {}
 
@@ -34,7 +39,7 @@ export class Snapshots {
    * get(). A repeat for the same image returns the existing task (`created: false`) unless that
    * one failed, which starts a fresh attempt.
    */
-  async start(uuid: string, imageId: string): Promise<{ task: SnapshotTask; created: boolean }> {
+  async start(uuid: string, imageId: string, opts: SnapshotOptions = {}): Promise<{ task: SnapshotTask; created: boolean }> {
     const existing = this.tasks.get(imageId);
     if (existing && existing.instance_uuid !== uuid) {
       throw invalidInput(`image ${imageId} already receives a snapshot of another instance`, { field: 'image_id' });
@@ -44,6 +49,8 @@ export class Snapshots {
     const now = new Date().toISOString();
     const task: SnapshotTask = { image_id: imageId, instance_uuid: uuid, state: 'freezing', bytes_uploaded: 0, error: null, created_at: now, updated_at: now };
     this.tasks.set(imageId, task);
+    if (opts.omit_base_layers) this.trimmed.add(imageId);
+    else this.trimmed.delete(imageId);
     this.forgetOld();
     void this.run(task);
     return { task: { ...task }, created: true };
@@ -83,7 +90,16 @@ export class Snapshots {
 
   private async upload(task: SnapshotTask, committed: string): Promise<void> {
     await this.describeAsDocker(task.image_id);
-    const source = await this.deps.runtime.exportImage(committed);
+    let source = await this.deps.runtime.exportImage(committed);
+    const base = this.trimmed.has(task.image_id) && this.deps.baseLayers ? await this.deps.baseLayers(task.instance_uuid) : [];
+    let trim: Promise<unknown> = Promise.resolve();
+    if (base.length) {
+      const t = trimmedArchive(source, base);
+      source = t.stream;
+      trim = t.result.then((r) => {
+        task.omitted_bytes = r.omittedBytes;
+      });
+    }
     const counter = new Transform({
       transform: (chunk: Buffer, _enc, done) => {
         task.bytes_uploaded += chunk.length;
@@ -92,7 +108,7 @@ export class Snapshots {
       },
     });
     try {
-      const [, image] = await Promise.all([pipeline(source, counter), this.deps.images.uploadImage(task.image_id, counter)]);
+      const [, image] = await Promise.all([pipeline(source, counter), this.deps.images.uploadImage(task.image_id, counter), trim]);
       // A Berth store reads docker_image_id from the archive; a plain Glance (nova mode) must be
       // told, also over the base image's id that nova copies onto a snapshot with its properties.
       if (image.docker_image_id !== committed && /^sha256:[0-9a-f]{64}$/.test(committed)) {
@@ -129,6 +145,9 @@ export class Snapshots {
 
   private forgetOld(): void {
     const finished = [...this.tasks.values()].filter((t) => t.state === 'active' || t.state === 'failed');
-    for (const t of finished.slice(0, Math.max(0, finished.length - MAX_FINISHED))) this.tasks.delete(t.image_id);
+    for (const t of finished.slice(0, Math.max(0, finished.length - MAX_FINISHED))) {
+      this.tasks.delete(t.image_id);
+      this.trimmed.delete(t.image_id);
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { invalidInput } from '../common/errors.js';
 import { requireUuid } from '../common/koa.js';
-import type { FlavorSpec, InstanceAction, InstanceSpec, VifSpec } from './client/types.js';
+import type { FlavorSpec, InstanceAction, InstanceSpec, SnapshotOptions, VifSpec } from './client/types.js';
 import { flavorLimits } from './runtime/limits.js';
 
 /**
@@ -166,8 +166,12 @@ export function validateFlavorChange(body: unknown): FlavorSpec {
 }
 
 /** Body of POST /v1/instances/{uuid}/snapshot: the queued Glance image to fill. */
-export function validateSnapshot(body: unknown): string {
-  return requireUuid(object(body, 'request body').image_id, 'image_id');
+export function validateSnapshot(body: unknown): { imageId: string; opts: SnapshotOptions } {
+  const b = object(body, 'request body');
+  const imageId = requireUuid(b.image_id, 'image_id');
+  if (b.omit_base_layers !== undefined && typeof b.omit_base_layers !== 'boolean')
+    throw invalidInput('omit_base_layers must be a boolean', { field: 'omit_base_layers' });
+  return { imageId, opts: b.omit_base_layers ? { omit_base_layers: true } : {} };
 }
 
 export function validateAction(body: unknown): InstanceAction {

@@ -4,7 +4,17 @@ import { BerthError, commonError } from '../../common/errors.js';
 import { isAgentErrorCode } from './errors.js';
 import { parseEndpoint, requestJson, type RequestOptions } from '../../common/http-client.js';
 import { withSessionToken, type KeystoneSession } from '../../common/keystone/index.js';
-import type { AgentClient, FlavorSpec, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from './types.js';
+import type {
+  AgentClient,
+  FlavorSpec,
+  HostImage,
+  InstanceAction,
+  InstanceSpec,
+  InstanceStats,
+  InstanceStatus,
+  SnapshotOptions,
+  SnapshotTask,
+} from './types.js';
 
 export interface AgentClientOptions {
   /** `http://HOST:PORT` or `unix:///PATH.sock`. */
@@ -64,8 +74,8 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     async instanceStats(uuid: string): Promise<InstanceStats> {
       return (await call<{ stats: InstanceStats }>({ path: path(uuid, '/stats') })).body.stats;
     },
-    async snapshotInstance(uuid: string, imageId: string): Promise<SnapshotTask> {
-      return (await call<{ snapshot: SnapshotTask }>({ method: 'POST', path: path(uuid, '/snapshot'), body: { image_id: imageId } })).body.snapshot;
+    async snapshotInstance(uuid: string, imageId: string, opts: SnapshotOptions = {}): Promise<SnapshotTask> {
+      return (await call<{ snapshot: SnapshotTask }>({ method: 'POST', path: path(uuid, '/snapshot'), body: { image_id: imageId, ...opts } })).body.snapshot;
     },
     async getSnapshot(imageId: string): Promise<SnapshotTask | null> {
       const res = await call<{ snapshot: SnapshotTask }>({ path: `/v1/snapshots/${encodeURIComponent(imageId)}`, accept: [404] });
@@ -75,6 +85,9 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
         return null;
       }
       return res.body.snapshot;
+    },
+    async fetchImage(imageId: string): Promise<HostImage> {
+      return (await call<{ image: HostImage }>({ method: 'PUT', path: `/v1/images/${encodeURIComponent(imageId)}` })).body.image;
     },
     async health(): Promise<{ ok: boolean; runtime: boolean }> {
       const res = await call<{ ok: boolean; runtime: boolean }>({ path: '/healthz', accept: [503] });

@@ -124,6 +124,11 @@ export interface SnapshotTask {
   state: SnapshotState;
   /** Bytes of the image export sent to the image store so far. */
   bytes_uploaded: number;
+  /**
+   * Bytes of layers left out because the receiver has them (a snapshot for a move with
+   * `omit_base_layers`: the layers of the image the instance was created from); absent otherwise.
+   */
+  omitted_bytes?: number;
   error: { code: string; message: string } | null;
   created_at: string;
   updated_at: string;
@@ -151,6 +156,21 @@ export interface AgentClient extends AgentSnapshotClient {
   /** One resource-use sample; INSTANCE_NOT_FOUND when the instance is gone. Takes about a second for a running instance. */
   instanceStats(uuid: string): Promise<InstanceStats>;
   health(): Promise<{ ok: boolean; runtime: boolean }>;
+  /**
+   * Makes Glance image `imageId` present on the host (PUT /v1/images/{image_id}): the destination
+   * of a move checks it can host the instance's image before the source sends anything.
+   * IMAGE_NOT_FOUND when the store has no such image.
+   */
+  fetchImage(imageId: string): Promise<HostImage>;
+}
+
+/**
+ * `omit_base_layers`: the image holds only what the instance changed, on top of the layers of the
+ * image it was created from, which are left out of the upload. Such an image loads only on a host
+ * that has that base image (the destination of a move, which made sure of it in its prep).
+ */
+export interface SnapshotOptions {
+  omit_base_layers?: boolean;
 }
 
 /**
@@ -160,6 +180,6 @@ export interface AgentClient extends AgentSnapshotClient {
  * - getSnapshot: null when the agent knows no snapshot into that image.
  */
 export interface AgentSnapshotClient {
-  snapshotInstance(uuid: string, imageId: string): Promise<SnapshotTask>;
+  snapshotInstance(uuid: string, imageId: string, opts?: SnapshotOptions): Promise<SnapshotTask>;
   getSnapshot(imageId: string): Promise<SnapshotTask | null>;
 }

@@ -27,13 +27,14 @@ export class DockerImages {
   }
 
   async inspectImage(imageId: string): Promise<ImageInfo | null> {
-    const res = await this.api.json<{ Id?: string; Size?: number }>({
+    const res = await this.api.json<{ Id?: string; Size?: number; RootFS?: { Layers?: string[] } }>({
       path: `/images/${encodeURIComponent(imageId)}/json`,
       accept: [404],
       what: 'inspect an image',
     });
     if (res.status !== 200 || res.body?.Id !== imageId) return null;
-    return { imageId, sizeBytes: res.body.Size ?? 0 };
+    const layers = res.body.RootFS?.Layers;
+    return { imageId, sizeBytes: res.body.Size ?? 0, ...(Array.isArray(layers) ? { layers } : {}) };
   }
 
   /**

@@ -135,6 +135,8 @@ export interface ContainerStats {
 export interface ImageInfo {
   imageId: string;
   sizeBytes: number;
+  /** The image's layers by diff id, base first (the engine's RootFS.Layers); absent when the runtime does not say. */
+  layers?: string[];
 }
 
 export interface ContainerRuntime {

@@ -97,6 +97,16 @@ export function agentClientConformance(name: string, makeHarness: () => Promise<
       assert.ok(!(await c.listInstances()).some((i) => i.uuid === uuid));
     });
 
+    it("fetches an instance's image onto the host (repeatably), and refuses one the store lacks with IMAGE_NOT_FOUND (404)", async () => {
+      const imageId = h.spec().image_id;
+      const got = await c.fetchImage(imageId);
+      assert.equal(got.image_id, imageId);
+      assert.equal(got.present, true);
+      assert.match(got.docker_image_id, /^sha256:[0-9a-f]{64}$/);
+      assert.equal((await c.fetchImage(imageId)).present, true);
+      await rejectsWith(c.fetchImage(h.missingImageId), 'IMAGE_NOT_FOUND', 404);
+    });
+
     it('refuses a malformed uuid or action with INVALID_INPUT (400)', async () => {
       await rejectsWith(c.createInstance('not-a-uuid', h.spec()), 'INVALID_INPUT', 400);
       const uuid = await create();

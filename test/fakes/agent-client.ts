@@ -1,4 +1,14 @@
-import type { AgentClient, FlavorSpec, InstanceAction, InstanceSpec, InstanceStats, InstanceStatus, SnapshotTask } from '../../agent/client/types.js';
+import type {
+  AgentClient,
+  FlavorSpec,
+  HostImage,
+  SnapshotOptions,
+  InstanceAction,
+  InstanceSpec,
+  InstanceStats,
+  InstanceStatus,
+  SnapshotTask,
+} from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
 import { agentError } from '../../agent/client/errors.js';
 
@@ -175,7 +185,10 @@ export class FakeAgentClient implements AgentClient {
   snapshotFails: { code: string; message: string } | null = null;
   private polls = new Map<string, number>();
 
-  async snapshotInstance(uuid: string, imageId: string): Promise<SnapshotTask> {
+  /** The options each snapshot was started with, by image. */
+  readonly snapshotOptions = new Map<string, SnapshotOptions>();
+
+  async snapshotInstance(uuid: string, imageId: string, opts: SnapshotOptions = {}): Promise<SnapshotTask> {
     this.enter('snapshotInstance');
     const existing = this.snapshots.get(imageId);
     if (existing && existing.instance_uuid !== uuid) throw invalidInput(`image ${imageId} already receives a snapshot of another instance`, 'image_id');
@@ -183,7 +196,9 @@ export class FakeAgentClient implements AgentClient {
     this.get(uuid);
     const now = new Date().toISOString();
     const task: SnapshotTask = { image_id: imageId, instance_uuid: uuid, state: 'freezing', bytes_uploaded: 0, error: null, created_at: now, updated_at: now };
+    if (opts.omit_base_layers) task.omitted_bytes = 0;
     this.snapshots.set(imageId, task);
+    this.snapshotOptions.set(imageId, opts);
     this.polls.set(imageId, 0);
     return { ...task };
   }
@@ -205,5 +220,16 @@ export class FakeAgentClient implements AgentClient {
 
   async health(): Promise<{ ok: boolean; runtime: boolean }> {
     return { ok: true, runtime: true };
+  }
+
+  /** Images fetchImage made present, in order. */
+  readonly fetched: string[] = [];
+
+  async fetchImage(imageId: string): Promise<HostImage> {
+    this.enter('fetchImage');
+    if (this.knownImages.size && !this.knownImages.has(imageId))
+      throw agentError('IMAGE_NOT_FOUND', `image ${imageId} not found in the image service`, { image_id: imageId });
+    this.fetched.push(imageId);
+    return { image_id: imageId, present: true, docker_image_id: `sha256:${'0'.repeat(64)}`, size_bytes: 0, loaded_by_agent: true };
   }
 }
