@@ -12,6 +12,7 @@ import { Notifier } from './notify/notifier.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { RpcServer } from './rpc/server.js';
 import { AmqpTransport } from './rpc/amqp-transport.js';
+import { transportPeers } from './compute/peers.js';
 import { DriverMetrics } from './metrics.js';
 import { computeReadiness } from './http/status.js';
 import type { ReadinessCheck } from '../common/status.js';
@@ -92,6 +93,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     resources,
     plane,
     images: createImageClient({ url: c.glance.api_url, keystone: c.glance }),
+    peers: transportPeers(transport, c.DEFAULT.control_exchange),
     ...(plane.mode === 'nova' && c.neutron.auth_url
       ? {
           ports: new InstancePorts({

@@ -7,10 +7,13 @@ import type { InstanceStore } from './store.js';
 import type { NovaExtras } from '../notify/payload.js';
 
 /**
- * Berth's own read-only RPC namespace (`berth`, 1.0) on the compute topic, so the berth CLI can
- * inspect any node through the broker the way it drives it. Nova never sends it.
+ * Berth's own RPC namespace (`berth`, 1.1) on the compute topic, so the berth CLI can inspect any
+ * node through the broker the way it drives it, and two Berth nodes keep their records of an
+ * instance moving between them in step (driver/compute/migrate.ts). Nova never sends it.
  *
  * Version history: 1.0: list_instances, show_instance, get_host_capacity, sync_power_states.
+ * 1.1: resize_finished and confirm_resize_at_destination (casts between the ends of a move);
+ * show_instance's migration gives its source and destination and the bytes it transferred.
  */
 export interface InstanceView {
   uuid: string;
@@ -46,11 +49,16 @@ export function instanceView(r: InstanceRow): InstanceView {
   };
 }
 
+function uuidArg(v: unknown): string {
+  if (typeof v !== 'string' || !/^[0-9a-f-]{36}$/.test(v)) throw typeError('argument must be a uuid string');
+  return v;
+}
+
 export function berthEndpoint(host: string, store: InstanceStore, manager: ComputeManager): Endpoint {
   return {
     name: 'BerthAPI',
     namespace: 'berth',
-    version: '1.0',
+    version: '1.1',
     methods: {
       list_instances: {
         required: [],
@@ -59,6 +67,15 @@ export function berthEndpoint(host: string, store: InstanceStore, manager: Compu
       },
       get_host_capacity: { required: [], handler: () => manager.hostCapacity() },
       sync_power_states: { required: [], handler: () => manager.syncPowerStates() },
+      resize_finished: {
+        required: ['instance_uuid', 'migration_uuid'],
+        handler: async (_ctx, args) => manager.migrations.finishedAtDestination(uuidArg(args.instance_uuid), uuidArg(args.migration_uuid)),
+      },
+      confirm_resize_at_destination: {
+        required: ['instance_uuid', 'migration_uuid'],
+        long: true,
+        handler: async (ctx, args) => manager.migrations.confirmAtDestination(ctx, uuidArg(args.instance_uuid), uuidArg(args.migration_uuid)),
+      },
       show_instance: {
         required: ['uuid'],
         handler: async (_ctx, args) => {
@@ -70,7 +87,17 @@ export function berthEndpoint(host: string, store: InstanceStore, manager: Compu
           return {
             ...instanceView(row),
             system_metadata: (JSON.parse(row.nova) as NovaExtras).system_metadata ?? {},
-            migration: move ? { uuid: move.uuid, status: move.status, type: move.migration_type, created_at: move.created_at.toISOString() } : null,
+            migration: move
+              ? {
+                  uuid: move.uuid,
+                  status: move.status,
+                  type: move.migration_type,
+                  source_compute: move.source_compute,
+                  dest_compute: move.dest_compute,
+                  transferred_bytes: move.transferred_bytes,
+                  created_at: move.created_at.toISOString(),
+                }
+              : null,
             fault: fault ? { code: fault.code, message: fault.message, exception: fault.details, created_at: fault.created_at.toISOString() } : null,
             actions: actions.map((a) => ({
               action: a.action,

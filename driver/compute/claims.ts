@@ -29,10 +29,19 @@ export class Claims {
   async usage(): Promise<Usage> {
     const rows = (await this.store.listActive(this.host)).filter(countsTowardUsage);
     const live = new Set(rows.map((r) => r.uuid));
-    const moves = (await this.store.openMigrations(this.host)).filter((m) => live.has(m.instance_uuid));
-    // Until finish_resize the instance carries the old flavor and the move the new; after, the reverse.
-    // A move records nova's Flavor primitives.
-    const held = moves.map((m) => decodeFlavor(JSON.parse(m.status === 'finished' ? m.old_flavor : m.new_flavor), 'migration.flavor'));
+    const open = await this.store.openMigrations(this.host);
+    // Same host: until finish_resize the instance carries the old flavor and the move the new;
+    // after, the reverse. A move records nova's Flavor primitives.
+    const held = open
+      .filter((m) => m.source_compute === m.dest_compute && live.has(m.instance_uuid))
+      .map((m) => decodeFlavor(JSON.parse(m.status === 'finished' ? m.old_flavor : m.new_flavor), 'migration.flavor'));
+    // Between nodes (nova's move claims at source and destination): each end holds its flavor
+    // while the instance's record is not on it (the destination's new one before finish_resize,
+    // the source's old one after it), until the move is confirmed or reverted.
+    for (const m of open) {
+      if (m.source_compute === m.dest_compute || live.has(m.instance_uuid)) continue;
+      held.push(decodeFlavor(JSON.parse(m.dest_compute === this.host ? m.new_flavor : m.old_flavor), 'migration.flavor'));
+    }
     return sumUsage([...rows.map((r) => JSON.parse(r.flavor) as Instance['flavor']), ...held].map(claimOf));
   }
 

@@ -86,6 +86,8 @@ export type Stamps = Pick<
   | 'ephemeral_gb'
   | 'instance_type_id'
   | 'system_metadata'
+  | 'host'
+  | 'node'
 >;
 
 export class Lifecycle {

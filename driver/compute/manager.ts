@@ -1,7 +1,7 @@
 import type { AgentClient, InstanceSpec } from '../../agent/client/types.js';
 import { describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { InstanceRow } from '../db/models.js';
+import type { InstanceRow, MigrationRow } from '../db/models.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { Instance } from '../objects/instance.js';
 import type { RequestContext } from '../rpc/envelope.js';
@@ -16,7 +16,9 @@ import { StandaloneControlPlane, type ControlPlane, type NodeUsage } from './con
 import { Claims } from './claims.js';
 import { Reconciler } from './reconcile.js';
 import { faultOf, Lifecycle, type Run } from './lifecycle.js';
-import { Outcome, Resizes } from './resize.js';
+import { Outcome, Resizes, type Step } from './resize.js';
+import { Migrations } from './migrate.js';
+import type { PeerCompute } from './peers.js';
 import type { BuildNetworks, InstancePorts } from './instance-ports.js';
 import type { InstanceEvent } from './vif-events.js';
 import { SpawnNetworks, type Plugged } from './spawn-networks.js';
@@ -34,6 +36,8 @@ export interface ManagerDeps {
   images?: ImageService;
   /** The authority for instances (standalone when not given). */
   plane?: ControlPlane;
+  /** Other compute nodes, for moves between nodes; without it such moves are refused. */
+  peers?: PeerCompute;
   /** Neutron's ports of instances (nova mode with [neutron]); without it instances are on project networks. */
   ports?: InstancePorts;
   /** nova's shelved_offload_time (seconds; 0 offloads at once, -1 never). Default 0, as nova's. */
@@ -59,6 +63,8 @@ export class ComputeManager {
   readonly imageActions: ImageActions;
   /** Shelve, offload and unshelve: see shelve.ts. */
   readonly shelves: Shelves;
+  /** Resize and cold migration to another node: see migrate.ts. */
+  readonly migrations: Migrations;
   constructor(private readonly d: ManagerDeps) {
     this.plane = d.plane ?? new StandaloneControlPlane();
     this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
@@ -67,7 +73,9 @@ export class ComputeManager {
     this.net = new SpawnNetworks({ ...d, locks: this.locks });
     const action: Action = (ctx, uuid, name, effect, extra) => this.powerAction(ctx, uuid, name, effect, extra);
     this.imageActions = new ImageActions({ ...d, plane: this.plane, life: this.life, action, require: (uuid) => this.require(uuid) });
-    this.resizes = new Resizes({ ...d, plane: this.plane, claims: this.claims, step: (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect) });
+    const step: Step = (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect);
+    this.resizes = new Resizes({ ...d, plane: this.plane, claims: this.claims, step });
+    this.migrations = new Migrations({ ...d, plane: this.plane, claims: this.claims, step });
     this.shelves = new Shelves({
       ...d,
       plane: this.plane,
@@ -117,6 +125,16 @@ export class ComputeManager {
       await this.life.removed(row, 'claim_refused', { reason: describeError(err) });
       return false;
     }
+  }
+
+  /** This node's host name (nova's `host`). */
+  get host(): string {
+    return this.d.host;
+  }
+
+  /** This node's record of a move, if it has one. */
+  migration(uuid: string): Promise<MigrationRow | null> {
+    return this.d.store.getMigration(uuid);
   }
 
   /** What the instances of this node claim: all not deleted, except builds that never ran. */

@@ -27,6 +27,9 @@ export type Step = (ctx: RequestContext, uuid: string, name: InstanceActionName,
 export interface MigrationArg {
   uuid: string;
   migration_type: 'resize' | 'migration';
+  /** The two ends as the conductor (or the destination's prep_resize) filled them in; null when absent. */
+  source_compute: string | null;
+  dest_compute: string | null;
   primitive: unknown;
 }
 
@@ -36,7 +39,13 @@ export function decodeMigration(value: unknown, path = 'migration'): MigrationAr
   if (!uuid) throw invalidField(`${path}.uuid`, 'missing');
   const type = field.optStr(d, 'migration_type', path) ?? 'resize';
   if (type !== 'resize' && type !== 'migration') throw invalidField(`${path}.migration_type`, `a cold move cannot be ${type}`);
-  return { uuid, migration_type: type, primitive: value };
+  return {
+    uuid,
+    migration_type: type,
+    source_compute: field.optStr(d, 'source_compute', path) ?? null,
+    dest_compute: field.optStr(d, 'dest_compute', path) ?? null,
+    primitive: value,
+  };
 }
 
 export interface ResizeDeps {
@@ -50,10 +59,10 @@ export interface ResizeDeps {
   step: Step;
 }
 
-const flavorSpec = (f: Flavor): FlavorSpec => ({ vcpus: f.vcpus, memory_mb: f.memory_mb, root_gb: f.root_gb, swap: f.swap, extra_specs: f.extra_specs });
+export const flavorSpec = (f: Flavor): FlavorSpec => ({ vcpus: f.vcpus, memory_mb: f.memory_mb, root_gb: f.root_gb, swap: f.swap, extra_specs: f.extra_specs });
 
 /** The flavor fields nova's _set_instance_info saves with a flavor change. */
-function flavorStamps(prim: unknown, f: Flavor): Stamps {
+export function flavorStamps(prim: unknown, f: Flavor): Stamps {
   const id = (prim as { 'nova_object.data'?: { id?: unknown } })['nova_object.data']?.id;
   return {
     flavor: prim,
@@ -66,7 +75,7 @@ function flavorStamps(prim: unknown, f: Flavor): Stamps {
 }
 
 /** The record's flavor and agent spec for a flavor the container now has. */
-function recordOf(row: InstanceRow, f: Flavor): InstanceChanges {
+export function recordOf(row: InstanceRow, f: Flavor): InstanceChanges {
   const spec = JSON.parse(row.spec) as InstanceSpec;
   return { flavor: JSON.stringify(f), spec: JSON.stringify({ ...spec, flavor: flavorSpec(f) }) };
 }

@@ -94,41 +94,42 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   prep_resize: {
     kind: 'cast',
     summary:
-      "Resize on the instance's own host (nova's allow_resize_to_same_host): claims the new flavor on top of the old one (a move claim, held until confirm or revert), records the migration (pre-migrating), then runs resize_instance and finish_resize here in turn. An instance on another host is refused (MigrationError) and a cold migration (same flavor) with UnableToMigrateToSelf, as nova answers for a driver that cannot migrate to the same host. A failed step leaves the migration in error and hands the migration consumer's Placement allocations back to the instance. Allowed from vm_state active or stopped (task none or resize_prep).",
+      "Resize on the instance's own host (nova's allow_resize_to_same_host): claims the new flavor on top of the old one (a move claim, held until confirm or revert), records the migration (pre-migrating), then runs resize_instance and finish_resize here in turn. A cold migration (same flavor) to the instance's own host is refused with UnableToMigrateToSelf, as nova answers for a driver that cannot migrate to the same host. For an instance on another host this node is the destination (driver/compute/migrate.ts): it fetches the instance's image through its agent (MigrationError when it cannot), claims the new flavor, records the migration with itself as dest_compute and casts resize_instance to the source. A failed step leaves the migration in error and hands the migration consumer's Placement allocations back to the instance. Allowed from vm_state active or stopped (task none or resize_prep).",
     errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationError', 'UnableToMigrateToSelf', 'ComputeResourcesUnavailable'],
     notifications: [...phases('resize_prep'), ...phases('resize'), ...phases('resize_finish')],
   },
   resize_instance: {
     kind: 'cast',
     summary:
-      'The source half of a same-host resize (prep_resize runs it itself): task resize_migrating (saved guarded by resize_prep) → resize_migrated, migration migrating → post-migrating, old_flavor recorded. Nothing leaves the host.',
-    errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationNotFound'],
-    notifications: phases('resize'),
+      "The source half of a resize. Same host (prep_resize runs it itself): task resize_migrating (saved guarded by resize_prep) → resize_migrated, migration migrating → post-migrating, old_flavor recorded; nothing leaves the host. To another node (dest_compute another host): resize_prep then resize on this node; the container is stopped (clean_shutdown: with its grace period), committed and uploaded into a private image of the instance's project without the layers of the instance's image (the agent's omit_base_layers), the bytes recorded on the migration, then finish_resize is cast to the destination with that image and this node's record in disk_info. A failure starts the guest again, deletes the image and leaves the migration in error.",
+    errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationNotFound', 'MigrationError'],
+    notifications: [...phases('resize_prep'), ...phases('resize')],
   },
   finish_resize: {
     kind: 'cast',
     summary:
-      "Applies the new flavor's limits (memory, swap, CPU, pids) to the container in place through the agent (Docker's update API; the guest keeps running, or stays stopped), saves the flavor fields, migration finished; the instance becomes resized with its power state unchanged. A failure leaves it in error.",
+      "Applies the new flavor's limits (memory, swap, CPU, pids) to the container in place through the agent (Docker's update API; the guest keeps running, or stays stopped), saves the flavor fields, migration finished; the instance becomes resized with its power state unchanged. A failure leaves it in error. From another node (disk_info from a Berth source): the instance's record placed on this node, a container created from the carried image with the new flavor and a new address (stopped again when it was stopped), host and node saved, migration finished, resized; then Berth's resize_finished is cast to the source.",
     errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationNotFound', 'fault InvalidInput (the engine cannot change the kind of CPU bound in place)'],
     notifications: phases('resize_finish'),
   },
   confirm_resize: {
     kind: 'cast',
     summary:
-      "Releases the old flavor's claim and the migration consumer's Placement allocations, migration confirmed; the instance becomes active (stopped if powered off), old_flavor and new_flavor cleared. A migration already confirmed, or not finished, is left as it is (nova's checks).",
+      "Releases the old flavor's claim and the migration consumer's Placement allocations, migration confirmed; the instance becomes active (stopped if powered off), old_flavor and new_flavor cleared. A migration already confirmed, or not finished, is left as it is (nova's checks). Of a move to another node (sent to the source): the source's container removed, its claim and the migration consumer's allocations released, the carrying image deleted, then Berth's confirm_resize_at_destination is cast to the destination, whose instance leaves resized.",
     errors: ['InstanceNotFound', 'InstanceInvalidState'],
     notifications: phases('resize_confirm'),
   },
   revert_resize: {
     kind: 'cast',
     summary:
-      "Both halves of a revert on the one host: the old flavor's limits back on the container, the flavor fields restored, the migration consumer's allocations moved back to the instance (nova's _revert_allocation), migration reverted; active (stopped if powered off). Repeatable.",
+      "Both halves of a revert on the one host: the old flavor's limits back on the container, the flavor fields restored, the migration consumer's allocations moved back to the instance (nova's _revert_allocation), migration reverted; active (stopped if powered off). Repeatable. Of a move to another node (sent to the destination): the new container removed, the claim here released (migration reverting), the record handed back, finish_revert_resize cast to the source.",
     errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationNotFound (not finished)'],
     notifications: phases('resize_revert'),
   },
   finish_revert_resize: {
     kind: 'cast',
-    summary: 'revert_resize did the source half already on this host; a migration not yet reverted is reverted as revert_resize does, a reverted one is left.',
+    summary:
+      "revert_resize did the source half already on this host; a migration not yet reverted is reverted as revert_resize does, a reverted one is left. Of a move to another node (on the source): the record back on this node, the original container started again (unless it was stopped), the old flavor's fields saved, the allocations moved back to the instance, migration reverted, the carrying image deleted.",
     errors: ['InstanceNotFound', 'InstanceInvalidState'],
     notifications: phases('resize_revert'),
   },
@@ -193,10 +194,21 @@ export const BASEAPI_DOCS: Record<string, MethodDoc> = {
 
 export const BERTH_DOCS: Record<string, MethodDoc> = {
   list_instances: { kind: 'call', summary: "The node's instances (all=true includes deleted ones)." },
+  resize_finished: {
+    kind: 'cast',
+    summary:
+      "From the destination of a move to another node, once finish_resize succeeded there: this (source) node's record of the instance follows it (host the destination, resized), so the old flavor is held by the migration until confirm or revert. Repeatable.",
+  },
+  confirm_resize_at_destination: {
+    kind: 'cast',
+    summary:
+      'From the source of a move to another node, once confirm_resize removed its container: the instance leaves resized here (resize_confirm), migration confirmed. Repeatable.',
+    notifications: phases('resize_confirm'),
+  },
   show_instance: {
     kind: 'call',
     summary:
-      "One instance with its latest fault, its instance actions, its latest migration (uuid, status, type; null when it never moved) and the system_metadata keys the node set (a shelve's shelved_at, shelved_image_id, shelved_host).",
+      "One instance with its latest fault, its instance actions, its latest migration (uuid, status, type, source_compute, dest_compute, transferred_bytes; null when it never moved) and the system_metadata keys the node set (a shelve's shelved_at, shelved_image_id, shelved_host).",
     errors: ['InstanceNotFound'],
   },
   get_host_capacity: {

@@ -1,4 +1,4 @@
-import type { AgentClient, SnapshotTask } from '../../agent/client/types.js';
+import type { AgentClient, SnapshotOptions, SnapshotTask } from '../../agent/client/types.js';
 import { BerthError, describeError } from '../../common/errors.js';
 import { driverError } from '../errors.js';
 import type { Logger } from '../../common/log.js';
@@ -13,9 +13,9 @@ export async function runSnapshot(
   uuid: string,
   imageId: string,
   onTask: (task: 'image_pending_upload' | 'image_uploading') => Promise<void>,
-  opts: { pollMs?: number; timeoutMs?: number } = {},
+  opts: { pollMs?: number; timeoutMs?: number; snapshot?: SnapshotOptions } = {},
 ): Promise<SnapshotTask> {
-  let task = await agent.snapshotInstance(uuid, imageId);
+  let task = await agent.snapshotInstance(uuid, imageId, opts.snapshot);
   const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
   let reported: string | null = null;
   while (task.state !== 'active' && task.state !== 'failed') {

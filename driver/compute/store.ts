@@ -54,6 +54,23 @@ export type InstanceChanges = Partial<
   >
 >;
 
+/** What a node sends of an instance's record when the instance moves to another node. */
+export interface MovedRecord {
+  uuid: string;
+  display_name: string;
+  hostname: string;
+  project_id: string;
+  user_id: string;
+  image_ref: string;
+  flavor: unknown;
+  spec: unknown;
+  nova: unknown;
+  vm_state: VmState;
+  task_state: TaskState | null;
+  power_state: number;
+  launched_at: Date | null;
+}
+
 /** A move whose claim still counts on its hosts: not confirmed, reverted or failed. */
 export const OPEN_MIGRATION: readonly MigrationStatus[] = ['pre-migrating', 'migrating', 'post-migrating', 'finished'];
 
@@ -152,6 +169,43 @@ export class InstanceStore implements MessageLog {
   /** Records a move; its claim counts toward the host's usage while it is open (OPEN_MIGRATION). */
   async insertMigration(m: NewMigration): Promise<MigrationRow> {
     const row = await MigrationRow.create({ ...m });
+    this.usageEpoch++;
+    return row;
+  }
+
+  /** A move between nodes: the image that carried the filesystem and its bytes. */
+  async setTransfer(m: MigrationRow, imageId: string, bytes: number): Promise<void> {
+    await m.update({ image_id: imageId, transferred_bytes: bytes });
+  }
+
+  /**
+   * An instance moving between nodes: its record here (a copy of the other node's, inserted when
+   * this node has none; the one row when the nodes share a database) now says `host`, with
+   * `changes`. A record whose host is another node is not this node's instance any more (lists,
+   * usage and the power-state sync go by host).
+   */
+  async placeMoved(record: MovedRecord, host: string, node: string, changes: InstanceChanges = {}): Promise<InstanceRow> {
+    let row = await InstanceRow.findByPk(record.uuid);
+    if (!row) {
+      try {
+        row = await InstanceRow.create({
+          ...record,
+          flavor: JSON.stringify(record.flavor),
+          spec: JSON.stringify(record.spec),
+          nova: JSON.stringify(record.nova),
+          host,
+          node,
+          deleted: false,
+          ...changes,
+        });
+        this.usageEpoch++;
+        return row;
+      } catch (err) {
+        row = err instanceof UniqueConstraintError ? await InstanceRow.findByPk(record.uuid) : null;
+        if (!row) throw err;
+      }
+    }
+    await row.update({ host, node, ...changes });
     this.usageEpoch++;
     return row;
   }

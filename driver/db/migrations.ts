@@ -87,4 +87,12 @@ export const migrations: Migration[] = [
       await qi.addIndex('migrations', ['dest_compute', 'status']);
     },
   },
+  {
+    // A move between two nodes: the image that carried the instance's filesystem, and its bytes.
+    name: '0003-migration-transfer',
+    async up(qi: QueryInterface) {
+      await qi.addColumn('migrations', 'image_id', { type: DataTypes.STRING(36), allowNull: false, defaultValue: '' });
+      await qi.addColumn('migrations', 'transferred_bytes', { type: DataTypes.BIGINT, allowNull: true });
+    },
+  },
 ];

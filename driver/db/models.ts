@@ -53,7 +53,7 @@ export class InstanceActionRow extends Model {
 }
 
 /** nova's Migration statuses a same-host resize goes through (nova/compute/manager.py, resource_tracker.py). */
-export type MigrationStatus = 'pre-migrating' | 'migrating' | 'post-migrating' | 'finished' | 'confirmed' | 'reverted' | 'error';
+export type MigrationStatus = 'pre-migrating' | 'migrating' | 'post-migrating' | 'finished' | 'confirmed' | 'reverting' | 'reverted' | 'error';
 
 /** A move of an instance (nova's Migration): for a resize, the flavors on either side and how far it got. */
 export class MigrationRow extends Model {
@@ -73,6 +73,10 @@ export class MigrationRow extends Model {
   declare status: MigrationStatus;
   /** nova's Migration primitive as last seen (nova mode), '' standalone. */
   declare nova: string;
+  /** A move between nodes: the image store's image that carried the filesystem ('' otherwise). */
+  declare image_id: string;
+  /** A move between nodes: the bytes of that image sent through the image store (null otherwise). */
+  declare transferred_bytes: number | null;
   declare created_at: Date;
   declare updated_at: Date;
 }
@@ -150,6 +154,16 @@ export function defineModels(db: Sequelize): void {
       old_vm_state: DataTypes.STRING,
       status: DataTypes.STRING,
       nova: DataTypes.TEXT,
+      image_id: { type: DataTypes.STRING(36), defaultValue: '' },
+      transferred_bytes: {
+        type: DataTypes.BIGINT,
+        allowNull: true,
+        // PostgreSQL answers BIGINT as a string.
+        get(this: MigrationRow) {
+          const v = this.getDataValue('transferred_bytes') as number | string | null;
+          return v === null ? null : Number(v);
+        },
+      },
     },
     { sequelize: db, tableName: 'migrations', ...common },
   );

@@ -198,22 +198,27 @@ export function terminateInstance(instance: Record<string, unknown>, ctx?: Recor
   return instanceRequest('terminate_instance', instance, { bdms: prim('BlockDeviceMappingList', '1.18', { objects: [] }) }, ctx);
 }
 
-/** nova's Migration (1.7) for a move of `instanceUuid` on `host`, as the conductor creates it. */
+/**
+ * nova's Migration (1.7) for a move of `instanceUuid` from `host`, as the conductor creates it:
+ * on that host, or to `dest` (another node, which fills in its own name in prep_resize).
+ */
 export function migrationPrimitive(m: {
   instance_uuid: string;
   host: string;
+  dest?: string;
   uuid?: string;
   migration_type?: 'resize' | 'migration';
   status?: string;
 }): Record<string, unknown> {
+  const dest = m.dest ?? m.host;
   return prim('Migration', '1.7', {
     id: 1,
     uuid: m.uuid ?? randomUUID(),
     instance_uuid: m.instance_uuid,
     source_compute: m.host,
-    dest_compute: m.host,
+    dest_compute: dest,
     source_node: m.host,
-    dest_node: m.host,
+    dest_node: dest,
     dest_host: null,
     status: m.status ?? 'pre-migrating',
     migration_type: m.migration_type ?? 'resize',
