@@ -22,25 +22,25 @@ export async function resolveImage(ctx: CliContext, ref: string): Promise<Glance
   return byName[0]!;
 }
 
-export async function showInstance(ctx: CliContext, uuid: string): Promise<InstanceView & Record<string, unknown>> {
+export async function showInstance(ctx: CliContext, uuid: string, host = ctx.host): Promise<InstanceView & Record<string, unknown>> {
   const rpc = await ctx.rpcClient();
-  return rpc.call(ctx.computeKey, { method: 'show_instance', namespace: 'berth', version: '1.0', args: { uuid } }, ctx.config.DEFAULT.rpc_response_timeout);
+  return rpc.call(`compute.${host}`, { method: 'show_instance', namespace: 'berth', version: '1.0', args: { uuid } }, ctx.config.DEFAULT.rpc_response_timeout);
 }
 
 /** An instance by uuid or by name (a name must be unique on the node). */
-export async function resolveServer(ctx: CliContext, ref: string): Promise<ServerView> {
-  if (isUuid(ref)) return showInstance(ctx, ref.toLowerCase());
+export async function resolveServer(ctx: CliContext, ref: string, host = ctx.host): Promise<ServerView> {
+  if (isUuid(ref)) return showInstance(ctx, ref.toLowerCase(), host);
   const rpc = await ctx.rpcClient();
   const all = await rpc.call<InstanceView[]>(
-    ctx.computeKey,
+    `compute.${host}`,
     { method: 'list_instances', namespace: 'berth', version: '1.0', args: { all: false } },
     ctx.config.DEFAULT.rpc_response_timeout,
   );
   const named = all.filter((i) => i.name === ref);
   // As for images (resolveImage): a name that matches nothing, or several, is bad usage (exit 2).
-  if (named.length > 1) throw new UsageError(`${named.length} instances are named ${JSON.stringify(ref)} on ${ctx.host}: use an id`);
-  if (!named.length) throw new UsageError(`no instance with a name or id of ${JSON.stringify(ref)} on ${ctx.host}`);
-  return showInstance(ctx, named[0]!.uuid);
+  if (named.length > 1) throw new UsageError(`${named.length} instances are named ${JSON.stringify(ref)} on ${host}: use an id`);
+  if (!named.length) throw new UsageError(`no instance with a name or id of ${JSON.stringify(ref)} on ${host}`);
+  return showInstance(ctx, named[0]!.uuid, host);
 }
 
 /**
