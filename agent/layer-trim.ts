@@ -17,7 +17,8 @@ import { agentError } from './errors.js';
  *   (layers are saved uncompressed, so their digest is their diff id);
  * - the older layout: `<dir>/layer.tar` whose `<dir>/json` (written just before it) has no
  *   `config`: only the image's own top layer carries the image's config there, and a commit adds
- *   exactly one layer on top of its base.
+ *   at most one layer on top of its base (none when the guest changed nothing: then the top one
+ *   is the base's too, and goes as well). `trimmable` says whether an image's layers are such.
  * At the end the choice is checked against manifest.json and the image config: the layers left
  * out must be exactly the first ones of the image, and those must be the base's diff ids.
  * Otherwise the stream fails (the upload with it): a wrong trim never becomes an image.
@@ -34,13 +35,24 @@ export interface TrimResult {
 const SMALL = 1024 * 1024;
 const HEX = /^blobs\/sha256\/([0-9a-f]{64})$/;
 
-export function trimmedArchive(source: NodeJS.ReadableStream, baseDiffIds: readonly string[]): { stream: Readable; result: Promise<TrimResult> } {
+/** Whether an image's layers (diff ids) are its base's and at most one more: what trimmedArchive can trim. */
+export function trimmable(imageDiffIds: readonly string[], baseDiffIds: readonly string[]): boolean {
+  const extra = imageDiffIds.length - baseDiffIds.length;
+  return baseDiffIds.length > 0 && (extra === 0 || extra === 1) && baseDiffIds.every((d, i) => imageDiffIds[i] === d);
+}
+
+export function trimmedArchive(
+  source: NodeJS.ReadableStream,
+  baseDiffIds: readonly string[],
+  imageDiffIds: readonly string[],
+): { stream: Readable; result: Promise<TrimResult> } {
+  const topIsBase = imageDiffIds.length === baseDiffIds.length;
   const extract = tarExtract();
   const pack = tarPack();
   const input = source instanceof Readable ? source : new Readable().wrap(source);
   input.on('error', (err) => extract.destroy(err));
   input.pipe(extract as unknown as NodeJS.WritableStream);
-  const result = trim(extract, pack, baseDiffIds).then(
+  const result = trim(extract, pack, baseDiffIds, topIsBase).then(
     (r) => {
       pack.finalize();
       return r;
@@ -57,7 +69,7 @@ export function trimmedArchive(source: NodeJS.ReadableStream, baseDiffIds: reado
   return { stream: Readable.from(pack, { objectMode: false }), result };
 }
 
-async function trim(extract: Extract, pack: Pack, base: readonly string[]): Promise<TrimResult> {
+async function trim(extract: Extract, pack: Pack, base: readonly string[], topIsBase: boolean): Promise<TrimResult> {
   const baseSet = new Set(base);
   const small = new Map<string, Buffer>();
   const omitted = new Set<string>();
@@ -74,7 +86,8 @@ async function trim(extract: Extract, pack: Pack, base: readonly string[]): Prom
     const isLayerTar = h.type === 'file' && name.endsWith('/layer.tar');
     if (isLayerTar) seenLayers.add(name);
     const drop =
-      h.type === 'file' && ((oci !== null && baseSet.has(`sha256:${oci[1]!}`)) || (isLayerTar && !hasConfig(small.get(`${posix.dirname(name)}/json`))));
+      h.type === 'file' &&
+      ((oci !== null && baseSet.has(`sha256:${oci[1]!}`)) || (isLayerTar && (topIsBase || !hasConfig(small.get(`${posix.dirname(name)}/json`)))));
     if (drop) {
       omitted.add(name);
       omittedBytes += size;

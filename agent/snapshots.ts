@@ -4,7 +4,7 @@ import { BerthError, describeError, invalidInput } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import type { SnapshotOptions, SnapshotState, SnapshotTask } from './client/types.js';
-import { trimmedArchive } from './layer-trim.js';
+import { trimmable, trimmedArchive } from './layer-trim.js';
 import { agentError } from './errors.js';
 import type { InstanceManager } from './instances.js';
 import type { ContainerRuntime } from './runtime/types.js';
@@ -92,9 +92,12 @@ export class Snapshots {
     await this.describeAsDocker(task.image_id);
     let source = await this.deps.runtime.exportImage(committed);
     const base = this.trimmed.has(task.image_id) && this.deps.baseLayers ? await this.deps.baseLayers(task.instance_uuid) : [];
+    const layers = base.length ? ((await this.deps.runtime.inspectImage(committed))?.layers ?? []) : [];
     let trim: Promise<unknown> = Promise.resolve();
-    if (base.length) {
-      const t = trimmedArchive(source, base);
+    if (base.length && !trimmable(layers, base)) {
+      this.deps.log.warn({ uuid: task.instance_uuid, image_id: task.image_id }, 'the commit is not its base image plus one layer: sending it whole');
+    } else if (base.length) {
+      const t = trimmedArchive(source, base, layers);
       source = t.stream;
       trim = t.result.then((r) => {
         task.omitted_bytes = r.omittedBytes;

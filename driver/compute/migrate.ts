@@ -175,7 +175,7 @@ export class Migrations {
         visibility: 'private',
         owner: row.project_id,
         instance_uuid: row.uuid,
-        berth_migration: m.uuid,
+        migration_uuid: m.uuid,
       });
       imageId = image.id;
       const task = await runSnapshot(agent, row.uuid, image.id, async () => undefined, {

@@ -185,19 +185,23 @@ export class InstanceStore implements MessageLog {
    * usage and the power-state sync go by host).
    */
   async placeMoved(record: MovedRecord, host: string, node: string, changes: InstanceChanges = {}): Promise<InstanceRow> {
+    // The sender's record wins over an older copy here (this node's from an earlier move).
+    const fields = {
+      ...record,
+      flavor: JSON.stringify(record.flavor),
+      spec: JSON.stringify(record.spec),
+      nova: JSON.stringify(record.nova),
+      host,
+      node,
+      deleted: false,
+      deleted_at: null,
+      terminated_at: null,
+      ...changes,
+    };
     let row = await InstanceRow.findByPk(record.uuid);
     if (!row) {
       try {
-        row = await InstanceRow.create({
-          ...record,
-          flavor: JSON.stringify(record.flavor),
-          spec: JSON.stringify(record.spec),
-          nova: JSON.stringify(record.nova),
-          host,
-          node,
-          deleted: false,
-          ...changes,
-        });
+        row = await InstanceRow.create(fields);
         this.usageEpoch++;
         return row;
       } catch (err) {
@@ -205,7 +209,7 @@ export class InstanceStore implements MessageLog {
         if (!row) throw err;
       }
     }
-    await row.update({ host, node, ...changes });
+    await row.update(fields);
     this.usageEpoch++;
     return row;
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
-import { trimmedArchive } from '../../../agent/layer-trim.js';
+import { trimmable, trimmedArchive } from '../../../agent/layer-trim.js';
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
@@ -80,7 +80,7 @@ describe('agent trimmedArchive: a commit without its base image layers', () => {
   ] as const) {
     it(`leaves out exactly the base layers (${layout}) and passes everything else through`, async () => {
       const { tar, diffIds } = make([...base, added]);
-      const { stream, result } = trimmedArchive(Readable.from([await tar]), diffIds.slice(0, 2));
+      const { stream, result } = trimmedArchive(Readable.from([await tar]), diffIds.slice(0, 2), diffIds);
       const names = await namesIn(stream);
       const r = await result;
       assert.deepEqual(r, { omitted: 2, omittedBytes: 70_000, kept: 1 });
@@ -91,17 +91,34 @@ describe('agent trimmedArchive: a commit without its base image layers', () => {
     });
   }
 
+  it('leaves out every layer of a commit that added none (the guest changed nothing): its top is the base top', async () => {
+    const { tar, diffIds } = legacyArchive(base);
+    const { stream, result } = trimmedArchive(Readable.from([await tar]), diffIds, diffIds);
+    const names = await namesIn(stream);
+    assert.deepEqual(await result, { omitted: 2, omittedBytes: 70_000, kept: 0 });
+    assert.ok(![...names.keys()].some((n) => n.endsWith('layer.tar')));
+  });
+
+  it('trims only an image that is its base plus at most one layer', () => {
+    const [a, b, c] = ['sha256:a', 'sha256:b', 'sha256:c'];
+    assert.equal(trimmable([a, b, c], [a, b]), true);
+    assert.equal(trimmable([a, b], [a, b]), true);
+    assert.equal(trimmable([a, b, c], [a]), false);
+    assert.equal(trimmable([a, c], [a, b]), false);
+    assert.equal(trimmable([a], []), false);
+  });
+
   it('fails when the layers left out are not the base the receiver has', async () => {
     const { tar, diffIds } = legacyArchive([...base, added]);
     const other = [`sha256:${'a'.repeat(64)}`, diffIds[1]!];
-    const { stream, result } = trimmedArchive(Readable.from([await tar]), other);
+    const { stream, result } = trimmedArchive(Readable.from([await tar]), other, diffIds);
     await assert.rejects(namesIn(stream));
     await assert.rejects(result, (err: { code?: string }) => err.code === 'IMAGE_UPLOAD_FAILED');
   });
 
   it('fails when the older layout does not mark the top layer as the image (never a wrong trim)', async () => {
     const { tar, diffIds } = legacyArchive([...base, added], true);
-    const { stream, result } = trimmedArchive(Readable.from([await tar]), diffIds.slice(0, 2));
+    const { stream, result } = trimmedArchive(Readable.from([await tar]), diffIds.slice(0, 2), diffIds);
     await assert.rejects(namesIn(stream));
     await assert.rejects(result, /layer/);
   });
