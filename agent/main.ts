@@ -156,7 +156,14 @@ function portOf(value: string): number | null {
 async function defaultImageService(config: Config): Promise<ImageService> {
   const { createImageClient } = await import('../glance-bridge/client/http.js');
   // With [glance] auth_url set (a real Glance), every call carries a token of the [glance] service user.
-  return createImageClient({ url: config.glance.api_url, keystone: config.glance });
+  // A noauth image service believes X-Roles: the agent reads it as its admin, as it reads a
+  // Keystone one as its service user, and checks a tenant's access itself (ImageCache). Images
+  // private to an instance's project (what moves it to another node) are then readable here.
+  return createImageClient({
+    url: config.glance.api_url,
+    keystone: config.glance,
+    ...(config.image_store.auth_strategy === 'noauth' ? { roles: ['admin'] } : {}),
+  });
 }
 
 /**

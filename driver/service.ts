@@ -92,7 +92,9 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     notifier,
     resources,
     plane,
-    images: createImageClient({ url: c.glance.api_url, keystone: c.glance }),
+    // A noauth image service believes X-Roles: the node acts as its admin, as the CLI on the node
+    // does, so the image that moves an instance to another node can be the instance's project's.
+    images: createImageClient({ url: c.glance.api_url, keystone: c.glance, ...(c.image_store.auth_strategy === 'noauth' ? { roles: ['admin'] } : {}) }),
     peers: transportPeers(transport, c.DEFAULT.control_exchange),
     ...(plane.mode === 'nova' && c.neutron.auth_url
       ? {
