@@ -1,7 +1,7 @@
 import { agentError } from '../errors.js';
 import type { DockerApi } from './docker-api.js';
 import type { ContainerNames } from './container-names.js';
-import { LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_PROJECT, LABEL_VIFS, type ContainerInfo, type ContainerState } from './types.js';
+import { LABEL_IMAGE, LABEL_INSTANCE, LABEL_IPV4, LABEL_PROJECT, LABEL_VIFS, type ContainerInfo, type ContainerSpec, type ContainerState } from './types.js';
 import type { VifSpec } from '../client/types.js';
 
 /** The part of Docker's container inspect answer the agent reads (API 1.41). */
@@ -76,4 +76,19 @@ function timestamp(t: string | undefined): string | null {
   if (!t || t.startsWith('0001-')) return null;
   const d = new Date(t);
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** A container just started by this agent, as a create reports it without reading it back. */
+export function startedInfo(spec: ContainerSpec, createdAt: string): ContainerInfo {
+  return {
+    uuid: spec.uuid,
+    state: 'running',
+    oomKilled: false,
+    exitCode: null,
+    projectId: spec.projectId,
+    glanceImageId: spec.glanceImageId,
+    ipAddress: spec.network?.ipv4 ?? null,
+    createdAt,
+    startedAt: new Date().toISOString(),
+  };
 }

@@ -5,7 +5,7 @@ import { agentError, instanceNotFound, invalidState } from '../errors.js';
 import { DockerApi } from './docker-api.js';
 import { createBody, type NetworkAttach, type RestartPolicy } from './docker-create-body.js';
 import { DockerImages } from './docker-images.js';
-import { inspectContainer, toContainerInfo, type DockerContainer } from './docker-inspect.js';
+import { inspectContainer, startedInfo, toContainerInfo, type DockerContainer } from './docker-inspect.js';
 import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { containerLogs } from './log-frames.js';
@@ -320,20 +320,6 @@ export class DockerRuntime implements ContainerRuntime {
     }
     throw agentError('RUNTIME_ERROR', `container for instance ${uuid} is still being removed`, { uuid });
   }
-}
-
-function startedInfo(spec: ContainerSpec, createdAt: string): ContainerInfo {
-  return {
-    uuid: spec.uuid,
-    state: 'running',
-    oomKilled: false,
-    exitCode: null,
-    projectId: spec.projectId,
-    glanceImageId: spec.glanceImageId,
-    ipAddress: spec.network?.ipv4 ?? null,
-    createdAt,
-    startedAt: new Date().toISOString(),
-  };
 }
 
 function vanished(uuid: string): never {

@@ -10,9 +10,9 @@ import type { Claims } from './claims.js';
 import type { ControlPlane } from './control-plane.js';
 import type { PeerCompute } from './peers.js';
 import { flavorStamps, Outcome, recordOf, type MigrationArg, type Step } from './resize.js';
-import { runSnapshot } from './snapshots.js';
 import type { InstanceStore, MovedRecord } from './store.js';
 import { carriedOf, movedRecordOf, type Carried } from './migrate-carry.js';
+import { sendFilesystem } from './migrate-send.js';
 
 export interface MigrateDeps {
   host: string;
@@ -142,7 +142,7 @@ export class Migrations {
       });
       await this.d.step(ctx, uuid, 'resize', async (row) => {
         const m = await this.setStatus(ctx, migration.uuid, 'migrating');
-        carried = await this.sendFilesystem(row, m, req.clean_shutdown);
+        carried = await sendFilesystem(this.d, row, m, req.clean_shutdown);
         await this.setStatus(ctx, m.uuid, 'post-migrating');
         return new Outcome({ old_flavor: JSON.parse(m.old_flavor) });
       });
@@ -157,42 +157,6 @@ export class Migrations {
       disk_info: JSON.stringify(carried),
       request_spec: req.request_spec,
     });
-  }
-
-  /** The guest stopped, its commit uploaded without the base image's layers; the guest started again when that fails. */
-  private async sendFilesystem(row: InstanceRow, m: MigrationRow, cleanShutdown: boolean): Promise<Carried> {
-    const { agent, images } = this.d;
-    if (!images) throw novaError('MigrationError', 400, 'Migration error: this Berth node has no image service to move an instance through.');
-    const status = await agent.getInstance(row.uuid);
-    const wasRunning = status?.power_state === 'running';
-    if (wasRunning) await agent.instanceAction(row.uuid, cleanShutdown ? { action: 'stop' } : { action: 'stop', timeout: 0 });
-    let imageId: string | null = null;
-    try {
-      const image = await images.createImage({
-        name: `${row.display_name}-${m.migration_type}-${m.uuid.slice(0, 8)}`,
-        container_format: 'docker',
-        disk_format: 'raw',
-        visibility: 'private',
-        owner: row.project_id,
-        instance_uuid: row.uuid,
-        migration_uuid: m.uuid,
-      });
-      imageId = image.id;
-      const task = await runSnapshot(agent, row.uuid, image.id, async () => undefined, {
-        snapshot: { omit_base_layers: true },
-        ...(this.d.pollMs ? { pollMs: this.d.pollMs } : {}),
-      });
-      await this.d.store.setTransfer(m, image.id, task.bytes_uploaded);
-      this.d.log.info(
-        { instance: row.uuid, migration: m.uuid, image: image.id, bytes: task.bytes_uploaded, omitted_bytes: task.omitted_bytes ?? null },
-        "instance's filesystem sent through the image store",
-      );
-      return { berth_move: { image_id: image.id, bytes: task.bytes_uploaded, omitted_bytes: task.omitted_bytes ?? null, record: movedRecordOf(row) } };
-    } catch (err) {
-      if (imageId) await images.deleteImage(imageId).catch(() => undefined);
-      if (wasRunning) await agent.instanceAction(row.uuid, { action: 'start' }).catch(() => undefined);
-      throw err;
-    }
   }
 
   /** finish_resize on the destination: the record placed here, the image booted with the new flavor, the instance `resized`. */
