@@ -92,8 +92,12 @@ export interface ControlPlane {
    * is down by itself ("local delete"), so their containers are left for the node to reap.
    */
   missingInstances(uuids: string[]): Promise<string[]>;
-  /** A move's status with the authority (nova's `migration.save()`); returns its record as the authority has it now. */
-  saveMigration(ctx: RequestContext, migration: MoveRecord, status: string): Promise<unknown>;
+  /**
+   * A move's status with the authority (nova's `migration.save()`), with `fields` (the
+   * destination's dest_compute and dest_node, as nova's move claim sets them); returns its record
+   * as the authority has it now.
+   */
+  saveMigration(ctx: RequestContext, migration: MoveRecord, status: string, fields?: Record<string, unknown>): Promise<unknown>;
   /** A confirmed move: the allocations its migration consumer holds are released (nova's _delete_allocation_after_move). */
   dropMoveAllocations(ctx: RequestContext, migrationUuid: string): Promise<void>;
   /** A move undone: what its migration consumer holds goes back to the instance (nova's _revert_allocation). */

@@ -96,6 +96,8 @@ export class Migrations {
           }),
         );
       }
+      // nova's resize claim: the destination names itself on the move, with the authority too.
+      await this.setStatus(ctx, migration.uuid, 'pre-migrating', { dest_compute: this.d.host, dest_node: this.d.node });
       await this.peers.cast(instance.host, ctx, 'resize_instance', {
         instance: instance.primitive,
         migration: withDestination(migration.primitive, this.d.host, this.d.node),
@@ -286,9 +288,9 @@ export class Migrations {
     return m;
   }
 
-  private async setStatus(ctx: RequestContext, uuid: string, status: MigrationStatus): Promise<MigrationRow> {
+  private async setStatus(ctx: RequestContext, uuid: string, status: MigrationStatus, fields?: Record<string, unknown>): Promise<MigrationRow> {
     const m = await this.open(uuid);
-    const saved = await this.d.plane.saveMigration(ctx, { uuid, nova: m.nova ? (JSON.parse(m.nova) as unknown) : null }, status);
+    const saved = await this.d.plane.saveMigration(ctx, { uuid, nova: m.nova ? (JSON.parse(m.nova) as unknown) : null }, status, fields);
     await this.d.store.updateMigration(m, status, saved);
     return m;
   }

@@ -284,9 +284,9 @@ export class NovaControlPlane implements ControlPlane {
     this.instances.delete(uuid);
   }
 
-  async saveMigration(ctx: RequestContext, migration: MoveRecord, status: string): Promise<unknown> {
+  async saveMigration(ctx: RequestContext, migration: MoveRecord, status: string, fields: Record<string, unknown> = {}): Promise<unknown> {
     if (!isPrimitive(migration.nova)) return null;
-    return this.save(migration.nova, { status }, {}, ctx);
+    return this.save(migration.nova, { ...fields, status }, {}, ctx);
   }
 
   async dropMoveAllocations(_ctx: RequestContext, migrationUuid: string): Promise<void> {
