@@ -84,6 +84,7 @@ export function registerServer(program: Command, run: Run): Command {
             terminated_at: null,
             fault: null,
             actions: [],
+            system_metadata: {},
             migration: null,
           });
           return;
