@@ -139,6 +139,12 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not compare instances with the control plane'));
   // Notifications of recovered builds need the broker, so recovery runs once connected; the
   // redelivered build messages then find the work done.
+  // nova's init_host order: what was evacuated away while the node was down goes first.
+  const evacuated = await manager.evacuations.reapEvacuated().catch((err: unknown) => {
+    log.warn({ err: (err as Error).message }, 'could not remove the leftovers of evacuated instances; retried at the next start');
+    return [];
+  });
+  if (evacuated.length) log.warn({ instances: evacuated }, 'removed the leftovers of instances evacuated while the node was down');
   const recovered = await manager.recoverInterrupted();
   if (recovered) log.info({ recovered }, 'recovered interrupted operations');
   await manager.syncPowerStates();

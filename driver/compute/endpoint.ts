@@ -168,7 +168,16 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
       long: true,
       handler: async (ctx, args) => {
         const uuid = instanceOf(args).uuid;
-        if (args.recreate === true) throw notImplemented('evacuate (rebuild with recreate)');
+        if (args.recreate === true) {
+          if (args.image_ref !== null && args.image_ref !== undefined && typeof args.image_ref !== 'string')
+            throw invalidField('image_ref', 'expected an image id or null');
+          return manager.evacuations.evacuate(ctx, {
+            instance: instanceOf(args).decode(),
+            imageRef: (args.image_ref as string | null | undefined) || null,
+            migration: args.migration ?? null,
+            onSharedStorage: typeof args.on_shared_storage === 'boolean' ? args.on_shared_storage : null,
+          });
+        }
         if (args.preserve_ephemeral === true)
           throw novaError('PreserveEphemeralNotSupported', 400, 'The current driver does not support preserving ephemeral partitions.');
         if (args.reimage_boot_volume === true) throw notImplemented('reimaging a boot volume');

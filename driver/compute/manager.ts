@@ -24,6 +24,7 @@ import type { InstanceEvent } from './vif-events.js';
 import { SpawnNetworks, type Plugged } from './spawn-networks.js';
 import { ImageActions, type Action } from './image-actions.js';
 import { Shelves } from './shelve.js';
+import { Evacuations } from './evacuate.js';
 
 export interface ManagerDeps {
   host: string;
@@ -65,6 +66,8 @@ export class ComputeManager {
   readonly shelves: Shelves;
   /** Resize and cold migration to another node: see migrate.ts. */
   readonly migrations: Migrations;
+  /** Evacuation to this node, and the reaping of what was evacuated away from it: see evacuate.ts. */
+  readonly evacuations: Evacuations;
   constructor(private readonly d: ManagerDeps) {
     this.plane = d.plane ?? new StandaloneControlPlane();
     this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
@@ -76,6 +79,7 @@ export class ComputeManager {
     const step: Step = (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect);
     this.resizes = new Resizes({ ...d, plane: this.plane, claims: this.claims, step });
     this.migrations = new Migrations({ ...d, plane: this.plane, claims: this.claims, step });
+    this.evacuations = new Evacuations({ ...d, plane: this.plane, life: this.life, claims: this.claims, net: this.net, locks: this.locks });
     this.shelves = new Shelves({
       ...d,
       plane: this.plane,

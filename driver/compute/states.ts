@@ -20,6 +20,7 @@ export type InstanceActionName =
   | 'suspend'
   | 'resume'
   | 'rebuild'
+  | 'evacuate'
   | 'createImage'
   | 'backup'
   | 'resize_prep'
@@ -106,6 +107,17 @@ export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
   suspend: { from: ['active'], task: 'suspending', to: { vm_state: 'suspended', power_state: PowerState.SUSPENDED }, event: 'suspend' },
   resume: { from: ['suspended'], task: 'resuming', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'resume' },
   rebuild: { from: ['active', 'stopped', 'error'], task: 'rebuilding', to: { vm_state: 'active', power_state: PowerState.RUNNING }, event: 'rebuild' },
+  // rebuild_instance with recreate (nova's evacuate): the instance booted again from its image on
+  // this node after its host went down. A failure leaves it in error, as nova's
+  // _error_out_instance_on_exception does; nova announces it as a rebuild.
+  evacuate: {
+    from: ['active', 'stopped', 'error'],
+    fromTask: [null, 'rebuilding'],
+    task: 'rebuilding',
+    to: { vm_state: 'active', power_state: PowerState.RUNNING },
+    event: 'rebuild',
+    onError: { vm_state: 'error', task_state: null },
+  },
   createImage: { from: ['active', 'stopped', 'paused', 'suspended'], task: 'image_snapshot', to: 'unchanged', event: 'snapshot' },
   backup: { from: ['active', 'stopped', 'paused', 'suspended'], task: 'image_backup', to: 'unchanged', event: 'snapshot' },
   // Resize on the same host (nova's prep_resize → resize_instance → finish_resize, then
@@ -204,7 +216,7 @@ export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
  * deleted the server. Lifecycle.removed records a row; the caller does the effect first (the
  * reaper removes the container, an abandoned build never made one).
  */
-export type RemovalName = 'claim_refused' | 'deleted_elsewhere';
+export type RemovalName = 'claim_refused' | 'deleted_elsewhere' | 'evacuated';
 
 export interface Removal {
   /** The state the record lands in; it is marked deleted, with `deleted_at`. */
@@ -227,6 +239,13 @@ export const REMOVALS: Readonly<Record<RemovalName, Removal>> = {
     to: { vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE },
     terminated: true,
     log: { level: 'warn', message: 'the control plane deleted this instance while the node was away; its container is removed' },
+  },
+  // The instance was evacuated to another node while this one was down (nova's
+  // _destroy_evacuated_instances); the node's own record of it ends here.
+  evacuated: {
+    to: { vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE },
+    terminated: true,
+    log: { level: 'warn', message: 'the instance was evacuated to another host while this node was down; its container here is removed' },
   },
 };
 

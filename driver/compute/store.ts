@@ -162,7 +162,7 @@ export class InstanceStore implements MessageLog {
     const [n] = await InstanceRow.update(changes, { where });
     if (n === 1) await row.reload();
     // Also when nothing matched: the row may have changed under another writer meanwhile.
-    if (n !== 1 || countsTowardUsage(row) !== counted || changes.flavor !== undefined) this.usageEpoch++;
+    if (n !== 1 || countsTowardUsage(row) !== counted || changes.flavor !== undefined || changes.host !== undefined) this.usageEpoch++;
     return n === 1;
   }
 
@@ -227,6 +227,35 @@ export class InstanceStore implements MessageLog {
   /** The instance's newest move, open or not. */
   latestMigration(instanceUuid: string): Promise<MigrationRow | null> {
     return MigrationRow.findOne({ where: { instance_uuid: instanceUuid }, order: [['id', 'DESC']] });
+  }
+
+  /**
+   * Evacuations away from `host` whose leftovers that host has not removed yet (nova's
+   * _destroy_evacuated_instances: accepted, pre-migrating or done).
+   */
+  evacuationsFrom(host: string): Promise<MigrationRow[]> {
+    return MigrationRow.findAll({
+      where: { source_compute: host, migration_type: 'evacuation', status: ['accepted', 'pre-migrating', 'done'] },
+      order: [['id', 'ASC']],
+    });
+  }
+
+  /**
+   * Records an instance this node takes over with no record of it here (an evacuation in nova
+   * mode, where each node keeps its own records): as it was on its old host, with no task.
+   */
+  async insertTakenOver(i: NewInstance, state: { vm_state: VmState; power_state: number }): Promise<InstanceRow> {
+    const row = await InstanceRow.create({
+      ...i,
+      flavor: JSON.stringify(i.flavor),
+      spec: JSON.stringify(i.spec),
+      nova: JSON.stringify(i.nova),
+      ...state,
+      task_state: null,
+      deleted: false,
+    });
+    this.usageEpoch++;
+    return row;
   }
 
   /** Open moves into or out of `host`. */

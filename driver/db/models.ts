@@ -52,15 +52,32 @@ export class InstanceActionRow extends Model {
   declare finish_time: Date | null;
 }
 
-/** nova's Migration statuses a same-host resize goes through (nova/compute/manager.py, resource_tracker.py). */
-export type MigrationStatus = 'pre-migrating' | 'migrating' | 'post-migrating' | 'finished' | 'confirmed' | 'reverting' | 'reverted' | 'error';
+/**
+ * nova's Migration statuses (nova/compute/manager.py, resource_tracker.py): a same-host resize goes
+ * through pre-migrating … finished, then confirmed or reverted (error when a step fails); an
+ * evacuation through pre-migrating (the destination's claim), done (the instance on its new
+ * host) and completed (the returning source host removed its leftovers), or failed.
+ */
+export type MigrationStatus =
+  | 'pre-migrating'
+  | 'migrating'
+  | 'post-migrating'
+  | 'finished'
+  | 'confirmed'
+  | 'reverting'
+  | 'reverted'
+  | 'error'
+  | 'accepted'
+  | 'done'
+  | 'completed'
+  | 'failed';
 
 /** A move of an instance (nova's Migration): for a resize, the flavors on either side and how far it got. */
 export class MigrationRow extends Model {
   declare id: number;
   declare uuid: string;
   declare instance_uuid: string;
-  declare migration_type: 'resize' | 'migration';
+  declare migration_type: 'resize' | 'migration' | 'evacuation';
   declare source_compute: string;
   declare dest_compute: string;
   declare source_node: string;

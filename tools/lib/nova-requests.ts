@@ -201,16 +201,17 @@ export function terminateInstance(instance: Record<string, unknown>, ctx?: Recor
 /**
  * nova's Migration (1.7) for a move of `instanceUuid` from `host`, as the conductor creates it:
  * on that host, or to `dest` (another node, which fills in its own name in prep_resize).
+ * For an evacuation (nova-api makes it) `dest` may be null: the scheduler has not chosen yet.
  */
 export function migrationPrimitive(m: {
   instance_uuid: string;
   host: string;
-  dest?: string;
+  dest?: string | null;
   uuid?: string;
-  migration_type?: 'resize' | 'migration';
+  migration_type?: 'resize' | 'migration' | 'evacuation';
   status?: string;
 }): Record<string, unknown> {
-  const dest = m.dest ?? m.host;
+  const dest = m.dest === undefined ? m.host : m.dest;
   return prim('Migration', '1.7', {
     id: 1,
     uuid: m.uuid ?? randomUUID(),
@@ -306,4 +307,38 @@ export function unshelveInstance(
   ctx?: Record<string, unknown>,
 ): Record<string, unknown> {
   return instanceRequest('unshelve_instance', instance, { image, filter_properties: { limits: {} }, node, request_spec: null, accel_uuids: [] }, ctx);
+}
+
+/**
+ * rebuild_instance with recreate=True (an evacuation), as the conductor casts it to the chosen
+ * host after nova-api made the `accepted` evacuation migration: no image_ref (the instance's own
+ * image), the migration, the node when the scheduler chose one.
+ */
+export function evacuateInstance(
+  instance: Record<string, unknown>,
+  migration: Record<string, unknown> | null,
+  o: { scheduledNode?: string | null; onSharedStorage?: boolean | null } = {},
+  ctx?: Record<string, unknown>,
+): Record<string, unknown> {
+  return instanceRequest(
+    'rebuild_instance',
+    instance,
+    {
+      orig_image_ref: (instance['nova_object.data'] as { image_ref?: string }).image_ref ?? null,
+      image_ref: null,
+      injected_files: [],
+      new_pass: null,
+      orig_sys_metadata: {},
+      bdms: null,
+      recreate: true,
+      on_shared_storage: o.onSharedStorage ?? null,
+      preserve_ephemeral: false,
+      migration,
+      scheduled_node: o.scheduledNode ?? null,
+      limits: null,
+      request_spec: null,
+      accel_uuids: [],
+    },
+    ctx,
+  );
 }
