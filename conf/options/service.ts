@@ -25,7 +25,10 @@ export const serviceSections = {
       '127.0.0.1:9394',
       'Where berth-compute serves /healthz, /readyz and /metrics (Prometheus), without authentication: HOST:PORT or an absolute unix socket path; empty disables it.',
     ),
-    compute_hosts: list([], 'Compute nodes (their [DEFAULT] host names) `berth server list --all-hosts` asks when --hosts is not given; used by the CLI only.'),
+    compute_hosts: list(
+      [],
+      'Compute nodes (their [DEFAULT] host names) `berth server list --all-hosts` asks when --hosts is not given, and among which `berth server evacuate` without --host picks the target; used by the CLI only.',
+    ),
     flavors: list(
       [],
       'Flavors `berth server create|resize --flavor NAME` resolves, each NAME:VCPUS:RAM_MB[:DISK_GB] (disk 1 GiB when left out), e.g. m1.tiny:1:512:1, m1.small:1:2048:20; used by the CLI only (a node joined to nova gets its flavors from nova).',

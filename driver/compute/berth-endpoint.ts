@@ -7,13 +7,14 @@ import type { InstanceStore } from './store.js';
 import type { NovaExtras } from '../notify/payload.js';
 
 /**
- * Berth's own RPC namespace (`berth`, 1.1) on the compute topic, so the berth CLI can inspect any
+ * Berth's own RPC namespace (`berth`, 1.2) on the compute topic, so the berth CLI can inspect any
  * node through the broker the way it drives it, and two Berth nodes keep their records of an
  * instance moving between them in step (driver/compute/migrate.ts). Nova never sends it.
  *
  * Version history: 1.0: list_instances, show_instance, get_host_capacity, sync_power_states.
  * 1.1: resize_finished and confirm_resize_at_destination (casts between the ends of a move);
  * show_instance's migration gives its source and destination and the bytes it transferred.
+ * 1.2: list_instances gains all_hosts (the instances of every node on a shared database).
  */
 export interface InstanceView {
   uuid: string;
@@ -58,12 +59,12 @@ export function berthEndpoint(host: string, store: InstanceStore, manager: Compu
   return {
     name: 'BerthAPI',
     namespace: 'berth',
-    version: '1.1',
+    version: '1.2',
     methods: {
       list_instances: {
         required: [],
-        optional: ['all'],
-        handler: async (_ctx, args) => (await store.listAll(host, args.all === true)).map(instanceView),
+        optional: ['all', 'all_hosts'],
+        handler: async (_ctx, args) => (await store.listAll(args.all_hosts === true ? null : host, args.all === true)).map(instanceView),
       },
       get_host_capacity: { required: [], handler: () => manager.hostCapacity() },
       sync_power_states: { required: [], handler: () => manager.syncPowerStates() },

@@ -120,8 +120,10 @@ export class InstanceStore implements MessageLog {
     return InstanceRow.findAll({ where: { host, deleted: false }, order: [['created_at', 'ASC']] });
   }
 
-  listAll(host: string, includeDeleted = false): Promise<InstanceRow[]> {
-    return InstanceRow.findAll({ where: includeDeleted ? { host } : { host, deleted: false }, order: [['created_at', 'ASC']] });
+  /** The instances of `host` (of every host on this database when null). */
+  listAll(host: string | null, includeDeleted = false): Promise<InstanceRow[]> {
+    const where = { ...(host === null ? {} : { host }), ...(includeDeleted ? {} : { deleted: false }) };
+    return InstanceRow.findAll({ where, order: [['created_at', 'ASC']] });
   }
 
   /**
