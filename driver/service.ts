@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { AgentClient } from '../agent/client/types.js';
 import type { Config } from '../conf/options.js';
 import type { Logger } from '../common/log.js';
@@ -96,6 +97,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
     // does, so the image that moves an instance to another node can be the instance's project's.
     images: createImageClient({ url: c.glance.api_url, keystone: c.glance, ...(c.image_store.auth_strategy === 'noauth' ? { roles: ['admin'] } : {}) }),
     peers: transportPeers(transport, c.DEFAULT.control_exchange),
+    maintenanceFile: join(c.DEFAULT.state_path, 'maintenance'),
     ...(plane.mode === 'nova' && c.neutron.auth_url
       ? {
           ports: new InstancePorts({
@@ -132,6 +134,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   // while the conductor is away, as nova-compute waits for its conductor.
   void plane
     .start()
+    .then(() => manager.maintenance.restore())
     .then(() => manager.reapDeletedElsewhere())
     .then((reaped) => {
       if (reaped.length) log.warn({ instances: reaped }, 'reaped instances deleted while the node was away');

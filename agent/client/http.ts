@@ -74,6 +74,9 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     async instanceStats(uuid: string): Promise<InstanceStats> {
       return (await call<{ stats: InstanceStats }>({ path: path(uuid, '/stats') })).body.stats;
     },
+    async hostImage(imageId: string): Promise<HostImage> {
+      return (await call<{ image: HostImage }>({ path: `/v1/images/${encodeURIComponent(imageId)}` })).body.image;
+    },
     async snapshotInstance(uuid: string, imageId: string, opts: SnapshotOptions = {}): Promise<SnapshotTask> {
       return (await call<{ snapshot: SnapshotTask }>({ method: 'POST', path: path(uuid, '/snapshot'), body: { image_id: imageId, ...opts } })).body.snapshot;
     },

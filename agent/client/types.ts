@@ -141,7 +141,7 @@ export interface SnapshotTask {
  *   container behind.
  * - deleteInstance: succeeds when the instance is already gone.
  */
-export interface AgentClient extends AgentSnapshotClient {
+export interface AgentClient extends AgentSnapshotClient, AgentImageClient {
   createInstance(uuid: string, spec: InstanceSpec): Promise<InstanceStatus>;
   getInstance(uuid: string): Promise<InstanceStatus | null>;
   listInstances(): Promise<InstanceStatus[]>;
@@ -182,4 +182,13 @@ export interface SnapshotOptions {
 export interface AgentSnapshotClient {
   snapshotInstance(uuid: string, imageId: string, opts?: SnapshotOptions): Promise<SnapshotTask>;
   getSnapshot(imageId: string): Promise<SnapshotTask | null>;
+}
+
+/**
+ * The host's image cache beside fetchImage (part of AgentClient; nova's cache_images): whether
+ * Glance image `imageId` is in the host's engine (GET /v1/images/{image_id}); IMAGE_NOT_FOUND (404)
+ * when the image service does not know it, IMAGE_FETCH_FAILED when it cannot boot instances.
+ */
+export interface AgentImageClient {
+  hostImage(imageId: string): Promise<HostImage>;
 }

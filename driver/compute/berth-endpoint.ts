@@ -66,7 +66,7 @@ export function berthEndpoint(host: string, store: InstanceStore, manager: Compu
         optional: ['all', 'all_hosts'],
         handler: async (_ctx, args) => (await store.listAll(args.all_hosts === true ? null : host, args.all === true)).map(instanceView),
       },
-      get_host_capacity: { required: [], handler: () => manager.hostCapacity() },
+      get_host_capacity: { required: [], handler: async () => ({ ...(await manager.hostCapacity()), maintenance: manager.maintenance.active }) },
       sync_power_states: { required: [], handler: () => manager.syncPowerStates() },
       resize_finished: {
         required: ['instance_uuid', 'migration_uuid'],

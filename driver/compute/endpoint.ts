@@ -12,6 +12,7 @@ import { isPrimitive } from '../nova/objects.js';
 import { instanceDiagnostics, legacyDiagnostics } from './diagnostics.js';
 import { moveMethods } from './move-endpoint.js';
 import { shelveMethods } from './shelve-endpoint.js';
+import { hostMethods } from './host-methods.js';
 import { agentTailFor, novaConsoleTail } from './console.js';
 
 /**
@@ -58,8 +59,6 @@ export const UNSUPPORTED_METHODS = [
   'deny_share',
   'validate_console_port',
   'host_power_action',
-  'host_maintenance_mode',
-  'cache_images',
 ] as const;
 
 function imageIdOf(image: unknown, fallback: string): string {
@@ -101,6 +100,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     ...moveMethods(manager),
     // shelve_instance, shelve_offload_instance, unshelve_instance and start_instance (which also unshelves).
     ...shelveMethods(manager),
+    ...hostMethods(agent, manager.maintenance, manager.log),
     build_and_run_instance: {
       required: ['instance', 'image', 'request_spec', 'filter_properties', 'accel_uuids'],
       optional: ['admin_password', 'injected_files', 'requested_networks', 'security_groups', 'block_device_mapping', 'node', 'limits', 'host_list'],

@@ -15,6 +15,7 @@ import { faultOf, type Lifecycle } from './lifecycle.js';
 import type { SpawnNetworks } from './spawn-networks.js';
 import { canStart } from './states.js';
 import type { InstanceStore } from './store.js';
+import type { Maintenance } from './maintenance.js';
 
 /** An evacuation as rebuild_instance(recreate=True) asks for it. */
 export interface EvacuationRequest {
@@ -39,6 +40,8 @@ export interface EvacuationDeps {
   net: SpawnNetworks;
   /** The manager's per-instance lock. */
   locks: KeyedMutex;
+  /** A node in maintenance takes no instance: its refusal fails the claim. */
+  maintenance: Pick<Maintenance, 'refusal'>;
   log: Logger;
 }
 
@@ -114,7 +117,11 @@ export class Evacuations {
       let move: MigrationRow;
       try {
         // nova's rebuild_claim: the flavor must fit here; the move holds it until the record moves.
-        move = await this.d.claims.moveClaim(flavor, () => this.d.store.insertMigration({ ...record, status: 'pre-migrating' }));
+        move = await this.d.claims.moveClaim(flavor, () => {
+          const refused = this.d.maintenance.refusal();
+          if (refused) throw refused;
+          return this.d.store.insertMigration({ ...record, status: 'pre-migrating' });
+        });
       } catch (err) {
         // The claim failed: nothing was done to the instance, which keeps its state (nova's InstanceFaultRollback).
         const failed = await this.d.store.insertMigration({ ...record, status: 'failed' });

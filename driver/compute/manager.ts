@@ -25,6 +25,7 @@ import { SpawnNetworks, type Plugged } from './spawn-networks.js';
 import { ImageActions, type Action } from './image-actions.js';
 import { Shelves } from './shelve.js';
 import { Evacuations } from './evacuate.js';
+import { Maintenance } from './maintenance.js';
 
 export interface ManagerDeps {
   host: string;
@@ -43,6 +44,8 @@ export interface ManagerDeps {
   ports?: InstancePorts;
   /** nova's shelved_offload_time (seconds; 0 offloads at once, -1 never). Default 0, as nova's. */
   shelvedOffloadTime?: number;
+  /** Where a maintenance window is kept across restarts; none: in memory only. */
+  maintenanceFile?: string;
   log: Logger;
 }
 
@@ -68,6 +71,8 @@ export class ComputeManager {
   readonly migrations: Migrations;
   /** Evacuation to this node, and the reaping of what was evacuated away from it: see evacuate.ts. */
   readonly evacuations: Evacuations;
+  /** host_maintenance_mode: see maintenance.ts. */
+  readonly maintenance: Maintenance;
   constructor(private readonly d: ManagerDeps) {
     this.plane = d.plane ?? new StandaloneControlPlane();
     this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
@@ -79,7 +84,16 @@ export class ComputeManager {
     const step: Step = (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect);
     this.resizes = new Resizes({ ...d, plane: this.plane, claims: this.claims, step });
     this.migrations = new Migrations({ ...d, plane: this.plane, claims: this.claims, step });
-    this.evacuations = new Evacuations({ ...d, plane: this.plane, life: this.life, claims: this.claims, net: this.net, locks: this.locks });
+    this.maintenance = new Maintenance(this.plane, d.host, d.maintenanceFile ?? null, d.log);
+    this.evacuations = new Evacuations({
+      ...d,
+      plane: this.plane,
+      life: this.life,
+      claims: this.claims,
+      net: this.net,
+      locks: this.locks,
+      maintenance: this.maintenance,
+    });
     this.shelves = new Shelves({
       ...d,
       plane: this.plane,
@@ -107,8 +121,10 @@ export class ComputeManager {
         this.d.log.info({ instance: instance.uuid, vm_state: row.vm_state }, 'build already handled; duplicate ignored');
         return;
       }
-      if (created && !failure && !(await this.claimWithPlane(ctx, row))) return;
-      if (failure) return this.failBuild({ ctx, row, name: 'create', action: null }, failure);
+      // A node in maintenance takes no new instance: the build fails as one that does not fit would.
+      const refused = created ? (failure ?? this.maintenance.refusal()) : failure;
+      if (created && !refused && !(await this.claimWithPlane(ctx, row))) return;
+      if (refused) return this.failBuild({ ctx, row, name: 'create', action: null }, refused);
       await this.spawn(ctx, row);
     });
   }
@@ -139,6 +155,11 @@ export class ComputeManager {
   /** This node's record of a move, if it has one. */
   migration(uuid: string): Promise<MigrationRow | null> {
     return this.d.store.getMigration(uuid);
+  }
+
+  /** The node's log, for the endpoint's host-wide methods. */
+  get log(): Logger {
+    return this.d.log;
   }
 
   /** What the instances of this node claim: all not deleted, except builds that never ran. */

@@ -72,10 +72,18 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   rebuild_instance: {
     ...power(
       'rebuild',
-      'Replaces the container with one from image_ref, keeping uuid, flavor, network and config drive. recreate (evacuate), preserve_ephemeral and reimage_boot_volume are refused.',
+      "Replaces the container with one from image_ref, keeping uuid, flavor, network and config drive. With recreate=true (evacuate, the instance's host being down): boots it from its image on this node under a move claim, records an evacuation migration (pre-migrating, then done; failed when the claim or the spawn fails), moves the instance's host and node here, and leaves a stopped instance stopped; the old host removes its leftover container when it starts again and completes the migration. Needs the instance's record (nodes on one database) or takes it from the primitive (nodes with their own records). preserve_ephemeral, reimage_boot_volume and on_shared_storage=true are refused.",
       'active, stopped or error',
     ),
-    errors: ['InstanceInvalidState', 'PreserveEphemeralNotSupported', 'NotImplementedError'],
+    errors: [
+      'InstanceInvalidState',
+      'PreserveEphemeralNotSupported',
+      'NotImplementedError',
+      'InvalidSharedStorage',
+      'InstanceExists',
+      'ComputeResourcesUnavailable',
+      'ComputeServiceUnavailable (maintenance)',
+    ],
   },
   snapshot_instance: {
     kind: 'cast',
@@ -166,6 +174,18 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
     errors: ['InvalidInput (enabled not a boolean)'],
   },
   ...SHELVE_DOCS,
+  cache_images: {
+    kind: 'call',
+    summary:
+      "Fetches each image onto the host as a build would (the image service's registry endpoint or a docker-load archive) and answers per image id as nova's driver cache_image contract does: cached (fetched now), existing (on the host already), error (unknown image, one that cannot boot, image service unreachable).",
+    errors: ['InvalidInput (image_ids not a list of ids)'],
+  },
+  host_maintenance_mode: {
+    kind: 'call',
+    summary:
+      'mode=true enters a maintenance window: the node takes no new instances (builds fail with ComputeServiceUnavailable, evacuations to it are refused), the scheduler is told as by set_host_enabled(false), and running instances are left running (a container cannot be live-migrated; move them with resize/migrate, or evacuate once the node is down). Kept across restarts. Returns "on_maintenance" or "off_maintenance".',
+    errors: ['InvalidInput (mode not a boolean)'],
+  },
 };
 
 const liveMigration: MethodDoc = {
@@ -193,7 +213,10 @@ export const BASEAPI_DOCS: Record<string, MethodDoc> = {
 };
 
 export const BERTH_DOCS: Record<string, MethodDoc> = {
-  list_instances: { kind: 'call', summary: "The node's instances (all=true includes deleted ones)." },
+  list_instances: {
+    kind: 'call',
+    summary: "The node's instances (all=true includes deleted ones; all_hosts=true those of every node on the node's database).",
+  },
   resize_finished: {
     kind: 'cast',
     summary:
@@ -214,7 +237,7 @@ export const BERTH_DOCS: Record<string, MethodDoc> = {
   get_host_capacity: {
     kind: 'call',
     summary:
-      'Per resource class: total, reserved, allocation ratio, capacity, used, free; and the instance count. Also published periodically as compute.capacity.update.',
+      'Per resource class: total, reserved, allocation ratio, capacity, used, free; the instance count, and whether the node is in maintenance. Also published periodically as compute.capacity.update.',
   },
   sync_power_states: { kind: 'call', summary: 'Runs the power-state sync now; returns how many records were corrected and unknown containers.' },
 };

@@ -246,6 +246,17 @@ export function agentClientConformance(name: string, makeHarness: () => Promise<
       await rejectsWith(c.resizeInstance(randomUUID(), spec.flavor), 'INSTANCE_NOT_FOUND', 404);
     });
 
+    it('fetches an image onto the host (repeatable) and reports it present; an unknown image is IMAGE_NOT_FOUND (404)', async () => {
+      const imageId = h.spec().image_id;
+      const fetched = await c.fetchImage(imageId);
+      assert.deepEqual([fetched.image_id, fetched.present], [imageId, true]);
+      assert.match(fetched.docker_image_id, /^sha256:[0-9a-f]{64}$/);
+      assert.equal((await c.fetchImage(imageId)).present, true);
+      assert.deepEqual(await c.hostImage(imageId), await c.fetchImage(imageId));
+      await rejectsWith(c.hostImage(h.missingImageId), 'IMAGE_NOT_FOUND', 404);
+      await rejectsWith(c.fetchImage(h.missingImageId), 'IMAGE_NOT_FOUND', 404);
+    });
+
     it('snapshots into a queued image once, refuses that image to another instance, and finishes active', async () => {
       const uuid = await create();
       const other = await create();

@@ -84,6 +84,7 @@ export class FakeAgentClient implements AgentClient {
     }
     const existing = this.instances.get(uuid);
     if (existing) return this.view(existing);
+    this.cachedImages.add(spec.image_id);
     const now = new Date().toISOString();
     const i = {
       uuid,
@@ -99,6 +100,33 @@ export class FakeAgentClient implements AgentClient {
     };
     this.instances.set(uuid, i);
     return this.view(i);
+  }
+
+  /** Glance images present on the fake host: fetched, or booted from. */
+  readonly cachedImages = new Set<string>();
+
+  private image(imageId: string): HostImage {
+    if (this.knownImages.size && !this.knownImages.has(imageId)) {
+      throw agentError('IMAGE_NOT_FOUND', `image ${imageId} not found in the image service`, { image_id: imageId });
+    }
+    const present = this.cachedImages.has(imageId);
+    return { image_id: imageId, present, docker_image_id: `sha256:${'0'.repeat(64)}`, size_bytes: present ? 1024 : null, loaded_by_agent: present };
+  }
+
+  async hostImage(imageId: string): Promise<HostImage> {
+    this.enter('hostImage');
+    return this.image(imageId);
+  }
+
+  /** Images fetchImage made present, in order. */
+  readonly fetched: string[] = [];
+
+  async fetchImage(imageId: string): Promise<HostImage> {
+    this.enter('fetchImage');
+    this.image(imageId);
+    this.fetched.push(imageId);
+    this.cachedImages.add(imageId);
+    return this.image(imageId);
   }
 
   async getInstance(uuid: string): Promise<InstanceStatus | null> {
@@ -220,16 +248,5 @@ export class FakeAgentClient implements AgentClient {
 
   async health(): Promise<{ ok: boolean; runtime: boolean }> {
     return { ok: true, runtime: true };
-  }
-
-  /** Images fetchImage made present, in order. */
-  readonly fetched: string[] = [];
-
-  async fetchImage(imageId: string): Promise<HostImage> {
-    this.enter('fetchImage');
-    if (this.knownImages.size && !this.knownImages.has(imageId))
-      throw agentError('IMAGE_NOT_FOUND', `image ${imageId} not found in the image service`, { image_id: imageId });
-    this.fetched.push(imageId);
-    return { image_id: imageId, present: true, docker_image_id: `sha256:${'0'.repeat(64)}`, size_bytes: 0, loaded_by_agent: true };
   }
 }

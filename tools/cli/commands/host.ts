@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { CliContext } from '../context.js';
+import { UsageError, type CliContext } from '../context.js';
 import { printObject, printTable } from '../output.js';
 
 type Run = (fn: (ctx: CliContext) => Promise<void>) => Promise<void>;
@@ -10,6 +10,7 @@ interface Capacity {
   hypervisor_type: string;
   instances: number;
   updated_at: string;
+  maintenance?: boolean;
   resources: Record<string, { total: number; reserved: number; allocation_ratio: number; capacity: number; used: number; free: number }>;
 }
 
@@ -27,6 +28,21 @@ export function usageBar(used: number, capacity: number, width = 20): string {
 export function registerHost(program: Command, run: Run): void {
   const host = program.command('host').description('compute nodes');
   host
+    .command('maintenance <on|off>')
+    .description('enter or leave a maintenance window (host_maintenance_mode): while on, the node takes no new instances and runs the ones it has')
+    .action((mode: string) =>
+      run(async (ctx) => {
+        if (mode !== 'on' && mode !== 'off') throw new UsageError(`maintenance takes on or off, not ${JSON.stringify(mode)}`);
+        const rpc = await ctx.rpcClient();
+        const result = await rpc.call<string>(
+          ctx.computeKey,
+          { method: 'host_maintenance_mode', version: '6.0', args: { host: ctx.host, mode: mode === 'on' } },
+          ctx.config.DEFAULT.rpc_response_timeout,
+        );
+        printObject({ host: ctx.host, maintenance_mode: result }, ctx.format);
+      }),
+    );
+  host
     .command('show')
     .description('capacity, usage and instance count of a node (--host to pick one)')
     .action(() =>
@@ -38,7 +54,9 @@ export function registerHost(program: Command, run: Run): void {
           ctx.config.DEFAULT.rpc_response_timeout,
         );
         if (ctx.format !== 'table' || (ctx.opts.column?.length ?? 0) > 0) return printObject(cap as unknown as Record<string, unknown>, ctx.format);
-        process.stdout.write(`host ${cap.host} (node ${cap.node}, ${cap.hypervisor_type}), ${cap.instances} instance(s)\n`);
+        process.stdout.write(
+          `host ${cap.host} (node ${cap.node}, ${cap.hypervisor_type}), ${cap.instances} instance(s)${cap.maintenance ? ', in maintenance' : ''}\n`,
+        );
         printTable(
           ['Resource', 'Total', 'Reserved', 'Ratio', 'Capacity', 'Used', 'Free', 'Usage'],
           Object.entries(cap.resources).map(([rc, r]) => [
