@@ -2,7 +2,8 @@
 
 Unmodified Debian python3-nova (Zed). One JSON job on argv[1]; prints one JSON line.
 Job: {"url": "rabbit://...", "exchange": "nova", "host": "node1", "step": "build"|"stop"|...,
-      "instance": {uuid, image_id, name, memory_mb, vcpus}, "tail_length": N}
+      "instance": {uuid, image_id, name, memory_mb, vcpus}, "tail_length": N,
+      "image_ids": [...] (cache_images), "mode": bool (maintenance), "from", "migration_uuid" (evacuate)}
 """
 import json
 import os
@@ -81,6 +82,21 @@ def main():
             result = api.get_console_output(ctxt, inst, job.get('tail_length', 10))
         elif step == 'diagnostics':
             result = api.get_instance_diagnostics(ctxt, inst).obj_to_primitive()
+        elif step == 'cache_images':
+            result = api.cache_images(ctxt, job['host'], job['image_ids'])
+        elif step == 'maintenance':
+            result = api.host_maintenance_mode(ctxt, job['host'], job['host'], job['mode'])
+        elif step == 'evacuate':
+            # As the conductor sends it after nova-api made the 'accepted' evacuation migration:
+            # the instance still names its old host, which is down.
+            inst.host = inst.node = job['from']
+            inst.task_state = 'rebuilding'
+            inst.obj_reset_changes()
+            migration = objects.Migration(context=ctxt, id=1, uuid=job['migration_uuid'], instance_uuid=inst.uuid,
+                                          source_compute=job['from'], source_node=job['from'], dest_compute=job['host'],
+                                          status='accepted', migration_type='evacuation')
+            api.rebuild_instance(ctxt, inst, None, [], None, inst.image_ref, {}, objects.BlockDeviceMappingList(objects=[]),
+                                 True, None, job['host'], None, False, migration, None, None, [], None)
         elif step == 'terminate':
             api.terminate_instance(ctxt, inst, objects.BlockDeviceMappingList(objects=[]))
         else:

@@ -102,4 +102,24 @@ describe('nova.compute.rpcapi.ComputeAPI (python3-nova) drives a Berth node', fu
     const actions = (await stack.driver.store.actions(uuid())).map((a) => `${a.action}:${a.result}`);
     assert.deepEqual(actions, ['create:Success', 'stop:Success', 'start:Success', 'reboot_hard:Success', 'pause:Success', 'unpause:Success', 'delete:Success']);
   });
+
+  it('cache_images answers per image; host_maintenance_mode on and off; an evacuation (rebuild_instance recreate) boots the instance here', async () => {
+    const imageId = (job.instance as { image_id: string }).image_id;
+    const unknown = randomUUID();
+    assert.deepEqual(await nova('cache_images', { image_ids: [imageId, unknown] }), { [imageId]: 'existing', [unknown]: 'error' });
+
+    assert.equal(await nova('maintenance', { mode: true }), 'on_maintenance');
+    assert.equal(await nova('maintenance', { mode: false }), 'off_maintenance');
+
+    const evacuated = randomUUID();
+    stack.track(evacuated);
+    const migrationUuid = randomUUID();
+    await nova('evacuate', { instance: { ...(job.instance as object), uuid: evacuated, name: 'evacuated' }, from: 'gone-host', migration_uuid: migrationUuid });
+    await waitUntil(async () => (await stack.driver.store.getMigration(migrationUuid))?.status === 'done', 60_000, 'evacuation done');
+    const row = (await stack.driver.store.get(evacuated))!;
+    assert.deepEqual([row.host, row.vm_state, row.task_state], [stack.host, 'active', null]);
+    const m = (await stack.driver.store.getMigration(migrationUuid))!;
+    assert.deepEqual([m.migration_type, m.source_compute, m.dest_compute], ['evacuation', 'gone-host', stack.host]);
+    assert.equal((await containersOf(evacuated))[0]?.State, 'running');
+  });
 });
