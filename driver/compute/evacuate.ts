@@ -159,8 +159,11 @@ export class Evacuations {
         await this.d.agent.instanceAction(uuid, { action: 'stop' });
         run.to = { vm_state: 'stopped', power_state: PowerState.SHUTDOWN };
       }
-      const now = new Date();
-      await this.d.life.succeed(run, { launched_at: now }, { ip_address: status.ip_address });
+      // nova's finish_evacuation: the instance belongs to this host, then the migration is done;
+      // both recorded before the success is announced.
+      await this.d.plane.saveInstance(ctx, uuid, { host: this.d.host, node: this.d.node });
+      await this.saveStatus(ctx, move, 'done');
+      await this.d.life.succeed(run, { launched_at: new Date() }, { ip_address: status.ip_address, host: this.d.host, node: this.d.node });
     } catch (err) {
       this.d.log.warn({ instance: uuid, err: describeError(err) }, 'evacuation failed');
       await this.d.agent
@@ -170,10 +173,6 @@ export class Evacuations {
       await this.saveStatus(ctx, move, 'failed');
       throw err;
     }
-    // nova's finish_evacuation: the instance belongs to this host, then the migration is done.
-    await this.d.plane.saveInstance(ctx, uuid, { host: this.d.host, node: this.d.node });
-    await this.d.store.update(row, { host: this.d.host, node: this.d.node });
-    await this.saveStatus(ctx, move, 'done');
     this.d.log.info({ instance: uuid, from: move.source_compute, migration: move.uuid, request_id: ctx.request_id }, 'instance evacuated to this host');
   }
 

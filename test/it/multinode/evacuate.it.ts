@@ -21,6 +21,7 @@ import { containersWithLabel, DOCKER, LABEL_INSTANCE, LABEL_PROJECT, removeConta
 import { spawnDriverProcess, type DriverProcess } from '../../support/driver-process.js';
 import { ROOT } from '../../support/fixtures.js';
 import { waitUntil } from '../../support/waits.js';
+import { execIn } from '../agent/docker-helpers.js';
 
 const exec = promisify(execFile);
 const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
@@ -157,10 +158,12 @@ describe('evacuation between two standalone nodes sharing a database and a docke
 
   let moved: string;
   let kept: string;
+  let movedAddress: string;
 
   it('refuses to evacuate from a node whose compute service answers', async () => {
     moved = await boot('moved');
     kept = await boot('kept');
+    movedAddress = (await show(hosts[0], moved)).ip_address!;
     const res = await berth('server', 'evacuate', moved, '--host', hosts[1]);
     assert.equal(res.code, 1, res.stderr);
     assert.match(res.stderr, /still answers.*COMPUTE_SERVICE_IN_USE/);
@@ -181,6 +184,9 @@ describe('evacuation between two standalone nodes sharing a database and a docke
       [hosts[0], `/berth-${moved}`, 'running'],
       [hosts[1], `/berth-${moved}.${hosts[1]}`, 'running'],
     ]);
+    // Each is plugged into the project network through a host link of its own: the new plug took
+    // nothing from the old guest, which still has its eth0 and address.
+    assert.match(await execIn(`berth-${moved}`, ['ip', '-4', 'addr', 'show', 'eth0']), new RegExp(`inet ${movedAddress.replaceAll('.', '\\.')}/`));
     // node2 lists it, with an address of node2's agent.
     const on2 = await berthCall<InstanceView[]>(hosts[1], 'list_instances', {});
     assert.deepEqual(
@@ -188,6 +194,10 @@ describe('evacuation between two standalone nodes sharing a database and a docke
       [[moved, 'active']],
     );
     assert.ok(on2[0]!.ip_address);
+    assert.match(
+      await execIn(`berth-${moved}.${hosts[1]}`, ['ip', '-4', 'addr', 'show', 'eth0']),
+      new RegExp(`inet ${on2[0]!.ip_address!.replaceAll('.', '\\.')}/`),
+    );
   });
 
   it('node1 back: its container of the evacuated instance is removed, the migration completed, everything else untouched', async () => {
@@ -213,5 +223,16 @@ describe('evacuation between two standalone nodes sharing a database and a docke
       ['exited'],
     );
     assert.equal((await show(hosts[0], moved)).vm_state, 'stopped');
+  });
+
+  it('`berth host maintenance on|off` opens and closes a window that `berth host show` reports', async () => {
+    const on = await berth('-f', 'json', 'host', 'maintenance', 'on', '--host', hosts[1]);
+    assert.equal(on.code, 0, on.stderr);
+    assert.deepEqual(JSON.parse(on.stdout), { host: hosts[1], maintenance_mode: 'on_maintenance' });
+    const shown = await berth('-f', 'json', 'host', 'show', '--host', hosts[1]);
+    assert.equal((JSON.parse(shown.stdout) as { maintenance: boolean }).maintenance, true);
+    const off = await berth('-f', 'json', 'host', 'maintenance', 'off', '--host', hosts[1]);
+    assert.deepEqual(JSON.parse(off.stdout), { host: hosts[1], maintenance_mode: 'off_maintenance' });
+    assert.equal((await berth('host', 'maintenance', 'sideways', '--host', hosts[1])).code, 2);
   });
 });

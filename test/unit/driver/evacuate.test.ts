@@ -103,6 +103,9 @@ describe('evacuation (rebuild_instance recreate=True) between two nodes on one d
     const m = (await store.getMigration(mig))!;
     assert.deepEqual([m.migration_type, m.source_compute, m.dest_compute, m.status], ['evacuation', 'n1', 'n2', 'done']);
     assert.deepEqual(n2.pub.events(), ['instance.rebuild.start', 'instance.rebuild.end']);
+    // What rebuild.end announces is recorded already: the instance on its new host.
+    const end = n2.pub.published.at(-1)!.message as { payload: { 'nova_object.data': { host: string } } };
+    assert.equal(end.payload['nova_object.data'].host, 'n2');
     assert.deepEqual(
       (await store.actions(uuid)).map((a) => [a.action, a.result]),
       [
