@@ -135,6 +135,10 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   void plane
     .start()
     .then(() => manager.maintenance.restore())
+    .then(() => manager.evacuations.reapEvacuated(true))
+    .then((evacuated) => {
+      if (evacuated.length) log.warn({ instances: evacuated }, 'removed the leftovers of instances nova evacuated while the node was down');
+    })
     .then(() => manager.reapDeletedElsewhere())
     .then((reaped) => {
       if (reaped.length) log.warn({ instances: reaped }, 'reaped instances deleted while the node was away');

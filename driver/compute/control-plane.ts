@@ -107,6 +107,13 @@ export interface ControlPlane {
    * allocations are removed (nova's delete_allocation_for_instance with force).
    */
   releaseAllocations(ctx: RequestContext, instanceUuid: string): Promise<void>;
+  /**
+   * The evacuations away from `host` the authority records and the host has not cleaned up yet
+   * (nova's accepted, pre-migrating or done; none standalone, where Berth's records are the authority).
+   */
+  evacuationsFrom(host: string): Promise<Array<MoveRecord & { instance_uuid: string }>>;
+  /** An instance evacuated away: its allocations on this node's provider released (nova's remove_provider_tree_from_instance_allocation). */
+  dropSourceAllocations(instanceUuid: string): Promise<void>;
 }
 
 /** Berth's own database is the authority: nothing to mirror. */
@@ -137,4 +144,8 @@ export class StandaloneControlPlane implements ControlPlane {
   async dropMoveAllocations(): Promise<void> {}
   async revertMoveAllocations(): Promise<void> {}
   async releaseAllocations(): Promise<void> {}
+  async evacuationsFrom(): Promise<Array<MoveRecord & { instance_uuid: string }>> {
+    return [];
+  }
+  async dropSourceAllocations(): Promise<void> {}
 }

@@ -179,23 +179,43 @@ export class Evacuations {
   /**
    * At start-up (nova's _destroy_evacuated_instances): the instances evacuated away from this host
    * while it was down have their container here removed (this host's only: another host's
-   * container of the same instance on a shared engine is not this host's) and their migration
-   * completed. Returns the instances whose leftovers were handled.
+   * container of the same instance on a shared engine is not this host's), their allocations on
+   * this node's provider released, and their migration completed. `fromPlane`: the evacuations the
+   * control plane records (nova's, once the node is registered) rather than the node's own
+   * records. Returns the instances whose leftovers were handled.
    */
-  async reapEvacuated(): Promise<string[]> {
-    const moves = await this.d.store.evacuationsFrom(this.d.host);
+  async reapEvacuated(fromPlane = false): Promise<string[]> {
+    const moves: Array<{ instance_uuid: string; dest: string; complete: () => Promise<void> }> = fromPlane
+      ? (await this.d.plane.evacuationsFrom(this.d.host)).map((m) => ({
+          instance_uuid: m.instance_uuid,
+          dest: String((m.nova as { 'nova_object.data'?: { dest_compute?: unknown } })?.['nova_object.data']?.dest_compute ?? ''),
+          complete: async () => {
+            await this.d.plane.dropSourceAllocations(m.instance_uuid).catch((err: unknown) => {
+              this.d.log.error(
+                { instance: m.instance_uuid, err: describeError(err) },
+                'could not release the allocations of an instance evacuated from this node',
+              );
+            });
+            await this.d.plane.saveMigration({}, m, 'completed');
+          },
+        }))
+      : (await this.d.store.evacuationsFrom(this.d.host)).map((m) => ({
+          instance_uuid: m.instance_uuid,
+          dest: m.dest_compute,
+          complete: () => this.saveStatus({}, m, 'completed'),
+        }));
     const done: string[] = [];
     for (const m of moves) {
       await this.d.locks.run(m.instance_uuid, async () => {
         const uuid = m.instance_uuid;
         if (await this.d.agent.getInstance(uuid)) {
-          this.d.log.warn({ instance: uuid, to: m.dest_compute }, 'removing the container of an instance evacuated from this host');
+          this.d.log.warn({ instance: uuid, to: m.dest }, 'removing the container of an instance evacuated from this host');
           await this.d.agent.deleteInstance(uuid);
         }
         // A record of its own (nodes with separate records) still says it is here: it ends.
         const row = await this.d.store.get(uuid);
-        if (row && !row.deleted && row.host === this.d.host) await this.d.life.removed(row, 'evacuated', { to: m.dest_compute });
-        await this.saveStatus({}, m, 'completed');
+        if (row && !row.deleted && row.host === this.d.host) await this.d.life.removed(row, 'evacuated', { to: m.dest });
+        await m.complete();
         done.push(uuid);
       });
     }

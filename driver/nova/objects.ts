@@ -21,6 +21,8 @@ export const OBJECT_VERSIONS = {
   Instance: '2.7',
   InstanceFault: '1.2',
   InstanceInfoCache: '1.5',
+  Migration: '1.7',
+  MigrationList: '1.5',
 } as const;
 
 export function isPrimitive(v: unknown): v is Primitive {

@@ -24,6 +24,12 @@ export interface PlacementClient {
    * `source` is left with none, in one request. False, changing nothing, when `source` holds none.
    */
   moveAllocations(source: string, target: string): Promise<boolean>;
+  /**
+   * nova's remove_provider_tree_from_instance_allocation: `consumer` keeps its allocations on every
+   * provider but `provider` (an instance evacuated away from this node). False, changing nothing,
+   * when it holds nothing there.
+   */
+  removeProviderAllocations(consumer: string, provider: string): Promise<boolean>;
 }
 
 interface ConsumerAllocations {
@@ -160,5 +166,27 @@ export class HttpPlacement implements PlacementClient {
       if ((await this.req('POST', 'allocations', body, [409])).status !== 409) return true;
     }
     throw driverError('PLACEMENT_CONFLICT', `the allocations of ${source} kept changing while moving them to ${target}`);
+  }
+
+  async removeProviderAllocations(consumer: string, provider: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const held = (await this.req<ConsumerAllocations>('GET', `allocations/${consumer}`)).body;
+      if (!held.allocations?.[provider]) return false;
+      const { [provider]: _dropped, ...rest } = held.allocations;
+      if (!Object.keys(rest).length) {
+        await this.deleteAllocations(consumer);
+        return true;
+      }
+      const body = {
+        allocations: rest,
+        consumer_generation: held.consumer_generation ?? null,
+        consumer_type: held.consumer_type ?? 'INSTANCE',
+        project_id: held.project_id,
+        user_id: held.user_id,
+      };
+      // A consumer generation conflict: the allocations changed meanwhile; read them again.
+      if ((await this.req('PUT', `allocations/${consumer}`, body, [409])).status !== 409) return true;
+    }
+    throw driverError('PLACEMENT_CONFLICT', `the allocations of ${consumer} kept changing while removing provider ${provider} from them`);
   }
 }

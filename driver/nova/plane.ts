@@ -303,6 +303,21 @@ export class NovaControlPlane implements ControlPlane {
     await this.o.placement.deleteAllocations(instanceUuid);
   }
 
+  async evacuationsFrom(host: string): Promise<Array<MoveRecord & { instance_uuid: string }>> {
+    const filters = { source_compute: host, status: ['accepted', 'pre-migrating', 'done'], migration_type: 'evacuation' };
+    const list = await this.o.conductor.objectClassActionVersions('MigrationList', 'get_by_filters', [filters], {});
+    const objects = isPrimitive(list) ? (list['nova_object.data'].objects as unknown[]) : [];
+    return (objects ?? [])
+      .filter(isPrimitive)
+      .map((m) => ({ uuid: String(m['nova_object.data'].uuid), instance_uuid: String(m['nova_object.data'].instance_uuid), nova: m }));
+  }
+
+  async dropSourceAllocations(instanceUuid: string): Promise<void> {
+    const rp = this.providerUuid;
+    if (!rp) throw driverError('NODE_NOT_REGISTERED', 'this node has not registered with nova yet');
+    await this.o.placement.removeProviderAllocations(instanceUuid, rp);
+  }
+
   async missingInstances(uuids: string[]): Promise<string[]> {
     const missing: string[] = [];
     for (const uuid of uuids) {

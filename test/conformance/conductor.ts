@@ -170,6 +170,13 @@ export function conductorConformance(name: string, makeHarness: () => Promise<Co
       assert.deepEqual([again.vcpus_used, again.free_ram_mb, again.memory_mb_used], [1, 256, 256]);
     });
 
+    it('MigrationList.get_by_filters answers a MigrationList primitive, empty for a host no evacuation left', async () => {
+      const filters = { source_compute: h.host, status: ['accepted', 'pre-migrating', 'done'], migration_type: 'evacuation' };
+      const list = (await c.objectClassActionVersions('MigrationList', 'get_by_filters', [filters], {})) as Primitive;
+      assert.equal(list['nova_object.name'], 'MigrationList');
+      assert.deepEqual(list['nova_object.data'].objects, []);
+    });
+
     it('Instance.get_by_uuid of an unknown uuid fails with InstanceNotFound', async () => {
       await rejectsWithNova(c.objectClassActionVersions('Instance', 'get_by_uuid', [randomUUID()], {}), 'InstanceNotFound');
     });

@@ -131,5 +131,16 @@ export function placementConformance(name: string, makeHarness: () => Promise<Pl
       await p.deleteAllocations(instance);
       assert.deepEqual(await h.inspect.allocations(instance), {});
     });
+
+    it("removeProviderAllocations drops a consumer's allocations on the provider, once; another provider is not touched", async () => {
+      const instance = randomUUID();
+      await h.inspect.allocate(instance, h.uuid, { MEMORY_MB: 64 });
+      assert.equal(await p.removeProviderAllocations(instance, randomUUID()), false);
+      assert.deepEqual(await h.inspect.allocations(instance), { MEMORY_MB: 64 });
+      assert.equal(await p.removeProviderAllocations(instance, h.uuid), true);
+      assert.deepEqual(await h.inspect.allocations(instance), {});
+      assert.equal(await p.removeProviderAllocations(instance, h.uuid), false);
+      assert.equal(await p.removeProviderAllocations(randomUUID(), h.uuid), false);
+    });
   });
 }

@@ -49,6 +49,13 @@ export class FakeConductor implements ConductorClient {
       if (!i || i.deleted) throw fail('InstanceNotFound', `Instance ${String(args[0])} could not be found.`);
       return this.prim('Instance', '2.7', i);
     }
+    if (objname === 'MigrationList' && objmethod === 'get_by_filters') {
+      // nova's migration_get_all_by_filters: each filter a value or a list of values.
+      const filters = (args[0] ?? {}) as Row;
+      const match = (m: Row) => Object.entries(filters).every(([k, v]) => (Array.isArray(v) ? v.includes(m[k]) : m[k] === v));
+      const objects = [...this.migrations.values()].filter(match).map((m) => this.prim('Migration', '1.7', m));
+      return this.prim('MigrationList', '1.5', { objects });
+    }
     throw new RemoteFailure('NoSuchMethod', 'oslo_messaging.rpc.dispatcher', `no ${objname}.${objmethod} in the fake`, {});
   }
 

@@ -18,6 +18,8 @@ const upstream = (what: string, status: number) =>
 export class FakePlacement implements PlacementClient {
   readonly providers = new Map<string, { name: string; generation: number; inventories: Record<string, Record<string, number>>; traits: string[] }>();
   readonly allocations = new Map<string, Record<string, number>>();
+  /** The provider a consumer's allocations are on, when a test said (a consumer here holds on one provider). */
+  readonly allocationProvider = new Map<string, string>();
   /** Traits Placement knows; tests may add to it. CUSTOM_ traits are added by setTraits, as HttpPlacement creates them. */
   readonly knownTraits = new Set(STANDARD_TRAITS);
 
@@ -59,6 +61,14 @@ export class FakePlacement implements PlacementClient {
 
   async deleteAllocations(consumer: string): Promise<void> {
     this.allocations.delete(consumer);
+  }
+
+  async removeProviderAllocations(consumer: string, provider: string): Promise<boolean> {
+    const held = this.allocations.get(consumer);
+    if (!held || !Object.keys(held).length || (this.allocationProvider.get(consumer) ?? provider) !== provider) return false;
+    this.allocations.delete(consumer);
+    this.allocationProvider.delete(consumer);
+    return true;
   }
 
   async moveAllocations(source: string, target: string): Promise<boolean> {

@@ -14,8 +14,9 @@ placementConformance('fake', async () => {
       generation: async (uuid) => provider(uuid)?.generation ?? null,
       inventories: async (uuid) => structuredClone(provider(uuid)?.inventories ?? {}),
       traits: async (uuid) => [...(provider(uuid)?.traits ?? [])],
-      allocate: async (consumer, _uuid, resources) => {
+      allocate: async (consumer, uuid, resources) => {
         placement.allocations.set(consumer, { ...resources });
+        placement.allocationProvider.set(consumer, uuid);
       },
       allocations: async (consumer) => ({ ...(placement.allocations.get(consumer) ?? {}) }),
     },
