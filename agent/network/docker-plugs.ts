@@ -5,6 +5,7 @@ import type { Logger } from '../../common/log.js';
 import { KeyedMutex } from '../../common/keyed-mutex.js';
 import { refusal, type DockerApi } from '../runtime/docker-api.js';
 import { vifsOf, type DockerContainer } from '../runtime/docker-inspect.js';
+import { ContainerNames } from '../runtime/container-names.js';
 import type { DockerNetworks } from './docker-networks.js';
 import { agentError } from '../errors.js';
 import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, LABEL_VIFS, ownedBy } from '../runtime/types.js';
@@ -22,6 +23,8 @@ interface Plugged {
   netns: string;
   /** When (ms) the plug read the container's state: a start event older than that was seen by it. */
   readAt: number;
+  /** The host end's key (ContainerNames.linkKey). */
+  key: string;
 }
 
 /**
@@ -58,14 +61,15 @@ export class DockerPlugs {
       const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
       const netns = c?.NetworkSettings?.SandboxKey ?? '';
       const vifs = vifsOf(labels);
+      const key = ContainerNames.linkKey(uuid, c?.Name);
       if (vifs.length && c?.State?.Running === true && netns) {
         // Neutron's ports: each VIF's tap goes with the namespace, so a new start plugs them all again.
         for (const [i, vif] of vifs.entries()) await this.neutron.attach({ uuid, netns, ifname: `eth${i}`, vif });
-        this.plugged.set(uuid, { netns, readAt });
+        this.plugged.set(uuid, { netns, readAt, key });
         return c;
       }
       if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || !netns) return c;
-      if (this.plugged.get(uuid)?.netns === netns && (await this.veth.attached(uuid))) return c;
+      if (this.plugged.get(uuid)?.netns === netns && (await this.veth.attached(key))) return c;
       const attach = async (fresh: boolean): Promise<void> => {
         const { bridge, prefix, gateway, projectId } = await this.networks.bridge(name, fresh);
         // The network labels are read from a container whose image is anybody's: a container is
@@ -73,7 +77,7 @@ export class DockerPlugs {
         if (!projectId || projectId !== labels[LABEL_PROJECT]) {
           throw agentError('RUNTIME_ERROR', `instance ${uuid} is labelled with network ${name}, which is not its project's`, { uuid });
         }
-        await this.veth.attach({ uuid, netns, bridge, ipv4, prefix, gateway, macAddress });
+        await this.veth.attach({ uuid, netns, bridge, ipv4, prefix, gateway, macAddress, ...(key === uuid ? {} : { linkKey: key }) });
       };
       try {
         await attach(false);
@@ -82,14 +86,14 @@ export class DockerPlugs {
         if (!/cannot find device/i.test(describeError(err))) throw err;
         await attach(true);
       }
-      this.plugged.set(uuid, { netns, readAt });
+      this.plugged.set(uuid, { netns, readAt, key });
       return c;
     });
   }
 
   /** The guest's traffic counters, from the host end of its pair; null when it has none. */
   counters(uuid: string): Promise<VethCounters | null> {
-    return this.veth.counters(uuid);
+    return this.veth.counters(this.plugged.get(uuid)?.key ?? uuid);
   }
 
   /** Drops what is remembered of a removed container. */

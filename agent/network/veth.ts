@@ -19,6 +19,11 @@ export interface VethAttachment {
   prefix: number;
   gateway: string;
   macAddress: string;
+  /**
+   * What names the host end (hostLinkName), when not the uuid: a second container of the
+   * instance on this kernel (another compute host's, sharing the engine) has a link of its own.
+   */
+  linkKey?: string;
 }
 
 /** Traffic as the guest sees it (the host end counts the other way round). */
@@ -62,7 +67,7 @@ export class VethPlumber {
    */
   async attach(a: VethAttachment): Promise<void> {
     checkAttachment(a);
-    const host = hostLinkName(a.uuid);
+    const host = hostLinkName(a.linkKey ?? a.uuid);
     try {
       await this.plug(a, host);
     } catch (err) {
@@ -73,17 +78,17 @@ export class VethPlumber {
     }
   }
 
-  /** True when the host end of the container's pair exists (it vanishes with the namespace). */
-  async attached(uuid: string): Promise<boolean> {
-    return stat(`/sys/class/net/${hostLinkName(uuid)}`).then(
+  /** True when the host end of the container's pair exists (it vanishes with the namespace). `key`: the uuid or the attachment's linkKey. */
+  async attached(key: string): Promise<boolean> {
+    return stat(`/sys/class/net/${hostLinkName(key)}`).then(
       () => true,
       () => false,
     );
   }
 
   /** The guest's traffic counters, read from the host end; null when it is not plugged. */
-  async counters(uuid: string): Promise<VethCounters | null> {
-    const dir = `/sys/class/net/${hostLinkName(uuid)}/statistics`;
+  async counters(key: string): Promise<VethCounters | null> {
+    const dir = `/sys/class/net/${hostLinkName(key)}/statistics`;
     const read = async (name: string): Promise<number> => Number((await readFile(`${dir}/${name}`, 'utf8')).trim());
     try {
       const [rxB, txB, rxP, txP] = await Promise.all(['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets'].map(read));

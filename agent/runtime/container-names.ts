@@ -37,7 +37,14 @@ export class ContainerNames {
     const primary = containerName(uuid);
     if (!this.host) return primary;
     const res = await this.api.json<Labelled>({ path: `/containers/${primary}/json`, accept: [404], what: 'inspect the container' });
-    if (res.status === 404 || !res.body) return primary;
+    if (res.status === 404 || !res.body) {
+      // The other host removed its container (it reaped an evacuation) after this one took the
+      // second name, and this agent restarted since: its container is still under that name.
+      const alt = await this.api.json<Labelled>({ path: `/containers/${this.alternate(uuid)}/json`, accept: [404], what: 'inspect the container' });
+      if (alt.status === 404 || alt.body?.Config?.Labels?.[LABEL_INSTANCE] !== uuid) return primary;
+      this.known.set(uuid, this.alternate(uuid));
+      return this.alternate(uuid);
+    }
     const labels = res.body.Config?.Labels ?? {};
     const owner = labels[LABEL_HOST];
     // Another host's container of the same instance holds the usual name; an unlabelled one is
@@ -45,6 +52,17 @@ export class ContainerNames {
     const name = labels[LABEL_INSTANCE] === uuid && owner !== undefined && owner !== '' && owner !== this.host ? this.alternate(uuid) : primary;
     this.known.set(uuid, name);
     return name;
+  }
+
+  /**
+   * The key of the container's host network link (veth), unique on the host's kernel: the uuid
+   * under `berth-<uuid>`, `<uuid>.<host>` under the second name, so two hosts' containers of one
+   * instance on one kernel (a shared engine) each keep their own link.
+   */
+  static linkKey(uuid: string, containerNameSeen: string | undefined): string {
+    const name = containerNameSeen?.replace(/^\//, '');
+    const primary = containerName(uuid);
+    return name && name.startsWith(`${primary}.`) ? name.slice('berth-'.length) : uuid;
   }
 
   /** The container is gone: the next create may take the usual name again. */

@@ -6,6 +6,8 @@ import type { VifSpec } from '../client/types.js';
 
 /** The part of Docker's container inspect answer the agent reads (API 1.41). */
 export interface DockerContainer {
+  /** `/` and the container's name. */
+  Name?: string;
   Created?: string;
   State?: { Status?: string; Running?: boolean; Pid?: number; OOMKilled?: boolean; ExitCode?: number; StartedAt?: string };
   Config?: { Labels?: Record<string, string> | null };

@@ -23,7 +23,30 @@ describe('agent ContainerNames: one instance on two hosts of one engine', () => 
     const names = new ContainerNames(api, 'node-b');
     assert.equal(await names.of(UUID), `berth-${UUID}`);
     assert.equal(await names.of(UUID), `berth-${UUID}`);
-    assert.equal(asked.length, 2);
+    // Each time: the usual name, then the second name (not this host's either).
+    assert.equal(asked.length, 4);
+  });
+
+  it("finds this host's container under berth-<uuid>.<host> once the other host removed berth-<uuid> (an agent restarted meanwhile)", async () => {
+    const asked: string[] = [];
+    const api = {
+      json: async (req: { path: string }) => {
+        asked.push(req.path);
+        return req.path === `/containers/berth-${UUID}.node-b/json`
+          ? { status: 200, body: { Config: { Labels: { [LABEL_INSTANCE]: UUID, [LABEL_HOST]: 'node-b' } } }, message: '' }
+          : { status: 404, body: null, message: 'no such container' };
+      },
+    } as unknown as DockerApi;
+    const names = new ContainerNames(api, 'node-b');
+    assert.equal(await names.of(UUID), `berth-${UUID}.node-b`);
+    assert.equal(await names.of(UUID), `berth-${UUID}.node-b`);
+    assert.equal(asked.length, 2, 'remembered once found');
+  });
+
+  it('keys the host network link by the uuid under berth-<uuid>, by <uuid>.<host> under the second name', () => {
+    assert.equal(ContainerNames.linkKey(UUID, `/berth-${UUID}`), UUID);
+    assert.equal(ContainerNames.linkKey(UUID, `/berth-${UUID}.node-b`), `${UUID}.node-b`);
+    assert.equal(ContainerNames.linkKey(UUID, undefined), UUID);
   });
 
   it("keeps berth-<uuid> for this host's own container and remembers it", async () => {
