@@ -158,11 +158,13 @@ describe('evacuation between two standalone nodes sharing a database and a docke
 
   let moved: string;
   let kept: string;
+  let picked: string;
   let movedAddress: string;
 
   it('refuses to evacuate from a node whose compute service answers', async () => {
     moved = await boot('moved');
     kept = await boot('kept');
+    picked = await boot('picked');
     movedAddress = (await show(hosts[0], moved)).ip_address!;
     const res = await berth('server', 'evacuate', moved, '--host', hosts[1]);
     assert.equal(res.code, 1, res.stderr);
@@ -198,6 +200,11 @@ describe('evacuation between two standalone nodes sharing a database and a docke
       await execIn(`berth-${moved}.${hosts[1]}`, ['ip', '-4', 'addr', 'show', 'eth0']),
       new RegExp(`inet ${on2[0]!.ip_address!.replaceAll('.', '\\.')}/`),
     );
+    // Without --host the target is the node of [DEFAULT] compute_hosts that answers with room.
+    const auto = await berth('-f', 'json', 'server', 'evacuate', picked, '--wait');
+    assert.equal(auto.code, 0, auto.stderr);
+    const view2 = JSON.parse(auto.stdout) as { host: string; status: string };
+    assert.deepEqual([view2.host, view2.status], [hosts[1], 'ACTIVE']);
   });
 
   it('node1 back: its container of the evacuated instance is removed, the migration completed, everything else untouched', async () => {
@@ -206,6 +213,10 @@ describe('evacuation between two standalone nodes sharing a database and a docke
     assert.deepEqual(
       left.map((c) => [c.Labels[LABEL_HOST], c.State]),
       [[hosts[1], 'running']],
+    );
+    assert.deepEqual(
+      (await containersOf(picked)).map((c) => c.Labels[LABEL_HOST]),
+      [hosts[1]],
     );
     const after = await show(hosts[1], moved);
     assert.deepEqual([after.host, after.vm_state, after.migration?.status], [hosts[1], 'active', 'completed']);
