@@ -17,6 +17,9 @@ import { requirePool } from './network/ipv4.js';
 import { ProjectNetworks, type ProjectNetworking } from './network/project-networks.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 import { Snapshots } from './snapshots.js';
+import { Consoles } from './console/consoles.js';
+import { parsePortRange } from './console/ports.js';
+import { consoleRoutes } from './console/routes.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import { queryInt, validateAction, validateFlavorChange, validateInstanceSpec, validateSnapshot } from './validate.js';
 
@@ -46,6 +49,8 @@ export interface AgentAppDeps {
   imageCacheMaxUnusedSeconds?: number;
   /** `[agent] image_registry`: pull imported images from the image service's registry endpoint there. */
   imageRegistry?: string;
+  /** `[serial_console]`; default: disabled. */
+  serialConsole?: { enabled: boolean; portRange: string; host: string; tokenTtlSeconds: number };
 }
 
 /** The app and the periodic work its owner schedules. */
@@ -53,6 +58,7 @@ export interface AgentServices {
   app: Koa;
   imageCleaner: ImageCleaner;
   networks: ProjectNetworking;
+  consoles: Consoles;
 }
 
 const MAX_TIMEOUT = 3600;
@@ -103,6 +109,15 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
       return (await deps.runtime.inspectImage(await images.ensureImage(glanceId)))?.layers ?? [];
     },
   });
+  const sc = deps.serialConsole ?? { enabled: false, portRange: '10000:20000', host: '127.0.0.1', tokenTtlSeconds: 600 };
+  const consoles = new Consoles({
+    enabled: sc.enabled,
+    range: parsePortRange(sc.portRange),
+    host: sc.host,
+    ttlMs: sc.tokenTtlSeconds * 1000,
+    runtime: deps.runtime,
+    log: deps.log.child({ component: 'console' }),
+  });
   const authenticated = agentAuth({ strategy: deps.authStrategy ?? 'token', token: deps.token, ...(deps.keystone ? { keystone: deps.keystone } : {}) });
   const app = new Koa();
   logAppErrors(app, deps.log);
@@ -151,6 +166,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     const uuid = requireUuid(ctx.params.uuid, 'uuid');
     const timeout = ctx.query.timeout === undefined ? undefined : queryInt(ctx.query.timeout, 'timeout', 0, MAX_TIMEOUT);
     await manager.delete(uuid, timeout);
+    await consoles.forget(uuid);
     ctx.status = 204;
   });
   api.post('/instances/:uuid/action', async (ctx) => {
@@ -168,6 +184,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     const tail = queryInt(ctx.query.tail, 'tail', 100, MAX_TAIL);
     ctx.body = { output: await manager.console(uuid, tail) };
   });
+  consoleRoutes(api, consoles);
   api.get('/instances/:uuid/stats', async (ctx) => {
     ctx.body = { stats: await manager.stats(requireUuid(ctx.params.uuid, 'uuid')) };
   });
@@ -202,7 +219,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   });
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => methodNotAllowed(), notImplemented: () => methodNotAllowed() }));
-  return { app, imageCleaner, networks };
+  return { app, imageCleaner, networks, consoles };
 }
 
 const methodNotAllowed = (): BerthError => commonError('METHOD_NOT_ALLOWED', 'method not allowed on this resource');

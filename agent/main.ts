@@ -48,7 +48,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
       });
   const runtime = overrides.runtime ?? docker!;
   const images = overrides.images ?? (await defaultImageService(config));
-  const { app, imageCleaner, networks } = createAgentServices({
+  const { app, imageCleaner, networks, consoles } = createAgentServices({
     runtime,
     images,
     token,
@@ -65,6 +65,12 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
     subnetPrefix: config.agent.project_subnet_prefix,
     imageCacheMaxUnusedSeconds: config.agent.image_cache_max_unused_seconds,
     imageRegistry: config.agent.image_registry,
+    serialConsole: {
+      enabled: config.serial_console.enabled,
+      portRange: config.serial_console.port_range,
+      host: config.serial_console.proxyclient_address,
+      tokenTtlSeconds: config.serial_console.token_ttl,
+    },
   });
   const cleanupEvery = config.agent.image_cache_cleanup_interval * 1000;
   const cleanup =
@@ -108,6 +114,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
         clearInterval(cleanup);
         clearInterval(firewallRefresh);
         plugWatch?.stop();
+        void consoles.close();
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeIdleConnections();
       }),

@@ -4,6 +4,7 @@
  * reference doc) is derived from the schema assembled here.
  */
 import { agentSections } from './options/agent.js';
+import { consoleSections } from './options/console.js';
 import { imagesSections } from './options/images.js';
 import { messagingSections } from './options/messaging.js';
 import { serviceSections } from './options/service.js';
@@ -15,6 +16,7 @@ export type { OptionSpec, OptionType } from './options/spec.js';
 export const schema = {
   ...serviceSections,
   ...agentSections,
+  ...consoleSections,
   ...imagesSections,
   ...messagingSections,
 } as const satisfies Record<string, Record<string, OptionSpec>>;

@@ -22,6 +22,8 @@ import { every } from '../common/periodic.js';
 import type { Sequelize } from 'sequelize';
 import { StandaloneControlPlane, type ControlPlane } from './compute/control-plane.js';
 import { createNovaPlane, NovaControlPlane } from './nova/index.js';
+import { NovaConsoleAuthorizer } from './nova/console-auth.js';
+import { standaloneConsoleAuthorizer } from './compute/serial-console.js';
 import { InstancePorts } from './compute/instance-ports.js';
 import { InstanceEvents } from './compute/vif-events.js';
 import { HttpNeutron } from './neutron/http.js';
@@ -116,7 +118,14 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
   });
   usage = () => manager.nodeUsage();
   metrics.watchCapacity(() => manager.hostCapacity());
-  const dispatcher = new Dispatcher([computeEndpoint(manager, agent), baseApiEndpoint(), berthEndpoint(c.DEFAULT.host, store, manager)]);
+  const consoles = {
+    enabled: c.serial_console.enabled,
+    authorizer:
+      plane instanceof NovaControlPlane
+        ? new NovaConsoleAuthorizer({ conductor: plane.conductor, baseUrl: c.serial_console.base_url, ttlSeconds: c.serial_console.token_ttl })
+        : standaloneConsoleAuthorizer,
+  };
+  const dispatcher = new Dispatcher([computeEndpoint(manager, agent, consoles), baseApiEndpoint(), berthEndpoint(c.DEFAULT.host, store, manager)]);
   const server = new RpcServer(transport, dispatcher, {
     exchange: c.DEFAULT.control_exchange,
     topic: 'compute',

@@ -19,6 +19,8 @@ export const AGENT_ERROR_CODES = [
   'SUBNET_POOL_EXHAUSTED',
   'SNAPSHOT_NOT_FOUND',
   'IMAGE_UPLOAD_FAILED',
+  'CONSOLE_UNAVAILABLE',
+  'CONSOLE_PORTS_EXHAUSTED',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
@@ -42,6 +44,9 @@ export const AGENT_ERRORS: ErrorCatalog<AgentErrorCode> = {
   SUBNET_POOL_EXHAUSTED: { status: 503, expose: true },
   SNAPSHOT_NOT_FOUND: { status: 404, expose: true },
   IMAGE_UPLOAD_FAILED: { status: 502, expose: true },
+  // Consoles disabled, or an instance created without an open stdin (docs/agent-api.md).
+  CONSOLE_UNAVAILABLE: { status: 409, expose: true },
+  CONSOLE_PORTS_EXHAUSTED: { status: 503, expose: true },
 };
 
 const KNOWN: ReadonlySet<string> = new Set(AGENT_ERROR_CODES);

@@ -12,6 +12,7 @@ import type {
   InstanceSpec,
   InstanceStats,
   InstanceStatus,
+  SerialConsoleGrant,
   SnapshotOptions,
   SnapshotTask,
 } from './types.js';
@@ -70,6 +71,12 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     },
     async consoleLog(uuid: string, tailLines?: number): Promise<string> {
       return (await call<{ output: string }>({ path: path(uuid, tailLines === undefined ? '/console' : `/console?tail=${tailLines}`) })).body.output;
+    },
+    async openSerialConsole(uuid: string): Promise<SerialConsoleGrant> {
+      return (await call<{ serial_console: SerialConsoleGrant }>({ method: 'POST', path: path(uuid, '/serial-console') })).body.serial_console;
+    },
+    async serialConsolePort(uuid: string): Promise<number | null> {
+      return (await call<{ serial_console: { port: number | null } }>({ path: path(uuid, '/serial-console') })).body.serial_console.port;
     },
     async instanceStats(uuid: string): Promise<InstanceStats> {
       return (await call<{ stats: InstanceStats }>({ path: path(uuid, '/stats') })).body.stats;

@@ -134,6 +134,14 @@ export interface SnapshotTask {
   updated_at: string;
 }
 
+/** Where to connect for a serial console, and the `CONNECT` path (one use, until `expires_at`) that gets through. */
+export interface SerialConsoleGrant {
+  host: string;
+  port: number;
+  path: string;
+  expires_at: string;
+}
+
 /**
  * The driver's view of the agent. Every method is safe to repeat:
  * - createInstance: idempotent; a repeat for the same uuid returns the existing instance and
@@ -153,6 +161,15 @@ export interface AgentClient extends AgentSnapshotClient, AgentImageClient {
    */
   resizeInstance(uuid: string, flavor: FlavorSpec): Promise<InstanceStatus>;
   consoleLog(uuid: string, tailLines?: number): Promise<string>;
+  /**
+   * A one-time, expiring connection to the instance's serial console (a TCP endpoint the agent
+   * opens on demand; docs/agent-api.md). INSTANCE_NOT_FOUND, INSTANCE_INVALID_STATE unless
+   * running, CONSOLE_UNAVAILABLE (consoles disabled, or the container has no open stdin),
+   * CONSOLE_PORTS_EXHAUSTED.
+   */
+  openSerialConsole(uuid: string): Promise<SerialConsoleGrant>;
+  /** The port of the instance's open console endpoint, or null when it has none. */
+  serialConsolePort(uuid: string): Promise<number | null>;
   /** One resource-use sample; INSTANCE_NOT_FOUND when the instance is gone. Takes about a second for a running instance. */
   instanceStats(uuid: string): Promise<InstanceStats>;
   health(): Promise<{ ok: boolean; runtime: boolean }>;

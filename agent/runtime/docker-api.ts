@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { request } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
 import { parseEndpoint, readBody, requestRaw, type Endpoint, type RawResponse } from '../../common/http-client.js';
 import { agentError } from '../errors.js';
@@ -83,6 +84,36 @@ export class DockerApi {
       throw refusal(call.what, res.status, message);
     }
     return { status: res.status, body: body as T | undefined, message };
+  }
+
+  /**
+   * A hijacked connection (`Upgrade: tcp`, as attach answers with 101): the socket, and the bytes
+   * that arrived with the answer's head. Any other answer is a refusal (its status in details).
+   */
+  upgrade(call: DockerCall): Promise<{ socket: Duplex; head: Buffer }> {
+    const ep = this.endpoint;
+    return new Promise((resolve, reject) => {
+      const req = request({
+        ...(ep.socketPath ? { socketPath: ep.socketPath } : { host: ep.base.hostname, port: ep.base.port || 80 }),
+        method: call.method ?? 'POST',
+        path: this.versioned(call.path, call.query),
+        headers: { Connection: 'Upgrade', Upgrade: 'tcp', ...call.headers },
+        timeout: call.timeoutMs ?? this.timeoutMs,
+      });
+      req.on('upgrade', (_res, socket, head) => {
+        socket.setTimeout(0);
+        resolve({ socket, head });
+      });
+      req.on('response', (res) => {
+        readBody(res, 65536).then(
+          (b) => reject(refusal(call.what, res.statusCode ?? 0, b.toString('utf8'))),
+          () => reject(refusal(call.what, res.statusCode ?? 0, '')),
+        );
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (err) => reject(agentError('RUNTIME_UNAVAILABLE', `container runtime unavailable while trying to ${call.what}`, {}, err)));
+      req.end();
+    });
   }
 
   private versioned(path: string, query: DockerCall['query']): string {

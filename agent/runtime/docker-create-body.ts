@@ -45,8 +45,11 @@ export function createBody(
       ...(byAgent ? { [LABEL_NETWORK]: byAgent.name, [LABEL_IPV4]: byAgent.ipv4, [LABEL_MAC]: byAgent.macAddress } : {}),
       ...(vifs ? { [LABEL_VIFS]: JSON.stringify(vifs) } : {}),
     },
+    // A console (agent/console/) attaches to stdin; kept open between consoles. No TTY: the
+    // console log stays Docker's multiplexed stream, and a guest's output is the same with or without a console.
     Tty: false,
-    OpenStdin: false,
+    OpenStdin: true,
+    StdinOnce: false,
     HostConfig: {
       ...flavorLimits(spec.flavor),
       Privileged: false,

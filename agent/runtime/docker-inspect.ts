@@ -10,7 +10,7 @@ export interface DockerContainer {
   Name?: string;
   Created?: string;
   State?: { Status?: string; Running?: boolean; Pid?: number; OOMKilled?: boolean; ExitCode?: number; StartedAt?: string };
-  Config?: { Labels?: Record<string, string> | null };
+  Config?: { Labels?: Record<string, string> | null; OpenStdin?: boolean };
   NetworkSettings?: {
     SandboxKey?: string;
     IPAddress?: string;

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { FlavorSpec } from '../client/types.js';
@@ -9,6 +10,7 @@ import { inspectContainer, startedInfo, toContainerInfo, type DockerContainer } 
 import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { containerLogs } from './log-frames.js';
+import { attachConsole, checkConsole } from './docker-attach.js';
 import { updateContainerLimits } from './docker-update.js';
 import { addressConflict, addressInUse } from './docker-address.js';
 import { ContainerNames } from './container-names.js';
@@ -270,6 +272,12 @@ export class DockerRuntime implements ContainerRuntime {
     return opts.tail <= 0 ? '' : containerLogs(this.api, uuid, await this.names.of(uuid), opts);
   }
 
+  checkConsole(uuid: string): Promise<void> {
+    return checkConsole(this.api, this.names, uuid);
+  }
+  attachConsole(uuid: string): Promise<Duplex> {
+    return attachConsole(this.api, this.names, uuid);
+  }
   async updateLimits(uuid: string, flavor: FlavorSpec): Promise<void> {
     return updateContainerLimits(this.api, await this.names.of(uuid), uuid, flavor);
   }

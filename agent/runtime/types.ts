@@ -11,6 +11,7 @@
  * - RUNTIME_UNAVAILABLE  the engine cannot be reached (retryable)
  * - RUNTIME_ERROR        the engine refused for another reason
  */
+import type { Duplex } from 'node:stream';
 import type { FlavorSpec, VifSpec } from '../client/types.js';
 
 /** Engine-level states, as Docker names them. */
@@ -207,6 +208,19 @@ export interface ContainerRuntime {
    * over about a second, so this takes that long. INSTANCE_NOT_FOUND when there is no container.
    */
   stats(uuid: string): Promise<ContainerStats>;
+
+  /**
+   * Whether the container can have a console: INSTANCE_NOT_FOUND without a container,
+   * INSTANCE_INVALID_STATE unless running, CONSOLE_UNAVAILABLE when it was created without an
+   * open stdin (by a Berth without consoles; a rebuild creates it anew with one).
+   */
+  checkConsole(uuid: string): Promise<void>;
+  /**
+   * The container's console: what is written goes to its stdin, what is read is its stdout and
+   * stderr as they come (no log frames). The same refusals as checkConsole. Closing it leaves
+   * the guest's stdin open for the next console.
+   */
+  attachConsole(uuid: string): Promise<Duplex>;
 
   /** The last `tail` lines of stdout and stderr, at most `maxBytes` (the newest bytes are kept). */
   logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string>;

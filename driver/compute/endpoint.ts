@@ -14,6 +14,7 @@ import { moveMethods } from './move-endpoint.js';
 import { shelveMethods } from './shelve-endpoint.js';
 import { hostMethods } from './host-methods.js';
 import { agentTailFor, novaConsoleTail } from './console.js';
+import { serialConsoleMethods, standaloneConsoleAuthorizer, type ConsoleAuthorizer } from './serial-console.js';
 
 /**
  * nova's compute RPC API, major version 6, as a Berth node implements it.
@@ -38,7 +39,6 @@ export const UNSUPPORTED_METHODS = [
   'detach_interface',
   'get_vnc_console',
   'get_spice_console',
-  'get_serial_console',
   'get_mks_console',
   'get_rdp_console',
   'quiesce_instance',
@@ -57,7 +57,6 @@ export const UNSUPPORTED_METHODS = [
   'remove_fixed_ip_from_instance',
   'allow_share',
   'deny_share',
-  'validate_console_port',
   'host_power_action',
 ] as const;
 
@@ -83,7 +82,11 @@ function hostUptime(): string {
 /** The instance argument, decoded by the endpoint's deserialize step. */
 const instanceOf = (args: Record<string, unknown>): InstanceArg => args.instance as InstanceArg;
 
-export function computeEndpoint(manager: ComputeManager, agent: AgentClient): Endpoint {
+export function computeEndpoint(
+  manager: ComputeManager,
+  agent: AgentClient,
+  consoles: { authorizer: ConsoleAuthorizer; enabled: boolean } = { authorizer: standaloneConsoleAuthorizer, enabled: true },
+): Endpoint {
   const instanceOnly = (
     name: Parameters<ComputeManager['powerAction']>[2],
     run: (uuid: string, args: Record<string, unknown>) => Promise<unknown>,
@@ -101,6 +104,7 @@ export function computeEndpoint(manager: ComputeManager, agent: AgentClient): En
     // shelve_instance, shelve_offload_instance, unshelve_instance and start_instance (which also unshelves).
     ...shelveMethods(manager),
     ...hostMethods(agent, manager.maintenance, manager.log),
+    ...serialConsoleMethods(agent, consoles.authorizer, { enabled: consoles.enabled }),
     build_and_run_instance: {
       required: ['instance', 'image', 'request_spec', 'filter_properties', 'accel_uuids'],
       optional: ['admin_password', 'injected_files', 'requested_networks', 'security_groups', 'block_device_mapping', 'node', 'limits', 'host_list'],

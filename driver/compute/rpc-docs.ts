@@ -1,5 +1,6 @@
 import type { MethodDoc } from '../rpc/reference.js';
 import { SHELVE_DOCS } from './shelve-docs.js';
+import { SERIAL_CONSOLE_DOCS } from './serial-console.js';
 
 /**
  * The compute node's RPC methods as integrators need to know them (see MethodDoc).
@@ -22,6 +23,7 @@ const unsupported: MethodDoc = {
 };
 
 export const COMPUTE_DOCS: Record<string, MethodDoc> = {
+  ...SERIAL_CONSOLE_DOCS,
   build_and_run_instance: {
     kind: 'cast',
     summary:

@@ -23,6 +23,7 @@ export const OBJECT_VERSIONS = {
   InstanceInfoCache: '1.5',
   Migration: '1.7',
   MigrationList: '1.5',
+  ConsoleAuthToken: '1.1',
 } as const;
 
 export function isPrimitive(v: unknown): v is Primitive {

@@ -50,6 +50,11 @@ export class NovaControlPlane implements ControlPlane {
 
   constructor(private readonly o: NovaPlaneOptions) {}
 
+  /** The conductor the plane writes through, for other writers of nova's objects (console authorisations). */
+  get conductor(): ConductorClient {
+    return this.o.conductor;
+  }
+
   get registered(): boolean {
     return this.service !== null && this.computeNode !== null;
   }

@@ -7,6 +7,7 @@ import type {
   InstanceSpec,
   InstanceStats,
   InstanceStatus,
+  SerialConsoleGrant,
   SnapshotTask,
 } from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
@@ -205,6 +206,29 @@ export class FakeAgentClient implements AgentClient {
     this.get(uuid);
     const lines = ['berth-guest: booted', 'line 2', 'line 3'];
     return (tailLines === undefined ? lines : tailLines === 0 ? [] : lines.slice(-tailLines)).join('\n');
+  }
+
+  /** Open console endpoints by instance, as the agent's: one port each, from 10000. */
+  readonly consolePorts = new Map<string, number>();
+
+  async openSerialConsole(uuid: string): Promise<SerialConsoleGrant> {
+    this.enter('openSerialConsole');
+    const i = this.get(uuid);
+    if (i.power_state !== 'running')
+      throw agentError('INSTANCE_INVALID_STATE', `cannot open the console of instance ${uuid} while it is ${i.power_state}`, {
+        uuid,
+        operation: 'open the console of',
+        state: i.power_state,
+      });
+    const port = this.consolePorts.get(uuid) ?? 10000 + this.consolePorts.size;
+    this.consolePorts.set(uuid, port);
+    return { host: '127.0.0.1', port, path: `/berth-console?token=fake-${uuid}`, expires_at: new Date(Date.now() + 600_000).toISOString() };
+  }
+
+  async serialConsolePort(uuid: string): Promise<number | null> {
+    this.enter('serialConsolePort');
+    FakeAgentClient.requireUuid(uuid);
+    return this.consolePorts.get(uuid) ?? null;
   }
 
   readonly snapshots = new Map<string, SnapshotTask>();

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, type Duplex } from 'node:stream';
 import { agentError, instanceNotFound, invalidState } from '../../agent/errors.js';
 import { overlaps, parseCidr } from '../../agent/network/ipv4.js';
 import {
@@ -305,6 +305,37 @@ export class FakeContainerRuntime implements ContainerRuntime {
     return [...this.containers.values()].some(
       (c) => c.spec.network?.name === network && c.spec.network.ipv4 === ipv4 && (c.info.state === 'running' || c.info.state === 'paused'),
     );
+  }
+
+  /** Containers created without an open stdin (by a Berth without consoles). */
+  private readonly withoutStdin = new Set<string>();
+
+  async checkConsole(uuid: string): Promise<void> {
+    const c = this.get(uuid);
+    if (c.info.state !== 'running') throw invalidState(uuid, 'open the console of', c.info.state);
+    if (this.withoutStdin.has(uuid)) {
+      throw agentError('CONSOLE_UNAVAILABLE', `instance ${uuid} was created without a console (no open stdin); rebuild it to get one`, {
+        uuid,
+        reason: 'NO_OPEN_STDIN',
+      });
+    }
+  }
+
+  /** The fake guest reads its console as `cat` does: every line written comes back, and goes to its log. */
+  async attachConsole(uuid: string): Promise<Duplex> {
+    await this.checkConsole(uuid);
+    const c = this.get(uuid);
+    const echo = new PassThrough();
+    echo.on('data', (chunk: Buffer) => {
+      c.console += chunk.toString('utf8');
+    });
+    return echo;
+  }
+
+  /** Makes the container one created without an open stdin. */
+  closeStdin(uuid: string): void {
+    this.get(uuid);
+    this.withoutStdin.add(uuid);
   }
 
   /** Appends to an instance's console, as its guest would. */

@@ -81,7 +81,12 @@ export interface TestAgent {
 }
 
 export async function startTestAgent(
-  overrides: { DEFAULT?: Record<string, unknown>; agent?: Record<string, unknown>; docker?: Record<string, unknown> } = {},
+  overrides: {
+    DEFAULT?: Record<string, unknown>;
+    agent?: Record<string, unknown>;
+    docker?: Record<string, unknown>;
+    serial_console?: Record<string, unknown>;
+  } = {},
 ): Promise<TestAgent> {
   const stateDir = mkdtempSync(join(tmpdir(), 'berth-agent-it-'));
   const store = new FakeImageService();
@@ -94,6 +99,7 @@ export async function startTestAgent(
       // The guest firewall is host-wide state: only the tests of it turn it on, with a chain of their own.
       agent: { listen: '127.0.0.1:0', token: '', guest_firewall: false, ...overrides.agent },
       docker: { host_url: DOCKER_URL, stop_timeout: 5, ...overrides.docker },
+      ...(overrides.serial_console ? { serial_console: overrides.serial_console } : {}),
     },
   });
   const agent = await startAgent(config, { images: store, log: silentLogger() });

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+
+/** One authorisation to connect to one instance's console: the token is good for a single connection until it expires. */
+export interface ConsoleLease {
+  uuid: string;
+  port: number;
+  token: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+export type ClaimResult = { ok: true; lease: ConsoleLease } | { ok: false; reason: 'unknown' | 'expired' | 'wrong_port' };
+
+/**
+ * The console tokens the agent handed out: one-time, bound to an instance and its endpoint's
+ * port, with an expiry. A token leaves the book when it is claimed (its one connection) or when
+ * it expires; `onExpired` then says which instance lost a lease, so its endpoint can close when
+ * nothing else holds it open.
+ */
+export class ConsoleLeases {
+  private readonly byToken = new Map<string, { lease: ConsoleLease; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly o: { ttlMs: number; onExpired: (uuid: string) => void }) {}
+
+  issue(uuid: string, port: number): ConsoleLease {
+    const token = randomBytes(24).toString('base64url');
+    const lease: ConsoleLease = { uuid, port, token, expiresAt: Date.now() + this.o.ttlMs };
+    const timer = setTimeout(() => {
+      this.byToken.delete(token);
+      this.o.onExpired(uuid);
+    }, this.o.ttlMs);
+    timer.unref();
+    this.byToken.set(token, { lease, timer });
+    return lease;
+  }
+
+  /** Takes the token for a connection on `port`: valid once, for its own instance's port, before it expires. */
+  claim(port: number, token: string): ClaimResult {
+    const entry = this.byToken.get(token);
+    if (!entry) return { ok: false, reason: 'unknown' };
+    if (entry.lease.port !== port) return { ok: false, reason: 'wrong_port' };
+    clearTimeout(entry.timer);
+    this.byToken.delete(token);
+    if (Date.now() >= entry.lease.expiresAt) {
+      this.o.onExpired(entry.lease.uuid);
+      return { ok: false, reason: 'expired' };
+    }
+    return { ok: true, lease: entry.lease };
+  }
+
+  /** Unclaimed, unexpired leases of the instance. */
+  pending(uuid: string): number {
+    let n = 0;
+    for (const { lease } of this.byToken.values()) if (lease.uuid === uuid && Date.now() < lease.expiresAt) n++;
+    return n;
+  }
+
+  /** Forgets every lease of the instance (its console closed: its container went). */
+  revoke(uuid: string): void {
+    for (const [token, { lease, timer }] of this.byToken) {
+      if (lease.uuid !== uuid) continue;
+      clearTimeout(timer);
+      this.byToken.delete(token);
+    }
+  }
+
+  clear(): void {
+    for (const { timer } of this.byToken.values()) clearTimeout(timer);
+    this.byToken.clear();
+  }
+}
