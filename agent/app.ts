@@ -50,7 +50,7 @@ export interface AgentAppDeps {
   /** `[agent] image_registry`: pull imported images from the image service's registry endpoint there. */
   imageRegistry?: string;
   /** `[serial_console]`; default: disabled. */
-  serialConsole?: { enabled: boolean; portRange: string; host: string; tokenTtlSeconds: number };
+  serialConsole?: { enabled: boolean; portRange: string; host: string; tokenTtlSeconds: number; proxyClients?: string[] };
 }
 
 /** The app and the periodic work its owner schedules. */
@@ -115,6 +115,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     range: parsePortRange(sc.portRange),
     host: sc.host,
     ttlMs: sc.tokenTtlSeconds * 1000,
+    proxyClients: sc.proxyClients ?? [],
     runtime: deps.runtime,
     log: deps.log.child({ component: 'console' }),
   });

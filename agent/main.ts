@@ -70,6 +70,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
       portRange: config.serial_console.port_range,
       host: config.serial_console.proxyclient_address,
       tokenTtlSeconds: config.serial_console.token_ttl,
+      proxyClients: config.serial_console.proxy_clients,
     },
   });
   const cleanupEvery = config.agent.image_cache_cleanup_interval * 1000;

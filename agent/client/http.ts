@@ -14,6 +14,7 @@ import type {
   InstanceStatus,
   SerialConsoleGrant,
   SnapshotOptions,
+  SerialConsoleLease,
   SnapshotTask,
 } from './types.js';
 
@@ -72,8 +73,8 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     async consoleLog(uuid: string, tailLines?: number): Promise<string> {
       return (await call<{ output: string }>({ path: path(uuid, tailLines === undefined ? '/console' : `/console?tail=${tailLines}`) })).body.output;
     },
-    async openSerialConsole(uuid: string): Promise<SerialConsoleGrant> {
-      return (await call<{ serial_console: SerialConsoleGrant }>({ method: 'POST', path: path(uuid, '/serial-console') })).body.serial_console;
+    async openSerialConsole(uuid: string, kind: SerialConsoleLease = 'token'): Promise<SerialConsoleGrant> {
+      return (await call<{ serial_console: SerialConsoleGrant }>({ method: 'POST', path: path(uuid, '/serial-console'), body: { kind } })).body.serial_console;
     },
     async serialConsolePort(uuid: string): Promise<number | null> {
       return (await call<{ serial_console: { port: number | null } }>({ path: path(uuid, '/serial-console') })).body.serial_console.port;

@@ -134,13 +134,19 @@ export interface SnapshotTask {
   updated_at: string;
 }
 
-/** Where to connect for a serial console, and the `CONNECT` path (one use, until `expires_at`) that gets through. */
+/**
+ * Where to connect for a serial console, and what gets through, once, until `expires_at`: the
+ * `CONNECT` path of a token lease, or (null) the next connection to the port, for a port lease.
+ */
 export interface SerialConsoleGrant {
   host: string;
   port: number;
-  path: string;
+  path: string | null;
   expires_at: string;
 }
+
+/** `token`: the connection names the grant's path first; `port`: the next connection to the port gets through (a proxy that sends nothing first). */
+export type SerialConsoleLease = 'token' | 'port';
 
 /**
  * The driver's view of the agent. Every method is safe to repeat:
@@ -167,7 +173,7 @@ export interface AgentClient extends AgentSnapshotClient, AgentImageClient {
    * running, CONSOLE_UNAVAILABLE (consoles disabled, or the container has no open stdin),
    * CONSOLE_PORTS_EXHAUSTED.
    */
-  openSerialConsole(uuid: string): Promise<SerialConsoleGrant>;
+  openSerialConsole(uuid: string, kind?: SerialConsoleLease): Promise<SerialConsoleGrant>;
   /** The port of the instance's open console endpoint, or null when it has none. */
   serialConsolePort(uuid: string): Promise<number | null>;
   /** One resource-use sample; INSTANCE_NOT_FOUND when the instance is gone. Takes about a second for a running instance. */

@@ -4,15 +4,15 @@ import type { Logger } from '../../common/log.js';
 import { agentError } from '../errors.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import { consolePath, readHead, statusLine } from './handshake.js';
-import { ConsoleLeases } from './leases.js';
+import { ConsoleLeases, type ClaimResult, type LeaseKind } from './leases.js';
 import { PortPool, type PortRange } from './ports.js';
 
 /** What a console request answers: where to connect, and the one-time path that gets through. */
 export interface ConsoleGrant {
   host: string;
   port: number;
-  /** The `CONNECT` path of the connection's first line (handshake.ts). */
-  path: string;
+  /** The `CONNECT` path of the connection's first line (handshake.ts); null for a port lease. */
+  path: string | null;
   expires_at: string;
 }
 
@@ -20,7 +20,7 @@ export interface ConsoleGrant {
 export interface ConsoleListener {
   close(): Promise<void>;
 }
-export type Listen = (port: number, host: string, onConnection: (socket: Duplex) => void) => Promise<ConsoleListener | null>;
+export type Listen = (port: number, host: string, onConnection: (socket: Duplex, remote?: string) => void) => Promise<ConsoleListener | null>;
 
 export interface ConsoleOptions {
   enabled: boolean;
@@ -30,8 +30,12 @@ export interface ConsoleOptions {
   ttlMs: number;
   runtime: ContainerRuntime;
   log: Logger;
+  /** Addresses a connection under a port lease may come from ([serial_console] proxy_clients); empty: any. */
+  proxyClients?: string[];
   /** How long a connection may take to send its first line. Default 10 s. */
   headTimeoutMs?: number;
+  /** With a port lease pending: how long a silent connection is given to start a first line. Default 300 ms. */
+  idleMs?: number;
   /** Default: a TCP server on host:port. */
   listen?: Listen;
 }
@@ -62,12 +66,13 @@ export class Consoles {
     this.leases = new ConsoleLeases({ ttlMs: o.ttlMs, onExpired: (uuid) => void this.closeIfIdle(uuid) });
   }
 
-  async open(uuid: string): Promise<ConsoleGrant> {
+  async open(uuid: string, kind: LeaseKind = 'token'): Promise<ConsoleGrant> {
     if (!this.o.enabled) throw agentError('CONSOLE_UNAVAILABLE', 'serial consoles are disabled on this host ([serial_console] enabled)', { uuid });
     await this.o.runtime.checkConsole(uuid);
     const ep = await this.endpoint(uuid);
-    const lease = this.leases.issue(uuid, ep.port);
-    return { host: this.o.host, port: ep.port, path: consolePath(lease.token), expires_at: new Date(lease.expiresAt).toISOString() };
+    const lease = this.leases.issue(uuid, ep.port, kind);
+    const path = kind === 'token' ? consolePath(lease.token) : null;
+    return { host: this.o.host, port: ep.port, path, expires_at: new Date(lease.expiresAt).toISOString() };
   }
 
   /** The port of the instance's open endpoint, or null (nova's validate_console_port compares it). */
@@ -76,15 +81,30 @@ export class Consoles {
   }
 
   /** One connection to the endpoint of `uuid`: its first line, the lease, then the bridge. */
-  async connect(uuid: string, port: number, socket: Duplex): Promise<void> {
+  async connect(uuid: string, port: number, socket: Duplex, remote?: string): Promise<void> {
     socket.on('error', () => undefined);
+    // A connection that opened with a first line is answered with a status line; one that sent
+    // none (a proxy bridging a user's bytes) is closed without a byte, which would reach the user.
+    let answer = true;
     const refuse = (status: number) => {
-      socket.end(statusLine(status));
+      if (answer) socket.end(statusLine(status));
+      else socket.end();
       void this.closeIfIdle(uuid);
     };
-    const head = await readHead(socket, this.o.headTimeoutMs ?? 10_000);
-    if (!head.ok) return refuse(head.status);
-    const claim = this.leases.claim(port, head.token);
+    const portLease = this.leases.hasPortLease(port);
+    const head = await readHead(socket, { timeoutMs: this.o.headTimeoutMs ?? 10_000, ...(portLease ? { idleMs: this.o.idleMs ?? 300 } : {}) });
+    let claim: ClaimResult;
+    let input: Buffer;
+    if (head.ok) {
+      claim = this.leases.claim(port, head.token);
+      input = head.rest;
+    } else if (head.raw && this.clientAllowed(remote)) {
+      // No first line: only a port lease lets it through, and its bytes are the user's.
+      claim = this.leases.claimPort(port);
+      if (!claim.ok && claim.reason === 'no_port_lease') return refuse(head.status);
+      answer = false;
+      input = head.raw;
+    } else return refuse(head.status);
     const ep = this.endpoints.get(uuid);
     if (!claim.ok || claim.lease.uuid !== uuid || !ep || ep.port !== port) {
       this.o.log.warn({ uuid, port, reason: claim.ok ? 'wrong_instance' : claim.reason }, 'console connection refused');
@@ -104,7 +124,7 @@ export class Consoles {
       return refuse(502);
     }
     ep.session = socket;
-    socket.write(statusLine(200));
+    if (answer) socket.write(statusLine(200));
     const finish = () => {
       if (ep.session !== socket) return;
       ep.session = null;
@@ -120,7 +140,7 @@ export class Consoles {
     socket.on('close', finish);
     guest.on('data', (chunk: Buffer) => socket.write(chunk));
     socket.on('data', (chunk: Buffer) => guest.write(chunk));
-    if (head.rest.length) guest.write(head.rest);
+    if (input.length) guest.write(input);
     socket.resume();
     this.o.log.info({ uuid, port }, 'console connected');
   }
@@ -138,6 +158,13 @@ export class Consoles {
     await this.closeEndpoint(uuid);
   }
 
+  private clientAllowed(remote: string | undefined): boolean {
+    const allowed = this.o.proxyClients ?? [];
+    if (allowed.length === 0) return true;
+    const addr = remote?.startsWith('::ffff:') ? remote.slice(7) : remote;
+    return addr !== undefined && allowed.includes(addr);
+  }
+
   private endpoint(uuid: string): Promise<Endpoint> {
     const open = this.endpoints.get(uuid);
     if (open) return Promise.resolve(open);
@@ -151,7 +178,7 @@ export class Consoles {
 
   private async listenFor(uuid: string): Promise<Endpoint> {
     const listen = this.o.listen ?? tcpListen;
-    const { port, value: listener } = await this.ports.take((p) => listen(p, this.o.host, (socket) => void this.connect(uuid, p, socket)));
+    const { port, value: listener } = await this.ports.take((p) => listen(p, this.o.host, (socket, remote) => void this.connect(uuid, p, socket, remote)));
     const ep: Endpoint = { port, listener, session: null, busy: false };
     this.endpoints.set(uuid, ep);
     this.o.log.info({ uuid, port, host: this.o.host }, 'console endpoint open');
@@ -180,7 +207,7 @@ export const tcpListen: Listen = (port, host, onConnection) =>
   new Promise((resolve) => {
     const server: Server = createServer({ pauseOnConnect: false }, (s) => {
       s.setNoDelay(true);
-      onConnection(s);
+      onConnection(s, s.remoteAddress);
     });
     server.once('error', () => resolve(null));
     server.listen({ port, host, exclusive: true }, () =>

@@ -8,18 +8,28 @@ export function consolePath(token: string): string {
   return `/berth-console?token=${encodeURIComponent(token)}`;
 }
 
-export type Head = { ok: true; token: string; rest: Buffer } | { ok: false; status: 400 | 408 };
+/**
+ * `ok`: a `CONNECT` line naming a token, and what came after it. Otherwise `status` says why not,
+ * and `raw` holds what the connection sent when it was no such line (or nothing within `idleMs`):
+ * the input of a connection under a port lease (leases.ts).
+ */
+export type Head = { ok: true; token: string; rest: Buffer } | { ok: false; status: 400 | 408; raw?: Buffer };
+
+const CONNECT = Buffer.from('CONNECT ');
 
 /**
  * Reads the one line a console connection opens with, as nova-serialproxy sends it when the
  * console has an internal_access_path (nova/console/websocketproxy.py): `CONNECT <path>
  * HTTP/1.1`, a blank line. What follows the blank line is already the user's input (`rest`).
+ * With `idleMs`, a connection that sends nothing for that long, or starts with anything but
+ * `CONNECT `, is answered at once with its bytes as `raw`.
  */
-export function readHead(socket: Duplex, timeoutMs: number): Promise<Head> {
+export function readHead(socket: Duplex, o: { timeoutMs: number; idleMs?: number }): Promise<Head> {
   return new Promise((resolve) => {
     let buf = Buffer.alloc(0);
     const done = (h: Head) => {
       clearTimeout(timer);
+      clearTimeout(idle);
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('error', onEnd);
@@ -29,6 +39,8 @@ export function readHead(socket: Duplex, timeoutMs: number): Promise<Head> {
     const onEnd = () => done({ ok: false, status: 400 });
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
+      const n = Math.min(buf.length, CONNECT.length);
+      if (!buf.subarray(0, n).equals(CONNECT.subarray(0, n))) return done({ ok: false, status: 400, raw: buf });
       const end = buf.indexOf('\r\n\r\n');
       if (end < 0) {
         if (buf.length > MAX_HEAD_BYTES) done({ ok: false, status: 400 });
@@ -41,7 +53,8 @@ export function readHead(socket: Duplex, timeoutMs: number): Promise<Head> {
       if (!token) return done({ ok: false, status: 400 });
       done({ ok: true, token, rest: buf.subarray(end + 4) });
     };
-    const timer = setTimeout(() => done({ ok: false, status: 408 }), timeoutMs);
+    const timer = setTimeout(() => done({ ok: false, status: 408 }), o.timeoutMs);
+    const idle = o.idleMs === undefined ? undefined : setTimeout(() => buf.length === 0 && done({ ok: false, status: 408, raw: buf }), o.idleMs);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onEnd);

@@ -1,4 +1,4 @@
-import { bool, int, str, url, type OptionSpec } from './spec.js';
+import { bool, int, list, str, url, type OptionSpec } from './spec.js';
 
 /** The serial console: the agent's per-instance TCP endpoints, and what the driver tells nova of them. */
 export const consoleSections = {
@@ -14,6 +14,10 @@ export const consoleSections = {
     proxyclient_address: str(
       '127.0.0.1',
       "The address the agent's console endpoints listen on and the driver hands to nova, where nova-serialproxy (or `berth server console`) connects (nova's [serial_console] proxyclient_address). Keep it on an interface guests cannot reach.",
+    ),
+    proxy_clients: list(
+      [],
+      "Addresses a console connection that names no lease may come from: nova mode's consoles are port leases (nova-serialproxy of Zed cannot send a path first), which let the next connection to the instance's port through; list nova-serialproxy's hosts here. Empty: any address that reaches proxyclient_address. Connections naming a lease (`berth server console` standalone) are not restricted.",
     ),
     base_url: url(
       'ws://127.0.0.1:6083/',

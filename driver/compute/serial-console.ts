@@ -1,4 +1,4 @@
-import type { AgentClient, SerialConsoleGrant } from '../../agent/client/types.js';
+import type { AgentClient, SerialConsoleGrant, SerialConsoleLease } from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
 import type { MethodDoc } from '../rpc/reference.js';
 import type { MethodSpec } from '../rpc/dispatcher.js';
@@ -19,10 +19,13 @@ export interface ConsoleAuthorization {
  * records nothing (the caller connects to the agent's endpoint with the grant's path itself).
  */
 export interface ConsoleAuthorizer {
+  /** The lease the agent is asked for: `port` where the proxy sends no first line. */
+  readonly lease: SerialConsoleLease;
   authorize(ctx: RequestContext, uuid: string, grant: SerialConsoleGrant): Promise<ConsoleAuthorization>;
 }
 
 export const standaloneConsoleAuthorizer: ConsoleAuthorizer = {
+  lease: 'token',
   authorize: async () => ({ token: null, access_url: null }),
 };
 
@@ -68,7 +71,7 @@ export function serialConsoleMethods(agent: AgentClient, authorizer: ConsoleAuth
         if (consoleType !== 'serial') throw novaError('ConsoleTypeInvalid', 400, `Invalid console type ${consoleType}`, { console_type: consoleType });
         let grant: SerialConsoleGrant;
         try {
-          grant = await agent.openSerialConsole(uuid);
+          grant = await agent.openSerialConsole(uuid, authorizer.lease);
         } catch (err) {
           throw novaConsoleError(err, uuid, consoleType);
         }

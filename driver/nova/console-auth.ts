@@ -13,6 +13,13 @@ import { newObject } from './objects.js';
  * internal_access_path as its `CONNECT` line, which the agent checks against its own one-time lease.
  */
 export class NovaConsoleAuthorizer implements ConsoleAuthorizer {
+  /**
+   * nova-serialproxy of Zed fails on any internal_access_path (websocketproxy.py compares the
+   * bytes it reads with a str), so nova's consoles take port leases: the proxy's connection,
+   * which it makes only after validating nova's token and validate_console_port, is the one the
+   * lease lets through.
+   */
+  readonly lease = 'port' as const;
   constructor(private readonly o: { conductor: ConductorClient; baseUrl: string; ttlSeconds: number }) {}
 
   async authorize(ctx: RequestContext, uuid: string, grant: SerialConsoleGrant): Promise<ConsoleAuthorization> {

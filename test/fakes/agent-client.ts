@@ -8,6 +8,7 @@ import type {
   InstanceStats,
   InstanceStatus,
   SerialConsoleGrant,
+  SerialConsoleLease,
   SnapshotTask,
 } from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
@@ -211,7 +212,7 @@ export class FakeAgentClient implements AgentClient {
   /** Open console endpoints by instance, as the agent's: one port each, from 10000. */
   readonly consolePorts = new Map<string, number>();
 
-  async openSerialConsole(uuid: string): Promise<SerialConsoleGrant> {
+  async openSerialConsole(uuid: string, kind: SerialConsoleLease = 'token'): Promise<SerialConsoleGrant> {
     this.enter('openSerialConsole');
     const i = this.get(uuid);
     if (i.power_state !== 'running')
@@ -222,7 +223,12 @@ export class FakeAgentClient implements AgentClient {
       });
     const port = this.consolePorts.get(uuid) ?? 10000 + this.consolePorts.size;
     this.consolePorts.set(uuid, port);
-    return { host: '127.0.0.1', port, path: `/berth-console?token=fake-${uuid}`, expires_at: new Date(Date.now() + 600_000).toISOString() };
+    return {
+      host: '127.0.0.1',
+      port,
+      path: kind === 'token' ? `/berth-console?token=fake-${uuid}` : null,
+      expires_at: new Date(Date.now() + 600_000).toISOString(),
+    };
   }
 
   async serialConsolePort(uuid: string): Promise<number | null> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A test OpenStack control plane (Zed, from Debian 12's packages) on loopback, for the nova-mode
 # integration tests: MariaDB, a private RabbitMQ node, Keystone, Placement, Glance, nova-api (with
-# the metadata API), nova-conductor, nova-scheduler and Neutron (server, linuxbridge, DHCP and
+# the metadata API), nova-conductor, nova-scheduler, nova-serialproxy and Neutron (server, linuxbridge, DHCP and
 # metadata agents; tools/dev/cloud-neutron.sh), or a neutron stub (nova-control-plane.md §3).
 # Needs root. Usage:
 #   tools/dev/cloud.sh install                  Debian packages (idempotent)
@@ -37,8 +37,9 @@ PORT_OFFSET=${BERTH_CLOUD_PORT_OFFSET:-0}
 RMQ_PORT=$((5699 + PORT_OFFSET)) RMQ_DIST_PORT=$((25699 + PORT_OFFSET)) DB_PORT=$((23306 + PORT_OFFSET))
 KEYSTONE_PORT=$((25000 + PORT_OFFSET)) PLACEMENT_PORT=$((28778 + PORT_OFFSET)) GLANCE_PORT=$((29292 + PORT_OFFSET))
 NOVA_PORT=$((28774 + PORT_OFFSET)) NOVA_METADATA_PORT=$((28775 + PORT_OFFSET)) NEUTRON_PORT=$((29696 + PORT_OFFSET))
+SERIALPROXY_PORT=$((26083 + PORT_OFFSET))
 ALL_PORTS=("$RMQ_PORT" "$RMQ_DIST_PORT" "$DB_PORT" "$KEYSTONE_PORT" "$PLACEMENT_PORT" "$GLANCE_PORT" "$NOVA_PORT"
-           "$NOVA_METADATA_PORT" "$NEUTRON_PORT")
+           "$NOVA_METADATA_PORT" "$NEUTRON_PORT" "$SERIALPROXY_PORT")
 if (( PORT_OFFSET == 0 )); then RMQ_NODE=novacp@localhost; else RMQ_NODE=novacp$PORT_OFFSET@localhost; fi
 # The host name the Neutron agents report: a Berth node binds ports to it ([neutron] binding_host).
 if (( PORT_OFFSET == 0 )); then NEUTRON_HOST=berth-net; else NEUTRON_HOST=berth-net-$PORT_OFFSET; fi
@@ -46,13 +47,13 @@ NEUTRON_MODE=${BERTH_CLOUD_NEUTRON:-real}
 [[ $NEUTRON_MODE =~ ^(real|stub)$ ]] || { echo "[cloud] BERTH_CLOUD_NEUTRON must be real or stub" >&2; exit 2; }
 # Python services, stopped first; the datastores after them.
 if [ "$NEUTRON_MODE" = real ]; then
-  SERVICES=(nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-metadata-agent
+  SERVICES=(nova-serialproxy nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-metadata-agent
             neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
 else
-  SERVICES=(nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub)
+  SERVICES=(nova-serialproxy nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub)
 fi
 # Whichever of the two a state ran before, stop stops it.
-ALL_SERVICES=(nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub neutron-metadata-agent
+ALL_SERVICES=(nova-serialproxy nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub neutron-metadata-agent
               neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
 # Debian's OpenStack lives in /usr/bin/python3's dist-packages; another python3 first on PATH
 # (pyenv) would not see it.
@@ -86,7 +87,7 @@ running_pid() {
   case $1 in
     mariadb) want=mariadbd ;; rabbitmq) want=beam ;; rabbitmq-launcher) want=rabbitmq ;;
     placement) want=placement-api ;;
-    keystone) want=keystone-wsgi-public ;; compute-*) want="--config-file $STATE/ref-compute" ;;
+    keystone) want=keystone-wsgi-public ;; nova-serialproxy) want=nova.cmd.serialproxy ;; compute-*) want="--config-file $STATE/ref-compute" ;;
     neutron-server|neutron-*-agent) want="--config-file $STATE/neutron/neutron.conf" ;;
     *) want=$1 ;;
   esac
@@ -336,6 +337,12 @@ metadata_proxy_shared_secret = $BERTH_CLOUD_METADATA_SECRET
 lock_path = $STATE/nova/locks
 [wsgi]
 api_paste_config = /etc/nova/api-paste.ini
+# nova-serialproxy's address, and the URL of consoles (a Berth node sets the same URL as its own
+# [serial_console] base_url: the compute node, not nova-api, builds a console's URL).
+[serial_console]
+serialproxy_host = 127.0.0.1
+serialproxy_port = $SERIALPROXY_PORT
+base_url = ws://127.0.0.1:$SERIALPROXY_PORT/
 EOF
 }
 
@@ -482,6 +489,9 @@ up_nova() {
     running_pid "$svc" >/dev/null || spawn "$svc" "$svc" "${n[@]}" --log-file "$STATE/logs/$svc.log"
   done
   spawn_and_wait nova-api "$NOVA_PORT" nova-api "${n[@]}" --log-file "$STATE/logs/nova-api.log"
+  # Debian ships its script in nova-consoleproxy; the module is in python3-nova already.
+  spawn_and_wait nova-serialproxy "$SERIALPROXY_PORT" /usr/bin/python3 -c \
+    'import sys; from nova.cmd.serialproxy import main; sys.exit(main())' "${n[@]}" --log-file "$STATE/logs/nova-serialproxy.log"
   for svc in nova-conductor nova-scheduler; do
     pid=$(cat "$STATE/pids/$svc")
     WAIT_PID=$pid wait_up "$svc" 90 queue_consumed "${svc#nova-}"
@@ -590,7 +600,7 @@ reset_cloud() {
 cloud_status() {
   local c pid down=0 f
   local -A where=([mariadb]=$DB_PORT [rabbitmq]=$RMQ_PORT [keystone]=$KEYSTONE_PORT [placement]=$PLACEMENT_PORT
-    [glance-api]=$GLANCE_PORT [nova-api]=$NOVA_PORT [neutron-stub]=$NEUTRON_PORT [neutron-server]=$NEUTRON_PORT)
+    [glance-api]=$GLANCE_PORT [nova-api]=$NOVA_PORT [nova-serialproxy]=$SERIALPROXY_PORT [neutron-stub]=$NEUTRON_PORT [neutron-server]=$NEUTRON_PORT)
   for c in mariadb rabbitmq "${SERVICES[@]}"; do
     if pid=$(running_pid "$c"); then printf '%-26s up    pid %-8s %s\n' "$c" "$pid" "${where[$c]:+127.0.0.1:${where[$c]}}"
     else printf '%-26s down\n' "$c"; down=1; fi

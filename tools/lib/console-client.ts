@@ -6,7 +6,8 @@ import { BerthError } from '../../common/errors.js';
 export interface ConsoleConnectInfo {
   host: string;
   port: number;
-  internal_access_path: string;
+  /** Null: a port lease, the connection itself is what the grant lets through (nova mode). */
+  internal_access_path: string | null;
 }
 
 /**
@@ -23,7 +24,14 @@ export function connectConsole(info: ConsoleConnectInfo, timeoutMs = 10_000): Pr
       reject(new BerthError('CONSOLE_REFUSED', message, { status }));
     };
     const timer = setTimeout(() => fail(`the console at ${info.host}:${info.port} did not answer`), timeoutMs);
-    socket.once('connect', () => socket.write(`CONNECT ${info.internal_access_path} HTTP/1.1\r\n\r\n`));
+    const path = info.internal_access_path;
+    socket.once('connect', () => {
+      if (path !== null) return socket.write(`CONNECT ${path} HTTP/1.1\r\n\r\n`);
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.pause();
+      resolve({ socket, rest: Buffer.alloc(0) });
+    });
     socket.once('error', (err) => {
       clearTimeout(timer);
       fail(`could not connect to the console at ${info.host}:${info.port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
@@ -44,7 +52,7 @@ export function connectConsole(info: ConsoleConnectInfo, timeoutMs = 10_000): Pr
       socket.removeAllListeners('error');
       resolve({ socket, rest: buf.subarray(end + 4) });
     };
-    socket.on('data', onData);
+    if (path !== null) socket.on('data', onData);
   });
 }
 

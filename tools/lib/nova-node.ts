@@ -25,7 +25,7 @@ export interface NovaNode {
   config: Config;
   driver: Driver | null;
   agent: RunningAgent;
-  /** The Glance id (in the cloud's Glance) of the busybox test image, imported through the bridge. */
+  /** The Glance id (in the cloud's Glance) of the test image (`image`), imported through the bridge. */
   imageId: string;
   /** Stops the compute service only (graceful); the agent and the instances stay. */
   stopCompute(): Promise<void>;
@@ -39,7 +39,13 @@ export interface NovaNode {
  */
 export async function startNovaNode(
   cloud: CloudAccess,
-  o: { host: string; registry: string; log?: Logger; overrides?: Record<string, Record<string, unknown>> },
+  o: {
+    host: string;
+    registry: string;
+    log?: Logger;
+    overrides?: Record<string, Record<string, unknown>>;
+    /** Repository in the registry; default berth/busybox:latest. */ image?: string;
+  },
 ): Promise<NovaNode> {
   const state = mkdtempSync(join(tmpdir(), 'berth-nova-node-'));
   const service = (u: { username: string; password: string }) => ({
@@ -67,7 +73,7 @@ export async function startNovaNode(
     cleanup.unshift(() => bridge.close());
     // As admin of this noauth bridge: only an admin exports an image as public.
     const client = createImageClient({ url: bridge.url, roles: ['admin'], requestTimeoutMs: 120_000, pollIntervalMs: 50 });
-    const local = await client.importImage(`docker://${o.registry}/berth/busybox:latest`);
+    const local = await client.importImage(`docker://${o.registry}/${o.image ?? 'berth/busybox:latest'}`);
     const imageId = (await client.exportImage(local.id, { visibility: 'public', name: `berth-busybox-${o.host}` })).id;
     const glance = createImageClient({ url: cloud.glanceUrl, keystone: config.glance });
     cleanup.unshift(() => glance.deleteImage(imageId).catch(() => undefined));

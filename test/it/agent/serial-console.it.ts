@@ -149,6 +149,20 @@ describe('serial consoles of the agent on dockerd', function () {
     socket.destroy();
   });
 
+  it('a port lease (nova mode) lets the next connection through with no first line, once', async () => {
+    const uuid = await boot();
+    const grant = await client.openSerialConsole(uuid, 'port');
+    assert.equal(grant.path, null);
+    const { socket } = await connectConsole({ host: grant.host, port: grant.port, internal_access_path: null });
+    const out = collect(socket);
+    socket.write('echo port-$((3*3))\n');
+    await out.waitFor('port-9');
+    // Without a lease left, a connection with no first line gets nothing through.
+    assert.match(await rawExchange(grant.port, 'echo leaked-marker\n'), /^HTTP\/1\.1 400 /);
+    socket.destroy();
+    assert.ok(!(await client.consoleLog(uuid, 100)).includes('leaked-marker'));
+  });
+
   it('refuses a stopped instance, and a container created without an open stdin (CONSOLE_UNAVAILABLE)', async () => {
     const uuid = await boot();
     await client.instanceAction(uuid, { action: 'stop' });
