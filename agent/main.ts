@@ -11,6 +11,7 @@ import type { ImageService } from '../glance-bridge/client/types.js';
 import { createAgentServices } from './app.js';
 import type { AgentKeystoneAuth } from './auth.js';
 import { GuestFirewall, type GuestFirewallSpec } from './network/guest-firewall.js';
+import { parsePortRange } from './console/ports.js';
 import { formatCidr, parseCidr } from './network/ipv4.js';
 import { hostGuestNameservers } from './network/resolv.js';
 import { DockerRuntime } from './runtime/docker.js';
@@ -146,6 +147,8 @@ export function guestFirewallSpec(config: Config, url: string): GuestFirewallSpe
     sources: [formatCidr(pool)],
     blockedPorts: [...ports, ...config.agent.guest_blocked_ports.map(Number)].filter((p): p is number => p !== null && p !== 0),
     allowMetadata: config.agent.guest_metadata_access,
+    // The consoles' endpoints listen on proxyclient_address, which may be an address guests reach.
+    ...(config.serial_console.enabled ? { blockedRanges: [parsePortRange(config.serial_console.port_range)] } : {}),
   };
 }
 

@@ -17,6 +17,7 @@ const SCHEMES: Record<string, string[]> = {
   'image_store.connection': ['sqlite', 'postgres', 'postgresql'],
   'agent.url': ['http', 'https', 'unix'],
   'docker.host_url': ['unix', 'http', 'https'],
+  'serial_console.base_url': ['ws', 'wss', 'http', 'https'],
 };
 
 /**

@@ -30,6 +30,8 @@ export interface GuestFirewallSpec {
   sources: string[];
   /** Host TCP ports guests may not open a connection to. */
   blockedPorts: number[];
+  /** Ranges of them, STOP excluded (the serial consoles' [serial_console] port_range). */
+  blockedRanges?: Array<{ start: number; stop: number }>;
   /** Whether guests may reach 169.254.169.254 (`[agent] guest_metadata_access`). */
   allowMetadata: boolean;
 }
@@ -54,6 +56,10 @@ export function checkGuestFirewallSpec(spec: GuestFirewallSpec): void {
     if (!ip || !isIPv4(ip) || !/^\d{1,2}$/.test(prefix ?? '') || Number(prefix) > 32) throw new Error(`guest source ${JSON.stringify(s)} is not an IPv4 CIDR`);
   }
   for (const p of spec.blockedPorts) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`blocked host port ${p} is not a TCP port`);
+  for (const r of spec.blockedRanges ?? []) {
+    if (!Number.isInteger(r.start) || !Number.isInteger(r.stop) || r.start < 1 || r.stop > 65536 || r.start >= r.stop)
+      throw new Error(`blocked host port range ${r.start}:${r.stop} is not START:STOP of TCP ports`);
+  }
 }
 
 /** The chain, as iptables-restore input: declaring it with --noflush empties it, then the rules. */
@@ -68,6 +74,9 @@ export function guestChainRules(spec: GuestFirewallSpec): string {
     lines.push(
       `-A ${c} -p tcp -m addrtype --dst-type LOCAL -m multiport --dports ${ports.slice(i, i + MULTIPORT_MAX).join(',')} -j REJECT --reject-with tcp-reset`,
     );
+  }
+  for (const r of spec.blockedRanges ?? []) {
+    lines.push(`-A ${c} -p tcp -m addrtype --dst-type LOCAL --dport ${r.start}:${r.stop - 1} -j REJECT --reject-with tcp-reset`);
   }
   lines.push('COMMIT', '');
   return lines.join('\n');

@@ -10,7 +10,7 @@ import { inspectContainer, startedInfo, toContainerInfo, type DockerContainer } 
 import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { containerLogs } from './log-frames.js';
-import { attachConsole, checkConsole } from './docker-attach.js';
+import { attachConsole, checkConsole } from './docker-console.js';
 import { updateContainerLimits } from './docker-update.js';
 import { addressConflict, addressInUse } from './docker-address.js';
 import { ContainerNames } from './container-names.js';

@@ -54,6 +54,14 @@ describe('agent guest firewall', () => {
     assert.equal(many.match(/multiport/g)?.length, 2, 'multiport takes 15 ports per rule');
   });
 
+  it("refuses guests the serial consoles' port range (STOP excluded), and rejects a range that is none", () => {
+    assert.match(
+      guestChainRules({ ...spec, blockedRanges: [{ start: 10000, stop: 20000 }] }),
+      /\n-A BERTH-GUEST -p tcp -m addrtype --dst-type LOCAL --dport 10000:19999 -j REJECT --reject-with tcp-reset\nCOMMIT\n/,
+    );
+    assert.throws(() => new GuestFirewall({ ...spec, blockedRanges: [{ start: 20000, stop: 20000 }] }), /not START:STOP/);
+  });
+
   it('installs idempotently: the chain replaced whole each time, each jump added once, jumps from ranges no longer configured removed', async () => {
     const ipt = fakeIptables({ INPUT: ['-s 10.9.0.0/16 -j BERTH-GUEST', '-s 10.8.0.0/16 -j OTHER'], 'DOCKER-USER': ['-j RETURN'] });
     const fw = new GuestFirewall(spec, undefined, ipt.exec);
@@ -94,7 +102,13 @@ describe('agent guest firewall', () => {
       },
     });
     const got = guestFirewallSpec(config, 'http://0.0.0.0:41234');
-    assert.deepEqual(got, { chain: 'BERTH-GUEST', sources: ['10.77.0.0/16'], blockedPorts: [41234, 9292, 5050, 9300, 5672], allowMetadata: false });
+    assert.deepEqual(got, {
+      chain: 'BERTH-GUEST',
+      sources: ['10.77.0.0/16'],
+      blockedPorts: [41234, 9292, 5050, 9300, 5672],
+      allowMetadata: false,
+      blockedRanges: [{ start: 10000, stop: 20000 }],
+    });
     assert.deepEqual(guestFirewallSpec(config, 'unix:///run/berth/agent.sock').blockedPorts, [9292, 5050, 9300, 5672]);
   });
 });
