@@ -4,12 +4,14 @@
 // its first argument, and runs until SIGTERM or SIGINT, then leaves the cloud as it found it.
 //   node --import tsx tools/dev/tempest-node.ts INFO_FILE
 // Environment: BERTH_TEMPEST_HOST (the node's host name, default berth-tempest),
-// BERTH_TEMPEST_PORT_BASE (the image store listens on BASE+292, the agent on BASE+393; default 43000),
+// BERTH_TEMPEST_PORT_BASE (the image store listens on BASE+292, the agent on BASE+393, consoles on
+// BASE+10 to BASE+89; default 43000),
 // BERTH_TEST_REGISTRY (default 127.0.0.1:5000), BERTH_CLOUD_STATE (default /var/lib/berth-cp).
 import { writeFileSync } from 'node:fs';
 import { createLogger } from '../../common/log.js';
 import { loadTestCloud } from '../lib/cloud.js';
 import { startNovaNode } from '../lib/nova-node.js';
+import { serialProxyUrl } from '../lib/serial-proxy.js';
 
 const infoFile = process.argv[2];
 if (!infoFile) {
@@ -40,6 +42,8 @@ const node = await startNovaNode(
       docker: { stop_timeout: 2 },
       image_store: { listen: `127.0.0.1:${portBase + 292}` },
       agent: { listen: `127.0.0.1:${portBase + 393}` },
+      // Consoles through the cloud's nova-serialproxy, on ports of this node's own range.
+      serial_console: { base_url: serialProxyUrl(cloud), port_range: `${portBase + 10}:${portBase + 90}`, proxyclient_address: '127.0.0.1' },
     },
   },
 );

@@ -14,7 +14,7 @@
 # State: BERTH_TEMPEST_STATE (default /var/lib/berth-tempest): the Tempest workspace
 # (workspace/etc/tempest.conf, its .stestr results), the node's log and info, summary.json.
 # Environment: BERTH_TEMPEST_CONCURRENCY (2), BERTH_TEMPEST_HOST (berth-tempest),
-# BERTH_TEMPEST_PORT_BASE (43000: the node listens on BASE+292 and BASE+393), BERTH_TEMPEST_TRAIT
+# BERTH_TEMPEST_PORT_BASE (43000: the node listens on BASE+292 and BASE+393, consoles on BASE+10..89), BERTH_TEMPEST_TRAIT
 # (CUSTOM_BERTH_TEMPEST: the trait that pins the test image to this node; give each concurrent
 # run its own), BERTH_CLOUD_STATE.
 set -euo pipefail
@@ -178,7 +178,7 @@ personality = false
 attach_encrypted_volume = false
 vnc_console = false
 spice_console = false
-serial_console = false
+serial_console = true
 
 [service_available]
 nova = true
