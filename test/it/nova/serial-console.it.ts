@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { removeContainersOf } from '../../../tools/lib/stack.js';
 import { startNovaNode, type NovaNode } from '../../../tools/lib/nova-node.js';
 import { serialProxyUrl } from '../../../tools/lib/serial-proxy.js';
@@ -7,6 +9,7 @@ import { consoleGuestImage } from '../../support/console-guest.js';
 import { waitUntil } from '../../support/waits.js';
 import { TestWebSocket } from '../../support/websocket.js';
 
+const run = promisify(execFile);
 const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 /** The node's grants last this long; nova's tokens 600 s. */
 const TTL_S = 20;
@@ -93,6 +96,26 @@ describe('serial console through nova-serialproxy (control_plane = nova)', funct
     } finally {
       ws.close();
     }
+  });
+
+  it("Tempest's own WebSocket client (tempest.common.compute, as its serial console test uses it) gets the guest's answer", async () => {
+    const script = [
+      'import sys, socket',
+      'from tempest.common import compute',
+      'socket.setdefaulttimeout(30)',
+      'ws = compute.create_websocket(sys.argv[1])',
+      'ws.send_frame(b"echo tempest-$((6*7))\\n")',
+      'out = ""',
+      'while "tempest-42" not in out:',
+      '    frame = ws.receive_frame()',
+      '    if not frame: break',
+      '    out += frame.decode() if isinstance(frame, bytes) else frame',
+      'ws.close()',
+      'print(out)',
+    ].join('\n');
+    const env = { PATH: '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
+    const { stdout } = await run('/usr/bin/python3', ['-c', script, await consoleUrl(server)], { env, timeout: 60_000 });
+    assert.match(stdout, /tempest-42/);
   });
 
   it('a second console while one is open is refused (one connection per console); the first keeps working', async () => {
