@@ -17,7 +17,7 @@ import { requirePool } from './network/ipv4.js';
 import { ProjectNetworks, type ProjectNetworking } from './network/project-networks.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 import { Snapshots } from './snapshots.js';
-import { Consoles } from './console/consoles.js';
+import { Consoles, type Listen } from './console/consoles.js';
 import { parsePortRange } from './console/ports.js';
 import { consoleRoutes } from './console/routes.js';
 import type { ContainerRuntime } from './runtime/types.js';
@@ -50,7 +50,7 @@ export interface AgentAppDeps {
   /** `[agent] image_registry`: pull imported images from the image service's registry endpoint there. */
   imageRegistry?: string;
   /** `[serial_console]`; default: disabled. */
-  serialConsole?: { enabled: boolean; portRange: string; host: string; tokenTtlSeconds: number; proxyClients?: string[] };
+  serialConsole?: { enabled: boolean; portRange: string; host: string; tokenTtlSeconds: number; proxyClients?: string[]; listen?: Listen };
 }
 
 /** The app and the periodic work its owner schedules. */
@@ -116,6 +116,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     host: sc.host,
     ttlMs: sc.tokenTtlSeconds * 1000,
     proxyClients: sc.proxyClients ?? [],
+    ...(sc.listen ? { listen: sc.listen } : {}),
     runtime: deps.runtime,
     log: deps.log.child({ component: 'console' }),
   });

@@ -32,10 +32,37 @@ export async function attachConsole(api: DockerApi, names: ContainerNames, uuid:
   const frames = new FrameReader();
   if (head.length) frames.write(head);
   socket.pipe(frames);
-  const console = Duplex.from({ readable: frames, writable: socket });
-  console.on('close', () => socket.destroy());
-  socket.on('close', () => console.destroy());
-  return console;
+  return new AttachedConsole(socket, frames);
+}
+
+/** The hijacked connection as one stream: writes go to the guest's stdin, reads are its output's payloads. */
+class AttachedConsole extends Duplex {
+  constructor(
+    private readonly socket: Duplex,
+    private readonly frames: FrameReader,
+  ) {
+    super();
+    frames.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) frames.pause();
+    });
+    frames.on('end', () => this.push(null));
+    socket.on('error', (err) => this.destroy(err));
+    socket.on('close', () => this.destroy());
+  }
+  override _read(): void {
+    this.frames.resume();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.socket.write(chunk, cb);
+  }
+  override _final(cb: (err?: Error | null) => void): void {
+    this.socket.end();
+    cb();
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.socket.destroy();
+    cb(err);
+  }
 }
 
 /** Payloads of Docker's multiplexed stream: [stream, 0, 0, 0, size uint32 BE] then size bytes. */

@@ -201,6 +201,23 @@ export function agentClientConformance(name: string, makeHarness: () => Promise<
       assert.ok((await c.consoleLog(uuid, 1)).split('\n').filter((l) => l !== '').length <= 1);
     });
 
+    it('grants serial console connections to a running instance only: a path for a token lease, none for a port lease; one endpoint port per instance', async () => {
+      await rejectsWith(c.openSerialConsole(randomUUID()), 'INSTANCE_NOT_FOUND', 404);
+      const uuid = await create();
+      assert.equal(await c.serialConsolePort(uuid), null, 'no endpoint before a grant');
+      const token = await c.openSerialConsole(uuid);
+      assert.equal(typeof token.host, 'string');
+      assert.ok(Number.isInteger(token.port) && token.port > 0);
+      assert.match(token.path ?? '', /^\/\S+$/);
+      assert.ok(Date.parse(token.expires_at) > Date.now());
+      const port = await c.openSerialConsole(uuid, 'port');
+      assert.equal(port.path, null);
+      assert.equal(port.port, token.port);
+      assert.equal(await c.serialConsolePort(uuid), token.port);
+      await c.instanceAction(uuid, { action: 'stop' });
+      await rejectsWith(c.openSerialConsole(uuid), 'INSTANCE_INVALID_STATE', 409, { uuid });
+    });
+
     it('samples stats: uptime while running or paused, none and no CPU percent while stopped', async () => {
       const spec = h.spec();
       const uuid = await create();

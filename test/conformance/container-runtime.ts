@@ -313,6 +313,21 @@ export function containerRuntimeConformance(name: string, makeHarness: () => Pro
       await rejectsWith(rt.exportImage(imageId), 'IMAGE_NOT_FOUND');
     });
 
+    it('attaches a console to a running container only, and a closed console leaves the guest running', async () => {
+      await rejectsWith(rt.checkConsole(randomUUID()), 'INSTANCE_NOT_FOUND');
+      await rejectsWith(rt.attachConsole(randomUUID()), 'INSTANCE_NOT_FOUND');
+      const s = spec();
+      await rt.createContainer(s);
+      await rt.checkConsole(s.uuid);
+      const console = await rt.attachConsole(s.uuid);
+      assert.ok(console.writable && console.readable);
+      console.destroy();
+      assert.equal(await state(s.uuid), 'running');
+      await rt.stop(s.uuid, 5);
+      await rejectsWith(rt.checkConsole(s.uuid), 'INSTANCE_INVALID_STATE');
+      await rejectsWith(rt.attachConsole(s.uuid), 'INSTANCE_INVALID_STATE');
+    });
+
     it('returns the guest console, tail-limited', async () => {
       const s = spec({ hostname: 'console-guest' });
       await rt.createContainer(s);

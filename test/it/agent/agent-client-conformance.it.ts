@@ -6,7 +6,7 @@ const PROJECT = 'berth-it-agent-conformance';
 
 /** The real HTTP client on the agent in-process on the real dockerd. */
 agentClientConformance('HTTP client on the agent over dockerd', async () => {
-  const t = await startTestAgent({ agent: {} });
+  const t = await startTestAgent({ agent: {}, serial_console: { port_range: '44350:44360' } });
   const snapshots: string[] = [];
   return {
     client: t.client,

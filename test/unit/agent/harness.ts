@@ -54,6 +54,14 @@ export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Prom
     injectSshKeys: opts.injectSshKeys ?? false,
     subnetPool: '10.99.0.0/22',
     subnetPrefix: 24,
+    // Console endpoints that open no socket.
+    serialConsole: {
+      enabled: true,
+      portRange: '10000:10100',
+      host: '127.0.0.1',
+      tokenTtlSeconds: 600,
+      listen: async () => ({ close: async () => undefined }),
+    },
   });
   const listener = app.callback();
   const served = serveInProcess(listener);
