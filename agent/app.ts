@@ -21,7 +21,7 @@ import { Consoles, type Listen } from './console/consoles.js';
 import { parsePortRange } from './console/ports.js';
 import { consoleRoutes } from './console/routes.js';
 import type { ContainerRuntime } from './runtime/types.js';
-import { queryInt, validateAction, validateFlavorChange, validateInstanceSpec, validateSnapshot } from './validate.js';
+import { queryInt, validateAction, validateFlavorChange, validateInstanceSpec, validateSnapshot, validateVifAttach } from './validate.js';
 
 export interface AgentAppDeps {
   runtime: ContainerRuntime;
@@ -180,6 +180,15 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     const uuid = requireUuid(ctx.params.uuid, 'uuid');
     const flavor = validateFlavorChange(await readJsonBody(ctx, deps.maxBodyBytes));
     ctx.body = { instance: await manager.resize(uuid, flavor) };
+  });
+  api.put('/instances/:uuid/vifs/:port_id', async (ctx) => {
+    const uuid = requireUuid(ctx.params.uuid, 'uuid');
+    const vif = validateVifAttach(await readJsonBody(ctx, deps.maxBodyBytes), requireUuid(ctx.params.port_id, 'port_id'));
+    ctx.body = { vif: await manager.attachVif(uuid, vif) };
+  });
+  api.delete('/instances/:uuid/vifs/:port_id', async (ctx) => {
+    await manager.detachVif(requireUuid(ctx.params.uuid, 'uuid'), requireUuid(ctx.params.port_id, 'port_id'));
+    ctx.status = 204;
   });
   api.get('/instances/:uuid/console', async (ctx) => {
     const uuid = requireUuid(ctx.params.uuid, 'uuid');

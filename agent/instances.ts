@@ -1,6 +1,6 @@
 import { BerthError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { FlavorSpec, InstanceAction, InstancePowerState, InstanceSpec, InstanceStats, InstanceStatus } from './client/types.js';
+import type { FlavorSpec, VifSpec, InstanceAction, InstancePowerState, InstanceSpec, InstanceStats, InstanceStatus } from './client/types.js';
 import { configDriveFiles, type ConfigDrives } from './config-drive.js';
 import { instanceNotFound, invalidState } from './errors.js';
 import type { ProjectNetworking } from './network/project-networks.js';
@@ -170,6 +170,23 @@ export class InstanceManager {
       await this.deps.runtime.updateLimits(uuid, flavor);
       this.deps.log.info({ uuid, vcpus: flavor.vcpus, memory_mb: flavor.memory_mb }, 'instance limits updated');
       return this.get(uuid);
+    });
+  }
+
+  /** Attaches a Neutron VIF (nova's attach_interface); see ContainerRuntime.attachVif. */
+  attachVif(uuid: string, vif: VifSpec): Promise<{ port_id: string; ifname: string }> {
+    return this.serialized(uuid, async () => {
+      const ifname = await this.deps.runtime.attachVif(uuid, vif);
+      this.deps.log.info({ uuid, port_id: vif.portId, ifname }, 'interface attached');
+      return { port_id: vif.portId, ifname };
+    });
+  }
+
+  /** Detaches a port's VIF (nova's detach_interface); a port not attached is fine. */
+  detachVif(uuid: string, portId: string): Promise<void> {
+    return this.serialized(uuid, async () => {
+      await this.deps.runtime.detachVif(uuid, portId);
+      this.deps.log.info({ uuid, port_id: portId }, 'interface detached');
     });
   }
 

@@ -46,6 +46,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
         restartPolicy: config.docker.restart_policy,
         host: config.DEFAULT.host,
         networkAttach: config.docker.network_attach,
+        statePath: config.DEFAULT.state_path,
       });
   const runtime = overrides.runtime ?? docker!;
   const images = overrides.images ?? (await defaultImageService(config));

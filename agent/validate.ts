@@ -117,8 +117,18 @@ const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 /** `vifs`: Neutron bridge VIFs, each checked field by field (they become command-line tokens at plug time). */
 function vifList(v: unknown): VifSpec[] {
   if (!Array.isArray(v) || v.length > MAX_VIFS) throw invalidInput(`vifs must be a list of at most ${MAX_VIFS} VIFs`, { field: 'vifs' });
-  return v.map((item, i) => {
-    const f = `vifs[${i}]`;
+  return v.map((item, i) => vifSpec(item, `vifs[${i}]`));
+}
+
+/** Body of PUT /v1/instances/{uuid}/vifs/{port_id}: `{"vif": VifSpec}` for that port. */
+export function validateVifAttach(body: unknown, portId: string): VifSpec {
+  const vif = vifSpec(object(body, 'request body').vif, 'vif');
+  if (vif.portId !== portId) throw invalidInput('vif.portId must be the port id of the path', { field: 'vif.portId' });
+  return vif;
+}
+
+function vifSpec(item: unknown, f: string): VifSpec {
+  {
     const o = object(item, f);
     const addr = (x: unknown, field: string): string => str(x, field, 15, isIPv4, 'an IPv4 address');
     const list = (x: unknown, field: string): unknown[] => {
@@ -145,7 +155,7 @@ function vifList(v: unknown): VifSpec[] {
       }),
       dns: list(o.dns ?? [], `${f}.dns`).map((d, j) => addr(d, `${f}.dns[${j}]`)),
     };
-  });
+  }
 }
 
 function isIPv4Cidr(v: string): boolean {

@@ -16,6 +16,7 @@ import type {
   SnapshotOptions,
   SerialConsoleLease,
   SnapshotTask,
+  VifSpec,
 } from './types.js';
 
 export interface AgentClientOptions {
@@ -78,6 +79,17 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     },
     async serialConsolePort(uuid: string): Promise<number | null> {
       return (await call<{ serial_console: { port: number | null } }>({ path: path(uuid, '/serial-console') })).body.serial_console.port;
+    },
+    async attachVif(uuid: string, vif: VifSpec): Promise<{ port_id: string; ifname: string }> {
+      const res = await call<{ vif: { port_id: string; ifname: string } }>({
+        method: 'PUT',
+        path: path(uuid, `/vifs/${encodeURIComponent(vif.portId)}`),
+        body: { vif },
+      });
+      return res.body.vif;
+    },
+    async detachVif(uuid: string, portId: string): Promise<void> {
+      await call<unknown>({ method: 'DELETE', path: path(uuid, `/vifs/${encodeURIComponent(portId)}`) });
     },
     async instanceStats(uuid: string): Promise<InstanceStats> {
       return (await call<{ stats: InstanceStats }>({ path: path(uuid, '/stats') })).body.stats;

@@ -176,6 +176,14 @@ export interface AgentClient extends AgentSnapshotClient, AgentImageClient {
   openSerialConsole(uuid: string, kind?: SerialConsoleLease): Promise<SerialConsoleGrant>;
   /** The port of the instance's open console endpoint, or null when it has none. */
   serialConsolePort(uuid: string): Promise<number | null>;
+  /**
+   * Attaches a Neutron bridge VIF to an instance (nova's attach_interface): plugged now when it
+   * runs and after every start. Resolves with the guest's interface name. Idempotent per port;
+   * INSTANCE_NOT_FOUND when the instance is gone.
+   */
+  attachVif(uuid: string, vif: VifSpec): Promise<{ port_id: string; ifname: string }>;
+  /** Detaches a port's VIF (nova's detach_interface); a port not attached, or an instance gone, is fine. */
+  detachVif(uuid: string, portId: string): Promise<void>;
   /** One resource-use sample; INSTANCE_NOT_FOUND when the instance is gone. Takes about a second for a running instance. */
   instanceStats(uuid: string): Promise<InstanceStats>;
   health(): Promise<{ ok: boolean; runtime: boolean }>;

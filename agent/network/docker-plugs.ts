@@ -4,13 +4,16 @@ import type { RawResponse } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
 import { KeyedMutex } from '../../common/keyed-mutex.js';
 import { refusal, type DockerApi } from '../runtime/docker-api.js';
-import { vifsOf, type DockerContainer } from '../runtime/docker-inspect.js';
+import type { DockerContainer } from '../runtime/docker-inspect.js';
 import { ContainerNames } from '../runtime/container-names.js';
 import type { DockerNetworks } from './docker-networks.js';
 import { agentError } from '../errors.js';
 import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, LABEL_VIFS, ownedBy } from '../runtime/types.js';
 import { VethPlumber, type VethCounters } from './veth.js';
 import { NeutronPlumber } from './neutron-vifs.js';
+import { AttachedVifs, type PluggedVif } from './attached-vifs.js';
+import type { VifSpec } from '../client/types.js';
+import { instanceNotFound } from '../errors.js';
 
 /** Follows the engine's container starts, keeping plugged containers plugged; see DockerPlugs.follow. */
 export interface PlugWatch {
@@ -45,7 +48,12 @@ export class DockerPlugs {
     /** How a plug reads the container: the engine's inspect unless told. */
     private readonly inspect: (uuid: string) => Promise<DockerContainer | null>,
     private readonly host: string | undefined = undefined,
-  ) {}
+    /** Where attached interfaces are recorded ([DEFAULT] state_path); without it none can be attached. */
+    stateDir: string | undefined = undefined,
+  ) {
+    this.attachedVifs = new AttachedVifs(stateDir);
+  }
+  private readonly attachedVifs: AttachedVifs;
 
   /**
    * Plugs a running container the agent attaches (labelled with its network) into its project's
@@ -60,13 +68,12 @@ export class DockerPlugs {
       const labels = c?.Config?.Labels ?? {};
       const [name, ipv4, macAddress] = [labels[LABEL_NETWORK], labels[LABEL_IPV4], labels[LABEL_MAC]];
       const netns = c?.NetworkSettings?.SandboxKey ?? '';
-      const vifs = vifsOf(labels);
+      const vifs = c ? await this.attachedVifs.current(uuid, labels) : [];
       const key = ContainerNames.linkKey(uuid, c?.Name);
       if (vifs.length && c?.State?.Running === true && netns) {
         // Neutron's ports: each VIF's tap goes with the namespace, so a new start plugs them all again.
-        for (const [i, vif] of vifs.entries()) await this.neutron.attach({ uuid, netns, ifname: `eth${i}`, vif });
+        for (const { ifname, vif } of vifs) await this.neutron.attach({ uuid, netns, ifname, vif });
         this.plugged.set(uuid, { netns, readAt, key });
-        return c;
       }
       if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || !netns) return c;
       if (this.plugged.get(uuid)?.netns === netns && (await this.veth.attached(key))) return c;
@@ -89,6 +96,63 @@ export class DockerPlugs {
       this.plugged.set(uuid, { netns, readAt, key });
       return c;
     });
+  }
+
+  /**
+   * Attaches a Neutron VIF to an instance (nova's attach_interface): recorded so every later
+   * start plugs it, and plugged now when the container runs. Resolves with the guest interface
+   * name. Idempotent: a port attached already keeps its interface.
+   */
+  attachVif(uuid: string, vif: VifSpec): Promise<string> {
+    return this.serial.run(uuid, async () => {
+      const c = await this.inspect(uuid);
+      if (!c) throw instanceNotFound(uuid);
+      const labels = c.Config?.Labels ?? {};
+      const before = await this.attachedVifs.current(uuid, labels);
+      const { list, ifname, added } = this.attachedVifs.withVif(before, vif, labels);
+      if (added) await this.attachedVifs.save(uuid, list);
+      const netns = c.NetworkSettings?.SandboxKey ?? '';
+      if (c.State?.Running === true && netns) {
+        try {
+          await this.neutron.attach({ uuid, netns, ifname, vif });
+        } catch (err) {
+          if (added) await this.attachedVifs.save(uuid, before);
+          throw err;
+        }
+      }
+      return ifname;
+    });
+  }
+
+  /** Detaches the VIF of a port (nova's detach_interface): its pair removed, and no later start plugs it. A port not attached is fine. */
+  detachVif(uuid: string, portId: string): Promise<void> {
+    return this.serial.run(uuid, async () => {
+      const c = await this.inspect(uuid);
+      const all = await this.attachedVifs.current(uuid, c?.Config?.Labels);
+      const gone = all.filter((p) => p.vif.portId === portId);
+      if (c && gone.length)
+        await this.attachedVifs.save(
+          uuid,
+          all.filter((p) => p.vif.portId !== portId),
+        );
+      for (const p of gone) await this.neutron.detach(p.vif.tap);
+    });
+  }
+
+  /** The VIFs of an instance now (read before its container is removed, for unplug). */
+  async vifs(uuid: string): Promise<PluggedVif[]> {
+    const c = await this.inspect(uuid).catch(() => null);
+    return c ? this.attachedVifs.current(uuid, c.Config?.Labels) : [];
+  }
+
+  /**
+   * After the container's removal: each of its VIFs' taps deleted here rather than left for the
+   * kernel to reap with the namespace (asynchronously, and never when a process outside holds
+   * the namespace), and its record dropped.
+   */
+  async unplug(uuid: string, vifs: PluggedVif[]): Promise<void> {
+    for (const p of vifs) await this.neutron.detach(p.vif.tap);
+    await this.attachedVifs.remove(uuid);
   }
 
   /** The guest's traffic counters, from the host end of its pair; null when it has none. */
@@ -182,11 +246,10 @@ export class DockerPlugs {
     for (const c of res.body ?? []) {
       const uuid = c.Labels?.[LABEL_INSTANCE];
       if (!uuid || !ownedBy(c.Labels, this.host)) continue;
-      const vifs = vifsOf(c.Labels);
-      if (vifs.length) {
-        const missing = await Promise.all(vifs.map(async (v) => !(await this.neutron.attached(v.tap))));
-        if (missing.some(Boolean)) onStart(uuid);
-      } else if (c.Labels?.[LABEL_NETWORK] && !(await this.veth.attached(uuid))) onStart(uuid);
+      const vifs = await this.attachedVifs.current(uuid, c.Labels);
+      const missing = await Promise.all(vifs.map(async (v) => !(await this.neutron.attached(v.vif.tap))));
+      if (missing.some(Boolean)) onStart(uuid);
+      else if (c.Labels?.[LABEL_NETWORK] && !(await this.veth.attached(uuid))) onStart(uuid);
     }
   }
 }

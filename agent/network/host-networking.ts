@@ -6,6 +6,8 @@ import type { NetworkInfo, NetworkSpec } from '../runtime/types.js';
 import { DockerNetworks, type BridgeInfo } from './docker-networks.js';
 import { DockerPlugs, type PlugWatch } from './docker-plugs.js';
 import type { VethCounters } from './veth.js';
+import type { VifSpec } from '../client/types.js';
+import type { PluggedVif } from './attached-vifs.js';
 
 export type { BridgeInfo } from './docker-networks.js';
 export type { PlugWatch } from './docker-plugs.js';
@@ -27,6 +29,14 @@ export interface HostNetworking {
   pluggedHolders(name: string, ipv4: string): Promise<string[]>;
   /** Plugs a running container the agent attaches; resolves with the container as read then. */
   plug(uuid: string): Promise<DockerContainer | null>;
+  /** Attaches a Neutron VIF to an instance (see DockerPlugs.attachVif); resolves with the guest interface. */
+  attachVif(uuid: string, vif: VifSpec): Promise<string>;
+  /** Detaches a port's VIF from an instance; a port not attached is fine. */
+  detachVif(uuid: string, portId: string): Promise<void>;
+  /** The Neutron VIFs of an instance now. */
+  vifs(uuid: string): Promise<PluggedVif[]>;
+  /** After a container's removal: its VIFs' taps deleted and its record of attached VIFs dropped. */
+  unplug(uuid: string, vifs: PluggedVif[]): Promise<void>;
   /** The guest's traffic counters from the host end of its pair; null when it has none. */
   counters(uuid: string): Promise<VethCounters | null>;
   /** Records the address a container the agent created holds (its instance, network and address labels). */
@@ -42,9 +52,9 @@ export class DockerHostNetworking implements HostNetworking {
   private readonly networks: DockerNetworks;
   private readonly plugs: DockerPlugs;
 
-  constructor(api: DockerApi, host: string | undefined, names: ContainerNames) {
+  constructor(api: DockerApi, host: string | undefined, names: ContainerNames, stateDir?: string) {
     this.networks = new DockerNetworks(api, host);
-    this.plugs = new DockerPlugs(api, this.networks, (uuid) => inspectContainer(api, names, uuid), host);
+    this.plugs = new DockerPlugs(api, this.networks, (uuid) => inspectContainer(api, names, uuid), host, stateDir);
   }
 
   list(): Promise<NetworkInfo[]> {
@@ -67,6 +77,18 @@ export class DockerHostNetworking implements HostNetworking {
   }
   plug(uuid: string): Promise<DockerContainer | null> {
     return this.plugs.plug(uuid);
+  }
+  attachVif(uuid: string, vif: VifSpec): Promise<string> {
+    return this.plugs.attachVif(uuid, vif);
+  }
+  detachVif(uuid: string, portId: string): Promise<void> {
+    return this.plugs.detachVif(uuid, portId);
+  }
+  vifs(uuid: string): Promise<PluggedVif[]> {
+    return this.plugs.vifs(uuid);
+  }
+  unplug(uuid: string, vifs: PluggedVif[]): Promise<void> {
+    return this.plugs.unplug(uuid, vifs);
   }
   counters(uuid: string): Promise<VethCounters | null> {
     return this.plugs.counters(uuid);

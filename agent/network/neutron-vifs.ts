@@ -51,7 +51,8 @@ export class NeutronPlumber {
     // The bridge may be made concurrently by the agent: "exists" from either side is fine.
     await this.shell.run(
       `{ [ -e /sys/class/net/${bridge} ] || ${IP} link add ${bridge} type bridge 2>/dev/null || [ -e /sys/class/net/${bridge} ]; } && ${IP} link set ${bridge} up && ` +
-        `${IP} link add ${tap} mtu ${mtu} type veth peer name ${a.ifname} address ${mac} mtu ${mtu} netns ${a.netns} && ` +
+        // Another agent following the same engine may plug the same start: its tap is the plug.
+        `{ ${IP} link add ${tap} mtu ${mtu} type veth peer name ${a.ifname} address ${mac} mtu ${mtu} netns ${a.netns} || { [ -e /sys/class/net/${tap} ] && exit 0; }; } && ` +
         `{ ${IP} link set ${tap} master ${bridge} up && printf '%s\\n' ${guest.map((l) => `'${l}'`).join(' ')} | ${NSENTER} --net=${a.netns} ${IP} -batch - ` +
         `|| { rc=$?; ${IP} link del ${tap}; exit $rc; }; }`,
     );

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { BerthError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { FlavorSpec } from '../client/types.js';
+import type { FlavorSpec, VifSpec } from '../client/types.js';
 import { agentError, instanceNotFound, invalidState } from '../errors.js';
 import { DockerApi } from './docker-api.js';
 import { createBody, type NetworkAttach, type RestartPolicy } from './docker-create-body.js';
@@ -45,6 +45,8 @@ export interface DockerRuntimeOptions {
   host?: string;
   /** `agent` by default. */
   networkAttach?: NetworkAttach;
+  /** [DEFAULT] state_path: where interfaces attached at run time are recorded (none can be without it). */
+  statePath?: string;
 }
 
 /** ContainerRuntime on the Docker Engine API. Containers are addressed by the name berth-<uuid> (see ContainerNames). */
@@ -58,7 +60,7 @@ export class DockerRuntime implements ContainerRuntime {
     this.api = new DockerApi(opts.hostUrl, opts.apiVersion);
     this.names = new ContainerNames(this.api, opts.host);
     this.images = new DockerImages(this.api, this.names, opts.loadTimeoutMs);
-    this.net = new DockerHostNetworking(this.api, opts.host, this.names);
+    this.net = new DockerHostNetworking(this.api, opts.host, this.names, opts.statePath);
   }
 
   private get attach(): NetworkAttach {
@@ -252,6 +254,7 @@ export class DockerRuntime implements ContainerRuntime {
   async remove(uuid: string, timeoutSec: number): Promise<ContainerInfo | null> {
     const info = await this.inspect(uuid);
     if (!info) return null;
+    const vifs = await this.net.vifs(uuid);
     // A graceful stop first, so the guest sees SIGTERM; force-remove kills whatever is left.
     if (info.state === 'running' && timeoutSec > 0) await this.stop(uuid, timeoutSec).catch(() => undefined);
     const res = await this.api.json<unknown>({
@@ -262,9 +265,17 @@ export class DockerRuntime implements ContainerRuntime {
       what: 'remove the container',
     });
     if (res.status === 409) await this.waitGone(uuid);
+    await this.net.unplug(uuid, vifs);
     this.net.forget(uuid);
     this.names.forget(uuid);
     return info;
+  }
+
+  attachVif(uuid: string, vif: VifSpec): Promise<string> {
+    return this.net.attachVif(uuid, vif);
+  }
+  detachVif(uuid: string, portId: string): Promise<void> {
+    return this.net.detachVif(uuid, portId);
   }
 
   async logs(uuid: string, opts: { tail: number; maxBytes: number }): Promise<string> {

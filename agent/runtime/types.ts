@@ -200,7 +200,19 @@ export interface ContainerRuntime {
   /** INSTANCE_INVALID_STATE unless paused. */
   unpause(uuid: string): Promise<void>;
 
-  /** Removes the container whatever its state; returns what it was. Succeeds (null) when it is already gone. */
+  /**
+   * Attaches a Neutron bridge VIF to an existing container (nova's attach_interface): plugged at
+   * once when it runs, and after every later start. Resolves with the guest interface name (the
+   * first free ethN). Idempotent per port. INSTANCE_NOT_FOUND when there is no container.
+   */
+  attachVif(uuid: string, vif: VifSpec): Promise<string>;
+  /** Detaches a port's VIF: its pair removed now, and no later start plugs it. A port not attached, or a container gone, is fine. */
+  detachVif(uuid: string, portId: string): Promise<void>;
+
+  /**
+   * Removes the container whatever its state; returns what it was. Succeeds (null) when it is
+   * already gone. The host ends of its VIFs go with it.
+   */
   remove(uuid: string, timeoutSec: number): Promise<ContainerInfo | null>;
 
   /**

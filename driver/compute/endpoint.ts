@@ -35,8 +35,6 @@ export const UNSUPPORTED_METHODS = [
   'swap_volume',
   'reserve_block_device_name',
   'remove_volume_connection',
-  'attach_interface',
-  'detach_interface',
   'get_vnc_console',
   'get_spice_console',
   'get_mks_console',
@@ -206,6 +204,28 @@ export function computeEndpoint(
         if (typeof args.rotation !== 'number' || !Number.isInteger(args.rotation) || args.rotation < 0)
           throw invalidField('rotation', 'expected a non-negative integer');
         await manager.imageActions.snapshot(ctx, instanceOf(args).uuid, args.image_id, { type: args.backup_type, rotation: args.rotation });
+      },
+    },
+    attach_interface: {
+      required: ['instance', 'network_id', 'port_id', 'requested_ip'],
+      optional: ['tag'],
+      long: true,
+      handler: async (ctx, args) => {
+        const str = (k: string): string | null => (typeof args[k] === 'string' && args[k] !== '' ? (args[k] as string) : null);
+        return manager.interfaces.attach(ctx, instanceOf(args).uuid, {
+          network_id: str('network_id'),
+          port_id: str('port_id'),
+          requested_ip: str('requested_ip'),
+          tag: str('tag'),
+        });
+      },
+    },
+    detach_interface: {
+      required: ['instance', 'port_id'],
+      long: true,
+      handler: async (ctx, args) => {
+        if (typeof args.port_id !== 'string' || args.port_id === '') throw invalidField('port_id', 'expected a port id');
+        await manager.interfaces.detach(ctx, instanceOf(args).uuid, args.port_id);
       },
     },
     get_instance_diagnostics: {

@@ -105,6 +105,30 @@ export class InstancePorts {
     return networkInfo;
   }
 
+  /**
+   * One more port for a running instance (nova's attach_interface): the requested port bound to
+   * it, or a new one on the requested network, bound to this host; its VIF (not yet saved).
+   */
+  async attachPort(inst: InstanceNetworking, request: NetworkRequest): Promise<ModelVif> {
+    const [vif] = await allocateForInstance(this.d.neutron, inst, [request], this.d.host, this.d.log);
+    if (!vif)
+      throw novaError('InterfaceAttachFailedNoNetwork', 400, `No specific network was requested and none are available for project '${inst.project_id}'.`, {});
+    return vif;
+  }
+
+  /**
+   * One port released (nova's deallocate_port_for_instance): a port the caller made unbound and
+   * kept, one this node made deleted; a port already gone is fine.
+   */
+  async releasePort(uuid: string, portId: string, preserve: boolean): Promise<void> {
+    await deallocateForInstance(this.d.neutron, uuid, [{ id: portId, preserve_on_delete: preserve }], portId);
+  }
+
+  /** network_info saved as the instance's info cache with the control plane. */
+  saveInfoCache(ctx: RequestContext, uuid: string, networkInfo: ModelVif[]): Promise<void> {
+    return this.d.plane.saveNetworkInfo(ctx, uuid, networkInfo);
+  }
+
   /** An external instance event from nova-api (Neutron's notification): see InstanceEvents. */
   deliver(uuid: string, ev: InstanceEvent): boolean {
     return this.d.events.deliver(uuid, ev);

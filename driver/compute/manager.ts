@@ -26,6 +26,7 @@ import { ImageActions, type Action } from './image-actions.js';
 import { Shelves } from './shelve.js';
 import { Evacuations } from './evacuate.js';
 import { Maintenance } from './maintenance.js';
+import { Interfaces } from './interfaces.js';
 
 export interface ManagerDeps {
   host: string;
@@ -73,6 +74,8 @@ export class ComputeManager {
   readonly evacuations: Evacuations;
   /** host_maintenance_mode: see maintenance.ts. */
   readonly maintenance: Maintenance;
+  /** attach_interface and detach_interface: see interfaces.ts. */
+  readonly interfaces: Interfaces;
   constructor(private readonly d: ManagerDeps) {
     this.plane = d.plane ?? new StandaloneControlPlane();
     this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
@@ -94,6 +97,7 @@ export class ComputeManager {
       locks: this.locks,
       maintenance: this.maintenance,
     });
+    this.interfaces = new Interfaces({ ...d, action: (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect) });
     this.shelves = new Shelves({
       ...d,
       plane: this.plane,

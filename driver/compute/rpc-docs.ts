@@ -163,6 +163,28 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   inject_network_info: { kind: 'cast', summary: 'Accepted; the agent configures container networking itself.', errors: ['InstanceNotFound'] },
   reset_network: { kind: 'cast', summary: "Removed from nova's 6.x API; accepted from old callers, nothing to reset.", errors: ['InstanceNotFound'] },
   get_host_uptime: { kind: 'call', summary: "The host's uptime(1) line (nova-api asks it for `hypervisor list` at microversion 2.88 and later)." },
+  attach_interface: {
+    kind: 'call',
+    summary:
+      "nova's attach_interface, with [neutron]: the requested port bound to the instance, or a new port on network_id (with requested_ip) bound to this host, plugged into the container at once as the next free ethN (and after every later start), the network info cache saved with it; returns the VIF. From vm_state active, paused or stopped. A plug that fails releases the port.",
+    errors: [
+      'InstanceNotFound',
+      'InstanceInvalidState',
+      'AttachInterfaceNotSupported (no [neutron])',
+      'NetworkInterfaceTaggedAttachNotSupported',
+      'InterfaceAttachFailed',
+      'PortInUse',
+      'PortBindingFailed',
+    ],
+    notifications: ['instance.interface_attach.start', 'instance.interface_attach.end', 'instance.interface_attach.error'],
+  },
+  detach_interface: {
+    kind: 'cast',
+    summary:
+      "nova's detach_interface: the port's VIF unplugged from the container (and not plugged again by a later start), then the port deleted, or unbound and kept when the caller made it; the network info cache saved without it.",
+    errors: ['InstanceNotFound', 'InstanceInvalidState', 'fault PortNotFound', 'fault InterfaceDetachFailed'],
+    notifications: ['instance.interface_detach.start', 'instance.interface_detach.end', 'instance.interface_detach.error'],
+  },
   external_instance_event: {
     kind: 'cast',
     summary:

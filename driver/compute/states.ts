@@ -34,7 +34,9 @@ export type InstanceActionName =
   | 'shelve'
   | 'shelve_offload'
   | 'unshelve'
-  | 'start_shelved';
+  | 'start_shelved'
+  | 'attach_interface'
+  | 'detach_interface';
 
 /** The instance fields a transition sets. */
 export interface StateChange {
@@ -207,6 +209,9 @@ export const TRANSITIONS: Readonly<Record<InstanceActionName, Transition>> = {
     to: { vm_state: 'active', power_state: PowerState.RUNNING },
     event: 'power_on',
   },
+  // nova-api's guards for attach_interface / detach_interface; no task state while they run.
+  attach_interface: { from: ['active', 'paused', 'stopped'], task: null, to: 'unchanged', event: 'interface_attach' },
+  detach_interface: { from: ['active', 'paused', 'stopped'], task: null, to: 'unchanged', event: 'interface_detach' },
 };
 
 /**

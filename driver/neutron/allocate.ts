@@ -120,11 +120,14 @@ export async function deallocateForInstance(
   neutron: NeutronClient,
   uuid: string,
   saved: Array<Pick<ModelVif, 'id' | 'preserve_on_delete'>>,
+  /** Only this port of the instance (a detach); default all. */
+  only?: string,
 ): Promise<{ deleted: string[]; unbound: string[] }> {
   const preserve = new Set(saved.filter((v) => v.preserve_on_delete).map((v) => v.id));
   const deleted: string[] = [];
   const unbound: string[] = [];
   for (const p of await neutron.listPorts({ device_id: uuid })) {
+    if (only !== undefined && p.id !== only) continue;
     if (preserve.has(p.id)) {
       try {
         await neutron.unbindPort(p.id);

@@ -10,6 +10,7 @@ import type {
   SerialConsoleGrant,
   SerialConsoleLease,
   SnapshotTask,
+  VifSpec,
 } from '../../agent/client/types.js';
 import { BerthError } from '../../common/errors.js';
 import { agentError } from '../../agent/client/errors.js';
@@ -145,6 +146,37 @@ export class FakeAgentClient implements AgentClient {
   async deleteInstance(uuid: string): Promise<void> {
     this.enter('deleteInstance');
     this.instances.delete(uuid);
+    this.attachedVifs.delete(uuid);
+  }
+
+  /** The VIFs attached at run time, with their guest interfaces, by instance. */
+  readonly attachedVifs = new Map<string, Array<{ ifname: string; vif: VifSpec }>>();
+
+  async attachVif(uuid: string, vif: VifSpec): Promise<{ port_id: string; ifname: string }> {
+    this.enter('attachVif');
+    FakeAgentClient.requireUuid(uuid);
+    const i = this.get(uuid);
+    const list = this.attachedVifs.get(uuid) ?? (i.spec.vifs ?? []).map((v, n) => ({ ifname: `eth${n}`, vif: v }));
+    const had = list.find((p) => p.vif.portId === vif.portId);
+    if (had) return { port_id: vif.portId, ifname: had.ifname };
+    const taken = new Set(list.map((p) => p.ifname));
+    if (!i.spec.vifs?.length) taken.add('eth0');
+    let n = 0;
+    while (taken.has(`eth${n}`)) n++;
+    this.attachedVifs.set(uuid, [...list, { ifname: `eth${n}`, vif }]);
+    return { port_id: vif.portId, ifname: `eth${n}` };
+  }
+
+  async detachVif(uuid: string, portId: string): Promise<void> {
+    this.enter('detachVif');
+    FakeAgentClient.requireUuid(uuid);
+    const i = this.instances.get(uuid);
+    if (!i) return;
+    const list = this.attachedVifs.get(uuid) ?? (i.spec.vifs ?? []).map((v, n) => ({ ifname: `eth${n}`, vif: v }));
+    this.attachedVifs.set(
+      uuid,
+      list.filter((p) => p.vif.portId !== portId),
+    );
   }
 
   async instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus> {

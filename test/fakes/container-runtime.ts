@@ -14,7 +14,7 @@ import {
   type NetworkInfo,
   type NetworkSpec,
 } from '../../agent/runtime/types.js';
-import type { FlavorSpec } from '../../agent/client/types.js';
+import type { FlavorSpec, VifSpec } from '../../agent/client/types.js';
 import { flavorLimits } from '../../agent/runtime/limits.js';
 import { buildDockerArchive, imageIdsInArchive } from './docker-archive.js';
 
@@ -25,6 +25,8 @@ interface FakeContainer {
   spec: ContainerSpec;
   console: string;
   host?: string;
+  /** The VIFs attached now with their guest interfaces (set once one is attached or detached). */
+  vifs?: Array<{ ifname: string; vif: VifSpec }>;
 }
 
 /**
@@ -218,6 +220,31 @@ export class FakeContainerRuntime implements ContainerRuntime {
   }
   async unpause(uuid: string): Promise<void> {
     this.move(uuid, 'unpause', 'paused', 'running');
+  }
+
+  /** The VIFs of a container with their guest interfaces, as the real runtime plugs them. */
+  vifsOf(uuid: string): Array<{ ifname: string; vif: VifSpec }> {
+    const c = this.get(uuid);
+    return c.vifs ?? (c.spec.vifs ?? []).map((vif, i) => ({ ifname: `eth${i}`, vif }));
+  }
+
+  async attachVif(uuid: string, vif: VifSpec): Promise<string> {
+    const c = this.get(uuid);
+    const list = this.vifsOf(uuid);
+    const had = list.find((p) => p.vif.portId === vif.portId);
+    if (had) return had.ifname;
+    const taken = new Set(list.map((p) => p.ifname));
+    if (c.spec.network) taken.add('eth0');
+    let n = 0;
+    while (taken.has(`eth${n}`)) n++;
+    c.vifs = [...list, { ifname: `eth${n}`, vif }];
+    return `eth${n}`;
+  }
+
+  async detachVif(uuid: string, portId: string): Promise<void> {
+    this.reachable();
+    if (!this.containers.has(uuid)) return;
+    this.get(uuid).vifs = this.vifsOf(uuid).filter((p) => p.vif.portId !== portId);
   }
 
   async remove(uuid: string): Promise<ContainerInfo | null> {

@@ -59,6 +59,23 @@ describe('berth-agent: instances on Neutron VIFs (dockerd)', function () {
     fixed_ip: null,
     vifs: [vif],
   });
+  const port2 = randomUUID();
+  const vif2: VifSpec = {
+    portId: port2,
+    tap: `tap${port2}`.slice(0, 14),
+    bridge: `brq${randomUUID()}`.slice(0, 14),
+    mac: 'fa:16:3e:5a:01:03',
+    mtu: 1450,
+    addresses: [{ address: '10.199.8.40', prefix: 24 }],
+    gateway: null,
+    routes: [],
+    dns: [],
+  };
+  const exists = (tap: string) =>
+    stat(`/sys/class/net/${tap}`).then(
+      () => true,
+      () => false,
+    );
   const tapExists = () =>
     stat(`/sys/class/net/${vif.tap}`).then(
       () => true,
@@ -84,8 +101,10 @@ describe('berth-agent: instances on Neutron VIFs (dockerd)', function () {
   after(async () => {
     await agent?.close();
     await removeLabelled(`${LABEL_PROJECT}=${PROJECT}`);
-    await run('/usr/sbin/ip', ['link', 'del', vif.tap]).catch(() => undefined);
-    await run('/usr/sbin/ip', ['link', 'del', vif.bridge]).catch(() => undefined);
+    for (const v of [vif, vif2]) {
+      await run('/usr/sbin/ip', ['link', 'del', v.tap]).catch(() => undefined);
+      await run('/usr/sbin/ip', ['link', 'del', v.bridge]).catch(() => undefined);
+    }
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
@@ -130,5 +149,49 @@ describe('berth-agent: instances on Neutron VIFs (dockerd)', function () {
     await client.deleteInstance(status.uuid, { timeout: 0 });
     for (let i = 0; i < 100 && (await tapExists()); i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(await tapExists(), false, 'no tap after delete');
+  });
+
+  it('attaches a second VIF to the running instance as eth1 (plugged at once, and again after a reboot and an agent restart); detach removes it for good; delete removes every tap itself', async () => {
+    const status = await client.createInstance(randomUUID(), spec());
+    const name = `berth-${status.uuid}`;
+    const has = async (dev: string, addr: string): Promise<boolean> => {
+      const r = await execWithStatus(name, ['ip', '-o', 'addr', 'show', dev]);
+      return r.exitCode === 0 && r.output.includes(`inet ${addr}/`);
+    };
+    const until = async (ok: () => Promise<boolean>, what: string): Promise<void> => {
+      for (let i = 0; i < 150 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await ok(), what);
+    };
+    await until(() => has('eth0', '10.199.7.23'), 'eth0 plugged after the create');
+
+    assert.deepEqual(await client.attachVif(status.uuid, vif2), { port_id: port2, ifname: 'eth1' });
+    assert.ok(await has('eth1', '10.199.8.40'), 'eth1 has the attached port address at once');
+    assert.match(await execIn(name, ['cat', '/sys/class/net/eth1/address']), /fa:16:3e:5a:01:03/);
+    const { stdout: master } = await run('/usr/sbin/ip', ['-o', 'link', 'show', vif2.tap]);
+    assert.match(master, new RegExp(`master ${vif2.bridge}`));
+    assert.deepEqual(await client.attachVif(status.uuid, vif2), { port_id: port2, ifname: 'eth1' }, 'a repeat changes nothing');
+
+    await client.instanceAction(status.uuid, { action: 'reboot', hard: true });
+    await until(async () => (await has('eth0', '10.199.7.23')) && (await has('eth1', '10.199.8.40')), 'both plugged again after a hard reboot');
+    await agent.close();
+    await docker('POST', `/containers/${name}/restart?t=0`);
+    agent = await startAgent(config, { images: store, log: silentLogger() });
+    client = createAgentClient({ url: agent.url, token: agent.token, retries: 1 });
+    await until(async () => (await has('eth0', '10.199.7.23')) && (await has('eth1', '10.199.8.40')), 'both plugged again by a restarted agent');
+
+    await client.detachVif(status.uuid, port2);
+    assert.equal(await exists(vif2.tap), false, 'the tap is removed by the detach');
+    assert.equal((await execWithStatus(name, ['ip', 'link', 'show', 'eth1'])).exitCode !== 0, true, 'no eth1 in the guest');
+    await client.detachVif(status.uuid, port2);
+    await client.instanceAction(status.uuid, { action: 'reboot', hard: true });
+    await until(() => has('eth0', '10.199.7.23'), 'eth0 plugged after the reboot');
+    assert.equal(await exists(vif2.tap), false, 'a detached VIF is not plugged again');
+
+    assert.deepEqual(await client.attachVif(status.uuid, vif2), { port_id: port2, ifname: 'eth1' });
+    await client.deleteInstance(status.uuid, { timeout: 0 });
+    // Removed by the delete itself, not later by the kernel with the namespace.
+    assert.equal(await exists(vif.tap), false, 'no eth0 tap right after delete');
+    assert.equal(await exists(vif2.tap), false, 'no eth1 tap right after delete');
+    await assert.rejects(client.attachVif(status.uuid, vif2), (err: unknown) => (err as { code?: string }).code === 'INSTANCE_NOT_FOUND');
   });
 });
