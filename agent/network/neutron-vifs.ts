@@ -46,8 +46,12 @@ export class NeutronPlumber {
     if (await this.attached(a.vif.tap)) return;
     const { tap, bridge, mac, mtu } = a.vif;
     const guest: string[] = [...a.vif.addresses.map((x) => `addr add ${x.address}/${x.prefix} dev ${a.ifname}`), `link set ${a.ifname} up`];
-    if (a.vif.gateway && a.vif.addresses.length) guest.push(`route add default via ${a.vif.gateway} dev ${a.ifname}`);
-    for (const r of a.vif.routes) if (a.vif.addresses.length) guest.push(`route add ${r.destination} via ${r.nexthop} dev ${a.ifname}`);
+    // eth0's routes first: ethN's carry metric 100×N, so a second default route (an attached
+    // interface's) is a fallback and not a clash with eth0's.
+    const n = Number(a.ifname.slice(3));
+    const metric = n ? ` metric ${n * 100}` : '';
+    if (a.vif.gateway && a.vif.addresses.length) guest.push(`route add default via ${a.vif.gateway} dev ${a.ifname}${metric}`);
+    for (const r of a.vif.routes) if (a.vif.addresses.length) guest.push(`route add ${r.destination} via ${r.nexthop} dev ${a.ifname}${metric}`);
     // The bridge may be made concurrently by the agent: "exists" from either side is fine.
     await this.shell.run(
       `{ [ -e /sys/class/net/${bridge} ] || ${IP} link add ${bridge} type bridge 2>/dev/null || [ -e /sys/class/net/${bridge} ]; } && ${IP} link set ${bridge} up && ` +

@@ -35,6 +35,8 @@ export interface NeutronClient {
 export interface PortFilter {
   device_id?: string;
   network_id?: string;
+  /** `network:dhcp`: the DHCP agent's ports of a network. */
+  device_owner?: string;
 }
 
 export interface FixedIp {

@@ -70,6 +70,7 @@ export class HttpNeutron implements NeutronClient {
     const q = new URLSearchParams();
     if (filter.device_id !== undefined) q.set('device_id', filter.device_id);
     if (filter.network_id !== undefined) q.set('network_id', filter.network_id);
+    if (filter.device_owner !== undefined) q.set('device_owner', filter.device_owner);
     const { ports } = await this.must<{ ports: NeutronPort[] }>('GET', `ports?${q.toString()}`);
     return ports.map(normalPort).sort((a, b) => a.id.localeCompare(b.id));
   }

@@ -57,14 +57,29 @@ const modelIp = (address: string, type: ModelIp['type']): ModelIp => ({ address,
 export async function buildNetworkInfo(neutron: NeutronClient, ports: NeutronPort[], preserve: ReadonlySet<string> = new Set()): Promise<ModelVif[]> {
   const networks = new Map<string, NeutronNetwork>();
   const subnets = new Map<string, NeutronSubnet>();
+  const dhcp = new Map<string, string>();
   for (const p of ports) {
-    if (!networks.has(p.network_id)) networks.set(p.network_id, await neutron.showNetwork(p.network_id));
+    if (!networks.has(p.network_id)) {
+      networks.set(p.network_id, await neutron.showNetwork(p.network_id));
+      // nova's dhcp_server of a subnet: its DHCP port's address (the isolated metadata server's too).
+      for (const d of await neutron.listPorts({ network_id: p.network_id, device_owner: 'network:dhcp' }))
+        for (const f of d.fixed_ips) if (!dhcp.has(f.subnet_id)) dhcp.set(f.subnet_id, f.ip_address);
+    }
     for (const f of p.fixed_ips) if (!subnets.has(f.subnet_id)) subnets.set(f.subnet_id, await neutron.showSubnet(f.subnet_id));
   }
-  return ports.map((p) => vifOf(p, networks.get(p.network_id)!, subnets, preserve.has(p.id)));
+  return ports.map((p) => vifOf(p, networks.get(p.network_id)!, subnets, preserve.has(p.id), dhcp));
 }
 
-export function vifOf(p: NeutronPort, net: NeutronNetwork, subnets: ReadonlyMap<string, NeutronSubnet>, preserve: boolean): ModelVif {
+/** Where guests reach the metadata service (nova's metadata API through Neutron's proxy). */
+export const METADATA_ADDRESS = '169.254.169.254';
+
+export function vifOf(
+  p: NeutronPort,
+  net: NeutronNetwork,
+  subnets: ReadonlyMap<string, NeutronSubnet>,
+  preserve: boolean,
+  dhcp: ReadonlyMap<string, string> = new Map(),
+): ModelVif {
   const mine = [...new Set(p.fixed_ips.map((f) => f.subnet_id))].map((id) => subnets.get(id)).filter((s): s is NeutronSubnet => s !== undefined);
   return {
     id: p.id,
@@ -80,7 +95,12 @@ export function vifOf(p: NeutronPort, net: NeutronNetwork, subnets: ReadonlyMap<
         ips: p.fixed_ips.filter((f) => f.subnet_id === s.id).map((f) => ({ ...modelIp(f.ip_address, 'fixed'), floating_ips: [] })),
         dns: s.dns_nameservers.map((d) => modelIp(d, 'dns')),
         routes: s.host_routes.map((r) => ({ cidr: r.destination, gateway: modelIp(r.nexthop, 'gateway'), interface: null, meta: {} })),
-        meta: { enable_dhcp: s.enable_dhcp },
+        // As nova: the DHCP port's address, else the gateway when the subnet has DHCP.
+        meta: {
+          enable_dhcp: s.enable_dhcp,
+          ...(dhcp.get(s.id) ? { dhcp_server: dhcp.get(s.id) } : s.enable_dhcp && s.gateway_ip ? { dhcp_server: s.gateway_ip } : {}),
+          ...(dhcp.get(s.id) ? { metadata_server: dhcp.get(s.id) } : {}),
+        },
       })),
       meta: { injected: false, tenant_id: p.project_id, mtu: net.mtu },
     },
@@ -124,7 +144,19 @@ export function vifPlug(vif: ModelVif): VifPlug {
     mtu: vif.network.meta.mtu,
     addresses: v4.flatMap((s) => s.ips.map((ip) => ({ address: ip.address, prefix: Number(s.cidr.split('/')[1]) }))),
     gateway: v4.find((s) => s.gateway)?.gateway?.address ?? null,
-    routes: v4.flatMap((s) => s.routes.map((r) => ({ destination: r.cidr, nexthop: r.gateway.address }))),
+    routes: v4.flatMap((s) => [...s.routes.map((r) => ({ destination: r.cidr, nexthop: r.gateway.address })), ...metadataRoute(s)]),
     dns: [...new Set(v4.flatMap((s) => s.dns.map((d) => d.address)))],
   };
+}
+
+/**
+ * The route a guest configured from the host (not by DHCP) needs to reach Neutron's isolated
+ * metadata proxy: 169.254.169.254/32 via the subnet's DHCP port, as Neutron's DHCP server gives
+ * its clients (classless static route) when the network has no router serving it. None when the
+ * subnet has no DHCP port or a host route for the address already.
+ */
+function metadataRoute(s: ModelSubnet): Array<{ destination: string; nexthop: string }> {
+  const server = s.meta.metadata_server;
+  if (typeof server !== 'string' || s.routes.some((r) => r.cidr.startsWith(`${METADATA_ADDRESS}/`))) return [];
+  return [{ destination: `${METADATA_ADDRESS}/32`, nexthop: server }];
 }

@@ -113,7 +113,10 @@ export class FakeNeutron implements NeutronClient {
     this.calls.push('listPorts');
     return [...this.ports.values()]
       .filter(
-        (p) => (filter.device_id === undefined || p.device_id === filter.device_id) && (filter.network_id === undefined || p.network_id === filter.network_id),
+        (p) =>
+          (filter.device_id === undefined || p.device_id === filter.device_id) &&
+          (filter.network_id === undefined || p.network_id === filter.network_id) &&
+          (filter.device_owner === undefined || p.device_owner === filter.device_owner),
       )
       .sort((a, b) => a.id.localeCompare(b.id))
       .map((p) => structuredClone(p));
