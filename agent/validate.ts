@@ -3,6 +3,7 @@ import { invalidInput } from '../common/errors.js';
 import { requireUuid } from '../common/koa.js';
 import type { FlavorSpec, InstanceAction, InstanceSpec, SnapshotOptions, VifSpec } from './client/types.js';
 import { flavorLimits } from './runtime/limits.js';
+import { callerBridgeAllowed } from './network/neutron-vifs.js';
 
 /**
  * Request validation. Each failure is INVALID_INPUT naming the field; fields the agent does not
@@ -111,7 +112,7 @@ export function validateInstanceSpec(body: unknown): InstanceSpec {
 
 const MAX_VIFS = 16;
 const TAP_RE = /^tap[0-9a-f-]{11}$/;
-const BRIDGE_RE = /^brq[0-9a-f-]{11}$/;
+const BRIDGE_RE = (v: string): boolean => /^brq[0-9a-f-]{11}$/.test(v) || callerBridgeAllowed(v);
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 /** `vifs`: Neutron bridge VIFs, each checked field by field (they become command-line tokens at plug time). */
@@ -138,7 +139,13 @@ function vifSpec(item: unknown, f: string): VifSpec {
     return {
       portId: requireUuid(o.portId, `${f}.portId`),
       tap: str(o.tap, `${f}.tap`, 14, TAP_RE, 'a tap name (tap + port id, 14 characters)'),
-      bridge: str(o.bridge, `${f}.bridge`, 14, BRIDGE_RE, 'a bridge name (brq + network id, 14 characters)'),
+      bridge: str(
+        o.bridge,
+        `${f}.bridge`,
+        15,
+        BRIDGE_RE,
+        "a bridge name (brq + network id, 14 characters, or an existing Linux bridge that is not the engine's)",
+      ),
       mac: str(o.mac, `${f}.mac`, 17, MAC_RE, 'a MAC address'),
       mtu: int(o.mtu, `${f}.mtu`, 576, 65535),
       addresses: list(o.addresses, `${f}.addresses`).map((a, j) => {

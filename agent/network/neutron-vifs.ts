@@ -52,9 +52,13 @@ export class NeutronPlumber {
     const metric = n ? ` metric ${n * 100}` : '';
     if (a.vif.gateway && a.vif.addresses.length) guest.push(`route add default via ${a.vif.gateway} dev ${a.ifname}${metric}`);
     for (const r of a.vif.routes) if (a.vif.addresses.length) guest.push(`route add ${r.destination} via ${r.nexthop} dev ${a.ifname}${metric}`);
-    // The bridge may be made concurrently by the agent: "exists" from either side is fine.
+    // A Neutron network's brq bridge may be made concurrently by the agent: "exists" from either
+    // side is fine. A bridge a caller names (standalone mode) must exist already: it is never made.
+    const ensure = NEUTRON_BRIDGE_RE.test(bridge)
+      ? `{ [ -e /sys/class/net/${bridge} ] || ${IP} link add ${bridge} type bridge 2>/dev/null || [ -e /sys/class/net/${bridge} ]; } && ${IP} link set ${bridge} up`
+      : `{ [ -e /sys/class/net/${bridge}/bridge ] || { echo "bridge ${bridge} does not exist on this host" >&2; exit 1; }; }`;
     await this.shell.run(
-      `{ [ -e /sys/class/net/${bridge} ] || ${IP} link add ${bridge} type bridge 2>/dev/null || [ -e /sys/class/net/${bridge} ]; } && ${IP} link set ${bridge} up && ` +
+      `${ensure} && ` +
         // Another agent following the same engine may plug the same start: its tap is the plug.
         `{ ${IP} link add ${tap} mtu ${mtu} type veth peer name ${a.ifname} address ${mac} mtu ${mtu} netns ${a.netns} || { [ -e /sys/class/net/${tap} ] && exit 0; }; } && ` +
         `{ ${IP} link set ${tap} master ${bridge} up && printf '%s\\n' ${guest.map((l) => `'${l}'`).join(' ')} | ${NSENTER} --net=${a.netns} ${IP} -batch - ` +
@@ -82,6 +86,16 @@ export class NeutronPlumber {
 }
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+/** The linuxbridge agent's bridge of a Neutron network: `brq` + network id. */
+const NEUTRON_BRIDGE_RE = /^brq[0-9a-f-]{11}$/;
+/**
+ * Any other bridge a VIF may name: a Linux interface name, not one of the engine's own (docker0,
+ * br-<network id>: Berth's project networks are those, and a guest there would be on another
+ * project's network).
+ */
+export function callerBridgeAllowed(name: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/.test(name) && name !== 'docker0' && !/^br-[0-9a-f]{12}$/.test(name) && !name.startsWith('veth');
+}
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const CIDR_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/([0-9]|[12]\d|3[0-2])$/;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
@@ -96,7 +110,7 @@ function check(a: VifAttachment): void {
   if (typeof a.netns !== 'string' || !NETNS_RE.test(a.netns) || a.netns.split('/').includes('..')) bad('network namespace', a.netns);
   if (!/^eth\d{1,2}$/.test(a.ifname)) bad('interface name', a.ifname);
   if (!/^tap[0-9a-f-]{11}$/.test(v.tap)) bad('tap name', v.tap);
-  if (!/^brq[0-9a-f-]{11}$/.test(v.bridge)) bad('bridge name', v.bridge);
+  if (!NEUTRON_BRIDGE_RE.test(v.bridge) && !callerBridgeAllowed(v.bridge)) bad('bridge name', v.bridge);
   if (!MAC_RE.test(v.mac)) bad('MAC address', v.mac);
   if (!Number.isInteger(v.mtu) || v.mtu < 576 || v.mtu > 65535) bad('MTU', v.mtu);
   for (const x of v.addresses) if (!IPV4_RE.test(x.address) || !Number.isInteger(x.prefix) || x.prefix < 1 || x.prefix > 32) bad('address', x);

@@ -116,6 +116,9 @@ export class ComputeManager {
       const record = buildRecord(instance, imageId, ctx, { host: this.d.host, node: this.d.node });
       const neutron = this.net.recordOf(networks, instance.availability_zone);
       if (neutron) record.spec = { ...(record.spec as InstanceSpec), neutron };
+      // Standalone: VIFs the caller gave (their bridges, MACs, addresses) instead of the project network.
+      else if (this.plane.mode === 'standalone' && instance.bridge_vifs.length)
+        record.spec = { ...(record.spec as InstanceSpec), vifs: instance.bridge_vifs, fixed_ip: null };
       // A repeat of this uuid cannot come in between: this runs under the instance's own lock.
       const existing = await this.d.store.get(instance.uuid);
       const { row, created, failure } = existing

@@ -1,3 +1,5 @@
+import type { VifSpec } from '../../agent/client/types.js';
+import { bridgeVifsOf } from './caller-vifs.js';
 import { field, invalidField, show, unwrap, type Data } from './primitive.js';
 
 /** The parts of nova's Flavor (1.x) Berth uses. */
@@ -42,6 +44,8 @@ export interface Instance {
   launched_at: Date | null;
   created_at: Date | null;
   addresses: NetworkAddress[];
+  /** The `bridge` VIFs of its network_info as plugs (standalone mode plugs them into the bridges they name). */
+  bridge_vifs: VifSpec[];
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -120,6 +124,7 @@ export function decodeInstance(value: unknown, path = 'instance'): Instance {
     launched_at: field.optDate(d, 'launched_at', path),
     created_at: field.optDate(d, 'created_at', path),
     addresses: decodeAddresses(d, path),
+    bridge_vifs: bridgeVifsOf(d, path),
   };
 }
 

@@ -36,6 +36,8 @@ export interface InstanceInput {
   metadata?: Record<string, string>;
   user_data?: string | null;
   key_data?: string | null;
+  /** The info cache's network_info (nova's VIF list); default none. */
+  network_info?: unknown[];
 }
 
 export function flavorPrimitive(f: FlavorInput): Record<string, unknown> {
@@ -95,7 +97,7 @@ export function instancePrimitive(i: InstanceInput): Record<string, unknown> {
     system_metadata: {},
     config_drive: '',
     flavor: flavorPrimitive(i.flavor),
-    info_cache: prim('InstanceInfoCache', '1.5', { instance_uuid: uuid, network_info: '[]' }),
+    info_cache: prim('InstanceInfoCache', '1.5', { instance_uuid: uuid, network_info: JSON.stringify(i.network_info ?? []) }),
     created_at: now,
     updated_at: now,
     deleted_at: null,

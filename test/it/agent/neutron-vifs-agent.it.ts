@@ -194,4 +194,40 @@ describe('berth-agent: instances on Neutron VIFs (dockerd)', function () {
     assert.equal(await exists(vif2.tap), false, 'no eth1 tap right after delete');
     await assert.rejects(client.attachVif(status.uuid, vif2), (err: unknown) => (err as { code?: string }).code === 'INSTANCE_NOT_FOUND');
   });
+
+  it("standalone caller VIFs: plugs eth0 into an existing bridge a caller names, with the VIF's MAC and address; refuses a bridge that does not exist, and the engine's own bridges", async () => {
+    const bridge = `brbt${randomUUID().slice(0, 8)}`;
+    await run('/usr/sbin/ip', ['link', 'add', bridge, 'type', 'bridge']);
+    try {
+      const port = randomUUID();
+      const callerVif: VifSpec = {
+        ...vif2,
+        portId: port,
+        tap: `tap${port}`.slice(0, 14),
+        bridge,
+        mac: 'fa:16:3e:5a:01:09',
+        addresses: [{ address: '192.168.77.9', prefix: 24 }],
+      };
+      const status = await client.createInstance(randomUUID(), { ...spec(), vifs: [callerVif] });
+      const name = `berth-${status.uuid}`;
+      for (let i = 0; i < 150 && !(await exists(callerVif.tap)); i++) await new Promise((r) => setTimeout(r, 100));
+      const { stdout: master } = await run('/usr/sbin/ip', ['-o', 'link', 'show', callerVif.tap]);
+      assert.match(master, new RegExp(`master ${bridge}`));
+      assert.match(await execIn(name, ['ip', '-o', 'addr', 'show', 'eth0']), /inet 192\.168\.77\.9\/24/);
+      assert.match(await execIn(name, ['cat', '/sys/class/net/eth0/address']), /fa:16:3e:5a:01:09/);
+      await client.deleteInstance(status.uuid, { timeout: 0 });
+      assert.equal(await exists(callerVif.tap), false, 'no tap after delete');
+
+      const missing = { ...callerVif, bridge: `brbt${randomUUID().slice(0, 8)}` };
+      await assert.rejects(client.createInstance(randomUUID(), { ...spec(), vifs: [missing] }), /does not exist/);
+      assert.equal(await exists(missing.bridge), false, 'a bridge a caller names is never made');
+      for (const own of ['docker0', 'br-0123456789ab'])
+        await assert.rejects(
+          client.createInstance(randomUUID(), { ...spec(), vifs: [{ ...callerVif, bridge: own }] }),
+          (err: unknown) => (err as { code?: string }).code === 'INVALID_INPUT',
+        );
+    } finally {
+      await run('/usr/sbin/ip', ['link', 'del', bridge]).catch(() => undefined);
+    }
+  });
 });
