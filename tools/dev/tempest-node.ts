@@ -7,6 +7,7 @@
 // BERTH_TEMPEST_PORT_BASE (the image store listens on BASE+292, the agent on BASE+393, consoles on
 // BASE+10 to BASE+89; default 43000),
 // BERTH_TEST_REGISTRY (default 127.0.0.1:5000), BERTH_CLOUD_STATE (default /var/lib/berth-cp).
+// With a cloud that runs Neutron the node has [neutron] (ports bound to the cloud's L2 host).
 import { writeFileSync } from 'node:fs';
 import { createLogger } from '../../common/log.js';
 import { loadTestCloud } from '../lib/cloud.js';
@@ -22,7 +23,21 @@ const host = process.env.BERTH_TEMPEST_HOST ?? 'berth-tempest';
 const registry = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 const portBase = Number(process.env.BERTH_TEMPEST_PORT_BASE ?? 43000);
 const cloud = loadTestCloud();
-const log = createLogger('tempest-node', { secrets: [cloud.placement.password, cloud.glance.password] });
+const log = createLogger('tempest-node', { secrets: [cloud.placement.password, cloud.glance.password, cloud.nova.password] });
+const l2Host = cloud.vars.BERTH_CLOUD_NEUTRON_HOST;
+const neutron: Record<string, Record<string, unknown>> = l2Host
+  ? {
+      neutron: {
+        auth_url: cloud.keystoneUrl,
+        username: cloud.nova.username,
+        password: cloud.nova.password,
+        project_name: cloud.serviceProject,
+        region_name: 'RegionOne',
+        binding_host: l2Host,
+        ...(cloud.vars.BERTH_CLOUD_NEUTRON_URL ? { endpoint_override: cloud.vars.BERTH_CLOUD_NEUTRON_URL } : {}),
+      },
+    }
+  : {};
 
 const node = await startNovaNode(
   {
@@ -44,6 +59,7 @@ const node = await startNovaNode(
       agent: { listen: `127.0.0.1:${portBase + 393}` },
       // Consoles through the cloud's nova-serialproxy, on ports of this node's own range.
       serial_console: { base_url: serialProxyUrl(cloud), port_range: `${portBase + 10}:${portBase + 90}`, proxyclient_address: '127.0.0.1' },
+      ...neutron,
     },
   },
 );

@@ -121,8 +121,21 @@ pin_to_node() {
 flavor_id() { os flavor show "$1" -f value -c id; }
 
 write_conf() {
-  local image
+  local image NEUTRON=false NETWORK_CONF="" fixed_network=""
   image=$(node_image)
+  # A cloud with Neutron (cloud.env names its network): servers get ports on that shared network;
+  # no router service plugin, so Tempest makes no per-tenant networks.
+  if [ -n "${BERTH_CLOUD_NEUTRON_NET:-}" ]; then
+    NEUTRON=true
+    NETWORK_CONF="[network]
+shared_physical_network = true
+project_networks_reachable = false
+
+[network-feature-enabled]
+ipv6 = false
+floating_ips = false"
+    fixed_network="fixed_network_name = $BERTH_CLOUD_NEUTRON_NET"
+  fi
   [ -d "$WORKSPACE" ] || tempest init --workspace-path "$STATE/workspaces.yaml" --name berth "$WORKSPACE" >/dev/null
   mkdir -p "$WORKSPACE/etc" "$WORKSPACE/logs"
   cat > "$WORKSPACE/etc/tempest.conf" <<EOF
@@ -156,6 +169,7 @@ flavor_ref_alt = $(flavor_id m1.small)
 min_compute_nodes = 1
 max_microversion = $OS_COMPUTE_API_VERSION
 build_timeout = 120
+$fixed_network
 
 # What Berth implements today; each flag turns on as the feature lands (docs/tempest.md).
 [compute-feature-enabled]
@@ -171,7 +185,7 @@ live_migration = false
 shelve = true
 rescue = false
 change_password = false
-interface_attach = false
+interface_attach = $NEUTRON
 metadata_service = false
 config_drive = true
 personality = false
@@ -183,7 +197,7 @@ serial_console = true
 [service_available]
 nova = true
 glance = true
-neutron = false
+neutron = $NEUTRON
 cinder = false
 swift = false
 
@@ -193,6 +207,7 @@ api_v2 = true
 
 [validation]
 run_validation = false
+$NETWORK_CONF
 
 [oslo_concurrency]
 lock_path = $WORKSPACE/tempest_lock
