@@ -138,7 +138,7 @@ describe('inside a server on a Neutron network: metadata, interface attach and d
     assert.match(ec2, new RegExp(`\\r?\\n\\r?\\ni-${shown['OS-EXT-SRV-ATTR:instance_name'].replace(/^instance-/, '')}$`), ec2);
   });
 
-  it('server add network plugs eth1 with the address server show lists, which reaches its DHCP server; remove port unplugs it and deletes the port; a caller port is bound on add and kept unbound on remove', async () => {
+  it('server add network plugs eth1 with the address server show lists, which reaches its DHCP server; remove port unplugs it and deletes the port; a caller port is bound on add and kept unbound on remove; delete leaves no port, tap or bridge', async () => {
     assert.ok(created, 'the server of the first test');
     const portsOn = async (): Promise<PortView[]> =>
       (await openstack<Array<{ ID: string }>>(['port', 'list', '--device-id', created.id, '--network', net2Id], { json: true })).length
@@ -211,7 +211,20 @@ describe('inside a server on a Neutron network: metadata, interface attach and d
     await openstack(['server', 'remove', 'port', created.id, own.id], { timeoutMs: 120_000 });
     await waitUntil(async () => (await openstack<PortView>(['port', 'show', own.id], { json: true })).device_id === '', 60_000, 'the caller port unbound', 500);
 
+    // Attached again, then the server deleted with it: no port and no tap (removed by the delete
+    // itself, not later by the kernel), and the network's bridge goes with the network.
+    await openstack(['server', 'add', 'network', created.id, net2Id], { timeoutMs: 120_000 });
+    const taps = (await openstack<Array<{ ID: string }>>(['port', 'list', '--device-id', created.id], { json: true })).map(
+      (p) => `/sys/class/net/${`tap${p.ID}`.slice(0, 14)}`,
+    );
+    assert.equal(taps.length, 2, 'eth0 and eth1 ports');
     await openstack(['server', 'delete', '--wait', created.id], { timeoutMs: 180_000 });
     assert.deepEqual(await openstack<unknown[]>(['port', 'list', '--device-id', created.id], { json: true }), []);
+    for (const t of taps) assert.equal(await gone(t), true, `${t} removed by the delete`);
+    await openstack(['port', 'delete', ...ports.splice(0)]);
+    await openstack(['network', 'delete', net2Id]);
+    const bridge = `/sys/class/net/${`brq${net2Id}`.slice(0, 14)}`;
+    net2Id = '';
+    await waitUntil(() => gone(bridge), 60_000, `${bridge} removed with its network`, 500);
   });
 });
