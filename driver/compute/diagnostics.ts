@@ -1,3 +1,4 @@
+import { loadavg, uptime as osUptime } from 'node:os';
 import type { InstanceStatus } from '../../agent/client/types.js';
 import type { InstanceRow } from '../db/models.js';
 import type { Flavor } from '../objects/instance.js';
@@ -60,4 +61,15 @@ export function legacyDiagnostics(row: InstanceRow, status: InstanceStatus | nul
     started_at: status?.started_at ?? null,
     exit_code: status?.exit_code ?? null,
   };
+}
+
+/** uptime(1)-style line, as nova's get_host_uptime returns it. */
+export function hostUptime(): string {
+  const secs = Math.floor(osUptime());
+  const days = Math.floor(secs / 86400);
+  const hh = Math.floor((secs % 86400) / 3600);
+  const mm = String(Math.floor((secs % 3600) / 60)).padStart(2, '0');
+  const now = new Date().toTimeString().slice(0, 8);
+  const [l1, l5, l15] = loadavg().map((l) => l.toFixed(2));
+  return ` ${now} up ${days} days, ${hh}:${mm},  0 users,  load average: ${l1}, ${l5}, ${l15}`;
 }

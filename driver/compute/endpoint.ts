@@ -1,4 +1,3 @@
-import { loadavg, uptime as osUptime } from 'node:os';
 import type { AgentClient } from '../../agent/client/types.js';
 import type { Endpoint, MethodSpec } from '../rpc/dispatcher.js';
 import type { RequestContext } from '../rpc/envelope.js';
@@ -9,7 +8,7 @@ import { invalidField } from '../objects/primitive.js';
 import type { ComputeManager } from './manager.js';
 import { parseRequestedNetworks } from '../neutron/allocate.js';
 import { isPrimitive } from '../nova/objects.js';
-import { instanceDiagnostics, legacyDiagnostics } from './diagnostics.js';
+import { hostUptime, instanceDiagnostics, legacyDiagnostics } from './diagnostics.js';
 import { moveMethods } from './move-endpoint.js';
 import { shelveMethods } from './shelve-endpoint.js';
 import { hostMethods } from './host-methods.js';
@@ -64,17 +63,6 @@ function imageIdOf(image: unknown, fallback: string): string {
   const id = (image as Record<string, unknown>).id;
   if (typeof id !== 'string' || id === '') throw invalidField('image.id', 'missing');
   return id;
-}
-
-/** uptime(1)-style line, as nova's get_host_uptime returns it. */
-function hostUptime(): string {
-  const secs = Math.floor(osUptime());
-  const days = Math.floor(secs / 86400);
-  const hh = Math.floor((secs % 86400) / 3600);
-  const mm = String(Math.floor((secs % 3600) / 60)).padStart(2, '0');
-  const now = new Date().toTimeString().slice(0, 8);
-  const [l1, l5, l15] = loadavg().map((l) => l.toFixed(2));
-  return ` ${now} up ${days} days, ${hh}:${mm},  0 users,  load average: ${l1}, ${l5}, ${l15}`;
 }
 
 /** The instance argument, decoded by the endpoint's deserialize step. */
