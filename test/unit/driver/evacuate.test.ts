@@ -13,6 +13,7 @@ import { RpcFailure } from '../../../driver/rpc/failure.js';
 import { buildAndRunInstance, evacuateInstance, imageDict, instancePrimitive, instanceRequest, migrationPrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
 
 const resources = (memory_mb: number) =>
   hostResources(
@@ -29,7 +30,6 @@ const resources = (memory_mb: number) =>
     },
     '/',
   );
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 
 const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {
   const spec = ep.methods[String(msg.method)]!;

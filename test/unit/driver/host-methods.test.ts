@@ -17,6 +17,7 @@ import { RpcFailure } from '../../../driver/rpc/failure.js';
 import { buildAndRunInstance, evacuateInstance, imageDict, instancePrimitive, migrationPrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
 
 const resources = hostResources(
   {
@@ -32,7 +33,6 @@ const resources = hostResources(
   },
   '/',
 );
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 
 const invoke = (ep: Endpoint, method: string, args: Record<string, unknown>): Promise<unknown> => {
   const spec = ep.methods[method]!;

@@ -3,7 +3,6 @@ import { silentLogger } from '../../../common/log.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
-import { hostResources } from '../../../driver/compute/resources.js';
 import { InstancePorts } from '../../../driver/compute/instance-ports.js';
 import { InstanceEvents } from '../../../driver/compute/vif-events.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
@@ -13,22 +12,8 @@ import { instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
 import { FakeNeutron } from '../../fakes/neutron.js';
+import { TEST_RABBIT as rabbit, TEST_RESOURCES as resources } from '../../support/driver-fixtures.js';
 
-const resources = hostResources(
-  {
-    vcpus: 4,
-    memory_mb: 1024,
-    disk_gb: 10,
-    reserved_host_cpus: 0,
-    reserved_host_memory_mb: 256,
-    reserved_host_disk_mb: 0,
-    cpu_allocation_ratio: 1,
-    ram_allocation_ratio: 1,
-    disk_allocation_ratio: 1,
-  },
-  '/',
-);
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 const L2_HOST = 'l2-host';
 
 /** Polls (bounded: 2 s) until `ok` holds. */

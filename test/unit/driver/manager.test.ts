@@ -4,7 +4,6 @@ import { openDriverDatabase } from '../../../driver/db/index.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { canStart } from '../../../driver/compute/states.js';
-import { hostResources } from '../../../driver/compute/resources.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
 import { decodeInstance } from '../../../driver/objects/instance.js';
 import { RpcFailure } from '../../../driver/rpc/failure.js';
@@ -13,22 +12,7 @@ import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { agentError } from '../../../agent/client/errors.js';
-
-const resources = hostResources(
-  {
-    vcpus: 4,
-    memory_mb: 1024,
-    disk_gb: 10,
-    reserved_host_cpus: 0,
-    reserved_host_memory_mb: 256,
-    reserved_host_disk_mb: 0,
-    cpu_allocation_ratio: 1,
-    ram_allocation_ratio: 1,
-    disk_allocation_ratio: 1,
-  },
-  '/',
-);
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
+import { TEST_RABBIT as rabbit, TEST_RESOURCES as resources } from '../../support/driver-fixtures.js';
 
 describe('compute manager (fake agent, in-memory database)', () => {
   let agent: FakeAgentClient;

@@ -6,7 +6,6 @@ import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
 import { carriedOf } from '../../../driver/compute/migrate-carry.js';
 import type { PeerCompute } from '../../../driver/compute/peers.js';
-import { hostResources } from '../../../driver/compute/resources.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
@@ -23,22 +22,8 @@ import {
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { TEST_RABBIT as rabbit, TEST_RESOURCES as resources } from '../../support/driver-fixtures.js';
 
-const resources = hostResources(
-  {
-    vcpus: 4,
-    memory_mb: 1024,
-    disk_gb: 10,
-    reserved_host_cpus: 0,
-    reserved_host_memory_mb: 256,
-    reserved_host_disk_mb: 0,
-    cpu_allocation_ratio: 1,
-    ram_allocation_ratio: 1,
-    disk_allocation_ratio: 1,
-  },
-  '/',
-);
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 const CTX = { request_id: 'req-00000000-0000-4000-8000-000000000000' };
 
 const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {

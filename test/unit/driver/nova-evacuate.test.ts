@@ -12,6 +12,7 @@ import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeConductor } from '../../fakes/nova-conductor.js';
 import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
 
 const resources = hostResources(
   {
@@ -27,7 +28,6 @@ const resources = hostResources(
   },
   '/',
 );
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 
 /** The returning old host of an evacuation in nova mode: nova's migrations, not the node's own records, say what went. */
 describe('nova mode: the returning old host reaps what nova evacuated (fake conductor and placement)', () => {

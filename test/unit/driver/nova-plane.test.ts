@@ -17,6 +17,7 @@ import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
 import { agentError } from '../../../agent/client/errors.js';
 import { flavorPrimitive, migrationPrimitive, prepResize, resizeDecision } from '../../../tools/lib/nova-requests.js';
+import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
 
 /** nova-cp fixtures show the body decoded (nova-control-plane.md §8). */
 const fixture = (name: string) =>
@@ -37,7 +38,6 @@ const resources = hostResources(
   },
   '/',
 );
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 
 /** Runs a method as the dispatcher does: the endpoint's deserialize step, then the handler. */
 const invoke = (ep: Endpoint, method: string, ctx: Record<string, unknown>, args: Record<string, unknown>) => {

@@ -2,7 +2,6 @@ import { strict as assert } from 'node:assert';
 import { agentError } from '../../../agent/client/errors.js';
 import { silentLogger } from '../../../common/log.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
-import { hostResources } from '../../../driver/compute/resources.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
@@ -20,22 +19,7 @@ import {
 } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-
-const resources = hostResources(
-  {
-    vcpus: 4,
-    memory_mb: 1024,
-    disk_gb: 10,
-    reserved_host_cpus: 0,
-    reserved_host_memory_mb: 256,
-    reserved_host_disk_mb: 0,
-    cpu_allocation_ratio: 1,
-    ram_allocation_ratio: 1,
-    disk_allocation_ratio: 1,
-  },
-  '/',
-);
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
+import { TEST_RABBIT as rabbit, TEST_RESOURCES as resources } from '../../support/driver-fixtures.js';
 
 /** Runs a method as the dispatcher does: the endpoint's deserialize step, then the handler. */
 const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {

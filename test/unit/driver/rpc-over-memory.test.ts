@@ -6,8 +6,7 @@ import { RemoteFailure, RpcCaller } from '../../../driver/rpc/caller.js';
 import { Dispatcher, type Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { RpcServer } from '../../../driver/rpc/server.js';
 import { MemoryBroker, MemoryTransport } from '../../fakes/transport.js';
-
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
+import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
 
 /** The RPC server and caller on the in-process transport: a call and a typed failure, end to end. */
 describe('RPC server and caller over the in-process transport', () => {

@@ -15,6 +15,7 @@ import { fixture as sharedFixture } from '../../support/fixtures.js';
 import { FakeConductor } from '../../fakes/nova-conductor.js';
 import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
 
 const fixture = (name: string) =>
   sharedFixture(`nova-cp/${name}`) as unknown as {
@@ -34,7 +35,6 @@ const resources = hostResources(
   },
   '/',
 );
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 const invoke = (ep: Endpoint, method: string, args: Record<string, unknown>) => {
   const spec = ep.methods[method]!;
   return spec.handler({}, ep.deserialize ? ep.deserialize(args, spec) : args);

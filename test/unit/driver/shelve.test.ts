@@ -22,6 +22,7 @@ import {
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
 
 const resources = hostResources(
   {
@@ -37,7 +38,6 @@ const resources = hostResources(
   },
   '/',
 );
-const rabbit = { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 };
 
 /** Runs a method as the dispatcher does: the endpoint's deserialize step, then the handler. */
 const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {

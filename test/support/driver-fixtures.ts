@@ -1,0 +1,26 @@
+import { hostResources } from '../../driver/compute/resources.js';
+
+/** The host the driver's unit tests run on: 4 vCPUs, 1 GiB (256 MiB reserved), 10 GB, no overcommit. */
+export const TEST_RESOURCES = hostResources(
+  {
+    vcpus: 4,
+    memory_mb: 1024,
+    disk_gb: 10,
+    reserved_host_cpus: 0,
+    reserved_host_memory_mb: 256,
+    reserved_host_disk_mb: 0,
+    cpu_allocation_ratio: 1,
+    ram_allocation_ratio: 1,
+    disk_allocation_ratio: 1,
+  },
+  '/',
+);
+
+/** oslo.messaging's rabbit options at their defaults, as the driver's unit tests pass them. */
+export const TEST_RABBIT = {
+  amqp_durable_queues: false,
+  amqp_auto_delete: false,
+  rabbit_ha_queues: false,
+  rabbit_quorum_queue: false,
+  rabbit_transient_queues_ttl: 1800,
+};
