@@ -12,7 +12,7 @@
 import { parseEndpoint, requestJson } from '../../common/http-client.js';
 import { keystoneSession } from '../../common/keystone/index.js';
 import { NeutronPlumber } from '../../agent/network/neutron-vifs.js';
-import { loadTestCloud } from '../lib/cloud.js';
+import { loadTestCloud, neutronSection } from '../lib/cloud.js';
 import { startNovaNode } from '../lib/nova-node.js';
 import { elapsedMs, printResult, printTable, summarize } from './lib/report.js';
 import { runBench } from './lib/run.js';
@@ -86,15 +86,7 @@ runBench('nova-network-boot', 20 * 60_000, async (run) => {
     host: HOST,
     registry: process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000',
     overrides: {
-      neutron: {
-        auth_url: cloud.keystoneUrl,
-        username: cloud.nova.username,
-        password: cloud.nova.password,
-        project_name: cloud.serviceProject,
-        region_name: 'RegionOne',
-        binding_host: l2Host,
-        ...(cloud.vars.BERTH_CLOUD_NEUTRON_URL ? { endpoint_override: cloud.vars.BERTH_CLOUD_NEUTRON_URL } : {}),
-      },
+      neutron: neutronSection(cloud)!,
     },
   });
   run.cleanup(() => node.stop());

@@ -10,7 +10,7 @@
 // With a cloud that runs Neutron the node has [neutron] (ports bound to the cloud's L2 host).
 import { writeFileSync } from 'node:fs';
 import { createLogger } from '../../common/log.js';
-import { loadTestCloud } from '../lib/cloud.js';
+import { loadTestCloud, neutronSection } from '../lib/cloud.js';
 import { startNovaNode } from '../lib/nova-node.js';
 import { serialProxyUrl } from '../lib/serial-proxy.js';
 
@@ -24,20 +24,8 @@ const registry = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 const portBase = Number(process.env.BERTH_TEMPEST_PORT_BASE ?? 43000);
 const cloud = loadTestCloud();
 const log = createLogger('tempest-node', { secrets: [cloud.placement.password, cloud.glance.password, cloud.nova.password] });
-const l2Host = cloud.vars.BERTH_CLOUD_NEUTRON_HOST;
-const neutron: Record<string, Record<string, unknown>> = l2Host
-  ? {
-      neutron: {
-        auth_url: cloud.keystoneUrl,
-        username: cloud.nova.username,
-        password: cloud.nova.password,
-        project_name: cloud.serviceProject,
-        region_name: 'RegionOne',
-        binding_host: l2Host,
-        ...(cloud.vars.BERTH_CLOUD_NEUTRON_URL ? { endpoint_override: cloud.vars.BERTH_CLOUD_NEUTRON_URL } : {}),
-      },
-    }
-  : {};
+const neutronOptions = neutronSection(cloud);
+const neutron: Record<string, Record<string, unknown>> = neutronOptions ? { neutron: neutronOptions } : {};
 
 const node = await startNovaNode(
   {

@@ -160,3 +160,33 @@ export function novaManage(args: string[], opts: ClientOptions = {}): Promise<st
   const cloud = opts.cloud ?? loadTestCloud();
   return runClient(NOVA_MANAGE, ['--config-file', cloud.novaConf, ...args], opts);
 }
+
+/**
+ * The `[neutron]` section of a Berth node joined to `cloud`: nova's service user, ports bound to
+ * the cloud's L2 host (`BERTH_CLOUD_NEUTRON_HOST`); null when the cloud runs without Neutron.
+ */
+export function neutronSection(cloud: TestCloud): Record<string, unknown> | null {
+  const l2Host = cloud.vars.BERTH_CLOUD_NEUTRON_HOST;
+  if (!l2Host) return null;
+  return {
+    auth_url: cloud.keystoneUrl,
+    username: cloud.nova.username,
+    password: cloud.nova.password,
+    project_name: cloud.serviceProject,
+    region_name: 'RegionOne',
+    binding_host: l2Host,
+    ...(cloud.vars.BERTH_CLOUD_NEUTRON_URL ? { endpoint_override: cloud.vars.BERTH_CLOUD_NEUTRON_URL } : {}),
+  };
+}
+
+/**
+ * Whether nova lists `host` as a hypervisor that is up. Asked at compute microversion 2.87: from
+ * 2.88 nova calls get_host_uptime on every node it counts as up, and waits on a stopped one.
+ */
+export async function hypervisorUp(host: string, opts: ClientOptions = {}): Promise<boolean> {
+  const rows = await openstack<Array<{ 'Hypervisor Hostname': string; State: string }>>(['--os-compute-api-version', '2.87', 'hypervisor', 'list'], {
+    ...opts,
+    json: true,
+  });
+  return rows.some((h) => h['Hypervisor Hostname'] === host && h.State === 'up');
+}

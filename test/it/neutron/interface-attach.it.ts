@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { containersOf, removeContainersOf } from '../../../tools/lib/stack.js';
 import { startNovaNode, type NovaNode } from '../../../tools/lib/nova-node.js';
 import { execWithStatus } from '../agent/docker-helpers.js';
-import { loadTestCloud, openstack } from '../../support/cloud.js';
+import { hypervisorUp, loadTestCloud, neutronSection, openstack } from '../../support/cloud.js';
 import { waitUntil } from '../../support/waits.js';
 
 const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
@@ -64,27 +64,11 @@ describe('inside a server on a Neutron network: metadata, interface attach and d
       host: HOST,
       registry: REGISTRY,
       overrides: {
-        neutron: {
-          auth_url: cloud.keystoneUrl,
-          username: cloud.nova.username,
-          password: cloud.nova.password,
-          project_name: cloud.serviceProject,
-          region_name: 'RegionOne',
-          binding_host: l2Host,
-          ...(cloud.vars.BERTH_CLOUD_NEUTRON_URL ? { endpoint_override: cloud.vars.BERTH_CLOUD_NEUTRON_URL } : {}),
-        },
+        neutron: neutronSection(cloud)!,
         compute: { vif_plugging_timeout: 180 },
       },
     });
-    await waitUntil(
-      async () =>
-        (
-          await openstack<Array<{ 'Hypervisor Hostname': string; State: string }>>(['--os-compute-api-version', '2.87', 'hypervisor', 'list'], { json: true })
-        ).find((h) => h['Hypervisor Hostname'] === HOST && h.State === 'up'),
-      180_000,
-      'hypervisor listed and up',
-      2000,
-    );
+    await waitUntil(() => hypervisorUp(HOST), 180_000, 'hypervisor listed and up', 2000);
   });
 
   after(async () => {
