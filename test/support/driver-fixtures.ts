@@ -1,20 +1,25 @@
 import { hostResources } from '../../driver/compute/resources.js';
 
-/** The host the driver's unit tests run on: 4 vCPUs, 1 GiB (256 MiB reserved), 10 GB, no overcommit. */
-export const TEST_RESOURCES = hostResources(
-  {
-    vcpus: 4,
-    memory_mb: 1024,
-    disk_gb: 10,
-    reserved_host_cpus: 0,
-    reserved_host_memory_mb: 256,
-    reserved_host_disk_mb: 0,
-    cpu_allocation_ratio: 1,
-    ram_allocation_ratio: 1,
-    disk_allocation_ratio: 1,
-  },
-  '/',
-);
+/** A host for the driver's tests: 4 vCPUs, `memory_mb` (1024) with `reserved_host_memory_mb` of it reserved, 10 GB, no overcommit. */
+export function testResources(o: { memory_mb?: number; reserved_host_memory_mb?: number } = {}) {
+  return hostResources(
+    {
+      vcpus: 4,
+      memory_mb: o.memory_mb ?? 1024,
+      disk_gb: 10,
+      reserved_host_cpus: 0,
+      reserved_host_memory_mb: o.reserved_host_memory_mb ?? 256,
+      reserved_host_disk_mb: 0,
+      cpu_allocation_ratio: 1,
+      ram_allocation_ratio: 1,
+      disk_allocation_ratio: 1,
+    },
+    '/',
+  );
+}
+
+/** The host most driver unit tests run on: 1 GiB, 256 MiB of it reserved. */
+export const TEST_RESOURCES = testResources();
 
 /** oslo.messaging's rabbit options at their defaults, as the driver's unit tests pass them. */
 export const TEST_RABBIT = {

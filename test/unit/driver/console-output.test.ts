@@ -4,7 +4,6 @@ import { openDriverDatabase } from '../../../driver/db/index.js';
 import { MAX_CONSOLE_BYTES, novaConsoleTail } from '../../../driver/compute/console.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
-import { hostResources } from '../../../driver/compute/resources.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
 import { decodeInstance } from '../../../driver/objects/instance.js';
@@ -12,6 +11,7 @@ import { instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { testResources } from '../../support/driver-fixtures.js';
 
 /** nova's _tail_log over the whole log: the reference the answers are compared with. */
 function novaTail(log: string, length: number | null): string {
@@ -53,20 +53,7 @@ describe("console output: nova's tail semantics", () => {
       rabbit: { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 },
       log: silentLogger(),
     });
-    const resources = hostResources(
-      {
-        vcpus: 4,
-        memory_mb: 1024,
-        disk_gb: 10,
-        reserved_host_cpus: 0,
-        reserved_host_memory_mb: 0,
-        reserved_host_disk_mb: 0,
-        cpu_allocation_ratio: 1,
-        ram_allocation_ratio: 1,
-        disk_allocation_ratio: 1,
-      },
-      '/',
-    );
+    const resources = testResources({ memory_mb: 1024, reserved_host_memory_mb: 0 });
     const manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, images: new FakeImageService(), log: silentLogger() });
     const primitive = instancePrimitive({ image_id: 'img', flavor: { vcpus: 1, memory_mb: 64 } });
     await manager.buildAndRun(ctx, decodeInstance(primitive), 'img');

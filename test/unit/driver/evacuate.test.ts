@@ -3,7 +3,6 @@ import { agentError } from '../../../agent/client/errors.js';
 import { silentLogger } from '../../../common/log.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
-import { hostResources } from '../../../driver/compute/resources.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { MigrationRow } from '../../../driver/db/models.js';
@@ -13,23 +12,9 @@ import { RpcFailure } from '../../../driver/rpc/failure.js';
 import { buildAndRunInstance, evacuateInstance, imageDict, instancePrimitive, instanceRequest, migrationPrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
+import { TEST_RABBIT as rabbit, testResources } from '../../support/driver-fixtures.js';
 
-const resources = (memory_mb: number) =>
-  hostResources(
-    {
-      vcpus: 4,
-      memory_mb,
-      disk_gb: 10,
-      reserved_host_cpus: 0,
-      reserved_host_memory_mb: 0,
-      reserved_host_disk_mb: 0,
-      cpu_allocation_ratio: 1,
-      ram_allocation_ratio: 1,
-      disk_allocation_ratio: 1,
-    },
-    '/',
-  );
+const resources = (memory_mb: number) => testResources({ memory_mb, reserved_host_memory_mb: 0 });
 
 const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {
   const spec = ep.methods[String(msg.method)]!;

@@ -8,7 +8,6 @@ import { berthEndpoint } from '../../../driver/compute/berth-endpoint.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { Maintenance } from '../../../driver/compute/maintenance.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
-import { hostResources } from '../../../driver/compute/resources.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
@@ -17,22 +16,9 @@ import { RpcFailure } from '../../../driver/rpc/failure.js';
 import { buildAndRunInstance, evacuateInstance, imageDict, instancePrimitive, migrationPrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
+import { TEST_RABBIT as rabbit, testResources } from '../../support/driver-fixtures.js';
 
-const resources = hostResources(
-  {
-    vcpus: 4,
-    memory_mb: 1024,
-    disk_gb: 10,
-    reserved_host_cpus: 0,
-    reserved_host_memory_mb: 0,
-    reserved_host_disk_mb: 0,
-    cpu_allocation_ratio: 1,
-    ram_allocation_ratio: 1,
-    disk_allocation_ratio: 1,
-  },
-  '/',
-);
+const resources = testResources({ memory_mb: 1024, reserved_host_memory_mb: 0 });
 
 const invoke = (ep: Endpoint, method: string, args: Record<string, unknown>): Promise<unknown> => {
   const spec = ep.methods[method]!;

@@ -1,7 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { silentLogger } from '../../../common/log.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
-import { hostResources } from '../../../driver/compute/resources.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
@@ -12,22 +11,9 @@ import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeConductor } from '../../fakes/nova-conductor.js';
 import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
+import { TEST_RABBIT as rabbit, testResources } from '../../support/driver-fixtures.js';
 
-const resources = hostResources(
-  {
-    vcpus: 4,
-    memory_mb: 1024,
-    disk_gb: 10,
-    reserved_host_cpus: 0,
-    reserved_host_memory_mb: 0,
-    reserved_host_disk_mb: 0,
-    cpu_allocation_ratio: 1,
-    ram_allocation_ratio: 1,
-    disk_allocation_ratio: 1,
-  },
-  '/',
-);
+const resources = testResources({ memory_mb: 1024, reserved_host_memory_mb: 0 });
 
 /** The returning old host of an evacuation in nova mode: nova's migrations, not the node's own records, say what went. */
 describe('nova mode: the returning old host reaps what nova evacuated (fake conductor and placement)', () => {

@@ -3,12 +3,12 @@ import { silentLogger } from '../../../common/log.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
-import { hostResources } from '../../../driver/compute/resources.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
 import { decodeInstance } from '../../../driver/objects/instance.js';
 import { instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
+import { testResources } from '../../support/driver-fixtures.js';
 
 const VIF_ID = '5f0c3a2e-9b1d-4c6e-8a7f-112233445566';
 /** One VIF as nova's network model writes it, on a bridge the caller made. */
@@ -56,20 +56,7 @@ describe('standalone mode: VIFs the caller gives in network_info', () => {
       rabbit: { amqp_durable_queues: false, amqp_auto_delete: false, rabbit_ha_queues: false, rabbit_quorum_queue: false, rabbit_transient_queues_ttl: 1800 },
       log: silentLogger(),
     });
-    const resources = hostResources(
-      {
-        vcpus: 4,
-        memory_mb: 1024,
-        disk_gb: 10,
-        reserved_host_cpus: 0,
-        reserved_host_memory_mb: 0,
-        reserved_host_disk_mb: 0,
-        cpu_allocation_ratio: 1,
-        ram_allocation_ratio: 1,
-        disk_allocation_ratio: 1,
-      },
-      '/',
-    );
+    const resources = testResources({ memory_mb: 1024, reserved_host_memory_mb: 0 });
     manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, log: silentLogger() });
   });
   afterEach(() => store.close());
