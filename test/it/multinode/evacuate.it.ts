@@ -13,8 +13,7 @@ import { requestJson } from '../../../common/http-client.js';
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/load.js';
 import type { InstanceView } from '../../../driver/compute/berth-endpoint.js';
-import { createImageClient } from '../../../glance-bridge/client/http.js';
-import { startImageService, type ImageServiceHandle } from '../../../glance-bridge/main.js';
+import type { ImageServiceHandle } from '../../../glance-bridge/main.js';
 import { buildAndRunInstance, imageDict, instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { AMQP_URL, AmqpPeer } from '../../support/amqp.js';
 import { containersWithLabel, DOCKER, LABEL_INSTANCE, LABEL_PROJECT, removeContainers } from '../../support/docker-containers.js';
@@ -22,10 +21,9 @@ import { spawnDriverProcess, type DriverProcess } from '../../support/driver-pro
 import { ROOT } from '../../support/fixtures.js';
 import { waitUntil } from '../../support/waits.js';
 import { execIn } from '../agent/docker-helpers.js';
+import { createSharedDatabase, startSharedImages } from './stack.js';
 
 const exec = promisify(execFile);
-const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
-const ADMIN_URL = process.env.BERTH_TEST_POSTGRES ?? 'postgres://berth:berth@127.0.0.1:5432/berth_test';
 const TRANSPORT_URL = process.env.BERTH_TEST_TRANSPORT_URL ?? AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/';
 
 interface ContainerView {
@@ -64,20 +62,12 @@ describe('evacuation between two standalone nodes sharing a database and a docke
 
   before(async () => {
     state = mkdtempSync(join(tmpdir(), 'berth-evac-'));
-    admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    const dbUrl = new URL(ADMIN_URL);
-    dbUrl.pathname = `/${dbName}`;
-    mkdirSync(join(state, 'images'));
-    images = await startImageService(
-      loadConfig({
-        env: {},
-        overrides: { DEFAULT: { state_path: join(state, 'images') }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } },
-      }),
-      { log: silentLogger() },
-    );
-    image = (await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`)) as typeof image;
+    const db = await createSharedDatabase(dbName);
+    admin = db.admin;
+    const dbUrl = db.url;
+    const shared = await startSharedImages(state);
+    images = shared.images;
+    image = shared.image as typeof image;
     for (const host of hosts) {
       const dir = join(state, host);
       mkdirSync(dir);
@@ -94,7 +84,7 @@ describe('evacuation between two standalone nodes sharing a database and a docke
         BERTH__DEFAULT__CONTROL_EXCHANGE: exchange,
         BERTH__DEFAULT__STATE_PATH: dir,
         BERTH__DEFAULT__TRANSPORT_URL: TRANSPORT_URL,
-        BERTH__DATABASE__CONNECTION: dbUrl.toString(),
+        BERTH__DATABASE__CONNECTION: dbUrl,
         BERTH__GLANCE__API_URL: images.url,
         BERTH__AGENT__URL: agent.url,
         BERTH__AGENT__TOKEN: agent.token,

@@ -8,15 +8,14 @@ import { promisify } from 'node:util';
 import { startAgent, type RunningAgent } from '../../../agent/main.js';
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/load.js';
-import { createImageClient } from '../../../glance-bridge/client/http.js';
-import { startImageService, type ImageServiceHandle } from '../../../glance-bridge/main.js';
+import type { ImageServiceHandle } from '../../../glance-bridge/main.js';
 import { AMQP_URL, AmqpPeer } from '../../support/amqp.js';
 import { containersWithLabel, LABEL_INSTANCE, removeContainers, type LabelledContainer } from '../../support/docker-containers.js';
 import { spawnDriverProcess, type DriverProcess } from '../../support/driver-process.js';
 import { ROOT } from '../../support/fixtures.js';
+import { startSharedImages } from './stack.js';
 
 const exec = promisify(execFile);
-const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
 const TRANSPORT_URL = process.env.BERTH_TEST_TRANSPORT_URL ?? AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/';
 const LABEL_HOST = 'org.openstack.berth.host';
 /** What the data written in the guest changes: this many KiB of random bytes. */
@@ -59,15 +58,9 @@ describe('moves between two nodes: berth server migrate / resize --host, confirm
 
   before(async () => {
     state = mkdtempSync(join(tmpdir(), 'berth-move-'));
-    mkdirSync(join(state, 'images'));
-    images = await startImageService(
-      loadConfig({
-        env: {},
-        overrides: { DEFAULT: { state_path: join(state, 'images') }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } },
-      }),
-      { log: silentLogger() },
-    );
-    imageId = (await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`)).id;
+    const shared = await startSharedImages(state);
+    images = shared.images;
+    imageId = shared.image.id;
     for (const host of hosts) {
       const dir = join(state, host);
       mkdirSync(dir);

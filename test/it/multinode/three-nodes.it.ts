@@ -11,18 +11,16 @@ import { projectNetworkName } from '../../../agent/network/project-networks.js';
 import { requestJson } from '../../../common/http-client.js';
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/load.js';
-import { createImageClient } from '../../../glance-bridge/client/http.js';
-import { startImageService, type ImageServiceHandle } from '../../../glance-bridge/main.js';
+import type { ImageServiceHandle } from '../../../glance-bridge/main.js';
 import { buildAndRunInstance, imageDict, instancePrimitive, instanceRequest, terminateInstance } from '../../../tools/lib/nova-requests.js';
 import { AMQP_URL, AmqpPeer } from '../../support/amqp.js';
 import { containersWithLabel, DOCKER, LABEL_PROJECT, removeContainers } from '../../support/docker-containers.js';
 import { spawnDriverProcess, type DriverProcess } from '../../support/driver-process.js';
 import { ROOT } from '../../support/fixtures.js';
 import { waitUntil } from '../../support/waits.js';
+import { createSharedDatabase, startSharedImages } from './stack.js';
 
 const exec = promisify(execFile);
-const REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
-const ADMIN_URL = process.env.BERTH_TEST_POSTGRES ?? 'postgres://berth:berth@127.0.0.1:5432/berth_test';
 const TRANSPORT_URL = process.env.BERTH_TEST_TRANSPORT_URL ?? AMQP_URL.replace(/^amqp:/, 'rabbit:') + '/';
 
 interface Node {
@@ -62,20 +60,12 @@ describe('three compute nodes sharing a broker, a database and an image service'
 
   before(async () => {
     state = mkdtempSync(join(tmpdir(), 'berth-multi-'));
-    admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    const dbUrl = new URL(ADMIN_URL);
-    dbUrl.pathname = `/${dbName}`;
-    mkdirSync(join(state, 'images'));
-    images = await startImageService(
-      loadConfig({
-        env: {},
-        overrides: { DEFAULT: { state_path: join(state, 'images') }, image_store: { listen: '127.0.0.1:0' }, registry: { allowed_internal: [REGISTRY] } },
-      }),
-      { log: silentLogger() },
-    );
-    image = (await createImageClient({ url: images.url, roles: ['admin'] }).importImage(`docker://${REGISTRY}/berth/busybox:latest`)) as typeof image;
+    const db = await createSharedDatabase(dbName);
+    admin = db.admin;
+    const dbUrl = db.url;
+    const shared = await startSharedImages(state);
+    images = shared.images;
+    image = shared.image as typeof image;
     // One at a time: the first driver applies the migrations to the shared database.
     for (const host of hosts) {
       const dir = join(state, host);
@@ -98,7 +88,7 @@ describe('three compute nodes sharing a broker, a database and an image service'
           BERTH__DEFAULT__CONTROL_EXCHANGE: exchange,
           BERTH__DEFAULT__STATE_PATH: dir,
           BERTH__DEFAULT__TRANSPORT_URL: TRANSPORT_URL,
-          BERTH__DATABASE__CONNECTION: dbUrl.toString(),
+          BERTH__DATABASE__CONNECTION: dbUrl,
           BERTH__DEFAULT__STATUS_LISTEN: '127.0.0.1:0',
           BERTH__GLANCE__API_URL: images.url,
           BERTH__AGENT__URL: agent.url,
