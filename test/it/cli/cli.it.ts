@@ -1,19 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { ROOT } from '../../support/fixtures.js';
 import { containersOf, REGISTRY, startStack, type Stack } from '../../../tools/lib/stack.js';
+import { type CliResult, jsonOf, runBerth, stackCliEnv } from '../../support/berth-cli.js';
 
-const exec = promisify(execFile);
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = CliResult;
 
 /** The berth CLI as a user runs it, against a node started by the test. */
 describe('berth CLI against a running node', function () {
@@ -25,36 +17,13 @@ describe('berth CLI against a running node', function () {
   let waitKeys: string[] = [];
   let imageId = '';
 
-  async function berth(...args: string[]): Promise<Result> {
-    try {
-      const { stdout, stderr } = await exec(join(ROOT, 'tools', 'berth'), args, { env, timeout: 90_000 });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
-  }
-  const json = <T>(r: Result): T => {
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as T;
-  };
+  const berth = (...args: string[]): Promise<Result> => runBerth(args, env, { timeoutMs: 90_000 });
+  const json = jsonOf;
 
   before(async () => {
     stack = await startStack();
     scratch = mkdtempSync(join(tmpdir(), 'berth-cli-'));
-    env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      BERTH_FROM_SOURCE: '1',
-      BERTH_CONFIG: '/nonexistent-so-defaults-apply',
-      BERTH__DEFAULT__HOST: stack.host,
-      BERTH__DEFAULT__CONTROL_EXCHANGE: stack.exchange,
-      BERTH__DEFAULT__STATE_PATH: scratch,
-      BERTH__GLANCE__API_URL: stack.imagesUrl,
-      BERTH__AGENT__URL: stack.agentUrl,
-      BERTH__AGENT__TOKEN: stack.agentToken,
-      BERTH__DEFAULT__FLAVORS: 'm1.cli:1:96:1, m1.other:2:128',
-    };
+    env = stackCliEnv(stack, scratch, { BERTH_CONFIG: '/nonexistent-so-defaults-apply', BERTH__DEFAULT__FLAVORS: 'm1.cli:1:96:1, m1.other:2:128' });
     env.BERTH_CONFIG = '';
   });
   after(async () => {

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { ROOT } from '../../support/fixtures.js';
 import { collect, consoleGuestImage } from '../../support/console-guest.js';
 import { REGISTRY, startStack, type Stack } from '../../../tools/lib/stack.js';
+import { stackCliEnv } from '../../support/berth-cli.js';
 
 const exec = promisify(execFile);
 
@@ -35,18 +36,7 @@ describe('berth server console', function () {
     const ref = await consoleGuestImage();
     stack = await startStack({ overrides: { serial_console: { port_range: '44330:44340', proxyclient_address: '127.0.0.1' } } });
     scratch = mkdtempSync(join(tmpdir(), 'berth-console-cli-'));
-    env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      BERTH_FROM_SOURCE: '1',
-      BERTH_CONFIG: '',
-      BERTH__DEFAULT__HOST: stack.host,
-      BERTH__DEFAULT__CONTROL_EXCHANGE: stack.exchange,
-      BERTH__DEFAULT__STATE_PATH: scratch,
-      BERTH__GLANCE__API_URL: stack.imagesUrl,
-      BERTH__AGENT__URL: stack.agentUrl,
-      BERTH__AGENT__TOKEN: stack.agentToken,
-    };
+    env = stackCliEnv(stack, scratch);
     await berth('image', 'import', `docker://${ref}`);
     const created = JSON.parse(
       await berth(

@@ -1,9 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { keystoneSession } from '../../../common/keystone/index.js';
 import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/load.js';
@@ -11,14 +9,9 @@ import { startImageService, type ImageServiceHandle } from '../../../glance-brid
 import { loadTestCloud } from '../../../tools/lib/cloud.js';
 import { ROOT } from '../../support/fixtures.js';
 import { BUSYBOX, REGISTRY } from '../glance-bridge/helpers.js';
+import { type CliResult, runBerth } from '../../support/berth-cli.js';
 
-const exec = promisify(execFile);
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = CliResult;
 
 /** `berth image …` with `--os-cloud`, against the Keystone-protected Glance of the test cloud. */
 describe('berth CLI: --os-cloud against the test cloud', function () {
@@ -46,15 +39,7 @@ describe('berth CLI: --os-cloud against the test cloud', function () {
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
 
-  async function berth(...args: string[]): Promise<Result> {
-    try {
-      const { stdout, stderr } = await exec(join(ROOT, 'tools', 'berth'), args, { env, cwd: ROOT, timeout: 90_000 });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
-  }
+  const berth = (...args: string[]): Promise<Result> => runBerth(args, env, { timeoutMs: 90_000, cwd: ROOT });
 
   before(() => {
     home = mkdtempSync(join(tmpdir(), 'berth-os-cloud-it-'));

@@ -1,13 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ROOT } from '../../support/fixtures.js';
-
-const exec = promisify(execFile);
+import { type CliResult, runBerth } from '../../support/berth-cli.js';
 
 /**
  * `berth up` on a production node: it starts Berth's own services with the node's configuration
@@ -37,15 +34,7 @@ describe('berth up installs nothing and starts only Berth', function () {
   const watched = ['/etc/rabbitmq/rabbitmq.conf', '/etc/docker/daemon.json'].filter((f) => existsSync(f));
   const stamps = new Map<string, number>();
 
-  async function berth(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await exec(join(ROOT, 'tools', 'berth'), args, { env, timeout: 150_000 });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
-  }
+  const berth = (...args: string[]): Promise<CliResult> => runBerth(args, env, { timeoutMs: 150_000 });
 
   before(() => {
     scratch = mkdtempSync(join(tmpdir(), 'berth-up-'));
