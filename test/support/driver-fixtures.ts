@@ -1,4 +1,6 @@
+import { silentLogger } from '../../common/log.js';
 import { hostResources } from '../../driver/compute/resources.js';
+import { Notifier, type NotifierOptions, type Publisher } from '../../driver/notify/notifier.js';
 
 /** A host for the driver's tests: 4 vCPUs, `memory_mb` (1024) with `reserved_host_memory_mb` of it reserved, 10 GB, no overcommit. */
 export function testResources(o: { memory_mb?: number; reserved_host_memory_mb?: number } = {}) {
@@ -29,3 +31,18 @@ export const TEST_RABBIT = {
   rabbit_quorum_queue: false,
   rabbit_transient_queues_ttl: 1800,
 };
+
+/** nova's notifier as the driver's unit tests use it: exchange nova, messagingv2, nova's topics, on `publisher`. */
+export function testNotifier(publisher: Publisher, host: string, o: Partial<NotifierOptions> = {}): Notifier {
+  return new Notifier(publisher, {
+    exchange: 'nova',
+    host,
+    format: 'versioned',
+    driver: 'messagingv2',
+    versionedTopic: 'versioned_notifications',
+    legacyTopic: 'notifications',
+    rabbit: TEST_RABBIT,
+    log: silentLogger(),
+    ...o,
+  });
+}

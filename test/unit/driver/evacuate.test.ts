@@ -6,13 +6,12 @@ import { ComputeManager } from '../../../driver/compute/manager.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { MigrationRow } from '../../../driver/db/models.js';
-import { Notifier } from '../../../driver/notify/notifier.js';
 import type { Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { RpcFailure } from '../../../driver/rpc/failure.js';
 import { buildAndRunInstance, evacuateInstance, imageDict, instancePrimitive, instanceRequest, migrationPrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RABBIT as rabbit, testResources } from '../../support/driver-fixtures.js';
+import { testNotifier, testResources } from '../../support/driver-fixtures.js';
 
 const resources = (memory_mb: number) => testResources({ memory_mb, reserved_host_memory_mb: 0 });
 
@@ -40,16 +39,7 @@ describe('evacuation (rebuild_instance recreate=True) between two nodes on one d
   const node = (host: string, memory = 1024): Node => {
     const agent = new FakeAgentClient();
     const pub = new FakePublisher();
-    const notifier = new Notifier(pub, {
-      exchange: 'nova',
-      host,
-      format: 'versioned',
-      driver: 'messagingv2',
-      versionedTopic: 'versioned_notifications',
-      legacyTopic: 'notifications',
-      rabbit,
-      log: silentLogger(),
-    });
+    const notifier = testNotifier(pub, host);
     const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources: resources(memory), log: silentLogger() });
     return { host, agent, pub, manager, ep: computeEndpoint(manager, agent) };
   };

@@ -7,14 +7,13 @@ import { InstanceStore } from '../../../driver/compute/store.js';
 import { InstancePorts } from '../../../driver/compute/instance-ports.js';
 import { InstanceEvents } from '../../../driver/compute/vif-events.js';
 import { computeEndpoint, UNSUPPORTED_METHODS } from '../../../driver/compute/endpoint.js';
-import { Notifier } from '../../../driver/notify/notifier.js';
 import { decodeInstance } from '../../../driver/objects/instance.js';
 import { RpcFailure } from '../../../driver/rpc/failure.js';
 import { instancePrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
 import { FakeNeutron } from '../../fakes/neutron.js';
-import { TEST_RABBIT as rabbit, TEST_RESOURCES as resources } from '../../support/driver-fixtures.js';
+import { TEST_RESOURCES as resources, testNotifier } from '../../support/driver-fixtures.js';
 
 const L2_HOST = 'l2-host';
 
@@ -41,16 +40,7 @@ describe('compute manager: attach_interface / detach_interface (fake agent, fake
 
   const build = (withPorts = true) => {
     publisher = new FakePublisher();
-    const notifier = new Notifier(publisher, {
-      exchange: 'nova',
-      host: 'n1',
-      format: 'versioned',
-      driver: 'messagingv2',
-      versionedTopic: 'versioned_notifications',
-      legacyTopic: 'notifications',
-      rabbit,
-      log: silentLogger(),
-    });
+    const notifier = testNotifier(publisher, 'n1');
     const ports = new InstancePorts({
       neutron,
       plane: { saveNetworkInfo: async (_c, uuid, ni) => void caches.set(uuid, ni as Array<{ id: string }>) },

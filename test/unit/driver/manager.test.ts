@@ -12,7 +12,7 @@ import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { agentError } from '../../../agent/client/errors.js';
-import { TEST_RABBIT as rabbit, TEST_RESOURCES as resources } from '../../support/driver-fixtures.js';
+import { TEST_RABBIT as rabbit, TEST_RESOURCES as resources, testNotifier } from '../../support/driver-fixtures.js';
 
 describe('compute manager (fake agent, in-memory database)', () => {
   let agent: FakeAgentClient;
@@ -27,16 +27,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     agent = new FakeAgentClient();
     pub = new FakePublisher();
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
-    const notifier = new Notifier(pub, {
-      exchange: 'nova',
-      host: 'n1',
-      format: 'both',
-      driver: 'messagingv2',
-      versionedTopic: 'versioned_notifications',
-      legacyTopic: 'notifications',
-      rabbit,
-      log: silentLogger(),
-    });
+    const notifier = testNotifier(pub, 'n1', { format: 'both' });
     images = new FakeImageService();
     manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, images, log: silentLogger() });
   });

@@ -8,7 +8,6 @@ import { carriedOf } from '../../../driver/compute/migrate-carry.js';
 import type { PeerCompute } from '../../../driver/compute/peers.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
-import { Notifier } from '../../../driver/notify/notifier.js';
 import type { Endpoint } from '../../../driver/rpc/dispatcher.js';
 import {
   buildAndRunInstance,
@@ -22,7 +21,7 @@ import {
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RABBIT as rabbit, TEST_RESOURCES as resources } from '../../support/driver-fixtures.js';
+import { TEST_RESOURCES as resources, testNotifier } from '../../support/driver-fixtures.js';
 
 const CTX = { request_id: 'req-00000000-0000-4000-8000-000000000000' };
 
@@ -78,16 +77,7 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
       const agent = new FakeAgentClient();
       agent.snapshotPolls = 0;
       const pub = new FakePublisher();
-      const notifier = new Notifier(pub, {
-        exchange: 'nova',
-        host,
-        format: 'versioned',
-        driver: 'messagingv2',
-        versionedTopic: 'versioned_notifications',
-        legacyTopic: 'notifications',
-        rabbit,
-        log: silentLogger(),
-      });
+      const notifier = testNotifier(pub, host);
       const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources, images, peers: peersFor(host), log: silentLogger() });
       nodes[host] = { host, agent, pub, manager, compute: computeEndpoint(manager, agent), berth: berthEndpoint(host, store, manager) };
     }

@@ -5,7 +5,6 @@ import { ComputeManager } from '../../../driver/compute/manager.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
-import { Notifier } from '../../../driver/notify/notifier.js';
 import type { Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { RpcFailure } from '../../../driver/rpc/failure.js';
 import {
@@ -19,7 +18,7 @@ import {
 } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RABBIT as rabbit, TEST_RESOURCES as resources } from '../../support/driver-fixtures.js';
+import { TEST_RESOURCES as resources, testNotifier } from '../../support/driver-fixtures.js';
 
 /** Runs a method as the dispatcher does: the endpoint's deserialize step, then the handler. */
 const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {
@@ -42,16 +41,7 @@ describe('same-host resize (fake agent, in-memory database)', () => {
     agent = new FakeAgentClient();
     pub = new FakePublisher();
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
-    const notifier = new Notifier(pub, {
-      exchange: 'nova',
-      host: 'n1',
-      format: 'versioned',
-      driver: 'messagingv2',
-      versionedTopic: 'versioned_notifications',
-      legacyTopic: 'notifications',
-      rabbit,
-      log: silentLogger(),
-    });
+    const notifier = testNotifier(pub, 'n1');
     manager = new ComputeManager({ host: 'n1', node: 'n1', store, agent, notifier, resources, log: silentLogger() });
     ep = computeEndpoint(manager, agent);
   });

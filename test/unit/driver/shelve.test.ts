@@ -7,7 +7,6 @@ import { InstanceStore } from '../../../driver/compute/store.js';
 import { computeEndpoint, UNSUPPORTED_METHODS } from '../../../driver/compute/endpoint.js';
 import { canStart } from '../../../driver/compute/states.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
-import { Notifier } from '../../../driver/notify/notifier.js';
 import type { Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { RpcFailure } from '../../../driver/rpc/failure.js';
 import {
@@ -22,7 +21,7 @@ import {
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
+import { testNotifier } from '../../support/driver-fixtures.js';
 
 const resources = hostResources(
   {
@@ -59,16 +58,7 @@ describe('shelve, shelve offload and unshelve (fake agent and image service, in-
   const node = async (host: string, shelvedOffloadTime = 0) => {
     const s = new InstanceStore(await openDriverDatabase('sqlite://'));
     stores.push(s);
-    const notifier = new Notifier(pub, {
-      exchange: 'nova',
-      host,
-      format: 'versioned',
-      driver: 'messagingv2',
-      versionedTopic: 'versioned_notifications',
-      legacyTopic: 'notifications',
-      rabbit,
-      log: silentLogger(),
-    });
+    const notifier = testNotifier(pub, host);
     const manager = new ComputeManager({ host, node: host, store: s, agent, notifier, resources, images, shelvedOffloadTime, log: silentLogger() });
     return { store: s, manager, ep: computeEndpoint(manager, agent) };
   };
