@@ -1,5 +1,8 @@
 import { silentLogger } from '../../common/log.js';
-import { hostResources } from '../../driver/compute/resources.js';
+import { hostResources, type HostResources } from '../../driver/compute/resources.js';
+import type { ConductorClient } from '../../driver/nova/conductor.js';
+import type { PlacementClient } from '../../driver/nova/placement.js';
+import { NovaControlPlane } from '../../driver/nova/plane.js';
 import { Notifier, type NotifierOptions, type Publisher } from '../../driver/notify/notifier.js';
 
 /** A host for the driver's tests: 4 vCPUs, `memory_mb` (1024) with `reserved_host_memory_mb` of it reserved, 10 GB, no overcommit. */
@@ -44,5 +47,22 @@ export function testNotifier(publisher: Publisher, host: string, o: Partial<Noti
     rabbit: TEST_RABBIT,
     log: silentLogger(),
     ...o,
+  });
+}
+
+/** Nova's control plane of node `berth1` over the fake conductor and Placement, idle usage, periodic work far apart. */
+export function testNovaPlane(o: { conductor: ConductorClient; placement: PlacementClient; resources: HostResources }): NovaControlPlane {
+  return new NovaControlPlane({
+    host: 'berth1',
+    node: 'berth1',
+    serviceVersion: 64,
+    reportIntervalSeconds: 3600,
+    updateIntervalSeconds: 3600,
+    hostIp: '127.0.0.1',
+    resources: o.resources,
+    usage: async () => ({ vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0, running_vms: 0, current_workload: 0 }),
+    conductor: o.conductor,
+    placement: o.placement,
+    log: silentLogger(),
   });
 }

@@ -4,14 +4,14 @@ import { ComputeManager } from '../../../driver/compute/manager.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
-import { NovaControlPlane } from '../../../driver/nova/plane.js';
+import type { NovaControlPlane } from '../../../driver/nova/plane.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { buildAndRunInstance, imageDict, instancePrimitive, migrationPrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeConductor } from '../../fakes/nova-conductor.js';
 import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RABBIT as rabbit, testResources } from '../../support/driver-fixtures.js';
+import { TEST_RABBIT as rabbit, testNovaPlane, testResources } from '../../support/driver-fixtures.js';
 
 const resources = testResources({ memory_mb: 1024, reserved_host_memory_mb: 0 });
 
@@ -29,19 +29,7 @@ describe('nova mode: the returning old host reaps what nova evacuated (fake cond
     placement = new FakePlacement();
     agent = new FakeAgentClient();
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
-    plane = new NovaControlPlane({
-      host: 'berth1',
-      node: 'berth1',
-      serviceVersion: 64,
-      reportIntervalSeconds: 3600,
-      updateIntervalSeconds: 3600,
-      hostIp: '127.0.0.1',
-      resources,
-      usage: async () => ({ vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0, running_vms: 0, current_workload: 0 }),
-      conductor,
-      placement,
-      log: silentLogger(),
-    });
+    plane = testNovaPlane({ conductor, placement, resources });
     const notifier = new Notifier(new FakePublisher(), {
       exchange: 'nova',
       host: 'berth1',

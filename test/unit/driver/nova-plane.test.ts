@@ -8,7 +8,7 @@ import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { Dispatcher, type Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { parseRequest } from '../../../driver/rpc/envelope.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
-import { NovaControlPlane } from '../../../driver/nova/plane.js';
+import type { NovaControlPlane } from '../../../driver/nova/plane.js';
 import { newObject, type Primitive } from '../../../driver/nova/objects.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { fixture as sharedFixture } from '../../support/fixtures.js';
@@ -17,7 +17,7 @@ import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
 import { agentError } from '../../../agent/client/errors.js';
 import { flavorPrimitive, migrationPrimitive, prepResize, resizeDecision } from '../../../tools/lib/nova-requests.js';
-import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
+import { TEST_RABBIT as rabbit, testNovaPlane } from '../../support/driver-fixtures.js';
 
 /** nova-cp fixtures show the body decoded (nova-control-plane.md §8). */
 const fixture = (name: string) =>
@@ -52,21 +52,7 @@ describe('nova control plane (fake conductor and placement)', () => {
   let agent: FakeAgentClient;
   let plane: NovaControlPlane;
   let manager: ComputeManager;
-  const usage = async () => ({ vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0, running_vms: 0, current_workload: 0 });
-  const newPlane = () =>
-    new NovaControlPlane({
-      host: 'berth1',
-      node: 'berth1',
-      serviceVersion: 64,
-      reportIntervalSeconds: 3600,
-      updateIntervalSeconds: 3600,
-      hostIp: '127.0.0.1',
-      resources,
-      usage,
-      conductor,
-      placement,
-      log: silentLogger(),
-    });
+  const newPlane = () => testNovaPlane({ conductor, placement, resources });
 
   /** The captured build cast (fixture 08), its instance already in nova's database as the conductor left it. */
   const seedBuild = () => {

@@ -7,7 +7,7 @@ import { hostResources } from '../../../driver/compute/resources.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import type { Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { Notifier } from '../../../driver/notify/notifier.js';
-import { NovaControlPlane } from '../../../driver/nova/plane.js';
+import type { NovaControlPlane } from '../../../driver/nova/plane.js';
 import type { Primitive } from '../../../driver/nova/objects.js';
 import { agentError } from '../../../agent/client/errors.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
@@ -15,7 +15,7 @@ import { fixture as sharedFixture } from '../../support/fixtures.js';
 import { FakeConductor } from '../../fakes/nova-conductor.js';
 import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RABBIT as rabbit } from '../../support/driver-fixtures.js';
+import { TEST_RABBIT as rabbit, testNovaPlane } from '../../support/driver-fixtures.js';
 
 const fixture = (name: string) =>
   sharedFixture(`nova-cp/${name}`) as unknown as {
@@ -54,19 +54,7 @@ describe('shelve in nova mode (fake conductor and placement)', () => {
     agent = new FakeAgentClient();
     agent.snapshotPolls = 3;
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
-    plane = new NovaControlPlane({
-      host: 'berth1',
-      node: 'berth1',
-      serviceVersion: 64,
-      reportIntervalSeconds: 3600,
-      updateIntervalSeconds: 3600,
-      hostIp: '127.0.0.1',
-      resources,
-      usage: async () => ({ vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0, running_vms: 0, current_workload: 0 }),
-      conductor,
-      placement,
-      log: silentLogger(),
-    });
+    plane = testNovaPlane({ conductor, placement, resources });
     const notifier = new Notifier(new FakePublisher(), {
       exchange: 'nova',
       host: 'berth1',
