@@ -186,7 +186,8 @@ describe('berth-agent identity and project networks on dockerd', function () {
     // Started behind the agent's back: the engine's start event has the agent plug it in.
     await docker('POST', `/containers/${name}/stop?t=0`);
     await docker('POST', `/containers/${name}/start`);
-    for (let i = 0; i < 100 && !(await plugged()); i++) await new Promise((r) => setTimeout(r, 100));
+    // Bounded wait for the engine's event to reach the agent; a loaded machine can take seconds.
+    for (let i = 0; i < 300 && !(await plugged()); i++) await new Promise((r) => setTimeout(r, 100));
     await check('after a docker start the agent did not make');
 
     // The traffic counters come from the host end of the pair, as the guest sees them.
