@@ -148,6 +148,7 @@ export async function startImageService(config: Config, overrides: ImageServiceO
         // Long imports are not waited for: the next start marks them killed (recoverInterrupted).
         await Promise.race([importer.drain(), delay(5000)]);
         await importer.hashes.stop();
+        await blobs.close();
         await db.close();
       })();
       return closing;
