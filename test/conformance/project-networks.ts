@@ -122,5 +122,23 @@ export function projectNetworksConformance(label: string, setup: (projectPrefix:
       // The pruned subnet is free for the next project.
       assert.equal((await create(project(3))).gateway, '10.213.77.9');
     });
+
+    it("removes one project's network after its last instance went, and not while an instance holds it or for a project it never had", async () => {
+      const a = await create(project(1));
+      const b = await create(project(1));
+      const other = await create(project(2));
+      assert.equal(await h.networks.pruneProject(project(9)), false, 'a project with no network');
+      assert.equal(await h.networks.pruneProject(project(1)), false, 'two instances hold it');
+      await remove(project(1), a);
+      assert.equal(await h.networks.pruneProject(project(1)), false, 'one instance holds it');
+      await remove(project(1), b);
+      assert.equal(await h.networks.pruneProject(project(1)), true);
+      assert.equal(await h.networks.pruneProject(project(1)), false, 'already gone');
+      const left = (await h.networks.list()).map((p) => p.project_id).filter((p) => p.startsWith(prefix));
+      assert.deepEqual(left, [project(2)], "the other project's network stays");
+      await remove(project(2), other);
+      // Its subnet is free again: the next project takes the first one.
+      assert.equal((await create(project(3))).gateway, '10.213.77.1');
+    });
   });
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Delivery, TopologyChannel, Transport } from '../../driver/rpc/transport.js';
+import { MessageUndeliverable, type Delivery, type TopologyChannel, type Transport } from '../../driver/rpc/transport.js';
 
 /** What the suite needs: transports (not started) on one broker, and a clean-up. */
 export interface TransportHarness {
@@ -121,6 +121,20 @@ export function transportConformance(label: string, setup: () => Promise<Transpo
       assert.deepEqual(await got(b, 2), ['to b by *', 'to b by #']);
       assert.deepEqual(await got(all1, 1), ['to all']);
       assert.deepEqual(await got(all2, 1), ['to all']);
+    });
+
+    it('a mandatory message no queue takes fails with MessageUndeliverable; a routed one is delivered, and without mandatory nothing fails', async () => {
+      const q = name('mandatory');
+      const { t, inbox } = await started([q]);
+      await assert.rejects(
+        t.publish('', name('nobody-listens'), Buffer.from('lost'), { mandatory: true }),
+        (err: unknown) => err instanceof MessageUndeliverable && err.code === 'MESSAGE_UNDELIVERABLE',
+      );
+      await t.publish('', name('nobody-listens'), Buffer.from('dropped quietly'));
+      await t.publish('', q, Buffer.from('taken'), { mandatory: true });
+      const d = await inbox[q]!.next();
+      assert.equal(text(d), 'taken');
+      d.ack();
     });
 
     it('a requeued message comes back marked redelivered; a dropped or acknowledged one is gone', async () => {

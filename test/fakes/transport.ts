@@ -1,4 +1,4 @@
-import { waitFor, type Delivery, type PublishOptions, type TopologyChannel, type Transport } from '../../driver/rpc/transport.js';
+import { MessageUndeliverable, waitFor, type Delivery, type PublishOptions, type TopologyChannel, type Transport } from '../../driver/rpc/transport.js';
 
 type Setup = (ch: TopologyChannel) => Promise<void>;
 
@@ -141,7 +141,11 @@ export class MemoryTransport implements Transport {
   async publish(exchange: string, routingKey: string, body: Buffer, opts: PublishOptions = {}, waitMs = 30_000): Promise<void> {
     await this.waitReady(waitMs);
     this.published.push({ exchange, routingKey, body, opts });
-    for (const queue of this.broker.route(exchange, routingKey)) {
+    const queues = this.broker.route(exchange, routingKey);
+    // As the broker returns it, and AmqpTransport then throws.
+    if (opts.mandatory && queues.length === 0)
+      throw new MessageUndeliverable(`no queue is bound to ${JSON.stringify(routingKey)} on exchange ${JSON.stringify(exchange)}`);
+    for (const queue of queues) {
       this.broker.enqueue(queue, { body: Buffer.from(body), contentType: 'application/json', redelivered: false });
     }
   }
