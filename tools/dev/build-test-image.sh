@@ -10,11 +10,16 @@ BUSYBOX=/bin/busybox
 
 ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
 cp "$BUSYBOX" "$ctx/busybox"
-# A tiny "guest OS": PID 1 answers SIGTERM at once, prints a boot banner to the console log.
+# A tiny "guest OS": PID 1 answers SIGTERM at once, prints a boot log of a few lines to the
+# console, as a real guest's boot does (Tempest reads a whole console log and expects more than
+# three lines in it).
 cat > "$ctx/init" <<'SH'
 #!/bin/sh
+echo "berth-guest: starting on $(uname -sm)"
 echo "berth-guest: booted $(hostname)"
 [ -f /run/berth/config/openstack/latest/meta_data.json ] && echo "berth-guest: config drive present"
+echo "berth-guest: $(busybox | head -n 1)"
+echo "berth-guest: ready"
 trap 'echo "berth-guest: shutting down"; exit 0' TERM INT
 while :; do sleep 1 & wait $!; done
 SH
