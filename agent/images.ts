@@ -5,6 +5,7 @@ import { agentError } from './errors.js';
 import type { HostImage } from './client/types.js';
 import type { ImageRecords } from './image-records.js';
 import type { Logger } from '../common/log.js';
+import { timeStage } from '../common/stages.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
 /** A sha256 digest: Docker image ids and manifest digests alike. */
@@ -145,7 +146,10 @@ export class ImageCache {
     try {
       const pulled = await this.pull(image);
       how = pulled === null ? 'loaded' : 'pulled';
-      const got = pulled === null ? await this.runtime.loadImage(await this.download(glanceId)) : [pulled];
+      const got =
+        pulled === null
+          ? await timeStage('image', 'load', glanceId, async () => this.runtime.loadImage(await this.download(glanceId)), this.opts.log)
+          : [pulled];
       if (!got.includes(imageId) || !(await this.runtime.hasImage(imageId))) {
         throw agentError('IMAGE_FETCH_FAILED', `image ${glanceId} ${how} but its content does not match docker_image_id ${imageId}`, { image_id: glanceId });
       }

@@ -1,5 +1,6 @@
 import { BerthError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { timeStage } from '../common/stages.js';
 import type { FlavorSpec, VifSpec, InstanceAction, InstancePowerState, InstanceSpec, InstanceStats, InstanceStatus } from './client/types.js';
 import { configDriveFiles, type ConfigDrives } from './config-drive.js';
 import { instanceNotFound, invalidState } from './errors.js';
@@ -108,7 +109,7 @@ export class InstanceManager {
 
   private async createOnce(uuid: string, spec: InstanceSpec, neverStarted: boolean): Promise<{ info: ContainerInfo; created: boolean }> {
     const { runtime, images, networks, drives } = this.deps;
-    const imageId = await images.ensureImage(spec.image_id, spec.project_id);
+    const imageId = await timeStage('create', 'image', uuid, () => images.ensureImage(spec.image_id, spec.project_id), this.deps.log);
     const base: ContainerSpec = { uuid, imageId, glanceImageId: spec.image_id, projectId: spec.project_id, hostname: spec.hostname, flavor: spec.flavor };
     // A container an earlier call made but never started keeps its network and drive.
     if (neverStarted) return runtime.createContainer(base);

@@ -2,6 +2,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BerthError, describeError, invalidInput } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { timeStage } from '../common/stages.js';
 import type { ImageService } from '../glance-bridge/client/types.js';
 import type { SnapshotOptions, SnapshotState, SnapshotTask } from './client/types.js';
 import { trimmable, trimmedArchive } from './layer-trim.js';
@@ -66,10 +67,12 @@ export class Snapshots {
     const { instances, log } = this.deps;
     let committed: string | undefined;
     try {
-      committed = await instances.commitForSnapshot(task.instance_uuid, () => this.move(task, 'committing'));
+      const uuid = task.instance_uuid;
+      committed = await timeStage('snapshot', 'commit', uuid, () => instances.commitForSnapshot(uuid, () => this.move(task, 'committing')), log);
       this.move(task, 'uploading');
-      await this.upload(task, committed);
-      await this.discard(committed);
+      const image = committed;
+      await timeStage('snapshot', 'upload', uuid, () => this.upload(task, image), log);
+      await timeStage('snapshot', 'discard', uuid, () => this.discard(image), log);
       committed = undefined;
       this.move(task, 'active');
       log.info({ uuid: task.instance_uuid, image_id: task.image_id, bytes: task.bytes_uploaded }, 'snapshot uploaded');

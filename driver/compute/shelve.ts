@@ -1,5 +1,6 @@
 import type { AgentClient, InstanceSpec } from '../../agent/client/types.js';
 import { describeError } from '../../common/errors.js';
+import { timeStage } from '../../common/stages.js';
 import type { KeyedMutex } from '../../common/keyed-mutex.js';
 import type { Logger } from '../../common/log.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
@@ -95,8 +96,8 @@ export class Shelves {
       try {
         // nova powers a paused guest off without a clean shutdown; the agent stops only a thawed container.
         if (row.power_state === PowerState.PAUSED || row.power_state === PowerState.SUSPENDED) await this.d.agent.instanceAction(uuid, { action: 'unpause' });
-        await this.d.agent.instanceAction(uuid, { action: 'stop' });
-        await runSnapshot(this.d.agent, uuid, imageId, (task) => this.d.life.progress(run, SHELVING_TASK[task]));
+        await this.stage('shelve', 'stop', uuid, () => this.d.agent.instanceAction(uuid, { action: 'stop' }));
+        await this.stage('shelve', 'snapshot', uuid, () => runSnapshot(this.d.agent, uuid, imageId, (task) => this.d.life.progress(run, SHELVING_TASK[task])));
       } catch (err) {
         await discardImage(this.d.images, imageId, this.d.log);
         throw err;
@@ -117,10 +118,10 @@ export class Shelves {
    */
   async offload(ctx: RequestContext, uuid: string): Promise<void> {
     await this.d.action(ctx, uuid, 'shelve_offload', async () => {
-      await this.d.agent.deleteInstance(uuid);
-      await this.d.plane.releaseAllocations(ctx, uuid);
+      await this.stage('shelve_offload', 'delete', uuid, () => this.d.agent.deleteInstance(uuid));
+      await this.stage('shelve_offload', 'release', uuid, () => this.d.plane.releaseAllocations(ctx, uuid));
     });
-    await this.d.plane.saveInstance(ctx, uuid, { host: null, node: null, launched_on: null }, null);
+    await this.stage('shelve_offload', 'save', uuid, () => this.d.plane.saveInstance(ctx, uuid, { host: null, node: null, launched_on: null }, null));
   }
 
   /**
@@ -154,12 +155,14 @@ export class Shelves {
             instance_id: uuid,
             reason: 'no shelved image on record',
           });
-        await this.d.claims.heldClaim(JSON.parse(row.flavor) as Instance['flavor']);
+        await this.stage('unshelve', 'claim', uuid, () => this.d.claims.heldClaim(JSON.parse(row.flavor) as Instance['flavor']));
         // nova's instance_claim puts the instance on this host with the authority.
-        await this.d.plane.saveInstance(ctx, uuid, { host: this.d.host, node: this.d.node, launched_on: this.d.host });
-        const prepared = await this.d.net.prepare(ctx, row);
+        await this.stage('unshelve', 'save', uuid, () =>
+          this.d.plane.saveInstance(ctx, uuid, { host: this.d.host, node: this.d.node, launched_on: this.d.host }),
+        );
+        const prepared = await this.stage('unshelve', 'networks', uuid, () => this.d.net.prepare(ctx, row));
         plugged = prepared.plugged;
-        status = await this.d.agent.createInstance(uuid, { ...prepared.spec, image_id: imageId });
+        status = await this.stage('unshelve', 'create', uuid, () => this.d.agent.createInstance(uuid, { ...prepared.spec, image_id: imageId }));
         await plugged?.wait();
       } catch (err) {
         plugged?.cancel();
@@ -172,7 +175,7 @@ export class Shelves {
       }
       // The container runs the snapshot's image from now on (a later recreate by the agent needs it).
       const spec = { ...(JSON.parse(row.spec) as InstanceSpec), image_id: imageId };
-      await this.deleteSnapshot(uuid, imageId);
+      await this.stage('unshelve', 'delete_snapshot', uuid, () => this.deleteSnapshot(uuid, imageId));
       await this.d.life.succeed(
         run,
         { launched_at: new Date(), system_metadata: UNSHELVED },
@@ -223,6 +226,10 @@ export class Shelves {
       }
     }
     return done;
+  }
+
+  private stage<T>(op: string, stage: string, uuid: string, fn: () => Promise<T>): Promise<T> {
+    return timeStage(op, stage, uuid, fn, this.d.log);
   }
 
   /** A record for an instance unshelved onto a node that never had it, made from nova's instance. */

@@ -4,6 +4,23 @@ import { driverError } from '../errors.js';
 import type { Logger } from '../../common/log.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
 
+/** The first wait before polling a snapshot, doubled after each poll up to the longest (pollMs, 500 ms by default). */
+export const FIRST_POLL_MS = 25;
+
+/**
+ * The waits between polls of a snapshot: FIRST_POLL_MS, doubling, capped at `longest`. A snapshot
+ * of a small container ends within a few tens of milliseconds of its commit, and a fixed 500 ms
+ * poll added a quarter of a second to every shelve on average; a long upload still costs the
+ * agent one poll every `longest` ms.
+ */
+export function* pollWaits(longest: number): Generator<number, never> {
+  let wait = Math.min(FIRST_POLL_MS, longest);
+  for (;;) {
+    yield wait;
+    wait = Math.min(wait * 2, longest);
+  }
+}
+
 /**
  * Waits for the agent's snapshot into `imageId` to finish, reporting nova's task states on the
  * way (image_snapshot while frozen and committing, image_uploading while the export streams).
@@ -13,10 +30,12 @@ export async function runSnapshot(
   uuid: string,
   imageId: string,
   onTask: (task: 'image_pending_upload' | 'image_uploading') => Promise<void>,
-  opts: { pollMs?: number; timeoutMs?: number; snapshot?: SnapshotOptions } = {},
+  opts: { pollMs?: number; timeoutMs?: number; snapshot?: SnapshotOptions; sleep?: (ms: number) => Promise<void> } = {},
 ): Promise<SnapshotTask> {
   let task = await agent.snapshotInstance(uuid, imageId, opts.snapshot);
   const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
+  const waits = pollWaits(opts.pollMs ?? 500);
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let reported: string | null = null;
   while (task.state !== 'active' && task.state !== 'failed') {
     const next = task.state === 'uploading' ? 'image_uploading' : 'image_pending_upload';
@@ -25,7 +44,7 @@ export async function runSnapshot(
       await onTask(next);
     }
     if (Date.now() > deadline) throw driverError('SNAPSHOT_TIMEOUT', `snapshot of ${uuid} into image ${imageId} did not finish in time`);
-    await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+    await sleep(waits.next().value);
     const polled = await agent.getSnapshot(imageId);
     if (!polled) throw driverError('SNAPSHOT_LOST', `the agent lost the snapshot into image ${imageId} (restarted?)`);
     task = polled;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { BerthError, describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { timeStage } from '../../common/stages.js';
 import { DockerArchiveInspector } from '../archive/inspect.js';
 import { hasCode, imageError } from '../errors.js';
 import type { BlobStore } from '../store/blobs.js';
@@ -63,7 +64,7 @@ export class ImageUploader {
     });
     let digest: string | null = null;
     try {
-      const stored = await this.store(image, source, max, opts.cover);
+      const stored = await timeStage('upload', 'ingest', id, () => this.store(image, source, max, opts.cover), this.deps.log);
       digest = stored.digest;
       await this.deps.images.setFile(id, { digest: stored.digest, media_type: 'application/octet-stream', size: stored.size });
       const current = await this.deps.images.require(id);

@@ -10,6 +10,7 @@
  * medians.
  */
 import { randomUUID } from 'node:crypto';
+import { StageRecorder, type StageTiming } from '../../common/stages.js';
 import { requestJson, requestRaw } from '../../common/http-client.js';
 import { createImageClient } from '../../glance-bridge/client/http.js';
 import { imageDict, instancePrimitive, requestContext, shelveInstance, unshelveInstance } from '../lib/nova-requests.js';
@@ -19,6 +20,7 @@ import { benchBuild, BENCH_FLAVOR, castBuild, castTerminate, VERSIONED_KEYS } fr
 import { PROJECT_LABEL, removeLabelled } from './lib/docker.js';
 import { elapsedMs, printResult, printTable, summarize } from './lib/report.js';
 import { runBench } from './lib/run.js';
+import { stageRows } from './lib/stages.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WRITE_MB = Number(process.env.BENCH_WRITE_MB ?? 100);
@@ -57,6 +59,9 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
   const images = createImageClient({ url: stack.imagesUrl, roles: ['admin'] });
   const to = `compute.${stack.host}`;
   const snapshotImages: string[] = [];
+  // Each stage the driver, agent and image service time (common/stages.ts), for the breakdown.
+  const stages = new StageRecorder();
+  run.cleanup(async () => stages.close());
   run.cleanup(async () => {
     for (const id of snapshotImages)
       await requestJson(DOCKER, { method: 'DELETE', path: `/v1.41/images/${id}?force=1`, accept: [404, 409] }, 'dockerd').catch(() => undefined);
@@ -89,7 +94,7 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
   };
 
   /** One round: a fresh boot (the baseline), 100 MB written (not timed), shelve, unshelve, delete. */
-  const round = async (): Promise<{ boot: number; shelve: number; unshelve: number }> => {
+  const round = async (): Promise<{ boot: number; shelve: number; unshelve: number; stages: StageTiming[] }> => {
     const b = benchBuild(image, project, stack.host);
     stack.track(b.uuid);
     const { sentNs, endNs } = await castBuild(client, stack, b, STEP_TIMEOUT_MS);
@@ -109,6 +114,7 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
       // The agent reads it as the instance's project; the operator's image service (noauth) has no per-project caller here.
       visibility: 'public',
     });
+    stages.take(b.uuid);
     const shelve = await step(b.uuid, 'shelve_offload', 'shelve', shelveInstance(inst('active', 'shelving'), snap.id, requestContext(project)));
     const unshelve = await step(
       b.uuid,
@@ -116,11 +122,12 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
       'unshelve',
       unshelveInstance(inst('shelved_offloaded', 'unshelving'), imageDict({ id: snap.id }), stack.host, requestContext(project)),
     );
+    const timed = [...stages.take(b.uuid), ...stages.take(snap.id)];
     const [back] = await containersOf(b.uuid);
     const inspected = back ? await requestJson<{ Image: string }>(DOCKER, { path: `/v1.41/containers/${back.Id}/json` }, 'dockerd') : null;
     if (inspected) snapshotImages.push(inspected.body.Image);
     await castTerminate(client, stack, b, STEP_TIMEOUT_MS);
-    return { boot, shelve, unshelve };
+    return { boot, shelve, unshelve, stages: timed };
   };
 
   run.log('warm-up');
@@ -129,6 +136,7 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
   const shelves: number[] = [];
   const unshelves: number[] = [];
   const totals: number[] = [];
+  const breakdown: StageTiming[][] = [];
   for (let i = 0; i < ROUNDS; i++) {
     const t0 = process.hrtime.bigint();
     const r = await round();
@@ -136,6 +144,7 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
     shelves.push(r.shelve);
     unshelves.push(r.unshelve);
     totals.push(r.shelve + r.unshelve);
+    breakdown.push(r.stages);
     run.log(
       `round ${i + 1}/${ROUNDS}: boot ${r.boot.toFixed(0)} ms, shelve ${r.shelve.toFixed(0)} ms, unshelve ${r.unshelve.toFixed(0)} ms (round ${elapsedMs(t0).toFixed(0)} ms)`,
     );
@@ -147,6 +156,7 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
     { path: 'baseline: fresh boot, build cast → instance.create.end', ...summarize(boots) },
   ].map(({ path, n, median, p90, min, max }) => ({ path, n, 'median ms': median, 'p90 ms': p90, 'min ms': min, 'max ms': max }));
   printTable(`shelve + unshelve on the same host, ${ROUNDS} rounds, busybox with ${WRITE_MB} MB written into the container`, rows);
+  printTable('where the time goes: stages of the shelve and unshelve as the driver, agent and image service timed them', stageRows(breakdown));
   const ratio = summarize(totals).median / summarize(boots).median;
   process.stdout.write(`\nshelve+unshelve / fresh boot at the medians: ${ratio.toFixed(2)}x\n`);
   return printResult('shelve-unshelve', [{ metric: 'ratio_to_fresh_boot', value: ratio, target: TARGET_RATIO }]);
