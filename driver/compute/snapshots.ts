@@ -4,14 +4,14 @@ import { driverError } from '../errors.js';
 import type { Logger } from '../../common/log.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
 
-/** The first wait before polling a snapshot, doubled after each poll up to the longest (pollMs, 500 ms by default). */
+/** The first wait before polling a snapshot, doubled after each poll up to the longest (pollMs, 200 ms by default). */
 export const FIRST_POLL_MS = 25;
 
 /**
- * The waits between polls of a snapshot: FIRST_POLL_MS, doubling, capped at `longest`. A snapshot
- * of a small container ends within a few tens of milliseconds of its commit, and a fixed 500 ms
- * poll added a quarter of a second to every shelve on average; a long upload still costs the
- * agent one poll every `longest` ms.
+ * The waits between polls of a snapshot: FIRST_POLL_MS, doubling, capped at `longest`. A fixed
+ * 500 ms poll added a quarter of a second to every shelve on average (the snapshot ends at any
+ * moment between two polls); a poll is a read of the agent's memory on the same host, so a long
+ * upload costs it five cheap requests a second at the 200 ms default.
  */
 export function* pollWaits(longest: number): Generator<number, never> {
   let wait = Math.min(FIRST_POLL_MS, longest);
@@ -34,7 +34,7 @@ export async function runSnapshot(
 ): Promise<SnapshotTask> {
   let task = await agent.snapshotInstance(uuid, imageId, opts.snapshot);
   const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
-  const waits = pollWaits(opts.pollMs ?? 500);
+  const waits = pollWaits(opts.pollMs ?? 200);
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let reported: string | null = null;
   while (task.state !== 'active' && task.state !== 'failed') {

@@ -8,6 +8,12 @@
  * (build_and_run_instance cast → instance.create.end, the image already on the host), which is
  * also how each round's instance is made. Target: shelve + unshelve ≤ 3× the fresh boot, at the
  * medians.
+ *
+ * Also per round, so that a miss can be told from the engine's own cost: the engine floor, a
+ * plain container of the same image with the same bytes written, committed, saved, removed,
+ * loaded back and booted through the Engine API with no Berth in the way (lib/engine-floor.ts);
+ * and where Berth's time went, stage by stage, as the driver, agent and image service timed
+ * their stages (common/stages.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { StageRecorder, type StageTiming } from '../../common/stages.js';
@@ -17,7 +23,8 @@ import { imageDict, instancePrimitive, requestContext, shelveInstance, unshelveI
 import { containersOf, DOCKER, startStack } from '../lib/stack.js';
 import { BenchClient, type NotificationEvent } from './lib/amqp-client.js';
 import { benchBuild, BENCH_FLAVOR, castBuild, castTerminate, VERSIONED_KEYS } from './lib/builds.js';
-import { PROJECT_LABEL, removeLabelled } from './lib/docker.js';
+import { BENCH_LABEL, PROJECT_LABEL, removeLabelled } from './lib/docker.js';
+import { engineFloor, type EngineFloor } from './lib/engine-floor.js';
 import { elapsedMs, printResult, printTable, summarize } from './lib/report.js';
 import { runBench } from './lib/run.js';
 import { stageRows } from './lib/stages.js';
@@ -50,6 +57,7 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
   const runId = randomUUID().slice(0, 8);
   const project = `bench-${runId}`;
   run.cleanup(() => removeLabelled(PROJECT_LABEL, project));
+  run.cleanup(() => removeLabelled(BENCH_LABEL, runId));
   const stack = await startStack();
   run.cleanup(() => stack.stop());
   const client = await BenchClient.open();
@@ -137,6 +145,8 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
   const unshelves: number[] = [];
   const totals: number[] = [];
   const breakdown: StageTiming[][] = [];
+  const floors: EngineFloor[] = [];
+  const fill = (cid: string) => exec(cid, ['sh', '-c', `dd if=/dev/urandom of=/root/blob bs=1M count=${WRITE_MB} 2>/dev/null && sync`]);
   for (let i = 0; i < ROUNDS; i++) {
     const t0 = process.hrtime.bigint();
     const r = await round();
@@ -145,6 +155,11 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
     unshelves.push(r.unshelve);
     totals.push(r.shelve + r.unshelve);
     breakdown.push(r.stages);
+    const f = await engineFloor(image.docker_image_id!, runId, fill);
+    floors.push(f);
+    run.log(
+      `round ${i + 1}/${ROUNDS}: engine floor: commit ${f.commit.toFixed(0)} ms, save ${f.save.toFixed(0)} ms, load ${f.load.toFixed(0)} ms, boot ${f.boot.toFixed(0)} ms`,
+    );
     run.log(
       `round ${i + 1}/${ROUNDS}: boot ${r.boot.toFixed(0)} ms, shelve ${r.shelve.toFixed(0)} ms, unshelve ${r.unshelve.toFixed(0)} ms (round ${elapsedMs(t0).toFixed(0)} ms)`,
     );
@@ -154,10 +169,18 @@ runBench('shelve-unshelve', 30 * 60_000, async (run) => {
     { path: 'berth: unshelve_instance cast → instance.unshelve.end', ...summarize(unshelves) },
     { path: 'berth: shelve + unshelve', ...summarize(totals) },
     { path: 'baseline: fresh boot, build cast → instance.create.end', ...summarize(boots) },
+    { path: 'engine floor: docker commit + save + load + create/start', ...summarize(floors.map((f) => f.commit + f.save + f.load + f.boot)) },
+    { path: '  of which docker commit', ...summarize(floors.map((f) => f.commit)) },
+    { path: '  of which docker save (to a file)', ...summarize(floors.map((f) => f.save)) },
+    { path: '  of which docker load (from the file)', ...summarize(floors.map((f) => f.load)) },
   ].map(({ path, n, median, p90, min, max }) => ({ path, n, 'median ms': median, 'p90 ms': p90, 'min ms': min, 'max ms': max }));
   printTable(`shelve + unshelve on the same host, ${ROUNDS} rounds, busybox with ${WRITE_MB} MB written into the container`, rows);
   printTable('where the time goes: stages of the shelve and unshelve as the driver, agent and image service timed them', stageRows(breakdown));
   const ratio = summarize(totals).median / summarize(boots).median;
+  const floor = summarize(floors.map((f) => f.commit + f.save + f.load + f.boot)).median;
   process.stdout.write(`\nshelve+unshelve / fresh boot at the medians: ${ratio.toFixed(2)}x\n`);
+  process.stdout.write(
+    `engine floor / fresh boot: ${(floor / summarize(boots).median).toFixed(2)}x; shelve+unshelve / engine floor: ${(summarize(totals).median / floor).toFixed(2)}x\n`,
+  );
   return printResult('shelve-unshelve', [{ metric: 'ratio_to_fresh_boot', value: ratio, target: TARGET_RATIO }]);
 });

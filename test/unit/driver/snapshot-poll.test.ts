@@ -37,4 +37,13 @@ describe('runSnapshot polling', () => {
     assert.deepEqual(slept, [25, 50, 100, 200]);
     assert.deepEqual(tasks, ['image_uploading']);
   });
+
+  it('polls at most every 200 ms by default', async () => {
+    const agent = new FakeAgentClient();
+    await agent.createInstance(UUID, { image_id: 'img', project_id: 'p', hostname: 'h', flavor: { vcpus: 1, memory_mb: 64 } } as never);
+    agent.snapshotPolls = 7;
+    const slept: number[] = [];
+    await runSnapshot(agent, UUID, IMAGE, async () => undefined, { sleep: async (ms) => void slept.push(ms) });
+    assert.deepEqual(slept, [25, 50, 100, 200, 200, 200, 200]);
+  });
 });
