@@ -24,7 +24,9 @@ const channel = diagnosticsChannel.channel(STAGE_CHANNEL);
 
 /** Reports one finished stage: a debug line and, when someone listens, a StageTiming on STAGE_CHANNEL. */
 export function reportStage(timing: StageTiming, log?: Logger): void {
-  log?.debug({ op: timing.op, stage: timing.stage, id: timing.id, ms: Math.round(timing.ms * 10) / 10, ok: timing.ok }, 'stage finished');
+  // A logger without debug (a partial one some callers pass) just does not log it.
+  if (typeof log?.debug === 'function')
+    log.debug({ op: timing.op, stage: timing.stage, id: timing.id, ms: Math.round(timing.ms * 10) / 10, ok: timing.ok }, 'stage finished');
   if (channel.hasSubscribers) channel.publish(timing);
 }
 
