@@ -23,6 +23,7 @@ import { MetadefCatalog } from './metadefs/catalog.js';
 import { ImageRepository } from './store/images.js';
 import { MIGRATIONS_TABLE, migrations } from './store/migrations.js';
 import { ImageUploader } from './import/upload.js';
+import { HASH_IN_WORKERS_FROM } from './import/fetch-image.js';
 import { exportTargetOf, incomingAuth } from './keystone-setup.js';
 
 export interface ImageServiceHandle {
@@ -88,7 +89,14 @@ export async function startImageService(config: Config, overrides: ImageServiceO
   const unhashed = await importer.hashes.recover();
   if (unhashed) log.info({ count: unhashed }, 'hashing active images whose hashes the last shutdown left unknown');
 
-  const uploader = new ImageUploader({ images, blobs, log, maxImageBytes: config.image_store.max_image_bytes });
+  const uploader = new ImageUploader({
+    images,
+    blobs,
+    log,
+    maxImageBytes: config.image_store.max_image_bytes,
+    // Large uploads (snapshots) turn active before their md5 and sha512 as large imports do.
+    ...(config.image_store.active_before_hashes ? { deferHashes: { hashes: importer.hashes, from: HASH_IN_WORKERS_FROM } } : {}),
+  });
   const metrics = createImageServiceMetrics();
   measureImports(importer, metrics);
   const readiness = [

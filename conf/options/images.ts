@@ -35,7 +35,7 @@ export const imagesSections = {
     ),
     active_before_hashes: bool(
       true,
-      "Let an image imported from a registry (32 MiB or more) turn active as soon as every blob is stored and its sha256 verified, while Glance's hashes of the served archive (checksum, the md5, and os_hash_value, the sha512) are still being computed from the stored blobs; they are recorded moments later (about a second per 400 MB on 2 cores). In that window the image shows null hashes and its data is served without Content-MD5: Glance's clients (glanceclient's image download, which nova uses) verify what is known and nothing when neither hash is, so a download started in the window is not verified. An export to another Glance waits for the hashes. Hashing an earlier stop interrupted is redone at start. false: an import turns active only with its hashes recorded.",
+      "Let an image imported from a registry, or uploaded (PUT /v2/images/{id}/file: a snapshot), of 32 MiB or more turn active as soon as every blob is stored and its sha256 verified, while Glance's hashes of the served data (checksum, the md5, and os_hash_value, the sha512) are still being computed from the stored blobs; they are recorded moments later (about a second per 400 MB on 2 cores). In that window the image shows null hashes and its data is served without Content-MD5: Glance's clients (glanceclient's image download, which nova uses) verify what is known and nothing when neither hash is, so a download started in the window is not verified. An export to another Glance waits for the hashes. Hashing an earlier stop interrupted is redone at start. false: an import or upload turns active only with its hashes recorded.",
     ),
     image_property_quota: int(
       128,

@@ -185,8 +185,11 @@ export async function hashArchive(files: BlobFiles, segments: ArchiveSegment[], 
   return { size, hex: hashes.map((h) => h.digest('hex')) };
 }
 
-/** Size, md5 (Glance's `checksum`) and sha512 (its `os_hash_value`) of the archive as served. */
-export async function digestArchive(store: Pick<BlobStore, 'openFile'>, blobs: ImageBlobs): Promise<ArchiveDigest> {
-  const { size, hex } = await hashArchive(storeFiles(store), archiveSegments(blobs), ['md5', 'sha512']);
+/**
+ * Size, md5 (Glance's `checksum`) and sha512 (its `os_hash_value`) of the data as served: the
+ * archive of an imported image's blobs, or the segments given (an uploaded image's one file).
+ */
+export async function digestArchive(store: Pick<BlobStore, 'openFile'>, blobs: ImageBlobs | ArchiveSegment[]): Promise<ArchiveDigest> {
+  const { size, hex } = await hashArchive(storeFiles(store), Array.isArray(blobs) ? blobs : archiveSegments(blobs), ['md5', 'sha512']);
   return { size, md5: hex[0]!, sha512: hex[1]! };
 }

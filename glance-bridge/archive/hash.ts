@@ -24,9 +24,9 @@ export class ArchiveHasher {
   private readonly workers: Worker[];
   private readonly results: Promise<HashResult>[];
 
-  /** `ready`: digests of blobs already stored (at least the config). */
-  constructor(root: string, blobs: ImageBlobs, ready: Iterable<string>) {
-    const job = { root, segments: archiveSegments(blobs), ready: [...ready] };
+  /** `blobs`: an imported image's (hashed as its served archive), or the segments to hash (an uploaded image's file). `ready`: digests of blobs already stored. */
+  constructor(root: string, blobs: ImageBlobs | ArchiveSegment[], ready: Iterable<string>) {
+    const job = { root, segments: Array.isArray(blobs) ? blobs : archiveSegments(blobs), ready: [...ready] };
     this.workers = ['md5', 'sha512'].map((algorithm) => startWorker(import.meta.url, 'hash-worker', { workerData: { ...job, algorithm } satisfies HashJob }));
     this.results = this.workers.map(
       (w) =>

@@ -11,10 +11,11 @@ export interface DeferredHashesDeps {
 }
 
 /**
- * Glance's hashes (`checksum`, the md5, and `os_hash_value`, the sha512) of imported images that
- * turned `active` before those hashes were known (`[image_store] active_before_hashes`). An import
- * hands over the hashing it started (ArchiveHasher's workers, still reading the last layers); this
- * records the result on the image once it is there. Until then the image is served without
+ * Glance's hashes (`checksum`, the md5, and `os_hash_value`, the sha512) of imported and uploaded
+ * images that turned `active` before those hashes were known (`[image_store] active_before_hashes`).
+ * An import hands over the hashing it started (ArchiveHasher's workers, still reading the last
+ * layers), an upload the hashing of the file it stored; this records the result on the image
+ * once it is there. Until then the image is served without
  * `Content-MD5` and shows null hashes, which Glance's schema allows and its clients handle by not
  * verifying: glanceclient's `images.data` (and so nova's image download) checks `os_hash_value`, or
  * `checksum`, or the response's `Content-MD5`, whichever is known, and nothing when none is.
@@ -70,7 +71,7 @@ export class DeferredHashes {
     if (running) return running;
     const image = await this.deps.images.get(imageId);
     if (!image || image.status !== 'active' || image.checksum !== null || image.size === null) return;
-    if (!(await this.deps.images.blobsOf(imageId))) return;
+    if (!(await this.deps.images.blobsOf(imageId)) && !(await this.deps.images.fileOf(imageId))) return;
     const size = image.size;
     return this.run(imageId, async () => {
       const got = await this.hashStored(imageId);
@@ -78,7 +79,7 @@ export class DeferredHashes {
     });
   }
 
-  /** At start: hashes the active imported images a previous process left without them; returns how many. */
+  /** At start: hashes the active imported and uploaded images a previous process left without them; returns how many. */
   async recover(): Promise<number> {
     const ids = await this.deps.images.activeWithoutHashes();
     // One at a time, in the background: the service answers meanwhile.
@@ -113,10 +114,12 @@ export class DeferredHashes {
   }
 
   private async hashStored(imageId: string): Promise<ArchiveDigest | null> {
+    // An imported image is served as the archive of its blobs, an uploaded one as its file.
     const blobs = await this.deps.images.blobsOf(imageId);
-    if (!blobs) return null; // deleted meanwhile
+    const file = blobs ? null : await this.deps.images.fileOf(imageId);
+    if (!blobs && !file) return null; // deleted meanwhile
     try {
-      return await digestArchive(this.deps.blobs, blobs);
+      return await digestArchive(this.deps.blobs, blobs ?? [{ digest: file!.digest, size: file!.size }]);
     } catch (err) {
       if ((await this.deps.images.get(imageId))?.status !== 'active') return null;
       throw err;

@@ -21,7 +21,7 @@ import { servedManifest } from './served-manifest.js';
 import { decompressZstdBlob, TAR_LAYER, ZSTD_LAYER } from './zstd.js';
 
 const CONFIG_LIMIT = 16 * 1024 * 1024;
-const HASH_IN_WORKERS_FROM = 32 * 1024 * 1024;
+export const HASH_IN_WORKERS_FROM = 32 * 1024 * 1024;
 
 /** A stage of one import, logged at debug level with the milliseconds since the import started. */
 export type StageLog = (stage: string, fields?: Record<string, unknown>) => void;

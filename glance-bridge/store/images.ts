@@ -184,12 +184,12 @@ export class ImageRepository {
     return changed > 0;
   }
 
-  /** Ids of active images with data but no hashes recorded: imports whose hashing a stop interrupted. */
+  /** Ids of active images with data but no hashes recorded: imports and uploads whose hashing a stop interrupted. */
   async activeWithoutHashes(): Promise<string[]> {
     const rows = await this.m.Image.findAll({ where: { status: 'active', deleted: false, checksum: null }, attributes: ['id'] });
     const ids = rows.map((r) => r.id);
     const withBlobs = ids.length
-      ? new Set((await this.m.ImageBlob.findAll({ where: { image_id: ids, role: 'config' }, attributes: ['image_id'] })).map((r) => r.image_id))
+      ? new Set((await this.m.ImageBlob.findAll({ where: { image_id: ids, role: ['config', 'file'] }, attributes: ['image_id'] })).map((r) => r.image_id))
       : new Set<string>();
     return ids.filter((id) => withBlobs.has(id));
   }
