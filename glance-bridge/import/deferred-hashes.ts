@@ -15,8 +15,8 @@ export interface DeferredHashesDeps {
  * images that turned `active` before those hashes were known (`[image_store] active_before_hashes`).
  * An import hands over the hashing it started (ArchiveHasher's workers, still reading the last
  * layers), an upload the hashing of the file it stored; this records the result on the image
- * once it is there. Until then the image is served without
- * `Content-MD5` and shows null hashes, which Glance's schema allows and its clients handle by not
+ * once it is there. Until then the image is served without `Content-MD5` and shows null
+ * hashes, which Glance's schema allows and its clients handle by not
  * verifying: glanceclient's `images.data` (and so nova's image download) checks `os_hash_value`, or
  * `checksum`, or the response's `Content-MD5`, whichever is known, and nothing when none is.
  *

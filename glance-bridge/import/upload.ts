@@ -33,9 +33,10 @@ export const UPLOAD_ERROR_PROPERTY = 'berth_upload_error';
  * straight into the blob store while size, md5 (`checksum`) and sha512 (`os_hash_value`) are
  * computed on the way; the image is `saving` meanwhile and `active` only once the blob is stored
  * and recorded. With `deferHashes`, a large upload leaves md5 and sha512 to worker threads reading
- * the stored file after it turns active (on this loop they cost 1.4 s of a 100 MB snapshot's
- * 2 s upload, measured), as a large import does. Any failure leaves it `killed` with nothing readable. For container_format
- * docker the data must be a `docker save` archive, whose config digest becomes `docker_image_id`.
+ * the stored file after it turns active (on this loop they cost 1.4 s of a 100 MB snapshot's 2 s
+ * upload, measured), as a large import does. Any failure leaves it `killed` with nothing
+ * readable. For container_format docker the data must be a `docker save` archive, whose config
+ * digest becomes `docker_image_id`.
  */
 export class ImageUploader {
   private readonly publishing = new Set<string>();
