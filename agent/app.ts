@@ -21,6 +21,10 @@ import { Consoles, type Listen } from './console/consoles.js';
 import { parsePortRange } from './console/ports.js';
 import { consoleRoutes } from './console/routes.js';
 import type { ContainerRuntime } from './runtime/types.js';
+import { VolumeRecords } from './volumes/records.js';
+import { keepVolumes, volumeRoutes } from './volumes/routes.js';
+import type { VolumeDevices } from './volumes/types.js';
+import { Volumes } from './volumes/volumes.js';
 import { queryInt, validateAction, validateFlavorChange, validateInstanceSpec, validateSnapshot, validateVifAttach } from './validate.js';
 
 export interface AgentAppDeps {
@@ -49,6 +53,8 @@ export interface AgentAppDeps {
   imageCacheMaxUnusedSeconds?: number;
   /** `[agent] image_registry`: pull imported images from the image service's registry endpoint there. */
   imageRegistry?: string;
+  /** `[volumes]`: local volumes over these devices, records under `path`; absent: none. */
+  volumes?: { devices: VolumeDevices; path: string; maxSizeGb: number; maxTotalGb: number };
   /** `[serial_console]`; default: disabled. */
   serialConsole?: { enabled: boolean; portRange: string; host: string; tokenTtlSeconds: number; proxyClients?: string[]; listen?: Listen };
 }
@@ -59,6 +65,7 @@ export interface AgentServices {
   imageCleaner: ImageCleaner;
   networks: ProjectNetworking;
   consoles: Consoles;
+  volumes: Volumes | null;
 }
 
 const MAX_TIMEOUT = 3600;
@@ -89,6 +96,16 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     maxUnusedMs: (deps.imageCacheMaxUnusedSeconds ?? 0) * 1000,
     log: deps.log,
   });
+  const volumes = deps.volumes
+    ? new Volumes({
+        devices: deps.volumes.devices,
+        records: VolumeRecords.open(deps.volumes.path, deps.log),
+        containerProject: async (uuid) => (await deps.runtime.inspect(uuid))?.projectId ?? null,
+        log: deps.log.child({ component: 'volumes' }),
+        maxSizeGb: deps.volumes.maxSizeGb,
+        maxTotalGb: deps.volumes.maxTotalGb,
+      })
+    : null;
   const manager = new InstanceManager({
     runtime: deps.runtime,
     images,
@@ -96,6 +113,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     drives: new ConfigDrives(deps.statePath, deps.injectSshKeys, deps.nameservers),
     log: deps.log,
     stopTimeout: deps.stopTimeout,
+    ...(volumes ? { volumes } : {}),
   });
   const snapshots = new Snapshots({
     runtime: deps.runtime,
@@ -167,7 +185,7 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   api.delete('/instances/:uuid', async (ctx) => {
     const uuid = requireUuid(ctx.params.uuid, 'uuid');
     const timeout = ctx.query.timeout === undefined ? undefined : queryInt(ctx.query.timeout, 'timeout', 0, MAX_TIMEOUT);
-    await manager.delete(uuid, timeout);
+    await manager.delete(uuid, timeout, keepVolumes(ctx));
     await consoles.forget(uuid);
     ctx.status = 204;
   });
@@ -228,9 +246,10 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
   api.post('/networks/prune', async (ctx) => {
     ctx.body = { removed: await networks.prune() };
   });
+  if (volumes) volumeRoutes(api, volumes, (uuid, op) => manager.exclusive(uuid, op), deps.maxBodyBytes);
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true, methodNotAllowed: () => methodNotAllowed(), notImplemented: () => methodNotAllowed() }));
-  return { app, imageCleaner, networks, consoles };
+  return { app, imageCleaner, networks, consoles, volumes };
 }
 
 const methodNotAllowed = (): BerthError => commonError('METHOD_NOT_ALLOWED', 'method not allowed on this resource');

@@ -5,8 +5,9 @@ import type { FlavorSpec, VifSpec, InstanceAction, InstancePowerState, InstanceS
 import { configDriveFiles, type ConfigDrives } from './config-drive.js';
 import { instanceNotFound, invalidState } from './errors.js';
 import type { ProjectNetworking } from './network/project-networks.js';
-import type { ContainerInfo, ContainerRuntime, ContainerSpec } from './runtime/types.js';
+import type { ContainerInfo, ContainerRuntime, ContainerSpec, VolumeBind } from './runtime/types.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
+import type { InstanceVolumes } from './volumes/volumes.js';
 
 export const CONSOLE_MAX_BYTES = 1024 * 1024;
 
@@ -18,6 +19,8 @@ export interface InstanceManagerDeps {
   log: Logger;
   /** Default grace period, in seconds, between SIGTERM and SIGKILL. */
   stopTimeout: number;
+  /** Local volumes attached to instances (agent/volumes/); none when absent. */
+  volumes?: InstanceVolumes;
 }
 
 /** Engine state → nova power state. An OOM kill or a dead container is a crash, not a stop. */
@@ -91,12 +94,18 @@ export class InstanceManager {
       const existing = await runtime.inspect(uuid);
       if (existing && existing.state !== 'created') return { instance: toStatus(existing), created: false };
       try {
-        const r = await this.createOnce(uuid, spec, existing !== null).catch(async (err: unknown) => {
+        const binds = (await this.deps.volumes?.bindsFor(uuid, spec.project_id)) ?? [];
+        const volumes = binds.map(({ source, target }) => ({ source, target }));
+        const r = await this.createOnce(uuid, spec, existing !== null, volumes).catch(async (err: unknown) => {
           // The engine lost an image this agent had verified: ask the store and the engine again.
           if (!(err instanceof BerthError) || err.code !== 'IMAGE_NOT_FOUND') throw err;
           this.deps.images.forget(spec.image_id);
-          return this.createOnce(uuid, spec, existing !== null);
+          return this.createOnce(uuid, spec, existing !== null, volumes);
         });
+        await this.deps.volumes?.bound(
+          uuid,
+          binds.map((b) => b.volume_id),
+        );
         log.info({ uuid, request_id: spec.request_id, created: r.created }, 'instance created');
         return { instance: toStatus(r.info), created: r.created && !existing };
       } catch (err) {
@@ -107,10 +116,18 @@ export class InstanceManager {
     });
   }
 
-  private async createOnce(uuid: string, spec: InstanceSpec, neverStarted: boolean): Promise<{ info: ContainerInfo; created: boolean }> {
+  private async createOnce(uuid: string, spec: InstanceSpec, neverStarted: boolean, volumes: VolumeBind[]): Promise<{ info: ContainerInfo; created: boolean }> {
     const { runtime, images, networks, drives } = this.deps;
     const imageId = await timeStage('create', 'image', uuid, () => images.ensureImage(spec.image_id, spec.project_id), this.deps.log);
-    const base: ContainerSpec = { uuid, imageId, glanceImageId: spec.image_id, projectId: spec.project_id, hostname: spec.hostname, flavor: spec.flavor };
+    const base: ContainerSpec = {
+      uuid,
+      imageId,
+      glanceImageId: spec.image_id,
+      projectId: spec.project_id,
+      hostname: spec.hostname,
+      flavor: spec.flavor,
+      ...(volumes.length ? { volumes } : {}),
+    };
     // A container an earlier call made but never started keeps its network and drive.
     if (neverStarted) return runtime.createContainer(base);
     if (spec.vifs?.length) {
@@ -134,10 +151,14 @@ export class InstanceManager {
     return (await this.deps.runtime.list()).map(toStatus);
   }
 
-  /** Succeeds when the instance is already gone. */
-  delete(uuid: string, timeoutSec?: number): Promise<void> {
+  /**
+   * Succeeds when the instance is already gone. Its volumes are detached, unless `keepVolumes`
+   * (a rebuild: the next container of the instance binds them again).
+   */
+  delete(uuid: string, timeoutSec?: number, keepVolumes = false): Promise<void> {
     return this.serialized(uuid, async () => {
       const removed = await this.deps.runtime.remove(uuid, timeoutSec ?? this.deps.stopTimeout);
+      await this.deps.volumes?.released(uuid, keepVolumes);
       if (removed?.projectId) this.deps.networks.release(removed.projectId, removed.ipAddress);
       await this.deps.drives.remove(uuid);
       // The project's last instance here: its network goes too, so networks do not pile up.
@@ -248,6 +269,11 @@ export class InstanceManager {
         await rt.unpause(uuid);
         return rt.restart(uuid, timeout);
     }
+  }
+
+  /** Runs `op` while no other operation on the instance does (volume attach and detach). */
+  exclusive<T>(uuid: string, op: () => Promise<T>): Promise<T> {
+    return this.serialized(uuid, op);
   }
 
   private serialized<T>(uuid: string, op: () => Promise<T>): Promise<T> {

@@ -16,6 +16,7 @@ import { formatCidr, parseCidr } from './network/ipv4.js';
 import { hostGuestNameservers } from './network/resolv.js';
 import { DockerRuntime } from './runtime/docker.js';
 import type { ContainerRuntime } from './runtime/types.js';
+import { LoopVolumeDevices } from './volumes/loop-devices.js';
 
 const FIREWALL_REFRESH_MS = 5 * 60_000;
 
@@ -50,7 +51,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
       });
   const runtime = overrides.runtime ?? docker!;
   const images = overrides.images ?? (await defaultImageService(config));
-  const { app, imageCleaner, networks, consoles } = createAgentServices({
+  const { app, imageCleaner, networks, consoles, volumes } = createAgentServices({
     runtime,
     images,
     token,
@@ -67,6 +68,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
     subnetPrefix: config.agent.project_subnet_prefix,
     imageCacheMaxUnusedSeconds: config.agent.image_cache_max_unused_seconds,
     imageRegistry: config.agent.image_registry,
+    ...(config.volumes.enabled ? { volumes: volumeOptions(config, log) } : {}),
     serialConsole: {
       enabled: config.serial_console.enabled,
       portRange: config.serial_console.port_range,
@@ -83,6 +85,8 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
         }, cleanupEvery)
       : undefined;
   cleanup?.unref();
+  // Volumes are mounted on the host again (after a reboot) before any instance is created.
+  await volumes?.restore();
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.agent.listen));
   let firewallRefresh: NodeJS.Timeout | undefined;
@@ -121,6 +125,17 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeIdleConnections();
       }),
+  };
+}
+
+/** `[volumes]`: loop devices under `path`. */
+function volumeOptions(config: Config, log: Logger): NonNullable<Parameters<typeof createAgentServices>[0]['volumes']> {
+  const path = config.volumes.path;
+  return {
+    devices: new LoopVolumeDevices({ root: path, log: log.child({ component: 'volumes' }) }),
+    path,
+    maxSizeGb: config.volumes.max_size_gb,
+    maxTotalGb: config.volumes.max_total_gb,
   };
 }
 

@@ -8,6 +8,7 @@ import { consoleSections } from './options/console.js';
 import { imagesSections } from './options/images.js';
 import { messagingSections } from './options/messaging.js';
 import { serviceSections } from './options/service.js';
+import { volumesSections } from './options/volumes.js';
 import type { OptionSpec } from './options/spec.js';
 
 export type { OptionSpec, OptionType } from './options/spec.js';
@@ -17,6 +18,7 @@ export const schema = {
   ...serviceSections,
   ...agentSections,
   ...consoleSections,
+  ...volumesSections,
   ...imagesSections,
   ...messagingSections,
 } as const satisfies Record<string, Record<string, OptionSpec>>;

@@ -21,6 +21,11 @@ export const AGENT_ERROR_CODES = [
   'IMAGE_UPLOAD_FAILED',
   'CONSOLE_UNAVAILABLE',
   'CONSOLE_PORTS_EXHAUSTED',
+  'VOLUME_NOT_FOUND',
+  'VOLUME_IN_USE',
+  'VOLUME_EXISTS',
+  'VOLUME_QUOTA_EXCEEDED',
+  'VOLUME_FAILED',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
@@ -47,6 +52,13 @@ export const AGENT_ERRORS: ErrorCatalog<AgentErrorCode> = {
   // Consoles disabled, or an instance created without an open stdin (docs/agent-api.md).
   CONSOLE_UNAVAILABLE: { status: 409, expose: true },
   CONSOLE_PORTS_EXHAUSTED: { status: 503, expose: true },
+  // Local volumes (agent/volumes/, docs/volumes.md). Another project's volume is VOLUME_NOT_FOUND:
+  // a project never learns that a volume it does not own exists.
+  VOLUME_NOT_FOUND: { status: 404, expose: true },
+  VOLUME_IN_USE: { status: 409, expose: true },
+  VOLUME_EXISTS: { status: 409, expose: true },
+  VOLUME_QUOTA_EXCEEDED: { status: 403, expose: true },
+  VOLUME_FAILED: { status: 500, expose: true },
 };
 
 const KNOWN: ReadonlySet<string> = new Set(AGENT_ERROR_CODES);

@@ -62,8 +62,9 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     async listInstances(): Promise<InstanceStatus[]> {
       return (await call<{ instances: InstanceStatus[] }>({ path: '/v1/instances' })).body.instances;
     },
-    async deleteInstance(uuid: string, o: { timeout?: number } = {}): Promise<void> {
-      await call<unknown>({ method: 'DELETE', path: path(uuid, o.timeout === undefined ? '' : `?timeout=${o.timeout}`) });
+    async deleteInstance(uuid: string, o: { timeout?: number; keepVolumes?: boolean } = {}): Promise<void> {
+      const query = [...(o.timeout === undefined ? [] : [`timeout=${o.timeout}`]), ...(o.keepVolumes ? ['keep_volumes=true'] : [])];
+      await call<unknown>({ method: 'DELETE', path: path(uuid, query.length ? `?${query.join('&')}` : '') });
     },
     async instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus> {
       return (await call<{ instance: InstanceStatus }>({ method: 'POST', path: path(uuid, '/action'), body: action })).body.instance;

@@ -153,13 +153,14 @@ export type SerialConsoleLease = 'token' | 'port';
  * - createInstance: idempotent; a repeat for the same uuid returns the existing instance and
  *   makes no second container. Post-condition: the instance is running, or it threw and left no
  *   container behind.
- * - deleteInstance: succeeds when the instance is already gone.
+ * - deleteInstance: succeeds when the instance is already gone. The instance's local volumes are
+ *   detached, unless `keepVolumes` (a rebuild, whose next container binds them again).
  */
 export interface AgentClient extends AgentSnapshotClient, AgentImageClient {
   createInstance(uuid: string, spec: InstanceSpec): Promise<InstanceStatus>;
   getInstance(uuid: string): Promise<InstanceStatus | null>;
   listInstances(): Promise<InstanceStatus[]>;
-  deleteInstance(uuid: string, opts?: { timeout?: number }): Promise<void>;
+  deleteInstance(uuid: string, opts?: { timeout?: number; keepVolumes?: boolean }): Promise<void>;
   instanceAction(uuid: string, action: InstanceAction): Promise<InstanceStatus>;
   /**
    * Applies a flavor's limits to the instance in place (resize on the same host); the guest keeps

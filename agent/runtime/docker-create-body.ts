@@ -63,7 +63,12 @@ export function createBody(
       ...(vifs
         ? { NetworkMode: 'none', ...(vifAddress ? { ExtraHosts: [`${spec.hostname}:${vifAddress}`] } : {}), ...(vifDns.length ? { Dns: vifDns } : {}) }
         : {}),
-      Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: true })),
+      Mounts: [
+        ...(spec.mounts ?? []).map((m) => ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: true })),
+        // A volume's source exists only while its filesystem is mounted on the host; the engine
+        // refuses a bind whose source is missing, so a start never binds the host's own disk.
+        ...(spec.volumes ?? []).map((v) => ({ Type: 'bind', Source: v.source, Target: v.target, ReadOnly: false })),
+      ],
       // Bounded on disk; the console endpoint reads from this log.
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     },

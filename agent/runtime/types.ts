@@ -81,12 +81,19 @@ export interface ContainerSpec {
   vifs?: VifSpec[];
   /** Host paths bind-mounted read-only into the container (config drive, authorized_keys). */
   mounts?: ReadOnlyMount[];
+  /** Local volumes' filesystems (agent/volumes/), bind-mounted read-write. */
+  volumes?: VolumeBind[];
 }
 
 export interface ContainerNetwork {
   name: string;
   ipv4: string;
   macAddress: string;
+}
+/** A host folder bound read-write at `target` in the container. */
+export interface VolumeBind {
+  source: string;
+  target: string;
 }
 export interface ReadOnlyMount {
   source: string;

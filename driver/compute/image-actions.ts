@@ -45,7 +45,8 @@ export class ImageActions {
     await this.d.action(ctx, uuid, 'rebuild', async (row, run) => {
       const wasStopped = row.vm_state === 'stopped';
       const spec = { ...(JSON.parse(row.spec) as InstanceSpec), image_id: imageRef };
-      await this.d.agent.deleteInstance(uuid);
+      // Nova's rebuild keeps the instance's volumes: the new container binds them again.
+      await this.d.agent.deleteInstance(uuid, { keepVolumes: true });
       await this.d.store.setImage(row, imageRef, spec);
       const status = await this.d.agent.createInstance(uuid, spec);
       await this.d.store.update(row, { launched_at: new Date(), ip_address: status.ip_address });

@@ -143,8 +143,12 @@ export class FakeAgentClient implements AgentClient {
     return [...this.instances.values()].map((i) => this.view(i));
   }
 
-  async deleteInstance(uuid: string): Promise<void> {
+  /** Each deleteInstance and whether it kept the instance's volumes (a rebuild's). */
+  readonly deletes: Array<{ uuid: string; keepVolumes: boolean }> = [];
+
+  async deleteInstance(uuid: string, opts: { timeout?: number; keepVolumes?: boolean } = {}): Promise<void> {
     this.enter('deleteInstance');
+    this.deletes.push({ uuid, keepVolumes: opts.keepVolumes === true });
     this.instances.delete(uuid);
     this.attachedVifs.delete(uuid);
   }

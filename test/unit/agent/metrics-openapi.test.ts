@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Router } from '@koa/router';
 import { createApp } from '../../../agent/app.js';
 import { Counter, Histogram, MetricsRegistry } from '../../../common/metrics.js';
 import { silentLogger } from '../../../common/log.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
+import { FakeVolumeDevices } from '../../fakes/volume-devices.js';
 import { TOKEN, startHarness, type AgentHarness } from './harness.js';
 
 describe('agent /metrics', () => {
@@ -113,6 +116,7 @@ describe('agent OpenAPI document', () => {
 
   /** Every (method, path) the app's routers answer, paths in OpenAPI's {param} form. */
   function routesOf(): Set<string> {
+    const volumesPath = join(mkdtempSync(join(tmpdir(), 'berth-openapi-')), 'volumes');
     const app = createApp({
       runtime: new FakeContainerRuntime(),
       images: new FakeImageService(),
@@ -124,6 +128,7 @@ describe('agent OpenAPI document', () => {
       injectSshKeys: false,
       subnetPool: '10.99.0.0/22',
       subnetPrefix: 24,
+      volumes: { devices: new FakeVolumeDevices('/nonexistent/volumes'), path: volumesPath, maxSizeGb: 1, maxTotalGb: 0 },
     });
     const routes = new Set<string>();
     for (const mw of app.middleware as Array<{ router?: Router }>) {

@@ -230,6 +230,7 @@ describe('compute manager (fake agent, in-memory database)', () => {
     const row = await store.get(i.uuid);
     assert.deepEqual([row?.vm_state, row?.image_ref], ['active', 'img2']);
     assert.equal(agent.instances.get(i.uuid)?.spec.image_id, 'img2');
+    assert.deepEqual(agent.deletes.at(-1), { uuid: i.uuid, keepVolumes: true }, "nova's rebuild keeps the instance's volumes");
     assert.deepEqual(
       pub.events().filter((e) => e.startsWith('instance.')),
       ['instance.rebuild.start', 'instance.rebuild.end'],
