@@ -10,6 +10,7 @@ import { silentLogger } from '../../../common/log.js';
 import { FakeContainerRuntime } from '../../fakes/container-runtime.js';
 import { buildDockerArchive } from '../../fakes/docker-archive.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
+import { FakeVolumeDevices } from '../../fakes/volume-devices.js';
 import { inject, inProcessAgent, serveInProcess } from '../../support/in-process.js';
 
 export const TOKEN = 'test-token-0123456789';
@@ -36,7 +37,7 @@ export interface AgentHarness {
  * `client` (the agent's HTTP client, under test in most agent files) connects to it through the
  * in-process agent. Nothing listens.
  */
-export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Promise<AgentHarness> {
+export async function startHarness(opts: { injectSshKeys?: boolean; volumes?: { maxSizeGb: number; maxTotalGb: number } } = {}): Promise<AgentHarness> {
   const runtime = new FakeContainerRuntime();
   const store = new FakeImageService();
   const archive = await buildDockerArchive('berth/guest:1');
@@ -52,6 +53,8 @@ export async function startHarness(opts: { injectSshKeys?: boolean } = {}): Prom
     stopTimeout: 1,
     statePath,
     injectSshKeys: opts.injectSshKeys ?? false,
+    // Local volumes over folders (test/fakes/volume-devices.ts), only when a test asks.
+    ...(opts.volumes ? { volumes: { devices: new FakeVolumeDevices(join(statePath, 'devices')), path: join(statePath, 'volumes'), ...opts.volumes } } : {}),
     subnetPool: '10.99.0.0/22',
     subnetPrefix: 24,
     // Console endpoints that open no socket.
