@@ -20,6 +20,7 @@ import { forEach, resolveImage, resolveServer, showInstance, type ServerView } f
 import { checkState, primitiveOf, printInstance, printInstances, statusOf } from './server-view.js';
 import { waitForEvent } from './server-wait.js';
 import { addFlavorOptions, chosenFlavor } from './flavor-args.js';
+import { attachForCreate } from './volume.js';
 
 /** The `server` commands; returns the group, so that other modules add theirs (server-resize.ts). */
 export function registerServer(program: Command, run: Run): Command {
@@ -34,6 +35,7 @@ export function registerServer(program: Command, run: Run): Command {
     .option('--name <name>', 'display name')
     .option('--project <id>', 'owning project', 'berth')
     .option('--property <key=value...>', 'instance metadata')
+    .option('--volume <volume:path...>', 'a local volume of the project mounted read-write at an absolute path (berth volume create); repeatable')
     .option('--wait', 'wait until the instance is active (or failed)')
     .option(...timeoutOption(300))
     .action((o) =>
@@ -55,6 +57,7 @@ export function registerServer(program: Command, run: Run): Command {
         });
         const data = inst['nova_object.data'] as { uuid: string; display_name: string; flavor: { 'nova_object.data': Record<string, unknown> } };
         const uuid = data.uuid;
+        await attachForCreate(ctx, uuid, o.project, (o.volume ?? []) as string[]);
         const rpc = await ctx.rpcClient();
         const send = () => rpc.cast(ctx.computeKey, buildAndRunInstance(inst, imageDict(image), requestContext(o.project)));
         if (!o.wait) {
