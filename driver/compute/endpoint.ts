@@ -2,6 +2,7 @@ import type { AgentClient } from '../../agent/client/types.js';
 import type { Endpoint, MethodSpec } from '../rpc/dispatcher.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { notImplemented, novaError } from '../rpc/failure.js';
+import { CINDER_REFUSAL } from './volume-refusal.js';
 import { BerthError } from '../../common/errors.js';
 import { InstanceArg } from '../objects/instance.js';
 import { invalidField } from '../objects/primitive.js';
@@ -56,6 +57,11 @@ export const UNSUPPORTED_METHODS = [
   'deny_share',
   'host_power_action',
 ] as const;
+
+/** Why some of UNSUPPORTED_METHODS are refused, said in the failure (and the instance's fault). */
+const UNSUPPORTED_REASONS: Partial<Record<(typeof UNSUPPORTED_METHODS)[number], string>> = Object.fromEntries(
+  (['attach_volume', 'detach_volume', 'swap_volume', 'reserve_block_device_name'] as const).map((m) => [m, CINDER_REFUSAL]),
+);
 
 function imageIdOf(image: unknown, fallback: string): string {
   if (image === null || image === undefined) return fallback;
@@ -294,7 +300,7 @@ export function computeEndpoint(
       required: [],
       optional: ['instance'],
       handler: async (_ctx: RequestContext, args) => {
-        const failure = notImplemented(name);
+        const failure = notImplemented(name, UNSUPPORTED_REASONS[name]);
         // A cast has no caller to tell: the instance's fault record says what happened.
         if (args.instance) await manager.recordFault(instanceOf(args).uuid, 501, failure.message, 'NotImplementedError').catch(() => undefined);
         throw failure;

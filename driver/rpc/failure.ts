@@ -28,8 +28,9 @@ export const unsupportedVersion = (version: string, method: string): RpcFailure 
 
 export const typeError = (message: string): RpcFailure => new RpcFailure('TypeError', 'builtins', message);
 
-export const notImplemented = (what: string): RpcFailure =>
-  new RpcFailure('NotImplementedError', 'builtins', `${what} is not supported by the Berth (docker) driver`);
+/** nova's NotImplementedError of a virt driver without the feature; `why`, when given, follows. */
+export const notImplemented = (what: string, why?: string): RpcFailure =>
+  new RpcFailure('NotImplementedError', 'builtins', `${what} is not supported by the Berth (docker) driver${why ? `: ${why}` : ''}`);
 
 /** A nova.exception class with its format kwargs and HTTP-style code. */
 export const novaError = (className: string, code: number, message: string, kwargs: Record<string, unknown> = {}): RpcFailure =>
