@@ -23,6 +23,7 @@ import { consoleRoutes } from './console/routes.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import { VolumeRecords } from './volumes/records.js';
 import { keepVolumes, volumeRoutes } from './volumes/routes.js';
+import type { NamespaceMounts } from './volumes/ns-mounts.js';
 import type { VolumeDevices } from './volumes/types.js';
 import { Volumes } from './volumes/volumes.js';
 import { queryInt, validateAction, validateFlavorChange, validateInstanceSpec, validateSnapshot, validateVifAttach } from './validate.js';
@@ -54,7 +55,7 @@ export interface AgentAppDeps {
   /** `[agent] image_registry`: pull imported images from the image service's registry endpoint there. */
   imageRegistry?: string;
   /** `[volumes]`: local volumes over these devices, records under `path`; absent: none. */
-  volumes?: { devices: VolumeDevices; path: string; maxSizeGb: number; maxTotalGb: number };
+  volumes?: { devices: VolumeDevices; path: string; maxSizeGb: number; maxTotalGb: number; ns?: NamespaceMounts };
   /** `[serial_console]`; default: disabled. */
   serialConsole?: { enabled: boolean; portRange: string; host: string; tokenTtlSeconds: number; proxyClients?: string[]; listen?: Listen };
 }
@@ -100,7 +101,11 @@ export function createAgentServices(deps: AgentAppDeps): AgentServices {
     ? new Volumes({
         devices: deps.volumes.devices,
         records: VolumeRecords.open(deps.volumes.path, deps.log),
-        containerProject: async (uuid) => (await deps.runtime.inspect(uuid))?.projectId ?? null,
+        container: async (uuid) => {
+          const c = await deps.runtime.inspect(uuid);
+          return c ? { projectId: c.projectId, pid: c.state === 'running' ? (c.pid ?? null) : null } : null;
+        },
+        ...(deps.volumes.ns ? { ns: deps.volumes.ns } : {}),
         log: deps.log.child({ component: 'volumes' }),
         maxSizeGb: deps.volumes.maxSizeGb,
         maxTotalGb: deps.volumes.maxTotalGb,

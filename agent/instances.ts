@@ -179,6 +179,8 @@ export class InstanceManager {
       if (!step) throw invalidState(uuid, action.action, before.power_state);
       const timeout = 'timeout' in action && action.timeout !== undefined ? action.timeout : this.deps.stopTimeout;
       await this.runStep(uuid, step, name === 'hard_reboot' ? 0 : timeout);
+      // A new start is a new mount namespace: volumes attached to the running container go in again.
+      if (step === 'start' || step === 'restart' || step === 'unpause+restart') await this.deps.volumes?.afterStart(uuid);
       return this.get(uuid);
     });
   }

@@ -17,6 +17,9 @@ import { hostGuestNameservers } from './network/resolv.js';
 import { DockerRuntime } from './runtime/docker.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import { LoopVolumeDevices } from './volumes/loop-devices.js';
+import { PythonNamespaceMounts } from './volumes/ns-mounts.js';
+import { followStarts } from './volumes/start-follower.js';
+import { DockerApi } from './runtime/docker-api.js';
 
 const FIREWALL_REFRESH_MS = 5 * 60_000;
 
@@ -87,6 +90,11 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   cleanup?.unref();
   // Volumes are mounted on the host again (after a reboot) before any instance is created.
   await volumes?.restore();
+  // Containers the engine restarts itself get their hot-attached volumes again.
+  const startWatch =
+    docker && volumes && config.volumes.hot_attach
+      ? followStarts(new DockerApi(config.docker.host_url, config.docker.api_version), (uuid) => volumes.afterStart(uuid), log)
+      : undefined;
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.agent.listen));
   let firewallRefresh: NodeJS.Timeout | undefined;
@@ -121,6 +129,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
         clearInterval(cleanup);
         clearInterval(firewallRefresh);
         plugWatch?.stop();
+        startWatch?.stop();
         void consoles.close();
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeIdleConnections();
@@ -136,6 +145,7 @@ function volumeOptions(config: Config, log: Logger): NonNullable<Parameters<type
     path,
     maxSizeGb: config.volumes.max_size_gb,
     maxTotalGb: config.volumes.max_total_gb,
+    ...(config.volumes.hot_attach ? { ns: new PythonNamespaceMounts() } : {}),
   };
 }
 

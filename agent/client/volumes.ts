@@ -46,10 +46,11 @@ export interface VolumeAttach {
 }
 
 /**
- * What an attach or detach did: `now` when the running container saw the change at once,
- * `next-create` when it applies at the instance's next create or rebuild.
+ * What an attach or detach did: `now` when the container saw the change at once, `next-start`
+ * when a stopped container gets it when it starts, `next-create` when it applies at the
+ * instance's next create or rebuild.
  */
-export type VolumeChangeTiming = 'now' | 'next-create';
+export type VolumeChangeTiming = 'now' | 'next-start' | 'next-create';
 
 export interface VolumeChange {
   volume: Volume;

@@ -44,6 +44,7 @@ export function toContainerInfo(c: DockerContainer): ContainerInfo {
     ipAddress: ipAddressOf(c),
     createdAt: timestamp(c.Created),
     startedAt: timestamp(c.State?.StartedAt),
+    pid: c.State?.Pid || null,
   };
 }
 

@@ -127,6 +127,8 @@ export interface ContainerInfo {
   ipAddress: string | null;
   createdAt: string | null;
   startedAt: string | null;
+  /** The guest's first process on the host while the container runs (mounts into its namespace); absent when the runtime does not say. */
+  pid?: number | null;
 }
 
 /** Resource use of one container, as the engine measures it. */

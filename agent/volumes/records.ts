@@ -11,7 +11,8 @@ export interface VolumeRecord {
   project_id: string;
   size_gb: number;
   created_at: string;
-  attachment: (VolumeAttachment & { state: AttachmentState }) | null;
+  /** `hot`: attached to an existing container, mounted into it after each start (not in its config). */
+  attachment: (VolumeAttachment & { state: AttachmentState; hot?: boolean }) | null;
 }
 
 /**

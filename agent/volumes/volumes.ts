@@ -6,13 +6,16 @@ import type { Volume, VolumeAttach, VolumeChange, VolumeCreate, VolumeStatus } f
 import { agentError, instanceNotFound } from '../errors.js';
 import type { VolumeBind } from '../runtime/types.js';
 import type { VolumeRecord, VolumeRecords } from './records.js';
+import type { NamespaceMounts } from './ns-mounts.js';
 import type { VolumeDevices } from './types.js';
 
 export interface VolumesDeps {
   devices: VolumeDevices;
   records: VolumeRecords;
-  /** The project of the instance's container on this host; null when it has none. */
-  containerProject(uuid: string): Promise<string | null>;
+  /** The instance's container on this host (its project, and its process while it runs); null when it has none. */
+  container(uuid: string): Promise<{ projectId: string | null; pid: number | null } | null>;
+  /** Mounts into running containers (hot attach); without it an attach waits for the next create. */
+  ns?: NamespaceMounts;
   log: Logger;
   /** `[volumes] max_size_gb`. */
   maxSizeGb: number;
@@ -28,9 +31,14 @@ export interface InstanceVolumes {
   bound(uuid: string, volumeIds: readonly string[]): Promise<void>;
   /** The container is gone: its volumes are free, or (`keep`, a rebuild) wait for the next one. */
   released(uuid: string, keep: boolean): Promise<void>;
+  /** The container (re)started: volumes attached while it existed are mounted into it again. */
+  afterStart(uuid: string): Promise<void>;
 }
 
 type Attachment = NonNullable<VolumeRecord['attachment']>;
+
+/** An attachment the container's config binds: no longer mounted by hand after each start. */
+const plain = ({ hot: _hot, ...a }: Attachment): Attachment => a;
 
 const STATUS: Record<'pending' | 'bound' | 'detaching', VolumeStatus> = { pending: 'reserved', bound: 'in-use', detaching: 'detaching' };
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -100,29 +108,36 @@ export class Volumes implements InstanceVolumes {
   }
 
   /**
-   * Attaches a volume of the caller's project to an instance of that project. The caller holds the
-   * instance's lock. Applies at the instance's next create (or rebuild): a running container's
-   * mounts cannot change (docs/volumes.md).
+   * Attaches a volume of the caller's project to an instance of that project; the caller holds the
+   * instance's lock. No container yet: its create binds it. A container (with NamespaceMounts):
+   * mounted into it now if it runs, else at its next start, and again after every start until a
+   * rebuild binds it like the others. Without NamespaceMounts: at the next create or rebuild.
    */
   async attach(ref: string, req: VolumeAttach, mountPoint: string): Promise<VolumeChange> {
     return this.lock.run(ALL, async () => {
       const rec = this.find(ref, req.project_id);
-      const owner = await this.d.containerProject(req.instance_uuid);
-      if (owner !== null && owner !== req.project_id) throw instanceNotFound(req.instance_uuid);
+      const c = await this.d.container(req.instance_uuid);
+      if (c && c.projectId !== req.project_id) throw instanceNotFound(req.instance_uuid);
       const a = rec.attachment;
       if (a && a.instance_uuid === req.instance_uuid && a.mount_point === mountPoint && a.state !== 'detaching') {
-        return { volume: await this.view(rec), applies: a.state === 'bound' ? 'now' : 'next-create' };
+        return { volume: await this.view(rec), applies: a.state === 'pending' ? 'next-create' : a.hot && !c?.pid ? 'next-start' : 'now' };
       }
       if (a) throw inUse(rec);
       const taken = this.d.records.all().find((r) => r.attachment?.instance_uuid === req.instance_uuid && r.attachment.mount_point === mountPoint);
       if (taken) throw invalidInput(`instance ${req.instance_uuid} already has volume ${taken.name} at ${mountPoint}`, { field: 'mount_point' });
-      const next = {
-        ...rec,
-        attachment: { instance_uuid: req.instance_uuid, mount_point: mountPoint, attached_at: new Date().toISOString(), state: 'pending' as const },
+      const hot = c !== null && this.d.ns !== undefined;
+      if (hot && c.pid) await this.mountInto(rec.id, c.pid, mountPoint);
+      const attachment: Attachment = {
+        instance_uuid: req.instance_uuid,
+        mount_point: mountPoint,
+        attached_at: new Date().toISOString(),
+        ...(hot ? { state: 'bound', hot: true } : { state: 'pending' }),
       };
+      const next = { ...rec, attachment };
       await this.d.records.save(next);
-      this.d.log.info({ volume_id: rec.id, uuid: req.instance_uuid, mount_point: mountPoint }, 'volume attached');
-      return { volume: await this.view(next), applies: 'next-create' };
+      const applies = !hot ? 'next-create' : c.pid ? 'now' : 'next-start';
+      this.d.log.info({ volume_id: rec.id, uuid: req.instance_uuid, mount_point: mountPoint, applies }, 'volume attached');
+      return { volume: await this.view(next), applies };
     });
   }
 
@@ -131,17 +146,28 @@ export class Volumes implements InstanceVolumes {
     return this.find(ref, projectId).attachment?.instance_uuid ?? null;
   }
 
-  /** Detaches; the caller holds the instance's lock. A volume attached to nothing is fine. */
+  /**
+   * Detaches; the caller holds the instance's lock. A volume attached to nothing is fine. One
+   * mounted into a running container by an attach is unmounted there now; one the container's
+   * config binds stays `detaching` until that container is removed or rebuilt.
+   */
   async detach(ref: string, projectId?: string): Promise<VolumeChange> {
     return this.lock.run(ALL, async () => {
       const rec = this.find(ref, projectId);
       const a = rec.attachment;
       if (!a) return { volume: await this.view(rec), applies: 'now' };
-      const bound = a.state !== 'pending' && (await this.d.containerProject(a.instance_uuid)) !== null;
-      const next: VolumeRecord = { ...rec, attachment: bound ? { ...a, state: 'detaching' } : null };
+      const c = a.state === 'pending' ? null : await this.d.container(a.instance_uuid);
+      if (a.hot && c?.pid && this.d.ns) {
+        await this.d.ns.unmount(c.pid, a.mount_point).catch((err: unknown) => {
+          this.d.log.error({ volume_id: rec.id, uuid: a.instance_uuid, err }, 'could not unmount a volume in its container');
+          throw agentError('VOLUME_FAILED', `could not unmount volume ${rec.name} in instance ${a.instance_uuid}`, { volume_id: rec.id });
+        });
+      }
+      const waits = c !== null && !a.hot;
+      const next: VolumeRecord = { ...rec, attachment: waits ? { ...a, state: 'detaching' } : null };
       await this.d.records.save(next);
-      this.d.log.info({ volume_id: rec.id, uuid: a.instance_uuid, waits_for_container: bound }, 'volume detached');
-      return { volume: await this.view(next), applies: bound ? 'next-create' : 'now' };
+      this.d.log.info({ volume_id: rec.id, uuid: a.instance_uuid, waits_for_container: waits }, 'volume detached');
+      return { volume: await this.view(next), applies: waits ? 'next-create' : 'now' };
     });
   }
 
@@ -157,11 +183,33 @@ export class Volumes implements InstanceVolumes {
   }
 
   async bound(uuid: string, volumeIds: readonly string[]): Promise<void> {
-    await this.update(uuid, (r, a) => (a.state === 'detaching' ? null : volumeIds.includes(r.id) ? { ...a, state: 'bound' } : a));
+    await this.update(uuid, (r, a) => (a.state === 'detaching' ? null : volumeIds.includes(r.id) ? { ...plain(a), state: 'bound' } : a));
   }
 
   async released(uuid: string, keep: boolean): Promise<void> {
-    await this.update(uuid, (_r, a) => (keep && a.state !== 'detaching' ? { ...a, state: 'pending' } : null));
+    await this.update(uuid, (_r, a) => (keep && a.state !== 'detaching' ? { ...plain(a), state: 'pending' } : null));
+  }
+
+  async afterStart(uuid: string): Promise<void> {
+    const hot = this.d.records.all().filter((r) => r.attachment?.instance_uuid === uuid && r.attachment.hot && r.attachment.state === 'bound');
+    if (!hot.length || !this.d.ns) return;
+    await this.lock.run(`start:${uuid}`, async () => {
+      const c = await this.d.container(uuid);
+      if (!c?.pid) return;
+      for (const r of hot) {
+        await this.mountInto(r.id, c.pid, r.attachment!.mount_point).catch((err: unknown) =>
+          this.d.log.error({ volume_id: r.id, uuid, err }, 'could not mount a volume into its restarted container'),
+        );
+      }
+    });
+  }
+
+  private async mountInto(id: string, pid: number, target: string): Promise<void> {
+    const source = await this.d.devices.activate(id);
+    await this.d.ns!.mount(pid, source, target).catch((err: unknown) => {
+      this.d.log.error({ volume_id: id, err }, 'could not mount a volume into a running container');
+      throw agentError('VOLUME_FAILED', `could not mount volume ${id} into its instance`, { volume_id: id });
+    });
   }
 
   /** Mounts every volume on the host (after a restart of the host, before containers need them). */

@@ -11,6 +11,10 @@ export const volumesSections = {
       '$state_path/volumes',
       "Folder of the volumes' backing files, their host mount points and their records. Put it on a filesystem with room for max_total_gb: files are sparse, so space is taken as guests write.",
     ),
+    hot_attach: bool(
+      true,
+      "Attach and detach volumes of running instances at once: the agent mounts the volume into the container's mount namespace (open_tree and move_mount, through /usr/bin/python3; Linux 5.2 or later) and again after every start of the container, until a rebuild makes it part of the container's config. false: an attach or detach of an existing instance applies at its next rebuild.",
+    ),
     max_size_gb: int(100, 'Largest volume, in GiB.', 1, 65536),
     max_total_gb: int(
       0,

@@ -17,10 +17,22 @@ import { silentLogger } from '../../../common/log.js';
 import { loadConfig } from '../../../conf/load.js';
 import { containersOf } from '../../../tools/lib/stack.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
-import { DOCKER_URL, TEST_IMAGE, execWithStatus, imageIdOf, removeLabelled, removeNetworks, saveImage } from './docker-helpers.js';
+import { DOCKER_URL, TEST_IMAGE, docker, execWithStatus, imageIdOf, removeLabelled, removeNetworks, saveImage } from './docker-helpers.js';
 
 const PROJECT = `berth-it-vol-${randomUUID().slice(0, 8)}`;
 const OTHER = `${PROJECT}-other`;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, seconds: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${seconds}s`);
+    await sleep(200);
+  }
+}
 
 /** Local volumes on the real dockerd, loop devices and ext4 of this host. */
 describe('berth-agent local volumes on a real host', function () {
@@ -152,7 +164,7 @@ describe('berth-agent local volumes on a real host', function () {
     await volumes.delete(vol.id);
   });
 
-  it("refuses another project's volume and instance, and detaches to the next rebuild", async () => {
+  it("refuses another project's volume and instance; attaches to and detaches from a running container, kept over restarts by the agent and by dockerd", async () => {
     const mine = await volumes.create({ name: 'mine', project_id: PROJECT, size_gb: 1 });
     const theirs = await volumes.create({ name: 'theirs', project_id: OTHER, size_gb: 1 });
     const uuid = randomUUID();
@@ -167,18 +179,49 @@ describe('berth-agent local volumes on a real host', function () {
       volumes.attach(mine.id, { instance_uuid: foreign, project_id: PROJECT, mount_point: '/x' }),
       (e: Error & { code?: string }) => e.code === 'INSTANCE_NOT_FOUND',
     );
-    const attached: VolumeChange = await volumes.attach(mine.id, { instance_uuid: uuid, project_id: PROJECT, mount_point: '/x' });
-    assert.equal(attached.applies, 'next-create', 'a running container is told the truth: its mounts change at a rebuild');
-    await client.deleteInstance(uuid, { keepVolumes: true, timeout: 1 });
-    await client.createInstance(uuid, spec());
-    assert.equal((await sh(uuid, 'echo in > /x/f && cat /x/f')).output.trim(), 'in');
+    // A mount point the guest made a symbolic link is refused: nothing is mounted where the link leads.
+    await sh(uuid, 'ln -s /tmp /linked');
+    await assert.rejects(
+      volumes.attach(mine.id, { instance_uuid: uuid, project_id: PROJECT, mount_point: '/linked' }),
+      (e: Error & { code?: string }) => e.code === 'VOLUME_FAILED',
+    );
+    assert.match((await sh(uuid, 'grep -c " /tmp " /proc/mounts')).output, /^0/);
+    assert.equal((await volumes.get(mine.id)).status, 'available');
 
+    // Hot: mounted into the running container at once.
+    const attached: VolumeChange = await volumes.attach(mine.id, { instance_uuid: uuid, project_id: PROJECT, mount_point: '/x' });
+    assert.deepEqual([attached.applies, attached.volume.status], ['now', 'in-use']);
+    assert.equal((await sh(uuid, 'echo in > /x/f && cat /x/f && grep " /x " /proc/mounts')).output.split('\n')[0], 'in');
+
+    // A start is a new mount namespace: the agent's own start and reboot mount it again ...
+    await client.instanceAction(uuid, { action: 'stop', timeout: 1 });
+    await client.instanceAction(uuid, { action: 'start' });
+    assert.equal((await sh(uuid, 'cat /x/f')).output.trim(), 'in', 'after an agent-made start');
+    // ... and so does one dockerd makes on its own (followed from its events).
+    const id = (await containersOf(uuid))[0]!.Id;
+    await docker('POST', `/containers/${id}/restart?t=0`);
+    await until('mounted again after a restart by dockerd', 20, async () =>
+      (await sh(uuid, 'cat /x/f 2>/dev/null')).output.trim() === 'in' ? true : undefined,
+    );
+
+    // Hot detach: gone from the running container at once, the volume free.
     const detached = await volumes.detach(mine.id, PROJECT);
-    assert.deepEqual([detached.volume.status, detached.applies], ['detaching', 'next-create']);
-    await client.deleteInstance(uuid, { keepVolumes: true, timeout: 1 });
-    await client.createInstance(uuid, spec());
+    assert.deepEqual([detached.volume.status, detached.applies], ['available', 'now']);
     const gone = await sh(uuid, 'grep -c " /x " /proc/mounts; test -e /x/f; echo "present=$?"');
     assert.match(gone.output, /^0\npresent=1/);
+    await client.instanceAction(uuid, { action: 'reboot', hard: true });
+    assert.match((await sh(uuid, 'grep -c " /x " /proc/mounts')).output, /^0/, 'not mounted again after a detach');
+
+    // Bound by the container's config after a rebuild: a detach waits for the next rebuild.
+    await volumes.attach(mine.id, { instance_uuid: uuid, project_id: PROJECT, mount_point: '/x' });
+    await client.deleteInstance(uuid, { keepVolumes: true, timeout: 1 });
+    await client.createInstance(uuid, spec());
+    assert.equal((await sh(uuid, 'cat /x/f')).output.trim(), 'in');
+    const later = await volumes.detach(mine.id, PROJECT);
+    assert.deepEqual([later.volume.status, later.applies], ['detaching', 'next-create']);
+    await client.deleteInstance(uuid, { keepVolumes: true, timeout: 1 });
+    await client.createInstance(uuid, spec());
+    assert.match((await sh(uuid, 'grep -c " /x " /proc/mounts')).output, /^0/);
     assert.equal((await volumes.get(mine.id)).status, 'available');
     await client.deleteInstance(uuid, { timeout: 1 });
     await client.deleteInstance(foreign, { timeout: 1 });

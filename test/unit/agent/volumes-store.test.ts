@@ -8,6 +8,7 @@ import { silentLogger } from '../../../common/log.js';
 import { LoopVolumeDevices, mountPointsOf, type RunCommand } from '../../../agent/volumes/loop-devices.js';
 import { VolumeRecords } from '../../../agent/volumes/records.js';
 import { Volumes } from '../../../agent/volumes/volumes.js';
+import { PythonNamespaceMounts } from '../../../agent/volumes/ns-mounts.js';
 import { createBody } from '../../../agent/runtime/docker-create-body.js';
 import { FakeVolumeDevices } from '../../fakes/volume-devices.js';
 
@@ -24,7 +25,7 @@ describe('local volumes: records, loop devices, container binds', () => {
     new Volumes({
       devices,
       records: VolumeRecords.open(join(dir, 'records'), silentLogger()),
-      containerProject: async () => null,
+      container: async () => null,
       log: silentLogger(),
       maxSizeGb: 10,
       maxTotalGb: 0,
@@ -126,5 +127,97 @@ describe('local volumes: records, loop devices, container binds', () => {
       { Type: 'bind', Source: '/s/config', Target: '/run/berth/config', ReadOnly: true },
       { Type: 'bind', Source: '/v/mnt/data', Target: '/data', ReadOnly: false },
     ]);
+  });
+});
+
+describe('local volumes: attach to and detach from a running container (hot)', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-volumes-hot-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const setup = (container: { projectId: string; pid: number | null } | null) => {
+    const ns = { mount: sinon.stub().resolves(), unmount: sinon.stub().resolves() };
+    const state = { container };
+    const volumes = new Volumes({
+      devices: new FakeVolumeDevices(join(dir, 'devices')),
+      records: VolumeRecords.open(join(dir, 'records'), silentLogger()),
+      container: async () => state.container,
+      ns,
+      log: silentLogger(),
+      maxSizeGb: 10,
+      maxTotalGb: 0,
+    });
+    return { ns, state, volumes };
+  };
+  const uuid = randomUUID();
+  const req = (mount = '/data') => ({ instance_uuid: uuid, project_id: 'p', mount_point: mount });
+
+  it('mounts into the running container now, again after each start, and unmounts on detach', async () => {
+    const { ns, state, volumes } = setup({ projectId: 'p', pid: 4242 });
+    const v = await volumes.create({ name: 'a', project_id: 'p', size_gb: 1 });
+    const change = await volumes.attach(v.id, req(), '/data');
+    assert.deepEqual([change.applies, change.volume.status], ['now', 'in-use']);
+    sinon.assert.calledOnceWithExactly(ns.mount, 4242, join(dir, 'devices', v.id, 'data'), '/data');
+
+    state.container = { projectId: 'p', pid: 5151 };
+    await volumes.afterStart(uuid);
+    sinon.assert.calledWith(ns.mount.secondCall, 5151, sinon.match.string, '/data');
+    await volumes.afterStart(randomUUID());
+    sinon.assert.calledTwice(ns.mount);
+
+    const detached = await volumes.detach(v.id, 'p');
+    assert.deepEqual([detached.applies, detached.volume.status], ['now', 'available']);
+    sinon.assert.calledOnceWithExactly(ns.unmount, 5151, '/data');
+    await volumes.afterStart(uuid);
+    sinon.assert.calledTwice(ns.mount);
+  });
+
+  it('a stopped container gets it at its next start; a rebuild makes it part of the config', async () => {
+    const { ns, state, volumes } = setup({ projectId: 'p', pid: null });
+    const v = await volumes.create({ name: 'a', project_id: 'p', size_gb: 1 });
+    assert.equal((await volumes.attach(v.id, req(), '/data')).applies, 'next-start');
+    sinon.assert.notCalled(ns.mount);
+    state.container = { projectId: 'p', pid: 7 };
+    await volumes.afterStart(uuid);
+    sinon.assert.calledOnce(ns.mount);
+
+    // A rebuild: the new container's config binds it; no mount by hand after its starts.
+    await volumes.released(uuid, true);
+    const binds = await volumes.bindsFor(uuid, 'p');
+    await volumes.bound(
+      uuid,
+      binds.map((b) => b.volume_id),
+    );
+    await volumes.afterStart(uuid);
+    sinon.assert.calledOnce(ns.mount);
+    const d = await volumes.detach(v.id, 'p');
+    assert.deepEqual([d.applies, d.volume.status], ['next-create', 'detaching']);
+    sinon.assert.notCalled(ns.unmount);
+  });
+
+  it('a failed mount leaves the volume available and says VOLUME_FAILED', async () => {
+    const { ns, volumes } = setup({ projectId: 'p', pid: 9 });
+    ns.mount.rejects(new Error('move_mount: Operation not permitted'));
+    const v = await volumes.create({ name: 'a', project_id: 'p', size_gb: 1 });
+    await assert.rejects(volumes.attach(v.id, req(), '/data'), (e: Error & { code?: string }) => e.code === 'VOLUME_FAILED');
+    assert.equal((await volumes.get(v.id)).status, 'available');
+  });
+});
+
+describe('PythonNamespaceMounts', () => {
+  it('runs the helper once per mount point: a mount already there, or an unmount of nothing, is left', async () => {
+    const points = new Set<string>(['/proc', '/already']);
+    const run = sinon.stub().resolves();
+    const ns = new PythonNamespaceMounts(run, async () => points);
+    await ns.mount(42, '/host/vol/mnt/data', '/already');
+    await ns.unmount(42, '/absent');
+    sinon.assert.notCalled(run);
+    await ns.mount(42, '/host/vol/mnt/data', '/data');
+    await ns.unmount(42, '/already');
+    assert.deepEqual(run.args, [[['mount', '42', '/data', '/host/vol/mnt/data']], [['umount', '42', '/already']]]);
   });
 });

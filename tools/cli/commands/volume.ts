@@ -38,9 +38,9 @@ export function parseVolumeMount(spec: string): { volume: string; mountPoint: st
 /** What an attach or detach means for the server, said where a person reads it. */
 export function explainChange(ctx: CliContext, change: VolumeChange, verb: 'attached' | 'detached'): void {
   if (change.applies === 'next-create') {
-    process.stderr.write(
-      `berth: volume ${change.volume.name} is ${verb}; the server's container sees it at its next rebuild (a running container's mounts cannot change)\n`,
-    );
+    process.stderr.write(`berth: volume ${change.volume.name} is ${verb}; the server's container sees it at its next rebuild\n`);
+  } else if (change.applies === 'next-start') {
+    process.stderr.write(`berth: volume ${change.volume.name} is ${verb}; the server is not running: it is mounted when the server starts\n`);
   }
   show(ctx, change.volume);
 }
@@ -105,7 +105,7 @@ export function registerServerVolume(server: Command, run: Run): void {
 
   group
     .command('attach <server> <volume>')
-    .description("attach a volume of the server's project at --mount; the server's container binds it at its next rebuild")
+    .description("attach a volume of the server's project at --mount: at once if the server runs, else when it starts ([volumes] hot_attach)")
     .requiredOption('--mount <path>', 'absolute path inside the server')
     .action((ref: string, vol: string, o: { mount: string }) =>
       run(async (ctx) => {
