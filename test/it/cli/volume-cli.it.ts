@@ -103,6 +103,19 @@ describe('berth volume and server volumes against a running node', function () {
       [vol.id],
     );
 
+    // Hot attach to the running server, and detach.
+    jsonOf<Volume>(await berth('-f', 'json', 'volume', 'create', '--size', '1', '--project', 'alpha', 'logs'));
+    const hot = await berth('-f', 'json', 'server', 'volume', 'attach', 'with-volume', 'logs', '--mount', '/var/log/app');
+    assert.equal(jsonOf<Volume>(hot).status, 'in-use');
+    assert.equal(hot.stderr, '', 'mounted at once: nothing to wait for');
+    assert.equal(await sh(created.id, 'echo line > /var/log/app/l && grep -c " /var/log/app " /proc/mounts'), '1');
+    assert.equal(jsonOf<Volume>(await berth('-f', 'json', 'server', 'volume', 'detach', 'with-volume', 'logs')).status, 'available');
+    assert.equal(await sh(created.id, 'grep -c " /var/log/app " /proc/mounts || true'), '0');
+    const bound = await berth('-f', 'json', 'server', 'volume', 'detach', 'with-volume', 'data');
+    assert.equal(jsonOf<Volume>(bound).status, 'detaching');
+    assert.match(bound.stderr, /sees it at its next rebuild/);
+    assert.equal((await berth('volume', 'delete', 'logs', '--project', 'alpha')).code, 0);
+
     assert.equal((await berth('server', 'delete', 'with-volume', '--wait')).code, 0);
     assert.equal(jsonOf<Volume>(await berth('-f', 'json', 'volume', 'show', vol.id)).status, 'available');
     assert.equal((await berth('volume', 'delete', 'data', '--project', 'alpha')).code, 0);
