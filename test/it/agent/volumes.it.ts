@@ -100,7 +100,7 @@ describe('berth-agent local volumes on a real host', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a volume bound at create keeps its data over stop/start, a restart of the agent with the host mount gone, and a rebuild', async () => {
+  it('a volume bound at create keeps its data over stop/start, a same-host resize, a restart of the agent with the host mount gone, and a rebuild', async () => {
     const vol = await volumes.create({ name: 'data', project_id: PROJECT, size_gb: 1 });
     assert.equal(vol.status, 'available');
     assert.ok(hostMounted(vol.id));
@@ -119,6 +119,10 @@ describe('berth-agent local volumes on a real host', function () {
     await client.instanceAction(uuid, { action: 'stop', timeout: 1 });
     await client.instanceAction(uuid, { action: 'start' });
     assert.equal((await sh(uuid, 'cat /srv/data/hello')).output.trim(), 'kept', 'over stop and start');
+
+    // A resize on the same host changes the limits in place: the volume stays.
+    await client.resizeInstance(uuid, { vcpus: 1, memory_mb: 96, root_gb: 1, swap: 0, extra_specs: {} });
+    assert.equal((await sh(uuid, 'cat /srv/data/hello')).output.trim(), 'kept', 'over a same-host resize');
 
     // The agent stops and the host's own mount goes (as after a crash); the container still holds
     // the loop device. The agent mounts that same device again: one filesystem, never two.
