@@ -1,6 +1,6 @@
 import { agentTokenFile } from './client/token.js';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Agent } from 'node:http';
 import type { Config } from '../conf/index.js';
 import { isMain, runService, serviceLogger } from '../conf/service-main.js';
@@ -17,7 +17,7 @@ import { hostGuestNameservers } from './network/resolv.js';
 import { DockerRuntime } from './runtime/docker.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import { LoopVolumeDevices } from './volumes/loop-devices.js';
-import { PythonNamespaceMounts } from './volumes/ns-mounts.js';
+import { PYTHON, PythonNamespaceMounts } from './volumes/ns-mounts.js';
 import { followStarts } from './volumes/start-follower.js';
 import { DockerApi } from './runtime/docker-api.js';
 
@@ -137,6 +137,13 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   };
 }
 
+/** Hot attach runs its syscalls through /usr/bin/python3; without it attaches wait for a rebuild. */
+function hotAttachPossible(log: Logger): boolean {
+  if (existsSync(PYTHON)) return true;
+  log.warn({ python: PYTHON }, '[volumes] hot_attach needs python3: attaches to existing instances apply at their next rebuild');
+  return false;
+}
+
 /** `[volumes]`: loop devices under `path`. */
 function volumeOptions(config: Config, log: Logger): NonNullable<Parameters<typeof createAgentServices>[0]['volumes']> {
   const path = config.volumes.path;
@@ -145,7 +152,7 @@ function volumeOptions(config: Config, log: Logger): NonNullable<Parameters<type
     path,
     maxSizeGb: config.volumes.max_size_gb,
     maxTotalGb: config.volumes.max_total_gb,
-    ...(config.volumes.hot_attach ? { ns: new PythonNamespaceMounts() } : {}),
+    ...(config.volumes.hot_attach && hotAttachPossible(log) ? { ns: new PythonNamespaceMounts() } : {}),
   };
 }
 

@@ -47,7 +47,7 @@ else:
 
 export type RunPython = (args: readonly string[]) => Promise<void>;
 
-const PYTHON = '/usr/bin/python3';
+export const PYTHON = '/usr/bin/python3';
 
 /** `-I -S`: no environment, no user site, no site module: only the standard library's own files. */
 const runPython: RunPython = (args) =>

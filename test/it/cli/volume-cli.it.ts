@@ -81,6 +81,11 @@ describe('berth volume and server volumes against a running node', function () {
     assert.equal(rebuilt.status, 'ACTIVE');
     assert.equal(await sh(created.id, 'cat /srv/data/hello'), 'kept', 'a rebuild keeps the volume and its data');
 
+    // Volumes stay on their node: a command aimed at another one is bad usage, not this node's volumes.
+    const elsewhere = await berth('--host', 'another-node', 'volume', 'list');
+    assert.equal(elsewhere.code, 2);
+    assert.match(elsewhere.stderr, /volumes are local to a node/);
+
     const refused = await berth('volume', 'delete', vol.id);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /VOLUME_IN_USE/);

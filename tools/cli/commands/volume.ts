@@ -8,8 +8,14 @@ import { printList, printObject } from '../output.js';
 import type { Run } from './server-args.js';
 import { forEach, resolveServer } from './server-lookup.js';
 
-/** The local volumes of the node's agent ([agent] url). */
+/**
+ * The local volumes of the node's agent ([agent] url). Volumes stay on their host, so a command
+ * aimed at another node (--host) is refused rather than given this node's volumes.
+ */
 export function volumeClient(ctx: CliContext): VolumeClient {
+  if (ctx.host !== ctx.config.DEFAULT.host) {
+    throw new UsageError(`volumes are local to a node: run this on ${ctx.host} (or with its configuration), not with --host from ${ctx.config.DEFAULT.host}`);
+  }
   return createVolumeClient({ url: ctx.config.agent.url, ...agentClientAuth(ctx.config), timeoutMs: 120_000 });
 }
 
