@@ -1,9 +1,8 @@
-import { createInterface } from 'node:readline';
 import { describeError } from '../../common/errors.js';
-import type { RawResponse } from '../../common/http-client.js';
 import type { Logger } from '../../common/log.js';
 import { KeyedMutex } from '../../common/keyed-mutex.js';
-import { refusal, type DockerApi } from '../runtime/docker-api.js';
+import type { DockerApi } from '../runtime/docker-api.js';
+import { followEvents } from '../runtime/docker-events.js';
 import type { DockerContainer } from '../runtime/docker-inspect.js';
 import { ContainerNames } from '../runtime/container-names.js';
 import type { DockerNetworks } from './docker-networks.js';
@@ -171,65 +170,35 @@ export class DockerPlugs {
    * start events, and on each (re)connection plugs whatever started while nobody listened.
    */
   follow(log: Logger): PlugWatch {
-    let stopped = false;
-    let current: RawResponse | undefined;
     const onStart = (uuid: string, startedAtMs?: number): void => {
       // The start this agent made itself (create, start, reboot) was plugged by a read after it.
       const readAt = this.plugged.get(uuid)?.readAt;
       if (startedAtMs !== undefined && readAt !== undefined && readAt > startedAtMs) return;
       this.plug(uuid).catch((err: unknown) => log.warn({ uuid, err: describeError(err) }, 'could not plug a started instance into its project network'));
     };
-    const followOnce = async (): Promise<void> => {
-      const res = await this.api.raw({
-        path: '/events',
-        // Every Berth container: a plug reads its labels and does nothing for one on no network.
-        query: { filters: JSON.stringify({ type: ['container'], event: ['start', 'create', 'destroy'], label: [LABEL_INSTANCE] }) },
-        timeoutMs: 0,
-        what: 'follow container events',
-      });
-      if (res.status >= 300) {
-        res.body.resume();
-        throw refusal('follow container events', res.status, '');
-      }
-      current = res;
-      // Creates and removals while nobody listened: the address book is read again.
-      this.networks.resetAddressBook();
-      await this.plugStarted(onStart);
-      for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
-        let ev: { Action?: string; timeNano?: number; Actor?: { Attributes?: Record<string, string> } };
-        try {
-          ev = JSON.parse(line) as typeof ev;
-        } catch {
-          continue;
-        }
+    const follower = followEvents(this.api, {
+      // Every Berth container: a plug reads its labels and does nothing for one on no network.
+      filters: { type: ['container'], event: ['start', 'create', 'destroy'], label: [LABEL_INSTANCE] },
+      what: 'follow container events',
+      log,
+      onConnect: async () => {
+        // Creates and removals while nobody listened: the address book is read again.
+        this.networks.resetAddressBook();
+        await this.plugStarted(onStart);
+      },
+      onEvent: (ev) => {
         const attrs = ev.Actor?.Attributes;
         const uuid = attrs?.[LABEL_INSTANCE];
         // Every host's containers go in the address book: they share the engine's networks.
         if (ev.Action === 'create') this.networks.noteCreated(attrs);
         else if (ev.Action === 'destroy' && uuid) this.networks.noteRemoved(uuid);
-        // timeNano exceeds 2^53: good to a fraction of a millisecond, which is what is compared.
         else if (uuid && ownedBy(attrs, this.host) && (attrs?.[LABEL_NETWORK] || attrs?.[LABEL_VIFS]))
           onStart(uuid, typeof ev.timeNano === 'number' ? Math.ceil(ev.timeNano / 1e6) : undefined);
-      }
-    };
-    void (async () => {
-      let delay = 250;
-      while (!stopped) {
-        const began = Date.now();
-        try {
-          await followOnce();
-        } catch (err) {
-          if (!stopped) log.debug({ err: describeError(err) }, 'container event stream broke off; following again');
-        }
-        if (Date.now() - began > 30_000) delay = 250;
-        if (!stopped) await new Promise((r) => setTimeout(r, delay).unref());
-        delay = Math.min(delay * 2, 5000);
-      }
-    })();
+      },
+    });
     return {
       stop: () => {
-        stopped = true;
-        current?.body.destroy();
+        follower.stop();
         this.veth.close();
         this.neutron.close();
       },
