@@ -138,6 +138,22 @@ export class DockerPlugs {
     });
   }
 
+  /**
+   * The taps of a container's Neutron VIFs made on their bridges before it starts (see
+   * NeutronPlumber.prepare), so Neutron's agent wires the ports while the container is made; its
+   * plug after the start moves the guest ends in. `release` removes them (a create that failed).
+   */
+  preplug(uuid: string, vifs: VifSpec[]): Promise<void> {
+    return this.serial.run(uuid, async () => {
+      for (const vif of vifs) await this.neutron.prepare(uuid, vif);
+    });
+  }
+
+  /** The pairs of VIFs removed, parked or plugged (a create that failed); a tap already gone is fine. */
+  async release(vifs: VifSpec[]): Promise<void> {
+    for (const vif of vifs) await this.neutron.detach(vif.tap);
+  }
+
   /** The VIFs of an instance now (read before its container is removed, for unplug). */
   async vifs(uuid: string): Promise<PluggedVif[]> {
     const c = await this.inspect(uuid).catch(() => null);

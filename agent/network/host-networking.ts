@@ -33,6 +33,10 @@ export interface HostNetworking {
   attachVif(uuid: string, vif: VifSpec): Promise<string>;
   /** Detaches a port's VIF from an instance; a port not attached is fine. */
   detachVif(uuid: string, portId: string): Promise<void>;
+  /** The taps of a new container's Neutron VIFs made on their bridges before its start (DockerPlugs.preplug). */
+  preplug(uuid: string, vifs: VifSpec[]): Promise<void>;
+  /** The pairs of the given VIFs removed, whatever their state. */
+  release(vifs: VifSpec[]): Promise<void>;
   /** The Neutron VIFs of an instance now. */
   vifs(uuid: string): Promise<PluggedVif[]>;
   /** After a container's removal: its VIFs' taps deleted and its record of attached VIFs dropped. */
@@ -83,6 +87,12 @@ export class DockerHostNetworking implements HostNetworking {
   }
   detachVif(uuid: string, portId: string): Promise<void> {
     return this.plugs.detachVif(uuid, portId);
+  }
+  preplug(uuid: string, vifs: VifSpec[]): Promise<void> {
+    return this.plugs.preplug(uuid, vifs);
+  }
+  release(vifs: VifSpec[]): Promise<void> {
+    return this.plugs.release(vifs);
   }
   vifs(uuid: string): Promise<PluggedVif[]> {
     return this.plugs.vifs(uuid);

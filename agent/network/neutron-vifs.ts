@@ -40,25 +40,37 @@ const NSENTER = '/usr/bin/nsenter';
 export class NeutronPlumber {
   private readonly shell = new HelperShell();
 
-  /** Idempotent: a tap that exists already is left as it is. */
+  /**
+   * The pair made before its guest exists (os-vif plugs before the guest runs): the tap on the
+   * network's bridge and up, so Neutron's agent wires the port while the container is made; the
+   * guest end waits in the host's namespace under `parkedName(tap)` with the port's MAC until
+   * `attach` moves it in. Idempotent: a tap that exists already is left as it is.
+   */
+  async prepare(uuid: string, vif: BridgeVif): Promise<void> {
+    check({ uuid, netns: '/proc/self/ns/net', ifname: 'eth0', vif });
+    if (await this.attached(vif.tap)) return;
+    const { tap, bridge, mac, mtu } = vif;
+    const parked = parkedName(tap);
+    await this.shell.run(
+      `${ensureBridge(bridge)} && ` +
+        `{ ${IP} link add ${tap} mtu ${mtu} type veth peer name ${parked} address ${mac} mtu ${mtu} || { [ -e /sys/class/net/${tap} ] && exit 0; }; } && ` +
+        `{ ${IP} link set ${tap} master ${bridge} up || { rc=$?; ${IP} link del ${tap}; exit $rc; }; }`,
+    );
+  }
+
+  /**
+   * Plugs the guest: the pair `prepare` made moved in (its guest end renamed and configured), or
+   * a new pair. Idempotent: a tap whose guest end is not parked is plugged already.
+   */
   async attach(a: VifAttachment): Promise<void> {
     check(a);
+    const parked = parkedName(a.vif.tap);
+    if (await this.attached(parked)) return this.moveIn(a, parked);
     if (await this.attached(a.vif.tap)) return;
     const { tap, bridge, mac, mtu } = a.vif;
-    const guest: string[] = [...a.vif.addresses.map((x) => `addr add ${x.address}/${x.prefix} dev ${a.ifname}`), `link set ${a.ifname} up`];
-    // eth0's routes first: ethN's carry metric 100×N, so a second default route (an attached
-    // interface's) is a fallback and not a clash with eth0's.
-    const n = Number(a.ifname.slice(3));
-    const metric = n ? ` metric ${n * 100}` : '';
-    if (a.vif.gateway && a.vif.addresses.length) guest.push(`route add default via ${a.vif.gateway} dev ${a.ifname}${metric}`);
-    for (const r of a.vif.routes) if (a.vif.addresses.length) guest.push(`route add ${r.destination} via ${r.nexthop} dev ${a.ifname}${metric}`);
-    // A Neutron network's brq bridge may be made concurrently by the agent: "exists" from either
-    // side is fine. A bridge a caller names (standalone mode) must exist already: it is never made.
-    const ensure = NEUTRON_BRIDGE_RE.test(bridge)
-      ? `{ [ -e /sys/class/net/${bridge} ] || ${IP} link add ${bridge} type bridge 2>/dev/null || [ -e /sys/class/net/${bridge} ]; } && ${IP} link set ${bridge} up`
-      : `{ [ -e /sys/class/net/${bridge}/bridge ] || { echo "bridge ${bridge} does not exist on this host" >&2; exit 1; }; }`;
+    const guest = guestCommands(a);
     await this.shell.run(
-      `${ensure} && ` +
+      `${ensureBridge(bridge)} && ` +
         // Another agent following the same engine may plug the same start: its tap is the plug.
         `{ ${IP} link add ${tap} mtu ${mtu} type veth peer name ${a.ifname} address ${mac} mtu ${mtu} netns ${a.netns} || { [ -e /sys/class/net/${tap} ] && exit 0; }; } && ` +
         `{ ${IP} link set ${tap} master ${bridge} up && printf '%s\\n' ${guest.map((l) => `'${l}'`).join(' ')} | ${NSENTER} --net=${a.netns} ${IP} -batch - ` +
@@ -66,7 +78,16 @@ export class NeutronPlumber {
     );
   }
 
-  /** Removes the pair (its guest end goes with it); a tap already gone is fine. */
+  /** The parked guest end moved into the guest's namespace as `ifname`, then configured; on failure the pair is removed. */
+  private async moveIn(a: VifAttachment, parked: string): Promise<void> {
+    const guest = guestCommands(a);
+    await this.shell.run(
+      `{ ${IP} link set ${parked} netns ${a.netns} name ${a.ifname} && printf '%s\\n' ${guest.map((l) => `'${l}'`).join(' ')} | ${NSENTER} --net=${a.netns} ${IP} -batch - ; } ` +
+        `|| { rc=$?; ${IP} link del ${a.vif.tap} 2>/dev/null; exit $rc; }`,
+    );
+  }
+
+  /** Removes the pair (its guest end goes with it, parked or plugged); a tap already gone is fine. */
   async detach(tap: string): Promise<void> {
     if (!NAME_RE.test(tap)) throw agentError('RUNTIME_ERROR', `invalid tap name ${JSON.stringify(tap)}`);
     await this.shell.run(`${IP} link del ${tap} 2>/dev/null || [ ! -e /sys/class/net/${tap} ]`);
@@ -83,6 +104,33 @@ export class NeutronPlumber {
   close(): void {
     this.shell.close();
   }
+}
+
+/** The guest end of a pair made before its guest, while it waits in the host's namespace: `vpk` + the port id's first 11 characters. */
+export function parkedName(tap: string): string {
+  return `vpk${tap.slice(3)}`;
+}
+
+/** The guest's side of a plug: addresses, the link up, the routes (run in its namespace). */
+function guestCommands(a: VifAttachment): string[] {
+  const guest: string[] = [...a.vif.addresses.map((x) => `addr add ${x.address}/${x.prefix} dev ${a.ifname}`), `link set ${a.ifname} up`];
+  // eth0's routes first: ethN's carry metric 100×N, so a second default route (an attached
+  // interface's) is a fallback and not a clash with eth0's.
+  const n = Number(a.ifname.slice(3));
+  const metric = n ? ` metric ${n * 100}` : '';
+  if (a.vif.gateway && a.vif.addresses.length) guest.push(`route add default via ${a.vif.gateway} dev ${a.ifname}${metric}`);
+  for (const r of a.vif.routes) if (a.vif.addresses.length) guest.push(`route add ${r.destination} via ${r.nexthop} dev ${a.ifname}${metric}`);
+  return guest;
+}
+
+/**
+ * A Neutron network's brq bridge may be made concurrently by the agent: "exists" from either
+ * side is fine. A bridge a caller names (standalone mode) must exist already: it is never made.
+ */
+function ensureBridge(bridge: string): string {
+  return NEUTRON_BRIDGE_RE.test(bridge)
+    ? `{ [ -e /sys/class/net/${bridge} ] || ${IP} link add ${bridge} type bridge 2>/dev/null || [ -e /sys/class/net/${bridge} ]; } && ${IP} link set ${bridge} up`
+    : `{ [ -e /sys/class/net/${bridge}/bridge ] || { echo "bridge ${bridge} does not exist on this host" >&2; exit 1; }; }`;
 }
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;

@@ -10,6 +10,7 @@ import { inspectContainer, startedInfo, toContainerInfo, type DockerContainer } 
 import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { containerLogs } from './log-frames.js';
+import { createPreplugged } from '../network/preplug.js';
 import { attachConsole, checkConsole } from './docker-console.js';
 import { updateContainerLimits } from './docker-update.js';
 import { addressConflict, addressInUse } from './docker-address.js';
@@ -116,6 +117,10 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async createContainer(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
+    // On Neutron's ports the taps are made while the container is (see createPreplugged).
+    return spec.vifs?.length ? createPreplugged(this.net, spec.uuid, spec.vifs, () => this.createAndStart(spec)) : this.createAndStart(spec);
+  }
+  private async createAndStart(spec: ContainerSpec): Promise<{ info: ContainerInfo; created: boolean }> {
     if (spec.network && this.attach === 'agent') await this.checkAddressFree(spec.uuid, spec.network);
     const inherited = await this.images.berthLabelsOfImage(spec.imageId);
     if (inherited === null)
@@ -183,10 +188,7 @@ export class DockerRuntime implements ContainerRuntime {
     return c ? toContainerInfo(c) : null;
   }
 
-  /**
-   * Keeps every container this runtime plugged in plugged whatever starts it (see DockerPlugs.follow).
-   * The owner calls it once and stops the watch on shutdown.
-   */
+  /** Keeps every container this runtime plugged in plugged whatever starts it (see DockerPlugs.follow); the owner stops the watch. */
   keepPlugged(log: Logger): PlugWatch {
     return this.net.follow(log);
   }
