@@ -22,6 +22,7 @@ import type { PeerCompute } from './peers.js';
 import type { BuildNetworks, InstancePorts } from './instance-ports.js';
 import type { InstanceEvent } from './vif-events.js';
 import { SpawnNetworks, type Plugged } from './spawn-networks.js';
+import { BuildStages } from './build-stages.js';
 import { ImageActions, type Action } from './image-actions.js';
 import { Shelves } from './shelve.js';
 import { Evacuations } from './evacuate.js';
@@ -62,6 +63,8 @@ export class ComputeManager {
   private readonly claims: Claims;
   private readonly reconcile: Reconciler;
   private readonly net: SpawnNetworks;
+  /** Where each build's time goes, logged as it ends: see build-stages.ts. */
+  private readonly stages: BuildStages;
   /** Resize on this host: see resize.ts. */
   readonly resizes: Resizes;
   /** Rebuild, snapshot and backup: see image-actions.ts. */
@@ -81,7 +84,8 @@ export class ComputeManager {
     this.life = new Lifecycle({ store: d.store, plane: this.plane, notifier: d.notifier, log: d.log });
     this.claims = new Claims(d.store, d.host, d.node, d.resources);
     this.reconcile = new Reconciler({ ...d, plane: this.plane, locks: this.locks, life: this.life });
-    this.net = new SpawnNetworks({ ...d, locks: this.locks });
+    this.stages = new BuildStages(d.log);
+    this.net = new SpawnNetworks({ ...d, locks: this.locks, stages: this.stages });
     const action: Action = (ctx, uuid, name, effect, extra) => this.powerAction(ctx, uuid, name, effect, extra);
     this.imageActions = new ImageActions({ ...d, plane: this.plane, life: this.life, action, require: (uuid) => this.require(uuid) });
     const step: Step = (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect);
@@ -112,28 +116,32 @@ export class ComputeManager {
 
   /** build_and_run_instance: claim resources, record, spawn through the agent, then `active`. */
   async buildAndRun(ctx: RequestContext, instance: Instance, imageId: string, networks?: BuildNetworks): Promise<void> {
-    await this.locks.run(instance.uuid, async () => {
-      const record = buildRecord(instance, imageId, ctx, { host: this.d.host, node: this.d.node });
-      const neutron = this.net.recordOf(networks, instance.availability_zone);
-      if (neutron) record.spec = { ...(record.spec as InstanceSpec), neutron };
-      // Standalone: VIFs the caller gave (their bridges, MACs, addresses) instead of the project network.
-      else if (this.plane.mode === 'standalone' && instance.bridge_vifs.length)
-        record.spec = { ...(record.spec as InstanceSpec), vifs: instance.bridge_vifs, fixed_ip: null };
-      // A repeat of this uuid cannot come in between: this runs under the instance's own lock.
-      const existing = await this.d.store.get(instance.uuid);
-      const { row, created, failure } = existing
-        ? { row: existing, created: false, failure: null }
-        : await this.claims.claim(instance.flavor, () => this.d.store.insertBuilding(record));
-      if (!created && !(row.vm_state === 'building' && row.task_state === 'spawning')) {
-        this.d.log.info({ instance: instance.uuid, vm_state: row.vm_state }, 'build already handled; duplicate ignored');
-        return;
-      }
-      // A node in maintenance takes no new instance: the build fails as one that does not fit would.
-      const refused = created ? (failure ?? this.maintenance.refusal()) : failure;
-      if (created && !refused && !(await this.claimWithPlane(ctx, row))) return;
-      if (refused) return this.failBuild({ ctx, row, name: 'create', action: null }, refused);
-      await this.spawn(ctx, row);
-    });
+    await this.locks.run(instance.uuid, () => this.stages.timed(instance.uuid, () => this.build(ctx, instance, imageId, networks)));
+  }
+
+  /** A build under its instance's lock: recorded and claimed (or refused), then spawned. */
+  private async build(ctx: RequestContext, instance: Instance, imageId: string, networks?: BuildNetworks): Promise<void> {
+    const record = buildRecord(instance, imageId, ctx, { host: this.d.host, node: this.d.node });
+    const neutron = this.net.recordOf(networks, instance.availability_zone);
+    if (neutron) record.spec = { ...(record.spec as InstanceSpec), neutron };
+    // Standalone: VIFs the caller gave (their bridges, MACs, addresses) instead of the project network.
+    else if (this.plane.mode === 'standalone' && instance.bridge_vifs.length)
+      record.spec = { ...(record.spec as InstanceSpec), vifs: instance.bridge_vifs, fixed_ip: null };
+    // A repeat of this uuid cannot come in between: this runs under the instance's own lock.
+    const existing = await this.d.store.get(instance.uuid);
+    const { row, created, failure } = existing
+      ? { row: existing, created: false, failure: null }
+      : await this.claims.claim(instance.flavor, () => this.d.store.insertBuilding(record));
+    if (!created && !(row.vm_state === 'building' && row.task_state === 'spawning')) {
+      this.d.log.info({ instance: instance.uuid, vm_state: row.vm_state }, 'build already handled; duplicate ignored');
+      return;
+    }
+    // A node in maintenance takes no new instance: the build fails as one that does not fit would.
+    const refused = created ? (failure ?? this.maintenance.refusal()) : failure;
+    if (created && !refused && !(await this.claimWithPlane(ctx, row))) return;
+    if (refused) return this.failBuild({ ctx, row, name: 'create', action: null }, refused);
+    this.stages.mark(row.uuid, 'claimed');
+    await this.spawn(ctx, row);
   }
 
   /**
@@ -190,12 +198,16 @@ export class ComputeManager {
       const prepared = await this.net.prepare(ctx, row);
       plugged = prepared.plugged;
       const status = await this.d.agent.createInstance(row.uuid, prepared.spec);
+      this.stages.mark(row.uuid, 'container_ready');
       await plugged?.wait();
       await this.life.succeed(run, { launched_at: new Date() }, { ip_address: status.ip_address });
+      this.stages.mark(row.uuid, 'active');
+      this.stages.end(row.uuid, 'active');
       this.d.log.info({ instance: row.uuid, request_id: ctx.request_id, ip: status.ip_address }, 'instance active');
     } catch (err) {
       plugged?.cancel();
       await this.failBuild(run, err);
+      this.stages.end(row.uuid, 'error');
     }
   }
 

@@ -1,4 +1,4 @@
-import type { InstanceSpec } from '../../agent/client/types.js';
+import type { AgentClient, InstanceSpec } from '../../agent/client/types.js';
 import { describeError } from '../../common/errors.js';
 import type { KeyedMutex } from '../../common/keyed-mutex.js';
 import type { Logger } from '../../common/log.js';
@@ -8,6 +8,7 @@ import { novaError } from '../rpc/failure.js';
 import { storedNeutron, type BuildNetworks, type InstancePorts, type StoredNeutron } from './instance-ports.js';
 import type { InstanceStore } from './store.js';
 import type { InstanceEvent } from './vif-events.js';
+import type { BuildStages } from './build-stages.js';
 
 /** The record's spec: what the agent gets, and (nova mode with Neutron) the instance's networking. */
 type StoredSpec = InstanceSpec & { neutron?: StoredNeutron };
@@ -24,6 +25,10 @@ export interface SpawnNetworksDeps {
   ports?: InstancePorts;
   /** The manager's per-instance lock: a refresh never overlaps an operation on the instance. */
   locks: KeyedMutex;
+  /** The agent, to fetch a build's image while its ports are made; none: the create fetches it. */
+  agent?: Pick<AgentClient, 'hostImage' | 'fetchImage'>;
+  /** The timelines of builds in progress (ports_bound, vif_plugged); none: not timed. */
+  stages?: BuildStages;
   log: Logger;
 }
 
@@ -50,11 +55,31 @@ export class SpawnNetworks {
     if (neutron.auto)
       throw novaError('UnableToAutoAllocateNetwork', 400, 'Unable to automatically allocate a network: this node takes --network NET or --port PORT', {});
     const inst = { uuid: row.uuid, project_id: row.project_id, availability_zone: neutron.availability_zone, security_groups: neutron.security_groups };
+    // As nova's _allocate_network_async: the ports are made while the image comes.
+    const fetching = this.prefetch(row.uuid, spec.image_id);
     const built = await this.d.ports.allocate(ctx, inst, neutron.requests);
+    this.d.stages?.mark(row.uuid, 'ports_bound');
+    await fetching;
     const withVifs = { ...spec, vifs: built.vifs };
     await this.d.store.setImage(row, row.image_ref, { ...withVifs, neutron: { ...neutron, network_info: built.networkInfo } });
     // Expected before the plug: Neutron may report a port up as soon as its tap appears.
     return { spec: withVifs, plugged: this.d.ports.expectPlugged(row.uuid, built.networkInfo) };
+  }
+
+  /**
+   * The image put on the host beside the ports' allocation. Never fails: an image that cannot
+   * come is the agent's create's to report (IMAGE_NOT_FOUND ...), after the ports are released.
+   * A build whose ports fail does not wait for it (the agent's download fills its cache).
+   */
+  private prefetch(uuid: string, imageId: string): Promise<void> {
+    const agent = this.d.agent;
+    if (!agent) return Promise.resolve();
+    return (async () => {
+      if (!(await agent.hostImage(imageId)).present) await agent.fetchImage(imageId);
+      this.d.stages?.mark(uuid, 'image_ready');
+    })().catch((err: unknown) =>
+      this.d.log.info({ instance: uuid, image: imageId, err: describeError(err) }, 'image not fetched beside the ports; the create fetches it'),
+    );
   }
 
   /** Releases the Neutron ports of an instance that has them on record. */
@@ -73,6 +98,7 @@ export class SpawnNetworks {
     // Every waiting build gets its events first: a refresh waits for the build's lock.
     for (const ev of events) {
       const taken = this.d.ports?.deliver(ev.instance_uuid, ev) ?? false;
+      if (taken && ev.name === 'network-vif-plugged') this.d.stages?.mark(ev.instance_uuid, 'vif_plugged');
       this.d.log.info({ instance: ev.instance_uuid, event: ev.name, tag: ev.tag, status: ev.status, awaited: taken }, 'external instance event');
       if (ev.name === 'network-changed' || ev.name === 'network-vif-deleted') refresh.add(ev.instance_uuid);
     }

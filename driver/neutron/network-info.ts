@@ -55,19 +55,20 @@ const modelIp = (address: string, type: ModelIp['type']): ModelIp => ({ address,
  * (requested by port id): a delete unbinds them instead of deleting them.
  */
 export async function buildNetworkInfo(neutron: NeutronClient, ports: NeutronPort[], preserve: ReadonlySet<string> = new Set()): Promise<ModelVif[]> {
-  const networks = new Map<string, NeutronNetwork>();
-  const subnets = new Map<string, NeutronSubnet>();
+  const networkIds = [...new Set(ports.map((p) => p.network_id))];
+  const subnetIds = [...new Set(ports.flatMap((p) => p.fixed_ips.map((f) => f.subnet_id)))];
+  // Independent reads, all at once: a boot waits for the slowest, not for their sum.
+  const [networks, dhcpPorts, subnets] = await Promise.all([
+    Promise.all(networkIds.map((id) => neutron.showNetwork(id))),
+    // nova's dhcp_server of a subnet: its DHCP port's address (the isolated metadata server's too).
+    Promise.all(networkIds.map((id) => neutron.listPorts({ network_id: id, device_owner: 'network:dhcp' }))),
+    Promise.all(subnetIds.map((id) => neutron.showSubnet(id))),
+  ]);
+  const byId = new Map<string, NeutronNetwork>(networks.map((n, i) => [networkIds[i]!, n]));
   const dhcp = new Map<string, string>();
-  for (const p of ports) {
-    if (!networks.has(p.network_id)) {
-      networks.set(p.network_id, await neutron.showNetwork(p.network_id));
-      // nova's dhcp_server of a subnet: its DHCP port's address (the isolated metadata server's too).
-      for (const d of await neutron.listPorts({ network_id: p.network_id, device_owner: 'network:dhcp' }))
-        for (const f of d.fixed_ips) if (!dhcp.has(f.subnet_id)) dhcp.set(f.subnet_id, f.ip_address);
-    }
-    for (const f of p.fixed_ips) if (!subnets.has(f.subnet_id)) subnets.set(f.subnet_id, await neutron.showSubnet(f.subnet_id));
-  }
-  return ports.map((p) => vifOf(p, networks.get(p.network_id)!, subnets, preserve.has(p.id), dhcp));
+  for (const d of dhcpPorts.flat()) for (const f of d.fixed_ips) if (!dhcp.has(f.subnet_id)) dhcp.set(f.subnet_id, f.ip_address);
+  const subnetById = new Map<string, NeutronSubnet>(subnets.map((s, i) => [subnetIds[i]!, s]));
+  return ports.map((p) => vifOf(p, byId.get(p.network_id)!, subnetById, preserve.has(p.id), dhcp));
 }
 
 /** Where guests reach the metadata service (nova's metadata API through Neutron's proxy). */
