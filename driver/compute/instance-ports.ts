@@ -2,6 +2,7 @@ import type { VifSpec } from '../../agent/client/types.js';
 import type { Logger } from '../../common/log.js';
 import { allocateForInstance, deallocateForInstance, savedNetworkInfo, type InstanceNetworking, type NetworkRequest } from '../neutron/allocate.js';
 import type { NeutronClient } from '../neutron/client.js';
+import { readAhead } from '../neutron/read-ahead.js';
 import { buildNetworkInfo, vifPlug, type ModelVif } from '../neutron/network-info.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { novaError } from '../rpc/failure.js';
@@ -54,10 +55,15 @@ export class InstancePorts {
    * the ports this instance already has and makes no second set.
    */
   async allocate(ctx: RequestContext, inst: InstanceNetworking, requests: NetworkRequest[]): Promise<BuildNetworking> {
-    const existing = await this.d.neutron.listPorts({ device_id: inst.uuid });
+    // The requested networks' details are read while the ports are looked for and made.
+    const neutron = readAhead(
+      this.d.neutron,
+      requests.flatMap((r) => (r.network_id ? [r.network_id] : [])),
+    );
+    const existing = await neutron.listPorts({ device_id: inst.uuid });
     const networkInfo = existing.length
-      ? await buildNetworkInfo(this.d.neutron, existing, new Set(requests.flatMap((r) => (r.port_id ? [r.port_id] : []))))
-      : await allocateForInstance(this.d.neutron, inst, requests, this.d.host, this.d.log);
+      ? await buildNetworkInfo(neutron, existing, new Set(requests.flatMap((r) => (r.port_id ? [r.port_id] : []))))
+      : await allocateForInstance(neutron, inst, requests, this.d.host, this.d.log);
     const vifs = networkInfo.map(vifPlug);
     await this.d.plane.saveNetworkInfo(ctx, inst.uuid, networkInfo);
     return { networkInfo, vifs };
