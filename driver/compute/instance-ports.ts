@@ -51,10 +51,11 @@ export class InstancePorts {
   constructor(private readonly d: InstancePortsDeps) {}
 
   /**
-   * The ports of a build. A repeat (a redelivered message, a build a restart interrupted) finds
-   * the ports this instance already has and makes no second set.
+   * The ports of a build (its caller saves the info cache: see SpawnNetworks.prepare). A repeat
+   * (a redelivered message, a build a restart interrupted) finds the ports this instance already
+   * has and makes no second set.
    */
-  async allocate(ctx: RequestContext, inst: InstanceNetworking, requests: NetworkRequest[]): Promise<BuildNetworking> {
+  async allocate(inst: InstanceNetworking, requests: NetworkRequest[]): Promise<BuildNetworking> {
     // The requested networks' details are read while the ports are looked for and made.
     const neutron = readAhead(
       this.d.neutron,
@@ -64,9 +65,7 @@ export class InstancePorts {
     const networkInfo = existing.length
       ? await buildNetworkInfo(neutron, existing, new Set(requests.flatMap((r) => (r.port_id ? [r.port_id] : []))))
       : await allocateForInstance(neutron, inst, requests, this.d.host, this.d.log);
-    const vifs = networkInfo.map(vifPlug);
-    await this.d.plane.saveNetworkInfo(ctx, inst.uuid, networkInfo);
-    return { networkInfo, vifs };
+    return { networkInfo, vifs: networkInfo.map(vifPlug) };
   }
 
   /**

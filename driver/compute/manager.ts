@@ -205,7 +205,7 @@ export class ComputeManager {
       this.stages.end(row.uuid, 'active');
       this.d.log.info({ instance: row.uuid, request_id: ctx.request_id, ip: status.ip_address }, 'instance active');
     } catch (err) {
-      plugged?.cancel();
+      await plugged?.cancel();
       await this.failBuild(run, err);
       this.stages.end(row.uuid, 'error');
     }

@@ -16,7 +16,8 @@ type StoredSpec = InstanceSpec & { neutron?: StoredNeutron };
 /** The wait for Neutron's network-vif-plugged events of a spawn. */
 export interface Plugged {
   wait(): Promise<void>;
-  cancel(): void;
+  /** Stops waiting; resolves once what the build was writing meanwhile is written. */
+  cancel(): Promise<void>;
 }
 
 export interface SpawnNetworksDeps {
@@ -46,8 +47,10 @@ export class SpawnNetworks {
   }
 
   /**
-   * The spec the agent gets for a recorded build: with Neutron, its ports allocated and bound (the
-   * record keeps their network_info), and the wait for their plug registered before the plug.
+   * The spec the agent gets for a recorded build: with Neutron, its ports allocated and bound
+   * (the image fetched meanwhile), and the wait for their plug registered before the plug. The
+   * info cache and the record's network_info are written while the agent makes the container:
+   * `plugged.wait()` waits for them too, and `plugged.cancel()` resolves once they are done.
    */
   async prepare(ctx: RequestContext, row: InstanceRow): Promise<{ spec: InstanceSpec; plugged: Plugged | null }> {
     const { neutron, ...spec } = JSON.parse(row.spec) as StoredSpec;
@@ -57,13 +60,33 @@ export class SpawnNetworks {
     const inst = { uuid: row.uuid, project_id: row.project_id, availability_zone: neutron.availability_zone, security_groups: neutron.security_groups };
     // As nova's _allocate_network_async: the ports are made while the image comes.
     const fetching = this.prefetch(row.uuid, spec.image_id);
-    const built = await this.d.ports.allocate(ctx, inst, neutron.requests);
+    const built = await this.d.ports.allocate(inst, neutron.requests);
     this.d.stages?.mark(row.uuid, 'ports_bound');
-    await fetching;
     const withVifs = { ...spec, vifs: built.vifs };
-    await this.d.store.setImage(row, row.image_ref, { ...withVifs, neutron: { ...neutron, network_info: built.networkInfo } });
     // Expected before the plug: Neutron may report a port up as soon as its tap appears.
-    return { spec: withVifs, plugged: this.d.ports.expectPlugged(row.uuid, built.networkInfo) };
+    const expected = this.d.ports.expectPlugged(row.uuid, built.networkInfo);
+    const saved = Promise.all([
+      this.d.ports.saveInfoCache(ctx, row.uuid, built.networkInfo),
+      this.d.store.setImage(row, row.image_ref, { ...withVifs, neutron: { ...neutron, network_info: built.networkInfo } }),
+    ]).then(() => undefined);
+    // Waited for by wait() or cancel(); a failure is reported there.
+    saved.catch(() => undefined);
+    await fetching;
+    return {
+      spec: withVifs,
+      plugged: {
+        wait: async () => {
+          await saved;
+          await expected.wait();
+        },
+        cancel: async () => {
+          expected.cancel();
+          await saved.catch((err: unknown) =>
+            this.d.log.warn({ instance: row.uuid, err: describeError(err) }, 'could not save the network info of a failed build'),
+          );
+        },
+      },
+    };
   }
 
   /**

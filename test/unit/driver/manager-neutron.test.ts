@@ -209,7 +209,7 @@ describe('compute manager with Neutron ports (fake agent, fake Neutron)', () => 
       vifPluggingTimeout: 0,
       vifPluggingIsFatal: true,
       log: silentLogger(),
-    }).allocate(ctx, { uuid: i.uuid, project_id: 'p', availability_zone: null, security_groups: [] }, onNet().requested);
+    }).allocate({ uuid: i.uuid, project_id: 'p', availability_zone: null, security_groups: [] }, onNet().requested);
     const stop = relayPlugged(i.uuid);
     await manager.buildAndRun(ctx, i, 'img', onNet());
     stop();

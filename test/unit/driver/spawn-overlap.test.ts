@@ -37,6 +37,8 @@ describe('compute manager: a Neutron build overlaps its steps (fake agent, fake 
   let manager: ComputeManager;
   let netId: string;
   let timelines: BuildTimeline[];
+  /** The control plane's save of the info cache (nova's conductor), as each test needs it. */
+  let saveInfo: () => Promise<void>;
   const ctx = { request_id: 'req-00000000-0000-4000-8000-000000000000', user_id: 'u', project_id: 'p' };
   const newInstance = () => decodeInstance(instancePrimitive({ image_id: 'img', flavor: { vcpus: 1, memory_mb: 64 } }));
   const onNet = () => ({ requested: [{ network_id: netId, port_id: null, address: null }], securityGroups: [] });
@@ -48,6 +50,7 @@ describe('compute manager: a Neutron build overlaps its steps (fake agent, fake 
     neutron.agentHosts.add(L2_HOST);
     netId = neutron.addNetwork({ name: 'berth-net', cidr: '10.77.0.0/24', dns_nameservers: ['10.77.0.2'] }).network.id;
     timelines = [];
+    saveInfo = async () => undefined;
     const sink = new Writable({
       write: (chunk: Buffer, _enc, done) => {
         for (const line of chunk.toString().split('\n').filter(Boolean)) {
@@ -69,7 +72,7 @@ describe('compute manager: a Neutron build overlaps its steps (fake agent, fake 
     });
     const ports = new InstancePorts({
       neutron,
-      plane: { saveNetworkInfo: async () => undefined },
+      plane: { saveNetworkInfo: () => saveInfo() },
       events: new InstanceEvents(),
       host: L2_HOST,
       vifPluggingTimeout: 5,
@@ -178,5 +181,41 @@ describe('compute manager: a Neutron build overlaps its steps (fake agent, fake 
     for (const name of [...order, 'image_ready'] as const) assert.equal(typeof s[name], 'number', `stage ${name} is timed`);
     for (let k = 1; k < order.length; k++) assert.ok(s[order[k]!]! >= s[order[k - 1]!]!, `${order[k]} after ${order[k - 1]}`);
     assert.equal(timelines[1]!.stages.container_ready, undefined);
+  });
+
+  it('saves the info cache while the agent makes the container, and goes active only once it is saved', async () => {
+    let release: () => void = () => undefined;
+    let saved = false;
+    saveInfo = () =>
+      new Promise<void>((r) => {
+        release = () => {
+          saved = true;
+          r();
+        };
+      });
+    const i = newInstance();
+    const stop = relayPlugged(i.uuid);
+    const build = manager.buildAndRun(ctx, i, 'img', onNet());
+    assert.ok(await until(() => agent.instances.has(i.uuid)), 'the container is made while the save is pending');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal((await store.get(i.uuid))?.vm_state, 'building', 'not active before the info cache is saved');
+    release();
+    await build;
+    stop();
+    assert.ok(saved);
+    assert.equal((await store.get(i.uuid))?.vm_state, 'active');
+  });
+
+  it('an info cache that cannot be saved fails the build: the container removed and the port released', async () => {
+    saveInfo = async () => {
+      throw new Error('conductor unreachable');
+    };
+    const i = newInstance();
+    const stop = relayPlugged(i.uuid);
+    await manager.buildAndRun(ctx, i, 'img', onNet());
+    stop();
+    assert.equal((await store.get(i.uuid))?.vm_state, 'error');
+    assert.equal(neutron.ports.size, 0);
+    assert.equal(agent.instances.has(i.uuid), false);
   });
 });
