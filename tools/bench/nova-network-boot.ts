@@ -21,6 +21,7 @@ import { startNovaNode } from '../lib/nova-node.js';
 import { elapsedMs, printResult, printTable, summarize } from './lib/report.js';
 import { runBench } from './lib/run.js';
 import { BootStages, type BootSeen, type PlugMoments } from './lib/boot-stages.js';
+import { describeIntervals, neutronIntervals } from './lib/neutron-intervals.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const HOST = 'bench-berth-net';
@@ -194,7 +195,8 @@ runBench('nova-network-boot', 20 * 60_000, async (run) => {
   printTable(`Milestones of a --nic none boot`, noneRows);
   const ratio = summarize(withNet).median / summarize(none).median;
   const berthOnly = (BootStages.median(netRows, 'total without the wait for Neutron alone') ?? NaN) / summarize(none).median;
-  process.stdout.write(`\nnetwork/none at the median: ${ratio.toFixed(2)}x\n`);
+  process.stdout.write(`\nNeutron's intervals: ${describeIntervals(neutronIntervals(cloud.state))}\n`);
+  process.stdout.write(`network/none at the median: ${ratio.toFixed(2)}x\n`);
   process.stdout.write(`network/none at the median without the wait for Neutron alone (what Berth adds): ${berthOnly.toFixed(2)}x\n`);
   return printResult('nova-network-boot', [
     { metric: 'ratio', value: ratio, target: TARGET },
