@@ -1,8 +1,7 @@
 /**
  * Where a boot's time goes, for the boot benchmarks: the node's own timeline of each build (the
- * driver's `build stages` log line, the agent's `instance created` with the image's time) read
- * from the node's log, and the plug's moments the benchmark records itself (plug start and end,
- * the port ACTIVE in Neutron). All times are ms since the epoch, one clock (the node runs in the
+ * driver's `build stages` log line) read from the node's log, and the plug's moments the
+ * benchmark records itself (the tap made, the plug's start and end, the port ACTIVE in Neutron). All times are ms since the epoch, one clock (the node runs in the
  * benchmark's process).
  */
 import { Writable } from 'node:stream';
@@ -35,7 +34,6 @@ export const NODE_OWN = "the node's own time (RPC → ACTIVE recorded, less Neut
 
 export class BootStages {
   private readonly timelines = new Map<string, BuildTimeline>();
-  private readonly imageMs = new Map<string, number>();
   private readonly plugs = new Map<string, PlugMoments>();
 
   /** A logger (info) for the node whose lines this reads; everything else it logs is dropped. */
@@ -50,11 +48,10 @@ export class BootStages {
   }
 
   private read(line: string): void {
-    if (!line.includes(BUILD_STAGES_MSG) && !line.includes('instance created')) return;
+    if (!line.includes(BUILD_STAGES_MSG)) return;
     try {
-      const rec = JSON.parse(line) as { msg?: string; build_stages?: BuildTimeline; uuid?: string; image_ms?: number };
+      const rec = JSON.parse(line) as { msg?: string; build_stages?: BuildTimeline };
       if (rec.msg === BUILD_STAGES_MSG && rec.build_stages) this.timelines.set(rec.build_stages.instance, rec.build_stages);
-      if (rec.msg === 'instance created' && rec.uuid && typeof rec.image_ms === 'number') this.imageMs.set(rec.uuid, rec.image_ms);
     } catch {
       // not a JSON line of ours
     }
