@@ -41,6 +41,15 @@ interface ConsumerAllocations {
   consumer_type?: string;
 }
 
+/**
+ * The consumer type to write back: Placement reads `unknown` for a consumer written without one
+ * (nova's scheduler and conductor write allocations at microversions below 1.38) and refuses
+ * `unknown` in a write, so such a consumer is written as what it is.
+ */
+function typeOf(held: ConsumerAllocations, otherwise: 'INSTANCE' | 'MIGRATION'): string {
+  return held.consumer_type && held.consumer_type !== 'unknown' ? held.consumer_type : otherwise;
+}
+
 export function inventoriesOf(r: HostResources): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {};
   for (const rc of ['VCPU', 'MEMORY_MB', 'DISK_GB'] as const) {
@@ -154,11 +163,11 @@ export class HttpPlacement implements PlacementClient {
       const tgt = (await this.req<ConsumerAllocations>('GET', `allocations/${target}`)).body;
       const owner = { project_id: src.project_id, user_id: src.user_id };
       const body = {
-        [source]: { allocations: {}, consumer_generation: src.consumer_generation ?? null, consumer_type: src.consumer_type ?? 'MIGRATION', ...owner },
+        [source]: { allocations: {}, consumer_generation: src.consumer_generation ?? null, consumer_type: typeOf(src, 'MIGRATION'), ...owner },
         [target]: {
           allocations: src.allocations,
           consumer_generation: tgt.consumer_generation ?? null,
-          consumer_type: tgt.consumer_type ?? 'INSTANCE',
+          consumer_type: typeOf(tgt, 'INSTANCE'),
           ...owner,
         },
       };
@@ -180,7 +189,7 @@ export class HttpPlacement implements PlacementClient {
       const body = {
         allocations: rest,
         consumer_generation: held.consumer_generation ?? null,
-        consumer_type: held.consumer_type ?? 'INSTANCE',
+        consumer_type: typeOf(held, 'INSTANCE'),
         project_id: held.project_id,
         user_id: held.user_id,
       };

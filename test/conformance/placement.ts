@@ -11,8 +11,12 @@ export interface ProviderInspector {
   /** Resource class → total, reserved, min_unit, max_unit, step_size, allocation_ratio. */
   inventories(uuid: string): Promise<Record<string, Record<string, number>>>;
   traits(uuid: string): Promise<string[]>;
-  /** Gives `consumer` an allocation of `resources` on the provider `uuid`, as a scheduler would. */
-  allocate(consumer: string, uuid: string, resources: Record<string, number>): Promise<void>;
+  /**
+   * Gives `consumer` an allocation of `resources` on the provider `uuid`, as a scheduler would;
+   * `untyped`: without a consumer type, as nova's Zed scheduler and conductor write them
+   * (microversion 1.28; Placement then reads the type as `unknown`).
+   */
+  allocate(consumer: string, uuid: string, resources: Record<string, number>, opts?: { untyped?: boolean }): Promise<void>;
   /** Resource class → amount `consumer` holds, over every provider; {} when none. */
   allocations(consumer: string): Promise<Record<string, number>>;
 }
@@ -130,6 +134,16 @@ export function placementConformance(name: string, makeHarness: () => Promise<Pl
       assert.deepEqual(await h.inspect.allocations(instance), { MEMORY_MB: 64 });
       await p.deleteAllocations(instance);
       assert.deepEqual(await h.inspect.allocations(instance), {});
+    });
+
+    it('moveAllocations between consumers nova wrote without a consumer type replaces what the target held', async () => {
+      const [migration, instance] = [randomUUID(), randomUUID()];
+      await h.inspect.allocate(migration, h.uuid, { MEMORY_MB: 64 }, { untyped: true });
+      await h.inspect.allocate(instance, h.uuid, { MEMORY_MB: 128 }, { untyped: true });
+      assert.equal(await p.moveAllocations(migration, instance), true);
+      assert.deepEqual(await h.inspect.allocations(instance), { MEMORY_MB: 64 });
+      assert.deepEqual(await h.inspect.allocations(migration), {});
+      await p.deleteAllocations(instance);
     });
 
     it("removeProviderAllocations drops a consumer's allocations on the provider, once; another provider is not touched", async () => {

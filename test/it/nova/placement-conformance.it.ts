@@ -61,11 +61,13 @@ placementConformance('placement', async () => {
       async traits(id) {
         return (await openstack<Array<{ name: string }>>([...PLACEMENT, 'resource', 'provider', 'trait', 'list', id], { json: true })).map((t) => t.name);
       },
-      async allocate(consumer, rp, resources) {
+      async allocate(consumer, rp, resources, opts = {}) {
         consumers.push(consumer);
         const amounts = Object.entries(resources).map(([rc, n]) => `${rc}=${n}`);
-        const owner = ['--project-id', randomUUID(), '--user-id', randomUUID(), '--consumer-type', 'MIGRATION'];
-        await openstack([...PLACEMENT, 'resource', 'provider', 'allocation', 'set', '--allocation', [`rp=${rp}`, ...amounts].join(','), ...owner, consumer]);
+        const owner = ['--project-id', randomUUID(), '--user-id', randomUUID(), ...(opts.untyped ? [] : ['--consumer-type', 'MIGRATION'])];
+        // Untyped: at the microversion nova's Zed report client writes allocations with (1.28).
+        const version = opts.untyped ? ['--os-placement-api-version', '1.28'] : PLACEMENT;
+        await openstack([...version, 'resource', 'provider', 'allocation', 'set', '--allocation', [`rp=${rp}`, ...amounts].join(','), ...owner, consumer]);
       },
       async allocations(consumer) {
         const rows = await openstack<Array<{ resources: Record<string, number> }>>([...PLACEMENT, 'resource', 'provider', 'allocation', 'show', consumer], {
