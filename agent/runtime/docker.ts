@@ -256,7 +256,10 @@ export class DockerRuntime implements ContainerRuntime {
   async remove(uuid: string, timeoutSec: number): Promise<ContainerInfo | null> {
     const info = await this.inspect(uuid);
     if (!info) return null;
-    const vifs = await this.net.vifs(uuid);
+    // A container that does not run has no namespace: its taps went with it, and a tap of the same
+    // name now is another's (the instance's Neutron port plugged into its container of another
+    // node on this engine, after a move), which must stay.
+    const vifs = info.state === 'running' || info.state === 'paused' || info.state === 'restarting' ? await this.net.vifs(uuid) : [];
     // A graceful stop first, so the guest sees SIGTERM; force-remove kills whatever is left.
     if (info.state === 'running' && timeoutSec > 0) await this.stop(uuid, timeoutSec).catch(() => undefined);
     const res = await this.api.json<unknown>({
