@@ -3,6 +3,7 @@ import type { Logger } from '../../common/log.js';
 import { allocateForInstance, deallocateForInstance, savedNetworkInfo, type InstanceNetworking, type NetworkRequest } from '../neutron/allocate.js';
 import type { NeutronClient } from '../neutron/client.js';
 import { readAhead } from '../neutron/read-ahead.js';
+import { bindPortsToHost } from '../neutron/rebind.js';
 import { buildNetworkInfo, vifPlug, type ModelVif } from '../neutron/network-info.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { novaError } from '../rpc/failure.js';
@@ -61,7 +62,8 @@ export class InstancePorts {
       this.d.neutron,
       requests.flatMap((r) => (r.network_id ? [r.network_id] : [])),
     );
-    const existing = await neutron.listPorts({ device_id: inst.uuid });
+    // Ports the instance has already (it moved here, or a repeat) are bound to this host.
+    const existing = await bindPortsToHost(neutron, await neutron.listPorts({ device_id: inst.uuid }), this.d.host, this.d.log);
     const networkInfo = existing.length
       ? await buildNetworkInfo(neutron, existing, new Set(requests.flatMap((r) => (r.port_id ? [r.port_id] : []))))
       : await allocateForInstance(neutron, inst, requests, this.d.host, this.d.log);

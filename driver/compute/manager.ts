@@ -90,7 +90,7 @@ export class ComputeManager {
     this.imageActions = new ImageActions({ ...d, plane: this.plane, life: this.life, action, require: (uuid) => this.require(uuid) });
     const step: Step = (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect);
     this.resizes = new Resizes({ ...d, plane: this.plane, claims: this.claims, step });
-    this.migrations = new Migrations({ ...d, plane: this.plane, claims: this.claims, step });
+    this.migrations = new Migrations({ ...d, plane: this.plane, claims: this.claims, step, net: this.net });
     this.maintenance = new Maintenance(this.plane, d.host, d.maintenanceFile ?? null, d.log);
     this.evacuations = new Evacuations({
       ...d,

@@ -1,4 +1,5 @@
 import type { InstanceRow, TaskState, VmState } from '../db/models.js';
+import type { MigrationArg } from './resize.js';
 import { novaError } from '../rpc/failure.js';
 import type { MovedRecord } from './store.js';
 
@@ -69,4 +70,24 @@ export function carriedOf(diskInfo: unknown): Carried['berth_move'] & { record: 
       launched_at: r.launched_at ? new Date(r.launched_at) : null,
     },
   };
+}
+
+/** The migration primitive with the destination filled in, as nova's resize claim does. */
+export function withDestination(primitive: unknown, host: string, node: string): unknown {
+  const p = primitive as { 'nova_object.data'?: Record<string, unknown> } | null;
+  if (!p?.['nova_object.data']) return primitive;
+  return { ...p, 'nova_object.data': { ...p['nova_object.data'], dest_compute: host, dest_node: node, dest_host: null } };
+}
+
+/** The destination's node as its prep_resize named it on the Migration. */
+export function destNodeOf(migration: MigrationArg): string | null {
+  const d = (migration.primitive as { 'nova_object.data'?: { dest_node?: unknown } } | null)?.['nova_object.data']?.dest_node;
+  return typeof d === 'string' && d ? d : null;
+}
+
+/** The instance's flavor before the move: nova's Flavor primitive, as the message's instance carries it. */
+export function oldFlavorOf(primitive: unknown, row: InstanceRow): unknown {
+  const f = (primitive as { 'nova_object.data'?: { flavor?: unknown } } | null)?.['nova_object.data']?.flavor;
+  if (!f) throw novaError('MigrationError', 400, `Migration error: the request carries no flavor of instance ${row.uuid}.`);
+  return f;
 }

@@ -2,17 +2,19 @@ import type { AgentClient, InstanceSpec } from '../../agent/client/types.js';
 import { describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { ImageService } from '../../glance-bridge/client/types.js';
-import type { InstanceRow, MigrationRow, MigrationStatus } from '../db/models.js';
+import type { MigrationRow, MigrationStatus } from '../db/models.js';
 import { decodeFlavor } from '../objects/instance.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { novaError } from '../rpc/failure.js';
 import type { Claims } from './claims.js';
 import type { ControlPlane } from './control-plane.js';
 import type { PeerCompute } from './peers.js';
-import { flavorStamps, Outcome, recordOf, type MigrationArg, type Step } from './resize.js';
+import { flavorSpec, flavorStamps, Outcome, recordOf, type MigrationArg, type Step } from './resize.js';
 import type { InstanceStore, MovedRecord } from './store.js';
-import { carriedOf, movedRecordOf, type Carried } from './migrate-carry.js';
+import { carriedOf, destNodeOf, movedRecordOf, oldFlavorOf, withDestination, type Carried } from './migrate-carry.js';
 import { sendFilesystem } from './migrate-send.js';
+import { networksForMove } from './move-networks.js';
+import type { SpawnNetworks } from './spawn-networks.js';
 
 export interface MigrateDeps {
   host: string;
@@ -23,6 +25,8 @@ export interface MigrateDeps {
   claims: Claims;
   images?: ImageService;
   peers?: PeerCompute;
+  /** The instance's networks on this host (Neutron's ports follow a move). */
+  net?: SpawnNetworks;
   log: Logger;
   step: Step;
   /** How often a snapshot's progress is polled. */
@@ -36,13 +40,6 @@ export interface MoveRequest {
   image: unknown;
   request_spec: unknown;
   clean_shutdown: boolean;
-}
-
-/** The migration primitive with the destination filled in, as nova's resize claim does. */
-function withDestination(primitive: unknown, host: string, node: string): unknown {
-  const p = primitive as { 'nova_object.data'?: Record<string, unknown> } | null;
-  if (!p?.['nova_object.data']) return primitive;
-  return { ...p, 'nova_object.data': { ...p['nova_object.data'], dest_compute: host, dest_node: node, dest_host: null } };
 }
 
 /**
@@ -146,7 +143,9 @@ export class Migrations {
         const m = await this.setStatus(ctx, migration.uuid, 'migrating');
         carried = await sendFilesystem(this.d, row, m, req.clean_shutdown);
         await this.setStatus(ctx, m.uuid, 'post-migrating');
-        return new Outcome({ old_flavor: JSON.parse(m.old_flavor) });
+        // As nova's _resize_instance: the instance belongs to the destination from here (Neutron's
+        // events for its ports go there while it plugs them).
+        return new Outcome({ old_flavor: JSON.parse(m.old_flavor), host: dest, node: destNodeOf(migration) ?? dest });
       });
     } catch (err) {
       await this.failMove(ctx, migration.uuid, uuid);
@@ -173,16 +172,33 @@ export class Migrations {
         const prim = JSON.parse(m.new_flavor) as unknown;
         const flavor = decodeFlavor(prim, 'new_flavor');
         const local = recordOf(row, flavor);
-        // A new address on this node's network: the source's stays with its (stopped) container.
+        const moved = this.d.net ? await networksForMove(this.d.net, this.d.store, ctx, row) : null;
+        const changed = { image_id: carried.image_id, flavor: flavorSpec(flavor) };
+        // Without networking of its own (tests): a new address on this node's network.
         const { vifs: _vifs, neutron: _neutron, ...kept } = JSON.parse(local.spec!) as InstanceSpec & { neutron?: unknown };
-        const spec: InstanceSpec = { ...kept, image_id: carried.image_id, fixed_ip: null };
-        const status = await this.d.agent.createInstance(uuid, spec);
+        const spec: InstanceSpec = moved ? { ...moved.spec, ...changed } : { ...kept, ...changed, fixed_ip: null };
+        let status;
+        try {
+          status = await this.d.agent.createInstance(uuid, spec);
+          await moved?.plugged?.wait();
+        } finally {
+          moved?.plugged?.cancel();
+        }
         if (m.old_vm_state === 'stopped') await this.d.agent.instanceAction(uuid, { action: 'stop' });
         await this.d.store.setTransfer(m, carried.image_id, carried.bytes);
         await this.setStatus(ctx, m.uuid, 'finished');
+        // nova saves the three flavors together (Instance._save_flavor): the old one, which the
+        // instance this node was sent may lack, goes along, or nova would forget it (and refuse a revert).
         return new Outcome(
-          { ...flavorStamps(prim, flavor), host: this.d.host, node: this.d.node, launched_at: new Date() },
-          { ...local, spec: JSON.stringify(spec), ip_address: status.ip_address },
+          {
+            ...flavorStamps(prim, flavor),
+            old_flavor: JSON.parse(m.old_flavor),
+            new_flavor: prim,
+            host: this.d.host,
+            node: this.d.node,
+            launched_at: new Date(),
+          },
+          { ...local, spec: JSON.stringify(moved ? { ...moved.stored, ...changed } : spec), ip_address: status.ip_address },
         );
       });
     } catch (err) {
@@ -266,10 +282,22 @@ export class Migrations {
     await this.d.step(ctx, uuid, 'resize_revert', async (r) => {
       const prim = JSON.parse(m.old_flavor) as unknown;
       const flavor = decodeFlavor(prim, 'old_flavor');
-      if (m.old_vm_state !== 'stopped') await this.d.agent.instanceAction(uuid, { action: 'start' });
+      // nova's _revert_instance_flavor_host_node comes before the networks are set up here: the
+      // ports' events go to this host, and the ports are bound to it again.
+      await this.d.plane.saveInstance(ctx, uuid, { host: this.d.host, node: this.d.node });
+      const moved = this.d.net ? await networksForMove(this.d.net, this.d.store, ctx, r) : null;
+      try {
+        if (m.old_vm_state !== 'stopped') {
+          await this.d.agent.instanceAction(uuid, { action: 'start' });
+          await moved?.plugged?.wait();
+        }
+      } finally {
+        moved?.plugged?.cancel();
+      }
       await this.setStatus(ctx, m.uuid, 'reverted');
       await this.d.plane.revertMoveAllocations(ctx, m.uuid, uuid);
-      return new Outcome({ ...flavorStamps(prim, flavor), host: this.d.host, node: this.d.node, old_flavor: null, new_flavor: null }, recordOf(r, flavor));
+      const fresh = (await this.d.store.get(uuid)) ?? r;
+      return new Outcome({ ...flavorStamps(prim, flavor), host: this.d.host, node: this.d.node, old_flavor: null, new_flavor: null }, recordOf(fresh, flavor));
     });
     await this.dropImage(m);
   }
@@ -304,13 +332,6 @@ export class Migrations {
       .revertMoveAllocations(ctx, migrationUuid, uuid)
       .catch((e: unknown) => this.d.log.warn({ err: describeError(e) }, 'could not give the allocations back to the instance'));
   }
-}
-
-/** The instance's flavor before the move: nova's Flavor primitive, as the message's instance carries it. */
-function oldFlavorOf(primitive: unknown, row: InstanceRow): unknown {
-  const f = (primitive as { 'nova_object.data'?: { flavor?: unknown } } | null)?.['nova_object.data']?.flavor;
-  if (!f) throw novaError('MigrationError', 400, `Migration error: the request carries no flavor of instance ${row.uuid}.`);
-  return f;
 }
 
 export type { MovedRecord };

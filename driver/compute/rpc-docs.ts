@@ -118,7 +118,7 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   finish_resize: {
     kind: 'cast',
     summary:
-      "Applies the new flavor's limits (memory, swap, CPU, pids) to the container in place through the agent (Docker's update API; the guest keeps running, or stays stopped), saves the flavor fields, migration finished; the instance becomes resized with its power state unchanged. A failure leaves it in error. From another node (disk_info from a Berth source): the instance's record placed on this node, a container created from the carried image with the new flavor and a new address (stopped again when it was stopped), host and node saved, migration finished, resized; then Berth's resize_finished is cast to the source.",
+      "Applies the new flavor's limits (memory, swap, CPU, pids) to the container in place through the agent (Docker's update API; the guest keeps running, or stays stopped), saves the flavor fields, migration finished; the instance becomes resized with its power state unchanged. A failure leaves it in error. From another node (disk_info from a Berth source): the instance's record placed on this node, a container created from the carried image with the new flavor: an instance on Neutron keeps its ports, bound to this host and plugged here, the move waiting for their network-vif-plugged as a build does (vif_plugging_timeout, vif_plugging_is_fatal); one on a project network gets a new address on this node's; stopped again when it was stopped; host, node and the three flavors saved, migration finished, resized; then Berth's resize_finished is cast to the source.",
     errors: ['InstanceNotFound', 'InstanceInvalidState', 'MigrationNotFound', 'fault InvalidInput (the engine cannot change the kind of CPU bound in place)'],
     notifications: phases('resize_finish'),
   },
@@ -139,7 +139,7 @@ export const COMPUTE_DOCS: Record<string, MethodDoc> = {
   finish_revert_resize: {
     kind: 'cast',
     summary:
-      "revert_resize did the source half already on this host; a migration not yet reverted is reverted as revert_resize does, a reverted one is left. Of a move to another node (on the source): the record back on this node, the original container started again (unless it was stopped), the old flavor's fields saved, the allocations moved back to the instance, migration reverted, the carrying image deleted.",
+      "revert_resize did the source half already on this host; a migration not yet reverted is reverted as revert_resize does, a reverted one is left. Of a move to another node (on the source): the record back on this node, host and node saved, the instance's Neutron ports bound to this host again, the original container started again (unless it was stopped; its ports plugged, their network-vif-plugged awaited), the old flavor's fields saved, the allocations moved back to the instance, migration reverted, the carrying image deleted.",
     errors: ['InstanceNotFound', 'InstanceInvalidState'],
     notifications: phases('resize_revert'),
   },

@@ -85,7 +85,7 @@ export class FakeConductor implements ConductorClient {
       return [{ updated_at: now, obj_what_changed: [] }, null];
     }
     if (objmethod === 'save') {
-      if (name === 'Instance') return [this.saveInstance(String(data.uuid), changes, kwargs, now), null];
+      if (name === 'Instance') return [this.saveInstance(String(data.uuid), data, changes, kwargs, now), null];
       if (name === 'Migration') {
         const m = this.migrations.get(String(data.uuid));
         if (!m) throw fail('MigrationNotFound', `Migration ${String(data.uuid)} could not be found.`);
@@ -109,7 +109,7 @@ export class FakeConductor implements ConductorClient {
     throw fail('ObjectActionError', `${name}.${objmethod} is not in the fake`, 400);
   }
 
-  private saveInstance(uuid: string, changes: Row, kwargs: Record<string, unknown>, now: string): Row {
+  private saveInstance(uuid: string, data: Row, changes: Row, kwargs: Record<string, unknown>, now: string): Row {
     const row = this.instances.get(uuid);
     if (!row || row.deleted) throw fail('InstanceNotFound', `Instance ${uuid} could not be found.`);
     if ('expected_task_state' in kwargs) {
@@ -132,8 +132,20 @@ export class FakeConductor implements ConductorClient {
         );
       }
     }
-    Object.assign(row, changes, { updated_at: now });
+    Object.assign(row, changes, flavorsSaved(data, changes), { updated_at: now });
     this.saves.push({ uuid, changes, kwargs });
     return { updated_at: now, obj_what_changed: [] };
   }
+}
+
+const FLAVORS = ['flavor', 'old_flavor', 'new_flavor'] as const;
+
+/**
+ * nova's Instance._save_flavor: a change to any of the three flavors writes all three as the
+ * saved object holds them (one JSON column), so a stale old_flavor in the object overwrites the
+ * stored one. A flavor the object does not carry is lazy-loaded by nova, i.e. kept.
+ */
+function flavorsSaved(data: Row, changes: Row): Row {
+  if (!FLAVORS.some((k) => k in changes)) return {};
+  return Object.fromEntries(FLAVORS.filter((k) => k in data).map((k) => [k, data[k] ?? null]));
 }
