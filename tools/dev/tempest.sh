@@ -16,7 +16,9 @@
 # Environment: BERTH_TEMPEST_CONCURRENCY (2), BERTH_TEMPEST_HOST (berth-tempest),
 # BERTH_TEMPEST_PORT_BASE (43000: the node listens on BASE+292 and BASE+393, consoles on BASE+10..89), BERTH_TEMPEST_TRAIT
 # (CUSTOM_BERTH_TEMPEST: the trait that pins the test image to this node; give each concurrent
-# run its own), BERTH_CLOUD_STATE.
+# run its own), BERTH_CLOUD_STATE, BERTH_TEMPEST_NODES (1; 2 starts a second Berth node, host
+# BERTH_TEMPEST_HOST-b on BASE+500, carrying the same trait, for the resize and cold-migration
+# tests: compute.min_compute_nodes = 2 and the resize / cold_migration flags on).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,6 +26,9 @@ STATE=${BERTH_TEMPEST_STATE:-/var/lib/berth-tempest}
 CLOUD_STATE=${BERTH_CLOUD_STATE:-/var/lib/berth-cp}
 WORKSPACE=$STATE/workspace
 CONCURRENCY=${BERTH_TEMPEST_CONCURRENCY:-2}
+NODES=${BERTH_TEMPEST_NODES:-1}
+[[ $NODES == 1 || $NODES == 2 ]] || { echo "BERTH_TEMPEST_NODES must be 1 or 2" >&2; exit 2; }
+# Node 1: node.json, node.pid, node.log; node 2: node-b.*.
 NODE_INFO=$STATE/node.json NODE_PID=$STATE/node.pid NODE_LOG=$STATE/node.log
 TRAIT=${BERTH_TEMPEST_TRAIT:-CUSTOM_BERTH_TEMPEST}
 # The subset npm test runs: every test of these classes passes on a Berth node in a few minutes.
@@ -51,8 +56,12 @@ cloud_env() {
   bash "$ROOT/tools/dev/cloud.sh" status >/dev/null || die "the test cloud is not (fully) up: tools/dev/cloud.sh status"
 }
 
+# Every node function takes the node's suffix: '' (the first node) or '-b' (the second).
+node_files() { NODE_INFO=$STATE/node$1.json NODE_PID=$STATE/node$1.pid NODE_LOG=$STATE/node$1.log; }
+
 node_pid() {
   local pid
+  node_files "${1:-}"
   [ -s "$NODE_PID" ] || return 1
   pid=$(cat "$NODE_PID")
   tr "\\0" " " 2>/dev/null < "/proc/$pid/cmdline" | grep -qF 'tempest-node.ts' || return 1
@@ -60,33 +69,50 @@ node_pid() {
 }
 
 node_start() {
+  local sfx=${1:-}
   mkdir -p "$STATE"
-  if node_pid >/dev/null; then log "node already running"; return; fi
+  if node_pid "$sfx" >/dev/null; then log "node$sfx already running"; return; fi
   rm -f "$NODE_INFO"
   # setsid execs the node in a session of its own: its PID is the one recorded, and its group
-  # is what node_stop signals.
+  # is what node_stop signals. The second node: its own host name and ports (BASE+500).
   cd "$ROOT"
-  setsid node --import tsx tools/dev/tempest-node.ts "$NODE_INFO" >>"$NODE_LOG" 2>&1 </dev/null 8>&- &
+  local env=()
+  [ -z "$sfx" ] || env=(BERTH_TEMPEST_HOST="${BERTH_TEMPEST_HOST:-berth-tempest}$sfx" BERTH_TEMPEST_PORT_BASE=$((${BERTH_TEMPEST_PORT_BASE:-43000} + 500)))
+  env "${env[@]}" setsid node --import tsx tools/dev/tempest-node.ts "$NODE_INFO" >>"$NODE_LOG" 2>&1 </dev/null 8>&- &
   echo $! > "$NODE_PID"
   local deadline=$((SECONDS + 180))
   until [ -s "$NODE_INFO" ]; do
-    node_pid >/dev/null || { tail -n 30 "$NODE_LOG" >&2; die "the Berth node exited during start-up (log: $NODE_LOG)"; }
+    node_pid "$sfx" >/dev/null || { tail -n 30 "$NODE_LOG" >&2; die "the Berth node exited during start-up (log: $NODE_LOG)"; }
     (( SECONDS < deadline )) || { tail -n 30 "$NODE_LOG" >&2; die "the Berth node did not start within 180 s"; }
     sleep 1
   done
   wait_hypervisor
-  pin_to_node
+  pin_to_node "$sfx"
   log "node $(node_host) up, image $(node_image)"
+  node_files ''
+}
+
+# The first node, then the second when BERTH_TEMPEST_NODES=2.
+nodes_start() {
+  node_start ''
+  [ "$NODES" = 1 ] || node_start -b
+}
+
+nodes_stop() {
+  [ "$NODES" = 1 ] || node_stop -b
+  node_stop ''
 }
 
 node_stop() {
   local pid i
-  pid=$(node_pid) || { log "node not running"; rm -f "$NODE_PID"; return 0; }
+  node_files "${1:-}"
+  pid=$(node_pid "${1:-}") || { log "node${1:-} not running"; rm -f "$NODE_PID"; node_files ''; return 0; }
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
   for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$pid" 2>/dev/null && { log "node still running after 30 s: SIGKILL"; kill -KILL -- "-$pid" 2>/dev/null || true; }
   rm -f "$NODE_PID"
-  log "node stopped"
+  log "node${1:-} stopped"
+  node_files ''
 }
 
 json_field() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$NODE_INFO" "$1"; }
@@ -105,7 +131,8 @@ wait_hypervisor() {
 }
 
 # Other Berth nodes may join the shared test cloud while Tempest runs; servers booted from the
-# Tempest image go to this node only (an image trait the node's resource provider alone carries).
+# Tempest image go to this run's nodes only (an image trait their resource providers alone
+# carry). The image is the first node's; the second node gets the trait only.
 pin_to_node() {
   local host image rp traits
   host=$(node_host) image=$(node_image)
@@ -115,14 +142,17 @@ pin_to_node() {
   traits=$(os --os-placement-api-version 1.6 resource provider trait list "$rp" -f value -c name)
   # shellcheck disable=SC2046
   os --os-placement-api-version 1.6 resource provider trait set $(printf -- '--trait %s ' $traits "$TRAIT") "$rp" >/dev/null
-  os image set --property "trait:$TRAIT=required" "$image"
+  [ -n "${1:-}" ] || os image set --property "trait:$TRAIT=required" "$image"
 }
 
 flavor_id() { os flavor show "$1" -f value -c id; }
 
 write_conf() {
-  local image NEUTRON=false NETWORK_CONF="" fixed_network=""
+  local image NEUTRON=false NETWORK_CONF="" fixed_network="" MOVES=false
   image=$(node_image)
+  # Resize and cold migration move servers between two Berth nodes (a node resizes in place too,
+  # but Tempest's cold migrations need another host).
+  [ "$NODES" = 1 ] || MOVES=true
   # A cloud with Neutron (cloud.env names its network): servers get ports on that shared network;
   # no router service plugin, so Tempest makes no per-tenant networks.
   if [ -n "${BERTH_CLOUD_NEUTRON_NET:-}" ]; then
@@ -166,7 +196,7 @@ image_ref = $image
 image_ref_alt = $image
 flavor_ref = $(flavor_id m1.tiny)
 flavor_ref_alt = $(flavor_id m1.small)
-min_compute_nodes = 1
+min_compute_nodes = $NODES
 max_microversion = $OS_COMPUTE_API_VERSION
 build_timeout = 120
 $fixed_network
@@ -179,8 +209,8 @@ suspend = true
 snapshot = true
 disk_config = true
 enable_instance_password = true
-resize = false
-cold_migration = false
+resize = $MOVES
+cold_migration = $MOVES
 live_migration = false
 shelve = true
 rescue = false
@@ -249,8 +279,8 @@ run_set() {
   exec 8>"$STATE/run.lock"
   flock -n 8 || die "another Tempest run holds $STATE/run.lock"
   cloud_env
-  node_start
-  trap node_stop EXIT
+  trap nodes_stop EXIT
+  nodes_start
   write_conf
   log "running $set with concurrency $CONCURRENCY"
   (cd "$WORKSPACE" && tempest run --regex "$regex" --concurrency "$CONCURRENCY") || status=$?
@@ -264,8 +294,8 @@ case ${1:-} in
   run) run_set "${2:-compute}" ;;
   node)
     case ${2:-} in
-      start) cloud_env; node_start ;;
-      stop) node_stop ;;
+      start) cloud_env; nodes_start ;;
+      stop) nodes_stop ;;
       *) die "usage: $0 node start|stop" ;;
     esac ;;
   conf) cloud_env; write_conf ;;
