@@ -12,6 +12,8 @@
  *
  * argv: STATE_DIR REGISTRY(HOST:PORT) scan|noscan[+costs][+glance][+hashfirst] REF...
  * (+hashfirst: active only with Glance's hashes known, `[image_store] active_before_hashes = false`)
+ * BENCH_INLINE_SHA256=1: every blob's sha256 on the event loop as it streams (the store's way
+ * before large blobs were hashed from their temp file on a worker thread), for comparison.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
   await tuneSqlite(db);
   await migrate(db, MIGRATIONS_TABLE, migrations);
   const images = new ImageRepository(db);
-  const blobs = new BlobStore(join(stateDir, 'blobs'));
+  const blobs = new BlobStore(join(stateDir, 'blobs'), process.env.BENCH_INLINE_SHA256 ? { hasher: null } : {});
   await blobs.init();
   const registry = new ByteCountingClient(
     new HttpRegistryClient({
