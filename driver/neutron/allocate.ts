@@ -79,17 +79,7 @@ export async function allocateForInstance(
       }
     }
     for (const p of ports) {
-      if (p['binding:vif_type'] === 'binding_failed' || p['binding:vif_type'] === 'unbound') {
-        throw neutronError(
-          'PORT_BINDING_FAILED',
-          `binding port ${p.id} to host ${host} failed: Neutron has no live L2 agent for that host on network ${p.network_id}`,
-          {
-            port_id: p.id,
-            host,
-            vif_type: p['binding:vif_type'],
-          },
-        );
-      }
+      checkBound(p, host);
       if (p['binding:vif_type'] !== 'bridge') {
         throw neutronError(
           'VIF_TYPE_UNSUPPORTED',
@@ -154,4 +144,18 @@ export function savedNetworkInfo(value: unknown): ModelVif[] {
     }
   }
   return Array.isArray(v) ? (v.filter((x) => typeof x === 'object' && x !== null && typeof (x as ModelVif).id === 'string') as ModelVif[]) : [];
+}
+
+/** PORT_BINDING_FAILED unless Neutron bound port `p` to `host` (no live L2 agent there: unbound or failed). */
+export function checkBound(p: NeutronPort, host: string): void {
+  if (p['binding:vif_type'] !== 'binding_failed' && p['binding:vif_type'] !== 'unbound') return;
+  throw neutronError(
+    'PORT_BINDING_FAILED',
+    `binding port ${p.id} to host ${host} failed: Neutron has no live L2 agent for that host on network ${p.network_id}`,
+    {
+      port_id: p.id,
+      host,
+      vif_type: p['binding:vif_type'],
+    },
+  );
 }

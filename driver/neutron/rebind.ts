@@ -1,5 +1,6 @@
 import type { Logger } from '../../common/log.js';
-import { neutronError, type NeutronClient, type NeutronPort } from './client.js';
+import { checkBound } from './allocate.js';
+import type { NeutronClient, NeutronPort } from './client.js';
 
 /**
  * The ports of an instance that came to this host (a resize or cold migration finished or
@@ -18,17 +19,7 @@ export async function bindPortsToHost(neutron: NeutronClient, ports: NeutronPort
       continue;
     }
     const bound = await neutron.bindPort(p.id, { device_id: p.device_id, device_owner: p.device_owner, host });
-    if (bound['binding:vif_type'] === 'binding_failed' || bound['binding:vif_type'] === 'unbound') {
-      throw neutronError(
-        'PORT_BINDING_FAILED',
-        `binding port ${p.id} to host ${host} failed: Neutron has no live L2 agent for that host on network ${p.network_id}`,
-        {
-          port_id: p.id,
-          host,
-          vif_type: bound['binding:vif_type'],
-        },
-      );
-    }
+    checkBound(bound, host);
     log.info({ instance: p.device_id, port_id: p.id, from: p['binding:host_id'] || null, to: host }, 'port bound to this host');
     out.push(bound);
   }

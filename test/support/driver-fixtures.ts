@@ -1,4 +1,5 @@
 import { silentLogger } from '../../common/log.js';
+import type { Endpoint } from '../../driver/rpc/dispatcher.js';
 import { hostResources, type HostResources } from '../../driver/compute/resources.js';
 import type { ConductorClient } from '../../driver/nova/conductor.js';
 import type { PlacementClient } from '../../driver/nova/placement.js';
@@ -65,4 +66,18 @@ export function testNovaPlane(o: { conductor: ConductorClient; placement: Placem
     placement: o.placement,
     log: silentLogger(),
   });
+}
+
+/** The request context driver unit tests send with: a request id, as nova's context carries. */
+export const TEST_CTX = { request_id: 'req-00000000-0000-4000-8000-000000000000' };
+
+/**
+ * Hands an RPC message (`method` and `args`, as tools/lib/nova-requests.ts builds them) to the
+ * endpoint's handler as the dispatcher does: its arguments deserialized first when the endpoint
+ * deserializes.
+ */
+export function deliver(ep: Endpoint, msg: Record<string, unknown>, ctx: Record<string, unknown> = TEST_CTX): Promise<unknown> {
+  const spec = ep.methods[String(msg.method)]!;
+  const args = msg.args as Record<string, unknown>;
+  return Promise.resolve(spec.handler(ctx, ep.deserialize ? ep.deserialize(args, spec) : args));
 }

@@ -11,15 +11,11 @@ import { RpcFailure } from '../../../driver/rpc/failure.js';
 import { buildAndRunInstance, evacuateInstance, imageDict, instancePrimitive, instanceRequest, migrationPrimitive } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { testNotifier, testResources } from '../../support/driver-fixtures.js';
+import { testNotifier, testResources, deliver } from '../../support/driver-fixtures.js';
 
 const resources = (memory_mb: number) => testResources({ memory_mb, reserved_host_memory_mb: 0 });
 
-const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {
-  const spec = ep.methods[String(msg.method)]!;
-  const args = msg.args as Record<string, unknown>;
-  return Promise.resolve(spec.handler({ request_id: 'req-00000000-0000-4000-8000-000000000000' }, ep.deserialize ? ep.deserialize(args, spec) : args));
-};
+const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => deliver(ep, msg);
 
 interface Node {
   host: string;

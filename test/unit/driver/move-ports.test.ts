@@ -15,15 +15,11 @@ import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakeNeutron } from '../../fakes/neutron.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RESOURCES as resources, testNotifier } from '../../support/driver-fixtures.js';
+import { TEST_RESOURCES as resources, testNotifier, deliver } from '../../support/driver-fixtures.js';
 
 const CTX = { request_id: 'req-00000000-0000-4000-8000-000000000000', user_id: 'u', project_id: 'p' };
 
-const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {
-  const spec = ep.methods[String(msg.method)]!;
-  const args = msg.args as Record<string, unknown>;
-  return Promise.resolve(spec.handler(CTX, ep.deserialize ? ep.deserialize(args, spec) : args));
-};
+const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => deliver(ep, msg, CTX);
 
 interface Node {
   agent: FakeAgentClient;

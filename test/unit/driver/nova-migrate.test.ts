@@ -22,16 +22,12 @@ import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakeConductor } from '../../fakes/nova-conductor.js';
 import { FakePlacement } from '../../fakes/placement.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { testNotifier, testResources } from '../../support/driver-fixtures.js';
+import { testNotifier, testResources, deliver, TEST_CTX } from '../../support/driver-fixtures.js';
 
-const CTX = { request_id: 'req-00000000-0000-4000-8000-000000000000' };
+const CTX = TEST_CTX;
 const resources = testResources({ memory_mb: 4096, reserved_host_memory_mb: 0 });
 
-const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {
-  const spec = ep.methods[String(msg.method)]!;
-  const args = msg.args as Record<string, unknown>;
-  return Promise.resolve(spec.handler(CTX, ep.deserialize ? ep.deserialize(args, spec) : args));
-};
+const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => deliver(ep, msg, CTX);
 
 interface Node {
   plane: NovaControlPlane;

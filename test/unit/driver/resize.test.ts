@@ -18,15 +18,10 @@ import {
 } from '../../../tools/lib/nova-requests.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { TEST_RESOURCES as resources, testNotifier } from '../../support/driver-fixtures.js';
+import { TEST_RESOURCES as resources, testNotifier, deliver } from '../../support/driver-fixtures.js';
 
 /** Runs a method as the dispatcher does: the endpoint's deserialize step, then the handler. */
-const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {
-  const method = String(msg.method);
-  const spec = ep.methods[method]!;
-  const args = msg.args as Record<string, unknown>;
-  return Promise.resolve(spec.handler({ request_id: 'req-00000000-0000-4000-8000-000000000000' }, ep.deserialize ? ep.deserialize(args, spec) : args));
-};
+const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => deliver(ep, msg);
 
 describe('same-host resize (fake agent, in-memory database)', () => {
   let agent: FakeAgentClient;

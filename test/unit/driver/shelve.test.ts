@@ -21,7 +21,7 @@ import {
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakePublisher } from '../../fakes/publisher.js';
-import { testNotifier } from '../../support/driver-fixtures.js';
+import { testNotifier, deliver } from '../../support/driver-fixtures.js';
 
 const resources = hostResources(
   {
@@ -39,12 +39,7 @@ const resources = hostResources(
 );
 
 /** Runs a method as the dispatcher does: the endpoint's deserialize step, then the handler. */
-const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => {
-  const method = String(msg.method);
-  const spec = ep.methods[method]!;
-  const args = msg.args as Record<string, unknown>;
-  return Promise.resolve(spec.handler({ request_id: 'req-00000000-0000-4000-8000-000000000000' }, ep.deserialize ? ep.deserialize(args, spec) : args));
-};
+const invoke = (ep: Endpoint, msg: Record<string, unknown>): Promise<unknown> => deliver(ep, msg);
 
 const flavor = { vcpus: 1, memory_mb: 256, name: 'm1' };
 
