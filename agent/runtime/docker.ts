@@ -31,8 +31,6 @@ import {
   type NetworkSpec,
 } from './types.js';
 
-export { createBody, type NetworkAttach, type RestartPolicy } from './docker-create-body.js';
-
 const LIST_INSPECT_WIDTH = 16;
 
 export interface DockerRuntimeOptions {

@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { macFor } from '../../agent/network/ipv4.js';
 import { projectNetworkName } from '../../agent/network/project-networks.js';
-import { createBody } from '../../agent/runtime/docker.js';
+import { createBody } from '../../agent/runtime/docker-create-body.js';
 import { requestJson } from '../../common/http-client.js';
 import { DOCKER } from '../lib/stack.js';
 import { benchInstance, startAgentNode } from './lib/agent-node.js';

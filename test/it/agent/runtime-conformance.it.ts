@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { DockerRuntime, type NetworkAttach } from '../../../agent/runtime/docker.js';
+import { DockerRuntime } from '../../../agent/runtime/docker.js';
+import type { NetworkAttach } from '../../../agent/runtime/docker-create-body.js';
 import { LABEL_HOST, LABEL_INSTANCE, LABEL_PROJECT } from '../../../agent/runtime/types.js';
 import { containerRuntimeConformance } from '../../conformance/container-runtime.js';
 import { API_VERSION, DOCKER_URL, TEST_IMAGE, TEST_LABEL, docker, imageIdOf, removeLabelled, saveImage } from './docker-helpers.js';
