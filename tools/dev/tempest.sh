@@ -79,10 +79,12 @@ node_start() {
   local env=()
   [ -z "$sfx" ] || env=(BERTH_TEMPEST_HOST="${BERTH_TEMPEST_HOST:-berth-tempest}$sfx" BERTH_TEMPEST_PORT_BASE=$((${BERTH_TEMPEST_PORT_BASE:-43000} + 500)))
   env "${env[@]}" setsid node --import tsx tools/dev/tempest-node.ts "$NODE_INFO" >>"$NODE_LOG" 2>&1 </dev/null 8>&- &
-  echo $! > "$NODE_PID"
+  local pid=$!
+  echo "$pid" > "$NODE_PID"
   local deadline=$((SECONDS + 180))
   until [ -s "$NODE_INFO" ]; do
-    node_pid "$sfx" >/dev/null || { tail -n 30 "$NODE_LOG" >&2; die "the Berth node exited during start-up (log: $NODE_LOG)"; }
+    # Alive, not node_pid: until the child has exec'd, its command line is still this script's.
+    kill -0 "$pid" 2>/dev/null || { tail -n 30 "$NODE_LOG" >&2; die "the Berth node exited during start-up (log: $NODE_LOG)"; }
     (( SECONDS < deadline )) || { tail -n 30 "$NODE_LOG" >&2; die "the Berth node did not start within 180 s"; }
     sleep 1
   done
