@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { KeystoneCredentials } from '../../common/keystone/types.js';
 
 /**
  * The test OpenStack control plane of tools/dev/cloud.sh, seen from integration tests: its
@@ -159,6 +160,19 @@ export function novaClient(args: string[], opts: ClientOptions = {}): Promise<st
 export function novaManage(args: string[], opts: ClientOptions = {}): Promise<string> {
   const cloud = opts.cloud ?? loadTestCloud();
   return runClient(NOVA_MANAGE, ['--config-file', cloud.novaConf, ...args], opts);
+}
+
+/** Keystone credentials of one of the cloud's service users (nova, placement, glance) in the service project. */
+export function serviceCredentials(cloud: TestCloud, user: { username: string; password: string }): KeystoneCredentials {
+  return {
+    auth_url: cloud.keystoneUrl,
+    username: user.username,
+    password: user.password,
+    project_name: cloud.serviceProject,
+    user_domain_name: 'Default',
+    project_domain_name: 'Default',
+    region_name: 'RegionOne',
+  };
 }
 
 /**

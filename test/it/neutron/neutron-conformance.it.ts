@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { keystoneSession } from '../../../common/keystone/index.js';
 import { HttpNeutron } from '../../../driver/neutron/http.js';
 import { neutronConformance } from '../../conformance/neutron.js';
-import { loadTestCloud, openstack } from '../../support/cloud.js';
+import { loadTestCloud, openstack, serviceCredentials } from '../../support/cloud.js';
 
 /**
  * The test cloud's real Neutron (tools/dev/cloud.sh) through HttpNeutron with the cloud's nova
@@ -11,15 +11,7 @@ import { loadTestCloud, openstack } from '../../support/cloud.js';
  */
 neutronConformance('neutron', async () => {
   const cloud = loadTestCloud();
-  const session = keystoneSession({
-    auth_url: cloud.keystoneUrl,
-    username: cloud.nova.username,
-    password: cloud.nova.password,
-    project_name: cloud.serviceProject,
-    user_domain_name: 'Default',
-    project_domain_name: 'Default',
-    region_name: 'RegionOne',
-  });
+  const session = keystoneSession(serviceCredentials(cloud, cloud.nova));
   const host = cloud.vars.BERTH_CLOUD_NEUTRON_HOST;
   if (!host)
     throw new Error(

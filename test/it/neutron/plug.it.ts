@@ -8,7 +8,7 @@ import { allocateForInstance, deallocateForInstance } from '../../../driver/neut
 import { HttpNeutron } from '../../../driver/neutron/http.js';
 import { vifPlug, type ModelVif } from '../../../driver/neutron/network-info.js';
 import { docker, execWithStatus, removeLabelled, TEST_IMAGE } from '../agent/docker-helpers.js';
-import { loadTestCloud, openstack } from '../../support/cloud.js';
+import { loadTestCloud, openstack, serviceCredentials } from '../../support/cloud.js';
 import { waitUntil } from '../../support/waits.js';
 
 const LABEL = 'org.openstack.berth.test.neutron-plug';
@@ -33,17 +33,7 @@ describe('Neutron VIFs plugged into containers (real Neutron)', function () {
 
   before(async () => {
     if (!host) throw new Error(`${cloud.state}/cloud.env has no BERTH_CLOUD_NEUTRON_HOST: the cloud runs without Neutron`);
-    neutron = new HttpNeutron(
-      keystoneSession({
-        auth_url: cloud.keystoneUrl,
-        username: cloud.nova.username,
-        password: cloud.nova.password,
-        project_name: cloud.serviceProject,
-        user_domain_name: 'Default',
-        project_domain_name: 'Default',
-        region_name: 'RegionOne',
-      }),
-    );
+    neutron = new HttpNeutron(keystoneSession(serviceCredentials(cloud, cloud.nova)));
     networkId = (await openstack<{ id: string }>(['network', 'show', cloud.vars.BERTH_CLOUD_NEUTRON_NET ?? ''], { json: true })).id;
     projectId = (await openstack<{ id: string }>(['project', 'show', cloud.admin.projectName], { json: true })).id;
   });

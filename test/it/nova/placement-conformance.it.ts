@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { keystoneSession } from '../../../common/keystone/index.js';
 import { HttpPlacement } from '../../../driver/nova/placement.js';
 import { placementConformance } from '../../conformance/placement.js';
-import { loadTestCloud, openstack } from '../../support/cloud.js';
+import { loadTestCloud, openstack, serviceCredentials } from '../../support/cloud.js';
 
 const PLACEMENT = ['--os-placement-api-version', '1.39'];
 
@@ -22,15 +22,7 @@ interface InventoryRow {
  */
 placementConformance('placement', async () => {
   const cloud = loadTestCloud();
-  const session = keystoneSession({
-    auth_url: cloud.keystoneUrl,
-    username: cloud.placement.username,
-    password: cloud.placement.password,
-    project_name: cloud.serviceProject,
-    user_domain_name: 'Default',
-    project_domain_name: 'Default',
-    region_name: 'RegionOne',
-  });
+  const session = keystoneSession(serviceCredentials(cloud, cloud.placement));
   const uuid = randomUUID();
   const suffix = randomBytes(4).toString('hex');
   const customTrait = `CUSTOM_BERTH_CONF_${suffix.toUpperCase()}`;
