@@ -1,7 +1,8 @@
 // A Berth node joined to the test cloud of tools/dev/cloud.sh, kept running for a Tempest run
 // (tools/dev/tempest.sh starts and stops it). It imports the registry's busybox test image,
-// exports it to the cloud's Glance, writes what tempest.conf needs as JSON to the file named by
-// its first argument, and runs until SIGTERM or SIGINT, then leaves the cloud as it found it.
+// exports it to the cloud's Glance twice (image_ref and image_ref_alt: two images, one content),
+// writes what tempest.conf needs as JSON to the file named by its first argument, and runs until
+// SIGTERM or SIGINT, then leaves the cloud as it found it.
 //   node --import tsx tools/dev/tempest-node.ts INFO_FILE
 // Environment: BERTH_TEMPEST_HOST (the node's host name, default berth-tempest),
 // BERTH_TEMPEST_PORT_BASE (the image store listens on BASE+292, the agent on BASE+393, consoles on
@@ -41,6 +42,9 @@ const node = await startNovaNode(
     host,
     registry,
     log,
+    // A second image of the same content: Tempest's image_ref_alt (rebuilds to another image,
+    // servers listed by image).
+    altImage: true,
     overrides: {
       docker: { stop_timeout: 2 },
       image_store: { listen: `127.0.0.1:${portBase + 292}` },
@@ -51,7 +55,7 @@ const node = await startNovaNode(
     },
   },
 );
-writeFileSync(infoFile, JSON.stringify({ host, image_id: node.imageId, pid: process.pid }) + '\n');
+writeFileSync(infoFile, JSON.stringify({ host, image_id: node.imageId, image_alt_id: node.imageAltId, pid: process.pid }) + '\n');
 log.info({ host, image_id: node.imageId }, 'Berth node joined the test cloud');
 
 let stopping = false;

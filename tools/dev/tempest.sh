@@ -120,13 +120,16 @@ node_stop() {
 json_field() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$NODE_INFO" "$1"; }
 node_host() { json_field host; }
 node_image() { json_field image_id; }
+node_image_alt() { json_field image_alt_id; }
 os() { openstack "$@"; }
 
 # Nova maps the new host to its cell within the scheduler's discovery interval.
 wait_hypervisor() {
   local host deadline=$((SECONDS + 120))
   host=$(node_host)
-  until os hypervisor list -f value -c 'Hypervisor Hostname' -c State 2>/dev/null | grep -q "^$host up"; do
+  # Below 2.88 the list asks no node for its uptime: an RPC call that waits 60 s (and fails the
+  # list) on a node another run has just stopped and nova still counts up.
+  until os --os-compute-api-version 2.87 hypervisor list -f value -c 'Hypervisor Hostname' -c State 2>/dev/null | grep -q "^$host up"; do
     (( SECONDS < deadline )) || die "hypervisor $host did not come up in nova within 120 s"
     sleep 2
   done
@@ -134,7 +137,7 @@ wait_hypervisor() {
 
 # Other Berth nodes may join the shared test cloud while Tempest runs; servers booted from the
 # Tempest image go to this run's nodes only (an image trait their resource providers alone
-# carry). The image is the first node's; the second node gets the trait only.
+# carry). The images are the first node's; the second node gets the trait only.
 pin_to_node() {
   local host image rp traits
   host=$(node_host) image=$(node_image)
@@ -144,14 +147,24 @@ pin_to_node() {
   traits=$(os --os-placement-api-version 1.6 resource provider trait list "$rp" -f value -c name)
   # shellcheck disable=SC2046
   os --os-placement-api-version 1.6 resource provider trait set $(printf -- '--trait %s ' $traits "$TRAIT") "$rp" >/dev/null
-  [ -n "${1:-}" ] || os image set --property "trait:$TRAIT=required" "$image"
+  [ -n "${1:-}" ] && return 0
+  os image set --property "trait:$TRAIT=required" "$image"
+  os image set --property "trait:$TRAIT=required" "$(node_image_alt)"
 }
 
 flavor_id() { os flavor show "$1" -f value -c id; }
 
+# The scheduler filters the cloud's nova runs with (nova's defaults unless its nova.conf sets
+# them): Tempest runs the scheduler-hint tests of the filters named here only.
+scheduler_filters() {
+  local line
+  line=$(grep -E '^enabled_filters *=' "$CLOUD_STATE/nova/nova.conf" 2>/dev/null | tail -n 1 | sed -E 's/^[^=]*= *//')
+  echo "${line:-ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter}"
+}
+
 write_conf() {
-  local image NEUTRON=false NETWORK_CONF="" fixed_network="" MOVES=false
-  image=$(node_image)
+  local image image_alt NEUTRON=false NETWORK_CONF="" fixed_network="" MOVES=false
+  image=$(node_image) image_alt=$(node_image_alt)
   # Resize and cold migration move servers between two Berth nodes (a node resizes in place too,
   # but Tempest's cold migrations need another host).
   [ "$NODES" = 1 ] || MOVES=true
@@ -195,7 +208,7 @@ api_v2_admin = false
 
 [compute]
 image_ref = $image
-image_ref_alt = $image
+image_ref_alt = $image_alt
 flavor_ref = $(flavor_id m1.tiny)
 flavor_ref_alt = $(flavor_id m1.small)
 min_compute_nodes = $NODES
@@ -225,6 +238,7 @@ attach_encrypted_volume = false
 vnc_console = false
 spice_console = false
 serial_console = true
+scheduler_enabled_filters = $(scheduler_filters)
 
 [service_available]
 nova = true

@@ -27,6 +27,8 @@ export interface NovaNode {
   agent: RunningAgent;
   /** The Glance id (in the cloud's Glance) of the test image (`image`), imported through the bridge. */
   imageId: string;
+  /** With `altImage`: a second Glance image of the same content under its own id and name. */
+  imageAltId: string | null;
   /** Stops the compute service only (graceful); the agent and the instances stay. */
   stopCompute(): Promise<void>;
   startCompute(): Promise<void>;
@@ -45,6 +47,8 @@ export async function startNovaNode(
     log?: Logger;
     overrides?: Record<string, Record<string, unknown>>;
     /** Repository in the registry; default berth/busybox:latest. */ image?: string;
+    /** Export the image a second time as another Glance image (Tempest's `image_ref_alt`). */
+    altImage?: boolean;
   },
 ): Promise<NovaNode> {
   const state = mkdtempSync(join(tmpdir(), 'berth-nova-node-'));
@@ -77,6 +81,8 @@ export async function startNovaNode(
     const imageId = (await client.exportImage(local.id, { visibility: 'public', name: `berth-busybox-${o.host}` })).id;
     const glance = createImageClient({ url: cloud.glanceUrl, keystone: config.glance });
     cleanup.unshift(() => glance.deleteImage(imageId).catch(() => undefined));
+    const imageAltId = o.altImage ? (await client.exportImage(local.id, { visibility: 'public', name: `berth-busybox-alt-${o.host}` })).id : null;
+    if (imageAltId) cleanup.unshift(() => glance.deleteImage(imageAltId).catch(() => undefined));
     const agent = await startAgent(config, { log });
     cleanup.unshift(() => agent.close());
     const driverConfig = loadConfig({ env: {}, overrides: mergeSections(overrides, { agent: { url: agent.url, token: agent.token } }) });
@@ -86,6 +92,7 @@ export async function startNovaNode(
       driver: null,
       agent,
       imageId,
+      imageAltId,
       async startCompute() {
         node.driver ??= await createDriver({ config: driverConfig, agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }), log });
       },
