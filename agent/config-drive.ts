@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { fsyncPath, nodeFileOps, replaceFileDurably } from '../common/fs.js';
 import type { InstanceSpec } from './client/types.js';
 import type { ReadOnlyMount } from './runtime/types.js';
 import { netmaskOf } from './network/ipv4.js';
@@ -86,18 +87,25 @@ export class ConfigDrives {
       // under systemd) narrows the mode given at creation.
       const dirs = [...new Set([...files.keys()].map((rel) => dirname(join(staging, rel))))];
       for (const d of dirs) await mkdir(d, { recursive: true });
-      await Promise.all([...files].map(([rel, content]) => writeReadable(join(staging, rel), content)));
-      for (const d of dirs) for (let at = d; at.startsWith(staging); at = dirname(at)) await chmod(at, 0o755);
+      await Promise.all([...files].map(([rel, content]) => writeReadable(join(staging, rel), content).then(() => fsyncPath(join(staging, rel)))));
+      const made = new Set<string>();
+      for (const d of dirs) for (let at = d; at.startsWith(staging); at = dirname(at)) made.add(at);
+      for (const at of made) await chmod(at, 0o755);
+      // Every file and folder on disk before the tree is renamed into place, the rename after it.
+      for (const at of made) await fsyncPath(at);
       await rm(join(dir, 'config'), { recursive: true, force: true });
       await rename(staging, join(dir, 'config'));
+      await fsyncPath(dir);
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
     const mounts: ReadOnlyMount[] = [{ source: join(dir, 'config'), target: CONFIG_DRIVE_TARGET }];
     if (this.injectSshKeys && keyData) {
       const keys = join(dir, 'authorized_keys');
-      await writeReadable(`${keys}.tmp`, keyData.endsWith('\n') ? keyData : `${keyData}\n`);
-      await rename(`${keys}.tmp`, keys);
+      await replaceFileDurably(keys, keyData.endsWith('\n') ? keyData : `${keyData}\n`, 0o644, {
+        ...nodeFileOps,
+        writeFile: (path, data) => writeReadable(path, data),
+      });
       mounts.push({ source: keys, target: AUTHORIZED_KEYS_TARGET });
     }
     return mounts;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { replaceFileDurably } from '../common/fs.js';
 import { dirname, join } from 'node:path';
 
 /** What the agent remembers about one image it loaded into the engine. */
@@ -73,8 +74,7 @@ export class ImageRecords {
       .catch(() => undefined)
       .then(async () => {
         await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-        await writeFile(`${this.file}.tmp`, body, { mode: 0o600 });
-        await rename(`${this.file}.tmp`, this.file);
+        await replaceFileDurably(this.file, body);
       });
     return this.writing;
   }

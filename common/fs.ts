@@ -1,5 +1,6 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /** fsync of a file or directory by path (a directory: so that an entry created or renamed in it lasts). */
 export async function fsyncPath(path: string): Promise<void> {
@@ -30,4 +31,30 @@ export function makePrivateDirSync(path: string, opts: { tighten?: boolean } = {
 export function makePrivateFileSync(path: string): void {
   closeSync(openSync(path, 'a', 0o600));
   if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+}
+
+/** The file operations a durable replace makes, injectable so that tests can see their order. */
+export interface DurableFileOps {
+  writeFile(path: string, data: string | Buffer, opts: { mode: number }): Promise<void>;
+  fsync(path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+}
+
+export const nodeFileOps: DurableFileOps = {
+  writeFile: (path, data, opts) => writeFile(path, data, opts),
+  fsync: fsyncPath,
+  rename: (from, to) => rename(from, to),
+};
+
+/**
+ * Replaces `path` with `data` so that a crash (of the process or of the host) leaves the old
+ * content or the new one, never a torn or empty file: written to `<path>.tmp`, that file fsynced,
+ * renamed into place, then the directory fsynced so that the rename itself lasts.
+ */
+export async function replaceFileDurably(path: string, data: string | Buffer, mode = 0o600, ops: DurableFileOps = nodeFileOps): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await ops.writeFile(tmp, data, { mode });
+  await ops.fsync(tmp);
+  await ops.rename(tmp, path);
+  await ops.fsync(dirname(path));
 }

@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { replaceFileDurably } from '../../common/fs.js';
 import { join } from 'node:path';
 import type { VifSpec } from '../client/types.js';
 import { agentError } from '../errors.js';
@@ -64,8 +65,7 @@ export class AttachedVifs {
   async save(uuid: string, list: PluggedVif[]): Promise<void> {
     const file = this.file(uuid);
     await mkdir(join(this.stateDir!, 'vifs'), { recursive: true, mode: 0o700 });
-    await writeFile(`${file}.tmp`, JSON.stringify(list), { mode: 0o600 });
-    await rename(`${file}.tmp`, file);
+    await replaceFileDurably(file, JSON.stringify(list));
   }
 
   /** Drops the record of a removed container; none is fine. */

@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { nodeFileOps, replaceFileDurably, type DurableFileOps } from '../../common/fs.js';
 import type { Logger } from '../../common/log.js';
 import type { VolumeAttachment } from '../client/volumes.js';
 
@@ -25,7 +26,9 @@ const RECORD = /^([0-9a-f-]{36})\.json$/;
 
 /**
  * The volumes' records, one JSON file each beside the volumes' folders (`<root>/<id>.json`),
- * written to a temporary file and renamed into place, so a restart reads every record whole.
+ * written to a temporary file, fsynced and renamed into place, the folder fsynced after the rename
+ * and after a removal, so a restart (of the agent or of the host) reads every record whole and
+ * none that was removed.
  */
 export class VolumeRecords {
   private readonly byId = new Map<string, VolumeRecord>();
@@ -33,11 +36,12 @@ export class VolumeRecords {
   private constructor(
     private readonly root: string,
     private readonly log: Logger,
+    private readonly fs: DurableFileOps,
   ) {}
 
-  /** Reads every record (once, when the agent starts). */
-  static open(root: string, log: Logger): VolumeRecords {
-    const r = new VolumeRecords(root, log);
+  /** Reads every record (once, when the agent starts). `fs`: the file operations of writes (tests). */
+  static open(root: string, log: Logger, fs: DurableFileOps = nodeFileOps): VolumeRecords {
+    const r = new VolumeRecords(root, log, fs);
     mkdirSync(root, { recursive: true, mode: 0o700 });
     for (const name of readdirSync(root)) {
       const m = RECORD.exec(name);
@@ -61,15 +65,13 @@ export class VolumeRecords {
   }
 
   async save(rec: VolumeRecord): Promise<void> {
-    const file = join(this.root, `${rec.id}.json`);
-    const tmp = `${file}.tmp`;
-    await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 });
-    await rename(tmp, file);
+    await replaceFileDurably(join(this.root, `${rec.id}.json`), JSON.stringify(rec), 0o600, this.fs);
     this.byId.set(rec.id, rec);
   }
 
   async remove(id: string): Promise<void> {
     await rm(join(this.root, `${id}.json`), { force: true });
+    await this.fs.fsync(this.root);
     this.byId.delete(id);
     this.log.debug({ volume_id: id }, 'volume record removed');
   }
