@@ -20,6 +20,7 @@ import { LoopVolumeDevices } from './volumes/loop-devices.js';
 import { PYTHON, PythonNamespaceMounts } from './volumes/ns-mounts.js';
 import { followStarts } from './volumes/start-follower.js';
 import { DockerApi } from './runtime/docker-api.js';
+import { DockerEventHub } from './runtime/docker-event-hub.js';
 
 const FIREWALL_REFRESH_MS = 5 * 60_000;
 
@@ -90,11 +91,10 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
   cleanup?.unref();
   // Volumes are mounted on the host again (after a reboot) before any instance is created.
   await volumes?.restore();
+  // One connection to the engine's event stream, shared by the plugs and the volumes (started below).
+  const events = docker ? new DockerEventHub(new DockerApi(config.docker.host_url, config.docker.api_version), log) : undefined;
   // Containers the engine restarts itself get their hot-attached volumes again.
-  const startWatch =
-    docker && volumes && config.volumes.hot_attach
-      ? followStarts(new DockerApi(config.docker.host_url, config.docker.api_version), (uuid) => volumes.afterStart(uuid), log)
-      : undefined;
+  if (events && volumes && config.volumes.hot_attach) followStarts(events, (uuid) => volumes.afterStart(uuid), log);
   const server = createServer(app.callback());
   const url = await listen(server, parseListen(config.agent.listen));
   let firewallRefresh: NodeJS.Timeout | undefined;
@@ -112,7 +112,8 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
     firewallRefresh.unref();
   }
   // Containers the agent plugged in need it again whenever something else starts them.
-  const plugWatch = docker?.keepPlugged(log);
+  const plugWatch = events ? docker?.keepPlugged(log, events) : undefined;
+  events?.start();
   // Networks left by instances removed while the agent was down (or by older versions) go now.
   if (docker) {
     await networks.prune().then(
@@ -129,7 +130,7 @@ export async function startAgent(config: Config, overrides: AgentOverrides = {})
         clearInterval(cleanup);
         clearInterval(firewallRefresh);
         plugWatch?.stop();
-        startWatch?.stop();
+        events?.stop();
         void consoles.close();
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeIdleConnections();

@@ -2,7 +2,7 @@ import { describeError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { KeyedMutex } from '../../common/keyed-mutex.js';
 import type { DockerApi } from '../runtime/docker-api.js';
-import { followEvents } from '../runtime/docker-events.js';
+import type { DockerEventHub } from '../runtime/docker-event-hub.js';
 import type { DockerContainer } from '../runtime/docker-inspect.js';
 import { ContainerNames } from '../runtime/container-names.js';
 import type { DockerNetworks } from './docker-networks.js';
@@ -183,20 +183,19 @@ export class DockerPlugs {
   /**
    * Keeps every plugged container of this host plugged whatever starts it: the engine restarting
    * it (restart policy, a dockerd restart), or anyone's `docker start`. Follows the engine's
-   * start events, and on each (re)connection plugs whatever started while nobody listened.
+   * start events (a subscriber of the agent's one event stream, `events`), and on each
+   * (re)connection plugs whatever started while nobody listened.
    */
-  follow(log: Logger): PlugWatch {
+  follow(log: Logger, events: Pick<DockerEventHub, 'subscribe'>): PlugWatch {
     const onStart = (uuid: string, startedAtMs?: number): void => {
       // The start this agent made itself (create, start, reboot) was plugged by a read after it.
       const readAt = this.plugged.get(uuid)?.readAt;
       if (startedAtMs !== undefined && readAt !== undefined && readAt > startedAtMs) return;
       this.plug(uuid).catch((err: unknown) => log.warn({ uuid, err: describeError(err) }, 'could not plug a started instance into its project network'));
     };
-    const follower = followEvents(this.api, {
+    const follower = events.subscribe({
       // Every Berth container: a plug reads its labels and does nothing for one on no network.
-      filters: { type: ['container'], event: ['start', 'create', 'destroy'], label: [LABEL_INSTANCE] },
-      what: 'follow container events',
-      log,
+      actions: ['start', 'create', 'destroy'],
       onConnect: async () => {
         // Creates and removals while nobody listened: the address book is read again.
         this.networks.resetAddressBook();

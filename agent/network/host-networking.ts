@@ -5,12 +5,15 @@ import { inspectContainer, type DockerContainer } from '../runtime/docker-inspec
 import type { NetworkInfo, NetworkSpec } from '../runtime/types.js';
 import { DockerNetworks, type BridgeInfo } from './docker-networks.js';
 import { DockerPlugs, type PlugWatch } from './docker-plugs.js';
+import type { DockerEventHub } from '../runtime/docker-event-hub.js';
 import type { VethCounters } from './veth.js';
 import type { VifSpec } from '../client/types.js';
 import type { PluggedVif } from './attached-vifs.js';
 
 export type { BridgeInfo } from './docker-networks.js';
 export type { PlugWatch } from './docker-plugs.js';
+/** The agent's one engine event stream, as a subscriber sees it. */
+export type EngineEvents = Pick<DockerEventHub, 'subscribe'>;
 
 /**
  * Everything the container runtime asks of the host's networking, in one place: the project
@@ -48,7 +51,7 @@ export interface HostNetworking {
   /** Drops what is remembered of a removed container. */
   forget(uuid: string): void;
   /** Keeps plugged containers plugged whatever starts them, until stopped. */
-  follow(log: Logger): PlugWatch;
+  follow(log: Logger, events: EngineEvents): PlugWatch;
 }
 
 /** HostNetworking on the Docker Engine API. */
@@ -110,7 +113,7 @@ export class DockerHostNetworking implements HostNetworking {
     this.plugs.forget(uuid);
     this.networks.noteRemoved(uuid);
   }
-  follow(log: Logger): PlugWatch {
-    return this.plugs.follow(log);
+  follow(log: Logger, events: EngineEvents): PlugWatch {
+    return this.plugs.follow(log, events);
   }
 }

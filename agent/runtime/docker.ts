@@ -7,7 +7,7 @@ import { DockerApi } from './docker-api.js';
 import { createBody, type NetworkAttach, type RestartPolicy } from './docker-create-body.js';
 import { DockerImages } from './docker-images.js';
 import { inspectContainer, startedInfo, toContainerInfo, type DockerContainer } from './docker-inspect.js';
-import { DockerHostNetworking, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
+import { DockerHostNetworking, type EngineEvents, type HostNetworking, type PlugWatch } from '../network/host-networking.js';
 import { toContainerStats, type DockerStats } from './docker-stats.js';
 import { containerLogs } from './log-frames.js';
 import { createPreplugged } from '../network/preplug.js';
@@ -187,8 +187,8 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   /** Keeps every container this runtime plugged in plugged whatever starts it (see DockerPlugs.follow); the owner stops the watch. */
-  keepPlugged(log: Logger): PlugWatch {
-    return this.net.follow(log);
+  keepPlugged(log: Logger, events: EngineEvents): PlugWatch {
+    return this.net.follow(log, events);
   }
 
   async list(): Promise<ContainerInfo[]> {
