@@ -19,6 +19,8 @@ export const DRIVER_ERROR_CODES = [
   'SNAPSHOT_TIMEOUT',
   'SNAPSHOT_LOST',
   'SNAPSHOT_FAILED',
+  // A move the instance's local volumes cannot follow (driver/compute/local-volumes.ts).
+  'LOCAL_VOLUMES_ATTACHED',
 ] as const;
 
 export type DriverErrorCode = (typeof DRIVER_ERROR_CODES)[number];
@@ -35,6 +37,7 @@ export const DRIVER_ERRORS: ErrorCatalog<DriverErrorCode> = {
   SNAPSHOT_TIMEOUT: { status: 504 },
   SNAPSHOT_LOST: { status: 500 },
   SNAPSHOT_FAILED: { status: 500 },
+  LOCAL_VOLUMES_ATTACHED: { status: 409 },
 };
 
 const KNOWN: ReadonlySet<string> = new Set(DRIVER_ERROR_CODES);

@@ -1,5 +1,6 @@
 import { createAgentClient } from '../agent/client/http.js';
 import { agentClientAuth } from '../agent/client/token.js';
+import { createVolumeClient } from '../agent/client/volumes-http.js';
 import type { Logger } from '../common/log.js';
 import { isMain, runService, serviceLogger } from '../conf/service-main.js';
 import type { Config } from '../conf/options.js';
@@ -18,7 +19,9 @@ export async function startDriver(config: Config, log: Logger = serviceLogger('b
     timeoutMs: config.agent.request_timeout * 1000,
     retries: config.agent.connect_retries,
   });
-  const driver = await createDriver({ config, agent, log });
+  // The same agent's local volumes, which moves of an instance cannot take along.
+  const volumes = createVolumeClient({ url: config.agent.url, ...agentClientAuth(config), timeoutMs: config.agent.request_timeout * 1000 });
+  const driver = await createDriver({ config, agent, volumes, log });
   const status = config.DEFAULT.status_listen
     ? await startStatusServer(config.DEFAULT.status_listen, {
         registry: driver.metrics.registry,

@@ -28,10 +28,13 @@ import { InstancePorts } from './compute/instance-ports.js';
 import { InstanceEvents } from './compute/vif-events.js';
 import { HttpNeutron } from './neutron/http.js';
 import { keystoneSession } from '../common/keystone/index.js';
+import type { LocalVolumeSource } from './compute/local-volumes.js';
 
 export interface DriverDeps {
   config: Config;
   agent: AgentClient;
+  /** The agent's local volumes API, which moves consult (driver/compute/local-volumes.ts); none: not checked. */
+  volumes?: LocalVolumeSource;
   log: Logger;
 }
 
@@ -49,7 +52,7 @@ export interface Driver {
 }
 
 /** Builds the compute service from its dependencies, recovers interrupted work, then consumes. */
-export async function createDriver({ config, agent, log }: DriverDeps): Promise<Driver> {
+export async function createDriver({ config, agent, volumes, log }: DriverDeps): Promise<Driver> {
   const c = config;
   const rabbit = c.oslo_messaging_rabbit;
   const db = await openDriverDatabase(c.database.connection, { autoSync: c.DEFAULT.db_auto_sync });
@@ -114,6 +117,7 @@ export async function createDriver({ config, agent, log }: DriverDeps): Promise<
         }
       : {}),
     shelvedOffloadTime: c.compute.shelved_offload_time,
+    ...(volumes ? { volumes } : {}),
     log: log.child({ component: 'manager' }),
   });
   usage = () => manager.nodeUsage();

@@ -172,6 +172,7 @@ export function computeEndpoint(
             imageRef: (args.image_ref as string | null | undefined) || null,
             migration: args.migration ?? null,
             onSharedStorage: typeof args.on_shared_storage === 'boolean' ? args.on_shared_storage : null,
+            primitive: instanceOf(args).primitive,
           });
         }
         if (args.preserve_ephemeral === true)

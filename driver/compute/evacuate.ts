@@ -16,6 +16,7 @@ import type { SpawnNetworks } from './spawn-networks.js';
 import { canStart } from './states.js';
 import type { InstanceStore } from './store.js';
 import type { Maintenance } from './maintenance.js';
+import { refuseByMirror, sysmetaOfPrimitive, sysmetaOfRow } from './local-volumes.js';
 
 /** An evacuation as rebuild_instance(recreate=True) asks for it. */
 export interface EvacuationRequest {
@@ -27,6 +28,8 @@ export interface EvacuationRequest {
   migration: unknown;
   /** on_shared_storage: a container's filesystem is never on shared storage. */
   onSharedStorage: boolean | null;
+  /** The instance's nova primitive, for the local volumes its host mirrored into system_metadata. */
+  primitive?: unknown;
 }
 
 export interface EvacuationDeps {
@@ -116,6 +119,8 @@ export class Evacuations {
       };
       let move: MigrationRow;
       try {
+        // Local volumes stay on the host that is down: refused before anything changes, as a failed claim is.
+        refuseByMirror(uuid, 'evacuate', sysmetaOfRow(existing), sysmetaOfPrimitive(req.primitive));
         // nova's rebuild_claim: the flavor must fit here; the move holds it until the record moves.
         move = await this.d.claims.moveClaim(flavor, () => {
           const refused = this.d.maintenance.refusal();
@@ -129,6 +134,8 @@ export class Evacuations {
         const fault = faultOf(err);
         if (existing) await this.d.store.addFault(uuid, fault.code, fault.message, fault.exception);
         await this.d.plane.addFault(ctx, uuid, fault).catch(() => undefined);
+        // nova's _error_out_instance_on_exception for an InstanceFaultRollback: the task cleared, the vm_state kept.
+        await this.d.plane.saveInstance(ctx, uuid, { vm_state: vmState, task_state: null }, ['rebuilding', null]).catch(() => undefined);
         throw err;
       }
       await this.saveStatus(ctx, move, 'pre-migrating');

@@ -28,6 +28,7 @@ import { Shelves } from './shelve.js';
 import { Evacuations } from './evacuate.js';
 import { Maintenance } from './maintenance.js';
 import { Interfaces } from './interfaces.js';
+import type { LocalVolumeSource } from './local-volumes.js';
 
 export interface ManagerDeps {
   host: string;
@@ -48,6 +49,8 @@ export interface ManagerDeps {
   shelvedOffloadTime?: number;
   /** Where a maintenance window is kept across restarts; none: in memory only. */
   maintenanceFile?: string;
+  /** The agent's local volumes, which moves cannot take along (local-volumes.ts); none: not checked. */
+  volumes?: LocalVolumeSource;
   log: Logger;
 }
 
@@ -92,26 +95,10 @@ export class ComputeManager {
     this.resizes = new Resizes({ ...d, plane: this.plane, claims: this.claims, step });
     this.migrations = new Migrations({ ...d, plane: this.plane, claims: this.claims, step, net: this.net });
     this.maintenance = new Maintenance(this.plane, d.host, d.maintenanceFile ?? null, d.log);
-    this.evacuations = new Evacuations({
-      ...d,
-      plane: this.plane,
-      life: this.life,
-      claims: this.claims,
-      net: this.net,
-      locks: this.locks,
-      maintenance: this.maintenance,
-    });
+    const core = { ...d, plane: this.plane, life: this.life, claims: this.claims, net: this.net, locks: this.locks };
+    this.evacuations = new Evacuations({ ...core, maintenance: this.maintenance });
     this.interfaces = new Interfaces({ ...d, action: (ctx, uuid, name, effect) => this.powerAction(ctx, uuid, name, effect) });
-    this.shelves = new Shelves({
-      ...d,
-      plane: this.plane,
-      claims: this.claims,
-      life: this.life,
-      net: this.net,
-      locks: this.locks,
-      action,
-      offloadTime: d.shelvedOffloadTime ?? 0,
-    });
+    this.shelves = new Shelves({ ...core, action, offloadTime: d.shelvedOffloadTime ?? 0 });
   }
 
   /** build_and_run_instance: claim resources, record, spawn through the agent, then `active`. */

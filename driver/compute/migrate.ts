@@ -15,6 +15,8 @@ import { carriedOf, destNodeOf, movedRecordOf, oldFlavorOf, withDestination, typ
 import { sendFilesystem } from './migrate-send.js';
 import { networksForMove } from './move-networks.js';
 import type { SpawnNetworks } from './spawn-networks.js';
+import { refuseMoveWithVolumes, type LocalVolumeSource } from './local-volumes.js';
+import { refuseMirroredVolumes } from './move-refusal.js';
 
 export interface MigrateDeps {
   host: string;
@@ -31,6 +33,8 @@ export interface MigrateDeps {
   step: Step;
   /** How often a snapshot's progress is polled. */
   pollMs?: number;
+  /** The agent's local volumes: an instance with one attached does not leave this host. */
+  volumes?: LocalVolumeSource;
 }
 
 /** What prep_resize carried that the destination passes on to the source's resize_instance. */
@@ -68,6 +72,8 @@ export class Migrations {
   async prepDestination(ctx: RequestContext, req: MoveRequest, migration: MigrationArg): Promise<void> {
     const { instance } = req;
     const flavor = decodeFlavor(req.flavor, 'flavor');
+    // Before the claim: local volumes its host mirrored cannot follow the instance here.
+    await refuseMirroredVolumes(this.d, ctx, instance, migration);
     try {
       // Can this host run the instance's image? The source sends only what the image lacks.
       await this.d.agent.fetchImage(instance.image_ref).catch((err: unknown) => {
@@ -121,6 +127,8 @@ export class Migrations {
     let carried: Carried | null = null;
     try {
       await this.d.step(ctx, uuid, 'resize_prep', async (row) => {
+        // The authoritative check, before anything changes: the instance keeps its state, with a fault.
+        await refuseMoveWithVolumes(this.d.volumes, uuid, migration.migration_type === 'resize' ? 'resize' : 'migrate');
         if (!(await this.d.store.getMigration(migration.uuid))) {
           await this.d.store.insertMigration({
             uuid: migration.uuid,

@@ -5,6 +5,8 @@ import type { Logger } from '../../common/log.js';
 import type { ControlPlane } from './control-plane.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { InstanceStore } from './store.js';
+import type { LocalVolumeSource } from './local-volumes.js';
+import { VolumeMirror } from './volume-mirror.js';
 
 export interface ReconcilerDeps {
   host: string;
@@ -14,12 +16,17 @@ export interface ReconcilerDeps {
   /** The manager's per-instance lock: a correction never overlaps an operation on the instance. */
   locks: KeyedMutex;
   life: Lifecycle;
+  /** The agent's local volumes, mirrored into each instance's system_metadata with the sync (volume-mirror.ts). */
+  volumes?: LocalVolumeSource;
   log: Logger;
 }
 
 /** Brings the records back in line with what the agent runs and what the control plane still has. */
 export class Reconciler {
-  constructor(private readonly d: ReconcilerDeps) {}
+  private readonly mirror: VolumeMirror;
+  constructor(private readonly d: ReconcilerDeps) {
+    this.mirror = new VolumeMirror(d);
+  }
 
   /**
    * The power-state sync (nova's _sync_power_states): compares each record with what the agent
@@ -49,6 +56,7 @@ export class Reconciler {
     }
     const unknown = reported.map((r) => r.uuid).filter((u) => !known.has(u));
     if (unknown.length) this.d.log.warn({ instances: unknown }, 'the agent runs Berth containers this node has no record of');
+    await this.mirror.sync();
     return { corrected, unknown };
   }
 

@@ -19,6 +19,7 @@ import { discardImage, runSnapshot } from './snapshots.js';
 import type { Plugged, SpawnNetworks } from './spawn-networks.js';
 import { canStart } from './states.js';
 import type { InstanceStore } from './store.js';
+import { attachedTo, refuseMoveWithVolumes, volumesOnHost, type LocalVolumeSource } from './local-volumes.js';
 
 /** The system_metadata keys a shelve sets and an unshelve removes (nova's compute/utils.py). */
 export const SHELVED_KEYS = ['shelved_at', 'shelved_image_id', 'shelved_host'] as const;
@@ -45,6 +46,8 @@ export interface ShelveDeps {
   action: Action;
   /** nova's shelved_offload_time: 0 offloads at once, -1 never, N seconds after the shelve (pollShelved). */
   offloadTime: number;
+  /** The agent's local volumes: an instance with one attached is not offloaded (the volume cannot follow it). */
+  volumes?: LocalVolumeSource;
   log: Logger;
 }
 
@@ -54,7 +57,7 @@ function sysmetaOf(row: InstanceRow): Record<string, string> {
 }
 
 /** The record's nova extras with `changes` applied to its system_metadata (null removes a key). */
-function withSysmeta(row: InstanceRow, changes: Record<string, string | null>): string {
+export function withSysmeta(row: InstanceRow, changes: Record<string, string | null>): string {
   const extras = JSON.parse(row.nova) as NovaExtras;
   const sm: Record<string, string> = { ...(extras.system_metadata ?? {}) };
   for (const [k, v] of Object.entries(changes)) {
@@ -94,6 +97,8 @@ export class Shelves {
     const offload = this.d.offloadTime === 0;
     await this.d.action(ctx, uuid, 'shelve', async (row, run) => {
       try {
+        // Refused before anything changes when the offload follows: the instance keeps its state, with a fault.
+        if (offload) await refuseMoveWithVolumes(this.d.volumes, uuid, 'shelve_offload');
         // nova powers a paused guest off without a clean shutdown; the agent stops only a thawed container.
         if (row.power_state === PowerState.PAUSED || row.power_state === PowerState.SUSPENDED) await this.d.agent.instanceAction(uuid, { action: 'unpause' });
         await this.stage('shelve', 'stop', uuid, () => this.d.agent.instanceAction(uuid, { action: 'stop' }));
@@ -118,6 +123,8 @@ export class Shelves {
    */
   async offload(ctx: RequestContext, uuid: string): Promise<void> {
     await this.d.action(ctx, uuid, 'shelve_offload', async () => {
+      // The volumes stay on this host: refused before anything changes (the instance stays shelved here, with a fault).
+      await refuseMoveWithVolumes(this.d.volumes, uuid, 'shelve_offload');
       await this.stage('shelve_offload', 'delete', uuid, () => this.d.agent.deleteInstance(uuid));
       await this.stage('shelve_offload', 'release', uuid, () => this.d.plane.releaseAllocations(ctx, uuid));
     });
@@ -206,7 +213,9 @@ export class Shelves {
 
   /**
    * nova's _poll_shelved_instances: instances shelved on this host longer than
-   * shelved_offload_time ago, with no task, are offloaded. Returns the offloaded uuids.
+   * shelved_offload_time ago, with no task, are offloaded. Returns the offloaded uuids. One with
+   * local volumes attached stays shelved on this host (with its volumes), and is not tried again
+   * and again: an offload would be refused.
    */
   async pollShelved(now = Date.now()): Promise<string[]> {
     if (this.d.offloadTime <= 0) return [];
@@ -215,7 +224,14 @@ export class Shelves {
       return r.vm_state === 'shelved' && r.task_state === null && Number.isFinite(at) && at + this.d.offloadTime * 1000 <= now;
     });
     const done: string[] = [];
+    // Unknown (the agent did not answer): each offload asks again, and is refused if it must be.
+    const volumes = due.length ? await volumesOnHost(this.d.volumes).catch(() => null) : [];
     for (const row of due) {
+      const kept = volumes ? attachedTo(volumes, row.uuid) : [];
+      if (kept.length) {
+        this.d.log.info({ instance: row.uuid, volumes: kept.map((v) => v.id) }, 'shelved instance not offloaded: local volumes are attached to it');
+        continue;
+      }
       const ctx: RequestContext = { request_id: `req-shelved-poll-${row.uuid}` };
       try {
         await this.d.plane.saveInstance(ctx, row.uuid, { task_state: 'shelving_offloading' }, null);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgentClient } from '../../agent/client/http.js';
+import { createVolumeClient } from '../../agent/client/volumes-http.js';
 import { startAgent, type RunningAgent } from '../../agent/main.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { loadConfig, type Config } from '../../conf/index.js';
@@ -94,7 +95,12 @@ export async function startNovaNode(
       imageId,
       imageAltId,
       async startCompute() {
-        node.driver ??= await createDriver({ config: driverConfig, agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }), log });
+        node.driver ??= await createDriver({
+          config: driverConfig,
+          agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }),
+          volumes: createVolumeClient({ url: agent.url, token: agent.token }),
+          log,
+        });
       },
       async stopCompute() {
         const d = node.driver;

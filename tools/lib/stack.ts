@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgentClient } from '../../agent/client/http.js';
+import { createVolumeClient } from '../../agent/client/volumes-http.js';
 import { startAgent } from '../../agent/main.js';
 import { parseEndpoint, requestJson } from '../../common/http-client.js';
 import { silentLogger } from '../../common/log.js';
@@ -78,7 +79,12 @@ export async function startStack(opts: { exchange?: string; overrides?: StackOve
     { log: silentLogger() },
   );
   const config = loadConfig({ env: {}, overrides: mergeSections(base, { glance: { api_url: images.url }, agent: { url: agent.url } }) });
-  const driver = await createDriver({ config, agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }), log: silentLogger() });
+  const driver = await createDriver({
+    config,
+    agent: createAgentClient({ url: agent.url, token: agent.token, retries: 2 }),
+    volumes: createVolumeClient({ url: agent.url, token: agent.token }),
+    log: silentLogger(),
+  });
   const tracked: string[] = [];
   let image: GlanceImage | null = null;
   return {

@@ -8,6 +8,7 @@ import { timeoutOption, type Run } from './server-args.js';
 import type { ServerView } from './server-lookup.js';
 import { checkState, primitiveOf, printInstance } from './server-view.js';
 import { waitForEvent } from './server-wait.js';
+import { refuseLocalVolumes } from './volume-moves.js';
 
 /** How long a node has to answer a ping before it counts as down. */
 const PING_TIMEOUT_S = 3;
@@ -92,6 +93,7 @@ export function registerEvacuate(server: Command, run: Run): void {
         const source = view.host;
         if (named === source) throw new UsageError(`instance ${view.uuid} is on ${source} already: the target must be another node`);
         checkState(view, 'evacuate', 'evacuate');
+        await refuseLocalVolumes(ctx, view, null, 'evacuate');
         if (await isUp(ctx, source)) {
           throw new BerthError(
             'COMPUTE_SERVICE_IN_USE',

@@ -6,6 +6,7 @@ import { addFlavorOptions, chosenFlavor } from './flavor-args.js';
 import { timeoutOption, type Run } from './server-args.js';
 import { showInstance, type ServerView } from './server-lookup.js';
 import { decisionHost, locate, MOVE_STEPS, movePrepResize } from './server-move.js';
+import { refuseLocalVolumes } from './volume-moves.js';
 import { checkState, primitiveOf, printInstance } from './server-view.js';
 import { waitForEvent } from './server-wait.js';
 
@@ -71,6 +72,7 @@ export function registerResize(server: Command, run: Run): void {
         checkState(view, 'resize_prep', 'resize');
         const flavor = flavorPrimitive({ ...chosen, ...(o.flavorName ? { name: o.flavorName } : {}) });
         if (at.host !== ctx.host) {
+          await refuseLocalVolumes(ctx, view, at.host, 'resize');
           await send(ctx, view, movePrepResize(at, ctx.host, flavor, 'resize'), o, RESIZE_STEPS, { send: ctx.host, show: ctx.host, else: at.host });
           return;
         }
@@ -90,6 +92,7 @@ export function registerResize(server: Command, run: Run): void {
         const at = await locate(ctx, ref, o.from);
         if (at.host === ctx.host) throw new UsageError(`instance ${at.view.uuid} is on ${ctx.host} already`);
         checkState(at.view, 'resize_prep', 'migrate');
+        await refuseLocalVolumes(ctx, at.view, at.host, 'migrate');
         const flavor = flavorPrimitive(at.view.flavor as FlavorInput);
         await send(ctx, at.view, movePrepResize(at, ctx.host, flavor, 'migration'), o, RESIZE_STEPS, { send: ctx.host, show: ctx.host, else: at.host });
       }),

@@ -7,6 +7,7 @@ import { WaitTimeout } from '../wait-timeout.js';
 import { timeoutOption, type Run } from './server-args.js';
 import { resolveServer, showInstance, type ServerView } from './server-lookup.js';
 import { checkState, primitiveOf, printInstance } from './server-view.js';
+import { refuseLocalVolumes } from './volume-moves.js';
 
 const POLL_MS = 500;
 
@@ -97,6 +98,7 @@ export function registerShelve(server: Command, run: Run): void {
       run(async (ctx) => {
         const view = await resolveServer(ctx, ref);
         checkState(view, 'shelve', 'shelve');
+        if (o.offload) await refuseLocalVolumes(ctx, view, view.host, 'shelve_offload');
         // Like nova-api: the snapshot image exists (queued) before the node is asked to fill it.
         const image = await ctx.nodeImages().createImage({
           name: `${view.name}-shelved`,
