@@ -9,7 +9,7 @@ import type { DockerNetworks } from './docker-networks.js';
 import { agentError } from '../errors.js';
 import { LABEL_INSTANCE, LABEL_IPV4, LABEL_MAC, LABEL_NETWORK, LABEL_PROJECT, LABEL_VIFS, ownedBy } from '../runtime/types.js';
 import { VethPlumber, type VethCounters } from './veth.js';
-import { NeutronPlumber } from './neutron-vifs.js';
+import { NeutronPlumber, parkedName } from './neutron-vifs.js';
 import { AttachedVifs, type PluggedVif } from './attached-vifs.js';
 import type { VifSpec } from '../client/types.js';
 import { instanceNotFound } from '../errors.js';
@@ -36,7 +36,9 @@ interface Plugged {
  */
 export class DockerPlugs {
   private readonly veth = new VethPlumber();
-  private readonly neutron = new NeutronPlumber();
+  private readonly neutron: NeutronPlumber;
+  /** Taps this agent is making before their container starts (preplug): not a crashed create's, whatever the sweep sees. */
+  private readonly parking = new Set<string>();
   /** One plug at a time per container: a start and its engine event may ask together. */
   private readonly serial = new KeyedMutex();
   private readonly plugged = new Map<string, Plugged>();
@@ -51,6 +53,7 @@ export class DockerPlugs {
     stateDir: string | undefined = undefined,
   ) {
     this.attachedVifs = new AttachedVifs(stateDir);
+    this.neutron = new NeutronPlumber(host);
   }
   private readonly attachedVifs: AttachedVifs;
 
@@ -71,7 +74,10 @@ export class DockerPlugs {
       const key = ContainerNames.linkKey(uuid, c?.Name);
       if (vifs.length && c?.State?.Running === true && netns) {
         // Neutron's ports: each VIF's tap goes with the namespace, so a new start plugs them all again.
-        for (const { ifname, vif } of vifs) await this.neutron.attach({ uuid, netns, ifname, vif });
+        for (const { ifname, vif } of vifs) {
+          await this.neutron.attach({ uuid, netns, ifname, vif });
+          this.parking.delete(vif.tap);
+        }
         this.plugged.set(uuid, { netns, readAt, key });
       }
       if (!name || !ipv4 || !macAddress || c?.State?.Running !== true || !netns) return c;
@@ -145,13 +151,43 @@ export class DockerPlugs {
    */
   preplug(uuid: string, vifs: VifSpec[]): Promise<void> {
     return this.serial.run(uuid, async () => {
-      for (const vif of vifs) await this.neutron.prepare(uuid, vif);
+      for (const vif of vifs) {
+        this.parking.add(vif.tap);
+        await this.neutron.prepare(uuid, vif);
+      }
     });
   }
 
   /** The pairs of VIFs removed, parked or plugged (a create that failed); a tap already gone is fine. */
   async release(vifs: VifSpec[]): Promise<void> {
-    for (const vif of vifs) await this.neutron.detach(vif.tap);
+    for (const vif of vifs) {
+      await this.neutron.detach(vif.tap);
+      this.parking.delete(vif.tap);
+    }
+  }
+
+  /**
+   * Removes the pairs this host's agent parked (preplug) for a create that never finished (the
+   * agent died between making the pair and plugging the container): those whose instance has no
+   * container, or one that does not run (its next start makes a new pair). Another agent's on
+   * the same kernel (another host's mark) and the ones this agent is making now are left alone;
+   * a running container's is moved in by plugStarted. Returns the taps removed.
+   */
+  async sweepParked(log: Logger): Promise<string[]> {
+    const removed: string[] = [];
+    for (const end of await this.neutron.parkedEnds()) {
+      if (end.owner !== this.neutron.ownerKey || !end.uuid || this.parking.has(end.tap)) continue;
+      const uuid = end.uuid;
+      await this.serial.run(uuid, async () => {
+        if (this.parking.has(end.tap)) return;
+        const c = await this.inspect(uuid);
+        if (c?.State?.Running === true) return;
+        await this.neutron.detach(end.tap);
+        removed.push(end.tap);
+      });
+    }
+    if (removed.length) log.info({ taps: removed }, 'removed parked pairs of creates that never finished');
+    return removed;
   }
 
   /** The VIFs of an instance now (read before its container is removed, for unplug). */
@@ -200,6 +236,7 @@ export class DockerPlugs {
         // Creates and removals while nobody listened: the address book is read again.
         this.networks.resetAddressBook();
         await this.plugStarted(onStart);
+        await this.sweepParked(log).catch((err: unknown) => log.warn({ err: describeError(err) }, 'could not remove parked pairs left by unfinished creates'));
       },
       onEvent: (ev) => {
         const attrs = ev.Actor?.Attributes;
@@ -231,7 +268,10 @@ export class DockerPlugs {
       const uuid = c.Labels?.[LABEL_INSTANCE];
       if (!uuid || !ownedBy(c.Labels, this.host)) continue;
       const vifs = await this.attachedVifs.current(uuid, c.Labels);
-      const missing = await Promise.all(vifs.map(async (v) => !(await this.neutron.attached(v.vif.tap))));
+      // A tap missing, or its guest end still parked (the agent died before it moved the end in).
+      const missing = await Promise.all(
+        vifs.map(async (v) => !(await this.neutron.attached(v.vif.tap)) || (await this.neutron.attached(parkedName(v.vif.tap)))),
+      );
       if (missing.some(Boolean)) onStart(uuid);
       else if (c.Labels?.[LABEL_NETWORK] && !(await this.veth.attached(uuid))) onStart(uuid);
     }

@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { agentError } from '../errors.js';
 import { HelperShell } from './veth.js';
 
@@ -16,6 +17,30 @@ export interface BridgeVif {
   gateway: string | null;
   routes: Array<{ destination: string; nexthop: string }>;
 }
+
+/**
+ * A guest end `prepare` parked in the host's namespace, as found on the host: its tap, and the
+ * agent (by its host's key, ownerKey) and instance its alias names; both null for an end without
+ * Berth's alias (an older version's, or made by hand).
+ */
+export interface ParkedEnd {
+  name: string;
+  tap: string;
+  owner: string | null;
+  uuid: string | null;
+}
+
+/** The mark of one agent's parked ends (agents sharing a kernel have different [DEFAULT] host): 12 hex digits of its host's digest. */
+export function ownerKey(host: string | undefined): string {
+  return createHash('sha256')
+    .update(host ?? '')
+    .digest('hex')
+    .slice(0, 12);
+}
+
+const PARKED_ALIAS = 'berth-parked';
+const PARKED_RE = /^vpk[0-9a-f-]{11}$/;
+const ALIAS_RE = /^berth-parked ([0-9a-f]{12}) ([A-Za-z0-9_.-]{1,64})$/;
 
 export interface VifAttachment {
   uuid: string;
@@ -39,23 +64,50 @@ const NSENTER = '/usr/bin/nsenter';
  */
 export class NeutronPlumber {
   private readonly shell = new HelperShell();
+  private readonly owner: string;
+
+  /** `host`: the agent's [DEFAULT] host, whose key marks the ends it parks (parkedEnds). */
+  constructor(host?: string) {
+    this.owner = ownerKey(host);
+  }
 
   /**
    * The pair made before its guest exists (os-vif plugs before the guest runs): the tap on the
    * network's bridge and up, so Neutron's agent wires the port while the container is made; the
    * guest end waits in the host's namespace under `parkedName(tap)` with the port's MAC until
-   * `attach` moves it in. Idempotent: a tap that exists already is left as it is.
+   * `attach` moves it in. The parked end's alias names this agent's host (by its key) and the
+   * instance, so that one left by a create that never finished (the agent died) is found and
+   * removed (parkedEnds; DockerPlugs' sweep) without touching another agent's on the same kernel.
+   * Idempotent: a tap that exists already is left as it is.
    */
   async prepare(uuid: string, vif: BridgeVif): Promise<void> {
     check({ uuid, netns: '/proc/self/ns/net', ifname: 'eth0', vif });
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(uuid)) throw agentError('RUNTIME_ERROR', `invalid instance id ${JSON.stringify(uuid)}`);
     if (await this.attached(vif.tap)) return;
     const { tap, bridge, mac, mtu } = vif;
     const parked = parkedName(tap);
     await this.shell.run(
       `${ensureBridge(bridge)} && ` +
         `{ ${IP} link add ${tap} mtu ${mtu} type veth peer name ${parked} address ${mac} mtu ${mtu} || { [ -e /sys/class/net/${tap} ] && exit 0; }; } && ` +
-        `{ ${IP} link set ${tap} master ${bridge} up || { rc=$?; ${IP} link del ${tap}; exit $rc; }; }`,
+        `{ { ${IP} link set ${parked} alias '${PARKED_ALIAS} ${this.owner} ${uuid}' && ${IP} link set ${tap} master ${bridge} up; } || { rc=$?; ${IP} link del ${tap}; exit $rc; }; }`,
     );
+  }
+
+  /** The guest ends parked in the host's namespace now, with their marks (an end gone meanwhile is left out). */
+  async parkedEnds(): Promise<ParkedEnd[]> {
+    const out: ParkedEnd[] = [];
+    for (const name of (await readdir('/sys/class/net')).filter((n) => PARKED_RE.test(n))) {
+      const alias = await readFile(`/sys/class/net/${name}/ifalias`, 'utf8').catch(() => null);
+      if (alias === null) continue;
+      const m = ALIAS_RE.exec(alias.trim());
+      out.push({ name, tap: `tap${name.slice(3)}`, owner: m?.[1] ?? null, uuid: m?.[2] ?? null });
+    }
+    return out;
+  }
+
+  /** This agent's mark on the ends it parks. */
+  get ownerKey(): string {
+    return this.owner;
   }
 
   /**
