@@ -16,7 +16,7 @@ import type { SpawnNetworks } from './spawn-networks.js';
 import { canStart } from './states.js';
 import type { InstanceStore } from './store.js';
 import type { Maintenance } from './maintenance.js';
-import { refuseByMirror, sysmetaOfPrimitive, sysmetaOfRow } from './local-volumes.js';
+import { mirroredOf, sysmetaOfPrimitive, sysmetaOfRow } from './local-volumes.js';
 
 /** An evacuation as rebuild_instance(recreate=True) asks for it. */
 export interface EvacuationRequest {
@@ -119,8 +119,6 @@ export class Evacuations {
       };
       let move: MigrationRow;
       try {
-        // Local volumes stay on the host that is down: refused before anything changes, as a failed claim is.
-        refuseByMirror(uuid, 'evacuate', sysmetaOfRow(existing), sysmetaOfPrimitive(req.primitive));
         // nova's rebuild_claim: the flavor must fit here; the move holds it until the record moves.
         move = await this.d.claims.moveClaim(flavor, () => {
           const refused = this.d.maintenance.refusal();
@@ -139,6 +137,11 @@ export class Evacuations {
         throw err;
       }
       await this.saveStatus(ctx, move, 'pre-migrating');
+      // As nova's evacuation without shared storage leaves the local disk: the volumes stay on the
+      // host that is down, detached when it returns and reaps the instance; the instance comes up without them.
+      const left = mirroredOf(sysmetaOfRow(existing), sysmetaOfPrimitive(req.primitive));
+      if (left)
+        this.d.log.warn({ instance: uuid, source: source.host, volumes: left }, 'evacuated without its local volumes, which stay on the host that is down');
       const row = existing ?? (await this.takeOver(ctx, instance, imageRef, vmState));
       await this.spawn(ctx, row, move, imageRef, vmState === 'stopped');
     });

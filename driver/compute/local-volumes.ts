@@ -20,13 +20,12 @@ export interface AttachedVolume {
 }
 
 /** The moves a local volume cannot follow: the instance leaves the host its volumes stay on. */
-export type VolumeMove = 'shelve_offload' | 'resize' | 'migrate' | 'evacuate';
+export type VolumeMove = 'shelve_offload' | 'resize' | 'migrate';
 
 const MOVE_WORDS: Record<VolumeMove, string> = {
   shelve_offload: 'be shelved and offloaded',
   resize: 'be resized to another host',
   migrate: 'be migrated to another host',
-  evacuate: 'be evacuated',
 };
 
 /**
@@ -116,8 +115,15 @@ export function sysmetaOfRow(row: InstanceRow | null | undefined): Record<string
  * cannot ask that host's agent): in the record this node shares, or in nova's instance.
  */
 export function refuseByMirror(uuid: string, move: VolumeMove, ...sysmetas: unknown[]): void {
+  const named = mirroredOf(...sysmetas);
+  if (named) throw localVolumesRefusal(uuid, move, named);
+}
+
+/** The first of `sysmetas` (records, nova primitives' system_metadata) naming mirrored volumes. */
+export function mirroredOf(...sysmetas: unknown[]): string | null {
   for (const sm of sysmetas) {
     const named = mirroredVolumes(sm);
-    if (named) throw localVolumesRefusal(uuid, move, named);
+    if (named) return named;
   }
+  return null;
 }

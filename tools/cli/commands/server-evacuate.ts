@@ -8,7 +8,7 @@ import { timeoutOption, type Run } from './server-args.js';
 import type { ServerView } from './server-lookup.js';
 import { checkState, primitiveOf, printInstance } from './server-view.js';
 import { waitForEvent } from './server-wait.js';
-import { refuseLocalVolumes } from './volume-moves.js';
+import { mirroredVolumes } from '../../../driver/compute/local-volumes.js';
 
 /** How long a node has to answer a ping before it counts as down. */
 const PING_TIMEOUT_S = 3;
@@ -93,7 +93,6 @@ export function registerEvacuate(server: Command, run: Run): void {
         const source = view.host;
         if (named === source) throw new UsageError(`instance ${view.uuid} is on ${source} already: the target must be another node`);
         checkState(view, 'evacuate', 'evacuate');
-        await refuseLocalVolumes(ctx, view, null, 'evacuate');
         if (await isUp(ctx, source)) {
           throw new BerthError(
             'COMPUTE_SERVICE_IN_USE',
@@ -103,6 +102,10 @@ export function registerEvacuate(server: Command, run: Run): void {
             },
           );
         }
+        // As an evacuation without shared storage loses the local disk: the volumes stay on the node that is down.
+        const left = mirroredVolumes(view.system_metadata);
+        if (left)
+          process.stderr.write(`berth: warning: local volumes stay on ${source} (detached when it returns); ${view.uuid} starts without them: ${left}\n`);
         const flavor = view.flavor as { memory_mb: number };
         const target = named ?? (await pickTarget(ctx, source, flavor.memory_mb));
         const migration = migrationPrimitive({ instance_uuid: view.uuid, host: source, dest: named ?? null, migration_type: 'evacuation', status: 'accepted' });
