@@ -18,10 +18,10 @@ export interface VolumeMirrorDeps {
 /**
  * Mirrors the local volumes attached to each instance of this node into its system_metadata
  * (`berth_local_volumes`: names, ids and mount points; removed when none), in the node's record
- * and with the authority, so that a node the instance would move to refuses the move without
- * asking this node's agent: an evacuation's destination (this host is down), a destination's
- * prep_resize. Run with the power-state sync; an instance with a task in progress waits for the
- * next run.
+ * and with the authority, so that a node the instance would move to knows of them without asking
+ * this node's agent: a destination's prep_resize refuses the move, an evacuation's destination
+ * (this host is down) warns that they stay behind. Run with the power-state sync; an instance with
+ * a task in progress waits for the next run.
  */
 export class VolumeMirror {
   constructor(private readonly d: VolumeMirrorDeps) {}
