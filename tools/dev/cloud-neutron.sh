@@ -1,12 +1,15 @@
 # shellcheck shell=bash
+# shellcheck source=tools/dev/cloud-public.sh
+source "$ROOT/tools/dev/cloud-public.sh"
 # Neutron for the test cloud of tools/dev/cloud.sh (sourced by it; not run alone): neutron-server
-# with ML2 (linuxbridge + l2population, port_security; flat and vxlan), the linuxbridge agent
-# (iptables firewall), the DHCP agent (isolated metadata) and the metadata agent, on loopback, with
-# their own RabbitMQ vhost. Each cloud (BERTH_CLOUD_PORT_OFFSET) gets its own provider link, VNI
+# with ML2 (linuxbridge + l2population, port_security; flat and vxlan) and the router service
+# plugin, the linuxbridge agent (iptables firewall), the DHCP agent (isolated metadata), the
+# metadata agent and the L3 agent (routers, floating IPs), on loopback, with their own RabbitMQ
+# vhost; an external network `public` the host reaches (tools/dev/cloud-public.sh). Each cloud (BERTH_CLOUD_PORT_OFFSET) gets its own provider link, VNI
 # range, agent host name and iptables chain prefix, so two clouds on one host keep apart. The
 # agents only ever touch the bridges, taps, namespaces and chains of this cloud's networks.
 
-NEUTRON_COMPONENTS=(neutron-metadata-agent neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
+NEUTRON_COMPONENTS=(neutron-l3-agent neutron-metadata-agent neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
 # The linuxbridge agent's name prefixes its iptables chains (neutron takes argv[0], cut to 16
 # characters): a per-cloud name keeps two clouds' agents from rewriting each other's chains.
 NEUTRON_LB_NAME=neutron-lb-$PORT_OFFSET
@@ -42,7 +45,7 @@ write_neutron_configs() {
 [DEFAULT]
 host = $NEUTRON_HOST
 core_plugin = ml2
-service_plugins =
+service_plugins = router
 auth_strategy = keystone
 bind_host = 127.0.0.1
 bind_port = $NEUTRON_PORT
@@ -80,7 +83,7 @@ tenant_network_types = vxlan
 mechanism_drivers = linuxbridge,l2population
 extension_drivers = port_security
 [ml2_type_flat]
-flat_networks = physnet1
+flat_networks = physnet1,$NEUTRON_PUBLIC_PHYSNET
 [ml2_type_vxlan]
 vni_ranges = $NEUTRON_VNI_FIRST:$NEUTRON_VNI_LAST
 [securitygroup]
@@ -93,7 +96,7 @@ EOF
 [agent]
 polling_interval = 1
 [linux_bridge]
-physical_interface_mappings = physnet1:$NEUTRON_PROVIDER
+physical_interface_mappings = physnet1:$NEUTRON_PROVIDER,$NEUTRON_PUBLIC_PHYSNET:$NEUTRON_PUBLIC_LINK
 [vxlan]
 enable_vxlan = true
 local_ip = 127.0.0.1
@@ -117,6 +120,7 @@ metadata_proxy_shared_secret = $BERTH_CLOUD_METADATA_SECRET
 metadata_proxy_socket = $d/state/metadata_proxy
 metadata_workers = 1
 EOF
+  write_l3_config "$d"
   ln -sfn /usr/bin/neutron-linuxbridge-agent "$d/$NEUTRON_LB_NAME"
   write_ebtables_wrapper "$d/bin"
   # dnsmasq drops to nobody and must read its hosts file: the agents make their files readable
@@ -133,6 +137,7 @@ neutron_args() { # the config files of a neutron component
     neutron-linuxbridge-agent) echo "--config-file $d/neutron.conf --config-file $d/linuxbridge_agent.ini" ;;
     neutron-dhcp-agent) echo "--config-file $d/neutron.conf --config-file $d/dhcp_agent.ini" ;;
     neutron-metadata-agent) echo "--config-file $d/neutron.conf --config-file $d/metadata_agent.ini" ;;
+    neutron-l3-agent) echo "--config-file $d/neutron.conf --config-file $d/l3_agent.ini" ;;
   esac
 }
 
@@ -257,17 +262,20 @@ up_neutron() {
   write_neutron_configs
   init_neutron
   provider_link
+  public_link
   spawn_and_wait neutron-server "$NEUTRON_PORT" neutron-server $(neutron_args neutron-server) --log-file "$STATE/logs/neutron-server.log"
   log "neutron-server up after $(elapsed "$t0") s"
   if ! running_pid neutron-linuxbridge-agent >/dev/null; then clear_port_ebtables; fi
   spawn_neutron neutron-linuxbridge-agent "$STATE/neutron/$NEUTRON_LB_NAME"
   spawn_neutron neutron-dhcp-agent
   spawn_neutron neutron-metadata-agent
-  for b in neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent; do
+  spawn_neutron neutron-l3-agent
+  for b in neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent neutron-l3-agent; do
     WAIT_PID=$(cat "$STATE/pids/$b") wait_up "$b" 120 agent_alive "$b"
   done
   log "neutron agents alive after $(elapsed "$t0") s"
   test_network
+  public_network
 }
 
 test_network() {
@@ -287,6 +295,9 @@ neutron_kernel_objects() {
   local id
   for id in $(mariadb_sql "select id from neutron.networks" 2>/dev/null || true); do
     echo "link brq${id:0:11}"; echo "netns qdhcp-$id"
+  done
+  for id in $(mariadb_sql "select id from neutron.routers" 2>/dev/null || true); do
+    echo "netns qrouter-$id"
   done
   for id in $(mariadb_sql "select segmentation_id from neutron.networksegments where network_type = 'vxlan'" 2>/dev/null || true); do
     echo "link vxlan-$id"
@@ -326,6 +337,7 @@ neutron_cleanup() { # neutron_cleanup "$(neutron_kernel_objects)"
     esac
   done <<<"$1"
   ip link del "$NEUTRON_PROVIDER" 2>/dev/null || true
+  public_link_down
 }
 
 # dnsmasq and haproxy (the DHCP namespaces' metadata proxy) daemonize out of the DHCP agent's

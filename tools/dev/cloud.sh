@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A test OpenStack control plane (Zed, from Debian 12's packages) on loopback, for the nova-mode
 # integration tests: MariaDB, a private RabbitMQ node, Keystone, Placement, Glance, nova-api (with
-# the metadata API), nova-conductor, nova-scheduler, nova-serialproxy and Neutron (server, linuxbridge, DHCP and
-# metadata agents; tools/dev/cloud-neutron.sh), or a neutron stub (nova-control-plane.md §3).
+# the metadata API), nova-conductor, nova-scheduler, nova-serialproxy and Neutron (server, linuxbridge, DHCP,
+# metadata and L3 agents, an external network `public`; tools/dev/cloud-neutron.sh), or a neutron
+# stub (nova-control-plane.md §3).
 # Needs root. Usage:
 #   tools/dev/cloud.sh install                  Debian packages (idempotent)
 #   tools/dev/cloud.sh start                    bring up; a no-op when already up
@@ -29,7 +30,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 STATE=${BERTH_CLOUD_STATE:-/var/lib/berth-cp}
 PACKAGES=(rabbitmq-server mariadb-server keystone python3-openstackclient python3-osc-placement
           placement-api nova-api nova-conductor nova-scheduler glance-api python3-nova)
-NEUTRON_PACKAGES=(neutron-server neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent dnsmasq-base
+NEUTRON_PACKAGES=(neutron-server neutron-linuxbridge-agent neutron-dhcp-agent neutron-metadata-agent neutron-l3-agent dnsmasq-base
                   haproxy ebtables ipset conntrack bridge-utils iproute2 sudo curl)
 PORT_OFFSET=${BERTH_CLOUD_PORT_OFFSET:-0}
 [[ $PORT_OFFSET =~ ^[0-9]{1,4}$ ]] && (( PORT_OFFSET <= 1000 && PORT_OFFSET % 10 == 0 )) \
@@ -47,14 +48,14 @@ NEUTRON_MODE=${BERTH_CLOUD_NEUTRON:-real}
 [[ $NEUTRON_MODE =~ ^(real|stub)$ ]] || { echo "[cloud] BERTH_CLOUD_NEUTRON must be real or stub" >&2; exit 2; }
 # Python services, stopped first; the datastores after them.
 if [ "$NEUTRON_MODE" = real ]; then
-  SERVICES=(nova-serialproxy nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-metadata-agent
-            neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
+  SERVICES=(nova-serialproxy nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-l3-agent
+            neutron-metadata-agent neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
 else
   SERVICES=(nova-serialproxy nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub)
 fi
 # Whichever of the two a state ran before, stop stops it.
-ALL_SERVICES=(nova-serialproxy nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub neutron-metadata-agent
-              neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
+ALL_SERVICES=(nova-serialproxy nova-api nova-conductor nova-scheduler glance-api placement keystone neutron-stub neutron-l3-agent
+              neutron-metadata-agent neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
 # Debian's OpenStack lives in /usr/bin/python3's dist-packages; another python3 first on PATH
 # (pyenv) would not see it.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
@@ -584,6 +585,7 @@ stop_cloud() {
   # Conductor and scheduler ignore SIGTERM for longer than that (oslo.service's graceful stop).
   stop_components 3 "${computes[@]}" "${ALL_SERVICES[@]}"
   stop_neutron_children
+  public_link_down
   # The datastores get longer: a killed mysqld or beam may leave state a restart cannot reuse.
   stop_components 15 mariadb rabbitmq
   stop_components 3 rabbitmq-launcher
