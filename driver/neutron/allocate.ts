@@ -91,7 +91,7 @@ export async function allocateForInstance(
         );
       }
     }
-    return await buildNetworkInfo(neutron, ports, new Set(bound));
+    return await buildNetworkInfo(neutron, ports, new Set(bound), new Set(created));
   } catch (err) {
     for (const id of created)
       await neutron.deletePort(id).catch((e: unknown) => log.warn({ port_id: id, err: describeError(e) }, 'could not delete a port of a failed build'));

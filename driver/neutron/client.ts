@@ -30,6 +30,20 @@ export interface NeutronClient {
    * project has none of is NEUTRON_NOT_FOUND, one it has twice NEUTRON_CONFLICT.
    */
   securityGroupIds(projectId: string, names: string[]): Promise<string[]>;
+  /**
+   * The floating IPs associated with any of the given ports, in one request (nova asks per fixed
+   * IP: `_get_floating_ips_by_fixed_and_port`); none for no ports, and none when Neutron has no
+   * L3 API (no router service plugin: 404), as nova treats it. Ordered by id.
+   */
+  listFloatingIps(portIds: string[]): Promise<NeutronFloatingIp[]>;
+}
+
+/** A floating IP associated with a port: the address on the external network and the fixed address it forwards to. */
+export interface NeutronFloatingIp {
+  id: string;
+  floating_ip_address: string;
+  port_id: string;
+  fixed_ip_address: string;
 }
 
 export interface PortFilter {

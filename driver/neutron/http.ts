@@ -5,6 +5,7 @@ import {
   codeForStatus,
   neutronError,
   type NeutronClient,
+  type NeutronFloatingIp,
   type NeutronNetwork,
   type NeutronPort,
   type NeutronSubnet,
@@ -137,6 +138,19 @@ export class HttpNeutron implements NeutronClient {
       ids.push(found[0]!.id);
     }
     return ids;
+  }
+
+  async listFloatingIps(portIds: string[]): Promise<NeutronFloatingIp[]> {
+    if (portIds.length === 0) return [];
+    const q = new URLSearchParams();
+    for (const id of new Set(portIds)) q.append('port_id', id);
+    for (const f of ['id', 'floating_ip_address', 'port_id', 'fixed_ip_address']) q.append('fields', f);
+    // No L3 API (no router service plugin): Neutron answers 404, and no port has a floating IP.
+    const found = await this.req<{ floatingips: NeutronFloatingIp[] }>('GET', `floatingips?${q.toString()}`, undefined, true);
+    return (found?.floatingips ?? [])
+      .filter((f) => f.port_id && f.fixed_ip_address)
+      .map((f) => ({ id: f.id, floating_ip_address: f.floating_ip_address, port_id: f.port_id, fixed_ip_address: f.fixed_ip_address }))
+      .sort((a, b) => a.id.localeCompare(b.id));
   }
 }
 

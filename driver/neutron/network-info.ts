@@ -1,13 +1,23 @@
 import type { VifSpec } from '../../agent/client/types.js';
-import { bridgeName, neutronError, tapName, type NeutronClient, type NeutronNetwork, type NeutronPort, type NeutronSubnet } from './client.js';
+import {
+  bridgeName,
+  neutronError,
+  tapName,
+  type NeutronClient,
+  type NeutronFloatingIp,
+  type NeutronNetwork,
+  type NeutronPort,
+  type NeutronSubnet,
+} from './client.js';
 
 /** An address in nova's network model (nova/network/model.py IP). */
 export interface ModelIp {
   address: string;
-  type: 'fixed' | 'gateway' | 'dns';
+  type: 'fixed' | 'gateway' | 'dns' | 'floating';
   version: 4 | 6;
   meta: Record<string, unknown>;
-  floating_ips?: unknown[];
+  /** Of a fixed IP: the floating IPs forwarding to it (nova's FixedIP.floating_ips). */
+  floating_ips?: ModelIp[];
 }
 
 export interface ModelSubnet {
@@ -51,24 +61,31 @@ const modelIp = (address: string, type: ModelIp['type']): ModelIp => ({ address,
 /**
  * nova's network_info for the given ports, from Neutron's networks and subnets (each read once):
  * what nova-compute builds in `_build_network_info_model` and saves in the info cache, so
- * `openstack server show` lists the addresses. `preserve` names the ports the caller made
- * (requested by port id): a delete unbinds them instead of deleting them.
+ * `openstack server show` lists the addresses, floating ones included. `preserve` names the ports
+ * the caller made (requested by port id): a delete unbinds them instead of deleting them. `fresh`
+ * names ports this build has just made: no floating IP can point at them yet, so none is asked for.
  */
-export async function buildNetworkInfo(neutron: NeutronClient, ports: NeutronPort[], preserve: ReadonlySet<string> = new Set()): Promise<ModelVif[]> {
+export async function buildNetworkInfo(
+  neutron: NeutronClient,
+  ports: NeutronPort[],
+  preserve: ReadonlySet<string> = new Set(),
+  fresh: ReadonlySet<string> = new Set(),
+): Promise<ModelVif[]> {
   const networkIds = [...new Set(ports.map((p) => p.network_id))];
   const subnetIds = [...new Set(ports.flatMap((p) => p.fixed_ips.map((f) => f.subnet_id)))];
   // Independent reads, all at once: a boot waits for the slowest, not for their sum.
-  const [networks, dhcpPorts, subnets] = await Promise.all([
+  const [networks, dhcpPorts, subnets, floating] = await Promise.all([
     Promise.all(networkIds.map((id) => neutron.showNetwork(id))),
     // nova's dhcp_server of a subnet: its DHCP port's address (the isolated metadata server's too).
     Promise.all(networkIds.map((id) => neutron.listPorts({ network_id: id, device_owner: 'network:dhcp' }))),
     Promise.all(subnetIds.map((id) => neutron.showSubnet(id))),
+    neutron.listFloatingIps(ports.map((p) => p.id).filter((id) => !fresh.has(id))),
   ]);
   const byId = new Map<string, NeutronNetwork>(networks.map((n, i) => [networkIds[i]!, n]));
   const dhcp = new Map<string, string>();
   for (const d of dhcpPorts.flat()) for (const f of d.fixed_ips) if (!dhcp.has(f.subnet_id)) dhcp.set(f.subnet_id, f.ip_address);
   const subnetById = new Map<string, NeutronSubnet>(subnets.map((s, i) => [subnetIds[i]!, s]));
-  return ports.map((p) => vifOf(p, byId.get(p.network_id)!, subnetById, preserve.has(p.id), dhcp));
+  return ports.map((p) => vifOf(p, byId.get(p.network_id)!, subnetById, preserve.has(p.id), dhcp, floating));
 }
 
 /** Where guests reach the metadata service (nova's metadata API through Neutron's proxy). */
@@ -80,7 +97,11 @@ export function vifOf(
   subnets: ReadonlyMap<string, NeutronSubnet>,
   preserve: boolean,
   dhcp: ReadonlyMap<string, string> = new Map(),
+  floating: readonly NeutronFloatingIp[] = [],
 ): ModelVif {
+  // As nova's FixedIP.floating_ips: the floating IPs of this port forwarding to that fixed address.
+  const floatingOf = (fixed: string): ModelIp[] =>
+    floating.filter((f) => f.port_id === p.id && f.fixed_ip_address === fixed).map((f) => modelIp(f.floating_ip_address, 'floating'));
   const mine = [...new Set(p.fixed_ips.map((f) => f.subnet_id))].map((id) => subnets.get(id)).filter((s): s is NeutronSubnet => s !== undefined);
   return {
     id: p.id,
@@ -93,7 +114,7 @@ export function vifOf(
         cidr: s.cidr,
         version: s.ip_version === 6 ? 6 : 4,
         gateway: s.gateway_ip ? modelIp(s.gateway_ip, 'gateway') : null,
-        ips: p.fixed_ips.filter((f) => f.subnet_id === s.id).map((f) => ({ ...modelIp(f.ip_address, 'fixed'), floating_ips: [] })),
+        ips: p.fixed_ips.filter((f) => f.subnet_id === s.id).map((f) => ({ ...modelIp(f.ip_address, 'fixed'), floating_ips: floatingOf(f.ip_address) })),
         dns: s.dns_nameservers.map((d) => modelIp(d, 'dns')),
         routes: s.host_routes.map((r) => ({ cidr: r.destination, gateway: modelIp(r.nexthop, 'gateway'), interface: null, meta: {} })),
         // As nova: the DHCP port's address, else the gateway when the subnet has DHCP.

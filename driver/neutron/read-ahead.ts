@@ -43,5 +43,6 @@ export function readAhead(neutron: NeutronClient, networkIds: string[]): Neutron
     showNetwork: (id) => take(networks, id, () => neutron.showNetwork(id)),
     showSubnet: (id) => take(subnets, id, () => neutron.showSubnet(id)),
     securityGroupIds: (projectId, names) => neutron.securityGroupIds(projectId, names),
+    listFloatingIps: (portIds) => neutron.listFloatingIps(portIds),
   };
 }

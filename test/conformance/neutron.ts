@@ -12,7 +12,14 @@ export interface NeutronHarness {
   projectId: string;
   /** A host whose linuxbridge agent is alive. */
   host: string;
-  /** Removes every port and the network, whatever state they were left in. */
+  /**
+   * A floating IP of the cloud's external network associated with the port (a tenant's
+   * `floating ip create --port`); its id and address.
+   */
+  associateFloatingIp(portId: string): Promise<{ id: string; address: string }>;
+  /** `floating ip unset --port`: the floating IP stays, forwarding nowhere. */
+  disassociateFloatingIp(id: string): Promise<void>;
+  /** Removes every port, floating IP and router it made, and the network, whatever state they were left in. */
   cleanup(): Promise<void>;
 }
 
@@ -135,6 +142,19 @@ export function neutronConformance(name: string, setup: () => Promise<NeutronHar
       const ids = (await h.neutron.listPorts({ network_id: h.network.id })).map((p) => p.id);
       assert.ok(ids.includes(a.id));
       assert.deepEqual(ids, [...ids].sort());
+    });
+
+    it('lists the floating IPs of ports in one call: none for no port or a port without one, an associated one with its fixed address, none once disassociated', async () => {
+      const a = await create();
+      const b = await create();
+      assert.deepEqual(await h.neutron.listFloatingIps([]), []);
+      assert.deepEqual(await h.neutron.listFloatingIps([a.id, b.id]), []);
+      const fip = await h.associateFloatingIp(a.id);
+      const listed = { id: fip.id, floating_ip_address: fip.address, port_id: a.id, fixed_ip_address: a.fixed_ips[0]!.ip_address };
+      assert.deepEqual(await h.neutron.listFloatingIps([a.id, b.id]), [listed]);
+      assert.deepEqual(await h.neutron.listFloatingIps([b.id]), []);
+      await h.disassociateFloatingIp(fip.id);
+      assert.deepEqual(await h.neutron.listFloatingIps([a.id]), []);
     });
 
     it('shows the network (MTU, subnets) and the subnet (gateway, DNS, routes)', async () => {

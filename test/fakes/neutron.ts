@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import {
   neutronError,
   type NeutronClient,
+  type NeutronFloatingIp,
   type NeutronNetwork,
   type NeutronPort,
   type NeutronSubnet,
@@ -34,13 +35,16 @@ export interface FakeNetworkSpec {
  * against the real service with ML2 and the linuxbridge mechanism (test/conformance/neutron.ts):
  * a port bound to a host with a live agent (`agentHosts`) gets vif_type `bridge`, to any other
  * host `binding_failed`; addresses come from the subnet in order, the gateway skipped; a port
- * starts DOWN (`setStatus` plays the agent that wires it).
+ * starts DOWN (`setStatus` plays the agent that wires it). Floating IPs: `associateFloatingIp`
+ * plays a tenant's `floating ip set --port`; deleting a port disassociates its floating IPs.
  */
 export class FakeNeutron implements NeutronClient {
   readonly networks = new Map<string, NeutronNetwork>();
   readonly subnets = new Map<string, NeutronSubnet>();
   readonly ports = new Map<string, NeutronPort>();
   readonly securityGroups = new Map<string, Array<{ id: string; name: string }>>();
+  /** Floating IPs by id; `port_id` null when not associated. */
+  readonly floatingIps = new Map<string, { id: string; floating_ip_address: string; port_id: string | null; fixed_ip_address: string | null }>();
   /** Hosts whose linuxbridge agent is alive. */
   readonly agentHosts = new Set<string>();
   /** Every call, for tests that check what the node asked. */
@@ -77,6 +81,20 @@ export class FakeNeutron implements NeutronClient {
   setStatus(portId: string, status: 'ACTIVE' | 'DOWN'): void {
     const p = this.ports.get(portId);
     if (p) p.status = status;
+  }
+
+  /** A floating IP with `address`, associated with the port's first fixed IP (or `fixed`); its id. */
+  associateFloatingIp(portId: string, address: string, fixed?: string): string {
+    const p = this.port(portId);
+    const id = randomUUID();
+    this.floatingIps.set(id, { id, floating_ip_address: address, port_id: p.id, fixed_ip_address: fixed ?? p.fixed_ips[0]!.ip_address });
+    return id;
+  }
+
+  /** `floating ip unset --port`: the floating IP stays allocated, forwarding nowhere. */
+  disassociateFloatingIp(id: string): void {
+    const f = this.floatingIps.get(id);
+    if (f) Object.assign(f, { port_id: null, fixed_ip_address: null });
   }
 
   private port(id: string): NeutronPort {
@@ -210,6 +228,7 @@ export class FakeNeutron implements NeutronClient {
   async deletePort(id: string): Promise<void> {
     this.calls.push('deletePort');
     this.ports.delete(id);
+    for (const f of this.floatingIps.values()) if (f.port_id === id) this.disassociateFloatingIp(f.id);
   }
 
   async showNetwork(id: string): Promise<NeutronNetwork> {
@@ -244,5 +263,15 @@ export class FakeNeutron implements NeutronClient {
       if (found.length > 1) throw neutronError('NEUTRON_CONFLICT', `project ${projectId} has ${found.length} security groups named ${name}`, { name });
       return found[0]!.id;
     });
+  }
+
+  async listFloatingIps(portIds: string[]): Promise<NeutronFloatingIp[]> {
+    if (portIds.length === 0) return [];
+    this.calls.push('listFloatingIps');
+    const wanted = new Set(portIds);
+    return [...this.floatingIps.values()]
+      .filter((f): f is NeutronFloatingIp => f.port_id !== null && f.fixed_ip_address !== null && wanted.has(f.port_id))
+      .map((f) => ({ ...f }))
+      .sort((a, b) => a.id.localeCompare(b.id));
   }
 }

@@ -199,6 +199,30 @@ describe('compute manager with Neutron ports (fake agent, fake Neutron)', () => 
     assert.equal(row?.vm_state, 'active');
   });
 
+  it('network-changed after a floating IP is associated saves it in the info cache (server show lists it); after it is disassociated, no more', async () => {
+    const i = newInstance();
+    const stop = relayPlugged(i.uuid);
+    await manager.buildAndRun(ctx, i, 'img', onNet());
+    stop();
+    const [port] = [...neutron.ports.values()];
+    const changed = () =>
+      computeEndpoint(manager, agent).methods.external_instance_event!.handler(ctx, {
+        instances: [],
+        events: [{ name: 'network-changed', tag: port!.id, status: 'completed', instance_uuid: i.uuid }],
+      });
+    const floating = () =>
+      (caches.get(i.uuid) as Array<{ network: { subnets: Array<{ ips: Array<{ floating_ips: Array<{ address: string; type: string }> }> }> } }>)[0]?.network
+        .subnets[0]?.ips[0]?.floating_ips;
+    assert.deepEqual(floating(), []);
+    const fip = neutron.associateFloatingIp(port!.id, '172.24.4.30');
+    await changed();
+    await waitFor(() => floating()?.[0]?.address === '172.24.4.30');
+    assert.equal(floating()![0]!.type, 'floating');
+    neutron.disassociateFloatingIp(fip);
+    await changed();
+    await waitFor(() => floating()?.length === 0);
+  });
+
   it('a repeated build (a restart mid-build) reuses the ports the instance has, making no second set', async () => {
     const i = newInstance();
     await new InstancePorts({
