@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { BerthError } from '../../common/errors.js';
 import { parseEndpoint, readBody, requestRaw } from '../../common/http-client.js';
 import { withSessionToken, type EndpointInterface, type KeystoneSession } from '../../common/keystone/index.js';
@@ -27,10 +28,12 @@ export class HttpNeutron implements NeutronClient {
     private readonly session: KeystoneSession,
     private readonly iface: EndpointInterface = 'public',
     private readonly endpointOverride = '',
+    /** The connection pool instead of the shared one (tests hand in an in-memory one). */
+    private readonly agent?: Agent,
   ) {}
 
   private async req<T>(method: string, path: string, body?: unknown, absentOk = false): Promise<T | null> {
-    const ep = parseEndpoint(this.endpointOverride || (await this.session.endpoint('network', this.iface)));
+    const ep = parseEndpoint(this.endpointOverride || (await this.session.endpoint('network', this.iface)), this.agent);
     const { status, parsed } = await withSessionToken(this.session, async (token) => {
       const res = await requestRaw(
         ep,

@@ -5,7 +5,7 @@ import { allocateForInstance } from '../../../driver/neutron/allocate.js';
 import { HttpNeutron } from '../../../driver/neutron/http.js';
 import { buildNetworkInfo } from '../../../driver/neutron/network-info.js';
 import { FakeNeutron } from '../../fakes/neutron.js';
-import { serveOnLoopback } from '../../support/loopback.js';
+import { inProcessAgent, serveInProcess } from '../../support/in-process.js';
 
 /**
  * Floating IPs in nova's network_info (nova/network/neutron.py `_nw_info_get_ips`): each fixed IP
@@ -71,11 +71,11 @@ describe('HttpNeutron.listFloatingIps', () => {
   const session = (base: string) => ({ token: async () => 'tok', endpoint: async () => base, invalidate: () => undefined });
   const serve = async (answer: (req: IncomingMessage, res: ServerResponse) => void) => {
     const seen: string[] = [];
-    const srv = await serveOnLoopback((req, res) => {
+    const srv = serveInProcess((req, res) => {
       seen.push(req.url ?? '');
       answer(req, res);
     });
-    return { srv, seen, neutron: new HttpNeutron(session(srv.base)) };
+    return { srv, seen, neutron: new HttpNeutron(session(srv.base), 'public', '', inProcessAgent) };
   };
 
   it('asks for all ports in one GET (port_id repeated, the fields it needs) and returns them ordered by id', async () => {
