@@ -108,7 +108,7 @@ describe('floating IPs reach a Berth server from the host (real nova, real Neutr
 
   it('server add floating ip: server show lists it, the host pings the guest and reaches its TCP listener through it (a port the group does not open stays shut); remove floating ip ends it; delete leaves no floating IP, router or port', async () => {
     const created = await openstack<ServerView>(
-      ['server', 'create', '--image', node!.imageId, '--flavor', 'm1.tiny', '--network', netId, '--security-group', groupId, '--host', HOST, '--wait', NAME],
+      ['server', 'create', '--image', node!.imageId, '--flavor', 'm1.tiny', '--network', netId, '--security-group', NAME, '--host', HOST, '--wait', NAME],
       { json: true, timeoutMs: 420_000 },
     ).catch(async (err: unknown) => {
       const s = await openstack<ServerView>(['server', 'show', NAME], { json: true }).catch(() => null);
