@@ -26,10 +26,12 @@ export interface NeutronClient {
   showNetwork(id: string): Promise<NeutronNetwork>;
   showSubnet(id: string): Promise<NeutronSubnet>;
   /**
-   * The ids of a project's security groups by name (nova's `--security-group NAME`); a name the
-   * project has none of is NEUTRON_NOT_FOUND, one it has twice NEUTRON_CONFLICT.
+   * The ids of a project's security groups by name or id, as nova resolves a build's
+   * `security_groups` (`_process_security_groups`: nova-api hands the compute node ids for groups
+   * requested by name, and names for others): a name matches first, then an id; one the project
+   * has none of is NEUTRON_NOT_FOUND, a name it has twice NEUTRON_CONFLICT.
    */
-  securityGroupIds(projectId: string, names: string[]): Promise<string[]>;
+  securityGroupIds(projectId: string, namesOrIds: string[]): Promise<string[]>;
   /**
    * The floating IPs associated with any of the given ports, in one request (nova asks per fixed
    * IP: `_get_floating_ips_by_fixed_and_port`); none for no ports, and none when Neutron has no
@@ -118,6 +120,17 @@ export interface NeutronSubnet {
   enable_dhcp: boolean;
   dns_nameservers: string[];
   host_routes: Array<{ destination: string; nexthop: string }>;
+}
+
+/** nova's matching of requested security groups against a project's groups (securityGroupIds). */
+export function resolveSecurityGroups(projectId: string, requested: string[], groups: ReadonlyArray<{ id: string; name: string }>): string[] {
+  return requested.map((want) => {
+    const named = groups.filter((g) => g.name === want);
+    if (named.length > 1) throw neutronError('NEUTRON_CONFLICT', `project ${projectId} has ${named.length} security groups named ${want}`, { name: want });
+    const found = named[0] ?? groups.find((g) => g.id === want);
+    if (!found) throw neutronError('NEUTRON_NOT_FOUND', `project ${projectId} has no security group named or with id ${want}`, { name: want });
+    return found.id;
+  });
 }
 
 export const NEUTRON_ERROR_CODES = [

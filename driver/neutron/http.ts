@@ -5,6 +5,7 @@ import { withSessionToken, type EndpointInterface, type KeystoneSession } from '
 import {
   codeForStatus,
   neutronError,
+  resolveSecurityGroups,
   type NeutronClient,
   type NeutronFloatingIp,
   type NeutronNetwork,
@@ -131,16 +132,14 @@ export class HttpNeutron implements NeutronClient {
     };
   }
 
-  async securityGroupIds(projectId: string, names: string[]): Promise<string[]> {
-    const ids: string[] = [];
-    for (const name of names) {
-      const q = new URLSearchParams({ project_id: projectId, name, fields: 'id' });
-      const { security_groups: found } = await this.must<{ security_groups: Array<{ id: string }> }>('GET', `security-groups?${q.toString()}`);
-      if (found.length === 0) throw neutronError('NEUTRON_NOT_FOUND', `project ${projectId} has no security group named ${name}`, { name });
-      if (found.length > 1) throw neutronError('NEUTRON_CONFLICT', `project ${projectId} has ${found.length} security groups named ${name}`, { name });
-      ids.push(found[0]!.id);
-    }
-    return ids;
+  async securityGroupIds(projectId: string, namesOrIds: string[]): Promise<string[]> {
+    if (namesOrIds.length === 0) return [];
+    // One list of the project's groups, names and ids only (as nova asks: no rules to render).
+    const q = new URLSearchParams({ project_id: projectId });
+    q.append('fields', 'id');
+    q.append('fields', 'name');
+    const { security_groups: groups } = await this.must<{ security_groups: Array<{ id: string; name: string }> }>('GET', `security-groups?${q.toString()}`);
+    return resolveSecurityGroups(projectId, namesOrIds, groups);
   }
 
   async listFloatingIps(portIds: string[]): Promise<NeutronFloatingIp[]> {

@@ -84,12 +84,14 @@ export function neutronConformance(name: string, setup: () => Promise<NeutronHar
       assert.deepEqual(await h.neutron.showPort(p.id), p);
     });
 
-    it("gives a port the project's default security group, and resolves security group names", async () => {
+    it("gives a port the project's default security group, and resolves security group names and ids (nova-api hands a node ids)", async () => {
       const [def] = await h.neutron.securityGroupIds(h.projectId, ['default']);
       assert.ok(def);
       const p = await create();
       assert.deepEqual(p.security_groups, [def]);
+      assert.deepEqual(await h.neutron.securityGroupIds(h.projectId, [def, 'default']), [def, def]);
       await rejectsWithCode(h.neutron.securityGroupIds(h.projectId, [`no-such-group-${randomUUID().slice(0, 8)}`]), 'NEUTRON_NOT_FOUND');
+      await rejectsWithCode(h.neutron.securityGroupIds(h.projectId, [randomUUID()]), 'NEUTRON_NOT_FOUND');
     });
 
     it('honours a requested address and refuses it twice or outside the subnet', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   neutronError,
+  resolveSecurityGroups,
   type NeutronClient,
   type NeutronFloatingIp,
   type NeutronNetwork,
@@ -253,16 +254,11 @@ export class FakeNeutron implements NeutronClient {
     return structuredClone(s);
   }
 
-  async securityGroupIds(projectId: string, names: string[]): Promise<string[]> {
+  async securityGroupIds(projectId: string, namesOrIds: string[]): Promise<string[]> {
     this.calls.push('securityGroupIds');
-    if (names.includes('default')) this.defaultGroup(projectId);
-    const groups = this.securityGroups.get(projectId) ?? [];
-    return names.map((name) => {
-      const found = groups.filter((g) => g.name === name);
-      if (found.length === 0) throw neutronError('NEUTRON_NOT_FOUND', `project ${projectId} has no security group named ${name}`, { name });
-      if (found.length > 1) throw neutronError('NEUTRON_CONFLICT', `project ${projectId} has ${found.length} security groups named ${name}`, { name });
-      return found[0]!.id;
-    });
+    // Neutron makes a project's default group when the project's groups are first listed.
+    this.defaultGroup(projectId);
+    return resolveSecurityGroups(projectId, namesOrIds, this.securityGroups.get(projectId) ?? []);
   }
 
   async listFloatingIps(portIds: string[]): Promise<NeutronFloatingIp[]> {
