@@ -168,22 +168,23 @@ write_conf() {
   # Resize and cold migration move servers between two Berth nodes (a node resizes in place too,
   # but Tempest's cold migrations need another host).
   [ "$NODES" = 1 ] || MOVES=true
-  local ISOLATED=false FLOATING=false public_conf="" public_id
+  local ISOLATED=false SHARED=true FLOATING=false public_conf="" public_id
   # A cloud with Neutron (cloud.env names its network): servers get ports on that shared network.
   # With routers and an external network too (cloud.env names it; tools/dev/cloud-public.sh), each
-  # test project gets its own network, subnet and router to it from Tempest's dynamic credentials,
-  # as in a gate run, and the floating IP tests run.
+  # test project gets its own network, subnet and router to it from Tempest's dynamic credentials
+  # (which needs shared_physical_network false: its vxlan networks keep projects apart), as in a
+  # gate run, and the floating IP tests run.
   if [ -n "${BERTH_CLOUD_NEUTRON_NET:-}" ]; then
     NEUTRON=true
     if [ -n "${BERTH_CLOUD_PUBLIC_NET:-}" ]; then
       public_id=$(os network show "$BERTH_CLOUD_PUBLIC_NET" -f value -c id) \
         || die "cloud.env names the external network $BERTH_CLOUD_PUBLIC_NET, which Neutron does not know"
-      ISOLATED=true FLOATING=true
+      ISOLATED=true SHARED=false FLOATING=true
       public_conf="public_network_id = $public_id
 floating_network_name = $BERTH_CLOUD_PUBLIC_NET"
     fi
     NETWORK_CONF="[network]
-shared_physical_network = true
+shared_physical_network = $SHARED
 project_networks_reachable = false
 $public_conf
 
