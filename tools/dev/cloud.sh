@@ -320,11 +320,11 @@ connection = $db/nova
 workers = 1
 [scheduler]
 workers = 1
+# New compute nodes are mapped to cell1 by the scheduler, with no nova-manage step.
+discover_hosts_in_cells_interval = 10
 [filter_scheduler]
 # Nova's defaults, and the same-host / different-host hints (Tempest's multi-node tests use them).
 enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,SameHostFilter,DifferentHostFilter
-# New compute nodes are mapped to cell1 by the scheduler, with no nova-manage step.
-discover_hosts_in_cells_interval = 10
 [glance]
 region_name = RegionOne
 [keystone_authtoken]
