@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTestCloud, openstack, type TestCloud } from '../../support/cloud.js';
 import { waitUntil } from '../../support/waits.js';
@@ -63,7 +63,7 @@ describe('test cloud (tools/dev/cloud.sh)', function () {
     assert.deepEqual(pick('m1.small'), [{ Name: 'm1.small', RAM: 1024, Disk: 2, VCPUs: 1 }]);
   });
 
-  it("runs Neutron behind Keystone, with the linuxbridge, DHCP and metadata agents alive on the cloud's network host", async () => {
+  it("runs Neutron behind Keystone, with the linuxbridge, DHCP, metadata and L3 agents alive on the cloud's network host", async () => {
     const anonymous = await fetch(`${cloud.neutronUrl}/v2.0/ports`);
     assert.equal(anonymous.status, 401);
     await anonymous.body?.cancel();
@@ -71,7 +71,23 @@ describe('test cloud (tools/dev/cloud.sh)', function () {
     assert.ok(host, "cloud.env names the Neutron agents' host");
     const agents = await openstack<AgentRow[]>(['network', 'agent', 'list', '--host', host], { json: true });
     const alive = agents.filter((a) => a.Alive === true).map((a) => a['Agent Type']);
-    assert.deepEqual(alive.sort(), ['DHCP agent', 'Linux bridge agent', 'Metadata agent']);
+    assert.deepEqual(alive.sort(), ['DHCP agent', 'L3 agent', 'Linux bridge agent', 'Metadata agent']);
+  });
+
+  it('has the external network public for routers and floating IPs, whose gateway address the host holds', async () => {
+    const name = cloud.vars.BERTH_CLOUD_PUBLIC_NET;
+    assert.ok(name, 'cloud.env names the external network (BERTH_CLOUD_PUBLIC_NET)');
+    const net = await openstack<{ id: string; 'router:external': boolean; 'provider:network_type': string }>(['network', 'show', name], { json: true });
+    assert.equal(net['router:external'], true);
+    assert.equal(net['provider:network_type'], 'flat');
+    const subnets = await openstack<Array<{ Subnet: string }>>(['subnet', 'list', '--network', net.id], { json: true });
+    assert.deepEqual(
+      subnets.map((s) => s.Subnet),
+      [cloud.vars.BERTH_CLOUD_PUBLIC_CIDR],
+    );
+    const gateway = cloud.vars.BERTH_CLOUD_PUBLIC_GATEWAY ?? '';
+    const local = Object.values(networkInterfaces()).flatMap((addrs) => (addrs ?? []).map((a) => a.address));
+    assert.ok(local.includes(gateway), `the host holds ${gateway}`);
   });
 
   it('has the shared test network with its subnet, served by a DHCP port', async () => {
