@@ -219,9 +219,11 @@ clear_port_ebtables() {
   for id in $ids; do
     tap=tap${id:0:11}
     for chain in "neutronMAC-$tap" "neutronARP-$tap"; do
-      grep -q -- "-j $chain\$" <<<"$rules" && ebtables -t nat -D PREROUTING -i "$tap" -j "$chain" 2>/dev/null
-      grep -q -- "-p ARP -i $tap -j $chain\$" <<<"$rules" && ebtables -t nat -D PREROUTING -p ARP -i "$tap" -j "$chain" 2>/dev/null
-      ebtables -t nat -F "$chain" 2>/dev/null && ebtables -t nat -X "$chain" 2>/dev/null
+      # Each jump is deleted in the form it has (with or without -p ARP); a form it lacks fails,
+      # which must not end the start (errexit).
+      if grep -q -- "-j $chain\$" <<<"$rules"; then ebtables -t nat -D PREROUTING -i "$tap" -j "$chain" 2>/dev/null || true; fi
+      if grep -q -- "-p ARP -i $tap -j $chain\$" <<<"$rules"; then ebtables -t nat -D PREROUTING -p ARP -i "$tap" -j "$chain" 2>/dev/null || true; fi
+      ebtables -t nat -F "$chain" 2>/dev/null && { ebtables -t nat -X "$chain" 2>/dev/null || true; }
     done
   done
   return 0
