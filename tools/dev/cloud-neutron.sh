@@ -1,13 +1,15 @@
 # shellcheck shell=bash
-# shellcheck source=tools/dev/cloud-public.sh
-source "$ROOT/tools/dev/cloud-public.sh"
 # Neutron for the test cloud of tools/dev/cloud.sh (sourced by it; not run alone): neutron-server
 # with ML2 (linuxbridge + l2population, port_security; flat and vxlan) and the router service
 # plugin, the linuxbridge agent (iptables firewall), the DHCP agent (isolated metadata), the
 # metadata agent and the L3 agent (routers, floating IPs), on loopback, with their own RabbitMQ
-# vhost; an external network `public` the host reaches (tools/dev/cloud-public.sh). Each cloud (BERTH_CLOUD_PORT_OFFSET) gets its own provider link, VNI
-# range, agent host name and iptables chain prefix, so two clouds on one host keep apart. The
-# agents only ever touch the bridges, taps, namespaces and chains of this cloud's networks.
+# vhost; an external network `public` the host reaches (tools/dev/cloud-public.sh). Each cloud
+# (BERTH_CLOUD_PORT_OFFSET) gets its own provider link, VNI range, agent host name and iptables
+# chain prefix, so two clouds on one host keep apart. The agents only ever touch the bridges,
+# taps, namespaces and chains of this cloud's networks.
+
+# shellcheck source=tools/dev/cloud-public.sh
+source "$ROOT/tools/dev/cloud-public.sh"
 
 NEUTRON_COMPONENTS=(neutron-l3-agent neutron-metadata-agent neutron-dhcp-agent neutron-linuxbridge-agent neutron-server)
 # The linuxbridge agent's name prefixes its iptables chains (neutron takes argv[0], cut to 16
