@@ -97,10 +97,13 @@ running_pid() {
 }
 
 # Starts a daemon in its own session (so it outlives this script and its caller's process group,
-# and its forked workers can be signalled as one group) and records its PID.
+# and its forked workers can be signalled as one group) and records its PID. It runs in the state
+# directory (SPAWN_DIR for one that needs another), never in the caller's: a daemon whose working
+# directory is removed (a checkout deleted while the cloud runs) passes it to what it spawns, and
+# the DHCP agent's metadata proxies then fail to start, so new networks' ports never turn ACTIVE.
 spawn() { # spawn NAME COMMAND...
-  local name=$1; shift
-  setsid "$@" >>"$STATE/logs/$name.out" 2>&1 </dev/null 9>&- &
+  local name=$1 dir=${SPAWN_DIR:-$STATE}; shift
+  (cd "$dir" && exec setsid "$@" >>"$STATE/logs/$name.out" 2>&1 </dev/null 9>&-) &
   echo $! > "$STATE/pids/$name"
 }
 
@@ -472,7 +475,7 @@ up_glance() {
 }
 
 up_neutron_stub() { # tsx is resolved from the repository's node_modules
-  cd "$ROOT" && spawn_and_wait neutron-stub "$NEUTRON_PORT" node --import tsx tools/dev/neutron-stub.ts "$NEUTRON_PORT"
+  SPAWN_DIR=$ROOT spawn_and_wait neutron-stub "$NEUTRON_PORT" node --import tsx tools/dev/neutron-stub.ts "$NEUTRON_PORT"
 }
 
 sync_nova_databases() {
