@@ -160,6 +160,11 @@ export class Evacuations {
     try {
       const spec = { ...(JSON.parse(row.spec) as InstanceSpec), image_id: imageRef };
       if (row.image_ref !== imageRef) await this.d.store.setImage(row, imageRef, spec);
+      // The instance's host is this one with the control plane before its ports are bound and
+      // plugged here: nova-api sends Neutron's network-vif-plugged to the instance's host (nova's
+      // own evacuation reaches the destination through the migration context, which a Berth node
+      // does not save). A failure hands the instance back to the source below.
+      await this.d.plane.saveInstance(ctx, uuid, { host: this.d.host, node: this.d.node });
       // The networks set up again on this host: the project network of this node's agent, or the
       // instance's Neutron ports (nova's setup_instance_network_on_host).
       const prepared = await this.d.net.prepare(ctx, row);
@@ -180,6 +185,9 @@ export class Evacuations {
         .deleteInstance(uuid)
         .catch((e) => this.d.log.warn({ instance: uuid, err: describeError(e) }, 'clean-up after a failed evacuation failed'));
       await this.d.life.fail(run, err);
+      await this.d.plane
+        .saveInstance(ctx, uuid, { host: move.source_compute, node: move.source_node })
+        .catch((e: unknown) => this.d.log.warn({ instance: uuid, err: describeError(e) }, 'could not hand a failed evacuation back to the source host'));
       await this.saveStatus(ctx, move, 'failed');
       throw err;
     }

@@ -75,20 +75,37 @@ export class InstancePorts {
    * (an event may come as soon as the tap appears). `wait` ends the wait: a missing or failed
    * event fails it with VirtualInterfaceCreateException when vif_plugging_is_fatal, else is logged.
    */
-  expectPlugged(uuid: string, networkInfo: ModelVif[]): { wait(): Promise<void>; cancel(): void } {
-    const names = this.d.vifPluggingTimeout > 0 ? networkInfo.filter((v) => !v.active).map((v) => `network-vif-plugged-${v.id}`) : [];
-    const handle = this.d.events.expect(uuid, names);
+  expectPlugged(uuid: string, networkInfo: ModelVif[]): PluggedWait {
+    return this.listenPlugged(uuid).expect(networkInfo);
+  }
+
+  /**
+   * The wait registered before the ports are made or bound to this host (nova's
+   * wait_for_instance_event around the binding update and the plug): Neutron may send
+   * `network-vif-plugged` as soon as a binding changes, before the node knows the ports it waits
+   * for. `expect` names them from the network_info the binding gave (see expectPlugged); events
+   * that came before count.
+   */
+  listenPlugged(uuid: string): { expect(networkInfo: ModelVif[]): PluggedWait; cancel(): void } {
+    const listener = this.d.events.listen(uuid);
     return {
-      cancel: () => handle.cancel(),
-      wait: async () => {
-        const { missing, failed } = await handle.wait(this.d.vifPluggingTimeout);
-        if (!missing.length && !failed.length) return;
-        const what = failed.length ? `failed: ${failed.join(', ')}` : `not received within ${this.d.vifPluggingTimeout} s: ${missing.join(', ')}`;
-        if (!this.d.vifPluggingIsFatal) {
-          this.d.log.warn({ instance: uuid, missing, failed }, `network-vif-plugged events ${what}; continuing (vif_plugging_is_fatal = false)`);
-          return;
-        }
-        throw novaError('VirtualInterfaceCreateException', 500, `Virtual Interface creation failed: network-vif-plugged events ${what}`, {});
+      cancel: () => listener.cancel(),
+      expect: (networkInfo) => {
+        const names = this.d.vifPluggingTimeout > 0 ? networkInfo.filter((v) => !v.active).map((v) => `network-vif-plugged-${v.id}`) : [];
+        const handle = listener.expect(names);
+        return {
+          cancel: () => handle.cancel(),
+          wait: async () => {
+            const { missing, failed } = await handle.wait(this.d.vifPluggingTimeout);
+            if (!missing.length && !failed.length) return;
+            const what = failed.length ? `failed: ${failed.join(', ')}` : `not received within ${this.d.vifPluggingTimeout} s: ${missing.join(', ')}`;
+            if (!this.d.vifPluggingIsFatal) {
+              this.d.log.warn({ instance: uuid, missing, failed }, `network-vif-plugged events ${what}; continuing (vif_plugging_is_fatal = false)`);
+              return;
+            }
+            throw novaError('VirtualInterfaceCreateException', 500, `Virtual Interface creation failed: network-vif-plugged events ${what}`, {});
+          },
+        };
       },
     };
   }
@@ -151,6 +168,12 @@ export class InstancePorts {
     const done = await deallocateForInstance(this.d.neutron, uuid, saved);
     if (done.deleted.length || done.unbound.length) this.d.log.info({ instance: uuid, ...done }, 'released the instance ports');
   }
+}
+
+/** The wait for the network-vif-plugged events of an instance's ports. */
+export interface PluggedWait {
+  wait(): Promise<void>;
+  cancel(): void;
 }
 
 /** The networks a build asks for (build_and_run_instance's requested_networks, security_groups). */

@@ -60,11 +60,20 @@ export class SpawnNetworks {
     const inst = { uuid: row.uuid, project_id: row.project_id, availability_zone: neutron.availability_zone, security_groups: neutron.security_groups };
     // As nova's _allocate_network_async: the ports are made while the image comes.
     const fetching = this.prefetch(row.uuid, spec.image_id);
-    const built = await this.d.ports.allocate(inst, neutron.requests);
+    // Listened for before the ports are made or bound here (nova's wait_for_instance_event wraps
+    // the binding update and the plug): Neutron may report a port up as soon as its binding
+    // changes or its tap appears, and an event nobody waits for is dropped.
+    const listening = this.d.ports.listenPlugged(row.uuid);
+    let built: Awaited<ReturnType<InstancePorts['allocate']>>;
+    try {
+      built = await this.d.ports.allocate(inst, neutron.requests);
+    } catch (err) {
+      listening.cancel();
+      throw err;
+    }
     this.d.stages?.mark(row.uuid, 'ports_bound');
     const withVifs = { ...spec, vifs: built.vifs };
-    // Expected before the plug: Neutron may report a port up as soon as its tap appears.
-    const expected = this.d.ports.expectPlugged(row.uuid, built.networkInfo);
+    const expected = listening.expect(built.networkInfo);
     const saved = Promise.all([
       this.d.ports.saveInfoCache(ctx, row.uuid, built.networkInfo),
       this.d.store.setImage(row, row.image_ref, { ...withVifs, neutron: { ...neutron, network_info: built.networkInfo } }),
