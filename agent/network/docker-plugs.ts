@@ -190,10 +190,18 @@ export class DockerPlugs {
     return removed;
   }
 
-  /** The VIFs of an instance now (read before its container is removed, for unplug). */
+  /**
+   * The VIFs of an instance now whose pairs are its container's (read before the container is
+   * removed, for unplug): a tap of the same port in another container (the instance evacuated to
+   * another node on this engine while this container kept running) is that one's, and stays.
+   */
   async vifs(uuid: string): Promise<PluggedVif[]> {
     const c = await this.inspect(uuid).catch(() => null);
-    return c ? this.attachedVifs.current(uuid, c.Config?.Labels) : [];
+    if (!c) return [];
+    const all = await this.attachedVifs.current(uuid, c.Config?.Labels);
+    const netns = c.NetworkSettings?.SandboxKey ?? '';
+    const own = await Promise.all(all.map((p) => (netns ? this.neutron.owns(p.vif.tap, netns) : Promise.resolve(false))));
+    return all.filter((_, i) => own[i]);
   }
 
   /**

@@ -112,13 +112,19 @@ export class NeutronPlumber {
 
   /**
    * Plugs the guest: the pair `prepare` made moved in (its guest end renamed and configured), or
-   * a new pair. Idempotent: a tap whose guest end is not parked is plugged already.
+   * a new pair. Idempotent: a tap whose guest end is in this guest is plugged already. A tap of
+   * the port whose guest end is in another namespace is another container's of the same instance
+   * on this engine (its node evacuated while the container kept running): the port belongs to
+   * this plug now, as Neutron's binding moves with an evacuation, and that pair is replaced.
    */
   async attach(a: VifAttachment): Promise<void> {
     check(a);
     const parked = parkedName(a.vif.tap);
     if (await this.attached(parked)) return this.moveIn(a, parked);
-    if (await this.attached(a.vif.tap)) return;
+    if (await this.attached(a.vif.tap)) {
+      if (await this.peerIn(a.vif.tap, a.netns)) return;
+      await this.detach(a.vif.tap);
+    }
     const { tap, bridge, mac, mtu } = a.vif;
     const guest = guestCommands(a);
     await this.shell.run(
@@ -143,6 +149,25 @@ export class NeutronPlumber {
   async detach(tap: string): Promise<void> {
     if (!NAME_RE.test(tap)) throw agentError('RUNTIME_ERROR', `invalid tap name ${JSON.stringify(tap)}`);
     await this.shell.run(`${IP} link del ${tap} 2>/dev/null || [ ! -e /sys/class/net/${tap} ]`);
+  }
+
+  /**
+   * True when the pair of `tap` is this guest's: its guest end parked (made for it, not yet moved
+   * in) or in the namespace `netns`. A tap of the same port plugged into another container (the
+   * instance's container of another node on this engine) is not.
+   */
+  async owns(tap: string, netns: string): Promise<boolean> {
+    if (!/^tap[0-9a-f-]{11}$/.test(tap) || !NETNS_RE.test(netns) || netns.split('/').includes('..')) return false;
+    if (await this.attached(parkedName(tap))) return true;
+    return (await this.attached(tap)) && this.peerIn(tap, netns);
+  }
+
+  /** Whether the other end of the veth `tap` is an interface of the namespace `netns` (its `@if<index>` names the tap's index). */
+  private peerIn(tap: string, netns: string): Promise<boolean> {
+    return this.shell.run(`idx=$(cat /sys/class/net/${tap}/ifindex) && ${NSENTER} --net=${netns} ${IP} -o link show | grep -q "@if$idx: "`).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** True when the tap exists (it vanishes with the container's namespace). */
