@@ -124,8 +124,9 @@ export class NovaControlPlane implements ControlPlane {
     const rp = this.providerUuid!;
     await this.o.placement.ensureProvider(rp, node);
     await this.o.placement.setInventory(rp, this.o.resources);
-    const disabled = this.service['nova_object.data'].disabled === true;
-    await this.o.placement.setTraits(rp, disabled ? [...CAPABILITY_TRAITS, DISABLED_TRAIT] : CAPABILITY_TRAITS);
+    // As nova's _get_traits: the provider's traits kept (an operator's), the node's own added, disabled as the service is.
+    const own = this.service['nova_object.data'].disabled === true ? [...CAPABILITY_TRAITS, DISABLED_TRAIT] : CAPABILITY_TRAITS;
+    await this.o.placement.setTraits(rp, [...new Set([...(await this.o.placement.getTraits(rp)).filter((t) => t !== DISABLED_TRAIT), ...own])]);
     this.o.log.info({ resource_provider: rp, service_version: this.o.serviceVersion }, 'node registered with nova and placement');
   }
 

@@ -110,6 +110,20 @@ describe('nova control plane (fake conductor and placement)', () => {
     assert.ok(!rp.traits.includes('COMPUTE_STATUS_DISABLED'));
   });
 
+  it("a restart keeps the traits an operator set on its provider (nova's _get_traits), with its own and the disabled state", async () => {
+    await plane.start();
+    const rp = plane.providerUuid!;
+    await placement.setTraits(rp, [...placement.providers.get(rp)!.traits, 'CUSTOM_OPERATOR_PICK', 'COMPUTE_STATUS_DISABLED']);
+    await plane.stop();
+    const again = newPlane();
+    await again.start();
+    await again.stop();
+    const traits = placement.providers.get(rp)!.traits;
+    assert.ok(traits.includes('CUSTOM_OPERATOR_PICK'), String(traits));
+    assert.ok(traits.includes('COMPUTE_NODE'));
+    assert.ok(!traits.includes('COMPUTE_STATUS_DISABLED'), 'the service is enabled');
+  });
+
   it('hand-built Service.create matches what nova accepted (fixture 13)', () => {
     const sent = fixture('13-raw-Service.create.json').request.body['oslo.message'].args.objinst as Primitive;
     assert.deepEqual(newObject('Service', { host: 'rawhost2', binary: 'nova-compute', topic: 'compute', report_count: 0, version: 64 }), sent);
