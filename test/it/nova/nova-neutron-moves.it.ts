@@ -243,16 +243,28 @@ describe('Neutron servers through shelve / unshelve onto another Berth node and 
     assert.deepEqual(shelved, [], 'the shelved snapshot is deleted');
   });
 
-  it("evacuates a server of node A forced down onto node B; A back reaps its running leftover without touching B's tap or the port", async () => {
-    const { id, port } = await create('berth-it-netmoves-evacuee', hosts[0]);
+  /**
+   * Node A's compute service stopped and forced down, the server evacuated onto node B, then A
+   * back: its leftover container removed, B's plug of the port untouched, the migration completed.
+   * `hostDies`: A's container stops too (the port goes DOWN and B waits for its
+   * network-vif-plugged, which nova-api sends to the instance's host); otherwise it keeps running
+   * with the port's tap until B's plug takes the tap over.
+   */
+  const evacuateFromA = async (name: string, hostDies: boolean): Promise<void> => {
+    await waitUntil(() => serviceUp(hosts[0]), 60_000, `${hosts[0]} up`, 1000);
+    const { id, port } = await create(name, hosts[0]);
     await a!.stopCompute();
+    if (hostDies) {
+      await exec('docker', ['stop', '-t', '1', (await byHost(id))[hosts[0]]!.Id]);
+      await waitUntil(async () => (await portOf(id)).status === 'DOWN', 60_000, `port ${port.id} DOWN`, 1000);
+    }
     await forceDown(hosts[0], '--down');
     await waitUntil(async () => !(await serviceUp(hosts[0])), 30_000, `${hosts[0]} down`, 1000);
     await novaClient(['--os-compute-api-version', '2.29', 'evacuate', id, hosts[1]]);
     await waitStatus(id, 'ACTIVE', hosts[1], 'evacuation');
     const both = await byHost(id);
     assert.deepEqual(Object.keys(both).sort(), [...hosts].sort(), "A's container is still there until A returns");
-    assert.equal(both[hosts[0]]!.State, 'running');
+    assert.equal(both[hosts[0]]!.State, hostDies ? 'exited' : 'running');
     await assertPluggedOn(id, hosts[1], port);
 
     await a!.startCompute();
@@ -275,5 +287,13 @@ describe('Neutron servers through shelve / unshelve onto another Berth node and 
       [['evacuation', 'completed', hosts[0], hosts[1]]],
     );
     assert.equal((await show(id)).status, 'ACTIVE');
+  };
+
+  it("evacuates a server of node A forced down (its container still running) onto node B; A back reaps its leftover without touching B's tap or the port", async () => {
+    await evacuateFromA('berth-it-netmoves-evacuee', false);
+  });
+
+  it("evacuates a server whose container went down with node A onto node B: B waits for the port's network-vif-plugged; A back removes its stopped container", async () => {
+    await evacuateFromA('berth-it-netmoves-evacuee-dead', true);
   });
 });
