@@ -152,13 +152,14 @@ export class NeutronPlumber {
   }
 
   /**
-   * True when the pair of `tap` is this guest's: its guest end parked (made for it, not yet moved
-   * in) or in the namespace `netns`. A tap of the same port plugged into another container (the
+   * True when the pair of `tap` is this guest's: its guest end parked by this agent (made for it,
+   * not yet moved in) or in the namespace `netns`. A tap of the same port plugged into another container (the
    * instance's container of another node on this engine) is not.
    */
   async owns(tap: string, netns: string): Promise<boolean> {
     if (!/^tap[0-9a-f-]{11}$/.test(tap) || !NETNS_RE.test(netns) || netns.split('/').includes('..')) return false;
-    if (await this.attached(parkedName(tap))) return true;
+    const parked = (await this.parkedEnds()).find((e) => e.tap === tap);
+    if (parked) return parked.owner === this.owner || parked.owner === null;
     return (await this.attached(tap)) && this.peerIn(tap, netns);
   }
 

@@ -66,10 +66,13 @@ describe("berth-agent: a port's tap taken over by another container of its insta
     assert.equal((await readFile(`/sys/class/net/${vif.tap}/master/uevent`, 'utf8')).includes(`INTERFACE=${vif.bridge}`), true, 'the tap is on the bridge');
   });
 
-  it('a parked pair (made before its container) is owned by the container it was made for', async () => {
+  it('a parked pair (made before its container) is owned by the container it was made for, not by another agent on the kernel', async () => {
     await plumber.detach(vif.tap);
     await plumber.prepare('u1', vif);
     assert.equal(await plumber.owns(vif.tap, path(moved)), true);
+    const another = new NeutronPlumber('another-host');
+    assert.equal(await another.owns(vif.tap, path(moved)), false, "another agent's parked pair is not this one's");
+    another.close();
     await plumber.detach(vif.tap);
     assert.equal(await plumber.owns(vif.tap, path(moved)), false, 'no tap: nothing to own');
   });
