@@ -150,6 +150,8 @@ export class Evacuations {
   /** A record for an instance this node has none of (its own records, nova mode): as nova sent it. */
   private takeOver(ctx: RequestContext, instance: Instance, imageRef: string, vmState: VmState): Promise<InstanceRow> {
     const record = buildRecord(instance, imageRef, ctx, { host: this.d.host, node: this.d.node });
+    const neutron = this.d.net.adoptedRecordOf(instance);
+    if (neutron) record.spec = { ...(record.spec as InstanceSpec), neutron };
     return this.d.store.insertTakenOver(record, { vm_state: vmState, power_state: instance.power_state ?? PowerState.NOSTATE });
   }
 

@@ -252,6 +252,8 @@ export class Shelves {
   private async adopt(ctx: RequestContext, arg: InstanceArg): Promise<InstanceRow> {
     const instance = arg.decode();
     const record = buildRecord(instance, instance.image_ref, ctx, { host: this.d.host, node: this.d.node });
+    const neutron = this.d.net.adoptedRecordOf(instance);
+    if (neutron) record.spec = { ...(record.spec as InstanceSpec), neutron };
     const { row } = await this.d.store.insertBuilding(record);
     const shelved = shelvedOfPrimitive(arg.primitive);
     await this.d.store.update(row, {

@@ -3,6 +3,7 @@ import { describeError } from '../../common/errors.js';
 import type { KeyedMutex } from '../../common/keyed-mutex.js';
 import type { Logger } from '../../common/log.js';
 import type { InstanceRow } from '../db/models.js';
+import type { Instance } from '../objects/instance.js';
 import type { RequestContext } from '../rpc/envelope.js';
 import { novaError } from '../rpc/failure.js';
 import { storedNeutron, type BuildNetworks, type InstancePorts, type StoredNeutron } from './instance-ports.js';
@@ -44,6 +45,19 @@ export class SpawnNetworks {
   /** What a new build's record keeps of its requested networks, or null without Neutron. */
   recordOf(networks: BuildNetworks | undefined, az: string | null): StoredNeutron | null {
     return this.d.ports ? storedNeutron(networks, az) : null;
+  }
+
+  /**
+   * What the record of an instance built on another node keeps of its networks when it arrives
+   * here without its record (unshelve, evacuation): its Neutron ports, from nova's info cache,
+   * which the spawn binds to this host (nova's setup_instance_network_on_host); the ports its
+   * caller made are kept as requested by port, so that a delete unbinds rather than deletes them.
+   * Null without Neutron or without ports (the instance goes on this node's project network).
+   */
+  adoptedRecordOf(instance: Pick<Instance, 'cached_ports' | 'availability_zone'>): StoredNeutron | null {
+    if (!this.d.ports || !instance.cached_ports.length) return null;
+    const requests = instance.cached_ports.filter((p) => p.preserve_on_delete).map((p) => ({ network_id: null, port_id: p.id, address: null }));
+    return { requests, security_groups: [], availability_zone: instance.availability_zone };
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { VifSpec } from '../../agent/client/types.js';
-import { bridgeVifsOf } from './caller-vifs.js';
+import { bridgeVifsOf, cachedPortsOf, type CachedPort } from './caller-vifs.js';
 import { field, invalidField, show, unwrap, type Data } from './primitive.js';
 
 /** The parts of nova's Flavor (1.x) Berth uses. */
@@ -46,6 +46,8 @@ export interface Instance {
   addresses: NetworkAddress[];
   /** The `bridge` VIFs of its network_info as plugs (standalone mode plugs them into the bridges they name). */
   bridge_vifs: VifSpec[];
+  /** The Neutron ports of its info cache (an instance built on another node that arrives here). */
+  cached_ports: CachedPort[];
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -125,6 +127,7 @@ export function decodeInstance(value: unknown, path = 'instance'): Instance {
     created_at: field.optDate(d, 'created_at', path),
     addresses: decodeAddresses(d, path),
     bridge_vifs: bridgeVifsOf(d, path),
+    cached_ports: cachedPortsOf(d, path),
   };
 }
 
