@@ -7,7 +7,6 @@ import { berthEndpoint } from '../../../driver/compute/berth-endpoint.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { LOCAL_VOLUMES_KEY, type LocalVolumeSource } from '../../../driver/compute/local-volumes.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
-import type { PeerCompute } from '../../../driver/compute/peers.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { MigrationRow } from '../../../driver/db/models.js';
@@ -23,6 +22,7 @@ import {
   shelveInstance,
   shelveOffloadInstance,
 } from '../../../tools/lib/nova-requests.js';
+import { InProcessCasts } from '../../support/in-process-casts.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakePublisher } from '../../fakes/publisher.js';
@@ -77,33 +77,14 @@ describe('moves of an instance with local volumes attached are refused before an
   let store: InstanceStore;
   let images: FakeImageService;
   let nodes: Record<string, Node>;
-  let inflight: Promise<unknown>[];
-  let castLog: string[];
-  let castFailures: unknown[];
+  let casts: InProcessCasts;
   const flavor = { vcpus: 1, memory_mb: 128, name: 'small' };
-
-  const peersFor = (from: string): PeerCompute => ({
-    async cast(host, _ctx, method, args, opts = {}) {
-      castLog.push(`${from}->${host}:${method}`);
-      const n = nodes[host]!;
-      inflight.push(
-        new Promise((r) => setImmediate(r)).then(() =>
-          deliver(opts.namespace === 'berth' ? n.berth : n.compute, { method, args }, TEST_CTX).catch((err: unknown) => castFailures.push(err)),
-        ),
-      );
-    },
-  });
-  const settle = async () => {
-    while (inflight.length) await inflight.shift();
-  };
 
   const setUp = async (shelvedOffloadTime = 0) => {
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
     images = new FakeImageService();
     images.add('img', { name: 'base', status: 'active' });
-    inflight = [];
-    castLog = [];
-    castFailures = [];
+    casts = new InProcessCasts((host, ns) => (ns === 'berth' ? nodes[host]!.berth : nodes[host]!.compute), TEST_CTX);
     nodes = {};
     for (const host of ['n1', 'n2']) {
       const agent = new FakeAgentClient();
@@ -118,7 +99,7 @@ describe('moves of an instance with local volumes attached are refused before an
         notifier,
         resources: testResources({ memory_mb: 1024, reserved_host_memory_mb: 0 }),
         images,
-        peers: peersFor(host),
+        peers: casts.peers(host),
         volumes,
         shelvedOffloadTime,
         log: silentLogger(),
@@ -191,8 +172,8 @@ describe('moves of an instance with local volumes attached are refused before an
     nodes.n1!.volumes.attach(uuid);
     const migration = migrationPrimitive({ instance_uuid: uuid, host: 'n1', dest: 'n1', migration_type: 'resize' });
     await deliver(nodes.n1!.compute, prepResize(await now(), flavorPrimitive({ vcpus: 1, memory_mb: 256, name: 'big' }), migration, 'n1'), TEST_CTX);
-    await settle();
-    assert.deepEqual(castFailures, []);
+    await casts.settle();
+    assert.deepEqual(casts.failures, []);
     assert.equal((await row(uuid)).vm_state, 'resized');
   });
 
@@ -202,10 +183,10 @@ describe('moves of an instance with local volumes attached are refused before an
     nodes.n1!.volumes.attach(uuid);
     const migration = migrationPrimitive({ instance_uuid: uuid, host: 'n1', dest: 'n2', migration_type: 'resize' });
     await deliver(nodes.n2!.compute, prepResize(await now(), flavorPrimitive({ vcpus: 1, memory_mb: 256, name: 'big' }), migration, 'n2'), TEST_CTX);
-    await settle();
-    assert.deepEqual(castLog, ['n2->n1:resize_instance'], 'no finish_resize');
-    assert.equal(castFailures.length, 1);
-    refusal(castFailures[0]);
+    await casts.settle();
+    assert.deepEqual(casts.log, ['n2->n1:resize_instance'], 'no finish_resize');
+    assert.equal(casts.failures.length, 1);
+    refusal(casts.failures[0]);
     assert.deepEqual(await state(uuid), ['n1', 'active', null]);
     assert.equal(nodes.n1!.agent.instances.get(uuid)?.power_state, 'running');
     assert.ok(!nodes.n1!.agent.calls.includes('snapshotInstance'));
@@ -224,8 +205,8 @@ describe('moves of an instance with local volumes attached are refused before an
     // As nova sends it: the instance with its system_metadata.
     const migration = migrationPrimitive({ instance_uuid: uuid, host: 'n1', dest: 'n2', migration_type: 'migration' });
     await assert.rejects(deliver(nodes.n2!.compute, prepResize(await now({ sysmeta: sm }), flavorPrimitive(flavor), migration, 'n2'), TEST_CTX), refusal);
-    await settle();
-    assert.deepEqual(castLog, [], 'the source was never asked');
+    await casts.settle();
+    assert.deepEqual(casts.log, [], 'the source was never asked');
     assert.deepEqual(nodes.n2!.agent.fetched, [], 'nothing done on the destination');
     assert.deepEqual(await nodes.n2!.manager.usage(), { VCPU: 0, MEMORY_MB: 0, DISK_GB: 0 }, 'no claim');
     assert.deepEqual(await state(uuid), ['n1', 'active', null]);
@@ -244,7 +225,7 @@ describe('moves of an instance with local volumes attached are refused before an
     await nodes.n1!.manager.syncPowerStates();
     const migration = migrationPrimitive({ instance_uuid: uuid, host: 'n1', dest: null, migration_type: 'evacuation', status: 'accepted' });
     await deliver(nodes.n2!.compute, evacuateInstance(await now(), migration), TEST_CTX);
-    await settle();
+    await casts.settle();
     assert.notEqual(await nodes.n2!.agent.getInstance(uuid), null, 'the instance runs on the destination');
     assert.equal((await MigrationRow.findOne({ where: { instance_uuid: uuid } }))?.status, 'done');
   });

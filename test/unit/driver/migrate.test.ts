@@ -5,7 +5,6 @@ import { berthEndpoint } from '../../../driver/compute/berth-endpoint.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
 import { carriedOf } from '../../../driver/compute/migrate-carry.js';
-import type { PeerCompute } from '../../../driver/compute/peers.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import type { Endpoint } from '../../../driver/rpc/dispatcher.js';
@@ -18,6 +17,7 @@ import {
   prepResize,
   resizeDecision,
 } from '../../../tools/lib/nova-requests.js';
+import { InProcessCasts } from '../../support/in-process-casts.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakePublisher } from '../../fakes/publisher.js';
@@ -44,37 +44,21 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
   let store: InstanceStore;
   let images: FakeImageService;
   let nodes: Record<string, Node>;
-  let inflight: Promise<unknown>[];
-  let castLog: string[];
-  let castFailures: unknown[];
+  let casts: InProcessCasts;
   const small = { vcpus: 1, memory_mb: 128, name: 'small' };
   const big = { vcpus: 2, memory_mb: 256, name: 'big' };
-
-  const peersFor = (from: string): PeerCompute => ({
-    async cast(host, _ctx, method, args, opts = {}) {
-      castLog.push(`${from}->${host}:${method}`);
-      const n = nodes[host]!;
-      const ep = opts.namespace === 'berth' ? n.berth : n.compute;
-      inflight.push(new Promise((r) => setImmediate(r)).then(() => invoke(ep, { method, args }).catch((err: unknown) => castFailures.push(err))));
-    },
-  });
-  const settle = async () => {
-    while (inflight.length) await inflight.shift();
-  };
 
   beforeEach(async () => {
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
     images = new FakeImageService();
-    inflight = [];
-    castLog = [];
-    castFailures = [];
+    casts = new InProcessCasts((host, ns) => (ns === 'berth' ? nodes[host]!.berth : nodes[host]!.compute), CTX);
     nodes = {};
     for (const host of ['n1', 'n2']) {
       const agent = new FakeAgentClient();
       agent.snapshotPolls = 0;
       const pub = new FakePublisher();
       const notifier = testNotifier(pub, host);
-      const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources, images, peers: peersFor(host), log: silentLogger() });
+      const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources, images, peers: casts.peers(host), log: silentLogger() });
       nodes[host] = { host, agent, pub, manager, compute: computeEndpoint(manager, agent), berth: berthEndpoint(host, store, manager) };
     }
   });
@@ -91,7 +75,7 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
   const move = async (uuid: string, inst: Record<string, unknown>, flavor = big, type: 'resize' | 'migration' = 'resize') => {
     const migration = migrationPrimitive({ instance_uuid: uuid, host: 'n1', dest: 'n2', migration_type: type });
     await invoke(nodes.n2!.compute, prepResize(inst, flavorPrimitive(flavor), migration, 'n2'));
-    await settle();
+    await casts.settle();
     return migration;
   };
   const row = async (uuid: string) => (await store.get(uuid))!;
@@ -99,8 +83,8 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
   it('resizes to another node: the source stopped and snapshotted without its base layers, the destination boots that image resized', async () => {
     const { uuid, on } = await boot();
     await move(uuid, on('n1'));
-    assert.deepEqual(castFailures, []);
-    assert.deepEqual(castLog, ['n2->n1:resize_instance', 'n1->n2:finish_resize', 'n2->n1:resize_finished']);
+    assert.deepEqual(casts.failures, []);
+    assert.deepEqual(casts.log, ['n2->n1:resize_instance', 'n1->n2:finish_resize', 'n2->n1:resize_finished']);
     const r = await row(uuid);
     assert.equal(r.host, 'n2');
     assert.equal(r.vm_state, 'resized');
@@ -141,8 +125,8 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
     const migration = await move(uuid, on('n1'));
     const imageId = (await store.latestMigration(uuid))!.image_id;
     await invoke(nodes.n1!.compute, resizeDecision('confirm_resize', on('n2', 'resized'), migration));
-    await settle();
-    assert.deepEqual(castFailures, []);
+    await casts.settle();
+    assert.deepEqual(casts.failures, []);
     assert.equal(nodes.n1!.agent.instances.has(uuid), false);
     assert.equal(nodes.n2!.agent.instances.get(uuid)!.power_state, 'running');
     const r = await row(uuid);
@@ -155,7 +139,7 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
     assert.ok(nodes.n2!.pub.events().includes('instance.resize_confirm.end'));
     // A redelivered confirm changes nothing.
     await invoke(nodes.n1!.compute, resizeDecision('confirm_resize', on('n2', 'resized'), migration));
-    await settle();
+    await casts.settle();
     assert.equal((await row(uuid)).vm_state, 'active');
   });
 
@@ -163,8 +147,8 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
     const { uuid, on } = await boot();
     const migration = await move(uuid, on('n1'));
     await invoke(nodes.n2!.compute, resizeDecision('revert_resize', on('n2', 'resized'), migration));
-    await settle();
-    assert.deepEqual(castFailures, []);
+    await casts.settle();
+    assert.deepEqual(casts.failures, []);
     assert.equal(nodes.n2!.agent.instances.has(uuid), false);
     assert.equal(nodes.n1!.agent.instances.get(uuid)!.power_state, 'running');
     const r = await row(uuid);
@@ -182,7 +166,7 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
     await nodes.n1!.agent.instanceAction(uuid, { action: 'stop' });
     await store.update(await row(uuid), { vm_state: 'stopped', power_state: 4 });
     await move(uuid, on('n1', 'stopped'), small, 'migration');
-    assert.deepEqual(castFailures, []);
+    assert.deepEqual(casts.failures, []);
     const r = await row(uuid);
     assert.equal(r.host, 'n2');
     assert.equal(r.vm_state, 'resized');
@@ -194,7 +178,7 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
     const { uuid, on } = await boot();
     nodes.n2!.agent.failNext('fetchImage', agentError('IMAGE_NOT_FOUND', 'image img not found in the image service', { image_id: 'img' }));
     await assert.rejects(move(uuid, on('n1')), (err: { className?: string }) => err.className === 'MigrationError');
-    assert.deepEqual(castLog, []);
+    assert.deepEqual(casts.log, []);
     assert.equal((await row(uuid)).host, 'n1');
     assert.equal(nodes.n1!.agent.instances.get(uuid)!.power_state, 'running');
   });
@@ -203,8 +187,8 @@ describe('resize and cold migration between two nodes (fake agents, one in-memor
     const { uuid, on } = await boot();
     nodes.n1!.agent.snapshotFails = { code: 'IMAGE_UPLOAD_FAILED', message: 'store full' };
     await move(uuid, on('n1'));
-    assert.equal(castFailures.length, 1);
-    assert.deepEqual(castLog, ['n2->n1:resize_instance']);
+    assert.equal(casts.failures.length, 1);
+    assert.deepEqual(casts.log, ['n2->n1:resize_instance']);
     const r = await row(uuid);
     assert.equal(r.host, 'n1');
     assert.equal(r.vm_state, 'active');

@@ -4,13 +4,13 @@ import { berthEndpoint } from '../../../driver/compute/berth-endpoint.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { InstancePorts } from '../../../driver/compute/instance-ports.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
-import type { PeerCompute } from '../../../driver/compute/peers.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { InstanceEvents } from '../../../driver/compute/vif-events.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import { decodeInstance } from '../../../driver/objects/instance.js';
 import type { Endpoint } from '../../../driver/rpc/dispatcher.js';
 import { flavorPrimitive, instancePrimitive, migrationPrimitive, prepResize, resizeDecision } from '../../../tools/lib/nova-requests.js';
+import { InProcessCasts } from '../../support/in-process-casts.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakeNeutron } from '../../fakes/neutron.js';
@@ -40,22 +40,11 @@ describe('Neutron ports follow a resize to another node (fake agents, fake Neutr
   let store: InstanceStore;
   let neutron: FakeNeutron;
   let nodes: Record<string, Node>;
-  let inflight: Promise<unknown>[];
-  let castFailures: unknown[];
+  let casts: InProcessCasts;
   let netId: string;
   const small = { vcpus: 1, memory_mb: 128, name: 'small' };
   const big = { vcpus: 2, memory_mb: 256, name: 'big' };
 
-  const peers: PeerCompute = {
-    async cast(host, _ctx, method, args, opts = {}) {
-      const n = nodes[host]!;
-      const ep = opts.namespace === 'berth' ? n.berth : n.compute;
-      inflight.push(new Promise((r) => setImmediate(r)).then(() => invoke(ep, { method, args }).catch((err: unknown) => castFailures.push(err))));
-    },
-  };
-  const settle = async () => {
-    while (inflight.length) await inflight.shift();
-  };
   /** Plays the L2 agent and nova-api: once `host`'s agent runs the instance, its ports go ACTIVE and their events reach that node. */
   const relayPlugged = (host: string, uuid: string) => {
     const n = nodes[host]!;
@@ -76,8 +65,7 @@ describe('Neutron ports follow a resize to another node (fake agents, fake Neutr
     neutron = new FakeNeutron();
     netId = neutron.addNetwork({ name: 'berth-net', cidr: '10.77.0.0/24', dns_nameservers: [] }).network.id;
     const images = new FakeImageService();
-    inflight = [];
-    castFailures = [];
+    casts = new InProcessCasts((host, ns) => (ns === 'berth' ? nodes[host]!.berth : nodes[host]!.compute), CTX);
     nodes = {};
     for (const host of ['n1', 'n2']) {
       const l2 = `l2-${host}`;
@@ -94,7 +82,7 @@ describe('Neutron ports follow a resize to another node (fake agents, fake Neutr
         log: silentLogger(),
       });
       const notifier = testNotifier(new FakePublisher(), host);
-      const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources, images, ports, peers, log: silentLogger() });
+      const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources, images, ports, peers: casts.peers(host), log: silentLogger() });
       nodes[host] = { agent, manager, compute: computeEndpoint(manager, agent), berth: berthEndpoint(host, store, manager), l2 };
     }
   });
@@ -115,9 +103,9 @@ describe('Neutron ports follow a resize to another node (fake agents, fake Neutr
     const on = (host: string, vm_state = 'active') => instancePrimitive({ uuid: i.uuid, image_id: 'img', flavor: small, host, vm_state, task_state: null });
     const migration = migrationPrimitive({ instance_uuid: i.uuid, host: 'n1', dest: 'n2', migration_type: 'resize' });
     await invoke(nodes.n2!.compute, prepResize(on('n1'), flavorPrimitive(big), migration, 'n2'));
-    await settle();
+    await casts.settle();
     stop2();
-    assert.deepEqual(castFailures, []);
+    assert.deepEqual(casts.failures, []);
     return { uuid: i.uuid, portId: port!.id, address: port!.fixed_ips[0]!.ip_address, migration, on };
   };
 
@@ -153,18 +141,18 @@ describe('Neutron ports follow a resize to another node (fake agents, fake Neutr
     const migration = migrationPrimitive({ instance_uuid: i.uuid, host: 'n1', dest: 'n2', migration_type: 'resize' });
     const started = Date.now();
     await invoke(nodes.n2!.compute, prepResize(on, flavorPrimitive(big), migration, 'n2'));
-    await settle();
+    await casts.settle();
     assert.ok(Date.now() - started >= 900, 'the destination waited for the event');
-    assert.equal(castFailures.length, 1);
-    assert.match(String((castFailures[0] as Error).message), /network-vif-plugged/);
+    assert.equal(casts.failures.length, 1);
+    assert.match(String((casts.failures[0] as Error).message), /network-vif-plugged/);
     assert.equal((await store.latestMigration(i.uuid))!.status, 'error');
   });
 
   it('confirm keeps the port bound to the destination; the source removes only its container', async () => {
     const { uuid, portId, migration, on } = await movedToN2();
     await invoke(nodes.n1!.compute, resizeDecision('confirm_resize', on('n2', 'resized'), migration));
-    await settle();
-    assert.deepEqual(castFailures, []);
+    await casts.settle();
+    assert.deepEqual(casts.failures, []);
     assert.equal(nodes.n1!.agent.instances.has(uuid), false);
     const port = neutron.ports.get(portId)!;
     assert.equal(port['binding:host_id'], 'l2-n2');
@@ -177,9 +165,9 @@ describe('Neutron ports follow a resize to another node (fake agents, fake Neutr
     neutron.setStatus(portId, 'DOWN');
     const stop = relayPlugged('n1', uuid);
     await invoke(nodes.n2!.compute, resizeDecision('revert_resize', on('n2', 'resized'), migration));
-    await settle();
+    await casts.settle();
     stop();
-    assert.deepEqual(castFailures, []);
+    assert.deepEqual(casts.failures, []);
     const row = (await store.get(uuid))!;
     assert.deepEqual([row.host, row.vm_state], ['n1', 'active'], (await store.latestFault(uuid))?.message);
     const port = neutron.ports.get(portId)!;

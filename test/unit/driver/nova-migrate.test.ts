@@ -3,7 +3,6 @@ import { silentLogger } from '../../../common/log.js';
 import { berthEndpoint } from '../../../driver/compute/berth-endpoint.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
-import type { PeerCompute } from '../../../driver/compute/peers.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
 import type { Endpoint } from '../../../driver/rpc/dispatcher.js';
@@ -17,6 +16,7 @@ import {
   prepResize,
   resizeDecision,
 } from '../../../tools/lib/nova-requests.js';
+import { InProcessCasts } from '../../support/in-process-casts.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakeConductor } from '../../fakes/nova-conductor.js';
@@ -50,27 +50,14 @@ describe('nova mode: resize to another node, as nova records it (fake conductor 
   let conductor: FakeConductor;
   let placement: FakePlacement;
   let nodes: Record<string, Node>;
-  let inflight: Promise<unknown>[];
-  let castFailures: unknown[];
+  let casts: InProcessCasts;
   const small = { vcpus: 1, memory_mb: 128, name: 'small' };
   const big = { vcpus: 2, memory_mb: 256, name: 'big' };
-
-  const peersFor = (): PeerCompute => ({
-    async cast(host, _ctx, method, args, opts = {}) {
-      const n = nodes[host]!;
-      const ep = opts.namespace === 'berth' ? n.berth : n.compute;
-      inflight.push(new Promise((r) => setImmediate(r)).then(() => invoke(ep, { method, args }).catch((err: unknown) => castFailures.push(err))));
-    },
-  });
-  const settle = async () => {
-    while (inflight.length) await inflight.shift();
-  };
 
   beforeEach(async () => {
     conductor = new FakeConductor();
     placement = new FakePlacement();
-    inflight = [];
-    castFailures = [];
+    casts = new InProcessCasts((host, ns) => (ns === 'berth' ? nodes[host]!.berth : nodes[host]!.compute), CTX);
     nodes = {};
     const images = new FakeImageService();
     for (const host of ['n1', 'n2']) {
@@ -91,7 +78,7 @@ describe('nova mode: resize to another node, as nova records it (fake conductor 
         log: silentLogger(),
       });
       const notifier = testNotifier(new FakePublisher(), host);
-      const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources, images, plane, peers: peersFor(), log: silentLogger() });
+      const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources, images, plane, peers: casts.peers(), log: silentLogger() });
       await plane.start();
       nodes[host] = { plane, store, agent, compute: computeEndpoint(manager, agent), berth: berthEndpoint(host, store, manager) };
     }
@@ -128,8 +115,8 @@ describe('nova mode: resize to another node, as nova records it (fake conductor 
     placement.allocations.set(muuid, { VCPU: 1, MEMORY_MB: 128 });
     placement.allocations.set(uuid, { VCPU: 2, MEMORY_MB: 256 });
     await invoke(nodes.n2!.compute, prepResize(primitiveOf(novaRow(uuid)), flavorPrimitive(big), migration, 'n2'));
-    await settle();
-    assert.deepEqual(castFailures, []);
+    await casts.settle();
+    assert.deepEqual(casts.failures, []);
     return { uuid, muuid, migration };
   };
 
@@ -150,8 +137,8 @@ describe('nova mode: resize to another node, as nova records it (fake conductor 
   it('confirm (on the source): the migration consumer released, the old container gone, the stashed flavors cleared', async () => {
     const { uuid, muuid, migration } = await resized();
     await invoke(nodes.n1!.compute, resizeDecision('confirm_resize', primitiveOf(novaRow(uuid)), migration));
-    await settle();
-    assert.deepEqual(castFailures, []);
+    await casts.settle();
+    assert.deepEqual(casts.failures, []);
     const row = novaRow(uuid);
     assert.deepEqual([row.host, row.vm_state, row.task_state], ['n2', 'active', null]);
     assert.deepEqual([memoryOf(row.flavor), memoryOf(row.old_flavor), memoryOf(row.new_flavor)], [256, null, null]);
@@ -169,8 +156,8 @@ describe('nova mode: resize to another node, as nova records it (fake conductor 
     Object.assign(novaRow(uuid), { task_state: 'resize_reverting' });
     conductor.migrations.get(muuid)!.status = 'reverting';
     await invoke(nodes.n2!.compute, resizeDecision('revert_resize', primitiveOf(novaRow(uuid)), migration));
-    await settle();
-    assert.deepEqual(castFailures, []);
+    await casts.settle();
+    assert.deepEqual(casts.failures, []);
     const row = novaRow(uuid);
     assert.deepEqual([row.host, row.node, row.vm_state, row.task_state], ['n1', 'n1', 'active', null]);
     assert.deepEqual([memoryOf(row.flavor), memoryOf(row.old_flavor), memoryOf(row.new_flavor)], [128, null, null]);

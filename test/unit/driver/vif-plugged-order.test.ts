@@ -4,7 +4,6 @@ import { berthEndpoint } from '../../../driver/compute/berth-endpoint.js';
 import { computeEndpoint } from '../../../driver/compute/endpoint.js';
 import { InstancePorts } from '../../../driver/compute/instance-ports.js';
 import { ComputeManager } from '../../../driver/compute/manager.js';
-import type { PeerCompute } from '../../../driver/compute/peers.js';
 import { InstanceStore } from '../../../driver/compute/store.js';
 import { InstanceEvents } from '../../../driver/compute/vif-events.js';
 import { openDriverDatabase } from '../../../driver/db/index.js';
@@ -22,6 +21,7 @@ import {
   shelveInstance,
   unshelveInstance,
 } from '../../../tools/lib/nova-requests.js';
+import { InProcessCasts } from '../../support/in-process-casts.js';
 import { FakeAgentClient } from '../../fakes/agent-client.js';
 import { FakeImageService } from '../../fakes/glance-images.js';
 import { FakeNeutron } from '../../fakes/neutron.js';
@@ -76,29 +76,16 @@ describe('network-vif-plugged is awaited from before the binding update (an even
   let neutron: EagerNeutron;
   let images: FakeImageService;
   let nodes: Record<string, { agent: FakeAgentClient; manager: ComputeManager; compute: Endpoint }>;
-  let inflight: Promise<unknown>[];
-  let castFailures: unknown[];
+  let casts: InProcessCasts;
   let netId: string;
   const small = { vcpus: 1, memory_mb: 128, name: 'small' };
-
-  const peers: PeerCompute = {
-    async cast(host, _ctx, method, args, opts = {}) {
-      const n = nodes[host]!;
-      const ep = opts.namespace === 'berth' ? berthEndpoint(host, store, n.manager) : n.compute;
-      inflight.push(new Promise((r) => setImmediate(r)).then(() => invoke(ep, { method, args }).catch((err: unknown) => castFailures.push(err))));
-    },
-  };
-  const settle = async () => {
-    while (inflight.length) await inflight.shift();
-  };
 
   beforeEach(async () => {
     store = new InstanceStore(await openDriverDatabase('sqlite://'));
     neutron = new EagerNeutron();
     netId = neutron.addNetwork({ name: 'berth-net', cidr: '10.77.0.0/24', dns_nameservers: [] }).network.id;
     images = new FakeImageService();
-    inflight = [];
-    castFailures = [];
+    casts = new InProcessCasts((host, ns) => (ns === 'berth' ? berthEndpoint(host, store, nodes[host]!.manager) : nodes[host]!.compute), CTX);
     nodes = {};
     for (const host of ['n1', 'n2']) {
       neutron.agentHosts.add(`l2-${host}`);
@@ -115,7 +102,7 @@ describe('network-vif-plugged is awaited from before the binding update (an even
         log: silentLogger(),
       });
       const notifier = testNotifier(new FakePublisher(), host);
-      const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources, images, ports, peers, log: silentLogger() });
+      const manager = new ComputeManager({ host, node: host, store, agent, notifier, resources, images, ports, peers: casts.peers(host), log: silentLogger() });
       nodes[host] = { agent, manager, compute: computeEndpoint(manager, agent) };
       neutron.nodes.set(`l2-${host}`, nodes[host]!.compute);
     }
@@ -160,16 +147,16 @@ describe('network-vif-plugged is awaited from before the binding update (an even
     const { uuid, portId } = await build({ later: true });
     const migration = migrationPrimitive({ instance_uuid: uuid, host: 'n1', dest: 'n2', migration_type: 'resize' });
     await invoke(nodes.n2!.compute, prepResize(on(uuid, 'n1', 'active'), flavorPrimitive(small), migration, 'n2'));
-    await settle();
-    assert.deepEqual(castFailures, []);
+    await casts.settle();
+    assert.deepEqual(casts.failures, []);
     let s = await state(uuid);
     assert.deepEqual(s.where, ['n2', 'resized'], s.fault);
     assert.equal(neutron.ports.get(portId)!['binding:host_id'], 'l2-n2');
 
     neutron.setStatus(portId, 'DOWN');
     await invoke(nodes.n2!.compute, resizeDecision('revert_resize', on(uuid, 'n2', 'resized'), migration));
-    await settle();
-    assert.deepEqual(castFailures, []);
+    await casts.settle();
+    assert.deepEqual(casts.failures, []);
     s = await state(uuid);
     assert.deepEqual(s.where, ['n1', 'active'], s.fault);
     assert.equal(neutron.ports.get(portId)!['binding:host_id'], 'l2-n1');
