@@ -1,3 +1,4 @@
+import { BerthError } from '../../../common/errors.js';
 import { agentClientAuth } from '../../../agent/client/token.js';
 import { createVolumeClient } from '../../../agent/client/volumes-http.js';
 import { refuseByMirror, refuseMoveWithVolumes, type VolumeMove } from '../../../driver/compute/local-volumes.js';
@@ -13,5 +14,11 @@ import type { ServerView } from './server-lookup.js';
 export async function refuseLocalVolumes(ctx: CliContext, view: ServerView, host: string | null, move: VolumeMove): Promise<void> {
   refuseByMirror(view.uuid, move, view.system_metadata);
   if (host === null || host !== ctx.config.DEFAULT.host) return;
-  await refuseMoveWithVolumes(createVolumeClient({ url: ctx.config.agent.url, ...agentClientAuth(ctx.config), timeoutMs: 60_000 }), view.uuid, move);
+  try {
+    await refuseMoveWithVolumes(createVolumeClient({ url: ctx.config.agent.url, ...agentClientAuth(ctx.config), timeoutMs: 60_000 }), view.uuid, move);
+  } catch (err) {
+    // Advice before sending, not the check: an agent this configuration does not reach (another
+    // URL, another token) leaves it to the node, which refuses the move itself.
+    if (err instanceof BerthError && err.code === 'LOCAL_VOLUMES_ATTACHED') throw err;
+  }
 }
