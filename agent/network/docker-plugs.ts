@@ -53,7 +53,7 @@ export class DockerPlugs {
     stateDir: string | undefined = undefined,
   ) {
     this.attachedVifs = new AttachedVifs(stateDir);
-    this.neutron = new NeutronPlumber(host);
+    this.neutron = new NeutronPlumber(host, stateDir);
   }
   private readonly attachedVifs: AttachedVifs;
 

@@ -30,10 +30,15 @@ export interface ParkedEnd {
   uuid: string | null;
 }
 
-/** The mark of one agent's parked ends (agents sharing a kernel have different [DEFAULT] host): 12 hex digits of its host's digest. */
-export function ownerKey(host: string | undefined): string {
+/**
+ * The mark of one agent's parked ends: 12 hex digits of the digest of its [DEFAULT] host and its
+ * state directory. A restarted agent keeps both and finds its own ends again; another agent on the
+ * kernel differs in one of them (two agents never share a state directory), even when both kept
+ * the machine's name as their host.
+ */
+export function ownerKey(host: string | undefined, stateDir?: string): string {
   return createHash('sha256')
-    .update(host ?? '')
+    .update(`${host ?? ''}\0${stateDir ?? ''}`)
     .digest('hex')
     .slice(0, 12);
 }
@@ -66,9 +71,9 @@ export class NeutronPlumber {
   private readonly shell = new HelperShell();
   private readonly owner: string;
 
-  /** `host`: the agent's [DEFAULT] host, whose key marks the ends it parks (parkedEnds). */
-  constructor(host?: string) {
-    this.owner = ownerKey(host);
+  /** `host` and `stateDir`: the agent's [DEFAULT] host and state_path, whose key marks the ends it parks (parkedEnds). */
+  constructor(host?: string, stateDir?: string) {
+    this.owner = ownerKey(host, stateDir);
   }
 
   /**

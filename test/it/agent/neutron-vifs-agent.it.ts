@@ -89,9 +89,7 @@ describe('berth-agent: instances on Neutron VIFs (dockerd)', function () {
     config = loadConfig({
       env: {},
       overrides: {
-        // A host of its own: another agent of this kernel with the same host (the machine's name,
-        // the default) takes this one's parked pairs for its own when its event stream reconnects.
-        DEFAULT: { state_path: stateDir, host: `vifs-it-${randomUUID().slice(0, 8)}` },
+        DEFAULT: { state_path: stateDir },
         agent: { listen: '127.0.0.1:0', token: '' },
         docker: { host_url: DOCKER_URL, stop_timeout: 2 },
       },

@@ -54,7 +54,7 @@ describe('berth-agent: pairs parked by creates that never finished are removed a
   this.timeout(180_000);
   const host = `it-parked-${randomUUID().slice(0, 8)}`;
   const store = new FakeImageService();
-  const vifs = { live: newVif(1), stopped: newVif(2), ghost: newVif(3), other: newVif(4), crashed: newVif(5) };
+  const vifs = { live: newVif(1), stopped: newVif(2), ghost: newVif(3), other: newVif(4), crashed: newVif(5), twin: newVif(6) };
   let stateDir: string;
   let config: Config;
   let agent: RunningAgent | undefined;
@@ -124,7 +124,7 @@ describe('berth-agent: pairs parked by creates that never finished are removed a
     // What creates cut short by the agent's death leave: this host's pairs parked for an
     // instance that never got a container, for one created but not started, and for a running
     // one whose end was not moved in yet (its pair from before is gone: a new start).
-    const mine = new NeutronPlumber(host);
+    const mine = new NeutronPlumber(host, stateDir);
     const ghost = randomUUID();
     await mine.prepare(ghost, vifs.ghost);
     await mine.prepare(stopped.uuid, vifs.stopped);
@@ -133,9 +133,14 @@ describe('berth-agent: pairs parked by creates that never finished are removed a
     // Another agent on this kernel (another compute host) is making this one right now.
     const theirs = new NeutronPlumber(`${host}-other`);
     await theirs.prepare(randomUUID(), vifs.other);
+    // And one of the same host name with its own state directory (two agents that both kept the
+    // machine's name): its ends are not this agent's either.
+    const twin = new NeutronPlumber(host, `${stateDir}-twin`);
+    await twin.prepare(randomUUID(), vifs.twin);
     mine.close();
     theirs.close();
-    for (const v of [vifs.ghost, vifs.stopped, vifs.crashed, vifs.other]) assert.ok(await exists(parkedName(v.tap)), `${v.tap} parked`);
+    twin.close();
+    for (const v of [vifs.ghost, vifs.stopped, vifs.crashed, vifs.other, vifs.twin]) assert.ok(await exists(parkedName(v.tap)), `${v.tap} parked`);
     assert.match(await readFile(`/sys/class/net/${parkedName(vifs.ghost.tap)}/ifalias`, 'utf8'), new RegExp(`^berth-parked [0-9a-f]{12} ${ghost}`));
 
     await start();
@@ -150,6 +155,7 @@ describe('berth-agent: pairs parked by creates that never finished are removed a
     assert.ok(await guestHas(live.uuid, '10.199.11.5'));
     assert.ok(await exists(parkedName(vifs.other.tap)), "another host's parked end survives");
     assert.ok(await exists(vifs.other.tap));
+    assert.ok(await exists(parkedName(vifs.twin.tap)), 'the parked end of another agent of the same host name survives');
 
     // The stopped instance gets a new pair when it starts.
     await client.instanceAction(stopped.uuid, { action: 'start' });
